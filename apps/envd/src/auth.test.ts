@@ -1,0 +1,125 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { initEnvd, type RunningEnvd, sdkSandbox, startEnvd } from "./testing/envd-harness.js";
+
+// Access-token rules: /init sets the token; afterwards every route but GET /health and
+// /files (header or signature) needs X-Access-Token, and /init itself needs the token.
+
+const TOKEN = "tok-3f1e2d9c8b7a";
+let envd: RunningEnvd;
+let dir: string;
+
+const listBody = JSON.stringify({});
+const rpcList = (headers: Record<string, string> = {}) =>
+  fetch(`${envd.url}/process.Process/List`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: listBody,
+  });
+
+beforeAll(async () => {
+  envd = await startEnvd();
+  dir = mkdtempSync(join(tmpdir(), "envd-auth-"));
+  writeFileSync(join(dir, "f.txt"), "secret");
+});
+
+afterAll(async () => {
+  await envd?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("access token", () => {
+  test("before /init nothing needs a token; the version is a semver >= 0.6.0", async () => {
+    expect((await rpcList()).status).toBe(200);
+    expect((await fetch(`${envd.url}/envs`)).status).toBe(200);
+    const { version } = (await (await fetch(`${envd.url}/version`)).json()) as { version: string };
+    const [major, minor] = version.split(".").map(Number);
+    expect(version).toMatch(/^\d+\.\d+\.\d+$/);
+    expect((major ?? 0) > 0 || (minor ?? 0) >= 6).toBe(true);
+    expect(envd.logs()).toContain(`"version":"${version}"`);
+  });
+
+  test("after /init: RPC, /envs and /metrics need the header; /health does not", async () => {
+    expect((await initEnvd(envd, { accessToken: TOKEN })).status).toBe(204);
+    expect((await rpcList()).status).toBe(401);
+    expect((await rpcList({ "x-access-token": "wrong" })).status).toBe(401);
+    expect((await rpcList({ "x-access-token": TOKEN })).status).toBe(200);
+    expect((await fetch(`${envd.url}/envs`)).status).toBe(401);
+    expect((await fetch(`${envd.url}/metrics`)).status).toBe(401);
+    const metrics = await fetch(`${envd.url}/metrics`, { headers: { "x-access-token": TOKEN } });
+    expect(Object.keys((await metrics.json()) as object)).toEqual(
+      expect.arrayContaining([
+        "ts",
+        "cpu_count",
+        "cpu_used_pct",
+        "mem_total",
+        "mem_used",
+        "disk_total",
+      ]),
+    );
+    expect((await fetch(`${envd.url}/version`)).status).toBe(401);
+    expect((await fetch(`${envd.url}/health`)).status).toBe(204);
+  });
+
+  test("/files needs the header or a signature", async () => {
+    const url = `${envd.url}/files?path=${encodeURIComponent(join(dir, "f.txt"))}`;
+    expect((await fetch(url)).status).toBe(401);
+    expect((await fetch(url, { headers: { "x-access-token": "wrong" } })).status).toBe(401);
+    const ok = await fetch(url, { headers: { "x-access-token": TOKEN } });
+    expect(ok.status).toBe(200);
+    expect(await ok.text()).toBe("secret");
+  });
+
+  test("the SDK without the token is refused, with it works", async () => {
+    await expect(sdkSandbox(envd).commands.run("true")).rejects.toThrow();
+    expect((await sdkSandbox(envd, TOKEN).commands.run("echo ok")).stdout).toBe("ok\n");
+  });
+
+  test("a later /init must carry the token (header or body)", async () => {
+    expect((await initEnvd(envd, { envVars: { A: "1" } })).status).toBe(401);
+    expect((await initEnvd(envd, { accessToken: "other", envVars: { A: "1" } })).status).toBe(401);
+    expect((await initEnvd(envd, { accessToken: TOKEN, envVars: { A: "2" } })).status).toBe(204);
+    const rotated = "tok-rotated-0001";
+    expect((await initEnvd(envd, { accessToken: rotated }, TOKEN)).status).toBe(204);
+    expect((await rpcList({ "x-access-token": TOKEN })).status).toBe(401);
+    expect((await rpcList({ "x-access-token": rotated })).status).toBe(200);
+    expect((await initEnvd(envd, { accessToken: TOKEN }, rotated)).status).toBe(204);
+  });
+
+  test("unknown /init fields are ignored; an unknown default user is refused", async () => {
+    const res = await initEnvd(envd, {
+      accessToken: TOKEN,
+      timestamp: "2024-01-01T00:00:00Z",
+      hyperloopIP: "x",
+    });
+    expect(res.status).toBe(204);
+    expect(res.headers.get("x-envd-version")).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(
+      (await initEnvd(envd, { accessToken: TOKEN, defaultUser: "no-such-user-q" })).status,
+    ).toBe(400);
+  });
+
+  test("tokens never reach the logs", () => {
+    expect(envd.logs()).not.toContain(TOKEN);
+    expect(envd.logs()).not.toContain("tok-rotated-0001");
+  });
+});
+
+describe("default user and workdir from /init", () => {
+  test("defaultUser and defaultWorkdir apply to processes and relative paths", async () => {
+    const local = await startEnvd();
+    try {
+      expect((await initEnvd(local, { defaultUser: "nobody", defaultWorkdir: "/" })).status).toBe(
+        204,
+      );
+      const s = sdkSandbox(local);
+      expect((await s.commands.run("id -un; pwd")).stdout).toBe("nobody\n/\n");
+      // Naming a user explicitly still wins.
+      expect((await s.commands.run("id -un", { user: "root" as never })).stdout).toBe("root\n");
+    } finally {
+      await local.stop();
+    }
+  });
+});

@@ -1,0 +1,315 @@
+import { randomBytes } from "node:crypto";
+import { realpath, rename, rm, stat, statfs } from "node:fs/promises";
+import { dirname, relative } from "node:path";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import {
+  EventType,
+  type Filesystem,
+  type FilesystemEventSchema,
+  type WatchDirResponseSchema,
+} from "@wrenn/proto/filesystem";
+import { rpcUser } from "../auth/identity.js";
+import type { Logger } from "../log/logger.js";
+import { ensureDirs, PathError, resolveUserPath } from "../paths/resolve.js";
+import type { SandboxState } from "../state/sandbox-state.js";
+import { EventQueue, QueueOverflowError } from "../streaming/event-queue.js";
+import { keepaliveIntervalMs } from "../streaming/keepalive.js";
+import type { SystemUser } from "../users/passwd.js";
+import { entryInfo } from "./entry.js";
+import { errnoOf, toConnectError } from "./errno.js";
+import { InotifyWatcher, type RawFsEvent } from "./inotify-watcher.js";
+import type { MetadataStore } from "./metadata.js";
+import { walkDir } from "./walk.js";
+
+export interface FilesystemServiceDeps {
+  state: SandboxState;
+  metadata: MetadataStore;
+  binDir: string;
+  log: Logger;
+}
+
+type EventInit = MessageInitShape<typeof FilesystemEventSchema>;
+
+// NFS, CIFS, SMB, SMB2 and FUSE (E2B refuses to watch these unless asked).
+const NETWORK_FS_MAGIC = new Set([0x6969, 0xff534d42, 0x517b, 0xfe534d42, 0x65735546]);
+const MAX_BUFFERED_WATCH_EVENTS = 100_000;
+const MAX_PENDING_WATCH_BYTES = 16 * 1024 * 1024;
+
+function resolvePath(path: string, user: SystemUser, state: SandboxState): string {
+  try {
+    return resolveUserPath(path, user, state.defaultWorkdir);
+  } catch (error) {
+    if (error instanceof PathError) throw new ConnectError(error.message, Code.InvalidArgument);
+    throw error;
+  }
+}
+
+async function statEntry(path: string, metadata: MetadataStore) {
+  try {
+    return await entryInfo(path, metadata);
+  } catch (error) {
+    if (errnoOf(error) === "ENOENT") {
+      throw new ConnectError(`file not found: ${path}`, Code.NotFound);
+    }
+    throw toConnectError(error, `error getting file info of ${path}`);
+  }
+}
+
+interface WatchRequest {
+  path: string;
+  recursive: boolean;
+  includeEntry: boolean;
+  allowNetworkMounts: boolean;
+}
+
+interface ServerWatcher {
+  watcher: InotifyWatcher;
+  events: EventInit[];
+  error?: ConnectError;
+}
+
+export function filesystemService(deps: FilesystemServiceDeps): ServiceImpl<typeof Filesystem> {
+  const { state, metadata, log } = deps;
+  const watchers = new Map<string, ServerWatcher>();
+
+  const checkWatchable = async (req: WatchRequest, ctx: HandlerContext): Promise<string> => {
+    const user = rpcUser(ctx.requestHeader, state);
+    const dir = resolvePath(req.path, user, state);
+    const st = await stat(dir).catch((error: unknown) => {
+      if (errnoOf(error) === "ENOENT")
+        throw new ConnectError(`path ${dir} not found`, Code.NotFound);
+      throw toConnectError(error, `error statting path ${dir}`);
+    });
+    if (!st.isDirectory()) {
+      throw new ConnectError(`path ${dir} not a directory`, Code.InvalidArgument);
+    }
+    if (!req.allowNetworkMounts) {
+      const fs = await statfs(dir).catch(() => undefined);
+      if (fs && NETWORK_FS_MAGIC.has(fs.type)) {
+        throw new ConnectError(
+          `cannot watch path on network filesystem: ${dir}`,
+          Code.InvalidArgument,
+        );
+      }
+    }
+    return dir;
+  };
+
+  const toEvents = async (dir: string, raw: RawFsEvent, includeEntry: boolean) => {
+    const name = relative(dir, raw.path) || ".";
+    const out: EventInit[] = [];
+    for (const type of raw.types) {
+      const event: EventInit = { name, type };
+      // Remove and rename name a path whose entry is gone: never attach a stat of whatever
+      // replaced it since.
+      if (
+        includeEntry &&
+        (type === EventType.CREATE || type === EventType.WRITE || type === EventType.CHMOD)
+      ) {
+        event.entry = await entryInfo(raw.path, metadata).catch(() => undefined);
+      }
+      out.push(event);
+    }
+    return out;
+  };
+
+  return {
+    async stat(req, ctx) {
+      const user = rpcUser(ctx.requestHeader, state);
+      return { entry: await statEntry(resolvePath(req.path, user, state), metadata) };
+    },
+
+    async makeDir(req, ctx) {
+      const user = rpcUser(ctx.requestHeader, state);
+      const dir = resolvePath(req.path, user, state);
+      const existing = await stat(dir).catch((error: unknown) => {
+        if (errnoOf(error) === "ENOENT" || errnoOf(error) === "ENOTDIR") return undefined;
+        throw toConnectError(error, "error getting file info");
+      });
+      if (existing?.isDirectory()) {
+        throw new ConnectError(`directory already exists: ${dir}`, Code.AlreadyExists);
+      }
+      if (existing) {
+        throw new ConnectError(
+          `path already exists but it is not a directory: ${dir}`,
+          Code.InvalidArgument,
+        );
+      }
+      try {
+        await ensureDirs(dir, user.uid, user.gid);
+      } catch (error) {
+        if (error instanceof PathError) throw new ConnectError(error.message, Code.InvalidArgument);
+        throw toConnectError(error, "error creating directory");
+      }
+      return { entry: await statEntry(dir, metadata) };
+    },
+
+    async move(req, ctx) {
+      const user = rpcUser(ctx.requestHeader, state);
+      const source = resolvePath(req.source, user, state);
+      const destination = resolvePath(req.destination, user, state);
+      try {
+        await ensureDirs(dirname(destination), user.uid, user.gid);
+        await rename(source, destination);
+      } catch (error) {
+        if (errnoOf(error) === "ENOENT") {
+          throw new ConnectError(`source file not found: ${source}`, Code.NotFound);
+        }
+        if (error instanceof PathError) throw new ConnectError(error.message, Code.InvalidArgument);
+        throw toConnectError(error, "error renaming");
+      }
+      return { entry: await statEntry(destination, metadata) };
+    },
+
+    async listDir(req, ctx) {
+      const user = rpcUser(ctx.requestHeader, state);
+      const depth = req.depth === 0 ? 1 : req.depth;
+      const requested = resolvePath(req.path, user, state);
+      let resolved: string;
+      try {
+        resolved = await realpath(requested);
+      } catch (error) {
+        if (errnoOf(error) === "ENOENT")
+          throw new ConnectError(`path not found: ${requested}`, Code.NotFound);
+        if (errnoOf(error) === "ELOOP") {
+          throw new ConnectError(
+            `cyclic symlink or chain >255 links at '${requested}'`,
+            Code.FailedPrecondition,
+          );
+        }
+        throw toConnectError(error, "error resolving symlink");
+      }
+      const st = await stat(resolved).catch((error: unknown) => {
+        throw toConnectError(error, "error getting file info");
+      });
+      if (!st.isDirectory()) {
+        throw new ConnectError(`path is not a directory: ${requested}`, Code.InvalidArgument);
+      }
+      try {
+        return { entries: await walkDir(requested, resolved, depth, metadata) };
+      } catch (error) {
+        throw toConnectError(error, `error reading directory ${requested}`);
+      }
+    },
+
+    async remove(req, ctx) {
+      const user = rpcUser(ctx.requestHeader, state);
+      const path = resolvePath(req.path, user, state);
+      // E2B uses os.RemoveAll: a missing path is not an error.
+      try {
+        await rm(path, { recursive: true, force: true });
+      } catch (error) {
+        throw toConnectError(error, "error removing file or directory");
+      }
+      return {};
+    },
+
+    async *watchDir(req, ctx): AsyncGenerator<MessageInitShape<typeof WatchDirResponseSchema>> {
+      const dir = await checkWatchable(req, ctx);
+      const queue = new EventQueue<RawFsEvent>(MAX_PENDING_WATCH_BYTES, (e) => e.path.length + 16);
+      let failure: Error | undefined;
+      const watcher = new InotifyWatcher(deps.binDir, dir, req.recursive, {
+        event: (event) => queue.push(event),
+        closed: (error) => {
+          failure = error;
+          if (error) queue.fail(error);
+          else queue.close();
+        },
+      });
+      try {
+        await watcher.ready.catch((error: Error) => {
+          throw new ConnectError(
+            `error adding path ${dir} to watcher: ${error.message}`,
+            Code.Internal,
+          );
+        });
+        yield { event: { case: "start", value: {} } };
+        const idleMs = keepaliveIntervalMs(ctx.requestHeader);
+        for (;;) {
+          const item = await queue.next(ctx.signal, idleMs);
+          if (item === undefined) break;
+          if (item === "idle") {
+            yield { event: { case: "keepalive", value: {} } };
+            continue;
+          }
+          for (const event of await toEvents(dir, item, req.includeEntry)) {
+            yield { event: { case: "filesystem", value: event } };
+          }
+        }
+      } catch (error) {
+        if (error instanceof ConnectError) throw error;
+        if (error instanceof QueueOverflowError)
+          throw new ConnectError(error.message, Code.ResourceExhausted);
+        throw new ConnectError(`watcher error: ${(error as Error).message}`, Code.Internal);
+      } finally {
+        watcher.stop();
+      }
+      if (failure && !ctx.signal.aborted) {
+        throw new ConnectError(`watcher error: ${failure.message}`, Code.Internal);
+      }
+    },
+
+    async createWatcher(req, ctx) {
+      const dir = await checkWatchable(req, ctx);
+      const id = `w${randomBytes(8).toString("hex")}`;
+      // Entry lookups are async: chain them so events stay in the order they happened.
+      let chain = Promise.resolve();
+      const entry: ServerWatcher = {
+        events: [],
+        watcher: new InotifyWatcher(deps.binDir, dir, req.recursive, {
+          event: (raw) => {
+            chain = chain
+              .then(() => toEvents(dir, raw, req.includeEntry))
+              .then((events) => {
+                if (entry.error) return;
+                if (entry.events.length + events.length > MAX_BUFFERED_WATCH_EVENTS) {
+                  entry.error = new ConnectError(
+                    "too many unread watcher events; poll more often",
+                    Code.ResourceExhausted,
+                  );
+                  entry.events = [];
+                  return;
+                }
+                entry.events.push(...events);
+              });
+          },
+          closed: (error) => {
+            if (error)
+              entry.error = new ConnectError(`watcher error: ${error.message}`, Code.Internal);
+          },
+        }),
+      };
+      try {
+        await entry.watcher.ready;
+      } catch (error) {
+        throw new ConnectError(
+          `error adding path ${dir} to watcher: ${(error as Error).message}`,
+          Code.Internal,
+        );
+      }
+      watchers.set(id, entry);
+      log.info({ watcherId: id, dir, recursive: req.recursive }, "watcher created");
+      return { watcherId: id };
+    },
+
+    async getWatcherEvents(req) {
+      const entry = watchers.get(req.watcherId);
+      if (!entry)
+        throw new ConnectError(`watcher with id ${req.watcherId} not found`, Code.NotFound);
+      if (entry.error) throw entry.error;
+      const events = entry.events;
+      entry.events = [];
+      return { events };
+    },
+
+    async removeWatcher(req) {
+      const entry = watchers.get(req.watcherId);
+      if (!entry)
+        throw new ConnectError(`watcher with id ${req.watcherId} not found`, Code.NotFound);
+      entry.watcher.stop();
+      watchers.delete(req.watcherId);
+      return {};
+    },
+  };
+}

@@ -1,0 +1,350 @@
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { type RunningEnvd, startEnvd } from "./testing/envd-harness.js";
+import { rpcClients } from "./testing/rpc-clients.js";
+
+// Hostile and malformed input: each case gets the right error and envd keeps serving.
+
+let envd: RunningEnvd;
+let dir: string;
+
+beforeAll(async () => {
+  envd = await startEnvd();
+  dir = mkdtempSync(join(tmpdir(), "envd-hostile-"));
+  writeFileSync(join(dir, "file.txt"), "x");
+  symlinkSync(join(dir, "loop-a"), join(dir, "loop-b"));
+  symlinkSync(join(dir, "loop-b"), join(dir, "loop-a"));
+});
+
+afterAll(async () => {
+  await envd?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function rpcCode(call: () => unknown): Promise<Code | "ok"> {
+  try {
+    const result = await call();
+    if (result && typeof (result as AsyncIterable<unknown>)[Symbol.asyncIterator] === "function") {
+      for await (const _ of result as AsyncIterable<unknown>) {
+        // drain
+      }
+    }
+    return "ok";
+  } catch (error) {
+    return ConnectError.from(error).code;
+  }
+}
+
+const pid = (value: number) => ({ selector: { case: "pid" as const, value } });
+
+describe("hostile RPC input", () => {
+  const fs = () => rpcClients(envd.url, "connect-binary").filesystem;
+  const proc = () => rpcClients(envd.url, "connect-binary").process;
+  const cases: [string, () => unknown, Code | "ok"][] = [
+    ["path with a NUL byte", () => fs().stat({ path: "/tmp/a\0b" }), Code.InvalidArgument],
+    [
+      "path with U+FFFD (invalid UTF-8)",
+      () => fs().stat({ path: "/tmp/\uFFFD" }),
+      Code.InvalidArgument,
+    ],
+    ["another user's home (~other)", () => fs().stat({ path: "~nobody/x" }), Code.InvalidArgument],
+    [
+      "ListDir on a file",
+      () => fs().listDir({ path: join(dir, "file.txt") }),
+      Code.InvalidArgument,
+    ],
+    [
+      "ListDir on a symlink loop",
+      () => fs().listDir({ path: join(dir, "loop-a") }),
+      Code.FailedPrecondition,
+    ],
+    ["Stat of a missing path", () => fs().stat({ path: join(dir, "nope") }), Code.NotFound],
+    [
+      "MakeDir over a file",
+      () => fs().makeDir({ path: join(dir, "file.txt") }),
+      Code.InvalidArgument,
+    ],
+    [
+      "MakeDir below a file",
+      () => fs().makeDir({ path: join(dir, "file.txt/sub") }),
+      Code.InvalidArgument,
+    ],
+    [
+      "Move of a missing source",
+      () => fs().move({ source: join(dir, "nope"), destination: join(dir, "n2") }),
+      Code.NotFound,
+    ],
+    ["watch a file", () => fs().watchDir({ path: join(dir, "file.txt") }), Code.InvalidArgument],
+    ["unknown watcher id", () => fs().getWatcherEvents({ watcherId: "w-nope" }), Code.NotFound],
+    [
+      "SendInput to an unknown pid",
+      () =>
+        proc().sendInput({
+          process: pid(4_000_001),
+          input: { input: { case: "stdin", value: new Uint8Array([1]) } },
+        }),
+      Code.NotFound,
+    ],
+    [
+      "SendSignal to an unknown pid",
+      () => proc().sendSignal({ process: pid(4_000_001), signal: 9 }),
+      Code.NotFound,
+    ],
+    ["Update of an unknown pid", () => proc().update({ process: pid(4_000_001) }), Code.NotFound],
+    [
+      "CloseStdin of an unknown pid",
+      () => proc().closeStdin({ process: pid(4_000_001) }),
+      Code.NotFound,
+    ],
+    [
+      "Connect to an unknown tag",
+      () => proc().connect({ process: { selector: { case: "tag", value: "nope" } } }),
+      Code.NotFound,
+    ],
+    ["no process selector", () => proc().sendSignal({ signal: 9 }), Code.InvalidArgument],
+    ["Start without a command", () => proc().start({ process: { cmd: "" } }), Code.InvalidArgument],
+    [
+      "command with a NUL byte",
+      () => proc().start({ process: { cmd: "/bin/echo", args: ["a\0b"] } }),
+      Code.InvalidArgument,
+    ],
+    [
+      "env name with '='",
+      () => proc().start({ process: { cmd: "/bin/true", envs: { "A=B": "1" } } }),
+      Code.InvalidArgument,
+    ],
+    [
+      "cwd that is a file",
+      () => proc().start({ process: { cmd: "/bin/true", cwd: join(dir, "file.txt") } }),
+      Code.InvalidArgument,
+    ],
+    [
+      "relative .. path resolves lexically",
+      () => fs().stat({ path: "../../../../../../../../tmp" }),
+      "ok",
+    ],
+  ];
+  test.each(cases)("%s", async (_name, call, expected) => {
+    expect(await rpcCode(call)).toBe(expected);
+    expect((await fetch(`${envd.url}/health`)).status).toBe(204);
+  });
+
+  test("an unknown user on RPC is unauthenticated", async () => {
+    const client = rpcClients(envd.url, "connect-json", {
+      authorization: `Basic ${Buffer.from("no-such-user-z:").toString("base64")}`,
+    });
+    const error = await client.filesystem.stat({ path: "/" }).catch((e: unknown) => e);
+    expect(ConnectError.from(error).code).toBe(Code.Unauthenticated);
+    expect(ConnectError.from(error).rawMessage).toContain("no-such-user-z");
+  });
+});
+
+describe("malformed protocol bytes", () => {
+  const post = (path: string, contentType: string, body: Uint8Array | string) =>
+    fetch(`${envd.url}${path}`, { method: "POST", headers: { "content-type": contentType }, body });
+
+  test.each([
+    ["malformed JSON", "/filesystem.Filesystem/Stat", "application/json", "{not json", 400],
+    [
+      "JSON of the wrong shape",
+      "/filesystem.Filesystem/Stat",
+      "application/json",
+      '{"path":42}',
+      400,
+    ],
+    // field 1 (path), length 2, bytes "/" 0xFF: not UTF-8
+    [
+      "protobuf string that is not UTF-8",
+      "/filesystem.Filesystem/Stat",
+      "application/proto",
+      new Uint8Array([0x0a, 0x02, 0x2f, 0xff]),
+      400,
+    ],
+    ["unknown method", "/filesystem.Filesystem/Nope", "application/json", "{}", 404],
+  ] as const)("%s", async (_name, path, type, body, status) => {
+    const res = await post(path, type, typeof body === "string" ? body : new Uint8Array(body));
+    expect(res.status).toBe(status);
+    expect((await fetch(`${envd.url}/health`)).status).toBe(204);
+  });
+
+  // connect-es answers undecodable binary with `internal` (connect-go says invalid_argument).
+  test("garbage protobuf gets a parse error", async () => {
+    const res = await post(
+      "/filesystem.Filesystem/Stat",
+      "application/proto",
+      new Uint8Array([0xff, 0xff, 0xff]),
+    );
+    const body = (await res.json()) as { code: string; message: string };
+    expect(body.code).toBe("internal");
+    expect(body.message).toMatch(/parse binary/);
+    expect((await fetch(`${envd.url}/health`)).status).toBe(204);
+  });
+
+  test("a stream envelope claiming 4 GiB is refused", async () => {
+    const envelope = Buffer.from([0, 0xff, 0xff, 0xff, 0xff, 1, 2, 3]);
+    const res = await post("/process.Process/Start", "application/connect+json", envelope);
+    const text = await res.text();
+    expect(text).toMatch(/resource_exhausted|invalid_argument/);
+    expect((await fetch(`${envd.url}/health`)).status).toBe(204);
+  });
+});
+
+describe("hostile /files input", () => {
+  const files = (query: string, init?: RequestInit) => fetch(`${envd.url}/files?${query}`, init);
+  const enc = encodeURIComponent;
+
+  type GetCase = [string, string | (() => string), number];
+  const getCases: GetCase[] = [
+    ["path not valid UTF-8", `path=%2Ftmp%2F%FF`, 400],
+    ["path with %00", `path=%2Ftmp%2Fa%00b`, 400],
+    ["broken percent-encoding", `path=%2`, 400],
+    ["a directory", () => `path=${enc(dir)}`, 400],
+    ["a missing file", () => `path=${enc(join(dir, "missing"))}`, 404],
+    ["an unknown user", () => `path=${enc(join(dir, "file.txt"))}&username=no-such-user-z`, 401],
+  ];
+  test.each(getCases)("GET %s", async (_name, query, status) => {
+    const res = await files(typeof query === "function" ? query() : query);
+    expect(res.status).toBe(status);
+    const body = (await res.json()) as { code: number; message: string };
+    expect(body.code).toBe(status);
+    expect(body.message.length).toBeGreaterThan(0);
+  });
+
+  test("GET with no acceptable encoding is 406", async () => {
+    const res = await files(`path=${enc(join(dir, "file.txt"))}`, {
+      headers: { "accept-encoding": "br, identity;q=0" },
+    });
+    expect(res.status).toBe(406);
+  });
+
+  type PostCase = [string, () => string, string, Record<string, string>, string, number];
+  const postCases: PostCase[] = [
+    [
+      "upload onto a directory",
+      () => `path=${enc(dir)}`,
+      "application/octet-stream",
+      {},
+      "data",
+      400,
+    ],
+    ["raw upload without path", () => "", "application/octet-stream", {}, "data", 400],
+    [
+      "unsupported content type",
+      () => `path=${enc(join(dir, "t.txt"))}`,
+      "text/plain",
+      {},
+      "data",
+      400,
+    ],
+    [
+      "unsupported content encoding",
+      () => `path=${enc(join(dir, "t.txt"))}`,
+      "application/octet-stream",
+      { "content-encoding": "br" },
+      "data",
+      400,
+    ],
+    [
+      "gzip header on a plain body",
+      () => `path=${enc(join(dir, "t.txt"))}`,
+      "application/octet-stream",
+      { "content-encoding": "gzip" },
+      "not gzip at all",
+      400,
+    ],
+    [
+      "truncated multipart",
+      () => `path=${enc(join(dir, "t.txt"))}`,
+      "multipart/form-data; boundary=XyZ",
+      {},
+      '--XyZ\r\nContent-Disposition: form-data; name="file"; filename="a"\r\n\r\nabc',
+      400,
+    ],
+    [
+      "multipart without boundary",
+      () => `path=${enc(join(dir, "t.txt"))}`,
+      "multipart/form-data",
+      {},
+      "x",
+      400,
+    ],
+    [
+      "metadata value not ASCII",
+      () => `path=${enc(join(dir, "t.txt"))}`,
+      "application/octet-stream",
+      { "x-metadata-k": "caf\u00e9" },
+      "x",
+      400,
+    ],
+    [
+      "an unknown user",
+      () => `path=${enc(join(dir, "t.txt"))}&username=no-such-user-z`,
+      "application/octet-stream",
+      {},
+      "x",
+      401,
+    ],
+    [
+      "a full disk (/dev/full)",
+      () => "path=%2Fdev%2Ffull",
+      "application/octet-stream",
+      {},
+      "x".repeat(100_000),
+      507,
+    ],
+  ];
+  test.each(postCases)("POST %s", async (_name, query, type, headers, body, status) => {
+    const res = await files(query(), {
+      method: "POST",
+      headers: { "content-type": type, ...headers },
+      body,
+    });
+    expect(res.status).toBe(status);
+    expect(((await res.json()) as { code: number }).code).toBe(status);
+    expect((await fetch(`${envd.url}/health`)).status).toBe(204);
+  });
+
+  test("a 256 MiB upload streams to disk without envd holding it in memory", async () => {
+    const target = join(dir, "big.bin");
+    const chunk = Buffer.alloc(1024 * 1024, 7);
+    let sent = 0;
+    const body = Readable.toWeb(
+      Readable.from(
+        (function* () {
+          for (; sent < 256; sent++) yield chunk;
+        })(),
+      ),
+    ) as ReadableStream<Uint8Array>;
+    const res = await fetch(`${envd.url}/files?path=${enc(target)}`, {
+      method: "POST",
+      headers: { "content-type": "application/octet-stream" },
+      body,
+      duplex: "half",
+    } as RequestInit);
+    expect(res.status).toBe(200);
+    const { statSync, readFileSync } = await import("node:fs");
+    expect(statSync(target).size).toBe(256 * 1024 * 1024);
+    const status = readFileSync(`/proc/${envd.child.pid}/status`, "utf8");
+    const peakKb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1]);
+    expect(peakKb * 1024).toBeLessThan(200 * 1024 * 1024);
+    rmSync(target);
+  });
+
+  test("/init with garbage is refused, envd keeps serving", async () => {
+    for (const body of [
+      "{nope",
+      "[1,2]",
+      '{"envVars":[1]}',
+      '{"envVars":{"A":1}}',
+      '{"accessToken":5}',
+    ]) {
+      const res = await fetch(`${envd.url}/init`, { method: "POST", body });
+      expect(res.status).toBe(400);
+    }
+    expect((await fetch(`${envd.url}/health`)).status).toBe(204);
+  });
+});

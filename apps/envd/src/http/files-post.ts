@@ -1,0 +1,239 @@
+import { open, stat } from "node:fs/promises";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { basename, dirname } from "node:path";
+import type { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { createGunzip } from "node:zlib";
+import busboy from "busboy";
+import { errnoOf, httpStatusFor } from "../filesystem/errno.js";
+import {
+  type MetadataError,
+  type MetadataStore,
+  validateMetadata,
+} from "../filesystem/metadata.js";
+import type { Logger } from "../log/logger.js";
+import { ensureDirs, PathError, resolveUserPath } from "../paths/resolve.js";
+import type { SandboxState } from "../state/sandbox-state.js";
+import type { SystemUser } from "../users/passwd.js";
+import { requestEncoding } from "./encoding.js";
+import { authorizeFiles, HttpError } from "./files-access.js";
+import { json, jsonError } from "./respond.js";
+
+interface UploadedEntry {
+  name: string;
+  type: "file";
+  path: string;
+  metadata?: Record<string, string>;
+}
+
+const METADATA_PREFIX = "x-metadata-";
+
+/** `X-Metadata-<key>: value` headers, keys lowercased (E2B envd >= 0.6.2). */
+function metadataHeaders(req: IncomingMessage): Record<string, string> {
+  const metadata: Record<string, string> = {};
+  for (let i = 0; i < req.rawHeaders.length; i += 2) {
+    const name = (req.rawHeaders[i] as string).toLowerCase();
+    if (!name.startsWith(METADATA_PREFIX)) continue;
+    const key = name.slice(METADATA_PREFIX.length);
+    if (key === "" || key in metadata) continue;
+    metadata[key] = req.rawHeaders[i + 1] as string;
+  }
+  return metadata;
+}
+
+function uploadError(error: unknown, path: string): HttpError {
+  if (error instanceof HttpError) return error;
+  if (error instanceof PathError) return new HttpError(400, error.message);
+  const status = httpStatusFor(error);
+  if (errnoOf(error)?.startsWith("Z_")) {
+    return new HttpError(400, `error decompressing request body: ${(error as Error).message}`);
+  }
+  if (status === 507)
+    return new HttpError(507, `not enough disk space available to write '${path}'`);
+  return new HttpError(
+    status === 404 ? 400 : status,
+    `error writing file '${path}': ${(error as Error).message}`,
+  );
+}
+
+/**
+ * Writes one uploaded file, streaming: the body goes to disk as it arrives. Parent
+ * directories are created for the user and the file ends up owned by the user.
+ */
+async function writeFile(
+  path: string,
+  body: Readable,
+  user: SystemUser,
+  metadata: Record<string, string>,
+  store: MetadataStore,
+): Promise<UploadedEntry> {
+  try {
+    await ensureDirs(dirname(path), user.uid, user.gid);
+    const existing = await stat(path).catch((error: unknown) => {
+      if (errnoOf(error) === "ENOENT") return undefined;
+      throw error;
+    });
+    if (existing?.isDirectory()) throw new HttpError(400, `path is a directory: ${path}`);
+    const handle = await open(path, "w", 0o666);
+    try {
+      // Chown while open, so the file is the user's even if the write fails halfway.
+      await handle.chown(user.uid, user.gid);
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
+    const out = handle.createWriteStream();
+    await pipeline(body, out);
+    store.set(await stat(path, { bigint: true }), metadata);
+    const stored = Object.keys(metadata).length > 0 ? { ...metadata } : undefined;
+    return { name: basename(path), type: "file", path, ...(stored ? { metadata: stored } : {}) };
+  } catch (error) {
+    body.resume();
+    throw uploadError(error, path);
+  }
+}
+
+export async function handleFilesPost(
+  req: IncomingMessage,
+  res: ServerResponse,
+  state: SandboxState,
+  store: MetadataStore,
+  log: Logger,
+): Promise<void> {
+  try {
+    const access = authorizeFiles(req, state, "write");
+    const metadata = metadataHeaders(req);
+    try {
+      validateMetadata(metadata);
+    } catch (error) {
+      throw new HttpError(400, `invalid metadata: ${(error as MetadataError).message}`);
+    }
+    const coding = requestEncoding(req.headers["content-encoding"]);
+    if (!coding) {
+      throw new HttpError(
+        400,
+        `unsupported Content-Encoding: ${req.headers["content-encoding"]}, supported: gzip`,
+      );
+    }
+    let body: Readable = req;
+    if (coding === "gzip") {
+      const gunzip = createGunzip();
+      req.on("error", (error) => gunzip.destroy(error));
+      body = req.pipe(gunzip);
+    }
+    const contentType =
+      (req.headers["content-type"] ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
+    const resolve = (raw: string) => resolveUserPath(raw, access.user, state.defaultWorkdir);
+
+    let entries: UploadedEntry[];
+    if (contentType === "application/octet-stream") {
+      if (access.path === undefined) {
+        throw new HttpError(400, "path query parameter is required for raw body upload");
+      }
+      let target: string;
+      try {
+        target = resolve(access.path);
+      } catch (error) {
+        throw uploadError(error, access.path);
+      }
+      entries = [await writeFile(target, body, access.user, metadata, store)];
+    } else if (contentType.startsWith("multipart/")) {
+      entries = await multipartUpload(
+        req,
+        body,
+        access.path,
+        resolve,
+        access.user,
+        metadata,
+        store,
+      );
+    } else {
+      throw new HttpError(
+        400,
+        `unsupported content type: ${contentType || "(none)"}, expected multipart/form-data or application/octet-stream`,
+      );
+    }
+    log.info({ files: entries.map((e) => e.path), user: access.user.username }, "files written");
+    json(res, 200, entries);
+  } catch (error) {
+    const httpError = error instanceof HttpError ? error : uploadError(error, "");
+    if (httpError.status >= 500) log.warn({ err: httpError.message }, "file upload failed");
+    req.resume();
+    jsonError(res, httpError.status, httpError.message);
+  }
+}
+
+function multipartUpload(
+  req: IncomingMessage,
+  body: Readable,
+  queryPath: string | undefined,
+  resolve: (raw: string) => string,
+  user: SystemUser,
+  metadata: Record<string, string>,
+  store: MetadataStore,
+): Promise<UploadedEntry[]> {
+  return new Promise((done, fail) => {
+    let parser: busboy.Busboy;
+    try {
+      parser = busboy({
+        headers: req.headers,
+        preservePath: true,
+        defParamCharset: "utf8",
+        limits: { fieldSize: 1024 * 1024, fields: 1000, parts: 10_000, headerPairs: 200 },
+      });
+    } catch (error) {
+      fail(new HttpError(400, `error parsing multipart form: ${(error as Error).message}`));
+      return;
+    }
+    const results: Promise<UploadedEntry>[] = [];
+    const seen = new Set<string>();
+    let failed = false;
+    const abort = (error: unknown) => {
+      if (failed) return;
+      failed = true;
+      body.unpipe(parser);
+      body.resume();
+      fail(error);
+    };
+    parser.on("file", (field, stream, info) => {
+      if (failed || field !== "file") {
+        stream.resume();
+        return;
+      }
+      const raw = queryPath ?? info.filename ?? "";
+      let target: string;
+      try {
+        target = resolve(raw);
+      } catch (error) {
+        stream.resume();
+        abort(uploadError(error, raw));
+        return;
+      }
+      if (seen.has(target)) {
+        stream.resume();
+        abort(
+          new HttpError(
+            400,
+            `you cannot upload multiple files to the same path '${target}' in one upload request`,
+          ),
+        );
+        return;
+      }
+      seen.add(target);
+      const result = writeFile(target, stream, user, metadata, store);
+      result.catch(abort);
+      results.push(result);
+    });
+    parser.on("error", (error: Error) =>
+      abort(new HttpError(400, `error reading form: ${error.message}`)),
+    );
+    parser.on("close", () => {
+      if (failed) return;
+      Promise.all(results).then(done, abort);
+    });
+    body.on("error", (error) =>
+      abort(new HttpError(400, `error reading request body: ${error.message}`)),
+    );
+    body.pipe(parser);
+  });
+}

@@ -1,0 +1,114 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { join } from "node:path";
+import type { Readable, Writable } from "node:stream";
+import type { SystemUser } from "../users/passwd.js";
+
+export interface LaunchSpec {
+  binDir: string;
+  cmd: string;
+  args: string[];
+  env: Record<string, string>;
+  cwd: string;
+  user: SystemUser;
+  pty?: { cols: number; rows: number };
+  /** Non-PTY only: false gives the process /dev/null as stdin. */
+  stdin: boolean;
+}
+
+export interface Launched {
+  child: ChildProcess;
+  pid: number;
+  /** fd 3 of wrenn-pty: resize commands in PTY mode. */
+  control: Writable & Readable;
+}
+
+export class LaunchError extends Error {}
+
+// Switching credentials needs root; when envd is not root it can only run as itself.
+function credentialArgs(user: SystemUser): string[] {
+  const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
+  if (!isRoot) {
+    if (process.getuid?.() !== user.uid) {
+      throw new LaunchError(`cannot run as '${user.username}': envd is not running as root`);
+    }
+    return [];
+  }
+  return ["--uid", String(user.uid), "--gid", String(user.gid), "--groups", user.groups.join(",")];
+}
+
+/**
+ * Starts a command through wrenn-pty (see native/wrenn-pty.c) and resolves once it is running,
+ * with the pid of the command itself. Output listeners must be attached by the caller right
+ * after this resolves; data produced earlier stays buffered in the pipes.
+ */
+export function launch(spec: LaunchSpec): Promise<Launched> {
+  const helper = join(spec.binDir, "wrenn-pty");
+  const mode = spec.pty ? ["--pty", String(spec.pty.cols), String(spec.pty.rows)] : ["--exec"];
+  const args = [...credentialArgs(spec.user), ...mode, "--", spec.cmd, ...spec.args];
+  const stdinMode = spec.pty || spec.stdin ? "pipe" : "ignore";
+
+  return new Promise((resolve, reject) => {
+    let child: ChildProcess;
+    try {
+      child = spawn(helper, args, {
+        cwd: spec.cwd,
+        env: spec.env,
+        stdio: [stdinMode, "pipe", "pipe", "pipe"],
+        argv0: "wrenn-pty",
+      });
+    } catch (error) {
+      reject(new LaunchError(`cannot start process: ${(error as Error).message}`));
+      return;
+    }
+    const control = child.stdio[3] as (Writable & Readable) | null;
+    if (!control) {
+      child.kill("SIGKILL");
+      reject(new LaunchError("cannot start process: no control channel"));
+      return;
+    }
+    let text = "";
+    let settled = false;
+    const settle = (error: Error | undefined, pid?: number) => {
+      if (settled) return;
+      settled = true;
+      control.removeListener("data", onData);
+      control.removeListener("end", onEnd);
+      if (error) {
+        reject(error);
+      } else {
+        resolve({ child, pid: pid as number, control });
+      }
+    };
+    const onData = (chunk: Buffer) => {
+      text += chunk.toString("utf8");
+      const newline = text.indexOf("\n");
+      if (newline < 0) return;
+      const line = text.slice(0, newline);
+      if (line.startsWith("pid ")) {
+        settle(undefined, Number(line.slice(4)));
+      } else {
+        settle(new LaunchError(line.replace(/^error /, "")));
+      }
+    };
+    // In --exec mode fd 3 closes at the exec: EOF without an error line means success.
+    const onEnd = () => {
+      if (spec.pty) {
+        settle(new LaunchError("process launcher exited before reporting the process"));
+      } else if (child.pid === undefined) {
+        settle(new LaunchError("cannot start process"));
+      } else {
+        settle(undefined, child.pid);
+      }
+    };
+    control.on("data", onData);
+    control.on("end", onEnd);
+    control.on("error", () => {});
+    child.once("error", (error: NodeJS.ErrnoException) => {
+      const reason =
+        error.code === "ENOENT" && error.path === helper
+          ? `process launcher missing at ${helper} (set WRENN_ENVD_BIN_DIR)`
+          : error.message;
+      settle(new LaunchError(`cannot start process: ${reason}`));
+    });
+  });
+}

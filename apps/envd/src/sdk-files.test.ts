@@ -1,0 +1,315 @@
+import { mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { gunzipSync, gzipSync } from "node:zlib";
+import { FileNotFoundError, FilesystemEventType, FileType, type Sandbox } from "e2b";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { initEnvd, type RunningEnvd, sdkSandbox, startEnvd } from "./testing/envd-harness.js";
+
+// The official E2B SDK as the client: files.
+
+let envd: RunningEnvd;
+let sbx: Sandbox;
+let dir: string;
+
+beforeAll(async () => {
+  envd = await startEnvd();
+  sbx = sdkSandbox(envd);
+  dir = mkdtempSync(join(tmpdir(), "envd-files-"));
+});
+
+afterAll(async () => {
+  await envd?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("files via the E2B SDK", () => {
+  test("write and read text (multipart), creating parent directories", async () => {
+    const path = join(dir, "a/b/c.txt");
+    const info = await sbx.files.write(path, "héllo wörld");
+    expect(info).toMatchObject({ name: "c.txt", path, type: "file" });
+    expect(await sbx.files.read(path)).toBe("héllo wörld");
+    expect(statSync(join(dir, "a/b")).isDirectory()).toBe(true);
+  });
+
+  test("write and read bytes; overwrite replaces content", async () => {
+    const path = join(dir, "bytes.bin");
+    const bytes = new Uint8Array(70_000).map((_, i) => (i * 7) % 256);
+    await sbx.files.write(path, bytes.buffer as ArrayBuffer);
+    const back = await sbx.files.read(path, { format: "bytes" });
+    expect(Buffer.from(back).equals(Buffer.from(bytes))).toBe(true);
+    await sbx.files.write(path, "short");
+    expect(await sbx.files.read(path)).toBe("short");
+  });
+
+  test("octet-stream upload and gzip both ways", async () => {
+    const path = join(dir, "octet.txt");
+    await sbx.files.write(path, "raw body", { useOctetStream: true });
+    expect(readFileSync(path, "utf8")).toBe("raw body");
+    const big = "gzip me ".repeat(50_000);
+    await sbx.files.write(path, big, { gzip: true });
+    expect(readFileSync(path, "utf8")).toBe(big);
+    expect(await sbx.files.read(path, { gzip: true })).toBe(big);
+    // And on the wire: the server really answers gzip when asked.
+    const res = await fetch(`${envd.url}/files?path=${encodeURIComponent(path)}`, {
+      headers: { "accept-encoding": "gzip" },
+    });
+    expect(res.headers.get("content-encoding")).toBe("gzip");
+    const raw = Buffer.from(await res.arrayBuffer());
+    // fetch decodes gzip itself; either way the content must be the same text.
+    const text = raw[0] === 0x1f && raw[1] === 0x8b ? gunzipSync(raw).toString() : raw.toString();
+    expect(text).toBe(big);
+  });
+
+  test("a gzip-encoded octet-stream upload sent by hand", async () => {
+    const path = join(dir, "hand.gz.txt");
+    const res = await fetch(`${envd.url}/files?path=${encodeURIComponent(path)}`, {
+      method: "POST",
+      headers: { "content-type": "application/octet-stream", "content-encoding": "gzip" },
+      body: gzipSync(Buffer.from("compressed upload")),
+    });
+    expect(res.status).toBe(200);
+    expect(readFileSync(path, "utf8")).toBe("compressed upload");
+  });
+
+  test("writeFiles uploads several files in one multipart request", async () => {
+    const infos = await sbx.files.write([
+      { path: join(dir, "multi/one.txt"), data: "1" },
+      { path: join(dir, "multi/two.txt"), data: "2" },
+    ]);
+    expect(infos.map((i) => i.name).sort()).toEqual(["one.txt", "two.txt"]);
+    expect(readFileSync(join(dir, "multi/two.txt"), "utf8")).toBe("2");
+  });
+
+  test("reading a missing file throws FileNotFoundError", async () => {
+    await expect(sbx.files.read(join(dir, "missing.txt"))).rejects.toBeInstanceOf(
+      FileNotFoundError,
+    );
+  });
+
+  test("list: absolute paths, root excluded, depth-first lexical order, depth limit", async () => {
+    const root = join(dir, "tree");
+    for (const p of ["b/inner/deep.txt", "a.txt", "b/x.txt", "c/y.txt"]) {
+      await sbx.files.write(join(root, p), p);
+    }
+    const one = await sbx.files.list(root);
+    expect(one.map((e) => e.path)).toEqual([join(root, "a.txt"), join(root, "b"), join(root, "c")]);
+    const two = await sbx.files.list(root, { depth: 2 });
+    expect(two.map((e) => e.path)).toEqual([
+      join(root, "a.txt"),
+      join(root, "b"),
+      join(root, "b/inner"),
+      join(root, "b/x.txt"),
+      join(root, "c"),
+      join(root, "c/y.txt"),
+    ]);
+    const three = await sbx.files.list(root, { depth: 3 });
+    expect(three.some((e) => e.path === join(root, "b/inner/deep.txt"))).toBe(true);
+    expect(one[1]?.type).toBe(FileType.DIR);
+  });
+
+  test("relative paths resolve against the user's home", async () => {
+    const name = `envd-rel-${process.pid}.txt`;
+    try {
+      await sbx.files.write(name, "home");
+      expect(readFileSync(join("/root", name), "utf8")).toBe("home");
+      expect((await sbx.files.getInfo(name)).path).toBe(join("/root", name));
+    } finally {
+      rmSync(join("/root", name), { force: true });
+    }
+  });
+
+  test("exists, getInfo (permissions, owner, symlink target)", async () => {
+    const file = join(dir, "info.txt");
+    writeFileSync(file, "12345", { mode: 0o640 });
+    expect(await sbx.files.exists(file)).toBe(true);
+    expect(await sbx.files.exists(join(dir, "nope"))).toBe(false);
+    const info = await sbx.files.getInfo(file);
+    expect(info).toMatchObject({
+      name: "info.txt",
+      type: FileType.FILE,
+      size: 5,
+      mode: 0o640,
+      permissions: "-rw-r-----",
+      owner: "root",
+      group: "root",
+    });
+    const link = join(dir, "link-to-info");
+    symlinkSync(file, link);
+    const linkInfo = await sbx.files.getInfo(link);
+    expect(linkInfo.symlinkTarget).toBe(file);
+    expect(linkInfo.type).toBe(FileType.FILE);
+    expect(linkInfo.permissions).toBe("Lrwxrwxrwx");
+    const dirInfo = await sbx.files.getInfo(dir);
+    expect(dirInfo.type).toBe(FileType.DIR);
+    expect(dirInfo.permissions.startsWith("d")).toBe(true);
+  });
+
+  test("makeDir: true when created, false when it already exists", async () => {
+    const path = join(dir, "made/deeper");
+    expect(await sbx.files.makeDir(path)).toBe(true);
+    expect(statSync(path).isDirectory()).toBe(true);
+    expect(await sbx.files.makeDir(path)).toBe(false);
+  });
+
+  test("rename moves a file; renaming a missing file is FileNotFoundError", async () => {
+    const from = join(dir, "from.txt");
+    writeFileSync(from, "moving");
+    const info = await sbx.files.rename(from, join(dir, "to/dest.txt"));
+    expect(info.path).toBe(join(dir, "to/dest.txt"));
+    expect(readFileSync(join(dir, "to/dest.txt"), "utf8")).toBe("moving");
+    await expect(sbx.files.rename(from, join(dir, "x.txt"))).rejects.toBeInstanceOf(
+      FileNotFoundError,
+    );
+  });
+
+  test("remove deletes files and trees; removing a missing path is fine", async () => {
+    const tree = join(dir, "gone");
+    await sbx.files.write(join(tree, "x/y.txt"), "y");
+    await sbx.files.remove(tree);
+    expect(await sbx.files.exists(tree)).toBe(false);
+    await sbx.files.remove(tree);
+  });
+
+  test("files written for another user belong to that user", async () => {
+    const path = join(dir, "owned/by-nobody.txt");
+    await sbx.files.write(path, "mine", { user: "nobody" as never });
+    const nobody = statSync(path);
+    expect(nobody.uid).not.toBe(0);
+    expect(statSync(join(dir, "owned")).uid).toBe(nobody.uid);
+    expect((await sbx.files.getInfo(path)).owner).toBe("nobody");
+  });
+
+  test("metadata: set by upload, returned by getInfo and list, replaced on overwrite", async () => {
+    const path = join(dir, "meta/file.txt");
+    const written = await sbx.files.write(path, "m", { metadata: { Owner: "alice", tag: "v1" } });
+    expect(written.metadata).toEqual({ owner: "alice", tag: "v1" });
+    expect((await sbx.files.getInfo(path)).metadata).toEqual({ owner: "alice", tag: "v1" });
+    const listed = await sbx.files.list(join(dir, "meta"));
+    expect(listed[0]?.metadata).toEqual({ owner: "alice", tag: "v1" });
+    await sbx.files.rename(path, join(dir, "meta/renamed.txt"));
+    expect((await sbx.files.getInfo(join(dir, "meta/renamed.txt"))).metadata).toEqual({
+      owner: "alice",
+      tag: "v1",
+    });
+    await sbx.files.write(join(dir, "meta/renamed.txt"), "again");
+    const after = (await sbx.files.getInfo(join(dir, "meta/renamed.txt"))).metadata;
+    expect(after === undefined || Object.keys(after).length === 0).toBe(true);
+    await expect(sbx.files.write(path, "bad", { metadata: { key: "caf\u00e9" } })).rejects.toThrow(
+      /metadata/,
+    );
+  });
+
+  test("watchDir reports create, write, chmod, rename and remove", async () => {
+    const watched = join(dir, "watched");
+    await sbx.files.makeDir(watched);
+    const events: { type: FilesystemEventType; name: string }[] = [];
+    let notify = () => {};
+    const handle = await sbx.files.watchDir(watched, (event) => {
+      events.push({ type: event.type, name: event.name });
+      notify();
+    });
+    const waitFor = (type: FilesystemEventType, name: string) =>
+      new Promise<void>((resolve) => {
+        const check = () => {
+          if (events.some((e) => e.type === type && e.name === name)) resolve();
+        };
+        const previous = notify;
+        notify = () => {
+          previous();
+          check();
+        };
+        check();
+      });
+    await sbx.files.write(join(watched, "f.txt"), "one");
+    await waitFor(FilesystemEventType.CREATE, "f.txt");
+    await sbx.files.write(join(watched, "f.txt"), "two");
+    await waitFor(FilesystemEventType.WRITE, "f.txt");
+    await sbx.commands.run(`chmod 600 ${join(watched, "f.txt")}`);
+    await waitFor(FilesystemEventType.CHMOD, "f.txt");
+    await sbx.files.rename(join(watched, "f.txt"), join(watched, "g.txt"));
+    await waitFor(FilesystemEventType.RENAME, "f.txt");
+    await waitFor(FilesystemEventType.CREATE, "g.txt");
+    await sbx.files.remove(join(watched, "g.txt"));
+    await waitFor(FilesystemEventType.REMOVE, "g.txt");
+    await handle.stop();
+  });
+
+  test("watchDir recursive sees nested files, including in directories made later", async () => {
+    const watched = join(dir, "rwatch");
+    await sbx.files.makeDir(join(watched, "existing"));
+    const seen: string[] = [];
+    let notify = () => {};
+    const handle = await sbx.files.watchDir(
+      watched,
+      (event) => {
+        seen.push(`${event.type}:${event.name}`);
+        notify();
+      },
+      { recursive: true },
+    );
+    const waitFor = (key: string) =>
+      new Promise<void>((resolve) => {
+        notify = () => {
+          if (seen.includes(key)) resolve();
+        };
+        notify();
+      });
+    await sbx.files.write(join(watched, "existing/a.txt"), "a");
+    await waitFor(`${FilesystemEventType.WRITE}:existing/a.txt`);
+    await sbx.files.makeDir(join(watched, "later"));
+    await waitFor(`${FilesystemEventType.CREATE}:later`);
+    await sbx.files.write(join(watched, "later/b.txt"), "b");
+    await waitFor(`${FilesystemEventType.WRITE}:later/b.txt`);
+    await handle.stop();
+  });
+
+  test("watchDir on a missing directory fails clearly", async () => {
+    await expect(sbx.files.watchDir(join(dir, "no-such-dir"), () => {})).rejects.toThrow(
+      /not found/,
+    );
+  });
+});
+
+describe("signed URLs via the E2B SDK", () => {
+  test("downloadUrl and uploadUrl work without the header, only with a valid signature", async () => {
+    const token = "signing-token-123";
+    const secured = await startEnvd();
+    try {
+      expect((await initEnvd(secured, { accessToken: token })).status).toBe(204);
+      const s = sdkSandbox(secured, token);
+      const path = join(dir, "signed.txt");
+
+      const upload = await s.uploadUrl(path);
+      const form = new FormData();
+      form.append("file", new Blob(["via signed url"]), path);
+      const up = await fetch(upload, { method: "POST", body: form });
+      expect(up.status).toBe(200);
+      expect(readFileSync(path, "utf8")).toBe("via signed url");
+
+      const download = await s.downloadUrl(path, { useSignatureExpiration: 60 });
+      const down = await fetch(download);
+      expect(down.status).toBe(200);
+      expect(await down.text()).toBe("via signed url");
+
+      // Tampering with the path, the operation or the expiry breaks the signature.
+      const tampered = new URL(download);
+      tampered.searchParams.set("path", join(dir, "other.txt"));
+      expect((await fetch(tampered)).status).toBe(401);
+      const asWrite = new URL(download);
+      expect((await fetch(asWrite, { method: "POST", body: form })).status).toBe(401);
+      const expired = new URL(download);
+      expired.searchParams.set("signature_expiration", "1");
+      expect((await fetch(expired)).status).toBe(401);
+      const bare = new URL(download);
+      bare.searchParams.delete("signature");
+      expect((await fetch(bare)).status).toBe(401);
+
+      // The SDK itself, which sends the token as a header, still reads and writes.
+      await s.files.write(path, "with header");
+      expect(await s.files.read(path)).toBe("with header");
+    } finally {
+      await secured.stop();
+    }
+  });
+});
