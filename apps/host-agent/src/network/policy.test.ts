@@ -1,0 +1,45 @@
+import { describe, expect, it } from "vitest";
+import { NetworkError } from "./errors.js";
+import { resolvePolicy } from "./policy.js";
+
+describe("resolvePolicy", () => {
+  it("defaults to no network at all", () => {
+    expect(resolvePolicy(undefined)).toEqual({ allowInternet: false, allowOut: [], denyOut: [] });
+  });
+
+  it("canonicalises CIDR lists", () => {
+    expect(
+      resolvePolicy({
+        allowInternet: true,
+        allowOut: ["8.8.8.8", "8.0.0.0/8", " 1.1.1.1/32 "],
+        denyOut: ["192.168.0.0/16"],
+      }),
+    ).toEqual({
+      allowInternet: true,
+      allowOut: ["1.1.1.1/32", "8.0.0.0/8"],
+      denyOut: ["192.168.0.0/16"],
+    });
+  });
+
+  it.each([
+    [null, /must be an object/],
+    [[], /must be an object/],
+    [{}, /allowInternet must be a boolean/],
+    [{ allowInternet: "yes" }, /allowInternet must be a boolean/],
+    [{ allowInternet: true, allowOut: "8.8.8.8" }, /allowOut must be an array/],
+    [{ allowInternet: true, allowOut: [8] }, /allowOut\[0\] must be a string/],
+    [{ allowInternet: true, denyOut: ["8.8.8.8", "garbage"] }, /denyOut\[1\]: not an IPv4/],
+    [{ allowInternet: true, denyOut: ["fd00::/8"] }, /IPv6 is not supported/],
+    [{ allowInternet: true, deny_out: [] }, /unknown policy field "deny_out"/],
+    [{ allowInternet: true, allowOut: Array(1025).fill("1.1.1.1") }, /at most 1024/],
+  ])("rejects %j", (policy, message) => {
+    try {
+      resolvePolicy(policy);
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(NetworkError);
+      expect((err as NetworkError).code).toBe("invalid_argument");
+      expect((err as Error).message).toMatch(message);
+    }
+  });
+});

@@ -1,0 +1,67 @@
+import { invalidArgument } from "./errors.js";
+import { formatCidr, type Ipv4Cidr, normalizeCidrs, parseCidr } from "./ipv4.js";
+
+/**
+ * What a sandbox may reach. Nothing on the host, in other sandboxes or in the address pool is
+ * reachable whatever the policy says; the policy only governs traffic leaving the host.
+ */
+export interface NetworkPolicy {
+  /** Egress through the host's NAT; false (the default) means no route out at all. */
+  readonly allowInternet: boolean;
+  /** When non-empty, egress is narrowed to these IPv4 CIDRs. */
+  readonly allowOut?: readonly string[];
+  /** Never reachable; wins over allowOut. */
+  readonly denyOut?: readonly string[];
+}
+
+/** A validated policy in canonical form, as persisted and rendered into rules. */
+export interface ResolvedPolicy {
+  readonly allowInternet: boolean;
+  readonly allowOut: readonly string[];
+  readonly denyOut: readonly string[];
+}
+
+export const DENY_ALL: ResolvedPolicy = { allowInternet: false, allowOut: [], denyOut: [] };
+
+/** Enough for any sane policy, small enough that a rule stays cheap to load. */
+const MAX_CIDRS = 1024;
+
+function resolveList(field: string, value: unknown): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) throw invalidArgument(`policy.${field} must be an array of CIDRs`);
+  if (value.length > MAX_CIDRS) {
+    throw invalidArgument(`policy.${field} has ${value.length} entries (at most ${MAX_CIDRS})`);
+  }
+  const parsed: Ipv4Cidr[] = value.map((entry, i) => {
+    if (typeof entry !== "string") {
+      throw invalidArgument(`policy.${field}[${i}] must be a string, got ${typeof entry}`);
+    }
+    try {
+      return parseCidr(entry.trim());
+    } catch (err) {
+      throw invalidArgument(`policy.${field}[${i}]: ${(err as Error).message}`);
+    }
+  });
+  return normalizeCidrs(parsed).map(formatCidr);
+}
+
+export function resolvePolicy(policy: unknown): ResolvedPolicy {
+  if (policy === undefined) return DENY_ALL;
+  if (typeof policy !== "object" || policy === null || Array.isArray(policy)) {
+    throw invalidArgument("policy must be an object");
+  }
+  const p = policy as Record<string, unknown>;
+  for (const key of Object.keys(p)) {
+    if (key !== "allowInternet" && key !== "allowOut" && key !== "denyOut") {
+      throw invalidArgument(`unknown policy field ${JSON.stringify(key)}`);
+    }
+  }
+  if (typeof p.allowInternet !== "boolean") {
+    throw invalidArgument("policy.allowInternet must be a boolean");
+  }
+  const allowOut = resolveList("allowOut", p.allowOut);
+  const denyOut = resolveList("denyOut", p.denyOut);
+  // Lists given without internet access are validated but have nothing to act on: keeping
+  // them lets a later policy change (or a reader of the state) see what was asked for.
+  return { allowInternet: p.allowInternet, allowOut, denyOut };
+}

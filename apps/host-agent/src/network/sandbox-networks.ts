@@ -1,0 +1,35 @@
+import type { NetworkLease, SandboxNetworks } from "../sandboxes/network-port.js";
+import type { NetworkPolicy } from "../sandboxes/policy.js";
+import type { NetworkManager } from "./network-manager.js";
+import { withNetnsFix } from "./runsc-netns-fix.js";
+
+/** The manager's view of the network module. */
+export class ManagedNetworks implements SandboxNetworks {
+  constructor(private readonly net: NetworkManager) {}
+
+  async setup(runtimeId: string, policy: NetworkPolicy): Promise<NetworkLease> {
+    const n = await this.net.setup(runtimeId, policy);
+    return { netnsPath: n.netnsPath, guestIp: n.guestIp };
+  }
+
+  applyPolicy(runtimeId: string, policy: NetworkPolicy): Promise<void> {
+    return this.net.setPolicy(runtimeId, policy);
+  }
+
+  restoreAddress(runtimeId: string): Promise<void> {
+    return this.net.restoreAddress(runtimeId);
+  }
+
+  teardown(runtimeId: string): Promise<void> {
+    return this.net.teardown(runtimeId);
+  }
+
+  async reconcile(knownRuntimeIds: string[]): Promise<void> {
+    await this.net.reconcile(knownRuntimeIds);
+  }
+
+  wrapForNetns(netnsPath: string, runscArgv: string[]): [string, string[]] {
+    const [cmd, ...args] = withNetnsFix(netnsPath, ["runsc", ...runscArgv]);
+    return [cmd!, args];
+  }
+}
