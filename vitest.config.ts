@@ -17,6 +17,7 @@ export default defineConfig({
         test: {
           name: "e2e",
           include: ["tests/**/*.test.ts"],
+          globalSetup: ["tests/harness/global-setup.ts"],
           testTimeout: 300_000,
           hookTimeout: 900_000,
           fileParallelism: false,

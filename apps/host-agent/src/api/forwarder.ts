@@ -1,0 +1,119 @@
+import http from "node:http";
+import type { Duplex } from "node:stream";
+import { createProxyServer } from "http-proxy-3";
+import type { Logger } from "pino";
+import { ENVD_PORT } from "../envd/envd-client.js";
+import { AgentError } from "../sandboxes/errors.js";
+import type { SandboxManager } from "../sandboxes/sandbox-manager.js";
+
+export const FORWARD_SANDBOX = "wrenn-forward-sandbox";
+export const FORWARD_PORT = "wrenn-forward-port";
+/** The agent token on forwarded requests (Authorization belongs to the sandbox's traffic). */
+export const FORWARD_TOKEN = "wrenn-agent-token";
+
+/**
+ * Carries HTTP and WebSocket traffic from the control plane's proxy to a port of a sandbox,
+ * streaming both ways. Our own headers are removed before the request reaches the sandbox.
+ */
+export class Forwarder {
+  private readonly proxy = createProxyServer({ xfwd: false, ws: true, proxyTimeout: 0 });
+  // Keep-alive towards the sandbox: envd must never be the side that closes first (a
+  // TIME_WAIT socket inside gVisor cannot be checkpointed). envd resets these at quiesce.
+  private readonly upstream = new http.Agent({ keepAlive: true, maxSockets: 256 });
+
+  constructor(
+    private readonly manager: SandboxManager,
+    private readonly log: Logger,
+    private readonly onError: () => void,
+  ) {
+    this.proxy.on("proxyReq", (proxyReq) => {
+      const conn = proxyReq.getHeader("connection");
+      if (typeof conn === "string" && /close/i.test(conn))
+        proxyReq.setHeader("connection", "keep-alive");
+    });
+    this.proxy.on("error", (err, _req, res) => {
+      this.onError();
+      this.log.debug({ err: err.message }, "forward failed");
+      if (res instanceof http.ServerResponse) {
+        if (!res.headersSent) {
+          sendError(res, 502, "port_unreachable", `the sandbox did not answer: ${err.message}`);
+        } else res.destroy();
+      } else (res as Duplex | undefined)?.destroy();
+    });
+  }
+
+  static wants(req: http.IncomingMessage): boolean {
+    return req.headers[FORWARD_SANDBOX] !== undefined;
+  }
+
+  web(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const target = this.resolve(req);
+    if ("error" in target) {
+      sendError(res, target.status, target.code, target.error);
+      return;
+    }
+    this.proxy.web(req, res, { target: target.url, agent: this.upstream });
+  }
+
+  ws(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    const target = this.resolve(req);
+    if ("error" in target) {
+      socket.end(
+        `HTTP/1.1 ${target.status} ${http.STATUS_CODES[target.status]}\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n${errorBody(target.code, target.error)}`,
+      );
+      return;
+    }
+    this.proxy.ws(req, socket, head, { target: target.url });
+  }
+
+  private resolve(
+    req: http.IncomingMessage,
+  ): { url: string } | { status: number; code: string; error: string } {
+    const sandboxId = String(req.headers[FORWARD_SANDBOX] ?? "");
+    const portText = String(req.headers[FORWARD_PORT] ?? ENVD_PORT);
+    delete req.headers[FORWARD_SANDBOX];
+    delete req.headers[FORWARD_PORT];
+    delete req.headers[FORWARD_TOKEN];
+    const port = Number(portText);
+    if (!/^\d{1,5}$/.test(portText) || port < 1 || port > 65535) {
+      return {
+        status: 400,
+        code: "invalid_port",
+        error: `invalid port ${JSON.stringify(portText)}`,
+      };
+    }
+    if (port === ENVD_PORT && req.url?.startsWith("/_wrenn/")) {
+      return {
+        status: 403,
+        code: "forbidden",
+        error: "this path of envd is for the host agent only",
+      };
+    }
+    try {
+      const { host } = this.manager.target(sandboxId);
+      return { url: `http://${host}:${port}` };
+    } catch (err) {
+      if (err instanceof AgentError && err.code === "not_found") {
+        return { status: 404, code: "sandbox_not_found", error: err.message };
+      }
+      if (err instanceof AgentError && err.code === "failed_precondition") {
+        return { status: 409, code: "sandbox_not_running", error: err.message };
+      }
+      return { status: 502, code: "port_unreachable", error: (err as Error).message };
+    }
+  }
+}
+
+function errorBody(code: string, message: string): string {
+  return JSON.stringify({ error: { code, message } });
+}
+
+export function sendError(
+  res: http.ServerResponse,
+  status: number,
+  code: string,
+  message: string,
+): void {
+  res.writeHead(status, { "content-type": "application/json" });
+  res.end(errorBody(code, message));
+}

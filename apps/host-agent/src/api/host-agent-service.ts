@@ -1,0 +1,269 @@
+import { statfs } from "node:fs/promises";
+import os from "node:os";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
+import {
+  BootPath,
+  HostAgentService,
+  type NetworkPolicy as NetworkPolicyMsg,
+  PauseMode,
+  SandboxState,
+} from "@wrenn/proto/hostagent";
+import { AgentError, type AgentErrorCode } from "../sandboxes/errors.js";
+import type { Phase } from "../sandboxes/record.js";
+import type { SandboxManager, SandboxView } from "../sandboxes/sandbox-manager.js";
+import type { TemplateBuilder } from "../templates/builder.js";
+import type { InstalledTemplate, TemplateStore } from "../templates/store.js";
+
+export interface ServiceDeps {
+  manager: SandboxManager;
+  templates: TemplateStore;
+  builder: TemplateBuilder;
+  hostId: string;
+  instanceId: string;
+  version: string;
+  dataDir: string;
+  /** Called after a template build, so the pool and template checkpoint follow it. */
+  onTemplateBuilt: (t: InstalledTemplate) => void;
+}
+
+const CODES: Record<AgentErrorCode, Code> = {
+  invalid_argument: Code.InvalidArgument,
+  not_found: Code.NotFound,
+  already_exists: Code.AlreadyExists,
+  failed_precondition: Code.FailedPrecondition,
+  resource_exhausted: Code.ResourceExhausted,
+  unavailable: Code.Unavailable,
+  internal: Code.Internal,
+};
+
+/** Agent errors become Connect errors with their code; anything else is internal. */
+async function guard<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof ConnectError) throw err;
+    if (err instanceof AgentError) throw new ConnectError(err.message, CODES[err.code]);
+    throw new ConnectError((err as Error).message, Code.Internal);
+  }
+}
+
+const STATES: Record<Phase, SandboxState> = {
+  creating: SandboxState.STARTING,
+  pooled: SandboxState.STARTING,
+  running: SandboxState.RUNNING,
+  frozen: SandboxState.PAUSED,
+  paused: SandboxState.PAUSED,
+  destroying: SandboxState.STOPPED,
+  error: SandboxState.ERROR,
+};
+
+const BOOT_PATHS = {
+  warm_pool: BootPath.WARM_POOL,
+  template_restore: BootPath.TEMPLATE_RESTORE,
+  cold_boot: BootPath.COLD_BOOT,
+};
+
+function sandboxMessage(v: SandboxView) {
+  return {
+    sandboxId: v.sandboxId,
+    template: v.template.name,
+    state: STATES[v.phase],
+    resources: {
+      vcpus: v.resources.vcpus,
+      memoryMb: v.resources.memoryMb,
+      diskMb: v.resources.diskMb,
+    },
+    metadata: v.metadata,
+    network: v.network,
+    envdVersion: v.envdVersion,
+    address: v.address,
+    bootPath: BOOT_PATHS[v.bootPath],
+    createdAt: timestampFromDate(new Date(v.createdAt)),
+    stateChangedAt: timestampFromDate(new Date(v.stateChangedAt)),
+    error: v.error ?? "",
+    pauseMode:
+      v.pauseMode === "checkpoint"
+        ? PauseMode.CHECKPOINT
+        : v.pauseMode === "freeze"
+          ? PauseMode.FREEZE
+          : PauseMode.UNSPECIFIED,
+    checkpointBytes: BigInt(v.checkpointBytes ?? 0),
+  };
+}
+
+function templateMessage(t: InstalledTemplate) {
+  return {
+    name: t.name,
+    version: t.version,
+    sizeBytes: BigInt(t.sizeBytes),
+    builtAt: timestampFromDate(new Date(t.builtAt)),
+    envdVersion: t.envdVersion,
+  };
+}
+
+const MAX_MAP_ENTRIES = 256;
+const MAX_VALUE_BYTES = 64 * 1024;
+
+function checkMap(what: string, m: Record<string, string>): Record<string, string> {
+  const entries = Object.entries(m);
+  if (entries.length > MAX_MAP_ENTRIES) {
+    throw new AgentError("invalid_argument", `${what}: at most ${MAX_MAP_ENTRIES} entries`);
+  }
+  for (const [k, v] of entries) {
+    if (k.length === 0 || k.length > 256 || Buffer.byteLength(v) > MAX_VALUE_BYTES) {
+      throw new AgentError(
+        "invalid_argument",
+        `${what}: keys of 1-256 characters, values up to 64 KiB`,
+      );
+    }
+  }
+  return m;
+}
+
+function policyOf(p: NetworkPolicyMsg | undefined) {
+  return {
+    allowInternet: p?.allowInternet ?? false,
+    allowOut: p?.allowOut ?? [],
+    denyOut: p?.denyOut ?? [],
+  };
+}
+
+function requireId(id: string): string {
+  if (!id) throw new ConnectError("sandbox_id is required", Code.InvalidArgument);
+  return id;
+}
+
+export function hostAgentRoutes(deps: ServiceDeps) {
+  const { manager } = deps;
+  return (router: ConnectRouter) =>
+    router.service(HostAgentService, {
+      createSandbox: (req) =>
+        guard(async () => {
+          const view = await manager.create({
+            sandboxId: requireId(req.sandboxId),
+            template: req.template || "base",
+            resources: {
+              vcpus: req.resources?.vcpus ?? 0,
+              memoryMb: req.resources?.memoryMb ?? 0,
+              diskMb: req.resources?.diskMb ?? 0,
+            },
+            envVars: checkMap("env_vars", req.envVars),
+            metadata: checkMap("metadata", req.metadata),
+            network: policyOf(req.network),
+            envdAccessToken: req.envdAccessToken,
+            defaultUser: req.defaultUser,
+            defaultWorkdir: req.defaultWorkdir,
+          });
+          return { sandbox: sandboxMessage(view) };
+        }),
+      destroySandbox: (req) =>
+        guard(async () => {
+          await manager.destroy(requireId(req.sandboxId));
+          return {};
+        }),
+      getSandbox: (req) =>
+        guard(async () => ({ sandbox: sandboxMessage(manager.get(requireId(req.sandboxId))) })),
+      listSandboxes: () => guard(async () => ({ sandboxes: manager.list().map(sandboxMessage) })),
+      pauseSandbox: (req) =>
+        guard(async () => {
+          const mode = req.mode === PauseMode.FREEZE ? "freeze" : "checkpoint";
+          return { sandbox: sandboxMessage(await manager.pause(requireId(req.sandboxId), mode)) };
+        }),
+      resumeSandbox: (req) =>
+        guard(async () => ({
+          sandbox: sandboxMessage(await manager.resume(requireId(req.sandboxId))),
+        })),
+      getSandboxStats: (req) =>
+        guard(async () => {
+          const s = await manager.stats(requireId(req.sandboxId));
+          return {
+            stats: {
+              timestamp: timestampFromDate(s.timestamp),
+              cpuCount: s.cpuCount,
+              cpuUsedPct: s.cpuUsedPct,
+              memUsedBytes: BigInt(s.memUsedBytes),
+              memTotalBytes: BigInt(s.memTotalBytes),
+              memCacheBytes: BigInt(s.memCacheBytes),
+              diskUsedBytes: BigInt(s.diskUsedBytes),
+              diskTotalBytes: BigInt(s.diskTotalBytes),
+            },
+          };
+        }),
+      hostStatus: () =>
+        guard(async () => {
+          const u = manager.usage();
+          const fs = await statfs(deps.dataDir).catch(() => undefined);
+          return {
+            hostId: deps.hostId,
+            hostname: os.hostname(),
+            version: deps.version,
+            runtimes: ["gvisor"],
+            total: {
+              vcpus: os.cpus().length,
+              memoryMb: BigInt(Math.floor(os.totalmem() / 2 ** 20)),
+              diskMb: BigInt(fs ? Math.floor((fs.blocks * fs.bsize) / 2 ** 20) : 0),
+            },
+            used: { vcpus: u.vcpus, memoryMb: BigInt(u.memoryMb), diskMb: BigInt(u.diskMb) },
+            sandboxesByState: u.byPhase,
+          };
+        }),
+      heartbeat: () =>
+        guard(async () => ({
+          hostId: deps.hostId,
+          instanceId: deps.instanceId,
+          time: timestampFromDate(new Date()),
+          sandboxCount: manager.list().length,
+        })),
+      listTemplates: () =>
+        guard(async () => ({ templates: (await deps.templates.list()).map(templateMessage) })),
+      buildTemplate: (req, ctx) => buildStream(deps, req.name || "base", req.force, ctx),
+    });
+}
+
+/** Streams build progress as it happens, then the built template. */
+async function* buildStream(deps: ServiceDeps, name: string, force: boolean, ctx: HandlerContext) {
+  const queue: Array<{ phase: string; message: string }> = [];
+  let wake: (() => void) | undefined;
+  let done: InstalledTemplate | undefined;
+  let failure: unknown;
+  let finished = false;
+  void deps.builder
+    .build(name, {
+      force,
+      onProgress: (p) => {
+        queue.push(p);
+        wake?.();
+      },
+    })
+    .then(
+      (t) => {
+        done = t;
+      },
+      (err: unknown) => {
+        failure = err;
+      },
+    )
+    .finally(() => {
+      finished = true;
+      wake?.();
+    });
+  while (!ctx.signal.aborted) {
+    while (queue.length > 0) {
+      const p = queue.shift()!;
+      yield { event: { case: "progress" as const, value: p } };
+    }
+    if (finished && queue.length === 0) break;
+    await new Promise<void>((resolve) => {
+      wake = resolve;
+    });
+    wake = undefined;
+  }
+  if (failure) {
+    throw new ConnectError((failure as Error).message, Code.FailedPrecondition);
+  }
+  if (done) {
+    deps.onTemplateBuilt(done);
+    yield { event: { case: "done" as const, value: templateMessage(done) } };
+  }
+}

@@ -1,0 +1,158 @@
+import { timingSafeEqual } from "node:crypto";
+import { rm } from "node:fs/promises";
+import http from "node:http";
+import http2 from "node:http2";
+import net from "node:net";
+import type { ConnectRouter } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { Logger } from "pino";
+import type { Registry } from "prom-client";
+import { FORWARD_TOKEN, type Forwarder, sendError } from "./forwarder.js";
+
+export interface ListenerOptions {
+  /** "127.0.0.1:7070", "[::1]:7070", "0.0.0.0:7070" or "unix:/run/wrenn/agent.sock". */
+  listen: string;
+  /** Required unless the agent listens on loopback or a Unix socket. */
+  token?: string;
+  routes: (router: ConnectRouter) => void;
+  forwarder: Forwarder;
+  metrics: Registry;
+  log: Logger;
+}
+
+export interface ListenAddress {
+  host?: string;
+  port?: number;
+  path?: string;
+}
+
+export function parseListen(listen: string): ListenAddress {
+  if (listen.startsWith("unix:")) return { path: listen.slice(5) };
+  const m = /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(listen);
+  if (!m)
+    throw new Error(
+      `cannot parse listen address ${JSON.stringify(listen)}; use HOST:PORT or unix:PATH`,
+    );
+  return { host: m[1], port: Number(m[2]) };
+}
+
+function isLoopback(a: ListenAddress): boolean {
+  return (
+    a.path !== undefined ||
+    a.host === "localhost" ||
+    a.host === "::1" ||
+    /^127\./.test(a.host ?? "")
+  );
+}
+
+/**
+ * One port for everything the control plane needs: Connect, gRPC and gRPC-web over HTTP/1.1
+ * or cleartext HTTP/2 (so grpcurl -plaintext works), the forwarder, and /metrics. The first
+ * bytes of a connection tell HTTP/2's preface from HTTP/1.
+ */
+export async function startListener(
+  opts: ListenerOptions,
+): Promise<{ close(): Promise<void>; address: string }> {
+  const addr = parseListen(opts.listen);
+  if (!isLoopback(addr) && !opts.token) {
+    throw new Error(
+      `refusing to listen on ${opts.listen} without a token: set WRENN_AGENT_TOKEN (or listen on loopback)`,
+    );
+  }
+  const connect = connectNodeAdapter({ routes: opts.routes });
+  const expected = opts.token ? Buffer.from(opts.token) : undefined;
+  const authorized = (headers: http.IncomingHttpHeaders): boolean => {
+    if (!expected) return true;
+    const bearer = /^Bearer (.+)$/.exec(String(headers.authorization ?? ""))?.[1];
+    const given = Buffer.from(String(headers[FORWARD_TOKEN] ?? bearer ?? ""));
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  };
+
+  const handle = (
+    req: http.IncomingMessage | http2.Http2ServerRequest,
+    res: http.ServerResponse | http2.Http2ServerResponse,
+  ) => {
+    const r1 = req as http.IncomingMessage;
+    const s1 = res as http.ServerResponse;
+    if (!authorized(req.headers)) {
+      sendError(s1, 401, "unauthenticated", "missing or wrong agent token");
+      return;
+    }
+    if (req.url === "/metrics" && req.method === "GET") {
+      opts.metrics.metrics().then(
+        (text) => {
+          res.writeHead(200, { "content-type": opts.metrics.contentType });
+          res.end(text);
+        },
+        (err: Error) => sendError(s1, 500, "internal", err.message),
+      );
+      return;
+    }
+    if (req.url === "/healthz") {
+      res.writeHead(204);
+      res.end();
+      return;
+    }
+    if (opts.forwarder && req.headers["wrenn-forward-sandbox"] !== undefined) {
+      if (req.httpVersionMajor !== 1) {
+        sendError(s1, 400, "http1_only", "the forwarder speaks HTTP/1.1");
+        return;
+      }
+      opts.forwarder.web(r1, s1);
+      return;
+    }
+    connect(r1, s1);
+  };
+
+  const h1 = http.createServer(handle);
+  h1.on("upgrade", (req: http.IncomingMessage, socket, head: Buffer) => {
+    if (!authorized(req.headers) || req.headers["wrenn-forward-sandbox"] === undefined) {
+      socket.end("HTTP/1.1 401 Unauthorized\r\nconnection: close\r\n\r\n");
+      return;
+    }
+    opts.forwarder.ws(req, socket, head);
+  });
+  // Long streams (process output, file transfers) must not be cut by server timeouts.
+  h1.requestTimeout = 0;
+  h1.headersTimeout = 60_000;
+  h1.keepAliveTimeout = 65_000;
+  const h2 = http2.createServer({}, handle);
+
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+    socket.once("readable", () => {
+      const head: Buffer | null = socket.read();
+      if (!head) {
+        socket.destroy();
+        return;
+      }
+      socket.unshift(head);
+      const target = head.subarray(0, 4).toString("latin1") === "PRI " ? h2 : h1;
+      target.emit("connection", socket);
+    });
+    socket.on("error", () => socket.destroy());
+  });
+
+  if (addr.path) await rm(addr.path, { force: true });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    if (addr.path) server.listen(addr.path, resolve);
+    else server.listen(addr.port, addr.host, resolve);
+  });
+  const a = server.address();
+  const address = typeof a === "string" ? `unix:${a}` : `${a?.address}:${a?.port}`;
+  opts.log.info({ address }, "agent listening");
+  return {
+    address,
+    // Open streams (process output, HTTP/2 sessions of gRPC clients) would hold close()
+    // forever: the control plane reconnects, so cut them.
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        h2.close();
+        for (const s of sockets) s.destroy();
+      }),
+  };
+}

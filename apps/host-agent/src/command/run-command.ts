@@ -1,0 +1,75 @@
+import { spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+
+export class CommandError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number | null,
+    readonly output: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface RunOptions {
+  env?: Record<string, string>;
+  /** Every line of stdout and stderr, as it comes. */
+  onLine?: (line: string) => void;
+  /** Kill the command after this long (ms). */
+  timeoutMs?: number;
+  /** Extra stdio, e.g. a log file descriptor given to a daemon that outlives the command. */
+  stdio?: Array<"ignore" | "pipe" | number>;
+}
+
+/**
+ * Runs a program (argv, never a shell) and resolves with its stdout; rejects with the exit
+ * status and the last lines of output, which is what a person needs to fix the problem.
+ */
+export function runCommand(cmd: string, args: string[], opts: RunOptions = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, {
+      env: opts.env ? { ...process.env, ...opts.env } : process.env,
+      stdio: opts.stdio ?? ["ignore", "pipe", "pipe"],
+      timeout: opts.timeoutMs,
+      killSignal: "SIGKILL",
+    });
+    let stdout = "";
+    const tail: string[] = [];
+    const collect = (line: string) => {
+      tail.push(line);
+      if (tail.length > 20) tail.shift();
+      opts.onLine?.(line);
+    };
+    if (child.stdout) {
+      child.stdout.setEncoding("utf8");
+      child.stdout.on("data", (d: string) => {
+        if (stdout.length < 4 << 20) stdout += d;
+      });
+      createInterface({ input: child.stdout }).on("line", collect);
+    }
+    if (child.stderr) createInterface({ input: child.stderr }).on("line", collect);
+    child.on("error", (err) => {
+      const missing = (err as NodeJS.ErrnoException).code === "ENOENT";
+      reject(
+        new CommandError(
+          `${cmd}: ${err.message}${missing ? " (is it installed? `npm run setup` installs it)" : ""}`,
+          null,
+          "",
+        ),
+      );
+    });
+    child.on("close", (code, signal) => {
+      if (code === 0) resolve(stdout);
+      else {
+        const output = tail.join("\n");
+        reject(
+          new CommandError(
+            `${cmd} ${args.slice(0, 3).join(" ")} failed (${signal ?? `exit ${code}`})${output ? `: ${output}` : ""}`,
+            code,
+            output,
+          ),
+        );
+      }
+    });
+  });
+}

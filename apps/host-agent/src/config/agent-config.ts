@@ -1,0 +1,71 @@
+import path from "node:path";
+import type { Resources } from "../sandboxes/record.js";
+import { installLayout } from "./install-layout.js";
+
+export interface AgentConfig {
+  /** Where the agent keeps sandboxes, checkpoints and its state. */
+  dataDir: string;
+  /** Built templates; several agents on one machine may share them. */
+  templatesDir: string;
+  imagesDir: string;
+  envdDistDir: string;
+  /** "127.0.0.1:7070" or "unix:/path". */
+  listen: string;
+  token?: string;
+  poolSize: number;
+  templateRestore: boolean;
+  defaults: Resources;
+  memoryOverheadMb: number;
+  pidsLimit: number;
+  /** IPv4 range the sandboxes' /30 networks are carved from. */
+  networkPool: string;
+  /** Start of every netns and interface name of this agent (at most 7 characters). */
+  networkPrefix: string;
+  /** This agent's nftables table (family inet). */
+  networkTable: string;
+  logLevel: string;
+}
+
+function int(
+  env: NodeJS.ProcessEnv,
+  name: string,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new Error(
+      `${name} must be a whole number between ${min} and ${max} (got ${JSON.stringify(raw)})`,
+    );
+  }
+  return n;
+}
+
+/** Reads the agent's configuration from the environment (documented in the README). */
+export function agentConfigFromEnv(env: NodeJS.ProcessEnv = process.env): AgentConfig {
+  const base = env.WRENN_DATA_DIR ?? path.join(installLayout.repoRoot, ".wrenn");
+  return {
+    dataDir: path.resolve(env.WRENN_AGENT_DATA_DIR ?? path.join(base, "agent")),
+    templatesDir: path.resolve(env.WRENN_TEMPLATES_DIR ?? path.join(base, "templates")),
+    imagesDir: installLayout.imagesDir,
+    envdDistDir: installLayout.envdDistDir,
+    listen: env.WRENN_AGENT_LISTEN ?? "127.0.0.1:7070",
+    token: env.WRENN_AGENT_TOKEN || undefined,
+    poolSize: int(env, "WRENN_POOL_SIZE", 2, 0, 64),
+    templateRestore: env.WRENN_TEMPLATE_RESTORE !== "0",
+    defaults: {
+      vcpus: int(env, "WRENN_DEFAULT_VCPUS", 1, 1, 64),
+      memoryMb: int(env, "WRENN_DEFAULT_MEMORY_MB", 512, 128, 262144),
+      diskMb: int(env, "WRENN_DEFAULT_DISK_MB", 2048, 256, 1048576),
+    },
+    memoryOverheadMb: int(env, "WRENN_MEMORY_OVERHEAD_MB", 128, 0, 4096),
+    pidsLimit: int(env, "WRENN_PIDS_LIMIT", 8192, 256, 1 << 22),
+    networkPool: env.WRENN_NETWORK_POOL ?? "10.200.0.0/16",
+    networkPrefix: env.WRENN_NETWORK_PREFIX ?? "wrenn-",
+    networkTable: env.WRENN_NETWORK_TABLE ?? "wrenn",
+    logLevel: env.WRENN_LOG_LEVEL ?? "info",
+  };
+}

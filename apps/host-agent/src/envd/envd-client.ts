@@ -1,0 +1,127 @@
+import http from "node:http";
+import type { Socket } from "node:net";
+import { setTimeout as sleep } from "node:timers/promises";
+
+export const ENVD_PORT = 49983;
+
+export interface EnvdInit {
+  envVars?: Record<string, string>;
+  accessToken?: string;
+  defaultUser?: string;
+  defaultWorkdir?: string;
+}
+
+export class EnvdError extends Error {}
+
+/**
+ * The agent's own calls to envd inside a sandbox. gVisor cannot checkpoint a TCP endpoint in
+ * TIME_WAIT, and the side that closes first gets it, so envd must never close first: every
+ * request here keeps its connection alive (no `Connection: close`), and envd's quiesce resets
+ * whatever is still open.
+ */
+export class EnvdClient {
+  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+
+  constructor(
+    readonly host: string,
+    readonly port = ENVD_PORT,
+  ) {}
+
+  /** Polls /health until envd answers 204; connection refusals are expected meanwhile. */
+  async waitHealthy(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let last = "no answer";
+    while (Date.now() < deadline) {
+      try {
+        const res = await this.request("GET", "/health", undefined, {}, 2000);
+        if (res.status === 204) return;
+        last = `status ${res.status}`;
+      } catch (err) {
+        last = (err as Error).message;
+      }
+      await sleep(10);
+    }
+    throw new EnvdError(`envd at ${this.host}:${this.port} did not become healthy: ${last}`);
+  }
+
+  async init(body: EnvdInit, currentToken?: string): Promise<void> {
+    const res = await this.request(
+      "POST",
+      "/init",
+      JSON.stringify(body),
+      currentToken ? { "x-access-token": currentToken } : {},
+    );
+    if (res.status !== 204 && res.status !== 200) {
+      throw new EnvdError(`envd /init answered ${res.status}: ${res.body.slice(0, 200)}`);
+    }
+  }
+
+  /**
+   * Asks envd to close its listener and reset its connections before a checkpoint; then
+   * closes our own connection first, so no socket inside the sandbox lingers.
+   */
+  async quiesce(token?: string): Promise<void> {
+    const res = await this.request(
+      "POST",
+      "/_wrenn/quiesce",
+      "",
+      token ? { "x-access-token": token } : {},
+      10_000,
+      true,
+    );
+    if (res.status !== 204) {
+      throw new EnvdError(`envd refused to quiesce (${res.status}): ${res.body.slice(0, 200)}`);
+    }
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+
+  private request(
+    method: string,
+    path: string,
+    body: string | undefined,
+    headers: Record<string, string>,
+    timeoutMs = 10_000,
+    closeAfter = false,
+  ): Promise<{ status: number; body: string }> {
+    return new Promise((resolve, reject) => {
+      let socket: Socket | undefined;
+      const req = http.request(
+        {
+          host: this.host,
+          port: this.port,
+          method,
+          path,
+          agent: closeAfter ? new http.Agent({ keepAlive: true }) : this.agent,
+          headers: {
+            ...headers,
+            ...(body !== undefined
+              ? { "content-type": "application/json", "content-length": Buffer.byteLength(body) }
+              : {}),
+          },
+          timeout: timeoutMs,
+        },
+        (res) => {
+          let text = "";
+          res.setEncoding("utf8");
+          res.on("data", (d: string) => {
+            if (text.length < 65536) text += d;
+          });
+          res.on("end", () => {
+            if (closeAfter) socket?.destroy();
+            resolve({ status: res.statusCode ?? 0, body: text });
+          });
+          res.on("error", reject);
+        },
+      );
+      req.on("socket", (s) => {
+        socket = s;
+      });
+      req.on("timeout", () => req.destroy(new EnvdError(`envd ${method} ${path} timed out`)));
+      req.on("error", reject);
+      req.end(body);
+    });
+  }
+}

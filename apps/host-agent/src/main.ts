@@ -1,0 +1,72 @@
+#!/usr/bin/env node
+import { parseArgs } from "node:util";
+import { agentConfigFromEnv } from "./config/agent-config.js";
+import { serve } from "./serve.js";
+import { TemplateBuilder } from "./templates/builder.js";
+import { TemplateStore } from "./templates/store.js";
+
+const usage = `wrenn-agent: runs Wrenn sandboxes on this machine (as root).
+
+Usage:
+  wrenn-agent serve                             run the agent (as root) until SIGINT/SIGTERM
+  wrenn-agent template build [NAME] [--force]   build a template (default: base)
+  wrenn-agent template ls                       list built templates
+
+Environment:
+  WRENN_AGENT_LISTEN     127.0.0.1:7070, or unix:/path (a token is required beyond loopback)
+  WRENN_AGENT_TOKEN      bearer token the control plane must present
+  WRENN_DATA_DIR         base for agent/ and templates/ (default: <repo>/.wrenn)
+  WRENN_AGENT_DATA_DIR   sandboxes, checkpoints and state (default: $WRENN_DATA_DIR/agent)
+  WRENN_TEMPLATES_DIR    built templates (default: $WRENN_DATA_DIR/templates)
+  WRENN_POOL_SIZE        pre-booted sandboxes kept per template (default 2)
+  WRENN_TEMPLATE_RESTORE 0 to never boot from a template checkpoint
+  WRENN_NETWORK_POOL     IPv4 range for sandbox networks (default 10.200.0.0/16)
+  WRENN_NETWORK_PREFIX   netns/interface name prefix of this agent (default wrenn-)
+  WRENN_NETWORK_TABLE    nftables table of this agent (default wrenn)
+  WRENN_DEFAULT_VCPUS, WRENN_DEFAULT_MEMORY_MB, WRENN_DEFAULT_DISK_MB, WRENN_LOG_LEVEL`;
+
+async function main(argv: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { force: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+  });
+  if (values.help || positionals.length === 0) {
+    console.log(usage);
+    return values.help ? 0 : 2;
+  }
+  const config = agentConfigFromEnv();
+  if (positionals[0] === "serve") {
+    await serve(config);
+    return 0;
+  }
+  const store = new TemplateStore(config.templatesDir);
+  const [group, verb, name] = positionals;
+  if (group === "template" && verb === "build") {
+    const builder = new TemplateBuilder(store, config.imagesDir, config.envdDistDir);
+    const t = await builder.build(name ?? "base", {
+      force: values.force ?? false,
+      onProgress: (p) => console.log(`[${p.phase}] ${p.message}`),
+    });
+    console.log(`${t.name} ${t.version} ready at ${t.rootfs}`);
+    return 0;
+  }
+  if (group === "template" && verb === "ls") {
+    for (const t of await store.list()) {
+      console.log(
+        `${t.name}\t${t.version}\t${(t.sizeBytes / 2 ** 20).toFixed(0)} MiB\t${t.builtAt}`,
+      );
+    }
+    return 0;
+  }
+  console.error(`unknown command: ${positionals.join(" ")}\n\n${usage}`);
+  return 2;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: Error) => {
+    console.error(`error: ${err.message}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,69 @@
+import { access, readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
+
+const ROOT = "/sys/fs/cgroup";
+
+/**
+ * Reads and adjusts a sandbox's cgroup directly: the counters behind metrics, and new limits
+ * when a pre-booted sandbox from the warm pool is claimed with other resources. Works on
+ * cgroup v1 (separate controllers, as on these machines) and v2 (unified).
+ */
+export class Cgroup {
+  private constructor(
+    private readonly rel: string,
+    private readonly v2: boolean,
+  ) {}
+
+  static async open(relPath: string): Promise<Cgroup> {
+    const v2 = await access(path.join(ROOT, "cgroup.controllers")).then(
+      () => true,
+      () => false,
+    );
+    return new Cgroup(relPath.replace(/^\/+/, ""), v2);
+  }
+
+  private file(controller: string, name: string): string {
+    return this.v2 ? path.join(ROOT, this.rel, name) : path.join(ROOT, controller, this.rel, name);
+  }
+
+  async cpuNanos(): Promise<number> {
+    if (this.v2) {
+      const stat = await readFile(this.file("", "cpu.stat"), "utf8");
+      return Number(/usage_usec (\d+)/.exec(stat)?.[1] ?? 0) * 1000;
+    }
+    return Number((await readFile(this.file("cpuacct", "cpuacct.usage"), "utf8")).trim());
+  }
+
+  async memory(): Promise<{ usedBytes: number; cacheBytes: number; limitBytes: number }> {
+    const usage = await readFile(
+      this.file("memory", this.v2 ? "memory.current" : "memory.usage_in_bytes"),
+      "utf8",
+    );
+    const limit = await readFile(
+      this.file("memory", this.v2 ? "memory.max" : "memory.limit_in_bytes"),
+      "utf8",
+    );
+    const stat = await readFile(this.file("memory", "memory.stat"), "utf8");
+    const cache = Number(
+      (this.v2 ? /^file (\d+)/m : /^(?:total_)?cache (\d+)/m).exec(stat)?.[1] ?? 0,
+    );
+    const limitBytes = limit.trim() === "max" ? Number.POSITIVE_INFINITY : Number(limit.trim());
+    return { usedBytes: Number(usage.trim()), cacheBytes: cache, limitBytes };
+  }
+
+  async setMemoryLimit(bytes: number): Promise<void> {
+    await writeFile(
+      this.file("memory", this.v2 ? "memory.max" : "memory.limit_in_bytes"),
+      String(bytes),
+    );
+  }
+
+  async setCpuQuota(vcpus: number): Promise<void> {
+    const quota = Math.round(vcpus * 100_000);
+    if (this.v2) await writeFile(this.file("", "cpu.max"), `${quota} 100000`);
+    else {
+      await writeFile(this.file("cpu", "cpu.cfs_period_us"), "100000");
+      await writeFile(this.file("cpu", "cpu.cfs_quota_us"), String(quota));
+    }
+  }
+}

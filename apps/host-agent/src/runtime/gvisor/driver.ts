@@ -1,0 +1,248 @@
+import { mkdir, open, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { CommandError, runCommand } from "../../command/run-command.js";
+import { Cgroup } from "../cgroup.js";
+import {
+  type RuntimeDriver,
+  RuntimeError,
+  type RuntimeSpec,
+  type RuntimeStats,
+  type RuntimeStatus,
+} from "../driver.js";
+import { cgroupPath, ociSpec } from "./oci-spec.js";
+
+export interface GvisorOptions {
+  /** runsc's --root: its state for every container of this agent. */
+  stateDir: string;
+  /** OCI bundles, one directory per runtime id. */
+  bundlesDir: string;
+  /** Added to the user's memory: the sentry and gofer share the sandbox's cgroup. */
+  memoryOverheadMb: number;
+  /**
+   * Turns a runsc argv into the command that runs it for a sandbox in netnsPath; this runsc
+   * needs a work-around to start with networking inside a namespace on kernels >= 6 (notes).
+   */
+  wrapForNetns: (netnsPath: string, runscArgv: string[]) => [string, string[]];
+  runsc?: string;
+}
+
+/** The gVisor (runsc) driver: one OCI container per sandbox, ptrace platform, netstack. */
+export class GvisorDriver implements RuntimeDriver {
+  readonly kind = "gvisor";
+  private readonly runsc: string;
+
+  constructor(private readonly opts: GvisorOptions) {
+    this.runsc = opts.runsc ?? "runsc";
+  }
+
+  // The same global flags on every call for a container; a mismatch gives confusing errors.
+  private global(): string[] {
+    return ["--root", this.opts.stateDir, "--network=sandbox"];
+  }
+
+  private async call(args: string[], timeoutMs = 60_000): Promise<string> {
+    return runCommand(this.runsc, [...this.global(), ...args], { timeoutMs });
+  }
+
+  async start(spec: RuntimeSpec): Promise<void> {
+    const bundle = await this.writeBundle(spec);
+    await this.launch(spec, ["run", "--detach", "--bundle", bundle, spec.runtimeId]);
+  }
+
+  async restore(spec: RuntimeSpec, imageDir: string): Promise<void> {
+    const bundle = await this.writeBundle(spec);
+    await this.launch(spec, [
+      "restore",
+      "--image-path",
+      imageDir,
+      "--bundle",
+      bundle,
+      "--detach",
+      spec.runtimeId,
+    ]);
+  }
+
+  async stop(runtimeId: string): Promise<void> {
+    await this.call(["kill", runtimeId, "KILL"], 15_000).catch(() => {});
+    await this.call(["delete", "--force", runtimeId], 30_000).catch((err: Error) => {
+      if (!/does not exist|not found/i.test(err.message)) throw err;
+    });
+    await this.killLeftovers(runtimeId);
+    await rm(this.bundleDir(runtimeId), { recursive: true, force: true });
+  }
+
+  async freeze(runtimeId: string): Promise<void> {
+    await this.call(["pause", runtimeId]);
+  }
+
+  async thaw(runtimeId: string): Promise<void> {
+    await this.call(["resume", runtimeId]);
+  }
+
+  async checkpoint(runtimeId: string, imageDir: string): Promise<void> {
+    await mkdir(imageDir, { recursive: true });
+    // Frozen first, so no process can open a socket between the caller's check that the
+    // sandbox is safe to save and the save itself.
+    if ((await this.status(runtimeId)) === "running") await this.freeze(runtimeId);
+    await this.call(["checkpoint", "--image-path", imageDir, runtimeId], 300_000);
+    // The saved container stays behind, frozen; restore needs its id free. This runsc's
+    // delete panics on a frozen container ("paused => stopped") after doing its work, so
+    // check the outcome rather than the exit status.
+    await this.call(["delete", "--force", runtimeId], 30_000).catch(() => {});
+    if ((await this.status(runtimeId)) !== "absent") {
+      throw new RuntimeError(
+        `runsc kept ${runtimeId} after its checkpoint; it could not be removed`,
+      );
+    }
+    await this.killLeftovers(runtimeId);
+  }
+
+  async checkpointBlockers(runtimeId: string): Promise<string[]> {
+    const out = await this.call(
+      ["exec", runtimeId, "/bin/cat", "/proc/net/tcp", "/proc/net/tcp6"],
+      15_000,
+    );
+    return openTcpSockets(out);
+  }
+
+  async signal(runtimeId: string, signal: "SIGUSR2"): Promise<void> {
+    await this.call(["kill", runtimeId, signal.replace(/^SIG/, "")], 15_000);
+  }
+
+  async status(runtimeId: string): Promise<RuntimeStatus> {
+    try {
+      const state = JSON.parse(await this.call(["state", runtimeId], 15_000)) as {
+        status?: string;
+      };
+      return mapStatus(state.status);
+    } catch (err) {
+      if (err instanceof CommandError && /does not exist|not found/i.test(err.message)) {
+        return "absent";
+      }
+      throw err;
+    }
+  }
+
+  async list(): Promise<Array<{ runtimeId: string; status: RuntimeStatus }>> {
+    const out = await this.call(["list", "--format=json"], 30_000);
+    const items = (JSON.parse(out || "null") ?? []) as Array<{ id: string; status: string }>;
+    return items.map((c) => ({ runtimeId: c.id, status: mapStatus(c.status) }));
+  }
+
+  async stats(runtimeId: string): Promise<RuntimeStats> {
+    const cg = await Cgroup.open(cgroupPath(runtimeId));
+    const [cpuNanos, mem] = await Promise.all([cg.cpuNanos(), cg.memory()]);
+    return {
+      cpuNanos,
+      memUsedBytes: mem.usedBytes,
+      memCacheBytes: mem.cacheBytes,
+      memLimitBytes: mem.limitBytes,
+    };
+  }
+
+  async setLimits(runtimeId: string, limits: { vcpus: number; memoryMb: number }): Promise<void> {
+    const cg = await Cgroup.open(cgroupPath(runtimeId));
+    await cg.setMemoryLimit((limits.memoryMb + this.opts.memoryOverheadMb) * 1024 * 1024);
+    await cg.setCpuQuota(limits.vcpus);
+  }
+
+  private bundleDir(runtimeId: string): string {
+    return path.join(this.opts.bundlesDir, runtimeId);
+  }
+
+  private async writeBundle(spec: RuntimeSpec): Promise<string> {
+    const bundle = this.bundleDir(spec.runtimeId);
+    await mkdir(bundle, { recursive: true });
+    await writeFile(
+      path.join(bundle, "config.json"),
+      JSON.stringify(ociSpec(spec, this.opts.memoryOverheadMb), null, 2),
+    );
+    return bundle;
+  }
+
+  /**
+   * runsc run/restore --detach leave the sandbox running as daemons that inherit stdout and
+   * stderr: point those at the sandbox's log, which also catches runsc's own errors.
+   */
+  private async launch(spec: RuntimeSpec, args: string[]): Promise<void> {
+    const logPath = path.join(spec.dir, "runtime.log");
+    const log = await open(logPath, "a");
+    const [cmd, argv] = this.opts.wrapForNetns(spec.netnsPath, [...this.global(), ...args]);
+    try {
+      await runCommand(cmd, argv, { stdio: ["ignore", log.fd, log.fd], timeoutMs: 60_000 });
+    } catch (err) {
+      const tail = (await readFile(logPath, "utf8").catch(() => "")).split("\n").slice(-15);
+      await this.stop(spec.runtimeId).catch(() => {});
+      throw new RuntimeError(
+        `runsc ${args[0]} of ${spec.runtimeId} failed: ${(err as Error).message}\n${tail.join("\n")}`,
+      );
+    } finally {
+      await log.close();
+    }
+  }
+
+  /**
+   * A failed create or restore can leave runsc sandbox or gofer processes holding the
+   * container's control socket, which makes the next attempt fail: find them by their
+   * arguments and kill them.
+   */
+  private async killLeftovers(runtimeId: string): Promise<void> {
+    const bundle = this.bundleDir(runtimeId);
+    const pids = await readdir("/proc").catch(() => [] as string[]);
+    for (const pid of pids) {
+      if (!/^\d+$/.test(pid)) continue;
+      const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
+      const argv = cmdline.split("\0");
+      const ours =
+        argv[0]?.startsWith("runsc") &&
+        (argv.includes(`--root=${this.opts.stateDir}`) || argv.includes(this.opts.stateDir));
+      if (ours && (argv.includes(runtimeId) || argv.some((a) => a.includes(bundle)))) {
+        try {
+          process.kill(Number(pid), "SIGKILL");
+        } catch {
+          // Already gone.
+        }
+      }
+    }
+  }
+}
+
+const TCP_STATES: Record<string, string> = {
+  "01": "ESTABLISHED",
+  "02": "SYN_SENT",
+  "03": "SYN_RECV",
+  "04": "FIN_WAIT1",
+  "05": "FIN_WAIT2",
+  "06": "TIME_WAIT",
+  "08": "CLOSE_WAIT",
+  "09": "LAST_ACK",
+  "0A": "LISTEN",
+  "0B": "CLOSING",
+};
+
+/** Every TCP socket not fully closed, from /proc/net/tcp{,6} text: "LISTEN port 8000". */
+export function openTcpSockets(procNetTcp: string): string[] {
+  const out: string[] = [];
+  for (const line of procNetTcp.split("\n")) {
+    const f = line.trim().split(/\s+/);
+    const state = f[3]?.toUpperCase();
+    if (!f[0]?.endsWith(":") || !state || state === "07") continue;
+    const port = Number.parseInt(f[1]?.split(":")[1] ?? "", 16);
+    out.push(`${TCP_STATES[state] ?? `state ${state}`} port ${port}`);
+  }
+  return out;
+}
+
+function mapStatus(status: string | undefined): RuntimeStatus {
+  switch (status) {
+    case "running":
+      return "running";
+    case "paused":
+      return "paused";
+    case "created":
+    case "stopped":
+      return "stopped";
+    default:
+      return "absent";
+  }
+}

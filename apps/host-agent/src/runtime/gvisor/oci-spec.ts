@@ -1,0 +1,87 @@
+import type { RuntimeSpec } from "../driver.js";
+
+// Docker's default set plus SYS_PTRACE and NET_ADMIN: inside gVisor these act on the sentry's
+// emulated kernel, not the host, and users expect strace/gdb and `ip` to work under sudo.
+const CAPABILITIES = [
+  "CAP_CHOWN",
+  "CAP_DAC_OVERRIDE",
+  "CAP_FSETID",
+  "CAP_FOWNER",
+  "CAP_MKNOD",
+  "CAP_NET_RAW",
+  "CAP_SETGID",
+  "CAP_SETUID",
+  "CAP_SETFCAP",
+  "CAP_SETPCAP",
+  "CAP_NET_BIND_SERVICE",
+  "CAP_SYS_CHROOT",
+  "CAP_KILL",
+  "CAP_AUDIT_WRITE",
+  "CAP_SYS_PTRACE",
+  "CAP_NET_ADMIN",
+];
+
+export const ENVD_ARGS = ["/usr/bin/tini", "--", "/usr/bin/node", "/opt/wrenn/envd.mjs"];
+
+/** The cgroup (v1 path under each controller, v2 path under the unified root) of a sandbox. */
+export function cgroupPath(runtimeId: string): string {
+  return `/wrenn/${runtimeId}`;
+}
+
+/** OCI runtime spec for one sandbox: envd as the only process, under tini as PID 1. */
+export function ociSpec(spec: RuntimeSpec, memoryOverheadMb: number): object {
+  return {
+    ociVersion: "1.0.0",
+    process: {
+      terminal: false,
+      user: { uid: 0, gid: 0 },
+      args: ENVD_ARGS,
+      env: [
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "HOME=/root",
+        "WRENN_SANDBOX=1",
+      ],
+      cwd: "/",
+      capabilities: {
+        bounding: CAPABILITIES,
+        effective: CAPABILITIES,
+        permitted: CAPABILITIES,
+        inheritable: CAPABILITIES,
+      },
+      rlimits: [{ type: "RLIMIT_NOFILE", hard: 1048576, soft: 1048576 }],
+      // sudo is setuid: the sandbox's user must be able to gain privileges inside it.
+      noNewPrivileges: false,
+    },
+    root: { path: spec.rootfs, readonly: false },
+    hostname: "sandbox",
+    mounts: [
+      { destination: "/proc", type: "proc", source: "proc" },
+      { destination: "/dev", type: "tmpfs", source: "tmpfs" },
+      { destination: "/dev/pts", type: "devpts", source: "devpts" },
+      { destination: "/dev/shm", type: "tmpfs", source: "shm", options: ["nosuid", "nodev"] },
+      {
+        destination: "/sys",
+        type: "sysfs",
+        source: "sysfs",
+        options: ["nosuid", "noexec", "nodev", "ro"],
+      },
+    ],
+    linux: {
+      namespaces: [
+        { type: "pid" },
+        { type: "ipc" },
+        { type: "uts" },
+        { type: "mount" },
+        { type: "network", path: spec.netnsPath },
+      ],
+      cgroupsPath: cgroupPath(spec.runtimeId),
+      resources: {
+        // The sentry and gofer live in the same cgroup as the guest, so the limit carries
+        // their overhead on top of what the user asked for.
+        memory: { limit: (spec.memoryMb + memoryOverheadMb) * 1024 * 1024 },
+        cpu: { quota: Math.round(spec.vcpus * 100_000), period: 100_000 },
+        pids: { limit: spec.pidsLimit },
+      },
+    },
+  };
+}

@@ -1,0 +1,22 @@
+import type { NetworkPolicy } from "./policy.js";
+
+/** The sandbox's network as the manager needs it (implemented by network/). */
+export interface NetworkLease {
+  netnsPath: string;
+  /** The sandbox's address, where envd and user ports are reached from the host. */
+  guestIp: string;
+}
+
+export interface SandboxNetworks {
+  /** Allocates an address and builds the namespace, veth and firewall rules; idempotent. */
+  setup(runtimeId: string, policy: NetworkPolicy): Promise<NetworkLease>;
+  /** Replaces the firewall rules (a pooled sandbox gets its owner's policy at claim). */
+  applyPolicy(runtimeId: string, policy: NetworkPolicy): Promise<void>;
+  /** runsc strips eth0's address when it takes it over; put it back before a restore. */
+  restoreAddress(runtimeId: string): Promise<void>;
+  teardown(runtimeId: string): Promise<void>;
+  /** Removes every namespace, link, rule and allocation not belonging to a known sandbox. */
+  reconcile(knownRuntimeIds: string[]): Promise<void>;
+  /** argv for running runsc for a sandbox in this namespace (kernel >= 6 work-around). */
+  wrapForNetns(netnsPath: string, runscArgv: string[]): [string, string[]];
+}

@@ -1,0 +1,44 @@
+import type { NetworkPolicy } from "./policy.js";
+
+/** Where a sandbox is in its life, as the agent records it on disk. */
+export type Phase =
+  /** Being booted; a record left in this phase by a crash is cleaned up at start. */
+  | "creating"
+  /** Booted in the warm pool, not yet given to anyone (no /init yet). */
+  | "pooled"
+  | "running"
+  /** Frozen in memory (runsc pause). */
+  | "frozen"
+  /** Checkpointed to disk, memory freed. */
+  | "paused"
+  /** Being removed; finished at start if a crash interrupted it. */
+  | "destroying"
+  | "error";
+
+export type BootPath = "warm_pool" | "template_restore" | "cold_boot";
+
+export interface Resources {
+  vcpus: number;
+  memoryMb: number;
+  diskMb: number;
+}
+
+/** Everything the agent must know to adopt, pause, resume or remove a sandbox after a restart. */
+export interface SandboxRecord {
+  runtimeId: string;
+  /** Set when a pooled sandbox is claimed, or at create. */
+  sandboxId?: string;
+  phase: Phase;
+  template: { name: string; version: string; rootfs: string };
+  resources: Resources;
+  network: NetworkPolicy;
+  metadata: Record<string, string>;
+  envdVersion: string;
+  bootPath: BootPath;
+  createdAt: string;
+  stateChangedAt: string;
+  /** envd's access token; the record file is root-only (0600). */
+  envdAccessToken?: string;
+  error?: string;
+  checkpointBytes?: number;
+}

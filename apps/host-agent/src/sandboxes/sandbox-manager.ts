@@ -1,0 +1,644 @@
+import { readdir, rm, stat } from "node:fs/promises";
+import path from "node:path";
+import type { Logger } from "pino";
+import { EnvdClient } from "../envd/envd-client.js";
+import type { RuntimeDriver } from "../runtime/driver.js";
+import { SandboxDisk } from "../storage/sandbox-disk.js";
+import type { TemplateStore } from "../templates/store.js";
+import { AgentError } from "./errors.js";
+import { Instance } from "./instance.js";
+import { KeyedLock } from "./keyed-lock.js";
+import type { NetworkLease, SandboxNetworks } from "./network-port.js";
+import { type NetworkPolicy, NO_NETWORK } from "./policy.js";
+import type { BootPath, Phase, Resources, SandboxRecord } from "./record.js";
+import type { RecordStore } from "./record-store.js";
+import type { TemplateRef, TemplateSnapshots } from "./template-snapshots.js";
+import { type PoolEntry, WarmPool } from "./warm-pool.js";
+
+export const SANDBOX_ID = /^sb-[0-9a-f]{8}$/;
+
+export interface ManagerConfig {
+  defaults: Resources;
+  /** Sandboxes kept booted per template, ready to be claimed. */
+  poolSize: number;
+  /** Keep a booted checkpoint per template and restore it when the pool is empty. */
+  templateRestore: boolean;
+  pidsLimit: number;
+  healthTimeoutMs: number;
+}
+
+export interface CreateRequest {
+  sandboxId: string;
+  template: string;
+  resources: Partial<Resources>;
+  envVars: Record<string, string>;
+  metadata: Record<string, string>;
+  network: NetworkPolicy;
+  envdAccessToken?: string;
+  defaultUser?: string;
+  defaultWorkdir?: string;
+}
+
+export interface SandboxView extends SandboxRecord {
+  sandboxId: string;
+  address: string;
+  pauseMode?: "checkpoint" | "freeze";
+}
+
+export interface Observer {
+  created(path: BootPath, seconds: number): void;
+  paused(mode: "checkpoint" | "freeze", seconds: number): void;
+  resumed(seconds: number): void;
+}
+
+/**
+ * Every sandbox of this host: create (warm pool, template restore, cold boot), pause (checkpoint
+ * when safe, freeze otherwise), resume, destroy, and adoption of what survived a restart. The
+ * state of each sandbox is its record on disk; memory only caches it.
+ */
+export class SandboxManager {
+  private readonly instances = new Map<string, Instance>();
+  private readonly bySandbox = new Map<string, string>();
+  private readonly leases = new Map<string, NetworkLease>();
+  private readonly envd = new Map<string, EnvdClient>();
+  private readonly lock = new KeyedLock();
+  private readonly cpuSamples = new Map<string, { cpuNanos: number; at: number }>();
+  readonly pool: WarmPool;
+
+  constructor(
+    private readonly config: ManagerConfig,
+    private readonly records: RecordStore,
+    private readonly runtime: RuntimeDriver,
+    private readonly networks: SandboxNetworks,
+    private readonly templates: TemplateStore,
+    private readonly snapshots: TemplateSnapshots,
+    private readonly log: Logger,
+    private readonly observer: Observer,
+  ) {
+    this.pool = new WarmPool(
+      config.poolSize,
+      (t) => this.bootForPool(t),
+      (rid) => this.destroyInstance(rid),
+      log,
+    );
+  }
+
+  // ---- queries ---------------------------------------------------------------------------
+
+  list(): SandboxView[] {
+    return [...this.bySandbox.values()].map((rid) => this.view(this.instance(rid)));
+  }
+
+  get(sandboxId: string): SandboxView {
+    return this.view(this.bySandboxId(sandboxId));
+  }
+
+  /** Where the forwarder sends traffic for a port of a running sandbox. */
+  target(sandboxId: string): { host: string } {
+    const inst = this.bySandboxId(sandboxId);
+    if (inst.record.phase !== "running") {
+      throw new AgentError(
+        "failed_precondition",
+        `sandbox ${sandboxId} is ${inst.record.phase}, not running`,
+      );
+    }
+    const lease = this.leases.get(inst.runtimeId);
+    if (!lease) throw new AgentError("unavailable", `sandbox ${sandboxId} has no network`);
+    return { host: lease.guestIp };
+  }
+
+  async stats(sandboxId: string) {
+    const inst = this.bySandboxId(sandboxId);
+    if (inst.record.phase !== "running" && inst.record.phase !== "frozen") {
+      throw new AgentError("failed_precondition", `sandbox ${sandboxId} is ${inst.record.phase}`);
+    }
+    const [raw, disk] = await Promise.all([this.runtime.stats(inst.runtimeId), inst.disk.usage()]);
+    const now = Date.now();
+    const prev = this.cpuSamples.get(inst.runtimeId) ?? {
+      cpuNanos: 0,
+      at: Date.parse(inst.record.stateChangedAt),
+    };
+    this.cpuSamples.set(inst.runtimeId, { cpuNanos: raw.cpuNanos, at: now });
+    const wallNanos = Math.max(1, (now - prev.at) * 1e6);
+    const vcpus = inst.record.resources.vcpus;
+    // Not clamped: a reading well above 100 would mean the CPU quota is not enforced.
+    const pct = Math.max(0, ((raw.cpuNanos - prev.cpuNanos) / wallNanos / vcpus) * 100);
+    return {
+      timestamp: new Date(now),
+      cpuCount: vcpus,
+      cpuUsedPct: pct,
+      memUsedBytes: raw.memUsedBytes,
+      memTotalBytes: inst.record.resources.memoryMb * 1024 * 1024,
+      memCacheBytes: raw.memCacheBytes,
+      diskUsedBytes: disk.usedBytes,
+      diskTotalBytes: disk.totalBytes,
+    };
+  }
+
+  /** Resources held by sandboxes that occupy memory or disk on this host. */
+  usage(): { vcpus: number; memoryMb: number; diskMb: number; byPhase: Record<string, number> } {
+    const out = { vcpus: 0, memoryMb: 0, diskMb: 0, byPhase: {} as Record<string, number> };
+    for (const inst of this.instances.values()) {
+      const r = inst.record;
+      if (r.sandboxId) out.byPhase[r.phase] = (out.byPhase[r.phase] ?? 0) + 1;
+      if (r.phase === "running" || r.phase === "frozen") {
+        out.vcpus += r.resources.vcpus;
+        out.memoryMb += r.resources.memoryMb;
+      }
+      out.diskMb += r.resources.diskMb;
+    }
+    out.byPhase.pooled = this.pool.count();
+    return out;
+  }
+
+  // ---- create ----------------------------------------------------------------------------
+
+  async create(req: CreateRequest): Promise<SandboxView> {
+    if (!SANDBOX_ID.test(req.sandboxId)) {
+      throw new AgentError("invalid_argument", `sandbox id must look like sb-1a2b3c4d`);
+    }
+    if (this.bySandbox.has(req.sandboxId)) {
+      throw new AgentError("already_exists", `sandbox ${req.sandboxId} already exists`);
+    }
+    const resources = this.resolveResources(req.resources);
+    const template = await this.templates.current(req.template);
+    if (!template) {
+      throw new AgentError(
+        "not_found",
+        `template ${req.template} is not built on this host; build it with \`wrenn-agent template build ${req.template}\``,
+      );
+    }
+    const ref: TemplateRef = {
+      name: template.name,
+      version: template.version,
+      rootfs: template.rootfs,
+    };
+    // Reserve the id at once so a concurrent create of the same id fails fast.
+    this.bySandbox.set(req.sandboxId, "");
+    const started = performance.now();
+    try {
+      let inst: Instance;
+      let bootPath: BootPath;
+      // Pooled disks have the default size, and a filesystem cannot shrink (growing it online
+      // needs CAP_SYS_RESOURCE, which some hosts withhold): other sizes boot their own disk.
+      const pooled =
+        resources.diskMb === this.config.defaults.diskMb ? this.pool.claim(ref) : undefined;
+      if (pooled) {
+        this.pool.kick();
+        inst = this.instance(pooled.runtimeId);
+        bootPath = "warm_pool";
+        try {
+          await this.fitResources(inst, resources);
+        } catch (err) {
+          await this.destroyInstance(inst.runtimeId).catch(() => {});
+          throw err;
+        }
+      } else {
+        ({ inst, bootPath } = await this.boot(ref, resources, req.network));
+      }
+      try {
+        await this.personalise(inst, req, bootPath);
+      } catch (err) {
+        await this.destroyInstance(inst.runtimeId).catch(() => {});
+        throw err;
+      }
+      this.bySandbox.set(req.sandboxId, inst.runtimeId);
+      this.observer.created(bootPath, (performance.now() - started) / 1000);
+      this.log.info(
+        {
+          sandboxId: req.sandboxId,
+          runtimeId: inst.runtimeId,
+          bootPath,
+          ms: Math.round(performance.now() - started),
+        },
+        "sandbox created",
+      );
+      return this.view(inst);
+    } catch (err) {
+      this.bySandbox.delete(req.sandboxId);
+      throw err instanceof AgentError ? err : new AgentError("internal", (err as Error).message);
+    }
+  }
+
+  private resolveResources(r: Partial<Resources>): Resources {
+    const out = {
+      vcpus: r.vcpus || this.config.defaults.vcpus,
+      memoryMb: r.memoryMb || this.config.defaults.memoryMb,
+      diskMb: r.diskMb || this.config.defaults.diskMb,
+    };
+    if (out.vcpus > 64) throw new AgentError("invalid_argument", "vcpus must be at most 64");
+    if (out.memoryMb < 128 || out.memoryMb > 262144) {
+      throw new AgentError("invalid_argument", "memory_mb must be between 128 and 262144");
+    }
+    if (out.diskMb < 256 || out.diskMb > 1048576) {
+      throw new AgentError("invalid_argument", "disk_mb must be between 256 and 1048576");
+    }
+    return out;
+  }
+
+  /** A pooled sandbox was booted with pool defaults: give it the requested limits. */
+  private async fitResources(inst: Instance, want: Resources): Promise<void> {
+    const have = inst.record.resources;
+    if (want.memoryMb !== have.memoryMb || want.vcpus !== have.vcpus) {
+      await this.runtime.setLimits(inst.runtimeId, want);
+    }
+    inst.record.resources = want;
+  }
+
+  /** The claimed or freshly booted sandbox becomes the caller's: policy, /init, identity. */
+  private async personalise(inst: Instance, req: CreateRequest, bootPath: BootPath): Promise<void> {
+    const rec = inst.record;
+    if (bootPath === "warm_pool") await this.networks.applyPolicy(inst.runtimeId, req.network);
+    rec.network = req.network;
+    await this.envdOf(inst.runtimeId).init({
+      envVars: req.envVars,
+      accessToken: req.envdAccessToken || undefined,
+      defaultUser: req.defaultUser || "user",
+      defaultWorkdir: req.defaultWorkdir || undefined,
+    });
+    rec.sandboxId = req.sandboxId;
+    rec.metadata = req.metadata;
+    rec.envdAccessToken = req.envdAccessToken || undefined;
+    rec.bootPath = bootPath;
+    await this.setPhase(inst, "running");
+  }
+
+  private async bootForPool(t: TemplateRef): Promise<PoolEntry> {
+    const { inst } = await this.boot(t, this.config.defaults, NO_NETWORK);
+    await this.setPhase(inst, "pooled");
+    return { runtimeId: inst.runtimeId, template: t };
+  }
+
+  /** Boots a new sandbox, from the template's checkpoint when there is one, else cold. */
+  private async boot(
+    t: TemplateRef,
+    resources: Resources,
+    policy: NetworkPolicy,
+  ): Promise<{ inst: Instance; bootPath: BootPath }> {
+    const image = this.config.templateRestore ? await this.snapshots.get(t) : undefined;
+    const inst = await this.bootFrom(t, resources, policy, image);
+    return { inst, bootPath: image ? "template_restore" : "cold_boot" };
+  }
+
+  private async bootFrom(
+    t: TemplateRef,
+    resources: Resources,
+    policy: NetworkPolicy,
+    image: string | undefined,
+  ): Promise<Instance> {
+    const runtimeId = await this.records.newRuntimeId();
+    const now = new Date().toISOString();
+    const template = await this.templates.current(t.name);
+    const inst = new Instance(
+      {
+        runtimeId,
+        phase: "creating",
+        template: t,
+        resources,
+        network: policy,
+        metadata: {},
+        envdVersion: template?.envdVersion ?? "0.0.0",
+        bootPath: image ? "template_restore" : "cold_boot",
+        createdAt: now,
+        stateChangedAt: now,
+      },
+      this.records.dirOf(runtimeId),
+    );
+    this.instances.set(runtimeId, inst);
+    try {
+      await this.records.save(inst.record);
+      const [lease] = await Promise.all([
+        this.networks.setup(runtimeId, policy),
+        inst.disk.create(resources.diskMb),
+      ]);
+      this.leases.set(runtimeId, lease);
+      const spec = inst.spec(lease.netnsPath, this.config.pidsLimit);
+      if (image) {
+        await this.runtime.restore(spec, image);
+        await this.runtime.signal(runtimeId, "SIGUSR2");
+      } else {
+        await this.runtime.start(spec);
+      }
+      await this.envdOf(runtimeId).waitHealthy(this.config.healthTimeoutMs);
+      return inst;
+    } catch (err) {
+      await this.destroyInstance(runtimeId).catch((e: Error) =>
+        this.log.error({ runtimeId, err: e.message }, "cleanup after a failed boot failed"),
+      );
+      throw err;
+    }
+  }
+
+  /** Boots the template cold, quiesces envd and saves it: later sandboxes restore this. */
+  async snapshotTemplate(t: TemplateRef): Promise<void> {
+    if (await this.snapshots.get(t)) return;
+    const inst = await this.bootFrom(t, this.config.defaults, NO_NETWORK, undefined);
+    try {
+      await this.envdOf(inst.runtimeId).quiesce();
+      const scratch = await this.snapshots.scratch(t);
+      await this.runtime.checkpoint(inst.runtimeId, scratch);
+      await this.snapshots.commit(t, scratch);
+      this.log.info({ template: t.name, version: t.version }, "template checkpoint saved");
+    } finally {
+      await this.destroyInstance(inst.runtimeId);
+    }
+  }
+
+  // ---- pause / resume ----------------------------------------------------------------------
+
+  pause(sandboxId: string, mode: "checkpoint" | "freeze"): Promise<SandboxView> {
+    const inst = this.bySandboxId(sandboxId);
+    return this.lock.run(inst.runtimeId, async () => {
+      const phase = inst.record.phase;
+      if (phase === "paused" || phase === "frozen") {
+        throw new AgentError("failed_precondition", `sandbox ${sandboxId} is already paused`);
+      }
+      if (phase !== "running") {
+        throw new AgentError("failed_precondition", `sandbox ${sandboxId} is ${phase}`);
+      }
+      const started = performance.now();
+      let used: "checkpoint" | "freeze" = mode;
+      if (mode === "checkpoint") {
+        const envd = this.envdOf(inst.runtimeId);
+        await envd.quiesce(inst.record.envdAccessToken);
+        const blockers = await this.runtime.checkpointBlockers(inst.runtimeId);
+        if (blockers.length > 0) {
+          // Saving would fail and kill the sandbox: keep it in memory instead, and say why.
+          await this.runtime.signal(inst.runtimeId, "SIGUSR2");
+          await envd.waitHealthy(this.config.healthTimeoutMs);
+          used = "freeze";
+          this.log.info({ sandboxId, blockers }, "open TCP sockets: pausing in memory instead");
+          inst.record.error = undefined;
+        } else {
+          await rm(inst.checkpointDir, { recursive: true, force: true });
+          try {
+            await this.runtime.checkpoint(inst.runtimeId, inst.checkpointDir);
+          } catch (err) {
+            inst.record.error = `checkpoint failed: ${(err as Error).message}`;
+            await this.setPhase(inst, "error");
+            throw new AgentError("internal", inst.record.error);
+          }
+          inst.record.checkpointBytes = await dirSize(inst.checkpointDir);
+          this.envdOf(inst.runtimeId).close();
+          this.envd.delete(inst.runtimeId);
+          await this.setPhase(inst, "paused");
+        }
+      }
+      if (used === "freeze") {
+        await this.runtime.freeze(inst.runtimeId);
+        await this.setPhase(inst, "frozen");
+      }
+      this.observer.paused(used, (performance.now() - started) / 1000);
+      return this.view(inst);
+    });
+  }
+
+  resume(sandboxId: string): Promise<SandboxView> {
+    const inst = this.bySandboxId(sandboxId);
+    return this.lock.run(inst.runtimeId, async () => {
+      const started = performance.now();
+      const phase = inst.record.phase;
+      if (phase === "running") return this.view(inst);
+      if (phase === "frozen") {
+        await this.runtime.thaw(inst.runtimeId);
+      } else if (phase === "paused") {
+        await inst.disk.mount();
+        const lease = await this.networks.setup(inst.runtimeId, inst.record.network);
+        this.leases.set(inst.runtimeId, lease);
+        await this.networks.restoreAddress(inst.runtimeId);
+        await this.runtime.restore(
+          inst.spec(lease.netnsPath, this.config.pidsLimit),
+          inst.checkpointDir,
+        );
+        await this.runtime.signal(inst.runtimeId, "SIGUSR2");
+        await this.envdOf(inst.runtimeId).waitHealthy(this.config.healthTimeoutMs);
+        await rm(inst.checkpointDir, { recursive: true, force: true });
+        inst.record.checkpointBytes = undefined;
+      } else {
+        throw new AgentError(
+          "failed_precondition",
+          `sandbox ${sandboxId} is ${phase}; it cannot be resumed`,
+        );
+      }
+      await this.setPhase(inst, "running");
+      this.observer.resumed((performance.now() - started) / 1000);
+      return this.view(inst);
+    });
+  }
+
+  // ---- destroy -----------------------------------------------------------------------------
+
+  /** Idempotent: an unknown sandbox is already gone. */
+  async destroy(sandboxId: string): Promise<void> {
+    const rid = this.bySandbox.get(sandboxId);
+    if (!rid) return;
+    await this.lock.run(rid, () => this.destroyInstance(rid));
+    this.bySandbox.delete(sandboxId);
+  }
+
+  private async destroyInstance(runtimeId: string): Promise<void> {
+    const inst = this.instances.get(runtimeId);
+    if (inst && inst.record.phase !== "destroying") {
+      inst.record.phase = "destroying";
+      await this.records.save(inst.record).catch(() => {});
+    }
+    this.envd.get(runtimeId)?.close();
+    this.envd.delete(runtimeId);
+    await this.runtime.stop(runtimeId);
+    await this.networks.teardown(runtimeId);
+    const dir = this.records.dirOf(runtimeId);
+    await (inst?.disk ?? new SandboxDisk(dir)).destroy();
+    await rm(dir, { recursive: true, force: true });
+    this.instances.delete(runtimeId);
+    this.leases.delete(runtimeId);
+    this.cpuSamples.delete(runtimeId);
+    if (inst?.record.sandboxId) this.bySandbox.delete(inst.record.sandboxId);
+  }
+
+  // ---- adoption after a restart --------------------------------------------------------------
+
+  /**
+   * Brings back every sandbox that survived an agent restart and removes what a crash left
+   * half-done: unfinished creates and destroys, containers without a record, and network
+   * pieces of nobody.
+   */
+  async adopt(): Promise<void> {
+    await this.snapshots.removePartial();
+    const records = await this.records.loadAll();
+    const live = new Map((await this.runtime.list()).map((c) => [c.runtimeId, c.status]));
+    const keep: string[] = [];
+    for (const rec of records) {
+      const status = live.get(rec.runtimeId) ?? "absent";
+      live.delete(rec.runtimeId);
+      const inst = new Instance(rec, this.records.dirOf(rec.runtimeId));
+      this.instances.set(rec.runtimeId, inst);
+      try {
+        const kept = await this.adoptOne(inst, status);
+        if (kept) {
+          keep.push(rec.runtimeId);
+          if (rec.sandboxId) this.bySandbox.set(rec.sandboxId, rec.runtimeId);
+        }
+      } catch (err) {
+        this.log.error(
+          { runtimeId: rec.runtimeId, err: (err as Error).message },
+          "adoption failed",
+        );
+        await this.destroyInstance(rec.runtimeId).catch(() => {});
+      }
+    }
+    for (const [runtimeId] of live) {
+      this.log.warn({ runtimeId }, "container without a record: stopping it");
+      await this.runtime.stop(runtimeId).catch(() => {});
+    }
+    await this.networks.reconcile(keep);
+    this.log.info({ adopted: keep.length }, "adoption finished");
+  }
+
+  private async adoptOne(inst: Instance, status: string): Promise<boolean> {
+    const rec = inst.record;
+    const dead = (why: string) => {
+      rec.error = why;
+      return this.setPhase(inst, "error").then(() => true);
+    };
+    switch (rec.phase) {
+      case "creating":
+      case "destroying":
+        await this.destroyInstance(rec.runtimeId);
+        return false;
+      case "pooled":
+      case "running":
+      case "frozen": {
+        if (status === "absent" || status === "stopped") {
+          if (rec.phase === "pooled") {
+            await this.destroyInstance(rec.runtimeId);
+            return false;
+          }
+          await inst.disk.mount();
+          return dead(
+            "the sandbox stopped while the agent was away (host restart?); its files are kept",
+          );
+        }
+        this.leases.set(rec.runtimeId, await this.networks.setup(rec.runtimeId, rec.network));
+        if (status === "paused" && rec.phase !== "frozen") await this.setPhase(inst, "frozen");
+        if (rec.phase === "pooled") {
+          this.pool.add({ runtimeId: rec.runtimeId, template: rec.template });
+        }
+        return true;
+      }
+      case "paused":
+        await inst.disk.mount();
+        this.leases.set(rec.runtimeId, await this.networks.setup(rec.runtimeId, rec.network));
+        return true;
+      case "error":
+        await inst.disk.mount().catch(() => {});
+        return true;
+    }
+  }
+
+  // ---- liveness ----------------------------------------------------------------------------
+
+  private watchTimer?: NodeJS.Timeout;
+
+  /**
+   * Notices sandboxes that died on their own (the host's OOM killer takes the whole gVisor
+   * sandbox when it exceeds its memory limit) and records why, so callers see an error
+   * instead of a sandbox that never answers.
+   */
+  watch(intervalMs: number): void {
+    const tick = async () => {
+      try {
+        const live = new Map((await this.runtime.list()).map((c) => [c.runtimeId, c.status]));
+        for (const inst of this.instances.values()) {
+          const phase = inst.record.phase;
+          if (phase !== "running" && phase !== "frozen" && phase !== "pooled") continue;
+          const status = live.get(inst.runtimeId) ?? "absent";
+          if (status === "running" || status === "paused") continue;
+          await this.lock.run(inst.runtimeId, async () => {
+            if (inst.record.phase !== phase) return;
+            if (phase === "pooled") {
+              this.log.warn({ runtimeId: inst.runtimeId }, "pooled sandbox died; replacing it");
+              this.pool.remove(inst.runtimeId);
+              await this.destroyInstance(inst.runtimeId);
+              this.pool.kick();
+              return;
+            }
+            inst.record.error =
+              "the sandbox stopped unexpectedly (out of memory, or killed); its files are kept";
+            this.log.warn({ sandboxId: inst.record.sandboxId }, inst.record.error);
+            await this.setPhase(inst, "error");
+          });
+        }
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message }, "liveness check failed");
+      }
+      this.watchTimer = setTimeout(tick, intervalMs);
+    };
+    this.watchTimer = setTimeout(tick, intervalMs);
+  }
+
+  // ---- internals ---------------------------------------------------------------------------
+
+  private instance(runtimeId: string): Instance {
+    const inst = this.instances.get(runtimeId);
+    if (!inst) throw new AgentError("not_found", `no sandbox with runtime id ${runtimeId}`);
+    return inst;
+  }
+
+  private bySandboxId(sandboxId: string): Instance {
+    const rid = this.bySandbox.get(sandboxId);
+    if (!rid) throw new AgentError("not_found", `sandbox ${sandboxId} not found on this host`);
+    return this.instance(rid);
+  }
+
+  private envdOf(runtimeId: string): EnvdClient {
+    let client = this.envd.get(runtimeId);
+    if (!client) {
+      const lease = this.leases.get(runtimeId);
+      if (!lease) throw new AgentError("unavailable", `sandbox ${runtimeId} has no network`);
+      client = new EnvdClient(lease.guestIp);
+      this.envd.set(runtimeId, client);
+    }
+    return client;
+  }
+
+  private async setPhase(inst: Instance, phase: Phase): Promise<void> {
+    inst.record.phase = phase;
+    inst.record.stateChangedAt = new Date().toISOString();
+    await this.records.save(inst.record);
+  }
+
+  private view(inst: Instance): SandboxView {
+    const r = inst.record;
+    return {
+      ...r,
+      sandboxId: r.sandboxId ?? "",
+      address: this.leases.get(r.runtimeId)?.guestIp ?? "",
+      pauseMode: r.phase === "paused" ? "checkpoint" : r.phase === "frozen" ? "freeze" : undefined,
+    };
+  }
+
+  /**
+   * Stops background work. Owned sandboxes keep running and are adopted at the next start;
+   * pooled ones are removed, as they cost memory and are cheap to boot again.
+   */
+  async shutdown(): Promise<void> {
+    clearTimeout(this.watchTimer);
+    for (const entry of await this.pool.drain()) {
+      await this.destroyInstance(entry.runtimeId).catch((err: Error) =>
+        this.log.warn(
+          { runtimeId: entry.runtimeId, err: err.message },
+          "removing a pooled sandbox failed",
+        ),
+      );
+    }
+    for (const c of this.envd.values()) c.close();
+  }
+}
+
+async function dirSize(dir: string): Promise<number> {
+  let total = 0;
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    total += (await stat(path.join(dir, name))).size;
+  }
+  return total;
+}

@@ -1,0 +1,141 @@
+import { randomBytes } from "node:crypto";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { pino } from "pino";
+import { Forwarder } from "./api/forwarder.js";
+import { hostAgentRoutes } from "./api/host-agent-service.js";
+import { startListener } from "./api/listener.js";
+import type { AgentConfig } from "./config/agent-config.js";
+import { AgentMetrics } from "./metrics/agent-metrics.js";
+import { NetworkManager } from "./network/network-manager.js";
+import { ManagedNetworks } from "./network/sandbox-networks.js";
+import { GvisorDriver } from "./runtime/gvisor/driver.js";
+import { RecordStore } from "./sandboxes/record-store.js";
+import { SandboxManager } from "./sandboxes/sandbox-manager.js";
+import { TemplateSnapshots } from "./sandboxes/template-snapshots.js";
+import { TemplateBuilder } from "./templates/builder.js";
+import type { InstalledTemplate } from "./templates/store.js";
+import { TemplateStore } from "./templates/store.js";
+
+export const AGENT_VERSION = "0.1.0";
+
+/** The agent's host id: `host-` + 8 hex, created once and kept in the data dir. */
+async function hostId(dataDir: string): Promise<string> {
+  const file = path.join(dataDir, "host-id");
+  try {
+    const id = (await readFile(file, "utf8")).trim();
+    if (/^host-[0-9a-f]{8}$/.test(id)) return id;
+  } catch {
+    // First start.
+  }
+  const id = `host-${randomBytes(4).toString("hex")}`;
+  await writeFile(file, `${id}\n`);
+  return id;
+}
+
+/** Runs the agent until SIGINT/SIGTERM. Sandboxes outlive it and are adopted at the next start. */
+export async function serve(config: AgentConfig): Promise<void> {
+  const log = pino({ name: "wrenn-agent", level: config.logLevel });
+  if (process.getuid?.() !== 0) {
+    throw new Error(
+      "wrenn-agent must run as root (it creates network namespaces, mounts and cgroups)",
+    );
+  }
+  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  const templates = new TemplateStore(config.templatesDir);
+  const builder = new TemplateBuilder(templates, config.imagesDir, config.envdDistDir);
+  const runtime = new GvisorDriver({
+    stateDir: path.join(config.dataDir, "runsc"),
+    bundlesDir: path.join(config.dataDir, "bundles"),
+    memoryOverheadMb: config.memoryOverheadMb,
+    wrapForNetns: (netnsPath, argv) => networks.wrapForNetns(netnsPath, argv),
+  });
+  const netManager = new NetworkManager({
+    pool: config.networkPool,
+    namePrefix: config.networkPrefix,
+    table: config.networkTable,
+    stateDir: path.join(config.dataDir, "network"),
+    logger: log.child({ component: "network" }),
+  });
+  const networks = new ManagedNetworks(netManager);
+  let manager!: SandboxManager;
+  const metrics = new AgentMetrics(() => manager);
+  manager = new SandboxManager(
+    {
+      defaults: config.defaults,
+      poolSize: config.poolSize,
+      templateRestore: config.templateRestore,
+      pidsLimit: config.pidsLimit,
+      healthTimeoutMs: 30_000,
+    },
+    new RecordStore(path.join(config.dataDir, "sandboxes")),
+    runtime,
+    networks,
+    templates,
+    new TemplateSnapshots(path.join(config.dataDir, "template-checkpoints")),
+    log.child({ component: "sandboxes" }),
+    metrics,
+  );
+  await manager.adopt();
+  manager.watch(2000);
+  // Without our table sandboxes are not isolated: notice a flushed ruleset or a firewall
+  // reload and rebuild it.
+  const firewallTimer = setInterval(() => {
+    netManager
+      .verifyFirewall()
+      .then((intact) => {
+        if (!intact) log.warn("the firewall table was missing or changed; rebuilt it");
+      })
+      .catch((err: Error) => log.error({ err: err.message }, "firewall check failed"));
+  }, 5000);
+
+  // After the template checkpoint exists, pooled sandboxes boot from it too.
+  const prepare = async (list: InstalledTemplate[]) => {
+    if (config.templateRestore) {
+      for (const t of list) {
+        await manager
+          .snapshotTemplate({ name: t.name, version: t.version, rootfs: t.rootfs })
+          .catch((err: Error) =>
+            log.error({ template: t.name, err: err.message }, "template checkpoint failed"),
+          );
+      }
+    }
+    manager.pool.maintain(
+      list.map((t) => ({ name: t.name, version: t.version, rootfs: t.rootfs })),
+    );
+  };
+
+  const forwarder = new Forwarder(manager, log.child({ component: "forwarder" }), () =>
+    metrics.forwardErrors.inc(),
+  );
+  const listener = await startListener({
+    listen: config.listen,
+    token: config.token,
+    routes: hostAgentRoutes({
+      manager,
+      templates,
+      builder,
+      hostId: await hostId(config.dataDir),
+      instanceId: randomBytes(8).toString("hex"),
+      version: AGENT_VERSION,
+      dataDir: config.dataDir,
+      onTemplateBuilt: () => void templates.list().then(prepare),
+    }),
+    forwarder,
+    metrics: metrics.registry,
+    log,
+  });
+  void templates.list().then(prepare);
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      log.info({ signal }, "stopping; sandboxes keep running and are adopted at the next start");
+      resolve();
+    };
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+  });
+  clearInterval(firewallTimer);
+  await listener.close();
+  await manager.shutdown();
+}

@@ -1,0 +1,118 @@
+import { randomBytes } from "node:crypto";
+import {
+  mkdir,
+  readdir,
+  readFile,
+  readlink,
+  rename,
+  rm,
+  symlink,
+  writeFile,
+} from "node:fs/promises";
+import path from "node:path";
+import { TEMPLATE_NAME } from "./recipe.js";
+
+/** What a built template records about itself (template.json next to rootfs/). */
+export interface TemplateMeta {
+  name: string;
+  version: string;
+  builtAt: string;
+  envdVersion: string;
+  sizeBytes: number;
+  description: string;
+}
+
+export interface InstalledTemplate extends TemplateMeta {
+  /** Read-only root filesystem shared by every sandbox of this template version. */
+  rootfs: string;
+  /** Directory of this version: rootfs/, template.json and later a boot checkpoint. */
+  dir: string;
+}
+
+/**
+ * On-disk home of built templates:
+ *   <root>/<name>/<version>/{rootfs/,template.json}   immutable once in place
+ *   <root>/<name>/current -> <version>                switched atomically by rename(2)
+ *   <root>/<name>/.build-*                            unfinished builds, removed on failure
+ * A build only becomes `current` after it finished and was verified, so a broken or partial
+ * build never replaces a good one.
+ */
+export class TemplateStore {
+  constructor(readonly root: string) {}
+
+  nameDir(name: string): string {
+    if (!TEMPLATE_NAME.test(name)) throw new Error(`invalid template name ${JSON.stringify(name)}`);
+    return path.join(this.root, name);
+  }
+
+  debCacheDir(): string {
+    return path.join(this.root, ".cache", "debs");
+  }
+
+  async current(name: string): Promise<InstalledTemplate | undefined> {
+    const dir = this.nameDir(name);
+    let version: string;
+    try {
+      version = await readlink(path.join(dir, "current"));
+    } catch {
+      return undefined;
+    }
+    return this.read(path.join(dir, version));
+  }
+
+  async list(): Promise<InstalledTemplate[]> {
+    let names: string[];
+    try {
+      names = await readdir(this.root);
+    } catch {
+      return [];
+    }
+    const found = await Promise.all(
+      names.filter((n) => TEMPLATE_NAME.test(n)).map((n) => this.current(n)),
+    );
+    return found.filter((t): t is InstalledTemplate => t !== undefined);
+  }
+
+  /** A fresh directory for a build, on the same filesystem as its final place. */
+  async startBuild(name: string): Promise<string> {
+    const dir = path.join(this.nameDir(name), `.build-${randomBytes(4).toString("hex")}`);
+    await mkdir(dir, { recursive: true });
+    return dir;
+  }
+
+  /** Moves a finished build into place and makes it current. */
+  async install(buildDir: string, meta: TemplateMeta): Promise<InstalledTemplate> {
+    const dir = this.nameDir(meta.name);
+    const final = path.join(dir, meta.version);
+    await writeFile(path.join(buildDir, "template.json"), `${JSON.stringify(meta, null, 2)}\n`);
+    await rm(final, { recursive: true, force: true });
+    await rename(buildDir, final);
+    const link = path.join(dir, `.current-${randomBytes(4).toString("hex")}`);
+    await symlink(meta.version, link);
+    await rename(link, path.join(dir, "current"));
+    return this.read(final);
+  }
+
+  /** Removes unfinished builds left by a crash. */
+  async removeStaleBuilds(name: string): Promise<void> {
+    const dir = this.nameDir(name);
+    let entries: string[];
+    try {
+      entries = await readdir(dir);
+    } catch {
+      return;
+    }
+    await Promise.all(
+      entries
+        .filter((e) => e.startsWith(".build-") || e.startsWith(".current-"))
+        .map((e) => rm(path.join(dir, e), { recursive: true, force: true })),
+    );
+  }
+
+  private async read(dir: string): Promise<InstalledTemplate> {
+    const meta = JSON.parse(
+      await readFile(path.join(dir, "template.json"), "utf8"),
+    ) as TemplateMeta;
+    return { ...meta, dir, rootfs: path.join(dir, "rootfs") };
+  }
+}

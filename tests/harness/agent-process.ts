@@ -1,0 +1,142 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { type Client, createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { HostAgentService } from "@wrenn/proto/hostagent";
+import { agentMain, templatesDir } from "./paths.js";
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const a = s.address();
+      s.close(() => (typeof a === "object" && a ? resolve(a.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+let agents = 0;
+
+export interface AgentOptions {
+  dataDir?: string;
+  poolSize?: number;
+  templateRestore?: boolean;
+  networkPool?: string;
+  env?: Record<string, string>;
+}
+
+/** A real wrenn-agent process for a test, with its own data directory and address pool. */
+export class AgentProcess {
+  child?: ChildProcess;
+  client!: Client<typeof HostAgentService>;
+  url = "";
+  output = "";
+
+  /** Names of this agent's network pieces never collide with another agent's (or a real one). */
+  readonly networkPrefix: string;
+  readonly networkTable: string;
+
+  private constructor(
+    readonly dataDir: string,
+    readonly opts: AgentOptions,
+    private readonly ownsDataDir: boolean,
+  ) {
+    const tag = `${(process.pid % 256).toString(16).padStart(2, "0")}${(agents++ % 16).toString(16)}`;
+    this.networkPrefix = `wt${tag}-`;
+    this.networkTable = `wrenn_test_${tag}`;
+  }
+
+  static async start(opts: AgentOptions = {}): Promise<AgentProcess> {
+    const dataDir = opts.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), "wrenn-agent-test-")));
+    const agent = new AgentProcess(dataDir, opts, !opts.dataDir);
+    await agent.launch();
+    return agent;
+  }
+
+  async launch(): Promise<void> {
+    const port = await freePort();
+    this.url = `http://127.0.0.1:${port}`;
+    this.child = spawn(process.execPath, [agentMain, "serve"], {
+      env: {
+        ...process.env,
+        WRENN_AGENT_DATA_DIR: this.dataDir,
+        WRENN_TEMPLATES_DIR: templatesDir,
+        WRENN_AGENT_LISTEN: `127.0.0.1:${port}`,
+        WRENN_POOL_SIZE: String(this.opts.poolSize ?? 0),
+        WRENN_TEMPLATE_RESTORE: this.opts.templateRestore === false ? "0" : "1",
+        WRENN_NETWORK_POOL: this.opts.networkPool ?? "10.231.0.0/20",
+        WRENN_NETWORK_PREFIX: this.networkPrefix,
+        WRENN_NETWORK_TABLE: this.networkTable,
+        ...this.opts.env,
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    this.child.stdout?.on("data", (d: Buffer) => {
+      this.output += d.toString();
+    });
+    this.child.stderr?.on("data", (d: Buffer) => {
+      this.output += d.toString();
+    });
+    this.client = createClient(
+      HostAgentService,
+      createConnectTransport({ baseUrl: this.url, httpVersion: "1.1" }),
+    );
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline) {
+      if (this.child.exitCode !== null) {
+        throw new Error(`wrenn-agent exited (${this.child.exitCode}):\n${this.output}`);
+      }
+      try {
+        const res = await fetch(`${this.url}/healthz`);
+        if (res.status === 204) return;
+      } catch {
+        // Not listening yet.
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`wrenn-agent did not start:\n${this.output}`);
+  }
+
+  /** Like a crash: no chance to clean anything. */
+  async kill9(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((r) => child.once("exit", r));
+    child.kill("SIGKILL");
+    await exited;
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((r) => child.once("exit", r));
+    child.kill("SIGTERM");
+    const timer = setTimeout(() => {
+      this.output += "\n[test harness] wrenn-agent ignored SIGTERM for 30 s; killing it\n";
+      child.kill("SIGKILL");
+    }, 30_000);
+    await exited;
+    clearTimeout(timer);
+    if (this.output.includes("[test harness] wrenn-agent ignored SIGTERM")) {
+      throw new Error(`wrenn-agent did not stop on SIGTERM:\n${this.output.slice(-3000)}`);
+    }
+  }
+
+  /** Destroys every sandbox, stops the agent and removes its data directory. */
+  async dispose(): Promise<void> {
+    try {
+      if (this.child?.exitCode === null) {
+        const { sandboxes } = await this.client.listSandboxes({});
+        await Promise.all(
+          sandboxes.map((s) => this.client.destroySandbox({ sandboxId: s.sandboxId })),
+        );
+      }
+    } finally {
+      await this.stop();
+      if (this.ownsDataDir) await rm(this.dataDir, { recursive: true, force: true });
+    }
+  }
+}

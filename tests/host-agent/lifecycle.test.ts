@@ -1,0 +1,113 @@
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { BootPath, HostAgentService, SandboxState } from "@wrenn/proto/hostagent";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AgentProcess } from "../harness/agent-process.js";
+import { execInSandbox } from "../harness/sandbox-exec.js";
+import { waitFor } from "../harness/wait.js";
+
+describe("host agent: create, exec, destroy", () => {
+  let agent: AgentProcess;
+  beforeAll(async () => {
+    agent = await AgentProcess.start({ poolSize: 1 });
+  });
+  afterAll(async () => {
+    await agent?.dispose();
+  });
+
+  it("creates from the warm pool, then from the template checkpoint while it refills", async () => {
+    await waitFor(async () => {
+      const s = await agent.client.hostStatus({});
+      return (s.sandboxesByState.pooled ?? 0) >= 1;
+    }, 120_000);
+    const a = await agent.client.createSandbox({ sandboxId: "sb-00000a01", template: "base" });
+    expect(a.sandbox?.bootPath).toBe(BootPath.WARM_POOL);
+    const b = await agent.client.createSandbox({ sandboxId: "sb-00000a02", template: "base" });
+    expect(b.sandbox?.bootPath).toBe(BootPath.TEMPLATE_RESTORE);
+    for (const id of ["sb-00000a01", "sb-00000a02"]) {
+      const r = await execInSandbox(agent.url, id, "echo $((6*7))");
+      expect(r).toMatchObject({ stdout: "42\n", exitCode: 0 });
+      await agent.client.destroySandbox({ sandboxId: id });
+    }
+  });
+
+  it("gives a sandbox its env vars, token, user and metadata before create returns", async () => {
+    const token = "tok-lifecycle-1";
+    const { sandbox } = await agent.client.createSandbox({
+      sandboxId: "sb-00000a03",
+      template: "base",
+      envVars: { GREETING: "hello from wrenn" },
+      metadata: { owner: "tests" },
+      envdAccessToken: token,
+      resources: { vcpus: 1, memoryMb: 384, diskMb: 768 },
+    });
+    expect(sandbox?.state).toBe(SandboxState.RUNNING);
+    expect(sandbox?.metadata).toEqual({ owner: "tests" });
+    expect(sandbox?.resources).toMatchObject({ vcpus: 1, memoryMb: 384 });
+    const r = await execInSandbox(agent.url, "sb-00000a03", 'echo "$GREETING"; whoami; pwd', {
+      token,
+    });
+    expect(r).toMatchObject({ stdout: "hello from wrenn\nuser\n/home/user\n", exitCode: 0 });
+    // Without the token envd refuses.
+    await expect(execInSandbox(agent.url, "sb-00000a03", "true")).rejects.toThrow();
+    const got = await agent.client.getSandbox({ sandboxId: "sb-00000a03" });
+    expect(got.sandbox?.address).toMatch(/^10\.231\./);
+    await agent.client.destroySandbox({ sandboxId: "sb-00000a03" });
+    await expect(agent.client.getSandbox({ sandboxId: "sb-00000a03" })).rejects.toThrow(
+      /not found/,
+    );
+  });
+
+  it("refuses bad requests with clear errors", async () => {
+    await expect(
+      agent.client.createSandbox({ sandboxId: "../etc", template: "base" }),
+    ).rejects.toThrow(/sandbox id/);
+    await expect(
+      agent.client.createSandbox({ sandboxId: "sb-00000a04", template: "nope" }),
+    ).rejects.toThrow(/template nope is not built/);
+    await expect(
+      agent.client.createSandbox({
+        sandboxId: "sb-00000a04",
+        template: "base",
+        resources: { memoryMb: 16 },
+      }),
+    ).rejects.toThrow(/memory_mb/);
+    await agent.client.createSandbox({ sandboxId: "sb-00000a05", template: "base" });
+    await expect(
+      agent.client.createSandbox({ sandboxId: "sb-00000a05", template: "base" }),
+    ).rejects.toThrow(/already exists/);
+    await agent.client.destroySandbox({ sandboxId: "sb-00000a05" });
+    // Destroying twice is fine.
+    await agent.client.destroySandbox({ sandboxId: "sb-00000a05" });
+  });
+
+  it("forwards only to running sandboxes and keeps envd's private paths private", async () => {
+    const res = await fetch(`${agent.url}/health`, {
+      headers: { "wrenn-forward-sandbox": "sb-0000dead", "wrenn-forward-port": "49983" },
+    });
+    expect(res.status).toBe(404);
+    expect(await res.json()).toMatchObject({ error: { code: "sandbox_not_found" } });
+    await agent.client.createSandbox({ sandboxId: "sb-00000a06", template: "base" });
+    const quiesce = await fetch(`${agent.url}/_wrenn/quiesce`, {
+      method: "POST",
+      headers: { "wrenn-forward-sandbox": "sb-00000a06", "wrenn-forward-port": "49983" },
+    });
+    expect(quiesce.status).toBe(403);
+    const health = await fetch(`${agent.url}/health`, {
+      headers: { "wrenn-forward-sandbox": "sb-00000a06", "wrenn-forward-port": "49983" },
+    });
+    expect(health.status).toBe(204);
+    await agent.client.destroySandbox({ sandboxId: "sb-00000a06" });
+  });
+
+  it("speaks gRPC over cleartext HTTP/2 (what grpcurl uses) and serves metrics", async () => {
+    const grpc = createClient(HostAgentService, createGrpcTransport({ baseUrl: agent.url }));
+    const status = await grpc.hostStatus({});
+    expect(status.hostId).toMatch(/^host-[0-9a-f]{8}$/);
+    expect(status.runtimes).toContain("gvisor");
+    expect(Number(status.total?.memoryMb)).toBeGreaterThan(0);
+    const metrics = await (await fetch(`${agent.url}/metrics`)).text();
+    expect(metrics).toMatch(/wrenn_sandbox_create_seconds_bucket\{le="[^"]+",path="warm_pool"\}/);
+    expect(metrics).toMatch(/wrenn_sandboxes\{state="pooled"\}/);
+  });
+});
