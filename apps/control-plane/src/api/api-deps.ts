@@ -1,0 +1,9 @@
+import type { ApiKeyService } from "../service/api-key-service.js";
+import type { HostService } from "../service/host-service.js";
+import type { SandboxService } from "../service/sandbox-service.js";
+
+export interface ApiDeps {
+  sandboxes: SandboxService;
+  keys: ApiKeyService;
+  hosts: HostService;
+}

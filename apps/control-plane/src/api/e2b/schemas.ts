@@ -1,0 +1,144 @@
+import { Type } from "typebox";
+import { ENV_VAR_NAME_PATTERN, LIMITS } from "../../service/limits.js";
+import { StringMap } from "../v1/schemas.js";
+
+/** E2B's error body: the SDK tells "not found" and "conflict" apart by `code`. */
+export const E2bError = Type.Object({
+  code: Type.Integer(),
+  message: Type.String(),
+  error_code: Type.Optional(Type.String()),
+});
+
+export const e2bErrors = Object.fromEntries(
+  [400, 401, 403, 404, 409, 429, 500, 502, 503].map((s) => [s, E2bError]),
+) as Record<number, typeof E2bError>;
+
+const Timeout = Type.Integer({
+  minimum: LIMITS.timeoutSeconds.min,
+  maximum: LIMITS.timeoutSeconds.max,
+  description: "Seconds",
+});
+
+export const SandboxIdParams = Type.Object({
+  sandboxID: Type.String({ minLength: 1, maxLength: 64 }),
+});
+
+/**
+ * NewSandboxV2. Unknown fields pass (newer SDKs add some); the known ones Wrenn cannot honour
+ * are refused by the route rather than silently ignored.
+ */
+export const NewSandbox = Type.Object(
+  {
+    templateID: Type.Optional(Type.String({ maxLength: LIMITS.templateLength })),
+    timeout: Type.Optional(Timeout),
+    metadata: Type.Optional(
+      StringMap(LIMITS.metadataKeyLength, LIMITS.metadataValueLength, LIMITS.metadataEntries),
+    ),
+    envVars: Type.Optional(
+      StringMap(LIMITS.envVarNameLength, LIMITS.envVarValueLength, LIMITS.envVarEntries, {
+        keyPattern: ENV_VAR_NAME_PATTERN,
+      }),
+    ),
+    allow_internet_access: Type.Optional(Type.Boolean()),
+    secure: Type.Optional(Type.Boolean()),
+    autoPause: Type.Optional(Type.Boolean()),
+    autoPauseMemory: Type.Optional(Type.Boolean()),
+    autoResume: Type.Optional(Type.Object({ enabled: Type.Boolean() })),
+    network: Type.Optional(
+      Type.Object({
+        allowOut: Type.Optional(Type.Array(Type.String({ maxLength: 256 }), { maxItems: 256 })),
+        denyOut: Type.Optional(Type.Array(Type.String({ maxLength: 256 }), { maxItems: 256 })),
+      }),
+    ),
+    mcp: Type.Optional(Type.Unknown()),
+    iam: Type.Optional(Type.Unknown()),
+    volumeMounts: Type.Optional(Type.Array(Type.Unknown(), { maxItems: 64 })),
+  },
+  { additionalProperties: true },
+);
+
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) =>
+  Type.Union([t, Type.Null()]);
+const DateTime = Type.String({ format: "date-time" });
+
+export const Sandbox = Type.Object({
+  sandboxID: Type.String(),
+  templateID: Type.String(),
+  alias: Type.Optional(Type.String()),
+  clientID: Type.String(),
+  envdVersion: Type.String(),
+  envdAccessToken: Type.Optional(Type.String()),
+  domain: Nullable(Type.String()),
+});
+
+export const E2bState = Type.Union([Type.Literal("running"), Type.Literal("paused")]);
+
+export const ListedSandbox = Type.Object({
+  sandboxID: Type.String(),
+  templateID: Type.String(),
+  alias: Type.Optional(Type.String()),
+  clientID: Type.String(),
+  cpuCount: Type.Integer(),
+  memoryMB: Type.Integer(),
+  diskSizeMB: Type.Integer(),
+  envdVersion: Type.String(),
+  startedAt: DateTime,
+  endAt: DateTime,
+  state: E2bState,
+  metadata: Type.Record(Type.String(), Type.String()),
+  volumeMounts: Type.Array(Type.Object({ name: Type.String(), path: Type.String() })),
+});
+
+export const SandboxDetail = Type.Object({
+  ...ListedSandbox.properties,
+  envdAccessToken: Type.Optional(Type.String()),
+  domain: Nullable(Type.String()),
+  allowInternetAccess: Type.Boolean(),
+  network: Type.Object({ allowOut: Type.Array(Type.String()), denyOut: Type.Array(Type.String()) }),
+  lifecycle: Type.Object({
+    onTimeout: Type.Union([Type.Literal("kill"), Type.Literal("pause")]),
+    autoResume: Type.Boolean(),
+  }),
+});
+
+export const ListQuery = Type.Object({
+  metadata: Type.Optional(
+    Type.String({ maxLength: 16_384, description: "Encoded key=value&... (as the SDK sends it)" }),
+  ),
+  state: Type.Optional(
+    Type.Array(Type.String({ maxLength: 64 }), { maxItems: 10, description: "running,paused" }),
+  ),
+  template: Type.Optional(Type.String({ maxLength: LIMITS.templateLength })),
+  startedAfter: Type.Optional(DateTime),
+  order: Type.Optional(Type.Union([Type.Literal("asc"), Type.Literal("desc")])),
+  limit: Type.Optional(
+    Type.Integer({ minimum: LIMITS.listLimit.min, maximum: LIMITS.listLimit.max }),
+  ),
+  nextToken: Type.Optional(Type.String({ maxLength: LIMITS.cursorLength })),
+});
+
+export const TimeoutBody = Type.Object({ timeout: Timeout });
+
+export const PauseBody = Type.Object({ memory: Type.Optional(Type.Boolean()) });
+
+export const ConnectBody = Type.Object({
+  timeout: Type.Optional(Timeout),
+  memory: Type.Optional(Type.Boolean()),
+});
+
+export const MetricsQuery = Type.Object({
+  start: Type.Optional(Type.Integer({ minimum: 0, maximum: 1e11, description: "Unix seconds" })),
+  end: Type.Optional(Type.Integer({ minimum: 0, maximum: 1e11, description: "Unix seconds" })),
+});
+
+export const SandboxMetric = Type.Object({
+  timestamp: DateTime,
+  timestampUnix: Type.Integer(),
+  cpuCount: Type.Integer(),
+  cpuUsedPct: Type.Number(),
+  memUsed: Type.Number(),
+  memTotal: Type.Number(),
+  memCache: Type.Number(),
+  diskUsed: Type.Number(),
+  diskTotal: Type.Number(),
+});

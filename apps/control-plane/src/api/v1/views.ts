@@ -1,0 +1,80 @@
+import type { AgentSandboxStats } from "../../hosts/host-client.js";
+import type { OwnedSandbox, Sandbox } from "../../service/sandbox-types.js";
+import type { ApiKeyRecord } from "../../store/api-key-store.js";
+import type { HostRecord } from "../../store/host-store.js";
+import type { KeyUsage } from "../../store/sandbox-store.js";
+
+const iso = (d: Date | null) => (d === null ? null : d.toISOString());
+
+export function sandboxView(s: Sandbox) {
+  return {
+    id: s.id,
+    state: s.state,
+    template: s.template,
+    resources: s.resources,
+    metadata: s.metadata,
+    envVarNames: s.envVarNames,
+    allowInternet: s.allowInternet,
+    network: s.network,
+    autoPause: s.autoPause,
+    timeoutSeconds: s.timeoutSeconds,
+    envdVersion: s.envdVersion,
+    hostId: s.hostId,
+    startedAt: s.startedAt.toISOString(),
+    endAt: s.endAt.toISOString(),
+    stateChangedAt: s.stateChangedAt.toISOString(),
+    createdAt: s.createdAt.toISOString(),
+    stoppedAt: iso(s.stoppedAt),
+    error: s.error,
+  };
+}
+
+export function ownedSandboxView(s: OwnedSandbox) {
+  return { ...sandboxView(s), envdAccessToken: s.envdAccessToken };
+}
+
+export function statsView(s: AgentSandboxStats) {
+  return { ...s, timestamp: s.timestamp.toISOString() };
+}
+
+export function apiKeyView(k: ApiKeyRecord) {
+  return {
+    id: k.id,
+    ownerId: k.ownerId,
+    ownerName: k.ownerName,
+    name: k.name,
+    role: k.role,
+    pools: k.pools,
+    createRatePerMinute: k.createRatePerMinute,
+    createdBy: k.createdBy,
+    createdAt: k.createdAt.toISOString(),
+    revokedAt: iso(k.revokedAt),
+  };
+}
+
+export function usageView(u: KeyUsage) {
+  return { vcpus: u.vcpus, memoryMb: u.memoryMb, storageMb: u.storageMb };
+}
+
+export function hostView(h: HostRecord) {
+  return {
+    id: h.id,
+    url: h.url,
+    status: h.status,
+    agentHostId: h.agentHostId,
+    hostname: h.hostname,
+    version: h.version,
+    instanceId: h.instanceId,
+    runtimes: h.runtimes,
+    capacity:
+      h.capacityTotal && h.capacityUsed ? { total: h.capacityTotal, used: h.capacityUsed } : null,
+    sandboxesByState: h.sandboxesByState,
+    templates: h.templates.map((t) => ({
+      name: t.name,
+      version: t.version,
+      envdVersion: t.envdVersion,
+    })),
+    lastSeenAt: iso(h.lastSeenAt),
+    lastError: h.lastError,
+  };
+}

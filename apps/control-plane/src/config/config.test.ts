@@ -1,0 +1,60 @@
+import { expect, test } from "vitest";
+import { ConfigError, loadConfig, parseListen } from "./config.js";
+
+test("listen addresses", () => {
+  expect(parseListen("127.0.0.1:3000")).toEqual({ host: "127.0.0.1", port: 3000 });
+  expect(parseListen("0.0.0.0:80")).toEqual({ host: "0.0.0.0", port: 80 });
+  expect(parseListen("[::1]:3000")).toEqual({ host: "::1", port: 3000 });
+  expect(parseListen("localhost:0")).toEqual({ host: "localhost", port: 0 });
+  expect(parseListen("3000")).toEqual({ host: "127.0.0.1", port: 3000 });
+  for (const bad of ["", "host", "1.2.3.4:", "1.2.3.4:99999", "a b:1"]) {
+    expect(() => parseListen(bad), bad).toThrow(ConfigError);
+  }
+});
+
+test("defaults", () => {
+  const config = loadConfig({}, "/srv/wrenn");
+  expect(config).toMatchObject({
+    host: "127.0.0.1",
+    port: 3000,
+    dataDir: "/srv/wrenn/.wrenn",
+    agentUrl: "http://127.0.0.1:7070",
+    backgroundLoops: true,
+  });
+  expect(config.databaseUrl).toBeUndefined();
+  expect(config.apiKey).toBeUndefined();
+  expect(config.agentToken).toBeUndefined();
+});
+
+test("every documented variable is read", () => {
+  const config = loadConfig(
+    {
+      WRENN_LISTEN: "0.0.0.0:8080",
+      WRENN_DATA_DIR: "data",
+      DATABASE_URL: "postgres://u@db/wrenn",
+      WRENN_API_KEY: "wrn_x",
+      WRENN_DOMAIN: "sb.example.com",
+      WRENN_AGENT_URL: "http://10.0.0.2:7070",
+      WRENN_AGENT_TOKEN: "t",
+    },
+    "/srv",
+  );
+  expect(config).toMatchObject({
+    host: "0.0.0.0",
+    port: 8080,
+    dataDir: "/srv/data",
+    databaseUrl: "postgres://u@db/wrenn",
+    apiKey: "wrn_x",
+    domain: "sb.example.com",
+    agentUrl: "http://10.0.0.2:7070",
+    agentToken: "t",
+  });
+});
+
+test("bad values are named", () => {
+  expect(() => loadConfig({ WRENN_AGENT_URL: "ftp://x" })).toThrow(/WRENN_AGENT_URL/);
+  expect(() => loadConfig({ DATABASE_URL: "mysql://x" })).toThrow(/DATABASE_URL/);
+  expect(() => loadConfig({ WRENN_LIFECYCLE_INTERVAL_MS: "-1" })).toThrow(
+    /WRENN_LIFECYCLE_INTERVAL_MS/,
+  );
+});

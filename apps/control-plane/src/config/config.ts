@@ -1,0 +1,92 @@
+import { resolve } from "node:path";
+
+export interface ControlPlaneConfig {
+  /** Address to listen on; port 0 picks a free one. */
+  host: string;
+  port: number;
+  dataDir: string;
+  /** PostgreSQL; unset means embedded PGlite under dataDir. */
+  databaseUrl?: string;
+  /** Becomes the first admin key on an empty database. */
+  apiKey?: string;
+  /** Wildcard domain for `<port>-<sandboxId>.<domain>` proxy hosts. */
+  domain?: string;
+  agentUrl: string;
+  agentToken?: string;
+  /** 32 bytes (hex or base64) sealing envd tokens; shared by control planes on one database. */
+  secretKey?: string;
+  logLevel: string;
+  lifecycleIntervalMs: number;
+  hostMonitorIntervalMs: number;
+  /** Tests drive the lifecycle and host monitor by hand. */
+  backgroundLoops: boolean;
+  migrationsDir?: string;
+}
+
+export class ConfigError extends Error {}
+
+export function parseListen(value: string): { host: string; port: number } {
+  const match =
+    /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]*)):(\d{1,5})$/.exec(value) ?? /^()()(\d{1,5})$/.exec(value);
+  const port = match ? Number(match[3]) : Number.NaN;
+  if (!match || port > 65_535) {
+    throw new ConfigError(
+      `WRENN_LISTEN must be host:port (e.g. 127.0.0.1:3000), got ${JSON.stringify(value)}`,
+    );
+  }
+  return { host: match[1] || match[2] || "127.0.0.1", port };
+}
+
+function url(name: string, value: string): string {
+  try {
+    const parsed = new URL(value);
+    if (parsed.protocol !== "http:" && parsed.protocol !== "https:") throw new Error();
+    return value;
+  } catch {
+    throw new ConfigError(`${name} must be an http(s) URL, got ${JSON.stringify(value)}`);
+  }
+}
+
+function positiveInt(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined || value === "") return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new ConfigError(`${name} must be a positive integer`);
+  return n;
+}
+
+const nonEmpty = (value: string | undefined) =>
+  value === undefined || value === "" ? undefined : value;
+
+/** Reads the documented environment variables; relative paths resolve against cwd. */
+export function loadConfig(
+  env: NodeJS.ProcessEnv = process.env,
+  cwd = process.cwd(),
+): ControlPlaneConfig {
+  const listen = parseListen(env.WRENN_LISTEN || "127.0.0.1:3000");
+  const databaseUrl = nonEmpty(env.DATABASE_URL);
+  if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new ConfigError("DATABASE_URL must be a postgres:// or postgresql:// URL");
+  }
+  return {
+    ...listen,
+    dataDir: resolve(cwd, env.WRENN_DATA_DIR || ".wrenn"),
+    databaseUrl,
+    apiKey: nonEmpty(env.WRENN_API_KEY),
+    domain: nonEmpty(env.WRENN_DOMAIN),
+    agentUrl: url("WRENN_AGENT_URL", env.WRENN_AGENT_URL || "http://127.0.0.1:7070"),
+    agentToken: nonEmpty(env.WRENN_AGENT_TOKEN),
+    secretKey: nonEmpty(env.WRENN_SECRET_KEY),
+    logLevel: env.WRENN_LOG_LEVEL || "info",
+    lifecycleIntervalMs: positiveInt(
+      "WRENN_LIFECYCLE_INTERVAL_MS",
+      env.WRENN_LIFECYCLE_INTERVAL_MS,
+      1000,
+    ),
+    hostMonitorIntervalMs: positiveInt(
+      "WRENN_HOST_MONITOR_INTERVAL_MS",
+      env.WRENN_HOST_MONITOR_INTERVAL_MS,
+      5000,
+    ),
+    backgroundLoops: true,
+  };
+}

@@ -1,0 +1,184 @@
+import { randomBytes } from "node:crypto";
+import { mkdir } from "node:fs/promises";
+import type { FastifyInstance } from "fastify";
+import { type Logger, pino } from "pino";
+import { buildServer } from "./api/server.js";
+import type { ControlPlaneConfig } from "./config/config.js";
+import type { Database } from "./db/database.js";
+import { loadMigrations, migrateUp, SCHEMA_LOCK_KEY } from "./db/migrations.js";
+import { openDatabase } from "./db/open-database.js";
+import { HostMonitor } from "./hosts/host-monitor.js";
+import { HostRegistry } from "./hosts/host-registry.js";
+import { LifecycleManager } from "./lifecycle/lifecycle-manager.js";
+import {
+  markHostSandboxesMissing,
+  type ReconcileReport,
+  reconcileHost,
+} from "./lifecycle/reconciler.js";
+import { SingleHostScheduler } from "./scheduler/single-host-scheduler.js";
+import { loadSecretKey } from "./secrets/secret-key.js";
+import { TokenCipher } from "./secrets/token-cipher.js";
+import { ApiKeyService, bootstrapAdminKey } from "./service/api-key-service.js";
+import { AuditLog } from "./service/audit-log.js";
+import { HostService } from "./service/host-service.js";
+import { SANDBOX_DEFAULTS } from "./service/limits.js";
+import { DEFAULT_DEADLINES, SandboxService } from "./service/sandbox-service.js";
+import { VERSION } from "./version.js";
+
+export interface ControlPlane {
+  /** http://host:port the API answers on (the real port when 0 was asked). */
+  url: string;
+  /** The generated first admin key, on the start that created it; print it once. */
+  bootstrapApiKey?: string;
+  controlPlaneId: string;
+  localHostId: string;
+  db: Database;
+  app: FastifyInstance;
+  sandboxes: SandboxService;
+  keys: ApiKeyService;
+  hosts: HostService;
+  registry: HostRegistry;
+  monitor: HostMonitor;
+  lifecycle: LifecycleManager;
+  /** Compares the host's sandboxes with the database and fixes the database (see reconciler). */
+  reconcile(hostId?: string): Promise<ReconcileReport>;
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Defaults to a pino logger at config.logLevel with API keys and tokens redacted. */
+  logger?: Logger;
+}
+
+export function createLogger(level: string): Logger {
+  return pino({
+    level,
+    redact: {
+      paths: [
+        'req.headers["x-api-key"]',
+        "req.headers.authorization",
+        'req.headers["x-access-token"]',
+        "key",
+        "apiKey",
+        "envdAccessToken",
+      ],
+      censor: "[redacted]",
+    },
+  });
+}
+
+export async function startControlPlane(
+  config: ControlPlaneConfig,
+  options: StartOptions = {},
+): Promise<ControlPlane> {
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const controlPlaneId = `cp-${randomBytes(4).toString("hex")}`;
+  await mkdir(config.dataDir, { recursive: true });
+  const cipher = new TokenCipher(await loadSecretKey(config.secretKey, config.dataDir));
+  const db = await openDatabase(config);
+  const cleanups: (() => Promise<void>)[] = [() => db.close()];
+  const cleanup = async () => {
+    for (const fn of cleanups.reverse())
+      await fn().catch((error) => logger.error({ err: error }, "shutdown step failed"));
+  };
+
+  try {
+    const migrations = await loadMigrations(config.migrationsDir);
+    const { bootstrap, applied } = await db.withExclusiveLock(SCHEMA_LOCK_KEY, async (session) => {
+      const report = await migrateUp(session, migrations);
+      return {
+        applied: report.applied,
+        bootstrap: await bootstrapAdminKey(session, config.apiKey, logger),
+      };
+    });
+    logger.info({ database: db.kind, applied }, "database ready");
+    if (db.kind === "postgres" && !config.secretKey) {
+      logger.warn(
+        "DATABASE_URL is set but WRENN_SECRET_KEY is not: envd tokens are sealed with a key from this control plane's data directory, so other control planes on this database cannot read them; give every control plane the same WRENN_SECRET_KEY",
+      );
+    }
+
+    const audit = new AuditLog(db, logger);
+    const registry = new HostRegistry(db);
+    const localHost = await registry.register(config.agentUrl, config.agentToken);
+    const keys = new ApiKeyService(db, audit);
+
+    // The monitor and the sandbox service need each other (reconcile on contact); the late
+    // binding below closes that loop without a global.
+    let reconcile: (hostId: string) => Promise<ReconcileReport> = async () => {
+      throw new Error("control plane still starting");
+    };
+    const monitor = new HostMonitor({
+      db,
+      registry,
+      controlPlaneId,
+      logger,
+      onHostReachable: async (hostId) => {
+        await reconcile(hostId);
+      },
+      onHostLost: async (hostId) => {
+        const ids = await markHostSandboxesMissing(db, hostId);
+        logger.warn({ hostId, ids }, "sandboxes marked missing");
+      },
+    });
+    const scheduler = new SingleHostScheduler(db, registry, monitor, localHost.id);
+    const sandboxes = new SandboxService({
+      db,
+      scheduler,
+      registry,
+      cipher,
+      audit,
+      logger,
+      defaults: SANDBOX_DEFAULTS,
+      deadlines: DEFAULT_DEADLINES,
+    });
+    reconcile = (hostId) => reconcileHost({ db, registry, sandboxes, logger }, hostId);
+    const hosts = new HostService(db, registry, monitor, keys);
+    const lifecycle = new LifecycleManager({ db, sandboxes, logger, deadlines: DEFAULT_DEADLINES });
+
+    const app = await buildServer({ logger, version: VERSION, sandboxes, keys, hosts });
+    cleanups.push(() => app.close());
+    await app.listen({ host: config.host, port: config.port });
+    const address = app.server.address();
+    const port = typeof address === "object" && address ? address.port : config.port;
+    const host = config.host.includes(":") ? `[${config.host}]` : config.host;
+    const url = `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`;
+
+    if (config.backgroundLoops) {
+      monitor.start(config.hostMonitorIntervalMs);
+      lifecycle.start(config.lifecycleIntervalMs);
+      cleanups.push(
+        () => monitor.stop(),
+        () => lifecycle.stop(),
+      );
+    }
+    logger.info(
+      { url, controlPlaneId, hostId: localHost.id, agentUrl: config.agentUrl },
+      "control plane listening",
+    );
+
+    let closed: Promise<void> | undefined;
+    return {
+      url,
+      bootstrapApiKey: bootstrap.generatedKey,
+      controlPlaneId,
+      localHostId: localHost.id,
+      db,
+      app,
+      sandboxes,
+      keys,
+      hosts,
+      registry,
+      monitor,
+      lifecycle,
+      reconcile: (hostId = localHost.id) => reconcile(hostId),
+      close() {
+        closed ??= cleanup();
+        return closed;
+      },
+    };
+  } catch (error) {
+    await cleanup();
+    throw error;
+  }
+}

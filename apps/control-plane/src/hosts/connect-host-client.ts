@@ -1,0 +1,202 @@
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import {
+  type Capacity,
+  HostAgentService,
+  PauseMode,
+  type Sandbox as ProtoSandbox,
+  SandboxState as ProtoState,
+} from "@wrenn/proto/hostagent";
+import type { HostCapacity } from "../store/host-store.js";
+import {
+  type AgentSandbox,
+  type AgentSandboxState,
+  type ForwardTarget,
+  type HostClient,
+  HostError,
+  type HostErrorKind,
+} from "./host-client.js";
+
+export interface ConnectHostClientOptions {
+  url: string;
+  token?: string;
+  /** Create waits for a boot and envd; everything else should be quick. */
+  createTimeoutMs?: number;
+  callTimeoutMs?: number;
+}
+
+const STATES: Record<ProtoState, AgentSandboxState> = {
+  [ProtoState.UNSPECIFIED]: "unknown",
+  [ProtoState.STARTING]: "starting",
+  [ProtoState.RUNNING]: "running",
+  [ProtoState.PAUSED]: "paused",
+  [ProtoState.STOPPED]: "stopped",
+  [ProtoState.ERROR]: "error",
+};
+
+const KINDS: Partial<Record<Code, HostErrorKind>> = {
+  [Code.NotFound]: "not_found",
+  [Code.Unavailable]: "unavailable",
+  [Code.DeadlineExceeded]: "unavailable",
+  [Code.Canceled]: "unavailable",
+  [Code.InvalidArgument]: "invalid_argument",
+  [Code.FailedPrecondition]: "failed_precondition",
+  [Code.AlreadyExists]: "failed_precondition",
+  [Code.ResourceExhausted]: "resource_exhausted",
+  [Code.Unauthenticated]: "unauthenticated",
+  [Code.PermissionDenied]: "unauthenticated",
+};
+
+function toHostError(error: unknown): HostError {
+  if (error instanceof HostError) return error;
+  const connectError = ConnectError.from(error);
+  return new HostError(KINDS[connectError.code] ?? "internal", connectError.rawMessage);
+}
+
+function toAgentSandbox(s: ProtoSandbox | undefined): AgentSandbox {
+  if (!s) throw new HostError("internal", "host agent answered without a sandbox");
+  return {
+    id: s.sandboxId,
+    template: s.template,
+    state: STATES[s.state] ?? "unknown",
+    envdVersion: s.envdVersion,
+    error: s.error,
+  };
+}
+
+function toCapacity(c: Capacity | undefined): HostCapacity {
+  return {
+    vcpus: c?.vcpus ?? 0,
+    memoryMb: Number(c?.memoryMb ?? 0),
+    diskMb: Number(c?.diskMb ?? 0),
+  };
+}
+
+export function createConnectHostClient(options: ConnectHostClientOptions): HostClient {
+  const headers: Record<string, string> = options.token
+    ? { authorization: `Bearer ${options.token}` }
+    : {};
+  const transport = createConnectTransport({
+    baseUrl: options.url,
+    httpVersion: "1.1",
+    interceptors: [
+      (next) => (request) => {
+        for (const [name, value] of Object.entries(headers)) request.header.set(name, value);
+        return next(request);
+      },
+    ],
+  });
+  const client: Client<typeof HostAgentService> = createClient(HostAgentService, transport);
+  const quick = { timeoutMs: options.callTimeoutMs ?? 30_000 };
+
+  async function call<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (error) {
+      throw toHostError(error);
+    }
+  }
+
+  return {
+    createSandbox: (r) =>
+      call(async () => {
+        const response = await client.createSandbox(
+          {
+            sandboxId: r.sandboxId,
+            template: r.template,
+            resources: { vcpus: r.vcpus, memoryMb: r.memoryMb, diskMb: r.diskMb },
+            envVars: r.envVars,
+            metadata: r.metadata,
+            network: { allowInternet: r.allowInternet, allowOut: r.allowOut, denyOut: r.denyOut },
+            envdAccessToken: r.envdAccessToken,
+          },
+          { timeoutMs: options.createTimeoutMs ?? 300_000 },
+        );
+        return toAgentSandbox(response.sandbox);
+      }),
+    destroySandbox: (sandboxId) =>
+      call(async () => {
+        await client.destroySandbox({ sandboxId }, quick);
+      }),
+    getSandbox: async (sandboxId) => {
+      try {
+        return toAgentSandbox((await client.getSandbox({ sandboxId }, quick)).sandbox);
+      } catch (error) {
+        const hostError = toHostError(error);
+        if (hostError.kind === "not_found") return null;
+        throw hostError;
+      }
+    },
+    listSandboxes: () =>
+      call(async () => (await client.listSandboxes({}, quick)).sandboxes.map(toAgentSandbox)),
+    pauseSandbox: (sandboxId) =>
+      call(async () =>
+        toAgentSandbox(
+          (
+            await client.pauseSandbox(
+              { sandboxId, mode: PauseMode.CHECKPOINT },
+              { timeoutMs: 300_000 },
+            )
+          ).sandbox,
+        ),
+      ),
+    resumeSandbox: (sandboxId) =>
+      call(async () =>
+        toAgentSandbox((await client.resumeSandbox({ sandboxId }, { timeoutMs: 300_000 })).sandbox),
+      ),
+    sandboxStats: (sandboxId) =>
+      call(async () => {
+        const stats = (await client.getSandboxStats({ sandboxId }, quick)).stats;
+        if (!stats) throw new HostError("internal", "host agent answered without stats");
+        return {
+          timestamp: stats.timestamp ? timestampDate(stats.timestamp) : new Date(),
+          cpuCount: stats.cpuCount,
+          cpuUsedPct: stats.cpuUsedPct,
+          memUsedBytes: Number(stats.memUsedBytes),
+          memTotalBytes: Number(stats.memTotalBytes),
+          memCacheBytes: Number(stats.memCacheBytes),
+          diskUsedBytes: Number(stats.diskUsedBytes),
+          diskTotalBytes: Number(stats.diskTotalBytes),
+        };
+      }),
+    hostStatus: () =>
+      call(async () => {
+        const s = await client.hostStatus({}, quick);
+        return {
+          hostId: s.hostId,
+          hostname: s.hostname,
+          version: s.version,
+          runtimes: s.runtimes,
+          total: toCapacity(s.total),
+          used: toCapacity(s.used),
+          sandboxesByState: { ...s.sandboxesByState },
+        };
+      }),
+    heartbeat: (controlPlaneId) =>
+      call(async () => {
+        const h = await client.heartbeat({ controlPlaneId }, quick);
+        return { hostId: h.hostId, instanceId: h.instanceId, sandboxCount: h.sandboxCount };
+      }),
+    listTemplates: () =>
+      call(async () =>
+        (await client.listTemplates({}, quick)).templates.map((t) => ({
+          name: t.name,
+          version: t.version,
+          envdVersion: t.envdVersion,
+          sizeBytes: Number(t.sizeBytes),
+          builtAt: t.builtAt ? timestampDate(t.builtAt).toISOString() : null,
+        })),
+      ),
+    forwardTarget(sandboxId, port): ForwardTarget {
+      return {
+        url: options.url,
+        headers: {
+          ...headers,
+          "wrenn-forward-sandbox": sandboxId,
+          "wrenn-forward-port": String(port),
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,97 @@
+import type { HostCapacity, HostTemplate } from "../store/host-store.js";
+
+export type AgentSandboxState = "starting" | "running" | "paused" | "stopped" | "error" | "unknown";
+
+export interface AgentSandbox {
+  id: string;
+  template: string;
+  state: AgentSandboxState;
+  envdVersion: string;
+  error: string;
+}
+
+export interface AgentCreateRequest {
+  sandboxId: string;
+  template: string;
+  vcpus: number;
+  memoryMb: number;
+  diskMb: number;
+  envVars: Record<string, string>;
+  metadata: Record<string, string>;
+  allowInternet: boolean;
+  allowOut: string[];
+  denyOut: string[];
+  envdAccessToken: string;
+}
+
+export interface AgentSandboxStats {
+  timestamp: Date;
+  cpuCount: number;
+  cpuUsedPct: number;
+  memUsedBytes: number;
+  memTotalBytes: number;
+  memCacheBytes: number;
+  diskUsedBytes: number;
+  diskTotalBytes: number;
+}
+
+export interface AgentHostStatus {
+  hostId: string;
+  hostname: string;
+  version: string;
+  runtimes: string[];
+  total: HostCapacity;
+  used: HostCapacity;
+  sandboxesByState: Record<string, number>;
+}
+
+export interface AgentHeartbeat {
+  hostId: string;
+  instanceId: string;
+  sandboxCount: number;
+}
+
+/** Where the host agent's forwarder takes traffic for one sandbox port (see DESIGN, forwarder). */
+export interface ForwardTarget {
+  /** Base URL of the agent; the original path and query are appended unchanged. */
+  url: string;
+  /** Headers to add to the forwarded request. */
+  headers: Record<string, string>;
+}
+
+export type HostErrorKind =
+  | "not_found"
+  | "unavailable"
+  | "invalid_argument"
+  | "failed_precondition"
+  | "resource_exhausted"
+  | "unauthenticated"
+  | "internal";
+
+export class HostError extends Error {
+  constructor(
+    readonly kind: HostErrorKind,
+    message: string,
+  ) {
+    super(message);
+    this.name = "HostError";
+  }
+}
+
+/** The control plane's view of one host agent. Implementations translate to HostAgentService. */
+export interface HostClient {
+  /** Returns once envd in the sandbox is ready. */
+  createSandbox(request: AgentCreateRequest): Promise<AgentSandbox>;
+  /** Succeeds for unknown sandboxes. */
+  destroySandbox(sandboxId: string): Promise<void>;
+  /** Null when the agent does not know the sandbox. */
+  getSandbox(sandboxId: string): Promise<AgentSandbox | null>;
+  listSandboxes(): Promise<AgentSandbox[]>;
+  pauseSandbox(sandboxId: string): Promise<AgentSandbox>;
+  resumeSandbox(sandboxId: string): Promise<AgentSandbox>;
+  sandboxStats(sandboxId: string): Promise<AgentSandboxStats>;
+  hostStatus(): Promise<AgentHostStatus>;
+  heartbeat(controlPlaneId: string): Promise<AgentHeartbeat>;
+  listTemplates(): Promise<HostTemplate[]>;
+  forwardTarget(sandboxId: string, port: number): ForwardTarget;
+}

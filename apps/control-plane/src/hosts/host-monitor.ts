@@ -1,0 +1,115 @@
+import type { Logger } from "pino";
+import type { Queryable } from "../db/database.js";
+import {
+  findHost,
+  type HostRecord,
+  recordHostFailure,
+  recordHostSeen,
+} from "../store/host-store.js";
+import type { HostRegistry, RegisteredHost } from "./host-registry.js";
+
+export interface HostMonitorOptions {
+  db: Queryable;
+  registry: HostRegistry;
+  controlPlaneId: string;
+  logger: Logger;
+  /** Called when a host comes back, restarts, or is first reached by this control plane. */
+  onHostReachable: (hostId: string) => Promise<void>;
+  /** Called once when a host is declared offline. */
+  onHostLost: (hostId: string) => Promise<void>;
+  /** Consecutive failed contacts before a host counts as offline. */
+  offlineAfter?: number;
+}
+
+/** Heartbeats every host, records its status and capacity, and notices restarts and losses. */
+export class HostMonitor {
+  private readonly reached = new Set<string>();
+  private readonly inFlight = new Map<string, Promise<HostRecord | null>>();
+  private timer: NodeJS.Timeout | undefined;
+  private ticking: Promise<void> | undefined;
+
+  constructor(private readonly options: HostMonitorOptions) {}
+
+  /** Contacts one host now; concurrent callers share the same attempt. */
+  refresh(hostId: string): Promise<HostRecord | null> {
+    const existing = this.inFlight.get(hostId);
+    if (existing) return existing;
+    const host = this.options.registry.all().find((h) => h.id === hostId);
+    if (!host) return Promise.resolve(null);
+    const attempt = this.contact(host).finally(() => this.inFlight.delete(hostId));
+    this.inFlight.set(hostId, attempt);
+    return attempt;
+  }
+
+  private async contact(host: RegisteredHost): Promise<HostRecord | null> {
+    const { db, logger } = this.options;
+    let seen: Awaited<ReturnType<typeof recordHostSeen>>;
+    try {
+      const beat = await host.client.heartbeat(this.options.controlPlaneId);
+      const [status, templates] = await Promise.all([
+        host.client.hostStatus(),
+        host.client.listTemplates(),
+      ]);
+      seen = await recordHostSeen(db, host.id, {
+        agentHostId: status.hostId || beat.hostId,
+        hostname: status.hostname,
+        version: status.version,
+        instanceId: beat.instanceId,
+        runtimes: status.runtimes,
+        capacityTotal: status.total,
+        capacityUsed: status.used,
+        sandboxesByState: status.sandboxesByState,
+        templates,
+      });
+      const restarted =
+        seen.previousInstanceId !== null && seen.previousInstanceId !== beat.instanceId;
+      if (!this.reached.has(host.id) || seen.previousStatus !== "online" || restarted) {
+        logger.info(
+          {
+            hostId: host.id,
+            instanceId: beat.instanceId,
+            restarted,
+            previous: seen.previousStatus,
+          },
+          "host reachable; reconciling",
+        );
+        await this.options.onHostReachable(host.id);
+        this.reached.add(host.id);
+      }
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      const result = await recordHostFailure(db, host.id, message, this.options.offlineAfter ?? 3);
+      logger.warn({ hostId: host.id, url: host.url, err: message }, "host agent unreachable");
+      if (result.wentOffline) {
+        logger.error({ hostId: host.id }, "host offline; its sandboxes are marked missing");
+        await this.options.onHostLost(host.id);
+      }
+    }
+    return findHost(db, host.id);
+  }
+
+  async tick(): Promise<void> {
+    await Promise.all(this.options.registry.all().map((host) => this.refresh(host.id)));
+  }
+
+  start(intervalMs: number): void {
+    const run = () => {
+      if (this.ticking) return;
+      this.ticking = this.tick()
+        .catch((error) => this.options.logger.error({ err: error }, "host monitor tick failed"))
+        .finally(() => {
+          this.ticking = undefined;
+        });
+    };
+    run();
+    this.timer = setInterval(run, intervalMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    await this.ticking;
+    await Promise.allSettled(this.inFlight.values());
+  }
+}

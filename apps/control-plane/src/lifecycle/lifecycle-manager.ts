@@ -1,0 +1,88 @@
+import type { Logger } from "pino";
+import type { Queryable } from "../db/database.js";
+import type { OperationDeadlines, SandboxService } from "../service/sandbox-service.js";
+import { IN_FLIGHT_STATES } from "../service/sandbox-types.js";
+import { claimExpired, claimStuck } from "../store/sandbox-store.js";
+
+export interface LifecycleOptions {
+  db: Queryable;
+  sandboxes: SandboxService;
+  logger: Logger;
+  deadlines: OperationDeadlines;
+  /** Rows handled per pass; the next pass takes the rest. */
+  batchSize?: number;
+  /** How long a stuck row is leased to the control plane settling it. */
+  stuckLeaseSeconds?: number;
+}
+
+export interface TickReport {
+  expired: string[];
+  settled: string[];
+}
+
+/**
+ * Ends sandboxes at their end time (destroy, or pause when auto-pause was asked) and settles
+ * operations a crashed control plane left in flight. All of its state is in the database, so a
+ * restart loses no pending expiry, and several control planes share the work (SKIP LOCKED).
+ */
+export class LifecycleManager {
+  private timer: NodeJS.Timeout | undefined;
+  private ticking: Promise<unknown> | undefined;
+
+  constructor(private readonly o: LifecycleOptions) {}
+
+  async tick(): Promise<TickReport> {
+    const batch = this.o.batchSize ?? 20;
+    const expired = await claimExpired(this.o.db, batch, {
+      pause: this.o.deadlines.pause,
+      stop: this.o.deadlines.stop,
+    });
+    await Promise.all(
+      expired.map((row) =>
+        this.o.sandboxes.finishExpiry(row).catch((error) => {
+          this.o.logger.error({ err: error, sandboxId: row.id }, "expiry failed");
+        }),
+      ),
+    );
+    const stuck = await claimStuck(
+      this.o.db,
+      batch,
+      IN_FLIGHT_STATES,
+      this.o.stuckLeaseSeconds ?? 60,
+    );
+    await Promise.all(
+      stuck.map((row) =>
+        this.o.sandboxes.settleStuck(row).catch((error) => {
+          this.o.logger.error({ err: error, sandboxId: row.id }, "settling a stuck sandbox failed");
+        }),
+      ),
+    );
+    if (expired.length > 0 || stuck.length > 0) {
+      this.o.logger.info(
+        { expired: expired.map((r) => r.id), stuck: stuck.map((r) => r.id) },
+        "lifecycle pass",
+      );
+    }
+    return { expired: expired.map((r) => r.id), settled: stuck.map((r) => r.id) };
+  }
+
+  start(intervalMs: number): void {
+    const run = () => {
+      if (this.ticking) return;
+      this.ticking = this.tick()
+        .catch((error) => this.o.logger.error({ err: error }, "lifecycle pass failed"))
+        .finally(() => {
+          this.ticking = undefined;
+        });
+    };
+    this.timer = setInterval(run, intervalMs);
+    this.timer.unref();
+    run();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    await this.ticking;
+  }
+}

@@ -1,0 +1,20 @@
+import type { HostClient } from "../hosts/host-client.js";
+import type { Resources } from "../service/sandbox-types.js";
+
+export interface PlacementRequest {
+  template: string;
+  resources: Resources;
+}
+
+export interface Placement {
+  hostId: string;
+  client: HostClient;
+}
+
+/**
+ * Chooses the host for a new sandbox, or explains why none can take it (ServiceError:
+ * template_not_found, no_capacity, host_unavailable). Multi-host placement plugs in here.
+ */
+export interface Scheduler {
+  place(request: PlacementRequest): Promise<Placement>;
+}

@@ -1,0 +1,765 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Logger } from "pino";
+import type { Database } from "../db/database.js";
+import {
+  type AgentSandbox,
+  type AgentSandboxStats,
+  type ForwardTarget,
+  type HostClient,
+  HostError,
+} from "../hosts/host-client.js";
+import type { HostRegistry } from "../hosts/host-registry.js";
+import type { Scheduler } from "../scheduler/scheduler.js";
+import type { TokenCipher } from "../secrets/token-cipher.js";
+import { generateEnvdToken } from "../secrets/token-cipher.js";
+import { lockKey } from "../store/api-key-store.js";
+import type { AuditEvent } from "../store/audit-store.js";
+import {
+  findSandbox,
+  insertSandbox,
+  listSandboxes,
+  type SandboxChange,
+  type SandboxRow,
+  toSandbox,
+  updateSandbox,
+} from "../store/sandbox-store.js";
+import type { AuditLog } from "./audit-log.js";
+import {
+  hostUnavailable,
+  invalidRequest,
+  invalidState,
+  ServiceError,
+  sandboxNotFound,
+} from "./errors.js";
+import { newSandboxId, SANDBOX_ID_PATTERN } from "./ids.js";
+import { LIMITS, type SandboxDefaults } from "./limits.js";
+import { decodeCursor, encodeCursor } from "./list-cursor.js";
+import { enforceCreateRate, enforcePools } from "./quota.js";
+import {
+  type CreateSandboxInput,
+  checkMetadata,
+  checkTemplate,
+  checkTimeout,
+  normalizeCreate,
+} from "./sandbox-input.js";
+import { settle } from "./sandbox-settle.js";
+import {
+  IN_FLIGHT_STATES,
+  type OwnedSandbox,
+  type Principal,
+  SANDBOX_STATES,
+  type Sandbox,
+  type SandboxState,
+  SUSPENDED_STATES,
+} from "./sandbox-types.js";
+
+/** Seconds an operation may stay in flight before the lifecycle manager treats it as stuck. */
+export interface OperationDeadlines {
+  start: number;
+  pause: number;
+  resume: number;
+  stop: number;
+}
+
+export const DEFAULT_DEADLINES: OperationDeadlines = {
+  start: 600,
+  pause: 300,
+  resume: 300,
+  stop: 60,
+};
+
+export interface SandboxServiceOptions {
+  db: Database;
+  scheduler: Scheduler;
+  registry: HostRegistry;
+  cipher: TokenCipher;
+  audit: AuditLog;
+  logger: Logger;
+  defaults: SandboxDefaults;
+  deadlines?: OperationDeadlines;
+  /** How long pause/resume/connect wait for another operation on the same sandbox to finish. */
+  settleTimeoutMs?: number;
+}
+
+export interface ListSandboxesQuery {
+  states?: readonly SandboxState[];
+  metadata?: Record<string, string>;
+  template?: string;
+  startedAfter?: Date;
+  order?: "asc" | "desc";
+  limit?: number;
+  cursor?: string;
+}
+
+export interface SandboxPage {
+  sandboxes: Sandbox[];
+  nextCursor: string | null;
+}
+
+/** The state a row was settled to (null: not changed, someone else moved it first). */
+export interface SettleOutcome {
+  state: SandboxState | null;
+  destroyedOnHost: boolean;
+}
+
+/** Who an audit event is attributed to. */
+type Actor = { actor: "api"; principal: Principal } | { actor: "lifecycle" | "reconciler" };
+
+const SEMVER = /^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/;
+const NOT_STOPPED = SANDBOX_STATES.filter((s) => s !== "stopped");
+const TIMEOUT_STATES: readonly SandboxState[] = [
+  "pending",
+  "starting",
+  "running",
+  "pausing",
+  "paused",
+  "resuming",
+  "hibernated",
+  "missing",
+];
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** How a failure of the host agent reads to an API client. */
+export function fromHostError(error: HostError, operation: string): ServiceError {
+  switch (error.kind) {
+    case "unavailable":
+      return hostUnavailable(`the host agent did not answer (${operation}): ${error.message}`);
+    case "invalid_argument":
+      return invalidRequest(`the host agent refused the ${operation}: ${error.message}`);
+    case "resource_exhausted":
+      return new ServiceError(
+        503,
+        "no_capacity",
+        `the host has no room to ${operation}: ${error.message}`,
+      );
+    case "failed_precondition":
+      return invalidState(`the host agent cannot ${operation} now: ${error.message}`);
+    case "unauthenticated":
+      return new ServiceError(
+        502,
+        "host_error",
+        `the host agent rejected the control plane's credentials (check WRENN_AGENT_TOKEN): ${error.message}`,
+      );
+    default:
+      return new ServiceError(
+        502,
+        "host_error",
+        `the host agent failed to ${operation}: ${error.message}`,
+      );
+  }
+}
+
+/**
+ * Every sandbox operation, once. The REST API, the E2B API, the lifecycle manager and later the
+ * admin UI call this; ownership is enforced here, so no caller can forget it.
+ *
+ * Concurrency: each operation moves the row with a compare-and-set on its state (running →
+ * pausing → paused, ...), so two operations on one sandbox cannot both proceed, across any
+ * number of control planes. A row left in flight by a crash is settled by the lifecycle manager
+ * once its op_deadline passes.
+ */
+export class SandboxService {
+  private readonly deadlines: OperationDeadlines;
+  private readonly settleTimeoutMs: number;
+
+  constructor(private readonly o: SandboxServiceOptions) {
+    this.deadlines = o.deadlines ?? DEFAULT_DEADLINES;
+    this.settleTimeoutMs = o.settleTimeoutMs ?? 30_000;
+  }
+
+  // ---------------------------------------------------------------- queries
+
+  async get(principal: Principal, id: string): Promise<OwnedSandbox> {
+    const row = await this.owned(principal, id);
+    if (!row) throw sandboxNotFound(id);
+    return this.withToken(row);
+  }
+
+  async list(principal: Principal, query: ListSandboxesQuery): Promise<SandboxPage> {
+    const limit = query.limit ?? LIMITS.listLimit.default;
+    if (!Number.isInteger(limit) || limit < LIMITS.listLimit.min || limit > LIMITS.listLimit.max) {
+      throw invalidRequest(
+        `limit must be an integer from ${LIMITS.listLimit.min} to ${LIMITS.listLimit.max}`,
+      );
+    }
+    const unknownState = query.states?.find((s) => !SANDBOX_STATES.includes(s));
+    if (unknownState !== undefined)
+      throw invalidRequest(`unknown state ${JSON.stringify(unknownState)}`);
+    const order = query.order ?? "desc";
+    const rows = await listSandboxes(this.o.db, {
+      ownerId: principal.ownerId,
+      states: query.states,
+      metadata: query.metadata === undefined ? undefined : checkMetadata(query.metadata),
+      template: query.template === undefined ? undefined : checkTemplate(query.template),
+      startedAfter: query.startedAfter,
+      order,
+      limit,
+      after: query.cursor === undefined ? undefined : decodeCursor(query.cursor),
+    });
+    const page = rows.slice(0, limit);
+    const last = page.at(-1);
+    return {
+      sandboxes: page.map(toSandbox),
+      nextCursor:
+        rows.length > limit && last
+          ? encodeCursor({ startedAt: last.started_at, id: last.id })
+          : null,
+    };
+  }
+
+  /** Current usage figures from the host; null when the sandbox is not running. */
+  async stats(principal: Principal, id: string): Promise<AgentSandboxStats | null> {
+    const row = await this.owned(principal, id);
+    if (!row || row.state === "stopped") throw sandboxNotFound(id);
+    if (row.state !== "running" || !row.host_id) return null;
+    try {
+      return await this.o.registry.client(row.host_id).sandboxStats(id);
+    } catch (error) {
+      if (error instanceof HostError) throw fromHostError(error, "read sandbox stats");
+      throw error;
+    }
+  }
+
+  /**
+   * Where traffic for a sandbox port goes: the seam for the proxy and for exec/files over the
+   * host agent's forwarder. Without a principal (E2B envd traffic, authorised by envd's own
+   * access token) any owner's sandbox resolves.
+   */
+  async forwardTarget(
+    principal: Principal | null,
+    id: string,
+    port: number,
+  ): Promise<ForwardTarget> {
+    if (!Number.isInteger(port) || port < 1 || port > 65_535)
+      throw invalidRequest("port must be 1-65535");
+    const row = SANDBOX_ID_PATTERN.test(id)
+      ? await findSandbox(this.o.db, id, principal?.ownerId)
+      : null;
+    if (!row || row.state === "stopped") throw sandboxNotFound(id);
+    if (row.state !== "running" || !row.host_id) {
+      throw new ServiceError(
+        409,
+        "sandbox_not_running",
+        `sandbox ${id} is ${row.state}, not running`,
+      );
+    }
+    return this.o.registry.client(row.host_id).forwardTarget(id, port);
+  }
+
+  // ---------------------------------------------------------------- create
+
+  async create(principal: Principal, input: CreateSandboxInput): Promise<OwnedSandbox> {
+    const spec = normalizeCreate(input, this.o.defaults);
+    const began = performance.now();
+    const placement = await this.o.scheduler.place({
+      template: spec.template,
+      resources: spec.resources,
+    });
+    const token = generateEnvdToken();
+    const row = await this.o.db.transaction(async (tx) => {
+      const key = await lockKey(tx, principal.keyId);
+      if (!key || key.revokedAt)
+        throw new ServiceError(401, "invalid_api_key", "the API key was revoked");
+      await enforceCreateRate(tx, key);
+      await enforcePools(tx, key, spec.resources, { storage: true });
+      for (let attempt = 0; attempt < 5; attempt++) {
+        const inserted = await insertSandbox(tx, {
+          id: newSandboxId(),
+          ownerId: principal.ownerId,
+          apiKeyId: principal.keyId,
+          template: spec.template,
+          state: "starting",
+          resources: spec.resources,
+          metadata: spec.metadata,
+          envVarNames: Object.keys(spec.envVars),
+          allowInternet: spec.allowInternet,
+          network: spec.network,
+          autoPause: spec.autoPause,
+          timeoutSeconds: spec.timeoutSeconds,
+          envdTokenSealed: this.o.cipher.seal(token),
+          hostId: placement.hostId,
+          opDeadlineSeconds: this.deadlines.start,
+        });
+        if (inserted) return inserted;
+      }
+      throw new Error("could not draw a free sandbox id");
+    });
+
+    const auditBase: AuditEvent = {
+      ...this.actorFields({ actor: "api", principal }),
+      action: "sandbox.create",
+      sandboxId: row.id,
+      outcome: "ok",
+    };
+    let agent: AgentSandbox;
+    try {
+      agent = await placement.client.createSandbox({
+        sandboxId: row.id,
+        template: spec.template,
+        vcpus: spec.resources.vcpus,
+        memoryMb: spec.resources.memoryMb,
+        diskMb: spec.resources.diskMb,
+        envVars: spec.envVars,
+        metadata: spec.metadata,
+        allowInternet: spec.allowInternet,
+        allowOut: spec.network.allowOut,
+        denyOut: spec.network.denyOut,
+        envdAccessToken: token,
+      });
+      if (!SEMVER.test(agent.envdVersion)) {
+        throw new HostError(
+          "internal",
+          `envd version ${JSON.stringify(agent.envdVersion)} is not semver`,
+        );
+      }
+    } catch (error) {
+      await updateSandbox(
+        this.o.db,
+        { id: row.id, states: ["starting"] },
+        { state: "error", error: describe(error).slice(0, 1000), opDeadlineSeconds: null },
+      );
+      // The agent may have got far enough to leave something behind.
+      await placement.client.destroySandbox(row.id).catch(() => {});
+      await this.o.audit.record({
+        ...auditBase,
+        outcome: "error",
+        durationMs: performance.now() - began,
+        detail: { template: spec.template, error: describe(error) },
+      });
+      if (error instanceof HostError) {
+        throw error.kind === "not_found"
+          ? new ServiceError(
+              404,
+              "template_not_found",
+              `the host does not have template ${spec.template}: ${error.message}`,
+            )
+          : fromHostError(error, "create the sandbox");
+      }
+      throw error;
+    }
+
+    const running = await updateSandbox(
+      this.o.db,
+      { id: row.id, states: ["starting"] },
+      { state: "running", envdVersion: agent.envdVersion, opDeadlineSeconds: null },
+    );
+    if (!running) {
+      // Destroyed while it was starting: the destroy may have reached the agent first.
+      await placement.client.destroySandbox(row.id).catch(() => {});
+      throw sandboxNotFound(row.id);
+    }
+    await this.o.audit.record({
+      ...auditBase,
+      durationMs: performance.now() - began,
+      detail: { template: spec.template, resources: spec.resources, hostId: placement.hostId },
+    });
+    return { ...toSandbox(running), envdAccessToken: token };
+  }
+
+  // ---------------------------------------------------------------- destroy
+
+  /** Idempotent: destroying a stopped sandbox reports alreadyStopped instead of failing. */
+  async destroy(principal: Principal, id: string): Promise<{ alreadyStopped: boolean }> {
+    if (!SANDBOX_ID_PATTERN.test(id)) throw sandboxNotFound(id);
+    const row = await updateSandbox(
+      this.o.db,
+      { id, ownerId: principal.ownerId, states: NOT_STOPPED },
+      { state: "stopping", opDeadlineSeconds: this.deadlines.stop },
+    );
+    if (!row) {
+      if (!(await this.owned(principal, id))) throw sandboxNotFound(id);
+      return { alreadyStopped: true };
+    }
+    await this.runDestroy(row, { actor: "api", principal });
+    return { alreadyStopped: false };
+  }
+
+  /**
+   * Finishes a destroy the row is already committed to (state stopping). If the host cannot be
+   * reached the row stays stopping and the lifecycle manager retries after its deadline: the
+   * intent is durable, so the caller is not told to retry.
+   */
+  async runDestroy(row: SandboxRow, actor: Actor): Promise<void> {
+    const began = performance.now();
+    const event: AuditEvent = {
+      ...this.actorFields(actor, row),
+      action: "sandbox.destroy",
+      sandboxId: row.id,
+      outcome: "ok",
+    };
+    if (row.host_id) {
+      try {
+        await this.o.registry.client(row.host_id).destroySandbox(row.id);
+      } catch (error) {
+        this.o.logger.warn(
+          { sandboxId: row.id, err: describe(error) },
+          "destroy deferred; will retry",
+        );
+        await this.o.audit.record({
+          ...event,
+          outcome: "deferred",
+          durationMs: performance.now() - began,
+          detail: { error: describe(error) },
+        });
+        return;
+      }
+    }
+    await updateSandbox(
+      this.o.db,
+      { id: row.id, states: ["stopping"] },
+      { state: "stopped", opDeadlineSeconds: null },
+    );
+    await this.o.audit.record({ ...event, durationMs: performance.now() - began });
+  }
+
+  // ---------------------------------------------------------------- pause
+
+  async pause(principal: Principal, id: string): Promise<Sandbox> {
+    if (!SANDBOX_ID_PATTERN.test(id)) throw sandboxNotFound(id);
+    await this.waitWhileInFlight(principal.ownerId, id);
+    const row = await updateSandbox(
+      this.o.db,
+      { id, ownerId: principal.ownerId, states: ["running"] },
+      { state: "pausing", opDeadlineSeconds: this.deadlines.pause },
+    );
+    if (!row) throw await this.whyNot(principal.ownerId, id, "pause");
+    return this.runPause(row, { actor: "api", principal });
+  }
+
+  /** Finishes a pause the row is committed to (state pausing). */
+  async runPause(row: SandboxRow, actor: Actor): Promise<Sandbox> {
+    const began = performance.now();
+    const event: AuditEvent = {
+      ...this.actorFields(actor, row),
+      action: "sandbox.pause",
+      sandboxId: row.id,
+      outcome: "ok",
+    };
+    const client = this.clientFor(row);
+    try {
+      await client.pauseSandbox(row.id);
+    } catch (error) {
+      await this.o.audit.record({
+        ...event,
+        outcome: "error",
+        durationMs: performance.now() - began,
+        detail: { error: describe(error) },
+      });
+      await this.settleWithHost(row, client);
+      if (error instanceof HostError) throw fromHostError(error, "pause the sandbox");
+      throw error;
+    }
+    const paused = await updateSandbox(
+      this.o.db,
+      { id: row.id, states: ["pausing"] },
+      { state: "paused", opDeadlineSeconds: null },
+    );
+    await this.o.audit.record({ ...event, durationMs: performance.now() - began });
+    if (!paused) throw sandboxNotFound(row.id);
+    return toSandbox(paused);
+  }
+
+  // ---------------------------------------------------------------- resume / connect
+
+  /**
+   * E2B's connect: a running sandbox gets its end time extended (never shortened); a paused one
+   * is resumed with a fresh end time. `resumed` tells the two apart (E2B answers 200 vs 201).
+   * Without a timeout, the one the sandbox was created with applies.
+   */
+  async resume(
+    principal: Principal,
+    id: string,
+    options: { timeoutSeconds?: number } = {},
+  ): Promise<{ sandbox: OwnedSandbox; resumed: boolean }> {
+    if (!SANDBOX_ID_PATTERN.test(id)) throw sandboxNotFound(id);
+    if (options.timeoutSeconds !== undefined) checkTimeout(options.timeoutSeconds);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const seen = await this.waitWhileInFlight(principal.ownerId, id);
+      if (!seen) throw sandboxNotFound(id);
+      const timeout = options.timeoutSeconds ?? seen.timeout_seconds;
+      const extended = await updateSandbox(
+        this.o.db,
+        { id, ownerId: principal.ownerId, states: ["running"] },
+        { endNoEarlierThanSeconds: timeout },
+      );
+      if (extended) return { sandbox: this.withToken(extended), resumed: false };
+
+      const row = await this.o.db.transaction(async (tx) => {
+        const current = await findSandbox(tx, id, principal.ownerId);
+        if (!current || !SUSPENDED_STATES.includes(current.state)) return null;
+        const key = await lockKey(tx, current.api_key_id);
+        if (key) {
+          await enforcePools(
+            tx,
+            key,
+            { vcpus: current.vcpus, memoryMb: current.memory_mb, diskMb: current.disk_mb },
+            { storage: false },
+          );
+        }
+        return updateSandbox(
+          tx,
+          { id, states: SUSPENDED_STATES },
+          { state: "resuming", opDeadlineSeconds: this.deadlines.resume },
+        );
+      });
+      if (row) {
+        const sandbox = await this.runResume(row, timeout, { actor: "api", principal });
+        return { sandbox, resumed: true };
+      }
+      const current = await this.owned(principal, id);
+      // Moved between our two attempts (e.g. a pause finished): look again.
+      if (current && (current.state === "running" || IN_FLIGHT_STATES.includes(current.state)))
+        continue;
+      throw await this.whyNot(principal.ownerId, id, "resume");
+    }
+    throw new ServiceError(409, "sandbox_busy", `sandbox ${id} keeps changing state; try again`);
+  }
+
+  private async runResume(row: SandboxRow, timeout: number, actor: Actor): Promise<OwnedSandbox> {
+    const began = performance.now();
+    const event: AuditEvent = {
+      ...this.actorFields(actor, row),
+      action: "sandbox.resume",
+      sandboxId: row.id,
+      outcome: "ok",
+    };
+    const client = this.clientFor(row);
+    try {
+      await client.resumeSandbox(row.id);
+    } catch (error) {
+      await this.o.audit.record({
+        ...event,
+        outcome: "error",
+        durationMs: performance.now() - began,
+        detail: { error: describe(error) },
+      });
+      await this.settleWithHost(row, client);
+      if (error instanceof HostError) throw fromHostError(error, "resume the sandbox");
+      throw error;
+    }
+    const running = await updateSandbox(
+      this.o.db,
+      { id: row.id, states: ["resuming"] },
+      { state: "running", endInSeconds: timeout, opDeadlineSeconds: null },
+    );
+    await this.o.audit.record({ ...event, durationMs: performance.now() - began });
+    if (!running) throw sandboxNotFound(row.id);
+    return this.withToken(running);
+  }
+
+  // ---------------------------------------------------------------- timeout
+
+  /** Sets the end time to now + seconds, shortening it if asked (E2B's setTimeout). */
+  async setTimeout(principal: Principal, id: string, seconds: number): Promise<Sandbox> {
+    if (!SANDBOX_ID_PATTERN.test(id)) throw sandboxNotFound(id);
+    checkTimeout(seconds);
+    const row = await updateSandbox(
+      this.o.db,
+      { id, ownerId: principal.ownerId, states: TIMEOUT_STATES },
+      { endInSeconds: seconds },
+    );
+    if (!row) throw await this.whyNot(principal.ownerId, id, "set the timeout of");
+    await this.o.audit.record({
+      ...this.actorFields({ actor: "api", principal }),
+      action: "sandbox.timeout",
+      sandboxId: id,
+      outcome: "ok",
+      detail: { seconds },
+    });
+    return toSandbox(row);
+  }
+
+  // ---------------------------------------------------------------- lifecycle hooks
+
+  /** Acts on a row the lifecycle manager claimed at its end time (now pausing or stopping). */
+  async finishExpiry(row: SandboxRow): Promise<void> {
+    if (row.state === "stopping") return this.runDestroy(row, { actor: "lifecycle" });
+    if (row.state !== "pausing") return;
+    try {
+      await this.runPause(row, { actor: "lifecycle" });
+    } catch (error) {
+      // The sandbox went back to running (or error); try again a little later, not every tick.
+      this.o.logger.warn(
+        { sandboxId: row.id, err: describe(error) },
+        "auto-pause failed; retrying in 30 s",
+      );
+      await updateSandbox(this.o.db, { id: row.id, states: ["running"] }, { endInSeconds: 30 });
+    }
+  }
+
+  /** Resolves a row whose operation overran its deadline (a crashed or hung control plane). */
+  async settleStuck(row: SandboxRow): Promise<void> {
+    if (row.state === "stopping") return this.runDestroy(row, { actor: "lifecycle" });
+    if (!row.host_id) {
+      await updateSandbox(
+        this.o.db,
+        { id: row.id, states: [row.state] },
+        { state: "error", error: "never placed on a host", opDeadlineSeconds: null },
+      );
+      return;
+    }
+    await this.settleWithHost(row, this.o.registry.client(row.host_id));
+  }
+
+  /**
+   * Brings one row in line with what its host reports (see settle()). Used after a failed
+   * operation and for stuck rows; if the host cannot be asked, the row is left for a later pass.
+   */
+  async settleWithHost(row: SandboxRow, client: HostClient): Promise<SettleOutcome | null> {
+    let agent: AgentSandbox | null;
+    try {
+      agent = await client.getSandbox(row.id);
+    } catch (error) {
+      this.o.logger.warn(
+        { sandboxId: row.id, err: describe(error) },
+        "cannot ask the host about a sandbox",
+      );
+      return null;
+    }
+    return this.applySettlement(row, agent, client, undefined, "lifecycle");
+  }
+
+  /**
+   * Applies settle() to one row. `unchangedSince` makes the update conditional on the state not
+   * having moved since then (reconciliation compares against an earlier listing).
+   */
+  async applySettlement(
+    row: SandboxRow,
+    agent: AgentSandbox | null,
+    client: HostClient,
+    unchangedSince: Date | undefined,
+    actor: "lifecycle" | "reconciler",
+  ): Promise<SettleOutcome> {
+    const decision = settle(row.state, agent);
+    if (decision.destroyOnHost) {
+      try {
+        await client.destroySandbox(row.id);
+      } catch (error) {
+        this.o.logger.warn(
+          { sandboxId: row.id, err: describe(error) },
+          "could not destroy on host",
+        );
+        return { state: null, destroyedOnHost: false };
+      }
+    }
+    const destroyedOnHost = decision.destroyOnHost === true;
+    if (!decision.to) {
+      if (IN_FLIGHT_STATES.includes(row.state)) {
+        // Nothing to change, but the host answered: the operation is over.
+        await updateSandbox(
+          this.o.db,
+          { id: row.id, states: [row.state], unchangedSince },
+          { opDeadlineSeconds: null },
+        );
+      }
+      return { state: row.state, destroyedOnHost };
+    }
+    const change: SandboxChange = { state: decision.to, opDeadlineSeconds: null };
+    if (decision.error !== undefined) change.error = decision.error;
+    if (decision.to === "running" && agent?.envdVersion && SEMVER.test(agent.envdVersion)) {
+      change.envdVersion = agent.envdVersion;
+    }
+    if (decision.to === "running" && row.state === "resuming")
+      change.endInSeconds = row.timeout_seconds;
+    const updated = await updateSandbox(
+      this.o.db,
+      { id: row.id, states: [row.state], unchangedSince },
+      change,
+    );
+    if (updated) {
+      this.o.logger.info(
+        { sandboxId: row.id, from: row.state, to: decision.to },
+        "sandbox state settled from its host",
+      );
+      await this.o.audit.record({
+        actor,
+        ownerId: row.owner_id,
+        action: "sandbox.settle",
+        sandboxId: row.id,
+        outcome: "ok",
+        detail: {
+          from: row.state,
+          to: decision.to,
+          host: agent?.state ?? "absent",
+          error: decision.error,
+        },
+      });
+    }
+    return { state: updated ? decision.to : null, destroyedOnHost };
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private owned(principal: Principal, id: string): Promise<SandboxRow | null> {
+    if (!SANDBOX_ID_PATTERN.test(id)) return Promise.resolve(null);
+    return findSandbox(this.o.db, id, principal.ownerId);
+  }
+
+  private withToken(row: SandboxRow): OwnedSandbox {
+    return { ...toSandbox(row), envdAccessToken: this.o.cipher.open(row.envd_token_sealed) };
+  }
+
+  private clientFor(row: SandboxRow): HostClient {
+    if (!row.host_id) throw invalidState(`sandbox ${row.id} is not placed on a host`);
+    return this.o.registry.client(row.host_id);
+  }
+
+  private actorFields(
+    actor: Actor,
+    row?: SandboxRow,
+  ): Pick<AuditEvent, "actor" | "ownerId" | "apiKeyId"> {
+    if (actor.actor === "api") {
+      return { actor: "api", ownerId: actor.principal.ownerId, apiKeyId: actor.principal.keyId };
+    }
+    return { actor: actor.actor, ownerId: row?.owner_id ?? null, apiKeyId: null };
+  }
+
+  /**
+   * E2B clients do not retry, so an operation arriving mid-transition waits for it briefly.
+   * Returns the row as last seen.
+   */
+  private async waitWhileInFlight(ownerId: string, id: string): Promise<SandboxRow | null> {
+    const deadline = Date.now() + this.settleTimeoutMs;
+    for (;;) {
+      const row = await findSandbox(this.o.db, id, ownerId);
+      if (!row || !["starting", "pausing", "resuming"].includes(row.state)) return row;
+      if (Date.now() >= deadline) return row;
+      await sleep(100);
+    }
+  }
+
+  /** Explains why a guarded update matched nothing. */
+  private async whyNot(ownerId: string, id: string, operation: string): Promise<ServiceError> {
+    const row = await findSandbox(this.o.db, id, ownerId);
+    if (!row || row.state === "stopped") return sandboxNotFound(id);
+    switch (row.state) {
+      case "paused":
+      case "hibernated":
+        return new ServiceError(409, "sandbox_paused", `sandbox ${id} is already paused`);
+      case "starting":
+      case "pausing":
+      case "resuming":
+      case "pending":
+        return new ServiceError(
+          409,
+          "sandbox_busy",
+          `sandbox ${id} is ${row.state}; try again shortly`,
+        );
+      case "stopping":
+        return invalidState(`sandbox ${id} is being destroyed`);
+      case "missing":
+        return hostUnavailable(
+          `the host of sandbox ${id} is unreachable; cannot ${operation} it now`,
+        );
+      case "error":
+        return invalidState(
+          `sandbox ${id} failed (${row.error ?? "unknown error"}); it can only be destroyed`,
+        );
+      default:
+        return invalidState(`cannot ${operation} sandbox ${id} while it is ${row.state}`);
+    }
+  }
+}

@@ -1,0 +1,164 @@
+import type { Queryable } from "../db/database.js";
+
+export type HostStatus = "unknown" | "online" | "offline";
+
+export interface HostCapacity {
+  vcpus: number;
+  memoryMb: number;
+  diskMb: number;
+}
+
+export interface HostTemplate {
+  name: string;
+  version: string;
+  envdVersion: string;
+  sizeBytes: number;
+  builtAt: string | null;
+}
+
+export interface HostRecord {
+  id: string;
+  url: string;
+  status: HostStatus;
+  agentHostId: string | null;
+  hostname: string | null;
+  version: string | null;
+  instanceId: string | null;
+  runtimes: string[];
+  capacityTotal: HostCapacity | null;
+  capacityUsed: HostCapacity | null;
+  sandboxesByState: Record<string, number>;
+  templates: HostTemplate[];
+  consecutiveFailures: number;
+  lastError: string | null;
+  lastSeenAt: Date | null;
+}
+
+interface HostRow {
+  id: string;
+  url: string;
+  status: HostStatus;
+  agent_host_id: string | null;
+  hostname: string | null;
+  version: string | null;
+  instance_id: string | null;
+  runtimes: string[];
+  capacity_total: HostCapacity | null;
+  capacity_used: HostCapacity | null;
+  sandboxes_by_state: Record<string, number>;
+  templates: HostTemplate[];
+  consecutive_failures: number;
+  last_error: string | null;
+  last_seen_at: Date | null;
+}
+
+function toRecord(row: HostRow): HostRecord {
+  return {
+    id: row.id,
+    url: row.url,
+    status: row.status,
+    agentHostId: row.agent_host_id,
+    hostname: row.hostname,
+    version: row.version,
+    instanceId: row.instance_id,
+    runtimes: row.runtimes,
+    capacityTotal: row.capacity_total,
+    capacityUsed: row.capacity_used,
+    sandboxesByState: row.sandboxes_by_state,
+    templates: row.templates,
+    consecutiveFailures: row.consecutive_failures,
+    lastError: row.last_error,
+    lastSeenAt: row.last_seen_at,
+  };
+}
+
+/** Registers a host by URL; an existing row (same id) keeps what the monitor learnt about it. */
+export async function upsertHost(q: Queryable, id: string, url: string): Promise<void> {
+  await q.query(
+    `INSERT INTO hosts (id, url) VALUES ($1, $2)
+     ON CONFLICT (id) DO UPDATE SET url = excluded.url, updated_at = now()`,
+    [id, url],
+  );
+}
+
+export async function findHost(q: Queryable, id: string): Promise<HostRecord | null> {
+  const result = await q.query<HostRow>("SELECT * FROM hosts WHERE id = $1", [id]);
+  const row = result.rows[0];
+  return row ? toRecord(row) : null;
+}
+
+export async function listHosts(q: Queryable): Promise<HostRecord[]> {
+  const result = await q.query<HostRow>("SELECT * FROM hosts ORDER BY id");
+  return result.rows.map(toRecord);
+}
+
+export interface HostObservation {
+  agentHostId: string;
+  hostname: string;
+  version: string;
+  instanceId: string;
+  runtimes: string[];
+  capacityTotal: HostCapacity;
+  capacityUsed: HostCapacity;
+  sandboxesByState: Record<string, number>;
+  templates: HostTemplate[];
+}
+
+/** Records a successful contact. Returns the instance id seen before, to detect agent restarts. */
+export async function recordHostSeen(
+  q: Queryable,
+  id: string,
+  o: HostObservation,
+): Promise<{ previousInstanceId: string | null; previousStatus: HostStatus }> {
+  const result = await q.query<{
+    previous_instance_id: string | null;
+    previous_status: HostStatus;
+  }>(
+    `WITH previous AS (
+       SELECT instance_id AS was_instance, status AS was_status FROM hosts WHERE id = $1 FOR UPDATE)
+     UPDATE hosts SET status = 'online', agent_host_id = $2, hostname = $3, version = $4,
+       instance_id = $5, runtimes = $6::jsonb, capacity_total = $7::jsonb, capacity_used = $8::jsonb,
+       sandboxes_by_state = $9::jsonb, templates = $10::jsonb, consecutive_failures = 0,
+       last_error = NULL, last_seen_at = now(), updated_at = now()
+     FROM previous WHERE hosts.id = $1
+     RETURNING previous.was_instance AS previous_instance_id, previous.was_status AS previous_status`,
+    [
+      id,
+      o.agentHostId,
+      o.hostname,
+      o.version,
+      o.instanceId,
+      JSON.stringify(o.runtimes),
+      JSON.stringify(o.capacityTotal),
+      JSON.stringify(o.capacityUsed),
+      JSON.stringify(o.sandboxesByState),
+      JSON.stringify(o.templates),
+    ],
+  );
+  const row = result.rows[0];
+  return {
+    previousInstanceId: row?.previous_instance_id ?? null,
+    previousStatus: row?.previous_status ?? "unknown",
+  };
+}
+
+/** Counts a failed contact; the host goes offline once failures reach the threshold. */
+export async function recordHostFailure(
+  q: Queryable,
+  id: string,
+  error: string,
+  offlineAfter: number,
+): Promise<{ status: HostStatus; wentOffline: boolean }> {
+  const result = await q.query<{ status: HostStatus; was: HostStatus }>(
+    `WITH previous AS (SELECT status AS was FROM hosts WHERE id = $1 FOR UPDATE)
+     UPDATE hosts SET consecutive_failures = hosts.consecutive_failures + 1, last_error = $2,
+       status = CASE WHEN hosts.consecutive_failures + 1 >= $3 THEN 'offline' ELSE hosts.status END,
+       updated_at = now()
+     FROM previous WHERE hosts.id = $1
+     RETURNING hosts.status AS status, previous.was AS was`,
+    [id, error.slice(0, 1000), offlineAfter],
+  );
+  const row = result.rows[0];
+  if (!row) return { status: "unknown", wentOffline: false };
+  return { status: row.status, wentOffline: row.status === "offline" && row.was !== "offline" };
+}

@@ -1,0 +1,361 @@
+import type { Queryable } from "../db/database.js";
+import type { EgressRules, Resources, Sandbox, SandboxState } from "../service/sandbox-types.js";
+
+export interface SandboxRow {
+  id: string;
+  owner_id: string;
+  api_key_id: string;
+  template: string;
+  state: SandboxState;
+  vcpus: number;
+  memory_mb: number;
+  disk_mb: number;
+  metadata: Record<string, string>;
+  env_var_names: string[];
+  allow_internet: boolean;
+  network: EgressRules;
+  auto_pause: boolean;
+  timeout_seconds: number;
+  envd_version: string | null;
+  envd_token_sealed: string;
+  host_id: string | null;
+  started_at: Date;
+  end_at: Date;
+  state_changed_at: Date;
+  op_deadline: Date | null;
+  error: string | null;
+  created_at: Date;
+  stopped_at: Date | null;
+}
+
+export function toSandbox(row: SandboxRow): Sandbox {
+  return {
+    id: row.id,
+    ownerId: row.owner_id,
+    apiKeyId: row.api_key_id,
+    template: row.template,
+    state: row.state,
+    resources: { vcpus: row.vcpus, memoryMb: row.memory_mb, diskMb: row.disk_mb },
+    metadata: row.metadata,
+    envVarNames: row.env_var_names,
+    allowInternet: row.allow_internet,
+    network: row.network,
+    autoPause: row.auto_pause,
+    timeoutSeconds: row.timeout_seconds,
+    envdVersion: row.envd_version,
+    hostId: row.host_id,
+    startedAt: row.started_at,
+    endAt: row.end_at,
+    stateChangedAt: row.state_changed_at,
+    createdAt: row.created_at,
+    stoppedAt: row.stopped_at,
+    error: row.error,
+  };
+}
+
+/** Parameter builder: every value goes through a placeholder, never into the SQL text. */
+class Params {
+  readonly values: unknown[] = [];
+  add(value: unknown): string {
+    this.values.push(value);
+    return `$${this.values.length}`;
+  }
+}
+
+const seconds = (placeholder: string) => `(${placeholder}::double precision * interval '1 second')`;
+
+export interface NewSandbox {
+  id: string;
+  ownerId: string;
+  apiKeyId: string;
+  template: string;
+  state: SandboxState;
+  resources: Resources;
+  metadata: Record<string, string>;
+  envVarNames: string[];
+  allowInternet: boolean;
+  network: EgressRules;
+  autoPause: boolean;
+  timeoutSeconds: number;
+  envdTokenSealed: string;
+  hostId: string | null;
+  opDeadlineSeconds: number | null;
+}
+
+/** Returns null when the id is taken (the caller draws another). */
+export async function insertSandbox(q: Queryable, s: NewSandbox): Promise<SandboxRow | null> {
+  const result = await q.query<SandboxRow>(
+    `INSERT INTO sandboxes (id, owner_id, api_key_id, template, state, vcpus, memory_mb, disk_mb,
+       metadata, env_var_names, allow_internet, auto_pause, timeout_seconds, envd_token_sealed,
+       host_id, network, started_at, end_at, op_deadline)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::text[], $11, $12, $13, $14, $15,
+       $17::jsonb, date_trunc('milliseconds', now()), now() + ${seconds("$18")},
+       CASE WHEN $16::double precision IS NULL THEN NULL ELSE now() + ${seconds("$16")} END)
+     ON CONFLICT (id) DO NOTHING
+     RETURNING *`,
+    [
+      s.id,
+      s.ownerId,
+      s.apiKeyId,
+      s.template,
+      s.state,
+      s.resources.vcpus,
+      s.resources.memoryMb,
+      s.resources.diskMb,
+      JSON.stringify(s.metadata),
+      s.envVarNames,
+      s.allowInternet,
+      s.autoPause,
+      s.timeoutSeconds,
+      s.envdTokenSealed,
+      s.hostId,
+      s.opDeadlineSeconds,
+      JSON.stringify(s.network),
+      s.timeoutSeconds,
+    ],
+  );
+  return result.rows[0] ?? null;
+}
+
+export async function findSandbox(
+  q: Queryable,
+  id: string,
+  ownerId?: string,
+): Promise<SandboxRow | null> {
+  const result =
+    ownerId === undefined
+      ? await q.query<SandboxRow>("SELECT * FROM sandboxes WHERE id = $1", [id])
+      : await q.query<SandboxRow>("SELECT * FROM sandboxes WHERE id = $1 AND owner_id = $2", [
+          id,
+          ownerId,
+        ]);
+  return result.rows[0] ?? null;
+}
+
+export interface SandboxMatch {
+  id: string;
+  ownerId?: string;
+  /** Compare-and-set: the update applies only while the row is in one of these states. */
+  states?: readonly SandboxState[];
+  /** Applies only if the state has not changed since this instant (reconciliation). */
+  unchangedSince?: Date;
+}
+
+export interface SandboxChange {
+  state?: SandboxState;
+  /** Seconds from now until an in-flight operation counts as stuck; null clears it. */
+  opDeadlineSeconds?: number | null;
+  /** end_at = now() + seconds. */
+  endInSeconds?: number;
+  /** end_at = greatest(end_at, now() + seconds). */
+  endNoEarlierThanSeconds?: number;
+  envdVersion?: string;
+  hostId?: string | null;
+  error?: string | null;
+}
+
+/** A guarded single-row update; null when no row matched (gone, another owner, or state moved). */
+export async function updateSandbox(
+  q: Queryable,
+  match: SandboxMatch,
+  change: SandboxChange,
+): Promise<SandboxRow | null> {
+  const p = new Params();
+  const sets: string[] = [];
+  if (change.state !== undefined) {
+    sets.push(`state = ${p.add(change.state)}`, "state_changed_at = now()");
+    if (change.state === "stopped") sets.push("stopped_at = now()");
+  }
+  if (change.opDeadlineSeconds === null) sets.push("op_deadline = NULL");
+  else if (change.opDeadlineSeconds !== undefined) {
+    sets.push(`op_deadline = now() + ${seconds(p.add(change.opDeadlineSeconds))}`);
+  }
+  if (change.endInSeconds !== undefined) {
+    sets.push(`end_at = now() + ${seconds(p.add(change.endInSeconds))}`);
+  }
+  if (change.endNoEarlierThanSeconds !== undefined) {
+    sets.push(
+      `end_at = greatest(end_at, now() + ${seconds(p.add(change.endNoEarlierThanSeconds))})`,
+    );
+  }
+  if (change.envdVersion !== undefined) sets.push(`envd_version = ${p.add(change.envdVersion)}`);
+  if (change.hostId !== undefined) sets.push(`host_id = ${p.add(change.hostId)}`);
+  if (change.error !== undefined) sets.push(`error = ${p.add(change.error)}`);
+  if (sets.length === 0) throw new Error("updateSandbox needs at least one change");
+
+  const where = [`id = ${p.add(match.id)}`];
+  if (match.ownerId !== undefined) where.push(`owner_id = ${p.add(match.ownerId)}`);
+  if (match.states !== undefined) where.push(`state = ANY(${p.add(match.states)}::text[])`);
+  if (match.unchangedSince !== undefined) {
+    where.push(`state_changed_at < ${p.add(match.unchangedSince.toISOString())}::timestamptz`);
+  }
+  const result = await q.query<SandboxRow>(
+    `UPDATE sandboxes SET ${sets.join(", ")} WHERE ${where.join(" AND ")} RETURNING *`,
+    p.values,
+  );
+  return result.rows[0] ?? null;
+}
+
+export interface ListPosition {
+  startedAt: Date;
+  id: string;
+}
+
+export interface SandboxFilter {
+  ownerId: string;
+  states?: readonly SandboxState[];
+  metadata?: Record<string, string>;
+  template?: string;
+  startedAfter?: Date;
+  order: "asc" | "desc";
+  limit: number;
+  after?: ListPosition;
+}
+
+/** Returns up to limit + 1 rows so the caller knows whether another page exists. */
+export async function listSandboxes(q: Queryable, f: SandboxFilter): Promise<SandboxRow[]> {
+  const p = new Params();
+  const where = [`owner_id = ${p.add(f.ownerId)}`];
+  if (f.states !== undefined) where.push(`state = ANY(${p.add(f.states)}::text[])`);
+  if (f.metadata !== undefined && Object.keys(f.metadata).length > 0) {
+    where.push(`metadata @> ${p.add(JSON.stringify(f.metadata))}::jsonb`);
+  }
+  if (f.template !== undefined) where.push(`template = ${p.add(f.template)}`);
+  if (f.startedAfter !== undefined) {
+    where.push(`started_at > ${p.add(f.startedAfter.toISOString())}::timestamptz`);
+  }
+  const direction = f.order === "asc" ? "ASC" : "DESC";
+  if (f.after !== undefined) {
+    const op = f.order === "asc" ? ">" : "<";
+    where.push(
+      `(started_at, id) ${op} (${p.add(f.after.startedAt.toISOString())}::timestamptz, ${p.add(f.after.id)})`,
+    );
+  }
+  const result = await q.query<SandboxRow>(
+    `SELECT * FROM sandboxes WHERE ${where.join(" AND ")}
+     ORDER BY started_at ${direction}, id ${direction} LIMIT ${p.add(f.limit + 1)}`,
+    p.values,
+  );
+  return result.rows;
+}
+
+export interface KeyUsage {
+  vcpus: number;
+  memoryMb: number;
+  storageMb: number;
+}
+
+export async function usageOfKey(
+  q: Queryable,
+  keyId: string,
+  computeStates: readonly SandboxState[],
+  storageStates: readonly SandboxState[],
+): Promise<KeyUsage> {
+  const result = await q.query<{ vcpus: number; memory_mb: number; storage_mb: number }>(
+    `SELECT
+       coalesce(sum(vcpus) FILTER (WHERE state = ANY($2::text[])), 0)::int AS vcpus,
+       coalesce(sum(memory_mb) FILTER (WHERE state = ANY($2::text[])), 0)::int AS memory_mb,
+       coalesce(sum(disk_mb) FILTER (WHERE state = ANY($3::text[])), 0)::int AS storage_mb
+     FROM sandboxes WHERE api_key_id = $1 AND state = ANY($3::text[])`,
+    [keyId, computeStates, storageStates],
+  );
+  const row = result.rows[0]!;
+  return { vcpus: row.vcpus, memoryMb: row.memory_mb, storageMb: row.storage_mb };
+}
+
+/** Creates by this key within the window, and when the oldest of them leaves it. */
+export async function recentCreates(
+  q: Queryable,
+  keyId: string,
+  windowSeconds: number,
+): Promise<{ count: number; secondsUntilSlot: number }> {
+  const result = await q.query<{ count: number; until: number | null }>(
+    `SELECT count(*)::int AS count,
+       ceil(extract(epoch FROM (min(created_at) + ${seconds("$2")} - now())))::int AS until
+     FROM sandboxes WHERE api_key_id = $1 AND created_at > now() - ${seconds("$2")}`,
+    [keyId, windowSeconds],
+  );
+  const row = result.rows[0]!;
+  return { count: row.count, secondsUntilSlot: Math.max(1, row.until ?? 1) };
+}
+
+/**
+ * Moves every running sandbox past its end time into pausing or stopping and returns them.
+ * SKIP LOCKED lets several control planes claim disjoint batches at once; the state change is
+ * the claim, so a crash after it leaves a row in flight that the stuck-row pass picks up.
+ */
+export async function claimExpired(
+  q: Queryable,
+  limit: number,
+  deadlines: { pause: number; stop: number },
+): Promise<SandboxRow[]> {
+  const result = await q.query<SandboxRow>(
+    `UPDATE sandboxes s
+     SET state = CASE WHEN s.auto_pause THEN 'pausing' ELSE 'stopping' END,
+         state_changed_at = now(),
+         op_deadline = now() + CASE WHEN s.auto_pause THEN ${seconds("$2")} ELSE ${seconds("$3")} END
+     WHERE s.state = 'running' AND s.id IN (
+       SELECT id FROM sandboxes WHERE state = 'running' AND end_at <= now()
+       ORDER BY end_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+     RETURNING s.*`,
+    [limit, deadlines.pause, deadlines.stop],
+  );
+  return result.rows;
+}
+
+/** Claims in-flight rows whose operation overran its deadline, extending the deadline as a lease. */
+export async function claimStuck(
+  q: Queryable,
+  limit: number,
+  inFlight: readonly SandboxState[],
+  leaseSeconds: number,
+): Promise<SandboxRow[]> {
+  const result = await q.query<SandboxRow>(
+    `UPDATE sandboxes s SET op_deadline = now() + ${seconds("$3")}
+     WHERE s.id IN (
+       SELECT id FROM sandboxes WHERE state = ANY($2::text[]) AND op_deadline < now()
+       ORDER BY op_deadline LIMIT $1 FOR UPDATE SKIP LOCKED)
+     RETURNING s.*`,
+    [limit, inFlight, leaseSeconds],
+  );
+  return result.rows;
+}
+
+export async function sandboxesOnHost(q: Queryable, hostId: string): Promise<SandboxRow[]> {
+  const result = await q.query<SandboxRow>(
+    "SELECT * FROM sandboxes WHERE host_id = $1 AND state <> 'stopped'",
+    [hostId],
+  );
+  return result.rows;
+}
+
+export async function stoppedOnHost(
+  q: Queryable,
+  hostId: string,
+  ids: string[],
+): Promise<SandboxRow[]> {
+  const result = await q.query<SandboxRow>(
+    "SELECT * FROM sandboxes WHERE host_id = $1 AND state = 'stopped' AND id = ANY($2::text[])",
+    [hostId, ids],
+  );
+  return result.rows;
+}
+
+/** Sum of what the live sandboxes placed on a host hold, for the scheduler's capacity check. */
+export async function placedOnHost(
+  q: Queryable,
+  hostId: string,
+  computeStates: readonly SandboxState[],
+  storageStates: readonly SandboxState[],
+): Promise<KeyUsage> {
+  const result = await q.query<{ vcpus: number; memory_mb: number; storage_mb: number }>(
+    `SELECT
+       coalesce(sum(vcpus) FILTER (WHERE state = ANY($2::text[])), 0)::int AS vcpus,
+       coalesce(sum(memory_mb) FILTER (WHERE state = ANY($2::text[])), 0)::int AS memory_mb,
+       coalesce(sum(disk_mb) FILTER (WHERE state = ANY($3::text[])), 0)::int AS storage_mb
+     FROM sandboxes WHERE host_id = $1 AND state = ANY($3::text[])`,
+    [hostId, computeStates, storageStates],
+  );
+  const row = result.rows[0]!;
+  return { vcpus: row.vcpus, memoryMb: row.memory_mb, storageMb: row.storage_mb };
+}

@@ -1,0 +1,285 @@
+// TEST DOUBLE. An in-process HostAgentService over real Connect/HTTP with in-memory
+// sandboxes, standing in for wrenn-agent until it exists, so control-plane tests exercise the
+// real Connect client, serialisation and error codes. It runs nothing.
+import { randomBytes } from "node:crypto";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { create } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import {
+  HostAgentService,
+  type Sandbox as ProtoSandbox,
+  SandboxSchema,
+  SandboxState,
+} from "@wrenn/proto/hostagent";
+
+export interface FakeSandbox {
+  id: string;
+  template: string;
+  state: SandboxState;
+  vcpus: number;
+  memoryMb: number;
+  diskMb: number;
+  envVars: Record<string, string>;
+  metadata: Record<string, string>;
+  allowInternet: boolean;
+  allowOut: string[];
+  denyOut: string[];
+  envdAccessToken: string;
+  error: string;
+}
+
+type Method =
+  | "createSandbox"
+  | "destroySandbox"
+  | "getSandbox"
+  | "listSandboxes"
+  | "pauseSandbox"
+  | "resumeSandbox"
+  | "getSandboxStats"
+  | "hostStatus"
+  | "heartbeat"
+  | "listTemplates";
+
+export interface FakeHostAgentOptions {
+  token?: string;
+  templates?: string[];
+  envdVersion?: string;
+  memoryMb?: number;
+  diskMb?: number;
+}
+
+export class FakeHostAgent {
+  readonly sandboxes = new Map<string, FakeSandbox>();
+  readonly calls: { method: Method; sandboxId?: string }[] = [];
+  templates: string[];
+  envdVersion: string;
+  instanceId = randomBytes(4).toString("hex");
+  hostId = `host-${randomBytes(4).toString("hex")}`;
+  memoryMb: number;
+  diskMb: number;
+  private failures = new Map<Method, { code: Code; message: string; times: number }>();
+  private gates = new Map<Method, Promise<void>>();
+  private replyGates = new Map<Method, Promise<void>>();
+  private server: Server | undefined;
+  url = "";
+
+  constructor(private readonly options: FakeHostAgentOptions = {}) {
+    this.templates = options.templates ?? ["base"];
+    this.envdVersion = options.envdVersion ?? "0.6.13";
+    this.memoryMb = options.memoryMb ?? 65_536;
+    this.diskMb = options.diskMb ?? 1_048_576;
+  }
+
+  /** The next `times` calls of `method` fail with `code`. */
+  failNext(method: Method, code: Code, times = 1, message = "injected failure"): void {
+    this.failures.set(method, { code, message, times });
+  }
+
+  /** Calls of `method` wait until the returned release function runs. */
+  hold(method: Method): () => void {
+    let release!: () => void;
+    this.gates.set(method, new Promise<void>((resolve) => (release = resolve)));
+    return () => {
+      this.gates.delete(method);
+      release();
+    };
+  }
+
+  /**
+   * Calls of `method` compute their answer, then wait until the release function runs before
+   * sending it: the caller gets a stale answer.
+   */
+  holdReply(method: Method): () => void {
+    let release!: () => void;
+    this.replyGates.set(method, new Promise<void>((resolve) => (release = resolve)));
+    return () => {
+      this.replyGates.delete(method);
+      release();
+    };
+  }
+
+  /** An agent restart: new instance id; sandboxes are kept (re-adopted) unless `lose` is set. */
+  restart(options: { lose?: string[] } = {}): void {
+    this.instanceId = randomBytes(4).toString("hex");
+    for (const id of options.lose ?? []) this.sandboxes.delete(id);
+  }
+
+  callsOf(method: Method): number {
+    return this.calls.filter((c) => c.method === method).length;
+  }
+
+  private async enter(method: Method, context: HandlerContext, sandboxId?: string): Promise<void> {
+    if (
+      this.options.token &&
+      context.requestHeader.get("authorization") !== `Bearer ${this.options.token}`
+    ) {
+      throw new ConnectError("bad token", Code.Unauthenticated);
+    }
+    this.calls.push({ method, sandboxId });
+    await this.gates.get(method);
+    const failure = this.failures.get(method);
+    if (failure) {
+      if (--failure.times <= 0) this.failures.delete(method);
+      throw new ConnectError(failure.message, failure.code);
+    }
+  }
+
+  private toProto(s: FakeSandbox): ProtoSandbox {
+    return create(SandboxSchema, {
+      sandboxId: s.id,
+      template: s.template,
+      state: s.state,
+      resources: { vcpus: s.vcpus, memoryMb: s.memoryMb, diskMb: s.diskMb },
+      metadata: s.metadata,
+      envdVersion: this.envdVersion,
+      error: s.error,
+    });
+  }
+
+  private find(id: string): FakeSandbox {
+    const s = this.sandboxes.get(id);
+    if (!s) throw new ConnectError(`sandbox ${id} not found`, Code.NotFound);
+    return s;
+  }
+
+  private routes = (router: ConnectRouter) => {
+    router.service(HostAgentService, {
+      createSandbox: async (req, ctx) => {
+        await this.enter("createSandbox", ctx, req.sandboxId);
+        if (!this.templates.includes(req.template)) {
+          throw new ConnectError(`template ${req.template} not found`, Code.NotFound);
+        }
+        if (this.sandboxes.has(req.sandboxId)) throw new ConnectError("exists", Code.AlreadyExists);
+        const s: FakeSandbox = {
+          id: req.sandboxId,
+          template: req.template,
+          state: SandboxState.RUNNING,
+          vcpus: req.resources?.vcpus ?? 0,
+          memoryMb: req.resources?.memoryMb ?? 0,
+          diskMb: req.resources?.diskMb ?? 0,
+          envVars: { ...req.envVars },
+          metadata: { ...req.metadata },
+          allowInternet: req.network?.allowInternet ?? false,
+          allowOut: [...(req.network?.allowOut ?? [])],
+          denyOut: [...(req.network?.denyOut ?? [])],
+          envdAccessToken: req.envdAccessToken,
+          error: "",
+        };
+        this.sandboxes.set(s.id, s);
+        return { sandbox: this.toProto(s) };
+      },
+      destroySandbox: async (req, ctx) => {
+        await this.enter("destroySandbox", ctx, req.sandboxId);
+        this.sandboxes.delete(req.sandboxId);
+        return {};
+      },
+      getSandbox: async (req, ctx) => {
+        await this.enter("getSandbox", ctx, req.sandboxId);
+        return { sandbox: this.toProto(this.find(req.sandboxId)) };
+      },
+      listSandboxes: async (_req, ctx) => {
+        await this.enter("listSandboxes", ctx);
+        const sandboxes = [...this.sandboxes.values()].map((s) => this.toProto(s));
+        await this.replyGates.get("listSandboxes");
+        return { sandboxes };
+      },
+      pauseSandbox: async (req, ctx) => {
+        await this.enter("pauseSandbox", ctx, req.sandboxId);
+        const s = this.find(req.sandboxId);
+        if (s.state !== SandboxState.RUNNING)
+          throw new ConnectError("not running", Code.FailedPrecondition);
+        s.state = SandboxState.PAUSED;
+        return { sandbox: this.toProto(s) };
+      },
+      resumeSandbox: async (req, ctx) => {
+        await this.enter("resumeSandbox", ctx, req.sandboxId);
+        const s = this.find(req.sandboxId);
+        if (s.state !== SandboxState.PAUSED)
+          throw new ConnectError("not paused", Code.FailedPrecondition);
+        s.state = SandboxState.RUNNING;
+        return { sandbox: this.toProto(s) };
+      },
+      getSandboxStats: async (req, ctx) => {
+        await this.enter("getSandboxStats", ctx, req.sandboxId);
+        const s = this.find(req.sandboxId);
+        return {
+          stats: {
+            timestamp: timestampFromDate(new Date()),
+            cpuCount: s.vcpus,
+            cpuUsedPct: 12.5,
+            memUsedBytes: 100n * 1024n * 1024n,
+            memTotalBytes: BigInt(s.memoryMb) * 1024n * 1024n,
+            memCacheBytes: 10n * 1024n * 1024n,
+            diskUsedBytes: 200n * 1024n * 1024n,
+            diskTotalBytes: BigInt(s.diskMb) * 1024n * 1024n,
+          },
+        };
+      },
+      hostStatus: async (_req, ctx) => {
+        await this.enter("hostStatus", ctx);
+        const counts: Record<string, number> = {};
+        for (const s of this.sandboxes.values()) {
+          const name = SandboxState[s.state].toLowerCase();
+          counts[name] = (counts[name] ?? 0) + 1;
+        }
+        const used = [...this.sandboxes.values()].filter((s) => s.state === SandboxState.RUNNING);
+        return {
+          hostId: this.hostId,
+          hostname: "fake-agent",
+          version: "0.0.0-fake",
+          runtimes: ["fake"],
+          total: { vcpus: 8, memoryMb: BigInt(this.memoryMb), diskMb: BigInt(this.diskMb) },
+          used: {
+            vcpus: used.reduce((n, s) => n + s.vcpus, 0),
+            memoryMb: BigInt(used.reduce((n, s) => n + s.memoryMb, 0)),
+            diskMb: 0n,
+          },
+          sandboxesByState: counts,
+        };
+      },
+      heartbeat: async (_req, ctx) => {
+        await this.enter("heartbeat", ctx);
+        return {
+          hostId: this.hostId,
+          instanceId: this.instanceId,
+          time: timestampFromDate(new Date()),
+          sandboxCount: this.sandboxes.size,
+        };
+      },
+      listTemplates: async (_req, ctx) => {
+        await this.enter("listTemplates", ctx);
+        return {
+          templates: this.templates.map((name) => ({
+            name,
+            version: "v1",
+            envdVersion: this.envdVersion,
+            sizeBytes: 1n,
+          })),
+        };
+      },
+      buildTemplate: async function* () {
+        yield* [];
+        throw new ConnectError("the fake agent builds nothing", Code.Unimplemented);
+      },
+    });
+  };
+
+  async start(port = 0): Promise<string> {
+    this.server = createServer(connectNodeAdapter({ routes: this.routes }));
+    await new Promise<void>((resolve) => this.server!.listen(port, "127.0.0.1", resolve));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this.url;
+  }
+
+  /** Stops answering (an agent crash, as the control plane sees it). */
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}

@@ -1,0 +1,11 @@
+// Test doubles and harnesses, for tests and benchmarks only (`@wrenn/control-plane/testing`).
+export { FakeHostAgent, type FakeHostAgentOptions, type FakeSandbox } from "./fake-host-agent.js";
+export { type PostgresCluster, startPostgresCluster } from "./postgres-cluster.js";
+export { startTestStack, TEST_ADMIN_KEY, type TestStack } from "./test-control-plane.js";
+export {
+  DATABASE_KINDS,
+  type DatabaseKindUnderTest,
+  type DatabaseTarget,
+  freshDatabase,
+  releaseTestDatabases,
+} from "./test-databases.js";
