@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import net from "node:net";
 import os from "node:os";
@@ -136,6 +136,10 @@ export class AgentProcess {
       }
     } finally {
       await this.stop();
+      // The agent keeps its firewall table across restarts; a test agent is gone for good.
+      await new Promise<void>((resolve) =>
+        execFile("nft", ["delete", "table", "inet", this.networkTable], () => resolve()),
+      );
       if (this.ownsDataDir) await rm(this.dataDir, { recursive: true, force: true });
     }
   }

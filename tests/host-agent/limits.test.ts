@@ -103,7 +103,8 @@ describe("host agent: limits contain abuse", () => {
     await execInSandbox(
       agent.url,
       id,
-      "for i in 1 2; do (timeout 4 sh -c 'while :; do :; done' &) ; done; sleep 1",
+      // Output redirected, or the loops would hold the command's stream open until they end.
+      "for i in 1 2; do (timeout 8 sh -c 'while :; do :; done' >/dev/null 2>&1 &) ; done; sleep 1",
     );
     await agent.client.getSandboxStats({ sandboxId: id });
     await new Promise((r) => setTimeout(r, 2000));

@@ -49,7 +49,7 @@ describe("host agent: pause and resume keep files and processes", () => {
     await execInSandbox(
       agent.url,
       id,
-      "cd /tmp && nohup python3 -m http.server 8000 >/dev/null 2>&1 &",
+      "cd /tmp; nohup python3 -m http.server 8000 >/dev/null 2>&1 &",
     );
     const get = () =>
       fetch(`${agent.url}/`, {

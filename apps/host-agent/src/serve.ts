@@ -119,13 +119,15 @@ export async function serve(config: AgentConfig): Promise<void> {
       instanceId: randomBytes(8).toString("hex"),
       version: AGENT_VERSION,
       dataDir: config.dataDir,
-      onTemplateBuilt: () => void templates.list().then(prepare),
+      onTemplateBuilt: () => {
+        preparing = preparing.then(() => templates.list().then(prepare));
+      },
     }),
     forwarder,
     metrics: metrics.registry,
     log,
   });
-  void templates.list().then(prepare);
+  let preparing: Promise<void> = templates.list().then(prepare);
 
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
@@ -137,5 +139,7 @@ export async function serve(config: AgentConfig): Promise<void> {
   });
   clearInterval(firewallTimer);
   await listener.close();
+  // A template checkpoint being taken holds a sandbox; let it finish and clean up.
+  await preparing.catch(() => {});
   await manager.shutdown();
 }

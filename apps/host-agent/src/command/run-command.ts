@@ -34,10 +34,20 @@ export function runCommand(cmd: string, args: string[], opts: RunOptions = {}): 
       killSignal: "SIGKILL",
     });
     let stdout = "";
+    // The first lines usually say why (a Go panic's message comes before its stack); the
+    // last ones say where it ended.
+    const head: string[] = [];
     const tail: string[] = [];
+    let skipped = 0;
     const collect = (line: string) => {
-      tail.push(line);
-      if (tail.length > 20) tail.shift();
+      if (head.length < 8) head.push(line);
+      else {
+        tail.push(line);
+        if (tail.length > 12) {
+          tail.shift();
+          skipped++;
+        }
+      }
       opts.onLine?.(line);
     };
     if (child.stdout) {
@@ -61,7 +71,9 @@ export function runCommand(cmd: string, args: string[], opts: RunOptions = {}): 
     child.on("close", (code, signal) => {
       if (code === 0) resolve(stdout);
       else {
-        const output = tail.join("\n");
+        const output = [...head, ...(skipped ? [`[... ${skipped} lines ...]`] : []), ...tail]
+          .map((l) => (l.length > 400 ? `${l.slice(0, 400)}…` : l))
+          .join("\n");
         reject(
           new CommandError(
             `${cmd} ${args.slice(0, 3).join(" ")} failed (${signal ?? `exit ${code}`})${output ? `: ${output}` : ""}`,

@@ -63,11 +63,20 @@ export class GvisorDriver implements RuntimeDriver {
   }
 
   async stop(runtimeId: string): Promise<void> {
+    // This runsc cannot delete a frozen container (it panics on "paused => stopped"): thaw
+    // it first, then kill and delete, and judge by the outcome rather than exit statuses.
+    if ((await this.status(runtimeId)) === "paused") {
+      await this.call(["resume", runtimeId], 15_000).catch(() => {});
+    }
     await this.call(["kill", runtimeId, "KILL"], 15_000).catch(() => {});
-    await this.call(["delete", "--force", runtimeId], 30_000).catch((err: Error) => {
-      if (!/does not exist|not found/i.test(err.message)) throw err;
-    });
+    const deleted = await this.call(["delete", "--force", runtimeId], 30_000).then(
+      () => undefined,
+      (err: Error) => err,
+    );
     await this.killLeftovers(runtimeId);
+    if (deleted && (await this.status(runtimeId)) !== "absent") {
+      throw new RuntimeError(`could not remove sandbox ${runtimeId}: ${deleted.message}`);
+    }
     await rm(this.bundleDir(runtimeId), { recursive: true, force: true });
   }
 
