@@ -5,7 +5,8 @@ import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { Process } from "@wrenn/proto/process";
 import { Sandbox } from "e2b";
-import { percentile, startBenchEnvd, writeResults } from "./envd-process.js";
+import { startBenchEnvd } from "./envd-process.js";
+import { percentile, writeResults } from "./support/stats.js";
 
 const RUNS = Number(process.env.RUNS ?? 100);
 
@@ -99,7 +100,7 @@ try {
         .join(""),
     );
   }
-  const path = await writeResults("envd-exec", {
+  const path = writeResults("envd-exec", {
     date: new Date().toISOString(),
     node: process.version,
     rows,

@@ -12,7 +12,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { percentile, startBenchEnvd, writeResults } from "./envd-process.js";
+import { startBenchEnvd } from "./envd-process.js";
+import { percentile, writeResults } from "./support/stats.js";
 
 const MiB = 1024 * 1024;
 const sizes = [
@@ -99,7 +100,7 @@ try {
         .join(""),
     );
   }
-  const path = await writeResults("envd-files", {
+  const path = writeResults("envd-files", {
     date: new Date().toISOString(),
     node: process.version,
     rows,

@@ -47,18 +47,3 @@ export async function startBenchEnvd(): Promise<BenchEnvd> {
   });
   return { url: `http://127.0.0.1:${port}`, child, stop: () => child.kill("SIGTERM") };
 }
-
-export function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  const index = Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1);
-  return sorted[Math.max(0, index)] as number;
-}
-
-export async function writeResults(name: string, data: unknown): Promise<string> {
-  const { mkdirSync, writeFileSync } = await import("node:fs");
-  const dir = join(dirname(fileURLToPath(import.meta.url)), "results");
-  mkdirSync(dir, { recursive: true });
-  const path = join(dir, `${name}.json`);
-  writeFileSync(path, `${JSON.stringify(data, null, 2)}\n`);
-  return path;
-}

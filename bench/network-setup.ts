@@ -6,12 +6,13 @@
  *   npx tsx bench/network-setup.ts        (as root; writes bench/results/network-setup.json)
  */
 import { execFile } from "node:child_process";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { pino } from "pino";
 import { NetworkManager } from "../apps/host-agent/src/network/index.js";
+import { percentile, writeResults } from "./support/stats.js";
 
 const ROUNDS = 20;
 const WARMUP = 3;
@@ -25,11 +26,6 @@ function ipBatch(args: string[], lines: string[]): Promise<void> {
     );
     child.stdin?.end(`${lines.join("\n")}\n`);
   });
-}
-
-function percentile(sorted: number[], p: number): number {
-  const i = Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1);
-  return sorted[Math.max(0, i)]!;
 }
 
 interface Row {
@@ -157,7 +153,6 @@ async function main() {
     console.log(`${r.name.padEnd(26)}${r.what.padEnd(16)}${fmt(r.p50)}${fmt(r.p95)}${ratio}`);
   }
 
-  await mkdir(new URL("./results/", import.meta.url), { recursive: true });
   const result = {
     benchmark: "network-setup",
     date: new Date().toISOString(),
@@ -174,10 +169,7 @@ async function main() {
       samples: r.samples.map((s) => +s.toFixed(2)),
     })),
   };
-  await writeFile(
-    new URL("./results/network-setup.json", import.meta.url),
-    `${JSON.stringify(result, null, 2)}\n`,
-  );
+  writeResults("network-setup", result);
 }
 
 await main();

@@ -7,6 +7,7 @@ import { type Client, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { HostAgentService } from "@wrenn/proto/hostagent";
 import { agentMain, templatesDir } from "./paths.js";
+import { leaseSlot } from "./slot-lease.js";
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -17,8 +18,6 @@ export async function freePort(): Promise<number> {
     });
   });
 }
-
-let agents = 0;
 
 export interface AgentOptions {
   dataDir?: string;
@@ -35,18 +34,26 @@ export class AgentProcess {
   url = "";
   output = "";
 
-  /** Names of this agent's network pieces never collide with another agent's (or a real one). */
+  /**
+   * Address pool and names of this agent's network pieces, unique among every test agent alive
+   * on the machine (other test runs and benchmarks included) and distinct from a real agent's.
+   */
   readonly networkPrefix: string;
   readonly networkTable: string;
+  readonly networkPool: string;
+  private readonly slot = leaseSlot();
 
   private constructor(
     readonly dataDir: string,
     readonly opts: AgentOptions,
     private readonly ownsDataDir: boolean,
   ) {
-    const tag = `${(process.pid % 256).toString(16).padStart(2, "0")}${(agents++ % 16).toString(16)}`;
+    const tag = this.slot.slot.toString(16).padStart(2, "0");
     this.networkPrefix = `wt${tag}-`;
     this.networkTable = `wrenn_test_${tag}`;
+    // A /22 each (256 sandboxes): 10.224.0.0/12 holds 256 of them.
+    this.networkPool =
+      opts.networkPool ?? `10.${224 + (this.slot.slot >> 6)}.${(this.slot.slot & 63) * 4}.0/22`;
   }
 
   static async start(opts: AgentOptions = {}): Promise<AgentProcess> {
@@ -67,7 +74,7 @@ export class AgentProcess {
         WRENN_AGENT_LISTEN: `127.0.0.1:${port}`,
         WRENN_POOL_SIZE: String(this.opts.poolSize ?? 0),
         WRENN_TEMPLATE_RESTORE: this.opts.templateRestore === false ? "0" : "1",
-        WRENN_NETWORK_POOL: this.opts.networkPool ?? "10.231.0.0/20",
+        WRENN_NETWORK_POOL: this.networkPool,
         WRENN_NETWORK_PREFIX: this.networkPrefix,
         WRENN_NETWORK_TABLE: this.networkTable,
         ...this.opts.env,
@@ -141,6 +148,7 @@ export class AgentProcess {
         execFile("nft", ["delete", "table", "inet", this.networkTable], () => resolve()),
       );
       if (this.ownsDataDir) await rm(this.dataDir, { recursive: true, force: true });
+      this.slot.release();
     }
   }
 }

@@ -51,6 +51,15 @@ export class Cgroup {
     return { usedBytes: Number(usage.trim()), cacheBytes: cache, limitBytes };
   }
 
+  /** Every process in the cgroup (empty when it does not exist). */
+  async pids(): Promise<number[]> {
+    const text = await readFile(this.file("memory", "cgroup.procs"), "utf8").catch(() => "");
+    return text
+      .split("\n")
+      .filter((l) => /^\d+$/.test(l))
+      .map(Number);
+  }
+
   async setMemoryLimit(bytes: number): Promise<void> {
     await writeFile(
       this.file("memory", this.v2 ? "memory.max" : "memory.limit_in_bytes"),

@@ -152,10 +152,15 @@ export class TemplateBuilder {
     return pkg.version;
   }
 
-  /** envd, its helpers, and the recipe's native libraries compiled for the template. */
+  /**
+   * envd, its helpers, and the recipe's C sources compiled for the template: native/*.c into
+   * shared libraries (lib/lib<name>.so), tools/*.c into programs (tools/<name>). The recipe's
+   * customize.sh decides where each goes.
+   */
   private async prepareArtifacts(recipe: Recipe, dir: string): Promise<void> {
     await mkdir(path.join(dir, "bin"), { recursive: true });
     await mkdir(path.join(dir, "lib"), { recursive: true });
+    await mkdir(path.join(dir, "tools"), { recursive: true });
     await copyFile(path.join(this.envdDistDir, "envd.mjs"), path.join(dir, "envd.mjs"));
     const helpers = path.join(this.envdDistDir, "bin");
     if (await exists(helpers)) {
@@ -176,6 +181,22 @@ export class TemplateBuilder {
           "-o",
           out,
           path.join(native, f),
+        ]);
+      }
+    }
+    // Headers beside the sources are found through the sources' own directory.
+    const tools = path.join(recipe.dir, "tools");
+    if (await exists(tools)) {
+      for (const f of (await readdir(tools)).filter((n) => n.endsWith(".c"))) {
+        const out = path.join(dir, "tools", f.slice(0, -2));
+        await runCommand("gcc", [
+          "-O2",
+          "-Wall",
+          "-Wextra",
+          "-D_FORTIFY_SOURCE=2",
+          "-o",
+          out,
+          path.join(tools, f),
         ]);
       }
     }

@@ -30,6 +30,8 @@ export interface GvisorOptions {
 export class GvisorDriver implements RuntimeDriver {
   readonly kind = "gvisor";
   private readonly runsc: string;
+  /** `runsc delete` after a checkpoint takes 1-2 s of runsc's own bookkeeping; it runs here. */
+  private readonly pendingDeletes = new Map<string, Promise<void>>();
 
   constructor(private readonly opts: GvisorOptions) {
     this.runsc = opts.runsc ?? "runsc";
@@ -45,11 +47,13 @@ export class GvisorDriver implements RuntimeDriver {
   }
 
   async start(spec: RuntimeSpec): Promise<void> {
+    await this.clearStale(spec.runtimeId);
     const bundle = await this.writeBundle(spec);
     await this.launch(spec, ["run", "--detach", "--bundle", bundle, spec.runtimeId]);
   }
 
   async restore(spec: RuntimeSpec, imageDir: string): Promise<void> {
+    await this.clearStale(spec.runtimeId);
     const bundle = await this.writeBundle(spec);
     await this.launch(spec, [
       "restore",
@@ -63,6 +67,7 @@ export class GvisorDriver implements RuntimeDriver {
   }
 
   async stop(runtimeId: string): Promise<void> {
+    await this.pendingDeletes.get(runtimeId);
     // This runsc cannot delete a frozen container (it panics on "paused => stopped"): thaw
     // it first, then kill and delete, and judge by the outcome rather than exit statuses.
     if ((await this.status(runtimeId)) === "paused") {
@@ -73,7 +78,7 @@ export class GvisorDriver implements RuntimeDriver {
       () => undefined,
       (err: Error) => err,
     );
-    await this.killLeftovers(runtimeId);
+    await this.reap(runtimeId);
     if (deleted && (await this.status(runtimeId)) !== "absent") {
       throw new RuntimeError(`could not remove sandbox ${runtimeId}: ${deleted.message}`);
     }
@@ -94,16 +99,48 @@ export class GvisorDriver implements RuntimeDriver {
     // sandbox is safe to save and the save itself.
     if ((await this.status(runtimeId)) === "running") await this.freeze(runtimeId);
     await this.call(["checkpoint", "--image-path", imageDir, runtimeId], 300_000);
-    // The saved container stays behind, frozen; restore needs its id free. This runsc's
-    // delete panics on a frozen container ("paused => stopped") after doing its work, so
-    // check the outcome rather than the exit status.
+    // The image is complete. Killing every task of the sandbox frees its memory at once;
+    // runsc's own delete (1-2 s of bookkeeping, needed before the id can be restored) goes on
+    // in the background, and whatever uses this id next waits for it.
+    await this.reap(runtimeId);
+    // Failures are not lost: whoever uses the id next checks for a stale container.
+    const pending = this.deleteQuietly(runtimeId)
+      .catch(() => {})
+      .finally(() => this.pendingDeletes.delete(runtimeId));
+    this.pendingDeletes.set(runtimeId, pending);
+  }
+
+  /** Kills every process of the sandbox: runsc's by their arguments, the rest by cgroup. */
+  private async reap(runtimeId: string): Promise<void> {
+    await this.killLeftovers(runtimeId);
+    const cg = await Cgroup.open(cgroupPath(runtimeId));
+    for (const pid of await cg.pids()) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // Already gone.
+      }
+    }
+  }
+
+  /**
+   * `delete --force` of a frozen container panics in this runsc ("paused => stopped") after
+   * doing its work: judge by the outcome.
+   */
+  private async deleteQuietly(runtimeId: string): Promise<void> {
     await this.call(["delete", "--force", runtimeId], 30_000).catch(() => {});
     if ((await this.status(runtimeId)) !== "absent") {
-      throw new RuntimeError(
-        `runsc kept ${runtimeId} after its checkpoint; it could not be removed`,
-      );
+      throw new RuntimeError(`runsc kept ${runtimeId} after deleting it`);
     }
-    await this.killLeftovers(runtimeId);
+  }
+
+  /** A container left under this id (a background delete, or a crash before it): remove it. */
+  private async clearStale(runtimeId: string): Promise<void> {
+    await this.pendingDeletes.get(runtimeId)?.catch(() => {});
+    if ((await this.status(runtimeId)) !== "absent") {
+      await this.reap(runtimeId);
+      await this.deleteQuietly(runtimeId);
+    }
   }
 
   async checkpointBlockers(runtimeId: string): Promise<string[]> {

@@ -1,0 +1,91 @@
+/**
+ * Memory per idle sandbox, and how many idle sandboxes fit in 20 GiB: boots up to 100 idle
+ * sandboxes and measures the host's memory (MemAvailable) at steps, beside the floor: the same
+ * number of bare `runsc run` sandboxes of the same root filesystem.
+ *
+ *   npx tsx bench/agent-density.ts      (as root; writes bench/results/agent-density.json)
+ */
+import { mkdtempSync, readFileSync, realpathSync, rmSync } from "node:fs";
+import os from "node:os";
+import { AgentProcess } from "../tests/harness/agent-process.js";
+import { templatesDir } from "../tests/harness/paths.js";
+import { RawRunsc } from "./support/raw-runsc.js";
+import { table, writeResults } from "./support/stats.js";
+
+const MAX = Number(process.env.MAX ?? 100);
+const STEPS = [1, 10, 25, 50, 75, 100].filter((n) => n <= MAX);
+const TWENTY_GIB = 20 * 1024;
+const rootfs = realpathSync(`${templatesDir}/base/current/rootfs`);
+const scratch = mkdtempSync(`${os.tmpdir()}/wrenn-bench-`);
+
+function availableMib(): number {
+  const m = /MemAvailable:\s+(\d+) kB/.exec(readFileSync("/proc/meminfo", "utf8"));
+  return Number(m?.[1] ?? 0) / 1024;
+}
+
+async function settle(): Promise<number> {
+  // Let page cache and freshly started sandboxes settle before reading.
+  await new Promise((r) => setTimeout(r, 3000));
+  return availableMib();
+}
+
+async function measure(start: (i: number) => Promise<void>) {
+  const base = await settle();
+  const points: Array<{ n: number; usedMib: number; perSandboxMib: number }> = [];
+  let n = 0;
+  for (const step of STEPS) {
+    while (n < step) await start(n++);
+    const used = base - (await settle());
+    points.push({ n, usedMib: used, perSandboxMib: used / n });
+  }
+  return points;
+}
+
+async function main() {
+  console.log(`host: ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`);
+  const raws: RawRunsc[] = [];
+  const floor = await measure(async (i) => {
+    const r = new RawRunsc(i, scratch, rootfs);
+    r.prepare();
+    await r.run();
+    raws.push(r);
+  });
+  for (const r of raws) r.cleanup();
+
+  const agent = await AgentProcess.start({ poolSize: 0 });
+  let ours: Awaited<ReturnType<typeof measure>>;
+  try {
+    ours = await measure(async (i) => {
+      await agent.client.createSandbox({
+        sandboxId: `sb-bd${i.toString(16).padStart(6, "0")}`,
+        template: "base",
+      });
+    });
+  } finally {
+    await agent.dispose();
+  }
+  const rows = ours.map((o, i) => {
+    const f = floor[i]!;
+    return {
+      sandboxes: o.n,
+      "host MiB used": o.usedMib,
+      "MiB each": o.perSandboxMib,
+      "floor MiB each": f.perSandboxMib,
+      ratio: o.perSandboxMib / f.perSandboxMib,
+      "fit in 20 GiB": Math.floor(TWENTY_GIB / o.perSandboxMib),
+    };
+  });
+  console.log("\nidle sandboxes: host memory (MemAvailable drop) — ours vs bare runsc run");
+  table(rows);
+  console.log(`\nwritten to ${writeResults("agent-density", { rows, raw: { ours, floor } })}`);
+}
+
+try {
+  await main();
+} finally {
+  try {
+    rmSync(scratch, { recursive: true, force: true });
+  } catch (err) {
+    console.error(`could not remove ${scratch}: ${(err as Error).message}`);
+  }
+}
