@@ -14,7 +14,7 @@ import {
   startTestStack,
 } from "@wrenn/control-plane/testing";
 import { HostAgentService } from "@wrenn/proto/hostagent";
-import { percentile, writeResults } from "./envd-process.js";
+import { percentile, writeResults } from "./support/stats.js";
 
 const CREATES = Number(process.env.CREATES ?? 50);
 const REQUESTS = Number(process.env.REQUESTS ?? 3000);
