@@ -1,23 +1,15 @@
-/**
- * Create → envd ready, for each boot path of the host agent (warm pool, template checkpoint
- * restore, cold boot), 20 in a row and 10 at once, beside the floors: a bare `runsc run` and a
- * bare `runsc restore` of the same root filesystem to envd's first /health.
- *
- *   npx tsx bench/agent-create.ts        (as root; writes bench/results/agent-create.json)
- */
-import { mkdtempSync, realpathSync, rmSync } from "node:fs";
 import os from "node:os";
 import { BootPath } from "@wrenn/proto/hostagent";
 import { AgentProcess } from "../tests/harness/agent-process.js";
 import { templatesDir } from "../tests/harness/paths.js";
 import { waitFor } from "../tests/harness/wait.js";
-import { RawRunsc } from "./support/raw-runsc.js";
+import { RawRunsc, withRawScratch } from "./support/raw-runsc.js";
 import { summary, table, writeResults } from "./support/stats.js";
 
 const SEQUENTIAL = Number(process.env.SEQUENTIAL ?? 20);
 const CONCURRENT = Number(process.env.CONCURRENT ?? 10);
-const rootfs = realpathSync(`${templatesDir}/base/current/rootfs`);
-const scratch = mkdtempSync(`${os.tmpdir()}/wrenn-bench-`);
+let rootfs = "";
+let scratch = "";
 let idCounter = 0;
 const nextId = () => `sb-b${(idCounter++).toString(16).padStart(7, "0")}`;
 
@@ -158,12 +150,8 @@ async function main() {
   );
 }
 
-try {
+await withRawScratch(templatesDir, async (dir, templateRootfs) => {
+  scratch = dir;
+  rootfs = templateRootfs;
   await main();
-} finally {
-  try {
-    rmSync(scratch, { recursive: true, force: true });
-  } catch (err) {
-    console.error(`could not remove ${scratch}: ${(err as Error).message}`);
-  }
-}
+});

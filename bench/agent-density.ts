@@ -5,18 +5,18 @@
  *
  *   npx tsx bench/agent-density.ts      (as root; writes bench/results/agent-density.json)
  */
-import { mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import os from "node:os";
 import { AgentProcess } from "../tests/harness/agent-process.js";
 import { templatesDir } from "../tests/harness/paths.js";
-import { RawRunsc } from "./support/raw-runsc.js";
+import { RawRunsc, withRawScratch } from "./support/raw-runsc.js";
 import { table, writeResults } from "./support/stats.js";
 
 const MAX = Number(process.env.MAX ?? 100);
 const STEPS = [1, 10, 25, 50, 75, 100].filter((n) => n <= MAX);
 const TWENTY_GIB = 20 * 1024;
-const rootfs = realpathSync(`${templatesDir}/base/current/rootfs`);
-const scratch = mkdtempSync(`${os.tmpdir()}/wrenn-bench-`);
+let rootfs = "";
+let scratch = "";
 
 function availableMib(): number {
   const m = /MemAvailable:\s+(\d+) kB/.exec(readFileSync("/proc/meminfo", "utf8"));
@@ -133,12 +133,8 @@ async function main() {
   console.log(`\nwritten to ${writeResults("agent-density", { rows, raw: { ours, floor } })}`);
 }
 
-try {
+await withRawScratch(templatesDir, async (dir, templateRootfs) => {
+  scratch = dir;
+  rootfs = templateRootfs;
   await main();
-} finally {
-  try {
-    rmSync(scratch, { recursive: true, force: true });
-  } catch (err) {
-    console.error(`could not remove ${scratch}: ${(err as Error).message}`);
-  }
-}
+});

@@ -5,7 +5,7 @@
  *
  *   npx tsx bench/agent-pause.ts        (as root; writes bench/results/agent-pause.json)
  */
-import { mkdtempSync, readdirSync, realpathSync, rmSync, statSync } from "node:fs";
+import { readdirSync, rmSync, statSync } from "node:fs";
 import os from "node:os";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
@@ -14,13 +14,13 @@ import { Process } from "@wrenn/proto/process";
 import { AgentProcess } from "../tests/harness/agent-process.js";
 import { templatesDir } from "../tests/harness/paths.js";
 import { execInSandbox } from "../tests/harness/sandbox-exec.js";
-import { RawRunsc } from "./support/raw-runsc.js";
+import { RawRunsc, withRawScratch } from "./support/raw-runsc.js";
 import { summary, table, writeResults } from "./support/stats.js";
 
 const CYCLES = Number(process.env.CYCLES ?? 8);
-const ONLY_OURS = process.env.ONLY_OURS === "1";
-const rootfs = realpathSync(`${templatesDir}/base/current/rootfs`);
-const scratch = mkdtempSync(`${os.tmpdir()}/wrenn-bench-`);
+const _ONLY_OURS = process.env.ONLY_OURS === "1";
+let rootfs = "";
+let scratch = "";
 // Random bytes: resident and incompressible (gVisor compresses checkpoint images, so zeroed
 // memory would shrink to nothing); then it sleeps with no socket open.
 const HOLD_200M =
@@ -139,12 +139,8 @@ async function main() {
   );
 }
 
-try {
+await withRawScratch(templatesDir, async (dir, templateRootfs) => {
+  scratch = dir;
+  rootfs = templateRootfs;
   await main();
-} finally {
-  try {
-    rmSync(scratch, { recursive: true, force: true });
-  } catch (err) {
-    console.error(`could not remove ${scratch}: ${(err as Error).message}`);
-  }
-}
+});

@@ -1,6 +1,7 @@
 import { execFileSync, spawn } from "node:child_process";
-import { mkdirSync, openSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, openSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
+import os from "node:os";
 
 /**
  * The floor for sandbox start: a bare `runsc run` / `runsc restore` of the same template root
@@ -213,6 +214,26 @@ export class RawRunsc {
       this.sh("ip", "link", "del", this.hostIf);
     } catch {}
     rmSync(this.root, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Runs a benchmark with a scratch directory for raw sandboxes and the template's root
+ * filesystem, and removes the directory afterwards (saying so if something still holds it).
+ */
+export async function withRawScratch(
+  templatesDir: string,
+  main: (scratch: string, rootfs: string) => Promise<void>,
+): Promise<void> {
+  const scratch = mkdtempSync(`${os.tmpdir()}/wrenn-bench-`);
+  try {
+    await main(scratch, realpathSync(`${templatesDir}/base/current/rootfs`));
+  } finally {
+    try {
+      rmSync(scratch, { recursive: true, force: true });
+    } catch (err) {
+      console.error(`could not remove ${scratch}: ${(err as Error).message}`);
+    }
   }
 }
 
