@@ -14,6 +14,17 @@ export default defineConfig({
         },
       },
       {
+        // The envd suites again, against envd inside a real gVisor sandbox (base template).
+        test: {
+          name: "envd-gvisor",
+          include: ["apps/envd/src/*.test.ts"],
+          env: { WRENN_ENVD_TARGET: "gvisor" },
+          globalSetup: ["tests/envd-gvisor/global-setup.ts"],
+          testTimeout: 120_000,
+          hookTimeout: 300_000,
+        },
+      },
+      {
         test: {
           name: "e2e",
           include: ["tests/**/*.test.ts"],

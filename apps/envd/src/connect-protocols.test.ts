@@ -1,27 +1,26 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { FileType } from "@wrenn/proto/filesystem";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { type RunningEnvd, startEnvd } from "./testing/envd-harness.js";
+import { type EnvdWorld, openEnvd, type RunningEnvd } from "./testing/envd-harness.js";
+import { eventually } from "./testing/eventually.js";
 import { type Codec, rpcClients } from "./testing/rpc-clients.js";
 
 // The E2B SDK only speaks Connect+JSON; envd must also serve the binary codec and gRPC-web
 // (Wrenn's host agent and SDK use them).
 
+let world: EnvdWorld;
 let envd: RunningEnvd;
 let dir: string;
 
 beforeAll(async () => {
-  envd = await startEnvd();
-  dir = mkdtempSync(join(tmpdir(), "envd-proto-"));
-  writeFileSync(join(dir, "f.txt"), "x");
+  ({ world, envd } = await openEnvd());
+  dir = await world.scratchDir("envd-proto-", envd.defaultUser);
+  await world.writeFile(join(dir, "f.txt"), "x");
 });
 
 afterAll(async () => {
-  await envd?.stop();
-  rmSync(dir, { recursive: true, force: true });
+  await world?.close();
 });
 
 const codecs: Codec[] = ["connect-json", "connect-binary", "grpc-web"];
@@ -78,5 +77,63 @@ describe.each(codecs)("%s", (codec) => {
       if (res.event?.event.case === "keepalive") keepalives++;
     }
     expect(keepalives).toBeGreaterThanOrEqual(1);
+  });
+});
+
+/** One Connect+JSON server-stream request sent by hand, without any client-side deadline. */
+async function rawStream(path: string, message: unknown, timeoutMs: number) {
+  const json = Buffer.from(JSON.stringify(message));
+  const head = Buffer.alloc(5);
+  head.writeUInt32BE(json.length, 1);
+  const res = await fetch(`${envd.url}${path}`, {
+    method: "POST",
+    headers: {
+      "content-type": "application/connect+json",
+      "connect-protocol-version": "1",
+      "connect-timeout-ms": String(timeoutMs),
+    },
+    body: Buffer.concat([head, json]),
+  });
+  const body = Buffer.from(await res.arrayBuffer());
+  const envelopes: { flags: number; json: Record<string, unknown> }[] = [];
+  for (let at = 0; at + 5 <= body.length; ) {
+    const length = body.readUInt32BE(at + 1);
+    const data = body.subarray(at + 5, at + 5 + length).toString();
+    envelopes.push({ flags: body[at] ?? 0, json: JSON.parse(data) as Record<string, unknown> });
+    at += 5 + length;
+  }
+  return { status: res.status, envelopes };
+}
+
+describe("a stream past its Connect-Timeout-Ms deadline", () => {
+  // The server's own deadline, which may fire before the client's: the stream must still end
+  // with deadline_exceeded (E2B's SDK: TimeoutError), never cleanly without an end event.
+  test("Start ends with deadline_exceeded and the process is killed", async () => {
+    const { status, envelopes } = await rawStream(
+      "/process.Process/Start",
+      { process: { cmd: "/bin/sleep", args: ["30"] } },
+      1500,
+    );
+    expect(status).toBe(200);
+    const start = envelopes[0]?.json as { event?: { start?: { pid?: number } } };
+    const pid = start.event?.start?.pid ?? 0;
+    expect(pid).toBeGreaterThan(0);
+    const last = envelopes.at(-1);
+    expect(last?.flags).toBe(2);
+    expect(last?.json).toMatchObject({ error: { code: "deadline_exceeded" } });
+    await eventually(async () => ((await world.processAlive(pid)) ? undefined : true));
+  });
+
+  test("WatchDir ends with deadline_exceeded", async () => {
+    const { status, envelopes } = await rawStream(
+      "/filesystem.Filesystem/WatchDir",
+      { path: dir },
+      1500,
+    );
+    expect(status).toBe(200);
+    expect(envelopes[0]?.json).toEqual({ start: {} });
+    const last = envelopes.at(-1);
+    expect(last?.flags).toBe(2);
+    expect(last?.json).toMatchObject({ error: { code: "deadline_exceeded" } });
   });
 });

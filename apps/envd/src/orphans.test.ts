@@ -1,27 +1,28 @@
-import { readFileSync } from "node:fs";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { sessionMembers } from "./process/kill-tree.js";
-import { type RunningEnvd, startEnvd } from "./testing/envd-harness.js";
-import { eventually, processAlive } from "./testing/eventually.js";
+import { type EnvdWorld, openEnvd, type RunningEnvd } from "./testing/envd-harness.js";
+import { eventually } from "./testing/eventually.js";
 import { rpcClients } from "./testing/rpc-clients.js";
 
 // Killing a process (SendSignal, or the Connect-Timeout-Ms deadline) takes everything it
-// started with it: its process group and every other group in its session.
+// started with it: its process group and every other group in its session. Processes are
+// looked at in envd's world (the sandbox's /proc in gVisor mode), not through envd.
 
+let world: EnvdWorld;
 let envd: RunningEnvd;
 
 beforeAll(async () => {
-  envd = await startEnvd();
+  ({ world, envd } = await openEnvd());
 });
 
 afterAll(async () => {
-  await envd?.stop();
+  await world?.close();
 });
 
-function processGroupOf(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
-  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]);
+const sessionMembers = (sid: number) => world.sessionMembers(sid);
+
+async function expectAllGone(pids: number[]): Promise<void> {
+  for (const pid of pids) expect(await world.processAlive(pid)).toBe(false);
 }
 
 interface Started {
@@ -73,7 +74,7 @@ describe("no orphans", () => {
     await eventually(async () =>
       (await sessionMembers(started.pid)).length === 0 ? true : undefined,
     );
-    for (const pid of members) expect(processAlive(pid)).toBe(false);
+    await expectAllGone(members);
   });
 
   test("killing a pty shell takes its job-control jobs (other process groups)", async () => {
@@ -102,11 +103,12 @@ describe("no orphans", () => {
     const members = await sessionMembers(pid);
     expect(members.length).toBeGreaterThanOrEqual(3);
     // Job control put the jobs in process groups of their own: the group alone is not enough.
-    const groups = new Set(members.map(processGroupOf));
+    const rows = await world.processes();
+    const groups = new Set(rows.filter((p) => members.includes(p.pid)).map((p) => p.pgid));
     expect(groups.size).toBeGreaterThanOrEqual(2);
     await proc.sendSignal({ process: { selector: { case: "pid", value: pid } }, signal: 9 });
     await eventually(async () => ((await sessionMembers(pid)).length === 0 ? true : undefined));
-    for (const member of members) expect(processAlive(member)).toBe(false);
+    await expectAllGone(members);
   });
 
   test("the Connect-Timeout-Ms deadline kills the whole session", async () => {
@@ -122,7 +124,7 @@ describe("no orphans", () => {
     await eventually(async () =>
       (await sessionMembers(started.pid)).length === 0 ? true : undefined,
     );
-    for (const pid of members) expect(processAlive(pid)).toBe(false);
+    await expectAllGone(members);
   });
 
   test("the deadline also takes background children that outlived their shell", async () => {
@@ -140,6 +142,6 @@ describe("no orphans", () => {
     await eventually(async () =>
       (await sessionMembers(started.pid)).length === 0 ? true : undefined,
     );
-    for (const pid of members) expect(processAlive(pid)).toBe(false);
+    await expectAllGone(members);
   });
 });

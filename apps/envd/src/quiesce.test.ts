@@ -1,51 +1,39 @@
-import { readFileSync } from "node:fs";
 import { connect as tcpConnect } from "node:net";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { REPLAY_FROM_HEADER } from "./process/replay-headers.js";
-import { initEnvd, type RunningEnvd, startEnvd } from "./testing/envd-harness.js";
+import { type EnvdWorld, initEnvd, openEnvd, type RunningEnvd } from "./testing/envd-harness.js";
 import { eventually } from "./testing/eventually.js";
 import { rpcClients } from "./testing/rpc-clients.js";
 
 // gVisor refuses to checkpoint connected, listening-with-waiters or TIME_WAIT TCP endpoints.
 // POST /_wrenn/quiesce must leave envd with no TCP endpoint at all; SIGUSR2 brings it back,
-// with running processes and their output intact.
+// with running processes and their output intact. Endpoints are read from /proc/net/tcp of
+// envd's world: in gVisor mode that is the sandbox's netstack, which is what the checkpoint
+// refuses; the signal goes through `runsc kill`, as the agent sends it after a restore. (The
+// checkpoint and restore themselves are the agent's, covered in tests/host-agent.)
 
 const TOKEN = "quiesce-token";
+let world: EnvdWorld;
 let envd: RunningEnvd;
 
 beforeAll(async () => {
-  envd = await startEnvd();
+  ({ world, envd } = await openEnvd());
   expect((await initEnvd(envd, { accessToken: TOKEN })).status).toBe(204);
 });
 
 afterAll(async () => {
-  await envd?.stop();
+  await world?.close();
 });
 
-/** TCP endpoints (any state) whose local port is `port`, from /proc/net/tcp and tcp6. */
-function endpointsOnPort(port: number): string[] {
-  const hex = port.toString(16).toUpperCase().padStart(4, "0");
-  const found: string[] = [];
-  for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
-    let text = "";
-    try {
-      text = readFileSync(file, "utf8");
-    } catch {
-      continue;
-    }
-    for (const line of text.split("\n").slice(1)) {
-      const fields = line.trim().split(/\s+/);
-      if (fields[1]?.endsWith(`:${hex}`))
-        found.push(`${fields[1]}->${fields[2]} state=${fields[3]}`);
-    }
-  }
-  return found;
-}
+const endpointsOnPort = (port: number) => world.tcpEndpoints(port);
 
 /** Sends the quiesce request on a raw socket; resolves with the status line. */
-function quiesce(port: number): Promise<{ status: string; resetAfterOurFin: boolean }> {
+function quiesce(
+  host: string,
+  port: number,
+): Promise<{ status: string; resetAfterOurFin: boolean }> {
   return new Promise((resolve, reject) => {
-    const socket = tcpConnect(port, "127.0.0.1");
+    const socket = tcpConnect(port, host);
     let text = "";
     let status = "";
     socket.on("data", (d) => {
@@ -91,8 +79,12 @@ describe("quiesce for checkpoint, SIGUSR2 to resume", () => {
     }
     // An idle keep-alive connection too.
     expect((await fetch(`${envd.url}/health`)).status).toBe(204);
+    // Not vacuous: the listener and the open connections are there to be seen.
+    const before = await endpointsOnPort(envd.port);
+    expect(before.some((e) => e.endsWith("state=0A"))).toBe(true);
+    expect(before.some((e) => e.endsWith("state=01"))).toBe(true);
 
-    const result = await quiesce(envd.port);
+    const result = await quiesce(envd.host, envd.port);
     expect(result.status).toBe("HTTP/1.1 204 No Content");
     expect(result.resetAfterOurFin).toBe(true);
 
@@ -107,14 +99,14 @@ describe("quiesce for checkpoint, SIGUSR2 to resume", () => {
     ).rejects.toThrow();
     // No listener and no connection left on envd's port, in any state (TIME_WAIT included).
     await eventually(
-      () => (endpointsOnPort(envd.port).length === 0 ? true : undefined),
+      async () => ((await endpointsOnPort(envd.port)).length === 0 ? true : undefined),
       5000,
-    ).catch(() => {
-      throw new Error(`endpoints left: ${endpointsOnPort(envd.port).join(", ")}`);
+    ).catch(async () => {
+      throw new Error(`endpoints left: ${(await endpointsOnPort(envd.port)).join(", ")}`);
     });
     await expect(fetch(`${envd.url}/health`)).rejects.toThrow();
 
-    envd.child.kill("SIGUSR2");
+    await envd.signal("SIGUSR2");
     await eventually(async () =>
       (await fetch(`${envd.url}/health`)).status === 204 ? true : undefined,
     );
@@ -138,13 +130,13 @@ describe("quiesce for checkpoint, SIGUSR2 to resume", () => {
 
   test("stays alive while quiesced with no process running, and serves after SIGUSR2", async () => {
     // A fresh envd: nothing but its listener holds Node's event loop, which quiesce closes.
-    const idle = await startEnvd();
+    const idle = await world.spawnEnvd();
     try {
       const res = await fetch(`${idle.url}/_wrenn/quiesce`, { method: "POST" });
       expect(res.status).toBe(204);
       await new Promise((r) => setTimeout(r, 500));
-      expect(idle.child.exitCode).toBe(null);
-      idle.child.kill("SIGUSR2");
+      expect(await idle.alive()).toBe(true);
+      await idle.signal("SIGUSR2");
       await eventually(async () =>
         (await fetch(`${idle.url}/health`)).status === 204 ? true : undefined,
       );
@@ -154,9 +146,14 @@ describe("quiesce for checkpoint, SIGUSR2 to resume", () => {
   });
 
   test("a client asking for Connection: close closes first, so envd keeps no TIME_WAIT", async () => {
-    const socket = tcpConnect(envd.port, "127.0.0.1");
+    const socket = tcpConnect(envd.port, envd.host);
     await new Promise<void>((resolve) => socket.once("connect", () => resolve()));
     const clientPort = socket.localPort as number;
+    const remoteHex = clientPort.toString(16).toUpperCase().padStart(4, "0");
+    const ours = async () =>
+      (await endpointsOnPort(envd.port)).filter((e) => e.includes(`:${remoteHex} state=`));
+    // Not vacuous: envd's side of this very connection is visible while it is open.
+    expect(await ours()).toHaveLength(1);
     const response = new Promise<string>((resolve) => {
       let text = "";
       socket.on("data", (d) => {
@@ -168,11 +165,8 @@ describe("quiesce for checkpoint, SIGUSR2 to resume", () => {
     expect((await response).split("\r\n")[0]).toBe("HTTP/1.1 204 No Content");
     socket.end();
     await new Promise((resolve) => socket.once("close", resolve));
-    const remoteHex = clientPort.toString(16).toUpperCase().padStart(4, "0");
-    await eventually(() =>
-      endpointsOnPort(envd.port).some((e) => e.includes(`:${remoteHex} state=`)) ? undefined : true,
-    ).catch(() => {
-      throw new Error(`server side kept: ${endpointsOnPort(envd.port).join(", ")}`);
+    await eventually(async () => ((await ours()).length > 0 ? undefined : true)).catch(async () => {
+      throw new Error(`server side kept: ${(await endpointsOnPort(envd.port)).join(", ")}`);
     });
   });
 });

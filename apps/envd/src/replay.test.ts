@@ -1,19 +1,20 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { REPLAY_FROM_HEADER, REPLAY_START_HEADER } from "./process/replay-headers.js";
-import { type RunningEnvd, startEnvd } from "./testing/envd-harness.js";
+import { type EnvdWorld, openEnvd, type RunningEnvd } from "./testing/envd-harness.js";
 import { rpcClients } from "./testing/rpc-clients.js";
 
 // Wrenn's reconnect extension: Connect with Wrenn-Replay-From replays buffered output.
 
+let world: EnvdWorld;
 let envd: RunningEnvd;
 
 beforeAll(async () => {
-  envd = await startEnvd();
+  ({ world, envd } = await openEnvd());
 });
 
 afterAll(async () => {
-  await envd?.stop();
+  await world?.close();
 });
 
 interface Collected {

@@ -1,26 +1,31 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CommandExitError, type Sandbox, TimeoutError } from "e2b";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { initEnvd, type RunningEnvd, sdkSandbox, startEnvd } from "./testing/envd-harness.js";
+import {
+  type EnvdWorld,
+  initEnvd,
+  openEnvd,
+  type RunningEnvd,
+  sdkSandbox,
+} from "./testing/envd-harness.js";
 import { eventually } from "./testing/eventually.js";
 
-// The official E2B SDK as the client: commands.
+// The official E2B SDK as the client: commands. The default user is envd's (root on the host,
+// `user` in a sandbox).
 
+let world: EnvdWorld;
 let envd: RunningEnvd;
 let sbx: Sandbox;
 let scratch: string;
 
 beforeAll(async () => {
-  envd = await startEnvd();
+  ({ world, envd } = await openEnvd());
   sbx = sdkSandbox(envd);
-  scratch = mkdtempSync(join(tmpdir(), "envd-cmd-"));
+  scratch = await world.scratchDir("envd-cmd-", envd.defaultUser);
 });
 
 afterAll(async () => {
-  await envd?.stop();
-  rmSync(scratch, { recursive: true, force: true });
+  await world?.close();
 });
 
 // Waits until the login shell has run its profile and printed "ready": killing `bash -l` in
@@ -61,7 +66,7 @@ describe("commands via the E2B SDK", () => {
   });
 
   test("cwd defaults to the user's home and can be set", async () => {
-    expect((await sbx.commands.run("pwd")).stdout.trim()).toBe("/root");
+    expect((await sbx.commands.run("pwd")).stdout.trim()).toBe(envd.home);
     expect((await sbx.commands.run("pwd", { cwd: scratch })).stdout.trim()).toBe(scratch);
   });
 
@@ -75,11 +80,11 @@ describe("commands via the E2B SDK", () => {
     const result = await sbx.commands.run('echo "$HOME|$USER|$LOGNAME|$FOO"', {
       envs: { FOO: "bar baz", USER: "overridden" },
     });
-    expect(result.stdout.trim()).toBe("/root|overridden|root|bar baz");
+    expect(result.stdout.trim()).toBe(`${envd.home}|overridden|${envd.defaultUser}|bar baz`);
   });
 
   test("/init envVars reach every process, request envs override them", async () => {
-    const local = await startEnvd();
+    const local = await world.spawnEnvd();
     try {
       const res = await initEnvd(local, { envVars: { SANDBOX_VAR: "one", BOTH: "init" } });
       expect(res.status).toBe(204);

@@ -1,26 +1,31 @@
-import { mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { FileNotFoundError, FilesystemEventType, FileType, type Sandbox } from "e2b";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { initEnvd, type RunningEnvd, sdkSandbox, startEnvd } from "./testing/envd-harness.js";
+import {
+  type EnvdWorld,
+  initEnvd,
+  openEnvd,
+  type RunningEnvd,
+  sdkSandbox,
+} from "./testing/envd-harness.js";
 
-// The official E2B SDK as the client: files.
+// The official E2B SDK as the client: files. What envd did is checked in its own world (the
+// host, or the sandbox through runsc exec), never through envd.
 
+let world: EnvdWorld;
 let envd: RunningEnvd;
 let sbx: Sandbox;
 let dir: string;
 
 beforeAll(async () => {
-  envd = await startEnvd();
+  ({ world, envd } = await openEnvd());
   sbx = sdkSandbox(envd);
-  dir = mkdtempSync(join(tmpdir(), "envd-files-"));
+  dir = await world.scratchDir("envd-files-", envd.defaultUser);
 });
 
 afterAll(async () => {
-  await envd?.stop();
-  rmSync(dir, { recursive: true, force: true });
+  await world?.close();
 });
 
 describe("files via the E2B SDK", () => {
@@ -29,7 +34,7 @@ describe("files via the E2B SDK", () => {
     const info = await sbx.files.write(path, "héllo wörld");
     expect(info).toMatchObject({ name: "c.txt", path, type: "file" });
     expect(await sbx.files.read(path)).toBe("héllo wörld");
-    expect(statSync(join(dir, "a/b")).isDirectory()).toBe(true);
+    expect((await world.stat(join(dir, "a/b")))?.isDirectory).toBe(true);
   });
 
   test("write and read bytes; overwrite replaces content", async () => {
@@ -45,10 +50,10 @@ describe("files via the E2B SDK", () => {
   test("octet-stream upload and gzip both ways", async () => {
     const path = join(dir, "octet.txt");
     await sbx.files.write(path, "raw body", { useOctetStream: true });
-    expect(readFileSync(path, "utf8")).toBe("raw body");
+    expect(await world.readText(path)).toBe("raw body");
     const big = "gzip me ".repeat(50_000);
     await sbx.files.write(path, big, { gzip: true });
-    expect(readFileSync(path, "utf8")).toBe(big);
+    expect(await world.readText(path)).toBe(big);
     expect(await sbx.files.read(path, { gzip: true })).toBe(big);
     // And on the wire: the server really answers gzip when asked.
     const res = await fetch(`${envd.url}/files?path=${encodeURIComponent(path)}`, {
@@ -69,7 +74,7 @@ describe("files via the E2B SDK", () => {
       body: gzipSync(Buffer.from("compressed upload")),
     });
     expect(res.status).toBe(200);
-    expect(readFileSync(path, "utf8")).toBe("compressed upload");
+    expect(await world.readText(path)).toBe("compressed upload");
   });
 
   test("writeFiles uploads several files in one multipart request", async () => {
@@ -78,7 +83,7 @@ describe("files via the E2B SDK", () => {
       { path: join(dir, "multi/two.txt"), data: "2" },
     ]);
     expect(infos.map((i) => i.name).sort()).toEqual(["one.txt", "two.txt"]);
-    expect(readFileSync(join(dir, "multi/two.txt"), "utf8")).toBe("2");
+    expect(await world.readText(join(dir, "multi/two.txt"))).toBe("2");
   });
 
   test("reading a missing file throws FileNotFoundError", async () => {
@@ -112,16 +117,16 @@ describe("files via the E2B SDK", () => {
     const name = `envd-rel-${process.pid}.txt`;
     try {
       await sbx.files.write(name, "home");
-      expect(readFileSync(join("/root", name), "utf8")).toBe("home");
-      expect((await sbx.files.getInfo(name)).path).toBe(join("/root", name));
+      expect(await world.readText(join(envd.home, name))).toBe("home");
+      expect((await sbx.files.getInfo(name)).path).toBe(join(envd.home, name));
     } finally {
-      rmSync(join("/root", name), { force: true });
+      await world.remove(join(envd.home, name));
     }
   });
 
   test("exists, getInfo (permissions, owner, symlink target)", async () => {
     const file = join(dir, "info.txt");
-    writeFileSync(file, "12345", { mode: 0o640 });
+    await world.writeFile(file, "12345", 0o640);
     expect(await sbx.files.exists(file)).toBe(true);
     expect(await sbx.files.exists(join(dir, "nope"))).toBe(false);
     const info = await sbx.files.getInfo(file);
@@ -135,7 +140,7 @@ describe("files via the E2B SDK", () => {
       group: "root",
     });
     const link = join(dir, "link-to-info");
-    symlinkSync(file, link);
+    await world.symlink(file, link);
     const linkInfo = await sbx.files.getInfo(link);
     expect(linkInfo.symlinkTarget).toBe(file);
     expect(linkInfo.type).toBe(FileType.FILE);
@@ -148,16 +153,16 @@ describe("files via the E2B SDK", () => {
   test("makeDir: true when created, false when it already exists", async () => {
     const path = join(dir, "made/deeper");
     expect(await sbx.files.makeDir(path)).toBe(true);
-    expect(statSync(path).isDirectory()).toBe(true);
+    expect((await world.stat(path))?.isDirectory).toBe(true);
     expect(await sbx.files.makeDir(path)).toBe(false);
   });
 
   test("rename moves a file; renaming a missing file is FileNotFoundError", async () => {
     const from = join(dir, "from.txt");
-    writeFileSync(from, "moving");
+    await world.writeFile(from, "moving");
     const info = await sbx.files.rename(from, join(dir, "to/dest.txt"));
     expect(info.path).toBe(join(dir, "to/dest.txt"));
-    expect(readFileSync(join(dir, "to/dest.txt"), "utf8")).toBe("moving");
+    expect(await world.readText(join(dir, "to/dest.txt"))).toBe("moving");
     await expect(sbx.files.rename(from, join(dir, "x.txt"))).rejects.toBeInstanceOf(
       FileNotFoundError,
     );
@@ -174,9 +179,10 @@ describe("files via the E2B SDK", () => {
   test("files written for another user belong to that user", async () => {
     const path = join(dir, "owned/by-nobody.txt");
     await sbx.files.write(path, "mine", { user: "nobody" as never });
-    const nobody = statSync(path);
-    expect(nobody.uid).not.toBe(0);
-    expect(statSync(join(dir, "owned")).uid).toBe(nobody.uid);
+    const nobody = await world.stat(path);
+    expect(nobody?.owner).toBe("nobody");
+    expect(nobody?.uid).not.toBe(0);
+    expect((await world.stat(join(dir, "owned")))?.uid).toBe(nobody?.uid);
     expect((await sbx.files.getInfo(path)).owner).toBe("nobody");
   });
 
@@ -274,7 +280,7 @@ describe("files via the E2B SDK", () => {
 describe("signed URLs via the E2B SDK", () => {
   test("downloadUrl and uploadUrl work without the header, only with a valid signature", async () => {
     const token = "signing-token-123";
-    const secured = await startEnvd();
+    const secured = await world.spawnEnvd();
     try {
       expect((await initEnvd(secured, { accessToken: token })).status).toBe(204);
       const s = sdkSandbox(secured, token);
@@ -285,7 +291,7 @@ describe("signed URLs via the E2B SDK", () => {
       form.append("file", new Blob(["via signed url"]), path);
       const up = await fetch(upload, { method: "POST", body: form });
       expect(up.status).toBe(200);
-      expect(readFileSync(path, "utf8")).toBe("via signed url");
+      expect(await world.readText(path)).toBe("via signed url");
 
       const download = await s.downloadUrl(path, { useSignatureExpiration: 60 });
       const down = await fetch(download);

@@ -1,21 +1,22 @@
 import type { Sandbox } from "e2b";
 import { CommandExitError } from "e2b";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { type RunningEnvd, sdkSandbox, startEnvd } from "./testing/envd-harness.js";
+import { type EnvdWorld, openEnvd, sdkSandbox } from "./testing/envd-harness.js";
 
 // The official E2B SDK as the client: terminals.
 
-let envd: RunningEnvd;
+let world: EnvdWorld;
 let sbx: Sandbox;
 const encoder = new TextEncoder();
 
 beforeAll(async () => {
-  envd = await startEnvd();
-  sbx = sdkSandbox(envd);
+  const opened = await openEnvd();
+  world = opened.world;
+  sbx = sdkSandbox(opened.envd);
 });
 
 afterAll(async () => {
-  await envd?.stop();
+  await world?.close();
 });
 
 /** Collects a terminal's output and lets a test wait for some text to appear in it. */

@@ -1,28 +1,26 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { EventType } from "@wrenn/proto/filesystem";
 import type { StreamInputRequestSchema } from "@wrenn/proto/process";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { type RunningEnvd, startEnvd } from "./testing/envd-harness.js";
+import { type EnvdWorld, openEnvd, type RunningEnvd } from "./testing/envd-harness.js";
 import { eventually } from "./testing/eventually.js";
 import { rpcClients } from "./testing/rpc-clients.js";
 
 // The RPCs the E2B JS SDK does not use: polled watchers and client-streamed input.
 
+let world: EnvdWorld;
 let envd: RunningEnvd;
 let dir: string;
 
 beforeAll(async () => {
-  envd = await startEnvd();
-  dir = mkdtempSync(join(tmpdir(), "envd-watchers-"));
+  ({ world, envd } = await openEnvd());
+  dir = await world.scratchDir("envd-watchers-", envd.defaultUser);
 });
 
 afterAll(async () => {
-  await envd?.stop();
-  rmSync(dir, { recursive: true, force: true });
+  await world?.close();
 });
 
 describe("polled watchers", () => {
@@ -30,7 +28,8 @@ describe("polled watchers", () => {
     const { filesystem } = rpcClients(envd.url, "connect-binary");
     const { watcherId } = await filesystem.createWatcher({ path: dir, includeEntry: true });
     expect(watcherId).toMatch(/^w/);
-    writeFileSync(join(dir, "polled.txt"), "content");
+    // Written beside envd, not through it: the watcher must see any writer.
+    await world.writeFile(join(dir, "polled.txt"), "content");
     const events = await eventually(async () => {
       const { events } = await filesystem.getWatcherEvents({ watcherId });
       return events.length > 0 ? events : undefined;

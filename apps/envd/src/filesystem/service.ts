@@ -13,6 +13,7 @@ import { rpcUser } from "../auth/identity.js";
 import type { Logger } from "../log/logger.js";
 import { ensureDirs, PathError, resolveUserPath } from "../paths/resolve.js";
 import type { SandboxState } from "../state/sandbox-state.js";
+import { throwIfDeadlineExceeded } from "../streaming/deadline.js";
 import { EventQueue, QueueOverflowError } from "../streaming/event-queue.js";
 import { keepaliveIntervalMs } from "../streaming/keepalive.js";
 import type { SystemUser } from "../users/passwd.js";
@@ -228,7 +229,10 @@ export function filesystemService(deps: FilesystemServiceDeps): ServiceImpl<type
         const idleMs = keepaliveIntervalMs(ctx.requestHeader);
         for (;;) {
           const item = await queue.next(ctx.signal, idleMs);
-          if (item === undefined) break;
+          if (item === undefined) {
+            throwIfDeadlineExceeded(ctx.signal);
+            break;
+          }
           if (item === "idle") {
             yield { event: { case: "keepalive", value: {} } };
             continue;

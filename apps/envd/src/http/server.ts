@@ -134,7 +134,12 @@ export class EnvdServer {
     this.#quiesced = false;
     clearInterval(this.#stayAlive);
     this.#stayAlive = undefined;
-    this.#deps.log.info({ port: this.#port }, "listening again after quiesce");
+    // A sandbox restored from a template checkpoint logs nothing before this line: say which
+    // envd runs there.
+    this.#deps.log.info(
+      { version: ENVD_VERSION, port: this.#port },
+      "listening again after quiesce",
+    );
     return true;
   }
 

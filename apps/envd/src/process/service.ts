@@ -14,6 +14,7 @@ import { toConnectError } from "../filesystem/errno.js";
 import type { Logger } from "../log/logger.js";
 import { PathError, resolveUserPath, validatePath } from "../paths/resolve.js";
 import type { SandboxState } from "../state/sandbox-state.js";
+import { throwIfDeadlineExceeded } from "../streaming/deadline.js";
 import { EventQueue, QueueOverflowError } from "../streaming/event-queue.js";
 import { keepaliveIntervalMs } from "../streaming/keepalive.js";
 import { EnvironmentError, processEnvironment } from "./environment.js";
@@ -98,7 +99,10 @@ async function* follow(
   try {
     for (;;) {
       const item = await queue.next(ctx.signal, idleMs);
-      if (item === undefined) return;
+      if (item === undefined) {
+        throwIfDeadlineExceeded(ctx.signal);
+        return;
+      }
       if (item === "idle") {
         yield KEEPALIVE;
       } else if (item.kind === "data") {

@@ -1,71 +1,34 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { Sandbox, type SandboxOpts } from "e2b";
+import { ENVD_MODE, type EnvdWorld, IN_GVISOR, type RunningEnvd } from "./envd-world.js";
+import { HostWorld } from "./host-world.js";
+import { SandboxWorld } from "./sandbox-world.js";
 
-// Runs the built bundle (dist/envd.mjs) on a free loopback port, as the template runs it, so
-// tests exercise exactly what ships. Build first: `npm run build` (or `npm run bundle -w
-// @wrenn/envd` after `npx tsc -b`).
+// One harness, two places. A test file asks for "an envd I can reach, a way to run a shell
+// command in its world, and its default user" and the same test body runs:
+//   - on the host (project `unit`): envd is dist/envd.mjs spawned on a loopback port, its
+//     default user is root, its world is the host;
+//   - in gVisor (project `envd-gvisor`, WRENN_ENVD_TARGET=gvisor): envd is the one inside a
+//     sandbox made from the base template by a real wrenn-agent, /init-ed by the agent with
+//     default user `user`, its world is the sandbox (runsc exec).
+// `world.spawnEnvd()` adds a fresh envd (nobody has called /init; default user root) in the
+// same world, for tests that need a pristine one.
 
-const here = dirname(fileURLToPath(import.meta.url));
-export const ENVD_BUNDLE = join(here, "..", "..", "dist", "envd.mjs");
+export { ENVD_BUNDLE } from "./host-world.js";
+export { ENVD_MODE, type EnvdWorld, IN_GVISOR, type RunningEnvd };
 
-export interface RunningEnvd {
-  url: string;
-  port: number;
-  child: ChildProcess;
-  logs: () => string;
-  stop: () => Promise<void>;
+export interface OpenedEnvd {
+  world: EnvdWorld;
+  envd: RunningEnvd;
 }
 
-export async function startEnvd(env: Record<string, string> = {}): Promise<RunningEnvd> {
-  if (!existsSync(ENVD_BUNDLE)) {
-    throw new Error(`${ENVD_BUNDLE} is missing: run \`npm run build\` first`);
+/** The envd a test file drives, and its world. Call once in beforeAll; close the world after. */
+export async function openEnvd(): Promise<OpenedEnvd> {
+  if (IN_GVISOR) {
+    const world = await SandboxWorld.create();
+    return { world, envd: world.envd };
   }
-  // WRENN_ENVD_NODE runs envd under another node, e.g. the sandbox's Node 18.
-  const node = process.env.WRENN_ENVD_NODE || process.execPath;
-  const child = spawn(node, [ENVD_BUNDLE, "--listen", "127.0.0.1:0"], {
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let output = "";
-  child.stdout?.on("data", (d: Buffer) => {
-    output += d.toString();
-  });
-  child.stderr?.on("data", (d: Buffer) => {
-    output += d.toString();
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`envd did not start:\n${output}`)), 20_000);
-    const onData = () => {
-      for (const line of output.split("\n")) {
-        if (!line.includes('"envd listening"')) continue;
-        clearTimeout(timer);
-        child.stdout?.off("data", onData);
-        resolve((JSON.parse(line) as { port: number }).port);
-        return;
-      }
-    };
-    child.stdout?.on("data", onData);
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`envd exited with ${code}:\n${output}`));
-    });
-  });
-  const url = `http://127.0.0.1:${port}`;
-  return {
-    url,
-    port,
-    child,
-    logs: () => output,
-    stop: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((resolve) => child.once("exit", resolve));
-      child.kill("SIGTERM");
-      await exited;
-    },
-  };
+  const world = new HostWorld();
+  return { world, envd: await world.spawnEnvd() };
 }
 
 /** E2B's Sandbox pointed straight at an envd: no control-plane calls (sandboxUrl mode). */
