@@ -34,15 +34,25 @@ describe("agent listener", () => {
     close = l.close;
     const url = `http://${l.address}`;
     expect((await fetch(`${url}/healthz`)).status).toBe(401);
-    expect((await fetch(`${url}/metrics`, { headers: { authorization: "Bearer wrong-token!" } })).status).toBe(401);
-    expect((await fetch(`${url}/healthz`, { headers: { authorization: "Bearer s3cret-token" } })).status).toBe(204);
+    expect(
+      (await fetch(`${url}/metrics`, { headers: { authorization: "Bearer wrong-token!" } })).status,
+    ).toBe(401);
+    expect(
+      (await fetch(`${url}/healthz`, { headers: { authorization: "Bearer s3cret-token" } })).status,
+    ).toBe(204);
     // Forwarded requests carry it in their own header: Authorization belongs to the sandbox.
     const fwd = await fetch(`${url}/healthz`, { headers: { "wrenn-agent-token": "s3cret-token" } });
     expect(fwd.status).toBe(204);
   });
 
   it("serves without a token on loopback", async () => {
-    const l = await startListener({ listen: "127.0.0.1:0", routes, forwarder, metrics: new Registry(), log });
+    const l = await startListener({
+      listen: "127.0.0.1:0",
+      routes,
+      forwarder,
+      metrics: new Registry(),
+      log,
+    });
     close = l.close;
     expect((await fetch(`http://${l.address}/healthz`)).status).toBe(204);
   });
