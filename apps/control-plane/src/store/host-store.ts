@@ -74,11 +74,21 @@ function toRecord(row: HostRow): HostRecord {
 
 /** Registers a host by URL; an existing row (same id) keeps what the monitor learnt about it. */
 export async function upsertHost(q: Queryable, id: string, url: string): Promise<void> {
-  await q.query(
-    `INSERT INTO hosts (id, url) VALUES ($1, $2)
-     ON CONFLICT (id) DO UPDATE SET url = excluded.url, updated_at = now()`,
-    [id, url],
-  );
+  const upsert = () =>
+    q.query(
+      `INSERT INTO hosts (id, url) VALUES ($1, $2)
+       ON CONFLICT (id) DO UPDATE SET url = excluded.url, updated_at = now()`,
+      [id, url],
+    );
+  try {
+    await upsert();
+  } catch (err) {
+    // Two control planes registering the same host at once: ON CONFLICT (id) does not cover
+    // the concurrent insert's clash on the url index, which raises instead. The row exists
+    // now, so a second attempt takes the update path.
+    if ((err as { code?: string }).code !== "23505") throw err;
+    await upsert();
+  }
 }
 
 export async function findHost(q: Queryable, id: string): Promise<HostRecord | null> {

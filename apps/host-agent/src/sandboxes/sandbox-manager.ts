@@ -554,7 +554,10 @@ export class SandboxManager {
           const status = live.get(inst.runtimeId) ?? "absent";
           if (status === "running" || status === "paused") continue;
           await this.lock.run(inst.runtimeId, async () => {
+            // The list above may predate a create or resume that finished since: ask again.
             if (inst.record.phase !== phase) return;
+            const now = await this.runtime.status(inst.runtimeId);
+            if (now === "running" || now === "paused") return;
             if (phase === "pooled") {
               this.log.warn({ runtimeId: inst.runtimeId }, "pooled sandbox died; replacing it");
               this.pool.remove(inst.runtimeId);
