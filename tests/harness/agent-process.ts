@@ -77,10 +77,12 @@ export class AgentProcess {
         WRENN_NETWORK_POOL: this.networkPool,
         WRENN_NETWORK_PREFIX: this.networkPrefix,
         WRENN_NETWORK_TABLE: this.networkTable,
+        WRENN_AGENT_EXIT_WITH_PARENT: "1",
         ...this.opts.env,
       },
       stdio: ["ignore", "pipe", "pipe"],
     });
+    if (this.child.pid) this.slot.addHolder(this.child.pid);
     this.child.stdout?.on("data", (d: Buffer) => {
       this.output += d.toString();
     });

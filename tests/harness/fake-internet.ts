@@ -1,9 +1,32 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 
+// A minimal DNS server for the fake internet: every A question is answered with the server's
+// own address, anything else with an empty NOERROR. Enough for glibc's resolver.
+const DNS_SERVER = `
+const dgram = require("dgram");
+const s = dgram.createSocket("udp4");
+s.on("message", (q, from) => {
+  if (q.length < 17) return;
+  let i = 12;
+  while (i < q.length && q[i] !== 0) i += q[i] + 1;
+  const qtype = q.readUInt16BE(i + 1);
+  const question = q.subarray(12, i + 5);
+  const header = Buffer.from(q.subarray(0, 12));
+  header.writeUInt16BE(0x8180, 2);
+  header.writeUInt16BE(1, 4);
+  header.writeUInt16BE(qtype === 1 ? 1 : 0, 6);
+  header.writeUInt32BE(0, 8);
+  const answer = qtype === 1 ? Buffer.from([0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, ...IP.split(".").map(Number)]) : Buffer.alloc(0);
+  s.send(Buffer.concat([header, question, answer]), from.port, from.address);
+});
+s.bind(53, "0.0.0.0");
+`;
+
 /**
  * A stand-in for the outside world that the test itself creates: a network namespace behind a
  * veth from the host, addressed in 198.18.0.0/15 (reserved for benchmarking, never routed on
- * the internet), with a TCP server that greets with "hi". Nothing leaves this machine.
+ * the internet), with a TCP server that greets with "hi" and a DNS server on port 53 that
+ * resolves every name to itself. Nothing leaves this machine.
  */
 export class FakeInternet {
   private server?: ChildProcess;
@@ -31,7 +54,7 @@ export class FakeInternet {
         this.name,
         process.execPath,
         "-e",
-        `require("net").createServer((s) => s.end("hi\\n")).listen(${this.port}, "0.0.0.0", () => console.log("up"))`,
+        `const IP = ${JSON.stringify(this.serverIp)};${DNS_SERVER};require("net").createServer((s) => s.end("hi\\n")).listen(${this.port}, "0.0.0.0", () => console.log("up"))`,
       ],
       { stdio: ["ignore", "pipe", "inherit"] },
     );

@@ -1,4 +1,12 @@
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  closeSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 
 const DIR = "/run/wrenn-test-slots";
 
@@ -7,7 +15,11 @@ const DIR = "/run/wrenn-test-slots";
  * interface names: several test runs (and benchmarks) may run at once, and two agents with
  * overlapping pools would route each other's sandboxes. A slot whose holder died is reused.
  */
-export function leaseSlot(): { slot: number; release: () => void } {
+export function leaseSlot(): {
+  slot: number;
+  release: () => void;
+  addHolder: (pid: number) => void;
+} {
   mkdirSync(DIR, { recursive: true });
   for (let slot = 0; slot < 256; slot++) {
     const file = `${DIR}/${slot}`;
@@ -15,15 +27,20 @@ export function leaseSlot(): { slot: number; release: () => void } {
       const fd = openSync(file, "wx");
       writeFileSync(fd, String(process.pid));
       closeSync(fd);
-      return { slot, release: () => rmSync(file, { force: true }) };
+      return {
+        slot,
+        release: () => rmSync(file, { force: true }),
+        // The agent a test started holds the slot too, for as long as it lives.
+        addHolder: (pid: number) => appendFileSync(file, ` ${pid}`),
+      };
     } catch {
-      let holder = 0;
+      let holders: number[] = [];
       try {
-        holder = Number(readFileSync(file, "utf8"));
+        holders = readFileSync(file, "utf8").trim().split(/\s+/).map(Number);
       } catch {
         continue;
       }
-      if (holder > 0 && !alive(holder)) rmSync(file, { force: true });
+      if (!holders.some((pid) => pid > 0 && alive(pid))) rmSync(file, { force: true });
     }
   }
   throw new Error(`no free test slot in ${DIR}: 256 test agents alive?`);

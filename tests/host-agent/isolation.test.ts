@@ -34,7 +34,10 @@ describe("host agent: sandboxes are isolated", () => {
   let addrB = "";
 
   beforeAll(async () => {
-    agent = await AgentProcess.start({ poolSize: 0 });
+    agent = await AgentProcess.start({
+      poolSize: 0,
+      env: { WRENN_SANDBOX_DNS: internet.serverIp },
+    });
     hostServer = net.createServer((s) => s.end("host\n"));
     await new Promise<void>((r) => hostServer.listen(0, "0.0.0.0", r));
     hostPort = (hostServer.address() as net.AddressInfo).port;
@@ -82,6 +85,15 @@ describe("host agent: sandboxes are isolated", () => {
     const addrOnline = (await agent.client.getSandbox({ sandboxId: online })).sandbox!.address;
     expect(await probe(agent, online, gatewayOf(addrOnline), hostPort)).toBe("closed");
     expect(await probe(agent, online, addrA, 49983)).toBe("closed");
+  });
+
+  it("gets a name server only with internet access, and it answers", async () => {
+    expect((await execInSandbox(agent.url, a, "cat /etc/resolv.conf")).stdout).toBe("");
+    expect((await execInSandbox(agent.url, online, "cat /etc/resolv.conf")).stdout).toBe(
+      `nameserver ${internet.serverIp}\n`,
+    );
+    const r = await execInSandbox(agent.url, online, "getent ahostsv4 wrenn-test.example | head -1");
+    expect(r.stdout).toMatch(new RegExp(`^${internet.serverIp.replace(/\./g, "\\.")}\\s`));
   });
 
   it("cannot see the host's files or processes", async () => {

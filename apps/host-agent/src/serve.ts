@@ -67,6 +67,7 @@ export async function serve(config: AgentConfig): Promise<void> {
       templateRestore: config.templateRestore,
       pidsLimit: config.pidsLimit,
       healthTimeoutMs: 30_000,
+      sandboxDns: config.sandboxDns,
     },
     new RecordStore(path.join(config.dataDir, "sandboxes")),
     runtime,
@@ -136,6 +137,14 @@ export async function serve(config: AgentConfig): Promise<void> {
     };
     process.once("SIGINT", stop);
     process.once("SIGTERM", stop);
+    // For agents started by a test harness or a foreground stack: an agent whose parent died
+    // (killed, say) must not live on and fight a successor over the same network names.
+    if (process.env.WRENN_AGENT_EXIT_WITH_PARENT === "1") {
+      const parent = process.ppid;
+      setInterval(() => {
+        if (process.ppid !== parent) stop("parent exited");
+      }, 1000).unref();
+    }
   });
   clearInterval(firewallTimer);
   await listener.close();

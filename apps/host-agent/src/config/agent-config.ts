@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import type { Resources } from "../sandboxes/record.js";
 import { installLayout } from "./install-layout.js";
@@ -23,6 +24,8 @@ export interface AgentConfig {
   networkPrefix: string;
   /** This agent's nftables table (family inet). */
   networkTable: string;
+  /** Name servers written into sandboxes allowed on the internet (none: no DNS for them). */
+  sandboxDns: string[];
   logLevel: string;
 }
 
@@ -42,6 +45,36 @@ function int(
     );
   }
   return n;
+}
+
+const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
+
+/**
+ * WRENN_SANDBOX_DNS (comma-separated IPv4), else the host's own upstream name servers: a
+ * loopback resolver (systemd-resolved's 127.0.0.53) is unreachable from a sandbox, so its
+ * upstream list is used instead when there is one.
+ */
+function sandboxDns(configured: string | undefined): string[] {
+  if (configured !== undefined) {
+    const list = configured.split(",").map((s) => s.trim()).filter(Boolean);
+    for (const ip of list) {
+      if (!IPV4.test(ip)) throw new Error(`WRENN_SANDBOX_DNS: ${JSON.stringify(ip)} is not an IPv4 address`);
+    }
+    return list;
+  }
+  for (const file of ["/etc/resolv.conf", "/run/systemd/resolve/resolv.conf"]) {
+    let text = "";
+    try {
+      text = readFileSync(file, "utf8");
+    } catch {
+      continue;
+    }
+    const servers = [...text.matchAll(/^nameserver\s+(\S+)/gm)]
+      .map((m) => m[1] ?? "")
+      .filter((ip) => IPV4.test(ip) && !ip.startsWith("127."));
+    if (servers.length > 0) return servers;
+  }
+  return [];
 }
 
 /** Reads the agent's configuration from the environment (documented in the README). */
@@ -66,6 +99,7 @@ export function agentConfigFromEnv(env: NodeJS.ProcessEnv = process.env): AgentC
     networkPool: env.WRENN_NETWORK_POOL ?? "10.200.0.0/16",
     networkPrefix: env.WRENN_NETWORK_PREFIX ?? "wrenn-",
     networkTable: env.WRENN_NETWORK_TABLE ?? "wrenn",
+    sandboxDns: sandboxDns(env.WRENN_SANDBOX_DNS),
     logLevel: env.WRENN_LOG_LEVEL ?? "info",
   };
 }

@@ -56,6 +56,19 @@ export class EnvdClient {
     }
   }
 
+  /** Writes a file inside the sandbox as `user` (envd's /files, octet-stream). */
+  async writeFile(path: string, content: string, user: string, token?: string): Promise<void> {
+    const res = await this.request(
+      "POST",
+      `/files?${new URLSearchParams({ path, username: user })}`,
+      content,
+      { ...(token ? { "x-access-token": token } : {}), "content-type": "application/octet-stream" },
+    );
+    if (res.status !== 200) {
+      throw new EnvdError(`envd could not write ${path} (${res.status}): ${res.body.slice(0, 200)}`);
+    }
+  }
+
   /**
    * Asks envd to close its listener and reset its connections before a checkpoint; then
    * closes our own connection first, so no socket inside the sandbox lingers.
@@ -96,10 +109,10 @@ export class EnvdClient {
           path,
           agent: closeAfter ? new http.Agent({ keepAlive: true }) : this.agent,
           headers: {
-            ...headers,
             ...(body !== undefined
               ? { "content-type": "application/json", "content-length": Buffer.byteLength(body) }
               : {}),
+            ...headers,
           },
           timeout: timeoutMs,
         },

@@ -25,6 +25,8 @@ export interface ManagerConfig {
   templateRestore: boolean;
   pidsLimit: number;
   healthTimeoutMs: number;
+  /** Written to /etc/resolv.conf of sandboxes allowed on the internet. */
+  sandboxDns: string[];
 }
 
 export interface CreateRequest {
@@ -250,12 +252,18 @@ export class SandboxManager {
     const rec = inst.record;
     if (bootPath === "warm_pool") await this.networks.applyPolicy(inst.runtimeId, req.network);
     rec.network = req.network;
-    await this.envdOf(inst.runtimeId).init({
+    const envd = this.envdOf(inst.runtimeId);
+    await envd.init({
       envVars: req.envVars,
       accessToken: req.envdAccessToken || undefined,
       defaultUser: req.defaultUser || "user",
       defaultWorkdir: req.defaultWorkdir || undefined,
     });
+    // The template has no name server: only a sandbox that may reach the internet needs one.
+    if (req.network.allowInternet && this.config.sandboxDns.length > 0) {
+      const conf = this.config.sandboxDns.map((ip) => `nameserver ${ip}\n`).join("");
+      await envd.writeFile("/etc/resolv.conf", conf, "root", req.envdAccessToken || undefined);
+    }
     rec.sandboxId = req.sandboxId;
     rec.metadata = req.metadata;
     rec.envdAccessToken = req.envdAccessToken || undefined;
