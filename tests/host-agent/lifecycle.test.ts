@@ -69,6 +69,24 @@ describe("host agent: create, exec, destroy", () => {
     );
   });
 
+  it("answers list and heartbeat while a create is in flight", async () => {
+    const pending = agent.client.createSandbox({
+      sandboxId: "sb-00000a07",
+      template: "base",
+      resources: { diskMb: 512 },
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    const beat = await agent.client.heartbeat({});
+    const { sandboxes } = await agent.client.listSandboxes({});
+    expect(beat.hostId).toMatch(/^host-/);
+    expect(sandboxes.map((s) => s.sandboxId)).not.toContain("sb-00000a07");
+    await pending;
+    expect((await agent.client.listSandboxes({})).sandboxes.map((s) => s.sandboxId)).toContain(
+      "sb-00000a07",
+    );
+    await agent.client.destroySandbox({ sandboxId: "sb-00000a07" });
+  });
+
   it("refuses bad requests with clear errors", async () => {
     await expect(
       agent.client.createSandbox({ sandboxId: "../etc", template: "base" }),

@@ -88,7 +88,8 @@ export class SandboxManager {
   // ---- queries ---------------------------------------------------------------------------
 
   list(): SandboxView[] {
-    return [...this.bySandbox.values()].map((rid) => this.view(this.instance(rid)));
+    // An empty runtime id is a create in flight holding its sandbox id: not a sandbox yet.
+    return [...this.bySandbox.values()].filter(Boolean).map((rid) => this.view(this.instance(rid)));
   }
 
   get(sandboxId: string): SandboxView {
