@@ -92,7 +92,11 @@ describe("host agent: sandboxes are isolated", () => {
     expect((await execInSandbox(agent.url, online, "cat /etc/resolv.conf")).stdout).toBe(
       `nameserver ${internet.serverIp}\n`,
     );
-    const r = await execInSandbox(agent.url, online, "getent ahostsv4 wrenn-test.example | head -1");
+    const r = await execInSandbox(
+      agent.url,
+      online,
+      "getent ahostsv4 wrenn-test.example | head -1",
+    );
     expect(r.stdout).toMatch(new RegExp(`^${internet.serverIp.replace(/\./g, "\\.")}\\s`));
   });
 

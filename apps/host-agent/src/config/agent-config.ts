@@ -56,9 +56,13 @@ const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
  */
 function sandboxDns(configured: string | undefined): string[] {
   if (configured !== undefined) {
-    const list = configured.split(",").map((s) => s.trim()).filter(Boolean);
+    const list = configured
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean);
     for (const ip of list) {
-      if (!IPV4.test(ip)) throw new Error(`WRENN_SANDBOX_DNS: ${JSON.stringify(ip)} is not an IPv4 address`);
+      if (!IPV4.test(ip))
+        throw new Error(`WRENN_SANDBOX_DNS: ${JSON.stringify(ip)} is not an IPv4 address`);
     }
     return list;
   }

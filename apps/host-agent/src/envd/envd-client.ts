@@ -65,7 +65,9 @@ export class EnvdClient {
       { ...(token ? { "x-access-token": token } : {}), "content-type": "application/octet-stream" },
     );
     if (res.status !== 200) {
-      throw new EnvdError(`envd could not write ${path} (${res.status}): ${res.body.slice(0, 200)}`);
+      throw new EnvdError(
+        `envd could not write ${path} (${res.status}): ${res.body.slice(0, 200)}`,
+      );
     }
   }
 
