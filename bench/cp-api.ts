@@ -1,37 +1,37 @@
-// Control-plane API figures, on PGlite and on PostgreSQL, each beside its floor:
-//   - create latency through POST /v1/sandboxes beside CreateSandbox sent to the host agent alone;
-//   - get and list throughput (requests/s) with 100 sandboxes recorded, beside the same HTTP
-//     server answering /healthz (no key check, no database) and beside the bare SQL query.
-//   npx tsx bench/cp-api.ts      (needs `npm run build` first; starts its own PostgreSQL)
-// The host agent is the in-process fake from @wrenn/control-plane/testing, so create latency is
-// the control plane's own overhead; set WRENN_BENCH_AGENT_URL to measure against a real agent.
-import { createClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
+// Control-plane API figures with the real host agent, on PGlite and on PostgreSQL, each beside
+// its floor:
+//   - create latency: POST /v1/sandboxes (key check, quota, rows, the agent, envd ready) beside
+//     CreateSandbox sent to the same agent alone; same template, no warm pool, so both paths
+//     restore the template's checkpoint; the two alternate so they share the machine's state;
+//   - get and list throughput (requests/s) with 100 sandboxes recorded, beside GET /healthz on
+//     the same server (no key, no database) and the bare SQL query. The 100 are rows inserted
+//     directly (reads never reach the agent; 100 real sandboxes would only cost memory).
+// The control plane measured runs as its own process (wrenn-cp), as in production; the setup
+// and the SQL floors use one in this process on the same database, before it starts.
+//   npx tsx bench/cp-api.ts      (as root, after `npm run build`; starts its own agent and PostgreSQL)
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { once } from "node:events";
+import { fileURLToPath } from "node:url";
+import { startControlPlane } from "@wrenn/control-plane";
 import {
+  createKey,
   DATABASE_KINDS,
   freshDatabase,
   releaseTestDatabases,
-  startTestStack,
+  TEST_ADMIN_KEY,
 } from "@wrenn/control-plane/testing";
-import { HostAgentService } from "@wrenn/proto/hostagent";
-import { percentile, writeResults } from "./support/stats.js";
+import { pino } from "pino";
+import { AgentProcess } from "../tests/harness/agent-process.js";
+import { percentile, table, writeResults } from "./support/stats.js";
 
-const CREATES = Number(process.env.CREATES ?? 50);
+const CREATES = Number(process.env.CREATES ?? 15);
 const REQUESTS = Number(process.env.REQUESTS ?? 3000);
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 16);
 const RECORDED = 100;
+const cpMain = fileURLToPath(new URL("../apps/control-plane/dist/main.js", import.meta.url));
 
-async function latencies(runs: number, once: (i: number) => Promise<void>) {
-  for (let i = 0; i < 3; i++) await once(-1 - i); // warm-up
-  const times: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const start = process.hrtime.bigint();
-    await once(i);
-    times.push(Number(process.hrtime.bigint() - start) / 1e6);
-  }
-  times.sort((a, b) => a - b);
-  return { p50: percentile(times, 50), p95: percentile(times, 95) };
-}
+const stats = (times: number[]) => ({ p50: percentile(times, 50), p95: percentile(times, 95) });
 
 /** Requests per second with CONCURRENCY callers sharing REQUESTS calls. */
 async function throughput(once: () => Promise<void>): Promise<number> {
@@ -52,127 +52,261 @@ async function expectOk(response: Response, status = 200): Promise<void> {
   await response.arrayBuffer();
 }
 
-const fmt = (n: number, digits = 1) => n.toFixed(digits).padStart(9);
-const results: Record<string, unknown> = {};
+/** wrenn-cp as a child process on the prepared data directory / database. */
+async function controlPlaneProcess(
+  env: NodeJS.ProcessEnv,
+): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, [cpMain], {
+    env: { ...process.env, WRENN_LISTEN: "127.0.0.1:0", WRENN_LOG_LEVEL: "warn", ...env },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  let out = "";
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout?.on("data", (d: Buffer) => {
+      out += d.toString();
+      const match = /Wrenn control plane: (http:\/\/\S+)/.exec(out);
+      if (match?.[1]) resolve(match[1]);
+    });
+    child.once("exit", (code) => reject(new Error(`wrenn-cp exited (${code}):\n${out}`)));
+  });
+  return { url, child };
+}
 
+const agent = await AgentProcess.start({ poolSize: 0 });
+const results: Record<string, unknown> = {};
+let directIds = 0;
 try {
   for (const kind of DATABASE_KINDS) {
-    const agentUrl = process.env.WRENN_BENCH_AGENT_URL;
-    const stack = await startTestStack(await freshDatabase(kind), {
-      config: agentUrl ? { agentUrl, agentToken: process.env.WRENN_BENCH_AGENT_TOKEN } : {},
-    });
+    const target = await freshDatabase(kind);
+
+    // Setup in this process: a key, a real sandbox's sealed token, 100 recorded rows, and the
+    // SQL floors on them.
+    const setup = await startControlPlane(
+      {
+        host: "127.0.0.1",
+        port: 0,
+        dataDir: target.dataDir,
+        databaseUrl: target.databaseUrl,
+        apiKey: TEST_ADMIN_KEY,
+        agentUrl: agent.url,
+        logLevel: "silent",
+        lifecycleIntervalMs: 1000,
+        hostMonitorIntervalMs: 5000,
+        backgroundLoops: false,
+      },
+      { logger: pino({ level: "silent" }) },
+    );
+    let key: string;
+    let ownerId: string;
+    let sqlGetQps: number;
+    let sqlListQps: number;
+    let recorded: string[];
     try {
-      const base = stack.cp.url;
-      const keyResponse = await stack.call("POST", "/v1/api-keys", {
-        body: {
+      const call = async (
+        method: string,
+        path: string,
+        o: { key?: string | null; body?: unknown } = {},
+      ) => {
+        const r = await fetch(`${setup.url}${path}`, {
+          method,
+          headers: { "x-api-key": o.key ?? TEST_ADMIN_KEY, "content-type": "application/json" },
+          body: o.body === undefined ? undefined : JSON.stringify(o.body),
+        });
+        const text = await r.text();
+        return {
+          status: r.status,
+          headers: r.headers,
+          body: text ? JSON.parse(text) : undefined,
+          text,
+        };
+      };
+      const created = await createKey(
+        { call },
+        {
           name: "bench",
           pools: { vcpus: 100_000, memoryMb: 100_000_000, storageMb: 100_000_000 },
           createRatePerMinute: 100_000,
         },
+      );
+      key = created.key;
+      ownerId = created.ownerId;
+      const sandbox = await call("POST", "/v1/sandboxes", { key, body: {} });
+      if (sandbox.status !== 201) throw new Error(`create: ${sandbox.text}`);
+      const sealed = (
+        await setup.db.query<{ s: string }>(
+          "SELECT envd_token_sealed AS s FROM sandboxes WHERE id = $1",
+          [sandbox.body.id],
+        )
+      ).rows[0]!.s;
+      await call("DELETE", `/v1/sandboxes/${sandbox.body.id}`, { key });
+      await setup.db.query(
+        `INSERT INTO sandboxes (id, owner_id, api_key_id, template, state, vcpus, memory_mb, disk_mb,
+           timeout_seconds, envd_version, envd_token_sealed, host_id, started_at, end_at)
+         SELECT 'sb-' || lpad(to_hex(x), 8, '0'), $1, $2, 'base', 'running', 1, 512, 2048, 300,
+           '0.6.13', $3, NULL, now() - x * interval '1 second', now() + interval '1 day'
+         FROM generate_series(1, ${RECORDED}) AS x`,
+        // On no host, so reconciliation leaves them alone (the agent has never heard of them).
+        [ownerId, created.id, sealed],
+      );
+      recorded = (
+        await setup.db.query<{ id: string }>("SELECT id FROM sandboxes WHERE state = 'running'")
+      ).rows.map((r) => r.id);
+      let turn = 0;
+      sqlGetQps = await throughput(async () => {
+        await setup.db.query("SELECT * FROM sandboxes WHERE id = $1 AND owner_id = $2", [
+          recorded[turn++ % RECORDED],
+          ownerId,
+        ]);
       });
-      const key = (keyResponse.body as { key: string }).key;
-      const headers = { "x-api-key": key, "content-type": "application/json" };
-      const small = JSON.stringify({ resources: { vcpus: 1, memoryMb: 128, diskMb: 256 } });
+      sqlListQps = await throughput(async () => {
+        await setup.db.query(
+          "SELECT * FROM sandboxes WHERE owner_id = $1 AND state <> 'stopped' ORDER BY started_at DESC, id DESC LIMIT 101",
+          [ownerId],
+        );
+      });
+    } finally {
+      await setup.close();
+    }
 
-      const ids: string[] = [];
-      const viaApi = await latencies(CREATES, async () => {
-        const response = await fetch(`${base}/v1/sandboxes`, {
+    const cp = await controlPlaneProcess({
+      WRENN_DATA_DIR: target.dataDir,
+      DATABASE_URL: target.databaseUrl ?? "",
+      WRENN_AGENT_URL: agent.url,
+      // Only creates may end sandboxes here; the recorded rows outlive the run.
+      WRENN_HOST_MONITOR_INTERVAL_MS: "5000",
+    });
+    try {
+      const headers = { "x-api-key": key, "content-type": "application/json" };
+      const viaApi: number[] = [];
+      const viaAgent: number[] = [];
+      for (let i = -2; i < CREATES; i++) {
+        let t = performance.now();
+        const response = await fetch(`${cp.url}/v1/sandboxes`, {
           method: "POST",
           headers,
-          body: small,
+          body: "{}",
         });
         if (response.status !== 201)
           throw new Error(`create: ${response.status} ${await response.text()}`);
-        ids.push(((await response.json()) as { id: string }).id);
-      });
-      const agent = createClient(
-        HostAgentService,
-        createConnectTransport({ baseUrl: agentUrl ?? stack.agent.url, httpVersion: "1.1" }),
-      );
-      const direct: string[] = [];
-      const viaAgent = await latencies(CREATES, async (i) => {
-        const sandboxId = `sb-${(0xb0000000 + i + 10).toString(16)}`;
-        await agent.createSandbox({
-          sandboxId,
-          template: "base",
-          resources: { vcpus: 1, memoryMb: 128, diskMb: 256 },
-        });
-        direct.push(sandboxId);
-      });
-      for (const id of direct) await agent.destroySandbox({ sandboxId: id });
-      for (const id of ids.slice(RECORDED)) {
+        const apiMs = performance.now() - t;
+        const { id } = (await response.json()) as { id: string };
         await expectOk(
-          await fetch(`${base}/v1/sandboxes/${id}`, { method: "DELETE", headers }),
+          await fetch(`${cp.url}/v1/sandboxes/${id}`, { method: "DELETE", headers }),
           204,
         );
-      }
-      while (ids.length < RECORDED) {
-        const response = await fetch(`${base}/v1/sandboxes`, {
-          method: "POST",
-          headers,
-          body: small,
+
+        const sandboxId = `sb-b${(0xc000000 + directIds++).toString(16)}`;
+        t = performance.now();
+        await agent.client.createSandbox({
+          sandboxId,
+          template: "base",
+          resources: { vcpus: 1, memoryMb: 512, diskMb: 2048 },
+          envdAccessToken: randomBytes(16).toString("hex"),
         });
-        ids.push(((await response.json()) as { id: string }).id);
+        const agentMs = performance.now() - t;
+        await agent.client.destroySandbox({ sandboxId });
+        if (i >= 0) {
+          viaApi.push(apiMs);
+          viaAgent.push(agentMs);
+        }
       }
-      const recorded = ids.slice(0, RECORDED);
 
       let turn = 0;
       const getRps = await throughput(async () =>
-        expectOk(await fetch(`${base}/v1/sandboxes/${recorded[turn++ % RECORDED]}`, { headers })),
+        expectOk(await fetch(`${cp.url}/v1/sandboxes/${recorded[turn++ % RECORDED]}`, { headers })),
       );
       const listRps = await throughput(async () =>
-        expectOk(await fetch(`${base}/v1/sandboxes?limit=100`, { headers })),
+        expectOk(await fetch(`${cp.url}/v1/sandboxes?limit=100`, { headers })),
       );
       const e2bListRps = await throughput(async () =>
-        expectOk(await fetch(`${base}/v2/sandboxes?limit=100`, { headers })),
+        expectOk(await fetch(`${cp.url}/v2/sandboxes?limit=100`, { headers })),
       );
-      const healthRps = await throughput(async () => expectOk(await fetch(`${base}/healthz`)));
-      const sqlGetQps = await throughput(async () => {
-        await stack.cp.db.query("SELECT * FROM sandboxes WHERE id = $1 AND owner_id = owner_id", [
-          recorded[turn++ % RECORDED],
-        ]);
-      });
+      const healthRps = await throughput(async () => expectOk(await fetch(`${cp.url}/healthz`)));
 
-      console.log(`\n${kind} (${RECORDED} sandboxes recorded, ${CONCURRENCY} concurrent callers)`);
-      console.log(`${"measure".padEnd(52)}${"ours".padStart(9)}${"floor".padStart(9)}  floor is`);
+      const api = stats(viaApi);
+      const alone = stats(viaAgent);
       console.log(
-        `${"create p50 ms".padEnd(52)}${fmt(viaApi.p50)}${fmt(viaAgent.p50)}  CreateSandbox to the agent alone`,
+        `\n${kind}: create (${CREATES} each, real agent, no warm pool), then reads with ${RECORDED} recorded rows, ${CONCURRENCY} callers`,
       );
-      console.log(
-        `${"create p95 ms".padEnd(52)}${fmt(viaApi.p95)}${fmt(viaAgent.p95)}  CreateSandbox to the agent alone`,
-      );
-      console.log(
-        `${"GET /v1/sandboxes/{id} req/s".padEnd(52)}${fmt(getRps, 0)}${fmt(healthRps, 0)}  GET /healthz, same server`,
-      );
-      console.log(
-        `${"GET /v1/sandboxes?limit=100 req/s".padEnd(52)}${fmt(listRps, 0)}${fmt(healthRps, 0)}  GET /healthz, same server`,
-      );
-      console.log(
-        `${"GET /v2/sandboxes?limit=100 (E2B) req/s".padEnd(52)}${fmt(e2bListRps, 0)}${fmt(healthRps, 0)}  GET /healthz, same server`,
-      );
-      console.log(
-        `${"bare SELECT by id, queries/s".padEnd(52)}${fmt(sqlGetQps, 0)}${"".padStart(9)}  (the database alone)`,
-      );
+      table([
+        {
+          measure: "create p50 ms",
+          ours: api.p50,
+          floor: alone.p50,
+          ratio: api.p50 / alone.p50,
+          "floor is": "CreateSandbox to the agent alone",
+        },
+        {
+          measure: "create p95 ms",
+          ours: api.p95,
+          floor: alone.p95,
+          ratio: api.p95 / alone.p95,
+          "floor is": "CreateSandbox to the agent alone",
+        },
+        {
+          measure: "GET /v1/sandboxes/{id} req/s",
+          ours: Math.round(getRps),
+          floor: Math.round(healthRps),
+          ratio: getRps / healthRps,
+          "floor is": "GET /healthz, same server",
+        },
+        {
+          measure: "  the same, beside its query",
+          ours: Math.round(getRps),
+          floor: Math.round(sqlGetQps),
+          ratio: getRps / sqlGetQps,
+          "floor is": "the SELECT by id alone",
+        },
+        {
+          measure: "GET /v1/sandboxes?limit=100 req/s",
+          ours: Math.round(listRps),
+          floor: Math.round(healthRps),
+          ratio: listRps / healthRps,
+          "floor is": "GET /healthz, same server",
+        },
+        {
+          measure: "  the same, beside its query",
+          ours: Math.round(listRps),
+          floor: Math.round(sqlListQps),
+          ratio: listRps / sqlListQps,
+          "floor is": "the list SELECT alone",
+        },
+        {
+          measure: "GET /v2/sandboxes?limit=100 req/s (E2B)",
+          ours: Math.round(e2bListRps),
+          floor: Math.round(sqlListQps),
+          ratio: e2bListRps / sqlListQps,
+          "floor is": "the list SELECT alone",
+        },
+      ]);
       results[kind] = {
-        agent: agentUrl ? "real" : "in-process fake",
-        recorded: RECORDED,
+        agent: "real (wrenn-agent, gVisor), warm pool off",
+        controlPlane: "wrenn-cp child process",
+        recorded: `${RECORDED} rows inserted directly`,
         concurrency: CONCURRENCY,
-        createMs: { api: viaApi, agentAlone: viaAgent },
+        creates: CREATES,
+        createMs: {
+          api,
+          agentAlone: alone,
+          ratioP50: api.p50 / alone.p50,
+          ratioP95: api.p95 / alone.p95,
+        },
         requestsPerSecond: {
           get: getRps,
           list: listRps,
           e2bList: e2bListRps,
           healthzFloor: healthRps,
           sqlGetFloor: sqlGetQps,
+          sqlListFloor: sqlListQps,
         },
       };
     } finally {
-      await stack.close();
+      cp.child.kill("SIGTERM");
+      await once(cp.child, "exit");
     }
   }
-  console.log(
-    `\nwritten to ${await writeResults("cp-api", { date: new Date().toISOString(), ...results })}`,
-  );
+  console.log(`\nwritten to ${writeResults("cp-api", results)}`);
 } finally {
+  await agent.dispose();
   await releaseTestDatabases();
 }

@@ -7,7 +7,7 @@ import { type Client, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { HostAgentService } from "@wrenn/proto/hostagent";
 import { agentMain, templatesDir } from "./paths.js";
-import { leaseSlot } from "./slot-lease.js";
+import { leaseSlot, slotPool } from "./slot-lease.js";
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -51,9 +51,7 @@ export class AgentProcess {
     const tag = this.slot.slot.toString(16).padStart(2, "0");
     this.networkPrefix = `wt${tag}-`;
     this.networkTable = `wrenn_test_${tag}`;
-    // A /22 each (256 sandboxes): 10.224.0.0/12 holds 256 of them.
-    this.networkPool =
-      opts.networkPool ?? `10.${224 + (this.slot.slot >> 6)}.${(this.slot.slot & 63) * 4}.0/22`;
+    this.networkPool = opts.networkPool ?? slotPool(this.slot.slot);
   }
 
   static async start(opts: AgentOptions = {}): Promise<AgentProcess> {

@@ -54,3 +54,8 @@ function alive(pid: number): boolean {
     return false;
   }
 }
+
+/** A slot's address pool: a /22 (256 sandboxes) of 10.224.0.0/12, which holds all 256 slots. */
+export function slotPool(slot: number): string {
+  return `10.${224 + (slot >> 6)}.${(slot & 63) * 4}.0/22`;
+}

@@ -1,12 +1,15 @@
 import { randomBytes } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import type { FastifyInstance } from "fastify";
-import { type Logger, pino } from "pino";
+import { type DestinationStream, type Logger, pino } from "pino";
 import { buildServer } from "./api/server.js";
+import { ExecService } from "./commands/exec-service.js";
 import type { ControlPlaneConfig } from "./config/config.js";
 import type { Database } from "./db/database.js";
 import { loadMigrations, migrateUp, SCHEMA_LOCK_KEY } from "./db/migrations.js";
 import { openDatabase } from "./db/open-database.js";
+import { EnvdGateway } from "./envd/envd-session.js";
+import { FileService } from "./files/file-service.js";
 import { HostMonitor } from "./hosts/host-monitor.js";
 import { HostRegistry } from "./hosts/host-registry.js";
 import { LifecycleManager } from "./lifecycle/lifecycle-manager.js";
@@ -15,6 +18,7 @@ import {
   type ReconcileReport,
   reconcileHost,
 } from "./lifecycle/reconciler.js";
+import { SandboxProxy } from "./proxy/sandbox-proxy.js";
 import { SingleHostScheduler } from "./scheduler/single-host-scheduler.js";
 import { loadSecretKey } from "./secrets/secret-key.js";
 import { TokenCipher } from "./secrets/token-cipher.js";
@@ -37,6 +41,8 @@ export interface ControlPlane {
   sandboxes: SandboxService;
   keys: ApiKeyService;
   hosts: HostService;
+  exec: ExecService;
+  files: FileService;
   registry: HostRegistry;
   monitor: HostMonitor;
   lifecycle: LifecycleManager;
@@ -50,21 +56,24 @@ export interface StartOptions {
   logger?: Logger;
 }
 
-export function createLogger(level: string): Logger {
-  return pino({
+/** A pino logger with API keys and tokens redacted; to stdout unless a destination is given. */
+export function createLogger(level: string, destination?: DestinationStream): Logger {
+  const options = {
     level,
     redact: {
       paths: [
         'req.headers["x-api-key"]',
         "req.headers.authorization",
         'req.headers["x-access-token"]',
+        'req.headers["wrenn-agent-token"]',
         "key",
         "apiKey",
         "envdAccessToken",
       ],
       censor: "[redacted]",
     },
-  });
+  };
+  return destination ? pino(options, destination) : pino(options);
 }
 
 export async function startControlPlane(
@@ -73,6 +82,7 @@ export async function startControlPlane(
 ): Promise<ControlPlane> {
   const logger = options.logger ?? createLogger(config.logLevel);
   const controlPlaneId = `cp-${randomBytes(4).toString("hex")}`;
+  const deadlines = { ...DEFAULT_DEADLINES, ...config.operationDeadlines };
   await mkdir(config.dataDir, { recursive: true });
   const cipher = new TokenCipher(await loadSecretKey(config.secretKey, config.dataDir));
   const db = await openDatabase(config);
@@ -130,13 +140,32 @@ export async function startControlPlane(
       audit,
       logger,
       defaults: SANDBOX_DEFAULTS,
-      deadlines: DEFAULT_DEADLINES,
+      deadlines,
     });
     reconcile = (hostId) => reconcileHost({ db, registry, sandboxes, logger }, hostId);
     const hosts = new HostService(db, registry, monitor, keys);
-    const lifecycle = new LifecycleManager({ db, sandboxes, logger, deadlines: DEFAULT_DEADLINES });
+    const lifecycle = new LifecycleManager({ db, sandboxes, logger, deadlines });
+    const gateway = new EnvdGateway(sandboxes);
+    const exec = new ExecService(gateway, audit, logger.child({ component: "exec" }));
+    const files = new FileService(gateway, audit);
+    const proxy = new SandboxProxy({
+      sandboxes,
+      keys,
+      audit,
+      logger: logger.child({ component: "proxy" }),
+      domain: config.domain,
+    });
 
-    const app = await buildServer({ logger, version: VERSION, sandboxes, keys, hosts });
+    const app = await buildServer({
+      logger,
+      version: VERSION,
+      sandboxes,
+      keys,
+      hosts,
+      exec,
+      files,
+      proxy,
+    });
     cleanups.push(() => app.close());
     await app.listen({ host: config.host, port: config.port });
     const address = app.server.address();
@@ -168,6 +197,8 @@ export async function startControlPlane(
       sandboxes,
       keys,
       hosts,
+      exec,
+      files,
       registry,
       monitor,
       lifecycle,

@@ -7,4 +7,5 @@ export {
   startControlPlane,
 } from "./control-plane.js";
 export type { ReconcileReport } from "./lifecycle/reconciler.js";
+export * from "./local-stack/index.js";
 export type { Principal, Sandbox, SandboxState } from "./service/sandbox-types.js";

@@ -1,3 +1,5 @@
+import type { ExecService } from "../commands/exec-service.js";
+import type { FileService } from "../files/file-service.js";
 import type { ApiKeyService } from "../service/api-key-service.js";
 import type { HostService } from "../service/host-service.js";
 import type { SandboxService } from "../service/sandbox-service.js";
@@ -6,4 +8,6 @@ export interface ApiDeps {
   sandboxes: SandboxService;
   keys: ApiKeyService;
   hosts: HostService;
+  exec: ExecService;
+  files: FileService;
 }

@@ -1,26 +1,64 @@
+import { EventEmitter } from "node:events";
+import http from "node:http";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import { type TypeBoxTypeProvider, TypeBoxValidatorCompiler } from "@fastify/type-provider-typebox";
+import websocket from "@fastify/websocket";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import { Type } from "typebox";
+import type { SandboxProxy } from "../proxy/sandbox-proxy.js";
+import { IO_LIMITS } from "../service/limits.js";
 import type { ApiDeps } from "./api-deps.js";
 import { authenticate } from "./authentication.js";
 import { e2bSandboxRoutes } from "./e2b/sandbox-routes.js";
 import { notFoundHandler, sendProblem } from "./error-handler.js";
+import { API_DESCRIPTION } from "./openapi-description.js";
 import "./request-context.js";
 import { adminRoutes } from "./v1/admin-routes.js";
+import { execRoutes } from "./v1/exec-routes.js";
+import { fileJsonRoutes, fileRoutes } from "./v1/file-routes.js";
 import { sandboxRoutes } from "./v1/sandbox-routes.js";
+import { terminalRoutes } from "./v1/terminal-routes.js";
 
 export interface ServerOptions extends ApiDeps {
   logger: Logger;
   version: string;
   /** Largest accepted request body; sandbox requests are small (env vars are the big part). */
   bodyLimit?: number;
+  /** Takes sandbox traffic before Fastify sees it (so bodies stream through unparsed). */
+  proxy?: SandboxProxy;
+}
+
+/**
+ * One HTTP server for the API and the proxy: sandbox traffic (by header, host name or the
+ * /v1/.../ports/ prefix) goes to the proxy as raw Node streams, everything else to Fastify.
+ * WebSocket upgrades are split the same way; @fastify/websocket only sees the API's.
+ */
+function serverWithProxy(proxy: SandboxProxy | undefined, apiUpgrades: EventEmitter) {
+  return (handler: http.RequestListener): http.Server => {
+    const server = http.createServer((req, res) => {
+      const route = proxy?.route(req);
+      if (route && proxy) proxy.web(req, res, route);
+      else handler(req, res);
+    });
+    server.on("upgrade", (req, socket, head) => {
+      const route = proxy?.route(req);
+      if (route && proxy) proxy.ws(req, socket, head, route);
+      else apiUpgrades.emit("upgrade", req, socket, head);
+    });
+    // Process output, file transfers and terminals stream for as long as they last.
+    server.requestTimeout = 0;
+    server.headersTimeout = 60_000;
+    server.keepAliveTimeout = 72_000;
+    return server;
+  };
 }
 
 export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
+  const apiUpgrades = new EventEmitter();
   const app = Fastify({
+    serverFactory: serverWithProxy(options.proxy, apiUpgrades),
     loggerInstance: options.logger as FastifyBaseLogger,
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
     routerOptions: { maxParamLength: 256 },
@@ -52,8 +90,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       info: {
         title: "Wrenn control plane",
         version: options.version,
-        description:
-          "Wrenn's own API lives under /v1. The paths tagged e2b are the subset of E2B's REST API that its SDK uses, with E2B's shapes and error bodies.",
+        description: API_DESCRIPTION,
       },
       components: {
         securitySchemes: { apiKey: { type: "apiKey", in: "header", name: "X-API-Key" } },
@@ -61,6 +98,17 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     },
   });
   await app.register(swaggerUi, { routePrefix: "/docs", staticCSP: true });
+
+  await app.register(websocket, {
+    options: {
+      server: apiUpgrades as unknown as http.Server,
+      maxPayload: IO_LIMITS.wsMessageBytes,
+    },
+  });
+  if (options.proxy) {
+    const proxy = options.proxy;
+    app.addHook("preClose", async () => proxy.close());
+  }
 
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
 
@@ -81,6 +129,10 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       v1.addHook("onRequest", authenticate(options.keys));
       await v1.register(sandboxRoutes, options);
       await v1.register(adminRoutes, options);
+      await v1.register(execRoutes, options);
+      await v1.register(terminalRoutes, options);
+      await v1.register(fileRoutes, options);
+      await v1.register(fileJsonRoutes, options);
     },
     { prefix: "/v1" },
   );

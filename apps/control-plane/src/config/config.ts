@@ -1,4 +1,5 @@
 import { resolve } from "node:path";
+import type { OperationDeadlines } from "../service/sandbox-service.js";
 
 export interface ControlPlaneConfig {
   /** Address to listen on; port 0 picks a free one. */
@@ -20,6 +21,8 @@ export interface ControlPlaneConfig {
   hostMonitorIntervalMs: number;
   /** Tests drive the lifecycle and host monitor by hand. */
   backgroundLoops: boolean;
+  /** Seconds before an operation in flight counts as stuck (tests shorten them). */
+  operationDeadlines?: Partial<OperationDeadlines>;
   migrationsDir?: string;
 }
 

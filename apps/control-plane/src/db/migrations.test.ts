@@ -43,8 +43,9 @@ describe.each(DATABASE_KINDS)("migrations on %s", (kind) => {
   test("up creates the schema once; down removes it; up again restores it", async () => {
     const db = await openDatabase(await freshDatabase(kind));
     try {
+      const all = (await loadMigrations()).map((m) => m.version);
       const first = await migrateDatabase(db);
-      expect(first.applied).toEqual([1]);
+      expect(first.applied).toEqual(all);
       expect(await tables(db)).toEqual(
         ["api_keys", "audit_events", "hosts", "owners", "sandboxes", "schema_migrations"].sort(),
       );
@@ -53,7 +54,29 @@ describe.each(DATABASE_KINDS)("migrations on %s", (kind) => {
       const migrations = await loadMigrations();
       await db.withExclusiveLock(SCHEMA_LOCK_KEY, (s) => migrateDown(s, migrations, 0));
       expect(await tables(db)).toEqual(["schema_migrations"]);
-      expect((await migrateDatabase(db)).applied).toEqual([1]);
+      expect((await migrateDatabase(db)).applied).toEqual(all);
+    } finally {
+      await db.close();
+    }
+  });
+
+  test("0002 down keeps the proxy's audit events, as the system's", async () => {
+    const db = await openDatabase(await freshDatabase(kind));
+    try {
+      await migrateDatabase(db);
+      await db.query(
+        "INSERT INTO audit_events (actor, action, outcome) VALUES ('proxy', 'sandbox.exec', 'ok')",
+      );
+      await expect(
+        db.query("INSERT INTO audit_events (actor, action, outcome) VALUES ('x', 'y', 'ok')"),
+      ).rejects.toThrow();
+      const migrations = await loadMigrations();
+      await db.withExclusiveLock(SCHEMA_LOCK_KEY, (s) => migrateDown(s, migrations, 1));
+      const rows = await db.query<{ actor: string; detail: { actor?: string } }>(
+        "SELECT actor, detail FROM audit_events",
+      );
+      expect(rows.rows).toEqual([{ actor: "system", detail: { actor: "proxy" } }]);
+      expect((await migrateDatabase(db)).applied).toEqual([2]);
     } finally {
       await db.close();
     }
@@ -88,16 +111,17 @@ describe.each(DATABASE_KINDS)("migrations on %s", (kind) => {
   test("a failing migration leaves nothing half applied", async () => {
     const dir = await copyOfMigrations();
     await writeFile(
-      join(dir, "0002_broken.up.sql"),
+      join(dir, "0099_broken.up.sql"),
       "CREATE TABLE half (id int);\nSELECT nonsense FROM nowhere;\n",
     );
-    await writeFile(join(dir, "0002_broken.down.sql"), "DROP TABLE half;\n");
+    await writeFile(join(dir, "0099_broken.down.sql"), "DROP TABLE half;\n");
     const db = await openDatabase(await freshDatabase(kind));
     try {
       await expect(migrateDatabase(db, dir)).rejects.toThrow();
       expect(await tables(db)).not.toContain("half");
       const versions = await db.query<{ version: number }>("SELECT version FROM schema_migrations");
-      expect(versions.rows.map((r) => r.version)).toEqual([1]);
+      const all = (await loadMigrations()).map((m) => m.version);
+      expect(versions.rows.map((r) => r.version)).toEqual(all);
     } finally {
       await db.close();
     }
@@ -116,7 +140,7 @@ describe("migration files", () => {
 
   test("a lone up file is refused", async () => {
     const dir = await copyOfMigrations();
-    await writeFile(join(dir, "0002_lonely.up.sql"), "SELECT 1;");
+    await writeFile(join(dir, "0099_lonely.up.sql"), "SELECT 1;");
     await expect(loadMigrations(dir)).rejects.toThrow(/needs both/);
   });
 });
@@ -146,7 +170,7 @@ describe("control planes starting together on one PostgreSQL", () => {
       const keys = await started[0]!.db.query("SELECT id FROM api_keys");
       expect(keys.rows).toHaveLength(1);
       const versions = await started[0]!.db.query("SELECT version FROM schema_migrations");
-      expect(versions.rows).toHaveLength(1);
+      expect(versions.rows).toHaveLength((await loadMigrations()).length);
     } finally {
       await Promise.all(started.map((c) => c.close()));
     }

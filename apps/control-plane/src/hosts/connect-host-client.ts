@@ -62,6 +62,11 @@ function toAgentSandbox(s: ProtoSandbox | undefined): AgentSandbox {
     state: STATES[s.state] ?? "unknown",
     envdVersion: s.envdVersion,
     error: s.error,
+    ...(s.pauseMode === PauseMode.CHECKPOINT
+      ? { pauseMode: "checkpoint" as const }
+      : s.pauseMode === PauseMode.FREEZE
+        ? { pauseMode: "freeze" as const }
+        : {}),
   };
 }
 
@@ -189,10 +194,12 @@ export function createConnectHostClient(options: ConnectHostClientOptions): Host
         })),
       ),
     forwardTarget(sandboxId, port): ForwardTarget {
+      // The agent reads its token from Wrenn-Agent-Token on forwarded traffic: Authorization
+      // belongs to the sandbox's own traffic (the E2B SDK sends `Basic user:` to envd).
       return {
         url: options.url,
         headers: {
-          ...headers,
+          ...(options.token ? { "wrenn-agent-token": options.token } : {}),
           "wrenn-forward-sandbox": sandboxId,
           "wrenn-forward-port": String(port),
         },

@@ -8,6 +8,12 @@ export interface AgentSandbox {
   state: AgentSandboxState;
   envdVersion: string;
   error: string;
+  /**
+   * How a paused sandbox is held: "checkpoint" (memory saved to disk, no process left) or
+   * "freeze" (processes stopped in memory; the agent falls back to this when the sandbox holds
+   * open TCP sockets, which a checkpoint cannot save).
+   */
+  pauseMode?: "checkpoint" | "freeze";
 }
 
 export interface AgentCreateRequest {

@@ -3,10 +3,23 @@ import type { Queryable } from "../db/database.js";
 import {
   findHost,
   type HostRecord,
+  recordHostError,
   recordHostFailure,
   recordHostSeen,
 } from "../store/host-store.js";
+import { HostError, type HostErrorKind } from "./host-client.js";
 import type { HostRegistry, RegisteredHost } from "./host-registry.js";
+
+/**
+ * Errors only an agent that is up can give. The rest count towards losing the host: unavailable,
+ * unauthenticated, and internal, which is also what a broken connection (EPIPE) reads as.
+ */
+const ANSWERED: HostErrorKind[] = [
+  "not_found",
+  "invalid_argument",
+  "failed_precondition",
+  "resource_exhausted",
+];
 
 export interface HostMonitorOptions {
   db: Queryable;
@@ -78,6 +91,16 @@ export class HostMonitor {
       }
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
+      if (error instanceof HostError && ANSWERED.includes(error.kind)) {
+        // It answered, so it is there: an application error (a call racing a create, say)
+        // must not mark every sandbox of the host missing.
+        logger.warn(
+          { hostId: host.id, err: message },
+          "host agent answered a heartbeat with an error",
+        );
+        await recordHostError(db, host.id, message);
+        return findHost(db, host.id);
+      }
       const result = await recordHostFailure(db, host.id, message, this.options.offlineAfter ?? 3);
       logger.warn({ hostId: host.id, url: host.url, err: message }, "host agent unreachable");
       if (result.wentOffline) {

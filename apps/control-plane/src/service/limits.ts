@@ -32,13 +32,40 @@ export interface SandboxDefaults {
   timeoutSeconds: number;
 }
 
+/**
+ * The host agent's own defaults: its warm pool boots sandboxes of exactly this shape, and a
+ * disk of another size cannot come from the pool (a filesystem cannot shrink), so defaults that
+ * differ would make every plain create a cold boot.
+ */
 export const SANDBOX_DEFAULTS: SandboxDefaults = {
   template: "base",
-  vcpus: 2,
-  memoryMb: 1024,
-  diskMb: 4096,
+  vcpus: 1,
+  memoryMb: 512,
+  diskMb: 2048,
   timeoutSeconds: 300,
 };
+
+/** Bounds on commands, files and WebSocket messages (exec, files, terminal). */
+export const IO_LIMITS = {
+  pathLength: 4096,
+  /** A shell command line (bash -c). */
+  commandLength: 131_072,
+  args: 1024,
+  argLength: 131_072,
+  /** POSIX login names as useradd accepts them. */
+  userPattern: "^[a-z_][a-z0-9_-]{0,31}$",
+  execTimeoutSeconds: { default: 60, max: 86_400 },
+  /** One-shot exec keeps at most this much of each of stdout and stderr; the rest is counted. */
+  execOutputBytes: 16 * 1024 * 1024,
+  /** One-shot exec stdin (decoded). */
+  execStdinBytes: 8 * 1024 * 1024,
+  /** Request body of a one-shot exec (stdin may come base64-encoded). */
+  execBodyBytes: 12 * 1024 * 1024,
+  /** Largest WebSocket message a client may send (stdin or keystrokes in one frame). */
+  wsMessageBytes: 1024 * 1024,
+  listDepth: { default: 1, max: 16 },
+  terminalSize: { min: 1, max: 1000 },
+} as const;
 
 export interface KeyDefaults {
   pools: { vcpus: number; memoryMb: number; storageMb: number };

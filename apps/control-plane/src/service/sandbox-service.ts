@@ -18,6 +18,7 @@ import {
   findSandbox,
   insertSandbox,
   listSandboxes,
+  runningSandboxes,
   type SandboxChange,
   type SandboxRow,
   toSandbox,
@@ -103,7 +104,31 @@ export interface SettleOutcome {
 }
 
 /** Who an audit event is attributed to. */
-type Actor = { actor: "api"; principal: Principal } | { actor: "lifecycle" | "reconciler" };
+type Actor =
+  | { actor: "api"; principal: Principal }
+  | { actor: "lifecycle" | "reconciler" | "system" };
+
+/**
+ * A running sandbox as the I/O paths (proxy, exec, files, terminal) need it: which host holds
+ * it, and envd's access token.
+ */
+export interface SandboxEndpoint {
+  id: string;
+  ownerId: string;
+  apiKeyId: string;
+  hostId: string;
+  client: HostClient;
+  envdAccessToken: string;
+}
+
+/** What a shutdown pause did with each running sandbox. */
+export interface ShutdownPauseReport {
+  /** Saved to disk: nothing of them keeps running. */
+  checkpointed: string[];
+  /** Held open TCP sockets, so they could only be frozen in memory (their processes remain). */
+  frozen: string[];
+  failed: { id: string; error: string }[];
+}
 
 const SEMVER = /^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/;
 const NOT_STOPPED = SANDBOX_STATES.filter((s) => s !== "stopped");
@@ -235,6 +260,14 @@ export class SandboxService {
   ): Promise<ForwardTarget> {
     if (!Number.isInteger(port) || port < 1 || port > 65_535)
       throw invalidRequest("port must be 1-65535");
+    return (await this.endpoint(principal, id)).client.forwardTarget(id, port);
+  }
+
+  /**
+   * A running sandbox of the principal (of anyone without one): 404 when it does not exist or
+   * is another owner's, 409 sandbox_not_running when it exists but is not running.
+   */
+  async endpoint(principal: Principal | null, id: string): Promise<SandboxEndpoint> {
     const row = SANDBOX_ID_PATTERN.test(id)
       ? await findSandbox(this.o.db, id, principal?.ownerId)
       : null;
@@ -246,7 +279,61 @@ export class SandboxService {
         `sandbox ${id} is ${row.state}, not running`,
       );
     }
-    return this.o.registry.client(row.host_id).forwardTarget(id, port);
+    return {
+      id: row.id,
+      ownerId: row.owner_id,
+      apiKeyId: row.api_key_id,
+      hostId: row.host_id,
+      client: this.o.registry.client(row.host_id),
+      envdAccessToken: this.openToken(row.envd_token_sealed),
+    };
+  }
+
+  /** Every running sandbox with its envd token, to match signed /files URLs against. */
+  async runningEndpoints(): Promise<SandboxEndpoint[]> {
+    const rows = await runningSandboxes(this.o.db);
+    const out: SandboxEndpoint[] = [];
+    for (const row of rows) {
+      if (!row.host_id) continue;
+      let client: HostClient;
+      try {
+        client = this.o.registry.client(row.host_id);
+      } catch {
+        continue; // a host another control plane serves
+      }
+      out.push({
+        id: row.id,
+        ownerId: row.owner_id,
+        apiKeyId: row.api_key_id,
+        hostId: row.host_id,
+        client,
+        envdAccessToken: this.openToken(row.envd_token_sealed),
+      });
+    }
+    return out;
+  }
+
+  /**
+   * Pauses every running sandbox of a host, for a local stack that is shutting down: a
+   * checkpointed sandbox leaves no process behind and resumes at the next start.
+   */
+  async pauseAllOnHost(hostId: string): Promise<ShutdownPauseReport> {
+    const report: ShutdownPauseReport = { checkpointed: [], frozen: [], failed: [] };
+    const rows = await this.o.db.query<SandboxRow>(
+      `UPDATE sandboxes SET state = 'pausing', state_changed_at = now(),
+         op_deadline = now() + ($2::double precision * interval '1 second')
+       WHERE host_id = $1 AND state = 'running' RETURNING *`,
+      [hostId, this.deadlines.pause],
+    );
+    for (const row of rows.rows) {
+      try {
+        const { pauseMode } = await this.runPauseOnHost(row, { actor: "system" });
+        (pauseMode === "freeze" ? report.frozen : report.checkpointed).push(row.id);
+      } catch (error) {
+        report.failed.push({ id: row.id, error: describe(error) });
+      }
+    }
+    return report;
   }
 
   // ---------------------------------------------------------------- create
@@ -431,6 +518,13 @@ export class SandboxService {
 
   /** Finishes a pause the row is committed to (state pausing). */
   async runPause(row: SandboxRow, actor: Actor): Promise<Sandbox> {
+    return (await this.runPauseOnHost(row, actor)).sandbox;
+  }
+
+  private async runPauseOnHost(
+    row: SandboxRow,
+    actor: Actor,
+  ): Promise<{ sandbox: Sandbox; pauseMode?: "checkpoint" | "freeze" }> {
     const began = performance.now();
     const event: AuditEvent = {
       ...this.actorFields(actor, row),
@@ -439,8 +533,9 @@ export class SandboxService {
       outcome: "ok",
     };
     const client = this.clientFor(row);
+    let pauseMode: "checkpoint" | "freeze" | undefined;
     try {
-      await client.pauseSandbox(row.id);
+      ({ pauseMode } = await client.pauseSandbox(row.id));
     } catch (error) {
       await this.o.audit.record({
         ...event,
@@ -457,9 +552,13 @@ export class SandboxService {
       { id: row.id, states: ["pausing"] },
       { state: "paused", opDeadlineSeconds: null },
     );
-    await this.o.audit.record({ ...event, durationMs: performance.now() - began });
+    await this.o.audit.record({
+      ...event,
+      durationMs: performance.now() - began,
+      ...(pauseMode ? { detail: { mode: pauseMode } } : {}),
+    });
     if (!paused) throw sandboxNotFound(row.id);
-    return toSandbox(paused);
+    return { sandbox: toSandbox(paused), pauseMode };
   }
 
   // ---------------------------------------------------------------- resume / connect
@@ -699,7 +798,23 @@ export class SandboxService {
   }
 
   private withToken(row: SandboxRow): OwnedSandbox {
-    return { ...toSandbox(row), envdAccessToken: this.o.cipher.open(row.envd_token_sealed) };
+    return { ...toSandbox(row), envdAccessToken: this.openToken(row.envd_token_sealed) };
+  }
+
+  /**
+   * Tokens never change, so opened ones are kept (bounded): the proxy and signed-URL matching
+   * would otherwise decrypt on every request.
+   */
+  private readonly openedTokens = new Map<string, string>();
+
+  private openToken(sealed: string): string {
+    let token = this.openedTokens.get(sealed);
+    if (token === undefined) {
+      token = this.o.cipher.open(sealed);
+      if (this.openedTokens.size >= 10_000) this.openedTokens.clear();
+      this.openedTokens.set(sealed, token);
+    }
+    return token;
   }
 
   private clientFor(row: SandboxRow): HostClient {

@@ -1,7 +1,7 @@
 import type { Queryable } from "../db/database.js";
 
 export interface AuditEvent {
-  actor: "api" | "lifecycle" | "reconciler" | "system";
+  actor: "api" | "lifecycle" | "reconciler" | "system" | "proxy";
   ownerId?: string | null;
   apiKeyId?: string | null;
   action: string;

@@ -153,6 +153,14 @@ export async function recordHostSeen(
 }
 
 /** Counts a failed contact; the host goes offline once failures reach the threshold. */
+/** The host answered, but with an error: worth showing, not a sign that it is gone. */
+export async function recordHostError(q: Queryable, id: string, error: string): Promise<void> {
+  await q.query("UPDATE hosts SET last_error = $2, updated_at = now() WHERE id = $1", [
+    id,
+    error.slice(0, 1000),
+  ]);
+}
+
 export async function recordHostFailure(
   q: Queryable,
   id: string,

@@ -321,6 +321,12 @@ export async function claimStuck(
   return result.rows;
 }
 
+/** Every running sandbox, for matching signed /files URLs (sandbox ids are not in them). */
+export async function runningSandboxes(q: Queryable): Promise<SandboxRow[]> {
+  const result = await q.query<SandboxRow>("SELECT * FROM sandboxes WHERE state = 'running'");
+  return result.rows;
+}
+
 export async function sandboxesOnHost(q: Queryable, hostId: string): Promise<SandboxRow[]> {
   const result = await q.query<SandboxRow>(
     "SELECT * FROM sandboxes WHERE host_id = $1 AND state <> 'stopped'",

@@ -9,7 +9,7 @@ export interface UserKey {
 }
 
 export async function createKey(
-  stack: TestStack,
+  stack: Pick<TestStack, "call">,
   body: Record<string, unknown> = {},
 ): Promise<UserKey> {
   const response = await stack.call("POST", "/v1/api-keys", {
@@ -22,7 +22,7 @@ export async function createKey(
 }
 
 export async function createSandbox(
-  stack: TestStack,
+  stack: Pick<TestStack, "call">,
   key: string | undefined,
   body: Record<string, unknown> = {},
 ): Promise<{ id: string; envdAccessToken: string; state: string }> {

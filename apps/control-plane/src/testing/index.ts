@@ -1,4 +1,13 @@
 // Test doubles and harnesses, for tests and benchmarks only (`@wrenn/control-plane/testing`).
+
+export {
+  createKey,
+  createSandbox,
+  expireNow,
+  sandboxState,
+  snapshot,
+  type UserKey,
+} from "./api-helpers.js";
 export { FakeHostAgent, type FakeHostAgentOptions, type FakeSandbox } from "./fake-host-agent.js";
 export { type PostgresCluster, startPostgresCluster } from "./postgres-cluster.js";
 export { startTestStack, TEST_ADMIN_KEY, type TestStack } from "./test-control-plane.js";

@@ -54,7 +54,7 @@ describe.each(DATABASE_KINDS)("E2B API with the official SDK on %s", (kind) => {
     expect(info.state).toBe("running");
     expect(info.metadata).toEqual({ purpose: "sdk test" });
     expect(info.envdVersion).toBe("0.6.13");
-    expect(info.cpuCount).toBe(2);
+    expect(info.cpuCount).toBe(1);
     expect(info.lifecycle).toEqual({ onTimeout: "kill", autoResume: false });
     // ceil(90.5) = 91 seconds.
     const remaining = info.endAt.getTime() - Date.now();
@@ -132,8 +132,8 @@ describe.each(DATABASE_KINDS)("E2B API with the official SDK on %s", (kind) => {
     const sbx = await Sandbox.create("base", opts);
     const metrics = await sbx.getMetrics();
     expect(metrics).toHaveLength(1);
-    expect(metrics[0]!.cpuCount).toBe(2);
-    expect(metrics[0]!.memTotal).toBe(1024 * 1024 * 1024);
+    expect(metrics[0]!.cpuCount).toBe(1);
+    expect(metrics[0]!.memTotal).toBe(512 * 1024 * 1024);
     expect(metrics[0]!.timestamp).toBeInstanceOf(Date);
     await sbx.pause();
     expect(await sbx.getMetrics()).toEqual([]);
@@ -162,7 +162,8 @@ describe.each(DATABASE_KINDS)("E2B API with the official SDK on %s", (kind) => {
   });
 
   test("an exhausted pool is a RateLimitError", async () => {
-    const small = await createKey(stack, { name: "small", pools: { vcpus: 2 } });
+    // The default sandbox has 1 vcpu: a pool of 1 holds exactly one.
+    const small = await createKey(stack, { name: "small", pools: { vcpus: 1 } });
     await Sandbox.create("base", { ...opts, apiKey: small.key });
     await expect(Sandbox.create("base", { ...opts, apiKey: small.key })).rejects.toBeInstanceOf(
       RateLimitError,

@@ -1,0 +1,325 @@
+import { randomBytes } from "node:crypto";
+import { createWriteStream } from "node:fs";
+import { chmod, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { pino } from "pino";
+import { generateApiKey } from "../auth/api-key.js";
+import { type ControlPlaneConfig, loadConfig } from "../config/config.js";
+import { type ControlPlane, createLogger, startControlPlane } from "../control-plane.js";
+import { IN_FLIGHT_STATES, type Principal } from "../service/sandbox-types.js";
+import type { SandboxRow } from "../store/sandbox-store.js";
+import { AgentChild, buildTemplate } from "./agent-child.js";
+
+/** The repository this module belongs to (src/local-stack and dist/local-stack alike). */
+export const REPO_ROOT = fileURLToPath(new URL("../../../../", import.meta.url));
+
+export interface LocalStackOptions {
+  /** Database, agent state, templates, logs and the admin key (default <repo>/.wrenn). */
+  dataDir: string;
+  /** Where built templates live (default <dataDir>/templates). */
+  templatesDir: string;
+  /** The API's address (WRENN_LISTEN, default 127.0.0.1:3000). */
+  listen: string;
+  /** The agent's address on loopback (WRENN_AGENT_LISTEN, default 127.0.0.1:7070). */
+  agentListen: string;
+  /** The admin key to use (WRENN_API_KEY); otherwise the one kept in the data dir. */
+  apiKey?: string;
+  /** Environment for the agent and the control plane (pool size, network pool, log level). */
+  env: NodeJS.ProcessEnv;
+  /** Progress lines for the person waiting. */
+  say: (line: string) => void;
+  /** Show that it works: a sandbox that runs a command (default true). */
+  welcome?: boolean;
+  /** wrenn-agent's main.js (default: the one in this repository). */
+  agentMain?: string;
+}
+
+/** `npm start`'s options from the environment (documented in the README). */
+export function localStackOptionsFromEnv(
+  env: NodeJS.ProcessEnv,
+  say: (line: string) => void,
+): LocalStackOptions {
+  const dataDir = resolve(env.WRENN_DATA_DIR || join(REPO_ROOT, ".wrenn"));
+  return {
+    dataDir,
+    templatesDir: resolve(env.WRENN_TEMPLATES_DIR || join(dataDir, "templates")),
+    listen: env.WRENN_LISTEN || "127.0.0.1:3000",
+    agentListen: env.WRENN_AGENT_LISTEN || "127.0.0.1:7070",
+    apiKey: env.WRENN_API_KEY || undefined,
+    env,
+    say,
+    welcome: env.WRENN_WELCOME !== "0",
+    agentMain: env.WRENN_AGENT_MAIN || undefined,
+  };
+}
+
+export interface WelcomeRun {
+  sandboxId: string;
+  /** created, resumed (paused at the last stop) or running (it was still up). */
+  how: "created" | "resumed" | "running";
+  command: string;
+  exitCode: number;
+  output: string;
+}
+
+export interface StopReport {
+  /** Saved to disk at the stop; they resume at the next start. */
+  paused: string[];
+  /** Holding open TCP sockets, they could only be frozen: their processes stay. */
+  frozen: string[];
+  failed: { id: string; error: string }[];
+  /** gVisor processes of this data directory still alive after the stop. */
+  strayProcesses: number;
+}
+
+export interface LocalStack {
+  url: string;
+  apiKey: string;
+  keyFile?: string;
+  dataDir: string;
+  logDir: string;
+  cp: ControlPlane;
+  agent: AgentChild;
+  welcome?: WelcomeRun;
+  /** Pauses running sandboxes, then stops the control plane and the agent. */
+  stop(): Promise<StopReport>;
+}
+
+const WELCOME_METADATA = { "wrenn.welcome": "true" };
+const WELCOME_COMMAND = [
+  "date -u +%FT%TZ >> ~/.wrenn-starts",
+  'echo "Hello from $(hostname) as $(whoami): $(uname -sr), $(python3 --version), node $(node --version)"',
+  'echo "This sandbox has been started $(wc -l < ~/.wrenn-starts) time(s); its files persist across restarts."',
+].join("; ");
+
+/** Processes of gVisor sandboxes under this data directory (to prove a stop left none). */
+export async function sandboxProcesses(dataDir: string): Promise<number[]> {
+  const marker = `${join(dataDir, "agent", "runsc")}`;
+  const pids: number[] = [];
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const cmdline = await readFile(`/proc/${entry}/cmdline`, "utf8").catch(() => "");
+    if (cmdline.includes(marker)) pids.push(Number(entry));
+  }
+  return pids;
+}
+
+async function adminKey(o: LocalStackOptions): Promise<{ key: string; file?: string }> {
+  if (o.apiKey) return { key: o.apiKey };
+  const file = join(o.dataDir, "admin-api-key");
+  const kept = (await readFile(file, "utf8").catch(() => "")).trim();
+  if (kept) return { key: kept, file };
+  const key = generateApiKey();
+  // Written before the database sees it, so a crash in between cannot lose the only copy.
+  await writeFile(file, `${key}\n`, { mode: 0o600 });
+  await chmod(file, 0o600);
+  return { key, file };
+}
+
+/**
+ * The control plane with a host agent on this machine and the embedded database: what
+ * `npm start` (and later `wrenn up`) runs. Needs root, for the agent.
+ */
+export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack> {
+  if (process.getuid?.() !== 0) {
+    throw new Error(
+      "Wrenn's host agent must run as root (it creates network namespaces, mounts and cgroups); run `npm start` as root",
+    );
+  }
+  const logDir = join(o.dataDir, "logs");
+  await mkdir(logDir, { recursive: true, mode: 0o700 });
+
+  o.say(`Template base (built once, then reused from ${o.templatesDir})`);
+  await buildTemplate({
+    name: "base",
+    templatesDir: o.templatesDir,
+    env: o.env,
+    agentMain: o.agentMain,
+    onLine: (line) => o.say(`  ${line}`),
+  });
+
+  const agentLogPath = join(logDir, "agent.log");
+  const agentLog = createWriteStream(agentLogPath, { flags: "a" });
+  const token = randomBytes(24).toString("base64url");
+  const agent = new AgentChild({
+    dataDir: o.dataDir,
+    templatesDir: o.templatesDir,
+    listen: o.agentListen,
+    token,
+    env: o.env,
+    log: agentLog,
+    agentMain: o.agentMain,
+  });
+  o.say(`Starting the host agent on ${o.agentListen} (log: ${agentLogPath})`);
+  try {
+    await agent.start();
+  } catch (error) {
+    agentLog.end();
+    throw error;
+  }
+
+  let cp: ControlPlane | undefined;
+  try {
+    const { key, file } = await adminKey(o);
+    const config: ControlPlaneConfig = {
+      ...loadConfig({ ...o.env, WRENN_LISTEN: o.listen, WRENN_DATA_DIR: o.dataDir }),
+      agentUrl: agent.url,
+      agentToken: token,
+      apiKey: key,
+      // Every control plane on this data dir is this one; the key never leaves the machine.
+      secretKey: o.env.WRENN_SECRET_KEY || undefined,
+    };
+    const cpLogPath = join(logDir, "control-plane.log");
+    o.say(`Starting the control plane on ${o.listen} (log: ${cpLogPath})`);
+    const logger = createLogger(
+      config.logLevel,
+      pino.destination({ dest: cpLogPath, mkdir: true, sync: true }),
+    );
+    cp = await startControlPlane(config, { logger });
+    const started = cp;
+    let principal: Principal;
+    try {
+      principal = await cp.keys.authenticate(key);
+    } catch {
+      throw new Error(
+        file
+          ? `the admin key kept in ${file} is not a key of this database; set WRENN_API_KEY to an admin key`
+          : "WRENN_API_KEY is not an active key of this database (it only becomes the admin key on an empty one)",
+      );
+    }
+    // The embedded database is this control plane's alone (its data-dir lock says so), so an
+    // operation still in flight was cut by the last stop: settle it with the agent now rather
+    // than after its deadline. Then the first heartbeat reconciles everything else.
+    if (!config.databaseUrl) await settleInFlight(cp);
+    await cp.monitor.refresh(cp.localHostId);
+
+    const welcome = o.welcome === false ? undefined : await runWelcome(cp, principal, o.say);
+    let stopping: Promise<StopReport> | undefined;
+    return {
+      url: cp.url,
+      apiKey: key,
+      keyFile: file,
+      dataDir: o.dataDir,
+      logDir,
+      cp,
+      agent,
+      welcome,
+      stop() {
+        stopping ??= stopStack(started, agent, o, agentLog);
+        return stopping;
+      },
+    };
+  } catch (error) {
+    await cp?.close().catch(() => {});
+    await agent.stop();
+    agentLog.end();
+    throw error;
+  }
+}
+
+async function settleInFlight(cp: ControlPlane): Promise<void> {
+  const rows = await cp.db.query<SandboxRow>(
+    "SELECT * FROM sandboxes WHERE host_id = $1 AND state = ANY($2::text[])",
+    [cp.localHostId, IN_FLIGHT_STATES],
+  );
+  for (const row of rows.rows) await cp.sandboxes.settleStuck(row);
+}
+
+async function runWelcome(
+  cp: ControlPlane,
+  principal: Principal,
+  say: (line: string) => void,
+): Promise<WelcomeRun> {
+  const page = await cp.sandboxes.list(principal, {
+    metadata: WELCOME_METADATA,
+    states: ["running", "paused", "hibernated"],
+    limit: 1,
+  });
+  const found = page.sandboxes[0];
+  let sandboxId: string;
+  let how: WelcomeRun["how"];
+  if (found && found.state !== "running") {
+    say(`Resuming the welcome sandbox ${found.id} (paused when Wrenn last stopped)`);
+    sandboxId = (await cp.sandboxes.resume(principal, found.id)).sandbox.id;
+    how = "resumed";
+  } else if (found) {
+    sandboxId = found.id;
+    how = "running";
+  } else {
+    say("Creating a first sandbox");
+    // Paused rather than destroyed when its hour is up, so it is still there next time.
+    const created = await cp.sandboxes.create(principal, {
+      metadata: WELCOME_METADATA,
+      timeoutSeconds: 3600,
+      autoPause: true,
+    });
+    sandboxId = created.id;
+    how = "created";
+  }
+  const result = await cp.exec.run(principal, sandboxId, { command: WELCOME_COMMAND });
+  return {
+    sandboxId,
+    how,
+    command: WELCOME_COMMAND,
+    exitCode: result.exitCode,
+    output:
+      Buffer.from(result.stdout).toString("utf8") + Buffer.from(result.stderr).toString("utf8"),
+  };
+}
+
+async function stopStack(
+  cp: ControlPlane,
+  agent: AgentChild,
+  o: LocalStackOptions,
+  agentLog: NodeJS.WritableStream,
+): Promise<StopReport> {
+  // No expiry or reconciliation may race the pauses below.
+  await cp.lifecycle.stop();
+  await cp.monitor.stop();
+  let paused: Awaited<ReturnType<typeof cp.sandboxes.pauseAllOnHost>> = {
+    checkpointed: [],
+    frozen: [],
+    failed: [],
+  };
+  if (agent.running) {
+    paused = await cp.sandboxes.pauseAllOnHost(cp.localHostId);
+  }
+  await cp.close();
+  await agent.stop();
+  agentLog.end();
+  return {
+    paused: paused.checkpointed,
+    frozen: paused.frozen,
+    failed: paused.failed,
+    strayProcesses: (await sandboxProcesses(o.dataDir)).length,
+  };
+}
+
+/** What `npm start` prints once everything is up. */
+export function banner(stack: LocalStack): string {
+  const lines = [""];
+  if (stack.welcome) {
+    const w = stack.welcome;
+    lines.push(`Sandbox ${w.sandboxId} (${w.how}) ran: ${w.command.split(";")[0]}; …`);
+    for (const line of w.output.trimEnd().split("\n")) lines.push(`  │ ${line}`);
+    lines.push(`  └ exit code ${w.exitCode}`, "");
+  }
+  const e2b = `export E2B_API_KEY=${stack.apiKey} E2B_API_URL=${stack.url} E2B_SANDBOX_URL=${stack.url}`;
+  lines.push(
+    "Wrenn is running.",
+    `  API        ${stack.url}   (OpenAPI: ${stack.url}/openapi.json, docs: ${stack.url}/docs)`,
+    `  API key    ${stack.apiKey}${stack.keyFile ? `   (kept in ${stack.keyFile})` : ""}`,
+    `  Data       ${stack.dataDir}   (logs in ${stack.logDir})`,
+    "",
+    "Use the official E2B SDK against it:",
+    `  ${e2b}`,
+    "",
+    "Or the REST API:",
+    `  curl -H "X-API-Key: ${stack.apiKey}" ${stack.url}/v1/sandboxes`,
+    "",
+    "Press Ctrl-C to stop. Running sandboxes are paused and come back at the next start.",
+    "",
+  );
+  return lines.join("\n");
+}

@@ -1,0 +1,221 @@
+import http from "node:http";
+import type { Duplex } from "node:stream";
+import { createProxyServer } from "http-proxy-3";
+import type { Logger } from "pino";
+import { ENVD_PORT } from "../envd/envd-session.js";
+import type { ApiKeyService } from "../service/api-key-service.js";
+import type { AuditLog } from "../service/audit-log.js";
+import { ServiceError } from "../service/errors.js";
+import type { SandboxEndpoint, SandboxService } from "../service/sandbox-service.js";
+import { type Observation, observeEnvdTraffic, type TrafficOwner } from "./envd-traffic-audit.js";
+import { type ProxyRoute, routeOf } from "./proxy-routing.js";
+import { signedRequestOf, signedWith } from "./signed-files.js";
+
+export interface SandboxProxyOptions {
+  sandboxes: SandboxService;
+  keys: ApiKeyService;
+  audit: AuditLog;
+  logger: Logger;
+  /** Wildcard domain of `<port>-<sandboxId>.<domain>` hosts. */
+  domain?: string;
+}
+
+interface Resolved {
+  endpoint: SandboxEndpoint;
+  port: number;
+  owner: TrafficOwner;
+}
+
+/** Headers a client must not choose: ours towards the agent, and our API key. */
+const STRIPPED = ["wrenn-agent-token", "wrenn-forward-sandbox", "wrenn-forward-port", "x-api-key"];
+
+class Refusal {
+  constructor(
+    readonly status: number,
+    readonly body: unknown,
+  ) {}
+}
+
+/** E2B's answer for a sandbox that is unknown, paused or gone: isRunning() turns false on it. */
+export function e2bNotFound(sandboxId: string): Refusal {
+  return new Refusal(502, { message: "The sandbox was not found", sandboxId, code: 502 });
+}
+
+const wrennError = (status: number, code: string, message: string) =>
+  new Refusal(status, { error: { code, message } });
+
+/**
+ * Carries traffic to sandbox ports through the host agent that holds the sandbox: E2B's envd
+ * plane (headers or host names, no API key: envd checks its own token), our
+ * /v1/sandboxes/{id}/ports/{port}/... (API key, owner checked) and signed /files URLs. HTTP and
+ * WebSocket, streamed both ways without buffering.
+ */
+export class SandboxProxy {
+  private readonly proxy = createProxyServer({ xfwd: false, ws: true, proxyTimeout: 0 });
+  private readonly upstream = new http.Agent({ keepAlive: true, maxSockets: Infinity });
+  private readonly open = new Set<Duplex>();
+  private readonly observations = new WeakMap<http.IncomingMessage, Observation>();
+
+  constructor(private readonly o: SandboxProxyOptions) {
+    this.proxy.on("proxyRes", (proxyRes, req) => {
+      this.observations.get(req)?.onResponse(proxyRes);
+    });
+    this.proxy.on("error", (error, req, res) => {
+      this.o.logger.warn(
+        // Without the query: a signed URL's signature is a credential for its file.
+        { err: error.message, path: req.url?.split("?")[0] },
+        "proxy: the host agent did not answer",
+      );
+      const refusal = new Refusal(502, {
+        message: "The sandbox's host did not answer",
+        code: 502,
+      });
+      if (res instanceof http.ServerResponse) {
+        if (!res.headersSent) send(res, refusal);
+        else res.destroy();
+      } else (res as Duplex | undefined)?.destroy();
+    });
+  }
+
+  /** The proxy's route for a request, or null when it belongs to the API. */
+  route(request: http.IncomingMessage): ProxyRoute | null {
+    return routeOf(request, this.o.domain);
+  }
+
+  web(req: http.IncomingMessage, res: http.ServerResponse, route: ProxyRoute): void {
+    this.track(req.socket);
+    this.resolve(req, route)
+      .then(({ endpoint, port, owner }) => {
+        const target = endpoint.client.forwardTarget(endpoint.id, port);
+        const observation =
+          port === ENVD_PORT
+            ? observeEnvdTraffic(req, req.url ?? "/", owner, this.o.audit)
+            : undefined;
+        if (observation) this.observations.set(req, observation);
+        this.proxy.web(req, res, {
+          target: target.url,
+          headers: target.headers,
+          agent: this.upstream,
+          ...(observation?.requestTap ? { buffer: req.pipe(observation.requestTap) } : {}),
+        });
+      })
+      .catch((error: unknown) => {
+        req.resume();
+        send(res, this.refusalOf(error, route));
+      });
+  }
+
+  ws(req: http.IncomingMessage, socket: Duplex, head: Buffer, route: ProxyRoute): void {
+    this.track(socket);
+    socket.on("error", () => socket.destroy());
+    this.resolve(req, route)
+      .then(({ endpoint, port }) => {
+        const target = endpoint.client.forwardTarget(endpoint.id, port);
+        this.proxy.ws(req, socket, head, { target: target.url, headers: target.headers });
+      })
+      .catch((error: unknown) => {
+        const refusal = this.refusalOf(error, route);
+        const body = JSON.stringify(refusal.body);
+        socket.end(
+          `HTTP/1.1 ${refusal.status} ${http.STATUS_CODES[refusal.status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+        );
+      });
+  }
+
+  /** Cuts every proxied connection: streams may be open for as long as a process runs. */
+  close(): void {
+    for (const socket of this.open) socket.destroy();
+    this.open.clear();
+    this.upstream.destroy();
+  }
+
+  private track(socket: Duplex): void {
+    if (this.open.has(socket)) return;
+    this.open.add(socket);
+    socket.once("close", () => this.open.delete(socket));
+  }
+
+  private async resolve(req: http.IncomingMessage, route: ProxyRoute): Promise<Resolved> {
+    const apiKey = req.headers["x-api-key"];
+    // The sandbox never sees our API key, and a client cannot speak for the control plane.
+    for (const name of STRIPPED) delete req.headers[name];
+    switch (route.kind) {
+      case "invalid":
+        throw route.style === "e2b"
+          ? new Refusal(route.status, { message: route.message, code: route.status })
+          : wrennError(route.status, "invalid_request", route.message);
+      case "sandbox": {
+        const endpoint = await this.o.sandboxes.endpoint(null, route.sandboxId);
+        return {
+          endpoint,
+          port: route.port,
+          owner: { ...ownerOf(endpoint), actor: "proxy", apiKeyId: null, via: "e2b" },
+        };
+      }
+      case "port": {
+        const principal = await this.o.keys.authenticate(
+          Array.isArray(apiKey) ? undefined : apiKey,
+        );
+        const endpoint = await this.o.sandboxes.endpoint(principal, route.sandboxId);
+        req.url = route.url;
+        return {
+          endpoint,
+          port: route.port,
+          owner: { ...ownerOf(endpoint), actor: "api", apiKeyId: principal.keyId, via: "port" },
+        };
+      }
+      case "signed": {
+        const signed = signedRequestOf(req.method, req.url ?? "/");
+        if (signed) {
+          for (const endpoint of await this.o.sandboxes.runningEndpoints()) {
+            if (signedWith(signed, endpoint.envdAccessToken)) {
+              return {
+                endpoint,
+                port: ENVD_PORT,
+                owner: { ...ownerOf(endpoint), actor: "proxy", apiKeyId: null, via: "signed-url" },
+              };
+            }
+          }
+        }
+        throw new Refusal(404, {
+          code: 404,
+          message:
+            "no running sandbox matches this signed URL (paused, gone, or a wrong signature)",
+        });
+      }
+    }
+  }
+
+  private refusalOf(error: unknown, route: ProxyRoute): Refusal {
+    if (error instanceof Refusal) return error;
+    const e2b = route.kind === "sandbox";
+    if (error instanceof ServiceError) {
+      if (e2b && (error.status === 404 || error.code === "sandbox_not_running"))
+        return e2bNotFound(route.sandboxId);
+      if (e2b)
+        return new Refusal(502, { message: error.message, sandboxId: route.sandboxId, code: 502 });
+      return wrennError(error.status, error.code, error.message);
+    }
+    this.o.logger.error({ err: error }, "proxy: routing failed");
+    return e2b
+      ? new Refusal(502, { message: "internal error", sandboxId: route.sandboxId, code: 502 })
+      : wrennError(500, "internal_error", "internal error; see the control plane's log");
+  }
+}
+
+function ownerOf(endpoint: SandboxEndpoint) {
+  return { sandboxId: endpoint.id, ownerId: endpoint.ownerId };
+}
+
+function send(res: http.ServerResponse, refusal: Refusal): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = JSON.stringify(refusal.body);
+  res.writeHead(refusal.status, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(body),
+  });
+  res.end(body);
+}

@@ -1,0 +1,152 @@
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { sandboxProcesses } from "@wrenn/control-plane";
+import { Sandbox } from "e2b";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { freePort } from "../harness/agent-process.js";
+import { repoRoot, templatesDir } from "../harness/paths.js";
+import { leaseSlot, slotPool } from "../harness/slot-lease.js";
+
+// `npm start` is `bin/setup && node bin/start.mjs`; setup has run (the tests need the build),
+// so this runs bin/start.mjs exactly as npm start does, in its own process group like a
+// terminal's foreground job, and stops it with SIGINT as Ctrl-C would.
+
+class StartProcess {
+  output = "";
+  child!: ChildProcess;
+
+  static async run(env: NodeJS.ProcessEnv): Promise<StartProcess> {
+    const p = new StartProcess();
+    p.child = spawn(process.execPath, [join(repoRoot, "bin/start.mjs")], {
+      cwd: repoRoot,
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
+    });
+    p.child.stdout?.on("data", (d: Buffer) => {
+      p.output += d.toString();
+    });
+    p.child.stderr?.on("data", (d: Buffer) => {
+      p.output += d.toString();
+    });
+    const deadline = Date.now() + 240_000;
+    while (!p.output.includes("Press Ctrl-C to stop")) {
+      if (p.child.exitCode !== null) throw new Error(`bin/start.mjs exited early:\n${p.output}`);
+      if (Date.now() > deadline) throw new Error(`bin/start.mjs did not come up:\n${p.output}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    return p;
+  }
+
+  field(pattern: RegExp): string {
+    const match = pattern.exec(this.output);
+    if (!match?.[1]) throw new Error(`${pattern} not in the output:\n${this.output}`);
+    return match[1];
+  }
+
+  /** Ctrl-C: SIGINT to the whole process group. */
+  async interrupt(): Promise<number | null> {
+    const exited = once(this.child, "exit");
+    process.kill(-(this.child.pid as number), "SIGINT");
+    const [code] = (await exited) as [number | null];
+    return code;
+  }
+}
+
+/** Host agents started for this data directory that are still alive. */
+async function agentsOf(dataDir: string): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const cmdline = await readFile(`/proc/${entry}/cmdline`, "utf8").catch(() => "");
+    if (!cmdline.includes("host-agent/dist/main.js")) continue;
+    const environ = await readFile(`/proc/${entry}/environ`, "utf8").catch(() => "");
+    if (environ.split("\0").includes(`WRENN_DATA_DIR=${dataDir}`)) pids.push(Number(entry));
+  }
+  return pids;
+}
+
+describe("npm start (bin/start.mjs)", () => {
+  let dataDir: string;
+  let env: NodeJS.ProcessEnv;
+  let running: StartProcess | undefined;
+  const slot = leaseSlot();
+  const tag = slot.slot.toString(16).padStart(2, "0");
+  const table = `wrenn_start_${tag}`;
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), "wrenn-npm-start-"));
+    env = {
+      WRENN_DATA_DIR: dataDir,
+      WRENN_TEMPLATES_DIR: templatesDir,
+      WRENN_LISTEN: `127.0.0.1:${await freePort()}`,
+      WRENN_AGENT_LISTEN: `127.0.0.1:${await freePort()}`,
+      WRENN_POOL_SIZE: "1",
+      WRENN_NETWORK_POOL: slotPool(slot.slot),
+      WRENN_NETWORK_PREFIX: `ws${tag}-`,
+      WRENN_NETWORK_TABLE: table,
+      WRENN_API_KEY: "",
+    };
+  });
+  afterAll(async () => {
+    if (running && running.child.exitCode === null) await running.interrupt();
+    try {
+      execFileSync("nft", ["delete", "table", "inet", table], { stdio: "ignore" });
+    } catch {}
+    await rm(dataDir, { recursive: true, force: true });
+    slot.release();
+  });
+
+  test("starts everything, shows a sandbox, stops cleanly on Ctrl-C and resumes paused sandboxes next time", async () => {
+    running = await StartProcess.run(env);
+    const first = running;
+    const url = first.field(/API\s+(http:\/\/\S+)/);
+    const key = first.field(/API key\s+(\S+)/);
+    expect(first.output).toContain(
+      `export E2B_API_KEY=${key} E2B_API_URL=${url} E2B_SANDBOX_URL=${url}`,
+    );
+    expect(first.output).toMatch(/Sandbox sb-[0-9a-f]{8} \(created\) ran/);
+    expect(first.output).toContain("started 1 time(s)");
+    expect(first.output).toContain("exit code 0");
+    expect(await readFile(join(dataDir, "admin-api-key"), "utf8")).toBe(`${key}\n`);
+
+    // The printed values are all a user needs for the official SDK.
+    const opts = { apiKey: key, apiUrl: url, sandboxUrl: url };
+    const sbx = await Sandbox.create("base", opts);
+    await sbx.files.write("/home/user/persist.txt", "still here");
+    expect((await sbx.commands.run("cat ~/persist.txt")).stdout).toBe("still here");
+
+    expect(await first.interrupt()).toBe(0);
+    running = undefined;
+    expect(first.output).toMatch(/Paused 2 sandbox\(es\)/);
+    expect(first.output).toContain("Stopped.");
+    expect(await sandboxProcesses(dataDir)).toEqual([]);
+    expect(await agentsOf(dataDir)).toEqual([]);
+    await expect(fetch(`${url}/healthz`)).rejects.toThrow();
+
+    running = await StartProcess.run(env);
+    const second = running;
+    expect(second.field(/API key\s+(\S+)/)).toBe(key);
+    expect(second.output).toMatch(/Sandbox sb-[0-9a-f]{8} \(resumed\) ran/);
+    expect(second.output).toContain("started 2 time(s)");
+    const url2 = second.field(/API\s+(http:\/\/\S+)/);
+    const again = await Sandbox.connect(sbx.sandboxId, { ...opts, apiUrl: url2, sandboxUrl: url2 });
+    expect(await again.files.read("/home/user/persist.txt")).toBe("still here");
+
+    // Leave nothing behind: destroy both sandboxes, then stop.
+    const listed = await fetch(`${url2}/v1/sandboxes`, { headers: { "x-api-key": key } });
+    for (const s of ((await listed.json()) as { sandboxes: { id: string }[] }).sandboxes) {
+      await fetch(`${url2}/v1/sandboxes/${s.id}`, {
+        method: "DELETE",
+        headers: { "x-api-key": key },
+      });
+    }
+    expect(await second.interrupt()).toBe(0);
+    running = undefined;
+    expect(await sandboxProcesses(dataDir)).toEqual([]);
+    expect(await agentsOf(dataDir)).toEqual([]);
+  });
+});

@@ -1,0 +1,192 @@
+// The real stack for end-to-end tests: a wrenn-agent child (root, real runsc) and a control
+// plane in this process, on PGlite in a temporary data dir or on a throwaway PostgreSQL.
+import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { createWriteStream } from "node:fs";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  AgentChild,
+  type ControlPlane,
+  type ControlPlaneConfig,
+  sandboxProcesses,
+  startControlPlane,
+} from "@wrenn/control-plane";
+import {
+  createKey,
+  type PostgresCluster,
+  startPostgresCluster,
+  TEST_ADMIN_KEY,
+  type UserKey,
+} from "@wrenn/control-plane/testing";
+import { pino } from "pino";
+import { freePort } from "../harness/agent-process.js";
+import { templatesDir } from "../harness/paths.js";
+import { leaseSlot, slotPool } from "../harness/slot-lease.js";
+
+export interface StackOptions {
+  database?: "pglite" | "postgres";
+  /** Warm sandboxes the agent keeps (default 1). */
+  poolSize?: number;
+  /** Wildcard domain for `<port>-<id>.<domain>` routing. */
+  domain?: string;
+  config?: Partial<ControlPlaneConfig>;
+}
+
+export class Stack {
+  /** Unset only while the control plane is (re)starting. */
+  cp!: ControlPlane;
+  readonly adminKey = TEST_ADMIN_KEY;
+
+  private constructor(
+    readonly dataDir: string,
+    readonly agent: AgentChild,
+    readonly config: ControlPlaneConfig,
+    readonly networkTable: string,
+    private readonly releaseSlot: () => void,
+    private readonly cluster?: PostgresCluster,
+  ) {}
+
+  static async start(options: StackOptions = {}): Promise<Stack> {
+    const dataDir = await mkdtemp(join(tmpdir(), "wrenn-e2e-stack-"));
+    // Names and addresses no other test agent on this machine uses (see the slot lease).
+    const slot = leaseSlot();
+    const tag = slot.slot.toString(16).padStart(2, "0");
+    const networkTable = `wrenn_e2e_${tag}`;
+    const agent = new AgentChild({
+      dataDir,
+      templatesDir,
+      listen: `127.0.0.1:${await freePort()}`,
+      token: randomBytes(16).toString("hex"),
+      env: {
+        WRENN_POOL_SIZE: String(options.poolSize ?? 1),
+        WRENN_NETWORK_POOL: slotPool(slot.slot),
+        WRENN_NETWORK_PREFIX: `we${tag}-`,
+        WRENN_NETWORK_TABLE: networkTable,
+        WRENN_LOG_LEVEL: "info",
+      },
+      log: createWriteStream(join(dataDir, "agent.log"), { flags: "a" }),
+      // Another build of the agent, to tell its regressions from the control plane's.
+      agentMain: process.env.WRENN_TEST_AGENT_MAIN || undefined,
+    });
+    let cluster: PostgresCluster | undefined;
+    let databaseUrl: string | undefined;
+    try {
+      await agent.start();
+      if (agent.pid) slot.addHolder(agent.pid);
+      if (options.database === "postgres") {
+        cluster = await startPostgresCluster();
+        databaseUrl = await cluster.createDatabase();
+      }
+    } catch (error) {
+      await agent.stop();
+      await cluster?.stop();
+      await rm(dataDir, { recursive: true, force: true });
+      slot.release();
+      throw error;
+    }
+    const config: ControlPlaneConfig = {
+      host: "127.0.0.1",
+      port: 0,
+      dataDir,
+      databaseUrl,
+      apiKey: TEST_ADMIN_KEY,
+      agentUrl: agent.url,
+      agentToken: agent.options.token,
+      domain: options.domain,
+      logLevel: process.env.WRENN_TEST_LOG ?? "silent",
+      lifecycleIntervalMs: 500,
+      hostMonitorIntervalMs: 500,
+      backgroundLoops: true,
+      ...options.config,
+    };
+    const stack = new Stack(dataDir, agent, config, networkTable, slot.release, cluster);
+    try {
+      await stack.startControlPlane();
+    } catch (error) {
+      await stack.close().catch(() => {});
+      throw error;
+    }
+    return stack;
+  }
+
+  get url(): string {
+    return this.cp.url;
+  }
+
+  async startControlPlane(): Promise<void> {
+    const logger = pino({ level: this.config.logLevel });
+    // Port 0 the first time; the same port after a restart, so SDK clients keep working.
+    this.cp = await startControlPlane(this.config, { logger });
+    this.config.port = Number(new URL(this.cp.url).port);
+    await this.cp.monitor.refresh(this.cp.localHostId);
+  }
+
+  async restartControlPlane(): Promise<void> {
+    await this.cp.close();
+    await this.startControlPlane();
+  }
+
+  key(body: Record<string, unknown> = {}): Promise<UserKey> {
+    return createKey(this, body);
+  }
+
+  /** fetch against the control plane with a key (the admin's by default). */
+  async call(
+    method: string,
+    path: string,
+    o: { key?: string | null; body?: unknown; headers?: Record<string, string> } = {},
+  ): Promise<{ status: number; headers: Headers; body: unknown; text: string }> {
+    const headers: Record<string, string> = { ...o.headers };
+    const key = o.key === undefined ? this.adminKey : o.key;
+    if (key !== null) headers["x-api-key"] = key;
+    let body: string | undefined;
+    if (o.body !== undefined) {
+      headers["content-type"] ??= "application/json";
+      body = typeof o.body === "string" ? o.body : JSON.stringify(o.body);
+    }
+    const response = await fetch(`${this.url}${path}`, { method, headers, body });
+    const text = await response.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {}
+    return { status: response.status, headers: response.headers, body: parsed, text };
+  }
+
+  async agentLog(): Promise<string> {
+    return readFile(join(this.dataDir, "agent.log"), "utf8").catch(() => "");
+  }
+
+  /** Destroys every sandbox, stops both programs and checks nothing of the agent is left. */
+  async close(): Promise<void> {
+    try {
+      if (this.agent.running && this.cp !== undefined) {
+        const rows = await this.cp.db.query<{ id: string; owner_id: string }>(
+          "SELECT id, owner_id FROM sandboxes WHERE state <> 'stopped'",
+        );
+        for (const row of rows.rows) {
+          await this.cp.sandboxes
+            .destroy({ keyId: "", ownerId: row.owner_id, role: "admin", name: "test" }, row.id)
+            .catch(() => {});
+        }
+      }
+      await this.cp?.close();
+      await this.agent.stop();
+      await this.cluster?.stop();
+      const left = await sandboxProcesses(this.dataDir);
+      if (left.length > 0) throw new Error(`sandbox processes left behind: ${left.join(", ")}`);
+    } finally {
+      try {
+        execFileSync("nft", ["delete", "table", "inet", this.networkTable], { stdio: "ignore" });
+      } catch {
+        // Already gone.
+      }
+      await rm(this.dataDir, { recursive: true, force: true });
+      this.releaseSlot();
+    }
+  }
+}
+
+export type { UserKey };
