@@ -22,6 +22,15 @@
  * "pid N\n" once CMD has been exec'd; on failure (either mode) a line "error MESSAGE\n" is
  * written and the program exits with 127. In --exec mode fd 3 is close-on-exec, so EOF
  * without a line means the exec succeeded.
+ *
+ * Terminal signals where the kernel does not generate them (gVisor): a Linux line discipline
+ * turns the slave's VINTR, VQUIT and VSUSP characters (^C, ^\, ^Z) into SIGINT, SIGQUIT and
+ * SIGTSTP for the terminal's foreground process group when ISIG is set, and a window-size
+ * change into SIGWINCH. gVisor's (runsc 20221219) does neither. Before CMD runs, --pty mode
+ * asks the kernel itself (probe_child/probe_parent: one ^C and one resize on the new pty,
+ * watched by the child with those signals blocked) and emulates only what it saw missing:
+ * see "Line-discipline signals" below. On a Linux host the probe finds both and nothing
+ * else changes.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -31,14 +40,18 @@
 #include <pty.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #define STATUS_FD 3
@@ -142,12 +155,293 @@ static void exit_like(int status) {
   _exit(1);
 }
 
+/* ---------------------------------------------------------------------------------------
+ * Line-discipline signals, for kernels whose pty does not generate them (gVisor).
+ *
+ * Finding the foreground process group is the hard part there: gVisor answers tcgetpgrp()
+ * only for the caller's own controlling terminal (not on the master, as Linux does), its
+ * /proc/<pid>/stat reports tty 0 and tpgid 0, and /dev/tty fails with EIO. Only a process of
+ * the command's session can ask. So the child, before it becomes CMD, leaves behind a tiny
+ * agent in that session ("wrenn-pty --tty-agent", with CMD's user and groups, in a process
+ * group of its own so no job-control signal reaches it, adopted by init so CMD never sees it
+ * as a child). For each signal number this process sends on its socket it signals the
+ * foreground group and answers one byte; it exits when the socket closes. It signals, not
+ * this process (root): gVisor keeps the foreground group as a bare id (its tcsetpgrp()
+ * renames groups), which may name someone else's group once that group is gone; the agent
+ * can only signal what CMD's user could anyway.
+ * ------------------------------------------------------------------------------------- */
+
+#define EMULATE_ISIG 1  /* ^C ^\ ^Z must become signals here */
+#define EMULATE_WINCH 2 /* a resize must send SIGWINCH here */
+#define PROBE_TIMEOUT_MS 2000
+#define AGENT_TIMEOUT_MS 1000
+#define AGENT_FD 3 /* the agent's socket, in the agent */
+#define PROBE_INTR 0x03
+#define PROBE_END 'x'
+
+static int emulate;          /* EMULATE_* bits, from the probe */
+static int agent_fd = -1;    /* socket to the agent, while it answers */
+static pid_t session_pid;    /* CMD: leader of the session, its first process group */
+static int lnext_pending;    /* the last input byte was VLNEXT in canonical mode */
+
+static long long now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Reads `len` bytes within `timeout_ms`; returns how many it got (EOF or a timeout stop it). */
+static size_t read_timed(int fd, void *buf, size_t len, int timeout_ms) {
+  long long deadline = now_ms() + timeout_ms;
+  size_t got = 0;
+  while (got < len) {
+    long long left = deadline - now_ms();
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    int r = poll(&p, 1, left > 0 ? (int)left : 0);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    ssize_t n = read(fd, (char *)buf + got, len - got);
+    if (n > 0) {
+      got += (size_t)n;
+    } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+      break;
+    }
+  }
+  return got;
+}
+
+static int send_byte(int fd, unsigned char b) {
+  ssize_t n;
+  do {
+    n = send(fd, &b, 1, MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  return n == 1;
+}
+
+/*
+ * The probe, child side: CMD's process-to-be, session leader with the pty as controlling
+ * terminal, so the kernel's signals (if any) come here; they stay blocked, are looked at, and
+ * are discarded before CMD runs. The parent types ^C and a sentinel on the master: a line
+ * discipline that generates signals consumes the ^C before the sentinel becomes readable
+ * (NOFLSH keeps the sentinel), so there is no race and no guessing by timeout. Then the parent
+ * changes the window size and back, which on Linux signals SIGWINCH inside the ioctl, before
+ * it tells us. Returns the EMULATE_* bits, also sent to the parent.
+ */
+static int probe_child(int slave, int sock) {
+  sigset_t probe_sigs, old_mask;
+  sigemptyset(&probe_sigs);
+  sigaddset(&probe_sigs, SIGINT);
+  sigaddset(&probe_sigs, SIGWINCH);
+  sigprocmask(SIG_BLOCK, &probe_sigs, &old_mask);
+  int result = 0;
+  struct termios saved;
+  if (tcgetattr(slave, &saved) == 0) {
+    struct termios t = saved;
+    t.c_lflag = (t.c_lflag | ISIG | NOFLSH) & ~(tcflag_t)(ICANON | ECHO | ECHONL | IEXTEN);
+    t.c_iflag &= ~(tcflag_t)(IXON | ISTRIP | INLCR | IGNCR | ICRNL);
+    t.c_cc[VINTR] = PROBE_INTR;
+    t.c_cc[VMIN] = 1;
+    t.c_cc[VTIME] = 0;
+    if (tcsetattr(slave, TCSANOW, &t) == 0 && send_byte(sock, 'r')) {
+      int saw_intr = 0, saw_end = 0;
+      unsigned char b;
+      long long deadline = now_ms() + PROBE_TIMEOUT_MS;
+      while (!saw_end && read_timed(slave, &b, 1, (int)(deadline - now_ms())) == 1) {
+        if (b == PROBE_INTR) saw_intr = 1;
+        if (b == PROBE_END) saw_end = 1;
+      }
+      int resized = read_timed(sock, &b, 1, PROBE_TIMEOUT_MS) == 1;
+      sigset_t pending;
+      sigemptyset(&pending);
+      sigpending(&pending);
+      /* ^C came through as data and raised nothing: nobody but us will make it a signal. */
+      if (saw_end && saw_intr && !sigismember(&pending, SIGINT)) result |= EMULATE_ISIG;
+      if (resized && !sigismember(&pending, SIGWINCH)) result |= EMULATE_WINCH;
+    }
+    tcsetattr(slave, TCSANOW, &saved);
+  }
+  /* Take the probe's own signals while they are still blocked: CMD must never see them. */
+  struct timespec zero = {0, 0};
+  while (sigtimedwait(&probe_sigs, NULL, &zero) > 0) {
+  }
+  sigprocmask(SIG_SETMASK, &old_mask, NULL);
+  send_byte(sock, (unsigned char)result);
+  return result;
+}
+
+/* The probe, parent side (see probe_child). Returns the child's verdict, or 0 without one. */
+static int probe_parent(int master, int sock, const struct winsize *ws) {
+  unsigned char b = 0;
+  if (read_timed(sock, &b, 1, PROBE_TIMEOUT_MS) != 1 || b != 'r') return 0;
+  static const char keys[2] = {PROBE_INTR, PROBE_END};
+  if (write_all(master, keys, sizeof keys) != 0) return 0;
+  struct winsize other = *ws;
+  other.ws_col = ws->ws_col < 65535 ? (unsigned short)(ws->ws_col + 1) : 65534;
+  ioctl(master, TIOCSWINSZ, &other);
+  ioctl(master, TIOCSWINSZ, ws);
+  if (!send_byte(sock, 'w')) return 0;
+  if (read_timed(sock, &b, 1, 2 * PROBE_TIMEOUT_MS + 500) != 1) return 0;
+  return b & (EMULATE_ISIG | EMULATE_WINCH);
+}
+
+/*
+ * The agent's loop: fd 0 is the pty (its controlling terminal), AGENT_FD the socket. Each
+ * byte read is a signal for the foreground process group; the answer is one byte, 1 when it
+ * was sent (0: not one of ours, or no foreground group, as when a tty has none). Signals a
+ * terminal sends are ignored; SIGKILL and SIGTERM (a kill of the whole session) end it as they
+ * end everything else there.
+ */
+static int run_agent(void) {
+  static const int ignored[] = {SIGHUP, SIGINT,  SIGQUIT,  SIGTSTP,
+                                SIGTTIN, SIGTTOU, SIGWINCH, SIGPIPE};
+  for (size_t i = 0; i < sizeof ignored / sizeof ignored[0]; i++) signal(ignored[i], SIG_IGN);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  if (close_range(AGENT_FD + 1, ~0U, 0) != 0) {
+    for (int fd = AGENT_FD + 1; fd < 1024; fd++) close(fd);
+  }
+  prctl(PR_SET_NAME, "wrenn-pty-agent", 0, 0, 0);
+  for (;;) {
+    unsigned char sig;
+    ssize_t n = read(AGENT_FD, &sig, 1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return 0;
+    char sent = 0;
+    if (sig == SIGINT || sig == SIGQUIT || sig == SIGTSTP || sig == SIGWINCH) {
+      pid_t pg = tcgetpgrp(0);
+      sent = pg > 0 && kill(-pg, sig) == 0;
+    }
+    if (write_all(AGENT_FD, &sent, 1) != 0) return 0;
+  }
+}
+
+/*
+ * In the child, before CMD: starts the agent with the pty as fd 0 (already dup'd there) and
+ * `sock` as AGENT_FD. A double fork, so CMD never has an extra child to see or wait for (this
+ * gVisor ignores CLONE_PARENT). The agent re-executes this program, so `ps` shows what it is
+ * and every close-on-exec descriptor of ours (the error pipe above all) is closed; without
+ * /proc it runs the loop in place.
+ */
+static void spawn_agent(int sock) {
+  pid_t mid = fork();
+  if (mid < 0) return;
+  if (mid == 0) {
+    if (fork() == 0) {
+      setpgid(0, 0);
+      if (sock != AGENT_FD && dup2(sock, AGENT_FD) < 0) _exit(1);
+      int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+      if (devnull >= 0) {
+        dup2(devnull, 1);
+        dup2(devnull, 2);
+      }
+      if (chdir("/") != 0) {
+      }
+      char *args[] = {"wrenn-pty", "--tty-agent", NULL};
+      char *env[] = {NULL};
+      execve("/proc/self/exe", args, env);
+      _exit(run_agent());
+    }
+    _exit(0);
+  }
+  while (waitpid(mid, NULL, 0) < 0 && errno == EINTR) {
+  }
+}
+
+/*
+ * Sends `sig` to the pty's foreground process group, as the line discipline would.
+ * tcgetpgrp() on the master answers on Linux-like kernels; in this gVisor the agent does the
+ * sending. Without either (the agent could not start, or stopped answering) CMD's own group
+ * gets it: the best guess, and safe, as CMD's pid cannot be reused before we reap it.
+ */
+static void signal_foreground(int master, int sig) {
+  pid_t pg = tcgetpgrp(master);
+  if (pg > 0) {
+    kill(-pg, sig);
+    return;
+  }
+  if (agent_fd >= 0) {
+    unsigned char sent;
+    if (send_byte(agent_fd, (unsigned char)sig) &&
+        read_timed(agent_fd, &sent, 1, AGENT_TIMEOUT_MS) == 1) {
+      return;
+    }
+    /* A late answer would be taken for the next request's: never ask this agent again. */
+    close(agent_fd);
+    agent_fd = -1;
+  }
+  kill(-session_pid, sig);
+}
+
+/* What n_tty's echo_char() shows for a signal character: ^C for controls under ECHOCTL. */
+static void echo_signal_char(unsigned char c, const struct termios *t) {
+  char echo[2];
+  size_t len = 0;
+  if ((t->c_lflag & ECHOCTL) && (c < 0x20 || c == 0x7f) && c != '\t') {
+    echo[len++] = '^';
+    echo[len++] = (char)(c ^ 0x40);
+  } else {
+    echo[len++] = (char)c;
+  }
+  if (write_all(1, echo, len) != 0) {
+  }
+}
+
+/*
+ * Input for the master, as the line discipline would take it (EMULATE_ISIG only): with ISIG
+ * set in the slave's termios (tcgetattr on the master reads the slave's, on Linux and in
+ * gVisor), each VINTR, VQUIT or VSUSP byte is removed and signals the foreground group; unless
+ * NOFLSH is set, the input before it in this chunk goes too, as the kernel flushes input not
+ * yet read (what earlier chunks left in the pty cannot be taken back). The character is echoed
+ * under ECHO. In canonical mode with IEXTEN a byte after VLNEXT (^V) is literal. Returns the
+ * number of bytes left in buf, in order.
+ */
+static size_t line_discipline_signals(int master, char *buf, size_t len) {
+  struct termios t;
+  if (tcgetattr(master, &t) != 0 || !(t.c_lflag & ISIG)) {
+    lnext_pending = 0;
+    return len;
+  }
+  int canon_lnext = (t.c_lflag & ICANON) && (t.c_lflag & IEXTEN);
+  size_t kept = 0;
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)buf[i];
+    int sig = 0;
+    if (lnext_pending) {
+      lnext_pending = 0;
+    } else if (c != _POSIX_VDISABLE) {
+      if (c == t.c_cc[VINTR]) {
+        sig = SIGINT;
+      } else if (c == t.c_cc[VQUIT]) {
+        sig = SIGQUIT;
+      } else if (c == t.c_cc[VSUSP]) {
+        sig = SIGTSTP;
+      } else if (canon_lnext && c == t.c_cc[VLNEXT]) {
+        lnext_pending = 1;
+      }
+    }
+    if (!sig) {
+      buf[kept++] = (char)c;
+      continue;
+    }
+    if (!(t.c_lflag & NOFLSH)) kept = 0;
+    if (t.c_lflag & ECHO) echo_signal_char(c, &t);
+    signal_foreground(master, sig);
+  }
+  return kept;
+}
+
 static void apply_resize(int master, char *line) {
   unsigned cols = 0, rows = 0;
   if (sscanf(line, "%u %u", &cols, &rows) == 2 && cols > 0 && rows > 0 && cols <= 65535 &&
       rows <= 65535) {
-    struct winsize ws = {.ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols};
-    ioctl(master, TIOCSWINSZ, &ws);
+    struct winsize old, ws = {.ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols};
+    int changed = ioctl(master, TIOCGWINSZ, &old) != 0 || old.ws_row != ws.ws_row ||
+                  old.ws_col != ws.ws_col;
+    /* As Linux: SIGWINCH only when the size really changed. */
+    if (ioctl(master, TIOCSWINSZ, &ws) == 0 && changed && (emulate & EMULATE_WINCH)) {
+      signal_foreground(master, SIGWINCH);
+    }
   }
 }
 
@@ -156,8 +450,12 @@ static int run_pty(const struct creds *c, unsigned cols, unsigned rows, char **a
   int master = -1, slave = -1;
   if (openpty(&master, &slave, NULL, NULL, &ws) != 0) fail("error openpty: %s%s", "");
 
-  int errpipe[2];
+  int errpipe[2], probe[2], agent[2];
   if (pipe2(errpipe, O_CLOEXEC) != 0) fail("error pipe: %s%s", "");
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, probe) != 0 ||
+      socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, agent) != 0) {
+    fail("error socketpair: %s%s", "");
+  }
   if (pipe2(sigchld_pipe, O_CLOEXEC | O_NONBLOCK) != 0) fail("error pipe: %s%s", "");
 
   struct sigaction sa;
@@ -171,13 +469,20 @@ static int run_pty(const struct creds *c, unsigned cols, unsigned rows, char **a
   if (pid == 0) {
     close(master);
     close(errpipe[0]);
+    close(probe[0]);
+    close(agent[0]);
     close(STATUS_FD);
     signal(SIGCHLD, SIG_DFL);
-    int err = 0;
+    int err = 0, needs = 0;
     if (setsid() < 0 || ioctl(slave, TIOCSCTTY, 0) != 0) err = errno;
+    if (!err) needs = probe_child(slave, probe[1]);
+    close(probe[1]);
     if (!err && (dup2(slave, 0) < 0 || dup2(slave, 1) < 0 || dup2(slave, 2) < 0)) err = errno;
     if (slave > 2) close(slave);
     if (!err && apply_creds(c) != 0) err = errno;
+    /* After the switch of user: the agent can signal only what CMD's user could. */
+    if (!err && needs) spawn_agent(agent[1]);
+    close(agent[1]);
     if (!err) {
       execvp(argv[0], argv);
       err = errno;
@@ -189,6 +494,17 @@ static int run_pty(const struct creds *c, unsigned cols, unsigned rows, char **a
 
   close(slave);
   close(errpipe[1]);
+  close(probe[1]);
+  close(agent[1]);
+  session_pid = pid;
+  emulate = probe_parent(master, probe[0], &ws);
+  close(probe[0]);
+  if (emulate) {
+    agent_fd = agent[0];
+    fcntl(agent_fd, F_SETFL, fcntl(agent_fd, F_GETFL) | O_NONBLOCK);
+  } else {
+    close(agent[0]);
+  }
   int child_err = 0;
   ssize_t got;
   do {
@@ -251,7 +567,12 @@ static int run_pty(const struct creds *c, unsigned cols, unsigned rows, char **a
       while (read(sigchld_pipe[0], drain, sizeof drain) > 0) {
       }
       pid_t w = waitpid(pid, &status, WNOHANG);
-      if (w == pid) exited = 1;
+      if (w == pid) {
+        exited = 1;
+        /* The agent exits, and lets go of the pty, when its socket closes. */
+        if (agent_fd >= 0) close(agent_fd);
+        agent_fd = -1;
+      }
     }
     if (i_master >= 0 && fds[i_master].revents) {
       short re = fds[i_master].revents;
@@ -279,7 +600,8 @@ static int run_pty(const struct creds *c, unsigned cols, unsigned rows, char **a
     if (i_stdin >= 0 && fds[i_stdin].revents) {
       ssize_t rd = read(0, inbuf, sizeof inbuf);
       if (rd > 0) {
-        in_len = (size_t)rd;
+        in_len = (emulate & EMULATE_ISIG) ? line_discipline_signals(master, inbuf, (size_t)rd)
+                                          : (size_t)rd;
         in_off = 0;
       } else if (rd == 0 || (errno != EAGAIN && errno != EINTR)) {
         stdin_open = 0;
@@ -313,6 +635,7 @@ static int run_pty(const struct creds *c, unsigned cols, unsigned rows, char **a
 }
 
 int main(int argc, char **argv) {
+  if (argc == 2 && strcmp(argv[1], "--tty-agent") == 0) return run_agent();
   struct creds c;
   memset(&c, 0, sizeof c);
   int have_uid = 0, have_gid = 0, pty = 0, exec_mode = 0;
