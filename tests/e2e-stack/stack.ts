@@ -32,6 +32,8 @@ export interface StackOptions {
   /** Wildcard domain for `<port>-<id>.<domain>` routing. */
   domain?: string;
   config?: Partial<ControlPlaneConfig>;
+  /** Extra environment for the host agent (e.g. WRENN_MOUNT_ROOTS). */
+  agentEnv?: Record<string, string>;
 }
 
 export class Stack {
@@ -65,6 +67,7 @@ export class Stack {
         WRENN_NETWORK_PREFIX: `we${tag}-`,
         WRENN_NETWORK_TABLE: networkTable,
         WRENN_LOG_LEVEL: "info",
+        ...options.agentEnv,
       },
       log: createWriteStream(join(dataDir, "agent.log"), { flags: "a" }),
       // Another build of the agent, to tell its regressions from the control plane's.

@@ -24,6 +24,7 @@ Environment:
   WRENN_NETWORK_PREFIX   netns/interface name prefix of this agent (default wrenn-)
   WRENN_NETWORK_TABLE    nftables table of this agent (default wrenn)
   WRENN_SANDBOX_DNS      name servers for sandboxes with internet (default: the host's upstream)
+  WRENN_MOUNT_ROOTS      host directories under which sandboxes may mount (default: none)
   WRENN_DEFAULT_VCPUS, WRENN_DEFAULT_MEMORY_MB, WRENN_DEFAULT_DISK_MB, WRENN_LOG_LEVEL`;
 
 async function main(argv: string[]): Promise<number> {

@@ -68,6 +68,7 @@ export async function serve(config: AgentConfig): Promise<void> {
       pidsLimit: config.pidsLimit,
       healthTimeoutMs: 30_000,
       sandboxDns: config.sandboxDns,
+      mountRoots: config.mountRoots,
     },
     new RecordStore(path.join(config.dataDir, "sandboxes")),
     runtime,

@@ -45,7 +45,7 @@ const KINDS: Partial<Record<Code, HostErrorKind>> = {
   [Code.AlreadyExists]: "failed_precondition",
   [Code.ResourceExhausted]: "resource_exhausted",
   [Code.Unauthenticated]: "unauthenticated",
-  [Code.PermissionDenied]: "unauthenticated",
+  [Code.PermissionDenied]: "permission_denied",
 };
 
 function toHostError(error: unknown): HostError {
@@ -115,6 +115,11 @@ export function createConnectHostClient(options: ConnectHostClientOptions): Host
             metadata: r.metadata,
             network: { allowInternet: r.allowInternet, allowOut: r.allowOut, denyOut: r.denyOut },
             envdAccessToken: r.envdAccessToken,
+            mounts: r.mounts.map((m) => ({
+              hostPath: m.hostPath,
+              sandboxPath: m.path,
+              readOnly: m.readOnly,
+            })),
           },
           { timeoutMs: options.createTimeoutMs ?? 300_000 },
         );

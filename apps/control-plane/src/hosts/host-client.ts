@@ -28,6 +28,14 @@ export interface AgentCreateRequest {
   allowOut: string[];
   denyOut: string[];
   envdAccessToken: string;
+  /** Host directories to bind into the sandbox (the agent checks them against its roots). */
+  mounts: SandboxMountSpec[];
+}
+
+export interface SandboxMountSpec {
+  hostPath: string;
+  path: string;
+  readOnly: boolean;
 }
 
 export interface AgentSandboxStats {
@@ -72,6 +80,7 @@ export type HostErrorKind =
   | "failed_precondition"
   | "resource_exhausted"
   | "unauthenticated"
+  | "permission_denied"
   | "internal";
 
 export class HostError extends Error {

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import { chmod, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import os from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { pino } from "pino";
@@ -147,7 +148,13 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
     templatesDir: o.templatesDir,
     listen: o.agentListen,
     token,
-    env: o.env,
+    // A local stack is one person's machine: `wrenn run DIR` may mount directories under their
+    // home and where they started it, unless WRENN_MOUNT_ROOTS says otherwise.
+    env: {
+      ...o.env,
+      WRENN_MOUNT_ROOTS:
+        o.env.WRENN_MOUNT_ROOTS ?? [...new Set([os.homedir(), process.cwd()])].join(","),
+    },
     log: agentLog,
     agentMain: o.agentMain,
   });

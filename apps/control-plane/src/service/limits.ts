@@ -3,6 +3,8 @@
  * OpenAPI document, the validators and the service agree.
  */
 export const LIMITS = {
+  /** Host directories bound into one sandbox. */
+  mounts: 16,
   vcpus: { min: 1, max: 64 },
   memoryMb: { min: 128, max: 262_144 },
   diskMb: { min: 256, max: 1_048_576 },

@@ -1,4 +1,5 @@
 import { isIP } from "node:net";
+import type { SandboxMountSpec } from "../hosts/host-client.js";
 import { invalidRequest } from "./errors.js";
 import { ENV_VAR_NAME_PATTERN, LIMITS, type SandboxDefaults, TEMPLATE_PATTERN } from "./limits.js";
 import type { EgressRules, Resources } from "./sandbox-types.js";
@@ -12,6 +13,7 @@ export interface CreateSandboxInput {
   autoPause?: boolean;
   allowInternet?: boolean;
   network?: Partial<EgressRules>;
+  mounts?: Array<{ hostPath: string; path: string; readOnly?: boolean }>;
 }
 
 export interface CreateSandboxSpec {
@@ -23,6 +25,7 @@ export interface CreateSandboxSpec {
   autoPause: boolean;
   allowInternet: boolean;
   network: EgressRules;
+  mounts: SandboxMountSpec[];
 }
 
 const templatePattern = new RegExp(TEMPLATE_PATTERN);
@@ -140,5 +143,30 @@ export function normalizeCreate(
       allowOut: checkCidrs("network.allowOut", input.network?.allowOut),
       denyOut: checkCidrs("network.denyOut", input.network?.denyOut),
     },
+    mounts: checkMounts(input.mounts),
   };
+}
+
+/** Shape only: which host directories may be mounted is the host agent's decision. */
+function checkMounts(mounts: CreateSandboxInput["mounts"]): SandboxMountSpec[] {
+  if (mounts === undefined) return [];
+  if (!Array.isArray(mounts) || mounts.length > LIMITS.mounts) {
+    throw invalidRequest(`mounts: at most ${LIMITS.mounts}`);
+  }
+  return mounts.map((m, i) => {
+    for (const [field, value] of [
+      ["hostPath", m.hostPath],
+      ["path", m.path],
+    ] as const) {
+      if (
+        typeof value !== "string" ||
+        !value.startsWith("/") ||
+        value.length > 4096 ||
+        value.includes("\0")
+      ) {
+        throw invalidRequest(`mounts[${i}].${field} must be an absolute path`);
+      }
+    }
+    return { hostPath: m.hostPath, path: m.path, readOnly: m.readOnly ?? false };
+  });
 }

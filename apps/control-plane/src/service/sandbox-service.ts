@@ -162,6 +162,12 @@ export function fromHostError(error: HostError, operation: string): ServiceError
       );
     case "failed_precondition":
       return invalidState(`the host agent cannot ${operation} now: ${error.message}`);
+    case "permission_denied":
+      return new ServiceError(
+        403,
+        "forbidden_by_host",
+        `the host agent refused to ${operation}: ${error.message}`,
+      );
     case "unauthenticated":
       return new ServiceError(
         502,
@@ -340,6 +346,14 @@ export class SandboxService {
 
   async create(principal: Principal, input: CreateSandboxInput): Promise<OwnedSandbox> {
     const spec = normalizeCreate(input, this.o.defaults);
+    // A host directory is the host's own data: only an admin may ask for one.
+    if (spec.mounts.length > 0 && principal.role !== "admin") {
+      throw new ServiceError(
+        403,
+        "mounts_not_allowed",
+        "only an admin API key may mount host directories",
+      );
+    }
     const began = performance.now();
     const placement = await this.o.scheduler.place({
       template: spec.template,
@@ -395,6 +409,7 @@ export class SandboxService {
         allowOut: spec.network.allowOut,
         denyOut: spec.network.denyOut,
         envdAccessToken: token,
+        mounts: spec.mounts,
       });
       if (!SEMVER.test(agent.envdVersion)) {
         throw new HostError(
@@ -416,6 +431,9 @@ export class SandboxService {
         durationMs: performance.now() - began,
         detail: { template: spec.template, error: describe(error) },
       });
+      if (error instanceof HostError && error.kind === "permission_denied") {
+        throw new ServiceError(400, "mount_not_allowed", error.message);
+      }
       if (error instanceof HostError) {
         throw error.kind === "not_found"
           ? new ServiceError(

@@ -32,6 +32,7 @@ const CODES: Record<AgentErrorCode, Code> = {
   not_found: Code.NotFound,
   already_exists: Code.AlreadyExists,
   failed_precondition: Code.FailedPrecondition,
+  permission_denied: Code.PermissionDenied,
   resource_exhausted: Code.ResourceExhausted,
   unavailable: Code.Unavailable,
   internal: Code.Internal,
@@ -89,6 +90,7 @@ function sandboxMessage(v: SandboxView) {
           ? PauseMode.FREEZE
           : PauseMode.UNSPECIFIED,
     checkpointBytes: BigInt(v.checkpointBytes ?? 0),
+    mounts: v.mounts ?? [],
   };
 }
 
@@ -154,6 +156,11 @@ export function hostAgentRoutes(deps: ServiceDeps) {
             envdAccessToken: req.envdAccessToken,
             defaultUser: req.defaultUser,
             defaultWorkdir: req.defaultWorkdir,
+            mounts: req.mounts.map((m) => ({
+              hostPath: m.hostPath,
+              sandboxPath: m.sandboxPath,
+              readOnly: m.readOnly,
+            })),
           });
           return { sandbox: sandboxMessage(view) };
         }),

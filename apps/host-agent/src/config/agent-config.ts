@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, realpathSync } from "node:fs";
 import path from "node:path";
 import type { Resources } from "../sandboxes/record.js";
 import { installLayout } from "./install-layout.js";
@@ -26,6 +26,8 @@ export interface AgentConfig {
   networkTable: string;
   /** Name servers written into sandboxes allowed on the internet (none: no DNS for them). */
   sandboxDns: string[];
+  /** Host directories under which sandboxes may mount (WRENN_MOUNT_ROOTS); none by default. */
+  mountRoots: string[];
   logLevel: string;
 }
 
@@ -81,6 +83,23 @@ function sandboxDns(configured: string | undefined): string[] {
   return [];
 }
 
+/** Absolute, resolved directories; a root that does not exist is a configuration error. */
+function mountRoots(raw: string | undefined): string[] {
+  const list = (raw ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  return list.map((root) => {
+    if (!path.isAbsolute(root))
+      throw new Error(`WRENN_MOUNT_ROOTS: ${root} is not an absolute path`);
+    try {
+      return realpathSync(root);
+    } catch {
+      throw new Error(`WRENN_MOUNT_ROOTS: ${root} does not exist`);
+    }
+  });
+}
+
 /** Reads the agent's configuration from the environment (documented in the README). */
 export function agentConfigFromEnv(env: NodeJS.ProcessEnv = process.env): AgentConfig {
   const base = env.WRENN_DATA_DIR ?? path.join(installLayout.repoRoot, ".wrenn");
@@ -104,6 +123,7 @@ export function agentConfigFromEnv(env: NodeJS.ProcessEnv = process.env): AgentC
     networkPrefix: env.WRENN_NETWORK_PREFIX ?? "wrenn-",
     networkTable: env.WRENN_NETWORK_TABLE ?? "wrenn",
     sandboxDns: sandboxDns(env.WRENN_SANDBOX_DNS),
+    mountRoots: mountRoots(env.WRENN_MOUNT_ROOTS),
     logLevel: env.WRENN_LOG_LEVEL ?? "info",
   };
 }

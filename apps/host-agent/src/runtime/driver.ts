@@ -47,6 +47,8 @@ export interface RuntimeSpec {
   memoryMb: number;
   /** Host-side backstop on tasks; see the notes on pids under ptrace. */
   pidsLimit: number;
+  /** Host directories (already checked) bound into the sandbox. */
+  mounts: Array<{ hostPath: string; sandboxPath: string; readOnly: boolean }>;
 }
 
 export interface RuntimeStats {

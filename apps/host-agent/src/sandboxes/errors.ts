@@ -4,6 +4,7 @@ export type AgentErrorCode =
   | "not_found"
   | "already_exists"
   | "failed_precondition"
+  | "permission_denied"
   | "resource_exhausted"
   | "unavailable"
   | "internal";

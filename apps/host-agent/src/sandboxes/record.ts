@@ -1,3 +1,4 @@
+import type { SandboxMount } from "./mounts.js";
 import type { NetworkPolicy } from "./policy.js";
 
 /** Where a sandbox is in its life, as the agent records it on disk. */
@@ -41,4 +42,6 @@ export interface SandboxRecord {
   envdAccessToken?: string;
   error?: string;
   checkpointBytes?: number;
+  /** Host directories bound into the sandbox; part of its runtime spec at every boot. */
+  mounts?: SandboxMount[];
 }

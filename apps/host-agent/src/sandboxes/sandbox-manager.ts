@@ -8,6 +8,7 @@ import type { TemplateStore } from "../templates/store.js";
 import { AgentError } from "./errors.js";
 import { Instance } from "./instance.js";
 import { KeyedLock } from "./keyed-lock.js";
+import { resolveMounts, type SandboxMount } from "./mounts.js";
 import type { NetworkLease, SandboxNetworks } from "./network-port.js";
 import { type NetworkPolicy, NO_NETWORK } from "./policy.js";
 import type { BootPath, Phase, Resources, SandboxRecord } from "./record.js";
@@ -27,6 +28,8 @@ export interface ManagerConfig {
   healthTimeoutMs: number;
   /** Written to /etc/resolv.conf of sandboxes allowed on the internet. */
   sandboxDns: string[];
+  /** Host directories under which mounts are allowed (resolved, absolute). */
+  mountRoots: string[];
 }
 
 export interface CreateRequest {
@@ -39,6 +42,7 @@ export interface CreateRequest {
   envdAccessToken?: string;
   defaultUser?: string;
   defaultWorkdir?: string;
+  mounts?: SandboxMount[];
 }
 
 export interface SandboxView extends SandboxRecord {
@@ -164,6 +168,7 @@ export class SandboxManager {
       throw new AgentError("already_exists", `sandbox ${req.sandboxId} already exists`);
     }
     const resources = this.resolveResources(req.resources);
+    const mounts = await resolveMounts(req.mounts ?? [], this.config.mountRoots);
     const template = await this.templates.current(req.template);
     if (!template) {
       throw new AgentError(
@@ -184,8 +189,12 @@ export class SandboxManager {
       let bootPath: BootPath;
       // Pooled disks have the default size, and a filesystem cannot shrink (growing it online
       // needs CAP_SYS_RESOURCE, which some hosts withhold): other sizes boot their own disk.
+      // A checkpoint (a pooled sandbox's or the template's) carries its mount table, so a
+      // sandbox with mounts boots cold.
       const pooled =
-        resources.diskMb === this.config.defaults.diskMb ? this.pool.claim(ref) : undefined;
+        resources.diskMb === this.config.defaults.diskMb && mounts.length === 0
+          ? this.pool.claim(ref)
+          : undefined;
       if (pooled) {
         this.pool.kick();
         inst = this.instance(pooled.runtimeId);
@@ -197,7 +206,7 @@ export class SandboxManager {
           throw err;
         }
       } else {
-        ({ inst, bootPath } = await this.boot(ref, resources, req.network));
+        ({ inst, bootPath } = await this.boot(ref, resources, req.network, mounts));
       }
       try {
         await this.personalise(inst, req, bootPath);
@@ -283,9 +292,11 @@ export class SandboxManager {
     t: TemplateRef,
     resources: Resources,
     policy: NetworkPolicy,
+    mounts: SandboxMount[] = [],
   ): Promise<{ inst: Instance; bootPath: BootPath }> {
-    const image = this.config.templateRestore ? await this.snapshots.get(t) : undefined;
-    const inst = await this.bootFrom(t, resources, policy, image);
+    const image =
+      this.config.templateRestore && mounts.length === 0 ? await this.snapshots.get(t) : undefined;
+    const inst = await this.bootFrom(t, resources, policy, image, mounts);
     return { inst, bootPath: image ? "template_restore" : "cold_boot" };
   }
 
@@ -294,6 +305,7 @@ export class SandboxManager {
     resources: Resources,
     policy: NetworkPolicy,
     image: string | undefined,
+    mounts: SandboxMount[] = [],
   ): Promise<Instance> {
     const runtimeId = await this.records.newRuntimeId();
     const now = new Date().toISOString();
@@ -310,6 +322,7 @@ export class SandboxManager {
         bootPath: image ? "template_restore" : "cold_boot",
         createdAt: now,
         stateChangedAt: now,
+        ...(mounts.length > 0 ? { mounts } : {}),
       },
       this.records.dirOf(runtimeId),
     );

@@ -123,6 +123,23 @@ export const CreateSandboxBody = Type.Object(
       Type.Boolean({ description: "Pause instead of destroy at the end time" }),
     ),
     allowInternet: Type.Optional(Type.Boolean({ default: false })),
+    mounts: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            hostPath: Type.String({ minLength: 1, maxLength: 4096, pattern: "^/" }),
+            path: Type.String({ minLength: 2, maxLength: 256, pattern: "^/" }),
+            readOnly: Type.Optional(Type.Boolean({ default: false })),
+          },
+          { additionalProperties: false },
+        ),
+        {
+          maxItems: LIMITS.mounts,
+          description:
+            "Host directories bound into the sandbox (admin keys only; the host agent allows only those under its WRENN_MOUNT_ROOTS). Sandboxes with mounts boot cold.",
+        },
+      ),
+    ),
     network: Type.Optional(
       Type.Object(
         { allowOut: Type.Optional(Cidrs), denyOut: Type.Optional(Cidrs) },

@@ -65,6 +65,12 @@ export function ociSpec(spec: RuntimeSpec, memoryOverheadMb: number): object {
         source: "sysfs",
         options: ["nosuid", "noexec", "nodev", "ro"],
       },
+      ...spec.mounts.map((m) => ({
+        destination: m.sandboxPath,
+        type: "bind",
+        source: m.hostPath,
+        options: ["rbind", "nosuid", "nodev", m.readOnly ? "ro" : "rw"],
+      })),
     ],
     linux: {
       namespaces: [

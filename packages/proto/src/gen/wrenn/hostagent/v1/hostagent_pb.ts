@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file wrenn/hostagent/v1/hostagent.proto.
  */
 export const file_wrenn_hostagent_v1_hostagent: GenFile = /*@__PURE__*/
-  fileDesc("CiJ3cmVubi9ob3N0YWdlbnQvdjEvaG9zdGFnZW50LnByb3RvEhJ3cmVubi5ob3N0YWdlbnQudjEiPgoJUmVzb3VyY2VzEg0KBXZjcHVzGAEgASgNEhEKCW1lbW9yeV9tYhgCIAEoDRIPCgdkaXNrX21iGAMgASgNIkwKDU5ldHdvcmtQb2xpY3kSFgoOYWxsb3dfaW50ZXJuZXQYASABKAgSEQoJYWxsb3dfb3V0GAIgAygJEhAKCGRlbnlfb3V0GAMgAygJIs4ECgdTYW5kYm94EhIKCnNhbmRib3hfaWQYASABKAkSEAoIdGVtcGxhdGUYAiABKAkSLwoFc3RhdGUYAyABKA4yIC53cmVubi5ob3N0YWdlbnQudjEuU2FuZGJveFN0YXRlEjAKCXJlc291cmNlcxgEIAEoCzIdLndyZW5uLmhvc3RhZ2VudC52MS5SZXNvdXJjZXMSOwoIbWV0YWRhdGEYBSADKAsyKS53cmVubi5ob3N0YWdlbnQudjEuU2FuZGJveC5NZXRhZGF0YUVudHJ5EjIKB25ldHdvcmsYBiABKAsyIS53cmVubi5ob3N0YWdlbnQudjEuTmV0d29ya1BvbGljeRIUCgxlbnZkX3ZlcnNpb24YByABKAkSDwoHYWRkcmVzcxgIIAEoCRIvCglib290X3BhdGgYCSABKA4yHC53cmVubi5ob3N0YWdlbnQudjEuQm9vdFBhdGgSLgoKY3JlYXRlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNAoQc3RhdGVfY2hhbmdlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFZXJyb3IYDCABKAkSMQoKcGF1c2VfbW9kZRgNIAEoDjIdLndyZW5uLmhvc3RhZ2VudC52MS5QYXVzZU1vZGUSGAoQY2hlY2twb2ludF9ieXRlcxgOIAEoBBovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEi4AMKFENyZWF0ZVNhbmRib3hSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkSEAoIdGVtcGxhdGUYAiABKAkSMAoJcmVzb3VyY2VzGAMgASgLMh0ud3Jlbm4uaG9zdGFnZW50LnYxLlJlc291cmNlcxJHCghlbnZfdmFycxgEIAMoCzI1LndyZW5uLmhvc3RhZ2VudC52MS5DcmVhdGVTYW5kYm94UmVxdWVzdC5FbnZWYXJzRW50cnkSSAoIbWV0YWRhdGEYBSADKAsyNi53cmVubi5ob3N0YWdlbnQudjEuQ3JlYXRlU2FuZGJveFJlcXVlc3QuTWV0YWRhdGFFbnRyeRIyCgduZXR3b3JrGAYgASgLMiEud3Jlbm4uaG9zdGFnZW50LnYxLk5ldHdvcmtQb2xpY3kSGQoRZW52ZF9hY2Nlc3NfdG9rZW4YByABKAkSFAoMZGVmYXVsdF91c2VyGAggASgJEhcKD2RlZmF1bHRfd29ya2RpchgJIAEoCRouCgxFbnZWYXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiRQoVQ3JlYXRlU2FuZGJveFJlc3BvbnNlEiwKB3NhbmRib3gYASABKAsyGy53cmVubi5ob3N0YWdlbnQudjEuU2FuZGJveCIrChVEZXN0cm95U2FuZGJveFJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCSIYChZEZXN0cm95U2FuZGJveFJlc3BvbnNlIicKEUdldFNhbmRib3hSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkiQgoSR2V0U2FuZGJveFJlc3BvbnNlEiwKB3NhbmRib3gYASABKAsyGy53cmVubi5ob3N0YWdlbnQudjEuU2FuZGJveCIWChRMaXN0U2FuZGJveGVzUmVxdWVzdCJHChVMaXN0U2FuZGJveGVzUmVzcG9uc2USLgoJc2FuZGJveGVzGAEgAygLMhsud3Jlbm4uaG9zdGFnZW50LnYxLlNhbmRib3giVgoTUGF1c2VTYW5kYm94UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJEisKBG1vZGUYAiABKA4yHS53cmVubi5ob3N0YWdlbnQudjEuUGF1c2VNb2RlIkQKFFBhdXNlU2FuZGJveFJlc3BvbnNlEiwKB3NhbmRib3gYASABKAsyGy53cmVubi5ob3N0YWdlbnQudjEuU2FuZGJveCIqChRSZXN1bWVTYW5kYm94UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJIkUKFVJlc3VtZVNhbmRib3hSZXNwb25zZRIsCgdzYW5kYm94GAEgASgLMhsud3Jlbm4uaG9zdGFnZW50LnYxLlNhbmRib3gi4wEKDFNhbmRib3hTdGF0cxItCgl0aW1lc3RhbXAYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCWNwdV9jb3VudBgCIAEoDRIUCgxjcHVfdXNlZF9wY3QYAyABKAESFgoObWVtX3VzZWRfYnl0ZXMYBCABKAQSFwoPbWVtX3RvdGFsX2J5dGVzGAUgASgEEhcKD21lbV9jYWNoZV9ieXRlcxgGIAEoBBIXCg9kaXNrX3VzZWRfYnl0ZXMYByABKAQSGAoQZGlza190b3RhbF9ieXRlcxgIIAEoBCIsChZHZXRTYW5kYm94U3RhdHNSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkiSgoXR2V0U2FuZGJveFN0YXRzUmVzcG9uc2USLwoFc3RhdHMYASABKAsyIC53cmVubi5ob3N0YWdlbnQudjEuU2FuZGJveFN0YXRzIj0KCENhcGFjaXR5Eg0KBXZjcHVzGAEgASgNEhEKCW1lbW9yeV9tYhgCIAEoBBIPCgdkaXNrX21iGAMgASgEIhMKEUhvc3RTdGF0dXNSZXF1ZXN0IsYCChJIb3N0U3RhdHVzUmVzcG9uc2USDwoHaG9zdF9pZBgBIAEoCRIQCghob3N0bmFtZRgCIAEoCRIPCgd2ZXJzaW9uGAMgASgJEhAKCHJ1bnRpbWVzGAQgAygJEisKBXRvdGFsGAUgASgLMhwud3Jlbm4uaG9zdGFnZW50LnYxLkNhcGFjaXR5EioKBHVzZWQYBiABKAsyHC53cmVubi5ob3N0YWdlbnQudjEuQ2FwYWNpdHkSWAoSc2FuZGJveGVzX2J5X3N0YXRlGAcgAygLMjwud3Jlbm4uaG9zdGFnZW50LnYxLkhvc3RTdGF0dXNSZXNwb25zZS5TYW5kYm94ZXNCeVN0YXRlRW50cnkaNwoVU2FuZGJveGVzQnlTdGF0ZUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDToCOAEiLAoQSGVhcnRiZWF0UmVxdWVzdBIYChBjb250cm9sX3BsYW5lX2lkGAEgASgJInoKEUhlYXJ0YmVhdFJlc3BvbnNlEg8KB2hvc3RfaWQYASABKAkSEwoLaW5zdGFuY2VfaWQYAiABKAkSKAoEdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNc2FuZGJveF9jb3VudBgEIAEoDSKBAQoIVGVtcGxhdGUSDAoEbmFtZRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJEhIKCnNpemVfYnl0ZXMYAyABKAQSLAoIYnVpbHRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDGVudmRfdmVyc2lvbhgFIAEoCSIWChRMaXN0VGVtcGxhdGVzUmVxdWVzdCJIChVMaXN0VGVtcGxhdGVzUmVzcG9uc2USLwoJdGVtcGxhdGVzGAEgAygLMhwud3Jlbm4uaG9zdGFnZW50LnYxLlRlbXBsYXRlIjMKFEJ1aWxkVGVtcGxhdGVSZXF1ZXN0EgwKBG5hbWUYASABKAkSDQoFZm9yY2UYAiABKAgihQEKFUJ1aWxkVGVtcGxhdGVSZXNwb25zZRI1Cghwcm9ncmVzcxgBIAEoCzIhLndyZW5uLmhvc3RhZ2VudC52MS5CdWlsZFByb2dyZXNzSAASLAoEZG9uZRgCIAEoCzIcLndyZW5uLmhvc3RhZ2VudC52MS5UZW1wbGF0ZUgAQgcKBWV2ZW50Ii8KDUJ1aWxkUHJvZ3Jlc3MSDQoFcGhhc2UYASABKAkSDwoHbWVzc2FnZRgCIAEoCSqyAQoMU2FuZGJveFN0YXRlEh0KGVNBTkRCT1hfU1RBVEVfVU5TUEVDSUZJRUQQABIaChZTQU5EQk9YX1NUQVRFX1NUQVJUSU5HEAESGQoVU0FOREJPWF9TVEFURV9SVU5OSU5HEAISGAoUU0FOREJPWF9TVEFURV9QQVVTRUQQAxIZChVTQU5EQk9YX1NUQVRFX1NUT1BQRUQQBBIXChNTQU5EQk9YX1NUQVRFX0VSUk9SEAUqWQoJUGF1c2VNb2RlEhoKFlBBVVNFX01PREVfVU5TUEVDSUZJRUQQABIZChVQQVVTRV9NT0RFX0NIRUNLUE9JTlQQARIVChFQQVVTRV9NT0RFX0ZSRUVaRRACKncKCEJvb3RQYXRoEhkKFUJPT1RfUEFUSF9VTlNQRUNJRklFRBAAEhcKE0JPT1RfUEFUSF9XQVJNX1BPT0wQARIeChpCT09UX1BBVEhfVEVNUExBVEVfUkVTVE9SRRACEhcKE0JPT1RfUEFUSF9DT0xEX0JPT1QQAzLeCAoQSG9zdEFnZW50U2VydmljZRJkCg1DcmVhdGVTYW5kYm94Eigud3Jlbm4uaG9zdGFnZW50LnYxLkNyZWF0ZVNhbmRib3hSZXF1ZXN0Gikud3Jlbm4uaG9zdGFnZW50LnYxLkNyZWF0ZVNhbmRib3hSZXNwb25zZRJnCg5EZXN0cm95U2FuZGJveBIpLndyZW5uLmhvc3RhZ2VudC52MS5EZXN0cm95U2FuZGJveFJlcXVlc3QaKi53cmVubi5ob3N0YWdlbnQudjEuRGVzdHJveVNhbmRib3hSZXNwb25zZRJbCgpHZXRTYW5kYm94EiUud3Jlbm4uaG9zdGFnZW50LnYxLkdldFNhbmRib3hSZXF1ZXN0GiYud3Jlbm4uaG9zdGFnZW50LnYxLkdldFNhbmRib3hSZXNwb25zZRJkCg1MaXN0U2FuZGJveGVzEigud3Jlbm4uaG9zdGFnZW50LnYxLkxpc3RTYW5kYm94ZXNSZXF1ZXN0Gikud3Jlbm4uaG9zdGFnZW50LnYxLkxpc3RTYW5kYm94ZXNSZXNwb25zZRJhCgxQYXVzZVNhbmRib3gSJy53cmVubi5ob3N0YWdlbnQudjEuUGF1c2VTYW5kYm94UmVxdWVzdBooLndyZW5uLmhvc3RhZ2VudC52MS5QYXVzZVNhbmRib3hSZXNwb25zZRJkCg1SZXN1bWVTYW5kYm94Eigud3Jlbm4uaG9zdGFnZW50LnYxLlJlc3VtZVNhbmRib3hSZXF1ZXN0Gikud3Jlbm4uaG9zdGFnZW50LnYxLlJlc3VtZVNhbmRib3hSZXNwb25zZRJqCg9HZXRTYW5kYm94U3RhdHMSKi53cmVubi5ob3N0YWdlbnQudjEuR2V0U2FuZGJveFN0YXRzUmVxdWVzdBorLndyZW5uLmhvc3RhZ2VudC52MS5HZXRTYW5kYm94U3RhdHNSZXNwb25zZRJbCgpIb3N0U3RhdHVzEiUud3Jlbm4uaG9zdGFnZW50LnYxLkhvc3RTdGF0dXNSZXF1ZXN0GiYud3Jlbm4uaG9zdGFnZW50LnYxLkhvc3RTdGF0dXNSZXNwb25zZRJYCglIZWFydGJlYXQSJC53cmVubi5ob3N0YWdlbnQudjEuSGVhcnRiZWF0UmVxdWVzdBolLndyZW5uLmhvc3RhZ2VudC52MS5IZWFydGJlYXRSZXNwb25zZRJkCg1MaXN0VGVtcGxhdGVzEigud3Jlbm4uaG9zdGFnZW50LnYxLkxpc3RUZW1wbGF0ZXNSZXF1ZXN0Gikud3Jlbm4uaG9zdGFnZW50LnYxLkxpc3RUZW1wbGF0ZXNSZXNwb25zZRJmCg1CdWlsZFRlbXBsYXRlEigud3Jlbm4uaG9zdGFnZW50LnYxLkJ1aWxkVGVtcGxhdGVSZXF1ZXN0Gikud3Jlbm4uaG9zdGFnZW50LnYxLkJ1aWxkVGVtcGxhdGVSZXNwb25zZTABYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("CiJ3cmVubi9ob3N0YWdlbnQvdjEvaG9zdGFnZW50LnByb3RvEhJ3cmVubi5ob3N0YWdlbnQudjEiPgoJUmVzb3VyY2VzEg0KBXZjcHVzGAEgASgNEhEKCW1lbW9yeV9tYhgCIAEoDRIPCgdkaXNrX21iGAMgASgNIkwKDU5ldHdvcmtQb2xpY3kSFgoOYWxsb3dfaW50ZXJuZXQYASABKAgSEQoJYWxsb3dfb3V0GAIgAygJEhAKCGRlbnlfb3V0GAMgAygJIvkECgdTYW5kYm94EhIKCnNhbmRib3hfaWQYASABKAkSEAoIdGVtcGxhdGUYAiABKAkSLwoFc3RhdGUYAyABKA4yIC53cmVubi5ob3N0YWdlbnQudjEuU2FuZGJveFN0YXRlEjAKCXJlc291cmNlcxgEIAEoCzIdLndyZW5uLmhvc3RhZ2VudC52MS5SZXNvdXJjZXMSOwoIbWV0YWRhdGEYBSADKAsyKS53cmVubi5ob3N0YWdlbnQudjEuU2FuZGJveC5NZXRhZGF0YUVudHJ5EjIKB25ldHdvcmsYBiABKAsyIS53cmVubi5ob3N0YWdlbnQudjEuTmV0d29ya1BvbGljeRIUCgxlbnZkX3ZlcnNpb24YByABKAkSDwoHYWRkcmVzcxgIIAEoCRIvCglib290X3BhdGgYCSABKA4yHC53cmVubi5ob3N0YWdlbnQudjEuQm9vdFBhdGgSLgoKY3JlYXRlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNAoQc3RhdGVfY2hhbmdlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFZXJyb3IYDCABKAkSMQoKcGF1c2VfbW9kZRgNIAEoDjIdLndyZW5uLmhvc3RhZ2VudC52MS5QYXVzZU1vZGUSGAoQY2hlY2twb2ludF9ieXRlcxgOIAEoBBIpCgZtb3VudHMYDyADKAsyGS53cmVubi5ob3N0YWdlbnQudjEuTW91bnQaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkMKBU1vdW50EhEKCWhvc3RfcGF0aBgBIAEoCRIUCgxzYW5kYm94X3BhdGgYAiABKAkSEQoJcmVhZF9vbmx5GAMgASgIIosEChRDcmVhdGVTYW5kYm94UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJEhAKCHRlbXBsYXRlGAIgASgJEjAKCXJlc291cmNlcxgDIAEoCzIdLndyZW5uLmhvc3RhZ2VudC52MS5SZXNvdXJjZXMSRwoIZW52X3ZhcnMYBCADKAsyNS53cmVubi5ob3N0YWdlbnQudjEuQ3JlYXRlU2FuZGJveFJlcXVlc3QuRW52VmFyc0VudHJ5EkgKCG1ldGFkYXRhGAUgAygLMjYud3Jlbm4uaG9zdGFnZW50LnYxLkNyZWF0ZVNhbmRib3hSZXF1ZXN0Lk1ldGFkYXRhRW50cnkSMgoHbmV0d29yaxgGIAEoCzIhLndyZW5uLmhvc3RhZ2VudC52MS5OZXR3b3JrUG9saWN5EhkKEWVudmRfYWNjZXNzX3Rva2VuGAcgASgJEhQKDGRlZmF1bHRfdXNlchgIIAEoCRIXCg9kZWZhdWx0X3dvcmtkaXIYCSABKAkSKQoGbW91bnRzGAogAygLMhkud3Jlbm4uaG9zdGFnZW50LnYxLk1vdW50Gi4KDEVudlZhcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJFChVDcmVhdGVTYW5kYm94UmVzcG9uc2USLAoHc2FuZGJveBgBIAEoCzIbLndyZW5uLmhvc3RhZ2VudC52MS5TYW5kYm94IisKFURlc3Ryb3lTYW5kYm94UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJIhgKFkRlc3Ryb3lTYW5kYm94UmVzcG9uc2UiJwoRR2V0U2FuZGJveFJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCSJCChJHZXRTYW5kYm94UmVzcG9uc2USLAoHc2FuZGJveBgBIAEoCzIbLndyZW5uLmhvc3RhZ2VudC52MS5TYW5kYm94IhYKFExpc3RTYW5kYm94ZXNSZXF1ZXN0IkcKFUxpc3RTYW5kYm94ZXNSZXNwb25zZRIuCglzYW5kYm94ZXMYASADKAsyGy53cmVubi5ob3N0YWdlbnQudjEuU2FuZGJveCJWChNQYXVzZVNhbmRib3hSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkSKwoEbW9kZRgCIAEoDjIdLndyZW5uLmhvc3RhZ2VudC52MS5QYXVzZU1vZGUiRAoUUGF1c2VTYW5kYm94UmVzcG9uc2USLAoHc2FuZGJveBgBIAEoCzIbLndyZW5uLmhvc3RhZ2VudC52MS5TYW5kYm94IioKFFJlc3VtZVNhbmRib3hSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkiRQoVUmVzdW1lU2FuZGJveFJlc3BvbnNlEiwKB3NhbmRib3gYASABKAsyGy53cmVubi5ob3N0YWdlbnQudjEuU2FuZGJveCLjAQoMU2FuZGJveFN0YXRzEi0KCXRpbWVzdGFtcBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJY3B1X2NvdW50GAIgASgNEhQKDGNwdV91c2VkX3BjdBgDIAEoARIWCg5tZW1fdXNlZF9ieXRlcxgEIAEoBBIXCg9tZW1fdG90YWxfYnl0ZXMYBSABKAQSFwoPbWVtX2NhY2hlX2J5dGVzGAYgASgEEhcKD2Rpc2tfdXNlZF9ieXRlcxgHIAEoBBIYChBkaXNrX3RvdGFsX2J5dGVzGAggASgEIiwKFkdldFNhbmRib3hTdGF0c1JlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCSJKChdHZXRTYW5kYm94U3RhdHNSZXNwb25zZRIvCgVzdGF0cxgBIAEoCzIgLndyZW5uLmhvc3RhZ2VudC52MS5TYW5kYm94U3RhdHMiPQoIQ2FwYWNpdHkSDQoFdmNwdXMYASABKA0SEQoJbWVtb3J5X21iGAIgASgEEg8KB2Rpc2tfbWIYAyABKAQiEwoRSG9zdFN0YXR1c1JlcXVlc3QixgIKEkhvc3RTdGF0dXNSZXNwb25zZRIPCgdob3N0X2lkGAEgASgJEhAKCGhvc3RuYW1lGAIgASgJEg8KB3ZlcnNpb24YAyABKAkSEAoIcnVudGltZXMYBCADKAkSKwoFdG90YWwYBSABKAsyHC53cmVubi5ob3N0YWdlbnQudjEuQ2FwYWNpdHkSKgoEdXNlZBgGIAEoCzIcLndyZW5uLmhvc3RhZ2VudC52MS5DYXBhY2l0eRJYChJzYW5kYm94ZXNfYnlfc3RhdGUYByADKAsyPC53cmVubi5ob3N0YWdlbnQudjEuSG9zdFN0YXR1c1Jlc3BvbnNlLlNhbmRib3hlc0J5U3RhdGVFbnRyeRo3ChVTYW5kYm94ZXNCeVN0YXRlRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgNOgI4ASIsChBIZWFydGJlYXRSZXF1ZXN0EhgKEGNvbnRyb2xfcGxhbmVfaWQYASABKAkiegoRSGVhcnRiZWF0UmVzcG9uc2USDwoHaG9zdF9pZBgBIAEoCRITCgtpbnN0YW5jZV9pZBgCIAEoCRIoCgR0aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg1zYW5kYm94X2NvdW50GAQgASgNIoEBCghUZW1wbGF0ZRIMCgRuYW1lGAEgASgJEg8KB3ZlcnNpb24YAiABKAkSEgoKc2l6ZV9ieXRlcxgDIAEoBBIsCghidWlsdF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMZW52ZF92ZXJzaW9uGAUgASgJIhYKFExpc3RUZW1wbGF0ZXNSZXF1ZXN0IkgKFUxpc3RUZW1wbGF0ZXNSZXNwb25zZRIvCgl0ZW1wbGF0ZXMYASADKAsyHC53cmVubi5ob3N0YWdlbnQudjEuVGVtcGxhdGUiMwoUQnVpbGRUZW1wbGF0ZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRINCgVmb3JjZRgCIAEoCCKFAQoVQnVpbGRUZW1wbGF0ZVJlc3BvbnNlEjUKCHByb2dyZXNzGAEgASgLMiEud3Jlbm4uaG9zdGFnZW50LnYxLkJ1aWxkUHJvZ3Jlc3NIABIsCgRkb25lGAIgASgLMhwud3Jlbm4uaG9zdGFnZW50LnYxLlRlbXBsYXRlSABCBwoFZXZlbnQiLwoNQnVpbGRQcm9ncmVzcxINCgVwaGFzZRgBIAEoCRIPCgdtZXNzYWdlGAIgASgJKrIBCgxTYW5kYm94U3RhdGUSHQoZU0FOREJPWF9TVEFURV9VTlNQRUNJRklFRBAAEhoKFlNBTkRCT1hfU1RBVEVfU1RBUlRJTkcQARIZChVTQU5EQk9YX1NUQVRFX1JVTk5JTkcQAhIYChRTQU5EQk9YX1NUQVRFX1BBVVNFRBADEhkKFVNBTkRCT1hfU1RBVEVfU1RPUFBFRBAEEhcKE1NBTkRCT1hfU1RBVEVfRVJST1IQBSpZCglQYXVzZU1vZGUSGgoWUEFVU0VfTU9ERV9VTlNQRUNJRklFRBAAEhkKFVBBVVNFX01PREVfQ0hFQ0tQT0lOVBABEhUKEVBBVVNFX01PREVfRlJFRVpFEAIqdwoIQm9vdFBhdGgSGQoVQk9PVF9QQVRIX1VOU1BFQ0lGSUVEEAASFwoTQk9PVF9QQVRIX1dBUk1fUE9PTBABEh4KGkJPT1RfUEFUSF9URU1QTEFURV9SRVNUT1JFEAISFwoTQk9PVF9QQVRIX0NPTERfQk9PVBADMt4IChBIb3N0QWdlbnRTZXJ2aWNlEmQKDUNyZWF0ZVNhbmRib3gSKC53cmVubi5ob3N0YWdlbnQudjEuQ3JlYXRlU2FuZGJveFJlcXVlc3QaKS53cmVubi5ob3N0YWdlbnQudjEuQ3JlYXRlU2FuZGJveFJlc3BvbnNlEmcKDkRlc3Ryb3lTYW5kYm94Eikud3Jlbm4uaG9zdGFnZW50LnYxLkRlc3Ryb3lTYW5kYm94UmVxdWVzdBoqLndyZW5uLmhvc3RhZ2VudC52MS5EZXN0cm95U2FuZGJveFJlc3BvbnNlElsKCkdldFNhbmRib3gSJS53cmVubi5ob3N0YWdlbnQudjEuR2V0U2FuZGJveFJlcXVlc3QaJi53cmVubi5ob3N0YWdlbnQudjEuR2V0U2FuZGJveFJlc3BvbnNlEmQKDUxpc3RTYW5kYm94ZXMSKC53cmVubi5ob3N0YWdlbnQudjEuTGlzdFNhbmRib3hlc1JlcXVlc3QaKS53cmVubi5ob3N0YWdlbnQudjEuTGlzdFNhbmRib3hlc1Jlc3BvbnNlEmEKDFBhdXNlU2FuZGJveBInLndyZW5uLmhvc3RhZ2VudC52MS5QYXVzZVNhbmRib3hSZXF1ZXN0Gigud3Jlbm4uaG9zdGFnZW50LnYxLlBhdXNlU2FuZGJveFJlc3BvbnNlEmQKDVJlc3VtZVNhbmRib3gSKC53cmVubi5ob3N0YWdlbnQudjEuUmVzdW1lU2FuZGJveFJlcXVlc3QaKS53cmVubi5ob3N0YWdlbnQudjEuUmVzdW1lU2FuZGJveFJlc3BvbnNlEmoKD0dldFNhbmRib3hTdGF0cxIqLndyZW5uLmhvc3RhZ2VudC52MS5HZXRTYW5kYm94U3RhdHNSZXF1ZXN0Gisud3Jlbm4uaG9zdGFnZW50LnYxLkdldFNhbmRib3hTdGF0c1Jlc3BvbnNlElsKCkhvc3RTdGF0dXMSJS53cmVubi5ob3N0YWdlbnQudjEuSG9zdFN0YXR1c1JlcXVlc3QaJi53cmVubi5ob3N0YWdlbnQudjEuSG9zdFN0YXR1c1Jlc3BvbnNlElgKCUhlYXJ0YmVhdBIkLndyZW5uLmhvc3RhZ2VudC52MS5IZWFydGJlYXRSZXF1ZXN0GiUud3Jlbm4uaG9zdGFnZW50LnYxLkhlYXJ0YmVhdFJlc3BvbnNlEmQKDUxpc3RUZW1wbGF0ZXMSKC53cmVubi5ob3N0YWdlbnQudjEuTGlzdFRlbXBsYXRlc1JlcXVlc3QaKS53cmVubi5ob3N0YWdlbnQudjEuTGlzdFRlbXBsYXRlc1Jlc3BvbnNlEmYKDUJ1aWxkVGVtcGxhdGUSKC53cmVubi5ob3N0YWdlbnQudjEuQnVpbGRUZW1wbGF0ZVJlcXVlc3QaKS53cmVubi5ob3N0YWdlbnQudjEuQnVpbGRUZW1wbGF0ZVJlc3BvbnNlMAFiBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * @generated from message wrenn.hostagent.v1.Resources
@@ -155,6 +155,11 @@ export type Sandbox = Message<"wrenn.hostagent.v1.Sandbox"> & {
    * @generated from field: uint64 checkpoint_bytes = 14;
    */
   checkpointBytes: bigint;
+
+  /**
+   * @generated from field: repeated wrenn.hostagent.v1.Mount mounts = 15;
+   */
+  mounts: Mount[];
 };
 
 /**
@@ -163,6 +168,40 @@ export type Sandbox = Message<"wrenn.hostagent.v1.Sandbox"> & {
  */
 export const SandboxSchema: GenMessage<Sandbox> = /*@__PURE__*/
   messageDesc(file_wrenn_hostagent_v1_hostagent, 2);
+
+/**
+ * A host directory made visible inside the sandbox (local runs of `wrenn run DIR`). The agent
+ * only mounts directories under its configured roots (WRENN_MOUNT_ROOTS; none by default).
+ *
+ * @generated from message wrenn.hostagent.v1.Mount
+ */
+export type Mount = Message<"wrenn.hostagent.v1.Mount"> & {
+  /**
+   * Absolute path on the host; resolved (symlinks followed) before the roots are checked.
+   *
+   * @generated from field: string host_path = 1;
+   */
+  hostPath: string;
+
+  /**
+   * Absolute path inside the sandbox.
+   *
+   * @generated from field: string sandbox_path = 2;
+   */
+  sandboxPath: string;
+
+  /**
+   * @generated from field: bool read_only = 3;
+   */
+  readOnly: boolean;
+};
+
+/**
+ * Describes the message wrenn.hostagent.v1.Mount.
+ * Use `create(MountSchema)` to create a new message.
+ */
+export const MountSchema: GenMessage<Mount> = /*@__PURE__*/
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 3);
 
 /**
  * @generated from message wrenn.hostagent.v1.CreateSandboxRequest
@@ -218,6 +257,13 @@ export type CreateSandboxRequest = Message<"wrenn.hostagent.v1.CreateSandboxRequ
    * @generated from field: string default_workdir = 9;
    */
   defaultWorkdir: string;
+
+  /**
+   * Sandboxes with mounts always boot cold: a checkpoint carries its mount table.
+   *
+   * @generated from field: repeated wrenn.hostagent.v1.Mount mounts = 10;
+   */
+  mounts: Mount[];
 };
 
 /**
@@ -225,7 +271,7 @@ export type CreateSandboxRequest = Message<"wrenn.hostagent.v1.CreateSandboxRequ
  * Use `create(CreateSandboxRequestSchema)` to create a new message.
  */
 export const CreateSandboxRequestSchema: GenMessage<CreateSandboxRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 3);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 4);
 
 /**
  * @generated from message wrenn.hostagent.v1.CreateSandboxResponse
@@ -242,7 +288,7 @@ export type CreateSandboxResponse = Message<"wrenn.hostagent.v1.CreateSandboxRes
  * Use `create(CreateSandboxResponseSchema)` to create a new message.
  */
 export const CreateSandboxResponseSchema: GenMessage<CreateSandboxResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 4);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 5);
 
 /**
  * @generated from message wrenn.hostagent.v1.DestroySandboxRequest
@@ -259,7 +305,7 @@ export type DestroySandboxRequest = Message<"wrenn.hostagent.v1.DestroySandboxRe
  * Use `create(DestroySandboxRequestSchema)` to create a new message.
  */
 export const DestroySandboxRequestSchema: GenMessage<DestroySandboxRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 5);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 6);
 
 /**
  * @generated from message wrenn.hostagent.v1.DestroySandboxResponse
@@ -272,7 +318,7 @@ export type DestroySandboxResponse = Message<"wrenn.hostagent.v1.DestroySandboxR
  * Use `create(DestroySandboxResponseSchema)` to create a new message.
  */
 export const DestroySandboxResponseSchema: GenMessage<DestroySandboxResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 6);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 7);
 
 /**
  * @generated from message wrenn.hostagent.v1.GetSandboxRequest
@@ -289,7 +335,7 @@ export type GetSandboxRequest = Message<"wrenn.hostagent.v1.GetSandboxRequest"> 
  * Use `create(GetSandboxRequestSchema)` to create a new message.
  */
 export const GetSandboxRequestSchema: GenMessage<GetSandboxRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 7);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 8);
 
 /**
  * @generated from message wrenn.hostagent.v1.GetSandboxResponse
@@ -306,7 +352,7 @@ export type GetSandboxResponse = Message<"wrenn.hostagent.v1.GetSandboxResponse"
  * Use `create(GetSandboxResponseSchema)` to create a new message.
  */
 export const GetSandboxResponseSchema: GenMessage<GetSandboxResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 8);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 9);
 
 /**
  * @generated from message wrenn.hostagent.v1.ListSandboxesRequest
@@ -319,7 +365,7 @@ export type ListSandboxesRequest = Message<"wrenn.hostagent.v1.ListSandboxesRequ
  * Use `create(ListSandboxesRequestSchema)` to create a new message.
  */
 export const ListSandboxesRequestSchema: GenMessage<ListSandboxesRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 9);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 10);
 
 /**
  * @generated from message wrenn.hostagent.v1.ListSandboxesResponse
@@ -336,7 +382,7 @@ export type ListSandboxesResponse = Message<"wrenn.hostagent.v1.ListSandboxesRes
  * Use `create(ListSandboxesResponseSchema)` to create a new message.
  */
 export const ListSandboxesResponseSchema: GenMessage<ListSandboxesResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 10);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 11);
 
 /**
  * @generated from message wrenn.hostagent.v1.PauseSandboxRequest
@@ -358,7 +404,7 @@ export type PauseSandboxRequest = Message<"wrenn.hostagent.v1.PauseSandboxReques
  * Use `create(PauseSandboxRequestSchema)` to create a new message.
  */
 export const PauseSandboxRequestSchema: GenMessage<PauseSandboxRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 11);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 12);
 
 /**
  * @generated from message wrenn.hostagent.v1.PauseSandboxResponse
@@ -375,7 +421,7 @@ export type PauseSandboxResponse = Message<"wrenn.hostagent.v1.PauseSandboxRespo
  * Use `create(PauseSandboxResponseSchema)` to create a new message.
  */
 export const PauseSandboxResponseSchema: GenMessage<PauseSandboxResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 12);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 13);
 
 /**
  * @generated from message wrenn.hostagent.v1.ResumeSandboxRequest
@@ -392,7 +438,7 @@ export type ResumeSandboxRequest = Message<"wrenn.hostagent.v1.ResumeSandboxRequ
  * Use `create(ResumeSandboxRequestSchema)` to create a new message.
  */
 export const ResumeSandboxRequestSchema: GenMessage<ResumeSandboxRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 13);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 14);
 
 /**
  * @generated from message wrenn.hostagent.v1.ResumeSandboxResponse
@@ -409,7 +455,7 @@ export type ResumeSandboxResponse = Message<"wrenn.hostagent.v1.ResumeSandboxRes
  * Use `create(ResumeSandboxResponseSchema)` to create a new message.
  */
 export const ResumeSandboxResponseSchema: GenMessage<ResumeSandboxResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 14);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 15);
 
 /**
  * @generated from message wrenn.hostagent.v1.SandboxStats
@@ -463,7 +509,7 @@ export type SandboxStats = Message<"wrenn.hostagent.v1.SandboxStats"> & {
  * Use `create(SandboxStatsSchema)` to create a new message.
  */
 export const SandboxStatsSchema: GenMessage<SandboxStats> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 15);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 16);
 
 /**
  * @generated from message wrenn.hostagent.v1.GetSandboxStatsRequest
@@ -480,7 +526,7 @@ export type GetSandboxStatsRequest = Message<"wrenn.hostagent.v1.GetSandboxStats
  * Use `create(GetSandboxStatsRequestSchema)` to create a new message.
  */
 export const GetSandboxStatsRequestSchema: GenMessage<GetSandboxStatsRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 16);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 17);
 
 /**
  * @generated from message wrenn.hostagent.v1.GetSandboxStatsResponse
@@ -497,7 +543,7 @@ export type GetSandboxStatsResponse = Message<"wrenn.hostagent.v1.GetSandboxStat
  * Use `create(GetSandboxStatsResponseSchema)` to create a new message.
  */
 export const GetSandboxStatsResponseSchema: GenMessage<GetSandboxStatsResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 17);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 18);
 
 /**
  * @generated from message wrenn.hostagent.v1.Capacity
@@ -524,7 +570,7 @@ export type Capacity = Message<"wrenn.hostagent.v1.Capacity"> & {
  * Use `create(CapacitySchema)` to create a new message.
  */
 export const CapacitySchema: GenMessage<Capacity> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 18);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 19);
 
 /**
  * @generated from message wrenn.hostagent.v1.HostStatusRequest
@@ -537,7 +583,7 @@ export type HostStatusRequest = Message<"wrenn.hostagent.v1.HostStatusRequest"> 
  * Use `create(HostStatusRequestSchema)` to create a new message.
  */
 export const HostStatusRequestSchema: GenMessage<HostStatusRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 19);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 20);
 
 /**
  * @generated from message wrenn.hostagent.v1.HostStatusResponse
@@ -586,7 +632,7 @@ export type HostStatusResponse = Message<"wrenn.hostagent.v1.HostStatusResponse"
  * Use `create(HostStatusResponseSchema)` to create a new message.
  */
 export const HostStatusResponseSchema: GenMessage<HostStatusResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 20);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 21);
 
 /**
  * @generated from message wrenn.hostagent.v1.HeartbeatRequest
@@ -603,7 +649,7 @@ export type HeartbeatRequest = Message<"wrenn.hostagent.v1.HeartbeatRequest"> & 
  * Use `create(HeartbeatRequestSchema)` to create a new message.
  */
 export const HeartbeatRequestSchema: GenMessage<HeartbeatRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 21);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 22);
 
 /**
  * @generated from message wrenn.hostagent.v1.HeartbeatResponse
@@ -637,7 +683,7 @@ export type HeartbeatResponse = Message<"wrenn.hostagent.v1.HeartbeatResponse"> 
  * Use `create(HeartbeatResponseSchema)` to create a new message.
  */
 export const HeartbeatResponseSchema: GenMessage<HeartbeatResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 22);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 23);
 
 /**
  * @generated from message wrenn.hostagent.v1.Template
@@ -676,7 +722,7 @@ export type Template = Message<"wrenn.hostagent.v1.Template"> & {
  * Use `create(TemplateSchema)` to create a new message.
  */
 export const TemplateSchema: GenMessage<Template> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 23);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 24);
 
 /**
  * @generated from message wrenn.hostagent.v1.ListTemplatesRequest
@@ -689,7 +735,7 @@ export type ListTemplatesRequest = Message<"wrenn.hostagent.v1.ListTemplatesRequ
  * Use `create(ListTemplatesRequestSchema)` to create a new message.
  */
 export const ListTemplatesRequestSchema: GenMessage<ListTemplatesRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 24);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 25);
 
 /**
  * @generated from message wrenn.hostagent.v1.ListTemplatesResponse
@@ -706,7 +752,7 @@ export type ListTemplatesResponse = Message<"wrenn.hostagent.v1.ListTemplatesRes
  * Use `create(ListTemplatesResponseSchema)` to create a new message.
  */
 export const ListTemplatesResponseSchema: GenMessage<ListTemplatesResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 25);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 26);
 
 /**
  * @generated from message wrenn.hostagent.v1.BuildTemplateRequest
@@ -730,7 +776,7 @@ export type BuildTemplateRequest = Message<"wrenn.hostagent.v1.BuildTemplateRequ
  * Use `create(BuildTemplateRequestSchema)` to create a new message.
  */
 export const BuildTemplateRequestSchema: GenMessage<BuildTemplateRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 26);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 27);
 
 /**
  * @generated from message wrenn.hostagent.v1.BuildTemplateResponse
@@ -759,7 +805,7 @@ export type BuildTemplateResponse = Message<"wrenn.hostagent.v1.BuildTemplateRes
  * Use `create(BuildTemplateResponseSchema)` to create a new message.
  */
 export const BuildTemplateResponseSchema: GenMessage<BuildTemplateResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 27);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 28);
 
 /**
  * @generated from message wrenn.hostagent.v1.BuildProgress
@@ -781,7 +827,7 @@ export type BuildProgress = Message<"wrenn.hostagent.v1.BuildProgress"> & {
  * Use `create(BuildProgressSchema)` to create a new message.
  */
 export const BuildProgressSchema: GenMessage<BuildProgress> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 28);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 29);
 
 /**
  * @generated from enum wrenn.hostagent.v1.SandboxState
