@@ -16,8 +16,9 @@ chmod 0440 "$root/etc/sudoers.d/90-wrenn-user"
 install -d -m 0755 "$root/opt/wrenn" "$root/opt/wrenn/bin" "$root/opt/wrenn/lib"
 install -m 0644 "$art/envd.mjs" "$root/opt/wrenn/envd.mjs"
 for f in "$art"/bin/*; do [ -e "$f" ] && install -m 0755 "$f" "$root/opt/wrenn/bin/"; done
-install -m 0644 "$art/lib/libstatx-noautomount.so" "$root/opt/wrenn/lib/"
-echo /opt/wrenn/lib/libstatx-noautomount.so >"$root/etc/ld.so.preload"
+install -m 0644 "$art/lib/libstatx-noautomount.so" "$art/lib/libtty-zero-write.so" "$root/opt/wrenn/lib/"
+printf '%s\n' /opt/wrenn/lib/libstatx-noautomount.so /opt/wrenn/lib/libtty-zero-write.so \
+  >"$root/etc/ld.so.preload"
 
 # sudo. gVisor runs no set-user-ID program, so Debian's sudo cannot become root by itself:
 # wrenn-sudod (root, started by wrenn-init in tini's place) starts it as a set-user-ID exec

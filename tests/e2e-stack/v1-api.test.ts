@@ -20,7 +20,7 @@ describe("/v1 exec, files and terminal (PostgreSQL, real agent and envd)", () =>
     alice = await stack.key({ name: "alice" });
     bob = await stack.key({ name: "bob" });
     const created = await stack.call("POST", "/v1/sandboxes", { key: alice.key, body: {} });
-    expect(created.status).toBe(201);
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
     id = (created.body as { id: string }).id;
   });
   afterAll(() => stack?.close());

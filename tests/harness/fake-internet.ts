@@ -19,6 +19,7 @@ s.on("message", (q, from) => {
   const answer = qtype === 1 ? Buffer.from([0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, ...IP.split(".").map(Number)]) : Buffer.alloc(0);
   s.send(Buffer.concat([header, question, answer]), from.port, from.address);
 });
+s.on("error", () => {});
 s.bind(53, "0.0.0.0");
 `;
 
@@ -54,7 +55,7 @@ export class FakeInternet {
         this.name,
         process.execPath,
         "-e",
-        `const IP = ${JSON.stringify(this.serverIp)};${DNS_SERVER};require("net").createServer((s) => s.end("hi\\n")).listen(${this.port}, "0.0.0.0", () => console.log("up"))`,
+        `const IP = ${JSON.stringify(this.serverIp)};${DNS_SERVER};require("net").createServer((s) => { s.on("error", () => {}); s.end("hi\\n"); }).listen(${this.port}, "0.0.0.0", () => console.log("up"))`,
       ],
       { stdio: ["ignore", "pipe", "inherit"] },
     );

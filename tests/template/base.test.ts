@@ -420,6 +420,25 @@ describe("base template: sudo in a sandbox that booted cold", () => {
   });
 });
 
+describe("base template: terminals", () => {
+  it("shows python's KeyboardInterrupt traceback at once on ^C in a terminal", async () => {
+    // This gVisor blocks a zero-length write to a tty until a signal; python makes one before
+    // the traceback, which then never showed. The template's preload answers it at once.
+    const term = await openTerminal();
+    try {
+      await term.type('python3 -c \'import time; print("sleep" + "ing"); time.sleep(60)\'\r');
+      await term.waitFor("sleeping");
+      const mark = term.mark();
+      await term.type("\x03");
+      await term.waitFor("KeyboardInterrupt", mark, 10_000);
+      await term.type("echo zero-write-$((40+2))\r");
+      await term.waitFor("zero-write-42", mark, 10_000);
+    } finally {
+      await term.close();
+    }
+  });
+});
+
 describe("base template: coreutils", () => {
   // bookworm's coreutils call statx() with AT_NO_AUTOMOUNT, which this gVisor rejects; the
   // template preloads a shim that retries without it (images/base/native).

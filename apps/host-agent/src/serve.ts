@@ -66,7 +66,7 @@ export async function serve(config: AgentConfig): Promise<void> {
       poolSize: config.poolSize,
       templateRestore: config.templateRestore,
       pidsLimit: config.pidsLimit,
-      healthTimeoutMs: 30_000,
+      healthTimeoutMs: config.bootTimeoutMs,
       sandboxDns: config.sandboxDns,
       mountRoots: config.mountRoots,
     },

@@ -18,6 +18,8 @@ export interface AgentConfig {
   defaults: Resources;
   memoryOverheadMb: number;
   pidsLimit: number;
+  /** How long a booting or restoring sandbox may take to answer /health before it failed. */
+  bootTimeoutMs: number;
   /** IPv4 range the sandboxes' /30 networks are carved from. */
   networkPool: string;
   /** Start of every netns and interface name of this agent (at most 7 characters). */
@@ -119,6 +121,9 @@ export function agentConfigFromEnv(env: NodeJS.ProcessEnv = process.env): AgentC
     },
     memoryOverheadMb: int(env, "WRENN_MEMORY_OVERHEAD_MB", 128, 0, 4096),
     pidsLimit: int(env, "WRENN_PIDS_LIMIT", 8192, 256, 1 << 22),
+    // A cold boot takes ~1 s on an idle host, but tens of seconds on a saturated one; failing
+    // the create then helps nobody.
+    bootTimeoutMs: int(env, "WRENN_BOOT_TIMEOUT_S", 120, 5, 3600) * 1000,
     networkPool: env.WRENN_NETWORK_POOL ?? "10.200.0.0/16",
     networkPrefix: env.WRENN_NETWORK_PREFIX ?? "wrenn-",
     networkTable: env.WRENN_NETWORK_TABLE ?? "wrenn",
