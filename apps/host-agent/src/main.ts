@@ -25,6 +25,9 @@ Environment:
   WRENN_NETWORK_TABLE    nftables table of this agent (default wrenn)
   WRENN_SANDBOX_DNS      name servers for sandboxes with internet (default: the host's upstream)
   WRENN_MOUNT_ROOTS      host directories under which sandboxes may mount (default: none)
+  WRENN_BOOT_TIMEOUT_S   how long a boot or restore may take to answer (default 120)
+  WRENN_PIDS_LIMIT       processes per sandbox (default 8192)
+  WRENN_MEMORY_OVERHEAD_MB  memory allowed above memory_mb for the sandbox kernel (default 128)
   WRENN_DEFAULT_VCPUS, WRENN_DEFAULT_MEMORY_MB, WRENN_DEFAULT_DISK_MB, WRENN_LOG_LEVEL`;
 
 async function main(argv: string[]): Promise<number> {
