@@ -15,19 +15,22 @@ export function hostFootprint(dataDir: string, prefix: string) {
     .split("\n")
     .map((l) => l.split(" ")[4] ?? "")
     .filter((m) => m.startsWith(dataDir));
+  // Listed by pid and arguments, so a leak says which program it is.
   const processes = readdirSync("/proc")
     .filter((p) => /^\d+$/.test(p))
-    .filter((p) => {
+    .map((p) => {
       try {
-        return readFileSync(`/proc/${p}/cmdline`, "utf8").includes(`${dataDir}/runsc`);
+        return { pid: p, cmdline: readFileSync(`/proc/${p}/cmdline`, "utf8") };
       } catch {
-        return false;
+        return { pid: p, cmdline: "" };
       }
-    });
+    })
+    .filter((p) => p.cmdline.includes(`${dataDir}/runsc`))
+    .map((p) => `${p.pid}: ${p.cmdline.split("\0").join(" ").slice(0, 200)}`);
   return {
     netns: netns.sort(),
     links: links.sort(),
     mounts: mounts.sort(),
-    processes: processes.length,
+    processes: processes.sort(),
   };
 }

@@ -58,7 +58,7 @@ describe("host agent: a kill -9 loses nothing and leaks nothing", () => {
       netns: [],
       links: [],
       mounts: [],
-      processes: 0,
+      processes: [],
     });
   });
 });

@@ -112,15 +112,19 @@ export class GvisorDriver implements RuntimeDriver {
 
   /** Kills every process of the sandbox: runsc's by their arguments, the rest by cgroup. */
   private async reap(runtimeId: string): Promise<void> {
-    await this.killLeftovers(runtimeId);
+    const killed = await this.killLeftovers(runtimeId);
     const cg = await Cgroup.open(cgroupPath(runtimeId));
     for (const pid of await cg.pids()) {
+      killed.push(pid);
       try {
         process.kill(pid, "SIGKILL");
       } catch {
         // Already gone.
       }
     }
+    // SIGKILL lands asynchronously (a gofer in the middle of I/O takes a moment): whoever
+    // called stop or checkpoint is promised that the processes are gone, not dying.
+    await waitGone(killed, 5000);
   }
 
   /**
@@ -232,7 +236,8 @@ export class GvisorDriver implements RuntimeDriver {
    * container's control socket, which makes the next attempt fail: find them by their
    * arguments and kill them.
    */
-  private async killLeftovers(runtimeId: string): Promise<void> {
+  private async killLeftovers(runtimeId: string): Promise<number[]> {
+    const killed: number[] = [];
     const bundle = this.bundleDir(runtimeId);
     const pids = await readdir("/proc").catch(() => [] as string[]);
     for (const pid of pids) {
@@ -243,6 +248,7 @@ export class GvisorDriver implements RuntimeDriver {
         argv[0]?.startsWith("runsc") &&
         (argv.includes(`--root=${this.opts.stateDir}`) || argv.includes(this.opts.stateDir));
       if (ours && (argv.includes(runtimeId) || argv.some((a) => a.includes(bundle)))) {
+        killed.push(Number(pid));
         try {
           process.kill(Number(pid), "SIGKILL");
         } catch {
@@ -250,6 +256,26 @@ export class GvisorDriver implements RuntimeDriver {
         }
       }
     }
+    return killed;
+  }
+}
+
+/** Until every pid has exited (a zombie has: only its parent's wait is left), or ms pass. */
+async function waitGone(pids: number[], ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  let left = pids;
+  while (left.length > 0 && Date.now() < deadline) {
+    const states = await Promise.all(
+      left.map((pid) => readFile(`/proc/${pid}/stat`, "utf8").catch(() => "")),
+    );
+    left = left.filter((_, i) => {
+      const state = states[i]?.slice(
+        states[i].lastIndexOf(")") + 2,
+        states[i].lastIndexOf(")") + 3,
+      );
+      return state !== undefined && state !== "" && state !== "Z" && state !== "X";
+    });
+    if (left.length > 0) await new Promise((r) => setTimeout(r, 20));
   }
 }
 
