@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import {
   appendFileSync,
   closeSync,
@@ -27,6 +28,7 @@ export function leaseSlot(): {
       const fd = openSync(file, "wx");
       writeFileSync(fd, String(process.pid));
       closeSync(fd);
+      forgetPoolFlows(slotPool(slot));
       return {
         slot,
         release: () => rmSync(file, { force: true }),
@@ -44,6 +46,16 @@ export function leaseSlot(): {
     }
   }
   throw new Error(`no free test slot in ${DIR}: 256 test agents alive?`);
+}
+
+/**
+ * The slot's previous holder may have died without tearing its sandboxes down: its conntrack
+ * entries would look like this holder's sandboxes' flows (and make pauses fall back to freeze).
+ */
+function forgetPoolFlows(pool: string): void {
+  for (const direction of ["-s", "-d"]) {
+    spawnSync("conntrack", ["-D", "-f", "ipv4", direction, pool], { stdio: "ignore" });
+  }
 }
 
 function alive(pid: number): boolean {

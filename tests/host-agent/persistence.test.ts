@@ -1,5 +1,5 @@
 import { PauseMode, SandboxState } from "@wrenn/proto/hostagent";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { AgentProcess } from "../harness/agent-process.js";
 import { execInSandbox } from "../harness/sandbox-exec.js";
 
@@ -11,6 +11,10 @@ describe("host agent: pause and resume keep files and processes", () => {
   });
   afterAll(async () => {
     await agent?.dispose();
+  });
+  afterEach(({ task }) => {
+    // Why a pause fell back or a restore failed is in the agent's log.
+    if (task.result?.state === "fail") console.error(agent?.output.slice(-4000));
   });
 
   it("keeps every file and a running process across 10 checkpoint cycles", async () => {
@@ -69,6 +73,35 @@ describe("host agent: pause and resume keep files and processes", () => {
     expect((await get()).status).toBe(409);
     await agent.client.resumeSandbox({ sandboxId: id });
     expect((await get()).status).toBe(200);
+    expect((await execInSandbox(agent.url, id, "cat ~/note")).stdout).toBe("kept\n");
+    await agent.client.destroySandbox({ sandboxId: id });
+  });
+
+  it("pauses safely right after a server answered and exited (TIME_WAIT in the sandbox)", async () => {
+    // The sandbox's end of a connection it closed first lingers with no descriptor, invisible
+    // to its /proc/net/tcp; saving it crashed this runsc and lost the sandbox.
+    const id = "sb-00000b05";
+    await agent.client.createSandbox({ sandboxId: id, template: "base" });
+    await execInSandbox(
+      agent.url,
+      id,
+      "cd /tmp; nohup python3 -m http.server 8080 >/dev/null 2>&1 &",
+    );
+    const get = () =>
+      fetch(`${agent.url}/`, {
+        headers: { "wrenn-forward-sandbox": id, "wrenn-forward-port": "8080" },
+      });
+    let ok = false;
+    for (let i = 0; i < 100 && !ok; i++) {
+      ok = (await get().catch(() => undefined))?.status === 200;
+      if (!ok) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(ok).toBe(true);
+    await execInSandbox(agent.url, id, "pkill -f 'http[.]server'; echo kept > ~/note");
+    const paused = await agent.client.pauseSandbox({ sandboxId: id });
+    expect(paused.sandbox?.state).toBe(SandboxState.PAUSED);
+    expect(paused.sandbox?.pauseMode).toBe(PauseMode.FREEZE);
+    await agent.client.resumeSandbox({ sandboxId: id });
     expect((await execInSandbox(agent.url, id, "cat ~/note")).stdout).toBe("kept\n");
     await agent.client.destroySandbox({ sandboxId: id });
   });

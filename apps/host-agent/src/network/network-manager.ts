@@ -2,6 +2,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { isAbsolute, join } from "node:path";
 import { AllocationStore, type SlotRecord } from "./allocation-store.js";
 import { runCommand } from "./command.js";
+import { forgetFlows } from "./conntrack-flush.js";
 import { invalidArgument, NetworkError } from "./errors.js";
 import { assertTableName, Firewall, type FirewallEntry, readFirewallState } from "./firewall.js";
 import { ForwardingSwitch } from "./forwarding.js";
@@ -385,6 +386,9 @@ export class NetworkManager {
       removeLinks(names),
       this.firewall.remove({ hostIf: names.hostIf, chain: names.chain }),
     ]);
+    if (record) {
+      await forgetFlows(this.addresses(record).guestIp, (m) => this.log.warn({}, m));
+    }
     // Released last: until here a crash leaves the slot claimed, and a retry or reconcile
     // finds everything that still needs removing.
     await this.store.release(sandboxId);

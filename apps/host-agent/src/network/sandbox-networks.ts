@@ -1,5 +1,6 @@
 import type { NetworkLease, SandboxNetworks } from "../sandboxes/network-port.js";
 import type { NetworkPolicy } from "../sandboxes/policy.js";
+import { closingConnections, readConntrackSnapshot } from "./closing-connections.js";
 import type { NetworkManager } from "./network-manager.js";
 import { withNetnsFix } from "./runsc-netns-fix.js";
 
@@ -26,6 +27,12 @@ export class ManagedNetworks implements SandboxNetworks {
 
   async reconcile(knownRuntimeIds: string[]): Promise<void> {
     await this.net.reconcile(knownRuntimeIds);
+  }
+
+  async closingConnections(runtimeId: string): Promise<string[]> {
+    const n = await this.net.get(runtimeId);
+    if (!n) return [];
+    return closingConnections(n.guestIp, await readConntrackSnapshot());
   }
 
   wrapForNetns(netnsPath: string, runscArgv: string[]): [string, string[]] {

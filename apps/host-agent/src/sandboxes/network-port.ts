@@ -17,6 +17,11 @@ export interface SandboxNetworks {
   teardown(runtimeId: string): Promise<void>;
   /** Removes every namespace, link, rule and allocation not belonging to a known sandbox. */
   reconcile(knownRuntimeIds: string[]): Promise<void>;
+  /**
+   * Connections of the sandbox that are closing without a descriptor inside it (TIME_WAIT and
+   * the like), as "STATE port N": the sandbox's own /proc/net/tcp does not show them.
+   */
+  closingConnections(runtimeId: string): Promise<string[]>;
   /** argv for running runsc for a sandbox in this namespace (kernel >= 6 work-around). */
   wrapForNetns(netnsPath: string, runscArgv: string[]): [string, string[]];
 }

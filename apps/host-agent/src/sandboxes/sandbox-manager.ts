@@ -383,13 +383,16 @@ export class SandboxManager {
       if (mode === "checkpoint") {
         const envd = this.envdOf(inst.runtimeId);
         await envd.quiesce(inst.record.envdAccessToken);
-        const blockers = await this.runtime.checkpointBlockers(inst.runtimeId);
+        const blockers = [
+          ...(await this.runtime.checkpointBlockers(inst.runtimeId)),
+          ...(await this.networks.closingConnections(inst.runtimeId)),
+        ];
         if (blockers.length > 0) {
           // Saving would fail and kill the sandbox: keep it in memory instead, and say why.
           await this.runtime.signal(inst.runtimeId, "SIGUSR2");
           await envd.waitHealthy(this.config.healthTimeoutMs);
           used = "freeze";
-          this.log.info({ sandboxId, blockers }, "open TCP sockets: pausing in memory instead");
+          this.log.info({ sandboxId, blockers }, "TCP endpoints open: pausing in memory instead");
           inst.record.error = undefined;
         } else {
           await rm(inst.checkpointDir, { recursive: true, force: true });
