@@ -84,7 +84,8 @@ export async function startControlPlane(
   const controlPlaneId = `cp-${randomBytes(4).toString("hex")}`;
   const deadlines = { ...DEFAULT_DEADLINES, ...config.operationDeadlines };
   await mkdir(config.dataDir, { recursive: true });
-  const cipher = new TokenCipher(await loadSecretKey(config.secretKey, config.dataDir));
+  const secretKey = await loadSecretKey(config.secretKey, config.dataDir);
+  const cipher = new TokenCipher(secretKey);
   const db = await openDatabase(config);
   const cleanups: (() => Promise<void>)[] = [() => db.close()];
   const cleanup = async () => {
@@ -157,6 +158,7 @@ export async function startControlPlane(
     });
 
     const app = await buildServer({
+      audit,
       logger,
       version: VERSION,
       sandboxes,
@@ -165,6 +167,7 @@ export async function startControlPlane(
       exec,
       files,
       proxy,
+      admin: { secretKey },
     });
     cleanups.push(() => app.close());
     await app.listen({ host: config.host, port: config.port });

@@ -7,7 +7,9 @@ import websocket from "@fastify/websocket";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import { Type } from "typebox";
+import { type AdminOptions, adminUi } from "../admin/admin-plugin.js";
 import type { SandboxProxy } from "../proxy/sandbox-proxy.js";
+import type { AuditLog } from "../service/audit-log.js";
 import { IO_LIMITS } from "../service/limits.js";
 import type { ApiDeps } from "./api-deps.js";
 import { authenticate } from "./authentication.js";
@@ -16,18 +18,23 @@ import { notFoundHandler, sendProblem } from "./error-handler.js";
 import { API_DESCRIPTION } from "./openapi-description.js";
 import "./request-context.js";
 import { adminRoutes } from "./v1/admin-routes.js";
+import { eventRoutes } from "./v1/event-routes.js";
 import { execRoutes } from "./v1/exec-routes.js";
 import { fileJsonRoutes, fileRoutes } from "./v1/file-routes.js";
 import { sandboxRoutes } from "./v1/sandbox-routes.js";
 import { terminalRoutes } from "./v1/terminal-routes.js";
 
 export interface ServerOptions extends ApiDeps {
+  /** Who did what: written by the services, read by GET /v1/sandboxes/:id/events. */
+  audit: AuditLog;
   logger: Logger;
   version: string;
   /** Largest accepted request body; sandbox requests are small (env vars are the big part). */
   bodyLimit?: number;
   /** Takes sandbox traffic before Fastify sees it (so bodies stream through unparsed). */
   proxy?: SandboxProxy;
+  /** The admin UI at /admin; left out, it is not served. */
+  admin?: AdminOptions;
 }
 
 /**
@@ -129,6 +136,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       v1.addHook("onRequest", authenticate(options.keys));
       await v1.register(sandboxRoutes, options);
       await v1.register(adminRoutes, options);
+      await v1.register(eventRoutes, options);
       await v1.register(execRoutes, options);
       await v1.register(terminalRoutes, options);
       await v1.register(fileRoutes, options);
@@ -140,6 +148,9 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     e2b.addHook("onRequest", authenticate(options.keys));
     await e2b.register(e2bSandboxRoutes, options);
   });
+  if (options.admin) {
+    await app.register(adminUi, { ...options, ...options.admin, prefix: "/admin" });
+  }
 
   return app;
 }

@@ -41,9 +41,10 @@ export const terminalRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, de
 
 /**
  * An interactive login shell on a pty (see the README for the protocol): binary frames carry
- * keystrokes in and terminal output out; text frames are JSON control messages.
+ * keystrokes in and terminal output out; text frames are JSON control messages. Exported for
+ * the admin UI's terminal, which authenticates by session cookie instead of X-API-Key.
  */
-function terminalSocket(
+export function terminalSocket(
   socket: WebSocket,
   deps: ApiDeps,
   principal: Principal,
