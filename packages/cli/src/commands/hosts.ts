@@ -1,0 +1,57 @@
+import type { Command } from "commander";
+import type { HostView } from "../api/wrenn-api.js";
+import { contextOf, wantsJson } from "../command-context.js";
+import { formatTable, printJson } from "../output/table.js";
+import { style } from "../output/terminal-style.js";
+
+export function hostRows(hosts: HostView[]): string[][] {
+  return hosts.map((h) => {
+    const used = h.capacity?.used;
+    const total = h.capacity?.total;
+    const sandboxes = Object.entries(h.sandboxesByState)
+      .filter(([, n]) => n > 0)
+      .map(([s, n]) => `${n} ${s}`)
+      .join(", ");
+    return [
+      h.id,
+      h.status === "online" ? style.green(h.status) : style.red(h.status),
+      h.hostname ?? "-",
+      h.version ?? "-",
+      used && total ? `${used.vcpus}/${total.vcpus}` : "-",
+      used && total ? `${used.memoryMb}/${total.memoryMb}` : "-",
+      sandboxes || "none",
+    ];
+  });
+}
+
+export const HOST_HEADERS = [
+  "ID",
+  "STATUS",
+  "HOSTNAME",
+  "VERSION",
+  "VCPU",
+  "MEMORY MiB",
+  "SANDBOXES",
+];
+
+export function registerHosts(program: Command): void {
+  const hosts = program
+    .command("hosts")
+    .description("Hosts that run sandboxes (needs an admin key)");
+  hosts
+    .command("ls")
+    .alias("list")
+    .description("List hosts with their capacity, asked from each host agent now")
+    .option("--json", "print a JSON array")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  wrenn hosts ls\n  wrenn hosts ls --json | jq '.[].capacity'",
+    )
+    .action(async (_o, command: Command) => {
+      const ctx = await contextOf(command);
+      const { hosts: list } = await ctx.api.request<{ hosts: HostView[] }>("GET", "/v1/hosts");
+      if (wantsJson(command)) return printJson(list);
+      process.stdout.write(`${formatTable(HOST_HEADERS, hostRows(list))}\n`);
+      for (const h of list) if (h.lastError) process.stderr.write(`${h.id}: ${h.lastError}\n`);
+    });
+}

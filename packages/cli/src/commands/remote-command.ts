@@ -1,0 +1,117 @@
+// One command in a sandbox with its output streamed here: shared by `sandbox exec` and `run`.
+import { constants } from "node:os";
+import { CommandExitError, CommandTimeoutError, type Sandbox } from "@wrenn/sdk";
+import { EXIT } from "../exit-codes.js";
+
+/**
+ * The remote shell line for argv. One argument is taken as a shell line as it is (so
+ * `exec ID -- 'ls | wc -l'` pipes inside the sandbox); several are quoted one by one, so
+ * `exec ID -- printf '%s\n' "a b"` means what it would locally.
+ */
+export function shellLine(argv: string[]): string {
+  if (argv.length === 1) return argv[0]!;
+  return argv
+    .map((a) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", "'\\''")}'`))
+    .join(" ");
+}
+
+/** envd reports "signal: killed" for -1: exit as a shell would, 128 + the signal's number. */
+export function exitCodeOf(exitCode: number, error: string | undefined): number {
+  if (exitCode >= 0) return exitCode;
+  const name = /signal: (\w+)/.exec(error ?? "")?.[1]?.toLowerCase();
+  const byName: Record<string, number> = {
+    killed: constants.signals.SIGKILL,
+    terminated: constants.signals.SIGTERM,
+    interrupt: constants.signals.SIGINT,
+    hangup: constants.signals.SIGHUP,
+    aborted: constants.signals.SIGABRT,
+    segmentation: constants.signals.SIGSEGV,
+  };
+  return 128 + (name && byName[name] ? byName[name] : constants.signals.SIGKILL);
+}
+
+export interface RemoteCommandOpts {
+  cwd?: string;
+  envs?: Record<string, string>;
+  user?: string;
+  /** Kill it after this long (then the result is `timedOut`). */
+  timeoutMs?: number;
+  /** Forward our stdin to it (closed at our EOF). */
+  stdin?: boolean;
+  /** Ctrl-C: what to do before returning 130 (the default kills the remote command). */
+  onInterrupt?: () => Promise<void>;
+}
+
+export interface RemoteCommandResult {
+  exitCode: number;
+  timedOut: boolean;
+  interrupted: boolean;
+}
+
+export async function runRemoteCommand(
+  sandbox: Sandbox,
+  line: string,
+  o: RemoteCommandOpts = {},
+): Promise<RemoteCommandResult> {
+  const handle = await sandbox.commands.run(line, {
+    background: true,
+    cwd: o.cwd,
+    envs: o.envs,
+    user: o.user,
+    timeoutMs: o.timeoutMs,
+    stdin: o.stdin,
+    // Bytes reach the terminal in the order they came; waiting for each write would only slow
+    // the stream (Node buffers stdout for us).
+    onStdout: (data) => void process.stdout.write(data),
+    onStderr: (data) => void process.stderr.write(data),
+  });
+  let interruptedOnce = false;
+  let resolveInterrupt: (r: RemoteCommandResult) => void = () => {};
+  const interrupted = new Promise<RemoteCommandResult>((resolve) => {
+    resolveInterrupt = resolve;
+  });
+  const onSigint = () => {
+    if (interruptedOnce) return;
+    interruptedOnce = true;
+    const cleanup = o.onInterrupt ? o.onInterrupt() : handle.kill().then(() => {});
+    void cleanup
+      .catch(() => {})
+      .then(() =>
+        resolveInterrupt({ exitCode: EXIT.interrupted, timedOut: false, interrupted: true }),
+      );
+  };
+  process.on("SIGINT", onSigint);
+  process.on("SIGTERM", onSigint);
+  if (o.stdin) {
+    process.stdin.on(
+      "data",
+      (chunk: Buffer) => void handle.sendStdin(new Uint8Array(chunk)).catch(() => {}),
+    );
+    process.stdin.once("end", () => void handle.closeStdin().catch(() => {}));
+  }
+  try {
+    const finished = handle.wait().then(
+      (): RemoteCommandResult => ({ exitCode: 0, timedOut: false, interrupted: false }),
+      (error: unknown): RemoteCommandResult => {
+        if (error instanceof CommandTimeoutError)
+          return { exitCode: EXIT.timeout, timedOut: true, interrupted: false };
+        if (error instanceof CommandExitError)
+          return {
+            exitCode: exitCodeOf(error.exitCode, error.error),
+            timedOut: false,
+            interrupted: false,
+          };
+        // After a Ctrl-C the stream may break as the process dies: that is the interrupt's result.
+        if (interruptedOnce)
+          return { exitCode: EXIT.interrupted, timedOut: false, interrupted: true };
+        throw error;
+      },
+    );
+    // A Ctrl-C wins as soon as its cleanup is done, whatever the stream still does.
+    return await Promise.race([finished, interrupted]);
+  } finally {
+    process.removeListener("SIGINT", onSigint);
+    process.removeListener("SIGTERM", onSigint);
+    if (o.stdin) process.stdin.pause();
+  }
+}

@@ -1,0 +1,59 @@
+import { Sandbox } from "@wrenn/sdk";
+import type { Command } from "commander";
+import { contextOf, wantsJson } from "../command-context.js";
+import { printJson } from "../output/table.js";
+import { collectPairs, positiveInt } from "./option-parsers.js";
+import { printSandboxInfo, sandboxJson } from "./sandbox-info.js";
+
+export function registerSandboxCreate(sandbox: Command): void {
+  sandbox
+    .command("create")
+    .description("Create a sandbox and print its id (it runs until its timeout)")
+    .option("-t, --template <name>", "template to start from", "base")
+    .option(
+      "--timeout <seconds>",
+      "lifetime in seconds (default: the server's, 300)",
+      positiveInt("--timeout"),
+    )
+    .option("--vcpus <n>", "vCPUs", positiveInt("--vcpus"))
+    .option("--memory <mib>", "memory in MiB", positiveInt("--memory"))
+    .option("--internet", "allow outbound network traffic (default: none)")
+    .option("--auto-pause", "pause instead of destroy at the end of its lifetime")
+    .option("-m, --metadata <key=value>", "a label (repeatable)", collectPairs)
+    .option(
+      "-e, --env <KEY=VALUE>",
+      "environment variable for every process (repeatable)",
+      collectPairs,
+    )
+    .option("--json", "print the sandbox as JSON")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  wrenn sandbox create
+  wrenn sandbox create --timeout 3600 --vcpus 2 --memory 2048 -m project=demo
+  id=$(wrenn sandbox create --internet) && wrenn sandbox exec "$id" -- curl -sI example.com`,
+    )
+    .action(async (o, command: Command) => {
+      const ctx = await contextOf(command);
+      // Booting takes a moment: say so where a person waits, not in a script's output.
+      if (process.stderr.isTTY) process.stderr.write(`Creating a sandbox from ${o.template}...\n`);
+      const sandbox = await Sandbox.create({
+        ...ctx.sdk(),
+        template: o.template,
+        timeoutMs: o.timeout === undefined ? undefined : o.timeout * 1000,
+        vcpus: o.vcpus,
+        memoryMb: o.memory,
+        allowInternetAccess: Boolean(o.internet),
+        autoPause: Boolean(o.autoPause),
+        metadata: o.metadata,
+        envs: o.env,
+      });
+      if (wantsJson(command)) {
+        printJson(sandboxJson(await sandbox.getInfo()));
+        return;
+      }
+      if (process.stdout.isTTY) printSandboxInfo(await sandbox.getInfo());
+      else process.stdout.write(`${sandbox.sandboxId}\n`);
+    });
+}

@@ -1,0 +1,59 @@
+import { Sandbox, type SandboxInfo } from "@wrenn/sdk";
+import type { Command } from "commander";
+import { contextOf, wantsJson } from "../command-context.js";
+import { printJson, relativeTime } from "../output/table.js";
+import { stateColour, style } from "../output/terminal-style.js";
+
+/** Dates as ISO strings and no undefined fields: what --json prints for a sandbox. */
+export function sandboxJson(info: SandboxInfo): Record<string, unknown> {
+  return JSON.parse(JSON.stringify(info));
+}
+
+export function printSandboxInfo(info: SandboxInfo): void {
+  const rows: [string, string][] = [
+    ["id", style.bold(info.sandboxId)],
+    ["state", stateColour(info.state)],
+    ["template", info.templateId],
+    [
+      "resources",
+      `${info.cpuCount} vCPU, ${info.memoryMB} MiB memory, ${info.diskSizeMB} MiB disk`,
+    ],
+    ["network", info.allowInternetAccess ? "outbound allowed" : "none"],
+    ["started", `${info.startedAt.toISOString()} (${relativeTime(info.startedAt)})`],
+    [
+      info.autoPause ? "pauses" : "ends",
+      `${info.endAt.toISOString()} (${relativeTime(info.endAt)})`,
+    ],
+  ];
+  if (info.hostId) rows.push(["host", info.hostId]);
+  if (info.envdVersion) rows.push(["envd", info.envdVersion]);
+  for (const [k, v] of Object.entries(info.metadata)) rows.push([`metadata ${k}`, v]);
+  if (info.envVarNames.length) rows.push(["env", info.envVarNames.join(", ")]);
+  // Not every SDK build describes mounts yet (the API always sends them).
+  const mounts = (info as { mounts?: { hostPath: string; path: string; readOnly: boolean }[] })
+    .mounts;
+  for (const m of mounts ?? [])
+    rows.push(["mount", `${m.hostPath} → ${m.path}${m.readOnly ? " (read-only)" : ""}`]);
+  if (info.stoppedAt) rows.push(["stopped", info.stoppedAt.toISOString()]);
+  if (info.error) rows.push(["error", style.red(info.error)]);
+  const width = Math.max(...rows.map(([k]) => k.length));
+  for (const [k, v] of rows) process.stdout.write(`${style.dim(k.padEnd(width))}  ${v}\n`);
+}
+
+export function registerSandboxInfo(sandbox: Command): void {
+  sandbox
+    .command("info")
+    .description("Show one sandbox (stopped ones stay readable)")
+    .argument("<id>", "sandbox id")
+    .option("--json", "print JSON")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  wrenn sandbox info sb-1a2b3c4d\n  wrenn sandbox info sb-1a2b3c4d --json | jq -r .state",
+    )
+    .action(async (id: string, _o, command: Command) => {
+      const ctx = await contextOf(command);
+      const info = await Sandbox.getInfo(id, ctx.sdk());
+      if (wantsJson(command)) printJson(sandboxJson(info));
+      else printSandboxInfo(info);
+    });
+}

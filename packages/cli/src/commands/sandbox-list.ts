@@ -1,0 +1,68 @@
+import { SANDBOX_STATES, Sandbox, type SandboxInfo, type SandboxState } from "@wrenn/sdk";
+import type { Command } from "commander";
+import { contextOf, wantsJson } from "../command-context.js";
+import { formatTable, printJson, relativeTime } from "../output/table.js";
+import { stateColour } from "../output/terminal-style.js";
+import { collectPairs, positiveInt } from "./option-parsers.js";
+import { sandboxJson } from "./sandbox-info.js";
+
+export function registerSandboxList(sandbox: Command): void {
+  sandbox
+    .command("ls")
+    .alias("list")
+    .description("List your sandboxes, newest first (stopped ones only with --all or --state)")
+    .option("-a, --all", "include stopped sandboxes")
+    .option("-s, --state <states>", "only these states, comma-separated (e.g. running,paused)")
+    .option(
+      "-m, --metadata <key=value>",
+      "only sandboxes with this label (repeatable)",
+      collectPairs,
+    )
+    .option("--limit <n>", "at most this many", positiveInt("--limit"), 1000)
+    .option("--json", "print a JSON array")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  wrenn sandbox ls\n  wrenn sandbox ls --state paused\n  wrenn sandbox ls --json | jq -r '.[].sandboxId'",
+    )
+    .action(async (o, command: Command) => {
+      const ctx = await contextOf(command);
+      const state: SandboxState[] | undefined = o.state
+        ? (String(o.state)
+            .split(",")
+            .map((s) => s.trim()) as SandboxState[])
+        : o.all
+          ? [...SANDBOX_STATES]
+          : undefined;
+      const paginator = Sandbox.list({
+        ...ctx.sdk(),
+        query: { ...(state ? { state } : {}), ...(o.metadata ? { metadata: o.metadata } : {}) },
+      });
+      const all: SandboxInfo[] = [];
+      for await (const info of paginator) {
+        all.push(info);
+        if (all.length >= o.limit) break;
+      }
+      if (wantsJson(command)) {
+        printJson(all.map(sandboxJson));
+        return;
+      }
+      if (all.length === 0) {
+        process.stderr.write("No sandboxes. Create one with `wrenn sandbox create`.\n");
+        return;
+      }
+      process.stdout.write(
+        `${formatTable(
+          ["ID", "STATE", "TEMPLATE", "VCPU", "MEMORY", "STARTED", "ENDS"],
+          all.map((s) => [
+            s.sandboxId,
+            stateColour(s.state),
+            s.templateId,
+            String(s.cpuCount),
+            `${s.memoryMB} MiB`,
+            relativeTime(s.startedAt),
+            s.state === "stopped" ? "-" : relativeTime(s.endAt),
+          ]),
+        )}\n`,
+      );
+    });
+}

@@ -1,0 +1,62 @@
+// Runs the real built `wrenn` binary as a child process, with a config of its own.
+import { spawn } from "node:child_process";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { repoRoot } from "../harness/paths.js";
+
+export const WRENN_MAIN = `${repoRoot}packages/cli/dist/main.js`;
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * An environment with nothing of this machine's: its own XDG_CONFIG_HOME and WRENN_DATA_DIR (so
+ * neither a real config nor the repository's admin key is picked up), no colours.
+ */
+export async function isolatedEnv(
+  extra: Record<string, string> = {},
+): Promise<Record<string, string>> {
+  const home = await mkdtemp(join(tmpdir(), "wrenn-cli-home-"));
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v !== undefined && !k.startsWith("WRENN_") && k !== "FORCE_COLOR") env[k] = v;
+  }
+  return {
+    ...env,
+    NO_COLOR: "1",
+    XDG_CONFIG_HOME: join(home, "config"),
+    WRENN_DATA_DIR: join(home, "data"),
+    ...extra,
+  };
+}
+
+export function wrenn(
+  args: string[],
+  o: { env: Record<string, string>; cwd?: string; input?: string; onSpawn?: (pid: number) => void },
+): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [WRENN_MAIN, ...args], {
+      env: o.env,
+      cwd: o.cwd,
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => {
+      stdout += d.toString("utf8");
+    });
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString("utf8");
+    });
+    child.on("error", reject);
+    if (o.input !== undefined) child.stdin.end(o.input);
+    else child.stdin.end();
+    if (child.pid) o.onSpawn?.(child.pid);
+    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
