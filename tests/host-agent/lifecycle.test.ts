@@ -1,5 +1,6 @@
 import { createClient } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { Filesystem } from "@wrenn/proto/filesystem";
 import { BootPath, HostAgentService, SandboxState } from "@wrenn/proto/hostagent";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AgentProcess } from "../harness/agent-process.js";
@@ -40,6 +41,57 @@ describe("host agent: create, exec, destroy", () => {
       expect(r).toMatchObject({ stdout: "42\n", exitCode: 0 });
       await agent.client.destroySandbox({ sandboxId: id });
     }
+  });
+
+  it("clones restored from one template checkpoint share no random state", async () => {
+    // Everything in the checkpoint is the same in every clone, envd's memory included: what
+    // is random in a sandbox must come from after the restore.
+    await waitFor(
+      () => agent.output.includes("template checkpoint saved"),
+      180_000,
+      "the template checkpoint",
+    );
+    // The warm pool refills between creates: keep creating until two came from the checkpoint.
+    const created: string[] = [];
+    const clones: string[] = [];
+    for (let i = 0; clones.length < 2 && i < 6; i++) {
+      const id = `sb-00000a2${i}`;
+      const { sandbox } = await agent.client.createSandbox({ sandboxId: id, template: "base" });
+      created.push(id);
+      if (sandbox?.bootPath === BootPath.TEMPLATE_RESTORE) clones.push(id);
+    }
+    expect(clones).toHaveLength(2);
+    const draws = await Promise.all(
+      clones.map(async (id) => {
+        const r = await execInSandbox(
+          agent.url,
+          id,
+          "od -An -tx1 -N16 /dev/urandom | tr -d ' \\n'; echo;" +
+            " python3 -c 'import random; print(random.random())';" +
+            " node -e 'console.log(Math.random())'",
+        );
+        const fs = createClient(
+          Filesystem,
+          createConnectTransport({
+            baseUrl: agent.url,
+            httpVersion: "1.1",
+            interceptors: [
+              (next) => (req) => {
+                req.header.set("wrenn-forward-sandbox", id);
+                req.header.set("wrenn-forward-port", "49983");
+                return next(req);
+              },
+            ],
+          }),
+        );
+        const { watcherId } = await fs.createWatcher({ path: "/tmp", recursive: false });
+        return [...r.stdout.trim().split("\n"), watcherId];
+      }),
+    );
+    const [a, b] = draws as [string[], string[]];
+    expect(a).toHaveLength(4);
+    for (let k = 0; k < 4; k++) expect(a[k], `draw ${k}`).not.toBe(b[k]);
+    for (const id of created) await agent.client.destroySandbox({ sandboxId: id });
   });
 
   it("gives a sandbox its env vars, token, user and metadata before create returns", async () => {

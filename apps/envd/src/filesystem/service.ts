@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import { realpath, rename, rm, stat, statfs } from "node:fs/promises";
 import { dirname, relative } from "node:path";
 import type { MessageInitShape } from "@bufbuild/protobuf";
@@ -10,6 +9,7 @@ import {
   type WatchDirResponseSchema,
 } from "@wrenn/proto/filesystem";
 import { rpcUser } from "../auth/identity.js";
+import { freshRandomBytes } from "../fresh-random.js";
 import type { Logger } from "../log/logger.js";
 import { ensureDirs, PathError, resolveUserPath } from "../paths/resolve.js";
 import type { SandboxState } from "../state/sandbox-state.js";
@@ -256,7 +256,7 @@ export function filesystemService(deps: FilesystemServiceDeps): ServiceImpl<type
 
     async createWatcher(req, ctx) {
       const dir = await checkWatchable(req, ctx);
-      const id = `w${randomBytes(8).toString("hex")}`;
+      const id = `w${freshRandomBytes(8).toString("hex")}`;
       // Entry lookups are async: chain them so events stay in the order they happened.
       let chain = Promise.resolve();
       const entry: ServerWatcher = {
