@@ -37,6 +37,7 @@ export class ManagedProcess {
   #stdinOpen: boolean;
   #killed = false;
   #deadline: NodeJS.Timeout | undefined;
+  #deadlineReached = false;
   #onEnd: (() => void) | undefined;
 
   constructor(
@@ -125,10 +126,16 @@ export class ManagedProcess {
     return () => this.#subscribers.delete(subscriber);
   }
 
+  /** Whether the Start deadline killed it: that stream must then end with deadline_exceeded. */
+  get deadlineReached(): boolean {
+    return this.#deadlineReached;
+  }
+
   /** Kills the whole session at the deadline (Connect-Timeout-Ms on Start). */
   setDeadline(ms: number): void {
     if (this.#end) return;
     this.#deadline = setTimeout(() => {
+      this.#deadlineReached = true;
       this.log.info({ pid: this.pid, timeoutMs: ms }, "process deadline reached; killing it");
       void this.signal("SIGKILL");
     }, ms);

@@ -81,6 +81,7 @@ async function* follow(
   proc: ManagedProcess,
   ctx: HandlerContext,
   replayFrom: number | undefined,
+  setTheDeadline = false,
 ): AsyncGenerator<ProcessEventInit> {
   const queue = new EventQueue<FollowItem>(MAX_PENDING_BYTES, (item) =>
     item.kind === "data" ? item.chunk.data.length : 0,
@@ -108,6 +109,15 @@ async function* follow(
       } else if (item.kind === "data") {
         yield dataEvent(item.chunk);
       } else {
+        // Our kill at the deadline and connect's own deadline on this stream race; whichever
+        // wins, the stream that carried the deadline ends with deadline_exceeded.
+        throwIfDeadlineExceeded(ctx.signal);
+        if (setTheDeadline && proc.deadlineReached) {
+          throw new ConnectError(
+            "the process ran past the request's deadline (Connect-Timeout-Ms) and was killed",
+            Code.DeadlineExceeded,
+          );
+        }
         yield endEvent(item.status);
         return;
       }
@@ -246,7 +256,7 @@ export function processService(deps: ProcessServiceDeps): ServiceImpl<typeof Pro
       if (timeoutMs !== undefined && timeoutMs > 0) proc.setDeadline(timeoutMs);
 
       yield startEvent(proc.pid);
-      yield* follow(proc, ctx, 0);
+      yield* follow(proc, ctx, 0, timeoutMs !== undefined && timeoutMs > 0);
     },
 
     async *connect(req, ctx) {
