@@ -1,4 +1,5 @@
 import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -99,6 +100,19 @@ describe("wrenn sandbox, keys, hosts", () => {
       env,
     });
     expect(cwd.stdout).toBe("/tmp\nroot\n");
+  });
+
+  test("exec passes binary output on byte for byte", async () => {
+    const r = await wrenn(
+      ["sandbox", "exec", id, "--", "sh -c 'head -c 200000 /dev/urandom | tee /tmp/b.bin'"],
+      { env },
+    );
+    expect(r.code).toBe(0);
+    expect(r.stdoutBytes.length).toBe(200_000);
+    const sum = await wrenn(["sandbox", "exec", id, "--", "sha256sum /tmp/b.bin | cut -c1-64"], {
+      env,
+    });
+    expect(createHash("sha256").update(r.stdoutBytes).digest("hex")).toBe(sum.stdout.trim());
   });
 
   test("cp copies both ways, streaming a file bigger than one chunk", async () => {

@@ -12,6 +12,8 @@ export interface CliResult {
   signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
+  /** stdout exactly as the CLI wrote it. */
+  stdoutBytes: Buffer;
 }
 
 /**
@@ -45,18 +47,23 @@ export function wrenn(
       cwd: o.cwd,
       stdio: ["pipe", "pipe", "pipe"],
     });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString("utf8");
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString("utf8");
-    });
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    child.stdout.on("data", (d: Buffer) => void stdout.push(d));
+    child.stderr.on("data", (d: Buffer) => void stderr.push(d));
     child.on("error", reject);
     if (o.input !== undefined) child.stdin.end(o.input);
     else child.stdin.end();
     if (child.pid) o.onSpawn?.(child.pid);
-    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr }));
+    child.on("close", (code, signal) => {
+      const stdoutBytes = Buffer.concat(stdout);
+      resolve({
+        code,
+        signal,
+        stdout: stdoutBytes.toString("utf8"),
+        stderr: Buffer.concat(stderr).toString("utf8"),
+        stdoutBytes,
+      });
+    });
   });
 }

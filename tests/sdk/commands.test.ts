@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import {
   CommandExitError,
   CommandHandle,
@@ -62,6 +63,36 @@ describe("@wrenn/sdk commands and pty (real stack)", () => {
     expect(await sbx.commands.kill(sleeper.pid)).toBe(true);
     await expect(sleeper.wait()).rejects.toBeInstanceOf(CommandExitError);
     expect(await sbx.commands.kill(sleeper.pid)).toBe(false);
+  });
+
+  test("onStdoutBytes: binary output arrives byte for byte; onStdout decodes across chunks", async () => {
+    const chunks: Uint8Array[] = [];
+    let text = "";
+    const result = await sbx.commands.run("head -c 300000 /dev/urandom | tee /tmp/r.bin | cat", {
+      onStdoutBytes: (chunk) => void chunks.push(chunk),
+      onStdout: (s) => {
+        text += s;
+      },
+    });
+    const received = Buffer.concat(chunks);
+    expect(received.length).toBe(300_000);
+    expect(chunks.length).toBeGreaterThan(1);
+    const remote = await sbx.commands.run("sha256sum /tmp/r.bin | cut -c1-64");
+    expect(createHash("sha256").update(received).digest("hex")).toBe(remote.stdout.trim());
+    // Random bytes are not UTF-8: the text is lossy, and the same as a one-shot decode.
+    expect(text).toBe(result.stdout);
+    expect(text).toBe(new TextDecoder().decode(received));
+
+    // "€" is e2 82 ac: its first byte and the rest come in separate chunks.
+    const split: string[] = [];
+    const bytes: number[][] = [];
+    const euro = await sbx.commands.run("printf '\\xe2'; sleep 0.2; printf '\\x82\\xac'", {
+      onStdout: (s) => void split.push(s),
+      onStdoutBytes: (chunk) => void bytes.push([...chunk]),
+    });
+    expect(bytes).toEqual([[0xe2], [0x82, 0xac]]);
+    expect(split).toEqual(["€"]);
+    expect(euro.stdout).toBe("€");
   });
 
   test("connect(pid) replays what the process printed before, then follows it", async () => {

@@ -4,6 +4,7 @@ import { CommanderError } from "commander";
 import { toCliError } from "./api/error-exit.js";
 import { lastContext } from "./command-context.js";
 import { EXIT } from "./exit-codes.js";
+import { flushed } from "./output/stdio.js";
 import { style } from "./output/terminal-style.js";
 import { buildProgram } from "./program.js";
 
@@ -44,6 +45,10 @@ try {
     process.exitCode = failure.exitCode;
   }
 }
-// Done: a stream still trying to reconnect or a keep-alive socket must not hold the CLI open
-// (stdout and stderr are synchronous on Linux pipes, files and terminals, so nothing is lost).
+// Done: a stream still trying to reconnect or a keep-alive socket must not hold the CLI open.
+// Writes to files and terminals are synchronous, but a pipe (`wrenn sandbox exec ID -- cat big
+// | sha256sum`) may still hold queued output: that goes out first (after Ctrl-C, not waited for).
+if (process.exitCode !== EXIT.interrupted) {
+  await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+}
 process.exit(process.exitCode ?? 0);

@@ -2,6 +2,7 @@
 import { constants } from "node:os";
 import { CommandExitError, CommandTimeoutError, type Sandbox } from "@wrenn/sdk";
 import { EXIT } from "../exit-codes.js";
+import { writeOut } from "../output/stdio.js";
 
 /**
  * The remote shell line for argv. One argument is taken as a shell line as it is (so
@@ -60,10 +61,14 @@ export async function runRemoteCommand(
     user: o.user,
     timeoutMs: o.timeoutMs,
     stdin: o.stdin,
-    // Bytes reach the terminal in the order they came; waiting for each write would only slow
-    // the stream (Node buffers stdout for us).
-    onStdout: (data) => void process.stdout.write(data),
-    onStderr: (data) => void process.stderr.write(data),
+    // The raw bytes, never decoded text: `exec ID -- cat file.bin > out.bin` must copy exactly.
+    onStdoutBytes: (chunk) => writeOut(process.stdout, chunk),
+    onStderrBytes: (chunk) => writeOut(process.stderr, chunk),
+    // Rare (a reader far behind through a reconnect), but then the output is not whole: say so.
+    onReconnect: ({ lostBytes }) => {
+      if (lostBytes > 0)
+        process.stderr.write(`\nwrenn: ${lostBytes} bytes of the command's output were lost\n`);
+    },
   });
   let interruptedOnce = false;
   let resolveInterrupt: (r: RemoteCommandResult) => void = () => {};

@@ -10,8 +10,22 @@ import {
 import type { OutputStream, ProcessStreamEvent } from "./process-stream.js";
 
 export interface CommandCallbacks {
+  /**
+   * Stdout as text, decoded as UTF-8 across chunk boundaries (a character split between two
+   * chunks arrives whole); bytes that are not UTF-8 become U+FFFD. Awaited if it returns a
+   * promise.
+   */
   onStdout?: (data: string) => unknown;
+  /** Stderr as text, decoded like `onStdout`. */
   onStderr?: (data: string) => unknown;
+  /**
+   * Stdout as raw bytes: each chunk exactly as envd sent it, undecoded (for binary output).
+   * Called before `onStdout` for the same chunk. Awaited if it returns a promise, so a slow
+   * consumer slows the stream down instead of buffering it here.
+   */
+  onStdoutBytes?: (chunk: Uint8Array) => unknown;
+  /** Stderr as raw bytes, like `onStdoutBytes`. */
+  onStderrBytes?: (chunk: Uint8Array) => unknown;
   /** Raw terminal output (pty commands). */
   onPty?: (data: Uint8Array) => unknown;
   /** The output stream broke and was re-established; `lostBytes` > 0 if output was lost. */
@@ -112,7 +126,7 @@ export class CommandHandle implements Omit<CommandResult, "exitCode" | "error"> 
           this.lostBytes += event.lostBytes;
           this.callbacks.onReconnect?.({ attempt: event.attempt, lostBytes: event.lostBytes });
         } else if (event.type === "timeout") {
-          this.flush();
+          await this.flush();
           throw new CommandTimeoutError({
             timeoutMs: event.timeoutMs,
             pid: this.pid,
@@ -121,7 +135,7 @@ export class CommandHandle implements Omit<CommandResult, "exitCode" | "error"> 
             stderr: this.err,
           });
         } else if (event.type === "end") {
-          this.flush();
+          await this.flush();
           this.result = {
             exitCode: event.exitCode,
             ...(event.error ? { error: event.error } : {}),
@@ -147,7 +161,13 @@ export class CommandHandle implements Omit<CommandResult, "exitCode" | "error"> 
       await this.callbacks.onPty?.(data);
       return;
     }
-    const text = this.decoders[stream].decode(data, { stream: true });
+    if (stream === "stdout") await this.callbacks.onStdoutBytes?.(data);
+    else await this.callbacks.onStderrBytes?.(data);
+    // stream: true keeps an incomplete UTF-8 sequence for the next chunk.
+    await this.onText(stream, this.decoders[stream].decode(data, { stream: true }));
+  }
+
+  private async onText(stream: "stdout" | "stderr", text: string): Promise<void> {
     if (!text) return;
     if (stream === "stdout") {
       this.out += text;
@@ -158,9 +178,10 @@ export class CommandHandle implements Omit<CommandResult, "exitCode" | "error"> 
     }
   }
 
-  private flush(): void {
+  /** The end: a sequence left incomplete by the last chunk becomes U+FFFD, for the callbacks too. */
+  private async flush(): Promise<void> {
     if (this.ended) return;
-    this.out += this.decoders.stdout.decode();
-    this.err += this.decoders.stderr.decode();
+    await this.onText("stdout", this.decoders.stdout.decode());
+    await this.onText("stderr", this.decoders.stderr.decode());
   }
 }

@@ -14,8 +14,21 @@ export interface CommandStartOpts extends CommandRequestOpts {
   /** Linux user to run as (default: the sandbox's, `user`). */
   user?: string;
   envs?: Record<string, string>;
-  onStdout?: (data: string) => unknown;
-  onStderr?: (data: string) => unknown;
+  /**
+   * Stdout as text, as it arrives. Decoded as UTF-8 across chunks (a character split between
+   * two chunks arrives whole); bytes that are not UTF-8 become U+FFFD: use `onStdoutBytes`
+   * for binary output.
+   */
+  onStdout?: CommandCallbacks["onStdout"];
+  /** Stderr as text, decoded like `onStdout`. */
+  onStderr?: CommandCallbacks["onStderr"];
+  /**
+   * Stdout as raw bytes: every chunk exactly as envd sent it (Wrenn's addition to E2B's
+   * options). Awaited when it returns a promise, which slows the stream down (backpressure).
+   */
+  onStdoutBytes?: CommandCallbacks["onStdoutBytes"];
+  /** Stderr as raw bytes, like `onStdoutBytes`. */
+  onStderrBytes?: CommandCallbacks["onStderrBytes"];
   /** Called when a dropped output stream was re-established. */
   onReconnect?: CommandCallbacks["onReconnect"];
   /** Keep stdin open for sendStdin (default false: stdin is /dev/null). */
@@ -30,8 +43,12 @@ export interface CommandStartOpts extends CommandRequestOpts {
 }
 
 export interface CommandConnectOpts extends CommandRequestOpts {
-  onStdout?: (data: string) => unknown;
-  onStderr?: (data: string) => unknown;
+  /** Stdout as text (see CommandStartOpts.onStdout). */
+  onStdout?: CommandCallbacks["onStdout"];
+  onStderr?: CommandCallbacks["onStderr"];
+  /** Stdout as raw bytes, exactly as envd sent them (see CommandStartOpts.onStdoutBytes). */
+  onStdoutBytes?: CommandCallbacks["onStdoutBytes"];
+  onStderrBytes?: CommandCallbacks["onStderrBytes"];
   onReconnect?: CommandCallbacks["onReconnect"];
   /**
    * Replay buffered output from this byte offset before following live output (default 0:
