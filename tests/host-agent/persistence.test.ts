@@ -82,10 +82,24 @@ describe("host agent: pause and resume keep files and processes", () => {
     // to its /proc/net/tcp; saving it crashed this runsc and lost the sandbox.
     const id = "sb-00000b05";
     await agent.client.createSandbox({ sandboxId: id, template: "base" });
+    // Answers without a length and hangs up at once, so the sandbox always closes first (an
+    // ordinary server races the host's client for that, and the host closing first is safe).
+    const server = [
+      "import socket",
+      "s = socket.socket()",
+      "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)",
+      "s.bind(('0.0.0.0', 8080))",
+      "s.listen()",
+      "while True:",
+      "    c, _ = s.accept()",
+      "    c.recv(65536)",
+      "    c.sendall(b'HTTP/1.0 200 OK\\r\\nContent-Type: text/plain\\r\\n\\r\\nhi\\n')",
+      "    c.close()",
+    ].join("\n");
     await execInSandbox(
       agent.url,
       id,
-      "cd /tmp; nohup python3 -m http.server 8080 >/dev/null 2>&1 &",
+      `printf '%s\\n' "${server}" > /tmp/hangup.py; nohup python3 /tmp/hangup.py >/dev/null 2>&1 &`,
     );
     const get = () =>
       fetch(`${agent.url}/`, {
@@ -97,7 +111,7 @@ describe("host agent: pause and resume keep files and processes", () => {
       if (!ok) await new Promise((r) => setTimeout(r, 100));
     }
     expect(ok).toBe(true);
-    await execInSandbox(agent.url, id, "pkill -f 'http[.]server'; echo kept > ~/note");
+    await execInSandbox(agent.url, id, "pkill -f 'hangup[.]py'; echo kept > ~/note");
     const paused = await agent.client.pauseSandbox({ sandboxId: id });
     expect(paused.sandbox?.state).toBe(SandboxState.PAUSED);
     expect(paused.sandbox?.pauseMode).toBe(PauseMode.FREEZE);
