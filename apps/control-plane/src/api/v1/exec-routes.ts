@@ -14,6 +14,7 @@ import {
   closeWithError,
   heartbeat,
   MessageParser,
+  reportInputError,
   START_TIMEOUT_MS,
   sendBytes,
   sendJson,
@@ -137,17 +138,7 @@ function execSocket(socket: WebSocket, deps: ApiDeps, principal: Principal, sand
       );
     }
   };
-  // Input failures (the process already gone, a bad message) are reported, not fatal: the
-  // exit message still follows.
-  const report = (error: unknown) => {
-    if (error instanceof ServiceError && error.code === "invalid_message") {
-      closeWithError(socket, error);
-      return;
-    }
-    const e =
-      error instanceof ServiceError ? error : new ServiceError(502, "input_failed", String(error));
-    sendJson(socket, { type: "error", code: e.code, message: e.message });
-  };
+  const report = (error: unknown) => reportInputError(socket, error);
 
   const start = async (raw: Buffer, isBinary: boolean) => {
     const message = startParser.parse(raw, isBinary);

@@ -13,6 +13,7 @@ import {
   closeWithError,
   heartbeat,
   MessageParser,
+  reportInputError,
   sendBytes,
   sendJson,
 } from "./ws-session.js";
@@ -65,15 +66,7 @@ export function terminalSocket(
     if (m.type === "resize") return run.resize(m.cols, m.rows);
     if (m.type === "signal") return run.signal(m.signal);
   };
-  const report = (error: unknown) => {
-    if (error instanceof ServiceError && error.code === "invalid_message") {
-      closeWithError(socket, error);
-      return;
-    }
-    const e =
-      error instanceof ServiceError ? error : new ServiceError(502, "input_failed", String(error));
-    sendJson(socket, { type: "error", code: e.code, message: e.message });
-  };
+  const report = (error: unknown) => reportInputError(socket, error);
 
   socket.on("message", (data, isBinary) => {
     const raw = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);

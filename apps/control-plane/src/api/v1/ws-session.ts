@@ -72,6 +72,20 @@ export function closeWithError(socket: WebSocket, error: unknown): void {
     socket.close(closeCodeFor(e.status), e.code.slice(0, 100));
 }
 
+/**
+ * An input failure (the process already gone, the host unreachable) is reported and the
+ * session goes on: the exit message still follows. Only a malformed message ends it.
+ */
+export function reportInputError(socket: WebSocket, error: unknown): void {
+  if (error instanceof ServiceError && error.code === "invalid_message") {
+    closeWithError(socket, error);
+    return;
+  }
+  const e =
+    error instanceof ServiceError ? error : new ServiceError(502, "input_failed", String(error));
+  sendJson(socket, { type: "error", code: e.code, message: e.message });
+}
+
 /** Pings the client; one that misses a whole interval is cut. Returns a stop function. */
 export function heartbeat(socket: WebSocket): () => void {
   let alive = true;
