@@ -23,6 +23,7 @@ import {
 } from "@wrenn/control-plane/testing";
 import { pino } from "pino";
 import { AgentProcess } from "../tests/harness/agent-process.js";
+import { apiCaller } from "./support/api-call.js";
 import { percentile, table, writeResults } from "./support/stats.js";
 
 const CREATES = Number(process.env.CREATES ?? 15);
@@ -102,24 +103,7 @@ try {
     let sqlListQps: number;
     let recorded: string[];
     try {
-      const call = async (
-        method: string,
-        path: string,
-        o: { key?: string | null; body?: unknown } = {},
-      ) => {
-        const r = await fetch(`${setup.url}${path}`, {
-          method,
-          headers: { "x-api-key": o.key ?? TEST_ADMIN_KEY, "content-type": "application/json" },
-          body: o.body === undefined ? undefined : JSON.stringify(o.body),
-        });
-        const text = await r.text();
-        return {
-          status: r.status,
-          headers: r.headers,
-          body: text ? JSON.parse(text) : undefined,
-          text,
-        };
-      };
+      const call = apiCaller(() => setup.url);
       const created = await createKey(
         { call },
         {

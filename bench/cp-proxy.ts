@@ -22,6 +22,7 @@ import {
 import { Sandbox } from "e2b";
 import { AgentProcess } from "../tests/harness/agent-process.js";
 import { execInSandbox } from "../tests/harness/sandbox-exec.js";
+import { apiCaller } from "./support/api-call.js";
 import { percentile, table, writeResults } from "./support/stats.js";
 
 // wrenn-cp as a child process, as it runs in production (its own event loop).
@@ -163,24 +164,7 @@ const target = await freshDatabase("pglite");
 // event loop with the benchmark's client, which the floor does not.
 const cp = await startControlPlaneProcess(target.dataDir, agent.url);
 try {
-  const call = async (
-    method: string,
-    path: string,
-    o: { key?: string | null; body?: unknown } = {},
-  ) => {
-    const r = await fetch(`${cp.url}${path}`, {
-      method,
-      headers: { "x-api-key": o.key ?? TEST_ADMIN_KEY, "content-type": "application/json" },
-      body: o.body === undefined ? undefined : JSON.stringify(o.body),
-    });
-    const text = await r.text();
-    return {
-      status: r.status,
-      headers: r.headers,
-      body: text ? JSON.parse(text) : undefined,
-      text,
-    };
-  };
+  const call = apiCaller(() => cp.url);
   const { key } = await createKey({ call }, { name: "bench" });
   const sbx = await Sandbox.create("base", { apiKey: key, apiUrl: cp.url, sandboxUrl: cp.url });
   const id = sbx.sandboxId;
