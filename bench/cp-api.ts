@@ -1,18 +1,4 @@
-// Control-plane API figures with the real host agent, on PGlite and on PostgreSQL, each beside
-// its floor:
-//   - create latency: POST /v1/sandboxes (key check, quota, rows, the agent, envd ready) beside
-//     CreateSandbox sent to the same agent alone; same template, no warm pool, so both paths
-//     restore the template's checkpoint; the two alternate so they share the machine's state;
-//   - get and list throughput (requests/s) with 100 sandboxes recorded, beside GET /healthz on
-//     the same server (no key, no database) and the bare SQL query. The 100 are rows inserted
-//     directly (reads never reach the agent; 100 real sandboxes would only cost memory).
-// The control plane measured runs as its own process (wrenn-cp), as in production; the setup
-// and the SQL floors use one in this process on the same database, before it starts.
-//   npx tsx bench/cp-api.ts      (as root, after `npm run build`; starts its own agent and PostgreSQL)
-import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { once } from "node:events";
-import { fileURLToPath } from "node:url";
 import { startControlPlane } from "@wrenn/control-plane";
 import {
   createKey,
@@ -24,13 +10,13 @@ import {
 import { pino } from "pino";
 import { AgentProcess } from "../tests/harness/agent-process.js";
 import { apiCaller } from "./support/api-call.js";
+import { startControlPlaneProcess } from "./support/control-plane-process.js";
 import { percentile, table, writeResults } from "./support/stats.js";
 
 const CREATES = Number(process.env.CREATES ?? 15);
 const REQUESTS = Number(process.env.REQUESTS ?? 3000);
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 16);
 const RECORDED = 100;
-const cpMain = fileURLToPath(new URL("../apps/control-plane/dist/main.js", import.meta.url));
 
 const stats = (times: number[]) => ({ p50: percentile(times, 50), p95: percentile(times, 95) });
 
@@ -51,26 +37,6 @@ async function expectOk(response: Response, status = 200): Promise<void> {
   if (response.status !== status)
     throw new Error(`${response.url}: ${response.status} ${await response.text()}`);
   await response.arrayBuffer();
-}
-
-/** wrenn-cp as a child process on the prepared data directory / database. */
-async function controlPlaneProcess(
-  env: NodeJS.ProcessEnv,
-): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [cpMain], {
-    env: { ...process.env, WRENN_LISTEN: "127.0.0.1:0", WRENN_LOG_LEVEL: "warn", ...env },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  let out = "";
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout?.on("data", (d: Buffer) => {
-      out += d.toString();
-      const match = /Wrenn control plane: (http:\/\/\S+)/.exec(out);
-      if (match?.[1]) resolve(match[1]);
-    });
-    child.once("exit", (code) => reject(new Error(`wrenn-cp exited (${code}):\n${out}`)));
-  });
-  return { url, child };
 }
 
 const agent = await AgentProcess.start({ poolSize: 0 });
@@ -152,10 +118,8 @@ try {
       await setup.close();
     }
 
-    const cp = await controlPlaneProcess({
-      WRENN_DATA_DIR: target.dataDir,
+    const cp = await startControlPlaneProcess(target.dataDir, agent.url, {
       DATABASE_URL: target.databaseUrl ?? "",
-      WRENN_AGENT_URL: agent.url,
       // Only creates may end sandboxes here; the recorded rows outlive the run.
       WRENN_HOST_MONITOR_INTERVAL_MS: "5000",
     });
@@ -285,8 +249,7 @@ try {
         },
       };
     } finally {
-      cp.child.kill("SIGTERM");
-      await once(cp.child, "exit");
+      await cp.stop();
     }
   }
   console.log(`\nwritten to ${writeResults("cp-api", results)}`);

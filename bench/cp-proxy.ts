@@ -1,76 +1,15 @@
-// What the control plane's proxy and I/O paths cost over the host agent's forwarder alone, with
-// a real agent, envd and gVisor sandbox (PGlite):
-//   - envd GET /health: through the proxy (E2B headers) beside straight to the forwarder,
-//     latency one at a time and throughput with CONCURRENCY callers;
-//   - a command (`true`): POST /v1/sandboxes/{id}/exec, and the E2B SDK's commands.run through
-//     the proxy, beside Process.Start sent to the forwarder directly;
-//   - a 100 MiB file up and down: /v1 files beside envd's /files through the forwarder.
-// The control plane runs as its own process; the client of both paths is this one.
-//   npx tsx bench/cp-proxy.ts      (as root, after `npm run build`)
-import { type ChildProcess, spawn } from "node:child_process";
-import { once } from "node:events";
 import http from "node:http";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { fileURLToPath } from "node:url";
-import {
-  createKey,
-  freshDatabase,
-  releaseTestDatabases,
-  TEST_ADMIN_KEY,
-} from "@wrenn/control-plane/testing";
+import { createKey, freshDatabase, releaseTestDatabases } from "@wrenn/control-plane/testing";
 import { Sandbox } from "e2b";
 import { AgentProcess } from "../tests/harness/agent-process.js";
 import { execInSandbox } from "../tests/harness/sandbox-exec.js";
 import { apiCaller } from "./support/api-call.js";
+import { startControlPlaneProcess } from "./support/control-plane-process.js";
 import { percentile, table, writeResults } from "./support/stats.js";
 
 // wrenn-cp as a child process, as it runs in production (its own event loop).
-const main = fileURLToPath(new URL("../apps/control-plane/dist/main.js", import.meta.url));
-
-export interface ControlPlaneProcess {
-  url: string;
-  child: ChildProcess;
-  stop(): Promise<void>;
-}
-
-/** Starts wrenn-cp on a free port with TEST_ADMIN_KEY as its first admin key. */
-export async function startControlPlaneProcess(
-  dataDir: string,
-  agentUrl: string,
-  env: NodeJS.ProcessEnv = {},
-): Promise<ControlPlaneProcess> {
-  const child = spawn(process.execPath, [main], {
-    env: {
-      ...process.env,
-      WRENN_LISTEN: "127.0.0.1:0",
-      WRENN_DATA_DIR: dataDir,
-      WRENN_API_KEY: TEST_ADMIN_KEY,
-      WRENN_AGENT_URL: agentUrl,
-      WRENN_LOG_LEVEL: "warn",
-      ...env,
-    },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  let out = "";
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout?.on("data", (d: Buffer) => {
-      out += d.toString();
-      const match = /Wrenn control plane: (http:\/\/\S+)/.exec(out);
-      if (match?.[1]) resolve(match[1]);
-    });
-    child.once("exit", (code) => reject(new Error(`wrenn-cp exited (${code}):\n${out}`)));
-  });
-  return {
-    url,
-    child,
-    async stop() {
-      if (child.exitCode !== null) return;
-      child.kill("SIGTERM");
-      await once(child, "exit");
-    },
-  };
-}
 
 const RUNS = Number(process.env.RUNS ?? 300);
 const EXECS = Number(process.env.EXECS ?? 60);
