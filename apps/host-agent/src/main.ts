@@ -23,6 +23,7 @@ Environment:
   WRENN_NETWORK_POOL     IPv4 range for sandbox networks (default 10.200.0.0/16)
   WRENN_NETWORK_PREFIX   netns/interface name prefix of this agent (default wrenn-)
   WRENN_NETWORK_TABLE    nftables table of this agent (default wrenn)
+  WRENN_EGRESS_ALLOW_CIDRS  private ranges sandboxes with internet may reach (default: none)
   WRENN_SANDBOX_DNS      name servers for sandboxes with internet (default: the host's upstream)
   WRENN_MOUNT_ROOTS      host directories under which sandboxes may mount (default: none)
   WRENN_BOOT_TIMEOUT_S   how long a boot or restore may take to answer (default 120)

@@ -1,12 +1,14 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { lockDataDir } from "@wrenn/process-lock";
 import { pino } from "pino";
 import { Forwarder } from "./api/forwarder.js";
 import { hostAgentRoutes } from "./api/host-agent-service.js";
 import { startListener } from "./api/listener.js";
 import type { AgentConfig } from "./config/agent-config.js";
 import { AgentMetrics } from "./metrics/agent-metrics.js";
+import { claimNetwork } from "./network/host-claims.js";
 import { NetworkManager } from "./network/network-manager.js";
 import { ManagedNetworks } from "./network/sandbox-networks.js";
 import { GvisorDriver } from "./runtime/gvisor/driver.js";
@@ -42,6 +44,13 @@ export async function serve(config: AgentConfig): Promise<void> {
     );
   }
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  // Before anything else is touched: a second agent on this data dir would adopt (and wreck)
+  // the first one's sandboxes. The lock dies with the process, however it dies.
+  const dataDirLock = await lockDataDir(config.dataDir, {
+    file: "wrenn-agent.lock",
+    program: "host agent",
+    holder: { listen: config.listen },
+  });
   const templates = new TemplateStore(config.templatesDir);
   const builder = new TemplateBuilder(templates, config.imagesDir, config.envdDistDir);
   const runtime = new GvisorDriver({
@@ -55,7 +64,16 @@ export async function serve(config: AgentConfig): Promise<void> {
     namePrefix: config.networkPrefix,
     table: config.networkTable,
     stateDir: path.join(config.dataDir, "network"),
+    egressAllow: config.egressAllowCidrs,
+    dnsServers: config.sandboxDns,
     logger: log.child({ component: "network" }),
+  });
+  // Machine-wide, before any network is touched: an agent with an overlapping pool, prefix or
+  // table would route, adopt or tear down this one's sandboxes (and the reverse).
+  const networkClaim = await claimNetwork({
+    ...netManager.hostClaim,
+    dataDir: config.dataDir,
+    listen: config.listen,
   });
   const networks = new ManagedNetworks(netManager);
   let manager!: SandboxManager;
@@ -152,4 +170,8 @@ export async function serve(config: AgentConfig): Promise<void> {
   // A template checkpoint being taken holds a sandbox; let it finish and clean up.
   await preparing.catch(() => {});
   await manager.shutdown();
+  // Nothing left behind when no sandbox is: sandboxes that live on keep their rules.
+  if (await netManager.closeIfUnused()) log.info("no sandbox left; removed the firewall tables");
+  networkClaim.release();
+  dataDirLock.release();
 }

@@ -1,5 +1,5 @@
 import { PGlite } from "@electric-sql/pglite";
-import { type DataDirLock, lockDataDir } from "./data-dir-lock.js";
+import { type HeldLock, lockDataDir } from "@wrenn/process-lock";
 import type { Database, QueryResult, Transaction } from "./database.js";
 
 function wrap(db: Pick<PGlite, "query" | "exec">): Transaction {
@@ -25,14 +25,20 @@ export interface PgliteOptions {
  * same directory, which the data-dir lock prevents.
  */
 export async function openPglite(options: PgliteOptions): Promise<Database> {
-  let lock: DataDirLock | undefined;
-  if (options.dir !== undefined) lock = await lockDataDir(options.dir);
+  let lock: HeldLock | undefined;
+  if (options.dir !== undefined) {
+    lock = await lockDataDir(options.dir, {
+      file: "wrenn-cp.lock",
+      program: "control plane with the embedded database",
+      hint: "set DATABASE_URL to share a PostgreSQL between several",
+    });
+  }
   let db: PGlite;
   try {
     db = new PGlite(options.dir);
     await db.waitReady;
   } catch (error) {
-    await lock?.release();
+    lock?.release();
     throw error;
   }
   const queryable = wrap(db);
@@ -47,7 +53,7 @@ export async function openPglite(options: PgliteOptions): Promise<Database> {
       try {
         await db.close();
       } finally {
-        await lock?.release();
+        lock?.release();
       }
     },
   };

@@ -1,5 +1,6 @@
 import { readFileSync, realpathSync } from "node:fs";
 import path from "node:path";
+import { formatCidr, parseCidr } from "../network/ipv4.js";
 import type { Resources } from "../sandboxes/record.js";
 import { installLayout } from "./install-layout.js";
 
@@ -26,6 +27,11 @@ export interface AgentConfig {
   networkPrefix: string;
   /** This agent's nftables table (family inet). */
   networkTable: string;
+  /**
+   * Ranges an admin opened for sandboxes with internet access inside the always-denied
+   * networks (private, CGNAT, link-local...); WRENN_EGRESS_ALLOW_CIDRS. None by default.
+   */
+  egressAllowCidrs: string[];
   /** Name servers written into sandboxes allowed on the internet (none: no DNS for them). */
   sandboxDns: string[];
   /** Host directories under which sandboxes may mount (WRENN_MOUNT_ROOTS); none by default. */
@@ -85,6 +91,21 @@ function sandboxDns(configured: string | undefined): string[] {
   return [];
 }
 
+/** Comma-separated IPv4 CIDRs, each checked (a typo must not open or close the wrong range). */
+function cidrList(name: string, raw: string | undefined): string[] {
+  const list = (raw ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  return list.map((cidr) => {
+    try {
+      return formatCidr(parseCidr(cidr));
+    } catch (err) {
+      throw new Error(`${name}: ${(err as Error).message}`);
+    }
+  });
+}
+
 /** Absolute, resolved directories; a root that does not exist is a configuration error. */
 function mountRoots(raw: string | undefined): string[] {
   const list = (raw ?? "")
@@ -127,6 +148,7 @@ export function agentConfigFromEnv(env: NodeJS.ProcessEnv = process.env): AgentC
     networkPool: env.WRENN_NETWORK_POOL ?? "10.200.0.0/16",
     networkPrefix: env.WRENN_NETWORK_PREFIX ?? "wrenn-",
     networkTable: env.WRENN_NETWORK_TABLE ?? "wrenn",
+    egressAllowCidrs: cidrList("WRENN_EGRESS_ALLOW_CIDRS", env.WRENN_EGRESS_ALLOW_CIDRS),
     sandboxDns: sandboxDns(env.WRENN_SANDBOX_DNS),
     mountRoots: mountRoots(env.WRENN_MOUNT_ROOTS),
     logLevel: env.WRENN_LOG_LEVEL ?? "info",

@@ -4,13 +4,17 @@ import { formatCidr, type Ipv4Cidr, normalizeCidrs, parseCidr } from "./ipv4.js"
 import type { ResolvedPolicy } from "./policy.js";
 
 export interface FirewallConfig {
-  /** Our table, `inet <table>`; nothing else in the ruleset is touched. */
+  /** Our table, `inet <table>`, and its guard `inet <table>_guard`; nothing else is touched. */
   readonly table: string;
   /** Every sandbox host-side interface starts with this; rules match `<prefix>*`. */
   readonly ifPrefix: string;
   readonly pool: Ipv4Cidr;
-  /** Unreachable from every sandbox even with internet access (e.g. cloud metadata). */
+  /** Unreachable from every sandbox even with internet access (see ALWAYS_DENIED_OUT). */
   readonly alwaysDenyOut: readonly Ipv4Cidr[];
+  /** Ranges an admin opened inside alwaysDenyOut (never the pool: that is other sandboxes). */
+  readonly egressAllow: readonly Ipv4Cidr[];
+  /** The name servers sandboxes are given: reachable on port 53 even inside alwaysDenyOut. */
+  readonly dnsServers: readonly string[];
 }
 
 /** What the rules of one sandbox are keyed on. */
@@ -22,40 +26,72 @@ export interface FirewallEntry {
 /** What the table must hold for every sandbox; used to rebuild it whole. */
 export type FirewallEntries = readonly { entry: FirewallEntry; policy: ResolvedPolicy }[];
 
+/** Leaves room for the guard's suffix within nft's 31 characters of older kernels. */
 export function assertTableName(table: string): void {
-  if (!/^[a-z][a-z0-9_]{0,30}$/.test(table)) {
+  if (!/^[a-z][a-z0-9_]{0,24}$/.test(table)) {
     throw invalidArgument(
-      `invalid nftables table name ${JSON.stringify(table)} (lowercase letters, digits, "_")`,
+      `invalid nftables table name ${JSON.stringify(table)} (lowercase letters, digits, "_", ` +
+        "at most 25 characters)",
     );
   }
 }
 
-const BASE_CHAINS = ["prerouting", "input", "forward", "postrouting"];
+/** The second table that holds the deny rules on its own (see guardStatements). */
+export function guardTableOf(table: string): string {
+  return `${table}_guard`;
+}
+
+const BASE_CHAINS = ["prerouting", "input", "forward", "postrouting", "deny_out"];
+
+function cidrSet(cidrs: readonly Ipv4Cidr[]): string {
+  return `{ ${normalizeCidrs(cidrs).map(formatCidr).join(", ")} }`;
+}
 
 /**
- * The fixed part of the table, which on its own isolates every sandbox; only egress needs
- * anything per sandbox. Every statement is idempotent (`add` of what exists is a no-op; base
- * chains are flushed and refilled in the same transaction), so it can be replayed in front of
- * any change. Design:
+ * What isolates sandboxes whatever their policy, written identically into both tables, so
+ * that removing either (a hand edit, a firewall tool deleting "foreign" tables) leaves every
+ * sandbox isolated until the periodic check restores it. Every statement is idempotent (`add`
+ * of what exists is a no-op; chains are flushed and refilled in the same transaction).
  * - prerouting (before conntrack): a sandbox may only send from an address routed back
  *   through its own interface (strict reverse-path check), so it can neither pose as another
  *   sandbox to ride on that one's host connections nor send forged sources out; no IPv6.
- * - input: from a sandbox only replies to connections the host opened (agent → envd).
- * - forward: out of a sandbox only via its egress chain (present only with internet access);
- *   into a sandbox only replies; so sandbox ↔ sandbox and outside → sandbox are dropped.
- * - postrouting: masquerade what a sandbox sends out of the host.
- * Base chains keep policy accept: this table restricts sandboxes, not the rest of the host.
+ * - input: from a sandbox only replies to connections the host opened (agent → envd), so no
+ *   address of the host (its own, loopback, the agent's and control plane's ports) is open.
+ * - forward into a sandbox: only replies; so sandbox ↔ sandbox and outside → sandbox are
+ *   dropped.
+ * - deny_out, jumped to first for everything a sandbox sends through the host: the pool
+ *   (other sandboxes) always, the name servers on port 53 through, the admin's opened ranges
+ *   through, then every always-denied range. It runs before any per-sandbox (user) rule, so
+ *   no user policy can open what it drops.
+ * Base chains keep policy accept: these tables restrict sandboxes, not the rest of the host.
  */
-function baseStatements(c: FirewallConfig): string[] {
-  const t = `inet ${c.table}`;
+function isolationStatements(c: FirewallConfig, table: string): string[] {
+  const t = `inet ${table}`;
   const sb = `"${c.ifPrefix}*"`;
+  const deny = [
+    `flush chain ${t} deny_out`,
+    `add rule ${t} deny_out ip daddr ${cidrSet([c.pool])} drop`,
+  ];
+  if (c.dnsServers.length > 0) {
+    const dns = `{ ${[...new Set(c.dnsServers)].join(", ")} }`;
+    deny.push(
+      `add rule ${t} deny_out ip daddr ${dns} udp dport 53 return`,
+      `add rule ${t} deny_out ip daddr ${dns} tcp dport 53 return`,
+    );
+  }
+  if (c.egressAllow.length > 0) {
+    deny.push(`add rule ${t} deny_out ip daddr ${cidrSet(c.egressAllow)} return`);
+  }
+  if (c.alwaysDenyOut.length > 0) {
+    deny.push(`add rule ${t} deny_out ip daddr ${cidrSet(c.alwaysDenyOut)} drop`);
+  }
   return [
     `add table ${t}`,
-    `add map ${t} egress { type ifname : verdict; }`,
+    `add chain ${t} deny_out`,
     `add chain ${t} prerouting { type filter hook prerouting priority raw; policy accept; }`,
     `add chain ${t} input { type filter hook input priority filter; policy accept; }`,
     `add chain ${t} forward { type filter hook forward priority filter; policy accept; }`,
-    `add chain ${t} postrouting { type nat hook postrouting priority srcnat; policy accept; }`,
+    ...deny,
     `flush chain ${t} prerouting`,
     `add rule ${t} prerouting iifname ${sb} meta nfproto ipv6 drop`,
     `add rule ${t} prerouting iifname ${sb} fib saddr . iif oif missing drop`,
@@ -63,17 +99,46 @@ function baseStatements(c: FirewallConfig): string[] {
     `add rule ${t} input iifname ${sb} ct state established,related accept`,
     `add rule ${t} input iifname ${sb} drop`,
     `flush chain ${t} forward`,
-    `add rule ${t} forward iifname ${sb} iifname vmap @egress`,
-    `add rule ${t} forward iifname ${sb} drop`,
     `add rule ${t} forward oifname ${sb} ct state established,related accept`,
     `add rule ${t} forward oifname ${sb} drop`,
+    `add rule ${t} forward iifname ${sb} jump deny_out`,
+  ];
+}
+
+/**
+ * Our table: the isolation rules, then each sandbox's own egress chain through `@egress`
+ * (absent without internet access, so the final drop applies), and the masquerade.
+ */
+function baseStatements(c: FirewallConfig): string[] {
+  const t = `inet ${c.table}`;
+  const sb = `"${c.ifPrefix}*"`;
+  return [
+    `add table ${t}`,
+    `add map ${t} egress { type ifname : verdict; }`,
+    `add chain ${t} postrouting { type nat hook postrouting priority srcnat; policy accept; }`,
+    ...isolationStatements(c, c.table),
+    `add rule ${t} forward iifname ${sb} iifname vmap @egress`,
+    `add rule ${t} forward iifname ${sb} drop`,
     `flush chain ${t} postrouting`,
     `add rule ${t} postrouting iifname ${sb} oifname != ${sb} masquerade`,
   ];
 }
 
-function cidrSet(cidrs: readonly Ipv4Cidr[]): string {
-  return `{ ${normalizeCidrs(cidrs).map(formatCidr).join(", ")} }`;
+/**
+ * The guard: the isolation rules again, plus the set of sandboxes allowed out at all. The
+ * agent only ever adds and removes elements of it; it never rewrites or deletes it while
+ * sandboxes exist, so whatever happens to our table, nothing gets past the guard that the
+ * policy would not allow (and without our table's masquerade nothing goes out at all).
+ */
+function guardStatements(c: FirewallConfig): string[] {
+  const t = `inet ${guardTableOf(c.table)}`;
+  const sb = `"${c.ifPrefix}*"`;
+  return [
+    `add table ${t}`,
+    `add set ${t} internet { type ifname; }`,
+    ...isolationStatements(c, guardTableOf(c.table)),
+    `add rule ${t} forward iifname ${sb} iifname != @internet drop`,
+  ];
 }
 
 /**
@@ -83,25 +148,28 @@ function cidrSet(cidrs: readonly Ipv4Cidr[]): string {
  */
 function removeStatements(c: FirewallConfig, e: FirewallEntry): string[] {
   const t = `inet ${c.table}`;
+  const g = `inet ${guardTableOf(c.table)}`;
   return [
     `add chain ${t} ${e.chain}`,
     `add element ${t} egress { "${e.hostIf}" : jump ${e.chain} }`,
     `delete element ${t} egress { "${e.hostIf}" }`,
     `flush chain ${t} ${e.chain}`,
     `delete chain ${t} ${e.chain}`,
+    `add element ${g} internet { "${e.hostIf}" }`,
+    `delete element ${g} internet { "${e.hostIf}" }`,
   ];
 }
 
-/** Nothing without internet access: the base chains already drop all of it. */
+/**
+ * Nothing without internet access: the isolation rules already drop all of it. With it, the
+ * sandbox's own chain holds the user's rules (deny_out has run before it): denyOut, then
+ * allowOut (or everything), then drop. Later policy kinds (domains, E2B rules) go here too.
+ */
 function addStatements(c: FirewallConfig, e: FirewallEntry, p: ResolvedPolicy): string[] {
   if (!p.allowInternet) return [];
   const t = `inet ${c.table}`;
   const ch = `${t} ${e.chain}`;
-  const lines = [
-    `add chain ${ch}`,
-    // Never the host (that is input, dropped above), other sandboxes or the pool.
-    `add rule ${ch} ip daddr ${cidrSet([c.pool, ...c.alwaysDenyOut])} drop`,
-  ];
+  const lines = [`add chain ${ch}`];
   if (p.denyOut.length > 0) {
     lines.push(`add rule ${ch} ip daddr ${cidrSet(p.denyOut.map(parseCidr))} drop`);
   }
@@ -110,7 +178,11 @@ function addStatements(c: FirewallConfig, e: FirewallEntry, p: ResolvedPolicy): 
   } else {
     lines.push(`add rule ${ch} accept`);
   }
-  lines.push(`add rule ${ch} drop`, `add element ${t} egress { "${e.hostIf}" : jump ${e.chain} }`);
+  lines.push(
+    `add rule ${ch} drop`,
+    `add element ${t} egress { "${e.hostIf}" : jump ${e.chain} }`,
+    `add element inet ${guardTableOf(c.table)} internet { "${e.hostIf}" }`,
+  );
   return lines;
 }
 
@@ -125,21 +197,26 @@ export interface FirewallHooks {
 }
 
 /**
- * Our nftables table. Costs that shaped this: every nft run pays ~5 ms to start and load its
+ * Our nftables tables. Costs that shaped this: every nft run pays ~5 ms to start and load its
  * cache, and any transaction that deletes or redefines something (replaying the base chains
  * included) waits for an RCU grace period, 10-20 ms more. So the base is installed once per
  * manager, a sandbox without internet access needs no nft run at all, and a first egress
- * setup only adds; replacing, removing and repairing take the slower idempotent paths.
+ * setup only adds; replacing, removing and repairing take the slower idempotent paths. Every
+ * change to the guard rides in the same transaction as the change to our table.
  */
 export class Firewall {
   private baseInstalled = false;
-  /** The base chains' rules as the kernel reported them right after we installed them. */
-  private canonicalBase: string | undefined;
+  /** Both tables' base chains as the kernel reported them right after we installed them. */
+  private canonicalBase: { table: string; guard: string } | undefined;
 
   constructor(
     readonly config: FirewallConfig,
     private readonly hooks: FirewallHooks,
   ) {}
+
+  private get guard(): string {
+    return guardTableOf(this.config.table);
+  }
 
   /**
    * Installs one sandbox's rules. `fresh`: the caller knows none exist yet (first setup), so
@@ -156,7 +233,7 @@ export class Firewall {
       // `create` fails if the chain exists, where `add` would append a second copy of rules.
       await applyRuleset([add[0]!.replace(/^add chain/, "create chain"), ...add.slice(1)]);
     } catch {
-      // The table is gone (a `nft flush ruleset`), or this sandbox's chain exists after all.
+      // A table is gone (a `nft flush ruleset`), or this sandbox's chain exists after all.
       // Either way nothing was applied: rebuild what every sandbox should have.
       this.hooks.onRebuild?.("egress rules could not be added");
       await this.rebuild(this.hooks.entries());
@@ -166,6 +243,7 @@ export class Firewall {
   /** Replaces one sandbox's rules in one transaction, re-asserting the base on the way. */
   async replace(e: FirewallEntry, p: ResolvedPolicy): Promise<void> {
     await applyRuleset([
+      ...guardStatements(this.config),
       ...baseStatements(this.config),
       ...removeStatements(this.config, e),
       ...addStatements(this.config, e, p),
@@ -174,61 +252,78 @@ export class Firewall {
   }
 
   /**
-   * Idempotent. Never creates the table: a teardown must not leave an empty table behind
+   * Idempotent. Never creates a table: a teardown must not leave an empty table behind
    * that a later fast-path install would mistake for an intact one.
    */
   async remove(e: FirewallEntry): Promise<void> {
     try {
       await applyRuleset(removeStatements(this.config, e));
     } catch (err) {
-      const live = await readFirewallState(this.config.table);
-      if (!live.exists) return;
-      // The table is there but damaged (its map is gone): rebuild it without this sandbox.
+      const [table, guard] = await Promise.all([
+        readFirewallState(this.config.table),
+        readFirewallState(this.guard),
+      ]);
+      if (!table.exists && !guard.exists) return;
+      // A table is missing or damaged (its map is gone): rebuild both without this sandbox.
       this.hooks.onRebuild?.(`removal failed: ${(err as Error).message}`);
       await this.rebuild(this.hooks.entries().filter((x) => x.entry.hostIf !== e.hostIf));
     }
   }
 
-  /** The whole table from scratch, in one transaction: whatever leaked is simply not in it. */
+  /** Both tables from scratch, in one transaction: whatever leaked is simply not in them. */
   async rebuild(entries: FirewallEntries): Promise<void> {
     const t = `inet ${this.config.table}`;
+    const g = `inet ${this.guard}`;
     await applyRuleset([
       `add table ${t}`,
       `delete table ${t}`,
+      `add table ${g}`,
+      `delete table ${g}`,
+      ...guardStatements(this.config),
       ...baseStatements(this.config),
       ...entries.flatMap(({ entry, policy }) => addStatements(this.config, entry, policy)),
     ]);
     this.baseInstalled = true;
-    this.canonicalBase = (await readFirewallState(this.config.table)).baseRules;
+    const [table, guard] = await Promise.all([
+      readFirewallState(this.config.table),
+      readFirewallState(this.guard),
+    ]);
+    this.canonicalBase = { table: table.baseRules, guard: guard.baseRules };
   }
 
   /**
-   * Compares the live table with what it should be (base chains as installed, one egress
-   * chain per sandbox with internet access) and rebuilds it if they differ, e.g. after a
-   * `nft flush ruleset` or a hand edit. Returns whether it was intact. Meant to run
-   * periodically: without our table, sandboxes are not isolated.
+   * Compares the live tables with what they should be (base chains as installed, one egress
+   * chain and one guard element per sandbox with internet access) and rebuilds them if they
+   * differ, e.g. after a `nft flush ruleset` or a hand edit. Returns whether they were
+   * intact. Meant to run periodically: each table isolates on its own, but only both together
+   * carry every rule.
    */
   async verify(): Promise<boolean> {
     const expected = this.hooks.entries().filter((x) => x.policy.allowInternet);
-    const live = await readFirewallState(this.config.table);
+    const ifs = expected.map((x) => x.entry.hostIf);
+    const [live, guard] = await Promise.all([
+      readFirewallState(this.config.table),
+      readFirewallState(this.guard),
+    ]);
+    const base = this.canonicalBase;
     const why = !live.exists
       ? "table missing"
-      : this.canonicalBase !== undefined && live.baseRules !== this.canonicalBase
-        ? "base chains changed"
-        : !sameMembers(
-              live.egress,
-              expected.map((x) => x.entry.hostIf),
-            ) ||
-            !sameMembers(
-              live.chains,
-              expected.map((x) => x.entry.chain),
-            )
-          ? "per-sandbox egress rules differ"
-          : null;
+      : !guard.exists
+        ? "guard table missing"
+        : base !== undefined && (live.baseRules !== base.table || guard.baseRules !== base.guard)
+          ? "base chains changed"
+          : !sameMembers(live.egress, ifs) ||
+              !sameMembers(guard.internet, ifs) ||
+              !sameMembers(
+                live.chains,
+                expected.map((x) => x.entry.chain),
+              )
+            ? "per-sandbox egress rules differ"
+            : null;
     if (why === null) {
       // No reference for the base chains yet (they were installed by the fast or replace
       // path): reinstalling them is atomic and harmless, and gives one.
-      if (this.canonicalBase === undefined) await this.rebuild(this.hooks.entries());
+      if (base === undefined) await this.rebuild(this.hooks.entries());
       return true;
     }
     this.hooks.onRebuild?.(why);
@@ -236,6 +331,7 @@ export class Firewall {
     return false;
   }
 
+  /** Removes both tables: only when no sandbox of ours is left (or for good). */
   async deleteTable(): Promise<void> {
     await deleteTable(this.config.table);
     this.baseInstalled = false;
@@ -248,15 +344,24 @@ function sameMembers(a: readonly string[], b: readonly string[]): boolean {
   return sa.size === new Set(b).size && b.every((x) => sa.has(x));
 }
 
+/** Removes a manager's table and its guard, whether or not they exist. */
 export async function deleteTable(table: string): Promise<void> {
-  await applyRuleset([`add table inet ${table}`, `delete table inet ${table}`]);
+  const g = guardTableOf(table);
+  await applyRuleset([
+    `add table inet ${table}`,
+    `delete table inet ${table}`,
+    `add table inet ${g}`,
+    `delete table inet ${g}`,
+  ]);
 }
 
-/** What our table holds now, for verify, reconcile's report and tests. */
+/** What one of our tables holds now, for verify, reconcile's report and tests. */
 export interface FirewallState {
   readonly exists: boolean;
   /** Host interfaces with an egress verdict (sandboxes with internet access). */
   readonly egress: string[];
+  /** The guard's host interfaces allowed out at all (the same sandboxes). */
+  readonly internet: string[];
   /** Per-sandbox (regular) chains. */
   readonly chains: string[];
   /** The base chains' rules, serialised without handles: comparable between listings. */
@@ -266,6 +371,7 @@ export interface FirewallState {
 interface NftItem {
   chain?: { name: string; hook?: string };
   map?: { name: string; elem?: unknown[] };
+  set?: { name: string; elem?: unknown[] };
   rule?: { chain: string; expr: unknown };
 }
 
@@ -274,20 +380,26 @@ export async function readFirewallState(table: string): Promise<FirewallState> {
   try {
     out = (await runCommand("nft", ["-j", "list", "table", "inet", table])).stdout;
   } catch {
-    return { exists: false, egress: [], chains: [], baseRules: "" };
+    return { exists: false, egress: [], internet: [], chains: [], baseRules: "" };
   }
   const items = (JSON.parse(out) as { nftables: NftItem[] }).nftables;
   const egress: string[] = [];
+  const internet: string[] = [];
   const chains: string[] = [];
   const base: unknown[] = [];
   for (const item of items) {
-    if (item.chain && !item.chain.hook) chains.push(item.chain.name);
+    if (item.chain && !item.chain.hook && !BASE_CHAINS.includes(item.chain.name)) {
+      chains.push(item.chain.name);
+    }
     if (item.map?.name === "egress") {
       for (const el of item.map.elem ?? []) if (Array.isArray(el)) egress.push(String(el[0]));
+    }
+    if (item.set?.name === "internet") {
+      for (const el of item.set.elem ?? []) if (typeof el === "string") internet.push(el);
     }
     if (item.rule && BASE_CHAINS.includes(item.rule.chain)) {
       base.push([item.rule.chain, item.rule.expr]);
     }
   }
-  return { exists: true, egress, chains, baseRules: JSON.stringify(base) };
+  return { exists: true, egress, internet, chains, baseRules: JSON.stringify(base) };
 }

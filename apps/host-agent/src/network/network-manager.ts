@@ -4,8 +4,15 @@ import { AllocationStore, type SlotRecord } from "./allocation-store.js";
 import { runCommand } from "./command.js";
 import { forgetFlows } from "./conntrack-flush.js";
 import { invalidArgument, NetworkError } from "./errors.js";
-import { assertTableName, Firewall, type FirewallEntry, readFirewallState } from "./firewall.js";
+import {
+  assertTableName,
+  Firewall,
+  type FirewallEntry,
+  guardTableOf,
+  readFirewallState,
+} from "./firewall.js";
 import { ForwardingSwitch } from "./forwarding.js";
+import type { NetworkClaim } from "./host-claims.js";
 import { cidrSize, formatCidr, formatIpv4, type Ipv4Cidr, parseCidr, parseIpv4 } from "./ipv4.js";
 import { LockTable } from "./lock-table.js";
 import { defaultLogger, type NetworkLogger } from "./logger.js";
@@ -31,7 +38,13 @@ import {
   removeLinks,
   restoreGuestAddress,
 } from "./netlink.js";
-import { DENY_ALL, type NetworkPolicy, type ResolvedPolicy, resolvePolicy } from "./policy.js";
+import {
+  ALWAYS_DENIED_OUT,
+  DENY_ALL,
+  type NetworkPolicy,
+  type ResolvedPolicy,
+  resolvePolicy,
+} from "./policy.js";
 
 export interface NetworkManagerOptions {
   /** IPv4 pool carved into one /30 per sandbox. Default 10.200.0.0/16 (16384 sandboxes). */
@@ -42,8 +55,12 @@ export interface NetworkManagerOptions {
   readonly stateDir?: string;
   /** Our nftables table (family inet). Default "wrenn". */
   readonly table?: string;
-  /** Never reachable from a sandbox, whatever its policy. Default: link-local (cloud metadata). */
+  /** Never reachable from a sandbox, whatever its policy. Default: ALWAYS_DENIED_OUT. */
   readonly alwaysDenyOut?: readonly string[];
+  /** Ranges an admin opened inside alwaysDenyOut for sandboxes with internet access. */
+  readonly egressAllow?: readonly string[];
+  /** Name servers sandboxes are given: port 53 on them stays open inside alwaysDenyOut. */
+  readonly dnsServers?: readonly string[];
   /** MTU of both ends of each veth; default the kernel's (1500). */
   readonly mtu?: number;
   /** Host-wide reference count of IPv4 forwarding users. Default /run/wrenn/ip-forward. */
@@ -117,7 +134,9 @@ export class NetworkManager {
         table,
         ifPrefix: this.prefix,
         pool: this.poolCidr,
-        alwaysDenyOut: (options.alwaysDenyOut ?? ["169.254.0.0/16"]).map(parseCidr),
+        alwaysDenyOut: (options.alwaysDenyOut ?? ALWAYS_DENIED_OUT).map(parseCidr),
+        egressAllow: (options.egressAllow ?? []).map(parseCidr),
+        dnsServers: (options.dnsServers ?? []).map((ip) => formatIpv4(parseIpv4(ip))),
       },
       {
         entries: () =>
@@ -352,6 +371,29 @@ export class NetworkManager {
         "network reconciled",
       );
       return report;
+    });
+  }
+
+  /** The host-wide pool, name prefix and tables this manager owns (see host-claims.ts). */
+  get hostClaim(): NetworkClaim {
+    const table = this.firewall.config.table;
+    return { pool: this.pool, prefix: this.prefix, tables: [table, guardTableOf(table)] };
+  }
+
+  /**
+   * For a clean stop: when no sandbox of this manager has a network any more, removes both
+   * tables and lets go of IPv4 forwarding, leaving nothing behind. While any is left the rules
+   * stay: sandboxes outlive the agent and must stay isolated until it returns. Returns whether
+   * it removed them.
+   */
+  async closeIfUnused(): Promise<boolean> {
+    await this.init();
+    return this.locks.withAll(async () => {
+      await this.store.load();
+      if (this.store.list().length > 0 || this.store.unreadableSlots().length > 0) return false;
+      await this.firewall.deleteTable();
+      await this.syncForwarding(true);
+      return true;
     });
   }
 

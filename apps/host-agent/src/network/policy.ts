@@ -14,6 +14,23 @@ export interface NetworkPolicy {
   readonly denyOut?: readonly string[];
 }
 
+/**
+ * What no sandbox reaches, whatever its policy, unless an admin opens a range
+ * (WRENN_EGRESS_ALLOW_CIDRS): the networks around the host, never the internet. The host's own
+ * addresses and other sandboxes are closed by other rules that nothing opens (see README.md).
+ */
+export const ALWAYS_DENIED_OUT: readonly string[] = [
+  "0.0.0.0/8", // "this network"
+  "10.0.0.0/8", // RFC 1918
+  "100.64.0.0/10", // carrier-grade NAT (RFC 6598): often a provider's internal network
+  "127.0.0.0/8", // loopback
+  "169.254.0.0/16", // link-local, with cloud metadata (169.254.169.254)
+  "172.16.0.0/12", // RFC 1918
+  "192.168.0.0/16", // RFC 1918
+  "224.0.0.0/4", // multicast
+  "240.0.0.0/4", // reserved, and the limited broadcast 255.255.255.255
+];
+
 /** A validated policy in canonical form, as persisted and rendered into rules. */
 export interface ResolvedPolicy {
   readonly allowInternet: boolean;
