@@ -1,4 +1,4 @@
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { sandboxProcesses } from "@wrenn/control-plane";
 import { Sandbox } from "e2b";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { freePort } from "../harness/agent-process.js";
+import { deleteAgentTables, freePort } from "../harness/agent-process.js";
 import { repoRoot, templatesDir } from "../harness/paths.js";
 import { leaseSlot, slotPool } from "../harness/slot-lease.js";
 
@@ -93,9 +93,7 @@ describe("npm start (bin/start.mjs)", () => {
   });
   afterAll(async () => {
     if (running && running.child.exitCode === null) await running.interrupt();
-    try {
-      execFileSync("nft", ["delete", "table", "inet", table], { stdio: "ignore" });
-    } catch {}
+    await deleteAgentTables(table);
     await rm(dataDir, { recursive: true, force: true });
     slot.release();
   });

@@ -1,6 +1,5 @@
 // The real stack for end-to-end tests: a wrenn-agent child (root, real runsc) and a control
 // plane in this process, on PGlite in a temporary data dir or on a throwaway PostgreSQL.
-import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
@@ -21,7 +20,7 @@ import {
   type UserKey,
 } from "@wrenn/control-plane/testing";
 import { pino } from "pino";
-import { freePort } from "../harness/agent-process.js";
+import { deleteAgentTables, freePort } from "../harness/agent-process.js";
 import { templatesDir } from "../harness/paths.js";
 import { leaseSlot, slotPool } from "../harness/slot-lease.js";
 
@@ -181,11 +180,7 @@ export class Stack {
       const left = await sandboxProcesses(this.dataDir);
       if (left.length > 0) throw new Error(`sandbox processes left behind: ${left.join(", ")}`);
     } finally {
-      try {
-        execFileSync("nft", ["delete", "table", "inet", this.networkTable], { stdio: "ignore" });
-      } catch {
-        // Already gone.
-      }
+      await deleteAgentTables(this.networkTable);
       await rm(this.dataDir, { recursive: true, force: true });
       this.releaseSlot();
     }

@@ -19,6 +19,20 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * Removes an agent's nftables tables (its own and its guard), for harnesses cleaning up after
+ * an agent that could not (killed, or stopped with sandboxes left).
+ */
+export function deleteAgentTables(table: string): Promise<void> {
+  const script = [table, `${table}_guard`]
+    .map((t) => `add table inet ${t}\ndelete table inet ${t}\n`)
+    .join("");
+  return new Promise((resolve) => {
+    const child = execFile("nft", ["-f", "-"], () => resolve());
+    child.stdin?.end(script);
+  });
+}
+
 export interface AgentOptions {
   dataDir?: string;
   poolSize?: number;
@@ -143,10 +157,9 @@ export class AgentProcess {
       }
     } finally {
       await this.stop();
-      // The agent keeps its firewall table across restarts; a test agent is gone for good.
-      await new Promise<void>((resolve) =>
-        execFile("nft", ["delete", "table", "inet", this.networkTable], () => resolve()),
-      );
+      // An agent stopped with sandboxes left (or killed) keeps its tables; a test agent is
+      // gone for good.
+      await deleteAgentTables(this.networkTable);
       if (this.ownsDataDir) await rm(this.dataDir, { recursive: true, force: true });
       this.slot.release();
     }

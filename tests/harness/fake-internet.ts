@@ -28,13 +28,21 @@ s.bind(53, "0.0.0.0");
  * veth from the host, addressed in 198.18.0.0/15 (reserved for benchmarking, never routed on
  * the internet), with a TCP server that greets with "hi" and a DNS server on port 53 that
  * resolves every name to itself. Nothing leaves this machine.
+ *
+ * `neighbours`: more addresses the namespace answers on (the same servers), each routed from
+ * the host through the fake internet's link by a /32 route, so a test can stand up "a private
+ * network around the host" (172.31.x, 100.64.x, 169.254.x) whose traffic can only ever reach
+ * this namespace.
  */
 export class FakeInternet {
   private server?: ChildProcess;
   readonly serverIp = "198.18.7.2";
   readonly port = 8080;
 
-  constructor(private readonly name = "wtest-inet") {}
+  constructor(
+    private readonly name = "wtest-inet",
+    readonly neighbours: readonly string[] = [],
+  ) {}
 
   async start(): Promise<void> {
     this.stop();
@@ -47,6 +55,10 @@ export class FakeInternet {
     ip("-n", this.name, "link", "set", "eth0", "up");
     ip("-n", this.name, "link", "set", "lo", "up");
     ip("-n", this.name, "route", "add", "default", "via", "198.18.7.1");
+    for (const addr of this.neighbours) {
+      ip("-n", this.name, "addr", "add", `${addr}/32`, "dev", "lo");
+      ip("route", "replace", `${addr}/32`, "via", this.serverIp, "dev", `${this.name}-h`);
+    }
     this.server = spawn(
       "ip",
       [
@@ -67,6 +79,15 @@ export class FakeInternet {
 
   stop(): void {
     this.server?.kill("SIGKILL");
+    for (const addr of this.neighbours) {
+      try {
+        execFileSync("ip", ["route", "del", `${addr}/32`, "dev", `${this.name}-h`], {
+          stdio: "ignore",
+        });
+      } catch {
+        // Gone with the link.
+      }
+    }
     try {
       execFileSync("ip", ["netns", "del", this.name], { stdio: "ignore" });
     } catch {
