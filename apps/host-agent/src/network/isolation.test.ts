@@ -170,6 +170,32 @@ describe("isolation", () => {
     expect((await probeTcp(null, a.guestIp, sandboxPort)).outcome).toBe("connected");
   });
 
+  it("fails closed: with either table deleted, the other alone keeps every sandbox in", async () => {
+    for (const table of [t.options.table, `${t.options.table}_guard`]) {
+      await sh("nft", "delete", "table", "inet", table);
+      try {
+        const probes = await Promise.all([
+          probeTcp(a.netns, a.gateway, hostPort),
+          probeTcp(b.netns, b.gateway, hostPort),
+          probeTcp(b.netns, otherHostAddress(), hostPort),
+          probeTcp(a.netns, b.guestIp, sandboxPort),
+          probeTcp(b.netns, a.guestIp, sandboxPort),
+        ]);
+        for (const r of probes) expect(r.outcome, table).not.toBe("connected");
+        // The host's own path into the sandbox still works.
+        expect((await probeTcp(null, a.guestIp, sandboxPort)).outcome).toBe("connected");
+      } finally {
+        expect(await t.manager.verifyFirewall()).toBe(false);
+      }
+    }
+  });
+
+  it("keeps both tables at a clean stop while a sandbox still has a network", async () => {
+    expect(await t.manager.closeIfUnused()).toBe(false);
+    expect((await readFirewallState(t.options.table)).exists).toBe(true);
+    expect((await readFirewallState(`${t.options.table}_guard`)).exists).toBe(true);
+  });
+
   it("verifyFirewall repairs hand edits and leaves an intact table alone", async () => {
     const table = `inet ${t.options.table}`;
     expect(await t.manager.verifyFirewall()).toBe(true);
