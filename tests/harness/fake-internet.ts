@@ -1,26 +1,30 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 
 // A minimal DNS server for the fake internet: every A question is answered with the server's
-// own address, anything else with an empty NOERROR. Enough for glibc's resolver.
+// own address, anything else with an empty NOERROR. Enough for glibc's resolver. One socket
+// per address (ADDRS), so a reply leaves from the address that was asked: from a socket on
+// 0.0.0.0 it would leave from the route's address, which a resolver (and NAT) rejects.
 const DNS_SERVER = `
 const dgram = require("dgram");
-const s = dgram.createSocket("udp4");
-s.on("message", (q, from) => {
-  if (q.length < 17) return;
-  let i = 12;
-  while (i < q.length && q[i] !== 0) i += q[i] + 1;
-  const qtype = q.readUInt16BE(i + 1);
-  const question = q.subarray(12, i + 5);
-  const header = Buffer.from(q.subarray(0, 12));
-  header.writeUInt16BE(0x8180, 2);
-  header.writeUInt16BE(1, 4);
-  header.writeUInt16BE(qtype === 1 ? 1 : 0, 6);
-  header.writeUInt32BE(0, 8);
-  const answer = qtype === 1 ? Buffer.from([0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, ...IP.split(".").map(Number)]) : Buffer.alloc(0);
-  s.send(Buffer.concat([header, question, answer]), from.port, from.address);
-});
-s.on("error", () => {});
-s.bind(53, "0.0.0.0");
+for (const addr of ADDRS) {
+  const s = dgram.createSocket("udp4");
+  s.on("message", (q, from) => {
+    if (q.length < 17) return;
+    let i = 12;
+    while (i < q.length && q[i] !== 0) i += q[i] + 1;
+    const qtype = q.readUInt16BE(i + 1);
+    const question = q.subarray(12, i + 5);
+    const header = Buffer.from(q.subarray(0, 12));
+    header.writeUInt16BE(0x8180, 2);
+    header.writeUInt16BE(1, 4);
+    header.writeUInt16BE(qtype === 1 ? 1 : 0, 6);
+    header.writeUInt32BE(0, 8);
+    const answer = qtype === 1 ? Buffer.from([0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, ...IP.split(".").map(Number)]) : Buffer.alloc(0);
+    s.send(Buffer.concat([header, question, answer]), from.port, from.address);
+  });
+  s.on("error", () => {});
+  s.bind(53, addr);
+}
 `;
 
 /**
@@ -67,7 +71,7 @@ export class FakeInternet {
         this.name,
         process.execPath,
         "-e",
-        `const IP = ${JSON.stringify(this.serverIp)};${DNS_SERVER};require("net").createServer((s) => { s.on("error", () => {}); s.end("hi\\n"); }).listen(${this.port}, "0.0.0.0", () => console.log("up"))`,
+        `const IP = ${JSON.stringify(this.serverIp)};const ADDRS = ${JSON.stringify([this.serverIp, ...this.neighbours])};${DNS_SERVER};require("net").createServer((s) => { s.on("error", () => {}); s.end("hi\\n"); }).listen(${this.port}, "0.0.0.0", () => console.log("up"))`,
       ],
       { stdio: ["ignore", "pipe", "inherit"] },
     );
