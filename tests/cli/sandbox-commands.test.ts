@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -201,6 +201,49 @@ describe("wrenn sandbox, keys, hosts", () => {
         tmux("kill-server");
       } catch {}
     }
+  });
+
+  test("cp -r copies directory trees both ways and says what it copied", async () => {
+    const tree = join(work, "tree");
+    await mkdir(join(tree, "sub", "deeper"), { recursive: true });
+    await writeFile(join(tree, "a.txt"), "alpha\n");
+    await writeFile(join(tree, "sub", "b.bin"), Buffer.alloc(300_000, 7));
+    await writeFile(join(tree, "sub", "deeper", "ünï côde.txt"), "unicode\n");
+    await mkdir(join(tree, "empty"));
+    await symlink("a.txt", join(tree, "link"));
+
+    const flat = await wrenn(["sandbox", "cp", tree, `${id}:/home/user/`], { env });
+    expect(flat.code).toBe(2);
+    expect(flat.stderr).toContain("use -r");
+
+    const up = await wrenn(["sandbox", "cp", "-r", tree, `${id}:/home/user/`], { env });
+    expect(up.code).toBe(0);
+    expect(up.stdout).toContain(
+      `Copied 3 files and 4 directories (${"293.0 KiB"}): ${tree} → ${id}:/home/user/tree`,
+    );
+    expect(up.stdout).toContain("skipped 1 link(s)");
+    const listing = await wrenn(
+      ["sandbox", "exec", id, "--", "cd /home/user/tree && find . | sort && cat sub/deeper/*.txt"],
+      { env },
+    );
+    expect(listing.stdout).toBe(
+      ".\n./a.txt\n./empty\n./sub\n./sub/b.bin\n./sub/deeper\n./sub/deeper/ünï côde.txt\nunicode\n",
+    );
+
+    // Back out, into a directory that does not exist yet: the copy becomes that directory.
+    const back = join(work, "back");
+    const down = await wrenn(["sandbox", "cp", "-r", "-v", `${id}:/home/user/tree`, back], {
+      env,
+    });
+    expect(down.code).toBe(0);
+    expect(down.stdout).toContain(
+      `${id}:/home/user/tree/sub/b.bin → ${join(back, "sub", "b.bin")}`,
+    );
+    expect(await readFile(join(back, "sub", "deeper", "ünï côde.txt"), "utf8")).toBe("unicode\n");
+    expect((await readFile(join(back, "sub", "b.bin"))).equals(Buffer.alloc(300_000, 7))).toBe(
+      true,
+    );
+    expect((await stat(join(back, "empty"))).isDirectory()).toBe(true);
   });
 
   test("cp shows a progress line on a terminal (tmux)", async () => {

@@ -2,7 +2,7 @@
 import { parseArgs } from "node:util";
 import { agentConfigFromEnv } from "./config/agent-config.js";
 import { serve } from "./serve.js";
-import { TemplateBuilder } from "./templates/builder.js";
+import { buildStepLabel, TemplateBuilder } from "./templates/builder.js";
 import { TemplateStore } from "./templates/store.js";
 
 const usage = `wrenn-agent: runs Wrenn sandboxes on this machine (as root).
@@ -52,7 +52,7 @@ async function main(argv: string[]): Promise<number> {
     const builder = new TemplateBuilder(store, config.imagesDir, config.envdDistDir);
     const t = await builder.build(name ?? "base", {
       force: values.force ?? false,
-      onProgress: (p) => console.log(`[${p.phase}] ${p.message}`),
+      onProgress: (p) => console.log(`${buildStepLabel(p.phase)} ${p.message}`),
     });
     console.log(`${t.name} ${t.version} ready at ${t.rootfs}`);
     return 0;

@@ -40,7 +40,7 @@ try {
     );
     process.exitCode = ok || error.exitCode === 0 ? EXIT.ok : EXIT.usage;
   } else {
-    const failure = toCliError(error, lastContext?.config.apiUrl);
+    const failure = toCliError(error, lastContext?.config);
     process.stderr.write(`${style.red("wrenn:", process.stderr)} ${failure.message}\n`);
     process.exitCode = failure.exitCode;
   }

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { createWriteStream } from "node:fs";
-import { chmod, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -11,6 +11,8 @@ import { type ControlPlane, createLogger, startControlPlane } from "../control-p
 import { IN_FLIGHT_STATES, type Principal } from "../service/sandbox-types.js";
 import type { SandboxRow } from "../store/sandbox-store.js";
 import { AgentChild, buildTemplate } from "./agent-child.js";
+import { chooseStackSettings, keepStackSettings, type StackSettings } from "./stack-settings.js";
+import { removeStackState, writeStackState } from "./stack-state.js";
 
 /** The repository this module belongs to (src/local-stack and dist/local-stack alike). */
 export const REPO_ROOT = fileURLToPath(new URL("../../../../", import.meta.url));
@@ -20,10 +22,7 @@ export interface LocalStackOptions {
   dataDir: string;
   /** Where built templates live (default <dataDir>/templates). */
   templatesDir: string;
-  /** The API's address (WRENN_LISTEN, default 127.0.0.1:3000). */
-  listen: string;
-  /** The agent's address on loopback (WRENN_AGENT_LISTEN, default 127.0.0.1:7070). */
-  agentListen: string;
+  /** The environment's WRENN_LISTEN etc.; unset values are chosen free at start. */
   /** The admin key to use (WRENN_API_KEY); otherwise the one kept in the data dir. */
   apiKey?: string;
   /** Environment for the agent and the control plane (pool size, network pool, log level). */
@@ -45,8 +44,6 @@ export function localStackOptionsFromEnv(
   return {
     dataDir,
     templatesDir: resolve(env.WRENN_TEMPLATES_DIR || join(dataDir, "templates")),
-    listen: env.WRENN_LISTEN || "127.0.0.1:3000",
-    agentListen: env.WRENN_AGENT_LISTEN || "127.0.0.1:7070",
     apiKey: env.WRENN_API_KEY || undefined,
     env,
     say,
@@ -76,6 +73,10 @@ export interface StopReport {
 
 export interface LocalStack {
   url: string;
+  settings: StackSettings;
+  /** How long the start took, and the part of it spent building the template (0: cached). */
+  startMs: number;
+  templateMs: number;
   apiKey: string;
   keyFile?: string;
   dataDir: string;
@@ -130,15 +131,28 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
   }
   const logDir = join(o.dataDir, "logs");
   await mkdir(logDir, { recursive: true, mode: 0o700 });
+  const legacy = await stat(join(o.dataDir, "agent")).then(
+    () => true,
+    () => false,
+  );
+  const { settings, changes } = await chooseStackSettings(o.env, o.dataDir, legacy);
+  for (const change of changes) o.say(`Note: ${change}`);
+  await keepStackSettings(o.dataDir, settings);
 
+  const startedAt = Date.now();
   o.say(`Template base (built once, then reused from ${o.templatesDir})`);
+  let templateBuilt = false;
   await buildTemplate({
     name: "base",
     templatesDir: o.templatesDir,
     env: o.env,
     agentMain: o.agentMain,
-    onLine: (line) => o.say(`  ${line}`),
+    onLine: (line) => {
+      if (line.startsWith("[step ")) templateBuilt = true;
+      o.say(`  ${line}`);
+    },
   });
+  const templateMs = templateBuilt ? Date.now() - startedAt : 0;
 
   const agentLogPath = join(logDir, "agent.log");
   const agentLog = createWriteStream(agentLogPath, { flags: "a" });
@@ -146,19 +160,22 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
   const agent = new AgentChild({
     dataDir: o.dataDir,
     templatesDir: o.templatesDir,
-    listen: o.agentListen,
+    listen: settings.agentListen,
     token,
     // A local stack is one person's machine: `wrenn run DIR` may mount directories under their
     // home and where they started it, unless WRENN_MOUNT_ROOTS says otherwise.
     env: {
       ...o.env,
+      WRENN_NETWORK_POOL: settings.networkPool,
+      WRENN_NETWORK_PREFIX: settings.networkPrefix,
+      WRENN_NETWORK_TABLE: settings.networkTable,
       WRENN_MOUNT_ROOTS:
         o.env.WRENN_MOUNT_ROOTS ?? [...new Set([os.homedir(), process.cwd()])].join(","),
     },
     log: agentLog,
     agentMain: o.agentMain,
   });
-  o.say(`Starting the host agent on ${o.agentListen} (log: ${agentLogPath})`);
+  o.say(`Starting the host agent on ${settings.agentListen} (log: ${agentLogPath})`);
   try {
     await agent.start();
   } catch (error) {
@@ -170,7 +187,7 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
   try {
     const { key, file } = await adminKey(o);
     const config: ControlPlaneConfig = {
-      ...loadConfig({ ...o.env, WRENN_LISTEN: o.listen, WRENN_DATA_DIR: o.dataDir }),
+      ...loadConfig({ ...o.env, WRENN_LISTEN: settings.listen, WRENN_DATA_DIR: o.dataDir }),
       agentUrl: agent.url,
       agentToken: token,
       apiKey: key,
@@ -178,7 +195,7 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
       secretKey: o.env.WRENN_SECRET_KEY || undefined,
     };
     const cpLogPath = join(logDir, "control-plane.log");
-    o.say(`Starting the control plane on ${o.listen} (log: ${cpLogPath})`);
+    o.say(`Starting the control plane on ${settings.listen} (log: ${cpLogPath})`);
     const logger = createLogger(
       config.logLevel,
       pino.destination({ dest: cpLogPath, mkdir: true, sync: true }),
@@ -202,9 +219,14 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
     await cp.monitor.refresh(cp.localHostId);
 
     const welcome = o.welcome === false ? undefined : await runWelcome(cp, principal, o.say);
+    // The CLI finds this stack (and only this one) through the file, not a guessed port.
+    await writeStackState(o.dataDir, { url: cp.url, pid: process.pid, keyFile: file });
     let stopping: Promise<StopReport> | undefined;
     return {
       url: cp.url,
+      settings,
+      startMs: Date.now() - startedAt,
+      templateMs,
       apiKey: key,
       keyFile: file,
       dataDir: o.dataDir,
@@ -281,6 +303,7 @@ async function stopStack(
   o: LocalStackOptions,
   agentLog: NodeJS.WritableStream,
 ): Promise<StopReport> {
+  await removeStackState(o.dataDir);
   // No expiry or reconciliation may race the pauses below.
   await cp.lifecycle.stop();
   await cp.monitor.stop();
@@ -312,18 +335,32 @@ export function banner(stack: LocalStack): string {
     for (const line of w.output.trimEnd().split("\n")) lines.push(`  │ ${line}`);
     lines.push(`  └ exit code ${w.exitCode}`, "");
   }
-  const e2b = `export E2B_API_KEY=${stack.apiKey} E2B_API_URL=${stack.url} E2B_SANDBOX_URL=${stack.url}`;
+  const url = stack.url;
+  const key = stack.apiKey;
+  const seconds = (ms: number) => `${Math.round(ms / 1000)} s`;
+  const timing =
+    stack.templateMs > 0
+      ? `Started in ${seconds(stack.startMs)}, ${seconds(stack.templateMs)} of it building the base template; it is cached now, so the next start takes about ${seconds(stack.startMs - stack.templateMs)}.`
+      : `Started in ${seconds(stack.startMs)}.`;
   lines.push(
     "Wrenn is running.",
-    `  API        ${stack.url}   (OpenAPI: ${stack.url}/openapi.json, docs: ${stack.url}/docs)`,
-    `  API key    ${stack.apiKey}${stack.keyFile ? `   (kept in ${stack.keyFile})` : ""}`,
+    `  API        ${url}`,
+    `  Docs       ${url}/docs   (OpenAPI 3.1: ${url}/openapi.json)`,
+    `  Admin UI   ${url}/admin   (log in with the API key)`,
+    `  API key    ${key}${stack.keyFile ? `   (kept in ${stack.keyFile})` : ""}`,
     `  Data       ${stack.dataDir}   (logs in ${stack.logDir})`,
+    `  Network    ${stack.settings.networkPool}, interfaces ${stack.settings.networkPrefix}*, nft table ${stack.settings.networkTable}`,
+    `  ${timing}`,
     "",
-    "Use the official E2B SDK against it:",
-    `  ${e2b}`,
+    "The official E2B SDK, unchanged:",
+    `  export E2B_API_KEY=${key} E2B_API_URL=${url} E2B_SANDBOX_URL=${url}`,
+    "",
+    "Wrenn's SDK (@wrenn/sdk) and the CLI (`node packages/cli/dist/main.js`, or `wrenn` after `npm link -w @wrenn/cli`):",
+    `  export WRENN_API_URL=${url} WRENN_API_KEY=${key}`,
+    "  wrenn sandbox create && wrenn sandbox ls",
     "",
     "Or the REST API:",
-    `  curl -H "X-API-Key: ${stack.apiKey}" ${stack.url}/v1/sandboxes`,
+    `  curl -H "X-API-Key: ${key}" ${url}/v1/sandboxes`,
     "",
     "Press Ctrl-C to stop. Running sandboxes are paused and come back at the next start.",
     "",

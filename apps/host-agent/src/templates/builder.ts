@@ -19,6 +19,15 @@ export interface BuildProgress {
   message: string;
 }
 
+/** The steps of a build in order, so progress can say "step 2 of 5". */
+const BUILD_STEPS = ["prepare", "debootstrap", "customize", "verify", "install"] as const;
+
+/** "[step 2/5 debootstrap]" for a build step, "[cached]" and the like for the rest. */
+export function buildStepLabel(phase: BuildProgress["phase"]): string {
+  const n = (BUILD_STEPS as readonly string[]).indexOf(phase);
+  return n < 0 ? `[${phase}]` : `[step ${n + 1}/${BUILD_STEPS.length} ${phase}]`;
+}
+
 export interface BuildOptions {
   force?: boolean;
   onProgress?: (p: BuildProgress) => void;

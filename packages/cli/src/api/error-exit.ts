@@ -9,7 +9,10 @@ interface CodedError {
 }
 
 /** Maps any failure to the line printed and the exit code that means it. */
-export function toCliError(error: unknown, apiUrl?: string): CliError {
+export function toCliError(
+  error: unknown,
+  server?: { apiUrl: string; urlSource: string },
+): CliError {
   if (error instanceof CliError) return error;
   const e = (error ?? {}) as CodedError;
   const message = e.message ?? String(error);
@@ -28,19 +31,18 @@ export function toCliError(error: unknown, apiUrl?: string): CliError {
     (e.name === "TypeError" && message === "fetch failed")
   ) {
     return new CliError(
-      `cannot reach the Wrenn API${apiUrl ? ` at ${apiUrl}` : ""} (${message}); start it with \`wrenn up\` or set --api-url / WRENN_API_URL`,
+      `cannot reach the Wrenn API${server ? ` at ${server.apiUrl} (from ${server.urlSource})` : ""} (${message}); start it with \`wrenn up\` or set --api-url / WRENN_API_URL`,
       EXIT.unreachable,
     );
   }
   if (status === 404 || e.name?.endsWith("NotFoundError"))
     return new CliError(message, EXIT.notFound);
-  if (
-    status === 401 ||
-    status === 403 ||
-    e.name === "AuthenticationError" ||
-    e.name === "PermissionDeniedError"
-  )
-    return new CliError(message, EXIT.auth);
+  if (status === 401 || e.name === "AuthenticationError")
+    return new CliError(
+      server ? `${message} (server ${server.apiUrl}, from ${server.urlSource})` : message,
+      EXIT.auth,
+    );
+  if (status === 403 || e.name === "PermissionDeniedError") return new CliError(message, EXIT.auth);
   if (status === 400 || e.name === "InvalidArgumentError") return new CliError(message, EXIT.usage);
   return new CliError(message, EXIT.error);
 }

@@ -1,13 +1,18 @@
-import { createReadStream, createWriteStream } from "node:fs";
-import { rename, rm, stat } from "node:fs/promises";
-import { basename, join } from "node:path";
-import { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
+import { stat } from "node:fs/promises";
+import { basename, join, posix } from "node:path";
 import { Sandbox } from "@wrenn/sdk";
 import type { Command } from "commander";
 import { contextOf } from "../command-context.js";
 import { CliError, EXIT, usageError } from "../exit-codes.js";
-import { progressCounter } from "../output/transfer-progress.js";
+import { formatBytes } from "../output/table.js";
+import {
+  type CopyTally,
+  downloadFile,
+  downloadTree,
+  newTally,
+  uploadFile,
+  uploadTree,
+} from "./sandbox-cp-tree.js";
 
 /** `sb-1a2b3c4d:/path` → the sandbox and the path in it; a local path → undefined. */
 export function remoteSpec(arg: string): { id: string; path: string } | undefined {
@@ -17,72 +22,104 @@ export function remoteSpec(arg: string): { id: string; path: string } | undefine
   return { id: m[1]!, path: m[2] || "." };
 }
 
-async function upload(box: Sandbox, local: string, remote: string): Promise<string> {
-  const info = await stat(local).catch(() => {
-    throw new CliError(`${local}: no such file`, EXIT.notFound);
-  });
-  if (!info.isFile()) throw usageError(`${local} is not a file (cp copies one file at a time)`);
-  let target = remote;
-  if (target.endsWith("/") || target === "." || (await isRemoteDir(box, target)))
-    target = `${target.replace(/\/$/, "")}/${basename(local)}`;
-  const progress = progressCounter(`${basename(local)} → ${box.sandboxId}:${target}`, info.size);
-  const body = Readable.toWeb(createReadStream(local).pipe(progress)) as ReadableStream<Uint8Array>;
-  await box.files.write(target, body);
-  progress.done();
-  return target;
-}
-
-async function isRemoteDir(box: Sandbox, path: string): Promise<boolean> {
+async function remoteType(box: Sandbox, path: string): Promise<"file" | "dir" | undefined> {
   try {
-    return (await box.files.getInfo(path)).type === "dir";
+    const type = (await box.files.getInfo(path)).type;
+    return type === "dir" ? "dir" : "file";
   } catch {
-    return false;
+    return undefined;
   }
 }
 
-async function download(box: Sandbox, remote: string, local: string): Promise<string> {
+/** Where a copy lands: into an existing directory (keeping the name), else at the path. */
+function into(dir: string, name: string, sep: typeof posix.join | typeof join): string {
+  return sep(dir.replace(/\/$/, "") || "/", name);
+}
+
+async function upload(
+  box: Sandbox,
+  local: string,
+  remote: string,
+  recursive: boolean,
+  tally: CopyTally,
+): Promise<string> {
+  const info = await stat(local).catch(() => {
+    throw new CliError(`${local}: no such file or directory`, EXIT.notFound);
+  });
+  const existing = await remoteType(box, remote);
+  const name = basename(local.replace(/\/+$/, "")) || "root";
+  const target =
+    existing === "dir" || remote.endsWith("/") || remote === "."
+      ? into(remote, name, posix.join)
+      : remote;
+  if (info.isDirectory()) {
+    if (!recursive) throw usageError(`${local} is a directory: use -r to copy a directory tree`);
+    if (existing === "file" && target === remote)
+      throw usageError(`${box.sandboxId}:${remote} is a file; cannot copy a directory onto it`);
+    await uploadTree(box, local, target, tally);
+  } else if (info.isFile()) {
+    await uploadFile(box, local, target, info.size, tally);
+  } else throw usageError(`${local} is neither a file nor a directory`);
+  return `${box.sandboxId}:${target}`;
+}
+
+async function download(
+  box: Sandbox,
+  remote: string,
+  local: string,
+  recursive: boolean,
+  tally: CopyTally,
+): Promise<string> {
   const info = await box.files.getInfo(remote);
-  if (info.type === "dir")
-    throw usageError(`${box.sandboxId}:${remote} is a directory (cp copies one file at a time)`);
-  let target = local;
   const localInfo = await stat(local).catch(() => undefined);
-  if (localInfo?.isDirectory() || local.endsWith("/")) target = join(local, basename(remote));
-  const stream = await box.files.read(remote, { format: "stream" });
-  const progress = progressCounter(`${box.sandboxId}:${remote} → ${target}`, info.size);
-  // Written beside the target and renamed at the end: an interrupted copy leaves no half file.
-  const partial = `${target}.wrenn-partial`;
-  try {
-    await pipeline(
-      Readable.fromWeb(stream as import("node:stream/web").ReadableStream),
-      progress,
-      createWriteStream(partial),
-    );
-    await rename(partial, target);
-  } catch (error) {
-    await rm(partial, { force: true });
-    throw error;
+  const name = basename(info.path) || "root";
+  const target = localInfo?.isDirectory() || local.endsWith("/") ? join(local, name) : local;
+  if (info.type === "dir") {
+    if (!recursive)
+      throw usageError(
+        `${box.sandboxId}:${remote} is a directory: use -r to copy a directory tree`,
+      );
+    if (localInfo?.isFile() && target === local)
+      throw usageError(`${local} is a file; cannot copy a directory onto it`);
+    await downloadTree(box, info.path, target, tally);
+  } else {
+    await downloadFile(box, remote, target, info.size, tally);
   }
-  progress.done();
   return target;
+}
+
+function summary(tally: CopyTally, from: string, to: string): string {
+  const parts = [`${tally.files} file${tally.files === 1 ? "" : "s"}`];
+  if (tally.dirs) parts.push(`${tally.dirs} director${tally.dirs === 1 ? "y" : "ies"}`);
+  const skipped = tally.skipped.length
+    ? `; skipped ${tally.skipped.length} link(s) or special file(s): ${tally.skipped.slice(0, 5).join(", ")}${tally.skipped.length > 5 ? ", …" : ""}`
+    : "";
+  return `Copied ${parts.join(" and ")} (${formatBytes(tally.bytes)}): ${from} → ${to}${skipped}\n`;
 }
 
 export function registerSandboxCp(sandbox: Command): void {
   sandbox
     .command("cp")
-    .description("Copy a file into or out of a sandbox (streamed; progress on a terminal)")
+    .description("Copy files or directory trees into or out of a sandbox (streamed)")
     .argument("<source>", "a local path, or ID:/path in a sandbox")
     .argument("<destination>", "ID:/path in a sandbox, or a local path")
+    .option("-r, --recursive", "copy directories and everything in them")
+    .option("-v, --verbose", "print every file as it is copied")
     .addHelpText(
       "after",
       `
 Exactly one side is a sandbox path, written ID:PATH (relative paths start in the user's home).
-A destination that is a directory (or ends with /) keeps the file's name.
+A destination that is an existing directory (or ends with /) receives the source under its
+own name; otherwise the source is copied to that path. Files stream in both directions, one at
+a time, so trees of any size never sit in memory. Symbolic links and special files are
+skipped and named. Prints one line saying what was copied (every file with -v).
 
 Examples:
   wrenn sandbox cp ./data.csv sb-1a2b3c4d:/home/user/
-  wrenn sandbox cp sb-1a2b3c4d:/home/user/report.pdf ./`,
+  wrenn sandbox cp -r ./project sb-1a2b3c4d:/home/user/
+  wrenn sandbox cp -r sb-1a2b3c4d:/home/user/project/out ./results`,
     )
-    .action(async (source: string, destination: string, _o, command: Command) => {
+    .action(async (source: string, destination: string, o, command: Command) => {
       const from = remoteSpec(source);
       const to = remoteSpec(destination);
       if (Boolean(from) === Boolean(to))
@@ -90,7 +127,12 @@ Examples:
       const ctx = await contextOf(command);
       const spec = (from ?? to)!;
       const box = await Sandbox.connect(spec.id, ctx.sdk());
-      if (to) await upload(box, source, to.path);
-      else await download(box, from!.path, destination);
+      const tally = newTally(
+        o.verbose ? (a, b) => process.stdout.write(`${a} → ${b}\n`) : undefined,
+      );
+      const landed = to
+        ? await upload(box, source, to.path, Boolean(o.recursive), tally)
+        : await download(box, from!.path, destination, Boolean(o.recursive), tally);
+      process.stdout.write(summary(tally, source, landed));
     });
 }

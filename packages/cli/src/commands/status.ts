@@ -35,12 +35,13 @@ export function registerStatus(program: Command): void {
           printJson({
             up: false,
             apiUrl: ctx.config.apiUrl,
+            apiUrlSource: ctx.config.urlSource,
             error: reason,
             detachedPid: detached ?? null,
           });
         else
           process.stdout.write(
-            `${style.red("down")}  ${ctx.config.apiUrl}: ${reason}\n${detached ? `wrenn up --detach is running as pid ${detached} (log: ${files.logFile}); it may still be starting\n` : "Start it with `wrenn up`.\n"}`,
+            `${style.red("down")}  ${ctx.config.apiUrl} (from ${ctx.config.urlSource}): ${reason}\n${detached ? `wrenn up --detach is running as pid ${detached} (log: ${files.logFile}); it may still be starting\n` : "Start it with `wrenn up`.\n"}`,
           );
         process.exitCode = EXIT.error;
         return;
@@ -62,6 +63,7 @@ export function registerStatus(program: Command): void {
         printJson({
           up: true,
           apiUrl: ctx.config.apiUrl,
+          apiUrlSource: ctx.config.urlSource,
           version,
           hosts: hosts ?? null,
           sandboxes: hosts ? counts : null,
@@ -70,7 +72,7 @@ export function registerStatus(program: Command): void {
         return;
       }
       process.stdout.write(
-        `${style.green("up")}  ${ctx.config.apiUrl}  version ${version}${detached ? `  (wrenn up --detach, pid ${detached})` : ""}\n`,
+        `${style.green("up")}  ${ctx.config.apiUrl} (from ${ctx.config.urlSource})  version ${version}${detached ? `  (wrenn up --detach, pid ${detached})` : ""}\n`,
       );
       if (hosts) {
         const summary = Object.entries(counts)

@@ -5,7 +5,8 @@ import { mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Command } from "commander";
-import { localApiUrl, REPO_ROOT } from "../config/config-paths.js";
+import { REPO_ROOT } from "../config/config-paths.js";
+import { runningLocalStack } from "../config/stack-state-file.js";
 import { CliError, EXIT } from "../exit-codes.js";
 import { alive, detachedFiles } from "../local-stack/stack-files.js";
 import { style } from "../output/terminal-style.js";
@@ -74,7 +75,6 @@ async function detached(waitSeconds: number): Promise<void> {
   child.once("exit", (code) => {
     exited = code;
   });
-  const url = localApiUrl();
   const say = (text: string) => process.stderr.write(style.dim(text, process.stderr));
   let offset = from;
   const deadline = Date.now() + waitSeconds * 1000;
@@ -84,7 +84,10 @@ async function detached(waitSeconds: number): Promise<void> {
       await rm(files.pidFile, { force: true });
       throw new CliError(`Wrenn exited during start (code ${exited}); log: ${files.logFile}`);
     }
-    if (await healthy(url)) {
+    // The stack says where it listens once it is up (the default port may have been taken).
+    const stack = await runningLocalStack();
+    const url = stack?.pid === child.pid ? stack.url : undefined;
+    if (url && (await healthy(url))) {
       // The banner (URL, admin key, E2B variables) follows the health check by a moment.
       await sleep(300);
       await tailFrom(files.logFile, offset, say);
@@ -96,7 +99,7 @@ async function detached(waitSeconds: number): Promise<void> {
     await sleep(250);
   }
   throw new CliError(
-    `Wrenn did not answer on ${url} within ${waitSeconds} s; it keeps starting in the background (pid ${child.pid}, log ${files.logFile}); \`wrenn down\` stops it`,
+    `Wrenn did not come up within ${waitSeconds} s; it keeps starting in the background (pid ${child.pid}, log ${files.logFile}); \`wrenn down\` stops it`,
   );
 }
 
@@ -120,8 +123,9 @@ export function registerUp(program: Command): void {
       `
 Like \`npm start\` in the repository wrenn is installed in: bin/setup, then bin/start.mjs.
 Everything lives in WRENN_DATA_DIR (default <repo>/.wrenn); WRENN_LISTEN and
-WRENN_AGENT_LISTEN change the ports (3000, 7070). In the foreground Ctrl-C pauses the
-sandboxes and stops; they come back at the next \`wrenn up\`.
+WRENN_AGENT_LISTEN set the ports (3000 and 7070, or the next free ones when those are taken).
+Other wrenn commands find this stack through <data dir>/stack.json. In the foreground Ctrl-C
+pauses the sandboxes and stops; they come back at the next \`wrenn up\`.
 
 Examples:
   sudo wrenn up
