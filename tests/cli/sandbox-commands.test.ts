@@ -60,6 +60,33 @@ describe("wrenn sandbox, keys, hosts", () => {
     const text = await wrenn(["sandbox", "info", id], { env });
     expect(text.stdout).toMatch(/state\s+running/);
     expect(text.stdout).toContain("metadata purpose  cli-test");
+    expect(text.stdout).toMatch(/ends\s+\S+ \(in \d+m\)/);
+    expect((await wrenn(["sandbox", "ls", "-q"], { env })).stdout).toBe(`${id}\n`);
+  });
+
+  test("bash completes sandbox ids from the server where a command takes one", async () => {
+    // `wrenn` on the PATH, as after `npm link`, for the completion script to call.
+    const bin = join(work, "bin");
+    await mkdir(bin, { recursive: true });
+    await writeFile(
+      join(bin, "wrenn"),
+      `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(WRENN_MAIN)} "$@"\n`,
+      { mode: 0o755 },
+    );
+    const script = (await wrenn(["completion", "bash"], { env })).stdout;
+    const complete = (words: string) =>
+      execFileSync(
+        "bash",
+        [
+          "-c",
+          `${script}\nCOMP_WORDS=(${words}); COMP_CWORD=$((\${#COMP_WORDS[@]} - 1)); _wrenn; echo "\${COMPREPLY[*]}"`,
+        ],
+        { env: { ...env, PATH: `${bin}:${env.PATH}` }, encoding: "utf8" },
+      ).trim();
+    expect(complete("wrenn sandbox exec sb-")).toBe(id);
+    expect(complete("wrenn sbx pause ''")).toContain(id);
+    // Where no id belongs, none is offered.
+    expect(complete("wrenn sandbox create sb-")).not.toContain(id);
   });
 
   test("a missing sandbox exits 3, a wrong key 4, no API 5, bad usage 2", async () => {
@@ -288,6 +315,13 @@ describe("wrenn sandbox, keys, hosts", () => {
     expect(paused.code).toBe(0);
     const info = await wrenn(["sandbox", "info", id, "--json"], { env });
     expect(JSON.parse(info.stdout).state).toBe("paused");
+    // A paused sandbox has no clock running: no "ends in" anywhere.
+    const text = await wrenn(["sandbox", "info", id], { env });
+    expect(text.stdout).not.toMatch(/^(ends|pauses)\s/m);
+    const row = (await wrenn(["sandbox", "ls"], { env })).stdout
+      .split("\n")
+      .find((l) => l.startsWith(id));
+    expect(row).toMatch(/paused.*\s-\s*$/);
     const resumed = await wrenn(["sandbox", "resume", id], { env });
     expect(resumed.code).toBe(0);
     const after = await wrenn(["sandbox", "exec", id, "--", "cat /tmp/note.txt"], { env });
@@ -351,7 +385,10 @@ describe("wrenn sandbox, keys, hosts", () => {
       env: adminEnv,
     });
     expect(created.code).toBe(0);
-    const { apiKey, key } = JSON.parse(created.stdout) as { apiKey: { id: string }; key: string };
+    const createdKey = JSON.parse(created.stdout) as { id: string; name: string; key: string };
+    const { key } = createdKey;
+    const apiKey = { id: createdKey.id };
+    expect(createdKey).toMatchObject({ name: "from-cli", role: "user" });
     expect(key).toMatch(/^wrn_/);
     const plain = await wrenn(["keys", "create", "--name", "plain"], { env: adminEnv });
     expect(plain.stdout.trim()).toMatch(/^wrn_\w+$/);

@@ -26,7 +26,8 @@ export class StartProcess {
     p.child.stderr?.on("data", (d: Buffer) => {
       p.output += d.toString();
     });
-    const deadline = Date.now() + 240_000;
+    // A start on a saturated machine (PGlite's WASM compiles slowly there) is slow, not broken.
+    const deadline = Date.now() + 480_000;
     while (!p.output.includes("Press Ctrl-C to stop")) {
       if (p.child.exitCode !== null) throw new Error(`bin/start.mjs exited early:\n${p.output}`);
       if (Date.now() > deadline) throw new Error(`bin/start.mjs did not come up:\n${p.output}`);

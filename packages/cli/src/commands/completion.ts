@@ -6,6 +6,14 @@ interface Node {
   path: string[];
   subcommands: { name: string; description: string }[];
   options: string[];
+  /** Its arguments are sandbox ids: completed from `wrenn sandbox ls -q` at the prompt. */
+  takesSandboxIds: boolean;
+}
+
+/** Sandbox commands name their id argument `id` or `ids` (keys use `ids` under `keys`). */
+function takesSandboxIds(command: Command, path: string[]): boolean {
+  const first = command.registeredArguments[0]?.name();
+  return path[0] !== "keys" && (first === "id" || first === "ids");
 }
 
 function walk(command: Command, path: string[] = []): Node[] {
@@ -18,6 +26,7 @@ function walk(command: Command, path: string[] = []): Node[] {
     options: command.options
       .flatMap((o) => [o.long, o.short].filter((x): x is string => Boolean(x)))
       .concat("--help"),
+    takesSandboxIds: takesSandboxIds(command, path),
   };
   // Aliases (sbx, ls/list) complete like the names they stand for.
   return [
@@ -31,7 +40,7 @@ function bash(root: Command): string {
   const cases = nodes
     .map(
       (n) =>
-        `    "${n.path.join(" ")}") words="${[...n.subcommands.map((s) => s.name), ...n.options].join(" ")}" ;;`,
+        `    "${n.path.join(" ")}") words="${[...n.subcommands.map((s) => s.name), ...n.options].join(" ")}"${n.takesSandboxIds ? " ids=1" : ""} ;;`,
     )
     .join("\n");
   return `# wrenn completion for bash: eval "$(wrenn completion bash)" (e.g. in ~/.bashrc)
@@ -44,16 +53,24 @@ _wrenn() {
     case " $(_wrenn_words "$path") " in *" $w "*) path="\${path:+$path }$w" ;; esac
   done
   words="$(_wrenn_words "$path")"
+  case "$cur" in -*) ;; *) [ "$(_wrenn_ids "$path")" = 1 ] && words="$words $(timeout 3 wrenn sandbox ls -q 2>/dev/null)" ;; esac
   COMPREPLY=($(compgen -W "$words" -- "$cur"))
   [ \${#COMPREPLY[@]} -eq 0 ] && COMPREPLY=($(compgen -f -- "$cur"))
   return 0
 }
 _wrenn_words() {
-  local words=""
+  local words="" ids=0
   case "$1" in
 ${cases}
   esac
   echo "$words"
+}
+_wrenn_ids() {
+  local words="" ids=0
+  case "$1" in
+${cases}
+  esac
+  echo "$ids"
 }
 complete -o filenames -F _wrenn wrenn
 `;
@@ -80,6 +97,10 @@ function fish(root: Command): string {
     for (const s of n.subcommands)
       lines.push(
         `complete -c wrenn -n '${guard}' -a ${s.name} -d '${s.description.replaceAll("'", "\\'")}'`,
+      );
+    if (n.takesSandboxIds)
+      lines.push(
+        `complete -c wrenn -n '${seen.join("; and ")}' -a '(wrenn sandbox ls -q 2>/dev/null)'`,
       );
     for (const o of n.options.filter((x) => x.startsWith("--")))
       lines.push(

@@ -23,7 +23,7 @@ export function registerKeys(program: Command): void {
     .option("--vcpus <n>", "vCPU pool of the owner", positiveInt("--vcpus"))
     .option("--memory <mib>", "memory pool in MiB", positiveInt("--memory"))
     .option("--storage <mib>", "storage pool in MiB", positiveInt("--storage"))
-    .option("--json", "print JSON ({ apiKey, key })")
+    .option("--json", "print the key's record with the key itself in `key`")
     .addHelpText(
       "after",
       "\nExamples:\n  wrenn keys create --name alice\n  export WRENN_API_KEY=$(wrenn keys create --name ci)",
@@ -43,7 +43,8 @@ export function registerKeys(program: Command): void {
           },
         },
       );
-      if (wantsJson(command)) return printJson(created);
+      // One flat object: the record as `keys ls --json` shows it, plus the secret, once.
+      if (wantsJson(command)) return printJson({ ...created.apiKey, key: created.key });
       process.stdout.write(`${created.key}\n`);
       process.stderr.write(
         `${style.dim(`Created ${created.apiKey.role} key ${created.apiKey.id} (${created.apiKey.name}); the key is shown this once.`, process.stderr)}\n`,

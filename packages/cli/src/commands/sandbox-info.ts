@@ -20,11 +20,13 @@ export function printSandboxInfo(info: SandboxInfo): void {
     ],
     ["network", info.allowInternetAccess ? "outbound allowed" : "none"],
     ["started", `${info.startedAt.toISOString()} (${relativeTime(info.startedAt)})`],
-    [
+  ];
+  // A paused or stopped sandbox has no running clock: its end time would mislead.
+  if (info.state === "running" || info.state === "starting" || info.state === "pending")
+    rows.push([
       info.autoPause ? "pauses" : "ends",
       `${info.endAt.toISOString()} (${relativeTime(info.endAt)})`,
-    ],
-  ];
+    ]);
   if (info.hostId) rows.push(["host", info.hostId]);
   if (info.envdVersion) rows.push(["envd", info.envdVersion]);
   for (const [k, v] of Object.entries(info.metadata)) rows.push([`metadata ${k}`, v]);

@@ -6,6 +6,17 @@ import { stateColour } from "../output/terminal-style.js";
 import { collectPairs, positiveInt } from "./option-parsers.js";
 import { sandboxJson } from "./sandbox-info.js";
 
+/**
+ * When it ends, only while that is true: a paused sandbox waits without a clock (it ends only
+ * when resumed), a stopped one shows when it stopped, an errored one has no end.
+ */
+export function endsColumn(s: SandboxInfo): string {
+  if (s.state === "running" || s.state === "starting" || s.state === "pending")
+    return `${s.autoPause ? "pauses" : "ends"} ${relativeTime(s.endAt)}`;
+  if (s.state === "stopped") return s.stoppedAt ? `stopped ${relativeTime(s.stoppedAt)}` : "-";
+  return "-";
+}
+
 export function registerSandboxList(sandbox: Command): void {
   sandbox
     .command("ls")
@@ -20,6 +31,7 @@ export function registerSandboxList(sandbox: Command): void {
     )
     .option("--limit <n>", "at most this many", positiveInt("--limit"), 1000)
     .option("--json", "print a JSON array")
+    .option("-q, --quiet", "print only the ids, one per line")
     .addHelpText(
       "after",
       "\nExamples:\n  wrenn sandbox ls\n  wrenn sandbox ls --state paused\n  wrenn sandbox ls --json | jq -r '.[].sandboxId'",
@@ -42,6 +54,10 @@ export function registerSandboxList(sandbox: Command): void {
         all.push(info);
         if (all.length >= o.limit) break;
       }
+      if (o.quiet) {
+        for (const s of all) process.stdout.write(`${s.sandboxId}\n`);
+        return;
+      }
       if (wantsJson(command)) {
         printJson(all.map(sandboxJson));
         return;
@@ -60,7 +76,7 @@ export function registerSandboxList(sandbox: Command): void {
             String(s.cpuCount),
             `${s.memoryMB} MiB`,
             relativeTime(s.startedAt),
-            s.state === "stopped" ? "-" : relativeTime(s.endAt),
+            endsColumn(s),
           ]),
         )}\n`,
       );
