@@ -201,10 +201,39 @@ describe("wrenn run", () => {
     expect(await sandboxesLeft()).toEqual([]);
   });
 
-  test("a user key cannot mount: the error says an admin key is needed", async () => {
-    const r = await wrenn(["run", dir, "--", "true"], { env: { ...env, WRENN_API_KEY: user.key } });
-    expect(r.code).toBe(4);
-    expect(r.stderr).toContain("admin API key");
+  test("a user key cannot mount: DIR is copied in instead, and --copy-back brings changes home", async () => {
+    const userEnv = { ...env, WRENN_API_KEY: user.key };
+    const copied = await wrenn(["run", dir, "--", "cat input.txt; echo new > made.txt; whoami"], {
+      env: userEnv,
+    });
+    expect(copied.stderr).toContain("cannot mount host directories (admin keys only)");
+    expect(copied).toMatchObject({ code: 0, stdout: "from the host\nuser\n" });
+    await expect(readFile(join(dir, "made.txt"), "utf8")).rejects.toThrow();
+
+    const back = await wrenn(
+      ["run", "--copy-back", dir, "--", "echo new > made.txt; mkdir -p sub; echo deep > sub/x"],
+      { env: userEnv },
+    );
+    expect(back.code).toBe(0);
+    expect(back.stderr).toContain("copied 2 changed file(s)");
+    expect(await readFile(join(dir, "made.txt"), "utf8")).toBe("new\n");
+    expect(await readFile(join(dir, "sub", "x"), "utf8")).toBe("deep\n");
+    // input.txt was not changed by the command: it is not copied back over the host's.
+    expect(back.stderr).not.toContain("input.txt");
+    expect(await sandboxesLeft()).toEqual([]);
+    await rm(join(dir, "made.txt"));
+    await rm(join(dir, "sub"), { recursive: true });
+
+    const strict = await wrenn(["run", "--profile", "strict", "--copy-back", dir, "--", "true"], {
+      env: userEnv,
+    });
+    expect(strict.code).toBe(2);
+  });
+
+  test("a read-write mount of a root-owned DIR runs as root, so the command can write", async () => {
+    const r = await wrenn(["run", "-q", dir, "--", "whoami; touch by-root && echo wrote"], { env });
+    expect(r).toMatchObject({ code: 0, stdout: "root\nwrote\n" });
+    await rm(join(dir, "by-root"));
   });
 
   test("usage: the command goes after --", async () => {

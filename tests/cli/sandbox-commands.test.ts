@@ -81,7 +81,11 @@ describe("wrenn sandbox, keys, hosts", () => {
           "-c",
           `${script}\nCOMP_WORDS=(${words}); COMP_CWORD=$((\${#COMP_WORDS[@]} - 1)); _wrenn; echo "\${COMPREPLY[*]}"`,
         ],
-        { env: { ...env, PATH: `${bin}:${env.PATH}` }, encoding: "utf8" },
+        // A loaded test machine answers slowly; a person's shell gives up after 5 s.
+        {
+          env: { ...env, PATH: `${bin}:${env.PATH}`, WRENN_COMPLETE_TIMEOUT: "120" },
+          encoding: "utf8",
+        },
       ).trim();
     expect(complete("wrenn sandbox exec sb-")).toBe(id);
     expect(complete("wrenn sbx pause ''")).toContain(id);

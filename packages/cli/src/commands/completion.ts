@@ -53,7 +53,7 @@ _wrenn() {
     case " $(_wrenn_words "$path") " in *" $w "*) path="\${path:+$path }$w" ;; esac
   done
   words="$(_wrenn_words "$path")"
-  case "$cur" in -*) ;; *) [ "$(_wrenn_ids "$path")" = 1 ] && words="$words $(timeout 3 wrenn sandbox ls -q 2>/dev/null)" ;; esac
+  case "$cur" in -*) ;; *) [ "$(_wrenn_ids "$path")" = 1 ] && words="$words $(timeout "\${WRENN_COMPLETE_TIMEOUT:-5}" wrenn sandbox ls -q 2>/dev/null)" ;; esac
   COMPREPLY=($(compgen -W "$words" -- "$cur"))
   [ \${#COMPREPLY[@]} -eq 0 ] && COMPREPLY=($(compgen -f -- "$cur"))
   return 0

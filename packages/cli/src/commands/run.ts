@@ -5,8 +5,10 @@ import type { Command } from "commander";
 import { contextOf } from "../command-context.js";
 import { loadProfile, PROFILE_FILE_HELP } from "../config/profile-file.js";
 import { CliError, EXIT, usageError } from "../exit-codes.js";
+import { formatBytes } from "../output/table.js";
 import { style } from "../output/terminal-style.js";
 import { runRemoteCommand, shellLine } from "./remote-command.js";
+import { copyBack, copyIn, runUserFor, type WorkspaceMode } from "./run-workspace.js";
 
 const WORKSPACE = "/workspace";
 
@@ -43,6 +45,8 @@ export function registerRun(program: Command, dashDashArgs: () => string[] | und
     .argument("[command...]", "the command, after --")
     .option("-p, --profile <name>", "policy profile (wrenn profile ls)", "default")
     .option("-u, --user <name>", "Linux user in the sandbox (default: user, uid 1000)")
+    .option("--copy", "copy DIR in through the files API instead of mounting it (any API key)")
+    .option("--copy-back", "with a copy: bring the files the command changed back into DIR")
     .option("--keep", "keep the sandbox afterwards (its id is printed)")
     .option("-q, --quiet", "no progress lines on stderr")
     .passThroughOptions()
@@ -53,7 +57,10 @@ The command runs in /workspace as user (one argument: a shell line; several: quo
 one); its output streams here and wrenn exits with its exit code (124 when the profile's
 timeout ended it, 130 on Ctrl-C). The sandbox is removed afterwards, also on Ctrl-C, unless
 --keep. Mounting DIR needs an admin API key (the one \`wrenn up\` prints) and a directory
-under the host agent's WRENN_MOUNT_ROOTS (wrenn up: your home and where it started).
+under the host agent's WRENN_MOUNT_ROOTS (wrenn up: your home and where it started); a
+read-write mount of a root-owned DIR runs the command as root, so it can write there.
+Other keys (or --copy) copy DIR in instead; --copy-back then brings back every file the
+command created or changed (deletions are not mirrored).
 
 Built-in profiles:
   strict   no network, DIR read-only,  1 vCPU, 512 MiB, 5 min   (untrusted code)
@@ -65,7 +72,8 @@ ${PROFILE_FILE_HELP}
 Examples:
   wrenn run -- make test
   wrenn run --profile strict ./untrusted -- python3 main.py
-  wrenn run --profile dev . -- 'npm ci && npm test'`,
+  wrenn run --profile dev . -- 'npm ci && npm test'
+  wrenn run --copy-back . -- make dist`,
     )
     .action(async (operands: string | undefined, rest: string[], o, command: Command) => {
       const all = [...(operands === undefined ? [] : [operands]), ...rest];
@@ -88,22 +96,36 @@ Examples:
       process.on("SIGINT", early);
       process.on("SIGTERM", early);
       say(
-        `wrenn run: profile ${profile.name} (${profile.network === "none" ? "no network" : "network"}, ${hostPath} ${profile.mount} at ${WORKSPACE}, ${profile.vcpus} vCPU, ${profile.memoryMb} MiB, ${profile.timeoutSeconds} s)`,
+        `wrenn run: profile ${profile.name} (${profile.network === "none" ? "no network" : "network"}, ${hostPath} ${o.copy || o.copyBack ? "copied" : profile.mount} at ${WORKSPACE}, ${profile.vcpus} vCPU, ${profile.memoryMb} MiB, ${profile.timeoutSeconds} s)`,
       );
+      if (o.copyBack && profile.mount === "read-only")
+        throw usageError(`profile ${profile.name} keeps DIR read-only: --copy-back does not apply`);
+      let mode: WorkspaceMode = o.copy || o.copyBack ? "copy" : "mount";
+      const options = {
+        ...ctx.sdk(),
+        template: profile.template,
+        vcpus: profile.vcpus,
+        memoryMb: profile.memoryMb,
+        allowInternetAccess: profile.network === "egress",
+        // The sandbox outlives the command by a margin, so the command's own timeout (124)
+        // is what ends a run, and a lost CLI still leaves no sandbox behind for long.
+        timeoutMs: (profile.timeoutSeconds + 60) * 1000,
+        metadata: { "wrenn.run": "true", "wrenn.profile": profile.name },
+      };
+      const mounts = [{ hostPath, path: WORKSPACE, readOnly: profile.mount === "read-only" }];
       let box: Sandbox;
       try {
-        box = await Sandbox.create({
-          ...ctx.sdk(),
-          template: profile.template,
-          vcpus: profile.vcpus,
-          memoryMb: profile.memoryMb,
-          allowInternetAccess: profile.network === "egress",
-          // The sandbox outlives the command by a margin, so the command's own timeout (124)
-          // is what ends a run, and a lost CLI still leaves no sandbox behind for long.
-          timeoutMs: (profile.timeoutSeconds + 60) * 1000,
-          metadata: { "wrenn.run": "true", "wrenn.profile": profile.name },
-          mounts: [{ hostPath, path: WORKSPACE, readOnly: profile.mount === "read-only" }],
-        });
+        try {
+          box = await Sandbox.create(mode === "mount" ? { ...options, mounts } : options);
+        } catch (error) {
+          // Only admin keys may mount host directories: anyone else gets a copy, told so.
+          if ((error as { code?: string }).code !== "mounts_not_allowed") throw error;
+          say(
+            `wrenn run: this API key cannot mount host directories (admin keys only); copying ${hostPath} in instead${o.copyBack || profile.mount === "read-only" ? "" : " (its changes stay in the sandbox; --copy-back brings them back)"}`,
+          );
+          mode = "copy";
+          box = await Sandbox.create(options);
+        }
       } finally {
         process.removeListener("SIGINT", early);
         process.removeListener("SIGTERM", early);
@@ -122,11 +144,18 @@ Examples:
         return;
       }
       say(`wrenn run: sandbox ${box.sandboxId}`);
+      const user = await runUserFor(hostPath, profile, mode, o.user);
       let exitCode: number;
       try {
+        let since: Date | undefined;
+        if (mode === "copy") {
+          const copied = await copyIn(box, hostPath, WORKSPACE, user);
+          since = copied.since;
+          say(`wrenn run: copied ${copied.files} file(s) (${formatBytes(copied.bytes)}) in`);
+        }
         const result = await runRemoteCommand(box, shellLine(argv), {
           cwd: WORKSPACE,
-          user: o.user,
+          user,
           timeoutMs: profile.timeoutSeconds * 1000,
           // Killing the sandbox ends the command with it, at once.
           onInterrupt: o.keep
@@ -139,6 +168,12 @@ Examples:
         exitCode = result.exitCode;
         if (result.timedOut)
           say(`wrenn run: stopped after the profile's timeout (${profile.timeoutSeconds} s)`);
+        if (o.copyBack && since && exitCode !== EXIT.interrupted) {
+          const back = await copyBack(box, WORKSPACE, hostPath, since);
+          say(
+            `wrenn run: copied ${back.files.length} changed file(s) (${formatBytes(back.bytes)}) back into ${hostPath}`,
+          );
+        }
       } catch (error) {
         await remove();
         throw error;
