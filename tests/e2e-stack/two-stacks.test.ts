@@ -1,9 +1,9 @@
-import { execFileSync } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
 import { isolatedEnv, wrenn } from "../cli/wrenn-cli.js";
+import { deleteAgentTables } from "../harness/agent-process.js";
 import { templatesDir } from "../harness/paths.js";
 import { leaseSlot, slotPool } from "../harness/slot-lease.js";
 import { StartProcess } from "../harness/start-process.js";
@@ -55,9 +55,7 @@ async function startStack(): Promise<Started> {
 afterAll(async () => {
   for (const s of started) {
     if (s.start?.running) await s.start.interrupt();
-    try {
-      execFileSync("nft", ["delete", "table", "inet", s.table], { stdio: "ignore" });
-    } catch {}
+    await deleteAgentTables(s.table);
     await rm(s.dataDir, { recursive: true, force: true });
     s.release();
   }

@@ -10,7 +10,7 @@ import {
   networkOfSlot,
 } from "./stack-settings.js";
 
-const none = async () => ({ tables: [], links: [], routes: "" });
+const none = async () => ({ tables: [], links: [], routes: "", claims: [] });
 const dirs: string[] = [];
 const servers: Server[] = [];
 
@@ -57,18 +57,23 @@ describe("chooseStackSettings", () => {
       tables: ["wrenn"],
       links: ["wrn1-abc"],
       routes: "10.202.0.0/30 dev x\n",
+      // A live agent that has no sandbox yet, registered for 10.203/16 and table wrenn_4.
+      claims: [
+        { pool: "10.203.0.0/16", prefix: "other-", tables: [] },
+        { pool: "192.168.0.0/24", prefix: "x-", tables: ["wrenn_4", "wrenn_4_guard"] },
+      ],
     });
     const first = await chooseStackSettings({}, dir, false, busy);
-    expect(first.settings).toMatchObject(networkOfSlot(3));
-    expect(first.changes.join("\n")).toContain("10.203.0.0/16");
+    expect(first.settings).toMatchObject(networkOfSlot(5));
+    expect(first.changes.join("\n")).toContain("10.205.0.0/16");
     await keepStackSettings(dir, first.settings);
     // The next start keeps the network even when the default is free again.
     const again = await chooseStackSettings({}, dir, false, none);
-    expect(again.settings).toMatchObject(networkOfSlot(3));
+    expect(again.settings).toMatchObject(networkOfSlot(5));
   });
 
   test("a data dir from before kept settings stays on the default network", async () => {
-    const busy = async () => ({ tables: ["wrenn"], links: ["wrenn-0001"], routes: "" });
+    const busy = async () => ({ tables: ["wrenn"], links: ["wrenn-0001"], routes: "", claims: [] });
     const legacy = await chooseStackSettings({}, await dataDir(), true, busy);
     expect(legacy.settings).toMatchObject(networkOfSlot(0));
   });
@@ -79,7 +84,7 @@ describe("chooseStackSettings", () => {
       WRENN_NETWORK_PREFIX: "zz-",
       WRENN_NETWORK_TABLE: "zz",
     };
-    const busy = async () => ({ tables: ["zz"], links: [], routes: "" });
+    const busy = async () => ({ tables: ["zz"], links: [], routes: "", claims: [] });
     const chosen = await chooseStackSettings(env, await dataDir(), false, busy);
     expect(chosen.settings).toMatchObject({
       networkPool: "10.99.0.0/16",

@@ -1,8 +1,9 @@
 import { execFile } from "node:child_process";
-import { readFile, writeFile } from "node:fs/promises";
+import { readdir, readFile, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { isLockHeld, readLockHolder } from "@wrenn/process-lock";
 
 const run = promisify(execFile);
 
@@ -84,6 +85,25 @@ export interface LiveNetwork {
   tables: string[];
   links: string[];
   routes: string;
+  /** Networks that live host agents registered (pool, prefix, tables), running or not. */
+  claims: { pool: string; prefix: string; tables: string[] }[];
+}
+
+/** Where host agents register their networks (apps/host-agent/src/network/host-claims.ts). */
+const CLAIMS_DIR = "/run/wrenn/agents";
+
+async function liveClaims(): Promise<LiveNetwork["claims"]> {
+  const files = await readdir(CLAIMS_DIR).catch(() => [] as string[]);
+  const claims: LiveNetwork["claims"] = [];
+  for (const name of files.filter((f) => f.endsWith(".claim"))) {
+    const path = join(CLAIMS_DIR, name);
+    // A dead agent's file is not held: its network is free again.
+    if (!(await isLockHeld(path).catch(() => false))) continue;
+    const h = readLockHolder(path);
+    if (typeof h?.pool === "string" && typeof h.prefix === "string" && Array.isArray(h.tables))
+      claims.push({ pool: h.pool, prefix: h.prefix, tables: h.tables.map(String) });
+  }
+  return claims;
 }
 
 async function liveNetwork(): Promise<LiveNetwork> {
@@ -98,7 +118,23 @@ async function liveNetwork(): Promise<LiveNetwork> {
     .map((l) => (l.split(":")[1] ?? "").trim().split("@")[0] ?? "")
     .filter(Boolean);
   const routes = await out("ip", ["-4", "route", "show", "table", "all"]);
-  return { tables, links, routes };
+  return { tables, links, routes, claims: await liveClaims() };
+}
+
+/** a.b.c.d/n as a number range. */
+function range(cidr: string): [number, number] | undefined {
+  const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)\/(\d+)$/.exec(cidr);
+  if (!m) return undefined;
+  const base = m.slice(1, 5).reduce((a, o) => a * 256 + Number(o), 0);
+  const size = 2 ** (32 - Number(m[5]));
+  const start = base - (base % size);
+  return [start, start + size - 1];
+}
+
+function overlaps(a: string, b: string): boolean {
+  const ra = range(a);
+  const rb = range(b);
+  return ra !== undefined && rb !== undefined && ra[0] <= rb[1] && rb[0] <= ra[1];
 }
 
 function slotInUse(n: number, live: LiveNetwork): boolean {
@@ -107,7 +143,14 @@ function slotInUse(n: number, live: LiveNetwork): boolean {
   return (
     live.tables.includes(net.networkTable) ||
     live.links.some((l) => l.startsWith(net.networkPrefix)) ||
-    live.routes.split("\n").some((r) => r.startsWith(`10.${secondOctet}.`))
+    live.routes.split("\n").some((r) => r.startsWith(`10.${secondOctet}.`)) ||
+    live.claims.some(
+      (c) =>
+        overlaps(c.pool, net.networkPool) ||
+        c.prefix.startsWith(net.networkPrefix) ||
+        net.networkPrefix.startsWith(c.prefix) ||
+        c.tables.includes(net.networkTable),
+    )
   );
 }
 
