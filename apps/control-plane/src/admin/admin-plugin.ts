@@ -10,13 +10,16 @@ import { Fleet } from "./fleet/fleet.js";
 import { html } from "./html/html.js";
 import { page } from "./html/layout.js";
 import { MetricsHistory } from "./metrics/metrics-history.js";
+import { MetricsSampler } from "./metrics/metrics-sampler.js";
 import { apiKeysPage } from "./pages/api-keys-page.js";
 import { dashboardPage } from "./pages/dashboard-page.js";
 import { hostsPage } from "./pages/hosts-page.js";
 import { sendHtml } from "./pages/respond.js";
 import { sandboxActionRoutes } from "./pages/sandbox-action-routes.js";
+import { sandboxCreateRoutes } from "./pages/sandbox-create.js";
 import { sandboxDetailPage } from "./pages/sandbox-detail-page.js";
 import { sandboxesPage } from "./pages/sandboxes-page.js";
+import { templatesPage } from "./pages/templates-page.js";
 import { loginRoutes, logoutRoute } from "./session/login-routes.js";
 import { isHtmx } from "./session/same-origin.js";
 import { requireCsrf, requireSession } from "./session/session-guard.js";
@@ -72,6 +75,9 @@ export const adminUi: FastifyPluginAsync<AdminDeps> = async (app, deps) => {
     loggedOut: new LoggedOutSessions(),
     sessionTtlMs: deps.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS,
   };
+  const sampler = new MetricsSampler(deps.sandboxes, ctx.metrics, app.log);
+  app.addHook("onReady", async () => sampler.start());
+  app.addHook("onClose", () => sampler.stop());
 
   app.decorateRequest("adminSession", null);
   app.addHook("onSend", securityHeaders);
@@ -94,10 +100,12 @@ export const adminUi: FastifyPluginAsync<AdminDeps> = async (app, deps) => {
     await guarded.register(logoutRoute, { ctx });
     await guarded.register(dashboardPage, { ctx });
     await guarded.register(sandboxesPage, { ctx });
+    await guarded.register(sandboxCreateRoutes, { ctx });
     await guarded.register(sandboxActionRoutes, { ctx });
     await guarded.register(sandboxDetailPage, { ctx });
     await guarded.register(terminalRoute, { ctx });
     await guarded.register(hostsPage, { ctx });
+    await guarded.register(templatesPage, { ctx });
     await guarded.register(apiKeysPage, { ctx });
   });
 };

@@ -16,6 +16,8 @@ export const LIMITS = {
   envVarNameLength: 256,
   envVarValueLength: 32_768,
   templateLength: 128,
+  /** A free-text sandbox search (id, template, metadata). */
+  searchLength: 256,
   listLimit: { min: 1, max: 1000, default: 100 },
   cursorLength: 512,
   keyNameLength: 128,

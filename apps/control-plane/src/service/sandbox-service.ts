@@ -15,6 +15,7 @@ import { generateEnvdToken } from "../secrets/token-cipher.js";
 import { lockKey } from "../store/api-key-store.js";
 import type { AuditEvent } from "../store/audit-store.js";
 import {
+  endedAmong,
   findSandbox,
   insertSandbox,
   listSandboxes,
@@ -86,6 +87,8 @@ export interface ListSandboxesQuery {
   states?: readonly SandboxState[];
   metadata?: Record<string, string>;
   template?: string;
+  /** Case-insensitive substring of the id, the template or a metadata key, value or key=value. */
+  search?: string;
   startedAfter?: Date;
   order?: "asc" | "desc";
   limit?: number;
@@ -219,12 +222,16 @@ export class SandboxService {
     const unknownState = query.states?.find((s) => !SANDBOX_STATES.includes(s));
     if (unknownState !== undefined)
       throw invalidRequest(`unknown state ${JSON.stringify(unknownState)}`);
+    if (query.search !== undefined && query.search.length > LIMITS.searchLength) {
+      throw invalidRequest(`search must be at most ${LIMITS.searchLength} characters`);
+    }
     const order = query.order ?? "desc";
     const rows = await listSandboxes(this.o.db, {
       ownerId: principal.ownerId,
       states: query.states,
       metadata: query.metadata === undefined ? undefined : checkMetadata(query.metadata),
       template: query.template === undefined ? undefined : checkTemplate(query.template),
+      search: query.search,
       startedAfter: query.startedAfter,
       order,
       limit,
@@ -293,6 +300,40 @@ export class SandboxService {
       client: this.o.registry.client(row.host_id),
       envdAccessToken: this.openToken(row.envd_token_sealed),
     };
+  }
+
+  /**
+   * Usage figures of every running sandbox on the hosts this control plane serves, for the
+   * admin UI's metrics history; a sandbox whose host does not answer is left out (it may have
+   * just stopped). At most `concurrency` host calls are in flight at once.
+   */
+  async runningStats(concurrency = 8): Promise<{ id: string; stats: AgentSandboxStats }[]> {
+    const rows = (await runningSandboxes(this.o.db)).filter((r) => r.host_id !== null);
+    const out: { id: string; stats: AgentSandboxStats }[] = [];
+    let next = 0;
+    const worker = async () => {
+      while (next < rows.length) {
+        const row = rows[next++]!;
+        let client: HostClient;
+        try {
+          client = this.o.registry.client(row.host_id!);
+        } catch {
+          continue; // a host another control plane serves
+        }
+        try {
+          out.push({ id: row.id, stats: await client.sandboxStats(row.id) });
+        } catch (error) {
+          if (!(error instanceof HostError)) throw error;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, rows.length) }, worker));
+    return out;
+  }
+
+  /** Of these sandbox ids, those that have ended (stopped) or do not exist. */
+  ended(ids: readonly string[]): Promise<string[]> {
+    return endedAmong(this.o.db, ids);
   }
 
   /** Every running sandbox with its envd token, to match signed /files URLs against. */

@@ -206,6 +206,8 @@ export interface SandboxFilter {
   states?: readonly SandboxState[];
   metadata?: Record<string, string>;
   template?: string;
+  /** Case-insensitive substring of the id, the template or a metadata key, value or key=value. */
+  search?: string;
   startedAfter?: Date;
   order: "asc" | "desc";
   limit: number;
@@ -221,6 +223,13 @@ export async function listSandboxes(q: Queryable, f: SandboxFilter): Promise<San
     where.push(`metadata @> ${p.add(JSON.stringify(f.metadata))}::jsonb`);
   }
   if (f.template !== undefined) where.push(`template = ${p.add(f.template)}`);
+  if (f.search !== undefined && f.search !== "") {
+    const like = p.add(`%${f.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+    where.push(
+      `(id ILIKE ${like} OR template ILIKE ${like} OR EXISTS (SELECT 1 FROM jsonb_each_text(metadata) m
+         WHERE m.key ILIKE ${like} OR m.value ILIKE ${like} OR m.key || '=' || m.value ILIKE ${like}))`,
+    );
+  }
   if (f.startedAfter !== undefined) {
     where.push(`started_at > ${p.add(f.startedAfter.toISOString())}::timestamptz`);
   }
@@ -325,6 +334,17 @@ export async function claimStuck(
 export async function runningSandboxes(q: Queryable): Promise<SandboxRow[]> {
   const result = await q.query<SandboxRow>("SELECT * FROM sandboxes WHERE state = 'running'");
   return result.rows;
+}
+
+/** Of these ids, those whose sandbox has ended (stopped) or no longer exists. */
+export async function endedAmong(q: Queryable, ids: readonly string[]): Promise<string[]> {
+  if (ids.length === 0) return [];
+  const result = await q.query<{ id: string }>(
+    "SELECT id FROM sandboxes WHERE id = ANY($1::text[]) AND state <> 'stopped'",
+    [ids],
+  );
+  const live = new Set(result.rows.map((r) => r.id));
+  return ids.filter((id) => !live.has(id));
 }
 
 export async function sandboxesOnHost(q: Queryable, hostId: string): Promise<SandboxRow[]> {

@@ -20,6 +20,8 @@ export interface FleetFilter {
   states?: readonly SandboxState[];
   ownerId?: string;
   template?: string;
+  /** Free text: a part of the id, the template or a metadata key, value or key=value. */
+  search?: string;
 }
 
 export interface FleetPage {
@@ -73,6 +75,7 @@ export class Fleet {
         this.deps.sandboxes.list(this.actingFor(admin, o.id), {
           states: filter.states,
           template: filter.template,
+          search: filter.search,
           order: "desc",
           limit,
         }),

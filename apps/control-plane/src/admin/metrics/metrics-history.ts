@@ -1,6 +1,7 @@
-// CPU and memory of the sandboxes someone is watching, kept in this process: the detail page
-// polls its metrics fragment, each poll takes at most one sample from the host, and the charts
-// draw the samples kept. Nothing is sampled while nobody looks, and memory stays bounded.
+// CPU, memory and disk of every running sandbox over the last hour, kept in this process by
+// the sampler (metrics-sampler.ts) so the detail page's charts do not start empty when it
+// opens. One fixed-size ring per sandbox: memory is bounded by the number of sandboxes, each
+// ring dropped when its sandbox ends or has had no sample for longer than the window.
 import type { AgentSandboxStats } from "../../hosts/host-client.js";
 
 export interface Sample {
@@ -14,36 +15,95 @@ export interface Sample {
 }
 
 export interface HistoryLimits {
-  /** Samples kept per sandbox (at a poll every 3 s, 200 is ten minutes). */
-  samples: number;
-  /** Sandboxes kept; the one watched least recently goes first. */
+  /** How far back samples are kept. */
+  windowMs: number;
+  /** How often the sampler takes one (sizes each ring: window / interval, plus slack). */
+  intervalMs: number;
+  /** Sandboxes kept; the one sampled least recently goes first. */
   sandboxes: number;
-  /** Polls closer together than this reuse the last sample instead of asking the host. */
-  minIntervalMs: number;
 }
 
-const DEFAULT_LIMITS: HistoryLimits = { samples: 200, sandboxes: 256, minIntervalMs: 1_000 };
+export const DEFAULT_HISTORY_LIMITS: HistoryLimits = {
+  windowMs: 3600_000,
+  intervalMs: 10_000,
+  sandboxes: 4096,
+};
+
+const FIELDS = 7;
+
+/** A ring of samples packed in one Float64Array (7 numbers each, no object per sample). */
+class Ring {
+  private readonly data: Float64Array;
+  private start = 0;
+  size = 0;
+
+  constructor(readonly capacity: number) {
+    this.data = new Float64Array(capacity * FIELDS);
+  }
+
+  push(s: Sample): void {
+    const slot = (this.start + this.size) % this.capacity;
+    if (this.size < this.capacity) this.size++;
+    else this.start = (this.start + 1) % this.capacity;
+    this.data.set(
+      [
+        s.at,
+        s.cpuPct,
+        s.cpuCount,
+        s.memUsedBytes,
+        s.memTotalBytes,
+        s.diskUsedBytes,
+        s.diskTotalBytes,
+      ],
+      slot * FIELDS,
+    );
+  }
+
+  lastAt(): number {
+    return this.size === 0
+      ? 0
+      : this.data[((this.start + this.size - 1) % this.capacity) * FIELDS]!;
+  }
+
+  /** Oldest first, only those at or after `since`. */
+  toArray(since: number): Sample[] {
+    const out: Sample[] = [];
+    for (let i = 0; i < this.size; i++) {
+      const o = ((this.start + i) % this.capacity) * FIELDS;
+      const d = this.data;
+      if (d[o]! < since) continue;
+      out.push({
+        at: d[o]!,
+        cpuPct: d[o + 1]!,
+        cpuCount: d[o + 2]!,
+        memUsedBytes: d[o + 3]!,
+        memTotalBytes: d[o + 4]!,
+        diskUsedBytes: d[o + 5]!,
+        diskTotalBytes: d[o + 6]!,
+      });
+    }
+    return out;
+  }
+}
 
 export class MetricsHistory {
-  private readonly series = new Map<string, Sample[]>();
+  private readonly rings = new Map<string, Ring>();
+  private readonly capacity: number;
 
   constructor(
-    private readonly limits: HistoryLimits = DEFAULT_LIMITS,
+    readonly limits: HistoryLimits = DEFAULT_HISTORY_LIMITS,
     private readonly now: () => number = Date.now,
-  ) {}
-
-  /** Whether a new sample is due for this sandbox. */
-  due(sandboxId: string): boolean {
-    const last = this.series.get(sandboxId)?.at(-1);
-    return last === undefined || this.now() - last.at >= this.limits.minIntervalMs;
+  ) {
+    // Slack for a sampler that runs a little faster than its interval.
+    this.capacity = Math.ceil((limits.windowMs / limits.intervalMs) * 1.1) + 1;
   }
 
   add(sandboxId: string, stats: AgentSandboxStats): void {
-    let samples = this.series.get(sandboxId);
-    if (samples)
-      this.series.delete(sandboxId); // re-inserted below: Map order is recency
-    else samples = [];
-    samples.push({
+    let ring = this.rings.get(sandboxId);
+    if (ring)
+      this.rings.delete(sandboxId); // re-inserted below: Map order is recency
+    else ring = new Ring(this.capacity);
+    ring.push({
       at: this.now(),
       cpuPct: nonNegative(stats.cpuUsedPct),
       cpuCount: stats.cpuCount,
@@ -52,23 +112,33 @@ export class MetricsHistory {
       diskUsedBytes: stats.diskUsedBytes,
       diskTotalBytes: stats.diskTotalBytes,
     });
-    if (samples.length > this.limits.samples)
-      samples.splice(0, samples.length - this.limits.samples);
-    this.series.set(sandboxId, samples);
-    while (this.series.size > this.limits.sandboxes) {
-      const oldest = this.series.keys().next().value;
+    this.rings.set(sandboxId, ring);
+    while (this.rings.size > this.limits.sandboxes) {
+      const oldest = this.rings.keys().next().value;
       if (oldest === undefined) break;
-      this.series.delete(oldest);
+      this.rings.delete(oldest);
     }
   }
 
-  get(sandboxId: string): readonly Sample[] {
-    return this.series.get(sandboxId) ?? [];
+  /** The samples of the window, oldest first. */
+  get(sandboxId: string): Sample[] {
+    return this.rings.get(sandboxId)?.toArray(this.now() - this.limits.windowMs) ?? [];
   }
 
-  /** A destroyed sandbox's samples are of no further use. */
+  /** Sandboxes with samples kept. */
+  ids(): string[] {
+    return [...this.rings.keys()];
+  }
+
+  /** An ended sandbox's samples are of no further use. */
   forget(sandboxId: string): void {
-    this.series.delete(sandboxId);
+    this.rings.delete(sandboxId);
+  }
+
+  /** Drops the rings with no sample inside the window (a sandbox paused for longer, say). */
+  dropStale(): void {
+    const since = this.now() - this.limits.windowMs;
+    for (const [id, ring] of this.rings) if (ring.lastAt() < since) this.rings.delete(id);
   }
 }
 

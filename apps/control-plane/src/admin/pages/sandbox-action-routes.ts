@@ -7,9 +7,11 @@ import { ServiceError } from "../../service/errors.js";
 import type { Sandbox } from "../../service/sandbox-types.js";
 import type { AdminContext } from "../admin-context.js";
 import { html } from "../html/html.js";
+import { terminalGate } from "../terminal/terminal-gate.js";
 import { sendHtml } from "./respond.js";
-import { sandboxSummary } from "./sandbox-detail-page.js";
-import { sandboxRow } from "./sandbox-row.js";
+import { rowId } from "./sandbox-actions.js";
+import { summaryUpdate } from "./sandbox-detail-page.js";
+import { SANDBOX_COLUMN_COUNT, sandboxRow } from "./sandbox-row.js";
 
 const ActionParams = Type.Object({
   id: Type.String({ maxLength: 64 }),
@@ -47,7 +49,7 @@ export const sandboxActionRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext 
         if (!(error instanceof ServiceError && error.status === 404)) throw error;
       }
       if (request.body.view === "summary") {
-        return sendHtml(reply, sandbox ? sandboxSummary(sandbox) : gone(id, "summary"));
+        return sendHtml(reply, sandbox ? summaryUpdate(sandbox) : gone(id, "summary"));
       }
       if (!sandbox) return sendHtml(reply, gone(id, "row"));
       const owners = await ctx.fleet.owners(admin);
@@ -59,6 +61,6 @@ export const sandboxActionRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext 
 
 function gone(id: string, view: "row" | "summary") {
   return view === "row"
-    ? html`<tr id="row-${id}" data-state="stopped"><td colspan="11" class="dim mono">${id} destroyed</td></tr>`
-    : html`<section id="summary" class="panel"><p class="dim mono">${id} destroyed</p></section>`;
+    ? html`<tr id="${rowId(id)}" data-state="stopped"><td colspan="${SANDBOX_COLUMN_COUNT}" class="dim mono">${id} destroyed</td></tr>`
+    : html`<section id="summary" class="panel" data-state="stopped"><p class="dim mono">${id} destroyed</p></section>${terminalGate({ id, state: "stopped", error: null }, true)}`;
 }

@@ -1,18 +1,19 @@
-// One sandbox: its state and resources (refreshing), CPU and memory over time, its audit trail
-// (infinite scroll) and a terminal into it.
+// One sandbox: its state and resources (refreshing), CPU and memory over the last hour (kept
+// by the metrics sampler), its audit trail (infinite scroll) and, on request, a terminal.
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "typebox";
-import { ServiceError } from "../../service/errors.js";
 import type { Principal, Sandbox } from "../../service/sandbox-types.js";
 import type { AdminContext } from "../admin-context.js";
 import { allowStyleNonce } from "../content-policy.js";
 import { type Html, html } from "../html/html.js";
 import { page } from "../html/layout.js";
-import { mib } from "../html/units.js";
+import { mib, span } from "../html/units.js";
 import { auditHead, auditRow, stateBadge, when } from "../html/widgets.js";
 import { metricsCharts } from "../metrics/metrics-chart.js";
+import { terminalGate } from "../terminal/terminal-gate.js";
 import { sendHtml } from "./respond.js";
 import { sandboxActions } from "./sandbox-actions.js";
+import { endsCell } from "./sandbox-row.js";
 
 const REFRESH = "every 3s";
 const AUDIT_PAGE = 25;
@@ -41,7 +42,7 @@ export function sandboxSummary(s: Sandbox, now = Date.now()): Html {
     <dt>Resources</dt><dd>${s.resources.vcpus} vCPU · ${mib(s.resources.memoryMb)} memory · ${mib(s.resources.diskMb)} disk</dd>
     <dt>Host</dt><dd>${s.hostId ?? "–"}</dd>
     <dt>Started</dt><dd>${when(s.startedAt, now)}</dd>
-    <dt>${s.state === "stopped" ? "Stopped" : "Ends"}</dt><dd>${s.state === "stopped" ? when(s.stoppedAt, now) : when(s.endAt, now)} <span class="dim">timeout ${s.timeoutSeconds}s${s.autoPause ? ", auto-pause" : ""}</span></dd>
+    <dt>${s.state === "stopped" ? "Stopped" : "Ends"}</dt><dd>${endsCell(s, now)} <span class="dim">timeout ${s.timeoutSeconds}s${s.autoPause ? ", auto-pause" : ""}</span></dd>
     <dt>Network</dt><dd>${s.allowInternet ? "internet allowed" : "no internet"}${s.network.allowOut.length > 0 ? ` · allow ${s.network.allowOut.join(", ")}` : ""}${s.network.denyOut.length > 0 ? ` · deny ${s.network.denyOut.join(", ")}` : ""}</dd>
     <dt>Metadata</dt><dd>${metadata.length > 0 ? metadata.map(([k, v]) => `${k}=${v}`).join(" ") : html`<span class="dim">none</span>`}</dd>
     <dt>Env vars</dt><dd>${s.envVarNames.length > 0 ? s.envVarNames.join(" ") : html`<span class="dim">none</span>`}</dd>
@@ -49,26 +50,24 @@ export function sandboxSummary(s: Sandbox, now = Date.now()): Html {
 </section>`;
 }
 
-/** Takes a sample when one is due and the sandbox runs; draws what is kept. */
-async function metricsSection(ctx: AdminContext, actor: Principal, s: Sandbox): Promise<Html> {
-  let note: Html | string = "";
-  if (s.state === "running" && ctx.metrics.due(s.id)) {
-    try {
-      const stats = await ctx.deps.sandboxes.stats(actor, s.id);
-      if (stats) ctx.metrics.add(s.id, stats);
-    } catch (error) {
-      if (!(error instanceof ServiceError)) throw error;
-      note = html`<p class="dim small">Last sample failed: ${error.message}</p>`;
-    }
-  } else if (s.state !== "running") {
-    note = html`<p class="dim small">Sampled only while the sandbox runs (now ${s.state}).</p>`;
-  }
+/** The summary as a refresh or an action returns it: with the terminal's gate out of band. */
+export function summaryUpdate(s: Sandbox): Html {
+  return html`${sandboxSummary(s)}${terminalGate(s, true)}`;
+}
+
+/** Draws what the sampler kept; sampling itself runs on its own timer. */
+function metricsSection(ctx: AdminContext, s: Sandbox): Html {
   const samples = ctx.metrics.get(s.id);
+  const { intervalMs, windowMs } = ctx.metrics.limits;
+  const every = span(intervalMs);
+  const emptyText =
+    s.state === "running"
+      ? `No samples yet: one is taken every ${every} while the sandbox runs.`
+      : `No samples: they are taken every ${every}, only while the sandbox runs${s.state === "error" ? " (this one failed)" : ` (this one is ${s.state})`}.`;
   return html`<section id="metrics" class="panel" aria-labelledby="metrics-title"
-  hx-get="${path(s.id, "/metrics")}" hx-trigger="${REFRESH}" hx-swap="outerHTML" hx-sync="this:drop">
-  <div class="section-head"><h2 id="metrics-title">Metrics</h2><span class="dim small">${samples.length} samples kept while this page is open</span></div>
-  ${metricsCharts(samples)}
-  ${note}
+  hx-get="${path(s.id, "/metrics")}" hx-trigger="every ${Math.max(3, Math.round(intervalMs / 1000))}s" hx-swap="outerHTML" hx-sync="this:drop">
+  <div class="section-head"><h2 id="metrics-title">Metrics</h2><span class="dim small">every ${every} while running · last ${span(windowMs)} kept</span></div>
+  ${metricsCharts(samples, { gapMs: intervalMs * 2.5, emptyText })}
 </section>`;
 }
 
@@ -98,26 +97,24 @@ export const sandboxDetailPage: FastifyPluginAsyncTypebox<{ ctx: AdminContext }>
 ) => {
   app.get("/sandboxes/:id", { schema: { params: IdParams } }, async (request, reply) => {
     const session = request.adminSession!;
-    const { sandbox: s, actor } = await ctx.fleet.find(session.principal, request.params.id);
-    const [metrics, audit] = await Promise.all([
-      metricsSection(ctx, actor, s),
-      auditRows(ctx, session.principal, s.id),
-    ]);
+    const { sandbox: s } = await ctx.fleet.find(session.principal, request.params.id);
+    const audit = await auditRows(ctx, session.principal, s.id);
     const styleNonce = allowStyleNonce(reply);
     const body = html`<div class="page-head">
   <h1><a href="/admin/sandboxes">Sandboxes</a> <span class="dim">/</span> <span class="mono">${s.id}</span></h1>
 </div>
 <div class="detail-grid">
   ${sandboxSummary(s)}
-  ${metrics}
+  ${metricsSection(ctx, s)}
 </div>
 <section class="panel terminal-panel" aria-labelledby="terminal-title">
   <div class="terminal-bar">
     <h2 id="terminal-title">Terminal</h2>
-    <span id="terminal-status" class="terminal-status" role="status" aria-live="polite">loading…</span>
-    <button type="button" id="terminal-connect" hidden aria-label="Connect the terminal to ${s.id}">Connect</button>
+    <span id="terminal-status" class="terminal-status" role="status" aria-live="polite"></span>
+    <button type="button" id="terminal-open" hidden aria-label="Open a terminal in ${s.id}">Open terminal</button>
   </div>
-  <div id="terminal" class="terminal" role="region" aria-label="Terminal in ${s.id}" data-socket="${path(s.id, "/terminal")}" data-state="${s.state}"></div>
+  ${terminalGate(s)}
+  <div id="terminal" class="terminal" hidden role="region" aria-label="Terminal in ${s.id}" data-socket="${path(s.id, "/terminal")}"></div>
 </section>
 <section class="panel" aria-labelledby="audit-title">
   <h2 id="audit-title">Audit log</h2>
@@ -143,15 +140,12 @@ export const sandboxDetailPage: FastifyPluginAsyncTypebox<{ ctx: AdminContext }>
 
   app.get("/sandboxes/:id/summary", { schema: { params: IdParams } }, async (request, reply) => {
     const { sandbox } = await ctx.fleet.find(request.adminSession!.principal, request.params.id);
-    return sendHtml(reply, sandboxSummary(sandbox));
+    return sendHtml(reply, summaryUpdate(sandbox));
   });
 
   app.get("/sandboxes/:id/metrics", { schema: { params: IdParams } }, async (request, reply) => {
-    const { sandbox, actor } = await ctx.fleet.find(
-      request.adminSession!.principal,
-      request.params.id,
-    );
-    return sendHtml(reply, await metricsSection(ctx, actor, sandbox));
+    const { sandbox } = await ctx.fleet.find(request.adminSession!.principal, request.params.id);
+    return sendHtml(reply, metricsSection(ctx, sandbox));
   });
 
   app.get(

@@ -1,13 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { type Static, Type } from "typebox";
-import { LIMITS, TEMPLATE_PATTERN } from "../../service/limits.js";
+import { LIMITS } from "../../service/limits.js";
 import { SANDBOX_STATES, type SandboxState } from "../../service/sandbox-types.js";
 import type { AdminContext } from "../admin-context.js";
 import type { FleetFilter } from "../fleet/fleet.js";
 import { type Html, html } from "../html/html.js";
 import { page } from "../html/layout.js";
 import { sendHtml } from "./respond.js";
-import { SANDBOX_COLUMNS, sandboxRow } from "./sandbox-row.js";
+import { SANDBOX_COLUMN_COUNT, SANDBOX_COLUMNS, sandboxRow } from "./sandbox-row.js";
 
 /** Rows one list shows; more than this and the page says so. */
 const LIST_LIMIT = 200;
@@ -20,9 +20,7 @@ export const SandboxListQuery = Type.Object(
   {
     state: Type.Optional(Type.Union(STATE_CHOICES.map((s) => Type.Literal(s)))),
     owner: Type.Optional(Type.String({ pattern: "^(own-[0-9a-f]{8})?$" })),
-    template: Type.Optional(
-      Type.String({ maxLength: LIMITS.templateLength, pattern: `^$|${TEMPLATE_PATTERN}` }),
-    ),
+    q: Type.Optional(Type.String({ maxLength: LIMITS.searchLength })),
   },
   { additionalProperties: false },
 );
@@ -35,7 +33,7 @@ function toFilter(q: ListQuery): FleetFilter {
   return {
     states: state === "all" ? undefined : state === "live" ? LIVE_STATES : [state as SandboxState],
     ownerId: q.owner || undefined,
-    template: q.template || undefined,
+    search: q.q?.trim() || undefined,
   };
 }
 
@@ -43,7 +41,7 @@ function queryString(q: ListQuery): string {
   const params = new URLSearchParams();
   if (q.state) params.set("state", q.state);
   if (q.owner) params.set("owner", q.owner);
-  if (q.template) params.set("template", q.template);
+  if (q.q) params.set("q", q.q);
   const s = params.toString();
   return s ? `?${s}` : "";
 }
@@ -63,8 +61,8 @@ async function rows(
 
 function tbody(q: ListQuery, body: Html[], truncated: boolean): Html {
   return html`<tbody id="sandbox-rows" hx-get="/admin/sandboxes/rows${queryString(q)}" hx-trigger="${REFRESH}" hx-swap="outerHTML" hx-sync="this:drop">
-${body.length > 0 ? body : html`<tr><td colspan="11" class="empty">No sandboxes match these filters.</td></tr>`}
-${truncated ? html`<tr><td colspan="11" class="dim">Showing the newest ${LIST_LIMIT}; narrow the filters to see others.</td></tr>` : ""}
+${body.length > 0 ? body : html`<tr><td colspan="${SANDBOX_COLUMN_COUNT}" class="empty">No sandboxes match these filters.</td></tr>`}
+${truncated ? html`<tr><td colspan="${SANDBOX_COLUMN_COUNT}" class="dim">Showing the newest ${LIST_LIMIT}; narrow the filters to see others.</td></tr>` : ""}
 </tbody>`;
 }
 
@@ -81,9 +79,13 @@ export const sandboxesPage: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = a
     const body = html`<div class="page-head">
   <h1>Sandboxes</h1>
   <p class="dim">Every owner's sandboxes, newest first; refreshes every 3 seconds.</p>
+  <a class="button primary" href="/admin/sandboxes/new">New sandbox</a>
 </div>
 <form id="filters" class="filters" method="get" action="/admin/sandboxes" role="search" aria-label="Filter sandboxes"
-  hx-get="/admin/sandboxes" hx-trigger="change, submit" hx-target="#sandbox-table" hx-select="#sandbox-table" hx-swap="outerHTML" hx-push-url="true">
+  hx-get="/admin/sandboxes" hx-trigger="change, submit, input changed delay:400ms from:find input[name=q]" hx-target="#sandbox-table" hx-select="#sandbox-table" hx-swap="outerHTML" hx-push-url="true">
+  <label class="search">Search
+    <input name="q" type="search" value="${q.q ?? ""}" maxlength="${LIMITS.searchLength}" placeholder="id, template or key=value" class="mono search-input" spellcheck="false">
+  </label>
   <label>State
     <select name="state">${STATE_CHOICES.map(
       (s) =>
@@ -95,9 +97,6 @@ export const sandboxesPage: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = a
       (o) =>
         html`<option value="${o.id}"${o.id === q.owner ? html` selected` : ""}>${o.name} (${o.id})</option>`,
     )}</select>
-  </label>
-  <label>Template
-    <input name="template" value="${q.template ?? ""}" maxlength="${LIMITS.templateLength}" pattern="${TEMPLATE_PATTERN}" placeholder="any" class="mono" spellcheck="false">
   </label>
   <button type="submit">Apply filters</button>
 </form>

@@ -1,5 +1,6 @@
 // The admin UI's page script (a static file: the Content-Security-Policy allows no inline
-// script). htmx does the requests; this only reports failures and copies new keys.
+// script). htmx does the requests; this reports failures, shows a sandbox's transitional state
+// while an action on it runs, and copies new keys.
 (() => {
   let flashTimer;
 
@@ -41,6 +42,41 @@
     if (event.detail.successful && event.detail.requestConfig?.verb === "post") {
       const box = document.getElementById("flash");
       if (box && !box.classList.contains("ok")) box.textContent = "";
+    }
+  });
+
+  // Pause, resume and destroy take seconds; the service moves the sandbox to pausing, resuming
+  // or stopping as the request starts. The row (or summary) shows that state until the answer
+  // replaces it, and gets its own back if the request fails.
+  const busyShown = new Map();
+  function badgeOf(box) {
+    return box.querySelector(".state");
+  }
+  document.addEventListener("htmx:beforeRequest", (event) => {
+    const button = event.detail.elt;
+    const busy = button?.getAttribute?.("data-busy");
+    const box = busy && document.getElementById(button.getAttribute("data-busy-for") || "");
+    if (!box) return;
+    const badge = badgeOf(box);
+    busyShown.set(button, { box, state: box.dataset.state, text: badge?.textContent });
+    box.dataset.state = busy;
+    box.classList.add("busy");
+    if (badge) {
+      badge.textContent = busy;
+      badge.className = `state state-${busy}`;
+    }
+  });
+  document.addEventListener("htmx:afterRequest", (event) => {
+    const shown = busyShown.get(event.detail.elt);
+    if (!shown) return;
+    busyShown.delete(event.detail.elt);
+    if (event.detail.successful || !shown.box.isConnected) return;
+    shown.box.dataset.state = shown.state;
+    shown.box.classList.remove("busy");
+    const badge = badgeOf(shown.box);
+    if (badge) {
+      badge.textContent = shown.text;
+      badge.className = `state state-${shown.state}`;
     }
   });
 

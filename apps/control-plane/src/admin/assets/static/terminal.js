@@ -1,6 +1,7 @@
 // The sandbox detail page's terminal: xterm.js over the admin terminal WebSocket, which speaks
 // the API's terminal protocol (binary frames carry keystrokes in and output out; text frames
-// are JSON: {"type":"resize",cols,rows} in; started, exit and error out).
+// are JSON: {"type":"resize",cols,rows} in; started, exit and error out). Nothing connects
+// until the admin presses "Open terminal", and only a running sandbox offers it.
 
 // xterm.js writes its own <style> elements; the page's Content-Security-Policy accepts them
 // only with this response's nonce, so every <style> made on this page carries it.
@@ -14,34 +15,12 @@ if (nonce) {
   };
 }
 
-const { Terminal } = await import("/admin/assets/xterm.mjs");
-const { FitAddon } = await import("/admin/assets/addon-fit.mjs");
-
 const host = document.getElementById("terminal");
 const statusLine = document.getElementById("terminal-status");
-const connectButton = document.getElementById("terminal-connect");
+const openButton = document.getElementById("terminal-open");
 
-const term = new Terminal({
-  cursorBlink: true,
-  convertEol: false,
-  fontFamily: '"JetBrains Mono", "DejaVu Sans Mono", "Liberation Mono", Menlo, monospace',
-  fontSize: 13,
-  scrollback: 5000,
-  theme: {
-    background: "#0c0c0c",
-    foreground: "#e8e6e3",
-    cursor: "#8fbc8f",
-    cursorAccent: "#0c0c0c",
-    selectionBackground: "#2f3f2f",
-    green: "#8fbc8f",
-    brightGreen: "#a3cba3",
-  },
-});
-const fit = new FitAddon();
-term.loadAddon(fit);
-term.open(host);
-fit.fit();
-
+let term = null;
+let fit = null;
 let socket = null;
 const encoder = new TextEncoder();
 
@@ -54,10 +33,42 @@ function send(data) {
   if (socket && socket.readyState === WebSocket.OPEN) socket.send(data);
 }
 
-term.onData((data) => send(encoder.encode(data)));
-term.onBinary((data) => send(Uint8Array.from(data, (c) => c.charCodeAt(0))));
-term.onResize(({ cols, rows }) => send(JSON.stringify({ type: "resize", cols, rows })));
-new ResizeObserver(() => fit.fit()).observe(host);
+/** The sandbox's state as the summary's last refresh left it (terminal-gate.ts). */
+function sandboxState() {
+  return document.getElementById("terminal-gate")?.dataset.state;
+}
+
+// xterm.js is loaded when the terminal is first opened, not with the page.
+async function makeTerminal() {
+  const { Terminal } = await import("/admin/assets/xterm.mjs");
+  const { FitAddon } = await import("/admin/assets/addon-fit.mjs");
+  term = new Terminal({
+    cursorBlink: true,
+    convertEol: false,
+    fontFamily: '"JetBrains Mono", "DejaVu Sans Mono", "Liberation Mono", Menlo, monospace',
+    fontSize: 13,
+    scrollback: 5000,
+    theme: {
+      background: "#0c0c0c",
+      foreground: "#e8e6e3",
+      cursor: "#8fbc8f",
+      cursorAccent: "#0c0c0c",
+      selectionBackground: "#2f3f2f",
+      green: "#8fbc8f",
+      brightGreen: "#a3cba3",
+    },
+  });
+  fit = new FitAddon();
+  term.loadAddon(fit);
+  term.open(host);
+  fit.fit();
+  term.onData((data) => send(encoder.encode(data)));
+  term.onBinary((data) => send(Uint8Array.from(data, (c) => c.charCodeAt(0))));
+  term.onResize(({ cols, rows }) => send(JSON.stringify({ type: "resize", cols, rows })));
+  new ResizeObserver(() => {
+    if (!host.hidden) fit.fit();
+  }).observe(host);
+}
 
 function connect() {
   if (socket && socket.readyState <= WebSocket.OPEN) return;
@@ -68,7 +79,7 @@ function connect() {
   const ws = new WebSocket(url);
   ws.binaryType = "arraybuffer";
   socket = ws;
-  connectButton.hidden = true;
+  openButton.hidden = true;
   status("connecting…");
   ws.addEventListener("message", (event) => {
     if (typeof event.data !== "string") {
@@ -93,21 +104,42 @@ function connect() {
   });
   ws.addEventListener("close", (event) => {
     if (socket !== ws) return;
+    socket = null;
     delete host.dataset.connected;
     if (!statusLine.classList.contains("failed")) {
       status(event.code === 1000 ? "disconnected" : `disconnected (${event.code})`);
     }
-    connectButton.hidden = false;
+    follow();
   });
 }
 
-connectButton.addEventListener("click", () => {
-  term.reset();
+/**
+ * Shows what the sandbox's state allows: the open button for a running sandbox with no
+ * terminal connected, and no terminal at all otherwise (the gate says why).
+ */
+function follow() {
+  const running = sandboxState() === "running";
+  const connected = socket !== null;
+  if (!running) {
+    if (socket) socket.close(1000);
+    host.hidden = true;
+    status("");
+  }
+  openButton.hidden = !running || connected;
+  if (running && !connected && term) openButton.textContent = "Reconnect";
+}
+
+openButton.addEventListener("click", async () => {
+  openButton.hidden = true;
+  host.hidden = false;
+  if (term) term.reset();
+  else {
+    status("loading…");
+    await makeTerminal();
+  }
   connect();
 });
 
-if (host.dataset.state === "running") connect();
-else {
-  status("the sandbox is not running: resume it, then connect");
-  connectButton.hidden = false;
-}
+document.addEventListener("htmx:afterSettle", follow);
+document.addEventListener("htmx:oobAfterSwap", follow);
+follow();
