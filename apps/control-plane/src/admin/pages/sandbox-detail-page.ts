@@ -13,7 +13,7 @@ import { metricsCharts } from "../metrics/metrics-chart.js";
 import { terminalGate } from "../terminal/terminal-gate.js";
 import { sendHtml } from "./respond.js";
 import { sandboxActions } from "./sandbox-actions.js";
-import { endsCell } from "./sandbox-row.js";
+import { endsCell, metadataCell } from "./sandbox-row.js";
 
 const REFRESH = "every 3s";
 const AUDIT_PAGE = 25;
@@ -27,7 +27,6 @@ const AuditQuery = Type.Object(
 const path = (id: string, tail = "") => `/admin/sandboxes/${encodeURIComponent(id)}${tail}`;
 
 export function sandboxSummary(s: Sandbox, now = Date.now()): Html {
-  const metadata = Object.entries(s.metadata);
   return html`<section id="summary" class="panel" aria-labelledby="summary-title" data-state="${s.state}"
   hx-get="${path(s.id, "/summary")}" hx-trigger="${REFRESH}" hx-swap="outerHTML" hx-sync="this:drop">
   <div class="section-head">
@@ -44,7 +43,7 @@ export function sandboxSummary(s: Sandbox, now = Date.now()): Html {
     <dt>Started</dt><dd>${when(s.startedAt, now)}</dd>
     <dt>${s.state === "stopped" ? "Stopped" : "Ends"}</dt><dd>${endsCell(s, now)} <span class="dim">timeout ${s.timeoutSeconds}s${s.autoPause ? ", auto-pause" : ""}</span></dd>
     <dt>Network</dt><dd>${s.allowInternet ? "internet allowed" : "no internet"}${s.network.allowOut.length > 0 ? ` · allow ${s.network.allowOut.join(", ")}` : ""}${s.network.denyOut.length > 0 ? ` · deny ${s.network.denyOut.join(", ")}` : ""}</dd>
-    <dt>Metadata</dt><dd>${metadata.length > 0 ? metadata.map(([k, v]) => `${k}=${v}`).join(" ") : html`<span class="dim">none</span>`}</dd>
+    <dt>Metadata</dt><dd>${metadataCell(s.metadata, Number.POSITIVE_INFINITY)}</dd>
     <dt>Env vars</dt><dd>${s.envVarNames.length > 0 ? s.envVarNames.join(" ") : html`<span class="dim">none</span>`}</dd>
   </dl>
 </section>`;

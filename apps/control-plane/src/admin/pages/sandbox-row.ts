@@ -7,14 +7,14 @@ import { rowId, sandboxActions } from "./sandbox-actions.js";
 /** Metadata pairs a row shows before "+N more" (the cell's title has them all). */
 const METADATA_SHOWN = 3;
 
-export function metadataCell(metadata: Record<string, string>): Html {
+export function metadataCell(metadata: Record<string, string>, shown = METADATA_SHOWN): Html {
   const pairs = Object.entries(metadata)
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([k, v]) => `${k}=${v}`);
   if (pairs.length === 0) return html`<span class="dim">–</span>`;
-  const more = pairs.length - METADATA_SHOWN;
+  const more = pairs.length - shown;
   return html`<span class="tags" title="${pairs.join("\n")}">${pairs
-    .slice(0, METADATA_SHOWN)
+    .slice(0, shown)
     .map(
       (p) => html`<span class="tag mono">${p}</span>`,
     )}${more > 0 ? html`<span class="dim small">+${more} more</span>` : ""}</span>`;
@@ -32,18 +32,18 @@ export function endsCell(s: Sandbox, now = Date.now()): Html {
 
 export function sandboxRow(s: Sandbox, ownerName: string | undefined, now = Date.now()): Html {
   return html`<tr id="${rowId(s.id)}" data-state="${s.state}">
-  <td>${sandboxLink(s.id)}</td>
-  <td>${stateBadge(s.state)}</td>
-  <td><span>${ownerName ?? ""}</span> <span class="mono dim">${s.ownerId}</span></td>
-  <td class="mono">${s.template}</td>
-  <td class="metadata">${metadataCell(s.metadata)}</td>
-  <td class="mono num">${s.resources.vcpus}</td>
-  <td class="mono num">${mib(s.resources.memoryMb)}</td>
-  <td class="mono num">${mib(s.resources.diskMb)}</td>
-  <td class="mono dim">${s.hostId ?? "–"}</td>
-  <td>${when(s.startedAt, now)}</td>
-  <td>${endsCell(s, now)}</td>
-  <td>${sandboxActions(s, "row")}</td>
+  <td data-label="Sandbox">${sandboxLink(s.id)}</td>
+  <td data-label="State">${stateBadge(s.state)}</td>
+  <td data-label="Owner"><span>${ownerName ?? ""}</span> <span class="mono dim">${s.ownerId}</span></td>
+  <td data-label="Template" class="mono">${s.template}</td>
+  <td data-label="Metadata" class="metadata">${metadataCell(s.metadata)}</td>
+  <td data-label="vCPU" class="mono num">${s.resources.vcpus}</td>
+  <td data-label="Memory" class="mono num">${mib(s.resources.memoryMb)}</td>
+  <td data-label="Disk" class="mono num">${mib(s.resources.diskMb)}</td>
+  <td data-label="Host" class="mono dim">${s.hostId ?? "–"}</td>
+  <td data-label="Started">${when(s.startedAt, now)}</td>
+  <td data-label="${s.state === "stopped" ? "Ended" : "Ends"}">${endsCell(s, now)}</td>
+  <td class="row-actions">${sandboxActions(s, "row")}</td>
 </tr>`;
 }
 

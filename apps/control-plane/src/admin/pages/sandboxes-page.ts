@@ -101,7 +101,7 @@ export const sandboxesPage: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = a
   <button type="submit">Apply filters</button>
 </form>
 <section id="sandbox-table" aria-label="Sandbox list">
-  <table class="grid">
+  <table class="grid stacked">
     <caption class="visually-hidden">Sandboxes</caption>
     ${SANDBOX_COLUMNS}
     ${tbody(
