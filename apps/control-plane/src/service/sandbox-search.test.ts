@@ -22,7 +22,8 @@ describe.each(DATABASE_KINDS)("sandbox search on %s", (kind) => {
     ids.gold = (await createSandbox(stack, user.key, { metadata: { tier: "gold" } })).id;
     ids.percent = (await createSandbox(stack, user.key, { metadata: { note: "100%_done" } })).id;
     ids.plain = (await createSandbox(stack, user.key)).id;
-  });
+    // A PostgreSQL cluster on a shared two-core machine can take a while to start.
+  }, 600_000);
   afterAll(() => stack?.close());
 
   const search = async (text: string) =>
