@@ -27,7 +27,7 @@ const TIMED_STATES = new Set(["pending", "starting", "running"]);
 export function endsCell(s: Sandbox, now = Date.now()): Html {
   if (s.state === "stopped") return when(s.stoppedAt, now);
   if (TIMED_STATES.has(s.state)) return when(s.endAt, now);
-  return html`<span class="dim" title="No end time while ${s.state}">–</span>`;
+  return html`<span class="dim">none while ${s.state}</span>`;
 }
 
 export function sandboxRow(s: Sandbox, ownerName: string | undefined, now = Date.now()): Html {
