@@ -41,7 +41,7 @@ export function sandboxSummary(s: Sandbox, now = Date.now()): Html {
     <dt>Resources</dt><dd>${s.resources.vcpus} vCPU · ${mib(s.resources.memoryMb)} memory · ${mib(s.resources.diskMb)} disk</dd>
     <dt>Host</dt><dd>${s.hostId ?? "–"}</dd>
     <dt>Started</dt><dd>${when(s.startedAt, now)}</dd>
-    <dt>${s.state === "stopped" ? "Stopped" : "Ends"}</dt><dd>${endsCell(s, now)} <span class="dim">timeout ${s.timeoutSeconds}s${s.autoPause ? ", auto-pause" : ""}</span></dd>
+    <dt>${s.state === "stopped" ? "Stopped" : "Ends"}</dt><dd>${endsCell(s, now)} <span class="dim">· timeout ${s.timeoutSeconds}s${s.autoPause ? ", auto-pause" : ""}</span></dd>
     <dt>Network</dt><dd>${s.allowInternet ? "internet allowed" : "no internet"}${s.network.allowOut.length > 0 ? ` · allow ${s.network.allowOut.join(", ")}` : ""}${s.network.denyOut.length > 0 ? ` · deny ${s.network.denyOut.join(", ")}` : ""}</dd>
     <dt>Metadata</dt><dd>${metadataCell(s.metadata, Number.POSITIVE_INFINITY)}</dd>
     <dt>Env vars</dt><dd>${s.envVarNames.length > 0 ? s.envVarNames.join(" ") : html`<span class="dim">none</span>`}</dd>
