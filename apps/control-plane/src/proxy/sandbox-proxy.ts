@@ -57,8 +57,13 @@ export class SandboxProxy {
   private readonly observations = new WeakMap<http.IncomingMessage, Observation>();
 
   constructor(private readonly o: SandboxProxyOptions) {
-    this.proxy.on("proxyRes", (proxyRes, req) => {
+    this.proxy.on("proxyRes", (proxyRes, req, res) => {
       this.observations.get(req)?.onResponse(proxyRes);
+      // The agent cuts a sandbox's streams when it is destroyed: pass the cut on, so the client
+      // sees its connection drop at once instead of a stream that never ends.
+      proxyRes.once("close", () => {
+        if (!proxyRes.complete) res.destroy();
+      });
     });
     this.proxy.on("error", (error, req, res) => {
       this.o.logger.warn(
