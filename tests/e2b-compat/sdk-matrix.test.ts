@@ -29,7 +29,8 @@ interface SdkHandle {
     kill(pid: number): Promise<boolean>;
   };
   getInfo(): Promise<{ state?: string; metadata: Record<string, string>; sandboxId: string }>;
-  kill(): Promise<boolean>;
+  /** true when it was running; 2.7 returns nothing. */
+  kill(o?: Record<string, unknown>): Promise<boolean | undefined>;
   isRunning(): Promise<boolean>;
   getHost(port: number): string;
 }
@@ -72,9 +73,10 @@ type Pausable = {
   pause?: (o?: unknown) => Promise<unknown>;
   betaPause?: (o?: unknown) => Promise<unknown>;
 };
-const pause = (s: SdkHandle) => {
+// Instance methods of older releases take the connection options again.
+const pause = (s: SdkHandle, o: Record<string, unknown>) => {
   const p = s as unknown as Pausable;
-  return p.pause ? p.pause() : p.betaPause!();
+  return p.pause ? p.pause(o) : p.betaPause!(o);
 };
 
 const RELEASES: Release[] = [
@@ -150,7 +152,7 @@ describe.each(RELEASES)("E2B JS SDK $name", (release) => {
         new Set([sbx.sandboxId, other.sandboxId]),
       );
     } finally {
-      await other.kill();
+      await Sandbox.kill(other.sandboxId, opts);
     }
   });
 
@@ -180,7 +182,7 @@ describe.each(RELEASES)("E2B JS SDK $name", (release) => {
       () => new Error("the command finished"),
       (e: unknown) => e as Error,
     );
-    expect(await sbx.kill()).toBe(true);
+    expect(await sbx.kill(opts)).not.toBe(false);
     const error = await waited;
     if (release.reportsKilled) {
       expect(error).toBeInstanceOf(release.sdk.TimeoutError);

@@ -84,8 +84,8 @@ export class Forwarder {
   }
 
   private hold(sandboxId: string, exchange: http.ServerResponse | Duplex): void {
-    let open = this.inFlight.get(sandboxId);
-    if (!open) this.inFlight.set(sandboxId, (open = new Set()));
+    const open = this.inFlight.get(sandboxId) ?? new Set();
+    this.inFlight.set(sandboxId, open);
     open.add(exchange);
     exchange.once("close", () => {
       open.delete(exchange);
