@@ -1,16 +1,20 @@
 import * as latest from "e2b";
+import * as v1_13 from "e2b-1";
+import * as v2_0 from "e2b-2-0";
 import * as v2_7 from "e2b-2-7";
 import * as v2_45 from "e2b-2-45";
 import * as v2_50 from "e2b-2-50";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { Stack } from "../e2e-stack/stack.js";
 import { waitFor } from "../harness/wait.js";
+import { startTlsFront, type TlsFront } from "./tls-front.js";
 
 // One scenario suite, run unchanged with several released E2B JS SDKs side by side (npm aliases
 // in the root package.json) against one real stack: the control plane, its proxy, the host
 // agent, envd in gVisor. What each release sends is in docs/e2b-compatibility.md.
-// 2.7.0 is the oldest release that takes E2B_API_URL and E2B_SANDBOX_URL (older ones only speak
-// https://api.<domain>; their API requests are covered by wire-shapes.test.ts).
+// 2.7.0 is the oldest release that takes E2B_API_URL and E2B_SANDBOX_URL; older ones (2.0.1,
+// the oldest 2.x, and 1.13.2, the last 1.x) only speak https://api.<domain> and
+// https://<port>-<id>.<domain>, so they run through a TLS front with E2B_DOMAIN.
 
 /** The part of every SDK release's surface this suite uses (their types differ in details). */
 interface SdkHandle {
@@ -86,21 +90,31 @@ const RELEASES: Release[] = [
   { name: "2.51.0", sdk: asModule(latest), pause, reportsKilled: true, mcp: true },
 ];
 
-const DOMAIN = "wrenn.test";
+const NAME = "wrenn.test";
+let DOMAIN: string;
 let stack: Stack;
+let front: TlsFront;
+let key: string;
 let opts: Record<string, unknown>;
 
 beforeAll(async () => {
+  front = await startTlsFront(NAME);
+  // The domain carries the front's port, so https://api.<domain> reaches it.
+  DOMAIN = `${NAME}:${front.port}`;
   stack = await Stack.start({ poolSize: 2, domain: DOMAIN });
+  front.target(stack.url);
   const created = await stack.call("POST", "/v1/api-keys", {
     body: { name: "e2b matrix", format: "e2b" },
   });
-  const key = (created.body as { key: string }).key;
+  key = (created.body as { key: string }).key;
   // The form E2B SDK 2.30-2.45 check before sending anything.
   expect(key).toMatch(/^e2b_[0-9a-f]+$/);
   opts = { apiKey: key, apiUrl: stack.url, sandboxUrl: stack.url, requestTimeoutMs: 60_000 };
 });
-afterAll(() => stack?.close());
+afterAll(async () => {
+  await stack?.close();
+  await front?.close();
+});
 
 describe.each(RELEASES)("E2B JS SDK $name", (release) => {
   const { Sandbox } = release.sdk;
@@ -191,5 +205,70 @@ describe.each(RELEASES)("E2B JS SDK $name", (release) => {
       expect(error.message).not.toBe("the command finished");
     }
     expect(await Sandbox.kill(sbx.sandboxId, opts)).toBe(false);
+  });
+});
+
+interface DomainRelease {
+  name: string;
+  sdk: SdkModule;
+  /** 1.x lists with GET /sandboxes and returns an array; 2.x pages. */
+  list(o: Record<string, unknown>): Promise<{ sandboxId: string }[]>;
+}
+
+const DOMAIN_RELEASES: DomainRelease[] = [
+  {
+    name: "2.0.1",
+    sdk: asModule(v2_0),
+    list: (o) => asModule(v2_0).Sandbox.list(o).nextItems(),
+  },
+  {
+    name: "1.13.2",
+    sdk: asModule(v1_13),
+    list: (o) =>
+      (asModule(v1_13).Sandbox.list as unknown as (o: unknown) => Promise<{ sandboxId: string }[]>)(
+        o,
+      ),
+  },
+];
+
+describe.each(DOMAIN_RELEASES)("E2B JS SDK $name over https with E2B_DOMAIN", (release) => {
+  const { Sandbox } = release.sdk;
+  let domainOpts: Record<string, unknown>;
+  let restore: () => void;
+
+  beforeAll(() => {
+    restore = front.installClient(NAME);
+    domainOpts = { apiKey: key, domain: DOMAIN, requestTimeoutMs: 60_000 };
+  });
+  afterAll(() => restore?.());
+
+  test("create, commands, files, list, pause and connect, kill", async () => {
+    const sbx = await Sandbox.create("base", {
+      ...domainOpts,
+      metadata: { release: release.name },
+    });
+    const run = await sbx.commands.run("echo $((40+2)); whoami");
+    expect(run).toMatchObject({ exitCode: 0, stdout: "42\nuser\n" });
+    await sbx.files.write("/home/user/old.txt", `from ${release.name}`);
+    expect(await sbx.files.read("/home/user/old.txt")).toBe(`from ${release.name}`);
+
+    const listed = await release.list({
+      ...domainOpts,
+      query: { metadata: { release: release.name } },
+    });
+    expect(listed.map((s) => s.sandboxId)).toEqual([sbx.sandboxId]);
+
+    const pausable = sbx as unknown as Pausable;
+    if (pausable.betaPause) {
+      await pausable.betaPause(domainOpts);
+      expect(await sbx.isRunning()).toBe(false);
+      // 2.0.1 connects by setting the timeout and, when a paused sandbox refuses, resuming it.
+      const again = await Sandbox.connect(sbx.sandboxId, domainOpts);
+      expect(await again.files.read("/home/user/old.txt")).toBe(`from ${release.name}`);
+    }
+    await Sandbox.kill(sbx.sandboxId, domainOpts);
+    await expect(Sandbox.getInfo(sbx.sandboxId, domainOpts)).rejects.toBeInstanceOf(
+      release.sdk.NotFoundError,
+    );
   });
 });
