@@ -56,8 +56,11 @@ describe("npm start (bin/start.mjs)", () => {
     const first = running;
     const url = first.field(/API\s+(http:\/\/\S+)/);
     const key = first.field(/API key\s+(\S+)/);
+    // The E2B line's key has E2B's form (SDK 2.30-2.45 check it) and is the admin's owner's.
+    const e2bKey = first.field(/export E2B_API_KEY=(\S+)/);
+    expect(e2bKey).toMatch(/^e2b_[0-9a-f]{40}$/);
     expect(first.output).toContain(
-      `export E2B_API_KEY=${key} E2B_API_URL=${url} E2B_SANDBOX_URL=${url}`,
+      `export E2B_API_KEY=${e2bKey} E2B_API_URL=${url} E2B_SANDBOX_URL=${url}`,
     );
     expect(first.output).toMatch(/Sandbox sb-[0-9a-f]{8} \(created\) ran/);
     expect(first.output).toContain("started 1 time(s)");
@@ -65,7 +68,7 @@ describe("npm start (bin/start.mjs)", () => {
     expect(await readFile(join(dataDir, "admin-api-key"), "utf8")).toBe(`${key}\n`);
 
     // The printed values are all a user needs for the official SDK.
-    const opts = { apiKey: key, apiUrl: url, sandboxUrl: url };
+    const opts = { apiKey: e2bKey, apiUrl: url, sandboxUrl: url };
     const sbx = await Sandbox.create("base", opts);
     await sbx.files.write("/home/user/persist.txt", "still here");
     expect((await sbx.commands.run("cat ~/persist.txt")).stdout).toBe("still here");
@@ -81,6 +84,7 @@ describe("npm start (bin/start.mjs)", () => {
     running = await StartProcess.run(env);
     const second = running;
     expect(second.field(/API key\s+(\S+)/)).toBe(key);
+    expect(second.field(/export E2B_API_KEY=(\S+)/)).toBe(e2bKey);
     expect(second.output).toMatch(/Sandbox sb-[0-9a-f]{8} \(resumed\) ran/);
     expect(second.output).toContain("started 2 time(s)");
     const url2 = second.field(/API\s+(http:\/\/\S+)/);

@@ -166,6 +166,7 @@ export async function startControlPlane(
       hosts,
       exec,
       files,
+      domain: config.domain,
       proxy,
       admin: { secretKey },
     });

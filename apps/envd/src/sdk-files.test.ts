@@ -206,6 +206,18 @@ describe("files via the E2B SDK", () => {
     );
   });
 
+  test("metadata: a removed file's metadata never shows on the next file (inode reuse)", async () => {
+    const base = join(dir, "meta-rm");
+    for (let i = 0; i < 20; i++) {
+      const path = join(base, `f${i}`);
+      await sbx.files.write(path, "x", { metadata: { round: String(i) } });
+      await sbx.files.remove(i % 2 === 0 ? path : base);
+      const fresh = await sbx.files.write(path, "y");
+      const info = await sbx.files.getInfo(fresh.path);
+      expect(info.metadata === undefined || Object.keys(info.metadata).length === 0).toBe(true);
+    }
+  });
+
   test("watchDir reports create, write, chmod, rename and remove", async () => {
     const watched = join(dir, "watched");
     await sbx.files.makeDir(watched);
@@ -310,6 +322,31 @@ describe("signed URLs via the E2B SDK", () => {
       const bare = new URL(download);
       bare.searchParams.delete("signature");
       expect((await fetch(bare)).status).toBe(401);
+
+      // A part without a file name (a plain form field named "file"), as E2B's envd takes it.
+      const noName = await s.uploadUrl(join(dir, "signed-noname.bin"));
+      const boundary = "wrenn-boundary";
+      const bytes = Buffer.from([0, 255, 128, 10, 13, 0x41]);
+      const raw = Buffer.concat([
+        Buffer.from(
+          `--${boundary}\r\nContent-Disposition: form-data; name="file"\r\n\r\n`,
+          "latin1",
+        ),
+        bytes,
+        Buffer.from(`\r\n--${boundary}--\r\n`, "latin1"),
+      ]);
+      const plain = await fetch(noName, {
+        method: "POST",
+        headers: { "content-type": `multipart/form-data; boundary=${boundary}` },
+        body: raw,
+      });
+      expect(plain.status).toBe(200);
+      expect(await plain.json()).toMatchObject([
+        { name: "signed-noname.bin", type: "file", path: join(dir, "signed-noname.bin") },
+      ]);
+      expect(
+        Buffer.from(await s.files.read(join(dir, "signed-noname.bin"), { format: "bytes" })),
+      ).toEqual(bytes);
 
       // The SDK itself, which sends the token as a header, still reads and writes.
       await s.files.write(path, "with header");

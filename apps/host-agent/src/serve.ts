@@ -128,6 +128,7 @@ export async function serve(config: AgentConfig): Promise<void> {
   const forwarder = new Forwarder(manager, log.child({ component: "forwarder" }), () =>
     metrics.forwardErrors.inc(),
   );
+  manager.onGone((sandboxId) => forwarder.cut(sandboxId));
   const listener = await startListener({
     listen: config.listen,
     token: config.token,

@@ -10,4 +10,9 @@ export interface ApiDeps {
   hosts: HostService;
   exec: ExecService;
   files: FileService;
+  /**
+   * The wildcard domain sandboxes are reached under (`<port>-<id>.<domain>`), when configured:
+   * E2B responses name it so the SDK builds sandbox URLs for this server, not E2B's cloud.
+   */
+  domain?: string;
 }

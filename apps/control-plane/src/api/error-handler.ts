@@ -57,7 +57,9 @@ export function usesE2bErrors(request: FastifyRequest): boolean {
 
 export function sendProblem(request: FastifyRequest, reply: FastifyReply, error: unknown) {
   const problem = toProblem(error);
-  if (problem.status >= 500) request.log.error({ err: error }, "request failed");
+  // 501 is a feature this server lacks, not a failure of it.
+  if (problem.status >= 500 && problem.status !== 501)
+    request.log.error({ err: error }, "request failed");
   if (problem.retryAfterSeconds !== undefined)
     reply.header("retry-after", String(problem.retryAfterSeconds));
   reply.status(problem.status);

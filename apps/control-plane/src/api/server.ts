@@ -13,7 +13,9 @@ import type { AuditLog } from "../service/audit-log.js";
 import { IO_LIMITS } from "../service/limits.js";
 import type { ApiDeps } from "./api-deps.js";
 import { authenticate } from "./authentication.js";
+import { e2bLifecycleRoutes } from "./e2b/lifecycle-routes.js";
 import { e2bSandboxRoutes } from "./e2b/sandbox-routes.js";
+import { e2bUnimplementedRoutes } from "./e2b/unimplemented-routes.js";
 import { notFoundHandler, sendProblem } from "./error-handler.js";
 import { API_DESCRIPTION } from "./openapi-description.js";
 import "./request-context.js";
@@ -147,6 +149,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   await app.register(async (e2b) => {
     e2b.addHook("onRequest", authenticate(options.keys));
     await e2b.register(e2bSandboxRoutes, options);
+    await e2b.register(e2bLifecycleRoutes, options);
+    await e2b.register(e2bUnimplementedRoutes, options);
   });
   if (options.admin) {
     await app.register(adminUi, { ...options, ...options.admin, prefix: "/admin" });

@@ -5,7 +5,7 @@ import os from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { pino } from "pino";
-import { generateApiKey } from "../auth/api-key.js";
+import { E2B_API_KEY_PATTERN, generateApiKey } from "../auth/api-key.js";
 import { type ControlPlaneConfig, loadConfig } from "../config/config.js";
 import { type ControlPlane, createLogger, startControlPlane } from "../control-plane.js";
 import { IN_FLIGHT_STATES, type Principal } from "../service/sandbox-types.js";
@@ -78,6 +78,8 @@ export interface LocalStack {
   startMs: number;
   templateMs: number;
   apiKey: string;
+  /** A key of the same owner in E2B's form (`e2b_` + 40 hex), for the banner's E2B line. */
+  e2bApiKey: string;
   keyFile?: string;
   dataDir: string;
   logDir: string;
@@ -105,6 +107,37 @@ export async function sandboxProcesses(dataDir: string): Promise<number[]> {
     if (cmdline.includes(marker)) pids.push(Number(entry));
   }
   return pids;
+}
+
+/**
+ * The key the banner's E2B line prints: the admin key itself when it already has E2B's form,
+ * else a user key of the admin's owner in that form (kept in the data dir like the admin key),
+ * because E2B SDK 2.30–2.45 refuse a `wrn_` key before sending anything.
+ */
+async function e2bKey(
+  o: LocalStackOptions,
+  cp: ControlPlane,
+  admin: { key: string; principal: Principal },
+): Promise<string> {
+  if (E2B_API_KEY_PATTERN.test(admin.key)) return admin.key;
+  const file = join(o.dataDir, "e2b-api-key");
+  const kept = (await readFile(file, "utf8").catch(() => "")).trim();
+  if (kept) {
+    const principal = await cp.keys.authenticate(kept).catch(() => undefined);
+    if (principal?.ownerId === admin.principal.ownerId) return kept;
+  }
+  const { record } = await cp.keys.current(admin.principal);
+  const { key } = await cp.keys.create(admin.principal, {
+    name: "e2b (npm start)",
+    ownerId: admin.principal.ownerId,
+    role: "user",
+    pools: record.pools,
+    createRatePerMinute: record.createRatePerMinute,
+    format: "e2b",
+  });
+  await writeFile(file, `${key}\n`, { mode: 0o600 });
+  await chmod(file, 0o600);
+  return key;
 }
 
 async function adminKey(o: LocalStackOptions): Promise<{ key: string; file?: string }> {
@@ -218,6 +251,7 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
     if (!config.databaseUrl) await settleInFlight(cp);
     await cp.monitor.refresh(cp.localHostId);
 
+    const e2bApiKey = await e2bKey(o, cp, { key, principal });
     const welcome = o.welcome === false ? undefined : await runWelcome(cp, principal, o.say);
     // The CLI finds this stack (and only this one) through the file, not a guessed port.
     await writeStackState(o.dataDir, { url: cp.url, pid: process.pid, keyFile: file });
@@ -228,6 +262,7 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
       startMs: Date.now() - startedAt,
       templateMs,
       apiKey: key,
+      e2bApiKey,
       keyFile: file,
       dataDir: o.dataDir,
       logDir,
@@ -353,7 +388,7 @@ export function banner(stack: LocalStack): string {
     `  ${timing}`,
     "",
     "The official E2B SDK, unchanged:",
-    `  export E2B_API_KEY=${key} E2B_API_URL=${url} E2B_SANDBOX_URL=${url}`,
+    `  export E2B_API_KEY=${stack.e2bApiKey} E2B_API_URL=${url} E2B_SANDBOX_URL=${url}`,
     "",
     "Wrenn's SDK (@wrenn/sdk) and the CLI (`node packages/cli/dist/main.js`, or `wrenn` after `npm link -w @wrenn/cli`):",
     `  export WRENN_API_URL=${url} WRENN_API_KEY=${key}`,

@@ -58,6 +58,13 @@ describe("which requests the proxy takes", () => {
     ],
     ["unsigned /files is the API's (404)", req("/files?path=%2Fa"), null],
     [
+      "/files with envd's token and no sandbox id (e2b 2.7-2.15)",
+      req("/files?path=%2Fa&username=user", { "x-access-token": "tok" }),
+      { kind: "token", token: "tok" },
+    ],
+    ["/health with envd's token", req("/health", { "x-access-token": "tok" }), { kind: "token" }],
+    ["a token elsewhere is the API's", req("/v2/sandboxes", { "x-access-token": "tok" }), null],
+    [
       "a malformed escape in the ports prefix",
       req("/v1/sandboxes/%E0%A4%A/ports/80/"),
       { kind: "invalid", status: 400 },

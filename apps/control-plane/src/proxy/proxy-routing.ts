@@ -9,6 +9,12 @@ export type ProxyRoute =
   | { kind: "port"; sandboxId: string; port: number; url: string }
   /** A signed /files URL without a sandbox id (E2B's downloadUrl/uploadUrl with a shared origin). */
   | { kind: "signed"; signature: string }
+  /**
+   * envd's HTTP API (/files, /health) with the sandbox's access token but no sandbox id: e2b
+   * 2.7-2.15 send the E2b-Sandbox-Id header on RPCs only, so in E2B_SANDBOX_URL mode the token
+   * is the only thing that names the sandbox.
+   */
+  | { kind: "token"; token: string }
   /** Taken by the proxy but refused: answer with this status. */
   | { kind: "invalid"; style: "e2b" | "wrenn"; status: number; message: string };
 
@@ -84,9 +90,12 @@ export function routeOf(
     }
   }
 
-  if (url === "/files" || url.startsWith("/files?")) {
+  const files = url === "/files" || url.startsWith("/files?");
+  if (files) {
     const signature = new URLSearchParams(url.slice("/files".length)).get("signature");
     if (signature) return { kind: "signed", signature };
   }
+  const token = single(request.headers["x-access-token"]);
+  if (token && (files || url === "/health")) return { kind: "token", token };
   return null;
 }

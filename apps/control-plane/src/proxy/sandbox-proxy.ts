@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from "node:crypto";
 import http from "node:http";
 import type { Duplex } from "node:stream";
 import { createProxyServer } from "http-proxy-3";
@@ -57,8 +58,13 @@ export class SandboxProxy {
   private readonly observations = new WeakMap<http.IncomingMessage, Observation>();
 
   constructor(private readonly o: SandboxProxyOptions) {
-    this.proxy.on("proxyRes", (proxyRes, req) => {
+    this.proxy.on("proxyRes", (proxyRes, req, res) => {
       this.observations.get(req)?.onResponse(proxyRes);
+      // The agent cuts a sandbox's streams when it is destroyed: pass the cut on, so the client
+      // sees its connection drop at once instead of a stream that never ends.
+      proxyRes.once("close", () => {
+        if (!proxyRes.complete) res.destroy();
+      });
     });
     this.proxy.on("error", (error, req, res) => {
       this.o.logger.warn(
@@ -183,6 +189,20 @@ export class SandboxProxy {
             "no running sandbox matches this signed URL (paused, gone, or a wrong signature)",
         });
       }
+      case "token": {
+        const given = digest(route.token);
+        for (const endpoint of await this.o.sandboxes.runningEndpoints()) {
+          if (timingSafeEqual(given, digest(endpoint.envdAccessToken))) {
+            return {
+              endpoint,
+              port: ENVD_PORT,
+              owner: { ...ownerOf(endpoint), actor: "proxy", apiKeyId: null, via: "e2b" },
+            };
+          }
+        }
+        // What E2B answers for a sandbox that is not running: isRunning() turns false on it.
+        throw new Refusal(502, { message: "The sandbox was not found", code: 502 });
+      }
     }
   }
 
@@ -202,6 +222,9 @@ export class SandboxProxy {
       : wrennError(500, "internal_error", "internal error; see the control plane's log");
   }
 }
+
+/** Fixed-length form of a token, so comparing two takes the same time whatever they hold. */
+const digest = (token: string) => createHash("sha256").update(token).digest();
 
 function ownerOf(endpoint: SandboxEndpoint) {
   return { sandboxId: endpoint.id, ownerId: endpoint.ownerId };

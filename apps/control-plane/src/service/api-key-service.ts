@@ -1,5 +1,10 @@
 import type { Logger } from "pino";
-import { generateApiKey, hashApiKey, PRESENTED_KEY_PATTERN } from "../auth/api-key.js";
+import {
+  type ApiKeyFormat,
+  generateApiKey,
+  hashApiKey,
+  PRESENTED_KEY_PATTERN,
+} from "../auth/api-key.js";
 import type { Database, Queryable } from "../db/database.js";
 import {
   type ApiKeyRecord,
@@ -30,6 +35,8 @@ export interface CreateKeyInput {
   ownerName?: string;
   pools?: Partial<Pools>;
   createRatePerMinute?: number;
+  /** `e2b` issues `e2b_` + 40 hex, a key every E2B SDK release accepts. Default `wrenn`. */
+  format?: ApiKeyFormat;
 }
 
 export const missingKey = () =>
@@ -117,7 +124,7 @@ export class ApiKeyService {
       input.createRatePerMinute ?? defaults.createRatePerMinute,
       LIMITS.createRatePerMinute.max,
     );
-    const key = generateApiKey();
+    const key = generateApiKey(input.format);
     const id = await this.db.transaction(async (tx) => {
       let ownerId = input.ownerId;
       if (ownerId !== undefined) {
@@ -144,7 +151,7 @@ export class ApiKeyService {
       apiKeyId: principal.keyId,
       action: "api_key.create",
       outcome: "ok",
-      detail: { keyId: id, role, ownerId: record.ownerId },
+      detail: { keyId: id, role, ownerId: record.ownerId, format: input.format ?? "wrenn" },
     });
     return { record, key };
   }

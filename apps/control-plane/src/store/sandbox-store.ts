@@ -231,7 +231,8 @@ export async function listSandboxes(q: Queryable, f: SandboxFilter): Promise<San
     );
   }
   if (f.startedAfter !== undefined) {
-    where.push(`started_at > ${p.add(f.startedAfter.toISOString())}::timestamptz`);
+    // "At or after", as E2B's API defines startedAfter.
+    where.push(`started_at >= ${p.add(f.startedAfter.toISOString())}::timestamptz`);
   }
   const direction = f.order === "asc" ? "ASC" : "DESC";
   if (f.after !== undefined) {

@@ -1,4 +1,6 @@
 import type { BigIntStats } from "node:fs";
+import { lstat, readdir } from "node:fs/promises";
+import { join } from "node:path";
 
 // User metadata attached to files by `X-Metadata-*` upload headers. E2B's envd keeps it in
 // `user.e2b.*` extended attributes; Node has no xattr API and a native addon cannot be built
@@ -62,6 +64,21 @@ export class MetadataStore {
       if (oldest !== undefined) this.#files.delete(oldest);
     }
     this.#files.set(key, { birth: st.birthtimeNs, metadata: { ...metadata } });
+  }
+
+  /**
+   * Drops the metadata of a file, or of every file under a directory, about to be removed: its
+   * inode may be reused by the next file, and where the filesystem reports no birth time
+   * (gVisor's) nothing else would tell the two apart.
+   */
+  async forgetTree(path: string): Promise<void> {
+    if (this.#files.size === 0) return;
+    const st = await lstat(path, { bigint: true }).catch(() => undefined);
+    if (!st) return;
+    this.#files.delete(this.#key(st));
+    if (!st.isDirectory()) return;
+    const names = await readdir(path).catch(() => [] as string[]);
+    for (const name of names) await this.forgetTree(join(path, name));
   }
 
   get(st: BigIntStats): Record<string, string> | undefined {

@@ -199,6 +199,7 @@ export function filesystemService(deps: FilesystemServiceDeps): ServiceImpl<type
       const path = resolvePath(req.path, user, state);
       // E2B uses os.RemoveAll: a missing path is not an error.
       try {
+        await metadata.forgetTree(path);
         await rm(path, { recursive: true, force: true });
       } catch (error) {
         throw toConnectError(error, "error removing file or directory");

@@ -1,7 +1,7 @@
 import { open, stat } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { basename, dirname } from "node:path";
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import busboy from "busboy";
@@ -163,6 +163,9 @@ export async function handleFilesPost(
   }
 }
 
+/** The largest part without a file name (busboy holds such a part in memory). */
+const FIELD_FILE_LIMIT = 64 * 1024 * 1024;
+
 function multipartUpload(
   req: IncomingMessage,
   body: Readable,
@@ -179,7 +182,14 @@ function multipartUpload(
         headers: req.headers,
         preservePath: true,
         defParamCharset: "utf8",
-        limits: { fieldSize: 1024 * 1024, fields: 1000, parts: 10_000, headerPairs: 200 },
+        // A part without a file name arrives as a field: latin1 keeps its bytes as they were.
+        defCharset: "latin1",
+        limits: {
+          fieldSize: FIELD_FILE_LIMIT,
+          fields: 1000,
+          parts: 10_000,
+          headerPairs: 200,
+        },
       });
     } catch (error) {
       fail(new HttpError(400, `error parsing multipart form: ${(error as Error).message}`));
@@ -195,12 +205,7 @@ function multipartUpload(
       body.resume();
       fail(error);
     };
-    parser.on("file", (field, stream, info) => {
-      if (failed || field !== "file") {
-        stream.resume();
-        return;
-      }
-      const raw = queryPath ?? info.filename ?? "";
+    const accept = (raw: string, stream: Readable) => {
       let target: string;
       try {
         target = resolve(raw);
@@ -223,6 +228,32 @@ function multipartUpload(
       const result = writeFile(target, stream, user, metadata, store);
       result.catch(abort);
       results.push(result);
+    };
+    parser.on("file", (field, stream, info) => {
+      if (failed || field !== "file") {
+        stream.resume();
+        return;
+      }
+      accept(queryPath ?? info.filename ?? "", stream);
+    });
+    // E2B's envd takes every part named "file", with or without a file name (a signed upload
+    // from a plain form, say); busboy reports one without a file name as a field.
+    parser.on("field", (field, value, info) => {
+      if (failed || field !== "file") return;
+      if (queryPath === undefined) {
+        abort(new HttpError(400, "a file part without a file name needs the path query parameter"));
+        return;
+      }
+      if (info.valueTruncated) {
+        abort(
+          new HttpError(
+            413,
+            `a file part without a file name is limited to ${FIELD_FILE_LIMIT} bytes; give it a file name or upload application/octet-stream`,
+          ),
+        );
+        return;
+      }
+      accept(queryPath, Readable.from([Buffer.from(value, "latin1")]));
     });
     parser.on("error", (error: Error) =>
       abort(new HttpError(400, `error reading form: ${error.message}`)),

@@ -20,6 +20,8 @@ export class Forwarder {
   // Keep-alive towards the sandbox: envd must never be the side that closes first (a
   // TIME_WAIT socket inside gVisor cannot be checkpointed). envd resets these at quiesce.
   private readonly upstream = new http.Agent({ keepAlive: true, maxSockets: 256 });
+  /** In-flight forwarded exchanges per sandbox, so a destroy can end them at once. */
+  private readonly inFlight = new Map<string, Set<{ destroy(): void }>>();
 
   constructor(
     private readonly manager: SandboxManager,
@@ -52,6 +54,7 @@ export class Forwarder {
       sendError(res, target.status, target.code, target.error);
       return;
     }
+    this.hold(target.sandboxId, res);
     this.proxy.web(req, res, { target: target.url, agent: this.upstream });
   }
 
@@ -63,12 +66,36 @@ export class Forwarder {
       );
       return;
     }
+    this.hold(target.sandboxId, socket);
     this.proxy.ws(req, socket, head, { target: target.url });
+  }
+
+  /**
+   * Ends every exchange still open with a sandbox that is going away. Without this a process
+   * stream (E2B's commands) would wait on a sandbox network that no longer answers until the
+   * client's deadline; cut, the client sees the connection drop, finds the sandbox gone (502 on
+   * /health) and reports it killed.
+   */
+  cut(sandboxId: string): void {
+    const open = this.inFlight.get(sandboxId);
+    if (!open) return;
+    this.inFlight.delete(sandboxId);
+    for (const exchange of open) exchange.destroy();
+  }
+
+  private hold(sandboxId: string, exchange: http.ServerResponse | Duplex): void {
+    const open = this.inFlight.get(sandboxId) ?? new Set();
+    this.inFlight.set(sandboxId, open);
+    open.add(exchange);
+    exchange.once("close", () => {
+      open.delete(exchange);
+      if (open.size === 0 && this.inFlight.get(sandboxId) === open) this.inFlight.delete(sandboxId);
+    });
   }
 
   private resolve(
     req: http.IncomingMessage,
-  ): { url: string } | { status: number; code: string; error: string } {
+  ): { url: string; sandboxId: string } | { status: number; code: string; error: string } {
     const sandboxId = String(req.headers[FORWARD_SANDBOX] ?? "");
     const portText = String(req.headers[FORWARD_PORT] ?? ENVD_PORT);
     delete req.headers[FORWARD_SANDBOX];
@@ -91,7 +118,7 @@ export class Forwarder {
     }
     try {
       const { host } = this.manager.target(sandboxId);
-      return { url: `http://${host}:${port}` };
+      return { url: `http://${host}:${port}`, sandboxId };
     } catch (err) {
       if (err instanceof AgentError && err.code === "not_found") {
         return { status: 404, code: "sandbox_not_found", error: err.message };

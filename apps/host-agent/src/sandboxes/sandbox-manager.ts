@@ -453,6 +453,13 @@ export class SandboxManager {
 
   // ---- destroy -----------------------------------------------------------------------------
 
+  private readonly goneListeners = new Set<(sandboxId: string) => void>();
+
+  /** Called as soon as a sandbox starts going away for good (before it is stopped). */
+  onGone(listener: (sandboxId: string) => void): void {
+    this.goneListeners.add(listener);
+  }
+
   /** Idempotent: an unknown sandbox is already gone. */
   async destroy(sandboxId: string): Promise<void> {
     const rid = this.bySandbox.get(sandboxId);
@@ -467,6 +474,8 @@ export class SandboxManager {
       inst.record.phase = "destroying";
       await this.records.save(inst.record).catch(() => {});
     }
+    const goneId = inst?.record.sandboxId;
+    if (goneId) for (const listener of this.goneListeners) listener(goneId);
     this.envd.get(runtimeId)?.close();
     this.envd.delete(runtimeId);
     await this.runtime.stop(runtimeId);

@@ -23,10 +23,15 @@ export function registerKeys(program: Command): void {
     .option("--vcpus <n>", "vCPU pool of the owner", positiveInt("--vcpus"))
     .option("--memory <mib>", "memory pool in MiB", positiveInt("--memory"))
     .option("--storage <mib>", "storage pool in MiB", positiveInt("--storage"))
+    .option(
+      "--format <format>",
+      "wrenn (wrn_...) or e2b (e2b_ + 40 hex, for E2B SDK releases that check the key's form)",
+      "wrenn",
+    )
     .option("--json", "print the key's record with the key itself in `key`")
     .addHelpText(
       "after",
-      "\nExamples:\n  wrenn keys create --name alice\n  export WRENN_API_KEY=$(wrenn keys create --name ci)",
+      "\nExamples:\n  wrenn keys create --name alice\n  export WRENN_API_KEY=$(wrenn keys create --name ci)\n  export E2B_API_KEY=$(wrenn keys create --name e2b --format e2b)",
     )
     .action(async (o, command: Command) => {
       const ctx = await contextOf(command);
@@ -38,6 +43,7 @@ export function registerKeys(program: Command): void {
           body: {
             name: o.name,
             role: o.role,
+            ...(o.format !== "wrenn" ? { format: o.format } : {}),
             ...(o.owner ? { ownerId: o.owner } : {}),
             ...(Object.values(pools).some((v) => v !== undefined) ? { pools } : {}),
           },

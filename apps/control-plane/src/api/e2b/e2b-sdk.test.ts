@@ -227,7 +227,7 @@ describe.each(DATABASE_KINDS)("E2B API with the official SDK on %s", (kind) => {
       headers,
       body: JSON.stringify({ templateID: "base", autoResume: { enabled: true } }),
     });
-    expect(unsupported.status).toBe(400);
-    expect(await unsupported.json()).toMatchObject({ code: 400 });
+    expect(unsupported.status).toBe(501);
+    expect(await unsupported.json()).toMatchObject({ code: 501, error_code: "not_implemented" });
   });
 });

@@ -1,136 +1,66 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "typebox";
-import { invalidRequest, ServiceError, sandboxNotFound } from "../../service/errors.js";
-import type {
-  Principal,
-  SandboxState,
-  Sandbox as WrennSandbox,
-} from "../../service/sandbox-types.js";
+import { sandboxNotFound } from "../../service/errors.js";
 import type { ApiDeps } from "../api-deps.js";
 import { principalOf } from "../request-context.js";
 import { parseE2bMetadataFilter } from "./metadata-filter.js";
 import {
-  ConnectBody,
+  created,
+  detail,
+  E2B_RUNNING,
+  listed,
+  notImplemented,
+  parseStates,
+  visible,
+} from "./sandbox-views.js";
+import {
   e2bErrors,
   ListedSandbox,
   ListQuery,
-  MetricsQuery,
   NewSandbox,
-  PauseBody,
   Sandbox,
   SandboxDetail,
   SandboxIdParams,
-  SandboxMetric,
-  TimeoutBody,
+  V1ListQuery,
 } from "./schemas.js";
 
 const tags = ["e2b"];
 const security = [{ apiKey: [] }];
 const config = { errorStyle: "e2b" as const };
 
-/** E2B knows two states; everything alive that is not suspended reads as running. */
-const E2B_RUNNING: SandboxState[] = [
-  "pending",
-  "starting",
-  "running",
-  "pausing",
-  "resuming",
-  "missing",
-];
-const E2B_PAUSED: SandboxState[] = ["paused", "hibernated"];
-const E2B_VISIBLE = [...E2B_RUNNING, ...E2B_PAUSED];
-const CLIENT_ID = "wrenn";
-const E2B_CONNECT_TIMEOUT_SECONDS = 300;
-
-const e2bState = (s: SandboxState): "running" | "paused" =>
-  E2B_PAUSED.includes(s) ? "paused" : "running";
-
-const notSupported = (what: string) =>
-  new ServiceError(400, "not_supported", `${what} is not supported by this Wrenn server`);
-
-function listed(s: WrennSandbox) {
-  return {
-    sandboxID: s.id,
-    templateID: s.template,
-    alias: s.template,
-    clientID: CLIENT_ID,
-    cpuCount: s.resources.vcpus,
-    memoryMB: s.resources.memoryMb,
-    diskSizeMB: s.resources.diskMb,
-    // Only sandboxes that never started lack a version; E2B's SDK needs a semver here.
-    envdVersion: s.envdVersion ?? "0.0.0",
-    startedAt: s.startedAt.toISOString(),
-    endAt: s.endAt.toISOString(),
-    state: e2bState(s.state),
-    metadata: s.metadata,
-    volumeMounts: [],
-  };
-}
-
-function created(s: WrennSandbox & { envdAccessToken: string }) {
-  return {
-    sandboxID: s.id,
-    templateID: s.template,
-    alias: s.template,
-    clientID: CLIENT_ID,
-    envdVersion: s.envdVersion ?? "0.0.0",
-    envdAccessToken: s.envdAccessToken,
-    // The SDK would turn a domain into https://49983-<id>.<domain>; clients set E2B_SANDBOX_URL.
-    domain: null,
-  };
-}
-
-function parseStates(values: string[] | undefined): SandboxState[] {
-  if (values === undefined) return E2B_VISIBLE;
-  const states = new Set<SandboxState>();
-  for (const value of values
-    .flatMap((v) => v.split(","))
-    .map((v) => v.trim())
-    .filter(Boolean)) {
-    if (value === "running") for (const s of E2B_RUNNING) states.add(s);
-    else if (value === "paused") for (const s of E2B_PAUSED) states.add(s);
-    else
-      throw invalidRequest(
-        `state must be running or paused, got ${JSON.stringify(value.slice(0, 40))}`,
-      );
-  }
-  return [...states];
-}
-
-/** The E2B API never shows dead sandboxes: they are "not found". */
-async function visible(deps: ApiDeps, principal: Principal, id: string) {
-  const sandbox = await deps.sandboxes.get(principal, id);
-  if (!E2B_VISIBLE.includes(sandbox.state)) throw sandboxNotFound(id);
-  return sandbox;
-}
+/** E2B's v1 list has no pages; Wrenn's service pages by this many. */
+const V1_LIST_PAGE = 100;
 
 export const e2bSandboxRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, deps) => {
   const { sandboxes } = deps;
 
-  app.post(
-    "/v2/sandboxes",
-    {
-      config,
-      schema: {
-        tags,
-        security,
-        summary: "E2B: create a sandbox",
-        body: NewSandbox,
-        response: { 201: Sandbox, ...e2bErrors },
-      },
+  const createOptions = (summary: string) => ({
+    config,
+    schema: {
+      tags,
+      security,
+      summary,
+      body: NewSandbox,
+      response: { 201: Sandbox, ...e2bErrors },
     },
-    async (request, reply) => {
+  });
+  // e2b <= 2.50.0, 1.x and the Python SDK create with POST /sandboxes; 2.51.0 with /v2.
+  for (const [path, summary] of [
+    ["/sandboxes", "E2B: create a sandbox (SDK <= 2.50, Python)"],
+    ["/v2/sandboxes", "E2B: create a sandbox"],
+  ] as const) {
+    app.post(path, createOptions(summary), async (request, reply) => {
       const body = request.body;
-      if (body.mcp !== undefined) throw notSupported("mcp");
-      if (body.iam !== undefined) throw notSupported("iam");
+      if (body.mcp !== undefined) throw notImplemented("The MCP gateway (Sandbox.create({ mcp }))");
+      if (body.iam !== undefined) throw notImplemented("Workload identity (iam)");
       if (body.volumeMounts !== undefined && body.volumeMounts.length > 0)
-        throw notSupported("volumeMounts");
-      if (body.autoResume?.enabled) throw notSupported("autoResume");
+        throw notImplemented("Volumes (volumeMounts)");
+      if (body.autoResume?.enabled) throw notImplemented("Auto-resume (lifecycle.autoResume)");
       if (body.autoPauseMemory === false)
-        throw notSupported("pausing without memory (keepMemory: false)");
+        throw notImplemented("Pausing without memory (keepMemory: false)");
       const network = body.network as Record<string, unknown> | undefined;
       const extra = Object.keys(network ?? {}).filter((k) => k !== "allowOut" && k !== "denyOut");
-      if (extra.length > 0) throw notSupported(`network.${extra[0]}`);
+      if (extra.length > 0) throw notImplemented(`network.${extra[0]}`);
       const sandbox = await sandboxes.create(principalOf(request), {
         template: body.templateID,
         timeoutSeconds: body.timeout,
@@ -140,9 +70,9 @@ export const e2bSandboxRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, 
         autoPause: body.autoPause,
         network: { allowOut: body.network?.allowOut, denyOut: body.network?.denyOut },
       });
-      return reply.status(201).send(created(sandbox));
-    },
-  );
+      return reply.status(201).send(created(sandbox, deps.domain));
+    });
+  }
 
   app.get(
     "/v2/sandboxes",
@@ -179,6 +109,40 @@ export const e2bSandboxRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, 
   );
 
   app.get(
+    "/sandboxes",
+    {
+      config,
+      schema: {
+        tags,
+        security,
+        summary: "E2B (v1, SDK 1.x): all running sandboxes, no pages",
+        querystring: V1ListQuery,
+        response: { 200: Type.Array(ListedSandbox), ...e2bErrors },
+      },
+    },
+    async (request) => {
+      const principal = principalOf(request);
+      const metadata =
+        request.query.metadata === undefined
+          ? undefined
+          : parseE2bMetadataFilter(request.query.metadata);
+      const all = [];
+      let cursor: string | undefined;
+      do {
+        const page = await sandboxes.list(principal, {
+          states: E2B_RUNNING,
+          metadata,
+          limit: V1_LIST_PAGE,
+          cursor,
+        });
+        all.push(...page.sandboxes.map(listed));
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor);
+      return all;
+    },
+  );
+
+  app.get(
     "/sandboxes/:sandboxID",
     {
       config,
@@ -190,20 +154,8 @@ export const e2bSandboxRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, 
         response: { 200: SandboxDetail, ...e2bErrors },
       },
     },
-    async (request) => {
-      const s = await visible(deps, principalOf(request), request.params.sandboxID);
-      return {
-        ...listed(s),
-        envdAccessToken: s.envdAccessToken,
-        domain: null,
-        allowInternetAccess: s.allowInternet,
-        network: s.network,
-        lifecycle: {
-          onTimeout: s.autoPause ? ("pause" as const) : ("kill" as const),
-          autoResume: false,
-        },
-      };
-    },
+    async (request) =>
+      detail(await visible(deps, principalOf(request), request.params.sandboxID), deps.domain),
   );
 
   app.delete(
@@ -226,114 +178,6 @@ export const e2bSandboxRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, 
       // E2B reports a second kill as not found; the SDK turns that into `false`.
       if (alreadyStopped) throw sandboxNotFound(request.params.sandboxID);
       return reply.status(204).send(null);
-    },
-  );
-
-  app.post(
-    "/sandboxes/:sandboxID/timeout",
-    {
-      config,
-      schema: {
-        tags,
-        security,
-        summary: "E2B: end the sandbox `timeout` seconds from now",
-        params: SandboxIdParams,
-        body: TimeoutBody,
-        response: { 204: Type.Null(), ...e2bErrors },
-      },
-    },
-    async (request, reply) => {
-      const principal = principalOf(request);
-      await visible(deps, principal, request.params.sandboxID);
-      await sandboxes.setTimeout(principal, request.params.sandboxID, request.body.timeout);
-      return reply.status(204).send(null);
-    },
-  );
-
-  app.post(
-    "/sandboxes/:sandboxID/pause",
-    {
-      config: { ...config, optionalBody: true },
-      schema: {
-        tags,
-        security,
-        summary: "E2B: pause a sandbox (409 when already paused)",
-        params: SandboxIdParams,
-        body: PauseBody,
-        response: { 204: Type.Null(), ...e2bErrors },
-      },
-    },
-    async (request, reply) => {
-      if (request.body.memory === false)
-        throw notSupported("pausing without memory (keepMemory: false)");
-      const principal = principalOf(request);
-      await visible(deps, principal, request.params.sandboxID);
-      await sandboxes.pause(principal, request.params.sandboxID);
-      return reply.status(204).send(null);
-    },
-  );
-
-  app.post(
-    "/v2/sandboxes/:sandboxID/connect",
-    {
-      config: { ...config, optionalBody: true },
-      schema: {
-        tags,
-        security,
-        summary: "E2B: connect; resumes a paused sandbox (201) or extends a running one (200)",
-        params: SandboxIdParams,
-        body: ConnectBody,
-        response: { 200: Sandbox, 201: Sandbox, ...e2bErrors },
-      },
-    },
-    async (request, reply) => {
-      const principal = principalOf(request);
-      const current = await visible(deps, principal, request.params.sandboxID);
-      if (request.body.memory === false && current.state !== "running") {
-        throw notSupported("resuming with a reboot (onResume: 'reboot')");
-      }
-      // E2B's connect means 300 s when no timeout is sent, whatever the sandbox was created with.
-      const { sandbox, resumed } = await sandboxes.resume(principal, request.params.sandboxID, {
-        timeoutSeconds: request.body.timeout ?? E2B_CONNECT_TIMEOUT_SECONDS,
-      });
-      return reply.status(resumed ? 201 : 200).send(created(sandbox));
-    },
-  );
-
-  app.get(
-    "/sandboxes/:sandboxID/metrics",
-    {
-      config,
-      schema: {
-        tags,
-        security,
-        summary: "E2B: metrics; one current sample while running, none otherwise",
-        params: SandboxIdParams,
-        querystring: MetricsQuery,
-        response: { 200: Type.Array(SandboxMetric), ...e2bErrors },
-      },
-    },
-    async (request) => {
-      const principal = principalOf(request);
-      await visible(deps, principal, request.params.sandboxID);
-      const stats = await sandboxes.stats(principal, request.params.sandboxID);
-      if (!stats) return [];
-      const unix = Math.floor(stats.timestamp.getTime() / 1000);
-      const { start, end } = request.query;
-      if ((start !== undefined && unix < start) || (end !== undefined && unix > end)) return [];
-      return [
-        {
-          timestamp: stats.timestamp.toISOString(),
-          timestampUnix: unix,
-          cpuCount: stats.cpuCount,
-          cpuUsedPct: stats.cpuUsedPct,
-          memUsed: stats.memUsedBytes,
-          memTotal: stats.memTotalBytes,
-          memCache: stats.memCacheBytes,
-          diskUsed: stats.diskUsedBytes,
-          diskTotal: stats.diskTotalBytes,
-        },
-      ];
     },
   );
 };

@@ -10,7 +10,7 @@ export const E2bError = Type.Object({
 });
 
 export const e2bErrors = Object.fromEntries(
-  [400, 401, 403, 404, 409, 429, 500, 502, 503].map((s) => [s, E2bError]),
+  [400, 401, 403, 404, 409, 429, 500, 501, 502, 503].map((s) => [s, E2bError]),
 ) as Record<number, typeof E2bError>;
 
 const Timeout = Type.Integer({
@@ -118,6 +118,24 @@ export const ListQuery = Type.Object({
 });
 
 export const TimeoutBody = Type.Object({ timeout: Timeout });
+
+/** POST /sandboxes/{id}/refreshes (E2B: 0 to 3600 s). */
+export const RefreshBody = Type.Object({
+  duration: Type.Optional(Type.Integer({ minimum: 0, maximum: 3600, description: "Seconds" })),
+});
+
+/** POST /sandboxes/{id}/resume (deprecated in E2B; SDK 2.0-2.5 send it). */
+export const ResumeBody = Type.Object({
+  timeout: Type.Optional(Timeout),
+  autoPause: Type.Optional(Type.Boolean({ description: "Deprecated; ignored" })),
+});
+
+/** GET /sandboxes (E2B v1 list, SDK 1.x): running sandboxes only, no pages. */
+export const V1ListQuery = Type.Object({
+  metadata: Type.Optional(
+    Type.String({ maxLength: 16_384, description: "Encoded key=value&... (as the SDK sends it)" }),
+  ),
+});
 
 export const PauseBody = Type.Object({ memory: Type.Optional(Type.Boolean()) });
 

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { Writable } from "node:stream";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { API_KEY_PATTERN } from "../../auth/api-key.js";
+import { API_KEY_PATTERN, E2B_API_KEY_PATTERN } from "../../auth/api-key.js";
 import { startControlPlane } from "../../control-plane.js";
 import { createKey, createSandbox } from "../../testing/api-helpers.js";
 import {
@@ -83,6 +83,42 @@ describe.each(DATABASE_KINDS)("API keys, pools and rate limits on %s", (kind) =>
       apiKey: { id: apiKey.id },
       usage: { vcpus: 0, memoryMb: 0, storageMb: 0 },
     });
+  });
+
+  test("an E2B-format key (format: e2b) is hashed, owner-scoped and revocable like any key", async () => {
+    const owner = await createKey(stack);
+    const created = await stack.call("POST", "/v1/api-keys", {
+      body: { name: "e2b client", format: "e2b", ownerId: owner.ownerId },
+    });
+    expect(created.status).toBe(201);
+    const { key, apiKey } = created.body as {
+      key: string;
+      apiKey: { id: string; ownerId: string };
+    };
+    // What E2B SDK 2.30-2.45 check before sending anything.
+    expect(key).toMatch(/^e2b_[0-9a-f]+$/);
+    expect(key).toMatch(E2B_API_KEY_PATTERN);
+    expect(apiKey.ownerId).toBe(owner.ownerId);
+    const stored = await stack.cp.db.query<Record<string, unknown>>(
+      "SELECT * FROM api_keys WHERE id = $1",
+      [apiKey.id],
+    );
+    expect(stored.rows[0]!.key_sha256).toBe(sha256(key));
+    expect(JSON.stringify((await stack.cp.db.query("SELECT * FROM api_keys")).rows)).not.toContain(
+      key,
+    );
+
+    // Same owner: a sandbox made with one key is visible with the other.
+    const sandbox = await createSandbox(stack, owner.key);
+    const seen = await stack.call("GET", `/sandboxes/${sandbox.id}`, { key });
+    expect(seen.status).toBe(200);
+
+    expect((await stack.call("DELETE", `/v1/api-keys/${apiKey.id}`)).status).toBe(204);
+    const revoked = await stack.call("GET", "/v2/sandboxes", { key });
+    expect(revoked.status).toBe(401);
+
+    const bad = await stack.call("POST", "/v1/api-keys", { body: { name: "x", format: "e2b2" } });
+    expect(bad.status).toBe(400);
   });
 
   test("admin routes refuse user keys with 403, and unknown keys with 401", async () => {

@@ -259,6 +259,13 @@ export const CreateApiKeyBody = Type.Object(
     createRatePerMinute: Type.Optional(
       Type.Integer({ minimum: 0, maximum: LIMITS.createRatePerMinute.max }),
     ),
+    format: Type.Optional(
+      Type.Union([Type.Literal("wrenn"), Type.Literal("e2b")], {
+        default: "wrenn",
+        description:
+          "wrenn: wrn_ + 32 characters; e2b: e2b_ + 40 hex, accepted by every E2B SDK release (2.30-2.45 check the key's form)",
+      }),
+    ),
   },
   { additionalProperties: false },
 );

@@ -1,0 +1,108 @@
+// How Wrenn's sandboxes read in E2B's API: states, response bodies, visibility. Shared by every
+// E2B route, whichever path (v1 or v2) a given SDK release sends.
+import { invalidRequest, ServiceError, sandboxNotFound } from "../../service/errors.js";
+import type {
+  Principal,
+  SandboxState,
+  Sandbox as WrennSandbox,
+} from "../../service/sandbox-types.js";
+import type { ApiDeps } from "../api-deps.js";
+
+/** E2B knows two states; everything alive that is not suspended reads as running. */
+export const E2B_RUNNING: SandboxState[] = [
+  "pending",
+  "starting",
+  "running",
+  "pausing",
+  "resuming",
+  "missing",
+];
+export const E2B_PAUSED: SandboxState[] = ["paused", "hibernated"];
+export const E2B_VISIBLE = [...E2B_RUNNING, ...E2B_PAUSED];
+const CLIENT_ID = "wrenn";
+
+export const e2bState = (s: SandboxState): "running" | "paused" =>
+  E2B_PAUSED.includes(s) ? "paused" : "running";
+
+/**
+ * A feature of E2B's API this server does not have. 501 rather than 404: E2B's SDK reads a 404
+ * as "sandbox not found", which would send its user looking for the wrong problem.
+ */
+export const notImplemented = (feature: string) =>
+  new ServiceError(501, "not_implemented", `${feature} is not implemented by this Wrenn server`);
+
+export function listed(s: WrennSandbox) {
+  return {
+    sandboxID: s.id,
+    templateID: s.template,
+    alias: s.template,
+    clientID: CLIENT_ID,
+    cpuCount: s.resources.vcpus,
+    memoryMB: s.resources.memoryMb,
+    diskSizeMB: s.resources.diskMb,
+    // Only sandboxes that never started lack a version; E2B's SDK needs a semver here.
+    envdVersion: s.envdVersion ?? "0.0.0",
+    startedAt: s.startedAt.toISOString(),
+    endAt: s.endAt.toISOString(),
+    state: e2bState(s.state),
+    metadata: s.metadata,
+    volumeMounts: [],
+  };
+}
+
+/**
+ * E2B's `Sandbox` body (create, connect, resume). `domain` is the configured wildcard domain, so
+ * an SDK without E2B_SANDBOX_URL builds `https://49983-<id>.<domain>` for this server; null when
+ * none is configured (clients then set E2B_SANDBOX_URL). No traffic token: Wrenn's sandbox
+ * URLs are never public without one of the owner's keys or the envd token.
+ */
+export function created(s: WrennSandbox & { envdAccessToken: string }, domain: string | undefined) {
+  return {
+    sandboxID: s.id,
+    templateID: s.template,
+    alias: s.template,
+    clientID: CLIENT_ID,
+    envdVersion: s.envdVersion ?? "0.0.0",
+    envdAccessToken: s.envdAccessToken,
+    domain: domain ?? null,
+  };
+}
+
+/** E2B's `SandboxDetail` (GET /sandboxes/{id}). */
+export function detail(s: WrennSandbox & { envdAccessToken: string }, domain: string | undefined) {
+  return {
+    ...listed(s),
+    envdAccessToken: s.envdAccessToken,
+    domain: domain ?? null,
+    allowInternetAccess: s.allowInternet,
+    network: s.network,
+    lifecycle: {
+      onTimeout: s.autoPause ? ("pause" as const) : ("kill" as const),
+      autoResume: false,
+    },
+  };
+}
+
+export function parseStates(values: string[] | undefined): SandboxState[] {
+  if (values === undefined) return E2B_VISIBLE;
+  const states = new Set<SandboxState>();
+  for (const value of values
+    .flatMap((v) => v.split(","))
+    .map((v) => v.trim())
+    .filter(Boolean)) {
+    if (value === "running") for (const s of E2B_RUNNING) states.add(s);
+    else if (value === "paused") for (const s of E2B_PAUSED) states.add(s);
+    else
+      throw invalidRequest(
+        `state must be running or paused, got ${JSON.stringify(value.slice(0, 40))}`,
+      );
+  }
+  return [...states];
+}
+
+/** The E2B API never shows dead sandboxes: they are "not found". */
+export async function visible(deps: ApiDeps, principal: Principal, id: string) {
+  const sandbox = await deps.sandboxes.get(principal, id);
+  if (!E2B_VISIBLE.includes(sandbox.state)) throw sandboxNotFound(id);
+  return sandbox;
+}
