@@ -59,6 +59,12 @@ export interface RuntimeSpec {
   memoryMb: number;
   /** Host-side backstop on tasks; see the notes on pids under ptrace. */
   pidsLimit: number;
+  /**
+   * /tmp is the root filesystem's own (on the sandbox's disk, bounded by it) instead of the
+   * runtime's default in-memory tmpfs. Part of the mount table a checkpoint restores into,
+   * so sandboxes booted before this existed keep theirs.
+   */
+  tmpOnDisk: boolean;
   /** Host directories (already checked) bound into the sandbox. */
   mounts: Array<{ hostPath: string; sandboxPath: string; readOnly: boolean }>;
 }

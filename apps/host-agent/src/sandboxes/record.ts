@@ -50,6 +50,8 @@ export interface SandboxRecord {
    */
   transition?: "pausing";
   checkpointBytes?: number;
+  /** /tmp on the sandbox's disk (RuntimeSpec.tmpOnDisk); unset on records from before it. */
+  tmpOnDisk?: boolean;
   /** Host directories bound into the sandbox; part of its runtime spec at every boot. */
   mounts?: SandboxMount[];
 }

@@ -323,6 +323,7 @@ export class SandboxManager {
         bootPath: image ? "template_restore" : "cold_boot",
         createdAt: now,
         stateChangedAt: now,
+        tmpOnDisk: true,
         ...(mounts.length > 0 ? { mounts } : {}),
       },
       this.records.dirOf(runtimeId),
