@@ -2,7 +2,6 @@ import { spawn } from "node:child_process";
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { Stack, type UserKey } from "../e2e-stack/stack.js";
 import { FakeInternet } from "../harness/fake-internet.js";
