@@ -2,11 +2,11 @@ import { spawn } from "node:child_process";
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { Stack, type UserKey } from "../e2e-stack/stack.js";
 import { FakeInternet } from "../harness/fake-internet.js";
 import { templatesDir } from "../harness/paths.js";
+import { waitFor } from "../harness/wait.js";
 import { isolatedEnv, WRENN_MAIN, wrenn } from "./wrenn-cli.js";
 
 // A TCP connection to the fake internet from inside the sandbox: prints "hi" when it got through.
@@ -258,15 +258,20 @@ describe("wrenn run", () => {
 
   test("Ctrl-C (SIGINT) stops the run and removes its sandbox", async () => {
     let pid = 0;
+    let output = "";
     const run = wrenn(["run", dir, "--", "echo started; sleep 120"], {
       env,
       onSpawn: (p) => {
         pid = p;
       },
+      onStdout: (soFar) => {
+        output = soFar;
+      },
     });
-    // Wait until the command runs in its sandbox.
-    for (let i = 0; i < 300 && (await sandboxesLeft()).length === 0; i++) await sleep(100);
-    await sleep(1500);
+    // Wait until the command runs in its sandbox: its first output says so. (A sandbox row
+    // exists long before that: a run with a mounted directory boots cold, which on a busy
+    // machine takes far longer than any fixed pause.)
+    await waitFor(() => output.includes("started"), 240_000, "the command to start");
     expect(await sandboxesLeft()).toHaveLength(1);
     process.kill(pid, "SIGINT");
     const r = await run;

@@ -39,7 +39,14 @@ export async function isolatedEnv(
 
 export function wrenn(
   args: string[],
-  o: { env: Record<string, string>; cwd?: string; input?: string; onSpawn?: (pid: number) => void },
+  o: {
+    env: Record<string, string>;
+    cwd?: string;
+    input?: string;
+    onSpawn?: (pid: number) => void;
+    /** Everything written to stdout so far, after each write. */
+    onStdout?: (soFar: string) => void;
+  },
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [WRENN_MAIN, ...args], {
@@ -49,7 +56,10 @@ export function wrenn(
     });
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
-    child.stdout.on("data", (d: Buffer) => void stdout.push(d));
+    child.stdout.on("data", (d: Buffer) => {
+      stdout.push(d);
+      o.onStdout?.(Buffer.concat(stdout).toString("utf8"));
+    });
     child.stderr.on("data", (d: Buffer) => void stderr.push(d));
     child.on("error", reject);
     if (o.input !== undefined) child.stdin.end(o.input);

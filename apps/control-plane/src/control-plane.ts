@@ -116,16 +116,17 @@ export async function startControlPlane(
 
     // The monitor and the sandbox service need each other (reconcile on contact); the late
     // binding below closes that loop without a global.
-    let reconcile: (hostId: string) => Promise<ReconcileReport> = async () => {
-      throw new Error("control plane still starting");
-    };
+    let reconcile: (hostId: string, agentStartedAt?: Date) => Promise<ReconcileReport> =
+      async () => {
+        throw new Error("control plane still starting");
+      };
     const monitor = new HostMonitor({
       db,
       registry,
       controlPlaneId,
       logger,
-      onHostReachable: async (hostId) => {
-        await reconcile(hostId);
+      onHostReachable: async (hostId, agentStartedAt) => {
+        await reconcile(hostId, agentStartedAt);
       },
       onHostLost: async (hostId) => {
         const ids = await markHostSandboxesMissing(db, hostId);
@@ -143,7 +144,8 @@ export async function startControlPlane(
       defaults: SANDBOX_DEFAULTS,
       deadlines,
     });
-    reconcile = (hostId) => reconcileHost({ db, registry, sandboxes, logger }, hostId);
+    reconcile = (hostId, agentStartedAt) =>
+      reconcileHost({ db, registry, sandboxes, logger }, hostId, { agentStartedAt });
     const hosts = new HostService(db, registry, monitor, keys);
     const lifecycle = new LifecycleManager({ db, sandboxes, logger, deadlines });
     const gateway = new EnvdGateway(sandboxes);

@@ -42,6 +42,11 @@ export interface SandboxInfo {
   stateChangedAt: Date;
   stoppedAt: Date | undefined;
   error: string | undefined;
+  /**
+   * Why the sandbox is in state error: "oom" (out of its memory), "pids" (its task limit),
+   * "crashed", "interrupted" (an operation on it was cut short), "failed", "lost".
+   */
+  errorReason: string | undefined;
 }
 
 /** A sandbox as GET /v1/sandboxes/{id} and POST /v1/sandboxes answer: with its envd token. */
@@ -87,6 +92,7 @@ export function parseSandbox(value: unknown, where = "sandbox"): SandboxInfo {
     stateChangedAt: s.date("stateChangedAt"),
     stoppedAt: s.optionalDate("stoppedAt"),
     error: s.optionalString("error"),
+    errorReason: s.optionalString("errorReason"),
   };
 }
 

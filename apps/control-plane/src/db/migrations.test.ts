@@ -76,7 +76,7 @@ describe.each(DATABASE_KINDS)("migrations on %s", (kind) => {
         "SELECT actor, detail FROM audit_events",
       );
       expect(rows.rows).toEqual([{ actor: "system", detail: { actor: "proxy" } }]);
-      expect((await migrateDatabase(db)).applied).toEqual([2]);
+      expect((await migrateDatabase(db)).applied).toEqual([2, 3]);
     } finally {
       await db.close();
     }

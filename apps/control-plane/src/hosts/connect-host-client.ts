@@ -4,6 +4,7 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import {
   type Capacity,
   HostAgentService,
+  isSandboxErrorReason,
   PauseMode,
   type Sandbox as ProtoSandbox,
   SandboxState as ProtoState,
@@ -62,6 +63,7 @@ function toAgentSandbox(s: ProtoSandbox | undefined): AgentSandbox {
     state: STATES[s.state] ?? "unknown",
     envdVersion: s.envdVersion,
     error: s.error,
+    ...(isSandboxErrorReason(s.errorReason) ? { errorReason: s.errorReason } : {}),
     ...(s.pauseMode === PauseMode.CHECKPOINT
       ? { pauseMode: "checkpoint" as const }
       : s.pauseMode === PauseMode.FREEZE
@@ -186,7 +188,13 @@ export function createConnectHostClient(options: ConnectHostClientOptions): Host
     heartbeat: (controlPlaneId) =>
       call(async () => {
         const h = await client.heartbeat({ controlPlaneId }, quick);
-        return { hostId: h.hostId, instanceId: h.instanceId, sandboxCount: h.sandboxCount };
+        return {
+          hostId: h.hostId,
+          instanceId: h.instanceId,
+          sandboxCount: h.sandboxCount,
+          stateVersion: h.stateVersion,
+          ...(h.startedAt ? { startedAt: timestampDate(h.startedAt) } : {}),
+        };
       }),
     listTemplates: () =>
       call(async () =>

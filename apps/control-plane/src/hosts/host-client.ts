@@ -1,3 +1,4 @@
+import type { SandboxErrorReason } from "@wrenn/proto/hostagent";
 import type { HostCapacity, HostTemplate } from "../store/host-store.js";
 
 export type AgentSandboxState = "starting" | "running" | "paused" | "stopped" | "error" | "unknown";
@@ -8,6 +9,8 @@ export interface AgentSandbox {
   state: AgentSandboxState;
   envdVersion: string;
   error: string;
+  /** Why it is in error (state "error" only). */
+  errorReason?: SandboxErrorReason;
   /**
    * How a paused sandbox is held: "checkpoint" (memory saved to disk, no process left) or
    * "freeze" (processes stopped in memory; the agent falls back to this when the sandbox holds
@@ -63,6 +66,10 @@ export interface AgentHeartbeat {
   hostId: string;
   instanceId: string;
   sandboxCount: number;
+  /** Goes up whenever a sandbox changes state on its own: reconcile when it moves. */
+  stateVersion: bigint;
+  /** When the agent process started: operations begun before were cut short with it. */
+  startedAt?: Date;
 }
 
 /** Where the host agent's forwarder takes traffic for one sandbox port (see DESIGN, forwarder). */

@@ -26,8 +26,12 @@ export interface HostMonitorOptions {
   registry: HostRegistry;
   controlPlaneId: string;
   logger: Logger;
-  /** Called when a host comes back, restarts, or is first reached by this control plane. */
-  onHostReachable: (hostId: string) => Promise<void>;
+  /**
+   * Called when a host comes back, restarts, or is first reached by this control plane, and
+   * whenever it reports that a sandbox changed state on its own (HeartbeatResponse's
+   * state_version). `agentStartedAt`: operations begun before it were cut short.
+   */
+  onHostReachable: (hostId: string, agentStartedAt?: Date) => Promise<void>;
   /** Called once when a host is declared offline. */
   onHostLost: (hostId: string) => Promise<void>;
   /** Consecutive failed contacts before a host counts as offline. */
@@ -37,6 +41,8 @@ export interface HostMonitorOptions {
 /** Heartbeats every host, records its status and capacity, and notices restarts and losses. */
 export class HostMonitor {
   private readonly reached = new Set<string>();
+  /** Per host, the agent instance and state_version last reconciled. */
+  private readonly versions = new Map<string, string>();
   private readonly inFlight = new Map<string, Promise<HostRecord | null>>();
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> | undefined;
@@ -76,6 +82,13 @@ export class HostMonitor {
       });
       const restarted =
         seen.previousInstanceId !== null && seen.previousInstanceId !== beat.instanceId;
+      const version = `${beat.instanceId}/${beat.stateVersion}`;
+      const moved = this.versions.has(host.id) && this.versions.get(host.id) !== version;
+      if (moved && !restarted && seen.previousStatus === "online" && this.reached.has(host.id)) {
+        logger.info({ hostId: host.id }, "a sandbox changed state on its host; reconciling");
+        await this.options.onHostReachable(host.id, beat.startedAt);
+        this.versions.set(host.id, version);
+      }
       if (!this.reached.has(host.id) || seen.previousStatus !== "online" || restarted) {
         logger.info(
           {
@@ -86,8 +99,9 @@ export class HostMonitor {
           },
           "host reachable; reconciling",
         );
-        await this.options.onHostReachable(host.id);
+        await this.options.onHostReachable(host.id, beat.startedAt);
         this.reached.add(host.id);
+        this.versions.set(host.id, version);
       }
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);

@@ -66,6 +66,45 @@ describe.each(DATABASE_KINDS)("reconciliation on %s", (kind) => {
     expect(await sandboxState(stack.cp.db, s.id)).toBe("error");
   });
 
+  test("a sandbox that dies on its host is error, with its reason, at the next heartbeat", async () => {
+    const s = await createSandbox(stack, user.key);
+    await stack.cp.monitor.refresh(stack.cp.localHostId);
+    const onHost = stack.agent.sandboxes.get(s.id)!;
+    onHost.state = SandboxState.ERROR;
+    onHost.error = "the sandbox ran out of memory and its runtime was killed";
+    onHost.errorReason = "oom";
+    stack.agent.stateVersion++;
+    await stack.cp.monitor.refresh(stack.cp.localHostId);
+    const got = await stack.call("GET", `/v1/sandboxes/${s.id}`, { key: user.key });
+    expect(got.body).toMatchObject({ state: "error", errorReason: "oom", error: onHost.error });
+    // Commands and files say why instead of failing at the host.
+    const exec = await stack.call("POST", `/v1/sandboxes/${s.id}/exec`, {
+      key: user.key,
+      body: { command: "true" },
+    });
+    expect(exec.status).toBe(409);
+    expect(exec.body).toMatchObject({ error: { code: "sandbox_failed" } });
+    expect((exec.body as { error: { message: string } }).error.message).toContain("(oom)");
+    // E2B has no error state: its API reports the sandbox gone, and says why.
+    const e2b = await stack.call("GET", `/sandboxes/${s.id}`, { key: user.key });
+    expect(e2b.status).toBe(404);
+    expect(e2b.text).toContain("failed (oom)");
+  });
+
+  test("an operation cut short by an agent restart is settled on reconnect, not at its deadline", async () => {
+    const s = await createSandbox(stack, user.key);
+    await stack.cp.monitor.refresh(stack.cp.localHostId);
+    // The pause was sent to the agent that died; the new one kept the sandbox running.
+    await stack.cp.db.query(
+      `UPDATE sandboxes SET state = 'pausing', op_deadline = now() + interval '1 hour',
+         state_changed_at = now() - interval '1 second' WHERE id = $1`,
+      [s.id],
+    );
+    stack.agent.restart();
+    await stack.cp.monitor.refresh(stack.cp.localHostId);
+    expect(await sandboxState(stack.cp.db, s.id)).toBe("running");
+  });
+
   test("a lost host marks its sandboxes missing; its return restores them", async () => {
     const running = await createSandbox(stack, user.key);
     const paused = await createSandbox(stack, user.key);

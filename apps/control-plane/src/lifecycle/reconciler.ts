@@ -36,6 +36,13 @@ export interface ReconcilerDeps {
 export async function reconcileHost(
   deps: ReconcilerDeps,
   hostId: string,
+  options: {
+    /**
+     * When the host's agent process started. An operation begun before it was cut short
+     * with the previous process: it is settled now instead of waiting for its deadline.
+     */
+    agentStartedAt?: Date;
+  } = {},
 ): Promise<ReconcileReport> {
   const client = deps.registry.client(hostId);
   const listedAt = (await deps.db.query<{ now: Date }>("SELECT now() AS now")).rows[0]!.now;
@@ -52,7 +59,14 @@ export async function reconcileHost(
   };
 
   for (const row of rows) {
-    if (IN_FLIGHT_STATES.includes(row.state) && row.op_deadline && row.op_deadline > listedAt) {
+    const interrupted =
+      options.agentStartedAt !== undefined && row.state_changed_at < options.agentStartedAt;
+    if (
+      IN_FLIGHT_STATES.includes(row.state) &&
+      row.op_deadline &&
+      row.op_deadline > listedAt &&
+      !interrupted
+    ) {
       report.inFlight.push(row.id);
       continue;
     }

@@ -285,6 +285,14 @@ export class SandboxService {
       ? await findSandbox(this.o.db, id, principal?.ownerId)
       : null;
     if (!row || row.state === "stopped") throw sandboxNotFound(id);
+    if (row.state === "error") {
+      // Its processes are gone: nothing can run or serve files in it any more.
+      throw new ServiceError(
+        409,
+        "sandbox_failed",
+        `sandbox ${id} failed (${row.error_reason ?? "failed"}): ${row.error ?? "no detail"}. Its processes are gone; delete it to free its resources`,
+      );
+    }
     if (row.state !== "running" || !row.host_id) {
       throw new ServiceError(
         409,
@@ -462,7 +470,12 @@ export class SandboxService {
       await updateSandbox(
         this.o.db,
         { id: row.id, states: ["starting"] },
-        { state: "error", error: describe(error).slice(0, 1000), opDeadlineSeconds: null },
+        {
+          state: "error",
+          error: describe(error).slice(0, 1000),
+          errorReason: "failed",
+          opDeadlineSeconds: null,
+        },
       );
       // The agent may have got far enough to leave something behind.
       await placement.client.destroySandbox(row.id).catch(() => {});
@@ -755,7 +768,12 @@ export class SandboxService {
       await updateSandbox(
         this.o.db,
         { id: row.id, states: [row.state] },
-        { state: "error", error: "never placed on a host", opDeadlineSeconds: null },
+        {
+          state: "error",
+          error: "never placed on a host",
+          errorReason: "failed",
+          opDeadlineSeconds: null,
+        },
       );
       return;
     }
@@ -817,6 +835,7 @@ export class SandboxService {
     }
     const change: SandboxChange = { state: decision.to, opDeadlineSeconds: null };
     if (decision.error !== undefined) change.error = decision.error;
+    if (decision.errorReason !== undefined) change.errorReason = decision.errorReason;
     if (decision.to === "running" && agent?.envdVersion && SEMVER.test(agent.envdVersion)) {
       change.envdVersion = agent.envdVersion;
     }

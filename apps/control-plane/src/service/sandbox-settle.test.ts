@@ -9,15 +9,22 @@ const agent = (state: AgentSandboxState): AgentSandbox => ({
   state,
   envdVersion: "0.6.13",
   error: state === "error" ? "boom" : "",
+  ...(state === "error" ? { errorReason: "oom" as const } : {}),
 });
+
+const LOST: ReturnType<typeof settle> = {
+  to: "error",
+  error: "the host no longer has this sandbox",
+  errorReason: "lost",
+};
 
 test.each<[SandboxState, AgentSandboxState | null, ReturnType<typeof settle>]>([
   ["running", "running", {}],
   ["running", "paused", { to: "paused" }],
-  ["running", null, { to: "error", error: "the host no longer has this sandbox" }],
+  ["running", null, LOST],
   ["missing", "running", { to: "running" }],
   ["missing", "paused", { to: "paused" }],
-  ["missing", null, { to: "error", error: "the host no longer has this sandbox" }],
+  ["missing", null, LOST],
   ["paused", "paused", {}],
   ["paused", "running", { to: "running" }],
   ["pausing", "paused", { to: "paused" }],
@@ -25,7 +32,7 @@ test.each<[SandboxState, AgentSandboxState | null, ReturnType<typeof settle>]>([
   ["resuming", "running", { to: "running" }],
   ["starting", "running", { to: "running" }],
   ["starting", "starting", {}],
-  ["starting", null, { to: "error", error: "the host no longer has this sandbox" }],
+  ["starting", null, LOST],
   ["stopping", "running", { to: "stopped", destroyOnHost: true }],
   ["stopping", null, { to: "stopped" }],
   ["error", "running", { destroyOnHost: true }],
@@ -33,9 +40,14 @@ test.each<[SandboxState, AgentSandboxState | null, ReturnType<typeof settle>]>([
   [
     "running",
     "stopped",
-    { to: "error", error: "the sandbox stopped on its host", destroyOnHost: true },
+    {
+      to: "error",
+      error: "the sandbox stopped on its host",
+      errorReason: "crashed",
+      destroyOnHost: true,
+    },
   ],
-  ["running", "error", { to: "error", error: "boom" }],
+  ["running", "error", { to: "error", error: "boom", errorReason: "oom" }],
   ["stopped", "running", {}],
 ])("database %s, host %s", (db, host, expected) => {
   expect(settle(db, host === null ? null : agent(host))).toEqual(expected);

@@ -1,3 +1,4 @@
+import type { SandboxErrorReason } from "@wrenn/proto/hostagent";
 import type { AgentSandbox } from "../hosts/host-client.js";
 import type { SandboxState } from "./sandbox-types.js";
 
@@ -7,6 +8,7 @@ export interface Settlement {
   /** The host holds a sandbox the database has given up on: destroy it there. */
   destroyOnHost?: boolean;
   error?: string;
+  errorReason?: SandboxErrorReason;
 }
 
 const LOST = "the host no longer has this sandbox";
@@ -22,7 +24,7 @@ export function settle(db: SandboxState, agent: AgentSandbox | null): Settlement
   if (agent === null) {
     if (db === "stopping") return { to: "stopped" };
     if (db === "error") return {};
-    return { to: "error", error: LOST };
+    return { to: "error", error: LOST, errorReason: "lost" };
   }
   if (db === "stopping") return { to: "stopped", destroyOnHost: true };
   switch (agent.state) {
@@ -37,9 +39,18 @@ export function settle(db: SandboxState, agent: AgentSandbox | null): Settlement
       return db === "paused" || db === "hibernated" ? {} : { to: "paused" };
     case "stopped":
       if (db === "error") return { destroyOnHost: true };
-      return { to: "error", error: "the sandbox stopped on its host", destroyOnHost: true };
+      return {
+        to: "error",
+        error: "the sandbox stopped on its host",
+        errorReason: "crashed",
+        destroyOnHost: true,
+      };
     case "error":
       if (db === "error") return {};
-      return { to: "error", error: agent.error || "the host reports the sandbox failed" };
+      return {
+        to: "error",
+        error: agent.error || "the host reports the sandbox failed",
+        errorReason: agent.errorReason ?? "failed",
+      };
   }
 }

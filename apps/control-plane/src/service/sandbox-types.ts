@@ -1,3 +1,4 @@
+import type { SandboxErrorReason } from "@wrenn/proto/hostagent";
 export const SANDBOX_STATES = [
   "pending",
   "starting",
@@ -68,6 +69,8 @@ export interface Sandbox {
   createdAt: Date;
   stoppedAt: Date | null;
   error: string | null;
+  /** Why it is in error: oom, pids, crashed, interrupted, failed, lost. */
+  errorReason: SandboxErrorReason | null;
 }
 
 /** A sandbox as its owner sees it, with the token needed to talk to envd. */

@@ -1,3 +1,4 @@
+import type { SandboxErrorReason } from "@wrenn/proto/hostagent";
 import type { Queryable } from "../db/database.js";
 import type { EgressRules, Resources, Sandbox, SandboxState } from "../service/sandbox-types.js";
 
@@ -24,6 +25,7 @@ export interface SandboxRow {
   state_changed_at: Date;
   op_deadline: Date | null;
   error: string | null;
+  error_reason: SandboxErrorReason | null;
   created_at: Date;
   stopped_at: Date | null;
 }
@@ -50,6 +52,7 @@ export function toSandbox(row: SandboxRow): Sandbox {
     createdAt: row.created_at,
     stoppedAt: row.stopped_at,
     error: row.error,
+    errorReason: row.error_reason,
   };
 }
 
@@ -152,6 +155,8 @@ export interface SandboxChange {
   envdVersion?: string;
   hostId?: string | null;
   error?: string | null;
+  /** Set with `error`: its code (null when the error is cleared). */
+  errorReason?: SandboxErrorReason | null;
 }
 
 /** A guarded single-row update; null when no row matched (gone, another owner, or state moved). */
@@ -181,6 +186,7 @@ export async function updateSandbox(
   if (change.envdVersion !== undefined) sets.push(`envd_version = ${p.add(change.envdVersion)}`);
   if (change.hostId !== undefined) sets.push(`host_id = ${p.add(change.hostId)}`);
   if (change.error !== undefined) sets.push(`error = ${p.add(change.error)}`);
+  if (change.errorReason !== undefined) sets.push(`error_reason = ${p.add(change.errorReason)}`);
   if (sets.length === 0) throw new Error("updateSandbox needs at least one change");
 
   const where = [`id = ${p.add(match.id)}`];

@@ -29,6 +29,7 @@ export interface FakeSandbox {
   denyOut: string[];
   envdAccessToken: string;
   error: string;
+  errorReason?: string;
 }
 
 type Method =
@@ -57,6 +58,9 @@ export class FakeHostAgent {
   templates: string[];
   envdVersion: string;
   instanceId = randomBytes(4).toString("hex");
+  startedAt = new Date();
+  /** HeartbeatResponse.state_version: bump it when a sandbox changes state on its own. */
+  stateVersion = 0n;
   hostId = `host-${randomBytes(4).toString("hex")}`;
   memoryMb: number;
   diskMb: number;
@@ -104,6 +108,7 @@ export class FakeHostAgent {
   /** An agent restart: new instance id; sandboxes are kept (re-adopted) unless `lose` is set. */
   restart(options: { lose?: string[] } = {}): void {
     this.instanceId = randomBytes(4).toString("hex");
+    this.startedAt = new Date();
     for (const id of options.lose ?? []) this.sandboxes.delete(id);
   }
 
@@ -136,6 +141,7 @@ export class FakeHostAgent {
       metadata: s.metadata,
       envdVersion: this.envdVersion,
       error: s.error,
+      errorReason: s.state === SandboxState.ERROR ? (s.errorReason ?? "failed") : "",
     });
   }
 
@@ -247,6 +253,8 @@ export class FakeHostAgent {
           instanceId: this.instanceId,
           time: timestampFromDate(new Date()),
           sandboxCount: this.sandboxes.size,
+          stateVersion: this.stateVersion,
+          startedAt: timestampFromDate(this.startedAt),
         };
       },
       listTemplates: async (_req, ctx) => {

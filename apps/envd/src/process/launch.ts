@@ -20,6 +20,48 @@ export interface Launched {
   pid: number;
   /** fd 3 of wrenn-pty: resize commands in PTY mode. */
   control: Writable & Readable;
+  /** The process's output and end, caught from the moment it was spawned. */
+  output: CaughtOutput;
+}
+
+export type OutputFd = "stdout" | "stderr";
+
+export interface OutputSink {
+  data(fd: OutputFd, data: Buffer): void;
+  close(code: number | null, signal: NodeJS.Signals | null): void;
+}
+
+/**
+ * Output read before anyone asked for it. A short command can exit before the launcher's
+ * report arrives, and Node then resumes every stdio stream nobody listens to (flushStdio, so
+ * the child can emit 'close'): output read that way is gone, and so is the 'close'. Listening
+ * from the spawn on, and handing over what came early, loses neither.
+ */
+export class CaughtOutput {
+  #early: Array<[OutputFd, Buffer]> = [];
+  #closed: [number | null, NodeJS.Signals | null] | undefined;
+  #sink: OutputSink | undefined;
+
+  constructor(child: ChildProcess) {
+    child.stdout?.on("data", (data: Buffer) => this.#data("stdout", data));
+    child.stderr?.on("data", (data: Buffer) => this.#data("stderr", data));
+    child.once("close", (code: number | null, signal: NodeJS.Signals | null) => {
+      if (this.#sink) this.#sink.close(code, signal);
+      else this.#closed = [code, signal];
+    });
+  }
+
+  #data(fd: OutputFd, data: Buffer): void {
+    if (this.#sink) this.#sink.data(fd, data);
+    else this.#early.push([fd, data]);
+  }
+
+  /** Delivers what came so far, then everything later, to `sink` (once). */
+  attach(sink: OutputSink): void {
+    this.#sink = sink;
+    for (const [fd, data] of this.#early.splice(0)) sink.data(fd, data);
+    if (this.#closed) sink.close(...this.#closed);
+  }
 }
 
 export class LaunchError extends Error {}
@@ -38,8 +80,8 @@ function credentialArgs(user: SystemUser): string[] {
 
 /**
  * Starts a command through wrenn-pty (see native/wrenn-pty.c) and resolves once it is running,
- * with the pid of the command itself. Output listeners must be attached by the caller right
- * after this resolves; data produced earlier stays buffered in the pipes.
+ * with the pid of the command itself. Its output and end are caught from the spawn on and
+ * given to whoever attaches to `output`.
  */
 export function launch(spec: LaunchSpec): Promise<Launched> {
   const helper = join(spec.binDir, "wrenn-pty");
@@ -60,6 +102,7 @@ export function launch(spec: LaunchSpec): Promise<Launched> {
       reject(new LaunchError(`cannot start process: ${(error as Error).message}`));
       return;
     }
+    const output = new CaughtOutput(child);
     const control = child.stdio[3] as (Writable & Readable) | null;
     if (!control) {
       child.kill("SIGKILL");
@@ -76,7 +119,7 @@ export function launch(spec: LaunchSpec): Promise<Launched> {
       if (error) {
         reject(error);
       } else {
-        resolve({ child, pid: pid as number, control });
+        resolve({ child, pid: pid as number, control, output });
       }
     };
     const onData = (chunk: Buffer) => {

@@ -12,7 +12,17 @@ export const OUTPUT_RING_BYTES = 4 * 1024 * 1024;
 export interface Subscriber {
   data(chunk: OutputChunk): void;
   end(status: ExitStatus): void;
+  /**
+   * Bytes handed to this subscriber and not yet sent on. Past OUTPUT_HIGH_WATER_BYTES the
+   * process's pipes stop being read (it blocks on write, as with a slow terminal) until every
+   * subscriber is back under OUTPUT_LOW_WATER_BYTES and calls drained(): a fast producer is
+   * slowed down, never cut off or dropped.
+   */
+  backlog?(): number;
 }
+
+export const OUTPUT_HIGH_WATER_BYTES = 4 * 1024 * 1024;
+export const OUTPUT_LOW_WATER_BYTES = 1024 * 1024;
 
 export interface ProcessDescription {
   cmd: string;
@@ -39,6 +49,8 @@ export class ManagedProcess {
   #deadline: NodeJS.Timeout | undefined;
   #deadlineReached = false;
   #onEnd: (() => void) | undefined;
+  #outputs: Readable[] = [];
+  #held = false;
 
   constructor(
     readonly pid: number,
@@ -51,16 +63,9 @@ export class ManagedProcess {
     this.#child = launched.child;
     this.#control = launched.control;
     this.#stdinOpen = launched.child.stdin !== null;
-    const outputs: [Readable | null, OutputStream][] = isPty
-      ? [[this.#child.stdout, "pty"]]
-      : [
-          [this.#child.stdout, "stdout"],
-          [this.#child.stderr, "stderr"],
-        ];
-    for (const [stream, name] of outputs) {
-      stream?.on("data", (data: Buffer) => this.#output(name, data));
+    for (const stream of isPty ? [this.#child.stdout] : [this.#child.stdout, this.#child.stderr]) {
+      if (stream) this.#outputs.push(stream);
     }
-    if (isPty) this.#child.stderr?.resume();
     this.#child.stdin?.on("error", () => {
       this.#stdinOpen = false;
     });
@@ -71,9 +76,14 @@ export class ManagedProcess {
         for (const stream of [this.#child.stdout, this.#child.stderr]) stream?.destroy();
       }, PIPE_GRACE_AFTER_KILL_MS).unref();
     });
+    // wrenn-pty's stderr in pty mode carries nothing of the command's: it is read and dropped.
     // 'close' comes once the process exited and its pipes closed, as E2B's envd waits for both.
-    this.#child.once("close", (code: number | null, signal: NodeJS.Signals | null) => {
-      this.#finish(exitStatus(code, signal));
+    launched.output.attach({
+      data: (fd, data) => {
+        if (isPty && fd === "stderr") return;
+        this.#output(isPty ? "pty" : fd, data);
+      },
+      close: (code, signal) => this.#finish(exitStatus(code, signal)),
     });
   }
 
@@ -91,6 +101,24 @@ export class ManagedProcess {
       new Uint8Array(data.buffer, data.byteOffset, data.length),
     );
     for (const subscriber of this.#subscribers) subscriber.data(chunk);
+    if (!this.#held && this.#behind(OUTPUT_HIGH_WATER_BYTES)) {
+      this.#held = true;
+      for (const stream of this.#outputs) stream.pause();
+    }
+  }
+
+  #behind(bytes: number): boolean {
+    for (const subscriber of this.#subscribers) {
+      if ((subscriber.backlog?.() ?? 0) > bytes) return true;
+    }
+    return false;
+  }
+
+  /** A subscriber caught up (or left): read the pipes again once nobody is far behind. */
+  drained(): void {
+    if (!this.#held || this.#behind(OUTPUT_LOW_WATER_BYTES)) return;
+    this.#held = false;
+    for (const stream of this.#outputs) stream.resume();
   }
 
   #finish(status: ExitStatus): void {
@@ -123,7 +151,10 @@ export class ManagedProcess {
       return () => {};
     }
     this.#subscribers.add(subscriber);
-    return () => this.#subscribers.delete(subscriber);
+    return () => {
+      this.#subscribers.delete(subscriber);
+      this.drained();
+    };
   }
 
   /** Whether the Start deadline killed it: that stream must then end with deadline_exceeded. */

@@ -10,11 +10,14 @@ export class ProcessRegistry {
 
   add(proc: ManagedProcess): void {
     this.#byPid.set(proc.pid, proc);
-    proc.onEnd = () => {
+    const forgetLater = () => {
       setTimeout(() => {
         if (this.#byPid.get(proc.pid) === proc) this.#byPid.delete(proc.pid);
       }, ENDED_RETENTION_MS).unref();
     };
+    // A short command can be over before it is registered (its end was caught at launch).
+    if (proc.ended) forgetLater();
+    else proc.onEnd = forgetLater;
   }
 
   running(): ManagedProcess[] {

@@ -20,7 +20,7 @@ import { keepaliveIntervalMs } from "../streaming/keepalive.js";
 import { EnvironmentError, processEnvironment } from "./environment.js";
 import type { ExitStatus } from "./exit-status.js";
 import { LaunchError, launch } from "./launch.js";
-import { ManagedProcess, ProcessInputError } from "./managed-process.js";
+import { ManagedProcess, OUTPUT_LOW_WATER_BYTES, ProcessInputError } from "./managed-process.js";
 import type { OutputChunk } from "./output-ring.js";
 import type { ProcessRegistry, Selector } from "./registry.js";
 import { REPLAY_FROM_HEADER, REPLAY_START_HEADER } from "./replay-headers.js";
@@ -30,7 +30,8 @@ type ProcessEventInit = { event: MessageInitShape<typeof ProcessEventSchema> };
 
 type FollowItem = { kind: "data"; chunk: OutputChunk } | { kind: "end"; status: ExitStatus };
 
-// A slow client may fall this far behind before its stream is dropped.
+// A hard bound that backpressure keeps output far below: the process is held once its reader
+// is OUTPUT_HIGH_WATER_BYTES behind, so only chunks already read from the pipes can follow.
 const MAX_PENDING_BYTES = 32 * 1024 * 1024;
 
 export interface ProcessServiceDeps {
@@ -93,6 +94,7 @@ async function* follow(
         queue.push({ kind: "end", status });
         queue.close();
       },
+      backlog: () => queue.pending,
     },
     replayFrom,
   );
@@ -100,6 +102,7 @@ async function* follow(
   try {
     for (;;) {
       const item = await queue.next(ctx.signal, idleMs);
+      if (queue.pending <= OUTPUT_LOW_WATER_BYTES) proc.drained();
       if (item === undefined) {
         throwIfDeadlineExceeded(ctx.signal);
         return;

@@ -1,7 +1,8 @@
 // A push-to-pull bridge between event sources (process output, inotify) and Connect's
-// server-streaming handlers, which are async generators. Bounded by bytes: a client that
-// reads slower than the source produces is cut off with an error instead of growing envd's
-// memory without limit (Wrenn clients reconnect and replay; see process/replay-headers.ts).
+// server-streaming handlers, which are async generators. Bounded by bytes: a source that
+// cannot be slowed down (inotify) and outruns its reader is cut off with an error instead of
+// growing envd's memory without limit. Process output is slowed down at its source long before
+// this bound (see `pending` and ManagedProcess's backlog), so it never reaches it.
 
 export class QueueOverflowError extends Error {}
 
@@ -16,6 +17,11 @@ export class EventQueue<T> {
     private readonly maxBytes: number,
     private readonly sizeOf: (item: T) => number = () => 0,
   ) {}
+
+  /** Bytes queued and not yet taken by the reader. */
+  get pending(): number {
+    return this.#pendingBytes;
+  }
 
   push(item: T): void {
     if (this.#closed) return;

@@ -21,6 +21,8 @@ export interface ServiceDeps {
   builder: TemplateBuilder;
   hostId: string;
   instanceId: string;
+  /** When this agent process started (HeartbeatResponse.started_at). */
+  startedAt: Date;
   version: string;
   dataDir: string;
   /** Called after a template build, so the pool and template checkpoint follow it. */
@@ -83,6 +85,7 @@ function sandboxMessage(v: SandboxView) {
     createdAt: timestampFromDate(new Date(v.createdAt)),
     stateChangedAt: timestampFromDate(new Date(v.stateChangedAt)),
     error: v.error ?? "",
+    errorReason: v.phase === "error" ? (v.errorReason ?? "failed") : "",
     pauseMode:
       v.pauseMode === "checkpoint"
         ? PauseMode.CHECKPOINT
@@ -221,6 +224,8 @@ export function hostAgentRoutes(deps: ServiceDeps) {
           instanceId: deps.instanceId,
           time: timestampFromDate(new Date()),
           sandboxCount: manager.list().length,
+          stateVersion: BigInt(manager.stateVersion),
+          startedAt: timestampFromDate(deps.startedAt),
         })),
       listTemplates: () =>
         guard(async () => ({ templates: (await deps.templates.list()).map(templateMessage) })),

@@ -27,21 +27,32 @@ export class EnvdClient {
     readonly port = ENVD_PORT,
   ) {}
 
-  /** Polls /health until envd answers 204; connection refusals are expected meanwhile. */
+  /**
+   * Polls /health until envd answers 204; connection refusals are expected meanwhile. Each
+   * attempt may wait longer than the one before (2 s, 4 s, ... up to what is left of the
+   * budget): a booting envd that takes a few seconds to answer its first request, as Node under
+   * ptrace does on a busy host, was otherwise abandoned every time and the boot failed with
+   * "timed out" although it was merely slow.
+   */
   async waitHealthy(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     let last = "no answer";
+    let attemptMs = 2000;
     while (Date.now() < deadline) {
+      const left = deadline - Date.now();
       try {
-        const res = await this.request("GET", "/health", undefined, {}, 2000);
+        const res = await this.request("GET", "/health", undefined, {}, Math.min(attemptMs, left));
         if (res.status === 204) return;
         last = `status ${res.status}`;
       } catch (err) {
         last = (err as Error).message;
+        if (/timed out/.test(last)) attemptMs = Math.min(attemptMs * 2, 30_000);
       }
       await sleep(10);
     }
-    throw new EnvdError(`envd at ${this.host}:${this.port} did not become healthy: ${last}`);
+    throw new EnvdError(
+      `envd at ${this.host}:${this.port} did not become healthy in ${Math.round(timeoutMs / 1000)} s: ${last}`,
+    );
   }
 
   async init(body: EnvdInit, currentToken?: string): Promise<void> {

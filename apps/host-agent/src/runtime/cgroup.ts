@@ -51,6 +51,22 @@ export class Cgroup {
     return { usedBytes: Number(usage.trim()), cacheBytes: cache, limitBytes };
   }
 
+  /**
+   * Limits the kernel enforced on this cgroup so far: tasks killed for memory, and forks refused
+   * at the task limit (zero where the counter does not exist, e.g. a kernel without it).
+   */
+  async limitEvents(): Promise<{ oomKills: number; pidsRefused: number }> {
+    const memory = await readFile(
+      this.file("memory", this.v2 ? "memory.events" : "memory.oom_control"),
+      "utf8",
+    ).catch(() => "");
+    const pids = await readFile(this.file("pids", "pids.events"), "utf8").catch(() => "");
+    return {
+      oomKills: Number(/^oom_kill (\d+)/m.exec(memory)?.[1] ?? 0),
+      pidsRefused: Number(/^max (\d+)/m.exec(pids)?.[1] ?? 0),
+    };
+  }
+
   /** Every process in the cgroup (empty when it does not exist). */
   async pids(): Promise<number[]> {
     const text = await readFile(this.file("memory", "cgroup.procs"), "utf8").catch(() => "");

@@ -25,6 +25,18 @@ export interface RuntimeDriver {
   /** Sends a signal to the sandbox's init, which forwards it to envd. */
   signal(runtimeId: string, signal: "SIGUSR2"): Promise<void>;
   status(runtimeId: string): Promise<RuntimeStatus>;
+  /**
+   * Whether the sandbox's processes are still there, without asking the runtime's CLI: cheap
+   * enough to call for every sandbox several times a second. false means "ask status()".
+   */
+  alive(runtimeId: string): Promise<boolean>;
+  /** Why a sandbox that stopped on its own stopped, as far as the host can tell. */
+  exitReason(runtimeId: string): Promise<"oom" | "pids" | "crashed">;
+  /**
+   * After an agent restart: waits for a checkpoint of this sandbox that the previous agent
+   * started to end, and says whether it completed (imageDir holds a restorable image).
+   */
+  checkpointOutcome(runtimeId: string, imageDir: string): Promise<"complete" | "incomplete">;
   /** Every sandbox this runtime holds, for adoption after an agent restart. */
   list(): Promise<Array<{ runtimeId: string; status: RuntimeStatus }>>;
   /** New CPU and memory limits for a running sandbox (a warm-pool sandbox being claimed). */
@@ -47,6 +59,12 @@ export interface RuntimeSpec {
   memoryMb: number;
   /** Host-side backstop on tasks; see the notes on pids under ptrace. */
   pidsLimit: number;
+  /**
+   * /tmp is the root filesystem's own (on the sandbox's disk, bounded by it) instead of the
+   * runtime's default in-memory tmpfs. Part of the mount table a checkpoint restores into,
+   * so sandboxes booted before this existed keep theirs.
+   */
+  tmpOnDisk: boolean;
   /** Host directories (already checked) bound into the sandbox. */
   mounts: Array<{ hostPath: string; sandboxPath: string; readOnly: boolean }>;
 }

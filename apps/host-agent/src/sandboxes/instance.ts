@@ -31,6 +31,7 @@ export class Instance {
       vcpus: this.record.resources.vcpus,
       memoryMb: this.record.resources.memoryMb,
       pidsLimit,
+      tmpOnDisk: this.record.tmpOnDisk === true,
       mounts: this.record.mounts ?? [],
     };
   }

@@ -1,3 +1,4 @@
+import type { SandboxErrorReason } from "@wrenn/proto/hostagent";
 import type { SandboxMount } from "./mounts.js";
 import type { NetworkPolicy } from "./policy.js";
 
@@ -41,7 +42,16 @@ export interface SandboxRecord {
   /** envd's access token; the record file is root-only (0600). */
   envdAccessToken?: string;
   error?: string;
+  /** Why the sandbox is in error, as a code (see SANDBOX_ERROR_REASONS). */
+  errorReason?: SandboxErrorReason;
+  /**
+   * A transition begun and not finished: set before a pause touches the sandbox, cleared when
+   * it is over. Found at start, it means the agent died during it (see adoption).
+   */
+  transition?: "pausing";
   checkpointBytes?: number;
+  /** /tmp on the sandbox's disk (RuntimeSpec.tmpOnDisk); unset on records from before it. */
+  tmpOnDisk?: boolean;
   /** Host directories bound into the sandbox; part of its runtime spec at every boot. */
   mounts?: SandboxMount[];
 }

@@ -1,5 +1,6 @@
 import { readdir, rm, stat } from "node:fs/promises";
 import path from "node:path";
+import type { SandboxErrorReason } from "@wrenn/proto/hostagent";
 import type { Logger } from "pino";
 import { EnvdClient } from "../envd/envd-client.js";
 import type { RuntimeDriver } from "../runtime/driver.js";
@@ -322,6 +323,7 @@ export class SandboxManager {
         bootPath: image ? "template_restore" : "cold_boot",
         createdAt: now,
         stateChangedAt: now,
+        tmpOnDisk: true,
         ...(mounts.length > 0 ? { mounts } : {}),
       },
       this.records.dirOf(runtimeId),
@@ -380,42 +382,65 @@ export class SandboxManager {
       }
       const started = performance.now();
       let used: "checkpoint" | "freeze" = mode;
-      if (mode === "checkpoint") {
-        const envd = this.envdOf(inst.runtimeId);
-        await envd.quiesce(inst.record.envdAccessToken);
-        const blockers = [
-          ...(await this.runtime.checkpointBlockers(inst.runtimeId)),
-          ...(await this.networks.closingConnections(inst.runtimeId)),
-        ];
-        if (blockers.length > 0) {
-          // Saving would fail and kill the sandbox: keep it in memory instead, and say why.
-          await this.runtime.signal(inst.runtimeId, "SIGUSR2");
-          await envd.waitHealthy(this.config.healthTimeoutMs);
-          used = "freeze";
-          this.log.info({ sandboxId, blockers }, "TCP endpoints open: pausing in memory instead");
-          inst.record.error = undefined;
-        } else {
-          await rm(inst.checkpointDir, { recursive: true, force: true });
-          try {
-            await this.runtime.checkpoint(inst.runtimeId, inst.checkpointDir);
-          } catch (err) {
-            inst.record.error = `checkpoint failed: ${(err as Error).message}`;
-            await this.setPhase(inst, "error");
-            throw new AgentError("internal", inst.record.error);
-          }
-          inst.record.checkpointBytes = await dirSize(inst.checkpointDir);
-          this.envdOf(inst.runtimeId).close();
-          this.envd.delete(inst.runtimeId);
-          await this.setPhase(inst, "paused");
+      inst.record.transition = "pausing";
+      await this.records.save(inst.record);
+      try {
+        used = await this.pauseLocked(inst, mode);
+      } finally {
+        if (inst.record.transition === "pausing") {
+          inst.record.transition = undefined;
+          await this.records.save(inst.record);
         }
-      }
-      if (used === "freeze") {
-        await this.runtime.freeze(inst.runtimeId);
-        await this.setPhase(inst, "frozen");
       }
       this.observer.paused(used, (performance.now() - started) / 1000);
       return this.view(inst);
     });
+  }
+
+  private async pauseLocked(
+    inst: Instance,
+    mode: "checkpoint" | "freeze",
+  ): Promise<"checkpoint" | "freeze"> {
+    const sandboxId = inst.record.sandboxId;
+    let used: "checkpoint" | "freeze" = mode;
+    if (mode === "checkpoint") {
+      const envd = this.envdOf(inst.runtimeId);
+      await envd.quiesce(inst.record.envdAccessToken);
+      const blockers = [
+        ...(await this.runtime.checkpointBlockers(inst.runtimeId)),
+        ...(await this.networks.closingConnections(inst.runtimeId)),
+      ];
+      if (blockers.length > 0) {
+        // Saving would fail and kill the sandbox: keep it in memory instead, and say why.
+        await this.runtime.signal(inst.runtimeId, "SIGUSR2");
+        await envd.waitHealthy(this.config.healthTimeoutMs);
+        used = "freeze";
+        this.log.info({ sandboxId, blockers }, "TCP endpoints open: pausing in memory instead");
+        inst.record.error = undefined;
+      } else {
+        await rm(inst.checkpointDir, { recursive: true, force: true });
+        try {
+          await this.runtime.checkpoint(inst.runtimeId, inst.checkpointDir);
+        } catch (err) {
+          inst.record.error = `checkpoint failed: ${(err as Error).message}`;
+          inst.record.errorReason = "failed";
+          inst.record.transition = undefined;
+          await this.setPhase(inst, "error");
+          throw new AgentError("internal", inst.record.error);
+        }
+        inst.record.checkpointBytes = await dirSize(inst.checkpointDir);
+        this.envdOf(inst.runtimeId).close();
+        this.envd.delete(inst.runtimeId);
+        inst.record.transition = undefined;
+        await this.setPhase(inst, "paused");
+      }
+    }
+    if (used === "freeze") {
+      await this.runtime.freeze(inst.runtimeId);
+      inst.record.transition = undefined;
+      await this.setPhase(inst, "frozen");
+    }
+    return used;
   }
 
   resume(sandboxId: string): Promise<SandboxView> {
@@ -530,10 +555,12 @@ export class SandboxManager {
 
   private async adoptOne(inst: Instance, status: string): Promise<boolean> {
     const rec = inst.record;
-    const dead = (why: string) => {
+    const dead = (why: string, reason: SandboxErrorReason = "crashed") => {
       rec.error = why;
+      rec.errorReason = reason;
       return this.setPhase(inst, "error").then(() => true);
     };
+    if (rec.transition === "pausing") return this.settleInterruptedPause(inst, status, dead);
     switch (rec.phase) {
       case "creating":
       case "destroying":
@@ -548,8 +575,12 @@ export class SandboxManager {
             return false;
           }
           await inst.disk.mount();
+          const reason = await this.runtime
+            .exitReason(rec.runtimeId)
+            .catch(() => "crashed" as const);
           return dead(
-            "the sandbox stopped while the agent was away (host restart?); its files are kept",
+            `${DEATH_MESSAGES[reason]} while the agent was away; its files are kept`,
+            reason,
           );
         }
         this.leases.set(rec.runtimeId, await this.networks.setup(rec.runtimeId, rec.network));
@@ -569,7 +600,53 @@ export class SandboxManager {
     }
   }
 
+  /**
+   * The previous agent died while pausing this sandbox. What is really there decides: a
+   * complete checkpoint is a paused sandbox, a container still there is resumed in place
+   * (thawed, and envd told to listen again in case it had been quiesced), anything else is an
+   * error that says so.
+   */
+  private async settleInterruptedPause(
+    inst: Instance,
+    status: string,
+    dead: (why: string, reason: SandboxErrorReason) => Promise<boolean>,
+  ): Promise<boolean> {
+    const rec = inst.record;
+    rec.transition = undefined;
+    this.log.warn(
+      { sandboxId: rec.sandboxId, status },
+      "settling a pause the agent did not finish",
+    );
+    await inst.disk.mount();
+    if (status === "running" || status === "paused") {
+      const lease = await this.networks.setup(rec.runtimeId, rec.network);
+      this.leases.set(rec.runtimeId, lease);
+      if (status === "paused") await this.runtime.thaw(rec.runtimeId);
+      await this.runtime.signal(rec.runtimeId, "SIGUSR2");
+      await this.envdOf(rec.runtimeId).waitHealthy(this.config.healthTimeoutMs);
+      await this.setPhase(inst, "running");
+      return true;
+    }
+    if ((await this.runtime.checkpointOutcome(rec.runtimeId, inst.checkpointDir)) === "complete") {
+      rec.checkpointBytes = await dirSize(inst.checkpointDir);
+      this.leases.set(rec.runtimeId, await this.networks.setup(rec.runtimeId, rec.network));
+      await this.setPhase(inst, "paused");
+      return true;
+    }
+    return dead(
+      "the agent stopped during a pause and no complete checkpoint was left; its files are kept",
+      "interrupted",
+    );
+  }
+
   // ---- liveness ----------------------------------------------------------------------------
+
+  #stateVersion = 0;
+
+  /** Goes up whenever a sandbox changes state on its own (see HeartbeatResponse). */
+  get stateVersion(): number {
+    return this.#stateVersion;
+  }
 
   private watchTimer?: NodeJS.Timeout;
 
@@ -580,37 +657,41 @@ export class SandboxManager {
    */
   watch(intervalMs: number): void {
     const tick = async () => {
-      try {
-        const live = new Map((await this.runtime.list()).map((c) => [c.runtimeId, c.status]));
-        for (const inst of this.instances.values()) {
-          const phase = inst.record.phase;
-          if (phase !== "running" && phase !== "frozen" && phase !== "pooled") continue;
-          const status = live.get(inst.runtimeId) ?? "absent";
-          if (status === "running" || status === "paused") continue;
-          await this.lock.run(inst.runtimeId, async () => {
-            // The list above may predate a create or resume that finished since: ask again.
-            if (inst.record.phase !== phase) return;
-            const now = await this.runtime.status(inst.runtimeId);
-            if (now === "running" || now === "paused") return;
-            if (phase === "pooled") {
-              this.log.warn({ runtimeId: inst.runtimeId }, "pooled sandbox died; replacing it");
-              this.pool.remove(inst.runtimeId);
-              await this.destroyInstance(inst.runtimeId);
-              this.pool.kick();
-              return;
-            }
-            inst.record.error =
-              "the sandbox stopped unexpectedly (out of memory, or killed); its files are kept";
-            this.log.warn({ sandboxId: inst.record.sandboxId }, inst.record.error);
-            await this.setPhase(inst, "error");
-          });
-        }
-      } catch (err) {
-        this.log.warn({ err: (err as Error).message }, "liveness check failed");
+      for (const inst of [...this.instances.values()]) {
+        await this.check(inst).catch((err: Error) =>
+          this.log.warn({ runtimeId: inst.runtimeId, err: err.message }, "liveness check failed"),
+        );
       }
       this.watchTimer = setTimeout(tick, intervalMs);
     };
     this.watchTimer = setTimeout(tick, intervalMs);
+  }
+
+  private async check(inst: Instance): Promise<void> {
+    const phase = inst.record.phase;
+    if (phase !== "running" && phase !== "frozen" && phase !== "pooled") return;
+    // An operation in progress (a pause stops the sandbox's process on purpose) settles it.
+    if (this.lock.busy(inst.runtimeId)) return;
+    if (await this.runtime.alive(inst.runtimeId)) return;
+    await this.lock.run(inst.runtimeId, async () => {
+      // An operation may have finished since: ask again.
+      if (inst.record.phase !== phase) return;
+      const now = await this.runtime.status(inst.runtimeId);
+      if (now === "running" || now === "paused") return;
+      if (phase === "pooled") {
+        this.log.warn({ runtimeId: inst.runtimeId }, "pooled sandbox died; replacing it");
+        this.pool.remove(inst.runtimeId);
+        await this.destroyInstance(inst.runtimeId);
+        this.pool.kick();
+        return;
+      }
+      const reason = await this.runtime.exitReason(inst.runtimeId).catch(() => "crashed" as const);
+      inst.record.errorReason = reason;
+      inst.record.error = `${DEATH_MESSAGES[reason]}; its files are kept`;
+      this.log.warn({ sandboxId: inst.record.sandboxId, reason }, inst.record.error);
+      await this.setPhase(inst, "error");
+      this.#stateVersion++;
+    });
   }
 
   // ---- internals ---------------------------------------------------------------------------
@@ -671,6 +752,12 @@ export class SandboxManager {
     for (const c of this.envd.values()) c.close();
   }
 }
+
+const DEATH_MESSAGES = {
+  oom: "the sandbox ran out of memory and its runtime was killed",
+  pids: "the sandbox reached its task limit and its runtime crashed",
+  crashed: "the sandbox stopped unexpectedly",
+} as const;
 
 async function dirSize(dir: string): Promise<number> {
   let total = 0;

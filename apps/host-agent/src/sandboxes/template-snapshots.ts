@@ -16,7 +16,9 @@ export class TemplateSnapshots {
   constructor(readonly root: string) {}
 
   dir(t: TemplateRef): string {
-    return path.join(this.root, `${t.name}-${t.version}`);
+    // "-tmpdisk": taken with /tmp on the sandbox's disk (RuntimeSpec.tmpOnDisk); a checkpoint
+    // restores only into the mount table it was taken with, so older ones are not reused.
+    return path.join(this.root, `${t.name}-${t.version}-tmpdisk`);
   }
 
   async get(t: TemplateRef): Promise<string | undefined> {

@@ -37,7 +37,10 @@ export function printSandboxInfo(info: SandboxInfo): void {
   for (const m of mounts ?? [])
     rows.push(["mount", `${m.hostPath} → ${m.path}${m.readOnly ? " (read-only)" : ""}`]);
   if (info.stoppedAt) rows.push(["stopped", info.stoppedAt.toISOString()]);
-  if (info.error) rows.push(["error", style.red(info.error)]);
+  if (info.error) {
+    const reason = info.errorReason ? `${style.bold(info.errorReason)}: ` : "";
+    rows.push(["error", style.red(`${reason}${info.error}`)]);
+  }
   const width = Math.max(...rows.map(([k]) => k.length));
   for (const [k, v] of rows) process.stdout.write(`${style.dim(k.padEnd(width))}  ${v}\n`);
 }

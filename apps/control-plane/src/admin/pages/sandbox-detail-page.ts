@@ -35,7 +35,7 @@ export function sandboxSummary(s: Sandbox, now = Date.now()): Html {
   </div>
   <dl class="facts">
     <dt>State</dt><dd>${stateBadge(s.state)} <span class="dim">since</span> ${when(s.stateChangedAt, now)}</dd>
-    ${s.error ? html`<dt>Error</dt><dd class="error-text">${s.error}</dd>` : ""}
+    ${s.error ? html`<dt>Error</dt><dd class="error-text">${s.errorReason && s.state === "error" ? html`<strong>${s.errorReason}</strong>: ` : ""}${s.error}</dd>` : ""}
     <dt>Owner</dt><dd>${s.ownerId} <span class="dim">key ${s.apiKeyId}</span></dd>
     <dt>Template</dt><dd>${s.template}${s.envdVersion ? html` <span class="dim">envd ${s.envdVersion}</span>` : ""}</dd>
     <dt>Resources</dt><dd>${s.resources.vcpus} vCPU · ${mib(s.resources.memoryMb)} memory · ${mib(s.resources.diskMb)} disk</dd>

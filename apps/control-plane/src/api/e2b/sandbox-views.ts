@@ -100,9 +100,19 @@ export function parseStates(values: string[] | undefined): SandboxState[] {
   return [...states];
 }
 
-/** The E2B API never shows dead sandboxes: they are "not found". */
+/**
+ * The E2B API has no error state and never shows dead sandboxes: they are "not found", as an
+ * ended E2B sandbox is. A failed one says why in the message (Wrenn's /v1 has the state).
+ */
 export async function visible(deps: ApiDeps, principal: Principal, id: string) {
   const sandbox = await deps.sandboxes.get(principal, id);
+  if (sandbox.state === "error") {
+    throw new ServiceError(
+      404,
+      "sandbox_not_found",
+      `sandbox ${id} is no longer running: it failed (${sandbox.errorReason ?? "failed"}): ${sandbox.error ?? "no detail"}; see GET /v1/sandboxes/${id}`,
+    );
+  }
   if (!E2B_VISIBLE.includes(sandbox.state)) throw sandboxNotFound(id);
   return sandbox;
 }

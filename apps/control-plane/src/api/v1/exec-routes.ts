@@ -39,8 +39,7 @@ export const execRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, deps) 
         tags,
         security,
         summary: "Run a command to its end and get its exit code and output",
-        description:
-          "Give `cmd` (with `args`) or `command` (a shell line for /bin/bash -l -c). stdin, when given, is written and then closed. The process is killed after `timeoutSeconds` (default 60; the result says timedOut). For long or interactive commands use the WebSocket at /v1/sandboxes/{id}/exec/stream.",
+        description: `Give \`cmd\` (with \`args\`) or \`command\` (a shell line for /bin/bash -l -c). stdin, when given, is written and then closed. The process is killed after \`timeoutSeconds\` (default 60; the result says timedOut). Output: all of it is read, and the first ${IO_LIMITS.execOutputBytes} bytes of each of stdout and stderr are returned; beyond that the result says truncated, with the full sizes in stdoutBytes and stderrBytes. For long or interactive commands, or output of any size, use the WebSocket at /v1/sandboxes/{id}/exec/stream, which carries all of it at the pace its reader takes it.`,
         params: SandboxIdParams,
         body: ExecBody,
         response: { 200: ExecResult, ...commonErrors },

@@ -82,7 +82,7 @@ export const ExecResult = Type.Object({
   encoding: Type.Union([Type.Literal("utf8"), Type.Literal("base64")]),
   timedOut: Type.Boolean(),
   truncated: Type.Boolean({
-    description: `Output beyond ${IO_LIMITS.execOutputBytes} bytes per stream was dropped`,
+    description: `Output beyond ${IO_LIMITS.execOutputBytes} bytes per stream was read and counted (stdoutBytes, stderrBytes) but not returned`,
   }),
   stdoutBytes: Type.Integer(),
   stderrBytes: Type.Integer(),

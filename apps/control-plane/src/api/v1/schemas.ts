@@ -1,3 +1,4 @@
+import { SANDBOX_ERROR_REASONS } from "@wrenn/proto/hostagent";
 import { Type } from "typebox";
 import { ENV_VAR_NAME_PATTERN, LIMITS, TEMPLATE_PATTERN } from "../../service/limits.js";
 import { SANDBOX_STATES } from "../../service/sandbox-types.js";
@@ -73,6 +74,12 @@ export const Sandbox = Type.Object({
   createdAt: DateTime,
   stoppedAt: Nullable(DateTime),
   error: Nullable(Type.String()),
+  errorReason: Nullable(
+    Type.Enum([...SANDBOX_ERROR_REASONS], {
+      description:
+        "Why the sandbox is in `error`: `oom` (it ran out of its memory), `pids` (it reached its task limit), `crashed` (it stopped on its own otherwise), `interrupted` (an operation on it was cut short, e.g. its host agent died during a pause), `failed` (an operation on it failed), `lost` (its host no longer has it). Null in every other state. Its files stay readable through the files API while it is in `error`, when its host still has them.",
+    }),
+  ),
 });
 
 export const OwnedSandbox = Type.Object({

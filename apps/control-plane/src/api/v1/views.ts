@@ -26,6 +26,7 @@ export function sandboxView(s: Sandbox) {
     createdAt: s.createdAt.toISOString(),
     stoppedAt: iso(s.stoppedAt),
     error: s.error,
+    errorReason: s.state === "error" ? s.errorReason : null,
   };
 }
 

@@ -1,4 +1,4 @@
-import { mkdir, open, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { access, mkdir, open, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { CommandError, runCommand } from "../../command/run-command.js";
 import { Cgroup } from "../cgroup.js";
@@ -26,12 +26,20 @@ export interface GvisorOptions {
   runsc?: string;
 }
 
+/**
+ * Written into a checkpoint's directory by the same shell that ran `runsc checkpoint`, only
+ * when it succeeded: an agent killed during a pause can tell a complete image from a torn one.
+ */
+const CHECKPOINT_DONE = ".wrenn-checkpoint-complete";
+
 /** The gVisor (runsc) driver: one OCI container per sandbox, ptrace platform, netstack. */
 export class GvisorDriver implements RuntimeDriver {
   readonly kind = "gvisor";
   private readonly runsc: string;
   /** `runsc delete` after a checkpoint takes 1-2 s of runsc's own bookkeeping; it runs here. */
   private readonly pendingDeletes = new Map<string, Promise<void>>();
+  /** runsc's sandbox process of each container, for alive() (runsc state's pid). */
+  private readonly sandboxPids = new Map<string, number>();
 
   constructor(private readonly opts: GvisorOptions) {
     this.runsc = opts.runsc ?? "runsc";
@@ -98,7 +106,24 @@ export class GvisorDriver implements RuntimeDriver {
     // Frozen first, so no process can open a socket between the caller's check that the
     // sandbox is safe to save and the save itself.
     if ((await this.status(runtimeId)) === "running") await this.freeze(runtimeId);
-    await this.call(["checkpoint", "--image-path", imageDir, runtimeId], 300_000);
+    await rm(path.join(imageDir, CHECKPOINT_DONE), { force: true });
+    // The marker is written by the shell, not by us: it outlives an agent killed meanwhile.
+    await runCommand(
+      "/bin/sh",
+      [
+        "-c",
+        'done_file="$1"; shift; "$@" && : > "$done_file"',
+        "wrenn-checkpoint",
+        path.join(imageDir, CHECKPOINT_DONE),
+        this.runsc,
+        ...this.global(),
+        "checkpoint",
+        "--image-path",
+        imageDir,
+        runtimeId,
+      ],
+      { timeoutMs: 300_000 },
+    );
     // The image is complete. Killing every task of the sandbox frees its memory at once;
     // runsc's own delete (1-2 s of bookkeeping, needed before the id can be restored) goes on
     // in the background, and whatever uses this id next waits for it.
@@ -112,6 +137,7 @@ export class GvisorDriver implements RuntimeDriver {
 
   /** Kills every process of the sandbox: runsc's by their arguments, the rest by cgroup. */
   private async reap(runtimeId: string): Promise<void> {
+    this.sandboxPids.delete(runtimeId);
     const killed = await this.killLeftovers(runtimeId);
     const cg = await Cgroup.open(cgroupPath(runtimeId));
     for (const pid of await cg.pids()) {
@@ -140,11 +166,48 @@ export class GvisorDriver implements RuntimeDriver {
 
   /** A container left under this id (a background delete, or a crash before it): remove it. */
   private async clearStale(runtimeId: string): Promise<void> {
+    this.sandboxPids.delete(runtimeId);
     await this.pendingDeletes.get(runtimeId)?.catch(() => {});
     if ((await this.status(runtimeId)) !== "absent") {
       await this.reap(runtimeId);
       await this.deleteQuietly(runtimeId);
     }
+  }
+
+  async checkpointOutcome(runtimeId: string, imageDir: string): Promise<"complete" | "incomplete"> {
+    // A checkpoint the previous agent started may still be writing: wait for it to end.
+    const deadline = Date.now() + 600_000;
+    while (Date.now() < deadline && (await this.ourProcesses(runtimeId, "checkpoint")).length > 0) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    return access(path.join(imageDir, CHECKPOINT_DONE)).then(
+      () => "complete" as const,
+      () => "incomplete" as const,
+    );
+  }
+
+  async alive(runtimeId: string): Promise<boolean> {
+    let pid = this.sandboxPids.get(runtimeId);
+    if (pid === undefined) {
+      const state = await this.state(runtimeId);
+      if (!state || mapStatus(state.status) === "absent" || !state.pid) return false;
+      pid = state.pid;
+      this.sandboxPids.set(runtimeId, pid);
+    }
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
+    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    if (stat === "" || state === "Z" || state === "X") {
+      this.sandboxPids.delete(runtimeId);
+      return false;
+    }
+    return true;
+  }
+
+  async exitReason(runtimeId: string): Promise<"oom" | "pids" | "crashed"> {
+    const events = await (await Cgroup.open(cgroupPath(runtimeId))).limitEvents();
+    if (events.oomKills > 0) return "oom";
+    if (events.pidsRefused > 0) return "pids";
+    return "crashed";
   }
 
   async checkpointBlockers(runtimeId: string): Promise<string[]> {
@@ -160,14 +223,19 @@ export class GvisorDriver implements RuntimeDriver {
   }
 
   async status(runtimeId: string): Promise<RuntimeStatus> {
+    return mapStatus((await this.state(runtimeId))?.status);
+  }
+
+  /** runsc state of a container; undefined when runsc has no such container. */
+  private async state(runtimeId: string): Promise<{ status?: string; pid?: number } | undefined> {
     try {
-      const state = JSON.parse(await this.call(["state", runtimeId], 15_000)) as {
+      return JSON.parse(await this.call(["state", runtimeId], 15_000)) as {
         status?: string;
+        pid?: number;
       };
-      return mapStatus(state.status);
     } catch (err) {
       if (err instanceof CommandError && /does not exist|not found/i.test(err.message)) {
-        return "absent";
+        return undefined;
       }
       throw err;
     }
@@ -237,26 +305,39 @@ export class GvisorDriver implements RuntimeDriver {
    * arguments and kill them.
    */
   private async killLeftovers(runtimeId: string): Promise<number[]> {
-    const killed: number[] = [];
-    const bundle = this.bundleDir(runtimeId);
-    const pids = await readdir("/proc").catch(() => [] as string[]);
-    for (const pid of pids) {
-      if (!/^\d+$/.test(pid)) continue;
-      const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
-      const argv = cmdline.split("\0");
-      const ours =
-        argv[0]?.startsWith("runsc") &&
-        (argv.includes(`--root=${this.opts.stateDir}`) || argv.includes(this.opts.stateDir));
-      if (ours && (argv.includes(runtimeId) || argv.some((a) => a.includes(bundle)))) {
-        killed.push(Number(pid));
-        try {
-          process.kill(Number(pid), "SIGKILL");
-        } catch {
-          // Already gone.
-        }
+    const killed = await this.ourProcesses(runtimeId);
+    for (const pid of killed) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // Already gone.
       }
     }
     return killed;
+  }
+
+  /** runsc processes (or our checkpoint shell) of this container, by their arguments. */
+  private async ourProcesses(runtimeId: string, subcommand?: string): Promise<number[]> {
+    const found: number[] = [];
+    const bundle = this.bundleDir(runtimeId);
+    const pids = await readdir("/proc").catch(() => [] as string[]);
+    for (const pid of pids) {
+      if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
+      const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
+      const argv = cmdline.split("\0");
+      const runsc = argv[0]?.startsWith("runsc") || argv[3] === "wrenn-checkpoint";
+      const ours =
+        runsc &&
+        (argv.includes(`--root=${this.opts.stateDir}`) || argv.includes(this.opts.stateDir));
+      if (
+        ours &&
+        (argv.includes(runtimeId) || argv.some((a) => a.includes(bundle))) &&
+        (subcommand === undefined || argv.includes(subcommand))
+      ) {
+        found.push(Number(pid));
+      }
+    }
+    return found;
   }
 }
 

@@ -65,6 +65,19 @@ export function ociSpec(spec: RuntimeSpec, memoryOverheadMb: number): object {
         source: "sysfs",
         options: ["nosuid", "noexec", "nodev", "ro"],
       },
+      // Without a /tmp of its own, runsc mounts a tmpfs there that lives in the sandbox's
+      // memory with no bound but that memory: filling it killed the whole sandbox. The root
+      // filesystem's own /tmp lives on the sandbox's disk, so it is bounded by disk_mb (ENOSPC).
+      ...(spec.tmpOnDisk
+        ? [
+            {
+              destination: "/tmp",
+              type: "bind",
+              source: `${spec.rootfs}/tmp`,
+              options: ["rbind", "rw", "nosuid", "nodev"],
+            },
+          ]
+        : []),
       ...spec.mounts.map((m) => ({
         destination: m.sandboxPath,
         type: "bind",
