@@ -44,7 +44,7 @@ export const sandboxActionRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext 
       try {
         sandbox = (await ctx.fleet.find(admin, id)).sandbox;
       } catch (error) {
-        if (!(error instanceof ServiceError && error.status === 404)) throw error;
+        if (!(error instanceof ServiceError && error.code === "sandbox_not_found")) throw error;
       }
       if (request.body.view === "summary") {
         return sendHtml(reply, sandbox ? sandboxSummary(sandbox) : gone(id, "summary"));

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { E2B_STATE_GROUPS, e2bStateOf } from "@wrenn/contract";
 import { Type } from "typebox";
 import { invalidRequest, ServiceError, sandboxNotFound } from "../../service/errors.js";
 import type {
@@ -28,25 +29,17 @@ const tags = ["e2b"];
 const security = [{ apiKey: [] }];
 const config = { errorStyle: "e2b" as const };
 
-/** E2B knows two states; everything alive that is not suspended reads as running. */
-const E2B_RUNNING: SandboxState[] = [
-  "pending",
-  "starting",
-  "running",
-  "pausing",
-  "resuming",
-  "missing",
-];
-const E2B_PAUSED: SandboxState[] = ["paused", "hibernated"];
+// E2B knows two states; the grouping is the contract's (E2B_STATE_GROUPS).
+const E2B_RUNNING: readonly SandboxState[] = E2B_STATE_GROUPS.running;
+const E2B_PAUSED: readonly SandboxState[] = E2B_STATE_GROUPS.paused;
 const E2B_VISIBLE = [...E2B_RUNNING, ...E2B_PAUSED];
 const CLIENT_ID = "wrenn";
 const E2B_CONNECT_TIMEOUT_SECONDS = 300;
 
-const e2bState = (s: SandboxState): "running" | "paused" =>
-  E2B_PAUSED.includes(s) ? "paused" : "running";
+const e2bState = e2bStateOf;
 
 const notSupported = (what: string) =>
-  new ServiceError(400, "not_supported", `${what} is not supported by this Wrenn server`);
+  new ServiceError("not_supported", `${what} is not supported by this Wrenn server`);
 
 function listed(s: WrennSandbox) {
   return {
