@@ -25,8 +25,9 @@ function formatIpv4(value: number): string {
  * set ("10.0.0.1/8") are refused rather than masked: the writer may have meant a /32, and
  * guessing wrong in a firewall rule opens or closes far more than intended.
  */
-export function egressEntryProblem(entry: unknown): string | undefined {
-  if (typeof entry !== "string") return `must be a string, got ${typeof entry}`;
+export function egressEntryProblem(raw: unknown): string | undefined {
+  if (typeof raw !== "string") return `must be a string, got ${typeof raw}`;
+  const entry = raw.trim();
   const shown = JSON.stringify(entry.slice(0, LIMITS.egressEntryLength));
   if (entry.includes(":")) {
     return `${shown}: IPv6 egress rules are not supported yet (sandboxes have IPv4 only)`;
@@ -47,16 +48,21 @@ export function egressEntryProblem(entry: unknown): string | undefined {
   return undefined;
 }
 
-/** allowOut or denyOut: IPv4 addresses or CIDR blocks, at most LIMITS.egressEntries. */
+/**
+ * allowOut or denyOut: IPv4 addresses or CIDR blocks, at most LIMITS.egressEntries. Returns
+ * the entries without surrounding blanks.
+ */
 export function checkEgressList(name: string, value: unknown): string[] {
   if (value === undefined) return [];
-  if (!Array.isArray(value)) throw invalidInput(`${name} must be a list of IPv4 CIDRs`);
+  if (!Array.isArray(value)) {
+    throw invalidInput(`${name} must be an array of IPv4 addresses or CIDRs`);
+  }
   if (value.length > LIMITS.egressEntries) {
     throw invalidInput(`${name} has ${value.length} entries (at most ${LIMITS.egressEntries})`);
   }
   return value.map((entry, i) => {
     const problem = egressEntryProblem(entry);
-    if (problem) throw invalidInput(`${name}[${i}] ${problem}`);
-    return entry as string;
+    if (problem) throw invalidInput(`${name}[${i}]: ${problem}`);
+    return (entry as string).trim();
   });
 }
