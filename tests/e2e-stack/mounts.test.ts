@@ -52,7 +52,7 @@ describe("/v1 sandboxes with host directories mounted", () => {
       body: { mounts: [{ hostPath: root, path: "/workspace", readOnly: true }] },
     });
     expect(refused.status).toBe(403);
-    expect(refused.body).toMatchObject({ error: { code: "mounts_not_allowed" } });
+    expect(refused.body).toMatchObject({ error: { code: "mount_not_allowed" } });
     const after = await stack.call("GET", "/v1/sandboxes", { key: user.key });
     expect(after.body).toEqual(before.body);
   });
@@ -62,7 +62,7 @@ describe("/v1 sandboxes with host directories mounted", () => {
       key: stack.adminKey,
       body: { mounts: [{ hostPath: outside, path: "/workspace" }] },
     });
-    expect(outsideRoot.status).toBe(400);
+    expect(outsideRoot.status).toBe(403);
     expect(outsideRoot.body).toMatchObject({ error: { code: "mount_not_allowed" } });
     for (const mounts of [
       [{ hostPath: "relative", path: "/workspace" }],

@@ -217,7 +217,7 @@ describe("@wrenn/sdk Sandbox (real stack)", () => {
       mounts: [{ hostPath: "/tmp", path: "/mnt/tmp", readOnly: true }],
     }).catch((e) => e);
     expect(mounts).toBeInstanceOf(PermissionDeniedError);
-    expect(mounts.code).toBe("mounts_not_allowed");
+    expect(mounts.code).toBe("mount_not_allowed");
 
     const tooBig = await Sandbox.create({ ...opts, vcpus: 10_000 }).catch((e) => e);
     expect(tooBig).toBeInstanceOf(InvalidArgumentError);

@@ -17,9 +17,9 @@ export function toCliError(
   const e = (error ?? {}) as CodedError;
   const message = e.message ?? String(error);
   const status = typeof e.status === "number" ? e.status : undefined;
-  if (e.code === "mounts_not_allowed") {
+  if (e.code === "mount_not_allowed") {
     return new CliError(
-      `${message}\nMounting a host directory needs an admin API key (the one \`wrenn up\` prints, kept in .wrenn/admin-api-key), because the mount exposes the host's files to the sandbox.`,
+      `${message}\nMounting a host directory needs an admin API key (the one \`wrenn up\` prints, kept in .wrenn/admin-api-key), because the mount exposes the host's files to the sandbox, and a directory under the host agent's WRENN_MOUNT_ROOTS.`,
       EXIT.auth,
     );
   }

@@ -22,3 +22,12 @@ export const GRPC_CODES = {
 } as const;
 
 export type GrpcCodeName = keyof typeof GRPC_CODES;
+
+const NAMES = Object.fromEntries(
+  Object.entries(GRPC_CODES).map(([name, code]) => [code, name]),
+) as Record<number, GrpcCodeName>;
+
+/** The wire name of a numeric gRPC/Connect code ("unknown" for one it does not know). */
+export function grpcCodeName(code: number): GrpcCodeName {
+  return NAMES[code] ?? "unknown";
+}
