@@ -64,7 +64,8 @@ export function checkMounts(mounts: unknown): MountRequest[] {
       );
     }
     const target = normalizePosix(sandboxPath);
-    if (target === "/") throw invalidInput(`mounts[${i}].path must not be /`);
+    if (target === "/")
+      throw invalidInput(`mounts[${i}].path must be a directory inside the sandbox, not /`);
     if (RESERVED_MOUNT_PATHS.some((r) => target === r || target.startsWith(`${r}/`))) {
       throw invalidInput(`mounts[${i}].path: cannot mount over ${target} inside the sandbox`);
     }
