@@ -203,7 +203,23 @@ export async function runAgentCreateCases(
   return results;
 }
 
-/** The outcome the table asks for, in the same shape (for one toEqual per case). */
-export function expectedOutcome(c: AgentCreateCase): { accepted: boolean; code?: string } {
-  return c.expect === "accepted" ? { accepted: true } : { accepted: false, code: c.expect };
+/**
+ * Where the outcomes differ from the table, one line per case (empty: all as the table says):
+ * a wrong acceptance or refusal, another code, or a refusal message that does not say what the
+ * table requires.
+ */
+export function tableMismatches(
+  results: { case: AgentCreateCase; outcome: AgentCreateOutcome }[],
+): string[] {
+  const out: string[] = [];
+  for (const { case: c, outcome } of results) {
+    const got = outcome.accepted ? "accepted" : `refused ${outcome.code ?? "without a code"}`;
+    const want = c.expect === "accepted" ? "accepted" : `refused ${c.expect}`;
+    if (got !== want) {
+      out.push(`${c.name}: ${got}, want ${want}${outcome.accepted ? "" : ` (${outcome.message})`}`);
+    } else if (!outcome.accepted && c.message && !c.message.test(outcome.message)) {
+      out.push(`${c.name}: message ${JSON.stringify(outcome.message)} does not match ${c.message}`);
+    }
+  }
+  return out;
 }
