@@ -440,9 +440,10 @@ export class SandboxService {
           { id: row.id, states: ["starting"] },
           { state: "error", error: describe(error).slice(0, 1000), opDeadlineSeconds: null },
         );
+        // The agent may have got far enough to leave something behind. (A refusal created
+        // nothing, and for already_exists the id on the host is not this sandbox's.)
+        await placement.client.destroySandbox(row.id).catch(() => {});
       }
-      // The agent may have got far enough to leave something behind.
-      await placement.client.destroySandbox(row.id).catch(() => {});
       await this.o.audit.record({
         ...auditBase,
         outcome: "error",
