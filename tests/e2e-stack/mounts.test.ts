@@ -62,7 +62,7 @@ describe("/v1 sandboxes with host directories mounted", () => {
       key: stack.adminKey,
       body: { mounts: [{ hostPath: outside, path: "/workspace" }] },
     });
-    expect(outsideRoot.status).toBe(400);
+    expect(outsideRoot.status).toBe(403);
     expect(outsideRoot.body).toMatchObject({ error: { code: "mount_not_allowed" } });
     for (const mounts of [
       [{ hostPath: "relative", path: "/workspace" }],

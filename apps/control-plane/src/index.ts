@@ -1,4 +1,6 @@
 // Public entry point of @wrenn/control-plane.
+
+export { openApiDocument } from "./api/openapi-document.js";
 export { ConfigError, type ControlPlaneConfig, loadConfig, parseListen } from "./config/config.js";
 export {
   type ControlPlane,

@@ -1,4 +1,5 @@
 // Wrenn's /v1 REST API over fetch: JSON in, JSON out, every failure a typed error.
+import { API_KEY_HEADER } from "@wrenn/contract";
 import type { ConnectionConfig } from "./connection-config.js";
 import { connectionError, errorFromBody, isNetworkFailure } from "./error-mapping.js";
 import { TimeoutError, UnexpectedResponseError, WrennError } from "./errors.js";
@@ -39,7 +40,7 @@ export class ApiClient {
     return {
       "user-agent": `wrenn-sdk-js/${SDK_VERSION}`,
       ...this.config.headers,
-      "x-api-key": this.config.apiKey,
+      [API_KEY_HEADER]: this.config.apiKey,
       ...extra,
     };
   }

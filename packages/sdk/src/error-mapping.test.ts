@@ -7,6 +7,7 @@ import {
   FileNotFoundError,
   InvalidArgumentError,
   NotEnoughSpaceError,
+  PermissionDeniedError,
   RateLimitError,
   SandboxNotFoundError,
   SandboxNotRunningError,
@@ -35,6 +36,18 @@ describe("errorFromBody: every body shape the server sends becomes a typed error
     expect(
       errorFromBody(400, '{"error":{"code":"invalid_request","message":"bad"}}'),
     ).toBeInstanceOf(InvalidArgumentError);
+  });
+
+  test("the code decides the class (from the contract's registry); the status only for unknown codes", () => {
+    // A proxy in between may rewrite the status; the code still says what happened.
+    const mount = errorFromBody(400, '{"error":{"code":"mount_not_allowed","message":"no"}}');
+    expect(mount).toBeInstanceOf(PermissionDeniedError);
+    expect(mount).toMatchObject({ status: 400, retryable: false });
+    const busy = errorFromBody(502, '{"error":{"code":"no_capacity","message":"full"}}');
+    expect(busy).toMatchObject({ retryable: true });
+    expect(
+      errorFromBody(403, '{"error":{"code":"a_code_from_the_future","message":"?"}}'),
+    ).toBeInstanceOf(PermissionDeniedError);
   });
 
   test("429 carries Retry-After", () => {

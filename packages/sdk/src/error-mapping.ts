@@ -1,6 +1,7 @@
 // Turns what a server said into the SDK's typed errors: Wrenn's /v1 error bodies, E2B-style
 // bodies from envd's /files and the proxy ({code:int, message}), and Connect errors of envd.
 import { Code, ConnectError } from "@connectrpc/connect";
+import { grpcCodeName, httpStatusOf, isErrorCode } from "@wrenn/contract";
 import {
   AuthenticationError,
   ConflictError,
@@ -21,14 +22,18 @@ import {
 
 const NOT_RUNNING_CODES = new Set(["sandbox_not_running", "sandbox_paused"]);
 
-/** The typed error for an HTTP status and a server code. */
+/**
+ * The typed error for a server code: the contract's registry says what kind of failure the
+ * code is; the HTTP status decides only for a code this SDK does not know (a newer server).
+ */
 export function errorForStatus(
-  status: number,
+  httpStatus: number,
   code: string,
   message: string,
   retryAfterSeconds?: number,
 ): WrennError {
-  const o = { status };
+  const o = { status: httpStatus };
+  const status = isErrorCode(code) ? httpStatusOf(code) : httpStatus;
   if (status === 401) return new AuthenticationError(code, message, o);
   if (status === 403) return new PermissionDeniedError(code, message, o);
   if (status === 404) {
@@ -106,26 +111,6 @@ export function errorFromBody(
   );
 }
 
-/** Names of Connect codes as envd sends them on the wire (snake case). */
-const CONNECT_CODE_NAMES: Record<Code, string> = {
-  [Code.Canceled]: "canceled",
-  [Code.Unknown]: "unknown",
-  [Code.InvalidArgument]: "invalid_argument",
-  [Code.DeadlineExceeded]: "deadline_exceeded",
-  [Code.NotFound]: "not_found",
-  [Code.AlreadyExists]: "already_exists",
-  [Code.PermissionDenied]: "permission_denied",
-  [Code.ResourceExhausted]: "resource_exhausted",
-  [Code.FailedPrecondition]: "failed_precondition",
-  [Code.Aborted]: "aborted",
-  [Code.OutOfRange]: "out_of_range",
-  [Code.Unimplemented]: "unimplemented",
-  [Code.Internal]: "internal",
-  [Code.Unavailable]: "unavailable",
-  [Code.DataLoss]: "data_loss",
-  [Code.Unauthenticated]: "unauthenticated",
-};
-
 /**
  * A typed error for anything an envd call threw: our own errors pass through (the fetch
  * wrapper raises them for /v1-style refusals), Connect errors are mapped by code, and network
@@ -138,7 +123,7 @@ export function errorFromEnvd(
   if (error instanceof WrennError) return error;
   if (error instanceof ConnectError) {
     if (error.cause instanceof WrennError) return error.cause;
-    const code = CONNECT_CODE_NAMES[error.code] ?? "unknown";
+    const code = grpcCodeName(error.code);
     const message = error.rawMessage || error.message;
     switch (error.code) {
       case Code.NotFound:

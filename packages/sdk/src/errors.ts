@@ -4,6 +4,8 @@
 // The names E2B's SDK uses (SandboxError, NotFoundError, CommandExitError, ...) exist too, so
 // code that catches them keeps working after the move.
 
+import { ERROR_CODES, isErrorCode } from "@wrenn/contract";
+
 export interface WrennErrorOptions {
   /** HTTP status of the answer that carried the error, when there was one. */
   status?: number;
@@ -20,6 +22,12 @@ export class WrennError extends Error {
     this.name = new.target.name;
     this.code = code;
     this.status = options.status;
+  }
+
+  /** Whether the same call may succeed later unchanged (the contract's registry says). */
+  get retryable(): boolean {
+    if (isErrorCode(this.code)) return ERROR_CODES[this.code].retryable;
+    return (this.status ?? 0) >= 500;
   }
 }
 

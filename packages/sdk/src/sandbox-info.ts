@@ -1,21 +1,20 @@
 // What the API says about a sandbox, in E2B's field names (sandboxId, templateId, cpuCount,
 // memoryMB, ...) plus Wrenn's own (resources, network, autoPause, hostId, ...).
+
+import type {
+  OwnedSandbox as OwnedWireSandbox,
+  SandboxState,
+  Sandbox as WireSandbox,
+  SandboxStats as WireStats,
+} from "@wrenn/contract";
 import { Shape } from "./json-shape.js";
 
-export const SANDBOX_STATES = [
-  "pending",
-  "starting",
-  "running",
-  "pausing",
-  "paused",
-  "resuming",
-  "hibernated",
-  "stopping",
-  "stopped",
-  "error",
-  "missing",
-] as const;
-export type SandboxState = (typeof SANDBOX_STATES)[number];
+// The states and their transitions are the contract's; the SDK reports them as they are.
+export { SANDBOX_STATES, SANDBOX_TRANSITIONS, type SandboxState } from "@wrenn/contract";
+
+/** A field of the API's sandbox, by the contract's name (a rename there fails to compile here). */
+const wire = <K extends keyof WireSandbox>(key: K) => key;
+const stat = <K extends keyof WireStats>(key: K) => key;
 
 export interface SandboxInfo {
   sandboxId: string;
@@ -67,52 +66,54 @@ export interface SandboxMetrics {
 
 export function parseSandbox(value: unknown, where = "sandbox"): SandboxInfo {
   const s = Shape.of(value, where);
-  const state = s.string("state");
-  const resources = s.object("resources");
-  const network = s.object("network");
+  const state = s.string(wire("state"));
+  const resources = s.object(wire("resources"));
+  const network = s.object(wire("network"));
   return {
-    sandboxId: s.string("id"),
-    templateId: s.string("template"),
+    sandboxId: s.string(wire("id")),
+    templateId: s.string(wire("template")),
     // Not checked against SANDBOX_STATES: a newer control plane may know more states.
     state: state as SandboxState,
-    metadata: s.stringMap("metadata"),
-    startedAt: s.date("startedAt"),
-    endAt: s.date("endAt"),
+    metadata: s.stringMap(wire("metadata")),
+    startedAt: s.date(wire("startedAt")),
+    endAt: s.date(wire("endAt")),
     cpuCount: resources.number("vcpus"),
     memoryMB: resources.number("memoryMb"),
     diskSizeMB: resources.number("diskMb"),
-    envdVersion: s.optionalString("envdVersion"),
-    allowInternetAccess: s.boolean("allowInternet"),
+    envdVersion: s.optionalString(wire("envdVersion")),
+    allowInternetAccess: s.boolean(wire("allowInternet")),
     network: { allowOut: network.stringArray("allowOut"), denyOut: network.stringArray("denyOut") },
-    autoPause: s.boolean("autoPause"),
-    timeoutSeconds: s.number("timeoutSeconds"),
-    envVarNames: s.stringArray("envVarNames"),
-    hostId: s.optionalString("hostId"),
-    createdAt: s.date("createdAt"),
-    stateChangedAt: s.date("stateChangedAt"),
-    stoppedAt: s.optionalDate("stoppedAt"),
-    error: s.optionalString("error"),
-    errorReason: s.optionalString("errorReason"),
+    autoPause: s.boolean(wire("autoPause")),
+    timeoutSeconds: s.number(wire("timeoutSeconds")),
+    envVarNames: s.stringArray(wire("envVarNames")),
+    hostId: s.optionalString(wire("hostId")),
+    createdAt: s.date(wire("createdAt")),
+    stateChangedAt: s.date(wire("stateChangedAt")),
+    stoppedAt: s.optionalDate(wire("stoppedAt")),
+    error: s.optionalString(wire("error")),
+    errorReason: s.optionalString(wire("errorReason")),
   };
 }
 
 export function parseOwnedSandbox(value: unknown, where = "sandbox"): OwnedSandboxInfo {
   return {
     ...parseSandbox(value, where),
-    envdAccessToken: Shape.of(value, where).string("envdAccessToken"),
+    envdAccessToken: Shape.of(value, where).string(
+      "envdAccessToken" satisfies keyof OwnedWireSandbox,
+    ),
   };
 }
 
 export function parseStats(value: unknown): SandboxMetrics {
   const s = Shape.of(value, "stats");
   return {
-    timestamp: s.date("timestamp"),
-    cpuCount: s.number("cpuCount"),
-    cpuUsedPct: s.number("cpuUsedPct"),
-    memUsed: s.number("memUsedBytes"),
-    memTotal: s.number("memTotalBytes"),
-    memCache: s.number("memCacheBytes"),
-    diskUsed: s.number("diskUsedBytes"),
-    diskTotal: s.number("diskTotalBytes"),
+    timestamp: s.date(stat("timestamp")),
+    cpuCount: s.number(stat("cpuCount")),
+    cpuUsedPct: s.number(stat("cpuUsedPct")),
+    memUsed: s.number(stat("memUsedBytes")),
+    memTotal: s.number(stat("memTotalBytes")),
+    memCache: s.number(stat("memCacheBytes")),
+    diskUsed: s.number(stat("diskUsedBytes")),
+    diskTotal: s.number(stat("diskTotalBytes")),
   };
 }

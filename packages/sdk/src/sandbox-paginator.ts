@@ -1,5 +1,6 @@
 // Sandbox.list(): your sandboxes a page at a time (E2B's paginator shape), or all of them with
 // `for await`.
+import { LIMITS } from "@wrenn/contract";
 import type { ApiClient } from "./api-client.js";
 import { InvalidArgumentError, UnexpectedResponseError } from "./errors.js";
 import { Shape } from "./json-shape.js";
@@ -34,8 +35,12 @@ export class SandboxPaginator implements AsyncIterable<SandboxInfo> {
     private readonly opts: SandboxListOpts = {},
   ) {
     const limit = opts.limit;
-    if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > 1000)) {
-      throw new InvalidArgumentError("invalid_argument", `limit must be 1-1000, got ${limit}`);
+    const { min, max } = LIMITS.listLimit;
+    if (limit !== undefined && (!Number.isInteger(limit) || limit < min || limit > max)) {
+      throw new InvalidArgumentError(
+        "invalid_request",
+        `limit must be ${min}-${max}, got ${limit}`,
+      );
     }
     this.token = opts.nextToken;
   }

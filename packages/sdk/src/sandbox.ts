@@ -52,7 +52,7 @@ export interface SandboxOpts extends ConnectionOpts {
   network?: { allowOut?: string[]; denyOut?: string[] };
   /** At the end of its lifetime, pause instead of destroy. */
   autoPause?: boolean;
-  /** Host directories to mount (admin keys only: others get PermissionDeniedError `mounts_not_allowed`). */
+  /** Host directories to mount (admin keys only: others get PermissionDeniedError `mounts_not_allowed`; a directory outside the agent's mount roots gets `mount_not_allowed`). */
   mounts?: SandboxMountOpts[];
 }
 

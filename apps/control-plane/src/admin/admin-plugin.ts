@@ -1,6 +1,8 @@
 // The admin UI at /admin: server-rendered pages and htmx fragments over the same service layer
 // the REST API uses. Login and the static files are open; everything else needs a session of
 // an active admin API key, and every state-changing request its CSRF token.
+
+import { httpStatusOf } from "@wrenn/contract";
 import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import { ServiceError } from "../service/errors.js";
 import type { AdminContext, AdminDeps } from "./admin-context.js";
@@ -33,7 +35,8 @@ const FORM_BODY_LIMIT = 64 * 1024;
 
 /** Status and message of a failure, in words for the page (never internals of a 5xx). */
 function describe(error: unknown): { status: number; message: string } {
-  if (error instanceof ServiceError) return { status: error.status, message: error.message };
+  if (error instanceof ServiceError)
+    return { status: httpStatusOf(error.code), message: error.message };
   const e = error as Partial<FastifyError>;
   if (e.validation) return { status: 400, message: e.message ?? "invalid request" };
   if (e.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500) {

@@ -10,7 +10,7 @@ export function authenticate(keys: ApiKeyService) {
   return async (request: FastifyRequest, _reply: FastifyReply) => {
     const header = request.headers["x-api-key"];
     if (Array.isArray(header)) {
-      throw new ServiceError(401, "invalid_api_key", "send exactly one X-API-Key header");
+      throw new ServiceError("invalid_api_key", "send exactly one X-API-Key header");
     }
     request.principal = await keys.authenticate(header);
     if (request.routeOptions.config?.adminOnly) keys.requireAdmin(request.principal);

@@ -1,14 +1,15 @@
+import { type ErrorCode, errorMessage, httpStatusOf } from "@wrenn/contract";
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { ServiceError } from "../service/errors.js";
 
 interface Problem {
   status: number;
-  code: string;
+  code: ErrorCode;
   message: string;
   retryAfterSeconds?: number;
 }
 
-const FASTIFY_CODES: Record<string, string> = {
+const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_JSON_BODY: "invalid_json",
   FST_ERR_CTP_EMPTY_JSON_BODY: "invalid_json",
   FST_ERR_CTP_BODY_TOO_LARGE: "payload_too_large",
@@ -19,7 +20,7 @@ const FASTIFY_CODES: Record<string, string> = {
 function toProblem(error: unknown): Problem {
   if (error instanceof ServiceError) {
     return {
-      status: error.status,
+      status: httpStatusOf(error.code),
       code: error.code,
       message: error.message,
       retryAfterSeconds: error.retryAfterSeconds,
@@ -41,11 +42,7 @@ function toProblem(error: unknown): Problem {
       message: fastifyError.message ?? "invalid request",
     };
   }
-  return {
-    status: 500,
-    code: "internal_error",
-    message: "internal error; see the control plane's log",
-  };
+  return { status: 500, code: "internal_error", message: errorMessage("internal_error") };
 }
 
 export function usesE2bErrors(request: FastifyRequest): boolean {
@@ -73,10 +70,6 @@ export function notFoundHandler(request: FastifyRequest, reply: FastifyReply) {
   return sendProblem(
     request,
     reply,
-    new ServiceError(
-      404,
-      "route_not_found",
-      `no route ${request.method} ${request.url.split("?")[0]}`,
-    ),
+    new ServiceError("route_not_found", `no route ${request.method} ${request.url.split("?")[0]}`),
   );
 }

@@ -1,7 +1,7 @@
+import { CreateSandboxBody } from "@wrenn/contract";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { startTestStack, type TestStack } from "../testing/test-control-plane.js";
 import { freshDatabase, releaseTestDatabases } from "../testing/test-databases.js";
-import { CreateSandboxBody } from "./v1/schemas.js";
 
 let stack: TestStack;
 beforeAll(async () => {

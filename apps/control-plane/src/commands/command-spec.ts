@@ -1,5 +1,5 @@
+import { ENV_VAR_NAME_PATTERN, IO_LIMITS, LIMITS } from "@wrenn/contract";
 import { invalidRequest } from "../service/errors.js";
-import { ENV_VAR_NAME_PATTERN, IO_LIMITS, LIMITS } from "../service/limits.js";
 
 /** A command as an API client asks for it: a program with arguments, or a shell command line. */
 export interface CommandInput {

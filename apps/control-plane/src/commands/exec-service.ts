@@ -1,8 +1,8 @@
+import { IO_LIMITS } from "@wrenn/contract";
 import type { Logger } from "pino";
 import type { EnvdGateway, EnvdSession } from "../envd/envd-session.js";
 import type { AuditLog } from "../service/audit-log.js";
 import { ServiceError } from "../service/errors.js";
-import { IO_LIMITS } from "../service/limits.js";
 import type { Principal } from "../service/sandbox-types.js";
 import {
   type CommandInput,
@@ -63,7 +63,6 @@ export class ExecService {
     const spec = normalizeCommand(request, IO_LIMITS.execTimeoutSeconds.default);
     if (request.stdin !== undefined && request.stdin.byteLength > IO_LIMITS.execStdinBytes)
       throw new ServiceError(
-        413,
         "payload_too_large",
         `stdin is larger than ${IO_LIMITS.execStdinBytes} bytes`,
       );

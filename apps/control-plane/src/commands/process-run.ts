@@ -89,7 +89,7 @@ export class ProcessRun {
     const event = first.done ? undefined : first.value.event?.event;
     if (event?.case !== "start") {
       abort.abort();
-      throw new ServiceError(502, "envd_error", "envd did not report the start of the process");
+      throw new ServiceError("envd_error", "envd did not report the start of the process");
     }
     return new ProcessRun(
       session,
@@ -138,7 +138,7 @@ export class ProcessRun {
       this.settle(failure);
     }
     if (!this.end)
-      throw new ServiceError(502, "envd_error", "the process stream ended without an exit status");
+      throw new ServiceError("envd_error", "the process stream ended without an exit status");
   }
 
   get elapsedMs(): number {

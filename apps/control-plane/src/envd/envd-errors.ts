@@ -14,38 +14,33 @@ export function fromEnvdError(error: unknown, operation: string): ServiceError {
   switch (e.code) {
     case Code.InvalidArgument:
     case Code.OutOfRange:
-      return new ServiceError(400, "invalid_request", message);
+      return new ServiceError("invalid_request", message);
     case Code.NotFound:
-      return new ServiceError(404, "not_found", message);
+      return new ServiceError("not_found", message);
     case Code.AlreadyExists:
-      return new ServiceError(409, "already_exists", message);
+      return new ServiceError("already_exists", message);
     case Code.PermissionDenied:
-      return new ServiceError(403, "permission_denied", message);
+      return new ServiceError("permission_denied", message);
     case Code.FailedPrecondition:
-      return new ServiceError(409, "failed_precondition", message);
+      return new ServiceError("failed_precondition", message);
     case Code.ResourceExhausted:
-      return new ServiceError(507, "not_enough_space", message);
+      return new ServiceError("not_enough_space", message);
     case Code.Unimplemented:
       return new ServiceError(
-        409,
         "sandbox_not_running",
         `${operation}: the sandbox is not running on its host`,
       );
     case Code.DeadlineExceeded:
-      return new ServiceError(504, "timeout", message);
+      return new ServiceError("timeout", message);
     case Code.Canceled:
-      return new ServiceError(499, "canceled", message);
+      return new ServiceError("canceled", message);
     case Code.Unauthenticated:
       // Our own credentials (the agent token or envd's token) were refused.
-      return new ServiceError(502, "host_error", message);
+      return new ServiceError("host_error", message);
     default:
       if (/\bHTTP 409\b/.test(e.rawMessage))
-        return new ServiceError(
-          409,
-          "sandbox_not_running",
-          `${operation}: the sandbox is not running`,
-        );
-      return new ServiceError(502, "sandbox_unreachable", message);
+        return new ServiceError("sandbox_not_running", `${operation}: the sandbox is not running`);
+      return new ServiceError("sandbox_unreachable", message);
   }
 }
 
@@ -68,24 +63,23 @@ export function fromFilesStatus(status: number, body: string, operation: string)
   }
   const text = `${operation}: ${message}`;
   if (forwarderCode === "sandbox_not_found" || forwarderCode === "sandbox_not_running")
-    return new ServiceError(409, "sandbox_not_running", `${operation}: the sandbox is not running`);
-  if (forwarderCode === "port_unreachable")
-    return new ServiceError(502, "sandbox_unreachable", text);
+    return new ServiceError("sandbox_not_running", `${operation}: the sandbox is not running`);
+  if (forwarderCode === "port_unreachable") return new ServiceError("sandbox_unreachable", text);
   switch (status) {
     case 400:
-      return new ServiceError(400, "invalid_request", text);
+      return new ServiceError("invalid_request", text);
     case 401:
       // envd refused the token we hold for it.
-      return new ServiceError(502, "host_error", text);
+      return new ServiceError("host_error", text);
     case 403:
-      return new ServiceError(403, "permission_denied", text);
+      return new ServiceError("permission_denied", text);
     case 404:
-      return new ServiceError(404, "file_not_found", text);
+      return new ServiceError("file_not_found", text);
     case 406:
-      return new ServiceError(406, "not_acceptable", text);
+      return new ServiceError("not_acceptable", text);
     case 507:
-      return new ServiceError(507, "not_enough_space", text);
+      return new ServiceError("not_enough_space", text);
     default:
-      return new ServiceError(502, "sandbox_unreachable", text);
+      return new ServiceError("sandbox_unreachable", text);
   }
 }

@@ -1,13 +1,11 @@
 import http from "node:http";
 import { type Client, createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
+import { ENVD_ACCESS_TOKEN_HEADER, ENVD_PORT } from "@wrenn/contract";
 import { Filesystem } from "@wrenn/proto/filesystem";
 import { Process } from "@wrenn/proto/process";
 import type { SandboxEndpoint, SandboxService } from "../service/sandbox-service.js";
 import type { Principal } from "../service/sandbox-types.js";
-
-/** envd's port inside every sandbox. */
-export const ENVD_PORT = 49983;
 
 /** The agent's forwarder, shared by every session: keep-alive sockets to each host agent. */
 const agentSockets = new http.Agent({ keepAlive: true, maxSockets: 512 });
@@ -44,7 +42,7 @@ export function sessionFor(sandbox: SandboxEndpoint, user?: string): EnvdSession
   const target = sandbox.client.forwardTarget(sandbox.id, ENVD_PORT);
   const headers: Record<string, string> = {
     ...target.headers,
-    "x-access-token": sandbox.envdAccessToken,
+    [ENVD_ACCESS_TOKEN_HEADER]: sandbox.envdAccessToken,
   };
   // envd picks the user of an RPC from Basic auth (the password is ignored).
   const rpcHeaders: Record<string, string> = user

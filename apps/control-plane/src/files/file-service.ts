@@ -3,13 +3,13 @@ import { basename } from "node:path";
 import { type Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { IO_LIMITS } from "@wrenn/contract";
 import { type EntryInfo, FileType } from "@wrenn/proto/filesystem";
 import { checkPath, checkUser } from "../commands/command-spec.js";
 import { fromEnvdError, fromFilesStatus } from "../envd/envd-errors.js";
 import type { EnvdGateway, EnvdSession } from "../envd/envd-session.js";
 import type { AuditLog } from "../service/audit-log.js";
 import { invalidRequest, ServiceError } from "../service/errors.js";
-import { IO_LIMITS } from "../service/limits.js";
 import type { Principal } from "../service/sandbox-types.js";
 
 export interface FileEntry {
@@ -150,7 +150,7 @@ export class FileService {
       const failure =
         error instanceof ServiceError
           ? error
-          : new ServiceError(502, "sandbox_unreachable", `write ${path}: ${describe(error)}`);
+          : new ServiceError("sandbox_unreachable", `write ${path}: ${describe(error)}`);
       await this.record(principal, session, "sandbox.file.upload", began, "error", {
         path,
         bytes: counter.bytes,
@@ -171,11 +171,7 @@ export class FileService {
     try {
       answer = await responseOf(request);
     } catch (error) {
-      const failure = new ServiceError(
-        502,
-        "sandbox_unreachable",
-        `read ${path}: ${describe(error)}`,
-      );
+      const failure = new ServiceError("sandbox_unreachable", `read ${path}: ${describe(error)}`);
       await this.record(principal, session, "sandbox.file.download", began, "error", {
         path,
         error: failure.message,
@@ -329,7 +325,7 @@ export class FileService {
 
 function required<T>(value: T | null | undefined): T {
   if (value === null || value === undefined)
-    throw new ServiceError(502, "envd_error", "envd answered without the entry");
+    throw new ServiceError("envd_error", "envd answered without the entry");
   return value;
 }
 
@@ -342,7 +338,7 @@ function parseUploaded(text: string): { path: string; name: string } {
   } catch {
     // Fall through.
   }
-  throw new ServiceError(502, "envd_error", "envd's answer to the upload was not understood");
+  throw new ServiceError("envd_error", "envd's answer to the upload was not understood");
 }
 
 const describe = (error: unknown) => (error instanceof Error ? error.message : String(error));

@@ -2,9 +2,16 @@ import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import {
+  AGENT_TOKEN_HEADER,
+  ERROR_CODE_HEADER,
+  FORWARD_PORT_HEADER,
+  FORWARD_SANDBOX_HEADER,
+  isErrorCode,
+  isSandboxErrorReason,
+} from "@wrenn/contract";
+import {
   type Capacity,
   HostAgentService,
-  isSandboxErrorReason,
   PauseMode,
   type Sandbox as ProtoSandbox,
   SandboxState as ProtoState,
@@ -52,7 +59,12 @@ const KINDS: Partial<Record<Code, HostErrorKind>> = {
 function toHostError(error: unknown): HostError {
   if (error instanceof HostError) return error;
   const connectError = ConnectError.from(error);
-  return new HostError(KINDS[connectError.code] ?? "internal", connectError.rawMessage);
+  const code = connectError.metadata.get(ERROR_CODE_HEADER);
+  return new HostError(
+    KINDS[connectError.code] ?? "internal",
+    connectError.rawMessage,
+    isErrorCode(code) ? code : undefined,
+  );
 }
 
 function toAgentSandbox(s: ProtoSandbox | undefined): AgentSandbox {
@@ -212,9 +224,9 @@ export function createConnectHostClient(options: ConnectHostClientOptions): Host
       return {
         url: options.url,
         headers: {
-          ...(options.token ? { "wrenn-agent-token": options.token } : {}),
-          "wrenn-forward-sandbox": sandboxId,
-          "wrenn-forward-port": String(port),
+          ...(options.token ? { [AGENT_TOKEN_HEADER]: options.token } : {}),
+          [FORWARD_SANDBOX_HEADER]: sandboxId,
+          [FORWARD_PORT_HEADER]: String(port),
         },
       };
     },

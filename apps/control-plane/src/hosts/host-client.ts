@@ -1,4 +1,4 @@
-import type { SandboxErrorReason } from "@wrenn/proto/hostagent";
+import type { ErrorCode, SandboxErrorReason } from "@wrenn/contract";
 import type { HostCapacity, HostTemplate } from "../store/host-store.js";
 
 export type AgentSandboxState = "starting" | "running" | "paused" | "stopped" | "error" | "unknown";
@@ -94,6 +94,8 @@ export class HostError extends Error {
   constructor(
     readonly kind: HostErrorKind,
     message: string,
+    /** The contract error code the agent sent with the error (its refusals carry one). */
+    readonly code?: ErrorCode,
   ) {
     super(message);
     this.name = "HostError";

@@ -1,6 +1,6 @@
 // Which requests the proxy takes, and where they go. Pure: no I/O, so every rule is unit-tested.
 import type { IncomingHttpHeaders } from "node:http";
-import { ENVD_PORT } from "../envd/envd-session.js";
+import { E2B_SANDBOX_ID_HEADER, E2B_SANDBOX_PORT_HEADER, ENVD_PORT } from "@wrenn/contract";
 
 export type ProxyRoute =
   /** E2B's envd plane: E2b-Sandbox-Id/-Port headers, or a `<port>-<id>.<domain>` host. */
@@ -58,9 +58,9 @@ export function routeOf(
     }
   }
 
-  const sandboxId = single(request.headers["e2b-sandbox-id"]);
+  const sandboxId = single(request.headers[E2B_SANDBOX_ID_HEADER]);
   if (sandboxId !== undefined) {
-    const portHeader = single(request.headers["e2b-sandbox-port"]);
+    const portHeader = single(request.headers[E2B_SANDBOX_PORT_HEADER]);
     const port = portHeader === undefined ? ENVD_PORT : parsePort(portHeader);
     if (port === null) {
       return {

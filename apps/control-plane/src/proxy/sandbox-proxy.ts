@@ -1,9 +1,16 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import http from "node:http";
 import type { Duplex } from "node:stream";
+import {
+  AGENT_TOKEN_HEADER,
+  API_KEY_HEADER,
+  ENVD_PORT,
+  FORWARD_PORT_HEADER,
+  FORWARD_SANDBOX_HEADER,
+  httpStatusOf,
+} from "@wrenn/contract";
 import { createProxyServer } from "http-proxy-3";
 import type { Logger } from "pino";
-import { ENVD_PORT } from "../envd/envd-session.js";
 import type { ApiKeyService } from "../service/api-key-service.js";
 import type { AuditLog } from "../service/audit-log.js";
 import { ServiceError } from "../service/errors.js";
@@ -28,7 +35,7 @@ interface Resolved {
 }
 
 /** Headers a client must not choose: ours towards the agent, and our API key. */
-const STRIPPED = ["wrenn-agent-token", "wrenn-forward-sandbox", "wrenn-forward-port", "x-api-key"];
+const STRIPPED = [AGENT_TOKEN_HEADER, FORWARD_SANDBOX_HEADER, FORWARD_PORT_HEADER, API_KEY_HEADER];
 
 class Refusal {
   constructor(
@@ -210,11 +217,11 @@ export class SandboxProxy {
     if (error instanceof Refusal) return error;
     const e2b = route.kind === "sandbox";
     if (error instanceof ServiceError) {
-      if (e2b && (error.status === 404 || error.code === "sandbox_not_running"))
+      if (e2b && (httpStatusOf(error.code) === 404 || error.code === "sandbox_not_running"))
         return e2bNotFound(route.sandboxId);
       if (e2b)
         return new Refusal(502, { message: error.message, sandboxId: route.sandboxId, code: 502 });
-      return wrennError(error.status, error.code, error.message);
+      return wrennError(httpStatusOf(error.code), error.code, error.message);
     }
     this.o.logger.error({ err: error }, "proxy: routing failed");
     return e2b

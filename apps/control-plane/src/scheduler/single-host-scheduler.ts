@@ -43,7 +43,6 @@ export class SingleHostScheduler implements Scheduler {
     if (!host.templates.some((t) => t.name === request.template)) {
       const known = host.templates.map((t) => t.name).join(", ") || "none";
       throw new ServiceError(
-        404,
         "template_not_found",
         `template ${request.template} does not exist (available: ${known})`,
       );
@@ -56,7 +55,6 @@ export class SingleHostScheduler implements Scheduler {
         total.diskMb > 0 ? total.diskMb - placed.storageMb : Number.POSITIVE_INFINITY;
       if (request.resources.memoryMb > memoryFree || request.resources.diskMb > diskFree) {
         throw new ServiceError(
-          503,
           "no_capacity",
           `host ${host.id} cannot take ${request.resources.memoryMb} MiB memory and ${request.resources.diskMb} MiB disk (free: ${memoryFree} MiB memory, ${diskFree} MiB disk)`,
         );

@@ -1,3 +1,4 @@
+import { LIMITS } from "@wrenn/contract";
 import type { Logger } from "pino";
 import {
   type ApiKeyFormat,
@@ -23,7 +24,7 @@ import { type KeyUsage, usageOfKey } from "../store/sandbox-store.js";
 import type { AuditLog } from "./audit-log.js";
 import { invalidRequest, ServiceError } from "./errors.js";
 import { API_KEY_ID_PATTERN, newApiKeyId, newOwnerId, OWNER_ID_PATTERN } from "./ids.js";
-import { ADMIN_KEY_DEFAULTS, LIMITS, USER_KEY_DEFAULTS } from "./limits.js";
+import { ADMIN_KEY_DEFAULTS, USER_KEY_DEFAULTS } from "./limits.js";
 import { COMPUTE_STATES, type Principal, STORAGE_STATES } from "./sandbox-types.js";
 
 export interface CreateKeyInput {
@@ -40,14 +41,9 @@ export interface CreateKeyInput {
 }
 
 export const missingKey = () =>
-  new ServiceError(
-    401,
-    "missing_api_key",
-    "this endpoint needs an API key in the X-API-Key header",
-  );
-const badKey = () =>
-  new ServiceError(401, "invalid_api_key", "the API key is not valid or was revoked");
-const forbidden = () => new ServiceError(403, "forbidden", "this endpoint needs an admin API key");
+  new ServiceError("missing_api_key", "this endpoint needs an API key in the X-API-Key header");
+const badKey = () => new ServiceError("invalid_api_key", "the API key is not valid or was revoked");
+const forbidden = () => new ServiceError("forbidden", "this endpoint needs an admin API key");
 
 function boundedInt(name: string, value: number, max: number): number {
   if (!Number.isInteger(value) || value < 0 || value > max) {
@@ -129,7 +125,7 @@ export class ApiKeyService {
       let ownerId = input.ownerId;
       if (ownerId !== undefined) {
         if (!OWNER_ID_PATTERN.test(ownerId) || !(await ownerExists(tx, ownerId))) {
-          throw new ServiceError(404, "owner_not_found", `owner ${ownerId} not found`);
+          throw new ServiceError("owner_not_found", `owner ${ownerId} not found`);
         }
       } else {
         ownerId = await insertOwnerWithFreshId(tx, (input.ownerName ?? name).slice(0, 128));
@@ -163,7 +159,7 @@ export class ApiKeyService {
 
   async revoke(principal: Principal, id: string): Promise<void> {
     this.requireAdmin(principal);
-    const notFound = new ServiceError(404, "api_key_not_found", `API key ${id} not found`);
+    const notFound = new ServiceError("api_key_not_found", `API key ${id} not found`);
     if (!API_KEY_ID_PATTERN.test(id)) throw notFound;
     await this.db.transaction(async (tx) => {
       const key = await findKey(tx, id);
@@ -174,7 +170,7 @@ export class ApiKeyService {
         "SELECT id FROM api_keys WHERE role = 'admin' AND revoked_at IS NULL FOR UPDATE",
       );
       if (key.role === "admin" && (await countActiveAdmins(tx)) <= 1) {
-        throw new ServiceError(409, "last_admin_key", "cannot revoke the last active admin key");
+        throw new ServiceError("last_admin_key", "cannot revoke the last active admin key");
       }
       await revokeKey(tx, id);
     });

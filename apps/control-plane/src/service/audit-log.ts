@@ -39,7 +39,7 @@ export class AuditLog {
   /** Every owner's trail, newest first: admins only. */
   async list(principal: Principal, query: AuditQuery = {}): Promise<AuditRecord[]> {
     if (principal.role !== "admin") {
-      throw new ServiceError(403, "forbidden", "reading the audit log needs an admin API key");
+      throw new ServiceError("forbidden", "reading the audit log needs an admin API key");
     }
     return this.query(query);
   }

@@ -1,24 +1,40 @@
+import { ContractError, type ErrorCode, errorMessage } from "@wrenn/contract";
+
 /**
- * Every failure the service layer reports. The HTTP layers map `status` and `code` to their own
- * body shapes (Wrenn's {"error":{code,message}} or E2B's {code,message}).
+ * Every failure the service layer reports: a code of the contract's error registry and a
+ * message. The service never picks an HTTP status; the HTTP edges (error-handler.ts, the proxy,
+ * WebSocket sessions) look the code up, and map it to their own body shapes (Wrenn's
+ * {"error":{code,message}} or E2B's {code,message}).
  */
 export class ServiceError extends Error {
   constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
+    readonly code: ErrorCode,
+    message: string = errorMessage(code),
     /** Seconds after which retrying may succeed; sent as Retry-After. */
     readonly retryAfterSeconds?: number,
   ) {
     super(message);
     this.name = "ServiceError";
   }
+
+  /** A broken contract rule (from a shared validator) as the service reports it. */
+  static from(error: ContractError): ServiceError {
+    return new ServiceError(error.code, error.message);
+  }
 }
 
-export const invalidRequest = (message: string) =>
-  new ServiceError(400, "invalid_request", message);
+/** Runs a shared validator; its ContractError becomes a ServiceError with the same code. */
+export function validated<T>(check: () => T): T {
+  try {
+    return check();
+  } catch (error) {
+    if (error instanceof ContractError) throw ServiceError.from(error);
+    throw error;
+  }
+}
+
+export const invalidRequest = (message: string) => new ServiceError("invalid_request", message);
 export const sandboxNotFound = (id: string) =>
-  new ServiceError(404, "sandbox_not_found", `sandbox ${id} not found`);
-export const invalidState = (message: string) => new ServiceError(409, "invalid_state", message);
-export const hostUnavailable = (message: string) =>
-  new ServiceError(503, "host_unavailable", message);
+  new ServiceError("sandbox_not_found", errorMessage("sandbox_not_found", { id }));
+export const invalidState = (message: string) => new ServiceError("invalid_state", message);
+export const hostUnavailable = (message: string) => new ServiceError("host_unavailable", message);

@@ -14,7 +14,6 @@ export function encodeCursor(position: ListPosition): string {
 
 export function decodeCursor(cursor: string): ListPosition {
   const invalid = new ServiceError(
-    400,
     "invalid_cursor",
     "the pagination token is not one this server issued",
   );

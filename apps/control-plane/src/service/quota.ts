@@ -11,7 +11,6 @@ export async function enforceCreateRate(tx: Queryable, key: ApiKeyRecord): Promi
   const recent = await recentCreates(tx, key.id, CREATE_RATE_WINDOW_SECONDS);
   if (recent.count >= key.createRatePerMinute) {
     throw new ServiceError(
-      429,
       "rate_limited",
       `API key ${key.id} may create ${key.createRatePerMinute} sandboxes per minute; try again in ${recent.secondsUntilSlot} s`,
       recent.secondsUntilSlot,
@@ -39,7 +38,6 @@ export async function enforcePools(
   for (const [name, inUse, asked, pool] of checks) {
     if (inUse + asked > pool) {
       throw new ServiceError(
-        429,
         "pool_exhausted",
         `the ${name} pool of API key ${key.id} is exhausted: ${inUse} of ${pool} in use, ${asked} more asked; stop or pause a sandbox, or ask an admin for a larger pool`,
       );

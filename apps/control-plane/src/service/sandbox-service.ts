@@ -1,4 +1,12 @@
 import { setTimeout as sleep } from "node:timers/promises";
+import {
+  checkMetadata,
+  checkTemplateName,
+  checkTimeout,
+  type ErrorCode,
+  httpStatusOf,
+  LIMITS,
+} from "@wrenn/contract";
 import type { Logger } from "pino";
 import type { Database } from "../db/database.js";
 import {
@@ -15,6 +23,7 @@ import { generateEnvdToken } from "../secrets/token-cipher.js";
 import { lockKey } from "../store/api-key-store.js";
 import type { AuditEvent } from "../store/audit-store.js";
 import {
+  deleteRefusedSandbox,
   endedAmong,
   findSandbox,
   insertSandbox,
@@ -32,18 +41,13 @@ import {
   invalidState,
   ServiceError,
   sandboxNotFound,
+  validated,
 } from "./errors.js";
 import { newSandboxId, SANDBOX_ID_PATTERN } from "./ids.js";
-import { LIMITS, type SandboxDefaults } from "./limits.js";
+import type { SandboxDefaults } from "./limits.js";
 import { decodeCursor, encodeCursor } from "./list-cursor.js";
 import { enforceCreateRate, enforcePools } from "./quota.js";
-import {
-  type CreateSandboxInput,
-  checkMetadata,
-  checkTemplate,
-  checkTimeout,
-  normalizeCreate,
-} from "./sandbox-input.js";
+import { type CreateSandboxInput, normalizeCreate } from "./sandbox-input.js";
 import { settle } from "./sandbox-settle.js";
 import {
   IN_FLIGHT_STATES,
@@ -150,8 +154,20 @@ function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/**
+ * The contract code of a host agent's refusal: the agent named a code whose meaning is "your
+ * request was wrong" (4xx), so the caller gets that code, not a host failure.
+ */
+export function refusalCode(error: HostError): ErrorCode | undefined {
+  const status = error.code === undefined ? 0 : httpStatusOf(error.code);
+  return status >= 400 && status < 500 ? error.code : undefined;
+}
+
 /** How a failure of the host agent reads to an API client. */
 export function fromHostError(error: HostError, operation: string): ServiceError {
+  const refused = refusalCode(error);
+  if (refused)
+    return new ServiceError(refused, `the host refused to ${operation}: ${error.message}`);
   switch (error.kind) {
     case "unavailable":
       return hostUnavailable(`the host agent did not answer (${operation}): ${error.message}`);
@@ -159,7 +175,6 @@ export function fromHostError(error: HostError, operation: string): ServiceError
       return invalidRequest(`the host agent refused the ${operation}: ${error.message}`);
     case "resource_exhausted":
       return new ServiceError(
-        503,
         "no_capacity",
         `the host has no room to ${operation}: ${error.message}`,
       );
@@ -167,19 +182,16 @@ export function fromHostError(error: HostError, operation: string): ServiceError
       return invalidState(`the host agent cannot ${operation} now: ${error.message}`);
     case "permission_denied":
       return new ServiceError(
-        403,
         "forbidden_by_host",
         `the host agent refused to ${operation}: ${error.message}`,
       );
     case "unauthenticated":
       return new ServiceError(
-        502,
         "host_error",
         `the host agent rejected the control plane's credentials (check WRENN_AGENT_TOKEN): ${error.message}`,
       );
     default:
       return new ServiceError(
-        502,
         "host_error",
         `the host agent failed to ${operation}: ${error.message}`,
       );
@@ -229,8 +241,12 @@ export class SandboxService {
     const rows = await listSandboxes(this.o.db, {
       ownerId: principal.ownerId,
       states: query.states,
-      metadata: query.metadata === undefined ? undefined : checkMetadata(query.metadata),
-      template: query.template === undefined ? undefined : checkTemplate(query.template),
+      metadata:
+        query.metadata === undefined ? undefined : validated(() => checkMetadata(query.metadata)),
+      template:
+        query.template === undefined
+          ? undefined
+          : validated(() => checkTemplateName(query.template)),
       search: query.search,
       startedAfter: query.startedAfter,
       order,
@@ -288,17 +304,12 @@ export class SandboxService {
     if (row.state === "error") {
       // Its processes are gone: nothing can run or serve files in it any more.
       throw new ServiceError(
-        409,
         "sandbox_failed",
         `sandbox ${id} failed (${row.error_reason ?? "failed"}): ${row.error ?? "no detail"}. Its processes are gone; delete it to free its resources`,
       );
     }
     if (row.state !== "running" || !row.host_id) {
-      throw new ServiceError(
-        409,
-        "sandbox_not_running",
-        `sandbox ${id} is ${row.state}, not running`,
-      );
+      throw new ServiceError("sandbox_not_running", `sandbox ${id} is ${row.state}, not running`);
     }
     return {
       id: row.id,
@@ -398,7 +409,6 @@ export class SandboxService {
     // A host directory is the host's own data: only an admin may ask for one.
     if (spec.mounts.length > 0 && principal.role !== "admin") {
       throw new ServiceError(
-        403,
         "mounts_not_allowed",
         "only an admin API key may mount host directories",
       );
@@ -412,7 +422,7 @@ export class SandboxService {
     const row = await this.o.db.transaction(async (tx) => {
       const key = await lockKey(tx, principal.keyId);
       if (!key || key.revokedAt)
-        throw new ServiceError(401, "invalid_api_key", "the API key was revoked");
+        throw new ServiceError("invalid_api_key", "the API key was revoked");
       await enforceCreateRate(tx, key);
       await enforcePools(tx, key, spec.resources, { storage: true });
       for (let attempt = 0; attempt < 5; attempt++) {
@@ -467,31 +477,39 @@ export class SandboxService {
         );
       }
     } catch (error) {
-      await updateSandbox(
-        this.o.db,
-        { id: row.id, states: ["starting"] },
-        {
-          state: "error",
-          error: describe(error).slice(0, 1000),
-          errorReason: "failed",
-          opDeadlineSeconds: null,
-        },
-      );
-      // The agent may have got far enough to leave something behind.
-      await placement.client.destroySandbox(row.id).catch(() => {});
+      const refused = error instanceof HostError ? refusalCode(error) : undefined;
+      // A refusal means the sandbox never existed: its row goes (the audit event below keeps
+      // the reason). Any other failure may have left something on the host, so the row stays,
+      // marked failed, for the owner and reconciliation to see.
+      if (refused) await deleteRefusedSandbox(this.o.db, row.id);
+      else {
+        await updateSandbox(
+          this.o.db,
+          { id: row.id, states: ["starting"] },
+          {
+            state: "error",
+            error: describe(error).slice(0, 1000),
+            errorReason: "failed",
+            opDeadlineSeconds: null,
+          },
+        );
+        // The agent may have got far enough to leave something behind. (A refusal created
+        // nothing, and for already_exists the id on the host is not this sandbox's.)
+        await placement.client.destroySandbox(row.id).catch(() => {});
+      }
       await this.o.audit.record({
         ...auditBase,
         outcome: "error",
         durationMs: performance.now() - began,
-        detail: { template: spec.template, error: describe(error) },
+        detail: {
+          template: spec.template,
+          error: describe(error),
+          ...(refused ? { refused } : {}),
+        },
       });
-      if (error instanceof HostError && error.kind === "permission_denied") {
-        throw new ServiceError(400, "mount_not_allowed", error.message);
-      }
       if (error instanceof HostError) {
-        throw error.kind === "not_found"
+        throw error.kind === "not_found" && !refused
           ? new ServiceError(
-              404,
               "template_not_found",
               `the host does not have template ${spec.template}: ${error.message}`,
             )
@@ -646,7 +664,7 @@ export class SandboxService {
     options: { timeoutSeconds?: number } = {},
   ): Promise<{ sandbox: OwnedSandbox; resumed: boolean }> {
     if (!SANDBOX_ID_PATTERN.test(id)) throw sandboxNotFound(id);
-    if (options.timeoutSeconds !== undefined) checkTimeout(options.timeoutSeconds);
+    if (options.timeoutSeconds !== undefined) validated(() => checkTimeout(options.timeoutSeconds));
     for (let attempt = 0; attempt < 3; attempt++) {
       const seen = await this.waitWhileInFlight(principal.ownerId, id);
       if (!seen) throw sandboxNotFound(id);
@@ -686,7 +704,7 @@ export class SandboxService {
         continue;
       throw await this.whyNot(principal.ownerId, id, "resume");
     }
-    throw new ServiceError(409, "sandbox_busy", `sandbox ${id} keeps changing state; try again`);
+    throw new ServiceError("sandbox_busy", `sandbox ${id} keeps changing state; try again`);
   }
 
   private async runResume(row: SandboxRow, timeout: number, actor: Actor): Promise<OwnedSandbox> {
@@ -726,7 +744,7 @@ export class SandboxService {
   /** Sets the end time to now + seconds, shortening it if asked (E2B's setTimeout). */
   async setTimeout(principal: Principal, id: string, seconds: number): Promise<Sandbox> {
     if (!SANDBOX_ID_PATTERN.test(id)) throw sandboxNotFound(id);
-    checkTimeout(seconds);
+    validated(() => checkTimeout(seconds));
     const row = await updateSandbox(
       this.o.db,
       { id, ownerId: principal.ownerId, states: TIMEOUT_STATES },
@@ -931,16 +949,12 @@ export class SandboxService {
     switch (row.state) {
       case "paused":
       case "hibernated":
-        return new ServiceError(409, "sandbox_paused", `sandbox ${id} is already paused`);
+        return new ServiceError("sandbox_paused", `sandbox ${id} is already paused`);
       case "starting":
       case "pausing":
       case "resuming":
       case "pending":
-        return new ServiceError(
-          409,
-          "sandbox_busy",
-          `sandbox ${id} is ${row.state}; try again shortly`,
-        );
+        return new ServiceError("sandbox_busy", `sandbox ${id} is ${row.state}; try again shortly`);
       case "stopping":
         return invalidState(`sandbox ${id} is being destroyed`);
       case "missing":

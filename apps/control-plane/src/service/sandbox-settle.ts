@@ -1,4 +1,4 @@
-import type { SandboxErrorReason } from "@wrenn/proto/hostagent";
+import type { SandboxErrorReason } from "@wrenn/contract";
 import type { AgentSandbox } from "../hosts/host-client.js";
 import type { SandboxState } from "./sandbox-types.js";
 

@@ -1,45 +1,16 @@
-import type { SandboxErrorReason } from "@wrenn/proto/hostagent";
-export const SANDBOX_STATES = [
-  "pending",
-  "starting",
-  "running",
-  "pausing",
-  "paused",
-  "resuming",
-  "hibernated",
-  "stopping",
-  "stopped",
-  "error",
-  "missing",
-] as const;
-export type SandboxState = (typeof SANDBOX_STATES)[number];
+import type { Resources, SandboxErrorReason, SandboxState } from "@wrenn/contract";
 
-/** States that an operation is moving the sandbox out of; each carries an op_deadline. */
-export const IN_FLIGHT_STATES: readonly SandboxState[] = [
-  "starting",
-  "pausing",
-  "resuming",
-  "stopping",
-];
-/** The sandbox exists on its host (or may, for missing) and holds vcpus and memory. */
-export const COMPUTE_STATES: readonly SandboxState[] = [
-  "pending",
-  "starting",
-  "running",
-  "pausing",
-  "resuming",
-  "stopping",
-  "missing",
-];
-/** Everything but the end states holds disk. */
-export const STORAGE_STATES: readonly SandboxState[] = [...COMPUTE_STATES, "paused", "hibernated"];
-export const SUSPENDED_STATES: readonly SandboxState[] = ["paused", "hibernated"];
-
-export interface Resources {
-  vcpus: number;
-  memoryMb: number;
-  diskMb: number;
-}
+// The states, their transitions and groups are the contract's (@wrenn/contract); these are
+// the service's own shapes.
+export {
+  COMPUTE_STATES,
+  IN_FLIGHT_STATES,
+  type Resources,
+  SANDBOX_STATES,
+  type SandboxState,
+  STORAGE_STATES,
+  SUSPENDED_STATES,
+} from "@wrenn/contract";
 
 export interface EgressRules {
   /** With allowInternet, narrows egress to these CIDRs (when not empty). */

@@ -1,4 +1,4 @@
-import type { SandboxErrorReason } from "@wrenn/proto/hostagent";
+import { canTransition, type SandboxErrorReason } from "@wrenn/contract";
 import type { Queryable } from "../db/database.js";
 import type { EgressRules, Resources, Sandbox, SandboxState } from "../service/sandbox-types.js";
 
@@ -120,6 +120,15 @@ export async function insertSandbox(q: Queryable, s: NewSandbox): Promise<Sandbo
   return result.rows[0] ?? null;
 }
 
+/**
+ * Removes a sandbox that never came to exist: its host refused the create. Only a row still
+ * starting goes, so a concurrent destroy (or anything else that moved it) keeps its record.
+ */
+export async function deleteRefusedSandbox(q: Queryable, id: string): Promise<boolean> {
+  const result = await q.query(`DELETE FROM sandboxes WHERE id = $1 AND state = 'starting'`, [id]);
+  return result.rowCount > 0;
+}
+
 export async function findSandbox(
   q: Queryable,
   id: string,
@@ -165,6 +174,12 @@ export async function updateSandbox(
   match: SandboxMatch,
   change: SandboxChange,
 ): Promise<SandboxRow | null> {
+  if (change.state !== undefined) {
+    const to = change.state;
+    const wrong = match.states?.find((from) => !canTransition(from, to));
+    // A programming error, not bad input: the transition table is the contract.
+    if (wrong) throw new Error(`sandbox state ${wrong} → ${to} is not an allowed transition`);
+  }
   const p = new Params();
   const sets: string[] = [];
   if (change.state !== undefined) {

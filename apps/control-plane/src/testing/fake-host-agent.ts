@@ -1,6 +1,8 @@
 // TEST DOUBLE. An in-process HostAgentService over real Connect/HTTP with in-memory
-// sandboxes, standing in for wrenn-agent until it exists, so control-plane tests exercise the
-// real Connect client, serialisation and error codes. It runs nothing.
+// sandboxes, so control-plane tests exercise the real Connect client, serialisation and error
+// codes without root or runsc. It runs nothing, but it accepts exactly the creates wrenn-agent
+// accepts: both run the contract's checkAgentCreate, and tests/host-agent/create-contract.test.ts
+// runs one table of creates against both.
 import { randomBytes } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -8,6 +10,13 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
+import {
+  ContractError,
+  checkAgentCreate,
+  ERROR_CODE_HEADER,
+  type ErrorCode,
+  grpcCodeOf,
+} from "@wrenn/contract";
 import {
   HostAgentService,
   type Sandbox as ProtoSandbox,
@@ -50,6 +59,40 @@ export interface FakeHostAgentOptions {
   envdVersion?: string;
   memoryMb?: number;
   diskMb?: number;
+}
+
+/** A refusal as wrenn-agent sends it: a Connect code and the contract's code in a header. */
+function refusal(code: ErrorCode, message: string): ConnectError {
+  return new ConnectError(message, grpcCodeOf(code) as Code, { [ERROR_CODE_HEADER]: code });
+}
+
+/**
+ * A create's refusals in wrenn-agent's order: its service runs checkAgentCreate, then its
+ * manager refuses a taken id, mounts when it has no mount roots (the fake has none, like an
+ * agent without WRENN_MOUNT_ROOTS), then a template it has not built.
+ */
+function checkCreate(
+  req: Parameters<typeof checkAgentCreate>[0],
+  templates: string[],
+  taken: (id: string) => boolean,
+) {
+  let checked: ReturnType<typeof checkAgentCreate>;
+  try {
+    checked = checkAgentCreate(req);
+  } catch (err) {
+    if (err instanceof ContractError) throw refusal(err.code, err.message);
+    throw err;
+  }
+  if (taken(checked.sandboxId)) {
+    throw refusal("already_exists", `sandbox ${checked.sandboxId} already exists`);
+  }
+  if (checked.mounts.length > 0) {
+    throw refusal("mount_not_allowed", "this host agent mounts no host directories");
+  }
+  if (!templates.includes(checked.template)) {
+    throw refusal("template_not_found", `template ${checked.template} is not built on this host`);
+  }
+  return checked;
 }
 
 export class FakeHostAgent {
@@ -155,22 +198,19 @@ export class FakeHostAgent {
     router.service(HostAgentService, {
       createSandbox: async (req, ctx) => {
         await this.enter("createSandbox", ctx, req.sandboxId);
-        if (!this.templates.includes(req.template)) {
-          throw new ConnectError(`template ${req.template} not found`, Code.NotFound);
-        }
-        if (this.sandboxes.has(req.sandboxId)) throw new ConnectError("exists", Code.AlreadyExists);
+        const checked = checkCreate(req, this.templates, (id) => this.sandboxes.has(id));
         const s: FakeSandbox = {
-          id: req.sandboxId,
-          template: req.template,
+          id: checked.sandboxId,
+          template: checked.template,
           state: SandboxState.RUNNING,
-          vcpus: req.resources?.vcpus ?? 0,
-          memoryMb: req.resources?.memoryMb ?? 0,
-          diskMb: req.resources?.diskMb ?? 0,
-          envVars: { ...req.envVars },
-          metadata: { ...req.metadata },
-          allowInternet: req.network?.allowInternet ?? false,
-          allowOut: [...(req.network?.allowOut ?? [])],
-          denyOut: [...(req.network?.denyOut ?? [])],
+          vcpus: checked.resources.vcpus ?? 0,
+          memoryMb: checked.resources.memoryMb ?? 0,
+          diskMb: checked.resources.diskMb ?? 0,
+          envVars: checked.envVars,
+          metadata: checked.metadata,
+          allowInternet: checked.network.allowInternet,
+          allowOut: checked.network.allowOut,
+          denyOut: checked.network.denyOut,
           envdAccessToken: req.envdAccessToken,
           error: "",
         };

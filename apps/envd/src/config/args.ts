@@ -1,5 +1,6 @@
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { ENVD_PORT } from "@wrenn/contract";
 
 export interface EnvdOptions {
   host: string;
@@ -8,7 +9,7 @@ export interface EnvdOptions {
   binDir: string;
 }
 
-const DEFAULT_LISTEN = "0.0.0.0:49983";
+const DEFAULT_LISTEN = `0.0.0.0:${ENVD_PORT}`;
 
 export class UsageError extends Error {}
 

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from "node:http";
+import { ENVD_ACCESS_TOKEN_HEADER } from "@wrenn/contract";
 import { resolveUser } from "../auth/identity.js";
 import { checkFilesAccess, type FileOperation } from "../auth/signature.js";
 import type { SandboxState } from "../state/sandbox-state.js";
@@ -35,7 +36,7 @@ export function authorizeFiles(
   }
   const path = query.get("path");
   const username = query.get("username");
-  const header = req.headers["x-access-token"];
+  const header = req.headers[ENVD_ACCESS_TOKEN_HEADER];
   const denied = checkFilesAccess(state.token, {
     headerToken: typeof header === "string" ? header : undefined,
     signature: query.get("signature"),

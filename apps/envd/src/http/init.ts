@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { ENVD_ACCESS_TOKEN_HEADER } from "@wrenn/contract";
 import type { Logger } from "../log/logger.js";
 import type { SandboxState } from "../state/sandbox-state.js";
 import { lookupUser } from "../users/passwd.js";
@@ -82,7 +83,7 @@ export async function handleInit(
     return;
   }
   if (state.token.isSet()) {
-    const header = req.headers["x-access-token"];
+    const header = req.headers[ENVD_ACCESS_TOKEN_HEADER];
     const allowed =
       (typeof header === "string" && state.token.matches(header)) ||
       (init.accessToken !== undefined && state.token.matches(init.accessToken));

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { ENVD_ACCESS_TOKEN_HEADER, ENVD_PORT } from "@wrenn/contract";
 import { Filesystem } from "@wrenn/proto/filesystem";
 import { Process } from "@wrenn/proto/process";
 import type { MetadataStore } from "../filesystem/metadata.js";
@@ -59,7 +60,7 @@ export class EnvdServer {
   readonly #sockets = new Set<Socket>();
   #server: Server | undefined;
   #host = "0.0.0.0";
-  #port = 49983;
+  #port = ENVD_PORT;
   #quiesced = false;
   /** While quiesced nothing else may hold the event loop open; this timer keeps envd alive. */
   #stayAlive: NodeJS.Timeout | undefined;
@@ -163,7 +164,7 @@ export class EnvdServer {
       return;
     }
     if (!OPEN_ROUTES.has(route) && state.token.isSet()) {
-      const header = req.headers["x-access-token"];
+      const header = req.headers[ENVD_ACCESS_TOKEN_HEADER];
       if (typeof header !== "string" || !state.token.matches(header)) {
         jsonError(
           res,

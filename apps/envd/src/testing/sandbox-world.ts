@@ -3,6 +3,7 @@ import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type Client, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
+import { ENVD_PORT } from "@wrenn/contract";
 import { HostAgentService } from "@wrenn/proto/hostagent";
 import { inject } from "vitest";
 import {
@@ -33,7 +34,6 @@ declare module "vitest" {
   }
 }
 
-const ENVD_PORT = 49983;
 const SANDBOX_ENVD = "/opt/wrenn/envd.mjs";
 
 export class SandboxWorld extends EnvdWorld {

@@ -1,15 +1,20 @@
 import http from "node:http";
 import type { Duplex } from "node:stream";
+import {
+  AGENT_TOKEN_HEADER,
+  ENVD_PORT,
+  FORWARD_PORT_HEADER,
+  FORWARD_SANDBOX_HEADER,
+} from "@wrenn/contract";
 import { createProxyServer } from "http-proxy-3";
 import type { Logger } from "pino";
-import { ENVD_PORT } from "../envd/envd-client.js";
 import { AgentError } from "../sandboxes/errors.js";
 import type { SandboxManager } from "../sandboxes/sandbox-manager.js";
 
-export const FORWARD_SANDBOX = "wrenn-forward-sandbox";
-export const FORWARD_PORT = "wrenn-forward-port";
+export const FORWARD_SANDBOX = FORWARD_SANDBOX_HEADER;
+export const FORWARD_PORT = FORWARD_PORT_HEADER;
 /** The agent token on forwarded requests (Authorization belongs to the sandbox's traffic). */
-export const FORWARD_TOKEN = "wrenn-agent-token";
+export const FORWARD_TOKEN = AGENT_TOKEN_HEADER;
 
 /**
  * Carries HTTP and WebSocket traffic from the control plane's proxy to a port of a sandbox,

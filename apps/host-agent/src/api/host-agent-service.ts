@@ -3,12 +3,13 @@ import os from "node:os";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
 import {
-  BootPath,
-  HostAgentService,
-  type NetworkPolicy as NetworkPolicyMsg,
-  PauseMode,
-  SandboxState,
-} from "@wrenn/proto/hostagent";
+  ContractError,
+  checkAgentCreate,
+  ERROR_CODE_HEADER,
+  type ErrorCode,
+  grpcCodeOf,
+} from "@wrenn/contract";
+import { BootPath, HostAgentService, PauseMode, SandboxState } from "@wrenn/proto/hostagent";
 import { AgentError, type AgentErrorCode } from "../sandboxes/errors.js";
 import type { Phase } from "../sandboxes/record.js";
 import type { SandboxManager, SandboxView } from "../sandboxes/sandbox-manager.js";
@@ -40,13 +41,34 @@ const CODES: Record<AgentErrorCode, Code> = {
   internal: Code.Internal,
 };
 
-/** Agent errors become Connect errors with their code; anything else is internal. */
+/** The contract code a refusal travels with when the raiser named none. */
+const DEFAULT_CONTRACT_CODES: Partial<Record<AgentErrorCode, ErrorCode>> = {
+  invalid_argument: "invalid_request",
+};
+
+/** A Connect error carrying a contract error code (read by the control plane). */
+function withContractCode(message: string, code: Code, contractCode: ErrorCode | undefined) {
+  const metadata = contractCode ? { [ERROR_CODE_HEADER]: contractCode } : undefined;
+  return new ConnectError(message, code, metadata);
+}
+
+/**
+ * Agent errors become Connect errors with their code, and with the contract's code when there
+ * is one (a broken validation rule, a template not built here, a mount outside the roots), so
+ * the control plane answers with that code and a 4xx; anything else is internal.
+ */
 async function guard<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
     if (err instanceof ConnectError) throw err;
-    if (err instanceof AgentError) throw new ConnectError(err.message, CODES[err.code]);
+    if (err instanceof ContractError) {
+      throw withContractCode(err.message, grpcCodeOf(err.code) as Code, err.code);
+    }
+    if (err instanceof AgentError) {
+      const contractCode = err.contractCode ?? DEFAULT_CONTRACT_CODES[err.code];
+      throw withContractCode(err.message, CODES[err.code], contractCode);
+    }
     throw new ConnectError((err as Error).message, Code.Internal);
   }
 }
@@ -107,33 +129,6 @@ function templateMessage(t: InstalledTemplate) {
   };
 }
 
-const MAX_MAP_ENTRIES = 256;
-const MAX_VALUE_BYTES = 64 * 1024;
-
-function checkMap(what: string, m: Record<string, string>): Record<string, string> {
-  const entries = Object.entries(m);
-  if (entries.length > MAX_MAP_ENTRIES) {
-    throw new AgentError("invalid_argument", `${what}: at most ${MAX_MAP_ENTRIES} entries`);
-  }
-  for (const [k, v] of entries) {
-    if (k.length === 0 || k.length > 256 || Buffer.byteLength(v) > MAX_VALUE_BYTES) {
-      throw new AgentError(
-        "invalid_argument",
-        `${what}: keys of 1-256 characters, values up to 64 KiB`,
-      );
-    }
-  }
-  return m;
-}
-
-function policyOf(p: NetworkPolicyMsg | undefined) {
-  return {
-    allowInternet: p?.allowInternet ?? false,
-    allowOut: p?.allowOut ?? [],
-    denyOut: p?.denyOut ?? [],
-  };
-}
-
 function requireId(id: string): string {
   if (!id) throw new ConnectError("sandbox_id is required", Code.InvalidArgument);
   return id;
@@ -145,25 +140,19 @@ export function hostAgentRoutes(deps: ServiceDeps) {
     router.service(HostAgentService, {
       createSandbox: (req) =>
         guard(async () => {
+          // The contract's rules, the same ones the control plane and its fake agent run.
+          const checked = checkAgentCreate(req);
           const view = await manager.create({
-            sandboxId: requireId(req.sandboxId),
-            template: req.template || "base",
-            resources: {
-              vcpus: req.resources?.vcpus ?? 0,
-              memoryMb: req.resources?.memoryMb ?? 0,
-              diskMb: req.resources?.diskMb ?? 0,
-            },
-            envVars: checkMap("env_vars", req.envVars),
-            metadata: checkMap("metadata", req.metadata),
-            network: policyOf(req.network),
+            sandboxId: checked.sandboxId,
+            template: checked.template,
+            resources: checked.resources,
+            envVars: checked.envVars,
+            metadata: checked.metadata,
+            network: checked.network,
             envdAccessToken: req.envdAccessToken,
             defaultUser: req.defaultUser,
             defaultWorkdir: req.defaultWorkdir,
-            mounts: req.mounts.map((m) => ({
-              hostPath: m.hostPath,
-              sandboxPath: m.sandboxPath,
-              readOnly: m.readOnly,
-            })),
+            mounts: checked.mounts,
           });
           return { sandbox: sandboxMessage(view) };
         }),

@@ -7,7 +7,7 @@ import type { ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
-import { FORWARD_TOKEN, type Forwarder, sendError } from "./forwarder.js";
+import { FORWARD_SANDBOX, FORWARD_TOKEN, type Forwarder, sendError } from "./forwarder.js";
 
 export interface ListenerOptions {
   /** "127.0.0.1:7070", "[::1]:7070", "0.0.0.0:7070" or "unix:/run/wrenn/agent.sock". */
@@ -93,7 +93,7 @@ export async function startListener(
       res.end();
       return;
     }
-    if (opts.forwarder && req.headers["wrenn-forward-sandbox"] !== undefined) {
+    if (opts.forwarder && req.headers[FORWARD_SANDBOX] !== undefined) {
       if (req.httpVersionMajor !== 1) {
         sendError(s1, 400, "http1_only", "the forwarder speaks HTTP/1.1");
         return;
@@ -106,7 +106,7 @@ export async function startListener(
 
   const h1 = http.createServer(handle);
   h1.on("upgrade", (req: http.IncomingMessage, socket, head: Buffer) => {
-    if (!authorized(req.headers) || req.headers["wrenn-forward-sandbox"] === undefined) {
+    if (!authorized(req.headers) || req.headers[FORWARD_SANDBOX] === undefined) {
       socket.end("HTTP/1.1 401 Unauthorized\r\nconnection: close\r\n\r\n");
       return;
     }

@@ -1,8 +1,9 @@
 import http from "node:http";
 import type { Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
+import { ENVD_ACCESS_TOKEN_HEADER, ENVD_PORT } from "@wrenn/contract";
 
-export const ENVD_PORT = 49983;
+export { ENVD_PORT };
 
 export interface EnvdInit {
   envVars?: Record<string, string>;
@@ -60,7 +61,7 @@ export class EnvdClient {
       "POST",
       "/init",
       JSON.stringify(body),
-      currentToken ? { "x-access-token": currentToken } : {},
+      currentToken ? { [ENVD_ACCESS_TOKEN_HEADER]: currentToken } : {},
     );
     if (res.status !== 204 && res.status !== 200) {
       throw new EnvdError(`envd /init answered ${res.status}: ${res.body.slice(0, 200)}`);
@@ -73,7 +74,10 @@ export class EnvdClient {
       "POST",
       `/files?${new URLSearchParams({ path, username: user })}`,
       content,
-      { ...(token ? { "x-access-token": token } : {}), "content-type": "application/octet-stream" },
+      {
+        ...(token ? { [ENVD_ACCESS_TOKEN_HEADER]: token } : {}),
+        "content-type": "application/octet-stream",
+      },
     );
     if (res.status !== 200) {
       throw new EnvdError(
@@ -91,7 +95,7 @@ export class EnvdClient {
       "POST",
       "/_wrenn/quiesce",
       "",
-      token ? { "x-access-token": token } : {},
+      token ? { [ENVD_ACCESS_TOKEN_HEADER]: token } : {},
       10_000,
       true,
     );

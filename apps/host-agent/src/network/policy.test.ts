@@ -27,11 +27,15 @@ describe("resolvePolicy", () => {
     [{}, /allowInternet must be a boolean/],
     [{ allowInternet: "yes" }, /allowInternet must be a boolean/],
     [{ allowInternet: true, allowOut: "8.8.8.8" }, /allowOut must be an array/],
-    [{ allowInternet: true, allowOut: [8] }, /allowOut\[0\] must be a string/],
-    [{ allowInternet: true, denyOut: ["8.8.8.8", "garbage"] }, /denyOut\[1\]: not an IPv4/],
-    [{ allowInternet: true, denyOut: ["fd00::/8"] }, /IPv6 is not supported/],
+    [{ allowInternet: true, allowOut: [8] }, /allowOut\[0\]: must be a string/],
+    [
+      { allowInternet: true, denyOut: ["8.8.8.8", "garbage"] },
+      /denyOut\[1\]: "garbage" is not an IPv4/,
+    ],
+    [{ allowInternet: true, denyOut: ["fd00::/8"] }, /IPv6 egress rules are not supported yet/],
     [{ allowInternet: true, deny_out: [] }, /unknown policy field "deny_out"/],
-    [{ allowInternet: true, allowOut: Array(1025).fill("1.1.1.1") }, /at most 1024/],
+    [{ allowInternet: true, allowOut: Array(257).fill("1.1.1.1") }, /at most 256/],
+    [{ allowInternet: true, allowOut: ["10.0.0.1/8"] }, /host bits set/],
   ])("rejects %j", (policy, message) => {
     try {
       resolvePolicy(policy);

@@ -1,5 +1,6 @@
+import { checkEgressList } from "@wrenn/contract";
 import { invalidArgument } from "./errors.js";
-import { formatCidr, type Ipv4Cidr, normalizeCidrs, parseCidr } from "./ipv4.js";
+import { formatCidr, normalizeCidrs, parseCidr } from "./ipv4.js";
 
 /**
  * What a sandbox may reach. Nothing on the host, in other sandboxes or in the address pool is
@@ -40,26 +41,15 @@ export interface ResolvedPolicy {
 
 export const DENY_ALL: ResolvedPolicy = { allowInternet: false, allowOut: [], denyOut: [] };
 
-/** Enough for any sane policy, small enough that a rule stays cheap to load. */
-const MAX_CIDRS = 1024;
-
+/** The contract's rule for egress lists (the control plane checks the same), then canonical. */
 function resolveList(field: string, value: unknown): string[] {
-  if (value === undefined) return [];
-  if (!Array.isArray(value)) throw invalidArgument(`policy.${field} must be an array of CIDRs`);
-  if (value.length > MAX_CIDRS) {
-    throw invalidArgument(`policy.${field} has ${value.length} entries (at most ${MAX_CIDRS})`);
+  let entries: string[];
+  try {
+    entries = checkEgressList(`policy.${field}`, value);
+  } catch (err) {
+    throw invalidArgument((err as Error).message);
   }
-  const parsed: Ipv4Cidr[] = value.map((entry, i) => {
-    if (typeof entry !== "string") {
-      throw invalidArgument(`policy.${field}[${i}] must be a string, got ${typeof entry}`);
-    }
-    try {
-      return parseCidr(entry.trim());
-    } catch (err) {
-      throw invalidArgument(`policy.${field}[${i}]: ${(err as Error).message}`);
-    }
-  });
-  return normalizeCidrs(parsed).map(formatCidr);
+  return normalizeCidrs(entries.map(parseCidr)).map(formatCidr);
 }
 
 export function resolvePolicy(policy: unknown): ResolvedPolicy {

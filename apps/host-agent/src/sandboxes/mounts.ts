@@ -1,5 +1,5 @@
 import { realpath, stat } from "node:fs/promises";
-import path from "node:path";
+import { checkMounts } from "@wrenn/contract";
 import { AgentError } from "./errors.js";
 
 /** A host directory visible inside a sandbox (see hostagent.proto Mount). */
@@ -8,21 +8,6 @@ export interface SandboxMount {
   sandboxPath: string;
   readOnly: boolean;
 }
-
-const MAX_MOUNTS = 16;
-// Where the sandbox's own machinery lives: a mount there would hide or replace it.
-const RESERVED = [
-  "/proc",
-  "/dev",
-  "/sys",
-  "/opt/wrenn",
-  "/etc",
-  "/usr",
-  "/bin",
-  "/sbin",
-  "/lib",
-  "/lib64",
-];
 
 /**
  * Checks mount requests against the agent's roots. The agent runs as root, so a host path is
@@ -39,37 +24,14 @@ export async function resolveMounts(
     throw new AgentError(
       "permission_denied",
       "this host agent mounts no host directories (set WRENN_MOUNT_ROOTS to allow some)",
+      "mount_not_allowed",
     );
   }
-  if (requested.length > MAX_MOUNTS) {
-    throw new AgentError("invalid_argument", `at most ${MAX_MOUNTS} mounts`);
-  }
-  const seen = new Set<string>();
   const out: SandboxMount[] = [];
-  for (const m of requested) {
-    if (!path.isAbsolute(m.hostPath) || m.hostPath.includes("\0")) {
-      throw new AgentError(
-        "invalid_argument",
-        `mount host path must be absolute: ${JSON.stringify(m.hostPath)}`,
-      );
-    }
-    const target = path.posix.normalize(m.sandboxPath);
-    if (
-      !path.posix.isAbsolute(target) ||
-      target === "/" ||
-      target.includes("\0") ||
-      target.length > 256
-    ) {
-      throw new AgentError(
-        "invalid_argument",
-        `mount path inside the sandbox must be absolute and not /: ${JSON.stringify(m.sandboxPath)}`,
-      );
-    }
-    if (RESERVED.some((r) => target === r || target.startsWith(`${r}/`))) {
-      throw new AgentError("invalid_argument", `cannot mount over ${target} inside the sandbox`);
-    }
-    if (seen.has(target)) throw new AgentError("invalid_argument", `two mounts at ${target}`);
-    seen.add(target);
+  // The shape (absolute paths, nothing over the sandbox's machinery, no two at one place) is
+  // the contract's rule, checked by the control plane too; the roots are this host's.
+  for (const m of checkMounts(requested)) {
+    const target = m.sandboxPath;
     let real: string;
     try {
       real = await realpath(m.hostPath);
@@ -80,6 +42,7 @@ export async function resolveMounts(
       throw new AgentError(
         "permission_denied",
         `${m.hostPath} is outside the directories this host agent may mount (WRENN_MOUNT_ROOTS)`,
+        "mount_not_allowed",
       );
     }
     if (!(await stat(real)).isDirectory()) {

@@ -1,4 +1,4 @@
-import type { SandboxErrorReason } from "@wrenn/proto/hostagent";
+import type { SandboxErrorReason } from "@wrenn/contract";
 import type { SandboxMount } from "./mounts.js";
 import type { NetworkPolicy } from "./policy.js";
 

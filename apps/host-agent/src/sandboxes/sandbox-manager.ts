@@ -1,6 +1,6 @@
 import { readdir, rm, stat } from "node:fs/promises";
 import path from "node:path";
-import type { SandboxErrorReason } from "@wrenn/proto/hostagent";
+import { checkResources, isSandboxId, type SandboxErrorReason } from "@wrenn/contract";
 import type { Logger } from "pino";
 import { EnvdClient } from "../envd/envd-client.js";
 import type { RuntimeDriver } from "../runtime/driver.js";
@@ -16,8 +16,6 @@ import type { BootPath, Phase, Resources, SandboxRecord } from "./record.js";
 import type { RecordStore } from "./record-store.js";
 import type { TemplateRef, TemplateSnapshots } from "./template-snapshots.js";
 import { type PoolEntry, WarmPool } from "./warm-pool.js";
-
-export const SANDBOX_ID = /^sb-[0-9a-f]{8}$/;
 
 export interface ManagerConfig {
   defaults: Resources;
@@ -162,11 +160,15 @@ export class SandboxManager {
   // ---- create ----------------------------------------------------------------------------
 
   async create(req: CreateRequest): Promise<SandboxView> {
-    if (!SANDBOX_ID.test(req.sandboxId)) {
+    if (!isSandboxId(req.sandboxId)) {
       throw new AgentError("invalid_argument", `sandbox id must look like sb-1a2b3c4d`);
     }
     if (this.bySandbox.has(req.sandboxId)) {
-      throw new AgentError("already_exists", `sandbox ${req.sandboxId} already exists`);
+      throw new AgentError(
+        "already_exists",
+        `sandbox ${req.sandboxId} already exists`,
+        "already_exists",
+      );
     }
     const resources = this.resolveResources(req.resources);
     const mounts = await resolveMounts(req.mounts ?? [], this.config.mountRoots);
@@ -175,6 +177,7 @@ export class SandboxManager {
       throw new AgentError(
         "not_found",
         `template ${req.template} is not built on this host; build it with \`wrenn-agent template build ${req.template}\``,
+        "template_not_found",
       );
     }
     const ref: TemplateRef = {
@@ -239,14 +242,11 @@ export class SandboxManager {
       memoryMb: r.memoryMb || this.config.defaults.memoryMb,
       diskMb: r.diskMb || this.config.defaults.diskMb,
     };
-    if (out.vcpus > 64) throw new AgentError("invalid_argument", "vcpus must be at most 64");
-    if (out.memoryMb < 128 || out.memoryMb > 262144) {
-      throw new AgentError("invalid_argument", "memory_mb must be between 128 and 262144");
+    try {
+      return checkResources(out);
+    } catch (err) {
+      throw new AgentError("invalid_argument", (err as Error).message);
     }
-    if (out.diskMb < 256 || out.diskMb > 1048576) {
-      throw new AgentError("invalid_argument", "disk_mb must be between 256 and 1048576");
-    }
-    return out;
   }
 
   /** A pooled sandbox was booted with pool defaults: give it the requested limits. */

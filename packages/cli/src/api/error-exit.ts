@@ -17,9 +17,17 @@ export function toCliError(
   const e = (error ?? {}) as CodedError;
   const message = e.message ?? String(error);
   const status = typeof e.status === "number" ? e.status : undefined;
+  // Two codes (the contract's registry): this key may not mount at all, or this directory may
+  // not be mounted by anyone (outside the host agent's WRENN_MOUNT_ROOTS).
   if (e.code === "mounts_not_allowed") {
     return new CliError(
       `${message}\nMounting a host directory needs an admin API key (the one \`wrenn up\` prints, kept in .wrenn/admin-api-key), because the mount exposes the host's files to the sandbox.`,
+      EXIT.auth,
+    );
+  }
+  if (e.code === "mount_not_allowed") {
+    return new CliError(
+      `${message}\nOnly directories under the host agent's WRENN_MOUNT_ROOTS can be mounted; move the directory there or widen WRENN_MOUNT_ROOTS.`,
       EXIT.auth,
     );
   }

@@ -4,11 +4,12 @@
 // alike with no native code.
 import type { Transport } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
+import { ENVD_ACCESS_TOKEN_HEADER, ENVD_PORT } from "@wrenn/contract";
 import type { ApiClient } from "../api-client.js";
 import { failure } from "../api-client.js";
 import { errorFromBody } from "../error-mapping.js";
 
-export const ENVD_PORT = 49983;
+export { ENVD_PORT };
 
 /** Wrenn's replay-on-reconnect headers (apps/envd/README.md). */
 export const REPLAY_FROM_HEADER = "Wrenn-Replay-From";
@@ -48,7 +49,7 @@ export class EnvdConnection {
   async fetch(input: string | URL | Request, init: RequestInit = {}): Promise<Response> {
     const headers = new Headers(init.headers);
     for (const [k, v] of Object.entries(this.api.headers())) if (!headers.has(k)) headers.set(k, v);
-    headers.set("x-access-token", this.accessToken);
+    headers.set(ENVD_ACCESS_TOKEN_HEADER, this.accessToken);
     let response: Response;
     try {
       response = await this.api.config.fetch(input, { ...init, headers });

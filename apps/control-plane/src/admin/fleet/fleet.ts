@@ -102,7 +102,7 @@ export class Fleet {
         this.remember(sandbox);
         return { sandbox, actor };
       } catch (error) {
-        if (!(error instanceof ServiceError && error.status === 404)) throw error;
+        if (!(error instanceof ServiceError && error.code === "sandbox_not_found")) throw error;
       }
     }
     throw sandboxNotFound(id);

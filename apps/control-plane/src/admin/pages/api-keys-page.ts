@@ -1,10 +1,10 @@
 // API keys: create one (its secret is shown once, in the response to the creation), list every
 // key with what it may use, revoke. Revoking the key of this very session ends the session.
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { LIMITS } from "@wrenn/contract";
 import { Type } from "typebox";
 import type { CreateKeyInput } from "../../service/api-key-service.js";
 import { invalidRequest } from "../../service/errors.js";
-import { LIMITS } from "../../service/limits.js";
 import type { Principal } from "../../service/sandbox-types.js";
 import type { ApiKeyRecord } from "../../store/api-key-store.js";
 import type { AdminContext } from "../admin-context.js";

@@ -1,8 +1,9 @@
 // The dashboard: what runs, what it holds of each key's pools and each host's capacity, and
 // what happened last; the whole overview refreshes itself.
+
+import { LIMITS, LIVE_STATES } from "@wrenn/contract";
 import type { FastifyPluginAsync } from "fastify";
-import { LIMITS } from "../../service/limits.js";
-import { type Principal, SANDBOX_STATES } from "../../service/sandbox-types.js";
+import type { Principal } from "../../service/sandbox-types.js";
 import type { HostRecord } from "../../store/host-store.js";
 import type { AdminContext } from "../admin-context.js";
 import { type Html, html } from "../html/html.js";
@@ -14,7 +15,6 @@ import { sendHtml } from "./respond.js";
 
 const REFRESH = "every 3s";
 const RECENT_EVENTS = 15;
-const LIVE_STATES = SANDBOX_STATES.filter((s) => s !== "stopped");
 
 function tile(label: string, value: number | string, accent = false): Html {
   return html`<div class="tile${accent ? " accent" : ""}"><div class="value">${value}</div><div class="label">${label}</div></div>`;

@@ -46,7 +46,7 @@ export const sandboxActionRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext 
       try {
         sandbox = (await ctx.fleet.find(admin, id)).sandbox;
       } catch (error) {
-        if (!(error instanceof ServiceError && error.status === 404)) throw error;
+        if (!(error instanceof ServiceError && error.code === "sandbox_not_found")) throw error;
       }
       if (request.body.view === "summary") {
         return sendHtml(reply, sandbox ? summaryUpdate(sandbox) : gone(id, "summary"));

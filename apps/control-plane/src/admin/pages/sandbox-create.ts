@@ -3,9 +3,10 @@
 // field it names. The form does no validation of its own (novalidate) beyond reading
 // key=value lines, so there is one set of rules and one set of messages.
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { LIMITS } from "@wrenn/contract";
 import { Type } from "typebox";
 import { invalidRequest, ServiceError } from "../../service/errors.js";
-import { LIMITS, SANDBOX_DEFAULTS } from "../../service/limits.js";
+import { SANDBOX_DEFAULTS } from "../../service/limits.js";
 import type { CreateSandboxInput } from "../../service/sandbox-input.js";
 import type { AdminContext, AdminSession } from "../admin-context.js";
 import { type Html, html } from "../html/html.js";

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { LIMITS, LIVE_STATES } from "@wrenn/contract";
 import { type Static, Type } from "typebox";
-import { LIMITS } from "../../service/limits.js";
 import { SANDBOX_STATES, type SandboxState } from "../../service/sandbox-types.js";
 import type { AdminContext } from "../admin-context.js";
 import type { FleetFilter } from "../fleet/fleet.js";
@@ -14,7 +14,6 @@ const LIST_LIMIT = 200;
 const REFRESH = "every 3s";
 
 const STATE_CHOICES = ["live", "all", ...SANDBOX_STATES] as const;
-const LIVE_STATES = SANDBOX_STATES.filter((s) => s !== "stopped");
 
 export const SandboxListQuery = Type.Object(
   {

@@ -1,6 +1,8 @@
 // Who may reach the admin pages: a valid session cookie whose API key is still an active admin
 // key (checked on every request, so revoking the key ends its sessions at once), and for every
 // state-changing request the session's CSRF token besides SameSite=Strict.
+
+import { httpStatusOf } from "@wrenn/contract";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { ServiceError } from "../../service/errors.js";
 import type { AdminContext, AdminSession } from "../admin-context.js";
@@ -27,7 +29,7 @@ export async function loadSession(
       name: "",
     }));
   } catch (error) {
-    if (error instanceof ServiceError && error.status === 401) return null;
+    if (error instanceof ServiceError && httpStatusOf(error.code) === 401) return null;
     throw error;
   }
   if (record.revokedAt !== null || record.role !== "admin") return null;
@@ -54,7 +56,7 @@ export function requireSession(ctx: AdminContext) {
     const hadCookie = readCookie(request.headers.cookie, SESSION_COOKIE) !== undefined;
     const target = loginUrl(request, hadCookie ? "expired" : "required");
     if (request.headers.upgrade?.toLowerCase() === "websocket") {
-      throw new ServiceError(401, "no_session", "log in to the admin UI first");
+      throw new ServiceError("no_session", "log in to the admin UI first");
     }
     if (isHtmx(request)) {
       return reply
@@ -64,7 +66,7 @@ export function requireSession(ctx: AdminContext) {
         .send("log in again");
     }
     if (request.method === "GET") return reply.redirect(target, 303);
-    throw new ServiceError(401, "no_session", "log in to the admin UI first");
+    throw new ServiceError("no_session", "log in to the admin UI first");
   };
 }
 
@@ -73,9 +75,9 @@ export function requireCsrf(ctx: AdminContext) {
   return async (request: FastifyRequest) => {
     if (SAFE_METHODS.has(request.method)) return;
     const session = request.adminSession;
-    if (!session) throw new ServiceError(401, "no_session", "log in to the admin UI first");
+    if (!session) throw new ServiceError("no_session", "log in to the admin UI first");
     if (fetchSiteIsForeign(request) || (request.headers.origin && !originIsSelf(request))) {
-      throw new ServiceError(403, "foreign_origin", "this request did not come from the admin UI");
+      throw new ServiceError("foreign_origin", "this request did not come from the admin UI");
     }
     const header = request.headers[CSRF_HEADER];
     const body = request.body as Record<string, unknown> | undefined;
@@ -86,11 +88,7 @@ export function requireCsrf(ctx: AdminContext) {
           ? body._csrf
           : undefined;
     if (!ctx.signer.checkCsrf(session.claims.sid, presented)) {
-      throw new ServiceError(
-        403,
-        "csrf_token_invalid",
-        "missing or wrong CSRF token; reload the page",
-      );
+      throw new ServiceError("csrf_token_invalid", "missing or wrong CSRF token; reload the page");
     }
   };
 }

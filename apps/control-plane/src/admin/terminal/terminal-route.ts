@@ -3,8 +3,8 @@
 // cross-site WebSocket handshakes that SameSite does not stop everywhere, so the browser's
 // Origin must be this site.
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { TerminalQuery } from "@wrenn/contract";
 import { Type } from "typebox";
-import { TerminalQuery } from "../../api/v1/io-schemas.js";
 import { terminalSocket } from "../../api/v1/terminal-routes.js";
 import { ServiceError } from "../../service/errors.js";
 import type { Principal } from "../../service/sandbox-types.js";
@@ -31,7 +31,7 @@ export const terminalRoute: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = a
       schema: { params: IdParams, querystring: TerminalQuery },
       preHandler: async (request) => {
         if (!originIsSelf(request)) {
-          throw new ServiceError(403, "foreign_origin", "this socket must come from the admin UI");
+          throw new ServiceError("foreign_origin", "this socket must come from the admin UI");
         }
         const { actor } = await ctx.fleet.find(request.adminSession!.principal, request.params.id);
         await ctx.deps.exec.checkAccess(actor, request.params.id);

@@ -149,7 +149,6 @@ export const e2bLifecycleRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app
       const current = await visible(deps, principal, request.params.sandboxID);
       if (!E2B_PAUSED.includes(current.state)) {
         throw new ServiceError(
-          409,
           "sandbox_running",
           `sandbox ${current.id} is already running; it cannot be resumed`,
         );
@@ -201,4 +200,4 @@ export const e2bLifecycleRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app
 
 /** What E2B answers for a paused sandbox on routes that need it running. */
 const pausedNotRunning = (id: string) =>
-  new ServiceError(404, "sandbox_not_found", `sandbox ${id} is paused; connect to it to resume it`);
+  new ServiceError("sandbox_not_found", `sandbox ${id} is paused; connect to it to resume it`);

@@ -1,5 +1,6 @@
 // How Wrenn's sandboxes read in E2B's API: states, response bodies, visibility. Shared by every
 // E2B route, whichever path (v1 or v2) a given SDK release sends.
+import { E2B_STATE_GROUPS, e2bStateOf } from "@wrenn/contract";
 import { invalidRequest, ServiceError, sandboxNotFound } from "../../service/errors.js";
 import type {
   Principal,
@@ -8,28 +9,21 @@ import type {
 } from "../../service/sandbox-types.js";
 import type { ApiDeps } from "../api-deps.js";
 
-/** E2B knows two states; everything alive that is not suspended reads as running. */
-export const E2B_RUNNING: SandboxState[] = [
-  "pending",
-  "starting",
-  "running",
-  "pausing",
-  "resuming",
-  "missing",
-];
-export const E2B_PAUSED: SandboxState[] = ["paused", "hibernated"];
-export const E2B_VISIBLE = [...E2B_RUNNING, ...E2B_PAUSED];
+// E2B knows two states; the grouping is the contract's (E2B_STATE_GROUPS): everything alive
+// that is not suspended reads as running.
+export const E2B_RUNNING: readonly SandboxState[] = E2B_STATE_GROUPS.running;
+export const E2B_PAUSED: readonly SandboxState[] = E2B_STATE_GROUPS.paused;
+export const E2B_VISIBLE: readonly SandboxState[] = [...E2B_RUNNING, ...E2B_PAUSED];
 const CLIENT_ID = "wrenn";
 
-export const e2bState = (s: SandboxState): "running" | "paused" =>
-  E2B_PAUSED.includes(s) ? "paused" : "running";
+export const e2bState = e2bStateOf;
 
 /**
  * A feature of E2B's API this server does not have. 501 rather than 404: E2B's SDK reads a 404
  * as "sandbox not found", which would send its user looking for the wrong problem.
  */
 export const notImplemented = (feature: string) =>
-  new ServiceError(501, "not_implemented", `${feature} is not implemented by this Wrenn server`);
+  new ServiceError("not_implemented", `${feature} is not implemented by this Wrenn server`);
 
 export function listed(s: WrennSandbox) {
   return {
@@ -84,7 +78,7 @@ export function detail(s: WrennSandbox & { envdAccessToken: string }, domain: st
 }
 
 export function parseStates(values: string[] | undefined): SandboxState[] {
-  if (values === undefined) return E2B_VISIBLE;
+  if (values === undefined) return [...E2B_VISIBLE];
   const states = new Set<SandboxState>();
   for (const value of values
     .flatMap((v) => v.split(","))
@@ -108,7 +102,6 @@ export async function visible(deps: ApiDeps, principal: Principal, id: string) {
   const sandbox = await deps.sandboxes.get(principal, id);
   if (sandbox.state === "error") {
     throw new ServiceError(
-      404,
       "sandbox_not_found",
       `sandbox ${id} is no longer running: it failed (${sandbox.errorReason ?? "failed"}): ${sandbox.error ?? "no detail"}; see GET /v1/sandboxes/${id}`,
     );

@@ -1,6 +1,5 @@
+import { ENV_VAR_NAME_PATTERN, LIMITS, StringMap } from "@wrenn/contract";
 import { Type } from "typebox";
-import { ENV_VAR_NAME_PATTERN, LIMITS } from "../../service/limits.js";
-import { StringMap } from "../v1/schemas.js";
 
 /** E2B's error body: the SDK tells "not found" and "conflict" apart by `code`. */
 export const E2bError = Type.Object({

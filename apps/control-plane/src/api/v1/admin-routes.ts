@@ -1,7 +1,4 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
-import { Type } from "typebox";
-import type { ApiDeps } from "../api-deps.js";
-import { principalOf } from "../request-context.js";
 import {
   ApiKey,
   ApiKeyIdParams,
@@ -10,7 +7,10 @@ import {
   CurrentApiKey,
   commonErrors,
   Host,
-} from "./schemas.js";
+} from "@wrenn/contract";
+import { Type } from "typebox";
+import type { ApiDeps } from "../api-deps.js";
+import { principalOf } from "../request-context.js";
 import { apiKeyView, hostView, usageView } from "./views.js";
 
 const security = [{ apiKey: [] }];

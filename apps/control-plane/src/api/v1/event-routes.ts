@@ -1,9 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { commonErrors, SandboxIdParams } from "@wrenn/contract";
 import { Type } from "typebox";
 import type { AuditLog } from "../../service/audit-log.js";
 import type { ApiDeps } from "../api-deps.js";
 import { principalOf } from "../request-context.js";
-import { commonErrors, SandboxIdParams } from "./schemas.js";
 
 export interface EventRouteDeps extends ApiDeps {
   audit: AuditLog;

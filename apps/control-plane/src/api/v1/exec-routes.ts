@@ -1,14 +1,20 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import {
+  commonErrors,
+  ExecBody,
+  ExecResult,
+  IO_LIMITS,
+  SandboxIdParams,
+  WsExecMessage,
+  WsExecStart,
+} from "@wrenn/contract";
 import type { Static } from "typebox";
 import type { WebSocket } from "ws";
 import type { ProcessRun } from "../../commands/process-run.js";
 import { ServiceError } from "../../service/errors.js";
-import { IO_LIMITS } from "../../service/limits.js";
 import type { Principal } from "../../service/sandbox-types.js";
 import type { ApiDeps } from "../api-deps.js";
 import { principalOf } from "../request-context.js";
-import { ExecBody, ExecResult, WsExecMessage, WsExecStart } from "./io-schemas.js";
-import { commonErrors, SandboxIdParams } from "./schemas.js";
 import {
   CLOSE_NORMAL,
   closeWithError,
@@ -48,7 +54,7 @@ export const execRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, deps) 
     async (request, reply) => {
       const body = request.body;
       if (body.stdin !== undefined && body.stdinBase64 !== undefined)
-        throw new ServiceError(400, "invalid_request", "give stdin or stdinBase64, not both");
+        throw new ServiceError("invalid_request", "give stdin or stdinBase64, not both");
       const stdin =
         body.stdinBase64 !== undefined
           ? Buffer.from(body.stdinBase64, "base64")
@@ -110,7 +116,7 @@ function execSocket(socket: WebSocket, deps: ApiDeps, principal: Principal, sand
   const early: { raw: Buffer; isBinary: boolean }[] = [];
 
   const startTimer = setTimeout(
-    () => closeWithError(socket, new ServiceError(408, "start_timeout", "no start message")),
+    () => closeWithError(socket, new ServiceError("start_timeout", "no start message")),
     START_TIMEOUT_MS,
   );
 
@@ -122,7 +128,7 @@ function execSocket(socket: WebSocket, deps: ApiDeps, principal: Principal, sand
       return;
     }
     if (!stdinOpen)
-      throw new ServiceError(409, "stdin_closed", "stdin is closed (or was not asked for)");
+      throw new ServiceError("stdin_closed", "stdin is closed (or was not asked for)");
     if (message.kind === "binary") return run.write(message.data);
     const m = message.value;
     if (m.type === "eof") {
@@ -131,7 +137,7 @@ function execSocket(socket: WebSocket, deps: ApiDeps, principal: Principal, sand
     }
     if (m.type === "stdin") {
       if ((m.data === undefined) === (m.dataBase64 === undefined))
-        throw new ServiceError(400, "invalid_message", "a stdin message has data or dataBase64");
+        throw new ServiceError("invalid_message", "a stdin message has data or dataBase64");
       return run.write(
         m.data !== undefined ? Buffer.from(m.data, "utf8") : Buffer.from(m.dataBase64!, "base64"),
       );
@@ -142,7 +148,7 @@ function execSocket(socket: WebSocket, deps: ApiDeps, principal: Principal, sand
   const start = async (raw: Buffer, isBinary: boolean) => {
     const message = startParser.parse(raw, isBinary);
     if (message.kind !== "json")
-      throw new ServiceError(400, "invalid_message", "the first message must be a start message");
+      throw new ServiceError("invalid_message", "the first message must be a start message");
     const { type: _type, stdin, ...command } = message.value;
     stdinOpen = stdin ?? true;
     const started = await deps.exec.startStream(principal, sandboxId, command, {
@@ -203,7 +209,7 @@ function execSocket(socket: WebSocket, deps: ApiDeps, principal: Principal, sand
       });
     } else if (state === "starting") {
       if (early.length >= 256) {
-        closeWithError(socket, new ServiceError(429, "too_many_messages", "wait for started"));
+        closeWithError(socket, new ServiceError("too_many_messages", "wait for started"));
         return;
       }
       early.push({ raw, isBinary });

@@ -1,18 +1,19 @@
 import type { Readable } from "node:stream";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
-import { Type } from "typebox";
-import type { ApiDeps } from "../api-deps.js";
-import { principalOf } from "../request-context.js";
 import {
+  commonErrors,
   FileEntry,
   FileList,
   FileQuery,
   ListQuery,
   MoveBody,
   PathBody,
+  SandboxIdParams,
   Uploaded,
-} from "./io-schemas.js";
-import { commonErrors, SandboxIdParams } from "./schemas.js";
+} from "@wrenn/contract";
+import { Type } from "typebox";
+import type { ApiDeps } from "../api-deps.js";
+import { principalOf } from "../request-context.js";
 
 const tags = ["files"];
 const security = [{ apiKey: [] }];

@@ -1,13 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
-import { Type } from "typebox";
-import { invalidRequest, ServiceError } from "../../service/errors.js";
-import type { SandboxState } from "../../service/sandbox-types.js";
-import { SANDBOX_STATES } from "../../service/sandbox-types.js";
-import type { ApiDeps } from "../api-deps.js";
-import { principalOf } from "../request-context.js";
 import {
   CreateSandboxBody,
   commonErrors,
+  LIVE_STATES,
   ListSandboxesQuery,
   OwnedSandbox,
   ResumeBody,
@@ -16,15 +11,20 @@ import {
   SandboxPage,
   SandboxStats,
   TimeoutBody,
-} from "./schemas.js";
+} from "@wrenn/contract";
+import { Type } from "typebox";
+import { invalidRequest, ServiceError } from "../../service/errors.js";
+import type { SandboxState } from "../../service/sandbox-types.js";
+import { SANDBOX_STATES } from "../../service/sandbox-types.js";
+import type { ApiDeps } from "../api-deps.js";
+import { principalOf } from "../request-context.js";
 import { ownedSandboxView, sandboxView, statsView } from "./views.js";
 
 const tags = ["sandboxes"];
 const security = [{ apiKey: [] }];
-const DEFAULT_LIST_STATES = SANDBOX_STATES.filter((s) => s !== "stopped");
 
-function parseStates(values: string[] | undefined): SandboxState[] | undefined {
-  if (values === undefined) return DEFAULT_LIST_STATES;
+function parseStates(values: string[] | undefined): readonly SandboxState[] | undefined {
+  if (values === undefined) return LIVE_STATES;
   const states = values
     .flatMap((v) => v.split(","))
     .map((s) => s.trim())
@@ -205,7 +205,6 @@ export const sandboxRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, dep
       const stats = await sandboxes.stats(principalOf(request), request.params.id);
       if (!stats) {
         throw new ServiceError(
-          409,
           "sandbox_not_running",
           `sandbox ${request.params.id} is not running`,
         );

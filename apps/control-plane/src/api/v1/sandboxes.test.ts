@@ -47,7 +47,7 @@ describe.each(DATABASE_KINDS)("/v1 sandboxes on %s", (kind) => {
         envVars: { SECRET_TOKEN: "hunter2", PLAIN: "1" },
         timeoutSeconds: 120,
         allowInternet: true,
-        network: { allowOut: ["10.0.0.0/8"], denyOut: ["10.1.0.0/16", "fd00::/8"] },
+        network: { allowOut: ["10.0.0.0/8"], denyOut: ["10.1.0.0/16", "192.168.7.0/24"] },
       },
     });
     expect(response.status).toBe(201);
@@ -68,7 +68,7 @@ describe.each(DATABASE_KINDS)("/v1 sandboxes on %s", (kind) => {
     expect(onHost.memoryMb).toBe(512);
     expect(onHost.allowInternet).toBe(true);
     expect(onHost.allowOut).toEqual(["10.0.0.0/8"]);
-    expect(onHost.denyOut).toEqual(["10.1.0.0/16", "fd00::/8"]);
+    expect(onHost.denyOut).toEqual(["10.1.0.0/16", "192.168.7.0/24"]);
 
     // Env values and the envd token never reach the database in clear text.
     const row = (await stack.cp.db.query("SELECT * FROM sandboxes WHERE id = $1", [body.id]))
@@ -278,6 +278,48 @@ describe.each(DATABASE_KINDS)("/v1 sandboxes on %s", (kind) => {
     const failed = await stack.call("GET", "/v1/sandboxes?state=error", { key: alice.key });
     const rows = (failed.body as { sandboxes: SandboxBody[] }).sandboxes;
     expect(rows.length).toBeGreaterThan(0);
+  });
+
+  test("IPv6 egress rules are refused with a 400 that says so, and nothing is stored", async () => {
+    const before = await stack.cp.db.query("SELECT count(*)::int AS n FROM sandboxes");
+    const createsBefore = stack.agent.callsOf("createSandbox");
+    const response = await stack.call("POST", "/v1/sandboxes", {
+      key: alice.key,
+      body: { allowInternet: true, network: { denyOut: ["fd00::/8"] } },
+    });
+    expect(response.status).toBe(400);
+    const error = (response.body as { error: { code: string; message: string } }).error;
+    expect(error.code).toBe("invalid_request");
+    expect(error.message).toMatch(/IPv6 egress rules are not supported yet/);
+    expect(stack.agent.callsOf("createSandbox")).toBe(createsBefore);
+    expect((await stack.cp.db.query("SELECT count(*)::int AS n FROM sandboxes")).rows).toEqual(
+      before.rows,
+    );
+  });
+
+  test("a create the host agent refuses is a 4xx with the agent's code and leaves no row", async () => {
+    // The template is on the host list the scheduler saw, then gone when the agent is asked:
+    // the agent's own refusal, not the control plane's check.
+    stack.agent.templates.push("vanishing");
+    await stack.cp.monitor.refresh(stack.cp.localHostId);
+    stack.agent.templates.pop();
+    const before = await stack.cp.db.query("SELECT count(*)::int AS n FROM sandboxes");
+    const response = await stack.call("POST", "/v1/sandboxes", {
+      key: alice.key,
+      body: { template: "vanishing" },
+    });
+    expect(response.status).toBe(404);
+    expect((response.body as { error: { code: string } }).error.code).toBe("template_not_found");
+    expect((await stack.cp.db.query("SELECT count(*)::int AS n FROM sandboxes")).rows).toEqual(
+      before.rows,
+    );
+    const audit = await stack.cp.db.query<{ outcome: string; detail: { refused?: string } }>(
+      "SELECT outcome, detail FROM audit_events WHERE action = 'sandbox.create' ORDER BY id DESC LIMIT 1",
+    );
+    expect(audit.rows[0]).toMatchObject({
+      outcome: "error",
+      detail: { refused: "template_not_found" },
+    });
   });
 
   test("an unknown template is refused before anything is stored", async () => {

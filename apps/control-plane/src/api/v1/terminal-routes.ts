@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { SandboxIdParams, TerminalQuery, WsTerminalMessage } from "@wrenn/contract";
 import type { Static } from "typebox";
 import type { WebSocket } from "ws";
 import type { ProcessRun } from "../../commands/process-run.js";
@@ -6,8 +7,6 @@ import { ServiceError } from "../../service/errors.js";
 import type { Principal } from "../../service/sandbox-types.js";
 import type { ApiDeps } from "../api-deps.js";
 import { principalOf } from "../request-context.js";
-import { TerminalQuery, WsTerminalMessage } from "./io-schemas.js";
-import { SandboxIdParams } from "./schemas.js";
 import {
   CLOSE_NORMAL,
   closeWithError,
@@ -73,7 +72,7 @@ export function terminalSocket(
     if (!run) {
       // Keystrokes typed before the shell started are kept, within reason.
       if (early.length >= 256) {
-        closeWithError(socket, new ServiceError(429, "too_many_messages", "wait for started"));
+        closeWithError(socket, new ServiceError("too_many_messages", "wait for started"));
         return;
       }
       early.push({ raw, isBinary });

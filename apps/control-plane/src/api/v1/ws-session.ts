@@ -1,5 +1,6 @@
 // What the exec and terminal WebSockets share: message parsing and validation, error closes,
 // output with backpressure, and a heartbeat.
+import { httpStatusOf } from "@wrenn/contract";
 import type { TSchema } from "typebox";
 import { Compile, type Validator } from "typebox/compile";
 import { type RawData, WebSocket } from "ws";
@@ -32,13 +33,12 @@ export class MessageParser<T> {
     try {
       value = JSON.parse(data.toString("utf8"));
     } catch {
-      throw new ServiceError(400, "invalid_message", "text frames must be JSON messages");
+      throw new ServiceError("invalid_message", "text frames must be JSON messages");
     }
     if (!this.validator.Check(value)) {
       const first = this.validator.Errors(value)[0];
       const where = first?.instancePath ? ` at ${first.instancePath}` : "";
       throw new ServiceError(
-        400,
         "invalid_message",
         `invalid message${where}: ${first?.message ?? "does not match the protocol"}`,
       );
@@ -66,10 +66,10 @@ export function closeWithError(socket: WebSocket, error: unknown): void {
   const e =
     error instanceof ServiceError
       ? error
-      : new ServiceError(500, "internal_error", "internal error; see the control plane's log");
+      : new ServiceError("internal_error", "internal error; see the control plane's log");
   sendJson(socket, { type: "error", code: e.code, message: e.message });
   if (socket.readyState === WebSocket.OPEN || socket.readyState === WebSocket.CONNECTING)
-    socket.close(closeCodeFor(e.status), e.code.slice(0, 100));
+    socket.close(closeCodeFor(httpStatusOf(e.code)), e.code.slice(0, 100));
 }
 
 /**
@@ -81,8 +81,7 @@ export function reportInputError(socket: WebSocket, error: unknown): void {
     closeWithError(socket, error);
     return;
   }
-  const e =
-    error instanceof ServiceError ? error : new ServiceError(502, "input_failed", String(error));
+  const e = error instanceof ServiceError ? error : new ServiceError("input_failed", String(error));
   sendJson(socket, { type: "error", code: e.code, message: e.message });
 }
 

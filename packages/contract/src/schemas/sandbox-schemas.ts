@@ -1,22 +1,8 @@
-import { SANDBOX_ERROR_REASONS } from "@wrenn/proto/hostagent";
-import { Type } from "typebox";
-import { ENV_VAR_NAME_PATTERN, LIMITS, TEMPLATE_PATTERN } from "../../service/limits.js";
-import { SANDBOX_STATES } from "../../service/sandbox-types.js";
-
-export const ErrorBody = Type.Object(
-  { error: Type.Object({ code: Type.String(), message: Type.String() }) },
-  { description: "Every /v1 error" },
-);
-
-const errors = (...statuses: number[]) =>
-  Object.fromEntries(statuses.map((s) => [s, ErrorBody])) as Record<number, typeof ErrorBody>;
-
-/** Statuses any authenticated route can answer with. */
-export const commonErrors = errors(400, 401, 403, 404, 409, 429, 500, 502, 503);
-
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) =>
-  Type.Union([t, Type.Null()]);
-const DateTime = Type.String({ format: "date-time" });
+// The sandbox routes' bodies, queries and answers (/v1/sandboxes).
+import { type Static, Type } from "typebox";
+import { ENV_VAR_NAME_PATTERN, LIMITS, TEMPLATE_PATTERN } from "../limits.js";
+import { SANDBOX_ERROR_REASONS, SANDBOX_STATES } from "../sandbox-states.js";
+import { DateTime, Nullable, StringMap } from "./shared.js";
 
 export const SandboxIdParams = Type.Object({
   id: Type.String({ minLength: 1, maxLength: 64, description: "Sandbox id, sb- and 8 hex digits" }),
@@ -30,30 +16,10 @@ export const Resources = Type.Object({
   diskMb: Type.Integer(),
 });
 
-const Cidrs = Type.Array(Type.String({ maxLength: 64 }), { maxItems: 256 });
-
-/**
- * An object of strings with bounded keys. Written with propertyNames rather than Type.Record:
- * a Record's key pattern only selects which values to check, it does not reject other keys.
- */
-export const StringMap = (
-  keyLength: number,
-  valueLength: number,
-  entries: number,
-  options: { keyPattern?: string; description?: string } = {},
-) =>
-  Type.Unsafe<Record<string, string>>({
-    type: "object",
-    additionalProperties: { type: "string", maxLength: valueLength },
-    propertyNames: {
-      type: "string",
-      minLength: 1,
-      maxLength: keyLength,
-      ...(options.keyPattern ? { pattern: options.keyPattern } : {}),
-    },
-    maxProperties: entries,
-    ...(options.description ? { description: options.description } : {}),
-  });
+const Cidrs = Type.Array(
+  Type.String({ maxLength: LIMITS.egressEntryLength, description: "IPv4 address or CIDR" }),
+  { maxItems: LIMITS.egressEntries },
+);
 
 export const Sandbox = Type.Object({
   id: Type.String(),
@@ -134,8 +100,12 @@ export const CreateSandboxBody = Type.Object(
       Type.Array(
         Type.Object(
           {
-            hostPath: Type.String({ minLength: 1, maxLength: 4096, pattern: "^/" }),
-            path: Type.String({ minLength: 2, maxLength: 256, pattern: "^/" }),
+            hostPath: Type.String({
+              minLength: 1,
+              maxLength: LIMITS.mountHostPathLength,
+              pattern: "^/",
+            }),
+            path: Type.String({ minLength: 2, maxLength: LIMITS.mountPathLength, pattern: "^/" }),
             readOnly: Type.Optional(Type.Boolean({ default: false })),
           },
           { additionalProperties: false },
@@ -219,93 +189,14 @@ export const SandboxStats = Type.Object({
   diskTotalBytes: Type.Number(),
 });
 
-const Pools = Type.Object({
-  vcpus: Type.Integer(),
-  memoryMb: Type.Integer(),
-  storageMb: Type.Integer(),
-});
-
-export const ApiKey = Type.Object({
-  id: Type.String(),
-  ownerId: Type.String(),
-  ownerName: Type.String(),
-  name: Type.String(),
-  role: Type.Union([Type.Literal("admin"), Type.Literal("user")]),
-  pools: Pools,
-  createRatePerMinute: Type.Integer(),
-  createdBy: Nullable(Type.String()),
-  createdAt: DateTime,
-  revokedAt: Nullable(DateTime),
-});
-
-const PoolValue = Type.Integer({ minimum: 0, maximum: LIMITS.pool.max });
-
-export const CreateApiKeyBody = Type.Object(
-  {
-    name: Type.String({ minLength: 1, maxLength: LIMITS.keyNameLength }),
-    role: Type.Optional(
-      Type.Union([Type.Literal("admin"), Type.Literal("user")], { default: "user" }),
-    ),
-    ownerId: Type.Optional(
-      Type.String({
-        maxLength: 64,
-        description: "Add the key to this owner; default: a new owner",
-      }),
-    ),
-    ownerName: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
-    pools: Type.Optional(
-      Type.Object(
-        {
-          vcpus: Type.Optional(PoolValue),
-          memoryMb: Type.Optional(PoolValue),
-          storageMb: Type.Optional(PoolValue),
-        },
-        { additionalProperties: false },
-      ),
-    ),
-    createRatePerMinute: Type.Optional(
-      Type.Integer({ minimum: 0, maximum: LIMITS.createRatePerMinute.max }),
-    ),
-    format: Type.Optional(
-      Type.Union([Type.Literal("wrenn"), Type.Literal("e2b")], {
-        default: "wrenn",
-        description:
-          "wrenn: wrn_ + 32 characters; e2b: e2b_ + 40 hex, accepted by every E2B SDK release (2.30-2.45 check the key's form)",
-      }),
-    ),
-  },
-  { additionalProperties: false },
-);
-
-export const CreatedApiKey = Type.Object({
-  apiKey: ApiKey,
-  key: Type.String({ description: "Shown this once; only its hash is stored" }),
-});
-
-export const CurrentApiKey = Type.Object({ apiKey: ApiKey, usage: Pools });
-
-export const ApiKeyIdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
-
-const Capacity = Type.Object({
-  vcpus: Type.Integer(),
-  memoryMb: Type.Integer(),
-  diskMb: Type.Integer(),
-});
-
-export const Host = Type.Object({
-  id: Type.String(),
-  url: Type.String(),
-  status: Type.Union([Type.Literal("unknown"), Type.Literal("online"), Type.Literal("offline")]),
-  agentHostId: Nullable(Type.String()),
-  hostname: Nullable(Type.String()),
-  version: Nullable(Type.String()),
-  instanceId: Nullable(Type.String()),
-  runtimes: Type.Array(Type.String()),
-  capacity: Nullable(Type.Object({ total: Capacity, used: Capacity })),
-  sandboxesByState: Type.Record(Type.String(), Type.Integer()),
-  templates: Type.Array(
-    Type.Object({ name: Type.String(), version: Type.String(), envdVersion: Type.String() }),
-  ),
-  lastSeenAt: Nullable(DateTime),
-  lastError: Nullable(Type.String()),
-});
+export type SandboxIdParams = Static<typeof SandboxIdParams>;
+export type Resources = Static<typeof Resources>;
+/** A sandbox as the API reports it (times as ISO 8601 strings). */
+export type Sandbox = Static<typeof Sandbox>;
+export type OwnedSandbox = Static<typeof OwnedSandbox>;
+export type CreateSandboxBody = Static<typeof CreateSandboxBody>;
+export type ListSandboxesQuery = Static<typeof ListSandboxesQuery>;
+export type SandboxPage = Static<typeof SandboxPage>;
+export type TimeoutBody = Static<typeof TimeoutBody>;
+export type ResumeBody = Static<typeof ResumeBody>;
+export type SandboxStats = Static<typeof SandboxStats>;

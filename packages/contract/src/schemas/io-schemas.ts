@@ -1,7 +1,7 @@
 // Schemas of exec, files and terminal: HTTP bodies and queries, and the WebSocket messages.
-import { Type } from "typebox";
-import { ENV_VAR_NAME_PATTERN, IO_LIMITS, LIMITS } from "../../service/limits.js";
-import { StringMap } from "./schemas.js";
+import { type Static, Type } from "typebox";
+import { ENV_VAR_NAME_PATTERN, IO_LIMITS, LIMITS } from "../limits.js";
+import { StringMap } from "./shared.js";
 
 const Path = (description: string) =>
   Type.String({ minLength: 1, maxLength: IO_LIMITS.pathLength, description });
@@ -207,3 +207,9 @@ const WsInput = Type.Object(
 export const WsExecMessage = Type.Union([WsStdin, WsEof, WsSignal]);
 /** A terminal takes input (or binary frames), resize and signal. */
 export const WsTerminalMessage = Type.Union([WsInput, WsResize, WsSignal]);
+
+export type ExecBody = Static<typeof ExecBody>;
+export type ExecResult = Static<typeof ExecResult>;
+export type FileEntry = Static<typeof FileEntry>;
+export type FileList = Static<typeof FileList>;
+export type Uploaded = Static<typeof Uploaded>;

@@ -1,0 +1,112 @@
+import { describe, expect, test } from "vitest";
+import {
+  ContractError,
+  canTransition,
+  checkEgressList,
+  checkMounts,
+  ERROR_CODES,
+  e2bStateOf,
+  errorMessage,
+  GRPC_CODES,
+  grpcCodeName,
+  httpStatusOf,
+  LIMITS,
+  SANDBOX_STATES,
+  SANDBOX_TRANSITIONS,
+} from "./index.js";
+
+describe("the error registry", () => {
+  test("every code has a 4xx/5xx status, a known gRPC code and a message", () => {
+    for (const [code, spec] of Object.entries(ERROR_CODES)) {
+      expect(spec.status, code).toBeGreaterThanOrEqual(400);
+      expect(spec.status, code).toBeLessThan(600);
+      expect(GRPC_CODES[spec.grpc], code).toBeGreaterThan(0);
+      expect(spec.message.length, code).toBeGreaterThan(0);
+    }
+    expect(httpStatusOf("mount_not_allowed")).toBe(403);
+    expect(errorMessage("sandbox_not_found", { id: "sb-1" })).toBe("sandbox sb-1 not found");
+    expect(grpcCodeName(3)).toBe("invalid_argument");
+  });
+
+  test("codes that clients branch on keep their statuses", () => {
+    // A key that may not mount at all (clients fall back to copying) is not a directory that
+    // may not be mounted (no key changes that): two codes, both 403.
+    expect(httpStatusOf("mounts_not_allowed")).toBe(403);
+    expect(httpStatusOf("mount_not_allowed")).toBe(403);
+    // E2B's SDK reads a 404 as "sandbox not found": missing features are 501.
+    expect(httpStatusOf("not_implemented")).toBe(501);
+    expect(httpStatusOf("sandbox_failed")).toBe(409);
+    expect(httpStatusOf("sandbox_running")).toBe(409);
+  });
+});
+
+describe("the sandbox state table", () => {
+  test("names only known states, ends at stopped, and keeps in-flight states leavable", () => {
+    for (const [from, tos] of Object.entries(SANDBOX_TRANSITIONS)) {
+      expect(SANDBOX_STATES).toContain(from);
+      for (const to of tos) expect(SANDBOX_STATES).toContain(to);
+    }
+    expect(SANDBOX_TRANSITIONS.stopped).toEqual([]);
+    expect(canTransition("running", "pausing")).toBe(true);
+    expect(canTransition("stopped", "running")).toBe(false);
+    expect(canTransition("error", "running")).toBe(false);
+    expect(e2bStateOf("hibernated")).toBe("paused");
+    expect(e2bStateOf("resuming")).toBe("running");
+  });
+});
+
+describe("egress lists", () => {
+  const refused = (list: unknown) => {
+    try {
+      checkEgressList("allowOut", list);
+    } catch (error) {
+      expect(error).toBeInstanceOf(ContractError);
+      expect((error as ContractError).code).toBe("invalid_request");
+      return (error as Error).message;
+    }
+    throw new Error(`accepted ${JSON.stringify(list)}`);
+  };
+
+  test("IPv4 addresses and CIDRs, blanks trimmed", () => {
+    expect(checkEgressList("allowOut", ["10.0.0.0/8", " 1.2.3.4 ", "0.0.0.0/0"])).toEqual([
+      "10.0.0.0/8",
+      "1.2.3.4",
+      "0.0.0.0/0",
+    ]);
+    expect(checkEgressList("allowOut", undefined)).toEqual([]);
+  });
+
+  test("refuses IPv6 clearly, names, bad prefixes, host bits and too many entries", () => {
+    expect(refused(["fd00::/8"])).toMatch(/IPv6 egress rules are not supported yet/);
+    expect(refused(["::1"])).toMatch(/IPv6 egress rules are not supported yet/);
+    expect(refused(["example.com"])).toMatch(/not an IPv4 address/);
+    expect(refused(["10.0.0.0/33"])).toMatch(/prefix/);
+    expect(refused(["10.0.0.1/8"])).toMatch(/host bits set; did you mean 10.0.0.0\/8/);
+    expect(refused(["256.0.0.1"])).toMatch(/not an IPv4/);
+    expect(refused([7])).toMatch(/must be a string/);
+    expect(refused("10.0.0.0/8")).toMatch(/must be an array/);
+    expect(refused(Array(LIMITS.egressEntries + 1).fill("1.1.1.1"))).toMatch(/at most 256/);
+  });
+});
+
+describe("mounts", () => {
+  test("normalizes the sandbox path and refuses the sandbox's machinery and duplicates", () => {
+    expect(
+      checkMounts([{ hostPath: "/srv/x", sandboxPath: "/data/./a/../b", readOnly: true }]),
+    ).toEqual([{ hostPath: "/srv/x", sandboxPath: "/data/b", readOnly: true }]);
+    const bad = [
+      [{ hostPath: "/srv", sandboxPath: "/usr/local" }],
+      [{ hostPath: "/srv", sandboxPath: "/x/../etc" }],
+      [{ hostPath: "/srv", sandboxPath: "/" }],
+      [{ hostPath: "srv", sandboxPath: "/data" }],
+      [{ hostPath: "/srv\0", sandboxPath: "/data" }],
+      [
+        { hostPath: "/a", sandboxPath: "/data" },
+        { hostPath: "/b", sandboxPath: "/data/" },
+      ],
+      [null],
+    ];
+    for (const mounts of bad)
+      expect(() => checkMounts(mounts), JSON.stringify(mounts)).toThrow(ContractError);
+  });
+});

@@ -1,0 +1,29 @@
+/**
+ * envd's wire: what the host agent, the control plane and the SDKs must agree on to reach the
+ * guest agent inside a sandbox, and the headers that carry a request to it. Header names are
+ * lower case, as Node reports them.
+ */
+export const ENVD_PORT = 49983;
+
+/** envd's access token (E2B's X-Access-Token), handed out at create and resume. */
+export const ENVD_ACCESS_TOKEN_HEADER = "x-access-token";
+
+/** E2B's traffic token for sandbox ports when public traffic is restricted. */
+export const E2B_TRAFFIC_TOKEN_HEADER = "e2b-traffic-access-token";
+
+/** E2B's SDK names the sandbox and port with these when it talks to envd through a proxy. */
+export const E2B_SANDBOX_ID_HEADER = "e2b-sandbox-id";
+export const E2B_SANDBOX_PORT_HEADER = "e2b-sandbox-port";
+
+/** Control plane → host agent forwarder: which sandbox and port a request is for. */
+export const FORWARD_SANDBOX_HEADER = "wrenn-forward-sandbox";
+export const FORWARD_PORT_HEADER = "wrenn-forward-port";
+
+/** The control plane's credential at a host agent (besides Authorization on Connect calls). */
+export const AGENT_TOKEN_HEADER = "wrenn-agent-token";
+
+/** A Connect error from the host agent carries its contract error code in this header. */
+export const ERROR_CODE_HEADER = "wrenn-error-code";
+
+/** Wrenn's API key header (E2B's SDK sends the same name). */
+export const API_KEY_HEADER = "x-api-key";

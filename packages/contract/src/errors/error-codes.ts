@@ -1,0 +1,393 @@
+import { GRPC_CODES, type GrpcCodeName } from "./grpc-codes.js";
+
+export interface ErrorCodeSpec {
+  /** The HTTP status the control plane answers with. Only the HTTP edge reads it. */
+  readonly status: number;
+  /** The gRPC/Connect code a Connect service (the host agent) sends it with. */
+  readonly grpc: GrpcCodeName;
+  /** Whether the same request may succeed later without being changed. */
+  readonly retryable: boolean;
+  /** The message when the raiser has nothing more specific; `{name}` marks a parameter. */
+  readonly message: string;
+}
+
+/**
+ * Every error code a Wrenn program raises across a boundary. The service layer raises a code;
+ * the HTTP edge turns it into a status, the agent into a Connect code, and the SDK and CLI
+ * branch on the code (never on the status). Add a code here before raising it anywhere.
+ */
+export const ERROR_CODES = {
+  // ---- the request itself
+  invalid_request: {
+    status: 400,
+    grpc: "invalid_argument",
+    retryable: false,
+    message: "invalid request",
+  },
+  invalid_json: {
+    status: 400,
+    grpc: "invalid_argument",
+    retryable: false,
+    message: "the body is not valid JSON",
+  },
+  invalid_message: {
+    status: 400,
+    grpc: "invalid_argument",
+    retryable: false,
+    message: "invalid WebSocket message",
+  },
+  invalid_cursor: {
+    status: 400,
+    grpc: "invalid_argument",
+    retryable: false,
+    message: "the cursor is not one this server handed out",
+  },
+  not_supported: {
+    status: 400,
+    grpc: "unimplemented",
+    retryable: false,
+    message: "{feature} is not supported",
+  },
+  /**
+   * A feature of E2B's API this server does not have. 501 rather than 404: E2B's SDK reads a
+   * 404 as "sandbox not found", which would send its user looking for the wrong problem.
+   */
+  not_implemented: {
+    status: 501,
+    grpc: "unimplemented",
+    retryable: false,
+    message: "{feature} is not implemented by this Wrenn server",
+  },
+  payload_too_large: {
+    status: 413,
+    grpc: "resource_exhausted",
+    retryable: false,
+    message: "the request body is too large",
+  },
+  unsupported_media_type: {
+    status: 415,
+    grpc: "invalid_argument",
+    retryable: false,
+    message: "unsupported content type",
+  },
+  not_acceptable: {
+    status: 406,
+    grpc: "invalid_argument",
+    retryable: false,
+    message: "cannot answer in the accepted format",
+  },
+  route_not_found: {
+    status: 404,
+    grpc: "unimplemented",
+    retryable: false,
+    message: "no route {method} {path}",
+  },
+
+  // ---- who is asking
+  missing_api_key: {
+    status: 401,
+    grpc: "unauthenticated",
+    retryable: false,
+    message: "an API key is required (X-API-Key header)",
+  },
+  invalid_api_key: {
+    status: 401,
+    grpc: "unauthenticated",
+    retryable: false,
+    message: "the API key is not valid",
+  },
+  no_session: {
+    status: 401,
+    grpc: "unauthenticated",
+    retryable: false,
+    message: "sign in first",
+  },
+  forbidden: {
+    status: 403,
+    grpc: "permission_denied",
+    retryable: false,
+    message: "this key may not do that",
+  },
+  foreign_origin: {
+    status: 403,
+    grpc: "permission_denied",
+    retryable: false,
+    message: "the request came from another origin",
+  },
+  csrf_token_invalid: {
+    status: 403,
+    grpc: "permission_denied",
+    retryable: false,
+    message: "the form's CSRF token is missing or stale",
+  },
+  permission_denied: {
+    status: 403,
+    grpc: "permission_denied",
+    retryable: false,
+    message: "permission denied",
+  },
+  /**
+   * This API key may not mount host directories at all (only admin keys may). Distinct from
+   * mount_not_allowed so a client can tell "use another way in" (copy the files, as `wrenn run`
+   * does) from "this directory is not allowed" (which no key changes).
+   */
+  mounts_not_allowed: {
+    status: 403,
+    grpc: "permission_denied",
+    retryable: false,
+    message: "only an admin API key may mount host directories",
+  },
+  /** A host path lies outside the agent's mount roots, or the agent mounts nothing. */
+  mount_not_allowed: {
+    status: 403,
+    grpc: "permission_denied",
+    retryable: false,
+    message: "this host directory may not be mounted",
+  },
+  forbidden_by_host: {
+    status: 403,
+    grpc: "permission_denied",
+    retryable: false,
+    message: "the host agent refused the operation",
+  },
+
+  // ---- limits
+  rate_limited: {
+    status: 429,
+    grpc: "resource_exhausted",
+    retryable: true,
+    message: "too many sandbox creates; retry later",
+  },
+  pool_exhausted: {
+    status: 429,
+    grpc: "resource_exhausted",
+    retryable: true,
+    message: "the key's {pool} pool is used up",
+  },
+  too_many_messages: {
+    status: 429,
+    grpc: "resource_exhausted",
+    retryable: true,
+    message: "too many messages",
+  },
+  not_enough_space: {
+    status: 507,
+    grpc: "resource_exhausted",
+    retryable: false,
+    message: "the sandbox's disk is full",
+  },
+
+  // ---- what the request names
+  not_found: { status: 404, grpc: "not_found", retryable: false, message: "not found" },
+  sandbox_not_found: {
+    status: 404,
+    grpc: "not_found",
+    retryable: false,
+    message: "sandbox {id} not found",
+  },
+  file_not_found: {
+    status: 404,
+    grpc: "not_found",
+    retryable: false,
+    message: "no such file or directory",
+  },
+  template_not_found: {
+    status: 404,
+    grpc: "not_found",
+    retryable: false,
+    message: "template {template} is not built on this host",
+  },
+  api_key_not_found: {
+    status: 404,
+    grpc: "not_found",
+    retryable: false,
+    message: "API key {id} not found",
+  },
+  owner_not_found: {
+    status: 404,
+    grpc: "not_found",
+    retryable: false,
+    message: "owner {id} not found",
+  },
+
+  // ---- state
+  already_exists: {
+    status: 409,
+    grpc: "already_exists",
+    retryable: false,
+    message: "it already exists",
+  },
+  invalid_state: {
+    status: 409,
+    grpc: "failed_precondition",
+    retryable: false,
+    message: "the sandbox is not in a state that allows this",
+  },
+  failed_precondition: {
+    status: 409,
+    grpc: "failed_precondition",
+    retryable: false,
+    message: "the operation cannot run now",
+  },
+  sandbox_not_running: {
+    status: 409,
+    grpc: "failed_precondition",
+    retryable: false,
+    message: "sandbox {id} is not running",
+  },
+  sandbox_paused: {
+    status: 409,
+    grpc: "failed_precondition",
+    retryable: false,
+    message: "sandbox {id} is paused",
+  },
+  /** The sandbox is running, and the operation needs it paused (E2B's deprecated resume). */
+  sandbox_running: {
+    status: 409,
+    grpc: "failed_precondition",
+    retryable: false,
+    message: "sandbox {id} is already running",
+  },
+  /** The sandbox is in state error: its processes are gone; only delete (and files) remain. */
+  sandbox_failed: {
+    status: 409,
+    grpc: "failed_precondition",
+    retryable: false,
+    message: "sandbox {id} failed; delete it to free its resources",
+  },
+  sandbox_busy: {
+    status: 409,
+    grpc: "aborted",
+    retryable: true,
+    message: "another operation on sandbox {id} is in progress",
+  },
+  stdin_closed: {
+    status: 409,
+    grpc: "failed_precondition",
+    retryable: false,
+    message: "stdin is closed",
+  },
+  last_admin_key: {
+    status: 409,
+    grpc: "failed_precondition",
+    retryable: false,
+    message: "the last admin key cannot be revoked",
+  },
+
+  // ---- time
+  start_timeout: {
+    status: 408,
+    grpc: "deadline_exceeded",
+    retryable: true,
+    message: "the command did not start in time",
+  },
+  timeout: {
+    status: 504,
+    grpc: "deadline_exceeded",
+    retryable: true,
+    message: "the operation timed out",
+  },
+  canceled: { status: 499, grpc: "canceled", retryable: false, message: "canceled" },
+
+  // ---- the hosts and sandboxes behind the control plane
+  no_capacity: {
+    status: 503,
+    grpc: "resource_exhausted",
+    retryable: true,
+    message: "no host has room for the sandbox",
+  },
+  host_unavailable: {
+    status: 503,
+    grpc: "unavailable",
+    retryable: true,
+    message: "the host agent did not answer",
+  },
+  host_error: {
+    status: 502,
+    grpc: "internal",
+    retryable: true,
+    message: "the host agent failed",
+  },
+  envd_error: {
+    status: 502,
+    grpc: "internal",
+    retryable: true,
+    message: "envd inside the sandbox failed",
+  },
+  input_failed: {
+    status: 502,
+    grpc: "internal",
+    retryable: true,
+    message: "could not send input to the process",
+  },
+  sandbox_unreachable: {
+    status: 502,
+    grpc: "unavailable",
+    retryable: true,
+    message: "the sandbox did not answer",
+  },
+  port_unreachable: {
+    status: 502,
+    grpc: "unavailable",
+    retryable: true,
+    message: "nothing listens on port {port} in the sandbox",
+  },
+  invalid_port: {
+    status: 400,
+    grpc: "invalid_argument",
+    retryable: false,
+    message: "port must be 1-65535",
+  },
+  internal_error: {
+    status: 500,
+    grpc: "internal",
+    retryable: false,
+    message: "internal error; see the control plane's log",
+  },
+} as const satisfies Record<string, ErrorCodeSpec>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === "string" && Object.hasOwn(ERROR_CODES, value);
+}
+
+export function errorSpec(code: ErrorCode): ErrorCodeSpec {
+  return ERROR_CODES[code];
+}
+
+/** The HTTP status of a code; for the HTTP edge (and clients reading foreign bodies) only. */
+export function httpStatusOf(code: ErrorCode): number {
+  return ERROR_CODES[code].status;
+}
+
+/** The numeric gRPC code (equal to @connectrpc/connect's `Code`) a code travels with. */
+export function grpcCodeOf(code: ErrorCode): number {
+  return GRPC_CODES[ERROR_CODES[code].grpc];
+}
+
+/** The code's message template with `{name}` parameters filled in. */
+export function errorMessage(code: ErrorCode, params: Record<string, string | number> = {}) {
+  return ERROR_CODES[code].message.replace(/\{(\w+)\}/g, (whole, name: string) =>
+    name in params ? String(params[name]) : whole,
+  );
+}
+
+/**
+ * A broken rule of the contract, raised by the shared validators. Each program turns it into
+ * its own error type (ServiceError in the control plane, a Connect error in the agent); the
+ * code and message stay as they are.
+ */
+export class ContractError extends Error {
+  override readonly name = "ContractError";
+
+  constructor(
+    readonly code: ErrorCode,
+    message: string = errorMessage(code),
+  ) {
+    super(message);
+  }
+}
+
+/** The request breaks a validation rule (400 invalid_request). */
+export const invalidInput = (message: string) => new ContractError("invalid_request", message);

@@ -1,0 +1,17 @@
+// @wrenn/contract: everything that crosses a boundary between Wrenn's programs and its
+// clients, defined once. Import only from here ("@wrenn/contract").
+
+export * from "./envd-wire.js";
+export * from "./errors/error-codes.js";
+export * from "./errors/grpc-codes.js";
+export * from "./limits.js";
+export * from "./sandbox-states.js";
+export * from "./schemas/io-schemas.js";
+export * from "./schemas/key-and-host-schemas.js";
+export * from "./schemas/sandbox-schemas.js";
+export * from "./schemas/shared.js";
+export * from "./validators/agent-create.js";
+export * from "./validators/egress.js";
+export * from "./validators/mounts.js";
+export * from "./validators/scalars.js";
+export * from "./validators/string-maps.js";

@@ -1,0 +1,58 @@
+/**
+ * Bounds on what one request may ask for. The REST schemas, the OpenAPI document, the shared
+ * validators (control plane, host agent, fake agent) and the SDK read these numbers.
+ */
+export const LIMITS = {
+  /** Host directories bound into one sandbox. */
+  mounts: 16,
+  mountHostPathLength: 4096,
+  mountPathLength: 256,
+  vcpus: { min: 1, max: 64 },
+  memoryMb: { min: 128, max: 262_144 },
+  diskMb: { min: 256, max: 1_048_576 },
+  timeoutSeconds: { min: 0, max: 86_400 },
+  metadataEntries: 64,
+  metadataKeyLength: 128,
+  metadataValueLength: 1024,
+  envVarEntries: 256,
+  envVarNameLength: 256,
+  envVarValueLength: 32_768,
+  /** Entries in each of allowOut and denyOut: enough for any sane policy, cheap to load. */
+  egressEntries: 256,
+  egressEntryLength: 64,
+  templateLength: 128,
+  /** A free-text sandbox search (id, template, metadata). */
+  searchLength: 256,
+  listLimit: { min: 1, max: 1000, default: 100 },
+  cursorLength: 512,
+  keyNameLength: 128,
+  pool: { max: 1_000_000_000 },
+  createRatePerMinute: { max: 100_000 },
+} as const;
+
+export const TEMPLATE_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._:/-]*$";
+export const ENV_VAR_NAME_PATTERN = "^[^=\\u0000]+$";
+/** Sandbox ids: `sb-` and 8 hex digits. */
+export const SANDBOX_ID_PATTERN = "^sb-[0-9a-f]{8}$";
+
+/** Bounds on commands, files and WebSocket messages (exec, files, terminal). */
+export const IO_LIMITS = {
+  pathLength: 4096,
+  /** A shell command line (bash -c). */
+  commandLength: 131_072,
+  args: 1024,
+  argLength: 131_072,
+  /** POSIX login names as useradd accepts them. */
+  userPattern: "^[a-z_][a-z0-9_-]{0,31}$",
+  execTimeoutSeconds: { default: 60, max: 86_400 },
+  /** One-shot exec keeps at most this much of each of stdout and stderr; the rest is counted. */
+  execOutputBytes: 16 * 1024 * 1024,
+  /** One-shot exec stdin (decoded). */
+  execStdinBytes: 8 * 1024 * 1024,
+  /** Request body of a one-shot exec (stdin may come base64-encoded). */
+  execBodyBytes: 12 * 1024 * 1024,
+  /** Largest WebSocket message a client may send (stdin or keystrokes in one frame). */
+  wsMessageBytes: 1024 * 1024,
+  listDepth: { default: 1, max: 16 },
+  terminalSize: { min: 1, max: 1000 },
+} as const;
