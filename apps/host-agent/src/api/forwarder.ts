@@ -3,8 +3,10 @@ import type { Duplex } from "node:stream";
 import {
   AGENT_TOKEN_HEADER,
   ENVD_PORT,
+  type ErrorCode,
   FORWARD_PORT_HEADER,
   FORWARD_SANDBOX_HEADER,
+  httpStatusOf,
 } from "@wrenn/contract";
 import { createProxyServer } from "http-proxy-3";
 import type { Logger } from "pino";
@@ -43,7 +45,12 @@ export class Forwarder {
       this.log.debug({ err: err.message }, "forward failed");
       if (res instanceof http.ServerResponse) {
         if (!res.headersSent) {
-          sendError(res, 502, "port_unreachable", `the sandbox did not answer: ${err.message}`);
+          sendError(
+            res,
+            httpStatusOf("port_unreachable"),
+            "port_unreachable",
+            `the sandbox did not answer: ${err.message}`,
+          );
         } else res.destroy();
       } else (res as Duplex | undefined)?.destroy();
     });
@@ -100,7 +107,7 @@ export class Forwarder {
 
   private resolve(
     req: http.IncomingMessage,
-  ): { url: string; sandboxId: string } | { status: number; code: string; error: string } {
+  ): { url: string; sandboxId: string } | { status: number; code: ErrorCode; error: string } {
     const sandboxId = String(req.headers[FORWARD_SANDBOX] ?? "");
     const portText = String(req.headers[FORWARD_PORT] ?? ENVD_PORT);
     delete req.headers[FORWARD_SANDBOX];
@@ -108,33 +115,28 @@ export class Forwarder {
     delete req.headers[FORWARD_TOKEN];
     const port = Number(portText);
     if (!/^\d{1,5}$/.test(portText) || port < 1 || port > 65535) {
-      return {
-        status: 400,
-        code: "invalid_port",
-        error: `invalid port ${JSON.stringify(portText)}`,
-      };
+      return refusal("invalid_port", `invalid port ${JSON.stringify(portText)}`);
     }
     if (port === ENVD_PORT && req.url?.startsWith("/_wrenn/")) {
-      return {
-        status: 403,
-        code: "forbidden",
-        error: "this path of envd is for the host agent only",
-      };
+      return refusal("forbidden", "this path of envd is for the host agent only");
     }
     try {
       const { host } = this.manager.target(sandboxId);
       return { url: `http://${host}:${port}`, sandboxId };
     } catch (err) {
       if (err instanceof AgentError && err.code === "not_found") {
-        return { status: 404, code: "sandbox_not_found", error: err.message };
+        return refusal("sandbox_not_found", err.message);
       }
       if (err instanceof AgentError && err.code === "failed_precondition") {
-        return { status: 409, code: "sandbox_not_running", error: err.message };
+        return refusal("sandbox_not_running", err.message);
       }
-      return { status: 502, code: "port_unreachable", error: (err as Error).message };
+      return refusal("port_unreachable", (err as Error).message);
     }
   }
 }
+
+/** A forwarding refusal: a contract code, with its status from the registry. */
+const refusal = (code: ErrorCode, error: string) => ({ status: httpStatusOf(code), code, error });
 
 function errorBody(code: string, message: string): string {
   return JSON.stringify({ error: { code, message } });
