@@ -119,6 +119,8 @@ Examples:
           box = await Sandbox.create(mode === "mount" ? { ...options, mounts } : options);
         } catch (error) {
           // Only admin keys may mount host directories: anyone else gets a copy, told so.
+          // mounts_not_allowed is exactly that refusal; a directory outside the agent's mount
+          // roots is mount_not_allowed, which a copy must not hide (error-exit.ts says why).
           if ((error as { code?: string }).code !== "mounts_not_allowed") throw error;
           say(
             `wrenn run: this API key cannot mount host directories (admin keys only); copying ${hostPath} in instead${o.copyBack || profile.mount === "read-only" ? "" : " (its changes stay in the sandbox; --copy-back brings them back)"}`,
