@@ -3,6 +3,7 @@ import type { SandboxMountSpec } from "../hosts/host-client.js";
 import { invalidRequest } from "./errors.js";
 import { ENV_VAR_NAME_PATTERN, LIMITS, type SandboxDefaults, TEMPLATE_PATTERN } from "./limits.js";
 import type { EgressRules, Resources } from "./sandbox-types.js";
+import { checkText } from "./text-rules.js";
 
 export interface CreateSandboxInput {
   template?: string;
@@ -77,6 +78,8 @@ function stringMap(
         `${name}.${k.slice(0, 40)} must be a string of at most ${limits.value} characters`,
       );
     }
+    checkText(`${name} key ${JSON.stringify(k.slice(0, 40))}`, k);
+    checkText(`${name}.${k.slice(0, 40)}`, v);
     out[k] = v;
   }
   return out;

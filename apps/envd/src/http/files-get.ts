@@ -9,6 +9,7 @@ import { PathError, resolveUserPath } from "../paths/resolve.js";
 import type { SandboxState } from "../state/sandbox-state.js";
 import { negotiateEncoding } from "./encoding.js";
 import { authorizeFiles, HttpError } from "./files-access.js";
+import { refuse } from "./refuse.js";
 import { jsonError } from "./respond.js";
 
 /** GET /files: streams a file, gzip-compressed when the client asks for it. */
@@ -22,8 +23,9 @@ export async function handleFilesGet(
     const access = authorizeFiles(req, state, "read");
     path = resolveUserPath(access.path ?? "", access.user, state.defaultWorkdir);
   } catch (error) {
-    if (error instanceof HttpError) return jsonError(res, error.status, error.message);
-    if (error instanceof PathError) return jsonError(res, 400, error.message);
+    if (error instanceof HttpError)
+      return refuse(req, res, error.status, error.message, error.headers);
+    if (error instanceof PathError) return refuse(req, res, 400, error.message);
     throw error;
   }
   let st: Awaited<ReturnType<typeof stat>>;

@@ -17,6 +17,7 @@ import type { SandboxState } from "../state/sandbox-state.js";
 import type { SystemUser } from "../users/passwd.js";
 import { requestEncoding } from "./encoding.js";
 import { authorizeFiles, HttpError } from "./files-access.js";
+import { refuse } from "./refuse.js";
 import { json, jsonError } from "./respond.js";
 
 interface UploadedEntry {
@@ -100,8 +101,16 @@ export async function handleFilesPost(
   store: MetadataStore,
   log: Logger,
 ): Promise<void> {
+  let access: ReturnType<typeof authorizeFiles>;
   try {
-    const access = authorizeFiles(req, state, "write");
+    access = authorizeFiles(req, state, "write");
+  } catch (error) {
+    // Refused before any of the body is read, and none of it will be.
+    if (error instanceof HttpError)
+      return refuse(req, res, error.status, error.message, error.headers);
+    throw error;
+  }
+  try {
     const metadata = metadataHeaders(req);
     try {
       validateMetadata(metadata);

@@ -38,7 +38,7 @@ export class Forwarder {
       this.log.debug({ err: err.message }, "forward failed");
       if (res instanceof http.ServerResponse) {
         if (!res.headersSent) {
-          sendError(res, 502, "port_unreachable", `the sandbox did not answer: ${err.message}`);
+          sendError(res, 502, "port_unreachable", unreachableMessage(err));
         } else res.destroy();
       } else (res as Duplex | undefined)?.destroy();
     });
@@ -128,6 +128,25 @@ export class Forwarder {
       }
       return { status: 502, code: "port_unreachable", error: (err as Error).message };
     }
+  }
+}
+
+/**
+ * What a client is told when the sandbox's port did not answer. Never the error's own message:
+ * Node's names the sandbox's internal address and port ("connect ECONNREFUSED 10.x.y.z:8080").
+ */
+export function unreachableMessage(err: Error): string {
+  switch ((err as NodeJS.ErrnoException).code) {
+    case "ECONNREFUSED":
+      return "the sandbox did not answer: nothing listens on this port";
+    case "ECONNRESET":
+      return "the sandbox did not answer: the connection was reset";
+    case "ETIMEDOUT":
+    case "EHOSTUNREACH":
+    case "ENETUNREACH":
+      return "the sandbox did not answer: it cannot be reached";
+    default:
+      return "the sandbox did not answer";
   }
 }
 
