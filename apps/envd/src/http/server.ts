@@ -16,6 +16,7 @@ import { handleFilesPost } from "./files-post.js";
 import { handleInit } from "./init.js";
 import { pathnameOf } from "./query.js";
 import { bodyPending, closeWithoutFin, refuse } from "./refuse.js";
+import { describeBareRpcErrors } from "./rpc-errors.js";
 import { json, jsonError } from "./respond.js";
 
 export interface EnvdDeps {
@@ -177,6 +178,7 @@ export class EnvdServer {
       case "POST /_wrenn/quiesce":
         return this.#quiesce(req, res);
       default:
+        describeBareRpcErrors(req, res);
         this.#rpc(req, res);
     }
   }
