@@ -16,8 +16,8 @@ import { handleFilesPost } from "./files-post.js";
 import { handleInit } from "./init.js";
 import { pathnameOf } from "./query.js";
 import { bodyPending, closeWithoutFin, refuse } from "./refuse.js";
-import { describeBareRpcErrors } from "./rpc-errors.js";
 import { json, jsonError } from "./respond.js";
+import { describeBareRpcErrors } from "./rpc-errors.js";
 
 export interface EnvdDeps {
   state: SandboxState;
@@ -172,9 +172,9 @@ export class EnvdServer {
       case "GET /metrics":
         return json(res, 200, await sampleMetrics());
       case "GET /files":
-        return handleFilesGet(req, res, state);
+        return handleFilesGet(req, res, state, this.#deps.binDir);
       case "POST /files":
-        return handleFilesPost(req, res, state, this.#deps.metadata, log);
+        return handleFilesPost(req, res, state, this.#deps.metadata, log, this.#deps.binDir);
       case "POST /_wrenn/quiesce":
         return this.#quiesce(req, res);
       default:
