@@ -2,6 +2,7 @@ import http from "node:http";
 import { FileType, NotFoundError, Sandbox, SandboxError } from "e2b";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { Stack, type UserKey } from "../e2e-stack/stack.js";
+import { TestSocket } from "../e2e-stack/ws-client.js";
 import { waitFor } from "../harness/wait.js";
 
 // The security boundaries of tests/security/README.md, attacked through the real stack (control
@@ -126,6 +127,55 @@ describe("security boundaries, attacked through the real stack", () => {
       expect(JSON.parse(r.text)).toBeTypeOf("object");
       expect(r.text).not.toMatch(/\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}/);
       expect(r.text).not.toMatch(/ECONNREFUSED|:8099/);
+    });
+  });
+
+  describe("bad input from a tenant with a key", () => {
+    test("an unknown user is a 400, over HTTP and the exec WebSocket, never a 502", async () => {
+      const id = sbx.sandboxId;
+      const exec = await stack.call("POST", `/v1/sandboxes/${id}/exec`, {
+        key: owner.key,
+        body: { command: "true", user: "nosuchuser" },
+      });
+      expect(exec.status, exec.text).toBe(400);
+      expect(exec.body).toMatchObject({ error: { code: "unknown_user" } });
+      const read = await stack.call(
+        "GET",
+        `/v1/sandboxes/${id}/files?path=/etc/hostname&user=nosuchuser`,
+        { key: owner.key },
+      );
+      expect(read.status, read.text).toBe(400);
+      expect(read.body).toMatchObject({ error: { code: "unknown_user" } });
+
+      const socket = await TestSocket.open(
+        `${stack.url.replace("http", "ws")}/v1/sandboxes/${id}/exec/stream`,
+        owner.key,
+      );
+      socket.send({ type: "start", command: "true", user: "nosuchuser" });
+      const closed = await socket.closed;
+      expect(closed.code).toBe(4400);
+      // The sandbox is fine, and its state is what it was.
+      expect((await sbx.commands.run("echo fine")).stdout).toBe("fine\n");
+      const state = await stack.call("GET", `/v1/sandboxes/${id}`, { key: owner.key });
+      expect(state.body).toMatchObject({ state: "running" });
+    });
+
+    test("NUL in an env var at create is a 400 and leaves no record", async () => {
+      const count = async () =>
+        (await stack.cp.db.query<{ n: number }>("SELECT count(*)::int AS n FROM sandboxes")).rows[0]
+          ?.n;
+      const before = await count();
+      const v1 = await stack.call("POST", "/v1/sandboxes", {
+        key: owner.key,
+        body: { envVars: { A: "x\u0000y" } },
+      });
+      expect(v1.status, v1.text).toBe(400);
+      const e2b = await stack.call("POST", "/v2/sandboxes", {
+        key: owner.key,
+        body: { templateID: "base", envVars: { A: "x\u0000y" } },
+      });
+      expect(e2b.status, e2b.text).toBe(400);
+      expect(await count()).toBe(before);
     });
   });
 
