@@ -4,8 +4,8 @@ export class BodyTooLargeError extends Error {}
 
 /**
  * Reads a small request body (JSON control messages), refusing more than `limit` bytes. On
- * refusal the rest is left unread (the caller answers with refuse(), which drops the
- * connection): never drained, and the request is not destroyed (that would FIN the socket).
+ * refusal the rest is left to the caller's refuse() (a bounded drain, then a reset); the
+ * request is not destroyed here (that would FIN the socket).
  */
 export function readSmallBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers["content-length"] ?? 0);

@@ -1,4 +1,4 @@
-import { type IncomingMessage, type ServerResponse, STATUS_CODES } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { jsonError } from "./respond.js";
 
@@ -21,13 +21,19 @@ export function closeWithoutFin(socket: Socket): void {
   const timer = setTimeout(reset, LINGER_MS);
 }
 
+// What envd reads, at most, of a refused request's body, and for how long, before it resets
+// the connection instead.
+const DRAIN_BYTES = 4 * 1024 * 1024;
+const DRAIN_MS = 5000;
+
 /**
- * Answers an error without reading the request's body. When the body has not all arrived,
- * Node would read (and drop) the rest to keep the connection for a next request: for a caller
- * without the token that is a read of whatever it chooses to send, and a connection in the
- * host agent's pool that the sandbox's owner then waits behind. Such a connection is told
- * `connection: close` and reset once the client closes it or after LINGER_MS: its remaining
- * body is never read.
+ * Answers an error for a request whose body envd will not use, reading at most DRAIN_BYTES of
+ * that body for at most DRAIN_MS. The answer is a plain keep-alive one: `connection: close`
+ * would make every proxy on the way close its own connection with the body still arriving,
+ * and a close with unread data is a reset that can destroy the answer before it is read. A
+ * body that ends within the bounds leaves the connection usable (its next request is parsed
+ * as usual); one that does not is reset, and cannot have been reused meanwhile: its sender is
+ * still sending. Nothing a caller without the token sends holds a connection longer.
  */
 export function refuse(
   req: IncomingMessage,
@@ -36,24 +42,34 @@ export function refuse(
   message: string,
   headers: Record<string, string> = {},
 ): void {
-  if (!bodyPending(req) || res.headersSent) {
-    for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
-    jsonError(res, status, message);
-    return;
-  }
-  const extra = Object.entries(headers)
-    .map(([name, value]) => `${name}: ${value}\r\n`)
-    .join("");
-  const body = JSON.stringify({ code: status, message });
+  if (bodyPending(req) && !res.headersSent) drainBounded(req);
+  for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+  jsonError(res, status, message);
+}
+
+function drainBounded(req: IncomingMessage): void {
   const socket = req.socket;
-  // Written on the socket itself: Node's response would end it with a FIN (see above).
-  socket.write(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? "Error"}\r\ncontent-type: application/json; charset=utf-8\r\nx-content-type-options: nosniff\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n${extra}\r\n${body}`,
-  );
-  // Node's parser must not take bytes after this as a next request on this connection.
-  socket.pause();
-  req.unpipe();
-  closeWithoutFin(socket);
+  const start = socket.bytesRead;
+  const drop = () => {
+    clearTimeout(timer);
+    if (!socket.destroyed) socket.resetAndDestroy();
+  };
+  const timer = setTimeout(drop, DRAIN_MS);
+  timer.unref();
+  req.once("end", () => clearTimeout(timer));
+  req.once("close", () => clearTimeout(timer));
+  // Counted on the socket: Node's own drain (after the answer) replaces 'data' listeners.
+  socket.on("data", function counter() {
+    if (req.complete) {
+      socket.removeListener("data", counter);
+      return;
+    }
+    if (socket.bytesRead - start > DRAIN_BYTES) {
+      socket.removeListener("data", counter);
+      drop();
+    }
+  });
+  req.resume();
 }
 
 /**
