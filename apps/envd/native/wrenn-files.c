@@ -20,7 +20,7 @@
  *   wrenn-files check PATH any   every directory on the way to PATH may be searched
  *
  * On failure the last stderr line is "error ERRNO_NAME MESSAGE" (ERRNO_NAME as in errno(3),
- * e.g. EACCES) and the exit status is 1; success exits 0 (and "ok" where not said above).
+ * e.g. EACCES; MESSAGE never holds the path) and the exit status is 1; success exits 0 (and "ok" where not said above).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -41,9 +41,11 @@ static void say(const char *line) {
   fflush(stderr);
 }
 
+/* The path is not repeated: it may hold any byte but NUL, a newline included (envd knows it). */
 static int fail_errno(int err, const char *what, const char *path) {
+  (void)path;
   const char *name = strerrorname_np(err);
-  fprintf(stderr, "error %s %s '%s': %s\n", name ? name : "EIO", what, path, strerror(err));
+  fprintf(stderr, "error %s %s: %s\n", name ? name : "EIO", what, strerror(err));
   fflush(stderr);
   return 1;
 }
@@ -136,7 +138,7 @@ static int do_write(const char *path) {
 
 static int do_mkdir(const char *path) {
   struct stat st;
-  if (lstat(path, &st) == 0) return fail_errno(S_ISDIR(st.st_mode) ? EEXIST : ENOTDIR, "exists:", path);
+  if (lstat(path, &st) == 0) return fail_errno(S_ISDIR(st.st_mode) ? EEXIST : ENOTDIR, "exists", path);
   if (make_dirs(path) != 0) return fail_errno(errno, "cannot create directory", path);
   say("ok\n");
   return 0;

@@ -39,3 +39,20 @@ export class UnsupportedCharsetError extends ServiceError {
     );
   }
 }
+
+/**
+ * For records of what someone tried (the audit log): the same text made storable, NUL and lone
+ * surrogates replaced by U+FFFD, in strings at any depth. The attempt is recorded, not lost.
+ */
+export function storable<T>(value: T): T {
+  if (typeof value === "string") {
+    return value.replace(/\0/g, "\ufffd").replace(new RegExp(LONE_SURROGATE, "g"), "\ufffd") as T;
+  }
+  if (Array.isArray(value)) return value.map((item) => storable(item)) as T;
+  if (value !== null && typeof value === "object") {
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [storable(k), storable(v)]),
+    ) as T;
+  }
+  return value;
+}
