@@ -67,41 +67,6 @@ describe("security boundaries, attacked through the real stack", () => {
     raw(stack.url, method, path, { "e2b-sandbox-id": sbx.sandboxId, ...headers });
 
   describe("an unauthenticated caller who knows a sandbox id", () => {
-    test("a 2 MB POST /init without a token is refused before its body is read", async () => {
-      const big = Buffer.alloc(2 * 1024 * 1024, "a");
-      const answer = await raw(
-        stack.url,
-        "POST",
-        "/init",
-        {
-          "e2b-sandbox-id": sbx.sandboxId,
-          "content-type": "application/json",
-          "content-length": String(big.length),
-        },
-        big,
-      ).catch((error: Error) => ({ status: 0, text: error.message }));
-      // 401 from envd (no token), never a 413 that means envd read the body first.
-      expect(answer.status, answer.text).toBe(401);
-    });
-
-    // KNOWN FAILING (intermittently, 1 run in 3 here): after the 2 MB request above, the
-    // owner's next command through the proxy can still time out. envd now answers first and
-    // drains within bounds; the stall is somewhere in the keep-alive chain control plane →
-    // agent forwarder → envd. Skipped so the suite stays honest; see the branch's report.
-    test.skip("after it, the owner's next exec runs (not stalled)", async () => {
-      const big = Buffer.alloc(2 * 1024 * 1024, "a");
-      await raw(
-        stack.url,
-        "POST",
-        "/init",
-        { "e2b-sandbox-id": sbx.sandboxId, "content-type": "application/json" },
-        big,
-      ).catch(() => undefined);
-      const run = await sbx.commands.run("echo still-mine", { timeoutMs: 60_000 });
-      expect(run.stdout).toBe("still-mine\n");
-      expect((await sbx.commands.run("whoami")).stdout).toBe("user\n");
-    });
-
     test("every envd route refuses a caller without the token, whatever the method and body", async () => {
       for (const [method, path] of [
         ["POST", "/init"],
@@ -232,6 +197,44 @@ describe("security boundaries, attacked through the real stack", () => {
       expect((await sbx.files.list("/root", { user: "root" })).map((e) => e.name)).toContain(
         "root-only.txt",
       );
+    });
+  });
+  // Last: after a large unauthenticated body, the next proxied request can still stall (the
+  // known, open bug below); kept from the other checks until it is fixed.
+  describe("a large body from an unauthenticated caller", () => {
+    test("a 2 MB POST /init without a token is refused before its body is read", async () => {
+      const big = Buffer.alloc(2 * 1024 * 1024, "a");
+      const answer = await raw(
+        stack.url,
+        "POST",
+        "/init",
+        {
+          "e2b-sandbox-id": sbx.sandboxId,
+          "content-type": "application/json",
+          "content-length": String(big.length),
+        },
+        big,
+      ).catch((error: Error) => ({ status: 0, text: error.message }));
+      // 401 from envd (no token), never a 413 that means envd read the body first.
+      expect(answer.status, answer.text).toBe(401);
+    });
+
+    // KNOWN FAILING (intermittently, 1 run in 3 here): after the 2 MB request above, the
+    // owner's next command through the proxy can still time out. envd now answers first and
+    // drains within bounds; the stall is somewhere in the keep-alive chain control plane →
+    // agent forwarder → envd. Skipped so the suite stays honest; see the branch's report.
+    test.skip("after it, the owner's next exec runs (not stalled)", async () => {
+      const big = Buffer.alloc(2 * 1024 * 1024, "a");
+      await raw(
+        stack.url,
+        "POST",
+        "/init",
+        { "e2b-sandbox-id": sbx.sandboxId, "content-type": "application/json" },
+        big,
+      ).catch(() => undefined);
+      const run = await sbx.commands.run("echo still-mine", { timeoutMs: 60_000 });
+      expect(run.stdout).toBe("still-mine\n");
+      expect((await sbx.commands.run("whoami")).stdout).toBe("user\n");
     });
   });
 });
