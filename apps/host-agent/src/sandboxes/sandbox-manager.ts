@@ -452,6 +452,16 @@ export class SandboxManager {
       if (phase === "frozen") {
         await this.runtime.thaw(inst.runtimeId);
       } else if (phase === "paused") {
+        // A checkpoint of another runsc build must not be restored: refuse, and say why in
+        // the sandbox's state (the checkpoint and the files stay for a host that can).
+        const refusal = await this.runtime.restoreRefusal(inst.checkpointDir);
+        if (refusal) {
+          if (inst.record.error !== refusal) {
+            inst.record.error = refusal;
+            await this.records.save(inst.record);
+          }
+          throw new AgentError("failed_precondition", `sandbox ${sandboxId}: ${refusal}`);
+        }
         await inst.disk.mount();
         const lease = await this.networks.setup(inst.runtimeId, inst.record.network);
         this.leases.set(inst.runtimeId, lease);
@@ -464,6 +474,7 @@ export class SandboxManager {
         await this.envdOf(inst.runtimeId).waitHealthy(this.config.healthTimeoutMs);
         await rm(inst.checkpointDir, { recursive: true, force: true });
         inst.record.checkpointBytes = undefined;
+        inst.record.error = undefined;
       } else {
         throw new AgentError(
           "failed_precondition",
@@ -590,10 +601,18 @@ export class SandboxManager {
         }
         return true;
       }
-      case "paused":
+      case "paused": {
         await inst.disk.mount();
         this.leases.set(rec.runtimeId, await this.networks.setup(rec.runtimeId, rec.network));
+        // The runsc may have changed while the agent was away: the state says so at once,
+        // and says nothing once a runsc that can restore it is back.
+        const refusal = await this.runtime.restoreRefusal(inst.checkpointDir);
+        if ((refusal ?? undefined) !== rec.error) {
+          rec.error = refusal;
+          await this.records.save(rec);
+        }
         return true;
+      }
       case "error":
         await inst.disk.mount().catch(() => {});
         return true;
