@@ -259,7 +259,9 @@ except OSError as e:
     const r = await sh(
       `cat > /tmp/forge.py <<'EOF'\n${script}\nEOF\nsudo -u wrenn-nosudo python3 /tmp/forge.py forged; sudo -u wrenn-nosudo python3 /tmp/forge.py none`,
     );
-    expect(r.stdout).toMatch(/^refused 1\n(answer 0 0|refused (104|32)|answer 8 exited nonzero)\n$/);
+    expect(r.stdout).toMatch(
+      /^refused 1\n(answer 0 0|refused (104|32)|answer 8 exited nonzero)\n$/,
+    );
   });
 
   it("survives malformed requests", async () => {

@@ -56,9 +56,7 @@ export class TemplateSnapshots {
     const partial = (await readdir(this.own).catch(() => [] as string[]))
       .filter((n) => n.includes(".partial-"))
       .map((n) => path.join(this.own, n));
-    await Promise.all(
-      [...others, ...partial].map((p) => rm(p, { recursive: true, force: true })),
-    );
+    await Promise.all([...others, ...partial].map((p) => rm(p, { recursive: true, force: true })));
   }
 
   /** A scratch directory; `commit` moves it into place in one rename. */

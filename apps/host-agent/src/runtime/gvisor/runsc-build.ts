@@ -18,8 +18,8 @@ export interface RunscBuild {
   /** The sentry opens the sandbox's files itself instead of asking the gofer (newer runsc). */
   directfs: boolean;
   /**
-   * Hides /proc/sys/net/core from runsc before it starts (gVisor issue 10704: the 2022 build
-   * wrongly thinks it is in the host's network namespace on kernels >= 6).
+   * Hides /proc/sys/net/core from runsc before it starts (gVisor issue 10704: runsc wrongly
+   * thinks it is in the host's network namespace on kernels >= 6; 2022 and 2024 builds).
    */
   needsNetnsFix: boolean;
   /**
@@ -63,7 +63,9 @@ export async function probeRunsc(runsc: string, preferPlatform?: string): Promis
   }
   // The bugs below are the 2022 build's (bookworm); builds that know systrap came after their
   // fixes, which were checked on 0.0~20240729 (bookworm-backports).
-  const needsNetnsFix = !hasSystrap;
+  // Still there in 0.0~20240729 ("cannot run with network enabled in root network
+  // namespace"): every build gets the work-around, which costs a few ms per start.
+  const needsNetnsFix = true;
   const needsGuestShims = !hasSystrap;
   const needsThawBeforeDelete = !hasSystrap;
   const flags = [
