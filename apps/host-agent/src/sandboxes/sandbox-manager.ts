@@ -284,6 +284,7 @@ export class SandboxManager {
 
   private async bootForPool(t: TemplateRef): Promise<PoolEntry> {
     const { inst } = await this.boot(t, this.config.defaults, NO_NETWORK);
+    await this.warmUp(inst);
     await this.setPhase(inst, "pooled");
     return { runtimeId: inst.runtimeId, template: t };
   }
@@ -358,6 +359,7 @@ export class SandboxManager {
     if (await this.snapshots.get(t)) return;
     const inst = await this.bootFrom(t, this.config.defaults, NO_NETWORK, undefined);
     try {
+      await this.warmUp(inst);
       await this.envdOf(inst.runtimeId).quiesce();
       const scratch = await this.snapshots.scratch(t);
       await this.runtime.checkpoint(inst.runtimeId, scratch);
@@ -366,6 +368,15 @@ export class SandboxManager {
     } finally {
       await this.destroyInstance(inst.runtimeId);
     }
+  }
+
+  /** The first command's one-off costs, paid here rather than by a caller (bench/command-path). */
+  private async warmUp(inst: Instance): Promise<void> {
+    await this.envdOf(inst.runtimeId)
+      .warmUp()
+      .catch((err: Error) =>
+        this.log.warn({ runtimeId: inst.runtimeId, err: err.message }, "warm-up failed"),
+      );
   }
 
   // ---- pause / resume ----------------------------------------------------------------------
