@@ -41,6 +41,17 @@ async function inside(sbx: Sandbox, cmd: string, runs: number, user = "user"): P
     .map((us) => Number(us) / 1000);
 }
 
+/** Per-command ms of `cmd` run CONCURRENT at a time inside the sandbox, `rounds` times. */
+async function insideConcurrent(sbx: Sandbox, cmd: string, rounds: number): Promise<number[]> {
+  const one = `( s=$(date +%s%N); ${cmd} >/dev/null 2>&1; e=$(date +%s%N); echo $(( (e-s)/1000 )) ) &`;
+  const script = `for r in $(seq ${rounds}); do for j in $(seq ${CONCURRENT}); do ${one} done; wait; done`;
+  const r = await sbx.commands.run(script, { timeoutMs: 600_000 });
+  return r.stdout
+    .trim()
+    .split("\n")
+    .map((us) => Number(us) / 1000);
+}
+
 const runsc = process.env.WRENN_RUNSC || "runsc";
 const build = await probeRunsc(runsc);
 const load = execFileSync("uptime", { encoding: "utf8" }).trim();
@@ -96,6 +107,11 @@ try {
   // The floor: what the command itself costs inside this sandbox, and what each piece a
   // command passes through costs (the login shell's start-up files, sudo).
   const own = await inside(sbx, "bash -l -c 'echo hi'", RUNS);
+  const ownConcurrent = await insideConcurrent(
+    sbx,
+    "bash -l -c 'echo hi'",
+    Math.max(1, Math.round(RUNS / CONCURRENT)),
+  );
   const pieces = {
     "/bin/true": await inside(sbx, "/bin/true", RUNS),
     "bash -c true": await inside(sbx, "bash -c true", RUNS),
@@ -120,14 +136,15 @@ try {
   const rows = [
     row("E2B SDK commands.run('echo hi'), sequential", sdkSeq),
     row("/v1 exec bash -l -c 'echo hi', sequential", v1Seq),
-    row(`E2B SDK commands.run, ${CONCURRENT} concurrent`, sdkConcurrent),
+    row(`E2B SDK commands.run, ${CONCURRENT} concurrent`, sdkConcurrent, stat(ownConcurrent)),
     row("first command after create", first),
     row("tenth command after create", tenth),
     row("Sandbox.create", create),
     row("create → first command done", createToFirst),
   ];
   console.log(
-    "\necho hi through the stack; floor: `bash -l -c 'echo hi'` timed inside the sandbox",
+    "\necho hi through the stack; floor: `bash -l -c 'echo hi'` timed inside the sandbox" +
+      ` (for the concurrent row: ${CONCURRENT} at once there too)`,
   );
   table(rows);
   console.log("\ninside the sandbox, timed by the shell (what each process pays)");
@@ -137,8 +154,10 @@ try {
     "p95 ms": stat(xs).p95,
   }));
   table(pieceRows);
+  const loadAfter = execFileSync("uptime", { encoding: "utf8" }).trim();
+  console.log(`\nload at the end: ${loadAfter}`);
   console.log(
-    `\nwritten to ${writeResults("command-path", { runsc: build.identity, load, runs: RUNS, creates: CREATES, rows, pieces: pieceRows })}`,
+    `written to ${writeResults("command-path", { runsc: build.identity, load, loadAfter, runs: RUNS, creates: CREATES, rows, pieces: pieceRows })}`,
   );
 } finally {
   await cp.stop();
