@@ -372,7 +372,8 @@ export class GvisorDriver implements RuntimeDriver {
       if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
       const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
       const argv = cmdline.split("\0");
-      const runsc = path.basename(argv[0] ?? "").startsWith("runsc") || argv[3] === "wrenn-checkpoint";
+      const runsc =
+        path.basename(argv[0] ?? "").startsWith("runsc") || argv[3] === "wrenn-checkpoint";
       const ours =
         runsc &&
         (argv.includes(`--root=${this.opts.stateDir}`) || argv.includes(this.opts.stateDir));
