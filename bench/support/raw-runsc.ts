@@ -2,12 +2,18 @@ import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, openSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import os from "node:os";
+import { probeRunsc } from "@wrenn/host-agent";
 
 /**
  * The floor for sandbox start: a bare `runsc run` / `runsc restore` of the same template root
  * filesystem into a network namespace set up with plain `ip` commands, timed until envd's
  * first /health. Uses none of Wrenn's code, so the ratio shows what our layers cost.
  */
+// The agent's runsc (WRENN_RUNSC) with the agent's global flags (platform, overlay, directfs),
+// so the floor runs the same gVisor as the figure beside it.
+const RUNSC = process.env.WRENN_RUNSC || "runsc";
+const FLAGS = (await probeRunsc(RUNSC)).flags;
+
 const CAPS = [
   "CAP_CHOWN",
   "CAP_DAC_OVERRIDE",
@@ -113,8 +119,8 @@ export class RawRunsc {
   }
 
   private runsc(args: string[]): Promise<void> {
-    // The work-around for this runsc on kernels >= 6 (see the runtime notes).
-    const script = `nsenter --net=/var/run/netns/${this.netns} mount -t tmpfs -o size=4k,mode=555 fix /proc/sys/net/core && exec runsc "$@"`;
+    // The work-around for runsc on kernels >= 6 (see the runtime notes).
+    const script = `nsenter --net=/var/run/netns/${this.netns} mount -t tmpfs -o size=4k,mode=555 fix /proc/sys/net/core && exec "$@"`;
     const log = openSync(`${this.root}/runsc.log`, "a");
     const child = spawn(
       "unshare",
@@ -126,9 +132,10 @@ export class RawRunsc {
         "-c",
         script,
         "runsc",
+        RUNSC,
         "--root",
         `${this.root}/state`,
-        "--network=sandbox",
+        ...FLAGS,
         ...args,
       ],
       { stdio: ["ignore", log, log] },
@@ -160,7 +167,7 @@ export class RawRunsc {
       "--detach",
       this.id,
     ]);
-    execFileSync("runsc", ["--root", `${this.root}/state`, "kill", this.id, "USR2"]);
+    execFileSync(RUNSC, ["--root", `${this.root}/state`, "kill", this.id, "USR2"]);
     await waitHealth(this.ip);
     return performance.now() - t0;
   }
@@ -169,11 +176,11 @@ export class RawRunsc {
     await post(this.ip, "/_wrenn/quiesce");
     mkdirSync(image, { recursive: true });
     execFileSync(
-      "runsc",
+      RUNSC,
       ["--root", `${this.root}/state`, "checkpoint", "--image-path", image, this.id],
       { stdio: "pipe" },
     );
-    execFileSync("runsc", ["--root", `${this.root}/state`, "delete", "--force", this.id], {
+    execFileSync(RUNSC, ["--root", `${this.root}/state`, "delete", "--force", this.id], {
       stdio: "pipe",
     });
     this.readdress();
@@ -186,12 +193,12 @@ export class RawRunsc {
 
   stop(): void {
     try {
-      execFileSync("runsc", ["--root", `${this.root}/state`, "kill", this.id, "KILL"], {
+      execFileSync(RUNSC, ["--root", `${this.root}/state`, "kill", this.id, "KILL"], {
         stdio: "pipe",
       });
     } catch {}
     try {
-      execFileSync("runsc", ["--root", `${this.root}/state`, "delete", "--force", this.id], {
+      execFileSync(RUNSC, ["--root", `${this.root}/state`, "delete", "--force", this.id], {
         stdio: "pipe",
       });
     } catch {}

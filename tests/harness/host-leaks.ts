@@ -25,7 +25,7 @@ export function hostFootprint(dataDir: string, prefix: string) {
         return { pid: p, cmdline: "" };
       }
     })
-    .filter((p) => p.cmdline.includes(`${dataDir}/runsc`))
+    .filter((p) => p.cmdline.includes(`${dataDir}/runsc`) && !agentCommandInFlight(p.pid))
     .map((p) => `${p.pid}: ${p.cmdline.split("\0").join(" ").slice(0, 200)}`);
   return {
     netns: netns.sort(),
@@ -33,4 +33,19 @@ export function hostFootprint(dataDir: string, prefix: string) {
     mounts: mounts.sort(),
     processes: processes.sort(),
   };
+}
+
+/**
+ * A runsc call the live agent is making right now (`runsc list` every 2 s, say): its child,
+ * not a leak. What a crash leaves behind has lost that parent (a daemon, or an orphan).
+ */
+function agentCommandInFlight(pid: string): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const ppid = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1];
+    const parent = readFileSync(`/proc/${ppid}/cmdline`, "utf8").split("\0");
+    return parent.includes("serve") && parent.some((a) => a.endsWith("host-agent/dist/main.js"));
+  } catch {
+    return false;
+  }
 }

@@ -1,3 +1,4 @@
+import { connect } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import {
@@ -82,10 +83,14 @@ describe("access token", () => {
     expect((await sdkSandbox(envd, TOKEN).commands.run("echo ok")).stdout).toBe("ok\n");
   });
 
-  test("a later /init must carry the token (header or body)", async () => {
+  test("a later /init must carry the token as X-Access-Token (none of its body is read before)", async () => {
     expect((await initEnvd(envd, { envVars: { A: "1" } })).status).toBe(401);
     expect((await initEnvd(envd, { accessToken: "other", envVars: { A: "1" } })).status).toBe(401);
-    expect((await initEnvd(envd, { accessToken: TOKEN, envVars: { A: "2" } })).status).toBe(204);
+    // The token in the body alone would need the body read first: refused.
+    expect((await initEnvd(envd, { accessToken: TOKEN, envVars: { A: "2" } })).status).toBe(401);
+    expect((await initEnvd(envd, { accessToken: TOKEN, envVars: { A: "2" } }, TOKEN)).status).toBe(
+      204,
+    );
     const rotated = "tok-rotated-0001";
     expect((await initEnvd(envd, { accessToken: rotated }, TOKEN)).status).toBe(204);
     expect((await rpcList({ "x-access-token": TOKEN })).status).toBe(401);
@@ -94,16 +99,43 @@ describe("access token", () => {
   });
 
   test("unknown /init fields are ignored; an unknown default user is refused", async () => {
-    const res = await initEnvd(envd, {
-      accessToken: TOKEN,
-      timestamp: "2024-01-01T00:00:00Z",
-      hyperloopIP: "x",
-    });
+    const res = await initEnvd(
+      envd,
+      { accessToken: TOKEN, timestamp: "2024-01-01T00:00:00Z", hyperloopIP: "x" },
+      TOKEN,
+    );
     expect(res.status).toBe(204);
     expect(res.headers.get("x-envd-version")).toMatch(/^\d+\.\d+\.\d+$/);
     expect(
-      (await initEnvd(envd, { accessToken: TOKEN, defaultUser: "no-such-user-q" })).status,
+      (await initEnvd(envd, { accessToken: TOKEN, defaultUser: "no-such-user-q" }, TOKEN)).status,
     ).toBe(400);
+  });
+
+  test("without the token, a large body is answered 401 before it is sent, and envd keeps serving", async () => {
+    for (const path of ["/init", "/process.Process/List", "/files?path=/tmp/x"]) {
+      // Headers and the first 64 KiB of a declared 2 MiB body; the rest is never sent. Before
+      // the fix envd read (and waited for) the body first, so no answer came.
+      const answer = await new Promise<string>((resolve, reject) => {
+        const url = new URL(envd.url);
+        const socket = connect(Number(url.port), url.hostname, () => {
+          socket.write(
+            `POST ${path} HTTP/1.1\r\nhost: envd\r\ncontent-type: application/json\r\ncontent-length: ${2 * 1024 * 1024}\r\n\r\n`,
+          );
+          socket.write(Buffer.alloc(64 * 1024, "a"));
+        });
+        let text = "";
+        socket.on("data", (chunk) => {
+          text += chunk.toString("latin1");
+          if (text.includes("\r\n\r\n")) {
+            socket.destroy();
+            resolve(text);
+          }
+        });
+        socket.on("error", reject);
+      });
+      expect(answer, path).toMatch(/^HTTP\/1\.1 401 /);
+    }
+    expect((await rpcList({ "x-access-token": TOKEN })).status).toBe(200);
   });
 
   test("tokens never reach the logs", async () => {

@@ -356,6 +356,40 @@ describe("hostile /files input", () => {
     await world.remove(target);
   });
 
+  test("a request Connect cannot take as an RPC gets a JSON reason, not a bare status", async () => {
+    const cases: [string, RequestInit, number][] = [
+      ["/process.Process/Nope", { method: "POST", body: "{}" }, 404],
+      ["/nope.Service/List", { method: "POST", body: "{}" }, 404],
+      ["/process.Process/List", { method: "GET" }, 405],
+      [
+        "/process.Process/List",
+        { method: "POST", body: "{}", headers: { "content-type": "text/plain" } },
+        415,
+      ],
+      [
+        "/process.Process/List",
+        {
+          method: "POST",
+          body: "{}",
+          headers: { "content-type": "application/json; charset=utf-16" },
+        },
+        415,
+      ],
+    ];
+    for (const [path, init, status] of cases) {
+      const res = await fetch(`${envd.url}${path}`, init);
+      expect(res.status, path).toBe(status);
+      expect(res.headers.get("content-type")).toMatch(/^application\/json/);
+      expect(await res.json()).toMatchObject({ code: status, message: expect.any(String) });
+    }
+    const ok = await fetch(`${envd.url}/process.Process/List`, {
+      method: "POST",
+      body: "{}",
+      headers: { "content-type": "application/json" },
+    });
+    expect(ok.status).toBe(200);
+  });
+
   test("/init with garbage is refused, envd keeps serving", async () => {
     for (const body of [
       "{nope",

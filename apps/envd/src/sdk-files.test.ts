@@ -177,13 +177,50 @@ describe("files via the E2B SDK", () => {
   });
 
   test("files written for another user belong to that user", async () => {
-    const path = join(dir, "owned/by-nobody.txt");
+    // A directory anyone may write to (like /tmp): `nobody` has no rights in the others.
+    const shared = await world.scratchDir("envd-shared-", "root");
+    await world.run(`chmod 1777 ${shared}`);
+    const path = join(shared, "owned/by-nobody.txt");
     await sbx.files.write(path, "mine", { user: "nobody" as never });
     const nobody = await world.stat(path);
     expect(nobody?.owner).toBe("nobody");
     expect(nobody?.uid).not.toBe(0);
-    expect((await world.stat(join(dir, "owned")))?.uid).toBe(nobody?.uid);
+    expect((await world.stat(join(shared, "owned")))?.uid).toBe(nobody?.uid);
     expect((await sbx.files.getInfo(path)).owner).toBe("nobody");
+  });
+
+  test("file operations have the requesting user's Unix rights; root keeps root's", async () => {
+    const locked = await world.scratchDir("envd-rights-", "root");
+    await world.run(
+      `mkdir -p ${locked}/inner && echo secret > ${locked}/secret && chmod 600 ${locked}/secret && chmod 755 ${locked} && echo shared > ${locked}/shared && chown -R root:root ${locked} && chmod 700 ${locked}/inner`,
+    );
+    const asNobody = { user: "nobody" as never };
+    const refusals: [string, () => Promise<unknown>][] = [
+      ["read a 0600 root file", () => sbx.files.read(join(locked, "secret"), asNobody)],
+      ["overwrite a root file", () => sbx.files.write(join(locked, "shared"), "x", asNobody)],
+      ["create in a root dir", () => sbx.files.write(join(locked, "new"), "x", asNobody)],
+      ["makeDir in a root dir", () => sbx.files.makeDir(join(locked, "d"), asNobody)],
+      ["remove a root file", () => sbx.files.remove(join(locked, "shared"), asNobody)],
+      [
+        "rename a root file",
+        () => sbx.files.rename(join(locked, "shared"), join(locked, "s2"), asNobody),
+      ],
+      ["list a 0700 dir", () => sbx.files.list(join(locked, "inner"), asNobody)],
+      ["stat below a 0700 dir", () => sbx.files.getInfo(join(locked, "inner/x"), asNobody)],
+      ["watch a 0700 dir", () => sbx.files.watchDir(join(locked, "inner"), () => {}, asNobody)],
+    ];
+    for (const [what, call] of refusals) {
+      await expect(call(), what).rejects.toThrow(/permission denied|403/i);
+    }
+    // Nothing changed; what `nobody` may do still works; root may do all of it.
+    expect(await world.readText(join(locked, "shared"))).toBe("shared\n");
+    expect(await sbx.files.read(join(locked, "shared"), asNobody)).toBe("shared\n");
+    const asRoot = { user: "root" as never };
+    expect(await sbx.files.read(join(locked, "secret"), asRoot)).toBe("secret\n");
+    await sbx.files.write(join(locked, "new"), "by root", asRoot);
+    expect((await world.stat(join(locked, "new")))?.owner).toBe("root");
+    expect((await sbx.files.list(join(locked, "inner"), asRoot)).length).toBe(0);
+    await sbx.files.remove(join(locked, "new"), asRoot);
   });
 
   test("metadata: set by upload, returned by getInfo and list, replaced on overwrite", async () => {

@@ -28,6 +28,8 @@ Environment:
   WRENN_MOUNT_ROOTS      host directories under which sandboxes may mount (default: none)
   WRENN_BOOT_TIMEOUT_S   how long a boot or restore may take to answer (default 120)
   WRENN_PIDS_LIMIT       processes per sandbox (default 8192)
+  WRENN_RUNSC            the gVisor runsc binary (default: runsc on PATH)
+  WRENN_RUNSC_PLATFORM   auto (systrap when it runs here, else ptrace) or ptrace (default auto)
   WRENN_MEMORY_OVERHEAD_MB  memory allowed above memory_mb for the sandbox kernel (default 128)
   WRENN_DEFAULT_VCPUS, WRENN_DEFAULT_MEMORY_MB, WRENN_DEFAULT_DISK_MB, WRENN_LOG_LEVEL`;
 

@@ -58,7 +58,19 @@ export async function serve(config: AgentConfig): Promise<void> {
     bundlesDir: path.join(config.dataDir, "bundles"),
     memoryOverheadMb: config.memoryOverheadMb,
     wrapForNetns: (netnsPath, argv) => networks.wrapForNetns(netnsPath, argv),
+    runsc: config.runsc,
+    platform: config.runscPlatform,
   });
+  const build = await runtime.init();
+  const runscLog = log.child({ component: "runtime" });
+  if (build.fallbackReason) {
+    runscLog.warn(
+      { runsc: config.runsc, ...build, flags: undefined },
+      `runsc uses ptrace: ${build.fallbackReason}`,
+    );
+  } else {
+    runscLog.info({ runsc: config.runsc, ...build, flags: undefined }, "runsc ready");
+  }
   const netManager = new NetworkManager({
     pool: config.networkPool,
     namePrefix: config.networkPrefix,
@@ -92,7 +104,7 @@ export async function serve(config: AgentConfig): Promise<void> {
     runtime,
     networks,
     templates,
-    new TemplateSnapshots(path.join(config.dataDir, "template-checkpoints")),
+    new TemplateSnapshots(path.join(config.dataDir, "template-checkpoints"), runtime.identity),
     log.child({ component: "sandboxes" }),
     metrics,
   );

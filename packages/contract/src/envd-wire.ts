@@ -27,3 +27,14 @@ export const ERROR_CODE_HEADER = "wrenn-error-code";
 
 /** Wrenn's API key header (E2B's SDK sends the same name). */
 export const API_KEY_HEADER = "x-api-key";
+
+/**
+ * Header on an envd error (a Connect error's metadata, or a /files answer) naming why, where
+ * the status alone is ambiguous: E2B's envd answers an unknown user with Unauthenticated / 401,
+ * the same as a wrong access token, but one is the caller's mistake and the other ours. E2B's
+ * SDK ignores it.
+ */
+export const ENVD_ERROR_HEADER = "wrenn-envd-error";
+
+/** The requested Linux user does not exist in the sandbox. */
+export const ENVD_UNKNOWN_USER = "unknown_user";

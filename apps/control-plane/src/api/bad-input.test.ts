@@ -642,6 +642,73 @@ const e2bCases: Case[] = [
   },
 ];
 
+/** Text no database or process can hold (see service/text-rules.ts), wherever it enters. */
+const badTextCases: Case[] = [
+  ...(
+    [
+      ["NUL in a metadata value", '{"metadata":{"a":"x\\u0000y"}}'],
+      ["NUL in a metadata key", '{"metadata":{"a\\u0000":"x"}}'],
+      ["lone surrogate in a metadata value", '{"metadata":{"a":"x\\ud800"}}'],
+      ["lone surrogate in a metadata key", '{"metadata":{"\\udc00":"x"}}'],
+      ["NUL in an env var value", '{"envVars":{"A":"x\\u0000y"}}'],
+      ["lone surrogate in an env var value", '{"envVars":{"A":"\\ud83d"}}'],
+    ] as const
+  ).flatMap(([what, body]): Case[] => [
+    { name: `${what} (create)`, method: "POST", path: "/v1/sandboxes", raw: body, status: 400 },
+    { name: `E2B ${what} (create)`, method: "POST", path: "/v2/sandboxes", raw: body, status: 400 },
+  ]),
+  {
+    name: "NUL in a list filter",
+    method: "GET",
+    path: "/v1/sandboxes?metadata=a%3Dx%00y",
+    status: 400,
+  },
+  {
+    name: "NUL in a list filter key",
+    method: "GET",
+    path: "/v1/sandboxes?metadata=a%00%3Dx",
+    status: 400,
+  },
+  {
+    name: "E2B NUL in a list filter",
+    method: "GET",
+    path: `/v2/sandboxes?metadata=${encodeURIComponent("a=x%00y")}`,
+    status: 400,
+  },
+  {
+    name: "NUL in an exec env var",
+    method: "POST",
+    path: "/v1/sandboxes/{id}/exec",
+    raw: '{"command":"true","env":{"A":"x\\u0000"}}',
+    status: 400,
+  },
+  {
+    name: "lone surrogate in an exec env var",
+    method: "POST",
+    path: "/v1/sandboxes/{id}/exec",
+    raw: '{"command":"true","env":{"A":"\\ud800"}}',
+    status: 400,
+  },
+  {
+    name: "UTF-16 JSON",
+    method: "POST",
+    path: "/v1/sandboxes",
+    raw: "{}",
+    contentType: "application/json; charset=utf-16",
+    status: 415,
+    code: "unsupported_media_type",
+  },
+  {
+    name: "E2B UTF-16 JSON",
+    method: "POST",
+    path: "/v2/sandboxes",
+    raw: "{}",
+    contentType: "application/json; charset=UTF-16LE",
+    status: 415,
+    code: "unsupported_media_type",
+  },
+];
+
 describe.each(DATABASE_KINDS)("bad input on %s", (kind) => {
   let stack: TestStack;
   let alice: UserKey;
@@ -662,7 +729,7 @@ describe.each(DATABASE_KINDS)("bad input on %s", (kind) => {
   });
   afterAll(() => stack?.close());
 
-  test.each([...v1Cases, ...e2bCases])("$name → $status", async (c) => {
+  test.each([...v1Cases, ...e2bCases, ...badTextCases])("$name → $status", async (c) => {
     const keys: Record<string, string | null> = {
       alice: alice.key,
       bob: bob.key,

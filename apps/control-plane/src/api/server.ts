@@ -11,6 +11,7 @@ import { Type } from "typebox";
 import { type AdminOptions, adminUi } from "../admin/admin-plugin.js";
 import type { SandboxProxy } from "../proxy/sandbox-proxy.js";
 import type { AuditLog } from "../service/audit-log.js";
+import { checkJsonCharset } from "../service/text-rules.js";
 import type { ApiDeps } from "./api-deps.js";
 import { authenticate } from "./authentication.js";
 import { e2bLifecycleRoutes } from "./e2b/lifecycle-routes.js";
@@ -82,6 +83,11 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   // counts as no body: clients send Content-Type: application/json on bodiless requests.
   const defaultJson = app.getDefaultJsonParser("error", "error");
   app.addContentTypeParser("application/json", { parseAs: "string" }, (request, body, done) => {
+    try {
+      checkJsonCharset(request.headers["content-type"]);
+    } catch (error) {
+      return done(error as Error, undefined);
+    }
     if (body === "") return done(null, undefined);
     return defaultJson(request, body as string, done);
   });

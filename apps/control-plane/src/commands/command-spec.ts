@@ -1,5 +1,6 @@
 import { ENV_VAR_NAME_PATTERN, IO_LIMITS, LIMITS } from "@wrenn/contract";
 import { invalidRequest } from "../service/errors.js";
+import { checkText } from "../service/text-rules.js";
 
 /** A command as an API client asks for it: a program with arguments, or a shell command line. */
 export interface CommandInput {
@@ -44,7 +45,7 @@ export function checkPath(path: unknown, name = "path"): string {
   if (typeof path !== "string" || path.length === 0) throw invalidRequest(`${name} is required`);
   if (path.length > IO_LIMITS.pathLength)
     throw invalidRequest(`${name} is longer than ${IO_LIMITS.pathLength} characters`);
-  if (path.includes("\0")) throw invalidRequest(`${name} contains a NUL byte`);
+  checkText(name, path);
   return path;
 }
 
@@ -56,14 +57,11 @@ function checkEnv(env: Record<string, string> | undefined): Record<string, strin
   for (const [name, value] of entries) {
     if (name.length > LIMITS.envVarNameLength || !envNamePattern.test(name))
       throw invalidRequest(`env name ${JSON.stringify(name.slice(0, 40))} is not valid`);
-    if (
-      typeof value !== "string" ||
-      value.length > LIMITS.envVarValueLength ||
-      value.includes("\0")
-    )
+    if (typeof value !== "string" || value.length > LIMITS.envVarValueLength)
       throw invalidRequest(
         `env ${name} must be a string of at most ${LIMITS.envVarValueLength} characters`,
       );
+    checkText(`env ${name}`, value);
   }
   return { ...env };
 }

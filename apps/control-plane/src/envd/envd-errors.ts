@@ -1,5 +1,10 @@
+import type { IncomingHttpHeaders } from "node:http";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { ENVD_ERROR_HEADER, ENVD_UNKNOWN_USER } from "@wrenn/contract";
 import { ServiceError } from "../service/errors.js";
+
+/** envd has no such Linux user: the caller named it (E2B's envd says Unauthenticated / 401). */
+const unknownUser = (message: string) => new ServiceError("unknown_user", message);
 
 /**
  * How a failed call to envd (through the host agent's forwarder) reads to an API client. The
@@ -35,6 +40,7 @@ export function fromEnvdError(error: unknown, operation: string): ServiceError {
     case Code.Canceled:
       return new ServiceError("canceled", message);
     case Code.Unauthenticated:
+      if (e.metadata.get(ENVD_ERROR_HEADER) === ENVD_UNKNOWN_USER) return unknownUser(message);
       // Our own credentials (the agent token or envd's token) were refused.
       return new ServiceError("host_error", message);
     default:
@@ -45,7 +51,12 @@ export function fromEnvdError(error: unknown, operation: string): ServiceError {
 }
 
 /** An error status and body from envd's /files (or from the forwarder) as a ServiceError. */
-export function fromFilesStatus(status: number, body: string, operation: string): ServiceError {
+export function fromFilesStatus(
+  status: number,
+  body: string,
+  operation: string,
+  headers: IncomingHttpHeaders = {},
+): ServiceError {
   let message = body.slice(0, 500);
   let forwarderCode: string | undefined;
   try {
@@ -69,6 +80,7 @@ export function fromFilesStatus(status: number, body: string, operation: string)
     case 400:
       return new ServiceError("invalid_request", text);
     case 401:
+      if (headers[ENVD_ERROR_HEADER] === ENVD_UNKNOWN_USER) return unknownUser(text);
       // envd refused the token we hold for it.
       return new ServiceError("host_error", text);
     case 403:

@@ -134,7 +134,7 @@ export class FileService {
         body.unpipe(counter);
         body.resume();
         request.destroy();
-        throw fromFilesStatus(answer.statusCode ?? 502, text, `write ${path}`);
+        throw fromFilesStatus(answer.statusCode ?? 502, text, `write ${path}`, answer.headers);
       }
       await sending;
       const written = parseUploaded(text);
@@ -183,6 +183,7 @@ export class FileService {
         answer.statusCode ?? 502,
         await readSmall(answer),
         `read ${path}`,
+        answer.headers,
       );
       await this.record(principal, session, "sandbox.file.download", began, "error", {
         path,

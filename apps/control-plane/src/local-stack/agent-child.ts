@@ -16,7 +16,7 @@ export interface AgentChildOptions {
   templatesDir?: string;
   /** host:port on loopback. */
   listen: string;
-  /** The agent token; the control plane sends it as Wrenn-Agent-Token / Bearer. */
+  /** The agent token: Bearer for the agent's API, Wrenn-Agent-Token on forwarded traffic. */
   token?: string;
   /** More environment for the agent (pool size, network pool and names, log level). */
   env?: NodeJS.ProcessEnv;
@@ -90,7 +90,7 @@ export class AgentChild {
       }
       try {
         const response = await fetch(`${this.url}/healthz`, {
-          headers: o.token ? { "wrenn-agent-token": o.token } : {},
+          headers: o.token ? { authorization: `Bearer ${o.token}` } : {},
         });
         if (response.status === 204) return;
       } catch {

@@ -8,6 +8,7 @@ import {
 } from "../store/audit-store.js";
 import { invalidRequest, ServiceError } from "./errors.js";
 import type { Principal } from "./sandbox-types.js";
+import { storable } from "./text-rules.js";
 
 export interface AuditQuery {
   sandboxId?: string;
@@ -27,7 +28,8 @@ export class AuditLog {
 
   async record(event: AuditEvent): Promise<void> {
     try {
-      await insertAuditEvent(this.db, event);
+      // Details hold what a client sent (paths, commands): made storable, never refused.
+      await insertAuditEvent(this.db, storable(event));
     } catch (error) {
       this.logger.error(
         { err: error, action: event.action, sandboxId: event.sandboxId },

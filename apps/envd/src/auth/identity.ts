@@ -1,4 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import { ENVD_ERROR_HEADER, ENVD_UNKNOWN_USER } from "@wrenn/contract";
 import type { SandboxState } from "../state/sandbox-state.js";
 import { lookupUser, type SystemUser } from "../users/passwd.js";
 
@@ -32,6 +33,9 @@ export function rpcUser(headers: Headers, state: SandboxState): SystemUser {
   try {
     return resolveUser(basicAuthUsername(headers.get("authorization")), state);
   } catch (error) {
-    throw new ConnectError((error as Error).message, Code.Unauthenticated);
+    // E2B's code for it; the header tells Wrenn's control plane it is not a token problem.
+    throw new ConnectError((error as Error).message, Code.Unauthenticated, {
+      [ENVD_ERROR_HEADER]: ENVD_UNKNOWN_USER,
+    });
   }
 }

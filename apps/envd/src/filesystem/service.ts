@@ -17,6 +17,7 @@ import { throwIfDeadlineExceeded } from "../streaming/deadline.js";
 import { EventQueue, QueueOverflowError } from "../streaming/event-queue.js";
 import { keepaliveIntervalMs } from "../streaming/keepalive.js";
 import type { SystemUser } from "../users/passwd.js";
+import { actsAsItself, fileOp } from "./as-user.js";
 import { entryInfo } from "./entry.js";
 import { errnoOf, toConnectError } from "./errno.js";
 import { InotifyWatcher, type RawFsEvent } from "./inotify-watcher.js";
@@ -74,9 +75,36 @@ export function filesystemService(deps: FilesystemServiceDeps): ServiceImpl<type
   const { state, metadata, log } = deps;
   const watchers = new Map<string, ServerWatcher>();
 
+  /**
+   * Does a change as the requesting user (as-user.ts), or answers false when envd already is
+   * that user and acts in-process.
+   */
+  const changeAsUser = async (user: SystemUser, args: string[]): Promise<boolean> => {
+    if (actsAsItself(user)) return false;
+    await fileOp(deps.binDir, user, args);
+    return true;
+  };
+  /**
+   * Before envd reads metadata or a listing as root: the user may reach `path` (`any`: search
+   * every directory on the way; `dir`: also open it for reading). A path swapped after this
+   * can at most show metadata of what the user could reach at the time of the check.
+   */
+  const checkAccess = async (user: SystemUser, path: string, kind: "any" | "dir") => {
+    if (actsAsItself(user)) return;
+    try {
+      await fileOp(deps.binDir, user, ["check", path, kind]);
+    } catch (error) {
+      // Missing and wrong-type paths get the answers the callers below give them.
+      const code = errnoOf(error);
+      if (code === "ENOENT" || code === "ENOTDIR") return;
+      throw toConnectError(error, `cannot access ${path} as ${user.username}`);
+    }
+  };
+
   const checkWatchable = async (req: WatchRequest, ctx: HandlerContext): Promise<string> => {
     const user = rpcUser(ctx.requestHeader, state);
     const dir = resolvePath(req.path, user, state);
+    await checkAccess(user, dir, "dir");
     const st = await stat(dir).catch((error: unknown) => {
       if (errnoOf(error) === "ENOENT")
         throw new ConnectError(`path ${dir} not found`, Code.NotFound);
@@ -118,12 +146,27 @@ export function filesystemService(deps: FilesystemServiceDeps): ServiceImpl<type
   return {
     async stat(req, ctx) {
       const user = rpcUser(ctx.requestHeader, state);
-      return { entry: await statEntry(resolvePath(req.path, user, state), metadata) };
+      const path = resolvePath(req.path, user, state);
+      await checkAccess(user, path, "any");
+      return { entry: await statEntry(path, metadata) };
     },
 
     async makeDir(req, ctx) {
       const user = rpcUser(ctx.requestHeader, state);
       const dir = resolvePath(req.path, user, state);
+      try {
+        if (await changeAsUser(user, ["mkdir", dir]))
+          return { entry: await statEntry(dir, metadata) };
+      } catch (error) {
+        if (errnoOf(error) === "EEXIST")
+          throw new ConnectError(`directory already exists: ${dir}`, Code.AlreadyExists);
+        if (errnoOf(error) === "ENOTDIR")
+          throw new ConnectError(
+            `path already exists but it is not a directory, or is below a file: ${dir}`,
+            Code.InvalidArgument,
+          );
+        throw toConnectError(error, "error creating directory");
+      }
       const existing = await stat(dir).catch((error: unknown) => {
         if (errnoOf(error) === "ENOENT" || errnoOf(error) === "ENOTDIR") return undefined;
         throw toConnectError(error, "error getting file info");
@@ -151,8 +194,10 @@ export function filesystemService(deps: FilesystemServiceDeps): ServiceImpl<type
       const source = resolvePath(req.source, user, state);
       const destination = resolvePath(req.destination, user, state);
       try {
-        await ensureDirs(dirname(destination), user.uid, user.gid);
-        await rename(source, destination);
+        if (!(await changeAsUser(user, ["rename", source, destination]))) {
+          await ensureDirs(dirname(destination), user.uid, user.gid);
+          await rename(source, destination);
+        }
       } catch (error) {
         if (errnoOf(error) === "ENOENT") {
           throw new ConnectError(`source file not found: ${source}`, Code.NotFound);
@@ -167,6 +212,7 @@ export function filesystemService(deps: FilesystemServiceDeps): ServiceImpl<type
       const user = rpcUser(ctx.requestHeader, state);
       const depth = req.depth === 0 ? 1 : req.depth;
       const requested = resolvePath(req.path, user, state);
+      await checkAccess(user, requested, "dir");
       let resolved: string;
       try {
         resolved = await realpath(requested);
@@ -200,6 +246,7 @@ export function filesystemService(deps: FilesystemServiceDeps): ServiceImpl<type
       // E2B uses os.RemoveAll: a missing path is not an error.
       try {
         await metadata.forgetTree(path);
+        if (await changeAsUser(user, ["remove", path])) return {};
         await rm(path, { recursive: true, force: true });
       } catch (error) {
         throw toConnectError(error, "error removing file or directory");

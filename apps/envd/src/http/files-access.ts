@@ -1,5 +1,5 @@
 import type { IncomingMessage } from "node:http";
-import { ENVD_ACCESS_TOKEN_HEADER } from "@wrenn/contract";
+import { ENVD_ACCESS_TOKEN_HEADER, ENVD_ERROR_HEADER, ENVD_UNKNOWN_USER } from "@wrenn/contract";
 import { resolveUser } from "../auth/identity.js";
 import { checkFilesAccess, type FileOperation } from "../auth/signature.js";
 import type { SandboxState } from "../state/sandbox-state.js";
@@ -10,6 +10,8 @@ export class HttpError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    /** Extra response headers (ENVD_ERROR_HEADER). */
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
   }
@@ -49,6 +51,8 @@ export function authorizeFiles(
   try {
     return { path, user: resolveUser(username, state) };
   } catch (error) {
-    throw new HttpError(401, (error as Error).message);
+    throw new HttpError(401, (error as Error).message, {
+      [ENVD_ERROR_HEADER]: ENVD_UNKNOWN_USER,
+    });
   }
 }

@@ -1,3 +1,4 @@
+import type { BigIntStats } from "node:fs";
 import { open, stat } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { basename, dirname } from "node:path";
@@ -5,6 +6,7 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import busboy from "busboy";
+import { actsAsItself, writeAsUser } from "../filesystem/as-user.js";
 import { errnoOf, httpStatusFor } from "../filesystem/errno.js";
 import {
   type MetadataError,
@@ -17,6 +19,7 @@ import type { SandboxState } from "../state/sandbox-state.js";
 import type { SystemUser } from "../users/passwd.js";
 import { requestEncoding } from "./encoding.js";
 import { authorizeFiles, HttpError } from "./files-access.js";
+import { refuse } from "./refuse.js";
 import { json, jsonError } from "./respond.js";
 
 interface UploadedEntry {
@@ -66,8 +69,13 @@ async function writeFile(
   user: SystemUser,
   metadata: Record<string, string>,
   store: MetadataStore,
+  binDir: string,
 ): Promise<UploadedEntry> {
   try {
+    if (!actsAsItself(user)) {
+      await writeWithUserRights(path, body, user, binDir);
+      return uploaded(path, await stat(path, { bigint: true }), metadata, store);
+    }
     await ensureDirs(dirname(path), user.uid, user.gid);
     const existing = await stat(path).catch((error: unknown) => {
       if (errnoOf(error) === "ENOENT") return undefined;
@@ -84,13 +92,39 @@ async function writeFile(
     }
     const out = handle.createWriteStream();
     await pipeline(body, out);
-    store.set(await stat(path, { bigint: true }), metadata);
-    const stored = Object.keys(metadata).length > 0 ? { ...metadata } : undefined;
-    return { name: basename(path), type: "file", path, ...(stored ? { metadata: stored } : {}) };
+    return uploaded(path, await stat(path, { bigint: true }), metadata, store);
   } catch (error) {
     body.resume();
     throw uploadError(error, path);
   }
+}
+
+function uploaded(
+  path: string,
+  st: BigIntStats,
+  metadata: Record<string, string>,
+  store: MetadataStore,
+): UploadedEntry {
+  store.set(st, metadata);
+  const stored = Object.keys(metadata).length > 0 ? { ...metadata } : undefined;
+  return { name: basename(path), type: "file", path, ...(stored ? { metadata: stored } : {}) };
+}
+
+/**
+ * The write as the user (filesystem/as-user.ts): refused before any byte when the user may
+ * not write there; the helper's own failure (ENOSPC, ...) wins over the broken pipe it causes.
+ */
+async function writeWithUserRights(
+  path: string,
+  body: Readable,
+  user: SystemUser,
+  binDir: string,
+): Promise<void> {
+  const write = await writeAsUser(binDir, user, path);
+  const [sent] = await Promise.allSettled([pipeline(body, write.sink)]);
+  if (sent.status === "rejected") write.cancel();
+  await write.exited;
+  if (sent.status === "rejected") throw sent.reason;
 }
 
 export async function handleFilesPost(
@@ -99,9 +133,18 @@ export async function handleFilesPost(
   state: SandboxState,
   store: MetadataStore,
   log: Logger,
+  binDir: string,
 ): Promise<void> {
+  let access: ReturnType<typeof authorizeFiles>;
   try {
-    const access = authorizeFiles(req, state, "write");
+    access = authorizeFiles(req, state, "write");
+  } catch (error) {
+    // Refused before any of the body is read, and none of it will be.
+    if (error instanceof HttpError)
+      return refuse(req, res, error.status, error.message, error.headers);
+    throw error;
+  }
+  try {
     const metadata = metadataHeaders(req);
     try {
       validateMetadata(metadata);
@@ -136,7 +179,7 @@ export async function handleFilesPost(
       } catch (error) {
         throw uploadError(error, access.path);
       }
-      entries = [await writeFile(target, body, access.user, metadata, store)];
+      entries = [await writeFile(target, body, access.user, metadata, store, binDir)];
     } else if (contentType.startsWith("multipart/")) {
       entries = await multipartUpload(
         req,
@@ -146,6 +189,7 @@ export async function handleFilesPost(
         access.user,
         metadata,
         store,
+        binDir,
       );
     } else {
       throw new HttpError(
@@ -174,6 +218,7 @@ function multipartUpload(
   user: SystemUser,
   metadata: Record<string, string>,
   store: MetadataStore,
+  binDir: string,
 ): Promise<UploadedEntry[]> {
   return new Promise((done, fail) => {
     let parser: busboy.Busboy;
@@ -225,7 +270,7 @@ function multipartUpload(
         return;
       }
       seen.add(target);
-      const result = writeFile(target, stream, user, metadata, store);
+      const result = writeFile(target, stream, user, metadata, store, binDir);
       result.catch(abort);
       results.push(result);
     };

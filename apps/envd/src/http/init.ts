@@ -1,10 +1,10 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { ENVD_ACCESS_TOKEN_HEADER } from "@wrenn/contract";
 import type { Logger } from "../log/logger.js";
 import type { SandboxState } from "../state/sandbox-state.js";
 import { lookupUser } from "../users/passwd.js";
 import { ENVD_VERSION } from "../version.js";
 import { BodyTooLargeError, readSmallBody } from "./body.js";
+import { refuse } from "./refuse.js";
 import { jsonError } from "./respond.js";
 
 const MAX_INIT_BODY = 1024 * 1024;
@@ -64,8 +64,9 @@ function parseInit(raw: Buffer): InitRequest {
 
 /**
  * POST /init: the host agent hands the sandbox its environment, default user and workdir and
- * the access token. Once a token is set, only a caller holding it (as X-Access-Token, or as
- * the same accessToken in the body) may call /init again.
+ * the access token. Once a token is set, only a caller sending it as X-Access-Token may call
+ * /init again (E2B's envd also takes it from the body; envd here reads no body before it
+ * knows the caller).
  */
 export async function handleInit(
   req: IncomingMessage,
@@ -74,23 +75,15 @@ export async function handleInit(
   log: Logger,
 ): Promise<void> {
   res.setHeader("x-envd-version", ENVD_VERSION);
+  // The caller's token was checked before this (server.ts): nothing of the body is read for
+  // a caller without it.
   let init: InitRequest;
   try {
     init = parseInit(await readSmallBody(req, MAX_INIT_BODY));
   } catch (error) {
-    const status = error instanceof BodyTooLargeError ? 413 : 400;
-    jsonError(res, status, (error as Error).message);
+    if (error instanceof BodyTooLargeError) return refuse(req, res, 413, error.message);
+    jsonError(res, 400, (error as Error).message);
     return;
-  }
-  if (state.token.isSet()) {
-    const header = req.headers[ENVD_ACCESS_TOKEN_HEADER];
-    const allowed =
-      (typeof header === "string" && state.token.matches(header)) ||
-      (init.accessToken !== undefined && state.token.matches(init.accessToken));
-    if (!allowed) {
-      jsonError(res, 401, "access token validation failed: /init must carry the current token");
-      return;
-    }
   }
   if (init.defaultUser !== undefined && init.defaultUser !== "" && !lookupUser(init.defaultUser)) {
     jsonError(res, 400, `unknown default user '${init.defaultUser}'`);

@@ -16,7 +16,9 @@ import { handleFilesGet } from "./files-get.js";
 import { handleFilesPost } from "./files-post.js";
 import { handleInit } from "./init.js";
 import { pathnameOf } from "./query.js";
+import { bodyPending, closeWithoutFin, refuse } from "./refuse.js";
 import { json, jsonError } from "./respond.js";
+import { describeBareRpcErrors } from "./rpc-errors.js";
 
 export interface EnvdDeps {
   state: SandboxState;
@@ -26,28 +28,12 @@ export interface EnvdDeps {
   log: Logger;
 }
 
-// Routes that work without X-Access-Token (E2B's authExcludedPaths). /files checks the token
-// or a signature itself; /init checks it itself.
-const OPEN_ROUTES = new Set(["GET /health", "GET /files", "POST /files", "POST /init"]);
-
-// A connection envd wants gone gets this long for the client to close it first; then envd
-// resets it. Either way envd never sends the first FIN (see closeWithoutFin).
-const LINGER_MS = 1000;
-
-/**
- * Ends a connection without envd sending a FIN: once the client closes its side, or after
- * LINGER_MS, the socket is reset. The side that sends the first FIN keeps the endpoint in
- * TIME_WAIT, which gVisor's netstack refuses to checkpoint.
- */
-function closeWithoutFin(socket: Socket): void {
-  const reset = () => {
-    clearTimeout(timer);
-    if (!socket.destroyed) socket.resetAndDestroy();
-  };
-  // Prepended: Node's HTTP server would otherwise answer the client's FIN with its own FIN.
-  socket.prependOnceListener("end", reset);
-  const timer = setTimeout(reset, LINGER_MS);
-}
+// /files takes the token as a header or as a signature made with it (E2B §3e): it checks
+// either itself, still before reading any of the body. Every other route but GET /health needs
+// X-Access-Token once a token is set, /init included: nothing of a request's body is read
+// before its sender is known (a caller without the token could otherwise make envd read, and
+// the connection carry, whatever it sends).
+const SIGNED_ROUTES = new Set(["GET /files", "POST /files"]);
 
 /**
  * envd's HTTP front: plain routes, then Connect (JSON and binary, gRPC-web) for the process
@@ -159,14 +145,17 @@ export class EnvdServer {
   async #route(route: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const { state, log } = this.#deps;
     if (route === "GET /health") {
+      // Open to anyone: so it reads nothing, and keeps no connection busy with a body.
+      if (bodyPending(req)) return refuse(req, res, 400, "GET /health takes no body");
       res.writeHead(204, { "cache-control": "no-store" });
       res.end();
       return;
     }
-    if (!OPEN_ROUTES.has(route) && state.token.isSet()) {
+    if (!SIGNED_ROUTES.has(route) && state.token.isSet()) {
       const header = req.headers[ENVD_ACCESS_TOKEN_HEADER];
       if (typeof header !== "string" || !state.token.matches(header)) {
-        jsonError(
+        refuse(
+          req,
           res,
           401,
           "unauthorized access, please provide a valid access token or method signing if supported",
@@ -184,12 +173,13 @@ export class EnvdServer {
       case "GET /metrics":
         return json(res, 200, await sampleMetrics());
       case "GET /files":
-        return handleFilesGet(req, res, state);
+        return handleFilesGet(req, res, state, this.#deps.binDir);
       case "POST /files":
-        return handleFilesPost(req, res, state, this.#deps.metadata, log);
+        return handleFilesPost(req, res, state, this.#deps.metadata, log, this.#deps.binDir);
       case "POST /_wrenn/quiesce":
         return this.#quiesce(req, res);
       default:
+        describeBareRpcErrors(req, res);
         this.#rpc(req, res);
     }
   }

@@ -67,7 +67,7 @@ export class CaughtOutput {
 export class LaunchError extends Error {}
 
 // Switching credentials needs root; when envd is not root it can only run as itself.
-function credentialArgs(user: SystemUser): string[] {
+export function credentialArgs(user: SystemUser): string[] {
   const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
   if (!isRoot) {
     if (process.getuid?.() !== user.uid) {

@@ -79,9 +79,10 @@ export class SandboxWorld extends EnvdWorld {
   }
 
   private runsc(args: string[], timeoutMs?: number): Promise<ShellResult> {
-    // The agent's global flags: the same on every call for a container.
+    // The agent's runsc (WRENN_RUNSC, which the agent was started with too) and its --root:
+    // a runsc build only understands the state its own build wrote.
     return execFileResult(
-      "runsc",
+      process.env.WRENN_RUNSC || "runsc",
       ["--root", join(this.dataDir, "runsc"), "--network=sandbox", ...args],
       timeoutMs,
     );

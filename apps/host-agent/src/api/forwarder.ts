@@ -49,7 +49,7 @@ export class Forwarder {
             res,
             httpStatusOf("port_unreachable"),
             "port_unreachable",
-            `the sandbox did not answer: ${err.message}`,
+            unreachableMessage(err),
           );
         } else res.destroy();
       } else (res as Duplex | undefined)?.destroy();
@@ -137,6 +137,25 @@ export class Forwarder {
 
 /** A forwarding refusal: a contract code, with its status from the registry. */
 const refusal = (code: ErrorCode, error: string) => ({ status: httpStatusOf(code), code, error });
+
+/**
+ * What a client is told when the sandbox's port did not answer. Never the error's own message:
+ * Node's names the sandbox's internal address and port ("connect ECONNREFUSED 10.x.y.z:8080").
+ */
+export function unreachableMessage(err: Error): string {
+  switch ((err as NodeJS.ErrnoException).code) {
+    case "ECONNREFUSED":
+      return "the sandbox did not answer: nothing listens on this port";
+    case "ECONNRESET":
+      return "the sandbox did not answer: the connection was reset";
+    case "ETIMEDOUT":
+    case "EHOSTUNREACH":
+    case "ENETUNREACH":
+      return "the sandbox did not answer: it cannot be reached";
+    default:
+      return "the sandbox did not answer";
+  }
+}
 
 function errorBody(code: string, message: string): string {
   return JSON.stringify({ error: { code, message } });

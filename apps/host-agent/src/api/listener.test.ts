@@ -1,3 +1,4 @@
+import type { ServerResponse } from "node:http";
 import { pino } from "pino";
 import { Registry } from "prom-client";
 import { afterEach, describe, expect, it } from "vitest";
@@ -40,9 +41,51 @@ describe("agent listener", () => {
     expect(
       (await fetch(`${url}/healthz`, { headers: { authorization: "Bearer s3cret-token" } })).status,
     ).toBe(204);
-    // Forwarded requests carry it in their own header: Authorization belongs to the sandbox.
-    const fwd = await fetch(`${url}/healthz`, { headers: { "wrenn-agent-token": "s3cret-token" } });
-    expect(fwd.status).toBe(204);
+    // The proxy's forwarding token is no key to the agent's own API: it rides on public
+    // requests (Authorization belongs to the sandbox's traffic).
+    for (const path of ["/healthz", "/metrics", "/hostagent.v1.HostAgentService/ListSandboxes"]) {
+      const r = await fetch(`${url}${path}`, { headers: { "wrenn-agent-token": "s3cret-token" } });
+      expect(r.status, path).toBe(401);
+    }
+  });
+
+  it("sends a request with the forward header to the sandbox, whatever its path", async () => {
+    const seen: string[] = [];
+    const recording = {
+      web: (req: { url?: string }, res: ServerResponse) => {
+        seen.push(req.url ?? "");
+        res.writeHead(200);
+        res.end("sandbox");
+      },
+    } as unknown as Forwarder;
+    for (const token of ["s3cret-token", undefined]) {
+      const l = await startListener({
+        listen: "127.0.0.1:0",
+        token,
+        routes,
+        forwarder: recording,
+        metrics: new Registry(),
+        log,
+      });
+      const url = `http://${l.address}`;
+      const headers = {
+        "wrenn-forward-sandbox": "sb-00000001",
+        ...(token ? { "wrenn-agent-token": token } : {}),
+      };
+      for (const path of ["/metrics", "/healthz"]) {
+        const r = await fetch(`${url}${path}`, { headers });
+        expect(await r.text(), path).toBe("sandbox");
+      }
+      if (token) {
+        // Forwarding needs the forwarding token; the agent's Bearer is not asked for.
+        const r = await fetch(`${url}/metrics`, {
+          headers: { "wrenn-forward-sandbox": "sb-00000001" },
+        });
+        expect(r.status).toBe(401);
+      }
+      await l.close();
+    }
+    expect(seen).toEqual(["/metrics", "/healthz", "/metrics", "/healthz"]);
   });
 
   it("serves without a token on loopback", async () => {

@@ -36,6 +36,8 @@ export function parseListen(listen: string): ListenAddress {
   return { host: m[1], port: Number(m[2]) };
 }
 
+const single = (value: string | string[] | undefined) => (Array.isArray(value) ? value[0] : value);
+
 function isLoopback(a: ListenAddress): boolean {
   return (
     a.path !== undefined ||
@@ -61,12 +63,19 @@ export async function startListener(
   }
   const connect = connectNodeAdapter({ routes: opts.routes });
   const expected = opts.token ? Buffer.from(opts.token) : undefined;
-  const authorized = (headers: http.IncomingHttpHeaders): boolean => {
+  const matches = (given: string | undefined): boolean => {
     if (!expected) return true;
-    const bearer = /^Bearer (.+)$/.exec(String(headers.authorization ?? ""))?.[1];
-    const given = Buffer.from(String(headers[FORWARD_TOKEN] ?? bearer ?? ""));
-    return given.length === expected.length && timingSafeEqual(given, expected);
+    const bytes = Buffer.from(given ?? "");
+    return bytes.length === expected.length && timingSafeEqual(bytes, expected);
   };
+  // Two powers, two headers. Wrenn-Agent-Token only lets the control plane's proxy carry
+  // a request to a sandbox: it is on every public request the proxy forwards, so it must never
+  // also reach the agent's own API. That (Connect RPCs, /metrics, /healthz) takes the token as
+  // Authorization: Bearer only.
+  const mayForward = (headers: http.IncomingHttpHeaders): boolean =>
+    matches(single(headers[FORWARD_TOKEN]));
+  const mayCallAgent = (headers: http.IncomingHttpHeaders): boolean =>
+    matches(/^Bearer (.+)$/.exec(String(headers.authorization ?? ""))?.[1]);
 
   const handle = (
     req: http.IncomingMessage | http2.Http2ServerRequest,
@@ -74,7 +83,21 @@ export async function startListener(
   ) => {
     const r1 = req as http.IncomingMessage;
     const s1 = res as http.ServerResponse;
-    if (!authorized(req.headers)) {
+    // The forward header decides first: a request meant for a sandbox goes to the sandbox,
+    // whatever its path (a user's app may serve /metrics or /healthz itself).
+    if (req.headers[FORWARD_SANDBOX] !== undefined) {
+      if (!mayForward(req.headers)) {
+        sendError(s1, 401, "unauthenticated", "missing or wrong agent token");
+        return;
+      }
+      if (req.httpVersionMajor !== 1) {
+        sendError(s1, 400, "http1_only", "the forwarder speaks HTTP/1.1");
+        return;
+      }
+      opts.forwarder.web(r1, s1);
+      return;
+    }
+    if (!mayCallAgent(req.headers)) {
       sendError(s1, 401, "unauthenticated", "missing or wrong agent token");
       return;
     }
@@ -93,20 +116,12 @@ export async function startListener(
       res.end();
       return;
     }
-    if (opts.forwarder && req.headers[FORWARD_SANDBOX] !== undefined) {
-      if (req.httpVersionMajor !== 1) {
-        sendError(s1, 400, "http1_only", "the forwarder speaks HTTP/1.1");
-        return;
-      }
-      opts.forwarder.web(r1, s1);
-      return;
-    }
     connect(r1, s1);
   };
 
   const h1 = http.createServer(handle);
   h1.on("upgrade", (req: http.IncomingMessage, socket, head: Buffer) => {
-    if (!authorized(req.headers) || req.headers[FORWARD_SANDBOX] === undefined) {
+    if (req.headers[FORWARD_SANDBOX] === undefined || !mayForward(req.headers)) {
       socket.end("HTTP/1.1 401 Unauthorized\r\nconnection: close\r\n\r\n");
       return;
     }

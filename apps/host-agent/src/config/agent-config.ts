@@ -19,6 +19,10 @@ export interface AgentConfig {
   defaults: Resources;
   memoryOverheadMb: number;
   pidsLimit: number;
+  /** The runsc binary (WRENN_RUNSC): a path, or a name found on PATH. */
+  runsc: string;
+  /** WRENN_RUNSC_PLATFORM: "ptrace" forces it; "auto" (default) is systrap when it runs. */
+  runscPlatform: "auto" | "ptrace";
   /** How long a booting or restoring sandbox may take to answer /health before it failed. */
   bootTimeoutMs: number;
   /** IPv4 range the sandboxes' /30 networks are carved from. */
@@ -123,6 +127,12 @@ function mountRoots(raw: string | undefined): string[] {
   });
 }
 
+function runscPlatform(raw: string | undefined): "auto" | "ptrace" {
+  if (raw === undefined || raw === "" || raw === "auto") return "auto";
+  if (raw === "ptrace") return "ptrace";
+  throw new Error(`WRENN_RUNSC_PLATFORM must be auto or ptrace (got ${JSON.stringify(raw)})`);
+}
+
 /** Reads the agent's configuration from the environment (documented in the README). */
 export function agentConfigFromEnv(env: NodeJS.ProcessEnv = process.env): AgentConfig {
   const base = env.WRENN_DATA_DIR ?? path.join(installLayout.repoRoot, ".wrenn");
@@ -142,6 +152,8 @@ export function agentConfigFromEnv(env: NodeJS.ProcessEnv = process.env): AgentC
     },
     memoryOverheadMb: int(env, "WRENN_MEMORY_OVERHEAD_MB", 128, 0, 4096),
     pidsLimit: int(env, "WRENN_PIDS_LIMIT", 8192, 256, 1 << 22),
+    runsc: env.WRENN_RUNSC || "runsc",
+    runscPlatform: runscPlatform(env.WRENN_RUNSC_PLATFORM),
     // A cold boot takes ~1 s on an idle host, but tens of seconds on a saturated one; failing
     // the create then helps nobody.
     bootTimeoutMs: int(env, "WRENN_BOOT_TIMEOUT_S", 120, 5, 3600) * 1000,

@@ -35,8 +35,9 @@ export class ManagedNetworks implements SandboxNetworks {
     return closingConnections(n.guestIp, await readConntrackSnapshot());
   }
 
-  wrapForNetns(netnsPath: string, runscArgv: string[]): [string, string[]] {
-    const [cmd, ...args] = withNetnsFix(netnsPath, ["runsc", ...runscArgv]);
+  /** `argv` is the whole command, program first (the agent's runsc may be any path). */
+  wrapForNetns(netnsPath: string, argv: string[]): [string, string[]] {
+    const [cmd, ...args] = withNetnsFix(netnsPath, argv);
     return [cmd!, args];
   }
 }

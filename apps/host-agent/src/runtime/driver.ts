@@ -5,6 +5,12 @@
  */
 export interface RuntimeDriver {
   readonly kind: string;
+  /**
+   * The runtime build and mode a checkpoint depends on (for gVisor: runsc's version and
+   * platform). Template checkpoints are kept per identity; a checkpoint of another identity
+   * is never restored.
+   */
+  readonly identity: string;
   /** Boots a sandbox whose init starts envd. Resolves once the runtime reports it running. */
   start(spec: RuntimeSpec): Promise<void>;
   /** Kills and forgets the sandbox; idempotent. */
@@ -20,7 +26,12 @@ export interface RuntimeDriver {
   checkpointBlockers(runtimeId: string): Promise<string[]>;
   /** Saves memory and state to imageDir; the sandbox no longer runs afterwards. */
   checkpoint(runtimeId: string, imageDir: string): Promise<void>;
-  /** Boots a sandbox from a checkpoint (its own or a template's), under spec's identity. */
+  /** Why this runtime must not restore the checkpoint in imageDir; undefined if it may. */
+  restoreRefusal(imageDir: string): Promise<string | undefined>;
+  /**
+   * Boots a sandbox from a checkpoint (its own or a template's), under spec's identity.
+   * Refuses (RuntimeError) a checkpoint restoreRefusal objects to.
+   */
   restore(spec: RuntimeSpec, imageDir: string): Promise<void>;
   /** Sends a signal to the sandbox's init, which forwards it to envd. */
   signal(runtimeId: string, signal: "SIGUSR2"): Promise<void>;

@@ -284,6 +284,7 @@ export class SandboxManager {
 
   private async bootForPool(t: TemplateRef): Promise<PoolEntry> {
     const { inst } = await this.boot(t, this.config.defaults, NO_NETWORK);
+    await this.warmUp(inst);
     await this.setPhase(inst, "pooled");
     return { runtimeId: inst.runtimeId, template: t };
   }
@@ -358,6 +359,7 @@ export class SandboxManager {
     if (await this.snapshots.get(t)) return;
     const inst = await this.bootFrom(t, this.config.defaults, NO_NETWORK, undefined);
     try {
+      await this.warmUp(inst);
       await this.envdOf(inst.runtimeId).quiesce();
       const scratch = await this.snapshots.scratch(t);
       await this.runtime.checkpoint(inst.runtimeId, scratch);
@@ -366,6 +368,15 @@ export class SandboxManager {
     } finally {
       await this.destroyInstance(inst.runtimeId);
     }
+  }
+
+  /** The first command's one-off costs, paid here rather than by a caller (bench/command-path). */
+  private async warmUp(inst: Instance): Promise<void> {
+    await this.envdOf(inst.runtimeId)
+      .warmUp()
+      .catch((err: Error) =>
+        this.log.warn({ runtimeId: inst.runtimeId, err: err.message }, "warm-up failed"),
+      );
   }
 
   // ---- pause / resume ----------------------------------------------------------------------
@@ -452,6 +463,16 @@ export class SandboxManager {
       if (phase === "frozen") {
         await this.runtime.thaw(inst.runtimeId);
       } else if (phase === "paused") {
+        // A checkpoint of another runsc build must not be restored: refuse, and say why in
+        // the sandbox's state (the checkpoint and the files stay for a host that can).
+        const refusal = await this.runtime.restoreRefusal(inst.checkpointDir);
+        if (refusal) {
+          if (inst.record.error !== refusal) {
+            inst.record.error = refusal;
+            await this.records.save(inst.record);
+          }
+          throw new AgentError("failed_precondition", `sandbox ${sandboxId}: ${refusal}`);
+        }
         await inst.disk.mount();
         const lease = await this.networks.setup(inst.runtimeId, inst.record.network);
         this.leases.set(inst.runtimeId, lease);
@@ -464,6 +485,7 @@ export class SandboxManager {
         await this.envdOf(inst.runtimeId).waitHealthy(this.config.healthTimeoutMs);
         await rm(inst.checkpointDir, { recursive: true, force: true });
         inst.record.checkpointBytes = undefined;
+        inst.record.error = undefined;
       } else {
         throw new AgentError(
           "failed_precondition",
@@ -590,10 +612,18 @@ export class SandboxManager {
         }
         return true;
       }
-      case "paused":
+      case "paused": {
         await inst.disk.mount();
         this.leases.set(rec.runtimeId, await this.networks.setup(rec.runtimeId, rec.network));
+        // The runsc may have changed while the agent was away: the state says so at once,
+        // and says nothing once a runsc that can restore it is back.
+        const refusal = await this.runtime.restoreRefusal(inst.checkpointDir);
+        if ((refusal ?? undefined) !== rec.error) {
+          rec.error = refusal;
+          await this.records.save(rec);
+        }
         return true;
+      }
       case "error":
         await inst.disk.mount().catch(() => {});
         return true;

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { access, mkdir, readdir, rename, rm } from "node:fs/promises";
 import path from "node:path";
 
@@ -9,16 +10,28 @@ export interface TemplateRef {
 
 /**
  * Checkpoints of a freshly booted, quiesced sandbox per template version. Restoring one
- * skips Node's start-up under ptrace (the slow part of a cold boot). The image holds no
+ * skips Node's start-up under gVisor (the slow part of a cold boot). The image holds no
  * secret and no per-sandbox state: it is taken before any /init.
+ *
+ * They are kept per runtime identity (runsc build and platform): a checkpoint only restores
+ * under the runsc that made it, so after a runsc change the template is checkpointed again.
  */
 export class TemplateSnapshots {
-  constructor(readonly root: string) {}
+  private readonly own: string;
+
+  constructor(
+    readonly root: string,
+    identity: string,
+  ) {
+    const slug = identity.replace(/[^A-Za-z0-9.]+/g, "-").slice(0, 80);
+    const hash = createHash("sha256").update(identity).digest("hex").slice(0, 8);
+    this.own = path.join(root, `${slug}-${hash}`);
+  }
 
   dir(t: TemplateRef): string {
     // "-tmpdisk": taken with /tmp on the sandbox's disk (RuntimeSpec.tmpOnDisk); a checkpoint
     // restores only into the mount table it was taken with, so older ones are not reused.
-    return path.join(this.root, `${t.name}-${t.version}-tmpdisk`);
+    return path.join(this.own, `${t.name}-${t.version}-tmpdisk`);
   }
 
   async get(t: TemplateRef): Promise<string | undefined> {
@@ -31,14 +44,19 @@ export class TemplateSnapshots {
     }
   }
 
-  /** Removes the scratch directories of snapshots a crash interrupted. */
+  /**
+   * Removes the scratch directories of snapshots a crash interrupted, and the checkpoints of
+   * other runtime identities (and of the layout before identities), which can never restore
+   * here and are cheap to take again.
+   */
   async removePartial(): Promise<void> {
-    const names = await readdir(this.root).catch(() => [] as string[]);
-    await Promise.all(
-      names
-        .filter((n) => n.includes(".partial-"))
-        .map((n) => rm(path.join(this.root, n), { recursive: true, force: true })),
-    );
+    const others = (await readdir(this.root).catch(() => [] as string[]))
+      .map((n) => path.join(this.root, n))
+      .filter((p) => p !== this.own);
+    const partial = (await readdir(this.own).catch(() => [] as string[]))
+      .filter((n) => n.includes(".partial-"))
+      .map((n) => path.join(this.own, n));
+    await Promise.all([...others, ...partial].map((p) => rm(p, { recursive: true, force: true })));
   }
 
   /** A scratch directory; `commit` moves it into place in one rename. */

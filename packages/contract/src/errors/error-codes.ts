@@ -52,6 +52,13 @@ export const ERROR_CODES = {
    * A feature of E2B's API this server does not have. 501 rather than 404: E2B's SDK reads a
    * 404 as "sandbox not found", which would send its user looking for the wrong problem.
    */
+  /** The Linux user a command or file operation names does not exist in the sandbox. */
+  unknown_user: {
+    status: 400,
+    grpc: "invalid_argument",
+    retryable: false,
+    message: "no such user in the sandbox",
+  },
   not_implemented: {
     status: 501,
     grpc: "unimplemented",

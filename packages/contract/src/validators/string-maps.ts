@@ -1,5 +1,6 @@
 import { invalidInput } from "../errors/error-codes.js";
 import { ENV_VAR_NAME_PATTERN, LIMITS } from "../limits.js";
+import { checkText } from "./text.js";
 
 interface MapLimits {
   entries: number;
@@ -30,6 +31,8 @@ function checkStringMap(name: string, value: unknown, limits: MapLimits): Record
         `${name}.${k.slice(0, 40)} must be a string of at most ${limits.value} characters`,
       );
     }
+    checkText(`${name} key ${JSON.stringify(k.slice(0, 40))}`, k);
+    checkText(`${name}.${k.slice(0, 40)}`, v);
     out[k] = v;
   }
   return out;

@@ -9,7 +9,18 @@ import {
   type RuntimeStats,
   type RuntimeStatus,
 } from "../driver.js";
+import { dropOldRunscShims } from "./guest-shims.js";
 import { cgroupPath, ociSpec } from "./oci-spec.js";
+import {
+  probeRunsc,
+  type RunscBuild,
+  readIdentity,
+  restoreRefusal,
+  writeIdentity,
+} from "./runsc-build.js";
+
+/** The runsc every agent ran before builds were recorded: bookworm's, ptrace only. */
+export const LEGACY_IDENTITY = "runsc version 0.0~20221219.0 platform=ptrace";
 
 export interface GvisorOptions {
   /** runsc's --root: its state for every container of this agent. */
@@ -19,11 +30,15 @@ export interface GvisorOptions {
   /** Added to the user's memory: the sentry and gofer share the sandbox's cgroup. */
   memoryOverheadMb: number;
   /**
-   * Turns a runsc argv into the command that runs it for a sandbox in netnsPath; this runsc
-   * needs a work-around to start with networking inside a namespace on kernels >= 6 (notes).
+   * Turns a full argv (program first) into the command that runs it for a sandbox in
+   * netnsPath; bookworm's runsc needs a work-around to start with networking inside a
+   * namespace on kernels >= 6 (notes).
    */
-  wrapForNetns: (netnsPath: string, runscArgv: string[]) => [string, string[]];
+  wrapForNetns: (netnsPath: string, argv: string[]) => [string, string[]];
+  /** The runsc binary (WRENN_RUNSC): a path, or a name looked up on PATH. */
   runsc?: string;
+  /** "ptrace" forces that platform; otherwise systrap when this runsc can run it. */
+  platform?: string;
 }
 
 /**
@@ -32,22 +47,38 @@ export interface GvisorOptions {
  */
 const CHECKPOINT_DONE = ".wrenn-checkpoint-complete";
 
-/** The gVisor (runsc) driver: one OCI container per sandbox, ptrace platform, netstack. */
+/** The gVisor (runsc) driver: one OCI container per sandbox, systrap (or ptrace), netstack. */
 export class GvisorDriver implements RuntimeDriver {
   readonly kind = "gvisor";
   private readonly runsc: string;
+  private probed?: RunscBuild;
   /** `runsc delete` after a checkpoint takes 1-2 s of runsc's own bookkeeping; it runs here. */
   private readonly pendingDeletes = new Map<string, Promise<void>>();
   /** runsc's sandbox process of each container, for alive() (runsc state's pid). */
   private readonly sandboxPids = new Map<string, number>();
 
   constructor(private readonly opts: GvisorOptions) {
-    this.runsc = opts.runsc ?? "runsc";
+    this.runsc = opts.runsc || "runsc";
+  }
+
+  /** Probes the runsc once (version, platform); call before anything else. */
+  async init(): Promise<RunscBuild> {
+    this.probed = await probeRunsc(this.runsc, this.opts.platform);
+    return this.probed;
+  }
+
+  get build(): RunscBuild {
+    if (!this.probed) throw new RuntimeError("the gVisor driver was used before init()");
+    return this.probed;
+  }
+
+  get identity(): string {
+    return this.build.identity;
   }
 
   // The same global flags on every call for a container; a mismatch gives confusing errors.
   private global(): string[] {
-    return ["--root", this.opts.stateDir, "--network=sandbox"];
+    return ["--root", this.opts.stateDir, ...this.build.flags];
   }
 
   private async call(args: string[], timeoutMs = 60_000): Promise<string> {
@@ -60,7 +91,14 @@ export class GvisorDriver implements RuntimeDriver {
     await this.launch(spec, ["run", "--detach", "--bundle", bundle, spec.runtimeId]);
   }
 
+  restoreRefusal(imageDir: string): Promise<string | undefined> {
+    return restoreRefusal(imageDir, this.build, LEGACY_IDENTITY);
+  }
+
   async restore(spec: RuntimeSpec, imageDir: string): Promise<void> {
+    // Never hand a checkpoint to a runsc build other than the one that made it.
+    const refusal = await this.restoreRefusal(imageDir);
+    if (refusal) throw new RuntimeError(refusal);
     await this.clearStale(spec.runtimeId);
     const bundle = await this.writeBundle(spec);
     await this.launch(spec, [
@@ -76,9 +114,9 @@ export class GvisorDriver implements RuntimeDriver {
 
   async stop(runtimeId: string): Promise<void> {
     await this.pendingDeletes.get(runtimeId);
-    // This runsc cannot delete a frozen container (it panics on "paused => stopped"): thaw
-    // it first, then kill and delete, and judge by the outcome rather than exit statuses.
-    if ((await this.status(runtimeId)) === "paused") {
+    // Bookworm's runsc cannot delete a frozen container (it panics on "paused => stopped"):
+    // thaw it first, then kill and delete, and judge by the outcome rather than exit statuses.
+    if (this.build.needsThawBeforeDelete && (await this.status(runtimeId)) === "paused") {
       await this.call(["resume", runtimeId], 15_000).catch(() => {});
     }
     await this.call(["kill", runtimeId, "KILL"], 15_000).catch(() => {});
@@ -124,6 +162,10 @@ export class GvisorDriver implements RuntimeDriver {
       ],
       { timeoutMs: 300_000 },
     );
+    // The build that saves is the sentry that has run this sandbox since its boot, which may
+    // differ from the runsc this agent calls (a package upgraded under a running sandbox).
+    const madeBy = (await readIdentity(this.bundleDir(runtimeId))) ?? LEGACY_IDENTITY;
+    await writeIdentity(imageDir, madeBy);
     // The image is complete. Killing every task of the sandbox frees its memory at once;
     // runsc's own delete (1-2 s of bookkeeping, needed before the id can be restored) goes on
     // in the background, and whatever uses this id next waits for it.
@@ -275,6 +317,8 @@ export class GvisorDriver implements RuntimeDriver {
       path.join(bundle, "config.json"),
       JSON.stringify(ociSpec(spec, this.opts.memoryOverheadMb), null, 2),
     );
+    await writeIdentity(bundle, this.build.identity);
+    if (!this.build.needsGuestShims) await dropOldRunscShims(spec.rootfs);
     return bundle;
   }
 
@@ -285,7 +329,10 @@ export class GvisorDriver implements RuntimeDriver {
   private async launch(spec: RuntimeSpec, args: string[]): Promise<void> {
     const logPath = path.join(spec.dir, "runtime.log");
     const log = await open(logPath, "a");
-    const [cmd, argv] = this.opts.wrapForNetns(spec.netnsPath, [...this.global(), ...args]);
+    const full = [this.runsc, ...this.global(), ...args];
+    const [cmd, argv] = this.build.needsNetnsFix
+      ? this.opts.wrapForNetns(spec.netnsPath, full)
+      : [full[0] as string, full.slice(1)];
     try {
       await runCommand(cmd, argv, { stdio: ["ignore", log.fd, log.fd], timeoutMs: 60_000 });
     } catch (err) {
@@ -325,7 +372,8 @@ export class GvisorDriver implements RuntimeDriver {
       if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
       const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
       const argv = cmdline.split("\0");
-      const runsc = argv[0]?.startsWith("runsc") || argv[3] === "wrenn-checkpoint";
+      const runsc =
+        path.basename(argv[0] ?? "").startsWith("runsc") || argv[3] === "wrenn-checkpoint";
       const ours =
         runsc &&
         (argv.includes(`--root=${this.opts.stateDir}`) || argv.includes(this.opts.stateDir));
