@@ -3,6 +3,8 @@ import {
   ContractError,
   canTransition,
   checkEgressList,
+  checkEnvVars,
+  checkMetadata,
   checkMounts,
   ERROR_CODES,
   e2bStateOf,
@@ -13,6 +15,7 @@ import {
   LIMITS,
   SANDBOX_STATES,
   SANDBOX_TRANSITIONS,
+  textProblem,
 } from "./index.js";
 
 describe("the error registry", () => {
@@ -108,5 +111,19 @@ describe("mounts", () => {
     ];
     for (const mounts of bad)
       expect(() => checkMounts(mounts), JSON.stringify(mounts)).toThrow(ContractError);
+  });
+});
+
+describe("text rules", () => {
+  // PostgreSQL cannot store NUL or a lone surrogate, and an environment cannot hold NUL: the
+  // shared validators refuse them, so the control plane and the host agent agree.
+  test("metadata and env vars with NUL or a lone surrogate are refused, good text is kept", () => {
+    for (const bad of ["a\0b", "\uD800", "x\uDC00"]) {
+      expect(() => checkMetadata({ k: bad }), JSON.stringify(bad)).toThrow(ContractError);
+      expect(() => checkMetadata({ [bad]: "v" }), JSON.stringify(bad)).toThrow(ContractError);
+      expect(() => checkEnvVars({ A: bad }), JSON.stringify(bad)).toThrow(ContractError);
+    }
+    expect(checkMetadata({ k: "ok \uD83D\uDE00" })).toEqual({ k: "ok \uD83D\uDE00" });
+    expect(textProblem("fine")).toBeUndefined();
   });
 });
