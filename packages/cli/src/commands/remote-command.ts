@@ -97,7 +97,7 @@ export async function runRemoteCommand(
   try {
     const finished = handle.wait().then(
       (): RemoteCommandResult => ({ exitCode: 0, timedOut: false, interrupted: false }),
-      (error: unknown): RemoteCommandResult => {
+      (error: unknown): RemoteCommandResult | Promise<RemoteCommandResult> => {
         if (error instanceof CommandTimeoutError)
           return { exitCode: EXIT.timeout, timedOut: true, interrupted: false };
         if (error instanceof CommandExitError)
@@ -106,9 +106,9 @@ export async function runRemoteCommand(
             timedOut: false,
             interrupted: false,
           };
-        // After a Ctrl-C the stream may break as the process dies: that is the interrupt's result.
-        if (interruptedOnce)
-          return { exitCode: EXIT.interrupted, timedOut: false, interrupted: true };
+        // After a Ctrl-C the stream may break as the process dies (a sandbox kill cuts it at
+        // once): that is the interrupt's result, once its cleanup (the kill) has finished.
+        if (interruptedOnce) return interrupted;
         throw error;
       },
     );
