@@ -179,7 +179,12 @@ describe("@wrenn/sdk Sandbox (real stack)", () => {
       allowInternetAccess: false,
     });
     try {
-      expect(await mounted.files.read("/workspace/hello.txt")).toBe("from the host\n");
+      // The host directory is root's own (mode 0700): files are read with the requesting
+      // user's rights, as commands run, so root reads it and `user` may not.
+      expect(await mounted.files.read("/workspace/hello.txt", { user: "root" })).toBe(
+        "from the host\n",
+      );
+      await expect(mounted.files.read("/workspace/hello.txt")).rejects.toThrow(/Permission denied/);
       const denied = await mounted.commands
         .run("echo nope > /workspace/out.txt", { user: "root" })
         .catch((e) => e);
