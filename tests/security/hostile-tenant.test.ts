@@ -8,9 +8,8 @@ import { waitFor } from "../harness/wait.js";
 // The security boundaries of tests/security/README.md, attacked through the real stack (control
 // plane proxy → host agent forwarder → envd in gVisor). One stack for the whole file.
 
-// Keep-alive, as SDKs and browsers are. (With `connection: close` from the client, every other
-// proxied request currently gets a bare 400: a known proxy bug, reported, not covered here.)
-const keepAlive = new http.Agent({ keepAlive: true });
+// Keep-alive, as SDKs and browsers are; one socket, so the next request reuses the last one's.
+const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 1 });
 
 /** What a caller on the internet sends: a raw request to the control plane, no SDK. */
 function raw(
@@ -199,8 +198,7 @@ describe("security boundaries, attacked through the real stack", () => {
       );
     });
   });
-  // Last: after a large unauthenticated body, the next proxied request can still stall (the
-  // known, open bug below); kept from the other checks until it is fixed.
+  // Last: a large body from an unauthenticated caller, then the owner's next command.
   describe("a large body from an unauthenticated caller", () => {
     test("a 2 MB POST /init without a token is refused before its body is read", async () => {
       const big = Buffer.alloc(2 * 1024 * 1024, "a");
@@ -219,11 +217,9 @@ describe("security boundaries, attacked through the real stack", () => {
       expect(answer.status, answer.text).toBe(401);
     });
 
-    // KNOWN FAILING (intermittently, 1 run in 3 here): after the 2 MB request above, the
-    // owner's next command through the proxy can still time out. envd now answers first and
-    // drains within bounds; the stall is somewhere in the keep-alive chain control plane →
-    // agent forwarder → envd. Skipped so the suite stays honest; see the branch's report.
-    test.skip("after it, the owner's next exec runs (not stalled)", async () => {
+    // Each hop (control plane proxy, agent forwarder) stops relaying a body the next hop
+    // answered early and drains it itself (packages/http-relay): Node's client would stall.
+    test("after it, the owner's next exec runs (not stalled)", async () => {
       const big = Buffer.alloc(2 * 1024 * 1024, "a");
       await raw(
         stack.url,
@@ -232,9 +228,38 @@ describe("security boundaries, attacked through the real stack", () => {
         { "e2b-sandbox-id": sbx.sandboxId, "content-type": "application/json" },
         big,
       ).catch(() => undefined);
+      // The same caller's next request on its kept-alive connection is answered too.
+      const next = await raw(stack.url, "GET", "/health", { "e2b-sandbox-id": sbx.sandboxId });
+      expect(next.status, next.text).toBe(204);
       const run = await sbx.commands.run("echo still-mine", { timeoutMs: 60_000 });
       expect(run.stdout).toBe("still-mine\n");
       expect((await sbx.commands.run("whoami")).stdout).toBe("user\n");
+    });
+
+    test("callers that close their connection after each request are all answered", async () => {
+      const statuses: number[] = [];
+      for (let i = 0; i < 6; i++) {
+        const answer = await new Promise<number>((resolve, reject) => {
+          const url = new URL(stack.url);
+          const request = http.request(
+            {
+              host: url.hostname,
+              port: url.port,
+              path: "/health",
+              headers: { "e2b-sandbox-id": sbx.sandboxId },
+              agent: false, // `connection: close`
+            },
+            (res) => {
+              res.resume();
+              res.on("end", () => resolve(res.statusCode ?? 0));
+            },
+          );
+          request.on("error", reject);
+          request.end();
+        });
+        statuses.push(answer);
+      }
+      expect(statuses).toEqual(Array(6).fill(204));
     });
   });
 });

@@ -9,6 +9,7 @@ import {
   FORWARD_SANDBOX_HEADER,
   httpStatusOf,
 } from "@wrenn/contract";
+import { cutOnPurpose, installRelayRules } from "@wrenn/http-relay";
 import { createProxyServer } from "http-proxy-3";
 import type { Logger } from "pino";
 import type { ApiKeyService } from "../service/api-key-service.js";
@@ -65,6 +66,7 @@ export class SandboxProxy {
   private readonly observations = new WeakMap<http.IncomingMessage, Observation>();
 
   constructor(private readonly o: SandboxProxyOptions) {
+    installRelayRules(this.proxy);
     this.proxy.on("proxyRes", (proxyRes, req, res) => {
       this.observations.get(req)?.onResponse(proxyRes);
       // The agent cuts a sandbox's streams when it is destroyed: pass the cut on, so the client
@@ -74,6 +76,7 @@ export class SandboxProxy {
       });
     });
     this.proxy.on("error", (error, req, res) => {
+      if (cutOnPurpose(req)) return;
       this.o.logger.warn(
         // Without the query: a signed URL's signature is a credential for its file.
         { err: error.message, path: req.url?.split("?")[0] },

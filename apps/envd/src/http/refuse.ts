@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
+import { drainUnusedBody, UNUSED_BODY_LIMITS } from "@wrenn/http-relay";
 import { jsonError } from "./respond.js";
 
 // A connection envd wants gone gets this long for the client to close it first; then envd
@@ -21,14 +22,9 @@ export function closeWithoutFin(socket: Socket): void {
   const timer = setTimeout(reset, LINGER_MS);
 }
 
-// What envd reads, at most, of a refused request's body, and for how long, before it resets
-// the connection instead.
-const DRAIN_BYTES = 4 * 1024 * 1024;
-const DRAIN_MS = 5000;
-
 /**
- * Answers an error for a request whose body envd will not use, reading at most DRAIN_BYTES of
- * that body for at most DRAIN_MS. The answer is a plain keep-alive one: `connection: close`
+ * Answers an error for a request whose body envd will not use, reading at most
+ * UNUSED_BODY_LIMITS of that body. The answer is a plain keep-alive one: `connection: close`
  * would make every proxy on the way close its own connection with the body still arriving,
  * and a close with unread data is a reset that can destroy the answer before it is read. A
  * body that ends within the bounds leaves the connection usable (its next request is parsed
@@ -42,34 +38,12 @@ export function refuse(
   message: string,
   headers: Record<string, string> = {},
 ): void {
-  if (bodyPending(req) && !res.headersSent) drainBounded(req);
+  if (bodyPending(req) && !res.headersSent) {
+    // Reset, not FIN, past the bounds (see closeWithoutFin).
+    drainUnusedBody(req, UNUSED_BODY_LIMITS, (socket) => socket.resetAndDestroy());
+  }
   for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
   jsonError(res, status, message);
-}
-
-function drainBounded(req: IncomingMessage): void {
-  const socket = req.socket;
-  const start = socket.bytesRead;
-  const drop = () => {
-    clearTimeout(timer);
-    if (!socket.destroyed) socket.resetAndDestroy();
-  };
-  const timer = setTimeout(drop, DRAIN_MS);
-  timer.unref();
-  req.once("end", () => clearTimeout(timer));
-  req.once("close", () => clearTimeout(timer));
-  // Counted on the socket: Node's own drain (after the answer) replaces 'data' listeners.
-  socket.on("data", function counter() {
-    if (req.complete) {
-      socket.removeListener("data", counter);
-      return;
-    }
-    if (socket.bytesRead - start > DRAIN_BYTES) {
-      socket.removeListener("data", counter);
-      drop();
-    }
-  });
-  req.resume();
 }
 
 /**

@@ -8,6 +8,7 @@ import {
   FORWARD_SANDBOX_HEADER,
   httpStatusOf,
 } from "@wrenn/contract";
+import { cutOnPurpose, installRelayRules } from "@wrenn/http-relay";
 import { createProxyServer } from "http-proxy-3";
 import type { Logger } from "pino";
 import { AgentError } from "../sandboxes/errors.js";
@@ -35,12 +36,9 @@ export class Forwarder {
     private readonly log: Logger,
     private readonly onError: () => void,
   ) {
-    this.proxy.on("proxyReq", (proxyReq) => {
-      const conn = proxyReq.getHeader("connection");
-      if (typeof conn === "string" && /close/i.test(conn))
-        proxyReq.setHeader("connection", "keep-alive");
-    });
-    this.proxy.on("error", (err, _req, res) => {
+    installRelayRules(this.proxy);
+    this.proxy.on("error", (err, req, res) => {
+      if (cutOnPurpose(req)) return;
       this.onError();
       this.log.debug({ err: err.message }, "forward failed");
       if (res instanceof http.ServerResponse) {
