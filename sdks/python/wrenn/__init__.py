@@ -9,6 +9,7 @@
 
 from ._contract import ERROR_CODES, IO_LIMITS, LIMITS, SandboxState
 from .api_client import SDK_VERSION as __version__
+from .async_sandbox import AsyncCommandHandle, AsyncSandbox, AsyncSandboxPaginator
 from .command_handle import CommandHandle, CommandResult
 from .commands import Commands, ProcessInfo
 from .connection_config import ConnectionConfig
@@ -50,6 +51,9 @@ __all__ = [
     "ERROR_CODES",
     "IO_LIMITS",
     "LIMITS",
+    "AsyncCommandHandle",
+    "AsyncSandbox",
+    "AsyncSandboxPaginator",
     "AuthenticationException",
     "CommandExitException",
     "CommandHandle",
