@@ -82,6 +82,21 @@ describe("installable SDKs and CLI (real stack)", () => {
     await run(wrenn, ["sandbox", "kill", id], { env });
   });
 
+  test("the Go module builds with no module proxy; its README's example runs as written", async () => {
+    const app = join(scratch, "go-app");
+    await mkdir(app);
+    await writeFile(
+      join(app, "go.mod"),
+      `module example\n\ngo 1.19\n\nrequire wrenn/sdk v0.0.0\n\nreplace wrenn/sdk => ${join(repoRoot, "sdks/go")}\n`,
+    );
+    await writeFile(join(app, "main.go"), await firstBlock("sdks/go/README.md", "go"));
+    const hello = await run("go", ["run", "."], {
+      cwd: app,
+      env: { ...env, GOPROXY: "off", GOFLAGS: "-mod=mod" },
+    });
+    expect(hello.stdout).toBe("hello from Linux\n");
+  });
+
   test("the Python package installs offline with pip; its README's example runs as written", async () => {
     const source = join(scratch, "python-sdk");
     await cp(join(repoRoot, "sdks/python"), source, { recursive: true });

@@ -76,4 +76,37 @@ describe("the SDK scenario (real stack)", () => {
     const report = JSON.parse(lines[lines.length - 1] ?? "{}");
     expect(report).toEqual(expected);
   });
+
+  test("Go (wrenn/sdk, built with Debian's go, no module proxy)", async () => {
+    const binary = join(scratch, "go-scenario");
+    const goEnv = {
+      ...process.env,
+      GOPROXY: "off",
+      GOFLAGS: "-mod=mod",
+    };
+    // gofmt'd and vetted, like any Go a user would take.
+    const fmt = await run("gofmt", [
+      "-l",
+      join(repoRoot, "sdks/go"),
+      join(repoRoot, "tests/sdk-scenario/go"),
+    ]);
+    expect(fmt.stdout).toBe("");
+    await run("go", ["vet", "./..."], { cwd: join(repoRoot, "sdks/go"), env: goEnv });
+    await run("go", ["build", "-o", binary, "."], {
+      cwd: join(repoRoot, "tests/sdk-scenario/go"),
+      env: goEnv,
+    });
+    const { stdout } = await run(binary, [], {
+      cwd: scratch,
+      env: {
+        PATH: process.env.PATH ?? "",
+        WRENN_API_URL: conn.apiUrl,
+        WRENN_API_KEY: conn.apiKey,
+        WRENN_SCENARIO_FOREIGN_ID: foreignId,
+        WRENN_SCENARIO_JSON: join(repoRoot, "tests/sdk-scenario/scenario.json"),
+      },
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    expect(JSON.parse(stdout)).toEqual(expected);
+  });
 });
