@@ -7,6 +7,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import {
   API_KEY_HEADER,
+  E2B_STATUS_ERROR_CODES,
   ENVD_ACCESS_TOKEN_HEADER,
   ENVD_PORT,
   ERROR_CODES,
@@ -55,6 +56,9 @@ SANDBOX_ID_PATTERN = ${JSON.stringify(SANDBOX_ID_PATTERN)}
 # Every error code a Wrenn server raises: its HTTP status, gRPC code name, whether a retry may
 # succeed unchanged, and its default message ({name} marks a parameter).
 ERROR_CODES: Dict[str, Dict[str, Any]] = ${py(codes)}
+
+# The code of an error body in E2B's shape ({"code": <HTTP status>, "message"}), by status.
+E2B_STATUS_ERROR_CODES: Dict[int, str] = ${py(E2B_STATUS_ERROR_CODES).replace(/"(\d+)":/g, "$1:")}
 
 LIMITS: Dict[str, Any] = ${py(LIMITS)}
 
@@ -108,6 +112,13 @@ type ErrorCodeSpec struct {
 // ErrorCodes holds every error code a Wrenn server raises.
 var ErrorCodes = map[string]ErrorCodeSpec{
 ${codes}}
+
+// e2bStatusErrorCodes: the code of an error body in E2B's shape ({"code": <HTTP status>,
+// "message"}), by status.
+var e2bStatusErrorCodes = map[int]string{
+${Object.entries(E2B_STATUS_ERROR_CODES)
+  .map(([status, code]) => `\t${status}: ${JSON.stringify(code)},\n`)
+  .join("")}}
 
 // SandboxState is a sandbox's state as the server reports it.
 type SandboxState string

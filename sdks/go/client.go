@@ -134,7 +134,7 @@ func (c *client) json(ctx context.Context, method, path string, query url.Values
 		return &Error{Kind: KindConnection, Code: "connection_lost", Message: err.Error(), Err: err}
 	}
 	if res.StatusCode < 200 || res.StatusCode > 299 {
-		return errorFromBody(res.StatusCode, string(text), res.Header.Get("Retry-After"))
+		return ErrorFromResponse(res.StatusCode, string(text), res.Header.Get("Retry-After"))
 	}
 	if out == nil || len(text) == 0 {
 		return nil

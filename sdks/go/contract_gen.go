@@ -134,6 +134,18 @@ var ErrorCodes = map[string]ErrorCodeSpec{
 	"internal_error": {Status: 500, Retryable: false, Message: "internal error; see the control plane's log"},
 }
 
+// e2bStatusErrorCodes: the code of an error body in E2B's shape ({"code": <HTTP status>,
+// "message"}), by status.
+var e2bStatusErrorCodes = map[int]string{
+	400: "invalid_request",
+	401: "unauthenticated",
+	404: "file_not_found",
+	406: "not_acceptable",
+	500: "internal_error",
+	502: "sandbox_unreachable",
+	507: "not_enough_space",
+}
+
 // SandboxState is a sandbox's state as the server reports it.
 type SandboxState string
 

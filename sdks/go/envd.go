@@ -53,7 +53,7 @@ func failure(res *http.Response, file bool) error {
 	if json.Unmarshal(text, &connect) == nil && connect.Code != nil && connect.Error == nil {
 		return errorFromConnect(*connect.Code, connect.Message, file, res.StatusCode)
 	}
-	return errorFromBody(res.StatusCode, string(text), res.Header.Get("Retry-After"))
+	return ErrorFromResponse(res.StatusCode, string(text), res.Header.Get("Retry-After"))
 }
 
 // unary calls a Connect method ("filesystem.Filesystem/Stat").

@@ -166,14 +166,10 @@ func errorForStatus(httpStatus int, code, message string, retryAfter int) *Error
 	return e
 }
 
-var e2bStatusCodes = map[int]string{
-	400: "invalid_request", 401: "unauthenticated", 404: "file_not_found", 406: "not_acceptable",
-	500: "internal_error", 502: "sandbox_unreachable", 507: "not_enough_space",
-}
-
-// errorFromBody reads a non-2xx answer: Wrenn's {"error":{"code","message"}}, E2B's
-// {"code":<int>,"message"} or a Connect unary error {"code":"<name>","message"}.
-func errorFromBody(status int, text string, retryAfter string) *Error {
+// ErrorFromResponse is the error the SDK makes of a non-2xx HTTP answer from a Wrenn server:
+// Wrenn's {"error":{"code","message"}}, E2B's {"code":<int>,"message"} or a Connect unary
+// error {"code":"<name>","message"}.
+func ErrorFromResponse(status int, text string, retryAfter string) *Error {
 	after := 0
 	if n, err := strconv.Atoi(strings.TrimSpace(retryAfter)); err == nil {
 		after = n
@@ -196,7 +192,7 @@ func errorFromBody(status int, text string, retryAfter string) *Error {
 			if status == 502 && message == "The sandbox was not found" {
 				return &Error{Kind: KindSandboxNotRunning, Code: "sandbox_not_running", Message: message, Status: status}
 			}
-			code, ok := e2bStatusCodes[status]
+			code, ok := e2bStatusErrorCodes[status]
 			if !ok {
 				code = fmt.Sprintf("http_%d", status)
 			}

@@ -1,11 +1,12 @@
 import { execFile } from "node:child_process";
-import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { Stack } from "../e2e-stack/stack.js";
 import { repoRoot } from "../harness/paths.js";
+import { installPythonSdk } from "./python-venv.js";
 
 // The SDKs as a user gets them: the npm tarballs of `npm run pack` installed into an empty
 // directory with no registry, the Python package pip-installed offline into a venv, and the
@@ -98,20 +99,7 @@ describe("installable SDKs and CLI (real stack)", () => {
   });
 
   test("the Python package installs offline with pip; its README's example runs as written", async () => {
-    const source = join(scratch, "python-sdk");
-    await cp(join(repoRoot, "sdks/python"), source, { recursive: true });
-    const venv = join(scratch, "venv");
-    await run("/usr/bin/python3", ["-m", "venv", "--system-site-packages", venv]);
-    const python = join(venv, "bin/python");
-    await run(python, [
-      "-m",
-      "pip",
-      "install",
-      "--quiet",
-      "--no-index",
-      "--no-build-isolation",
-      source,
-    ]);
+    const python = await installPythonSdk(scratch);
     await writeFile(join(scratch, "hello.py"), await firstBlock("sdks/python/README.md", "python"));
     const hello = await run(python, ["hello.py"], { cwd: scratch, env });
     expect(hello.stdout).toBe("Linux\nwritten by the SDK\nlater\nrunning\n");

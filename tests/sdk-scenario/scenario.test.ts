@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { cp, mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -7,6 +7,7 @@ import { Sandbox } from "@wrenn/sdk";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { Stack } from "../e2e-stack/stack.js";
 import { repoRoot } from "../harness/paths.js";
+import { installPythonSdk } from "./python-venv.js";
 import scenario from "./scenario.json" with { type: "json" };
 import { runScenario } from "./ts-runner.js";
 
@@ -14,9 +15,6 @@ import { runScenario } from "./ts-runner.js";
 // against one real stack. A difference between SDKs is a failing test here.
 const run = promisify(execFile);
 const expected = Object.fromEntries(scenario.steps.map((s) => [s.id, s.expect]));
-
-/** Debian's Python (python3-venv, -setuptools, -wheel), as a user would have it. */
-const PYTHON = "/usr/bin/python3";
 
 describe("the SDK scenario (real stack)", () => {
   let stack: Stack;
@@ -43,35 +41,18 @@ describe("the SDK scenario (real stack)", () => {
   });
 
   test("Python (wrenn, installed with pip into a venv, offline)", async () => {
-    // pip builds in the source tree: build a copy, so the checkout stays clean.
-    const source = join(scratch, "python-sdk");
-    await cp(join(repoRoot, "sdks/python"), source, { recursive: true });
-    const venv = join(scratch, "venv");
-    await run(PYTHON, ["-m", "venv", "--system-site-packages", venv]);
-    await run(join(venv, "bin/python"), [
-      "-m",
-      "pip",
-      "install",
-      "--quiet",
-      "--no-index",
-      "--no-build-isolation",
-      source,
-    ]);
-    const { stdout } = await run(
-      join(venv, "bin/python"),
-      [join(repoRoot, "tests/sdk-scenario/run.py")],
-      {
-        // Not the checkout: the installed package is the one under test.
-        cwd: scratch,
-        env: {
-          PATH: process.env.PATH ?? "",
-          WRENN_API_URL: conn.apiUrl,
-          WRENN_API_KEY: conn.apiKey,
-          WRENN_SCENARIO_FOREIGN_ID: foreignId,
-        },
-        maxBuffer: 64 * 1024 * 1024,
+    const python = await installPythonSdk(scratch);
+    const { stdout } = await run(python, [join(repoRoot, "tests/sdk-scenario/run.py")], {
+      // Not the checkout: the installed package is the one under test.
+      cwd: scratch,
+      env: {
+        PATH: process.env.PATH ?? "",
+        WRENN_API_URL: conn.apiUrl,
+        WRENN_API_KEY: conn.apiKey,
+        WRENN_SCENARIO_FOREIGN_ID: foreignId,
       },
-    );
+      maxBuffer: 64 * 1024 * 1024,
+    });
     const lines = stdout.trim().split("\n");
     const report = JSON.parse(lines[lines.length - 1] ?? "{}");
     expect(report).toEqual(expected);

@@ -332,6 +332,17 @@ ERROR_CODES: Dict[str, Dict[str, Any]] = {
     },
 }
 
+# The code of an error body in E2B's shape ({"code": <HTTP status>, "message"}), by status.
+E2B_STATUS_ERROR_CODES: Dict[int, str] = {
+    400: "invalid_request",
+    401: "unauthenticated",
+    404: "file_not_found",
+    406: "not_acceptable",
+    500: "internal_error",
+    502: "sandbox_unreachable",
+    507: "not_enough_space",
+}
+
 LIMITS: Dict[str, Any] = {
     "mounts": 16,
     "mountHostPathLength": 4096,

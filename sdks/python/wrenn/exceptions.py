@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, Optional
 
-from ._contract import ERROR_CODES
+from ._contract import E2B_STATUS_ERROR_CODES, ERROR_CODES
 
 
 class SandboxException(Exception):
@@ -171,18 +171,6 @@ def error_for_status(
     return ServerException(code, message, http_status)
 
 
-# envd's /files and the proxy's 502 answer in E2B's shape ({"code": <int>, "message"}).
-_E2B_STATUS_CODES = {
-    400: "invalid_request",
-    401: "unauthenticated",
-    404: "file_not_found",
-    406: "not_acceptable",
-    500: "internal_error",
-    502: "sandbox_unreachable",
-    507: "not_enough_space",
-}
-
-
 def error_from_body(
     status: int, text: str, retry_after: Optional[str] = None
 ) -> SandboxException:
@@ -209,7 +197,7 @@ def error_from_body(
             if status == 502 and message == "The sandbox was not found":
                 return SandboxNotRunningException("sandbox_not_running", message, status)
             return error_for_status(
-                status, _E2B_STATUS_CODES.get(status, f"http_{status}"), message, after
+                status, E2B_STATUS_ERROR_CODES.get(status, f"http_{status}"), message, after
             )
     snippet = text.strip()[:200]
     detail = f": {snippet}" if snippet else ""
