@@ -139,8 +139,15 @@ func (h *CommandHandle) consume() {
 		if err != nil {
 			h.flush()
 			var e *Error
+			pastDeadline := h.timeout > 0 && time.Now().After(h.deadline)
 			if h.timeout > 0 && errors.As(err, &e) && e.Code == "deadline_exceeded" {
 				h.failure = h.timeoutError()
+			} else if h.s.silent.Load() && pastDeadline {
+				// envd should have killed it at its deadline; make sure, and say so.
+				_, _ = killProcess(context.Background(), h.e, h.PID)
+				h.failure = h.timeoutError()
+			} else if h.s.silent.Load() {
+				h.failure = &Error{Kind: KindTimeout, Code: "stream_stalled", Message: fmt.Sprintf("the output stream of process %d went silent", h.PID)}
 			} else if err == io.EOF {
 				h.failure = &Error{Kind: KindServer, Code: "no_end_event", Message: fmt.Sprintf("the stream of process %d ended without an end event", h.PID)}
 			} else {
@@ -217,12 +224,21 @@ func (h *CommandHandle) flush() {
 }
 
 func open(ctx context.Context, e *envd, method string, msg any, user string, timeout time.Duration, cmd string, onOut, onErr func(string), onPty func([]byte)) (*CommandHandle, error) {
-	// The stream outlives ctx's request: it ends with the process, or on Disconnect.
-	_ = ctx
+	// The stream outlives ctx: it ends with the process, or on Disconnect. ctx bounds only
+	// the wait for the start event.
 	s, err := e.stream(context.Background(), processService+method, msg, user, timeout)
 	if err != nil {
 		return nil, err
 	}
+	started := make(chan struct{})
+	defer close(started)
+	go func() {
+		select {
+		case <-ctx.Done():
+			s.close()
+		case <-started:
+		}
+	}()
 	var first processEvent
 	if err := s.next(&first); err != nil || first.Event.Start == nil {
 		s.close()

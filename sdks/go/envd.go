@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -95,7 +96,13 @@ type stream struct {
 	r      *bufio.Reader
 	cancel context.CancelFunc
 	file   bool
+	// A stream with no message for this long (keepalives included) is cut: silent is set.
+	watchdog *time.Timer
+	silent   atomic.Bool
 }
+
+// streamSilence: three missed keepalives.
+const streamSilence = 3 * keepaliveSeconds * time.Second
 
 func (e *envd) stream(ctx context.Context, method string, in any, user string, timeout time.Duration) (*stream, error) {
 	data, err := json.Marshal(in)
@@ -130,7 +137,12 @@ func (e *envd) stream(ctx context.Context, method string, in any, user string, t
 		defer cancel()
 		return nil, failure(res, false)
 	}
-	return &stream{body: res.Body, r: bufio.NewReader(res.Body), cancel: cancel}, nil
+	s := &stream{body: res.Body, r: bufio.NewReader(res.Body), cancel: cancel}
+	s.watchdog = time.AfterFunc(streamSilence, func() {
+		s.silent.Store(true)
+		cancel()
+	})
+	return s, nil
 }
 
 // next decodes the next message into out; io.EOF at a clean end.
@@ -142,6 +154,7 @@ func (s *stream) next(out any) error {
 		}
 		return &Error{Kind: KindConnection, Code: "connection_lost", Message: fmt.Sprintf("the stream broke (%v)", err), Err: err}
 	}
+	s.watchdog.Reset(streamSilence)
 	data := make([]byte, binary.BigEndian.Uint32(head[1:]))
 	if _, err := io.ReadFull(s.r, data); err != nil {
 		return &Error{Kind: KindConnection, Code: "connection_lost", Message: fmt.Sprintf("the stream broke (%v)", err), Err: err}
@@ -162,6 +175,7 @@ func (s *stream) next(out any) error {
 }
 
 func (s *stream) close() {
+	s.watchdog.Stop()
 	s.cancel()
 	s.body.Close()
 }
