@@ -1,7 +1,7 @@
 // Turns what a server said into the SDK's typed errors: Wrenn's /v1 error bodies, E2B-style
 // bodies from envd's /files and the proxy ({code:int, message}), and Connect errors of envd.
 import { Code, ConnectError } from "@connectrpc/connect";
-import { grpcCodeName, httpStatusOf, isErrorCode } from "@wrenn/contract";
+import { E2B_STATUS_ERROR_CODES, grpcCodeName, httpStatusOf, isErrorCode } from "@wrenn/contract";
 import {
   AuthenticationError,
   ConflictError,
@@ -52,16 +52,6 @@ export function errorForStatus(
   return new ServerError(code, message, o);
 }
 
-const E2B_STATUS_CODES: Record<number, string> = {
-  400: "invalid_request",
-  401: "unauthenticated",
-  404: "file_not_found",
-  406: "not_acceptable",
-  500: "internal_error",
-  502: "sandbox_unreachable",
-  507: "not_enough_space",
-};
-
 /**
  * The error of a non-2xx HTTP answer, from its body: `{"error":{"code","message"}}` (/v1 and
  * the /v1 proxy prefix), `{"code":<int>,"message"}` (envd's /files, the proxy's 502) or
@@ -92,7 +82,7 @@ export function errorFromBody(
       if (status === 502 && body.message === "The sandbox was not found") {
         return new SandboxNotRunningError("sandbox_not_running", body.message, { status });
       }
-      const code = E2B_STATUS_CODES[status] ?? `http_${status}`;
+      const code = E2B_STATUS_ERROR_CODES[status] ?? `http_${status}`;
       return errorForStatus(status, code, body.message, retryAfterSeconds);
     }
   }

@@ -353,6 +353,21 @@ export const ERROR_CODES = {
   },
 } as const satisfies Record<string, ErrorCodeSpec>;
 
+/**
+ * The code a client reports for an error body in E2B's shape (`{"code": <HTTP status>,
+ * "message"}`: envd's /files and the proxy's 502), which names no code of its own; a status
+ * not listed reads as `http_<status>`. Every SDK maps these bodies with this one table.
+ */
+export const E2B_STATUS_ERROR_CODES: Readonly<Record<number, string>> = {
+  400: "invalid_request",
+  401: "unauthenticated",
+  404: "file_not_found",
+  406: "not_acceptable",
+  500: "internal_error",
+  502: "sandbox_unreachable",
+  507: "not_enough_space",
+};
+
 export type ErrorCode = keyof typeof ERROR_CODES;
 
 export function isErrorCode(value: unknown): value is ErrorCode {

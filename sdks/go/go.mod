@@ -1,0 +1,3 @@
+module wrenn/sdk
+
+go 1.19

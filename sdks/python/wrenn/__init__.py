@@ -1,0 +1,97 @@
+"""Wrenn's Python SDK, shaped like E2B's: moving over is a change of import.
+
+    from wrenn import Sandbox
+
+    sandbox = Sandbox.create()  # WRENN_API_KEY and WRENN_API_URL from the environment
+    print(sandbox.commands.run("uname -a").stdout)
+    sandbox.kill()
+"""
+
+from ._contract import ERROR_CODES, IO_LIMITS, LIMITS, SandboxState
+from .api_client import SDK_VERSION as __version__
+from .async_sandbox import AsyncCommandHandle, AsyncSandbox, AsyncSandboxPaginator
+from .command_handle import CommandHandle, CommandResult
+from .commands import Commands, ProcessInfo
+from .connection_config import ConnectionConfig
+from .exceptions import (
+    AuthenticationException,
+    CommandExitException,
+    CommandTimeoutException,
+    ConflictException,
+    ConnectionException,
+    FileNotFoundException,
+    InvalidArgumentException,
+    NotEnoughSpaceException,
+    NotFoundException,
+    PermissionDeniedException,
+    RateLimitException,
+    SandboxException,
+    SandboxNotFoundException,
+    SandboxNotRunningException,
+    ServerException,
+    TimeoutException,
+    UnexpectedResponseException,
+    WrennError,
+)
+from .filesystem import (
+    EntryInfo,
+    FileType,
+    Filesystem,
+    FilesystemEvent,
+    FilesystemEventType,
+    WatchHandle,
+    WriteEntry,
+    WriteInfo,
+)
+from .pty import Pty, PtySize
+from .sandbox import Sandbox
+from .sandbox_info import SandboxInfo, SandboxMetrics, SandboxPaginator, SandboxQuery
+
+__all__ = [
+    "ERROR_CODES",
+    "IO_LIMITS",
+    "LIMITS",
+    "AsyncCommandHandle",
+    "AsyncSandbox",
+    "AsyncSandboxPaginator",
+    "AuthenticationException",
+    "CommandExitException",
+    "CommandHandle",
+    "CommandResult",
+    "CommandTimeoutException",
+    "Commands",
+    "ConflictException",
+    "ConnectionConfig",
+    "ConnectionException",
+    "EntryInfo",
+    "FileNotFoundException",
+    "FileType",
+    "Filesystem",
+    "FilesystemEvent",
+    "FilesystemEventType",
+    "InvalidArgumentException",
+    "NotEnoughSpaceException",
+    "NotFoundException",
+    "PermissionDeniedException",
+    "ProcessInfo",
+    "Pty",
+    "PtySize",
+    "RateLimitException",
+    "Sandbox",
+    "SandboxException",
+    "SandboxInfo",
+    "SandboxMetrics",
+    "SandboxNotFoundException",
+    "SandboxNotRunningException",
+    "SandboxPaginator",
+    "SandboxQuery",
+    "SandboxState",
+    "ServerException",
+    "TimeoutException",
+    "UnexpectedResponseException",
+    "WatchHandle",
+    "WrennError",
+    "WriteEntry",
+    "WriteInfo",
+    "__version__",
+]

@@ -1,0 +1,312 @@
+"""The Sandbox class: E2B's shape (create / connect / list / kill, commands, files, pty) over
+Wrenn's /v1 API, with envd reached through the control plane's proxy."""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any, Callable, Dict, List, Optional, TypeVar
+
+from ._contract import ENVD_PORT, LIMITS
+from .api_client import ApiClient, sandbox_path
+from .commands import Commands
+from .connection_config import ConnectionConfig
+from .envd import EnvdConnection
+from .exceptions import ConflictException, InvalidArgumentException, NotFoundException
+from .filesystem import Filesystem
+from .pty import Pty
+from .sandbox_info import (
+    SandboxInfo,
+    SandboxMetrics,
+    SandboxPaginator,
+    SandboxQuery,
+    parse_sandbox,
+    parse_stats,
+)
+
+T = TypeVar("T")
+
+# Pausing writes the sandbox's memory to disk, and resuming a hibernated one copies it back:
+# neither is a request-sized wait.
+_SUSPEND_TIMEOUT = 300.0
+
+
+class _class_method_variant:
+    """E2B's pattern: ``Sandbox.kill(sandbox_id)`` on the class, ``sandbox.kill()`` on an
+    instance, one name."""
+
+    def __init__(self, class_method: str) -> None:
+        self.class_method = class_method
+
+    def __call__(self, method: Callable[..., T]) -> Any:
+        self.method = method
+        functools.update_wrapper(self, method)
+        return self
+
+    def __get__(self, obj: Any, owner: Any) -> Any:
+        if obj is None:
+            return getattr(owner, self.class_method)
+        return functools.partial(self.method, obj)
+
+
+def _seconds(name: str, value: Optional[float]) -> Optional[int]:
+    if value is None:
+        return None
+    bounds = LIMITS["timeoutSeconds"]
+    if not isinstance(value, (int, float)) or value <= 0 or value > bounds["max"]:
+        raise InvalidArgumentException(
+            "invalid_request", f"{name} must be seconds in (0, {bounds['max']}], got {value!r}"
+        )
+    return math.ceil(value)
+
+
+def _bounded(name: str, value: Optional[int], bounds: Dict[str, int]) -> Optional[int]:
+    if value is not None and (
+        not isinstance(value, int) or not bounds["min"] <= value <= bounds["max"]
+    ):
+        raise InvalidArgumentException(
+            "invalid_request", f"{name} must be {bounds['min']}-{bounds['max']}, got {value!r}"
+        )
+    return value
+
+
+def _config(
+    api_key: Optional[str] = None,
+    api_url: Optional[str] = None,
+    request_timeout: Optional[float] = None,
+) -> ConnectionConfig:
+    return ConnectionConfig(api_key=api_key, api_url=api_url, request_timeout=request_timeout)
+
+
+class Sandbox:
+    """A sandbox: make one with ``Sandbox.create()``, or attach to an existing one with
+    ``Sandbox.connect(sandbox_id)`` (which resumes it if it was paused).
+
+    Connection settings (``api_key``, ``api_url``, ``request_timeout``) default to
+    WRENN_API_KEY and WRENN_API_URL.
+    """
+
+    envd_port = ENVD_PORT
+
+    def __init__(
+        self,
+        sandbox_id: str,
+        envd_access_token: str,
+        connection_config: Optional[ConnectionConfig] = None,
+    ) -> None:
+        self.sandbox_id = sandbox_id
+        self.connection_config = connection_config or ConnectionConfig()
+        self._api = ApiClient(self.connection_config)
+        self._envd = EnvdConnection(self._api, sandbox_id, envd_access_token)
+        self.commands = Commands(self._envd, self.connection_config)
+        self.files = Filesystem(self._envd, self.connection_config)
+        self.pty = Pty(self._envd, self.connection_config)
+
+    def __enter__(self) -> "Sandbox":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.kill()
+
+    # ---- on the class
+
+    @classmethod
+    def create(
+        cls,
+        template: Optional[str] = None,
+        timeout: Optional[float] = None,
+        metadata: Optional[Dict[str, str]] = None,
+        envs: Optional[Dict[str, str]] = None,
+        api_key: Optional[str] = None,
+        api_url: Optional[str] = None,
+        request_timeout: Optional[float] = None,
+        allow_internet_access: Optional[bool] = None,
+        auto_pause: Optional[bool] = None,
+        vcpus: Optional[int] = None,
+        memory_mb: Optional[int] = None,
+        disk_mb: Optional[int] = None,
+    ) -> "Sandbox":
+        """Creates a sandbox (template ``base`` by default) and returns once envd inside it
+        answers. ``timeout``: its lifetime in seconds (the server's default is 300); then it is
+        destroyed, or paused with ``auto_pause``."""
+        resources = {
+            k: v
+            for k, v in {
+                "vcpus": _bounded("vcpus", vcpus, LIMITS["vcpus"]),
+                "memoryMb": _bounded("memory_mb", memory_mb, LIMITS["memoryMb"]),
+                "diskMb": _bounded("disk_mb", disk_mb, LIMITS["diskMb"]),
+            }.items()
+            if v is not None
+        }
+        body: Dict[str, Any] = {}
+        if template is not None:
+            body["template"] = template
+        if resources:
+            body["resources"] = resources
+        seconds = _seconds("timeout", timeout)
+        if seconds is not None:
+            body["timeoutSeconds"] = seconds
+        if metadata is not None:
+            body["metadata"] = dict(metadata)
+        if envs is not None:
+            body["envVars"] = dict(envs)
+        if allow_internet_access is not None:
+            body["allowInternet"] = bool(allow_internet_access)
+        if auto_pause is not None:
+            body["autoPause"] = bool(auto_pause)
+        config = _config(api_key, api_url, request_timeout)
+        answer = ApiClient(config).json("POST", "/v1/sandboxes", body)
+        return cls._from_owned(answer, config)
+
+    @classmethod
+    def connect(
+        cls,
+        sandbox_id: str,
+        timeout: Optional[float] = None,
+        api_key: Optional[str] = None,
+        api_url: Optional[str] = None,
+        request_timeout: Optional[float] = None,
+    ) -> "Sandbox":
+        """Attaches to an existing sandbox, resuming it first if it is paused. Raises
+        SandboxNotFoundException when it does not exist or is not yours."""
+        config = _config(api_key, api_url, request_timeout)
+        return cls._from_owned(_resume(ApiClient(config), sandbox_id, timeout), config)
+
+    @classmethod
+    def list(
+        cls,
+        query: Optional[SandboxQuery] = None,
+        limit: Optional[int] = None,
+        next_token: Optional[str] = None,
+        api_key: Optional[str] = None,
+        api_url: Optional[str] = None,
+        request_timeout: Optional[float] = None,
+    ) -> SandboxPaginator:
+        """Your sandboxes, a page at a time (``next_items()``) or all by iterating."""
+        api = ApiClient(_config(api_key, api_url, request_timeout))
+        return SandboxPaginator(api, query, limit, next_token)
+
+    @classmethod
+    def _from_owned(cls, answer: Any, config: ConnectionConfig) -> "Sandbox":
+        info = parse_sandbox(answer)
+        token = answer.get("envdAccessToken") if isinstance(answer, dict) else None
+        return cls(info.sandbox_id, token or "", config)
+
+    @classmethod
+    def _cls_kill(cls, sandbox_id: str, **conn: Any) -> bool:
+        return _kill(ApiClient(_config(**conn)), sandbox_id)
+
+    @classmethod
+    def _cls_pause(cls, sandbox_id: str, **conn: Any) -> bool:
+        return _pause(ApiClient(_config(**conn)), sandbox_id)
+
+    @classmethod
+    def _cls_resume(
+        cls, sandbox_id: str, timeout: Optional[float] = None, **conn: Any
+    ) -> "Sandbox":
+        return cls.connect(sandbox_id, timeout, **conn)
+
+    @classmethod
+    def _cls_set_timeout(cls, sandbox_id: str, timeout: float, **conn: Any) -> None:
+        _set_timeout(ApiClient(_config(**conn)), sandbox_id, timeout)
+
+    @classmethod
+    def _cls_get_info(cls, sandbox_id: str, **conn: Any) -> SandboxInfo:
+        return parse_sandbox(ApiClient(_config(**conn)).json("GET", sandbox_path(sandbox_id)))
+
+    @classmethod
+    def _cls_get_metrics(cls, sandbox_id: str, **conn: Any) -> List[SandboxMetrics]:
+        return _metrics(ApiClient(_config(**conn)), sandbox_id)
+
+    # ---- on an instance (each also works on the class with a sandbox id first)
+
+    @_class_method_variant("_cls_kill")
+    def kill(self) -> bool:
+        """Destroys the sandbox. True when it existed; False when unknown."""
+        return _kill(self._api, self.sandbox_id)
+
+    @_class_method_variant("_cls_pause")
+    def pause(self) -> bool:
+        """Pauses the sandbox (memory and disk kept). False when it was not running."""
+        return _pause(self._api, self.sandbox_id)
+
+    @_class_method_variant("_cls_resume")
+    def resume(self, timeout: Optional[float] = None) -> "Sandbox":
+        """Resumes the sandbox if it is paused (else only extends its end time)."""
+        token = _resume(self._api, self.sandbox_id, timeout).get("envdAccessToken")
+        if isinstance(token, str) and token:
+            self._envd.access_token = token
+        return self
+
+    @_class_method_variant("_cls_set_timeout")
+    def set_timeout(self, timeout: float) -> None:
+        """Sets the end time to now + ``timeout`` seconds (may shorten it)."""
+        _set_timeout(self._api, self.sandbox_id, timeout)
+
+    @_class_method_variant("_cls_get_info")
+    def get_info(self) -> SandboxInfo:
+        return parse_sandbox(self._api.json("GET", sandbox_path(self.sandbox_id)))
+
+    @_class_method_variant("_cls_get_metrics")
+    def get_metrics(self) -> List[SandboxMetrics]:
+        """Current CPU, memory and disk use, as a one-sample list; empty when not running."""
+        return _metrics(self._api, self.sandbox_id)
+
+    def is_running(self) -> bool:
+        """Whether the sandbox is running (per the API)."""
+        try:
+            info: SandboxInfo = self.get_info()
+            return info.state == "running"
+        except NotFoundException:
+            return False
+
+    def get_host(self, port: int) -> str:
+        """Where a port of the sandbox is reached, without a scheme: through the API's
+        /v1/sandboxes/{id}/ports/{port} (which needs the API key in X-API-Key)."""
+        if not isinstance(port, int) or not 1 <= port <= 65535:
+            raise InvalidArgumentException("invalid_port", f"port must be 1-65535, got {port!r}")
+        base = self.connection_config.api_url.split("://", 1)[1]
+        return f"{base}{sandbox_path(self.sandbox_id)}/ports/{port}"
+
+
+def _kill(api: ApiClient, sandbox_id: str) -> bool:
+    try:
+        api.json("DELETE", sandbox_path(sandbox_id))
+        return True
+    except NotFoundException:
+        return False
+
+
+def _pause(api: ApiClient, sandbox_id: str) -> bool:
+    try:
+        timeout = max(api.config.request_timeout, _SUSPEND_TIMEOUT)
+        api.json("POST", f"{sandbox_path(sandbox_id)}/pause", {}, timeout=timeout)
+        return True
+    except ConflictException:
+        return False
+
+
+def _resume(api: ApiClient, sandbox_id: str, timeout: Optional[float]) -> Dict[str, Any]:
+    seconds = _seconds("timeout", timeout)
+    answer = api.json(
+        "POST",
+        f"{sandbox_path(sandbox_id)}/resume",
+        {} if seconds is None else {"timeoutSeconds": seconds},
+        timeout=max(api.config.request_timeout, _SUSPEND_TIMEOUT),
+    )
+    if not isinstance(answer, dict):
+        answer = {}
+    return answer
+
+
+def _set_timeout(api: ApiClient, sandbox_id: str, timeout: float) -> None:
+    api.json(
+        "POST", f"{sandbox_path(sandbox_id)}/timeout", {"timeoutSeconds": _seconds("timeout", timeout)}
+    )
+
+
+def _metrics(api: ApiClient, sandbox_id: str) -> List[SandboxMetrics]:
+    try:
+        return [parse_stats(api.json("GET", f"{sandbox_path(sandbox_id)}/stats"))]
+    except ConflictException:
+        return []

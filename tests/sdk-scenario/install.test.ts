@@ -1,0 +1,120 @@
+import { execFile } from "node:child_process";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { Stack } from "../e2e-stack/stack.js";
+import { repoRoot } from "../harness/paths.js";
+import { installPythonSdk } from "./python-venv.js";
+
+// The SDKs as a user gets them: the npm tarballs of `npm run pack` installed into an empty
+// directory with no registry, the Python package pip-installed offline into a venv, and the
+// ten-line example at the top of each README run exactly as written against a real stack.
+// The Python package's asyncio flavour is checked here too (async_check.py).
+const run = promisify(execFile);
+
+/** The first fenced block of `lang` in a README: the example it starts with. */
+async function firstBlock(readme: string, lang: string): Promise<string> {
+  const text = await readFile(join(repoRoot, readme), "utf8");
+  const match = new RegExp(`\`\`\`${lang}\\n([\\s\\S]*?)\`\`\``).exec(text);
+  if (!match?.[1]) throw new Error(`${readme} has no \`\`\`${lang} block`);
+  return match[1];
+}
+
+describe("installable SDKs and CLI (real stack)", () => {
+  let stack: Stack;
+  let scratch: string;
+  let env: NodeJS.ProcessEnv;
+
+  beforeAll(async () => {
+    scratch = await mkdtemp(join(tmpdir(), "wrenn-sdk-install-"));
+    stack = await Stack.start({ poolSize: 1 });
+    const { key } = await stack.key({ name: "install" });
+    // Only what a user's shell would have: no workspace paths, no NODE_OPTIONS of the runner.
+    env = {
+      PATH: process.env.PATH ?? "",
+      HOME: process.env.HOME ?? "",
+      WRENN_API_URL: stack.url,
+      WRENN_API_KEY: key,
+      NO_COLOR: "1",
+    };
+  });
+  afterAll(async () => {
+    await stack?.close();
+    if (scratch) await rm(scratch, { recursive: true, force: true });
+  });
+
+  test("npm tarballs install offline into an empty project; the SDK README's example and the CLI run", async () => {
+    const pkgs = join(scratch, "pkgs");
+    await run(process.execPath, [join(repoRoot, "bin/pack.mjs"), "--out", pkgs], { cwd: repoRoot });
+    const tarballs = (await readdir(pkgs)).filter((f) => f.endsWith(".tgz"));
+    expect(tarballs).toEqual(
+      expect.arrayContaining([
+        "wrenn-contract-0.1.0.tgz",
+        "wrenn-proto-0.1.0.tgz",
+        "wrenn-sdk-0.1.0.tgz",
+        "wrenn-cli-0.1.0.tgz",
+      ]),
+    );
+    const app = join(scratch, "app");
+    await mkdir(app);
+    await writeFile(join(app, "package.json"), '{ "name": "app", "private": true }\n');
+    await run(
+      "npm",
+      ["install", "--offline", "--no-audit", "--no-fund", ...tarballs.map((t) => join(pkgs, t))],
+      { cwd: app, env },
+    );
+    const installed = JSON.parse(
+      await readFile(join(app, "node_modules/@wrenn/sdk/package.json"), "utf8"),
+    );
+    expect(installed.private).toBeUndefined();
+    expect(installed.dependencies["@wrenn/contract"]).toBe("0.1.0");
+
+    await writeFile(join(app, "hello.mjs"), await firstBlock("packages/sdk/README.md", "js"));
+    const hello = await run(process.execPath, ["hello.mjs"], { cwd: app, env });
+    expect(hello.stdout).toBe("hello from Linux / written by the SDK\n");
+
+    const wrenn = join(app, "node_modules/.bin/wrenn");
+    const id = (await run(wrenn, ["sandbox", "create"], { cwd: app, env })).stdout.trim();
+    expect(id).toMatch(/^sb-[0-9a-f]{8}$/);
+    const exec = await run(wrenn, ["sandbox", "exec", id, "--", "echo", "from the CLI"], { env });
+    expect(exec.stdout).toBe("from the CLI\n");
+    await run(wrenn, ["sandbox", "kill", id], { env });
+  });
+
+  test("the Go module builds with no module proxy; its README's example runs as written", async () => {
+    const app = join(scratch, "go-app");
+    await mkdir(app);
+    await writeFile(
+      join(app, "go.mod"),
+      `module example\n\ngo 1.19\n\nrequire wrenn/sdk v0.0.0\n\nreplace wrenn/sdk => ${join(repoRoot, "sdks/go")}\n`,
+    );
+    await writeFile(join(app, "main.go"), await firstBlock("sdks/go/README.md", "go"));
+    const hello = await run("go", ["run", "."], {
+      cwd: app,
+      env: { ...env, GOPROXY: "off", GOFLAGS: "-mod=mod" },
+    });
+    expect(hello.stdout).toBe("hello from Linux\n");
+  });
+
+  test("the Python package installs offline with pip; its README's example runs as written", async () => {
+    const python = await installPythonSdk(scratch);
+    await writeFile(join(scratch, "hello.py"), await firstBlock("sdks/python/README.md", "python"));
+    const hello = await run(python, ["hello.py"], { cwd: scratch, env });
+    expect(hello.stdout).toBe("Linux\nwritten by the SDK\nlater\nrunning\n");
+
+    // The asyncio flavour (a wrapper over threads) on the same installed package.
+    const check = await run(python, [join(repoRoot, "tests/sdk-scenario/async_check.py")], {
+      cwd: scratch,
+      env,
+    });
+    expect(JSON.parse(check.stdout)).toEqual({
+      outputs: ["0", "2", "4", "6", "8"],
+      background: "later\n",
+      read: "async ✓",
+      exitCode: 4,
+      state: "running",
+    });
+  });
+});

@@ -1,0 +1,93 @@
+import { execFile } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { Sandbox } from "@wrenn/sdk";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { Stack } from "../e2e-stack/stack.js";
+import { repoRoot } from "../harness/paths.js";
+import { installPythonSdk } from "./python-venv.js";
+import scenario from "./scenario.json" with { type: "json" };
+import { runScenario } from "./ts-runner.js";
+
+// One behaviour, every SDK: the steps and expected outputs of scenario.json, run by each SDK
+// against one real stack. A difference between SDKs is a failing test here.
+const run = promisify(execFile);
+const expected = Object.fromEntries(scenario.steps.map((s) => [s.id, s.expect]));
+
+describe("the SDK scenario (real stack)", () => {
+  let stack: Stack;
+  let conn: { apiKey: string; apiUrl: string };
+  let foreignId: string;
+  let scratch: string;
+
+  beforeAll(async () => {
+    scratch = await mkdtemp(join(tmpdir(), "wrenn-sdk-scenario-"));
+    stack = await Stack.start({ poolSize: 1 });
+    conn = { apiKey: (await stack.key({ name: "scenario" })).key, apiUrl: stack.url };
+    // Another owner's sandbox, which the scenario's key must not see.
+    const other = { apiKey: (await stack.key({ name: "someone-else" })).key, apiUrl: stack.url };
+    foreignId = (await Sandbox.create({ ...other, timeoutMs: 1_800_000 })).sandboxId;
+  });
+  afterAll(async () => {
+    await stack?.close();
+    if (scratch) await rm(scratch, { recursive: true, force: true });
+  });
+
+  test("TypeScript (@wrenn/sdk)", async () => {
+    const report = await runScenario(conn, foreignId);
+    expect(report).toEqual(expected);
+  });
+
+  test("Python (wrenn, installed with pip into a venv, offline)", async () => {
+    const python = await installPythonSdk(scratch);
+    const { stdout } = await run(python, [join(repoRoot, "tests/sdk-scenario/run.py")], {
+      // Not the checkout: the installed package is the one under test.
+      cwd: scratch,
+      env: {
+        PATH: process.env.PATH ?? "",
+        WRENN_API_URL: conn.apiUrl,
+        WRENN_API_KEY: conn.apiKey,
+        WRENN_SCENARIO_FOREIGN_ID: foreignId,
+      },
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    const lines = stdout.trim().split("\n");
+    const report = JSON.parse(lines[lines.length - 1] ?? "{}");
+    expect(report).toEqual(expected);
+  });
+
+  test("Go (wrenn/sdk, built with Debian's go, no module proxy)", async () => {
+    const binary = join(scratch, "go-scenario");
+    const goEnv = {
+      ...process.env,
+      GOPROXY: "off",
+      GOFLAGS: "-mod=mod",
+    };
+    // gofmt'd and vetted, like any Go a user would take.
+    const fmt = await run("gofmt", [
+      "-l",
+      join(repoRoot, "sdks/go"),
+      join(repoRoot, "tests/sdk-scenario/go"),
+    ]);
+    expect(fmt.stdout).toBe("");
+    await run("go", ["vet", "./..."], { cwd: join(repoRoot, "sdks/go"), env: goEnv });
+    await run("go", ["build", "-o", binary, "."], {
+      cwd: join(repoRoot, "tests/sdk-scenario/go"),
+      env: goEnv,
+    });
+    const { stdout } = await run(binary, [], {
+      cwd: scratch,
+      env: {
+        PATH: process.env.PATH ?? "",
+        WRENN_API_URL: conn.apiUrl,
+        WRENN_API_KEY: conn.apiKey,
+        WRENN_SCENARIO_FOREIGN_ID: foreignId,
+        WRENN_SCENARIO_JSON: join(repoRoot, "tests/sdk-scenario/scenario.json"),
+      },
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    expect(JSON.parse(stdout)).toEqual(expected);
+  });
+});
