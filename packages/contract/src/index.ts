@@ -10,6 +10,7 @@ export * from "./schemas/io-schemas.js";
 export * from "./schemas/key-and-host-schemas.js";
 export * from "./schemas/sandbox-schemas.js";
 export * from "./schemas/shared.js";
+export * from "./schemas/template-schemas.js";
 export * from "./validators/agent-create.js";
 export * from "./validators/egress.js";
 export * from "./validators/mounts.js";

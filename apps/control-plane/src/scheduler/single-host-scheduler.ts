@@ -32,6 +32,11 @@ export class SingleHostScheduler implements Scheduler {
     return host;
   }
 
+  async placeBuild(): Promise<Placement> {
+    const host = await this.host(false);
+    return { hostId: host.id, client: this.registry.client(host.id) };
+  }
+
   async place(request: PlacementRequest): Promise<Placement> {
     let host = await this.host(false);
     const stale = !host.lastSeenAt || Date.now() - host.lastSeenAt.getTime() > TEMPLATE_RECHECK_MS;
