@@ -68,6 +68,18 @@ describe("templates from images through the API, the CLI and the E2B SDK", () =>
     });
     expect(create.status).toBe(404);
     expect((create.body as { error: { code: string } }).error.code).toBe("template_not_found");
+    // Nor by the host's own name for the build.
+    const { rows } = await stack.cp.db.query<{ host_template: string }>(
+      "SELECT host_template FROM templates",
+    );
+    const hostName = rows[0]?.host_template as string;
+    expect(hostName).toMatch(/^t-[0-9a-f]{8}$/);
+    const direct = await stack.call("POST", "/v1/sandboxes", {
+      key: other.key,
+      body: { template: hostName },
+    });
+    expect(direct.status).toBe(404);
+    expect((direct.body as { error: { code: string } }).error.code).toBe("template_not_found");
   });
 
   test("the official E2B SDK creates a sandbox from it and runs commands in the image", async () => {
@@ -80,8 +92,9 @@ describe("templates from images through the API, the CLI and the E2B SDK", () =>
     try {
       const run = await sbx.commands.run('echo "$GREETING"; pwd; id -un');
       expect(run).toMatchObject({ exitCode: 0, stdout: "hi from the image\n/work\nuser\n" });
-      await sbx.files.write("/work/note.txt", "written by the SDK");
-      expect(await sbx.files.read("/work/note.txt")).toBe("written by the SDK");
+      // /work is root's in the image (as Docker leaves it): user writes in its home.
+      await sbx.files.write("/home/user/note.txt", "written by the SDK");
+      expect(await sbx.files.read("/home/user/note.txt")).toBe("written by the SDK");
 
       // In use: 409 naming the sandbox; nothing changes.
       const del = await stack.call("DELETE", "/v1/templates/tiny:v1", { key: user.key });

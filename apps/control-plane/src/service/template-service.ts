@@ -30,6 +30,11 @@ import type { Principal } from "./sandbox-types.js";
 const RESOLVE_WAIT_MS = 120_000;
 const DEFAULT_BUILD = { vcpus: 2, memoryMb: 1024 };
 
+/** The host agent's names for builds from images; never valid as a template a caller names. */
+const HOST_TEMPLATE_NAME = /^t-[0-9a-f]{8}$/;
+export const isHostTemplateName = (name: string) => HOST_TEMPLATE_NAME.test(name);
+const newHostTemplateName = () => `t-${randomBytes(4).toString("hex")}`;
+
 export interface TemplateServiceOptions {
   db: Database;
   scheduler: Scheduler;
@@ -52,7 +57,7 @@ export class TemplateService {
     const { name, tag } = validated(() => checkTemplateBuildName(body.name));
     const image = validated(() => checkImageRef(body.fromImage));
     const placement = await this.o.scheduler.placeBuild();
-    const hostTemplate = `t-${randomBytes(4).toString("hex")}`;
+    const hostTemplate = newHostTemplateName();
     const row = await beginBuild(this.o.db, {
       id: `tpl-${randomBytes(4).toString("hex")}`,
       ownerId: principal.ownerId,
@@ -198,7 +203,13 @@ export class TemplateService {
       return undefined;
     }
     const row = await findTemplate(this.o.db, principal.ownerId, parsed.name, parsed.tag);
-    if (!row) return undefined;
+    if (!row) {
+      // The host's name of someone's build is reached only through its owner's name for it.
+      if (isHostTemplateName(template)) {
+        throw new ServiceError("template_not_found", `template ${template} not found`);
+      }
+      return undefined;
+    }
     if (!row.hostTemplate) {
       throw new ServiceError(
         "template_not_found",

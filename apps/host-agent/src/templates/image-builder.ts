@@ -158,7 +158,7 @@ export class ImageTemplateBuilder {
 /** skopeo's fatal message → the contract's refusal, with skopeo's own words kept. */
 export function classifySkopeoError(image: string, err: Error): Error {
   const output = err instanceof CommandError ? err.output : err.message;
-  const reason = /msg="([^"]*(?:\\"[^"]*)*)"/.exec(output)?.[1]?.replace(/\\"/g, '"') ?? output;
+  const reason = /msg="((?:[^"\\]|\\.)*)"/.exec(output)?.[1]?.replace(/\\"/g, '"') ?? output;
   const say = (code: ErrorCode) =>
     new ImageBuildError(code, `${errorMessage(code, { image })}: ${reason}`);
   if (/manifest unknown|name unknown|not found|repository name not known/i.test(output)) {

@@ -26,7 +26,8 @@ export function checkImageRef(value: unknown): string {
     value.length > LIMITS.imageRefLength ||
     !imageRef.test(value) ||
     value.includes("..") ||
-    value.includes("://")
+    value.includes(":/") ||
+    value.includes("//")
   ) {
     throw invalidInput(
       `fromImage must be an image reference such as debian:bookworm or registry.example.com/team/app:1.2 (at most ${LIMITS.imageRefLength} characters)`,
