@@ -1,4 +1,4 @@
-import { readdir } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
@@ -16,14 +16,23 @@ import { busyboxOnly, debianFrom, LoopbackRegistry } from "./oci-registry.js";
 // no node); the other is a Debian root (the base template's, copied).
 
 const suffix = Math.random().toString(16).slice(2, 8);
-const names = { busybox: `tbb-${suffix}`, debian: `tdeb-${suffix}`, missing: `tno-${suffix}` };
+const names = {
+  busybox: `tbb-${suffix}`,
+  debian: `tdeb-${suffix}`,
+  missing: `tno-${suffix}`,
+  private: `tpriv-${suffix}`,
+};
 let agent: AgentProcess;
 let registry: LoopbackRegistry;
 const refs: Record<string, string> = {};
 
-async function build(name: string, fromImage: string): Promise<string[]> {
+async function build(
+  name: string,
+  fromImage: string,
+  creds: { registryUsername?: string; registryPassword?: string } = {},
+): Promise<string[]> {
   const phases: string[] = [];
-  for await (const res of agent.client.buildTemplate({ name, fromImage })) {
+  for await (const res of agent.client.buildTemplate({ name, fromImage, ...creds })) {
     if (res.event.case === "progress") phases.push(res.event.value.phase);
   }
   return phases;
@@ -146,6 +155,13 @@ describe("a template from an image with nothing but busybox", () => {
     expect((err as ConnectError).message).toContain("/usr/bin/python3 does not exist");
   });
 
+  it("pauses (a checkpoint, /.wrenn mounted again on resume) and resumes with its files", async () => {
+    await agent.client.pauseSandbox({ sandboxId: id });
+    await agent.client.resumeSandbox({ sandboxId: id });
+    const r = await execInSandbox(agent.url, id, "cat ~/f.txt; echo $GREETING");
+    expect(r).toMatchObject({ stdout: "data\nhello from the image\n", exitCode: 0 });
+  });
+
   it("cannot be deleted while a sandbox uses it (the sandbox is named)", async () => {
     const err = await agent.client.deleteTemplate({ name: names.busybox }).catch((e) => e);
     expect(err).toBeInstanceOf(ConnectError);
@@ -170,6 +186,36 @@ describe("a template from a Debian image", () => {
     );
     expect(r).toMatchObject({ stdout: "debian-image\n/srv/app\n5\nuser\n", exitCode: 0 });
     await agent.client.destroySandbox({ sandboxId: id });
+  });
+});
+
+describe("a registry that wants credentials", () => {
+  const auth = { username: "alice", password: `pw-${suffix}` };
+  let privateRegistry: LoopbackRegistry;
+  let ref: string;
+  beforeAll(async () => {
+    privateRegistry = await LoopbackRegistry.start(auth);
+    ref = await privateRegistry.push("secret:1", (r) => busyboxOnly(r));
+  });
+  afterAll(() => privateRegistry?.stop());
+
+  it("none or wrong ones: registry_auth_failed, nothing left behind", async () => {
+    for (const creds of [{}, { registryUsername: "alice", registryPassword: "wrong" }]) {
+      const err = await build(names.private, ref, creds).catch((e) => e);
+      expect((err as ConnectError).metadata.get(ERROR_CODE_HEADER)).toBe("registry_auth_failed");
+      expect(await readdir(templatesDir)).not.toContain(names.private);
+    }
+  });
+
+  it("the right ones: it builds (and they are not kept in the template)", async () => {
+    await build(names.private, ref, {
+      registryUsername: auth.username,
+      registryPassword: auth.password,
+    });
+    const dir = path.join(templatesDir, names.private, "current");
+    const meta = await readFile(path.join(dir, "template.json"), "utf8");
+    expect(meta).not.toContain(auth.password);
+    await agent.client.deleteTemplate({ name: names.private });
   });
 });
 

@@ -18,30 +18,44 @@ export class LoopbackRegistry {
     readonly host: string,
     private readonly dir: string,
     private readonly child: ChildProcess,
+    private readonly auth?: { username: string; password: string },
   ) {}
 
-  static async start(): Promise<LoopbackRegistry> {
+  /** With `auth`, the registry wants that user (htpasswd, bcrypt) for every request. */
+  static async start(auth?: { username: string; password: string }): Promise<LoopbackRegistry> {
     const dir = await mkdtemp(path.join(os.tmpdir(), "wrenn-registry-"));
     const port = await freePort();
     const config = path.join(dir, "config.yml");
-    await writeFile(
-      config,
-      [
-        "version: 0.1",
-        "log: {level: warn}",
-        `storage: {filesystem: {rootdirectory: ${path.join(dir, "store")}}, delete: {enabled: true}}`,
-        `http: {addr: "127.0.0.1:${port}", secret: test-only}`,
-        "",
-      ].join("\n"),
-    );
+    const lines = [
+      "version: 0.1",
+      "log: {level: warn}",
+      `storage: {filesystem: {rootdirectory: ${path.join(dir, "store")}}, delete: {enabled: true}}`,
+      `http: {addr: "127.0.0.1:${port}", secret: test-only}`,
+    ];
+    if (auth) {
+      // The registry reads bcrypt only; Python's crypt (libxcrypt) makes it.
+      const { stdout } = await run("python3", [
+        "-W",
+        "ignore",
+        "-c",
+        "import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)))",
+        auth.password,
+      ]);
+      await writeFile(path.join(dir, "htpasswd"), `${auth.username}:${stdout.trim()}\n`);
+      lines.push(`auth: {htpasswd: {realm: test, path: ${path.join(dir, "htpasswd")}}}`);
+    }
+    await writeFile(config, `${lines.join("\n")}\n`);
     const child = spawn("docker-registry", ["serve", config], { stdio: "ignore" });
     const host = `127.0.0.1:${port}`;
     await waitFor(
-      async () => (await fetch(`http://${host}/v2/`).catch(() => undefined))?.ok === true,
+      async () => {
+        const status = (await fetch(`http://${host}/v2/`).catch(() => undefined))?.status;
+        return status === 200 || (auth !== undefined && status === 401);
+      },
       60_000,
       "the loopback registry",
     );
-    return new LoopbackRegistry(host, dir, child);
+    return new LoopbackRegistry(host, dir, child, auth);
   }
 
   /**
@@ -73,6 +87,7 @@ export class LoopbackRegistry {
       await run("skopeo", [
         "copy",
         "--dest-tls-verify=false",
+        ...(this.auth ? ["--dest-creds", `${this.auth.username}:${this.auth.password}`] : []),
         `oci:${layout}:img`,
         `docker://${ref}`,
       ]);
