@@ -116,8 +116,8 @@ describe("wrenn profile (no server needed)", () => {
     expect(probe).toBe("exec");
   });
 
-  test("template ls runs the host agent's own CLI", async () => {
-    const r = await wrenn(["template", "ls"], {
+  test("template ls --local runs the host agent's own CLI", async () => {
+    const r = await wrenn(["template", "ls", "--local"], {
       env: { ...env, WRENN_TEMPLATES_DIR: templatesDir },
     });
     expect(r.code).toBe(0);

@@ -27,6 +27,7 @@ import { AuditLog } from "./service/audit-log.js";
 import { HostService } from "./service/host-service.js";
 import { SANDBOX_DEFAULTS } from "./service/limits.js";
 import { DEFAULT_DEADLINES, SandboxService } from "./service/sandbox-service.js";
+import { TemplateService } from "./service/template-service.js";
 import { VERSION } from "./version.js";
 
 export interface ControlPlane {
@@ -134,7 +135,14 @@ export async function startControlPlane(
       },
     });
     const scheduler = new SingleHostScheduler(db, registry, monitor, localHost.id);
+    const templates = new TemplateService({
+      db,
+      scheduler,
+      registry,
+      logger: logger.child({ component: "templates" }),
+    });
     const sandboxes = new SandboxService({
+      templates,
       db,
       scheduler,
       registry,
@@ -168,6 +176,7 @@ export async function startControlPlane(
       hosts,
       exec,
       files,
+      templates,
       domain: config.domain,
       proxy,
       admin: { secretKey },

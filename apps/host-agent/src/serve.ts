@@ -12,10 +12,12 @@ import { claimNetwork } from "./network/host-claims.js";
 import { NetworkManager } from "./network/network-manager.js";
 import { ManagedNetworks } from "./network/sandbox-networks.js";
 import { GvisorDriver } from "./runtime/gvisor/driver.js";
+import { assembleEnvdRuntime, runtimeLoaderName } from "./runtime/gvisor/envd-runtime.js";
 import { RecordStore } from "./sandboxes/record-store.js";
 import { SandboxManager } from "./sandboxes/sandbox-manager.js";
 import { TemplateSnapshots } from "./sandboxes/template-snapshots.js";
 import { TemplateBuilder } from "./templates/builder.js";
+import { ImageTemplateBuilder } from "./templates/image-builder.js";
 import type { InstalledTemplate } from "./templates/store.js";
 import { TemplateStore } from "./templates/store.js";
 
@@ -53,6 +55,25 @@ export async function serve(config: AgentConfig): Promise<void> {
   });
   const templates = new TemplateStore(config.templatesDir);
   const builder = new TemplateBuilder(templates, config.imagesDir, config.envdDistDir);
+  const imageBuilder = new ImageTemplateBuilder(
+    templates,
+    () => builder.envdVersion(),
+    config.insecureRegistries,
+  );
+  // envd for templates from images, once per host (content-addressed, shared by agents on
+  // this templates dir). Without it the base template still works; image templates refuse.
+  const envdRuntime = await assembleEnvdRuntime(path.join(config.templatesDir, ".envd-runtime"), {
+    envdDistDir: config.envdDistDir,
+  }).then(
+    async (r) => ({ ...r, loader: await runtimeLoaderName(r.hostDir) }),
+    (err: Error) => {
+      log.error(
+        { err: err.message },
+        "envd runtime not assembled: templates from images will not start",
+      );
+      return undefined;
+    },
+  );
   const runtime = new GvisorDriver({
     stateDir: path.join(config.dataDir, "runsc"),
     bundlesDir: path.join(config.dataDir, "bundles"),
@@ -95,6 +116,7 @@ export async function serve(config: AgentConfig): Promise<void> {
       defaults: config.defaults,
       poolSize: config.poolSize,
       templateRestore: config.templateRestore,
+      envdRuntime,
       pidsLimit: config.pidsLimit,
       healthTimeoutMs: config.bootTimeoutMs,
       sandboxDns: config.sandboxDns,
@@ -126,15 +148,15 @@ export async function serve(config: AgentConfig): Promise<void> {
   const prepare = async (list: InstalledTemplate[]) => {
     if (config.templateRestore) {
       for (const t of list) {
-        await manager
-          .snapshotTemplate({ name: t.name, version: t.version, rootfs: t.rootfs })
+        await Promise.resolve()
+          .then(() => manager.snapshotTemplate(manager.refOf(t)))
           .catch((err: Error) =>
             log.error({ template: t.name, err: err.message }, "template checkpoint failed"),
           );
       }
     }
     manager.pool.maintain(
-      list.map((t) => ({ name: t.name, version: t.version, rootfs: t.rootfs })),
+      list.filter((t) => !t.fromImage || envdRuntime).map((t) => manager.refOf(t)),
     );
   };
 
@@ -149,6 +171,7 @@ export async function serve(config: AgentConfig): Promise<void> {
       manager,
       templates,
       builder,
+      imageBuilder,
       hostId: await hostId(config.dataDir),
       instanceId: randomBytes(8).toString("hex"),
       startedAt: new Date(Date.now() - process.uptime() * 1000),

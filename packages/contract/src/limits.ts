@@ -21,6 +21,10 @@ export const LIMITS = {
   egressEntries: 256,
   egressEntryLength: 64,
   templateLength: 128,
+  /** An OCI image reference (registry/repository:tag or @digest). */
+  imageRefLength: 512,
+  /** Log lines a template build keeps (the oldest go first). */
+  templateBuildLogLines: 5000,
   /** A free-text sandbox search (id, template, metadata). */
   searchLength: 256,
   listLimit: { min: 1, max: 1000, default: 100 },
@@ -31,6 +35,10 @@ export const LIMITS = {
 } as const;
 
 export const TEMPLATE_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._:/-]*$";
+/** A template an owner builds: `name` or `name:tag` (lower-case name, as E2B's aliases). */
+export const TEMPLATE_BUILD_NAME_PATTERN = "^[a-z0-9][a-z0-9_-]{0,62}(:[A-Za-z0-9_.-]{1,64})?$";
+/** An OCI image reference as skopeo's docker transport takes it (no scheme, no options). */
+export const IMAGE_REF_PATTERN = "^[a-z0-9][A-Za-z0-9._/:@+-]*$";
 export const ENV_VAR_NAME_PATTERN = "^[^=\\u0000]+$";
 /** Sandbox ids: `sb-` and 8 hex digits. */
 export const SANDBOX_ID_PATTERN = "^sb-[0-9a-f]{8}$";

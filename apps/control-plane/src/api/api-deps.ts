@@ -3,6 +3,7 @@ import type { FileService } from "../files/file-service.js";
 import type { ApiKeyService } from "../service/api-key-service.js";
 import type { HostService } from "../service/host-service.js";
 import type { SandboxService } from "../service/sandbox-service.js";
+import type { TemplateService } from "../service/template-service.js";
 
 export interface ApiDeps {
   sandboxes: SandboxService;
@@ -10,6 +11,7 @@ export interface ApiDeps {
   hosts: HostService;
   exec: ExecService;
   files: FileService;
+  templates: TemplateService;
   /**
    * The wildcard domain sandboxes are reached under (`<port>-<id>.<domain>`), when configured:
    * E2B responses name it so the SDK builds sandbox URLs for this server, not E2B's cloud.

@@ -25,6 +25,7 @@ import { eventRoutes } from "./v1/event-routes.js";
 import { execRoutes } from "./v1/exec-routes.js";
 import { fileJsonRoutes, fileRoutes } from "./v1/file-routes.js";
 import { sandboxRoutes } from "./v1/sandbox-routes.js";
+import { templateRoutes } from "./v1/template-routes.js";
 import { terminalRoutes } from "./v1/terminal-routes.js";
 
 export interface ServerOptions extends ApiDeps {
@@ -149,6 +150,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       await v1.register(terminalRoutes, options);
       await v1.register(fileRoutes, options);
       await v1.register(fileJsonRoutes, options);
+      await v1.register(templateRoutes, options);
     },
     { prefix: "/v1" },
   );

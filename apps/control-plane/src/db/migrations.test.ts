@@ -47,7 +47,15 @@ describe.each(DATABASE_KINDS)("migrations on %s", (kind) => {
       const first = await migrateDatabase(db);
       expect(first.applied).toEqual(all);
       expect(await tables(db)).toEqual(
-        ["api_keys", "audit_events", "hosts", "owners", "sandboxes", "schema_migrations"].sort(),
+        [
+          "api_keys",
+          "audit_events",
+          "hosts",
+          "owners",
+          "sandboxes",
+          "schema_migrations",
+          "templates",
+        ].sort(),
       );
       expect((await migrateDatabase(db)).applied).toEqual([]);
 
@@ -76,7 +84,9 @@ describe.each(DATABASE_KINDS)("migrations on %s", (kind) => {
         "SELECT actor, detail FROM audit_events",
       );
       expect(rows.rows).toEqual([{ actor: "system", detail: { actor: "proxy" } }]);
-      expect((await migrateDatabase(db)).applied).toEqual([2, 3]);
+      expect((await migrateDatabase(db)).applied).toEqual(
+        (await loadMigrations()).map((m) => m.version).filter((v) => v > 1),
+      );
     } finally {
       await db.close();
     }

@@ -31,6 +31,8 @@ export interface ConnectHostClientOptions {
   token?: string;
   /** Create waits for a boot and envd; everything else should be quick. */
   createTimeoutMs?: number;
+  /** How long a template build may run (default one hour). */
+  buildTimeoutMs?: number;
   callTimeoutMs?: number;
 }
 
@@ -218,6 +220,26 @@ export function createConnectHostClient(options: ConnectHostClientOptions): Host
           builtAt: t.builtAt ? timestampDate(t.builtAt).toISOString() : null,
         })),
       ),
+    buildTemplateFromImage: (r, onProgress) =>
+      call(async () => {
+        for await (const res of client.buildTemplate(
+          {
+            name: r.name,
+            fromImage: r.image,
+            registryUsername: r.username ?? "",
+            registryPassword: r.password ?? "",
+          },
+          { timeoutMs: options.buildTimeoutMs ?? 3_600_000 },
+        )) {
+          if (res.event.case === "progress") {
+            onProgress(res.event.value.phase, res.event.value.message);
+          }
+        }
+      }),
+    deleteTemplate: (name) =>
+      call(async () => {
+        await client.deleteTemplate({ name }, { timeoutMs: 120_000 });
+      }),
     forwardTarget(sandboxId, port): ForwardTarget {
       // The agent reads its token from Wrenn-Agent-Token on forwarded traffic: Authorization
       // belongs to the sandbox's own traffic (the E2B SDK sends `Basic user:` to envd).

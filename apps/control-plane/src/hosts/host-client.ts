@@ -117,5 +117,15 @@ export interface HostClient {
   hostStatus(): Promise<AgentHostStatus>;
   heartbeat(controlPlaneId: string): Promise<AgentHeartbeat>;
   listTemplates(): Promise<HostTemplate[]>;
+  /**
+   * Builds a template from an OCI image on the host, calling onProgress for every step and log
+   * line; resolves when it is built. Refusals carry the contract's code (image_not_found...).
+   */
+  buildTemplateFromImage(
+    request: { name: string; image: string; username?: string; password?: string },
+    onProgress: (step: string, message: string) => void,
+  ): Promise<void>;
+  /** Removes an image template; refused with template_in_use while sandboxes use it. */
+  deleteTemplate(name: string): Promise<void>;
   forwardTarget(sandboxId: string, port: number): ForwardTarget;
 }

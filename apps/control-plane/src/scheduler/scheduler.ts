@@ -17,4 +17,6 @@ export interface Placement {
  */
 export interface Scheduler {
   place(request: PlacementRequest): Promise<Placement>;
+  /** The host a template build runs on (host_unavailable when none is). */
+  placeBuild(): Promise<Placement>;
 }

@@ -3,6 +3,7 @@ import type { HostMonitor } from "../hosts/host-monitor.js";
 import type { HostRegistry } from "../hosts/host-registry.js";
 import { hostUnavailable, ServiceError } from "../service/errors.js";
 import { COMPUTE_STATES, STORAGE_STATES } from "../service/sandbox-types.js";
+import { isHostTemplateName } from "../service/template-service.js";
 import { findHost, type HostRecord } from "../store/host-store.js";
 import { placedOnHost } from "../store/sandbox-store.js";
 import type { Placement, PlacementRequest, Scheduler } from "./scheduler.js";
@@ -32,6 +33,11 @@ export class SingleHostScheduler implements Scheduler {
     return host;
   }
 
+  async placeBuild(): Promise<Placement> {
+    const host = await this.host(false);
+    return { hostId: host.id, client: this.registry.client(host.id) };
+  }
+
   async place(request: PlacementRequest): Promise<Placement> {
     let host = await this.host(false);
     const stale = !host.lastSeenAt || Date.now() - host.lastSeenAt.getTime() > TEMPLATE_RECHECK_MS;
@@ -41,7 +47,12 @@ export class SingleHostScheduler implements Scheduler {
       host = await this.host(true);
     }
     if (!host.templates.some((t) => t.name === request.template)) {
-      const known = host.templates.map((t) => t.name).join(", ") || "none";
+      // Owners' builds from images are named through their owners only.
+      const known =
+        host.templates
+          .map((t) => t.name)
+          .filter((n) => !isHostTemplateName(n))
+          .join(", ") || "none";
       throw new ServiceError(
         "template_not_found",
         `template ${request.template} does not exist (available: ${known})`,

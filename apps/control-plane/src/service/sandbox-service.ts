@@ -58,6 +58,7 @@ import {
   type SandboxState,
   SUSPENDED_STATES,
 } from "./sandbox-types.js";
+import type { TemplateService } from "./template-service.js";
 
 /** Seconds an operation may stay in flight before the lifecycle manager treats it as stuck. */
 export interface OperationDeadlines {
@@ -85,6 +86,8 @@ export interface SandboxServiceOptions {
   deadlines?: OperationDeadlines;
   /** How long pause/resume/connect wait for another operation on the same sandbox to finish. */
   settleTimeoutMs?: number;
+  /** The owner's templates from images: `name[:tag]` → the host's template. */
+  templates?: Pick<TemplateService, "resolve">;
 }
 
 export interface ListSandboxesQuery {
@@ -405,7 +408,10 @@ export class SandboxService {
   // ---------------------------------------------------------------- create
 
   async create(principal: Principal, input: CreateSandboxInput): Promise<OwnedSandbox> {
-    const spec = normalizeCreate(input, this.o.defaults);
+    const normalized = normalizeCreate(input, this.o.defaults);
+    // One of the owner's own templates (from an image) runs as the host's name for it.
+    const own = await this.o.templates?.resolve(principal, normalized.template);
+    const spec = own ? { ...normalized, template: own } : normalized;
     // A host directory is the host's own data: only an admin may ask for one.
     if (spec.mounts.length > 0 && principal.role !== "admin") {
       throw new ServiceError(

@@ -24,6 +24,7 @@ import { ManagedProcess, OUTPUT_LOW_WATER_BYTES, ProcessInputError } from "./man
 import type { OutputChunk } from "./output-ring.js";
 import type { ProcessRegistry, Selector } from "./registry.js";
 import { REPLAY_FROM_HEADER, REPLAY_START_HEADER } from "./replay-headers.js";
+import { missingProgram, resolveShell } from "./shell.js";
 
 // Start and Connect responses share this shape: one ProcessEvent.
 type ProcessEventInit = { event: MessageInitShape<typeof ProcessEventSchema> };
@@ -218,12 +219,16 @@ export function processService(deps: ProcessServiceDeps): ServiceImpl<typeof Pro
         ? { cols: Math.min(size?.cols || 80, 65535), rows: Math.min(size?.rows || 24, 65535) }
         : undefined;
 
+      const program = resolveShell(config.cmd, config.args, process.env.WRENN_ENVD_FALLBACK_SHELL);
+      const missing = missingProgram(program.cmd);
+      if (missing)
+        throw new ConnectError(`error starting process: ${missing}`, Code.InvalidArgument);
       let launched: Awaited<ReturnType<typeof launch>>;
       try {
         launched = await launch({
           binDir: deps.binDir,
-          cmd: config.cmd,
-          args: config.args,
+          cmd: program.cmd,
+          args: program.args,
           env,
           cwd,
           user,

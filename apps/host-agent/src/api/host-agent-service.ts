@@ -14,12 +14,15 @@ import { AgentError, type AgentErrorCode } from "../sandboxes/errors.js";
 import type { Phase } from "../sandboxes/record.js";
 import type { SandboxManager, SandboxView } from "../sandboxes/sandbox-manager.js";
 import type { TemplateBuilder } from "../templates/builder.js";
+import { ImageBuildError, type ImageTemplateBuilder } from "../templates/image-builder.js";
+import { ImageRootError } from "../templates/image-root.js";
 import type { InstalledTemplate, TemplateStore } from "../templates/store.js";
 
 export interface ServiceDeps {
   manager: SandboxManager;
   templates: TemplateStore;
   builder: TemplateBuilder;
+  imageBuilder: ImageTemplateBuilder;
   hostId: string;
   instanceId: string;
   /** When this agent process started (HeartbeatResponse.started_at). */
@@ -64,6 +67,12 @@ async function guard<T>(fn: () => Promise<T>): Promise<T> {
     if (err instanceof ConnectError) throw err;
     if (err instanceof ContractError) {
       throw withContractCode(err.message, grpcCodeOf(err.code) as Code, err.code);
+    }
+    if (err instanceof ImageBuildError) {
+      throw withContractCode(err.message, grpcCodeOf(err.code) as Code, err.code);
+    }
+    if (err instanceof ImageRootError) {
+      throw withContractCode(err.message, Code.InvalidArgument, "not_supported");
     }
     if (err instanceof AgentError) {
       const contractCode = err.contractCode ?? DEFAULT_CONTRACT_CODES[err.code];
@@ -126,6 +135,7 @@ function templateMessage(t: InstalledTemplate) {
     sizeBytes: BigInt(t.sizeBytes),
     builtAt: timestampFromDate(new Date(t.builtAt)),
     envdVersion: t.envdVersion,
+    fromImage: t.fromImage ?? "",
   };
 }
 
@@ -218,25 +228,68 @@ export function hostAgentRoutes(deps: ServiceDeps) {
         })),
       listTemplates: () =>
         guard(async () => ({ templates: (await deps.templates.list()).map(templateMessage) })),
-      buildTemplate: (req, ctx) => buildStream(deps, req.name || "base", req.force, ctx),
+      buildTemplate: (req, ctx) => buildStream(deps, req, ctx),
+      deleteTemplate: (req) =>
+        guard(async () => {
+          const t = await deps.templates.current(req.name);
+          if (!t) return {};
+          if (!t.fromImage) {
+            throw new AgentError(
+              "failed_precondition",
+              `template ${req.name} is built from images/${req.name}; it is not deleted through the API`,
+            );
+          }
+          const users = deps.manager.usersOf(req.name);
+          if (users.length > 0) {
+            throw new AgentError(
+              "failed_precondition",
+              `template ${req.name} is used by sandboxes: ${users.join(", ")}`,
+              "template_in_use",
+            );
+          }
+          await deps.manager.dropTemplate(req.name);
+          await deps.templates.remove(req.name);
+          return {};
+        }),
     });
 }
 
 /** Streams build progress as it happens, then the built template. */
-async function* buildStream(deps: ServiceDeps, name: string, force: boolean, ctx: HandlerContext) {
+async function* buildStream(
+  deps: ServiceDeps,
+  req: {
+    name: string;
+    force: boolean;
+    fromImage: string;
+    registryUsername: string;
+    registryPassword: string;
+  },
+  ctx: HandlerContext,
+) {
   const queue: Array<{ phase: string; message: string }> = [];
   let wake: (() => void) | undefined;
   let done: InstalledTemplate | undefined;
   let failure: unknown;
   let finished = false;
-  void deps.builder
-    .build(name, {
-      force,
-      onProgress: (p) => {
-        queue.push(p);
-        wake?.();
-      },
-    })
+  const onProgress = (p: { phase: string; message: string }) => {
+    queue.push(p);
+    wake?.();
+  };
+  const building = req.fromImage
+    ? guard(() =>
+        Promise.resolve().then(() =>
+          deps.imageBuilder.build({
+            name: req.name,
+            image: req.fromImage,
+            credentials: req.registryUsername
+              ? { username: req.registryUsername, password: req.registryPassword }
+              : undefined,
+            onProgress,
+          }),
+        ),
+      )
+    : deps.builder.build(req.name || "base", { force: req.force, onProgress });
+  void building
     .then(
       (t) => {
         done = t;
@@ -261,6 +314,7 @@ async function* buildStream(deps: ServiceDeps, name: string, force: boolean, ctx
     wake = undefined;
   }
   if (failure) {
+    if (failure instanceof ConnectError) throw failure;
     throw new ConnectError((failure as Error).message, Code.FailedPrecondition);
   }
   if (done) {

@@ -40,6 +40,11 @@ export interface AgentConfig {
   sandboxDns: string[];
   /** Host directories under which sandboxes may mount (WRENN_MOUNT_ROOTS); none by default. */
   mountRoots: string[];
+  /**
+   * Registries template builds may reach over plain HTTP besides loopback ones, as Docker's
+   * insecure registries (WRENN_INSECURE_REGISTRIES, "host:port" comma-separated); none by default.
+   */
+  insecureRegistries: string[];
   logLevel: string;
 }
 
@@ -141,6 +146,10 @@ export function agentConfigFromEnv(env: NodeJS.ProcessEnv = process.env): AgentC
     templatesDir: path.resolve(env.WRENN_TEMPLATES_DIR ?? path.join(base, "templates")),
     imagesDir: installLayout.imagesDir,
     envdDistDir: installLayout.envdDistDir,
+    insecureRegistries: (env.WRENN_INSECURE_REGISTRIES ?? "")
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean),
     listen: env.WRENN_AGENT_LISTEN ?? "127.0.0.1:7070",
     token: env.WRENN_AGENT_TOKEN || undefined,
     poolSize: int(env, "WRENN_POOL_SIZE", 2, 0, 64),

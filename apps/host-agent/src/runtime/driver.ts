@@ -78,6 +78,11 @@ export interface RuntimeSpec {
   tmpOnDisk: boolean;
   /** Host directories (already checked) bound into the sandbox. */
   mounts: Array<{ hostPath: string; sandboxPath: string; readOnly: boolean }>;
+  /**
+   * envd from the host's runtime directory (mounted read-only) instead of the template's own:
+   * templates from OCI images. argv and environment of envd itself.
+   */
+  envdRuntime?: { hostDir: string; args: string[]; env: string[] };
 }
 
 export interface RuntimeStats {

@@ -1,5 +1,6 @@
 import path from "node:path";
 import type { RuntimeSpec } from "../runtime/driver.js";
+import { envdRuntimeSpec } from "../runtime/gvisor/envd-runtime.js";
 import { SandboxDisk } from "../storage/sandbox-disk.js";
 import type { SandboxRecord } from "./record.js";
 
@@ -33,6 +34,9 @@ export class Instance {
       pidsLimit,
       tmpOnDisk: this.record.tmpOnDisk === true,
       mounts: this.record.mounts ?? [],
+      ...(this.record.template.envd
+        ? { envdRuntime: envdRuntimeSpec(this.record.template.envd, this.record.template.image) }
+        : {}),
     };
   }
 }

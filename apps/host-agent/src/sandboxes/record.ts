@@ -1,6 +1,7 @@
 import type { SandboxErrorReason } from "@wrenn/contract";
 import type { SandboxMount } from "./mounts.js";
 import type { NetworkPolicy } from "./policy.js";
+import type { TemplateRef } from "./template-snapshots.js";
 
 /** Where a sandbox is in its life, as the agent records it on disk. */
 export type Phase =
@@ -31,7 +32,7 @@ export interface SandboxRecord {
   /** Set when a pooled sandbox is claimed, or at create. */
   sandboxId?: string;
   phase: Phase;
-  template: { name: string; version: string; rootfs: string };
+  template: TemplateRef;
   resources: Resources;
   network: NetworkPolicy;
   metadata: Record<string, string>;

@@ -5,7 +5,8 @@ import type { Logger } from "pino";
 import { EnvdClient } from "../envd/envd-client.js";
 import type { RuntimeDriver } from "../runtime/driver.js";
 import { SandboxDisk } from "../storage/sandbox-disk.js";
-import type { TemplateStore } from "../templates/store.js";
+import { imageEnv } from "../templates/image-config.js";
+import type { InstalledTemplate, TemplateStore } from "../templates/store.js";
 import { AgentError } from "./errors.js";
 import { Instance } from "./instance.js";
 import { KeyedLock } from "./keyed-lock.js";
@@ -23,6 +24,8 @@ export interface ManagerConfig {
   poolSize: number;
   /** Keep a booted checkpoint per template and restore it when the pool is empty. */
   templateRestore: boolean;
+  /** The host's envd runtime (image templates); undefined when it could not be assembled. */
+  envdRuntime?: { hostDir: string; hash: string; loader: string };
   pidsLimit: number;
   healthTimeoutMs: number;
   /** Written to /etc/resolv.conf of sandboxes allowed on the internet. */
@@ -93,6 +96,20 @@ export class SandboxManager {
   list(): SandboxView[] {
     // An empty runtime id is a create in flight holding its sandbox id: not a sandbox yet.
     return [...this.bySandbox.values()].filter(Boolean).map((rid) => this.view(this.instance(rid)));
+  }
+
+  /** Sandboxes that use a template (any version); warm-pool sandboxes do not count. */
+  usersOf(template: string): string[] {
+    return [...this.instances.values()]
+      .filter((i) => i.record.template.name === template && i.record.sandboxId)
+      .map((i) => i.record.sandboxId as string);
+  }
+
+  /** Before a template is deleted: its pooled sandboxes and checkpoints go. */
+  async dropTemplate(template: string): Promise<void> {
+    const pooled = this.pool.forget(template);
+    await Promise.all(pooled.map((rid) => this.destroyInstance(rid).catch(() => {})));
+    await this.snapshots.removeTemplate(template);
   }
 
   get(sandboxId: string): SandboxView {
@@ -180,11 +197,7 @@ export class SandboxManager {
         "template_not_found",
       );
     }
-    const ref: TemplateRef = {
-      name: template.name,
-      version: template.version,
-      rootfs: template.rootfs,
-    };
+    const ref = this.refOf(template);
     // Reserve the id at once so a concurrent create of the same id fails fast.
     this.bySandbox.set(req.sandboxId, "");
     const started = performance.now();
@@ -264,11 +277,14 @@ export class SandboxManager {
     if (bootPath === "warm_pool") await this.networks.applyPolicy(inst.runtimeId, req.network);
     rec.network = req.network;
     const envd = this.envdOf(inst.runtimeId);
+    // An image template's Env, USER and WORKDIR, as `docker run` applies them; the request's
+    // own win.
+    const image = rec.template.image;
     await envd.init({
-      envVars: req.envVars,
+      envVars: { ...imageEnv(image), ...req.envVars },
       accessToken: req.envdAccessToken || undefined,
-      defaultUser: req.defaultUser || "user",
-      defaultWorkdir: req.defaultWorkdir || undefined,
+      defaultUser: req.defaultUser || image?.user || "user",
+      defaultWorkdir: req.defaultWorkdir || image?.workdir || undefined,
     });
     // The template has no name server: only a sandbox that may reach the internet needs one.
     if (req.network.allowInternet && this.config.sandboxDns.length > 0) {
@@ -280,6 +296,19 @@ export class SandboxManager {
     rec.envdAccessToken = req.envdAccessToken || undefined;
     rec.bootPath = bootPath;
     await this.setPhase(inst, "running");
+  }
+
+  /** How sandboxes of a built template boot: its root, and envd's runtime when not its own. */
+  refOf(t: InstalledTemplate): TemplateRef {
+    const ref: TemplateRef = { name: t.name, version: t.version, rootfs: t.rootfs };
+    if (t.fromImage === undefined) return ref;
+    if (!this.config.envdRuntime) {
+      throw new AgentError(
+        "failed_precondition",
+        `template ${t.name} needs the envd runtime, which this agent could not assemble`,
+      );
+    }
+    return { ...ref, image: t.image, envd: this.config.envdRuntime };
   }
 
   private async bootForPool(t: TemplateRef): Promise<PoolEntry> {

@@ -1,11 +1,19 @@
 import { createHash } from "node:crypto";
 import { access, mkdir, readdir, rename, rm } from "node:fs/promises";
 import path from "node:path";
+import type { ImageConfig } from "../templates/image-config.js";
 
 export interface TemplateRef {
   name: string;
   version: string;
   rootfs: string;
+  /** Templates from OCI images: the image's Env/WorkingDir/User, applied to processes. */
+  image?: ImageConfig;
+  /**
+   * Templates whose envd is not in the image but in the host's envd runtime, bind-mounted at
+   * /.wrenn (runtime/gvisor/envd-runtime.ts).
+   */
+  envd?: { hostDir: string; hash: string; loader: string };
 }
 
 /**
@@ -31,7 +39,19 @@ export class TemplateSnapshots {
   dir(t: TemplateRef): string {
     // "-tmpdisk": taken with /tmp on the sandbox's disk (RuntimeSpec.tmpOnDisk); a checkpoint
     // restores only into the mount table it was taken with, so older ones are not reused.
-    return path.join(this.own, `${t.name}-${t.version}-tmpdisk`);
+    // A checkpoint of an image template holds the envd runtime it booted with in memory.
+    const envd = t.envd ? `-envd${t.envd.hash}` : "";
+    return path.join(this.own, `${t.name}-${t.version}${envd}-tmpdisk`);
+  }
+
+  /** Removes every checkpoint of a template (it is being deleted). */
+  async removeTemplate(name: string): Promise<void> {
+    const entries = await readdir(this.own).catch(() => [] as string[]);
+    await Promise.all(
+      entries
+        .filter((e) => e.startsWith(`${name}-`))
+        .map((e) => rm(path.join(this.own, e), { recursive: true, force: true })),
+    );
   }
 
   async get(t: TemplateRef): Promise<string | undefined> {

@@ -65,6 +65,14 @@ export class WarmPool {
     void this.refill();
   }
 
+  /** Stops keeping sandboxes of a template (being deleted); returns those it held. */
+  forget(name: string): string[] {
+    this.wanted = this.wanted.filter((t) => t.name !== name);
+    const gone = this.entries.filter((e) => e.template.name === name);
+    for (const e of gone) this.entries.splice(this.entries.indexOf(e), 1);
+    return gone.map((e) => e.runtimeId);
+  }
+
   /** Stops refilling, waits for a boot in flight, and hands back every entry. */
   async drain(): Promise<PoolEntry[]> {
     this.stopped = true;

@@ -15,6 +15,10 @@ export interface BuildProgress {
     | "customize"
     | "verify"
     | "install"
+    | "resolve"
+    | "pull"
+    | "unpack"
+    | "configure"
     | "done";
   message: string;
 }
@@ -153,7 +157,7 @@ export class TemplateBuilder {
     }
   }
 
-  private async envdVersion(): Promise<string> {
+  async envdVersion(): Promise<string> {
     const pkg = JSON.parse(
       await readFile(path.join(this.envdDistDir, "..", "package.json"), "utf8"),
     ) as { version?: unknown };

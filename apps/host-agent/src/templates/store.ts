@@ -10,6 +10,7 @@ import {
   writeFile,
 } from "node:fs/promises";
 import path from "node:path";
+import type { ImageConfig } from "./image-config.js";
 import { TEMPLATE_NAME } from "./recipe.js";
 
 /** What a built template records about itself (template.json next to rootfs/). */
@@ -20,6 +21,10 @@ export interface TemplateMeta {
   envdVersion: string;
   sizeBytes: number;
   description: string;
+  /** Built from this OCI image: envd comes from the host's envd runtime, not the image. */
+  fromImage?: string;
+  /** The image's Env/WorkingDir/User (templates from images). */
+  image?: ImageConfig;
 }
 
 export interface InstalledTemplate extends TemplateMeta {
@@ -91,6 +96,20 @@ export class TemplateStore {
     await symlink(meta.version, link);
     await rename(link, path.join(dir, "current"));
     return this.read(final);
+  }
+
+  /** Removes a template and every version of it (the caller checks that nothing uses it). */
+  async remove(name: string): Promise<void> {
+    const dir = this.nameDir(name);
+    // Out of the listing first (atomic), then the bytes.
+    const gone = path.join(this.root, `.removed-${name}-${randomBytes(4).toString("hex")}`);
+    try {
+      await rename(dir, gone);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
+      throw err;
+    }
+    await rm(gone, { recursive: true, force: true });
   }
 
   /** Removes unfinished builds left by a crash. */

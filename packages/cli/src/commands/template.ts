@@ -5,6 +5,7 @@ import { join } from "node:path";
 import type { Command } from "commander";
 import { REPO_ROOT } from "../config/config-paths.js";
 import { CliError, EXIT } from "../exit-codes.js";
+import { buildFromImage, listTemplates, removeTemplate, templateInfo } from "./template-api.js";
 
 /** The host agent's own CLI in this repository: templates live on the host, not behind the API. */
 const AGENT_MAIN = join(REPO_ROOT, "apps", "host-agent", "dist", "main.js");
@@ -23,32 +24,73 @@ async function agentTemplate(args: string[]): Promise<number> {
 export function registerTemplate(program: Command): void {
   const template = program
     .command("template")
-    .description("Templates on THIS machine (runs the host agent's CLI; building needs root)")
+    .description("Your templates from OCI images (through the API), and this machine's own")
     .addHelpText(
       "after",
       `
-These commands act on the local host, not through the API: they run
-\`node apps/host-agent/dist/main.js template ...\` from the repository wrenn is installed in,
-with WRENN_DATA_DIR / WRENN_TEMPLATES_DIR as the agent reads them (default <repo>/.wrenn/templates).
+With --from-image, build goes through the API: the host pulls the image (skopeo, no Docker
+engine), and sandboxes are then created with \`wrenn sandbox create -t NAME[:TAG]\`.
+Without it, build and \`ls --local\` act on THIS machine's recipes (images/NAME) through the
+host agent's own CLI (\`node apps/host-agent/dist/main.js template ...\`; building needs root).
 
 Examples:
+  wrenn template build py:3.12 --from-image docker.io/library/python:3.12-slim
+  wrenn template build app --from-image registry.example.com/team/app:1 --cpu 2 --memory 2048
   wrenn template ls
-  sudo wrenn template build base
+  wrenn template info py:3.12
+  wrenn template rm py:3.12
+  wrenn template ls --local
   sudo wrenn template build base --force`,
     );
   template
     .command("ls")
     .alias("list")
-    .description("List the templates built on this machine")
-    .action(async () => {
-      process.exitCode = await agentTemplate(["ls"]);
+    .description("List your templates (--local: the ones built on this machine)")
+    .option("--local", "list this machine's templates (host agent CLI)")
+    .option("--json", "print a JSON array")
+    .action(async (o: { local?: boolean }, command: Command) => {
+      if (o.local) {
+        process.exitCode = await agentTemplate(["ls"]);
+        return;
+      }
+      await listTemplates(command);
     });
   template
     .command("build")
-    .description("Build a template from images/NAME (instant when it is up to date; root)")
-    .argument("[name]", "template recipe under images/", "base")
-    .option("--force", "rebuild even when up to date")
-    .action(async (name: string, o) => {
+    .description(
+      "Build NAME[:TAG] from an OCI image (--from-image), streaming its log; without it, build images/NAME on this machine (root)",
+    )
+    .argument("[name]", "NAME[:TAG] (with --from-image) or a recipe under images/", "base")
+    .option("--from-image <ref>", "OCI image reference, e.g. docker.io/library/alpine:3.20")
+    .option("--cpu <n>", "vCPUs of the template's sandboxes", (v) => Number.parseInt(v, 10))
+    .option("--memory <mb>", "memory (MiB) of the template's sandboxes", (v) =>
+      Number.parseInt(v, 10),
+    )
+    .option("--registry-user <name>", "registry user (password from $WRENN_REGISTRY_PASSWORD)")
+    .option("--detach", "start the build and return")
+    .option("--json", "print the template as JSON when done")
+    .option("--force", "recipes: rebuild even when up to date")
+    .action(async (name: string, o, command: Command) => {
+      if (o.fromImage) {
+        await buildFromImage(command, name, o);
+        return;
+      }
       process.exitCode = await agentTemplate(["build", name, ...(o.force ? ["--force"] : [])]);
+    });
+  template
+    .command("info")
+    .description("A template's status, step, error and last build log lines")
+    .argument("<name>", "NAME[:TAG]")
+    .option("--json", "print JSON")
+    .action(async (name: string, _o, command: Command) => {
+      await templateInfo(command, name);
+    });
+  template
+    .command("rm")
+    .alias("delete")
+    .description("Delete a template (refused while sandboxes use it)")
+    .argument("<name>", "NAME[:TAG]")
+    .action(async (name: string, _o, command: Command) => {
+      await removeTemplate(command, name);
     });
 }

@@ -204,6 +204,27 @@ export const ERROR_CODES = {
     retryable: false,
     message: "template {template} is not built on this host",
   },
+  /** The OCI image a template build names does not exist in its registry. */
+  image_not_found: {
+    status: 400,
+    grpc: "invalid_argument",
+    retryable: false,
+    message: "image {image} was not found in its registry",
+  },
+  /** The registry refused the credentials given for an image (or asked for some). */
+  registry_auth_failed: {
+    status: 400,
+    grpc: "invalid_argument",
+    retryable: false,
+    message: "the registry refused the credentials for {image}",
+  },
+  /** The registry of an image could not be reached (no such host, refused, timed out, TLS). */
+  registry_unreachable: {
+    status: 400,
+    grpc: "failed_precondition",
+    retryable: true,
+    message: "the registry of {image} cannot be reached",
+  },
   api_key_not_found: {
     status: 404,
     grpc: "not_found",
@@ -223,6 +244,20 @@ export const ERROR_CODES = {
     grpc: "already_exists",
     retryable: false,
     message: "it already exists",
+  },
+  /** A template that sandboxes still use cannot be deleted; the message lists them. */
+  template_in_use: {
+    status: 409,
+    grpc: "failed_precondition",
+    retryable: true,
+    message: "template {template} is used by sandboxes",
+  },
+  /** A build of this template is already running. */
+  template_building: {
+    status: 409,
+    grpc: "failed_precondition",
+    retryable: true,
+    message: "template {template} is being built",
   },
   invalid_state: {
     status: 409,

@@ -1,4 +1,5 @@
 import type { RuntimeSpec } from "../driver.js";
+import { ENVD_RUNTIME_GUEST_DIR } from "./envd-runtime.js";
 
 // Docker's default set plus SYS_PTRACE and NET_ADMIN: inside gVisor these act on the sentry's
 // emulated kernel, not the host, and users expect strace/gdb and `ip` to work under sudo.
@@ -35,8 +36,8 @@ export function ociSpec(spec: RuntimeSpec, memoryOverheadMb: number): object {
     process: {
       terminal: false,
       user: { uid: 0, gid: 0 },
-      args: ENVD_ARGS,
-      env: [
+      args: spec.envdRuntime?.args ?? ENVD_ARGS,
+      env: spec.envdRuntime?.env ?? [
         "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         "HOME=/root",
         "WRENN_SANDBOX=1",
@@ -75,6 +76,17 @@ export function ociSpec(spec: RuntimeSpec, memoryOverheadMb: number): object {
               type: "bind",
               source: `${spec.rootfs}/tmp`,
               options: ["rbind", "rw", "nosuid", "nodev"],
+            },
+          ]
+        : []),
+      // envd's runtime: read-only, so nothing in the sandbox (root included) can change it.
+      ...(spec.envdRuntime
+        ? [
+            {
+              destination: ENVD_RUNTIME_GUEST_DIR,
+              type: "bind",
+              source: spec.envdRuntime.hostDir,
+              options: ["rbind", "ro", "nodev"],
             },
           ]
         : []),

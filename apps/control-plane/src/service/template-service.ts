@@ -1,0 +1,291 @@
+import { randomBytes } from "node:crypto";
+import {
+  type CreateTemplateBody,
+  checkImageRef,
+  checkTemplateBuildName,
+  type Template,
+  type TemplateBuild,
+  type TemplateLogEntry,
+} from "@wrenn/contract";
+import type { Logger } from "pino";
+import type { Database } from "../db/database.js";
+import { HostError } from "../hosts/host-client.js";
+import type { HostRegistry } from "../hosts/host-registry.js";
+import type { Scheduler } from "../scheduler/scheduler.js";
+import {
+  appendLogs,
+  beginBuild,
+  deleteTemplateRow,
+  findTemplate,
+  finishBuild,
+  listTemplates,
+  readLogs,
+  type TemplateRow,
+} from "../store/template-store.js";
+import { ServiceError, validated } from "./errors.js";
+import { fromHostError } from "./sandbox-service.js";
+import type { Principal } from "./sandbox-types.js";
+
+/** How long create waits for the image to be found before answering 202 (then: async). */
+const RESOLVE_WAIT_MS = 120_000;
+const DEFAULT_BUILD = { vcpus: 2, memoryMb: 1024 };
+
+/** The host agent's names for builds from images; never valid as a template a caller names. */
+const HOST_TEMPLATE_NAME = /^t-[0-9a-f]{8}$/;
+export const isHostTemplateName = (name: string) => HOST_TEMPLATE_NAME.test(name);
+const newHostTemplateName = () => `t-${randomBytes(4).toString("hex")}`;
+
+export interface TemplateServiceOptions {
+  db: Database;
+  scheduler: Scheduler;
+  registry: HostRegistry;
+  logger: Logger;
+}
+
+/**
+ * Templates an owner builds from OCI images. The host agent does the build (it is root: skopeo,
+ * umoci); this service keeps the owner's names, the build's status, step and logs, and maps
+ * `name[:tag]` to the agent's template when a sandbox is created from it.
+ */
+export class TemplateService {
+  /** Builds running in this process, for tests and shutdown. */
+  private readonly running = new Map<string, Promise<void>>();
+
+  constructor(private readonly o: TemplateServiceOptions) {}
+
+  async create(principal: Principal, body: CreateTemplateBody): Promise<Template> {
+    const { name, tag } = validated(() => checkTemplateBuildName(body.name));
+    const image = validated(() => checkImageRef(body.fromImage));
+    const placement = await this.o.scheduler.placeBuild();
+    const hostTemplate = newHostTemplateName();
+    const row = await beginBuild(this.o.db, {
+      id: `tpl-${randomBytes(4).toString("hex")}`,
+      ownerId: principal.ownerId,
+      name,
+      tag,
+      fromImage: image,
+      vcpus: body.cpuCount ?? DEFAULT_BUILD.vcpus,
+      memoryMb: body.memoryMB ?? DEFAULT_BUILD.memoryMb,
+      hostId: placement.hostId,
+      buildingHostTemplate: hostTemplate,
+    });
+    if (!row) {
+      throw new ServiceError("template_building", `template ${name}:${tag} is being built`);
+    }
+
+    // The build runs on; create answers once the image was found in its registry (so a wrong
+    // name, credentials or registry is a 4xx here) or the build ended.
+    let resolved!: () => void;
+    const found = new Promise<void>((r) => {
+      resolved = r;
+    });
+    const log = this.logWriter(row.id);
+    const build = placement.client
+      .buildTemplateFromImage(
+        {
+          name: hostTemplate,
+          image,
+          ...(body.registry
+            ? { username: body.registry.username, password: body.registry.password }
+            : {}),
+        },
+        (step, message) => {
+          if (step !== "resolve" && step !== "wait") resolved();
+          log.add(step, message);
+        },
+      )
+      .then(
+        () => ({ ok: true as const }),
+        (error: unknown) => ({ ok: false as const, error }),
+      );
+    const outcome = await Promise.race([
+      build,
+      found.then(() => undefined),
+      new Promise<undefined>((r) => setTimeout(() => r(undefined), RESOLVE_WAIT_MS).unref()),
+    ]);
+    if (outcome && !outcome.ok) {
+      const failure = this.describeFailure(outcome.error, "build the template");
+      await log.flush();
+      // Refused before anything was built: the request changes nothing.
+      if (row.hostTemplate === null) await deleteTemplateRow(this.o.db, row.id);
+      else
+        await finishBuild(this.o.db, row.id, {
+          ok: false,
+          code: failure.code,
+          message: failure.message,
+          step: "base",
+        });
+      throw failure;
+    }
+    const finishing = build.then(async (result) => {
+      await log.flush();
+      if (result.ok) {
+        await finishBuild(this.o.db, row.id, { ok: true, hostTemplate });
+        // The previous build goes when nothing uses it any more; if something does, it stays.
+        if (row.hostTemplate) {
+          await placement.client.deleteTemplate(row.hostTemplate).catch(() => {});
+        }
+      } else {
+        const failure = this.describeFailure(result.error, "build the template");
+        await finishBuild(this.o.db, row.id, {
+          ok: false,
+          code: failure.code,
+          message: failure.message,
+          step: log.step,
+        });
+      }
+    });
+    const tracked = finishing
+      .catch((error: unknown) =>
+        this.o.logger.error(
+          { err: String(error), template: row.id },
+          "template build record failed",
+        ),
+      )
+      .finally(() => this.running.delete(row.id));
+    this.running.set(row.id, tracked);
+    return templateView((await findTemplate(this.o.db, principal.ownerId, name, tag)) ?? row);
+  }
+
+  async list(principal: Principal): Promise<Template[]> {
+    return (await listTemplates(this.o.db, principal.ownerId)).map(templateView);
+  }
+
+  async get(principal: Principal, nameTag: string): Promise<Template> {
+    return templateView(await this.find(principal, nameTag));
+  }
+
+  async build(
+    principal: Principal,
+    nameTag: string,
+    offset = 0,
+    limit = 100,
+  ): Promise<TemplateBuild> {
+    const row = await this.find(principal, nameTag);
+    const { logs, total } = await readLogs(this.o.db, row.id, offset, limit);
+    return {
+      template: templateView(row),
+      logs,
+      nextLogsOffset: Math.min(total, offset + logs.length),
+    };
+  }
+
+  async delete(principal: Principal, nameTag: string): Promise<void> {
+    const row = await this.find(principal, nameTag);
+    if (row.status === "building") {
+      throw new ServiceError("template_building", `template ${row.name}:${row.tag} is being built`);
+    }
+    if (row.hostTemplate && row.hostId) {
+      try {
+        await this.o.registry.client(row.hostId).deleteTemplate(row.hostTemplate);
+      } catch (error) {
+        if (error instanceof HostError && error.code === "template_in_use") {
+          throw new ServiceError(
+            "template_in_use",
+            `template ${row.name}:${row.tag} is used by sandboxes: ${error.message.replace(/^.*sandboxes: /, "")}`,
+          );
+        }
+        throw error instanceof HostError ? fromHostError(error, "delete the template") : error;
+      }
+    }
+    await deleteTemplateRow(this.o.db, row.id);
+  }
+
+  /**
+   * The agent's template for a sandbox created from `name[:tag]` of this owner; undefined when
+   * the owner has no such template (it may be one of the host's own, such as base).
+   */
+  async resolve(principal: Principal, template: string): Promise<string | undefined> {
+    let parsed: { name: string; tag: string };
+    try {
+      parsed = checkTemplateBuildName(template);
+    } catch {
+      return undefined;
+    }
+    const row = await findTemplate(this.o.db, principal.ownerId, parsed.name, parsed.tag);
+    if (!row) {
+      // The host's name of someone's build is reached only through its owner's name for it.
+      if (isHostTemplateName(template)) {
+        throw new ServiceError("template_not_found", `template ${template} not found`);
+      }
+      return undefined;
+    }
+    if (!row.hostTemplate) {
+      throw new ServiceError(
+        "template_not_found",
+        row.status === "building"
+          ? `template ${row.name}:${row.tag} is still being built`
+          : `template ${row.name}:${row.tag} has no successful build${row.errorMessage ? `: ${row.errorMessage}` : ""}`,
+      );
+    }
+    return row.hostTemplate;
+  }
+
+  /** Waits for builds this process runs (tests, shutdown). */
+  async settle(): Promise<void> {
+    await Promise.all(this.running.values());
+  }
+
+  private async find(principal: Principal, nameTag: string): Promise<TemplateRow> {
+    const { name, tag } = validated(() => checkTemplateBuildName(nameTag));
+    const row = await findTemplate(this.o.db, principal.ownerId, name, tag);
+    if (!row) throw new ServiceError("template_not_found", `template ${name}:${tag} not found`);
+    return row;
+  }
+
+  private describeFailure(error: unknown, operation: string): ServiceError {
+    if (error instanceof ServiceError) return error;
+    if (error instanceof HostError) return fromHostError(error, operation);
+    return new ServiceError("internal_error", String(error));
+  }
+
+  /** Log lines of one build, written in batches (a pull can print many). */
+  private logWriter(id: string) {
+    let pending: TemplateLogEntry[] = [];
+    let chain = Promise.resolve();
+    let step = "queued";
+    let timer: NodeJS.Timeout | undefined;
+    const flush = () => {
+      if (timer) clearTimeout(timer);
+      timer = undefined;
+      const batch = pending;
+      pending = [];
+      const at = step;
+      chain = chain
+        .then(() => (batch.length > 0 || at ? appendLogs(this.o.db, id, at, batch) : undefined))
+        .catch(() => {});
+      return chain;
+    };
+    return {
+      get step() {
+        return step;
+      },
+      add(s: string, message: string) {
+        step = s;
+        pending.push({ timestamp: new Date().toISOString(), level: "info", step: s, message });
+        timer ??= setTimeout(flush, 250);
+      },
+      flush,
+    };
+  }
+}
+
+export function templateView(row: TemplateRow): Template {
+  return {
+    templateId: row.id,
+    name: row.name,
+    tag: row.tag,
+    fromImage: row.fromImage,
+    status: row.status,
+    step: row.step,
+    cpuCount: row.vcpus,
+    memoryMB: row.memoryMb,
+    usable: row.hostTemplate !== null,
+    error:
+      row.status === "error" && row.errorCode
+        ? { code: row.errorCode, message: row.errorMessage ?? "", step: row.errorStep }
+        : null,
+    createdAt: row.createdAt.toISOString(),
+    updatedAt: row.updatedAt.toISOString(),
+  };
+}

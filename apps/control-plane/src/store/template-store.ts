@@ -1,0 +1,175 @@
+import { LIMITS, type TemplateBuildStatus, type TemplateLogEntry } from "@wrenn/contract";
+import type { Queryable } from "../db/database.js";
+
+export interface TemplateRow {
+  id: string;
+  ownerId: string;
+  name: string;
+  tag: string;
+  fromImage: string;
+  status: TemplateBuildStatus;
+  step: string | null;
+  errorCode: string | null;
+  errorMessage: string | null;
+  errorStep: string | null;
+  vcpus: number;
+  memoryMb: number;
+  hostId: string | null;
+  /** The agent's template sandboxes are created from; null until a build succeeded. */
+  hostTemplate: string | null;
+  /** The agent's name for the build running now. */
+  buildingHostTemplate: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+const COLUMNS = `id, owner_id, name, tag, from_image, status, step, error_code, error_message,
+  error_step, vcpus, memory_mb, host_id, host_template, building_host_template, created_at,
+  updated_at`;
+
+function toRow(r: Record<string, unknown>): TemplateRow {
+  return {
+    id: r.id as string,
+    ownerId: r.owner_id as string,
+    name: r.name as string,
+    tag: r.tag as string,
+    fromImage: r.from_image as string,
+    status: r.status as TemplateBuildStatus,
+    step: (r.step as string | null) ?? null,
+    errorCode: (r.error_code as string | null) ?? null,
+    errorMessage: (r.error_message as string | null) ?? null,
+    errorStep: (r.error_step as string | null) ?? null,
+    vcpus: Number(r.vcpus),
+    memoryMb: Number(r.memory_mb),
+    hostId: (r.host_id as string | null) ?? null,
+    hostTemplate: (r.host_template as string | null) ?? null,
+    buildingHostTemplate: (r.building_host_template as string | null) ?? null,
+    createdAt: new Date(r.created_at as string),
+    updatedAt: new Date(r.updated_at as string),
+  };
+}
+
+export async function findTemplate(
+  db: Queryable,
+  ownerId: string,
+  name: string,
+  tag: string,
+): Promise<TemplateRow | undefined> {
+  const r = await db.query(
+    `SELECT ${COLUMNS} FROM templates WHERE owner_id = $1 AND name = $2 AND tag = $3`,
+    [ownerId, name, tag],
+  );
+  return r.rows[0] ? toRow(r.rows[0]) : undefined;
+}
+
+export async function listTemplates(db: Queryable, ownerId: string): Promise<TemplateRow[]> {
+  const r = await db.query(
+    `SELECT ${COLUMNS} FROM templates WHERE owner_id = $1 ORDER BY name, tag`,
+    [ownerId],
+  );
+  return r.rows.map(toRow);
+}
+
+/**
+ * Starts a build: a new row, or the existing one of this name:tag when no build of it runs
+ * (its last good build stays usable meanwhile). Undefined when a build of it is running.
+ */
+export async function beginBuild(
+  db: Queryable,
+  t: {
+    id: string;
+    ownerId: string;
+    name: string;
+    tag: string;
+    fromImage: string;
+    vcpus: number;
+    memoryMb: number;
+    hostId: string;
+    buildingHostTemplate: string;
+  },
+): Promise<TemplateRow | undefined> {
+  const r = await db.query(
+    `INSERT INTO templates (id, owner_id, name, tag, from_image, status, step, vcpus, memory_mb,
+       host_id, building_host_template)
+     VALUES ($1, $2, $3, $4, $5, 'building', 'queued', $6, $7, $8, $9)
+     ON CONFLICT (owner_id, name, tag) DO UPDATE SET
+       from_image = EXCLUDED.from_image, status = 'building', step = 'queued',
+       error_code = NULL, error_message = NULL, error_step = NULL, vcpus = EXCLUDED.vcpus,
+       memory_mb = EXCLUDED.memory_mb, building_host_template = EXCLUDED.building_host_template,
+       logs = '[]'::jsonb, updated_at = now()
+     WHERE templates.status <> 'building'
+     RETURNING ${COLUMNS}`,
+    [
+      t.id,
+      t.ownerId,
+      t.name,
+      t.tag,
+      t.fromImage,
+      t.vcpus,
+      t.memoryMb,
+      t.hostId,
+      t.buildingHostTemplate,
+    ],
+  );
+  return r.rows[0] ? toRow(r.rows[0]) : undefined;
+}
+
+export async function appendLogs(
+  db: Queryable,
+  id: string,
+  step: string,
+  entries: TemplateLogEntry[],
+): Promise<void> {
+  // The newest lines are kept: a build's end says why it ended.
+  await db.query(
+    `UPDATE templates SET step = $2, updated_at = now(),
+       logs = (SELECT COALESCE(jsonb_agg(e ORDER BY n), '[]'::jsonb) FROM (
+         SELECT e, n FROM jsonb_array_elements(logs || $3::jsonb) WITH ORDINALITY AS x(e, n)
+         ORDER BY n DESC LIMIT $4) kept)
+     WHERE id = $1`,
+    [id, step, JSON.stringify(entries), LIMITS.templateBuildLogLines],
+  );
+}
+
+export async function readLogs(
+  db: Queryable,
+  id: string,
+  offset: number,
+  limit: number,
+): Promise<{ logs: TemplateLogEntry[]; total: number }> {
+  const r = await db.query<{ logs: TemplateLogEntry[]; total: number }>(
+    `SELECT COALESCE((SELECT jsonb_agg(e ORDER BY n) FROM jsonb_array_elements(logs)
+       WITH ORDINALITY AS x(e, n) WHERE n > $2 AND n <= $2 + $3), '[]'::jsonb) AS logs,
+       jsonb_array_length(logs) AS total
+     FROM templates WHERE id = $1`,
+    [id, offset, limit],
+  );
+  const row = r.rows[0];
+  return { logs: row?.logs ?? [], total: Number(row?.total ?? 0) };
+}
+
+export async function finishBuild(
+  db: Queryable,
+  id: string,
+  outcome:
+    | { ok: true; hostTemplate: string }
+    | { ok: false; code: string; message: string; step: string | null },
+): Promise<void> {
+  if (outcome.ok) {
+    await db.query(
+      `UPDATE templates SET status = 'ready', step = 'done', host_template = $2,
+         building_host_template = NULL, updated_at = now() WHERE id = $1`,
+      [id, outcome.hostTemplate],
+    );
+  } else {
+    await db.query(
+      `UPDATE templates SET status = 'error', error_code = $2, error_message = $3,
+         error_step = $4, building_host_template = NULL, updated_at = now() WHERE id = $1`,
+      [id, outcome.code, outcome.message, outcome.step],
+    );
+  }
+}
+
+export async function deleteTemplateRow(db: Queryable, id: string): Promise<void> {
+  await db.query("DELETE FROM templates WHERE id = $1", [id]);
+}

@@ -1,0 +1,198 @@
+import { chmod, mkdtemp, rename, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { checkImageRef, type ErrorCode, errorMessage, imageRegistry } from "@wrenn/contract";
+import { CommandError, runCommand } from "../command/run-command.js";
+import { withBuildLock } from "./build-lock.js";
+import type { BuildProgress } from "./builder.js";
+import { prepareImageRoot } from "./image-root.js";
+import { readImageConfig } from "./oci-layout.js";
+import type { InstalledTemplate, TemplateStore } from "./store.js";
+
+export interface ImageBuildRequest {
+  /** The agent's name for the template (the control plane picks it). */
+  name: string;
+  image: string;
+  credentials?: { username: string; password: string };
+  onProgress?: (p: BuildProgress) => void;
+}
+
+/** A build that failed for a reason the caller can fix; `code` is the contract's. */
+export class ImageBuildError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const PULL_TIMEOUT_MS = 30 * 60_000;
+
+/**
+ * Templates from OCI images, without a Docker engine: skopeo copies the image from its registry
+ * into an OCI layout, umoci unpacks its layers into a root filesystem, and the template keeps
+ * the image's Env, WorkingDir and User. envd is not put into the image: sandboxes of it get
+ * the host's envd runtime mounted read-only (runtime/gvisor/envd-runtime.ts). The build dir is
+ * removed on any failure, so a failed build leaves nothing behind.
+ */
+export class ImageTemplateBuilder {
+  constructor(
+    private readonly store: TemplateStore,
+    private readonly envdVersion: () => Promise<string>,
+    /** Registries that may be plain HTTP besides loopback ones (WRENN_INSECURE_REGISTRIES). */
+    private readonly insecureRegistries: readonly string[] = [],
+  ) {}
+
+  async build(req: ImageBuildRequest): Promise<InstalledTemplate> {
+    const progress = req.onProgress ?? (() => {});
+    const image = checkImageRef(req.image);
+    const built = withBuildLock(
+      this.store.nameDir(req.name),
+      () => progress({ phase: "wait", message: "another build of this template is running" }),
+      async () => {
+        await this.store.removeStaleBuilds(req.name);
+        const buildDir = await this.store.startBuild(req.name);
+        try {
+          return await this.buildInto(buildDir, image, req, progress);
+        } catch (err) {
+          await rm(buildDir, { recursive: true, force: true });
+          throw err;
+        }
+      },
+    );
+    // A first build that failed leaves no trace of the name either.
+    return built.catch(async (err: unknown) => {
+      if (!(await this.store.current(req.name))) await this.store.remove(req.name);
+      throw err;
+    });
+  }
+
+  private async buildInto(
+    buildDir: string,
+    image: string,
+    req: ImageBuildRequest,
+    progress: (p: BuildProgress) => void,
+  ): Promise<InstalledTemplate> {
+    const started = Date.now();
+    const registry = imageRegistry(image);
+    const plain = this.mayUsePlainHttp(registry);
+    // Credentials go through an auth file only this process can read, never the command line.
+    const authDir = await mkdtemp(path.join(tmpdir(), "wrenn-auth-"));
+    try {
+      const auth = req.credentials ? await writeAuthFile(authDir, registry, req.credentials) : [];
+      progress({ phase: "resolve", message: `looking up ${image} in ${registry}` });
+      // inspect first (manifest only): a wrong name, credentials or registry fail in a second.
+      const inspectTls = plain ? ["--tls-verify=false"] : [];
+      await this.skopeo(image, ["inspect", ...inspectTls, ...auth, "--raw", `docker://${image}`]);
+      progress({ phase: "pull", message: `skopeo copy docker://${image}` });
+      const layout = path.join(buildDir, "oci");
+      await this.skopeo(
+        image,
+        [
+          "copy",
+          ...(plain ? ["--src-tls-verify=false"] : []),
+          ...auth,
+          `docker://${image}`,
+          `oci:${layout}:image`,
+        ],
+        (line) => progress({ phase: "pull", message: line }),
+      );
+      const config = await readImageConfig(layout, "image");
+      progress({ phase: "unpack", message: "umoci unpack" });
+      const bundle = path.join(buildDir, "bundle");
+      await runCommand("umoci", ["unpack", "--image", `${layout}:image`, bundle], {
+        timeoutMs: PULL_TIMEOUT_MS,
+        onLine: (line) => progress({ phase: "unpack", message: line }),
+      });
+      const rootfs = path.join(buildDir, "rootfs");
+      await rename(path.join(bundle, "rootfs"), rootfs);
+      await rm(bundle, { recursive: true, force: true });
+      await rm(layout, { recursive: true, force: true });
+
+      progress({ phase: "configure", message: "user, mount points and the envd runtime's place" });
+      const imageConfig = await prepareImageRoot(rootfs, config, (m) =>
+        progress({ phase: "configure", message: m }),
+      );
+      progress({ phase: "install", message: "making it current" });
+      const template = await this.store.install(buildDir, {
+        name: req.name,
+        version: `img-${Date.now().toString(36)}`,
+        builtAt: new Date().toISOString(),
+        envdVersion: await this.envdVersion(),
+        sizeBytes: await diskUsage(rootfs),
+        description: `from ${image}`,
+        fromImage: image,
+        image: imageConfig,
+      });
+      progress({
+        phase: "done",
+        message: `${req.name} from ${image} built in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+      });
+      return template;
+    } finally {
+      await rm(authDir, { recursive: true, force: true });
+    }
+  }
+
+  /** As Docker's insecure registries: loopback, or one the operator listed. */
+  private mayUsePlainHttp(registry: string): boolean {
+    const host = registry.replace(/:\d+$/, "").replace(/^\[|\]$/g, "");
+    return (
+      host === "localhost" ||
+      host === "::1" ||
+      /^127\.\d+\.\d+\.\d+$/.test(host) ||
+      this.insecureRegistries.includes(registry)
+    );
+  }
+
+  private async skopeo(image: string, args: string[], onLine?: (l: string) => void) {
+    try {
+      return await runCommand("skopeo", args, { timeoutMs: PULL_TIMEOUT_MS, onLine });
+    } catch (err) {
+      throw classifySkopeoError(image, err as Error);
+    }
+  }
+}
+
+/** skopeo's fatal message → the contract's refusal, with skopeo's own words kept. */
+export function classifySkopeoError(image: string, err: Error): Error {
+  const output = err instanceof CommandError ? err.output : err.message;
+  const reason = /msg="((?:[^"\\]|\\.)*)"/.exec(output)?.[1]?.replace(/\\"/g, '"') ?? output;
+  const say = (code: ErrorCode) =>
+    new ImageBuildError(code, `${errorMessage(code, { image })}: ${reason}`);
+  if (/manifest unknown|name unknown|not found|repository name not known/i.test(output)) {
+    return say("image_not_found");
+  }
+  if (/unauthorized|authentication required|denied|401|403/i.test(output)) {
+    return say("registry_auth_failed");
+  }
+  if (
+    /connection refused|no such host|i\/o timeout|network is unreachable|server gave HTTP response|x509|tls:|timeout/i.test(
+      output,
+    )
+  ) {
+    return say("registry_unreachable");
+  }
+  if (/invalid reference format|invalid source name/i.test(output)) {
+    return new ImageBuildError("invalid_request", `invalid image reference ${image}: ${reason}`);
+  }
+  return err;
+}
+
+async function writeAuthFile(
+  dir: string,
+  registry: string,
+  creds: { username: string; password: string },
+): Promise<string[]> {
+  const file = path.join(dir, "auth.json");
+  const auth = Buffer.from(`${creds.username}:${creds.password}`).toString("base64");
+  await writeFile(file, JSON.stringify({ auths: { [registry]: { auth } } }), { mode: 0o600 });
+  await chmod(dir, 0o700);
+  return ["--authfile", file];
+}
+
+async function diskUsage(dir: string): Promise<number> {
+  const out = await runCommand("du", ["-sb", dir]);
+  return Number(out.split(/\s/)[0]) || 0;
+}
