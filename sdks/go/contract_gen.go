@@ -85,11 +85,21 @@ var ErrorCodes = map[string]ErrorCodeSpec{
 
 	"template_not_found": {Status: 404, Retryable: false, Message: "template {template} is not built on this host"},
 
+	"image_not_found": {Status: 400, Retryable: false, Message: "image {image} was not found in its registry"},
+
+	"registry_auth_failed": {Status: 400, Retryable: false, Message: "the registry refused the credentials for {image}"},
+
+	"registry_unreachable": {Status: 400, Retryable: true, Message: "the registry of {image} cannot be reached"},
+
 	"api_key_not_found": {Status: 404, Retryable: false, Message: "API key {id} not found"},
 
 	"owner_not_found": {Status: 404, Retryable: false, Message: "owner {id} not found"},
 
 	"already_exists": {Status: 409, Retryable: false, Message: "it already exists"},
+
+	"template_in_use": {Status: 409, Retryable: true, Message: "template {template} is used by sandboxes"},
+
+	"template_building": {Status: 409, Retryable: true, Message: "template {template} is being built"},
 
 	"invalid_state": {Status: 409, Retryable: false, Message: "the sandbox is not in a state that allows this"},
 

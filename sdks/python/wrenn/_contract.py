@@ -186,6 +186,24 @@ ERROR_CODES: Dict[str, Dict[str, Any]] = {
         "retryable": False,
         "message": "template {template} is not built on this host",
     },
+    "image_not_found": {
+        "status": 400,
+        "grpc": "invalid_argument",
+        "retryable": False,
+        "message": "image {image} was not found in its registry",
+    },
+    "registry_auth_failed": {
+        "status": 400,
+        "grpc": "invalid_argument",
+        "retryable": False,
+        "message": "the registry refused the credentials for {image}",
+    },
+    "registry_unreachable": {
+        "status": 400,
+        "grpc": "failed_precondition",
+        "retryable": True,
+        "message": "the registry of {image} cannot be reached",
+    },
     "api_key_not_found": {
         "status": 404,
         "grpc": "not_found",
@@ -203,6 +221,18 @@ ERROR_CODES: Dict[str, Dict[str, Any]] = {
         "grpc": "already_exists",
         "retryable": False,
         "message": "it already exists",
+    },
+    "template_in_use": {
+        "status": 409,
+        "grpc": "failed_precondition",
+        "retryable": True,
+        "message": "template {template} is used by sandboxes",
+    },
+    "template_building": {
+        "status": 409,
+        "grpc": "failed_precondition",
+        "retryable": True,
+        "message": "template {template} is being built",
     },
     "invalid_state": {
         "status": 409,
@@ -372,6 +402,8 @@ LIMITS: Dict[str, Any] = {
     "egressEntries": 256,
     "egressEntryLength": 64,
     "templateLength": 128,
+    "imageRefLength": 512,
+    "templateBuildLogLines": 5000,
     "searchLength": 256,
     "listLimit": {
         "min": 1,
