@@ -47,9 +47,10 @@ import { newSandboxId, SANDBOX_ID_PATTERN } from "./ids.js";
 import type { SandboxDefaults } from "./limits.js";
 import { decodeCursor, encodeCursor } from "./list-cursor.js";
 import { enforceCreateRate, enforcePools } from "./quota.js";
-import { type CreateSandboxInput, normalizeCreate } from "./sandbox-input.js";
+import { type CreateSandboxInput, egressOf, normalizeCreate } from "./sandbox-input.js";
 import { settle } from "./sandbox-settle.js";
 import {
+  type EgressRules,
   IN_FLIGHT_STATES,
   type OwnedSandbox,
   type Principal,
@@ -759,6 +760,54 @@ export class SandboxService {
       detail: { seconds },
     });
     return toSandbox(row);
+  }
+
+  // ---------------------------------------------------------------- network
+
+  /**
+   * Replaces a sandbox's whole egress policy without a restart (E2B's updateNetwork): what the
+   * input leaves out is cleared, internet access falls back to the operator's default. The host
+   * applies it first (a running sandbox's forbidden connections are cut there; a paused one gets
+   * it when it resumes), then the record follows, so the record never claims rules the host
+   * refused.
+   */
+  async updateNetwork(
+    principal: Principal,
+    id: string,
+    input: { allowInternet?: boolean; network?: Partial<EgressRules> },
+  ): Promise<Sandbox> {
+    const egress = validated(() => egressOf(input, this.o.defaults));
+    if (!SANDBOX_ID_PATTERN.test(id)) throw sandboxNotFound(id);
+    const row = await this.waitWhileInFlight(principal.ownerId, id);
+    if (!row || row.state === "stopped") throw sandboxNotFound(id);
+    if (row.state !== "running" && row.state !== "paused") {
+      throw await this.whyNot(principal.ownerId, id, "change the network of");
+    }
+    const event: AuditEvent = {
+      ...this.actorFields({ actor: "api", principal }, row),
+      action: "sandbox.network",
+      sandboxId: id,
+      outcome: "ok",
+      detail: { allowInternet: egress.allowInternet, ...egress.network },
+    };
+    try {
+      await this.clientFor(row).updateSandboxNetwork(id, {
+        allowInternet: egress.allowInternet,
+        ...egress.network,
+      });
+    } catch (error) {
+      await this.o.audit.record({ ...event, outcome: "error", detail: { error: describe(error) } });
+      if (error instanceof HostError) throw fromHostError(error, "change the sandbox's network");
+      throw error;
+    }
+    const updated = await updateSandbox(
+      this.o.db,
+      { id, ownerId: principal.ownerId, states: ["running", "paused"] },
+      { egress },
+    );
+    if (!updated) throw await this.whyNot(principal.ownerId, id, "change the network of");
+    await this.o.audit.record(event);
+    return toSandbox(updated);
   }
 
   // ---------------------------------------------------------------- lifecycle hooks
