@@ -17,6 +17,7 @@ import {
   e2bErrors,
   ListedSandbox,
   ListQuery,
+  NetworkUpdate,
   NewSandbox,
   Sandbox,
   SandboxDetail,
@@ -156,6 +157,36 @@ export const e2bSandboxRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, 
     },
     async (request) =>
       detail(await visible(deps, principalOf(request), request.params.sandboxID), deps.domain),
+  );
+
+  app.put(
+    "/sandboxes/:sandboxID/network",
+    {
+      config,
+      schema: {
+        tags,
+        security,
+        summary:
+          "E2B: replace a sandbox's egress config (updateNetwork); omitted fields are cleared, forbidden open connections cut",
+        params: SandboxIdParams,
+        body: NetworkUpdate,
+        response: { 204: Type.Null(), ...e2bErrors },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body;
+      const principal = principalOf(request);
+      await visible(deps, principal, request.params.sandboxID);
+      if (body.rules !== undefined && Object.keys(body.rules ?? {}).length > 0)
+        throw notImplemented("Header rules (network.rules)");
+      if (body.egressProxy !== undefined && body.egressProxy !== null)
+        throw notImplemented("An egress proxy (network.egressProxy)");
+      await sandboxes.updateNetwork(principal, request.params.sandboxID, {
+        allowInternet: body.allow_internet_access,
+        network: { allowOut: body.allowOut, denyOut: body.denyOut },
+      });
+      return reply.status(204).send(null);
+    },
   );
 
   app.delete(
