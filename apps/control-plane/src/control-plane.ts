@@ -18,6 +18,7 @@ import {
   type ReconcileReport,
   reconcileHost,
 } from "./lifecycle/reconciler.js";
+import { PreviewDomain } from "./proxy/preview-domain.js";
 import { SandboxProxy } from "./proxy/sandbox-proxy.js";
 import { SingleHostScheduler } from "./scheduler/single-host-scheduler.js";
 import { loadSecretKey } from "./secrets/secret-key.js";
@@ -151,12 +152,13 @@ export async function startControlPlane(
     const gateway = new EnvdGateway(sandboxes);
     const exec = new ExecService(gateway, audit, logger.child({ component: "exec" }));
     const files = new FileService(gateway, audit);
+    const domain = new PreviewDomain(config.domain);
     const proxy = new SandboxProxy({
       sandboxes,
       keys,
       audit,
       logger: logger.child({ component: "proxy" }),
-      domain: config.domain,
+      domain,
     });
 
     const app = await buildServer({
@@ -168,7 +170,7 @@ export async function startControlPlane(
       hosts,
       exec,
       files,
-      domain: config.domain,
+      domain,
       proxy,
       admin: { secretKey },
     });
@@ -176,6 +178,7 @@ export async function startControlPlane(
     await app.listen({ host: config.host, port: config.port });
     const address = app.server.address();
     const port = typeof address === "object" && address ? address.port : config.port;
+    domain.listeningOn(port);
     const host = config.host.includes(":") ? `[${config.host}]` : config.host;
     const url = `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`;
 

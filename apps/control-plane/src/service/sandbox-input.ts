@@ -20,7 +20,7 @@ export interface CreateSandboxInput {
   timeoutSeconds?: number;
   autoPause?: boolean;
   allowInternet?: boolean;
-  network?: Partial<EgressRules>;
+  network?: Omit<Partial<EgressRules>, "allowPublicTraffic"> & { allowPublicTraffic?: boolean };
   mounts?: Array<{ hostPath: string; path: string; readOnly?: boolean }>;
 }
 
@@ -75,7 +75,10 @@ export function normalizeCreate(
  * EgressPolicy, with the operator's default where the caller left internet access unsaid.
  */
 export function egressOf(
-  input: { allowInternet?: boolean; network?: Partial<EgressRules> },
+  input: {
+    allowInternet?: boolean;
+    network?: Omit<Partial<EgressRules>, "allowPublicTraffic"> & { allowPublicTraffic?: boolean };
+  },
   defaults: Pick<SandboxDefaults, "allowInternet">,
 ): { allowInternet: boolean; network: EgressRules } {
   const { allowInternet, allowOut, denyOut } = checkEgressPolicy({
@@ -83,5 +86,6 @@ export function egressOf(
     allowOut: input.network?.allowOut,
     denyOut: input.network?.denyOut,
   });
-  return { allowInternet, network: { allowOut, denyOut } };
+  const inbound = input.network?.allowPublicTraffic === false ? { allowPublicTraffic: false } : {};
+  return { allowInternet, network: { allowOut, denyOut, ...inbound } as EgressRules };
 }

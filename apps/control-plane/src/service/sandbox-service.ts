@@ -20,6 +20,7 @@ import type { HostRegistry } from "../hosts/host-registry.js";
 import type { Scheduler } from "../scheduler/scheduler.js";
 import type { TokenCipher } from "../secrets/token-cipher.js";
 import { generateEnvdToken } from "../secrets/token-cipher.js";
+import { trafficTokenOf } from "../secrets/traffic-token.js";
 import { lockKey } from "../store/api-key-store.js";
 import type { AuditEvent } from "../store/audit-store.js";
 import {
@@ -127,6 +128,8 @@ export interface SandboxEndpoint {
   hostId: string;
   client: HostClient;
   envdAccessToken: string;
+  /** Set when the sandbox's ports need it (allowPublicTraffic false); null when public. */
+  trafficAccessToken: string | null;
 }
 
 /** What a shutdown pause did with each running sandbox. */
@@ -318,7 +321,7 @@ export class SandboxService {
       apiKeyId: row.api_key_id,
       hostId: row.host_id,
       client: this.o.registry.client(row.host_id),
-      envdAccessToken: this.openToken(row.envd_token_sealed),
+      ...this.tokensOf(row),
     };
   }
 
@@ -374,7 +377,7 @@ export class SandboxService {
         apiKeyId: row.api_key_id,
         hostId: row.host_id,
         client,
-        envdAccessToken: this.openToken(row.envd_token_sealed),
+        ...this.tokensOf(row),
       });
     }
     return out;
@@ -774,7 +777,10 @@ export class SandboxService {
   async updateNetwork(
     principal: Principal,
     id: string,
-    input: { allowInternet?: boolean; network?: Partial<EgressRules> },
+    input: {
+      allowInternet?: boolean;
+      network?: Pick<Partial<EgressRules>, "allowOut" | "denyOut">;
+    },
   ): Promise<Sandbox> {
     const egress = validated(() => egressOf(input, this.o.defaults));
     if (!SANDBOX_ID_PATTERN.test(id)) throw sandboxNotFound(id);
@@ -783,6 +789,8 @@ export class SandboxService {
     if (row.state !== "running" && row.state !== "paused") {
       throw await this.whyNot(principal.ownerId, id, "change the network of");
     }
+    // Inbound access is not part of E2B's egress update: it stays as it was.
+    if (row.network.allowPublicTraffic === false) egress.network.allowPublicTraffic = false;
     const event: AuditEvent = {
       ...this.actorFields({ actor: "api", principal }, row),
       action: "sandbox.network",
@@ -793,7 +801,8 @@ export class SandboxService {
     try {
       await this.clientFor(row).updateSandboxNetwork(id, {
         allowInternet: egress.allowInternet,
-        ...egress.network,
+        allowOut: egress.network.allowOut,
+        denyOut: egress.network.denyOut,
       });
     } catch (error) {
       await this.o.audit.record({ ...event, outcome: "error", detail: { error: describe(error) } });
@@ -940,6 +949,13 @@ export class SandboxService {
   private owned(principal: Principal, id: string): Promise<SandboxRow | null> {
     if (!SANDBOX_ID_PATTERN.test(id)) return Promise.resolve(null);
     return findSandbox(this.o.db, id, principal.ownerId);
+  }
+
+  private tokensOf(row: SandboxRow) {
+    const envdAccessToken = this.openToken(row.envd_token_sealed);
+    const trafficAccessToken =
+      row.network.allowPublicTraffic === false ? trafficTokenOf(envdAccessToken) : null;
+    return { envdAccessToken, trafficAccessToken };
   }
 
   private withToken(row: SandboxRow): OwnedSandbox {

@@ -18,6 +18,11 @@ export interface EgressRules {
   allowOut: string[];
   /** With allowInternet, not reachable unless allowOut lists it. */
   denyOut: string[];
+  /**
+   * Inbound, stored beside the egress lists: false means a sandbox port reached by its host name
+   * needs the traffic access token (E2B's allowPublicTraffic; absent = true, anyone with the URL).
+   */
+  allowPublicTraffic?: false;
 }
 
 export interface Sandbox {

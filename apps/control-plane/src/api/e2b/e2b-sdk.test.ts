@@ -225,7 +225,14 @@ describe.each(DATABASE_KINDS)("E2B API with the official SDK on %s", (kind) => {
     });
     expect(created.status).toBe(201);
     const body = (await created.json()) as Record<string, unknown>;
-    expect(body).toMatchObject({ templateID: "base", domain: null, envdVersion: "0.6.13" });
+    // No WRENN_DOMAIN: sandbox ports are named under localhost, at this server's port.
+    const port = new URL(stack.cp.url).port;
+    expect(body).toMatchObject({
+      templateID: "base",
+      domain: `localhost:${port}`,
+      envdVersion: "0.6.13",
+    });
+    expect(body).not.toHaveProperty("trafficAccessToken");
     expect(body.envdAccessToken).toEqual(expect.any(String));
     const id = body.sandboxID as string;
 

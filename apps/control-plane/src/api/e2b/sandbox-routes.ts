@@ -60,7 +60,8 @@ export const e2bSandboxRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, 
       if (body.autoPauseMemory === false)
         throw notImplemented("Pausing without memory (keepMemory: false)");
       const network = body.network as Record<string, unknown> | undefined;
-      const extra = Object.keys(network ?? {}).filter((k) => k !== "allowOut" && k !== "denyOut");
+      const known = ["allowOut", "denyOut", "allowPublicTraffic"];
+      const extra = Object.keys(network ?? {}).filter((k) => !known.includes(k));
       if (extra.length > 0) throw notImplemented(`network.${extra[0]}`);
       const sandbox = await sandboxes.create(principalOf(request), {
         template: body.templateID,
@@ -69,9 +70,13 @@ export const e2bSandboxRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, 
         envVars: body.envVars,
         allowInternet: body.allow_internet_access,
         autoPause: body.autoPause,
-        network: { allowOut: body.network?.allowOut, denyOut: body.network?.denyOut },
+        network: {
+          allowOut: body.network?.allowOut,
+          denyOut: body.network?.denyOut,
+          allowPublicTraffic: body.network?.allowPublicTraffic,
+        },
       });
-      return reply.status(201).send(created(sandbox, deps.domain));
+      return reply.status(201).send(created(sandbox, deps.domain?.name));
     });
   }
 
@@ -156,7 +161,10 @@ export const e2bSandboxRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, 
       },
     },
     async (request) =>
-      detail(await visible(deps, principalOf(request), request.params.sandboxID), deps.domain),
+      detail(
+        await visible(deps, principalOf(request), request.params.sandboxID),
+        deps.domain?.name,
+      ),
   );
 
   app.put(

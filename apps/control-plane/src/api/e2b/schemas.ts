@@ -50,6 +50,7 @@ export const NewSandbox = Type.Object(
       Type.Object({
         allowOut: Type.Optional(EgressList),
         denyOut: Type.Optional(EgressList),
+        allowPublicTraffic: Type.Optional(Type.Boolean()),
       }),
     ),
     mcp: Type.Optional(Type.Unknown()),
@@ -85,6 +86,7 @@ export const Sandbox = Type.Object({
   clientID: Type.String(),
   envdVersion: Type.String(),
   envdAccessToken: Type.Optional(Type.String()),
+  trafficAccessToken: Type.Optional(Nullable(Type.String())),
   domain: Nullable(Type.String()),
 });
 
@@ -111,7 +113,11 @@ export const SandboxDetail = Type.Object({
   envdAccessToken: Type.Optional(Type.String()),
   domain: Nullable(Type.String()),
   allowInternetAccess: Type.Boolean(),
-  network: Type.Object({ allowOut: Type.Array(Type.String()), denyOut: Type.Array(Type.String()) }),
+  network: Type.Object({
+    allowOut: Type.Array(Type.String()),
+    denyOut: Type.Array(Type.String()),
+    allowPublicTraffic: Type.Boolean(),
+  }),
   lifecycle: Type.Object({
     onTimeout: Type.Union([Type.Literal("kill"), Type.Literal("pause")]),
     autoResume: Type.Boolean(),
