@@ -86,7 +86,12 @@ describe("network policy and preview URLs with the official E2B SDK (real agent)
         const lines: string[] = [];
         await sbx.commands.run(
           `exec 3<>/dev/tcp/${ip}/${ECHO_PORT} || exit 1; echo up; while echo ping >&3 && read -t 60 line <&3; do sleep 0.2; echo ok; done; echo cut`,
-          { background: true, onStdout: (d) => lines.push(...d.split("\n").filter(Boolean)) },
+          {
+            background: true,
+            onStdout: (d) => {
+              lines.push(...d.split("\n").filter(Boolean));
+            },
+          },
         );
         await waitFor(() => lines.includes("ok"), 30_000, `a connection to ${ip}`);
         return lines;

@@ -33,6 +33,10 @@ import { VERSION } from "./version.js";
 export interface ControlPlane {
   /** http://host:port the API answers on (the real port when 0 was asked). */
   url: string;
+  /** Where sandbox ports are reached, `<port>-<id>.<previewDomain>` (E2B's getHost). */
+  previewDomain: string;
+  /** Whether sandboxes that ask for nothing get internet access (WRENN_DEFAULT_INTERNET). */
+  defaultInternet: boolean;
   /** The generated first admin key, on the start that created it; print it once. */
   bootstrapApiKey?: string;
   controlPlaneId: string;
@@ -142,7 +146,7 @@ export async function startControlPlane(
       cipher,
       audit,
       logger,
-      defaults: SANDBOX_DEFAULTS,
+      defaults: { ...SANDBOX_DEFAULTS, allowInternet: config.defaultInternet ?? false },
       deadlines,
     });
     reconcile = (hostId, agentStartedAt) =>
@@ -198,6 +202,8 @@ export async function startControlPlane(
     let closed: Promise<void> | undefined;
     return {
       url,
+      previewDomain: domain.name ?? `localhost:${port}`,
+      defaultInternet: config.defaultInternet ?? false,
       bootstrapApiKey: bootstrap.generatedKey,
       controlPlaneId,
       localHostId: localHost.id,
