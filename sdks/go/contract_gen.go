@@ -37,6 +37,10 @@ var ErrorCodes = map[string]ErrorCodeSpec{
 
 	"not_supported": {Status: 400, Retryable: false, Message: "{feature} is not supported"},
 
+	"egress_domains_unsupported": {Status: 400, Retryable: false, Message: "domain names in egress rules are not supported yet; give IPv4 addresses or CIDRs"},
+
+	"egress_ipv6_unsupported": {Status: 400, Retryable: false, Message: "IPv6 egress rules are not supported: sandboxes have IPv4 only"},
+
 	"unknown_user": {Status: 400, Retryable: false, Message: "no such user in the sandbox"},
 
 	"not_implemented": {Status: 501, Retryable: false, Message: "{feature} is not implemented by this Wrenn server"},

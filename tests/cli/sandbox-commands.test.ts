@@ -64,6 +64,36 @@ describe("wrenn sandbox, keys, hosts", () => {
     expect((await wrenn(["sandbox", "ls", "-q"], { env })).stdout).toBe(`${id}\n`);
   });
 
+  test("network: create with egress flags, replace them, and a domain is refused", async () => {
+    const created = await wrenn(
+      ["sandbox", "create", "--no-internet", "--allow-out", "1.1.1.1", "--timeout", "600"],
+      { env },
+    );
+    expect(created.code).toBe(0);
+    const sid = created.stdout.trim();
+    try {
+      const shown = await wrenn(["sandbox", "info", sid], { env });
+      expect(shown.stdout).toMatch(/network\s+only 1\.1\.1\.1/);
+      const changed = await wrenn(
+        ["sandbox", "network", sid, "--internet", "--deny-out", "9.9.9.0/24"],
+        { env },
+      );
+      expect(changed).toMatchObject({ code: 0, stdout: `${sid}: internet except 9.9.9.0/24\n` });
+      const info = JSON.parse((await wrenn(["sandbox", "info", sid, "--json"], { env })).stdout);
+      expect(info).toMatchObject({
+        allowInternetAccess: true,
+        network: { allowOut: [], denyOut: ["9.9.9.0/24"] },
+      });
+      const refused = await wrenn(["sandbox", "network", sid, "--allow-out", "example.com"], {
+        env,
+      });
+      expect(refused.code).not.toBe(0);
+      expect(refused.stderr).toMatch(/domain names in egress rules are not supported yet/);
+    } finally {
+      await wrenn(["sandbox", "kill", sid], { env });
+    }
+  });
+
   test("bash completes sandbox ids where a command takes one (from `wrenn sandbox ls -q`)", async () => {
     // A `wrenn` on the PATH, as after `npm link`, that answers `sandbox ls -q` as the real one
     // does (the real `ls -q` is checked in the first test): this tests the completion script.

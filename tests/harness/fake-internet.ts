@@ -40,25 +40,34 @@ for (const addr of ADDRS) {
  */
 export class FakeInternet {
   private server?: ChildProcess;
-  readonly serverIp = "198.18.7.2";
+  readonly serverIp: string;
+  private readonly hostIp: string;
   readonly port = 8080;
 
+  /**
+   * `subnet`: the third octet of the link's 198.18.<subnet>.0/30, so test files that run at the
+   * same time (other worktrees' included) each get their own link.
+   */
   constructor(
     private readonly name = "wtest-inet",
     readonly neighbours: readonly string[] = [],
-  ) {}
+    subnet = 7,
+  ) {
+    this.serverIp = `198.18.${subnet}.2`;
+    this.hostIp = `198.18.${subnet}.1`;
+  }
 
   async start(): Promise<void> {
     this.stop();
     const ip = (...args: string[]) => execFileSync("ip", args, { stdio: "pipe" });
     ip("netns", "add", this.name);
     ip("link", "add", `${this.name}-h`, "type", "veth", "peer", "name", "eth0", "netns", this.name);
-    ip("addr", "add", "198.18.7.1/30", "dev", `${this.name}-h`);
+    ip("addr", "add", `${this.hostIp}/30`, "dev", `${this.name}-h`);
     ip("link", "set", `${this.name}-h`, "up");
     ip("-n", this.name, "addr", "add", `${this.serverIp}/30`, "dev", "eth0");
     ip("-n", this.name, "link", "set", "eth0", "up");
     ip("-n", this.name, "link", "set", "lo", "up");
-    ip("-n", this.name, "route", "add", "default", "via", "198.18.7.1");
+    ip("-n", this.name, "route", "add", "default", "via", this.hostIp);
     for (const addr of this.neighbours) {
       ip("-n", this.name, "addr", "add", `${addr}/32`, "dev", "lo");
       ip("route", "replace", `${addr}/32`, "via", this.serverIp, "dev", `${this.name}-h`);

@@ -18,6 +18,7 @@ import {
   type ReconcileReport,
   reconcileHost,
 } from "./lifecycle/reconciler.js";
+import { PreviewDomain } from "./proxy/preview-domain.js";
 import { SandboxProxy } from "./proxy/sandbox-proxy.js";
 import { SingleHostScheduler } from "./scheduler/single-host-scheduler.js";
 import { loadSecretKey } from "./secrets/secret-key.js";
@@ -33,6 +34,10 @@ import { VERSION } from "./version.js";
 export interface ControlPlane {
   /** http://host:port the API answers on (the real port when 0 was asked). */
   url: string;
+  /** Where sandbox ports are reached, `<port>-<id>.<previewDomain>` (E2B's getHost). */
+  previewDomain: string;
+  /** Whether sandboxes that ask for nothing get internet access (WRENN_DEFAULT_INTERNET). */
+  defaultInternet: boolean;
   /** The generated first admin key, on the start that created it; print it once. */
   bootstrapApiKey?: string;
   controlPlaneId: string;
@@ -149,7 +154,7 @@ export async function startControlPlane(
       cipher,
       audit,
       logger,
-      defaults: SANDBOX_DEFAULTS,
+      defaults: { ...SANDBOX_DEFAULTS, allowInternet: config.defaultInternet ?? false },
       deadlines,
     });
     reconcile = (hostId, agentStartedAt) =>
@@ -159,12 +164,13 @@ export async function startControlPlane(
     const gateway = new EnvdGateway(sandboxes);
     const exec = new ExecService(gateway, audit, logger.child({ component: "exec" }));
     const files = new FileService(gateway, audit);
+    const domain = new PreviewDomain(config.domain);
     const proxy = new SandboxProxy({
       sandboxes,
       keys,
       audit,
       logger: logger.child({ component: "proxy" }),
-      domain: config.domain,
+      domain,
     });
 
     const app = await buildServer({
@@ -177,7 +183,7 @@ export async function startControlPlane(
       exec,
       files,
       templates,
-      domain: config.domain,
+      domain,
       proxy,
       admin: { secretKey },
     });
@@ -185,6 +191,7 @@ export async function startControlPlane(
     await app.listen({ host: config.host, port: config.port });
     const address = app.server.address();
     const port = typeof address === "object" && address ? address.port : config.port;
+    domain.listeningOn(port);
     const host = config.host.includes(":") ? `[${config.host}]` : config.host;
     const url = `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`;
 
@@ -204,6 +211,8 @@ export async function startControlPlane(
     let closed: Promise<void> | undefined;
     return {
       url,
+      previewDomain: domain.name ?? `localhost:${port}`,
+      defaultInternet: config.defaultInternet ?? false,
       bootstrapApiKey: bootstrap.generatedKey,
       controlPlaneId,
       localHostId: localHost.id,

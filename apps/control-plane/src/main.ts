@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // wrenn-cp: the control plane, configured from the environment (see config/config.ts).
-import { ConfigError, loadConfig } from "./config/config.js";
+import { ConfigError, egressLine, loadConfig } from "./config/config.js";
 import { startControlPlane } from "./control-plane.js";
 
 async function main(): Promise<void> {
@@ -16,7 +16,10 @@ async function main(): Promise<void> {
   }
   const cp = await startControlPlane(config);
   // One write, so a reader of the pipe sees the banner whole.
-  let banner = `\nWrenn control plane: ${cp.url}\n`;
+  let banner =
+    `\nWrenn control plane: ${cp.url}\n` +
+    `Egress: ${egressLine(cp.defaultInternet)}\n` +
+    `Previews: http://<port>-<sandbox id>.${cp.previewDomain}\n`;
   if (cp.bootstrapApiKey) {
     // Printed here, once, and never logged: only its hash is stored.
     banner +=

@@ -11,6 +11,7 @@ import { registerSandboxInfo } from "./commands/sandbox-info.js";
 import { registerSandboxLifecycle } from "./commands/sandbox-lifecycle.js";
 import { registerSandboxList } from "./commands/sandbox-list.js";
 import { registerSandboxLogs } from "./commands/sandbox-logs.js";
+import { registerSandboxNetwork } from "./commands/sandbox-network.js";
 import { registerSandboxShell } from "./commands/sandbox-shell.js";
 import { registerStatus } from "./commands/status.js";
 import { registerTemplate } from "./commands/template.js";
@@ -69,6 +70,7 @@ Examples:
   registerSandboxShell(sandbox);
   registerSandboxCp(sandbox);
   registerSandboxLifecycle(sandbox);
+  registerSandboxNetwork(sandbox);
   registerSandboxLogs(sandbox);
 
   registerRun(program, dashDashArgs);

@@ -3,11 +3,14 @@ import {
   ContractError,
   canTransition,
   checkEgressList,
+  checkEgressPolicy,
   checkEnvVars,
   checkMetadata,
   checkMounts,
   ERROR_CODES,
   e2bStateOf,
+  egressAllows,
+  egressOpen,
   errorMessage,
   GRPC_CODES,
   grpcCodeName,
@@ -59,12 +62,12 @@ describe("the sandbox state table", () => {
 });
 
 describe("egress lists", () => {
-  const refused = (list: unknown) => {
+  const refused = (list: unknown, code = "invalid_request") => {
     try {
       checkEgressList("allowOut", list);
     } catch (error) {
       expect(error).toBeInstanceOf(ContractError);
-      expect((error as ContractError).code).toBe("invalid_request");
+      expect((error as ContractError).code).toBe(code);
       return (error as Error).message;
     }
     throw new Error(`accepted ${JSON.stringify(list)}`);
@@ -79,10 +82,41 @@ describe("egress lists", () => {
     expect(checkEgressList("allowOut", undefined)).toEqual([]);
   });
 
-  test("refuses IPv6 clearly, names, bad prefixes, host bits and too many entries", () => {
-    expect(refused(["fd00::/8"])).toMatch(/IPv6 egress rules are not supported yet/);
-    expect(refused(["::1"])).toMatch(/IPv6 egress rules are not supported yet/);
-    expect(refused(["example.com"])).toMatch(/not an IPv4 address/);
+  test("refuses IPv6 and domains with their own codes, never ignoring them", () => {
+    expect(refused(["fd00::/8"], "egress_ipv6_unsupported")).toMatch(/IPv4 only/);
+    expect(refused(["::1"], "egress_ipv6_unsupported")).toMatch(/IPv6 egress rules/);
+    expect(refused(["example.com"], "egress_domains_unsupported")).toMatch(
+      /allowOut\[0\]: "example.com": domain names in egress rules are not supported yet/,
+    );
+    expect(refused(["1.1.1.1", "*.example.com"], "egress_domains_unsupported")).toMatch(
+      /allowOut\[1\]/,
+    );
+  });
+
+  test("a policy defaults to no internet; egressOpen says whether anything gets out", () => {
+    expect(checkEgressPolicy({})).toEqual({ allowInternet: false, allowOut: [], denyOut: [] });
+    expect(egressOpen(checkEgressPolicy({ allowOut: ["1.1.1.1"] }))).toBe(true);
+    expect(egressOpen(checkEgressPolicy({ denyOut: ["1.1.1.1"] }))).toBe(false);
+    expect(egressOpen(checkEgressPolicy({ allowInternet: true }))).toBe(true);
+    expect(() => checkEgressPolicy({ allowInternet: "yes" })).toThrow(/must be a boolean/);
+  });
+
+  test("egressAllows: allowOut wins over denyOut; without internet only allowOut", () => {
+    const e2bRecipe = { allowInternet: true, allowOut: ["1.1.1.1"], denyOut: ["0.0.0.0/0"] };
+    expect(egressAllows(e2bRecipe, "1.1.1.1")).toBe(true);
+    expect(egressAllows(e2bRecipe, "1.1.1.2")).toBe(false);
+    const noInternet = { allowInternet: false, allowOut: ["8.8.8.0/24"], denyOut: [] };
+    expect(egressAllows(noInternet, "8.8.8.8")).toBe(true);
+    expect(egressAllows(noInternet, "8.8.9.8")).toBe(false);
+    const open = { allowInternet: true, allowOut: [], denyOut: ["9.9.0.0/16"] };
+    expect(egressAllows(open, "9.9.9.9")).toBe(false);
+    expect(egressAllows(open, "9.10.9.9")).toBe(true);
+    expect(egressAllows({ ...open, allowOut: ["9.9.9.9"] }, "9.9.9.9")).toBe(true);
+    expect(egressAllows(open, "::1")).toBe(false);
+  });
+
+  test("refuses bad addresses, bad prefixes, host bits and too many entries", () => {
+    expect(refused(["1.2.3"])).toMatch(/not an IPv4 address/);
     expect(refused(["10.0.0.0/33"])).toMatch(/prefix/);
     expect(refused(["10.0.0.1/8"])).toMatch(/host bits set; did you mean 10.0.0.0\/8/);
     expect(refused(["256.0.0.1"])).toMatch(/not an IPv4/);

@@ -19,6 +19,17 @@ export const E2B_SANDBOX_PORT_HEADER = "e2b-sandbox-port";
 export const FORWARD_SANDBOX_HEADER = "wrenn-forward-sandbox";
 export const FORWARD_PORT_HEADER = "wrenn-forward-port";
 
+/**
+ * Control plane → forwarder: "e2b" asks for E2B's edge answer when the sandbox's port does not
+ * answer (e2bPortNotOpen), for requests that came in through E2B's host names or headers.
+ */
+export const FORWARD_ERROR_STYLE_HEADER = "wrenn-forward-error-style";
+
+/** E2B's edge answer, with status 502, for a running sandbox's port that nothing listens on. */
+export function e2bPortNotOpen(sandboxId: string, port: number) {
+  return { message: "The sandbox is running but port is not open", sandboxId, port, code: 502 };
+}
+
 /** The control plane's credential at a host agent (besides Authorization on Connect calls). */
 export const AGENT_TOKEN_HEADER = "wrenn-agent-token";
 

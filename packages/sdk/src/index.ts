@@ -66,6 +66,8 @@ export {
   type SandboxApiOpts,
   type SandboxConnectOpts,
   type SandboxMountOpts,
+  type SandboxNetworkOpts,
+  type SandboxNetworkUpdate,
   type SandboxOpts,
 } from "./sandbox.js";
 export {

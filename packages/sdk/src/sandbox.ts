@@ -46,14 +46,40 @@ export interface SandboxOpts extends ConnectionOpts {
   vcpus?: number;
   memoryMb?: number;
   diskMb?: number;
-  /** Let the sandbox reach the internet (default false: no route out). */
+  /**
+   * Let the sandbox reach everything not in `network.denyOut`. Unset: the server's default
+   * (Wrenn's is false: only `network.allowOut` is reachable).
+   */
   allowInternetAccess?: boolean;
-  /** Finer egress rules (CIDRs), applied on top of `allowInternetAccess`. */
-  network?: { allowOut?: string[]; denyOut?: string[] };
+  /** Egress rules, E2B's semantics: `allowOut` wins over `denyOut` (IPv4 addresses or CIDRs). */
+  network?: SandboxNetworkOpts;
   /** At the end of its lifetime, pause instead of destroy. */
   autoPause?: boolean;
   /** Host directories to mount (admin keys only: others get PermissionDeniedError `mounts_not_allowed`; a directory outside the agent's mount roots gets `mount_not_allowed`). */
   mounts?: SandboxMountOpts[];
+}
+
+/** IPv4 addresses or CIDRs; a destination in `allowOut` is reachable whatever `denyOut` says. */
+export interface SandboxNetworkOpts {
+  allowOut?: string[];
+  denyOut?: string[];
+}
+
+/** A whole new egress policy for {@link Sandbox.updateNetwork}: what it leaves out is cleared. */
+export interface SandboxNetworkUpdate extends SandboxNetworkOpts {
+  /** Unset: the server's default, as at create. */
+  allowInternetAccess?: boolean;
+}
+
+function networkBody(update: SandboxNetworkUpdate) {
+  const { allowInternetAccess, allowOut, denyOut } = update;
+  return {
+    ...(allowInternetAccess === undefined ? {} : { allowInternet: allowInternetAccess }),
+    network: {
+      ...(allowOut === undefined ? {} : { allowOut }),
+      ...(denyOut === undefined ? {} : { denyOut }),
+    },
+  };
 }
 
 /** Options of {@link Sandbox.connect}. */
@@ -167,6 +193,24 @@ export class Sandbox {
     });
   }
 
+  /**
+   * Replaces the egress policy of a running or paused sandbox at once, without a restart; its
+   * open connections that the new policy forbids are cut. E2B's `updateNetwork`.
+   */
+  static async updateNetwork(
+    sandboxId: string,
+    update: SandboxNetworkUpdate,
+    opts: SandboxApiOpts = {},
+  ): Promise<SandboxInfo> {
+    const api = new ApiClient(new ConnectionConfig(opts));
+    const body = await api.json({
+      method: "PUT",
+      path: `${sandboxPath(sandboxId)}/network`,
+      body: networkBody(update),
+    });
+    return parseSandbox(body);
+  }
+
   /** Pauses a running sandbox (its memory and disk kept). False when it was not running. */
   static async pause(sandboxId: string, opts: SandboxApiOpts = {}): Promise<boolean> {
     return pause(new ApiClient(new ConnectionConfig(opts)), sandboxId);
@@ -206,6 +250,16 @@ export class Sandbox {
       path: `${sandboxPath(this.sandboxId)}/timeout`,
       body: { timeoutSeconds: seconds("timeoutMs", timeoutMs) },
     });
+  }
+
+  /** Replaces this sandbox's egress policy at once (see {@link Sandbox.updateNetwork}). */
+  async updateNetwork(update: SandboxNetworkUpdate): Promise<SandboxInfo> {
+    const body = await this.api.json({
+      method: "PUT",
+      path: `${sandboxPath(this.sandboxId)}/network`,
+      body: networkBody(update),
+    });
+    return parseSandbox(body);
   }
 
   getInfo(): Promise<SandboxInfo> {

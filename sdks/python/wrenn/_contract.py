@@ -42,6 +42,18 @@ ERROR_CODES: Dict[str, Dict[str, Any]] = {
         "retryable": False,
         "message": "{feature} is not supported",
     },
+    "egress_domains_unsupported": {
+        "status": 400,
+        "grpc": "unimplemented",
+        "retryable": False,
+        "message": "domain names in egress rules are not supported yet; give IPv4 addresses or CIDRs",
+    },
+    "egress_ipv6_unsupported": {
+        "status": 400,
+        "grpc": "unimplemented",
+        "retryable": False,
+        "message": "IPv6 egress rules are not supported: sandboxes have IPv4 only",
+    },
     "unknown_user": {
         "status": 400,
         "grpc": "invalid_argument",

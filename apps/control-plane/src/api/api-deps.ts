@@ -1,5 +1,6 @@
 import type { ExecService } from "../commands/exec-service.js";
 import type { FileService } from "../files/file-service.js";
+import type { PreviewDomain } from "../proxy/preview-domain.js";
 import type { ApiKeyService } from "../service/api-key-service.js";
 import type { HostService } from "../service/host-service.js";
 import type { SandboxService } from "../service/sandbox-service.js";
@@ -13,8 +14,8 @@ export interface ApiDeps {
   files: FileService;
   templates: TemplateService;
   /**
-   * The wildcard domain sandboxes are reached under (`<port>-<id>.<domain>`), when configured:
-   * E2B responses name it so the SDK builds sandbox URLs for this server, not E2B's cloud.
+   * The domain sandbox ports are reached under (`<port>-<id>.<domain>`): E2B responses name it
+   * so the SDK builds sandbox URLs for this server, not E2B's cloud.
    */
-  domain?: string;
+  domain?: PreviewDomain;
 }

@@ -51,6 +51,15 @@ test("every documented variable is read", () => {
   });
 });
 
+test("WRENN_DEFAULT_INTERNET: Wrenn's default is none; true matches E2B", () => {
+  expect(loadConfig({}).defaultInternet).toBe(false);
+  expect(loadConfig({ WRENN_DEFAULT_INTERNET: "true" }).defaultInternet).toBe(true);
+  expect(loadConfig({ WRENN_DEFAULT_INTERNET: "0" }).defaultInternet).toBe(false);
+  expect(() => loadConfig({ WRENN_DEFAULT_INTERNET: "sometimes" })).toThrow(
+    /WRENN_DEFAULT_INTERNET must be true or false/,
+  );
+});
+
 test("bad values are named", () => {
   expect(() => loadConfig({ WRENN_AGENT_URL: "ftp://x" })).toThrow(/WRENN_AGENT_URL/);
   expect(() => loadConfig({ DATABASE_URL: "mysql://x" })).toThrow(/DATABASE_URL/);

@@ -10,8 +10,13 @@ export interface ControlPlaneConfig {
   databaseUrl?: string;
   /** Becomes the first admin key on an empty database. */
   apiKey?: string;
-  /** Wildcard domain for `<port>-<sandboxId>.<domain>` proxy hosts. */
+  /** Wildcard domain for `<port>-<sandboxId>.<domain>` proxy hosts (else localhost:<port>). */
   domain?: string;
+  /**
+   * Internet access for sandboxes that do not ask (WRENN_DEFAULT_INTERNET). False, Wrenn's
+   * default: only their allowOut is reachable. True matches E2B (allow_internet_access: true).
+   */
+  defaultInternet?: boolean;
   agentUrl: string;
   agentToken?: string;
   /** 32 bytes (hex or base64) sealing envd tokens; shared by control planes on one database. */
@@ -57,6 +62,13 @@ function positiveInt(name: string, value: string | undefined, fallback: number):
   return n;
 }
 
+function bool(name: string, value: string | undefined, fallback: boolean): boolean {
+  if (value === undefined || value === "") return fallback;
+  if (/^(true|1|yes)$/i.test(value)) return true;
+  if (/^(false|0|no)$/i.test(value)) return false;
+  throw new ConfigError(`${name} must be true or false, got ${JSON.stringify(value)}`);
+}
+
 const nonEmpty = (value: string | undefined) =>
   value === undefined || value === "" ? undefined : value;
 
@@ -76,6 +88,7 @@ export function loadConfig(
     databaseUrl,
     apiKey: nonEmpty(env.WRENN_API_KEY),
     domain: nonEmpty(env.WRENN_DOMAIN),
+    defaultInternet: bool("WRENN_DEFAULT_INTERNET", env.WRENN_DEFAULT_INTERNET, false),
     agentUrl: url("WRENN_AGENT_URL", env.WRENN_AGENT_URL || "http://127.0.0.1:7070"),
     agentToken: nonEmpty(env.WRENN_AGENT_TOKEN),
     secretKey: nonEmpty(env.WRENN_SECRET_KEY),
@@ -92,4 +105,11 @@ export function loadConfig(
     ),
     backgroundLoops: true,
   };
+}
+
+/** The operator default for sandboxes that ask for nothing (WRENN_DEFAULT_INTERNET). */
+export function egressLine(defaultInternet: boolean): string {
+  return defaultInternet
+    ? "sandboxes that ask for nothing reach the internet, as on E2B (WRENN_DEFAULT_INTERNET=true)"
+    : "sandboxes that ask for nothing get no internet, only their allowOut (E2B's default is the internet: WRENN_DEFAULT_INTERNET=true matches it)";
 }

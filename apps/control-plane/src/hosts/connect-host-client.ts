@@ -171,6 +171,10 @@ export function createConnectHostClient(options: ConnectHostClientOptions): Host
       call(async () =>
         toAgentSandbox((await client.resumeSandbox({ sandboxId }, { timeoutMs: 300_000 })).sandbox),
       ),
+    updateSandboxNetwork: (sandboxId, network) =>
+      call(async () =>
+        toAgentSandbox((await client.updateSandboxNetwork({ sandboxId, network }, quick)).sandbox),
+      ),
     sandboxStats: (sandboxId) =>
       call(async () => {
         const stats = (await client.getSandboxStats({ sandboxId }, quick)).stats;

@@ -1,4 +1,4 @@
-import type { ErrorCode, SandboxErrorReason } from "@wrenn/contract";
+import type { EgressPolicy, ErrorCode, SandboxErrorReason } from "@wrenn/contract";
 import type { HostCapacity, HostTemplate } from "../store/host-store.js";
 
 export type AgentSandboxState = "starting" | "running" | "paused" | "stopped" | "error" | "unknown";
@@ -113,6 +113,8 @@ export interface HostClient {
   listSandboxes(): Promise<AgentSandbox[]>;
   pauseSandbox(sandboxId: string): Promise<AgentSandbox>;
   resumeSandbox(sandboxId: string): Promise<AgentSandbox>;
+  /** Replaces the whole egress policy of a live sandbox (E2B's PUT /sandboxes/{id}/network). */
+  updateSandboxNetwork(sandboxId: string, network: EgressPolicy): Promise<AgentSandbox>;
   sandboxStats(sandboxId: string): Promise<AgentSandboxStats>;
   hostStatus(): Promise<AgentHostStatus>;
   heartbeat(controlPlaneId: string): Promise<AgentHeartbeat>;

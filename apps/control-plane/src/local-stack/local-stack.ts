@@ -6,7 +6,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { pino } from "pino";
 import { E2B_API_KEY_PATTERN, generateApiKey } from "../auth/api-key.js";
-import { type ControlPlaneConfig, loadConfig } from "../config/config.js";
+import { type ControlPlaneConfig, egressLine, loadConfig } from "../config/config.js";
 import { type ControlPlane, createLogger, startControlPlane } from "../control-plane.js";
 import { IN_FLIGHT_STATES, type Principal } from "../service/sandbox-types.js";
 import type { SandboxRow } from "../store/sandbox-store.js";
@@ -385,6 +385,8 @@ export function banner(stack: LocalStack): string {
     `  API key    ${key}${stack.keyFile ? `   (kept in ${stack.keyFile})` : ""}`,
     `  Data       ${stack.dataDir}   (logs in ${stack.logDir})`,
     `  Network    ${stack.settings.networkPool}, interfaces ${stack.settings.networkPrefix}*, nft table ${stack.settings.networkTable}`,
+    `  Egress     ${egressLine(stack.cp.defaultInternet)}`,
+    `  Previews   http://<port>-<sandbox id>.${stack.cp.previewDomain}   (E2B's getHost; curl and browsers resolve *.localhost, Node does not)`,
     `  ${timing}`,
     "",
     "The official E2B SDK, unchanged:",

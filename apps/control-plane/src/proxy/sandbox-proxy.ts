@@ -4,7 +4,9 @@ import type { Duplex } from "node:stream";
 import {
   AGENT_TOKEN_HEADER,
   API_KEY_HEADER,
+  E2B_TRAFFIC_TOKEN_HEADER,
   ENVD_PORT,
+  FORWARD_ERROR_STYLE_HEADER,
   FORWARD_PORT_HEADER,
   FORWARD_SANDBOX_HEADER,
   httpStatusOf,
@@ -17,6 +19,7 @@ import type { AuditLog } from "../service/audit-log.js";
 import { ServiceError } from "../service/errors.js";
 import type { SandboxEndpoint, SandboxService } from "../service/sandbox-service.js";
 import { type Observation, observeEnvdTraffic, type TrafficOwner } from "./envd-traffic-audit.js";
+import type { PreviewDomain } from "./preview-domain.js";
 import { type ProxyRoute, routeOf } from "./proxy-routing.js";
 import { signedRequestOf, signedWith } from "./signed-files.js";
 
@@ -25,8 +28,8 @@ export interface SandboxProxyOptions {
   keys: ApiKeyService;
   audit: AuditLog;
   logger: Logger;
-  /** Wildcard domain of `<port>-<sandboxId>.<domain>` hosts. */
-  domain?: string;
+  /** Domain of `<port>-<sandboxId>.<domain>` hosts. */
+  domain?: PreviewDomain;
 }
 
 interface Resolved {
@@ -35,8 +38,18 @@ interface Resolved {
   owner: TrafficOwner;
 }
 
-/** Headers a client must not choose: ours towards the agent, and our API key. */
-const STRIPPED = [AGENT_TOKEN_HEADER, FORWARD_SANDBOX_HEADER, FORWARD_PORT_HEADER, API_KEY_HEADER];
+/**
+ * Headers a client must not choose (ours towards the agent), and credentials the sandbox must
+ * not see: our API key and the traffic token.
+ */
+const STRIPPED = [
+  AGENT_TOKEN_HEADER,
+  FORWARD_SANDBOX_HEADER,
+  FORWARD_PORT_HEADER,
+  FORWARD_ERROR_STYLE_HEADER,
+  API_KEY_HEADER,
+  E2B_TRAFFIC_TOKEN_HEADER,
+];
 
 class Refusal {
   constructor(
@@ -95,7 +108,7 @@ export class SandboxProxy {
 
   /** The proxy's route for a request, or null when it belongs to the API. */
   route(request: http.IncomingMessage): ProxyRoute | null {
-    return routeOf(request, this.o.domain);
+    return routeOf(request, this.o.domain?.name);
   }
 
   web(req: http.IncomingMessage, res: http.ServerResponse, route: ProxyRoute): void {
@@ -110,7 +123,7 @@ export class SandboxProxy {
         if (observation) this.observations.set(req, observation);
         this.proxy.web(req, res, {
           target: target.url,
-          headers: target.headers,
+          headers: withErrorStyle(target.headers, route),
           agent: this.upstream,
           ...(observation?.requestTap ? { buffer: req.pipe(observation.requestTap) } : {}),
         });
@@ -127,7 +140,10 @@ export class SandboxProxy {
     this.resolve(req, route)
       .then(({ endpoint, port }) => {
         const target = endpoint.client.forwardTarget(endpoint.id, port);
-        this.proxy.ws(req, socket, head, { target: target.url, headers: target.headers });
+        this.proxy.ws(req, socket, head, {
+          target: target.url,
+          headers: withErrorStyle(target.headers, route),
+        });
       })
       .catch((error: unknown) => {
         const refusal = this.refusalOf(error, route);
@@ -153,6 +169,7 @@ export class SandboxProxy {
 
   private async resolve(req: http.IncomingMessage, route: ProxyRoute): Promise<Resolved> {
     const apiKey = req.headers["x-api-key"];
+    const trafficToken = req.headers[E2B_TRAFFIC_TOKEN_HEADER];
     // The sandbox never sees our API key, and a client cannot speak for the control plane.
     for (const name of STRIPPED) delete req.headers[name];
     switch (route.kind) {
@@ -162,6 +179,15 @@ export class SandboxProxy {
           : wrennError(route.status, "invalid_request", route.message);
       case "sandbox": {
         const endpoint = await this.o.sandboxes.endpoint(null, route.sandboxId);
+        // envd checks its own token; a user port is public unless the owner turned that off.
+        const required = route.port === ENVD_PORT ? null : endpoint.trafficAccessToken;
+        if (required !== null && !sameToken(trafficToken, required)) {
+          throw new Refusal(403, {
+            message: `Sandbox ${route.sandboxId} does not allow public traffic: send its traffic access token in the ${E2B_TRAFFIC_TOKEN_HEADER} header`,
+            sandboxId: route.sandboxId,
+            code: 403,
+          });
+        }
         return {
           endpoint,
           port: route.port,
@@ -235,6 +261,15 @@ export class SandboxProxy {
 
 /** Fixed-length form of a token, so comparing two takes the same time whatever they hold. */
 const digest = (token: string) => createHash("sha256").update(token).digest();
+
+function sameToken(given: string | string[] | undefined, expected: string): boolean {
+  return typeof given === "string" && timingSafeEqual(digest(given), digest(expected));
+}
+
+/** E2B's plane (its host names and headers) gets E2B's answer for a port that is not open. */
+function withErrorStyle(headers: Record<string, string>, route: ProxyRoute) {
+  return route.kind === "sandbox" ? { ...headers, [FORWARD_ERROR_STYLE_HEADER]: "e2b" } : headers;
+}
 
 function ownerOf(endpoint: SandboxEndpoint) {
   return { sandboxId: endpoint.id, ownerId: endpoint.ownerId };

@@ -6,6 +6,11 @@ export interface SandboxDefaults {
   memoryMb: number;
   diskMb: number;
   timeoutSeconds: number;
+  /**
+   * Internet access for a sandbox that does not ask (WRENN_DEFAULT_INTERNET). Wrenn's default is
+   * none: only its allowOut is reachable. E2B's is all (`allow_internet_access` defaults to true).
+   */
+  allowInternet: boolean;
 }
 
 /**
@@ -19,6 +24,7 @@ export const SANDBOX_DEFAULTS: SandboxDefaults = {
   memoryMb: 512,
   diskMb: 2048,
   timeoutSeconds: 300,
+  allowInternet: false,
 };
 
 export interface KeyDefaults {

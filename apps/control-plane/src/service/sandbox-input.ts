@@ -1,5 +1,5 @@
 import {
-  checkEgressList,
+  checkEgressPolicy,
   checkEnvVars,
   checkMetadata,
   checkMounts,
@@ -20,7 +20,7 @@ export interface CreateSandboxInput {
   timeoutSeconds?: number;
   autoPause?: boolean;
   allowInternet?: boolean;
-  network?: Partial<EgressRules>;
+  network?: Omit<Partial<EgressRules>, "allowPublicTraffic"> & { allowPublicTraffic?: boolean };
   mounts?: Array<{ hostPath: string; path: string; readOnly?: boolean }>;
 }
 
@@ -58,11 +58,7 @@ export function normalizeCreate(
       envVars: checkEnvVars(input.envVars),
       timeoutSeconds: checkTimeout(input.timeoutSeconds ?? defaults.timeoutSeconds),
       autoPause: input.autoPause ?? false,
-      allowInternet: input.allowInternet ?? false,
-      network: {
-        allowOut: checkEgressList("network.allowOut", input.network?.allowOut),
-        denyOut: checkEgressList("network.denyOut", input.network?.denyOut),
-      },
+      ...egressOf(input, defaults),
       mounts: checkMounts(
         input.mounts?.map((m) => ({
           hostPath: m?.hostPath,
@@ -72,4 +68,24 @@ export function normalizeCreate(
       ).map((m) => ({ hostPath: m.hostPath, path: m.sandboxPath, readOnly: m.readOnly })),
     };
   });
+}
+
+/**
+ * A sandbox's egress rules (create, or a whole replacement by updateNetwork): the contract's
+ * EgressPolicy, with the operator's default where the caller left internet access unsaid.
+ */
+export function egressOf(
+  input: {
+    allowInternet?: boolean;
+    network?: Omit<Partial<EgressRules>, "allowPublicTraffic"> & { allowPublicTraffic?: boolean };
+  },
+  defaults: Pick<SandboxDefaults, "allowInternet">,
+): { allowInternet: boolean; network: EgressRules } {
+  const { allowInternet, allowOut, denyOut } = checkEgressPolicy({
+    allowInternet: input.allowInternet ?? defaults.allowInternet,
+    allowOut: input.network?.allowOut,
+    denyOut: input.network?.denyOut,
+  });
+  const inbound = input.network?.allowPublicTraffic === false ? { allowPublicTraffic: false } : {};
+  return { allowInternet, network: { allowOut, denyOut, ...inbound } as EgressRules };
 }

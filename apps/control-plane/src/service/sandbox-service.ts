@@ -20,6 +20,7 @@ import type { HostRegistry } from "../hosts/host-registry.js";
 import type { Scheduler } from "../scheduler/scheduler.js";
 import type { TokenCipher } from "../secrets/token-cipher.js";
 import { generateEnvdToken } from "../secrets/token-cipher.js";
+import { trafficTokenOf } from "../secrets/traffic-token.js";
 import { lockKey } from "../store/api-key-store.js";
 import type { AuditEvent } from "../store/audit-store.js";
 import {
@@ -47,9 +48,10 @@ import { newSandboxId, SANDBOX_ID_PATTERN } from "./ids.js";
 import type { SandboxDefaults } from "./limits.js";
 import { decodeCursor, encodeCursor } from "./list-cursor.js";
 import { enforceCreateRate, enforcePools } from "./quota.js";
-import { type CreateSandboxInput, normalizeCreate } from "./sandbox-input.js";
+import { type CreateSandboxInput, egressOf, normalizeCreate } from "./sandbox-input.js";
 import { settle } from "./sandbox-settle.js";
 import {
+  type EgressRules,
   IN_FLIGHT_STATES,
   type OwnedSandbox,
   type Principal,
@@ -129,6 +131,8 @@ export interface SandboxEndpoint {
   hostId: string;
   client: HostClient;
   envdAccessToken: string;
+  /** Set when the sandbox's ports need it (allowPublicTraffic false); null when public. */
+  trafficAccessToken: string | null;
 }
 
 /** What a shutdown pause did with each running sandbox. */
@@ -320,7 +324,7 @@ export class SandboxService {
       apiKeyId: row.api_key_id,
       hostId: row.host_id,
       client: this.o.registry.client(row.host_id),
-      envdAccessToken: this.openToken(row.envd_token_sealed),
+      ...this.tokensOf(row),
     };
   }
 
@@ -376,7 +380,7 @@ export class SandboxService {
         apiKeyId: row.api_key_id,
         hostId: row.host_id,
         client,
-        envdAccessToken: this.openToken(row.envd_token_sealed),
+        ...this.tokensOf(row),
       });
     }
     return out;
@@ -767,6 +771,60 @@ export class SandboxService {
     return toSandbox(row);
   }
 
+  // ---------------------------------------------------------------- network
+
+  /**
+   * Replaces a sandbox's whole egress policy without a restart (E2B's updateNetwork): what the
+   * input leaves out is cleared, internet access falls back to the operator's default. The host
+   * applies it first (a running sandbox's forbidden connections are cut there; a paused one gets
+   * it when it resumes), then the record follows, so the record never claims rules the host
+   * refused.
+   */
+  async updateNetwork(
+    principal: Principal,
+    id: string,
+    input: {
+      allowInternet?: boolean;
+      network?: Pick<Partial<EgressRules>, "allowOut" | "denyOut">;
+    },
+  ): Promise<Sandbox> {
+    const egress = validated(() => egressOf(input, this.o.defaults));
+    if (!SANDBOX_ID_PATTERN.test(id)) throw sandboxNotFound(id);
+    const row = await this.waitWhileInFlight(principal.ownerId, id);
+    if (!row || row.state === "stopped") throw sandboxNotFound(id);
+    if (row.state !== "running" && row.state !== "paused") {
+      throw await this.whyNot(principal.ownerId, id, "change the network of");
+    }
+    // Inbound access is not part of E2B's egress update: it stays as it was.
+    if (row.network.allowPublicTraffic === false) egress.network.allowPublicTraffic = false;
+    const event: AuditEvent = {
+      ...this.actorFields({ actor: "api", principal }, row),
+      action: "sandbox.network",
+      sandboxId: id,
+      outcome: "ok",
+      detail: { allowInternet: egress.allowInternet, ...egress.network },
+    };
+    try {
+      await this.clientFor(row).updateSandboxNetwork(id, {
+        allowInternet: egress.allowInternet,
+        allowOut: egress.network.allowOut,
+        denyOut: egress.network.denyOut,
+      });
+    } catch (error) {
+      await this.o.audit.record({ ...event, outcome: "error", detail: { error: describe(error) } });
+      if (error instanceof HostError) throw fromHostError(error, "change the sandbox's network");
+      throw error;
+    }
+    const updated = await updateSandbox(
+      this.o.db,
+      { id, ownerId: principal.ownerId, states: ["running", "paused"] },
+      { egress },
+    );
+    if (!updated) throw await this.whyNot(principal.ownerId, id, "change the network of");
+    await this.o.audit.record(event);
+    return toSandbox(updated);
+  }
+
   // ---------------------------------------------------------------- lifecycle hooks
 
   /** Acts on a row the lifecycle manager claimed at its end time (now pausing or stopping). */
@@ -897,6 +955,13 @@ export class SandboxService {
   private owned(principal: Principal, id: string): Promise<SandboxRow | null> {
     if (!SANDBOX_ID_PATTERN.test(id)) return Promise.resolve(null);
     return findSandbox(this.o.db, id, principal.ownerId);
+  }
+
+  private tokensOf(row: SandboxRow) {
+    const envdAccessToken = this.openToken(row.envd_token_sealed);
+    const trafficAccessToken =
+      row.network.allowPublicTraffic === false ? trafficTokenOf(envdAccessToken) : null;
+    return { envdAccessToken, trafficAccessToken };
   }
 
   private withToken(row: SandboxRow): OwnedSandbox {

@@ -12,11 +12,17 @@ export {
   SUSPENDED_STATES,
 } from "@wrenn/contract";
 
+/** E2B's semantics, the contract's EgressPolicy: allowOut wins; allowInternet sits beside. */
 export interface EgressRules {
-  /** With allowInternet, narrows egress to these CIDRs (when not empty). */
+  /** Reachable whatever denyOut and allowInternet say. */
   allowOut: string[];
-  /** Always blocked; wins over allowOut. */
+  /** With allowInternet, not reachable unless allowOut lists it. */
   denyOut: string[];
+  /**
+   * Inbound, stored beside the egress lists: false means a sandbox port reached by its host name
+   * needs the traffic access token (E2B's allowPublicTraffic; absent = true, anyone with the URL).
+   */
+  allowPublicTraffic?: false;
 }
 
 export interface Sandbox {

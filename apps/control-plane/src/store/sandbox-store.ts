@@ -166,6 +166,8 @@ export interface SandboxChange {
   error?: string | null;
   /** Set with `error`: its code (null when the error is cleared). */
   errorReason?: SandboxErrorReason | null;
+  /** A whole new egress policy (set together). */
+  egress?: { allowInternet: boolean; network: EgressRules };
 }
 
 /** A guarded single-row update; null when no row matched (gone, another owner, or state moved). */
@@ -202,6 +204,12 @@ export async function updateSandbox(
   if (change.hostId !== undefined) sets.push(`host_id = ${p.add(change.hostId)}`);
   if (change.error !== undefined) sets.push(`error = ${p.add(change.error)}`);
   if (change.errorReason !== undefined) sets.push(`error_reason = ${p.add(change.errorReason)}`);
+  if (change.egress !== undefined) {
+    sets.push(
+      `allow_internet = ${p.add(change.egress.allowInternet)}`,
+      `network = ${p.add(JSON.stringify(change.egress.network))}::jsonb`,
+    );
+  }
   if (sets.length === 0) throw new Error("updateSandbox needs at least one change");
 
   const where = [`id = ${p.add(match.id)}`];

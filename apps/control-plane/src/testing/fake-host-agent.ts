@@ -13,6 +13,7 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import {
   ContractError,
   checkAgentCreate,
+  checkEgressPolicy,
   ERROR_CODE_HEADER,
   type ErrorCode,
   grpcCodeOf,
@@ -48,6 +49,7 @@ type Method =
   | "listSandboxes"
   | "pauseSandbox"
   | "resumeSandbox"
+  | "updateSandboxNetwork"
   | "getSandboxStats"
   | "hostStatus"
   | "heartbeat"
@@ -246,6 +248,22 @@ export class FakeHostAgent {
         if (s.state !== SandboxState.PAUSED)
           throw new ConnectError("not paused", Code.FailedPrecondition);
         s.state = SandboxState.RUNNING;
+        return { sandbox: this.toProto(s) };
+      },
+      updateSandboxNetwork: async (req, ctx) => {
+        await this.enter("updateSandboxNetwork", ctx, req.sandboxId);
+        const s = this.find(req.sandboxId);
+        // The contract's rules, as the real agent runs them, refused the way it refuses.
+        let network: ReturnType<typeof checkEgressPolicy>;
+        try {
+          network = checkEgressPolicy(req.network ?? {});
+        } catch (err) {
+          if (err instanceof ContractError) throw refusal(err.code, err.message);
+          throw err;
+        }
+        s.allowInternet = network.allowInternet;
+        s.allowOut = network.allowOut;
+        s.denyOut = network.denyOut;
         return { sandbox: this.toProto(s) };
       },
       getSandboxStats: async (req, ctx) => {

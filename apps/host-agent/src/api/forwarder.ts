@@ -4,6 +4,8 @@ import {
   AGENT_TOKEN_HEADER,
   ENVD_PORT,
   type ErrorCode,
+  e2bPortNotOpen,
+  FORWARD_ERROR_STYLE_HEADER,
   FORWARD_PORT_HEADER,
   FORWARD_SANDBOX_HEADER,
   httpStatusOf,
@@ -28,6 +30,11 @@ export class Forwarder {
   // Keep-alive towards the sandbox: envd must never be the side that closes first (a
   // TIME_WAIT socket inside gVisor cannot be checkpointed). envd resets these at quiesce.
   private readonly upstream = new http.Agent({ keepAlive: true, maxSockets: 256 });
+  /** Requests whose refusal must read as E2B's edge (FORWARD_ERROR_STYLE_HEADER). */
+  private readonly e2bStyle = new WeakMap<
+    http.IncomingMessage,
+    { sandboxId: string; port: number }
+  >();
   /** In-flight forwarded exchanges per sandbox, so a destroy can end them at once. */
   private readonly inFlight = new Map<string, Set<{ destroy(): void }>>();
 
@@ -42,7 +49,12 @@ export class Forwarder {
       this.onError();
       this.log.debug({ err: err.message }, "forward failed");
       if (res instanceof http.ServerResponse) {
-        if (!res.headersSent) {
+        const e2b = this.e2bStyle.get(req);
+        if (!res.headersSent && e2b) {
+          const body = JSON.stringify(e2bPortNotOpen(e2b.sandboxId, e2b.port));
+          res.writeHead(502, { "content-type": "application/json" });
+          res.end(body);
+        } else if (!res.headersSent) {
           sendError(
             res,
             httpStatusOf("port_unreachable"),
@@ -65,6 +77,7 @@ export class Forwarder {
       return;
     }
     this.hold(target.sandboxId, res);
+    if (target.e2bStyle) this.e2bStyle.set(req, { sandboxId: target.sandboxId, port: target.port });
     this.proxy.web(req, res, { target: target.url, agent: this.upstream });
   }
 
@@ -105,9 +118,13 @@ export class Forwarder {
 
   private resolve(
     req: http.IncomingMessage,
-  ): { url: string; sandboxId: string } | { status: number; code: ErrorCode; error: string } {
+  ):
+    | { url: string; sandboxId: string; port: number; e2bStyle: boolean }
+    | { status: number; code: ErrorCode; error: string } {
     const sandboxId = String(req.headers[FORWARD_SANDBOX] ?? "");
     const portText = String(req.headers[FORWARD_PORT] ?? ENVD_PORT);
+    const e2bStyle = req.headers[FORWARD_ERROR_STYLE_HEADER] === "e2b";
+    delete req.headers[FORWARD_ERROR_STYLE_HEADER];
     delete req.headers[FORWARD_SANDBOX];
     delete req.headers[FORWARD_PORT];
     delete req.headers[FORWARD_TOKEN];
@@ -120,7 +137,7 @@ export class Forwarder {
     }
     try {
       const { host } = this.manager.target(sandboxId);
-      return { url: `http://${host}:${port}`, sandboxId };
+      return { url: `http://${host}:${port}`, sandboxId, port, e2bStyle };
     } catch (err) {
       if (err instanceof AgentError && err.code === "not_found") {
         return refusal("sandbox_not_found", err.message);

@@ -5,6 +5,7 @@ import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@co
 import {
   ContractError,
   checkAgentCreate,
+  checkEgressPolicy,
   ERROR_CODE_HEADER,
   type ErrorCode,
   grpcCodeOf,
@@ -178,6 +179,14 @@ export function hostAgentRoutes(deps: ServiceDeps) {
         guard(async () => {
           const mode = req.mode === PauseMode.FREEZE ? "freeze" : "checkpoint";
           return { sandbox: sandboxMessage(await manager.pause(requireId(req.sandboxId), mode)) };
+        }),
+      updateSandboxNetwork: (req) =>
+        guard(async () => {
+          // The contract's rules, as at create (and in the control plane and its fake agent).
+          const network = checkEgressPolicy(req.network ?? {});
+          return {
+            sandbox: sandboxMessage(await manager.updateNetwork(requireId(req.sandboxId), network)),
+          };
         }),
       resumeSandbox: (req) =>
         guard(async () => ({

@@ -23,3 +23,44 @@ export async function forgetFlows(
     });
   await Promise.all([run("-s"), run("-d")]);
 }
+
+/** The destinations of the flows a sandbox opened ("tcp 6 ... src=<guest> dst=<peer> ..."). */
+export function flowDestinations(conntrackList: string, guestIp: string): string[] {
+  const out = new Set<string>();
+  for (const line of conntrackList.split("\n")) {
+    const src = /\bsrc=(\S+)/.exec(line)?.[1];
+    const dst = /\bdst=(\S+)/.exec(line)?.[1];
+    if (src === guestIp && dst) out.add(dst);
+  }
+  return [...out];
+}
+
+/**
+ * After a policy change: forgets the flows the sandbox opened to destinations the new policy
+ * forbids, so their peers' packets no longer reach it (and the peers get a reset from the
+ * host); the sandbox's own next packet on them meets the policy's reject (a TCP reset). Flows
+ * the new policy still allows are left alone: forgetting them would re-NAT them.
+ */
+export async function cutForbiddenFlows(
+  guestIp: string,
+  allowed: (destination: string) => boolean,
+  warn: (message: string) => void = () => {},
+): Promise<string[]> {
+  let listing: string;
+  try {
+    listing = (await runCommand("conntrack", ["-L", "-f", "ipv4", "-s", guestIp])).stdout;
+  } catch (err) {
+    if (!(err instanceof CommandError) && !missingReported) {
+      missingReported = true;
+      warn(`cannot run conntrack (apt-get install conntrack): ${String(err)}`);
+    }
+    return [];
+  }
+  const cut = flowDestinations(listing, guestIp).filter((d) => !allowed(d));
+  await Promise.all(
+    cut.map((d) =>
+      runCommand("conntrack", ["-D", "-f", "ipv4", "-s", guestIp, "-d", d]).catch(() => {}),
+    ),
+  );
+  return cut;
+}

@@ -4,7 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SandboxNetwork } from "./network-manager.js";
 import {
   createFakeInternet,
+  echoServerIn,
   type FakeInternet,
+  holdConnection,
   type Listener,
   listenIn,
   otherHostAddress,
@@ -97,21 +99,33 @@ describe("egress", () => {
     }
   });
 
-  it("deny_out wins over allow_out", async () => {
+  it("allow_out wins over deny_out: E2B's recipe (deny everything, allow one address)", async () => {
     const sb = await t.manager.setup(sandboxId(0xe2), {
       allowInternet: true,
-      allowOut: ["198.18.0.0/15"],
-      denyOut: ["198.18.5.5/32"],
+      allowOut: ["198.18.5.5"],
+      denyOut: ["0.0.0.0/0"],
     });
-    expect(await reach(sb, "198.18.0.2")).toBe("connected");
-    expect(await reach(sb, "198.18.5.5")).not.toBe("connected");
-    expect(await reach(sb, "198.19.7.7")).toBe("connected");
+    expect(await reach(sb, "198.18.5.5")).toBe("connected");
+    expect(await reach(sb, "198.18.0.2")).not.toBe("connected");
+    expect(await reach(sb, "198.19.7.7")).not.toBe("connected");
   });
 
-  it("a non-empty allow_out narrows egress to those CIDRs", async () => {
+  it("with internet, denyOut closes its ranges and allowOut reopens inside them", async () => {
     const sb = await t.manager.setup(sandboxId(0xe3), {
       allowInternet: true,
+      allowOut: ["198.18.5.5/32"],
+      denyOut: ["198.18.0.0/16"],
+    });
+    expect(await reach(sb, "198.19.7.7")).toBe("connected");
+    expect(await reach(sb, "198.18.5.5")).toBe("connected");
+    expect(await reach(sb, "198.18.0.2")).not.toBe("connected");
+  });
+
+  it("without internet access only allowOut is reachable, and denyOut cannot close it", async () => {
+    const sb = await t.manager.setup(sandboxId(0xe5), {
+      allowInternet: false,
       allowOut: ["198.19.0.0/16"],
+      denyOut: ["198.19.7.7"],
     });
     expect(await reach(sb, "198.19.7.7")).toBe("connected");
     expect(await reach(sb, "198.18.0.2")).not.toBe("connected");
@@ -142,6 +156,32 @@ describe("egress", () => {
     expect(await reach(sb, "198.18.0.2")).toBe("connected");
     await t.manager.setPolicy(id, { allowInternet: false });
     expect(await reach(sb, "198.18.0.2")).not.toBe("connected");
+  });
+
+  it("a policy update cuts the open connections it forbids and keeps the others", async () => {
+    const id = sandboxId(0xe6);
+    const sb = await t.manager.setup(id, { allowInternet: true });
+    const echoPort = port + 4;
+    const echo = await echoServerIn(inet.netns, "0.0.0.0", echoPort);
+    const kept = await holdConnection(sb.netns, "198.19.7.7", echoPort);
+    const doomed = await holdConnection(sb.netns, "198.18.5.5", echoPort);
+    try {
+      await waitFor(() => kept.received.includes("echo") && doomed.received.includes("echo"));
+      await t.manager.setPolicy(id, { allowInternet: false, allowOut: ["198.19.7.7"] });
+      // Cut, not left hanging: the sandbox's side ends with a reset.
+      await waitFor(() => doomed.received.some((l) => l.startsWith("closed")), 15_000);
+      expect(doomed.received.find((l) => l.startsWith("closed"))).toBe("closed ECONNRESET");
+      // The allowed connection still carries traffic after the update.
+      const before = kept.received.length;
+      await waitFor(() => kept.received.length > before + 3, 15_000);
+      expect(kept.received.some((l) => l.startsWith("closed"))).toBe(false);
+      // And a new connection to the now-forbidden address is refused at once.
+      expect(await reach(sb, "198.18.5.5")).toBe("refused");
+    } finally {
+      await kept.close();
+      await doomed.close();
+      await echo.close();
+    }
   });
 
   it("lets nothing out from a source address that is not the sandbox's own", async () => {

@@ -1,7 +1,7 @@
 import { runCommand } from "./command.js";
 import { invalidArgument } from "./errors.js";
 import { formatCidr, type Ipv4Cidr, normalizeCidrs, parseCidr } from "./ipv4.js";
-import type { ResolvedPolicy } from "./policy.js";
+import { hasEgress, type ResolvedPolicy } from "./policy.js";
 
 export interface FirewallConfig {
   /** Our table, `inet <table>`, and its guard `inet <table>_guard`; nothing else is touched. */
@@ -45,6 +45,22 @@ const BASE_CHAINS = ["prerouting", "input", "forward", "postrouting", "deny_out"
 
 function cidrSet(cidrs: readonly Ipv4Cidr[]): string {
   return `{ ${normalizeCidrs(cidrs).map(formatCidr).join(", ")} }`;
+}
+
+/**
+ * What the egress policy refuses ends here: TCP with a reset, the rest with an ICMP
+ * "administratively prohibited", then a drop for anything a reject cannot answer. A reset
+ * rather than silence means a connection the policy forbids fails at once, and one that a
+ * policy update just forbade is cut on the sandbox's next packet (see cutForbiddenFlows)
+ * instead of hanging until its timeouts. The always-denied ranges (deny_out) stay a silent drop.
+ * `head` is the chain, and any match, the rules start with.
+ */
+function refuse(head: string): string[] {
+  return [
+    `add rule ${head} meta l4proto tcp reject with tcp reset`,
+    `add rule ${head} reject with icmpx type admin-prohibited`,
+    `add rule ${head} drop`,
+  ];
 }
 
 /**
@@ -107,7 +123,7 @@ function isolationStatements(c: FirewallConfig, table: string): string[] {
 
 /**
  * Our table: the isolation rules, then each sandbox's own egress chain through `@egress`
- * (absent without internet access, so the final drop applies), and the masquerade.
+ * (absent when the policy lets nothing out, so the final refusal applies), and the masquerade.
  */
 function baseStatements(c: FirewallConfig): string[] {
   const t = `inet ${c.table}`;
@@ -118,7 +134,7 @@ function baseStatements(c: FirewallConfig): string[] {
     `add chain ${t} postrouting { type nat hook postrouting priority srcnat; policy accept; }`,
     ...isolationStatements(c, c.table),
     `add rule ${t} forward iifname ${sb} iifname vmap @egress`,
-    `add rule ${t} forward iifname ${sb} drop`,
+    ...refuse(`${t} forward iifname ${sb}`),
     `flush chain ${t} postrouting`,
     `add rule ${t} postrouting iifname ${sb} oifname != ${sb} masquerade`,
   ];
@@ -137,7 +153,7 @@ function guardStatements(c: FirewallConfig): string[] {
     `add table ${t}`,
     `add set ${t} internet { type ifname; }`,
     ...isolationStatements(c, guardTableOf(c.table)),
-    `add rule ${t} forward iifname ${sb} iifname != @internet drop`,
+    ...refuse(`${t} forward iifname ${sb} iifname != @internet`),
   ];
 }
 
@@ -161,25 +177,29 @@ function removeStatements(c: FirewallConfig, e: FirewallEntry): string[] {
 }
 
 /**
- * Nothing without internet access: the isolation rules already drop all of it. With it, the
- * sandbox's own chain holds the user's rules (deny_out has run before it): denyOut, then
- * allowOut (or everything), then drop. Later policy kinds (domains, E2B rules) go here too.
+ * Nothing when the policy lets nothing out: the isolation rules already drop all of it.
+ * Otherwise the sandbox's own chain holds the user's rules, after deny_out has run (so they
+ * cannot open what it drops), in E2B's order: allowOut accepts (allow wins over deny), then,
+ * with internet access, all but denyOut is accepted; the rest is refused (see refuse).
+ * Later policy kinds (domains, E2B rules) go here too.
  */
 function addStatements(c: FirewallConfig, e: FirewallEntry, p: ResolvedPolicy): string[] {
-  if (!p.allowInternet) return [];
+  if (!hasEgress(p)) return [];
   const t = `inet ${c.table}`;
   const ch = `${t} ${e.chain}`;
   const lines = [`add chain ${ch}`];
-  if (p.denyOut.length > 0) {
-    lines.push(`add rule ${ch} ip daddr ${cidrSet(p.denyOut.map(parseCidr))} drop`);
-  }
   if (p.allowOut.length > 0) {
     lines.push(`add rule ${ch} ip daddr ${cidrSet(p.allowOut.map(parseCidr))} accept`);
-  } else {
-    lines.push(`add rule ${ch} accept`);
+  }
+  if (p.allowInternet) {
+    lines.push(
+      p.denyOut.length > 0
+        ? `add rule ${ch} ip daddr != ${cidrSet(p.denyOut.map(parseCidr))} accept`
+        : `add rule ${ch} accept`,
+    );
   }
   lines.push(
-    `add rule ${ch} drop`,
+    ...refuse(ch),
     `add element ${t} egress { "${e.hostIf}" : jump ${e.chain} }`,
     `add element inet ${guardTableOf(c.table)} internet { "${e.hostIf}" }`,
   );
@@ -299,7 +319,7 @@ export class Firewall {
    * carry every rule.
    */
   async verify(): Promise<boolean> {
-    const expected = this.hooks.entries().filter((x) => x.policy.allowInternet);
+    const expected = this.hooks.entries().filter((x) => hasEgress(x.policy));
     const ifs = expected.map((x) => x.entry.hostIf);
     const [live, guard] = await Promise.all([
       readFirewallState(this.config.table),

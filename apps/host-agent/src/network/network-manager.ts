@@ -1,8 +1,9 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { isAbsolute, join } from "node:path";
+import { egressAllows } from "@wrenn/contract";
 import { AllocationStore, type SlotRecord } from "./allocation-store.js";
 import { runCommand } from "./command.js";
-import { forgetFlows } from "./conntrack-flush.js";
+import { cutForbiddenFlows, forgetFlows } from "./conntrack-flush.js";
 import { invalidArgument, NetworkError } from "./errors.js";
 import {
   assertTableName,
@@ -41,6 +42,7 @@ import {
 import {
   ALWAYS_DENIED_OUT,
   DENY_ALL,
+  hasEgress,
   type NetworkPolicy,
   type ResolvedPolicy,
   resolvePolicy,
@@ -200,7 +202,8 @@ export class NetworkManager {
         await Promise.all([
           this.firewall.install(this.entry(record), resolved, fresh),
           this.createLinksFresh(names, addrs),
-          resolved.allowInternet || record.policy?.allowInternet
+          hasEgress(resolved) ||
+          (record.policy !== undefined && hasEgress(this.storedPolicy(record)))
             ? this.syncForwarding()
             : undefined,
         ]);
@@ -235,6 +238,16 @@ export class NetworkManager {
       // converge on it.
       await this.store.update({ ...record, policy });
       await this.firewall.replace(this.entry(record), policy);
+      if (!unchanged) {
+        const cut = await cutForbiddenFlows(
+          this.addresses(record).guestIp,
+          (destination) => egressAllows(policy, destination),
+          (m) => this.log.warn({}, m),
+        );
+        if (cut.length > 0) {
+          this.log.debug({ sandboxId: record.sandboxId, cut }, "cut flows the new policy forbids");
+        }
+      }
     }
     await this.syncForwarding();
   }
@@ -434,14 +447,14 @@ export class NetworkManager {
     // Released last: until here a crash leaves the slot claimed, and a retry or reconcile
     // finds everything that still needs removing.
     await this.store.release(sandboxId);
-    if (!record || this.storedPolicy(record).allowInternet) await this.syncForwarding();
+    if (!record || hasEgress(this.storedPolicy(record))) await this.syncForwarding();
     this.log.debug({ sandboxId }, "network torn down");
   }
 
   /** IPv4 forwarding is held exactly while some sandbox of ours has internet access. */
   private syncForwarding(force = false): Promise<void> {
     return this.forwarding.sync(
-      () => this.store.list().some((r) => this.storedPolicy(r).allowInternet),
+      () => this.store.list().some((r) => hasEgress(this.storedPolicy(r))),
       { force },
     );
   }

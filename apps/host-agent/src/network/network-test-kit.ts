@@ -156,6 +156,50 @@ async function startServer(
   };
 }
 
+const ECHO_SERVER = `
+const [host, port] = process.argv.slice(1);
+const srv = require("net").createServer((c) => { c.on("error", () => {}); c.pipe(c); });
+srv.listen(Number(port), host, () => process.stdout.write("ready\\n"));
+process.stdin.on("end", () => process.exit(0));
+process.stdin.resume();
+`;
+
+/** Echoes whatever each client sends, until closed. */
+export async function echoServerIn(netns: string, host: string, port: number): Promise<Listener> {
+  return startServer(netns, ECHO_SERVER, host, port);
+}
+
+/**
+ * One TCP connection that stays open: a ping every 100 ms, a line "echo" for each answer and
+ * a final "closed <code>" when the connection ends or fails (printed, then the client exits).
+ */
+const HOLDER = `
+const [host, port] = process.argv.slice(1);
+const s = require("net").connect({ host, port: Number(port) });
+let timer;
+s.on("connect", () => {
+  process.stdout.write("ready\\n");
+  timer = setInterval(() => s.write("ping"), 100);
+});
+s.on("data", () => process.stdout.write("echo\\n"));
+const end = (code) => { clearInterval(timer); process.stdout.write("closed " + code + "\\n"); process.exit(0); };
+s.on("error", (e) => end(e.code || e.message));
+s.on("close", () => end("close"));
+process.stdin.on("end", () => process.exit(0));
+process.stdin.resume();
+`;
+
+/** A connection opened from `netns`; `events` collects its "echo" and "closed ..." lines. */
+export async function holdConnection(
+  netns: string,
+  host: string,
+  port: number,
+): Promise<UdpListener> {
+  const received: string[] = [];
+  const l = await startServer(netns, HOLDER, host, port, (line) => received.push(line));
+  return { ...l, received };
+}
+
 /** An address of the host outside any sandbox pool (its primary interface's). */
 export function otherHostAddress(): string {
   for (const [name, addrs] of Object.entries(networkInterfaces())) {

@@ -1,17 +1,19 @@
-import { checkEgressList } from "@wrenn/contract";
+import { checkEgressList, egressOpen } from "@wrenn/contract";
 import { invalidArgument } from "./errors.js";
 import { formatCidr, normalizeCidrs, parseCidr } from "./ipv4.js";
 
 /**
- * What a sandbox may reach. Nothing on the host, in other sandboxes or in the address pool is
- * reachable whatever the policy says; the policy only governs traffic leaving the host.
+ * What a sandbox may reach, with E2B's semantics (the contract's EgressPolicy): allowOut wins
+ * over denyOut, and without allowInternet only allowOut is reachable. Nothing on the host, in
+ * other sandboxes or in the always-denied ranges is reachable whatever the policy says; the
+ * policy only governs traffic leaving the host.
  */
 export interface NetworkPolicy {
-  /** Egress through the host's NAT; false (the default) means no route out at all. */
+  /** Everything not denied goes out through the host's NAT; false (the default): only allowOut. */
   readonly allowInternet: boolean;
-  /** When non-empty, egress is narrowed to these IPv4 CIDRs. */
+  /** Reachable whatever denyOut and allowInternet say (IPv4 CIDRs). */
   readonly allowOut?: readonly string[];
-  /** Never reachable; wins over allowOut. */
+  /** Not reachable with allowInternet, unless allowOut lists it. */
   readonly denyOut?: readonly string[];
 }
 
@@ -68,7 +70,10 @@ export function resolvePolicy(policy: unknown): ResolvedPolicy {
   }
   const allowOut = resolveList("allowOut", p.allowOut);
   const denyOut = resolveList("denyOut", p.denyOut);
-  // Lists given without internet access are validated but have nothing to act on: keeping
-  // them lets a later policy change (or a reader of the state) see what was asked for.
+  // denyOut without internet access has nothing to act on (all but allowOut is denied), but
+  // is kept: a later policy change (or a reader of the state) sees what was asked for.
   return { allowInternet: p.allowInternet, allowOut, denyOut };
 }
+
+/** Whether the sandbox gets an egress chain (and the guard lets it out) at all. */
+export const hasEgress = (p: ResolvedPolicy): boolean => egressOpen(p);

@@ -287,13 +287,12 @@ export class SandboxManager {
       defaultWorkdir: req.defaultWorkdir || image?.workdir || undefined,
     });
     // The template has no name server: only a sandbox that may reach the internet needs one.
-    if (req.network.allowInternet && this.config.sandboxDns.length > 0) {
-      const conf = this.config.sandboxDns.map((ip) => `nameserver ${ip}\n`).join("");
-      await envd.writeFile("/etc/resolv.conf", conf, "root", req.envdAccessToken || undefined);
-    }
     rec.sandboxId = req.sandboxId;
     rec.metadata = req.metadata;
     rec.envdAccessToken = req.envdAccessToken || undefined;
+    if (req.network.allowInternet && this.config.sandboxDns.length > 0) {
+      await this.writeResolver(inst);
+    }
     rec.bootPath = bootPath;
     await this.setPhase(inst, "running");
   }
@@ -525,6 +524,37 @@ export class SandboxManager {
       this.observer.resumed((performance.now() - started) / 1000);
       return this.view(inst);
     });
+  }
+
+  // ---- network -----------------------------------------------------------------------------
+
+  /**
+   * Replaces the sandbox's egress policy (validated by the caller with the contract's rules).
+   * Running or frozen: the rules change at once and forbidden open connections are cut. Paused:
+   * recorded, and applied by the resume's network setup. A sandbox that gains internet access
+   * gets the host's name servers, as one created with it does.
+   */
+  updateNetwork(sandboxId: string, policy: NetworkPolicy): Promise<SandboxView> {
+    const inst = this.bySandboxId(sandboxId);
+    return this.lock.run(inst.runtimeId, async () => {
+      const phase = inst.record.phase;
+      if (phase !== "running" && phase !== "frozen" && phase !== "paused") {
+        throw new AgentError("failed_precondition", `sandbox ${sandboxId} is ${phase}`);
+      }
+      inst.record.network = policy;
+      await this.records.save(inst.record);
+      if (phase !== "paused") await this.networks.applyPolicy(inst.runtimeId, policy);
+      if (phase === "running" && policy.allowInternet && this.config.sandboxDns.length > 0) {
+        await this.writeResolver(inst);
+      }
+      return this.view(inst);
+    });
+  }
+
+  private async writeResolver(inst: Instance): Promise<void> {
+    const conf = this.config.sandboxDns.map((ip) => `nameserver ${ip}\n`).join("");
+    const token = inst.record.envdAccessToken;
+    await this.envdOf(inst.runtimeId).writeFile("/etc/resolv.conf", conf, "root", token);
   }
 
   // ---- destroy -----------------------------------------------------------------------------

@@ -4,10 +4,10 @@ import { contextOf, wantsJson } from "../command-context.js";
 import { printJson } from "../output/table.js";
 import { collectPairs, positiveInt } from "./option-parsers.js";
 import { printSandboxInfo, sandboxJson } from "./sandbox-info.js";
+import { egressOptions } from "./sandbox-network.js";
 
 export function registerSandboxCreate(sandbox: Command): void {
-  sandbox
-    .command("create")
+  egressOptions(sandbox.command("create"))
     .description("Create a sandbox and print its id (it runs until its timeout)")
     .option("-t, --template <name>", "template to start from", "base")
     .option(
@@ -17,7 +17,6 @@ export function registerSandboxCreate(sandbox: Command): void {
     )
     .option("--vcpus <n>", "vCPUs", positiveInt("--vcpus"))
     .option("--memory <mib>", "memory in MiB", positiveInt("--memory"))
-    .option("--internet", "allow outbound network traffic (default: none)")
     .option("--auto-pause", "pause instead of destroy at the end of its lifetime")
     .option("-m, --metadata <key=value>", "a label (repeatable)", collectPairs)
     .option(
@@ -32,7 +31,8 @@ export function registerSandboxCreate(sandbox: Command): void {
 Examples:
   wrenn sandbox create
   wrenn sandbox create --timeout 3600 --vcpus 2 --memory 2048 -m project=demo
-  id=$(wrenn sandbox create --internet) && wrenn sandbox exec "$id" -- curl -sI example.com`,
+  id=$(wrenn sandbox create --internet) && wrenn sandbox exec "$id" -- curl -sI example.com
+  wrenn sandbox create --no-internet --allow-out 1.1.1.1   # only 1.1.1.1`,
     )
     .action(async (o, command: Command) => {
       const ctx = await contextOf(command);
@@ -44,7 +44,8 @@ Examples:
         timeoutMs: o.timeout === undefined ? undefined : o.timeout * 1000,
         vcpus: o.vcpus,
         memoryMb: o.memory,
-        allowInternetAccess: Boolean(o.internet),
+        allowInternetAccess: o.internet,
+        network: { allowOut: o.allowOut, denyOut: o.denyOut },
         autoPause: Boolean(o.autoPause),
         metadata: o.metadata,
         envs: o.env,

@@ -9,6 +9,17 @@ export function sandboxJson(info: SandboxInfo): Record<string, unknown> {
   return JSON.parse(JSON.stringify(info));
 }
 
+/** What a sandbox may reach, in one line. */
+export function describeNetwork(info: SandboxInfo): string {
+  const { allowOut, denyOut } = info.network;
+  if (info.allowInternetAccess) {
+    const except = denyOut.length ? ` except ${denyOut.join(", ")}` : "";
+    const still = allowOut.length && denyOut.length ? ` (but always ${allowOut.join(", ")})` : "";
+    return `internet${except}${still}`;
+  }
+  return allowOut.length ? `only ${allowOut.join(", ")}` : "none";
+}
+
 export function printSandboxInfo(info: SandboxInfo): void {
   const rows: [string, string][] = [
     ["id", style.bold(info.sandboxId)],
@@ -18,7 +29,7 @@ export function printSandboxInfo(info: SandboxInfo): void {
       "resources",
       `${info.cpuCount} vCPU, ${info.memoryMB} MiB memory, ${info.diskSizeMB} MiB disk`,
     ],
-    ["network", info.allowInternetAccess ? "outbound allowed" : "none"],
+    ["network", describeNetwork(info)],
     ["started", `${info.startedAt.toISOString()} (${relativeTime(info.startedAt)})`],
   ];
   // A paused or stopped sandbox has no running clock: its end time would mislead.

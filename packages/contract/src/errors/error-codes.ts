@@ -52,6 +52,27 @@ export const ERROR_CODES = {
    * A feature of E2B's API this server does not have. 501 rather than 404: E2B's SDK reads a
    * 404 as "sandbox not found", which would send its user looking for the wrong problem.
    */
+  /**
+   * An egress entry names a host (`example.com`, `*.example.com`). E2B accepts these in allowOut;
+   * Wrenn refuses them until its per-host egress proxy exists, rather than silently ignoring a
+   * rule the caller relies on.
+   */
+  egress_domains_unsupported: {
+    status: 400,
+    grpc: "unimplemented",
+    retryable: false,
+    message: "domain names in egress rules are not supported yet; give IPv4 addresses or CIDRs",
+  },
+  /**
+   * An IPv6 egress entry. Sandboxes have no IPv6 at all (the host drops every IPv6 packet from
+   * them), so an IPv6 rule could never take effect: refused in one place, for every caller.
+   */
+  egress_ipv6_unsupported: {
+    status: 400,
+    grpc: "unimplemented",
+    retryable: false,
+    message: "IPv6 egress rules are not supported: sandboxes have IPv4 only",
+  },
   /** The Linux user a command or file operation names does not exist in the sandbox. */
   unknown_user: {
     status: 400,

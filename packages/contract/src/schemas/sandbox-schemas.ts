@@ -21,6 +21,19 @@ const Cidrs = Type.Array(
   { maxItems: LIMITS.egressEntries },
 );
 
+/** E2B's semantics: allowOut wins over denyOut; without allowInternet only allowOut is reachable. */
+const EgressLists = Type.Object(
+  {
+    allowOut: Type.Optional(Cidrs),
+    denyOut: Type.Optional(Cidrs),
+  },
+  {
+    additionalProperties: false,
+    description:
+      "allowOut is reachable whatever denyOut says; with allowInternet everything but denyOut is reachable, without it only allowOut. The host, other sandboxes, private, link-local and metadata ranges stay closed unless the operator opens them (WRENN_EGRESS_ALLOW_CIDRS)",
+  },
+);
+
 export const Sandbox = Type.Object({
   id: Type.String(),
   state: State,
@@ -95,7 +108,12 @@ export const CreateSandboxBody = Type.Object(
     autoPause: Type.Optional(
       Type.Boolean({ description: "Pause instead of destroy at the end time" }),
     ),
-    allowInternet: Type.Optional(Type.Boolean({ default: false })),
+    allowInternet: Type.Optional(
+      Type.Boolean({
+        description:
+          "Reach everything not in network.denyOut. Unset: the operator's default (WRENN_DEFAULT_INTERNET; Wrenn's own is false: only network.allowOut)",
+      }),
+    ),
     mounts: Type.Optional(
       Type.Array(
         Type.Object(
@@ -117,12 +135,21 @@ export const CreateSandboxBody = Type.Object(
         },
       ),
     ),
-    network: Type.Optional(
-      Type.Object(
-        { allowOut: Type.Optional(Cidrs), denyOut: Type.Optional(Cidrs) },
-        { additionalProperties: false },
-      ),
+    network: Type.Optional(EgressLists),
+  },
+  { additionalProperties: false },
+);
+
+/**
+ * PUT /v1/sandboxes/{id}/network: the sandbox's whole egress policy, in the fields a sandbox
+ * reports it in, so a client can read, change and put it back. What it leaves out is cleared.
+ */
+export const UpdateNetworkBody = Type.Object(
+  {
+    allowInternet: Type.Optional(
+      Type.Boolean({ description: "Unset: the operator's default, as at create" }),
     ),
+    network: Type.Optional(EgressLists),
   },
   { additionalProperties: false },
 );
@@ -199,4 +226,5 @@ export type ListSandboxesQuery = Static<typeof ListSandboxesQuery>;
 export type SandboxPage = Static<typeof SandboxPage>;
 export type TimeoutBody = Static<typeof TimeoutBody>;
 export type ResumeBody = Static<typeof ResumeBody>;
+export type UpdateNetworkBody = Static<typeof UpdateNetworkBody>;
 export type SandboxStats = Static<typeof SandboxStats>;

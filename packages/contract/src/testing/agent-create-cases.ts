@@ -107,8 +107,8 @@ export const AGENT_CREATE_CASES: readonly AgentCreateCase[] = [
   {
     name: "an IPv6 egress rule",
     request: { network: { allowInternet: true, denyOut: ["fd00::/8"] } },
-    expect: "invalid_request",
-    message: /IPv6 egress rules are not supported yet/,
+    expect: "egress_ipv6_unsupported",
+    message: /IPv6 egress rules are not supported/,
   },
   {
     name: "too many egress rules",
@@ -124,7 +124,13 @@ export const AGENT_CREATE_CASES: readonly AgentCreateCase[] = [
   {
     name: "an egress rule by name",
     request: { network: { allowInternet: true, allowOut: ["example.com"] } },
-    expect: "invalid_request",
+    expect: "egress_domains_unsupported",
+    message: /domain names in egress rules are not supported yet/,
+  },
+  {
+    name: "an egress rule by wildcard name, without internet",
+    request: { network: { allowInternet: false, allowOut: ["*.example.com"] } },
+    expect: "egress_domains_unsupported",
   },
   {
     name: "an egress prefix past 32",

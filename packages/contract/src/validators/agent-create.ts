@@ -1,5 +1,5 @@
 import { LIMITS } from "../limits.js";
-import { checkEgressList } from "./egress.js";
+import { checkEgressPolicy, type EgressPolicy } from "./egress.js";
 import { checkMounts, type MountRequest } from "./mounts.js";
 import { checkIntegerIn, checkSandboxId, checkTemplateName } from "./scalars.js";
 import { checkEnvVars, checkMetadata } from "./string-maps.js";
@@ -13,7 +13,7 @@ export interface AgentCreateFields {
   resources?: { vcpus: number; memoryMb: number; diskMb: number };
   envVars: Record<string, string>;
   metadata: Record<string, string>;
-  network?: { allowInternet: boolean; allowOut: string[]; denyOut: string[] };
+  network?: EgressPolicy;
   mounts: MountRequest[];
 }
 
@@ -24,7 +24,7 @@ export interface CheckedAgentCreate {
   resources: { vcpus?: number; memoryMb?: number; diskMb?: number };
   envVars: Record<string, string>;
   metadata: Record<string, string>;
-  network: { allowInternet: boolean; allowOut: string[]; denyOut: string[] };
+  network: EgressPolicy;
   mounts: MountRequest[];
 }
 
@@ -48,11 +48,7 @@ export function checkAgentCreate(req: AgentCreateFields): CheckedAgentCreate {
     },
     envVars: checkEnvVars(req.envVars),
     metadata: checkMetadata(req.metadata),
-    network: {
-      allowInternet: req.network?.allowInternet ?? false,
-      allowOut: checkEgressList("network.allowOut", req.network?.allowOut),
-      denyOut: checkEgressList("network.denyOut", req.network?.denyOut),
-    },
+    network: checkEgressPolicy(req.network ?? {}),
     mounts: checkMounts(req.mounts),
   };
 }

@@ -1,4 +1,9 @@
-import { invalidInput } from "../errors/error-codes.js";
+import {
+  ContractError,
+  type ErrorCode,
+  errorMessage,
+  invalidInput,
+} from "../errors/error-codes.js";
 import { LIMITS } from "../limits.js";
 
 const OCTET = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
@@ -20,30 +25,49 @@ function formatIpv4(value: number): string {
   return [value >>> 24, (value >>> 16) & 255, (value >>> 8) & 255, value & 255].join(".");
 }
 
+/** Looks like a host name or a `*.` wildcard: what E2B's allowOut also accepts. */
+const DOMAIN =
+  /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z]([a-z0-9-]{0,61}[a-z0-9])?\.?$/i;
+
 /**
- * Why an egress entry is refused, or undefined when it is an IPv4 address or CIDR. Host bits
- * set ("10.0.0.1/8") are refused rather than masked: the writer may have meant a /32, and
- * guessing wrong in a firewall rule opens or closes far more than intended.
+ * Why an egress entry is refused (with the code to refuse it with), or undefined when it is an
+ * IPv4 address or CIDR. Host bits set ("10.0.0.1/8") are refused rather than masked: the
+ * writer may have meant a /32, and guessing wrong in a firewall rule opens or closes far more
+ * than intended.
  */
-export function egressEntryProblem(raw: unknown): string | undefined {
-  if (typeof raw !== "string") return `must be a string, got ${typeof raw}`;
+export function egressEntryProblem(raw: unknown): { code: ErrorCode; problem: string } | undefined {
+  if (typeof raw !== "string") {
+    return { code: "invalid_request", problem: `must be a string, got ${typeof raw}` };
+  }
   const entry = raw.trim();
   const shown = JSON.stringify(entry.slice(0, LIMITS.egressEntryLength));
   if (entry.includes(":")) {
-    return `${shown}: IPv6 egress rules are not supported yet (sandboxes have IPv4 only)`;
+    return {
+      code: "egress_ipv6_unsupported",
+      problem: `${shown}: ${errorMessage("egress_ipv6_unsupported")}`,
+    };
   }
   const [address, prefix, ...rest] = entry.split("/");
   const value = address === undefined ? undefined : ipv4Value(address);
+  if (value === undefined && rest.length === 0 && prefix === undefined && DOMAIN.test(entry)) {
+    return {
+      code: "egress_domains_unsupported",
+      problem: `${shown}: ${errorMessage("egress_domains_unsupported")}`,
+    };
+  }
   if (entry.length > 18 || rest.length > 0 || value === undefined) {
-    return `${shown} is not an IPv4 address or CIDR (names are not resolved)`;
+    return { code: "invalid_request", problem: `${shown} is not an IPv4 address or CIDR` };
   }
   if (prefix !== undefined && !PREFIX.test(prefix)) {
-    return `${shown} has a bad prefix length (want 0-32)`;
+    return { code: "invalid_request", problem: `${shown} has a bad prefix length (want 0-32)` };
   }
   const prefixLen = prefix === undefined ? 32 : Number(prefix);
   const base = (value & maskOf(prefixLen)) >>> 0;
   if (base !== value) {
-    return `${shown} has host bits set; did you mean ${formatIpv4(base)}/${prefixLen} or ${address}/32?`;
+    return {
+      code: "invalid_request",
+      problem: `${shown} has host bits set; did you mean ${formatIpv4(base)}/${prefixLen} or ${address}/32?`,
+    };
   }
   return undefined;
 }
@@ -61,8 +85,72 @@ export function checkEgressList(name: string, value: unknown): string[] {
     throw invalidInput(`${name} has ${value.length} entries (at most ${LIMITS.egressEntries})`);
   }
   return value.map((entry, i) => {
-    const problem = egressEntryProblem(entry);
-    if (problem) throw invalidInput(`${name}[${i}]: ${problem}`);
+    const refused = egressEntryProblem(entry);
+    if (refused) throw new ContractError(refused.code, `${name}[${i}]: ${refused.problem}`);
     return (entry as string).trim();
   });
+}
+
+/**
+ * A sandbox's egress rules, E2B's semantics (the same on /v1, the E2B API, the SDK, the CLI
+ * and the agent):
+ * - a destination in `allowOut` is reachable, whatever `denyOut` says (allow wins);
+ * - otherwise one in `denyOut` is not;
+ * - otherwise it is reachable exactly when `allowInternet` is set. `allowInternet: false` is
+ *   E2B's `allow_internet_access: false`, i.e. `denyOut: ["0.0.0.0/0"]`: nothing but allowOut.
+ * Whatever the rules say, the host, other sandboxes and the always-denied ranges (private,
+ * link-local and metadata addresses) stay closed unless the operator opens a range.
+ */
+export interface EgressPolicy {
+  allowInternet: boolean;
+  allowOut: string[];
+  denyOut: string[];
+}
+
+/** Checks both lists of a policy; `allowInternet` defaults to false (no internet). */
+export function checkEgressPolicy(value: {
+  allowInternet?: unknown;
+  allowOut?: unknown;
+  denyOut?: unknown;
+}): EgressPolicy {
+  if (value.allowInternet !== undefined && typeof value.allowInternet !== "boolean") {
+    throw invalidInput("allowInternet must be a boolean");
+  }
+  return {
+    allowInternet: value.allowInternet ?? false,
+    allowOut: checkEgressList("network.allowOut", value.allowOut),
+    denyOut: checkEgressList("network.denyOut", value.denyOut),
+  };
+}
+
+type PolicyView = {
+  readonly allowInternet: boolean;
+  readonly allowOut: readonly string[];
+  readonly denyOut: readonly string[];
+};
+
+/** Whether a policy lets anything out at all (some egress rule has to be installed). */
+export function egressOpen(policy: Omit<PolicyView, "denyOut">): boolean {
+  return policy.allowInternet || policy.allowOut.length > 0;
+}
+
+function inCidr(ip: number, cidr: string): boolean {
+  const [address = "", prefix] = cidr.split("/");
+  const base = ipv4Value(address);
+  if (base === undefined) return false;
+  const mask = maskOf(prefix === undefined ? 32 : Number(prefix));
+  return (ip & mask) >>> 0 === (base & mask) >>> 0;
+}
+
+/**
+ * The policy's verdict on one IPv4 destination, by the rules of EgressPolicy (the firewall
+ * renders the same order into nftables). Says nothing of the always-denied ranges, which the
+ * host closes before any policy is read. False for anything that is not an IPv4 address.
+ */
+export function egressAllows(policy: PolicyView, address: string): boolean {
+  const ip = ipv4Value(address);
+  if (ip === undefined) return false;
+  if (policy.allowOut.some((c) => inCidr(ip, c))) return true;
+  if (!policy.allowInternet) return false;
+  return !policy.denyOut.some((c) => inCidr(ip, c));
 }

@@ -1,5 +1,11 @@
 import { SandboxState } from "@wrenn/proto/hostagent";
-import { AuthenticationError, RateLimitError, Sandbox, SandboxNotFoundError } from "e2b";
+import {
+  ALL_TRAFFIC,
+  AuthenticationError,
+  RateLimitError,
+  Sandbox,
+  SandboxNotFoundError,
+} from "e2b";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createKey, sandboxState, type UserKey } from "../../testing/api-helpers.js";
 import { startTestStack, type TestStack } from "../../testing/test-control-plane.js";
@@ -128,6 +134,46 @@ describe.each(DATABASE_KINDS)("E2B API with the official SDK on %s", (kind) => {
     expect(afterKill.map((s) => s.sandboxId)).not.toContain(b.sandboxId);
   });
 
+  test("network: E2B's allow/deny recipe, updateNetwork replaces it whole, domains refused", async () => {
+    const sbx = await Sandbox.create("base", {
+      ...opts,
+      network: { allowOut: ["1.1.1.1"], denyOut: [ALL_TRAFFIC] },
+    });
+    try {
+      const agentView = () => {
+        const s = stack.agent.sandboxes.get(sbx.sandboxId)!;
+        return { allowInternet: s.allowInternet, allowOut: s.allowOut, denyOut: s.denyOut };
+      };
+      // Wrenn's default (no operator setting): no internet unless asked.
+      expect(agentView()).toEqual({
+        allowInternet: false,
+        allowOut: ["1.1.1.1"],
+        denyOut: ["0.0.0.0/0"],
+      });
+      await sbx.updateNetwork({ allowOut: ["8.8.8.0/24"], allowInternetAccess: true });
+      // Replaced whole: denyOut, left out, is cleared.
+      expect(agentView()).toEqual({ allowInternet: true, allowOut: ["8.8.8.0/24"], denyOut: [] });
+      const info = await sbx.getInfo();
+      expect(info.allowInternetAccess).toBe(true);
+      expect(info.network).toMatchObject({ allowOut: ["8.8.8.0/24"], denyOut: [] });
+
+      await expect(sbx.updateNetwork({ allowOut: ["example.com"] })).rejects.toThrow(
+        /domain names in egress rules are not supported yet/,
+      );
+      await expect(sbx.updateNetwork({ denyOut: ["fd00::/8"] })).rejects.toThrow(/IPv4 only/);
+      // A refused update changes nothing.
+      expect(agentView()).toEqual({ allowInternet: true, allowOut: ["8.8.8.0/24"], denyOut: [] });
+      await expect(
+        Sandbox.create("base", { ...opts, network: { allowOut: ["*.example.com"] } }),
+      ).rejects.toThrow(/not supported yet/);
+    } finally {
+      await sbx.kill();
+    }
+    await expect(
+      Sandbox.updateNetwork(sbx.sandboxId, { allowOut: ["1.1.1.1"] }, opts),
+    ).rejects.toBeInstanceOf(SandboxNotFoundError);
+  });
+
   test("metrics come from the host's stats", async () => {
     const sbx = await Sandbox.create("base", opts);
     const metrics = await sbx.getMetrics();
@@ -179,7 +225,14 @@ describe.each(DATABASE_KINDS)("E2B API with the official SDK on %s", (kind) => {
     });
     expect(created.status).toBe(201);
     const body = (await created.json()) as Record<string, unknown>;
-    expect(body).toMatchObject({ templateID: "base", domain: null, envdVersion: "0.6.13" });
+    // No WRENN_DOMAIN: sandbox ports are named under localhost, at this server's port.
+    const port = new URL(stack.cp.url).port;
+    expect(body).toMatchObject({
+      templateID: "base",
+      domain: `localhost:${port}`,
+      envdVersion: "0.6.13",
+    });
+    expect(body).not.toHaveProperty("trafficAccessToken");
     expect(body.envdAccessToken).toEqual(expect.any(String));
     const id = body.sandboxID as string;
 

@@ -126,7 +126,7 @@ export const e2bLifecycleRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app
         const { sandbox, resumed } = await sandboxes.resume(principal, request.params.sandboxID, {
           timeoutSeconds: request.body.timeout ?? E2B_CONNECT_TIMEOUT_SECONDS,
         });
-        return reply.status(resumed ? 201 : 200).send(created(sandbox, deps.domain));
+        return reply.status(resumed ? 201 : 200).send(created(sandbox, deps.domain?.name));
       },
     );
   }
@@ -156,7 +156,7 @@ export const e2bLifecycleRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app
       const { sandbox } = await sandboxes.resume(principal, current.id, {
         timeoutSeconds: request.body.timeout ?? E2B_RESUME_TIMEOUT_SECONDS,
       });
-      return reply.status(201).send(created(sandbox, deps.domain));
+      return reply.status(201).send(created(sandbox, deps.domain?.name));
     },
   );
 

@@ -17,6 +17,7 @@ import {
   e2bErrors,
   ListedSandbox,
   ListQuery,
+  NetworkUpdate,
   NewSandbox,
   Sandbox,
   SandboxDetail,
@@ -59,7 +60,8 @@ export const e2bSandboxRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, 
       if (body.autoPauseMemory === false)
         throw notImplemented("Pausing without memory (keepMemory: false)");
       const network = body.network as Record<string, unknown> | undefined;
-      const extra = Object.keys(network ?? {}).filter((k) => k !== "allowOut" && k !== "denyOut");
+      const known = ["allowOut", "denyOut", "allowPublicTraffic"];
+      const extra = Object.keys(network ?? {}).filter((k) => !known.includes(k));
       if (extra.length > 0) throw notImplemented(`network.${extra[0]}`);
       const sandbox = await sandboxes.create(principalOf(request), {
         template: body.templateID,
@@ -68,9 +70,13 @@ export const e2bSandboxRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, 
         envVars: body.envVars,
         allowInternet: body.allow_internet_access,
         autoPause: body.autoPause,
-        network: { allowOut: body.network?.allowOut, denyOut: body.network?.denyOut },
+        network: {
+          allowOut: body.network?.allowOut,
+          denyOut: body.network?.denyOut,
+          allowPublicTraffic: body.network?.allowPublicTraffic,
+        },
       });
-      return reply.status(201).send(created(sandbox, deps.domain));
+      return reply.status(201).send(created(sandbox, deps.domain?.name));
     });
   }
 
@@ -155,7 +161,40 @@ export const e2bSandboxRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, 
       },
     },
     async (request) =>
-      detail(await visible(deps, principalOf(request), request.params.sandboxID), deps.domain),
+      detail(
+        await visible(deps, principalOf(request), request.params.sandboxID),
+        deps.domain?.name,
+      ),
+  );
+
+  app.put(
+    "/sandboxes/:sandboxID/network",
+    {
+      config,
+      schema: {
+        tags,
+        security,
+        summary:
+          "E2B: replace a sandbox's egress config (updateNetwork); omitted fields are cleared, forbidden open connections cut",
+        params: SandboxIdParams,
+        body: NetworkUpdate,
+        response: { 204: Type.Null(), ...e2bErrors },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body;
+      const principal = principalOf(request);
+      await visible(deps, principal, request.params.sandboxID);
+      if (body.rules !== undefined && Object.keys(body.rules ?? {}).length > 0)
+        throw notImplemented("Header rules (network.rules)");
+      if (body.egressProxy !== undefined && body.egressProxy !== null)
+        throw notImplemented("An egress proxy (network.egressProxy)");
+      await sandboxes.updateNetwork(principal, request.params.sandboxID, {
+        allowInternet: body.allow_internet_access,
+        network: { allowOut: body.allowOut, denyOut: body.denyOut },
+      });
+      return reply.status(204).send(null);
+    },
   );
 
   app.delete(

@@ -1,6 +1,7 @@
 // How Wrenn's sandboxes read in E2B's API: states, response bodies, visibility. Shared by every
 // E2B route, whichever path (v1 or v2) a given SDK release sends.
 import { E2B_STATE_GROUPS, e2bStateOf } from "@wrenn/contract";
+import { trafficTokenOf } from "../../secrets/traffic-token.js";
 import { invalidRequest, ServiceError, sandboxNotFound } from "../../service/errors.js";
 import type {
   Principal,
@@ -45,10 +46,10 @@ export function listed(s: WrennSandbox) {
 }
 
 /**
- * E2B's `Sandbox` body (create, connect, resume). `domain` is the configured wildcard domain, so
- * an SDK without E2B_SANDBOX_URL builds `https://49983-<id>.<domain>` for this server; null when
- * none is configured (clients then set E2B_SANDBOX_URL). No traffic token: Wrenn's sandbox
- * URLs are never public without one of the owner's keys or the envd token.
+ * E2B's `Sandbox` body (create, connect, resume). `domain` is where this server's sandbox ports
+ * are (WRENN_DOMAIN, else `localhost:<port>`: see PreviewDomain), so the SDK's getHost(port)
+ * names this server. Clients still set E2B_SANDBOX_URL for envd: from a domain the SDK only
+ * builds https URLs. `trafficAccessToken` only when the sandbox's ports are not public.
  */
 export function created(s: WrennSandbox & { envdAccessToken: string }, domain: string | undefined) {
   return {
@@ -58,6 +59,9 @@ export function created(s: WrennSandbox & { envdAccessToken: string }, domain: s
     clientID: CLIENT_ID,
     envdVersion: s.envdVersion ?? "0.0.0",
     envdAccessToken: s.envdAccessToken,
+    ...(s.network.allowPublicTraffic === false
+      ? { trafficAccessToken: trafficTokenOf(s.envdAccessToken) }
+      : {}),
     domain: domain ?? null,
   };
 }
@@ -69,7 +73,11 @@ export function detail(s: WrennSandbox & { envdAccessToken: string }, domain: st
     envdAccessToken: s.envdAccessToken,
     domain: domain ?? null,
     allowInternetAccess: s.allowInternet,
-    network: s.network,
+    network: {
+      allowOut: s.network.allowOut,
+      denyOut: s.network.denyOut,
+      allowPublicTraffic: s.network.allowPublicTraffic !== false,
+    },
     lifecycle: {
       onTimeout: s.autoPause ? ("pause" as const) : ("kill" as const),
       autoResume: false,

@@ -18,6 +18,9 @@ const Timeout = Type.Integer({
   description: "Seconds",
 });
 
+/** allowOut / denyOut as sent; the contract's validators decide what an entry may be. */
+const EgressList = Type.Array(Type.String({ maxLength: 256 }), { maxItems: 256 });
+
 export const SandboxIdParams = Type.Object({
   sandboxID: Type.String({ minLength: 1, maxLength: 64 }),
 });
@@ -45,13 +48,29 @@ export const NewSandbox = Type.Object(
     autoResume: Type.Optional(Type.Object({ enabled: Type.Boolean() })),
     network: Type.Optional(
       Type.Object({
-        allowOut: Type.Optional(Type.Array(Type.String({ maxLength: 256 }), { maxItems: 256 })),
-        denyOut: Type.Optional(Type.Array(Type.String({ maxLength: 256 }), { maxItems: 256 })),
+        allowOut: Type.Optional(EgressList),
+        denyOut: Type.Optional(EgressList),
+        allowPublicTraffic: Type.Optional(Type.Boolean()),
       }),
     ),
     mcp: Type.Optional(Type.Unknown()),
     iam: Type.Optional(Type.Unknown()),
     volumeMounts: Type.Optional(Type.Array(Type.Unknown(), { maxItems: 64 })),
+  },
+  { additionalProperties: true },
+);
+
+/**
+ * SandboxNetworkUpdateConfig (PUT /sandboxes/{id}/network): replaces the whole egress config.
+ * Unknown fields pass (newer SDKs add some); rules and egressProxy are refused by the route.
+ */
+export const NetworkUpdate = Type.Object(
+  {
+    allow_internet_access: Type.Optional(Type.Boolean()),
+    allowOut: Type.Optional(EgressList),
+    denyOut: Type.Optional(EgressList),
+    rules: Type.Optional(Type.Unknown()),
+    egressProxy: Type.Optional(Type.Unknown()),
   },
   { additionalProperties: true },
 );
@@ -67,6 +86,7 @@ export const Sandbox = Type.Object({
   clientID: Type.String(),
   envdVersion: Type.String(),
   envdAccessToken: Type.Optional(Type.String()),
+  trafficAccessToken: Type.Optional(Nullable(Type.String())),
   domain: Nullable(Type.String()),
 });
 
@@ -93,7 +113,11 @@ export const SandboxDetail = Type.Object({
   envdAccessToken: Type.Optional(Type.String()),
   domain: Nullable(Type.String()),
   allowInternetAccess: Type.Boolean(),
-  network: Type.Object({ allowOut: Type.Array(Type.String()), denyOut: Type.Array(Type.String()) }),
+  network: Type.Object({
+    allowOut: Type.Array(Type.String()),
+    denyOut: Type.Array(Type.String()),
+    allowPublicTraffic: Type.Boolean(),
+  }),
   lifecycle: Type.Object({
     onTimeout: Type.Union([Type.Literal("kill"), Type.Literal("pause")]),
     autoResume: Type.Boolean(),

@@ -15,7 +15,6 @@ const schema = { hide: true, response: e2bErrors };
 const SANDBOX_FEATURES: Record<string, string> = {
   snapshots: "Snapshots (sandbox.createSnapshot)",
   fork: "Forking a sandbox (sandbox.fork)",
-  network: "Changing a running sandbox's network (sandbox.updateNetwork)",
   logs: "Sandbox logs",
 };
 

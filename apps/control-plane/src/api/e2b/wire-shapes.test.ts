@@ -24,7 +24,7 @@ describe("E2B wire shapes of the Python SDK and of JS SDK 1.x / 2.0-2.5", () => 
 
   beforeAll(async () => {
     stack = await startTestStack(await freshDatabase("pglite"), {
-      config: { domain: "wrenn.test" },
+      config: { domain: "wrenn.test", defaultInternet: true },
     });
     user = await createKey(stack, { name: "wire shapes", format: "e2b" });
     headers = { "x-api-key": user.key };
@@ -128,6 +128,20 @@ describe("E2B wire shapes of the Python SDK and of JS SDK 1.x / 2.0-2.5", () => 
     });
     expect((await call("POST", `/sandboxes/${id}/resume`, { timeout: 300 })).status).toBe(409);
     await call("DELETE", `/sandboxes/${id}`);
+  });
+
+  test("the operator's default internet access applies when a create says nothing", async () => {
+    // This stack runs with WRENN_DEFAULT_INTERNET=true (E2B's behaviour).
+    const idOf = (r: { body: unknown }) => (r.body as { sandboxID: string }).sandboxID;
+    const plain = idOf(await call("POST", "/v2/sandboxes", { templateID: "base" }));
+    expect(stack.agent.sandboxes.get(plain)!.allowInternet).toBe(true);
+    const closed = idOf(
+      await call("POST", "/v2/sandboxes", { templateID: "base", allow_internet_access: false }),
+    );
+    expect(stack.agent.sandboxes.get(closed)!.allowInternet).toBe(false);
+    // updateNetwork without allow_internet_access falls back to the same default.
+    expect((await call("PUT", `/sandboxes/${closed}/network`, {})).status).toBe(204);
+    expect(stack.agent.sandboxes.get(closed)!.allowInternet).toBe(true);
   });
 
   test("JS 1.x: GET /sandboxes lists running sandboxes, filtered by metadata", async () => {

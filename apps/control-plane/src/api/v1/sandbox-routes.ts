@@ -11,6 +11,7 @@ import {
   SandboxPage,
   SandboxStats,
   TimeoutBody,
+  UpdateNetworkBody,
 } from "@wrenn/contract";
 import { Type } from "typebox";
 import { invalidRequest, ServiceError } from "../../service/errors.js";
@@ -187,6 +188,25 @@ export const sandboxRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, dep
           request.params.id,
           request.body.timeoutSeconds,
         ),
+      ),
+  );
+
+  app.put(
+    "/sandboxes/:id/network",
+    {
+      schema: {
+        tags,
+        security,
+        summary:
+          "Replace the egress policy of a running or paused sandbox, without a restart; open connections the new policy forbids are cut",
+        params: SandboxIdParams,
+        body: UpdateNetworkBody,
+        response: { 200: Sandbox, ...commonErrors },
+      },
+    },
+    async (request) =>
+      sandboxView(
+        await sandboxes.updateNetwork(principalOf(request), request.params.id, request.body),
       ),
   );
 

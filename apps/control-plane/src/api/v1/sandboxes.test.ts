@@ -289,12 +289,44 @@ describe.each(DATABASE_KINDS)("/v1 sandboxes on %s", (kind) => {
     });
     expect(response.status).toBe(400);
     const error = (response.body as { error: { code: string; message: string } }).error;
-    expect(error.code).toBe("invalid_request");
-    expect(error.message).toMatch(/IPv6 egress rules are not supported yet/);
+    expect(error.code).toBe("egress_ipv6_unsupported");
+    expect(error.message).toMatch(/IPv6 egress rules are not supported: sandboxes have IPv4 only/);
     expect(stack.agent.callsOf("createSandbox")).toBe(createsBefore);
     expect((await stack.cp.db.query("SELECT count(*)::int AS n FROM sandboxes")).rows).toEqual(
       before.rows,
     );
+  });
+
+  test("PUT /network replaces the egress policy on the host and in the record", async () => {
+    const s = await createSandbox(stack, alice.key, { network: { denyOut: ["9.9.9.9"] } });
+    // Nothing asked: the operator's default, which is Wrenn's own (no internet).
+    expect(stack.agent.sandboxes.get(s.id)!.allowInternet).toBe(false);
+    const response = await stack.call("PUT", `/v1/sandboxes/${s.id}/network`, {
+      key: alice.key,
+      body: { allowInternet: true, network: { allowOut: ["1.1.1.1"] } },
+    });
+    expect(response.status).toBe(200);
+    const body = response.body as { allowInternet: boolean; network: unknown };
+    expect(body.allowInternet).toBe(true);
+    expect(body.network).toEqual({ allowOut: ["1.1.1.1"], denyOut: [] });
+    const onHost = stack.agent.sandboxes.get(s.id)!;
+    expect([onHost.allowInternet, onHost.allowOut, onHost.denyOut]).toEqual([
+      true,
+      ["1.1.1.1"],
+      [],
+    ]);
+    const read = await stack.call("GET", `/v1/sandboxes/${s.id}`, { key: alice.key });
+    expect((read.body as { network: unknown }).network).toEqual(body.network);
+
+    // The host refuses: the record keeps what the host still has.
+    stack.agent.failNext("updateSandboxNetwork", 14 /* Unavailable */);
+    const failed = await stack.call("PUT", `/v1/sandboxes/${s.id}/network`, {
+      key: alice.key,
+      body: {},
+    });
+    expect(failed.status).toBeGreaterThanOrEqual(500);
+    const after = await stack.call("GET", `/v1/sandboxes/${s.id}`, { key: alice.key });
+    expect((after.body as { allowInternet: boolean }).allowInternet).toBe(true);
   });
 
   test("a create the host agent refuses is a 4xx with the agent's code and leaves no row", async () => {

@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file wrenn/hostagent/v1/hostagent.proto.
  */
 export const file_wrenn_hostagent_v1_hostagent: GenFile = /*@__PURE__*/
-  fileDesc("CiJ3cmVubi9ob3N0YWdlbnQvdjEvaG9zdGFnZW50LnByb3RvEhJ3cmVubi5ob3N0YWdlbnQudjEiPgoJUmVzb3VyY2VzEg0KBXZjcHVzGAEgASgNEhEKCW1lbW9yeV9tYhgCIAEoDRIPCgdkaXNrX21iGAMgASgNIkwKDU5ldHdvcmtQb2xpY3kSFgoOYWxsb3dfaW50ZXJuZXQYASABKAgSEQoJYWxsb3dfb3V0GAIgAygJEhAKCGRlbnlfb3V0GAMgAygJIo8FCgdTYW5kYm94EhIKCnNhbmRib3hfaWQYASABKAkSEAoIdGVtcGxhdGUYAiABKAkSLwoFc3RhdGUYAyABKA4yIC53cmVubi5ob3N0YWdlbnQudjEuU2FuZGJveFN0YXRlEjAKCXJlc291cmNlcxgEIAEoCzIdLndyZW5uLmhvc3RhZ2VudC52MS5SZXNvdXJjZXMSOwoIbWV0YWRhdGEYBSADKAsyKS53cmVubi5ob3N0YWdlbnQudjEuU2FuZGJveC5NZXRhZGF0YUVudHJ5EjIKB25ldHdvcmsYBiABKAsyIS53cmVubi5ob3N0YWdlbnQudjEuTmV0d29ya1BvbGljeRIUCgxlbnZkX3ZlcnNpb24YByABKAkSDwoHYWRkcmVzcxgIIAEoCRIvCglib290X3BhdGgYCSABKA4yHC53cmVubi5ob3N0YWdlbnQudjEuQm9vdFBhdGgSLgoKY3JlYXRlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNAoQc3RhdGVfY2hhbmdlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFZXJyb3IYDCABKAkSMQoKcGF1c2VfbW9kZRgNIAEoDjIdLndyZW5uLmhvc3RhZ2VudC52MS5QYXVzZU1vZGUSGAoQY2hlY2twb2ludF9ieXRlcxgOIAEoBBIpCgZtb3VudHMYDyADKAsyGS53cmVubi5ob3N0YWdlbnQudjEuTW91bnQSFAoMZXJyb3JfcmVhc29uGBAgASgJGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJDCgVNb3VudBIRCglob3N0X3BhdGgYASABKAkSFAoMc2FuZGJveF9wYXRoGAIgASgJEhEKCXJlYWRfb25seRgDIAEoCCKLBAoUQ3JlYXRlU2FuZGJveFJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCRIQCgh0ZW1wbGF0ZRgCIAEoCRIwCglyZXNvdXJjZXMYAyABKAsyHS53cmVubi5ob3N0YWdlbnQudjEuUmVzb3VyY2VzEkcKCGVudl92YXJzGAQgAygLMjUud3Jlbm4uaG9zdGFnZW50LnYxLkNyZWF0ZVNhbmRib3hSZXF1ZXN0LkVudlZhcnNFbnRyeRJICghtZXRhZGF0YRgFIAMoCzI2LndyZW5uLmhvc3RhZ2VudC52MS5DcmVhdGVTYW5kYm94UmVxdWVzdC5NZXRhZGF0YUVudHJ5EjIKB25ldHdvcmsYBiABKAsyIS53cmVubi5ob3N0YWdlbnQudjEuTmV0d29ya1BvbGljeRIZChFlbnZkX2FjY2Vzc190b2tlbhgHIAEoCRIUCgxkZWZhdWx0X3VzZXIYCCABKAkSFwoPZGVmYXVsdF93b3JrZGlyGAkgASgJEikKBm1vdW50cxgKIAMoCzIZLndyZW5uLmhvc3RhZ2VudC52MS5Nb3VudBouCgxFbnZWYXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiRQoVQ3JlYXRlU2FuZGJveFJlc3BvbnNlEiwKB3NhbmRib3gYASABKAsyGy53cmVubi5ob3N0YWdlbnQudjEuU2FuZGJveCIrChVEZXN0cm95U2FuZGJveFJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCSIYChZEZXN0cm95U2FuZGJveFJlc3BvbnNlIicKEUdldFNhbmRib3hSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkiQgoSR2V0U2FuZGJveFJlc3BvbnNlEiwKB3NhbmRib3gYASABKAsyGy53cmVubi5ob3N0YWdlbnQudjEuU2FuZGJveCIWChRMaXN0U2FuZGJveGVzUmVxdWVzdCJHChVMaXN0U2FuZGJveGVzUmVzcG9uc2USLgoJc2FuZGJveGVzGAEgAygLMhsud3Jlbm4uaG9zdGFnZW50LnYxLlNhbmRib3giVgoTUGF1c2VTYW5kYm94UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJEisKBG1vZGUYAiABKA4yHS53cmVubi5ob3N0YWdlbnQudjEuUGF1c2VNb2RlIkQKFFBhdXNlU2FuZGJveFJlc3BvbnNlEiwKB3NhbmRib3gYASABKAsyGy53cmVubi5ob3N0YWdlbnQudjEuU2FuZGJveCIqChRSZXN1bWVTYW5kYm94UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJIkUKFVJlc3VtZVNhbmRib3hSZXNwb25zZRIsCgdzYW5kYm94GAEgASgLMhsud3Jlbm4uaG9zdGFnZW50LnYxLlNhbmRib3gi4wEKDFNhbmRib3hTdGF0cxItCgl0aW1lc3RhbXAYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCWNwdV9jb3VudBgCIAEoDRIUCgxjcHVfdXNlZF9wY3QYAyABKAESFgoObWVtX3VzZWRfYnl0ZXMYBCABKAQSFwoPbWVtX3RvdGFsX2J5dGVzGAUgASgEEhcKD21lbV9jYWNoZV9ieXRlcxgGIAEoBBIXCg9kaXNrX3VzZWRfYnl0ZXMYByABKAQSGAoQZGlza190b3RhbF9ieXRlcxgIIAEoBCIsChZHZXRTYW5kYm94U3RhdHNSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkiSgoXR2V0U2FuZGJveFN0YXRzUmVzcG9uc2USLwoFc3RhdHMYASABKAsyIC53cmVubi5ob3N0YWdlbnQudjEuU2FuZGJveFN0YXRzIj0KCENhcGFjaXR5Eg0KBXZjcHVzGAEgASgNEhEKCW1lbW9yeV9tYhgCIAEoBBIPCgdkaXNrX21iGAMgASgEIhMKEUhvc3RTdGF0dXNSZXF1ZXN0IsYCChJIb3N0U3RhdHVzUmVzcG9uc2USDwoHaG9zdF9pZBgBIAEoCRIQCghob3N0bmFtZRgCIAEoCRIPCgd2ZXJzaW9uGAMgASgJEhAKCHJ1bnRpbWVzGAQgAygJEisKBXRvdGFsGAUgASgLMhwud3Jlbm4uaG9zdGFnZW50LnYxLkNhcGFjaXR5EioKBHVzZWQYBiABKAsyHC53cmVubi5ob3N0YWdlbnQudjEuQ2FwYWNpdHkSWAoSc2FuZGJveGVzX2J5X3N0YXRlGAcgAygLMjwud3Jlbm4uaG9zdGFnZW50LnYxLkhvc3RTdGF0dXNSZXNwb25zZS5TYW5kYm94ZXNCeVN0YXRlRW50cnkaNwoVU2FuZGJveGVzQnlTdGF0ZUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDToCOAEiLAoQSGVhcnRiZWF0UmVxdWVzdBIYChBjb250cm9sX3BsYW5lX2lkGAEgASgJIsEBChFIZWFydGJlYXRSZXNwb25zZRIPCgdob3N0X2lkGAEgASgJEhMKC2luc3RhbmNlX2lkGAIgASgJEigKBHRpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDXNhbmRib3hfY291bnQYBCABKA0SFQoNc3RhdGVfdmVyc2lvbhgFIAEoBBIuCgpzdGFydGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKVAQoIVGVtcGxhdGUSDAoEbmFtZRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJEhIKCnNpemVfYnl0ZXMYAyABKAQSLAoIYnVpbHRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDGVudmRfdmVyc2lvbhgFIAEoCRISCgpmcm9tX2ltYWdlGAYgASgJIhYKFExpc3RUZW1wbGF0ZXNSZXF1ZXN0IkgKFUxpc3RUZW1wbGF0ZXNSZXNwb25zZRIvCgl0ZW1wbGF0ZXMYASADKAsyHC53cmVubi5ob3N0YWdlbnQudjEuVGVtcGxhdGUifQoUQnVpbGRUZW1wbGF0ZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRINCgVmb3JjZRgCIAEoCBISCgpmcm9tX2ltYWdlGAMgASgJEhkKEXJlZ2lzdHJ5X3VzZXJuYW1lGAQgASgJEhkKEXJlZ2lzdHJ5X3Bhc3N3b3JkGAUgASgJIiUKFURlbGV0ZVRlbXBsYXRlUmVxdWVzdBIMCgRuYW1lGAEgASgJIhgKFkRlbGV0ZVRlbXBsYXRlUmVzcG9uc2UihQEKFUJ1aWxkVGVtcGxhdGVSZXNwb25zZRI1Cghwcm9ncmVzcxgBIAEoCzIhLndyZW5uLmhvc3RhZ2VudC52MS5CdWlsZFByb2dyZXNzSAASLAoEZG9uZRgCIAEoCzIcLndyZW5uLmhvc3RhZ2VudC52MS5UZW1wbGF0ZUgAQgcKBWV2ZW50Ii8KDUJ1aWxkUHJvZ3Jlc3MSDQoFcGhhc2UYASABKAkSDwoHbWVzc2FnZRgCIAEoCSqyAQoMU2FuZGJveFN0YXRlEh0KGVNBTkRCT1hfU1RBVEVfVU5TUEVDSUZJRUQQABIaChZTQU5EQk9YX1NUQVRFX1NUQVJUSU5HEAESGQoVU0FOREJPWF9TVEFURV9SVU5OSU5HEAISGAoUU0FOREJPWF9TVEFURV9QQVVTRUQQAxIZChVTQU5EQk9YX1NUQVRFX1NUT1BQRUQQBBIXChNTQU5EQk9YX1NUQVRFX0VSUk9SEAUqWQoJUGF1c2VNb2RlEhoKFlBBVVNFX01PREVfVU5TUEVDSUZJRUQQABIZChVQQVVTRV9NT0RFX0NIRUNLUE9JTlQQARIVChFQQVVTRV9NT0RFX0ZSRUVaRRACKncKCEJvb3RQYXRoEhkKFUJPT1RfUEFUSF9VTlNQRUNJRklFRBAAEhcKE0JPT1RfUEFUSF9XQVJNX1BPT0wQARIeChpCT09UX1BBVEhfVEVNUExBVEVfUkVTVE9SRRACEhcKE0JPT1RfUEFUSF9DT0xEX0JPT1QQAzLHCQoQSG9zdEFnZW50U2VydmljZRJkCg1DcmVhdGVTYW5kYm94Eigud3Jlbm4uaG9zdGFnZW50LnYxLkNyZWF0ZVNhbmRib3hSZXF1ZXN0Gikud3Jlbm4uaG9zdGFnZW50LnYxLkNyZWF0ZVNhbmRib3hSZXNwb25zZRJnCg5EZXN0cm95U2FuZGJveBIpLndyZW5uLmhvc3RhZ2VudC52MS5EZXN0cm95U2FuZGJveFJlcXVlc3QaKi53cmVubi5ob3N0YWdlbnQudjEuRGVzdHJveVNhbmRib3hSZXNwb25zZRJbCgpHZXRTYW5kYm94EiUud3Jlbm4uaG9zdGFnZW50LnYxLkdldFNhbmRib3hSZXF1ZXN0GiYud3Jlbm4uaG9zdGFnZW50LnYxLkdldFNhbmRib3hSZXNwb25zZRJkCg1MaXN0U2FuZGJveGVzEigud3Jlbm4uaG9zdGFnZW50LnYxLkxpc3RTYW5kYm94ZXNSZXF1ZXN0Gikud3Jlbm4uaG9zdGFnZW50LnYxLkxpc3RTYW5kYm94ZXNSZXNwb25zZRJhCgxQYXVzZVNhbmRib3gSJy53cmVubi5ob3N0YWdlbnQudjEuUGF1c2VTYW5kYm94UmVxdWVzdBooLndyZW5uLmhvc3RhZ2VudC52MS5QYXVzZVNhbmRib3hSZXNwb25zZRJkCg1SZXN1bWVTYW5kYm94Eigud3Jlbm4uaG9zdGFnZW50LnYxLlJlc3VtZVNhbmRib3hSZXF1ZXN0Gikud3Jlbm4uaG9zdGFnZW50LnYxLlJlc3VtZVNhbmRib3hSZXNwb25zZRJqCg9HZXRTYW5kYm94U3RhdHMSKi53cmVubi5ob3N0YWdlbnQudjEuR2V0U2FuZGJveFN0YXRzUmVxdWVzdBorLndyZW5uLmhvc3RhZ2VudC52MS5HZXRTYW5kYm94U3RhdHNSZXNwb25zZRJbCgpIb3N0U3RhdHVzEiUud3Jlbm4uaG9zdGFnZW50LnYxLkhvc3RTdGF0dXNSZXF1ZXN0GiYud3Jlbm4uaG9zdGFnZW50LnYxLkhvc3RTdGF0dXNSZXNwb25zZRJYCglIZWFydGJlYXQSJC53cmVubi5ob3N0YWdlbnQudjEuSGVhcnRiZWF0UmVxdWVzdBolLndyZW5uLmhvc3RhZ2VudC52MS5IZWFydGJlYXRSZXNwb25zZRJkCg1MaXN0VGVtcGxhdGVzEigud3Jlbm4uaG9zdGFnZW50LnYxLkxpc3RUZW1wbGF0ZXNSZXF1ZXN0Gikud3Jlbm4uaG9zdGFnZW50LnYxLkxpc3RUZW1wbGF0ZXNSZXNwb25zZRJmCg1CdWlsZFRlbXBsYXRlEigud3Jlbm4uaG9zdGFnZW50LnYxLkJ1aWxkVGVtcGxhdGVSZXF1ZXN0Gikud3Jlbm4uaG9zdGFnZW50LnYxLkJ1aWxkVGVtcGxhdGVSZXNwb25zZTABEmcKDkRlbGV0ZVRlbXBsYXRlEikud3Jlbm4uaG9zdGFnZW50LnYxLkRlbGV0ZVRlbXBsYXRlUmVxdWVzdBoqLndyZW5uLmhvc3RhZ2VudC52MS5EZWxldGVUZW1wbGF0ZVJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("CiJ3cmVubi9ob3N0YWdlbnQvdjEvaG9zdGFnZW50LnByb3RvEhJ3cmVubi5ob3N0YWdlbnQudjEiPgoJUmVzb3VyY2VzEg0KBXZjcHVzGAEgASgNEhEKCW1lbW9yeV9tYhgCIAEoDRIPCgdkaXNrX21iGAMgASgNIkwKDU5ldHdvcmtQb2xpY3kSFgoOYWxsb3dfaW50ZXJuZXQYASABKAgSEQoJYWxsb3dfb3V0GAIgAygJEhAKCGRlbnlfb3V0GAMgAygJIo8FCgdTYW5kYm94EhIKCnNhbmRib3hfaWQYASABKAkSEAoIdGVtcGxhdGUYAiABKAkSLwoFc3RhdGUYAyABKA4yIC53cmVubi5ob3N0YWdlbnQudjEuU2FuZGJveFN0YXRlEjAKCXJlc291cmNlcxgEIAEoCzIdLndyZW5uLmhvc3RhZ2VudC52MS5SZXNvdXJjZXMSOwoIbWV0YWRhdGEYBSADKAsyKS53cmVubi5ob3N0YWdlbnQudjEuU2FuZGJveC5NZXRhZGF0YUVudHJ5EjIKB25ldHdvcmsYBiABKAsyIS53cmVubi5ob3N0YWdlbnQudjEuTmV0d29ya1BvbGljeRIUCgxlbnZkX3ZlcnNpb24YByABKAkSDwoHYWRkcmVzcxgIIAEoCRIvCglib290X3BhdGgYCSABKA4yHC53cmVubi5ob3N0YWdlbnQudjEuQm9vdFBhdGgSLgoKY3JlYXRlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNAoQc3RhdGVfY2hhbmdlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFZXJyb3IYDCABKAkSMQoKcGF1c2VfbW9kZRgNIAEoDjIdLndyZW5uLmhvc3RhZ2VudC52MS5QYXVzZU1vZGUSGAoQY2hlY2twb2ludF9ieXRlcxgOIAEoBBIpCgZtb3VudHMYDyADKAsyGS53cmVubi5ob3N0YWdlbnQudjEuTW91bnQSFAoMZXJyb3JfcmVhc29uGBAgASgJGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJDCgVNb3VudBIRCglob3N0X3BhdGgYASABKAkSFAoMc2FuZGJveF9wYXRoGAIgASgJEhEKCXJlYWRfb25seRgDIAEoCCKLBAoUQ3JlYXRlU2FuZGJveFJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCRIQCgh0ZW1wbGF0ZRgCIAEoCRIwCglyZXNvdXJjZXMYAyABKAsyHS53cmVubi5ob3N0YWdlbnQudjEuUmVzb3VyY2VzEkcKCGVudl92YXJzGAQgAygLMjUud3Jlbm4uaG9zdGFnZW50LnYxLkNyZWF0ZVNhbmRib3hSZXF1ZXN0LkVudlZhcnNFbnRyeRJICghtZXRhZGF0YRgFIAMoCzI2LndyZW5uLmhvc3RhZ2VudC52MS5DcmVhdGVTYW5kYm94UmVxdWVzdC5NZXRhZGF0YUVudHJ5EjIKB25ldHdvcmsYBiABKAsyIS53cmVubi5ob3N0YWdlbnQudjEuTmV0d29ya1BvbGljeRIZChFlbnZkX2FjY2Vzc190b2tlbhgHIAEoCRIUCgxkZWZhdWx0X3VzZXIYCCABKAkSFwoPZGVmYXVsdF93b3JrZGlyGAkgASgJEikKBm1vdW50cxgKIAMoCzIZLndyZW5uLmhvc3RhZ2VudC52MS5Nb3VudBouCgxFbnZWYXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiRQoVQ3JlYXRlU2FuZGJveFJlc3BvbnNlEiwKB3NhbmRib3gYASABKAsyGy53cmVubi5ob3N0YWdlbnQudjEuU2FuZGJveCIrChVEZXN0cm95U2FuZGJveFJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCSIYChZEZXN0cm95U2FuZGJveFJlc3BvbnNlIicKEUdldFNhbmRib3hSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkiQgoSR2V0U2FuZGJveFJlc3BvbnNlEiwKB3NhbmRib3gYASABKAsyGy53cmVubi5ob3N0YWdlbnQudjEuU2FuZGJveCIWChRMaXN0U2FuZGJveGVzUmVxdWVzdCJHChVMaXN0U2FuZGJveGVzUmVzcG9uc2USLgoJc2FuZGJveGVzGAEgAygLMhsud3Jlbm4uaG9zdGFnZW50LnYxLlNhbmRib3giVgoTUGF1c2VTYW5kYm94UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJEisKBG1vZGUYAiABKA4yHS53cmVubi5ob3N0YWdlbnQudjEuUGF1c2VNb2RlIkQKFFBhdXNlU2FuZGJveFJlc3BvbnNlEiwKB3NhbmRib3gYASABKAsyGy53cmVubi5ob3N0YWdlbnQudjEuU2FuZGJveCJlChtVcGRhdGVTYW5kYm94TmV0d29ya1JlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCRIyCgduZXR3b3JrGAIgASgLMiEud3Jlbm4uaG9zdGFnZW50LnYxLk5ldHdvcmtQb2xpY3kiTAocVXBkYXRlU2FuZGJveE5ldHdvcmtSZXNwb25zZRIsCgdzYW5kYm94GAEgASgLMhsud3Jlbm4uaG9zdGFnZW50LnYxLlNhbmRib3giKgoUUmVzdW1lU2FuZGJveFJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCSJFChVSZXN1bWVTYW5kYm94UmVzcG9uc2USLAoHc2FuZGJveBgBIAEoCzIbLndyZW5uLmhvc3RhZ2VudC52MS5TYW5kYm94IuMBCgxTYW5kYm94U3RhdHMSLQoJdGltZXN0YW1wGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCgljcHVfY291bnQYAiABKA0SFAoMY3B1X3VzZWRfcGN0GAMgASgBEhYKDm1lbV91c2VkX2J5dGVzGAQgASgEEhcKD21lbV90b3RhbF9ieXRlcxgFIAEoBBIXCg9tZW1fY2FjaGVfYnl0ZXMYBiABKAQSFwoPZGlza191c2VkX2J5dGVzGAcgASgEEhgKEGRpc2tfdG90YWxfYnl0ZXMYCCABKAQiLAoWR2V0U2FuZGJveFN0YXRzUmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJIkoKF0dldFNhbmRib3hTdGF0c1Jlc3BvbnNlEi8KBXN0YXRzGAEgASgLMiAud3Jlbm4uaG9zdGFnZW50LnYxLlNhbmRib3hTdGF0cyI9CghDYXBhY2l0eRINCgV2Y3B1cxgBIAEoDRIRCgltZW1vcnlfbWIYAiABKAQSDwoHZGlza19tYhgDIAEoBCITChFIb3N0U3RhdHVzUmVxdWVzdCLGAgoSSG9zdFN0YXR1c1Jlc3BvbnNlEg8KB2hvc3RfaWQYASABKAkSEAoIaG9zdG5hbWUYAiABKAkSDwoHdmVyc2lvbhgDIAEoCRIQCghydW50aW1lcxgEIAMoCRIrCgV0b3RhbBgFIAEoCzIcLndyZW5uLmhvc3RhZ2VudC52MS5DYXBhY2l0eRIqCgR1c2VkGAYgASgLMhwud3Jlbm4uaG9zdGFnZW50LnYxLkNhcGFjaXR5ElgKEnNhbmRib3hlc19ieV9zdGF0ZRgHIAMoCzI8LndyZW5uLmhvc3RhZ2VudC52MS5Ib3N0U3RhdHVzUmVzcG9uc2UuU2FuZGJveGVzQnlTdGF0ZUVudHJ5GjcKFVNhbmRib3hlc0J5U3RhdGVFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKA06AjgBIiwKEEhlYXJ0YmVhdFJlcXVlc3QSGAoQY29udHJvbF9wbGFuZV9pZBgBIAEoCSLBAQoRSGVhcnRiZWF0UmVzcG9uc2USDwoHaG9zdF9pZBgBIAEoCRITCgtpbnN0YW5jZV9pZBgCIAEoCRIoCgR0aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg1zYW5kYm94X2NvdW50GAQgASgNEhUKDXN0YXRlX3ZlcnNpb24YBSABKAQSLgoKc3RhcnRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAilQEKCFRlbXBsYXRlEgwKBG5hbWUYASABKAkSDwoHdmVyc2lvbhgCIAEoCRISCgpzaXplX2J5dGVzGAMgASgEEiwKCGJ1aWx0X2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxlbnZkX3ZlcnNpb24YBSABKAkSEgoKZnJvbV9pbWFnZRgGIAEoCSIWChRMaXN0VGVtcGxhdGVzUmVxdWVzdCJIChVMaXN0VGVtcGxhdGVzUmVzcG9uc2USLwoJdGVtcGxhdGVzGAEgAygLMhwud3Jlbm4uaG9zdGFnZW50LnYxLlRlbXBsYXRlIn0KFEJ1aWxkVGVtcGxhdGVSZXF1ZXN0EgwKBG5hbWUYASABKAkSDQoFZm9yY2UYAiABKAgSEgoKZnJvbV9pbWFnZRgDIAEoCRIZChFyZWdpc3RyeV91c2VybmFtZRgEIAEoCRIZChFyZWdpc3RyeV9wYXNzd29yZBgFIAEoCSIlChVEZWxldGVUZW1wbGF0ZVJlcXVlc3QSDAoEbmFtZRgBIAEoCSIYChZEZWxldGVUZW1wbGF0ZVJlc3BvbnNlIoUBChVCdWlsZFRlbXBsYXRlUmVzcG9uc2USNQoIcHJvZ3Jlc3MYASABKAsyIS53cmVubi5ob3N0YWdlbnQudjEuQnVpbGRQcm9ncmVzc0gAEiwKBGRvbmUYAiABKAsyHC53cmVubi5ob3N0YWdlbnQudjEuVGVtcGxhdGVIAEIHCgVldmVudCIvCg1CdWlsZFByb2dyZXNzEg0KBXBoYXNlGAEgASgJEg8KB21lc3NhZ2UYAiABKAkqsgEKDFNhbmRib3hTdGF0ZRIdChlTQU5EQk9YX1NUQVRFX1VOU1BFQ0lGSUVEEAASGgoWU0FOREJPWF9TVEFURV9TVEFSVElORxABEhkKFVNBTkRCT1hfU1RBVEVfUlVOTklORxACEhgKFFNBTkRCT1hfU1RBVEVfUEFVU0VEEAMSGQoVU0FOREJPWF9TVEFURV9TVE9QUEVEEAQSFwoTU0FOREJPWF9TVEFURV9FUlJPUhAFKlkKCVBhdXNlTW9kZRIaChZQQVVTRV9NT0RFX1VOU1BFQ0lGSUVEEAASGQoVUEFVU0VfTU9ERV9DSEVDS1BPSU5UEAESFQoRUEFVU0VfTU9ERV9GUkVFWkUQAip3CghCb290UGF0aBIZChVCT09UX1BBVEhfVU5TUEVDSUZJRUQQABIXChNCT09UX1BBVEhfV0FSTV9QT09MEAESHgoaQk9PVF9QQVRIX1RFTVBMQVRFX1JFU1RPUkUQAhIXChNCT09UX1BBVEhfQ09MRF9CT09UEAMywgoKEEhvc3RBZ2VudFNlcnZpY2USZAoNQ3JlYXRlU2FuZGJveBIoLndyZW5uLmhvc3RhZ2VudC52MS5DcmVhdGVTYW5kYm94UmVxdWVzdBopLndyZW5uLmhvc3RhZ2VudC52MS5DcmVhdGVTYW5kYm94UmVzcG9uc2USZwoORGVzdHJveVNhbmRib3gSKS53cmVubi5ob3N0YWdlbnQudjEuRGVzdHJveVNhbmRib3hSZXF1ZXN0Gioud3Jlbm4uaG9zdGFnZW50LnYxLkRlc3Ryb3lTYW5kYm94UmVzcG9uc2USWwoKR2V0U2FuZGJveBIlLndyZW5uLmhvc3RhZ2VudC52MS5HZXRTYW5kYm94UmVxdWVzdBomLndyZW5uLmhvc3RhZ2VudC52MS5HZXRTYW5kYm94UmVzcG9uc2USZAoNTGlzdFNhbmRib3hlcxIoLndyZW5uLmhvc3RhZ2VudC52MS5MaXN0U2FuZGJveGVzUmVxdWVzdBopLndyZW5uLmhvc3RhZ2VudC52MS5MaXN0U2FuZGJveGVzUmVzcG9uc2USYQoMUGF1c2VTYW5kYm94Eicud3Jlbm4uaG9zdGFnZW50LnYxLlBhdXNlU2FuZGJveFJlcXVlc3QaKC53cmVubi5ob3N0YWdlbnQudjEuUGF1c2VTYW5kYm94UmVzcG9uc2USZAoNUmVzdW1lU2FuZGJveBIoLndyZW5uLmhvc3RhZ2VudC52MS5SZXN1bWVTYW5kYm94UmVxdWVzdBopLndyZW5uLmhvc3RhZ2VudC52MS5SZXN1bWVTYW5kYm94UmVzcG9uc2USeQoUVXBkYXRlU2FuZGJveE5ldHdvcmsSLy53cmVubi5ob3N0YWdlbnQudjEuVXBkYXRlU2FuZGJveE5ldHdvcmtSZXF1ZXN0GjAud3Jlbm4uaG9zdGFnZW50LnYxLlVwZGF0ZVNhbmRib3hOZXR3b3JrUmVzcG9uc2USagoPR2V0U2FuZGJveFN0YXRzEioud3Jlbm4uaG9zdGFnZW50LnYxLkdldFNhbmRib3hTdGF0c1JlcXVlc3QaKy53cmVubi5ob3N0YWdlbnQudjEuR2V0U2FuZGJveFN0YXRzUmVzcG9uc2USWwoKSG9zdFN0YXR1cxIlLndyZW5uLmhvc3RhZ2VudC52MS5Ib3N0U3RhdHVzUmVxdWVzdBomLndyZW5uLmhvc3RhZ2VudC52MS5Ib3N0U3RhdHVzUmVzcG9uc2USWAoJSGVhcnRiZWF0EiQud3Jlbm4uaG9zdGFnZW50LnYxLkhlYXJ0YmVhdFJlcXVlc3QaJS53cmVubi5ob3N0YWdlbnQudjEuSGVhcnRiZWF0UmVzcG9uc2USZAoNTGlzdFRlbXBsYXRlcxIoLndyZW5uLmhvc3RhZ2VudC52MS5MaXN0VGVtcGxhdGVzUmVxdWVzdBopLndyZW5uLmhvc3RhZ2VudC52MS5MaXN0VGVtcGxhdGVzUmVzcG9uc2USZgoNQnVpbGRUZW1wbGF0ZRIoLndyZW5uLmhvc3RhZ2VudC52MS5CdWlsZFRlbXBsYXRlUmVxdWVzdBopLndyZW5uLmhvc3RhZ2VudC52MS5CdWlsZFRlbXBsYXRlUmVzcG9uc2UwARJnCg5EZWxldGVUZW1wbGF0ZRIpLndyZW5uLmhvc3RhZ2VudC52MS5EZWxldGVUZW1wbGF0ZVJlcXVlc3QaKi53cmVubi5ob3N0YWdlbnQudjEuRGVsZXRlVGVtcGxhdGVSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * @generated from message wrenn.hostagent.v1.Resources
@@ -47,19 +47,23 @@ export const ResourcesSchema: GenMessage<Resources> = /*@__PURE__*/
   messageDesc(file_wrenn_hostagent_v1_hostagent, 0);
 
 /**
+ * E2B's egress semantics (@wrenn/contract EgressPolicy): a destination in allow_out is
+ * reachable whatever deny_out says; otherwise one in deny_out is not; otherwise it is reachable
+ * exactly when allow_internet is set. The host, other sandboxes and the always-denied ranges stay
+ * closed whatever this says.
+ *
  * @generated from message wrenn.hostagent.v1.NetworkPolicy
  */
 export type NetworkPolicy = Message<"wrenn.hostagent.v1.NetworkPolicy"> & {
   /**
-   * No egress at all unless set.
+   * Everything not in deny_out goes out; unset: nothing but allow_out.
    *
    * @generated from field: bool allow_internet = 1;
    */
   allowInternet: boolean;
 
   /**
-   * CIDRs; with allow_internet, deny_out wins over allow_out, and allow_out (when not empty)
-   * narrows egress to those networks.
+   * IPv4 addresses or CIDRs.
    *
    * @generated from field: repeated string allow_out = 2;
    */
@@ -433,6 +437,47 @@ export const PauseSandboxResponseSchema: GenMessage<PauseSandboxResponse> = /*@_
   messageDesc(file_wrenn_hostagent_v1_hostagent, 13);
 
 /**
+ * @generated from message wrenn.hostagent.v1.UpdateSandboxNetworkRequest
+ */
+export type UpdateSandboxNetworkRequest = Message<"wrenn.hostagent.v1.UpdateSandboxNetworkRequest"> & {
+  /**
+   * @generated from field: string sandbox_id = 1;
+   */
+  sandboxId: string;
+
+  /**
+   * The whole new policy: what it leaves out is cleared.
+   *
+   * @generated from field: wrenn.hostagent.v1.NetworkPolicy network = 2;
+   */
+  network?: NetworkPolicy;
+};
+
+/**
+ * Describes the message wrenn.hostagent.v1.UpdateSandboxNetworkRequest.
+ * Use `create(UpdateSandboxNetworkRequestSchema)` to create a new message.
+ */
+export const UpdateSandboxNetworkRequestSchema: GenMessage<UpdateSandboxNetworkRequest> = /*@__PURE__*/
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 14);
+
+/**
+ * @generated from message wrenn.hostagent.v1.UpdateSandboxNetworkResponse
+ */
+export type UpdateSandboxNetworkResponse = Message<"wrenn.hostagent.v1.UpdateSandboxNetworkResponse"> & {
+  /**
+   * @generated from field: wrenn.hostagent.v1.Sandbox sandbox = 1;
+   */
+  sandbox?: Sandbox;
+};
+
+/**
+ * Describes the message wrenn.hostagent.v1.UpdateSandboxNetworkResponse.
+ * Use `create(UpdateSandboxNetworkResponseSchema)` to create a new message.
+ */
+export const UpdateSandboxNetworkResponseSchema: GenMessage<UpdateSandboxNetworkResponse> = /*@__PURE__*/
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 15);
+
+/**
  * @generated from message wrenn.hostagent.v1.ResumeSandboxRequest
  */
 export type ResumeSandboxRequest = Message<"wrenn.hostagent.v1.ResumeSandboxRequest"> & {
@@ -447,7 +492,7 @@ export type ResumeSandboxRequest = Message<"wrenn.hostagent.v1.ResumeSandboxRequ
  * Use `create(ResumeSandboxRequestSchema)` to create a new message.
  */
 export const ResumeSandboxRequestSchema: GenMessage<ResumeSandboxRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 14);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 16);
 
 /**
  * @generated from message wrenn.hostagent.v1.ResumeSandboxResponse
@@ -464,7 +509,7 @@ export type ResumeSandboxResponse = Message<"wrenn.hostagent.v1.ResumeSandboxRes
  * Use `create(ResumeSandboxResponseSchema)` to create a new message.
  */
 export const ResumeSandboxResponseSchema: GenMessage<ResumeSandboxResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 15);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 17);
 
 /**
  * @generated from message wrenn.hostagent.v1.SandboxStats
@@ -518,7 +563,7 @@ export type SandboxStats = Message<"wrenn.hostagent.v1.SandboxStats"> & {
  * Use `create(SandboxStatsSchema)` to create a new message.
  */
 export const SandboxStatsSchema: GenMessage<SandboxStats> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 16);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 18);
 
 /**
  * @generated from message wrenn.hostagent.v1.GetSandboxStatsRequest
@@ -535,7 +580,7 @@ export type GetSandboxStatsRequest = Message<"wrenn.hostagent.v1.GetSandboxStats
  * Use `create(GetSandboxStatsRequestSchema)` to create a new message.
  */
 export const GetSandboxStatsRequestSchema: GenMessage<GetSandboxStatsRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 17);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 19);
 
 /**
  * @generated from message wrenn.hostagent.v1.GetSandboxStatsResponse
@@ -552,7 +597,7 @@ export type GetSandboxStatsResponse = Message<"wrenn.hostagent.v1.GetSandboxStat
  * Use `create(GetSandboxStatsResponseSchema)` to create a new message.
  */
 export const GetSandboxStatsResponseSchema: GenMessage<GetSandboxStatsResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 18);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 20);
 
 /**
  * @generated from message wrenn.hostagent.v1.Capacity
@@ -579,7 +624,7 @@ export type Capacity = Message<"wrenn.hostagent.v1.Capacity"> & {
  * Use `create(CapacitySchema)` to create a new message.
  */
 export const CapacitySchema: GenMessage<Capacity> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 19);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 21);
 
 /**
  * @generated from message wrenn.hostagent.v1.HostStatusRequest
@@ -592,7 +637,7 @@ export type HostStatusRequest = Message<"wrenn.hostagent.v1.HostStatusRequest"> 
  * Use `create(HostStatusRequestSchema)` to create a new message.
  */
 export const HostStatusRequestSchema: GenMessage<HostStatusRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 20);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 22);
 
 /**
  * @generated from message wrenn.hostagent.v1.HostStatusResponse
@@ -641,7 +686,7 @@ export type HostStatusResponse = Message<"wrenn.hostagent.v1.HostStatusResponse"
  * Use `create(HostStatusResponseSchema)` to create a new message.
  */
 export const HostStatusResponseSchema: GenMessage<HostStatusResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 21);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 23);
 
 /**
  * @generated from message wrenn.hostagent.v1.HeartbeatRequest
@@ -658,7 +703,7 @@ export type HeartbeatRequest = Message<"wrenn.hostagent.v1.HeartbeatRequest"> & 
  * Use `create(HeartbeatRequestSchema)` to create a new message.
  */
 export const HeartbeatRequestSchema: GenMessage<HeartbeatRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 22);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 24);
 
 /**
  * @generated from message wrenn.hostagent.v1.HeartbeatResponse
@@ -708,7 +753,7 @@ export type HeartbeatResponse = Message<"wrenn.hostagent.v1.HeartbeatResponse"> 
  * Use `create(HeartbeatResponseSchema)` to create a new message.
  */
 export const HeartbeatResponseSchema: GenMessage<HeartbeatResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 23);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 25);
 
 /**
  * @generated from message wrenn.hostagent.v1.Template
@@ -754,7 +799,7 @@ export type Template = Message<"wrenn.hostagent.v1.Template"> & {
  * Use `create(TemplateSchema)` to create a new message.
  */
 export const TemplateSchema: GenMessage<Template> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 24);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 26);
 
 /**
  * @generated from message wrenn.hostagent.v1.ListTemplatesRequest
@@ -767,7 +812,7 @@ export type ListTemplatesRequest = Message<"wrenn.hostagent.v1.ListTemplatesRequ
  * Use `create(ListTemplatesRequestSchema)` to create a new message.
  */
 export const ListTemplatesRequestSchema: GenMessage<ListTemplatesRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 25);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 27);
 
 /**
  * @generated from message wrenn.hostagent.v1.ListTemplatesResponse
@@ -784,7 +829,7 @@ export type ListTemplatesResponse = Message<"wrenn.hostagent.v1.ListTemplatesRes
  * Use `create(ListTemplatesResponseSchema)` to create a new message.
  */
 export const ListTemplatesResponseSchema: GenMessage<ListTemplatesResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 26);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 28);
 
 /**
  * @generated from message wrenn.hostagent.v1.BuildTemplateRequest
@@ -827,7 +872,7 @@ export type BuildTemplateRequest = Message<"wrenn.hostagent.v1.BuildTemplateRequ
  * Use `create(BuildTemplateRequestSchema)` to create a new message.
  */
 export const BuildTemplateRequestSchema: GenMessage<BuildTemplateRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 27);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 29);
 
 /**
  * @generated from message wrenn.hostagent.v1.DeleteTemplateRequest
@@ -844,7 +889,7 @@ export type DeleteTemplateRequest = Message<"wrenn.hostagent.v1.DeleteTemplateRe
  * Use `create(DeleteTemplateRequestSchema)` to create a new message.
  */
 export const DeleteTemplateRequestSchema: GenMessage<DeleteTemplateRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 28);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 30);
 
 /**
  * @generated from message wrenn.hostagent.v1.DeleteTemplateResponse
@@ -857,7 +902,7 @@ export type DeleteTemplateResponse = Message<"wrenn.hostagent.v1.DeleteTemplateR
  * Use `create(DeleteTemplateResponseSchema)` to create a new message.
  */
 export const DeleteTemplateResponseSchema: GenMessage<DeleteTemplateResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 29);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 31);
 
 /**
  * @generated from message wrenn.hostagent.v1.BuildTemplateResponse
@@ -886,7 +931,7 @@ export type BuildTemplateResponse = Message<"wrenn.hostagent.v1.BuildTemplateRes
  * Use `create(BuildTemplateResponseSchema)` to create a new message.
  */
 export const BuildTemplateResponseSchema: GenMessage<BuildTemplateResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 30);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 32);
 
 /**
  * @generated from message wrenn.hostagent.v1.BuildProgress
@@ -908,7 +953,7 @@ export type BuildProgress = Message<"wrenn.hostagent.v1.BuildProgress"> & {
  * Use `create(BuildProgressSchema)` to create a new message.
  */
 export const BuildProgressSchema: GenMessage<BuildProgress> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 31);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 33);
 
 /**
  * @generated from enum wrenn.hostagent.v1.SandboxState
@@ -1069,6 +1114,17 @@ export const HostAgentService: GenService<{
     methodKind: "unary";
     input: typeof ResumeSandboxRequestSchema;
     output: typeof ResumeSandboxResponseSchema;
+  },
+  /**
+   * Replaces the sandbox's egress policy at once, without a restart; the connections it opened
+   * that the new policy forbids are cut. A paused sandbox gets it when it resumes.
+   *
+   * @generated from rpc wrenn.hostagent.v1.HostAgentService.UpdateSandboxNetwork
+   */
+  updateSandboxNetwork: {
+    methodKind: "unary";
+    input: typeof UpdateSandboxNetworkRequestSchema;
+    output: typeof UpdateSandboxNetworkResponseSchema;
   },
   /**
    * @generated from rpc wrenn.hostagent.v1.HostAgentService.GetSandboxStats

@@ -1,0 +1,60 @@
+import { Sandbox } from "@wrenn/sdk";
+import type { Command } from "commander";
+import { contextOf, wantsJson } from "../command-context.js";
+import { printJson } from "../output/table.js";
+import { describeNetwork, sandboxJson } from "./sandbox-info.js";
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+/** The egress flags of `sandbox create` and `sandbox network`: E2B's rules, allowOut wins. */
+export function egressOptions(command: Command): Command {
+  return command
+    .option("--internet", "reach everything not in --deny-out")
+    .option(
+      "--no-internet",
+      "reach only --allow-out (unset: the server's default, Wrenn's is none)",
+    )
+    .option("--allow-out <cidr>", "IPv4 address or CIDR always reachable (repeatable)", collect)
+    .option(
+      "--deny-out <cidr>",
+      "IPv4 address or CIDR not reachable with --internet (repeatable)",
+      collect,
+    );
+}
+
+export interface EgressFlags {
+  internet?: boolean;
+  allowOut?: string[];
+  denyOut?: string[];
+}
+
+export function registerSandboxNetwork(sandbox: Command): void {
+  egressOptions(
+    sandbox
+      .command("network <id>")
+      .description(
+        "Replace a sandbox's egress rules at once (no restart); open connections they forbid are cut",
+      ),
+  )
+    .option("--json", "print the sandbox as JSON")
+    .addHelpText(
+      "after",
+      `
+What the flags leave out is cleared. A destination in --allow-out is reachable whatever
+--deny-out says; without --internet only --allow-out is reachable.
+
+Examples:
+  wrenn sandbox network sb-1a2b3c4d --internet --deny-out 203.0.113.0/24
+  wrenn sandbox network sb-1a2b3c4d --no-internet --allow-out 1.1.1.1`,
+    )
+    .action(async (id: string, o: EgressFlags, command: Command) => {
+      const ctx = await contextOf(command);
+      const info = await Sandbox.updateNetwork(
+        id,
+        { allowInternetAccess: o.internet, allowOut: o.allowOut, denyOut: o.denyOut },
+        ctx.sdk(),
+      );
+      if (wantsJson(command)) printJson(sandboxJson(info));
+      else process.stdout.write(`${info.sandboxId}: ${describeNetwork(info)}\n`);
+    });
+}

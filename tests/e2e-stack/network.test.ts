@@ -1,0 +1,187 @@
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { promisify } from "node:util";
+import { e2bPortNotOpen } from "@wrenn/contract";
+import { ALL_TRAFFIC, Sandbox } from "e2b";
+import { chromium } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { FakeInternet } from "../harness/fake-internet.js";
+import { waitFor } from "../harness/wait.js";
+import { Stack, type UserKey } from "./stack.js";
+
+// Egress rules and preview URLs through the official E2B SDK (e2b@2.51.0), unchanged, against
+// the real stack (runsc, nftables). Every destination is in a namespace this file creates (the
+// fake internet, 198.18.73.0/30, plus one more address routed into it): nothing leaves the
+// machine. Wrenn's own default applies (no WRENN_DEFAULT_INTERNET): no internet unless asked.
+
+const run = promisify(execFile);
+const OTHER = "198.18.74.9";
+const ECHO_PORT = 9090;
+const inet = new FakeInternet("wnet-inet", [OTHER], 73);
+const SERVER = inet.serverIp;
+
+/** Whether a TCP connection from inside the sandbox gets through. */
+async function probe(sbx: Sandbox, ip: string, port = inet.port): Promise<string> {
+  const r = await sbx.commands.run(
+    `timeout 5 bash -c 'exec 3<>/dev/tcp/${ip}/${port}' 2>/dev/null && echo open || echo closed`,
+  );
+  return r.stdout.trim();
+}
+
+const ECHO_SERVER = `require("net").createServer((c) => { c.on("error", () => {}); c.pipe(c); })
+  .listen(${ECHO_PORT}, "0.0.0.0", () => console.log("up"));`;
+
+describe("network policy and preview URLs with the official E2B SDK (real agent)", () => {
+  let stack: Stack;
+  let user: UserKey;
+  let opts: { apiKey: string; apiUrl: string; sandboxUrl: string; requestTimeoutMs: number };
+  let echo: ChildProcess | undefined;
+
+  beforeAll(async () => {
+    await inet.start();
+    echo = spawn("ip", ["netns", "exec", "wnet-inet", process.execPath, "-e", ECHO_SERVER], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    await new Promise((resolve) => echo!.stdout!.once("data", resolve));
+    stack = await Stack.start({ poolSize: 1 });
+    user = await stack.key({ name: "network user" });
+    opts = { apiKey: user.key, apiUrl: stack.url, sandboxUrl: stack.url, requestTimeoutMs: 30_000 };
+  });
+  afterAll(async () => {
+    await stack?.close();
+    echo?.kill("SIGKILL");
+    inet.stop();
+  });
+
+  test("E2B's allow-list recipe: allowOut wins over denyOut [ALL_TRAFFIC]", async () => {
+    const sbx = await Sandbox.create("base", {
+      ...opts,
+      allowInternetAccess: true,
+      network: { allowOut: [SERVER], denyOut: [ALL_TRAFFIC] },
+    });
+    try {
+      expect(await probe(sbx, SERVER)).toBe("open");
+      expect(await probe(sbx, OTHER)).toBe("closed");
+    } finally {
+      await sbx.kill();
+    }
+  });
+
+  test("without internet access only allowOut is reachable", async () => {
+    const sbx = await Sandbox.create("base", { ...opts, network: { allowOut: [OTHER] } });
+    try {
+      expect(await probe(sbx, OTHER)).toBe("open");
+      expect(await probe(sbx, SERVER)).toBe("closed");
+      expect((await sbx.getInfo()).allowInternetAccess).toBe(false);
+    } finally {
+      await sbx.kill();
+    }
+  });
+
+  test("updateNetwork applies at once and cuts the open connections it forbids", async () => {
+    const sbx = await Sandbox.create("base", { ...opts, allowInternetAccess: true });
+    try {
+      expect(await probe(sbx, OTHER)).toBe("open");
+      // Two connections that stay open, pinging the echo server; "cut" when one ends.
+      const hold = async (ip: string) => {
+        const lines: string[] = [];
+        await sbx.commands.run(
+          `exec 3<>/dev/tcp/${ip}/${ECHO_PORT} || exit 1; echo up; while echo ping >&3 && read -t 60 line <&3; do sleep 0.2; echo ok; done; echo cut`,
+          {
+            background: true,
+            onStdout: (d) => {
+              lines.push(...d.split("\n").filter(Boolean));
+            },
+          },
+        );
+        await waitFor(() => lines.includes("ok"), 30_000, `a connection to ${ip}`);
+        return lines;
+      };
+      const kept = await hold(SERVER);
+      const doomed = await hold(OTHER);
+
+      await sbx.updateNetwork({ allowOut: [SERVER], denyOut: [ALL_TRAFFIC] });
+
+      await waitFor(() => doomed.includes("cut"), 30_000, "the forbidden connection to be cut");
+      const before = kept.length;
+      await waitFor(() => kept.length > before + 5, 30_000, "the allowed connection to go on");
+      expect(kept).not.toContain("cut");
+      expect(await probe(sbx, OTHER)).toBe("closed");
+      expect(await probe(sbx, SERVER)).toBe("open");
+      const info = await sbx.getInfo();
+      expect(info.network).toMatchObject({ allowOut: [SERVER], denyOut: ["0.0.0.0/0"] });
+
+      // And back: internet without rules reaches everything in the fake internet again.
+      await sbx.updateNetwork({ allowInternetAccess: true });
+      expect(await probe(sbx, OTHER)).toBe("open");
+    } finally {
+      await sbx.kill();
+    }
+  });
+
+  test("getHost(port) works on this machine with no DNS: curl and Chromium open it", async () => {
+    const port = new URL(stack.url).port;
+    const web = await Sandbox.create("base", opts);
+    const locked = await Sandbox.create("base", {
+      ...opts,
+      network: { allowPublicTraffic: false },
+    });
+    const browser = await chromium.launch({
+      executablePath: "/usr/bin/chromium",
+      args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"],
+    });
+    try {
+      for (const sbx of [web, locked]) {
+        await sbx.files.write(
+          "/tmp/server.js",
+          // Says so if a traffic token ever reaches it: the proxy must keep it.
+          `require("http").createServer((q, r) => r.end("port 8080 says " + q.url + (q.headers["e2b-traffic-access-token"] ? " +token" : ""))).listen(8080);`,
+        );
+        await sbx.commands.run("node /tmp/server.js", { background: true });
+        await waitFor(
+          async () =>
+            (await sbx.commands.run("curl -s localhost:8080/ || true")).stdout.includes("says"),
+          20_000,
+          "the server",
+        );
+      }
+      const host = web.getHost(8080);
+      expect(host).toBe(`8080-${web.sandboxId}.localhost:${port}`);
+
+      // curl resolves *.localhost to loopback by itself (as browsers do).
+      const curl = async (url: string, ...args: string[]) =>
+        (await run("curl", ["-s", "-w", "\\n%{http_code}", ...args, url])).stdout;
+      expect(await curl(`http://${host}/hello?x=1`)).toBe("port 8080 says /hello?x=1\n200");
+
+      const page = await browser.newPage();
+      await page.goto(`http://${host}/from-chromium`);
+      expect(await page.textContent("body")).toBe("port 8080 says /from-chromium");
+
+      // A port nothing listens on: E2B's documented 502 body.
+      const closed = (await curl(`http://${web.getHost(8081)}/`)).split("\n");
+      expect(closed[1]).toBe("502");
+      expect(JSON.parse(closed[0]!)).toEqual(e2bPortNotOpen(web.sandboxId, 8081));
+
+      // allowPublicTraffic: false needs the traffic token; the SDK got it at create.
+      expect(locked.trafficAccessToken).toEqual(expect.any(String));
+      const lockedHost = locked.getHost(8080);
+      const refused = (await curl(`http://${lockedHost}/`)).split("\n");
+      expect(refused[1]).toBe("403");
+      expect(await curl(`http://${lockedHost}/`, "-H", "e2b-traffic-access-token: wrong")).toMatch(
+        /\n403$/,
+      );
+      expect(
+        await curl(
+          `http://${lockedHost}/ok`,
+          "-H",
+          `e2b-traffic-access-token: ${locked.trafficAccessToken}`,
+        ),
+      ).toBe("port 8080 says /ok\n200");
+      // envd keeps its own token check, not the traffic token's: the SDK still works.
+      expect((await locked.commands.run("echo fine")).stdout).toBe("fine\n");
+    } finally {
+      await browser.close();
+      await web.kill();
+      await locked.kill();
+    }
+  });
+});
