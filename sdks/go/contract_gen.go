@@ -59,6 +59,8 @@ var ErrorCodes = map[string]ErrorCodeSpec{
 
 	"no_session": {Status: 401, Retryable: false, Message: "sign in first"},
 
+	"invalid_agent_token": {Status: 401, Retryable: false, Message: "missing or wrong agent token"},
+
 	"forbidden": {Status: 403, Retryable: false, Message: "this key may not do that"},
 
 	"foreign_origin": {Status: 403, Retryable: false, Message: "the request came from another origin"},
@@ -142,6 +144,8 @@ var ErrorCodes = map[string]ErrorCodeSpec{
 	"sandbox_unreachable": {Status: 502, Retryable: true, Message: "the sandbox did not answer"},
 
 	"port_unreachable": {Status: 502, Retryable: true, Message: "nothing listens on port {port} in the sandbox"},
+
+	"http1_only": {Status: 400, Retryable: false, Message: "the host agent's forwarder speaks HTTP/1.1"},
 
 	"invalid_port": {Status: 400, Retryable: false, Message: "port must be 1-65535"},
 

@@ -108,6 +108,12 @@ ERROR_CODES: Dict[str, Dict[str, Any]] = {
         "retryable": False,
         "message": "sign in first",
     },
+    "invalid_agent_token": {
+        "status": 401,
+        "grpc": "unauthenticated",
+        "retryable": False,
+        "message": "missing or wrong agent token",
+    },
     "forbidden": {
         "status": 403,
         "grpc": "permission_denied",
@@ -359,6 +365,12 @@ ERROR_CODES: Dict[str, Dict[str, Any]] = {
         "grpc": "unavailable",
         "retryable": True,
         "message": "nothing listens on port {port} in the sandbox",
+    },
+    "http1_only": {
+        "status": 400,
+        "grpc": "invalid_argument",
+        "retryable": False,
+        "message": "the host agent's forwarder speaks HTTP/1.1",
     },
     "invalid_port": {
         "status": 400,

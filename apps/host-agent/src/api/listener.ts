@@ -5,6 +5,7 @@ import http2 from "node:http2";
 import net from "node:net";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { type ErrorCode, errorMessage, httpStatusOf } from "@wrenn/contract";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { FORWARD_SANDBOX, FORWARD_TOKEN, type Forwarder, sendError } from "./forwarder.js";
@@ -87,18 +88,18 @@ export async function startListener(
     // whatever its path (a user's app may serve /metrics or /healthz itself).
     if (req.headers[FORWARD_SANDBOX] !== undefined) {
       if (!mayForward(req.headers)) {
-        sendError(s1, 401, "unauthenticated", "missing or wrong agent token");
+        refuseWith(s1, "invalid_agent_token");
         return;
       }
       if (req.httpVersionMajor !== 1) {
-        sendError(s1, 400, "http1_only", "the forwarder speaks HTTP/1.1");
+        refuseWith(s1, "http1_only");
         return;
       }
       opts.forwarder.web(r1, s1);
       return;
     }
     if (!mayCallAgent(req.headers)) {
-      sendError(s1, 401, "unauthenticated", "missing or wrong agent token");
+      refuseWith(s1, "invalid_agent_token");
       return;
     }
     if (req.url === "/metrics" && req.method === "GET") {
@@ -107,7 +108,7 @@ export async function startListener(
           res.writeHead(200, { "content-type": opts.metrics.contentType });
           res.end(text);
         },
-        (err: Error) => sendError(s1, 500, "internal", err.message),
+        (err: Error) => refuseWith(s1, "internal_error", `metrics: ${err.message}`),
       );
       return;
     }
@@ -170,4 +171,9 @@ export async function startListener(
         for (const s of sockets) s.destroy();
       }),
   };
+}
+
+/** A refusal of the agent's own listener: a contract code, its status and message. */
+function refuseWith(res: http.ServerResponse, code: ErrorCode, message?: string): void {
+  sendError(res, httpStatusOf(code), code, message ?? errorMessage(code));
 }

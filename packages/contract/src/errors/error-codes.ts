@@ -130,6 +130,12 @@ export const ERROR_CODES = {
     retryable: false,
     message: "sign in first",
   },
+  invalid_agent_token: {
+    status: 401,
+    grpc: "unauthenticated",
+    retryable: false,
+    message: "missing or wrong agent token",
+  },
   forbidden: {
     status: 403,
     grpc: "permission_denied",
@@ -394,6 +400,12 @@ export const ERROR_CODES = {
     grpc: "unavailable",
     retryable: true,
     message: "nothing listens on port {port} in the sandbox",
+  },
+  http1_only: {
+    status: 400,
+    grpc: "invalid_argument",
+    retryable: false,
+    message: "the host agent's forwarder speaks HTTP/1.1",
   },
   invalid_port: {
     status: 400,
