@@ -4,8 +4,10 @@ import { mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from "node:fs/
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { Sandbox } from "@wrenn/sdk";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { Stack, type UserKey } from "../e2e-stack/stack.js";
+import { waitFor } from "../harness/wait.js";
 import { isolatedEnv, WRENN_MAIN, wrenn } from "./wrenn-cli.js";
 
 // The `wrenn` binary against the real stack: every sandbox command, keys, hosts and logs.
@@ -41,7 +43,7 @@ describe("wrenn sandbox, keys, hosts", () => {
 
     const ls = await wrenn(["sbx", "ls"], { env });
     expect(ls.code).toBe(0);
-    expect(ls.stdout).toMatch(new RegExp(`${id}\\s+running\\s+base`));
+    expect(ls.stdout).toMatch(new RegExp(`${id}\\s+-\\s+running\\s+base`));
 
     const json = await wrenn(["sandbox", "ls", "--json"], { env });
     const list = JSON.parse(json.stdout) as {
@@ -361,13 +363,107 @@ describe("wrenn sandbox, keys, hosts", () => {
     expect(after.stdout).toBe("from the sandbox\n");
   });
 
-  test("logs show the sandbox's trail; another owner gets 404", async () => {
-    const logs = await wrenn(["sandbox", "logs", id], { env });
+  test("names: create --name, then the name works wherever the id does; a clash is refused", async () => {
+    const created = await wrenn(["sandbox", "create", "--name", "cli-web", "--timeout", "600"], {
+      env,
+    });
+    expect(created.code).toBe(0);
+    const named = created.stdout.trim();
+    expect(named).toMatch(/^sb-[0-9a-f]{8}$/);
+    const exec = await wrenn(["sandbox", "exec", "cli-web", "--", "echo by-name"], { env });
+    expect(exec).toMatchObject({ code: 0, stdout: "by-name\n" });
+    const ls = await wrenn(["sbx", "ls"], { env });
+    expect(ls.stdout).toMatch(/\bNAME\b/);
+    expect(ls.stdout).toMatch(new RegExp(`${named}\\s+cli-web\\s+running`));
+    const info = await wrenn(["sandbox", "info", "cli-web"], { env });
+    expect(info.stdout).toMatch(new RegExp(`id\\s+${named}`));
+    expect(info.stdout).toMatch(/name\s+cli-web/);
+    expect(
+      JSON.parse((await wrenn(["sandbox", "info", "cli-web", "--json"], { env })).stdout),
+    ).toMatchObject({ sandboxId: named, name: "cli-web" });
+
+    const clash = await wrenn(["sandbox", "create", "--name", "cli-web"], { env });
+    expect(clash.code).toBe(1);
+    expect(clash.stderr).toContain("already have a sandbox named cli-web");
+    const bad = await wrenn(["sandbox", "create", "--name", "Not_A_Name"], { env });
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/name/);
+
+    expect((await wrenn(["sandbox", "kill", "cli-web"], { env })).code).toBe(0);
+    const ended = await wrenn(["sandbox", "info", "cli-web"], { env });
+    expect(ended.stdout).toMatch(/state\s+stopped/);
+    expect(ended.stdout).toMatch(/ended\s+destroyed/);
+  });
+
+  test("an expired sandbox says it expired and when, not 'not found'", async () => {
+    const created = await wrenn(["sandbox", "create", "--name", "cli-short", "--timeout", "1"], {
+      env,
+    });
+    expect(created.code).toBe(0);
+    const short = created.stdout.trim();
+    // The lifecycle loop ends it a second later; how long that takes is not this test's business.
+    await waitFor(
+      async () =>
+        JSON.parse((await wrenn(["sandbox", "info", short, "--json"], { env })).stdout).state ===
+        "stopped",
+      120_000,
+      "the sandbox to expire",
+    );
+    const info = await wrenn(["sandbox", "info", "cli-short"], { env });
+    expect(info.code).toBe(0);
+    expect(info.stdout).toMatch(/expired\s+expired at \d{4}-\d\d-\d\dT\S+/);
+    const exec = await wrenn(["sandbox", "exec", "cli-short", "--", "true"], { env });
+    expect(exec.code).toBe(3);
+    expect(exec.stderr).toMatch(new RegExp(`${short} expired at \\d{4}-`));
+    const all = await wrenn(["sandbox", "ls", "--all"], { env });
+    expect(all.stdout).toMatch(new RegExp(`${short}\\s+cli-short\\s+stopped.*expired`));
+  });
+
+  test("logs show what running processes print; -f follows new ones until the sandbox stops", async () => {
+    const opts = { apiUrl: stack.url, apiKey: user.key };
+    const box = await Sandbox.create("base", { ...opts, name: "cli-logs", timeoutMs: 600_000 });
+    try {
+      const early = await box.commands.start("echo early; sleep 3; echo late >&2");
+      await early.disconnect();
+      // One process, chosen by pid: its output from the start, stdout and stderr apart; the
+      // command returns when the process ends.
+      const one = await wrenn(["logs", "--pid", String(early.pid), "cli-logs"], { env });
+      expect(one).toMatchObject({ code: 0, stdout: "early\n", stderr: "late\n" });
+
+      const server = await box.commands.start("echo serving; sleep 600");
+      await server.disconnect();
+      let seen = "";
+      const follow = wrenn(["sandbox", "logs", "-f", "cli-logs"], {
+        env,
+        onStdout: (soFar) => {
+          seen = soFar;
+        },
+      });
+      await waitFor(async () => seen.includes(`[${server.pid}] serving`), 60_000, "replay");
+      const later = await box.commands.start("echo started-later");
+      await waitFor(
+        async () => seen.includes(`[${later.pid}] started-later`),
+        60_000,
+        "a process started after logs -f",
+      );
+      await box.kill();
+      const r = await follow;
+      expect(r.code).toBe(0);
+      const none = await wrenn(["logs", "cli-logs"], { env });
+      expect(none.code).toBe(1);
+      expect(none.stderr).toContain("is stopped");
+    } finally {
+      await box.kill().catch(() => {});
+    }
+  });
+
+  test("events show the sandbox's trail; another owner gets 404", async () => {
+    const logs = await wrenn(["sandbox", "events", id], { env });
     expect(logs.code).toBe(0);
     expect(logs.stdout).toMatch(/sandbox\.create\s+ok/);
     expect(logs.stdout).toContain("sandbox.exec");
     expect(logs.stdout).toContain("sandbox.pause");
-    const lines = (await wrenn(["sandbox", "logs", "--json", "-n", "3", id], { env })).stdout
+    const lines = (await wrenn(["events", "--json", "-n", "3", id], { env })).stdout
       .trim()
       .split("\n");
     expect(lines).toHaveLength(3);
@@ -397,8 +493,8 @@ describe("wrenn sandbox, keys, hosts", () => {
     );
   });
 
-  test("logs --follow prints new events and ends when the sandbox is killed", async () => {
-    const follow = wrenn(["sandbox", "logs", "-f", "-n", "1", id], { env });
+  test("events --follow prints new events and ends when the sandbox is killed", async () => {
+    const follow = wrenn(["sandbox", "events", "-f", "-n", "1", id], { env });
     await sleep(1500);
     await wrenn(["sandbox", "exec", id, "--", "echo followed"], { env });
     const killed = await wrenn(["sandbox", "kill", id], { env });

@@ -156,6 +156,7 @@ export async function startControlPlane(
       logger,
       defaults: { ...SANDBOX_DEFAULTS, allowInternet: config.defaultInternet ?? false },
       deadlines,
+      failedCreateVisibleSeconds: config.failedCreateVisibleSeconds,
     });
     reconcile = (hostId, agentStartedAt) =>
       reconcileHost({ db, registry, sandboxes, logger }, hostId, { agentStartedAt });

@@ -6,6 +6,7 @@ import { registerProfile } from "./commands/profile.js";
 import { registerRun } from "./commands/run.js";
 import { registerSandboxCp } from "./commands/sandbox-cp.js";
 import { registerSandboxCreate } from "./commands/sandbox-create.js";
+import { registerSandboxEvents } from "./commands/sandbox-events.js";
 import { registerSandboxExec } from "./commands/sandbox-exec.js";
 import { registerSandboxInfo } from "./commands/sandbox-info.js";
 import { registerSandboxLifecycle } from "./commands/sandbox-lifecycle.js";
@@ -72,6 +73,11 @@ Examples:
   registerSandboxLifecycle(sandbox);
   registerSandboxNetwork(sandbox);
   registerSandboxLogs(sandbox);
+  registerSandboxEvents(sandbox);
+
+  // The two a person reaches for most, also at the top level: `wrenn logs web`.
+  registerSandboxLogs(program);
+  registerSandboxEvents(program);
 
   registerRun(program, dashDashArgs);
   registerProfile(program);

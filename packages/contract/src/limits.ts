@@ -25,6 +25,8 @@ export const LIMITS = {
   imageRefLength: 512,
   /** Log lines a template build keeps (the oldest go first). */
   templateBuildLogLines: 5000,
+  /** A sandbox's name (see SANDBOX_NAME_PATTERN). */
+  sandboxNameLength: 63,
   /** A free-text sandbox search (id, template, metadata). */
   searchLength: 256,
   listLimit: { min: 1, max: 1000, default: 100 },
@@ -42,6 +44,12 @@ export const IMAGE_REF_PATTERN = "^[a-z0-9][A-Za-z0-9._/:@+-]*$";
 export const ENV_VAR_NAME_PATTERN = "^[^=\\u0000]+$";
 /** Sandbox ids: `sb-` and 8 hex digits. */
 export const SANDBOX_ID_PATTERN = "^sb-[0-9a-f]{8}$";
+/**
+ * Sandbox names: lowercase letters, digits and hyphens, starting and ending with a letter or
+ * digit (a DNS label, so a name can one day be a host name). A name that looks like a sandbox
+ * id is refused by checkSandboxName: a reference to a sandbox is read as an id first.
+ */
+export const SANDBOX_NAME_PATTERN = "^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$";
 
 /** Bounds on commands, files and WebSocket messages (exec, files, terminal). */
 export const IO_LIMITS = {

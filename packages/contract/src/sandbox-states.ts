@@ -104,3 +104,11 @@ export type SandboxErrorReason = (typeof SANDBOX_ERROR_REASONS)[number];
 export function isSandboxErrorReason(value: string): value is SandboxErrorReason {
   return (SANDBOX_ERROR_REASONS as readonly string[]).includes(value);
 }
+
+/**
+ * How a stopped sandbox came to end (stopReason in the REST API): "destroyed" (someone asked:
+ * the API, the CLI, an SDK or the admin UI), "expired" (its timeout ran out and it was not set
+ * to pause). Recorded when it starts stopping; null while it has not been stopped.
+ */
+export const SANDBOX_STOP_REASONS = ["destroyed", "expired"] as const;
+export type SandboxStopReason = (typeof SANDBOX_STOP_REASONS)[number];

@@ -18,6 +18,8 @@ const stat = <K extends keyof WireStats>(key: K) => key;
 
 export interface SandboxInfo {
   sandboxId: string;
+  /** Your name for it (usable wherever its id is), if it was given one. */
+  name: string | undefined;
   templateId: string;
   state: SandboxState;
   metadata: Record<string, string>;
@@ -46,6 +48,8 @@ export interface SandboxInfo {
    * "crashed", "interrupted" (an operation on it was cut short), "failed", "lost".
    */
   errorReason: string | undefined;
+  /** How a stopped sandbox ended: "destroyed" or "expired" (then `endAt` is when). */
+  stopReason: string | undefined;
 }
 
 /** A sandbox as GET /v1/sandboxes/{id} and POST /v1/sandboxes answer: with its envd token. */
@@ -71,6 +75,7 @@ export function parseSandbox(value: unknown, where = "sandbox"): SandboxInfo {
   const network = s.object(wire("network"));
   return {
     sandboxId: s.string(wire("id")),
+    name: s.optionalString(wire("name")),
     templateId: s.string(wire("template")),
     // Not checked against SANDBOX_STATES: a newer control plane may know more states.
     state: state as SandboxState,
@@ -92,6 +97,7 @@ export function parseSandbox(value: unknown, where = "sandbox"): SandboxInfo {
     stoppedAt: s.optionalDate(wire("stoppedAt")),
     error: s.optionalString(wire("error")),
     errorReason: s.optionalString(wire("errorReason")),
+    stopReason: s.optionalString(wire("stopReason")),
   };
 }
 

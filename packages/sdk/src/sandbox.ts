@@ -37,7 +37,16 @@ export interface SandboxMountOpts {
 export interface SandboxOpts extends ConnectionOpts {
   /** Template name; default `base` (or the first argument of `create`). */
   template?: string;
-  /** Lifetime in ms (rounded up to seconds); then it is destroyed, or paused with `autoPause`. Default 300000. */
+  /**
+   * Your name for the sandbox, usable wherever its id is (`Sandbox.connect("web")`). Unique
+   * among your sandboxes that have neither stopped nor failed; a clash is a ConflictError with
+   * code `sandbox_name_taken`.
+   */
+  name?: string;
+  /**
+   * Lifetime in ms (rounded up to seconds); then it is destroyed, or paused with `autoPause`.
+   * Default 300000. 0 means the longest the server allows (24 h), never "end now".
+   */
   timeoutMs?: number;
   /** Your labels, filterable with `Sandbox.list({ query: { metadata } })`. */
   metadata?: Record<string, string>;
@@ -333,6 +342,7 @@ function createBody(template: string | undefined, o: SandboxOpts): Record<string
     ...(o.diskMb === undefined ? {} : { diskMb: o.diskMb }),
   };
   return {
+    ...(o.name === undefined ? {} : { name: o.name }),
     ...(template === undefined ? {} : { template }),
     ...(Object.keys(resources).length ? { resources } : {}),
     ...(o.timeoutMs === undefined ? {} : { timeoutSeconds: seconds("timeoutMs", o.timeoutMs) }),

@@ -1,6 +1,7 @@
 import { type ErrorCode, errorMessage, httpStatusOf } from "@wrenn/contract";
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { ServiceError } from "../service/errors.js";
+import { validationMessage } from "./validation-message.js";
 
 interface Problem {
   status: number;
@@ -31,7 +32,7 @@ function toProblem(error: unknown): Problem {
     return {
       status: 400,
       code: "invalid_request",
-      message: fastifyError.message ?? "invalid request",
+      message: validationMessage(fastifyError.validation, fastifyError.validationContext),
     };
   }
   const status = fastifyError.statusCode;

@@ -19,7 +19,7 @@ import { e2bSandboxRoutes } from "./e2b/sandbox-routes.js";
 import { e2bUnimplementedRoutes } from "./e2b/unimplemented-routes.js";
 import { notFoundHandler, sendProblem } from "./error-handler.js";
 import { API_DESCRIPTION } from "./openapi-description.js";
-import "./request-context.js";
+import { principalOf } from "./request-context.js";
 import { adminRoutes } from "./v1/admin-routes.js";
 import { eventRoutes } from "./v1/event-routes.js";
 import { execRoutes } from "./v1/exec-routes.js";
@@ -143,6 +143,17 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   await app.register(
     async (v1) => {
       v1.addHook("onRequest", authenticate(options.keys));
+      // A sandbox's name works wherever its id does: resolved here, once, for every /v1 route
+      // with an :id, before the route (and the service) sees it.
+      v1.addHook("preHandler", async (request) => {
+        const params = request.params as { id?: unknown } | undefined;
+        if (
+          typeof params?.id === "string" &&
+          request.routeOptions.url?.includes("/sandboxes/:id")
+        ) {
+          params.id = await options.sandboxes.resolveId(principalOf(request), params.id);
+        }
+      });
       await v1.register(sandboxRoutes, options);
       await v1.register(adminRoutes, options);
       await v1.register(eventRoutes, options);

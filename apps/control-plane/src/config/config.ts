@@ -1,5 +1,8 @@
 import { resolve } from "node:path";
-import type { OperationDeadlines } from "../service/sandbox-service.js";
+import {
+  DEFAULT_FAILED_CREATE_VISIBLE_SECONDS,
+  type OperationDeadlines,
+} from "../service/sandbox-service.js";
 
 export interface ControlPlaneConfig {
   /** Address to listen on; port 0 picks a free one. */
@@ -24,6 +27,11 @@ export interface ControlPlaneConfig {
   logLevel: string;
   lifecycleIntervalMs: number;
   hostMonitorIntervalMs: number;
+  /**
+   * Seconds a sandbox that failed before it ever ran stays in default lists (it is kept for
+   * the audit trail; asking for state error or every state still shows it).
+   */
+  failedCreateVisibleSeconds?: number;
   /** Tests drive the lifecycle and host monitor by hand. */
   backgroundLoops: boolean;
   /** Seconds before an operation in flight counts as stuck (tests shorten them). */
@@ -102,6 +110,11 @@ export function loadConfig(
       "WRENN_HOST_MONITOR_INTERVAL_MS",
       env.WRENN_HOST_MONITOR_INTERVAL_MS,
       5000,
+    ),
+    failedCreateVisibleSeconds: positiveInt(
+      "WRENN_FAILED_CREATE_VISIBLE_SECONDS",
+      env.WRENN_FAILED_CREATE_VISIBLE_SECONDS,
+      DEFAULT_FAILED_CREATE_VISIBLE_SECONDS,
     ),
     backgroundLoops: true,
   };

@@ -198,7 +198,10 @@ export class SandboxProxy {
         const principal = await this.o.keys.authenticate(
           Array.isArray(apiKey) ? undefined : apiKey,
         );
-        const endpoint = await this.o.sandboxes.endpoint(principal, route.sandboxId);
+        const endpoint = await this.o.sandboxes.endpoint(
+          principal,
+          await this.o.sandboxes.resolveId(principal, route.sandboxId),
+        );
         req.url = route.url;
         return {
           endpoint,

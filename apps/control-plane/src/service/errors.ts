@@ -38,3 +38,23 @@ export const sandboxNotFound = (id: string) =>
   new ServiceError("sandbox_not_found", errorMessage("sandbox_not_found", { id }));
 export const invalidState = (message: string) => new ServiceError("invalid_state", message);
 export const hostUnavailable = (message: string) => new ServiceError("host_unavailable", message);
+
+/**
+ * An ended sandbox asked to do something only a live one can: still sandbox_not_found (E2B's
+ * clients and ours read that code as "gone"), but saying when and how it ended.
+ */
+export function sandboxEnded(row: {
+  id: string;
+  stop_reason: string | null;
+  end_at: Date;
+  stopped_at: Date | null;
+}): ServiceError {
+  const at = (row.stop_reason === "expired" ? row.end_at : row.stopped_at)?.toISOString();
+  const how =
+    row.stop_reason === "expired"
+      ? `expired at ${at} (its timeout ran out)`
+      : row.stop_reason === "destroyed"
+        ? `was destroyed${at ? ` at ${at}` : ""}`
+        : `stopped${at ? ` at ${at}` : ""}`;
+  return new ServiceError("sandbox_not_found", `sandbox ${row.id} ${how}; it no longer runs`);
+}

@@ -4,6 +4,7 @@ import {
   checkMetadata,
   checkMounts,
   checkResources,
+  checkSandboxName,
   checkTemplateName,
   checkTimeout,
 } from "@wrenn/contract";
@@ -13,6 +14,7 @@ import type { SandboxDefaults } from "./limits.js";
 import type { EgressRules, Resources } from "./sandbox-types.js";
 
 export interface CreateSandboxInput {
+  name?: string;
   template?: string;
   resources?: Partial<Resources>;
   metadata?: Record<string, string>;
@@ -25,6 +27,7 @@ export interface CreateSandboxInput {
 }
 
 export interface CreateSandboxSpec {
+  name: string | null;
   template: string;
   resources: Resources;
   metadata: Record<string, string>;
@@ -48,6 +51,7 @@ export function normalizeCreate(
   return validated(() => {
     const resources = input.resources ?? {};
     return {
+      name: input.name === undefined ? null : checkSandboxName(input.name),
       template: checkTemplateName(input.template ?? defaults.template),
       resources: checkResources({
         vcpus: resources.vcpus ?? defaults.vcpus,

@@ -4,7 +4,9 @@ import {
   checkTemplateName,
   checkTimeout,
   type ErrorCode,
+  errorMessage,
   httpStatusOf,
+  isSandboxName,
   LIMITS,
 } from "@wrenn/contract";
 import type { Logger } from "pino";
@@ -27,8 +29,10 @@ import {
   deleteRefusedSandbox,
   endedAmong,
   findSandbox,
+  findSandboxByName,
   insertSandbox,
   listSandboxes,
+  NameTakenError,
   runningSandboxes,
   type SandboxChange,
   type SandboxRow,
@@ -41,6 +45,7 @@ import {
   invalidRequest,
   invalidState,
   ServiceError,
+  sandboxEnded,
   sandboxNotFound,
   validated,
 } from "./errors.js";
@@ -90,13 +95,27 @@ export interface SandboxServiceOptions {
   settleTimeoutMs?: number;
   /** The owner's templates from images: `name[:tag]` → the host's template. */
   templates?: Pick<TemplateService, "resolve">;
+  /**
+   * Seconds a sandbox that failed before it ever ran stays in default lists
+   * (WRENN_FAILED_CREATE_VISIBLE_SECONDS); after that only a list asking for state error shows it.
+   */
+  failedCreateVisibleSeconds?: number;
 }
 
+/** How long a failed create stays in default lists unless configured otherwise. */
+export const DEFAULT_FAILED_CREATE_VISIBLE_SECONDS = 600;
+
 export interface ListSandboxesQuery {
+  /** Default: every state. */
   states?: readonly SandboxState[];
+  /**
+   * Leave out sandboxes that failed before they ever ran once they have been failed for
+   * failedCreateVisibleSeconds: what a list shows when nobody asked for particular states.
+   */
+  hideFailedCreates?: boolean;
   metadata?: Record<string, string>;
   template?: string;
-  /** Case-insensitive substring of the id, the template or a metadata key, value or key=value. */
+  /** Case-insensitive substring of the id, name, template or a metadata key, value or key=value. */
   search?: string;
   startedAfter?: Date;
   order?: "asc" | "desc";
@@ -225,6 +244,18 @@ export class SandboxService {
 
   // ---------------------------------------------------------------- queries
 
+  /**
+   * The id a reference names: an id as it is, a name as the owner's sandbox holding it (else the
+   * newest that ended with it). The one place names are resolved; every /v1 route with an id
+   * in its path, and the /v1 port proxy, call it. Unknown names are sandbox_not_found.
+   */
+  async resolveId(principal: Principal, ref: string): Promise<string> {
+    if (SANDBOX_ID_PATTERN.test(ref) || !isSandboxName(ref)) return ref;
+    const row = await findSandboxByName(this.o.db, principal.ownerId, ref);
+    if (!row) throw sandboxNotFound(ref);
+    return row.id;
+  }
+
   async get(principal: Principal, id: string): Promise<OwnedSandbox> {
     const row = await this.owned(principal, id);
     if (!row) throw sandboxNotFound(id);
@@ -248,6 +279,9 @@ export class SandboxService {
     const rows = await listSandboxes(this.o.db, {
       ownerId: principal.ownerId,
       states: query.states,
+      hideFailedCreatesAfterSeconds: query.hideFailedCreates
+        ? (this.o.failedCreateVisibleSeconds ?? DEFAULT_FAILED_CREATE_VISIBLE_SECONDS)
+        : undefined,
       metadata:
         query.metadata === undefined ? undefined : validated(() => checkMetadata(query.metadata)),
       template:
@@ -274,7 +308,8 @@ export class SandboxService {
   /** Current usage figures from the host; null when the sandbox is not running. */
   async stats(principal: Principal, id: string): Promise<AgentSandboxStats | null> {
     const row = await this.owned(principal, id);
-    if (!row || row.state === "stopped") throw sandboxNotFound(id);
+    if (!row) throw sandboxNotFound(id);
+    if (row.state === "stopped") throw sandboxEnded(row);
     if (row.state !== "running" || !row.host_id) return null;
     try {
       return await this.o.registry.client(row.host_id).sandboxStats(id);
@@ -307,7 +342,8 @@ export class SandboxService {
     const row = SANDBOX_ID_PATTERN.test(id)
       ? await findSandbox(this.o.db, id, principal?.ownerId)
       : null;
-    if (!row || row.state === "stopped") throw sandboxNotFound(id);
+    if (!row) throw sandboxNotFound(id);
+    if (row.state === "stopped") throw sandboxEnded(row);
     if (row.state === "error") {
       // Its processes are gone: nothing can run or serve files in it any more.
       throw new ServiceError(
@@ -429,34 +465,45 @@ export class SandboxService {
       resources: spec.resources,
     });
     const token = generateEnvdToken();
-    const row = await this.o.db.transaction(async (tx) => {
-      const key = await lockKey(tx, principal.keyId);
-      if (!key || key.revokedAt)
-        throw new ServiceError("invalid_api_key", "the API key was revoked");
-      await enforceCreateRate(tx, key);
-      await enforcePools(tx, key, spec.resources, { storage: true });
-      for (let attempt = 0; attempt < 5; attempt++) {
-        const inserted = await insertSandbox(tx, {
-          id: newSandboxId(),
-          ownerId: principal.ownerId,
-          apiKeyId: principal.keyId,
-          template: spec.template,
-          state: "starting",
-          resources: spec.resources,
-          metadata: spec.metadata,
-          envVarNames: Object.keys(spec.envVars),
-          allowInternet: spec.allowInternet,
-          network: spec.network,
-          autoPause: spec.autoPause,
-          timeoutSeconds: spec.timeoutSeconds,
-          envdTokenSealed: this.o.cipher.seal(token),
-          hostId: placement.hostId,
-          opDeadlineSeconds: this.deadlines.start,
-        });
-        if (inserted) return inserted;
-      }
-      throw new Error("could not draw a free sandbox id");
-    });
+    const row = await this.o.db
+      .transaction(async (tx) => {
+        const key = await lockKey(tx, principal.keyId);
+        if (!key || key.revokedAt)
+          throw new ServiceError("invalid_api_key", "the API key was revoked");
+        await enforceCreateRate(tx, key);
+        await enforcePools(tx, key, spec.resources, { storage: true });
+        for (let attempt = 0; attempt < 5; attempt++) {
+          const inserted = await insertSandbox(tx, {
+            id: newSandboxId(),
+            name: spec.name,
+            ownerId: principal.ownerId,
+            apiKeyId: principal.keyId,
+            template: spec.template,
+            state: "starting",
+            resources: spec.resources,
+            metadata: spec.metadata,
+            envVarNames: Object.keys(spec.envVars),
+            allowInternet: spec.allowInternet,
+            network: spec.network,
+            autoPause: spec.autoPause,
+            timeoutSeconds: spec.timeoutSeconds,
+            envdTokenSealed: this.o.cipher.seal(token),
+            hostId: placement.hostId,
+            opDeadlineSeconds: this.deadlines.start,
+          });
+          if (inserted) return inserted;
+        }
+        throw new Error("could not draw a free sandbox id");
+      })
+      .catch((error: unknown) => {
+        if (error instanceof NameTakenError) {
+          throw new ServiceError(
+            "sandbox_name_taken",
+            `${errorMessage("sandbox_name_taken", { name: error.sandboxName })}; pick another name, or destroy that sandbox first`,
+          );
+        }
+        throw error;
+      });
 
     const auditBase: AuditEvent = {
       ...this.actorFields({ actor: "api", principal }),
@@ -554,7 +601,7 @@ export class SandboxService {
     const row = await updateSandbox(
       this.o.db,
       { id, ownerId: principal.ownerId, states: NOT_STOPPED },
-      { state: "stopping", opDeadlineSeconds: this.deadlines.stop },
+      { state: "stopping", stopReason: "destroyed", opDeadlineSeconds: this.deadlines.stop },
     );
     if (!row) {
       if (!(await this.owned(principal, id))) throw sandboxNotFound(id);
@@ -674,11 +721,14 @@ export class SandboxService {
     options: { timeoutSeconds?: number } = {},
   ): Promise<{ sandbox: OwnedSandbox; resumed: boolean }> {
     if (!SANDBOX_ID_PATTERN.test(id)) throw sandboxNotFound(id);
-    if (options.timeoutSeconds !== undefined) validated(() => checkTimeout(options.timeoutSeconds));
+    const asked =
+      options.timeoutSeconds === undefined
+        ? undefined
+        : validated(() => checkTimeout(options.timeoutSeconds));
     for (let attempt = 0; attempt < 3; attempt++) {
       const seen = await this.waitWhileInFlight(principal.ownerId, id);
       if (!seen) throw sandboxNotFound(id);
-      const timeout = options.timeoutSeconds ?? seen.timeout_seconds;
+      const timeout = asked ?? seen.timeout_seconds;
       const extended = await updateSandbox(
         this.o.db,
         { id, ownerId: principal.ownerId, states: ["running"] },
@@ -752,9 +802,9 @@ export class SandboxService {
   // ---------------------------------------------------------------- timeout
 
   /** Sets the end time to now + seconds, shortening it if asked (E2B's setTimeout). */
-  async setTimeout(principal: Principal, id: string, seconds: number): Promise<Sandbox> {
+  async setTimeout(principal: Principal, id: string, asked: number): Promise<Sandbox> {
     if (!SANDBOX_ID_PATTERN.test(id)) throw sandboxNotFound(id);
-    validated(() => checkTimeout(seconds));
+    const seconds = validated(() => checkTimeout(asked));
     const row = await updateSandbox(
       this.o.db,
       { id, ownerId: principal.ownerId, states: TIMEOUT_STATES },
@@ -1016,7 +1066,8 @@ export class SandboxService {
   /** Explains why a guarded update matched nothing. */
   private async whyNot(ownerId: string, id: string, operation: string): Promise<ServiceError> {
     const row = await findSandbox(this.o.db, id, ownerId);
-    if (!row || row.state === "stopped") return sandboxNotFound(id);
+    if (!row) return sandboxNotFound(id);
+    if (row.state === "stopped") return sandboxEnded(row);
     switch (row.state) {
       case "paused":
       case "hibernated":

@@ -1,4 +1,9 @@
-import type { Resources, SandboxErrorReason, SandboxState } from "@wrenn/contract";
+import type {
+  Resources,
+  SandboxErrorReason,
+  SandboxState,
+  SandboxStopReason,
+} from "@wrenn/contract";
 
 // The states, their transitions and groups are the contract's (@wrenn/contract); these are
 // the service's own shapes.
@@ -27,6 +32,8 @@ export interface EgressRules {
 
 export interface Sandbox {
   id: string;
+  /** The owner's name for it (unique among their live sandboxes), or null. */
+  name: string | null;
   ownerId: string;
   apiKeyId: string;
   template: string;
@@ -48,6 +55,8 @@ export interface Sandbox {
   error: string | null;
   /** Why it is in error: oom, pids, crashed, interrupted, failed, lost. */
   errorReason: SandboxErrorReason | null;
+  /** How it ended, once it is stopping or stopped: destroyed or expired. */
+  stopReason: SandboxStopReason | null;
 }
 
 /** A sandbox as its owner sees it, with the token needed to talk to envd. */

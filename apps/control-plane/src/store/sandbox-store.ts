@@ -1,9 +1,10 @@
-import { canTransition, type SandboxErrorReason } from "@wrenn/contract";
+import { canTransition, type SandboxErrorReason, type SandboxStopReason } from "@wrenn/contract";
 import type { Queryable } from "../db/database.js";
 import type { EgressRules, Resources, Sandbox, SandboxState } from "../service/sandbox-types.js";
 
 export interface SandboxRow {
   id: string;
+  name: string | null;
   owner_id: string;
   api_key_id: string;
   template: string;
@@ -26,6 +27,7 @@ export interface SandboxRow {
   op_deadline: Date | null;
   error: string | null;
   error_reason: SandboxErrorReason | null;
+  stop_reason: SandboxStopReason | null;
   created_at: Date;
   stopped_at: Date | null;
 }
@@ -33,6 +35,7 @@ export interface SandboxRow {
 export function toSandbox(row: SandboxRow): Sandbox {
   return {
     id: row.id,
+    name: row.name,
     ownerId: row.owner_id,
     apiKeyId: row.api_key_id,
     template: row.template,
@@ -53,6 +56,7 @@ export function toSandbox(row: SandboxRow): Sandbox {
     stoppedAt: row.stopped_at,
     error: row.error,
     errorReason: row.error_reason,
+    stopReason: row.stop_reason,
   };
 }
 
@@ -69,6 +73,7 @@ const seconds = (placeholder: string) => `(${placeholder}::double precision * in
 
 export interface NewSandbox {
   id: string;
+  name: string | null;
   ownerId: string;
   apiKeyId: string;
   template: string;
@@ -85,37 +90,82 @@ export interface NewSandbox {
   opDeadlineSeconds: number | null;
 }
 
-/** Returns null when the id is taken (the caller draws another). */
+/** The unique index that keeps a name to one live sandbox per owner (migration 0005). */
+const LIVE_NAME_INDEX = "sandboxes_live_name";
+
+/** The name is held by another live sandbox of the owner (thrown by insertSandbox). */
+export class NameTakenError extends Error {
+  constructor(readonly sandboxName: string) {
+    super(`sandbox name ${sandboxName} is taken`);
+  }
+}
+
+function isLiveNameClash(error: unknown): boolean {
+  const e = error as { code?: unknown; constraint?: unknown; message?: unknown };
+  return (
+    e?.code === "23505" &&
+    (e.constraint === LIVE_NAME_INDEX ||
+      (typeof e.message === "string" && e.message.includes(LIVE_NAME_INDEX)))
+  );
+}
+
+/**
+ * Returns null when the id is taken (the caller draws another); throws NameTakenError when the
+ * name is (the index decides, so two concurrent creates cannot both get it).
+ */
 export async function insertSandbox(q: Queryable, s: NewSandbox): Promise<SandboxRow | null> {
-  const result = await q.query<SandboxRow>(
-    `INSERT INTO sandboxes (id, owner_id, api_key_id, template, state, vcpus, memory_mb, disk_mb,
+  const result = await q
+    .query<SandboxRow>(
+      `INSERT INTO sandboxes (id, owner_id, api_key_id, template, state, vcpus, memory_mb, disk_mb,
        metadata, env_var_names, allow_internet, auto_pause, timeout_seconds, envd_token_sealed,
-       host_id, network, started_at, end_at, op_deadline)
+       host_id, network, started_at, end_at, op_deadline, name)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::text[], $11, $12, $13, $14, $15,
        $17::jsonb, date_trunc('milliseconds', now()), now() + ${seconds("$18")},
-       CASE WHEN $16::double precision IS NULL THEN NULL ELSE now() + ${seconds("$16")} END)
+       CASE WHEN $16::double precision IS NULL THEN NULL ELSE now() + ${seconds("$16")} END, $19)
      ON CONFLICT (id) DO NOTHING
      RETURNING *`,
-    [
-      s.id,
-      s.ownerId,
-      s.apiKeyId,
-      s.template,
-      s.state,
-      s.resources.vcpus,
-      s.resources.memoryMb,
-      s.resources.diskMb,
-      JSON.stringify(s.metadata),
-      s.envVarNames,
-      s.allowInternet,
-      s.autoPause,
-      s.timeoutSeconds,
-      s.envdTokenSealed,
-      s.hostId,
-      s.opDeadlineSeconds,
-      JSON.stringify(s.network),
-      s.timeoutSeconds,
-    ],
+      [
+        s.id,
+        s.ownerId,
+        s.apiKeyId,
+        s.template,
+        s.state,
+        s.resources.vcpus,
+        s.resources.memoryMb,
+        s.resources.diskMb,
+        JSON.stringify(s.metadata),
+        s.envVarNames,
+        s.allowInternet,
+        s.autoPause,
+        s.timeoutSeconds,
+        s.envdTokenSealed,
+        s.hostId,
+        s.opDeadlineSeconds,
+        JSON.stringify(s.network),
+        s.timeoutSeconds,
+        s.name,
+      ],
+    )
+    .catch((error: unknown) => {
+      if (s.name !== null && isLiveNameClash(error)) throw new NameTakenError(s.name);
+      throw error;
+    });
+  return result.rows[0] ?? null;
+}
+
+/**
+ * The sandbox an owner's name refers to: the one holding it (neither stopped nor failed), else
+ * the newest that ended with it, so an ended sandbox's record stays reachable by name.
+ */
+export async function findSandboxByName(
+  q: Queryable,
+  ownerId: string,
+  name: string,
+): Promise<SandboxRow | null> {
+  const result = await q.query<SandboxRow>(
+    `SELECT * FROM sandboxes WHERE owner_id = $1 AND name = $2
+     ORDER BY (state IN ('stopped', 'error')), started_at DESC, id DESC LIMIT 1`,
+    [ownerId, name],
   );
   return result.rows[0] ?? null;
 }
@@ -168,6 +218,8 @@ export interface SandboxChange {
   errorReason?: SandboxErrorReason | null;
   /** A whole new egress policy (set together). */
   egress?: { allowInternet: boolean; network: EgressRules };
+  /** Set with state stopping: how the sandbox comes to end. */
+  stopReason?: SandboxStopReason;
 }
 
 /** A guarded single-row update; null when no row matched (gone, another owner, or state moved). */
@@ -210,6 +262,7 @@ export async function updateSandbox(
       `network = ${p.add(JSON.stringify(change.egress.network))}::jsonb`,
     );
   }
+  if (change.stopReason !== undefined) sets.push(`stop_reason = ${p.add(change.stopReason)}`);
   if (sets.length === 0) throw new Error("updateSandbox needs at least one change");
 
   const where = [`id = ${p.add(match.id)}`];
@@ -235,9 +288,15 @@ export interface SandboxFilter {
   states?: readonly SandboxState[];
   metadata?: Record<string, string>;
   template?: string;
-  /** Case-insensitive substring of the id, the template or a metadata key, value or key=value. */
+  /** Case-insensitive substring of the id, name, template or a metadata key, value or key=value. */
   search?: string;
   startedAfter?: Date;
+  /**
+   * Leave out sandboxes that failed before they ever ran (state error, no envd ever answered)
+   * once they have been failed this many seconds: a failed create is kept for the audit trail,
+   * not shown forever.
+   */
+  hideFailedCreatesAfterSeconds?: number;
   order: "asc" | "desc";
   limit: number;
   after?: ListPosition;
@@ -255,8 +314,13 @@ export async function listSandboxes(q: Queryable, f: SandboxFilter): Promise<San
   if (f.search !== undefined && f.search !== "") {
     const like = p.add(`%${f.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
     where.push(
-      `(id ILIKE ${like} OR template ILIKE ${like} OR EXISTS (SELECT 1 FROM jsonb_each_text(metadata) m
+      `(id ILIKE ${like} OR name ILIKE ${like} OR template ILIKE ${like} OR EXISTS (SELECT 1 FROM jsonb_each_text(metadata) m
          WHERE m.key ILIKE ${like} OR m.value ILIKE ${like} OR m.key || '=' || m.value ILIKE ${like}))`,
+    );
+  }
+  if (f.hideFailedCreatesAfterSeconds !== undefined) {
+    where.push(
+      `NOT (state = 'error' AND envd_version IS NULL AND state_changed_at < now() - ${seconds(p.add(f.hideFailedCreatesAfterSeconds))})`,
     );
   }
   if (f.startedAfter !== undefined) {
@@ -331,6 +395,7 @@ export async function claimExpired(
   const result = await q.query<SandboxRow>(
     `UPDATE sandboxes s
      SET state = CASE WHEN s.auto_pause THEN 'pausing' ELSE 'stopping' END,
+         stop_reason = CASE WHEN s.auto_pause THEN s.stop_reason ELSE 'expired' END,
          state_changed_at = now(),
          op_deadline = now() + CASE WHEN s.auto_pause THEN ${seconds("$2")} ELSE ${seconds("$3")} END
      WHERE s.state = 'running' AND s.id IN (

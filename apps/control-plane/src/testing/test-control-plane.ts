@@ -48,6 +48,7 @@ export async function startTestStack(
     logLevel: "silent",
     lifecycleIntervalMs: 1000,
     hostMonitorIntervalMs: 5000,
+    failedCreateVisibleSeconds: 600,
     backgroundLoops: false,
     ...options.config,
   };

@@ -15,3 +15,12 @@ export function positiveInt(name: string) {
     return Number(value);
   };
 }
+
+/** Like positiveInt, but 0 is allowed (a timeout of 0: the longest the server allows). */
+export function nonNegativeInt(name: string) {
+  return (value: string) => {
+    if (!/^[0-9]+$/.test(value))
+      throw usageError(`${name} must be a whole number of 0 or more, got ${JSON.stringify(value)}`);
+    return Number(value);
+  };
+}

@@ -2,7 +2,7 @@ import { Sandbox } from "@wrenn/sdk";
 import type { Command } from "commander";
 import { contextOf, wantsJson } from "../command-context.js";
 import { printJson } from "../output/table.js";
-import { collectPairs, positiveInt } from "./option-parsers.js";
+import { collectPairs, nonNegativeInt, positiveInt } from "./option-parsers.js";
 import { printSandboxInfo, sandboxJson } from "./sandbox-info.js";
 import { egressOptions } from "./sandbox-network.js";
 
@@ -11,9 +11,13 @@ export function registerSandboxCreate(sandbox: Command): void {
     .description("Create a sandbox and print its id (it runs until its timeout)")
     .option("-t, --template <name>", "template to start from", "base")
     .option(
+      "-n, --name <name>",
+      "a name to use instead of its id (unique among your live sandboxes; lowercase letters, digits, hyphens)",
+    )
+    .option(
       "--timeout <seconds>",
-      "lifetime in seconds (default: the server's, 300)",
-      positiveInt("--timeout"),
+      "lifetime in seconds (default: the server's, 300; 0: the longest the server allows, 24 h)",
+      nonNegativeInt("--timeout"),
     )
     .option("--vcpus <n>", "vCPUs", positiveInt("--vcpus"))
     .option("--memory <mib>", "memory in MiB", positiveInt("--memory"))
@@ -30,6 +34,7 @@ export function registerSandboxCreate(sandbox: Command): void {
       `
 Examples:
   wrenn sandbox create
+  wrenn sandbox create --name web && wrenn sandbox exec web -- hostname
   wrenn sandbox create --timeout 3600 --vcpus 2 --memory 2048 -m project=demo
   id=$(wrenn sandbox create --internet) && wrenn sandbox exec "$id" -- curl -sI example.com
   wrenn sandbox create --no-internet --allow-out 1.1.1.1   # only 1.1.1.1`,
@@ -41,6 +46,7 @@ Examples:
       const sandbox = await Sandbox.create({
         ...ctx.sdk(),
         template: o.template,
+        name: o.name,
         timeoutMs: o.timeout === undefined ? undefined : o.timeout * 1000,
         vcpus: o.vcpus,
         memoryMb: o.memory,

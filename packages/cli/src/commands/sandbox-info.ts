@@ -23,6 +23,7 @@ export function describeNetwork(info: SandboxInfo): string {
 export function printSandboxInfo(info: SandboxInfo): void {
   const rows: [string, string][] = [
     ["id", style.bold(info.sandboxId)],
+    ...(info.name ? ([["name", info.name]] as [string, string][]) : []),
     ["state", stateColour(info.state)],
     ["template", info.templateId],
     [
@@ -47,6 +48,10 @@ export function printSandboxInfo(info: SandboxInfo): void {
     .mounts;
   for (const m of mounts ?? [])
     rows.push(["mount", `${m.hostPath} → ${m.path}${m.readOnly ? " (read-only)" : ""}`]);
+  // How it ended: an expired sandbox says so, and when its time ran out.
+  if (info.stopReason === "expired")
+    rows.push(["expired", `expired at ${info.endAt.toISOString()} (${relativeTime(info.endAt)})`]);
+  else if (info.stopReason === "destroyed") rows.push(["ended", "destroyed"]);
   if (info.stoppedAt) rows.push(["stopped", info.stoppedAt.toISOString()]);
   if (info.error) {
     const reason = info.errorReason ? `${style.bold(info.errorReason)}: ` : "";
@@ -60,7 +65,7 @@ export function registerSandboxInfo(sandbox: Command): void {
   sandbox
     .command("info")
     .description("Show one sandbox (stopped ones stay readable)")
-    .argument("<id>", "sandbox id")
+    .argument("<id>", "sandbox id or name")
     .option("--json", "print JSON")
     .addHelpText(
       "after",

@@ -23,7 +23,7 @@ export function registerSandboxLifecycle(sandbox: Command): void {
   sandbox
     .command("resume")
     .description("Resume a paused sandbox (for a running one: extend its end time)")
-    .argument("<id>", "sandbox id")
+    .argument("<id>", "sandbox id or name")
     .option(
       "--timeout <seconds>",
       "lifetime from now (default: the one it was created with)",

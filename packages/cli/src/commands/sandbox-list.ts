@@ -13,7 +13,10 @@ import { sandboxJson } from "./sandbox-info.js";
 export function endsColumn(s: SandboxInfo): string {
   if (s.state === "running" || s.state === "starting" || s.state === "pending")
     return `${s.autoPause ? "pauses" : "ends"} ${relativeTime(s.endAt)}`;
-  if (s.state === "stopped") return s.stoppedAt ? `stopped ${relativeTime(s.stoppedAt)}` : "-";
+  if (s.state === "stopped") {
+    if (s.stopReason === "expired") return `expired ${relativeTime(s.endAt)}`;
+    return s.stoppedAt ? `stopped ${relativeTime(s.stoppedAt)}` : "-";
+  }
   return "-";
 }
 
@@ -21,8 +24,10 @@ export function registerSandboxList(sandbox: Command): void {
   sandbox
     .command("ls")
     .alias("list")
-    .description("List your sandboxes, newest first (stopped ones only with --all or --state)")
-    .option("-a, --all", "include stopped sandboxes")
+    .description(
+      "List your sandboxes, newest first (stopped ones, and creates that failed over 10 minutes ago, only with --all or --state)",
+    )
+    .option("-a, --all", "include stopped sandboxes and old failed creates")
     .option("-s, --state <states>", "only these states, comma-separated (e.g. running,paused)")
     .option(
       "-m, --metadata <key=value>",
@@ -68,9 +73,10 @@ export function registerSandboxList(sandbox: Command): void {
       }
       process.stdout.write(
         `${formatTable(
-          ["ID", "STATE", "TEMPLATE", "VCPU", "MEMORY", "STARTED", "ENDS"],
+          ["ID", "NAME", "STATE", "TEMPLATE", "VCPU", "MEMORY", "STARTED", "ENDS"],
           all.map((s) => [
             s.sandboxId,
+            s.name ?? "-",
             stateColour(s.state),
             s.templateId,
             String(s.cpuCount),

@@ -1,104 +1,143 @@
 import { setTimeout as sleep } from "node:timers/promises";
+import { type CommandHandle, type ProcessInfo, Sandbox } from "@wrenn/sdk";
 import type { Command } from "commander";
-import type { SandboxEventPage, SandboxEventView, WrennApi } from "../api/wrenn-api.js";
-import { contextOf, wantsJson } from "../command-context.js";
-import { EXIT } from "../exit-codes.js";
-import { style } from "../output/terminal-style.js";
+import type { WrennApi } from "../api/wrenn-api.js";
+import { contextOf } from "../command-context.js";
+import { CliError, EXIT } from "../exit-codes.js";
 import { positiveInt } from "./option-parsers.js";
 
-const path = (id: string) => `/v1/sandboxes/${encodeURIComponent(id)}/events`;
+// `wrenn logs`: the output of a sandbox's processes. The design is the smallest honest one:
+// envd already keeps each running process's recent output and replays it on connect (the SDK's
+// commands.connect), so the CLI lists the processes envd runs and follows each from the start
+// of what envd still holds. Nothing new is stored anywhere; a process that has ended is gone
+// from envd's list, and so from here (its commands and exit codes stay in `wrenn events`).
 
-/** The short form people read: what was run or touched, from the event's detail. */
-function summary(e: SandboxEventView): string {
-  const d = e.detail;
-  const parts: string[] = [];
-  for (const key of ["cmd", "command", "path", "template", "exitCode", "reason", "error"]) {
-    const v = d[key];
-    if (v === undefined || v === null || v === "") continue;
-    // Commands run through the SDK are wrapped in a login shell: show what the person typed.
-    if (key === "command" && typeof v === "string") {
-      parts.push(`${key}=${v.replace(/^\/bin\/bash -l -c /, "")}`);
-      continue;
+/** What GET /v1/sandboxes/{id} answers that this command reads. */
+interface OwnedSandbox {
+  id: string;
+  state: string;
+  envdAccessToken: string;
+}
+
+const path = (ref: string) => `/v1/sandboxes/${encodeURIComponent(ref)}`;
+
+/** Writes one process's output, a line at a time with its pid in front when several are shown. */
+class Printer {
+  private readonly partial = { stdout: "", stderr: "" };
+
+  constructor(private readonly prefix: string) {}
+
+  write(stream: "stdout" | "stderr", text: string): void {
+    const out = stream === "stdout" ? process.stdout : process.stderr;
+    if (!this.prefix) {
+      out.write(text);
+      return;
     }
-    parts.push(`${key}=${typeof v === "string" ? v : JSON.stringify(v)}`);
+    const lines = (this.partial[stream] + text).split("\n");
+    this.partial[stream] = lines.pop() ?? "";
+    for (const line of lines) out.write(`${this.prefix}${line}\n`);
   }
-  return parts.join(" ");
-}
 
-function printEvent(e: SandboxEventView, json: boolean): void {
-  if (json) {
-    // One object a line, so --follow can be piped into jq as it goes.
-    process.stdout.write(`${JSON.stringify(e)}\n`);
-    return;
-  }
-  const outcome = e.outcome === "ok" ? style.green(e.outcome) : style.red(e.outcome);
-  const took = e.durationMs === null ? "" : style.dim(` ${e.durationMs}ms`);
-  process.stdout.write(
-    `${style.dim(e.at)}  ${e.action.padEnd(18)} ${outcome}${took}  ${e.actor}  ${summary(e)}`.trimEnd() +
-      "\n",
-  );
-}
-
-/** Events newer than `afterId`, oldest first, paging back as far as needed. */
-async function newerThan(api: WrennApi, id: string, afterId: bigint): Promise<SandboxEventView[]> {
-  const out: SandboxEventView[] = [];
-  let before: string | undefined;
-  for (;;) {
-    const page = await api.request<SandboxEventPage>("GET", path(id), {
-      query: { before, limit: 500 },
-    });
-    for (const e of page.events) {
-      if (BigInt(e.id) <= afterId) return out.reverse();
-      out.push(e);
+  /** What is left of an unfinished last line, once the process ended. */
+  flush(): void {
+    for (const stream of ["stdout", "stderr"] as const) {
+      if (this.partial[stream]) this.write(stream, "\n");
     }
-    if (!page.nextBefore) return out.reverse();
-    before = page.nextBefore;
   }
 }
 
-export function registerSandboxLogs(sandbox: Command): void {
-  sandbox
+async function runningSandbox(api: WrennApi, ref: string): Promise<OwnedSandbox> {
+  const info = await api.request<OwnedSandbox>("GET", path(ref));
+  if (info.state !== "running") {
+    throw new CliError(
+      `sandbox ${info.id} is ${info.state}: only a running sandbox has processes to show (its audit trail: wrenn events ${ref})`,
+    );
+  }
+  return info;
+}
+
+export function registerSandboxLogs(parent: Command): void {
+  parent
     .command("logs")
-    .description("Show a sandbox's event trail: lifecycle, commands run, files read and written")
-    .argument("<id>", "sandbox id")
-    .option("-n, --tail <n>", "the last N events", positiveInt("--tail"), 100)
-    .option("-f, --follow", "keep printing new events until the sandbox stops (or Ctrl-C)")
-    .option("--json", "one JSON object per line")
+    .description(
+      "Show the output of a sandbox's running processes (background commands, servers), from the oldest output envd still holds, until they end",
+    )
+    .argument("<id>", "sandbox id or name")
+    .option("-p, --pid <pid>", "only this process", positiveInt("--pid"))
+    .option(
+      "-f, --follow",
+      "also show processes started later, until the sandbox stops (or Ctrl-C)",
+    )
     .addHelpText(
       "after",
-      "\nExamples:\n  wrenn sandbox logs sb-1a2b3c4d\n  wrenn sandbox logs -f sb-1a2b3c4d\n  wrenn sandbox logs --json sb-1a2b3c4d | jq -r .action",
+      `
+Lines are prefixed with [pid] when more than one process is shown. Commands that already ended
+are not shown (envd forgets them); their runs and exit codes are in \`wrenn events\`.
+
+Examples:
+  wrenn logs web
+  wrenn logs -f sb-1a2b3c4d
+  wrenn logs --pid 42 web 2>/dev/null`,
     )
-    .action(async (id: string, o, command: Command) => {
+    .action(async (ref: string, o: { pid?: number; follow?: boolean }, command: Command) => {
       const ctx = await contextOf(command);
-      const json = wantsJson(command);
-      const tail = Math.min(Math.max(Math.trunc(o.tail) || 100, 1), 500);
-      const first = await ctx.api.request<SandboxEventPage>("GET", path(id), {
-        query: { limit: tail },
-      });
-      const shown = [...first.events].reverse();
-      for (const e of shown) printEvent(e, json);
-      if (!o.follow) return;
-      let last = BigInt(shown.at(-1)?.id ?? "0");
+      const info = await runningSandbox(ctx.api, ref);
+      const box = new Sandbox(
+        { sandboxId: info.id, envdAccessToken: info.envdAccessToken },
+        ctx.sdk(),
+      );
+      const wanted = (p: ProcessInfo) => o.pid === undefined || p.pid === o.pid;
+      const first = (await box.commands.list()).filter(wanted);
+      if (o.pid !== undefined && first.length === 0) {
+        throw new CliError(`no process ${o.pid} runs in sandbox ${info.id}`, EXIT.notFound);
+      }
+      if (first.length === 0 && !o.follow) {
+        process.stderr.write(`No processes run in ${info.id}. Started ones show with -f.\n`);
+        return;
+      }
+      const prefixed = o.pid === undefined && (first.length > 1 || Boolean(o.follow));
+      const followed = new Map<number, { handle?: CommandHandle; ended: Promise<void> }>();
+      const attach = (p: ProcessInfo) => {
+        if (followed.has(p.pid)) return;
+        const printer = new Printer(prefixed ? `[${p.pid}] ` : "");
+        const entry: { handle?: CommandHandle; ended: Promise<void> } = {
+          ended: box.commands
+            .connect(p.pid, {
+              onStdout: (d) => printer.write("stdout", d),
+              onStderr: (d) => printer.write("stderr", d),
+            })
+            .then((handle) => {
+              entry.handle = handle;
+              // A non-zero exit or a lost stream only ends this process's part.
+              return handle.wait().then(
+                () => {},
+                () => {},
+              );
+            })
+            // It ended between the list and the connect: nothing left to show.
+            .catch(() => {})
+            .finally(() => printer.flush()),
+        };
+        followed.set(p.pid, entry);
+      };
+      for (const p of first) attach(p);
+
+      if (!o.follow) {
+        await Promise.all([...followed.values()].map((f) => f.ended));
+        return;
+      }
       let stop = false;
       process.once("SIGINT", () => {
         stop = true;
         process.exitCode = EXIT.interrupted;
       });
-      let ended = false;
       while (!stop) {
         await sleep(1000);
-        // The state is read before the events, and one more round follows the first "stopped":
-        // the destroy's own event may be written just after the state changes.
-        const state = (
-          await ctx.api.request<{ state: string }>("GET", `/v1/sandboxes/${encodeURIComponent(id)}`)
-        ).state;
-        if (state === "stopped" || state === "error") {
-          if (ended) break;
-          ended = true;
-        }
-        const events = await newerThan(ctx.api, id, last);
-        for (const e of events) printEvent(e, json);
-        if (events.length) last = BigInt(events.at(-1)!.id);
+        const state = (await ctx.api.request<{ state: string }>("GET", path(info.id))).state;
+        if (state !== "running") break;
+        const now = await box.commands.list().catch(() => []);
+        for (const p of now.filter(wanted)) attach(p);
       }
+      for (const f of followed.values()) f.handle?.disconnect();
     });
 }

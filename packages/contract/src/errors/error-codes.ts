@@ -286,6 +286,13 @@ export const ERROR_CODES = {
     retryable: true,
     message: "template {template} is being built",
   },
+  /** Another live sandbox of the same owner has this name (names free up when one stops or fails). */
+  sandbox_name_taken: {
+    status: 409,
+    grpc: "already_exists",
+    retryable: false,
+    message: "you already have a sandbox named {name}",
+  },
   invalid_state: {
     status: 409,
     grpc: "failed_precondition",

@@ -1,11 +1,23 @@
 // The sandbox routes' bodies, queries and answers (/v1/sandboxes).
 import { type Static, Type } from "typebox";
-import { ENV_VAR_NAME_PATTERN, LIMITS, TEMPLATE_PATTERN } from "../limits.js";
-import { SANDBOX_ERROR_REASONS, SANDBOX_STATES } from "../sandbox-states.js";
+import { ENV_VAR_NAME_PATTERN, LIMITS, SANDBOX_NAME_PATTERN, TEMPLATE_PATTERN } from "../limits.js";
+import { SANDBOX_ERROR_REASONS, SANDBOX_STATES, SANDBOX_STOP_REASONS } from "../sandbox-states.js";
 import { DateTime, Nullable, StringMap } from "./shared.js";
 
 export const SandboxIdParams = Type.Object({
-  id: Type.String({ minLength: 1, maxLength: 64, description: "Sandbox id, sb- and 8 hex digits" }),
+  id: Type.String({
+    minLength: 1,
+    maxLength: 64,
+    description: "The sandbox's id (sb- and 8 hex digits) or its name",
+  }),
+});
+
+const SandboxName = Type.String({
+  minLength: 1,
+  maxLength: LIMITS.sandboxNameLength,
+  pattern: SANDBOX_NAME_PATTERN,
+  description:
+    "Your name for the sandbox, usable wherever its id is. Unique among your sandboxes that are neither stopped nor failed (state error): the name frees up when its sandbox stops or fails. Lowercase letters, digits and hyphens; not of the form sb-1a2b3c4d.",
 });
 
 export const State = Type.Enum([...SANDBOX_STATES]);
@@ -36,6 +48,7 @@ const EgressLists = Type.Object(
 
 export const Sandbox = Type.Object({
   id: Type.String(),
+  name: Nullable(SandboxName),
   state: State,
   template: Type.String(),
   resources: Resources,
@@ -59,6 +72,12 @@ export const Sandbox = Type.Object({
         "Why the sandbox is in `error`: `oom` (it ran out of its memory), `pids` (it reached its task limit), `crashed` (it stopped on its own otherwise), `interrupted` (an operation on it was cut short, e.g. its host agent died during a pause), `failed` (an operation on it failed), `lost` (its host no longer has it). Null in every other state. Its files stay readable through the files API while it is in `error`, when its host still has them.",
     }),
   ),
+  stopReason: Nullable(
+    Type.Enum([...SANDBOX_STOP_REASONS], {
+      description:
+        "How a stopped (or stopping) sandbox ended: `destroyed` (someone destroyed it) or `expired` (its timeout ran out; `endAt` is when). Null while it has not been stopped.",
+    }),
+  ),
 });
 
 export const OwnedSandbox = Type.Object({
@@ -71,11 +90,12 @@ export const OwnedSandbox = Type.Object({
 const TimeoutSeconds = Type.Integer({
   minimum: LIMITS.timeoutSeconds.min,
   maximum: LIMITS.timeoutSeconds.max,
-  description: "Seconds until the sandbox is destroyed, or paused with autoPause",
+  description: `Seconds until the sandbox is destroyed, or paused with autoPause. 0 means no limit of your own: the longest this server allows (${LIMITS.timeoutSeconds.max} s). It never means "end now".`,
 });
 
 export const CreateSandboxBody = Type.Object(
   {
+    name: Type.Optional(SandboxName),
     template: Type.Optional(
       Type.String({ maxLength: LIMITS.templateLength, pattern: TEMPLATE_PATTERN, default: "base" }),
     ),
@@ -198,7 +218,7 @@ export const ResumeBody = Type.Object(
       Type.Integer({
         minimum: LIMITS.timeoutSeconds.min,
         maximum: LIMITS.timeoutSeconds.max,
-        description: "Seconds from now; default: the timeout the sandbox was created with",
+        description: `Seconds from now (0: the longest this server allows, ${LIMITS.timeoutSeconds.max} s); default: the timeout the sandbox was created with`,
       }),
     ),
   },

@@ -18,9 +18,11 @@ export interface Owner {
 
 export interface FleetFilter {
   states?: readonly SandboxState[];
+  /** Leave out old failed creates (the default view, as in the API's default list). */
+  hideFailedCreates?: boolean;
   ownerId?: string;
   template?: string;
-  /** Free text: a part of the id, the template or a metadata key, value or key=value. */
+  /** Free text: a part of the id, the name, the template or a metadata key, value or key=value. */
   search?: string;
 }
 
@@ -74,6 +76,7 @@ export class Fleet {
       owners.map((o) =>
         this.deps.sandboxes.list(this.actingFor(admin, o.id), {
           states: filter.states,
+          hideFailedCreates: filter.hideFailedCreates,
           template: filter.template,
           search: filter.search,
           order: "desc",

@@ -4,6 +4,8 @@ import { sandboxRow } from "./sandbox-row.js";
 
 const base: Sandbox = {
   id: "sb-0000000a",
+  name: null,
+  stopReason: null,
   ownerId: "owner",
   apiKeyId: "key",
   template: "base",

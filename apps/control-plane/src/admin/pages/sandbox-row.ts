@@ -32,7 +32,7 @@ export function endsCell(s: Sandbox, now = Date.now()): Html {
 
 export function sandboxRow(s: Sandbox, ownerName: string | undefined, now = Date.now()): Html {
   return html`<tr id="${rowId(s.id)}" data-state="${s.state}">
-  <td data-label="Sandbox">${sandboxLink(s.id)}</td>
+  <td data-label="Sandbox">${sandboxLink(s.id)}${s.name ? html` <span class="dim small sandbox-name">${s.name}</span>` : ""}</td>
   <td data-label="State">${stateBadge(s.state)}${s.state === "error" && s.errorReason ? html` <span class="dim small" title="${s.error ?? ""}">${s.errorReason}</span>` : ""}</td>
   <td data-label="Owner"><span>${ownerName ?? ""}</span> <span class="mono dim">${s.ownerId}</span></td>
   <td data-label="Template" class="mono">${s.template}</td>

@@ -31,6 +31,7 @@ function toFilter(q: ListQuery): FleetFilter {
   const state: StateChoice = (q.state as StateChoice | undefined) ?? "live";
   return {
     states: state === "all" ? undefined : state === "live" ? LIVE_STATES : [state as SandboxState],
+    hideFailedCreates: state === "live",
     ownerId: q.owner || undefined,
     search: q.q?.trim() || undefined,
   };

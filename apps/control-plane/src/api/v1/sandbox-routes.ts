@@ -89,6 +89,8 @@ export const sandboxRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, dep
       const q = request.query;
       const page = await sandboxes.list(principalOf(request), {
         states: parseStates(q.state),
+        // Asked for nothing in particular: old failed creates stay out of the way.
+        hideFailedCreates: q.state === undefined,
         metadata: parseMetadata(q.metadata),
         template: q.template,
         startedAfter: q.startedAfter === undefined ? undefined : new Date(q.startedAfter),

@@ -9,6 +9,7 @@ const iso = (d: Date | null) => (d === null ? null : d.toISOString());
 export function sandboxView(s: Sandbox) {
   return {
     id: s.id,
+    name: s.name,
     state: s.state,
     template: s.template,
     resources: s.resources,
@@ -27,6 +28,7 @@ export function sandboxView(s: Sandbox) {
     stoppedAt: iso(s.stoppedAt),
     error: s.error,
     errorReason: s.state === "error" ? s.errorReason : null,
+    stopReason: s.state === "stopped" || s.state === "stopping" ? s.stopReason : null,
   };
 }
 
