@@ -423,7 +423,7 @@ describe("wrenn sandbox, keys, hosts", () => {
     const opts = { apiUrl: stack.url, apiKey: user.key };
     const box = await Sandbox.create("base", { ...opts, name: "cli-logs", timeoutMs: 600_000 });
     try {
-      const early = await box.commands.start("echo early; sleep 3; echo late >&2");
+      const early = await box.commands.start("echo early; sleep 20; echo late >&2");
       await early.disconnect();
       // One process, chosen by pid: its output from the start, stdout and stderr apart; the
       // command returns when the process ends.

@@ -1,5 +1,26 @@
 // The prose of the OpenAPI document: what the schemas cannot say (the proxy, the WebSockets).
-export const API_DESCRIPTION = `Wrenn's own API lives under /v1. The paths tagged e2b are the subset of E2B's REST API that its SDK uses, with E2B's shapes and error bodies.
+export const API_DESCRIPTION = `Wrenn runs isolated sandboxes on your own machines: create one, run commands in it, move files in and out, pause it and throw it away. This page is the REST API of this Wrenn server; the official \`e2b\` SDK works against it unchanged.
+
+## Quick start
+
+Every /v1 request carries an API key in \`X-API-Key\` (\`npm start\` prints the admin key; \`wrenn keys create\` makes more). In this page: **Authorize**, paste the key, then "Try it out" on POST /v1/sandboxes: its example works as written.
+
+\`\`\`sh
+export WRENN_API_URL=http://127.0.0.1:3000 WRENN_API_KEY=wrn_...
+curl -s -X POST $WRENN_API_URL/v1/sandboxes -H "X-API-Key: $WRENN_API_KEY" \\
+  -H 'content-type: application/json' -d '{"name":"demo","timeoutSeconds":600}'
+curl -s -X POST $WRENN_API_URL/v1/sandboxes/demo/exec -H "X-API-Key: $WRENN_API_KEY" \\
+  -H 'content-type: application/json' -d '{"command":"echo hello from $(hostname)"}'
+curl -s -X DELETE $WRENN_API_URL/v1/sandboxes/demo -H "X-API-Key: $WRENN_API_KEY"
+\`\`\`
+
+The same with the CLI: \`wrenn sandbox create --name demo\`, \`wrenn sandbox exec demo -- echo hi\`, \`wrenn logs demo\`, \`wrenn sandbox kill demo\`.
+
+A sandbox's **name** (optional, unique among your live sandboxes) works wherever its id does. **timeoutSeconds** is its lifetime: at the end it is destroyed (or paused, with autoPause); 0 means the longest this server allows (24 h), never "end now". For exec, a timeout of 0 means no limit. An ended sandbox stays readable with its \`stopReason\` (\`destroyed\` or \`expired\`); a create that failed is kept for its audit trail but leaves default lists after WRENN_FAILED_CREATE_VISIBLE_SECONDS (600).
+
+## The API
+
+Wrenn's own API lives under /v1. The paths tagged e2b are the subset of E2B's REST API that its SDK uses, with E2B's shapes and error bodies.
 
 ## Sandbox traffic (the proxy)
 

@@ -19,6 +19,7 @@ import { e2bSandboxRoutes } from "./e2b/sandbox-routes.js";
 import { e2bUnimplementedRoutes } from "./e2b/unimplemented-routes.js";
 import { notFoundHandler, sendProblem } from "./error-handler.js";
 import { API_DESCRIPTION } from "./openapi-description.js";
+import { finishDocument } from "./openapi-finish.js";
 import { principalOf } from "./request-context.js";
 import { adminRoutes } from "./v1/admin-routes.js";
 import { eventRoutes } from "./v1/event-routes.js";
@@ -104,7 +105,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     openapi: {
       openapi: "3.1.0",
       info: {
-        title: "Wrenn control plane",
+        title: "Wrenn API",
         version: options.version,
         description: API_DESCRIPTION,
       },
@@ -112,8 +113,20 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
         securitySchemes: { apiKey: { type: "apiKey", in: "header", name: "X-API-Key" } },
       },
     },
+    transformObject: (documentObject) =>
+      finishDocument((documentObject as { openapiObject: Record<string, unknown> }).openapiObject),
   });
-  await app.register(swaggerUi, { routePrefix: "/docs", staticCSP: true });
+  await app.register(swaggerUi, {
+    routePrefix: "/docs",
+    staticCSP: true,
+    // Swagger UI applies an inline style of its own; without this Chromium logs a CSP error on
+    // every load. Styles only: scripts stay limited to this server's own files.
+    transformStaticCSP: (header) =>
+      header.replace(/style-src ([^;]*)/, (all, sources: string) =>
+        sources.includes("'unsafe-inline'") ? all : `style-src ${sources} 'unsafe-inline'`,
+      ),
+    theme: { title: "Wrenn API docs" },
+  });
 
   await app.register(websocket, {
     options: {

@@ -70,7 +70,14 @@ export const ExecBody = Type.Object(
       }),
     ),
   },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    // What /docs fills in for "Try it out": each works as written against a running sandbox.
+    examples: [
+      { command: "echo hello from $(hostname) && ls /", timeoutSeconds: 30 },
+      { cmd: "python3", args: ["-c", "print(6 * 7)"], cwd: "/tmp" },
+    ],
+  },
 );
 
 export const ExecResult = Type.Object({
@@ -114,12 +121,12 @@ export const ListQuery = Type.Object(
 
 export const PathBody = Type.Object(
   { path: Path("Absolute, or relative to the user's home"), user: Type.Optional(User) },
-  { additionalProperties: false },
+  { additionalProperties: false, examples: [{ path: "/tmp/work/data" }] },
 );
 
 export const MoveBody = Type.Object(
   { from: Path("Current path"), to: Path("New path"), user: Type.Optional(User) },
-  { additionalProperties: false },
+  { additionalProperties: false, examples: [{ from: "/tmp/work/data", to: "/tmp/work/archive" }] },
 );
 
 export const FileEntry = Type.Object({

@@ -58,7 +58,12 @@ export const CreateApiKeyBody = Type.Object(
       }),
     ),
   },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    examples: [
+      { name: "ci-runner", pools: { vcpus: 8, memoryMb: 16384 }, createRatePerMinute: 30 },
+    ],
+  },
 );
 
 export const CreatedApiKey = Type.Object({

@@ -171,7 +171,21 @@ export const UpdateNetworkBody = Type.Object(
     ),
     network: Type.Optional(EgressLists),
   },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    // What /docs fills in for "Try it out": it works as written on a fresh stack (no mounts:
+    // those need an admin key and an allowed host directory).
+    examples: [
+      {
+        name: "my-first-sandbox",
+        template: "base",
+        resources: { vcpus: 1, memoryMb: 512 },
+        metadata: { project: "demo" },
+        envVars: { GREETING: "hello" },
+        timeoutSeconds: 600,
+      },
+    ],
+  },
 );
 
 export const ListSandboxesQuery = Type.Object(
@@ -209,7 +223,7 @@ export const SandboxPage = Type.Object({
 
 export const TimeoutBody = Type.Object(
   { timeoutSeconds: TimeoutSeconds },
-  { additionalProperties: false },
+  { additionalProperties: false, examples: [{ timeoutSeconds: 1800 }] },
 );
 
 export const ResumeBody = Type.Object(
@@ -222,7 +236,7 @@ export const ResumeBody = Type.Object(
       }),
     ),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, examples: [{ timeoutSeconds: 600 }] },
 );
 
 export const SandboxStats = Type.Object({

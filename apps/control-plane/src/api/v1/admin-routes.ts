@@ -23,7 +23,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, deps)
     {
       config: { adminOnly: true },
       schema: {
-        tags: ["api keys"],
+        tags: ["admin"],
         security,
         summary: "Create an API key (admin); the key is in this response only",
         body: CreateApiKeyBody,
@@ -41,7 +41,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, deps)
     {
       config: { adminOnly: true },
       schema: {
-        tags: ["api keys"],
+        tags: ["admin"],
         security,
         summary: "List every API key (admin)",
         response: { 200: Type.Object({ apiKeys: Type.Array(ApiKey) }), ...commonErrors },
@@ -71,7 +71,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, deps)
     {
       config: { adminOnly: true },
       schema: {
-        tags: ["api keys"],
+        tags: ["admin"],
         security,
         summary: "Revoke an API key (admin; idempotent)",
         params: ApiKeyIdParams,
@@ -89,7 +89,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, deps)
     {
       config: { adminOnly: true },
       schema: {
-        tags: ["hosts"],
+        tags: ["admin"],
         security,
         summary: "Hosts with their capacity, asked from each host agent now (admin)",
         response: { 200: Type.Object({ hosts: Type.Array(Host) }), ...commonErrors },

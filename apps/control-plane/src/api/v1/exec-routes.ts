@@ -95,7 +95,14 @@ export const execRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, deps) 
     "/sandboxes/:id/exec/stream",
     {
       websocket: true,
-      schema: { params: SandboxIdParams },
+      schema: {
+        tags: ["exec"],
+        security: [{ apiKey: [] }],
+        summary: "WebSocket: run a command and stream its stdin, stdout and stderr",
+        description:
+          'Upgrade to a WebSocket. Send `{"type":"start","command":"..."}` first; stdout and stderr arrive as binary frames (first byte 1 or 2), then `{"type":"exit","exitCode":N}`. The full protocol is in the API description above (WebSockets).',
+        params: SandboxIdParams,
+      },
       // Refused with an HTTP status before the upgrade when the sandbox is not the caller's.
       preHandler: async (request) => exec.checkAccess(principalOf(request), request.params.id),
     },

@@ -24,7 +24,15 @@ export const terminalRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, de
     "/sandboxes/:id/terminal",
     {
       websocket: true,
-      schema: { params: SandboxIdParams, querystring: TerminalQuery },
+      schema: {
+        tags: ["exec"],
+        security: [{ apiKey: [] }],
+        summary: "WebSocket: an interactive login shell on a pty",
+        description:
+          "Upgrade to a WebSocket (Connection: Upgrade, Upgrade: websocket). Binary frames carry keystrokes in and terminal output out; text frames are JSON control messages: `input`, `resize`, `signal` in, `started` and `exit` out. The protocol is in the API description above (WebSockets).",
+        params: SandboxIdParams,
+        querystring: TerminalQuery,
+      },
       preHandler: async (request) => deps.exec.checkAccess(principalOf(request), request.params.id),
     },
     (socket, request) => {
