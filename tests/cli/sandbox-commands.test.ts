@@ -440,7 +440,9 @@ describe("wrenn sandbox, keys, hosts", () => {
         },
       });
       await waitFor(async () => seen.includes(`[${server.pid}] serving`), 60_000, "replay");
-      const later = await box.commands.start("echo started-later");
+      // Looked for once a second: a process that lives that long is picked up.
+      const later = await box.commands.start("echo started-later; sleep 600");
+      await later.disconnect();
       await waitFor(
         async () => seen.includes(`[${later.pid}] started-later`),
         60_000,

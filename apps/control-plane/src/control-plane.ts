@@ -187,6 +187,7 @@ export async function startControlPlane(
       domain,
       proxy,
       admin: { secretKey },
+      metricsToken: config.metricsToken,
     });
     cleanups.push(() => app.close());
     await app.listen({ host: config.host, port: config.port });

@@ -167,6 +167,7 @@ export async function serve(config: AgentConfig): Promise<void> {
   const listener = await startListener({
     listen: config.listen,
     token: config.token,
+    metricsToken: config.metricsToken,
     routes: hostAgentRoutes({
       manager,
       templates,

@@ -18,6 +18,7 @@ import { e2bLifecycleRoutes } from "./e2b/lifecycle-routes.js";
 import { e2bSandboxRoutes } from "./e2b/sandbox-routes.js";
 import { e2bUnimplementedRoutes } from "./e2b/unimplemented-routes.js";
 import { notFoundHandler, sendProblem } from "./error-handler.js";
+import { registerMetrics } from "./metrics-routes.js";
 import { API_DESCRIPTION } from "./openapi-description.js";
 import { finishDocument } from "./openapi-finish.js";
 import { principalOf } from "./request-context.js";
@@ -40,6 +41,8 @@ export interface ServerOptions extends ApiDeps {
   proxy?: SandboxProxy;
   /** The admin UI at /admin; left out, it is not served. */
   admin?: AdminOptions;
+  /** Bearer token that may read /metrics (admin keys always may). */
+  metricsToken?: string;
 }
 
 /**
@@ -110,7 +113,10 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
         description: API_DESCRIPTION,
       },
       components: {
-        securitySchemes: { apiKey: { type: "apiKey", in: "header", name: "X-API-Key" } },
+        securitySchemes: {
+          apiKey: { type: "apiKey", in: "header", name: "X-API-Key" },
+          metricsToken: { type: "http", scheme: "bearer", description: "WRENN_METRICS_TOKEN" },
+        },
       },
     },
     transformObject: (documentObject) =>
@@ -140,6 +146,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   }
 
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+  await registerMetrics(app, options);
 
   app.get(
     "/healthz",

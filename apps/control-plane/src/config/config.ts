@@ -32,6 +32,8 @@ export interface ControlPlaneConfig {
    * the audit trail; asking for state error or every state still shows it).
    */
   failedCreateVisibleSeconds?: number;
+  /** Bearer token a Prometheus scraper sends to GET /metrics (admin keys work too). */
+  metricsToken?: string;
   /** Tests drive the lifecycle and host monitor by hand. */
   backgroundLoops: boolean;
   /** Seconds before an operation in flight counts as stuck (tests shorten them). */
@@ -116,6 +118,7 @@ export function loadConfig(
       env.WRENN_FAILED_CREATE_VISIBLE_SECONDS,
       DEFAULT_FAILED_CREATE_VISIBLE_SECONDS,
     ),
+    metricsToken: nonEmpty(env.WRENN_METRICS_TOKEN),
     backgroundLoops: true,
   };
 }

@@ -81,6 +81,10 @@ export interface LocalStack {
   /** A key of the same owner in E2B's form (`e2b_` + 40 hex), for the banner's E2B line. */
   e2bApiKey: string;
   keyFile?: string;
+  /** Bearer token for /metrics of both the control plane and the agent (kept in the data dir). */
+  metricsToken: string;
+  /** Where the agent listens (its /metrics is there). */
+  agentUrl: string;
   dataDir: string;
   logDir: string;
   cp: ControlPlane;
@@ -153,6 +157,21 @@ async function adminKey(o: LocalStackOptions): Promise<{ key: string; file?: str
 }
 
 /**
+ * The scrape token for /metrics: WRENN_METRICS_TOKEN, else one kept in the data directory, so a
+ * Prometheus config written once keeps working across restarts. It reads metrics, nothing else.
+ */
+async function metricsToken(o: LocalStackOptions): Promise<string> {
+  if (o.env.WRENN_METRICS_TOKEN) return o.env.WRENN_METRICS_TOKEN;
+  const file = join(o.dataDir, "metrics-token");
+  const kept = (await readFile(file, "utf8").catch(() => "")).trim();
+  if (kept) return kept;
+  const token = `wrm_${randomBytes(24).toString("base64url")}`;
+  await writeFile(file, `${token}\n`, { mode: 0o600 });
+  await chmod(file, 0o600);
+  return token;
+}
+
+/**
  * The control plane with a host agent on this machine and the embedded database: what
  * `npm start` (and later `wrenn up`) runs. Needs root, for the agent.
  */
@@ -190,6 +209,7 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
   const agentLogPath = join(logDir, "agent.log");
   const agentLog = createWriteStream(agentLogPath, { flags: "a" });
   const token = randomBytes(24).toString("base64url");
+  const scrapeToken = await metricsToken(o);
   const agent = new AgentChild({
     dataDir: o.dataDir,
     templatesDir: o.templatesDir,
@@ -202,6 +222,7 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
       WRENN_NETWORK_POOL: settings.networkPool,
       WRENN_NETWORK_PREFIX: settings.networkPrefix,
       WRENN_NETWORK_TABLE: settings.networkTable,
+      WRENN_AGENT_METRICS_TOKEN: scrapeToken,
       WRENN_MOUNT_ROOTS:
         o.env.WRENN_MOUNT_ROOTS ?? [...new Set([os.homedir(), process.cwd()])].join(","),
     },
@@ -226,6 +247,7 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
       apiKey: key,
       // Every control plane on this data dir is this one; the key never leaves the machine.
       secretKey: o.env.WRENN_SECRET_KEY || undefined,
+      metricsToken: scrapeToken,
     };
     const cpLogPath = join(logDir, "control-plane.log");
     o.say(`Starting the control plane on ${settings.listen} (log: ${cpLogPath})`);
@@ -264,6 +286,8 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
       apiKey: key,
       e2bApiKey,
       keyFile: file,
+      metricsToken: scrapeToken,
+      agentUrl: agent.url,
       dataDir: o.dataDir,
       logDir,
       cp,
@@ -383,6 +407,7 @@ export function banner(stack: LocalStack): string {
     `  Docs       ${url}/docs   (OpenAPI 3.1: ${url}/openapi.json)`,
     `  Admin UI   ${url}/admin   (log in with the API key)`,
     `  API key    ${key}${stack.keyFile ? `   (kept in ${stack.keyFile})` : ""}`,
+    `  Metrics    ${url}/metrics and ${stack.agentUrl}/metrics   (Prometheus; header Authorization: Bearer ${stack.metricsToken})`,
     `  Data       ${stack.dataDir}   (logs in ${stack.logDir})`,
     `  Network    ${stack.settings.networkPool}, interfaces ${stack.settings.networkPrefix}*, nft table ${stack.settings.networkTable}`,
     `  Egress     ${egressLine(stack.cp.defaultInternet)}`,

@@ -26,6 +26,7 @@ import { trafficTokenOf } from "../secrets/traffic-token.js";
 import { lockKey } from "../store/api-key-store.js";
 import type { AuditEvent } from "../store/audit-store.js";
 import {
+  countByState,
   deleteRefusedSandbox,
   endedAmong,
   findSandbox,
@@ -391,6 +392,11 @@ export class SandboxService {
     };
     await Promise.all(Array.from({ length: Math.min(concurrency, rows.length) }, worker));
     return out;
+  }
+
+  /** Sandboxes per state across every owner (for /metrics; not an owner's view). */
+  countsByState(): Promise<Record<string, number>> {
+    return countByState(this.o.db);
   }
 
   /** Of these sandbox ids, those that have ended (stopped) or do not exist. */

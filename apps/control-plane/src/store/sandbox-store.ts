@@ -480,3 +480,11 @@ export async function placedOnHost(
   const row = result.rows[0]!;
   return { vcpus: row.vcpus, memoryMb: row.memory_mb, storageMb: row.storage_mb };
 }
+
+/** How many sandboxes are in each state (every owner), for the control plane's metrics. */
+export async function countByState(q: Queryable): Promise<Record<string, number>> {
+  const result = await q.query<{ state: string; n: number }>(
+    "SELECT state, count(*)::int AS n FROM sandboxes GROUP BY state",
+  );
+  return Object.fromEntries(result.rows.map((r) => [r.state, r.n]));
+}

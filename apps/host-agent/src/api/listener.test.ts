@@ -88,6 +88,29 @@ describe("agent listener", () => {
     expect(seen).toEqual(["/metrics", "/healthz", "/metrics", "/healthz"]);
   });
 
+  it("a metrics token reads /metrics and nothing else", async () => {
+    const l = await startListener({
+      listen: "127.0.0.1:0",
+      token: "s3cret-token",
+      metricsToken: "scrape-only-token",
+      routes,
+      forwarder,
+      metrics: new Registry(),
+      log,
+    });
+    close = l.close;
+    const url = `http://${l.address}`;
+    const scrape = { authorization: "Bearer scrape-only-token" };
+    const metrics = await fetch(`${url}/metrics`, { headers: scrape });
+    expect(metrics.status).toBe(200);
+    for (const path of ["/healthz", "/hostagent.v1.HostAgentService/ListSandboxes"]) {
+      expect((await fetch(`${url}${path}`, { headers: scrape })).status, path).toBe(401);
+    }
+    const agent = { authorization: "Bearer s3cret-token" };
+    expect((await fetch(`${url}/metrics`, { headers: agent })).status).toBe(200);
+    expect((await fetch(`${url}/metrics`)).status).toBe(401);
+  });
+
   it("serves without a token on loopback", async () => {
     const l = await startListener({
       listen: "127.0.0.1:0",

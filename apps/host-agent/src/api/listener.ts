@@ -15,6 +15,8 @@ export interface ListenerOptions {
   listen: string;
   /** Required unless the agent listens on loopback or a Unix socket. */
   token?: string;
+  /** A Bearer token that may read /metrics only (for a Prometheus scraper). */
+  metricsToken?: string;
   routes: (router: ConnectRouter) => void;
   forwarder: Forwarder;
   metrics: Registry;
@@ -75,8 +77,20 @@ export async function startListener(
   // Authorization: Bearer only.
   const mayForward = (headers: http.IncomingHttpHeaders): boolean =>
     matches(single(headers[FORWARD_TOKEN]));
-  const mayCallAgent = (headers: http.IncomingHttpHeaders): boolean =>
-    matches(/^Bearer (.+)$/.exec(String(headers.authorization ?? ""))?.[1]);
+  const bearer = (headers: http.IncomingHttpHeaders) =>
+    /^Bearer (.+)$/.exec(String(headers.authorization ?? ""))?.[1];
+  const mayCallAgent = (headers: http.IncomingHttpHeaders): boolean => matches(bearer(headers));
+  const metricsSecret = opts.metricsToken ? Buffer.from(opts.metricsToken) : undefined;
+  // The scrape token reads /metrics and nothing else: it can be handed to a monitoring system.
+  const mayReadMetrics = (headers: http.IncomingHttpHeaders): boolean => {
+    if (mayCallAgent(headers)) return true;
+    const given = Buffer.from(bearer(headers) ?? "");
+    return (
+      metricsSecret !== undefined &&
+      given.length === metricsSecret.length &&
+      timingSafeEqual(given, metricsSecret)
+    );
+  };
 
   const handle = (
     req: http.IncomingMessage | http2.Http2ServerRequest,
@@ -98,11 +112,12 @@ export async function startListener(
       opts.forwarder.web(r1, s1);
       return;
     }
-    if (!mayCallAgent(req.headers)) {
+    const metricsRequest = req.url === "/metrics" && req.method === "GET";
+    if (!(metricsRequest ? mayReadMetrics(req.headers) : mayCallAgent(req.headers))) {
       refuseWith(s1, "invalid_agent_token");
       return;
     }
-    if (req.url === "/metrics" && req.method === "GET") {
+    if (metricsRequest) {
       opts.metrics.metrics().then(
         (text) => {
           res.writeHead(200, { "content-type": opts.metrics.contentType });

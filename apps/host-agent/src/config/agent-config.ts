@@ -14,6 +14,8 @@ export interface AgentConfig {
   /** "127.0.0.1:7070" or "unix:/path". */
   listen: string;
   token?: string;
+  /** May read /metrics and nothing else (WRENN_AGENT_METRICS_TOKEN); the agent token may too. */
+  metricsToken?: string;
   poolSize: number;
   templateRestore: boolean;
   defaults: Resources;
@@ -152,6 +154,7 @@ export function agentConfigFromEnv(env: NodeJS.ProcessEnv = process.env): AgentC
       .filter(Boolean),
     listen: env.WRENN_AGENT_LISTEN ?? "127.0.0.1:7070",
     token: env.WRENN_AGENT_TOKEN || undefined,
+    metricsToken: env.WRENN_AGENT_METRICS_TOKEN || undefined,
     poolSize: int(env, "WRENN_POOL_SIZE", 2, 0, 64),
     templateRestore: env.WRENN_TEMPLATE_RESTORE !== "0",
     defaults: {

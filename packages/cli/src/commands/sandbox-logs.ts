@@ -72,7 +72,8 @@ export function registerSandboxLogs(parent: Command): void {
       "after",
       `
 Lines are prefixed with [pid] when more than one process is shown. Commands that already ended
-are not shown (envd forgets them); their runs and exit codes are in \`wrenn events\`.
+are not shown (envd forgets them), nor, with -f, ones that start and end between two looks (one
+a second); their runs and exit codes are in \`wrenn events\`.
 
 Examples:
   wrenn logs web
