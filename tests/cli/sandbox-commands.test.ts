@@ -459,6 +459,47 @@ describe("wrenn sandbox, keys, hosts", () => {
     }
   });
 
+  test("port-forward carries TCP to a port inside the sandbox, over the API's port only", async () => {
+    const opts = { apiUrl: stack.url, apiKey: user.key };
+    const box = await Sandbox.create("base", { ...opts, name: "cli-pf", timeoutMs: 600_000 });
+    let pid = 0;
+    try {
+      const server = await box.commands.start(
+        "mkdir -p /tmp/www && cd /tmp/www && echo forwarded-ok > hello.txt && exec python3 -m http.server 8000 --bind 127.0.0.1",
+      );
+      await server.disconnect();
+      let printed = "";
+      const forward = wrenn(["sandbox", "port-forward", "cli-pf", "8000:0"], {
+        env,
+        onSpawn: (p) => {
+          pid = p;
+        },
+        onStdout: (soFar) => {
+          printed = soFar;
+        },
+      });
+      await waitFor(() => /Forwarding 127\.0\.0\.1:\d+/.test(printed), 60_000, "the local port");
+      const local = Number(/127\.0\.0\.1:(\d+)/.exec(printed)![1]);
+      const get = () =>
+        fetch(`http://127.0.0.1:${local}/hello.txt`)
+          .then((r) => r.text())
+          .catch(() => "");
+      // The server in the sandbox may take a moment to listen.
+      await waitFor(async () => (await get()) === "forwarded-ok\n", 120_000, "the forwarded page");
+      // Connections at once each get their own relay.
+      expect(await Promise.all([get(), get(), get()])).toEqual(Array(3).fill("forwarded-ok\n"));
+      process.kill(pid, "SIGINT");
+      expect((await forward).code).toBe(130);
+      const refused = await fetch(`http://127.0.0.1:${local}/`).catch((e: Error) => e);
+      expect(refused).toBeInstanceOf(Error);
+    } finally {
+      try {
+        if (pid) process.kill(pid, "SIGKILL"); // only if an assertion left it running
+      } catch {}
+      await box.kill().catch(() => {});
+    }
+  });
+
   test("events show the sandbox's trail; another owner gets 404", async () => {
     const logs = await wrenn(["sandbox", "events", id], { env });
     expect(logs.code).toBe(0);

@@ -13,6 +13,7 @@ import { registerSandboxLifecycle } from "./commands/sandbox-lifecycle.js";
 import { registerSandboxList } from "./commands/sandbox-list.js";
 import { registerSandboxLogs } from "./commands/sandbox-logs.js";
 import { registerSandboxNetwork } from "./commands/sandbox-network.js";
+import { registerSandboxPortForward } from "./commands/sandbox-port-forward.js";
 import { registerSandboxShell } from "./commands/sandbox-shell.js";
 import { registerStatus } from "./commands/status.js";
 import { registerTemplate } from "./commands/template.js";
@@ -74,6 +75,7 @@ Examples:
   registerSandboxNetwork(sandbox);
   registerSandboxLogs(sandbox);
   registerSandboxEvents(sandbox);
+  registerSandboxPortForward(sandbox);
 
   // The two a person reaches for most, also at the top level: `wrenn logs web`.
   registerSandboxLogs(program);

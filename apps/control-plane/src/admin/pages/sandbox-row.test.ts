@@ -36,3 +36,9 @@ test("the sandbox list shows why a sandbox is in error, with the message on hove
     sandboxRow({ ...base, state: "running", errorReason: null }, "alice").toString(),
   ).not.toContain("oom");
 });
+
+test("the sandbox list shows a sandbox's name beside its id", () => {
+  const row = sandboxRow({ ...base, state: "running", name: "web-1" }, "alice").toString();
+  expect(row).toMatch(/sb-0000000a<\/a>.*sandbox-name">web-1<\/span>/s);
+  expect(sandboxRow(base, "alice").toString()).not.toContain("sandbox-name");
+});
