@@ -39,7 +39,7 @@ export interface SandboxOpts extends ConnectionOpts {
   template?: string;
   /**
    * Your name for the sandbox, usable wherever its id is (`Sandbox.connect("web")`). Unique
-   * among your sandboxes that have neither stopped nor failed; a clash is a ConflictError with
+   * among your live sandboxes (it frees up when one is destroyed, expires or fails); a clash is a ConflictError with
    * code `sandbox_name_taken`.
    */
   name?: string;

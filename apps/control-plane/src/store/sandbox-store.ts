@@ -154,8 +154,8 @@ export async function insertSandbox(q: Queryable, s: NewSandbox): Promise<Sandbo
 }
 
 /**
- * The sandbox an owner's name refers to: the one holding it (neither stopped nor failed), else
- * the newest that ended with it, so an ended sandbox's record stays reachable by name.
+ * The sandbox an owner's name refers to: the one holding it (not stopping, stopped or failed),
+ * else the newest that ended with it, so an ended sandbox's record stays reachable by name.
  */
 export async function findSandboxByName(
   q: Queryable,
@@ -164,7 +164,7 @@ export async function findSandboxByName(
 ): Promise<SandboxRow | null> {
   const result = await q.query<SandboxRow>(
     `SELECT * FROM sandboxes WHERE owner_id = $1 AND name = $2
-     ORDER BY (state IN ('stopped', 'error')), started_at DESC, id DESC LIMIT 1`,
+     ORDER BY (state IN ('stopping', 'stopped', 'error')), started_at DESC, id DESC LIMIT 1`,
     [ownerId, name],
   );
   return result.rows[0] ?? null;

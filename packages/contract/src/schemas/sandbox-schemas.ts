@@ -17,7 +17,7 @@ const SandboxName = Type.String({
   maxLength: LIMITS.sandboxNameLength,
   pattern: SANDBOX_NAME_PATTERN,
   description:
-    "Your name for the sandbox, usable wherever its id is. Unique among your sandboxes that are neither stopped nor failed (state error): the name frees up when its sandbox stops or fails. Lowercase letters, digits and hyphens; not of the form sb-1a2b3c4d.",
+    "Your name for the sandbox, usable wherever its id is. Unique among your live sandboxes: the name frees up as soon as its sandbox is being destroyed, expires or fails (state error), and then still finds that ended sandbox until another one takes the name. Lowercase letters, digits and hyphens; not of the form sb-1a2b3c4d.",
 });
 
 export const State = Type.Enum([...SANDBOX_STATES]);

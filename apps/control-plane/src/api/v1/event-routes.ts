@@ -50,7 +50,7 @@ const SandboxEventPage = Type.Object({
 
 /**
  * A sandbox's event trail (lifecycle, exec, file and proxy audit events) for its owner: what
- * `wrenn sandbox logs` shows. Admins read every owner's trail through the admin UI instead.
+ * `wrenn events` shows. Admins read every owner's trail through the admin UI instead.
  */
 export const eventRoutes: FastifyPluginAsyncTypebox<EventRouteDeps> = async (app, deps) => {
   app.get(

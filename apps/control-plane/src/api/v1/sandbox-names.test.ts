@@ -108,6 +108,20 @@ describe.each(DATABASE_KINDS)("sandbox names and endings on %s", (kind) => {
     expect((await get(alice.key, "db")).body.id).toBe(second.id);
   });
 
+  test("a failed sandbox frees its name; destroying it later leaves the new holder alone", async () => {
+    const failed = await createSandbox(stack, alice.key, { name: "flaky" });
+    await stack.cp.db.query(
+      "UPDATE sandboxes SET state = 'error', error = 'test', error_reason = 'crashed' WHERE id = $1",
+      [failed.id],
+    );
+    const fresh = await createSandbox(stack, alice.key, { name: "flaky" });
+    expect((await get(alice.key, "flaky")).body.id).toBe(fresh.id);
+    const destroyed = await stack.call("DELETE", `/v1/sandboxes/${failed.id}`, { key: alice.key });
+    expect(destroyed.status).toBe(204);
+    expect((await get(alice.key, failed.id)).body.state).toBe("stopped");
+    expect((await get(alice.key, "flaky")).body).toMatchObject({ id: fresh.id, state: "running" });
+  });
+
   test("bad names are a 400 naming the field, and nothing is stored", async () => {
     const before = await snapshot(stack.cp.db);
     for (const name of ["", "Web", "-x", "x-", "a b", "sb-1a2b3c4d", "x".repeat(64)]) {
