@@ -67,6 +67,18 @@ describe("npm start (bin/start.mjs)", () => {
     expect(first.output).toContain("exit code 0");
     expect(await readFile(join(dataDir, "admin-api-key"), "utf8")).toBe(`${key}\n`);
 
+    // The banner's scrape token reads both programs' Prometheus metrics (and is kept).
+    const metricsLine =
+      /Metrics\s+(http:\/\/\S+) and (http:\/\/\S+)\s+\(Prometheus; header Authorization: Bearer (\S+)\)/;
+    const [, cpMetrics, agentMetrics, scrape] = metricsLine.exec(first.output)!;
+    for (const target of [cpMetrics!, agentMetrics!]) {
+      const r = await fetch(target, { headers: { authorization: `Bearer ${scrape}` } });
+      expect(r.status, target).toBe(200);
+      expect(await r.text(), target).toContain("wrenn_");
+    }
+    expect((await fetch(cpMetrics!)).status).toBe(401);
+    expect(await readFile(join(dataDir, "metrics-token"), "utf8")).toBe(`${scrape}\n`);
+
     // The printed values are all a user needs for the official SDK.
     const opts = { apiKey: e2bKey, apiUrl: url, sandboxUrl: url };
     const sbx = await Sandbox.create("base", opts);
