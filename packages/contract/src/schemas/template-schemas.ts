@@ -30,7 +30,11 @@ export const CreateTemplateBody = Type.Object(
       Type.Integer({ minimum: LIMITS.memoryMb.min, maximum: LIMITS.memoryMb.max }),
     ),
   },
-  { additionalProperties: false },
+  // What /docs fills in for "Try it out" (the build pulls the image from its registry).
+  {
+    additionalProperties: false,
+    examples: [{ name: "python:3.12", fromImage: "python:3.12-slim" }],
+  },
 );
 export type CreateTemplateBody = Static<typeof CreateTemplateBody>;
 
