@@ -107,6 +107,8 @@ var ErrorCodes = map[string]ErrorCodeSpec{
 
 	"template_building": {Status: 409, Retryable: true, Message: "template {template} is being built"},
 
+	"sandbox_name_taken": {Status: 409, Retryable: false, Message: "you already have a sandbox named {name}"},
+
 	"invalid_state": {Status: 409, Retryable: false, Message: "the sandbox is not in a state that allows this"},
 
 	"failed_precondition": {Status: 409, Retryable: false, Message: "the operation cannot run now"},

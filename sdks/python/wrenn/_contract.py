@@ -252,6 +252,12 @@ ERROR_CODES: Dict[str, Dict[str, Any]] = {
         "retryable": True,
         "message": "template {template} is being built",
     },
+    "sandbox_name_taken": {
+        "status": 409,
+        "grpc": "already_exists",
+        "retryable": False,
+        "message": "you already have a sandbox named {name}",
+    },
     "invalid_state": {
         "status": 409,
         "grpc": "failed_precondition",
@@ -428,6 +434,7 @@ LIMITS: Dict[str, Any] = {
     "templateLength": 128,
     "imageRefLength": 512,
     "templateBuildLogLines": 5000,
+    "sandboxNameLength": 63,
     "searchLength": 256,
     "listLimit": {
         "min": 1,
