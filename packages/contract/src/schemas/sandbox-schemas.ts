@@ -157,7 +157,21 @@ export const CreateSandboxBody = Type.Object(
     ),
     network: Type.Optional(EgressLists),
   },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    // What /docs fills in for "Try it out": it works as written on a fresh stack (no mounts:
+    // those need an admin key and an allowed host directory).
+    examples: [
+      {
+        name: "my-first-sandbox",
+        template: "base",
+        resources: { vcpus: 1, memoryMb: 512 },
+        metadata: { project: "demo" },
+        envVars: { GREETING: "hello" },
+        timeoutSeconds: 600,
+      },
+    ],
+  },
 );
 
 /**
@@ -173,18 +187,8 @@ export const UpdateNetworkBody = Type.Object(
   },
   {
     additionalProperties: false,
-    // What /docs fills in for "Try it out": it works as written on a fresh stack (no mounts:
-    // those need an admin key and an allowed host directory).
-    examples: [
-      {
-        name: "my-first-sandbox",
-        template: "base",
-        resources: { vcpus: 1, memoryMb: 512 },
-        metadata: { project: "demo" },
-        envVars: { GREETING: "hello" },
-        timeoutSeconds: 600,
-      },
-    ],
+    // What /docs fills in for "Try it out": internet on, the cloud metadata address kept out.
+    examples: [{ allowInternet: true, network: { denyOut: ["169.254.169.254/32"] } }],
   },
 );
 
