@@ -2,6 +2,7 @@ import { Command } from "commander";
 import { registerCompletion } from "./commands/completion.js";
 import { registerHosts } from "./commands/hosts.js";
 import { registerKeys } from "./commands/keys.js";
+import { registerMcp } from "./commands/mcp.js";
 import { registerProfile } from "./commands/profile.js";
 import { registerRun } from "./commands/run.js";
 import { registerSandboxCp } from "./commands/sandbox-cp.js";
@@ -51,7 +52,8 @@ Examples:
   sudo wrenn up --detach
   id=$(wrenn sandbox create) && wrenn sandbox exec "$id" -- uname -a
   wrenn sandbox shell "$id"
-  wrenn run --profile strict ./project -- make test`,
+  wrenn run --profile strict ./project -- make test
+  wrenn mcp                     # sandboxes for AI agents (MCP, stdio)`,
     );
 
   registerUp(program);
@@ -86,6 +88,7 @@ Examples:
   registerTemplate(program);
   registerKeys(program);
   registerHosts(program);
+  registerMcp(program);
   registerCompletion(program);
   return program;
 }
