@@ -71,7 +71,7 @@ describe("wrenn mcp", () => {
         arguments: {
           sandboxId: id,
           command:
-            'for i in 1 2 3; do echo "line$i $GREETING"; sleep 0.2; done; echo oops >&2; pwd; exit 3',
+            'echo "line1 $GREETING"; echo early >&2; sleep 1; echo "line2 $GREETING"; echo oops >&2; pwd; exit 3',
           cwd: "/tmp",
           envs: { GREETING: "hello" },
         },
@@ -81,15 +81,16 @@ describe("wrenn mcp", () => {
     )) as CallToolResult;
     expect(ran.isError, text(ran)).toBeFalsy();
     expect(data(ran)).toMatchObject({
-      stdout: "line1 hello\nline2 hello\nline3 hello\n/tmp\n",
-      stderr: "oops\n",
+      stdout: "line1 hello\nline2 hello\n/tmp\n",
+      stderr: "early\noops\n",
       exitCode: 3,
     });
-    expect(progress.length).toBeGreaterThan(0);
+    // Only what was printed well before the end is checked: the MCP SDK's client dispatches
+    // notifications a microtask late and drops those read in the same chunk as the response
+    // (modelcontextprotocol/typescript-sdk#2580), which the server cannot prevent.
     const streamed = progress.map((p) => p.message ?? "").join("");
-    for (const line of ["line1 hello", "line3 hello", "/tmp", "[stderr] oops"]) {
-      expect(streamed).toContain(line);
-    }
+    expect(streamed).toContain("[stdout] line1 hello\n");
+    expect(streamed).toContain("[stderr] early\n");
     const counts = progress.map((p) => p.progress);
     expect(counts).toEqual([...counts].sort((a, b) => a - b));
 
@@ -149,8 +150,9 @@ describe("wrenn mcp", () => {
   async function kill(client: Client, id: string): Promise<void> {
     const killed = await call(client, "kill_sandbox", { sandboxId: id });
     expect(data(killed)).toEqual({ killed: true, sandboxId: id });
-    const info = await stack.call("GET", `/v1/sandboxes/${id}`);
-    expect((info.body as { state: string }).state).toBe("stopped");
+    const info = await stack.call("GET", `/v1/sandboxes/${id}`, { key: user.key });
+    expect(info.status, info.text).toBe(200);
+    expect((info.body as { state: string }).state, info.text).toBe("stopped");
   }
 
   test("over stdio (node packages/cli/dist/main.js mcp)", async () => {
@@ -227,7 +229,8 @@ describe("wrenn mcp", () => {
     // A sandbox of another key (the admin's) is invisible to this server.
     const other = await stack.call("POST", "/v1/sandboxes", { body: { timeoutSeconds: 600 } });
     expect(other.status).toBe(201);
-    const otherId = (other.body as { sandboxId: string }).sandboxId;
+    const otherId = (other.body as { id: string }).id;
+    expect(otherId).toMatch(/^sb-[0-9a-f]{8}$/);
 
     const client = new Client({ name: "wrenn-test", version: "1.0.0" });
     await client.connect(new StreamableHTTPClientTransport(new URL(url)));
