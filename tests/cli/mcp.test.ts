@@ -256,7 +256,13 @@ describe("wrenn mcp", () => {
       await kill(client, id);
     } finally {
       await client.close();
+      // Gone before the stack closes: a destroy still in flight when the agent stops leaks.
       await stack.call("DELETE", `/v1/sandboxes/${otherId}`);
+      for (let i = 0; i < 600; i++) {
+        const got = await stack.call("GET", `/v1/sandboxes/${otherId}`);
+        if ((got.body as { state?: string }).state === "stopped") break;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
     }
     expect(stdout).toBe("");
     child.kill("SIGTERM");
