@@ -94,18 +94,29 @@ describe("wrenn profile (no server needed)", () => {
     const bash = await wrenn(["completion", "bash"], { env });
     expect(bash.code).toBe(0);
     expect(bash.stdout).toContain("complete -o filenames -F _wrenn wrenn");
-    expect(bash.stdout).toMatch(
-      /"sandbox"\) words="create ls list info exec shell cp pause resume kill rm logs/,
-    );
+    const sandboxWords = /"sandbox"\) words="([^"]*)"/.exec(bash.stdout)?.[1]?.split(" ") ?? [];
+    for (const command of [
+      "create",
+      "ls",
+      "info",
+      "exec",
+      "shell",
+      "cp",
+      "pause",
+      "kill",
+      "logs",
+    ]) {
+      expect(sandboxWords).toContain(command);
+    }
     expect((await wrenn(["completion", "zsh"], { env })).stdout).toContain("bashcompinit");
     const fish = await wrenn(["completion", "fish"], { env });
     expect(fish.stdout).toContain("complete -c wrenn -n '__fish_use_subcommand' -a sandbox");
     expect((await wrenn(["completion", "tcsh"], { env })).code).toBe(2);
-    // The bash script works: complete `wrenn sbx e` in a real bash.
+    // The bash script works: complete `wrenn sbx ex` in a real bash.
     const probe = await new Promise<string>((resolve) => {
       const child = spawn("bash", [
         "-c",
-        `${bash.stdout}\nCOMP_WORDS=(wrenn sbx e); COMP_CWORD=2; _wrenn; echo "\${COMPREPLY[*]}"`,
+        `${bash.stdout}\nCOMP_WORDS=(wrenn sbx ex); COMP_CWORD=2; _wrenn; echo "\${COMPREPLY[*]}"`,
       ]);
       let out = "";
       child.stdout.on("data", (d: Buffer) => {

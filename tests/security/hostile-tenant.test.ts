@@ -110,9 +110,10 @@ describe("security boundaries, attacked through the real stack", () => {
     test("a 502 for a port nobody listens on does not reveal the sandbox's internal address", async () => {
       const r = await anonymous("/", { "e2b-sandbox-port": "8099" });
       expect(r.status).toBe(502);
-      expect(JSON.parse(r.text)).toBeTypeOf("object");
+      // E2B's documented body (it names the port the caller asked for, nothing internal).
+      expect(JSON.parse(r.text)).toMatchObject({ code: 502, port: 8099 });
       expect(r.text).not.toMatch(/\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}/);
-      expect(r.text).not.toMatch(/ECONNREFUSED|:8099/);
+      expect(r.text).not.toMatch(/ECONNREFUSED|EHOST|ENET/);
     });
   });
 
