@@ -152,7 +152,7 @@ describe("host agent: create, exec, destroy", () => {
         template: "base",
         resources: { memoryMb: 16 },
       }),
-    ).rejects.toThrow(/memory_mb/);
+    ).rejects.toThrow(/memoryMb|memory_mb/);
     await agent.client.createSandbox({ sandboxId: "sb-00000a05", template: "base" });
     await expect(
       agent.client.createSandbox({ sandboxId: "sb-00000a05", template: "base" }),
