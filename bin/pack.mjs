@@ -66,6 +66,7 @@ try {
   }
   // The third-party dependencies, transitively, from the workspace's node_modules.
   const seen = new Set();
+  const optionalPeers = new Set();
   const queue = manifests.flatMap((m) => Object.keys(m.dependencies ?? {}));
   while (queue.length > 0) {
     const name = queue.shift();
@@ -75,10 +76,19 @@ try {
     const dir =
       PACKAGES.map((p) => join(root, p, "node_modules", name)).find((d) => existsSync(d)) ??
       join(root, "node_modules", name);
+    // A peer that nothing installed is an optional one (npm installs required peers).
+    if (!existsSync(join(dir, "package.json")) && optionalPeers.has(name)) continue;
     const manifest = JSON.parse(await readFile(join(dir, "package.json"), "utf8"));
     queue.push(...Object.keys(manifest.dependencies ?? {}));
+    for (const [peer, meta] of Object.entries(manifest.peerDependenciesMeta ?? {})) {
+      if (meta?.optional) optionalPeers.add(peer);
+    }
     queue.push(...Object.keys(manifest.peerDependencies ?? {}));
-    const [final] = JSON.parse(npm(["pack", "--json", "--pack-destination", out, dir], root));
+    // Installed packages are already built: their own prepack scripts (a TypeScript build in
+    // @modelcontextprotocol/sdk) must not run, and cannot without their sources.
+    const [final] = JSON.parse(
+      npm(["pack", "--json", "--ignore-scripts", "--pack-destination", out, dir], root),
+    );
     console.log(`${join(out, final.filename)}  (${name}@${manifest.version}, a dependency)`);
   }
 } finally {
