@@ -22,8 +22,9 @@ describe("host agent: pause and resume keep files and processes", () => {
     const token = "tok-persist";
     await agent.client.createSandbox({ sandboxId: id, template: "base", envdAccessToken: token });
     const sh = (cmd: string) => execInSandbox(agent.url, id, cmd, { token });
+    // Written aside and renamed: a read between `>`'s truncation and the write would see "".
     await sh(
-      "nohup bash -c 'i=0; while true; do i=$((i+1)); echo $i > /tmp/counter; sleep 0.1; done' >/dev/null 2>&1 &",
+      "nohup bash -c 'i=0; while true; do i=$((i+1)); echo $i > /tmp/counter.new; mv /tmp/counter.new /tmp/counter; sleep 0.1; done' >/dev/null 2>&1 &",
     );
     let lastCounter = 0;
     for (let cycle = 1; cycle <= 10; cycle++) {
