@@ -18,11 +18,24 @@
  *   wrenn-files remove PATH      rm -rf (a missing PATH is not an error)
  *   wrenn-files check PATH dir   PATH opens as a directory the caller may read
  *   wrenn-files check PATH any   every directory on the way to PATH may be searched
+ *   wrenn-files stat PATH        one entry record (below) for PATH itself, its name empty
+ *   wrenn-files list PATH DEPTH  stderr "ok\n" once PATH resolves (realpath) to a directory
+ *                                the caller may read, then an entry record per entry down to
+ *                                DEPTH levels, depth first, names in byte order, symlinks
+ *                                listed but never descended; an entry that vanishes, or a
+ *                                subdirectory that cannot be read, is skipped
+ *
+ * An entry record on stdout is four NUL-terminated fields: the path relative to PATH; the
+ * entry's lstat "MODE SIZE UID GID MTIME_SEC MTIME_NSEC DEV INO BIRTH_NS"; for a symlink its
+ * fully resolved target (else empty); the target's stat "MODE DEV INO BIRTH_NS" (else "-":
+ * not a symlink, or a dangling one). Numbers are decimal. Listing and stat run here, as the
+ * caller, for the same reason as the rest: what envd reports, the caller could see itself.
  *
  * On failure the last stderr line is "error ERRNO_NAME MESSAGE" (ERRNO_NAME as in errno(3),
  * e.g. EACCES; MESSAGE never holds the path) and the exit status is 1; success exits 0 (and "ok" where not said above).
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -31,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -195,6 +209,111 @@ static int do_check(const char *path, const char *kind) {
   return 0;
 }
 
+static unsigned long long birth_ns(const struct statx *sx) {
+  if (!(sx->stx_mask & STATX_BTIME)) return 0;
+  return (unsigned long long)sx->stx_btime.tv_sec * 1000000000ULL + sx->stx_btime.tv_nsec;
+}
+
+static void put_field(const char *text) { fwrite(text, 1, strlen(text) + 1, stdout); }
+
+/* One entry record for `name` in `dirfd`; `full` is its path for resolving a symlink. */
+static int put_entry(int dirfd, const char *name, const char *rel, const char *full,
+                     struct statx *out) {
+  struct statx sx;
+  if (statx(dirfd, name, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS | STATX_BTIME, &sx) != 0)
+    return -1;
+  char line[256];
+  snprintf(line, sizeof line, "%u %llu %u %u %lld %u %llu %llu %llu", (unsigned)sx.stx_mode,
+           (unsigned long long)sx.stx_size, sx.stx_uid, sx.stx_gid, (long long)sx.stx_mtime.tv_sec,
+           sx.stx_mtime.tv_nsec, (unsigned long long)makedev(sx.stx_dev_major, sx.stx_dev_minor),
+           (unsigned long long)sx.stx_ino, birth_ns(&sx));
+  put_field(rel);
+  put_field(line);
+  if (S_ISLNK(sx.stx_mode)) {
+    char *target = realpath(full, NULL);
+    struct statx tx;
+    /* Dangling (or unreachable for the caller): the link itself, and no target stat. */
+    put_field(target ? target : full);
+    if (target && statx(AT_FDCWD, target, 0, STATX_BASIC_STATS | STATX_BTIME, &tx) == 0) {
+      snprintf(line, sizeof line, "%u %llu %llu %llu", (unsigned)tx.stx_mode,
+               (unsigned long long)makedev(tx.stx_dev_major, tx.stx_dev_minor),
+               (unsigned long long)tx.stx_ino, birth_ns(&tx));
+      put_field(line);
+    } else {
+      put_field("-");
+    }
+    free(target);
+  } else {
+    put_field("");
+    put_field("-");
+  }
+  if (out) *out = sx;
+  return 0;
+}
+
+static int do_stat(const char *path) {
+  if (put_entry(AT_FDCWD, path, "", path, NULL) != 0) return fail_errno(errno, "cannot stat", path);
+  if (fflush(stdout) != 0) return 1;
+  say("ok\n");
+  return 0;
+}
+
+static int by_bytes(const struct dirent **a, const struct dirent **b) {
+  return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+static int no_dots(const struct dirent *d) {
+  return strcmp(d->d_name, ".") != 0 && strcmp(d->d_name, "..") != 0;
+}
+
+/* Lists `dirfd` (at `rel` under the root `base`), descending through opened fds only. */
+static int list_dir(int dirfd, const char *base, const char *rel, int depth, int max_depth) {
+  struct dirent **names;
+  /* scandirat reads the directory this fd holds, whatever its path has become since. */
+  int n = scandirat(dirfd, ".", &names, no_dots, by_bytes);
+  if (n < 0) return -1;
+  for (int i = 0; i < n; i++) {
+    const char *name = names[i]->d_name;
+    char *child_rel = NULL;
+    char *full = NULL;
+    if (asprintf(&child_rel, "%s%s%s", rel, *rel ? "/" : "", name) < 0 ||
+        asprintf(&full, "%s/%s", base, child_rel) < 0) {
+      free(child_rel);
+      n = i;
+      break;
+    }
+    struct statx sx;
+    if (put_entry(dirfd, name, child_rel, full, &sx) == 0 && depth < max_depth &&
+        S_ISDIR(sx.stx_mode)) {
+      int sub = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (sub >= 0) {
+        list_dir(sub, base, child_rel, depth + 1, max_depth);
+        close(sub);
+      }
+    }
+    free(child_rel);
+    free(full);
+    free(names[i]);
+  }
+  free(names);
+  return 0;
+}
+
+static int do_list(const char *path, const char *depth_text) {
+  char *end = NULL;
+  long max_depth = strtol(depth_text, &end, 10);
+  if (end == depth_text || *end != '\0' || max_depth < 1 || max_depth > 1000000)
+    return fail_errno(EINVAL, "bad depth", path);
+  char *root = realpath(path, NULL);
+  if (root == NULL) return fail_errno(errno, "cannot resolve", path);
+  int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return fail_errno(errno, "cannot open directory", path);
+  say("ok\n");
+  if (list_dir(fd, root, "", 1, (int)max_depth) != 0) return fail_errno(errno, "cannot read directory", path);
+  if (fflush(stdout) != 0) return 1;
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc == 3 && strcmp(argv[1], "read") == 0) return do_read(argv[2]);
   if (argc == 3 && strcmp(argv[1], "write") == 0) return do_write(argv[2]);
@@ -202,6 +321,8 @@ int main(int argc, char **argv) {
   if (argc == 4 && strcmp(argv[1], "rename") == 0) return do_rename(argv[2], argv[3]);
   if (argc == 3 && strcmp(argv[1], "remove") == 0) return do_remove(argv[2]);
   if (argc == 4 && strcmp(argv[1], "check") == 0) return do_check(argv[2], argv[3]);
-  say("error EINVAL usage: wrenn-files (read|write|mkdir|remove) PATH | rename FROM TO | check PATH dir|any\n");
+  if (argc == 3 && strcmp(argv[1], "stat") == 0) return do_stat(argv[2]);
+  if (argc == 4 && strcmp(argv[1], "list") == 0) return do_list(argv[2], argv[3]);
+  say("error EINVAL usage: wrenn-files (read|write|mkdir|remove|stat) PATH | rename FROM TO | check PATH dir|any | list PATH DEPTH\n");
   return 2;
 }

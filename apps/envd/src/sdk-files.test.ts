@@ -223,6 +223,40 @@ describe("files via the E2B SDK", () => {
     await sbx.files.remove(join(locked, "new"), asRoot);
   });
 
+  test("a directory swapped for a symlink mid-call never shows what the user may not see", async () => {
+    const base = await world.scratchDir("envd-swap-", "root");
+    await world.run(
+      `mkdir ${base}/locked && touch ${base}/locked/root-secret-name && chmod 700 ${base}/locked && chmod 777 ${base}`,
+    );
+    // What a process in the sandbox can do: flip a path between a directory the caller may
+    // list and a symlink into one it may not, as fast as it can.
+    const flipper = await sbx.commands.run(
+      `cd ${base} && while true; do mkdir flip 2>/dev/null; rmdir flip 2>/dev/null; ln -s locked flip 2>/dev/null; rm -f flip; done`,
+      { background: true, user: "root" as never },
+    );
+    const asNobody = { user: "nobody" as never };
+    const outcomes = new Set<string>();
+    try {
+      for (let i = 0; i < 40; i++) {
+        const answer = await sbx.files.list(join(base, "flip"), asNobody).then(
+          (entries) => ({ listed: entries.map((e) => e.name).join(",") }),
+          (error: unknown) => ({ refused: String(error) }),
+        );
+        expect(JSON.stringify(answer)).not.toContain("root-secret-name");
+        if ("listed" in answer) outcomes.add("listed");
+        else outcomes.add(/permission denied/i.test(answer.refused) ? "refused" : "missing");
+        // Its existence is not the caller's to learn either.
+        await expect(
+          sbx.files.getInfo(join(base, "flip/root-secret-name"), asNobody),
+        ).rejects.toThrow();
+      }
+    } finally {
+      await flipper.kill();
+    }
+    // The flip was really racing the calls (else this test could not fail).
+    expect(outcomes.size, [...outcomes].join()).toBeGreaterThan(1);
+  });
+
   test("metadata: set by upload, returned by getInfo and list, replaced on overwrite", async () => {
     const path = join(dir, "meta/file.txt");
     const written = await sbx.files.write(path, "m", { metadata: { Owner: "alice", tag: "v1" } });

@@ -3,6 +3,8 @@ import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { credentialArgs } from "../process/launch.js";
 import type { SystemUser } from "../users/passwd.js";
+import type { EntryFacts } from "./entry.js";
+import type { FileIdentity } from "./metadata.js";
 
 // File operations with the requesting user's rights (native/wrenn-files.c, started through
 // wrenn-pty with the user's uid, gid and groups exactly as a command is). The kernel checks
@@ -95,6 +97,80 @@ function start(binDir: string, user: SystemUser, args: string[], stdin: boolean)
   });
   exited.catch(() => {});
   return { child, status, exited };
+}
+
+/** An entry as wrenn-files reports it: its path relative to what was asked, and its facts. */
+export interface UserEntry {
+  relative: string;
+  facts: EntryFacts;
+}
+
+function identityOf(dev: string, ino: string, birth: string): FileIdentity {
+  return { dev: BigInt(dev), ino: BigInt(ino), birthtimeNs: BigInt(birth) };
+}
+
+/** Parses wrenn-files' entry records (four NUL-terminated fields each, see wrenn-files.c). */
+export function parseEntryRecords(out: Buffer): UserEntry[] {
+  const fields = out.toString("utf8").split("\0");
+  fields.pop(); // after the last NUL
+  if (fields.length % 4 !== 0)
+    throw new FileOpError("EIO", "the file helper's listing is cut short");
+  const entries: UserEntry[] = [];
+  for (let i = 0; i < fields.length; i += 4) {
+    const [relative = "", lstat = "", target = "", targetStat = ""] = fields.slice(i, i + 4);
+    const [mode, size, uid, gid, sec, nsec, dev, ino, birth] = lstat.split(" ");
+    const facts: EntryFacts = {
+      mode: Number(mode),
+      size: BigInt(size ?? 0),
+      uid: Number(uid),
+      gid: Number(gid),
+      mtimeNs: BigInt(sec ?? 0) * 1_000_000_000n + BigInt(nsec ?? 0),
+      identity: identityOf(dev ?? "0", ino ?? "0", birth ?? "0"),
+    };
+    if (target !== "") {
+      const [tMode, tDev, tIno, tBirth] = targetStat.split(" ");
+      facts.link = {
+        target,
+        stat:
+          targetStat === "-"
+            ? undefined
+            : {
+                mode: Number(tMode),
+                identity: identityOf(tDev ?? "0", tIno ?? "0", tBirth ?? "0"),
+              },
+      };
+    }
+    entries.push({ relative, facts });
+  }
+  return entries;
+}
+
+async function entriesAsUser(binDir: string, user: SystemUser, args: string[]) {
+  const started = start(binDir, user, args, false);
+  const chunks: Buffer[] = [];
+  started.child.stdout?.on("data", (chunk: Buffer) => chunks.push(chunk));
+  await started.exited;
+  return parseEntryRecords(Buffer.concat(chunks));
+}
+
+/** lstat of `path` as `user` (with a symlink's target resolved as the user could). */
+export async function statAsUser(
+  binDir: string,
+  user: SystemUser,
+  path: string,
+): Promise<EntryFacts> {
+  const [entry] = await entriesAsUser(binDir, user, ["stat", path]);
+  if (!entry) throw new FileOpError("EIO", "the file helper reported no entry");
+  return entry.facts;
+}
+
+/**
+ * Lists the directory `path` resolves to, `depth` levels down, as `user`: every directory is
+ * opened and read by the helper with the user's rights, so no path swapped meanwhile can show
+ * the user what it could not list itself.
+ */
+export function listAsUser(binDir: string, user: SystemUser, path: string, depth: number) {
+  return entriesAsUser(binDir, user, ["list", path, String(depth)]);
 }
 
 /** Runs one operation (mkdir, rename, remove, check) to its end. */

@@ -1,13 +1,13 @@
-import { type BigIntStats, constants } from "node:fs";
+import { constants } from "node:fs";
 import { lstat, realpath, stat } from "node:fs/promises";
 import { basename } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { type EntryInfo, EntryInfoSchema, FileType } from "@wrenn/proto/filesystem";
 import { groupName, userName } from "../users/passwd.js";
-import type { MetadataStore } from "./metadata.js";
+import type { FileIdentity, MetadataStore } from "./metadata.js";
 
-function fileTypeOf(mode: bigint): FileType {
+function fileTypeOf(mode: number | bigint): FileType {
   const type = Number(mode) & constants.S_IFMT;
   if (type === constants.S_IFREG) return FileType.FILE;
   if (type === constants.S_IFDIR) return FileType.DIRECTORY;
@@ -34,46 +34,75 @@ export function goPermissionString(mode: number): string {
   return (prefix || "-") + perms;
 }
 
-function timestampOf(st: BigIntStats) {
-  const ms = Number(st.mtimeNs / 1_000_000n);
+function timestampOf(mtimeNs: bigint) {
+  const ms = Number(mtimeNs / 1_000_000n);
   const ts = timestampFromMs(ms);
-  ts.nanos = Number(st.mtimeNs % 1_000_000_000n);
+  ts.nanos = Number(mtimeNs % 1_000_000_000n);
   return ts;
 }
 
+/** What an entry is made of: Node's lstat in envd, or the same facts from the file helper. */
+export interface EntryFacts {
+  mode: number;
+  size: bigint;
+  uid: number;
+  gid: number;
+  mtimeNs: bigint;
+  identity: FileIdentity;
+  /** A symlink's fully resolved target (the link itself when dangling) and, unless dangling, the target's mode and identity. */
+  link?: { target: string; stat?: { mode: number; identity: FileIdentity } };
+}
+
 /**
- * E2B's entryInfo: lstat the path; a symlink reports its fully resolved target and takes
- * type and permission bits from it (UNSPECIFIED when the link is dangling).
+ * E2B's entryInfo from the facts: a symlink reports its fully resolved target and takes type
+ * and permission bits from it (UNSPECIFIED when the link is dangling).
  */
-export async function entryInfo(path: string, metadata: MetadataStore): Promise<EntryInfo> {
-  const st = await lstat(path, { bigint: true });
-  const mode = Number(st.mode);
-  let type = fileTypeOf(st.mode);
-  let permBits = mode & 0o777;
-  let symlinkTarget: string | undefined;
-  let target: BigIntStats = st;
-  if (type === FileType.SYMLINK) {
-    symlinkTarget = await realpath(path).catch(() => path);
-    try {
-      target = await stat(symlinkTarget, { bigint: true });
-      type = fileTypeOf(target.mode);
-      permBits = Number(target.mode) & 0o777;
-    } catch {
-      type = FileType.UNSPECIFIED;
-      permBits = 0;
-    }
+export function entryFromFacts(
+  path: string,
+  facts: EntryFacts,
+  metadata: MetadataStore,
+): EntryInfo {
+  let type = fileTypeOf(facts.mode);
+  let permBits = facts.mode & 0o777;
+  let identity = facts.identity;
+  if (facts.link) {
+    type = facts.link.stat ? fileTypeOf(facts.link.stat.mode) : FileType.UNSPECIFIED;
+    permBits = facts.link.stat ? facts.link.stat.mode & 0o777 : 0;
+    if (facts.link.stat) identity = facts.link.stat.identity;
   }
   return create(EntryInfoSchema, {
     name: basename(path),
     type,
     path,
-    size: st.size,
+    size: facts.size,
     mode: permBits,
-    permissions: goPermissionString(mode),
-    owner: userName(Number(st.uid)),
-    group: groupName(Number(st.gid)),
-    modifiedTime: timestampOf(st),
-    symlinkTarget,
-    metadata: metadata.get(target) ?? {},
+    permissions: goPermissionString(facts.mode),
+    owner: userName(facts.uid),
+    group: groupName(facts.gid),
+    modifiedTime: timestampOf(facts.mtimeNs),
+    symlinkTarget: facts.link?.target,
+    metadata: metadata.get(identity) ?? {},
   });
+}
+
+/** entryInfo for envd itself (root, or the user envd runs as): lstat here, in-process. */
+export async function entryInfo(path: string, metadata: MetadataStore): Promise<EntryInfo> {
+  const st = await lstat(path, { bigint: true });
+  const facts: EntryFacts = {
+    mode: Number(st.mode),
+    size: st.size,
+    uid: Number(st.uid),
+    gid: Number(st.gid),
+    mtimeNs: st.mtimeNs,
+    identity: st,
+  };
+  if (fileTypeOf(st.mode) === FileType.SYMLINK) {
+    const target = await realpath(path).catch(() => path);
+    const resolved = await stat(target, { bigint: true }).catch(() => undefined);
+    facts.link = {
+      target,
+      stat: resolved ? { mode: Number(resolved.mode), identity: resolved } : undefined,
+    };
+  }
+  return entryFromFacts(path, facts, metadata);
 }

@@ -1,4 +1,3 @@
-import type { BigIntStats } from "node:fs";
 import { lstat, readdir } from "node:fs/promises";
 import { join } from "node:path";
 
@@ -42,6 +41,13 @@ export function validateMetadata(metadata: Record<string, string>): void {
   }
 }
 
+/** What keys a file here: Node's BigIntStats has it, and so do the file helper's records. */
+export interface FileIdentity {
+  dev: bigint;
+  ino: bigint;
+  birthtimeNs: bigint;
+}
+
 interface Stored {
   birth: bigint;
   metadata: Record<string, string>;
@@ -50,12 +56,12 @@ interface Stored {
 export class MetadataStore {
   readonly #files = new Map<string, Stored>();
 
-  #key(st: BigIntStats): string {
+  #key(st: FileIdentity): string {
     return `${st.dev}:${st.ino}`;
   }
 
   /** Replaces the file's metadata; an empty set clears it (as an overwrite does in E2B). */
-  set(st: BigIntStats, metadata: Record<string, string>): void {
+  set(st: FileIdentity, metadata: Record<string, string>): void {
     const key = this.#key(st);
     this.#files.delete(key);
     if (Object.keys(metadata).length === 0) return;
@@ -81,7 +87,7 @@ export class MetadataStore {
     for (const name of names) await this.forgetTree(join(path, name));
   }
 
-  get(st: BigIntStats): Record<string, string> | undefined {
+  get(st: FileIdentity): Record<string, string> | undefined {
     const key = this.#key(st);
     const stored = this.#files.get(key);
     if (!stored) return undefined;

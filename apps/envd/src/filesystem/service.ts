@@ -1,5 +1,5 @@
 import { realpath, rename, rm, stat, statfs } from "node:fs/promises";
-import { dirname, relative } from "node:path";
+import { dirname, join, relative } from "node:path";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import {
@@ -17,8 +17,8 @@ import { throwIfDeadlineExceeded } from "../streaming/deadline.js";
 import { EventQueue, QueueOverflowError } from "../streaming/event-queue.js";
 import { keepaliveIntervalMs } from "../streaming/keepalive.js";
 import type { SystemUser } from "../users/passwd.js";
-import { actsAsItself, fileOp } from "./as-user.js";
-import { entryInfo } from "./entry.js";
+import { actsAsItself, fileOp, listAsUser, statAsUser, type UserEntry } from "./as-user.js";
+import { entryFromFacts, entryInfo } from "./entry.js";
 import { errnoOf, toConnectError } from "./errno.js";
 import { InotifyWatcher, type RawFsEvent } from "./inotify-watcher.js";
 import type { MetadataStore } from "./metadata.js";
@@ -85,9 +85,10 @@ export function filesystemService(deps: FilesystemServiceDeps): ServiceImpl<type
     return true;
   };
   /**
-   * Before envd reads metadata or a listing as root: the user may reach `path` (`any`: search
-   * every directory on the way; `dir`: also open it for reading). A path swapped after this
-   * can at most show metadata of what the user could reach at the time of the check.
+   * Before envd watches a directory as root (inotify has no helper): the user may open `path`
+   * for reading. Known limit: a directory swapped for a symlink right after this check is
+   * watched where the link points, so its event names (never contents) could be seen. Stat and
+   * listing do not have this limit: the helper does them as the user.
    */
   const checkAccess = async (user: SystemUser, path: string, kind: "any" | "dir") => {
     if (actsAsItself(user)) return;
@@ -99,6 +100,30 @@ export function filesystemService(deps: FilesystemServiceDeps): ServiceImpl<type
       if (code === "ENOENT" || code === "ENOTDIR") return;
       throw toConnectError(error, `cannot access ${path} as ${user.username}`);
     }
+  };
+
+  /** E2B's ListDir answers, with the listing made by the helper as `user`. */
+  const listDirAsUser = async (user: SystemUser, requested: string, depth: number) => {
+    let listed: UserEntry[];
+    try {
+      listed = await listAsUser(deps.binDir, user, requested, depth);
+    } catch (error) {
+      const code = errnoOf(error);
+      if (code === "ENOENT") throw new ConnectError(`path not found: ${requested}`, Code.NotFound);
+      if (code === "ELOOP") {
+        throw new ConnectError(
+          `cyclic symlink or chain >255 links at '${requested}'`,
+          Code.FailedPrecondition,
+        );
+      }
+      if (code === "ENOTDIR") {
+        throw new ConnectError(`path is not a directory: ${requested}`, Code.InvalidArgument);
+      }
+      throw toConnectError(error, `cannot list ${requested} as ${user.username}`);
+    }
+    return listed.map(({ relative: rel, facts }) =>
+      entryFromFacts(join(requested, rel), facts, metadata),
+    );
   };
 
   const checkWatchable = async (req: WatchRequest, ctx: HandlerContext): Promise<string> => {
@@ -147,8 +172,16 @@ export function filesystemService(deps: FilesystemServiceDeps): ServiceImpl<type
     async stat(req, ctx) {
       const user = rpcUser(ctx.requestHeader, state);
       const path = resolvePath(req.path, user, state);
-      await checkAccess(user, path, "any");
-      return { entry: await statEntry(path, metadata) };
+      if (actsAsItself(user)) return { entry: await statEntry(path, metadata) };
+      try {
+        const facts = await statAsUser(deps.binDir, user, path);
+        return { entry: entryFromFacts(path, facts, metadata) };
+      } catch (error) {
+        if (errnoOf(error) === "ENOENT") {
+          throw new ConnectError(`file not found: ${path}`, Code.NotFound);
+        }
+        throw toConnectError(error, `error getting file info of ${path} as ${user.username}`);
+      }
     },
 
     async makeDir(req, ctx) {
@@ -212,7 +245,7 @@ export function filesystemService(deps: FilesystemServiceDeps): ServiceImpl<type
       const user = rpcUser(ctx.requestHeader, state);
       const depth = req.depth === 0 ? 1 : req.depth;
       const requested = resolvePath(req.path, user, state);
-      await checkAccess(user, requested, "dir");
+      if (!actsAsItself(user)) return { entries: await listDirAsUser(user, requested, depth) };
       let resolved: string;
       try {
         resolved = await realpath(requested);
