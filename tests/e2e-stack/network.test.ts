@@ -1,6 +1,7 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { promisify } from "node:util";
 import { e2bPortNotOpen } from "@wrenn/contract";
+import { Sandbox as WrennSandbox } from "@wrenn/sdk";
 import { ALL_TRAFFIC, Sandbox } from "e2b";
 import { chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -178,6 +179,47 @@ describe("network policy and preview URLs with the official E2B SDK (real agent)
       ).toBe("port 8080 says /ok\n200");
       // envd keeps its own token check, not the traffic token's: the SDK still works.
       expect((await locked.commands.run("echo fine")).stdout).toBe("fine\n");
+
+      // The same through /v1 and Wrenn's own SDK: the owner gets the token, others need it.
+      const mine = await WrennSandbox.create("base", {
+        apiKey: user.key,
+        apiUrl: stack.url,
+        domain: `localhost:${port}`,
+        network: { allowPublicTraffic: false },
+      });
+      try {
+        expect(mine.trafficAccessToken).toEqual(expect.any(String));
+        expect((await mine.getInfo()).allowPublicTraffic).toBe(false);
+        const got = await stack.call("GET", `/v1/sandboxes/${mine.sandboxId}`, { key: user.key });
+        expect(got.body).toMatchObject({
+          allowPublicTraffic: false,
+          trafficAccessToken: mine.trafficAccessToken,
+        });
+        await mine.commands.run(
+          `node -e 'require("http").createServer((q, r) => r.end("v1 says hi")).listen(8080)'`,
+          { background: true },
+        );
+        const v1Host = mine.getHost(8080);
+        await waitFor(
+          async () => (await curl(`http://${v1Host}/`)).endsWith("\n403"),
+          20_000,
+          "the /v1 sandbox's port, refused without the token",
+        );
+        await waitFor(
+          async () =>
+            (await curl(
+              `http://${v1Host}/`,
+              "-H",
+              `e2b-traffic-access-token: ${mine.trafficAccessToken}`,
+            )) === "v1 says hi\n200",
+          20_000,
+          "the /v1 sandbox's port, with the token",
+        );
+      } finally {
+        await mine.kill();
+      }
+      const open = await stack.call("GET", `/v1/sandboxes/${web.sandboxId}`, { key: user.key });
+      expect(open.body).toMatchObject({ allowPublicTraffic: true, trafficAccessToken: null });
     } finally {
       await browser.close();
       await web.kill();

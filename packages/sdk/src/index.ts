@@ -65,6 +65,7 @@ export {
   Sandbox,
   type SandboxApiOpts,
   type SandboxConnectOpts,
+  type SandboxCreateNetworkOpts,
   type SandboxMountOpts,
   type SandboxNetworkOpts,
   type SandboxNetworkUpdate,

@@ -33,6 +33,8 @@ export interface SandboxInfo {
   envdVersion: string | undefined;
   allowInternetAccess: boolean;
   network: { allowOut: string[]; denyOut: string[] };
+  /** false: its ports need {@link OwnedSandboxInfo.trafficAccessToken} (set at create). */
+  allowPublicTraffic: boolean;
   autoPause: boolean;
   /** The lifetime the sandbox was created with, in seconds. */
   timeoutSeconds: number;
@@ -55,6 +57,8 @@ export interface SandboxInfo {
 /** A sandbox as GET /v1/sandboxes/{id} and POST /v1/sandboxes answer: with its envd token. */
 export interface OwnedSandboxInfo extends SandboxInfo {
   envdAccessToken: string;
+  /** Send as the `e2b-traffic-access-token` header to reach its ports; undefined when public. */
+  trafficAccessToken: string | undefined;
 }
 
 export interface SandboxMetrics {
@@ -88,6 +92,7 @@ export function parseSandbox(value: unknown, where = "sandbox"): SandboxInfo {
     envdVersion: s.optionalString(wire("envdVersion")),
     allowInternetAccess: s.boolean(wire("allowInternet")),
     network: { allowOut: network.stringArray("allowOut"), denyOut: network.stringArray("denyOut") },
+    allowPublicTraffic: s.boolean(wire("allowPublicTraffic")),
     autoPause: s.boolean(wire("autoPause")),
     timeoutSeconds: s.number(wire("timeoutSeconds")),
     envVarNames: s.stringArray(wire("envVarNames")),
@@ -102,11 +107,11 @@ export function parseSandbox(value: unknown, where = "sandbox"): SandboxInfo {
 }
 
 export function parseOwnedSandbox(value: unknown, where = "sandbox"): OwnedSandboxInfo {
+  const s = Shape.of(value, where);
   return {
     ...parseSandbox(value, where),
-    envdAccessToken: Shape.of(value, where).string(
-      "envdAccessToken" satisfies keyof OwnedWireSandbox,
-    ),
+    envdAccessToken: s.string("envdAccessToken" satisfies keyof OwnedWireSandbox),
+    trafficAccessToken: s.optionalString("trafficAccessToken" satisfies keyof OwnedWireSandbox),
   };
 }
 

@@ -61,7 +61,7 @@ export interface SandboxOpts extends ConnectionOpts {
    */
   allowInternetAccess?: boolean;
   /** Egress rules, E2B's semantics: `allowOut` wins over `denyOut` (IPv4 addresses or CIDRs). */
-  network?: SandboxNetworkOpts;
+  network?: SandboxCreateNetworkOpts;
   /** At the end of its lifetime, pause instead of destroy. */
   autoPause?: boolean;
   /** Host directories to mount (admin keys only: others get PermissionDeniedError `mounts_not_allowed`; a directory outside the agent's mount roots gets `mount_not_allowed`). */
@@ -72,6 +72,15 @@ export interface SandboxOpts extends ConnectionOpts {
 export interface SandboxNetworkOpts {
   allowOut?: string[];
   denyOut?: string[];
+}
+
+/** At create only, as in E2B's SDK: who may reach the sandbox's ports. */
+export interface SandboxCreateNetworkOpts extends SandboxNetworkOpts {
+  /**
+   * false: a port reached through its URL needs the `e2b-traffic-access-token` header with
+   * {@link Sandbox.trafficAccessToken}. Default true: anyone with the URL.
+   */
+  allowPublicTraffic?: boolean;
 }
 
 /** A whole new egress policy for {@link Sandbox.updateNetwork}: what it leaves out is cleared. */
@@ -117,6 +126,11 @@ export type SandboxApiOpts = ConnectionOpts;
 export class Sandbox {
   /** The sandbox's id (`sb-` and 8 hex digits). */
   readonly sandboxId: string;
+  /**
+   * The `e2b-traffic-access-token` header value its ports need when it was created with
+   * `network.allowPublicTraffic: false`; undefined when they are public.
+   */
+  readonly trafficAccessToken: string | undefined;
   /** Run commands: `run`, `start`, `connect`, `list`, `kill`, `sendStdin`, `closeStdin`. */
   readonly commands: Commands;
   /** Files and directories: `read`, `write`, `list`, `exists`, `watchDir`, ... */
@@ -130,10 +144,12 @@ export class Sandbox {
 
   /** Prefer {@link Sandbox.create} and {@link Sandbox.connect}, which fetch `info` for you. */
   constructor(
-    info: Pick<OwnedSandboxInfo, "sandboxId" | "envdAccessToken">,
+    info: Pick<OwnedSandboxInfo, "sandboxId" | "envdAccessToken"> &
+      Partial<Pick<OwnedSandboxInfo, "trafficAccessToken">>,
     opts: ConnectionOpts = {},
   ) {
     this.sandboxId = info.sandboxId;
+    this.trafficAccessToken = info.trafficAccessToken;
     this.connectionConfig = new ConnectionConfig(opts);
     this.api = new ApiClient(this.connectionConfig);
     this.envd = new EnvdConnection(this.api, info.sandboxId, info.envdAccessToken);

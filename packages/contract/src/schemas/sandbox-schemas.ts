@@ -33,17 +33,30 @@ const Cidrs = Type.Array(
   { maxItems: LIMITS.egressEntries },
 );
 
+const EGRESS_DESCRIPTION =
+  "allowOut is reachable whatever denyOut says; with allowInternet everything but denyOut is reachable, without it only allowOut. The host, other sandboxes, private, link-local and metadata ranges stay closed unless the operator opens them (WRENN_EGRESS_ALLOW_CIDRS)";
+
 /** E2B's semantics: allowOut wins over denyOut; without allowInternet only allowOut is reachable. */
 const EgressLists = Type.Object(
   {
     allowOut: Type.Optional(Cidrs),
     denyOut: Type.Optional(Cidrs),
   },
+  { additionalProperties: false, description: EGRESS_DESCRIPTION },
+);
+
+/** At create, beside the egress lists as in E2B's SDK: who may reach the sandbox's ports. */
+const CreateNetwork = Type.Object(
   {
-    additionalProperties: false,
-    description:
-      "allowOut is reachable whatever denyOut says; with allowInternet everything but denyOut is reachable, without it only allowOut. The host, other sandboxes, private, link-local and metadata ranges stay closed unless the operator opens them (WRENN_EGRESS_ALLOW_CIDRS)",
+    ...EgressLists.properties,
+    allowPublicTraffic: Type.Optional(
+      Type.Boolean({
+        description:
+          "false: a port reached through the proxy needs the header e2b-traffic-access-token with the sandbox's trafficAccessToken. Default true: anyone with the URL",
+      }),
+    ),
   },
+  { additionalProperties: false, description: EGRESS_DESCRIPTION },
 );
 
 export const Sandbox = Type.Object({
@@ -56,6 +69,9 @@ export const Sandbox = Type.Object({
   envVarNames: Type.Array(Type.String(), { description: "Values are never stored" }),
   allowInternet: Type.Boolean(),
   network: Type.Object({ allowOut: Type.Array(Type.String()), denyOut: Type.Array(Type.String()) }),
+  allowPublicTraffic: Type.Boolean({
+    description: "false: its ports need the traffic access token (set at create)",
+  }),
   autoPause: Type.Boolean(),
   timeoutSeconds: Type.Integer(),
   envdVersion: Nullable(Type.String()),
@@ -85,6 +101,12 @@ export const OwnedSandbox = Type.Object({
   envdAccessToken: Type.String({
     description: "Token for envd inside the sandbox (X-Access-Token)",
   }),
+  trafficAccessToken: Nullable(
+    Type.String({
+      description:
+        "Send as the e2b-traffic-access-token header to reach its ports; null when they are public",
+    }),
+  ),
 });
 
 const TimeoutSeconds = Type.Integer({
@@ -155,7 +177,7 @@ export const CreateSandboxBody = Type.Object(
         },
       ),
     ),
-    network: Type.Optional(EgressLists),
+    network: Type.Optional(CreateNetwork),
   },
   {
     additionalProperties: false,

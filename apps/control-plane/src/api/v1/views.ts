@@ -1,4 +1,5 @@
 import type { AgentSandboxStats } from "../../hosts/host-client.js";
+import { trafficTokenOf } from "../../secrets/traffic-token.js";
 import type { OwnedSandbox, Sandbox } from "../../service/sandbox-types.js";
 import type { ApiKeyRecord } from "../../store/api-key-store.js";
 import type { HostRecord } from "../../store/host-store.js";
@@ -16,7 +17,8 @@ export function sandboxView(s: Sandbox) {
     metadata: s.metadata,
     envVarNames: s.envVarNames,
     allowInternet: s.allowInternet,
-    network: s.network,
+    network: { allowOut: s.network.allowOut, denyOut: s.network.denyOut },
+    allowPublicTraffic: s.network.allowPublicTraffic !== false,
     autoPause: s.autoPause,
     timeoutSeconds: s.timeoutSeconds,
     envdVersion: s.envdVersion,
@@ -33,7 +35,12 @@ export function sandboxView(s: Sandbox) {
 }
 
 export function ownedSandboxView(s: OwnedSandbox) {
-  return { ...sandboxView(s), envdAccessToken: s.envdAccessToken };
+  return {
+    ...sandboxView(s),
+    envdAccessToken: s.envdAccessToken,
+    trafficAccessToken:
+      s.network.allowPublicTraffic === false ? trafficTokenOf(s.envdAccessToken) : null,
+  };
 }
 
 export function statsView(s: AgentSandboxStats) {
