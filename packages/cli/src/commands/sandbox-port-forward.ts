@@ -105,16 +105,13 @@ Examples:
       const ctx = await contextOf(command);
       const apiKey = requireKey(ctx.config);
       // Fails here (not found, not running, wrong key) before anything listens.
-      const info = await ctx.api.request<{ id: string; state: string }>(
-        "GET",
-        `/v1/sandboxes/${encodeURIComponent(id)}`,
-      );
+      const info = await ctx.client().sandboxes.info(id);
       if (info.state !== "running") {
-        process.stderr.write(`wrenn: sandbox ${info.id} is ${info.state}, not running\n`);
+        process.stderr.write(`wrenn: sandbox ${info.sandboxId} is ${info.state}, not running\n`);
         process.exitCode = EXIT.error;
         return;
       }
-      const wsUrl = streamUrl(ctx.config.apiUrl, info.id);
+      const wsUrl = streamUrl(ctx.config.apiUrl, info.sandboxId);
       const server = net.createServer((socket) => carry(socket, wsUrl, apiKey, remote));
       await new Promise<void>((resolve, reject) => {
         server.once("error", reject);
@@ -122,7 +119,7 @@ Examples:
       });
       const address = server.address() as net.AddressInfo;
       process.stdout.write(
-        `Forwarding ${o.address}:${address.port} -> ${info.id} port ${remote} (Ctrl-C to stop)\n`,
+        `Forwarding ${o.address}:${address.port} -> ${info.sandboxId} port ${remote} (Ctrl-C to stop)\n`,
       );
       await new Promise<void>((resolve) => {
         process.once("SIGINT", () => {
