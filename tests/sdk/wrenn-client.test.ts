@@ -104,19 +104,24 @@ describe("@wrenn/sdk WrennClient (real control plane)", () => {
     expect(info).toMatchObject({ sandboxId: sandbox.id, name: "sdk-records", state: "running" });
     expect(info.envdAccessToken).toBe(sandbox.envdAccessToken);
 
+    // A second event, so there is an older page to reach.
+    const extended = await stack.call("POST", `/v1/sandboxes/${sandbox.id}/timeout`, {
+      key: owner.key,
+      body: { timeoutSeconds: 600 },
+    });
+    expect(extended.status, extended.text).toBeLessThan(300);
     const all = await client.sandboxes.events(sandbox.id);
-    expect(all.events.map((e) => e.action)).toContain("sandbox.create");
-    const first = await client.sandboxes.events(sandbox.id, { limit: 1 });
-    expect(first.events).toHaveLength(1);
-    expect(first.events[0]?.id).toBe(all.events[0]?.id);
-    if (all.events.length > 1) {
-      expect(first.nextBefore).toBe(first.events[0]?.id);
-      const older = await client.sandboxes.events(sandbox.id, {
-        before: first.nextBefore ?? undefined,
-        limit: 1,
-      });
-      expect(older.events[0]?.id).toBe(all.events[1]?.id);
-    } else expect(first.nextBefore).toBeNull();
+    expect(all.events.map((e) => e.action)).toEqual(
+      expect.arrayContaining(["sandbox.create", "sandbox.timeout"]),
+    );
+    const first = await client.sandboxes.events("sdk-records", { limit: 1 });
+    expect(first.events.map((e) => e.id)).toEqual([all.events[0]?.id]);
+    expect(first.nextBefore).toBe(first.events[0]?.id);
+    const older = await client.sandboxes.events(sandbox.id, {
+      before: first.nextBefore ?? undefined,
+      limit: 1,
+    });
+    expect(older.events.map((e) => e.id)).toEqual([all.events[1]?.id]);
 
     const stranger = new WrennClient({
       apiUrl: stack.cp.url,
