@@ -1,12 +1,16 @@
-import type { ConnectionOpts } from "@wrenn/sdk";
+import { type ConnectionOpts, WrennClient } from "@wrenn/sdk";
 import type { Command } from "commander";
-import { WrennApi } from "./api/wrenn-api.js";
 import { type CliConfig, requireKey, resolveConfig } from "./config/cli-config.js";
 
-/** What a command needs to talk to Wrenn, resolved from its flags, the env and config files. */
+/**
+ * What a command needs to talk to Wrenn, resolved from its flags, the env and config files.
+ * Every API call goes through @wrenn/sdk: `client()` for the /v1 routes (keys, hosts,
+ * templates, sandbox records and events), `sdk()` for `Sandbox.*`.
+ */
 export interface CommandContext {
   config: CliConfig;
-  api: WrennApi;
+  /** The SDK's /v1 client (the key is checked here, with the CLI's own message). */
+  client(): WrennClient;
   /** Options for @wrenn/sdk calls (the key is checked here, with the CLI's own message). */
   sdk(): ConnectionOpts;
 }
@@ -17,12 +21,17 @@ export let lastContext: CommandContext | undefined;
 export async function contextOf(command: Command): Promise<CommandContext> {
   const flags = command.optsWithGlobals<{ apiUrl?: string; apiKey?: string }>();
   const config = await resolveConfig({ apiUrl: flags.apiUrl, apiKey: flags.apiKey });
-  lastContext = {
+  let client: WrennClient | undefined;
+  const context: CommandContext = {
     config,
-    api: new WrennApi(config),
+    client: () => {
+      client ??= new WrennClient(context.sdk());
+      return client;
+    },
     sdk: () => ({ apiUrl: config.apiUrl, apiKey: requireKey(config) }),
   };
-  return lastContext;
+  lastContext = context;
+  return context;
 }
 
 /** `--json` of the command or of a parent. */

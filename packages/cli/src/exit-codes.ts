@@ -28,11 +28,15 @@ export const EXIT_CODES_HELP = `Exit codes:
   130  interrupted (Ctrl-C)
   exec and run exit with the command's own exit code (128+N when signal N ended it).`;
 
-/** An error the CLI reports as one line, with the exit code it means. */
+/**
+ * An error the CLI reports as one line, with the exit code it means, and the server's contract
+ * code (sandbox_not_found, mounts_not_allowed, ...) when the failure was the server's answer.
+ */
 export class CliError extends Error {
   constructor(
     message: string,
     readonly exitCode: number = EXIT.error,
+    readonly code?: string,
   ) {
     super(message);
     this.name = "CliError";

@@ -17,6 +17,8 @@ export interface ApiRequest {
   signal?: AbortSignal;
   /** Overrides the config's requestTimeoutMs (0: none). */
   timeoutMs?: number;
+  /** false: send no API key (/healthz needs none, and a missing key must not stop it). */
+  auth?: boolean;
 }
 
 /** A thin client of the control plane's HTTP API, shared by the SDK and the CLI. */
@@ -35,12 +37,12 @@ export class ApiClient {
     return `${this.config.apiUrl}${path}${qs ? `?${qs}` : ""}`;
   }
 
-  /** Headers of every API call: the key, a user agent, and the caller's extras. */
-  headers(extra: Record<string, string> = {}): Record<string, string> {
+  /** Headers of every API call: the key (unless `auth` is false), a user agent, the extras. */
+  headers(extra: Record<string, string> = {}, auth = true): Record<string, string> {
     return {
       "user-agent": `wrenn-sdk-js/${SDK_VERSION}`,
       ...this.config.headers,
-      [API_KEY_HEADER]: this.config.apiKey,
+      ...(auth ? { [API_KEY_HEADER]: this.config.apiKey } : {}),
       ...extra,
     };
   }
@@ -67,6 +69,7 @@ export class ApiClient {
     const signal = this.config.requestSignal(req.signal, req.timeoutMs);
     const headers = this.headers(
       req.body === undefined ? {} : { "content-type": "application/json" },
+      req.auth !== false,
     );
     let response: Response;
     try {

@@ -1,5 +1,26 @@
 // @wrenn/sdk: the public surface. Shaped like E2B's `e2b` package, so moving over is a rename.
+// The contract's shapes the client's calls take and return, under their contract names.
+export type {
+  ApiKey,
+  CreateApiKeyBody,
+  CreatedApiKey,
+  CreateTemplateBody,
+  CurrentApiKey,
+  Health,
+  Host,
+  SandboxEvent,
+  SandboxEventPage,
+  SandboxEventsQuery,
+  Template,
+  TemplateBuild,
+  TemplateLogEntry,
+} from "@wrenn/contract";
 export { ApiClient, type ApiRequest, type QueryValue, SDK_VERSION } from "./api-client.js";
+export { ApiKeysClient } from "./client/api-keys-client.js";
+export { HostsClient } from "./client/hosts-client.js";
+export { SandboxRecordsClient } from "./client/sandbox-records-client.js";
+export { TemplatesClient } from "./client/templates-client.js";
+export { WrennClient } from "./client/wrenn-client.js";
 export {
   type CommandCallbacks,
   CommandHandle,

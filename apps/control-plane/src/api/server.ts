@@ -4,10 +4,9 @@ import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import { type TypeBoxTypeProvider, TypeBoxValidatorCompiler } from "@fastify/type-provider-typebox";
 import websocket from "@fastify/websocket";
-import { IO_LIMITS } from "@wrenn/contract";
+import { Health, IO_LIMITS } from "@wrenn/contract";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import type { Logger } from "pino";
-import { Type } from "typebox";
 import { type AdminOptions, adminUi } from "../admin/admin-plugin.js";
 import type { SandboxProxy } from "../proxy/sandbox-proxy.js";
 import type { AuditLog } from "../service/audit-log.js";
@@ -154,7 +153,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       schema: {
         summary: "Liveness and database reachability",
         tags: ["service"],
-        response: { 200: Type.Object({ status: Type.Literal("ok"), version: Type.String() }) },
+        response: { 200: Health },
       },
     },
     async () => ({ status: "ok" as const, version: options.version }),

@@ -1,10 +1,10 @@
+import type { Host } from "@wrenn/sdk";
 import type { Command } from "commander";
-import type { HostView } from "../api/wrenn-api.js";
 import { contextOf, wantsJson } from "../command-context.js";
 import { formatTable, printJson } from "../output/table.js";
 import { style } from "../output/terminal-style.js";
 
-export function hostRows(hosts: HostView[]): string[][] {
+export function hostRows(hosts: Host[]): string[][] {
   return hosts.map((h) => {
     const used = h.capacity?.used;
     const total = h.capacity?.total;
@@ -49,7 +49,7 @@ export function registerHosts(program: Command): void {
     )
     .action(async (_o, command: Command) => {
       const ctx = await contextOf(command);
-      const { hosts: list } = await ctx.api.request<{ hosts: HostView[] }>("GET", "/v1/hosts");
+      const list = await ctx.client().hosts.list();
       if (wantsJson(command)) return printJson(list);
       process.stdout.write(`${formatTable(HOST_HEADERS, hostRows(list))}\n`);
       for (const h of list) if (h.lastError) process.stderr.write(`${h.id}: ${h.lastError}\n`);

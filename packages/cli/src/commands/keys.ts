@@ -1,5 +1,4 @@
 import type { Command } from "commander";
-import type { ApiKeyView } from "../api/wrenn-api.js";
 import { contextOf, wantsJson } from "../command-context.js";
 import { formatTable, printJson } from "../output/table.js";
 import { style } from "../output/terminal-style.js";
@@ -36,19 +35,14 @@ export function registerKeys(program: Command): void {
     .action(async (o, command: Command) => {
       const ctx = await contextOf(command);
       const pools = { vcpus: o.vcpus, memoryMb: o.memory, storageMb: o.storage };
-      const created = await ctx.api.request<{ apiKey: ApiKeyView; key: string }>(
-        "POST",
-        "/v1/api-keys",
-        {
-          body: {
-            name: o.name,
-            role: o.role,
-            ...(o.format !== "wrenn" ? { format: o.format } : {}),
-            ...(o.owner ? { ownerId: o.owner } : {}),
-            ...(Object.values(pools).some((v) => v !== undefined) ? { pools } : {}),
-          },
-        },
-      );
+      // role and format go as typed: the server's answer to a wrong one is the message.
+      const created = await ctx.client().apiKeys.create({
+        name: o.name,
+        role: o.role,
+        ...(o.format !== "wrenn" ? { format: o.format } : {}),
+        ...(o.owner ? { ownerId: o.owner } : {}),
+        ...(Object.values(pools).some((v) => v !== undefined) ? { pools } : {}),
+      });
       // One flat object: the record as `keys ls --json` shows it, plus the secret, once.
       if (wantsJson(command)) return printJson({ ...created.apiKey, key: created.key });
       process.stdout.write(`${created.key}\n`);
@@ -65,7 +59,7 @@ export function registerKeys(program: Command): void {
     .option("--json", "print a JSON array")
     .action(async (o, command: Command) => {
       const ctx = await contextOf(command);
-      const { apiKeys } = await ctx.api.request<{ apiKeys: ApiKeyView[] }>("GET", "/v1/api-keys");
+      const apiKeys = await ctx.client().apiKeys.list();
       const shown = o.all ? apiKeys : apiKeys.filter((k) => !k.revokedAt);
       if (wantsJson(command)) return printJson(shown);
       process.stdout.write(
@@ -99,7 +93,7 @@ export function registerKeys(program: Command): void {
     .action(async (ids: string[], _o, command: Command) => {
       const ctx = await contextOf(command);
       for (const id of ids) {
-        await ctx.api.request("DELETE", `/v1/api-keys/${encodeURIComponent(id)}`);
+        await ctx.client().apiKeys.revoke(id);
         process.stderr.write(`Revoked ${id}\n`);
       }
     });

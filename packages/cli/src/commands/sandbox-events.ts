@@ -1,15 +1,14 @@
 import { setTimeout as sleep } from "node:timers/promises";
+import { SANDBOX_EVENTS_LIMIT } from "@wrenn/contract";
+import type { SandboxEvent, WrennClient } from "@wrenn/sdk";
 import type { Command } from "commander";
-import type { SandboxEventPage, SandboxEventView, WrennApi } from "../api/wrenn-api.js";
 import { contextOf, wantsJson } from "../command-context.js";
 import { EXIT } from "../exit-codes.js";
 import { style } from "../output/terminal-style.js";
 import { positiveInt } from "./option-parsers.js";
 
-const path = (id: string) => `/v1/sandboxes/${encodeURIComponent(id)}/events`;
-
 /** The short form people read: what was run or touched, from the event's detail. */
-function summary(e: SandboxEventView): string {
+function summary(e: SandboxEvent): string {
   const d = e.detail;
   const parts: string[] = [];
   for (const key of ["cmd", "command", "path", "template", "exitCode", "reason", "error"]) {
@@ -25,7 +24,7 @@ function summary(e: SandboxEventView): string {
   return parts.join(" ");
 }
 
-function printEvent(e: SandboxEventView, json: boolean): void {
+function printEvent(e: SandboxEvent, json: boolean): void {
   if (json) {
     // One object a line, so --follow can be piped into jq as it goes.
     process.stdout.write(`${JSON.stringify(e)}\n`);
@@ -40,13 +39,15 @@ function printEvent(e: SandboxEventView, json: boolean): void {
 }
 
 /** Events newer than `afterId`, oldest first, paging back as far as needed. */
-async function newerThan(api: WrennApi, id: string, afterId: bigint): Promise<SandboxEventView[]> {
-  const out: SandboxEventView[] = [];
+async function newerThan(
+  client: WrennClient,
+  id: string,
+  afterId: bigint,
+): Promise<SandboxEvent[]> {
+  const out: SandboxEvent[] = [];
   let before: string | undefined;
   for (;;) {
-    const page = await api.request<SandboxEventPage>("GET", path(id), {
-      query: { before, limit: 500 },
-    });
+    const page = await client.sandboxes.events(id, { before, limit: SANDBOX_EVENTS_LIMIT.max });
     for (const e of page.events) {
       if (BigInt(e.id) <= afterId) return out.reverse();
       out.push(e);
@@ -75,9 +76,7 @@ export function registerSandboxEvents(parent: Command): void {
       const ctx = await contextOf(command);
       const json = wantsJson(command);
       const tail = Math.min(Math.max(Math.trunc(o.tail) || 100, 1), 500);
-      const first = await ctx.api.request<SandboxEventPage>("GET", path(id), {
-        query: { limit: tail },
-      });
+      const first = await ctx.client().sandboxes.events(id, { limit: tail });
       const shown = [...first.events].reverse();
       for (const e of shown) printEvent(e, json);
       if (!o.follow) return;
@@ -92,14 +91,12 @@ export function registerSandboxEvents(parent: Command): void {
         await sleep(1000);
         // The state is read before the events, and one more round follows the first "stopped":
         // the destroy's own event may be written just after the state changes.
-        const state = (
-          await ctx.api.request<{ state: string }>("GET", `/v1/sandboxes/${encodeURIComponent(id)}`)
-        ).state;
+        const state = (await ctx.client().sandboxes.info(id)).state;
         if (state === "stopped" || state === "error") {
           if (ended) break;
           ended = true;
         }
-        const events = await newerThan(ctx.api, id, last);
+        const events = await newerThan(ctx.client(), id, last);
         for (const e of events) printEvent(e, json);
         if (events.length) last = BigInt(events.at(-1)!.id);
       }

@@ -1,7 +1,12 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { type CommandHandle, type ProcessInfo, Sandbox } from "@wrenn/sdk";
+import {
+  type CommandHandle,
+  type OwnedSandboxInfo,
+  type ProcessInfo,
+  Sandbox,
+  type WrennClient,
+} from "@wrenn/sdk";
 import type { Command } from "commander";
-import type { WrennApi } from "../api/wrenn-api.js";
 import { contextOf } from "../command-context.js";
 import { CliError, EXIT } from "../exit-codes.js";
 import { positiveInt } from "./option-parsers.js";
@@ -11,15 +16,6 @@ import { positiveInt } from "./option-parsers.js";
 // commands.connect), so the CLI lists the processes envd runs and follows each from the start
 // of what envd still holds. Nothing new is stored anywhere; a process that has ended is gone
 // from envd's list, and so from here (its commands and exit codes stay in `wrenn events`).
-
-/** What GET /v1/sandboxes/{id} answers that this command reads. */
-interface OwnedSandbox {
-  id: string;
-  state: string;
-  envdAccessToken: string;
-}
-
-const path = (ref: string) => `/v1/sandboxes/${encodeURIComponent(ref)}`;
 
 /** Writes one process's output, a line at a time with its pid in front when several are shown. */
 class Printer {
@@ -46,11 +42,11 @@ class Printer {
   }
 }
 
-async function runningSandbox(api: WrennApi, ref: string): Promise<OwnedSandbox> {
-  const info = await api.request<OwnedSandbox>("GET", path(ref));
+async function runningSandbox(client: WrennClient, ref: string): Promise<OwnedSandboxInfo> {
+  const info = await client.sandboxes.info(ref);
   if (info.state !== "running") {
     throw new CliError(
-      `sandbox ${info.id} is ${info.state}: only a running sandbox has processes to show (its audit trail: wrenn events ${ref})`,
+      `sandbox ${info.sandboxId} is ${info.state}: only a running sandbox has processes to show (its audit trail: wrenn events ${ref})`,
     );
   }
   return info;
@@ -82,18 +78,15 @@ Examples:
     )
     .action(async (ref: string, o: { pid?: number; follow?: boolean }, command: Command) => {
       const ctx = await contextOf(command);
-      const info = await runningSandbox(ctx.api, ref);
-      const box = new Sandbox(
-        { sandboxId: info.id, envdAccessToken: info.envdAccessToken },
-        ctx.sdk(),
-      );
+      const info = await runningSandbox(ctx.client(), ref);
+      const box = new Sandbox(info, ctx.sdk());
       const wanted = (p: ProcessInfo) => o.pid === undefined || p.pid === o.pid;
       const first = (await box.commands.list()).filter(wanted);
       if (o.pid !== undefined && first.length === 0) {
-        throw new CliError(`no process ${o.pid} runs in sandbox ${info.id}`, EXIT.notFound);
+        throw new CliError(`no process ${o.pid} runs in sandbox ${info.sandboxId}`, EXIT.notFound);
       }
       if (first.length === 0 && !o.follow) {
-        process.stderr.write(`No processes run in ${info.id}. Started ones show with -f.\n`);
+        process.stderr.write(`No processes run in ${info.sandboxId}. Started ones show with -f.\n`);
         return;
       }
       const prefixed = o.pid === undefined && (first.length > 1 || Boolean(o.follow));
@@ -134,7 +127,7 @@ Examples:
       });
       while (!stop) {
         await sleep(1000);
-        const state = (await ctx.api.request<{ state: string }>("GET", path(info.id))).state;
+        const state = (await ctx.client().sandboxes.info(info.sandboxId)).state;
         if (state !== "running") break;
         const now = await box.commands.list().catch(() => []);
         for (const p of now.filter(wanted)) attach(p);

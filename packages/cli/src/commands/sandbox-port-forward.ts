@@ -1,8 +1,8 @@
 import net from "node:net";
+import type { ApiClient } from "@wrenn/sdk";
 import type { Command } from "commander";
 import WebSocket from "ws";
 import { contextOf } from "../command-context.js";
-import { requireKey } from "../config/cli-config.js";
 import { EXIT, usageError } from "../exit-codes.js";
 
 // `wrenn sandbox port-forward ID 8000[:LOCAL]`: a local port whose connections reach a port
@@ -28,15 +28,20 @@ function parsePorts(spec: string): { remote: number; local: number } {
   return { remote, local };
 }
 
-function streamUrl(apiUrl: string, id: string): string {
-  const url = new URL(`/v1/sandboxes/${encodeURIComponent(id)}/exec/stream`, apiUrl);
+function streamUrl(api: ApiClient, id: string): string {
+  const url = new URL(api.url(`/v1/sandboxes/${encodeURIComponent(id)}/exec/stream`));
   url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
   return url.toString();
 }
 
 /** One local connection carried to the sandbox's port. */
-function carry(socket: net.Socket, wsUrl: string, apiKey: string, remote: number): void {
-  const ws = new WebSocket(wsUrl, { headers: { "x-api-key": apiKey } });
+function carry(
+  socket: net.Socket,
+  wsUrl: string,
+  headers: Record<string, string>,
+  remote: number,
+): void {
+  const ws = new WebSocket(wsUrl, { headers });
   const pending: Buffer[] = [];
   let started = false;
   const fail = (why: string) => {
@@ -103,26 +108,25 @@ Examples:
     .action(async (id: string, spec: string, o: { address: string }, command: Command) => {
       const { remote, local } = parsePorts(spec);
       const ctx = await contextOf(command);
-      const apiKey = requireKey(ctx.config);
+      const client = ctx.client();
       // Fails here (not found, not running, wrong key) before anything listens.
-      const info = await ctx.api.request<{ id: string; state: string }>(
-        "GET",
-        `/v1/sandboxes/${encodeURIComponent(id)}`,
-      );
+      const info = await client.sandboxes.info(id);
       if (info.state !== "running") {
-        process.stderr.write(`wrenn: sandbox ${info.id} is ${info.state}, not running\n`);
+        process.stderr.write(`wrenn: sandbox ${info.sandboxId} is ${info.state}, not running\n`);
         process.exitCode = EXIT.error;
         return;
       }
-      const wsUrl = streamUrl(ctx.config.apiUrl, info.id);
-      const server = net.createServer((socket) => carry(socket, wsUrl, apiKey, remote));
+      const wsUrl = streamUrl(client.api, info.sandboxId);
+      // The SDK's headers: the API key under the contract's header name.
+      const headers = client.api.headers();
+      const server = net.createServer((socket) => carry(socket, wsUrl, headers, remote));
       await new Promise<void>((resolve, reject) => {
         server.once("error", reject);
         server.listen(local, o.address, resolve);
       });
       const address = server.address() as net.AddressInfo;
       process.stdout.write(
-        `Forwarding ${o.address}:${address.port} -> ${info.id} port ${remote} (Ctrl-C to stop)\n`,
+        `Forwarding ${o.address}:${address.port} -> ${info.sandboxId} port ${remote} (Ctrl-C to stop)\n`,
       );
       await new Promise<void>((resolve) => {
         process.once("SIGINT", () => {

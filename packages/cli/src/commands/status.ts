@@ -1,7 +1,6 @@
 import { readFile } from "node:fs/promises";
+import { type Host, WrennClient, WrennError } from "@wrenn/sdk";
 import type { Command } from "commander";
-import type { HostView } from "../api/wrenn-api.js";
-import { ApiError } from "../api/wrenn-api.js";
 import { contextOf, wantsJson } from "../command-context.js";
 import { EXIT } from "../exit-codes.js";
 import { alive, detachedFiles } from "../local-stack/stack-files.js";
@@ -27,8 +26,8 @@ export function registerStatus(program: Command): void {
       const detached = pid !== undefined && alive(pid) ? pid : undefined;
       let version: string | undefined;
       try {
-        version = (await ctx.api.request<{ version: string }>("GET", "/healthz", { auth: false }))
-          .version;
+        // /healthz needs no key: status works before one is set up.
+        version = (await new WrennClient({ apiUrl: ctx.config.apiUrl }).health()).version;
       } catch (error) {
         const reason = (error as Error).message;
         if (json)
@@ -47,13 +46,13 @@ export function registerStatus(program: Command): void {
         return;
       }
       // Hosts need an admin key; a user key still gets its own sandbox count.
-      let hosts: HostView[] | undefined;
+      let hosts: Host[] | undefined;
       let note: string | undefined;
       if (ctx.config.apiKey) {
         try {
-          hosts = (await ctx.api.request<{ hosts: HostView[] }>("GET", "/v1/hosts")).hosts;
+          hosts = await ctx.client().hosts.list();
         } catch (error) {
-          note = error instanceof ApiError ? `hosts: ${error.message}` : String(error);
+          note = error instanceof WrennError ? `hosts: ${error.message}` : String(error);
         }
       } else note = "no API key: hosts and sandboxes not shown";
       const counts: Record<string, number> = {};

@@ -1,12 +1,10 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import type { Template, TemplateBuild } from "@wrenn/contract";
+import type { Template } from "@wrenn/sdk";
 import type { Command } from "commander";
 import { contextOf, wantsJson } from "../command-context.js";
 import { CliError } from "../exit-codes.js";
 import { formatTable, printJson, relativeTime } from "../output/table.js";
 import { style } from "../output/terminal-style.js";
-
-const enc = (nameTag: string) => encodeURIComponent(nameTag);
 
 function statusText(t: Template): string {
   if (t.status === "ready") return style.green("ready");
@@ -38,14 +36,12 @@ export async function buildFromImage(
     }
     registry = { username: o.registryUser, password };
   }
-  const started = await ctx.api.request<Template>("POST", "/v1/templates", {
-    body: {
-      name: nameTag,
-      fromImage: o.fromImage,
-      ...(registry ? { registry } : {}),
-      ...(o.cpu ? { cpuCount: o.cpu } : {}),
-      ...(o.memory ? { memoryMB: o.memory } : {}),
-    },
+  const started = await ctx.client().templates.create({
+    name: nameTag,
+    fromImage: o.fromImage,
+    ...(registry ? { registry } : {}),
+    ...(o.cpu ? { cpuCount: o.cpu } : {}),
+    ...(o.memory ? { memoryMB: o.memory } : {}),
   });
   const ref = `${started.name}:${started.tag}`;
   if (o.detach) {
@@ -55,9 +51,7 @@ export async function buildFromImage(
   }
   let offset = 0;
   for (;;) {
-    const b = await ctx.api.request<TemplateBuild>("GET", `/v1/templates/${enc(ref)}/build`, {
-      query: { logsOffset: offset, limit: 1000 },
-    });
+    const b = await ctx.client().templates.build(ref, { logsOffset: offset, limit: 1000 });
     for (const l of b.logs) process.stderr.write(`${style.dim(`[${l.step}]`)} ${l.message}\n`);
     offset = b.nextLogsOffset;
     if (b.template.status !== "building" && b.logs.length === 0) {
@@ -77,7 +71,7 @@ export async function buildFromImage(
 
 export async function listTemplates(command: Command): Promise<void> {
   const ctx = await contextOf(command);
-  const { templates } = await ctx.api.request<{ templates: Template[] }>("GET", "/v1/templates");
+  const templates = await ctx.client().templates.list();
   if (wantsJson(command)) return printJson(templates);
   process.stdout.write(
     `${formatTable(
@@ -96,9 +90,7 @@ export async function listTemplates(command: Command): Promise<void> {
 
 export async function templateInfo(command: Command, nameTag: string): Promise<void> {
   const ctx = await contextOf(command);
-  const b = await ctx.api.request<TemplateBuild>("GET", `/v1/templates/${enc(nameTag)}/build`, {
-    query: { logsOffset: 0, limit: 1000 },
-  });
+  const b = await ctx.client().templates.build(nameTag, { logsOffset: 0, limit: 1000 });
   if (wantsJson(command)) return printJson(b);
   const t = b.template;
   const rows: Array<[string, string]> = [
@@ -120,6 +112,6 @@ export async function templateInfo(command: Command, nameTag: string): Promise<v
 
 export async function removeTemplate(command: Command, nameTag: string): Promise<void> {
   const ctx = await contextOf(command);
-  await ctx.api.request("DELETE", `/v1/templates/${enc(nameTag)}`);
+  await ctx.client().templates.delete(nameTag);
   process.stdout.write(`${nameTag}: deleted\n`);
 }

@@ -73,6 +73,9 @@ export const CreatedApiKey = Type.Object({
 
 export const CurrentApiKey = Type.Object({ apiKey: ApiKey, usage: Pools });
 
+/** GET /v1/api-keys (admin): every key, revoked ones too (revokedAt set). */
+export const ApiKeyList = Type.Object({ apiKeys: Type.Array(ApiKey) });
+
 export const ApiKeyIdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
 
 const Capacity = Type.Object({
@@ -99,8 +102,13 @@ export const Host = Type.Object({
   lastError: Nullable(Type.String()),
 });
 
+/** GET /v1/hosts (admin). */
+export const HostList = Type.Object({ hosts: Type.Array(Host) });
+
 export type ApiKey = Static<typeof ApiKey>;
+export type ApiKeyList = Static<typeof ApiKeyList>;
 export type CreateApiKeyBody = Static<typeof CreateApiKeyBody>;
 export type CreatedApiKey = Static<typeof CreatedApiKey>;
 export type CurrentApiKey = Static<typeof CurrentApiKey>;
 export type Host = Static<typeof Host>;
+export type HostList = Static<typeof HostList>;

@@ -1,12 +1,12 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import {
-  ApiKey,
   ApiKeyIdParams,
+  ApiKeyList,
   CreateApiKeyBody,
   CreatedApiKey,
   CurrentApiKey,
   commonErrors,
-  Host,
+  HostList,
 } from "@wrenn/contract";
 import { Type } from "typebox";
 import type { ApiDeps } from "../api-deps.js";
@@ -44,7 +44,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, deps)
         tags: ["admin"],
         security,
         summary: "List every API key (admin)",
-        response: { 200: Type.Object({ apiKeys: Type.Array(ApiKey) }), ...commonErrors },
+        response: { 200: ApiKeyList, ...commonErrors },
       },
     },
     async (request) => ({ apiKeys: (await keys.list(principalOf(request))).map(apiKeyView) }),
@@ -92,7 +92,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, deps)
         tags: ["admin"],
         security,
         summary: "Hosts with their capacity, asked from each host agent now (admin)",
-        response: { 200: Type.Object({ hosts: Type.Array(Host) }), ...commonErrors },
+        response: { 200: HostList, ...commonErrors },
       },
     },
     async (request) => ({ hosts: (await hosts.list(principalOf(request))).map(hostView) }),
