@@ -18,3 +18,4 @@ export * from "./validators/scalars.js";
 export * from "./validators/string-maps.js";
 export * from "./validators/templates.js";
 export * from "./validators/text.js";
+export * from "./workspaces.js";
