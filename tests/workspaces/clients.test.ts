@@ -2,6 +2,7 @@ import { ConflictError, InvalidArgumentError, NotFoundError, Workspaces } from "
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { isolatedEnv, wrenn } from "../cli/wrenn-cli.js";
 import { Stack, type UserKey } from "../e2e-stack/stack.js";
+import { waitFor } from "../harness/wait.js";
 
 // /v1/workspaces, @wrenn/sdk's Workspaces and `wrenn workspace` against the real stack: the
 // same operations as hostd.v1.HostService, with the REST API's error bodies.
@@ -94,6 +95,28 @@ describe("workspaces over REST, the SDK and the CLI", () => {
     expect(JSON.parse(resumed.stdout)).toMatchObject({ state: "running" });
     const got = await wrenn(["ws", "get", "devbox"], { env });
     expect(got.stdout).toMatch(/devbox\s+running/);
+
+    // Idle past its period, it is suspended by the lifecycle manager, never destroyed.
+    const { sandboxId } = await Workspaces.get("devbox", opts);
+    await stack.cp.db.query(
+      "UPDATE sandboxes SET end_at = now() - interval '1 second' WHERE id = $1",
+      [sandboxId],
+    );
+    const sandboxRow = async () =>
+      (
+        await stack.cp.db.query<{ state: string; stop_reason: string | null }>(
+          "SELECT state, stop_reason FROM sandboxes WHERE id = $1",
+          [sandboxId],
+        )
+      ).rows[0];
+    await waitFor(
+      async () => (await sandboxRow())?.state === "paused",
+      120_000,
+      "the idle workspace's sandbox to be paused",
+    );
+    expect(await sandboxRow()).toEqual({ state: "paused", stop_reason: null });
+    expect((await Workspaces.get("devbox", opts)).state).toBe("suspended");
+    expect((await Workspaces.resume("devbox", opts)).state).toBe("running");
 
     const removed = await wrenn(["ws", "rm", "devbox"], { env });
     expect(removed.code, removed.stderr).toBe(0);
