@@ -87,6 +87,8 @@ var ErrorCodes = map[string]ErrorCodeSpec{
 
 	"sandbox_not_found": {Status: 404, Retryable: false, Message: "sandbox {id} not found"},
 
+	"workspace_not_found": {Status: 404, Retryable: false, Message: "workspace {name} not found"},
+
 	"file_not_found": {Status: 404, Retryable: false, Message: "no such file or directory"},
 
 	"template_not_found": {Status: 404, Retryable: false, Message: "template {template} is not built on this host"},
@@ -108,6 +110,8 @@ var ErrorCodes = map[string]ErrorCodeSpec{
 	"template_building": {Status: 409, Retryable: true, Message: "template {template} is being built"},
 
 	"sandbox_name_taken": {Status: 409, Retryable: false, Message: "you already have a sandbox named {name}"},
+
+	"workspace_name_taken": {Status: 409, Retryable: false, Message: "you already have a workspace named {name}"},
 
 	"invalid_state": {Status: 409, Retryable: false, Message: "the sandbox is not in a state that allows this"},
 

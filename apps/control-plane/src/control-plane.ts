@@ -30,6 +30,8 @@ import { SANDBOX_DEFAULTS } from "./service/limits.js";
 import { DEFAULT_DEADLINES, SandboxService } from "./service/sandbox-service.js";
 import { TemplateService } from "./service/template-service.js";
 import { VERSION } from "./version.js";
+import { HOSTD_PATH_PREFIX, hostdHandler } from "./workspaces/hostd-service.js";
+import { WorkspaceService } from "./workspaces/workspace-service.js";
 
 export interface ControlPlane {
   /** http://host:port the API answers on (the real port when 0 was asked). */
@@ -47,6 +49,7 @@ export interface ControlPlane {
   sandboxes: SandboxService;
   keys: ApiKeyService;
   hosts: HostService;
+  workspaces: WorkspaceService;
   exec: ExecService;
   files: FileService;
   registry: HostRegistry;
@@ -174,6 +177,12 @@ export async function startControlPlane(
       domain,
     });
 
+    const workspaces = new WorkspaceService({
+      db,
+      sandboxes,
+      registry,
+      defaultImage: SANDBOX_DEFAULTS.template,
+    });
     const app = await buildServer({
       audit,
       logger,
@@ -188,6 +197,11 @@ export async function startControlPlane(
       proxy,
       admin: { secretKey },
       metricsToken: config.metricsToken,
+      workspaces,
+      rpc: {
+        prefix: HOSTD_PATH_PREFIX,
+        handler: hostdHandler({ workspaces, keys, logger: logger.child({ component: "hostd" }) }),
+      },
     });
     cleanups.push(() => app.close());
     await app.listen({ host: config.host, port: config.port });
@@ -225,6 +239,7 @@ export async function startControlPlane(
       hosts,
       exec,
       files,
+      workspaces,
       registry,
       monitor,
       lifecycle,

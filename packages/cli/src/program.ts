@@ -19,6 +19,7 @@ import { registerSandboxShell } from "./commands/sandbox-shell.js";
 import { registerStatus } from "./commands/status.js";
 import { registerTemplate } from "./commands/template.js";
 import { registerUp } from "./commands/up.js";
+import { registerWorkspace } from "./commands/workspace.js";
 import { EXIT_CODES_HELP } from "./exit-codes.js";
 
 export const VERSION = "0.1.0";
@@ -86,6 +87,7 @@ Examples:
   registerRun(program, dashDashArgs);
   registerProfile(program);
   registerTemplate(program);
+  registerWorkspace(program);
   registerKeys(program);
   registerHosts(program);
   registerMcp(program);

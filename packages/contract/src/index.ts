@@ -19,3 +19,4 @@ export * from "./validators/scalars.js";
 export * from "./validators/string-maps.js";
 export * from "./validators/templates.js";
 export * from "./validators/text.js";
+export * from "./workspaces.js";

@@ -101,3 +101,9 @@ export {
   type SandboxState,
 } from "./sandbox-info.js";
 export { type SandboxListOpts, SandboxPaginator, type SandboxQuery } from "./sandbox-paginator.js";
+export {
+  type WorkspaceCreateOpts,
+  type WorkspaceInfo,
+  type WorkspaceState,
+  Workspaces,
+} from "./workspaces.js";

@@ -192,6 +192,12 @@ ERROR_CODES: Dict[str, Dict[str, Any]] = {
         "retryable": False,
         "message": "sandbox {id} not found",
     },
+    "workspace_not_found": {
+        "status": 404,
+        "grpc": "not_found",
+        "retryable": False,
+        "message": "workspace {name} not found",
+    },
     "file_not_found": {
         "status": 404,
         "grpc": "not_found",
@@ -257,6 +263,12 @@ ERROR_CODES: Dict[str, Dict[str, Any]] = {
         "grpc": "already_exists",
         "retryable": False,
         "message": "you already have a sandbox named {name}",
+    },
+    "workspace_name_taken": {
+        "status": 409,
+        "grpc": "already_exists",
+        "retryable": False,
+        "message": "you already have a workspace named {name}",
     },
     "invalid_state": {
         "status": 409,

@@ -5,6 +5,7 @@ import type { ApiKeyService } from "../service/api-key-service.js";
 import type { HostService } from "../service/host-service.js";
 import type { SandboxService } from "../service/sandbox-service.js";
 import type { TemplateService } from "../service/template-service.js";
+import type { WorkspaceService } from "../workspaces/workspace-service.js";
 
 export interface ApiDeps {
   sandboxes: SandboxService;
@@ -13,6 +14,7 @@ export interface ApiDeps {
   exec: ExecService;
   files: FileService;
   templates: TemplateService;
+  workspaces: WorkspaceService;
   /**
    * The domain sandbox ports are reached under (`<port>-<id>.<domain>`): E2B responses name it
    * so the SDK builds sandbox URLs for this server, not E2B's cloud.

@@ -28,6 +28,7 @@ import { fileJsonRoutes, fileRoutes } from "./v1/file-routes.js";
 import { sandboxRoutes } from "./v1/sandbox-routes.js";
 import { templateRoutes } from "./v1/template-routes.js";
 import { terminalRoutes } from "./v1/terminal-routes.js";
+import { workspaceRoutes } from "./v1/workspace-routes.js";
 
 export interface ServerOptions extends ApiDeps {
   /** Who did what: written by the services, read by GET /v1/sandboxes/:id/events. */
@@ -42,6 +43,13 @@ export interface ServerOptions extends ApiDeps {
   admin?: AdminOptions;
   /** Bearer token that may read /metrics (admin keys always may). */
   metricsToken?: string;
+  /** A Connect service on this address (hostd.v1.HostService): requests under its prefix. */
+  rpc?: RpcMount;
+}
+
+export interface RpcMount {
+  prefix: string;
+  handler: (req: http.IncomingMessage, res: http.ServerResponse) => void;
 }
 
 /**
@@ -49,11 +57,17 @@ export interface ServerOptions extends ApiDeps {
  * /v1/.../ports/ prefix) goes to the proxy as raw Node streams, everything else to Fastify.
  * WebSocket upgrades are split the same way; @fastify/websocket only sees the API's.
  */
-function serverWithProxy(proxy: SandboxProxy | undefined, apiUpgrades: EventEmitter) {
+function serverWithProxy(
+  proxy: SandboxProxy | undefined,
+  apiUpgrades: EventEmitter,
+  rpc: RpcMount | undefined,
+) {
   return (handler: http.RequestListener): http.Server => {
     const server = http.createServer((req, res) => {
       const route = proxy?.route(req);
       if (route && proxy) proxy.web(req, res, route);
+      // Connect reads its own bodies and writes its own errors: it never passes Fastify.
+      else if (rpc && req.url?.startsWith(rpc.prefix)) rpc.handler(req, res);
       else handler(req, res);
     });
     server.on("upgrade", (req, socket, head) => {
@@ -72,7 +86,7 @@ function serverWithProxy(proxy: SandboxProxy | undefined, apiUpgrades: EventEmit
 export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
   const apiUpgrades = new EventEmitter();
   const app = Fastify({
-    serverFactory: serverWithProxy(options.proxy, apiUpgrades),
+    serverFactory: serverWithProxy(options.proxy, apiUpgrades, options.rpc),
     loggerInstance: options.logger as FastifyBaseLogger,
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
     routerOptions: { maxParamLength: 256 },
@@ -181,6 +195,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       await v1.register(fileRoutes, options);
       await v1.register(fileJsonRoutes, options);
       await v1.register(templateRoutes, options);
+      await v1.register(workspaceRoutes, options);
     },
     { prefix: "/v1" },
   );

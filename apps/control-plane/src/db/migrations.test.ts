@@ -55,6 +55,7 @@ describe.each(DATABASE_KINDS)("migrations on %s", (kind) => {
           "sandboxes",
           "schema_migrations",
           "templates",
+          "workspaces",
         ].sort(),
       );
       expect((await migrateDatabase(db)).applied).toEqual([]);

@@ -77,6 +77,7 @@ function toAgentSandbox(s: ProtoSandbox | undefined): AgentSandbox {
     state: STATES[s.state] ?? "unknown",
     envdVersion: s.envdVersion,
     error: s.error,
+    address: s.address,
     ...(isSandboxErrorReason(s.errorReason) ? { errorReason: s.errorReason } : {}),
     ...(s.pauseMode === PauseMode.CHECKPOINT
       ? { pauseMode: "checkpoint" as const }

@@ -9,6 +9,8 @@ export interface AgentSandbox {
   state: AgentSandboxState;
   envdVersion: string;
   error: string;
+  /** Its private IPv4 on the host ("" when it has none, e.g. paused by checkpoint). */
+  address?: string;
   /** Why it is in error (state "error" only). */
   errorReason?: SandboxErrorReason;
   /**

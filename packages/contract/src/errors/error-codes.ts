@@ -219,6 +219,12 @@ export const ERROR_CODES = {
     retryable: false,
     message: "sandbox {id} not found",
   },
+  workspace_not_found: {
+    status: 404,
+    grpc: "not_found",
+    retryable: false,
+    message: "workspace {name} not found",
+  },
   file_not_found: {
     status: 404,
     grpc: "not_found",
@@ -292,6 +298,13 @@ export const ERROR_CODES = {
     grpc: "already_exists",
     retryable: false,
     message: "you already have a sandbox named {name}",
+  },
+  /** The owner already has a workspace of this name (names free up when one is destroyed). */
+  workspace_name_taken: {
+    status: 409,
+    grpc: "already_exists",
+    retryable: false,
+    message: "you already have a workspace named {name}",
   },
   invalid_state: {
     status: 409,

@@ -1,0 +1,272 @@
+import { randomBytes } from "node:crypto";
+import {
+  checkWorkspaceCreate,
+  errorMessage,
+  isWorkspaceNameShape,
+  WORKSPACE_IDLE_SUSPEND_SECONDS,
+  type WorkspaceState,
+  workspaceStateOf,
+} from "@wrenn/contract";
+import type { Queryable } from "../db/database.js";
+import type { HostRegistry } from "../hosts/host-registry.js";
+import { ServiceError, validated } from "../service/errors.js";
+import type { SandboxService } from "../service/sandbox-service.js";
+import type { Principal, Sandbox } from "../service/sandbox-types.js";
+import {
+  deleteWorkspace,
+  findWorkspace,
+  insertWorkspace,
+  listWorkspaces,
+  setWorkspaceSandbox,
+  WorkspaceNameTaken,
+  type WorkspaceRow,
+} from "./workspace-store.js";
+
+/** A workspace as every edge reports it (hostd.v1's WorkspaceInfo, /v1's Workspace). */
+export interface WorkspaceView {
+  name: string;
+  state: WorkspaceState;
+  image: string;
+  vcpus: number;
+  memoryMb: number;
+  diskGb: number;
+  hostPort: number;
+  vmIp: string;
+  sandboxId: string;
+  createdAt: Date;
+}
+
+/** What a laptop needs to reach it (hostd.v1's ClientConfig). */
+export interface ClientConfigView {
+  name: string;
+  endpoint: string;
+  privateKey: string;
+  peerPublicKey: string;
+  tunnelIp: string;
+  agentIp: string;
+}
+
+export interface HostStatusView {
+  totalVcpus: number;
+  availableVcpus: number;
+  totalMemoryMb: number;
+  availableMemoryMb: number;
+  totalDiskGb: number;
+  availableDiskGb: number;
+  runningWorkspaces: number;
+  suspendedWorkspaces: number;
+}
+
+export interface WorkspaceServiceOptions {
+  db: Queryable;
+  sandboxes: SandboxService;
+  registry: HostRegistry;
+  /** The template a workspace that names no image runs. */
+  defaultImage: string;
+}
+
+/** Marks a workspace's sandbox so its listing says what it is for. */
+export const WORKSPACE_METADATA_KEY = "wrenn.workspace";
+
+const notFound = (name: string) =>
+  new ServiceError("workspace_not_found", errorMessage("workspace_not_found", { name }));
+
+/**
+ * Workspaces are sandboxes with a name of their own, no end time and a bigger disk: every state
+ * change is the sandbox service's (create, pause = suspend, resume, destroy), so a workspace
+ * survives restarts exactly as its sandbox does. Its sandbox is created with auto-pause and the
+ * longest idle period: the lifecycle manager suspends an idle workspace and never destroys one.
+ */
+export class WorkspaceService {
+  constructor(private readonly o: WorkspaceServiceOptions) {}
+
+  async create(
+    principal: Principal,
+    input: {
+      name?: unknown;
+      image?: unknown;
+      vcpus?: unknown;
+      memoryMb?: unknown;
+      diskGb?: unknown;
+    },
+  ): Promise<{ workspace: WorkspaceView; clientConfig: ClientConfigView }> {
+    const spec = validated(() => checkWorkspaceCreate(input));
+    const image = spec.image ?? this.o.defaultImage;
+    // The row first: it claims the name, so two creates of one name never both make a sandbox.
+    const row = await insertWorkspace(this.o.db, {
+      id: `ws-${randomBytes(4).toString("hex")}`,
+      ownerId: principal.ownerId,
+      name: spec.name,
+      image,
+      vcpus: spec.vcpus,
+      memoryMb: spec.memoryMb,
+      diskGb: spec.diskGb,
+    }).catch((error: unknown) => {
+      if (error instanceof WorkspaceNameTaken) {
+        throw new ServiceError(
+          "workspace_name_taken",
+          `${errorMessage("workspace_name_taken", { name: spec.name })}; pick another name, or destroy that workspace first`,
+        );
+      }
+      throw error;
+    });
+    let sandbox: Sandbox;
+    try {
+      sandbox = await this.o.sandboxes.create(principal, {
+        template: image,
+        resources: { vcpus: spec.vcpus, memoryMb: spec.memoryMb, diskMb: spec.diskGb * 1024 },
+        metadata: { [WORKSPACE_METADATA_KEY]: spec.name },
+        timeoutSeconds: WORKSPACE_IDLE_SUSPEND_SECONDS,
+        autoPause: true,
+      });
+    } catch (error) {
+      // No sandbox, no workspace: the name is free again and nothing is left half made.
+      await deleteWorkspace(this.o.db, row.id);
+      throw error;
+    }
+    const linked = (await setWorkspaceSandbox(this.o.db, row.id, sandbox.id)) ?? row;
+    const workspace = await this.view(linked, sandbox);
+    return {
+      workspace,
+      // WireGuard is not set up yet (issue 15's next slice): the tunnel fields stay empty.
+      clientConfig: {
+        name: workspace.name,
+        endpoint: "",
+        privateKey: "",
+        peerPublicKey: "",
+        tunnelIp: "",
+        agentIp: "",
+      },
+    };
+  }
+
+  async get(principal: Principal, name: unknown): Promise<WorkspaceView> {
+    const row = await this.find(principal, name);
+    return this.view(row);
+  }
+
+  async list(principal: Principal): Promise<WorkspaceView[]> {
+    const rows = await listWorkspaces(this.o.db, principal.ownerId);
+    return Promise.all(rows.map((row) => this.view(row)));
+  }
+
+  /** Pauses its sandbox; suspending a suspended workspace changes nothing. */
+  async suspend(principal: Principal, name: unknown): Promise<WorkspaceView> {
+    const row = await this.find(principal, name);
+    const sandbox = await this.sandboxOf(principal, row);
+    if (workspaceStateOf(sandbox.state) === "suspended") return this.view(row, sandbox);
+    this.refuseStopped(row, sandbox);
+    return this.view(row, await this.o.sandboxes.pause(principal, sandbox.id));
+  }
+
+  /** Resumes its sandbox; resuming a running workspace changes nothing. */
+  async resume(principal: Principal, name: unknown): Promise<WorkspaceView> {
+    const row = await this.find(principal, name);
+    const sandbox = await this.sandboxOf(principal, row);
+    this.refuseStopped(row, sandbox);
+    const { sandbox: resumed } = await this.o.sandboxes.resume(principal, sandbox.id, {
+      timeoutSeconds: WORKSPACE_IDLE_SUSPEND_SECONDS,
+    });
+    return this.view(row, resumed);
+  }
+
+  /** Destroys its sandbox, then forgets it; the name is free afterwards. */
+  async destroy(principal: Principal, name: unknown): Promise<void> {
+    const row = await this.find(principal, name);
+    if (row.sandboxId) await this.o.sandboxes.destroy(principal, row.sandboxId);
+    await deleteWorkspace(this.o.db, row.id);
+  }
+
+  /** Capacity of the hosts this control plane serves, as they report it now. */
+  async hostStatus(): Promise<HostStatusView> {
+    const statuses = await Promise.all(this.o.registry.all().map((h) => h.client.hostStatus()));
+    const sum = (pick: (s: (typeof statuses)[number]) => number) =>
+      statuses.reduce((total, s) => total + pick(s), 0);
+    const counts = await this.o.db.query<{ state: string; n: string }>(
+      `SELECT s.state, count(*) AS n FROM workspaces w JOIN sandboxes s ON s.id = w.sandbox_id
+       GROUP BY s.state`,
+    );
+    let running = 0;
+    let suspended = 0;
+    for (const { state, n } of counts.rows) {
+      const as = workspaceStateOf(state as Sandbox["state"]);
+      if (as === "running") running += Number(n);
+      if (as === "suspended") suspended += Number(n);
+    }
+    const totalDiskMb = sum((s) => s.total.diskMb);
+    return {
+      totalVcpus: sum((s) => s.total.vcpus),
+      availableVcpus: Math.max(
+        0,
+        sum((s) => s.total.vcpus - s.used.vcpus),
+      ),
+      totalMemoryMb: sum((s) => s.total.memoryMb),
+      availableMemoryMb: Math.max(
+        0,
+        sum((s) => s.total.memoryMb - s.used.memoryMb),
+      ),
+      totalDiskGb: Math.floor(totalDiskMb / 1024),
+      availableDiskGb: Math.max(0, Math.floor(sum((s) => s.total.diskMb - s.used.diskMb) / 1024)),
+      runningWorkspaces: running,
+      suspendedWorkspaces: suspended,
+    };
+  }
+
+  // ----------------------------------------------------------------
+
+  private async find(principal: Principal, name: unknown): Promise<WorkspaceRow> {
+    if (!isWorkspaceNameShape(name)) throw notFound(String(name));
+    const row = await findWorkspace(this.o.db, principal.ownerId, name);
+    if (!row) throw notFound(name);
+    return row;
+  }
+
+  private async sandboxOf(principal: Principal, row: WorkspaceRow): Promise<Sandbox> {
+    // Only while its create is still under way has a workspace no sandbox.
+    if (!row.sandboxId) {
+      throw new ServiceError("sandbox_busy", `workspace ${row.name} is still being created`);
+    }
+    return this.o.sandboxes.get(principal, row.sandboxId);
+  }
+
+  private refuseStopped(row: WorkspaceRow, sandbox: Sandbox): void {
+    if (workspaceStateOf(sandbox.state) !== "stopped") return;
+    throw new ServiceError(
+      "invalid_state",
+      `workspace ${row.name} is stopped (its sandbox ${sandbox.id} is ${sandbox.state}); destroy it and create it again`,
+    );
+  }
+
+  private async view(row: WorkspaceRow, known?: Sandbox): Promise<WorkspaceView> {
+    const sandbox =
+      known ??
+      (row.sandboxId
+        ? await this.o.sandboxes
+            .get({ keyId: "", ownerId: row.ownerId, role: "user", name: "" }, row.sandboxId)
+            .catch(() => null)
+        : null);
+    const state: WorkspaceState = sandbox ? workspaceStateOf(sandbox.state) : "created";
+    return {
+      name: row.name,
+      state,
+      image: row.image,
+      vcpus: row.vcpus,
+      memoryMb: row.memoryMb,
+      diskGb: row.diskGb,
+      hostPort: 0,
+      vmIp: sandbox && state === "running" ? await this.addressOf(sandbox) : "",
+      sandboxId: row.sandboxId ?? "",
+      createdAt: row.createdAt,
+    };
+  }
+
+  /** The sandbox's address on its host, as the host reports it ("" if it cannot say). */
+  private async addressOf(sandbox: Sandbox): Promise<string> {
+    if (!sandbox.hostId) return "";
+    try {
+      return (await this.o.registry.client(sandbox.hostId).getSandbox(sandbox.id))?.address ?? "";
+    } catch {
+      return "";
+    }
+  }
+}

@@ -1,0 +1,84 @@
+import type { Queryable } from "../db/database.js";
+
+export interface WorkspaceRow {
+  id: string;
+  ownerId: string;
+  name: string;
+  image: string;
+  vcpus: number;
+  memoryMb: number;
+  diskGb: number;
+  sandboxId: string | null;
+  createdAt: Date;
+}
+
+const COLUMNS = "id, owner_id, name, image, vcpus, memory_mb, disk_gb, sandbox_id, created_at";
+
+function toRow(r: Record<string, unknown>): WorkspaceRow {
+  return {
+    id: r.id as string,
+    ownerId: r.owner_id as string,
+    name: r.name as string,
+    image: r.image as string,
+    vcpus: Number(r.vcpus),
+    memoryMb: Number(r.memory_mb),
+    diskGb: Number(r.disk_gb),
+    sandboxId: (r.sandbox_id as string | null) ?? null,
+    createdAt: new Date(r.created_at as string),
+  };
+}
+
+/** The name is the owner's already (the table's unique (owner_id, name)). */
+export class WorkspaceNameTaken extends Error {}
+
+export async function insertWorkspace(
+  db: Queryable,
+  w: Omit<WorkspaceRow, "sandboxId" | "createdAt">,
+): Promise<WorkspaceRow> {
+  try {
+    const r = await db.query(
+      `INSERT INTO workspaces (id, owner_id, name, image, vcpus, memory_mb, disk_gb)
+       VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${COLUMNS}`,
+      [w.id, w.ownerId, w.name, w.image, w.vcpus, w.memoryMb, w.diskGb],
+    );
+    return toRow(r.rows[0] as Record<string, unknown>);
+  } catch (error) {
+    if ((error as { code?: string }).code === "23505") throw new WorkspaceNameTaken(w.name);
+    throw error;
+  }
+}
+
+export async function setWorkspaceSandbox(
+  db: Queryable,
+  id: string,
+  sandboxId: string,
+): Promise<WorkspaceRow | undefined> {
+  const r = await db.query(
+    `UPDATE workspaces SET sandbox_id = $2 WHERE id = $1 RETURNING ${COLUMNS}`,
+    [id, sandboxId],
+  );
+  return r.rows[0] ? toRow(r.rows[0] as Record<string, unknown>) : undefined;
+}
+
+export async function findWorkspace(
+  db: Queryable,
+  ownerId: string,
+  name: string,
+): Promise<WorkspaceRow | undefined> {
+  const r = await db.query(`SELECT ${COLUMNS} FROM workspaces WHERE owner_id = $1 AND name = $2`, [
+    ownerId,
+    name,
+  ]);
+  return r.rows[0] ? toRow(r.rows[0] as Record<string, unknown>) : undefined;
+}
+
+export async function listWorkspaces(db: Queryable, ownerId: string): Promise<WorkspaceRow[]> {
+  const r = await db.query(`SELECT ${COLUMNS} FROM workspaces WHERE owner_id = $1 ORDER BY name`, [
+    ownerId,
+  ]);
+  return r.rows.map((row) => toRow(row as Record<string, unknown>));
+}
+
+export async function deleteWorkspace(db: Queryable, id: string): Promise<void> {
+  await db.query("DELETE FROM workspaces WHERE id = $1", [id]);
+}

@@ -1,0 +1,66 @@
+// Workspaces (/v1/workspaces): named, persistent sandboxes with no end time. Suspend pauses one,
+// resume brings it back; nothing ends one but destroy.
+import type {
+  CreateWorkspaceBody,
+  Workspace as WorkspaceJson,
+  WorkspaceState,
+} from "@wrenn/contract";
+import { ApiClient } from "./api-client.js";
+import { ConnectionConfig, type ConnectionOpts } from "./connection-config.js";
+
+export type { WorkspaceState };
+
+/** A workspace as the server reports it (createdAt as a Date). */
+export interface WorkspaceInfo extends Omit<WorkspaceJson, "createdAt"> {
+  createdAt: Date;
+}
+
+/** Sizes and image of a new workspace; what is left out takes the server's defaults. */
+export type WorkspaceCreateOpts = Omit<CreateWorkspaceBody, "name"> & ConnectionOpts;
+
+const parse = (w: WorkspaceJson): WorkspaceInfo => ({ ...w, createdAt: new Date(w.createdAt) });
+const path = (name: string) => `/v1/workspaces/${encodeURIComponent(name)}`;
+
+/**
+ * The workspace operations, by name. Every method takes the connection options (apiKey, apiUrl,
+ * ...) as Sandbox's static methods do.
+ */
+export const Workspaces = {
+  async create(name: string, opts: WorkspaceCreateOpts = {}): Promise<WorkspaceInfo> {
+    const { image, vcpus, memoryMb, diskGb, ...connection } = opts;
+    const body: CreateWorkspaceBody = { name, image, vcpus, memoryMb, diskGb };
+    const api = new ApiClient(new ConnectionConfig(connection));
+    // A cold boot with a bigger disk: no client-side deadline shorter than the server's own.
+    const w = await api.json({ method: "POST", path: "/v1/workspaces", body, timeoutMs: 0 });
+    return parse(w as WorkspaceJson);
+  },
+
+  async list(opts: ConnectionOpts = {}): Promise<WorkspaceInfo[]> {
+    const api = new ApiClient(new ConnectionConfig(opts));
+    const r = (await api.json({ path: "/v1/workspaces" })) as { workspaces: WorkspaceJson[] };
+    return r.workspaces.map(parse);
+  },
+
+  async get(name: string, opts: ConnectionOpts = {}): Promise<WorkspaceInfo> {
+    const api = new ApiClient(new ConnectionConfig(opts));
+    return parse((await api.json({ path: path(name) })) as WorkspaceJson);
+  },
+
+  async suspend(name: string, opts: ConnectionOpts = {}): Promise<WorkspaceInfo> {
+    const api = new ApiClient(new ConnectionConfig(opts));
+    const w = await api.json({ method: "POST", path: `${path(name)}/suspend`, timeoutMs: 0 });
+    return parse(w as WorkspaceJson);
+  },
+
+  async resume(name: string, opts: ConnectionOpts = {}): Promise<WorkspaceInfo> {
+    const api = new ApiClient(new ConnectionConfig(opts));
+    const w = await api.json({ method: "POST", path: `${path(name)}/resume`, timeoutMs: 0 });
+    return parse(w as WorkspaceJson);
+  },
+
+  /** Destroys the workspace and its disk; the name is free afterwards. */
+  async destroy(name: string, opts: ConnectionOpts = {}): Promise<void> {
+    const api = new ApiClient(new ConnectionConfig(opts));
+    await api.json({ method: "DELETE", path: path(name), timeoutMs: 0 });
+  },
+};
