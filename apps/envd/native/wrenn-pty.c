@@ -431,6 +431,53 @@ static size_t line_discipline_signals(int master, char *buf, size_t len) {
   return kept;
 }
 
+/*
+ * write() of terminal input to the master, keeping ^C ^\ ^Z plain input while ISIG is off.
+ * gVisor's line discipline (runsc 0.0~20240729 at least) signals the foreground group for the
+ * VINTR, VQUIT and VSUSP characters without looking at ISIG, so with `stty -isig` a ^C meant
+ * as data (a program reading raw keys) also interrupts it. When ISIG is off and such a byte
+ * is in this write, those three characters are moved, for the write alone, to a byte value
+ * that is not in it, so the line discipline sees none of them; everything else (and the bytes
+ * themselves) is unchanged. On Linux the detour changes nothing: without ISIG they are data.
+ * gVisor applies the line discipline as the bytes enter the input queue, which is while the
+ * write runs whenever the reader has room (a program waiting for keys); input queued behind a
+ * full canonical line is taken later, under the restored characters.
+ */
+static ssize_t write_input(int master, const char *buf, size_t len) {
+  static const int sig_cc[] = {VINTR, VQUIT, VSUSP};
+  struct termios t;
+  if (tcgetattr(master, &t) != 0 || (t.c_lflag & ISIG)) return write(master, buf, len);
+  unsigned char seen[256] = {0};
+  for (size_t i = 0; i < len; i++) seen[(unsigned char)buf[i]] = 1;
+  int special = 0;
+  for (size_t k = 0; k < sizeof sig_cc / sizeof sig_cc[0]; k++) {
+    cc_t c = t.c_cc[sig_cc[k]];
+    if (c != _POSIX_VDISABLE && seen[c]) special = 1;
+  }
+  if (!special) return write(master, buf, len);
+  /* A stand-in no input byte and no other control character equals; from the top down, as
+   * high bytes are the rarest in terminal input. */
+  for (int i = 0; i < NCCS; i++) seen[t.c_cc[i]] = 1;
+  seen['\r'] = seen['\n'] = seen[_POSIX_VDISABLE] = 1;
+  int stand_in = 255;
+  while (stand_in > 0 && seen[stand_in]) stand_in--;
+  if (stand_in == 0) return write(master, buf, len); /* every value is in use: cannot help */
+  struct termios moved = t;
+  for (size_t k = 0; k < sizeof sig_cc / sizeof sig_cc[0]; k++) {
+    if (moved.c_cc[sig_cc[k]] != _POSIX_VDISABLE) moved.c_cc[sig_cc[k]] = (cc_t)stand_in;
+  }
+  if (tcsetattr(master, TCSANOW, &moved) != 0) return write(master, buf, len);
+  ssize_t w = write(master, buf, len);
+  int saved_errno = errno;
+  /* Back to what the program set, unless it changed the termios meanwhile (then its own). */
+  struct termios now;
+  if (tcgetattr(master, &now) == 0 && memcmp(&now, &moved, sizeof now) == 0) {
+    tcsetattr(master, TCSANOW, &t);
+  }
+  errno = saved_errno;
+  return w;
+}
+
 static void apply_resize(int master, char *line) {
   unsigned cols = 0, rows = 0;
   if (sscanf(line, "%u %u", &cols, &rows) == 2 && cols > 0 && rows > 0 && cols <= 65535 &&
@@ -587,7 +634,7 @@ static int run_pty(const struct creds *c, unsigned cols, unsigned rows, char **a
         master_open = 0;
       }
       if (master_open && (re & POLLOUT) && in_len) {
-        ssize_t w = write(master, inbuf + in_off, in_len);
+        ssize_t w = write_input(master, inbuf + in_off, in_len);
         if (w > 0) {
           in_off += (size_t)w;
           in_len -= (size_t)w;

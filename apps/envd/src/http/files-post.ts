@@ -123,6 +123,13 @@ async function writeWithUserRights(
   const write = await writeAsUser(binDir, user, path);
   const [sent] = await Promise.allSettled([pipeline(body, write.sink)]);
   if (sent.status === "rejected") write.cancel();
+  // A body that cannot be decoded (bad gzip) is the request's fault, and the helper's end is
+  // then our cancel: that error must not hide the 400 (seen as a 500 under a faster runsc,
+  // where the helper's exit came first).
+  if (sent.status === "rejected" && errnoOf(sent.reason)?.startsWith("Z_")) {
+    await write.exited.catch(() => {});
+    throw sent.reason;
+  }
   await write.exited;
   if (sent.status === "rejected") throw sent.reason;
 }
