@@ -55,6 +55,21 @@ export async function serve(config: AgentConfig): Promise<void> {
     program: "host agent",
     holder: { listen: config.listen },
   });
+  // A registered host: its id, and the token the control plane calls it with, come from the
+  // registration (kept in the data dir), not from configuration. First, so a refused token
+  // stops the agent before it touches anything.
+  const link = config.registration
+    ? await ControlPlaneLink.open({
+        controlPlaneUrl: config.registration.controlPlaneUrl,
+        registrationToken: config.registration.token,
+        advertiseUrl: config.registration.advertiseUrl,
+        dataDir: config.dataDir,
+        log: log.child({ component: "control-plane-link" }),
+      })
+    : undefined;
+  if (link && config.token) {
+    log.warn("WRENN_AGENT_TOKEN is ignored: a registered agent takes its host's own token");
+  }
   const templates = new TemplateStore(config.templatesDir);
   const builder = new TemplateBuilder(templates, config.imagesDir, config.envdDistDir);
   const imageBuilder = new ImageTemplateBuilder(
@@ -162,20 +177,6 @@ export async function serve(config: AgentConfig): Promise<void> {
     );
   };
 
-  // A registered host: its id, and the token the control plane calls it with, come from the
-  // registration (kept in the data dir), not from configuration.
-  const link = config.registration
-    ? await ControlPlaneLink.open({
-        controlPlaneUrl: config.registration.controlPlaneUrl,
-        registrationToken: config.registration.token,
-        advertiseUrl: config.registration.advertiseUrl,
-        dataDir: config.dataDir,
-        log: log.child({ component: "control-plane-link" }),
-      })
-    : undefined;
-  if (link && config.token) {
-    log.warn("WRENN_AGENT_TOKEN is ignored: a registered agent takes its host's own token");
-  }
   const agentHostId = link?.hostId ?? (await hostId(config.dataDir));
   const instanceId = randomBytes(8).toString("hex");
   const startedAt = new Date(Date.now() - process.uptime() * 1000);
