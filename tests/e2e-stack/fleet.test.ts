@@ -8,6 +8,7 @@ import { type ControlPlane, startControlPlane } from "@wrenn/control-plane";
 import { TEST_ADMIN_KEY } from "@wrenn/control-plane/testing";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { isolatedEnv, wrenn } from "../cli/wrenn-cli.js";
 import { AgentProcess, freePort } from "../harness/agent-process.js";
 import { waitFor } from "../harness/wait.js";
 
@@ -59,7 +60,6 @@ describe("a fleet of two registered agents", () => {
     });
     agents.push(agent);
     const stored = JSON.parse(await readFile(join(agent.dataDir, "registration.json"), "utf8"));
-    agent.authenticate(stored.agentToken);
     hostOf.set(agent, stored.hostId);
     return agent;
   }
@@ -84,7 +84,11 @@ describe("a fleet of two registered agents", () => {
       { logger: pino({ level: process.env.WRENN_TEST_LOG ?? "silent" }) },
     );
     await startAgent(await newToken());
-    await startAgent(await newToken());
+    // The second token as an admin gets it from the CLI.
+    const cliEnv = await isolatedEnv({ WRENN_API_URL: cp.url, WRENN_API_KEY: TEST_ADMIN_KEY });
+    const token = await wrenn(["hosts", "token"], { env: cliEnv });
+    expect(token.code, token.stderr).toBe(0);
+    await startAgent(token.stdout.trim());
     await waitFor(
       async () =>
         (await hosts()).filter((h) => h.kind === "registered" && h.status === "online").length ===
@@ -109,8 +113,18 @@ describe("a fleet of two registered agents", () => {
     }
   }, 300_000);
 
-  test("hosts list both registered agents with their state, capacity and use", async () => {
+  test("hosts list both registered agents with their state, capacity and use (API and CLI)", async () => {
     const registered = (await hosts()).filter((h) => h.kind === "registered");
+    const cliEnv = await isolatedEnv({ WRENN_API_URL: cp.url, WRENN_API_KEY: TEST_ADMIN_KEY });
+    const ls = await wrenn(["hosts", "ls", "--json"], { env: cliEnv });
+    expect(ls.code, ls.stderr).toBe(0);
+    const listed = JSON.parse(ls.stdout) as HostRow[];
+    for (const id of hostOf.values()) {
+      expect(listed.find((h) => h.id === id)).toMatchObject({
+        status: "online",
+        kind: "registered",
+      });
+    }
     expect(registered.map((h) => h.id).sort()).toEqual([...hostOf.values()].sort());
     for (const h of registered) {
       expect(h.status).toBe("online");

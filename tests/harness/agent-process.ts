@@ -1,5 +1,5 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -108,8 +108,18 @@ export class AgentProcess {
       if (this.child.exitCode !== null) {
         throw new Error(`wrenn-agent exited (${this.child.exitCode}):\n${this.output}`);
       }
+      // A registering agent stores the token its control plane issued before it listens.
+      if (!this.token && this.opts.env?.WRENN_CONTROL_PLANE_URL) {
+        const stored = await readFile(path.join(this.dataDir, "registration.json"), "utf8").then(
+          (text) => JSON.parse(text) as { agentToken: string },
+          () => undefined,
+        );
+        if (stored) this.authenticate(stored.agentToken);
+      }
       try {
-        const res = await fetch(`${this.url}/healthz`);
+        const res = await fetch(`${this.url}/healthz`, {
+          headers: this.token ? { authorization: `Bearer ${this.token}` } : {},
+        });
         if (res.status === 204) return;
       } catch {
         // Not listening yet.

@@ -123,7 +123,7 @@ export class HostEnrollment {
     const hostId = match?.[1] ? this.o.jwt.verify(match[1]) : null;
     if (!hostId) throw new ServiceError("invalid_host_token");
     const host = await findHost(this.o.db, hostId);
-    if (!host || host.kind !== "registered") {
+    if (host?.kind !== "registered") {
       throw new ServiceError("invalid_host_token", `host ${hostId} is not registered`);
     }
     return hostId;
