@@ -148,14 +148,21 @@ describe("a fleet of two registered agents", () => {
     // The host that registered at port 1 never beats: remove it so placement ignores it.
     await cp.db.query("DELETE FROM hosts WHERE id = $1", [first.body.hostId]);
 
-    await expect(
-      AgentProcess.start({
-        env: {
-          WRENN_CONTROL_PLANE_URL: cp.url,
-          WRENN_REGISTRATION_TOKEN: "wrht_wrong",
-        },
-      }),
-    ).rejects.toThrow(/invalid_registration_token/);
+    // Its own data dir: a start that fails leaves no AgentProcess to clean up after.
+    const refusedDir = await mkdtemp(join(tmpdir(), "wrenn-agent-test-"));
+    try {
+      await expect(
+        AgentProcess.start({
+          dataDir: refusedDir,
+          env: {
+            WRENN_CONTROL_PLANE_URL: cp.url,
+            WRENN_REGISTRATION_TOKEN: "wrht_wrong",
+          },
+        }),
+      ).rejects.toThrow(/invalid_registration_token/);
+    } finally {
+      await rm(refusedDir, { recursive: true, force: true });
+    }
   }, 120_000);
 
   test("creates spread over both; kill -9 of one: unreachable, its sandboxes missing, creates go to the other; back: reconciled", async () => {
