@@ -205,10 +205,17 @@ describe.each(DATABASE_KINDS)("host registration, heartbeats and placement on %s
 
   test("creates go to registered hosts with room; none: 503 no_host_available and nothing created", async () => {
     const agent = await fakeHost();
-    const creds = await register(agent);
-    expect((await beat(agent, creds.jwt)).status).toBe(204);
-    // Every other registered host of this file is silent by now: only this one is online.
+    let creds = await register(agent);
+    // Past the silence window every registered host of this file is unreachable; this one
+    // beats again (its short-lived JWT refreshed first), so it is the only one online.
+    await sleep(1200);
     await stack.cp.monitor.tick();
+    const renewed = await stack.call("POST", "/v1/hosts/refresh", {
+      key: null,
+      body: { hostId: creds.hostId, refreshToken: creds.refreshToken },
+    });
+    expect(renewed.status, renewed.text).toBe(200);
+    creds = { ...creds, ...(renewed.body as Credentials) };
     expect((await beat(agent, creds.jwt)).status).toBe(204);
 
     const created = await stack.call("POST", "/v1/sandboxes", {
