@@ -61,6 +61,12 @@ var ErrorCodes = map[string]ErrorCodeSpec{
 
 	"invalid_agent_token": {Status: 401, Retryable: false, Message: "missing or wrong agent token"},
 
+	"invalid_registration_token": {Status: 401, Retryable: false, Message: "the registration token is unknown, used or expired"},
+
+	"invalid_host_token": {Status: 401, Retryable: false, Message: "the host token is missing, wrong or expired"},
+
+	"invalid_refresh_token": {Status: 401, Retryable: false, Message: "the refresh token is unknown, revoked or expired"},
+
 	"forbidden": {Status: 403, Retryable: false, Message: "this key may not do that"},
 
 	"foreign_origin": {Status: 403, Retryable: false, Message: "the request came from another origin"},
@@ -138,6 +144,8 @@ var ErrorCodes = map[string]ErrorCodeSpec{
 	"canceled": {Status: 499, Retryable: false, Message: "canceled"},
 
 	"no_capacity": {Status: 503, Retryable: true, Message: "no host has room for the sandbox"},
+
+	"no_host_available": {Status: 503, Retryable: true, Message: "no ready host can take the sandbox"},
 
 	"host_unavailable": {Status: 503, Retryable: true, Message: "the host agent did not answer"},
 

@@ -1,5 +1,5 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -75,8 +75,9 @@ export class AgentProcess {
     return agent;
   }
 
-  async launch(): Promise<void> {
-    const port = await freePort();
+  /** Starts the agent; `port` to come back at the same address (a registered host's). */
+  async launch(port?: number): Promise<void> {
+    port ??= await freePort();
     this.url = `http://127.0.0.1:${port}`;
     this.child = spawn(process.execPath, [agentMain, "serve"], {
       env: {
@@ -101,17 +102,24 @@ export class AgentProcess {
     this.child.stderr?.on("data", (d: Buffer) => {
       this.output += d.toString();
     });
-    this.client = createClient(
-      HostAgentService,
-      createConnectTransport({ baseUrl: this.url, httpVersion: "1.1" }),
-    );
+    this.client = this.connect();
     const deadline = Date.now() + 60_000;
     while (Date.now() < deadline) {
       if (this.child.exitCode !== null) {
         throw new Error(`wrenn-agent exited (${this.child.exitCode}):\n${this.output}`);
       }
+      // A registering agent stores the token its control plane issued before it listens.
+      if (!this.token && this.opts.env?.WRENN_CONTROL_PLANE_URL) {
+        const stored = await readFile(path.join(this.dataDir, "registration.json"), "utf8").then(
+          (text) => JSON.parse(text) as { agentToken: string },
+          () => undefined,
+        );
+        if (stored) this.authenticate(stored.agentToken);
+      }
       try {
-        const res = await fetch(`${this.url}/healthz`);
+        const res = await fetch(`${this.url}/healthz`, {
+          headers: this.token ? { authorization: `Bearer ${this.token}` } : {},
+        });
         if (res.status === 204) return;
       } catch {
         // Not listening yet.
@@ -119,6 +127,36 @@ export class AgentProcess {
       await new Promise((r) => setTimeout(r, 50));
     }
     throw new Error(`wrenn-agent did not start:\n${this.output}`);
+  }
+
+  /**
+   * Sends this token with every call of `client` from now on (a registered agent takes the
+   * token its control plane issued, see docs/hosts.md). Kept across relaunches.
+   */
+  authenticate(token: string): void {
+    this.token = token;
+    this.client = this.connect();
+  }
+
+  private token: string | undefined;
+
+  private connect(): Client<typeof HostAgentService> {
+    const token = this.token;
+    return createClient(
+      HostAgentService,
+      createConnectTransport({
+        baseUrl: this.url,
+        httpVersion: "1.1",
+        interceptors: token
+          ? [
+              (next) => (req) => {
+                req.header.set("authorization", `Bearer ${token}`);
+                return next(req);
+              },
+            ]
+          : [],
+      }),
+    );
   }
 
   /** Like a crash: no chance to clean anything. */

@@ -10,6 +10,8 @@ import { loadMigrations, migrateUp, SCHEMA_LOCK_KEY } from "./db/migrations.js";
 import { openDatabase } from "./db/open-database.js";
 import { EnvdGateway } from "./envd/envd-session.js";
 import { FileService } from "./files/file-service.js";
+import { HostEnrollment } from "./hosts/host-enrollment.js";
+import { HostJwt } from "./hosts/host-jwt.js";
 import { HostMonitor } from "./hosts/host-monitor.js";
 import { HostRegistry } from "./hosts/host-registry.js";
 import { LifecycleManager } from "./lifecycle/lifecycle-manager.js";
@@ -20,6 +22,7 @@ import {
 } from "./lifecycle/reconciler.js";
 import { PreviewDomain } from "./proxy/preview-domain.js";
 import { SandboxProxy } from "./proxy/sandbox-proxy.js";
+import { FleetScheduler, policyFor } from "./scheduler/fleet-scheduler.js";
 import { SingleHostScheduler } from "./scheduler/single-host-scheduler.js";
 import { loadSecretKey } from "./secrets/secret-key.js";
 import { TokenCipher } from "./secrets/token-cipher.js";
@@ -50,6 +53,7 @@ export interface ControlPlane {
   keys: ApiKeyService;
   hosts: HostService;
   workspaces: WorkspaceService;
+  enrollment: HostEnrollment;
   exec: ExecService;
   files: FileService;
   registry: HostRegistry;
@@ -119,8 +123,9 @@ export async function startControlPlane(
     }
 
     const audit = new AuditLog(db, logger);
-    const registry = new HostRegistry(db);
+    const registry = new HostRegistry(db, cipher);
     const localHost = await registry.register(config.agentUrl, config.agentToken);
+    await registry.sync();
     const keys = new ApiKeyService(db, audit);
 
     // The monitor and the sandbox service need each other (reconcile on contact); the late
@@ -137,12 +142,18 @@ export async function startControlPlane(
       onHostReachable: async (hostId, agentStartedAt) => {
         await reconcile(hostId, agentStartedAt);
       },
+      silenceSeconds: config.hostSilenceSeconds,
       onHostLost: async (hostId) => {
         const ids = await markHostSandboxesMissing(db, hostId);
         logger.warn({ hostId, ids }, "sandboxes marked missing");
       },
     });
-    const scheduler = new SingleHostScheduler(db, registry, monitor, localHost.id);
+    const scheduler = new FleetScheduler(
+      db,
+      registry,
+      new SingleHostScheduler(db, registry, monitor, localHost.id),
+      policyFor(config.schedulerPolicy ?? "least-loaded", config.schedulerSampleK ?? 2),
+    );
     const templates = new TemplateService({
       db,
       scheduler,
@@ -164,6 +175,16 @@ export async function startControlPlane(
     reconcile = (hostId, agentStartedAt) =>
       reconcileHost({ db, registry, sandboxes, logger }, hostId, { agentStartedAt });
     const hosts = new HostService(db, registry, monitor, keys);
+    const enrollment = new HostEnrollment({
+      db,
+      keys,
+      cipher,
+      jwt: new HostJwt(secretKey),
+      registry,
+      monitor,
+      logger: logger.child({ component: "hosts" }),
+      lifetimes: config.hostTokenLifetimes,
+    });
     const lifecycle = new LifecycleManager({ db, sandboxes, logger, deadlines });
     const gateway = new EnvdGateway(sandboxes);
     const exec = new ExecService(gateway, audit, logger.child({ component: "exec" }));
@@ -190,6 +211,7 @@ export async function startControlPlane(
       sandboxes,
       keys,
       hosts,
+      enrollment,
       exec,
       files,
       templates,
@@ -237,6 +259,7 @@ export async function startControlPlane(
       sandboxes,
       keys,
       hosts,
+      enrollment,
       exec,
       files,
       workspaces,

@@ -5,12 +5,14 @@ import { lockDataDir } from "@wrenn/process-lock";
 import { pino } from "pino";
 import { Forwarder } from "./api/forwarder.js";
 import { hostAgentRoutes } from "./api/host-agent-service.js";
+import { hostReport } from "./api/host-report.js";
 import { startListener } from "./api/listener.js";
 import type { AgentConfig } from "./config/agent-config.js";
 import { AgentMetrics } from "./metrics/agent-metrics.js";
 import { claimNetwork } from "./network/host-claims.js";
 import { NetworkManager } from "./network/network-manager.js";
 import { ManagedNetworks } from "./network/sandbox-networks.js";
+import { ControlPlaneLink } from "./registration/control-plane-link.js";
 import { GvisorDriver } from "./runtime/gvisor/driver.js";
 import { assembleEnvdRuntime, runtimeLoaderName } from "./runtime/gvisor/envd-runtime.js";
 import { RecordStore } from "./sandboxes/record-store.js";
@@ -53,6 +55,21 @@ export async function serve(config: AgentConfig): Promise<void> {
     program: "host agent",
     holder: { listen: config.listen },
   });
+  // A registered host: its id, and the token the control plane calls it with, come from the
+  // registration (kept in the data dir), not from configuration. First, so a refused token
+  // stops the agent before it touches anything.
+  const link = config.registration
+    ? await ControlPlaneLink.open({
+        controlPlaneUrl: config.registration.controlPlaneUrl,
+        registrationToken: config.registration.token,
+        advertiseUrl: config.registration.advertiseUrl,
+        dataDir: config.dataDir,
+        log: log.child({ component: "control-plane-link" }),
+      })
+    : undefined;
+  if (link && config.token) {
+    log.warn("WRENN_AGENT_TOKEN is ignored: a registered agent takes its host's own token");
+  }
   const templates = new TemplateStore(config.templatesDir);
   const builder = new TemplateBuilder(templates, config.imagesDir, config.envdDistDir);
   const imageBuilder = new ImageTemplateBuilder(
@@ -160,22 +177,26 @@ export async function serve(config: AgentConfig): Promise<void> {
     );
   };
 
+  const agentHostId = link?.hostId ?? (await hostId(config.dataDir));
+  const instanceId = randomBytes(8).toString("hex");
+  const startedAt = new Date(Date.now() - process.uptime() * 1000);
+
   const forwarder = new Forwarder(manager, log.child({ component: "forwarder" }), () =>
     metrics.forwardErrors.inc(),
   );
   manager.onGone((sandboxId) => forwarder.cut(sandboxId));
   const listener = await startListener({
     listen: config.listen,
-    token: config.token,
+    token: link?.agentToken ?? config.token,
     metricsToken: config.metricsToken,
     routes: hostAgentRoutes({
       manager,
       templates,
       builder,
       imageBuilder,
-      hostId: await hostId(config.dataDir),
-      instanceId: randomBytes(8).toString("hex"),
-      startedAt: new Date(Date.now() - process.uptime() * 1000),
+      hostId: agentHostId,
+      instanceId,
+      startedAt,
       version: AGENT_VERSION,
       dataDir: config.dataDir,
       onTemplateBuilt: () => {
@@ -187,6 +208,26 @@ export async function serve(config: AgentConfig): Promise<void> {
     log,
   });
   let preparing: Promise<void> = templates.list().then(prepare);
+  link?.start(config.registration?.heartbeatIntervalMs ?? 5000, async () => {
+    const r = await hostReport(manager, config.dataDir);
+    return {
+      instanceId,
+      stateVersion: String(manager.stateVersion),
+      startedAt: startedAt.toISOString(),
+      hostname: r.hostname,
+      version: AGENT_VERSION,
+      runtimes: r.runtimes,
+      capacity: { total: r.total, used: r.used },
+      sandboxesByState: r.sandboxesByState,
+      templates: (await templates.list()).map((t) => ({
+        name: t.name,
+        version: t.version,
+        envdVersion: t.envdVersion,
+        sizeBytes: t.sizeBytes,
+        builtAt: t.builtAt ? new Date(t.builtAt).toISOString() : null,
+      })),
+    };
+  });
 
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
@@ -205,6 +246,7 @@ export async function serve(config: AgentConfig): Promise<void> {
     }
   });
   clearInterval(firewallTimer);
+  await link?.stop();
   await listener.close();
   // A template checkpoint being taken holds a sandbox; let it finish and clean up.
   await preparing.catch(() => {});

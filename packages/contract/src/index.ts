@@ -4,6 +4,7 @@
 export * from "./envd-wire.js";
 export * from "./errors/error-codes.js";
 export * from "./errors/grpc-codes.js";
+export * from "./host-states.js";
 export * from "./limits.js";
 export * from "./sandbox-states.js";
 export * from "./schemas/event-schemas.js";

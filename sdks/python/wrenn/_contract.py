@@ -114,6 +114,24 @@ ERROR_CODES: Dict[str, Dict[str, Any]] = {
         "retryable": False,
         "message": "missing or wrong agent token",
     },
+    "invalid_registration_token": {
+        "status": 401,
+        "grpc": "unauthenticated",
+        "retryable": False,
+        "message": "the registration token is unknown, used or expired",
+    },
+    "invalid_host_token": {
+        "status": 401,
+        "grpc": "unauthenticated",
+        "retryable": False,
+        "message": "the host token is missing, wrong or expired",
+    },
+    "invalid_refresh_token": {
+        "status": 401,
+        "grpc": "unauthenticated",
+        "retryable": False,
+        "message": "the refresh token is unknown, revoked or expired",
+    },
     "forbidden": {
         "status": 403,
         "grpc": "permission_denied",
@@ -347,6 +365,12 @@ ERROR_CODES: Dict[str, Dict[str, Any]] = {
         "grpc": "resource_exhausted",
         "retryable": True,
         "message": "no host has room for the sandbox",
+    },
+    "no_host_available": {
+        "status": 503,
+        "grpc": "unavailable",
+        "retryable": True,
+        "message": "no ready host can take the sandbox",
     },
     "host_unavailable": {
         "status": 503,

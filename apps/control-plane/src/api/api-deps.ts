@@ -1,5 +1,6 @@
 import type { ExecService } from "../commands/exec-service.js";
 import type { FileService } from "../files/file-service.js";
+import type { HostEnrollment } from "../hosts/host-enrollment.js";
 import type { PreviewDomain } from "../proxy/preview-domain.js";
 import type { ApiKeyService } from "../service/api-key-service.js";
 import type { HostService } from "../service/host-service.js";
@@ -11,6 +12,8 @@ export interface ApiDeps {
   sandboxes: SandboxService;
   keys: ApiKeyService;
   hosts: HostService;
+  /** Registration tokens, registration, refresh and heartbeats of hosts. */
+  enrollment: HostEnrollment;
   exec: ExecService;
   files: FileService;
   templates: TemplateService;

@@ -25,6 +25,7 @@ import { adminRoutes } from "./v1/admin-routes.js";
 import { eventRoutes } from "./v1/event-routes.js";
 import { execRoutes } from "./v1/exec-routes.js";
 import { fileJsonRoutes, fileRoutes } from "./v1/file-routes.js";
+import { hostAdminRoutes, hostAgentRoutes } from "./v1/host-routes.js";
 import { sandboxRoutes } from "./v1/sandbox-routes.js";
 import { templateRoutes } from "./v1/template-routes.js";
 import { terminalRoutes } from "./v1/terminal-routes.js";
@@ -189,6 +190,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       });
       await v1.register(sandboxRoutes, options);
       await v1.register(adminRoutes, options);
+      await v1.register(hostAdminRoutes, options);
       await v1.register(eventRoutes, options);
       await v1.register(execRoutes, options);
       await v1.register(terminalRoutes, options);
@@ -199,6 +201,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     },
     { prefix: "/v1" },
   );
+  // Host agents authenticate with their own tokens, not API keys.
+  await app.register(hostAgentRoutes, { ...options, prefix: "/v1" });
   await app.register(async (e2b) => {
     e2b.addHook("onRequest", authenticate(options.keys));
     await e2b.register(e2bSandboxRoutes, options);

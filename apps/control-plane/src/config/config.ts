@@ -1,4 +1,6 @@
 import { resolve } from "node:path";
+import { SCHEDULER_POLICIES, type SchedulerPolicy } from "@wrenn/contract";
+import type { HostTokenLifetimes } from "../hosts/host-enrollment.js";
 import {
   DEFAULT_FAILED_CREATE_VISIBLE_SECONDS,
   type OperationDeadlines,
@@ -39,6 +41,14 @@ export interface ControlPlaneConfig {
   /** Seconds before an operation in flight counts as stuck (tests shorten them). */
   operationDeadlines?: Partial<OperationDeadlines>;
   migrationsDir?: string;
+  /** How sandboxes are placed once hosts are registered (WRENN_SCHEDULER). */
+  schedulerPolicy?: SchedulerPolicy;
+  /** Hosts least-loaded samples per placement (WRENN_SCHEDULER_K). */
+  schedulerSampleK?: number;
+  /** Seconds a registered host may go without a heartbeat (WRENN_HOST_SILENCE_S, 90). */
+  hostSilenceSeconds?: number;
+  /** Lifetimes of host tokens; tests shorten them. */
+  hostTokenLifetimes?: Partial<HostTokenLifetimes>;
 }
 
 export class ConfigError extends Error {}
@@ -77,6 +87,14 @@ function bool(name: string, value: string | undefined, fallback: boolean): boole
   if (/^(true|1|yes)$/i.test(value)) return true;
   if (/^(false|0|no)$/i.test(value)) return false;
   throw new ConfigError(`${name} must be true or false, got ${JSON.stringify(value)}`);
+}
+
+function schedulerPolicy(value: string | undefined): SchedulerPolicy {
+  if (value === undefined || value === "") return "least-loaded";
+  if ((SCHEDULER_POLICIES as readonly string[]).includes(value)) return value as SchedulerPolicy;
+  throw new ConfigError(
+    `WRENN_SCHEDULER must be ${SCHEDULER_POLICIES.join(" or ")}, got ${JSON.stringify(value)}`,
+  );
 }
 
 const nonEmpty = (value: string | undefined) =>
@@ -119,6 +137,9 @@ export function loadConfig(
       DEFAULT_FAILED_CREATE_VISIBLE_SECONDS,
     ),
     metricsToken: nonEmpty(env.WRENN_METRICS_TOKEN),
+    schedulerPolicy: schedulerPolicy(env.WRENN_SCHEDULER),
+    schedulerSampleK: positiveInt("WRENN_SCHEDULER_K", env.WRENN_SCHEDULER_K, 2),
+    hostSilenceSeconds: positiveInt("WRENN_HOST_SILENCE_S", env.WRENN_HOST_SILENCE_S, 90),
     backgroundLoops: true,
   };
 }

@@ -50,6 +50,8 @@ describe.each(DATABASE_KINDS)("migrations on %s", (kind) => {
         [
           "api_keys",
           "audit_events",
+          "host_refresh_tokens",
+          "host_registration_tokens",
           "hosts",
           "owners",
           "sandboxes",

@@ -1,8 +1,12 @@
+import { HOST_HEARTBEAT } from "@wrenn/contract";
 import type { Logger } from "pino";
 import type { Queryable } from "../db/database.js";
 import {
   findHost,
+  type HostObservation,
   type HostRecord,
+  markSilentHostsUnreachable,
+  recordHeartbeat,
   recordHostError,
   recordHostFailure,
   recordHostSeen,
@@ -32,18 +36,31 @@ export interface HostMonitorOptions {
    * state_version). `agentStartedAt`: operations begun before it were cut short.
    */
   onHostReachable: (hostId: string, agentStartedAt?: Date) => Promise<void>;
-  /** Called once when a host is declared offline. */
+  /** Called once when a host is declared unreachable. */
   onHostLost: (hostId: string) => Promise<void>;
-  /** Consecutive failed contacts before a host counts as offline. */
+  /** Consecutive failed contacts before a polled host counts as unreachable. */
   offlineAfter?: number;
+  /** Seconds a registered host may go without a heartbeat before it is unreachable. */
+  silenceSeconds?: number;
 }
 
-/** Heartbeats every host, records its status and capacity, and notices restarts and losses. */
+/** What a registered host's heartbeat reports (docs/hosts.md). */
+export interface HostHeartbeatReport extends HostObservation {
+  stateVersion: string;
+  startedAt: Date;
+}
+
+/**
+ * Watches every host: polls the configured one (heartbeat, status, templates), takes the
+ * heartbeats registered hosts send, and notices restarts, returns and losses of both.
+ */
 export class HostMonitor {
   private readonly reached = new Set<string>();
   /** Per host, the agent instance and state_version last reconciled. */
   private readonly versions = new Map<string, string>();
   private readonly inFlight = new Map<string, Promise<HostRecord | null>>();
+  /** Per registered host, the heartbeat being recorded (they are taken one at a time). */
+  private readonly observing = new Map<string, Promise<void>>();
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> | undefined;
 
@@ -55,6 +72,8 @@ export class HostMonitor {
     if (existing) return existing;
     const host = this.options.registry.all().find((h) => h.id === hostId);
     if (!host) return Promise.resolve(null);
+    // A registered host tells us about itself; there is nothing to ask it.
+    if (host.kind === "registered") return findHost(this.options.db, hostId);
     const attempt = this.contact(host).finally(() => this.inFlight.delete(hostId));
     this.inFlight.set(hostId, attempt);
     return attempt;
@@ -125,8 +144,53 @@ export class HostMonitor {
     return findHost(db, host.id);
   }
 
+  /**
+   * A heartbeat from a registered host. A host coming back (or first heard of), restarted, or
+   * whose sandboxes changed state on their own is reconciled before this resolves, so the
+   * sandboxes it holds show their true state when the agent's next beat is due.
+   */
+  observe(hostId: string, report: HostHeartbeatReport): Promise<void> {
+    const previous = this.observing.get(hostId) ?? Promise.resolve();
+    const next = previous
+      .catch(() => {})
+      .then(async () => {
+        const seen = await recordHeartbeat(this.options.db, hostId, report);
+        const restarted =
+          seen.previousInstanceId !== null && seen.previousInstanceId !== report.instanceId;
+        const moved = seen.previousStateVersion !== `${report.instanceId}/${report.stateVersion}`;
+        if (seen.previousStatus !== "online" || restarted || moved || !this.reached.has(hostId)) {
+          this.options.logger.info(
+            { hostId, restarted, previous: seen.previousStatus },
+            "registered host heartbeat; reconciling",
+          );
+          await this.options.onHostReachable(hostId, report.startedAt);
+          this.reached.add(hostId);
+        }
+      });
+    const settled = next.finally(() => {
+      if (this.observing.get(hostId) === settled) this.observing.delete(hostId);
+    });
+    this.observing.set(hostId, settled);
+    return next;
+  }
+
   async tick(): Promise<void> {
-    await Promise.all(this.options.registry.all().map((host) => this.refresh(host.id)));
+    await this.options.registry.sync();
+    const hosts = this.options.registry.all();
+    await Promise.all(
+      hosts.filter((h) => h.kind === "configured").map((host) => this.refresh(host.id)),
+    );
+    if (hosts.some((h) => h.kind === "registered")) {
+      const lost = await markSilentHostsUnreachable(
+        this.options.db,
+        this.options.silenceSeconds ?? HOST_HEARTBEAT.silenceSeconds,
+      );
+      for (const hostId of lost) {
+        this.options.logger.error({ hostId }, "host silent; its sandboxes are marked missing");
+        this.reached.delete(hostId);
+        await this.options.onHostLost(hostId);
+      }
+    }
   }
 
   start(intervalMs: number): void {
@@ -148,5 +212,6 @@ export class HostMonitor {
     this.timer = undefined;
     await this.ticking;
     await Promise.allSettled(this.inFlight.values());
+    await Promise.allSettled(this.observing.values());
   }
 }

@@ -117,7 +117,7 @@ describe.each(DATABASE_KINDS)("reconciliation on %s", (kind) => {
     expect(await sandboxState(stack.cp.db, running.id)).toBe("missing");
     expect(await sandboxState(stack.cp.db, paused.id)).toBe("missing");
     const hosts = await stack.call("GET", "/v1/hosts");
-    expect((hosts.body as { hosts: { status: string }[] }).hosts[0]!.status).toBe("offline");
+    expect((hosts.body as { hosts: { status: string }[] }).hosts[0]!.status).toBe("unreachable");
     // Creating needs a reachable host.
     const refused = await stack.call("POST", "/v1/sandboxes", { key: user.key, body: {} });
     expect(refused.status).toBe(503);

@@ -1,6 +1,7 @@
+import type { HostKind, HostState } from "@wrenn/contract";
 import type { Queryable } from "../db/database.js";
 
-export type HostStatus = "unknown" | "online" | "offline";
+export type HostStatus = HostState;
 
 export interface HostCapacity {
   vcpus: number;
@@ -20,6 +21,7 @@ export interface HostRecord {
   id: string;
   url: string;
   status: HostStatus;
+  kind: HostKind;
   agentHostId: string | null;
   hostname: string | null;
   version: string | null;
@@ -38,6 +40,9 @@ interface HostRow {
   id: string;
   url: string;
   status: HostStatus;
+  kind: HostKind;
+  agent_token_sealed: string | null;
+  state_version: string | null;
   agent_host_id: string | null;
   hostname: string | null;
   version: string | null;
@@ -57,6 +62,7 @@ function toRecord(row: HostRow): HostRecord {
     id: row.id,
     url: row.url,
     status: row.status,
+    kind: row.kind,
     agentHostId: row.agent_host_id,
     hostname: row.hostname,
     version: row.version,
@@ -152,7 +158,6 @@ export async function recordHostSeen(
   };
 }
 
-/** Counts a failed contact; the host goes offline once failures reach the threshold. */
 /** The host answered, but with an error: worth showing, not a sign that it is gone. */
 export async function recordHostError(q: Queryable, id: string, error: string): Promise<void> {
   await q.query("UPDATE hosts SET last_error = $2, updated_at = now() WHERE id = $1", [
@@ -161,6 +166,7 @@ export async function recordHostError(q: Queryable, id: string, error: string): 
   ]);
 }
 
+/** Counts a failed contact; the host is unreachable once failures reach the threshold. */
 export async function recordHostFailure(
   q: Queryable,
   id: string,
@@ -170,7 +176,7 @@ export async function recordHostFailure(
   const result = await q.query<{ status: HostStatus; was: HostStatus }>(
     `WITH previous AS (SELECT status AS was FROM hosts WHERE id = $1 FOR UPDATE)
      UPDATE hosts SET consecutive_failures = hosts.consecutive_failures + 1, last_error = $2,
-       status = CASE WHEN hosts.consecutive_failures + 1 >= $3 THEN 'offline' ELSE hosts.status END,
+       status = CASE WHEN hosts.consecutive_failures + 1 >= $3 THEN 'unreachable' ELSE hosts.status END,
        updated_at = now()
      FROM previous WHERE hosts.id = $1
      RETURNING hosts.status AS status, previous.was AS was`,
@@ -178,5 +184,83 @@ export async function recordHostFailure(
   );
   const row = result.rows[0];
   if (!row) return { status: "unknown", wentOffline: false };
-  return { status: row.status, wentOffline: row.status === "offline" && row.was !== "offline" };
+  return {
+    status: row.status,
+    wentOffline: row.status === "unreachable" && row.was !== "unreachable",
+  };
+}
+
+// ---- registered hosts (they join with a token and heartbeat; see docs/hosts.md)
+
+/** A registered host and the sealed bearer token its agent accepts. */
+export interface RegisteredHostRow {
+  id: string;
+  url: string;
+  agentTokenSealed: string;
+}
+
+/** A new registered host; the url must not belong to another host. */
+export async function insertRegisteredHost(
+  q: Queryable,
+  id: string,
+  url: string,
+  agentTokenSealed: string,
+): Promise<void> {
+  await q.query(
+    `INSERT INTO hosts (id, url, kind, agent_token_sealed) VALUES ($1, $2, 'registered', $3)`,
+    [id, url, agentTokenSealed],
+  );
+}
+
+export async function listRegisteredHosts(q: Queryable): Promise<RegisteredHostRow[]> {
+  const result = await q.query<{ id: string; url: string; agent_token_sealed: string }>(
+    "SELECT id, url, agent_token_sealed FROM hosts WHERE kind = 'registered' ORDER BY id",
+  );
+  return result.rows.map((r) => ({
+    id: r.id,
+    url: r.url,
+    agentTokenSealed: r.agent_token_sealed,
+  }));
+}
+
+/**
+ * A heartbeat from a registered host: everything it reported, plus its state counter. Returns
+ * what was there before, to tell a return, a restart or a sandbox changing state on its own.
+ */
+export async function recordHeartbeat(
+  q: Queryable,
+  id: string,
+  o: HostObservation & { stateVersion: string },
+): Promise<{
+  previousInstanceId: string | null;
+  previousStatus: HostStatus;
+  previousStateVersion: string | null;
+}> {
+  const seen = await recordHostSeen(q, id, o);
+  const result = await q.query<{ was: string | null }>(
+    `WITH previous AS (SELECT state_version AS was FROM hosts WHERE id = $1 FOR UPDATE)
+     UPDATE hosts SET state_version = $2 FROM previous WHERE hosts.id = $1
+     RETURNING previous.was AS was`,
+    [id, `${o.instanceId}/${o.stateVersion}`],
+  );
+  return { ...seen, previousStateVersion: result.rows[0]?.was ?? null };
+}
+
+/**
+ * Registered hosts silent for longer than the window become unreachable; returns their ids.
+ * One statement, so of several control planes on one database exactly one sees each change.
+ */
+export async function markSilentHostsUnreachable(
+  q: Queryable,
+  silenceSeconds: number,
+): Promise<string[]> {
+  const result = await q.query<{ id: string }>(
+    `UPDATE hosts SET status = 'unreachable',
+       last_error = 'no heartbeat for ' || $1::text || ' s', updated_at = now()
+     WHERE kind = 'registered' AND status <> 'unreachable'
+       AND coalesce(last_seen_at, created_at) < now() - make_interval(secs => $1::int)
+     RETURNING id`,
+    [silenceSeconds],
+  );
+  return result.rows.map((r) => r.id);
 }

@@ -1,5 +1,3 @@
-import { statfs } from "node:fs/promises";
-import os from "node:os";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
 import {
@@ -18,6 +16,7 @@ import type { TemplateBuilder } from "../templates/builder.js";
 import { ImageBuildError, type ImageTemplateBuilder } from "../templates/image-builder.js";
 import { ImageRootError } from "../templates/image-root.js";
 import type { InstalledTemplate, TemplateStore } from "../templates/store.js";
+import { hostReport } from "./host-report.js";
 
 export interface ServiceDeps {
   manager: SandboxManager;
@@ -210,20 +209,23 @@ export function hostAgentRoutes(deps: ServiceDeps) {
         }),
       hostStatus: () =>
         guard(async () => {
-          const u = manager.usage();
-          const fs = await statfs(deps.dataDir).catch(() => undefined);
+          const r = await hostReport(manager, deps.dataDir);
           return {
             hostId: deps.hostId,
-            hostname: os.hostname(),
+            hostname: r.hostname,
             version: deps.version,
-            runtimes: ["gvisor"],
+            runtimes: r.runtimes,
             total: {
-              vcpus: os.cpus().length,
-              memoryMb: BigInt(Math.floor(os.totalmem() / 2 ** 20)),
-              diskMb: BigInt(fs ? Math.floor((fs.blocks * fs.bsize) / 2 ** 20) : 0),
+              vcpus: r.total.vcpus,
+              memoryMb: BigInt(r.total.memoryMb),
+              diskMb: BigInt(r.total.diskMb),
             },
-            used: { vcpus: u.vcpus, memoryMb: BigInt(u.memoryMb), diskMb: BigInt(u.diskMb) },
-            sandboxesByState: u.byPhase,
+            used: {
+              vcpus: r.used.vcpus,
+              memoryMb: BigInt(r.used.memoryMb),
+              diskMb: BigInt(r.used.diskMb),
+            },
+            sandboxesByState: r.sandboxesByState,
           };
         }),
       heartbeat: () =>

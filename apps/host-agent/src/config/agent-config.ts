@@ -48,6 +48,17 @@ export interface AgentConfig {
    */
   insecureRegistries: string[];
   logLevel: string;
+  /**
+   * Joining a control plane (docs/hosts.md): WRENN_CONTROL_PLANE_URL with a one-time
+   * WRENN_REGISTRATION_TOKEN. Unset: the agent waits to be called, as a configured host.
+   */
+  registration?: {
+    controlPlaneUrl: string;
+    token: string;
+    /** Where the control plane reaches this agent (WRENN_AGENT_ADVERTISE_URL). */
+    advertiseUrl: string;
+    heartbeatIntervalMs: number;
+  };
 }
 
 function int(
@@ -176,5 +187,41 @@ export function agentConfigFromEnv(env: NodeJS.ProcessEnv = process.env): AgentC
     sandboxDns: sandboxDns(env.WRENN_SANDBOX_DNS),
     mountRoots: mountRoots(env.WRENN_MOUNT_ROOTS),
     logLevel: env.WRENN_LOG_LEVEL ?? "info",
+    registration: registration(env),
+  };
+}
+
+function httpUrl(name: string, raw: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new Error(`${name} must be an http(s) URL (got ${JSON.stringify(raw)})`);
+  }
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
+    throw new Error(`${name} must be an http(s) URL (got ${JSON.stringify(raw)})`);
+  }
+  return parsed.toString().replace(/\/$/, "");
+}
+
+/** Both or neither: a token without a control plane (or the reverse) is a mistake. */
+function registration(env: NodeJS.ProcessEnv): AgentConfig["registration"] {
+  const url = env.WRENN_CONTROL_PLANE_URL || "";
+  const token = env.WRENN_REGISTRATION_TOKEN || "";
+  if (!url && !token) return undefined;
+  if (!url) throw new Error("WRENN_REGISTRATION_TOKEN is set but WRENN_CONTROL_PLANE_URL is not");
+  const listen = env.WRENN_AGENT_LISTEN ?? "127.0.0.1:7070";
+  const advertise = env.WRENN_AGENT_ADVERTISE_URL || "";
+  if (!advertise && listen.startsWith("unix:")) {
+    throw new Error(
+      "an agent listening on a unix socket needs WRENN_AGENT_ADVERTISE_URL to register",
+    );
+  }
+  return {
+    controlPlaneUrl: httpUrl("WRENN_CONTROL_PLANE_URL", url),
+    // Empty once registered: the stored credentials are used and the token is not needed.
+    token,
+    advertiseUrl: httpUrl("WRENN_AGENT_ADVERTISE_URL", advertise || `http://${listen}`),
+    heartbeatIntervalMs: int(env, "WRENN_HEARTBEAT_INTERVAL_MS", 5000, 100, 60_000),
   };
 }

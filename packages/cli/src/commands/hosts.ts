@@ -54,4 +54,28 @@ export function registerHosts(program: Command): void {
       process.stdout.write(`${formatTable(HOST_HEADERS, hostRows(list))}\n`);
       for (const h of list) if (h.lastError) process.stderr.write(`${h.id}: ${h.lastError}\n`);
     });
+  hosts
+    .command("token")
+    .description("Create a one-time registration token for a new host agent (shown once)")
+    .option("--expires <seconds>", "how long it may wait to be used (default 24 hours)", (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n <= 0) throw new Error("--expires takes whole seconds");
+      return n;
+    })
+    .option("--json", "print the token as JSON")
+    .addHelpText(
+      "after",
+      "\nOn the new host, start the agent with it:\n  WRENN_CONTROL_PLANE_URL=https://cp.example WRENN_REGISTRATION_TOKEN=<token> wrenn-agent serve",
+    )
+    .action(async (o: { expires?: number }, command: Command) => {
+      const ctx = await contextOf(command);
+      const created = await ctx
+        .client()
+        .hosts.createToken(o.expires ? { expiresInSeconds: o.expires } : {});
+      if (wantsJson(command)) return printJson(created);
+      process.stdout.write(`${created.token}\n`);
+      process.stderr.write(
+        `one use, expires ${created.expiresAt}: start an agent with WRENN_REGISTRATION_TOKEN set to it\n`,
+      );
+    });
 }

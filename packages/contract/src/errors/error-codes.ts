@@ -136,6 +136,30 @@ export const ERROR_CODES = {
     retryable: false,
     message: "missing or wrong agent token",
   },
+  /** A host registration token that is unknown, used already, or expired (one use each). */
+  invalid_registration_token: {
+    status: 401,
+    grpc: "unauthenticated",
+    retryable: false,
+    message: "the registration token is unknown, used or expired",
+  },
+  /**
+   * A host's JWT is missing, wrong or expired, or its host was deleted: the agent refreshes
+   * on this code (and registers again only if the refresh is refused too).
+   */
+  invalid_host_token: {
+    status: 401,
+    grpc: "unauthenticated",
+    retryable: false,
+    message: "the host token is missing, wrong or expired",
+  },
+  /** A refresh token that is unknown, revoked (rotated away) or expired. 401, never 400. */
+  invalid_refresh_token: {
+    status: 401,
+    grpc: "unauthenticated",
+    retryable: false,
+    message: "the refresh token is unknown, revoked or expired",
+  },
   forbidden: {
     status: 403,
     grpc: "permission_denied",
@@ -384,6 +408,13 @@ export const ERROR_CODES = {
     grpc: "resource_exhausted",
     retryable: true,
     message: "no host has room for the sandbox",
+  },
+  /** Several hosts are registered and none that is online can take the sandbox. */
+  no_host_available: {
+    status: 503,
+    grpc: "unavailable",
+    retryable: true,
+    message: "no ready host can take the sandbox",
   },
   host_unavailable: {
     status: 503,

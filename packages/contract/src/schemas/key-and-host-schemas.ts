@@ -1,5 +1,6 @@
 // API keys (/v1/api-keys) and hosts (/v1/hosts).
 import { type Static, Type } from "typebox";
+import { HOST_KINDS, HOST_STATES } from "../host-states.js";
 import { LIMITS } from "../limits.js";
 import { DateTime, Nullable } from "./shared.js";
 
@@ -87,7 +88,8 @@ const Capacity = Type.Object({
 export const Host = Type.Object({
   id: Type.String(),
   url: Type.String(),
-  status: Type.Union([Type.Literal("unknown"), Type.Literal("online"), Type.Literal("offline")]),
+  status: Type.Enum([...HOST_STATES]),
+  kind: Type.Enum([...HOST_KINDS]),
   agentHostId: Nullable(Type.String()),
   hostname: Nullable(Type.String()),
   version: Nullable(Type.String()),
@@ -105,6 +107,100 @@ export const Host = Type.Object({
 /** GET /v1/hosts (admin). */
 export const HostList = Type.Object({ hosts: Type.Array(Host) });
 
+// ---- host registration (docs/hosts.md)
+
+const HostTokenSecret = Type.String({ minLength: 1, maxLength: 200 });
+
+export const CreateHostTokenBody = Type.Object(
+  {
+    expiresInSeconds: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 30 * 24 * 3600,
+        description: "How long the token may wait to be used (default 24 hours)",
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const CreatedHostToken = Type.Object({
+  id: Type.String(),
+  token: Type.String({ description: "Shown this once; only its hash is stored. One use." }),
+  expiresAt: DateTime,
+});
+
+export const RegisterHostBody = Type.Object(
+  {
+    token: HostTokenSecret,
+    url: Type.String({
+      minLength: 1,
+      maxLength: 500,
+      pattern: "^https?://",
+      description: "Where the control plane reaches this agent",
+    }),
+  },
+  { additionalProperties: false },
+);
+
+/** What an agent receives when it registers or refreshes; it keeps it in its data dir. */
+const hostCredentialFields = {
+  hostId: Type.String(),
+  jwt: Type.String({ description: "Sent as Authorization: Bearer with every heartbeat" }),
+  jwtExpiresAt: DateTime,
+  refreshToken: Type.String({ description: "Exchanged for new credentials; one use" }),
+  refreshExpiresAt: DateTime,
+};
+
+export const HostCredentials = Type.Object(hostCredentialFields);
+
+export const RegisteredHostCredentials = Type.Object({
+  ...hostCredentialFields,
+  agentToken: Type.String({
+    description: "The bearer token this host's agent accepts from the control plane",
+  }),
+});
+
+export const RefreshHostBody = Type.Object(
+  { hostId: Type.String({ minLength: 1, maxLength: 64 }), refreshToken: HostTokenSecret },
+  { additionalProperties: false },
+);
+
+const Count = Type.Integer({ minimum: 0 });
+const HeartbeatCapacity = Type.Object({ vcpus: Count, memoryMb: Count, diskMb: Count });
+
+export const HostHeartbeatBody = Type.Object(
+  {
+    instanceId: Type.String({ minLength: 1, maxLength: 64 }),
+    /** A decimal string: a uint64 counter that moves when a sandbox changes state on its own. */
+    stateVersion: Type.String({ pattern: "^[0-9]{1,20}$" }),
+    startedAt: DateTime,
+    hostname: Type.String({ maxLength: 255 }),
+    version: Type.String({ maxLength: 64 }),
+    runtimes: Type.Array(Type.String({ maxLength: 64 }), { maxItems: 16 }),
+    capacity: Type.Object({ total: HeartbeatCapacity, used: HeartbeatCapacity }),
+    sandboxesByState: Type.Record(Type.String({ maxLength: 32 }), Count),
+    templates: Type.Array(
+      Type.Object({
+        name: Type.String({ maxLength: 200 }),
+        version: Type.String({ maxLength: 200 }),
+        envdVersion: Type.String({ maxLength: 200 }),
+        sizeBytes: Count,
+        builtAt: Nullable(Type.String({ maxLength: 64 })),
+      }),
+      { maxItems: 1000 },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export type CreateHostTokenBody = Static<typeof CreateHostTokenBody>;
+export type CreatedHostToken = Static<typeof CreatedHostToken>;
+export type RegisterHostBody = Static<typeof RegisterHostBody>;
+export type HostCredentials = Static<typeof HostCredentials>;
+export type RegisteredHostCredentials = Static<typeof RegisteredHostCredentials>;
+export type RefreshHostBody = Static<typeof RefreshHostBody>;
+export type HostHeartbeatBody = Static<typeof HostHeartbeatBody>;
 export type ApiKey = Static<typeof ApiKey>;
 export type ApiKeyList = Static<typeof ApiKeyList>;
 export type CreateApiKeyBody = Static<typeof CreateApiKeyBody>;

@@ -71,6 +71,7 @@ export function hostView(h: HostRecord) {
     id: h.id,
     url: h.url,
     status: h.status,
+    kind: h.kind,
     agentHostId: h.agentHostId,
     hostname: h.hostname,
     version: h.version,

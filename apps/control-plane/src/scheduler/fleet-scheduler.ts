@@ -1,0 +1,126 @@
+import { randomInt } from "node:crypto";
+import type { SchedulerPolicy } from "@wrenn/contract";
+import type { Queryable } from "../db/database.js";
+import type { HostRegistry } from "../hosts/host-registry.js";
+import { ServiceError } from "../service/errors.js";
+import { COMPUTE_STATES, STORAGE_STATES } from "../service/sandbox-types.js";
+import { type HostRecord, listHosts } from "../store/host-store.js";
+import { placedOnHost } from "../store/sandbox-store.js";
+import type { Placement, PlacementRequest, Scheduler } from "./scheduler.js";
+
+/** A host that can take the request, with what is committed on it (database, not the agent). */
+export interface Candidate {
+  host: HostRecord;
+  committed: { vcpus: number; memoryMb: number };
+}
+
+/** Orders candidates; the first is used. Exported for the schedulers' unit tests. */
+export type Policy = (candidates: Candidate[]) => Candidate;
+
+/** Each ready host in turn (by id), whatever their load. */
+export function roundRobin(): Policy {
+  let next = 0;
+  return (candidates) => {
+    const sorted = [...candidates].sort((a, b) => a.host.id.localeCompare(b.host.id));
+    const chosen = sorted[next % sorted.length]!;
+    next = (next + 1) % Number.MAX_SAFE_INTEGER;
+    return chosen;
+  };
+}
+
+/** The busier resource of a host, as a fraction of what it has: CPU and memory committed. */
+export function load(c: Candidate): number {
+  const total = c.host.capacityTotal;
+  if (!total) return 1;
+  const cpu = total.vcpus > 0 ? c.committed.vcpus / total.vcpus : 0;
+  const memory = total.memoryMb > 0 ? c.committed.memoryMb / total.memoryMb : 0;
+  return Math.max(cpu, memory);
+}
+
+/**
+ * Least loaded of K hosts drawn at random (the "power of K choices"): nearly as good as
+ * scanning every host, and control planes sharing a database do not all pile onto the same
+ * emptiest host between two heartbeats.
+ */
+export function leastLoadedOfK(k: number, draw: (n: number) => number = randomInt): Policy {
+  return (candidates) => {
+    const pool = [...candidates];
+    const sample: Candidate[] = [];
+    while (sample.length < k && pool.length > 0) {
+      sample.push(pool.splice(draw(pool.length), 1)[0]!);
+    }
+    return sample.reduce((best, c) => (load(c) < load(best) ? c : best));
+  };
+}
+
+export function policyFor(name: SchedulerPolicy, k: number): Policy {
+  return name === "round-robin" ? roundRobin() : leastLoadedOfK(k);
+}
+
+/**
+ * Placement over every host that is online: those holding the template with room for the
+ * sandbox (memory and disk reported by the host minus what the database has placed there)
+ * are the candidates, and the policy picks one. None: no_host_available, before anything is
+ * created. While no host is registered the single-host scheduler decides, as it always did.
+ */
+export class FleetScheduler implements Scheduler {
+  constructor(
+    private readonly db: Queryable,
+    private readonly registry: HostRegistry,
+    private readonly single: Scheduler,
+    private readonly policy: Policy,
+  ) {}
+
+  private fleet(): boolean {
+    return this.registry.all().some((h) => h.kind === "registered");
+  }
+
+  private async online(): Promise<HostRecord[]> {
+    const known = new Set(this.registry.all().map((h) => h.id));
+    return (await listHosts(this.db)).filter((h) => h.status === "online" && known.has(h.id));
+  }
+
+  async placeBuild(): Promise<Placement> {
+    if (!this.fleet()) return this.single.placeBuild();
+    const [host] = await this.online();
+    if (!host) throw new ServiceError("no_host_available", "no host is online to build on");
+    return { hostId: host.id, client: this.registry.client(host.id) };
+  }
+
+  async place(request: PlacementRequest): Promise<Placement> {
+    if (!this.fleet()) return this.single.place(request);
+    const online = await this.online();
+    const withTemplate = online.filter((h) => h.templates.some((t) => t.name === request.template));
+    if (online.length > 0 && withTemplate.length === 0) {
+      throw new ServiceError(
+        "template_not_found",
+        `template ${request.template} is on none of the ${online.length} online hosts`,
+      );
+    }
+    const candidates: Candidate[] = [];
+    for (const host of withTemplate) {
+      const placed = await placedOnHost(this.db, host.id, COMPUTE_STATES, STORAGE_STATES);
+      const total = host.capacityTotal;
+      if (total && total.memoryMb > 0) {
+        const diskFree = total.diskMb > 0 ? total.diskMb - placed.storageMb : Infinity;
+        if (
+          request.resources.memoryMb > total.memoryMb - placed.memoryMb ||
+          request.resources.diskMb > diskFree
+        ) {
+          continue;
+        }
+      }
+      candidates.push({ host, committed: { vcpus: placed.vcpus, memoryMb: placed.memoryMb } });
+    }
+    if (candidates.length === 0) {
+      throw new ServiceError(
+        "no_host_available",
+        online.length === 0
+          ? "no host is online"
+          : `none of the ${withTemplate.length} online hosts with template ${request.template} has room for ${request.resources.memoryMb} MiB memory and ${request.resources.diskMb} MiB disk`,
+      );
+    }
+    const { host } = this.policy(candidates);
+    return { hostId: host.id, client: this.registry.client(host.id) };
+  }
+}

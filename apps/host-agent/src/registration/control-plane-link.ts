@@ -1,0 +1,155 @@
+import type {
+  HostCredentials,
+  HostHeartbeatBody,
+  RegisteredHostCredentials,
+} from "@wrenn/contract";
+import type { Logger } from "pino";
+import { loadCredentials, type StoredCredentials, saveCredentials } from "./host-credentials.js";
+
+export interface LinkOptions {
+  /** The control plane to join (WRENN_CONTROL_PLANE_URL). */
+  controlPlaneUrl: string;
+  /** One-time token an admin created (WRENN_REGISTRATION_TOKEN); unused once registered. */
+  registrationToken: string;
+  /** Where the control plane reaches this agent. */
+  advertiseUrl: string;
+  dataDir: string;
+  log: Logger;
+}
+
+/** A refusal from the control plane: its status and contract code. */
+export class ControlPlaneRefusal extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+async function post<T>(
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<T | undefined> {
+  const response = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(30_000),
+  });
+  const text = await response.text();
+  if (!response.ok) {
+    let code = `http_${response.status}`;
+    let message = text.slice(0, 500);
+    try {
+      const parsed = JSON.parse(text) as { error?: { code?: string; message?: string } };
+      code = parsed.error?.code ?? code;
+      message = parsed.error?.message ?? message;
+    } catch {}
+    throw new ControlPlaneRefusal(response.status, code, `${code}: ${message}`);
+  }
+  return text ? (JSON.parse(text) as T) : undefined;
+}
+
+/**
+ * The agent's side of a registered host: registers once (the host id and tokens are kept in the
+ * data dir), then heartbeats with its JWT; on 401 or 403 it refreshes (rotating the refresh
+ * token) and beats again. The control plane being away is logged and retried, never fatal.
+ */
+export class ControlPlaneLink {
+  private timer: NodeJS.Timeout | undefined;
+  private beating: Promise<void> | undefined;
+
+  private constructor(
+    private readonly o: LinkOptions,
+    private credentials: StoredCredentials,
+  ) {}
+
+  get hostId(): string {
+    return this.credentials.hostId;
+  }
+
+  /** The bearer token the control plane calls this agent with. */
+  get agentToken(): string {
+    return this.credentials.agentToken;
+  }
+
+  /** Loads the stored registration, or registers with the token (and stores it). */
+  static async open(o: LinkOptions): Promise<ControlPlaneLink> {
+    const stored = await loadCredentials(o.dataDir);
+    if (stored && stored.controlPlaneUrl === o.controlPlaneUrl) {
+      o.log.info({ hostId: stored.hostId }, "registered host; using the stored credentials");
+      return new ControlPlaneLink(o, stored);
+    }
+    if (stored) {
+      throw new Error(
+        `this agent is registered with ${stored.controlPlaneUrl}, not ${o.controlPlaneUrl}; remove ${o.dataDir}/registration.json to register again`,
+      );
+    }
+    const issued = await post<RegisteredHostCredentials>(
+      new URL("/v1/hosts/register", o.controlPlaneUrl).toString(),
+      { token: o.registrationToken, url: o.advertiseUrl },
+    );
+    if (!issued) throw new Error("the control plane answered the registration with nothing");
+    const credentials = { ...issued, controlPlaneUrl: o.controlPlaneUrl };
+    await saveCredentials(o.dataDir, credentials);
+    o.log.info({ hostId: issued.hostId }, "registered with the control plane");
+    return new ControlPlaneLink(o, credentials);
+  }
+
+  /** Sends one heartbeat, refreshing the credentials first when they are refused. */
+  async beat(body: HostHeartbeatBody): Promise<void> {
+    try {
+      await this.send(body);
+    } catch (err) {
+      if (!(err instanceof ControlPlaneRefusal) || (err.status !== 401 && err.status !== 403)) {
+        throw err;
+      }
+      this.o.log.info({ code: err.code }, "heartbeat refused; refreshing the host's credentials");
+      await this.refresh();
+      await this.send(body);
+    }
+  }
+
+  /** Rotates the refresh token; the new credentials are on disk before they are used. */
+  async refresh(): Promise<void> {
+    const fresh = await post<HostCredentials>(
+      new URL("/v1/hosts/refresh", this.o.controlPlaneUrl).toString(),
+      { hostId: this.credentials.hostId, refreshToken: this.credentials.refreshToken },
+    );
+    if (!fresh) throw new Error("the control plane answered the refresh with nothing");
+    const next = { ...this.credentials, ...fresh };
+    await saveCredentials(this.o.dataDir, next);
+    this.credentials = next;
+  }
+
+  private async send(body: HostHeartbeatBody): Promise<void> {
+    await post(new URL("/v1/hosts/heartbeat", this.o.controlPlaneUrl).toString(), body, {
+      authorization: `Bearer ${this.credentials.jwt}`,
+    });
+  }
+
+  /** Beats every intervalMs (one at a time) until stop(). */
+  start(intervalMs: number, report: () => Promise<HostHeartbeatBody>): void {
+    const run = () => {
+      if (this.beating) return;
+      this.beating = report()
+        .then((body) => this.beat(body))
+        .catch((err: Error) =>
+          this.o.log.warn({ err: err.message }, "heartbeat to the control plane failed"),
+        )
+        .finally(() => {
+          this.beating = undefined;
+        });
+    };
+    run();
+    this.timer = setInterval(run, intervalMs);
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.beating;
+  }
+}

@@ -1,0 +1,222 @@
+// Two real host agents (each with its own slot: pool, prefix, nft table, data dir) join one
+// control plane with registration tokens; placement spreads creates over them, a killed agent
+// becomes unreachable with its sandboxes missing, and coming back reconciles them.
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type ControlPlane, startControlPlane } from "@wrenn/control-plane";
+import { TEST_ADMIN_KEY } from "@wrenn/control-plane/testing";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { isolatedEnv, wrenn } from "../cli/wrenn-cli.js";
+import { AgentProcess, freePort } from "../harness/agent-process.js";
+import { waitFor } from "../harness/wait.js";
+
+interface HostRow {
+  id: string;
+  kind: string;
+  status: string;
+  url: string;
+  capacity: { total: { memoryMb: number }; used: { memoryMb: number } } | null;
+}
+
+describe("a fleet of two registered agents", () => {
+  let cp: ControlPlane;
+  let dataDir: string;
+  const agents: AgentProcess[] = [];
+  const hostOf = new Map<AgentProcess, string>();
+
+  async function call(method: string, path: string, body?: unknown) {
+    const response = await fetch(`${cp.url}${path}`, {
+      method,
+      headers: {
+        "x-api-key": TEST_ADMIN_KEY,
+        ...(body === undefined ? {} : { "content-type": "application/json" }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await response.text();
+    return { status: response.status, text, body: text ? JSON.parse(text) : undefined };
+  }
+
+  const hosts = async () => ((await call("GET", "/v1/hosts")).body as { hosts: HostRow[] }).hosts;
+  const sandboxHost = async (id: string) =>
+    (await call("GET", `/v1/sandboxes/${id}`)).body as { hostId: string; state: string };
+
+  async function newToken(): Promise<string> {
+    const r = await call("POST", "/v1/hosts/tokens", {});
+    expect(r.status, r.text).toBe(201);
+    return (r.body as { token: string }).token;
+  }
+
+  async function startAgent(token: string): Promise<AgentProcess> {
+    const agent = await AgentProcess.start({
+      poolSize: 0,
+      env: {
+        WRENN_CONTROL_PLANE_URL: cp.url,
+        WRENN_REGISTRATION_TOKEN: token,
+        WRENN_HEARTBEAT_INTERVAL_MS: "500",
+      },
+    });
+    agents.push(agent);
+    const stored = JSON.parse(await readFile(join(agent.dataDir, "registration.json"), "utf8"));
+    hostOf.set(agent, stored.hostId);
+    return agent;
+  }
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), "wrenn-e2e-fleet-"));
+    cp = await startControlPlane(
+      {
+        host: "127.0.0.1",
+        port: 0,
+        dataDir,
+        apiKey: TEST_ADMIN_KEY,
+        // No configured agent listens here: every host of this control plane registered.
+        agentUrl: `http://127.0.0.1:${await freePort()}`,
+        logLevel: process.env.WRENN_TEST_LOG ?? "silent",
+        lifecycleIntervalMs: 500,
+        hostMonitorIntervalMs: 500,
+        backgroundLoops: true,
+        schedulerPolicy: "round-robin",
+        hostSilenceSeconds: 3,
+      },
+      { logger: pino({ level: process.env.WRENN_TEST_LOG ?? "silent" }) },
+    );
+    await startAgent(await newToken());
+    // The second token as an admin gets it from the CLI.
+    const cliEnv = await isolatedEnv({ WRENN_API_URL: cp.url, WRENN_API_KEY: TEST_ADMIN_KEY });
+    const token = await wrenn(["hosts", "token"], { env: cliEnv });
+    expect(token.code, token.stderr).toBe(0);
+    await startAgent(token.stdout.trim());
+    await waitFor(
+      async () =>
+        (await hosts()).filter((h) => h.kind === "registered" && h.status === "online").length ===
+        2,
+      120_000,
+      "both registered hosts online",
+    );
+  }, 300_000);
+
+  afterAll(async () => {
+    try {
+      if (cp) {
+        const rows = await cp.db.query<{ id: string }>(
+          "SELECT id FROM sandboxes WHERE state <> 'stopped'",
+        );
+        for (const row of rows.rows) await call("DELETE", `/v1/sandboxes/${row.id}`);
+      }
+    } finally {
+      for (const agent of agents) await agent.dispose();
+      await cp?.close();
+      if (dataDir) await rm(dataDir, { recursive: true, force: true });
+    }
+  }, 300_000);
+
+  test("hosts list both registered agents with their state, capacity and use (API and CLI)", async () => {
+    const registered = (await hosts()).filter((h) => h.kind === "registered");
+    const cliEnv = await isolatedEnv({ WRENN_API_URL: cp.url, WRENN_API_KEY: TEST_ADMIN_KEY });
+    const ls = await wrenn(["hosts", "ls", "--json"], { env: cliEnv });
+    expect(ls.code, ls.stderr).toBe(0);
+    const listed = JSON.parse(ls.stdout) as HostRow[];
+    for (const id of hostOf.values()) {
+      expect(listed.find((h) => h.id === id)).toMatchObject({
+        status: "online",
+        kind: "registered",
+      });
+    }
+    expect(registered.map((h) => h.id).sort()).toEqual([...hostOf.values()].sort());
+    for (const h of registered) {
+      expect(h.status).toBe("online");
+      expect(h.capacity?.total.memoryMb).toBeGreaterThan(0);
+    }
+  });
+
+  test("a spent registration token and a wrong one are refused: the agent does not start", async () => {
+    const spent = await newToken();
+    const first = await call("POST", "/v1/hosts/register", {
+      token: spent,
+      url: "http://127.0.0.1:1",
+    });
+    expect(first.status, first.text).toBe(201);
+    const again = await call("POST", "/v1/hosts/register", {
+      token: spent,
+      url: "http://127.0.0.1:2",
+    });
+    expect(again.status).toBe(401);
+    expect(again.body.error.code).toBe("invalid_registration_token");
+    // The host that registered at port 1 never beats: remove it so placement ignores it.
+    await cp.db.query("DELETE FROM hosts WHERE id = $1", [first.body.hostId]);
+
+    // Its own data dir: a start that fails leaves no AgentProcess to clean up after.
+    const refusedDir = await mkdtemp(join(tmpdir(), "wrenn-agent-test-"));
+    try {
+      await expect(
+        AgentProcess.start({
+          dataDir: refusedDir,
+          env: {
+            WRENN_CONTROL_PLANE_URL: cp.url,
+            WRENN_REGISTRATION_TOKEN: "wrht_wrong",
+          },
+        }),
+      ).rejects.toThrow(/invalid_registration_token/);
+    } finally {
+      await rm(refusedDir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  test("creates spread over both; kill -9 of one: unreachable, its sandboxes missing, creates go to the other; back: reconciled", async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const r = await call("POST", "/v1/sandboxes", { timeoutSeconds: 3600 });
+      expect(r.status, r.text).toBe(201);
+      ids.push(r.body.id);
+    }
+    const placed = await Promise.all(ids.map(async (id) => (await sandboxHost(id)).hostId));
+    const [a, b] = agents as [AgentProcess, AgentProcess];
+    const hostA = hostOf.get(a)!;
+    const hostB = hostOf.get(b)!;
+    expect(placed.filter((h) => h === hostA)).toHaveLength(2);
+    expect(placed.filter((h) => h === hostB)).toHaveLength(2);
+    const onA = ids.filter((_, i) => placed[i] === hostA);
+
+    await a.kill9();
+    await waitFor(
+      async () => (await hosts()).find((h) => h.id === hostA)?.status === "unreachable",
+      60_000,
+      "the killed agent's host unreachable",
+    );
+    await waitFor(
+      async () => {
+        const states = await Promise.all(onA.map(async (id) => (await sandboxHost(id)).state));
+        return states.every((s) => s === "missing");
+      },
+      30_000,
+      "its sandboxes missing",
+    );
+    for (let i = 0; i < 2; i++) {
+      const r = await call("POST", "/v1/sandboxes", { timeoutSeconds: 3600 });
+      expect(r.status, r.text).toBe(201);
+      expect((await sandboxHost(r.body.id)).hostId).toBe(hostB);
+    }
+
+    // The same data dir and address: the stored host id and tokens, and its sandboxes adopted.
+    await a.launch(Number(new URL(a.url).port));
+    await waitFor(
+      async () => (await hosts()).find((h) => h.id === hostA)?.status === "online",
+      120_000,
+      "the agent's host online again",
+    );
+    await waitFor(
+      async () => {
+        const states = await Promise.all(onA.map(async (id) => (await sandboxHost(id)).state));
+        return states.every((s) => s === "running");
+      },
+      120_000,
+      "its sandboxes running again",
+    );
+    const exec = await call("POST", `/v1/sandboxes/${onA[0]}/exec`, { command: "echo back" });
+    expect(exec.status, exec.text).toBe(200);
+    expect(exec.body.stdout).toBe("back\n");
+  }, 600_000);
+});
