@@ -6,6 +6,7 @@ import { EnvdClient } from "../envd/envd-client.js";
 import type { RuntimeDriver } from "../runtime/driver.js";
 import { SandboxDisk } from "../storage/sandbox-disk.js";
 import { imageEnv } from "../templates/image-config.js";
+import { startTemplateCommand } from "./start-command.js";
 import type { InstalledTemplate, TemplateStore } from "../templates/store.js";
 import { AgentError } from "./errors.js";
 import { Instance } from "./instance.js";
@@ -293,6 +294,9 @@ export class SandboxManager {
     if (req.network.allowInternet && this.config.sandboxDns.length > 0) {
       await this.writeResolver(inst);
     }
+    if (image?.startCmd) {
+      await startTemplateCommand(envd, image, req.envdAccessToken || undefined);
+    }
     rec.bootPath = bootPath;
     await this.setPhase(inst, "running");
   }
@@ -300,7 +304,8 @@ export class SandboxManager {
   /** How sandboxes of a built template boot: its root, and envd's runtime when not its own. */
   refOf(t: InstalledTemplate): TemplateRef {
     const ref: TemplateRef = { name: t.name, version: t.version, rootfs: t.rootfs };
-    if (t.fromImage === undefined) return ref;
+    // A template built on base keeps base's own envd; its steps' config still applies.
+    if (t.fromImage === undefined) return t.image ? { ...ref, image: t.image } : ref;
     if (!this.config.envdRuntime) {
       throw new AgentError(
         "failed_precondition",
