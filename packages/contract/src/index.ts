@@ -16,6 +16,6 @@ export * from "./validators/egress.js";
 export * from "./validators/mounts.js";
 export * from "./validators/scalars.js";
 export * from "./validators/string-maps.js";
-export * from "./validators/templates.js";
 export * from "./validators/template-steps.js";
+export * from "./validators/templates.js";
 export * from "./validators/text.js";

@@ -291,33 +291,33 @@ async function* buildStream(
   };
   const building =
     req.fromImage || req.fromTemplate
-    ? guard(() =>
-        Promise.resolve().then(() =>
-          deps.imageBuilder.build({
-            name: req.name,
-            image: req.fromImage,
-            ...(req.fromTemplate ? { fromTemplate: req.fromTemplate } : {}),
-            // The contract's validator again: the agent is root and trusts no caller's steps.
-            steps: checkTemplateSteps(
-              req.steps.map((st) => ({
-                type: st.type,
-                args: st.args,
-                ...(st.type === "COPY" ? { filesHash: "0".repeat(64) } : {}),
-              })),
-            ).map((st, i) => {
-              const files = req.steps[i]?.files;
-              return files && files.length > 0 ? { ...st, files: Buffer.from(files) } : st;
+      ? guard(() =>
+          Promise.resolve().then(() =>
+            deps.imageBuilder.build({
+              name: req.name,
+              image: req.fromImage,
+              ...(req.fromTemplate ? { fromTemplate: req.fromTemplate } : {}),
+              // The contract's validator again: the agent is root and trusts no caller's steps.
+              steps: checkTemplateSteps(
+                req.steps.map((st) => ({
+                  type: st.type,
+                  args: st.args,
+                  ...(st.type === "COPY" ? { filesHash: "0".repeat(64) } : {}),
+                })),
+              ).map((st, i) => {
+                const files = req.steps[i]?.files;
+                return files && files.length > 0 ? { ...st, files: Buffer.from(files) } : st;
+              }),
+              ...(req.startCmd ? { startCmd: req.startCmd } : {}),
+              ...(req.readyCmd ? { readyCmd: req.readyCmd } : {}),
+              credentials: req.registryUsername
+                ? { username: req.registryUsername, password: req.registryPassword }
+                : undefined,
+              onProgress,
             }),
-            ...(req.startCmd ? { startCmd: req.startCmd } : {}),
-            ...(req.readyCmd ? { readyCmd: req.readyCmd } : {}),
-            credentials: req.registryUsername
-              ? { username: req.registryUsername, password: req.registryPassword }
-              : undefined,
-            onProgress,
-          }),
-        ),
-      )
-    : deps.builder.build(req.name || "base", { force: req.force, onProgress });
+          ),
+        )
+      : deps.builder.build(req.name || "base", { force: req.force, onProgress });
   void building
     .then(
       (t) => {

@@ -6,7 +6,6 @@ import { EnvdClient } from "../envd/envd-client.js";
 import type { RuntimeDriver } from "../runtime/driver.js";
 import { SandboxDisk } from "../storage/sandbox-disk.js";
 import { imageEnv } from "../templates/image-config.js";
-import { startTemplateCommand } from "./start-command.js";
 import type { InstalledTemplate, TemplateStore } from "../templates/store.js";
 import { AgentError } from "./errors.js";
 import { Instance } from "./instance.js";
@@ -16,6 +15,7 @@ import type { NetworkLease, SandboxNetworks } from "./network-port.js";
 import { type NetworkPolicy, NO_NETWORK } from "./policy.js";
 import type { BootPath, Phase, Resources, SandboxRecord } from "./record.js";
 import type { RecordStore } from "./record-store.js";
+import { startTemplateCommand } from "./start-command.js";
 import type { TemplateRef, TemplateSnapshots } from "./template-snapshots.js";
 import { type PoolEntry, WarmPool } from "./warm-pool.js";
 

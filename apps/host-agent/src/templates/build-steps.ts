@@ -3,8 +3,8 @@ import path from "node:path";
 import { TEMPLATE_STEP_LIMITS, type TemplateStep } from "@wrenn/contract";
 import type { BuildProgress } from "./builder.js";
 import { unpackContext } from "./context-tar.js";
-import { DEFAULT_PATH, type ImageConfig, imageEnv } from "./image-config.js";
 import { ImageBuildError } from "./image-builder.js";
+import { DEFAULT_PATH, type ImageConfig, imageEnv } from "./image-config.js";
 import { lookupUser } from "./image-root.js";
 import { StepExitError, type StepSandbox } from "./step-sandbox.js";
 
@@ -165,6 +165,9 @@ export async function runBuildSteps(o: {
 }
 
 function describe(step: TemplateStep): string {
-  const text = step.type === "ENV" ? step.args.filter((_, k) => k % 2 === 0).join(" ") : step.args.filter(Boolean).join(" ");
+  const text =
+    step.type === "ENV"
+      ? step.args.filter((_, k) => k % 2 === 0).join(" ")
+      : step.args.filter(Boolean).join(" ");
   return text.length > 200 ? `${text.slice(0, 200)}…` : text;
 }

@@ -1,6 +1,6 @@
-import { gunzipSync } from "node:zlib";
 import { chmod, lchown, mkdir, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { gunzipSync } from "node:zlib";
 
 export class ContextTarError extends Error {}
 
@@ -25,7 +25,9 @@ export async function unpackContext(
   owner: { uid: number; gid: number },
   fileMode?: number,
 ): Promise<void> {
-  const entries = readTar(archive[0] === 0x1f && archive[1] === 0x8b ? gunzipSync(archive) : archive);
+  const entries = readTar(
+    archive[0] === 0x1f && archive[1] === 0x8b ? gunzipSync(archive) : archive,
+  );
   const links = new Set<string>();
   const seen = new Set<string>();
   for (const e of entries) if (e.type === "symlink") links.add(e.name);

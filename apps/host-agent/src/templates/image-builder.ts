@@ -4,8 +4,8 @@ import path from "node:path";
 import { checkImageRef, type ErrorCode, errorMessage, imageRegistry } from "@wrenn/contract";
 import { CommandError, runCommand } from "../command/run-command.js";
 import { withBuildLock } from "./build-lock.js";
-import type { BuildProgress } from "./builder.js";
 import { type BuildStepInput, runBuildSteps } from "./build-steps.js";
+import type { BuildProgress } from "./builder.js";
 import type { ImageConfig } from "./image-config.js";
 import { prepareImageRoot } from "./image-root.js";
 import { readImageConfig } from "./oci-layout.js";
@@ -153,7 +153,10 @@ export class ImageTemplateBuilder {
     const started = Date.now();
     const parent = await this.store.current(parentName);
     if (!parent) {
-      throw new ImageBuildError("template_not_found", `template ${parentName} is not built on this host`);
+      throw new ImageBuildError(
+        "template_not_found",
+        `template ${parentName} is not built on this host`,
+      );
     }
     progress({ phase: "resolve", message: `on top of template ${parentName} ${parent.version}` });
     const rootfs = path.join(buildDir, "rootfs");

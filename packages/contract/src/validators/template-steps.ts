@@ -108,7 +108,9 @@ export function checkTemplateSteps(value: unknown): TemplateStep[] {
           throw invalidInput(`step ${n} (COPY): mode must be octal such as 0644`);
         }
         if (typeof s.filesHash !== "string" || !FILES_HASH.test(s.filesHash)) {
-          throw invalidInput(`step ${n} (COPY): filesHash must be the sha256 of the uploaded files`);
+          throw invalidInput(
+            `step ${n} (COPY): filesHash must be the sha256 of the uploaded files`,
+          );
         }
         return { type: "COPY", args: a, filesHash: s.filesHash };
       }
