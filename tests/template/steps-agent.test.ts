@@ -89,7 +89,6 @@ describe("build steps", () => {
         "root-was-here\n0\nbar baz\nuser\n/app\nroot\nstarted\n/app\nuser\n1\necho main\nx\n750 user\n",
     });
   });
-  });
 
   it("builds on top of a template of the host", async () => {
     await agent.client.destroySandbox({ sandboxId: id });

@@ -12,6 +12,7 @@ export * from "./schemas/sandbox-schemas.js";
 export * from "./schemas/shared.js";
 export * from "./schemas/template-schemas.js";
 export * from "./validators/agent-create.js";
+export * from "./validators/dockerfile.js";
 export * from "./validators/egress.js";
 export * from "./validators/mounts.js";
 export * from "./validators/scalars.js";

@@ -39,7 +39,7 @@ export const isHostTemplateName = (name: string) => HOST_TEMPLATE_NAME.test(name
 const newHostTemplateName = () => `t-${randomBytes(4).toString("hex")}`;
 
 /** A build as the E2B builder and the CLI's Dockerfile send it: a base, steps, start/ready. */
-export type TemplateBuildRequest = Omit<CreateTemplateBody, "fromImage"> & {
+export type TemplateBuildRequest = Omit<CreateTemplateBody, "fromImage" | "steps"> & {
   fromImage?: string;
   fromTemplate?: string;
   steps?: unknown;
@@ -91,9 +91,15 @@ export class TemplateService {
     } else {
       image = validated(() => checkImageRef(body.fromImage));
     }
+    const uploads =
+      body.files ??
+      (await this.files.load(
+        principal.ownerId,
+        steps.flatMap((st) => (st.filesHash ? [st.filesHash] : [])),
+      ));
     const hostSteps = steps.map((st, i) => {
       if (st.type !== "COPY") return { type: st.type, args: st.args };
-      const files = body.files?.get(st.filesHash as string);
+      const files = uploads.get(st.filesHash as string);
       if (!files) {
         throw new ServiceError(
           "template_files_missing",
@@ -233,14 +239,8 @@ export class TemplateService {
     if (!r || r.ownerId !== principal.ownerId || r.buildID !== buildID) {
       throw new ServiceError("template_not_found", `build ${buildID} of ${templateID} not found`);
     }
-    const hashes = Array.isArray(body.steps)
-      ? (body.steps as Array<{ filesHash?: unknown }>)
-          .map((st) => st?.filesHash)
-          .filter((h): h is string => typeof h === "string" && /^[0-9a-f]{64}$/.test(h))
-      : [];
     await this.create(principal, {
       ...body,
-      files: await this.files.load(principal.ownerId, hashes),
       name: r.name,
       id: templateID,
       ...(r.cpuCount ? { cpuCount: r.cpuCount } : {}),
