@@ -81,6 +81,52 @@ describe("the E2B SDK's Template builder", () => {
     expect(status.logEntries.map((e) => e.message).join("\n")).toContain("step-one");
   });
 
+  test("fromDockerfile (the SDK turns it into steps) and Template.build's cache of uploads", async () => {
+    const t = Template({ fileContextPath: context }).fromDockerfile(
+      `FROM ${image}\nRUN echo from-dockerfile > /etc/df\nCOPY app/hello.txt /opt/\nENV DF=1\nWORKDIR /opt\n`,
+    );
+    await Template.build(t, "sdk-df", opts());
+    const sbx = await Sandbox.create("sdk-df", { ...opts(), sandboxUrl: stack.url });
+    try {
+      const r = await sbx.commands.run("cat /etc/df hello.txt; echo $DF; pwd; id -un");
+      expect(r.stdout).toBe("from-dockerfile\nhello from the context\n1\n/opt\nuser\n");
+    } finally {
+      await sbx.kill();
+    }
+  });
+
+  test("upload links are signed: present after the PUT, a tampered or foreign link is refused", async () => {
+    const call = (method: string, url: string, body?: string) =>
+      fetch(url.startsWith("http") ? url : `${stack.url}${url}`, {
+        method,
+        headers: { "x-api-key": user.key, "content-type": "application/json" },
+        ...(body !== undefined ? { body } : {}),
+      });
+    const created = (await (
+      await call("POST", "/v3/templates", JSON.stringify({ name: "sdk-upload" }))
+    ).json()) as { templateID: string };
+    const hash = "c".repeat(64);
+    const link = (await (
+      await call("GET", `/templates/${created.templateID}/files/${hash}`)
+    ).json()) as { present: boolean; url: string };
+    expect(link.present).toBe(false);
+    const tampered = link.url.replace(/token=[^&]+/, "token=AAAA");
+    expect((await fetch(tampered, { method: "PUT", body: "x" })).status).toBe(403);
+    const otherHash = link.url.replace(`hash=${hash}`, `hash=${"d".repeat(64)}`);
+    expect((await fetch(otherHash, { method: "PUT", body: "x" })).status).toBe(403);
+    expect((await fetch(link.url, { method: "PUT", body: "tar bytes" })).status).toBe(200);
+    const again = (await (
+      await call("GET", `/templates/${created.templateID}/files/${hash}`)
+    ).json()) as { present: boolean };
+    expect(again.present).toBe(true);
+    // Another owner's id is not theirs to get links for.
+    const other = await stack.key({ name: "other builder" });
+    const foreign = await fetch(`${stack.url}/templates/${created.templateID}/files/${hash}`, {
+      headers: { "x-api-key": other.key },
+    });
+    expect(foreign.status).toBe(404);
+  });
+
   test("bad input is a 4xx in E2B's shape", async () => {
     const post = async (p: string, body: unknown) => {
       const r = await fetch(`${stack.url}${p}`, {

@@ -32,6 +32,8 @@ import { TemplateFiles } from "./template-files.js";
 /** How long create waits for the image to be found before answering 202 (then: async). */
 const RESOLVE_WAIT_MS = 120_000;
 const DEFAULT_BUILD = { vcpus: 2, memoryMb: 1024 };
+/** How long an E2B build reserved by POST /v3/templates waits for its start (uploads first). */
+const RESERVATION_TTL_MS = 2 * 3_600_000;
 
 /** The host agent's names for builds from images; never valid as a template a caller names. */
 const HOST_TEMPLATE_NAME = /^t-[0-9a-f]{8}$/;
@@ -71,7 +73,14 @@ export class TemplateService {
   /** E2B builds asked for (POST /v3/templates) and not started yet, by template id. */
   private readonly reserved = new Map<
     string,
-    { ownerId: string; buildID: string; name: string; cpuCount?: number; memoryMB?: number }
+    {
+      at: number;
+      ownerId: string;
+      buildID: string;
+      name: string;
+      cpuCount?: number;
+      memoryMB?: number;
+    }
   >();
 
   readonly files: TemplateFiles;
@@ -219,7 +228,12 @@ export class TemplateService {
     }
     const templateID = row?.id ?? `tpl-${randomBytes(4).toString("hex")}`;
     const buildID = randomUUID();
+    // A reservation nobody started (the client went away) is forgotten after a while.
+    for (const [id, r] of this.reserved) {
+      if (Date.now() - r.at > RESERVATION_TTL_MS) this.reserved.delete(id);
+    }
     this.reserved.set(templateID, {
+      at: Date.now(),
       ownerId: principal.ownerId,
       buildID,
       name: `${name}:${tag}`,

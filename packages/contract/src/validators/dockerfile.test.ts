@@ -21,6 +21,8 @@ CMD ["-m", "http.server"]
     expect(parsed).toEqual({
       from: "registry.local:5000/app:1",
       steps: [
+        { type: "USER", args: ["root"] },
+        { type: "WORKDIR", args: ["/"] },
         { type: "RUN", args: ["apt-get update &&      apt-get install -y curl"] },
         { type: "RUN", args: ["echo 'two words'"] },
         { type: "COPY", args: ["app/", "/srv/app/", "user", ""] },
@@ -33,6 +35,16 @@ CMD ["-m", "http.server"]
       ],
       startCmd: "python3 -m http.server",
     });
+  });
+
+  test("steps run as root in /; without USER/WORKDIR sandboxes get E2B's user and home", () => {
+    expect(parseDockerfile("FROM a\nRUN make\n").steps).toEqual([
+      { type: "USER", args: ["root"] },
+      { type: "WORKDIR", args: ["/"] },
+      { type: "RUN", args: ["make"] },
+      { type: "USER", args: ["user"] },
+      { type: "WORKDIR", args: ["/home/user"] },
+    ]);
   });
 
   test("refuses what it does not support by name and line", () => {

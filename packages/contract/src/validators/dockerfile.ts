@@ -157,5 +157,16 @@ export function parseDockerfile(text: string): ParsedDockerfile {
   }
   if (from === undefined) throw invalidInput("the Dockerfile has no FROM");
   const start = [entrypoint, cmd].filter(Boolean).join(" ");
-  return { from, steps, ...(start ? { startCmd: start } : {}) };
+  // As E2B's SDK turns a Dockerfile into steps (and as Docker runs them): as root in /, then
+  // sandboxes run as E2B's `user` in its home unless the Dockerfile said otherwise.
+  const all: ParsedDockerfile["steps"] = [
+    { type: "USER", args: ["root"] },
+    { type: "WORKDIR", args: ["/"] },
+    ...steps,
+  ];
+  if (!steps.some((st) => st.type === "USER")) all.push({ type: "USER", args: ["user"] });
+  if (!steps.some((st) => st.type === "WORKDIR")) {
+    all.push({ type: "WORKDIR", args: ["/home/user"] });
+  }
+  return { from, steps: all, ...(start ? { startCmd: start } : {}) };
 }
