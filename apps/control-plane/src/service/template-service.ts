@@ -185,6 +185,8 @@ export class TemplateService {
     const finishing = build.then(async (result) => {
       await log.flush();
       if (result.ok) {
+        // Before the build reads as ready: a create right after it must find the template.
+        await this.o.scheduler.templatesChanged(placement.hostId).catch(() => {});
         await finishBuild(this.o.db, row.id, { ok: true, hostTemplate });
         // The previous build goes when nothing uses it any more; if something does, it stays.
         if (row.hostTemplate) {
