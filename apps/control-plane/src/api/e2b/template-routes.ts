@@ -166,6 +166,8 @@ export const e2bTemplateRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) 
 
 /** The signed upload link's PUT: no API key, the link's HMAC says who and what. */
 export const e2bTemplateUploadRoute: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
+  // Whatever the client labels it (text/plain, none, octet-stream): the bytes as they came.
+  app.removeAllContentTypeParsers();
   app.addContentTypeParser(
     "*",
     { parseAs: "buffer", bodyLimit: TEMPLATE_STEP_LIMITS.filesBytes },
