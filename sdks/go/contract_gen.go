@@ -115,6 +115,10 @@ var ErrorCodes = map[string]ErrorCodeSpec{
 
 	"template_building": {Status: 409, Retryable: true, Message: "template {template} is being built"},
 
+	"template_step_failed": {Status: 400, Retryable: false, Message: "step {step} of the template build failed"},
+
+	"template_files_missing": {Status: 400, Retryable: false, Message: "the files of step {step} were not uploaded"},
+
 	"sandbox_name_taken": {Status: 409, Retryable: false, Message: "you already have a sandbox named {name}"},
 
 	"workspace_name_taken": {Status: 409, Retryable: false, Message: "you already have a workspace named {name}"},

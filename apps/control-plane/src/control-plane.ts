@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { mkdir } from "node:fs/promises";
+import path from "node:path";
 import type { FastifyInstance } from "fastify";
 import { type DestinationStream, type Logger, pino } from "pino";
 import { buildServer } from "./api/server.js";
@@ -159,6 +160,7 @@ export async function startControlPlane(
       scheduler,
       registry,
       logger: logger.child({ component: "templates" }),
+      filesDir: path.join(config.dataDir, "template-files"),
     });
     const sandboxes = new SandboxService({
       templates,

@@ -20,6 +20,7 @@ import { SandboxManager } from "./sandboxes/sandbox-manager.js";
 import { TemplateSnapshots } from "./sandboxes/template-snapshots.js";
 import { TemplateBuilder } from "./templates/builder.js";
 import { ImageTemplateBuilder } from "./templates/image-builder.js";
+import { StepSandbox } from "./templates/step-sandbox.js";
 import type { InstalledTemplate } from "./templates/store.js";
 import { TemplateStore } from "./templates/store.js";
 
@@ -76,6 +77,13 @@ export async function serve(config: AgentConfig): Promise<void> {
     templates,
     () => builder.envdVersion(),
     config.insecureRegistries,
+    // Build steps run under the same runsc and platform as sandboxes, in their own state dir.
+    new StepSandbox({
+      runsc: config.runsc,
+      stateDir: path.join(config.dataDir, "runsc-steps"),
+      bundlesDir: path.join(config.dataDir, "step-bundles"),
+      build: () => runtime.build,
+    }),
   );
   // envd for templates from images, once per host (content-addressed, shared by agents on
   // this templates dir). Without it the base template still works; image templates refuse.

@@ -276,6 +276,18 @@ ERROR_CODES: Dict[str, Dict[str, Any]] = {
         "retryable": True,
         "message": "template {template} is being built",
     },
+    "template_step_failed": {
+        "status": 400,
+        "grpc": "failed_precondition",
+        "retryable": False,
+        "message": "step {step} of the template build failed",
+    },
+    "template_files_missing": {
+        "status": 400,
+        "grpc": "invalid_argument",
+        "retryable": False,
+        "message": "the files of step {step} were not uploaded",
+    },
     "sandbox_name_taken": {
         "status": 409,
         "grpc": "already_exists",

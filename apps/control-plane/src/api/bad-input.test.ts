@@ -683,7 +683,21 @@ const e2bCases: Case[] = [
     status: 404,
   },
   { name: "E2B volumes list", method: "GET", path: "/volumes", status: 501 },
-  { name: "E2B template build", method: "POST", path: "/v3/templates", body: {}, status: 501 },
+  {
+    name: "E2B template build without a name",
+    method: "POST",
+    path: "/v3/templates",
+    body: {},
+    status: 400,
+  },
+  {
+    name: "E2B template build of an unknown template id",
+    method: "POST",
+    path: "/v2/templates/tpl-00000000/builds/b",
+    body: { fromImage: "alpine:3", steps: [] },
+    status: 404,
+  },
+  { name: "E2B template tags", method: "POST", path: "/templates/tags", body: {}, status: 501 },
   { name: "E2B secrets no key", method: "GET", path: "/secrets", key: "none", status: 401 },
   {
     name: "E2B v1 create mcp",

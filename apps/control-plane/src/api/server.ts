@@ -15,6 +15,7 @@ import type { ApiDeps } from "./api-deps.js";
 import { authenticate } from "./authentication.js";
 import { e2bLifecycleRoutes } from "./e2b/lifecycle-routes.js";
 import { e2bSandboxRoutes } from "./e2b/sandbox-routes.js";
+import { e2bTemplateRoutes, e2bTemplateUploadRoute } from "./e2b/template-routes.js";
 import { e2bUnimplementedRoutes } from "./e2b/unimplemented-routes.js";
 import { notFoundHandler, sendProblem } from "./error-handler.js";
 import { registerMetrics } from "./metrics-routes.js";
@@ -203,10 +204,12 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   );
   // Host agents authenticate with their own tokens, not API keys.
   await app.register(hostAgentRoutes, { ...options, prefix: "/v1" });
+  await app.register(e2bTemplateUploadRoute, options);
   await app.register(async (e2b) => {
     e2b.addHook("onRequest", authenticate(options.keys));
     await e2b.register(e2bSandboxRoutes, options);
     await e2b.register(e2bLifecycleRoutes, options);
+    await e2b.register(e2bTemplateRoutes, options);
     await e2b.register(e2bUnimplementedRoutes, options);
   });
   if (options.admin) {

@@ -233,6 +233,14 @@ export function createConnectHostClient(options: ConnectHostClientOptions): Host
             fromImage: r.image,
             registryUsername: r.username ?? "",
             registryPassword: r.password ?? "",
+            fromTemplate: r.fromTemplate ?? "",
+            steps: (r.steps ?? []).map((st) => ({
+              type: st.type,
+              args: st.args,
+              ...(st.files ? { files: new Uint8Array(st.files) } : {}),
+            })),
+            startCmd: r.startCmd ?? "",
+            readyCmd: r.readyCmd ?? "",
           },
           { timeoutMs: options.buildTimeoutMs ?? 3_600_000 },
         )) {

@@ -126,7 +126,17 @@ export interface HostClient {
    * line; resolves when it is built. Refusals carry the contract's code (image_not_found...).
    */
   buildTemplateFromImage(
-    request: { name: string; image: string; username?: string; password?: string },
+    request: {
+      name: string;
+      image: string;
+      username?: string;
+      password?: string;
+      /** Build on this host template instead of an image. */
+      fromTemplate?: string;
+      steps?: Array<{ type: string; args: string[]; files?: Buffer }>;
+      startCmd?: string;
+      readyCmd?: string;
+    },
     onProgress: (step: string, message: string) => void,
   ): Promise<void>;
   /** Removes an image template; refused with template_in_use while sandboxes use it. */

@@ -4,7 +4,7 @@ import type { Queryable } from "../db/database.js";
 import type { HostRegistry } from "../hosts/host-registry.js";
 import { ServiceError } from "../service/errors.js";
 import { COMPUTE_STATES, STORAGE_STATES } from "../service/sandbox-types.js";
-import { type HostRecord, listHosts } from "../store/host-store.js";
+import { type HostRecord, listHosts, recordHostTemplates } from "../store/host-store.js";
 import { placedOnHost } from "../store/sandbox-store.js";
 import type { Placement, PlacementRequest, Scheduler } from "./scheduler.js";
 
@@ -78,6 +78,14 @@ export class FleetScheduler implements Scheduler {
   private async online(): Promise<HostRecord[]> {
     const known = new Set(this.registry.all().map((h) => h.id));
     return (await listHosts(this.db)).filter((h) => h.status === "online" && known.has(h.id));
+  }
+
+  async templatesChanged(hostId: string): Promise<void> {
+    const host = this.registry.all().find((h) => h.id === hostId);
+    if (host?.kind !== "registered") return this.single.templatesChanged(hostId);
+    // A registered host reports its templates with each heartbeat; a sandbox created right
+    // after a build there must not wait for the next one.
+    await recordHostTemplates(this.db, hostId, await host.client.listTemplates());
   }
 
   async placeBuild(): Promise<Placement> {

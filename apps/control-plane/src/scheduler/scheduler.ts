@@ -19,4 +19,6 @@ export interface Scheduler {
   place(request: PlacementRequest): Promise<Placement>;
   /** The host a template build runs on (host_unavailable when none is). */
   placeBuild(): Promise<Placement>;
+  /** A build on this host ended: what it reports (its templates) is read again now. */
+  templatesChanged(hostId: string): Promise<void>;
 }

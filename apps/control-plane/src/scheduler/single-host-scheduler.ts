@@ -38,6 +38,10 @@ export class SingleHostScheduler implements Scheduler {
     return { hostId: host.id, client: this.registry.client(host.id) };
   }
 
+  async templatesChanged(hostId: string): Promise<void> {
+    await this.monitor.refresh(hostId);
+  }
+
   async place(request: PlacementRequest): Promise<Placement> {
     let host = await this.host(false);
     const stale = !host.lastSeenAt || Date.now() - host.lastSeenAt.getTime() > TEMPLATE_RECHECK_MS;

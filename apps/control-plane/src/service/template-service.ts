@@ -1,8 +1,9 @@
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import {
   type CreateTemplateBody,
   checkImageRef,
   checkTemplateBuildName,
+  checkTemplateSteps,
   type Template,
   type TemplateBuild,
   type TemplateLogEntry,
@@ -17,6 +18,7 @@ import {
   beginBuild,
   deleteTemplateRow,
   findTemplate,
+  findTemplateById,
   finishBuild,
   listTemplates,
   readLogs,
@@ -25,21 +27,39 @@ import {
 import { ServiceError, validated } from "./errors.js";
 import { fromHostError } from "./sandbox-service.js";
 import type { Principal } from "./sandbox-types.js";
+import { TemplateFiles } from "./template-files.js";
 
 /** How long create waits for the image to be found before answering 202 (then: async). */
 const RESOLVE_WAIT_MS = 120_000;
 const DEFAULT_BUILD = { vcpus: 2, memoryMb: 1024 };
+/** How long an E2B build reserved by POST /v3/templates waits for its start (uploads first). */
+const RESERVATION_TTL_MS = 2 * 3_600_000;
 
 /** The host agent's names for builds from images; never valid as a template a caller names. */
 const HOST_TEMPLATE_NAME = /^t-[0-9a-f]{8}$/;
 export const isHostTemplateName = (name: string) => HOST_TEMPLATE_NAME.test(name);
 const newHostTemplateName = () => `t-${randomBytes(4).toString("hex")}`;
 
+/** A build as the E2B builder and the CLI's Dockerfile send it: a base, steps, start/ready. */
+export type TemplateBuildRequest = Omit<CreateTemplateBody, "fromImage" | "steps"> & {
+  fromImage?: string;
+  fromTemplate?: string;
+  steps?: unknown;
+  startCmd?: string;
+  readyCmd?: string;
+  /** COPY steps' uploaded files by hash. */
+  files?: Map<string, Buffer>;
+  /** The template's id when the caller picked it (E2B's two-step create, then build). */
+  id?: string;
+};
+
 export interface TemplateServiceOptions {
   db: Database;
   scheduler: Scheduler;
   registry: HostRegistry;
   logger: Logger;
+  /** Where COPY steps' uploads are kept (template-files.ts). */
+  filesDir: string;
 }
 
 /**
@@ -50,20 +70,61 @@ export interface TemplateServiceOptions {
 export class TemplateService {
   /** Builds running in this process, for tests and shutdown. */
   private readonly running = new Map<string, Promise<void>>();
+  /** E2B builds asked for (POST /v3/templates) and not started yet, by template id. */
+  private readonly reserved = new Map<
+    string,
+    {
+      at: number;
+      ownerId: string;
+      buildID: string;
+      name: string;
+      cpuCount?: number;
+      memoryMB?: number;
+    }
+  >();
 
-  constructor(private readonly o: TemplateServiceOptions) {}
+  readonly files: TemplateFiles;
 
-  async create(principal: Principal, body: CreateTemplateBody): Promise<Template> {
+  constructor(private readonly o: TemplateServiceOptions) {
+    this.files = new TemplateFiles(o.filesDir);
+  }
+
+  async create(principal: Principal, body: TemplateBuildRequest): Promise<Template> {
     const { name, tag } = validated(() => checkTemplateBuildName(body.name));
-    const image = validated(() => checkImageRef(body.fromImage));
+    const steps = validated(() => checkTemplateSteps(body.steps));
+    // The base: an image, or a template (the owner's own name for it, or one of the host's).
+    let image = "";
+    let fromTemplate = "";
+    if (body.fromTemplate) {
+      fromTemplate = (await this.resolve(principal, body.fromTemplate)) ?? body.fromTemplate;
+    } else {
+      image = validated(() => checkImageRef(body.fromImage));
+    }
+    const uploads =
+      body.files ??
+      (await this.files.load(
+        principal.ownerId,
+        steps.flatMap((st) => (st.filesHash ? [st.filesHash] : [])),
+      ));
+    const hostSteps = steps.map((st, i) => {
+      if (st.type !== "COPY") return { type: st.type, args: st.args };
+      const files = uploads.get(st.filesHash as string);
+      if (!files) {
+        throw new ServiceError(
+          "template_files_missing",
+          `step ${i + 1} (COPY ${st.args[0]}): no files were uploaded under hash ${st.filesHash}`,
+        );
+      }
+      return { type: st.type, args: st.args, files };
+    });
     const placement = await this.o.scheduler.placeBuild();
     const hostTemplate = newHostTemplateName();
     const row = await beginBuild(this.o.db, {
-      id: `tpl-${randomBytes(4).toString("hex")}`,
+      id: body.id ?? `tpl-${randomBytes(4).toString("hex")}`,
       ownerId: principal.ownerId,
       name,
       tag,
-      fromImage: image,
+      fromImage: image || `template:${body.fromTemplate}`,
       vcpus: body.cpuCount ?? DEFAULT_BUILD.vcpus,
       memoryMb: body.memoryMB ?? DEFAULT_BUILD.memoryMb,
       hostId: placement.hostId,
@@ -85,6 +146,10 @@ export class TemplateService {
         {
           name: hostTemplate,
           image,
+          fromTemplate,
+          steps: hostSteps,
+          startCmd: body.startCmd ?? "",
+          readyCmd: body.readyCmd ?? "",
           ...(body.registry
             ? { username: body.registry.username, password: body.registry.password }
             : {}),
@@ -120,6 +185,8 @@ export class TemplateService {
     const finishing = build.then(async (result) => {
       await log.flush();
       if (result.ok) {
+        // Before the build reads as ready: a create right after it must find the template.
+        await this.o.scheduler.templatesChanged(placement.hostId).catch(() => {});
         await finishBuild(this.o.db, row.id, { ok: true, hostTemplate });
         // The previous build goes when nothing uses it any more; if something does, it stays.
         if (row.hostTemplate) {
@@ -145,6 +212,95 @@ export class TemplateService {
       .finally(() => this.running.delete(row.id));
     this.running.set(row.id, tracked);
     return templateView((await findTemplate(this.o.db, principal.ownerId, name, tag)) ?? row);
+  }
+
+  /**
+   * E2B's `POST /v3/templates`: the template's id (kept across rebuilds of one name) and a
+   * build id, before any build runs; the build starts with startReserved.
+   */
+  async reserve(
+    principal: Principal,
+    nameTag: string,
+    resources: { cpuCount?: number; memoryMB?: number },
+  ): Promise<{ templateID: string; buildID: string; name: string; tag: string }> {
+    const { name, tag } = validated(() => checkTemplateBuildName(nameTag));
+    const row = await findTemplate(this.o.db, principal.ownerId, name, tag);
+    if (row?.status === "building") {
+      throw new ServiceError("template_building", `template ${name}:${tag} is being built`);
+    }
+    const templateID = row?.id ?? `tpl-${randomBytes(4).toString("hex")}`;
+    const buildID = randomUUID();
+    // A reservation nobody started (the client went away) is forgotten after a while.
+    for (const [id, r] of this.reserved) {
+      if (Date.now() - r.at > RESERVATION_TTL_MS) this.reserved.delete(id);
+    }
+    this.reserved.set(templateID, {
+      at: Date.now(),
+      ownerId: principal.ownerId,
+      buildID,
+      name: `${name}:${tag}`,
+      ...resources,
+    });
+    return { templateID, buildID, name, tag };
+  }
+
+  /** Starts a build reserved by `reserve` (E2B's `POST /v2/templates/{id}/builds/{bid}`). */
+  async startReserved(
+    principal: Principal,
+    templateID: string,
+    buildID: string,
+    body: Omit<TemplateBuildRequest, "name" | "id">,
+  ): Promise<void> {
+    const r = this.reserved.get(templateID);
+    if (!r || r.ownerId !== principal.ownerId || r.buildID !== buildID) {
+      throw new ServiceError("template_not_found", `build ${buildID} of ${templateID} not found`);
+    }
+    await this.create(principal, {
+      ...body,
+      name: r.name,
+      id: templateID,
+      ...(r.cpuCount ? { cpuCount: r.cpuCount } : {}),
+      ...(r.memoryMB ? { memoryMB: r.memoryMB } : {}),
+    });
+    this.reserved.delete(templateID);
+  }
+
+  /** A build's state by the template's id: waiting (reserved), building, ready or error. */
+  async buildStatusById(
+    principal: Principal,
+    templateID: string,
+    buildID: string,
+    offset: number,
+    limit: number,
+  ) {
+    const r = this.reserved.get(templateID);
+    if (r && r.ownerId === principal.ownerId && r.buildID === buildID) {
+      return { status: "waiting" as const, logs: [], row: undefined };
+    }
+    const row = await findTemplateById(this.o.db, principal.ownerId, templateID);
+    if (!row) throw new ServiceError("template_not_found", `template ${templateID} not found`);
+    const { logs } = await readLogs(this.o.db, row.id, offset, limit);
+    return { status: row.status, logs, row };
+  }
+
+  /** Upload links are for a template being set up (reserved) or one of the caller's. */
+  async reservedOrOwned(principal: Principal, templateID: string): Promise<void> {
+    const r = this.reserved.get(templateID);
+    if (r?.ownerId === principal.ownerId) return;
+    await this.getById(principal, templateID);
+  }
+
+  /** The caller's template named `name[:tag]`, if any (E2B's alias check). */
+  async findByName(principal: Principal, nameTag: string): Promise<Template | undefined> {
+    const { name, tag } = validated(() => checkTemplateBuildName(nameTag));
+    const row = await findTemplate(this.o.db, principal.ownerId, name, tag);
+    return row ? templateView(row) : undefined;
+  }
+
+  async getById(principal: Principal, templateID: string): Promise<TemplateRow> {
+    const row = await findTemplateById(this.o.db, principal.ownerId, templateID);
+    if (!row) throw new ServiceError("template_not_found", `template ${templateID} not found`);
+    return row;
   }
 
   async list(principal: Principal): Promise<Template[]> {

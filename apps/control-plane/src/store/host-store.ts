@@ -159,6 +159,18 @@ export async function recordHostSeen(
 }
 
 /** The host answered, but with an error: worth showing, not a sign that it is gone. */
+/** What a host holds after a build there, read from it at once (no wait for its heartbeat). */
+export async function recordHostTemplates(
+  q: Queryable,
+  id: string,
+  templates: HostObservation["templates"],
+): Promise<void> {
+  await q.query("UPDATE hosts SET templates = $2::jsonb, updated_at = now() WHERE id = $1", [
+    id,
+    JSON.stringify(templates),
+  ]);
+}
+
 export async function recordHostError(q: Queryable, id: string, error: string): Promise<void> {
   await q.query("UPDATE hosts SET last_error = $2, updated_at = now() WHERE id = $1", [
     id,

@@ -62,6 +62,18 @@ export async function findTemplate(
   return r.rows[0] ? toRow(r.rows[0]) : undefined;
 }
 
+export async function findTemplateById(
+  db: Queryable,
+  ownerId: string,
+  id: string,
+): Promise<TemplateRow | undefined> {
+  const r = await db.query(`SELECT ${COLUMNS} FROM templates WHERE owner_id = $1 AND id = $2`, [
+    ownerId,
+    id,
+  ]);
+  return r.rows[0] ? toRow(r.rows[0]) : undefined;
+}
+
 export async function listTemplates(db: Queryable, ownerId: string): Promise<TemplateRow[]> {
   const r = await db.query(
     `SELECT ${COLUMNS} FROM templates WHERE owner_id = $1 ORDER BY name, tag`,

@@ -4,6 +4,7 @@ import {
   ContractError,
   checkAgentCreate,
   checkEgressPolicy,
+  checkTemplateSteps,
   ERROR_CODE_HEADER,
   type ErrorCode,
   grpcCodeOf,
@@ -244,7 +245,7 @@ export function hostAgentRoutes(deps: ServiceDeps) {
         guard(async () => {
           const t = await deps.templates.current(req.name);
           if (!t) return {};
-          if (!t.fromImage) {
+          if (!t.fromImage && !t.fromTemplate) {
             throw new AgentError(
               "failed_precondition",
               `template ${req.name} is built from images/${req.name}; it is not deleted through the API`,
@@ -274,6 +275,10 @@ async function* buildStream(
     fromImage: string;
     registryUsername: string;
     registryPassword: string;
+    fromTemplate: string;
+    steps: Array<{ type: string; args: string[]; files: Uint8Array }>;
+    startCmd: string;
+    readyCmd: string;
   },
   ctx: HandlerContext,
 ) {
@@ -286,20 +291,35 @@ async function* buildStream(
     queue.push(p);
     wake?.();
   };
-  const building = req.fromImage
-    ? guard(() =>
-        Promise.resolve().then(() =>
-          deps.imageBuilder.build({
-            name: req.name,
-            image: req.fromImage,
-            credentials: req.registryUsername
-              ? { username: req.registryUsername, password: req.registryPassword }
-              : undefined,
-            onProgress,
-          }),
-        ),
-      )
-    : deps.builder.build(req.name || "base", { force: req.force, onProgress });
+  const building =
+    req.fromImage || req.fromTemplate
+      ? guard(() =>
+          Promise.resolve().then(() =>
+            deps.imageBuilder.build({
+              name: req.name,
+              image: req.fromImage,
+              ...(req.fromTemplate ? { fromTemplate: req.fromTemplate } : {}),
+              // The contract's validator again: the agent is root and trusts no caller's steps.
+              steps: checkTemplateSteps(
+                req.steps.map((st) => ({
+                  type: st.type,
+                  args: st.args,
+                  ...(st.type === "COPY" ? { filesHash: "0".repeat(64) } : {}),
+                })),
+              ).map((st, i) => {
+                const files = req.steps[i]?.files;
+                return files && files.length > 0 ? { ...st, files: Buffer.from(files) } : st;
+              }),
+              ...(req.startCmd ? { startCmd: req.startCmd } : {}),
+              ...(req.readyCmd ? { readyCmd: req.readyCmd } : {}),
+              credentials: req.registryUsername
+                ? { username: req.registryUsername, password: req.registryPassword }
+                : undefined,
+              onProgress,
+            }),
+          ),
+        )
+      : deps.builder.build(req.name || "base", { force: req.force, onProgress });
   void building
     .then(
       (t) => {

@@ -15,6 +15,7 @@ import type { NetworkLease, SandboxNetworks } from "./network-port.js";
 import { type NetworkPolicy, NO_NETWORK } from "./policy.js";
 import type { BootPath, Phase, Resources, SandboxRecord } from "./record.js";
 import type { RecordStore } from "./record-store.js";
+import { startTemplateCommand } from "./start-command.js";
 import type { TemplateRef, TemplateSnapshots } from "./template-snapshots.js";
 import { type PoolEntry, WarmPool } from "./warm-pool.js";
 
@@ -293,6 +294,9 @@ export class SandboxManager {
     if (req.network.allowInternet && this.config.sandboxDns.length > 0) {
       await this.writeResolver(inst);
     }
+    if (image?.startCmd) {
+      await startTemplateCommand(envd, image, req.envdAccessToken || undefined);
+    }
     rec.bootPath = bootPath;
     await this.setPhase(inst, "running");
   }
@@ -300,7 +304,8 @@ export class SandboxManager {
   /** How sandboxes of a built template boot: its root, and envd's runtime when not its own. */
   refOf(t: InstalledTemplate): TemplateRef {
     const ref: TemplateRef = { name: t.name, version: t.version, rootfs: t.rootfs };
-    if (t.fromImage === undefined) return ref;
+    // A template built on base keeps base's own envd; its steps' config still applies.
+    if (t.fromImage === undefined) return t.image ? { ...ref, image: t.image } : ref;
     if (!this.config.envdRuntime) {
       throw new AgentError(
         "failed_precondition",

@@ -19,6 +19,7 @@ export interface BuildProgress {
     | "pull"
     | "unpack"
     | "configure"
+    | `step-${number}`
     | "done";
   message: string;
 }

@@ -4,16 +4,25 @@ import path from "node:path";
 import { checkImageRef, type ErrorCode, errorMessage, imageRegistry } from "@wrenn/contract";
 import { CommandError, runCommand } from "../command/run-command.js";
 import { withBuildLock } from "./build-lock.js";
+import { type BuildStepInput, runBuildSteps } from "./build-steps.js";
 import type { BuildProgress } from "./builder.js";
+import type { ImageConfig } from "./image-config.js";
 import { prepareImageRoot } from "./image-root.js";
 import { readImageConfig } from "./oci-layout.js";
+import type { StepSandbox } from "./step-sandbox.js";
 import type { InstalledTemplate, TemplateStore } from "./store.js";
 
 export interface ImageBuildRequest {
   /** The agent's name for the template (the control plane picks it). */
   name: string;
+  /** The base: an OCI image, or (image empty) this host's template `fromTemplate`. */
   image: string;
+  fromTemplate?: string;
   credentials?: { username: string; password: string };
+  /** Run in order on the base (build-steps.ts). */
+  steps?: BuildStepInput[];
+  startCmd?: string;
+  readyCmd?: string;
   onProgress?: (p: BuildProgress) => void;
 }
 
@@ -42,11 +51,16 @@ export class ImageTemplateBuilder {
     private readonly envdVersion: () => Promise<string>,
     /** Registries that may be plain HTTP besides loopback ones (WRENN_INSECURE_REGISTRIES). */
     private readonly insecureRegistries: readonly string[] = [],
+    /** Where build steps run; without it, a request with steps is refused. */
+    private readonly stepSandbox?: StepSandbox,
   ) {}
 
   async build(req: ImageBuildRequest): Promise<InstalledTemplate> {
     const progress = req.onProgress ?? (() => {});
-    const image = checkImageRef(req.image);
+    const image = req.fromTemplate ? "" : checkImageRef(req.image);
+    if ((req.steps?.length ?? 0) > 0 && !this.stepSandbox) {
+      throw new ImageBuildError("not_supported", "this agent cannot run build steps");
+    }
     const built = withBuildLock(
       this.store.nameDir(req.name),
       () => progress({ phase: "wait", message: "another build of this template is running" }),
@@ -54,7 +68,9 @@ export class ImageTemplateBuilder {
         await this.store.removeStaleBuilds(req.name);
         const buildDir = await this.store.startBuild(req.name);
         try {
-          return await this.buildInto(buildDir, image, req, progress);
+          return req.fromTemplate
+            ? await this.buildFromTemplate(buildDir, req.fromTemplate, req, progress)
+            : await this.buildInto(buildDir, image, req, progress);
         } catch (err) {
           await rm(buildDir, { recursive: true, force: true });
           throw err;
@@ -114,25 +130,98 @@ export class ImageTemplateBuilder {
       const imageConfig = await prepareImageRoot(rootfs, config, (m) =>
         progress({ phase: "configure", message: m }),
       );
-      progress({ phase: "install", message: "making it current" });
-      const template = await this.store.install(buildDir, {
-        name: req.name,
-        version: `img-${Date.now().toString(36)}`,
-        builtAt: new Date().toISOString(),
-        envdVersion: await this.envdVersion(),
-        sizeBytes: await diskUsage(rootfs),
+      return await this.finish(buildDir, rootfs, imageConfig, req, progress, {
         description: `from ${image}`,
         fromImage: image,
-        image: imageConfig,
+        started,
       });
-      progress({
-        phase: "done",
-        message: `${req.name} from ${image} built in ${((Date.now() - started) / 1000).toFixed(1)} s`,
-      });
-      return template;
     } finally {
       await rm(authDir, { recursive: true, force: true });
     }
+  }
+
+  /**
+   * On top of a template of this host: its root is copied (reflinked where the filesystem
+   * can), its config carried on. A template whose envd lives in its own root (base) stays so.
+   */
+  private async buildFromTemplate(
+    buildDir: string,
+    parentName: string,
+    req: ImageBuildRequest,
+    progress: (p: BuildProgress) => void,
+  ): Promise<InstalledTemplate> {
+    const started = Date.now();
+    const parent = await this.store.current(parentName);
+    if (!parent) {
+      throw new ImageBuildError(
+        "template_not_found",
+        `template ${parentName} is not built on this host`,
+      );
+    }
+    progress({ phase: "resolve", message: `on top of template ${parentName} ${parent.version}` });
+    const rootfs = path.join(buildDir, "rootfs");
+    await runCommand("cp", ["-a", "--reflink=auto", parent.rootfs, rootfs], {
+      timeoutMs: PULL_TIMEOUT_MS,
+    });
+    return this.finish(
+      buildDir,
+      rootfs,
+      parent.image ?? { env: [], workdir: "", user: "user" },
+      req,
+      progress,
+      {
+        description: `from template ${parentName}`,
+        fromImage: parent.fromImage,
+        fromTemplate: parentName,
+        started,
+      },
+    );
+  }
+
+  /** Runs the steps, records the start and ready commands, and makes the build current. */
+  private async finish(
+    buildDir: string,
+    rootfs: string,
+    base: ImageConfig,
+    req: ImageBuildRequest,
+    progress: (p: BuildProgress) => void,
+    from: { description: string; fromImage?: string; fromTemplate?: string; started: number },
+  ): Promise<InstalledTemplate> {
+    let config = base;
+    if (req.steps && req.steps.length > 0 && this.stepSandbox) {
+      const scratch = path.join(buildDir, "scratch");
+      config = await runBuildSteps({
+        rootfs,
+        scratch,
+        steps: req.steps,
+        config: base,
+        sandbox: this.stepSandbox,
+        progress,
+      });
+      await rm(scratch, { recursive: true, force: true });
+    }
+    config = {
+      ...config,
+      ...(req.startCmd ? { startCmd: req.startCmd } : {}),
+      ...(req.readyCmd ? { readyCmd: req.readyCmd } : {}),
+    };
+    progress({ phase: "install", message: "making it current" });
+    const template = await this.store.install(buildDir, {
+      name: req.name,
+      version: `img-${Date.now().toString(36)}`,
+      builtAt: new Date().toISOString(),
+      envdVersion: await this.envdVersion(),
+      sizeBytes: await diskUsage(rootfs),
+      description: from.description,
+      ...(from.fromImage !== undefined ? { fromImage: from.fromImage } : {}),
+      ...(from.fromTemplate !== undefined ? { fromTemplate: from.fromTemplate } : {}),
+      image: config,
+    });
+    progress({
+      phase: "done",
+      message: `${req.name} ${from.description} built in ${((Date.now() - from.started) / 1000).toFixed(1)} s`,
+    });
+    return template;
   }
 
   /** As Docker's insecure registries: loopback, or one the operator listed. */

@@ -9,6 +9,10 @@ export interface ImageConfig {
   workdir: string;
   /** A user name of the image's /etc/passwd (numeric USER is resolved at build time). */
   user: string;
+  /** Started in every sandbox at create (a template's start command), as `user` in `workdir`. */
+  startCmd?: string;
+  /** Create waits until this exits 0 (bounded), after startCmd was started. */
+  readyCmd?: string;
 }
 
 export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";

@@ -200,3 +200,43 @@ async function replaceFile(rootfs: string, rel: string, text: string): Promise<v
   else if (k !== undefined) throw new ImageRootError(`the image's /${rel} is not a regular file`);
   await writeFile(path.join(rootfs, rel), text, { flag: "wx", mode: 0o644 });
 }
+
+/**
+ * The uid, gid and home of a user of the root's /etc/passwd: `name`, `uid`, `name:group` or
+ * `uid:gid` (a numeric uid need not be listed, as with Docker's USER).
+ */
+export async function lookupUser(
+  rootfs: string,
+  user: string,
+): Promise<{ name: string; uid: number; gid: number; home: string }> {
+  const [who = "", group] = user.split(":");
+  const passwd = parseColonFile(await readText(rootfs, "etc/passwd"));
+  const found = passwd.find((u) => u[0] === who) ?? passwd.find((u) => u[2] === who);
+  let uid: number;
+  let gid: number;
+  let home = "/";
+  let name = who;
+  if (found) {
+    uid = Number(found[2]);
+    gid = Number(found[3]);
+    home = found[5] || "/";
+    name = found[0] as string;
+  } else if (/^\d+$/.test(who)) {
+    uid = Number(who);
+    gid = uid;
+  } else {
+    throw new ImageRootError(`user ${who} is not in the template's /etc/passwd`);
+  }
+  if (group !== undefined) {
+    if (/^\d+$/.test(group)) gid = Number(group);
+    else {
+      const g = parseColonFile(await readText(rootfs, "etc/group")).find((e) => e[0] === group);
+      if (!g) throw new ImageRootError(`group ${group} is not in the template's /etc/group`);
+      gid = Number(g[2]);
+    }
+  }
+  if (!Number.isInteger(uid) || !Number.isInteger(gid)) {
+    throw new ImageRootError(`user ${user} has no valid uid/gid in the template's /etc/passwd`);
+  }
+  return { name, uid, gid, home };
+}

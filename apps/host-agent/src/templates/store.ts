@@ -23,6 +23,8 @@ export interface TemplateMeta {
   description: string;
   /** Built from this OCI image: envd comes from the host's envd runtime, not the image. */
   fromImage?: string;
+  /** Built on top of this host template (its root copied, then steps run). */
+  fromTemplate?: string;
   /** The image's Env/WorkingDir/User (templates from images). */
   image?: ImageConfig;
 }

@@ -5,6 +5,7 @@ import { contextOf, wantsJson } from "../command-context.js";
 import { CliError } from "../exit-codes.js";
 import { formatTable, printJson, relativeTime } from "../output/table.js";
 import { style } from "../output/terminal-style.js";
+import { dockerfileBuild } from "./template-dockerfile.js";
 
 function statusText(t: Template): string {
   if (t.status === "ready") return style.green("ready");
@@ -12,12 +13,20 @@ function statusText(t: Template): string {
   return style.yellow(`building${t.step ? ` (${t.step})` : ""}`);
 }
 
-/** `wrenn template build NAME[:TAG] --from-image REF`: starts the build, streams its logs. */
-export async function buildFromImage(
+/**
+ * `wrenn template build NAME[:TAG] --from-image REF | --from-template NAME | -f Dockerfile
+ * [CONTEXT]`: starts the build, streams its logs.
+ */
+export async function buildTemplate(
   command: Command,
   nameTag: string,
   o: {
-    fromImage: string;
+    fromImage?: string;
+    fromTemplate?: string;
+    file?: string;
+    context?: string;
+    startCmd?: string;
+    readyCmd?: string;
     cpu?: number;
     memory?: number;
     registryUser?: string;
@@ -36,9 +45,17 @@ export async function buildFromImage(
     }
     registry = { username: o.registryUser, password };
   }
+  const base = o.file
+    ? await dockerfileBuild(ctx, o.file, o.context ?? ".")
+    : o.fromTemplate
+      ? { fromTemplate: o.fromTemplate, steps: [] }
+      : { fromImage: o.fromImage, steps: [] };
+  const startCmd = o.startCmd ?? ("startCmd" in base ? base.startCmd : undefined);
   const started = await ctx.client().templates.create({
     name: nameTag,
-    fromImage: o.fromImage,
+    ...base,
+    ...(startCmd ? { startCmd } : {}),
+    ...(o.readyCmd ? { readyCmd: o.readyCmd } : {}),
     ...(registry ? { registry } : {}),
     ...(o.cpu ? { cpuCount: o.cpu } : {}),
     ...(o.memory ? { memoryMB: o.memory } : {}),

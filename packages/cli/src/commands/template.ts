@@ -5,7 +5,7 @@ import { join } from "node:path";
 import type { Command } from "commander";
 import { REPO_ROOT } from "../config/config-paths.js";
 import { CliError, EXIT } from "../exit-codes.js";
-import { buildFromImage, listTemplates, removeTemplate, templateInfo } from "./template-api.js";
+import { buildTemplate, listTemplates, removeTemplate, templateInfo } from "./template-api.js";
 
 /** The host agent's own CLI in this repository: templates live on the host, not behind the API. */
 const AGENT_MAIN = join(REPO_ROOT, "apps", "host-agent", "dist", "main.js");
@@ -36,6 +36,9 @@ host agent's own CLI (\`node apps/host-agent/dist/main.js template ...\`; buildi
 Examples:
   wrenn template build py:3.12 --from-image docker.io/library/python:3.12-slim
   wrenn template build app --from-image registry.example.com/team/app:1 --cpu 2 --memory 2048
+  wrenn template build web:1 -f Dockerfile .
+  wrenn template build tools --from-template base --start-cmd 'python3 -m http.server 8000'   \
+      --ready-cmd 'curl -sf localhost:8000' 
   wrenn template ls
   wrenn template info py:3.12
   wrenn template rm py:3.12
@@ -60,8 +63,16 @@ Examples:
     .description(
       "Build NAME[:TAG] from an OCI image (--from-image), streaming its log; without it, build images/NAME on this machine (root)",
     )
-    .argument("[name]", "NAME[:TAG] (with --from-image) or a recipe under images/", "base")
+    .argument("[name]", "NAME[:TAG] (with --from-image/-f) or a recipe under images/", "base")
+    .argument("[context]", "with -f: the build context COPY reads from (default: .)")
     .option("--from-image <ref>", "OCI image reference, e.g. docker.io/library/alpine:3.20")
+    .option("--from-template <name>", "build on one of your templates (or base)")
+    .option(
+      "-f, --file <Dockerfile>",
+      "build from a Dockerfile: FROM, RUN, COPY, ENV, WORKDIR, USER, CMD/ENTRYPOINT",
+    )
+    .option("--start-cmd <cmd>", "run in every sandbox at start (default: CMD/ENTRYPOINT)")
+    .option("--ready-cmd <cmd>", "sandbox create waits until this exits 0")
     .option("--cpu <n>", "vCPUs of the template's sandboxes", (v) => Number.parseInt(v, 10))
     .option("--memory <mb>", "memory (MiB) of the template's sandboxes", (v) =>
       Number.parseInt(v, 10),
@@ -70,9 +81,9 @@ Examples:
     .option("--detach", "start the build and return")
     .option("--json", "print the template as JSON when done")
     .option("--force", "recipes: rebuild even when up to date")
-    .action(async (name: string, o, command: Command) => {
-      if (o.fromImage) {
-        await buildFromImage(command, name, o);
+    .action(async (name: string, context: string | undefined, o, command: Command) => {
+      if (o.fromImage || o.fromTemplate || o.file) {
+        await buildTemplate(command, name, { ...o, context });
         return;
       }
       process.exitCode = await agentTemplate(["build", name, ...(o.force ? ["--force"] : [])]);

@@ -316,6 +316,20 @@ export const ERROR_CODES = {
     retryable: true,
     message: "template {template} is being built",
   },
+  /** A build step (RUN, COPY...) failed; the message names the step and its exit code. */
+  template_step_failed: {
+    status: 400,
+    grpc: "failed_precondition",
+    retryable: false,
+    message: "step {step} of the template build failed",
+  },
+  /** A COPY step names files whose hash was never uploaded (or whose upload was invalid). */
+  template_files_missing: {
+    status: 400,
+    grpc: "invalid_argument",
+    retryable: false,
+    message: "the files of step {step} were not uploaded",
+  },
   /** Another live sandbox of the same owner has this name (names free up when one stops or fails). */
   sandbox_name_taken: {
     status: 409,

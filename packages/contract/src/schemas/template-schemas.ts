@@ -1,6 +1,7 @@
 // Templates an owner builds from OCI images (/v1/templates).
 import { type Static, Type } from "typebox";
 import { IMAGE_REF_PATTERN, LIMITS, TEMPLATE_BUILD_NAME_PATTERN } from "../limits.js";
+import { TEMPLATE_STEP_LIMITS } from "../validators/template-steps.js";
 import { DateTime, Nullable } from "./shared.js";
 
 export const TEMPLATE_BUILD_STATUSES = ["building", "ready", "error"] as const;
@@ -12,7 +13,34 @@ export const CreateTemplateBody = Type.Object(
       pattern: TEMPLATE_BUILD_NAME_PATTERN,
       description: "NAME or NAME:TAG (tag default: latest)",
     }),
-    fromImage: Type.String({ maxLength: LIMITS.imageRefLength, pattern: IMAGE_REF_PATTERN }),
+    fromImage: Type.Optional(
+      Type.String({ maxLength: LIMITS.imageRefLength, pattern: IMAGE_REF_PATTERN }),
+    ),
+    fromTemplate: Type.Optional(
+      Type.String({
+        pattern: TEMPLATE_BUILD_NAME_PATTERN,
+        description: "Build on one of your templates (or the host's base) instead of an image",
+      }),
+    ),
+    steps: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            type: Type.String({ description: "RUN, COPY, ENV, WORKDIR or USER" }),
+            args: Type.Array(Type.String()),
+            filesHash: Type.Optional(Type.String()),
+          },
+          { additionalProperties: false },
+        ),
+        {
+          maxItems: TEMPLATE_STEP_LIMITS.steps,
+          description:
+            "E2B's TemplateStep list, run in order on the base; COPY names files uploaded through POST /v1/templates/files/{hash}",
+        },
+      ),
+    ),
+    startCmd: Type.Optional(Type.String({ maxLength: 65_536 })),
+    readyCmd: Type.Optional(Type.String({ maxLength: 65_536 })),
     registry: Type.Optional(
       Type.Object(
         {
@@ -84,3 +112,12 @@ export const TemplateBuild = Type.Object({
   nextLogsOffset: Type.Integer(),
 });
 export type TemplateBuild = Static<typeof TemplateBuild>;
+
+export const TemplateFileParams = Type.Object({ hash: Type.String({ pattern: "^[0-9a-f]{64}$" }) });
+
+/** Whether files of this hash are uploaded already; if not, where to PUT them (signed, 30 min). */
+export const TemplateFileLink = Type.Object({
+  present: Type.Boolean(),
+  url: Type.Optional(Type.String()),
+});
+export type TemplateFileLink = Static<typeof TemplateFileLink>;

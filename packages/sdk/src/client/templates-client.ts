@@ -1,5 +1,10 @@
 // /v1/templates: templates the caller's owner builds from OCI images.
-import type { CreateTemplateBody, Template, TemplateBuild } from "@wrenn/contract";
+import type {
+  CreateTemplateBody,
+  Template,
+  TemplateBuild,
+  TemplateFileLink,
+} from "@wrenn/contract";
 import type { ApiClient } from "../api-client.js";
 import { enc, wireObject } from "./wire-object.js";
 
@@ -35,5 +40,14 @@ export class TemplatesClient {
   /** Deletes it (ConflictError `template_in_use` while a sandbox uses it). */
   async delete(nameTag: string): Promise<void> {
     await this.api.json({ method: "DELETE", path: `/v1/templates/${enc(nameTag)}` });
+  }
+
+  /**
+   * Where to upload a build step's files (a tar) named by `hash`: a signed URL to PUT them
+   * to, or `present` when the server already has them.
+   */
+  async fileLink(hash: string): Promise<TemplateFileLink> {
+    const body = await this.api.json({ method: "POST", path: `/v1/templates/files/${enc(hash)}` });
+    return wireObject<TemplateFileLink>(body, "templateFileLink");
   }
 }

@@ -23,7 +23,7 @@ const FAMILIES: Record<string, string> = {
   snapshots: "Snapshots",
   volumes: "Volumes",
   volumecontent: "Volumes",
-  templates: "Building templates through E2B's API (Template.build)",
+  templates: "This template route",
   secrets: "Secrets",
 };
 
@@ -62,8 +62,11 @@ export const e2bUnimplementedRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async 
   for (const name of Object.keys(FAMILIES)) {
     for (const path of [`/${name}`, `/${name}/*`]) app.all(path, { config, schema }, family);
   }
-  for (const version of ["v2", "v3"]) {
-    for (const path of [`/${version}/templates`, `/${version}/templates/*`])
-      app.all(path, { config, schema }, family);
+  // POST /v3/templates is template-routes.ts's; the rest of these paths are not implemented.
+  app.all("/v2/templates", { config, schema }, family);
+  app.all("/v2/templates/*", { config, schema }, family);
+  for (const method of ["GET", "PUT", "PATCH", "DELETE"] as const) {
+    app.route({ method, url: "/v3/templates", config, schema, handler: family });
   }
+  app.all("/v3/templates/*", { config, schema }, family);
 };

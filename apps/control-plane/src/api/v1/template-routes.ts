@@ -5,11 +5,14 @@ import {
   Template,
   TemplateBuild,
   TemplateBuildQuery,
+  TemplateFileLink,
+  TemplateFileParams,
   TemplateList,
   TemplateNameParams,
 } from "@wrenn/contract";
 import { Type } from "typebox";
 import type { ApiDeps } from "../api-deps.js";
+import { TEMPLATE_UPLOAD_PATH } from "../e2b/template-routes.js";
 import { principalOf } from "../request-context.js";
 
 const tags = ["templates"];
@@ -34,6 +37,30 @@ export const templateRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, de
     async (request, reply) => {
       const t = await templates.create(principalOf(request), request.body);
       return reply.status(202).send(t);
+    },
+  );
+
+  app.post(
+    "/templates/files/:hash",
+    {
+      schema: {
+        tags,
+        security,
+        summary:
+          "Upload link for a COPY step's files (a tar, gzip or not, of paths relative to the build context)",
+        params: TemplateFileParams,
+        response: { 200: TemplateFileLink, ...commonErrors },
+      },
+    },
+    async (request) => {
+      const ownerId = principalOf(request).ownerId;
+      const { hash } = request.params;
+      if (await templates.files.present(ownerId, hash)) return { present: true };
+      const query = templates.files.sign(ownerId, hash);
+      return {
+        present: false,
+        url: `${request.protocol}://${request.host}${TEMPLATE_UPLOAD_PATH}?${query}`,
+      };
     },
   );
 

@@ -3,7 +3,7 @@ import { ENVD_RUNTIME_GUEST_DIR } from "./envd-runtime.js";
 
 // Docker's default set plus SYS_PTRACE and NET_ADMIN: inside gVisor these act on the sentry's
 // emulated kernel, not the host, and users expect strace/gdb and `ip` to work under sudo.
-const CAPABILITIES = [
+export const CAPABILITIES = [
   "CAP_CHOWN",
   "CAP_DAC_OVERRIDE",
   "CAP_FSETID",

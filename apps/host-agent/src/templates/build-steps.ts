@@ -1,0 +1,173 @@
+import { mkdir, rm } from "node:fs/promises";
+import path from "node:path";
+import { TEMPLATE_STEP_LIMITS, type TemplateStep } from "@wrenn/contract";
+import type { BuildProgress } from "./builder.js";
+import { unpackContext } from "./context-tar.js";
+import { ImageBuildError } from "./image-builder.js";
+import { DEFAULT_PATH, type ImageConfig, imageEnv } from "./image-config.js";
+import { lookupUser } from "./image-root.js";
+import { StepExitError, type StepSandbox } from "./step-sandbox.js";
+
+/** A step as the agent receives it: the contract's shape, COPY with its uploaded files. */
+export interface BuildStepInput extends TemplateStep {
+  files?: Buffer;
+}
+
+/** Where COPY's unpacked files appear inside the step's sandbox (read-only). */
+const COPY_MOUNT = "/.wrenn-copy";
+
+// Docker's COPY rules: a directory's contents go into dest; a file goes into dest when dest
+// ends in '/' or is a directory, else becomes dest. The source may be a glob.
+const COPY_SCRIPT = `set -e
+src="$1"; dest="$2"
+cd ${COPY_MOUNT}
+IFS='
+'
+found=0
+for s in $src; do
+  [ -e "$s" ] || [ -L "$s" ] || continue
+  found=1
+  if [ -d "$s" ] && [ ! -L "$s" ]; then
+    mkdir -p "$dest"; cp -a "$s/." "$dest/"
+  else
+    case "$dest" in
+      */) mkdir -p "$dest"; cp -a "$s" "$dest" ;;
+      *) if [ -d "$dest" ]; then cp -a "$s" "$dest/"; else mkdir -p "$(dirname "$dest")"; cp -a "$s" "$dest"; fi ;;
+    esac
+  fi
+done
+[ "$found" = 1 ] || { echo "COPY: $src matched nothing in the uploaded files" >&2; exit 1; }
+`;
+
+const WORKDIR_SCRIPT = `[ -d "$1" ] || { mkdir -p "$1" && chown "$2" "$1"; }`;
+
+/**
+ * Runs a template's steps on its root filesystem in order, each RUN/COPY/WORKDIR in a gVisor
+ * sandbox on that root (step-sandbox.ts), and returns the config sandboxes of it get: the
+ * variables, working directory and user the steps left. A failing step throws
+ * template_step_failed naming the step, its exit code and its last output lines; the caller
+ * removes the build.
+ */
+export async function runBuildSteps(o: {
+  rootfs: string;
+  /** A scratch directory of this build, outside the root. */
+  scratch: string;
+  steps: BuildStepInput[];
+  config: ImageConfig;
+  sandbox: StepSandbox;
+  progress: (p: BuildProgress) => void;
+}): Promise<ImageConfig> {
+  let env = [...o.config.env];
+  let workdir = o.config.workdir;
+  let user = o.config.user || "user";
+  const n = o.steps.length;
+  const envOf = async (who: { home: string }) => {
+    const vars = imageEnv({ env, workdir, user });
+    return Object.entries({
+      PATH: DEFAULT_PATH,
+      HOME: who.home,
+      ...vars,
+    }).map(([k, v]) => `${k}=${v}`);
+  };
+  for (const [i, step] of o.steps.entries()) {
+    const phase = `step-${i + 1}` as const;
+    const say = (message: string) => o.progress({ phase, message });
+    say(`[${i + 1}/${n}] ${step.type} ${describe(step)}`);
+    const fail = (what: string): never => {
+      throw new ImageBuildError(
+        "template_step_failed",
+        `step ${i + 1} (${step.type} ${describe(step)}) failed: ${what}`,
+      );
+    };
+    const who = async (name: string) => {
+      try {
+        return await lookupUser(o.rootfs, name);
+      } catch (err) {
+        return fail((err as Error).message);
+      }
+    };
+    const run = async (
+      argv: string[],
+      as: string,
+      cwd: string,
+      mounts: Array<{ hostPath: string; sandboxPath: string }> = [],
+    ) => {
+      const u = await who(as);
+      try {
+        await o.sandbox.run({
+          rootfs: o.rootfs,
+          argv,
+          uid: u.uid,
+          gid: u.gid,
+          env: await envOf(u),
+          cwd,
+          readOnlyMounts: mounts,
+          timeoutMs: TEMPLATE_STEP_LIMITS.runStepMs,
+          onLine: say,
+        });
+      } catch (err) {
+        if (err instanceof StepExitError) {
+          const tail = err.output.split("\n").slice(-8).join("\n");
+          fail(`exit code ${err.exitCode ?? "none (killed)"}${tail ? `\n${tail}` : ""}`);
+        }
+        throw err;
+      }
+    };
+    switch (step.type) {
+      case "RUN":
+        await run(["/bin/sh", "-c", step.args[0] as string], step.args[1] || user, workdir || "/");
+        break;
+      case "ENV":
+        for (let k = 0; k < step.args.length; k += 2) {
+          const name = step.args[k] as string;
+          env = [...env.filter((e) => !e.startsWith(`${name}=`)), `${name}=${step.args[k + 1]}`];
+        }
+        break;
+      case "WORKDIR": {
+        const dir = path.posix.resolve(workdir || "/", step.args[0] as string);
+        const u = await who(user);
+        await run(["/bin/sh", "-c", WORKDIR_SCRIPT, "sh", dir, `${u.uid}:${u.gid}`], "root", "/");
+        workdir = dir;
+        break;
+      }
+      case "USER":
+        user = (await who(step.args[0] as string)).name;
+        break;
+      case "COPY": {
+        if (!step.files) {
+          throw new ImageBuildError(
+            "template_files_missing",
+            `step ${i + 1} (COPY ${step.args[0]}): its files were not uploaded`,
+          );
+        }
+        const [src, rawDest, owner, mode] = step.args as [string, string, string?, string?];
+        const dest =
+          path.posix.resolve(workdir || "/", rawDest) + (rawDest.endsWith("/") ? "/" : "");
+        const u = await who(owner || user);
+        const staging = path.join(o.scratch, `copy-${i + 1}`);
+        await mkdir(staging, { recursive: true, mode: 0o755 });
+        try {
+          await unpackContext(step.files, staging, u, mode ? Number.parseInt(mode, 8) : undefined);
+          await run(["/bin/sh", "-c", COPY_SCRIPT, "sh", src, dest], "root", "/", [
+            { hostPath: staging, sandboxPath: COPY_MOUNT },
+          ]);
+        } catch (err) {
+          if (err instanceof ImageBuildError) throw err;
+          fail((err as Error).message);
+        } finally {
+          await rm(staging, { recursive: true, force: true });
+        }
+        break;
+      }
+    }
+  }
+  return { env, workdir, user };
+}
+
+function describe(step: TemplateStep): string {
+  const text =
+    step.type === "ENV"
+      ? step.args.filter((_, k) => k % 2 === 0).join(" ")
+      : step.args.filter(Boolean).join(" ");
+  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
+}

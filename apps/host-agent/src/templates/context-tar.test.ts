@@ -1,0 +1,69 @@
+import { lstat, mkdtemp, readFile, readlink, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { gzipSync } from "node:zlib";
+import { afterEach, beforeEach, describe, expect, test } from "vitest";
+import { ContextTarError, unpackContext } from "./context-tar.js";
+
+// Hand-made ustar entries: the archive is hostile input, so the test writes what a real tar
+// tool would refuse to produce.
+function entry(name: string, type: string, body = "", link = ""): Buffer {
+  const h = Buffer.alloc(512);
+  h.write(name, 0, 100);
+  h.write("0000644\0", 100);
+  h.write("0000000\0", 108);
+  h.write("0000000\0", 116);
+  h.write(`${Buffer.byteLength(body).toString(8).padStart(11, "0")}\0`, 124);
+  h.write("00000000000\0", 136);
+  h.write("        ", 148);
+  h.write(type, 156);
+  h.write(link, 157, 100);
+  h.write("ustar\0", 257);
+  h.write("00", 263);
+  let sum = 0;
+  for (const b of h) sum += b;
+  h.write(`${sum.toString(8).padStart(6, "0")}\0 `, 148);
+  const data = Buffer.alloc(Math.ceil(Buffer.byteLength(body) / 512) * 512);
+  data.write(body);
+  return Buffer.concat([h, data]);
+}
+const tar = (...entries: Buffer[]) => Buffer.concat([...entries, Buffer.alloc(1024)]);
+
+let dest: string;
+beforeEach(async () => {
+  dest = await mkdtemp(path.join(tmpdir(), "wrenn-ctx-test-"));
+});
+afterEach(async () => {
+  await rm(dest, { recursive: true, force: true });
+});
+const me = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+
+describe("unpackContext", () => {
+  test("files, directories and links, gzip or not, with the given mode", async () => {
+    const archive = tar(
+      entry("app/", "5"),
+      entry("app/main.sh", "0", "echo hi\n"),
+      entry("app/link", "2", "", "/etc/passwd"),
+    );
+    await unpackContext(gzipSync(archive), dest, me, 0o750);
+    expect(await readFile(path.join(dest, "app/main.sh"), "utf8")).toBe("echo hi\n");
+    expect((await lstat(path.join(dest, "app/main.sh"))).mode & 0o777).toBe(0o750);
+    // A link is kept as a link (it resolves inside the sandbox, never on the host).
+    expect(await readlink(path.join(dest, "app/link"))).toBe("/etc/passwd");
+  });
+
+  test.each([
+    ["a name climbing out", tar(entry("../escape", "0", "x"))],
+    ["an absolute name", tar(entry("/etc/evil", "0", "x"))],
+    [
+      "a file under a link of the archive",
+      tar(entry("l", "2", "", "/etc"), entry("l/evil", "0", "x")),
+    ],
+    ["a hard link", tar(entry("h", "1", "", "/etc/shadow"))],
+    ["a device", tar(entry("d", "3"))],
+    ["a truncated archive", entry("big", "0", "x".repeat(2000)).subarray(0, 600)],
+  ])("refuses %s and writes nothing outside", async (_what, archive) => {
+    await expect(unpackContext(archive, dest, me)).rejects.toBeInstanceOf(ContextTarError);
+    await expect(lstat(path.join(dest, "..", "escape"))).rejects.toThrow();
+  });
+});

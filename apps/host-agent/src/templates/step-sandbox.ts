@@ -1,0 +1,137 @@
+import { randomBytes } from "node:crypto";
+import { lstat, mkdir, rm, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { CommandError, runCommand } from "../command/run-command.js";
+import { CAPABILITIES } from "../runtime/gvisor/oci-spec.js";
+import type { RunscBuild } from "../runtime/gvisor/runsc-build.js";
+
+/** One process a build step runs inside the template's root filesystem. */
+export interface StepProcess {
+  rootfs: string;
+  argv: string[];
+  uid: number;
+  gid: number;
+  env: string[];
+  cwd: string;
+  /** Host directories bind-mounted read-only into the step (COPY's unpacked files). */
+  readOnlyMounts?: Array<{ hostPath: string; sandboxPath: string }>;
+  timeoutMs: number;
+  onLine: (line: string) => void;
+}
+
+export class StepExitError extends Error {
+  constructor(
+    readonly exitCode: number | null,
+    readonly output: string,
+  ) {
+    super(`exit code ${exitCode ?? "none (killed)"}`);
+  }
+}
+
+/**
+ * Runs a build step's process in a throwaway gVisor sandbox whose root is the template's root
+ * filesystem being built, writable: what the process changes is the template. It has no
+ * network (its own empty namespace: no route anywhere) and no host path but the root and what
+ * is mounted read-only, so a hostile Dockerfile is as contained as any sandbox. Never Docker,
+ * never a chroot on the host.
+ */
+export class StepSandbox {
+  constructor(
+    private readonly o: {
+      runsc: string;
+      /** runsc's --root for build steps (not the sandboxes' one: nothing else lists these). */
+      stateDir: string;
+      bundlesDir: string;
+      build: () => RunscBuild;
+    },
+  ) {}
+
+  async run(p: StepProcess): Promise<void> {
+    const id = `wrenn-step-${randomBytes(6).toString("hex")}`;
+    const bundle = path.join(this.o.bundlesDir, id);
+    await mkdir(bundle, { recursive: true, mode: 0o700 });
+    await mkdir(this.o.stateDir, { recursive: true, mode: 0o700 });
+    const build = this.o.build();
+    const flags = [
+      `--root=${this.o.stateDir}`,
+      `--platform=${build.platform}`,
+      "--network=none",
+      "--overlay2=none",
+      ...(build.directfs ? ["--directfs=true"] : []),
+    ];
+    try {
+      // A step before may have made /tmp a link (to "/", say): the bind below would then
+      // follow it on the host. Only a real directory is bound.
+      const tmp = await lstat(path.join(p.rootfs, "tmp")).catch(() => undefined);
+      const spec = stepSpec(p, tmp?.isDirectory() === true && !tmp.isSymbolicLink());
+      await writeFile(path.join(bundle, "config.json"), JSON.stringify(spec));
+      await runCommand(this.o.runsc, [...flags, "run", "--bundle", bundle, id], {
+        timeoutMs: p.timeoutMs,
+        onLine: p.onLine,
+      });
+    } catch (err) {
+      if (err instanceof CommandError) throw new StepExitError(err.exitCode, err.output);
+      throw err;
+    } finally {
+      await runCommand(this.o.runsc, [...flags, "delete", "--force", id]).catch(() => {});
+      await rm(bundle, { recursive: true, force: true });
+    }
+  }
+}
+
+function stepSpec(p: StepProcess, bindTmp: boolean): object {
+  return {
+    ociVersion: "1.0.0",
+    process: {
+      terminal: false,
+      user: { uid: p.uid, gid: p.gid },
+      args: p.argv,
+      env: p.env,
+      cwd: p.cwd,
+      capabilities: {
+        bounding: CAPABILITIES,
+        effective: p.uid === 0 ? CAPABILITIES : [],
+        permitted: p.uid === 0 ? CAPABILITIES : [],
+        inheritable: [],
+      },
+      rlimits: [{ type: "RLIMIT_NOFILE", hard: 1048576, soft: 1048576 }],
+      noNewPrivileges: false,
+    },
+    root: { path: p.rootfs, readonly: false },
+    hostname: "sandbox",
+    mounts: [
+      { destination: "/proc", type: "proc", source: "proc" },
+      { destination: "/dev", type: "tmpfs", source: "tmpfs" },
+      { destination: "/dev/pts", type: "devpts", source: "devpts" },
+      { destination: "/dev/shm", type: "tmpfs", source: "shm", options: ["nosuid", "nodev"] },
+      { destination: "/sys", type: "sysfs", source: "sysfs", options: ["ro", "nosuid", "nodev"] },
+      // The root's own /tmp (runsc would put a tmpfs there): what a step leaves in it stays,
+      // as in a Docker layer.
+      ...(bindTmp
+        ? [
+            {
+              destination: "/tmp",
+              type: "bind",
+              source: path.join(p.rootfs, "tmp"),
+              options: ["rbind", "rw", "nosuid", "nodev"],
+            },
+          ]
+        : []),
+      ...(p.readOnlyMounts ?? []).map((m) => ({
+        destination: m.sandboxPath,
+        type: "bind",
+        source: m.hostPath,
+        options: ["rbind", "ro", "nosuid", "nodev"],
+      })),
+    ],
+    linux: {
+      namespaces: [
+        { type: "pid" },
+        { type: "ipc" },
+        { type: "uts" },
+        { type: "mount" },
+        { type: "network" },
+      ],
+    },
+  };
+}
