@@ -32,6 +32,11 @@ export async function startTemplateCommand(
   );
 }
 
+/** A Connect frame of a process event: output chunks are small; anything bigger is refused. */
+const MAX_FRAME_BYTES = 1024 * 1024;
+/** One start or ready-command call, whole (the ready loop is bounded separately). */
+const CALL_DEADLINE_MS = 120_000;
+
 /** envd's Process.Start (Connect JSON stream): to its end (wait), or only until it started. */
 function processStart(
   envd: EnvdClient,
@@ -69,13 +74,20 @@ function processStart(
       (res) => {
         let buf = Buffer.alloc(0);
         let output = "";
+        // What answers here runs in the tenant's sandbox (its start command may even replace
+        // envd): a frame that is too big or not JSON fails this create, never the agent.
+        const refuse = (why: string) => {
+          reject(new EnvdError(`envd's answer to ${cmd} is not a process stream: ${why}`));
+          req.destroy();
+        };
         res.on("data", (d: Buffer) => {
           buf = Buffer.concat([buf, d]);
           while (buf.length >= 5) {
             const len = buf.readUInt32BE(1);
+            if (len > MAX_FRAME_BYTES) return refuse(`a ${len}-byte frame`);
             if (buf.length < 5 + len) break;
             const flags = buf[0] as number;
-            const msg = JSON.parse(buf.subarray(5, 5 + len).toString("utf8")) as {
+            let msg: {
               event?: {
                 start?: unknown;
                 data?: { stdout?: string; stderr?: string };
@@ -83,6 +95,12 @@ function processStart(
               };
               error?: { message?: string };
             };
+            try {
+              msg = JSON.parse(buf.subarray(5, 5 + len).toString("utf8"));
+            } catch {
+              return refuse("a frame that is not JSON");
+            }
+            if (typeof msg !== "object" || msg === null) return refuse("a frame that is no object");
             buf = buf.subarray(5 + len);
             if (flags & 2) {
               if (msg.error) reject(new EnvdError(`envd: ${msg.error.message ?? "error"}`));
@@ -108,6 +126,16 @@ function processStart(
       },
     );
     req.on("timeout", () => req.destroy(new EnvdError(`envd Process.Start ${cmd} timed out`)));
+    // The socket timeout above is per idle period; a trickling answer is bounded here.
+    const deadline = setTimeout(
+      () =>
+        req.destroy(
+          new EnvdError(`envd Process.Start ${cmd} took over ${CALL_DEADLINE_MS / 1000} s`),
+        ),
+      CALL_DEADLINE_MS,
+    );
+    deadline.unref();
+    req.on("close", () => clearTimeout(deadline));
     req.on("error", (err) => reject(err));
     req.end(frame);
   });
