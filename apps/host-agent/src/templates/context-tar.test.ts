@@ -39,6 +39,18 @@ afterEach(async () => {
 const me = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
 
 describe("unpackContext", () => {
+  test("a gzip bomb stops at the contract's bound, off the event loop", async () => {
+    // gzip members concatenate: 17 copies of 64 MiB of zeros unpack past 1 GiB from ~1 MB.
+    const member = gzipSync(Buffer.alloc(64 * 1024 * 1024), { level: 1 });
+    const bomb = Buffer.concat(Array.from({ length: 17 }, () => member));
+    await expect(unpackContext(bomb, dest, me)).rejects.toThrow(/unpacks to more than/);
+  });
+
+  test("a gzip header on something that is not gzip is a ContextTarError", async () => {
+    const bad = Buffer.from([0x1f, 0x8b, 1, 2, 3, 4, 5]);
+    await expect(unpackContext(bad, dest, me)).rejects.toBeInstanceOf(ContextTarError);
+  });
+
   test("files, directories and links, gzip or not, with the given mode", async () => {
     const archive = tar(
       entry("app/", "5"),

@@ -1,6 +1,25 @@
 import { chmod, lchown, mkdir, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { gunzipSync } from "node:zlib";
+import { promisify } from "node:util";
+import { gunzip } from "node:zlib";
+import { TEMPLATE_STEP_LIMITS } from "@wrenn/contract";
+
+const gunzipAsync = promisify(gunzip);
+
+/** The tar inside a gzip upload, bounded: off the event loop, never past the contract's size. */
+async function inflate(archive: Buffer): Promise<Buffer> {
+  try {
+    return await gunzipAsync(archive, { maxOutputLength: TEMPLATE_STEP_LIMITS.unpackedBytes });
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === "ERR_BUFFER_TOO_LARGE" || error instanceof RangeError) {
+      throw new ContextTarError(
+        `the COPY archive unpacks to more than ${TEMPLATE_STEP_LIMITS.unpackedBytes} bytes`,
+      );
+    }
+    throw new ContextTarError(`the COPY archive is not valid gzip: ${(error as Error).message}`);
+  }
+}
 
 export class ContextTarError extends Error {}
 
@@ -26,7 +45,7 @@ export async function unpackContext(
   fileMode?: number,
 ): Promise<void> {
   const entries = readTar(
-    archive[0] === 0x1f && archive[1] === 0x8b ? gunzipSync(archive) : archive,
+    archive[0] === 0x1f && archive[1] === 0x8b ? await inflate(archive) : archive,
   );
   const links = new Set<string>();
   const seen = new Set<string>();

@@ -22,6 +22,8 @@ export const TEMPLATE_STEP_LIMITS = {
   args: 512,
   /** An uploaded COPY context (bytes, as uploaded: gzip or plain tar). */
   filesBytes: 256 * 1024 * 1024,
+  /** What one COPY context may unpack to (a gzip bomb stops here, not in the agent's memory). */
+  unpackedBytes: 1024 * 1024 * 1024,
   /** How long one RUN step may take. */
   runStepMs: 30 * 60_000,
   /** How long create waits for a template's ready command to succeed. */
