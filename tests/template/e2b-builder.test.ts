@@ -1,4 +1,5 @@
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import http from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Sandbox, Template, waitForFile } from "e2b";
@@ -112,6 +113,21 @@ describe("the E2B SDK's Template builder", () => {
     expect(link.present).toBe(false);
     const tampered = link.url.replace(/token=[^&]+/, "token=AAAA");
     expect((await fetch(tampered, { method: "PUT", body: "x" })).status).toBe(403);
+    // Refused before its body is read: the answer comes while the body is still being sent.
+    const early = await new Promise<number | string>((resolve) => {
+      const req = http.request(tampered, { method: "PUT" }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+        req.destroy();
+      });
+      req.on("error", () => {});
+      req.write(Buffer.alloc(1 << 20));
+      setTimeout(() => {
+        resolve("no answer while the body was still coming");
+        req.destroy();
+      }, 30_000).unref();
+    });
+    expect(early).toBe(403);
     const otherHash = link.url.replace(`hash=${hash}`, `hash=${"d".repeat(64)}`);
     expect((await fetch(otherHash, { method: "PUT", body: "x" })).status).toBe(403);
     expect((await fetch(link.url, { method: "PUT", body: "tar bytes" })).status).toBe(200);

@@ -65,6 +65,9 @@ describe("hostd.v1.HostService", () => {
   test("bad calls get proper gRPC codes with messages, and create nothing", async () => {
     const anonymous = await failure(clientWith(null).listWorkspaces({}));
     expect(anonymous.code).toBe(Code.Unauthenticated);
+    // A message far past any real one is refused by its size, before it is read whole.
+    const huge = await failure(clientWith(null).createWorkspace({ name: "x".repeat(1 << 20) }));
+    expect(huge.code).toBe(Code.ResourceExhausted);
 
     const tooBig = await failure(hostd.createWorkspace({ name: "big", vcpus: 1000 }));
     expect(tooBig.code).toBe(Code.InvalidArgument);

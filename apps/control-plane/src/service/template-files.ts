@@ -69,6 +69,9 @@ export class TemplateFiles {
     if (body.length > TEMPLATE_STEP_LIMITS.filesBytes) {
       throw new ServiceError("payload_too_large", "the upload is too large");
     }
+    // Files are named by their hash: the first upload stays (a replayed link changes nothing
+    // that later builds reuse).
+    if (await this.present(ownerId, hash)) return;
     const file = this.file(ownerId, hash);
     await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
     const tmp = `${file}.${randomBytes(4).toString("hex")}.part`;

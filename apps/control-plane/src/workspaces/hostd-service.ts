@@ -84,8 +84,8 @@ function routes(o: HostdOptions) {
         workspace: info(await workspaces.get(p, req.name)),
       })),
       listWorkspaces: call(async (p) => ({ workspaces: (await workspaces.list(p)).map(info) })),
-      hostStatus: call(async () => {
-        const s = await workspaces.hostStatus();
+      hostStatus: call(async (p) => {
+        const s = await workspaces.hostStatus(p);
         return {
           ...s,
           totalMemoryMb: BigInt(s.totalMemoryMb),
@@ -97,9 +97,14 @@ function routes(o: HostdOptions) {
     });
 }
 
+/** The largest request message HostService reads (decompressed). */
+export const HOSTD_READ_MAX_BYTES = 64 * 1024;
+
 /** The Node request handler for HOSTD_PATH_PREFIX (Connect, gRPC-web; gRPC needs HTTP/2). */
 export function hostdHandler(
   o: HostdOptions,
 ): (req: http.IncomingMessage, res: http.ServerResponse) => void {
-  return connectNodeAdapter({ routes: routes(o) });
+  // Messages here are a few fields; Connect's default would read (and inflate) up to 4 GiB
+  // before the handler's key check runs.
+  return connectNodeAdapter({ routes: routes(o), readMaxBytes: HOSTD_READ_MAX_BYTES });
 }

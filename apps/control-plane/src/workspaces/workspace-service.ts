@@ -177,14 +177,21 @@ export class WorkspaceService {
     await deleteWorkspace(this.o.db, row.id);
   }
 
-  /** Capacity of the hosts this control plane serves, as they report it now. */
-  async hostStatus(): Promise<HostStatusView> {
-    const statuses = await Promise.all(this.o.registry.all().map((h) => h.client.hostStatus()));
+  /**
+   * Capacity of the hosts this control plane serves, as those that answer report it now (one
+   * host down must not fail the call), and the caller's own workspaces by state.
+   */
+  async hostStatus(principal: Principal): Promise<HostStatusView> {
+    const answers = await Promise.allSettled(
+      this.o.registry.all().map((h) => h.client.hostStatus()),
+    );
+    const statuses = answers.flatMap((a) => (a.status === "fulfilled" ? [a.value] : []));
     const sum = (pick: (s: (typeof statuses)[number]) => number) =>
       statuses.reduce((total, s) => total + pick(s), 0);
     const counts = await this.o.db.query<{ state: string; n: string }>(
       `SELECT s.state, count(*) AS n FROM workspaces w JOIN sandboxes s ON s.id = w.sandbox_id
-       GROUP BY s.state`,
+       WHERE w.owner_id = $1 GROUP BY s.state`,
+      [principal.ownerId],
     );
     let running = 0;
     let suspended = 0;

@@ -121,7 +121,8 @@ export const CreateHostTokenBody = Type.Object(
       }),
     ),
   },
-  { additionalProperties: false },
+  // What /docs fills in for "Try it out": a token that waits an hour.
+  { additionalProperties: false, examples: [{ expiresInSeconds: 3600 }] },
 );
 
 export const CreatedHostToken = Type.Object({
@@ -140,7 +141,11 @@ export const RegisterHostBody = Type.Object(
       description: "Where the control plane reaches this agent",
     }),
   },
-  { additionalProperties: false },
+  // Sent by the host agent itself (WRENN_REGISTRATION_TOKEN), not by users.
+  {
+    additionalProperties: false,
+    examples: [{ token: "<the token from wrenn hosts token>", url: "http://10.0.0.7:9090" }],
+  },
 );
 
 /** What an agent receives when it registers or refreshes; it keeps it in its data dir. */
@@ -163,7 +168,10 @@ export const RegisteredHostCredentials = Type.Object({
 
 export const RefreshHostBody = Type.Object(
   { hostId: Type.String({ minLength: 1, maxLength: 64 }), refreshToken: HostTokenSecret },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    examples: [{ hostId: "<the agent's host id>", refreshToken: "<its refresh token>" }],
+  },
 );
 
 const Count = Type.Integer({ minimum: 0 });
@@ -191,7 +199,26 @@ export const HostHeartbeatBody = Type.Object(
       { maxItems: 1000 },
     ),
   },
-  { additionalProperties: false },
+  // Sent by the host agent every few seconds, with its JWT.
+  {
+    additionalProperties: false,
+    examples: [
+      {
+        instanceId: "a1b2c3d4",
+        stateVersion: "42",
+        startedAt: "2026-12-06T03:00:00.000Z",
+        hostname: "host-1",
+        version: "0.1.0",
+        runtimes: ["gvisor"],
+        capacity: {
+          total: { vcpus: 8, memoryMb: 32768, diskMb: 204800 },
+          used: { vcpus: 2, memoryMb: 1024, diskMb: 4096 },
+        },
+        sandboxesByState: { running: 2 },
+        templates: [],
+      },
+    ],
+  },
 );
 
 export type CreateHostTokenBody = Static<typeof CreateHostTokenBody>;

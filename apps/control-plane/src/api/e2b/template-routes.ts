@@ -173,11 +173,17 @@ export const e2bTemplateUploadRoute: FastifyPluginAsync<ApiDeps> = async (app, d
     { parseAs: "buffer", bodyLimit: TEMPLATE_STEP_LIMITS.filesBytes },
     (_r, body, done) => done(null, body),
   );
+  // The link is checked before the body is read: without a valid one, nobody can make the
+  // control plane take in 256 MiB.
+  const verified = new WeakMap<FastifyRequest, { ownerId: string; hash: string }>();
+  app.addHook("onRequest", async (request) => {
+    verified.set(request, deps.templates.files.verify(request.query as Record<string, string>));
+  });
   app.put(
     TEMPLATE_UPLOAD_PATH,
     { config, schema, bodyLimit: TEMPLATE_STEP_LIMITS.filesBytes },
     async (request: FastifyRequest<{ Querystring: Record<string, string> }>, reply) => {
-      const { ownerId, hash } = deps.templates.files.verify(request.query);
+      const { ownerId, hash } = verified.get(request) ?? deps.templates.files.verify(request.query);
       const body = request.body;
       if (!Buffer.isBuffer(body))
         throw new ServiceError("invalid_request", "the upload has no body");
