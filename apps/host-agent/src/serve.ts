@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { availableParallelism } from "node:os";
 import path from "node:path";
 import { lockDataDir } from "@wrenn/process-lock";
 import { pino } from "pino";
@@ -23,6 +24,9 @@ import { ImageTemplateBuilder } from "./templates/image-builder.js";
 import { StepSandbox } from "./templates/step-sandbox.js";
 import type { InstalledTemplate } from "./templates/store.js";
 import { TemplateStore } from "./templates/store.js";
+
+/** Memory for one template build step (apt, pip, compilers), beside the sentry's overhead. */
+const BUILD_STEP_MEMORY_MB = 4096;
 
 export const AGENT_VERSION = "0.1.0";
 
@@ -83,6 +87,12 @@ export async function serve(config: AgentConfig): Promise<void> {
       stateDir: path.join(config.dataDir, "runsc-steps"),
       bundlesDir: path.join(config.dataDir, "step-bundles"),
       build: () => runtime.build,
+      limits: {
+        vcpus: Math.min(2, availableParallelism()),
+        memoryMb: BUILD_STEP_MEMORY_MB,
+        memoryOverheadMb: config.memoryOverheadMb,
+        pids: config.pidsLimit,
+      },
     }),
   );
   // envd for templates from images, once per host (content-addressed, shared by agents on

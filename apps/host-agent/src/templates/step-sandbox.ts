@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { lstat, mkdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { CommandError, runCommand } from "../command/run-command.js";
-import { CAPABILITIES } from "../runtime/gvisor/oci-spec.js";
+import { CAPABILITIES, cgroupPath } from "../runtime/gvisor/oci-spec.js";
 import type { RunscBuild } from "../runtime/gvisor/runsc-build.js";
 
 /** One process a build step runs inside the template's root filesystem. */
@@ -43,6 +43,11 @@ export class StepSandbox {
       stateDir: string;
       bundlesDir: string;
       build: () => RunscBuild;
+      /**
+       * What one step may use, as a sandbox's limits are enforced (its cgroup holds the sentry
+       * and gofer too): a hostile RUN must not take the host's memory, CPUs or tasks.
+       */
+      limits: StepLimits;
     },
   ) {}
 
@@ -63,7 +68,10 @@ export class StepSandbox {
       // A step before may have made /tmp a link (to "/", say): the bind below would then
       // follow it on the host. Only a real directory is bound.
       const tmp = await lstat(path.join(p.rootfs, "tmp")).catch(() => undefined);
-      const spec = stepSpec(p, tmp?.isDirectory() === true && !tmp.isSymbolicLink());
+      const spec = stepSpec(p, tmp?.isDirectory() === true && !tmp.isSymbolicLink(), {
+        id,
+        ...this.o.limits,
+      });
       await writeFile(path.join(bundle, "config.json"), JSON.stringify(spec));
       await runCommand(this.o.runsc, [...flags, "run", "--bundle", bundle, id], {
         timeoutMs: p.timeoutMs,
@@ -79,7 +87,15 @@ export class StepSandbox {
   }
 }
 
-function stepSpec(p: StepProcess, bindTmp: boolean): object {
+export interface StepLimits {
+  vcpus: number;
+  /** Memory for the step's processes; the sentry's own overhead is added on top. */
+  memoryMb: number;
+  memoryOverheadMb: number;
+  pids: number;
+}
+
+function stepSpec(p: StepProcess, bindTmp: boolean, limits: StepLimits & { id: string }): object {
   return {
     ociVersion: "1.0.0",
     process: {
@@ -132,6 +148,12 @@ function stepSpec(p: StepProcess, bindTmp: boolean): object {
         { type: "mount" },
         { type: "network" },
       ],
+      cgroupsPath: cgroupPath(limits.id),
+      resources: {
+        memory: { limit: (limits.memoryMb + limits.memoryOverheadMb) * 1024 * 1024 },
+        cpu: { quota: Math.round(limits.vcpus * 100_000), period: 100_000 },
+        pids: { limit: limits.pids },
+      },
     },
   };
 }
