@@ -1,3 +1,4 @@
+import http from "node:http";
 import {
   type Client,
   Code,
@@ -65,8 +66,18 @@ describe("hostd.v1.HostService", () => {
   test("bad calls get proper gRPC codes with messages, and create nothing", async () => {
     const anonymous = await failure(clientWith(null).listWorkspaces({}));
     expect(anonymous.code).toBe(Code.Unauthenticated);
-    // A message far past any real one is refused by its size, before it is read whole.
-    const huge = await failure(clientWith(null).createWorkspace({ name: "x".repeat(1 << 20) }));
+    // A message far past any real one is refused by its size, before it is read whole. Its
+    // own connection: Node's client stops sending a body once the answer came, so the socket
+    // it leaves is not one for the calls below.
+    const lone = createClient(
+      HostService,
+      createConnectTransport({
+        baseUrl: stack.url,
+        httpVersion: "1.1",
+        nodeOptions: { agent: new http.Agent({ keepAlive: false }) },
+      }),
+    );
+    const huge = await failure(lone.createWorkspace({ name: "x".repeat(1 << 20) }));
     expect(huge.code).toBe(Code.ResourceExhausted);
 
     const tooBig = await failure(hostd.createWorkspace({ name: "big", vcpus: 1000 }));
