@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { lstat, mkdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { CommandError, runCommand } from "../command/run-command.js";
-import { CAPABILITIES, cgroupPath } from "../runtime/gvisor/oci-spec.js";
+import { CAPABILITIES, cgroupLimits } from "../runtime/gvisor/oci-spec.js";
 import type { RunscBuild } from "../runtime/gvisor/runsc-build.js";
 
 /** One process a build step runs inside the template's root filesystem. */
@@ -148,12 +148,7 @@ function stepSpec(p: StepProcess, bindTmp: boolean, limits: StepLimits & { id: s
         { type: "mount" },
         { type: "network" },
       ],
-      cgroupsPath: cgroupPath(limits.id),
-      resources: {
-        memory: { limit: (limits.memoryMb + limits.memoryOverheadMb) * 1024 * 1024 },
-        cpu: { quota: Math.round(limits.vcpus * 100_000), period: 100_000 },
-        pids: { limit: limits.pids },
-      },
+      ...cgroupLimits(limits.id, limits),
     },
   };
 }

@@ -105,14 +105,29 @@ export function ociSpec(spec: RuntimeSpec, memoryOverheadMb: number): object {
         { type: "mount" },
         { type: "network", path: spec.netnsPath },
       ],
-      cgroupsPath: cgroupPath(spec.runtimeId),
-      resources: {
-        // The sentry and gofer live in the same cgroup as the guest, so the limit carries
-        // their overhead on top of what the user asked for.
-        memory: { limit: (spec.memoryMb + memoryOverheadMb) * 1024 * 1024 },
-        cpu: { quota: Math.round(spec.vcpus * 100_000), period: 100_000 },
-        pids: { limit: spec.pidsLimit },
-      },
+      ...cgroupLimits(spec.runtimeId, {
+        vcpus: spec.vcpus,
+        memoryMb: spec.memoryMb,
+        memoryOverheadMb,
+        pids: spec.pidsLimit,
+      }),
+    },
+  };
+}
+
+/** The OCI `linux` fields that put a runsc container in its own limited cgroup. */
+export function cgroupLimits(
+  runtimeId: string,
+  l: { vcpus: number; memoryMb: number; memoryOverheadMb: number; pids: number },
+) {
+  return {
+    cgroupsPath: cgroupPath(runtimeId),
+    resources: {
+      // The sentry and gofer live in the same cgroup as the guest, so the limit carries
+      // their overhead on top of what the user asked for.
+      memory: { limit: (l.memoryMb + l.memoryOverheadMb) * 1024 * 1024 },
+      cpu: { quota: Math.round(l.vcpus * 100_000), period: 100_000 },
+      pids: { limit: l.pids },
     },
   };
 }
