@@ -90,10 +90,10 @@ export function filesystemService(deps: FilesystemServiceDeps): ServiceImpl<type
    * watched where the link points, so its event names (never contents) could be seen. Stat and
    * listing do not have this limit: the helper does them as the user.
    */
-  const checkAccess = async (user: SystemUser, path: string, kind: "any" | "dir") => {
+  const checkReadableDir = async (user: SystemUser, path: string) => {
     if (actsAsItself(user)) return;
     try {
-      await fileOp(deps.binDir, user, ["check", path, kind]);
+      await fileOp(deps.binDir, user, ["check", path, "dir"]);
     } catch (error) {
       // Missing and wrong-type paths get the answers the callers below give them.
       const code = errnoOf(error);
@@ -129,7 +129,7 @@ export function filesystemService(deps: FilesystemServiceDeps): ServiceImpl<type
   const checkWatchable = async (req: WatchRequest, ctx: HandlerContext): Promise<string> => {
     const user = rpcUser(ctx.requestHeader, state);
     const dir = resolvePath(req.path, user, state);
-    await checkAccess(user, dir, "dir");
+    await checkReadableDir(user, dir);
     const st = await stat(dir).catch((error: unknown) => {
       if (errnoOf(error) === "ENOENT")
         throw new ConnectError(`path ${dir} not found`, Code.NotFound);
