@@ -15,10 +15,21 @@ async function settledFootprint(
   expectedSandboxes: number,
 ): Promise<ReturnType<typeof hostFootprint>> {
   let footprint = hostFootprint(agent.dataDir, agent.networkPrefix);
+  let previous = "";
   await waitFor(
     () => {
       footprint = hostFootprint(agent.dataDir, agent.networkPrefix);
-      return footprint.links.length === expectedSandboxes;
+      // Every part at its count (a sandbox being set up has its mounts and namespace before
+      // its link), and the same on two polls running, so a set-up in flight is not taken.
+      const now = JSON.stringify(footprint);
+      const stable = now === previous;
+      previous = now;
+      return (
+        stable &&
+        footprint.netns.length === expectedSandboxes &&
+        footprint.links.length === expectedSandboxes &&
+        footprint.mounts.length === 2 * expectedSandboxes
+      );
     },
     120_000,
     `the agent's footprint to be its ${expectedSandboxes} sandboxes'`,
