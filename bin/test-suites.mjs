@@ -1,0 +1,83 @@
+#!/usr/bin/env node
+// The whole suite, as `npm test` runs it: the end-to-end files (one at a time: each starts
+// real sandboxes) beside the unit and envd-in-gVisor projects, in two vitest processes.
+// One vitest runs its projects one after the other when a project is serial, which left a
+// core idle for the length of the unit projects; two processes overlap them. Each test stack
+// leases its own slot (ports, pool, prefix, table), so the two never share anything.
+//
+// With arguments it is plain `vitest run ARGS` (one file, one project, a filter).
+import { spawn, spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+const root = fileURLToPath(new URL("../", import.meta.url));
+const vitest = `${root}node_modules/vitest/vitest.mjs`;
+const args = process.argv.slice(2);
+
+if (args.length > 0) {
+  const r = spawnSync(process.execPath, [vitest, "run", ...args], { stdio: "inherit", cwd: root });
+  process.exit(r.status ?? 1);
+}
+
+// Both processes' global setups need the base template; built here once so they do not race
+// to build it (instant when cached).
+const build = spawnSync(
+  process.execPath,
+  [`${root}apps/host-agent/dist/main.js`, "template", "build", "base"],
+  {
+    stdio: "inherit",
+    env: { ...process.env, WRENN_TEMPLATES_DIR: `${root}.wrenn/templates` },
+  },
+);
+if (build.status !== 0) {
+  console.error("building the base template failed (see above); run `npm run build` and retry");
+  process.exit(1);
+}
+
+/** Runs one vitest, each line prefixed with its name; keeps its last lines for the summary. */
+function run(name, projects) {
+  const started = Date.now();
+  const child = spawn(
+    process.execPath,
+    [vitest, "run", ...projects.flatMap((p) => ["--project", p])],
+    { cwd: root, stdio: ["ignore", "pipe", "pipe"], env: process.env },
+  );
+  const tail = [];
+  let pending = "";
+  const onData = (chunk) => {
+    pending += chunk.toString("utf8");
+    const lines = pending.split("\n");
+    pending = lines.pop() ?? "";
+    for (const line of lines) {
+      process.stdout.write(`[${name}] ${line}\n`);
+      tail.push(line);
+      if (tail.length > 80) tail.shift();
+    }
+  };
+  child.stdout.on("data", onData);
+  child.stderr.on("data", onData);
+  return new Promise((resolve) => {
+    child.on("close", (code, signal) => {
+      if (pending) onData("\n");
+      resolve({
+        name,
+        code: code ?? (signal ? 1 : 0),
+        seconds: (Date.now() - started) / 1000,
+        tail,
+      });
+    });
+  });
+}
+
+const started = Date.now();
+const results = await Promise.all([run("e2e", ["e2e"]), run("unit", ["unit", "envd-gvisor"])]);
+console.log("");
+for (const r of results.filter((r) => r.code !== 0)) {
+  console.log(`==> ${r.name}: failed (exit ${r.code}); its last lines again:`);
+  for (const line of r.tail) console.log(`[${r.name}] ${line}`);
+  console.log("");
+}
+for (const r of results) {
+  console.log(`==> ${r.name}: ${r.code === 0 ? "passed" : "FAILED"} in ${Math.round(r.seconds)} s`);
+}
+console.log(`==> whole suite: ${Math.round((Date.now() - started) / 1000)} s`);
+process.exit(results.every((r) => r.code === 0) ? 0 : 1);
