@@ -801,7 +801,9 @@ describe.each(DATABASE_KINDS)("bad input on %s", (kind) => {
     stack = await startTestStack(await freshDatabase(kind));
     alice = await createKey(stack, { name: "alice" });
     bob = await createKey(stack, { name: "bob" });
-    sandboxId = (await createSandbox(stack, alice.key)).id;
+    // Longer than the whole file can take on a loaded machine: its default 300 s ran out
+    // once mid-file, and the expiry (a legitimate change) failed "nothing stored changed".
+    sandboxId = (await createSandbox(stack, alice.key, { timeoutSeconds: 3600 })).id;
     before = await snapshot(stack.cp.db);
     hostCalls = stack.agent.calls.filter(
       (c) => c.method !== "heartbeat" && c.method !== "hostStatus" && c.method !== "listTemplates",
