@@ -2,43 +2,29 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { isAbsolute, join } from "node:path";
 import { egressAllows } from "@wrenn/contract";
 import { AllocationStore, type SlotRecord } from "./allocation-store.js";
-import { runCommand } from "./command.js";
 import { cutForbiddenFlows, forgetFlows } from "./conntrack-flush.js";
 import { invalidArgument, NetworkError } from "./errors.js";
-import {
-  assertTableName,
-  Firewall,
-  type FirewallEntry,
-  guardTableOf,
-  readFirewallState,
-} from "./firewall.js";
+import { assertTableName, Firewall, guardTableOf } from "./firewall.js";
 import { ForwardingSwitch } from "./forwarding.js";
 import type { NetworkClaim } from "./host-claims.js";
 import { cidrSize, formatCidr, formatIpv4, type Ipv4Cidr, parseCidr, parseIpv4 } from "./ipv4.js";
 import { LockTable } from "./lock-table.js";
 import { defaultLogger, type NetworkLogger } from "./logger.js";
-import {
-  assertNamePrefix,
-  assertSandboxId,
-  keyFromChain,
-  keyFromHostIf,
-  keyOf,
-  namesFor,
-  type SandboxNames,
-  sandboxIdFromNetns,
-} from "./naming.js";
+import { assertNamePrefix, assertSandboxId, keyOf, namesFor, type SandboxNames } from "./naming.js";
 import {
   createLinks,
-  GUEST_IF,
   isAlreadyExists,
   type LinkAddresses,
   linksExist,
-  listNetns,
-  listRootLinks,
   netnsExists,
   removeLinks,
   restoreGuestAddress,
 } from "./netlink.js";
+import {
+  type ReconcileDeps,
+  type ReconcileReport,
+  reconcileNetworks,
+} from "./network-reconcile.js";
 import {
   ALWAYS_DENIED_OUT,
   DENY_ALL,
@@ -47,6 +33,12 @@ import {
   type ResolvedPolicy,
   resolvePolicy,
 } from "./policy.js";
+import { PREFIX_LEN, type SandboxNetwork, SLOT_SIZE, SlotLayout } from "./slot-layout.js";
+
+// The manager keeps the per-sandbox operations (setup, policy, teardown) and the locks;
+// the start-of-agent sweep lives in network-reconcile.ts and slot arithmetic in
+// slot-layout.ts. Their types are re-exported here so callers keep one import.
+export type { ReconcileReport, SandboxNetwork };
 
 export interface NetworkManagerOptions {
   /** IPv4 pool carved into one /30 per sandbox. Default 10.200.0.0/16 (16384 sandboxes). */
@@ -70,41 +62,12 @@ export interface NetworkManagerOptions {
   readonly logger?: NetworkLogger;
 }
 
-/** Everything the runtime needs to know about one sandbox's network. */
-export interface SandboxNetwork {
-  readonly sandboxId: string;
-  readonly netns: string;
-  /** Goes into the OCI spec: linux.namespaces[{ type: "network", path }]. */
-  readonly netnsPath: string;
-  readonly hostIf: string;
-  readonly guestIf: typeof GUEST_IF;
-  readonly hostIp: string;
-  readonly guestIp: string;
-  readonly prefixLen: 30;
-  /** The host side, which is also the sandbox's default route. */
-  readonly gateway: string;
-}
-
-export interface ReconcileReport {
-  /** Known sandboxes whose allocation was kept. */
-  readonly kept: string[];
-  /** Known sandboxes whose allocation was rebuilt from the live interface's address. */
-  readonly adopted: string[];
-  /** Known sandboxes that have an allocation but no namespace (setup never finished). */
-  readonly incomplete: string[];
-  /** Unknown sandboxes whose leftovers (any of netns, veth, rules, allocation) were removed. */
-  readonly removed: string[];
-}
-
-const PREFIX_LEN = 30;
-const SLOT_SIZE = 4;
-
 export class NetworkManager {
   readonly pool: string;
   private readonly poolCidr: Ipv4Cidr;
   private readonly prefix: string;
   private readonly stateDir: string;
-  private readonly mtu: number | undefined;
+  private readonly layout: SlotLayout;
   private readonly firewall: Firewall;
   private readonly store: AllocationStore;
   private readonly forwarding: ForwardingSwitch;
@@ -125,7 +88,7 @@ export class NetworkManager {
     if (options.mtu !== undefined && !(Number.isInteger(options.mtu) && options.mtu >= 576)) {
       throw invalidArgument(`invalid mtu ${options.mtu}`);
     }
-    this.mtu = options.mtu;
+    this.layout = new SlotLayout(this.poolCidr, this.prefix, options.mtu);
     this.stateDir = options.stateDir ?? "/var/lib/wrenn/network";
     if (!isAbsolute(this.stateDir)) {
       throw invalidArgument(`stateDir must be an absolute path: ${this.stateDir}`);
@@ -142,7 +105,9 @@ export class NetworkManager {
       },
       {
         entries: () =>
-          this.store.list().map((r) => ({ entry: this.entry(r), policy: this.storedPolicy(r) })),
+          this.store
+            .list()
+            .map((r) => ({ entry: this.layout.entry(r), policy: this.storedPolicy(r) })),
         onRebuild: (why) => this.log.warn({ table, why }, "rebuilding the firewall table"),
       },
     );
@@ -157,7 +122,9 @@ export class NetworkManager {
   async allocate(sandboxId: string): Promise<SandboxNetwork> {
     assertSandboxId(sandboxId);
     await this.init();
-    return this.locks.withKey(sandboxId, async () => this.describe(await this.claim(sandboxId)));
+    return this.locks.withKey(sandboxId, async () =>
+      this.layout.describe(await this.claim(sandboxId)),
+    );
   }
 
   /** The sandbox's network if it has an allocation. */
@@ -165,12 +132,12 @@ export class NetworkManager {
     assertSandboxId(sandboxId);
     await this.init();
     const record = this.store.get(sandboxId);
-    return record && this.describe(record);
+    return record && this.layout.describe(record);
   }
 
   async list(): Promise<SandboxNetwork[]> {
     await this.init();
-    return this.store.list().map((r) => this.describe(r));
+    return this.store.list().map((r) => this.layout.describe(r));
   }
 
   /**
@@ -190,17 +157,17 @@ export class NetworkManager {
       const names = namesFor(this.prefix, sandboxId);
       if (record.ready && (await linksExist(names))) {
         await this.applyPolicy(record, resolved);
-        return this.describe(record);
+        return this.layout.describe(record);
       }
       // A record that already carries a policy has been through setup: its rules may exist.
       const fresh = record.policy === undefined;
       await this.store.update({ sandboxId, index: record.index, policy: resolved });
-      const addrs = this.addresses(record);
+      const addrs = this.layout.addresses(record);
       try {
         // Independent of each other, so concurrent: the rules match by interface name and
         // need not wait for the link; forwarding is harmless before the link exists.
         await Promise.all([
-          this.firewall.install(this.entry(record), resolved, fresh),
+          this.firewall.install(this.layout.entry(record), resolved, fresh),
           this.createLinksFresh(names, addrs),
           hasEgress(resolved) ||
           (record.policy !== undefined && hasEgress(this.storedPolicy(record)))
@@ -217,7 +184,7 @@ export class NetworkManager {
         { sandboxId, guestIp: addrs.guestIp, ms: +(performance.now() - started).toFixed(1) },
         "network set up",
       );
-      return this.describe(record);
+      return this.layout.describe(record);
     });
   }
 
@@ -237,10 +204,10 @@ export class NetworkManager {
       // The intent is persisted first: if the rules fail to apply, verify and reconcile
       // converge on it.
       await this.store.update({ ...record, policy });
-      await this.firewall.replace(this.entry(record), policy);
+      await this.firewall.replace(this.layout.entry(record), policy);
       if (!unchanged) {
         const cut = await cutForbiddenFlows(
-          this.addresses(record).guestIp,
+          this.layout.addresses(record).guestIp,
           (destination) => egressAllows(policy, destination),
           (m) => this.log.warn({}, m),
         );
@@ -266,7 +233,7 @@ export class NetworkManager {
       if (!(await netnsExists(names))) {
         throw new NetworkError("not_allocated", `${sandboxId} has no network namespace`);
       }
-      await restoreGuestAddress(names, this.addresses(record));
+      await restoreGuestAddress(names, this.layout.addresses(record));
     });
   }
 
@@ -307,84 +274,15 @@ export class NetworkManager {
         throw invalidArgument(`known sandboxes ${other} and ${id} share their 8 hex digits`);
       knownKeys.set(keyOf(id), id);
     }
-    return this.locks.withAll(async () => {
-      await this.store.load();
-      const [netnsNames, linkNames, fw] = await Promise.all([
-        listNetns(),
-        listRootLinks(),
-        readFirewallState(this.firewall.config.table),
-      ]);
-      // Leaks are found by what is ours by name, and matched to sandboxes by key (the 8 hex
-      // digits), since interface and chain names carry only the key.
-      const liveNetns = new Set(
-        netnsNames.map((n) => sandboxIdFromNetns(this.prefix, n)).filter((id) => id !== null),
-      );
-      const liveLinkKeys = new Set(
-        linkNames.map((n) => keyFromHostIf(this.prefix, n)).filter((k) => k !== null),
-      );
-      const leakedIds = new Set([
-        ...this.store
-          .list()
-          .map((r) => r.sandboxId)
-          .filter((id) => !known.has(id)),
-        ...[...liveNetns].filter((id) => !known.has(id)),
-      ]);
-      // A link is another sandbox's while its key is known, even if the id differs.
-      const leakedLinkKeys = [...liveLinkKeys].filter((k) => !knownKeys.has(k));
-      await inBatches([...leakedIds], 8, async (id) => {
-        const names = namesFor(this.prefix, id);
-        const key = keyOf(id);
-        await removeLinks(knownKeys.has(key) ? { netns: names.netns } : names);
-        await this.store.release(id);
-      });
-      await inBatches(leakedLinkKeys, 8, (key) => removeLinks({ hostIf: `${this.prefix}${key}` }));
-      await this.store.dropUnreadable();
-      // Leaked rules need no step of their own: the rebuild below leaves them out.
-      const leakedKeys = new Set([...leakedIds].map(keyOf));
-      const removed = [
-        ...leakedIds,
-        ...[
-          ...leakedLinkKeys.map((k) => [k, `${this.prefix}${k}`] as const),
-          ...fw.egress.map((i) => [keyFromHostIf(this.prefix, i), i] as const),
-          ...fw.chains.map((c) => [keyFromChain(c), c] as const),
-        ]
-          .filter(([k]) => k !== null && !knownKeys.has(k) && !leakedKeys.has(k))
-          .map(([, label]) => label),
-      ];
-      const uniqueRemoved = [...new Set(removed)].sort();
-
-      const adopted: string[] = [];
-      for (const id of known) {
-        if (this.store.get(id) || !liveLinkKeys.has(keyOf(id))) continue;
-        if (await this.adopt(id)) adopted.push(id);
-        else this.log.warn({ sandboxId: id }, "known sandbox has a veth but no usable address");
-      }
-      const records = this.store.list();
-      await this.firewall.rebuild(
-        records.map((r) => ({ entry: this.entry(r), policy: this.storedPolicy(r) })),
-      );
-      await this.syncForwarding(true);
-
-      const report: ReconcileReport = {
-        kept: records.map((r) => r.sandboxId).sort(),
-        adopted,
-        incomplete: records
-          .filter((r) => !liveNetns.has(r.sandboxId))
-          .map((r) => r.sandboxId)
-          .sort(),
-        removed: uniqueRemoved,
-      };
-      this.log.info(
-        {
-          kept: report.kept.length,
-          adopted,
-          incomplete: report.incomplete,
-          removed: uniqueRemoved,
-        },
-        "network reconciled",
-      );
-      return report;
-    });
+    const deps: ReconcileDeps = {
+      layout: this.layout,
+      store: this.store,
+      firewall: this.firewall,
+      log: this.log,
+      storedPolicy: (r) => this.storedPolicy(r),
+      syncForwarding: (force) => this.syncForwarding(force),
+    };
+    return this.locks.withAll(() => reconcileNetworks(deps, known, knownKeys));
   }
 
   /** The host-wide pool, name prefix and tables this manager owns (see host-claims.ts). */
@@ -442,7 +340,7 @@ export class NetworkManager {
       this.firewall.remove({ hostIf: names.hostIf, chain: names.chain }),
     ]);
     if (record) {
-      await forgetFlows(this.addresses(record).guestIp, (m) => this.log.warn({}, m));
+      await forgetFlows(this.layout.addresses(record).guestIp, (m) => this.log.warn({}, m));
     }
     // Released last: until here a crash leaves the slot claimed, and a retry or reconcile
     // finds everything that still needs removing.
@@ -457,29 +355,6 @@ export class NetworkManager {
       () => this.store.list().some((r) => hasEgress(this.storedPolicy(r))),
       { force },
     );
-  }
-
-  /**
-   * A known sandbox with a live veth but no allocation record (state dir lost): derive its
-   * slot from the host side's address, so it keeps its address and gets its rules back.
-   * Its policy is unknown, so it gets none (no egress) until setPolicy.
-   */
-  private async adopt(sandboxId: string): Promise<boolean> {
-    const names = namesFor(this.prefix, sandboxId);
-    let out: string;
-    try {
-      out = (await runCommand("ip", ["-j", "-4", "addr", "show", "dev", names.hostIf])).stdout;
-    } catch {
-      return false;
-    }
-    const parsed = JSON.parse(out) as { addr_info?: { local?: string; prefixlen?: number }[] }[];
-    const local = parsed[0]?.addr_info?.find((a) => a.prefixlen === PREFIX_LEN)?.local;
-    if (!local) return false;
-    const offset = parseIpv4(local) - this.poolCidr.base - 1;
-    if (offset < 0 || offset % SLOT_SIZE !== 0) return false;
-    const record = await this.store.claimIndex(sandboxId, offset / SLOT_SIZE);
-    if (record) this.log.warn({ sandboxId, hostIp: local }, "adopted network without a record");
-    return record !== null;
   }
 
   private async claim(sandboxId: string): Promise<SlotRecord> {
@@ -520,37 +395,6 @@ export class NetworkManager {
     }
   }
 
-  private addresses(record: SlotRecord): LinkAddresses {
-    const base = this.poolCidr.base + record.index * SLOT_SIZE;
-    const a = {
-      hostIp: formatIpv4(base + 1),
-      guestIp: formatIpv4(base + 2),
-      prefixLen: PREFIX_LEN,
-    };
-    return this.mtu === undefined ? a : { ...a, mtu: this.mtu };
-  }
-
-  private entry(record: SlotRecord): FirewallEntry {
-    const names = namesFor(this.prefix, record.sandboxId);
-    return { hostIf: names.hostIf, chain: names.chain };
-  }
-
-  private describe(record: SlotRecord): SandboxNetwork {
-    const names = namesFor(this.prefix, record.sandboxId);
-    const { hostIp, guestIp } = this.addresses(record);
-    return {
-      sandboxId: record.sandboxId,
-      netns: names.netns,
-      netnsPath: names.netnsPath,
-      hostIf: names.hostIf,
-      guestIf: GUEST_IF,
-      hostIp,
-      guestIp,
-      prefixLen: PREFIX_LEN,
-      gateway: hostIp,
-    };
-  }
-
   private init(): Promise<void> {
     this.ready ??= this.load().catch((err: unknown) => {
       this.ready = undefined;
@@ -581,11 +425,5 @@ export class NetworkManager {
       }
       await writeFile(poolFile, `${this.pool}\n`);
     }
-  }
-}
-
-async function inBatches<T>(items: T[], size: number, fn: (item: T) => Promise<void>) {
-  for (let i = 0; i < items.length; i += size) {
-    await Promise.all(items.slice(i, i + size).map(fn));
   }
 }

@@ -1,0 +1,125 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import type { HostClient } from "../hosts/host-client.js";
+import { trafficTokenOf } from "../secrets/traffic-token.js";
+import type { AuditEvent } from "../store/audit-store.js";
+import { findSandbox, type SandboxRow, toSandbox } from "../store/sandbox-store.js";
+import {
+  hostUnavailable,
+  invalidState,
+  ServiceError,
+  sandboxEnded,
+  sandboxNotFound,
+} from "./errors.js";
+import { SANDBOX_ID_PATTERN } from "./ids.js";
+import type { Actor, OperationDeadlines, SandboxServiceOptions } from "./sandbox-service-types.js";
+import { DEFAULT_DEADLINES } from "./sandbox-service-types.js";
+import type { OwnedSandbox, Principal } from "./sandbox-types.js";
+
+export const SEMVER = /^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/;
+
+export function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * What every sandbox operation shares: the options, and the look-ups, token handling and
+ * audit attribution they all use. The operations live by job in sandbox-queries.ts,
+ * sandbox-create.ts, sandbox-transitions.ts, sandbox-settings.ts and
+ * sandbox-settlement-hooks.ts; SandboxService is the facade over them.
+ */
+export class ServiceCore {
+  readonly deadlines: OperationDeadlines;
+  readonly settleTimeoutMs: number;
+
+  constructor(readonly o: SandboxServiceOptions) {
+    this.deadlines = o.deadlines ?? DEFAULT_DEADLINES;
+    this.settleTimeoutMs = o.settleTimeoutMs ?? 30_000;
+  }
+
+  owned(principal: Principal, id: string): Promise<SandboxRow | null> {
+    if (!SANDBOX_ID_PATTERN.test(id)) return Promise.resolve(null);
+    return findSandbox(this.o.db, id, principal.ownerId);
+  }
+
+  tokensOf(row: SandboxRow) {
+    const envdAccessToken = this.openToken(row.envd_token_sealed);
+    const trafficAccessToken =
+      row.network.allowPublicTraffic === false ? trafficTokenOf(envdAccessToken) : null;
+    return { envdAccessToken, trafficAccessToken };
+  }
+
+  withToken(row: SandboxRow): OwnedSandbox {
+    return { ...toSandbox(row), envdAccessToken: this.openToken(row.envd_token_sealed) };
+  }
+
+  /**
+   * Tokens never change, so opened ones are kept (bounded): the proxy and signed-URL matching
+   * would otherwise decrypt on every request.
+   */
+  readonly openedTokens = new Map<string, string>();
+
+  openToken(sealed: string): string {
+    let token = this.openedTokens.get(sealed);
+    if (token === undefined) {
+      token = this.o.cipher.open(sealed);
+      if (this.openedTokens.size >= 10_000) this.openedTokens.clear();
+      this.openedTokens.set(sealed, token);
+    }
+    return token;
+  }
+
+  clientFor(row: SandboxRow): HostClient {
+    if (!row.host_id) throw invalidState(`sandbox ${row.id} is not placed on a host`);
+    return this.o.registry.client(row.host_id);
+  }
+
+  actorFields(actor: Actor, row?: SandboxRow): Pick<AuditEvent, "actor" | "ownerId" | "apiKeyId"> {
+    if (actor.actor === "api") {
+      return { actor: "api", ownerId: actor.principal.ownerId, apiKeyId: actor.principal.keyId };
+    }
+    return { actor: actor.actor, ownerId: row?.owner_id ?? null, apiKeyId: null };
+  }
+
+  /**
+   * E2B clients do not retry, so an operation arriving mid-transition waits for it briefly.
+   * Returns the row as last seen.
+   */
+  async waitWhileInFlight(ownerId: string, id: string): Promise<SandboxRow | null> {
+    const deadline = Date.now() + this.settleTimeoutMs;
+    for (;;) {
+      const row = await findSandbox(this.o.db, id, ownerId);
+      if (!row || !["starting", "pausing", "resuming"].includes(row.state)) return row;
+      if (Date.now() >= deadline) return row;
+      await sleep(100);
+    }
+  }
+
+  /** Explains why a guarded update matched nothing. */
+  async whyNot(ownerId: string, id: string, operation: string): Promise<ServiceError> {
+    const row = await findSandbox(this.o.db, id, ownerId);
+    if (!row) return sandboxNotFound(id);
+    if (row.state === "stopped") return sandboxEnded(row);
+    switch (row.state) {
+      case "paused":
+      case "hibernated":
+        return new ServiceError("sandbox_paused", `sandbox ${id} is already paused`);
+      case "starting":
+      case "pausing":
+      case "resuming":
+      case "pending":
+        return new ServiceError("sandbox_busy", `sandbox ${id} is ${row.state}; try again shortly`);
+      case "stopping":
+        return invalidState(`sandbox ${id} is being destroyed`);
+      case "missing":
+        return hostUnavailable(
+          `the host of sandbox ${id} is unreachable; cannot ${operation} it now`,
+        );
+      case "error":
+        return invalidState(
+          `sandbox ${id} failed (${row.error ?? "unknown error"}); it can only be destroyed`,
+        );
+      default:
+        return invalidState(`cannot ${operation} sandbox ${id} while it is ${row.state}`);
+    }
+  }
+}

@@ -1,0 +1,105 @@
+import { checkTimeout } from "@wrenn/contract";
+import { HostError } from "../hosts/host-client.js";
+import type { AuditEvent } from "../store/audit-store.js";
+import { toSandbox, updateSandbox } from "../store/sandbox-store.js";
+import { sandboxNotFound, validated } from "./errors.js";
+import { fromHostError } from "./host-refusal.js";
+import { SANDBOX_ID_PATTERN } from "./ids.js";
+import { egressOf } from "./sandbox-input.js";
+import { describe, type ServiceCore } from "./sandbox-service-core.js";
+import type { EgressRules, Principal, Sandbox, SandboxState } from "./sandbox-types.js";
+
+// Changes to a live sandbox that are not state transitions: its timeout and its egress rules.
+
+const TIMEOUT_STATES: readonly SandboxState[] = [
+  "pending",
+  "starting",
+  "running",
+  "pausing",
+  "paused",
+  "resuming",
+  "hibernated",
+  "missing",
+];
+
+// ---------------------------------------------------------------- timeout
+
+/** Sets the end time to now + seconds, shortening it if asked (E2B's setTimeout). */
+export async function setSandboxTimeout(
+  core: ServiceCore,
+  principal: Principal,
+  id: string,
+  asked: number,
+): Promise<Sandbox> {
+  if (!SANDBOX_ID_PATTERN.test(id)) throw sandboxNotFound(id);
+  const seconds = validated(() => checkTimeout(asked));
+  const row = await updateSandbox(
+    core.o.db,
+    { id, ownerId: principal.ownerId, states: TIMEOUT_STATES },
+    { endInSeconds: seconds },
+  );
+  if (!row) throw await core.whyNot(principal.ownerId, id, "set the timeout of");
+  await core.o.audit.record({
+    ...core.actorFields({ actor: "api", principal }),
+    action: "sandbox.timeout",
+    sandboxId: id,
+    outcome: "ok",
+    detail: { seconds },
+  });
+  return toSandbox(row);
+}
+
+// ---------------------------------------------------------------- network
+
+/**
+ * Replaces a sandbox's whole egress policy without a restart (E2B's updateNetwork): what the
+ * input leaves out is cleared, internet access falls back to the operator's default. The host
+ * applies it first (a running sandbox's forbidden connections are cut there; a paused one gets
+ * it when it resumes), then the record follows, so the record never claims rules the host
+ * refused.
+ */
+export async function updateSandboxNetwork(
+  core: ServiceCore,
+  principal: Principal,
+  id: string,
+  input: {
+    allowInternet?: boolean;
+    network?: Pick<Partial<EgressRules>, "allowOut" | "denyOut">;
+  },
+): Promise<Sandbox> {
+  const egress = validated(() => egressOf(input, core.o.defaults));
+  if (!SANDBOX_ID_PATTERN.test(id)) throw sandboxNotFound(id);
+  const row = await core.waitWhileInFlight(principal.ownerId, id);
+  if (!row || row.state === "stopped") throw sandboxNotFound(id);
+  if (row.state !== "running" && row.state !== "paused") {
+    throw await core.whyNot(principal.ownerId, id, "change the network of");
+  }
+  // Inbound access is not part of E2B's egress update: it stays as it was.
+  if (row.network.allowPublicTraffic === false) egress.network.allowPublicTraffic = false;
+  const event: AuditEvent = {
+    ...core.actorFields({ actor: "api", principal }, row),
+    action: "sandbox.network",
+    sandboxId: id,
+    outcome: "ok",
+    detail: { allowInternet: egress.allowInternet, ...egress.network },
+  };
+  try {
+    await core.clientFor(row).updateSandboxNetwork(id, {
+      allowInternet: egress.allowInternet,
+      allowOut: egress.network.allowOut,
+      denyOut: egress.network.denyOut,
+    });
+  } catch (error) {
+    await core.o.audit.record({ ...event, outcome: "error", detail: { error: describe(error) } });
+    if (error instanceof HostError) throw fromHostError(error, "change the sandbox's network");
+    throw error;
+  }
+  const updated = await updateSandbox(
+    core.o.db,
+    { id, ownerId: principal.ownerId, states: ["running", "paused"] },
+    { egress },
+  );
+  if (!updated) throw await core.whyNot(principal.ownerId, id, "change the network of");
+  await core.o.audit.record(event);
+  return toSandbox(updated);
+}

@@ -1,0 +1,246 @@
+import { checkTimeout } from "@wrenn/contract";
+import { HostError } from "../hosts/host-client.js";
+import { lockKey } from "../store/api-key-store.js";
+import type { AuditEvent } from "../store/audit-store.js";
+import { findSandbox, type SandboxRow, toSandbox, updateSandbox } from "../store/sandbox-store.js";
+import { ServiceError, sandboxNotFound, validated } from "./errors.js";
+import { fromHostError } from "./host-refusal.js";
+import { SANDBOX_ID_PATTERN } from "./ids.js";
+import { enforcePools } from "./quota.js";
+import { describe, type ServiceCore } from "./sandbox-service-core.js";
+import type { Actor } from "./sandbox-service-types.js";
+import { settleWithHost } from "./sandbox-settlement-hooks.js";
+import {
+  IN_FLIGHT_STATES,
+  type OwnedSandbox,
+  type Principal,
+  SANDBOX_STATES,
+  type Sandbox,
+  SUSPENDED_STATES,
+} from "./sandbox-types.js";
+
+// Destroy, pause and resume: the transitions a caller asks for, each a compare-and-set on the
+// row's state, then the host call, then the outcome recorded.
+
+const NOT_STOPPED = SANDBOX_STATES.filter((s) => s !== "stopped");
+
+// ---------------------------------------------------------------- destroy
+
+/** Idempotent: destroying a stopped sandbox reports alreadyStopped instead of failing. */
+export async function destroySandbox(
+  core: ServiceCore,
+  principal: Principal,
+  id: string,
+): Promise<{ alreadyStopped: boolean }> {
+  if (!SANDBOX_ID_PATTERN.test(id)) throw sandboxNotFound(id);
+  const row = await updateSandbox(
+    core.o.db,
+    { id, ownerId: principal.ownerId, states: NOT_STOPPED },
+    { state: "stopping", stopReason: "destroyed", opDeadlineSeconds: core.deadlines.stop },
+  );
+  if (!row) {
+    if (!(await core.owned(principal, id))) throw sandboxNotFound(id);
+    return { alreadyStopped: true };
+  }
+  await runDestroy(core, row, { actor: "api", principal });
+  return { alreadyStopped: false };
+}
+
+/**
+ * Finishes a destroy the row is already committed to (state stopping). If the host cannot be
+ * reached the row stays stopping and the lifecycle manager retries after its deadline: the
+ * intent is durable, so the caller is not told to retry.
+ */
+export async function runDestroy(core: ServiceCore, row: SandboxRow, actor: Actor): Promise<void> {
+  const began = performance.now();
+  const event: AuditEvent = {
+    ...core.actorFields(actor, row),
+    action: "sandbox.destroy",
+    sandboxId: row.id,
+    outcome: "ok",
+  };
+  if (row.host_id) {
+    try {
+      await core.o.registry.client(row.host_id).destroySandbox(row.id);
+    } catch (error) {
+      core.o.logger.warn(
+        { sandboxId: row.id, err: describe(error) },
+        "destroy deferred; will retry",
+      );
+      await core.o.audit.record({
+        ...event,
+        outcome: "deferred",
+        durationMs: performance.now() - began,
+        detail: { error: describe(error) },
+      });
+      return;
+    }
+  }
+  await updateSandbox(
+    core.o.db,
+    { id: row.id, states: ["stopping"] },
+    { state: "stopped", opDeadlineSeconds: null },
+  );
+  await core.o.audit.record({ ...event, durationMs: performance.now() - began });
+}
+
+// ---------------------------------------------------------------- pause
+
+export async function pauseSandbox(
+  core: ServiceCore,
+  principal: Principal,
+  id: string,
+): Promise<Sandbox> {
+  if (!SANDBOX_ID_PATTERN.test(id)) throw sandboxNotFound(id);
+  await core.waitWhileInFlight(principal.ownerId, id);
+  const row = await updateSandbox(
+    core.o.db,
+    { id, ownerId: principal.ownerId, states: ["running"] },
+    { state: "pausing", opDeadlineSeconds: core.deadlines.pause },
+  );
+  if (!row) throw await core.whyNot(principal.ownerId, id, "pause");
+  return runPause(core, row, { actor: "api", principal });
+}
+
+/** Finishes a pause the row is committed to (state pausing). */
+export async function runPause(core: ServiceCore, row: SandboxRow, actor: Actor): Promise<Sandbox> {
+  return (await runPauseOnHost(core, row, actor)).sandbox;
+}
+
+export async function runPauseOnHost(
+  core: ServiceCore,
+  row: SandboxRow,
+  actor: Actor,
+): Promise<{ sandbox: Sandbox; pauseMode?: "checkpoint" | "freeze" }> {
+  const began = performance.now();
+  const event: AuditEvent = {
+    ...core.actorFields(actor, row),
+    action: "sandbox.pause",
+    sandboxId: row.id,
+    outcome: "ok",
+  };
+  const client = core.clientFor(row);
+  let pauseMode: "checkpoint" | "freeze" | undefined;
+  try {
+    ({ pauseMode } = await client.pauseSandbox(row.id));
+  } catch (error) {
+    await core.o.audit.record({
+      ...event,
+      outcome: "error",
+      durationMs: performance.now() - began,
+      detail: { error: describe(error) },
+    });
+    await settleWithHost(core, row, client);
+    if (error instanceof HostError) throw fromHostError(error, "pause the sandbox");
+    throw error;
+  }
+  const paused = await updateSandbox(
+    core.o.db,
+    { id: row.id, states: ["pausing"] },
+    { state: "paused", opDeadlineSeconds: null },
+  );
+  await core.o.audit.record({
+    ...event,
+    durationMs: performance.now() - began,
+    ...(pauseMode ? { detail: { mode: pauseMode } } : {}),
+  });
+  if (!paused) throw sandboxNotFound(row.id);
+  return { sandbox: toSandbox(paused), pauseMode };
+}
+
+// ---------------------------------------------------------------- resume / connect
+
+/**
+ * E2B's connect: a running sandbox gets its end time extended (never shortened); a paused one
+ * is resumed with a fresh end time. `resumed` tells the two apart (E2B answers 200 vs 201).
+ * Without a timeout, the one the sandbox was created with applies.
+ */
+export async function resumeSandbox(
+  core: ServiceCore,
+  principal: Principal,
+  id: string,
+  options: { timeoutSeconds?: number } = {},
+): Promise<{ sandbox: OwnedSandbox; resumed: boolean }> {
+  if (!SANDBOX_ID_PATTERN.test(id)) throw sandboxNotFound(id);
+  const asked =
+    options.timeoutSeconds === undefined
+      ? undefined
+      : validated(() => checkTimeout(options.timeoutSeconds));
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const seen = await core.waitWhileInFlight(principal.ownerId, id);
+    if (!seen) throw sandboxNotFound(id);
+    const timeout = asked ?? seen.timeout_seconds;
+    const extended = await updateSandbox(
+      core.o.db,
+      { id, ownerId: principal.ownerId, states: ["running"] },
+      { endNoEarlierThanSeconds: timeout },
+    );
+    if (extended) return { sandbox: core.withToken(extended), resumed: false };
+
+    const row = await core.o.db.transaction(async (tx) => {
+      const current = await findSandbox(tx, id, principal.ownerId);
+      if (!current || !SUSPENDED_STATES.includes(current.state)) return null;
+      const key = await lockKey(tx, current.api_key_id);
+      if (key) {
+        await enforcePools(
+          tx,
+          key,
+          { vcpus: current.vcpus, memoryMb: current.memory_mb, diskMb: current.disk_mb },
+          { storage: false },
+        );
+      }
+      return updateSandbox(
+        tx,
+        { id, states: SUSPENDED_STATES },
+        { state: "resuming", opDeadlineSeconds: core.deadlines.resume },
+      );
+    });
+    if (row) {
+      const sandbox = await runResume(core, row, timeout, { actor: "api", principal });
+      return { sandbox, resumed: true };
+    }
+    const current = await core.owned(principal, id);
+    // Moved between our two attempts (e.g. a pause finished): look again.
+    if (current && (current.state === "running" || IN_FLIGHT_STATES.includes(current.state)))
+      continue;
+    throw await core.whyNot(principal.ownerId, id, "resume");
+  }
+  throw new ServiceError("sandbox_busy", `sandbox ${id} keeps changing state; try again`);
+}
+
+export async function runResume(
+  core: ServiceCore,
+  row: SandboxRow,
+  timeout: number,
+  actor: Actor,
+): Promise<OwnedSandbox> {
+  const began = performance.now();
+  const event: AuditEvent = {
+    ...core.actorFields(actor, row),
+    action: "sandbox.resume",
+    sandboxId: row.id,
+    outcome: "ok",
+  };
+  const client = core.clientFor(row);
+  try {
+    await client.resumeSandbox(row.id);
+  } catch (error) {
+    await core.o.audit.record({
+      ...event,
+      outcome: "error",
+      durationMs: performance.now() - began,
+      detail: { error: describe(error) },
+    });
+    await settleWithHost(core, row, client);
+    if (error instanceof HostError) throw fromHostError(error, "resume the sandbox");
+    throw error;
+  }
+  const running = await updateSandbox(
+    core.o.db,
+    { id: row.id, states: ["resuming"] },
+    { state: "running", endInSeconds: timeout, opDeadlineSeconds: null },
+  );
+  await core.o.audit.record({ ...event, durationMs: performance.now() - began });
+  if (!running) throw sandboxNotFound(row.id);
+  return core.withToken(running);
+}

@@ -1,0 +1,134 @@
+import { readdir, rm, stat } from "node:fs/promises";
+import path from "node:path";
+import type { Logger } from "pino";
+import { EnvdClient } from "../envd/envd-client.js";
+import type { RuntimeDriver } from "../runtime/driver.js";
+import { SandboxDisk } from "../storage/sandbox-disk.js";
+import type { TemplateStore } from "../templates/store.js";
+import { AgentError } from "./errors.js";
+import type { Instance } from "./instance.js";
+import { KeyedLock } from "./keyed-lock.js";
+import type { ManagerConfig, Observer, SandboxView } from "./manager-types.js";
+import type { NetworkLease, SandboxNetworks } from "./network-port.js";
+import type { Phase } from "./record.js";
+import type { RecordStore } from "./record-store.js";
+import { bootForPool } from "./sandbox-boot.js";
+import type { TemplateSnapshots } from "./template-snapshots.js";
+import { WarmPool } from "./warm-pool.js";
+
+/**
+ * What every part of the manager shares: the host's sandboxes in memory, its collaborators,
+ * and the few operations all parts use (look-up, phase changes, envd clients, destroy). The
+ * operations themselves live by job in sandbox-boot.ts, sandbox-pause.ts,
+ * sandbox-adoption.ts and sandbox-liveness.ts; SandboxManager is the facade over them.
+ */
+export class ManagerCore {
+  readonly instances = new Map<string, Instance>();
+  readonly bySandbox = new Map<string, string>();
+  readonly leases = new Map<string, NetworkLease>();
+  readonly envd = new Map<string, EnvdClient>();
+  readonly lock = new KeyedLock();
+  readonly cpuSamples = new Map<string, { cpuNanos: number; at: number }>();
+  readonly goneListeners = new Set<(sandboxId: string) => void>();
+  readonly pool: WarmPool;
+  /** Goes up whenever a sandbox changes state on its own (see HeartbeatResponse). */
+  stateVersion = 0;
+
+  constructor(
+    readonly config: ManagerConfig,
+    readonly records: RecordStore,
+    readonly runtime: RuntimeDriver,
+    readonly networks: SandboxNetworks,
+    readonly templates: TemplateStore,
+    readonly snapshots: TemplateSnapshots,
+    readonly log: Logger,
+    readonly observer: Observer,
+  ) {
+    this.pool = new WarmPool(
+      config.poolSize,
+      (t) => bootForPool(this, t),
+      (rid) => this.destroyInstance(rid),
+      log,
+    );
+  }
+
+  async writeResolver(inst: Instance): Promise<void> {
+    const conf = this.config.sandboxDns.map((ip) => `nameserver ${ip}\n`).join("");
+    const token = inst.record.envdAccessToken;
+    await this.envdOf(inst.runtimeId).writeFile("/etc/resolv.conf", conf, "root", token);
+  }
+
+  async destroyInstance(runtimeId: string): Promise<void> {
+    const inst = this.instances.get(runtimeId);
+    if (inst && inst.record.phase !== "destroying") {
+      inst.record.phase = "destroying";
+      await this.records.save(inst.record).catch(() => {});
+    }
+    const goneId = inst?.record.sandboxId;
+    if (goneId) for (const listener of this.goneListeners) listener(goneId);
+    this.envd.get(runtimeId)?.close();
+    this.envd.delete(runtimeId);
+    await this.runtime.stop(runtimeId);
+    await this.networks.teardown(runtimeId);
+    const dir = this.records.dirOf(runtimeId);
+    await (inst?.disk ?? new SandboxDisk(dir)).destroy();
+    await rm(dir, { recursive: true, force: true });
+    this.instances.delete(runtimeId);
+    this.leases.delete(runtimeId);
+    this.cpuSamples.delete(runtimeId);
+    if (inst?.record.sandboxId) this.bySandbox.delete(inst.record.sandboxId);
+  }
+
+  instance(runtimeId: string): Instance {
+    const inst = this.instances.get(runtimeId);
+    if (!inst) throw new AgentError("not_found", `no sandbox with runtime id ${runtimeId}`);
+    return inst;
+  }
+
+  bySandboxId(sandboxId: string): Instance {
+    const rid = this.bySandbox.get(sandboxId);
+    if (!rid) throw new AgentError("not_found", `sandbox ${sandboxId} not found on this host`);
+    return this.instance(rid);
+  }
+
+  envdOf(runtimeId: string): EnvdClient {
+    let client = this.envd.get(runtimeId);
+    if (!client) {
+      const lease = this.leases.get(runtimeId);
+      if (!lease) throw new AgentError("unavailable", `sandbox ${runtimeId} has no network`);
+      client = new EnvdClient(lease.guestIp);
+      this.envd.set(runtimeId, client);
+    }
+    return client;
+  }
+
+  async setPhase(inst: Instance, phase: Phase): Promise<void> {
+    inst.record.phase = phase;
+    inst.record.stateChangedAt = new Date().toISOString();
+    await this.records.save(inst.record);
+  }
+
+  view(inst: Instance): SandboxView {
+    const r = inst.record;
+    return {
+      ...r,
+      sandboxId: r.sandboxId ?? "",
+      address: this.leases.get(r.runtimeId)?.guestIp ?? "",
+      pauseMode: r.phase === "paused" ? "checkpoint" : r.phase === "frozen" ? "freeze" : undefined,
+    };
+  }
+}
+
+export const DEATH_MESSAGES = {
+  oom: "the sandbox ran out of memory and its runtime was killed",
+  pids: "the sandbox reached its task limit and its runtime crashed",
+  crashed: "the sandbox stopped unexpectedly",
+} as const;
+
+export async function dirSize(dir: string): Promise<number> {
+  let total = 0;
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    total += (await stat(path.join(dir, name))).size;
+  }
+  return total;
+}

@@ -1,0 +1,47 @@
+import type { SandboxMount } from "./mounts.js";
+import type { NetworkPolicy } from "./policy.js";
+import type { BootPath, Resources, SandboxRecord } from "./record.js";
+
+// The manager's public shapes, apart so its parts (manager-core.ts and the sandbox-*.ts
+// operation files) share them without importing the facade.
+
+export interface ManagerConfig {
+  defaults: Resources;
+  /** Sandboxes kept booted per template, ready to be claimed. */
+  poolSize: number;
+  /** Keep a booted checkpoint per template and restore it when the pool is empty. */
+  templateRestore: boolean;
+  /** The host's envd runtime (image templates); undefined when it could not be assembled. */
+  envdRuntime?: { hostDir: string; hash: string; loader: string };
+  pidsLimit: number;
+  healthTimeoutMs: number;
+  /** Written to /etc/resolv.conf of sandboxes allowed on the internet. */
+  sandboxDns: string[];
+  /** Host directories under which mounts are allowed (resolved, absolute). */
+  mountRoots: string[];
+}
+
+export interface CreateRequest {
+  sandboxId: string;
+  template: string;
+  resources: Partial<Resources>;
+  envVars: Record<string, string>;
+  metadata: Record<string, string>;
+  network: NetworkPolicy;
+  envdAccessToken?: string;
+  defaultUser?: string;
+  defaultWorkdir?: string;
+  mounts?: SandboxMount[];
+}
+
+export interface SandboxView extends SandboxRecord {
+  sandboxId: string;
+  address: string;
+  pauseMode?: "checkpoint" | "freeze";
+}
+
+export interface Observer {
+  created(path: BootPath, seconds: number): void;
+  paused(mode: "checkpoint" | "freeze", seconds: number): void;
+  resumed(seconds: number): void;
+}

@@ -1,0 +1,266 @@
+import { checkResources, isSandboxId } from "@wrenn/contract";
+import { imageEnv } from "../templates/image-config.js";
+import type { InstalledTemplate } from "../templates/store.js";
+import { AgentError } from "./errors.js";
+import { Instance } from "./instance.js";
+import type { ManagerCore } from "./manager-core.js";
+import type { CreateRequest, SandboxView } from "./manager-types.js";
+import { resolveMounts, type SandboxMount } from "./mounts.js";
+import { type NetworkPolicy, NO_NETWORK } from "./policy.js";
+import type { BootPath, Resources } from "./record.js";
+import { startTemplateCommand } from "./start-command.js";
+import type { TemplateRef } from "./template-snapshots.js";
+import type { PoolEntry } from "./warm-pool.js";
+
+// Every way a sandbox comes to be: a warm-pool claim, a template restore, a cold boot, and the
+// template checkpoint later boots restore from. Apart from pause/resume and adoption because
+// only a new runtime id passes through here.
+
+export async function createSandbox(core: ManagerCore, req: CreateRequest): Promise<SandboxView> {
+  if (!isSandboxId(req.sandboxId)) {
+    throw new AgentError("invalid_argument", `sandbox id must look like sb-1a2b3c4d`);
+  }
+  if (core.bySandbox.has(req.sandboxId)) {
+    throw new AgentError(
+      "already_exists",
+      `sandbox ${req.sandboxId} already exists`,
+      "already_exists",
+    );
+  }
+  const resources = resolveResources(core, req.resources);
+  const mounts = await resolveMounts(req.mounts ?? [], core.config.mountRoots);
+  const template = await core.templates.current(req.template);
+  if (!template) {
+    throw new AgentError(
+      "not_found",
+      `template ${req.template} is not built on this host; build it with \`wrenn-agent template build ${req.template}\``,
+      "template_not_found",
+    );
+  }
+  const ref = templateRefOf(core, template);
+  // Reserve the id at once so a concurrent create of the same id fails fast.
+  core.bySandbox.set(req.sandboxId, "");
+  const started = performance.now();
+  try {
+    let inst: Instance;
+    let bootPath: BootPath;
+    // Pooled disks have the default size, and a filesystem cannot shrink (growing it online
+    // needs CAP_SYS_RESOURCE, which some hosts withhold): other sizes boot their own disk.
+    // A checkpoint (a pooled sandbox's or the template's) carries its mount table, so a
+    // sandbox with mounts boots cold.
+    const pooled =
+      resources.diskMb === core.config.defaults.diskMb && mounts.length === 0
+        ? core.pool.claim(ref)
+        : undefined;
+    if (pooled) {
+      core.pool.kick();
+      inst = core.instance(pooled.runtimeId);
+      bootPath = "warm_pool";
+      try {
+        await fitResources(core, inst, resources);
+      } catch (err) {
+        await core.destroyInstance(inst.runtimeId).catch(() => {});
+        throw err;
+      }
+    } else {
+      ({ inst, bootPath } = await boot(core, ref, resources, req.network, mounts));
+    }
+    try {
+      await personalise(core, inst, req, bootPath);
+    } catch (err) {
+      await core.destroyInstance(inst.runtimeId).catch(() => {});
+      throw err;
+    }
+    core.bySandbox.set(req.sandboxId, inst.runtimeId);
+    core.observer.created(bootPath, (performance.now() - started) / 1000);
+    core.log.info(
+      {
+        sandboxId: req.sandboxId,
+        runtimeId: inst.runtimeId,
+        bootPath,
+        ms: Math.round(performance.now() - started),
+      },
+      "sandbox created",
+    );
+    return core.view(inst);
+  } catch (err) {
+    core.bySandbox.delete(req.sandboxId);
+    throw err instanceof AgentError ? err : new AgentError("internal", (err as Error).message);
+  }
+}
+
+export function resolveResources(core: ManagerCore, r: Partial<Resources>): Resources {
+  const out = {
+    vcpus: r.vcpus || core.config.defaults.vcpus,
+    memoryMb: r.memoryMb || core.config.defaults.memoryMb,
+    diskMb: r.diskMb || core.config.defaults.diskMb,
+  };
+  try {
+    return checkResources(out);
+  } catch (err) {
+    throw new AgentError("invalid_argument", (err as Error).message);
+  }
+}
+
+/** A pooled sandbox was booted with pool defaults: give it the requested limits. */
+export async function fitResources(
+  core: ManagerCore,
+  inst: Instance,
+  want: Resources,
+): Promise<void> {
+  const have = inst.record.resources;
+  if (want.memoryMb !== have.memoryMb || want.vcpus !== have.vcpus) {
+    await core.runtime.setLimits(inst.runtimeId, want);
+  }
+  inst.record.resources = want;
+}
+
+/** The claimed or freshly booted sandbox becomes the caller's: policy, /init, identity. */
+export async function personalise(
+  core: ManagerCore,
+  inst: Instance,
+  req: CreateRequest,
+  bootPath: BootPath,
+): Promise<void> {
+  const rec = inst.record;
+  if (bootPath === "warm_pool") await core.networks.applyPolicy(inst.runtimeId, req.network);
+  rec.network = req.network;
+  const envd = core.envdOf(inst.runtimeId);
+  // An image template's Env, USER and WORKDIR, as `docker run` applies them; the request's
+  // own win.
+  const image = rec.template.image;
+  await envd.init({
+    envVars: { ...imageEnv(image), ...req.envVars },
+    accessToken: req.envdAccessToken || undefined,
+    defaultUser: req.defaultUser || image?.user || "user",
+    defaultWorkdir: req.defaultWorkdir || image?.workdir || undefined,
+  });
+  // The template has no name server: only a sandbox that may reach the internet needs one.
+  rec.sandboxId = req.sandboxId;
+  rec.metadata = req.metadata;
+  rec.envdAccessToken = req.envdAccessToken || undefined;
+  if (req.network.allowInternet && core.config.sandboxDns.length > 0) {
+    await core.writeResolver(inst);
+  }
+  if (image?.startCmd) {
+    await startTemplateCommand(envd, image, req.envdAccessToken || undefined);
+  }
+  rec.bootPath = bootPath;
+  await core.setPhase(inst, "running");
+}
+
+/** How sandboxes of a built template boot: its root, and envd's runtime when not its own. */
+export function templateRefOf(core: ManagerCore, t: InstalledTemplate): TemplateRef {
+  const ref: TemplateRef = { name: t.name, version: t.version, rootfs: t.rootfs };
+  // A template built on base keeps base's own envd; its steps' config still applies.
+  if (t.fromImage === undefined) return t.image ? { ...ref, image: t.image } : ref;
+  if (!core.config.envdRuntime) {
+    throw new AgentError(
+      "failed_precondition",
+      `template ${t.name} needs the envd runtime, which this agent could not assemble`,
+    );
+  }
+  return { ...ref, image: t.image, envd: core.config.envdRuntime };
+}
+
+export async function bootForPool(core: ManagerCore, t: TemplateRef): Promise<PoolEntry> {
+  const { inst } = await boot(core, t, core.config.defaults, NO_NETWORK);
+  await warmUp(core, inst);
+  await core.setPhase(inst, "pooled");
+  return { runtimeId: inst.runtimeId, template: t };
+}
+
+/** Boots a new sandbox, from the template's checkpoint when there is one, else cold. */
+export async function boot(
+  core: ManagerCore,
+  t: TemplateRef,
+  resources: Resources,
+  policy: NetworkPolicy,
+  mounts: SandboxMount[] = [],
+): Promise<{ inst: Instance; bootPath: BootPath }> {
+  const image =
+    core.config.templateRestore && mounts.length === 0 ? await core.snapshots.get(t) : undefined;
+  const inst = await bootFrom(core, t, resources, policy, image, mounts);
+  return { inst, bootPath: image ? "template_restore" : "cold_boot" };
+}
+
+export async function bootFrom(
+  core: ManagerCore,
+  t: TemplateRef,
+  resources: Resources,
+  policy: NetworkPolicy,
+  image: string | undefined,
+  mounts: SandboxMount[] = [],
+): Promise<Instance> {
+  const runtimeId = await core.records.newRuntimeId();
+  const now = new Date().toISOString();
+  const template = await core.templates.current(t.name);
+  const inst = new Instance(
+    {
+      runtimeId,
+      phase: "creating",
+      template: t,
+      resources,
+      network: policy,
+      metadata: {},
+      envdVersion: template?.envdVersion ?? "0.0.0",
+      bootPath: image ? "template_restore" : "cold_boot",
+      createdAt: now,
+      stateChangedAt: now,
+      tmpOnDisk: true,
+      ...(mounts.length > 0 ? { mounts } : {}),
+    },
+    core.records.dirOf(runtimeId),
+  );
+  core.instances.set(runtimeId, inst);
+  try {
+    await core.records.save(inst.record);
+    const [lease] = await Promise.all([
+      core.networks.setup(runtimeId, policy),
+      inst.disk.create(resources.diskMb),
+    ]);
+    core.leases.set(runtimeId, lease);
+    const spec = inst.spec(lease.netnsPath, core.config.pidsLimit);
+    if (image) {
+      await core.runtime.restore(spec, image);
+      await core.runtime.signal(runtimeId, "SIGUSR2");
+    } else {
+      await core.runtime.start(spec);
+    }
+    await core.envdOf(runtimeId).waitHealthy(core.config.healthTimeoutMs);
+    return inst;
+  } catch (err) {
+    await core
+      .destroyInstance(runtimeId)
+      .catch((e: Error) =>
+        core.log.error({ runtimeId, err: e.message }, "cleanup after a failed boot failed"),
+      );
+    throw err;
+  }
+}
+
+/** Boots the template cold, quiesces envd and saves it: later sandboxes restore core. */
+export async function snapshotTemplate(core: ManagerCore, t: TemplateRef): Promise<void> {
+  if (await core.snapshots.get(t)) return;
+  const inst = await bootFrom(core, t, core.config.defaults, NO_NETWORK, undefined);
+  try {
+    await warmUp(core, inst);
+    await core.envdOf(inst.runtimeId).quiesce();
+    const scratch = await core.snapshots.scratch(t);
+    await core.runtime.checkpoint(inst.runtimeId, scratch);
+    await core.snapshots.commit(t, scratch);
+    core.log.info({ template: t.name, version: t.version }, "template checkpoint saved");
+  } finally {
+    await core.destroyInstance(inst.runtimeId);
+  }
+}
+
+/** The first command's one-off costs, paid here rather than by a caller (bench/command-path). */
+export async function warmUp(core: ManagerCore, inst: Instance): Promise<void> {
+  await core
+    .envdOf(inst.runtimeId)
+    .warmUp()
+    .catch((err: Error) =>
+      core.log.warn({ runtimeId: inst.runtimeId, err: err.message }, "warm-up failed"),
+    );
+}
