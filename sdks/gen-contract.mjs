@@ -9,7 +9,10 @@ import {
   API_KEY_HEADER,
   E2B_STATUS_ERROR_CODES,
   ENVD_ACCESS_TOKEN_HEADER,
+  ENVD_KEEPALIVE_SECONDS,
   ENVD_PORT,
+  ENVD_REPLAY_FROM_HEADER,
+  ENVD_REPLAY_START_HEADER,
   ERROR_CODES,
   IO_LIMITS,
   LIMITS,
@@ -51,6 +54,9 @@ from typing import Any, Dict
 ENVD_PORT = ${ENVD_PORT}
 API_KEY_HEADER = ${JSON.stringify(API_KEY_HEADER)}
 ENVD_ACCESS_TOKEN_HEADER = ${JSON.stringify(ENVD_ACCESS_TOKEN_HEADER)}
+ENVD_REPLAY_FROM_HEADER = ${JSON.stringify(ENVD_REPLAY_FROM_HEADER)}
+ENVD_REPLAY_START_HEADER = ${JSON.stringify(ENVD_REPLAY_START_HEADER)}
+ENVD_KEEPALIVE_SECONDS = ${ENVD_KEEPALIVE_SECONDS}
 SANDBOX_ID_PATTERN = ${JSON.stringify(SANDBOX_ID_PATTERN)}
 
 # Every error code a Wrenn server raises: its HTTP status, gRPC code name, whether a retry may
@@ -92,6 +98,9 @@ const EnvdPort = ${ENVD_PORT}
 const (
 \tapiKeyHeader      = ${JSON.stringify(API_KEY_HEADER)}
 \tenvdTokenHeader   = ${JSON.stringify(ENVD_ACCESS_TOKEN_HEADER)}
+\treplayFromHeader  = ${JSON.stringify(ENVD_REPLAY_FROM_HEADER)}
+\treplayStartHeader = ${JSON.stringify(ENVD_REPLAY_START_HEADER)}
+\tkeepaliveSeconds  = ${ENVD_KEEPALIVE_SECONDS}
 \tsandboxIDPattern  = ${JSON.stringify(SANDBOX_ID_PATTERN)}
 \tlistLimitMin      = ${LIMITS.listLimit.min}
 \tlistLimitMax      = ${LIMITS.listLimit.max}

@@ -29,6 +29,9 @@ type Config struct {
 	RequestTimeout time.Duration
 	// HTTPClient to use instead of a default one (no overall timeout: streams run long).
 	HTTPClient *http.Client
+	// ReconnectTimeout: how long a broken command output stream keeps trying to reconnect
+	// (envd replays what was missed) before Wait returns a stream_lost error (0: 60 s).
+	ReconnectTimeout time.Duration
 }
 
 func firstEnv(names ...string) string {
@@ -41,10 +44,11 @@ func firstEnv(names ...string) string {
 }
 
 type client struct {
-	apiURL  string
-	apiKey  string
-	timeout time.Duration
-	http    *http.Client
+	apiURL    string
+	apiKey    string
+	timeout   time.Duration
+	reconnect time.Duration
+	http      *http.Client
 }
 
 func newClient(c Config) (*client, error) {
@@ -74,7 +78,11 @@ func newClient(c Config) (*client, error) {
 	if hc == nil {
 		hc = &http.Client{}
 	}
-	return &client{apiURL: strings.TrimRight(raw, "/"), apiKey: key, timeout: timeout, http: hc}, nil
+	reconnect := c.ReconnectTimeout
+	if reconnect <= 0 {
+		reconnect = 60 * time.Second
+	}
+	return &client{apiURL: strings.TrimRight(raw, "/"), apiKey: key, timeout: timeout, reconnect: reconnect, http: hc}, nil
 }
 
 func (c *client) headers(h http.Header) {

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -79,21 +82,31 @@ type selector struct {
 // CommandHandle is a started command or terminal; its output is read by a goroutine of its
 // own, so a background command never stalls on an unread stream.
 type CommandHandle struct {
-	PID      uint32
-	cmd      string
-	timeout  time.Duration
-	deadline time.Time
-	s        *stream
-	e        *envd
-	onOut    func(string)
-	onErr    func(string)
-	onPty    func([]byte)
-	mu       sync.Mutex
-	out, err strings.Builder
-	pending  [2][]byte
-	done     chan struct{}
-	result   *CommandResult
-	failure  error
+	PID uint32
+	// Reconnects counts how often the output stream broke and came back; LostBytes the
+	// output lost across those gaps (0 unless a gap outgrew envd's 4 MiB ring). Read them
+	// after Wait.
+	Reconnects int
+	LostBytes  int64
+	cmd        string
+	user       string
+	timeout    time.Duration
+	deadline   time.Time
+	sMu        sync.Mutex
+	s          *stream
+	// offset: output bytes received, where a reconnect asks envd to replay from.
+	offset       int64
+	disconnected atomic.Bool
+	e            *envd
+	onOut        func(string)
+	onErr        func(string)
+	onPty        func([]byte)
+	mu           sync.Mutex
+	out, err     strings.Builder
+	pending      [2][]byte
+	done         chan struct{}
+	result       *CommandResult
+	failure      error
 }
 
 // Stdout printed so far.
@@ -128,36 +141,57 @@ func (h *CommandHandle) Wait() (*CommandResult, error) {
 func (h *CommandHandle) Kill(ctx context.Context) (bool, error) { return killProcess(ctx, h.e, h.PID) }
 
 // Disconnect stops following the output; the process keeps running.
-func (h *CommandHandle) Disconnect() { h.s.close() }
+func (h *CommandHandle) Disconnect() {
+	h.disconnected.Store(true)
+	h.stream().close()
+}
+
+func (h *CommandHandle) stream() *stream {
+	h.sMu.Lock()
+	defer h.sMu.Unlock()
+	return h.s
+}
 
 func (h *CommandHandle) consume() {
 	defer close(h.done)
-	defer h.s.close()
+	defer func() { h.stream().close() }()
 	for {
 		var ev processEvent
-		err := h.s.next(&ev)
+		s := h.stream()
+		err := s.next(&ev)
 		if err != nil {
-			h.flush()
 			var e *Error
 			pastDeadline := h.timeout > 0 && time.Now().After(h.deadline)
 			if h.timeout > 0 && errors.As(err, &e) && e.Code == "deadline_exceeded" {
-				h.failure = h.timeoutError()
-			} else if h.s.silent.Load() && pastDeadline {
+				err = h.timeoutError()
+			} else if s.silent.Load() && pastDeadline {
 				// envd should have killed it at its deadline; make sure, and say so.
 				_, _ = killProcess(context.Background(), h.e, h.PID)
-				h.failure = h.timeoutError()
-			} else if h.s.silent.Load() {
-				h.failure = &Error{Kind: KindTimeout, Code: "stream_stalled", Message: fmt.Sprintf("the output stream of process %d went silent", h.PID)}
-			} else if err == io.EOF {
-				h.failure = &Error{Kind: KindServer, Code: "no_end_event", Message: fmt.Sprintf("the stream of process %d ended without an end event", h.PID)}
+				err = h.timeoutError()
+			} else if h.disconnected.Load() {
+				err = &Error{Kind: KindServer, Code: "disconnected", Message: fmt.Sprintf("stopped following process %d before it ended", h.PID)}
 			} else {
-				h.failure = err
+				if s.silent.Load() {
+					err = &Error{Kind: KindTimeout, Code: "stream_stalled", Message: fmt.Sprintf("the output stream of process %d went silent", h.PID)}
+				} else if err == io.EOF {
+					err = &Error{Kind: KindServer, Code: "no_end_event", Message: fmt.Sprintf("the stream of process %d ended without an end event", h.PID)}
+				}
+				if transient(err) {
+					// Follow the process again from the bytes received: envd replays the
+					// rest from its ring, so nothing is lost or repeated.
+					if err = h.reconnect(err); err == nil {
+						continue
+					}
+				}
 			}
+			h.flush()
+			h.failure = err
 			return
 		}
 		switch {
 		case ev.Event.Data != nil:
 			d := ev.Event.Data
+			h.offset += int64(len(d.Pty) + len(d.Stdout) + len(d.Stderr))
 			if d.Pty != nil && h.onPty != nil {
 				h.onPty(d.Pty)
 			}
@@ -177,6 +211,83 @@ func (h *CommandHandle) consume() {
 			h.result = &CommandResult{Stdout: h.Stdout(), Stderr: h.Stderr(), ExitCode: end.ExitCode, ErrorText: end.Error}
 			return
 		}
+	}
+}
+
+// transient: failures worth a reconnect (the network, the proxy or the host agent in between,
+// a stream cut mid-message or gone silent, envd dropping a slow reader). Not: the process
+// being gone, the sandbox paused, a wrong key.
+func transient(err error) bool {
+	var e *Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.Kind {
+	case KindConnection, KindServer:
+		return e.Code != "stream_lost" && e.Code != "disconnected"
+	case KindTimeout:
+		return e.Code == "stream_stalled" || e.Code == "request_timeout"
+	case KindUnexpectedResponse:
+		return e.Code == "protocol_error"
+	}
+	return e.Code == "resource_exhausted" || e.Code == "unavailable"
+}
+
+// reconnect reopens the process's stream from h.offset, retrying with backoff for up to the
+// client's ReconnectTimeout; then a stream_lost error.
+func (h *CommandHandle) reconnect(cause error) error {
+	brokenSince := time.Now()
+	last := cause
+	for attempt := 1; ; attempt++ {
+		waited := time.Since(brokenSince)
+		if waited >= h.e.c.reconnect {
+			return &Error{Kind: KindConnection, Code: "stream_lost", Err: last, Message: fmt.Sprintf(
+				"lost the output stream of process %d and could not reconnect for %d s (%v); it may still be running: Commands.Connect(%d) picks it up",
+				h.PID, int(waited.Seconds()), last, h.PID)}
+		}
+		shift := attempt
+		if shift > 5 {
+			shift = 5
+		}
+		backoff := 100 * time.Millisecond << shift
+		if backoff > 2*time.Second {
+			backoff = 2 * time.Second
+		}
+		time.Sleep(backoff)
+		if h.disconnected.Load() {
+			return &Error{Kind: KindServer, Code: "disconnected", Message: fmt.Sprintf("stopped following process %d before it ended", h.PID)}
+		}
+		extra := http.Header{}
+		extra.Set(replayFromHeader, strconv.FormatInt(h.offset, 10))
+		s, err := h.e.streamWith(context.Background(), processService+"Connect", map[string]any{"process": selector{h.PID}}, h.user, 0, extra)
+		if err == nil {
+			var first processEvent
+			if err = s.next(&first); err == nil && first.Event.Start == nil {
+				err = &Error{Kind: KindUnexpectedResponse, Code: "protocol_error", Message: "the process stream began without its start event"}
+			}
+			if err != nil {
+				s.close()
+			}
+		}
+		if err != nil {
+			if !transient(err) {
+				return err
+			}
+			last = err
+			continue
+		}
+		// Where envd's replay really began: later than asked when older output is gone.
+		if start, perr := strconv.ParseInt(s.header.Get(replayStartHeader), 10, 64); perr == nil && start > h.offset {
+			h.LostBytes += start - h.offset
+			h.offset = start
+		}
+		h.Reconnects++
+		h.sMu.Lock()
+		old := h.s
+		h.s = s
+		h.sMu.Unlock()
+		old.close()
+		return nil
 	}
 }
 
@@ -247,7 +358,7 @@ func open(ctx context.Context, e *envd, method string, msg any, user string, tim
 		}
 		return nil, err
 	}
-	h := &CommandHandle{PID: first.Event.Start.PID, cmd: cmd, timeout: timeout, deadline: time.Now().Add(timeout), s: s, e: e, onOut: onOut, onErr: onErr, onPty: onPty, done: make(chan struct{})}
+	h := &CommandHandle{PID: first.Event.Start.PID, cmd: cmd, user: user, timeout: timeout, deadline: time.Now().Add(timeout), s: s, e: e, onOut: onOut, onErr: onErr, onPty: onPty, done: make(chan struct{})}
 	go h.consume()
 	return h, nil
 }

@@ -8,6 +8,9 @@ const EnvdPort = 49983
 const (
 	apiKeyHeader      = "x-api-key"
 	envdTokenHeader   = "x-access-token"
+	replayFromHeader  = "wrenn-replay-from"
+	replayStartHeader = "wrenn-replay-start"
+	keepaliveSeconds  = 30
 	sandboxIDPattern  = "^sb-[0-9a-f]{8}$"
 	listLimitMin      = 1
 	listLimitMax      = 1000

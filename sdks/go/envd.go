@@ -25,8 +25,6 @@ type envd struct {
 	token string
 }
 
-const keepaliveSeconds = 30
-
 func newEnvd(c *client, id, token string) *envd {
 	return &envd{c: c, base: fmt.Sprintf("%s/v1/sandboxes/%s/ports/%d", c.apiURL, url.PathEscape(id), EnvdPort), token: token}
 }
@@ -96,6 +94,7 @@ type stream struct {
 	r      *bufio.Reader
 	cancel context.CancelFunc
 	file   bool
+	header http.Header
 	// A stream with no message for this long (keepalives included) is cut: silent is set.
 	watchdog *time.Timer
 	silent   atomic.Bool
@@ -105,6 +104,12 @@ type stream struct {
 const streamSilence = 3 * keepaliveSeconds * time.Second
 
 func (e *envd) stream(ctx context.Context, method string, in any, user string, timeout time.Duration) (*stream, error) {
+	return e.streamWith(ctx, method, in, user, timeout, nil)
+}
+
+// streamWith opens a server stream with extra request headers (the replay offset of a
+// reconnect); the answer's headers are kept on the stream.
+func (e *envd) streamWith(ctx context.Context, method string, in any, user string, timeout time.Duration, extra http.Header) (*stream, error) {
 	data, err := json.Marshal(in)
 	if err != nil {
 		return nil, err
@@ -124,6 +129,9 @@ func (e *envd) stream(ctx context.Context, method string, in any, user string, t
 	if timeout > 0 {
 		req.Header.Set("Connect-Timeout-Ms", strconv.FormatInt(timeout.Milliseconds(), 10))
 	}
+	for k, v := range extra {
+		req.Header[k] = v
+	}
 	// The answer's headers must come within the request timeout; the stream may then run long.
 	timer := time.AfterFunc(e.c.timeout, cancel)
 	res, err := e.c.do(req)
@@ -137,7 +145,7 @@ func (e *envd) stream(ctx context.Context, method string, in any, user string, t
 		defer cancel()
 		return nil, failure(res, false)
 	}
-	s := &stream{body: res.Body, r: bufio.NewReader(res.Body), cancel: cancel}
+	s := &stream{body: res.Body, r: bufio.NewReader(res.Body), cancel: cancel, header: res.Header}
 	s.watchdog = time.AfterFunc(streamSilence, func() {
 		s.silent.Store(true)
 		cancel()

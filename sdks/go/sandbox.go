@@ -15,12 +15,16 @@ const suspendTimeout = 300 * time.Second
 
 // Sandbox is one sandbox: Create one, or Connect to an existing one (which resumes it).
 type Sandbox struct {
-	ID       string
-	Commands *Commands
-	Files    *Files
-	Pty      *Pty
-	c        *client
-	envd     *envd
+	ID string
+	// TrafficAccessToken is set when the sandbox was created with
+	// Network.AllowPublicTraffic false: its ports, reached through their URL, then need the
+	// header e2b-traffic-access-token with it. Empty when they are public.
+	TrafficAccessToken string
+	Commands           *Commands
+	Files              *Files
+	Pty                *Pty
+	c                  *client
+	envd               *envd
 }
 
 // SandboxInfo is what the API says about a sandbox.
@@ -41,6 +45,10 @@ type SandboxInfo struct {
 	EnvVarNames  []string          `json:"envVarNames"`
 	Resources    Resources         `json:"resources"`
 	EnvdAccessTo string            `json:"envdAccessToken,omitempty"`
+	Network      SandboxNetwork    `json:"network"`
+	// AllowPublicTraffic false: the ports need the traffic access token.
+	AllowPublicTraffic bool    `json:"allowPublicTraffic"`
+	TrafficAccessToken *string `json:"trafficAccessToken,omitempty"`
 }
 
 // Resources of a sandbox.
@@ -72,6 +80,8 @@ type CreateOptions struct {
 	Resources           Resources
 	AllowInternetAccess *bool
 	AutoPause           *bool
+	// Network: egress (AllowOut wins over DenyOut) and who may reach the ports.
+	Network *NetworkOptions
 }
 
 func seconds(name string, d time.Duration) (int, error) {
@@ -127,6 +137,9 @@ func Create(ctx context.Context, o CreateOptions) (*Sandbox, error) {
 	if o.AutoPause != nil {
 		body["autoPause"] = *o.AutoPause
 	}
+	if o.Network != nil {
+		body["network"] = o.Network.body()
+	}
 	var info SandboxInfo
 	if err := c.json(ctx, "POST", "/v1/sandboxes", nil, body, &info, 0); err != nil {
 		return nil, err
@@ -136,7 +149,11 @@ func Create(ctx context.Context, o CreateOptions) (*Sandbox, error) {
 
 func newSandbox(c *client, info SandboxInfo) *Sandbox {
 	e := newEnvd(c, info.SandboxID, info.EnvdAccessTo)
-	return &Sandbox{ID: info.SandboxID, c: c, envd: e, Commands: &Commands{e}, Files: &Files{e}, Pty: &Pty{e}}
+	traffic := ""
+	if info.TrafficAccessToken != nil {
+		traffic = *info.TrafficAccessToken
+	}
+	return &Sandbox{ID: info.SandboxID, TrafficAccessToken: traffic, c: c, envd: e, Commands: &Commands{e}, Files: &Files{e}, Pty: &Pty{e}}
 }
 
 // Connect attaches to an existing sandbox, resuming it first if it is paused. timeout (0:

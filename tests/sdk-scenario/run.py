@@ -283,6 +283,33 @@ def run() -> Dict[str, Any]:
             "processKept": sleeper.pid in [x.pid for x in again.commands.list()],
         }
 
+    def network(p: Dict[str, Any]) -> Dict[str, Any]:
+        other = Sandbox.create(
+            network={
+                "allow_out": p["allowOut"],
+                "deny_out": p["denyOut"],
+                "allow_public_traffic": False,
+            }
+        )
+        try:
+            info = other.get_info()
+            updated = other.update_network({"allow_out": p["updateAllowOut"]})
+            return {
+                "tokenPresent": bool(other.traffic_access_token),
+                "allowPublicTraffic": info.allow_public_traffic,
+                "network": {"allowOut": info.network.allow_out, "denyOut": info.network.deny_out},
+                "updated": {
+                    "allowOut": updated.network.allow_out,
+                    "denyOut": updated.network.deny_out,
+                },
+                "killed": other.kill(),
+            }
+        finally:
+            try:
+                other.kill()
+            except SandboxException:
+                pass
+
     def errors(p: Dict[str, Any]) -> Dict[str, Any]:
         def outcome(call: Callable[[], Any]) -> Dict[str, Any]:
             try:
@@ -324,6 +351,7 @@ def run() -> Dict[str, Any]:
         "files.watch": watch,
         "pty": pty,
         "pauseResume": pause_resume,
+        "network": network,
         "errors": errors,
         "kill": kill,
     }

@@ -9,18 +9,24 @@ import { Stack } from "../e2e-stack/stack.js";
 import { repoRoot } from "../harness/paths.js";
 import { installPythonSdk } from "./python-venv.js";
 import scenario from "./scenario.json" with { type: "json" };
+import { streamCutter } from "./stream-cutter.js";
 import { runScenario } from "./ts-runner.js";
 
 // One behaviour, every SDK: the steps and expected outputs of scenario.json, run by each SDK
 // against one real stack. A difference between SDKs is a failing test here.
 const run = promisify(execFile);
 const expected = Object.fromEntries(scenario.steps.map((s) => [s.id, s.expect]));
+// What reconnect_check.py and the Go runner's reconnect mode print: 30 lines, once each.
+const lines = Array.from({ length: 30 }, (_, i) => `line${i + 1}\n`).join("");
+const reconnectExpected = { stdout: lines, seen: lines, reconnects: 1, lostBytes: 0 };
 
 describe("the SDK scenario (real stack)", () => {
   let stack: Stack;
   let conn: { apiKey: string; apiUrl: string };
   let foreignId: string;
   let scratch: string;
+  let python: string | undefined;
+  let goBinary: string | undefined;
 
   beforeAll(async () => {
     scratch = await mkdtemp(join(tmpdir(), "wrenn-sdk-scenario-"));
@@ -41,7 +47,7 @@ describe("the SDK scenario (real stack)", () => {
   });
 
   test("Python (wrenn, installed with pip into a venv, offline)", async () => {
-    const python = await installPythonSdk(scratch);
+    python = await installPythonSdk(scratch);
     const { stdout } = await run(python, [join(repoRoot, "tests/sdk-scenario/run.py")], {
       // Not the checkout: the installed package is the one under test.
       cwd: scratch,
@@ -56,6 +62,29 @@ describe("the SDK scenario (real stack)", () => {
     const lines = stdout.trim().split("\n");
     const report = JSON.parse(lines[lines.length - 1] ?? "{}");
     expect(report).toEqual(expected);
+  });
+
+  test("Python: a dropped output stream reconnects to the running process; nothing is lost or repeated", async () => {
+    python ??= await installPythonSdk(scratch);
+    const cutter = await streamCutter(conn.apiUrl);
+    try {
+      const { stdout } = await run(
+        python,
+        [join(repoRoot, "tests/sdk-scenario/reconnect_check.py")],
+        {
+          cwd: scratch,
+          env: {
+            PATH: process.env.PATH ?? "",
+            WRENN_API_URL: cutter.url,
+            WRENN_API_KEY: conn.apiKey,
+          },
+        },
+      );
+      expect(cutter.cuts()).toBe(1);
+      expect(JSON.parse(stdout)).toEqual(reconnectExpected);
+    } finally {
+      await cutter.close();
+    }
   });
 
   test("Go (wrenn/sdk, built with Debian's go, no module proxy)", async () => {
@@ -89,5 +118,26 @@ describe("the SDK scenario (real stack)", () => {
       maxBuffer: 64 * 1024 * 1024,
     });
     expect(JSON.parse(stdout)).toEqual(expected);
+    goBinary = binary;
+  });
+
+  test("Go: a dropped output stream reconnects to the running process; nothing is lost or repeated", async () => {
+    expect(goBinary, "the Go scenario binary (built by the test above)").toBeDefined();
+    const cutter = await streamCutter(conn.apiUrl);
+    try {
+      const { stdout } = await run(goBinary as string, [], {
+        cwd: scratch,
+        env: {
+          PATH: process.env.PATH ?? "",
+          WRENN_API_URL: cutter.url,
+          WRENN_API_KEY: conn.apiKey,
+          WRENN_SCENARIO_RECONNECT: "1",
+        },
+      });
+      expect(cutter.cuts()).toBe(1);
+      expect(JSON.parse(stdout)).toEqual(reconnectExpected);
+    } finally {
+      await cutter.close();
+    }
   });
 });

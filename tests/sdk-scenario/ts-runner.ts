@@ -270,6 +270,25 @@ export async function runScenario(conn: ConnectionOpts, foreignId: string): Prom
         processKept: (await sbx.commands.list()).some((x) => x.pid === sleeper.pid),
       };
     },
+    async network(p) {
+      const other = await Sandbox.create({
+        ...conn,
+        network: { allowOut: p.allowOut, denyOut: p.denyOut, allowPublicTraffic: false },
+      });
+      try {
+        const info = await other.getInfo();
+        const updated = await other.updateNetwork({ allowOut: p.updateAllowOut });
+        return {
+          tokenPresent: (other.trafficAccessToken ?? "").length > 0,
+          allowPublicTraffic: info.allowPublicTraffic,
+          network: info.network,
+          updated: updated.network,
+          killed: await other.kill(),
+        };
+      } finally {
+        await other.kill().catch(() => {});
+      }
+    },
     async errors(p) {
       const outcome = (call: () => Promise<unknown>) =>
         call().then(

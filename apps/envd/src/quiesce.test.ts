@@ -1,6 +1,6 @@
 import { connect as tcpConnect } from "node:net";
+import { ENVD_REPLAY_FROM_HEADER } from "@wrenn/contract";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { REPLAY_FROM_HEADER } from "./process/replay-headers.js";
 import { type EnvdWorld, initEnvd, openEnvd, type RunningEnvd } from "./testing/envd-harness.js";
 import { eventually } from "./testing/eventually.js";
 import { rpcClients } from "./testing/rpc-clients.js";
@@ -114,7 +114,10 @@ describe("quiesce for checkpoint, SIGUSR2 to resume", () => {
     // The process kept running and its output kept accumulating while envd was quiesced.
     const listed = await proc.list({});
     expect(listed.processes.some((p) => p.pid === pid)).toBe(true);
-    const replay = rpcClients(envd.url, "connect-json", { ...headers, [REPLAY_FROM_HEADER]: "0" });
+    const replay = rpcClients(envd.url, "connect-json", {
+      ...headers,
+      [ENVD_REPLAY_FROM_HEADER]: "0",
+    });
     let all = "";
     for await (const res of replay.process.connect({
       process: { selector: { case: "pid", value: pid } },

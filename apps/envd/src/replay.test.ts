@@ -1,6 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import { ENVD_REPLAY_FROM_HEADER, ENVD_REPLAY_START_HEADER } from "@wrenn/contract";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { REPLAY_FROM_HEADER, REPLAY_START_HEADER } from "./process/replay-headers.js";
 import { type EnvdWorld, openEnvd, type RunningEnvd } from "./testing/envd-harness.js";
 import { rpcClients } from "./testing/rpc-clients.js";
 
@@ -57,7 +57,9 @@ async function startWaiting(script: string) {
 describe("replay on Connect", () => {
   test("replays from 0 and from a middle offset, then follows live output", async () => {
     const first = await startWaiting("printf 'abcdefghij'; echo READY; read x; echo after-$x");
-    const { process: proc } = rpcClients(envd.url, "connect-json", { [REPLAY_FROM_HEADER]: "0" });
+    const { process: proc } = rpcClients(envd.url, "connect-json", {
+      [ENVD_REPLAY_FROM_HEADER]: "0",
+    });
     let headers: Headers | undefined;
     const all = proc.connect(
       { process: { selector: { case: "pid", value: first.pid } } },
@@ -65,7 +67,7 @@ describe("replay on Connect", () => {
     );
     const replayed = collect(all);
     const mid = await collect(
-      rpcClients(envd.url, "connect-json", { [REPLAY_FROM_HEADER]: "5" }).process.connect({
+      rpcClients(envd.url, "connect-json", { [ENVD_REPLAY_FROM_HEADER]: "5" }).process.connect({
         process: { selector: { case: "pid", value: first.pid } },
       }),
       (c) => c.output.includes("READY"),
@@ -78,7 +80,7 @@ describe("replay on Connect", () => {
     const full = await replayed;
     expect(full.output).toBe("abcdefghijREADY\nafter-1\n");
     expect(full.ended).toBe(true);
-    expect(headers?.get(REPLAY_START_HEADER)).toBe("0");
+    expect(headers?.get(ENVD_REPLAY_START_HEADER)).toBe("0");
   });
 
   test("without the header Connect gives live output only (E2B behaviour)", async () => {
@@ -103,7 +105,7 @@ describe("replay on Connect", () => {
     const listed = await proc.list({});
     expect(listed.processes.some((p) => p.pid === done.pid)).toBe(false);
     const again = await collect(
-      rpcClients(envd.url, "connect-json", { [REPLAY_FROM_HEADER]: "0" }).process.connect({
+      rpcClients(envd.url, "connect-json", { [ENVD_REPLAY_FROM_HEADER]: "0" }).process.connect({
         process: { selector: { case: "pid", value: done.pid } },
       }),
     );
@@ -129,12 +131,12 @@ describe("replay on Connect", () => {
     expect(done.output.length).toBe(6 * 1024 * 1024);
     let headers: Headers | undefined;
     const replay = await collect(
-      rpcClients(envd.url, "connect-json", { [REPLAY_FROM_HEADER]: "0" }).process.connect(
+      rpcClients(envd.url, "connect-json", { [ENVD_REPLAY_FROM_HEADER]: "0" }).process.connect(
         { process: { selector: { case: "pid", value: done.pid } } },
         { onHeader: (h) => (headers = h) },
       ),
     );
-    const start = Number(headers?.get(REPLAY_START_HEADER));
+    const start = Number(headers?.get(ENVD_REPLAY_START_HEADER));
     expect(start).toBeGreaterThan(0);
     expect(replay.output.length).toBe(6 * 1024 * 1024 - start);
     expect(replay.output.length).toBeLessThanOrEqual(4 * 1024 * 1024);
@@ -143,7 +145,7 @@ describe("replay on Connect", () => {
   test("a malformed replay offset is invalid_argument", async () => {
     const first = await startWaiting("echo READY; read x");
     const err = await collect(
-      rpcClients(envd.url, "connect-json", { [REPLAY_FROM_HEADER]: "-5" }).process.connect({
+      rpcClients(envd.url, "connect-json", { [ENVD_REPLAY_FROM_HEADER]: "-5" }).process.connect({
         process: { selector: { case: "pid", value: first.pid } },
       }),
     ).catch((e: unknown) => e);

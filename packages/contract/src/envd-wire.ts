@@ -5,6 +5,18 @@
  */
 export const ENVD_PORT = 49983;
 
+/**
+ * Wrenn's extension for reconnecting clients: a process Connect request carrying
+ * ENVD_REPLAY_FROM_HEADER (a byte offset into the process's combined output) first receives the
+ * buffered output from that offset. The answer's ENVD_REPLAY_START_HEADER says where the replay
+ * really began: later than asked when older output has already left envd's ring buffer.
+ */
+export const ENVD_REPLAY_FROM_HEADER = "wrenn-replay-from";
+export const ENVD_REPLAY_START_HEADER = "wrenn-replay-start";
+
+/** envd sends a keepalive message on an idle stream every this many seconds when asked. */
+export const ENVD_KEEPALIVE_SECONDS = 30;
+
 /** envd's access token (E2B's X-Access-Token), handed out at create and resume. */
 export const ENVD_ACCESS_TOKEN_HEADER = "x-access-token";
 

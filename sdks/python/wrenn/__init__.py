@@ -29,6 +29,7 @@ from .exceptions import (
     SandboxNotFoundException,
     SandboxNotRunningException,
     ServerException,
+    StreamLostException,
     TimeoutException,
     UnexpectedResponseException,
     WrennError,
@@ -45,7 +46,15 @@ from .filesystem import (
 )
 from .pty import Pty, PtySize
 from .sandbox import Sandbox
-from .sandbox_info import SandboxInfo, SandboxMetrics, SandboxPaginator, SandboxQuery
+from .sandbox_info import (
+    SandboxInfo,
+    SandboxMetrics,
+    SandboxNetwork,
+    SandboxNetworkOpts,
+    SandboxNetworkUpdate,
+    SandboxPaginator,
+    SandboxQuery,
+)
 
 __all__ = [
     "ERROR_CODES",
@@ -81,12 +90,16 @@ __all__ = [
     "SandboxException",
     "SandboxInfo",
     "SandboxMetrics",
+    "SandboxNetwork",
+    "SandboxNetworkOpts",
+    "SandboxNetworkUpdate",
     "SandboxNotFoundException",
     "SandboxNotRunningException",
     "SandboxPaginator",
     "SandboxQuery",
     "SandboxState",
     "ServerException",
+    "StreamLostException",
     "TimeoutException",
     "UnexpectedResponseException",
     "WatchHandle",

@@ -7,6 +7,9 @@ from typing import Any, Dict
 ENVD_PORT = 49983
 API_KEY_HEADER = "x-api-key"
 ENVD_ACCESS_TOKEN_HEADER = "x-access-token"
+ENVD_REPLAY_FROM_HEADER = "wrenn-replay-from"
+ENVD_REPLAY_START_HEADER = "wrenn-replay-start"
+ENVD_KEEPALIVE_SECONDS = 30
 SANDBOX_ID_PATTERN = "^sb-[0-9a-f]{8}$"
 
 # Every error code a Wrenn server raises: its HTTP status, gRPC code name, whether a retry may

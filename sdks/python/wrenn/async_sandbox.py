@@ -96,6 +96,7 @@ class AsyncSandbox:
     def __init__(self, sandbox: Sandbox) -> None:
         self.sync = sandbox
         self.sandbox_id = sandbox.sandbox_id
+        self.traffic_access_token = sandbox.traffic_access_token
         self.commands: Any = _AsyncFacade(sandbox.commands)
         self.files: Any = _AsyncFacade(sandbox.files)
         self.pty: Any = _AsyncFacade(sandbox.pty)
@@ -123,6 +124,7 @@ class AsyncSandbox:
     _cls_set_timeout = staticmethod(_in_thread(Sandbox._cls_set_timeout))
     _cls_get_info = staticmethod(_in_thread(Sandbox._cls_get_info))
     _cls_get_metrics = staticmethod(_in_thread(Sandbox._cls_get_metrics))
+    _cls_update_network = staticmethod(_in_thread(Sandbox._cls_update_network))
 
     @classmethod
     async def _cls_resume(cls, *args: Any, **kwargs: Any) -> "AsyncSandbox":
@@ -153,3 +155,8 @@ class AsyncSandbox:
     @_class_method_variant("_cls_get_metrics")
     async def get_metrics(self) -> Any:
         return await asyncio.to_thread(self.sync.get_metrics)
+
+    @_class_method_variant("_cls_update_network")
+    async def update_network(self, network: Any) -> SandboxInfo:
+        info: SandboxInfo = await asyncio.to_thread(self.sync.update_network, network)
+        return info

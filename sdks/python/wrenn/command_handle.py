@@ -6,19 +6,40 @@ import codecs
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from .envd import ConnectStream, decode_bytes
 from .exceptions import (
     CommandExitException,
     CommandTimeoutException,
+    ConnectionException,
     SandboxException,
     ServerException,
+    StreamLostException,
     TimeoutException,
+    UnexpectedResponseException,
 )
 
 OutputHandler = Callable[[str], Any]
 PtyHandler = Callable[[bytes], Any]
+# Reopens a process's stream from an output offset: (events after the start event, the
+# stream, where envd's replay really began, or None when it did not say).
+Reopen = Callable[[int], Tuple[Iterator[Dict[str, Any]], ConnectStream, Optional[int]]]
+
+
+def _transient(error: SandboxException) -> bool:
+    """Failures worth a reconnect: the network, the proxy or the host agent in between, a
+    stream cut mid-message, silence, and envd dropping a slow reader (the replay catches up).
+    Not: the process being gone, the sandbox paused, a wrong key."""
+    if isinstance(error, StreamLostException):
+        return False
+    if isinstance(error, (ConnectionException, ServerException)):
+        return error.code != "disconnected"
+    if isinstance(error, TimeoutException):
+        return error.code == "request_timeout"
+    if isinstance(error, UnexpectedResponseException):
+        return error.code == "protocol_error"
+    return error.code in ("resource_exhausted", "unavailable")
 
 
 @dataclass
@@ -55,6 +76,8 @@ class CommandHandle:
         cmd: Optional[str] = None,
         timeout: Optional[float] = None,
         background: bool = True,
+        reopen: Optional[Reopen] = None,
+        reconnect_timeout: float = 0,
     ) -> None:
         self.pid = pid
         self.cmd = cmd
@@ -65,6 +88,16 @@ class CommandHandle:
         self._callbacks = callbacks
         self._timeout = timeout
         self._deadline = time.monotonic() + timeout if timeout else None
+        # When the stream breaks, follow the process again from the bytes already received
+        # (envd replays the rest from its 4 MiB ring): nothing lost or repeated.
+        self._reopen = reopen
+        self._reconnect_timeout = reconnect_timeout
+        self._offset = 0
+        self._disconnected = False
+        # How often the stream came back, and output bytes lost across those gaps (0 unless a
+        # gap outgrew envd's ring).
+        self.reconnects = 0
+        self.lost_bytes = 0
         self._decoders = {
             "stdout": codecs.getincrementaldecoder("utf-8")(errors="replace"),
             "stderr": codecs.getincrementaldecoder("utf-8")(errors="replace"),
@@ -138,6 +171,7 @@ class CommandHandle:
 
     def disconnect(self) -> None:
         """Stops receiving output; the command keeps running (commands.connect(pid) resumes)."""
+        self._disconnected = True
         self._stream.close()
 
     def _consume(self) -> None:
@@ -150,6 +184,52 @@ class CommandHandle:
             self._done.set()
 
     def _read_to_end(self) -> CommandResult:
+        while True:
+            try:
+                return self._follow()
+            except SandboxException as error:
+                if self._disconnected:
+                    raise ServerException(
+                        "disconnected", f"stopped following process {self.pid} before it ended"
+                    ) from error
+                if self._reopen is None or not _transient(error):
+                    raise
+                self._reconnect(error)
+
+    def _reconnect(self, error: SandboxException) -> None:
+        """Reopens the stream from the bytes received so far, retrying with backoff for up to
+        ``reconnect_timeout``; then StreamLostException."""
+        assert self._reopen is not None
+        broken_since = time.monotonic()
+        last: SandboxException = error
+        attempt = 0
+        while True:
+            waited = time.monotonic() - broken_since
+            if waited >= self._reconnect_timeout:
+                raise StreamLostException(self.pid, waited, last)
+            attempt += 1
+            time.sleep(min(2.0, 0.1 * 2 ** min(attempt, 5)))
+            if self._disconnected:
+                raise ServerException(
+                    "disconnected", f"stopped following process {self.pid} before it ended"
+                )
+            try:
+                events, stream, replay_start = self._reopen(self._offset)
+            except SandboxException as again:
+                if not _transient(again):
+                    raise
+                last = again
+                continue
+            lost = replay_start - self._offset if replay_start and replay_start > self._offset else 0
+            self._offset += lost
+            self.lost_bytes += lost
+            self.reconnects += 1
+            old, self._stream, self._events = self._stream, stream, events
+            old.close()
+            return
+
+    def _follow(self) -> CommandResult:
+        """Reads the current stream to the process's end (raises when the stream breaks)."""
         try:
             for message in self._events:
                 event = (message.get("event") or {}) if isinstance(message, dict) else {}
@@ -177,10 +257,6 @@ class CommandHandle:
                         pass
                 self._flush()
                 raise self._timeout_error()
-            if self._stream.closed and not isinstance(error, TimeoutException):
-                raise ServerException(
-                    "disconnected", f"stopped following process {self.pid} before it ended"
-                )
             raise
         raise ServerException(
             "no_end_event", f"the stream of process {self.pid} ended without an end event"
@@ -196,13 +272,17 @@ class CommandHandle:
 
     def _on_data(self, data: Dict[str, Any]) -> None:
         if "pty" in data:
+            raw = decode_bytes(data["pty"])
+            self._offset += len(raw)
             if self._callbacks.on_pty:
-                self._callbacks.on_pty(decode_bytes(data["pty"]))
+                self._callbacks.on_pty(raw)
             return
         for name in ("stdout", "stderr"):
             if name in data:
+                raw = decode_bytes(data[name])
+                self._offset += len(raw)
                 # An incomplete UTF-8 sequence waits for the next chunk.
-                self._on_text(name, self._decoders[name].decode(decode_bytes(data[name])))
+                self._on_text(name, self._decoders[name].decode(raw))
 
     def _on_text(self, name: str, text: str) -> None:
         if not text:

@@ -11,6 +11,8 @@ from .exceptions import AuthenticationException, InvalidArgumentException
 DEFAULT_API_URL = "http://127.0.0.1:3000"
 # Bounds each API call and the wait for a stream's first message (seconds).
 DEFAULT_REQUEST_TIMEOUT = 60.0
+# How long a broken output stream keeps trying to reconnect to its process (seconds).
+DEFAULT_RECONNECT_TIMEOUT = 60.0
 
 
 def _env(*names: str) -> Optional[str]:
@@ -27,6 +29,8 @@ class ConnectionConfig:
     ``api_key``: default ``WRENN_API_KEY`` (or ``E2B_API_KEY``, which ``wrenn up`` sets to the
     same key). ``api_url``: default ``WRENN_API_URL`` (or ``E2B_API_URL``), else
     http://127.0.0.1:3000. ``request_timeout``: seconds each API call may take (0: none).
+    ``reconnect_timeout``: seconds a broken command output stream keeps trying to reconnect
+    (envd replays what was missed) before raising StreamLostException.
     """
 
     def __init__(
@@ -35,6 +39,7 @@ class ConnectionConfig:
         api_url: Optional[str] = None,
         request_timeout: Optional[float] = None,
         headers: Optional[Dict[str, str]] = None,
+        reconnect_timeout: Optional[float] = None,
     ) -> None:
         url = api_url or _env("WRENN_API_URL", "E2B_API_URL") or DEFAULT_API_URL
         parts = urlsplit(url)
@@ -51,6 +56,12 @@ class ConnectionConfig:
                 "invalid_option", "request_timeout must be a number of seconds >= 0"
             )
         self.request_timeout = float(timeout)
+        reconnect = DEFAULT_RECONNECT_TIMEOUT if reconnect_timeout is None else reconnect_timeout
+        if not isinstance(reconnect, (int, float)) or reconnect < 0:
+            raise InvalidArgumentException(
+                "invalid_option", "reconnect_timeout must be a number of seconds >= 0"
+            )
+        self.reconnect_timeout = float(reconnect)
         self.headers: Dict[str, str] = dict(headers or {})
 
     @property

@@ -13,7 +13,7 @@ from typing import Any, Dict, Iterator, Optional
 from urllib.parse import quote, urlencode
 
 from . import _http
-from ._contract import ENVD_ACCESS_TOKEN_HEADER, ENVD_PORT
+from ._contract import ENVD_ACCESS_TOKEN_HEADER, ENVD_KEEPALIVE_SECONDS, ENVD_PORT
 from .api_client import ApiClient
 from .exceptions import (
     SandboxException,
@@ -23,7 +23,7 @@ from .exceptions import (
 )
 
 # envd sends a keepalive message on an idle stream every this many seconds when asked.
-KEEPALIVE_SECONDS = 30
+KEEPALIVE_SECONDS = ENVD_KEEPALIVE_SECONDS
 # A stream with no message for this long is broken (three keepalives missed).
 STREAM_SILENCE_SECONDS = 3 * KEEPALIVE_SECONDS
 

@@ -100,6 +100,22 @@ class ConnectionException(SandboxException):
     """The control plane could not be reached at all (connection refused, DNS, TLS)."""
 
 
+class StreamLostException(ConnectionException):
+    """A command's output stream broke and could not be reconnected within
+    ``reconnect_timeout``. The command may still be running: ``commands.connect(pid)``
+    picks it up."""
+
+    def __init__(self, pid: int, waited: float, cause: BaseException) -> None:
+        super().__init__(
+            "stream_lost",
+            f"lost the output stream of process {pid} and could not reconnect for "
+            f"{round(waited)} s ({cause}); it may still be running: "
+            f"commands.connect({pid}) picks it up",
+        )
+        self.pid = pid
+        self.__cause__ = cause
+
+
 class UnexpectedResponseException(SandboxException):
     """The server answered with something the SDK cannot read."""
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Iterator, Optional, Tuple
 
 from .command_handle import CommandHandle, _Callbacks
 from .connection_config import ConnectionConfig
-from .envd import STREAM_SILENCE_SECONDS, EnvdConnection, encode_bytes
+from ._contract import ENVD_REPLAY_FROM_HEADER, ENVD_REPLAY_START_HEADER
+from .envd import STREAM_SILENCE_SECONDS, ConnectStream, EnvdConnection, encode_bytes
 from .exceptions import InvalidArgumentException, NotFoundException, UnexpectedResponseException
 
 SERVICE = "process.Process"
@@ -46,6 +47,44 @@ class ProcessClient:
     ) -> CommandHandle:
         """Starts (or connects to) a process; returns its handle once the start event came."""
         headers = {"connect-timeout-ms": str(int(timeout * 1000))} if timeout else {}
+        events, stream, pid = self._stream_to_start(
+            method, message, user, request_timeout, headers
+        )
+
+        def reopen(offset: int) -> Tuple[Iterator[Dict[str, Any]], ConnectStream, Optional[int]]:
+            events, stream, _ = self._stream_to_start(
+                "Connect",
+                {"process": {"pid": pid}},
+                user,
+                request_timeout,
+                {ENVD_REPLAY_FROM_HEADER: str(offset)},
+            )
+            start = stream.response.header(ENVD_REPLAY_START_HEADER)
+            return events, stream, int(start) if start and start.isdigit() else None
+
+        return CommandHandle(
+            pid,
+            events,
+            stream,
+            kill=lambda: self._kill(pid),
+            send_stdin=lambda data: self._send_input(pid, "stdin", data),
+            callbacks=callbacks,
+            cmd=cmd,
+            timeout=timeout,
+            background=background,
+            reopen=reopen,
+            reconnect_timeout=self._config.reconnect_timeout,
+        )
+
+    def _stream_to_start(
+        self,
+        method: str,
+        message: Dict[str, Any],
+        user: Optional[str],
+        request_timeout: Optional[float],
+        headers: Dict[str, str],
+    ) -> Tuple[Iterator[Dict[str, Any]], ConnectStream, int]:
+        """Opens a process stream and reads its start event: (the rest, the stream, pid)."""
         stream = self._envd.stream(
             f"{SERVICE}/{method}",
             message,
@@ -62,21 +101,10 @@ class ProcessClient:
             raise UnexpectedResponseException(
                 "protocol_error", "the process stream ended before the process started"
             )
-        pid = int((event["start"] or {}).get("pid", 0))
         # From here the stream may stay quiet as long as the process does: envd's keepalives
         # show it is alive, so only their absence is a failure.
         stream.set_timeout(STREAM_SILENCE_SECONDS)
-        return CommandHandle(
-            pid,
-            events,
-            stream,
-            kill=lambda: self._kill(pid),
-            send_stdin=lambda data: self._send_input(pid, "stdin", data),
-            callbacks=callbacks,
-            cmd=cmd,
-            timeout=timeout,
-            background=background,
-        )
+        return events, stream, int((event["start"] or {}).get("pid", 0))
 
     def _call(
         self, method: str, message: Dict[str, Any], request_timeout: Optional[float]

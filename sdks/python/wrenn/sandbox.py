@@ -18,6 +18,8 @@ from .pty import Pty
 from .sandbox_info import (
     SandboxInfo,
     SandboxMetrics,
+    SandboxNetworkOpts,
+    SandboxNetworkUpdate,
     SandboxPaginator,
     SandboxQuery,
     parse_sandbox,
@@ -93,8 +95,13 @@ class Sandbox:
         sandbox_id: str,
         envd_access_token: str,
         connection_config: Optional[ConnectionConfig] = None,
+        traffic_access_token: Optional[str] = None,
     ) -> None:
         self.sandbox_id = sandbox_id
+        # Set when the sandbox was created with ``network={"allow_public_traffic": False}``:
+        # its ports, reached through their URL, then need the header
+        # ``e2b-traffic-access-token`` with this value. None when they are public.
+        self.traffic_access_token = traffic_access_token
         self.connection_config = connection_config or ConnectionConfig()
         self._api = ApiClient(self.connection_config)
         self._envd = EnvdConnection(self._api, sandbox_id, envd_access_token)
@@ -125,10 +132,13 @@ class Sandbox:
         vcpus: Optional[int] = None,
         memory_mb: Optional[int] = None,
         disk_mb: Optional[int] = None,
+        network: Optional[SandboxNetworkOpts] = None,
     ) -> "Sandbox":
         """Creates a sandbox (template ``base`` by default) and returns once envd inside it
         answers. ``timeout``: its lifetime in seconds (the server's default is 300); then it is
-        destroyed, or paused with ``auto_pause``."""
+        destroyed, or paused with ``auto_pause``. ``network``: ``allow_out`` / ``deny_out``
+        (egress; allow wins) and ``allow_public_traffic`` (False: ports need
+        ``traffic_access_token``)."""
         resources = {
             k: v
             for k, v in {
@@ -154,6 +164,8 @@ class Sandbox:
             body["allowInternet"] = bool(allow_internet_access)
         if auto_pause is not None:
             body["autoPause"] = bool(auto_pause)
+        if network is not None:
+            body["network"] = _network_body(network, at_create=True)
         config = _config(api_key, api_url, request_timeout)
         answer = ApiClient(config).json("POST", "/v1/sandboxes", body)
         return cls._from_owned(answer, config)
@@ -189,8 +201,15 @@ class Sandbox:
     @classmethod
     def _from_owned(cls, answer: Any, config: ConnectionConfig) -> "Sandbox":
         info = parse_sandbox(answer)
-        token = answer.get("envdAccessToken") if isinstance(answer, dict) else None
-        return cls(info.sandbox_id, token or "", config)
+        owned = answer if isinstance(answer, dict) else {}
+        token = owned.get("envdAccessToken")
+        traffic = owned.get("trafficAccessToken")
+        return cls(
+            info.sandbox_id,
+            token or "",
+            config,
+            traffic if isinstance(traffic, str) and traffic else None,
+        )
 
     @classmethod
     def _cls_kill(cls, sandbox_id: str, **conn: Any) -> bool:
@@ -217,6 +236,12 @@ class Sandbox:
     @classmethod
     def _cls_get_metrics(cls, sandbox_id: str, **conn: Any) -> List[SandboxMetrics]:
         return _metrics(ApiClient(_config(**conn)), sandbox_id)
+
+    @classmethod
+    def _cls_update_network(
+        cls, sandbox_id: str, network: SandboxNetworkUpdate, **conn: Any
+    ) -> SandboxInfo:
+        return _update_network(ApiClient(_config(**conn)), sandbox_id, network)
 
     # ---- on an instance (each also works on the class with a sandbox id first)
 
@@ -246,6 +271,12 @@ class Sandbox:
     @_class_method_variant("_cls_get_info")
     def get_info(self) -> SandboxInfo:
         return parse_sandbox(self._api.json("GET", sandbox_path(self.sandbox_id)))
+
+    @_class_method_variant("_cls_update_network")
+    def update_network(self, network: SandboxNetworkUpdate) -> SandboxInfo:
+        """Replaces the running sandbox's egress policy at once (what ``network`` leaves out
+        is cleared); connections the new policy forbids are cut. Returns the new info."""
+        return _update_network(self._api, self.sandbox_id, network)
 
     @_class_method_variant("_cls_get_metrics")
     def get_metrics(self) -> List[SandboxMetrics]:
@@ -303,6 +334,42 @@ def _set_timeout(api: ApiClient, sandbox_id: str, timeout: float) -> None:
     api.json(
         "POST", f"{sandbox_path(sandbox_id)}/timeout", {"timeoutSeconds": _seconds("timeout", timeout)}
     )
+
+
+def _strings(name: str, value: Any) -> List[str]:
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise InvalidArgumentException("invalid_request", f"{name} must be a list of strings")
+    return list(value)
+
+
+def _network_body(network: Any, at_create: bool) -> Dict[str, Any]:
+    """E2B's Python names (``allow_out``, ``deny_out``, ``allow_public_traffic``) to the wire's;
+    the server validates the entries (one rule, in the contract)."""
+    if not isinstance(network, dict):
+        raise InvalidArgumentException("invalid_request", "network must be a dict")
+    known = {"allow_out", "deny_out"} | ({"allow_public_traffic"} if at_create else set())
+    unknown = sorted(set(network) - known)
+    if unknown:
+        raise InvalidArgumentException(
+            "invalid_request", f"network has unknown keys {unknown}; known: {sorted(known)}"
+        )
+    body: Dict[str, Any] = {}
+    if network.get("allow_out") is not None:
+        body["allowOut"] = _strings("network.allow_out", network["allow_out"])
+    if network.get("deny_out") is not None:
+        body["denyOut"] = _strings("network.deny_out", network["deny_out"])
+    if network.get("allow_public_traffic") is not None:
+        body["allowPublicTraffic"] = bool(network["allow_public_traffic"])
+    return body
+
+
+def _update_network(api: ApiClient, sandbox_id: str, network: Any) -> SandboxInfo:
+    update = dict(network) if isinstance(network, dict) else network
+    internet = update.pop("allow_internet_access", None) if isinstance(update, dict) else None
+    body: Dict[str, Any] = {"network": _network_body(update, at_create=False)}
+    if internet is not None:
+        body["allowInternet"] = bool(internet)
+    return parse_sandbox(api.json("PUT", f"{sandbox_path(sandbox_id)}/network", body))
 
 
 def _metrics(api: ApiClient, sandbox_id: str) -> List[SandboxMetrics]:

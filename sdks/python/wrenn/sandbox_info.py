@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, TypedDict
 
 from ._contract import LIMITS, SandboxState
 from .api_client import ApiClient
@@ -16,6 +16,32 @@ def _date(value: Any) -> Optional[datetime]:
     if not isinstance(value, str):
         return None
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+class SandboxNetworkOpts(TypedDict, total=False):
+    """``Sandbox.create(network=...)``, in E2B's Python names. ``allow_out`` / ``deny_out``:
+    IPv4 addresses or CIDRs (a destination in ``allow_out`` is reachable whatever ``deny_out``
+    says); ``allow_public_traffic``: False makes the sandbox's ports need
+    ``Sandbox.traffic_access_token``."""
+
+    allow_out: List[str]
+    deny_out: List[str]
+    allow_public_traffic: bool
+
+
+class SandboxNetworkUpdate(TypedDict, total=False):
+    """``sandbox.update_network(...)``: a whole new egress policy; what it leaves out is
+    cleared. ``allow_internet_access`` unset: the server's default, as at create."""
+
+    allow_out: List[str]
+    deny_out: List[str]
+    allow_internet_access: bool
+
+
+@dataclass
+class SandboxNetwork:
+    allow_out: List[str] = field(default_factory=list)
+    deny_out: List[str] = field(default_factory=list)
 
 
 @dataclass
@@ -38,6 +64,8 @@ class SandboxInfo:
     host_id: Optional[str] = None
     error: Optional[str] = None
     error_reason: Optional[str] = None
+    network: SandboxNetwork = field(default_factory=SandboxNetwork)
+    allow_public_traffic: bool = True
 
 
 @dataclass
@@ -68,6 +96,7 @@ def parse_sandbox(value: Any) -> SandboxInfo:
             "unexpected_response", f"not a sandbox: {str(value)[:120]}"
         )
     resources = value.get("resources") or {}
+    network = value.get("network") or {}
     return SandboxInfo(
         sandbox_id=value["id"],
         template_id=value.get("template", ""),
@@ -86,6 +115,11 @@ def parse_sandbox(value: Any) -> SandboxInfo:
         host_id=value.get("hostId"),
         error=value.get("error"),
         error_reason=value.get("errorReason"),
+        network=SandboxNetwork(
+            allow_out=list(network.get("allowOut") or []),
+            deny_out=list(network.get("denyOut") or []),
+        ),
+        allow_public_traffic=value.get("allowPublicTraffic") is not False,
     )
 
 

@@ -25,6 +25,13 @@ type params map[string]any
 
 func (p params) str(k string) string { return fmt.Sprint(p[k]) }
 func (p params) num(k string) int    { return int(p[k].(float64)) }
+func (p params) strs(k string) []string {
+	var out []string
+	for _, v := range p[k].([]any) {
+		out = append(out, fmt.Sprint(v))
+	}
+	return out
+}
 
 type report map[string]any
 
@@ -70,7 +77,33 @@ func outcome(err error) report {
 	return report{"error": wrenn.KindOf(err), "code": code}
 }
 
+// reconnectCheck: through a proxy that cuts the first process stream (scenario.test.ts), a
+// command's output must arrive whole, once, through a reconnect.
+func reconnectCheck() {
+	sbx, err := wrenn.Create(ctx, wrenn.CreateOptions{})
+	if err != nil {
+		panic(err)
+	}
+	defer sbx.Kill(ctx)
+	var seen strings.Builder
+	h, err := sbx.Commands.Start(ctx, "for i in $(seq 1 30); do echo line$i; sleep 0.05; done", wrenn.RunOptions{
+		OnStdout: func(s string) { seen.WriteString(s) },
+	})
+	if err != nil {
+		panic(err)
+	}
+	r, err := h.Wait()
+	if err != nil {
+		panic(err)
+	}
+	json.NewEncoder(os.Stdout).Encode(report{"stdout": r.Stdout, "seen": seen.String(), "reconnects": h.Reconnects, "lostBytes": h.LostBytes})
+}
+
 func main() {
+	if os.Getenv("WRENN_SCENARIO_RECONNECT") == "1" {
+		reconnectCheck()
+		return
+	}
 	dir, _ := os.Executable()
 	path := os.Getenv("WRENN_SCENARIO_JSON")
 	if path == "" {
@@ -441,6 +474,35 @@ func main() {
 				kept = kept || x.PID == sleeper.PID
 			}
 			return report{"paused": paused, "stateWhilePaused": while.State, "stateAfter": after.State, "content": string(content), "processKept": kept}, nil
+		},
+		"network": func(p params) (report, error) {
+			private := false
+			other, err := wrenn.Create(ctx, wrenn.CreateOptions{Network: &wrenn.NetworkOptions{
+				AllowOut: p.strs("allowOut"), DenyOut: p.strs("denyOut"), AllowPublicTraffic: &private,
+			}})
+			if err != nil {
+				return nil, err
+			}
+			defer other.Kill(ctx)
+			info, err := other.GetInfo(ctx)
+			if err != nil {
+				return nil, err
+			}
+			updated, err := other.UpdateNetwork(ctx, wrenn.NetworkUpdate{AllowOut: p.strs("updateAllowOut")})
+			if err != nil {
+				return nil, err
+			}
+			killed, err := other.Kill(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return report{
+				"tokenPresent":       other.TrafficAccessToken != "",
+				"allowPublicTraffic": info.AllowPublicTraffic,
+				"network":            info.Network,
+				"updated":            updated.Network,
+				"killed":             killed,
+			}, nil
 		},
 		"errors": func(p params) (report, error) {
 			_, errKey := func() ([]wrenn.SandboxInfo, error) {

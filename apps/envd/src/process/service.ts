@@ -1,6 +1,7 @@
 import { stat } from "node:fs/promises";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import { ENVD_REPLAY_FROM_HEADER, ENVD_REPLAY_START_HEADER } from "@wrenn/contract";
 import {
   type Process,
   type ProcessEventSchema,
@@ -23,7 +24,6 @@ import { LaunchError, launch } from "./launch.js";
 import { ManagedProcess, OUTPUT_LOW_WATER_BYTES, ProcessInputError } from "./managed-process.js";
 import type { OutputChunk } from "./output-ring.js";
 import type { ProcessRegistry, Selector } from "./registry.js";
-import { REPLAY_FROM_HEADER, REPLAY_START_HEADER } from "./replay-headers.js";
 import { missingProgram, resolveShell } from "./shell.js";
 
 // Start and Connect responses share this shape: one ProcessEvent.
@@ -137,11 +137,11 @@ async function* follow(
 }
 
 function parseReplayFrom(headers: Headers): number | undefined {
-  const raw = headers.get(REPLAY_FROM_HEADER);
+  const raw = headers.get(ENVD_REPLAY_FROM_HEADER);
   if (raw === null) return undefined;
   if (!/^\d{1,15}$/.test(raw.trim())) {
     throw new ConnectError(
-      `${REPLAY_FROM_HEADER} must be a byte offset (a non-negative integer)`,
+      `${ENVD_REPLAY_FROM_HEADER} must be a byte offset (a non-negative integer)`,
       Code.InvalidArgument,
     );
   }
@@ -274,7 +274,10 @@ export function processService(deps: ProcessServiceDeps): ServiceImpl<typeof Pro
       if (!proc)
         throw new ConnectError(`process with ${describeSelector(sel)} not found`, Code.NotFound);
       if (replayFrom !== undefined) {
-        ctx.responseHeader.set(REPLAY_START_HEADER, String(Math.max(replayFrom, proc.ring.start)));
+        ctx.responseHeader.set(
+          ENVD_REPLAY_START_HEADER,
+          String(Math.max(replayFrom, proc.ring.start)),
+        );
       }
       yield startEvent(proc.pid);
       yield* follow(proc, ctx, replayFrom);

@@ -4,18 +4,23 @@
 // alike with no native code.
 import type { Transport } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
-import { ENVD_ACCESS_TOKEN_HEADER, ENVD_PORT } from "@wrenn/contract";
+import {
+  ENVD_ACCESS_TOKEN_HEADER,
+  ENVD_KEEPALIVE_SECONDS,
+  ENVD_PORT,
+  ENVD_REPLAY_FROM_HEADER,
+  ENVD_REPLAY_START_HEADER,
+} from "@wrenn/contract";
 import type { ApiClient } from "../api-client.js";
 import { failure } from "../api-client.js";
 import { errorFromBody } from "../error-mapping.js";
 
 export { ENVD_PORT };
 
-/** Wrenn's replay-on-reconnect headers (apps/envd/README.md). */
-export const REPLAY_FROM_HEADER = "Wrenn-Replay-From";
-export const REPLAY_START_HEADER = "Wrenn-Replay-Start";
-/** envd sends a keepalive message on an idle stream every this many seconds. */
-export const KEEPALIVE_SECONDS = 30;
+/** Wrenn's replay-on-reconnect headers and envd's keepalive period, from the contract. */
+export const REPLAY_FROM_HEADER = ENVD_REPLAY_FROM_HEADER;
+export const REPLAY_START_HEADER = ENVD_REPLAY_START_HEADER;
+export const KEEPALIVE_SECONDS = ENVD_KEEPALIVE_SECONDS;
 
 /** The route to one sandbox's envd, with the API key and envd's access token attached. */
 export class EnvdConnection {
