@@ -15,6 +15,7 @@ import type { ApiDeps } from "./api-deps.js";
 import { authenticate } from "./authentication.js";
 import { e2bLifecycleRoutes } from "./e2b/lifecycle-routes.js";
 import { e2bSandboxRoutes } from "./e2b/sandbox-routes.js";
+import { e2bSnapshotRoutes } from "./e2b/snapshot-routes.js";
 import { e2bTemplateRoutes, e2bTemplateUploadRoute } from "./e2b/template-routes.js";
 import { e2bUnimplementedRoutes } from "./e2b/unimplemented-routes.js";
 import { notFoundHandler, sendProblem } from "./error-handler.js";
@@ -209,6 +210,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     e2b.addHook("onRequest", authenticate(options.keys));
     await e2b.register(e2bSandboxRoutes, options);
     await e2b.register(e2bLifecycleRoutes, options);
+    await e2b.register(e2bSnapshotRoutes, options);
     await e2b.register(e2bTemplateRoutes, options);
     await e2b.register(e2bUnimplementedRoutes, options);
   });
