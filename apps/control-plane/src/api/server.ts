@@ -29,6 +29,7 @@ import { execRoutes } from "./v1/exec-routes.js";
 import { fileJsonRoutes, fileRoutes } from "./v1/file-routes.js";
 import { hostAdminRoutes, hostAgentRoutes } from "./v1/host-routes.js";
 import { sandboxRoutes } from "./v1/sandbox-routes.js";
+import { snapshotRoutes } from "./v1/snapshot-routes.js";
 import { templateRoutes } from "./v1/template-routes.js";
 import { terminalRoutes } from "./v1/terminal-routes.js";
 import { workspaceRoutes } from "./v1/workspace-routes.js";
@@ -200,6 +201,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       await v1.register(fileJsonRoutes, options);
       await v1.register(templateRoutes, options);
       await v1.register(workspaceRoutes, options);
+      await v1.register(snapshotRoutes, options);
     },
     { prefix: "/v1" },
   );
