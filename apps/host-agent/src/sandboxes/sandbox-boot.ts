@@ -16,17 +16,18 @@ import type { PoolEntry } from "./warm-pool.js";
 // template checkpoint later boots restore from. Apart from pause/resume and adoption because
 // only a new runtime id passes through here.
 
-export async function createSandbox(core: ManagerCore, req: CreateRequest): Promise<SandboxView> {
-  if (!isSandboxId(req.sandboxId)) {
+/** A create's sandbox id is well formed and not taken on this host. */
+export function checkNewSandboxId(core: ManagerCore, sandboxId: string): void {
+  if (!isSandboxId(sandboxId)) {
     throw new AgentError("invalid_argument", `sandbox id must look like sb-1a2b3c4d`);
   }
-  if (core.bySandbox.has(req.sandboxId)) {
-    throw new AgentError(
-      "already_exists",
-      `sandbox ${req.sandboxId} already exists`,
-      "already_exists",
-    );
+  if (core.bySandbox.has(sandboxId)) {
+    throw new AgentError("already_exists", `sandbox ${sandboxId} already exists`, "already_exists");
   }
+}
+
+export async function createSandbox(core: ManagerCore, req: CreateRequest): Promise<SandboxView> {
+  checkNewSandboxId(core, req.sandboxId);
   const resources = resolveResources(core, req.resources);
   const mounts = await resolveMounts(req.mounts ?? [], core.config.mountRoots);
   const template = await core.templates.current(req.template);

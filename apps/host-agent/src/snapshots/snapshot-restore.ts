@@ -1,8 +1,7 @@
-import { isSandboxId } from "@wrenn/contract";
 import { AgentError } from "../sandboxes/errors.js";
 import type { ManagerCore } from "../sandboxes/manager-core.js";
 import type { CreateRequest, SandboxView } from "../sandboxes/manager-types.js";
-import { bootFrom, personalise } from "../sandboxes/sandbox-boot.js";
+import { bootFrom, checkNewSandboxId, personalise } from "../sandboxes/sandbox-boot.js";
 import type { SnapshotArtifact } from "./sandbox-snapshotter.js";
 
 /**
@@ -15,16 +14,7 @@ export async function restoreSnapshot(
   req: CreateRequest,
   snap: SnapshotArtifact,
 ): Promise<SandboxView> {
-  if (!isSandboxId(req.sandboxId)) {
-    throw new AgentError("invalid_argument", `sandbox id must look like sb-1a2b3c4d`);
-  }
-  if (core.bySandbox.has(req.sandboxId)) {
-    throw new AgentError(
-      "already_exists",
-      `sandbox ${req.sandboxId} already exists`,
-      "already_exists",
-    );
-  }
+  checkNewSandboxId(core, req.sandboxId);
   const { meta } = snap;
   // Reserve the id at once so a concurrent create of the same id fails fast.
   core.bySandbox.set(req.sandboxId, "");
