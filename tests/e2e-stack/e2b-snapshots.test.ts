@@ -58,7 +58,7 @@ describe("E2B snapshots and fork (official SDK, real agent)", () => {
   const sandboxIds = async (key: string) => {
     const r = await stack.call("GET", "/v1/sandboxes", { key });
     return (r.body as { sandboxes: Array<{ id: string; state: string }> }).sandboxes
-      .filter((s) => s.state !== "stopped")
+      .filter((s) => ["starting", "running", "paused"].includes(s.state))
       .map((s) => s.id);
   };
 
@@ -121,6 +121,43 @@ describe("E2B snapshots and fork (official SDK, real agent)", () => {
     // The fork's snapshot is not left behind as one of the owner's.
     expect(await Sandbox.listSnapshots(opts).nextItems()).toEqual([]);
     for (const fork of sandboxes) await fork.kill();
+  });
+
+  test("/v1: snapshot, list, fork, delete; bad input refused", async () => {
+    const key = user.key;
+    const snap = await stack.call("POST", `/v1/sandboxes/${source.sandboxId}/snapshots`, {
+      key,
+      body: { name: "v1-snap" },
+    });
+    expect(snap.status, snap.text).toBe(201);
+    const made = snap.body as { id: string; name: string; sourceSandboxId: string };
+    expect(made).toMatchObject({ name: "v1-snap", sourceSandboxId: source.sandboxId });
+    const listed = await stack.call("GET", `/v1/snapshots?name=v1-snap`, { key });
+    expect(
+      (listed.body as { snapshots: Array<{ id: string }> }).snapshots.map((x) => x.id),
+    ).toEqual([made.id]);
+    const forked = await stack.call("POST", `/v1/sandboxes/${source.sandboxId}/fork`, {
+      key,
+      body: { count: 1 },
+    });
+    expect(forked.status, forked.text).toBe(201);
+    const [fork] = (forked.body as { forks: Array<{ sandbox?: { id: string } }> }).forks;
+    expect(fork?.sandbox?.id).toMatch(/^sb-/);
+    await stack.call("DELETE", `/v1/sandboxes/${fork?.sandbox?.id}`, { key });
+    for (const body of [{ count: 0 }, { count: 101 }, { count: 1, extra: true }]) {
+      const bad = await stack.call("POST", `/v1/sandboxes/${source.sandboxId}/fork`, { key, body });
+      expect(bad.status, bad.text).toBe(400);
+      expect(bad.body).toMatchObject({ error: { code: "invalid_request" } });
+    }
+    const badName = await stack.call("POST", `/v1/sandboxes/${source.sandboxId}/snapshots`, {
+      key,
+      body: { name: "Not A Name" },
+    });
+    expect(badName.status).toBe(400);
+    expect((await stack.call("DELETE", `/v1/snapshots/${made.id}`, { key })).status).toBe(204);
+    const gone = await stack.call("GET", `/v1/snapshots/${made.id}`, { key });
+    expect(gone.status).toBe(404);
+    expect(gone.body).toMatchObject({ error: { code: "snapshot_not_found" } });
   });
 
   test("bad input: right 4xx, nothing created", async () => {
