@@ -102,6 +102,10 @@ var ErrorCodes = map[string]ErrorCodeSpec{
 
 	"template_not_found": {Status: 404, Retryable: false, Message: "template {template} is not built on this host"},
 
+	"snapshot_not_found": {Status: 404, Retryable: false, Message: "snapshot {id} not found"},
+
+	"snapshot_incompatible": {Status: 409, Retryable: false, Message: "the snapshot cannot be restored on this host"},
+
 	"image_not_found": {Status: 400, Retryable: false, Message: "image {image} was not found in its registry"},
 
 	"registry_auth_failed": {Status: 400, Retryable: false, Message: "the registry refused the credentials for {image}"},

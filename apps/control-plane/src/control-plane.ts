@@ -32,6 +32,7 @@ import { AuditLog } from "./service/audit-log.js";
 import { HostService } from "./service/host-service.js";
 import { SANDBOX_DEFAULTS } from "./service/limits.js";
 import { DEFAULT_DEADLINES, SandboxService } from "./service/sandbox-service.js";
+import { SnapshotService } from "./service/snapshot-service.js";
 import { TemplateService } from "./service/template-service.js";
 import { VERSION } from "./version.js";
 import { HOSTD_PATH_PREFIX, hostdHandler } from "./workspaces/hostd-service.js";
@@ -174,6 +175,12 @@ export async function startControlPlane(
       deadlines,
       failedCreateVisibleSeconds: config.failedCreateVisibleSeconds,
     });
+    const snapshots = new SnapshotService({
+      db,
+      registry,
+      sandboxes,
+      logger: logger.child({ component: "snapshots" }),
+    });
     reconcile = (hostId, agentStartedAt) =>
       reconcileHost({ db, registry, sandboxes, logger }, hostId, { agentStartedAt });
     const hosts = new HostService(db, registry, monitor, keys);
@@ -211,6 +218,7 @@ export async function startControlPlane(
       logger,
       version: VERSION,
       sandboxes,
+      snapshots,
       keys,
       hosts,
       enrollment,

@@ -19,6 +19,8 @@ import { assembleEnvdRuntime, runtimeLoaderName } from "./runtime/gvisor/envd-ru
 import { RecordStore } from "./sandboxes/record-store.js";
 import { SandboxManager } from "./sandboxes/sandbox-manager.js";
 import { TemplateSnapshots } from "./sandboxes/template-snapshots.js";
+import { SandboxSnapshotter } from "./snapshots/sandbox-snapshotter.js";
+import { SnapshotStore } from "./snapshots/snapshot-store.js";
 import { TemplateBuilder } from "./templates/builder.js";
 import { ImageTemplateBuilder } from "./templates/image-builder.js";
 import { StepSandbox } from "./templates/step-sandbox.js";
@@ -166,6 +168,9 @@ export async function serve(config: AgentConfig): Promise<void> {
     metrics,
   );
   await manager.adopt();
+  const snapshotStore = new SnapshotStore(path.join(config.dataDir, "snapshots"));
+  await snapshotStore.removePartial();
+  const snapshots = new SandboxSnapshotter(manager, snapshotStore, runtime);
   // Cheap (no runsc call while a sandbox lives): a death shows within a second.
   manager.watch(500);
   // Without our table sandboxes are not isolated: notice a flushed ruleset or a firewall
@@ -209,6 +214,7 @@ export async function serve(config: AgentConfig): Promise<void> {
     metricsToken: config.metricsToken,
     routes: hostAgentRoutes({
       manager,
+      snapshots,
       templates,
       builder,
       imageBuilder,

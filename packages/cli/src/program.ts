@@ -16,6 +16,7 @@ import { registerSandboxLogs } from "./commands/sandbox-logs.js";
 import { registerSandboxNetwork } from "./commands/sandbox-network.js";
 import { registerSandboxPortForward } from "./commands/sandbox-port-forward.js";
 import { registerSandboxShell } from "./commands/sandbox-shell.js";
+import { registerSandboxSnapshot, registerSnapshots } from "./commands/snapshots.js";
 import { registerStatus } from "./commands/status.js";
 import { registerTemplate } from "./commands/template.js";
 import { registerUp } from "./commands/up.js";
@@ -75,6 +76,7 @@ Examples:
   registerSandboxShell(sandbox);
   registerSandboxCp(sandbox);
   registerSandboxLifecycle(sandbox);
+  registerSandboxSnapshot(sandbox);
   registerSandboxNetwork(sandbox);
   registerSandboxLogs(sandbox);
   registerSandboxEvents(sandbox);
@@ -87,6 +89,7 @@ Examples:
   registerRun(program, dashDashArgs);
   registerProfile(program);
   registerTemplate(program);
+  registerSnapshots(program);
   registerWorkspace(program);
   registerKeys(program);
   registerHosts(program);

@@ -12,6 +12,7 @@ export * from "./schemas/io-schemas.js";
 export * from "./schemas/key-and-host-schemas.js";
 export * from "./schemas/sandbox-schemas.js";
 export * from "./schemas/shared.js";
+export * from "./schemas/snapshot-schemas.js";
 export * from "./schemas/template-schemas.js";
 export * from "./validators/agent-create.js";
 export * from "./validators/dockerfile.js";

@@ -34,6 +34,10 @@ export const LIMITS = {
   keyNameLength: 128,
   pool: { max: 1_000_000_000 },
   createRatePerMinute: { max: 100_000 },
+  /** Sandboxes one fork request creates (E2B's bound): all restore the same snapshot. */
+  forkCount: { min: 1, max: 100, default: 1 },
+  /** A snapshot's optional name (E2B's template name length). */
+  snapshotNameLength: 128,
 } as const;
 
 export const TEMPLATE_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._:/-]*$";
@@ -44,6 +48,10 @@ export const IMAGE_REF_PATTERN = "^[a-z0-9][A-Za-z0-9._/:@+-]*$";
 export const ENV_VAR_NAME_PATTERN = "^[^=\\u0000]+$";
 /** Sandbox ids: `sb-` and 8 hex digits. */
 export const SANDBOX_ID_PATTERN = "^sb-[0-9a-f]{8}$";
+/** Snapshot ids: `snap-` and 8 hex digits; also what `Sandbox.create(snapshotId)` sends. */
+export const SNAPSHOT_ID_PATTERN = "^snap-[0-9a-f]{8}$";
+/** A snapshot's name: E2B's template-name shape (lower case, digits, `_` and `-`). */
+export const SNAPSHOT_NAME_PATTERN = "^[a-z0-9][a-z0-9_-]{0,127}$";
 /**
  * Sandbox names: lowercase letters, digits and hyphens, starting and ending with a letter or
  * digit (a DNS label, so a name can one day be a host name). A name that looks like a sandbox

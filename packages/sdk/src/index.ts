@@ -6,11 +6,15 @@ export type {
   CreatedApiKey,
   CreateTemplateBody,
   CurrentApiKey,
+  ForkResponse,
+  ForkResult,
   Health,
   Host,
   SandboxEvent,
   SandboxEventPage,
   SandboxEventsQuery,
+  Snapshot,
+  SnapshotPage,
   Template,
   TemplateBuild,
   TemplateLogEntry,
@@ -19,6 +23,7 @@ export { ApiClient, type ApiRequest, type QueryValue, SDK_VERSION } from "./api-
 export { ApiKeysClient } from "./client/api-keys-client.js";
 export { HostsClient } from "./client/hosts-client.js";
 export { SandboxRecordsClient } from "./client/sandbox-records-client.js";
+export { SnapshotsClient } from "./client/snapshots-client.js";
 export { TemplatesClient } from "./client/templates-client.js";
 export { WrennClient } from "./client/wrenn-client.js";
 export {

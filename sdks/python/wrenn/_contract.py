@@ -231,6 +231,18 @@ ERROR_CODES: Dict[str, Dict[str, Any]] = {
         "retryable": False,
         "message": "template {template} is not built on this host",
     },
+    "snapshot_not_found": {
+        "status": 404,
+        "grpc": "not_found",
+        "retryable": False,
+        "message": "snapshot {id} not found",
+    },
+    "snapshot_incompatible": {
+        "status": 409,
+        "grpc": "failed_precondition",
+        "retryable": False,
+        "message": "the snapshot cannot be restored on this host",
+    },
     "image_not_found": {
         "status": 400,
         "grpc": "invalid_argument",
@@ -500,6 +512,12 @@ LIMITS: Dict[str, Any] = {
     "createRatePerMinute": {
         "max": 100000,
     },
+    "forkCount": {
+        "min": 1,
+        "max": 100,
+        "default": 1,
+    },
+    "snapshotNameLength": 128,
 }
 
 IO_LIMITS: Dict[str, Any] = {

@@ -5,11 +5,13 @@ import type { PreviewDomain } from "../proxy/preview-domain.js";
 import type { ApiKeyService } from "../service/api-key-service.js";
 import type { HostService } from "../service/host-service.js";
 import type { SandboxService } from "../service/sandbox-service.js";
+import type { SnapshotService } from "../service/snapshot-service.js";
 import type { TemplateService } from "../service/template-service.js";
 import type { WorkspaceService } from "../workspaces/workspace-service.js";
 
 export interface ApiDeps {
   sandboxes: SandboxService;
+  snapshots: SnapshotService;
   keys: ApiKeyService;
   hosts: HostService;
   /** Registration tokens, registration, refresh and heartbeats of hosts. */

@@ -40,6 +40,10 @@ const STATUS_NAMES: Record<string, string> = {
 
 const TAGS = [
   { name: "sandboxes", description: "Create, find, pause, resume and destroy sandboxes" },
+  {
+    name: "snapshots",
+    description: "Save a running sandbox (memory, processes, files), fork it, restore it",
+  },
   { name: "exec", description: "Run commands: one-shot, streamed over a WebSocket, or a terminal" },
   { name: "files", description: "Read and write files in a running sandbox" },
   { name: "api keys", description: "The calling key and its pools" },

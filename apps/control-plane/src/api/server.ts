@@ -15,6 +15,7 @@ import type { ApiDeps } from "./api-deps.js";
 import { authenticate } from "./authentication.js";
 import { e2bLifecycleRoutes } from "./e2b/lifecycle-routes.js";
 import { e2bSandboxRoutes } from "./e2b/sandbox-routes.js";
+import { e2bSnapshotRoutes } from "./e2b/snapshot-routes.js";
 import { e2bTemplateRoutes, e2bTemplateUploadRoute } from "./e2b/template-routes.js";
 import { e2bUnimplementedRoutes } from "./e2b/unimplemented-routes.js";
 import { notFoundHandler, sendProblem } from "./error-handler.js";
@@ -28,6 +29,7 @@ import { execRoutes } from "./v1/exec-routes.js";
 import { fileJsonRoutes, fileRoutes } from "./v1/file-routes.js";
 import { hostAdminRoutes, hostAgentRoutes } from "./v1/host-routes.js";
 import { sandboxRoutes } from "./v1/sandbox-routes.js";
+import { snapshotRoutes } from "./v1/snapshot-routes.js";
 import { templateRoutes } from "./v1/template-routes.js";
 import { terminalRoutes } from "./v1/terminal-routes.js";
 import { workspaceRoutes } from "./v1/workspace-routes.js";
@@ -199,6 +201,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       await v1.register(fileJsonRoutes, options);
       await v1.register(templateRoutes, options);
       await v1.register(workspaceRoutes, options);
+      await v1.register(snapshotRoutes, options);
     },
     { prefix: "/v1" },
   );
@@ -209,6 +212,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     e2b.addHook("onRequest", authenticate(options.keys));
     await e2b.register(e2bSandboxRoutes, options);
     await e2b.register(e2bLifecycleRoutes, options);
+    await e2b.register(e2bSnapshotRoutes, options);
     await e2b.register(e2bTemplateRoutes, options);
     await e2b.register(e2bUnimplementedRoutes, options);
   });

@@ -137,6 +137,7 @@ export function createConnectHostClient(options: ConnectHostClientOptions): Host
               sandboxPath: m.path,
               readOnly: m.readOnly,
             })),
+            fromSnapshot: r.fromSnapshot ?? "",
           },
           { timeoutMs: options.createTimeoutMs ?? 300_000 },
         );
@@ -252,6 +253,15 @@ export function createConnectHostClient(options: ConnectHostClientOptions): Host
     deleteTemplate: (name) =>
       call(async () => {
         await client.deleteTemplate({ name }, { timeoutMs: 120_000 });
+      }),
+    snapshotSandbox: (sandboxId, snapshotId) =>
+      call(async () => {
+        const res = await client.snapshotSandbox({ sandboxId, snapshotId }, { timeoutMs: 600_000 });
+        return { sizeBytes: Number(res.snapshot?.sizeBytes ?? 0) };
+      }),
+    deleteSnapshot: (snapshotId) =>
+      call(async () => {
+        await client.deleteSnapshot({ snapshotId }, { timeoutMs: 120_000 });
       }),
     forwardTarget(sandboxId, port): ForwardTarget {
       // The agent reads its token from Wrenn-Agent-Token on forwarded traffic: Authorization

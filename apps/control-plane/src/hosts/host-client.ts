@@ -35,6 +35,8 @@ export interface AgentCreateRequest {
   envdAccessToken: string;
   /** Host directories to bind into the sandbox (the agent checks them against its roots). */
   mounts: SandboxMountSpec[];
+  /** A snapshot this host holds: the sandbox restores it (files and processes). */
+  fromSnapshot?: string;
 }
 
 export interface SandboxMountSpec {
@@ -141,5 +143,9 @@ export interface HostClient {
   ): Promise<void>;
   /** Removes an image template; refused with template_in_use while sandboxes use it. */
   deleteTemplate(name: string): Promise<void>;
+  /** Saves a running sandbox as snapshotId on this host; the sandbox keeps running. */
+  snapshotSandbox(sandboxId: string, snapshotId: string): Promise<{ sizeBytes: number }>;
+  /** Succeeds for unknown snapshots. */
+  deleteSnapshot(snapshotId: string): Promise<void>;
   forwardTarget(sandboxId: string, port: number): ForwardTarget;
 }

@@ -2,7 +2,7 @@ import { randomInt } from "node:crypto";
 import type { SchedulerPolicy } from "@wrenn/contract";
 import type { Queryable } from "../db/database.js";
 import type { HostRegistry } from "../hosts/host-registry.js";
-import { ServiceError } from "../service/errors.js";
+import { hostUnavailable, ServiceError } from "../service/errors.js";
 import { COMPUTE_STATES, STORAGE_STATES } from "../service/sandbox-types.js";
 import { type HostRecord, listHosts, recordHostTemplates } from "../store/host-store.js";
 import { placedOnHost } from "../store/sandbox-store.js";
@@ -97,7 +97,12 @@ export class FleetScheduler implements Scheduler {
 
   async place(request: PlacementRequest): Promise<Placement> {
     if (!this.fleet()) return this.single.place(request);
-    const online = await this.online();
+    const online = (await this.online()).filter(
+      (h) => request.hostId === undefined || h.id === request.hostId,
+    );
+    if (request.hostId !== undefined && online.length === 0) {
+      throw hostUnavailable(`host ${request.hostId}, which holds the snapshot, is not online`);
+    }
     const withTemplate = online.filter((h) => h.templates.some((t) => t.name === request.template));
     if (online.length > 0 && withTemplate.length === 0) {
       throw new ServiceError(

@@ -4,6 +4,8 @@ import type { Resources } from "../service/sandbox-types.js";
 export interface PlacementRequest {
   template: string;
   resources: Resources;
+  /** Only this host (the one holding the snapshot the sandbox restores). */
+  hostId?: string;
 }
 
 export interface Placement {

@@ -43,6 +43,9 @@ export class SingleHostScheduler implements Scheduler {
   }
 
   async place(request: PlacementRequest): Promise<Placement> {
+    if (request.hostId !== undefined && request.hostId !== this.hostId) {
+      throw hostUnavailable(`host ${request.hostId}, which holds the snapshot, is not this one`);
+    }
     let host = await this.host(false);
     const stale = !host.lastSeenAt || Date.now() - host.lastSeenAt.getTime() > TEMPLATE_RECHECK_MS;
     if (!host.templates.some((t) => t.name === request.template) && stale) {

@@ -4,6 +4,7 @@ import { SANDBOX_ID_PATTERN as SANDBOX_ID } from "@wrenn/contract";
 const hex8 = () => randomBytes(4).toString("hex");
 
 export const newSandboxId = () => `sb-${hex8()}`;
+export const newSnapshotId = () => `snap-${hex8()}`;
 export const newOwnerId = () => `own-${hex8()}`;
 export const newApiKeyId = () => `key-${hex8()}`;
 

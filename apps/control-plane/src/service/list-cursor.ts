@@ -12,7 +12,8 @@ export function encodeCursor(position: ListPosition): string {
   );
 }
 
-export function decodeCursor(cursor: string): ListPosition {
+/** idPattern: what the rows of this list are (sandboxes unless said otherwise). */
+export function decodeCursor(cursor: string, idPattern: RegExp = SANDBOX_ID_PATTERN): ListPosition {
   const invalid = new ServiceError(
     "invalid_cursor",
     "the pagination token is not one this server issued",
@@ -28,7 +29,7 @@ export function decodeCursor(cursor: string): ListPosition {
     parsed.length !== 2 ||
     !Number.isSafeInteger(parsed[0]) ||
     typeof parsed[1] !== "string" ||
-    !SANDBOX_ID_PATTERN.test(parsed[1])
+    !idPattern.test(parsed[1])
   ) {
     throw invalid;
   }

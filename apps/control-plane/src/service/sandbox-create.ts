@@ -17,6 +17,7 @@ import { enforceCreateRate, enforcePools } from "./quota.js";
 import { type CreateSandboxInput, normalizeCreate } from "./sandbox-input.js";
 import { describe, SEMVER, type ServiceCore } from "./sandbox-service-core.js";
 import type { OwnedSandbox, Principal } from "./sandbox-types.js";
+import { snapshotSourceFor } from "./snapshot-service.js";
 
 // Create: validation, quota, placement on a host and the agent call, with the row reporting each
 // step. Apart because it is the one operation that makes a row.
@@ -28,9 +29,15 @@ export async function createSandbox(
   principal: Principal,
   input: CreateSandboxInput,
 ): Promise<OwnedSandbox> {
-  const normalized = normalizeCreate(input, core.o.defaults);
+  // A snapshot (given, or named as the template) fixes template, sizes and host.
+  const snap =
+    input.fromSnapshot ?? (await snapshotSourceFor(core.o.db, principal, input.template));
+  const normalized = normalizeCreate(
+    snap ? { ...input, template: snap.template, resources: snap.resources } : input,
+    core.o.defaults,
+  );
   // One of the owner's own templates (from an image) runs as the host's name for it.
-  const own = await core.o.templates?.resolve(principal, normalized.template);
+  const own = snap ? undefined : await core.o.templates?.resolve(principal, normalized.template);
   const spec = own ? { ...normalized, template: own } : normalized;
   // A host directory is the host's own data: only an admin may ask for one.
   if (spec.mounts.length > 0 && principal.role !== "admin") {
@@ -43,6 +50,7 @@ export async function createSandbox(
   const placement = await core.o.scheduler.place({
     template: spec.template,
     resources: spec.resources,
+    ...(snap ? { hostId: snap.hostId } : {}),
   });
   const token = generateEnvdToken();
   const row = await core.o.db
@@ -106,6 +114,7 @@ export async function createSandbox(
       denyOut: spec.network.denyOut,
       envdAccessToken: token,
       mounts: spec.mounts,
+      ...(snap ? { fromSnapshot: snap.id } : {}),
     });
     if (!SEMVER.test(agent.envdVersion)) {
       throw new HostError(

@@ -12,6 +12,7 @@ import type { SandboxMountSpec } from "../hosts/host-client.js";
 import { validated } from "./errors.js";
 import type { SandboxDefaults } from "./limits.js";
 import type { EgressRules, Resources } from "./sandbox-types.js";
+import type { SnapshotSource } from "./snapshot-service.js";
 
 export interface CreateSandboxInput {
   name?: string;
@@ -24,6 +25,8 @@ export interface CreateSandboxInput {
   allowInternet?: boolean;
   network?: Omit<Partial<EgressRules>, "allowPublicTraffic"> & { allowPublicTraffic?: boolean };
   mounts?: Array<{ hostPath: string; path: string; readOnly?: boolean }>;
+  /** Restore this snapshot (its template, sizes and host win over the input's). */
+  fromSnapshot?: SnapshotSource;
 }
 
 export interface CreateSandboxSpec {

@@ -17,6 +17,7 @@ import {
   ERROR_CODE_HEADER,
   type ErrorCode,
   grpcCodeOf,
+  isSnapshotId,
 } from "@wrenn/contract";
 import {
   HostAgentService,
@@ -74,7 +75,7 @@ function refusal(code: ErrorCode, message: string): ConnectError {
  * agent without WRENN_MOUNT_ROOTS), then a template it has not built.
  */
 function checkCreate(
-  req: Parameters<typeof checkAgentCreate>[0],
+  req: Parameters<typeof checkAgentCreate>[0] & { fromSnapshot?: string },
   templates: string[],
   taken: (id: string) => boolean,
 ) {
@@ -84,6 +85,13 @@ function checkCreate(
   } catch (err) {
     if (err instanceof ContractError) throw refusal(err.code, err.message);
     throw err;
+  }
+  // The fake holds no snapshot: the agent checks the id, then finds none.
+  if (req.fromSnapshot) {
+    if (!isSnapshotId(req.fromSnapshot)) {
+      throw refusal("invalid_request", "snapshot id must look like snap-1a2b3c4d");
+    }
+    throw refusal("snapshot_not_found", `snapshot ${req.fromSnapshot} is not on this host`);
   }
   if (taken(checked.sandboxId)) {
     throw refusal("already_exists", `sandbox ${checked.sandboxId} already exists`);

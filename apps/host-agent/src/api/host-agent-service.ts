@@ -4,6 +4,7 @@ import {
   ContractError,
   checkAgentCreate,
   checkEgressPolicy,
+  checkSnapshotId,
   checkTemplateSteps,
   ERROR_CODE_HEADER,
   type ErrorCode,
@@ -13,6 +14,7 @@ import { BootPath, HostAgentService, PauseMode, SandboxState } from "@wrenn/prot
 import { AgentError, type AgentErrorCode } from "../sandboxes/errors.js";
 import type { Phase } from "../sandboxes/record.js";
 import type { SandboxManager, SandboxView } from "../sandboxes/sandbox-manager.js";
+import type { SandboxSnapshotter } from "../snapshots/sandbox-snapshotter.js";
 import type { TemplateBuilder } from "../templates/builder.js";
 import { ImageBuildError, type ImageTemplateBuilder } from "../templates/image-builder.js";
 import { ImageRootError } from "../templates/image-root.js";
@@ -21,6 +23,7 @@ import { hostReport } from "./host-report.js";
 
 export interface ServiceDeps {
   manager: SandboxManager;
+  snapshots: SandboxSnapshotter;
   templates: TemplateStore;
   builder: TemplateBuilder;
   imageBuilder: ImageTemplateBuilder;
@@ -97,6 +100,7 @@ const BOOT_PATHS = {
   warm_pool: BootPath.WARM_POOL,
   template_restore: BootPath.TEMPLATE_RESTORE,
   cold_boot: BootPath.COLD_BOOT,
+  snapshot_restore: BootPath.SNAPSHOT_RESTORE,
 };
 
 function sandboxMessage(v: SandboxView) {
@@ -153,6 +157,9 @@ export function hostAgentRoutes(deps: ServiceDeps) {
         guard(async () => {
           // The contract's rules, the same ones the control plane and its fake agent run.
           const checked = checkAgentCreate(req);
+          const fromSnapshot = req.fromSnapshot
+            ? await deps.snapshots.artifact(checkSnapshotId(req.fromSnapshot))
+            : undefined;
           const view = await manager.create({
             sandboxId: checked.sandboxId,
             template: checked.template,
@@ -164,6 +171,7 @@ export function hostAgentRoutes(deps: ServiceDeps) {
             defaultUser: req.defaultUser,
             defaultWorkdir: req.defaultWorkdir,
             mounts: checked.mounts,
+            ...(fromSnapshot ? { fromSnapshot } : {}),
           });
           return { sandbox: sandboxMessage(view) };
         }),
@@ -241,6 +249,28 @@ export function hostAgentRoutes(deps: ServiceDeps) {
       listTemplates: () =>
         guard(async () => ({ templates: (await deps.templates.list()).map(templateMessage) })),
       buildTemplate: (req, ctx) => buildStream(deps, req, ctx),
+      snapshotSandbox: (req) =>
+        guard(async () => {
+          const { meta, sandbox } = await deps.snapshots.take(
+            requireId(req.sandboxId),
+            checkSnapshotId(req.snapshotId),
+          );
+          return {
+            snapshot: {
+              snapshotId: meta.snapshotId,
+              sourceSandboxId: meta.sourceSandboxId,
+              template: meta.template.name,
+              sizeBytes: BigInt(meta.sizeBytes),
+              createdAt: timestampFromDate(new Date(meta.createdAt)),
+            },
+            sandbox: sandboxMessage(sandbox),
+          };
+        }),
+      deleteSnapshot: (req) =>
+        guard(async () => {
+          await deps.snapshots.remove(checkSnapshotId(req.snapshotId));
+          return {};
+        }),
       deleteTemplate: (req) =>
         guard(async () => {
           const t = await deps.templates.current(req.name);

@@ -1,3 +1,4 @@
+import type { SnapshotArtifact } from "../snapshots/sandbox-snapshotter.js";
 import type { SandboxMount } from "./mounts.js";
 import type { NetworkPolicy } from "./policy.js";
 import type { BootPath, Resources, SandboxRecord } from "./record.js";
@@ -32,6 +33,8 @@ export interface CreateRequest {
   defaultUser?: string;
   defaultWorkdir?: string;
   mounts?: SandboxMount[];
+  /** Restore this snapshot (checked by SandboxSnapshotter.artifact) instead of the template. */
+  fromSnapshot?: SnapshotArtifact;
 }
 
 export interface SandboxView extends SandboxRecord {

@@ -18,7 +18,7 @@ export type Phase =
   | "destroying"
   | "error";
 
-export type BootPath = "warm_pool" | "template_restore" | "cold_boot";
+export type BootPath = "warm_pool" | "template_restore" | "cold_boot" | "snapshot_restore";
 
 export interface Resources {
   vcpus: number;

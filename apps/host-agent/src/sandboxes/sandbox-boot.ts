@@ -16,17 +16,18 @@ import type { PoolEntry } from "./warm-pool.js";
 // template checkpoint later boots restore from. Apart from pause/resume and adoption because
 // only a new runtime id passes through here.
 
-export async function createSandbox(core: ManagerCore, req: CreateRequest): Promise<SandboxView> {
-  if (!isSandboxId(req.sandboxId)) {
+/** A create's sandbox id is well formed and not taken on this host. */
+export function checkNewSandboxId(core: ManagerCore, sandboxId: string): void {
+  if (!isSandboxId(sandboxId)) {
     throw new AgentError("invalid_argument", `sandbox id must look like sb-1a2b3c4d`);
   }
-  if (core.bySandbox.has(req.sandboxId)) {
-    throw new AgentError(
-      "already_exists",
-      `sandbox ${req.sandboxId} already exists`,
-      "already_exists",
-    );
+  if (core.bySandbox.has(sandboxId)) {
+    throw new AgentError("already_exists", `sandbox ${sandboxId} already exists`, "already_exists");
   }
+}
+
+export async function createSandbox(core: ManagerCore, req: CreateRequest): Promise<SandboxView> {
+  checkNewSandboxId(core, req.sandboxId);
   const resources = resolveResources(core, req.resources);
   const mounts = await resolveMounts(req.mounts ?? [], core.config.mountRoots);
   const template = await core.templates.current(req.template);
@@ -121,6 +122,8 @@ export async function personalise(
   inst: Instance,
   req: CreateRequest,
   bootPath: BootPath,
+  /** The token envd already holds (a snapshot's), to be allowed to give it a new one. */
+  currentToken?: string,
 ): Promise<void> {
   const rec = inst.record;
   if (bootPath === "warm_pool") await core.networks.applyPolicy(inst.runtimeId, req.network);
@@ -129,12 +132,25 @@ export async function personalise(
   // An image template's Env, USER and WORKDIR, as `docker run` applies them; the request's
   // own win.
   const image = rec.template.image;
-  await envd.init({
-    envVars: { ...imageEnv(image), ...req.envVars },
-    accessToken: req.envdAccessToken || undefined,
-    defaultUser: req.defaultUser || image?.user || "user",
-    defaultWorkdir: req.defaultWorkdir || image?.workdir || undefined,
-  });
+  // A snapshot's envd already holds its source's environment, user and directory: only what
+  // the request gives replaces them.
+  const restored = bootPath === "snapshot_restore";
+  await envd.init(
+    restored
+      ? {
+          ...(Object.keys(req.envVars).length > 0 ? { envVars: req.envVars } : {}),
+          accessToken: req.envdAccessToken || undefined,
+          ...(req.defaultUser ? { defaultUser: req.defaultUser } : {}),
+          ...(req.defaultWorkdir ? { defaultWorkdir: req.defaultWorkdir } : {}),
+        }
+      : {
+          envVars: { ...imageEnv(image), ...req.envVars },
+          accessToken: req.envdAccessToken || undefined,
+          defaultUser: req.defaultUser || image?.user || "user",
+          defaultWorkdir: req.defaultWorkdir || image?.workdir || undefined,
+        },
+    currentToken,
+  );
   // The template has no name server: only a sandbox that may reach the internet needs one.
   rec.sandboxId = req.sandboxId;
   rec.metadata = req.metadata;
@@ -142,7 +158,7 @@ export async function personalise(
   if (req.network.allowInternet && core.config.sandboxDns.length > 0) {
     await core.writeResolver(inst);
   }
-  if (image?.startCmd) {
+  if (image?.startCmd && !restored) {
     await startTemplateCommand(envd, image, req.envdAccessToken || undefined);
   }
   rec.bootPath = bootPath;
@@ -191,6 +207,8 @@ export async function bootFrom(
   policy: NetworkPolicy,
   image: string | undefined,
   mounts: SandboxMount[] = [],
+  /** A disk image to copy (a snapshot's) instead of a new empty disk. */
+  diskFrom?: string,
 ): Promise<Instance> {
   const runtimeId = await core.records.newRuntimeId();
   const now = new Date().toISOString();
@@ -217,7 +235,7 @@ export async function bootFrom(
     await core.records.save(inst.record);
     const [lease] = await Promise.all([
       core.networks.setup(runtimeId, policy),
-      inst.disk.create(resources.diskMb),
+      diskFrom ? inst.disk.createFrom(diskFrom) : inst.disk.create(resources.diskMb),
     ]);
     core.leases.set(runtimeId, lease);
     const spec = inst.spec(lease.netnsPath, core.config.pidsLimit);

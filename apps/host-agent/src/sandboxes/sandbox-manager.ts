@@ -1,7 +1,9 @@
 import type { Logger } from "pino";
 import type { RuntimeDriver } from "../runtime/driver.js";
+import { restoreSnapshot } from "../snapshots/snapshot-restore.js";
 import type { InstalledTemplate, TemplateStore } from "../templates/store.js";
 import { AgentError } from "./errors.js";
+import type { Instance } from "./instance.js";
 import { ManagerCore } from "./manager-core.js";
 import type { CreateRequest, ManagerConfig, Observer, SandboxView } from "./manager-types.js";
 import type { SandboxNetworks } from "./network-port.js";
@@ -78,6 +80,11 @@ export class SandboxManager {
     return this.core.view(this.core.bySandboxId(sandboxId));
   }
 
+  /** The host-side pieces of a sandbox (its checkpoint and disk, for a snapshot). */
+  instanceOf(sandboxId: string): Instance {
+    return this.core.bySandboxId(sandboxId);
+  }
+
   /** Where the forwarder sends traffic for a port of a running sandbox. */
   target(sandboxId: string): { host: string } {
     const inst = this.core.bySandboxId(sandboxId);
@@ -142,7 +149,9 @@ export class SandboxManager {
   // ---- create ----------------------------------------------------------------------------
 
   create(req: CreateRequest): Promise<SandboxView> {
-    return createSandbox(this.core, req);
+    return req.fromSnapshot
+      ? restoreSnapshot(this.core, req, req.fromSnapshot)
+      : createSandbox(this.core, req);
   }
 
   /** How sandboxes of a built template boot: its root, and envd's runtime when not its own. */

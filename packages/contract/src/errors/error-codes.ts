@@ -261,6 +261,23 @@ export const ERROR_CODES = {
     retryable: false,
     message: "template {template} is not built on this host",
   },
+  /** A snapshot id or name that is unknown, deleted, or another owner's. */
+  snapshot_not_found: {
+    status: 404,
+    grpc: "not_found",
+    retryable: false,
+    message: "snapshot {id} not found",
+  },
+  /**
+   * A snapshot restores only under the runtime build that took it (gVisor checkpoints are not
+   * portable between runsc builds): the host refuses, and says which build it has.
+   */
+  snapshot_incompatible: {
+    status: 409,
+    grpc: "failed_precondition",
+    retryable: false,
+    message: "the snapshot cannot be restored on this host",
+  },
   /** The OCI image a template build names does not exist in its registry. */
   image_not_found: {
     status: 400,

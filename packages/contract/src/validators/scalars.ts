@@ -1,10 +1,45 @@
 import { invalidInput } from "../errors/error-codes.js";
-import { LIMITS, SANDBOX_ID_PATTERN, SANDBOX_NAME_PATTERN, TEMPLATE_PATTERN } from "../limits.js";
+import {
+  LIMITS,
+  SANDBOX_ID_PATTERN,
+  SANDBOX_NAME_PATTERN,
+  SNAPSHOT_ID_PATTERN,
+  SNAPSHOT_NAME_PATTERN,
+  TEMPLATE_PATTERN,
+} from "../limits.js";
 import type { Resources } from "../schemas/sandbox-schemas.js";
 
 const templatePattern = new RegExp(TEMPLATE_PATTERN);
 const sandboxIdPattern = new RegExp(SANDBOX_ID_PATTERN);
 const sandboxNamePattern = new RegExp(SANDBOX_NAME_PATTERN);
+const snapshotIdPattern = new RegExp(SNAPSHOT_ID_PATTERN);
+const snapshotNamePattern = new RegExp(SNAPSHOT_NAME_PATTERN);
+
+export function isSnapshotId(id: unknown): id is string {
+  return typeof id === "string" && snapshotIdPattern.test(id);
+}
+
+export function checkSnapshotId(id: unknown): string {
+  if (!isSnapshotId(id)) throw invalidInput("snapshot id must look like snap-1a2b3c4d");
+  return id;
+}
+
+/** A snapshot's name, as given at snapshot time; undefined when none was. */
+export function checkSnapshotName(name: unknown): string | undefined {
+  if (name === undefined || name === null || name === "") return undefined;
+  if (typeof name !== "string" || !snapshotNamePattern.test(name)) {
+    throw invalidInput(
+      `name must match ${SNAPSHOT_NAME_PATTERN} (lower-case letters, digits, _ and -, at most ${LIMITS.snapshotNameLength} characters)`,
+    );
+  }
+  return name;
+}
+
+/** How many sandboxes one fork creates (E2B: count 1..100, default 1). */
+export function checkForkCount(count: unknown): number {
+  if (count === undefined || count === null) return LIMITS.forkCount.default;
+  return checkIntegerIn("count", count, LIMITS.forkCount);
+}
 
 export function checkIntegerIn(
   name: string,

@@ -6,6 +6,7 @@ import { ConnectionConfig, type ConnectionOpts } from "../connection-config.js";
 import { ApiKeysClient } from "./api-keys-client.js";
 import { HostsClient } from "./hosts-client.js";
 import { SandboxRecordsClient } from "./sandbox-records-client.js";
+import { SnapshotsClient } from "./snapshots-client.js";
 import { TemplatesClient } from "./templates-client.js";
 import { wireObject } from "./wire-object.js";
 
@@ -18,6 +19,8 @@ export class WrennClient {
   readonly hosts: HostsClient;
   readonly templates: TemplatesClient;
   readonly sandboxes: SandboxRecordsClient;
+  /** Snapshots of running sandboxes, and forks. */
+  readonly snapshots: SnapshotsClient;
 
   constructor(opts: ConnectionOpts = {}) {
     this.api = new ApiClient(new ConnectionConfig(opts));
@@ -25,6 +28,7 @@ export class WrennClient {
     this.hosts = new HostsClient(this.api);
     this.templates = new TemplatesClient(this.api);
     this.sandboxes = new SandboxRecordsClient(this.api);
+    this.snapshots = new SnapshotsClient(this.api);
   }
 
   /** Whether the control plane is up, and its version. Needs no API key. */

@@ -183,3 +183,44 @@ export const SandboxMetric = Type.Object({
   diskUsed: Type.Number(),
   diskTotal: Type.Number(),
 });
+
+/** POST /sandboxes/{id}/snapshots. */
+export const SnapshotBody = Type.Object({
+  name: Type.Optional(
+    Type.String({ maxLength: LIMITS.snapshotNameLength, description: "A name for the snapshot" }),
+  ),
+});
+
+/** E2B's SnapshotInfo: the id `Sandbox.create` takes, and its names. */
+export const SnapshotInfo = Type.Object({
+  snapshotID: Type.String(),
+  names: Type.Array(Type.String()),
+});
+
+/** GET /snapshots. */
+export const SnapshotListQuery = Type.Object({
+  sandboxID: Type.Optional(Type.String({ maxLength: 64 })),
+  name: Type.Optional(Type.String({ maxLength: LIMITS.snapshotNameLength })),
+  limit: Type.Optional(
+    Type.Integer({ minimum: LIMITS.listLimit.min, maximum: LIMITS.listLimit.max }),
+  ),
+  nextToken: Type.Optional(Type.String({ maxLength: LIMITS.cursorLength })),
+});
+
+/** POST /sandboxes/{id}/fork (E2B: count 1..100, default 1; timeout default 15 s). */
+export const ForkBody = Type.Object({
+  count: Type.Optional(
+    Type.Integer({
+      minimum: LIMITS.forkCount.min,
+      maximum: LIMITS.forkCount.max,
+      description: "Sandboxes to create from one snapshot of the source",
+    }),
+  ),
+  timeout: Type.Optional(Timeout),
+});
+
+/** One fork's outcome: exactly one of sandbox and error. */
+export const ForkResult = Type.Object({
+  sandbox: Type.Optional(Sandbox),
+  error: Type.Optional(E2bError),
+});

@@ -2,7 +2,7 @@
 // COPY files, POST /v2/templates/{id}/builds/{bid} with the steps, build status with
 // logsOffset, aliases. The builds themselves are the TemplateService's, as /v1/templates'.
 
-import { TEMPLATE_STEP_LIMITS, type TemplateLogEntry } from "@wrenn/contract";
+import { isSnapshotId, TEMPLATE_STEP_LIMITS, type TemplateLogEntry } from "@wrenn/contract";
 import type { FastifyPluginAsync, FastifyRequest } from "fastify";
 import { ServiceError } from "../../service/errors.js";
 import type { ApiDeps } from "../api-deps.js";
@@ -158,7 +158,13 @@ export const e2bTemplateRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) 
 
   app.delete("/templates/:templateID", { config, schema }, async (request: Req, reply) => {
     const principal = principalOf(request);
-    const row = await templates.getById(principal, request.params.templateID as string);
+    const id = request.params.templateID ?? "";
+    // E2B's SDK deletes a snapshot through this route (Sandbox.deleteSnapshot).
+    if (isSnapshotId(id)) {
+      await deps.snapshots.delete(principal, id);
+      return reply.status(204).send();
+    }
+    const row = await templates.getById(principal, id);
     await templates.delete(principal, `${row.name}:${row.tag}`);
     return reply.status(204).send();
   });

@@ -13,14 +13,11 @@ const schema = { hide: true, response: e2bErrors };
 
 /** Sandbox-scoped features by the path segment after the id. */
 const SANDBOX_FEATURES: Record<string, string> = {
-  snapshots: "Snapshots (sandbox.createSnapshot)",
-  fork: "Forking a sandbox (sandbox.fork)",
   logs: "Sandbox logs",
 };
 
 /** Top-level path families, by their first segment. */
 const FAMILIES: Record<string, string> = {
-  snapshots: "Snapshots",
   volumes: "Volumes",
   volumecontent: "Volumes",
   templates: "This template route",

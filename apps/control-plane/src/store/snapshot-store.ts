@@ -1,0 +1,108 @@
+import type { Queryable } from "../db/database.js";
+import type { ListPosition } from "./sandbox-store.js";
+
+export interface SnapshotRow {
+  id: string;
+  ownerId: string;
+  name: string | null;
+  sourceSandboxId: string;
+  hostId: string;
+  template: string;
+  vcpus: number;
+  memoryMb: number;
+  diskMb: number;
+  sizeBytes: number;
+  createdAt: Date;
+}
+
+const COLUMNS = `id, owner_id, name, source_sandbox_id, host_id, template, vcpus, memory_mb,
+  disk_mb, size_bytes, created_at`;
+
+function toRow(r: Record<string, unknown>): SnapshotRow {
+  return {
+    id: r.id as string,
+    ownerId: r.owner_id as string,
+    name: (r.name as string | null) ?? null,
+    sourceSandboxId: r.source_sandbox_id as string,
+    hostId: r.host_id as string,
+    template: r.template as string,
+    vcpus: Number(r.vcpus),
+    memoryMb: Number(r.memory_mb),
+    diskMb: Number(r.disk_mb),
+    sizeBytes: Number(r.size_bytes),
+    createdAt: new Date(r.created_at as string),
+  };
+}
+
+export async function insertSnapshot(
+  db: Queryable,
+  row: Omit<SnapshotRow, "createdAt">,
+): Promise<SnapshotRow> {
+  // Milliseconds: list cursors carry created_at and must find the row again exactly.
+  const r = await db.query(
+    `INSERT INTO snapshots (id, owner_id, name, source_sandbox_id, host_id, template, vcpus,
+       memory_mb, disk_mb, size_bytes, created_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, date_trunc('milliseconds', now()))
+     RETURNING ${COLUMNS}`,
+    [
+      row.id,
+      row.ownerId,
+      row.name,
+      row.sourceSandboxId,
+      row.hostId,
+      row.template,
+      row.vcpus,
+      row.memoryMb,
+      row.diskMb,
+      row.sizeBytes,
+    ],
+  );
+  return toRow(r.rows[0] as Record<string, unknown>);
+}
+
+/** The owner's snapshot by id; another owner's is not found, as an unknown one. */
+export async function findSnapshot(
+  db: Queryable,
+  ownerId: string,
+  id: string,
+): Promise<SnapshotRow | undefined> {
+  const r = await db.query(`SELECT ${COLUMNS} FROM snapshots WHERE owner_id = $1 AND id = $2`, [
+    ownerId,
+    id,
+  ]);
+  return r.rows[0] ? toRow(r.rows[0]) : undefined;
+}
+
+/** Newest first; `after` is the last row of the previous page. */
+export async function listSnapshots(
+  db: Queryable,
+  ownerId: string,
+  filter: { sourceSandboxId?: string; name?: string; limit: number; after?: ListPosition },
+): Promise<SnapshotRow[]> {
+  const where = ["owner_id = $1"];
+  const params: unknown[] = [ownerId];
+  if (filter.sourceSandboxId !== undefined) {
+    params.push(filter.sourceSandboxId);
+    where.push(`source_sandbox_id = $${params.length}`);
+  }
+  if (filter.name !== undefined) {
+    params.push(filter.name);
+    where.push(`name = $${params.length}`);
+  }
+  if (filter.after) {
+    params.push(filter.after.startedAt.toISOString(), filter.after.id);
+    where.push(`(created_at, id) < ($${params.length - 1}::timestamptz, $${params.length})`);
+  }
+  params.push(filter.limit);
+  const r = await db.query(
+    `SELECT ${COLUMNS} FROM snapshots WHERE ${where.join(" AND ")}
+     ORDER BY created_at DESC, id DESC LIMIT $${params.length}`,
+    params,
+  );
+  return r.rows.map(toRow);
+}
+
+export async function deleteSnapshotRow(db: Queryable, ownerId: string, id: string) {
+  const r = await db.query("DELETE FROM snapshots WHERE owner_id = $1 AND id = $2", [ownerId, id]);
+  return r.rowCount > 0;
+}

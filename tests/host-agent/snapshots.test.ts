@@ -1,0 +1,168 @@
+import { readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { BootPath, SandboxState } from "@wrenn/proto/hostagent";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AgentProcess } from "../harness/agent-process.js";
+import { execInSandbox } from "../harness/sandbox-exec.js";
+import { waitFor } from "../harness/wait.js";
+
+const SOURCE = "sb-00000c01";
+const COPY = "sb-00000c02";
+const SNAP = "snap-0000c001";
+const SOURCE_TOKEN = "tok-snapshot-source";
+const COPY_TOKEN = "tok-snapshot-copy";
+
+/** A process of the sandbox writing a counter five times a second, detached from envd. */
+const COUNTER =
+  "setsid sh -c 'i=0; while true; do i=$((i+1)); echo $i > /home/user/counter; sleep 0.2; done' " +
+  "</dev/null >/dev/null 2>&1 &";
+
+async function counter(agentUrl: string, id: string, token: string): Promise<number> {
+  const r = await execInSandbox(agentUrl, id, "cat /home/user/counter", { token });
+  return Number(r.stdout.trim());
+}
+
+/** Waits until the counter of a sandbox is above `after`: its writer is alive and counting. */
+async function counting(agentUrl: string, id: string, token: string, after: number) {
+  let seen = after;
+  await waitFor(
+    async () => {
+      seen = await counter(agentUrl, id, token);
+      return seen > after;
+    },
+    60_000,
+    `the counter of ${id} to pass ${after}`,
+  );
+  return seen;
+}
+
+describe("host agent: snapshots of running sandboxes", () => {
+  let agent: AgentProcess;
+  beforeAll(async () => {
+    agent = await AgentProcess.start({ poolSize: 0 });
+  });
+  afterAll(async () => {
+    await agent?.dispose();
+  });
+
+  it("saves files and processes; the source keeps running; a new sandbox restores it", async () => {
+    await agent.client.createSandbox({
+      sandboxId: SOURCE,
+      template: "base",
+      envdAccessToken: SOURCE_TOKEN,
+      envVars: { FROM_SOURCE: "yes" },
+    });
+    await execInSandbox(agent.url, SOURCE, `echo kept > /home/user/note.txt; ${COUNTER}`, {
+      token: SOURCE_TOKEN,
+    });
+    const before = await counting(agent.url, SOURCE, SOURCE_TOKEN, 0);
+
+    const { snapshot, sandbox } = await agent.client.snapshotSandbox({
+      sandboxId: SOURCE,
+      snapshotId: SNAP,
+    });
+    expect(snapshot).toMatchObject({ snapshotId: SNAP, sourceSandboxId: SOURCE, template: "base" });
+    expect(Number(snapshot?.sizeBytes)).toBeGreaterThan(0);
+    expect(sandbox?.state).toBe(SandboxState.RUNNING);
+    // The source: same id, same token, its process still counting.
+    const afterSnap = await counting(agent.url, SOURCE, SOURCE_TOKEN, before);
+
+    const { sandbox: copy } = await agent.client.createSandbox({
+      sandboxId: COPY,
+      template: "base",
+      fromSnapshot: SNAP,
+      envdAccessToken: COPY_TOKEN,
+      metadata: { copy: "1" },
+    });
+    expect(copy).toMatchObject({
+      sandboxId: COPY,
+      state: SandboxState.RUNNING,
+      bootPath: BootPath.SNAPSHOT_RESTORE,
+      metadata: { copy: "1" },
+    });
+    expect(copy?.address).not.toBe(sandbox?.address);
+    const files = await execInSandbox(
+      agent.url,
+      COPY,
+      "cat /home/user/note.txt; echo $FROM_SOURCE",
+      {
+        token: COPY_TOKEN,
+      },
+    );
+    expect(files).toMatchObject({ stdout: "kept\nyes\n", exitCode: 0 });
+    // The copy's counter resumes from where the snapshot left it, and goes on.
+    const restored = await counter(agent.url, COPY, COPY_TOKEN);
+    expect(restored).toBeGreaterThanOrEqual(before);
+    await counting(agent.url, COPY, COPY_TOKEN, restored);
+    // Its own token: the source's no longer opens it.
+    await expect(execInSandbox(agent.url, COPY, "true", { token: SOURCE_TOKEN })).rejects.toThrow();
+
+    // Independent: a file written in the copy is not in the source.
+    await execInSandbox(agent.url, COPY, "echo copy > /home/user/only-copy", { token: COPY_TOKEN });
+    const src = await execInSandbox(agent.url, SOURCE, "ls /home/user", { token: SOURCE_TOKEN });
+    expect(src.stdout.split("\n")).not.toContain("only-copy");
+    await counting(agent.url, SOURCE, SOURCE_TOKEN, afterSnap);
+
+    await agent.client.deleteSnapshot({ snapshotId: SNAP });
+    // Idempotent.
+    await agent.client.deleteSnapshot({ snapshotId: SNAP });
+    await expect(
+      agent.client.createSandbox({
+        sandboxId: "sb-00000c03",
+        template: "base",
+        fromSnapshot: SNAP,
+      }),
+    ).rejects.toThrow(/not on this host/);
+    await expect(agent.client.getSandbox({ sandboxId: "sb-00000c03" })).rejects.toThrow(
+      /not found/,
+    );
+    // The copy does not depend on the artifact once restored.
+    await counting(agent.url, COPY, COPY_TOKEN, await counter(agent.url, COPY, COPY_TOKEN));
+    await agent.client.destroySandbox({ sandboxId: COPY });
+  });
+
+  it("refuses a snapshot taken under another runtime build, saying so", async () => {
+    const snap = "snap-0000c002";
+    await agent.client.snapshotSandbox({ sandboxId: SOURCE, snapshotId: snap });
+    const stamp = path.join(
+      agent.dataDir,
+      "snapshots",
+      snap,
+      "checkpoint",
+      "wrenn-runtime-identity",
+    );
+    const real = await readFile(stamp, "utf8");
+    await writeFile(stamp, "runsc version 0.0~19990101.0 platform=ptrace\n");
+    await expect(
+      agent.client.createSandbox({
+        sandboxId: "sb-00000c04",
+        template: "base",
+        fromSnapshot: snap,
+      }),
+    ).rejects.toThrow(/0\.0~19990101\.0/);
+    await expect(agent.client.getSandbox({ sandboxId: "sb-00000c04" })).rejects.toThrow(
+      /not found/,
+    );
+    await writeFile(stamp, real);
+    await agent.client.deleteSnapshot({ snapshotId: snap });
+  });
+
+  it("refuses bad input and creates nothing", async () => {
+    await expect(
+      agent.client.snapshotSandbox({ sandboxId: SOURCE, snapshotId: "../../etc" }),
+    ).rejects.toThrow(/snapshot id/);
+    await expect(
+      agent.client.snapshotSandbox({ sandboxId: "sb-0000dead", snapshotId: "snap-0000c003" }),
+    ).rejects.toThrow(/not found/);
+    await expect(
+      agent.client.createSandbox({
+        sandboxId: "sb-00000c05",
+        template: "base",
+        fromSnapshot: "snap-0000ffff",
+      }),
+    ).rejects.toThrow(/not on this host/);
+    const { sandboxes } = await agent.client.listSandboxes({});
+    expect(sandboxes.map((s) => s.sandboxId)).toEqual([SOURCE]);
+    await agent.client.destroySandbox({ sandboxId: SOURCE });
+  });
+});
