@@ -18,17 +18,32 @@ export async function execInSandbox(
   command: string,
   opts: { token?: string; user?: string; timeoutMs?: number } = {},
 ): Promise<ExecResult> {
+  const headers: Record<string, string> = {
+    "wrenn-forward-sandbox": sandboxId,
+    "wrenn-forward-port": "49983",
+  };
+  if (opts.token) headers["x-access-token"] = opts.token;
+  if (opts.user) headers.authorization = `Basic ${Buffer.from(`${opts.user}:`).toString("base64")}`;
+  return execAt(agentUrl, command, headers, opts.timeoutMs);
+}
+
+/**
+ * Runs a command through envd's process service at baseUrl (envd itself, or anything that
+ * forwards to it given `headers`).
+ */
+export async function execAt(
+  baseUrl: string,
+  command: string,
+  headers: Record<string, string> = {},
+  timeoutMs = 60_000,
+): Promise<ExecResult> {
   const forward: Interceptor = (next) => (req) => {
-    req.header.set("wrenn-forward-sandbox", sandboxId);
-    req.header.set("wrenn-forward-port", "49983");
-    if (opts.token) req.header.set("x-access-token", opts.token);
-    if (opts.user)
-      req.header.set("authorization", `Basic ${Buffer.from(`${opts.user}:`).toString("base64")}`);
+    for (const [name, value] of Object.entries(headers)) req.header.set(name, value);
     return next(req);
   };
   const client = createClient(
     Process,
-    createConnectTransport({ baseUrl: agentUrl, httpVersion: "1.1", interceptors: [forward] }),
+    createConnectTransport({ baseUrl, httpVersion: "1.1", interceptors: [forward] }),
   );
   let stdout = "";
   let stderr = "";
@@ -36,7 +51,7 @@ export async function execInSandbox(
   const dec = new TextDecoder();
   for await (const res of client.start(
     { process: { cmd: "/bin/bash", args: ["-l", "-c", command] }, stdin: false },
-    { timeoutMs: opts.timeoutMs ?? 60_000 },
+    { timeoutMs },
   )) {
     const ev = res.event?.event;
     if (ev?.case === "data") {
