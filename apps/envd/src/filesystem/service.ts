@@ -1,7 +1,8 @@
-import { realpath, rename, rm, stat, statfs } from "node:fs/promises";
+import { rename, rm, stat, statfs } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import { IO_LIMITS } from "@wrenn/contract";
 import {
   EventType,
   type Filesystem,
@@ -22,7 +23,6 @@ import { entryFromFacts, entryInfo } from "./entry.js";
 import { errnoOf, toConnectError } from "./errno.js";
 import { InotifyWatcher, type RawFsEvent } from "./inotify-watcher.js";
 import type { MetadataStore } from "./metadata.js";
-import { walkDir } from "./walk.js";
 
 export interface FilesystemServiceDeps {
   state: SandboxState;
@@ -56,6 +56,22 @@ async function statEntry(path: string, metadata: MetadataStore) {
     }
     throw toConnectError(error, `error getting file info of ${path}`);
   }
+}
+
+/**
+ * A listing past IO_LIMITS' caps, refused whole: E2B's ListDir cannot say "cut short", and a
+ * partial listing read as complete would be a lie. InvalidArgument, because the request asked
+ * for too much (E2B's SDK shows it as InvalidArgumentError with this message; /v1 as 400).
+ */
+function listTooBig(path: string, cap: string): ConnectError {
+  const what =
+    cap === "names"
+      ? `more than ${IO_LIMITS.listNameBytes} bytes of paths and link targets`
+      : `more than ${IO_LIMITS.listEntries} entries`;
+  return new ConnectError(
+    `listing ${path} would return ${what}, the most one listing returns: list a subdirectory, or ask for a smaller depth`,
+    Code.InvalidArgument,
+  );
 }
 
 interface WatchRequest {
@@ -109,6 +125,7 @@ export function filesystemService(deps: FilesystemServiceDeps): ServiceImpl<type
       listed = await listAsUser(deps.binDir, user, requested, depth);
     } catch (error) {
       const code = errnoOf(error);
+      if (code === "E2BIG") throw listTooBig(requested, (error as Error).message);
       if (code === "ENOENT") throw new ConnectError(`path not found: ${requested}`, Code.NotFound);
       if (code === "ELOOP") {
         throw new ConnectError(
@@ -243,34 +260,16 @@ export function filesystemService(deps: FilesystemServiceDeps): ServiceImpl<type
 
     async listDir(req, ctx) {
       const user = rpcUser(ctx.requestHeader, state);
-      const depth = req.depth === 0 ? 1 : req.depth;
+      const depth = req.depth === 0 ? IO_LIMITS.listDepth.default : req.depth;
       const requested = resolvePath(req.path, user, state);
-      if (!actsAsItself(user)) return { entries: await listDirAsUser(user, requested, depth) };
-      let resolved: string;
-      try {
-        resolved = await realpath(requested);
-      } catch (error) {
-        if (errnoOf(error) === "ENOENT")
-          throw new ConnectError(`path not found: ${requested}`, Code.NotFound);
-        if (errnoOf(error) === "ELOOP") {
-          throw new ConnectError(
-            `cyclic symlink or chain >255 links at '${requested}'`,
-            Code.FailedPrecondition,
-          );
-        }
-        throw toConnectError(error, "error resolving symlink");
+      if (depth > IO_LIMITS.listDepth.max) {
+        throw new ConnectError(
+          `depth ${depth} is more than ${IO_LIMITS.listDepth.max}, the deepest one listing goes: list a subdirectory, or ask for a smaller depth`,
+          Code.InvalidArgument,
+        );
       }
-      const st = await stat(resolved).catch((error: unknown) => {
-        throw toConnectError(error, "error getting file info");
-      });
-      if (!st.isDirectory()) {
-        throw new ConnectError(`path is not a directory: ${requested}`, Code.InvalidArgument);
-      }
-      try {
-        return { entries: await walkDir(requested, resolved, depth, metadata) };
-      } catch (error) {
-        throw toConnectError(error, `error reading directory ${requested}`);
-      }
+      // Root's listings too go through the helper: one walk, with one set of caps.
+      return { entries: await listDirAsUser(user, requested, depth) };
     },
 
     async remove(req, ctx) {
