@@ -16,8 +16,6 @@
  *   wrenn-files mkdir PATH       mkdir -p; EEXIST when PATH is already a directory
  *   wrenn-files rename FROM TO   creates TO's missing parents, then rename(2)
  *   wrenn-files remove PATH      rm -rf (a missing PATH is not an error)
- *   wrenn-files check PATH dir   PATH opens as a directory the caller may read
- *   wrenn-files check PATH any   every directory on the way to PATH may be searched
  *   wrenn-files stat PATH        one entry record (below) for PATH itself, its name empty
  *   wrenn-files list PATH DEPTH ENTRIES BYTES
  *                                stderr "ok\n" once PATH resolves (realpath) to a directory
@@ -198,17 +196,6 @@ static int do_remove(const char *path) {
     if (remove_reported) return 1;
     return fail_errno(errno ? errno : EIO, "cannot remove", path);
   }
-  say("ok\n");
-  return 0;
-}
-
-static int do_check(const char *path, const char *kind) {
-  int dir = strcmp(kind, "dir") == 0;
-  /* O_PATH without O_NOFOLLOW would also need the link's target; lstat semantics need not. */
-  int fd = dir ? open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-               : open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) return fail_errno(errno, "cannot access", path);
-  close(fd);
   say("ok\n");
   return 0;
 }
@@ -428,10 +415,9 @@ int main(int argc, char **argv) {
   if (argc == 3 && strcmp(argv[1], "mkdir") == 0) return do_mkdir(argv[2]);
   if (argc == 4 && strcmp(argv[1], "rename") == 0) return do_rename(argv[2], argv[3]);
   if (argc == 3 && strcmp(argv[1], "remove") == 0) return do_remove(argv[2]);
-  if (argc == 4 && strcmp(argv[1], "check") == 0) return do_check(argv[2], argv[3]);
   if (argc == 3 && strcmp(argv[1], "stat") == 0) return do_stat(argv[2]);
   if (argc == 6 && strcmp(argv[1], "list") == 0)
     return do_list(argv[2], argv[3], argv[4], argv[5]);
-  say("error EINVAL usage: wrenn-files (read|write|mkdir|remove|stat) PATH | rename FROM TO | check PATH dir|any | list PATH DEPTH ENTRIES BYTES\n");
+  say("error EINVAL usage: wrenn-files (read|write|mkdir|remove|stat) PATH | rename FROM TO | list PATH DEPTH ENTRIES BYTES\n");
   return 2;
 }

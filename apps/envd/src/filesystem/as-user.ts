@@ -182,7 +182,7 @@ export function listAsUser(binDir: string, user: SystemUser, path: string, depth
   ]);
 }
 
-/** Runs one operation (mkdir, rename, remove, check) to its end. */
+/** Runs one operation (mkdir, rename, remove) to its end. */
 export async function fileOp(binDir: string, user: SystemUser, args: string[]): Promise<void> {
   await start(binDir, user, args, false).exited;
 }

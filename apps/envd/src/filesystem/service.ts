@@ -1,4 +1,4 @@
-import { rename, rm, stat, statfs } from "node:fs/promises";
+import { rename, rm, stat } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
@@ -21,7 +21,7 @@ import type { SystemUser } from "../users/passwd.js";
 import { actsAsItself, fileOp, listAsUser, statAsUser, type UserEntry } from "./as-user.js";
 import { entryFromFacts, entryInfo } from "./entry.js";
 import { errnoOf, toConnectError } from "./errno.js";
-import { InotifyWatcher, type RawFsEvent } from "./inotify-watcher.js";
+import { InotifyWatcher, type RawFsEvent, type WatcherHandlers } from "./inotify-watcher.js";
 import type { MetadataStore } from "./metadata.js";
 
 export interface FilesystemServiceDeps {
@@ -100,24 +100,6 @@ export function filesystemService(deps: FilesystemServiceDeps): ServiceImpl<type
     await fileOp(deps.binDir, user, args);
     return true;
   };
-  /**
-   * Before envd watches a directory as root (inotify has no helper): the user may open `path`
-   * for reading. Known limit: a directory swapped for a symlink right after this check is
-   * watched where the link points, so its event names (never contents) could be seen. Stat and
-   * listing do not have this limit: the helper does them as the user.
-   */
-  const checkReadableDir = async (user: SystemUser, path: string) => {
-    if (actsAsItself(user)) return;
-    try {
-      await fileOp(deps.binDir, user, ["check", path, "dir"]);
-    } catch (error) {
-      // Missing and wrong-type paths get the answers the callers below give them.
-      const code = errnoOf(error);
-      if (code === "ENOENT" || code === "ENOTDIR") return;
-      throw toConnectError(error, `cannot access ${path} as ${user.username}`);
-    }
-  };
-
   /** E2B's ListDir answers, with the listing made by the helper as `user`. */
   const listDirAsUser = async (user: SystemUser, requested: string, depth: number) => {
     let listed: UserEntry[];
@@ -143,31 +125,61 @@ export function filesystemService(deps: FilesystemServiceDeps): ServiceImpl<type
     );
   };
 
-  const checkWatchable = async (req: WatchRequest, ctx: HandlerContext): Promise<string> => {
-    const user = rpcUser(ctx.requestHeader, state);
-    const dir = resolvePath(req.path, user, state);
-    await checkReadableDir(user, dir);
-    const st = await stat(dir).catch((error: unknown) => {
-      if (errnoOf(error) === "ENOENT")
-        throw new ConnectError(`path ${dir} not found`, Code.NotFound);
-      throw toConnectError(error, `error statting path ${dir}`);
-    });
-    if (!st.isDirectory()) {
-      throw new ConnectError(`path ${dir} not a directory`, Code.InvalidArgument);
+  /**
+   * Starts watching `req.path` as the requesting user, with E2B's answers for a path that is
+   * missing, not a directory or on a network mount. The helper's watch is the access check:
+   * it runs with the user's rights (inotify-watcher.ts).
+   */
+  const startWatch = async (
+    user: SystemUser,
+    dir: string,
+    req: WatchRequest,
+    handlers: WatcherHandlers,
+  ): Promise<InotifyWatcher> => {
+    const watcher = new InotifyWatcher(deps.binDir, user, dir, req.recursive, handlers);
+    let fsType: number;
+    try {
+      fsType = await watcher.ready;
+    } catch (error) {
+      watcher.stop();
+      const code = errnoOf(error);
+      if (code === "ENOENT") throw new ConnectError(`path ${dir} not found`, Code.NotFound);
+      if (code === "ENOTDIR")
+        throw new ConnectError(`path ${dir} not a directory`, Code.InvalidArgument);
+      if (code === "EACCES" || code === "EPERM")
+        throw toConnectError(error, `cannot watch ${dir} as ${user.username}`);
+      throw new ConnectError(
+        `error adding path ${dir} to watcher: ${(error as Error).message}`,
+        Code.Internal,
+      );
     }
-    if (!req.allowNetworkMounts) {
-      const fs = await statfs(dir).catch(() => undefined);
-      if (fs && NETWORK_FS_MAGIC.has(fs.type)) {
-        throw new ConnectError(
-          `cannot watch path on network filesystem: ${dir}`,
-          Code.InvalidArgument,
-        );
-      }
+    if (!req.allowNetworkMounts && NETWORK_FS_MAGIC.has(fsType)) {
+      watcher.stop();
+      throw new ConnectError(
+        `cannot watch path on network filesystem: ${dir}`,
+        Code.InvalidArgument,
+      );
     }
-    return dir;
+    return watcher;
   };
 
-  const toEvents = async (dir: string, raw: RawFsEvent, includeEntry: boolean) => {
+  const watchTarget = (req: WatchRequest, ctx: HandlerContext) => {
+    const user = rpcUser(ctx.requestHeader, state);
+    return { user, dir: resolvePath(req.path, user, state) };
+  };
+
+  /** An event's entry, looked up as the user who watches (the path may have been swapped). */
+  const entryAsUser = async (user: SystemUser, path: string) => {
+    if (actsAsItself(user)) return entryInfo(path, metadata);
+    return entryFromFacts(path, await statAsUser(deps.binDir, user, path), metadata);
+  };
+
+  const toEvents = async (
+    dir: string,
+    user: SystemUser,
+    raw: RawFsEvent,
+    includeEntry: boolean,
+  ) => {
     const name = relative(dir, raw.path) || ".";
     const out: EventInit[] = [];
     for (const type of raw.types) {
@@ -178,7 +190,7 @@ export function filesystemService(deps: FilesystemServiceDeps): ServiceImpl<type
         includeEntry &&
         (type === EventType.CREATE || type === EventType.WRITE || type === EventType.CHMOD)
       ) {
-        event.entry = await entryInfo(raw.path, metadata).catch(() => undefined);
+        event.entry = await entryAsUser(user, raw.path).catch(() => undefined);
       }
       out.push(event);
     }
@@ -287,10 +299,10 @@ export function filesystemService(deps: FilesystemServiceDeps): ServiceImpl<type
     },
 
     async *watchDir(req, ctx): AsyncGenerator<MessageInitShape<typeof WatchDirResponseSchema>> {
-      const dir = await checkWatchable(req, ctx);
       const queue = new EventQueue<RawFsEvent>(MAX_PENDING_WATCH_BYTES, (e) => e.path.length + 16);
       let failure: Error | undefined;
-      const watcher = new InotifyWatcher(deps.binDir, dir, req.recursive, {
+      const { dir, user } = watchTarget(req, ctx);
+      const watcher = await startWatch(user, dir, req, {
         event: (event) => queue.push(event),
         closed: (error) => {
           failure = error;
@@ -299,12 +311,6 @@ export function filesystemService(deps: FilesystemServiceDeps): ServiceImpl<type
         },
       });
       try {
-        await watcher.ready.catch((error: Error) => {
-          throw new ConnectError(
-            `error adding path ${dir} to watcher: ${error.message}`,
-            Code.Internal,
-          );
-        });
         yield { event: { case: "start", value: {} } };
         const idleMs = keepaliveIntervalMs(ctx.requestHeader);
         for (;;) {
@@ -317,7 +323,7 @@ export function filesystemService(deps: FilesystemServiceDeps): ServiceImpl<type
             yield { event: { case: "keepalive", value: {} } };
             continue;
           }
-          for (const event of await toEvents(dir, item, req.includeEntry)) {
+          for (const event of await toEvents(dir, user, item, req.includeEntry)) {
             yield { event: { case: "filesystem", value: event } };
           }
         }
@@ -335,44 +341,35 @@ export function filesystemService(deps: FilesystemServiceDeps): ServiceImpl<type
     },
 
     async createWatcher(req, ctx) {
-      const dir = await checkWatchable(req, ctx);
       const id = `w${freshRandomBytes(8).toString("hex")}`;
       // Entry lookups are async: chain them so events stay in the order they happened.
       let chain = Promise.resolve();
-      const entry: ServerWatcher = {
-        events: [],
-        watcher: new InotifyWatcher(deps.binDir, dir, req.recursive, {
-          event: (raw) => {
-            chain = chain
-              .then(() => toEvents(dir, raw, req.includeEntry))
-              .then((events) => {
-                if (entry.error) return;
-                if (entry.events.length + events.length > MAX_BUFFERED_WATCH_EVENTS) {
-                  entry.error = new ConnectError(
-                    "too many unread watcher events; poll more often",
-                    Code.ResourceExhausted,
-                  );
-                  entry.events = [];
-                  return;
-                }
-                entry.events.push(...events);
-              });
-          },
-          closed: (error) => {
-            if (error)
-              entry.error = new ConnectError(`watcher error: ${error.message}`, Code.Internal);
-          },
-        }),
-      };
-      try {
-        await entry.watcher.ready;
-      } catch (error) {
-        throw new ConnectError(
-          `error adding path ${dir} to watcher: ${(error as Error).message}`,
-          Code.Internal,
-        );
-      }
-      watchers.set(id, entry);
+      const { dir, user } = watchTarget(req, ctx);
+      // Filled in below: the handlers need the entry before the watcher exists.
+      const entry: Partial<ServerWatcher> & Omit<ServerWatcher, "watcher"> = { events: [] };
+      entry.watcher = await startWatch(user, dir, req, {
+        event: (raw) => {
+          chain = chain
+            .then(() => toEvents(dir, user, raw, req.includeEntry))
+            .then((events) => {
+              if (entry.error) return;
+              if (entry.events.length + events.length > MAX_BUFFERED_WATCH_EVENTS) {
+                entry.error = new ConnectError(
+                  "too many unread watcher events; poll more often",
+                  Code.ResourceExhausted,
+                );
+                entry.events = [];
+                return;
+              }
+              entry.events.push(...events);
+            });
+        },
+        closed: (error) => {
+          if (error)
+            entry.error = new ConnectError(`watcher error: ${error.message}`, Code.Internal);
+        },
+      });
+      watchers.set(id, entry as ServerWatcher);
       log.info({ watcherId: id, dir, recursive: req.recursive }, "watcher created");
       return { watcherId: id };
     },
