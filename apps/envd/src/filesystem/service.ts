@@ -168,10 +168,21 @@ export function filesystemService(deps: FilesystemServiceDeps): ServiceImpl<type
     return { user, dir: resolvePath(req.path, user, state) };
   };
 
-  /** An event's entry, looked up as the user who watches (the path may have been swapped). */
+  /**
+   * `path`'s entry as `user` sees it (Stat, and the entries MakeDir, Move and the watchers
+   * answer with): looked up by the helper as that user, since the path may have been swapped
+   * for a symlink to somewhere only root may look.
+   */
   const entryAsUser = async (user: SystemUser, path: string) => {
-    if (actsAsItself(user)) return entryInfo(path, metadata);
-    return entryFromFacts(path, await statAsUser(deps.binDir, user, path), metadata);
+    if (actsAsItself(user)) return statEntry(path, metadata);
+    try {
+      return entryFromFacts(path, await statAsUser(deps.binDir, user, path), metadata);
+    } catch (error) {
+      if (errnoOf(error) === "ENOENT") {
+        throw new ConnectError(`file not found: ${path}`, Code.NotFound);
+      }
+      throw toConnectError(error, `error getting file info of ${path} as ${user.username}`);
+    }
   };
 
   const toEvents = async (
@@ -200,17 +211,7 @@ export function filesystemService(deps: FilesystemServiceDeps): ServiceImpl<type
   return {
     async stat(req, ctx) {
       const user = rpcUser(ctx.requestHeader, state);
-      const path = resolvePath(req.path, user, state);
-      if (actsAsItself(user)) return { entry: await statEntry(path, metadata) };
-      try {
-        const facts = await statAsUser(deps.binDir, user, path);
-        return { entry: entryFromFacts(path, facts, metadata) };
-      } catch (error) {
-        if (errnoOf(error) === "ENOENT") {
-          throw new ConnectError(`file not found: ${path}`, Code.NotFound);
-        }
-        throw toConnectError(error, `error getting file info of ${path} as ${user.username}`);
-      }
+      return { entry: await entryAsUser(user, resolvePath(req.path, user, state)) };
     },
 
     async makeDir(req, ctx) {
@@ -218,7 +219,7 @@ export function filesystemService(deps: FilesystemServiceDeps): ServiceImpl<type
       const dir = resolvePath(req.path, user, state);
       try {
         if (await changeAsUser(user, ["mkdir", dir]))
-          return { entry: await statEntry(dir, metadata) };
+          return { entry: await entryAsUser(user, dir) };
       } catch (error) {
         if (errnoOf(error) === "EEXIST")
           throw new ConnectError(`directory already exists: ${dir}`, Code.AlreadyExists);
@@ -267,7 +268,7 @@ export function filesystemService(deps: FilesystemServiceDeps): ServiceImpl<type
         if (error instanceof PathError) throw new ConnectError(error.message, Code.InvalidArgument);
         throw toConnectError(error, "error renaming");
       }
-      return { entry: await statEntry(destination, metadata) };
+      return { entry: await entryAsUser(user, destination) };
     },
 
     async listDir(req, ctx) {
