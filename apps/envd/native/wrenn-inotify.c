@@ -23,6 +23,7 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdio.h>
@@ -63,15 +64,31 @@ static void die(const char *what) {
   exit(1);
 }
 
-/* `follow`: only for DIR itself; every directory found below it is watched, never followed. */
+/*
+ * Opens `path` as a directory to read (`follow`: only for DIR itself; every directory found
+ * below it is opened with O_NOFOLLOW) and watches exactly what was opened, through its
+ * /proc/self/fd link. Opening is what checks the caller's right to read the directory:
+ * gVisor's inotify_add_watch does not (Linux's does), and a path watched by name could be
+ * swapped between a check and the watch. Returns the open fd (the caller closes it), or -1.
+ */
 static int add_watch(const char *path, int follow) {
-  int wd = inotify_add_watch(inotify_fd, path, WATCH_MASK | (follow ? 0 : IN_DONT_FOLLOW));
-  if (wd < 0) return -1;
+  int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
+  if (fd < 0) return -1;
+  char link[64];
+  snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+  int wd = inotify_add_watch(inotify_fd, link, WATCH_MASK);
+  if (wd < 0) {
+    int err = errno;
+    close(fd);
+    errno = err;
+    return -1;
+  }
   if (wd >= paths_cap) {
     int cap = paths_cap ? paths_cap : 64;
     while (cap <= wd) cap *= 2;
     char **grown = realloc(paths, (size_t)cap * sizeof *paths);
     if (grown == NULL) {
+      close(fd);
       errno = ENOMEM;
       return -1;
     }
@@ -81,19 +98,27 @@ static int add_watch(const char *path, int follow) {
   }
   free(paths[wd]);
   paths[wd] = strdup(path);
-  return wd;
+  if (root_wd < 0) root_wd = wd;
+  return fd;
 }
 
 /* Adds watches on dir and every directory below it, without following symlinks. A directory
  * that vanishes while we walk is not an error. */
 static void add_tree(const char *dir, int follow) {
-  if (add_watch(dir, follow) < 0) {
-    /* DIR itself must be watchable; what vanished or may not be read below it is skipped. */
-    if (!follow && (errno == ENOENT || errno == ENOTDIR || errno == EACCES)) return;
+  int fd = add_watch(dir, follow);
+  if (fd < 0) {
+    /* DIR itself must be watchable; what vanished or may not be read below it is skipped
+     * (ELOOP: it was a symlink by the time it was opened). */
+    if (!follow && (errno == ENOENT || errno == ENOTDIR || errno == EACCES || errno == ELOOP))
+      return;
     die("cannot watch");
   }
-  DIR *d = opendir(dir);
-  if (d == NULL) return;
+  /* The names come from the directory just watched, not from its path again. */
+  DIR *d = fdopendir(fd);
+  if (d == NULL) {
+    close(fd);
+    return;
+  }
   struct dirent *e;
   while ((e = readdir(d)) != NULL) {
     if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
@@ -103,7 +128,7 @@ static void add_tree(const char *dir, int follow) {
     int is_dir = e->d_type == DT_DIR;
     if (e->d_type == DT_UNKNOWN) {
       struct stat st;
-      is_dir = lstat(child, &st) == 0 && S_ISDIR(st.st_mode);
+      is_dir = fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
     }
     if (is_dir) add_tree(child, 0);
   }
@@ -131,15 +156,10 @@ int main(int argc, char **argv) {
   if (inotify_fd < 0) die("cannot initialise inotify");
   if (recursive) {
     add_tree(root, 1);
-  } else if (add_watch(root, 1) < 0) {
-    die("cannot watch");
-  }
-  root_wd = 1;
-  for (int wd = 0; wd < paths_cap; wd++) {
-    if (paths[wd] != NULL && strcmp(paths[wd], root) == 0) {
-      root_wd = wd;
-      break;
-    }
+  } else {
+    int fd = add_watch(root, 1);
+    if (fd < 0) die("cannot watch");
+    close(fd);
   }
   /* Which filesystem, for envd's refusal of network mounts (E2B's allow_network_mounts). */
   struct statfs fs;
