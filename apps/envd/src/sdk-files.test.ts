@@ -257,6 +257,51 @@ describe("files via the E2B SDK", () => {
     expect(outcomes.size, [...outcomes].join()).toBeGreaterThan(1);
   });
 
+  test("a watched path swapped for a symlink mid-call never shows names the user may not see", async () => {
+    const base = await world.scratchDir("envd-watch-swap-", "root");
+    await world.run(
+      `mkdir -p ${base}/locked/sub && chmod 700 ${base}/locked && chmod 777 ${base}/locked/sub && chmod 777 ${base}`,
+    );
+    // Root keeps naming files in a directory only root may reach, while `flip` turns between
+    // a directory `nobody` may watch (flip/sub) and a symlink into the root-only one: a check
+    // as the user followed by a watch as root would end up watching locked/sub.
+    const busy = await sbx.commands.run(
+      `cd ${base}/locked/sub && i=0; while true; do i=$((i+1)); touch root-secret-$i; rm -f root-secret-$i; done`,
+      { background: true, user: "root" as never },
+    );
+    const flipper = await sbx.commands.run(
+      `cd ${base} && while true; do mkdir -p flip/sub 2>/dev/null; chmod 777 flip/sub; rm -rf flip; ln -s locked flip 2>/dev/null; rm -f flip; done`,
+      { background: true, user: "root" as never },
+    );
+    const asNobody = { user: "nobody" as never };
+    const seen: string[] = [];
+    const outcomes = new Set<string>();
+    try {
+      for (let i = 0; i < 30; i++) {
+        const handle = await sbx.files
+          .watchDir(join(base, "flip/sub"), (event) => void seen.push(event.name), {
+            ...asNobody,
+            onExit: () => {},
+          })
+          .catch((error: unknown) => {
+            outcomes.add(/permission denied/i.test(String(error)) ? "refused" : "other");
+            return undefined;
+          });
+        if (handle) {
+          outcomes.add("watched");
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          await handle.stop();
+        }
+      }
+    } finally {
+      await flipper.kill();
+      await busy.kill();
+    }
+    expect(seen.filter((name) => name.includes("root-secret"))).toEqual([]);
+    // The flip was really racing the watches (else this test could not fail).
+    expect(outcomes.size, [...outcomes].join()).toBeGreaterThan(1);
+  });
+
   test("metadata: set by upload, returned by getInfo and list, replaced on overwrite", async () => {
     const path = join(dir, "meta/file.txt");
     const written = await sbx.files.write(path, "m", { metadata: { Owner: "alice", tag: "v1" } });

@@ -77,6 +77,18 @@ export const IO_LIMITS = {
   execBodyBytes: 12 * 1024 * 1024,
   /** Largest WebSocket message a client may send (stdin or keystrokes in one frame). */
   wsMessageBytes: 1024 * 1024,
+  /**
+   * One directory listing (envd's ListDir, so also /v1 files/list and the SDKs) goes at most
+   * this deep: every level holds an open directory while the levels below it are read.
+   */
   listDepth: { default: 1, max: 16 },
+  /**
+   * A listing with more entries than this is refused as a whole (never cut short: E2B's
+   * ListDir has no way to say "truncated"), before envd reads past the cap. The caller lists a
+   * subdirectory or a smaller depth instead.
+   */
+  listEntries: 50_000,
+  /** Bytes of entry paths and symlink targets in one listing, refused past it the same way. */
+  listNameBytes: 8 * 1024 * 1024,
   terminalSize: { min: 1, max: 1000 },
 } as const;

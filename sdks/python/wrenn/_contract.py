@@ -538,6 +538,8 @@ IO_LIMITS: Dict[str, Any] = {
         "default": 1,
         "max": 16,
     },
+    "listEntries": 50000,
+    "listNameBytes": 8388608,
     "terminalSize": {
         "min": 1,
         "max": 1000,

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
+import { IO_LIMITS } from "@wrenn/contract";
 import { credentialArgs } from "../process/launch.js";
 import type { SystemUser } from "../users/passwd.js";
 import type { EntryFacts } from "./entry.js";
@@ -167,13 +168,21 @@ export async function statAsUser(
 /**
  * Lists the directory `path` resolves to, `depth` levels down, as `user`: every directory is
  * opened and read by the helper with the user's rights, so no path swapped meanwhile can show
- * the user what it could not list itself.
+ * the user what it could not list itself. Past IO_LIMITS.listEntries entries or listNameBytes
+ * of names the helper stops reading and this rejects with FileOpError E2BIG ("entries" or
+ * "names" as its message).
  */
 export function listAsUser(binDir: string, user: SystemUser, path: string, depth: number) {
-  return entriesAsUser(binDir, user, ["list", path, String(depth)]);
+  return entriesAsUser(binDir, user, [
+    "list",
+    path,
+    String(depth),
+    String(IO_LIMITS.listEntries),
+    String(IO_LIMITS.listNameBytes),
+  ]);
 }
 
-/** Runs one operation (mkdir, rename, remove, check) to its end. */
+/** Runs one operation (mkdir, rename, remove) to its end. */
 export async function fileOp(binDir: string, user: SystemUser, args: string[]): Promise<void> {
   await start(binDir, user, args, false).exited;
 }

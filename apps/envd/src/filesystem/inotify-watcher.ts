@@ -1,9 +1,15 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
+import type { Readable } from "node:stream";
 import { EventType } from "@wrenn/proto/filesystem";
+import { credentialArgs } from "../process/launch.js";
+import type { SystemUser } from "../users/passwd.js";
+import { FileOpError } from "./as-user.js";
 
-// Runs native/wrenn-inotify for one directory and turns its records into E2B event types,
-// the way E2B's envd maps fsnotify operations.
+// Runs native/wrenn-inotify for one directory as the requesting user (through wrenn-pty, with
+// the user's uid, gid and groups, as as-user.ts does for file operations) and turns its
+// records into E2B event types, the way E2B's envd maps fsnotify operations. The user's
+// rights are checked by the kernel as it adds each watch: no separate check to race.
 
 const IN_MODIFY = 0x2;
 const IN_ATTRIB = 0x4;
@@ -36,18 +42,40 @@ export interface WatcherHandlers {
   closed(error?: Error): void;
 }
 
+/** A failure line of the helper ("error ERRNO_NAME MESSAGE") as a FileOpError. */
+function recordError(record: string): FileOpError {
+  const match = /^error (E[A-Z0-9]+) (.*)$/s.exec(record);
+  return new FileOpError(match?.[1] ?? "EIO", match?.[2] ?? record.slice(6));
+}
+
 export class InotifyWatcher {
   readonly #child: ChildProcess;
-  readonly ready: Promise<void>;
+  /** Resolves once every watch is in place, with the statfs type of the watched directory. */
+  readonly ready: Promise<number>;
   #stopped = false;
 
-  constructor(binDir: string, dir: string, recursive: boolean, handlers: WatcherHandlers) {
+  constructor(
+    binDir: string,
+    user: SystemUser,
+    dir: string,
+    recursive: boolean,
+    handlers: WatcherHandlers,
+  ) {
     const helper = join(binDir, "wrenn-inotify");
-    this.#child = spawn(helper, recursive ? ["-r", dir] : [dir], {
-      stdio: ["pipe", "pipe", "ignore"],
-      argv0: "wrenn-inotify",
+    // fd 3: wrenn-pty's own failures (switching credentials, exec), before the helper runs.
+    this.#child = spawn(
+      join(binDir, "wrenn-pty"),
+      [...credentialArgs(user), "--exec", "--", helper, ...(recursive ? ["-r", dir] : [dir])],
+      { cwd: "/", env: {}, stdio: ["pipe", "pipe", "ignore", "pipe"] },
+    );
+    let launcher = "";
+    const control = this.#child.stdio[3] as Readable | null;
+    control?.setEncoding("utf8");
+    control?.on("data", (chunk: string) => {
+      launcher += chunk;
     });
-    let resolveReady!: () => void;
+    control?.on("error", () => {});
+    let resolveReady!: (fsType: number) => void;
     let rejectReady!: (error: Error) => void;
     this.ready = new Promise((resolve, reject) => {
       resolveReady = resolve;
@@ -64,11 +92,11 @@ export class InotifyWatcher {
         if (nul < 0) break;
         const record = pending.subarray(0, nul).toString("utf8");
         pending = pending.subarray(nul + 1);
-        if (record === "ready") {
+        if (record.startsWith("ready ")) {
           isReady = true;
-          resolveReady();
+          resolveReady(Number.parseInt(record.slice(6), 16));
         } else if (record.startsWith("error ")) {
-          lastError = new Error(record.slice(6));
+          lastError = recordError(record);
         } else {
           const space = record.indexOf(" ");
           const mask = Number.parseInt(record.slice(0, space), 16);
@@ -83,9 +111,12 @@ export class InotifyWatcher {
       lastError = new Error(`cannot start the file watcher at ${helper}: ${error.message}`);
     });
     this.#child.once("close", () => {
+      const launchError = launcher.trim()
+        ? new FileOpError("EIO", launcher.trim().replace(/^error /, ""))
+        : undefined;
       const error = this.#stopped
         ? undefined
-        : (lastError ?? new Error("the watched directory is gone"));
+        : (lastError ?? launchError ?? new Error("the watched directory is gone"));
       if (!isReady) rejectReady(error ?? new Error("watch stopped"));
       handlers.closed(error);
     });

@@ -1,7 +1,8 @@
-import { realpath, rename, rm, stat, statfs } from "node:fs/promises";
+import { rename, rm, stat } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import { IO_LIMITS } from "@wrenn/contract";
 import {
   EventType,
   type Filesystem,
@@ -20,9 +21,8 @@ import type { SystemUser } from "../users/passwd.js";
 import { actsAsItself, fileOp, listAsUser, statAsUser, type UserEntry } from "./as-user.js";
 import { entryFromFacts, entryInfo } from "./entry.js";
 import { errnoOf, toConnectError } from "./errno.js";
-import { InotifyWatcher, type RawFsEvent } from "./inotify-watcher.js";
+import { InotifyWatcher, type RawFsEvent, type WatcherHandlers } from "./inotify-watcher.js";
 import type { MetadataStore } from "./metadata.js";
-import { walkDir } from "./walk.js";
 
 export interface FilesystemServiceDeps {
   state: SandboxState;
@@ -58,6 +58,22 @@ async function statEntry(path: string, metadata: MetadataStore) {
   }
 }
 
+/**
+ * A listing past IO_LIMITS' caps, refused whole: E2B's ListDir cannot say "cut short", and a
+ * partial listing read as complete would be a lie. InvalidArgument, because the request asked
+ * for too much (E2B's SDK shows it as InvalidArgumentError with this message; /v1 as 400).
+ */
+function listTooBig(path: string, cap: string): ConnectError {
+  const what =
+    cap === "names"
+      ? `more than ${IO_LIMITS.listNameBytes} bytes of paths and link targets`
+      : `more than ${IO_LIMITS.listEntries} entries`;
+  return new ConnectError(
+    `listing ${path} would return ${what}, the most one listing returns: list a subdirectory, or ask for a smaller depth`,
+    Code.InvalidArgument,
+  );
+}
+
 interface WatchRequest {
   path: string;
   recursive: boolean;
@@ -84,24 +100,6 @@ export function filesystemService(deps: FilesystemServiceDeps): ServiceImpl<type
     await fileOp(deps.binDir, user, args);
     return true;
   };
-  /**
-   * Before envd watches a directory as root (inotify has no helper): the user may open `path`
-   * for reading. Known limit: a directory swapped for a symlink right after this check is
-   * watched where the link points, so its event names (never contents) could be seen. Stat and
-   * listing do not have this limit: the helper does them as the user.
-   */
-  const checkReadableDir = async (user: SystemUser, path: string) => {
-    if (actsAsItself(user)) return;
-    try {
-      await fileOp(deps.binDir, user, ["check", path, "dir"]);
-    } catch (error) {
-      // Missing and wrong-type paths get the answers the callers below give them.
-      const code = errnoOf(error);
-      if (code === "ENOENT" || code === "ENOTDIR") return;
-      throw toConnectError(error, `cannot access ${path} as ${user.username}`);
-    }
-  };
-
   /** E2B's ListDir answers, with the listing made by the helper as `user`. */
   const listDirAsUser = async (user: SystemUser, requested: string, depth: number) => {
     let listed: UserEntry[];
@@ -109,6 +107,7 @@ export function filesystemService(deps: FilesystemServiceDeps): ServiceImpl<type
       listed = await listAsUser(deps.binDir, user, requested, depth);
     } catch (error) {
       const code = errnoOf(error);
+      if (code === "E2BIG") throw listTooBig(requested, (error as Error).message);
       if (code === "ENOENT") throw new ConnectError(`path not found: ${requested}`, Code.NotFound);
       if (code === "ELOOP") {
         throw new ConnectError(
@@ -126,31 +125,72 @@ export function filesystemService(deps: FilesystemServiceDeps): ServiceImpl<type
     );
   };
 
-  const checkWatchable = async (req: WatchRequest, ctx: HandlerContext): Promise<string> => {
-    const user = rpcUser(ctx.requestHeader, state);
-    const dir = resolvePath(req.path, user, state);
-    await checkReadableDir(user, dir);
-    const st = await stat(dir).catch((error: unknown) => {
-      if (errnoOf(error) === "ENOENT")
-        throw new ConnectError(`path ${dir} not found`, Code.NotFound);
-      throw toConnectError(error, `error statting path ${dir}`);
-    });
-    if (!st.isDirectory()) {
-      throw new ConnectError(`path ${dir} not a directory`, Code.InvalidArgument);
+  /**
+   * Starts watching `req.path` as the requesting user, with E2B's answers for a path that is
+   * missing, not a directory or on a network mount. The helper's watch is the access check:
+   * it runs with the user's rights (inotify-watcher.ts).
+   */
+  const startWatch = async (
+    user: SystemUser,
+    dir: string,
+    req: WatchRequest,
+    handlers: WatcherHandlers,
+  ): Promise<InotifyWatcher> => {
+    const watcher = new InotifyWatcher(deps.binDir, user, dir, req.recursive, handlers);
+    let fsType: number;
+    try {
+      fsType = await watcher.ready;
+    } catch (error) {
+      watcher.stop();
+      const code = errnoOf(error);
+      if (code === "ENOENT") throw new ConnectError(`path ${dir} not found`, Code.NotFound);
+      if (code === "ENOTDIR")
+        throw new ConnectError(`path ${dir} not a directory`, Code.InvalidArgument);
+      if (code === "EACCES" || code === "EPERM")
+        throw toConnectError(error, `cannot watch ${dir} as ${user.username}`);
+      throw new ConnectError(
+        `error adding path ${dir} to watcher: ${(error as Error).message}`,
+        Code.Internal,
+      );
     }
-    if (!req.allowNetworkMounts) {
-      const fs = await statfs(dir).catch(() => undefined);
-      if (fs && NETWORK_FS_MAGIC.has(fs.type)) {
-        throw new ConnectError(
-          `cannot watch path on network filesystem: ${dir}`,
-          Code.InvalidArgument,
-        );
-      }
+    if (!req.allowNetworkMounts && NETWORK_FS_MAGIC.has(fsType)) {
+      watcher.stop();
+      throw new ConnectError(
+        `cannot watch path on network filesystem: ${dir}`,
+        Code.InvalidArgument,
+      );
     }
-    return dir;
+    return watcher;
   };
 
-  const toEvents = async (dir: string, raw: RawFsEvent, includeEntry: boolean) => {
+  const watchTarget = (req: WatchRequest, ctx: HandlerContext) => {
+    const user = rpcUser(ctx.requestHeader, state);
+    return { user, dir: resolvePath(req.path, user, state) };
+  };
+
+  /**
+   * `path`'s entry as `user` sees it (Stat, and the entries MakeDir, Move and the watchers
+   * answer with): looked up by the helper as that user, since the path may have been swapped
+   * for a symlink to somewhere only root may look.
+   */
+  const entryAsUser = async (user: SystemUser, path: string) => {
+    if (actsAsItself(user)) return statEntry(path, metadata);
+    try {
+      return entryFromFacts(path, await statAsUser(deps.binDir, user, path), metadata);
+    } catch (error) {
+      if (errnoOf(error) === "ENOENT") {
+        throw new ConnectError(`file not found: ${path}`, Code.NotFound);
+      }
+      throw toConnectError(error, `error getting file info of ${path} as ${user.username}`);
+    }
+  };
+
+  const toEvents = async (
+    dir: string,
+    user: SystemUser,
+    raw: RawFsEvent,
+    includeEntry: boolean,
+  ) => {
     const name = relative(dir, raw.path) || ".";
     const out: EventInit[] = [];
     for (const type of raw.types) {
@@ -161,7 +201,7 @@ export function filesystemService(deps: FilesystemServiceDeps): ServiceImpl<type
         includeEntry &&
         (type === EventType.CREATE || type === EventType.WRITE || type === EventType.CHMOD)
       ) {
-        event.entry = await entryInfo(raw.path, metadata).catch(() => undefined);
+        event.entry = await entryAsUser(user, raw.path).catch(() => undefined);
       }
       out.push(event);
     }
@@ -171,17 +211,7 @@ export function filesystemService(deps: FilesystemServiceDeps): ServiceImpl<type
   return {
     async stat(req, ctx) {
       const user = rpcUser(ctx.requestHeader, state);
-      const path = resolvePath(req.path, user, state);
-      if (actsAsItself(user)) return { entry: await statEntry(path, metadata) };
-      try {
-        const facts = await statAsUser(deps.binDir, user, path);
-        return { entry: entryFromFacts(path, facts, metadata) };
-      } catch (error) {
-        if (errnoOf(error) === "ENOENT") {
-          throw new ConnectError(`file not found: ${path}`, Code.NotFound);
-        }
-        throw toConnectError(error, `error getting file info of ${path} as ${user.username}`);
-      }
+      return { entry: await entryAsUser(user, resolvePath(req.path, user, state)) };
     },
 
     async makeDir(req, ctx) {
@@ -189,7 +219,7 @@ export function filesystemService(deps: FilesystemServiceDeps): ServiceImpl<type
       const dir = resolvePath(req.path, user, state);
       try {
         if (await changeAsUser(user, ["mkdir", dir]))
-          return { entry: await statEntry(dir, metadata) };
+          return { entry: await entryAsUser(user, dir) };
       } catch (error) {
         if (errnoOf(error) === "EEXIST")
           throw new ConnectError(`directory already exists: ${dir}`, Code.AlreadyExists);
@@ -238,39 +268,21 @@ export function filesystemService(deps: FilesystemServiceDeps): ServiceImpl<type
         if (error instanceof PathError) throw new ConnectError(error.message, Code.InvalidArgument);
         throw toConnectError(error, "error renaming");
       }
-      return { entry: await statEntry(destination, metadata) };
+      return { entry: await entryAsUser(user, destination) };
     },
 
     async listDir(req, ctx) {
       const user = rpcUser(ctx.requestHeader, state);
-      const depth = req.depth === 0 ? 1 : req.depth;
+      const depth = req.depth === 0 ? IO_LIMITS.listDepth.default : req.depth;
       const requested = resolvePath(req.path, user, state);
-      if (!actsAsItself(user)) return { entries: await listDirAsUser(user, requested, depth) };
-      let resolved: string;
-      try {
-        resolved = await realpath(requested);
-      } catch (error) {
-        if (errnoOf(error) === "ENOENT")
-          throw new ConnectError(`path not found: ${requested}`, Code.NotFound);
-        if (errnoOf(error) === "ELOOP") {
-          throw new ConnectError(
-            `cyclic symlink or chain >255 links at '${requested}'`,
-            Code.FailedPrecondition,
-          );
-        }
-        throw toConnectError(error, "error resolving symlink");
+      if (depth > IO_LIMITS.listDepth.max) {
+        throw new ConnectError(
+          `depth ${depth} is more than ${IO_LIMITS.listDepth.max}, the deepest one listing goes: list a subdirectory, or ask for a smaller depth`,
+          Code.InvalidArgument,
+        );
       }
-      const st = await stat(resolved).catch((error: unknown) => {
-        throw toConnectError(error, "error getting file info");
-      });
-      if (!st.isDirectory()) {
-        throw new ConnectError(`path is not a directory: ${requested}`, Code.InvalidArgument);
-      }
-      try {
-        return { entries: await walkDir(requested, resolved, depth, metadata) };
-      } catch (error) {
-        throw toConnectError(error, `error reading directory ${requested}`);
-      }
+      // Root's listings too go through the helper: one walk, with one set of caps.
+      return { entries: await listDirAsUser(user, requested, depth) };
     },
 
     async remove(req, ctx) {
@@ -288,10 +300,10 @@ export function filesystemService(deps: FilesystemServiceDeps): ServiceImpl<type
     },
 
     async *watchDir(req, ctx): AsyncGenerator<MessageInitShape<typeof WatchDirResponseSchema>> {
-      const dir = await checkWatchable(req, ctx);
       const queue = new EventQueue<RawFsEvent>(MAX_PENDING_WATCH_BYTES, (e) => e.path.length + 16);
       let failure: Error | undefined;
-      const watcher = new InotifyWatcher(deps.binDir, dir, req.recursive, {
+      const { dir, user } = watchTarget(req, ctx);
+      const watcher = await startWatch(user, dir, req, {
         event: (event) => queue.push(event),
         closed: (error) => {
           failure = error;
@@ -300,12 +312,6 @@ export function filesystemService(deps: FilesystemServiceDeps): ServiceImpl<type
         },
       });
       try {
-        await watcher.ready.catch((error: Error) => {
-          throw new ConnectError(
-            `error adding path ${dir} to watcher: ${error.message}`,
-            Code.Internal,
-          );
-        });
         yield { event: { case: "start", value: {} } };
         const idleMs = keepaliveIntervalMs(ctx.requestHeader);
         for (;;) {
@@ -318,7 +324,7 @@ export function filesystemService(deps: FilesystemServiceDeps): ServiceImpl<type
             yield { event: { case: "keepalive", value: {} } };
             continue;
           }
-          for (const event of await toEvents(dir, item, req.includeEntry)) {
+          for (const event of await toEvents(dir, user, item, req.includeEntry)) {
             yield { event: { case: "filesystem", value: event } };
           }
         }
@@ -336,44 +342,35 @@ export function filesystemService(deps: FilesystemServiceDeps): ServiceImpl<type
     },
 
     async createWatcher(req, ctx) {
-      const dir = await checkWatchable(req, ctx);
       const id = `w${freshRandomBytes(8).toString("hex")}`;
       // Entry lookups are async: chain them so events stay in the order they happened.
       let chain = Promise.resolve();
-      const entry: ServerWatcher = {
-        events: [],
-        watcher: new InotifyWatcher(deps.binDir, dir, req.recursive, {
-          event: (raw) => {
-            chain = chain
-              .then(() => toEvents(dir, raw, req.includeEntry))
-              .then((events) => {
-                if (entry.error) return;
-                if (entry.events.length + events.length > MAX_BUFFERED_WATCH_EVENTS) {
-                  entry.error = new ConnectError(
-                    "too many unread watcher events; poll more often",
-                    Code.ResourceExhausted,
-                  );
-                  entry.events = [];
-                  return;
-                }
-                entry.events.push(...events);
-              });
-          },
-          closed: (error) => {
-            if (error)
-              entry.error = new ConnectError(`watcher error: ${error.message}`, Code.Internal);
-          },
-        }),
-      };
-      try {
-        await entry.watcher.ready;
-      } catch (error) {
-        throw new ConnectError(
-          `error adding path ${dir} to watcher: ${(error as Error).message}`,
-          Code.Internal,
-        );
-      }
-      watchers.set(id, entry);
+      const { dir, user } = watchTarget(req, ctx);
+      // Filled in below: the handlers need the entry before the watcher exists.
+      const entry: Partial<ServerWatcher> & Omit<ServerWatcher, "watcher"> = { events: [] };
+      entry.watcher = await startWatch(user, dir, req, {
+        event: (raw) => {
+          chain = chain
+            .then(() => toEvents(dir, user, raw, req.includeEntry))
+            .then((events) => {
+              if (entry.error) return;
+              if (entry.events.length + events.length > MAX_BUFFERED_WATCH_EVENTS) {
+                entry.error = new ConnectError(
+                  "too many unread watcher events; poll more often",
+                  Code.ResourceExhausted,
+                );
+                entry.events = [];
+                return;
+              }
+              entry.events.push(...events);
+            });
+        },
+        closed: (error) => {
+          if (error)
+            entry.error = new ConnectError(`watcher error: ${error.message}`, Code.Internal);
+        },
+      });
+      watchers.set(id, entry as ServerWatcher);
       log.info({ watcherId: id, dir, recursive: req.recursive }, "watcher created");
       return { watcherId: id };
     },
