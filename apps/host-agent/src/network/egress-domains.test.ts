@@ -193,6 +193,36 @@ describe("domain rules in allowOut (egress proxy)", () => {
     });
   });
 
+  it("with internet access, a name in allowOut wins over denyOut (E2B's recipe)", async () => {
+    const recipe = await sandbox(0xd2, {
+      allowInternet: true,
+      allowOut: ["allowed.test"],
+      denyOut: ["0.0.0.0/0"],
+    });
+    expect(await curl(recipe, "https://allowed.test/")).toEqual({
+      code: 0,
+      out: "allowed allowed.test",
+    });
+    expect((await curl(recipe, "-i", "http://denied.test/")).out).toMatch(/403 Forbidden/);
+    // denyOut closes one address; its name in allowOut reopens it, other addresses go direct.
+    const partial = await sandbox(0xd3, {
+      allowInternet: true,
+      allowOut: ["denied.test"],
+      denyOut: [`${DENIED}/32`],
+    });
+    expect(await curl(partial, "http://denied.test/")).toEqual({
+      code: 0,
+      out: "denied denied.test",
+    });
+    expect(await curl(partial, "-H", "Host: anything", `http://${ALLOWED}/`)).toEqual({
+      code: 0,
+      out: "allowed anything",
+    });
+    expect((await curl(partial, "-i", "-H", "Host: other.test", `http://${DENIED}/`)).out).toMatch(
+      /403 Forbidden/,
+    );
+  });
+
   it("a policy update flips names live and cuts the proxied connections it forbids", async () => {
     const cut = await holdHttp(sb, "allowed.test");
     const kept = await holdHttp(sb, "www.allowed.test");
