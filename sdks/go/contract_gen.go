@@ -40,7 +40,7 @@ var ErrorCodes = map[string]ErrorCodeSpec{
 
 	"not_supported": {Status: 400, Retryable: false, Message: "{feature} is not supported"},
 
-	"egress_domains_unsupported": {Status: 400, Retryable: false, Message: "domain names in egress rules are not supported yet; give IPv4 addresses or CIDRs"},
+	"egress_domains_unsupported": {Status: 400, Retryable: false, Message: "domain names are allowed in allowOut only; denyOut takes IPv4 addresses or CIDRs"},
 
 	"egress_ipv6_unsupported": {Status: 400, Retryable: false, Message: "IPv6 egress rules are not supported: sandboxes have IPv4 only"},
 

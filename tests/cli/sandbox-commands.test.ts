@@ -86,11 +86,20 @@ describe("wrenn sandbox, keys, hosts", () => {
         allowInternetAccess: true,
         network: { allowOut: [], denyOut: ["9.9.9.0/24"] },
       });
-      const refused = await wrenn(["sandbox", "network", sid, "--allow-out", "example.com"], {
+      const named = await wrenn(
+        ["sandbox", "network", sid, "--allow-out", "Example.com", "--allow-out", "*.example.org"],
+        { env },
+      );
+      expect(named.code).toBe(0);
+      const namedInfo = JSON.parse(
+        (await wrenn(["sandbox", "info", sid, "--json"], { env })).stdout,
+      );
+      expect(namedInfo.network.allowOut).toEqual(["example.com", "*.example.org"]);
+      const refused = await wrenn(["sandbox", "network", sid, "--deny-out", "example.com"], {
         env,
       });
       expect(refused.code).not.toBe(0);
-      expect(refused.stderr).toMatch(/domain names in egress rules are not supported yet/);
+      expect(refused.stderr).toMatch(/domain names are allowed in allowOut only/);
     } finally {
       await wrenn(["sandbox", "kill", sid], { env });
     }

@@ -30,12 +30,24 @@ async function probe(sbx: Sandbox, ip: string, port = inet.port): Promise<string
 
 const ECHO_SERVER = `require("net").createServer((c) => { c.on("error", () => {}); c.pipe(c); })
   .listen(${ECHO_PORT}, "0.0.0.0", () => console.log("up"));`;
+/** Port 80 of the fake internet: says which Host it was asked for. */
+const WEB_SERVER = `require("http").createServer((q, r) => r.end("web " + q.headers.host))
+  .listen(80, "0.0.0.0", () => console.log("up"));`;
+
+/** A plain HTTP GET of http://<name>/ from inside the sandbox (bash: the template has no curl). */
+async function get(sbx: Sandbox, name: string): Promise<string> {
+  const r = await sbx.commands.run(
+    `exec 3<>/dev/tcp/${name}/80 || exit 0; printf 'GET / HTTP/1.0\\r\\nHost: ${name}\\r\\n\\r\\n' >&3; timeout 10 cat <&3 || true`,
+  );
+  return r.stdout.replaceAll("\r", "");
+}
 
 describe("network policy and preview URLs with the official E2B SDK (real agent)", () => {
   let stack: Stack;
   let user: UserKey;
   let opts: { apiKey: string; apiUrl: string; sandboxUrl: string; requestTimeoutMs: number };
   let echo: ChildProcess | undefined;
+  let web: ChildProcess | undefined;
 
   beforeAll(async () => {
     await inet.start();
@@ -43,13 +55,23 @@ describe("network policy and preview URLs with the official E2B SDK (real agent)
       stdio: ["ignore", "pipe", "inherit"],
     });
     await new Promise((resolve) => echo!.stdout!.once("data", resolve));
-    stack = await Stack.start({ poolSize: 1 });
+    web = spawn("ip", ["netns", "exec", "wnet-inet", process.execPath, "-e", WEB_SERVER], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    await new Promise((resolve) => web!.stdout!.once("data", resolve));
+    // The fake internet's name server (every name is its own address) for the egress proxy,
+    // and for the sandboxes' resolv.conf (their DNS is redirected to the agent's forwarder).
+    stack = await Stack.start({
+      poolSize: 1,
+      agentEnv: { WRENN_EGRESS_DNS: SERVER, WRENN_SANDBOX_DNS: SERVER },
+    });
     user = await stack.key({ name: "network user" });
     opts = { apiKey: user.key, apiUrl: stack.url, sandboxUrl: stack.url, requestTimeoutMs: 30_000 };
   });
   afterAll(async () => {
     await stack?.close();
     echo?.kill("SIGKILL");
+    web?.kill("SIGKILL");
     inet.stop();
   });
 
@@ -114,6 +136,22 @@ describe("network policy and preview URLs with the official E2B SDK (real agent)
       // And back: internet without rules reaches everything in the fake internet again.
       await sbx.updateNetwork({ allowInternetAccess: true });
       expect(await probe(sbx, OTHER)).toBe("open");
+    } finally {
+      await sbx.kill();
+    }
+  });
+
+  test("host names in allowOut: by HTTP Host through the egress proxy, updated live", async () => {
+    const sbx = await Sandbox.create("base", { ...opts, network: { allowOut: ["allowed.test"] } });
+    try {
+      expect(await get(sbx, "allowed.test")).toMatch(/^HTTP\/1\.[01] 200[\s\S]*web allowed\.test$/);
+      expect(await get(sbx, "denied.test")).toMatch(/^HTTP\/1\.1 403 Forbidden/);
+      // The name's address itself is not opened: only TCP 80/443 by name.
+      expect(await probe(sbx, SERVER)).toBe("closed");
+      await sbx.updateNetwork({ allowOut: ["denied.test"] });
+      expect(await get(sbx, "denied.test")).toMatch(/web denied\.test$/);
+      expect(await get(sbx, "allowed.test")).toMatch(/^HTTP\/1\.1 403 Forbidden/);
+      expect((await sbx.getInfo()).network).toMatchObject({ allowOut: ["denied.test"] });
     } finally {
       await sbx.kill();
     }

@@ -10,6 +10,7 @@ import { hostReport } from "./api/host-report.js";
 import { startListener } from "./api/listener.js";
 import type { AgentConfig } from "./config/agent-config.js";
 import { AgentMetrics } from "./metrics/agent-metrics.js";
+import { EgressProxy } from "./network/egress/egress-proxy.js";
 import { claimNetwork } from "./network/host-claims.js";
 import { NetworkManager } from "./network/network-manager.js";
 import { ManagedNetworks } from "./network/sandbox-networks.js";
@@ -129,7 +130,13 @@ export async function serve(config: AgentConfig): Promise<void> {
   } else {
     runscLog.info({ runsc: config.runsc, ...build, flags: undefined }, "runsc ready");
   }
+  // Enforces allowOut's host names (TLS SNI / HTTP Host) and answers those sandboxes' DNS.
+  const egressProxy = await EgressProxy.start({
+    upstreamDns: config.egressDns,
+    logger: log.child({ component: "egress" }),
+  });
   const netManager = new NetworkManager({
+    egressProxy,
     pool: config.networkPool,
     namePrefix: config.networkPrefix,
     table: config.networkTable,
@@ -277,6 +284,7 @@ export async function serve(config: AgentConfig): Promise<void> {
   await manager.shutdown();
   // Nothing left behind when no sandbox is: sandboxes that live on keep their rules.
   if (await netManager.closeIfUnused()) log.info("no sandbox left; removed the firewall tables");
+  await egressProxy.close();
   networkClaim.release();
   dataDirLock.release();
 }

@@ -10,6 +10,7 @@ import {
   ERROR_CODES,
   e2bStateOf,
   egressAllows,
+  egressAllowsHost,
   egressOpen,
   errorMessage,
   GRPC_CODES,
@@ -62,9 +63,9 @@ describe("the sandbox state table", () => {
 });
 
 describe("egress lists", () => {
-  const refused = (list: unknown, code = "invalid_request") => {
+  const refused = (list: unknown, code = "invalid_request", domains = false) => {
     try {
-      checkEgressList("allowOut", list);
+      checkEgressList(domains ? "allowOut" : "denyOut", list, domains);
     } catch (error) {
       expect(error).toBeInstanceOf(ContractError);
       expect((error as ContractError).code).toBe(code);
@@ -82,15 +83,42 @@ describe("egress lists", () => {
     expect(checkEgressList("allowOut", undefined)).toEqual([]);
   });
 
-  test("refuses IPv6 and domains with their own codes, never ignoring them", () => {
+  test("refuses IPv6 anywhere and domains in denyOut with their own codes, never ignoring them", () => {
     expect(refused(["fd00::/8"], "egress_ipv6_unsupported")).toMatch(/IPv4 only/);
-    expect(refused(["::1"], "egress_ipv6_unsupported")).toMatch(/IPv6 egress rules/);
+    expect(refused(["::1"], "egress_ipv6_unsupported", true)).toMatch(/IPv6 egress rules/);
     expect(refused(["example.com"], "egress_domains_unsupported")).toMatch(
-      /allowOut\[0\]: "example.com": domain names in egress rules are not supported yet/,
+      /denyOut\[0\]: "example.com": domain names are allowed in allowOut only/,
     );
     expect(refused(["1.1.1.1", "*.example.com"], "egress_domains_unsupported")).toMatch(
-      /allowOut\[1\]/,
+      /denyOut\[1\]/,
     );
+  });
+
+  test("allowOut takes host names and *. wildcards, in canonical form; malformed ones are refused", () => {
+    expect(
+      checkEgressList("allowOut", ["Example.COM.", " *.api.example.com ", "1.1.1.1"], true),
+    ).toEqual(["example.com", "*.api.example.com", "1.1.1.1"]);
+    expect(refused(["exa mple.com"], "invalid_request", true)).toMatch(/host name/);
+    expect(refused(["foo.*.com"], "invalid_request", true)).toMatch(/host name/);
+    expect(refused(["*"], "invalid_request", true)).toMatch(/host name/);
+    expect(refused(["-bad.com"], "invalid_request", true)).toMatch(/host name/);
+    expect(refused(["example.com/24"], "invalid_request", true)).toMatch(/host name/);
+    expect(refused([`${"a".repeat(64)}.com`], "invalid_request", true)).toMatch(/host name/);
+    expect(checkEgressPolicy({ allowOut: ["example.com"] }).allowOut).toEqual(["example.com"]);
+  });
+
+  test("egressAllowsHost: exact names and *. suffixes, any case, trailing dot", () => {
+    const p = { allowOut: ["allowed.test", "*.wild.test", "9.9.9.9"] };
+    expect(egressAllowsHost(p, "allowed.test")).toBe(true);
+    expect(egressAllowsHost(p, "ALLOWED.test.")).toBe(true);
+    expect(egressAllowsHost(p, "www.allowed.test")).toBe(false);
+    expect(egressAllowsHost(p, "a.wild.test")).toBe(true);
+    expect(egressAllowsHost(p, "a.b.wild.test")).toBe(true);
+    expect(egressAllowsHost(p, "wild.test")).toBe(false);
+    expect(egressAllowsHost(p, "evilwild.test")).toBe(false);
+    expect(egressAllowsHost(p, "allowed.test.evil")).toBe(false);
+    expect(egressAllowsHost(p, "9.9.9.9")).toBe(false);
+    expect(egressAllowsHost(p, "")).toBe(false);
   });
 
   test("a policy defaults to no internet; egressOpen says whether anything gets out", () => {

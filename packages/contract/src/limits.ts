@@ -19,7 +19,8 @@ export const LIMITS = {
   envVarValueLength: 32_768,
   /** Entries in each of allowOut and denyOut: enough for any sane policy, cheap to load. */
   egressEntries: 256,
-  egressEntryLength: 64,
+  /** A host name (253 characters) or `*.` and one. */
+  egressEntryLength: 255,
   templateLength: 128,
   /** An OCI image reference (registry/repository:tag or @digest). */
   imageRefLength: 512,

@@ -60,7 +60,10 @@ export interface SandboxOpts extends ConnectionOpts {
    * (Wrenn's is false: only `network.allowOut` is reachable).
    */
   allowInternetAccess?: boolean;
-  /** Egress rules, E2B's semantics: `allowOut` wins over `denyOut` (IPv4 addresses or CIDRs). */
+  /**
+   * Egress rules, E2B's semantics: `allowOut` (IPv4 addresses, CIDRs, host names, `*.domain`)
+   * wins over `denyOut` (IPv4 addresses or CIDRs).
+   */
   network?: SandboxCreateNetworkOpts;
   /** At the end of its lifetime, pause instead of destroy. */
   autoPause?: boolean;
@@ -68,7 +71,11 @@ export interface SandboxOpts extends ConnectionOpts {
   mounts?: SandboxMountOpts[];
 }
 
-/** IPv4 addresses or CIDRs; a destination in `allowOut` is reachable whatever `denyOut` says. */
+/**
+ * A destination in `allowOut` is reachable whatever `denyOut` says. `allowOut` also takes host
+ * names and `*.domain` wildcards (TCP 80/443, decided by TLS SNI or HTTP Host); `denyOut` takes
+ * IPv4 addresses or CIDRs only.
+ */
 export interface SandboxNetworkOpts {
   allowOut?: string[];
   denyOut?: string[];

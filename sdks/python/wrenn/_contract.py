@@ -49,7 +49,7 @@ ERROR_CODES: Dict[str, Dict[str, Any]] = {
         "status": 400,
         "grpc": "unimplemented",
         "retryable": False,
-        "message": "domain names in egress rules are not supported yet; give IPv4 addresses or CIDRs",
+        "message": "domain names are allowed in allowOut only; denyOut takes IPv4 addresses or CIDRs",
     },
     "egress_ipv6_unsupported": {
         "status": 400,
@@ -493,7 +493,7 @@ LIMITS: Dict[str, Any] = {
     "envVarNameLength": 256,
     "envVarValueLength": 32768,
     "egressEntries": 256,
-    "egressEntryLength": 64,
+    "egressEntryLength": 255,
     "templateLength": 128,
     "imageRefLength": 512,
     "templateBuildLogLines": 5000,

@@ -25,6 +25,12 @@ describe("the fake agent refuses and accepts creates exactly as wrenn-agent does
     // What the fake holds is what the agent would: the checked, trimmed request.
     const limits = agent.sandboxes.get(results[1]!.sandboxId)!;
     expect(limits.template).toBe("base");
-    expect(limits.allowOut).toEqual(["10.0.0.0/8", "1.1.1.1/32", "0.0.0.0/0"]);
+    expect(limits.allowOut).toEqual([
+      "10.0.0.0/8",
+      "1.1.1.1/32",
+      "0.0.0.0/0",
+      "example.com",
+      "*.example.org",
+    ]);
   });
 });

@@ -40,6 +40,11 @@ export interface AgentConfig {
   egressAllowCidrs: string[];
   /** Name servers written into sandboxes allowed on the internet (none: no DNS for them). */
   sandboxDns: string[];
+  /**
+   * Where the egress proxy resolves allowOut's host names, and where it forwards the DNS of
+   * sandboxes with such rules (WRENN_EGRESS_DNS; default the host's name servers).
+   */
+  egressDns: string[];
   /** Host directories under which sandboxes may mount (WRENN_MOUNT_ROOTS); none by default. */
   mountRoots: string[];
   /**
@@ -84,9 +89,10 @@ const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
 /**
  * WRENN_SANDBOX_DNS (comma-separated IPv4), else the host's own upstream name servers: a
  * loopback resolver (systemd-resolved's 127.0.0.53) is unreachable from a sandbox, so its
- * upstream list is used instead when there is one.
+ * upstream list is used instead when there is one. For WRENN_EGRESS_DNS (`loopback`: the
+ * egress proxy asks from the host itself) the host's own resolver, loopback included, is fine.
  */
-function sandboxDns(configured: string | undefined): string[] {
+function nameServers(variable: string, configured: string | undefined, loopback = false): string[] {
   if (configured !== undefined) {
     const list = configured
       .split(",")
@@ -94,7 +100,7 @@ function sandboxDns(configured: string | undefined): string[] {
       .filter(Boolean);
     for (const ip of list) {
       if (!IPV4.test(ip))
-        throw new Error(`WRENN_SANDBOX_DNS: ${JSON.stringify(ip)} is not an IPv4 address`);
+        throw new Error(`${variable}: ${JSON.stringify(ip)} is not an IPv4 address`);
     }
     return list;
   }
@@ -107,7 +113,7 @@ function sandboxDns(configured: string | undefined): string[] {
     }
     const servers = [...text.matchAll(/^nameserver\s+(\S+)/gm)]
       .map((m) => m[1] ?? "")
-      .filter((ip) => IPV4.test(ip) && !ip.startsWith("127."));
+      .filter((ip) => IPV4.test(ip) && (loopback || !ip.startsWith("127.")));
     if (servers.length > 0) return servers;
   }
   return [];
@@ -184,7 +190,8 @@ export function agentConfigFromEnv(env: NodeJS.ProcessEnv = process.env): AgentC
     networkPrefix: env.WRENN_NETWORK_PREFIX ?? "wrenn-",
     networkTable: env.WRENN_NETWORK_TABLE ?? "wrenn",
     egressAllowCidrs: cidrList("WRENN_EGRESS_ALLOW_CIDRS", env.WRENN_EGRESS_ALLOW_CIDRS),
-    sandboxDns: sandboxDns(env.WRENN_SANDBOX_DNS),
+    sandboxDns: nameServers("WRENN_SANDBOX_DNS", env.WRENN_SANDBOX_DNS),
+    egressDns: nameServers("WRENN_EGRESS_DNS", env.WRENN_EGRESS_DNS, true),
     mountRoots: mountRoots(env.WRENN_MOUNT_ROOTS),
     logLevel: env.WRENN_LOG_LEVEL ?? "info",
     registration: registration(env),

@@ -94,7 +94,7 @@ describe("allocation", () => {
     expect(() => newManager(t, { namePrefix: "a b" })).toThrow(/invalid name prefix/);
     expect(() => newManager(t, { table: "x; flush ruleset" })).toThrow(/table name/);
     await expectCode(
-      t.manager.setup(sandboxId(0x100), { allowInternet: true, allowOut: ["nope"] }),
+      t.manager.setup(sandboxId(0x100), { allowInternet: true, allowOut: ["no pe"] }),
       "invalid_argument",
       /allowOut\[0\]/,
     );

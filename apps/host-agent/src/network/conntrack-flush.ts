@@ -24,13 +24,17 @@ export async function forgetFlows(
   await Promise.all([run("-s"), run("-d")]);
 }
 
-/** The destinations of the flows a sandbox opened ("tcp 6 ... src=<guest> dst=<peer> ..."). */
+/**
+ * The destinations of the flows a sandbox opened ("tcp 6 ... src=<guest> dst=<peer> ... src=<peer>
+ * dst=<host> ..."). Flows redirected to the egress proxy (their reply comes from the host, not
+ * from the destination) are left out: the proxy decides about those by name (EgressProxy.cut).
+ */
 export function flowDestinations(conntrackList: string, guestIp: string): string[] {
   const out = new Set<string>();
   for (const line of conntrackList.split("\n")) {
-    const src = /\bsrc=(\S+)/.exec(line)?.[1];
+    const [src, replySrc] = [...line.matchAll(/\bsrc=(\S+)/g)].map((m) => m[1]);
     const dst = /\bdst=(\S+)/.exec(line)?.[1];
-    if (src === guestIp && dst) out.add(dst);
+    if (src === guestIp && dst && (replySrc === undefined || replySrc === dst)) out.add(dst);
   }
   return [...out];
 }
@@ -59,7 +63,10 @@ export async function cutForbiddenFlows(
   const cut = flowDestinations(listing, guestIp).filter((d) => !allowed(d));
   await Promise.all(
     cut.map((d) =>
-      runCommand("conntrack", ["-D", "-f", "ipv4", "-s", guestIp, "-d", d]).catch(() => {}),
+      // --reply-src: the flows that went to d itself, not those redirected to the proxy.
+      runCommand("conntrack", ["-D", "-f", "ipv4", "-s", guestIp, "-d", d, "-r", d]).catch(
+        () => {},
+      ),
     ),
   );
   return cut;

@@ -1,7 +1,7 @@
 import { runCommand } from "./command.js";
 import { invalidArgument } from "./errors.js";
 import { formatCidr, type Ipv4Cidr, normalizeCidrs, parseCidr } from "./ipv4.js";
-import { hasEgress, type ResolvedPolicy } from "./policy.js";
+import { allowedCidrs, hasDomainRules, hasEgress, type ResolvedPolicy } from "./policy.js";
 
 export interface FirewallConfig {
   /** Our table, `inet <table>`, and its guard `inet <table>_guard`; nothing else is touched. */
@@ -15,12 +15,19 @@ export interface FirewallConfig {
   readonly egressAllow: readonly Ipv4Cidr[];
   /** The name servers sandboxes are given: reachable on port 53 even inside alwaysDenyOut. */
   readonly dnsServers: readonly string[];
+  /**
+   * The egress proxy's ports on the host (every sandbox's gateway address): where the TCP 80/443
+   * and DNS of sandboxes with domain rules are redirected. Absent: no domain rules possible.
+   */
+  readonly proxy?: { readonly http: number; readonly tls: number; readonly dns: number };
 }
 
 /** What the rules of one sandbox are keyed on. */
 export interface FirewallEntry {
   readonly hostIf: string;
   readonly chain: string;
+  /** Its nat chain steering traffic to the egress proxy (only with domain rules). */
+  readonly steerChain: string;
 }
 
 /** What the table must hold for every sandbox; used to rebuild it whole. */
@@ -41,7 +48,7 @@ export function guardTableOf(table: string): string {
   return `${table}_guard`;
 }
 
-const BASE_CHAINS = ["prerouting", "input", "forward", "postrouting", "deny_out"];
+const BASE_CHAINS = ["prerouting", "input", "forward", "postrouting", "deny_out", "steer"];
 
 function cidrSet(cidrs: readonly Ipv4Cidr[]): string {
   return `{ ${normalizeCidrs(cidrs).map(formatCidr).join(", ")} }`;
@@ -113,11 +120,26 @@ function isolationStatements(c: FirewallConfig, table: string): string[] {
     `add rule ${t} prerouting iifname ${sb} fib saddr . iif oif missing drop`,
     `flush chain ${t} input`,
     `add rule ${t} input iifname ${sb} ct state established,related accept`,
+    ...proxyInput(c, t, sb),
     `add rule ${t} input iifname ${sb} drop`,
     `flush chain ${t} forward`,
     `add rule ${t} forward oifname ${sb} ct state established,related accept`,
     `add rule ${t} forward oifname ${sb} drop`,
     `add rule ${t} forward iifname ${sb} jump deny_out`,
+  ];
+}
+
+/**
+ * The egress proxy's ports are open to sandboxes only for what our nat chain redirected there
+ * (`ct status dnat`): a sandbox connecting to the host's address and port directly is dropped
+ * like any other connection to the host.
+ */
+function proxyInput(c: FirewallConfig, t: string, sb: string): string[] {
+  if (!c.proxy) return [];
+  const { http, tls, dns } = c.proxy;
+  return [
+    `add rule ${t} input iifname ${sb} ct status dnat tcp dport { ${[...new Set([http, tls, dns])].join(", ")} } accept`,
+    `add rule ${t} input iifname ${sb} ct status dnat udp dport ${dns} accept`,
   ];
 }
 
@@ -131,12 +153,16 @@ function baseStatements(c: FirewallConfig): string[] {
   return [
     `add table ${t}`,
     `add map ${t} egress { type ifname : verdict; }`,
+    `add map ${t} proxied { type ifname : verdict; }`,
     `add chain ${t} postrouting { type nat hook postrouting priority srcnat; policy accept; }`,
+    `add chain ${t} steer { type nat hook prerouting priority dstnat; policy accept; }`,
     ...isolationStatements(c, c.table),
     `add rule ${t} forward iifname ${sb} iifname vmap @egress`,
     ...refuse(`${t} forward iifname ${sb}`),
     `flush chain ${t} postrouting`,
     `add rule ${t} postrouting iifname ${sb} oifname != ${sb} masquerade`,
+    `flush chain ${t} steer`,
+    `add rule ${t} steer iifname ${sb} iifname vmap @proxied`,
   ];
 }
 
@@ -171,9 +197,35 @@ function removeStatements(c: FirewallConfig, e: FirewallEntry): string[] {
     `delete element ${t} egress { "${e.hostIf}" }`,
     `flush chain ${t} ${e.chain}`,
     `delete chain ${t} ${e.chain}`,
+    `add chain ${t} ${e.steerChain}`,
+    `add element ${t} proxied { "${e.hostIf}" : jump ${e.steerChain} }`,
+    `delete element ${t} proxied { "${e.hostIf}" }`,
+    `flush chain ${t} ${e.steerChain}`,
+    `delete chain ${t} ${e.steerChain}`,
     `add element ${g} internet { "${e.hostIf}" }`,
     `delete element ${g} internet { "${e.hostIf}" }`,
   ];
+}
+
+/**
+ * What the policy's addresses let out, in E2B's order: allowOut's addresses (allow wins over
+ * deny), then with internet access all but denyOut. `verdict`: accept in the filter chain;
+ * return in the nat chain (so the proxy never sees what an address rule already lets out).
+ */
+function addressRules(ch: string, p: ResolvedPolicy, verdict: "accept" | "return"): string[] {
+  const lines: string[] = [];
+  const cidrs = allowedCidrs(p);
+  if (cidrs.length > 0) {
+    lines.push(`add rule ${ch} ip daddr ${cidrSet(cidrs.map(parseCidr))} ${verdict}`);
+  }
+  if (p.allowInternet) {
+    lines.push(
+      p.denyOut.length > 0
+        ? `add rule ${ch} ip daddr != ${cidrSet(p.denyOut.map(parseCidr))} ${verdict}`
+        : `add rule ${ch} ${verdict}`,
+    );
+  }
+  return lines;
 }
 
 /**
@@ -181,27 +233,44 @@ function removeStatements(c: FirewallConfig, e: FirewallEntry): string[] {
  * Otherwise the sandbox's own chain holds the user's rules, after deny_out has run (so they
  * cannot open what it drops), in E2B's order: allowOut accepts (allow wins over deny), then,
  * with internet access, all but denyOut is accepted; the rest is refused (see refuse).
- * Later policy kinds (domains, E2B rules) go here too.
+ * With domain rules, a nat chain first redirects to the egress proxy the sandbox's DNS and its
+ * TCP to ports 80 and 443 that no address rule lets out (see steerStatements).
  */
 function addStatements(c: FirewallConfig, e: FirewallEntry, p: ResolvedPolicy): string[] {
   if (!hasEgress(p)) return [];
   const t = `inet ${c.table}`;
   const ch = `${t} ${e.chain}`;
-  const lines = [`add chain ${ch}`];
-  if (p.allowOut.length > 0) {
-    lines.push(`add rule ${ch} ip daddr ${cidrSet(p.allowOut.map(parseCidr))} accept`);
-  }
-  if (p.allowInternet) {
-    lines.push(
-      p.denyOut.length > 0
-        ? `add rule ${ch} ip daddr != ${cidrSet(p.denyOut.map(parseCidr))} accept`
-        : `add rule ${ch} accept`,
-    );
-  }
+  const lines = [`add chain ${ch}`, ...addressRules(ch, p, "accept")];
   lines.push(
     ...refuse(ch),
     `add element ${t} egress { "${e.hostIf}" : jump ${e.chain} }`,
     `add element inet ${guardTableOf(c.table)} internet { "${e.hostIf}" }`,
+    ...steerStatements(c, e, p),
+  );
+  return lines;
+}
+
+/**
+ * Domain rules: DNS (UDP and TCP 53, to any address) goes to the proxy's forwarder; then what
+ * an address rule lets out goes its own way; then TCP to 80 and 443 goes to the proxy, which
+ * decides by name. Everything else meets the sandbox's filter chain as before (so other ports,
+ * QUIC and other UDP are refused unless an address rule allows them). `redirect` sends to the
+ * address of the interface the packet came in on: the sandbox's gateway, on the host.
+ */
+function steerStatements(c: FirewallConfig, e: FirewallEntry, p: ResolvedPolicy): string[] {
+  if (!hasDomainRules(p) || !c.proxy) return [];
+  const t = `inet ${c.table}`;
+  const ch = `${t} ${e.steerChain}`;
+  const lines = [
+    `add chain ${ch}`,
+    `add rule ${ch} udp dport 53 redirect to :${c.proxy.dns}`,
+    `add rule ${ch} tcp dport 53 redirect to :${c.proxy.dns}`,
+  ];
+  lines.push(
+    ...addressRules(ch, p, "return"),
+    `add rule ${ch} tcp dport 80 redirect to :${c.proxy.http}`,
+    `add rule ${ch} tcp dport 443 redirect to :${c.proxy.tls}`,
+    `add element ${t} proxied { "${e.hostIf}" : jump ${e.steerChain} }`,
   );
   return lines;
 }
@@ -334,10 +403,12 @@ export class Firewall {
           ? "base chains changed"
           : !sameMembers(live.egress, ifs) ||
               !sameMembers(guard.internet, ifs) ||
-              !sameMembers(
-                live.chains,
-                expected.map((x) => x.entry.chain),
-              )
+              !sameMembers(live.chains, [
+                ...expected.map((x) => x.entry.chain),
+                ...expected
+                  .filter((x) => this.config.proxy && hasDomainRules(x.policy))
+                  .map((x) => x.entry.steerChain),
+              ])
             ? "per-sandbox egress rules differ"
             : null;
     if (why === null) {

@@ -49,6 +49,8 @@ export interface SandboxNames {
   readonly hostIf: string;
   /** Our per-sandbox nftables chain. */
   readonly chain: string;
+  /** Its nat chain, redirecting to the egress proxy (only with domain rules). */
+  readonly steerChain: string;
 }
 
 export function namesFor(prefix: string, sandboxId: string): SandboxNames {
@@ -59,6 +61,7 @@ export function namesFor(prefix: string, sandboxId: string): SandboxNames {
     netnsPath: `${NETNS_DIR}/${netns}`,
     hostIf: `${prefix}${key}`,
     chain: `egress-${key}`,
+    steerChain: `steer-${key}`,
   };
 }
 
@@ -76,6 +79,6 @@ export function keyFromHostIf(prefix: string, ifname: string): string | null {
 }
 
 export function keyFromChain(chain: string): string | null {
-  const m = /^egress-([0-9a-f]{8})$/.exec(chain);
+  const m = /^(?:egress|steer)-([0-9a-f]{8})$/.exec(chain);
   return m ? m[1]! : null;
 }

@@ -3,6 +3,7 @@ import { isAbsolute, join } from "node:path";
 import { egressAllows } from "@wrenn/contract";
 import { AllocationStore, type SlotRecord } from "./allocation-store.js";
 import { cutForbiddenFlows, forgetFlows } from "./conntrack-flush.js";
+import type { EgressProxy } from "./egress/egress-proxy.js";
 import { invalidArgument, NetworkError } from "./errors.js";
 import { assertTableName, Firewall, guardTableOf } from "./firewall.js";
 import { ForwardingSwitch } from "./forwarding.js";
@@ -28,6 +29,7 @@ import {
 import {
   ALWAYS_DENIED_OUT,
   DENY_ALL,
+  hasDomainRules,
   hasEgress,
   type NetworkPolicy,
   type ResolvedPolicy,
@@ -55,6 +57,11 @@ export interface NetworkManagerOptions {
   readonly egressAllow?: readonly string[];
   /** Name servers sandboxes are given: port 53 on them stays open inside alwaysDenyOut. */
   readonly dnsServers?: readonly string[];
+  /**
+   * The agent's egress proxy (EgressProxy.start): enforces allowOut's host names. Without it a
+   * policy with host names is refused.
+   */
+  readonly egressProxy?: EgressProxy;
   /** MTU of both ends of each veth; default the kernel's (1500). */
   readonly mtu?: number;
   /** Host-wide reference count of IPv4 forwarding users. Default /run/wrenn/ip-forward. */
@@ -73,6 +80,7 @@ export class NetworkManager {
   private readonly forwarding: ForwardingSwitch;
   private readonly locks = new LockTable();
   private readonly log: NetworkLogger;
+  private readonly proxy: EgressProxy | undefined;
   private ready: Promise<void> | undefined;
 
   constructor(options: NetworkManagerOptions = {}) {
@@ -94,14 +102,18 @@ export class NetworkManager {
       throw invalidArgument(`stateDir must be an absolute path: ${this.stateDir}`);
     }
     this.log = options.logger ?? defaultLogger();
+    this.proxy = options.egressProxy;
+    const alwaysDenyOut = (options.alwaysDenyOut ?? ALWAYS_DENIED_OUT).map(parseCidr);
+    const egressAllow = (options.egressAllow ?? []).map(parseCidr);
     this.firewall = new Firewall(
       {
         table,
         ifPrefix: this.prefix,
         pool: this.poolCidr,
-        alwaysDenyOut: (options.alwaysDenyOut ?? ALWAYS_DENIED_OUT).map(parseCidr),
-        egressAllow: (options.egressAllow ?? []).map(parseCidr),
+        alwaysDenyOut,
+        egressAllow,
         dnsServers: (options.dnsServers ?? []).map((ip) => formatIpv4(parseIpv4(ip))),
+        ...(this.proxy ? { proxy: this.proxy.ports } : {}),
       },
       {
         entries: () =>
@@ -116,6 +128,35 @@ export class NetworkManager {
       options.forwardingStateDir ?? "/run/wrenn/ip-forward",
       table,
     );
+    this.proxy?.bind({
+      client: (address) => this.proxyClient(address),
+      denied: { pool: this.poolCidr, alwaysDenyOut, egressAllow },
+    });
+  }
+
+  /** The sandbox a guest address belongs to, with its policy, for the egress proxy. */
+  private proxyClient(address: string): { sandboxId: string; policy: ResolvedPolicy } | undefined {
+    let ip: number;
+    try {
+      ip = parseIpv4(address);
+    } catch {
+      return undefined;
+    }
+    const offset = ip - this.poolCidr.base - 2;
+    if (offset < 0 || offset % SLOT_SIZE !== 0) return undefined;
+    const record = this.store.list().find((r) => r.index === offset / SLOT_SIZE);
+    return record?.ready
+      ? { sandboxId: record.sandboxId, policy: this.storedPolicy(record) }
+      : undefined;
+  }
+
+  /** Host names in allowOut need the egress proxy; without one they could not be enforced. */
+  private resolve(policy: NetworkPolicy | undefined): ResolvedPolicy {
+    const resolved = resolvePolicy(policy);
+    if (!this.proxy && hasDomainRules(resolved)) {
+      throw invalidArgument("host names in allowOut need the agent's egress proxy, which is off");
+    }
+    return resolved;
   }
 
   /** Reserves a /30 (idempotent: the same sandbox always gets its existing one). */
@@ -149,7 +190,7 @@ export class NetworkManager {
    */
   async setup(sandboxId: string, policy?: NetworkPolicy): Promise<SandboxNetwork> {
     assertSandboxId(sandboxId);
-    const resolved = resolvePolicy(policy);
+    const resolved = this.resolve(policy);
     await this.init();
     return this.locks.withKey(sandboxId, async () => {
       const started = performance.now();
@@ -191,7 +232,7 @@ export class NetworkManager {
   /** Replaces a sandbox's egress policy in place, atomically. */
   async setPolicy(sandboxId: string, policy: NetworkPolicy): Promise<void> {
     assertSandboxId(sandboxId);
-    const resolved = resolvePolicy(policy);
+    const resolved = this.resolve(policy);
     await this.init();
     await this.locks.withKey(sandboxId, () =>
       this.applyPolicy(this.requireRecord(sandboxId), resolved, true),
@@ -206,6 +247,10 @@ export class NetworkManager {
       await this.store.update({ ...record, policy });
       await this.firewall.replace(this.layout.entry(record), policy);
       if (!unchanged) {
+        const proxied = this.proxy?.cut(this.layout.addresses(record).guestIp, policy) ?? 0;
+        if (proxied > 0) {
+          this.log.debug({ sandboxId: record.sandboxId, proxied }, "cut proxied connections");
+        }
         const cut = await cutForbiddenFlows(
           this.layout.addresses(record).guestIp,
           (destination) => egressAllows(policy, destination),
@@ -337,7 +382,11 @@ export class NetworkManager {
     // can lag behind the rules after a crash halfway through a policy change.
     await Promise.all([
       removeLinks(names),
-      this.firewall.remove({ hostIf: names.hostIf, chain: names.chain }),
+      this.firewall.remove({
+        hostIf: names.hostIf,
+        chain: names.chain,
+        steerChain: names.steerChain,
+      }),
     ]);
     if (record) {
       await forgetFlows(this.layout.addresses(record).guestIp, (m) => this.log.warn({}, m));

@@ -122,14 +122,20 @@ export async function udpListenIn(netns: string, host: string, port: number): Pr
   return { ...l, received };
 }
 
-async function startServer(
+/**
+ * Runs a node script (argv: host, port, ...more) in `netns` until closed; it prints "ready"
+ * once up, and every other line it prints goes to `onLine`.
+ */
+export async function startServer(
   netns: string | null,
   script: string,
   host: string,
   port: number,
   onLine?: (line: string) => void,
+  more: string[] = [],
 ): Promise<Listener> {
-  const [file, args] = inNetns(netns, [process.execPath, "-e", script, host, String(port)]);
+  const argv = [process.execPath, "-e", script, host, String(port), ...more];
+  const [file, args] = inNetns(netns, argv);
   const child: ChildProcess = spawn(file, args, { stdio: ["pipe", "pipe", "inherit"] });
   await new Promise<void>((resolve, reject) => {
     let buf = "";
@@ -239,7 +245,11 @@ export interface TestNetwork {
  * Each test file gets its own prefix, pool and table (`tag` is 1-2 letters), so files running
  * in parallel, and a real agent on the same machine, never see each other's sandboxes.
  */
-export async function testNetwork(tag: string, poolOctet: number): Promise<TestNetwork> {
+export async function testNetwork(
+  tag: string,
+  poolOctet: number,
+  extra: NetworkManagerOptions = {},
+): Promise<TestNetwork> {
   const stateDir = await mkdtemp(join(tmpdir(), `wrenn-net-${tag}-`));
   const options = {
     pool: `10.${poolOctet}.0.0/24`,
@@ -248,7 +258,7 @@ export async function testNetwork(tag: string, poolOctet: number): Promise<TestN
     stateDir,
   };
   const logger = pino({ level: process.env.WRENN_TEST_LOG_LEVEL ?? "warn" });
-  const manager = new NetworkManager({ ...options, logger });
+  const manager = new NetworkManager({ ...options, logger, ...extra });
   // A crashed earlier run used another state dir: reconcile finds its leftovers by name.
   await manager.removeAll();
   return {
@@ -282,7 +292,7 @@ export interface FakeInternet {
   remove(): Promise<void>;
 }
 
-export async function createFakeInternet(name: string): Promise<FakeInternet> {
+export async function createFakeInternet(name: string, subnet?: number): Promise<FakeInternet> {
   const netns = `${name}-inet`;
   const hostIf = `${name}-inet`;
   const remove = async () => {
@@ -290,26 +300,106 @@ export async function createFakeInternet(name: string): Promise<FakeInternet> {
     await runCommand("ip", ["netns", "del", netns]).catch(() => {});
   };
   await remove();
+  // `subnet`: a link of its own, 198.18.<subnet>.0/30, and /32 routes for its other addresses
+  // (198.19.<subnet>.5 and .6), so it can live beside the default one (198.18.0.0/15).
+  const n = subnet ?? 0;
+  const [hostSide, inner] = [`198.18.${n}.1`, `198.18.${n}.2`];
+  const extra =
+    subnet === undefined ? ["198.18.5.5", "198.19.7.7"] : [`198.19.${n}.5`, `198.19.${n}.6`];
+  const routes =
+    subnet === undefined
+      ? [`route replace 198.18.0.0/15 via ${inner} dev ${hostIf}`]
+      : extra.map((a) => `route replace ${a}/32 via ${inner} dev ${hostIf}`);
   const root = [
     `netns add ${netns}`,
     `link add ${hostIf} type veth peer name eth0 netns ${netns}`,
-    `addr add 198.18.0.1/30 dev ${hostIf}`,
+    `addr add ${hostSide}/30 dev ${hostIf}`,
     `link set ${hostIf} up`,
-    `route replace 198.18.0.0/15 via 198.18.0.2 dev ${hostIf}`,
+    ...routes,
   ];
   await runCommand("ip", ["-batch", "-"], `${root.join("\n")}\n`);
   const inside = [
-    "addr add 198.18.0.2/30 dev eth0",
-    "addr add 198.18.5.5/32 dev lo",
-    "addr add 198.19.7.7/32 dev lo",
+    `addr add ${inner}/30 dev eth0`,
+    ...extra.map((a) => `addr add ${a}/32 dev lo`),
     "link set eth0 up",
     "link set lo up",
   ];
   await runCommand("ip", ["-n", netns, "-batch", "-"], `${inside.join("\n")}\n`);
-  return {
-    netns,
-    hostSide: "198.18.0.1",
-    addresses: ["198.18.0.2", "198.18.5.5", "198.19.7.7"],
-    remove,
-  };
+  return { netns, hostSide, addresses: [inner, ...extra], remove };
+}
+
+/**
+ * A name server for a fake internet: A questions for the names in `records` (a key `*.x`
+ * answers every name below x) get that address, every other name NXDOMAIN. One socket on
+ * `address`, so replies leave from the address that was asked.
+ */
+const DNS_SERVER = `
+const [addr, , json] = process.argv.slice(1);
+const records = JSON.parse(json);
+const lookup = (name) => {
+  if (records[name]) return records[name];
+  for (let i = name.indexOf("."); i >= 0; i = name.indexOf(".", i + 1)) {
+    const w = records["*" + name.slice(i)];
+    if (w) return w;
+  }
+};
+const s = require("dgram").createSocket("udp4");
+s.on("message", (q, from) => {
+  if (q.length < 17) return;
+  const labels = [];
+  let i = 12;
+  while (i < q.length && q[i] !== 0) { labels.push(q.subarray(i + 1, i + 1 + q[i]).toString()); i += q[i] + 1; }
+  const qtype = q.readUInt16BE(i + 1);
+  const ip = lookup(labels.join(".").toLowerCase());
+  const header = Buffer.from(q.subarray(0, 12));
+  header.writeUInt16BE(ip ? 0x8180 : 0x8183, 2);
+  header.writeUInt16BE(1, 4);
+  header.writeUInt16BE(ip && qtype === 1 ? 1 : 0, 6);
+  header.writeUInt32BE(0, 8);
+  const answer = ip && qtype === 1
+    ? Buffer.from([0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 5, 0, 4, ...ip.split(".").map(Number)])
+    : Buffer.alloc(0);
+  s.send(Buffer.concat([header, q.subarray(12, i + 5), answer]), from.port, from.address);
+});
+s.bind(53, addr, () => process.stdout.write("ready\\n"));
+process.stdin.on("end", () => process.exit(0));
+process.stdin.resume();
+`;
+
+export async function dnsServerIn(
+  netns: string,
+  address: string,
+  records: Record<string, string>,
+): Promise<Listener> {
+  return startServer(netns, DNS_SERVER, address, 53, undefined, [JSON.stringify(records)]);
+}
+
+/**
+ * A web server on ports 80 (HTTP) and 443 (HTTPS with the given certificate) of `address`,
+ * answering every request with "<label> <Host header>", connections kept open between requests.
+ */
+const WEB_SERVER = `
+const [addr, , label, cert, key] = process.argv.slice(1);
+const fs = require("fs");
+const answer = (q, r) => r.end(label + " " + q.headers.host + "\\n");
+const servers = [
+  require("http").createServer(answer).listen(80, addr),
+  require("https").createServer({ cert: fs.readFileSync(cert), key: fs.readFileSync(key) }, answer).listen(443, addr),
+];
+let up = 0;
+for (const s of servers) {
+  s.keepAliveTimeout = 0;
+  s.on("listening", () => { if (++up === servers.length) process.stdout.write("ready\\n"); });
+}
+process.stdin.on("end", () => process.exit(0));
+process.stdin.resume();
+`;
+
+export async function webServerIn(
+  netns: string,
+  address: string,
+  label: string,
+  tls: { cert: string; key: string },
+): Promise<Listener> {
+  return startServer(netns, WEB_SERVER, address, 80, undefined, [label, tls.cert, tls.key]);
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { NetworkError } from "./errors.js";
-import { resolvePolicy } from "./policy.js";
+import { allowedCidrs, hasDomainRules, resolvePolicy } from "./policy.js";
 
 describe("resolvePolicy", () => {
   it("defaults to no network at all", () => {
@@ -21,6 +21,19 @@ describe("resolvePolicy", () => {
     });
   });
 
+  it("keeps host names in allowOut, canonical, after the CIDRs", () => {
+    const p = resolvePolicy({
+      allowInternet: false,
+      allowOut: ["B.example.com.", "8.8.8.8", "*.a.example.com", "b.example.com"],
+    });
+    expect(p.allowOut).toEqual(["8.8.8.8/32", "*.a.example.com", "b.example.com"]);
+    expect(allowedCidrs(p)).toEqual(["8.8.8.8/32"]);
+    expect(hasDomainRules(p)).toBe(true);
+    expect(hasDomainRules(resolvePolicy({ allowInternet: true, allowOut: ["1.1.1.1"] }))).toBe(
+      false,
+    );
+  });
+
   it.each([
     [null, /must be an object/],
     [[], /must be an object/],
@@ -33,7 +46,8 @@ describe("resolvePolicy", () => {
       /denyOut\[1\]: "1.2.3" is not an IPv4/,
     ],
     [{ allowInternet: true, denyOut: ["fd00::/8"] }, /IPv6 egress rules are not supported/],
-    [{ allowInternet: false, allowOut: ["*.example.com"] }, /domain names .* not supported yet/],
+    [{ allowInternet: true, denyOut: ["*.example.com"] }, /allowed in allowOut only/],
+    [{ allowInternet: false, allowOut: ["exa_mple com"] }, /not an IPv4 address, CIDR or host/],
     [{ allowInternet: true, deny_out: [] }, /unknown policy field "deny_out"/],
     [{ allowInternet: true, allowOut: Array(257).fill("1.1.1.1") }, /at most 256/],
     [{ allowInternet: true, allowOut: ["10.0.0.1/8"] }, /host bits set/],

@@ -1,4 +1,4 @@
-import { checkEgressList, egressOpen } from "@wrenn/contract";
+import { checkEgressList, egressDomains, egressOpen } from "@wrenn/contract";
 import { invalidArgument } from "./errors.js";
 import { formatCidr, normalizeCidrs, parseCidr } from "./ipv4.js";
 
@@ -11,7 +11,10 @@ import { formatCidr, normalizeCidrs, parseCidr } from "./ipv4.js";
 export interface NetworkPolicy {
   /** Everything not denied goes out through the host's NAT; false (the default): only allowOut. */
   readonly allowInternet: boolean;
-  /** Reachable whatever denyOut and allowInternet say (IPv4 CIDRs). */
+  /**
+   * Reachable whatever denyOut and allowInternet say: IPv4 CIDRs, and host names or `*.`
+   * wildcards (TCP 80/443 by SNI or Host, through the egress proxy).
+   */
   readonly allowOut?: readonly string[];
   /** Not reachable with allowInternet, unless allowOut lists it. */
   readonly denyOut?: readonly string[];
@@ -43,15 +46,20 @@ export interface ResolvedPolicy {
 
 export const DENY_ALL: ResolvedPolicy = { allowInternet: false, allowOut: [], denyOut: [] };
 
-/** The contract's rule for egress lists (the control plane checks the same), then canonical. */
-function resolveList(field: string, value: unknown): string[] {
+/**
+ * The contract's rule for egress lists (the control plane checks the same), then canonical:
+ * the CIDRs merged and sorted, then the host names (allowOut only) sorted and unique.
+ */
+function resolveList(field: string, value: unknown, domains: boolean): string[] {
   let entries: string[];
   try {
-    entries = checkEgressList(`policy.${field}`, value);
+    entries = checkEgressList(`policy.${field}`, value, domains);
   } catch (err) {
     throw invalidArgument((err as Error).message);
   }
-  return normalizeCidrs(entries.map(parseCidr)).map(formatCidr);
+  const names = new Set(egressDomains(entries));
+  const cidrs = entries.filter((e) => !names.has(e));
+  return [...normalizeCidrs(cidrs.map(parseCidr)).map(formatCidr), ...[...names].sort()];
 }
 
 export function resolvePolicy(policy: unknown): ResolvedPolicy {
@@ -68,8 +76,8 @@ export function resolvePolicy(policy: unknown): ResolvedPolicy {
   if (typeof p.allowInternet !== "boolean") {
     throw invalidArgument("policy.allowInternet must be a boolean");
   }
-  const allowOut = resolveList("allowOut", p.allowOut);
-  const denyOut = resolveList("denyOut", p.denyOut);
+  const allowOut = resolveList("allowOut", p.allowOut, true);
+  const denyOut = resolveList("denyOut", p.denyOut, false);
   // denyOut without internet access has nothing to act on (all but allowOut is denied), but
   // is kept: a later policy change (or a reader of the state) sees what was asked for.
   return { allowInternet: p.allowInternet, allowOut, denyOut };
@@ -77,3 +85,12 @@ export function resolvePolicy(policy: unknown): ResolvedPolicy {
 
 /** Whether the sandbox gets an egress chain (and the guard lets it out) at all. */
 export const hasEgress = (p: ResolvedPolicy): boolean => egressOpen(p);
+
+/** The policy's allowOut addresses and CIDRs, without its host names. */
+export function allowedCidrs(p: ResolvedPolicy): string[] {
+  const names = new Set(egressDomains(p.allowOut));
+  return p.allowOut.filter((e) => !names.has(e));
+}
+
+/** Whether the policy has host-name rules: its TCP 80/443 and DNS go through the egress proxy. */
+export const hasDomainRules = (p: ResolvedPolicy): boolean => egressDomains(p.allowOut).length > 0;

@@ -46,7 +46,7 @@ export class SlotLayout {
 
   entry(record: SlotRecord): FirewallEntry {
     const names = namesFor(this.prefix, record.sandboxId);
-    return { hostIf: names.hostIf, chain: names.chain };
+    return { hostIf: names.hostIf, chain: names.chain, steerChain: names.steerChain };
   }
 
   describe(record: SlotRecord): SandboxNetwork {

@@ -6,7 +6,7 @@ import { Instance } from "./instance.js";
 import type { ManagerCore } from "./manager-core.js";
 import type { CreateRequest, SandboxView } from "./manager-types.js";
 import { resolveMounts, type SandboxMount } from "./mounts.js";
-import { type NetworkPolicy, NO_NETWORK } from "./policy.js";
+import { type NetworkPolicy, NO_NETWORK, needsResolver } from "./policy.js";
 import type { BootPath, Resources } from "./record.js";
 import { startTemplateCommand } from "./start-command.js";
 import type { TemplateRef } from "./template-snapshots.js";
@@ -155,7 +155,7 @@ export async function personalise(
   rec.sandboxId = req.sandboxId;
   rec.metadata = req.metadata;
   rec.envdAccessToken = req.envdAccessToken || undefined;
-  if (req.network.allowInternet && core.config.sandboxDns.length > 0) {
+  if (needsResolver(req.network) && core.config.sandboxDns.length > 0) {
     await core.writeResolver(inst);
   }
   if (image?.startCmd && !restored) {

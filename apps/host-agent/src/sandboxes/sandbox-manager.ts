@@ -7,7 +7,7 @@ import type { Instance } from "./instance.js";
 import { ManagerCore } from "./manager-core.js";
 import type { CreateRequest, ManagerConfig, Observer, SandboxView } from "./manager-types.js";
 import type { SandboxNetworks } from "./network-port.js";
-import type { NetworkPolicy } from "./policy.js";
+import { type NetworkPolicy, needsResolver } from "./policy.js";
 import type { RecordStore } from "./record-store.js";
 import { adoptSandboxes } from "./sandbox-adoption.js";
 import { createSandbox, snapshotTemplate, templateRefOf } from "./sandbox-boot.js";
@@ -192,7 +192,7 @@ export class SandboxManager {
       inst.record.network = policy;
       await this.core.records.save(inst.record);
       if (phase !== "paused") await this.core.networks.applyPolicy(inst.runtimeId, policy);
-      if (phase === "running" && policy.allowInternet && this.core.config.sandboxDns.length > 0) {
+      if (phase === "running" && needsResolver(policy) && this.core.config.sandboxDns.length > 0) {
         await this.core.writeResolver(inst);
       }
       return this.core.view(inst);

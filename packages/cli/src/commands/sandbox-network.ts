@@ -14,7 +14,11 @@ export function egressOptions(command: Command): Command {
       "--no-internet",
       "reach only --allow-out (unset: the server's default, Wrenn's is none)",
     )
-    .option("--allow-out <cidr>", "IPv4 address or CIDR always reachable (repeatable)", collect)
+    .option(
+      "--allow-out <entry>",
+      "IPv4 address, CIDR, host name or *.domain always reachable (names: TCP 80/443 by SNI or Host; repeatable)",
+      collect,
+    )
     .option(
       "--deny-out <cidr>",
       "IPv4 address or CIDR not reachable with --internet (repeatable)",
@@ -45,7 +49,8 @@ What the flags leave out is cleared. A destination in --allow-out is reachable w
 
 Examples:
   wrenn sandbox network sb-1a2b3c4d --internet --deny-out 203.0.113.0/24
-  wrenn sandbox network sb-1a2b3c4d --no-internet --allow-out 1.1.1.1`,
+  wrenn sandbox network sb-1a2b3c4d --no-internet --allow-out 1.1.1.1
+  wrenn sandbox network sb-1a2b3c4d --no-internet --allow-out pypi.org --allow-out '*.pythonhosted.org'`,
     )
     .action(async (id: string, o: EgressFlags, command: Command) => {
       const ctx = await contextOf(command);

@@ -53,15 +53,15 @@ export const ERROR_CODES = {
    * 404 as "sandbox not found", which would send its user looking for the wrong problem.
    */
   /**
-   * An egress entry names a host (`example.com`, `*.example.com`). E2B accepts these in allowOut;
-   * Wrenn refuses them until its per-host egress proxy exists, rather than silently ignoring a
-   * rule the caller relies on.
+   * A host name (`example.com`, `*.example.com`) where only addresses can be enforced: in
+   * denyOut (E2B's denyOut takes addresses and CIDRs only; a name there could never be kept
+   * closed, since any address can serve it). allowOut takes names.
    */
   egress_domains_unsupported: {
     status: 400,
     grpc: "unimplemented",
     retryable: false,
-    message: "domain names in egress rules are not supported yet; give IPv4 addresses or CIDRs",
+    message: "domain names are allowed in allowOut only; denyOut takes IPv4 addresses or CIDRs",
   },
   /**
    * An IPv6 egress entry. Sandboxes have no IPv6 at all (the host drops every IPv6 packet from

@@ -33,13 +33,22 @@ const Cidrs = Type.Array(
   { maxItems: LIMITS.egressEntries },
 );
 
+const AllowList = Type.Array(
+  Type.String({
+    maxLength: LIMITS.egressEntryLength,
+    description:
+      "IPv4 address, CIDR, host name or *.wildcard (names: TCP 80/443 by TLS SNI or HTTP Host, through the agent's egress proxy)",
+  }),
+  { maxItems: LIMITS.egressEntries },
+);
+
 const EGRESS_DESCRIPTION =
   "allowOut is reachable whatever denyOut says; with allowInternet everything but denyOut is reachable, without it only allowOut. The host, other sandboxes, private, link-local and metadata ranges stay closed unless the operator opens them (WRENN_EGRESS_ALLOW_CIDRS)";
 
 /** E2B's semantics: allowOut wins over denyOut; without allowInternet only allowOut is reachable. */
 const EgressLists = Type.Object(
   {
-    allowOut: Type.Optional(Cidrs),
+    allowOut: Type.Optional(AllowList),
     denyOut: Type.Optional(Cidrs),
   },
   { additionalProperties: false, description: EGRESS_DESCRIPTION },

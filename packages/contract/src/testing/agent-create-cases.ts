@@ -48,7 +48,7 @@ export const AGENT_CREATE_CASES: readonly AgentCreateCase[] = [
       envVars: { ...entries(8), LONG: "e".repeat(LIMITS.envVarValueLength) },
       network: {
         allowInternet: false,
-        allowOut: ["10.0.0.0/8", " 1.1.1.1/32 ", "0.0.0.0/0"],
+        allowOut: ["10.0.0.0/8", " 1.1.1.1/32 ", "0.0.0.0/0", "Example.com", "*.example.org"],
         denyOut: cidrs(LIMITS.egressEntries),
       },
     },
@@ -122,15 +122,16 @@ export const AGENT_CREATE_CASES: readonly AgentCreateCase[] = [
     message: /host bits/,
   },
   {
-    name: "an egress rule by name",
-    request: { network: { allowInternet: true, allowOut: ["example.com"] } },
+    name: "a deny rule by name",
+    request: { network: { allowInternet: true, denyOut: ["example.com"] } },
     expect: "egress_domains_unsupported",
-    message: /domain names in egress rules are not supported yet/,
+    message: /domain names are allowed in allowOut only/,
   },
   {
-    name: "an egress rule by wildcard name, without internet",
-    request: { network: { allowInternet: false, allowOut: ["*.example.com"] } },
-    expect: "egress_domains_unsupported",
+    name: "a malformed host name in allowOut",
+    request: { network: { allowInternet: false, allowOut: ["*.exa mple.com"] } },
+    expect: "invalid_request",
+    message: /not an IPv4 address, CIDR or host name/,
   },
   {
     name: "an egress prefix past 32",

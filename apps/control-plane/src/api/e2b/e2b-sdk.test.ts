@@ -134,7 +134,7 @@ describe.each(DATABASE_KINDS)("E2B API with the official SDK on %s", (kind) => {
     expect(afterKill.map((s) => s.sandboxId)).not.toContain(b.sandboxId);
   });
 
-  test("network: E2B's allow/deny recipe, updateNetwork replaces it whole, domains refused", async () => {
+  test("network: E2B's allow/deny recipe, updateNetwork replaces it whole, host names in allowOut only", async () => {
     const sbx = await Sandbox.create("base", {
       ...opts,
       network: { allowOut: ["1.1.1.1"], denyOut: [ALL_TRAFFIC] },
@@ -157,15 +157,30 @@ describe.each(DATABASE_KINDS)("E2B API with the official SDK on %s", (kind) => {
       expect(info.allowInternetAccess).toBe(true);
       expect(info.network).toMatchObject({ allowOut: ["8.8.8.0/24"], denyOut: [] });
 
-      await expect(sbx.updateNetwork({ allowOut: ["example.com"] })).rejects.toThrow(
-        /domain names in egress rules are not supported yet/,
+      await expect(sbx.updateNetwork({ denyOut: ["example.com"] })).rejects.toThrow(
+        /domain names are allowed in allowOut only/,
+      );
+      await expect(sbx.updateNetwork({ allowOut: ["exa mple.com"] })).rejects.toThrow(
+        /not an IPv4 address, CIDR or host name/,
       );
       await expect(sbx.updateNetwork({ denyOut: ["fd00::/8"] })).rejects.toThrow(/IPv4 only/);
       // A refused update changes nothing.
       expect(agentView()).toEqual({ allowInternet: true, allowOut: ["8.8.8.0/24"], denyOut: [] });
-      await expect(
-        Sandbox.create("base", { ...opts, network: { allowOut: ["*.example.com"] } }),
-      ).rejects.toThrow(/not supported yet/);
+      // Host names in allowOut: accepted (canonical form) and handed to the host as they are.
+      await sbx.updateNetwork({ allowOut: ["Example.com.", "*.example.org"] });
+      expect(agentView()).toEqual({
+        allowInternet: false,
+        allowOut: ["example.com", "*.example.org"],
+        denyOut: [],
+      });
+      const named = await Sandbox.create("base", {
+        ...opts,
+        network: { allowOut: ["*.example.com", "1.1.1.1"], denyOut: [ALL_TRAFFIC] },
+      });
+      expect((await named.getInfo()).network).toMatchObject({
+        allowOut: ["*.example.com", "1.1.1.1"],
+      });
+      await named.kill();
     } finally {
       await sbx.kill();
     }

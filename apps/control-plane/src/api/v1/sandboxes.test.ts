@@ -318,6 +318,18 @@ describe.each(DATABASE_KINDS)("/v1 sandboxes on %s", (kind) => {
     const read = await stack.call("GET", `/v1/sandboxes/${s.id}`, { key: alice.key });
     expect((read.body as { network: unknown }).network).toEqual(body.network);
 
+    // Host names in allowOut, canonical, on the host as in the record.
+    const named = await stack.call("PUT", `/v1/sandboxes/${s.id}/network`, {
+      key: alice.key,
+      body: { allowInternet: true, network: { allowOut: ["API.example.com.", "*.example.org"] } },
+    });
+    expect(named.status).toBe(200);
+    expect((named.body as { network: unknown }).network).toEqual({
+      allowOut: ["api.example.com", "*.example.org"],
+      denyOut: [],
+    });
+    expect(stack.agent.sandboxes.get(s.id)!.allowOut).toEqual(["api.example.com", "*.example.org"]);
+
     // The host refuses: the record keeps what the host still has.
     stack.agent.failNext("updateSandboxNetwork", 14 /* Unavailable */);
     const failed = await stack.call("PUT", `/v1/sandboxes/${s.id}/network`, {

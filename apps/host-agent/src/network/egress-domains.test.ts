@@ -1,0 +1,274 @@
+import { execFile } from "node:child_process";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { EgressProxy } from "./egress/egress-proxy.js";
+import type { SandboxNetwork } from "./network-manager.js";
+import {
+  createFakeInternet,
+  dnsServerIn,
+  type FakeInternet,
+  type Listener,
+  probeTcp,
+  sandboxId,
+  sendUdp,
+  startServer,
+  type TestNetwork,
+  testNetwork,
+  type UdpListener,
+  udpListenIn,
+  waitFor,
+  webServerIn,
+} from "./network-test-kit.js";
+
+// Domain rules in allowOut, enforced by the egress proxy, against a fake internet this file
+// creates (198.18.76.0/30 and two /32s behind it): its own name server, and web servers on 80
+// and 443 (a certificate made here) for allowed.test and denied.test. Nothing leaves the host.
+
+const run = promisify(execFile);
+const SUBNET = 76;
+const DNS = `198.18.${SUBNET}.2`;
+const ALLOWED = `198.19.${SUBNET}.5`;
+const DENIED = `198.19.${SUBNET}.6`;
+/** What the sandboxes are told is their name server: nothing listens there. */
+const NOWHERE = `198.18.${SUBNET}.99`;
+const POOL_OCTET = 246;
+const RULES = ["allowed.test", "*.allowed.test", "rebind.test", "inpool.test"];
+
+let t: TestNetwork;
+let proxy: EgressProxy;
+let inet: FakeInternet;
+let dir: string;
+const servers: Listener[] = [];
+const netnsConf: string[] = [];
+
+/** curl from inside the sandbox: its exit code and what it printed. */
+async function curl(sb: SandboxNetwork, ...args: string[]) {
+  try {
+    const { stdout } = await run("ip", [
+      ...["netns", "exec", sb.netns, "curl", "-sS", "--max-time", "15"],
+      ...["--cacert", join(dir, "cert.pem"), ...args],
+    ]);
+    return { code: 0, out: stdout.trim() };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: e.code ?? -1, out: `${e.stdout ?? ""}${e.stderr ?? ""}`.trim() };
+  }
+}
+
+/** A sandbox whose resolv.conf (through `ip netns exec`) names an address nothing answers. */
+async function sandbox(n: number, policy: Parameters<TestNetwork["manager"]["setup"]>[1]) {
+  const sb = await t.manager.setup(sandboxId(n), policy);
+  const conf = `/etc/netns/${sb.netns}`;
+  await mkdir(conf, { recursive: true });
+  await writeFile(join(conf, "resolv.conf"), `nameserver ${NOWHERE}\noptions timeout:2\n`);
+  netnsConf.push(conf);
+  return sb;
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "wrenn-egress-domains-"));
+  await run("openssl", [
+    ...["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=allowed.test"],
+    ...["-addext", "subjectAltName=DNS:allowed.test,DNS:*.allowed.test,DNS:denied.test"],
+    ...["-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem")],
+  ]);
+  inet = await createFakeInternet("wxd", SUBNET);
+  const tls = { cert: join(dir, "cert.pem"), key: join(dir, "key.pem") };
+  servers.push(
+    await dnsServerIn(inet.netns, DNS, {
+      "allowed.test": ALLOWED,
+      "*.allowed.test": ALLOWED,
+      "denied.test": DENIED,
+      // Rebinding answers: names in allowOut whose address is one no sandbox may reach.
+      "rebind.test": "169.254.169.254",
+      "inpool.test": `10.${POOL_OCTET}.0.6`,
+    }),
+    await webServerIn(inet.netns, ALLOWED, "allowed", tls),
+    await webServerIn(inet.netns, DENIED, "denied", tls),
+  );
+  proxy = await EgressProxy.start({
+    upstreamDns: [DNS],
+    logger: pino({ level: process.env.WRENN_TEST_LOG_LEVEL ?? "warn" }),
+  });
+  t = await testNetwork("d", POOL_OCTET, { egressProxy: proxy });
+});
+
+afterAll(async () => {
+  await t?.cleanup();
+  await proxy?.close();
+  for (const s of servers) await s.close();
+  await inet?.remove();
+  for (const conf of netnsConf) await rm(conf, { recursive: true, force: true });
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+describe("domain rules in allowOut (egress proxy)", () => {
+  let sb: SandboxNetwork;
+  beforeAll(async () => {
+    sb = await sandbox(0xd0, { allowInternet: false, allowOut: RULES });
+  });
+
+  it("names resolve in the sandbox through the agent's forwarder", async () => {
+    const { stdout } = await run("ip", [
+      "netns",
+      "exec",
+      sb.netns,
+      "getent",
+      "hosts",
+      "denied.test",
+    ]);
+    expect(stdout).toMatch(new RegExp(`^${DENIED.replaceAll(".", "\\.")}\\s+denied\\.test`));
+  });
+
+  it("HTTP and HTTPS to an allowed name reach its server, wildcards too", async () => {
+    expect(await curl(sb, "http://allowed.test/")).toEqual({
+      code: 0,
+      out: "allowed allowed.test",
+    });
+    expect(await curl(sb, "https://allowed.test/")).toEqual({
+      code: 0,
+      out: "allowed allowed.test",
+    });
+    expect(await curl(sb, "https://www.allowed.test/")).toEqual({
+      code: 0,
+      out: "allowed www.allowed.test",
+    });
+    expect(await curl(sb, "http://a.b.allowed.test/")).toEqual({
+      code: 0,
+      out: "allowed a.b.allowed.test",
+    });
+    expect(await curl(sb, "http://ALLOWED.test./")).toMatchObject({ code: 0 });
+  });
+
+  it("a name not in allowOut is refused: HTTP with a 403, TLS with an alert", async () => {
+    const http = await curl(sb, "-i", "http://denied.test/");
+    expect(http.out).toMatch(/^HTTP\/1\.1 403 Forbidden/);
+    expect(http.out).toMatch(/name not allowed/);
+    const https = await curl(sb, "https://denied.test/");
+    expect(https.code).not.toBe(0);
+    expect(https.out).not.toMatch(/denied denied\.test/);
+  });
+
+  it("a hard-coded address cannot reach another server: the proxy resolves the name itself", async () => {
+    expect(
+      await curl(sb, "--resolve", `allowed.test:443:${DENIED}`, "https://allowed.test/"),
+    ).toEqual({ code: 0, out: "allowed allowed.test" });
+    expect(await curl(sb, "-H", "Host: allowed.test", `http://${DENIED}/`)).toEqual({
+      code: 0,
+      out: "allowed allowed.test",
+    });
+    // No name at all (an address literal sends no SNI): nothing to allow it by.
+    expect((await curl(sb, "-k", `https://${DENIED}/`)).code).not.toBe(0);
+  });
+
+  it("a name that resolves to metadata or another sandbox is refused", async () => {
+    for (const url of ["http://rebind.test/", "http://inpool.test/"]) {
+      const r = await curl(sb, "-i", url);
+      expect(r.out).toMatch(/^HTTP\/1\.1 403 Forbidden/);
+      expect(r.out).toMatch(/denied addresses/);
+    }
+  });
+
+  it("other TCP ports and UDP other than DNS stay closed; address rules still work", async () => {
+    expect((await probeTcp(sb.netns, ALLOWED, 8443)).outcome).not.toBe("connected");
+    const byAddress = await sandbox(0xd1, { allowInternet: false, allowOut: [ALLOWED, "x.test"] });
+    const udp: UdpListener = await udpListenIn(inet.netns, ALLOWED, 5353);
+    try {
+      await sendUdp(byAddress.netns, byAddress.guestIp, 40001, ALLOWED, 5353, "by-address");
+      await sendUdp(sb.netns, sb.guestIp, 40002, ALLOWED, 5353, "by-name");
+      await waitFor(() => udp.received.includes("by-address"), 10_000);
+      await new Promise((r) => setTimeout(r, 500));
+      expect(udp.received).not.toContain("by-name");
+    } finally {
+      await udp.close();
+    }
+    // An address in allowOut goes its own way, not through the proxy (any port).
+    expect(await curl(byAddress, "-H", "Host: whatever", `http://${ALLOWED}/`)).toEqual({
+      code: 0,
+      out: "allowed whatever",
+    });
+  });
+
+  it("with internet access, a name in allowOut wins over denyOut (E2B's recipe)", async () => {
+    const recipe = await sandbox(0xd2, {
+      allowInternet: true,
+      allowOut: ["allowed.test"],
+      denyOut: ["0.0.0.0/0"],
+    });
+    expect(await curl(recipe, "https://allowed.test/")).toEqual({
+      code: 0,
+      out: "allowed allowed.test",
+    });
+    expect((await curl(recipe, "-i", "http://denied.test/")).out).toMatch(/403 Forbidden/);
+    // denyOut closes one address; its name in allowOut reopens it, other addresses go direct.
+    const partial = await sandbox(0xd3, {
+      allowInternet: true,
+      allowOut: ["denied.test"],
+      denyOut: [`${DENIED}/32`],
+    });
+    expect(await curl(partial, "http://denied.test/")).toEqual({
+      code: 0,
+      out: "denied denied.test",
+    });
+    expect(await curl(partial, "-H", "Host: anything", `http://${ALLOWED}/`)).toEqual({
+      code: 0,
+      out: "allowed anything",
+    });
+    expect((await curl(partial, "-i", "-H", "Host: other.test", `http://${DENIED}/`)).out).toMatch(
+      /403 Forbidden/,
+    );
+  });
+
+  it("a policy update flips names live and cuts the proxied connections it forbids", async () => {
+    const cut = await holdHttp(sb, "allowed.test");
+    const kept = await holdHttp(sb, "www.allowed.test");
+    try {
+      await t.manager.setPolicy(sandboxId(0xd0), {
+        allowInternet: false,
+        allowOut: ["denied.test", "*.allowed.test"],
+      });
+      await waitFor(() => cut.received.some((l) => l.startsWith("closed")), 15_000);
+      const before = kept.received.length;
+      await waitFor(() => kept.received.length > before + 3, 15_000);
+      expect(kept.received.some((l) => l.startsWith("closed"))).toBe(false);
+      expect((await curl(sb, "-i", "http://allowed.test/")).out).toMatch(/403 Forbidden/);
+      expect(await curl(sb, "https://denied.test/")).toEqual({
+        code: 0,
+        out: "denied denied.test",
+      });
+    } finally {
+      await cut.close();
+      await kept.close();
+    }
+  });
+});
+
+/** An HTTP/1.1 connection kept open, a request every 200 ms: "ok" per answer, "closed" at the end. */
+const HTTP_HOLDER = `
+const [ip, , host] = process.argv.slice(1);
+const s = require("net").connect({ host: ip, port: 80 });
+const ask = () => s.write("GET / HTTP/1.1\\r\\nHost: " + host + "\\r\\n\\r\\n");
+let timer;
+s.on("connect", ask);
+s.on("data", () => {
+  if (!timer) { process.stdout.write("ready\\n"); timer = setInterval(ask, 200); }
+  process.stdout.write("ok\\n");
+});
+const end = (code) => { clearInterval(timer); process.stdout.write("closed " + code + "\\n"); process.exit(0); };
+s.on("error", (e) => end(e.code || e.message));
+s.on("close", () => end("close"));
+process.stdin.on("end", () => process.exit(0));
+process.stdin.resume();
+`;
+
+async function holdHttp(sb: SandboxNetwork, host: string) {
+  const received: string[] = [];
+  const l = await startServer(sb.netns, HTTP_HOLDER, ALLOWED, 80, (line) => received.push(line), [
+    host,
+  ]);
+  return { ...l, received };
+}

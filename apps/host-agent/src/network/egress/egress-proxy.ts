@@ -1,0 +1,272 @@
+import { createSocket, type Socket as UdpSocket } from "node:dgram";
+import { Resolver } from "node:dns/promises";
+import { once } from "node:events";
+import { connect, createServer, type Server, type Socket } from "node:net";
+import { egressAllows, egressAllowsHost } from "@wrenn/contract";
+import { defaultLogger, type NetworkLogger } from "../logger.js";
+import { hasDomainRules, type ResolvedPolicy } from "../policy.js";
+import { MAX_HELLO_BYTES, readClientHello, TLS_ACCESS_DENIED } from "./client-hello.js";
+import { type DeniedRanges, deniedDestination } from "./destination-guard.js";
+import { DnsForwarder } from "./dns-forwarder.js";
+import { forbiddenResponse, MAX_HEAD_BYTES, readHttpHost } from "./http-host.js";
+
+export interface EgressProxyOptions {
+  /** Name servers (IPv4) the proxy resolves with and the sandboxes' DNS is forwarded to. */
+  readonly upstreamDns: readonly string[];
+  /** Where the listeners bind; the firewall only lets steered sandbox traffic reach them. */
+  readonly host?: string;
+  /** How long a client has to send its ClientHello or request head. */
+  readonly readTimeoutMs?: number;
+  readonly logger?: NetworkLogger;
+}
+
+/** What the proxy needs to know about the sandbox behind a source address. */
+export interface ProxyClient {
+  readonly sandboxId: string;
+  readonly policy: ResolvedPolicy;
+}
+
+export interface ProxyPorts {
+  readonly http: number;
+  readonly tls: number;
+  /** UDP and TCP. */
+  readonly dns: number;
+}
+
+/** The network manager's side: who a source address is, and what no sandbox may reach. */
+export interface ProxyBinding {
+  readonly client: (address: string) => ProxyClient | undefined;
+  readonly denied: DeniedRanges;
+}
+
+type Kind = "http" | "tls";
+
+interface OpenFlow {
+  readonly name: string;
+  readonly address: string;
+  readonly sockets: readonly Socket[];
+}
+
+/**
+ * The per-agent egress proxy for domain rules (see README.md, "Domain rules"). The firewall
+ * redirects a sandbox's TCP to ports 80 and 443 that no address rule lets out to `ports.http`
+ * and `ports.tls`, and its DNS to `ports.dns`. For each connection it reads the HTTP Host or
+ * the TLS SNI, checks the name against the sandbox's allowOut, resolves the name itself, refuses
+ * the always-denied addresses, then connects to the name's address on the original port and
+ * splices bytes both ways. TLS is not terminated.
+ */
+export class EgressProxy {
+  private binding: ProxyBinding | undefined;
+  private readonly flows = new Map<string, Set<OpenFlow>>();
+  private readonly resolver: Resolver;
+  private readonly log: NetworkLogger;
+
+  private constructor(
+    private readonly servers: { http: Server; tls: Server },
+    private readonly dns: DnsForwarder,
+    readonly ports: ProxyPorts,
+    private readonly options: EgressProxyOptions,
+  ) {
+    this.log = options.logger ?? defaultLogger();
+    this.resolver = new Resolver({ timeout: 3000, tries: 2 });
+    if (options.upstreamDns.length > 0) this.resolver.setServers([...options.upstreamDns]);
+    servers.http.on("connection", (s) => this.accept(s, "http"));
+    servers.tls.on("connection", (s) => this.accept(s, "tls"));
+  }
+
+  static async start(options: EgressProxyOptions): Promise<EgressProxy> {
+    const host = options.host ?? "0.0.0.0";
+    const listen = async (s: Server, port = 0) => {
+      s.listen(port, host);
+      await once(s, "listening");
+      const addr = s.address();
+      return typeof addr === "object" && addr ? addr.port : 0;
+    };
+    const http = createServer();
+    const tls = createServer();
+    const [httpPort, tlsPort] = [await listen(http), await listen(tls)];
+    // DNS needs one port number for UDP and TCP (one redirect target for both).
+    for (let attempt = 0; ; attempt++) {
+      const tcp = createServer();
+      const dnsPort = await listen(tcp);
+      const udp: UdpSocket = createSocket("udp4");
+      try {
+        udp.bind(dnsPort, host);
+        await once(udp, "listening");
+      } catch (err) {
+        udp.close();
+        tcp.close();
+        if (attempt >= 5) throw err;
+        continue;
+      }
+      let self: EgressProxy | undefined;
+      const dns = new DnsForwarder(udp, tcp, {
+        upstream: options.upstreamDns,
+        allowed: (peer) => self?.clientWithDomains(peer) !== undefined,
+      });
+      self = new EgressProxy(
+        { http, tls },
+        dns,
+        { http: httpPort, tls: tlsPort, dns: dnsPort },
+        options,
+      );
+      return self;
+    }
+  }
+
+  /** Called once by the network manager that steers traffic here. */
+  bind(binding: ProxyBinding): void {
+    if (this.binding) throw new Error("the egress proxy already serves a network manager");
+    this.binding = binding;
+  }
+
+  private clientWithDomains(address: string): ProxyClient | undefined {
+    const c = this.binding?.client(address);
+    return c && hasDomainRules(c.policy) ? c : undefined;
+  }
+
+  /**
+   * After a policy change: closes the sandbox's proxied connections the new policy no longer
+   * allows (by name, or by the address they went to). Returns how many were cut.
+   */
+  cut(guestIp: string, policy: ResolvedPolicy): number {
+    let n = 0;
+    for (const f of this.flows.get(guestIp) ?? []) {
+      if (egressAllowsHost(policy, f.name) || egressAllows(policy, f.address)) continue;
+      for (const s of f.sockets) s.resetAndDestroy();
+      n++;
+    }
+    return n;
+  }
+
+  /** Open proxied connections, for tests and metrics. */
+  openFlows(guestIp: string): number {
+    return this.flows.get(guestIp)?.size ?? 0;
+  }
+
+  async close(): Promise<void> {
+    for (const set of this.flows.values()) {
+      for (const f of set) for (const s of f.sockets) s.destroy();
+    }
+    this.dns.close();
+    await Promise.all(
+      [this.servers.http, this.servers.tls].map(
+        (s) => new Promise<void>((r) => s.close(() => r())),
+      ),
+    );
+  }
+
+  private accept(client: Socket, kind: Kind): void {
+    client.on("error", () => {});
+    const peer = client.remoteAddress ?? "";
+    const who = this.clientWithDomains(peer);
+    if (!who) {
+      // Not a sandbox with domain rules: nothing the firewall would have sent here.
+      client.destroy();
+      return;
+    }
+    const port = kind === "tls" ? 443 : 80;
+    const ctx = { sandboxId: who.sandboxId, port };
+    let buf = Buffer.alloc(0);
+    const timer = setTimeout(
+      () => this.refuse(client, kind, { ...ctx, why: "nothing readable in time" }),
+      this.options.readTimeoutMs ?? 10_000,
+    );
+    const onData = (chunk: Buffer) => {
+      buf = Buffer.concat([buf, chunk]);
+      const v = kind === "tls" ? readClientHello(buf) : readHttpHost(buf);
+      if (v.kind === "more" && buf.length < (kind === "tls" ? MAX_HELLO_BYTES : MAX_HEAD_BYTES)) {
+        return;
+      }
+      client.off("data", onData);
+      client.pause();
+      clearTimeout(timer);
+      if (v.kind === "more") this.refuse(client, kind, { ...ctx, why: "too large" });
+      else if (v.kind === "refuse") this.refuse(client, kind, { ...ctx, why: v.why });
+      else void this.forward(client, kind, peer, v.name, buf);
+    };
+    client.on("data", onData);
+    client.on("close", () => clearTimeout(timer));
+  }
+
+  private async forward(client: Socket, kind: Kind, peer: string, name: string, head: Buffer) {
+    const port = kind === "tls" ? 443 : 80;
+    // The policy now, not at accept: an update in between applies.
+    const who = this.clientWithDomains(peer);
+    const ctx = { sandboxId: who?.sandboxId, port, name: name.slice(0, 255) };
+    if (!who || !egressAllowsHost(who.policy, name)) {
+      this.refuse(client, kind, { ...ctx, why: "name not allowed" });
+      return;
+    }
+    let addresses: string[];
+    try {
+      addresses = await this.resolver.resolve4(name);
+    } catch (err) {
+      this.refuse(client, kind, {
+        ...ctx,
+        why: `cannot resolve (${(err as NodeJS.ErrnoException).code})`,
+      });
+      return;
+    }
+    const denied = this.binding!.denied;
+    const usable = addresses.filter((a) => deniedDestination(denied, a) === undefined);
+    if (usable.length === 0) {
+      const reasons = addresses.map((a) => `${a}: ${deniedDestination(denied, a)}`);
+      this.refuse(client, kind, { ...ctx, why: `resolves only to denied addresses`, reasons });
+      return;
+    }
+    if (client.destroyed) return;
+    const address = usable[0]!;
+    const upstream = connect({ host: address, port });
+    upstream.setNoDelay(true);
+    client.setNoDelay(true);
+    const flow: OpenFlow = { name, address, sockets: [client, upstream] };
+    const set = this.flows.get(peer) ?? new Set<OpenFlow>();
+    this.flows.set(peer, set);
+    set.add(flow);
+    const forget = () => {
+      set.delete(flow);
+      if (set.size === 0 && this.flows.get(peer) === set) this.flows.delete(peer);
+    };
+    let connected = false;
+    upstream.on("error", (err) => {
+      if (!connected) {
+        this.log.info(
+          { ...ctx, address, err: (err as NodeJS.ErrnoException).code },
+          "egress upstream failed",
+        );
+      }
+      client.resetAndDestroy();
+    });
+    client.on("error", () => upstream.destroy());
+    client.on("close", () => {
+      upstream.destroy();
+      forget();
+    });
+    upstream.on("close", () => {
+      if (!client.destroyed) client.end();
+      forget();
+    });
+    upstream.once("connect", () => {
+      connected = true;
+      this.log.debug({ ...ctx, address }, "egress allowed");
+      upstream.write(head);
+      client.pipe(upstream);
+      upstream.pipe(client);
+      client.resume();
+    });
+  }
+
+  /** Ends a refused connection in the protocol's own terms, and says why in the log. */
+  private refuse(client: Socket, kind: Kind, fields: Record<string, unknown>): void {
+    this.log.info(fields, "egress refused");
+    if (client.destroyed) return;
+    if (kind === "tls") {
+      client.end(TLS_ACCESS_DENIED);
+    } else {
+      client.end(forbiddenResponse(`Wrenn egress: ${String(fields.why)}`));
+    }
+    // Whatever the client still sends is not waited for.
+    setTimeout(() => client.destroy(), 2000).unref();
+  }
+}
