@@ -8,9 +8,10 @@ type SandboxNetwork struct {
 	DenyOut  []string `json:"denyOut"`
 }
 
-// NetworkOptions of Create. AllowOut and DenyOut: IPv4 addresses or CIDRs (a destination in
-// AllowOut is reachable whatever DenyOut says); the server validates them (one rule, in the
-// contract). AllowPublicTraffic false: the ports need Sandbox.TrafficAccessToken.
+// NetworkOptions of Create. AllowOut and DenyOut: IPv4 addresses or CIDRs, and in AllowOut
+// also host names and "*." wildcards (a destination in AllowOut is reachable whatever
+// DenyOut says); the server validates them (one rule, in the contract). AllowPublicTraffic
+// false: the ports need Sandbox.TrafficAccessToken.
 type NetworkOptions struct {
 	AllowOut           []string
 	DenyOut            []string

@@ -20,7 +20,8 @@ def _date(value: Any) -> Optional[datetime]:
 
 class SandboxNetworkOpts(TypedDict, total=False):
     """``Sandbox.create(network=...)``, in E2B's Python names. ``allow_out`` / ``deny_out``:
-    IPv4 addresses or CIDRs (a destination in ``allow_out`` is reachable whatever ``deny_out``
+    IPv4 addresses, CIDRs or (``allow_out`` only) host names and ``*.`` wildcards (a
+    destination in ``allow_out`` is reachable whatever ``deny_out``
     says); ``allow_public_traffic``: False makes the sandbox's ports need
     ``Sandbox.traffic_access_token``."""
 
