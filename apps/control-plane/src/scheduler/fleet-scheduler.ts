@@ -4,12 +4,7 @@ import type { Queryable } from "../db/database.js";
 import type { HostRegistry } from "../hosts/host-registry.js";
 import { hostUnavailable, ServiceError } from "../service/errors.js";
 import { COMPUTE_STATES, STORAGE_STATES } from "../service/sandbox-types.js";
-import {
-  findHost,
-  type HostRecord,
-  listHosts,
-  recordHostTemplates,
-} from "../store/host-store.js";
+import { findHost, type HostRecord, listHosts, recordHostTemplates } from "../store/host-store.js";
 import { placedOnHost } from "../store/sandbox-store.js";
 import type { Placement, PlacementRequest, Scheduler } from "./scheduler.js";
 

@@ -1,6 +1,6 @@
-import { HOST_HEARTBEAT } from "@wrenn/contract";
 import { readFileSync, realpathSync } from "node:fs";
 import path from "node:path";
+import { HOST_HEARTBEAT } from "@wrenn/contract";
 import { formatCidr, parseCidr } from "../network/ipv4.js";
 import type { Resources } from "../sandboxes/record.js";
 import { installLayout } from "./install-layout.js";

@@ -89,7 +89,10 @@ export function registerHosts(program: Command): void {
     .description("Delete a registered host; its agent must register again with a new token")
     .option("--force", "destroy the sandboxes on it first (otherwise refused while it holds any)")
     .option("--json", "print the answer as JSON")
-    .addHelpText("after", "\nExamples:\n  wrenn hosts rm host-1a2b3c4d\n  wrenn hosts rm host-1a2b3c4d --force")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  wrenn hosts rm host-1a2b3c4d\n  wrenn hosts rm host-1a2b3c4d --force",
+    )
     .action(async (id: string, o: { force?: boolean }, command: Command) => {
       const ctx = await contextOf(command);
       const deleted = await ctx.client().hosts.delete(id, { force: o.force === true });
