@@ -143,11 +143,16 @@ describe("host drain, delete, and an agent that outlives its control plane", () 
 
     const unknown = await cli(["hosts", "rm", "host-00000000"]);
     expect(unknown.code).not.toBe(0);
-    expect(unknown.stderr).toContain("host_not_found");
+    expect(unknown.stderr).toContain("host host-00000000 not found");
+    const unknownApi = await call("DELETE", "/v1/hosts/host-00000000");
+    expect(unknownApi.status).toBe(404);
+    expect(unknownApi.body.error.code).toBe("host_not_found");
+    const inUse = await call("DELETE", `/v1/hosts/${hostA}`);
+    expect(inUse.status, inUse.text).toBe(409);
+    expect(inUse.body.error.code).toBe("host_in_use");
     const refused = await cli(["hosts", "rm", hostA]);
     expect(refused.code).not.toBe(0);
-    expect(refused.stderr).toContain("host_in_use");
-    expect(refused.stderr).toContain(onA.id);
+    expect(refused.stderr).toContain(`holds 1 sandbox(es): ${onA.id}`);
     expect((await sandbox(onA.id)).state).toBe("running");
     const still = await a.client.getSandbox({ sandboxId: onA.id });
     expect(still.sandbox?.state).toBe(SandboxState.RUNNING);

@@ -121,10 +121,7 @@ export class HostService {
     }
     // Nothing new lands there while its sandboxes are destroyed.
     await setHostDrained(this.o.db, id, true);
-    const destroyed: string[] = [];
-    for (const sandboxId of live) {
-      if (await this.destroyOne(principal, sandboxId)) destroyed.push(sandboxId);
-    }
+    for (const sandboxId of live) await this.destroyOne(principal, sandboxId);
     const left = (await sandboxesOnHost(this.o.db, id)).map((r) => r.id);
     if (left.length > 0) {
       // Created on it between the listing and the drain: the caller sees them, nothing is lost.
@@ -141,14 +138,14 @@ export class HostService {
       apiKeyId: principal.keyId,
       action: "host.delete",
       outcome: "ok",
-      detail: { hostId: id, url: host.url, force, destroyedSandboxes: destroyed },
+      detail: { hostId: id, url: host.url, force, destroyedSandboxes: live },
     });
-    this.o.logger.info({ hostId: id, destroyed }, "host deleted");
-    return { destroyedSandboxes: destroyed };
+    this.o.logger.info({ hostId: id, destroyed: live }, "host deleted");
+    return { destroyedSandboxes: live };
   }
 
   /** Destroys one sandbox of a host being deleted; its record ends stopped either way. */
-  private async destroyOne(principal: Principal, sandboxId: string): Promise<boolean> {
+  private async destroyOne(principal: Principal, sandboxId: string): Promise<void> {
     const { db } = this.o;
     const claimed = await updateSandbox(
       db,
@@ -174,6 +171,5 @@ export class HostService {
     if (ended) {
       this.o.logger.warn({ sandboxId }, "its host did not destroy it; ended with the host");
     }
-    return true;
   }
 }
