@@ -94,7 +94,9 @@ describe("host drain, delete, and an agent that outlives its control plane", () 
       hostMonitorIntervalMs: 500,
       backgroundLoops: true,
       schedulerPolicy: "round-robin",
-      hostSilenceSeconds: 3,
+      // Loose: on a loaded machine a heartbeat can be late by seconds, and a host marked
+      // unreachable would turn the sandboxes under test missing.
+      hostSilenceSeconds: 20,
     };
     cp = await startControlPlane(config, {
       logger: pino({ level: process.env.WRENN_TEST_LOG ?? "silent" }),
@@ -168,7 +170,9 @@ describe("host drain, delete, and an agent that outlives its control plane", () 
       [onA.id],
     );
     expect(row.rows[0]).toEqual({ state: "stopped", stop_reason: "destroyed" });
-    expect((await hosts()).map((h) => h.id)).toEqual([hostB]);
+    const left = (await hosts()).map((h) => h.id);
+    expect(left).not.toContain(hostA);
+    expect(left).toContain(hostB);
     await waitFor(
       async () => a.output.includes("this host was deleted from the control plane"),
       60_000,
