@@ -70,6 +70,8 @@ var ErrorCodes = map[string]ErrorCodeSpec{
 
 	"invalid_refresh_token": {Status: 401, Retryable: false, Message: "the refresh token is unknown, revoked or expired"},
 
+	"host_deleted": {Status: 403, Retryable: false, Message: "host {id} was deleted; remove registration.json from the agent's data dir and register it again with a new token"},
+
 	"forbidden": {Status: 403, Retryable: false, Message: "this key may not do that"},
 
 	"foreign_origin": {Status: 403, Retryable: false, Message: "the request came from another origin"},
@@ -100,6 +102,8 @@ var ErrorCodes = map[string]ErrorCodeSpec{
 
 	"file_not_found": {Status: 404, Retryable: false, Message: "no such file or directory"},
 
+	"host_not_found": {Status: 404, Retryable: false, Message: "host {id} not found"},
+
 	"template_not_found": {Status: 404, Retryable: false, Message: "template {template} is not built on this host"},
 
 	"snapshot_not_found": {Status: 404, Retryable: false, Message: "snapshot {id} not found"},
@@ -119,6 +123,8 @@ var ErrorCodes = map[string]ErrorCodeSpec{
 	"already_exists": {Status: 409, Retryable: false, Message: "it already exists"},
 
 	"template_in_use": {Status: 409, Retryable: true, Message: "template {template} is used by sandboxes"},
+
+	"host_in_use": {Status: 409, Retryable: false, Message: "host {id} holds sandboxes"},
 
 	"template_building": {Status: 409, Retryable: true, Message: "template {template} is being built"},
 

@@ -183,7 +183,16 @@ export async function startControlPlane(
     });
     reconcile = (hostId, agentStartedAt) =>
       reconcileHost({ db, registry, sandboxes, logger }, hostId, { agentStartedAt });
-    const hosts = new HostService(db, registry, monitor, keys);
+    const hosts = new HostService({
+      db,
+      registry,
+      monitor,
+      keys,
+      sandboxes,
+      audit,
+      logger: logger.child({ component: "hosts" }),
+      stopDeadlineSeconds: deadlines.stop,
+    });
     const enrollment = new HostEnrollment({
       db,
       keys,

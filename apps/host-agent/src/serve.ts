@@ -73,8 +73,12 @@ export async function serve(config: AgentConfig): Promise<void> {
         advertiseUrl: config.registration.advertiseUrl,
         dataDir: config.dataDir,
         log: log.child({ component: "control-plane-link" }),
+        graceMs: config.registration.controlPlaneGraceSeconds * 1000,
+        onGraceExpired: () => pauseEverySandbox(),
       })
     : undefined;
+  // Bound once the sandbox manager exists (the link is opened first, see above).
+  let pauseEverySandbox = async (): Promise<void> => {};
   if (link && config.token) {
     log.warn("WRENN_AGENT_TOKEN is ignored: a registered agent takes its host's own token");
   }
@@ -239,6 +243,23 @@ export async function serve(config: AgentConfig): Promise<void> {
     log,
   });
   let preparing: Promise<void> = templates.list().then(prepare);
+  pauseEverySandbox = async () => {
+    const failed: string[] = [];
+    for (const view of manager.list()) {
+      if (view.phase !== "running" || !view.sandboxId) continue;
+      try {
+        const paused = await manager.pause(view.sandboxId, "checkpoint");
+        log.info({ sandboxId: view.sandboxId, mode: paused.pauseMode }, "paused: no control plane");
+      } catch (err) {
+        // It stopped running meanwhile (destroyed, paused): nothing to do for it.
+        if (manager.list().some((v) => v.sandboxId === view.sandboxId && v.phase === "running")) {
+          failed.push(view.sandboxId);
+          log.warn({ sandboxId: view.sandboxId, err: String(err) }, "pause failed");
+        }
+      }
+    }
+    if (failed.length > 0) throw new Error(`could not pause ${failed.join(", ")}`);
+  };
   link?.start(config.registration?.heartbeatIntervalMs ?? 5000, async () => {
     const r = await hostReport(manager, config.dataDir);
     return {

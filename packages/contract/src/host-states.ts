@@ -27,10 +27,29 @@ export const HOST_TOKEN_LIFETIMES = {
   jwtSeconds: 7 * 24 * 3600,
   /** The refresh token that gets it a new JWT (rotated at every refresh). */
   refreshSeconds: 60 * 24 * 3600,
+  /**
+   * How long a rotated-away refresh token still works: the agent stores the new one only once
+   * the answer reaches it, so an answer lost on the way (or a crash before the write) must not
+   * lock the host out. After it, the old token is a replay and refused.
+   */
+  refreshGraceSeconds: 120,
 } as const;
 
 /** How long a registered host may stay silent before it is unreachable, and how often it beats. */
 export const HOST_HEARTBEAT = {
   intervalSeconds: 5,
   silenceSeconds: 90,
+  /**
+   * How long an agent goes on without the control plane (unreachable, or refusing its refresh)
+   * before it pauses every sandbox it holds (WRENN_CONTROL_PLANE_GRACE_S). Nothing is lost: the
+   * control plane reconciles them to `paused` when it is back, and they resume normally.
+   */
+  agentGraceSeconds: 300,
 } as const;
+
+/**
+ * What a drain answers, the CLI prints and docs/hosts.md says: paused sandboxes stay where they
+ * are until hibernation to object storage exists.
+ */
+export const HOST_DRAIN_NOTE =
+  "the host takes no new sandboxes; those it holds keep running, and paused ones stay on it and resume there (moving them to another host needs object storage, which is not built yet)";

@@ -135,6 +135,12 @@ ERROR_CODES: Dict[str, Dict[str, Any]] = {
         "retryable": False,
         "message": "the refresh token is unknown, revoked or expired",
     },
+    "host_deleted": {
+        "status": 403,
+        "grpc": "permission_denied",
+        "retryable": False,
+        "message": "host {id} was deleted; remove registration.json from the agent's data dir and register it again with a new token",
+    },
     "forbidden": {
         "status": 403,
         "grpc": "permission_denied",
@@ -225,6 +231,12 @@ ERROR_CODES: Dict[str, Dict[str, Any]] = {
         "retryable": False,
         "message": "no such file or directory",
     },
+    "host_not_found": {
+        "status": 404,
+        "grpc": "not_found",
+        "retryable": False,
+        "message": "host {id} not found",
+    },
     "template_not_found": {
         "status": 404,
         "grpc": "not_found",
@@ -284,6 +296,12 @@ ERROR_CODES: Dict[str, Dict[str, Any]] = {
         "grpc": "failed_precondition",
         "retryable": True,
         "message": "template {template} is used by sandboxes",
+    },
+    "host_in_use": {
+        "status": 409,
+        "grpc": "failed_precondition",
+        "retryable": False,
+        "message": "host {id} holds sandboxes",
     },
     "template_building": {
         "status": 409,

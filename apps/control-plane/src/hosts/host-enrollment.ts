@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import {
+  errorMessage,
   HOST_TOKEN_LIFETIMES,
   type HostCredentials,
   type HostHeartbeatBody,
@@ -12,7 +13,7 @@ import type { TokenCipher } from "../secrets/token-cipher.js";
 import type { ApiKeyService } from "../service/api-key-service.js";
 import { ServiceError } from "../service/errors.js";
 import type { Principal } from "../service/sandbox-types.js";
-import { findHost, insertRegisteredHost } from "../store/host-store.js";
+import { findHost, hostWasDeleted, insertRegisteredHost } from "../store/host-store.js";
 import {
   insertRefreshToken,
   insertRegistrationToken,
@@ -28,6 +29,8 @@ export interface HostTokenLifetimes {
   registrationSeconds: number;
   jwtSeconds: number;
   refreshSeconds: number;
+  /** How long a rotated-away refresh token still works (see HOST_TOKEN_LIFETIMES). */
+  refreshGraceSeconds: number;
 }
 
 export interface HostEnrollmentOptions {
@@ -41,6 +44,8 @@ export interface HostEnrollmentOptions {
   lifetimes?: Partial<HostTokenLifetimes>;
 }
 
+const hostDeleted = (id: string) =>
+  new ServiceError("host_deleted", errorMessage("host_deleted", { id }));
 const secret = (prefix: string) => `${prefix}${randomBytes(32).toString("base64url")}`;
 const newHostId = () => `host-${randomBytes(4).toString("hex")}`;
 
@@ -98,21 +103,21 @@ export class HostEnrollment {
   }
 
   /**
-   * New credentials for a refresh token, which is spent. The new refresh token is stored
-   * before the old is revoked, so a crash between the two leaves the host a working token;
-   * a replay (the old token again) is refused.
+   * New credentials for a refresh token, which is spent: the new refresh token is stored, then
+   * the old one revoked. The agent keeps the new one only once this answer reaches it and is
+   * written, so the old one still works for refreshGraceSeconds after it was first rotated
+   * away (an answer lost on the way, or an agent that crashed before its write, must not lock
+   * the host out); after that it is a replay, and refused.
    */
   async refresh(hostId: string, refreshToken: string): Promise<HostCredentials> {
     const hash = hashApiKey(refreshToken);
-    if (!(await refreshTokenValid(this.o.db, hostId, hash))) {
+    if (!(await refreshTokenValid(this.o.db, hostId, hash, this.lifetimes.refreshGraceSeconds))) {
+      if (await hostWasDeleted(this.o.db, hostId)) throw hostDeleted(hostId);
       throw new ServiceError("invalid_refresh_token");
     }
     const credentials = await this.issue(this.o.db, hostId);
-    if (!(await revokeRefreshToken(this.o.db, hash))) {
-      // Someone spent it at the same time: theirs wins, ours must not stay usable.
-      await revokeRefreshToken(this.o.db, hashApiKey(credentials.refreshToken));
-      throw new ServiceError("invalid_refresh_token");
-    }
+    // Already revoked by a rotation within the grace window: its revocation time stays.
+    await revokeRefreshToken(this.o.db, hash);
     return credentials;
   }
 
@@ -123,6 +128,7 @@ export class HostEnrollment {
     const hostId = match?.[1] ? this.o.jwt.verify(match[1]) : null;
     if (!hostId) throw new ServiceError("invalid_host_token");
     const host = await findHost(this.o.db, hostId);
+    if (!host && (await hostWasDeleted(this.o.db, hostId))) throw hostDeleted(hostId);
     if (host?.kind !== "registered") {
       throw new ServiceError("invalid_host_token", `host ${hostId} is not registered`);
     }

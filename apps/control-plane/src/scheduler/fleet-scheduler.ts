@@ -4,7 +4,7 @@ import type { Queryable } from "../db/database.js";
 import type { HostRegistry } from "../hosts/host-registry.js";
 import { hostUnavailable, ServiceError } from "../service/errors.js";
 import { COMPUTE_STATES, STORAGE_STATES } from "../service/sandbox-types.js";
-import { type HostRecord, listHosts, recordHostTemplates } from "../store/host-store.js";
+import { findHost, type HostRecord, listHosts, recordHostTemplates } from "../store/host-store.js";
 import { placedOnHost } from "../store/sandbox-store.js";
 import type { Placement, PlacementRequest, Scheduler } from "./scheduler.js";
 
@@ -58,7 +58,7 @@ export function policyFor(name: SchedulerPolicy, k: number): Policy {
 }
 
 /**
- * Placement over every host that is online: those holding the template with room for the
+ * Placement over every host that is online and not drained: those holding the template with room for the
  * sandbox (memory and disk reported by the host minus what the database has placed there)
  * are the candidates, and the policy picks one. None: no_host_available, before anything is
  * created. While no host is registered the single-host scheduler decides, as it always did.
@@ -75,9 +75,23 @@ export class FleetScheduler implements Scheduler {
     return this.registry.all().some((h) => h.kind === "registered");
   }
 
+  /** Online hosts that take new sandboxes (a drained one does not). */
   private async online(): Promise<HostRecord[]> {
     const known = new Set(this.registry.all().map((h) => h.id));
-    return (await listHosts(this.db)).filter((h) => h.status === "online" && known.has(h.id));
+    return (await listHosts(this.db)).filter(
+      (h) => h.status === "online" && !h.drained && known.has(h.id),
+    );
+  }
+
+  /** The single host's placement, unless an admin drained it. */
+  private async undrained(placement: Placement): Promise<Placement> {
+    if ((await findHost(this.db, placement.hostId))?.drained) {
+      throw new ServiceError(
+        "no_host_available",
+        `host ${placement.hostId} is drained; undrain it (wrenn hosts undrain) to place sandboxes there`,
+      );
+    }
+    return placement;
   }
 
   async templatesChanged(hostId: string): Promise<void> {
@@ -89,19 +103,21 @@ export class FleetScheduler implements Scheduler {
   }
 
   async placeBuild(): Promise<Placement> {
-    if (!this.fleet()) return this.single.placeBuild();
+    if (!this.fleet()) return this.undrained(await this.single.placeBuild());
     const [host] = await this.online();
     if (!host) throw new ServiceError("no_host_available", "no host is online to build on");
     return { hostId: host.id, client: this.registry.client(host.id) };
   }
 
   async place(request: PlacementRequest): Promise<Placement> {
-    if (!this.fleet()) return this.single.place(request);
+    if (!this.fleet()) return this.undrained(await this.single.place(request));
     const online = (await this.online()).filter(
       (h) => request.hostId === undefined || h.id === request.hostId,
     );
     if (request.hostId !== undefined && online.length === 0) {
-      throw hostUnavailable(`host ${request.hostId}, which holds the snapshot, is not online`);
+      throw hostUnavailable(
+        `host ${request.hostId}, which holds the snapshot, is not online or is drained`,
+      );
     }
     const withTemplate = online.filter((h) => h.templates.some((t) => t.name === request.template));
     if (online.length > 0 && withTemplate.length === 0) {

@@ -1,8 +1,21 @@
-import type { Queryable } from "../db/database.js";
+import { errorMessage, SANDBOX_STATES, type SandboxState } from "@wrenn/contract";
+import type { Logger } from "pino";
+import type { Database } from "../db/database.js";
 import type { HostMonitor } from "../hosts/host-monitor.js";
 import type { HostRegistry } from "../hosts/host-registry.js";
-import { type HostRecord, type HostTemplate, listHosts } from "../store/host-store.js";
+import {
+  deleteHostRow,
+  findHost,
+  type HostRecord,
+  type HostTemplate,
+  listHosts,
+  setHostDrained,
+} from "../store/host-store.js";
+import { type SandboxRow, sandboxesOnHost, updateSandbox } from "../store/sandbox-store.js";
 import type { ApiKeyService } from "./api-key-service.js";
+import type { AuditLog } from "./audit-log.js";
+import { ServiceError } from "./errors.js";
+import type { SandboxService } from "./sandbox-service.js";
 import type { Principal } from "./sandbox-types.js";
 
 /** A template as one host holds it. */
@@ -10,19 +23,32 @@ export interface TemplateListing extends HostTemplate {
   hostId: string;
 }
 
+export interface HostServiceOptions {
+  db: Database;
+  registry: HostRegistry;
+  monitor: HostMonitor;
+  keys: ApiKeyService;
+  sandboxes: Pick<SandboxService, "runDestroy">;
+  audit: AuditLog;
+  logger: Logger;
+  /** Seconds a destroy may stay in flight (the sandbox service's stop deadline). */
+  stopDeadlineSeconds: number;
+}
+
+/** States a destroy can start from (a sandbox already stopping is only finished). */
+const DESTROYABLE = SANDBOX_STATES.filter(
+  (s): s is SandboxState => s !== "stopped" && s !== "stopping",
+);
+const SUSPENDED: readonly SandboxState[] = ["paused", "hibernated"];
+
 export class HostService {
-  constructor(
-    private readonly db: Queryable,
-    private readonly registry: HostRegistry,
-    private readonly monitor: HostMonitor,
-    private readonly keys: ApiKeyService,
-  ) {}
+  constructor(private readonly o: HostServiceOptions) {}
 
   /** Asks every configured host for its status first, so capacity figures are current. */
   async list(principal: Principal): Promise<HostRecord[]> {
-    this.keys.requireAdmin(principal);
-    await Promise.all(this.registry.all().map((host) => this.monitor.refresh(host.id)));
-    return listHosts(this.db);
+    this.o.keys.requireAdmin(principal);
+    await Promise.all(this.o.registry.all().map((host) => this.o.monitor.refresh(host.id)));
+    return listHosts(this.o.db);
   }
 
   /** Every template every host has, by name, then host (asked of the hosts first, as list). */
@@ -31,5 +57,119 @@ export class HostService {
     return hosts
       .flatMap((h) => h.templates.map((t) => ({ ...t, hostId: h.id })))
       .sort((a, b) => a.name.localeCompare(b.name) || a.hostId.localeCompare(b.hostId));
+  }
+
+  private async existing(id: string): Promise<HostRecord> {
+    const host = await findHost(this.o.db, id);
+    if (!host) throw new ServiceError("host_not_found", errorMessage("host_not_found", { id }));
+    return host;
+  }
+
+  /**
+   * Drained (or not): the scheduler places nothing new there; what it holds keeps running, and
+   * paused sandboxes stay on it (they resume there). Idempotent.
+   */
+  async setDrained(
+    principal: Principal,
+    id: string,
+    drained: boolean,
+  ): Promise<{ host: HostRecord; pausedSandboxes: string[] }> {
+    this.o.keys.requireAdmin(principal);
+    await this.existing(id);
+    if (!(await setHostDrained(this.o.db, id, drained))) await this.existing(id);
+    await this.o.audit.record({
+      actor: "api",
+      ownerId: principal.ownerId,
+      apiKeyId: principal.keyId,
+      action: drained ? "host.drain" : "host.undrain",
+      outcome: "ok",
+      detail: { hostId: id },
+    });
+    const paused = (await sandboxesOnHost(this.o.db, id))
+      .filter((row) => SUSPENDED.includes(row.state))
+      .map((row) => row.id)
+      .sort();
+    return { host: await this.existing(id), pausedSandboxes: paused };
+  }
+
+  /**
+   * Deletes a registered host. With sandboxes on it: host_in_use naming them, unless force,
+   * which destroys them first (each record ends stopped, reason destroyed, as a DELETE of the
+   * sandbox would; one its unreachable host cannot destroy is ended anyway, as the host is
+   * going). Then the row goes, the client is evicted from the pool, and the host's JWT and
+   * refresh token stop working (host_deleted).
+   */
+  async delete(
+    principal: Principal,
+    id: string,
+    force: boolean,
+  ): Promise<{ destroyedSandboxes: string[] }> {
+    this.o.keys.requireAdmin(principal);
+    const host = await this.existing(id);
+    if (host.kind === "configured") {
+      throw new ServiceError(
+        "failed_precondition",
+        `host ${id} is this control plane's configured host (WRENN_AGENT_URL ${host.url}); change the configuration instead`,
+      );
+    }
+    const live = (await sandboxesOnHost(this.o.db, id)).map((r) => r.id).sort();
+    if (live.length > 0 && !force) {
+      throw new ServiceError(
+        "host_in_use",
+        `host ${id} holds ${live.length} sandbox(es): ${live.join(", ")}; destroy them, or delete with force=true to destroy them with the host`,
+      );
+    }
+    // Nothing new lands there while its sandboxes are destroyed.
+    await setHostDrained(this.o.db, id, true);
+    for (const sandboxId of live) await this.destroyOne(principal, sandboxId);
+    const left = (await sandboxesOnHost(this.o.db, id)).map((r) => r.id);
+    if (left.length > 0) {
+      // Created on it between the listing and the drain: the caller sees them, nothing is lost.
+      throw new ServiceError(
+        "host_in_use",
+        `host ${id} still holds ${left.join(", ")}; delete it again`,
+      );
+    }
+    await this.o.db.transaction((tx) => deleteHostRow(tx, id, principal.keyId || null));
+    await this.o.registry.sync();
+    await this.o.audit.record({
+      actor: "api",
+      ownerId: principal.ownerId,
+      apiKeyId: principal.keyId,
+      action: "host.delete",
+      outcome: "ok",
+      detail: { hostId: id, url: host.url, force, destroyedSandboxes: live },
+    });
+    this.o.logger.info({ hostId: id, destroyed: live }, "host deleted");
+    return { destroyedSandboxes: live };
+  }
+
+  /** Destroys one sandbox of a host being deleted; its record ends stopped either way. */
+  private async destroyOne(principal: Principal, sandboxId: string): Promise<void> {
+    const { db } = this.o;
+    const claimed = await updateSandbox(
+      db,
+      { id: sandboxId, states: DESTROYABLE },
+      { state: "stopping", stopReason: "destroyed", opDeadlineSeconds: this.o.stopDeadlineSeconds },
+    );
+    // Already stopping (another destroy began): finished here, as the lifecycle would.
+    const row =
+      claimed ??
+      (
+        await db.query<SandboxRow>("SELECT * FROM sandboxes WHERE id = $1 AND state = 'stopping'", [
+          sandboxId,
+        ])
+      ).rows[0];
+    if (row) await this.o.sandboxes.runDestroy(row, { actor: "api", principal });
+    // The host did not answer: its row stays stopping for a retry that could only go to a
+    // host about to be deleted. It ends here instead.
+    const ended = await updateSandbox(
+      db,
+      { id: sandboxId, states: ["stopping"] },
+      { state: "stopped", opDeadlineSeconds: null },
+    );
+    if (ended) {
+      this.o.logger.warn({ sandboxId }, "its host did not destroy it; ended with the host");
+    }
   }
 }

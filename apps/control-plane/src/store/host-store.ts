@@ -34,6 +34,8 @@ export interface HostRecord {
   consecutiveFailures: number;
   lastError: string | null;
   lastSeenAt: Date | null;
+  /** Takes no new placements (an admin drained it). */
+  drained: boolean;
 }
 
 interface HostRow {
@@ -55,6 +57,7 @@ interface HostRow {
   consecutive_failures: number;
   last_error: string | null;
   last_seen_at: Date | null;
+  drained: boolean;
 }
 
 function toRecord(row: HostRow): HostRecord {
@@ -75,6 +78,7 @@ function toRecord(row: HostRow): HostRecord {
     consecutiveFailures: row.consecutive_failures,
     lastError: row.last_error,
     lastSeenAt: row.last_seen_at,
+    drained: row.drained,
   };
 }
 
@@ -275,4 +279,43 @@ export async function markSilentHostsUnreachable(
     [silenceSeconds],
   );
   return result.rows.map((r) => r.id);
+}
+
+// ---- drain and delete (docs/hosts.md)
+
+/** Marks a host drained or not; false when there is no such host. Idempotent. */
+export async function setHostDrained(q: Queryable, id: string, drained: boolean): Promise<boolean> {
+  const result = await q.query(
+    "UPDATE hosts SET drained = $2, updated_at = now() WHERE id = $1 RETURNING id",
+    [id, drained],
+  );
+  return result.rows.length === 1;
+}
+
+/**
+ * Removes a host (its refresh tokens go with it) and remembers that it was deleted, so a
+ * heartbeat or refresh still naming it is told why it is refused. Its sandboxes' rows keep
+ * their host_id as history.
+ */
+export async function deleteHostRow(
+  q: Queryable,
+  id: string,
+  deletedBy: string | null,
+): Promise<boolean> {
+  const result = await q.query<{ url: string }>("DELETE FROM hosts WHERE id = $1 RETURNING url", [
+    id,
+  ]);
+  const row = result.rows[0];
+  if (!row) return false;
+  await q.query(
+    `INSERT INTO deleted_hosts (id, url, deleted_by) VALUES ($1, $2, $3)
+     ON CONFLICT (id) DO UPDATE SET deleted_at = now(), deleted_by = excluded.deleted_by`,
+    [id, row.url, deletedBy],
+  );
+  return true;
+}
+
+export async function hostWasDeleted(q: Queryable, id: string): Promise<boolean> {
+  const result = await q.query("SELECT 1 FROM deleted_hosts WHERE id = $1", [id]);
+  return result.rows.length === 1;
 }

@@ -45,21 +45,26 @@ export async function insertRefreshToken(
   return new Date(result.rows[0]!.expires_at);
 }
 
-/** Whether the host holds this refresh token, unrevoked and unexpired. */
+/**
+ * Whether the host holds this refresh token, unexpired, and unrevoked or revoked less than
+ * graceSeconds ago (rotated away by a refresh whose answer may never have reached the agent).
+ */
 export async function refreshTokenValid(
   q: Queryable,
   hostId: string,
   tokenHash: string,
+  graceSeconds: number,
 ): Promise<boolean> {
   const result = await q.query(
     `SELECT 1 FROM host_refresh_tokens WHERE token_hash = $1 AND host_id = $2
-       AND revoked_at IS NULL AND expires_at > now()`,
-    [tokenHash, hostId],
+       AND (revoked_at IS NULL OR revoked_at > now() - make_interval(secs => $3::int))
+       AND expires_at > now()`,
+    [tokenHash, hostId, graceSeconds],
   );
   return result.rows.length === 1;
 }
 
-/** Revokes one refresh token; false when it was revoked already (a replay lost the race). */
+/** Revokes one refresh token; false when it was revoked already (the first time stays). */
 export async function revokeRefreshToken(q: Queryable, tokenHash: string): Promise<boolean> {
   const result = await q.query(
     `UPDATE host_refresh_tokens SET revoked_at = now()

@@ -1,5 +1,6 @@
 import { readFileSync, realpathSync } from "node:fs";
 import path from "node:path";
+import { HOST_HEARTBEAT } from "@wrenn/contract";
 import { formatCidr, parseCidr } from "../network/ipv4.js";
 import type { Resources } from "../sandboxes/record.js";
 import { installLayout } from "./install-layout.js";
@@ -63,6 +64,8 @@ export interface AgentConfig {
     /** Where the control plane reaches this agent (WRENN_AGENT_ADVERTISE_URL). */
     advertiseUrl: string;
     heartbeatIntervalMs: number;
+    /** Seconds without an accepted heartbeat before the sandboxes are paused. */
+    controlPlaneGraceSeconds: number;
   };
 }
 
@@ -230,5 +233,12 @@ function registration(env: NodeJS.ProcessEnv): AgentConfig["registration"] {
     token,
     advertiseUrl: httpUrl("WRENN_AGENT_ADVERTISE_URL", advertise || `http://${listen}`),
     heartbeatIntervalMs: int(env, "WRENN_HEARTBEAT_INTERVAL_MS", 5000, 100, 60_000),
+    controlPlaneGraceSeconds: int(
+      env,
+      "WRENN_CONTROL_PLANE_GRACE_S",
+      HOST_HEARTBEAT.agentGraceSeconds,
+      1,
+      30 * 24 * 3600,
+    ),
   };
 }

@@ -15,6 +15,16 @@ export interface LinkOptions {
   advertiseUrl: string;
   dataDir: string;
   log: Logger;
+  /**
+   * How long the agent goes on without the control plane (no heartbeat accepted: unreachable,
+   * or its credentials refused) before it pauses its sandboxes (WRENN_CONTROL_PLANE_GRACE_S).
+   */
+  graceMs?: number;
+  /**
+   * Pauses every running sandbox; called at each failed heartbeat once the grace period is
+   * over (it pauses what still runs), until a heartbeat is accepted again.
+   */
+  onGraceExpired?: () => Promise<void>;
 }
 
 /** A refusal from the control plane: its status and contract code. */
@@ -56,11 +66,17 @@ async function post<T>(
 /**
  * The agent's side of a registered host: registers once (the host id and tokens are kept in the
  * data dir), then heartbeats with its JWT; on 401 or 403 it refreshes (rotating the refresh
- * token) and beats again. The control plane being away is logged and retried, never fatal.
+ * token) and beats again. The control plane being away is logged and retried, never fatal;
+ * away longer than the grace period, the agent pauses its sandboxes (they cannot be managed,
+ * and would otherwise run on unaccounted) and keeps retrying.
  */
 export class ControlPlaneLink {
   private timer: NodeJS.Timeout | undefined;
   private beating: Promise<void> | undefined;
+  /** When the control plane last accepted a heartbeat (or the link started). */
+  private lastAcceptedAt = Date.now();
+  /** Whether the sandboxes were paused for the current outage. */
+  private pausedForOutage = false;
 
   private constructor(
     private readonly o: LinkOptions,
@@ -137,8 +153,12 @@ export class ControlPlaneLink {
       if (this.beating) return;
       this.beating = report()
         .then((body) => this.beat(body))
+        .then(
+          () => this.accepted(),
+          (err: Error) => this.failed(err),
+        )
         .catch((err: Error) =>
-          this.o.log.warn({ err: err.message }, "heartbeat to the control plane failed"),
+          this.o.log.error({ err: err.message }, "pausing the sandboxes failed; retrying"),
         )
         .finally(() => {
           this.beating = undefined;
@@ -146,6 +166,40 @@ export class ControlPlaneLink {
     };
     run();
     this.timer = setInterval(run, intervalMs);
+  }
+
+  private accepted(): void {
+    this.lastAcceptedAt = Date.now();
+    if (this.pausedForOutage) {
+      this.pausedForOutage = false;
+      this.o.log.info(
+        "the control plane accepts heartbeats again; the sandboxes paused meanwhile stay paused and resume normally",
+      );
+    }
+  }
+
+  private async failed(err: Error): Promise<void> {
+    if (err instanceof ControlPlaneRefusal && err.code === "host_deleted") {
+      // An admin deleted this host: nothing here will change that, only a new registration.
+      this.o.log.error(
+        { hostId: this.credentials.hostId, code: err.code },
+        `this host was deleted from the control plane; stop the agent, remove ${this.o.dataDir}/registration.json, and start it again with a new WRENN_REGISTRATION_TOKEN (wrenn hosts token)`,
+      );
+    } else {
+      this.o.log.warn({ err: err.message }, "heartbeat to the control plane failed");
+    }
+    const { graceMs, onGraceExpired } = this.o;
+    if (graceMs === undefined || !onGraceExpired) return;
+    const silentMs = Date.now() - this.lastAcceptedAt;
+    if (silentMs < graceMs) return;
+    if (!this.pausedForOutage) {
+      this.o.log.error(
+        { silentSeconds: Math.round(silentMs / 1000), graceSeconds: graceMs / 1000 },
+        "no heartbeat accepted for longer than the grace period; pausing every sandbox (nothing is lost) and retrying",
+      );
+    }
+    this.pausedForOutage = true;
+    await onGraceExpired();
   }
 
   async stop(): Promise<void> {

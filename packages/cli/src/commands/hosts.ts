@@ -1,4 +1,4 @@
-import type { Host } from "@wrenn/sdk";
+import type { Host, HostDrain } from "@wrenn/sdk";
 import type { Command } from "commander";
 import { contextOf, wantsJson } from "../command-context.js";
 import { formatTable, printJson } from "../output/table.js";
@@ -14,7 +14,11 @@ export function hostRows(hosts: Host[]): string[][] {
       .join(", ");
     return [
       h.id,
-      h.status === "online" ? style.green(h.status) : style.red(h.status),
+      h.status !== "online"
+        ? style.red(h.status)
+        : h.drained
+          ? style.yellow("online, drained")
+          : style.green(h.status),
       h.hostname ?? "-",
       h.version ?? "-",
       used && total ? `${used.vcpus}/${total.vcpus}` : "-",
@@ -78,4 +82,44 @@ export function registerHosts(program: Command): void {
         `one use, expires ${created.expiresAt}: start an agent with WRENN_REGISTRATION_TOKEN set to it\n`,
       );
     });
+  hosts
+    .command("rm")
+    .alias("delete")
+    .argument("<id>", "the host's id (wrenn hosts ls)")
+    .description("Delete a registered host; its agent must register again with a new token")
+    .option("--force", "destroy the sandboxes on it first (otherwise refused while it holds any)")
+    .option("--json", "print the answer as JSON")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  wrenn hosts rm host-1a2b3c4d\n  wrenn hosts rm host-1a2b3c4d --force",
+    )
+    .action(async (id: string, o: { force?: boolean }, command: Command) => {
+      const ctx = await contextOf(command);
+      const deleted = await ctx.client().hosts.delete(id, { force: o.force === true });
+      if (wantsJson(command)) return printJson(deleted);
+      const gone = deleted.destroyedSandboxes;
+      process.stdout.write(
+        `deleted ${deleted.id}${gone.length > 0 ? `; destroyed ${gone.join(", ")}` : ""}\n`,
+      );
+    });
+  for (const [name, describe] of [
+    ["drain", "Stop placing new sandboxes on a host; those it holds keep running"],
+    ["undrain", "Let a drained host take new sandboxes again"],
+  ] as const) {
+    hosts
+      .command(name)
+      .argument("<id>", "the host's id (wrenn hosts ls)")
+      .description(describe)
+      .option("--json", "print the answer as JSON")
+      .action(async (id: string, _o, command: Command) => {
+        const ctx = await contextOf(command);
+        const hostsApi = ctx.client().hosts;
+        const r: HostDrain = await (name === "drain" ? hostsApi.drain(id) : hostsApi.undrain(id));
+        if (wantsJson(command)) return printJson(r);
+        process.stdout.write(`${r.host.id}: ${r.note}\n`);
+        if (r.pausedSandboxes.length > 0) {
+          process.stderr.write(`paused there (they stay): ${r.pausedSandboxes.join(", ")}\n`);
+        }
+      });
+  }
 }

@@ -160,6 +160,18 @@ export const ERROR_CODES = {
     retryable: false,
     message: "the refresh token is unknown, revoked or expired",
   },
+  /**
+   * The host was deleted (DELETE /v1/hosts/{id}): its JWT and refresh token no longer count.
+   * The agent must register again, with a new registration token, after removing its stored
+   * registration.
+   */
+  host_deleted: {
+    status: 403,
+    grpc: "permission_denied",
+    retryable: false,
+    message:
+      "host {id} was deleted; remove registration.json from the agent's data dir and register it again with a new token",
+  },
   forbidden: {
     status: 403,
     grpc: "permission_denied",
@@ -255,6 +267,12 @@ export const ERROR_CODES = {
     retryable: false,
     message: "no such file or directory",
   },
+  host_not_found: {
+    status: 404,
+    grpc: "not_found",
+    retryable: false,
+    message: "host {id} not found",
+  },
   template_not_found: {
     status: 404,
     grpc: "not_found",
@@ -325,6 +343,13 @@ export const ERROR_CODES = {
     grpc: "failed_precondition",
     retryable: true,
     message: "template {template} is used by sandboxes",
+  },
+  /** A host that still holds sandboxes cannot be deleted without force; the message lists them. */
+  host_in_use: {
+    status: 409,
+    grpc: "failed_precondition",
+    retryable: false,
+    message: "host {id} holds sandboxes",
   },
   /** A build of this template is already running. */
   template_building: {

@@ -102,10 +102,46 @@ export const Host = Type.Object({
   ),
   lastSeenAt: Nullable(DateTime),
   lastError: Nullable(Type.String()),
+  drained: Type.Boolean({
+    description: "Drained: takes no new sandboxes; those it holds keep running (POST .../drain)",
+  }),
 });
 
 /** GET /v1/hosts (admin). */
 export const HostList = Type.Object({ hosts: Type.Array(Host) });
+
+export const HostIdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
+
+export const DeleteHostQuery = Type.Object(
+  {
+    force: Type.Optional(
+      Type.Boolean({
+        description: "Destroy the host's sandboxes first (without it: 409 host_in_use)",
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+/** DELETE /v1/hosts/{id}: what went with the host. */
+export const DeletedHost = Type.Object({
+  id: Type.String(),
+  destroyedSandboxes: Type.Array(Type.String(), {
+    description: "Sandboxes destroyed first (force=true); empty when the host held none",
+  }),
+});
+
+/**
+ * POST /v1/hosts/{id}/drain and /undrain: the host, and its paused sandboxes, which stay on it
+ * (moving them to another host needs object storage, not built yet: `note` says so).
+ */
+export const HostDrain = Type.Object({
+  host: Host,
+  pausedSandboxes: Type.Array(Type.String(), {
+    description: "Paused sandboxes that stay on this host and resume there",
+  }),
+  note: Type.String(),
+});
 
 // ---- host registration (docs/hosts.md)
 
@@ -234,4 +270,7 @@ export type CreateApiKeyBody = Static<typeof CreateApiKeyBody>;
 export type CreatedApiKey = Static<typeof CreatedApiKey>;
 export type CurrentApiKey = Static<typeof CurrentApiKey>;
 export type Host = Static<typeof Host>;
+export type DeleteHostQuery = Static<typeof DeleteHostQuery>;
+export type DeletedHost = Static<typeof DeletedHost>;
+export type HostDrain = Static<typeof HostDrain>;
 export type HostList = Static<typeof HostList>;

@@ -27,7 +27,7 @@ function hostRow(h: HostRecord, now: number): Html {
   const used = h.capacityUsed ?? { vcpus: 0, memoryMb: 0, diskMb: 0 };
   return html`<tr>
   <td><span class="mono">${h.id}</span><br><span class="dim small mono">${h.hostname ?? "?"} · ${h.url}</span></td>
-  <td>${hostStatus(h)}${h.consecutiveFailures > 0 ? html`<br><span class="dim small">${h.consecutiveFailures} failed checks</span>` : ""}</td>
+  <td>${hostStatus(h)}${h.drained ? html`<br><span class="dim small" title="takes no new sandboxes (wrenn hosts undrain)">drained</span>` : ""}${h.consecutiveFailures > 0 ? html`<br><span class="dim small">${h.consecutiveFailures} failed checks</span>` : ""}</td>
   <td class="mono">${h.version ?? "–"}<br><span class="dim">${h.runtimes.join(", ") || "–"}</span></td>
   <td>${meter(`vCPUs used on ${h.id}`, used.vcpus, total?.vcpus ?? null, String)}</td>
   <td>${meter(`Memory used on ${h.id}`, used.memoryMb, total?.memoryMb ?? null, mib)}</td>

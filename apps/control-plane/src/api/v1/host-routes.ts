@@ -3,8 +3,13 @@ import {
   CreatedHostToken,
   CreateHostTokenBody,
   commonErrors,
+  DeletedHost,
+  DeleteHostQuery,
+  HOST_DRAIN_NOTE,
   HostCredentials,
+  HostDrain,
   HostHeartbeatBody,
+  HostIdParams,
   RefreshHostBody,
   RegisteredHostCredentials,
   RegisterHostBody,
@@ -12,12 +17,13 @@ import {
 import { Type } from "typebox";
 import type { ApiDeps } from "../api-deps.js";
 import { principalOf } from "../request-context.js";
+import { hostView } from "./views.js";
 
 const security = [{ apiKey: [] }];
 
-/** Admin routes for hosts joining (under /v1, behind the API key). */
+/** Admin routes for hosts joining, draining and leaving (under /v1, behind the API key). */
 export const hostAdminRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, deps) => {
-  const { enrollment } = deps;
+  const { enrollment, hosts } = deps;
   app.post(
     "/hosts/tokens",
     {
@@ -39,6 +45,53 @@ export const hostAdminRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, d
       return reply.status(201).send({ ...created, expiresAt: created.expiresAt.toISOString() });
     },
   );
+
+  app.delete(
+    "/hosts/:id",
+    {
+      config: { adminOnly: true },
+      schema: {
+        tags: ["admin"],
+        security,
+        summary:
+          "Delete a registered host (admin): 409 host_in_use listing its sandboxes, unless force=true destroys them first; its agent must register again with a new token",
+        params: HostIdParams,
+        querystring: DeleteHostQuery,
+        response: { 200: DeletedHost, ...commonErrors },
+      },
+    },
+    async (request) => {
+      const { id } = request.params;
+      const done = await hosts.delete(principalOf(request), id, request.query.force === true);
+      return { id, ...done };
+    },
+  );
+
+  for (const [action, drained] of [
+    ["drain", true],
+    ["undrain", false],
+  ] as const) {
+    app.post(
+      `/hosts/:id/${action}`,
+      {
+        config: { adminOnly: true },
+        schema: {
+          tags: ["admin"],
+          security,
+          summary: drained
+            ? "Drain a host (admin): no new sandboxes go there; those it holds keep running, and paused ones stay (moving them needs object storage, not built yet). Idempotent"
+            : "Undrain a host (admin): it takes new sandboxes again. Idempotent",
+          params: HostIdParams,
+          response: { 200: HostDrain, ...commonErrors },
+        },
+      },
+      async (request) => {
+        const r = await hosts.setDrained(principalOf(request), request.params.id, drained);
+        const note = drained ? HOST_DRAIN_NOTE : "the host takes new sandboxes again";
+        return { host: hostView(r.host), pausedSandboxes: r.pausedSandboxes, note };
+      },
+    );
+  }
 };
 
 /**

@@ -87,5 +87,6 @@ export function hostView(h: HostRecord) {
     })),
     lastSeenAt: iso(h.lastSeenAt),
     lastError: h.lastError,
+    drained: h.drained,
   };
 }

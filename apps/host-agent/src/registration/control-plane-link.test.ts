@@ -1,0 +1,118 @@
+// The link's grace period against a real HTTP listener on loopback standing in for the control
+// plane's three host routes (the e2e twin with a real control plane: tests/e2e-stack/host-ops).
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import type { HostHeartbeatBody } from "@wrenn/contract";
+import { pino } from "pino";
+import { afterEach, describe, expect, test } from "vitest";
+import { ControlPlaneLink } from "./control-plane-link.js";
+import { saveCredentials } from "./host-credentials.js";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitUntil(check: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+const body = {} as HostHeartbeatBody;
+
+function close(server: Server): Promise<void> {
+  server.closeAllConnections();
+  return new Promise((r) => server.close(() => r()));
+}
+
+describe("ControlPlaneLink's grace period", () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const fn of cleanups.splice(0).reverse()) await fn();
+  });
+
+  /** A control plane answering heartbeats with `status` (and its error code), on a fixed port. */
+  async function controlPlane(port: number, answer: () => { status: number; code?: string }) {
+    const server: Server = createServer((req, res) => {
+      req.resume();
+      req.on("end", () => {
+        const { status, code } = answer();
+        res.writeHead(status, { "content-type": "application/json" });
+        res.end(status === 204 ? "" : JSON.stringify({ error: { code, message: code } }));
+      });
+    });
+    await new Promise<void>((r) => server.listen(port, "127.0.0.1", r));
+    return server;
+  }
+
+  async function link(url: string, graceMs: number, onGraceExpired: () => Promise<void>) {
+    const dataDir = await mkdtemp(path.join(tmpdir(), "wrenn-link-test-"));
+    cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+    await saveCredentials(dataDir, {
+      controlPlaneUrl: url,
+      hostId: "host-0000000a",
+      agentToken: "wrha_x",
+      jwt: "jwt",
+      jwtExpiresAt: new Date().toISOString(),
+      refreshToken: "wrhr_x",
+      refreshExpiresAt: new Date().toISOString(),
+    });
+    const l = await ControlPlaneLink.open({
+      controlPlaneUrl: url,
+      registrationToken: "",
+      advertiseUrl: "http://127.0.0.1:1",
+      dataDir,
+      log: pino({ level: "silent" }),
+      graceMs,
+      onGraceExpired,
+    });
+    cleanups.push(() => l.stop());
+    return l;
+  }
+
+  test("unreachable past the grace: pauses (again at each failed beat), and stops once a beat is accepted", async () => {
+    const server = await controlPlane(0, () => ({ status: 204 }));
+    const port = (server.address() as AddressInfo).port;
+    await close(server);
+    let pauses = 0;
+    const l = await link(`http://127.0.0.1:${port}`, 300, async () => {
+      pauses++;
+    });
+    l.start(50, async () => body);
+    await waitUntil(() => pauses >= 2, "the sandboxes paused");
+
+    const back = await controlPlane(port, () => ({ status: 204 }));
+    cleanups.push(() => close(back));
+    await sleep(300);
+    const settled = pauses;
+    await sleep(500);
+    expect(pauses).toBe(settled);
+  });
+
+  test("a refused heartbeat and refresh (the host was deleted) count as no control plane; within the grace nothing is paused", async () => {
+    let answers = 0;
+    const server = await controlPlane(0, () => {
+      answers++;
+      return { status: 403, code: "host_deleted" };
+    });
+    cleanups.push(() => close(server));
+    const port = (server.address() as AddressInfo).port;
+    let pauses = 0;
+    const l = await link(`http://127.0.0.1:${port}`, 60_000, async () => {
+      pauses++;
+    });
+    l.start(50, async () => body);
+    await waitUntil(() => answers >= 6, "several refused beats");
+    expect(pauses).toBe(0);
+
+    let paused = 0;
+    const short = await link(`http://127.0.0.1:${port}`, 200, async () => {
+      paused++;
+    });
+    short.start(50, async () => body);
+    await waitUntil(() => paused >= 1, "the sandboxes paused");
+  });
+});
