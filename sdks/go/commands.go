@@ -287,6 +287,12 @@ func (h *CommandHandle) reconnect(cause error) error {
 		h.s = s
 		h.sMu.Unlock()
 		old.close()
+		// Disconnect sets its flag before closing the current stream: checked after the
+		// swap, a Disconnect during the reopen never leaves the new stream followed.
+		if h.disconnected.Load() {
+			s.close()
+			return &Error{Kind: KindServer, Code: "disconnected", Message: fmt.Sprintf("stopped following process %d before it ended", h.PID)}
+		}
 		return nil
 	}
 }

@@ -226,6 +226,13 @@ class CommandHandle:
             self.reconnects += 1
             old, self._stream, self._events = self._stream, stream, events
             old.close()
+            # disconnect() sets its flag before closing the current stream: checked after the
+            # swap, a disconnect during the reopen never leaves the new stream followed.
+            if self._disconnected:
+                stream.close()
+                raise ServerException(
+                    "disconnected", f"stopped following process {self.pid} before it ended"
+                )
             return
 
     def _follow(self) -> CommandResult:

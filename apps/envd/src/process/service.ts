@@ -78,12 +78,18 @@ function startEvent(pid: number): ProcessEventInit {
 
 const KEEPALIVE: ProcessEventInit = { event: { event: { case: "keepalive", value: {} } } };
 
-/** Streams a process's output (after an optional replay) until it ends or the client goes. */
+/**
+ * Streams a process's output (after an optional replay) until it ends or the client goes.
+ * `announce`: first say where the replay really begins (the answer's header) and send the
+ * start event, both after subscribing: the ring may drop old chunks at any time, so the
+ * header is only true when taken in the same tick as the replay itself.
+ */
 async function* follow(
   proc: ManagedProcess,
   ctx: HandlerContext,
   replayFrom: number | undefined,
   setTheDeadline = false,
+  announce = false,
 ): AsyncGenerator<ProcessEventInit> {
   const queue = new EventQueue<FollowItem>(MAX_PENDING_BYTES, (item) =>
     item.kind === "data" ? item.chunk.data.length : 0,
@@ -99,8 +105,12 @@ async function* follow(
     },
     replayFrom,
   );
+  if (announce && replayFrom !== undefined) {
+    ctx.responseHeader.set(ENVD_REPLAY_START_HEADER, String(Math.max(replayFrom, proc.ring.start)));
+  }
   const idleMs = keepaliveIntervalMs(ctx.requestHeader);
   try {
+    if (announce) yield startEvent(proc.pid);
     for (;;) {
       const item = await queue.next(ctx.signal, idleMs);
       if (queue.pending <= OUTPUT_LOW_WATER_BYTES) proc.drained();
@@ -273,14 +283,7 @@ export function processService(deps: ProcessServiceDeps): ServiceImpl<typeof Pro
       const proc = registry.find(sel, true);
       if (!proc)
         throw new ConnectError(`process with ${describeSelector(sel)} not found`, Code.NotFound);
-      if (replayFrom !== undefined) {
-        ctx.responseHeader.set(
-          ENVD_REPLAY_START_HEADER,
-          String(Math.max(replayFrom, proc.ring.start)),
-        );
-      }
-      yield startEvent(proc.pid);
-      yield* follow(proc, ctx, replayFrom);
+      yield* follow(proc, ctx, replayFrom, false, true);
     },
 
     async update(req) {
