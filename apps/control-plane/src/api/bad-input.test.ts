@@ -662,12 +662,18 @@ const e2bCases: Case[] = [
     status: 404,
   },
   {
-    name: "E2B snapshots (not implemented)",
+    name: "E2B fork of more sandboxes than allowed",
     method: "POST",
-    path: "/sandboxes/{id}/snapshots",
-    body: {},
-    status: 501,
-    code: "not_implemented",
+    path: "/sandboxes/{id}/fork",
+    body: { count: 101 },
+    status: 400,
+  },
+  {
+    name: "E2B fork with a count that is not a number",
+    method: "POST",
+    path: "/sandboxes/{id}/fork",
+    body: { count: "3" },
+    status: 400,
   },
   {
     name: "E2B unknown sub-route (not implemented)",
@@ -854,8 +860,8 @@ describe.each(DATABASE_KINDS)("bad input on %s", (kind) => {
     expect(await snapshot(stack.cp.db)).toBe(before);
     const calls = stack.agent.calls.filter(
       (c) => c.method !== "heartbeat" && c.method !== "hostStatus" && c.method !== "listTemplates",
-    ).length;
-    expect(calls).toBe(hostCalls);
+    );
+    expect(calls.length, JSON.stringify(calls.slice(hostCalls))).toBe(hostCalls);
     expect(stack.agent.sandboxes.size).toBe(1);
   });
 });
