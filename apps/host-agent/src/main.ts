@@ -26,7 +26,8 @@ Environment:
   WRENN_EGRESS_ALLOW_CIDRS  private ranges sandboxes with internet may reach (default: none)
   WRENN_SANDBOX_DNS      name servers for sandboxes with internet (default: the host's upstream)
   WRENN_EGRESS_DNS       name servers the egress proxy resolves allowOut's host names with, and
-                         forwards those sandboxes' DNS to (default: the host's resolv.conf)
+                         forwards those sandboxes' DNS to (default: the host's resolv.conf;
+                         loopback resolvers only for the proxy's own lookups)
   WRENN_MOUNT_ROOTS      host directories under which sandboxes may mount (default: none)
   WRENN_BOOT_TIMEOUT_S   how long a boot or restore may take to answer (default 120)
   WRENN_PIDS_LIMIT       processes per sandbox (default 8192)

@@ -137,6 +137,7 @@ export async function serve(config: AgentConfig): Promise<void> {
   // Enforces allowOut's host names (TLS SNI / HTTP Host) and answers those sandboxes' DNS.
   const egressProxy = await EgressProxy.start({
     upstreamDns: config.egressDns,
+    forwardDns: config.egressForwardDns,
     logger: log.child({ component: "egress" }),
   });
   const netManager = new NetworkManager({

@@ -42,10 +42,16 @@ export interface AgentConfig {
   /** Name servers written into sandboxes allowed on the internet (none: no DNS for them). */
   sandboxDns: string[];
   /**
-   * Where the egress proxy resolves allowOut's host names, and where it forwards the DNS of
-   * sandboxes with such rules (WRENN_EGRESS_DNS; default the host's name servers).
+   * Where the egress proxy resolves allowOut's host names (WRENN_EGRESS_DNS; default the
+   * host's name servers, its loopback resolver included: the proxy asks from the host).
    */
   egressDns: string[];
+  /**
+   * Where the egress proxy forwards the DNS of sandboxes with such rules (WRENN_EGRESS_DNS;
+   * default the host's upstream name servers, never a loopback resolver, which would answer a
+   * sandbox from the host's /etc/hosts and internal zones: the rule of sandboxDns).
+   */
+  egressForwardDns: string[];
   /** Host directories under which sandboxes may mount (WRENN_MOUNT_ROOTS); none by default. */
   mountRoots: string[];
   /**
@@ -92,10 +98,15 @@ const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
 /**
  * WRENN_SANDBOX_DNS (comma-separated IPv4), else the host's own upstream name servers: a
  * loopback resolver (systemd-resolved's 127.0.0.53) is unreachable from a sandbox, so its
- * upstream list is used instead when there is one. For WRENN_EGRESS_DNS (`loopback`: the
- * egress proxy asks from the host itself) the host's own resolver, loopback included, is fine.
+ * upstream list is used instead when there is one. For the egress proxy's own resolver
+ * (`loopback`: it asks from the host itself) the host's own resolver, loopback included, is fine.
  */
-function nameServers(variable: string, configured: string | undefined, loopback = false): string[] {
+function nameServers(
+  variable: string,
+  configured: string | undefined,
+  read: (file: string) => string,
+  loopback = false,
+): string[] {
   if (configured !== undefined) {
     const list = configured
       .split(",")
@@ -110,7 +121,7 @@ function nameServers(variable: string, configured: string | undefined, loopback 
   for (const file of ["/etc/resolv.conf", "/run/systemd/resolve/resolv.conf"]) {
     let text = "";
     try {
-      text = readFileSync(file, "utf8");
+      text = read(file);
     } catch {
       continue;
     }
@@ -160,8 +171,14 @@ function runscPlatform(raw: string | undefined): "auto" | "ptrace" {
   throw new Error(`WRENN_RUNSC_PLATFORM must be auto or ptrace (got ${JSON.stringify(raw)})`);
 }
 
-/** Reads the agent's configuration from the environment (documented in the README). */
-export function agentConfigFromEnv(env: NodeJS.ProcessEnv = process.env): AgentConfig {
+/**
+ * Reads the agent's configuration from the environment (documented in the README);
+ * `readResolvConf` reads the host's resolv.conf files (tests give their own).
+ */
+export function agentConfigFromEnv(
+  env: NodeJS.ProcessEnv = process.env,
+  readResolvConf: (file: string) => string = (file) => readFileSync(file, "utf8"),
+): AgentConfig {
   const base = env.WRENN_DATA_DIR ?? path.join(installLayout.repoRoot, ".wrenn");
   return {
     dataDir: path.resolve(env.WRENN_AGENT_DATA_DIR ?? path.join(base, "agent")),
@@ -193,8 +210,9 @@ export function agentConfigFromEnv(env: NodeJS.ProcessEnv = process.env): AgentC
     networkPrefix: env.WRENN_NETWORK_PREFIX ?? "wrenn-",
     networkTable: env.WRENN_NETWORK_TABLE ?? "wrenn",
     egressAllowCidrs: cidrList("WRENN_EGRESS_ALLOW_CIDRS", env.WRENN_EGRESS_ALLOW_CIDRS),
-    sandboxDns: nameServers("WRENN_SANDBOX_DNS", env.WRENN_SANDBOX_DNS),
-    egressDns: nameServers("WRENN_EGRESS_DNS", env.WRENN_EGRESS_DNS, true),
+    sandboxDns: nameServers("WRENN_SANDBOX_DNS", env.WRENN_SANDBOX_DNS, readResolvConf),
+    egressDns: nameServers("WRENN_EGRESS_DNS", env.WRENN_EGRESS_DNS, readResolvConf, true),
+    egressForwardDns: nameServers("WRENN_EGRESS_DNS", env.WRENN_EGRESS_DNS, readResolvConf),
     mountRoots: mountRoots(env.WRENN_MOUNT_ROOTS),
     logLevel: env.WRENN_LOG_LEVEL ?? "info",
     registration: registration(env),

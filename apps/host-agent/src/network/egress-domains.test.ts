@@ -36,6 +36,8 @@ const DENIED = `198.19.${SUBNET}.6`;
 /** What the sandboxes are told is their name server: nothing listens there. */
 const NOWHERE = `198.18.${SUBNET}.99`;
 const POOL_OCTET = 246;
+/** A small per-sandbox connection cap for this file's proxy, so a test can reach it. */
+const CAP = 6;
 const RULES = ["allowed.test", "*.allowed.test", "rebind.test", "inpool.test"];
 
 let t: TestNetwork;
@@ -86,12 +88,15 @@ beforeAll(async () => {
       // Rebinding answers: names in allowOut whose address is one no sandbox may reach.
       "rebind.test": "169.254.169.254",
       "inpool.test": `10.${POOL_OCTET}.0.6`,
+      // The name server's address also serves a watched HTTP server (see watchServer).
+      "watch.test": DNS,
     }),
     await webServerIn(inet.netns, ALLOWED, "allowed", tls),
     await webServerIn(inet.netns, DENIED, "denied", tls),
   );
   proxy = await EgressProxy.start({
     upstreamDns: [DNS],
+    maxPerSandbox: CAP,
     logger: pino({ level: process.env.WRENN_TEST_LOG_LEVEL ?? "warn" }),
   });
   t = await testNetwork("d", POOL_OCTET, { egressProxy: proxy });
@@ -272,3 +277,95 @@ async function holdHttp(sb: SandboxNetwork, host: string) {
   ]);
   return { ...l, received };
 }
+
+describe("the egress proxy's limits", () => {
+  it("a sandbox past its connection cap is refused; other sandboxes and later requests work", async () => {
+    const flooder = await sandbox(0xd4, { allowInternet: false, allowOut: ["allowed.test"] });
+    const other = await sandbox(0xd5, { allowInternet: false, allowOut: ["allowed.test"] });
+    const results: string[] = [];
+    const flood = await startServer(
+      flooder.netns,
+      FLOOD,
+      ALLOWED,
+      80,
+      (line) => results.push(line),
+      [String(CAP + 3), "allowed.test"],
+    );
+    try {
+      expect(results.slice(0, CAP)).toEqual(Array(CAP).fill("answered"));
+      expect(results.slice(CAP)).toHaveLength(3);
+      for (const r of results.slice(CAP)) expect(r).toMatch(/^refused/);
+      expect(await curl(other, "http://allowed.test/")).toEqual({
+        code: 0,
+        out: "allowed allowed.test",
+      });
+    } finally {
+      await flood.close();
+    }
+    await waitFor(() => proxy.openFlows(flooder.guestIp) === 0, 15_000);
+    expect(await curl(flooder, "https://allowed.test/")).toEqual({
+      code: 0,
+      out: "allowed allowed.test",
+    });
+  });
+
+  it("tearing a sandbox down closes its proxied connections", async () => {
+    const events: string[] = [];
+    const watch = await startServer(inet.netns, WATCH_SERVER, DNS, 80, (l) => events.push(l));
+    const sb = await sandbox(0xd6, { allowInternet: false, allowOut: ["watch.test"] });
+    const held = await holdHttp(sb, "watch.test");
+    try {
+      await waitFor(() => events.includes("open") && held.received.includes("ok"), 15_000);
+      await t.manager.teardown(sandboxId(0xd6));
+      await waitFor(() => events.includes("closed"), 15_000);
+      expect(proxy.openFlows(sb.guestIp)).toBe(0);
+    } finally {
+      await held.close();
+      await watch.close();
+    }
+  });
+
+  it("the proxy's ports are closed to everything but sandbox interfaces", async () => {
+    // From the fake internet (another interface of the host) and from the host itself.
+    expect((await probeTcp(inet.netns, inet.hostSide, proxy.ports.http)).outcome).not.toBe(
+      "connected",
+    );
+    expect((await probeTcp(null, "127.0.0.1", proxy.ports.tls)).outcome).not.toBe("connected");
+  });
+});
+
+/** Opens n connections one after another, each asking once: "answered" or "refused ..." each. */
+const FLOOD = `
+const [ip, , n, host] = process.argv.slice(1);
+const held = [];
+const one = () => new Promise((resolve) => {
+  const s = require("net").connect({ host: ip, port: 80 });
+  held.push(s);
+  let said = false;
+  const say = (w) => { if (!said) { said = true; process.stdout.write(w + "\\n"); resolve(); } };
+  s.on("connect", () => s.write("GET / HTTP/1.1\\r\\nHost: " + host + "\\r\\n\\r\\n"));
+  s.on("data", () => say("answered"));
+  s.on("error", (e) => say("refused " + (e.code || e.message)));
+  s.on("close", () => say("refused close"));
+});
+(async () => {
+  for (let i = 0; i < Number(n); i++) await one();
+  process.stdout.write("ready\\n");
+})();
+process.stdin.on("end", () => process.exit(0));
+process.stdin.resume();
+`;
+
+/** An HTTP server that says "open" and "closed" for each connection, answering every request. */
+const WATCH_SERVER = `
+const [host, port] = process.argv.slice(1);
+const srv = require("net").createServer((c) => {
+  process.stdout.write("open\\n");
+  c.on("error", () => {});
+  c.on("data", () => c.write("HTTP/1.1 200 OK\\r\\nContent-Length: 3\\r\\n\\r\\nok\\n"));
+  c.on("close", () => process.stdout.write("closed\\n"));
+});
+srv.listen(Number(port), host, () => process.stdout.write("ready\\n"));
+process.stdin.on("end", () => process.exit(0));
+process.stdin.resume();
+`;

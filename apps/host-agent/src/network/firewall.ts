@@ -132,13 +132,18 @@ function isolationStatements(c: FirewallConfig, table: string): string[] {
 /**
  * The egress proxy's ports are open to sandboxes only for what our nat chain redirected there
  * (`ct status dnat`): a sandbox connecting to the host's address and port directly is dropped
- * like any other connection to the host.
+ * like any other connection to the host. The proxy listens on every host address, so from
+ * anywhere but a sandbox interface (the LAN, loopback) its ports are closed too: it serves
+ * sandboxes and nobody else.
  */
 function proxyInput(c: FirewallConfig, t: string, sb: string): string[] {
   if (!c.proxy) return [];
   const { http, tls, dns } = c.proxy;
+  const tcp = `{ ${[...new Set([http, tls, dns])].join(", ")} }`;
   return [
-    `add rule ${t} input iifname ${sb} ct status dnat tcp dport { ${[...new Set([http, tls, dns])].join(", ")} } accept`,
+    `add rule ${t} input iifname != ${sb} tcp dport ${tcp} drop`,
+    `add rule ${t} input iifname != ${sb} udp dport ${dns} drop`,
+    `add rule ${t} input iifname ${sb} ct status dnat tcp dport ${tcp} accept`,
     `add rule ${t} input iifname ${sb} ct status dnat udp dport ${dns} accept`,
   ];
 }

@@ -389,7 +389,11 @@ export class NetworkManager {
       }),
     ]);
     if (record) {
-      await forgetFlows(this.layout.addresses(record).guestIp, (m) => this.log.warn({}, m));
+      const { guestIp } = this.layout.addresses(record);
+      // The proxy's sockets of this sandbox would outlive it, and reach whoever gets the
+      // address next.
+      this.proxy?.forget(guestIp);
+      await forgetFlows(guestIp, (m) => this.log.warn({}, m));
     }
     // Released last: until here a crash leaves the slot claimed, and a retry or reconcile
     // finds everything that still needs removing.

@@ -1,10 +1,15 @@
 import { createSocket, type Socket as UdpSocket } from "node:dgram";
 import { connect, type Server, type Socket } from "node:net";
+import { PerPeer } from "./per-peer.js";
+
+/** DNS over TCP streams one sandbox may have open at once (each holds two sockets). */
+export const MAX_DNS_STREAMS_PER_SANDBOX = 16;
 
 /**
  * The name server of sandboxes with domain rules: the firewall steers their DNS (UDP and TCP
  * 53, to any address) here, and this forwards it to the agent's upstream (WRENN_EGRESS_DNS,
- * default the host's). Answers are passed back as they are: names resolve in the sandbox as
+ * default the host's upstream name servers, never a loopback resolver: that would answer from
+ * the host's /etc/hosts and internal zones). Answers are passed back as they are: names resolve in the sandbox as
  * usual, but what a name resolves to there decides nothing, since the egress proxy resolves
  * every name again itself.
  */
@@ -14,11 +19,15 @@ export interface DnsForwarderOptions {
   readonly allowed: (peer: string) => boolean;
   /** Queries one sandbox may have waiting at once (each holds a socket). */
   readonly maxInFlight?: number;
+  /** Default MAX_DNS_STREAMS_PER_SANDBOX. */
+  readonly maxStreams?: number;
   readonly timeoutMs?: number;
 }
 
 export class DnsForwarder {
-  private readonly inFlight = new Map<string, number>();
+  /** Each waiting UDP query, as the function that ends it. */
+  private readonly queries: PerPeer<() => void>;
+  private readonly streams: PerPeer<Socket>;
   private next = 0;
 
   constructor(
@@ -29,6 +38,8 @@ export class DnsForwarder {
     udp.on("message", (msg, from) => this.onDatagram(msg, from.address, from.port));
     udp.on("error", () => {});
     tcp.on("connection", (s) => this.onStream(s));
+    this.queries = new PerPeer(o.maxInFlight ?? 64);
+    this.streams = new PerPeer(o.maxStreams ?? MAX_DNS_STREAMS_PER_SANDBOX);
   }
 
   /** The next upstream, round robin, so one dead server does not stop every query. */
@@ -41,10 +52,8 @@ export class DnsForwarder {
 
   private onDatagram(msg: Buffer, peer: string, port: number): void {
     if (msg.length < 12 || !this.o.allowed(peer)) return;
-    const n = this.inFlight.get(peer) ?? 0;
     const server = this.upstream();
-    if (n >= (this.o.maxInFlight ?? 64) || server === undefined) return;
-    this.inFlight.set(peer, n + 1);
+    if (server === undefined) return;
     // One socket per query: a random source port for each, and no id bookkeeping.
     const out = createSocket("udp4");
     let done = false;
@@ -53,28 +62,36 @@ export class DnsForwarder {
       done = true;
       clearTimeout(timer);
       out.close();
-      const left = (this.inFlight.get(peer) ?? 1) - 1;
-      if (left > 0) this.inFlight.set(peer, left);
-      else this.inFlight.delete(peer);
+      this.queries.delete(peer, finish);
     };
+    if (!this.queries.add(peer, finish)) {
+      out.close();
+      return;
+    }
     const timer = setTimeout(finish, this.o.timeoutMs ?? 5000);
     out.on("error", finish);
     out.on("message", (answer) => {
+      if (done) return;
       this.udp.send(answer, port, peer, () => {});
       finish();
     });
-    out.send(msg, 53, server, (err) => {
-      if (err) finish();
+    // Connected: the kernel drops datagrams from anyone but the upstream asked, so no host
+    // on the path can answer in its place by guessing the port.
+    out.connect(53, server, (err?: Error) => {
+      if (err || done) finish();
+      else out.send(msg, (e) => e && finish());
     });
   }
 
   private onStream(client: Socket): void {
     client.on("error", () => {});
+    const peer = client.remoteAddress ?? "";
     const server = this.upstream();
-    if (!this.o.allowed(client.remoteAddress ?? "") || server === undefined) {
+    if (!this.o.allowed(peer) || server === undefined || !this.streams.add(peer, client)) {
       client.destroy();
       return;
     }
+    client.on("close", () => this.streams.delete(peer, client));
     client.setTimeout(this.o.timeoutMs ?? 5000, () => client.destroy());
     const up = connect({ host: server, port: 53 });
     up.on("error", () => client.destroy());
@@ -83,7 +100,15 @@ export class DnsForwarder {
     client.pipe(up).pipe(client);
   }
 
+  /** Ends every query and stream of a sandbox that is going away. */
+  forget(peer: string): void {
+    for (const finish of this.queries.take(peer)) finish();
+    for (const s of this.streams.take(peer)) s.destroy();
+  }
+
   close(): void {
+    for (const finish of this.queries.all()) finish();
+    for (const s of this.streams.all()) s.destroy();
     this.udp.close();
     this.tcp.close();
   }

@@ -5,18 +5,33 @@ import { connect, createServer, type Server, type Socket } from "node:net";
 import { egressAllows, egressAllowsHost } from "@wrenn/contract";
 import { defaultLogger, type NetworkLogger } from "../logger.js";
 import { hasDomainRules, type ResolvedPolicy } from "../policy.js";
-import { MAX_HELLO_BYTES, readClientHello, TLS_ACCESS_DENIED } from "./client-hello.js";
+import { TLS_ACCESS_DENIED } from "./client-hello.js";
 import { type DeniedRanges, deniedDestination } from "./destination-guard.js";
 import { DnsForwarder } from "./dns-forwarder.js";
-import { forbiddenResponse, MAX_HEAD_BYTES, readHttpHost } from "./http-host.js";
+import { FirstBytes } from "./first-bytes.js";
+import { forbiddenResponse } from "./http-host.js";
+import { PerPeer } from "./per-peer.js";
+
+/**
+ * Proxied connections (waiting for their first bytes, or open) one sandbox may have at once:
+ * each holds up to two file descriptors in the root agent. Past it a new one is reset.
+ */
+export const MAX_PROXIED_PER_SANDBOX = 256;
 
 export interface EgressProxyOptions {
-  /** Name servers (IPv4) the proxy resolves with and the sandboxes' DNS is forwarded to. */
+  /** Name servers (IPv4) the proxy resolves allowOut's names with. */
   readonly upstreamDns: readonly string[];
+  /**
+   * Where the sandboxes' DNS is forwarded (default upstreamDns). Never the host's loopback
+   * resolver unless the operator says so: it would answer from the host's own names.
+   */
+  readonly forwardDns?: readonly string[];
   /** Where the listeners bind; the firewall only lets steered sandbox traffic reach them. */
   readonly host?: string;
   /** How long a client has to send its ClientHello or request head. */
   readonly readTimeoutMs?: number;
+  /** Default MAX_PROXIED_PER_SANDBOX. */
+  readonly maxPerSandbox?: number;
   readonly logger?: NetworkLogger;
 }
 
@@ -57,7 +72,10 @@ interface OpenFlow {
  */
 export class EgressProxy {
   private binding: ProxyBinding | undefined;
-  private readonly flows = new Map<string, Set<OpenFlow>>();
+  /** Every accepted connection of each sandbox, until it closes: what the cap counts. */
+  private readonly clients: PerPeer<Socket>;
+  /** The connections among them that were let through, with where they went. */
+  private readonly flows = new PerPeer<OpenFlow>(Number.POSITIVE_INFINITY);
   private readonly resolver: Resolver;
   private readonly log: NetworkLogger;
 
@@ -68,6 +86,7 @@ export class EgressProxy {
     private readonly options: EgressProxyOptions,
   ) {
     this.log = options.logger ?? defaultLogger();
+    this.clients = new PerPeer(options.maxPerSandbox ?? MAX_PROXIED_PER_SANDBOX);
     this.resolver = new Resolver({ timeout: 3000, tries: 2 });
     if (options.upstreamDns.length > 0) this.resolver.setServers([...options.upstreamDns]);
     servers.http.on("connection", (s) => this.accept(s, "http"));
@@ -101,7 +120,7 @@ export class EgressProxy {
       }
       let self: EgressProxy | undefined;
       const dns = new DnsForwarder(udp, tcp, {
-        upstream: options.upstreamDns,
+        upstream: options.forwardDns ?? options.upstreamDns,
         allowed: (peer) => self?.clientWithDomains(peer) !== undefined,
       });
       self = new EgressProxy(
@@ -131,7 +150,7 @@ export class EgressProxy {
    */
   cut(guestIp: string, policy: ResolvedPolicy): number {
     let n = 0;
-    for (const f of this.flows.get(guestIp) ?? []) {
+    for (const f of this.flows.of(guestIp)) {
       if (egressAllowsHost(policy, f.name) || egressAllows(policy, f.address)) continue;
       for (const s of f.sockets) s.resetAndDestroy();
       n++;
@@ -141,13 +160,23 @@ export class EgressProxy {
 
   /** Open proxied connections, for tests and metrics. */
   openFlows(guestIp: string): number {
-    return this.flows.get(guestIp)?.size ?? 0;
+    return this.flows.of(guestIp).size;
+  }
+
+  /**
+   * At teardown, before the address is released: closes every connection of the sandbox
+   * (waiting or open, both ends) and its DNS, so nothing of it lives on to be taken for the
+   * next sandbox given the address.
+   */
+  forget(guestIp: string): void {
+    for (const c of this.clients.take(guestIp)) c.destroy();
+    for (const f of this.flows.take(guestIp)) for (const s of f.sockets) s.destroy();
+    this.dns.forget(guestIp);
   }
 
   async close(): Promise<void> {
-    for (const set of this.flows.values()) {
-      for (const f of set) for (const s of f.sockets) s.destroy();
-    }
+    for (const c of this.clients.all()) c.destroy();
+    for (const f of this.flows.all()) for (const s of f.sockets) s.destroy();
     this.dns.close();
     await Promise.all(
       [this.servers.http, this.servers.tls].map(
@@ -167,23 +196,25 @@ export class EgressProxy {
     }
     const port = kind === "tls" ? 443 : 80;
     const ctx = { sandboxId: who.sandboxId, port };
-    let buf = Buffer.alloc(0);
+    if (!this.clients.add(peer, client)) {
+      this.log.info({ ...ctx, why: "too many connections" }, "egress refused");
+      client.resetAndDestroy();
+      return;
+    }
+    client.on("close", () => this.clients.delete(peer, client));
+    const first = new FirstBytes(kind);
     const timer = setTimeout(
       () => this.refuse(client, kind, { ...ctx, why: "nothing readable in time" }),
       this.options.readTimeoutMs ?? 10_000,
     );
     const onData = (chunk: Buffer) => {
-      buf = Buffer.concat([buf, chunk]);
-      const v = kind === "tls" ? readClientHello(buf) : readHttpHost(buf);
-      if (v.kind === "more" && buf.length < (kind === "tls" ? MAX_HELLO_BYTES : MAX_HEAD_BYTES)) {
-        return;
-      }
+      const v = first.push(chunk);
+      if (v.kind === "more") return;
       client.off("data", onData);
       client.pause();
       clearTimeout(timer);
-      if (v.kind === "more") this.refuse(client, kind, { ...ctx, why: "too large" });
-      else if (v.kind === "refuse") this.refuse(client, kind, { ...ctx, why: v.why });
-      else void this.forward(client, kind, peer, v.name, buf);
+      if (v.kind === "refuse") this.refuse(client, kind, { ...ctx, why: v.why });
+      else void this.forward(client, kind, peer, v.name, v.head);
     };
     client.on("data", onData);
     client.on("close", () => clearTimeout(timer));
@@ -221,13 +252,8 @@ export class EgressProxy {
     upstream.setNoDelay(true);
     client.setNoDelay(true);
     const flow: OpenFlow = { name, address, sockets: [client, upstream] };
-    const set = this.flows.get(peer) ?? new Set<OpenFlow>();
-    this.flows.set(peer, set);
-    set.add(flow);
-    const forget = () => {
-      set.delete(flow);
-      if (set.size === 0 && this.flows.get(peer) === set) this.flows.delete(peer);
-    };
+    this.flows.add(peer, flow);
+    const forget = () => this.flows.delete(peer, flow);
     let connected = false;
     upstream.on("error", (err) => {
       if (!connected) {

@@ -3,6 +3,7 @@ import { createServer } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import { describe, expect, it } from "vitest";
 import { readClientHello } from "./client-hello.js";
+import { FirstBytes } from "./first-bytes.js";
 import { readHttpHost } from "./http-host.js";
 
 /** A ClientHello record with the given extensions (type, data), as a client would send it. */
@@ -136,5 +137,41 @@ describe("readHttpHost", () => {
     ]) {
       expect(head(s).kind).toBe("refuse");
     }
+  });
+});
+
+describe("FirstBytes (what the proxy reads before deciding)", () => {
+  it("a ClientHello dribbled a byte at a time: the name once complete, every byte passed on", () => {
+    const bytes = Buffer.concat([hello([[0, sni("a.test")]], 20), Buffer.from("early data")]);
+    const first = new FirstBytes("tls");
+    for (let i = 0; i < bytes.length; i++) {
+      const v = first.push(bytes.subarray(i, i + 1));
+      if (v.kind === "more") continue;
+      expect(v).toEqual({ kind: "name", name: "a.test", head: bytes.subarray(0, i + 1) });
+      expect(i).toBe(bytes.length - "early data".length - 1);
+      return;
+    }
+    throw new Error("never decided");
+  });
+
+  it("a request head in odd pieces, the blank line split across them; a body past the buffer kept", () => {
+    const head = "GET / HTTP/1.1\r\nHost: b.test\r\n\r";
+    const first = new FirstBytes("http");
+    expect(first.push(Buffer.from(head.slice(0, 7))).kind).toBe("more");
+    expect(first.push(Buffer.from(head.slice(7))).kind).toBe("more");
+    const rest = Buffer.concat([Buffer.from("\n"), Buffer.alloc(20_000, 0x61)]);
+    const v = first.push(rest);
+    expect(v).toMatchObject({ kind: "name", name: "b.test" });
+    expect(v.kind === "name" && v.head.equals(Buffer.concat([Buffer.from(head), rest]))).toBe(true);
+  });
+
+  it("refuses at once what is not TLS or HTTP, and a head that never ends", () => {
+    expect(new FirstBytes("tls").push(Buffer.from("G")).kind).toBe("refuse");
+    expect(new FirstBytes("http").push(Buffer.from("SSH-2.0-x\r\n")).kind).toBe("refuse");
+    const endless = new FirstBytes("http");
+    expect(endless.push(Buffer.from("GET / HTTP/1.1\r\n")).kind).toBe("more");
+    let v = endless.push(Buffer.from("X: y\r\n"));
+    for (let i = 0; i < 4000 && v.kind === "more"; i++) v = endless.push(Buffer.from("X: y\r\n"));
+    expect(v.kind).toBe("refuse");
   });
 });
