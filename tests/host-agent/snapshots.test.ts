@@ -121,7 +121,7 @@ describe("host agent: snapshots of running sandboxes", () => {
     await agent.client.destroySandbox({ sandboxId: COPY });
   });
 
-  it("refuses a snapshot taken under another runtime build, saying so", async () => {
+  it("refuses a snapshot taken under another runtime build, or whose mounts this host forbids", async () => {
     const snap = "snap-0000c002";
     await agent.client.snapshotSandbox({ sandboxId: SOURCE, snapshotId: snap });
     const stamp = path.join(
@@ -144,6 +144,29 @@ describe("host agent: snapshots of running sandboxes", () => {
       /not found/,
     );
     await writeFile(stamp, real);
+
+    // The stored mounts are host paths the agent (root) would bind: checked again on restore,
+    // as a create's are. This agent mounts nothing (no WRENN_MOUNT_ROOTS).
+    const metaFile = path.join(agent.dataDir, "snapshots", snap, "snapshot.json");
+    const meta = await readFile(metaFile, "utf8");
+    await writeFile(
+      metaFile,
+      JSON.stringify({
+        ...JSON.parse(meta),
+        mounts: [{ hostPath: "/etc", sandboxPath: "/workspace", readOnly: true }],
+      }),
+    );
+    await expect(
+      agent.client.createSandbox({
+        sandboxId: "sb-00000c06",
+        template: "base",
+        fromSnapshot: snap,
+      }),
+    ).rejects.toThrow(/WRENN_MOUNT_ROOTS/);
+    await expect(agent.client.getSandbox({ sandboxId: "sb-00000c06" })).rejects.toThrow(
+      /not found/,
+    );
+    await writeFile(metaFile, meta);
     await agent.client.deleteSnapshot({ snapshotId: snap });
   });
 

@@ -84,6 +84,7 @@ function toAgentSandbox(s: ProtoSandbox | undefined): AgentSandbox {
       : s.pauseMode === PauseMode.FREEZE
         ? { pauseMode: "freeze" as const }
         : {}),
+    ...(s.mounts.length > 0 ? { mounts: s.mounts.map((m) => m.sandboxPath) } : {}),
   };
 }
 

@@ -95,6 +95,17 @@ describe.each(DATABASE_KINDS)("host delete, drain and refresh grace on %s", (kin
   const stateOf = async (id: string) =>
     ((await stack.call("GET", `/v1/sandboxes/${id}`)).body as { state: string }).state;
 
+  // The host's refresh tokens not revoked (hashes only are stored, so counted, not named).
+  const liveRefreshTokens = async (hostId: string) =>
+    Number(
+      (
+        await stack.cp.db.query<{ n: string }>(
+          "SELECT count(*) AS n FROM host_refresh_tokens WHERE host_id = $1 AND revoked_at IS NULL AND expires_at > now()",
+          [hostId],
+        )
+      ).rows[0]?.n,
+    );
+
   test("a rotated-away refresh token works within the grace window, then is a refused replay", async () => {
     const { creds } = await joined();
     const first = await refresh(creds.hostId, creds.refreshToken);
@@ -104,12 +115,53 @@ describe.each(DATABASE_KINDS)("host delete, drain and refresh grace on %s", (kin
     expect(again.status, again.text).toBe(200);
     const newest = again.body as Credentials;
     expect(newest.refreshToken).not.toBe((first.body as Credentials).refreshToken);
-    // Both answers' tokens work; the grace runs from the first rotation, not from each use.
+    // The grace runs from the first rotation, not from each use.
     await sleep(GRACE_SECONDS * 1000 + 1500);
     const replay = await refresh(creds.hostId, creds.refreshToken);
     expect(replay.status).toBe(401);
     expect(code(replay)).toBe("invalid_refresh_token");
-    expect((await refresh(creds.hostId, newest.refreshToken)).status).toBe(200);
+  });
+
+  test("replays inside the grace window leave one live refresh token; the lost answer's token is dead", async () => {
+    const { creds } = await joined();
+    const answers: Credentials[] = [];
+    for (let i = 0; i < 3; i++) {
+      const r = await refresh(creds.hostId, creds.refreshToken);
+      expect(r.status, r.text).toBe(200);
+      answers.push(r.body as Credentials);
+    }
+    // Each use revoked what the one before issued: no chains of its own for a kept copy.
+    expect(await liveRefreshTokens(creds.hostId)).toBe(1);
+    const [lost, , kept] = answers as [Credentials, Credentials, Credentials];
+    // Discarded before it was ever spent: using it is a replay, which ends the whole family.
+    const stale = await refresh(creds.hostId, lost.refreshToken);
+    expect(stale.status, stale.text).toBe(401);
+    expect(code(stale)).toBe("invalid_refresh_token");
+    expect(await liveRefreshTokens(creds.hostId)).toBe(0);
+    const afterKill = await refresh(creds.hostId, kept.refreshToken);
+    expect(afterKill.status).toBe(401);
+    // Even the original, still inside its grace window, no longer works.
+    expect((await refresh(creds.hostId, creds.refreshToken)).status).toBe(401);
+  });
+
+  test("a reuse after the grace window revokes the host's whole refresh-token family", async () => {
+    const { creds } = await joined();
+    const first = await refresh(creds.hostId, creds.refreshToken);
+    expect(first.status, first.text).toBe(200);
+    const current = (first.body as Credentials).refreshToken;
+    const next = await refresh(creds.hostId, current);
+    expect(next.status, next.text).toBe(200);
+    const newest = (next.body as Credentials).refreshToken;
+    expect(await liveRefreshTokens(creds.hostId)).toBe(1);
+    await sleep(GRACE_SECONDS * 1000 + 1500);
+    const replay = await refresh(creds.hostId, creds.refreshToken);
+    expect(replay.status).toBe(401);
+    expect(code(replay)).toBe("invalid_refresh_token");
+    // The thief may hold the newest one too: it goes with the family.
+    expect(await liveRefreshTokens(creds.hostId)).toBe(0);
+    const killed = await refresh(creds.hostId, newest);
+    expect(killed.status).toBe(401);
+    expect(code(killed)).toBe("invalid_refresh_token");
   });
 
   test("drain: no new placements there, its sandbox keeps running, twice is the same; undrain", async () => {
@@ -181,12 +233,26 @@ describe.each(DATABASE_KINDS)("host delete, drain and refresh grace on %s", (kin
       ids.push((r.body as { id: string }).id);
     }
     ids.sort();
+    // A snapshot it holds (the fake agent takes none: its record, as a snapshot leaves it).
+    const owner = (
+      await stack.cp.db.query<{ owner_id: string }>(
+        "SELECT owner_id FROM sandboxes WHERE id = $1",
+        [ids[0]],
+      )
+    ).rows[0]?.owner_id;
+    const snapId = "snap-0000a5a5";
+    await stack.cp.db.query(
+      `INSERT INTO snapshots (id, owner_id, source_sandbox_id, host_id, template, vcpus, memory_mb, disk_mb)
+       VALUES ($1, $2, $3, $4, 'base', 1, 2048, 1024)`,
+      [snapId, owner, ids[0], creds.hostId],
+    );
 
     const refused = await stack.call("DELETE", `/v1/hosts/${creds.hostId}`);
     expect(refused.status, refused.text).toBe(409);
     expect(code(refused)).toBe("host_in_use");
     expect(ERROR_CODES.host_in_use.status).toBe(409);
     for (const id of ids) expect(refused.text).toContain(id);
+    expect(refused.text).toContain(snapId);
     expect(await hostRow(creds.hostId)).toBeDefined();
     for (const id of ids) expect(await stateOf(id)).toBe("running");
     expect([...agent.sandboxes.keys()].sort()).toEqual(ids);
@@ -208,6 +274,10 @@ describe.each(DATABASE_KINDS)("host delete, drain and refresh grace on %s", (kin
       });
     }
     expect(await hostRow(creds.hostId)).toBeUndefined();
+    // Its snapshot's record went with it: listed nowhere, restorable nowhere.
+    const snapRows = await stack.cp.db.query("SELECT id FROM snapshots WHERE id = $1", [snapId]);
+    expect(snapRows.rows).toEqual([]);
+    expect((await stack.call("GET", `/v1/snapshots/${snapId}`)).status).toBe(404);
     expect(stack.cp.registry.all().some((h) => h.id === creds.hostId)).toBe(false);
 
     const beatAfter = await beat(agent, creds.jwt);

@@ -19,6 +19,8 @@ export interface AgentSandbox {
    * open TCP sockets, which a checkpoint cannot save).
    */
   pauseMode?: "checkpoint" | "freeze";
+  /** Where host directories are mounted inside it (absent: none). */
+  mounts?: string[];
 }
 
 export interface AgentCreateRequest {

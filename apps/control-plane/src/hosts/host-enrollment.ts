@@ -17,8 +17,9 @@ import { findHost, hostWasDeleted, insertRegisteredHost } from "../store/host-st
 import {
   insertRefreshToken,
   insertRegistrationToken,
-  refreshTokenValid,
-  revokeRefreshToken,
+  lockRefreshToken,
+  revokeHostRefreshTokens,
+  rotateRefreshToken,
   spendRegistrationToken,
 } from "../store/host-token-store.js";
 import type { HostJwt } from "./host-jwt.js";
@@ -103,22 +104,40 @@ export class HostEnrollment {
   }
 
   /**
-   * New credentials for a refresh token, which is spent: the new refresh token is stored, then
-   * the old one revoked. The agent keeps the new one only once this answer reaches it and is
-   * written, so the old one still works for refreshGraceSeconds after it was first rotated
-   * away (an answer lost on the way, or an agent that crashed before its write, must not lock
-   * the host out); after that it is a replay, and refused.
+   * New credentials for a refresh token, which is spent. The agent keeps the new one only once
+   * this answer reaches it and is written, so a spent token still works for refreshGraceSeconds
+   * after it was first spent (an answer lost on the way, or an agent that crashed before its
+   * write, must not lock the host out). Each such use revokes what the earlier one issued, so
+   * a host never holds more than one live refresh token: a kept copy cannot mint chains of its
+   * own. Any other use of a revoked token is a replay: the host's whole token family is revoked
+   * (the host must register again) and the answer is invalid_refresh_token.
    */
   async refresh(hostId: string, refreshToken: string): Promise<HostCredentials> {
     const hash = hashApiKey(refreshToken);
-    if (!(await refreshTokenValid(this.o.db, hostId, hash, this.lifetimes.refreshGraceSeconds))) {
+    const outcome = await this.o.db.transaction(async (tx) => {
+      const state = await lockRefreshToken(tx, hostId, hash, this.lifetimes.refreshGraceSeconds);
+      if (state === null) return "unknown" as const;
+      if (state === "replay") {
+        // Committed before the refusal: the family stays revoked.
+        await revokeHostRefreshTokens(tx, hostId);
+        return "replay" as const;
+      }
+      const credentials = await this.issue(tx, hostId);
+      await rotateRefreshToken(tx, hostId, hash, hashApiKey(credentials.refreshToken));
+      return credentials;
+    });
+    if (outcome === "replay") {
+      this.o.logger.warn({ hostId }, "refresh token replayed: the host's refresh tokens revoked");
+      throw new ServiceError(
+        "invalid_refresh_token",
+        `refresh token of host ${hostId} was already used; all of this host's refresh tokens are revoked, register it again`,
+      );
+    }
+    if (outcome === "unknown") {
       if (await hostWasDeleted(this.o.db, hostId)) throw hostDeleted(hostId);
       throw new ServiceError("invalid_refresh_token");
     }
-    const credentials = await this.issue(this.o.db, hostId);
-    // Already revoked by a rotation within the grace window: its revocation time stays.
-    await revokeRefreshToken(this.o.db, hash);
-    return credentials;
+    return outcome;
   }
 
   /** The host a heartbeat's Authorization header speaks for (invalid_host_token otherwise). */

@@ -12,6 +12,7 @@ import {
   setHostDrained,
 } from "../store/host-store.js";
 import { type SandboxRow, sandboxesOnHost, updateSandbox } from "../store/sandbox-store.js";
+import { deleteSnapshotRowsOnHost, snapshotIdsOnHost } from "../store/snapshot-store.js";
 import type { ApiKeyService } from "./api-key-service.js";
 import type { AuditLog } from "./audit-log.js";
 import { ServiceError } from "./errors.js";
@@ -93,8 +94,8 @@ export class HostService {
   }
 
   /**
-   * Deletes a registered host. With sandboxes on it: host_in_use naming them, unless force,
-   * which destroys them first (each record ends stopped, reason destroyed, as a DELETE of the
+   * Deletes a registered host. With sandboxes or snapshots on it: host_in_use naming them,
+   * unless force, which destroys the sandboxes first and drops the snapshots' records (each record ends stopped, reason destroyed, as a DELETE of the
    * sandbox would; one its unreachable host cannot destroy is ended anyway, as the host is
    * going). Then the row goes, the client is evicted from the pool, and the host's JWT and
    * refresh token stop working (host_deleted).
@@ -113,10 +114,19 @@ export class HostService {
       );
     }
     const live = (await sandboxesOnHost(this.o.db, id)).map((r) => r.id).sort();
-    if (live.length > 0 && !force) {
+    // Snapshots live on the host that took them: deleted with it, their records would be
+    // stranded (restorable nowhere, yet listed).
+    const snapshots = await snapshotIdsOnHost(this.o.db, id);
+    if ((live.length > 0 || snapshots.length > 0) && !force) {
+      const held = [
+        ...(live.length > 0 ? [`${live.length} sandbox(es): ${live.join(", ")}`] : []),
+        ...(snapshots.length > 0
+          ? [`${snapshots.length} snapshot(s): ${snapshots.join(", ")}`]
+          : []),
+      ];
       throw new ServiceError(
         "host_in_use",
-        `host ${id} holds ${live.length} sandbox(es): ${live.join(", ")}; destroy them, or delete with force=true to destroy them with the host`,
+        `host ${id} holds ${held.join("; ")}; destroy them, or delete with force=true to destroy them with the host`,
       );
     }
     // Nothing new lands there while its sandboxes are destroyed.
@@ -130,7 +140,12 @@ export class HostService {
         `host ${id} still holds ${left.join(", ")}; delete it again`,
       );
     }
-    await this.o.db.transaction((tx) => deleteHostRow(tx, id, principal.keyId || null));
+    // The snapshots' artifacts go with the host; their records go with its row.
+    const deletedSnapshots = await this.o.db.transaction(async (tx) => {
+      const gone = await deleteSnapshotRowsOnHost(tx, id);
+      await deleteHostRow(tx, id, principal.keyId || null);
+      return gone;
+    });
     await this.o.registry.sync();
     await this.o.audit.record({
       actor: "api",
@@ -138,9 +153,9 @@ export class HostService {
       apiKeyId: principal.keyId,
       action: "host.delete",
       outcome: "ok",
-      detail: { hostId: id, url: host.url, force, destroyedSandboxes: live },
+      detail: { hostId: id, url: host.url, force, destroyedSandboxes: live, deletedSnapshots },
     });
-    this.o.logger.info({ hostId: id, destroyed: live }, "host deleted");
+    this.o.logger.info({ hostId: id, destroyed: live, deletedSnapshots }, "host deleted");
     return { destroyedSandboxes: live };
   }
 

@@ -210,7 +210,10 @@ export class SnapshotService {
     return outcomes;
   }
 
-  /** Snapshots the caller's running sandbox on its host under a new id. */
+  /**
+   * Snapshots the caller's running sandbox on its host under a new id (mounts_not_allowed for
+   * one with host directories mounted, unless the caller is an admin).
+   */
   private async takeOnHost(principal: Principal, sandboxId: string) {
     const row = await findSandbox(this.o.db, sandboxId, principal.ownerId);
     if (!row) throw sandboxNotFound(sandboxId);
@@ -221,8 +224,17 @@ export class SnapshotService {
       );
     }
     const id = newSnapshotId();
+    const client = this.o.registry.client(row.host_id);
     try {
-      const { sizeBytes } = await this.o.registry.client(row.host_id).snapshotSandbox(row.id, id);
+      // A snapshot carries the sandbox's host-directory mounts to every sandbox made from it:
+      // as with a create that asks for mounts, only an admin may.
+      if (principal.role !== "admin" && (await client.getSandbox(row.id))?.mounts?.length) {
+        throw new ServiceError(
+          "mounts_not_allowed",
+          `sandbox ${sandboxId} has host directories mounted: only an admin API key may snapshot or fork it`,
+        );
+      }
+      const { sizeBytes } = await client.snapshotSandbox(row.id, id);
       return { row, id, sizeBytes };
     } catch (error) {
       if (error instanceof HostError) throw fromHostError(error, "snapshot the sandbox");

@@ -46,30 +46,65 @@ export async function insertRefreshToken(
 }
 
 /**
- * Whether the host holds this refresh token, unexpired, and unrevoked or revoked less than
- * graceSeconds ago (rotated away by a refresh whose answer may never have reached the agent).
+ * What a presented refresh token is worth, read under a row lock so two refreshes with the same
+ * token take turns: `live` (never spent), `grace` (spent by its own refresh less than
+ * graceSeconds ago, whose answer may never have reached the agent), `replay` (revoked without
+ * being spent, or spent longer ago: a copy someone kept), or null (unknown, expired, or not
+ * this host's).
  */
-export async function refreshTokenValid(
+export async function lockRefreshToken(
   q: Queryable,
   hostId: string,
   tokenHash: string,
   graceSeconds: number,
-): Promise<boolean> {
-  const result = await q.query(
-    `SELECT 1 FROM host_refresh_tokens WHERE token_hash = $1 AND host_id = $2
-       AND (revoked_at IS NULL OR revoked_at > now() - make_interval(secs => $3::int))
-       AND expires_at > now()`,
+): Promise<"live" | "grace" | "replay" | null> {
+  const result = await q.query<{ state: "live" | "grace" | "replay" }>(
+    `SELECT CASE
+         WHEN revoked_at IS NULL THEN 'live'
+         WHEN replaced_by IS NOT NULL
+           AND revoked_at > now() - make_interval(secs => $3::int) THEN 'grace'
+         ELSE 'replay' END AS state
+     FROM host_refresh_tokens WHERE token_hash = $1 AND host_id = $2 AND expires_at > now()
+     FOR UPDATE`,
     [tokenHash, hostId, graceSeconds],
   );
-  return result.rows.length === 1;
+  return result.rows[0]?.state ?? null;
 }
 
-/** Revokes one refresh token; false when it was revoked already (the first time stays). */
-export async function revokeRefreshToken(q: Queryable, tokenHash: string): Promise<boolean> {
-  const result = await q.query(
-    `UPDATE host_refresh_tokens SET revoked_at = now()
-     WHERE token_hash = $1 AND revoked_at IS NULL RETURNING token_hash`,
-    [tokenHash],
+/**
+ * Records that spending `spentHash` issued `successorHash` (its revocation time stays the first
+ * one, so the grace runs from the first rotation), and revokes every other unrevoked refresh
+ * token of the host, such as a successor an earlier use of the same token issued: at most one
+ * refresh token of a host is ever live. Those are revoked unspent, so using one is a replay.
+ */
+export async function rotateRefreshToken(
+  q: Queryable,
+  hostId: string,
+  spentHash: string,
+  successorHash: string,
+): Promise<void> {
+  await q.query(
+    `UPDATE host_refresh_tokens SET revoked_at = coalesce(revoked_at, now()), replaced_by = $3
+     WHERE token_hash = $2 AND host_id = $1`,
+    [hostId, spentHash, successorHash],
   );
-  return result.rows.length === 1;
+  await q.query(
+    `UPDATE host_refresh_tokens SET revoked_at = now()
+     WHERE host_id = $1 AND revoked_at IS NULL AND token_hash <> $2`,
+    [hostId, successorHash],
+  );
+}
+
+/**
+ * Ends a host's whole refresh-token family after a replay: every token, spent or not, in grace
+ * or not, stops working, and the host must be registered again.
+ */
+export async function revokeHostRefreshTokens(q: Queryable, hostId: string): Promise<number> {
+  const result = await q.query(
+    `UPDATE host_refresh_tokens
+     SET revoked_at = coalesce(revoked_at, now()), expires_at = least(expires_at, now())
+     WHERE host_id = $1 AND expires_at > now() RETURNING token_hash`,
+    [hostId],
+  );
+  return result.rows.length;
 }

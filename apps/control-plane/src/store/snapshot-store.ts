@@ -106,3 +106,21 @@ export async function deleteSnapshotRow(db: Queryable, ownerId: string, id: stri
   const r = await db.query("DELETE FROM snapshots WHERE owner_id = $1 AND id = $2", [ownerId, id]);
   return r.rowCount > 0;
 }
+
+/** Ids of the snapshots a host holds, of every owner (a host delete lists them). */
+export async function snapshotIdsOnHost(q: Queryable, hostId: string): Promise<string[]> {
+  const result = await q.query<{ id: string }>(
+    "SELECT id FROM snapshots WHERE host_id = $1 ORDER BY id",
+    [hostId],
+  );
+  return result.rows.map((r) => r.id);
+}
+
+/** Removes the records of a host's snapshots (their artifacts went with the host). */
+export async function deleteSnapshotRowsOnHost(q: Queryable, hostId: string): Promise<string[]> {
+  const result = await q.query<{ id: string }>(
+    "DELETE FROM snapshots WHERE host_id = $1 RETURNING id",
+    [hostId],
+  );
+  return result.rows.map((r) => r.id).sort();
+}

@@ -41,6 +41,11 @@ export interface FakeSandbox {
   envdAccessToken: string;
   error: string;
   errorReason?: string;
+  /**
+   * Sandbox paths of host directories it has mounted: the fake refuses mounts on create (it
+   * has no mount roots), so a test sets this to stand for a sandbox an admin made on a real host.
+   */
+  mounts?: string[];
 }
 
 type Method =
@@ -195,6 +200,11 @@ export class FakeHostAgent {
       envdVersion: this.envdVersion,
       error: s.error,
       errorReason: s.state === SandboxState.ERROR ? (s.errorReason ?? "failed") : "",
+      mounts: (s.mounts ?? []).map((sandboxPath) => ({
+        hostPath: `/srv/fake${sandboxPath}`,
+        sandboxPath,
+        readOnly: true,
+      })),
     });
   }
 

@@ -1,6 +1,7 @@
 import { AgentError } from "../sandboxes/errors.js";
 import type { ManagerCore } from "../sandboxes/manager-core.js";
 import type { CreateRequest, SandboxView } from "../sandboxes/manager-types.js";
+import { resolveMounts } from "../sandboxes/mounts.js";
 import { bootFrom, checkNewSandboxId, personalise } from "../sandboxes/sandbox-boot.js";
 import type { SnapshotArtifact } from "./sandbox-snapshotter.js";
 
@@ -16,6 +17,9 @@ export async function restoreSnapshot(
 ): Promise<SandboxView> {
   checkNewSandboxId(core, req.sandboxId);
   const { meta } = snap;
+  // The stored host paths are checked again, as a create's are: a path may have become a
+  // symlink out of the roots since, the roots may have shrunk, and the meta file is the disk's.
+  const mounts = await resolveMounts(meta.mounts ?? [], core.config.mountRoots);
   // Reserve the id at once so a concurrent create of the same id fails fast.
   core.bySandbox.set(req.sandboxId, "");
   const started = performance.now();
@@ -26,7 +30,7 @@ export async function restoreSnapshot(
       meta.resources,
       req.network,
       snap.checkpointDir,
-      meta.mounts ?? [],
+      mounts,
       snap.diskImage,
     );
     inst.record.envdVersion = meta.envdVersion;

@@ -1,0 +1,1 @@
+ALTER TABLE host_refresh_tokens DROP COLUMN IF EXISTS replaced_by;
