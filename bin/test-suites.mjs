@@ -33,12 +33,16 @@ if (build.status !== 0) {
   process.exit(1);
 }
 
-/** Runs one vitest, each line prefixed with its name; keeps its last lines for the summary. */
-function run(name, projects) {
+/**
+ * Runs one vitest, each line prefixed with its name; keeps its last lines for the summary.
+ * `workers`: files at once. One each: the end-to-end files are one at a time anyway, and
+ * two vitests of two workers each would put four heavy files on two cores.
+ */
+function run(name, projects, workers = 1) {
   const started = Date.now();
   const child = spawn(
     process.execPath,
-    [vitest, "run", ...projects.flatMap((p) => ["--project", p])],
+    [vitest, "run", `--maxWorkers=${workers}`, ...projects.flatMap((p) => ["--project", p])],
     { cwd: root, stdio: ["ignore", "pipe", "pipe"], env: process.env },
   );
   const tail = [];
