@@ -4,6 +4,7 @@ import { ERROR_CODES, HOST_DRAIN_NOTE } from "@wrenn/contract";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createKey } from "../testing/api-helpers.js";
 import { FakeHostAgent } from "../testing/fake-host-agent.js";
+import { heartbeatBody } from "../testing/host-heartbeat.js";
 import { startTestStack, type TestStack } from "../testing/test-control-plane.js";
 import { DATABASE_KINDS, freshDatabase, releaseTestDatabases } from "../testing/test-databases.js";
 
@@ -18,29 +19,6 @@ interface Credentials {
 const code = (r: { body: unknown }) => (r.body as { error?: { code?: string } }).error?.code;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const GRACE_SECONDS = 2;
-
-function beatBody(agent: FakeHostAgent) {
-  return {
-    instanceId: agent.instanceId,
-    stateVersion: String(agent.stateVersion),
-    startedAt: agent.startedAt.toISOString(),
-    hostname: "fake",
-    version: "0.1.0",
-    runtimes: ["gvisor"],
-    capacity: {
-      total: { vcpus: 4, memoryMb: agent.memoryMb, diskMb: agent.diskMb },
-      used: { vcpus: 0, memoryMb: 0, diskMb: 0 },
-    },
-    sandboxesByState: {},
-    templates: agent.templates.map((name) => ({
-      name,
-      version: "1",
-      envdVersion: agent.envdVersion,
-      sizeBytes: 1,
-      builtAt: null,
-    })),
-  };
-}
 
 describe.each(DATABASE_KINDS)("host delete, drain and refresh grace on %s", (kind) => {
   let stack: TestStack;
@@ -78,7 +56,7 @@ describe.each(DATABASE_KINDS)("host delete, drain and refresh grace on %s", (kin
     stack.call("POST", "/v1/hosts/heartbeat", {
       key: null,
       headers: { authorization: `Bearer ${jwt}` },
-      body: beatBody(agent),
+      body: heartbeatBody(agent),
     });
   const refresh = (hostId: string, refreshToken: string) =>
     stack.call("POST", "/v1/hosts/refresh", { key: null, body: { hostId, refreshToken } });

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createKey } from "../testing/api-helpers.js";
 import { FakeHostAgent } from "../testing/fake-host-agent.js";
+import { heartbeatBody } from "../testing/host-heartbeat.js";
 import { startTestStack, type TestStack } from "../testing/test-control-plane.js";
 import { DATABASE_KINDS, freshDatabase, releaseTestDatabases } from "../testing/test-databases.js";
 
@@ -15,30 +16,6 @@ interface Credentials {
 
 const code = (r: { body: unknown }) => (r.body as { error?: { code?: string } }).error?.code;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** A registered host's heartbeat as wrenn-agent sends it (HostHeartbeatBody). */
-function beatBody(agent: FakeHostAgent) {
-  return {
-    instanceId: agent.instanceId,
-    stateVersion: String(agent.stateVersion),
-    startedAt: agent.startedAt.toISOString(),
-    hostname: "fake",
-    version: "0.1.0",
-    runtimes: ["gvisor"],
-    capacity: {
-      total: { vcpus: 4, memoryMb: agent.memoryMb, diskMb: agent.diskMb },
-      used: { vcpus: 0, memoryMb: 0, diskMb: 0 },
-    },
-    sandboxesByState: {},
-    templates: agent.templates.map((name) => ({
-      name,
-      version: "1",
-      envdVersion: agent.envdVersion,
-      sizeBytes: 1,
-      builtAt: null,
-    })),
-  };
-}
 
 describe.each(DATABASE_KINDS)("host registration, heartbeats and placement on %s", (kind) => {
   let stack: TestStack;
@@ -82,7 +59,7 @@ describe.each(DATABASE_KINDS)("host registration, heartbeats and placement on %s
     return r.body as Credentials;
   }
 
-  const beat = (agent: FakeHostAgent, jwt: string, body: unknown = beatBody(agent)) =>
+  const beat = (agent: FakeHostAgent, jwt: string, body: unknown = heartbeatBody(agent)) =>
     stack.call("POST", "/v1/hosts/heartbeat", {
       key: null,
       headers: { authorization: `Bearer ${jwt}` },
@@ -156,7 +133,7 @@ describe.each(DATABASE_KINDS)("host registration, heartbeats and placement on %s
       expect(refused.status).toBe(401);
       expect(code(refused)).toBe("invalid_host_token");
     }
-    const bad = await beat(agent, creds.jwt, { ...beatBody(agent), stateVersion: "-1" });
+    const bad = await beat(agent, creds.jwt, { ...heartbeatBody(agent), stateVersion: "-1" });
     expect(bad.status).toBe(400);
 
     const ok = await beat(agent, creds.jwt);
