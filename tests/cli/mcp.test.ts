@@ -155,7 +155,7 @@ describe("wrenn mcp", () => {
     expect((info.body as { state: string }).state, info.text).toBe("stopped");
   }
 
-  test("over stdio (node packages/cli/dist/main.js mcp)", async () => {
+  test("over stdio (node packages/cli/dist/bin/wrenn.js mcp)", async () => {
     const client = new Client({ name: "wrenn-test", version: "1.0.0" });
     const transport = new StdioClientTransport({
       command: process.execPath,

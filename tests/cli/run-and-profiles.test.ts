@@ -1,11 +1,12 @@
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { Stack, type UserKey } from "../e2e-stack/stack.js";
 import { FakeInternet } from "../harness/fake-internet.js";
-import { templatesDir } from "../harness/paths.js";
+import { repoRoot, templatesDir } from "../harness/paths.js";
 import { waitFor } from "../harness/wait.js";
 import { isolatedEnv, WRENN_MAIN, wrenn } from "./wrenn-cli.js";
 
@@ -291,7 +292,8 @@ describe("wrenn run", () => {
     expect(await sandboxesLeft()).toEqual([]);
   });
 
-  test("the binary is what the test ran", () => {
-    expect(WRENN_MAIN).toMatch(/packages\/cli\/dist\/main\.js$/);
+  test("the tests run the binary the package installs as `wrenn`", () => {
+    const pkg = JSON.parse(readFileSync(`${repoRoot}packages/cli/package.json`, "utf8"));
+    expect(`${repoRoot}packages/cli/${pkg.bin.wrenn.replace(/^\.\//, "")}`).toBe(WRENN_MAIN);
   });
 });

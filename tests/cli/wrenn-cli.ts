@@ -5,7 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { repoRoot } from "../harness/paths.js";
 
-export const WRENN_MAIN = `${repoRoot}packages/cli/dist/main.js`;
+/** The package's bin (a bundle built by packages/cli/build.mjs), as `npm i` installs it. */
+export const WRENN_MAIN = `${repoRoot}packages/cli/dist/bin/wrenn.js`;
 
 export interface CliResult {
   code: number | null;

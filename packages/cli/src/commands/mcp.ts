@@ -1,9 +1,6 @@
-import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import type { Command } from "commander";
 import { contextOf } from "../command-context.js";
 import { usageError } from "../exit-codes.js";
-import { serveMcpHttp } from "../mcp/mcp-http.js";
-import { createWrennMcpServer } from "../mcp/wrenn-mcp-server.js";
 
 const DEFAULT_PORT = 3917;
 
@@ -28,6 +25,13 @@ Examples:
       if (o.port !== undefined && !o.http) throw usageError("--port goes with --http");
       // The key is checked now: a server that cannot do anything should say so and stop.
       const connection = (await contextOf(command)).sdk();
+      // The MCP SDK and zod are loaded only here: every other command starts without them.
+      const [{ createWrennMcpServer }, { serveMcpHttp }, { StdioServerTransport }] =
+        await Promise.all([
+          import("../mcp/wrenn-mcp-server.js"),
+          import("../mcp/mcp-http.js"),
+          import("@modelcontextprotocol/sdk/server/stdio.js"),
+        ]);
       const newServer = () => createWrennMcpServer(connection);
       if (o.http) {
         const http = await serveMcpHttp(newServer, o.port ?? DEFAULT_PORT);
