@@ -1,9 +1,12 @@
 #!/usr/bin/env node
-// The whole suite, as `npm test` runs it: the end-to-end files (one at a time: each starts
-// real sandboxes) beside the unit and envd-in-gVisor projects, in two vitest processes.
+// The whole suite, as `npm test` runs it, in two lanes side by side (two cores):
+//   e2e:      the end-to-end files (one at a time: each starts real sandboxes), except the CLI's;
+//   unit+cli: the unit and envd-in-gVisor projects, then the CLI's end-to-end files.
 // One vitest runs its projects one after the other when a project is serial, which left a
-// core idle for the length of the unit projects; two processes overlap them. Each test stack
-// leases its own slot (ports, pool, prefix, table), so the two never share anything.
+// core idle for the length of the unit projects; two lanes overlap them, and the CLI's files
+// (a quarter of the end-to-end time) move to the shorter lane so both end at about the same
+// time. Each test stack leases its own slot (ports, pool, prefix, table), so the lanes never
+// share anything.
 //
 // With arguments it is plain `vitest run ARGS` (one file, one project, a filter).
 import { spawn, spawnSync } from "node:child_process";
@@ -33,19 +36,20 @@ if (build.status !== 0) {
   process.exit(1);
 }
 
+/** The end-to-end files that run in the second lane, after the unit projects. */
+const SECOND_LANE_E2E = "tests/cli/";
+
 /**
- * Runs one vitest, each line prefixed with its name; keeps its last lines for the summary.
- * `workers`: files at once. One each: the end-to-end files are one at a time anyway, and
- * two vitests of two workers each would put four heavy files on two cores.
+ * Runs one vitest, each line prefixed with its lane's name; keeps its last lines for the
+ * summary. One worker: the end-to-end files are one at a time anyway, and two vitests of two
+ * workers each would put four heavy files on two cores.
  */
-function run(name, projects, workers = 1) {
-  const started = Date.now();
-  const child = spawn(
-    process.execPath,
-    [vitest, "run", `--maxWorkers=${workers}`, ...projects.flatMap((p) => ["--project", p])],
-    { cwd: root, stdio: ["ignore", "pipe", "pipe"], env: process.env },
-  );
-  const tail = [];
+function vitestRun(name, vitestArgs, tail) {
+  const child = spawn(process.execPath, [vitest, "run", "--maxWorkers=1", ...vitestArgs], {
+    cwd: root,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: process.env,
+  });
   let pending = "";
   const onData = (chunk) => {
     pending += chunk.toString("utf8");
@@ -62,18 +66,35 @@ function run(name, projects, workers = 1) {
   return new Promise((resolve) => {
     child.on("close", (code, signal) => {
       if (pending) onData("\n");
-      resolve({
-        name,
-        code: code ?? (signal ? 1 : 0),
-        seconds: (Date.now() - started) / 1000,
-        tail,
-      });
+      resolve(code ?? (signal ? 1 : 0));
     });
   });
 }
 
+/** Runs a lane's vitests one after the other; a failed one does not stop the rest. */
+async function lane(name, runs) {
+  const started = Date.now();
+  const tail = []; // the last lines of each vitest that failed
+  let code = 0;
+  for (const vitestArgs of runs) {
+    const own = [];
+    const c = await vitestRun(name, vitestArgs, own);
+    if (c !== 0) {
+      code = c;
+      tail.push(...own);
+    }
+  }
+  return { name, code, seconds: (Date.now() - started) / 1000, tail };
+}
+
 const started = Date.now();
-const results = await Promise.all([run("e2e", ["e2e"]), run("unit", ["unit", "envd-gvisor"])]);
+const results = await Promise.all([
+  lane("e2e", [["--project", "e2e", "--exclude", `${SECOND_LANE_E2E}**`]]),
+  lane("unit+cli", [
+    ["--project", "unit", "--project", "envd-gvisor"],
+    ["--project", "e2e", SECOND_LANE_E2E],
+  ]),
+]);
 console.log("");
 for (const r of results.filter((r) => r.code !== 0)) {
   console.log(`==> ${r.name}: failed (exit ${r.code}); its last lines again:`);
