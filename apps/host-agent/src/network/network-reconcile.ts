@@ -1,4 +1,5 @@
 import type { AllocationStore, SlotRecord } from "./allocation-store.js";
+import type { Backstops } from "./backstop.js";
 import { runCommand } from "./command.js";
 import { type Firewall, readFirewallState } from "./firewall.js";
 import { parseIpv4 } from "./ipv4.js";
@@ -24,6 +25,7 @@ export interface ReconcileDeps {
   readonly layout: SlotLayout;
   readonly store: AllocationStore;
   readonly firewall: Firewall;
+  readonly backstops: Backstops;
   readonly log: NetworkLogger;
   storedPolicy(record: SlotRecord): ResolvedPolicy;
   syncForwarding(force: boolean): Promise<void>;
@@ -97,6 +99,12 @@ export async function reconcileNetworks(
     records.map((r) => ({ entry: deps.layout.entry(r), policy: deps.storedPolicy(r) })),
   );
   await deps.syncForwarding(true);
+  // Every kept sandbox's backstop written again: an adopted one (or one whose agent died
+  // before writing it) gets it, and all of them get this agent's configuration.
+  await deps.backstops.refresh(
+    records.map((r) => deps.layout.describe(r)),
+    true,
+  );
 
   const report: ReconcileReport = {
     kept: records.map((r) => r.sandboxId).sort(),
