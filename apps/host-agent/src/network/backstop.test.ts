@@ -9,11 +9,13 @@ import type { SandboxNetwork } from "./network-manager.js";
 import {
   createFakeInternet,
   type FakeInternet,
+  hasBackstop,
   type Listener,
   listenIn,
   otherHostAddress,
   probeTcp,
   randomPort,
+  removeBackstop,
   sandboxId,
   sh,
   type TestNetwork,
@@ -118,23 +120,14 @@ except OSError as e:
     print("refused", e.errno)  # a drop in the egress hook answers ENOBUFS
 `;
 
-async function rawSend(sb: SandboxNetwork, dst: string, port: number, msg: string) {
+async function rawSend(sb: SandboxNetwork, dst: string, port: number, msg: string, src?: string) {
   const args = ["netns", "exec", sb.netns, "/usr/bin/python3", "-c", RAW_SEND];
-  return (await runCommand("ip", [...args, dst, String(port), sb.guestIp, msg])).stdout.trim();
+  const from = src ?? sb.guestIp;
+  return (await runCommand("ip", [...args, dst, String(port), from, msg])).stdout.trim();
 }
 
-function backstopExists(sb: SandboxNetwork): Promise<boolean> {
-  return sh("ip", "netns", "exec", sb.netns, "nft", "list", "tables").then((out) =>
-    out.includes(`netdev ${BACKSTOP_TABLE}\n`),
-  );
-}
-
-/** Idempotent: the table may already have been rewritten or removed. */
-async function deleteBackstop(sb: SandboxNetwork): Promise<void> {
-  const t = `netdev ${BACKSTOP_TABLE}`;
-  const args = ["netns", "exec", sb.netns, "nft", "-f", "-"];
-  await runCommand("ip", args, `add table ${t}\ndelete table ${t}\n`);
-}
+const backstopExists = (sb: SandboxNetwork) => hasBackstop(sb.netns);
+const deleteBackstop = (sb: SandboxNetwork) => removeBackstop(sb.netns);
 
 beforeAll(async () => {
   t = await testNetwork("b", 247, { egressAllow: ["192.168.247.0/24"] });
@@ -193,6 +186,11 @@ describe("backstop in each sandbox's namespace", () => {
       // Nothing a stateless filter could mistake for a reply gets through either: a datagram
       // from a packet socket, the way runsc's netstack sends.
       expect(await rawSend(a, a.gateway, udpPort, "raw-backstop")).toMatch(/^refused/);
+      // Nor anything from another address than its own (the root table's reverse-path check
+      // is gone with it): a forged source, to a public address.
+      expect(await rawSend(a, inet.addresses[0]!, udpPort, "forged", b.guestIp)).toMatch(
+        /^refused/,
+      );
       // The host's own path into a sandbox (the agent → envd) keeps working: replies pass.
       expect((await probeTcp(null, a.guestIp, sandboxPort)).outcome).toBe("connected");
       expect((await probeTcp(null, b.guestIp, sandboxPort)).outcome).toBe("connected");
