@@ -4,6 +4,7 @@ import { denyOutRules, type FirewallConfig } from "./firewall.js";
 import { cidrContains, formatIpv4, parseCidr, parseIpv4 } from "./ipv4.js";
 import type { NetworkLogger } from "./logger.js";
 import { GUEST_IF } from "./netlink.js";
+import { inBatches } from "./network-reconcile.js";
 
 /**
  * The backstop: a `netdev` table inside each sandbox's own network namespace, hooked on the
@@ -171,13 +172,22 @@ export class Backstops {
     if (!(await this.supported())) return 0;
     const now = hostRuleAddresses(this.config, await hostAddresses());
     if (!force && this.host !== undefined && now.join() === this.host.join()) return 0;
-    this.host = now;
-    let n = 0;
-    for (const slot of slots) {
-      if (!existsSync(slot.netnsPath)) continue;
-      await nftIn(slot.netnsPath, backstopStatements(this.config, slot, now));
-      n++;
+    // One namespace failing must not keep the others on old addresses; and the new list is
+    // recorded only once all are written, so the next verification tries the failed ones again.
+    const live = slots.filter((slot) => existsSync(slot.netnsPath));
+    const failed: unknown[] = [];
+    await inBatches(live, 8, (slot) =>
+      nftIn(slot.netnsPath, backstopStatements(this.config, slot, now)).catch((err: unknown) => {
+        failed.push(err);
+      }),
+    );
+    if (failed.length > 0) {
+      throw new AggregateError(
+        failed,
+        `${failed.length} of ${live.length} backstops could not be written`,
+      );
     }
-    return n;
+    this.host = now;
+    return live.length;
   }
 }

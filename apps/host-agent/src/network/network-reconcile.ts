@@ -150,7 +150,8 @@ async function adopt(deps: ReconcileDeps, sandboxId: string): Promise<boolean> {
   return record !== null;
 }
 
-async function inBatches<T>(items: T[], size: number, fn: (item: T) => Promise<void>) {
+/** `fn` on every item, `size` at a time: bounded concurrency for per-sandbox commands. */
+export async function inBatches<T>(items: T[], size: number, fn: (item: T) => Promise<void>) {
   for (let i = 0; i < items.length; i += size) {
     await Promise.all(items.slice(i, i + size).map(fn));
   }
