@@ -229,6 +229,22 @@ describe("backstop in each sandbox's namespace", () => {
     }
   });
 
+  it("a namespace that cannot take it does not stop the agent from starting", async () => {
+    const broken = await t.manager.setup(sandboxId(0xbc1));
+    // What an interrupted `ip netns add` can leave: the name's file, without a namespace.
+    await sh("umount", broken.netnsPath);
+    await Promise.all([deleteBackstop(a), deleteBackstop(b)]);
+    try {
+      const report = await t.manager.reconcile([a.sandboxId, b.sandboxId, broken.sandboxId]);
+      expect(report.kept).toEqual([a.sandboxId, b.sandboxId, broken.sandboxId]);
+      // The others got theirs all the same.
+      expect(await backstopExists(a)).toBe(true);
+      expect(await backstopExists(b)).toBe(true);
+    } finally {
+      await t.manager.teardown(broken.sandboxId);
+    }
+  });
+
   it("follows the host's addresses: a new one is closed within one verification", async () => {
     // A public-looking address appearing on the host (a new lease, an interface coming up),
     // put on this test's own veth so its traffic stays here.

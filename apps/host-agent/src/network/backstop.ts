@@ -172,8 +172,8 @@ export class Backstops {
     if (!(await this.supported())) return 0;
     const now = hostRuleAddresses(this.config, await hostAddresses());
     if (!force && this.host !== undefined && now.join() === this.host.join()) return 0;
-    // One namespace failing must not keep the others on old addresses; and the new list is
-    // recorded only once all are written, so the next verification tries the failed ones again.
+    // One namespace failing must not keep the others on old addresses; and the list is
+    // recorded only once all are written, so the next verification tries again.
     const live = slots.filter((slot) => existsSync(slot.netnsPath));
     const failed: unknown[] = [];
     await inBatches(live, 8, (slot) =>
@@ -182,6 +182,7 @@ export class Backstops {
       }),
     );
     if (failed.length > 0) {
+      this.host = undefined; // the next verification writes them all again
       throw new AggregateError(
         failed,
         `${failed.length} of ${live.length} backstops could not be written`,

@@ -100,11 +100,17 @@ export async function reconcileNetworks(
   );
   await deps.syncForwarding(true);
   // Every kept sandbox's backstop written again: an adopted one (or one whose agent died
-  // before writing it) gets it, and all of them get this agent's configuration.
-  await deps.backstops.refresh(
-    records.map((r) => deps.layout.describe(r)),
-    true,
-  );
+  // before writing it) gets it, and all of them get this agent's configuration. A namespace
+  // that cannot take it (the leftover of an interrupted `ip netns add`: the runtime sets it
+  // up again) must not stop the agent; the periodic verification retries what failed.
+  await deps.backstops
+    .refresh(
+      records.map((r) => deps.layout.describe(r)),
+      true,
+    )
+    .catch((err: unknown) =>
+      log.error({ err: (err as Error).message }, "some sandbox backstops could not be written"),
+    );
 
   const report: ReconcileReport = {
     kept: records.map((r) => r.sandboxId).sort(),
