@@ -231,6 +231,58 @@ describe("host agent: sandboxes are isolated", () => {
     );
   });
 
+  it("fails closed when both tables go at once (what `nft flush ruleset` does to them)", async () => {
+    // The operator's `nft flush ruleset` removes the agent's table and its guard together; a
+    // real flush here would also remove every other stack's rules on this shared machine, so
+    // the test deletes exactly the two tables of its own agent, in one transaction, as the
+    // flush does. What must hold then is the backstop inside each sandbox's own namespace.
+    const addrOnline = (await agent.client.getSandbox({ sandboxId: online })).sandbox!.address;
+    const before = hostConnections.length;
+    const t = agent.networkTable;
+    execFileSync("nft", ["-f", "-"], {
+      input: `delete table inet ${t}\ndelete table inet ${t}_guard\n`,
+    });
+    const [fromA, fromOnline, health] = await Promise.all([
+      probeRepeatedly(
+        agent,
+        a,
+        [
+          `${gatewayOf(addrA)}:${hostPort}`,
+          `${hostAddress()}:${hostPort}`,
+          `${addrB}:49983`,
+          `${privateNet}:${internet.port}`,
+        ],
+        7,
+      ),
+      probeRepeatedly(
+        agent,
+        online,
+        [
+          `${gatewayOf(addrOnline)}:${hostPort}`,
+          `${hostAddress()}:${hostPort}`,
+          `${privateNet}:${internet.port}`,
+          `${cgnat}:${internet.port}`,
+          `${addrA}:49983`,
+        ],
+        7,
+      ),
+      // The agent's own path into a sandbox keeps working throughout (replies pass).
+      fetch(`http://${addrA}:49983/health`).then((r) => r.status),
+    ]);
+    expect(fromA).toBe("done\n");
+    expect(fromOnline).toBe("done\n");
+    expect(health).toBe(204);
+    expect(hostConnections.slice(before)).toEqual([]);
+    await waitFor(() => nftTables().includes(`inet ${t}\n`), 30_000);
+    await waitFor(() => nftTables().includes(`inet ${t}_guard\n`), 30_000);
+    await waitFor(
+      async () => (await probe(agent, online, internet.serverIp, internet.port)) === "open",
+      30_000,
+    );
+    // The admin's opened range is let through by the backstop too.
+    expect(await probe(agent, online, opened, internet.port)).toBe("open");
+  });
+
   it("cannot see the host's files or processes", async () => {
     const marker = `/tmp/wrenn-host-marker-${randomBytes(4).toString("hex")}`;
     await writeFile(marker, "secret");

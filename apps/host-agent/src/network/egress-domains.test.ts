@@ -171,10 +171,16 @@ describe("domain rules in allowOut (egress proxy)", () => {
   });
 
   it("a name that resolves to metadata or another sandbox is refused", async () => {
-    for (const url of ["http://rebind.test/", "http://inpool.test/"]) {
-      const r = await curl(sb, "-i", url);
+    for (const name of ["rebind.test", "inpool.test"]) {
+      // The sandbox sends to a public address; the proxy resolves the name itself and refuses.
+      const r = await curl(sb, "-i", "--resolve", `${name}:80:${DENIED}`, `http://${name}/`);
       expect(r.out).toMatch(/^HTTP\/1\.1 403 Forbidden/);
       expect(r.out).toMatch(/denied addresses/);
+      // Sent to the denied address itself (the sandbox's own answer), the connection never
+      // leaves the sandbox's namespace: its backstop drops it before any redirect could.
+      const direct = await curl(sb, "-i", "--connect-timeout", "3", `http://${name}/`);
+      expect(direct.code).not.toBe(0);
+      expect(direct.out).not.toMatch(/HTTP\/1\.1/);
     }
   });
 

@@ -50,7 +50,7 @@ export function guardTableOf(table: string): string {
 
 const BASE_CHAINS = ["prerouting", "input", "forward", "postrouting", "deny_out", "steer"];
 
-function cidrSet(cidrs: readonly Ipv4Cidr[]): string {
+export function cidrSet(cidrs: readonly Ipv4Cidr[]): string {
   return `{ ${normalizeCidrs(cidrs).map(formatCidr).join(", ")} }`;
 }
 
@@ -91,23 +91,7 @@ function refuse(head: string): string[] {
 function isolationStatements(c: FirewallConfig, table: string): string[] {
   const t = `inet ${table}`;
   const sb = `"${c.ifPrefix}*"`;
-  const deny = [
-    `flush chain ${t} deny_out`,
-    `add rule ${t} deny_out ip daddr ${cidrSet([c.pool])} drop`,
-  ];
-  if (c.dnsServers.length > 0) {
-    const dns = `{ ${[...new Set(c.dnsServers)].join(", ")} }`;
-    deny.push(
-      `add rule ${t} deny_out ip daddr ${dns} udp dport 53 return`,
-      `add rule ${t} deny_out ip daddr ${dns} tcp dport 53 return`,
-    );
-  }
-  if (c.egressAllow.length > 0) {
-    deny.push(`add rule ${t} deny_out ip daddr ${cidrSet(c.egressAllow)} return`);
-  }
-  if (c.alwaysDenyOut.length > 0) {
-    deny.push(`add rule ${t} deny_out ip daddr ${cidrSet(c.alwaysDenyOut)} drop`);
-  }
+  const deny = [`flush chain ${t} deny_out`, ...denyOutRules(c, `${t} deny_out`, "return")];
   return [
     `add table ${t}`,
     `add chain ${t} deny_out`,
@@ -127,6 +111,31 @@ function isolationStatements(c: FirewallConfig, table: string): string[] {
     `add rule ${t} forward oifname ${sb} drop`,
     `add rule ${t} forward iifname ${sb} jump deny_out`,
   ];
+}
+
+/**
+ * The always-denied set, in order, as rules starting with `head`: the pool (other sandboxes)
+ * dropped, the name servers on port 53 and the admin's opened ranges passed on (`pass`), every
+ * always-denied range dropped. One definition for the root tables' deny_out (`return`: on to
+ * the sandbox's own rules) and the backstop in each sandbox's namespace (`accept`: on to the
+ * root tables), so the two can never disagree about what is denied.
+ */
+export function denyOutRules(c: FirewallConfig, head: string, pass: "return" | "accept"): string[] {
+  const rules = [`add rule ${head} ip daddr ${cidrSet([c.pool])} drop`];
+  if (c.dnsServers.length > 0) {
+    const dns = `{ ${[...new Set(c.dnsServers)].join(", ")} }`;
+    rules.push(
+      `add rule ${head} ip daddr ${dns} udp dport 53 ${pass}`,
+      `add rule ${head} ip daddr ${dns} tcp dport 53 ${pass}`,
+    );
+  }
+  if (c.egressAllow.length > 0) {
+    rules.push(`add rule ${head} ip daddr ${cidrSet(c.egressAllow)} ${pass}`);
+  }
+  if (c.alwaysDenyOut.length > 0) {
+    rules.push(`add rule ${head} ip daddr ${cidrSet(c.alwaysDenyOut)} drop`);
+  }
+  return rules;
 }
 
 /**

@@ -2,6 +2,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { isAbsolute, join } from "node:path";
 import { egressAllows } from "@wrenn/contract";
 import { AllocationStore, type SlotRecord } from "./allocation-store.js";
+import { Backstops } from "./backstop.js";
 import { cutForbiddenFlows, forgetFlows } from "./conntrack-flush.js";
 import type { EgressProxy } from "./egress/egress-proxy.js";
 import { invalidArgument, NetworkError } from "./errors.js";
@@ -76,6 +77,7 @@ export class NetworkManager {
   private readonly stateDir: string;
   private readonly layout: SlotLayout;
   private readonly firewall: Firewall;
+  private readonly backstops: Backstops;
   private readonly store: AllocationStore;
   private readonly forwarding: ForwardingSwitch;
   private readonly locks = new LockTable();
@@ -123,6 +125,7 @@ export class NetworkManager {
         onRebuild: (why) => this.log.warn({ table, why }, "rebuilding the firewall table"),
       },
     );
+    this.backstops = new Backstops(this.firewall.config, this.log);
     this.store = new AllocationStore(this.stateDir, cidrSize(this.poolCidr) / SLOT_SIZE);
     this.forwarding = new ForwardingSwitch(
       options.forwardingStateDir ?? "/run/wrenn/ip-forward",
@@ -209,7 +212,11 @@ export class NetworkManager {
         // need not wait for the link; forwarding is harmless before the link exists.
         await Promise.all([
           this.firewall.install(this.layout.entry(record), resolved, fresh),
-          this.createLinksFresh(names, addrs),
+          // The backstop needs eth0 (its chain hooks the device): right after the links, and
+          // before setup returns, so no runsc ever starts in a namespace without it.
+          this.createLinksFresh(names, addrs).then(() =>
+            this.backstops.install(this.layout.describe(record)),
+          ),
           hasEgress(resolved) ||
           (record.policy !== undefined && hasEgress(this.storedPolicy(record)))
             ? this.syncForwarding()
@@ -290,7 +297,17 @@ export class NetworkManager {
    */
   async verifyFirewall(): Promise<boolean> {
     await this.init();
-    return this.locks.withAll(() => this.firewall.verify());
+    return this.locks.withAll(async () => {
+      const intact = await this.firewall.verify();
+      // A new host address (a DHCP lease, an interface coming up) must reach every backstop.
+      const n = await this.backstops.refresh(this.liveNetworks());
+      if (n > 0) this.log.warn({ sandboxes: n }, "host addresses changed; rewrote the backstops");
+      return intact;
+    });
+  }
+
+  private liveNetworks(): SandboxNetwork[] {
+    return this.store.list().map((r) => this.layout.describe(r));
   }
 
   /** Removes rules, veth, namespace and allocation. Idempotent, fine on a half-built sandbox. */
@@ -323,6 +340,7 @@ export class NetworkManager {
       layout: this.layout,
       store: this.store,
       firewall: this.firewall,
+      backstops: this.backstops,
       log: this.log,
       storedPolicy: (r) => this.storedPolicy(r),
       syncForwarding: (force) => this.syncForwarding(force),

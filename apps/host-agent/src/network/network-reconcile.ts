@@ -1,4 +1,5 @@
 import type { AllocationStore, SlotRecord } from "./allocation-store.js";
+import type { Backstops } from "./backstop.js";
 import { runCommand } from "./command.js";
 import { type Firewall, readFirewallState } from "./firewall.js";
 import { parseIpv4 } from "./ipv4.js";
@@ -24,6 +25,7 @@ export interface ReconcileDeps {
   readonly layout: SlotLayout;
   readonly store: AllocationStore;
   readonly firewall: Firewall;
+  readonly backstops: Backstops;
   readonly log: NetworkLogger;
   storedPolicy(record: SlotRecord): ResolvedPolicy;
   syncForwarding(force: boolean): Promise<void>;
@@ -97,6 +99,18 @@ export async function reconcileNetworks(
     records.map((r) => ({ entry: deps.layout.entry(r), policy: deps.storedPolicy(r) })),
   );
   await deps.syncForwarding(true);
+  // Every kept sandbox's backstop written again: an adopted one (or one whose agent died
+  // before writing it) gets it, and all of them get this agent's configuration. A namespace
+  // that cannot take it (the leftover of an interrupted `ip netns add`: the runtime sets it
+  // up again) must not stop the agent; the periodic verification retries what failed.
+  await deps.backstops
+    .refresh(
+      records.map((r) => deps.layout.describe(r)),
+      true,
+    )
+    .catch((err: unknown) =>
+      log.error({ err: (err as Error).message }, "some sandbox backstops could not be written"),
+    );
 
   const report: ReconcileReport = {
     kept: records.map((r) => r.sandboxId).sort(),
@@ -142,7 +156,8 @@ async function adopt(deps: ReconcileDeps, sandboxId: string): Promise<boolean> {
   return record !== null;
 }
 
-async function inBatches<T>(items: T[], size: number, fn: (item: T) => Promise<void>) {
+/** `fn` on every item, `size` at a time: bounded concurrency for per-sandbox commands. */
+export async function inBatches<T>(items: T[], size: number, fn: (item: T) => Promise<void>) {
   for (let i = 0; i < items.length; i += size) {
     await Promise.all(items.slice(i, i + size).map(fn));
   }

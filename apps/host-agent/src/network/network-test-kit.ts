@@ -4,6 +4,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { networkInterfaces, tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
+import { BACKSTOP_TABLE } from "./backstop.js";
 import { runCommand } from "./command.js";
 import { NetworkManager, type NetworkManagerOptions } from "./network-manager.js";
 
@@ -402,4 +403,26 @@ export async function webServerIn(
   tls: { cert: string; key: string },
 ): Promise<Listener> {
   return startServer(netns, WEB_SERVER, address, 80, undefined, [label, tls.cert, tls.key]);
+}
+
+/**
+ * Removes the backstop from sandbox namespaces (idempotent), for tests of the root tables'
+ * own rules and for controls; `manager.reconcile` (the agent's start) writes it back.
+ */
+export async function removeBackstop(...netns: string[]): Promise<void> {
+  const t = `netdev ${BACKSTOP_TABLE}`;
+  await Promise.all(
+    netns.map((n) =>
+      runCommand(
+        "ip",
+        ["netns", "exec", n, "nft", "-f", "-"],
+        `add table ${t}\ndelete table ${t}\n`,
+      ),
+    ),
+  );
+}
+
+export async function hasBackstop(netns: string): Promise<boolean> {
+  const out = await sh("ip", "netns", "exec", netns, "nft", "list", "tables");
+  return out.includes(`netdev ${BACKSTOP_TABLE}\n`);
 }
