@@ -148,7 +148,13 @@ describe("files of a failed sandbox (real agent and runsc)", () => {
 
   test("a directory tree comes back as a tar: files identical, links stored as links", async () => {
     const r = await raw(`/v1/sandboxes/${id}/archive?path=/home/user/out`);
-    expect(r.status, await r.clone().text().catch(() => "")).toBe(200);
+    expect(
+      r.status,
+      await r
+        .clone()
+        .text()
+        .catch(() => ""),
+    ).toBe(200);
     expect(r.headers.get("content-type")).toBe("application/x-tar");
     const tar = Buffer.from(await r.arrayBuffer());
     expect(tar.includes(Buffer.from(marker))).toBe(false);
@@ -179,7 +185,9 @@ describe("files of a failed sandbox (real agent and runsc)", () => {
       });
       expect(one.code, one.stderr).toBe(0);
       expect(one.stderr).toMatch(/stopped sandbox's disk/);
-      expect((await readFile(join(dir, "blob.bin"))).equals(before["/home/user/out/sub/blob.bin"]!)).toBe(true);
+      expect(
+        (await readFile(join(dir, "blob.bin"))).equals(before["/home/user/out/sub/blob.bin"]!),
+      ).toBe(true);
 
       const tree = await wrenn(["sandbox", "cp", "-r", `${id}:/home/user/out`, join(dir, "tree")], {
         env,
@@ -238,7 +246,9 @@ describe("files of a failed sandbox (real agent and runsc)", () => {
     );
     const third = await raw(`/v1/sandboxes/${id}/files?path=/home/user/out/a.txt`);
     expect(third.status).toBe(200);
-    expect(Buffer.from(await third.arrayBuffer()).equals(before["/home/user/out/a.txt"]!)).toBe(true);
+    expect(Buffer.from(await third.arrayBuffer()).equals(before["/home/user/out/a.txt"]!)).toBe(
+      true,
+    );
   });
 
   test("a running sandbox's archive is refused; a destroyed one's files are gone (404)", async () => {

@@ -15,9 +15,9 @@ import {
   type Capacity,
   HostAgentService,
   PauseMode,
-  ReadFormat,
   type Sandbox as ProtoSandbox,
   SandboxState as ProtoState,
+  ReadFormat,
 } from "@wrenn/proto/hostagent";
 import type { HostCapacity } from "../store/host-store.js";
 import {

@@ -22,9 +22,9 @@ import {
 } from "@wrenn/contract";
 import {
   HostAgentService,
+  type Sandbox as ProtoSandbox,
   ReadFormat,
   type ReadStoppedFilesRequest,
-  type Sandbox as ProtoSandbox,
   SandboxSchema,
   SandboxState,
 } from "@wrenn/proto/hostagent";

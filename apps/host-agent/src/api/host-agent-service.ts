@@ -401,7 +401,11 @@ async function* buildStream(
 }
 
 /** ReadStoppedFiles: the disk reader's events as messages, its refusals as Connect errors. */
-async function* readStoppedFiles(deps: ServiceDeps, req: ReadStoppedFilesRequest, ctx: HandlerContext) {
+async function* readStoppedFiles(
+  deps: ServiceDeps,
+  req: ReadStoppedFilesRequest,
+  ctx: HandlerContext,
+) {
   const format =
     req.format === ReadFormat.FILE ? "file" : req.format === ReadFormat.TAR ? "tar" : undefined;
   if (!format) throw new ConnectError("format must be FILE or TAR", Code.InvalidArgument);

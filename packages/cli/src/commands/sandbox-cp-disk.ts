@@ -96,7 +96,9 @@ export async function diskTree(
     const out = createWriteStream(partial);
     try {
       await blocks.copyTo(out, size);
-      await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
+      await new Promise<void>((resolve, reject) =>
+        out.end((e?: Error | null) => (e ? reject(e) : resolve())),
+      );
       await rename(partial, target);
     } catch (error) {
       out.destroy();
@@ -117,7 +119,8 @@ export async function diskTree(
 export function inside(name: string): string | undefined {
   const parts = name.replace(/\/+$/, "").split("/");
   if (parts[0] === ".") parts.shift();
-  if (parts.length === 0 || parts.some((p) => p === "" || p === "." || p === "..")) return undefined;
+  if (parts.length === 0 || parts.some((p) => p === "" || p === "." || p === ".."))
+    return undefined;
   return parts.slice(1).join("/");
 }
 
@@ -135,7 +138,8 @@ function octal(b: Buffer): number {
   }
   const text = cString(b).trim();
   const n = text ? Number.parseInt(text, 8) : 0;
-  if (!Number.isSafeInteger(n) || n < 0) throw new CliError("the archive is not a valid tar", EXIT.error);
+  if (!Number.isSafeInteger(n) || n < 0)
+    throw new CliError("the archive is not a valid tar", EXIT.error);
   return n;
 }
 
@@ -193,7 +197,8 @@ class BlockReader {
       const piece = this.held.subarray(0, Math.min(left, this.held.length));
       this.held = this.held.subarray(piece.length);
       left -= piece.length;
-      if (!out.write(piece)) await new Promise<void>((resolve) => out.once("drain", () => resolve()));
+      if (!out.write(piece))
+        await new Promise<void>((resolve) => out.once("drain", () => resolve()));
     }
   }
 }

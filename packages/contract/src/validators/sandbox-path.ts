@@ -1,5 +1,5 @@
-import { IO_LIMITS } from "../limits.js";
 import { invalidInput } from "../errors/error-codes.js";
+import { IO_LIMITS } from "../limits.js";
 import { checkText } from "./text.js";
 
 /**

@@ -2,10 +2,10 @@ import type { Readable } from "node:stream";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import {
   commonErrors,
+  FILES_RESCUE_LIMITS,
   FileEntry,
   FileList,
   FileQuery,
-  FILES_RESCUE_LIMITS,
   IO_LIMITS,
   ListQuery,
   MoveBody,
