@@ -237,7 +237,13 @@ describe("files of a failed sandbox (real agent and runsc)", () => {
     const second = await raw(`/v1/sandboxes/${id}/archive?path=/home/user/out`);
     expect(second.status).toBe(409);
     expect(await second.json()).toMatchObject({ error: { code: "files_read_busy" } });
-    expect((await readerProcesses()).length).toBeGreaterThan(0);
+    expect(
+      (await readerProcesses()).length,
+      (await stack.agentLog())
+        .split("\n")
+        .filter((l) => l.includes("disk"))
+        .join("\n"),
+    ).toBeGreaterThan(0);
     await reader.cancel();
     await waitFor(
       async () => (await readerProcesses()).length === 0,

@@ -122,6 +122,16 @@ export class DiskReader {
         { stdio: ["ignore", "pipe", "pipe"] },
       );
       yield* this.stream(child, target, abort.signal);
+      this.o.log.info(
+        { sandboxId, path: target, format: req.format },
+        "read a failed sandbox's disk",
+      );
+    } catch (err) {
+      this.o.log.warn(
+        { sandboxId, path: target, format: req.format, err: (err as Error).message },
+        "reading a failed sandbox's disk failed",
+      );
+      throw err;
     } finally {
       signal.removeEventListener("abort", onClientGone);
       if (child && child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
