@@ -88,11 +88,26 @@ export class DiskReader {
     if (this.running.has(sandboxId)) throw new ContractError("files_read_busy");
     const abort = new AbortController();
     this.running.set(sandboxId, abort);
-    const onClientGone = () => abort.abort(new Error("the caller went away"));
-    signal.addEventListener("abort", onClientGone);
     const readerId = `rescue-${inst.runtimeId}`;
     const bundle = path.join(this.o.bundlesDir, readerId);
     let child: ChildProcess | undefined;
+    // Once, whichever comes first: the read's own end, or its abort (the caller went away, the
+    // sandbox is being destroyed). An aborted stream's generator may never be resumed, so its
+    // finally cannot be the only place the container is removed and the sandbox freed.
+    let cleaned: Promise<void> | undefined;
+    const cleanup = () => {
+      cleaned ??= (async () => {
+        signal.removeEventListener("abort", onClientGone);
+        if (child && child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+        await this.remove(readerId);
+        await rm(bundle, { recursive: true, force: true });
+        if (this.running.get(sandboxId) === abort) this.running.delete(sandboxId);
+      })();
+      return cleaned;
+    };
+    const onClientGone = () => abort.abort(new Error("the caller went away"));
+    signal.addEventListener("abort", onClientGone);
+    abort.signal.addEventListener("abort", () => void cleanup());
     try {
       await this.mountDisk(inst, sandboxId);
       await this.remove(readerId);
@@ -105,6 +120,7 @@ export class DiskReader {
         memoryOverheadMb: this.o.memoryOverheadMb,
       });
       await writeFile(path.join(bundle, "config.json"), JSON.stringify(spec));
+      if (abort.signal.aborted) throw abort.signal.reason;
       const build = this.o.build();
       child = spawn(
         this.o.runsc,
@@ -133,11 +149,7 @@ export class DiskReader {
       );
       throw err;
     } finally {
-      signal.removeEventListener("abort", onClientGone);
-      if (child && child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-      await this.remove(readerId);
-      await rm(bundle, { recursive: true, force: true });
-      this.running.delete(sandboxId);
+      await cleanup();
     }
   }
 
