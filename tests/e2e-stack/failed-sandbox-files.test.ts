@@ -250,7 +250,18 @@ describe("files of a failed sandbox (real agent and runsc)", () => {
       60_000,
       "the cut read's container to be removed",
     );
-    const third = await raw(`/v1/sandboxes/${id}/files?path=/home/user/out/a.txt`);
+    // files_read_busy is retryable: the cut read frees the sandbox as its cleanup ends (a
+    // reader left behind would keep it busy for good).
+    let third = await raw(`/v1/sandboxes/${id}/files?path=/home/user/out/a.txt`);
+    await waitFor(
+      async () => {
+        if (third.status !== 409) return true;
+        third = await raw(`/v1/sandboxes/${id}/files?path=/home/user/out/a.txt`);
+        return third.status !== 409;
+      },
+      60_000,
+      "the sandbox to be free for a new read",
+    );
     expect(third.status).toBe(200);
     expect(Buffer.from(await third.arrayBuffer()).equals(before["/home/user/out/a.txt"]!)).toBe(
       true,
