@@ -148,6 +148,12 @@ var ErrorCodes = map[string]ErrorCodeSpec{
 
 	"sandbox_failed": {Status: 409, Retryable: false, Message: "sandbox {id} failed; delete it to free its resources"},
 
+	"files_unavailable": {Status: 409, Retryable: false, Message: "the files of sandbox {id} cannot be read"},
+
+	"files_read_busy": {Status: 409, Retryable: true, Message: "a read of sandbox {id}'s disk is already running"},
+
+	"files_read_too_large": {Status: 413, Retryable: false, Message: "the read of sandbox {id}'s disk went past its limit"},
+
 	"sandbox_busy": {Status: 409, Retryable: true, Message: "another operation on sandbox {id} is in progress"},
 
 	"stdin_closed": {Status: 409, Retryable: false, Message: "stdin is closed"},

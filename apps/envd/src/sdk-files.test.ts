@@ -398,6 +398,26 @@ describe("files via the E2B SDK", () => {
     await handle.stop();
   });
 
+  test("a killed watch helper ends the watch with an error the SDK hands to onExit", async () => {
+    // wrenn-inotify runs as the requesting user, so that user's other processes can kill it:
+    // the watch must then end with an error, never go quiet for good.
+    const watched = join(dir, `killed-watch-${Date.now()}`);
+    await sbx.files.makeDir(watched);
+    let exited: ((err?: Error) => void) | undefined;
+    const ended = new Promise<Error | undefined>((resolve) => {
+      exited = resolve;
+    });
+    const handle = await sbx.files.watchDir(watched, () => {}, { onExit: (err) => exited?.(err) });
+    // Its pid by its arguments (this watch's own directory; "[w]" keeps the shell itself out).
+    await world.run(
+      `for p in /proc/[0-9]*; do cat $p/cmdline 2>/dev/null | tr '\\0' ' ' | grep -q "[w]renn-inotify ${watched}" && kill -9 \${p#/proc/}; done; true`,
+    );
+    const err = await ended;
+    expect(err).toBeInstanceOf(Error);
+    expect(String(err?.message)).toMatch(/watcher was killed \(SIGKILL\)/);
+    await handle.stop();
+  });
+
   test("watchDir on a missing directory fails clearly", async () => {
     await expect(sbx.files.watchDir(join(dir, "no-such-dir"), () => {})).rejects.toThrow(
       /not found/,

@@ -15,6 +15,7 @@ import { claimNetwork } from "./network/host-claims.js";
 import { NetworkManager } from "./network/network-manager.js";
 import { ManagedNetworks } from "./network/sandbox-networks.js";
 import { ControlPlaneLink } from "./registration/control-plane-link.js";
+import { DiskReader } from "./rescue/disk-reader.js";
 import { GvisorDriver } from "./runtime/gvisor/driver.js";
 import { assembleEnvdRuntime, runtimeLoaderName } from "./runtime/gvisor/envd-runtime.js";
 import { RecordStore } from "./sandboxes/record-store.js";
@@ -180,6 +181,19 @@ export async function serve(config: AgentConfig): Promise<void> {
     metrics,
   );
   await manager.adopt();
+  // Reads a failed sandbox's files in a read-only gVisor container over its disk.
+  const diskReader = new DiskReader({
+    runsc: config.runsc || "runsc",
+    stateDir: path.join(config.dataDir, "runsc-rescue"),
+    bundlesDir: path.join(config.dataDir, "rescue-bundles"),
+    build: () => runtime.build,
+    memoryOverheadMb: config.memoryOverheadMb,
+    pidsLimit: config.pidsLimit,
+    instanceOf: (sandboxId) => manager.instanceOf(sandboxId),
+    log: log.child({ component: "disk-reader" }),
+  });
+  await diskReader.cleanLeftovers();
+  manager.onGone((sandboxId) => diskReader.abort(sandboxId));
   const snapshotStore = new SnapshotStore(path.join(config.dataDir, "snapshots"));
   await snapshotStore.removePartial();
   const snapshots = new SandboxSnapshotter(manager, snapshotStore, runtime);
@@ -235,6 +249,7 @@ export async function serve(config: AgentConfig): Promise<void> {
       startedAt,
       version: AGENT_VERSION,
       dataDir: config.dataDir,
+      diskReader,
       onTemplateBuilt: () => {
         preparing = preparing.then(() => templates.list().then(prepare));
       },

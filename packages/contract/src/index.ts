@@ -18,6 +18,7 @@ export * from "./validators/agent-create.js";
 export * from "./validators/dockerfile.js";
 export * from "./validators/egress.js";
 export * from "./validators/mounts.js";
+export * from "./validators/sandbox-path.js";
 export * from "./validators/scalars.js";
 export * from "./validators/string-maps.js";
 export * from "./validators/template-steps.js";

@@ -93,3 +93,18 @@ export const IO_LIMITS = {
   listNameBytes: 8 * 1024 * 1024,
   terminalSize: { min: 1, max: 1000 },
 } as const;
+
+/**
+ * Reading a failed sandbox's disk (GET /v1/sandboxes/{id}/files and /archive on a sandbox in
+ * state error): the agent runs a short-lived read-only gVisor container over the disk, one
+ * at a time per sandbox, stopped past these bounds (the answer is then cut and the transfer
+ * fails: a partial file is never passed off as whole).
+ */
+export const FILES_RESCUE_LIMITS = {
+  /** Bytes one read streams back (a file, or a directory's tar). */
+  outputBytes: 4 * 1024 * 1024 * 1024,
+  /** How long one read may run. */
+  timeoutSeconds: 600,
+  /** Memory of the read's container (its sentry's overhead is added on top, as for sandboxes). */
+  memoryMb: 256,
+} as const;

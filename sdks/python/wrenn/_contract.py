@@ -369,6 +369,24 @@ ERROR_CODES: Dict[str, Dict[str, Any]] = {
         "retryable": False,
         "message": "sandbox {id} failed; delete it to free its resources",
     },
+    "files_unavailable": {
+        "status": 409,
+        "grpc": "failed_precondition",
+        "retryable": False,
+        "message": "the files of sandbox {id} cannot be read",
+    },
+    "files_read_busy": {
+        "status": 409,
+        "grpc": "aborted",
+        "retryable": True,
+        "message": "a read of sandbox {id}'s disk is already running",
+    },
+    "files_read_too_large": {
+        "status": 413,
+        "grpc": "resource_exhausted",
+        "retryable": False,
+        "message": "the read of sandbox {id}'s disk went past its limit",
+    },
     "sandbox_busy": {
         "status": 409,
         "grpc": "aborted",

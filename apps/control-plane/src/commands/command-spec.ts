@@ -1,5 +1,5 @@
-import { ENV_VAR_NAME_PATTERN, IO_LIMITS, LIMITS } from "@wrenn/contract";
-import { invalidRequest } from "../service/errors.js";
+import { checkSandboxPath, ENV_VAR_NAME_PATTERN, IO_LIMITS, LIMITS } from "@wrenn/contract";
+import { invalidRequest, validated } from "../service/errors.js";
 import { checkText } from "../service/text-rules.js";
 
 /** A command as an API client asks for it: a program with arguments, or a shell command line. */
@@ -42,11 +42,7 @@ export function checkUser(user: string | undefined): string | undefined {
 
 /** Absolute, or relative to the user's home (envd resolves it); no NUL bytes. */
 export function checkPath(path: unknown, name = "path"): string {
-  if (typeof path !== "string" || path.length === 0) throw invalidRequest(`${name} is required`);
-  if (path.length > IO_LIMITS.pathLength)
-    throw invalidRequest(`${name} is longer than ${IO_LIMITS.pathLength} characters`);
-  checkText(name, path);
-  return path;
+  return validated(() => checkSandboxPath(path, name));
 }
 
 function checkEnv(env: Record<string, string> | undefined): Record<string, string> {

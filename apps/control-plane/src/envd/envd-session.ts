@@ -36,6 +36,11 @@ export class EnvdGateway {
   async open(principal: Principal | null, sandboxId: string, user?: string): Promise<EnvdSession> {
     return sessionFor(await this.sandboxes.endpoint(principal, sandboxId), user);
   }
+
+  /** A failed sandbox's host, whose agent reads its disk (404 when not the principal's). */
+  failedHost(principal: Principal | null, sandboxId: string) {
+    return this.sandboxes.failedSandboxHost(principal, sandboxId);
+  }
 }
 
 export function sessionFor(sandbox: SandboxEndpoint, user?: string): EnvdSession {

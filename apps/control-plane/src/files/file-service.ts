@@ -8,8 +8,10 @@ import { type EntryInfo, FileType } from "@wrenn/proto/filesystem";
 import { checkPath, checkUser } from "../commands/command-spec.js";
 import { fromEnvdError, fromFilesStatus } from "../envd/envd-errors.js";
 import type { EnvdGateway, EnvdSession } from "../envd/envd-session.js";
+import { HostError } from "../hosts/host-client.js";
 import type { AuditLog } from "../service/audit-log.js";
 import { invalidRequest, ServiceError } from "../service/errors.js";
+import { fromHostError } from "../service/host-refusal.js";
 import type { Principal } from "../service/sandbox-types.js";
 
 export interface FileEntry {
@@ -36,6 +38,8 @@ export interface Download {
   name: string;
   size?: number;
   lastModified?: string;
+  /** Read from a failed sandbox's disk, not from envd. */
+  fromDisk?: boolean;
 }
 
 const TYPES: Partial<Record<FileType, FileEntry["type"]>> = {
@@ -160,10 +164,20 @@ export class FileService {
     }
   }
 
-  /** Starts a download; the audit event is written when the transfer ends (or is cut). */
+  /**
+   * Starts a download; the audit event is written when the transfer ends (or is cut). A failed
+   * sandbox's file is read from its disk (the host agent's ReadStoppedFiles): `fromDisk` says so.
+   */
   async download(principal: Principal, sandboxId: string, target: FileTarget): Promise<Download> {
     const { path, user } = this.check(target);
-    const session = await this.gateway.open(principal, sandboxId, user);
+    let session: EnvdSession;
+    try {
+      session = await this.gateway.open(principal, sandboxId, user);
+    } catch (error) {
+      if (error instanceof ServiceError && error.code === "sandbox_failed")
+        return this.fromDisk(principal, sandboxId, { path, user }, "file");
+      throw error;
+    }
     const began = performance.now();
     const request = session.filesRequest("GET", path, { "accept-encoding": "identity" });
     request.end();
@@ -213,6 +227,53 @@ export class FileService {
       ...(Number.isFinite(size) ? { size } : {}),
       ...(typeof modified === "string" ? { lastModified: modified } : {}),
     };
+  }
+
+  /**
+   * A tar of a directory tree (or one file) of a failed sandbox, read from its disk; links are
+   * stored as links. A sandbox in any other state is refused (409): a running one's files come
+   * through envd, file by file.
+   */
+  archive(principal: Principal, sandboxId: string, target: FileTarget): Promise<Download> {
+    return this.fromDisk(principal, sandboxId, this.check(target), "tar");
+  }
+
+  private async fromDisk(
+    principal: Principal,
+    sandboxId: string,
+    target: { path: string; user?: string },
+    format: "file" | "tar",
+  ): Promise<Download> {
+    const host = await this.gateway.failedHost(principal, sandboxId);
+    const action = format === "tar" ? "sandbox.file.archive" : "sandbox.file.download";
+    const began = performance.now();
+    const audit = (outcome: "ok" | "error", detail: Record<string, unknown>) =>
+      this.audit.record({
+        actor: "api",
+        ownerId: principal.ownerId,
+        apiKeyId: principal.keyId,
+        action,
+        sandboxId: host.id,
+        outcome,
+        durationMs: performance.now() - began,
+        detail: { path: target.path, user: target.user ?? null, fromDisk: true, ...detail },
+      });
+    let read: { path: string; body: Readable };
+    try {
+      read = await host.client.readStoppedFiles(host.id, { ...target, format });
+    } catch (error) {
+      const failure = diskReadFailure(error, host.id, target.path);
+      await audit("error", { error: failure.message });
+      throw failure;
+    }
+    const counter = byteCounter();
+    pipeline(read.body, counter).then(
+      () => audit("ok", { bytes: counter.bytes }),
+      (error: unknown) =>
+        audit("error", { bytes: counter.bytes, error: `transfer cut: ${describe(error)}` }),
+    );
+    const name = basename(read.path) || "root";
+    return { body: counter, name: format === "tar" ? `${name}.tar` : name, fromDisk: true };
   }
 
   async list(
@@ -340,6 +401,20 @@ function parseUploaded(text: string): { path: string; name: string } {
     // Fall through.
   }
   throw new ServiceError("envd_error", "envd's answer to the upload was not understood");
+}
+
+/** A refusal of the disk read as the API says it; an agent that lost the sandbox lost its disk. */
+function diskReadFailure(error: unknown, sandboxId: string, path: string): ServiceError {
+  if (error instanceof ServiceError) return error;
+  if (error instanceof HostError) {
+    if (error.kind === "not_found" && error.code === undefined)
+      return new ServiceError(
+        "files_unavailable",
+        `the host of sandbox ${sandboxId} no longer holds its disk: ${error.message}`,
+      );
+    return fromHostError(error, `read ${path} from the sandbox's disk`);
+  }
+  return new ServiceError("host_error", `read ${path} from the sandbox's disk: ${describe(error)}`);
 }
 
 const describe = (error: unknown) => (error instanceof Error ? error.message : String(error));

@@ -1,9 +1,11 @@
+import { Readable } from "node:stream";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import {
   AGENT_TOKEN_HEADER,
   ERROR_CODE_HEADER,
+  FILES_RESCUE_LIMITS,
   FORWARD_PORT_HEADER,
   FORWARD_SANDBOX_HEADER,
   isErrorCode,
@@ -15,6 +17,7 @@ import {
   PauseMode,
   type Sandbox as ProtoSandbox,
   SandboxState as ProtoState,
+  ReadFormat,
 } from "@wrenn/proto/hostagent";
 import type { HostCapacity } from "../store/host-store.js";
 import {
@@ -263,6 +266,39 @@ export function createConnectHostClient(options: ConnectHostClientOptions): Host
     deleteSnapshot: (snapshotId) =>
       call(async () => {
         await client.deleteSnapshot({ snapshotId }, { timeoutMs: 120_000 });
+      }),
+    readStoppedFiles: (sandboxId, r) =>
+      call(async () => {
+        const abort = new AbortController();
+        const events = client
+          .readStoppedFiles(
+            {
+              sandboxId,
+              path: r.path,
+              format: r.format === "tar" ? ReadFormat.TAR : ReadFormat.FILE,
+              user: r.user ?? "",
+            },
+            // The agent stops a read at the contract's bound; this only catches a lost agent.
+            { signal: abort.signal, timeoutMs: (FILES_RESCUE_LIMITS.timeoutSeconds + 120) * 1000 },
+          )
+          [Symbol.asyncIterator]();
+        // The header comes once the read has begun: a refusal arrives before it, as an error.
+        const first = await events.next();
+        if (first.done || first.value.event.case !== "header") {
+          abort.abort();
+          throw new HostError("internal", "the host agent's read began without a header");
+        }
+        const body = Readable.from(
+          (async function* () {
+            for (;;) {
+              const next = await events.next();
+              if (next.done) return;
+              if (next.value.event.case === "data") yield Buffer.from(next.value.event.value);
+            }
+          })(),
+        );
+        body.once("close", () => abort.abort());
+        return { path: first.value.event.value.path, body };
       }),
     forwardTarget(sandboxId, port): ForwardTarget {
       // The agent reads its token from Wrenn-Agent-Token on forwarded traffic: Authorization

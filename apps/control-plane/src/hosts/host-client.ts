@@ -1,3 +1,4 @@
+import type { Readable } from "node:stream";
 import type { EgressPolicy, ErrorCode, SandboxErrorReason } from "@wrenn/contract";
 import type { HostCapacity, HostTemplate } from "../store/host-store.js";
 
@@ -149,5 +150,14 @@ export interface HostClient {
   snapshotSandbox(sandboxId: string, snapshotId: string): Promise<{ sizeBytes: number }>;
   /** Succeeds for unknown snapshots. */
   deleteSnapshot(snapshotId: string): Promise<void>;
+  /**
+   * Reads a file, or a tar of a tree, from the disk of a sandbox in state error (its processes
+   * are gone). Resolves once the read has begun (its refusals reject: file_not_found,
+   * files_unavailable...) with the absolute path read and the bytes; destroy body to stop.
+   */
+  readStoppedFiles(
+    sandboxId: string,
+    request: { path: string; format: "file" | "tar"; user?: string },
+  ): Promise<{ path: string; body: Readable }>;
   forwardTarget(sandboxId: string, port: number): ForwardTarget;
 }

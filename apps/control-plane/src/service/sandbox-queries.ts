@@ -181,6 +181,32 @@ export async function endpoint(
 }
 
 /**
+ * The host holding a failed sandbox's disk, for reading its files (404 for a sandbox that is
+ * not the principal's or is destroyed; 409 for one in another state, whose files envd serves).
+ */
+export async function failedSandboxHost(
+  core: ServiceCore,
+  principal: Principal | null,
+  id: string,
+): Promise<{ id: string; hostId: string; client: HostClient }> {
+  const row = SANDBOX_ID_PATTERN.test(id)
+    ? await findSandbox(core.o.db, id, principal?.ownerId)
+    : null;
+  if (!row) throw sandboxNotFound(id);
+  if (row.state === "stopped") throw sandboxEnded(row);
+  if (row.state !== "error") {
+    throw new ServiceError(
+      "sandbox_not_running",
+      `sandbox ${id} is ${row.state}: only a failed sandbox's disk is read without envd`,
+    );
+  }
+  if (!row.host_id) {
+    throw new ServiceError("files_unavailable", `sandbox ${id} failed before it had a disk`);
+  }
+  return { id: row.id, hostId: row.host_id, client: core.o.registry.client(row.host_id) };
+}
+
+/**
  * Usage figures of every running sandbox on the hosts this control plane serves, for the
  * admin UI's metrics history; a sandbox whose host does not answer is left out (it may have
  * just stopped). At most `concurrency` host calls are in flight at once.

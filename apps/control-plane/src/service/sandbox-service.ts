@@ -11,6 +11,7 @@ import {
   countsByState,
   ended,
   endpoint,
+  failedSandboxHost,
   forwardTarget,
   getSandbox,
   listPage,
@@ -102,6 +103,10 @@ export class SandboxService {
 
   endpoint(principal: Principal | null, id: string): Promise<SandboxEndpoint> {
     return endpoint(this.core, principal, id);
+  }
+
+  failedSandboxHost(principal: Principal | null, id: string) {
+    return failedSandboxHost(this.core, principal, id);
   }
 
   runningStats(concurrency = 8): Promise<{ id: string; stats: AgentSandboxStats }[]> {

@@ -14,6 +14,7 @@ import {
   ContractError,
   checkAgentCreate,
   checkEgressPolicy,
+  checkStoppedFilesRead,
   ERROR_CODE_HEADER,
   type ErrorCode,
   grpcCodeOf,
@@ -22,6 +23,8 @@ import {
 import {
   HostAgentService,
   type Sandbox as ProtoSandbox,
+  ReadFormat,
+  type ReadStoppedFilesRequest,
   SandboxSchema,
   SandboxState,
 } from "@wrenn/proto/hostagent";
@@ -46,6 +49,11 @@ export interface FakeSandbox {
    * has no mount roots), so a test sets this to stand for a sandbox an admin made on a real host.
    */
   mounts?: string[];
+  /**
+   * Its disk, for ReadStoppedFiles: absolute path → bytes. The fake reads only what a test put
+   * here, and only as files (it makes no archives).
+   */
+  files?: Record<string, Buffer>;
 }
 
 type Method =
@@ -59,7 +67,8 @@ type Method =
   | "getSandboxStats"
   | "hostStatus"
   | "heartbeat"
-  | "listTemplates";
+  | "listTemplates"
+  | "readStoppedFiles";
 
 export interface FakeHostAgentOptions {
   token?: string;
@@ -214,6 +223,32 @@ export class FakeHostAgent {
     return s;
   }
 
+  // wrenn-agent's checks in its order (rescue/disk-reader.ts): format, id, path and user (the
+  // contract's checkStoppedFilesRead), the sandbox, its state; then the read.
+  private async *readStoppedFiles(req: ReadStoppedFilesRequest, ctx: HandlerContext) {
+    if (req.format !== ReadFormat.FILE && req.format !== ReadFormat.TAR)
+      throw new ConnectError("format must be FILE or TAR", Code.InvalidArgument);
+    if (!req.sandboxId) throw new ConnectError("sandbox_id is required", Code.InvalidArgument);
+    await this.enter("readStoppedFiles", ctx, req.sandboxId);
+    let target: string;
+    try {
+      target = checkStoppedFilesRead(req.path, req.user || "user");
+    } catch (err) {
+      if (err instanceof ContractError) throw refusal(err.code, err.message);
+      throw err;
+    }
+    const s = this.find(req.sandboxId);
+    if (s.state !== SandboxState.ERROR) {
+      throw refusal("files_unavailable", `sandbox ${s.id} is not failed`);
+    }
+    if (req.format === ReadFormat.TAR)
+      throw refusal("not_supported", "the fake agent makes no archives");
+    const bytes = s.files?.[target];
+    if (!bytes) throw refusal("file_not_found", `${target}: no such file or directory`);
+    yield { event: { case: "header" as const, value: { path: target } } };
+    yield { event: { case: "data" as const, value: bytes } };
+  }
+
   private routes = (router: ConnectRouter) => {
     router.service(HostAgentService, {
       createSandbox: async (req, ctx) => {
@@ -344,6 +379,7 @@ export class FakeHostAgent {
           })),
         };
       },
+      readStoppedFiles: (req, ctx) => this.readStoppedFiles(req, ctx),
       buildTemplate: async function* () {
         yield* [];
         throw new ConnectError("the fake agent builds nothing", Code.Unimplemented);

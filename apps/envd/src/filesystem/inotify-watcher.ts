@@ -110,13 +110,18 @@ export class InotifyWatcher {
     this.#child.once("error", (error) => {
       lastError = new Error(`cannot start the file watcher at ${helper}: ${error.message}`);
     });
-    this.#child.once("close", () => {
+    this.#child.once("close", (_code, signal) => {
       const launchError = launcher.trim()
         ? new FileOpError("EIO", launcher.trim().replace(/^error /, ""))
         : undefined;
+      // The helper runs as the watching user, whose own processes can kill it: that ends this
+      // watch (the caller sees why), never anyone else's.
+      const killed = signal
+        ? new Error(`the file watcher was killed (${signal}); watch the directory again`)
+        : undefined;
       const error = this.#stopped
         ? undefined
-        : (lastError ?? launchError ?? new Error("the watched directory is gone"));
+        : (lastError ?? launchError ?? killed ?? new Error("the watched directory is gone"));
       if (!isReady) rejectReady(error ?? new Error("watch stopped"));
       handlers.closed(error);
     });

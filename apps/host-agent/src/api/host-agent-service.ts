@@ -10,7 +10,15 @@ import {
   type ErrorCode,
   grpcCodeOf,
 } from "@wrenn/contract";
-import { BootPath, HostAgentService, PauseMode, SandboxState } from "@wrenn/proto/hostagent";
+import {
+  BootPath,
+  HostAgentService,
+  PauseMode,
+  ReadFormat,
+  type ReadStoppedFilesRequest,
+  SandboxState,
+} from "@wrenn/proto/hostagent";
+import type { DiskReader } from "../rescue/disk-reader.js";
 import { AgentError, type AgentErrorCode } from "../sandboxes/errors.js";
 import type { Phase } from "../sandboxes/record.js";
 import type { SandboxManager, SandboxView } from "../sandboxes/sandbox-manager.js";
@@ -33,6 +41,8 @@ export interface ServiceDeps {
   startedAt: Date;
   version: string;
   dataDir: string;
+  /** Reads the disk of failed sandboxes (ReadStoppedFiles). */
+  diskReader: DiskReader;
   /** Called after a template build, so the pool and template checkpoint follow it. */
   onTemplateBuilt: (t: InstalledTemplate) => void;
 }
@@ -68,22 +78,27 @@ async function guard<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    if (err instanceof ConnectError) throw err;
-    if (err instanceof ContractError) {
-      throw withContractCode(err.message, grpcCodeOf(err.code) as Code, err.code);
-    }
-    if (err instanceof ImageBuildError) {
-      throw withContractCode(err.message, grpcCodeOf(err.code) as Code, err.code);
-    }
-    if (err instanceof ImageRootError) {
-      throw withContractCode(err.message, Code.InvalidArgument, "not_supported");
-    }
-    if (err instanceof AgentError) {
-      const contractCode = err.contractCode ?? DEFAULT_CONTRACT_CODES[err.code];
-      throw withContractCode(err.message, CODES[err.code], contractCode);
-    }
-    throw new ConnectError((err as Error).message, Code.Internal);
+    throw toConnectError(err);
   }
+}
+
+/** guard's mapping, for streams (which cannot be wrapped in one promise). */
+function toConnectError(err: unknown): ConnectError {
+  if (err instanceof ConnectError) return err;
+  if (err instanceof ContractError) {
+    return withContractCode(err.message, grpcCodeOf(err.code) as Code, err.code);
+  }
+  if (err instanceof ImageBuildError) {
+    return withContractCode(err.message, grpcCodeOf(err.code) as Code, err.code);
+  }
+  if (err instanceof ImageRootError) {
+    return withContractCode(err.message, Code.InvalidArgument, "not_supported");
+  }
+  if (err instanceof AgentError) {
+    const contractCode = err.contractCode ?? DEFAULT_CONTRACT_CODES[err.code];
+    return withContractCode(err.message, CODES[err.code], contractCode);
+  }
+  return new ConnectError((err as Error).message, Code.Internal);
 }
 
 const STATES: Record<Phase, SandboxState> = {
@@ -249,6 +264,7 @@ export function hostAgentRoutes(deps: ServiceDeps) {
       listTemplates: () =>
         guard(async () => ({ templates: (await deps.templates.list()).map(templateMessage) })),
       buildTemplate: (req, ctx) => buildStream(deps, req, ctx),
+      readStoppedFiles: (req, ctx) => readStoppedFiles(deps, req, ctx),
       snapshotSandbox: (req) =>
         guard(async () => {
           const { meta, sandbox } = await deps.snapshots.take(
@@ -381,5 +397,30 @@ async function* buildStream(
   if (done) {
     deps.onTemplateBuilt(done);
     yield { event: { case: "done" as const, value: templateMessage(done) } };
+  }
+}
+
+/** ReadStoppedFiles: the disk reader's events as messages, its refusals as Connect errors. */
+async function* readStoppedFiles(
+  deps: ServiceDeps,
+  req: ReadStoppedFilesRequest,
+  ctx: HandlerContext,
+) {
+  const format =
+    req.format === ReadFormat.FILE ? "file" : req.format === ReadFormat.TAR ? "tar" : undefined;
+  if (!format) throw new ConnectError("format must be FILE or TAR", Code.InvalidArgument);
+  try {
+    const events = deps.diskReader.read(
+      requireId(req.sandboxId),
+      { path: req.path, format, user: req.user },
+      ctx.signal,
+    );
+    for await (const e of events) {
+      yield "header" in e
+        ? { event: { case: "header" as const, value: e.header } }
+        : { event: { case: "data" as const, value: e.data } };
+    }
+  } catch (err) {
+    throw toConnectError(err);
   }
 }

@@ -1,10 +1,11 @@
 import { stat } from "node:fs/promises";
 import { basename, join, posix } from "node:path";
-import { Sandbox } from "@wrenn/sdk";
+import { Sandbox, type WrennClient, WrennError } from "@wrenn/sdk";
 import type { Command } from "commander";
 import { contextOf } from "../command-context.js";
 import { CliError, EXIT, usageError } from "../exit-codes.js";
 import { formatBytes } from "../output/table.js";
+import { diskFile, diskTree } from "./sandbox-cp-disk.js";
 import {
   type CopyTally,
   downloadFile,
@@ -88,6 +89,34 @@ async function download(
   return target;
 }
 
+/** cp out of a failed sandbox: a file, or with -r a tree (from its tar); where it landed. */
+async function fromDisk(
+  client: WrennClient,
+  id: string,
+  remote: string,
+  local: string,
+  recursive: boolean,
+  tally: CopyTally,
+): Promise<string> {
+  const localInfo = await stat(local).catch(() => undefined);
+  const name = posix.basename(posix.resolve("/", remote)) || "root";
+  const target = localInfo?.isDirectory() || local.endsWith("/") ? join(local, name) : local;
+  if (recursive) {
+    if (localInfo?.isFile() && target === local)
+      throw usageError(`${local} is a file; cannot copy a directory onto it`);
+    await diskTree(client, id, remote, target, tally);
+    return target;
+  }
+  try {
+    await diskFile(client, id, remote, target, tally);
+  } catch (error) {
+    if (error instanceof WrennError && /is a directory/.test(error.message))
+      throw usageError(`${id}:${remote} is a directory: use -r to copy a directory tree`);
+    throw error;
+  }
+  return target;
+}
+
 function summary(tally: CopyTally, from: string, to: string): string {
   const parts = [`${tally.files} file${tally.files === 1 ? "" : "s"}`];
   if (tally.dirs) parts.push(`${tally.dirs} director${tally.dirs === 1 ? "y" : "ies"}`);
@@ -114,6 +143,9 @@ own name; otherwise the source is copied to that path. Files stream in both dire
 a time, so trees of any size never sit in memory. Symbolic links and special files are
 skipped and named. Prints one line saying what was copied (every file with -v).
 
+From a failed sandbox (state error: its processes are gone, its disk is kept) the copy reads
+the stopped sandbox's disk through the API (a file, or with -r the tree's tar), and says so.
+
 Examples:
   wrenn sandbox cp ./data.csv sb-1a2b3c4d:/home/user/
   wrenn sandbox cp -r ./project sb-1a2b3c4d:/home/user/
@@ -126,6 +158,28 @@ Examples:
         throw usageError("exactly one of source and destination must be a sandbox path (ID:/path)");
       const ctx = await contextOf(command);
       const spec = (from ?? to)!;
+      if (from) {
+        // A failed sandbox cannot be connected to (its processes are gone): read its disk.
+        const info = await ctx.client().sandboxes.info(from.id);
+        if (info.state === "error") {
+          process.stderr.write(
+            `${info.sandboxId} is in state error (its processes are gone): reading from the stopped sandbox's disk\n`,
+          );
+          const tally = newTally(
+            o.verbose ? (a, b) => process.stdout.write(`${a} → ${b}\n`) : undefined,
+          );
+          const landed = await fromDisk(
+            ctx.client(),
+            info.sandboxId,
+            from.path,
+            destination,
+            Boolean(o.recursive),
+            tally,
+          );
+          process.stdout.write(summary(tally, source, landed));
+          return;
+        }
+      }
       const box = await Sandbox.connect(spec.id, ctx.sdk());
       const tally = newTally(
         o.verbose ? (a, b) => process.stdout.write(`${a} → ${b}\n`) : undefined,

@@ -424,6 +424,31 @@ export const ERROR_CODES = {
     retryable: false,
     message: "sandbox {id} failed; delete it to free its resources",
   },
+  /**
+   * The files of a sandbox that is not running cannot be read: its disk is gone (its host lost
+   * it, or the template under it), or it is not in a state whose disk may be read (only a
+   * failed sandbox's disk is read in place of envd).
+   */
+  files_unavailable: {
+    status: 409,
+    grpc: "failed_precondition",
+    retryable: false,
+    message: "the files of sandbox {id} cannot be read",
+  },
+  /** A read of a failed sandbox's disk is already running for it: one at a time. */
+  files_read_busy: {
+    status: 409,
+    grpc: "aborted",
+    retryable: true,
+    message: "a read of sandbox {id}'s disk is already running",
+  },
+  /** A read of a failed sandbox's disk went past its bounds (FILES_RESCUE_LIMITS). */
+  files_read_too_large: {
+    status: 413,
+    grpc: "resource_exhausted",
+    retryable: false,
+    message: "the read of sandbox {id}'s disk went past its limit",
+  },
   sandbox_busy: {
     status: 409,
     grpc: "aborted",

@@ -2,6 +2,7 @@ import type { Readable } from "node:stream";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import {
   commonErrors,
+  FILES_RESCUE_LIMITS,
   FileEntry,
   FileList,
   FileQuery,
@@ -61,6 +62,8 @@ export const fileRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, deps) 
         tags,
         security,
         summary: "Download a file, streamed",
+        description:
+          "From a running sandbox through envd. From a failed sandbox (state error: its processes are gone, its disk is kept) the file is read from its disk by a read-only gVisor container on its host, one read at a time per sandbox, bounded by FILES_RESCUE_LIMITS; a link is followed inside the sandbox, never on the host. 409 files_unavailable when the disk is gone, 404 once the sandbox is destroyed.",
         params: SandboxIdParams,
         querystring: FileQuery,
         response: {
@@ -78,6 +81,33 @@ export const fileRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, deps) 
       );
       if (download.size !== undefined) reply.header("content-length", String(download.size));
       if (download.lastModified) reply.header("last-modified", download.lastModified);
+      return reply.send(download.body);
+    },
+  );
+
+  app.get(
+    "/sandboxes/:id/archive",
+    {
+      schema: {
+        tags,
+        security,
+        summary: "Download a failed sandbox's directory tree as a tar, streamed",
+        description: `For a sandbox in state error (its processes are gone, its disk is kept): a tar (uncompressed) of the path and everything under it, named relative to the path's parent; links are stored as links, never followed; other file systems (/proc, /dev) are left out. Read from its disk by a read-only gVisor container on its host, one read at a time per sandbox, at most ${FILES_RESCUE_LIMITS.outputBytes} bytes and ${FILES_RESCUE_LIMITS.timeoutSeconds} s (past either the transfer is cut). 409 for a sandbox in any other state (a running one's files come through /files), 409 files_unavailable when its disk is gone, 404 once it is destroyed.`,
+        params: SandboxIdParams,
+        querystring: FileQuery,
+        response: {
+          200: Type.Unsafe({ type: "string", format: "binary", description: "A tar archive" }),
+          ...fileErrors,
+        },
+      },
+    },
+    async (request, reply) => {
+      const download = await files.archive(principalOf(request), request.params.id, request.query);
+      reply.header("content-type", "application/x-tar");
+      reply.header(
+        "content-disposition",
+        `attachment; filename*=UTF-8''${encodeURIComponent(download.name)}`,
+      );
       return reply.send(download.body);
     },
   );

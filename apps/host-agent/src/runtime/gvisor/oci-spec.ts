@@ -131,3 +131,49 @@ export function cgroupLimits(
     },
   };
 }
+
+/**
+ * A sandbox's own spec turned into a one-shot reader of its disk (a failed sandbox's files):
+ * the same root, read-only; no network (a fresh empty namespace, runsc --network=none); none
+ * of the host directories it had bound (they are the host's, not its disk) and no envd; argv
+ * runs as root inside gVisor, so every path and link resolves inside the sandbox's root and
+ * never on the host. Its cgroup is its own (`readerId`), with `memoryMb` for the reader.
+ */
+export function diskReaderSpec(
+  sandbox: RuntimeSpec,
+  reader: { readerId: string; argv: string[]; memoryMb: number; memoryOverheadMb: number },
+): object {
+  const base = ociSpec(
+    {
+      ...sandbox,
+      runtimeId: reader.readerId,
+      memoryMb: reader.memoryMb,
+      vcpus: 1,
+      mounts: [],
+      envdRuntime: undefined,
+      // runsc mounts a tmpfs at /tmp only over an empty one: a disk's own /tmp stays visible.
+      tmpOnDisk: false,
+    },
+    reader.memoryOverheadMb,
+  ) as {
+    process: Record<string, unknown>;
+    root: Record<string, unknown>;
+    linux: { namespaces: Array<{ type: string; path?: string }> };
+  };
+  return {
+    ...base,
+    process: {
+      ...base.process,
+      args: reader.argv,
+      env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"],
+      noNewPrivileges: true,
+    },
+    root: { ...base.root, readonly: true },
+    linux: {
+      ...base.linux,
+      namespaces: base.linux.namespaces.map((ns) =>
+        ns.type === "network" ? { type: "network" } : ns,
+      ),
+    },
+  };
+}

@@ -1,0 +1,287 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { access, mkdir, rm, writeFile } from "node:fs/promises";
+import path from "node:path";
+import {
+  ContractError,
+  checkStoppedFilesRead,
+  FILES_RESCUE_LIMITS,
+  invalidInput,
+} from "@wrenn/contract";
+import type { Logger } from "pino";
+import { runCommand } from "../command/run-command.js";
+import { Cgroup } from "../runtime/cgroup.js";
+import { cgroupPath, diskReaderSpec } from "../runtime/gvisor/oci-spec.js";
+import type { RunscBuild } from "../runtime/gvisor/runsc-build.js";
+import type { Instance } from "../sandboxes/instance.js";
+
+export type ReadFormat = "file" | "tar";
+
+export type ReadEvent = { header: { path: string } } | { data: Buffer };
+
+export interface DiskReaderOptions {
+  runsc: string;
+  /** runsc's --root for readers (not the sandboxes' one: nothing else lists these). */
+  stateDir: string;
+  bundlesDir: string;
+  build: () => RunscBuild;
+  memoryOverheadMb: number;
+  pidsLimit: number;
+  /** The sandbox's host-side pieces (throws not_found for an unknown sandbox). */
+  instanceOf: (sandboxId: string) => Instance;
+  log: Logger;
+  /** Tests lower these to reach them; the contract's bounds otherwise. */
+  limits?: { outputBytes: number; timeoutMs: number };
+}
+
+/**
+ * What is read before the answer is committed: enough for a read that fails at once (tar of a
+ * missing path writes its empty archive, 10 KiB, then exits 2) to be refused as a whole.
+ */
+const COMMIT_BYTES = 64 * 1024;
+
+/**
+ * Reads the files of a failed sandbox (its processes are gone, its disk is kept) without the
+ * agent ever opening them: a short-lived gVisor container whose root is the sandbox's overlay,
+ * read-only, with no network and no host path, runs `cat` or `tar` as root inside, and its
+ * stdout is what comes back. Every path and link resolves inside the sandbox's root, so a
+ * link to /etc/shadow gives the sandbox's own file, and whatever the tenant left in its root
+ * (a doctored tar included) only changes what its owner gets back.
+ *
+ * One read at a time per sandbox, bounded in bytes and time, and the container is removed
+ * however the read ends (client gone, sandbox destroyed, agent restarted: cleanLeftovers).
+ */
+export class DiskReader {
+  private readonly running = new Map<string, AbortController>();
+
+  constructor(private readonly o: DiskReaderOptions) {}
+
+  /** Stops the read of a sandbox being destroyed. */
+  abort(sandboxId: string): void {
+    this.running.get(sandboxId)?.abort(new Error(`sandbox ${sandboxId} is being destroyed`));
+  }
+
+  /** Removes readers a previous agent process left (it died during a read). */
+  async cleanLeftovers(): Promise<void> {
+    const out = await runCommand(
+      this.o.runsc,
+      [`--root=${this.o.stateDir}`, "list", "--format=json"],
+      { timeoutMs: 30_000 },
+    ).catch(() => "null");
+    const items = (JSON.parse(out || "null") ?? []) as Array<{ id: string }>;
+    for (const { id } of items) await this.remove(id);
+    await rm(this.o.bundlesDir, { recursive: true, force: true });
+  }
+
+  async *read(
+    sandboxId: string,
+    req: { path: string; format: ReadFormat; user?: string },
+    signal: AbortSignal,
+  ): AsyncGenerator<ReadEvent> {
+    const target = checkStoppedFilesRead(req.path, req.user || "user");
+    const inst = this.o.instanceOf(sandboxId);
+    if (inst.record.phase !== "error") {
+      throw new ContractError(
+        "files_unavailable",
+        `sandbox ${sandboxId} is ${inst.record.phase}: only a failed sandbox's disk is read this way (a running one answers through envd)`,
+      );
+    }
+    if (this.running.has(sandboxId)) throw new ContractError("files_read_busy");
+    const abort = new AbortController();
+    this.running.set(sandboxId, abort);
+    const readerId = `rescue-${inst.runtimeId}`;
+    const bundle = path.join(this.o.bundlesDir, readerId);
+    let child: ChildProcess | undefined;
+    // Once, whichever comes first: the read's own end, or its abort (the caller went away, the
+    // sandbox is being destroyed). An aborted stream's generator may never be resumed, so its
+    // finally cannot be the only place the container is removed and the sandbox freed.
+    let cleaned: Promise<void> | undefined;
+    const cleanup = () => {
+      cleaned ??= (async () => {
+        signal.removeEventListener("abort", onClientGone);
+        if (child && child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+        await this.remove(readerId);
+        await rm(bundle, { recursive: true, force: true });
+        if (this.running.get(sandboxId) === abort) this.running.delete(sandboxId);
+      })();
+      return cleaned;
+    };
+    const onClientGone = () => abort.abort(new Error("the caller went away"));
+    signal.addEventListener("abort", onClientGone);
+    abort.signal.addEventListener("abort", () => void cleanup());
+    try {
+      await this.mountDisk(inst, sandboxId);
+      await this.remove(readerId);
+      await mkdir(bundle, { recursive: true, mode: 0o700 });
+      await mkdir(this.o.stateDir, { recursive: true, mode: 0o700 });
+      const spec = diskReaderSpec(inst.spec("", this.o.pidsLimit), {
+        readerId,
+        argv: readerArgv(target, req.format),
+        memoryMb: FILES_RESCUE_LIMITS.memoryMb,
+        memoryOverheadMb: this.o.memoryOverheadMb,
+      });
+      await writeFile(path.join(bundle, "config.json"), JSON.stringify(spec));
+      if (abort.signal.aborted) throw abort.signal.reason;
+      const build = this.o.build();
+      child = spawn(
+        this.o.runsc,
+        [
+          `--root=${this.o.stateDir}`,
+          `--platform=${build.platform}`,
+          "--network=none",
+          "--overlay2=none",
+          ...(build.directfs ? ["--directfs=true"] : []),
+          "run",
+          "--bundle",
+          bundle,
+          readerId,
+        ],
+        { stdio: ["ignore", "pipe", "pipe"] },
+      );
+      yield* this.stream(child, target, abort.signal);
+      this.o.log.info(
+        { sandboxId, path: target, format: req.format },
+        "read a failed sandbox's disk",
+      );
+    } catch (err) {
+      this.o.log.warn(
+        { sandboxId, path: target, format: req.format, err: (err as Error).message },
+        "reading a failed sandbox's disk failed",
+      );
+      throw err;
+    } finally {
+      await cleanup();
+    }
+  }
+
+  private async *stream(
+    child: ChildProcess,
+    target: string,
+    signal: AbortSignal,
+  ): AsyncGenerator<ReadEvent> {
+    const limits = this.o.limits ?? {
+      outputBytes: FILES_RESCUE_LIMITS.outputBytes,
+      timeoutMs: FILES_RESCUE_LIMITS.timeoutSeconds * 1000,
+    };
+    let stderr = "";
+    child.stderr?.setEncoding("utf8");
+    child.stderr?.on("data", (d: string) => {
+      if (stderr.length < 16_384) stderr += d;
+    });
+    const exited = new Promise<number | null>((resolve) => {
+      child.once("close", (code) => resolve(code));
+      child.once("error", (err) => {
+        stderr += err.message;
+        resolve(null);
+      });
+    });
+    let stopped: Error | undefined;
+    const stop = (why: Error) => {
+      stopped ??= why;
+      child.kill("SIGKILL");
+    };
+    const timer = setTimeout(
+      () =>
+        stop(
+          new ContractError(
+            "files_read_too_large",
+            `the read of ${target} ran past ${limits.timeoutMs / 1000} s and was stopped`,
+          ),
+        ),
+      limits.timeoutMs,
+    );
+    const onAbort = () => stop(signal.reason as Error);
+    signal.addEventListener("abort", onAbort);
+    try {
+      let held: Buffer[] = [];
+      let heldBytes = 0;
+      let total = 0;
+      let committed = false;
+      for await (const chunk of child.stdout as AsyncIterable<Buffer>) {
+        total += chunk.byteLength;
+        if (total > limits.outputBytes) {
+          stop(
+            new ContractError(
+              "files_read_too_large",
+              `${target} is larger than ${limits.outputBytes} bytes, the most one read returns`,
+            ),
+          );
+          break;
+        }
+        if (committed) {
+          yield { data: chunk };
+          continue;
+        }
+        held.push(chunk);
+        heldBytes += chunk.byteLength;
+        if (heldBytes >= COMMIT_BYTES) {
+          committed = true;
+          yield { header: { path: target } };
+          for (const c of held) yield { data: c };
+          held = [];
+        }
+      }
+      const code = await exited;
+      if (stopped) throw stopped;
+      if (code !== 0) throw readFailure(target, code, stderr);
+      if (!committed) {
+        yield { header: { path: target } };
+        for (const c of held) yield { data: c };
+      }
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /** The disk is mounted while its sandbox lives; after a host reboot it is mounted again. */
+  private async mountDisk(inst: Instance, sandboxId: string): Promise<void> {
+    try {
+      await access(inst.disk.image);
+      await inst.disk.mount();
+    } catch (err) {
+      throw new ContractError(
+        "files_unavailable",
+        `the disk of sandbox ${sandboxId} is not available on its host: ${(err as Error).message.split("\n")[0]}`,
+      );
+    }
+  }
+
+  /** Kills and deletes a reader container, and any process left in its cgroup. */
+  private async remove(readerId: string): Promise<void> {
+    const flags = [`--root=${this.o.stateDir}`];
+    await runCommand(this.o.runsc, [...flags, "kill", readerId, "KILL"], {
+      timeoutMs: 15_000,
+    }).catch(() => {});
+    await runCommand(this.o.runsc, [...flags, "delete", "--force", readerId], {
+      timeoutMs: 30_000,
+    }).catch(() => {});
+    const cg = await Cgroup.open(cgroupPath(readerId)).catch(() => undefined);
+    for (const pid of (await cg?.pids()) ?? []) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // Already gone.
+      }
+    }
+  }
+}
+
+/** What runs inside the reader; argv only, the path after `--`, never a shell. */
+export function readerArgv(target: string, format: ReadFormat): string[] {
+  if (format === "file") return ["cat", "--", target];
+  const parent = path.posix.dirname(target);
+  const base = path.posix.basename(target) || ".";
+  // Links are stored as links (no -h); --one-file-system keeps /proc, /dev and /sys out.
+  return ["tar", "--one-file-system", "--numeric-owner", "-C", parent, "-cf", "-", "--", base];
+}
+
+function readFailure(target: string, code: number | null, stderr: string): Error {
+  const text = stderr.trim().split("\n").slice(-5).join("; ");
+  if (/No such file or directory|Not a directory/.test(text)) {
+    return new ContractError("file_not_found", `${target}: no such file or directory`);
+  }
+  if (/Is a directory/.test(text)) {
+    return invalidInput(`${target} is a directory: read it as an archive`);
+  }
+  return new Error(`reading ${target} from the disk failed (exit ${code ?? "killed"}): ${text}`);
+}
