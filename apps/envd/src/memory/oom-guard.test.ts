@@ -52,8 +52,8 @@ describe("the OOM guard's choice", () => {
     expect(parseMemInfo("garbage")).toBeUndefined();
   });
 
-  test("thresholds: 64 MiB plus 5 % of memory, at most 128 MiB; fast polling under twice that", () => {
-    expect(thresholdsFor(384 * MiB).killBelowBytes).toBe(64 * MiB + Math.floor(384 * MiB * 0.05));
+  test("thresholds: 96 MiB plus 5 % of memory, at most 128 MiB; fast polling under twice that", () => {
+    expect(thresholdsFor(384 * MiB).killBelowBytes).toBe(96 * MiB + Math.floor(384 * MiB * 0.05));
     expect(thresholdsFor(64 * 1024 * MiB).killBelowBytes).toBe(128 * MiB);
     const t = thresholdsFor(1024 * MiB);
     expect(t.watchBelowBytes).toBe(2 * t.killBelowBytes);

@@ -7,7 +7,7 @@
 // - The host cgroup also holds the sentry and gofer: at the moment the host OOM killer fired,
 //   the guest still read 28 MiB available (host usage ≈ guest use + 30 MiB). So the guard has to
 //   act well before MemAvailable reaches zero.
-// - A hog touching memory in a loop grows by tens of MiB per 100 ms under gVisor; reading
+// - A hog touching memory in a loop grows by ≈ 250 MiB/s under gVisor (Node and Python alike); reading
 //   /proc/meminfo costs ≈ 0.7 ms and a scan of every /proc/PID/statm ≈ 2 ms: polling is cheap.
 
 const MiB = 1024 * 1024;
@@ -20,12 +20,13 @@ export interface OomThresholds {
 }
 
 /**
- * 64 MiB + 5 % of the guest's memory, at most 128 MiB: above the ≈ 30 MiB the sentry and gofer
- * hold outside the guest's accounting, plus what a fast hog takes between two fast polls. With
- * the agent's default overhead (128 MiB, included in MemTotal) the user keeps every MiB asked for.
+ * 96 MiB + 5 % of the guest's memory, at most 128 MiB: the ≈ 30 MiB the sentry and gofer hold
+ * outside the guest's accounting, plus ≈ 300 ms of a hog's growth (≈ 250 MiB/s measured for
+ * Node and Python hogs) should envd be slow to run on a busy host. With the agent's default
+ * overhead (128 MiB, included in MemTotal) the user keeps every MiB asked for.
  */
 export function thresholdsFor(totalBytes: number): OomThresholds {
-  const killBelowBytes = 64 * MiB + Math.min(Math.floor(totalBytes * 0.05), 64 * MiB);
+  const killBelowBytes = Math.min(96 * MiB + Math.floor(totalBytes * 0.05), 128 * MiB);
   return { killBelowBytes, watchBelowBytes: killBelowBytes * 2 };
 }
 
