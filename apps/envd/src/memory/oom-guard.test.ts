@@ -9,33 +9,57 @@ import {
   type GuestProcess,
   OOM_POLL_MS,
   parseMemInfo,
-  pickVictim,
+  pickVictims,
   thresholdsFor,
 } from "./oom-policy.js";
 
 const MiB = 1024 * 1024;
-const proc = (pid: number, rssMb: number, isProtected = false): GuestProcess => ({
+
+async function eventually(ok: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 50));
+  expect(ok()).toBe(true);
+}
+const proc = (pid: number, rssMb: number, isProtected = false, sid = pid): GuestProcess => ({
   pid,
+  sid,
   rssBytes: rssMb * MiB,
   protected: isProtected,
 });
+const pids = (victims: GuestProcess[]) => victims.map((v) => v.pid).sort((x, y) => x - y);
 
 describe("the OOM guard's choice", () => {
-  test("picks the largest resident process", () => {
-    expect(pickVictim([proc(10, 20), proc(11, 300), proc(12, 40)])?.pid).toBe(11);
+  test("picks the largest resident process, alone", () => {
+    expect(pids(pickVictims([proc(10, 20), proc(11, 300), proc(12, 40)]))).toEqual([11]);
   });
 
   test("never picks envd, PID 1 or a helper, however large", () => {
-    expect(pickVictim([proc(1, 900, true), proc(7, 800, true), proc(12, 40)])?.pid).toBe(12);
+    expect(pids(pickVictims([proc(1, 900, true), proc(7, 800, true), proc(12, 40)]))).toEqual([12]);
   });
 
   test("picks nobody when only small processes are left (memory is held elsewhere)", () => {
-    expect(pickVictim([proc(1, 900, true), proc(20, 2), proc(21, 7)])).toBeUndefined();
-    expect(pickVictim([])).toBeUndefined();
+    expect(pickVictims([proc(1, 900, true), proc(20, 2), proc(21, 7)])).toEqual([]);
+    expect(pickVictims([])).toEqual([]);
   });
 
   test("between two of one size, the newer", () => {
-    expect(pickVictim([proc(30, 64), proc(31, 64)])?.pid).toBe(31);
+    expect(pids(pickVictims([proc(30, 64), proc(31, 64)]))).toEqual([31]);
+  });
+
+  test("a hog under a shell: the hog alone, its shell carries on", () => {
+    // bash (sid 40) runs python, which holds nearly all of the session's memory.
+    expect(pids(pickVictims([proc(40, 4), proc(41, 200, false, 40), proc(50, 30)]))).toEqual([41]);
+  });
+
+  test("a fork bomb: no process stands out, so its whole session goes, and only it", () => {
+    const bomb = Array.from({ length: 300 }, (_, i) => proc(100 + i, 1.5, false, 100));
+    const worker = proc(60, 90);
+    const victims = pickVictims([proc(1, 80, true), worker, ...bomb]);
+    expect(pids(victims)).toEqual(bomb.map((b) => b.pid));
+  });
+
+  test("the session holding the most memory pays, not the largest single process elsewhere", () => {
+    const swarm = Array.from({ length: 10 }, (_, i) => proc(200 + i, 30, false, 200));
+    expect(pids(pickVictims([proc(70, 120), ...swarm]))).toEqual(swarm.map((s) => s.pid));
   });
 
   test("reads gVisor's /proc/meminfo", () => {
@@ -75,21 +99,22 @@ describe("the OOM guard on real processes", () => {
         "-e",
         `globalThis.b = Buffer.alloc(${mb} << 20, 1); console.log("ready"); setInterval(() => {}, 1000)`,
       ],
-      { stdio: ["ignore", "pipe", "inherit"] },
+      // A session of its own, as envd gives every command: never the test runner's.
+      { stdio: ["ignore", "pipe", "inherit"], detached: true },
     );
     children.push(child);
     await once(child.stdout as NodeJS.ReadableStream, "data");
     return child;
   }
 
-  function guard(availableMb: number, pids: () => number[], kills: OomKill[]) {
+  function guard(availableMb: number, mine: () => number[], kills: OomKill[]) {
     const warnings: unknown[] = [];
     const g = new OomGuard({
-      log: { warn: (o: unknown) => warnings.push(o), error: () => {} } as never,
+      log: { debug: () => {}, warn: (o: unknown) => warnings.push(o), error: () => {} } as never,
       binDir: "/nonexistent",
       readMemInfo: () => ({ totalBytes: 1024 * MiB, availableBytes: availableMb * MiB }),
       // The real /proc, narrowed to this test's children: never the machine's other processes.
-      listProcesses: () => listGuestProcesses("/nonexistent").filter((p) => pids().includes(p.pid)),
+      listProcesses: () => listGuestProcesses("/nonexistent").filter((p) => mine().includes(p.pid)),
       onKill: (k) => kills.push(k),
     });
     return { g, warnings };
@@ -132,6 +157,29 @@ describe("the OOM guard on real processes", () => {
     g.check();
     g.check();
     expect(kills.map((k) => k.pid)).toEqual([a.pid]);
+  });
+
+  test("a swarm of small processes in one session is killed whole, process group included", async () => {
+    const leader = spawn(
+      "sh",
+      [
+        "-c",
+        `for i in 1 2 3 4 5 6; do ${process.execPath} -e 'globalThis.b = Buffer.alloc(4 << 20, 1); setInterval(() => {}, 1000)' & done; echo ready; wait`,
+      ],
+      { stdio: ["ignore", "pipe", "inherit"], detached: true },
+    );
+    children.push(leader);
+    await once(leader.stdout as NodeJS.ReadableStream, "data");
+    const session = () => listGuestProcesses("/nonexistent").filter((p) => p.sid === leader.pid);
+    await eventually(() => session().length === 7 && session().every((p) => p.rssBytes > 0));
+    const members = session().map((p) => p.pid);
+    const kills: OomKill[] = [];
+    const leaderExit = once(leader, "exit");
+    guard(10, () => members, kills).g.check();
+    expect(await leaderExit).toEqual([null, "SIGKILL"]);
+    expect(kills).toHaveLength(1);
+    expect(kills[0]?.killed.sort()).toEqual([...members].sort());
+    await eventually(() => session().length === 0);
   });
 
   test("a process running one of envd's helpers, envd and its parent are protected", async () => {

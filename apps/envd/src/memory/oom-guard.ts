@@ -2,11 +2,12 @@ import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import type { Logger } from "../log/logger.js";
 import {
+  effectiveAvailable,
   type GuestProcess,
   type MemInfo,
   OOM_POLL_MS,
   parseMemInfo,
-  pickVictim,
+  pickVictims,
   thresholdsFor,
 } from "./oom-policy.js";
 
@@ -21,15 +22,18 @@ const PAGE_BYTES = 4096;
 const VICTIM_GRACE_MS = 2_000;
 
 export interface OomKill {
+  /** The largest process killed (alone, or with the rest of its session). */
   pid: number;
   command: string;
+  /** Every process killed: one, or a whole session (a fork bomb, a swarm). */
+  killed: number[];
   rssBytes: number;
   availableBytes: number;
   totalBytes: number;
 }
 
 export interface OomGuardOptions {
-  log: Pick<Logger, "warn" | "error">;
+  log: Pick<Logger, "debug" | "warn" | "error">;
   /** envd's helpers (wrenn-pty, wrenn-inotify, wrenn-files) live here: never victims. */
   binDir: string;
   /** Called after each kill (the process's own end is reported by whoever started it). */
@@ -37,12 +41,14 @@ export interface OomGuardOptions {
   /** For tests: the guest's memory, and the processes the guard may consider. */
   readMemInfo?: () => MemInfo | undefined;
   listProcesses?: () => GuestProcess[];
+  countProcesses?: () => number;
 }
 
 export class OomGuard {
   readonly #opts: OomGuardOptions;
   readonly #readMemInfo: () => MemInfo | undefined;
   readonly #listProcesses: () => GuestProcess[];
+  readonly #countProcesses: () => number;
   #timer: NodeJS.Timeout | undefined;
   #lastVictim: { pid: number; at: number } | undefined;
 
@@ -50,6 +56,9 @@ export class OomGuard {
     this.#opts = opts;
     this.#readMemInfo = opts.readMemInfo ?? readGuestMemInfo;
     this.#listProcesses = opts.listProcesses ?? (() => listGuestProcesses(opts.binDir));
+    this.#countProcesses =
+      opts.countProcesses ??
+      (opts.listProcesses ? () => this.#listProcesses().length : countGuestProcesses);
   }
 
   start(): void {
@@ -73,40 +82,74 @@ export class OomGuard {
     this.#timer = undefined;
   }
 
-  /** One look at memory; kills at most one process. Returns the delay before the next look. */
+  /** One look at memory; kills at most one victim. Returns the delay before the next look. */
   check(): number {
     const mem = this.#readMemInfo();
     if (!mem) return OOM_POLL_MS.calm;
+    const count = this.#countProcesses();
     const { killBelowBytes, watchBelowBytes } = thresholdsFor(mem.totalBytes);
-    if (mem.availableBytes >= watchBelowBytes) return OOM_POLL_MS.calm;
-    if (mem.availableBytes >= killBelowBytes) return OOM_POLL_MS.pressed;
+    const available = effectiveAvailable(mem, count);
+    if (available >= watchBelowBytes) return OOM_POLL_MS.calm;
+    this.#opts.log.debug(
+      {
+        event: "oom_watch",
+        availableBytes: mem.availableBytes,
+        effectiveBytes: available,
+        processes: count,
+      },
+      "memory is short",
+    );
+    if (available >= killBelowBytes) return OOM_POLL_MS.pressed;
     // One shortage, one victim: give the last one time to go and give its memory back.
     const last = this.#lastVictim;
     if (last && Date.now() - last.at < VICTIM_GRACE_MS && isAlive(last.pid)) {
       return OOM_POLL_MS.pressed;
     }
-    const victim = pickVictim(this.#listProcesses());
-    if (!victim) return OOM_POLL_MS.pressed;
-    const command = commandOf(victim.pid);
-    try {
-      process.kill(victim.pid, "SIGKILL");
-    } catch {
-      return OOM_POLL_MS.pressed; // it ended on its own meanwhile
+    const victims = pickVictims(this.#listProcesses());
+    if (victims.length > 0) this.#kill(victims, mem, killBelowBytes);
+    return OOM_POLL_MS.pressed;
+  }
+
+  #kill(victims: GuestProcess[], mem: MemInfo, killBelowBytes: number): void {
+    const largest = victims.reduce((a, b) => (b.rssBytes > a.rssBytes ? b : a));
+    const command = commandOf(largest.pid);
+    const killed = victims.filter((v) => signal(v.pid));
+    // A swarm forks on while it is being killed: its process group goes too (a command's
+    // session leader leads a group of the same id), unless a protected process is in it.
+    const sid = largest.sid;
+    if (
+      victims.length > 1 &&
+      sid > 1 &&
+      !this.#listProcesses().some((p) => p.protected && p.sid === sid)
+    ) {
+      signal(-sid);
     }
-    this.#lastVictim = { pid: victim.pid, at: Date.now() };
+    if (killed.length === 0) return; // they ended on their own meanwhile
+    if (victims.length === 1) this.#lastVictim = { pid: largest.pid, at: Date.now() };
     const kill: OomKill = {
-      pid: victim.pid,
+      pid: largest.pid,
       command,
-      rssBytes: victim.rssBytes,
+      killed: killed.map((v) => v.pid),
+      rssBytes: killed.reduce((sum, v) => sum + v.rssBytes, 0),
       availableBytes: mem.availableBytes,
       totalBytes: mem.totalBytes,
     };
     this.#opts.log.warn(
-      { event: "oom_kill", ...kill, killBelowBytes },
-      "out of memory: killed the largest process",
+      { event: "oom_kill", ...kill, killed: kill.killed.length, killBelowBytes },
+      victims.length === 1
+        ? "out of memory: killed the largest process"
+        : "out of memory: killed the session holding the most memory",
     );
     this.#opts.onKill?.(kill);
-    return OOM_POLL_MS.pressed;
+  }
+}
+
+function signal(pid: number): boolean {
+  try {
+    process.kill(pid, "SIGKILL");
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -118,7 +161,7 @@ function readGuestMemInfo(): MemInfo | undefined {
   }
 }
 
-/** Every guest process with its resident size; envd, PID 1, its parents and helpers protected. */
+/** Every guest process with its session and resident size; envd, PID 1 and helpers protected. */
 export function listGuestProcesses(binDir: string, procRoot = "/proc"): GuestProcess[] {
   const protectedPids = new Set([1, process.pid, process.ppid]);
   const helperDir = resolve(binDir);
@@ -127,15 +170,23 @@ export function listGuestProcesses(binDir: string, procRoot = "/proc"): GuestPro
     if (!/^\d+$/.test(name)) continue;
     const pid = Number(name);
     let rssBytes: number;
+    let sid: number;
     try {
       rssBytes =
         Number(readFileSync(`${procRoot}/${name}/statm`, "utf8").split(" ")[1]) * PAGE_BYTES;
+      // Fields after the command's closing parenthesis: state ppid pgrp session ...
+      const stat = readFileSync(`${procRoot}/${name}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      // A zombie is dead already (its parent has yet to reap it): nothing to kill or count.
+      if (fields[0] === "Z" || fields[0] === "X") continue;
+      sid = Number(fields[3]);
     } catch {
       continue; // gone meanwhile
     }
-    if (!Number.isFinite(rssBytes)) continue;
+    if (!Number.isFinite(rssBytes) || !Number.isInteger(sid)) continue;
     found.push({
       pid,
+      sid,
       rssBytes,
       protected: protectedPids.has(pid) || runsFrom(procRoot, pid, helperDir),
     });
@@ -149,6 +200,11 @@ function runsFrom(procRoot: string, pid: number, dir: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** How many processes the guest has: a cheap directory read, without opening each. */
+export function countGuestProcesses(procRoot = "/proc"): number {
+  return readdirSync(procRoot).filter((name) => /^\d+$/.test(name)).length;
 }
 
 function isAlive(pid: number): boolean {

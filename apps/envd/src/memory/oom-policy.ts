@@ -30,6 +30,20 @@ export function thresholdsFor(totalBytes: number): OomThresholds {
   return { killBelowBytes, watchBelowBytes: killBelowBytes * 2 };
 }
 
+/**
+ * What each guest process costs the host outside the guest's MemAvailable (the sentry's task
+ * state, its stub process and page tables). Measured: going from 100 to 300 sleeping processes
+ * took the host cgroup up by 129 MiB while the guest's MemAvailable fell by only 41 MiB, so
+ * ≈ 440 KiB each. Without it a fork bomb reaches the host's limit while the guest still reads
+ * 170 MiB available.
+ */
+export const SENTRY_BYTES_PER_PROCESS = 448 * 1024;
+
+/** MemAvailable less what the sentry holds for `processes` guest processes. */
+export function effectiveAvailable(mem: MemInfo, processes: number): number {
+  return mem.availableBytes - processes * SENTRY_BYTES_PER_PROCESS;
+}
+
 /** Poll intervals: slow while memory is plentiful, fast once it is under watchBelowBytes. */
 export const OOM_POLL_MS = { calm: 250, pressed: 25 } as const;
 
@@ -56,27 +70,46 @@ export function parseMemInfo(text: string): MemInfo | undefined {
 
 export interface GuestProcess {
   pid: number;
+  /** Session id: envd starts every command in a session of its own (wrenn-pty setsid). */
+  sid: number;
   rssBytes: number;
   /** envd itself, PID 1 (tini) or one of envd's helpers: never a victim. */
   protected: boolean;
 }
 
 /**
- * The process to kill: the largest resident one that is not protected, as the kernel's OOM
- * killer would pick (its badness is mostly RSS). Undefined when none is big enough to matter:
- * memory held elsewhere (/dev/shm, the page cache) is not given back by killing a small one.
+ * What to kill. The session (one command and what it started) holding the most memory pays.
+ * Within it, the largest process alone when it holds a fair share of the session's memory, as
+ * the kernel's OOM killer would pick (its badness is mostly RSS) and as a user of E2B expects
+ * (the shell around a hog carries on and sees it killed). When no process stands out (a fork
+ * bomb, a swarm of small workers), killing one frees nothing that lasts: the whole session goes,
+ * as systemd-oomd takes a whole unit. Empty when nothing is big enough to matter: memory held
+ * elsewhere (/dev/shm, the page cache) is not given back by killing a small process.
  */
-export function pickVictim(processes: readonly GuestProcess[]): GuestProcess | undefined {
-  let victim: GuestProcess | undefined;
+export function pickVictims(processes: readonly GuestProcess[]): GuestProcess[] {
+  const sessions = new Map<number, { total: number; members: GuestProcess[] }>();
   for (const p of processes) {
-    if (p.protected || p.rssBytes < OOM_MIN_VICTIM_BYTES) continue;
-    if (
-      !victim ||
-      p.rssBytes > victim.rssBytes ||
-      (p.rssBytes === victim.rssBytes && p.pid > victim.pid)
-    ) {
-      victim = p;
+    if (p.protected) continue;
+    const s = sessions.get(p.sid) ?? { total: 0, members: [] };
+    s.total += p.rssBytes;
+    s.members.push(p);
+    sessions.set(p.sid, s);
+  }
+  // Between two of one size, the newer (the higher session id).
+  let worst: { total: number; members: GuestProcess[] } | undefined;
+  let worstSid = -1;
+  for (const [sid, s] of sessions) {
+    if (!worst || s.total > worst.total || (s.total === worst.total && sid > worstSid)) {
+      worst = s;
+      worstSid = sid;
     }
   }
-  return victim;
+  if (!worst || worst.total < OOM_MIN_VICTIM_BYTES) return [];
+  const largest = worst.members.reduce((a, b) =>
+    b.rssBytes > a.rssBytes || (b.rssBytes === a.rssBytes && b.pid > a.pid) ? b : a,
+  );
+  if (largest.rssBytes >= OOM_MIN_VICTIM_BYTES && largest.rssBytes * 4 >= worst.total) {
+    return [largest];
+  }
+  return worst.members;
 }
