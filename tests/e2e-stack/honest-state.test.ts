@@ -92,7 +92,7 @@ describe("honest state on bad days (real agent and runsc)", () => {
     // guard), then hogs memory until the host cgroup's OOM killer ends the whole sandbox. The
     // pattern is bracketed so that this shell's own command line does not match it.
     const stopGuardThenHog = [
-      'for p in /proc/[0-9]*; do grep -qa "envd[.]mjs" "$p/cmdline" 2>/dev/null && kill -STOP "${p#/proc/}"; done',
+      'for p in /proc/[0-9]*; do grep -qa "envd[.]mjs" "$p/cmdline" 2>/dev/null && kill -STOP "$(basename "$p")"; done',
       "exec node -e 'const a = []; for (;;) a.push(Buffer.alloc(32 << 20, 1))'",
     ].join("; ");
     await exec(id, stopGuardThenHog, 300).catch(() => undefined);

@@ -2,7 +2,6 @@ import { SandboxState } from "@wrenn/proto/hostagent";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AgentProcess } from "../harness/agent-process.js";
 import { execInSandbox } from "../harness/sandbox-exec.js";
-import { waitFor } from "../harness/wait.js";
 
 /** Each abuse runs in one sandbox while a witness sandbox and the agent must carry on. */
 describe("host agent: limits contain abuse", () => {

@@ -4,7 +4,7 @@ import { chmodSync, copyFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
-import { listGuestProcesses, type OomKill, OomGuard } from "./oom-guard.js";
+import { listGuestProcesses, OomGuard, type OomKill } from "./oom-guard.js";
 import {
   type GuestProcess,
   OOM_POLL_MS,
