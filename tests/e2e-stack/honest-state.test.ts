@@ -77,7 +77,8 @@ describe("honest state on bad days (real agent and runsc)", () => {
     });
     const failure = await sandbox.commands.run(hog).then(
       () => undefined,
-      (error: unknown) => error as { exitCode?: number; error?: string },
+      // CommandExitError: its fields are getters, so copy them out.
+      (e: { exitCode?: number; error?: string }) => ({ exitCode: e.exitCode, error: e.error }),
     );
     expect(failure).toMatchObject({ exitCode: -1, error: "signal: killed" });
     expect((await sandbox.commands.run("echo alive")).stdout).toBe("alive\n");
