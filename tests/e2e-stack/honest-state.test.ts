@@ -61,12 +61,42 @@ describe("honest state on bad days (real agent and runsc)", () => {
     return seen;
   }
 
-  test("memory exhaustion: the sandbox reads error/oom, everywhere, and the neighbour is fine", async () => {
+  test("memory exhaustion: the hog alone is killed, /v1 and the e2b SDK say so, the sandbox lives on", async () => {
     const id = await create({ resources: { memoryMb: 256 } });
-    // Allocates and touches memory until something gives; the request itself may fail.
-    await exec(id, "node -e 'const a = []; for (;;) a.push(Buffer.alloc(32 << 20, 1))'", 300).catch(
+    const hog = "node -e 'const a = []; for (;;) a.push(Buffer.alloc(32 << 20, 1))'";
+    const killed = await exec(id, hog, 300);
+    expect(killed.status, killed.text).toBe(200);
+    expect(killed.body).toMatchObject({ exitCode: -1, status: "signal: killed" });
+    expect((await get(id)).state).toBe("running");
+
+    // The official SDK sees what E2B's envd reports for a process the kernel's OOM killer ended.
+    const sandbox = await Sandbox.connect(id, {
+      apiKey: user.key,
+      apiUrl: stack.url,
+      sandboxUrl: stack.url,
+    });
+    const failure = await sandbox.commands.run(hog).then(
       () => undefined,
+      // CommandExitError: its fields are getters, so copy them out.
+      (e: { exitCode?: number; error?: string }) => ({ exitCode: e.exitCode, error: e.error }),
     );
+    expect(failure).toMatchObject({ exitCode: -1, error: "signal: killed" });
+    expect((await sandbox.commands.run("echo alive")).stdout).toBe("alive\n");
+    expect((await get(id)).state).toBe("running");
+    await neighbourAnswers();
+    expect((await stack.call("DELETE", `/v1/sandboxes/${id}`, { key: user.key })).status).toBe(204);
+  });
+
+  test("with envd's OOM guard stopped, the host cgroup is the backstop: the sandbox reads error/oom, everywhere", async () => {
+    const id = await create({ resources: { memoryMb: 256 } });
+    // Root in the sandbox may break its own sandbox: here it stops envd (and with it the OOM
+    // guard), then hogs memory until the host cgroup's OOM killer ends the whole sandbox. The
+    // pattern is bracketed so that this shell's own command line does not match it.
+    const stopGuardThenHog = [
+      'for p in /proc/[0-9]*; do grep -qa "envd[.]mjs" "$p/cmdline" 2>/dev/null && kill -STOP "$(basename "$p")"; done',
+      "exec node -e 'const a = []; for (;;) a.push(Buffer.alloc(32 << 20, 1))'",
+    ].join("; ");
+    await exec(id, stopGuardThenHog, 300).catch(() => undefined);
     const seen = await settledOutOfRunning(id);
     expect(seen).toMatchObject({ state: "error", errorReason: "oom" });
     expect(seen.error).toContain("memory");

@@ -6,6 +6,8 @@ export interface ExecResult {
   stdout: string;
   stderr: string;
   exitCode: number;
+  /** envd's end status: "exit status N", or "signal: killed" for a process ended by SIGKILL. */
+  status: string;
 }
 
 /**
@@ -48,6 +50,7 @@ export async function execAt(
   let stdout = "";
   let stderr = "";
   let exitCode = -1;
+  let status = "";
   const dec = new TextDecoder();
   for await (const res of client.start(
     { process: { cmd: "/bin/bash", args: ["-l", "-c", command] }, stdin: false },
@@ -60,7 +63,8 @@ export async function execAt(
       if (out.case === "stderr") stderr += dec.decode(out.value, { stream: true });
     } else if (ev?.case === "end") {
       exitCode = ev.value.exitCode;
+      status = ev.value.status;
     }
   }
-  return { stdout, stderr, exitCode };
+  return { stdout, stderr, exitCode, status };
 }

@@ -2,6 +2,7 @@ import { parseArgs, UsageError } from "./config/args.js";
 import { MetadataStore } from "./filesystem/metadata.js";
 import { EnvdServer } from "./http/server.js";
 import { logger } from "./log/logger.js";
+import { OomGuard } from "./memory/oom-guard.js";
 import { ProcessRegistry } from "./process/registry.js";
 import { SandboxState } from "./state/sandbox-state.js";
 import { ENVD_VERSION } from "./version.js";
@@ -44,6 +45,11 @@ async function main(): Promise<void> {
       process.exit(0);
     });
   }
+
+  // Only inside a sandbox: on a developer's machine (envd's own tests) the guard would pick
+  // among the host's processes.
+  if (process.env.WRENN_SANDBOX === "1")
+    new OomGuard({ log: logger, binDir: options.binDir }).start();
 
   const port = await server.listen(options.host, options.port);
   logger.info(

@@ -3,6 +3,20 @@ import path from "node:path";
 
 const ROOT = "/sys/fs/cgroup";
 
+const MiB = 1024 * 1024;
+
+/**
+ * cgroup v2's memory.high for a sandbox limited to `maxBytes`: past it the kernel throttles and
+ * reclaims instead of killing, which slows a hog down while envd's OOM guard (apps/envd
+ * memory/oom-guard.ts) picks it off. The guard acts when the guest has ≈ 100–128 MiB left, the
+ * host then ≈ 70–100 MiB under memory.max (the sentry's ≈ 30 MiB sit outside the guest's
+ * view); 48 MiB under max is past that, so a sandbox is only throttled when the guard is late.
+ * cgroup v1 has no memory.high: there the guard alone stands before the OOM killer.
+ */
+export function memoryHighFor(maxBytes: number): number {
+  return maxBytes - Math.min(48 * MiB, Math.floor(maxBytes / 4));
+}
+
 /**
  * Reads and adjusts a sandbox's cgroup directly: the counters behind metrics, and new limits
  * when a pre-booted sandbox from the warm pool is claimed with other resources. Works on
@@ -81,6 +95,15 @@ export class Cgroup {
       this.file("memory", this.v2 ? "memory.max" : "memory.limit_in_bytes"),
       String(bytes),
     );
+    await this.throttleBeforeLimit();
+  }
+
+  /** On v2, sets memory.high under the current memory.max (see memoryHighFor); v1: nothing. */
+  async throttleBeforeLimit(): Promise<void> {
+    if (!this.v2) return;
+    const max = (await readFile(this.file("memory", "memory.max"), "utf8")).trim();
+    if (max === "max") return;
+    await writeFile(this.file("memory", "memory.high"), String(memoryHighFor(Number(max))));
   }
 
   async setCpuQuota(vcpus: number): Promise<void> {

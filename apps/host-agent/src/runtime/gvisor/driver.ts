@@ -89,6 +89,7 @@ export class GvisorDriver implements RuntimeDriver {
     await this.clearStale(spec.runtimeId);
     const bundle = await this.writeBundle(spec);
     await this.launch(spec, ["run", "--detach", "--bundle", bundle, spec.runtimeId]);
+    await (await Cgroup.open(cgroupPath(spec.runtimeId))).throttleBeforeLimit();
   }
 
   restoreRefusal(imageDir: string): Promise<string | undefined> {
@@ -110,6 +111,7 @@ export class GvisorDriver implements RuntimeDriver {
       "--detach",
       spec.runtimeId,
     ]);
+    await (await Cgroup.open(cgroupPath(spec.runtimeId))).throttleBeforeLimit();
   }
 
   async stop(runtimeId: string): Promise<void> {
