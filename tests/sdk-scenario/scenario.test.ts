@@ -15,6 +15,7 @@ import { runScenario } from "./ts-runner.js";
 // One behaviour, every SDK: the steps and expected outputs of scenario.json, run by each SDK
 // against one real stack. A difference between SDKs is a failing test here.
 const run = promisify(execFile);
+const bin = (name: string) => join(repoRoot, "node_modules/.bin", name);
 const expected = Object.fromEntries(scenario.steps.map((s) => [s.id, s.expect]));
 // What reconnect_check.py and the Go runner's reconnect mode print: 30 lines, once each.
 const lines = Array.from({ length: 30 }, (_, i) => `line${i + 1}\n`).join("");
@@ -45,6 +46,43 @@ describe("the SDK scenario (real stack)", () => {
     const report = await runScenario(conn, foreignId);
     expect(report).toEqual(expected);
   });
+
+  // The same runner under Bun and Deno (packages/sdk's devDependencies, from the npm registry):
+  // their fetch, streams and timers are their own, so each gets one pass on this stack.
+  const runtimes: [string, string[]][] = [
+    ["Bun", [bin("bun"), "run"]],
+    // Deno resolves only the import specifiers written, and the tests import `./x.js` for x.ts.
+    [
+      "Deno",
+      [
+        bin("deno"),
+        "run",
+        "--unstable-sloppy-imports",
+        "--allow-net=127.0.0.1",
+        "--allow-env",
+        "--allow-read",
+      ],
+    ],
+  ];
+  for (const [name, [command, ...args]] of runtimes) {
+    test(`TypeScript (@wrenn/sdk) under ${name}`, async () => {
+      const { stdout } = await run(command as string, [...args, "ts-main.ts"], {
+        cwd: join(repoRoot, "tests/sdk-scenario"),
+        env: {
+          PATH: process.env.PATH ?? "",
+          // Where Deno and Bun keep their caches.
+          HOME: process.env.HOME ?? "",
+          WRENN_API_URL: conn.apiUrl,
+          WRENN_API_KEY: conn.apiKey,
+          WRENN_SCENARIO_FOREIGN_ID: foreignId,
+          NO_COLOR: "1",
+        },
+        maxBuffer: 64 * 1024 * 1024,
+      });
+      const lines = stdout.trim().split("\n");
+      expect(JSON.parse(lines[lines.length - 1] ?? "{}")).toEqual(expected);
+    });
+  }
 
   test("Python (wrenn, installed with pip into a venv, offline)", async () => {
     python = await installPythonSdk(scratch);

@@ -325,9 +325,9 @@ def _resume(api: ApiClient, sandbox_id: str, timeout: Optional[float]) -> Dict[s
         {} if seconds is None else {"timeoutSeconds": seconds},
         timeout=max(api.config.request_timeout, _SUSPEND_TIMEOUT),
     )
-    if not isinstance(answer, dict):
-        answer = {}
-    return answer
+    # A dict of the server's JSON (or {} for an empty answer).
+    resumed: Dict[str, Any] = answer if isinstance(answer, dict) else {}
+    return resumed
 
 
 def _set_timeout(api: ApiClient, sandbox_id: str, timeout: float) -> None:
