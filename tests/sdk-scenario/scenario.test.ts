@@ -125,7 +125,7 @@ describe("the SDK scenario (real stack)", () => {
     }
   });
 
-  test("Go (wrenn/sdk, built with Debian's go, no module proxy)", async () => {
+  test("Go (github.com/wrenn/wrenn/sdks/go, built with Debian's go, no module proxy)", async () => {
     const binary = join(scratch, "go-scenario");
     const goEnv = {
       ...process.env,

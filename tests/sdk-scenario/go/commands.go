@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	wrenn "wrenn/sdk"
+	wrenn "github.com/wrenn/wrenn/sdks/go"
 )
 
 // commandSteps: the commands.* steps of the scenario.

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"sync"
 
-	wrenn "wrenn/sdk"
+	wrenn "github.com/wrenn/wrenn/sdks/go"
 )
 
 // fileSteps: the files.* steps and the terminal.

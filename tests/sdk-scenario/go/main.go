@@ -13,7 +13,7 @@ import (
 	"path/filepath"
 	"time"
 
-	wrenn "wrenn/sdk"
+	wrenn "github.com/wrenn/wrenn/sdks/go"
 )
 
 type params map[string]any

@@ -5,7 +5,7 @@ import (
 	"os"
 	"strings"
 
-	wrenn "wrenn/sdk"
+	wrenn "github.com/wrenn/wrenn/sdks/go"
 )
 
 // reconnectCheck: through a proxy that cuts the first process stream (scenario.test.ts), a

@@ -6,7 +6,7 @@ import (
 	"regexp"
 	"time"
 
-	wrenn "wrenn/sdk"
+	wrenn "github.com/wrenn/wrenn/sdks/go"
 )
 
 // sandboxSteps: the sandbox's life (create, pause and resume, network, errors, kill).

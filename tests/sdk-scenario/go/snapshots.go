@@ -3,7 +3,7 @@ package main
 import (
 	"regexp"
 
-	wrenn "wrenn/sdk"
+	wrenn "github.com/wrenn/wrenn/sdks/go"
 )
 
 // snapshotSteps: snapshots, a sandbox restored from one, a fork, and templates.

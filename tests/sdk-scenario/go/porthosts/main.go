@@ -8,7 +8,7 @@ import (
 	"errors"
 	"os"
 
-	wrenn "wrenn/sdk"
+	wrenn "github.com/wrenn/wrenn/sdks/go"
 )
 
 func main() {
