@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# mypy --strict over the Python SDK and the scenario's Python runners (which use it as a user
+# mypy --strict over the Python SDK, and the scenario's and bench's Python (which use it as a user
 # would), checked as Python 3.9, the oldest the package supports. `npm run check` runs it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -10,4 +10,4 @@ if ! command -v mypy >/dev/null 2>&1; then
 fi
 MYPYPATH=sdks/python mypy --strict --python-version 3.9 --no-error-summary \
   --cache-dir node_modules/.cache/mypy \
-  sdks/python/wrenn tests/sdk-scenario/*.py
+  sdks/python/wrenn tests/sdk-scenario/*.py bench/sdk-overhead/*.py
