@@ -8,7 +8,8 @@ import (
 )
 
 // The /v1 API beyond one sandbox's life, as the TypeScript SDK's WrennClient has it: snapshots
-// of running sandboxes and forks (Client.Snapshots), templates (Client.Templates). A snapshot's
+// of running sandboxes and forks (Client.Snapshots), templates (Client.Templates), workspaces
+// (Client.Workspaces; the TypeScript SDK's Workspaces). A snapshot's
 // ID is a template: Create(ctx, CreateOptions{Template: snap.ID}) restores it.
 
 // saveTimeout: a snapshot and a fork write the sandbox's memory and disk, longer than a usual
@@ -17,8 +18,9 @@ const saveTimeout = 600 * time.Second
 
 // Client holds the connection for the snapshot and template calls.
 type Client struct {
-	Snapshots *Snapshots
-	Templates *Templates
+	Snapshots  *Snapshots
+	Templates  *Templates
+	Workspaces *Workspaces
 }
 
 // NewClient reads cfg the way Create does (empty fields from the environment).
@@ -27,7 +29,7 @@ func NewClient(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{Snapshots: &Snapshots{c}, Templates: &Templates{c}}, nil
+	return &Client{Snapshots: &Snapshots{c}, Templates: &Templates{c}, Workspaces: &Workspaces{c}}, nil
 }
 
 // Snapshot is a saved running sandbox.

@@ -24,6 +24,7 @@ from wrenn import (
     Sandbox,
     SandboxException,
     SandboxQuery,
+    Workspaces,
     WrennClient,
 )
 from wrenn._contract import SANDBOX_ID_PATTERN, SNAPSHOT_ID_PATTERN
@@ -340,6 +341,12 @@ def run() -> Dict[str, Any]:
             "unknownTemplate": outcome(lambda: client.templates.get(p["unknownTemplate"])),
         }
 
+    def workspaces(p: Dict[str, Any]) -> Dict[str, Any]:
+        return {
+            "listed": isinstance(Workspaces.list(), list),
+            "unknown": outcome(lambda: Workspaces.get(p["unknownName"])),
+        }
+
     def network(p: Dict[str, Any]) -> Dict[str, Any]:
         other = Sandbox.create(
             network={
@@ -402,6 +409,7 @@ def run() -> Dict[str, Any]:
         "pty": pty,
         "pauseResume": pause_resume,
         "snapshots": snapshots,
+        "workspaces": workspaces,
         "network": network,
         "errors": errors,
         "kill": kill,

@@ -8,6 +8,7 @@ import {
   type ConnectionOpts,
   type FilesystemEvent,
   Sandbox,
+  Workspaces,
   WrennClient,
   WrennError,
 } from "@wrenn/sdk";
@@ -325,6 +326,12 @@ export async function runScenario(conn: ConnectionOpts, foreignId: string): Prom
         deletedGet: await outcome(() => client.snapshots.get(snap.id)),
         templatesListed: Array.isArray(await client.templates.list()),
         unknownTemplate: await outcome(() => client.templates.get(p.unknownTemplate)),
+      };
+    },
+    async workspaces(p) {
+      return {
+        listed: Array.isArray(await Workspaces.list(conn)),
+        unknown: await outcome(() => Workspaces.get(p.unknownName, conn)),
       };
     },
     async network(p) {

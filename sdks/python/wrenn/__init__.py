@@ -55,6 +55,7 @@ from .sandbox_info import (
     SandboxPaginator,
     SandboxQuery,
 )
+from .workspaces import WorkspaceInfo, Workspaces
 from .wrenn_client import (
     Fork,
     ForkError,
@@ -126,6 +127,8 @@ __all__ = [
     "TimeoutException",
     "UnexpectedResponseException",
     "WatchHandle",
+    "WorkspaceInfo",
+    "Workspaces",
     "WrennClient",
     "WrennError",
     "WriteEntry",

@@ -6,9 +6,18 @@ import (
 	wrenn "github.com/wrenn/wrenn/sdks/go"
 )
 
-// snapshotSteps: snapshots, a sandbox restored from one, a fork, and templates.
+// snapshotSteps: snapshots, a sandbox restored from one, a fork, templates and workspaces.
 func snapshotSteps() map[string]stepFunc {
 	return map[string]stepFunc{
+		"workspaces": func(p params) (report, error) {
+			client, err := wrenn.NewClient(wrenn.Config{})
+			if err != nil {
+				return nil, err
+			}
+			list, err := client.Workspaces.List(ctx)
+			_, errUnknown := client.Workspaces.Get(ctx, p.str("unknownName"))
+			return report{"listed": err == nil && list != nil, "unknown": outcome(errUnknown)}, nil
+		},
 		"snapshots": func(p params) (report, error) {
 			client, err := wrenn.NewClient(wrenn.Config{})
 			if err != nil {
