@@ -65,8 +65,11 @@ describe("the SDK scenario (real stack)", () => {
     ],
   ];
   for (const [name, [command, ...args]] of runtimes) {
-    test(`TypeScript (@wrenn/sdk) under ${name}`, async () => {
+    // Slow is not broken (the Node pass takes minutes on a loaded machine): a generous bound,
+    // and past it the runner is killed and its progress lines (stderr) say which step hung.
+    test(`TypeScript (@wrenn/sdk) under ${name}`, { timeout: 900_000 }, async () => {
       const { stdout } = await run(command as string, [...args, "ts-main.ts"], {
+        timeout: 840_000,
         cwd: join(repoRoot, "tests/sdk-scenario"),
         env: {
           PATH: process.env.PATH ?? "",

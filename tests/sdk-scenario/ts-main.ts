@@ -8,8 +8,11 @@ const env = (name: string): string => {
   return g.process?.env[name] ?? "";
 };
 
+const started = Date.now();
 const report = await runScenario(
   { apiUrl: env("WRENN_API_URL"), apiKey: env("WRENN_API_KEY") },
   env("WRENN_SCENARIO_FOREIGN_ID"),
+  (step) => console.error(`${((Date.now() - started) / 1000).toFixed(1)} s: ${step}`),
 );
+console.error(`${((Date.now() - started) / 1000).toFixed(1)} s: done`);
 console.log(JSON.stringify(report));

@@ -67,8 +67,15 @@ function outcome(call: () => Promise<unknown>): Promise<Report> {
   );
 }
 
-/** Runs every step against the stack `conn` names; `foreignId` is another owner's sandbox. */
-export async function runScenario(conn: ConnectionOpts, foreignId: string): Promise<Report> {
+/**
+ * Runs every step against the stack `conn` names; `foreignId` is another owner's sandbox.
+ * `progress` hears each step as it starts (a run that hangs then says where).
+ */
+export async function runScenario(
+  conn: ConnectionOpts,
+  foreignId: string,
+  progress: (step: string) => void = () => {},
+): Promise<Report> {
   const report: Report = {};
   let sbx: Sandbox | undefined;
   const sandbox = () => sbx as Sandbox;
@@ -378,6 +385,7 @@ export async function runScenario(conn: ConnectionOpts, foreignId: string): Prom
       else if (id !== "lifecycle" && !sbx) report[id] = { failed: "no sandbox (lifecycle failed)" };
       else {
         try {
+          progress(id);
           report[id] = await body(PARAMS[id]);
         } catch (e) {
           report[id] = { failed: `${kind(e)}: ${e instanceof Error ? e.message : String(e)}` };
