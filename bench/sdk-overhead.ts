@@ -70,7 +70,6 @@ try {
     }),
     Go: child(goBinary, [], t, goDir),
   };
-  await call("DELETE", `/v1/sandboxes/${t.sandboxId}`, { key });
 
   const p = (xs: number[], q: number) => percentile(xs, q);
   const rows = Object.entries(sides).flatMap(([language, side]) =>
@@ -97,6 +96,11 @@ try {
   console.log(`\nload at the end: ${loadAfter}`);
   console.log(
     `written to ${writeResults("sdk-overhead", { load, loadAfter, runs: RUNS, transfers: TRANSFERS, mib: MIB, rows, samples: sides })}`,
+  );
+  // After the figures are out: a pooled connection the server closed while the other
+  // languages ran (minutes) can fail this call, and the agent's stop removes the sandbox anyway.
+  await call("DELETE", `/v1/sandboxes/${t.sandboxId}`, { key }).catch((e: Error) =>
+    console.log(`(deleting the sandbox: ${e.message}; the agent's stop removes it)`),
   );
 } finally {
   await cp.stop();

@@ -42,7 +42,9 @@ describe("the SDK scenario (real stack)", () => {
     if (scratch) await rm(scratch, { recursive: true, force: true });
   });
 
-  test("TypeScript (@wrenn/sdk)", async () => {
+  // Each pass takes minutes on a loaded machine (seen: Python 108 s alone, past 300 s beside a
+  // bench): slow is not broken, so every pass has the same generous bound.
+  test("TypeScript (@wrenn/sdk)", { timeout: 900_000 }, async () => {
     const report = await runScenario(conn, foreignId);
     expect(report).toEqual(expected);
   });
@@ -65,8 +67,7 @@ describe("the SDK scenario (real stack)", () => {
     ],
   ];
   for (const [name, [command, ...args]] of runtimes) {
-    // Slow is not broken (the Node pass takes minutes on a loaded machine): a generous bound,
-    // and past it the runner is killed and its progress lines (stderr) say which step hung.
+    // Past the bound the runner is killed, and its progress lines (stderr) say which step hung.
     test(`TypeScript (@wrenn/sdk) under ${name}`, { timeout: 900_000 }, async () => {
       const { stdout } = await run(command as string, [...args, "ts-main.ts"], {
         timeout: 840_000,
@@ -87,7 +88,9 @@ describe("the SDK scenario (real stack)", () => {
     });
   }
 
-  test("Python (wrenn, installed with pip into a venv, offline)", async () => {
+  test("Python (wrenn, installed with pip into a venv, offline)", {
+    timeout: 900_000,
+  }, async () => {
     python = await installPythonSdk(scratch);
     const { stdout } = await run(python, [join(repoRoot, "tests/sdk-scenario/run.py")], {
       // Not the checkout: the installed package is the one under test.
@@ -128,7 +131,9 @@ describe("the SDK scenario (real stack)", () => {
     }
   });
 
-  test("Go (github.com/wrenn/wrenn/sdks/go, built with Debian's go, no module proxy)", async () => {
+  test("Go (github.com/wrenn/wrenn/sdks/go, built with Debian's go, no module proxy)", {
+    timeout: 900_000,
+  }, async () => {
     const binary = join(scratch, "go-scenario");
     const goEnv = {
       ...process.env,
