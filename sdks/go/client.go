@@ -32,6 +32,10 @@ type Config struct {
 	// ReconnectTimeout: how long a broken command output stream keeps trying to reconnect
 	// (envd replays what was missed) before Wait returns a stream_lost error (0: 60 s).
 	ReconnectTimeout time.Duration
+	// Domain is the control plane's wildcard domain (its WRENN_DOMAIN; default the
+	// environment's WRENN_DOMAIN), for GetHost's <port>-<id>.<domain>. Without one, ports are
+	// reached through the API's own /v1/sandboxes/{id}/ports/{port}.
+	Domain string
 }
 
 func firstEnv(names ...string) string {
@@ -45,6 +49,7 @@ func firstEnv(names ...string) string {
 
 type client struct {
 	apiURL    string
+	domain    string
 	apiKey    string
 	timeout   time.Duration
 	reconnect time.Duration
@@ -82,7 +87,11 @@ func newClient(c Config) (*client, error) {
 	if reconnect <= 0 {
 		reconnect = 60 * time.Second
 	}
-	return &client{apiURL: strings.TrimRight(raw, "/"), apiKey: key, timeout: timeout, reconnect: reconnect, http: hc}, nil
+	domain := c.Domain
+	if domain == "" {
+		domain = os.Getenv("WRENN_DOMAIN")
+	}
+	return &client{apiURL: strings.TrimRight(raw, "/"), domain: domain, apiKey: key, timeout: timeout, reconnect: reconnect, http: hc}, nil
 }
 
 func (c *client) headers(h http.Header) {

@@ -21,6 +21,12 @@ const (
 	timeoutSecondsMax = 86400
 )
 
+// SandboxIDPattern and SnapshotIDPattern are the contract's id shapes (regular expressions).
+const (
+	SandboxIDPattern  = sandboxIDPattern
+	SnapshotIDPattern = "^snap-[0-9a-f]{8}$"
+)
+
 // ErrorCodeSpec is what the contract says about an error code.
 type ErrorCodeSpec struct {
 	Status    int

@@ -1,3 +1,3 @@
-module wrenn/sdk
+module github.com/wrenn/wrenn/sdks/go
 
 go 1.19

@@ -4,11 +4,12 @@ JSON line of what it saw, checked by install.test.ts."""
 
 import asyncio
 import json
+from typing import Any, Dict
 
 from wrenn import AsyncSandbox, CommandExitException
 
 
-async def main() -> dict:
+async def main() -> Dict[str, Any]:
     async with await AsyncSandbox.create(timeout=300) as sbx:
         runs = await asyncio.gather(*(sbx.commands.run(f"echo $(({i}*2))") for i in range(5)))
         handle = await sbx.commands.run("sleep 1; echo later", background=True)

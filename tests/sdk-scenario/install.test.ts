@@ -83,18 +83,18 @@ describe("installable SDKs and CLI (real stack)", () => {
     await run(wrenn, ["sandbox", "kill", id], { env });
   });
 
-  test("the Go module builds with no module proxy; its README's example runs as written", async () => {
+  test("the Go module builds with no module proxy, set up by its README's commands; its example runs as written", async () => {
     const app = join(scratch, "go-app");
     await mkdir(app);
-    await writeFile(
-      join(app, "go.mod"),
-      `module example\n\ngo 1.19\n\nrequire wrenn/sdk v0.0.0\n\nreplace wrenn/sdk => ${join(repoRoot, "sdks/go")}\n`,
-    );
+    const goEnv = { ...env, GOPROXY: "off", GOFLAGS: "-mod=mod" };
+    await run("go", ["mod", "init", "example"], { cwd: app, env: goEnv });
+    // The install block's command, with the checkout where this test runs.
+    const install = (await firstBlock("sdks/go/README.md", "sh")).trim();
+    expect(install).toMatch(/^go mod edit /);
+    const [go, ...args] = install.replaceAll("/path/to/wrenn", repoRoot).split(/\s+/);
+    await run(go as string, args, { cwd: app, env: goEnv });
     await writeFile(join(app, "main.go"), await firstBlock("sdks/go/README.md", "go"));
-    const hello = await run("go", ["run", "."], {
-      cwd: app,
-      env: { ...env, GOPROXY: "off", GOFLAGS: "-mod=mod" },
-    });
+    const hello = await run("go", ["run", "."], { cwd: app, env: goEnv });
     expect(hello.stdout).toBe("hello from Linux\n");
   });
 

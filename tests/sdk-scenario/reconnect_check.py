@@ -4,13 +4,14 @@ a command's output must arrive whole, once, through a reconnect. Prints one JSON
 
 import json
 import sys
+from typing import List
 
 from wrenn import Sandbox
 
 LINES = 30
 sbx = Sandbox.create()
 try:
-    seen = []
+    seen: List[str] = []
     handle = sbx.commands.run(
         f"for i in $(seq 1 {LINES}); do echo line$i; sleep 0.05; done",
         background=True,

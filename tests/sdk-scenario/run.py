@@ -15,7 +15,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
-from typing import Any, Callable, Dict, Iterator
+from typing import Any, Callable, Dict, Iterator, List
 
 from wrenn import (
     CommandExitException,
@@ -24,8 +24,10 @@ from wrenn import (
     Sandbox,
     SandboxException,
     SandboxQuery,
+    Workspaces,
+    WrennClient,
 )
-from wrenn._contract import SANDBOX_ID_PATTERN
+from wrenn._contract import SANDBOX_ID_PATTERN, SNAPSHOT_ID_PATTERN
 
 SCENARIO = json.load(open(os.path.join(os.path.dirname(__file__), "scenario.json")))
 PARAMS = {step["id"]: step["params"] for step in SCENARIO["steps"]}
@@ -53,6 +55,15 @@ def pattern(n: int) -> Iterator[bytes]:
         piece = block[: min(len(block), n - sent)]
         sent += len(piece)
         yield piece
+
+
+def outcome(call: Callable[[], Any]) -> Dict[str, Any]:
+    """{error, code} of the SandboxException the call raised; {error: None} when none."""
+    try:
+        call()
+        return {"error": None}
+    except SandboxException as e:
+        return {"error": kind(e), "code": e.code}
 
 
 class Chunks:
@@ -106,7 +117,7 @@ def run() -> Dict[str, Any]:
         }
 
     def streaming(p: Dict[str, Any]) -> Dict[str, Any]:
-        chunks = []
+        chunks: List[str] = []
         r = state["sbx"].commands.run(p["cmd"], on_stdout=chunks.append)
         return {"streamed": "".join(chunks), "stderr": r.stderr, "exitCode": r.exit_code}
 
@@ -140,7 +151,8 @@ def run() -> Dict[str, Any]:
 
     def concurrent(p: Dict[str, Any]) -> Dict[str, Any]:
         def one(i: int) -> str:
-            return state["sbx"].commands.run(f"echo $(({i}*{i}))").stdout.strip()
+            sbx: Sandbox = state["sbx"]
+            return sbx.commands.run(f"echo $(({i}*{i}))").stdout.strip()
 
         with ThreadPoolExecutor(max_workers=p["count"]) as pool:
             return {"outputs": list(pool.map(one, range(p["count"])))}
@@ -283,6 +295,58 @@ def run() -> Dict[str, Any]:
             "processKept": sleeper.pid in [x.pid for x in again.commands.list()],
         }
 
+    def snapshots(p: Dict[str, Any]) -> Dict[str, Any]:
+        sbx = state["sbx"]
+        client = WrennClient()
+        sbx.files.write(p["path"], p["content"])
+        snap = client.snapshots.create(sbx.sandbox_id, name=p["name"])
+        got = client.snapshots.get(snap.id)
+        page = client.snapshots.list(sandbox_id=sbx.sandbox_id)
+        restored = Sandbox.create(snap.id)
+        restored_content = None
+        restored_killed = False
+        try:
+            restored_content = restored.files.read(p["path"])
+            restored_killed = restored.kill()
+        finally:
+            if not restored_killed:
+                restored.kill()
+        forks = client.snapshots.fork(sbx.sandbox_id, count=1)
+        fork_ids = [f.sandbox.sandbox_id for f in forks if f.sandbox is not None]
+        fork_content = None
+        fork_killed = False
+        try:
+            if fork_ids:
+                fork = Sandbox.connect(fork_ids[0])
+                fork_content = fork.files.read(p["path"])
+                fork_killed = fork.kill()
+        finally:
+            for fork_id in fork_ids:
+                Sandbox.kill(fork_id)
+        client.snapshots.delete(snap.id)
+        return {
+            "idMatchesContract": re.match(SNAPSHOT_ID_PATTERN, snap.id) is not None,
+            "name": snap.name,
+            "sourceSandboxMatches": snap.source_sandbox_id == sbx.sandbox_id,
+            "sizePositive": snap.size_bytes > 0,
+            "gotSameId": got.id == snap.id,
+            "listedBySource": any(x.id == snap.id for x in page.snapshots),
+            "restoredContent": restored_content,
+            "restoredKilled": restored_killed,
+            "forks": len(forks),
+            "forkContent": fork_content,
+            "forkKilled": fork_killed,
+            "deletedGet": outcome(lambda: client.snapshots.get(snap.id)),
+            "templatesListed": isinstance(client.templates.list(), list),
+            "unknownTemplate": outcome(lambda: client.templates.get(p["unknownTemplate"])),
+        }
+
+    def workspaces(p: Dict[str, Any]) -> Dict[str, Any]:
+        return {
+            "listed": isinstance(Workspaces.list(), list),
+            "unknown": outcome(lambda: Workspaces.get(p["unknownName"])),
+        }
+
     def network(p: Dict[str, Any]) -> Dict[str, Any]:
         other = Sandbox.create(
             network={
@@ -311,13 +375,6 @@ def run() -> Dict[str, Any]:
                 pass
 
     def errors(p: Dict[str, Any]) -> Dict[str, Any]:
-        def outcome(call: Callable[[], Any]) -> Dict[str, Any]:
-            try:
-                call()
-                return {"error": None}
-            except SandboxException as e:
-                return {"error": kind(e), "code": e.code}
-
         foreign = os.environ.get("WRENN_SCENARIO_FOREIGN_ID", "")
         return {
             "badKey": outcome(lambda: Sandbox.list(api_key=p["badKey"]).next_items()),
@@ -351,6 +408,8 @@ def run() -> Dict[str, Any]:
         "files.watch": watch,
         "pty": pty,
         "pauseResume": pause_resume,
+        "snapshots": snapshots,
+        "workspaces": workspaces,
         "network": network,
         "errors": errors,
         "kill": kill,

@@ -15,6 +15,7 @@ import { runScenario } from "./ts-runner.js";
 // One behaviour, every SDK: the steps and expected outputs of scenario.json, run by each SDK
 // against one real stack. A difference between SDKs is a failing test here.
 const run = promisify(execFile);
+const bin = (name: string) => join(repoRoot, "node_modules/.bin", name);
 const expected = Object.fromEntries(scenario.steps.map((s) => [s.id, s.expect]));
 // What reconnect_check.py and the Go runner's reconnect mode print: 30 lines, once each.
 const lines = Array.from({ length: 30 }, (_, i) => `line${i + 1}\n`).join("");
@@ -41,12 +42,55 @@ describe("the SDK scenario (real stack)", () => {
     if (scratch) await rm(scratch, { recursive: true, force: true });
   });
 
-  test("TypeScript (@wrenn/sdk)", async () => {
+  // Each pass takes minutes on a loaded machine (seen: Python 108 s alone, past 300 s beside a
+  // bench): slow is not broken, so every pass has the same generous bound.
+  test("TypeScript (@wrenn/sdk)", { timeout: 900_000 }, async () => {
     const report = await runScenario(conn, foreignId);
     expect(report).toEqual(expected);
   });
 
-  test("Python (wrenn, installed with pip into a venv, offline)", async () => {
+  // The same runner under Bun and Deno (packages/sdk's devDependencies, from the npm registry):
+  // their fetch, streams and timers are their own, so each gets one pass on this stack.
+  const runtimes: [string, string[]][] = [
+    ["Bun", [bin("bun"), "run"]],
+    // Deno resolves only the import specifiers written, and the tests import `./x.js` for x.ts.
+    [
+      "Deno",
+      [
+        bin("deno"),
+        "run",
+        "--unstable-sloppy-imports",
+        "--allow-net=127.0.0.1",
+        "--allow-env",
+        "--allow-read",
+      ],
+    ],
+  ];
+  for (const [name, [command, ...args]] of runtimes) {
+    // Past the bound the runner is killed, and its progress lines (stderr) say which step hung.
+    test(`TypeScript (@wrenn/sdk) under ${name}`, { timeout: 900_000 }, async () => {
+      const { stdout } = await run(command as string, [...args, "ts-main.ts"], {
+        timeout: 840_000,
+        cwd: join(repoRoot, "tests/sdk-scenario"),
+        env: {
+          PATH: process.env.PATH ?? "",
+          // Where Deno and Bun keep their caches.
+          HOME: process.env.HOME ?? "",
+          WRENN_API_URL: conn.apiUrl,
+          WRENN_API_KEY: conn.apiKey,
+          WRENN_SCENARIO_FOREIGN_ID: foreignId,
+          NO_COLOR: "1",
+        },
+        maxBuffer: 64 * 1024 * 1024,
+      });
+      const lines = stdout.trim().split("\n");
+      expect(JSON.parse(lines[lines.length - 1] ?? "{}")).toEqual(expected);
+    });
+  }
+
+  test("Python (wrenn, installed with pip into a venv, offline)", {
+    timeout: 900_000,
+  }, async () => {
     python = await installPythonSdk(scratch);
     const { stdout } = await run(python, [join(repoRoot, "tests/sdk-scenario/run.py")], {
       // Not the checkout: the installed package is the one under test.
@@ -87,7 +131,9 @@ describe("the SDK scenario (real stack)", () => {
     }
   });
 
-  test("Go (wrenn/sdk, built with Debian's go, no module proxy)", async () => {
+  test("Go (github.com/wrenn/wrenn/sdks/go, built with Debian's go, no module proxy)", {
+    timeout: 900_000,
+  }, async () => {
     const binary = join(scratch, "go-scenario");
     const goEnv = {
       ...process.env,

@@ -1,13 +1,15 @@
 // The shared SDK scenario (scenario.json) with @wrenn/sdk: the same steps as run.py, reporting
 // what it observed in the same shape, so scenario.test.ts holds both to one expectation.
 import { createHash } from "node:crypto";
-import { SANDBOX_ID_PATTERN } from "@wrenn/contract";
+import { SANDBOX_ID_PATTERN, SNAPSHOT_ID_PATTERN } from "@wrenn/contract";
 import {
   CommandExitError,
   CommandTimeoutError,
   type ConnectionOpts,
   type FilesystemEvent,
   Sandbox,
+  Workspaces,
+  WrennClient,
   WrennError,
 } from "@wrenn/sdk";
 import scenario from "./scenario.json" with { type: "json" };
@@ -54,8 +56,26 @@ function streamOf(chunks: Generator<Uint8Array>): ReadableStream<Uint8Array> {
   });
 }
 
-/** Runs every step against the stack `conn` names; `foreignId` is another owner's sandbox. */
-export async function runScenario(conn: ConnectionOpts, foreignId: string): Promise<Report> {
+/** `{error, code}` of the WrennError the call failed with; `{error: null}` when it did not. */
+function outcome(call: () => Promise<unknown>): Promise<Report> {
+  return call().then(
+    () => ({ error: null }),
+    (e: unknown) => {
+      if (!(e instanceof WrennError)) throw e;
+      return { error: kind(e), code: e.code };
+    },
+  );
+}
+
+/**
+ * Runs every step against the stack `conn` names; `foreignId` is another owner's sandbox.
+ * `progress` hears each step as it starts (a run that hangs then says where).
+ */
+export async function runScenario(
+  conn: ConnectionOpts,
+  foreignId: string,
+  progress: (step: string) => void = () => {},
+): Promise<Report> {
   const report: Report = {};
   let sbx: Sandbox | undefined;
   const sandbox = () => sbx as Sandbox;
@@ -270,6 +290,57 @@ export async function runScenario(conn: ConnectionOpts, foreignId: string): Prom
         processKept: (await sbx.commands.list()).some((x) => x.pid === sleeper.pid),
       };
     },
+    async snapshots(p) {
+      const s = sandbox();
+      const client = new WrennClient(conn);
+      await s.files.write(p.path, p.content);
+      const snap = await client.snapshots.create(s.sandboxId, { name: p.name });
+      const got = await client.snapshots.get(snap.id);
+      const page = await client.snapshots.list({ sandboxId: s.sandboxId });
+      const restored = await Sandbox.create(snap.id, conn);
+      let restoredContent: string | null = null;
+      let restoredKilled = false;
+      try {
+        restoredContent = await restored.files.read(p.path);
+        restoredKilled = await restored.kill();
+      } finally {
+        if (!restoredKilled) await restored.kill().catch(() => {});
+      }
+      const forks = await client.snapshots.fork(s.sandboxId, { count: 1 });
+      const forkIds = forks.forks.flatMap((f) => (f.sandbox ? [f.sandbox.id] : []));
+      let forkContent: string | null = null;
+      let forkKilled = false;
+      try {
+        const fork = forkIds[0] ? await Sandbox.connect(forkIds[0], conn) : undefined;
+        forkContent = fork ? await fork.files.read(p.path) : null;
+        forkKilled = fork ? await fork.kill() : false;
+      } finally {
+        for (const id of forkIds) await Sandbox.kill(id, conn).catch(() => {});
+      }
+      await client.snapshots.delete(snap.id);
+      return {
+        idMatchesContract: new RegExp(SNAPSHOT_ID_PATTERN).test(snap.id),
+        name: snap.name,
+        sourceSandboxMatches: snap.sourceSandboxId === s.sandboxId,
+        sizePositive: snap.sizeBytes > 0,
+        gotSameId: got.id === snap.id,
+        listedBySource: page.snapshots.some((x) => x.id === snap.id),
+        restoredContent,
+        restoredKilled,
+        forks: forks.forks.length,
+        forkContent,
+        forkKilled,
+        deletedGet: await outcome(() => client.snapshots.get(snap.id)),
+        templatesListed: Array.isArray(await client.templates.list()),
+        unknownTemplate: await outcome(() => client.templates.get(p.unknownTemplate)),
+      };
+    },
+    async workspaces(p) {
+      return {
+        listed: Array.isArray(await Workspaces.list(conn)),
+        unknown: await outcome(() => Workspaces.get(p.unknownName, conn)),
+      };
+    },
     async network(p) {
       const other = await Sandbox.create({
         ...conn,
@@ -290,14 +361,6 @@ export async function runScenario(conn: ConnectionOpts, foreignId: string): Prom
       }
     },
     async errors(p) {
-      const outcome = (call: () => Promise<unknown>) =>
-        call().then(
-          () => ({ error: null }),
-          (e: unknown) => {
-            if (!(e instanceof WrennError)) throw e;
-            return { error: kind(e), code: e.code };
-          },
-        );
       return {
         badKey: await outcome(() => Sandbox.list({ ...conn, apiKey: p.badKey }).nextItems()),
         unknownSandbox: await outcome(() => Sandbox.connect(p.unknownId, conn)),
@@ -322,6 +385,7 @@ export async function runScenario(conn: ConnectionOpts, foreignId: string): Prom
       else if (id !== "lifecycle" && !sbx) report[id] = { failed: "no sandbox (lifecycle failed)" };
       else {
         try {
+          progress(id);
           report[id] = await body(PARAMS[id]);
         } catch (e) {
           report[id] = { failed: `${kind(e)}: ${e instanceof Error ? e.message : String(e)}` };

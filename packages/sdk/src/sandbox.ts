@@ -450,7 +450,7 @@ function seconds(name: string, ms: number): number {
 function checkPort(port: number): void {
   if (!Number.isInteger(port) || port < 1 || port > 65_535) {
     throw new InvalidArgumentError(
-      "invalid_argument",
+      "invalid_port",
       `port must be an integer from 1 to 65535, got ${port}`,
     );
   }

@@ -11,6 +11,7 @@ ENVD_REPLAY_FROM_HEADER = "wrenn-replay-from"
 ENVD_REPLAY_START_HEADER = "wrenn-replay-start"
 ENVD_KEEPALIVE_SECONDS = 30
 SANDBOX_ID_PATTERN = "^sb-[0-9a-f]{8}$"
+SNAPSHOT_ID_PATTERN = "^snap-[0-9a-f]{8}$"
 
 # Every error code a Wrenn server raises: its HTTP status, gRPC code name, whether a retry may
 # succeed unchanged, and its default message ({name} marks a parameter).

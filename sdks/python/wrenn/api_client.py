@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 from urllib.parse import quote, urlencode
 
 from . import _http
@@ -22,7 +22,7 @@ class ApiClient:
     def __init__(self, config: ConnectionConfig) -> None:
         self.config = config
 
-    def url(self, path: str, query: Optional[Dict[str, QueryValue]] = None) -> str:
+    def url(self, path: str, query: Optional[Mapping[str, QueryValue]] = None) -> str:
         pairs: List[Tuple[str, str]] = []
         for name, value in (query or {}).items():
             if value is None:
@@ -50,7 +50,7 @@ class ApiClient:
         method: str,
         path: str,
         body: Any = None,
-        query: Optional[Dict[str, QueryValue]] = None,
+        query: Optional[Mapping[str, QueryValue]] = None,
         timeout: Optional[float] = None,
     ) -> Any:
         """Sends a request and returns the parsed JSON (None for an empty answer)."""

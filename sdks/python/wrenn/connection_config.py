@@ -30,7 +30,10 @@ class ConnectionConfig:
     same key). ``api_url``: default ``WRENN_API_URL`` (or ``E2B_API_URL``), else
     http://127.0.0.1:3000. ``request_timeout``: seconds each API call may take (0: none).
     ``reconnect_timeout``: seconds a broken command output stream keeps trying to reconnect
-    (envd replays what was missed) before raising StreamLostException.
+    (envd replays what was missed) before raising StreamLostException. ``domain``: the control
+    plane's wildcard domain (its WRENN_DOMAIN), default ``WRENN_DOMAIN``, for ``get_host``'s
+    ``<port>-<id>.<domain>``; without one, ports are reached through the API's own
+    /v1/sandboxes/{id}/ports/{port}.
     """
 
     def __init__(
@@ -40,6 +43,7 @@ class ConnectionConfig:
         request_timeout: Optional[float] = None,
         headers: Optional[Dict[str, str]] = None,
         reconnect_timeout: Optional[float] = None,
+        domain: Optional[str] = None,
     ) -> None:
         url = api_url or _env("WRENN_API_URL", "E2B_API_URL") or DEFAULT_API_URL
         parts = urlsplit(url)
@@ -63,6 +67,7 @@ class ConnectionConfig:
             )
         self.reconnect_timeout = float(reconnect)
         self.headers: Dict[str, str] = dict(headers or {})
+        self.domain: Optional[str] = domain or _env("WRENN_DOMAIN")
 
     @property
     def api_key(self) -> str:

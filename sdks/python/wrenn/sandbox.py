@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import math
 from typing import Any, Callable, Dict, List, Optional, TypeVar
+from urllib.parse import urlsplit
 
 from ._contract import ENVD_PORT, LIMITS
 from .api_client import ApiClient, sandbox_path
@@ -76,8 +77,11 @@ def _config(
     api_key: Optional[str] = None,
     api_url: Optional[str] = None,
     request_timeout: Optional[float] = None,
+    domain: Optional[str] = None,
 ) -> ConnectionConfig:
-    return ConnectionConfig(api_key=api_key, api_url=api_url, request_timeout=request_timeout)
+    return ConnectionConfig(
+        api_key=api_key, api_url=api_url, request_timeout=request_timeout, domain=domain
+    )
 
 
 class Sandbox:
@@ -133,6 +137,7 @@ class Sandbox:
         memory_mb: Optional[int] = None,
         disk_mb: Optional[int] = None,
         network: Optional[SandboxNetworkOpts] = None,
+        domain: Optional[str] = None,
     ) -> "Sandbox":
         """Creates a sandbox (template ``base`` by default) and returns once envd inside it
         answers. ``timeout``: its lifetime in seconds (the server's default is 300); then it is
@@ -166,7 +171,7 @@ class Sandbox:
             body["autoPause"] = bool(auto_pause)
         if network is not None:
             body["network"] = _network_body(network, at_create=True)
-        config = _config(api_key, api_url, request_timeout)
+        config = _config(api_key, api_url, request_timeout, domain)
         answer = ApiClient(config).json("POST", "/v1/sandboxes", body)
         return cls._from_owned(answer, config)
 
@@ -178,10 +183,11 @@ class Sandbox:
         api_key: Optional[str] = None,
         api_url: Optional[str] = None,
         request_timeout: Optional[float] = None,
+        domain: Optional[str] = None,
     ) -> "Sandbox":
         """Attaches to an existing sandbox, resuming it first if it is paused. Raises
         SandboxNotFoundException when it does not exist or is not yours."""
-        config = _config(api_key, api_url, request_timeout)
+        config = _config(api_key, api_url, request_timeout, domain)
         return cls._from_owned(_resume(ApiClient(config), sandbox_id, timeout), config)
 
     @classmethod
@@ -292,12 +298,30 @@ class Sandbox:
             return False
 
     def get_host(self, port: int) -> str:
-        """Where a port of the sandbox is reached, without a scheme: through the API's
-        /v1/sandboxes/{id}/ports/{port} (which needs the API key in X-API-Key)."""
-        if not isinstance(port, int) or not 1 <= port <= 65535:
+        """Where a port of the sandbox is reached from outside, without a scheme (E2B's
+        ``get_host``): ``<port>-<id>.<domain>`` when the control plane has a wildcard domain
+        (``domain=`` or WRENN_DOMAIN), else ``<api host>/v1/sandboxes/<id>/ports/<port>``,
+        which needs the API key in X-API-Key. ``get_url`` gives the full URL."""
+        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
             raise InvalidArgumentException("invalid_port", f"port must be 1-65535, got {port!r}")
-        base = self.connection_config.api_url.split("://", 1)[1]
-        return f"{base}{sandbox_path(self.sandbox_id)}/ports/{port}"
+        domain = self.connection_config.domain
+        if domain:
+            return f"{port}-{self.sandbox_id}.{domain}"
+        api = urlsplit(self.connection_config.api_url)
+        # The host as a URL parser normalises it (TypeScript's URL.host): no credentials, no
+        # default port.
+        host = api.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        if api.port is not None and api.port != {"http": 80, "https": 443}.get(api.scheme):
+            host = f"{host}:{api.port}"
+        prefix = api.path.rstrip("/")
+        return f"{host}{prefix}{sandbox_path(self.sandbox_id)}/ports/{port}"
+
+    def get_url(self, port: int) -> str:
+        """The http(s) URL of a sandbox port (see ``get_host``)."""
+        scheme = urlsplit(self.connection_config.api_url).scheme
+        return f"{scheme}://{self.get_host(port)}"
 
 
 def _kill(api: ApiClient, sandbox_id: str) -> bool:
@@ -325,9 +349,9 @@ def _resume(api: ApiClient, sandbox_id: str, timeout: Optional[float]) -> Dict[s
         {} if seconds is None else {"timeoutSeconds": seconds},
         timeout=max(api.config.request_timeout, _SUSPEND_TIMEOUT),
     )
-    if not isinstance(answer, dict):
-        answer = {}
-    return answer
+    # A dict of the server's JSON (or {} for an empty answer).
+    resumed: Dict[str, Any] = answer if isinstance(answer, dict) else {}
+    return resumed
 
 
 def _set_timeout(api: ApiClient, sandbox_id: str, timeout: float) -> None:

@@ -2,6 +2,6 @@ module wrenn/sdk-scenario
 
 go 1.19
 
-require wrenn/sdk v0.0.0
+require github.com/wrenn/wrenn/sdks/go v0.0.0
 
-replace wrenn/sdk => ../../../sdks/go
+replace github.com/wrenn/wrenn/sdks/go => ../../../sdks/go

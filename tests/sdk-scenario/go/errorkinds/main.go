@@ -6,7 +6,7 @@ import (
 	"encoding/json"
 	"os"
 
-	wrenn "wrenn/sdk"
+	wrenn "github.com/wrenn/wrenn/sdks/go"
 )
 
 func main() {

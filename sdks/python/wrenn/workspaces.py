@@ -1,0 +1,139 @@
+"""Workspaces (/v1/workspaces), as the TypeScript SDK's ``Workspaces``: named, persistent
+sandboxes with no end time. ``suspend`` pauses one, ``resume`` brings it back; nothing ends one
+but ``destroy``. Every method takes the connection settings as ``Sandbox``'s class methods do
+(``api_key``, ``api_url``, ``request_timeout``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Dict, List, Optional
+from urllib.parse import quote
+
+from .api_client import ApiClient
+from .connection_config import ConnectionConfig
+from .exceptions import UnexpectedResponseException
+from .sandbox_info import _date
+
+
+@dataclass
+class WorkspaceInfo:
+    name: str
+    # A str: "created", "running", "stopped" or "suspended" (a newer server may add states).
+    state: str
+    image: str
+    vcpus: int
+    memory_mb: int
+    disk_gb: int
+    # The host's UDP port of its WireGuard endpoint; 0 until it has one.
+    host_port: int
+    # Its address on its host ("" while it has none, e.g. suspended).
+    vm_ip: str
+    sandbox_id: str
+    created_at: Optional[datetime]
+
+
+def parse_workspace(value: Any) -> WorkspaceInfo:
+    if not isinstance(value, dict) or not isinstance(value.get("name"), str):
+        raise UnexpectedResponseException(
+            "unexpected_response", f"not a workspace: {str(value)[:120]}"
+        )
+    return WorkspaceInfo(
+        name=value["name"],
+        state=str(value.get("state", "")),
+        image=str(value.get("image", "")),
+        vcpus=int(value.get("vcpus", 0)),
+        memory_mb=int(value.get("memoryMb", 0)),
+        disk_gb=int(value.get("diskGb", 0)),
+        host_port=int(value.get("hostPort", 0)),
+        vm_ip=str(value.get("vmIp", "")),
+        sandbox_id=str(value.get("sandboxId", "")),
+        created_at=_date(value.get("createdAt")),
+    )
+
+
+def _api(api_key: Optional[str], api_url: Optional[str], request_timeout: Optional[float]) -> ApiClient:
+    return ApiClient(
+        ConnectionConfig(api_key=api_key, api_url=api_url, request_timeout=request_timeout)
+    )
+
+
+def _path(name: str) -> str:
+    return f"/v1/workspaces/{quote(name, safe='')}"
+
+
+class Workspaces:
+    """The workspace operations, by name."""
+
+    @staticmethod
+    def create(
+        name: str,
+        image: Optional[str] = None,
+        vcpus: Optional[int] = None,
+        memory_mb: Optional[int] = None,
+        disk_gb: Optional[int] = None,
+        api_key: Optional[str] = None,
+        api_url: Optional[str] = None,
+        request_timeout: Optional[float] = None,
+    ) -> WorkspaceInfo:
+        """Creates a workspace; what is left out takes the server's defaults."""
+        body: Dict[str, Any] = {"name": name}
+        for key, value in (("image", image), ("vcpus", vcpus), ("memoryMb", memory_mb),
+                           ("diskGb", disk_gb)):
+            if value is not None:
+                body[key] = value
+        # A cold boot with a bigger disk: no client-side deadline shorter than the server's.
+        api = _api(api_key, api_url, request_timeout)
+        return parse_workspace(api.json("POST", "/v1/workspaces", body, timeout=0))
+
+    @staticmethod
+    def list(
+        api_key: Optional[str] = None,
+        api_url: Optional[str] = None,
+        request_timeout: Optional[float] = None,
+    ) -> List[WorkspaceInfo]:
+        answer = _api(api_key, api_url, request_timeout).json("GET", "/v1/workspaces")
+        if not isinstance(answer, dict) or not isinstance(answer.get("workspaces"), list):
+            raise UnexpectedResponseException(
+                "unexpected_response", f"not a workspace list: {str(answer)[:120]}"
+            )
+        return [parse_workspace(w) for w in answer["workspaces"]]
+
+    @staticmethod
+    def get(
+        name: str,
+        api_key: Optional[str] = None,
+        api_url: Optional[str] = None,
+        request_timeout: Optional[float] = None,
+    ) -> WorkspaceInfo:
+        return parse_workspace(_api(api_key, api_url, request_timeout).json("GET", _path(name)))
+
+    @staticmethod
+    def suspend(
+        name: str,
+        api_key: Optional[str] = None,
+        api_url: Optional[str] = None,
+        request_timeout: Optional[float] = None,
+    ) -> WorkspaceInfo:
+        api = _api(api_key, api_url, request_timeout)
+        return parse_workspace(api.json("POST", f"{_path(name)}/suspend", timeout=0))
+
+    @staticmethod
+    def resume(
+        name: str,
+        api_key: Optional[str] = None,
+        api_url: Optional[str] = None,
+        request_timeout: Optional[float] = None,
+    ) -> WorkspaceInfo:
+        api = _api(api_key, api_url, request_timeout)
+        return parse_workspace(api.json("POST", f"{_path(name)}/resume", timeout=0))
+
+    @staticmethod
+    def destroy(
+        name: str,
+        api_key: Optional[str] = None,
+        api_url: Optional[str] = None,
+        request_timeout: Optional[float] = None,
+    ) -> None:
+        """Destroys the workspace and its disk; the name is free afterwards."""
+        _api(api_key, api_url, request_timeout).json("DELETE", _path(name), timeout=0)
