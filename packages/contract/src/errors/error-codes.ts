@@ -279,6 +279,13 @@ export const ERROR_CODES = {
     retryable: false,
     message: "template {template} is not built on this host",
   },
+  /** A create names a runtime driver the host agent does not have (HostStatus.runtimes). */
+  runtime_not_available: {
+    status: 409,
+    grpc: "failed_precondition",
+    retryable: false,
+    message: "runtime {runtime} is not available on this host",
+  },
   /** A snapshot id or name that is unknown, deleted, or another owner's. */
   snapshot_not_found: {
     status: 404,
