@@ -199,7 +199,7 @@ export class SandboxService {
    * a local stack whose embedded database is its own, rather than after its deadline.
    */
   async settleInFlightOn(hostId: string): Promise<void> {
-    for (const row of await inFlightOnHost(this.core.o.db, hostId, IN_FLIGHT_STATES)) {
+    for (const row of await inFlightOnHost(this.core.options.db, hostId, IN_FLIGHT_STATES)) {
       await settleStuck(this.core, row);
     }
   }

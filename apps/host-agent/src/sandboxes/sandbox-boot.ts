@@ -67,7 +67,7 @@ export async function createSandbox(core: ManagerCore, req: CreateRequest): Prom
       ({ inst, bootPath } = await boot(core, ref, resources, req.network, mounts));
     }
     try {
-      await personalise(core, inst, req, bootPath);
+      await handToOwner(core, inst, req, bootPath);
     } catch (err) {
       await core.destroyInstance(inst.runtimeId).catch(() => {});
       throw err;
@@ -117,7 +117,7 @@ export async function fitResources(
 }
 
 /** The claimed or freshly booted sandbox becomes the caller's: policy, /init, identity. */
-export async function personalise(
+export async function handToOwner(
   core: ManagerCore,
   inst: Instance,
   req: CreateRequest,
