@@ -190,7 +190,7 @@ export async function failedSandboxHost(
   id: string,
 ): Promise<{ id: string; hostId: string; client: HostClient }> {
   const row = SANDBOX_ID_PATTERN.test(id)
-    ? await findSandbox(core.o.db, id, principal?.ownerId)
+    ? await findSandbox(core.options.db, id, principal?.ownerId)
     : null;
   if (!row) throw sandboxNotFound(id);
   if (row.state === "stopped") throw sandboxEnded(row);
@@ -203,7 +203,7 @@ export async function failedSandboxHost(
   if (!row.host_id) {
     throw new ServiceError("files_unavailable", `sandbox ${id} failed before it had a disk`);
   }
-  return { id: row.id, hostId: row.host_id, client: core.o.registry.client(row.host_id) };
+  return { id: row.id, hostId: row.host_id, client: core.options.registry.client(row.host_id) };
 }
 
 /**
