@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // `npm start`: the control plane and a host agent on this machine, in the foreground, with the
 // embedded database. Ctrl-C pauses running sandboxes (they come back at the next start), then
-// stops everything. The work is in @wrenn/control-plane's local stack, which `wrenn up` shares.
-import { banner, localStackOptionsFromEnv, startLocalStack } from "@wrenn/control-plane";
+// stops everything. The work is in @wrenn/local-stack (packages/local-stack), which `wrenn up` runs too.
+import { banner, localStackOptionsFromEnv, startLocalStack } from "@wrenn/local-stack";
 
 const bold = process.stdout.isTTY ? "\x1b[1m" : "";
 const reset = process.stdout.isTTY ? "\x1b[0m" : "";

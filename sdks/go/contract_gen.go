@@ -112,6 +112,8 @@ var ErrorCodes = map[string]ErrorCodeSpec{
 
 	"template_not_found": {Status: 404, Retryable: false, Message: "template {template} is not built on this host"},
 
+	"runtime_not_available": {Status: 409, Retryable: false, Message: "runtime {runtime} is not available on this host"},
+
 	"snapshot_not_found": {Status: 404, Retryable: false, Message: "snapshot {id} not found"},
 
 	"snapshot_incompatible": {Status: 409, Retryable: false, Message: "the snapshot cannot be restored on this host"},

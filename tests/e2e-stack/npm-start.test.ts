@@ -1,7 +1,7 @@
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { sandboxProcesses } from "@wrenn/control-plane";
+import { sandboxProcesses } from "@wrenn/local-stack";
 import { Sandbox } from "e2b";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { deleteAgentTables, freePort } from "../harness/agent-process.js";

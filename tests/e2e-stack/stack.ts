@@ -6,10 +6,8 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
-  AgentChild,
   type ControlPlane,
   type ControlPlaneConfig,
-  sandboxProcesses,
   startControlPlane,
 } from "@wrenn/control-plane";
 import {
@@ -19,6 +17,7 @@ import {
   TEST_ADMIN_KEY,
   type UserKey,
 } from "@wrenn/control-plane/testing";
+import { AgentChild, sandboxProcesses } from "@wrenn/local-stack";
 import { pino } from "pino";
 import { deleteAgentTables, freePort } from "../harness/agent-process.js";
 import { templatesDir } from "../harness/paths.js";

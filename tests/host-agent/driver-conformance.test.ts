@@ -7,7 +7,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EnvdClient } from "../../apps/host-agent/src/envd/envd-client.js";
 import { NetworkManager } from "../../apps/host-agent/src/network/network-manager.js";
 import { withNetnsFix } from "../../apps/host-agent/src/network/runsc-netns-fix.js";
-import type { RuntimeDriver, RuntimeSpec } from "../../apps/host-agent/src/runtime/driver.js";
+import { ManagedNetworks } from "../../apps/host-agent/src/network/sandbox-networks.js";
+import type {
+  GuestControl,
+  RuntimeDriver,
+  RuntimeSpec,
+} from "../../apps/host-agent/src/runtime/driver.js";
 import { GvisorDriver } from "../../apps/host-agent/src/runtime/gvisor/driver.js";
 import { NO_NETWORK } from "../../apps/host-agent/src/sandboxes/policy.js";
 import { SandboxDisk } from "../../apps/host-agent/src/storage/sandbox-disk.js";
@@ -18,10 +23,12 @@ import { leaseSlot, slotPool } from "../harness/slot-lease.js";
 
 /**
  * One set of cases every runtime driver must pass, run against the driver alone through the
- * RuntimeDriver interface (no agent, no manager): boot, exec through envd, freeze and thaw,
- * checkpoint and restore, stop, what is left after stop, and unknown ids. A new driver (a
- * microVM) adds an entry to DRIVERS; a case it cannot pass is skipped with a written reason,
- * never silently.
+ * RuntimeDriver interface (no agent, no manager): boot, exec through envd, suspend and resume
+ * in memory and to disk, an unsafe checkpoint refused or turned into a freeze, stop, what is
+ * left after stop, and unknown ids. The suite only lends the driver the guest (GuestControl),
+ * as the manager does; whatever the runtime needs around a save is the driver's own recipe.
+ * A new driver (a microVM) adds an entry to DRIVERS; a case it cannot pass is skipped with a
+ * written reason, never silently.
  *
  * The network and the disk are the agent's (NetworkManager, SandboxDisk), as in production:
  * the interface takes a network namespace and a root directory, so those stay outside it.
@@ -31,13 +38,6 @@ interface DriverUnderTest {
   readonly name: string;
   /** A ready driver whose state lives under dataDir. */
   make(dataDir: string): Promise<RuntimeDriver>;
-  /**
-   * What the driver's own guest needs around a checkpoint. gVisor cannot save a listening
-   * socket, so envd is told to close its listener before and to listen again (SIGUSR2) after:
-   * this protocol lives in the manager today, not behind the interface (see the split report).
-   */
-  beforeCheckpoint(envd: EnvdClient, driver: RuntimeDriver, runtimeId: string): Promise<void>;
-  afterRestore(driver: RuntimeDriver, runtimeId: string): Promise<void>;
   /** Case name → why this driver skips it. */
   readonly skips: Record<string, string>;
 }
@@ -59,8 +59,6 @@ const DRIVERS: DriverUnderTest[] = [
       await driver.init();
       return driver;
     },
-    beforeCheckpoint: (envd) => envd.quiesce(),
-    afterRestore: (driver, runtimeId) => driver.signal(runtimeId, "SIGUSR2"),
     skips: {},
   },
 ];
@@ -93,6 +91,8 @@ describe.each(DRIVERS)("runtime driver conformance: $name", (d) => {
     if (!base) throw new Error(`no base template in ${templatesDir} (global setup builds it)`);
     rootfs = base.rootfs;
     driver = await d.make(dataDir);
+    // What this suite builds for every sandbox, as the agent does (manager-core.ts).
+    expect(driver.capabilities).toMatchObject({ network: "veth", storage: "overlay-dir" });
   });
 
   afterAll(async () => {
@@ -135,6 +135,15 @@ describe.each(DRIVERS)("runtime driver conformance: $name", (d) => {
     return { spec, envd, guestIp: lease.guestIp };
   }
 
+  /** The guest as the manager lends it to the driver (ManagerCore.guest). */
+  function guestOf(envd: EnvdClient, runtimeId: string): GuestControl {
+    return {
+      quiesce: () => envd.quiesce(),
+      waitReady: () => envd.waitHealthy(BOOT_TIMEOUT_MS),
+      closingConnections: () => new ManagedNetworks(net).closingConnections(runtimeId),
+    };
+  }
+
   async function destroy(runtimeId: string): Promise<void> {
     await driver.stop(runtimeId);
     started.delete(runtimeId);
@@ -168,9 +177,13 @@ describe.each(DRIVERS)("runtime driver conformance: $name", (d) => {
     const { spec, envd, guestIp } = await boot();
     try {
       await exec(guestIp, "echo before > /tmp/frozen.txt");
-      await driver.freeze(spec.runtimeId);
+      const guest = guestOf(envd, spec.runtimeId);
+      expect(await driver.suspend(spec.runtimeId, { mode: "freeze" }, guest)).toEqual({
+        mode: "freeze",
+        blockers: [],
+      });
       expect(await driver.status(spec.runtimeId)).toBe("paused");
-      await driver.thaw(spec.runtimeId);
+      await driver.resume(spec.runtimeId, { mode: "freeze" });
       expect(await driver.status(spec.runtimeId)).toBe("running");
       await envd.waitHealthy(BOOT_TIMEOUT_MS);
       expect((await exec(guestIp, "cat /tmp/frozen.txt")).stdout).toBe("before\n");
@@ -184,19 +197,21 @@ describe.each(DRIVERS)("runtime driver conformance: $name", (d) => {
     const { spec, envd, guestIp } = await boot();
     try {
       await exec(guestIp, "echo kept > ~/kept.txt");
-      await d.beforeCheckpoint(envd, driver, spec.runtimeId);
-      envd.close();
-      expect(await driver.checkpointBlockers(spec.runtimeId)).toEqual([]);
       const image = path.join(spec.dir, "checkpoint");
-      await driver.checkpoint(spec.runtimeId, image);
+      const outcome = await driver.suspend(
+        spec.runtimeId,
+        { mode: "checkpoint", imageDir: image, ifUnsafe: "refuse" },
+        guestOf(envd, spec.runtimeId),
+      );
+      envd.close();
+      expect(outcome).toEqual({ mode: "checkpoint" });
       // Saved means nothing of it runs any more.
       expect(await driver.alive(spec.runtimeId)).toBe(false);
       expect(await driver.checkpointOutcome(spec.runtimeId, image)).toBe("complete");
       expect(await driver.restoreRefusal(image)).toBeUndefined();
 
       await net.restoreAddress(spec.runtimeId);
-      await driver.restore(spec, image);
-      await d.afterRestore(driver, spec.runtimeId);
+      await driver.resume(spec.runtimeId, { mode: "checkpoint", spec, imageDir: image });
       const again = new EnvdClient(guestIp);
       await again.waitHealthy(BOOT_TIMEOUT_MS);
       expect(await driver.status(spec.runtimeId)).toBe("running");
@@ -207,14 +222,35 @@ describe.each(DRIVERS)("runtime driver conformance: $name", (d) => {
     }
   });
 
-  caseIt("names what would make a checkpoint fail instead of failing", async () => {
+  caseIt("refuses or freezes a checkpoint it cannot take safely, and names why", async () => {
     const { spec, envd, guestIp } = await boot();
     try {
-      // envd's own listener is open until it is told otherwise.
-      expect((await driver.checkpointBlockers(spec.runtimeId)).join(" ")).toContain(
+      // A guest that does not close anything when asked: envd's own listener stays open,
+      // which no runtime is promised to save.
+      const stubborn = { ...guestOf(envd, spec.runtimeId), quiesce: async () => {} };
+      const image = path.join(spec.dir, "checkpoint");
+      const refused = driver.suspend(
+        spec.runtimeId,
+        { mode: "checkpoint", imageDir: image, ifUnsafe: "refuse" },
+        stubborn,
+      );
+      await expect(refused).rejects.toThrow(`LISTEN port ${ENVD_PORT}`);
+      expect(await driver.status(spec.runtimeId)).toBe("running");
+      expect((await exec(guestIp, "echo still")).stdout).toBe("still\n");
+
+      const outcome = await driver.suspend(
+        spec.runtimeId,
+        { mode: "checkpoint", imageDir: image, ifUnsafe: "freeze" },
+        stubborn,
+      );
+      expect(outcome.mode).toBe("freeze");
+      expect(outcome.mode === "freeze" && outcome.blockers.join(" ")).toContain(
         `LISTEN port ${ENVD_PORT}`,
       );
-      expect((await exec(guestIp, "true")).exitCode).toBe(0);
+      expect(await driver.status(spec.runtimeId)).toBe("paused");
+      await driver.resume(spec.runtimeId, { mode: "freeze" });
+      await envd.waitHealthy(BOOT_TIMEOUT_MS);
+      expect((await exec(guestIp, "echo again")).stdout).toBe("again\n");
       envd.close();
     } finally {
       await destroy(spec.runtimeId);
@@ -248,13 +284,23 @@ describe.each(DRIVERS)("runtime driver conformance: $name", (d) => {
       expect(await driver.status(unknown)).toBe("absent");
       expect(await driver.alive(unknown)).toBe(false);
       await driver.stop(unknown);
-      await expect(driver.freeze(unknown)).rejects.toThrow();
-      await expect(driver.thaw(unknown)).rejects.toThrow();
-      await expect(driver.signal(unknown, "SIGUSR2")).rejects.toThrow();
-      await expect(driver.checkpoint(unknown, path.join(dataDir, "nowhere"))).rejects.toThrow();
-      expect(await driver.checkpointOutcome(unknown, path.join(dataDir, "nowhere"))).toBe(
-        "incomplete",
-      );
+      const nobody: GuestControl = {
+        quiesce: async () => {},
+        waitReady: async () => {},
+        closingConnections: async () => [],
+      };
+      await expect(driver.suspend(unknown, { mode: "freeze" }, nobody)).rejects.toThrow();
+      await expect(driver.resume(unknown, { mode: "freeze" })).rejects.toThrow();
+      await expect(driver.resume(unknown, { mode: "interrupted" })).rejects.toThrow();
+      const nowhere = path.join(dataDir, "nowhere");
+      await expect(
+        driver.suspend(
+          unknown,
+          { mode: "checkpoint", imageDir: nowhere, ifUnsafe: "refuse" },
+          nobody,
+        ),
+      ).rejects.toThrow();
+      expect(await driver.checkpointOutcome(unknown, nowhere)).toBe("incomplete");
     },
   );
 });

@@ -1,7 +1,14 @@
 // Public entry point of @wrenn/control-plane.
 
 export { openApiDocument } from "./api/openapi-document.js";
-export { ConfigError, type ControlPlaneConfig, loadConfig, parseListen } from "./config/config.js";
+export { E2B_API_KEY_PATTERN, generateApiKey } from "./auth/api-key.js";
+export {
+  ConfigError,
+  type ControlPlaneConfig,
+  egressLine,
+  loadConfig,
+  parseListen,
+} from "./config/config.js";
 export {
   type ControlPlane,
   createLogger,
@@ -9,5 +16,4 @@ export {
   startControlPlane,
 } from "./control-plane.js";
 export type { ReconcileReport } from "./lifecycle/reconciler.js";
-export * from "./local-stack/index.js";
 export type { Principal, Sandbox, SandboxState } from "./service/sandbox-types.js";

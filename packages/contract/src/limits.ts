@@ -41,6 +41,8 @@ export const LIMITS = {
   snapshotNameLength: 128,
 } as const;
 
+/** A runtime driver's name ("gvisor"), as HostStatus reports and a create may ask for. */
+export const RUNTIME_PATTERN = "^[a-z][a-z0-9-]{0,31}$";
 export const TEMPLATE_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._:/-]*$";
 /** A template an owner builds: `name` or `name:tag` (lower-case name, as E2B's aliases). */
 export const TEMPLATE_BUILD_NAME_PATTERN = "^[a-z0-9][a-z0-9_-]{0,62}(:[A-Za-z0-9_.-]{1,64})?$";

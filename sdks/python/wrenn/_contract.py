@@ -244,6 +244,12 @@ ERROR_CODES: Dict[str, Dict[str, Any]] = {
         "retryable": False,
         "message": "template {template} is not built on this host",
     },
+    "runtime_not_available": {
+        "status": 409,
+        "grpc": "failed_precondition",
+        "retryable": False,
+        "message": "runtime {runtime} is not available on this host",
+    },
     "snapshot_not_found": {
         "status": 404,
         "grpc": "not_found",

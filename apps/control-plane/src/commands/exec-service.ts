@@ -10,7 +10,7 @@ import {
   normalizeCommand,
   terminalCommand,
 } from "./command-spec.js";
-import { ProcessRun, type RunSettlement } from "./process-run.js";
+import { ProcessRun, type RunOutcome } from "./process-run.js";
 
 export interface ExecRequest extends CommandInput {
   /** Written to the process's stdin, then stdin is closed; without it stdin is empty. */
@@ -195,7 +195,7 @@ export class ExecService {
     try {
       run = await ProcessRun.start(session, spec, {
         ...options,
-        onSettled: (s) => void this.recordSettled(base, what, s),
+        onEnded: (s) => void this.recordEnded(base, what, s),
       });
     } catch (error) {
       await this.audit.record({
@@ -210,10 +210,10 @@ export class ExecService {
     return run;
   }
 
-  private recordSettled(
+  private recordEnded(
     base: { actor: "api"; ownerId: string; apiKeyId: string; action: string; sandboxId: string },
     what: Record<string, unknown>,
-    s: RunSettlement,
+    s: RunOutcome,
   ): Promise<void> {
     return this.audit.record({
       ...base,

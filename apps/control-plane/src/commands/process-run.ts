@@ -21,7 +21,7 @@ export interface RunEnd {
   error?: string;
 }
 
-export interface RunSettlement {
+export interface RunOutcome {
   end?: RunEnd;
   /** Why the run ended without an end event (stream broken, cancelled). */
   failure?: string;
@@ -34,7 +34,7 @@ export interface StartOptions {
   stdin: boolean;
   pty?: { cols: number; rows: number };
   /** Called once when the run is over, however it ended (for the audit trail). */
-  onSettled?: (settlement: RunSettlement) => void;
+  onEnded?: (outcome: RunOutcome) => void;
 }
 
 /**
@@ -51,7 +51,7 @@ export class ProcessRun {
     stdin: 0,
   };
   private inputs: Promise<unknown> = Promise.resolve();
-  private settled = false;
+  private ended = false;
   private readonly began = performance.now();
 
   private constructor(
@@ -60,7 +60,7 @@ export class ProcessRun {
     private readonly abort: AbortController,
     readonly pid: number,
     readonly pty: boolean,
-    private readonly onSettled?: (settlement: RunSettlement) => void,
+    private readonly onEnded?: (outcome: RunOutcome) => void,
   ) {}
 
   /** Resolves once envd reports the process started (its first message). */
@@ -97,7 +97,7 @@ export class ProcessRun {
       abort,
       event.value.pid,
       options.pty !== undefined,
-      options.onSettled,
+      options.onEnded,
     );
   }
 
@@ -135,7 +135,7 @@ export class ProcessRun {
       }
       if (!this.end) failure = "the process stream ended without an exit status";
     } finally {
-      this.settle(failure);
+      this.finish(failure);
     }
     if (!this.end)
       throw new ServiceError("envd_error", "the process stream ended without an exit status");
@@ -196,7 +196,7 @@ export class ProcessRun {
   /** Stops following the process (it keeps running unless killed first). */
   cancel(): void {
     this.abort.abort();
-    this.settle("cancelled");
+    this.finish("cancelled");
   }
 
   private selector() {
@@ -215,10 +215,10 @@ export class ProcessRun {
     );
   }
 
-  private settle(failure: string | undefined): void {
-    if (this.settled) return;
-    this.settled = true;
-    this.onSettled?.({
+  private finish(failure: string | undefined): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.onEnded?.({
       end: this.end,
       failure: this.end ? undefined : failure,
       bytes: { ...this.bytes },

@@ -59,24 +59,27 @@ const newHostId = () => `host-${randomBytes(4).toString("hex")}`;
 export class HostEnrollment {
   private readonly lifetimes: HostTokenLifetimes;
 
-  constructor(private readonly o: HostEnrollmentOptions) {
-    this.lifetimes = { ...HOST_TOKEN_LIFETIMES, ...o.lifetimes };
+  constructor(private readonly options: HostEnrollmentOptions) {
+    this.lifetimes = { ...HOST_TOKEN_LIFETIMES, ...options.lifetimes };
   }
 
   async createToken(
     principal: Principal,
     expiresInSeconds = this.lifetimes.registrationSeconds,
   ): Promise<{ id: string; token: string; expiresAt: Date }> {
-    this.o.keys.requireAdmin(principal);
+    this.options.keys.requireAdmin(principal);
     const token = secret("wrht_");
     const id = `hrt-${randomBytes(4).toString("hex")}`;
-    const expiresAt = await insertRegistrationToken(this.o.db, {
+    const expiresAt = await insertRegistrationToken(this.options.db, {
       id,
       tokenHash: hashApiKey(token),
       createdBy: principal.keyId || null,
       expiresInSeconds,
     });
-    this.o.logger.info({ id, by: principal.keyId, expiresAt }, "host registration token created");
+    this.options.logger.info(
+      { id, by: principal.keyId, expiresAt },
+      "host registration token created",
+    );
     return { id, token, expiresAt };
   }
 
@@ -84,7 +87,7 @@ export class HostEnrollment {
   async register(token: string, url: string): Promise<RegisteredHostCredentials> {
     const hostId = newHostId();
     const agentToken = secret("wrha_");
-    const credentials = await this.o.db.transaction(async (tx) => {
+    const credentials = await this.options.db.transaction(async (tx) => {
       if (!(await spendRegistrationToken(tx, hashApiKey(token), hostId))) {
         throw new ServiceError("invalid_registration_token");
       }
@@ -95,11 +98,11 @@ export class HostEnrollment {
           `host ${taken.rows[0].id} is already registered at ${url}; delete it first, or give this agent another address`,
         );
       }
-      await insertRegisteredHost(tx, hostId, url, this.o.cipher.seal(agentToken));
+      await insertRegisteredHost(tx, hostId, url, this.options.cipher.seal(agentToken));
       return this.issue(tx, hostId);
     });
-    await this.o.registry.sync();
-    this.o.logger.info({ hostId, url }, "host registered");
+    await this.options.registry.sync();
+    this.options.logger.info({ hostId, url }, "host registered");
     return { ...credentials, agentToken };
   }
 
@@ -114,7 +117,7 @@ export class HostEnrollment {
    */
   async refresh(hostId: string, refreshToken: string): Promise<HostCredentials> {
     const hash = hashApiKey(refreshToken);
-    const outcome = await this.o.db.transaction(async (tx) => {
+    const outcome = await this.options.db.transaction(async (tx) => {
       const state = await lockRefreshToken(tx, hostId, hash, this.lifetimes.refreshGraceSeconds);
       if (state === null) return "unknown" as const;
       if (state === "replay") {
@@ -127,14 +130,17 @@ export class HostEnrollment {
       return credentials;
     });
     if (outcome === "replay") {
-      this.o.logger.warn({ hostId }, "refresh token replayed: the host's refresh tokens revoked");
+      this.options.logger.warn(
+        { hostId },
+        "refresh token replayed: the host's refresh tokens revoked",
+      );
       throw new ServiceError(
         "invalid_refresh_token",
         `refresh token of host ${hostId} was already used; all of this host's refresh tokens are revoked, register it again`,
       );
     }
     if (outcome === "unknown") {
-      if (await hostWasDeleted(this.o.db, hostId)) throw hostDeleted(hostId);
+      if (await hostWasDeleted(this.options.db, hostId)) throw hostDeleted(hostId);
       throw new ServiceError("invalid_refresh_token");
     }
     return outcome;
@@ -144,10 +150,10 @@ export class HostEnrollment {
   async authenticate(authorization: string | string[] | undefined): Promise<string> {
     const value = typeof authorization === "string" ? authorization : "";
     const match = /^Bearer ([A-Za-z0-9_.-]{1,2000})$/.exec(value);
-    const hostId = match?.[1] ? this.o.jwt.verify(match[1]) : null;
+    const hostId = match?.[1] ? this.options.jwt.verify(match[1]) : null;
     if (!hostId) throw new ServiceError("invalid_host_token");
-    const host = await findHost(this.o.db, hostId);
-    if (!host && (await hostWasDeleted(this.o.db, hostId))) throw hostDeleted(hostId);
+    const host = await findHost(this.options.db, hostId);
+    if (!host && (await hostWasDeleted(this.options.db, hostId))) throw hostDeleted(hostId);
     if (host?.kind !== "registered") {
       throw new ServiceError("invalid_host_token", `host ${hostId} is not registered`);
     }
@@ -155,7 +161,7 @@ export class HostEnrollment {
   }
 
   async heartbeat(hostId: string, body: HostHeartbeatBody): Promise<void> {
-    await this.o.monitor.observe(hostId, {
+    await this.options.monitor.observe(hostId, {
       agentHostId: hostId,
       hostname: body.hostname,
       version: body.version,
@@ -174,7 +180,7 @@ export class HostEnrollment {
     q: Parameters<typeof insertRefreshToken>[0],
     hostId: string,
   ): Promise<HostCredentials> {
-    const { jwt, expiresAt } = this.o.jwt.sign(hostId, this.lifetimes.jwtSeconds);
+    const { jwt, expiresAt } = this.options.jwt.sign(hostId, this.lifetimes.jwtSeconds);
     const refreshToken = secret("wrhr_");
     const refreshExpiresAt = await insertRefreshToken(
       q,

@@ -29,36 +29,39 @@ export class LifecycleManager {
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<unknown> | undefined;
 
-  constructor(private readonly o: LifecycleOptions) {}
+  constructor(private readonly options: LifecycleOptions) {}
 
   async tick(): Promise<TickReport> {
-    const batch = this.o.batchSize ?? 20;
-    const expired = await claimExpired(this.o.db, batch, {
-      pause: this.o.deadlines.pause,
-      stop: this.o.deadlines.stop,
+    const batch = this.options.batchSize ?? 20;
+    const expired = await claimExpired(this.options.db, batch, {
+      pause: this.options.deadlines.pause,
+      stop: this.options.deadlines.stop,
     });
     await Promise.all(
       expired.map((row) =>
-        this.o.sandboxes.finishExpiry(row).catch((error) => {
-          this.o.logger.error({ err: error, sandboxId: row.id }, "expiry failed");
+        this.options.sandboxes.finishExpiry(row).catch((error) => {
+          this.options.logger.error({ err: error, sandboxId: row.id }, "expiry failed");
         }),
       ),
     );
     const stuck = await claimStuck(
-      this.o.db,
+      this.options.db,
       batch,
       IN_FLIGHT_STATES,
-      this.o.stuckLeaseSeconds ?? 60,
+      this.options.stuckLeaseSeconds ?? 60,
     );
     await Promise.all(
       stuck.map((row) =>
-        this.o.sandboxes.settleStuck(row).catch((error) => {
-          this.o.logger.error({ err: error, sandboxId: row.id }, "settling a stuck sandbox failed");
+        this.options.sandboxes.settleStuck(row).catch((error) => {
+          this.options.logger.error(
+            { err: error, sandboxId: row.id },
+            "settling a stuck sandbox failed",
+          );
         }),
       ),
     );
     if (expired.length > 0 || stuck.length > 0) {
-      this.o.logger.info(
+      this.options.logger.info(
         { expired: expired.map((r) => r.id), stuck: stuck.map((r) => r.id) },
         "lifecycle pass",
       );
@@ -70,7 +73,7 @@ export class LifecycleManager {
     const run = () => {
       if (this.ticking) return;
       this.ticking = this.tick()
-        .catch((error) => this.o.logger.error({ err: error }, "lifecycle pass failed"))
+        .catch((error) => this.options.logger.error({ err: error }, "lifecycle pass failed"))
         .finally(() => {
           this.ticking = undefined;
         });

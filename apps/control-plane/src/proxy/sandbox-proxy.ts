@@ -78,7 +78,7 @@ export class SandboxProxy {
   private readonly open = new Set<Duplex>();
   private readonly observations = new WeakMap<http.IncomingMessage, Observation>();
 
-  constructor(private readonly o: SandboxProxyOptions) {
+  constructor(private readonly options: SandboxProxyOptions) {
     installRelayRules(this.proxy);
     this.proxy.on("proxyRes", (proxyRes, req, res) => {
       this.observations.get(req)?.onResponse(proxyRes);
@@ -90,7 +90,7 @@ export class SandboxProxy {
     });
     this.proxy.on("error", (error, req, res) => {
       if (cutOnPurpose(req)) return;
-      this.o.logger.warn(
+      this.options.logger.warn(
         // Without the query: a signed URL's signature is a credential for its file.
         { err: error.message, path: req.url?.split("?")[0] },
         "proxy: the host agent did not answer",
@@ -108,7 +108,7 @@ export class SandboxProxy {
 
   /** The proxy's route for a request, or null when it belongs to the API. */
   route(request: http.IncomingMessage): ProxyRoute | null {
-    return routeOf(request, this.o.domain?.name);
+    return routeOf(request, this.options.domain?.name);
   }
 
   web(req: http.IncomingMessage, res: http.ServerResponse, route: ProxyRoute): void {
@@ -118,7 +118,7 @@ export class SandboxProxy {
         const target = endpoint.client.forwardTarget(endpoint.id, port);
         const observation =
           port === ENVD_PORT
-            ? observeEnvdTraffic(req, req.url ?? "/", owner, this.o.audit)
+            ? observeEnvdTraffic(req, req.url ?? "/", owner, this.options.audit)
             : undefined;
         if (observation) this.observations.set(req, observation);
         this.proxy.web(req, res, {
@@ -178,7 +178,7 @@ export class SandboxProxy {
           ? new Refusal(route.status, { message: route.message, code: route.status })
           : wrennError(route.status, "invalid_request", route.message);
       case "sandbox": {
-        const endpoint = await this.o.sandboxes.endpoint(null, route.sandboxId);
+        const endpoint = await this.options.sandboxes.endpoint(null, route.sandboxId);
         // envd checks its own token; a user port is public unless the owner turned that off.
         const required = route.port === ENVD_PORT ? null : endpoint.trafficAccessToken;
         if (required !== null && !sameToken(trafficToken, required)) {
@@ -195,12 +195,12 @@ export class SandboxProxy {
         };
       }
       case "port": {
-        const principal = await this.o.keys.authenticate(
+        const principal = await this.options.keys.authenticate(
           Array.isArray(apiKey) ? undefined : apiKey,
         );
-        const endpoint = await this.o.sandboxes.endpoint(
+        const endpoint = await this.options.sandboxes.endpoint(
           principal,
-          await this.o.sandboxes.resolveId(principal, route.sandboxId),
+          await this.options.sandboxes.resolveId(principal, route.sandboxId),
         );
         req.url = route.url;
         return {
@@ -212,7 +212,7 @@ export class SandboxProxy {
       case "signed": {
         const signed = signedRequestOf(req.method, req.url ?? "/");
         if (signed) {
-          for (const endpoint of await this.o.sandboxes.runningEndpoints()) {
+          for (const endpoint of await this.options.sandboxes.runningEndpoints()) {
             if (signedWith(signed, endpoint.envdAccessToken)) {
               return {
                 endpoint,
@@ -230,7 +230,7 @@ export class SandboxProxy {
       }
       case "token": {
         const given = digest(route.token);
-        for (const endpoint of await this.o.sandboxes.runningEndpoints()) {
+        for (const endpoint of await this.options.sandboxes.runningEndpoints()) {
           if (timingSafeEqual(given, digest(endpoint.envdAccessToken))) {
             return {
               endpoint,
@@ -255,7 +255,7 @@ export class SandboxProxy {
         return new Refusal(502, { message: error.message, sandboxId: route.sandboxId, code: 502 });
       return wrennError(httpStatusOf(error.code), error.code, error.message);
     }
-    this.o.logger.error({ err: error }, "proxy: routing failed");
+    this.options.logger.error({ err: error }, "proxy: routing failed");
     return e2b
       ? new Refusal(502, { message: "internal error", sandboxId: route.sandboxId, code: 502 })
       : wrennError(500, "internal_error", "internal error; see the control plane's log");

@@ -43,13 +43,15 @@ const DESTROYABLE = SANDBOX_STATES.filter(
 const SUSPENDED: readonly SandboxState[] = ["paused", "hibernated"];
 
 export class HostService {
-  constructor(private readonly o: HostServiceOptions) {}
+  constructor(private readonly options: HostServiceOptions) {}
 
   /** Asks every configured host for its status first, so capacity figures are current. */
   async list(principal: Principal): Promise<HostRecord[]> {
-    this.o.keys.requireAdmin(principal);
-    await Promise.all(this.o.registry.all().map((host) => this.o.monitor.refresh(host.id)));
-    return listHosts(this.o.db);
+    this.options.keys.requireAdmin(principal);
+    await Promise.all(
+      this.options.registry.all().map((host) => this.options.monitor.refresh(host.id)),
+    );
+    return listHosts(this.options.db);
   }
 
   /** Every template every host has, by name, then host (asked of the hosts first, as list). */
@@ -61,7 +63,7 @@ export class HostService {
   }
 
   private async existing(id: string): Promise<HostRecord> {
-    const host = await findHost(this.o.db, id);
+    const host = await findHost(this.options.db, id);
     if (!host) throw new ServiceError("host_not_found", errorMessage("host_not_found", { id }));
     return host;
   }
@@ -75,10 +77,10 @@ export class HostService {
     id: string,
     drained: boolean,
   ): Promise<{ host: HostRecord; pausedSandboxes: string[] }> {
-    this.o.keys.requireAdmin(principal);
+    this.options.keys.requireAdmin(principal);
     await this.existing(id);
-    if (!(await setHostDrained(this.o.db, id, drained))) await this.existing(id);
-    await this.o.audit.record({
+    if (!(await setHostDrained(this.options.db, id, drained))) await this.existing(id);
+    await this.options.audit.record({
       actor: "api",
       ownerId: principal.ownerId,
       apiKeyId: principal.keyId,
@@ -86,7 +88,7 @@ export class HostService {
       outcome: "ok",
       detail: { hostId: id },
     });
-    const paused = (await sandboxesOnHost(this.o.db, id))
+    const paused = (await sandboxesOnHost(this.options.db, id))
       .filter((row) => SUSPENDED.includes(row.state))
       .map((row) => row.id)
       .sort();
@@ -105,7 +107,7 @@ export class HostService {
     id: string,
     force: boolean,
   ): Promise<{ destroyedSandboxes: string[] }> {
-    this.o.keys.requireAdmin(principal);
+    this.options.keys.requireAdmin(principal);
     const host = await this.existing(id);
     if (host.kind === "configured") {
       throw new ServiceError(
@@ -113,10 +115,10 @@ export class HostService {
         `host ${id} is this control plane's configured host (WRENN_AGENT_URL ${host.url}); change the configuration instead`,
       );
     }
-    const live = (await sandboxesOnHost(this.o.db, id)).map((r) => r.id).sort();
+    const live = (await sandboxesOnHost(this.options.db, id)).map((r) => r.id).sort();
     // Snapshots live on the host that took them: deleted with it, their records would be
     // stranded (restorable nowhere, yet listed).
-    const snapshots = await snapshotIdsOnHost(this.o.db, id);
+    const snapshots = await snapshotIdsOnHost(this.options.db, id);
     if ((live.length > 0 || snapshots.length > 0) && !force) {
       const held = [
         ...(live.length > 0 ? [`${live.length} sandbox(es): ${live.join(", ")}`] : []),
@@ -130,9 +132,9 @@ export class HostService {
       );
     }
     // Nothing new lands there while its sandboxes are destroyed.
-    await setHostDrained(this.o.db, id, true);
+    await setHostDrained(this.options.db, id, true);
     for (const sandboxId of live) await this.destroyOne(principal, sandboxId);
-    const left = (await sandboxesOnHost(this.o.db, id)).map((r) => r.id);
+    const left = (await sandboxesOnHost(this.options.db, id)).map((r) => r.id);
     if (left.length > 0) {
       // Created on it between the listing and the drain: the caller sees them, nothing is lost.
       throw new ServiceError(
@@ -141,13 +143,13 @@ export class HostService {
       );
     }
     // The snapshots' artifacts go with the host; their records go with its row.
-    const deletedSnapshots = await this.o.db.transaction(async (tx) => {
+    const deletedSnapshots = await this.options.db.transaction(async (tx) => {
       const gone = await deleteSnapshotRowsOnHost(tx, id);
       await deleteHostRow(tx, id, principal.keyId || null);
       return gone;
     });
-    await this.o.registry.sync();
-    await this.o.audit.record({
+    await this.options.registry.sync();
+    await this.options.audit.record({
       actor: "api",
       ownerId: principal.ownerId,
       apiKeyId: principal.keyId,
@@ -155,17 +157,21 @@ export class HostService {
       outcome: "ok",
       detail: { hostId: id, url: host.url, force, destroyedSandboxes: live, deletedSnapshots },
     });
-    this.o.logger.info({ hostId: id, destroyed: live, deletedSnapshots }, "host deleted");
+    this.options.logger.info({ hostId: id, destroyed: live, deletedSnapshots }, "host deleted");
     return { destroyedSandboxes: live };
   }
 
   /** Destroys one sandbox of a host being deleted; its record ends stopped either way. */
   private async destroyOne(principal: Principal, sandboxId: string): Promise<void> {
-    const { db } = this.o;
+    const { db } = this.options;
     const claimed = await updateSandbox(
       db,
       { id: sandboxId, states: DESTROYABLE },
-      { state: "stopping", stopReason: "destroyed", opDeadlineSeconds: this.o.stopDeadlineSeconds },
+      {
+        state: "stopping",
+        stopReason: "destroyed",
+        opDeadlineSeconds: this.options.stopDeadlineSeconds,
+      },
     );
     // Already stopping (another destroy began): finished here, as the lifecycle would.
     const row =
@@ -175,7 +181,7 @@ export class HostService {
           sandboxId,
         ])
       ).rows[0];
-    if (row) await this.o.sandboxes.runDestroy(row, { actor: "api", principal });
+    if (row) await this.options.sandboxes.runDestroy(row, { actor: "api", principal });
     // The host did not answer: its row stays stopping for a retry that could only go to a
     // host about to be deleted. It ends here instead.
     const ended = await updateSandbox(
@@ -184,7 +190,7 @@ export class HostService {
       { state: "stopped", opDeadlineSeconds: null },
     );
     if (ended) {
-      this.o.logger.warn({ sandboxId }, "its host did not destroy it; ended with the host");
+      this.options.logger.warn({ sandboxId }, "its host did not destroy it; ended with the host");
     }
   }
 }

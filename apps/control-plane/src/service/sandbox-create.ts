@@ -31,13 +31,15 @@ export async function createSandbox(
 ): Promise<OwnedSandbox> {
   // A snapshot (given, or named as the template) fixes template, sizes and host.
   const snap =
-    input.fromSnapshot ?? (await snapshotSourceFor(core.o.db, principal, input.template));
+    input.fromSnapshot ?? (await snapshotSourceFor(core.options.db, principal, input.template));
   const normalized = normalizeCreate(
     snap ? { ...input, template: snap.template, resources: snap.resources } : input,
-    core.o.defaults,
+    core.options.defaults,
   );
   // One of the owner's own templates (from an image) runs as the host's name for it.
-  const own = snap ? undefined : await core.o.templates?.resolve(principal, normalized.template);
+  const own = snap
+    ? undefined
+    : await core.options.templates?.resolve(principal, normalized.template);
   const spec = own ? { ...normalized, template: own } : normalized;
   // A host directory is the host's own data: only an admin may ask for one.
   if (spec.mounts.length > 0 && principal.role !== "admin") {
@@ -47,13 +49,13 @@ export async function createSandbox(
     );
   }
   const began = performance.now();
-  const placement = await core.o.scheduler.place({
+  const placement = await core.options.scheduler.place({
     template: spec.template,
     resources: spec.resources,
     ...(snap ? { hostId: snap.hostId } : {}),
   });
   const token = generateEnvdToken();
-  const row = await core.o.db
+  const row = await core.options.db
     .transaction(async (tx) => {
       const key = await lockKey(tx, principal.keyId);
       if (!key || key.revokedAt)
@@ -75,7 +77,7 @@ export async function createSandbox(
           network: spec.network,
           autoPause: spec.autoPause,
           timeoutSeconds: spec.timeoutSeconds,
-          envdTokenSealed: core.o.cipher.seal(token),
+          envdTokenSealed: core.options.cipher.seal(token),
           hostId: placement.hostId,
           opDeadlineSeconds: core.deadlines.start,
         });
@@ -127,10 +129,10 @@ export async function createSandbox(
     // A refusal means the sandbox never existed: its row goes (the audit event below keeps
     // the reason). Any other failure may have left something on the host, so the row stays,
     // marked failed, for the owner and reconciliation to see.
-    if (refused) await deleteRefusedSandbox(core.o.db, row.id);
+    if (refused) await deleteRefusedSandbox(core.options.db, row.id);
     else {
       await updateSandbox(
-        core.o.db,
+        core.options.db,
         { id: row.id, states: ["starting"] },
         {
           state: "error",
@@ -143,7 +145,7 @@ export async function createSandbox(
       // nothing, and for already_exists the id on the host is not this sandbox's.)
       await placement.client.destroySandbox(row.id).catch(() => {});
     }
-    await core.o.audit.record({
+    await core.options.audit.record({
       ...auditBase,
       outcome: "error",
       durationMs: performance.now() - began,
@@ -165,7 +167,7 @@ export async function createSandbox(
   }
 
   const running = await updateSandbox(
-    core.o.db,
+    core.options.db,
     { id: row.id, states: ["starting"] },
     { state: "running", envdVersion: agent.envdVersion, opDeadlineSeconds: null },
   );
@@ -174,7 +176,7 @@ export async function createSandbox(
     await placement.client.destroySandbox(row.id).catch(() => {});
     throw sandboxNotFound(row.id);
   }
-  await core.o.audit.record({
+  await core.options.audit.record({
     ...auditBase,
     durationMs: performance.now() - began,
     detail: { template: spec.template, resources: spec.resources, hostId: placement.hostId },

@@ -52,7 +52,7 @@ export async function resolveId(
   ref: string,
 ): Promise<string> {
   if (SANDBOX_ID_PATTERN.test(ref) || !isSandboxName(ref)) return ref;
-  const row = await findSandboxByName(core.o.db, principal.ownerId, ref);
+  const row = await findSandboxByName(core.options.db, principal.ownerId, ref);
   if (!row) throw sandboxNotFound(ref);
   return row.id;
 }
@@ -85,11 +85,11 @@ export async function listPage(
     throw invalidRequest(`search must be at most ${LIMITS.searchLength} characters`);
   }
   const order = query.order ?? "desc";
-  const rows = await listSandboxes(core.o.db, {
+  const rows = await listSandboxes(core.options.db, {
     ownerId: principal.ownerId,
     states: query.states,
     hideFailedCreatesAfterSeconds: query.hideFailedCreates
-      ? (core.o.failedCreateVisibleSeconds ?? DEFAULT_FAILED_CREATE_VISIBLE_SECONDS)
+      ? (core.options.failedCreateVisibleSeconds ?? DEFAULT_FAILED_CREATE_VISIBLE_SECONDS)
       : undefined,
     metadata:
       query.metadata === undefined ? undefined : validated(() => checkMetadata(query.metadata)),
@@ -123,7 +123,7 @@ export async function sandboxStats(
   if (row.state === "stopped") throw sandboxEnded(row);
   if (row.state !== "running" || !row.host_id) return null;
   try {
-    return await core.o.registry.client(row.host_id).sandboxStats(id);
+    return await core.options.registry.client(row.host_id).sandboxStats(id);
   } catch (error) {
     if (error instanceof HostError) throw fromHostError(error, "read sandbox stats");
     throw error;
@@ -156,7 +156,7 @@ export async function endpoint(
   id: string,
 ): Promise<SandboxEndpoint> {
   const row = SANDBOX_ID_PATTERN.test(id)
-    ? await findSandbox(core.o.db, id, principal?.ownerId)
+    ? await findSandbox(core.options.db, id, principal?.ownerId)
     : null;
   if (!row) throw sandboxNotFound(id);
   if (row.state === "stopped") throw sandboxEnded(row);
@@ -175,7 +175,7 @@ export async function endpoint(
     ownerId: row.owner_id,
     apiKeyId: row.api_key_id,
     hostId: row.host_id,
-    client: core.o.registry.client(row.host_id),
+    client: core.options.registry.client(row.host_id),
     ...core.tokensOf(row),
   };
 }
@@ -190,7 +190,7 @@ export async function failedSandboxHost(
   id: string,
 ): Promise<{ id: string; hostId: string; client: HostClient }> {
   const row = SANDBOX_ID_PATTERN.test(id)
-    ? await findSandbox(core.o.db, id, principal?.ownerId)
+    ? await findSandbox(core.options.db, id, principal?.ownerId)
     : null;
   if (!row) throw sandboxNotFound(id);
   if (row.state === "stopped") throw sandboxEnded(row);
@@ -203,7 +203,7 @@ export async function failedSandboxHost(
   if (!row.host_id) {
     throw new ServiceError("files_unavailable", `sandbox ${id} failed before it had a disk`);
   }
-  return { id: row.id, hostId: row.host_id, client: core.o.registry.client(row.host_id) };
+  return { id: row.id, hostId: row.host_id, client: core.options.registry.client(row.host_id) };
 }
 
 /**
@@ -215,7 +215,7 @@ export async function runningStats(
   core: ServiceCore,
   concurrency = 8,
 ): Promise<{ id: string; stats: AgentSandboxStats }[]> {
-  const rows = (await runningSandboxes(core.o.db)).filter((r) => r.host_id !== null);
+  const rows = (await runningSandboxes(core.options.db)).filter((r) => r.host_id !== null);
   const out: { id: string; stats: AgentSandboxStats }[] = [];
   let next = 0;
   const worker = async () => {
@@ -223,7 +223,7 @@ export async function runningStats(
       const row = rows[next++]!;
       let client: HostClient;
       try {
-        client = core.o.registry.client(row.host_id!);
+        client = core.options.registry.client(row.host_id!);
       } catch {
         continue; // a host another control plane serves
       }
@@ -240,23 +240,23 @@ export async function runningStats(
 
 /** Sandboxes per state across every owner (for /metrics; not an owner's view). */
 export function countsByState(core: ServiceCore): Promise<Record<string, number>> {
-  return countByState(core.o.db);
+  return countByState(core.options.db);
 }
 
 /** Of these sandbox ids, those that have ended (stopped) or do not exist. */
 export function ended(core: ServiceCore, ids: readonly string[]): Promise<string[]> {
-  return endedAmong(core.o.db, ids);
+  return endedAmong(core.options.db, ids);
 }
 
 /** Every running sandbox with its envd token, to match signed /files URLs against. */
 export async function runningEndpoints(core: ServiceCore): Promise<SandboxEndpoint[]> {
-  const rows = await runningSandboxes(core.o.db);
+  const rows = await runningSandboxes(core.options.db);
   const out: SandboxEndpoint[] = [];
   for (const row of rows) {
     if (!row.host_id) continue;
     let client: HostClient;
     try {
-      client = core.o.registry.client(row.host_id);
+      client = core.options.registry.client(row.host_id);
     } catch {
       continue; // a host another control plane serves
     }
@@ -281,7 +281,7 @@ export async function pauseAllOnHost(
   hostId: string,
 ): Promise<ShutdownPauseReport> {
   const report: ShutdownPauseReport = { checkpointed: [], frozen: [], failed: [] };
-  const rows = await core.o.db.query<SandboxRow>(
+  const rows = await core.options.db.query<SandboxRow>(
     `UPDATE sandboxes SET state = 'pausing', state_changed_at = now(),
        op_deadline = now() + ($2::double precision * interval '1 second')
      WHERE host_id = $1 AND state = 'running' RETURNING *`,

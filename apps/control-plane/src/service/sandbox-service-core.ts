@@ -31,14 +31,14 @@ export class ServiceCore {
   readonly deadlines: OperationDeadlines;
   readonly settleTimeoutMs: number;
 
-  constructor(readonly o: SandboxServiceOptions) {
-    this.deadlines = o.deadlines ?? DEFAULT_DEADLINES;
-    this.settleTimeoutMs = o.settleTimeoutMs ?? 30_000;
+  constructor(readonly options: SandboxServiceOptions) {
+    this.deadlines = options.deadlines ?? DEFAULT_DEADLINES;
+    this.settleTimeoutMs = options.settleTimeoutMs ?? 30_000;
   }
 
   owned(principal: Principal, id: string): Promise<SandboxRow | null> {
     if (!SANDBOX_ID_PATTERN.test(id)) return Promise.resolve(null);
-    return findSandbox(this.o.db, id, principal.ownerId);
+    return findSandbox(this.options.db, id, principal.ownerId);
   }
 
   tokensOf(row: SandboxRow) {
@@ -61,7 +61,7 @@ export class ServiceCore {
   openToken(sealed: string): string {
     let token = this.openedTokens.get(sealed);
     if (token === undefined) {
-      token = this.o.cipher.open(sealed);
+      token = this.options.cipher.open(sealed);
       if (this.openedTokens.size >= 10_000) this.openedTokens.clear();
       this.openedTokens.set(sealed, token);
     }
@@ -70,7 +70,7 @@ export class ServiceCore {
 
   clientFor(row: SandboxRow): HostClient {
     if (!row.host_id) throw invalidState(`sandbox ${row.id} is not placed on a host`);
-    return this.o.registry.client(row.host_id);
+    return this.options.registry.client(row.host_id);
   }
 
   actorFields(actor: Actor, row?: SandboxRow): Pick<AuditEvent, "actor" | "ownerId" | "apiKeyId"> {
@@ -87,7 +87,7 @@ export class ServiceCore {
   async waitWhileInFlight(ownerId: string, id: string): Promise<SandboxRow | null> {
     const deadline = Date.now() + this.settleTimeoutMs;
     for (;;) {
-      const row = await findSandbox(this.o.db, id, ownerId);
+      const row = await findSandbox(this.options.db, id, ownerId);
       if (!row || !["starting", "pausing", "resuming"].includes(row.state)) return row;
       if (Date.now() >= deadline) return row;
       await sleep(100);
@@ -95,8 +95,12 @@ export class ServiceCore {
   }
 
   /** Explains why a guarded update matched nothing. */
-  async whyNot(ownerId: string, id: string, operation: string): Promise<ServiceError> {
-    const row = await findSandbox(this.o.db, id, ownerId);
+  async unmatchedUpdateError(
+    ownerId: string,
+    id: string,
+    operation: string,
+  ): Promise<ServiceError> {
+    const row = await findSandbox(this.options.db, id, ownerId);
     if (!row) return sandboxNotFound(id);
     if (row.state === "stopped") return sandboxEnded(row);
     switch (row.state) {

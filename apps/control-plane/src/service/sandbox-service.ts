@@ -4,7 +4,7 @@ import type {
   ForwardTarget,
   HostClient,
 } from "../hosts/host-client.js";
-import type { SandboxRow } from "../store/sandbox-store.js";
+import { inFlightOnHost, type SandboxRow } from "../store/sandbox-store.js";
 import { createSandbox } from "./sandbox-create.js";
 import type { CreateSandboxInput } from "./sandbox-input.js";
 import {
@@ -45,7 +45,13 @@ import {
   runDestroy,
   runPause,
 } from "./sandbox-transitions.js";
-import type { EgressRules, OwnedSandbox, Principal, Sandbox } from "./sandbox-types.js";
+import {
+  type EgressRules,
+  IN_FLIGHT_STATES,
+  type OwnedSandbox,
+  type Principal,
+  type Sandbox,
+} from "./sandbox-types.js";
 
 export { fromHostError, refusalCode } from "./host-refusal.js";
 export {
@@ -186,6 +192,16 @@ export class SandboxService {
 
   settleStuck(row: SandboxRow): Promise<void> {
     return settleStuck(this.core, row);
+  }
+
+  /**
+   * Settles at once every operation still in flight on a host, e.g. one cut by the last stop of
+   * a local stack whose embedded database is its own, rather than after its deadline.
+   */
+  async settleInFlightOn(hostId: string): Promise<void> {
+    for (const row of await inFlightOnHost(this.core.options.db, hostId, IN_FLIGHT_STATES)) {
+      await settleStuck(this.core, row);
+    }
   }
 
   settleWithHost(row: SandboxRow, client: HostClient): Promise<SettleOutcome | null> {

@@ -34,12 +34,12 @@ export async function setSandboxTimeout(
   if (!SANDBOX_ID_PATTERN.test(id)) throw sandboxNotFound(id);
   const seconds = validated(() => checkTimeout(asked));
   const row = await updateSandbox(
-    core.o.db,
+    core.options.db,
     { id, ownerId: principal.ownerId, states: TIMEOUT_STATES },
     { endInSeconds: seconds },
   );
-  if (!row) throw await core.whyNot(principal.ownerId, id, "set the timeout of");
-  await core.o.audit.record({
+  if (!row) throw await core.unmatchedUpdateError(principal.ownerId, id, "set the timeout of");
+  await core.options.audit.record({
     ...core.actorFields({ actor: "api", principal }),
     action: "sandbox.timeout",
     sandboxId: id,
@@ -67,12 +67,12 @@ export async function updateSandboxNetwork(
     network?: Pick<Partial<EgressRules>, "allowOut" | "denyOut">;
   },
 ): Promise<Sandbox> {
-  const egress = validated(() => egressOf(input, core.o.defaults));
+  const egress = validated(() => egressOf(input, core.options.defaults));
   if (!SANDBOX_ID_PATTERN.test(id)) throw sandboxNotFound(id);
   const row = await core.waitWhileInFlight(principal.ownerId, id);
   if (!row || row.state === "stopped") throw sandboxNotFound(id);
   if (row.state !== "running" && row.state !== "paused") {
-    throw await core.whyNot(principal.ownerId, id, "change the network of");
+    throw await core.unmatchedUpdateError(principal.ownerId, id, "change the network of");
   }
   // Inbound access is not part of E2B's egress update: it stays as it was.
   if (row.network.allowPublicTraffic === false) egress.network.allowPublicTraffic = false;
@@ -90,16 +90,21 @@ export async function updateSandboxNetwork(
       denyOut: egress.network.denyOut,
     });
   } catch (error) {
-    await core.o.audit.record({ ...event, outcome: "error", detail: { error: describe(error) } });
+    await core.options.audit.record({
+      ...event,
+      outcome: "error",
+      detail: { error: describe(error) },
+    });
     if (error instanceof HostError) throw fromHostError(error, "change the sandbox's network");
     throw error;
   }
   const updated = await updateSandbox(
-    core.o.db,
+    core.options.db,
     { id, ownerId: principal.ownerId, states: ["running", "paused"] },
     { egress },
   );
-  if (!updated) throw await core.whyNot(principal.ownerId, id, "change the network of");
-  await core.o.audit.record(event);
+  if (!updated)
+    throw await core.unmatchedUpdateError(principal.ownerId, id, "change the network of");
+  await core.options.audit.record(event);
   return toSandbox(updated);
 }

@@ -19,11 +19,11 @@ export async function finishExpiry(core: ServiceCore, row: SandboxRow): Promise<
     await runPause(core, row, { actor: "lifecycle" });
   } catch (error) {
     // The sandbox went back to running (or error); try again a little later, not every tick.
-    core.o.logger.warn(
+    core.options.logger.warn(
       { sandboxId: row.id, err: describe(error) },
       "auto-pause failed; retrying in 30 s",
     );
-    await updateSandbox(core.o.db, { id: row.id, states: ["running"] }, { endInSeconds: 30 });
+    await updateSandbox(core.options.db, { id: row.id, states: ["running"] }, { endInSeconds: 30 });
   }
 }
 
@@ -32,7 +32,7 @@ export async function settleStuck(core: ServiceCore, row: SandboxRow): Promise<v
   if (row.state === "stopping") return runDestroy(core, row, { actor: "lifecycle" });
   if (!row.host_id) {
     await updateSandbox(
-      core.o.db,
+      core.options.db,
       { id: row.id, states: [row.state] },
       {
         state: "error",
@@ -43,7 +43,7 @@ export async function settleStuck(core: ServiceCore, row: SandboxRow): Promise<v
     );
     return;
   }
-  await settleWithHost(core, row, core.o.registry.client(row.host_id));
+  await settleWithHost(core, row, core.options.registry.client(row.host_id));
 }
 
 /**
@@ -59,7 +59,7 @@ export async function settleWithHost(
   try {
     agent = await client.getSandbox(row.id);
   } catch (error) {
-    core.o.logger.warn(
+    core.options.logger.warn(
       { sandboxId: row.id, err: describe(error) },
       "cannot ask the host about a sandbox",
     );
@@ -85,7 +85,10 @@ export async function applySettlement(
     try {
       await client.destroySandbox(row.id);
     } catch (error) {
-      core.o.logger.warn({ sandboxId: row.id, err: describe(error) }, "could not destroy on host");
+      core.options.logger.warn(
+        { sandboxId: row.id, err: describe(error) },
+        "could not destroy on host",
+      );
       return { state: null, destroyedOnHost: false };
     }
   }
@@ -94,7 +97,7 @@ export async function applySettlement(
     if (IN_FLIGHT_STATES.includes(row.state)) {
       // Nothing to change, but the host answered: the operation is over.
       await updateSandbox(
-        core.o.db,
+        core.options.db,
         { id: row.id, states: [row.state], unchangedSince },
         { opDeadlineSeconds: null },
       );
@@ -110,16 +113,16 @@ export async function applySettlement(
   if (decision.to === "running" && row.state === "resuming")
     change.endInSeconds = row.timeout_seconds;
   const updated = await updateSandbox(
-    core.o.db,
+    core.options.db,
     { id: row.id, states: [row.state], unchangedSince },
     change,
   );
   if (updated) {
-    core.o.logger.info(
+    core.options.logger.info(
       { sandboxId: row.id, from: row.state, to: decision.to },
       "sandbox state settled from its host",
     );
-    await core.o.audit.record({
+    await core.options.audit.record({
       actor,
       ownerId: row.owner_id,
       action: "sandbox.settle",

@@ -34,7 +34,7 @@ export async function destroySandbox(
 ): Promise<{ alreadyStopped: boolean }> {
   if (!SANDBOX_ID_PATTERN.test(id)) throw sandboxNotFound(id);
   const row = await updateSandbox(
-    core.o.db,
+    core.options.db,
     { id, ownerId: principal.ownerId, states: NOT_STOPPED },
     { state: "stopping", stopReason: "destroyed", opDeadlineSeconds: core.deadlines.stop },
   );
@@ -61,13 +61,13 @@ export async function runDestroy(core: ServiceCore, row: SandboxRow, actor: Acto
   };
   if (row.host_id) {
     try {
-      await core.o.registry.client(row.host_id).destroySandbox(row.id);
+      await core.options.registry.client(row.host_id).destroySandbox(row.id);
     } catch (error) {
-      core.o.logger.warn(
+      core.options.logger.warn(
         { sandboxId: row.id, err: describe(error) },
         "destroy deferred; will retry",
       );
-      await core.o.audit.record({
+      await core.options.audit.record({
         ...event,
         outcome: "deferred",
         durationMs: performance.now() - began,
@@ -77,11 +77,11 @@ export async function runDestroy(core: ServiceCore, row: SandboxRow, actor: Acto
     }
   }
   await updateSandbox(
-    core.o.db,
+    core.options.db,
     { id: row.id, states: ["stopping"] },
     { state: "stopped", opDeadlineSeconds: null },
   );
-  await core.o.audit.record({ ...event, durationMs: performance.now() - began });
+  await core.options.audit.record({ ...event, durationMs: performance.now() - began });
 }
 
 // ---------------------------------------------------------------- pause
@@ -94,11 +94,11 @@ export async function pauseSandbox(
   if (!SANDBOX_ID_PATTERN.test(id)) throw sandboxNotFound(id);
   await core.waitWhileInFlight(principal.ownerId, id);
   const row = await updateSandbox(
-    core.o.db,
+    core.options.db,
     { id, ownerId: principal.ownerId, states: ["running"] },
     { state: "pausing", opDeadlineSeconds: core.deadlines.pause },
   );
-  if (!row) throw await core.whyNot(principal.ownerId, id, "pause");
+  if (!row) throw await core.unmatchedUpdateError(principal.ownerId, id, "pause");
   return runPause(core, row, { actor: "api", principal });
 }
 
@@ -124,7 +124,7 @@ export async function runPauseOnHost(
   try {
     ({ pauseMode } = await client.pauseSandbox(row.id));
   } catch (error) {
-    await core.o.audit.record({
+    await core.options.audit.record({
       ...event,
       outcome: "error",
       durationMs: performance.now() - began,
@@ -135,11 +135,11 @@ export async function runPauseOnHost(
     throw error;
   }
   const paused = await updateSandbox(
-    core.o.db,
+    core.options.db,
     { id: row.id, states: ["pausing"] },
     { state: "paused", opDeadlineSeconds: null },
   );
-  await core.o.audit.record({
+  await core.options.audit.record({
     ...event,
     durationMs: performance.now() - began,
     ...(pauseMode ? { detail: { mode: pauseMode } } : {}),
@@ -171,13 +171,13 @@ export async function resumeSandbox(
     if (!seen) throw sandboxNotFound(id);
     const timeout = asked ?? seen.timeout_seconds;
     const extended = await updateSandbox(
-      core.o.db,
+      core.options.db,
       { id, ownerId: principal.ownerId, states: ["running"] },
       { endNoEarlierThanSeconds: timeout },
     );
     if (extended) return { sandbox: core.withToken(extended), resumed: false };
 
-    const row = await core.o.db.transaction(async (tx) => {
+    const row = await core.options.db.transaction(async (tx) => {
       const current = await findSandbox(tx, id, principal.ownerId);
       if (!current || !SUSPENDED_STATES.includes(current.state)) return null;
       const key = await lockKey(tx, current.api_key_id);
@@ -203,7 +203,7 @@ export async function resumeSandbox(
     // Moved between our two attempts (e.g. a pause finished): look again.
     if (current && (current.state === "running" || IN_FLIGHT_STATES.includes(current.state)))
       continue;
-    throw await core.whyNot(principal.ownerId, id, "resume");
+    throw await core.unmatchedUpdateError(principal.ownerId, id, "resume");
   }
   throw new ServiceError("sandbox_busy", `sandbox ${id} keeps changing state; try again`);
 }
@@ -225,7 +225,7 @@ export async function runResume(
   try {
     await client.resumeSandbox(row.id);
   } catch (error) {
-    await core.o.audit.record({
+    await core.options.audit.record({
       ...event,
       outcome: "error",
       durationMs: performance.now() - began,
@@ -236,11 +236,11 @@ export async function runResume(
     throw error;
   }
   const running = await updateSandbox(
-    core.o.db,
+    core.options.db,
     { id: row.id, states: ["resuming"] },
     { state: "running", endInSeconds: timeout, opDeadlineSeconds: null },
   );
-  await core.o.audit.record({ ...event, durationMs: performance.now() - began });
+  await core.options.audit.record({ ...event, durationMs: performance.now() - began });
   if (!running) throw sandboxNotFound(row.id);
   return core.withToken(running);
 }

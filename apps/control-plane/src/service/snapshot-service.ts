@@ -76,7 +76,7 @@ function sourceOf(row: SnapshotRow): SnapshotSource {
  */
 export class SnapshotService {
   constructor(
-    private readonly o: {
+    private readonly options: {
       db: Queryable;
       registry: HostRegistry;
       sandboxes: SandboxService;
@@ -93,7 +93,7 @@ export class SnapshotService {
     const name = validated(() => checkSnapshotName(input.name));
     const { row, id, sizeBytes } = await this.takeOnHost(principal, sandboxId);
     try {
-      return await insertSnapshot(this.o.db, {
+      return await insertSnapshot(this.options.db, {
         id,
         ownerId: principal.ownerId,
         name: name ?? null,
@@ -107,7 +107,7 @@ export class SnapshotService {
       });
     } catch (error) {
       // No record, no artifact: nothing the owner cannot see is left on the host.
-      await this.o.registry
+      await this.options.registry
         .client(row.host_id as string)
         .deleteSnapshot(id)
         .catch(() => {});
@@ -120,7 +120,7 @@ export class SnapshotService {
     query: { sandboxId?: string; name?: string; limit?: number; cursor?: string },
   ): Promise<SnapshotPage> {
     const limit = query.limit ?? LIMITS.listLimit.default;
-    const rows = await listSnapshots(this.o.db, principal.ownerId, {
+    const rows = await listSnapshots(this.options.db, principal.ownerId, {
       sourceSandboxId: query.sandboxId,
       name: query.name,
       limit: limit + 1,
@@ -137,7 +137,9 @@ export class SnapshotService {
   }
 
   async get(principal: Principal, id: string): Promise<SnapshotRow> {
-    const row = isSnapshotId(id) ? await findSnapshot(this.o.db, principal.ownerId, id) : undefined;
+    const row = isSnapshotId(id)
+      ? await findSnapshot(this.options.db, principal.ownerId, id)
+      : undefined;
     if (!row) throw snapshotNotFound(id);
     return row;
   }
@@ -146,12 +148,12 @@ export class SnapshotService {
   async delete(principal: Principal, id: string): Promise<void> {
     const row = await this.get(principal, id);
     try {
-      await this.o.registry.client(row.hostId).deleteSnapshot(row.id);
+      await this.options.registry.client(row.hostId).deleteSnapshot(row.id);
     } catch (error) {
       if (error instanceof HostError) throw fromHostError(error, "delete the snapshot");
       throw error;
     }
-    await deleteSnapshotRow(this.o.db, principal.ownerId, row.id);
+    await deleteSnapshotRow(this.options.db, principal.ownerId, row.id);
   }
 
   /**
@@ -179,7 +181,7 @@ export class SnapshotService {
       while (next < count) {
         const i = next++;
         try {
-          const sandbox = await this.o.sandboxes.create(principal, {
+          const sandbox = await this.options.sandboxes.create(principal, {
             fromSnapshot: source,
             timeoutSeconds: input.timeoutSeconds,
             metadata: row.metadata,
@@ -200,11 +202,14 @@ export class SnapshotService {
     try {
       await Promise.all(Array.from({ length: Math.min(FORK_CONCURRENCY, count) }, worker));
     } finally {
-      await this.o.registry
+      await this.options.registry
         .client(source.hostId)
         .deleteSnapshot(id)
         .catch((error: Error) =>
-          this.o.logger.warn({ snapshotId: id, err: error.message }, "removing a fork's snapshot"),
+          this.options.logger.warn(
+            { snapshotId: id, err: error.message },
+            "removing a fork's snapshot",
+          ),
         );
     }
     return outcomes;
@@ -215,7 +220,7 @@ export class SnapshotService {
    * one with host directories mounted, unless the caller is an admin).
    */
   private async takeOnHost(principal: Principal, sandboxId: string) {
-    const row = await findSandbox(this.o.db, sandboxId, principal.ownerId);
+    const row = await findSandbox(this.options.db, sandboxId, principal.ownerId);
     if (!row) throw sandboxNotFound(sandboxId);
     if (row.state !== "running" || !row.host_id) {
       throw new ServiceError(
@@ -224,7 +229,7 @@ export class SnapshotService {
       );
     }
     const id = newSnapshotId();
-    const client = this.o.registry.client(row.host_id);
+    const client = this.options.registry.client(row.host_id);
     try {
       // A snapshot carries the sandbox's host-directory mounts to every sandbox made from it:
       // as with a create that asks for mounts, only an admin may.

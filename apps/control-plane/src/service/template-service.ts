@@ -85,8 +85,8 @@ export class TemplateService {
 
   readonly files: TemplateFiles;
 
-  constructor(private readonly o: TemplateServiceOptions) {
-    this.files = new TemplateFiles(o.filesDir);
+  constructor(private readonly options: TemplateServiceOptions) {
+    this.files = new TemplateFiles(options.filesDir);
   }
 
   async create(principal: Principal, body: TemplateBuildRequest): Promise<Template> {
@@ -117,9 +117,9 @@ export class TemplateService {
       }
       return { type: st.type, args: st.args, files };
     });
-    const placement = await this.o.scheduler.placeBuild();
+    const placement = await this.options.scheduler.placeBuild();
     const hostTemplate = newHostTemplateName();
-    const row = await beginBuild(this.o.db, {
+    const row = await beginBuild(this.options.db, {
       id: body.id ?? `tpl-${randomBytes(4).toString("hex")}`,
       ownerId: principal.ownerId,
       name,
@@ -172,9 +172,9 @@ export class TemplateService {
       const failure = this.describeFailure(outcome.error, "build the template");
       await log.flush();
       // Refused before anything was built: the request changes nothing.
-      if (row.hostTemplate === null) await deleteTemplateRow(this.o.db, row.id);
+      if (row.hostTemplate === null) await deleteTemplateRow(this.options.db, row.id);
       else
-        await finishBuild(this.o.db, row.id, {
+        await finishBuild(this.options.db, row.id, {
           ok: false,
           code: failure.code,
           message: failure.message,
@@ -186,15 +186,15 @@ export class TemplateService {
       await log.flush();
       if (result.ok) {
         // Before the build reads as ready: a create right after it must find the template.
-        await this.o.scheduler.templatesChanged(placement.hostId).catch(() => {});
-        await finishBuild(this.o.db, row.id, { ok: true, hostTemplate });
+        await this.options.scheduler.templatesChanged(placement.hostId).catch(() => {});
+        await finishBuild(this.options.db, row.id, { ok: true, hostTemplate });
         // The previous build goes when nothing uses it any more; if something does, it stays.
         if (row.hostTemplate) {
           await placement.client.deleteTemplate(row.hostTemplate).catch(() => {});
         }
       } else {
         const failure = this.describeFailure(result.error, "build the template");
-        await finishBuild(this.o.db, row.id, {
+        await finishBuild(this.options.db, row.id, {
           ok: false,
           code: failure.code,
           message: failure.message,
@@ -204,14 +204,14 @@ export class TemplateService {
     });
     const tracked = finishing
       .catch((error: unknown) =>
-        this.o.logger.error(
+        this.options.logger.error(
           { err: String(error), template: row.id },
           "template build record failed",
         ),
       )
       .finally(() => this.running.delete(row.id));
     this.running.set(row.id, tracked);
-    return templateView((await findTemplate(this.o.db, principal.ownerId, name, tag)) ?? row);
+    return templateView((await findTemplate(this.options.db, principal.ownerId, name, tag)) ?? row);
   }
 
   /**
@@ -224,7 +224,7 @@ export class TemplateService {
     resources: { cpuCount?: number; memoryMB?: number },
   ): Promise<{ templateID: string; buildID: string; name: string; tag: string }> {
     const { name, tag } = validated(() => checkTemplateBuildName(nameTag));
-    const row = await findTemplate(this.o.db, principal.ownerId, name, tag);
+    const row = await findTemplate(this.options.db, principal.ownerId, name, tag);
     if (row?.status === "building") {
       throw new ServiceError("template_building", `template ${name}:${tag} is being built`);
     }
@@ -277,9 +277,9 @@ export class TemplateService {
     if (r && r.ownerId === principal.ownerId && r.buildID === buildID) {
       return { status: "waiting" as const, logs: [], row: undefined };
     }
-    const row = await findTemplateById(this.o.db, principal.ownerId, templateID);
+    const row = await findTemplateById(this.options.db, principal.ownerId, templateID);
     if (!row) throw new ServiceError("template_not_found", `template ${templateID} not found`);
-    const { logs } = await readLogs(this.o.db, row.id, offset, limit);
+    const { logs } = await readLogs(this.options.db, row.id, offset, limit);
     return { status: row.status, logs, row };
   }
 
@@ -293,18 +293,18 @@ export class TemplateService {
   /** The caller's template named `name[:tag]`, if any (E2B's alias check). */
   async findByName(principal: Principal, nameTag: string): Promise<Template | undefined> {
     const { name, tag } = validated(() => checkTemplateBuildName(nameTag));
-    const row = await findTemplate(this.o.db, principal.ownerId, name, tag);
+    const row = await findTemplate(this.options.db, principal.ownerId, name, tag);
     return row ? templateView(row) : undefined;
   }
 
   async getById(principal: Principal, templateID: string): Promise<TemplateRow> {
-    const row = await findTemplateById(this.o.db, principal.ownerId, templateID);
+    const row = await findTemplateById(this.options.db, principal.ownerId, templateID);
     if (!row) throw new ServiceError("template_not_found", `template ${templateID} not found`);
     return row;
   }
 
   async list(principal: Principal): Promise<Template[]> {
-    return (await listTemplates(this.o.db, principal.ownerId)).map(templateView);
+    return (await listTemplates(this.options.db, principal.ownerId)).map(templateView);
   }
 
   async get(principal: Principal, nameTag: string): Promise<Template> {
@@ -318,7 +318,7 @@ export class TemplateService {
     limit = 100,
   ): Promise<TemplateBuild> {
     const row = await this.find(principal, nameTag);
-    const { logs, total } = await readLogs(this.o.db, row.id, offset, limit);
+    const { logs, total } = await readLogs(this.options.db, row.id, offset, limit);
     return {
       template: templateView(row),
       logs,
@@ -333,7 +333,7 @@ export class TemplateService {
     }
     if (row.hostTemplate && row.hostId) {
       try {
-        await this.o.registry.client(row.hostId).deleteTemplate(row.hostTemplate);
+        await this.options.registry.client(row.hostId).deleteTemplate(row.hostTemplate);
       } catch (error) {
         if (error instanceof HostError && error.code === "template_in_use") {
           throw new ServiceError(
@@ -344,7 +344,7 @@ export class TemplateService {
         throw error instanceof HostError ? fromHostError(error, "delete the template") : error;
       }
     }
-    await deleteTemplateRow(this.o.db, row.id);
+    await deleteTemplateRow(this.options.db, row.id);
   }
 
   /**
@@ -358,7 +358,7 @@ export class TemplateService {
     } catch {
       return undefined;
     }
-    const row = await findTemplate(this.o.db, principal.ownerId, parsed.name, parsed.tag);
+    const row = await findTemplate(this.options.db, principal.ownerId, parsed.name, parsed.tag);
     if (!row) {
       // The host's name of someone's build is reached only through its owner's name for it.
       if (isHostTemplateName(template)) {
@@ -384,7 +384,7 @@ export class TemplateService {
 
   private async find(principal: Principal, nameTag: string): Promise<TemplateRow> {
     const { name, tag } = validated(() => checkTemplateBuildName(nameTag));
-    const row = await findTemplate(this.o.db, principal.ownerId, name, tag);
+    const row = await findTemplate(this.options.db, principal.ownerId, name, tag);
     if (!row) throw new ServiceError("template_not_found", `template ${name}:${tag} not found`);
     return row;
   }
@@ -408,7 +408,9 @@ export class TemplateService {
       pending = [];
       const at = step;
       chain = chain
-        .then(() => (batch.length > 0 || at ? appendLogs(this.o.db, id, at, batch) : undefined))
+        .then(() =>
+          batch.length > 0 || at ? appendLogs(this.options.db, id, at, batch) : undefined,
+        )
         .catch(() => {});
       return chain;
     };

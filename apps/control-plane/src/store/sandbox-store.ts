@@ -450,6 +450,19 @@ export async function sandboxesOnHost(q: Queryable, hostId: string): Promise<San
   return result.rows;
 }
 
+/** Sandboxes of a host whose operation (create, pause, resume...) has not finished. */
+export async function inFlightOnHost(
+  q: Queryable,
+  hostId: string,
+  inFlight: readonly SandboxState[],
+): Promise<SandboxRow[]> {
+  const result = await q.query<SandboxRow>(
+    "SELECT * FROM sandboxes WHERE host_id = $1 AND state = ANY($2::text[])",
+    [hostId, inFlight],
+  );
+  return result.rows;
+}
+
 export async function stoppedOnHost(
   q: Queryable,
   hostId: string,

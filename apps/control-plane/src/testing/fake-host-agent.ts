@@ -14,6 +14,7 @@ import {
   ContractError,
   checkAgentCreate,
   checkEgressPolicy,
+  checkRuntimeAvailable,
   checkStoppedFilesRead,
   ERROR_CODE_HEADER,
   type ErrorCode,
@@ -78,13 +79,17 @@ export interface FakeHostAgentOptions {
   diskMb?: number;
 }
 
+/** The fake's one runtime driver, reported and checked as wrenn-agent does its own. */
+const FAKE_RUNTIMES = ["fake"] as const;
+
 /** A refusal as wrenn-agent sends it: a Connect code and the contract's code in a header. */
 function refusal(code: ErrorCode, message: string): ConnectError {
   return new ConnectError(message, grpcCodeOf(code) as Code, { [ERROR_CODE_HEADER]: code });
 }
 
 /**
- * A create's refusals in wrenn-agent's order: its service runs checkAgentCreate, then its
+ * A create's refusals in wrenn-agent's order: its service runs checkAgentCreate and
+ * checkRuntimeAvailable, then its
  * manager refuses a taken id, mounts when it has no mount roots (the fake has none, like an
  * agent without WRENN_MOUNT_ROOTS), then a template it has not built.
  */
@@ -96,6 +101,7 @@ function checkCreate(
   let checked: ReturnType<typeof checkAgentCreate>;
   try {
     checked = checkAgentCreate(req);
+    checkRuntimeAvailable(checked.runtime, FAKE_RUNTIMES);
   } catch (err) {
     if (err instanceof ContractError) throw refusal(err.code, err.message);
     throw err;
@@ -214,6 +220,7 @@ export class FakeHostAgent {
         sandboxPath,
         readOnly: true,
       })),
+      runtime: FAKE_RUNTIMES[0],
     });
   }
 
@@ -347,7 +354,7 @@ export class FakeHostAgent {
           hostId: this.hostId,
           hostname: "fake-agent",
           version: "0.0.0-fake",
-          runtimes: ["fake"],
+          runtimes: [...FAKE_RUNTIMES],
           total: { vcpus: 8, memoryMb: BigInt(this.memoryMb), diskMb: BigInt(this.diskMb) },
           used: {
             vcpus: used.reduce((n, s) => n + s.vcpus, 0),

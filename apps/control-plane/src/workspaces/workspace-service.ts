@@ -78,7 +78,7 @@ const notFound = (name: string) =>
  * longest idle period: the lifecycle manager suspends an idle workspace and never destroys one.
  */
 export class WorkspaceService {
-  constructor(private readonly o: WorkspaceServiceOptions) {}
+  constructor(private readonly options: WorkspaceServiceOptions) {}
 
   async create(
     principal: Principal,
@@ -91,9 +91,9 @@ export class WorkspaceService {
     },
   ): Promise<{ workspace: WorkspaceView; clientConfig: ClientConfigView }> {
     const spec = validated(() => checkWorkspaceCreate(input));
-    const image = spec.image ?? this.o.defaultImage;
+    const image = spec.image ?? this.options.defaultImage;
     // The row first: it claims the name, so two creates of one name never both make a sandbox.
-    const row = await insertWorkspace(this.o.db, {
+    const row = await insertWorkspace(this.options.db, {
       id: `ws-${randomBytes(4).toString("hex")}`,
       ownerId: principal.ownerId,
       name: spec.name,
@@ -112,7 +112,7 @@ export class WorkspaceService {
     });
     let sandbox: Sandbox;
     try {
-      sandbox = await this.o.sandboxes.create(principal, {
+      sandbox = await this.options.sandboxes.create(principal, {
         template: image,
         resources: { vcpus: spec.vcpus, memoryMb: spec.memoryMb, diskMb: spec.diskGb * 1024 },
         metadata: { [WORKSPACE_METADATA_KEY]: spec.name },
@@ -121,10 +121,10 @@ export class WorkspaceService {
       });
     } catch (error) {
       // No sandbox, no workspace: the name is free again and nothing is left half made.
-      await deleteWorkspace(this.o.db, row.id);
+      await deleteWorkspace(this.options.db, row.id);
       throw error;
     }
-    const linked = (await setWorkspaceSandbox(this.o.db, row.id, sandbox.id)) ?? row;
+    const linked = (await setWorkspaceSandbox(this.options.db, row.id, sandbox.id)) ?? row;
     const workspace = await this.view(linked, sandbox);
     return {
       workspace,
@@ -146,7 +146,7 @@ export class WorkspaceService {
   }
 
   async list(principal: Principal): Promise<WorkspaceView[]> {
-    const rows = await listWorkspaces(this.o.db, principal.ownerId);
+    const rows = await listWorkspaces(this.options.db, principal.ownerId);
     return Promise.all(rows.map((row) => this.view(row)));
   }
 
@@ -156,7 +156,7 @@ export class WorkspaceService {
     const sandbox = await this.sandboxOf(principal, row);
     if (workspaceStateOf(sandbox.state) === "suspended") return this.view(row, sandbox);
     this.refuseStopped(row, sandbox);
-    return this.view(row, await this.o.sandboxes.pause(principal, sandbox.id));
+    return this.view(row, await this.options.sandboxes.pause(principal, sandbox.id));
   }
 
   /** Resumes its sandbox; resuming a running workspace changes nothing. */
@@ -164,7 +164,7 @@ export class WorkspaceService {
     const row = await this.find(principal, name);
     const sandbox = await this.sandboxOf(principal, row);
     this.refuseStopped(row, sandbox);
-    const { sandbox: resumed } = await this.o.sandboxes.resume(principal, sandbox.id, {
+    const { sandbox: resumed } = await this.options.sandboxes.resume(principal, sandbox.id, {
       timeoutSeconds: WORKSPACE_IDLE_SUSPEND_SECONDS,
     });
     return this.view(row, resumed);
@@ -173,8 +173,8 @@ export class WorkspaceService {
   /** Destroys its sandbox, then forgets it; the name is free afterwards. */
   async destroy(principal: Principal, name: unknown): Promise<void> {
     const row = await this.find(principal, name);
-    if (row.sandboxId) await this.o.sandboxes.destroy(principal, row.sandboxId);
-    await deleteWorkspace(this.o.db, row.id);
+    if (row.sandboxId) await this.options.sandboxes.destroy(principal, row.sandboxId);
+    await deleteWorkspace(this.options.db, row.id);
   }
 
   /**
@@ -183,12 +183,12 @@ export class WorkspaceService {
    */
   async hostStatus(principal: Principal): Promise<HostStatusView> {
     const answers = await Promise.allSettled(
-      this.o.registry.all().map((h) => h.client.hostStatus()),
+      this.options.registry.all().map((h) => h.client.hostStatus()),
     );
     const statuses = answers.flatMap((a) => (a.status === "fulfilled" ? [a.value] : []));
     const sum = (pick: (s: (typeof statuses)[number]) => number) =>
       statuses.reduce((total, s) => total + pick(s), 0);
-    const counts = await this.o.db.query<{ state: string; n: string }>(
+    const counts = await this.options.db.query<{ state: string; n: string }>(
       `SELECT s.state, count(*) AS n FROM workspaces w JOIN sandboxes s ON s.id = w.sandbox_id
        WHERE w.owner_id = $1 GROUP BY s.state`,
       [principal.ownerId],
@@ -223,7 +223,7 @@ export class WorkspaceService {
 
   private async find(principal: Principal, name: unknown): Promise<WorkspaceRow> {
     if (!isWorkspaceNameShape(name)) throw notFound(String(name));
-    const row = await findWorkspace(this.o.db, principal.ownerId, name);
+    const row = await findWorkspace(this.options.db, principal.ownerId, name);
     if (!row) throw notFound(name);
     return row;
   }
@@ -233,7 +233,7 @@ export class WorkspaceService {
     if (!row.sandboxId) {
       throw new ServiceError("sandbox_busy", `workspace ${row.name} is still being created`);
     }
-    return this.o.sandboxes.get(principal, row.sandboxId);
+    return this.options.sandboxes.get(principal, row.sandboxId);
   }
 
   private refuseStopped(row: WorkspaceRow, sandbox: Sandbox): void {
@@ -248,7 +248,7 @@ export class WorkspaceService {
     const sandbox =
       known ??
       (row.sandboxId
-        ? await this.o.sandboxes
+        ? await this.options.sandboxes
             .get({ keyId: "", ownerId: row.ownerId, role: "user", name: "" }, row.sandboxId)
             .catch(() => null)
         : null);
@@ -271,7 +271,9 @@ export class WorkspaceService {
   private async addressOf(sandbox: Sandbox): Promise<string> {
     if (!sandbox.hostId) return "";
     try {
-      return (await this.o.registry.client(sandbox.hostId).getSandbox(sandbox.id))?.address ?? "";
+      return (
+        (await this.options.registry.client(sandbox.hostId).getSandbox(sandbox.id))?.address ?? ""
+      );
     } catch {
       return "";
     }

@@ -4,6 +4,7 @@ import {
   ContractError,
   checkAgentCreate,
   checkEgressPolicy,
+  checkRuntimeAvailable,
   checkSnapshotId,
   checkTemplateSteps,
   ERROR_CODE_HEADER,
@@ -145,6 +146,7 @@ function sandboxMessage(v: SandboxView) {
           : PauseMode.UNSPECIFIED,
     checkpointBytes: BigInt(v.checkpointBytes ?? 0),
     mounts: v.mounts ?? [],
+    runtime: v.runtime,
   };
 }
 
@@ -172,6 +174,7 @@ export function hostAgentRoutes(deps: ServiceDeps) {
         guard(async () => {
           // The contract's rules, the same ones the control plane and its fake agent run.
           const checked = checkAgentCreate(req);
+          checkRuntimeAvailable(checked.runtime, manager.runtimes);
           const fromSnapshot = req.fromSnapshot
             ? await deps.snapshots.artifact(checkSnapshotId(req.fromSnapshot))
             : undefined;

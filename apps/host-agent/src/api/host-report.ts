@@ -16,7 +16,7 @@ export async function hostReport(manager: SandboxManager, dataDir: string): Prom
   const fs = await statfs(dataDir).catch(() => undefined);
   return {
     hostname: os.hostname(),
-    runtimes: ["gvisor"],
+    runtimes: manager.runtimes,
     total: {
       vcpus: os.cpus().length,
       memoryMb: Math.floor(os.totalmem() / 2 ** 20),

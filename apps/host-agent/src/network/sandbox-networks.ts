@@ -6,6 +6,8 @@ import { withNetnsFix } from "./runsc-netns-fix.js";
 
 /** The manager's view of the network module. */
 export class ManagedNetworks implements SandboxNetworks {
+  /** One veth pair per namespace, the host end on the host (network-manager.ts). */
+  readonly attachment = "veth";
   constructor(private readonly net: NetworkManager) {}
 
   async setup(runtimeId: string, policy: NetworkPolicy): Promise<NetworkLease> {

@@ -79,7 +79,7 @@ export class ControlPlaneLink {
   private pausedForOutage = false;
 
   private constructor(
-    private readonly o: LinkOptions,
+    private readonly options: LinkOptions,
     private credentials: StoredCredentials,
   ) {}
 
@@ -123,7 +123,10 @@ export class ControlPlaneLink {
       if (!(err instanceof ControlPlaneRefusal) || (err.status !== 401 && err.status !== 403)) {
         throw err;
       }
-      this.o.log.info({ code: err.code }, "heartbeat refused; refreshing the host's credentials");
+      this.options.log.info(
+        { code: err.code },
+        "heartbeat refused; refreshing the host's credentials",
+      );
       await this.refresh();
       await this.send(body);
     }
@@ -132,17 +135,17 @@ export class ControlPlaneLink {
   /** Rotates the refresh token; the new credentials are on disk before they are used. */
   async refresh(): Promise<void> {
     const fresh = await post<HostCredentials>(
-      new URL("/v1/hosts/refresh", this.o.controlPlaneUrl).toString(),
+      new URL("/v1/hosts/refresh", this.options.controlPlaneUrl).toString(),
       { hostId: this.credentials.hostId, refreshToken: this.credentials.refreshToken },
     );
     if (!fresh) throw new Error("the control plane answered the refresh with nothing");
     const next = { ...this.credentials, ...fresh };
-    await saveCredentials(this.o.dataDir, next);
+    await saveCredentials(this.options.dataDir, next);
     this.credentials = next;
   }
 
   private async send(body: HostHeartbeatBody): Promise<void> {
-    await post(new URL("/v1/hosts/heartbeat", this.o.controlPlaneUrl).toString(), body, {
+    await post(new URL("/v1/hosts/heartbeat", this.options.controlPlaneUrl).toString(), body, {
       authorization: `Bearer ${this.credentials.jwt}`,
     });
   }
@@ -158,7 +161,7 @@ export class ControlPlaneLink {
           (err: Error) => this.failed(err),
         )
         .catch((err: Error) =>
-          this.o.log.error({ err: err.message }, "pausing the sandboxes failed; retrying"),
+          this.options.log.error({ err: err.message }, "pausing the sandboxes failed; retrying"),
         )
         .finally(() => {
           this.beating = undefined;
@@ -172,7 +175,7 @@ export class ControlPlaneLink {
     this.lastAcceptedAt = Date.now();
     if (this.pausedForOutage) {
       this.pausedForOutage = false;
-      this.o.log.info(
+      this.options.log.info(
         "the control plane accepts heartbeats again; the sandboxes paused meanwhile stay paused and resume normally",
       );
     }
@@ -181,19 +184,19 @@ export class ControlPlaneLink {
   private async failed(err: Error): Promise<void> {
     if (err instanceof ControlPlaneRefusal && err.code === "host_deleted") {
       // An admin deleted this host: nothing here will change that, only a new registration.
-      this.o.log.error(
+      this.options.log.error(
         { hostId: this.credentials.hostId, code: err.code },
-        `this host was deleted from the control plane; stop the agent, remove ${this.o.dataDir}/registration.json, and start it again with a new WRENN_REGISTRATION_TOKEN (wrenn hosts token)`,
+        `this host was deleted from the control plane; stop the agent, remove ${this.options.dataDir}/registration.json, and start it again with a new WRENN_REGISTRATION_TOKEN (wrenn hosts token)`,
       );
     } else {
-      this.o.log.warn({ err: err.message }, "heartbeat to the control plane failed");
+      this.options.log.warn({ err: err.message }, "heartbeat to the control plane failed");
     }
-    const { graceMs, onGraceExpired } = this.o;
+    const { graceMs, onGraceExpired } = this.options;
     if (graceMs === undefined || !onGraceExpired) return;
     const silentMs = Date.now() - this.lastAcceptedAt;
     if (silentMs < graceMs) return;
     if (!this.pausedForOutage) {
-      this.o.log.error(
+      this.options.log.error(
         { silentSeconds: Math.round(silentMs / 1000), graceSeconds: graceMs / 1000 },
         "no heartbeat accepted for longer than the grace period; pausing every sandbox (nothing is lost) and retrying",
       );

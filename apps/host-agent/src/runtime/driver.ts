@@ -11,30 +11,30 @@ export interface RuntimeDriver {
    * is never restored.
    */
   readonly identity: string;
+  /** What this runtime can do, and the network link and storage it expects from the agent. */
+  readonly capabilities: RuntimeCapabilities;
   /** Boots a sandbox whose init starts envd. Resolves once the runtime reports it running. */
   start(spec: RuntimeSpec): Promise<void>;
   /** Kills and forgets the sandbox; idempotent. */
   stop(runtimeId: string): Promise<void>;
-  /** Freezes every process in place (memory stays allocated). */
-  freeze(runtimeId: string): Promise<void>;
-  thaw(runtimeId: string): Promise<void>;
   /**
-   * Why saving this sandbox now would fail, if anything (empty when it is safe). This
-   * gVisor cannot save a TCP socket that is listening, connected or in TIME_WAIT, and a
-   * failed save kills the sandbox, so the caller asks first and freezes instead.
+   * Stops the sandbox, in memory ("freeze") or saved to imageDir ("checkpoint"). Whatever the
+   * runtime needs of the guest around a save (for gVisor: envd closing its listener, no TCP
+   * endpoint open, envd listening again when it stays in memory) is the driver's own recipe;
+   * the caller only lends it the guest. A checkpoint that is not safe now freezes instead
+   * (ifUnsafe "freeze", the outcome names why) or refuses (RuntimeError, sandbox left running).
+   * CheckpointError: the save itself failed and the sandbox no longer runs.
    */
-  checkpointBlockers(runtimeId: string): Promise<string[]>;
-  /** Saves memory and state to imageDir; the sandbox no longer runs afterwards. */
-  checkpoint(runtimeId: string, imageDir: string): Promise<void>;
+  suspend(runtimeId: string, req: SuspendRequest, guest: GuestControl): Promise<SuspendOutcome>;
+  /**
+   * Runs the sandbox again: thawed ("freeze"); booted from a checkpoint, its own or a template's,
+   * under spec's identity ("checkpoint"; refuses, RuntimeError, a checkpoint restoreRefusal
+   * objects to); or whatever a suspend cut short by an agent restart left ("interrupted": a
+   * running or frozen sandbox whose guest may have been quiesced). The caller waits for envd.
+   */
+  resume(runtimeId: string, from: ResumeFrom): Promise<void>;
   /** Why this runtime must not restore the checkpoint in imageDir; undefined if it may. */
   restoreRefusal(imageDir: string): Promise<string | undefined>;
-  /**
-   * Boots a sandbox from a checkpoint (its own or a template's), under spec's identity.
-   * Refuses (RuntimeError) a checkpoint restoreRefusal objects to.
-   */
-  restore(spec: RuntimeSpec, imageDir: string): Promise<void>;
-  /** Sends a signal to the sandbox's init, which forwards it to envd. */
-  signal(runtimeId: string, signal: "SIGUSR2"): Promise<void>;
   status(runtimeId: string): Promise<RuntimeStatus>;
   /**
    * Whether the sandbox's processes are still there, without asking the runtime's CLI: cheap
@@ -57,6 +57,45 @@ export interface RuntimeDriver {
 }
 
 export type RuntimeStatus = "running" | "paused" | "stopped" | "absent";
+
+export interface RuntimeCapabilities {
+  /** suspend "checkpoint" and resume from one (pause to disk, template and snapshot restore). */
+  readonly checkpoint: boolean;
+  /** suspend "freeze": every process stopped in place, memory kept. */
+  readonly freeze: boolean;
+  /**
+   * What the runtime takes from the sandbox's network namespace: a veth end (gVisor's netstack
+   * takes it over) or a TAP device (a microVM's NIC). The agent builds the one asked for.
+   */
+  readonly network: "veth" | "tap";
+  /** What RuntimeSpec.rootfs is: a directory (an overlay over the template) or a block image. */
+  readonly storage: "overlay-dir" | "block-image";
+}
+
+/** The sandbox's guest agent (envd), lent to the driver around a suspend. */
+export interface GuestControl {
+  /** Asks envd to close what a save cannot carry (its listener, idle connections). */
+  quiesce(): Promise<void>;
+  /** Until envd answers again. */
+  waitReady(): Promise<void>;
+  /**
+   * The sandbox's connections the host still sees closing (conntrack), as "STATE port N": the
+   * guest's own view does not list them, and some runtimes cannot save them.
+   */
+  closingConnections(): Promise<string[]>;
+}
+
+export type SuspendRequest =
+  | { mode: "freeze" }
+  | { mode: "checkpoint"; imageDir: string; ifUnsafe: "freeze" | "refuse" };
+
+/** blockers: why a checkpoint froze instead (empty for a freeze that was asked for). */
+export type SuspendOutcome = { mode: "checkpoint" } | { mode: "freeze"; blockers: string[] };
+
+export type ResumeFrom =
+  | { mode: "freeze" }
+  | { mode: "checkpoint"; spec: RuntimeSpec; imageDir: string }
+  | { mode: "interrupted" };
 
 export interface RuntimeSpec {
   /** Fixed-width id, never a prefix of another (runsc resolves ids by prefix). */
@@ -94,3 +133,6 @@ export interface RuntimeStats {
 }
 
 export class RuntimeError extends Error {}
+
+/** A checkpoint's save failed: the sandbox no longer runs (the runtime killed it). */
+export class CheckpointError extends RuntimeError {}

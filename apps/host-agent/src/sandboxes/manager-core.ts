@@ -2,7 +2,7 @@ import { readdir, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import type { Logger } from "pino";
 import { EnvdClient } from "../envd/envd-client.js";
-import type { RuntimeDriver } from "../runtime/driver.js";
+import type { GuestControl, RuntimeDriver } from "../runtime/driver.js";
 import { SandboxDisk } from "../storage/sandbox-disk.js";
 import type { TemplateStore } from "../templates/store.js";
 import { AgentError } from "./errors.js";
@@ -44,6 +44,14 @@ export class ManagerCore {
     readonly log: Logger,
     readonly observer: Observer,
   ) {
+    // The agent builds veth links and overlay directories; a driver that wants a TAP device or
+    // a block image needs those built first, not a sandbox that fails at its first boot.
+    const { network, storage } = runtime.capabilities;
+    if (network !== networks.attachment || storage !== SandboxDisk.format) {
+      throw new Error(
+        `runtime ${runtime.kind} needs a ${network} link and ${storage} storage; this agent builds a ${networks.attachment} link and ${SandboxDisk.format} storage`,
+      );
+    }
     this.pool = new WarmPool(
       config.poolSize,
       (t) => bootForPool(this, t),
@@ -102,6 +110,16 @@ export class ManagerCore {
     return client;
   }
 
+  /** The sandbox's envd as the runtime driver needs it around a suspend. */
+  guest(inst: Instance): GuestControl {
+    const runtimeId = inst.runtimeId;
+    return {
+      quiesce: () => this.envdOf(runtimeId).quiesce(inst.record.envdAccessToken),
+      waitReady: () => this.envdOf(runtimeId).waitHealthy(this.config.healthTimeoutMs),
+      closingConnections: () => this.networks.closingConnections(runtimeId),
+    };
+  }
+
   async setPhase(inst: Instance, phase: Phase): Promise<void> {
     inst.record.phase = phase;
     inst.record.stateChangedAt = new Date().toISOString();
@@ -115,6 +133,7 @@ export class ManagerCore {
       sandboxId: r.sandboxId ?? "",
       address: this.leases.get(r.runtimeId)?.guestIp ?? "",
       pauseMode: r.phase === "paused" ? "checkpoint" : r.phase === "frozen" ? "freeze" : undefined,
+      runtime: this.runtime.kind,
     };
   }
 }

@@ -41,6 +41,8 @@ export interface SandboxView extends SandboxRecord {
   sandboxId: string;
   address: string;
   pauseMode?: "checkpoint" | "freeze";
+  /** The runtime driver it runs under (RuntimeDriver.kind). */
+  runtime: string;
 }
 
 export interface Observer {

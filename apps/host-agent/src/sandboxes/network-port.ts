@@ -8,6 +8,8 @@ export interface NetworkLease {
 }
 
 export interface SandboxNetworks {
+  /** The link a runtime gets in the namespace (RuntimeCapabilities.network). */
+  readonly attachment: "veth";
   /** Allocates an address and builds the namespace, veth and firewall rules; idempotent. */
   setup(runtimeId: string, policy: NetworkPolicy): Promise<NetworkLease>;
   /** Replaces the firewall rules (a pooled sandbox gets its owner's policy at claim). */

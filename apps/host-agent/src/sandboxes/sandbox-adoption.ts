@@ -116,8 +116,7 @@ export async function settleInterruptedPause(
   if (status === "running" || status === "paused") {
     const lease = await core.networks.setup(rec.runtimeId, rec.network);
     core.leases.set(rec.runtimeId, lease);
-    if (status === "paused") await core.runtime.thaw(rec.runtimeId);
-    await core.runtime.signal(rec.runtimeId, "SIGUSR2");
+    await core.runtime.resume(rec.runtimeId, { mode: "interrupted" });
     await core.envdOf(rec.runtimeId).waitHealthy(core.config.healthTimeoutMs);
     await core.setPhase(inst, "running");
     return true;

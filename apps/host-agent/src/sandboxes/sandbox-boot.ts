@@ -67,7 +67,7 @@ export async function createSandbox(core: ManagerCore, req: CreateRequest): Prom
       ({ inst, bootPath } = await boot(core, ref, resources, req.network, mounts));
     }
     try {
-      await personalise(core, inst, req, bootPath);
+      await handToOwner(core, inst, req, bootPath);
     } catch (err) {
       await core.destroyInstance(inst.runtimeId).catch(() => {});
       throw err;
@@ -117,7 +117,7 @@ export async function fitResources(
 }
 
 /** The claimed or freshly booted sandbox becomes the caller's: policy, /init, identity. */
-export async function personalise(
+export async function handToOwner(
   core: ManagerCore,
   inst: Instance,
   req: CreateRequest,
@@ -240,8 +240,7 @@ export async function bootFrom(
     core.leases.set(runtimeId, lease);
     const spec = inst.spec(lease.netnsPath, core.config.pidsLimit);
     if (image) {
-      await core.runtime.restore(spec, image);
-      await core.runtime.signal(runtimeId, "SIGUSR2");
+      await core.runtime.resume(runtimeId, { mode: "checkpoint", spec, imageDir: image });
     } else {
       await core.runtime.start(spec);
     }
@@ -257,15 +256,19 @@ export async function bootFrom(
   }
 }
 
-/** Boots the template cold, quiesces envd and saves it: later sandboxes restore core. */
+/** Boots the template cold and saves it: later sandboxes of it restore this checkpoint. */
 export async function snapshotTemplate(core: ManagerCore, t: TemplateRef): Promise<void> {
-  if (await core.snapshots.get(t)) return;
+  if (!core.runtime.capabilities.checkpoint || (await core.snapshots.get(t))) return;
   const inst = await bootFrom(core, t, core.config.defaults, NO_NETWORK, undefined);
   try {
     await warmUp(core, inst);
-    await core.envdOf(inst.runtimeId).quiesce();
     const scratch = await core.snapshots.scratch(t);
-    await core.runtime.checkpoint(inst.runtimeId, scratch);
+    // A fresh boot holds nothing open; if it does, fail here rather than save a broken image.
+    await core.runtime.suspend(
+      inst.runtimeId,
+      { mode: "checkpoint", imageDir: scratch, ifUnsafe: "refuse" },
+      core.guest(inst),
+    );
     await core.snapshots.commit(t, scratch);
     core.log.info({ template: t.name, version: t.version }, "template checkpoint saved");
   } finally {

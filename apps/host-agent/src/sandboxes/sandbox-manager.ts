@@ -55,6 +55,11 @@ export class SandboxManager {
 
   // ---- queries ---------------------------------------------------------------------------
 
+  /** The runtime drivers sandboxes can run under here, the default first (HostStatus). */
+  get runtimes(): string[] {
+    return [this.core.runtime.kind];
+  }
+
   list(): SandboxView[] {
     // An empty runtime id is a create in flight holding its sandbox id: not a sandbox yet.
     return [...this.core.bySandbox.values()]

@@ -1,4 +1,5 @@
 import { rm } from "node:fs/promises";
+import { CheckpointError, type SuspendOutcome } from "../runtime/driver.js";
 import { AgentError } from "./errors.js";
 import type { Instance } from "./instance.js";
 import { dirSize, type ManagerCore } from "./manager-core.js";
@@ -44,45 +45,43 @@ export async function pauseLocked(
   mode: "checkpoint" | "freeze",
 ): Promise<"checkpoint" | "freeze"> {
   const sandboxId = inst.record.sandboxId;
-  let used: "checkpoint" | "freeze" = mode;
-  if (mode === "checkpoint") {
-    const envd = core.envdOf(inst.runtimeId);
-    await envd.quiesce(inst.record.envdAccessToken);
-    const blockers = [
-      ...(await core.runtime.checkpointBlockers(inst.runtimeId)),
-      ...(await core.networks.closingConnections(inst.runtimeId)),
-    ];
-    if (blockers.length > 0) {
-      // Saving would fail and kill the sandbox: keep it in memory instead, and say why.
-      await core.runtime.signal(inst.runtimeId, "SIGUSR2");
-      await envd.waitHealthy(core.config.healthTimeoutMs);
-      used = "freeze";
-      core.log.info({ sandboxId, blockers }, "TCP endpoints open: pausing in memory instead");
-      inst.record.error = undefined;
-    } else {
-      await rm(inst.checkpointDir, { recursive: true, force: true });
-      try {
-        await core.runtime.checkpoint(inst.runtimeId, inst.checkpointDir);
-      } catch (err) {
-        inst.record.error = `checkpoint failed: ${(err as Error).message}`;
-        inst.record.errorReason = "failed";
-        inst.record.transition = undefined;
-        await core.setPhase(inst, "error");
-        throw new AgentError("internal", inst.record.error);
-      }
-      inst.record.checkpointBytes = await dirSize(inst.checkpointDir);
-      core.envdOf(inst.runtimeId).close();
-      core.envd.delete(inst.runtimeId);
-      inst.record.transition = undefined;
-      await core.setPhase(inst, "paused");
-    }
-  }
-  if (used === "freeze") {
-    await core.runtime.freeze(inst.runtimeId);
+  // A runtime that cannot save pauses in memory, as a sandbox with open connections does.
+  const asked = mode === "checkpoint" && !core.runtime.capabilities.checkpoint ? "freeze" : mode;
+  let outcome: SuspendOutcome;
+  try {
+    outcome = await core.runtime.suspend(
+      inst.runtimeId,
+      asked === "checkpoint"
+        ? { mode: "checkpoint", imageDir: inst.checkpointDir, ifUnsafe: "freeze" }
+        : { mode: "freeze" },
+      core.guest(inst),
+    );
+  } catch (err) {
+    if (!(err instanceof CheckpointError)) throw err;
+    inst.record.error = `checkpoint failed: ${err.message}`;
+    inst.record.errorReason = "failed";
     inst.record.transition = undefined;
-    await core.setPhase(inst, "frozen");
+    await core.setPhase(inst, "error");
+    throw new AgentError("internal", inst.record.error);
   }
-  return used;
+  inst.record.transition = undefined;
+  if (outcome.mode === "checkpoint") {
+    inst.record.checkpointBytes = await dirSize(inst.checkpointDir);
+    core.envdOf(inst.runtimeId).close();
+    core.envd.delete(inst.runtimeId);
+    await core.setPhase(inst, "paused");
+    return "checkpoint";
+  }
+  if (asked === "checkpoint") {
+    // Saving would have failed and killed the sandbox: it stays in memory; say why.
+    core.log.info(
+      { sandboxId, blockers: outcome.blockers },
+      "TCP endpoints open: pausing in memory instead",
+    );
+    inst.record.error = undefined;
+  }
+  await core.setPhase(inst, "frozen");
+  return "freeze";
 }
 
 export function resumeSandbox(core: ManagerCore, sandboxId: string): Promise<SandboxView> {
@@ -92,7 +91,7 @@ export function resumeSandbox(core: ManagerCore, sandboxId: string): Promise<San
     const phase = inst.record.phase;
     if (phase === "running") return core.view(inst);
     if (phase === "frozen") {
-      await core.runtime.thaw(inst.runtimeId);
+      await core.runtime.resume(inst.runtimeId, { mode: "freeze" });
     } else if (phase === "paused") {
       // A checkpoint of another runsc build must not be restored: refuse, and say why in
       // the sandbox's state (the checkpoint and the files stay for a host that can).
@@ -108,11 +107,11 @@ export function resumeSandbox(core: ManagerCore, sandboxId: string): Promise<San
       const lease = await core.networks.setup(inst.runtimeId, inst.record.network);
       core.leases.set(inst.runtimeId, lease);
       await core.networks.restoreAddress(inst.runtimeId);
-      await core.runtime.restore(
-        inst.spec(lease.netnsPath, core.config.pidsLimit),
-        inst.checkpointDir,
-      );
-      await core.runtime.signal(inst.runtimeId, "SIGUSR2");
+      await core.runtime.resume(inst.runtimeId, {
+        mode: "checkpoint",
+        spec: inst.spec(lease.netnsPath, core.config.pidsLimit),
+        imageDir: inst.checkpointDir,
+      });
       await core.envdOf(inst.runtimeId).waitHealthy(core.config.healthTimeoutMs);
       await rm(inst.checkpointDir, { recursive: true, force: true });
       inst.record.checkpointBytes = undefined;

@@ -2,7 +2,7 @@ import { AgentError } from "../sandboxes/errors.js";
 import type { ManagerCore } from "../sandboxes/manager-core.js";
 import type { CreateRequest, SandboxView } from "../sandboxes/manager-types.js";
 import { resolveMounts } from "../sandboxes/mounts.js";
-import { bootFrom, checkNewSandboxId, personalise } from "../sandboxes/sandbox-boot.js";
+import { bootFrom, checkNewSandboxId, handToOwner } from "../sandboxes/sandbox-boot.js";
 import type { SnapshotArtifact } from "./sandbox-snapshotter.js";
 
 /**
@@ -35,7 +35,7 @@ export async function restoreSnapshot(
     );
     inst.record.envdVersion = meta.envdVersion;
     try {
-      await personalise(core, inst, req, "snapshot_restore", meta.envdAccessToken);
+      await handToOwner(core, inst, req, "snapshot_restore", meta.envdAccessToken);
     } catch (err) {
       await core.destroyInstance(inst.runtimeId).catch(() => {});
       throw err;

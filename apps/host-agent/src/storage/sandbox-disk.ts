@@ -13,6 +13,8 @@ import { runCommand } from "../command/run-command.js";
  *   <dir>/rootfs/    the overlay: what the sandbox sees as /
  */
 export class SandboxDisk {
+  /** What a runtime is given as its root (RuntimeCapabilities.storage). */
+  static readonly format = "overlay-dir";
   readonly image: string;
   readonly diskMount: string;
   readonly rootfs: string;

@@ -37,7 +37,7 @@ export class StepExitError extends Error {
  */
 export class StepSandbox {
   constructor(
-    private readonly o: {
+    private readonly options: {
       runsc: string;
       /** runsc's --root for build steps (not the sandboxes' one: nothing else lists these). */
       stateDir: string;
@@ -53,12 +53,12 @@ export class StepSandbox {
 
   async run(p: StepProcess): Promise<void> {
     const id = `wrenn-step-${randomBytes(6).toString("hex")}`;
-    const bundle = path.join(this.o.bundlesDir, id);
+    const bundle = path.join(this.options.bundlesDir, id);
     await mkdir(bundle, { recursive: true, mode: 0o700 });
-    await mkdir(this.o.stateDir, { recursive: true, mode: 0o700 });
-    const build = this.o.build();
+    await mkdir(this.options.stateDir, { recursive: true, mode: 0o700 });
+    const build = this.options.build();
     const flags = [
-      `--root=${this.o.stateDir}`,
+      `--root=${this.options.stateDir}`,
       `--platform=${build.platform}`,
       "--network=none",
       "--overlay2=none",
@@ -70,10 +70,10 @@ export class StepSandbox {
       const tmp = await lstat(path.join(p.rootfs, "tmp")).catch(() => undefined);
       const spec = stepSpec(p, tmp?.isDirectory() === true && !tmp.isSymbolicLink(), {
         id,
-        ...this.o.limits,
+        ...this.options.limits,
       });
       await writeFile(path.join(bundle, "config.json"), JSON.stringify(spec));
-      await runCommand(this.o.runsc, [...flags, "run", "--bundle", bundle, id], {
+      await runCommand(this.options.runsc, [...flags, "run", "--bundle", bundle, id], {
         timeoutMs: p.timeoutMs,
         onLine: p.onLine,
       });
@@ -81,7 +81,7 @@ export class StepSandbox {
       if (err instanceof CommandError) throw new StepExitError(err.exitCode, err.output);
       throw err;
     } finally {
-      await runCommand(this.o.runsc, [...flags, "delete", "--force", id]).catch(() => {});
+      await runCommand(this.options.runsc, [...flags, "delete", "--force", id]).catch(() => {});
       await rm(bundle, { recursive: true, force: true });
     }
   }

@@ -14,6 +14,7 @@ export interface AgentCreateCaseRequest {
   metadata?: Record<string, string>;
   network?: { allowInternet?: boolean; allowOut?: string[]; denyOut?: string[] };
   mounts?: { hostPath: string; sandboxPath: string; readOnly: boolean }[];
+  runtime?: string;
 }
 
 export interface AgentCreateCase {
@@ -58,6 +59,13 @@ export const AGENT_CREATE_CASES: readonly AgentCreateCase[] = [
   { name: "a malformed sandbox id", sandboxId: "sb-XYZ", request: {}, expect: "invalid_request" },
   { name: "an id already in use", sandboxId: "taken", request: {}, expect: "already_exists" },
   { name: "a template name with ..", request: { template: "../etc" }, expect: "invalid_request" },
+  { name: "a malformed runtime name", request: { runtime: "GV/isor" }, expect: "invalid_request" },
+  {
+    name: "a runtime this host does not have",
+    request: { runtime: "no-such-runtime" },
+    expect: "runtime_not_available",
+    message: /runtime no-such-runtime is not available on this host/,
+  },
   {
     name: "a template name too long",
     request: { template: "t".repeat(LIMITS.templateLength + 1) },

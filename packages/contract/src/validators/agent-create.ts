@@ -1,7 +1,8 @@
+import { ContractError, errorMessage } from "../errors/error-codes.js";
 import { LIMITS } from "../limits.js";
 import { checkEgressPolicy, type EgressPolicy } from "./egress.js";
 import { checkMounts, type MountRequest } from "./mounts.js";
-import { checkIntegerIn, checkSandboxId, checkTemplateName } from "./scalars.js";
+import { checkIntegerIn, checkRuntimeName, checkSandboxId, checkTemplateName } from "./scalars.js";
 import { checkEnvVars, checkMetadata } from "./string-maps.js";
 
 export const DEFAULT_TEMPLATE = "base";
@@ -15,11 +16,15 @@ export interface AgentCreateFields {
   metadata: Record<string, string>;
   network?: EgressPolicy;
   mounts: MountRequest[];
+  /** Empty: the host's default runtime. */
+  runtime?: string;
 }
 
 export interface CheckedAgentCreate {
   sandboxId: string;
   template: string;
+  /** undefined: the host's default runtime. */
+  runtime?: string;
   /** Zero in the request (proto's unset) means "the host's default", left out here. */
   resources: { vcpus?: number; memoryMb?: number; diskMb?: number };
   envVars: Record<string, string>;
@@ -41,6 +46,7 @@ export function checkAgentCreate(req: AgentCreateFields): CheckedAgentCreate {
   return {
     sandboxId: checkSandboxId(req.sandboxId),
     template: checkTemplateName(req.template || DEFAULT_TEMPLATE),
+    runtime: req.runtime ? checkRuntimeName(req.runtime) : undefined,
     resources: {
       vcpus: sized("vcpus", r?.vcpus, LIMITS.vcpus),
       memoryMb: sized("memoryMb", r?.memoryMb, LIMITS.memoryMb),
@@ -51,4 +57,19 @@ export function checkAgentCreate(req: AgentCreateFields): CheckedAgentCreate {
     network: checkEgressPolicy(req.network ?? {}),
     mounts: checkMounts(req.mounts),
   };
+}
+
+/**
+ * The runtime a create runs under, among the drivers a host has (its HostStatus runtimes, the
+ * first being its default): refused with runtime_not_available when the host lacks it.
+ */
+export function checkRuntimeAvailable(runtime: string | undefined, present: readonly string[]) {
+  const chosen = runtime ?? present[0];
+  if (chosen === undefined || !present.includes(chosen)) {
+    throw new ContractError(
+      "runtime_not_available",
+      `${errorMessage("runtime_not_available", { runtime: chosen ?? "(none)" })} (it has ${present.join(", ") || "none"})`,
+    );
+  }
+  return chosen;
 }

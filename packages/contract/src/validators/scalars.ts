@@ -1,6 +1,7 @@
 import { invalidInput } from "../errors/error-codes.js";
 import {
   LIMITS,
+  RUNTIME_PATTERN,
   SANDBOX_ID_PATTERN,
   SANDBOX_NAME_PATTERN,
   SNAPSHOT_ID_PATTERN,
@@ -10,6 +11,7 @@ import {
 import type { Resources } from "../schemas/sandbox-schemas.js";
 
 const templatePattern = new RegExp(TEMPLATE_PATTERN);
+const runtimePattern = new RegExp(RUNTIME_PATTERN);
 const sandboxIdPattern = new RegExp(SANDBOX_ID_PATTERN);
 const sandboxNamePattern = new RegExp(SANDBOX_NAME_PATTERN);
 const snapshotIdPattern = new RegExp(SNAPSHOT_ID_PATTERN);
@@ -73,6 +75,14 @@ export function checkResources(r: Resources): Resources {
 export function checkTimeout(seconds: unknown, name = "timeout"): number {
   const value = checkIntegerIn(name, seconds, LIMITS.timeoutSeconds);
   return value === 0 ? LIMITS.timeoutSeconds.max : value;
+}
+
+/** A runtime driver's name; whether a host has it is checkRuntimeAvailable's question. */
+export function checkRuntimeName(runtime: unknown): string {
+  if (typeof runtime !== "string" || !runtimePattern.test(runtime)) {
+    throw invalidInput(`runtime must match ${RUNTIME_PATTERN}`);
+  }
+  return runtime;
 }
 
 export function checkTemplateName(template: unknown): string {

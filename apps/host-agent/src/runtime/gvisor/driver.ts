@@ -3,14 +3,21 @@ import path from "node:path";
 import { CommandError, runCommand } from "../../command/run-command.js";
 import { Cgroup } from "../cgroup.js";
 import {
+  CheckpointError,
+  type GuestControl,
+  type ResumeFrom,
+  type RuntimeCapabilities,
   type RuntimeDriver,
   RuntimeError,
   type RuntimeSpec,
   type RuntimeStats,
   type RuntimeStatus,
+  type SuspendOutcome,
+  type SuspendRequest,
 } from "../driver.js";
 import { dropOldRunscShims } from "./guest-shims.js";
 import { cgroupPath, ociSpec } from "./oci-spec.js";
+import { openTcpSockets } from "./open-sockets.js";
 import {
   probeRunsc,
   type RunscBuild,
@@ -18,6 +25,7 @@ import {
   restoreRefusal,
   writeIdentity,
 } from "./runsc-build.js";
+import { waitGone } from "./wait-gone.js";
 
 /** The runsc every agent ran before builds were recorded: bookworm's, ptrace only. */
 export const LEGACY_IDENTITY = "runsc version 0.0~20221219.0 platform=ptrace";
@@ -50,6 +58,14 @@ const CHECKPOINT_DONE = ".wrenn-checkpoint-complete";
 /** The gVisor (runsc) driver: one OCI container per sandbox, systrap (or ptrace), netstack. */
 export class GvisorDriver implements RuntimeDriver {
   readonly kind = "gvisor";
+  readonly capabilities: RuntimeCapabilities = {
+    checkpoint: true,
+    freeze: true,
+    // runsc takes the namespace's veth over with its own netstack; the rootfs is a directory
+    // its gofer serves.
+    network: "veth",
+    storage: "overlay-dir",
+  };
   private readonly runsc: string;
   private probed?: RunscBuild;
   /** `runsc delete` after a checkpoint takes 1-2 s of runsc's own bookkeeping; it runs here. */
@@ -96,7 +112,7 @@ export class GvisorDriver implements RuntimeDriver {
     return restoreRefusal(imageDir, this.build, LEGACY_IDENTITY);
   }
 
-  async restore(spec: RuntimeSpec, imageDir: string): Promise<void> {
+  private async restore(spec: RuntimeSpec, imageDir: string): Promise<void> {
     // Never hand a checkpoint to a runsc build other than the one that made it.
     const refusal = await this.restoreRefusal(imageDir);
     if (refusal) throw new RuntimeError(refusal);
@@ -133,15 +149,71 @@ export class GvisorDriver implements RuntimeDriver {
     await rm(this.bundleDir(runtimeId), { recursive: true, force: true });
   }
 
-  async freeze(runtimeId: string): Promise<void> {
+  /**
+   * gVisor's recipe: this runsc cannot save a TCP endpoint that is listening, connected or
+   * closing, and a failed save kills the sandbox. So envd is asked to close its listener and
+   * idle connections first, the guest's sockets and the host's view of its closing flows are
+   * checked, and only a sandbox with none is saved; otherwise envd is told to listen again
+   * (SIGUSR2 to init, which forwards it) and the sandbox is frozen or left running.
+   */
+  async suspend(
+    runtimeId: string,
+    req: SuspendRequest,
+    guest: GuestControl,
+  ): Promise<SuspendOutcome> {
+    if (req.mode === "freeze") {
+      await this.freeze(runtimeId);
+      return { mode: "freeze", blockers: [] };
+    }
+    await guest.quiesce();
+    const blockers = [
+      ...(await this.checkpointBlockers(runtimeId)),
+      ...(await guest.closingConnections()),
+    ];
+    if (blockers.length > 0) {
+      await this.signal(runtimeId, "SIGUSR2");
+      await guest.waitReady();
+      if (req.ifUnsafe === "refuse") {
+        throw new RuntimeError(`cannot checkpoint ${runtimeId} now: ${blockers.join(", ")}`);
+      }
+      await this.freeze(runtimeId);
+      return { mode: "freeze", blockers };
+    }
+    await rm(req.imageDir, { recursive: true, force: true });
+    try {
+      await this.checkpoint(runtimeId, req.imageDir);
+    } catch (err) {
+      throw new CheckpointError((err as Error).message);
+    }
+    return { mode: "checkpoint" };
+  }
+
+  async resume(runtimeId: string, from: ResumeFrom): Promise<void> {
+    if (from.mode === "freeze") {
+      await this.thaw(runtimeId);
+      return;
+    }
+    if (from.mode === "checkpoint") {
+      if (from.spec.runtimeId !== runtimeId) {
+        throw new RuntimeError(`restore of ${runtimeId} given the spec of ${from.spec.runtimeId}`);
+      }
+      await this.restore(from.spec, from.imageDir);
+    } else if ((await this.status(runtimeId)) === "paused") {
+      await this.thaw(runtimeId);
+    }
+    // A restored envd, or one quiesced before the agent died, listens again on SIGUSR2.
+    await this.signal(runtimeId, "SIGUSR2");
+  }
+
+  private async freeze(runtimeId: string): Promise<void> {
     await this.call(["pause", runtimeId]);
   }
 
-  async thaw(runtimeId: string): Promise<void> {
+  private async thaw(runtimeId: string): Promise<void> {
     await this.call(["resume", runtimeId]);
   }
 
-  async checkpoint(runtimeId: string, imageDir: string): Promise<void> {
+  private async checkpoint(runtimeId: string, imageDir: string): Promise<void> {
     await mkdir(imageDir, { recursive: true });
     // Frozen first, so no process can open a socket between the caller's check that the
     // sandbox is safe to save and the save itself.
@@ -254,7 +326,8 @@ export class GvisorDriver implements RuntimeDriver {
     return "crashed";
   }
 
-  async checkpointBlockers(runtimeId: string): Promise<string[]> {
+  /** The guest's TCP sockets this runsc cannot save ("LISTEN port 8000"). */
+  private async checkpointBlockers(runtimeId: string): Promise<string[]> {
     const out = await this.call(
       ["exec", runtimeId, "/bin/cat", "/proc/net/tcp", "/proc/net/tcp6"],
       15_000,
@@ -262,7 +335,7 @@ export class GvisorDriver implements RuntimeDriver {
     return openTcpSockets(out);
   }
 
-  async signal(runtimeId: string, signal: "SIGUSR2"): Promise<void> {
+  private async signal(runtimeId: string, signal: "SIGUSR2"): Promise<void> {
     await this.call(["kill", runtimeId, signal.replace(/^SIG/, "")], 15_000);
   }
 
@@ -394,51 +467,6 @@ export class GvisorDriver implements RuntimeDriver {
     }
     return found;
   }
-}
-
-/** Until every pid has exited (a zombie has: only its parent's wait is left), or ms pass. */
-async function waitGone(pids: number[], ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  let left = pids;
-  while (left.length > 0 && Date.now() < deadline) {
-    const states = await Promise.all(
-      left.map((pid) => readFile(`/proc/${pid}/stat`, "utf8").catch(() => "")),
-    );
-    left = left.filter((_, i) => {
-      const state = states[i]?.slice(
-        states[i].lastIndexOf(")") + 2,
-        states[i].lastIndexOf(")") + 3,
-      );
-      return state !== undefined && state !== "" && state !== "Z" && state !== "X";
-    });
-    if (left.length > 0) await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-const TCP_STATES: Record<string, string> = {
-  "01": "ESTABLISHED",
-  "02": "SYN_SENT",
-  "03": "SYN_RECV",
-  "04": "FIN_WAIT1",
-  "05": "FIN_WAIT2",
-  "06": "TIME_WAIT",
-  "08": "CLOSE_WAIT",
-  "09": "LAST_ACK",
-  "0A": "LISTEN",
-  "0B": "CLOSING",
-};
-
-/** Every TCP socket not fully closed, from /proc/net/tcp{,6} text: "LISTEN port 8000". */
-export function openTcpSockets(procNetTcp: string): string[] {
-  const out: string[] = [];
-  for (const line of procNetTcp.split("\n")) {
-    const f = line.trim().split(/\s+/);
-    const state = f[3]?.toUpperCase();
-    if (!f[0]?.endsWith(":") || !state || state === "07") continue;
-    const port = Number.parseInt(f[1]?.split(":")[1] ?? "", 16);
-    out.push(`${TCP_STATES[state] ?? `state ${state}`} port ${port}`);
-  }
-  return out;
 }
 
 function mapStatus(status: string | undefined): RuntimeStatus {

@@ -4,18 +4,24 @@ import { chmod, mkdir, readdir, readFile, stat, writeFile } from "node:fs/promis
 import os from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import {
+  type ControlPlane,
+  type ControlPlaneConfig,
+  createLogger,
+  E2B_API_KEY_PATTERN,
+  egressLine,
+  generateApiKey,
+  loadConfig,
+  type Principal,
+  startControlPlane,
+} from "@wrenn/control-plane";
 import { pino } from "pino";
-import { E2B_API_KEY_PATTERN, generateApiKey } from "../auth/api-key.js";
-import { type ControlPlaneConfig, egressLine, loadConfig } from "../config/config.js";
-import { type ControlPlane, createLogger, startControlPlane } from "../control-plane.js";
-import { IN_FLIGHT_STATES, type Principal } from "../service/sandbox-types.js";
-import type { SandboxRow } from "../store/sandbox-store.js";
 import { AgentChild, buildTemplate } from "./agent-child.js";
 import { chooseStackSettings, keepStackSettings, type StackSettings } from "./stack-settings.js";
 import { removeStackState, writeStackState } from "./stack-state.js";
 
-/** The repository this module belongs to (src/local-stack and dist/local-stack alike). */
-export const REPO_ROOT = fileURLToPath(new URL("../../../../", import.meta.url));
+/** The repository this package belongs to (from src/ and dist/ alike). */
+export const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 
 export interface LocalStackOptions {
   /** Database, agent state, templates, logs and the admin key (default <repo>/.wrenn). */
@@ -270,7 +276,7 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
     // The embedded database is this control plane's alone (its data-dir lock says so), so an
     // operation still in flight was cut by the last stop: settle it with the agent now rather
     // than after its deadline. Then the first heartbeat reconciles everything else.
-    if (!config.databaseUrl) await settleInFlight(cp);
+    if (!config.databaseUrl) await cp.sandboxes.settleInFlightOn(cp.localHostId);
     await cp.monitor.refresh(cp.localHostId);
 
     const e2bApiKey = await e2bKey(o, cp, { key, principal });
@@ -304,14 +310,6 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
     agentLog.end();
     throw error;
   }
-}
-
-async function settleInFlight(cp: ControlPlane): Promise<void> {
-  const rows = await cp.db.query<SandboxRow>(
-    "SELECT * FROM sandboxes WHERE host_id = $1 AND state = ANY($2::text[])",
-    [cp.localHostId, IN_FLIGHT_STATES],
-  );
-  for (const row of rows.rows) await cp.sandboxes.settleStuck(row);
 }
 
 async function runWelcome(

@@ -4,9 +4,9 @@ import type { Writable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 
-/** The host agent's entry point, beside this package in the repository (src/ and dist/ alike). */
+/** The host agent's entry point in this repository (from src/ and dist/ alike). */
 export const AGENT_MAIN = fileURLToPath(
-  new URL("../../../host-agent/dist/main.js", import.meta.url),
+  new URL("../../../apps/host-agent/dist/main.js", import.meta.url),
 );
 
 export interface AgentChildOptions {

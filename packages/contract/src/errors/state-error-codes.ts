@@ -1,0 +1,226 @@
+import type { ErrorCodeSpec } from "./error-codes.js";
+
+/** What the request met: a sandbox's state, time, and the hosts behind the control plane. */
+export const STATE_ERROR_CODES = {
+  // ---- state
+  already_exists: {
+    status: 409,
+    grpc: "already_exists",
+    retryable: false,
+    message: "it already exists",
+  },
+  /** A template that sandboxes still use cannot be deleted; the message lists them. */
+  template_in_use: {
+    status: 409,
+    grpc: "failed_precondition",
+    retryable: true,
+    message: "template {template} is used by sandboxes",
+  },
+  /** A host that still holds sandboxes cannot be deleted without force; the message lists them. */
+  host_in_use: {
+    status: 409,
+    grpc: "failed_precondition",
+    retryable: false,
+    message: "host {id} holds sandboxes",
+  },
+  /** A build of this template is already running. */
+  template_building: {
+    status: 409,
+    grpc: "failed_precondition",
+    retryable: true,
+    message: "template {template} is being built",
+  },
+  /** A build step (RUN, COPY...) failed; the message names the step and its exit code. */
+  template_step_failed: {
+    status: 400,
+    grpc: "failed_precondition",
+    retryable: false,
+    message: "step {step} of the template build failed",
+  },
+  /** A COPY step names files whose hash was never uploaded (or whose upload was invalid). */
+  template_files_missing: {
+    status: 400,
+    grpc: "invalid_argument",
+    retryable: false,
+    message: "the files of step {step} were not uploaded",
+  },
+  /** Another live sandbox of the same owner has this name (names free up when one stops or fails). */
+  sandbox_name_taken: {
+    status: 409,
+    grpc: "already_exists",
+    retryable: false,
+    message: "you already have a sandbox named {name}",
+  },
+  /** The owner already has a workspace of this name (names free up when one is destroyed). */
+  workspace_name_taken: {
+    status: 409,
+    grpc: "already_exists",
+    retryable: false,
+    message: "you already have a workspace named {name}",
+  },
+  invalid_state: {
+    status: 409,
+    grpc: "failed_precondition",
+    retryable: false,
+    message: "the sandbox is not in a state that allows this",
+  },
+  failed_precondition: {
+    status: 409,
+    grpc: "failed_precondition",
+    retryable: false,
+    message: "the operation cannot run now",
+  },
+  sandbox_not_running: {
+    status: 409,
+    grpc: "failed_precondition",
+    retryable: false,
+    message: "sandbox {id} is not running",
+  },
+  sandbox_paused: {
+    status: 409,
+    grpc: "failed_precondition",
+    retryable: false,
+    message: "sandbox {id} is paused",
+  },
+  /** The sandbox is running, and the operation needs it paused (E2B's deprecated resume). */
+  sandbox_running: {
+    status: 409,
+    grpc: "failed_precondition",
+    retryable: false,
+    message: "sandbox {id} is already running",
+  },
+  /** The sandbox is in state error: its processes are gone; only delete (and files) remain. */
+  sandbox_failed: {
+    status: 409,
+    grpc: "failed_precondition",
+    retryable: false,
+    message: "sandbox {id} failed; delete it to free its resources",
+  },
+  /**
+   * The files of a sandbox that is not running cannot be read: its disk is gone (its host lost
+   * it, or the template under it), or it is not in a state whose disk may be read (only a
+   * failed sandbox's disk is read in place of envd).
+   */
+  files_unavailable: {
+    status: 409,
+    grpc: "failed_precondition",
+    retryable: false,
+    message: "the files of sandbox {id} cannot be read",
+  },
+  /** A read of a failed sandbox's disk is already running for it: one at a time. */
+  files_read_busy: {
+    status: 409,
+    grpc: "aborted",
+    retryable: true,
+    message: "a read of sandbox {id}'s disk is already running",
+  },
+  /** A read of a failed sandbox's disk went past its bounds (FILES_RESCUE_LIMITS). */
+  files_read_too_large: {
+    status: 413,
+    grpc: "resource_exhausted",
+    retryable: false,
+    message: "the read of sandbox {id}'s disk went past its limit",
+  },
+  sandbox_busy: {
+    status: 409,
+    grpc: "aborted",
+    retryable: true,
+    message: "another operation on sandbox {id} is in progress",
+  },
+  stdin_closed: {
+    status: 409,
+    grpc: "failed_precondition",
+    retryable: false,
+    message: "stdin is closed",
+  },
+  last_admin_key: {
+    status: 409,
+    grpc: "failed_precondition",
+    retryable: false,
+    message: "the last admin key cannot be revoked",
+  },
+
+  // ---- time
+  start_timeout: {
+    status: 408,
+    grpc: "deadline_exceeded",
+    retryable: true,
+    message: "the command did not start in time",
+  },
+  timeout: {
+    status: 504,
+    grpc: "deadline_exceeded",
+    retryable: true,
+    message: "the operation timed out",
+  },
+  canceled: { status: 499, grpc: "canceled", retryable: false, message: "canceled" },
+
+  // ---- the hosts and sandboxes behind the control plane
+  no_capacity: {
+    status: 503,
+    grpc: "resource_exhausted",
+    retryable: true,
+    message: "no host has room for the sandbox",
+  },
+  /** Several hosts are registered and none that is online can take the sandbox. */
+  no_host_available: {
+    status: 503,
+    grpc: "unavailable",
+    retryable: true,
+    message: "no ready host can take the sandbox",
+  },
+  host_unavailable: {
+    status: 503,
+    grpc: "unavailable",
+    retryable: true,
+    message: "the host agent did not answer",
+  },
+  host_error: {
+    status: 502,
+    grpc: "internal",
+    retryable: true,
+    message: "the host agent failed",
+  },
+  envd_error: {
+    status: 502,
+    grpc: "internal",
+    retryable: true,
+    message: "envd inside the sandbox failed",
+  },
+  input_failed: {
+    status: 502,
+    grpc: "internal",
+    retryable: true,
+    message: "could not send input to the process",
+  },
+  sandbox_unreachable: {
+    status: 502,
+    grpc: "unavailable",
+    retryable: true,
+    message: "the sandbox did not answer",
+  },
+  port_unreachable: {
+    status: 502,
+    grpc: "unavailable",
+    retryable: true,
+    message: "nothing listens on port {port} in the sandbox",
+  },
+  http1_only: {
+    status: 400,
+    grpc: "invalid_argument",
+    retryable: false,
+    message: "the host agent's forwarder speaks HTTP/1.1",
+  },
+  invalid_port: {
+    status: 400,
+    grpc: "invalid_argument",
+    retryable: false,
+    message: "port must be 1-65535",
+  },
+  internal_error: {
+    status: 500,
+    grpc: "internal",
+    retryable: false,
+    message: "internal error; see the control plane's log",
+  },
+} as const satisfies Record<string, ErrorCodeSpec>;
