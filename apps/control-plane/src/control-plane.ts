@@ -16,11 +16,7 @@ import { HostJwt } from "./hosts/host-jwt.js";
 import { HostMonitor } from "./hosts/host-monitor.js";
 import { HostRegistry } from "./hosts/host-registry.js";
 import { LifecycleManager } from "./lifecycle/lifecycle-manager.js";
-import {
-  markHostSandboxesMissing,
-  type ReconcileReport,
-  reconcileHost,
-} from "./lifecycle/reconciler.js";
+import { type ReconcileReport, reconcileHost } from "./lifecycle/reconciler.js";
 import { PreviewDomain } from "./proxy/preview-domain.js";
 import { SandboxProxy } from "./proxy/sandbox-proxy.js";
 import { FleetScheduler, policyFor } from "./scheduler/fleet-scheduler.js";
@@ -34,6 +30,7 @@ import { SANDBOX_DEFAULTS } from "./service/limits.js";
 import { DEFAULT_DEADLINES, SandboxService } from "./service/sandbox-service.js";
 import { SnapshotService } from "./service/snapshot-service.js";
 import { TemplateService } from "./service/template-service.js";
+import { markHostSandboxesMissing } from "./store/host-sandboxes-store.js";
 import { VERSION } from "./version.js";
 import { HOSTD_PATH_PREFIX, hostdHandler } from "./workspaces/hostd-service.js";
 import { WorkspaceService } from "./workspaces/workspace-service.js";

@@ -13,7 +13,12 @@ import type { TokenCipher } from "../secrets/token-cipher.js";
 import type { ApiKeyService } from "../service/api-key-service.js";
 import { ServiceError } from "../service/errors.js";
 import type { Principal } from "../service/sandbox-types.js";
-import { findHost, hostWasDeleted, insertRegisteredHost } from "../store/host-store.js";
+import {
+  findHost,
+  hostIdAtUrl,
+  hostWasDeleted,
+  insertRegisteredHost,
+} from "../store/host-store.js";
 import {
   insertRefreshToken,
   insertRegistrationToken,
@@ -91,11 +96,11 @@ export class HostEnrollment {
       if (!(await spendRegistrationToken(tx, hashApiKey(token), hostId))) {
         throw new ServiceError("invalid_registration_token");
       }
-      const taken = await tx.query<{ id: string }>("SELECT id FROM hosts WHERE url = $1", [url]);
-      if (taken.rows[0]) {
+      const taken = await hostIdAtUrl(tx, url);
+      if (taken) {
         throw new ServiceError(
           "already_exists",
-          `host ${taken.rows[0].id} is already registered at ${url}; delete it first, or give this agent another address`,
+          `host ${taken} is already registered at ${url}; delete it first, or give this agent another address`,
         );
       }
       await insertRegisteredHost(tx, hostId, url, this.options.cipher.seal(agentToken));

@@ -4,7 +4,7 @@ import type { AgentSandbox } from "../hosts/host-client.js";
 import type { HostRegistry } from "../hosts/host-registry.js";
 import type { SandboxService } from "../service/sandbox-service.js";
 import { IN_FLIGHT_STATES } from "../service/sandbox-types.js";
-import { sandboxesOnHost, stoppedOnHost } from "../store/sandbox-store.js";
+import { databaseNow, sandboxesOnHost, stoppedOnHost } from "../store/host-sandboxes-store.js";
 
 export interface ReconcileReport {
   hostId: string;
@@ -45,7 +45,7 @@ export async function reconcileHost(
   } = {},
 ): Promise<ReconcileReport> {
   const client = deps.registry.client(hostId);
-  const listedAt = (await deps.db.query<{ now: Date }>("SELECT now() AS now")).rows[0]!.now;
+  const listedAt = await databaseNow(deps.db);
   const onHost = await client.listSandboxes();
   const byId = new Map<string, AgentSandbox>(onHost.map((s) => [s.id, s]));
   const rows = await sandboxesOnHost(deps.db, hostId);
@@ -113,14 +113,4 @@ export async function reconcileHost(
     "reconciled host",
   );
   return report;
-}
-
-/** When a host goes offline its sandboxes become missing; reconciliation restores them. */
-export async function markHostSandboxesMissing(db: Queryable, hostId: string): Promise<string[]> {
-  const result = await db.query<{ id: string }>(
-    `UPDATE sandboxes SET state = 'missing', state_changed_at = now()
-     WHERE host_id = $1 AND state IN ('running', 'paused', 'hibernated') RETURNING id`,
-    [hostId],
-  );
-  return result.rows.map((r) => r.id);
 }

@@ -16,6 +16,7 @@ import {
   insertApiKey,
   insertOwner,
   listKeys,
+  lockActiveAdminKeys,
   ownerExists,
   type Pools,
   revokeKey,
@@ -166,9 +167,7 @@ export class ApiKeyService {
       if (!key) throw notFound;
       if (key.revokedAt) return;
       // Serialise revocations so two admins cannot revoke the last two admin keys at once.
-      await tx.query(
-        "SELECT id FROM api_keys WHERE role = 'admin' AND revoked_at IS NULL FOR UPDATE",
-      );
+      await lockActiveAdminKeys(tx);
       if (key.role === "admin" && (await countActiveAdmins(tx)) <= 1) {
         throw new ServiceError("last_admin_key", "cannot revoke the last active admin key");
       }

@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import type { Database } from "../db/database.js";
 import type { HostMonitor } from "../hosts/host-monitor.js";
 import type { HostRegistry } from "../hosts/host-registry.js";
+import { sandboxesOnHost } from "../store/host-sandboxes-store.js";
 import {
   deleteHostRow,
   findHost,
@@ -11,7 +12,7 @@ import {
   listHosts,
   setHostDrained,
 } from "../store/host-store.js";
-import { type SandboxRow, sandboxesOnHost, updateSandbox } from "../store/sandbox-store.js";
+import { findSandboxInState, updateSandbox } from "../store/sandbox-store.js";
 import { deleteSnapshotRowsOnHost, snapshotIdsOnHost } from "../store/snapshot-store.js";
 import type { ApiKeyService } from "./api-key-service.js";
 import type { AuditLog } from "./audit-log.js";
@@ -174,13 +175,7 @@ export class HostService {
       },
     );
     // Already stopping (another destroy began): finished here, as the lifecycle would.
-    const row =
-      claimed ??
-      (
-        await db.query<SandboxRow>("SELECT * FROM sandboxes WHERE id = $1 AND state = 'stopping'", [
-          sandboxId,
-        ])
-      ).rows[0];
+    const row = claimed ?? (await findSandboxInState(db, sandboxId, "stopping"));
     if (row) await this.options.sandboxes.runDestroy(row, { actor: "api", principal });
     // The host did not answer: its row stays stopping for a retry that could only go to a
     // host about to be deleted. It ends here instead.

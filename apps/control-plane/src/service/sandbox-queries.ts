@@ -5,6 +5,7 @@ import {
   type HostClient,
   HostError,
 } from "../hosts/host-client.js";
+import { claimRunningOnHostForPause } from "../store/host-sandboxes-store.js";
 import {
   countByState,
   endedAmong,
@@ -12,7 +13,6 @@ import {
   findSandboxByName,
   listSandboxes,
   runningSandboxes,
-  type SandboxRow,
   toSandbox,
 } from "../store/sandbox-store.js";
 import {
@@ -281,13 +281,8 @@ export async function pauseAllOnHost(
   hostId: string,
 ): Promise<ShutdownPauseReport> {
   const report: ShutdownPauseReport = { checkpointed: [], frozen: [], failed: [] };
-  const rows = await core.options.db.query<SandboxRow>(
-    `UPDATE sandboxes SET state = 'pausing', state_changed_at = now(),
-       op_deadline = now() + ($2::double precision * interval '1 second')
-     WHERE host_id = $1 AND state = 'running' RETURNING *`,
-    [hostId, core.deadlines.pause],
-  );
-  for (const row of rows.rows) {
+  const rows = await claimRunningOnHostForPause(core.options.db, hostId, core.deadlines.pause);
+  for (const row of rows) {
     try {
       const { pauseMode } = await runPauseOnHost(core, row, { actor: "system" });
       (pauseMode === "freeze" ? report.frozen : report.checkpointed).push(row.id);

@@ -4,7 +4,8 @@ import type {
   ForwardTarget,
   HostClient,
 } from "../hosts/host-client.js";
-import { inFlightOnHost, type SandboxRow } from "../store/sandbox-store.js";
+import { inFlightOnHost } from "../store/host-sandboxes-store.js";
+import type { SandboxRow } from "../store/sandbox-store.js";
 import { createSandbox } from "./sandbox-create.js";
 import type { CreateSandboxInput } from "./sandbox-input.js";
 import {

@@ -133,6 +133,14 @@ export async function countKeys(q: Queryable): Promise<number> {
   return result.rows[0]!.n;
 }
 
+/**
+ * Locks every active admin key's row for the rest of the transaction, so two admins revoking
+ * the last two admin keys at once are serialised (the second then sees one left).
+ */
+export async function lockActiveAdminKeys(q: Queryable): Promise<void> {
+  await q.query("SELECT id FROM api_keys WHERE role = 'admin' AND revoked_at IS NULL FOR UPDATE");
+}
+
 export async function countActiveAdmins(q: Queryable): Promise<number> {
   const result = await q.query<{ n: number }>(
     "SELECT count(*)::int AS n FROM api_keys WHERE role = 'admin' AND revoked_at IS NULL",

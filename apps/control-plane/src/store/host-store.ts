@@ -107,6 +107,12 @@ export async function findHost(q: Queryable, id: string): Promise<HostRecord | n
   return row ? toRecord(row) : null;
 }
 
+/** The id of the host registered at `url`, if any (an agent address names one host). */
+export async function hostIdAtUrl(q: Queryable, url: string): Promise<string | undefined> {
+  const result = await q.query<{ id: string }>("SELECT id FROM hosts WHERE url = $1", [url]);
+  return result.rows[0]?.id;
+}
+
 export async function listHosts(q: Queryable): Promise<HostRecord[]> {
   const result = await q.query<HostRow>("SELECT * FROM hosts ORDER BY id");
   return result.rows.map(toRecord);

@@ -442,37 +442,17 @@ export async function endedAmong(q: Queryable, ids: readonly string[]): Promise<
   return ids.filter((id) => !live.has(id));
 }
 
-export async function sandboxesOnHost(q: Queryable, hostId: string): Promise<SandboxRow[]> {
-  const result = await q.query<SandboxRow>(
-    "SELECT * FROM sandboxes WHERE host_id = $1 AND state <> 'stopped'",
-    [hostId],
-  );
-  return result.rows;
-}
-
-/** Sandboxes of a host whose operation (create, pause, resume...) has not finished. */
-export async function inFlightOnHost(
+/** The sandbox `id` if it is in `state` now. */
+export async function findSandboxInState(
   q: Queryable,
-  hostId: string,
-  inFlight: readonly SandboxState[],
-): Promise<SandboxRow[]> {
-  const result = await q.query<SandboxRow>(
-    "SELECT * FROM sandboxes WHERE host_id = $1 AND state = ANY($2::text[])",
-    [hostId, inFlight],
-  );
-  return result.rows;
-}
-
-export async function stoppedOnHost(
-  q: Queryable,
-  hostId: string,
-  ids: string[],
-): Promise<SandboxRow[]> {
-  const result = await q.query<SandboxRow>(
-    "SELECT * FROM sandboxes WHERE host_id = $1 AND state = 'stopped' AND id = ANY($2::text[])",
-    [hostId, ids],
-  );
-  return result.rows;
+  id: string,
+  state: SandboxState,
+): Promise<SandboxRow | undefined> {
+  const result = await q.query<SandboxRow>("SELECT * FROM sandboxes WHERE id = $1 AND state = $2", [
+    id,
+    state,
+  ]);
+  return result.rows[0];
 }
 
 /** Sum of what the live sandboxes placed on a host hold, for the scheduler's capacity check. */

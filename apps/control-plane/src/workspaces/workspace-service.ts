@@ -13,6 +13,7 @@ import { ServiceError, validated } from "../service/errors.js";
 import type { SandboxService } from "../service/sandbox-service.js";
 import type { Principal, Sandbox } from "../service/sandbox-types.js";
 import {
+  countWorkspacesBySandboxState,
   deleteWorkspace,
   findWorkspace,
   insertWorkspace,
@@ -20,7 +21,7 @@ import {
   setWorkspaceSandbox,
   WorkspaceNameTaken,
   type WorkspaceRow,
-} from "./workspace-store.js";
+} from "../store/workspace-store.js";
 
 /** A workspace as every edge reports it (hostd.v1's WorkspaceInfo, /v1's Workspace). */
 export interface WorkspaceView {
@@ -188,17 +189,13 @@ export class WorkspaceService {
     const statuses = answers.flatMap((a) => (a.status === "fulfilled" ? [a.value] : []));
     const sum = (pick: (s: (typeof statuses)[number]) => number) =>
       statuses.reduce((total, s) => total + pick(s), 0);
-    const counts = await this.options.db.query<{ state: string; n: string }>(
-      `SELECT s.state, count(*) AS n FROM workspaces w JOIN sandboxes s ON s.id = w.sandbox_id
-       WHERE w.owner_id = $1 GROUP BY s.state`,
-      [principal.ownerId],
-    );
+    const counts = await countWorkspacesBySandboxState(this.options.db, principal.ownerId);
     let running = 0;
     let suspended = 0;
-    for (const { state, n } of counts.rows) {
+    for (const [state, n] of counts) {
       const as = workspaceStateOf(state as Sandbox["state"]);
-      if (as === "running") running += Number(n);
-      if (as === "suspended") suspended += Number(n);
+      if (as === "running") running += n;
+      if (as === "suspended") suspended += n;
     }
     const totalDiskMb = sum((s) => s.total.diskMb);
     return {

@@ -82,3 +82,16 @@ export async function listWorkspaces(db: Queryable, ownerId: string): Promise<Wo
 export async function deleteWorkspace(db: Queryable, id: string): Promise<void> {
   await db.query("DELETE FROM workspaces WHERE id = $1", [id]);
 }
+
+/** An owner's workspaces counted by the state of the sandbox under each. */
+export async function countWorkspacesBySandboxState(
+  db: Queryable,
+  ownerId: string,
+): Promise<Map<string, number>> {
+  const r = await db.query<{ state: string; n: string }>(
+    `SELECT s.state, count(*) AS n FROM workspaces w JOIN sandboxes s ON s.id = w.sandbox_id
+     WHERE w.owner_id = $1 GROUP BY s.state`,
+    [ownerId],
+  );
+  return new Map(r.rows.map(({ state, n }) => [state, Number(n)]));
+}
