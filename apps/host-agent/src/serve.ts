@@ -124,6 +124,7 @@ export async function serve(config: AgentConfig): Promise<void> {
     wrapForNetns: (netnsPath, argv) => networks.wrapForNetns(netnsPath, argv),
     runsc: config.runsc,
     platform: config.runscPlatform,
+    onWarning: (what, message) => log.warn({ component: "runtime", ...what }, message),
   });
   const build = await runtime.init();
   const runscLog = log.child({ component: "runtime" });

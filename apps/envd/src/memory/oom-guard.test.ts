@@ -107,12 +107,13 @@ describe("the OOM guard on real processes", () => {
     return child;
   }
 
-  function guard(availableMb: number, mine: () => number[], kills: OomKill[]) {
+  function guard(availableMb: number | (() => number), mine: () => number[], kills: OomKill[]) {
+    const available = typeof availableMb === "number" ? () => availableMb : availableMb;
     const warnings: unknown[] = [];
     const g = new OomGuard({
       log: { debug: () => {}, warn: (o: unknown) => warnings.push(o), error: () => {} } as never,
       binDir: "/nonexistent",
-      readMemInfo: () => ({ totalBytes: 1024 * MiB, availableBytes: availableMb * MiB }),
+      readMemInfo: () => ({ totalBytes: 1024 * MiB, availableBytes: available() * MiB }),
       // The real /proc, narrowed to this test's children: never the machine's other processes.
       listProcesses: () => listGuestProcesses("/nonexistent").filter((p) => mine().includes(p.pid)),
       onKill: (k) => kills.push(k),
@@ -145,6 +146,24 @@ describe("the OOM guard on real processes", () => {
     const kills: OomKill[] = [];
     expect(guard(900, () => [big.pid ?? 0], kills).g.check()).toBe(OOM_POLL_MS.calm);
     expect(guard(150, () => [big.pid ?? 0], kills).g.check()).toBe(OOM_POLL_MS.pressed);
+    expect(kills).toEqual([]);
+    expect(big.exitCode).toBeNull();
+  });
+
+  test("close to the line it polls fast only while memory is falling", async () => {
+    const big = await holder(64);
+    const kills: OomKill[] = [];
+    let availableMb = 160;
+    const { g } = guard(
+      () => availableMb,
+      () => [big.pid ?? 0],
+      kills,
+    );
+    expect(g.check()).toBe(OOM_POLL_MS.pressed); // first look under the watch line
+    expect(g.check()).toBe(OOM_POLL_MS.steady); // holding
+    availableMb = 150;
+    expect(g.check()).toBe(OOM_POLL_MS.pressed); // falling
+    expect(g.check()).toBe(OOM_POLL_MS.steady);
     expect(kills).toEqual([]);
     expect(big.exitCode).toBeNull();
   });

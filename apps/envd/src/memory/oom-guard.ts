@@ -51,6 +51,8 @@ export class OomGuard {
   readonly #countProcesses: () => number;
   #timer: NodeJS.Timeout | undefined;
   #lastVictim: { pid: number; at: number } | undefined;
+  /** What the last look found available (after the per-process cost), to see it falling. */
+  #lastAvailable: number | undefined;
 
   constructor(opts: OomGuardOptions) {
     this.#opts = opts;
@@ -89,6 +91,9 @@ export class OomGuard {
     const count = this.#countProcesses();
     const { killBelowBytes, watchBelowBytes } = thresholdsFor(mem.totalBytes);
     const available = effectiveAvailable(mem, count);
+    // The first look under the watch line counts as falling: nothing says it is holding yet.
+    const falling = this.#lastAvailable === undefined || available < this.#lastAvailable;
+    this.#lastAvailable = available;
     if (available >= watchBelowBytes) return OOM_POLL_MS.calm;
     this.#opts.log.debug(
       {
@@ -99,7 +104,7 @@ export class OomGuard {
       },
       "memory is short",
     );
-    if (available >= killBelowBytes) return OOM_POLL_MS.pressed;
+    if (available >= killBelowBytes) return falling ? OOM_POLL_MS.pressed : OOM_POLL_MS.steady;
     // One shortage, one victim: give the last one time to go and give its memory back.
     const last = this.#lastVictim;
     if (last && Date.now() - last.at < VICTIM_GRACE_MS && isAlive(last.pid)) {

@@ -47,6 +47,8 @@ export interface GvisorOptions {
   runsc?: string;
   /** "ptrace" forces that platform; otherwise systrap when this runsc can run it. */
   platform?: string;
+  /** Told when a best-effort step failed (the sandbox runs on without it). */
+  onWarning?: (what: { runtimeId: string; err: string }, message: string) => void;
 }
 
 /**
@@ -105,7 +107,7 @@ export class GvisorDriver implements RuntimeDriver {
     await this.clearStale(spec.runtimeId);
     const bundle = await this.writeBundle(spec);
     await this.launch(spec, ["run", "--detach", "--bundle", bundle, spec.runtimeId]);
-    await (await Cgroup.open(cgroupPath(spec.runtimeId))).throttleBeforeLimit();
+    await this.throttleBeforeLimit(spec.runtimeId);
   }
 
   restoreRefusal(imageDir: string): Promise<string | undefined> {
@@ -127,7 +129,19 @@ export class GvisorDriver implements RuntimeDriver {
       "--detach",
       spec.runtimeId,
     ]);
-    await (await Cgroup.open(cgroupPath(spec.runtimeId))).throttleBeforeLimit();
+    await this.throttleBeforeLimit(spec.runtimeId);
+  }
+
+  /** memory.high under memory.max (v2), for envd's OOM guard: best effort, as the limit holds. */
+  private async throttleBeforeLimit(runtimeId: string): Promise<void> {
+    try {
+      await (await Cgroup.open(cgroupPath(runtimeId))).throttleBeforeLimit();
+    } catch (error) {
+      this.opts.onWarning?.(
+        { runtimeId, err: (error as Error).message },
+        "memory.high not set: the sandbox runs with its hard memory limit only",
+      );
+    }
   }
 
   async stop(runtimeId: string): Promise<void> {
