@@ -136,3 +136,13 @@ export class RuntimeError extends Error {}
 
 /** A checkpoint's save failed: the sandbox no longer runs (the runtime killed it). */
 export class CheckpointError extends RuntimeError {}
+
+/** A checkpoint refused (ifUnsafe "refuse") for what the sandbox holds now; it runs on. */
+export class CheckpointBlocked extends RuntimeError {
+  constructor(
+    message: string,
+    readonly blockers: string[],
+  ) {
+    super(message);
+  }
+}

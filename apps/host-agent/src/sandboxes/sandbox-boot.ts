@@ -1,4 +1,6 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { checkResources, isSandboxId } from "@wrenn/contract";
+import { CheckpointBlocked } from "../runtime/driver.js";
 import { imageEnv } from "../templates/image-config.js";
 import type { InstalledTemplate } from "../templates/store.js";
 import { AgentError } from "./errors.js";
@@ -256,6 +258,9 @@ export async function bootFrom(
   }
 }
 
+/** How long a template checkpoint waits for blockers to clear: past TCP's 60 s TIME_WAIT. */
+const TEMPLATE_CHECKPOINT_PATIENCE_MS = 70_000;
+
 /** Boots the template cold and saves it: later sandboxes of it restore this checkpoint. */
 export async function snapshotTemplate(core: ManagerCore, t: TemplateRef): Promise<void> {
   if (!core.runtime.capabilities.checkpoint || (await core.snapshots.get(t))) return;
@@ -263,12 +268,27 @@ export async function snapshotTemplate(core: ManagerCore, t: TemplateRef): Promi
   try {
     await warmUp(core, inst);
     const scratch = await core.snapshots.scratch(t);
-    // A fresh boot holds nothing open; if it does, fail here rather than save a broken image.
-    await core.runtime.suspend(
-      inst.runtimeId,
-      { mode: "checkpoint", imageDir: scratch, ifUnsafe: "refuse" },
-      core.guest(inst),
-    );
+    // A fresh boot holds nothing open for long: a socket of the warm-up still closing (TCP's
+    // TIME_WAIT lasts 60 s) blocks the save for a while, so it is retried past that before the
+    // template goes without a checkpoint (never saved broken).
+    const giveUpAt = Date.now() + TEMPLATE_CHECKPOINT_PATIENCE_MS;
+    for (;;) {
+      try {
+        await core.runtime.suspend(
+          inst.runtimeId,
+          { mode: "checkpoint", imageDir: scratch, ifUnsafe: "refuse" },
+          core.guest(inst),
+        );
+        break;
+      } catch (err) {
+        if (!(err instanceof CheckpointBlocked) || Date.now() >= giveUpAt) throw err;
+        core.log.info(
+          { template: t.name, blockers: err.blockers },
+          "template checkpoint waits for open sockets to close",
+        );
+        await sleep(5_000);
+      }
+    }
     await core.snapshots.commit(t, scratch);
     core.log.info({ template: t.name, version: t.version }, "template checkpoint saved");
   } finally {

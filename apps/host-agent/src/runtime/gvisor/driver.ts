@@ -3,6 +3,7 @@ import path from "node:path";
 import { CommandError, runCommand } from "../../command/run-command.js";
 import { Cgroup } from "../cgroup.js";
 import {
+  CheckpointBlocked,
   CheckpointError,
   type GuestControl,
   type ResumeFrom,
@@ -137,10 +138,8 @@ export class GvisorDriver implements RuntimeDriver {
     try {
       await (await Cgroup.open(cgroupPath(runtimeId))).throttleBeforeLimit();
     } catch (error) {
-      this.opts.onWarning?.(
-        { runtimeId, err: (error as Error).message },
-        "memory.high not set: the sandbox runs with its hard memory limit only",
-      );
+      const err = (error as Error).message;
+      this.opts.onWarning?.({ runtimeId, err }, "memory.high not set: hard memory limit only");
     }
   }
 
@@ -188,7 +187,10 @@ export class GvisorDriver implements RuntimeDriver {
       await this.signal(runtimeId, "SIGUSR2");
       await guest.waitReady();
       if (req.ifUnsafe === "refuse") {
-        throw new RuntimeError(`cannot checkpoint ${runtimeId} now: ${blockers.join(", ")}`);
+        throw new CheckpointBlocked(
+          `cannot checkpoint ${runtimeId} now: ${blockers.join(", ")}`,
+          blockers,
+        );
       }
       await this.freeze(runtimeId);
       return { mode: "freeze", blockers };
