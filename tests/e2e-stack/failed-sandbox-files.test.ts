@@ -62,6 +62,21 @@ describe("files of a failed sandbox (real agent and runsc)", () => {
       before[p] = Buffer.from((r.body as { stdout: string }).stdout, "base64");
     }
     expect(before["/etc/shadow"]!.toString()).not.toContain(marker);
+    // The image's own cat and tar are the tenant's: doctored here, the reads below must still
+    // return the right bytes, so they prove the host's reader runs, never these.
+    const doctor = await exec(
+      [
+        "set -e",
+        "for f in /usr/bin/tar /bin/tar /usr/bin/cat /bin/cat; do",
+        "  if [ -e $f ]; then printf '#!/bin/sh\\necho DOCTORED\\nexit 1\\n' > $f; fi",
+        "done",
+        "cat /etc/hostname || true",
+        "tar --version || true",
+      ].join("\n"),
+      "root",
+    );
+    expect(doctor.status, doctor.text).toBe(200);
+    expect((doctor.body as { stdout: string }).stdout).toBe("DOCTORED\nDOCTORED\n");
     await killSandbox(id);
     await waitFor(
       async () => (await get(id)).state === "error",
@@ -201,6 +216,16 @@ describe("files of a failed sandbox (real agent and runsc)", () => {
       // Links are skipped and named, as for a running sandbox; nothing of the host came along.
       expect(tree.stdout).toMatch(/skipped 4 link/);
       expect((await readdir(join(dir, "tree"))).sort()).toEqual(["a.txt", "sub"]);
+
+      // -r of a file: the file itself at the target, no directory made for it.
+      const file = await wrenn(
+        ["sandbox", "cp", "-r", `${id}:/home/user/out/a.txt`, join(dir, "one.txt")],
+        { env },
+      );
+      expect(file.code, file.stderr).toBe(0);
+      expect((await readFile(join(dir, "one.txt"))).equals(before["/home/user/out/a.txt"]!)).toBe(
+        true,
+      );
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -236,7 +261,10 @@ describe("files of a failed sandbox (real agent and runsc)", () => {
     await reader.read(); // begun, and held: nothing more is read meanwhile
     const second = await raw(`/v1/sandboxes/${id}/archive?path=/home/user/out`);
     expect(second.status).toBe(409);
-    expect(await second.json()).toMatchObject({ error: { code: "files_read_busy" } });
+    const busy = (await second.json()) as { error: { code: string; message: string } };
+    expect(busy.error.code).toBe("files_read_busy");
+    expect(busy.error.message).toContain(id);
+    expect(busy.error.message).not.toMatch(/[{}]/);
     expect(
       (await readerProcesses()).length,
       (await stack.agentLog())
