@@ -100,6 +100,25 @@ describe("files of a failed sandbox (real agent and runsc)", () => {
     };
   const raw = (path: string, key = user.key) =>
     fetch(`${stack.url}${path}`, { headers: { "x-api-key": key } });
+  /**
+   * A read once the sandbox is free: files_read_busy is retryable, and a read that just ended
+   * frees the sandbox only once its reader container is removed (seconds on a busy host).
+   */
+  const rawWhenFree = async (path: string) => {
+    let r = await raw(path);
+    await waitFor(
+      async () => {
+        if (r.status !== 409) return true;
+        const body = (await r.json()) as { error: { code: string } };
+        if (body.error.code !== "files_read_busy") return true;
+        r = await raw(path);
+        return r.status !== 409;
+      },
+      120_000,
+      `the sandbox to be free for a read of ${path}`,
+    );
+    return r;
+  };
 
   /** Kills the sandbox's runsc processes from the host: it dies as a crash would kill it. */
   async function killSandbox(sandboxId: string): Promise<void> {
@@ -244,9 +263,9 @@ describe("files of a failed sandbox (real agent and runsc)", () => {
         expect(await r.json()).toMatchObject({ error: { code: expect.any(String) } });
       }
     }
-    const dir = await raw(`/v1/sandboxes/${id}/files?path=/home/user/out`);
+    const dir = await rawWhenFree(`/v1/sandboxes/${id}/files?path=/home/user/out`);
     expect(dir.status).toBe(400);
-    const missing = await raw(`/v1/sandboxes/${id}/archive?path=/home/user/nothing-here`);
+    const missing = await rawWhenFree(`/v1/sandboxes/${id}/archive?path=/home/user/nothing-here`);
     expect(missing.status).toBe(404);
     expect(await missing.json()).toMatchObject({ error: { code: "file_not_found" } });
     // The E2B routes through envd stay refused: its SDK cannot use a dead sandbox.
@@ -255,7 +274,7 @@ describe("files of a failed sandbox (real agent and runsc)", () => {
   });
 
   test("one read at a time; a read cut by its caller leaves no reader behind", async () => {
-    const first = await raw(`/v1/sandboxes/${id}/archive?path=/usr`);
+    const first = await rawWhenFree(`/v1/sandboxes/${id}/archive?path=/usr`);
     expect(first.status).toBe(200);
     const reader = first.body!.getReader();
     await reader.read(); // begun, and held: nothing more is read meanwhile
