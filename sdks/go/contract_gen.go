@@ -160,6 +160,8 @@ var ErrorCodes = map[string]ErrorCodeSpec{
 
 	"files_read_busy": {Status: 409, Retryable: true, Message: "a read of sandbox {id}'s disk is already running"},
 
+	"files_read_timeout": {Status: 408, Retryable: false, Message: "the read of sandbox {id}'s disk ran past its time limit"},
+
 	"files_read_too_large": {Status: 413, Retryable: false, Message: "the read of sandbox {id}'s disk went past its limit"},
 
 	"sandbox_busy": {Status: 409, Retryable: true, Message: "another operation on sandbox {id} is in progress"},

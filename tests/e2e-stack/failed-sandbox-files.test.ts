@@ -62,6 +62,21 @@ describe("files of a failed sandbox (real agent and runsc)", () => {
       before[p] = Buffer.from((r.body as { stdout: string }).stdout, "base64");
     }
     expect(before["/etc/shadow"]!.toString()).not.toContain(marker);
+    // The image's own cat and tar are the tenant's: doctored here, the reads below must still
+    // return the right bytes, so they prove the host's reader runs, never these.
+    const doctor = await exec(
+      [
+        "set -e",
+        "for f in /usr/bin/tar /bin/tar /usr/bin/cat /bin/cat; do",
+        "  if [ -e $f ]; then printf '#!/bin/sh\\necho DOCTORED\\nexit 1\\n' > $f; fi",
+        "done",
+        "cat /etc/hostname || true",
+        "tar --version || true",
+      ].join("\n"),
+      "root",
+    );
+    expect(doctor.status, doctor.text).toBe(200);
+    expect((doctor.body as { stdout: string }).stdout).toBe("DOCTORED\nDOCTORED\n");
     await killSandbox(id);
     await waitFor(
       async () => (await get(id)).state === "error",
@@ -85,6 +100,25 @@ describe("files of a failed sandbox (real agent and runsc)", () => {
     };
   const raw = (path: string, key = user.key) =>
     fetch(`${stack.url}${path}`, { headers: { "x-api-key": key } });
+  /**
+   * A read once the sandbox is free: files_read_busy is retryable, and a read that just ended
+   * frees the sandbox only once its reader container is removed (seconds on a busy host).
+   */
+  const rawWhenFree = async (path: string) => {
+    let r = await raw(path);
+    await waitFor(
+      async () => {
+        if (r.status !== 409) return true;
+        const body = (await r.json()) as { error: { code: string } };
+        if (body.error.code !== "files_read_busy") return true;
+        r = await raw(path);
+        return r.status !== 409;
+      },
+      120_000,
+      `the sandbox to be free for a read of ${path}`,
+    );
+    return r;
+  };
 
   /** Kills the sandbox's runsc processes from the host: it dies as a crash would kill it. */
   async function killSandbox(sandboxId: string): Promise<void> {
@@ -201,6 +235,16 @@ describe("files of a failed sandbox (real agent and runsc)", () => {
       // Links are skipped and named, as for a running sandbox; nothing of the host came along.
       expect(tree.stdout).toMatch(/skipped 4 link/);
       expect((await readdir(join(dir, "tree"))).sort()).toEqual(["a.txt", "sub"]);
+
+      // -r of a file: the file itself at the target, no directory made for it.
+      const file = await wrenn(
+        ["sandbox", "cp", "-r", `${id}:/home/user/out/a.txt`, join(dir, "one.txt")],
+        { env },
+      );
+      expect(file.code, file.stderr).toBe(0);
+      expect((await readFile(join(dir, "one.txt"))).equals(before["/home/user/out/a.txt"]!)).toBe(
+        true,
+      );
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -219,9 +263,9 @@ describe("files of a failed sandbox (real agent and runsc)", () => {
         expect(await r.json()).toMatchObject({ error: { code: expect.any(String) } });
       }
     }
-    const dir = await raw(`/v1/sandboxes/${id}/files?path=/home/user/out`);
+    const dir = await rawWhenFree(`/v1/sandboxes/${id}/files?path=/home/user/out`);
     expect(dir.status).toBe(400);
-    const missing = await raw(`/v1/sandboxes/${id}/archive?path=/home/user/nothing-here`);
+    const missing = await rawWhenFree(`/v1/sandboxes/${id}/archive?path=/home/user/nothing-here`);
     expect(missing.status).toBe(404);
     expect(await missing.json()).toMatchObject({ error: { code: "file_not_found" } });
     // The E2B routes through envd stay refused: its SDK cannot use a dead sandbox.
@@ -230,13 +274,16 @@ describe("files of a failed sandbox (real agent and runsc)", () => {
   });
 
   test("one read at a time; a read cut by its caller leaves no reader behind", async () => {
-    const first = await raw(`/v1/sandboxes/${id}/archive?path=/usr`);
+    const first = await rawWhenFree(`/v1/sandboxes/${id}/archive?path=/usr`);
     expect(first.status).toBe(200);
     const reader = first.body!.getReader();
     await reader.read(); // begun, and held: nothing more is read meanwhile
     const second = await raw(`/v1/sandboxes/${id}/archive?path=/home/user/out`);
     expect(second.status).toBe(409);
-    expect(await second.json()).toMatchObject({ error: { code: "files_read_busy" } });
+    const busy = (await second.json()) as { error: { code: string; message: string } };
+    expect(busy.error.code).toBe("files_read_busy");
+    expect(busy.error.message).toContain(id);
+    expect(busy.error.message).not.toMatch(/[{}]/);
     expect(
       (await readerProcesses()).length,
       (await stack.agentLog())

@@ -109,4 +109,9 @@ export const FILES_RESCUE_LIMITS = {
   timeoutSeconds: 600,
   /** Memory of the read's container (its sentry's overhead is added on top, as for sandboxes). */
   memoryMb: 256,
+  /**
+   * Reads one host runs at once, all sandboxes together (each is a container with 1 vCPU and
+   * memoryMb for up to timeoutSeconds); past it a read is refused with files_read_busy.
+   */
+  concurrentPerHost: 2,
 } as const;

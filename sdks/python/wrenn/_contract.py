@@ -388,6 +388,12 @@ ERROR_CODES: Dict[str, Dict[str, Any]] = {
         "retryable": True,
         "message": "a read of sandbox {id}'s disk is already running",
     },
+    "files_read_timeout": {
+        "status": 408,
+        "grpc": "deadline_exceeded",
+        "retryable": False,
+        "message": "the read of sandbox {id}'s disk ran past its time limit",
+    },
     "files_read_too_large": {
         "status": 413,
         "grpc": "resource_exhausted",

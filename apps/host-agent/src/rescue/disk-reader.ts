@@ -1,16 +1,19 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { access, mkdir, rm, writeFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { constants } from "node:fs";
+import { access, mkdir, realpath, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import {
   ContractError,
   checkStoppedFilesRead,
+  errorMessage,
   FILES_RESCUE_LIMITS,
   invalidInput,
 } from "@wrenn/contract";
 import type { Logger } from "pino";
 import { runCommand } from "../command/run-command.js";
 import { Cgroup } from "../runtime/cgroup.js";
-import { cgroupPath, diskReaderSpec } from "../runtime/gvisor/oci-spec.js";
+import { cgroupPath, DISK_READER_GUEST_PATH, diskReaderSpec } from "../runtime/gvisor/oci-spec.js";
 import type { RunscBuild } from "../runtime/gvisor/runsc-build.js";
 import type { Instance } from "../sandboxes/instance.js";
 
@@ -30,8 +33,13 @@ export interface DiskReaderOptions {
   instanceOf: (sandboxId: string) => Instance;
   log: Logger;
   /** Tests lower these to reach them; the contract's bounds otherwise. */
-  limits?: { outputBytes: number; timeoutMs: number };
+  limits?: { outputBytes: number; timeoutMs: number; concurrentPerHost?: number };
+  /** The static busybox the reader runs (Debian's busybox-static); /bin/busybox otherwise. */
+  busybox?: string;
 }
+
+/** Where bin/setup installs the reader (Debian's busybox-static, a static binary). */
+const HOST_BUSYBOX = "/bin/busybox";
 
 /**
  * What is read before the answer is committed: enough for a read that fails at once (tar of a
@@ -42,13 +50,15 @@ const COMMIT_BYTES = 64 * 1024;
 /**
  * Reads the files of a failed sandbox (its processes are gone, its disk is kept) without the
  * agent ever opening them: a short-lived gVisor container whose root is the sandbox's overlay,
- * read-only, with no network and no host path, runs `cat` or `tar` as root inside, and its
- * stdout is what comes back. Every path and link resolves inside the sandbox's root, so a
- * link to /etc/shadow gives the sandbox's own file, and whatever the tenant left in its root
- * (a doctored tar included) only changes what its owner gets back.
+ * read-only, with no network and no host path but our reader, runs `busybox cat` or `busybox
+ * tar` as root inside, and its stdout is what comes back. Every path and link resolves inside
+ * the sandbox's root, so a link to /etc/shadow gives the sandbox's own file. The reader is the
+ * host's static busybox, bound read-only: the image's own cat and tar may be missing (distroless),
+ * of another dialect (busybox tar has no --one-file-system) or doctored by the tenant.
  *
- * One read at a time per sandbox, bounded in bytes and time, and the container is removed
- * however the read ends (client gone, sandbox destroyed, agent restarted: cleanLeftovers).
+ * One read at a time per sandbox and FILES_RESCUE_LIMITS.concurrentPerHost per host, bounded
+ * in bytes and time, each in its own container and bundle, removed however the read ends
+ * (client gone, sandbox destroyed, agent restarted: cleanLeftovers).
  */
 export class DiskReader {
   private readonly running = new Map<string, AbortController>();
@@ -70,6 +80,25 @@ export class DiskReader {
     const items = (JSON.parse(out || "null") ?? []) as Array<{ id: string }>;
     for (const { id } of items) await this.remove(id);
     await rm(this.o.bundlesDir, { recursive: true, force: true });
+    await this.readerBinary().catch((err: Error) =>
+      this.o.log.warn({ err: err.message }, "failed sandboxes' files cannot be read on this host"),
+    );
+  }
+
+  /** The host's static busybox, or not_supported: without it no read can run here. */
+  private async readerBinary(): Promise<string> {
+    const file = this.o.busybox ?? HOST_BUSYBOX;
+    try {
+      await access(file, constants.X_OK);
+      return await realpath(file);
+    } catch {
+      throw new ContractError(
+        "not_supported",
+        errorMessage("not_supported", {
+          feature: `reading a failed sandbox's files on this host (its reader ${file} is missing: install busybox-static, or run bin/setup)`,
+        }),
+      );
+    }
   }
 
   async *read(
@@ -85,21 +114,39 @@ export class DiskReader {
         `sandbox ${sandboxId} is ${inst.record.phase}: only a failed sandbox's disk is read this way (a running one answers through envd)`,
       );
     }
-    if (this.running.has(sandboxId)) throw new ContractError("files_read_busy");
+    const busybox = await this.readerBinary();
+    // Synchronous from here to the set: two reads cannot both pass the checks.
+    if (this.running.has(sandboxId)) {
+      throw new ContractError(
+        "files_read_busy",
+        errorMessage("files_read_busy", { id: sandboxId }),
+      );
+    }
+    const perHost = this.o.limits?.concurrentPerHost ?? FILES_RESCUE_LIMITS.concurrentPerHost;
+    if (this.running.size >= perHost) {
+      throw new ContractError(
+        "files_read_busy",
+        `this host already runs ${perHost} reads of failed sandboxes' disks, the most it runs at once: try again shortly`,
+      );
+    }
     const abort = new AbortController();
     this.running.set(sandboxId, abort);
-    const readerId = `rescue-${inst.runtimeId}`;
+    // Its own id and bundle: a read that is still unwinding never shares them with the next.
+    const readerId = `rescue-${inst.runtimeId}-${randomBytes(4).toString("hex")}`;
     const bundle = path.join(this.o.bundlesDir, readerId);
     let child: ChildProcess | undefined;
-    // Once, whichever comes first: the read's own end, or its abort (the caller went away, the
-    // sandbox is being destroyed). An aborted stream's generator may never be resumed, so its
-    // finally cannot be the only place the container is removed and the sandbox freed.
+    // Once, whichever comes first: the read's own end, or its abort once the reader runs (the
+    // caller went away, the sandbox is being destroyed): a stream aborted while suspended at a
+    // yield may never be resumed, so its finally cannot be the only place the container is
+    // removed and the sandbox freed. Before the spawn the body is never suspended at a yield
+    // and always reaches its finally: it alone cleans, so `running` is freed only once the body
+    // can no longer write the bundle.
     let cleaned: Promise<void> | undefined;
     const cleanup = () => {
       cleaned ??= (async () => {
         signal.removeEventListener("abort", onClientGone);
         if (child && child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-        await this.remove(readerId);
+        if (child) await this.remove(readerId);
         await rm(bundle, { recursive: true, force: true });
         if (this.running.get(sandboxId) === abort) this.running.delete(sandboxId);
       })();
@@ -107,20 +154,31 @@ export class DiskReader {
     };
     const onClientGone = () => abort.abort(new Error("the caller went away"));
     signal.addEventListener("abort", onClientGone);
-    abort.signal.addEventListener("abort", () => void cleanup());
+    if (signal.aborted) onClientGone();
+    abort.signal.addEventListener("abort", () => {
+      if (child) void cleanup();
+    });
+    /** After every await of the set-up: an aborted read makes nothing more. */
+    const stillWanted = () => {
+      if (abort.signal.aborted) throw abort.signal.reason;
+    };
     try {
+      stillWanted();
       await this.mountDisk(inst, sandboxId);
-      await this.remove(readerId);
+      stillWanted();
       await mkdir(bundle, { recursive: true, mode: 0o700 });
+      stillWanted();
       await mkdir(this.o.stateDir, { recursive: true, mode: 0o700 });
+      stillWanted();
       const spec = diskReaderSpec(inst.spec("", this.o.pidsLimit), {
         readerId,
         argv: readerArgv(target, req.format),
+        busybox,
         memoryMb: FILES_RESCUE_LIMITS.memoryMb,
         memoryOverheadMb: this.o.memoryOverheadMb,
       });
       await writeFile(path.join(bundle, "config.json"), JSON.stringify(spec));
-      if (abort.signal.aborted) throw abort.signal.reason;
+      stillWanted();
       const build = this.o.build();
       child = spawn(
         this.o.runsc,
@@ -183,8 +241,8 @@ export class DiskReader {
       () =>
         stop(
           new ContractError(
-            "files_read_too_large",
-            `the read of ${target} ran past ${limits.timeoutMs / 1000} s and was stopped`,
+            "files_read_timeout",
+            `the read of ${target} ran past ${limits.timeoutMs / 1000} s, the longest one read runs, and was stopped`,
           ),
         ),
       limits.timeoutMs,
@@ -266,13 +324,15 @@ export class DiskReader {
   }
 }
 
-/** What runs inside the reader; argv only, the path after `--`, never a shell. */
+/**
+ * What runs inside the reader: our busybox, argv only, the path after `--`, never a shell.
+ * Only options busybox tar has: links are stored as links (no -h), owners as numbers.
+ */
 export function readerArgv(target: string, format: ReadFormat): string[] {
-  if (format === "file") return ["cat", "--", target];
+  if (format === "file") return [DISK_READER_GUEST_PATH, "cat", "--", target];
   const parent = path.posix.dirname(target);
   const base = path.posix.basename(target) || ".";
-  // Links are stored as links (no -h); --one-file-system keeps /proc, /dev and /sys out.
-  return ["tar", "--one-file-system", "--numeric-owner", "-C", parent, "-cf", "-", "--", base];
+  return [DISK_READER_GUEST_PATH, "tar", "--numeric-owner", "-C", parent, "-cf", "-", "--", base];
 }
 
 function readFailure(target: string, code: number | null, stderr: string): Error {
@@ -282,6 +342,10 @@ function readFailure(target: string, code: number | null, stderr: string): Error
   }
   if (/Is a directory/.test(text)) {
     return invalidInput(`${target} is a directory: read it as an archive`);
+  }
+  // The path itself cannot be followed inside the sandbox: the request's fault, not the host's.
+  if (/Too many levels of symbolic links|File name too long/.test(text)) {
+    return invalidInput(`${target} cannot be read: ${text}`);
   }
   return new Error(`reading ${target} from the disk failed (exit ${code ?? "killed"}): ${text}`);
 }

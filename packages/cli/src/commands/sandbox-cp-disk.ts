@@ -45,7 +45,10 @@ export async function diskFile(
   tally.onFile?.(`${id}:${remote}`, local);
 }
 
-/** A failed sandbox's tree at `remote` into `local` (created), from its tar. */
+/** The largest GNU long-name or pax header read: a name, not a payload. */
+export const LONG_HEADER_MAX_BYTES = 1024 * 1024;
+
+/** A failed sandbox's tree (or file) at `remote` into `local`, from its tar. */
 export async function diskTree(
   client: WrennClient,
   id: string,
@@ -54,18 +57,41 @@ export async function diskTree(
   tally: CopyTally,
 ): Promise<void> {
   const stream = await client.sandboxes.archive(id, remote);
-  const blocks = new BlockReader(Readable.fromWeb(stream as WebStream<Uint8Array>));
-  await mkdir(local, { recursive: true });
-  tally.dirs++;
+  await extractTar(Readable.fromWeb(stream as WebStream<Uint8Array>), id, remote, local, tally);
+}
+
+/**
+ * Writes the tar of `remote` under `local`: its top entry becomes `local` itself (a directory
+ * made then, or a regular file written there). Only a tar closed by its end-of-archive block is
+ * whole; a stream ending without it was cut.
+ */
+export async function extractTar(
+  source: Readable,
+  id: string,
+  remote: string,
+  local: string,
+  tally: CopyTally,
+): Promise<void> {
+  const blocks = new BlockReader(source);
   let longName: string | undefined;
   let paxPath: string | undefined;
   for (;;) {
     const header = await blocks.read(512);
-    if (!header || header.every((b) => b === 0)) break;
+    if (!header)
+      throw new CliError(
+        "the archive ended without its end block: the transfer was cut",
+        EXIT.error,
+      );
+    if (header.every((b) => b === 0)) break;
     const type = String.fromCharCode(header[156] ?? 0);
     const size = octal(header.subarray(124, 136));
     const padded = Math.ceil(size / 512) * 512;
     if (type === "L" || type === "x") {
+      if (size > LONG_HEADER_MAX_BYTES)
+        throw new CliError(
+          `the archive is not a valid tar: a ${size}-byte name header (at most ${LONG_HEADER_MAX_BYTES})`,
+          EXIT.error,
+        );
       const data = (await blocks.read(padded))?.subarray(0, size) ?? Buffer.alloc(0);
       if (type === "L") longName = cString(data);
       else paxPath = /(?:^|\n)\d+ path=([^\n]*)\n/.exec(data.toString("utf8"))?.[1];
@@ -84,10 +110,8 @@ export async function diskTree(
     }
     const target = rel === "" ? local : join(local, ...rel.split("/"));
     if (type === "5") {
-      if (rel !== "") {
-        await mkdir(target, { recursive: true });
-        tally.dirs++;
-      }
+      await mkdir(target, { recursive: true });
+      tally.dirs++;
       await blocks.skip(padded);
       continue;
     }

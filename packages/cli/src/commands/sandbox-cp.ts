@@ -117,11 +117,15 @@ async function fromDisk(
   return target;
 }
 
-function summary(tally: CopyTally, from: string, to: string): string {
+/** Names come from the sandbox: quoted and escaped, so none can carry terminal escapes. */
+export function summary(tally: CopyTally, from: string, to: string): string {
   const parts = [`${tally.files} file${tally.files === 1 ? "" : "s"}`];
   if (tally.dirs) parts.push(`${tally.dirs} director${tally.dirs === 1 ? "y" : "ies"}`);
   const skipped = tally.skipped.length
-    ? `; skipped ${tally.skipped.length} link(s) or special file(s): ${tally.skipped.slice(0, 5).join(", ")}${tally.skipped.length > 5 ? ", …" : ""}`
+    ? `; skipped ${tally.skipped.length} link(s) or special file(s): ${tally.skipped
+        .slice(0, 5)
+        .map((name) => JSON.stringify(name))
+        .join(", ")}${tally.skipped.length > 5 ? ", …" : ""}`
     : "";
   return `Copied ${parts.join(" and ")} (${formatBytes(tally.bytes)}): ${from} → ${to}${skipped}\n`;
 }

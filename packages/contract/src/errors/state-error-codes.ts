@@ -107,14 +107,24 @@ export const STATE_ERROR_CODES = {
     retryable: false,
     message: "the files of sandbox {id} cannot be read",
   },
-  /** A read of a failed sandbox's disk is already running for it: one at a time. */
+  /**
+   * A read of a failed sandbox's disk is already running for it (one at a time), or its host
+   * runs as many as it allows (FILES_RESCUE_LIMITS.concurrentPerHost): try again shortly.
+   */
   files_read_busy: {
     status: 409,
     grpc: "aborted",
     retryable: true,
     message: "a read of sandbox {id}'s disk is already running",
   },
-  /** A read of a failed sandbox's disk went past its bounds (FILES_RESCUE_LIMITS). */
+  /** A read of a failed sandbox's disk ran past FILES_RESCUE_LIMITS.timeoutSeconds. */
+  files_read_timeout: {
+    status: 408,
+    grpc: "deadline_exceeded",
+    retryable: false,
+    message: "the read of sandbox {id}'s disk ran past its time limit",
+  },
+  /** A read of a failed sandbox's disk returned more than FILES_RESCUE_LIMITS.outputBytes. */
   files_read_too_large: {
     status: 413,
     grpc: "resource_exhausted",

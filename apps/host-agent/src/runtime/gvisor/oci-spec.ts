@@ -133,6 +133,12 @@ export function cgroupLimits(
 }
 
 /**
+ * Where a disk reader finds the host's busybox (see diskReaderSpec). Named `busybox`: it picks
+ * its applet from its own name, then from its first argument.
+ */
+export const DISK_READER_GUEST_PATH = "/dev/.wrenn-reader/busybox";
+
+/**
  * A sandbox's own spec turned into a one-shot reader of its disk (a failed sandbox's files):
  * the same root, read-only; no network (a fresh empty namespace, runsc --network=none); none
  * of the host directories it had bound (they are the host's, not its disk) and no envd; argv
@@ -141,7 +147,14 @@ export function cgroupLimits(
  */
 export function diskReaderSpec(
   sandbox: RuntimeSpec,
-  reader: { readerId: string; argv: string[]; memoryMb: number; memoryOverheadMb: number },
+  reader: {
+    readerId: string;
+    argv: string[];
+    /** The host's static busybox, bound read-only at DISK_READER_GUEST_PATH. */
+    busybox: string;
+    memoryMb: number;
+    memoryOverheadMb: number;
+  },
 ): object {
   const base = ociSpec(
     {
@@ -158,10 +171,22 @@ export function diskReaderSpec(
   ) as {
     process: Record<string, unknown>;
     root: Record<string, unknown>;
+    mounts: object[];
     linux: { namespaces: Array<{ type: string; path?: string }> };
   };
   return {
     ...base,
+    // Under /dev, the reader's own tmpfs (listed before it): the mount point is made there, never
+    // in the sandbox's read-only root, and nothing of the tenant's can sit at that path.
+    mounts: [
+      ...base.mounts,
+      {
+        destination: DISK_READER_GUEST_PATH,
+        type: "bind",
+        source: reader.busybox,
+        options: ["bind", "ro", "nosuid", "nodev"],
+      },
+    ],
     process: {
       ...base.process,
       args: reader.argv,
