@@ -251,6 +251,9 @@ describe("host agent: sandboxes are isolated", () => {
           `${hostAddress()}:${hostPort}`,
           `${addrB}:49983`,
           `${privateNet}:${internet.port}`,
+          // A public address: a has no egress, and forwarding stays on for the online one
+          // (the fake internet routes the pool back, so without masquerade it would answer).
+          `${internet.serverIp}:${internet.port}`,
         ],
         7,
       ),

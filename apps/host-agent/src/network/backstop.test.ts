@@ -77,7 +77,9 @@ describe("backstop rules", () => {
       `${out} ip daddr { 172.31.0.2 } tcp dport 53 accept`,
       `${out} ip daddr { 192.168.5.0/24 } accept`,
       `${out} ip daddr { 0.0.0.0/8, 10.0.0.0/8, 100.64.0.0/10, 127.0.0.0/8, 169.254.0.0/16, 172.16.0.0/12, 192.168.0.0/16, 224.0.0.0/4, 240.0.0.0/4 } drop`,
-      // Deny-all: nothing else leaves, root table or not.
+      // Deny-all: nothing else leaves, root table or not, but an open connection's next
+      // segment reaches the root table's reset.
+      `${out} tcp flags & (syn | ack) != syn accept`,
       `${out} drop`,
     ]);
   });
@@ -91,7 +93,11 @@ describe("backstop rules", () => {
         config,
         resolvePolicy({ allowInternet: false, allowOut: ["198.51.100.0/24", "8.8.8.8"] }),
       ),
-    ).toEqual([`${out} ip daddr { 8.8.8.8/32, 198.51.100.0/24 } accept`, `${out} drop`]);
+    ).toEqual([
+      `${out} ip daddr { 8.8.8.8/32, 198.51.100.0/24 } accept`,
+      `${out} tcp flags & (syn | ack) != syn accept`,
+      `${out} drop`,
+    ]);
     // Host names: the root table steers DNS and TCP 80/443 (to any address) to the proxy, so
     // they leave the namespace with their original destination.
     const named = resolvePolicy({ allowInternet: false, allowOut: ["example.com", "8.8.8.8"] });
@@ -99,6 +105,7 @@ describe("backstop rules", () => {
       `${out} ip daddr { 8.8.8.8/32 } accept`,
       `${out} udp dport 53 accept`,
       `${out} tcp dport { 53, 80, 443 } accept`,
+      `${out} tcp flags & (syn | ack) != syn accept`,
       `${out} drop`,
     ]);
   });

@@ -90,9 +90,9 @@ export function backstopStatements(
  * masqueraded); otherwise allowOut's addresses (the same `addressRules` as the root table's
  * chain), with host names TCP 80/443 and DNS to any address (the root table redirects them to
  * the egress proxy; here they still carry their original destination), and nothing else. A
- * narrower policy therefore holds even with the root tables gone. netdev egress cannot reject,
- * so the end is a drop: while the root table is there it refuses (with a reset) only what
- * reaches it, and what this drops never does.
+ * narrower policy therefore holds even with the root tables gone. netdev egress cannot reject
+ * ("Operation not supported" on 6.x kernels), so the end is a drop: a new connection the
+ * policy forbids now times out where the root table alone refused it with a reset.
  */
 function policyTail(c: FirewallConfig, out: string, p: ResolvedPolicy): string[] {
   if (p.allowInternet) return [];
@@ -103,7 +103,12 @@ function policyTail(c: FirewallConfig, out: string, p: ResolvedPolicy): string[]
       `add rule ${out} tcp dport { 53, 80, 443 } accept`,
     );
   }
-  lines.push(`add rule ${out} drop`);
+  // TCP that opens no connection goes on to the root table: what a connection opened before
+  // a narrowing update sends next, which the root table answers with a reset (see
+  // cutForbiddenFlows), so it ends at once instead of hanging. Without the root table it
+  // opens nothing: no handshake completes without a SYN (and gVisor has no raw sockets
+  // unless runsc runs with --net-raw, which the agent never sets).
+  lines.push(`add rule ${out} tcp flags & (syn | ack) != syn accept`, `add rule ${out} drop`);
   return lines;
 }
 
