@@ -226,6 +226,14 @@ export class Backstops {
   }
 
   /**
+   * A policy change: rewrites the backstop of a sandbox whose namespace exists; one that has
+   * none yet (allocated, not set up) gets it, with the stored policy, at setup.
+   */
+  async update(slot: BackstopSlot): Promise<void> {
+    if (existsSync(slot.netnsPath)) await this.install(slot);
+  }
+
+  /**
    * Rewrites every backstop if the host's addresses changed since they were written (or
    * `force`); otherwise only those that failed last time. A namespace that is not there (a
    * setup that never finished) is skipped. Returns how many were rewritten; throws (an

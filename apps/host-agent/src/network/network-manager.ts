@@ -258,7 +258,7 @@ export class NetworkManager {
       // (what passes is what both allow); the order decides what a failure halfway leaves:
       // the narrower side is written first, so a failure keeps the sandbox at most as open as
       // the old policy or the new one (the error reaches the caller, and verify converges).
-      const backstop = () => this.backstops.install({ ...this.layout.describe(record), policy });
+      const backstop = () => this.backstops.update({ ...this.layout.describe(record), policy });
       if (policyWidens(old, policy)) {
         await this.firewall.replace(this.layout.entry(record), policy);
         await backstop();
