@@ -247,6 +247,10 @@ describe("host agent: sandboxes are isolated", () => {
         agent,
         a,
         [
+          // A public address: a has no egress, and forwarding stays on for the online one
+          // (the fake internet routes the pool back, so without masquerade it would answer).
+          // First, so it is tried before the periodic check restores the tables.
+          `${internet.serverIp}:${internet.port}`,
           `${gatewayOf(addrA)}:${hostPort}`,
           `${hostAddress()}:${hostPort}`,
           `${addrB}:49983`,

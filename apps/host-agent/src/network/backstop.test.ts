@@ -1,7 +1,12 @@
 import { createSocket, type Socket } from "node:dgram";
 import { createServer, type Server } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BACKSTOP_TABLE, backstopStatements, hostRuleAddresses } from "./backstop.js";
+import {
+  BACKSTOP_TABLE,
+  backstopStatements,
+  hostRuleAddresses,
+  parseLocalRoutes,
+} from "./backstop.js";
 import { runCommand } from "./command.js";
 import { deleteTable, type FirewallConfig, readFirewallState } from "./firewall.js";
 import { parseCidr } from "./ipv4.js";
@@ -22,7 +27,7 @@ import {
   testNetwork,
   waitFor,
 } from "./network-test-kit.js";
-import { ALWAYS_DENIED_OUT } from "./policy.js";
+import { ALWAYS_DENIED_OUT, DENY_ALL, type ResolvedPolicy, resolvePolicy } from "./policy.js";
 
 const config: FirewallConfig = {
   table: "wrenn",
@@ -32,22 +37,35 @@ const config: FirewallConfig = {
   egressAllow: [parseCidr("192.168.5.0/24")],
   dnsServers: ["172.31.0.2"],
 };
-const slot = { netnsPath: "/run/netns/x", guestIp: "10.200.0.6", hostIp: "10.200.0.5" };
+const slot = {
+  netnsPath: "/run/netns/x",
+  guestIp: "10.200.0.6",
+  hostIp: "10.200.0.5",
+  policy: DENY_ALL,
+};
+const proxied: FirewallConfig = { ...config, proxy: { http: 4001, tls: 4002, dns: 4003 } };
+const out = "add rule netdev wrenn_backstop out";
+/** The rules after the deny set: what the policy decides. */
+function tail(c: FirewallConfig, policy: ResolvedPolicy): string[] {
+  const rules = backstopStatements(c, { ...slot, policy }, []);
+  const last = rules.findIndex((r) => r.endsWith("240.0.0.0/4 } drop"));
+  return rules.slice(last + 1);
+}
 
 describe("backstop rules", () => {
   it("lets replies reach the gateway but no connection opening, and drops what deny_out drops", () => {
-    const rules = backstopStatements(config, slot, ["203.0.113.7"]);
-    const out = "add rule netdev wrenn_backstop out";
+    const rules = backstopStatements(config, slot, ["203.0.113.7", "198.51.100.0/24"]);
     expect(rules).toEqual([
       "add table netdev wrenn_backstop",
       "delete table netdev wrenn_backstop",
       "add table netdev wrenn_backstop",
-      "add set netdev wrenn_backstop host { type ipv4_addr; }",
-      "add element netdev wrenn_backstop host { 203.0.113.7 }",
+      "add set netdev wrenn_backstop host { type ipv4_addr; flags interval; }",
+      "add element netdev wrenn_backstop host { 198.51.100.0/24, 203.0.113.7/32 }",
       'add chain netdev wrenn_backstop out { type filter hook egress device "eth0" priority filter; policy accept; }',
       `${out} meta protocol arp accept`,
       `${out} meta protocol != ip drop`,
       `${out} ip saddr != 10.200.0.6 drop`,
+      `${out} ip daddr 10.200.0.5 ip frag-off & 0x3fff != 0 drop`,
       `${out} ip daddr 10.200.0.5 tcp flags & (syn | ack) == syn drop`,
       `${out} ip daddr 10.200.0.5 meta l4proto tcp accept`,
       `${out} ip daddr 10.200.0.5 icmp type { echo-reply, destination-unreachable, time-exceeded, parameter-problem } accept`,
@@ -59,6 +77,125 @@ describe("backstop rules", () => {
       `${out} ip daddr { 172.31.0.2 } tcp dport 53 accept`,
       `${out} ip daddr { 192.168.5.0/24 } accept`,
       `${out} ip daddr { 0.0.0.0/8, 10.0.0.0/8, 100.64.0.0/10, 127.0.0.0/8, 169.254.0.0/16, 172.16.0.0/12, 192.168.0.0/16, 224.0.0.0/4, 240.0.0.0/4 } drop`,
+      // Deny-all: nothing else leaves, root table or not, but an open connection's next
+      // segment reaches the root table's reset.
+      `${out} tcp flags & (syn | ack) != syn accept`,
+      `${out} drop`,
+    ]);
+  });
+
+  it("ends as the policy says: only what it lets out passes on to the root table", () => {
+    // Internet access: everything on to the root table, which applies denyOut and the NAT.
+    expect(tail(config, resolvePolicy({ allowInternet: true, denyOut: ["8.8.8.8"] }))).toEqual([]);
+    // Addresses only: those, and nothing else.
+    expect(
+      tail(
+        config,
+        resolvePolicy({ allowInternet: false, allowOut: ["198.51.100.0/24", "8.8.8.8"] }),
+      ),
+    ).toEqual([
+      `${out} ip daddr { 8.8.8.8/32, 198.51.100.0/24 } accept`,
+      `${out} tcp flags & (syn | ack) != syn accept`,
+      `${out} drop`,
+    ]);
+    // Host names: the root table steers DNS and TCP 80/443 (to any address) to the proxy, so
+    // they leave the namespace with their original destination.
+    const named = resolvePolicy({ allowInternet: false, allowOut: ["example.com", "8.8.8.8"] });
+    expect(tail(proxied, named)).toEqual([
+      `${out} ip daddr { 8.8.8.8/32 } accept`,
+      `${out} udp dport 53 accept`,
+      `${out} tcp dport { 53, 80, 443 } accept`,
+      `${out} tcp flags & (syn | ack) != syn accept`,
+      `${out} drop`,
+    ]);
+  });
+
+  it("reads every local destination of the host from its local routing table", () => {
+    // Recorded from `ip -j -4 route show table local`, plus an AnyIP route (`ip route add
+    // local 198.51.100.0/24 dev lo`) and a route of another type.
+    const json = JSON.stringify([
+      {
+        type: "local",
+        dst: "10.224.4.13",
+        dev: "wt01-81d719a8",
+        protocol: "kernel",
+        scope: "host",
+        prefsrc: "10.224.4.13",
+        flags: [],
+      },
+      {
+        type: "broadcast",
+        dst: "10.224.4.15",
+        dev: "wt01-81d719a8",
+        protocol: "kernel",
+        scope: "link",
+        prefsrc: "10.224.4.13",
+        flags: [],
+      },
+      {
+        type: "local",
+        dst: "127.0.0.0/8",
+        dev: "lo",
+        protocol: "kernel",
+        scope: "host",
+        prefsrc: "127.0.0.1",
+        flags: [],
+      },
+      {
+        type: "local",
+        dst: "127.0.0.1",
+        dev: "lo",
+        protocol: "kernel",
+        scope: "host",
+        prefsrc: "127.0.0.1",
+        flags: [],
+      },
+      {
+        type: "broadcast",
+        dst: "127.255.255.255",
+        dev: "lo",
+        protocol: "kernel",
+        scope: "link",
+        prefsrc: "127.0.0.1",
+        flags: [],
+      },
+      {
+        type: "local",
+        dst: "203.0.113.2",
+        dev: "eth0",
+        protocol: "kernel",
+        scope: "host",
+        prefsrc: "203.0.113.2",
+        flags: [],
+      },
+      {
+        type: "broadcast",
+        dst: "203.0.113.255",
+        dev: "eth0",
+        protocol: "kernel",
+        scope: "link",
+        prefsrc: "203.0.113.2",
+        flags: [],
+      },
+      { type: "local", dst: "198.51.100.0/24", dev: "lo", scope: "host", flags: [] },
+      { type: "unicast", dst: "192.0.2.0/24", dev: "eth0", flags: [] },
+    ]);
+    const local = parseLocalRoutes(json);
+    expect(local).toEqual([
+      "10.224.4.13",
+      "10.224.4.15",
+      "127.0.0.0/8",
+      "127.0.0.1",
+      "127.255.255.255",
+      "203.0.113.2",
+      "203.0.113.255",
+      "198.51.100.0/24",
+    ]);
+    // The directed broadcast and the AnyIP range are closed, not only the interface address.
+    expect(hostRuleAddresses(config, local)).toEqual([
+      "198.51.100.0/24",
+      "203.0.113.2",
+      "203.0.113.255",
     ]);
   });
 
@@ -240,8 +377,15 @@ describe("backstop in each sandbox's namespace", () => {
       // The others got theirs all the same.
       expect(await backstopExists(a)).toBe(true);
       expect(await backstopExists(b)).toBe(true);
+      // The periodic check retries the one that failed (only it: a's, removed by hand
+      // meanwhile, is not written again, as nothing changed for it), and that failing again
+      // does not replace the check's own answer with an error.
+      await deleteBackstop(a);
+      expect(await t.manager.verifyFirewall()).toBe(true);
+      expect(await backstopExists(a)).toBe(false);
     } finally {
       await t.manager.teardown(broken.sandboxId);
+      await t.manager.reconcile([a.sandboxId, b.sandboxId]);
     }
   });
 
@@ -264,6 +408,35 @@ describe("backstop in each sandbox's namespace", () => {
       }
     } finally {
       await sh("ip", "addr", "del", `${added}/32`, "dev", b.hostIf);
+    }
+  });
+
+  it("follows the policy: with the root tables gone only what it lets out leaves", async () => {
+    // A way back from the fake internet without the root table's masquerade: as on a network
+    // that routes the pool back to the host (and for one-way traffic, such as UDP, any network).
+    await sh("ip", "-n", inet.netns, "route", "replace", "default", "via", inet.hostSide);
+    const [denied, allowed] = [inet.addresses[0]!, inet.addresses[1]!];
+    try {
+      // A narrowing update (a keeps some egress, so forwarding stays on).
+      await t.manager.setPolicy(a.sandboxId, { allowInternet: false, allowOut: [allowed] });
+      await deleteTable(t.options.table);
+      try {
+        expect((await probeTcp(a.netns, denied, sandboxPort)).outcome).not.toBe("connected");
+        expect((await probeTcp(a.netns, allowed, sandboxPort)).outcome).toBe("connected");
+        // Deny-all since its setup.
+        expect((await probeTcp(b.netns, denied, sandboxPort)).outcome).not.toBe("connected");
+        // Control: without its backstop the deny-all sandbox gets out.
+        await deleteBackstop(b);
+        expect((await probeTcp(b.netns, denied, sandboxPort)).outcome).toBe("connected");
+      } finally {
+        expect(await t.manager.verifyFirewall()).toBe(false);
+      }
+      // Widening again reaches the backstop too.
+      await t.manager.setPolicy(a.sandboxId, { allowInternet: true });
+      expect((await probeTcp(a.netns, denied, sandboxPort)).outcome).toBe("connected");
+    } finally {
+      await sh("ip", "-n", inet.netns, "route", "del", "default").catch(() => "");
+      await t.manager.reconcile([a.sandboxId, b.sandboxId]);
     }
   });
 

@@ -1,10 +1,11 @@
 import { existsSync } from "node:fs";
 import { runCommand } from "./command.js";
-import { denyOutRules, type FirewallConfig } from "./firewall.js";
-import { cidrContains, formatIpv4, parseCidr, parseIpv4 } from "./ipv4.js";
+import { addressRules, cidrSet, denyOutRules, type FirewallConfig } from "./firewall.js";
+import { cidrContains, formatCidr, type Ipv4Cidr, normalizeCidrs, parseCidr } from "./ipv4.js";
 import type { NetworkLogger } from "./logger.js";
 import { GUEST_IF } from "./netlink.js";
 import { inBatches } from "./network-reconcile.js";
+import { hasDomainRules, type ResolvedPolicy } from "./policy.js";
 
 /**
  * The backstop: a `netdev` table inside each sandbox's own network namespace, hooked on the
@@ -30,8 +31,12 @@ import { inBatches } from "./network-reconcile.js";
  * - The deny set of the root table's deny_out (one definition, `denyOutRules`): the pool and
  *   the host's own addresses dropped, the name servers on port 53 and the admin's opened
  *   ranges (WRENN_EGRESS_ALLOW_CIDRS) through, every always-denied range dropped.
- * - Everything else (public addresses): through to the root table, which applies the policy.
- *   Without the root table there is no masquerade, so nothing gets an answer from outside.
+ * - The rest (public addresses) as the sandbox's policy says (see policyTail): with internet
+ *   access through to the root table, which applies the policy; otherwise only what the
+ *   policy lets out (its allowOut addresses; with host names, TCP 80/443 and DNS, which the
+ *   root table steers to the egress proxy) and nothing else. Without the root table there is
+ *   no masquerade, but forwarding stays on while any sandbox has egress: a deny-all sandbox's
+ *   packet to a public address would still leave the host, so the backstop must drop it.
  * The source must be the sandbox's own address (the root table's reverse-path check, again),
  * and IPv6 is dropped as the root table drops it.
  */
@@ -41,6 +46,8 @@ export interface BackstopSlot {
   readonly netnsPath: string;
   readonly guestIp: string;
   readonly hostIp: string;
+  /** The sandbox's egress policy: the backstop's final verdict follows it. */
+  readonly policy: ResolvedPolicy;
 }
 
 /** The whole table, replaced in one transaction (idempotent). */
@@ -58,48 +65,94 @@ export function backstopStatements(
     `add table ${t}`,
     `delete table ${t}`,
     `add table ${t}`,
-    `add set ${t} host { type ipv4_addr; }`,
+    `add set ${t} host { type ipv4_addr; flags interval; }`,
     `add chain ${out} { type filter hook egress device "${GUEST_IF}" priority filter; policy accept; }`,
     `add rule ${out} meta protocol arp accept`,
     `add rule ${out} meta protocol != ip drop`,
     `add rule ${out} ip saddr != ${slot.guestIp} drop`,
+    // A fragment carries no reliable TCP header (the flags below may sit in another one).
+    `add rule ${out} ip daddr ${gw} ip frag-off & 0x3fff != 0 drop`,
     `add rule ${out} ip daddr ${gw} tcp flags & (syn | ack) == syn drop`,
     `add rule ${out} ip daddr ${gw} meta l4proto tcp accept`,
     `add rule ${out} ip daddr ${gw} icmp type { echo-reply, destination-unreachable, time-exceeded, parameter-problem } accept`,
     `add rule ${out} ip daddr ${gw} drop`,
     `add rule ${out} ip daddr @host drop`,
     ...denyOutRules(c, out, "accept"),
+    ...policyTail(c, out, slot.policy),
   ];
-  if (own.length > 0) lines.splice(4, 0, `add element ${t} host { ${own.join(", ")} }`);
+  if (own.length > 0) lines.splice(4, 0, `add element ${t} host ${cidrSet(own.map(parseCidr))}`);
+  return lines;
+}
+
+/**
+ * What the policy lets out past the deny set, as the root table would: with internet access
+ * everything goes on to the root table (which applies denyOut, and without which nothing is
+ * masqueraded); otherwise allowOut's addresses (the same `addressRules` as the root table's
+ * chain), with host names TCP 80/443 and DNS to any address (the root table redirects them to
+ * the egress proxy; here they still carry their original destination), and nothing else. A
+ * narrower policy therefore holds even with the root tables gone. netdev egress cannot reject
+ * ("Operation not supported" on 6.x kernels), so the end is a drop: a new connection the
+ * policy forbids now times out where the root table alone refused it with a reset.
+ */
+function policyTail(c: FirewallConfig, out: string, p: ResolvedPolicy): string[] {
+  if (p.allowInternet) return [];
+  const lines = addressRules(out, p, "accept");
+  if (hasDomainRules(p) && c.proxy) {
+    lines.push(
+      `add rule ${out} udp dport 53 accept`,
+      `add rule ${out} tcp dport { 53, 80, 443 } accept`,
+    );
+  }
+  // TCP that opens no connection goes on to the root table: what a connection opened before
+  // a narrowing update sends next, which the root table answers with a reset (see
+  // cutForbiddenFlows), so it ends at once instead of hanging. Without the root table it
+  // opens nothing: no handshake completes without a SYN (and gVisor has no raw sockets
+  // unless runsc runs with --net-raw, which the agent never sets).
+  lines.push(`add rule ${out} tcp flags & (syn | ack) != syn accept`, `add rule ${out} drop`);
   return lines;
 }
 
 /**
  * The host addresses the backstop must list itself: those the deny set would not drop anyway
- * (outside the pool, and outside the always-denied ranges or opened by the admin or a name
- * server). So other stacks' sandbox gateways (private ranges) coming and going on a shared
- * host change nothing here; a public address (or one in an opened range) does.
+ * (outside the pool, and outside the always-denied ranges or touching a range opened by the
+ * admin or a name server). So other stacks' sandbox gateways (private ranges) coming and
+ * going on a shared host change nothing here; a public address (or one in an opened range)
+ * does. Entries are addresses or ranges (an AnyIP local route), returned canonical.
  */
 export function hostRuleAddresses(c: FirewallConfig, addresses: readonly string[]): string[] {
-  const within = (cidrs: FirewallConfig["alwaysDenyOut"], a: string) =>
-    cidrs.some((x) => cidrContains(x, parseCidr(`${a}/32`)));
-  return [...new Set(addresses)]
+  const within = (cidrs: readonly Ipv4Cidr[], x: Ipv4Cidr) => cidrs.some((o) => cidrContains(o, x));
+  const overlaps = (cidrs: readonly Ipv4Cidr[], x: Ipv4Cidr) =>
+    cidrs.some((o) => cidrContains(o, x) || cidrContains(x, o));
+  const dns = c.dnsServers.map((a) => parseCidr(`${a}/32`));
+  const kept = addresses
+    .map((a) => parseCidr(a))
     .filter(
-      (a) =>
-        !within([c.pool], a) &&
-        (!within(c.alwaysDenyOut, a) || within(c.egressAllow, a) || c.dnsServers.includes(a)),
-    )
-    .sort();
+      (x) =>
+        !within([c.pool], x) &&
+        (!within(c.alwaysDenyOut, x) || overlaps(c.egressAllow, x) || overlaps(dns, x)),
+    );
+  return normalizeCidrs(kept).map(formatHost);
 }
 
-/** The host's IPv4 addresses (root namespace), every interface. */
+const formatHost = (x: Ipv4Cidr) => formatCidr(x).replace(/\/32$/, "");
+
+/**
+ * Every destination the host itself answers on, from `ip -j -4 route show table local`: its
+ * interface addresses (`local`), the directed broadcasts of its subnets (`broadcast`: a
+ * public subnet's reaches the host too) and AnyIP routes (`local` with a prefix: a whole
+ * range the host accepts as its own). Interface addresses alone miss the last two.
+ */
+export function parseLocalRoutes(json: string): string[] {
+  const routes = JSON.parse(json) as { type?: string; dst?: string }[];
+  return routes
+    .filter((r) => (r.type === "local" || r.type === "broadcast") && typeof r.dst === "string")
+    .map((r) => formatHost(parseCidr(r.dst!)));
+}
+
+/** The host's local destinations (root namespace): see parseLocalRoutes. */
 export async function hostAddresses(): Promise<string[]> {
-  const out = (await runCommand("ip", ["-j", "-4", "addr", "show"])).stdout;
-  const links = JSON.parse(out) as { addr_info?: { local?: string }[] }[];
-  const all = links.flatMap((l) => (l.addr_info ?? []).map((a) => a.local));
-  return [...new Set(all.filter((a): a is string => typeof a === "string"))]
-    .map((a) => formatIpv4(parseIpv4(a)))
-    .sort();
+  const out = await runCommand("ip", ["-j", "-4", "route", "show", "table", "local"]);
+  return parseLocalRoutes(out.stdout);
 }
 
 /** Runs an nft script inside a namespace (nsenter: no mount namespace games, unlike ip netns exec). */
@@ -136,6 +189,8 @@ export class Backstops {
   private support: Promise<boolean> | undefined;
   /** The host addresses the backstops were last written with (see hostRuleAddresses). */
   private host: string[] | undefined;
+  /** Namespaces whose last write failed: the next refresh writes them again. */
+  private failed = new Set<string>();
 
   constructor(
     private readonly config: FirewallConfig,
@@ -157,38 +212,57 @@ export class Backstops {
     return this.support;
   }
 
+  /** Writes one sandbox's backstop (at setup, and with every policy change). */
   async install(slot: BackstopSlot): Promise<void> {
     if (!(await this.supported())) return;
     this.host ??= hostRuleAddresses(this.config, await hostAddresses());
-    await nftIn(slot.netnsPath, backstopStatements(this.config, slot, this.host));
+    try {
+      await nftIn(slot.netnsPath, backstopStatements(this.config, slot, this.host));
+      this.failed.delete(slot.netnsPath);
+    } catch (err) {
+      this.failed.add(slot.netnsPath);
+      throw err;
+    }
+  }
+
+  /**
+   * A policy change: rewrites the backstop of a sandbox whose namespace exists; one that has
+   * none yet (allocated, not set up) gets it, with the stored policy, at setup.
+   */
+  async update(slot: BackstopSlot): Promise<void> {
+    if (existsSync(slot.netnsPath)) await this.install(slot);
   }
 
   /**
    * Rewrites every backstop if the host's addresses changed since they were written (or
-   * `force`). A namespace that is not there (a setup that never finished) is skipped.
-   * Returns how many were rewritten.
+   * `force`); otherwise only those that failed last time. A namespace that is not there (a
+   * setup that never finished) is skipped. Returns how many were rewritten; throws (an
+   * AggregateError) when some could not be, after writing all the others.
    */
   async refresh(slots: readonly BackstopSlot[], force = false): Promise<number> {
     if (!(await this.supported())) return 0;
     const now = hostRuleAddresses(this.config, await hostAddresses());
-    if (!force && this.host !== undefined && now.join() === this.host.join()) return 0;
-    // One namespace failing must not keep the others on old addresses; and the list is
-    // recorded only once all are written, so the next verification tries again.
-    const live = slots.filter((slot) => existsSync(slot.netnsPath));
-    const failed: unknown[] = [];
+    const changed = force || this.host === undefined || now.join() !== this.host.join();
+    const live = slots.filter(
+      (slot) => (changed || this.failed.has(slot.netnsPath)) && existsSync(slot.netnsPath),
+    );
+    this.host = now;
+    // Only the namespaces that fail are retried by the next verification: one permanently bad
+    // namespace must not make every check rewrite them all.
+    this.failed = new Set();
+    const errors: unknown[] = [];
     await inBatches(live, 8, (slot) =>
       nftIn(slot.netnsPath, backstopStatements(this.config, slot, now)).catch((err: unknown) => {
-        failed.push(err);
+        this.failed.add(slot.netnsPath);
+        errors.push(err);
       }),
     );
-    if (failed.length > 0) {
-      this.host = undefined; // the next verification writes them all again
+    if (errors.length > 0) {
       throw new AggregateError(
-        failed,
-        `${failed.length} of ${live.length} backstops could not be written`,
+        errors,
+        `${errors.length} of ${live.length} backstops could not be written`,
       );
     }
-    this.host = now;
     return live.length;
   }
 }

@@ -226,7 +226,11 @@ function removeStatements(c: FirewallConfig, e: FirewallEntry): string[] {
  * deny), then with internet access all but denyOut. `verdict`: accept in the filter chain;
  * return in the nat chain (so the proxy never sees what an address rule already lets out).
  */
-function addressRules(ch: string, p: ResolvedPolicy, verdict: "accept" | "return"): string[] {
+export function addressRules(
+  ch: string,
+  p: ResolvedPolicy,
+  verdict: "accept" | "return",
+): string[] {
   const lines: string[] = [];
   const cidrs = allowedCidrs(p);
   if (cidrs.length > 0) {

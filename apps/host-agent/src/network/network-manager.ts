@@ -2,7 +2,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { isAbsolute, join } from "node:path";
 import { egressAllows } from "@wrenn/contract";
 import { AllocationStore, type SlotRecord } from "./allocation-store.js";
-import { Backstops } from "./backstop.js";
+import { type BackstopSlot, Backstops } from "./backstop.js";
 import { cutForbiddenFlows, forgetFlows } from "./conntrack-flush.js";
 import type { EgressProxy } from "./egress/egress-proxy.js";
 import { invalidArgument, NetworkError } from "./errors.js";
@@ -33,6 +33,7 @@ import {
   hasDomainRules,
   hasEgress,
   type NetworkPolicy,
+  policyWidens,
   type ResolvedPolicy,
   resolvePolicy,
 } from "./policy.js";
@@ -215,7 +216,7 @@ export class NetworkManager {
           // The backstop needs eth0 (its chain hooks the device): right after the links, and
           // before setup returns, so no runsc ever starts in a namespace without it.
           this.createLinksFresh(names, addrs).then(() =>
-            this.backstops.install(this.layout.describe(record)),
+            this.backstops.install({ ...this.layout.describe(record), policy: resolved }),
           ),
           hasEgress(resolved) ||
           (record.policy !== undefined && hasEgress(this.storedPolicy(record)))
@@ -251,8 +252,20 @@ export class NetworkManager {
     if (!unchanged || force) {
       // The intent is persisted first: if the rules fail to apply, verify and reconcile
       // converge on it.
+      const old = this.storedPolicy(record);
       await this.store.update({ ...record, policy });
-      await this.firewall.replace(this.layout.entry(record), policy);
+      // The backstop follows the policy too. While the root table stands either order is safe
+      // (what passes is what both allow); the order decides what a failure halfway leaves:
+      // the narrower side is written first, so a failure keeps the sandbox at most as open as
+      // the old policy or the new one (the error reaches the caller, and verify converges).
+      const backstop = () => this.backstops.update({ ...this.layout.describe(record), policy });
+      if (policyWidens(old, policy)) {
+        await this.firewall.replace(this.layout.entry(record), policy);
+        await backstop();
+      } else {
+        await backstop();
+        await this.firewall.replace(this.layout.entry(record), policy);
+      }
       if (!unchanged) {
         const proxied = this.proxy?.cut(this.layout.addresses(record).guestIp, policy) ?? 0;
         if (proxied > 0) {
@@ -300,14 +313,25 @@ export class NetworkManager {
     return this.locks.withAll(async () => {
       const intact = await this.firewall.verify();
       // A new host address (a DHCP lease, an interface coming up) must reach every backstop.
-      const n = await this.backstops.refresh(this.liveNetworks());
-      if (n > 0) this.log.warn({ sandboxes: n }, "host addresses changed; rewrote the backstops");
+      // Its failure is logged apart: the root tables' verdict above stands either way.
+      try {
+        const n = await this.backstops.refresh(this.backstopSlots());
+        if (n > 0) this.log.warn({ sandboxes: n }, "rewrote sandbox backstops");
+      } catch (err) {
+        this.log.error(
+          { err: (err as Error).message },
+          "some sandbox backstops could not be written",
+        );
+      }
       return intact;
     });
   }
 
-  private liveNetworks(): SandboxNetwork[] {
-    return this.store.list().map((r) => this.layout.describe(r));
+  /** Every sandbox's backstop as it should be (see Backstops). */
+  private backstopSlots(): BackstopSlot[] {
+    return this.store
+      .list()
+      .map((r) => ({ ...this.layout.describe(r), policy: this.storedPolicy(r) }));
   }
 
   /** Removes rules, veth, namespace and allocation. Idempotent, fine on a half-built sandbox. */

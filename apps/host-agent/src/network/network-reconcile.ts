@@ -105,7 +105,7 @@ export async function reconcileNetworks(
   // up again) must not stop the agent; the periodic verification retries what failed.
   await deps.backstops
     .refresh(
-      records.map((r) => deps.layout.describe(r)),
+      records.map((r) => ({ ...deps.layout.describe(r), policy: deps.storedPolicy(r) })),
       true,
     )
     .catch((err: unknown) =>

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { NetworkError } from "./errors.js";
-import { allowedCidrs, hasDomainRules, resolvePolicy } from "./policy.js";
+import { allowedCidrs, hasDomainRules, policyWidens, resolvePolicy } from "./policy.js";
 
 describe("resolvePolicy", () => {
   it("defaults to no network at all", () => {
@@ -60,5 +60,19 @@ describe("resolvePolicy", () => {
       expect((err as NetworkError).code).toBe("invalid_argument");
       expect((err as Error).message).toMatch(message);
     }
+  });
+});
+
+describe("policyWidens (the order a policy update is written in)", () => {
+  const p = (allowInternet: boolean, allowOut: string[] = [], denyOut: string[] = []) =>
+    resolvePolicy({ allowInternet, allowOut, denyOut });
+  it("is true only when the new policy lets out all the old one did", () => {
+    expect(policyWidens(p(false), p(true))).toBe(true);
+    expect(policyWidens(p(false, ["8.8.8.8"]), p(false, ["8.8.8.8", "example.com"]))).toBe(true);
+    expect(policyWidens(p(true, [], ["8.8.8.8"]), p(true))).toBe(true);
+    expect(policyWidens(p(true), p(false))).toBe(false);
+    expect(policyWidens(p(true), p(true, [], ["8.8.8.8"]))).toBe(false);
+    expect(policyWidens(p(false, ["8.8.8.8"]), p(false, ["1.1.1.1"]))).toBe(false);
+    expect(policyWidens(p(false, ["example.com"]), p(true))).toBe(false);
   });
 });

@@ -94,3 +94,16 @@ export function allowedCidrs(p: ResolvedPolicy): string[] {
 
 /** Whether the policy has host-name rules: its TCP 80/443 and DNS go through the egress proxy. */
 export const hasDomainRules = (p: ResolvedPolicy): boolean => egressDomains(p.allowOut).length > 0;
+
+/**
+ * Whether `next` lets out at least everything `prev` does (by the lists as written; when in
+ * doubt, false). Decides only the order in which a policy change is written (see applyPolicy).
+ */
+export function policyWidens(prev: ResolvedPolicy, next: ResolvedPolicy): boolean {
+  const within = (a: readonly string[], b: readonly string[]) => a.every((x) => b.includes(x));
+  if (!next.allowInternet) return !prev.allowInternet && within(prev.allowOut, next.allowOut);
+  return (
+    within(next.denyOut, prev.allowInternet ? prev.denyOut : []) &&
+    within(prev.allowOut, next.allowOut)
+  );
+}
