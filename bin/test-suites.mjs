@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // The whole suite, as `npm test` runs it, in two lanes side by side (two cores):
 //   e2e:      the end-to-end files (one at a time: each starts real sandboxes), except the CLI's;
-//   unit+cli: the unit and envd-in-gVisor projects, then the CLI's end-to-end files.
+//   unit+cli: the unit and envd-in-gVisor projects, then the CLI's end-to-end files and the
+//             SDK scenario.
 // One vitest runs its projects one after the other when a project is serial, which left a
 // core idle for the length of the unit projects; two lanes overlap them, and the CLI's files
-// (a quarter of the end-to-end time) move to the shorter lane so both end at about the same
-// time. Each test stack leases its own slot (ports, pool, prefix, table), so the lanes never
+// and the SDK scenario (a third of the end-to-end time) move to the shorter lane so both end at
+// about the same time. Each test stack leases its own slot (ports, pool, prefix, table), so the lanes never
 // share anything.
 //
 // With arguments it is plain `vitest run ARGS` (one file, one project, a filter).
@@ -36,8 +37,11 @@ if (build.status !== 0) {
   process.exit(1);
 }
 
-/** The end-to-end files that run in the second lane, after the unit projects. */
-const SECOND_LANE_E2E = "tests/cli/";
+/**
+ * The end-to-end files that run in the second lane, after the unit projects: the CLI's, and the
+ * five-runtime SDK scenario (Node, Bun, Deno, Python, Go: the longest single file).
+ */
+const SECOND_LANE_E2E = ["tests/cli/", "tests/sdk-scenario/scenario.test.ts"];
 
 /**
  * Runs one vitest, each line prefixed with its lane's name; keeps its last lines for the
@@ -89,10 +93,16 @@ async function lane(name, runs) {
 
 const started = Date.now();
 const results = await Promise.all([
-  lane("e2e", [["--project", "e2e", "--exclude", `${SECOND_LANE_E2E}**`]]),
+  lane("e2e", [
+    [
+      "--project",
+      "e2e",
+      ...SECOND_LANE_E2E.flatMap((f) => ["--exclude", f.endsWith("/") ? `${f}**` : f]),
+    ],
+  ]),
   lane("unit+cli", [
     ["--project", "unit", "--project", "envd-gvisor"],
-    ["--project", "e2e", SECOND_LANE_E2E],
+    ["--project", "e2e", ...SECOND_LANE_E2E],
   ]),
 ]);
 console.log("");
