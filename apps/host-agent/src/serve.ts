@@ -211,12 +211,15 @@ export async function serve(config: AgentConfig): Promise<void> {
       .catch((err: Error) => log.error({ err: err.message }, "firewall check failed"));
   }, 5000);
 
-  // After the template checkpoint exists, pooled sandboxes boot from it too.
+  // After the template checkpoint exists, pooled sandboxes boot from it too. A stopping agent
+  // finishes the checkpoint under way and takes no more (the next start takes them).
+  const stopping = new AbortController();
   const prepare = async (list: InstalledTemplate[]) => {
     if (config.templateRestore) {
       for (const t of list) {
+        if (stopping.signal.aborted) return;
         await Promise.resolve()
-          .then(() => manager.snapshotTemplate(manager.refOf(t)))
+          .then(() => manager.snapshotTemplate(manager.refOf(t), stopping.signal))
           .catch((err: Error) =>
             log.error({ template: t.name, err: err.message }, "template checkpoint failed"),
           );
@@ -301,6 +304,7 @@ export async function serve(config: AgentConfig): Promise<void> {
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       log.info({ signal }, "stopping; sandboxes keep running and are adopted at the next start");
+      stopping.abort();
       resolve();
     };
     process.once("SIGINT", stop);

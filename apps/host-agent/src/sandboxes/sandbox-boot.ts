@@ -262,7 +262,12 @@ export async function bootFrom(
 const TEMPLATE_CHECKPOINT_PATIENCE_MS = 70_000;
 
 /** Boots the template cold and saves it: later sandboxes of it restore this checkpoint. */
-export async function snapshotTemplate(core: ManagerCore, t: TemplateRef): Promise<void> {
+export async function snapshotTemplate(
+  core: ManagerCore,
+  t: TemplateRef,
+  /** The agent is stopping: no more waiting for blockers to clear. */
+  signal?: AbortSignal,
+): Promise<void> {
   if (!core.runtime.capabilities.checkpoint || (await core.snapshots.get(t))) return;
   const inst = await bootFrom(core, t, core.config.defaults, NO_NETWORK, undefined);
   try {
@@ -281,12 +286,14 @@ export async function snapshotTemplate(core: ManagerCore, t: TemplateRef): Promi
         );
         break;
       } catch (err) {
-        if (!(err instanceof CheckpointBlocked) || Date.now() >= giveUpAt) throw err;
+        if (!(err instanceof CheckpointBlocked) || Date.now() >= giveUpAt || signal?.aborted) {
+          throw err;
+        }
         core.log.info(
           { template: t.name, blockers: err.blockers },
           "template checkpoint waits for open sockets to close",
         );
-        await sleep(5_000);
+        await sleep(5_000, undefined, { signal }).catch(() => {});
       }
     }
     await core.snapshots.commit(t, scratch);

@@ -165,8 +165,8 @@ export class SandboxManager {
   }
 
   /** Boots the template cold, quiesces envd and saves it: later sandboxes restore this. */
-  snapshotTemplate(t: TemplateRef): Promise<void> {
-    return snapshotTemplate(this.core, t);
+  snapshotTemplate(t: TemplateRef, signal?: AbortSignal): Promise<void> {
+    return snapshotTemplate(this.core, t, signal);
   }
 
   // ---- pause / resume ----------------------------------------------------------------------
