@@ -20,6 +20,7 @@ import { type ReconcileReport, reconcileHost } from "./lifecycle/reconciler.js";
 import { PreviewDomain } from "./proxy/preview-domain.js";
 import { SandboxProxy } from "./proxy/sandbox-proxy.js";
 import { FleetScheduler, policyFor } from "./scheduler/fleet-scheduler.js";
+import type { Scheduler } from "./scheduler/scheduler.js";
 import { SingleHostScheduler } from "./scheduler/single-host-scheduler.js";
 import { loadSecretKey } from "./secrets/secret-key.js";
 import { TokenCipher } from "./secrets/token-cipher.js";
@@ -56,6 +57,8 @@ export interface ControlPlane {
   exec: ExecService;
   files: FileService;
   registry: HostRegistry;
+  /** Where sandboxes and template builds go (the fleet's, or the one configured host's). */
+  scheduler: Scheduler;
   monitor: HostMonitor;
   lifecycle: LifecycleManager;
   /** Compares the host's sandboxes with the database and fixes the database (see reconciler). */
@@ -280,6 +283,7 @@ export async function startControlPlane(
       files,
       workspaces,
       registry,
+      scheduler,
       monitor,
       lifecycle,
       reconcile: (hostId = localHost.id) => reconcile(hostId),

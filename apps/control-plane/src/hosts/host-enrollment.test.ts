@@ -243,4 +243,56 @@ describe.each(DATABASE_KINDS)("host registration, heartbeats and placement on %s
     const back = await stack.call("GET", `/v1/sandboxes/${id}`);
     expect((back.body as { state: string }).state).toBe("running");
   });
+
+  test("a template build goes to an online host holding its parent, with room, by the placement policy", async () => {
+    // Every host registered earlier in this file is silent past the window: unreachable.
+    await sleep(1200);
+    await stack.cp.monitor.tick();
+    const plain = await fakeHost(4096);
+    const holder = new FakeHostAgent({ memoryMb: 8192, templates: ["base", "tpl-parent"] });
+    await holder.start();
+    agents.push(holder);
+    const creds = new Map<FakeHostAgent, Credentials>();
+    for (const a of [plain, holder]) creds.set(a, await register(a));
+    // Beats just before each group, so the monitor (1 s silence here) never sees them silent;
+    // the JWTs live 2 s here, so each is refreshed first, as the agent does.
+    const fresh = async () => {
+      for (const [a, c] of creds) {
+        const renewed = await stack.call("POST", "/v1/hosts/refresh", {
+          key: null,
+          body: { hostId: c.hostId, refreshToken: c.refreshToken },
+        });
+        expect(renewed.status, renewed.text).toBe(200);
+        const next = { ...c, ...(renewed.body as Credentials) };
+        creds.set(a, next);
+        expect((await beat(a, next.jwt)).status).toBe(204);
+      }
+    };
+    const placed = (request: { fromTemplate?: string; memoryMb?: number }) =>
+      stack.cp.scheduler.placeBuild(request).then((p) => p.hostId);
+    const holderId = creds.get(holder)!.hostId;
+    const plainId = creds.get(plain)!.hostId;
+
+    await fresh();
+    for (let i = 0; i < 6; i++) {
+      expect(await placed({ fromTemplate: "tpl-parent", memoryMb: 1024 })).toBe(holderId);
+    }
+    // Only the holder has 6000 MiB (the configured agent has 1024, the plain host 4096).
+    for (let i = 0; i < 6; i++) expect(await placed({ memoryMb: 6000 })).toBe(holderId);
+    // Builds from an image spread like sandboxes (least loaded of 2 drawn; all empty here),
+    // rather than all landing on the first host listed.
+    await fresh();
+    const seen = new Set<string>();
+    for (let i = 0; i < 40; i++) seen.add(await placed({ memoryMb: 512 }));
+    expect(seen).toContain(plainId);
+    expect(seen).toContain(holderId);
+
+    await fresh();
+    await expect(placed({ fromTemplate: "tpl-nowhere" })).rejects.toMatchObject({
+      code: "template_not_found",
+    });
+    await expect(placed({ memoryMb: 100_000 })).rejects.toMatchObject({
+      code: "no_host_available",
+    });
+  });
 });

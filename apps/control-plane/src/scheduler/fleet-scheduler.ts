@@ -6,7 +6,7 @@ import { hostUnavailable, ServiceError } from "../service/errors.js";
 import { COMPUTE_STATES, STORAGE_STATES } from "../service/sandbox-types.js";
 import { findHost, type HostRecord, listHosts, recordHostTemplates } from "../store/host-store.js";
 import { placedOnHost } from "../store/sandbox-store.js";
-import type { Placement, PlacementRequest, Scheduler } from "./scheduler.js";
+import type { BuildPlacementRequest, Placement, PlacementRequest, Scheduler } from "./scheduler.js";
 
 /** A host that can take the request, with what is committed on it (database, not the agent). */
 export interface Candidate {
@@ -102,11 +102,52 @@ export class FleetScheduler implements Scheduler {
     await recordHostTemplates(this.db, hostId, await host.client.listTemplates());
   }
 
-  async placeBuild(): Promise<Placement> {
-    if (!this.fleet()) return this.undrained(await this.single.placeBuild());
-    const [host] = await this.online();
-    if (!host) throw new ServiceError("no_host_available", "no host is online to build on");
+  /**
+   * A build goes where a sandbox of its parent would go: among online hosts holding the parent
+   * template (any online host for an image), those with room for the build's memory, picked by
+   * the same policy, so builds spread like sandboxes instead of all landing on the first host.
+   */
+  async placeBuild(request: BuildPlacementRequest = {}): Promise<Placement> {
+    if (!this.fleet()) return this.undrained(await this.single.placeBuild(request));
+    const online = await this.online();
+    const holding = request.fromTemplate
+      ? online.filter((h) => h.templates.some((t) => t.name === request.fromTemplate))
+      : online;
+    if (online.length > 0 && holding.length === 0) {
+      throw new ServiceError(
+        "template_not_found",
+        `template ${request.fromTemplate} is on none of the ${online.length} online hosts`,
+      );
+    }
+    const candidates = await this.withRoom(holding, { memoryMb: request.memoryMb ?? 0, diskMb: 0 });
+    if (candidates.length === 0) {
+      throw new ServiceError(
+        "no_host_available",
+        online.length === 0
+          ? "no host is online to build on"
+          : `none of the ${holding.length} online hosts that could build this has room for ${request.memoryMb} MiB memory`,
+      );
+    }
+    const { host } = this.policy(candidates);
     return { hostId: host.id, client: this.registry.client(host.id) };
+  }
+
+  /** The hosts with room for this much memory and disk beside what the database placed there. */
+  private async withRoom(
+    hosts: HostRecord[],
+    need: { memoryMb: number; diskMb: number },
+  ): Promise<Candidate[]> {
+    const candidates: Candidate[] = [];
+    for (const host of hosts) {
+      const placed = await placedOnHost(this.db, host.id, COMPUTE_STATES, STORAGE_STATES);
+      const total = host.capacityTotal;
+      if (total && total.memoryMb > 0) {
+        const diskFree = total.diskMb > 0 ? total.diskMb - placed.storageMb : Infinity;
+        if (need.memoryMb > total.memoryMb - placed.memoryMb || need.diskMb > diskFree) continue;
+      }
+      candidates.push({ host, committed: { vcpus: placed.vcpus, memoryMb: placed.memoryMb } });
+    }
+    return candidates;
   }
 
   async place(request: PlacementRequest): Promise<Placement> {
@@ -126,21 +167,7 @@ export class FleetScheduler implements Scheduler {
         `template ${request.template} is on none of the ${online.length} online hosts`,
       );
     }
-    const candidates: Candidate[] = [];
-    for (const host of withTemplate) {
-      const placed = await placedOnHost(this.db, host.id, COMPUTE_STATES, STORAGE_STATES);
-      const total = host.capacityTotal;
-      if (total && total.memoryMb > 0) {
-        const diskFree = total.diskMb > 0 ? total.diskMb - placed.storageMb : Infinity;
-        if (
-          request.resources.memoryMb > total.memoryMb - placed.memoryMb ||
-          request.resources.diskMb > diskFree
-        ) {
-          continue;
-        }
-      }
-      candidates.push({ host, committed: { vcpus: placed.vcpus, memoryMb: placed.memoryMb } });
-    }
+    const candidates = await this.withRoom(withTemplate, request.resources);
     if (candidates.length === 0) {
       throw new ServiceError(
         "no_host_available",

@@ -8,6 +8,14 @@ export interface PlacementRequest {
   hostId?: string;
 }
 
+/** What a template build needs of its host. */
+export interface BuildPlacementRequest {
+  /** The host template the build starts from: only hosts holding it can build. */
+  fromTemplate?: string;
+  /** The build's own memory (its step sandboxes), which must fit beside what is placed. */
+  memoryMb?: number;
+}
+
 export interface Placement {
   hostId: string;
   client: HostClient;
@@ -19,8 +27,11 @@ export interface Placement {
  */
 export interface Scheduler {
   place(request: PlacementRequest): Promise<Placement>;
-  /** The host a template build runs on (host_unavailable when none is). */
-  placeBuild(): Promise<Placement>;
+  /**
+   * The host a template build runs on: one holding its parent template, with room for it
+   * (host_unavailable, template_not_found or no_host_available when none is).
+   */
+  placeBuild(request?: BuildPlacementRequest): Promise<Placement>;
   /** A build on this host ended: what it reports (its templates) is read again now. */
   templatesChanged(hostId: string): Promise<void>;
 }

@@ -33,6 +33,7 @@ export class SingleHostScheduler implements Scheduler {
     return host;
   }
 
+  /** The one host builds everything; whether it holds the parent is the build's own error. */
   async placeBuild(): Promise<Placement> {
     const host = await this.host(false);
     return { hostId: host.id, client: this.registry.client(host.id) };

@@ -117,7 +117,10 @@ export class TemplateService {
       }
       return { type: st.type, args: st.args, files };
     });
-    const placement = await this.options.scheduler.placeBuild();
+    const placement = await this.options.scheduler.placeBuild({
+      ...(fromTemplate ? { fromTemplate } : {}),
+      memoryMb: body.memoryMB ?? DEFAULT_BUILD.memoryMb,
+    });
     const hostTemplate = newHostTemplateName();
     const row = await beginBuild(this.options.db, {
       id: body.id ?? `tpl-${randomBytes(4).toString("hex")}`,
