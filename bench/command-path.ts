@@ -9,6 +9,7 @@ import { probeRunsc } from "@wrenn/host-agent";
 import { Sandbox } from "e2b";
 import { AgentProcess } from "../tests/harness/agent-process.js";
 import { apiCaller } from "./support/api-call.js";
+import { cleanUp } from "./support/clean-up.js";
 import { startControlPlaneProcess } from "./support/control-plane-process.js";
 import { percentile, table, writeResults } from "./support/stats.js";
 
@@ -171,7 +172,9 @@ try {
     `written to ${writeResults("command-path", { runsc: build.identity, load, loadAfter, wrongConcurrent: wrong.length, runs: RUNS, creates: CREATES, rows, pieces: pieceRows })}`,
   );
 } finally {
-  await cp.stop();
-  await agent.dispose();
-  await releaseTestDatabases();
+  await cleanUp({
+    "control plane stop": () => cp.stop(),
+    "agent stop": () => agent.dispose(),
+    "test databases": () => releaseTestDatabases(),
+  });
 }

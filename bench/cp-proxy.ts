@@ -6,6 +6,7 @@ import { Sandbox } from "e2b";
 import { AgentProcess } from "../tests/harness/agent-process.js";
 import { execInSandbox } from "../tests/harness/sandbox-exec.js";
 import { apiCaller } from "./support/api-call.js";
+import { cleanUp } from "./support/clean-up.js";
 import { startControlPlaneProcess } from "./support/control-plane-process.js";
 import { percentile, table, writeResults } from "./support/stats.js";
 
@@ -223,7 +224,9 @@ try {
     `\nwritten to ${writeResults("cp-proxy", { runs: RUNS, execs: EXECS, concurrency: CONCURRENCY, fileMiB: FILE_MIB, rows })}`,
   );
 } finally {
-  await cp.stop();
-  await agent.dispose();
-  await releaseTestDatabases();
+  await cleanUp({
+    "control plane stop": () => cp.stop(),
+    "agent stop": () => agent.dispose(),
+    "test databases": () => releaseTestDatabases(),
+  });
 }

@@ -11,6 +11,7 @@ import { AgentProcess } from "../tests/harness/agent-process.js";
 import { repoRoot } from "../tests/harness/paths.js";
 import { type Side, type Target, tsSide } from "./sdk-overhead/ts-side.js";
 import { apiCaller } from "./support/api-call.js";
+import { cleanUp } from "./support/clean-up.js";
 import { startControlPlaneProcess } from "./support/control-plane-process.js";
 import { percentile, table, writeResults } from "./support/stats.js";
 
@@ -103,7 +104,9 @@ try {
     console.log(`(deleting the sandbox: ${e.message}; the agent's stop removes it)`),
   );
 } finally {
-  await cp.stop();
-  await agent.dispose();
-  await releaseTestDatabases();
+  await cleanUp({
+    "control plane stop": () => cp.stop(),
+    "agent stop": () => agent.dispose(),
+    "test databases": () => releaseTestDatabases(),
+  });
 }
