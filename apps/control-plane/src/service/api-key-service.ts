@@ -21,7 +21,7 @@ import {
   type Pools,
   revokeKey,
 } from "../store/api-key-store.js";
-import { type KeyUsage, usageOfKey } from "../store/sandbox-store.js";
+import { type KeyUsage, usageOfKey } from "../store/sandbox-usage-store.js";
 import type { AuditLog } from "./audit-log.js";
 import { invalidRequest, ServiceError } from "./errors.js";
 import { API_KEY_ID_PATTERN, newApiKeyId, newOwnerId, OWNER_ID_PATTERN } from "./ids.js";

@@ -7,7 +7,6 @@ import {
 } from "../hosts/host-client.js";
 import { claimRunningOnHostForPause } from "../store/host-sandboxes-store.js";
 import {
-  countByState,
   endedAmong,
   findSandbox,
   findSandboxByName,
@@ -15,6 +14,7 @@ import {
   runningSandboxes,
   toSandbox,
 } from "../store/sandbox-store.js";
+import { countByState } from "../store/sandbox-usage-store.js";
 import {
   invalidRequest,
   ServiceError,

@@ -372,44 +372,6 @@ export async function listSandboxes(q: Queryable, f: SandboxFilter): Promise<San
   return result.rows.map(toSandboxRecord);
 }
 
-export interface KeyUsage {
-  vcpus: number;
-  memoryMb: number;
-  storageMb: number;
-}
-
-/**
- * What the sandboxes of one key (or on one host) hold: compute while in a compute state,
- * storage while in a storage state. The one sum behind pools and host capacity.
- */
-async function heldBy(
-  q: Queryable,
-  column: "api_key_id" | "host_id",
-  value: string,
-  computeStates: readonly SandboxState[],
-  storageStates: readonly SandboxState[],
-): Promise<KeyUsage> {
-  const result = await q.query<{ vcpus: number; memory_mb: number; storage_mb: number }>(
-    `SELECT
-       coalesce(sum(vcpus) FILTER (WHERE state = ANY($2::text[])), 0)::int AS vcpus,
-       coalesce(sum(memory_mb) FILTER (WHERE state = ANY($2::text[])), 0)::int AS memory_mb,
-       coalesce(sum(disk_mb) FILTER (WHERE state = ANY($3::text[])), 0)::int AS storage_mb
-     FROM sandboxes WHERE ${column} = $1 AND state = ANY($3::text[])`,
-    [value, computeStates, storageStates],
-  );
-  const row = result.rows[0]!;
-  return { vcpus: row.vcpus, memoryMb: row.memory_mb, storageMb: row.storage_mb };
-}
-
-export function usageOfKey(
-  q: Queryable,
-  keyId: string,
-  computeStates: readonly SandboxState[],
-  storageStates: readonly SandboxState[],
-): Promise<KeyUsage> {
-  return heldBy(q, "api_key_id", keyId, computeStates, storageStates);
-}
-
 /** Creates by this key within the window, and when the oldest of them leaves it. */
 export async function recentCreates(
   q: Queryable,
@@ -497,22 +459,4 @@ export async function findSandboxInState(
     state,
   ]);
   return firstRecord(result.rows) ?? undefined;
-}
-
-/** Sum of what the live sandboxes placed on a host hold, for the scheduler's capacity check. */
-export function placedOnHost(
-  q: Queryable,
-  hostId: string,
-  computeStates: readonly SandboxState[],
-  storageStates: readonly SandboxState[],
-): Promise<KeyUsage> {
-  return heldBy(q, "host_id", hostId, computeStates, storageStates);
-}
-
-/** How many sandboxes are in each state (every owner), for the control plane's metrics. */
-export async function countByState(q: Queryable): Promise<Record<string, number>> {
-  const result = await q.query<{ state: string; n: number }>(
-    "SELECT state, count(*)::int AS n FROM sandboxes GROUP BY state",
-  );
-  return Object.fromEntries(result.rows.map((r) => [r.state, r.n]));
 }

@@ -5,7 +5,7 @@
 import type { ApiDeps } from "../../api/api-deps.js";
 import type { Principal, Sandbox, SandboxState } from "../../service/sandbox-types.js";
 import type { ApiKeyRecord } from "../../store/api-key-store.js";
-import type { KeyUsage } from "../../store/sandbox-store.js";
+import type { KeyUsage } from "../../store/sandbox-usage-store.js";
 
 export interface Owner {
   id: string;
