@@ -6,59 +6,18 @@
 // console errors and without overflowing a 390 px wide screen; each page's screenshot, wide
 // and narrow, lands in artifacts/admin/ to be looked at.
 import { mkdir } from "node:fs/promises";
-import { join } from "node:path";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { Stack, type UserKey } from "../e2e-stack/stack.js";
-
-const ARTIFACTS = join(import.meta.dirname, "..", "..", "artifacts", "admin");
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-const WAIT = { timeout: 30_000 };
-const WIDE = { width: 1440, height: 900 };
-const NARROW = { width: 390, height: 844 };
-
-// Run in the page (as source: these tests compile without the DOM's types).
-/** Elements wider than the screen that no sideways-scrolling box holds, and the page's width. */
-const OVERFLOW_CHECK = `(() => {
-  const width = document.documentElement.clientWidth;
-  const wider = [...document.querySelectorAll("body *")].filter((el) => {
-    const r = el.getBoundingClientRect();
-    if (r.width === 0 || r.right <= width + 1) return false;
-    for (let p = el.parentElement; p && p !== document.body; p = p.parentElement) {
-      const ox = getComputedStyle(p).overflowX;
-      // An <svg> clips by default; what counts is the HTML box that holds it.
-      if (p.namespaceURI !== "http://www.w3.org/1999/xhtml") continue;
-      if (ox === "auto" || ox === "scroll" || ox === "hidden")
-        return p.getBoundingClientRect().right > width + 1;
-    }
-    return true;
-  }).map((el) => el.outerHTML.slice(0, 100));
-  return { scrollWidth: document.documentElement.scrollWidth, width, wider: wider.slice(0, 5) };
-})()`;
-
-/** Records every data-state of the element with this id from now on (it may be replaced). */
-const watchStatesScript = (id: string) => `(() => {
-  const seen = [];
-  window.seenStates = seen;
-  const look = () => {
-    const state = document.getElementById(${JSON.stringify(id)})?.getAttribute("data-state");
-    if (state && seen.at(-1) !== state) seen.push(state);
-  };
-  new MutationObserver(look).observe(document.body, {
-    subtree: true, childList: true, attributes: true, attributeFilter: ["data-state"],
-  });
-  look();
-})()`;
+import {
+  ARTIFACTS,
+  CHROMIUM_ARGS,
+  shot as shotPage,
+  WAIT,
+  WIDE,
+  watchStatesScript,
+} from "./admin-page-checks.js";
 
 describe("admin UI in Chromium", () => {
   let stack: Stack;
@@ -77,38 +36,7 @@ describe("admin UI in Chromium", () => {
   const problems: string[] = [];
 
   /** Saves the page for a human to look at, after checking every control has a name. */
-  const shot = async (name: string) => {
-    const unnamed = await page
-      .locator("a, button, input:not([type=hidden]), select, textarea")
-      .evaluateAll((controls) =>
-        controls
-          .filter((el) => {
-            if (el.closest(".xterm")) return false; // xterm.js's own helper textarea
-            const labels = (el as { labels?: ArrayLike<unknown> | null }).labels;
-            const named =
-              el.getAttribute("aria-label") ||
-              el.getAttribute("aria-labelledby") ||
-              (labels && labels.length > 0) ||
-              (el.textContent ?? "").trim();
-            return !named;
-          })
-          .map((el) => el.outerHTML.slice(0, 120)),
-      );
-    expect(unnamed, `controls without an accessible name on ${name}`).toEqual([]);
-    await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
-    // The same page on a phone held upright: nothing may make the page wider than the screen
-    // (wide tables scroll inside their own box).
-    await page.setViewportSize(NARROW);
-    const overflow = (await page.evaluate(OVERFLOW_CHECK)) as {
-      scrollWidth: number;
-      width: number;
-      wider: string[];
-    };
-    await page.screenshot({ path: join(ARTIFACTS, `${name}-narrow.png`), fullPage: true });
-    await page.setViewportSize(WIDE);
-    expect(overflow.wider, `overflowing elements on ${name} at 390 px`).toEqual([]);
-    expect(overflow.scrollWidth, `${name} at 390 px`).toBeLessThanOrEqual(overflow.width);
-  };
+  const shot = (name: string) => shotPage(page, name);
   /** Records every data-state the element with this id shows from now on (it may be replaced). */
   const watchStates = (id: string) => page.evaluate(watchStatesScript(id));
   const seenStates = () => page.evaluate("window.seenStates") as Promise<string[]>;

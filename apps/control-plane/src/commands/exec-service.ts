@@ -178,7 +178,8 @@ export class ExecService {
     const action = kind === "terminal" ? "sandbox.terminal" : "sandbox.exec";
     const base = {
       actor: "api" as const,
-      ownerId: principal.ownerId,
+      // The sandbox's owner, and the key that ran it (an admin's from the admin UI's terminal).
+      ownerId: session.sandbox.ownerId,
       apiKeyId: principal.keyId,
       action,
       sandboxId: session.sandbox.id,

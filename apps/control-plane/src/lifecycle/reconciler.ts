@@ -60,11 +60,11 @@ export async function reconcileHost(
 
   for (const row of rows) {
     const interrupted =
-      options.agentStartedAt !== undefined && row.state_changed_at < options.agentStartedAt;
+      options.agentStartedAt !== undefined && row.stateChangedAt < options.agentStartedAt;
     if (
       IN_FLIGHT_STATES.includes(row.state) &&
-      row.op_deadline &&
-      row.op_deadline > listedAt &&
+      row.opDeadline &&
+      row.opDeadline > listedAt &&
       !interrupted
     ) {
       report.inFlight.push(row.id);

@@ -5,7 +5,7 @@ import type { HostRegistry } from "../hosts/host-registry.js";
 import { hostUnavailable, ServiceError } from "../service/errors.js";
 import { COMPUTE_STATES, STORAGE_STATES } from "../service/sandbox-types.js";
 import { findHost, type HostRecord, listHosts, recordHostTemplates } from "../store/host-store.js";
-import { placedOnHost } from "../store/sandbox-store.js";
+import { placedOnHost } from "../store/sandbox-usage-store.js";
 import type { BuildPlacementRequest, Placement, PlacementRequest, Scheduler } from "./scheduler.js";
 
 /** A host that can take the request, with what is committed on it (database, not the agent). */

@@ -5,7 +5,7 @@ import { hostUnavailable, ServiceError } from "../service/errors.js";
 import { COMPUTE_STATES, STORAGE_STATES } from "../service/sandbox-types.js";
 import { isHostTemplateName } from "../service/template-service.js";
 import { findHost, type HostRecord } from "../store/host-store.js";
-import { placedOnHost } from "../store/sandbox-store.js";
+import { placedOnHost } from "../store/sandbox-usage-store.js";
 import type { Placement, PlacementRequest, Scheduler } from "./scheduler.js";
 
 const TEMPLATE_RECHECK_MS = 2000;

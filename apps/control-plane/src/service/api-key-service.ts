@@ -21,7 +21,7 @@ import {
   type Pools,
   revokeKey,
 } from "../store/api-key-store.js";
-import { type KeyUsage, usageOfKey } from "../store/sandbox-store.js";
+import { type KeyUsage, usageOfKey } from "../store/sandbox-usage-store.js";
 import type { AuditLog } from "./audit-log.js";
 import { invalidRequest, ServiceError } from "./errors.js";
 import { API_KEY_ID_PATTERN, newApiKeyId, newOwnerId, OWNER_ID_PATTERN } from "./ids.js";
@@ -184,9 +184,28 @@ export class ApiKeyService {
   }
 
   async current(principal: Principal): Promise<{ record: ApiKeyRecord; usage: KeyUsage }> {
-    const record = await findKey(this.db, principal.keyId);
+    return this.withUsage(principal.keyId);
+  }
+
+  /** Any key with what its sandboxes hold of its pools: an admin's view. */
+  async usageOf(
+    principal: Principal,
+    keyId: string,
+  ): Promise<{ record: ApiKeyRecord; usage: KeyUsage }> {
+    if (keyId !== principal.keyId) this.requireAdmin(principal);
+    return this.withUsage(keyId);
+  }
+
+  /** A key's record by its id alone, for an admin session that holds only the id (401 if gone). */
+  async byId(keyId: string): Promise<ApiKeyRecord> {
+    const record = await findKey(this.db, keyId);
     if (!record) throw badKey();
-    const usage = await usageOfKey(this.db, principal.keyId, COMPUTE_STATES, STORAGE_STATES);
+    return record;
+  }
+
+  private async withUsage(keyId: string): Promise<{ record: ApiKeyRecord; usage: KeyUsage }> {
+    const record = await this.byId(keyId);
+    const usage = await usageOfKey(this.db, keyId, COMPUTE_STATES, STORAGE_STATES);
     return { record, usage };
   }
 }

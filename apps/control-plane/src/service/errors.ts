@@ -1,4 +1,5 @@
 import { ContractError, type ErrorCode, errorMessage } from "@wrenn/contract";
+import type { Sandbox } from "./sandbox-types.js";
 
 /**
  * Every failure the service layer reports: a code of the contract's error registry and a
@@ -43,17 +44,14 @@ export const hostUnavailable = (message: string) => new ServiceError("host_unava
  * An ended sandbox asked to do something only a live one can: still sandbox_not_found (E2B's
  * clients and ours read that code as "gone"), but saying when and how it ended.
  */
-export function sandboxEnded(row: {
-  id: string;
-  stop_reason: string | null;
-  end_at: Date;
-  stopped_at: Date | null;
-}): ServiceError {
-  const at = (row.stop_reason === "expired" ? row.end_at : row.stopped_at)?.toISOString();
+export function sandboxEnded(
+  row: Pick<Sandbox, "id" | "stopReason" | "endAt" | "stoppedAt">,
+): ServiceError {
+  const at = (row.stopReason === "expired" ? row.endAt : row.stoppedAt)?.toISOString();
   const how =
-    row.stop_reason === "expired"
+    row.stopReason === "expired"
       ? `expired at ${at} (its timeout ran out)`
-      : row.stop_reason === "destroyed"
+      : row.stopReason === "destroyed"
         ? `was destroyed${at ? ` at ${at}` : ""}`
         : `stopped${at ? ` at ${at}` : ""}`;
   return new ServiceError("sandbox_not_found", `sandbox ${row.id} ${how}; it no longer runs`);

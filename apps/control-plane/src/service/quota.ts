@@ -1,6 +1,7 @@
 import type { Queryable } from "../db/database.js";
 import type { ApiKeyRecord } from "../store/api-key-store.js";
-import { recentCreates, usageOfKey } from "../store/sandbox-store.js";
+import { recentCreates } from "../store/sandbox-store.js";
+import { usageOfKey } from "../store/sandbox-usage-store.js";
 import { ServiceError } from "./errors.js";
 import { COMPUTE_STATES, type Resources, STORAGE_STATES } from "./sandbox-types.js";
 

@@ -7,7 +7,6 @@ import {
 } from "../hosts/host-client.js";
 import { claimRunningOnHostForPause } from "../store/host-sandboxes-store.js";
 import {
-  countByState,
   endedAmong,
   findSandbox,
   findSandboxByName,
@@ -15,6 +14,7 @@ import {
   runningSandboxes,
   toSandbox,
 } from "../store/sandbox-store.js";
+import { countByState } from "../store/sandbox-usage-store.js";
 import {
   invalidRequest,
   ServiceError,
@@ -34,7 +34,7 @@ import type {
 } from "./sandbox-service-types.js";
 import { DEFAULT_FAILED_CREATE_VISIBLE_SECONDS } from "./sandbox-service-types.js";
 import { runPauseOnHost } from "./sandbox-transitions.js";
-import { type OwnedSandbox, type Principal, SANDBOX_STATES } from "./sandbox-types.js";
+import { type OwnedSandbox, ownerScope, type Principal, SANDBOX_STATES } from "./sandbox-types.js";
 
 // Reads, and what the I/O paths and the shutdown need of running sandboxes: nothing here moves
 // a sandbox through its states except pauseAllOnHost, which runs the ordinary pause.
@@ -86,7 +86,7 @@ export async function listPage(
   }
   const order = query.order ?? "desc";
   const rows = await listSandboxes(core.options.db, {
-    ownerId: principal.ownerId,
+    ownerId: ownerScope(principal) ?? query.ownerId,
     states: query.states,
     hideFailedCreatesAfterSeconds: query.hideFailedCreates
       ? (core.options.failedCreateVisibleSeconds ?? DEFAULT_FAILED_CREATE_VISIBLE_SECONDS)
@@ -106,9 +106,7 @@ export async function listPage(
   return {
     sandboxes: page.map(toSandbox),
     nextCursor:
-      rows.length > limit && last
-        ? encodeCursor({ startedAt: last.started_at, id: last.id })
-        : null,
+      rows.length > limit && last ? encodeCursor({ startedAt: last.startedAt, id: last.id }) : null,
   };
 }
 
@@ -121,9 +119,9 @@ export async function sandboxStats(
   const row = await core.owned(principal, id);
   if (!row) throw sandboxNotFound(id);
   if (row.state === "stopped") throw sandboxEnded(row);
-  if (row.state !== "running" || !row.host_id) return null;
+  if (row.state !== "running" || !row.hostId) return null;
   try {
-    return await core.options.registry.client(row.host_id).sandboxStats(id);
+    return await core.options.registry.client(row.hostId).sandboxStats(id);
   } catch (error) {
     if (error instanceof HostError) throw fromHostError(error, "read sandbox stats");
     throw error;
@@ -156,7 +154,7 @@ export async function endpoint(
   id: string,
 ): Promise<SandboxEndpoint> {
   const row = SANDBOX_ID_PATTERN.test(id)
-    ? await findSandbox(core.options.db, id, principal?.ownerId)
+    ? await findSandbox(core.options.db, id, principal ? ownerScope(principal) : undefined)
     : null;
   if (!row) throw sandboxNotFound(id);
   if (row.state === "stopped") throw sandboxEnded(row);
@@ -164,18 +162,18 @@ export async function endpoint(
     // Its processes are gone: nothing can run or serve files in it any more.
     throw new ServiceError(
       "sandbox_failed",
-      `sandbox ${id} failed (${row.error_reason ?? "failed"}): ${row.error ?? "no detail"}. Its processes are gone; delete it to free its resources`,
+      `sandbox ${id} failed (${row.errorReason ?? "failed"}): ${row.error ?? "no detail"}. Its processes are gone; delete it to free its resources`,
     );
   }
-  if (row.state !== "running" || !row.host_id) {
+  if (row.state !== "running" || !row.hostId) {
     throw new ServiceError("sandbox_not_running", `sandbox ${id} is ${row.state}, not running`);
   }
   return {
     id: row.id,
-    ownerId: row.owner_id,
-    apiKeyId: row.api_key_id,
-    hostId: row.host_id,
-    client: core.options.registry.client(row.host_id),
+    ownerId: row.ownerId,
+    apiKeyId: row.apiKeyId,
+    hostId: row.hostId,
+    client: core.options.registry.client(row.hostId),
     ...core.tokensOf(row),
   };
 }
@@ -190,7 +188,7 @@ export async function failedSandboxHost(
   id: string,
 ): Promise<{ id: string; hostId: string; client: HostClient }> {
   const row = SANDBOX_ID_PATTERN.test(id)
-    ? await findSandbox(core.options.db, id, principal?.ownerId)
+    ? await findSandbox(core.options.db, id, principal ? ownerScope(principal) : undefined)
     : null;
   if (!row) throw sandboxNotFound(id);
   if (row.state === "stopped") throw sandboxEnded(row);
@@ -200,10 +198,10 @@ export async function failedSandboxHost(
       `sandbox ${id} is ${row.state}: only a failed sandbox's disk is read without envd`,
     );
   }
-  if (!row.host_id) {
+  if (!row.hostId) {
     throw new ServiceError("files_unavailable", `sandbox ${id} failed before it had a disk`);
   }
-  return { id: row.id, hostId: row.host_id, client: core.options.registry.client(row.host_id) };
+  return { id: row.id, hostId: row.hostId, client: core.options.registry.client(row.hostId) };
 }
 
 /**
@@ -215,7 +213,7 @@ export async function runningStats(
   core: ServiceCore,
   concurrency = 8,
 ): Promise<{ id: string; stats: AgentSandboxStats }[]> {
-  const rows = (await runningSandboxes(core.options.db)).filter((r) => r.host_id !== null);
+  const rows = (await runningSandboxes(core.options.db)).filter((r) => r.hostId !== null);
   const out: { id: string; stats: AgentSandboxStats }[] = [];
   let next = 0;
   const worker = async () => {
@@ -223,7 +221,7 @@ export async function runningStats(
       const row = rows[next++]!;
       let client: HostClient;
       try {
-        client = core.options.registry.client(row.host_id!);
+        client = core.options.registry.client(row.hostId!);
       } catch {
         continue; // a host another control plane serves
       }
@@ -253,18 +251,18 @@ export async function runningEndpoints(core: ServiceCore): Promise<SandboxEndpoi
   const rows = await runningSandboxes(core.options.db);
   const out: SandboxEndpoint[] = [];
   for (const row of rows) {
-    if (!row.host_id) continue;
+    if (!row.hostId) continue;
     let client: HostClient;
     try {
-      client = core.options.registry.client(row.host_id);
+      client = core.options.registry.client(row.hostId);
     } catch {
       continue; // a host another control plane serves
     }
     out.push({
       id: row.id,
-      ownerId: row.owner_id,
-      apiKeyId: row.api_key_id,
-      hostId: row.host_id,
+      ownerId: row.ownerId,
+      apiKeyId: row.apiKeyId,
+      hostId: row.hostId,
       client,
       ...core.tokensOf(row),
     });

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { HostClient } from "../hosts/host-client.js";
 import { trafficTokenOf } from "../secrets/traffic-token.js";
 import type { AuditEvent } from "../store/audit-store.js";
-import { findSandbox, type SandboxRow, toSandbox } from "../store/sandbox-store.js";
+import { findSandbox, type SandboxRecord, toSandbox } from "../store/sandbox-store.js";
 import {
   hostUnavailable,
   invalidState,
@@ -13,7 +13,7 @@ import {
 import { SANDBOX_ID_PATTERN } from "./ids.js";
 import type { Actor, OperationDeadlines, SandboxServiceOptions } from "./sandbox-service-types.js";
 import { DEFAULT_DEADLINES } from "./sandbox-service-types.js";
-import type { OwnedSandbox, Principal } from "./sandbox-types.js";
+import { type OwnedSandbox, ownerScope, type Principal } from "./sandbox-types.js";
 
 export const SEMVER = /^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/;
 
@@ -36,20 +36,20 @@ export class ServiceCore {
     this.settleTimeoutMs = options.settleTimeoutMs ?? 30_000;
   }
 
-  owned(principal: Principal, id: string): Promise<SandboxRow | null> {
+  owned(principal: Principal, id: string): Promise<SandboxRecord | null> {
     if (!SANDBOX_ID_PATTERN.test(id)) return Promise.resolve(null);
-    return findSandbox(this.options.db, id, principal.ownerId);
+    return findSandbox(this.options.db, id, ownerScope(principal));
   }
 
-  tokensOf(row: SandboxRow) {
-    const envdAccessToken = this.openToken(row.envd_token_sealed);
+  tokensOf(row: SandboxRecord) {
+    const envdAccessToken = this.openToken(row.envdTokenSealed);
     const trafficAccessToken =
       row.network.allowPublicTraffic === false ? trafficTokenOf(envdAccessToken) : null;
     return { envdAccessToken, trafficAccessToken };
   }
 
-  withToken(row: SandboxRow): OwnedSandbox {
-    return { ...toSandbox(row), envdAccessToken: this.openToken(row.envd_token_sealed) };
+  withToken(row: SandboxRecord): OwnedSandbox {
+    return { ...toSandbox(row), envdAccessToken: this.openToken(row.envdTokenSealed) };
   }
 
   /**
@@ -68,23 +68,31 @@ export class ServiceCore {
     return token;
   }
 
-  clientFor(row: SandboxRow): HostClient {
-    if (!row.host_id) throw invalidState(`sandbox ${row.id} is not placed on a host`);
-    return this.options.registry.client(row.host_id);
+  clientFor(row: SandboxRecord): HostClient {
+    if (!row.hostId) throw invalidState(`sandbox ${row.id} is not placed on a host`);
+    return this.options.registry.client(row.hostId);
   }
 
-  actorFields(actor: Actor, row?: SandboxRow): Pick<AuditEvent, "actor" | "ownerId" | "apiKeyId"> {
+  actorFields(
+    actor: Actor,
+    row?: SandboxRecord,
+  ): Pick<AuditEvent, "actor" | "ownerId" | "apiKeyId"> {
     if (actor.actor === "api") {
-      return { actor: "api", ownerId: actor.principal.ownerId, apiKeyId: actor.principal.keyId };
+      // The sandbox's owner, and the key that acted: an admin's, when it acts across owners.
+      return {
+        actor: "api",
+        ownerId: row?.ownerId ?? actor.principal.ownerId,
+        apiKeyId: actor.principal.keyId,
+      };
     }
-    return { actor: actor.actor, ownerId: row?.owner_id ?? null, apiKeyId: null };
+    return { actor: actor.actor, ownerId: row?.ownerId ?? null, apiKeyId: null };
   }
 
   /**
    * E2B clients do not retry, so an operation arriving mid-transition waits for it briefly.
    * Returns the row as last seen.
    */
-  async waitWhileInFlight(ownerId: string, id: string): Promise<SandboxRow | null> {
+  async waitWhileInFlight(ownerId: string | undefined, id: string): Promise<SandboxRecord | null> {
     const deadline = Date.now() + this.settleTimeoutMs;
     for (;;) {
       const row = await findSandbox(this.options.db, id, ownerId);
@@ -96,7 +104,7 @@ export class ServiceCore {
 
   /** Explains why a guarded update matched nothing. */
   async unmatchedUpdateError(
-    ownerId: string,
+    ownerId: string | undefined,
     id: string,
     operation: string,
   ): Promise<ServiceError> {

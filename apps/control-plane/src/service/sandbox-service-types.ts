@@ -59,6 +59,8 @@ export interface ListSandboxesQuery {
    */
   hideFailedCreates?: boolean;
   metadata?: Record<string, string>;
+  /** One owner's only: a filter for an admin reaching every owner (others see their own). */
+  ownerId?: string;
   template?: string;
   /** Case-insensitive substring of the id, name, template or a metadata key, value or key=value. */
   search?: string;

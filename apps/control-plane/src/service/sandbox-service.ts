@@ -5,7 +5,7 @@ import type {
   HostClient,
 } from "../hosts/host-client.js";
 import { inFlightOnHost } from "../store/host-sandboxes-store.js";
-import type { SandboxRow } from "../store/sandbox-store.js";
+import type { SandboxRecord } from "../store/sandbox-store.js";
 import { createSandbox } from "./sandbox-create.js";
 import type { CreateSandboxInput } from "./sandbox-input.js";
 import {
@@ -148,7 +148,7 @@ export class SandboxService {
     return destroySandbox(this.core, principal, id);
   }
 
-  runDestroy(row: SandboxRow, actor: Actor): Promise<void> {
+  runDestroy(row: SandboxRecord, actor: Actor): Promise<void> {
     return runDestroy(this.core, row, actor);
   }
 
@@ -156,7 +156,7 @@ export class SandboxService {
     return pauseSandbox(this.core, principal, id);
   }
 
-  runPause(row: SandboxRow, actor: Actor): Promise<Sandbox> {
+  runPause(row: SandboxRecord, actor: Actor): Promise<Sandbox> {
     return runPause(this.core, row, actor);
   }
 
@@ -187,11 +187,11 @@ export class SandboxService {
 
   // ---------------------------------------------------------------- lifecycle hooks (sandbox-settlement-hooks.ts)
 
-  finishExpiry(row: SandboxRow): Promise<void> {
+  finishExpiry(row: SandboxRecord): Promise<void> {
     return finishExpiry(this.core, row);
   }
 
-  settleStuck(row: SandboxRow): Promise<void> {
+  settleStuck(row: SandboxRecord): Promise<void> {
     return settleStuck(this.core, row);
   }
 
@@ -205,12 +205,12 @@ export class SandboxService {
     }
   }
 
-  settleWithHost(row: SandboxRow, client: HostClient): Promise<SettleOutcome | null> {
+  settleWithHost(row: SandboxRecord, client: HostClient): Promise<SettleOutcome | null> {
     return settleWithHost(this.core, row, client);
   }
 
   applySettlement(
-    row: SandboxRow,
+    row: SandboxRecord,
     agent: AgentSandbox | null,
     client: HostClient,
     unchangedSince: Date | undefined,

@@ -7,20 +7,21 @@ import { fromHostError } from "./host-refusal.js";
 import { SANDBOX_ID_PATTERN } from "./ids.js";
 import { egressOf } from "./sandbox-input.js";
 import { describe, type ServiceCore } from "./sandbox-service-core.js";
-import type { EgressRules, Principal, Sandbox, SandboxState } from "./sandbox-types.js";
+import {
+  type EgressRules,
+  ownerScope,
+  type Principal,
+  SANDBOX_STATES,
+  type Sandbox,
+  type SandboxState,
+} from "./sandbox-types.js";
 
 // Changes to a live sandbox that are not state transitions: its timeout and its egress rules.
 
-const TIMEOUT_STATES: readonly SandboxState[] = [
-  "pending",
-  "starting",
-  "running",
-  "pausing",
-  "paused",
-  "resuming",
-  "hibernated",
-  "missing",
-];
+/** Every state but the ending ones: a sandbox that is not ending may have its end time moved. */
+const TIMEOUT_STATES: readonly SandboxState[] = SANDBOX_STATES.filter(
+  (s) => s !== "stopping" && s !== "stopped" && s !== "error",
+);
 
 // ---------------------------------------------------------------- timeout
 
@@ -35,12 +36,12 @@ export async function setSandboxTimeout(
   const seconds = validated(() => checkTimeout(asked));
   const row = await updateSandbox(
     core.options.db,
-    { id, ownerId: principal.ownerId, states: TIMEOUT_STATES },
+    { id, ownerId: ownerScope(principal), states: TIMEOUT_STATES },
     { endInSeconds: seconds },
   );
-  if (!row) throw await core.unmatchedUpdateError(principal.ownerId, id, "set the timeout of");
+  if (!row) throw await core.unmatchedUpdateError(ownerScope(principal), id, "set the timeout of");
   await core.options.audit.record({
-    ...core.actorFields({ actor: "api", principal }),
+    ...core.actorFields({ actor: "api", principal }, row),
     action: "sandbox.timeout",
     sandboxId: id,
     outcome: "ok",
@@ -69,10 +70,10 @@ export async function updateSandboxNetwork(
 ): Promise<Sandbox> {
   const egress = validated(() => egressOf(input, core.options.defaults));
   if (!SANDBOX_ID_PATTERN.test(id)) throw sandboxNotFound(id);
-  const row = await core.waitWhileInFlight(principal.ownerId, id);
+  const row = await core.waitWhileInFlight(ownerScope(principal), id);
   if (!row || row.state === "stopped") throw sandboxNotFound(id);
   if (row.state !== "running" && row.state !== "paused") {
-    throw await core.unmatchedUpdateError(principal.ownerId, id, "change the network of");
+    throw await core.unmatchedUpdateError(ownerScope(principal), id, "change the network of");
   }
   // Inbound access is not part of E2B's egress update: it stays as it was.
   if (row.network.allowPublicTraffic === false) egress.network.allowPublicTraffic = false;
@@ -100,11 +101,11 @@ export async function updateSandboxNetwork(
   }
   const updated = await updateSandbox(
     core.options.db,
-    { id, ownerId: principal.ownerId, states: ["running", "paused"] },
+    { id, ownerId: ownerScope(principal), states: ["running", "paused"] },
     { egress },
   );
   if (!updated)
-    throw await core.unmatchedUpdateError(principal.ownerId, id, "change the network of");
+    throw await core.unmatchedUpdateError(ownerScope(principal), id, "change the network of");
   await core.options.audit.record(event);
   return toSandbox(updated);
 }

@@ -1,5 +1,5 @@
 import type { AgentSandbox, HostClient } from "../hosts/host-client.js";
-import { type SandboxChange, type SandboxRow, updateSandbox } from "../store/sandbox-store.js";
+import { type SandboxChange, type SandboxRecord, updateSandbox } from "../store/sandbox-store.js";
 import { describe, SEMVER, type ServiceCore } from "./sandbox-service-core.js";
 import type { SettleOutcome } from "./sandbox-service-types.js";
 import { settle } from "./sandbox-settle.js";
@@ -12,7 +12,7 @@ import { IN_FLIGHT_STATES } from "./sandbox-types.js";
 // ---------------------------------------------------------------- lifecycle hooks
 
 /** Acts on a row the lifecycle manager claimed at its end time (now pausing or stopping). */
-export async function finishExpiry(core: ServiceCore, row: SandboxRow): Promise<void> {
+export async function finishExpiry(core: ServiceCore, row: SandboxRecord): Promise<void> {
   if (row.state === "stopping") return runDestroy(core, row, { actor: "lifecycle" });
   if (row.state !== "pausing") return;
   try {
@@ -28,9 +28,9 @@ export async function finishExpiry(core: ServiceCore, row: SandboxRow): Promise<
 }
 
 /** Resolves a row whose operation overran its deadline (a crashed or hung control plane). */
-export async function settleStuck(core: ServiceCore, row: SandboxRow): Promise<void> {
+export async function settleStuck(core: ServiceCore, row: SandboxRecord): Promise<void> {
   if (row.state === "stopping") return runDestroy(core, row, { actor: "lifecycle" });
-  if (!row.host_id) {
+  if (!row.hostId) {
     await updateSandbox(
       core.options.db,
       { id: row.id, states: [row.state] },
@@ -43,7 +43,7 @@ export async function settleStuck(core: ServiceCore, row: SandboxRow): Promise<v
     );
     return;
   }
-  await settleWithHost(core, row, core.options.registry.client(row.host_id));
+  await settleWithHost(core, row, core.options.registry.client(row.hostId));
 }
 
 /**
@@ -52,7 +52,7 @@ export async function settleStuck(core: ServiceCore, row: SandboxRow): Promise<v
  */
 export async function settleWithHost(
   core: ServiceCore,
-  row: SandboxRow,
+  row: SandboxRecord,
   client: HostClient,
 ): Promise<SettleOutcome | null> {
   let agent: AgentSandbox | null;
@@ -74,7 +74,7 @@ export async function settleWithHost(
  */
 export async function applySettlement(
   core: ServiceCore,
-  row: SandboxRow,
+  row: SandboxRecord,
   agent: AgentSandbox | null,
   client: HostClient,
   unchangedSince: Date | undefined,
@@ -111,7 +111,7 @@ export async function applySettlement(
     change.envdVersion = agent.envdVersion;
   }
   if (decision.to === "running" && row.state === "resuming")
-    change.endInSeconds = row.timeout_seconds;
+    change.endInSeconds = row.timeoutSeconds;
   const updated = await updateSandbox(
     core.options.db,
     { id: row.id, states: [row.state], unchangedSince },
@@ -124,7 +124,7 @@ export async function applySettlement(
     );
     await core.options.audit.record({
       actor,
-      ownerId: row.owner_id,
+      ownerId: row.ownerId,
       action: "sandbox.settle",
       sandboxId: row.id,
       outcome: "ok",

@@ -1,8 +1,13 @@
 import { checkTimeout } from "@wrenn/contract";
-import { HostError } from "../hosts/host-client.js";
+import { type HostClient, HostError } from "../hosts/host-client.js";
 import { lockKey } from "../store/api-key-store.js";
 import type { AuditEvent } from "../store/audit-store.js";
-import { findSandbox, type SandboxRow, toSandbox, updateSandbox } from "../store/sandbox-store.js";
+import {
+  findSandbox,
+  type SandboxRecord,
+  toSandbox,
+  updateSandbox,
+} from "../store/sandbox-store.js";
 import { ServiceError, sandboxNotFound, validated } from "./errors.js";
 import { fromHostError } from "./host-refusal.js";
 import { SANDBOX_ID_PATTERN } from "./ids.js";
@@ -13,6 +18,7 @@ import { settleWithHost } from "./sandbox-settlement-hooks.js";
 import {
   IN_FLIGHT_STATES,
   type OwnedSandbox,
+  ownerScope,
   type Principal,
   SANDBOX_STATES,
   type Sandbox,
@@ -35,7 +41,7 @@ export async function destroySandbox(
   if (!SANDBOX_ID_PATTERN.test(id)) throw sandboxNotFound(id);
   const row = await updateSandbox(
     core.options.db,
-    { id, ownerId: principal.ownerId, states: NOT_STOPPED },
+    { id, ownerId: ownerScope(principal), states: NOT_STOPPED },
     { state: "stopping", stopReason: "destroyed", opDeadlineSeconds: core.deadlines.stop },
   );
   if (!row) {
@@ -51,7 +57,11 @@ export async function destroySandbox(
  * reached the row stays stopping and the lifecycle manager retries after its deadline: the
  * intent is durable, so the caller is not told to retry.
  */
-export async function runDestroy(core: ServiceCore, row: SandboxRow, actor: Actor): Promise<void> {
+export async function runDestroy(
+  core: ServiceCore,
+  row: SandboxRecord,
+  actor: Actor,
+): Promise<void> {
   const began = performance.now();
   const event: AuditEvent = {
     ...core.actorFields(actor, row),
@@ -59,9 +69,9 @@ export async function runDestroy(core: ServiceCore, row: SandboxRow, actor: Acto
     sandboxId: row.id,
     outcome: "ok",
   };
-  if (row.host_id) {
+  if (row.hostId) {
     try {
-      await core.options.registry.client(row.host_id).destroySandbox(row.id);
+      await core.options.registry.client(row.hostId).destroySandbox(row.id);
     } catch (error) {
       core.options.logger.warn(
         { sandboxId: row.id, err: describe(error) },
@@ -84,45 +94,27 @@ export async function runDestroy(core: ServiceCore, row: SandboxRow, actor: Acto
   await core.options.audit.record({ ...event, durationMs: performance.now() - began });
 }
 
-// ---------------------------------------------------------------- pause
-
-export async function pauseSandbox(
+/**
+ * Runs a pause or resume on the sandbox's host. A failure is audited, the row is settled with
+ * what the host then reports, and the error is raised as the service's code.
+ */
+async function onHost<T>(
   core: ServiceCore,
-  principal: Principal,
-  id: string,
-): Promise<Sandbox> {
-  if (!SANDBOX_ID_PATTERN.test(id)) throw sandboxNotFound(id);
-  await core.waitWhileInFlight(principal.ownerId, id);
-  const row = await updateSandbox(
-    core.options.db,
-    { id, ownerId: principal.ownerId, states: ["running"] },
-    { state: "pausing", opDeadlineSeconds: core.deadlines.pause },
-  );
-  if (!row) throw await core.unmatchedUpdateError(principal.ownerId, id, "pause");
-  return runPause(core, row, { actor: "api", principal });
-}
-
-/** Finishes a pause the row is committed to (state pausing). */
-export async function runPause(core: ServiceCore, row: SandboxRow, actor: Actor): Promise<Sandbox> {
-  return (await runPauseOnHost(core, row, actor)).sandbox;
-}
-
-export async function runPauseOnHost(
-  core: ServiceCore,
-  row: SandboxRow,
+  row: SandboxRecord,
   actor: Actor,
-): Promise<{ sandbox: Sandbox; pauseMode?: "checkpoint" | "freeze" }> {
+  operation: "pause" | "resume",
+  call: (client: HostClient) => Promise<T>,
+): Promise<{ began: number; event: AuditEvent; result: T }> {
   const began = performance.now();
   const event: AuditEvent = {
     ...core.actorFields(actor, row),
-    action: "sandbox.pause",
+    action: `sandbox.${operation}`,
     sandboxId: row.id,
     outcome: "ok",
   };
   const client = core.clientFor(row);
-  let pauseMode: "checkpoint" | "freeze" | undefined;
   try {
-    ({ pauseMode } = await client.pauseSandbox(row.id));
+    return { began, event, result: await call(client) };
   } catch (error) {
     await core.options.audit.record({
       ...event,
@@ -131,9 +123,47 @@ export async function runPauseOnHost(
       detail: { error: describe(error) },
     });
     await settleWithHost(core, row, client);
-    if (error instanceof HostError) throw fromHostError(error, "pause the sandbox");
+    if (error instanceof HostError) throw fromHostError(error, `${operation} the sandbox`);
     throw error;
   }
+}
+
+// ---------------------------------------------------------------- pause
+
+export async function pauseSandbox(
+  core: ServiceCore,
+  principal: Principal,
+  id: string,
+): Promise<Sandbox> {
+  if (!SANDBOX_ID_PATTERN.test(id)) throw sandboxNotFound(id);
+  await core.waitWhileInFlight(ownerScope(principal), id);
+  const row = await updateSandbox(
+    core.options.db,
+    { id, ownerId: ownerScope(principal), states: ["running"] },
+    { state: "pausing", opDeadlineSeconds: core.deadlines.pause },
+  );
+  if (!row) throw await core.unmatchedUpdateError(ownerScope(principal), id, "pause");
+  return runPause(core, row, { actor: "api", principal });
+}
+
+/** Finishes a pause the row is committed to (state pausing). */
+export async function runPause(
+  core: ServiceCore,
+  row: SandboxRecord,
+  actor: Actor,
+): Promise<Sandbox> {
+  return (await runPauseOnHost(core, row, actor)).sandbox;
+}
+
+export async function runPauseOnHost(
+  core: ServiceCore,
+  row: SandboxRecord,
+  actor: Actor,
+): Promise<{ sandbox: Sandbox; pauseMode?: "checkpoint" | "freeze" }> {
+  const { began, event, result } = await onHost(core, row, actor, "pause", (client) =>
+    client.pauseSandbox(row.id),
+  );
+  const { pauseMode } = result;
   const paused = await updateSandbox(
     core.options.db,
     { id: row.id, states: ["pausing"] },
@@ -167,27 +197,22 @@ export async function resumeSandbox(
       ? undefined
       : validated(() => checkTimeout(options.timeoutSeconds));
   for (let attempt = 0; attempt < 3; attempt++) {
-    const seen = await core.waitWhileInFlight(principal.ownerId, id);
+    const seen = await core.waitWhileInFlight(ownerScope(principal), id);
     if (!seen) throw sandboxNotFound(id);
-    const timeout = asked ?? seen.timeout_seconds;
+    const timeout = asked ?? seen.timeoutSeconds;
     const extended = await updateSandbox(
       core.options.db,
-      { id, ownerId: principal.ownerId, states: ["running"] },
+      { id, ownerId: ownerScope(principal), states: ["running"] },
       { endNoEarlierThanSeconds: timeout },
     );
     if (extended) return { sandbox: core.withToken(extended), resumed: false };
 
     const row = await core.options.db.transaction(async (tx) => {
-      const current = await findSandbox(tx, id, principal.ownerId);
+      const current = await findSandbox(tx, id, ownerScope(principal));
       if (!current || !SUSPENDED_STATES.includes(current.state)) return null;
-      const key = await lockKey(tx, current.api_key_id);
+      const key = await lockKey(tx, current.apiKeyId);
       if (key) {
-        await enforcePools(
-          tx,
-          key,
-          { vcpus: current.vcpus, memoryMb: current.memory_mb, diskMb: current.disk_mb },
-          { storage: false },
-        );
+        await enforcePools(tx, key, current.resources, { storage: false });
       }
       return updateSandbox(
         tx,
@@ -203,38 +228,20 @@ export async function resumeSandbox(
     // Moved between our two attempts (e.g. a pause finished): look again.
     if (current && (current.state === "running" || IN_FLIGHT_STATES.includes(current.state)))
       continue;
-    throw await core.unmatchedUpdateError(principal.ownerId, id, "resume");
+    throw await core.unmatchedUpdateError(ownerScope(principal), id, "resume");
   }
   throw new ServiceError("sandbox_busy", `sandbox ${id} keeps changing state; try again`);
 }
 
 export async function runResume(
   core: ServiceCore,
-  row: SandboxRow,
+  row: SandboxRecord,
   timeout: number,
   actor: Actor,
 ): Promise<OwnedSandbox> {
-  const began = performance.now();
-  const event: AuditEvent = {
-    ...core.actorFields(actor, row),
-    action: "sandbox.resume",
-    sandboxId: row.id,
-    outcome: "ok",
-  };
-  const client = core.clientFor(row);
-  try {
-    await client.resumeSandbox(row.id);
-  } catch (error) {
-    await core.options.audit.record({
-      ...event,
-      outcome: "error",
-      durationMs: performance.now() - began,
-      detail: { error: describe(error) },
-    });
-    await settleWithHost(core, row, client);
-    if (error instanceof HostError) throw fromHostError(error, "resume the sandbox");
-    throw error;
-  }
+  const { began, event } = await onHost(core, row, actor, "resume", (client) =>
+    client.resumeSandbox(row.id),
+  );
   const running = await updateSandbox(
     core.options.db,
     { id: row.id, states: ["resuming"] },

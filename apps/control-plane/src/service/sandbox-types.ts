@@ -69,4 +69,20 @@ export interface Principal {
   ownerId: string;
   role: "admin" | "user";
   name: string;
+  /**
+   * Which owners' sandboxes the caller reaches. An API key reaches its own owner's, whatever its
+   * role (the /v1 and E2B APIs are per owner); the admin UI's session asks for every owner's,
+   * which the sandbox service grants to an admin alone (ownerScope in sandbox-service-core.ts).
+   */
+  reach?: "all-owners";
+}
+
+/**
+ * The owner a principal's sandbox calls are confined to; undefined for an admin that reaches
+ * every owner. The one place this is decided.
+ */
+export function ownerScope(principal: Principal): string | undefined {
+  return principal.reach === "all-owners" && principal.role === "admin"
+    ? undefined
+    : principal.ownerId;
 }

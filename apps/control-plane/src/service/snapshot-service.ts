@@ -15,7 +15,7 @@ import {
   findSnapshot,
   insertSnapshot,
   listSnapshots,
-  type SnapshotRow,
+  type SnapshotRecord,
 } from "../store/snapshot-store.js";
 import { ServiceError, sandboxNotFound, validated } from "./errors.js";
 import { fromHostError } from "./host-refusal.js";
@@ -37,7 +37,7 @@ export interface SnapshotSource {
 }
 
 export interface SnapshotPage {
-  snapshots: SnapshotRow[];
+  snapshots: SnapshotRecord[];
   nextCursor?: string;
 }
 
@@ -61,7 +61,7 @@ export async function snapshotSourceFor(
   return sourceOf(row);
 }
 
-function sourceOf(row: SnapshotRow): SnapshotSource {
+function sourceOf(row: SnapshotRecord): SnapshotSource {
   return {
     id: row.id,
     hostId: row.hostId,
@@ -89,7 +89,7 @@ export class SnapshotService {
     principal: Principal,
     sandboxId: string,
     input: { name?: unknown } = {},
-  ): Promise<SnapshotRow> {
+  ): Promise<SnapshotRecord> {
     const name = validated(() => checkSnapshotName(input.name));
     const { row, id, sizeBytes } = await this.takeOnHost(principal, sandboxId);
     try {
@@ -98,17 +98,17 @@ export class SnapshotService {
         ownerId: principal.ownerId,
         name: name ?? null,
         sourceSandboxId: row.id,
-        hostId: row.host_id as string,
+        hostId: row.hostId as string,
         template: row.template,
-        vcpus: row.vcpus,
-        memoryMb: row.memory_mb,
-        diskMb: row.disk_mb,
+        vcpus: row.resources.vcpus,
+        memoryMb: row.resources.memoryMb,
+        diskMb: row.resources.diskMb,
         sizeBytes,
       });
     } catch (error) {
       // No record, no artifact: nothing the owner cannot see is left on the host.
       await this.options.registry
-        .client(row.host_id as string)
+        .client(row.hostId as string)
         .deleteSnapshot(id)
         .catch(() => {});
       throw error;
@@ -136,7 +136,7 @@ export class SnapshotService {
     };
   }
 
-  async get(principal: Principal, id: string): Promise<SnapshotRow> {
+  async get(principal: Principal, id: string): Promise<SnapshotRecord> {
     const row = isSnapshotId(id)
       ? await findSnapshot(this.options.db, principal.ownerId, id)
       : undefined;
@@ -171,9 +171,9 @@ export class SnapshotService {
     const { row, id } = await this.takeOnHost(principal, sandboxId);
     const source: SnapshotSource = {
       id,
-      hostId: row.host_id as string,
+      hostId: row.hostId as string,
       template: row.template,
-      resources: { vcpus: row.vcpus, memoryMb: row.memory_mb, diskMb: row.disk_mb },
+      resources: row.resources,
     };
     const outcomes: ForkOutcome[] = new Array(count);
     let next = 0;
@@ -185,7 +185,7 @@ export class SnapshotService {
             fromSnapshot: source,
             timeoutSeconds: input.timeoutSeconds,
             metadata: row.metadata,
-            allowInternet: row.allow_internet,
+            allowInternet: row.allowInternet,
             network: { allowOut: row.network.allowOut, denyOut: row.network.denyOut },
           });
           outcomes[i] = { sandbox };
@@ -222,14 +222,14 @@ export class SnapshotService {
   private async takeOnHost(principal: Principal, sandboxId: string) {
     const row = await findSandbox(this.options.db, sandboxId, principal.ownerId);
     if (!row) throw sandboxNotFound(sandboxId);
-    if (row.state !== "running" || !row.host_id) {
+    if (row.state !== "running" || !row.hostId) {
       throw new ServiceError(
         "sandbox_not_running",
         `sandbox ${sandboxId} is ${row.state}; only a running sandbox can be snapshotted`,
       );
     }
     const id = newSnapshotId();
-    const client = this.options.registry.client(row.host_id);
+    const client = this.options.registry.client(row.hostId);
     try {
       // A snapshot carries the sandbox's host-directory mounts to every sandbox made from it:
       // as with a create that asks for mounts, only an admin may.

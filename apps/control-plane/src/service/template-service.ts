@@ -22,7 +22,7 @@ import {
   finishBuild,
   listTemplates,
   readLogs,
-  type TemplateRow,
+  type TemplateRecord,
 } from "../store/template-store.js";
 import { ServiceError, validated } from "./errors.js";
 import { fromHostError } from "./sandbox-service.js";
@@ -300,7 +300,7 @@ export class TemplateService {
     return row ? templateView(row) : undefined;
   }
 
-  async getById(principal: Principal, templateID: string): Promise<TemplateRow> {
+  async getById(principal: Principal, templateID: string): Promise<TemplateRecord> {
     const row = await findTemplateById(this.options.db, principal.ownerId, templateID);
     if (!row) throw new ServiceError("template_not_found", `template ${templateID} not found`);
     return row;
@@ -385,7 +385,7 @@ export class TemplateService {
     await Promise.all(this.running.values());
   }
 
-  private async find(principal: Principal, nameTag: string): Promise<TemplateRow> {
+  private async find(principal: Principal, nameTag: string): Promise<TemplateRecord> {
     const { name, tag } = validated(() => checkTemplateBuildName(nameTag));
     const row = await findTemplate(this.options.db, principal.ownerId, name, tag);
     if (!row) throw new ServiceError("template_not_found", `template ${name}:${tag} not found`);
@@ -431,7 +431,7 @@ export class TemplateService {
   }
 }
 
-export function templateView(row: TemplateRow): Template {
+export function templateView(row: TemplateRecord): Template {
   return {
     templateId: row.id,
     name: row.name,

@@ -2,19 +2,19 @@
 // local stack's shutdown read and change for every sandbox of one host at once.
 import type { Queryable } from "../db/database.js";
 import type { SandboxState } from "../service/sandbox-types.js";
-import type { SandboxRow } from "./sandbox-store.js";
+import { type SandboxRecord, type SandboxRow, toSandboxRecord } from "./sandbox-store.js";
 
 /** The database's clock: what a host's listing is compared against (rows changed after it). */
 export async function databaseNow(q: Queryable): Promise<Date> {
   return (await q.query<{ now: Date }>("SELECT now() AS now")).rows[0]!.now;
 }
 
-export async function sandboxesOnHost(q: Queryable, hostId: string): Promise<SandboxRow[]> {
+export async function sandboxesOnHost(q: Queryable, hostId: string): Promise<SandboxRecord[]> {
   const result = await q.query<SandboxRow>(
     "SELECT * FROM sandboxes WHERE host_id = $1 AND state <> 'stopped'",
     [hostId],
   );
-  return result.rows;
+  return result.rows.map(toSandboxRecord);
 }
 
 /** Sandboxes of a host whose operation (create, pause, resume...) has not finished. */
@@ -22,24 +22,24 @@ export async function inFlightOnHost(
   q: Queryable,
   hostId: string,
   inFlight: readonly SandboxState[],
-): Promise<SandboxRow[]> {
+): Promise<SandboxRecord[]> {
   const result = await q.query<SandboxRow>(
     "SELECT * FROM sandboxes WHERE host_id = $1 AND state = ANY($2::text[])",
     [hostId, inFlight],
   );
-  return result.rows;
+  return result.rows.map(toSandboxRecord);
 }
 
 export async function stoppedOnHost(
   q: Queryable,
   hostId: string,
   ids: string[],
-): Promise<SandboxRow[]> {
+): Promise<SandboxRecord[]> {
   const result = await q.query<SandboxRow>(
     "SELECT * FROM sandboxes WHERE host_id = $1 AND state = 'stopped' AND id = ANY($2::text[])",
     [hostId, ids],
   );
-  return result.rows;
+  return result.rows.map(toSandboxRecord);
 }
 
 /** When a host goes offline its sandboxes become missing; reconciliation restores them. */
@@ -57,12 +57,12 @@ export async function claimRunningOnHostForPause(
   q: Queryable,
   hostId: string,
   deadlineSeconds: number,
-): Promise<SandboxRow[]> {
+): Promise<SandboxRecord[]> {
   const result = await q.query<SandboxRow>(
     `UPDATE sandboxes SET state = 'pausing', state_changed_at = now(),
        op_deadline = now() + ($2::double precision * interval '1 second')
      WHERE host_id = $1 AND state = 'running' RETURNING *`,
     [hostId, deadlineSeconds],
   );
-  return result.rows;
+  return result.rows.map(toSandboxRecord);
 }

@@ -215,7 +215,7 @@ export async function recordHostFailure(
 // ---- registered hosts (they join with a token and heartbeat; see docs/hosts.md)
 
 /** A registered host and the sealed bearer token its agent accepts. */
-export interface RegisteredHostRow {
+export interface RegisteredHostRecord {
   id: string;
   url: string;
   agentTokenSealed: string;
@@ -234,7 +234,7 @@ export async function insertRegisteredHost(
   );
 }
 
-export async function listRegisteredHosts(q: Queryable): Promise<RegisteredHostRow[]> {
+export async function listRegisteredHosts(q: Queryable): Promise<RegisteredHostRecord[]> {
   const result = await q.query<{ id: string; url: string; agent_token_sealed: string }>(
     "SELECT id, url, agent_token_sealed FROM hosts WHERE kind = 'registered' ORDER BY id",
   );

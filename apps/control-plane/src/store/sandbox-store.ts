@@ -1,7 +1,17 @@
 import { canTransition, type SandboxErrorReason, type SandboxStopReason } from "@wrenn/contract";
 import type { Queryable } from "../db/database.js";
-import type { EgressRules, Resources, Sandbox, SandboxState } from "../service/sandbox-types.js";
+import type { EgressRules, Sandbox, SandboxState } from "../service/sandbox-types.js";
 
+/**
+ * A sandbox as the services use it: the public record and what only the service reads (the
+ * sealed envd token, the in-flight deadline). The one mapping from the table is toSandboxRecord.
+ */
+export interface SandboxRecord extends Sandbox {
+  envdTokenSealed: string;
+  opDeadline: Date | null;
+}
+
+/** The sandboxes table's row as the driver returns it: read only by the store (store/). */
 export interface SandboxRow {
   id: string;
   name: string | null;
@@ -32,7 +42,13 @@ export interface SandboxRow {
   stopped_at: Date | null;
 }
 
-export function toSandbox(row: SandboxRow): Sandbox {
+/** The public record, without what only the service reads. */
+export function toSandbox(record: SandboxRecord): Sandbox {
+  const { envdTokenSealed: _sealed, opDeadline: _deadline, ...sandbox } = record;
+  return sandbox;
+}
+
+export function toSandboxRecord(row: SandboxRow): SandboxRecord {
   return {
     id: row.id,
     name: row.name,
@@ -57,7 +73,15 @@ export function toSandbox(row: SandboxRow): Sandbox {
     error: row.error,
     errorReason: row.error_reason,
     stopReason: row.stop_reason,
+    envdTokenSealed: row.envd_token_sealed,
+    opDeadline: row.op_deadline,
   };
+}
+
+/** The first row mapped, or null. */
+export function firstRecord(rows: SandboxRow[]): SandboxRecord | null {
+  const row = rows[0];
+  return row ? toSandboxRecord(row) : null;
 }
 
 /** Parameter builder: every value goes through a placeholder, never into the SQL text. */
@@ -71,22 +95,26 @@ class Params {
 
 const seconds = (placeholder: string) => `(${placeholder}::double precision * interval '1 second')`;
 
-export interface NewSandbox {
-  id: string;
-  name: string | null;
-  ownerId: string;
-  apiKeyId: string;
-  template: string;
-  state: SandboxState;
-  resources: Resources;
-  metadata: Record<string, string>;
-  envVarNames: string[];
-  allowInternet: boolean;
-  network: EgressRules;
-  autoPause: boolean;
-  timeoutSeconds: number;
-  envdTokenSealed: string;
-  hostId: string | null;
+/** What a create writes; the database sets the times. */
+export interface NewSandbox
+  extends Pick<
+    SandboxRecord,
+    | "id"
+    | "name"
+    | "ownerId"
+    | "apiKeyId"
+    | "template"
+    | "state"
+    | "resources"
+    | "metadata"
+    | "envVarNames"
+    | "allowInternet"
+    | "network"
+    | "autoPause"
+    | "timeoutSeconds"
+    | "envdTokenSealed"
+    | "hostId"
+  > {
   opDeadlineSeconds: number | null;
 }
 
@@ -113,7 +141,7 @@ function isLiveNameClash(error: unknown): boolean {
  * Returns null when the id is taken (the caller draws another); throws NameTakenError when the
  * name is (the index decides, so two concurrent creates cannot both get it).
  */
-export async function insertSandbox(q: Queryable, s: NewSandbox): Promise<SandboxRow | null> {
+export async function insertSandbox(q: Queryable, s: NewSandbox): Promise<SandboxRecord | null> {
   const result = await q
     .query<SandboxRow>(
       `INSERT INTO sandboxes (id, owner_id, api_key_id, template, state, vcpus, memory_mb, disk_mb,
@@ -150,7 +178,7 @@ export async function insertSandbox(q: Queryable, s: NewSandbox): Promise<Sandbo
       if (s.name !== null && isLiveNameClash(error)) throw new NameTakenError(s.name);
       throw error;
     });
-  return result.rows[0] ?? null;
+  return firstRecord(result.rows);
 }
 
 /**
@@ -161,13 +189,13 @@ export async function findSandboxByName(
   q: Queryable,
   ownerId: string,
   name: string,
-): Promise<SandboxRow | null> {
+): Promise<SandboxRecord | null> {
   const result = await q.query<SandboxRow>(
     `SELECT * FROM sandboxes WHERE owner_id = $1 AND name = $2
      ORDER BY (state IN ('stopping', 'stopped', 'error')), started_at DESC, id DESC LIMIT 1`,
     [ownerId, name],
   );
-  return result.rows[0] ?? null;
+  return firstRecord(result.rows);
 }
 
 /**
@@ -183,7 +211,7 @@ export async function findSandbox(
   q: Queryable,
   id: string,
   ownerId?: string,
-): Promise<SandboxRow | null> {
+): Promise<SandboxRecord | null> {
   const result =
     ownerId === undefined
       ? await q.query<SandboxRow>("SELECT * FROM sandboxes WHERE id = $1", [id])
@@ -191,7 +219,7 @@ export async function findSandbox(
           id,
           ownerId,
         ]);
-  return result.rows[0] ?? null;
+  return firstRecord(result.rows);
 }
 
 export interface SandboxMatch {
@@ -227,7 +255,7 @@ export async function updateSandbox(
   q: Queryable,
   match: SandboxMatch,
   change: SandboxChange,
-): Promise<SandboxRow | null> {
+): Promise<SandboxRecord | null> {
   if (change.state !== undefined) {
     const to = change.state;
     const wrong = match.states?.find((from) => !canTransition(from, to));
@@ -275,7 +303,7 @@ export async function updateSandbox(
     `UPDATE sandboxes SET ${sets.join(", ")} WHERE ${where.join(" AND ")} RETURNING *`,
     p.values,
   );
-  return result.rows[0] ?? null;
+  return firstRecord(result.rows);
 }
 
 export interface ListPosition {
@@ -284,7 +312,8 @@ export interface ListPosition {
 }
 
 export interface SandboxFilter {
-  ownerId: string;
+  /** Undefined: every owner's (an admin's view). */
+  ownerId?: string;
   states?: readonly SandboxState[];
   metadata?: Record<string, string>;
   template?: string;
@@ -303,9 +332,10 @@ export interface SandboxFilter {
 }
 
 /** Returns up to limit + 1 rows so the caller knows whether another page exists. */
-export async function listSandboxes(q: Queryable, f: SandboxFilter): Promise<SandboxRow[]> {
+export async function listSandboxes(q: Queryable, f: SandboxFilter): Promise<SandboxRecord[]> {
   const p = new Params();
-  const where = [`owner_id = ${p.add(f.ownerId)}`];
+  const where = ["TRUE"];
+  if (f.ownerId !== undefined) where.push(`owner_id = ${p.add(f.ownerId)}`);
   if (f.states !== undefined) where.push(`state = ANY(${p.add(f.states)}::text[])`);
   if (f.metadata !== undefined && Object.keys(f.metadata).length > 0) {
     where.push(`metadata @> ${p.add(JSON.stringify(f.metadata))}::jsonb`);
@@ -339,31 +369,7 @@ export async function listSandboxes(q: Queryable, f: SandboxFilter): Promise<San
      ORDER BY started_at ${direction}, id ${direction} LIMIT ${p.add(f.limit + 1)}`,
     p.values,
   );
-  return result.rows;
-}
-
-export interface KeyUsage {
-  vcpus: number;
-  memoryMb: number;
-  storageMb: number;
-}
-
-export async function usageOfKey(
-  q: Queryable,
-  keyId: string,
-  computeStates: readonly SandboxState[],
-  storageStates: readonly SandboxState[],
-): Promise<KeyUsage> {
-  const result = await q.query<{ vcpus: number; memory_mb: number; storage_mb: number }>(
-    `SELECT
-       coalesce(sum(vcpus) FILTER (WHERE state = ANY($2::text[])), 0)::int AS vcpus,
-       coalesce(sum(memory_mb) FILTER (WHERE state = ANY($2::text[])), 0)::int AS memory_mb,
-       coalesce(sum(disk_mb) FILTER (WHERE state = ANY($3::text[])), 0)::int AS storage_mb
-     FROM sandboxes WHERE api_key_id = $1 AND state = ANY($3::text[])`,
-    [keyId, computeStates, storageStates],
-  );
-  const row = result.rows[0]!;
-  return { vcpus: row.vcpus, memoryMb: row.memory_mb, storageMb: row.storage_mb };
+  return result.rows.map(toSandboxRecord);
 }
 
 /** Creates by this key within the window, and when the oldest of them leaves it. */
@@ -391,7 +397,7 @@ export async function claimExpired(
   q: Queryable,
   limit: number,
   deadlines: { pause: number; stop: number },
-): Promise<SandboxRow[]> {
+): Promise<SandboxRecord[]> {
   const result = await q.query<SandboxRow>(
     `UPDATE sandboxes s
      SET state = CASE WHEN s.auto_pause THEN 'pausing' ELSE 'stopping' END,
@@ -404,7 +410,7 @@ export async function claimExpired(
      RETURNING s.*`,
     [limit, deadlines.pause, deadlines.stop],
   );
-  return result.rows;
+  return result.rows.map(toSandboxRecord);
 }
 
 /** Claims in-flight rows whose operation overran its deadline, extending the deadline as a lease. */
@@ -413,7 +419,7 @@ export async function claimStuck(
   limit: number,
   inFlight: readonly SandboxState[],
   leaseSeconds: number,
-): Promise<SandboxRow[]> {
+): Promise<SandboxRecord[]> {
   const result = await q.query<SandboxRow>(
     `UPDATE sandboxes s SET op_deadline = now() + ${seconds("$3")}
      WHERE s.id IN (
@@ -422,13 +428,13 @@ export async function claimStuck(
      RETURNING s.*`,
     [limit, inFlight, leaseSeconds],
   );
-  return result.rows;
+  return result.rows.map(toSandboxRecord);
 }
 
 /** Every running sandbox, for matching signed /files URLs (sandbox ids are not in them). */
-export async function runningSandboxes(q: Queryable): Promise<SandboxRow[]> {
+export async function runningSandboxes(q: Queryable): Promise<SandboxRecord[]> {
   const result = await q.query<SandboxRow>("SELECT * FROM sandboxes WHERE state = 'running'");
-  return result.rows;
+  return result.rows.map(toSandboxRecord);
 }
 
 /** Of these ids, those whose sandbox has ended (stopped) or no longer exists. */
@@ -447,37 +453,10 @@ export async function findSandboxInState(
   q: Queryable,
   id: string,
   state: SandboxState,
-): Promise<SandboxRow | undefined> {
+): Promise<SandboxRecord | undefined> {
   const result = await q.query<SandboxRow>("SELECT * FROM sandboxes WHERE id = $1 AND state = $2", [
     id,
     state,
   ]);
-  return result.rows[0];
-}
-
-/** Sum of what the live sandboxes placed on a host hold, for the scheduler's capacity check. */
-export async function placedOnHost(
-  q: Queryable,
-  hostId: string,
-  computeStates: readonly SandboxState[],
-  storageStates: readonly SandboxState[],
-): Promise<KeyUsage> {
-  const result = await q.query<{ vcpus: number; memory_mb: number; storage_mb: number }>(
-    `SELECT
-       coalesce(sum(vcpus) FILTER (WHERE state = ANY($2::text[])), 0)::int AS vcpus,
-       coalesce(sum(memory_mb) FILTER (WHERE state = ANY($2::text[])), 0)::int AS memory_mb,
-       coalesce(sum(disk_mb) FILTER (WHERE state = ANY($3::text[])), 0)::int AS storage_mb
-     FROM sandboxes WHERE host_id = $1 AND state = ANY($3::text[])`,
-    [hostId, computeStates, storageStates],
-  );
-  const row = result.rows[0]!;
-  return { vcpus: row.vcpus, memoryMb: row.memory_mb, storageMb: row.storage_mb };
-}
-
-/** How many sandboxes are in each state (every owner), for the control plane's metrics. */
-export async function countByState(q: Queryable): Promise<Record<string, number>> {
-  const result = await q.query<{ state: string; n: number }>(
-    "SELECT state, count(*)::int AS n FROM sandboxes GROUP BY state",
-  );
-  return Object.fromEntries(result.rows.map((r) => [r.state, r.n]));
+  return firstRecord(result.rows) ?? undefined;
 }

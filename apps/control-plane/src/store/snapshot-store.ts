@@ -1,7 +1,8 @@
 import type { Queryable } from "../db/database.js";
 import type { ListPosition } from "./sandbox-store.js";
 
-export interface SnapshotRow {
+/** A snapshot as the services and routes use it: the snapshots table row, mapped (toSnapshotRecord). */
+export interface SnapshotRecord {
   id: string;
   ownerId: string;
   name: string | null;
@@ -18,7 +19,7 @@ export interface SnapshotRow {
 const COLUMNS = `id, owner_id, name, source_sandbox_id, host_id, template, vcpus, memory_mb,
   disk_mb, size_bytes, created_at`;
 
-function toRow(r: Record<string, unknown>): SnapshotRow {
+function toSnapshotRecord(r: Record<string, unknown>): SnapshotRecord {
   return {
     id: r.id as string,
     ownerId: r.owner_id as string,
@@ -36,8 +37,8 @@ function toRow(r: Record<string, unknown>): SnapshotRow {
 
 export async function insertSnapshot(
   db: Queryable,
-  row: Omit<SnapshotRow, "createdAt">,
-): Promise<SnapshotRow> {
+  row: Omit<SnapshotRecord, "createdAt">,
+): Promise<SnapshotRecord> {
   // Milliseconds: list cursors carry created_at and must find the row again exactly.
   const r = await db.query(
     `INSERT INTO snapshots (id, owner_id, name, source_sandbox_id, host_id, template, vcpus,
@@ -57,7 +58,7 @@ export async function insertSnapshot(
       row.sizeBytes,
     ],
   );
-  return toRow(r.rows[0] as Record<string, unknown>);
+  return toSnapshotRecord(r.rows[0] as Record<string, unknown>);
 }
 
 /** The owner's snapshot by id; another owner's is not found, as an unknown one. */
@@ -65,12 +66,12 @@ export async function findSnapshot(
   db: Queryable,
   ownerId: string,
   id: string,
-): Promise<SnapshotRow | undefined> {
+): Promise<SnapshotRecord | undefined> {
   const r = await db.query(`SELECT ${COLUMNS} FROM snapshots WHERE owner_id = $1 AND id = $2`, [
     ownerId,
     id,
   ]);
-  return r.rows[0] ? toRow(r.rows[0]) : undefined;
+  return r.rows[0] ? toSnapshotRecord(r.rows[0]) : undefined;
 }
 
 /** Newest first; `after` is the last row of the previous page. */
@@ -78,7 +79,7 @@ export async function listSnapshots(
   db: Queryable,
   ownerId: string,
   filter: { sourceSandboxId?: string; name?: string; limit: number; after?: ListPosition },
-): Promise<SnapshotRow[]> {
+): Promise<SnapshotRecord[]> {
   const where = ["owner_id = $1"];
   const params: unknown[] = [ownerId];
   if (filter.sourceSandboxId !== undefined) {
@@ -99,7 +100,7 @@ export async function listSnapshots(
      ORDER BY created_at DESC, id DESC LIMIT $${params.length}`,
     params,
   );
-  return r.rows.map(toRow);
+  return r.rows.map(toSnapshotRecord);
 }
 
 export async function deleteSnapshotRow(db: Queryable, ownerId: string, id: string) {

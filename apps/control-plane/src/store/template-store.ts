@@ -1,7 +1,7 @@
 import { LIMITS, type TemplateBuildStatus, type TemplateLogEntry } from "@wrenn/contract";
 import type { Queryable } from "../db/database.js";
 
-export interface TemplateRow {
+export interface TemplateRecord {
   id: string;
   ownerId: string;
   name: string;
@@ -27,7 +27,7 @@ const COLUMNS = `id, owner_id, name, tag, from_image, status, step, error_code, 
   error_step, vcpus, memory_mb, host_id, host_template, building_host_template, created_at,
   updated_at`;
 
-function toRow(r: Record<string, unknown>): TemplateRow {
+function toTemplateRecord(r: Record<string, unknown>): TemplateRecord {
   return {
     id: r.id as string,
     ownerId: r.owner_id as string,
@@ -54,32 +54,32 @@ export async function findTemplate(
   ownerId: string,
   name: string,
   tag: string,
-): Promise<TemplateRow | undefined> {
+): Promise<TemplateRecord | undefined> {
   const r = await db.query(
     `SELECT ${COLUMNS} FROM templates WHERE owner_id = $1 AND name = $2 AND tag = $3`,
     [ownerId, name, tag],
   );
-  return r.rows[0] ? toRow(r.rows[0]) : undefined;
+  return r.rows[0] ? toTemplateRecord(r.rows[0]) : undefined;
 }
 
 export async function findTemplateById(
   db: Queryable,
   ownerId: string,
   id: string,
-): Promise<TemplateRow | undefined> {
+): Promise<TemplateRecord | undefined> {
   const r = await db.query(`SELECT ${COLUMNS} FROM templates WHERE owner_id = $1 AND id = $2`, [
     ownerId,
     id,
   ]);
-  return r.rows[0] ? toRow(r.rows[0]) : undefined;
+  return r.rows[0] ? toTemplateRecord(r.rows[0]) : undefined;
 }
 
-export async function listTemplates(db: Queryable, ownerId: string): Promise<TemplateRow[]> {
+export async function listTemplates(db: Queryable, ownerId: string): Promise<TemplateRecord[]> {
   const r = await db.query(
     `SELECT ${COLUMNS} FROM templates WHERE owner_id = $1 ORDER BY name, tag`,
     [ownerId],
   );
-  return r.rows.map(toRow);
+  return r.rows.map(toTemplateRecord);
 }
 
 /**
@@ -99,7 +99,7 @@ export async function beginBuild(
     hostId: string;
     buildingHostTemplate: string;
   },
-): Promise<TemplateRow | undefined> {
+): Promise<TemplateRecord | undefined> {
   const r = await db.query(
     `INSERT INTO templates (id, owner_id, name, tag, from_image, status, step, vcpus, memory_mb,
        host_id, building_host_template)
@@ -123,7 +123,7 @@ export async function beginBuild(
       t.buildingHostTemplate,
     ],
   );
-  return r.rows[0] ? toRow(r.rows[0]) : undefined;
+  return r.rows[0] ? toTemplateRecord(r.rows[0]) : undefined;
 }
 
 export async function appendLogs(

@@ -1,6 +1,6 @@
 import type { Queryable } from "../db/database.js";
 
-export interface WorkspaceRow {
+export interface WorkspaceRecord {
   id: string;
   ownerId: string;
   name: string;
@@ -14,7 +14,7 @@ export interface WorkspaceRow {
 
 const COLUMNS = "id, owner_id, name, image, vcpus, memory_mb, disk_gb, sandbox_id, created_at";
 
-function toRow(r: Record<string, unknown>): WorkspaceRow {
+function toWorkspaceRecord(r: Record<string, unknown>): WorkspaceRecord {
   return {
     id: r.id as string,
     ownerId: r.owner_id as string,
@@ -33,15 +33,15 @@ export class WorkspaceNameTaken extends Error {}
 
 export async function insertWorkspace(
   db: Queryable,
-  w: Omit<WorkspaceRow, "sandboxId" | "createdAt">,
-): Promise<WorkspaceRow> {
+  w: Omit<WorkspaceRecord, "sandboxId" | "createdAt">,
+): Promise<WorkspaceRecord> {
   try {
     const r = await db.query(
       `INSERT INTO workspaces (id, owner_id, name, image, vcpus, memory_mb, disk_gb)
        VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${COLUMNS}`,
       [w.id, w.ownerId, w.name, w.image, w.vcpus, w.memoryMb, w.diskGb],
     );
-    return toRow(r.rows[0] as Record<string, unknown>);
+    return toWorkspaceRecord(r.rows[0] as Record<string, unknown>);
   } catch (error) {
     if ((error as { code?: string }).code === "23505") throw new WorkspaceNameTaken(w.name);
     throw error;
@@ -52,31 +52,31 @@ export async function setWorkspaceSandbox(
   db: Queryable,
   id: string,
   sandboxId: string,
-): Promise<WorkspaceRow | undefined> {
+): Promise<WorkspaceRecord | undefined> {
   const r = await db.query(
     `UPDATE workspaces SET sandbox_id = $2 WHERE id = $1 RETURNING ${COLUMNS}`,
     [id, sandboxId],
   );
-  return r.rows[0] ? toRow(r.rows[0] as Record<string, unknown>) : undefined;
+  return r.rows[0] ? toWorkspaceRecord(r.rows[0] as Record<string, unknown>) : undefined;
 }
 
 export async function findWorkspace(
   db: Queryable,
   ownerId: string,
   name: string,
-): Promise<WorkspaceRow | undefined> {
+): Promise<WorkspaceRecord | undefined> {
   const r = await db.query(`SELECT ${COLUMNS} FROM workspaces WHERE owner_id = $1 AND name = $2`, [
     ownerId,
     name,
   ]);
-  return r.rows[0] ? toRow(r.rows[0] as Record<string, unknown>) : undefined;
+  return r.rows[0] ? toWorkspaceRecord(r.rows[0] as Record<string, unknown>) : undefined;
 }
 
-export async function listWorkspaces(db: Queryable, ownerId: string): Promise<WorkspaceRow[]> {
+export async function listWorkspaces(db: Queryable, ownerId: string): Promise<WorkspaceRecord[]> {
   const r = await db.query(`SELECT ${COLUMNS} FROM workspaces WHERE owner_id = $1 ORDER BY name`, [
     ownerId,
   ]);
-  return r.rows.map((row) => toRow(row as Record<string, unknown>));
+  return r.rows.map((row) => toWorkspaceRecord(row as Record<string, unknown>));
 }
 
 export async function deleteWorkspace(db: Queryable, id: string): Promise<void> {

@@ -29,20 +29,25 @@ import {
   SandboxSchema,
   SandboxState,
 } from "@wrenn/proto/hostagent";
+import type { AgentCreateRequest } from "../hosts/host-client.js";
 
-export interface FakeSandbox {
+/** A sandbox the fake holds: what the create asked for, and its state. */
+export interface FakeSandbox
+  extends Pick<
+    AgentCreateRequest,
+    | "template"
+    | "vcpus"
+    | "memoryMb"
+    | "diskMb"
+    | "envVars"
+    | "metadata"
+    | "allowInternet"
+    | "allowOut"
+    | "denyOut"
+    | "envdAccessToken"
+  > {
   id: string;
-  template: string;
   state: SandboxState;
-  vcpus: number;
-  memoryMb: number;
-  diskMb: number;
-  envVars: Record<string, string>;
-  metadata: Record<string, string>;
-  allowInternet: boolean;
-  allowOut: string[];
-  denyOut: string[];
-  envdAccessToken: string;
   error: string;
   errorReason?: string;
   /**

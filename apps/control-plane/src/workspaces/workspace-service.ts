@@ -20,7 +20,7 @@ import {
   listWorkspaces,
   setWorkspaceSandbox,
   WorkspaceNameTaken,
-  type WorkspaceRow,
+  type WorkspaceRecord,
 } from "../store/workspace-store.js";
 
 /** A workspace as every edge reports it (hostd.v1's WorkspaceInfo, /v1's Workspace). */
@@ -218,14 +218,14 @@ export class WorkspaceService {
 
   // ----------------------------------------------------------------
 
-  private async find(principal: Principal, name: unknown): Promise<WorkspaceRow> {
+  private async find(principal: Principal, name: unknown): Promise<WorkspaceRecord> {
     if (!isWorkspaceNameShape(name)) throw notFound(String(name));
     const row = await findWorkspace(this.options.db, principal.ownerId, name);
     if (!row) throw notFound(name);
     return row;
   }
 
-  private async sandboxOf(principal: Principal, row: WorkspaceRow): Promise<Sandbox> {
+  private async sandboxOf(principal: Principal, row: WorkspaceRecord): Promise<Sandbox> {
     // Only while its create is still under way has a workspace no sandbox.
     if (!row.sandboxId) {
       throw new ServiceError("sandbox_busy", `workspace ${row.name} is still being created`);
@@ -233,7 +233,7 @@ export class WorkspaceService {
     return this.options.sandboxes.get(principal, row.sandboxId);
   }
 
-  private refuseStopped(row: WorkspaceRow, sandbox: Sandbox): void {
+  private refuseStopped(row: WorkspaceRecord, sandbox: Sandbox): void {
     if (workspaceStateOf(sandbox.state) !== "stopped") return;
     throw new ServiceError(
       "invalid_state",
@@ -241,7 +241,7 @@ export class WorkspaceService {
     );
   }
 
-  private async view(row: WorkspaceRow, known?: Sandbox): Promise<WorkspaceView> {
+  private async view(row: WorkspaceRecord, known?: Sandbox): Promise<WorkspaceView> {
     const sandbox =
       known ??
       (row.sandboxId

@@ -1,6 +1,6 @@
-// Pause, resume and destroy from a list row or the detail page: the service does the work as
-// the sandbox's owner with the admin's key (see fleet.ts), and the fragment the button sits in
-// comes back with the new state.
+// Pause, resume and destroy from a list row or the detail page: the service does the work with
+// the admin session's principal, which reaches every owner's sandbox (see fleet.ts), and the
+// fragment the button sits in comes back with the new state.
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "typebox";
 import { ServiceError } from "../../service/errors.js";
@@ -35,16 +35,15 @@ export const sandboxActionRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext 
     async (request, reply) => {
       const admin = request.adminSession!.principal;
       const { id, action } = request.params;
-      const { actor } = await ctx.fleet.find(admin, id);
-      if (action === "pause") await ctx.deps.sandboxes.pause(actor, id);
-      else if (action === "resume") await ctx.deps.sandboxes.resume(actor, id);
+      if (action === "pause") await ctx.deps.sandboxes.pause(admin, id);
+      else if (action === "resume") await ctx.deps.sandboxes.resume(admin, id);
       else {
-        await ctx.deps.sandboxes.destroy(actor, id);
+        await ctx.deps.sandboxes.destroy(admin, id);
         ctx.metrics.forget(id);
       }
       let sandbox: Sandbox | null = null;
       try {
-        sandbox = (await ctx.fleet.find(admin, id)).sandbox;
+        sandbox = await ctx.fleet.find(admin, id);
       } catch (error) {
         if (!(error instanceof ServiceError && error.code === "sandbox_not_found")) throw error;
       }

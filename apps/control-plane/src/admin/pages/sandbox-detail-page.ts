@@ -96,7 +96,7 @@ export const sandboxDetailPage: FastifyPluginAsyncTypebox<{ ctx: AdminContext }>
 ) => {
   app.get("/sandboxes/:id", { schema: { params: IdParams } }, async (request, reply) => {
     const session = request.adminSession!;
-    const { sandbox: s } = await ctx.fleet.find(session.principal, request.params.id);
+    const s = await ctx.fleet.find(session.principal, request.params.id);
     const audit = await auditRows(ctx, session.principal, s.id);
     const styleNonce = allowStyleNonce(reply);
     const body = html`<div class="page-head">
@@ -138,12 +138,12 @@ export const sandboxDetailPage: FastifyPluginAsyncTypebox<{ ctx: AdminContext }>
   });
 
   app.get("/sandboxes/:id/summary", { schema: { params: IdParams } }, async (request, reply) => {
-    const { sandbox } = await ctx.fleet.find(request.adminSession!.principal, request.params.id);
+    const sandbox = await ctx.fleet.find(request.adminSession!.principal, request.params.id);
     return sendHtml(reply, summaryUpdate(sandbox));
   });
 
   app.get("/sandboxes/:id/metrics", { schema: { params: IdParams } }, async (request, reply) => {
-    const { sandbox } = await ctx.fleet.find(request.adminSession!.principal, request.params.id);
+    const sandbox = await ctx.fleet.find(request.adminSession!.principal, request.params.id);
     return sendHtml(reply, metricsSection(ctx, sandbox));
   });
 
@@ -152,7 +152,7 @@ export const sandboxDetailPage: FastifyPluginAsyncTypebox<{ ctx: AdminContext }>
     { schema: { params: IdParams, querystring: AuditQuery } },
     async (request, reply) => {
       const admin = request.adminSession!.principal;
-      const { sandbox } = await ctx.fleet.find(admin, request.params.id);
+      const sandbox = await ctx.fleet.find(admin, request.params.id);
       return sendHtml(
         reply,
         html`${await auditRows(ctx, admin, sandbox.id, request.query.before)}`,

@@ -19,15 +19,9 @@ export async function loadSession(
 ): Promise<AdminSession | null> {
   const claims = ctx.signer.verify(readCookie(request.headers.cookie, SESSION_COOKIE));
   if (!claims || ctx.loggedOut.has(claims.sid)) return null;
-  let record: Awaited<ReturnType<typeof ctx.deps.keys.current>>["record"];
+  let record: Awaited<ReturnType<typeof ctx.deps.keys.byId>>;
   try {
-    // current() reads only the key id of the principal it is given.
-    ({ record } = await ctx.deps.keys.current({
-      keyId: claims.keyId,
-      ownerId: "",
-      role: "user",
-      name: "",
-    }));
+    record = await ctx.deps.keys.byId(claims.keyId);
   } catch (error) {
     if (error instanceof ServiceError && httpStatusOf(error.code) === 401) return null;
     throw error;
@@ -35,7 +29,14 @@ export async function loadSession(
   if (record.revokedAt !== null || record.role !== "admin") return null;
   return {
     claims,
-    principal: { keyId: record.id, ownerId: record.ownerId, role: "admin", name: record.name },
+    // The admin UI works across owners; the sandbox service grants that to admins alone.
+    principal: {
+      keyId: record.id,
+      ownerId: record.ownerId,
+      role: "admin",
+      name: record.name,
+      reach: "all-owners",
+    },
     csrfToken: ctx.signer.csrfToken(claims.sid),
   };
 }

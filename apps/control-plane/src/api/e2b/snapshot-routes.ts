@@ -4,7 +4,7 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { httpStatusOf } from "@wrenn/contract";
 import { Type } from "typebox";
-import type { SnapshotRow } from "../../store/snapshot-store.js";
+import type { SnapshotRecord } from "../../store/snapshot-store.js";
 import type { ApiDeps } from "../api-deps.js";
 import { principalOf } from "../request-context.js";
 import { created } from "./sandbox-views.js";
@@ -25,7 +25,7 @@ const config = { errorStyle: "e2b" as const };
 const E2B_FORK_TIMEOUT_SECONDS = 15;
 
 /** A snapshot as E2B's SDK reads it: the id Sandbox.create takes, and its name if it has one. */
-export function snapshotInfo(row: SnapshotRow) {
+export function snapshotInfo(row: SnapshotRecord) {
   return { snapshotID: row.id, names: row.name ? [row.name] : [] };
 }
 

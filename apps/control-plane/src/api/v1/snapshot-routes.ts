@@ -11,7 +11,7 @@ import {
   SnapshotPage,
 } from "@wrenn/contract";
 import { Type } from "typebox";
-import type { SnapshotRow } from "../../store/snapshot-store.js";
+import type { SnapshotRecord } from "../../store/snapshot-store.js";
 import type { ApiDeps } from "../api-deps.js";
 import { principalOf } from "../request-context.js";
 import { ownedSandboxView } from "./views.js";
@@ -19,7 +19,7 @@ import { ownedSandboxView } from "./views.js";
 const tags = ["snapshots"];
 const security = [{ apiKey: [] }];
 
-function snapshotView(row: SnapshotRow): Snapshot {
+function snapshotView(row: SnapshotRecord): Snapshot {
   return {
     id: row.id,
     name: row.name,

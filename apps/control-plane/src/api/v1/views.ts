@@ -3,7 +3,7 @@ import { trafficTokenOf } from "../../secrets/traffic-token.js";
 import type { OwnedSandbox, Sandbox } from "../../service/sandbox-types.js";
 import type { ApiKeyRecord } from "../../store/api-key-store.js";
 import type { HostRecord } from "../../store/host-store.js";
-import type { KeyUsage } from "../../store/sandbox-store.js";
+import type { KeyUsage } from "../../store/sandbox-usage-store.js";
 
 const iso = (d: Date | null) => (d === null ? null : d.toISOString());
 
