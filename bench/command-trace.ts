@@ -11,7 +11,12 @@ import { AgentProcess } from "../tests/harness/agent-process.js";
 import { apiCaller } from "./support/api-call.js";
 import { startControlPlaneProcess } from "./support/control-plane-process.js";
 import { percentile, table, writeResults } from "./support/stats.js";
-import { collectTraces, phaseRows, sandboxLogs, type TracedRequest } from "./support/trace-lines.js";
+import {
+  collectTraces,
+  phaseRows,
+  sandboxLogs,
+  type TracedRequest,
+} from "./support/trace-lines.js";
 
 const CREATES = Number(process.env.CREATES ?? 3);
 const PER_SANDBOX = 10;
@@ -61,9 +66,12 @@ try {
   if (starts.length !== CREATES * PER_SANDBOX) {
     console.log(`warning: ${starts.length} traced Starts for ${CREATES * PER_SANDBOX} commands`);
   }
-  const nth = (n: number): TracedRequest[] =>
-    starts.filter((_, k) => k % PER_SANDBOX === n);
-  const clientP50 = (n: number) => percentile(client.map((xs) => xs[n] as number), 50);
+  const nth = (n: number): TracedRequest[] => starts.filter((_, k) => k % PER_SANDBOX === n);
+  const clientP50 = (n: number) =>
+    percentile(
+      client.map((xs) => xs[n] as number),
+      50,
+    );
   const rows = [...phaseRows("first", nth(0)), ...phaseRows("tenth", nth(PER_SANDBOX - 1))];
   console.log("\nphases (ms since each hop received the request; p50 over the sandboxes)");
   table(rows);

@@ -25,7 +25,11 @@ export function collectTraces(texts: string[]): Map<string, TracedRequest> {
       }
       if (typeof line.trace !== "string" || typeof line.ms !== "number") continue;
       if (typeof line.hop !== "string" || !(line.hop in TRACE_PHASES)) continue;
-      const entry = out.get(line.trace) ?? { id: line.trace, at: Number.POSITIVE_INFINITY, hops: {} };
+      const entry = out.get(line.trace) ?? {
+        id: line.trace,
+        at: Number.POSITIVE_INFINITY,
+        hops: {},
+      };
       const hop = line.hop as TraceHop;
       const phases = entry.hops[hop] ?? {};
       phases[String(line.phase)] = line.ms;
@@ -70,7 +74,12 @@ export function phaseRows(label: string, requests: TracedRequest[]) {
         .map((r) => r.hops[hop]?.[phase])
         .filter((x): x is number => x !== undefined);
       if (xs.length === 0) continue;
-      rows.push({ requests: label, phase: `${hop} ${phase}`, "p50 ms": percentile(xs, 50), n: xs.length });
+      rows.push({
+        requests: label,
+        phase: `${hop} ${phase}`,
+        "p50 ms": percentile(xs, 50),
+        n: xs.length,
+      });
     }
   }
   return rows;

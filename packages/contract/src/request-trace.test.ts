@@ -26,7 +26,9 @@ test("each hop's entries go before the inner hops', and read back per hop in ord
   ]);
   const agent = prependServerTiming(serverTimingOf("agent", [["accept", 0]]), envd);
   const cp = prependServerTiming(serverTimingOf("cp", [["auth", 0.1]]), [agent]);
-  expect(cp).toBe("cp-auth;dur=0.1, agent-accept;dur=0.0, envd-parsed;dur=0.4, envd-spawned;dur=12.0");
+  expect(cp).toBe(
+    "cp-auth;dur=0.1, agent-accept;dur=0.0, envd-parsed;dur=0.4, envd-spawned;dur=12.0",
+  );
   expect(tracePhasesIn(cp, "envd")).toEqual([
     ["parsed", 0.4],
     ["spawned", 12],

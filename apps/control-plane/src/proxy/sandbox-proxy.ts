@@ -23,8 +23,8 @@ import type { SandboxEndpoint, SandboxService } from "../service/sandbox-service
 import { type Observation, observeEnvdTraffic, type TrafficOwner } from "./envd-traffic-audit.js";
 import type { PreviewDomain } from "./preview-domain.js";
 import { type ProxyRoute, routeOf } from "./proxy-routing.js";
-import { signedRequestOf, signedWith } from "./signed-files.js";
 import { type ProxyTrace, startProxyTrace } from "./proxy-trace.js";
+import { signedRequestOf, signedWith } from "./signed-files.js";
 
 export interface SandboxProxyOptions {
   sandboxes: SandboxService;
