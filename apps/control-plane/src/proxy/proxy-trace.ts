@@ -7,6 +7,7 @@ import {
   TraceClock,
   traceIdOf,
 } from "@wrenn/contract";
+import { onUpstreamConnected } from "@wrenn/http-relay";
 import type { Logger } from "pino";
 
 /**
@@ -32,11 +33,7 @@ export class ProxyTrace {
   }
 
   onUpstream(proxyReq: http.ClientRequest): void {
-    proxyReq.once("socket", (socket) => {
-      // A kept-alive socket is connected already; a new one connects later.
-      if (socket.connecting) socket.once("connect", () => this.clock.mark("connect"));
-      else this.clock.mark("connect");
-    });
+    onUpstreamConnected(proxyReq, () => this.clock.mark("connect"));
   }
 
   onResponse(proxyRes: http.IncomingMessage): void {

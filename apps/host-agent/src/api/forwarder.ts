@@ -15,7 +15,7 @@ import {
   TraceClock,
   traceIdOf,
 } from "@wrenn/contract";
-import { cutOnPurpose, installRelayRules } from "@wrenn/http-relay";
+import { cutOnPurpose, installRelayRules, onUpstreamConnected } from "@wrenn/http-relay";
 import { createProxyServer } from "http-proxy-3";
 import type { Logger } from "pino";
 import { AgentError } from "../sandboxes/errors.js";
@@ -54,11 +54,7 @@ export class Forwarder {
     this.proxy.on("proxyReq", (proxyReq, req) => {
       const trace = this.traces.get(req);
       if (!trace) return;
-      proxyReq.once("socket", (socket) => {
-        // A kept-alive socket is connected already; a new one connects later.
-        if (socket.connecting) socket.once("connect", () => trace.mark("connect"));
-        else trace.mark("connect");
-      });
+      onUpstreamConnected(proxyReq, () => trace.mark("connect"));
     });
     this.proxy.on("proxyRes", (proxyRes, req) => {
       const trace = this.traces.get(req);
