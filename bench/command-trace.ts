@@ -16,6 +16,7 @@ import {
   phaseRows,
   sandboxLogs,
   type TracedRequest,
+  timelineRows,
 } from "./support/trace-lines.js";
 
 const CREATES = Number(process.env.CREATES ?? 3);
@@ -80,6 +81,11 @@ try {
     { requests: "tenth", "client p50 ms": clientP50(PER_SANDBOX - 1) },
   ];
   table(summary);
+  const last = nth(PER_SANDBOX - 1).at(-1);
+  if (last) {
+    console.log("\nthe last tenth command on the hosts' shared wall clock (ms resolution)");
+    table(timelineRows(last));
+  }
   const loadAfter = execFileSync("uptime", { encoding: "utf8" }).trim();
   console.log(`\nload at the end: ${loadAfter}`);
   console.log(

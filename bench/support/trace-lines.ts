@@ -9,6 +9,8 @@ export type TracedRequest = {
   /** Wall-clock ms of the control plane's first line, to put requests in order. */
   at: number;
   hops: Partial<Record<TraceHop, Record<string, number>>>;
+  /** Wall-clock ms of each `hop phase` line: the hops share the host's clock (gVisor too). */
+  wall: Record<string, number>;
 };
 
 /** Gathers the `{trace, hop, phase, ms}` lines (pino JSON) found in `texts`, by trace id. */
@@ -25,18 +27,20 @@ export function collectTraces(texts: string[]): Map<string, TracedRequest> {
       }
       if (typeof line.trace !== "string" || typeof line.ms !== "number") continue;
       if (typeof line.hop !== "string" || !(line.hop in TRACE_PHASES)) continue;
-      const entry = out.get(line.trace) ?? {
+      const entry: TracedRequest = out.get(line.trace) ?? {
         id: line.trace,
         at: Number.POSITIVE_INFINITY,
         hops: {},
+        wall: {},
       };
       const hop = line.hop as TraceHop;
       const phases = entry.hops[hop] ?? {};
       phases[String(line.phase)] = line.ms;
       entry.hops[hop] = phases;
-      if (hop === "cp") {
-        const at = typeof line.time === "number" ? line.time : Date.parse(String(line.time));
-        if (Number.isFinite(at)) entry.at = Math.min(entry.at, at);
+      const at = typeof line.time === "number" ? line.time : Date.parse(String(line.time));
+      if (Number.isFinite(at)) {
+        entry.wall[`${hop} ${String(line.phase)}`] = at;
+        if (hop === "cp") entry.at = Math.min(entry.at, at);
       }
       out.set(line.trace, entry);
     }
@@ -83,4 +87,15 @@ export function phaseRows(label: string, requests: TracedRequest[]) {
     }
   }
   return rows;
+}
+
+/**
+ * One request's phases on the shared wall clock (ms after the control plane's first line), in
+ * time order: where a gap between hops is (request on its way in, or answer on its way out).
+ */
+export function timelineRows(request: TracedRequest) {
+  const origin = Math.min(...Object.values(request.wall));
+  return Object.entries(request.wall)
+    .sort((a, b) => a[1] - b[1])
+    .map(([phase, at]) => ({ phase, "wall ms": at - origin }));
 }
