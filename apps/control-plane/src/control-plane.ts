@@ -214,6 +214,7 @@ export async function startControlPlane(
       audit,
       logger: logger.child({ component: "proxy" }),
       domain,
+      traceAll: process.env.WRENN_TRACE === "1",
     });
 
     const workspaces = new WorkspaceService({

@@ -7,6 +7,7 @@ export * from "./errors/grpc-codes.js";
 export * from "./host-states.js";
 export * from "./limits.js";
 export * from "./local-stack-state.js";
+export * from "./request-trace.js";
 export * from "./sandbox-states.js";
 export * from "./schemas/event-schemas.js";
 export * from "./schemas/io-schemas.js";

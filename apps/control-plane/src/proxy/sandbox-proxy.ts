@@ -5,11 +5,13 @@ import {
   AGENT_TOKEN_HEADER,
   API_KEY_HEADER,
   E2B_TRAFFIC_TOKEN_HEADER,
+  ENVD_ACCESS_TOKEN_HEADER,
   ENVD_PORT,
   FORWARD_ERROR_STYLE_HEADER,
   FORWARD_PORT_HEADER,
   FORWARD_SANDBOX_HEADER,
   httpStatusOf,
+  TRACE_HEADER,
 } from "@wrenn/contract";
 import { cutOnPurpose, installRelayRules } from "@wrenn/http-relay";
 import { createProxyServer } from "http-proxy-3";
@@ -21,6 +23,7 @@ import type { SandboxEndpoint, SandboxService } from "../service/sandbox-service
 import { type Observation, observeEnvdTraffic, type TrafficOwner } from "./envd-traffic-audit.js";
 import type { PreviewDomain } from "./preview-domain.js";
 import { type ProxyRoute, routeOf } from "./proxy-routing.js";
+import { type ProxyTrace, startProxyTrace } from "./proxy-trace.js";
 import { signedRequestOf, signedWith } from "./signed-files.js";
 
 export interface SandboxProxyOptions {
@@ -30,12 +33,16 @@ export interface SandboxProxyOptions {
   logger: Logger;
   /** Domain of `<port>-<sandboxId>.<domain>` hosts. */
   domain?: PreviewDomain;
+  /** Trace every proxied request, not only those carrying TRACE_HEADER (WRENN_TRACE=1). */
+  traceAll?: boolean;
 }
 
 interface Resolved {
   endpoint: SandboxEndpoint;
   port: number;
   owner: TrafficOwner;
+  /** The caller proved it may use this sandbox (API key, envd or traffic token, signature). */
+  authenticated: boolean;
 }
 
 /**
@@ -77,10 +84,13 @@ export class SandboxProxy {
   private readonly upstream = new http.Agent({ keepAlive: true, maxSockets: Infinity });
   private readonly open = new Set<Duplex>();
   private readonly observations = new WeakMap<http.IncomingMessage, Observation>();
+  private readonly traces = new WeakMap<http.IncomingMessage, ProxyTrace>();
 
   constructor(private readonly options: SandboxProxyOptions) {
     installRelayRules(this.proxy);
+    this.proxy.on("proxyReq", (proxyReq, req) => this.traces.get(req)?.onUpstream(proxyReq));
     this.proxy.on("proxyRes", (proxyRes, req, res) => {
+      this.traces.get(req)?.onResponse(proxyRes);
       this.observations.get(req)?.onResponse(proxyRes);
       // The agent cuts a sandbox's streams when it is destroyed: pass the cut on, so the client
       // sees its connection drop at once instead of a stream that never ends.
@@ -113,8 +123,11 @@ export class SandboxProxy {
 
   web(req: http.IncomingMessage, res: http.ServerResponse, route: ProxyRoute): void {
     this.track(req.socket);
-    this.resolve(req, route)
-      .then(({ endpoint, port, owner }) => {
+    const trace = startProxyTrace(req, res, this.options.logger, this.options.traceAll === true);
+    if (trace) this.traces.set(req, trace);
+    this.resolve(req, route, trace)
+      .then(({ endpoint, port, owner, authenticated }) => {
+        trace?.resolved(req, authenticated);
         const target = endpoint.client.forwardTarget(endpoint.id, port);
         const observation =
           port === ENVD_PORT
@@ -136,6 +149,8 @@ export class SandboxProxy {
 
   ws(req: http.IncomingMessage, socket: Duplex, head: Buffer, route: ProxyRoute): void {
     this.track(socket);
+    // WebSocket upgrades are not traced: the id would only reach the sandbox.
+    delete req.headers[TRACE_HEADER];
     socket.on("error", () => socket.destroy());
     this.resolve(req, route)
       .then(({ endpoint, port }) => {
@@ -167,11 +182,16 @@ export class SandboxProxy {
     socket.once("close", () => this.open.delete(socket));
   }
 
-  private async resolve(req: http.IncomingMessage, route: ProxyRoute): Promise<Resolved> {
+  private async resolve(
+    req: http.IncomingMessage,
+    route: ProxyRoute,
+    trace?: ProxyTrace,
+  ): Promise<Resolved> {
     const apiKey = req.headers["x-api-key"];
     const trafficToken = req.headers[E2B_TRAFFIC_TOKEN_HEADER];
     // The sandbox never sees our API key, and a client cannot speak for the control plane.
     for (const name of STRIPPED) delete req.headers[name];
+    trace?.mark("auth");
     switch (route.kind) {
       case "invalid":
         throw route.style === "e2b"
@@ -179,6 +199,7 @@ export class SandboxProxy {
           : wrennError(route.status, "invalid_request", route.message);
       case "sandbox": {
         const endpoint = await this.options.sandboxes.endpoint(null, route.sandboxId);
+        trace?.mark("lookup");
         // envd checks its own token; a user port is public unless the owner turned that off.
         const required = route.port === ENVD_PORT ? null : endpoint.trafficAccessToken;
         if (required !== null && !sameToken(trafficToken, required)) {
@@ -192,21 +213,29 @@ export class SandboxProxy {
           endpoint,
           port: route.port,
           owner: { ...ownerOf(endpoint), actor: "proxy", apiKeyId: null, via: "e2b" },
+          // Only for the trace: envd still checks its own token itself.
+          authenticated:
+            required !== null ||
+            (route.port === ENVD_PORT &&
+              sameToken(req.headers[ENVD_ACCESS_TOKEN_HEADER], endpoint.envdAccessToken)),
         };
       }
       case "port": {
         const principal = await this.options.keys.authenticate(
           Array.isArray(apiKey) ? undefined : apiKey,
         );
+        trace?.mark("auth");
         const endpoint = await this.options.sandboxes.endpoint(
           principal,
           await this.options.sandboxes.resolveId(principal, route.sandboxId),
         );
+        trace?.mark("lookup");
         req.url = route.url;
         return {
           endpoint,
           port: route.port,
           owner: { ...ownerOf(endpoint), actor: "api", apiKeyId: principal.keyId, via: "port" },
+          authenticated: true,
         };
       }
       case "signed": {
@@ -218,6 +247,7 @@ export class SandboxProxy {
                 endpoint,
                 port: ENVD_PORT,
                 owner: { ...ownerOf(endpoint), actor: "proxy", apiKeyId: null, via: "signed-url" },
+                authenticated: true,
               };
             }
           }
@@ -236,6 +266,7 @@ export class SandboxProxy {
               endpoint,
               port: ENVD_PORT,
               owner: { ...ownerOf(endpoint), actor: "proxy", apiKeyId: null, via: "e2b" },
+              authenticated: true,
             };
           }
         }

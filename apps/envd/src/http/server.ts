@@ -17,6 +17,7 @@ import { handleFilesPost } from "./files-post.js";
 import { handleInit } from "./init.js";
 import { pathnameOf } from "./query.js";
 import { bodyPending, closeWithoutFin, refuse } from "./refuse.js";
+import { withRequestTrace } from "./request-trace.js";
 import { json, jsonError } from "./respond.js";
 import { describeBareRpcErrors } from "./rpc-errors.js";
 
@@ -135,11 +136,13 @@ export class EnvdServer {
     // answer keep-alive and let the client, who asked to close, do it.
     if (req.httpVersionMajor === 1 && req.httpVersionMinor === 1) res.shouldKeepAlive = true;
     const route = `${req.method} ${pathnameOf(req.url ?? "/")}`;
-    this.#route(route, req, res).catch((error: unknown) => {
-      this.#deps.log.error({ err: error, route }, "request failed");
-      if (!res.headersSent) jsonError(res, 500, "internal error");
-      else res.destroy();
-    });
+    withRequestTrace(req, this.#deps.log, () => this.#route(route, req, res)).catch(
+      (error: unknown) => {
+        this.#deps.log.error({ err: error, route }, "request failed");
+        if (!res.headersSent) jsonError(res, 500, "internal error");
+        else res.destroy();
+      },
+    );
   }
 
   async #route(route: string, req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -1,7 +1,11 @@
 import { stat } from "node:fs/promises";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
-import { ENVD_REPLAY_FROM_HEADER, ENVD_REPLAY_START_HEADER } from "@wrenn/contract";
+import {
+  ENVD_REPLAY_FROM_HEADER,
+  ENVD_REPLAY_START_HEADER,
+  SERVER_TIMING_HEADER,
+} from "@wrenn/contract";
 import {
   type Process,
   type ProcessEventSchema,
@@ -12,6 +16,7 @@ import {
 } from "@wrenn/proto/process";
 import { rpcUser } from "../auth/identity.js";
 import { toConnectError } from "../filesystem/errno.js";
+import { requestTrace } from "../http/request-trace.js";
 import type { Logger } from "../log/logger.js";
 import { PathError, resolveUserPath, validatePath } from "../paths/resolve.js";
 import type { SandboxState } from "../state/sandbox-state.js";
@@ -199,6 +204,8 @@ export function processService(deps: ProcessServiceDeps): ServiceImpl<typeof Pro
     },
 
     async *start(req, ctx) {
+      const trace = requestTrace();
+      trace?.mark("parsed");
       const user = rpcUser(ctx.requestHeader, state);
       const config = req.process;
       if (!config || config.cmd === "") {
@@ -234,6 +241,7 @@ export function processService(deps: ProcessServiceDeps): ServiceImpl<typeof Pro
       if (missing)
         throw new ConnectError(`error starting process: ${missing}`, Code.InvalidArgument);
       let launched: Awaited<ReturnType<typeof launch>>;
+      trace?.mark("spawn");
       try {
         launched = await launch({
           binDir: deps.binDir,
@@ -260,6 +268,15 @@ export function processService(deps: ProcessServiceDeps): ServiceImpl<typeof Pro
         log,
       );
       registry.add(proc);
+      if (trace) {
+        trace.mark("spawned");
+        // Known before the first message, which carries the headers; the rest is logged.
+        ctx.responseHeader.set(SERVER_TIMING_HEADER, trace.header());
+        proc.subscribe(
+          { data: () => trace.mark("first-output"), end: () => trace.mark("exit") },
+          0,
+        );
+      }
       log.info(
         {
           pid: proc.pid,

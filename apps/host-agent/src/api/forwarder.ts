@@ -9,8 +9,13 @@ import {
   FORWARD_PORT_HEADER,
   FORWARD_SANDBOX_HEADER,
   httpStatusOf,
+  prependServerTiming,
+  SERVER_TIMING_HEADER,
+  TRACE_HEADER,
+  TraceClock,
+  traceIdOf,
 } from "@wrenn/contract";
-import { cutOnPurpose, installRelayRules } from "@wrenn/http-relay";
+import { cutOnPurpose, installRelayRules, onUpstreamConnected } from "@wrenn/http-relay";
 import { createProxyServer } from "http-proxy-3";
 import type { Logger } from "pino";
 import { AgentError } from "../sandboxes/errors.js";
@@ -35,6 +40,8 @@ export class Forwarder {
     http.IncomingMessage,
     { sandboxId: string; port: number }
   >();
+  /** Traced requests (TRACE_HEADER, set only by the control plane for a known caller). */
+  private readonly traces = new WeakMap<http.IncomingMessage, TraceClock<"agent">>();
   /** In-flight forwarded exchanges per sandbox, so a destroy can end them at once. */
   private readonly inFlight = new Map<string, Set<{ destroy(): void }>>();
 
@@ -44,6 +51,20 @@ export class Forwarder {
     private readonly onError: () => void,
   ) {
     installRelayRules(this.proxy);
+    this.proxy.on("proxyReq", (proxyReq, req) => {
+      const trace = this.traces.get(req);
+      if (!trace) return;
+      onUpstreamConnected(proxyReq, () => trace.mark("connect"));
+    });
+    this.proxy.on("proxyRes", (proxyRes, req) => {
+      const trace = this.traces.get(req);
+      if (!trace) return;
+      trace.mark("first-byte");
+      proxyRes.headers[SERVER_TIMING_HEADER] = prependServerTiming(
+        trace.header(),
+        proxyRes.headers[SERVER_TIMING_HEADER],
+      );
+    });
     this.proxy.on("error", (err, req, res) => {
       if (cutOnPurpose(req)) return;
       this.onError();
@@ -71,7 +92,17 @@ export class Forwarder {
   }
 
   web(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const start = performance.now();
     const target = this.resolve(req);
+    const traceId = traceIdOf(req.headers[TRACE_HEADER]);
+    // Only envd reads the id; a user's server in the sandbox has no use for it.
+    if (!("error" in target) && target.port !== ENVD_PORT) delete req.headers[TRACE_HEADER];
+    if (traceId !== undefined && !("error" in target)) {
+      const trace = new TraceClock(traceId, "agent", (line) => this.log.info(line, "trace"), start);
+      trace.mark("accept");
+      this.traces.set(req, trace);
+      res.once("finish", () => trace.mark("done"));
+    }
     if ("error" in target) {
       sendError(res, target.status, target.code, target.error);
       return;
@@ -83,6 +114,7 @@ export class Forwarder {
 
   ws(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
     const target = this.resolve(req);
+    delete req.headers[TRACE_HEADER];
     if ("error" in target) {
       socket.end(
         `HTTP/1.1 ${target.status} ${http.STATUS_CODES[target.status]}\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n${errorBody(target.code, target.error)}`,
@@ -128,6 +160,8 @@ export class Forwarder {
     delete req.headers[FORWARD_SANDBOX];
     delete req.headers[FORWARD_PORT];
     delete req.headers[FORWARD_TOKEN];
+    // An id that is not one of ours in form (too long, odd characters) goes no further.
+    if (traceIdOf(req.headers[TRACE_HEADER]) === undefined) delete req.headers[TRACE_HEADER];
     const port = Number(portText);
     if (!/^\d{1,5}$/.test(portText) || port < 1 || port > 65535) {
       return refusal("invalid_port", `invalid port ${JSON.stringify(portText)}`);
