@@ -19,6 +19,7 @@ import { pathnameOf } from "./query.js";
 import { bodyPending, closeWithoutFin, refuse } from "./refuse.js";
 import { json, jsonError } from "./respond.js";
 import { describeBareRpcErrors } from "./rpc-errors.js";
+import { TcpRelay } from "./tcp-relay.js";
 
 export interface EnvdDeps {
   state: SandboxState;
@@ -44,6 +45,7 @@ export class EnvdServer {
   readonly #deps: EnvdDeps;
   readonly #rpc: ReturnType<typeof connectNodeAdapter>;
   readonly #sockets = new Set<Socket>();
+  readonly #relay: TcpRelay;
   #server: Server | undefined;
   #host = "0.0.0.0";
   #port = ENVD_PORT;
@@ -53,6 +55,7 @@ export class EnvdServer {
 
   constructor(deps: EnvdDeps) {
     this.#deps = deps;
+    this.#relay = new TcpRelay(deps.state, deps.log);
     this.#rpc = connectNodeAdapter({
       routes: (router) => {
         router.service(Process, processService(deps));
@@ -92,6 +95,9 @@ export class EnvdServer {
       socket.setKeepAlive(true, 60_000);
       socket.once("close", () => this.#sockets.delete(socket));
     });
+    server.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) =>
+      this.#relay.handle(req, socket, head),
+    );
     server.on("clientError", (_error, socket: Socket) => {
       if (socket.writable) {
         socket.write("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
@@ -204,6 +210,7 @@ export class EnvdServer {
       socket.resetAndDestroy();
       reset++;
     }
+    reset += this.#relay.resetAll();
     this.#server?.close();
     this.#server = undefined;
     this.#deps.log.info({ connectionsReset: reset }, "quiesced for checkpoint");
