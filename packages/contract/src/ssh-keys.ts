@@ -3,6 +3,7 @@
 import { type Static, Type } from "typebox";
 import { ContractError } from "./errors/error-codes.js";
 import { DateTime } from "./schemas/shared.js";
+import { textProblem } from "./validators/text.js";
 
 export const SSH_LIMITS = {
   /** A whole `type base64 comment` line; an RSA-16384 key is about 2.8 KB. */
@@ -45,6 +46,10 @@ export interface ParsedSshKey {
   comment: string;
   bits: number;
 }
+
+/** Control characters (C0 and DEL): never in a key's comment or name, shown in terminals. */
+const hasControl = (text: string) =>
+  [...text].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f);
 
 const bad = (why: string) => new ContractError("invalid_ssh_key", `invalid SSH public key: ${why}`);
 
@@ -117,8 +122,7 @@ export function parseSshPublicKey(line: unknown): ParsedSshKey {
     );
   }
   if (!data) throw bad("the key data is missing");
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: the comment goes into authorized_keys
-  if (comment.length > SSH_LIMITS.commentLength || /[\x00-\x1f\x7f]/.test(comment)) {
+  if (comment.length > SSH_LIMITS.commentLength || hasControl(comment) || textProblem(comment)) {
     throw bad(`the comment must be printable and at most ${SSH_LIMITS.commentLength} characters`);
   }
   const blob = decodeBase64(data);
@@ -155,11 +159,11 @@ export function checkSshKeyName(name: unknown, key: ParsedSshKey): string {
   if (name === undefined || name === null || name === "") {
     return (key.comment || key.type).slice(0, SSH_LIMITS.nameLength);
   }
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: names are shown in terminals
   if (
     typeof name !== "string" ||
     name.length > SSH_LIMITS.nameLength ||
-    /[\x00-\x1f\x7f]/.test(name)
+    hasControl(name) ||
+    textProblem(name) !== undefined
   ) {
     throw new ContractError(
       "invalid_request",

@@ -22,7 +22,7 @@ export class TcpRelay {
     private readonly log: Logger,
   ) {}
 
-  handle(req: IncomingMessage, client: Socket, head: Buffer): void {
+  handle(req: IncomingMessage, client: Socket, head: Buffer) {
     const deny = (status: number, message: string) => {
       const body = JSON.stringify({ code: status, message });
       client.write(
