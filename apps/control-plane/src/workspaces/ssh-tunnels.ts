@@ -110,6 +110,8 @@ export class SshTunnels {
     });
     return new Promise<Duplex>((resolve, reject) => {
       request.once("upgrade", (_res, socket, head) => {
+        // Held until the WebSocket side is attached (sshd speaks first: its banner must wait).
+        socket.pause();
         if (head.length > 0) socket.unshift(head);
         socket.setNoDelay(true);
         resolve(socket);

@@ -24,7 +24,8 @@ fi
 mkdir -p /run/sshd && chmod 0755 /run/sshd
 ssh-keygen -A >/dev/null
 pid=/run/wrenn-sshd.pid
-if [ -s "$pid" ] && kill -0 "$(cat "$pid")" 2>/dev/null; then exit 0; fi
+# A pid file left by a sandbox that booted again may name some other process now.
+if [ -s "$pid" ] && [ "$(cat "/proc/$(cat "$pid")/comm" 2>/dev/null)" = sshd ]; then exit 0; fi
 exec /usr/sbin/sshd -o ListenAddress=127.0.0.1:${SSH_PORT} -o PidFile="$pid" \\
   -o PasswordAuthentication=no -o KbdInteractiveAuthentication=no -o PermitRootLogin=no \\
   -o PermitEmptyPasswords=no -o AuthorizedKeysFile=.ssh/authorized_keys -o AllowUsers=${SSH_USER}

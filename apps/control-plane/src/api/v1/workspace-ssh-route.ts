@@ -56,6 +56,7 @@ function bridge(socket: WebSocket, tunnel: SshTunnel): void {
     stream.pause();
     sendBytes(socket, chunk).then(() => stream.resume());
   });
+  stream.resume();
   socket.on("message", (data: RawData) => {
     const chunk = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
     if (!stream.write(chunk)) {
