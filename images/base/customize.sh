@@ -55,6 +55,12 @@ echo sandbox >"$root/etc/hostname"
 printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\tsandbox\n' >"$root/etc/hosts"
 : >"$root/etc/resolv.conf"
 
+# OpenSSH's server, for workspaces (`wrenn ssh`): the control plane starts it on the sandbox's
+# loopback when a workspace is reached over SSH. Its host keys are never part of the image:
+# ssh-keygen -A makes them at a workspace's first start, on the workspace's own disk, so no two
+# workspaces share one. The service never starts by itself (there is no init to start it).
+rm -f "$root"/etc/ssh/ssh_host_*
+
 # Quiet the login shells the SDK starts (`bash -l -c`): no motd, no mail check.
 : >"$root/etc/motd"
 

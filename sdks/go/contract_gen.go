@@ -38,6 +38,8 @@ type ErrorCodeSpec struct {
 var ErrorCodes = map[string]ErrorCodeSpec{
 	"invalid_request": {Status: 400, Retryable: false, Message: "invalid request"},
 
+	"invalid_ssh_key": {Status: 400, Retryable: false, Message: "not an OpenSSH public key Wrenn accepts"},
+
 	"invalid_json": {Status: 400, Retryable: false, Message: "the body is not valid JSON"},
 
 	"invalid_message": {Status: 400, Retryable: false, Message: "invalid WebSocket message"},
@@ -96,6 +98,10 @@ var ErrorCodes = map[string]ErrorCodeSpec{
 
 	"pool_exhausted": {Status: 429, Retryable: true, Message: "the key's {pool} pool is used up"},
 
+	"too_many_ssh_tunnels": {Status: 429, Retryable: true, Message: "you have {max} SSH connections open already; close one first"},
+
+	"too_many_ssh_keys": {Status: 429, Retryable: false, Message: "you have {max} SSH keys registered already; remove one first"},
+
 	"too_many_messages": {Status: 429, Retryable: true, Message: "too many messages"},
 
 	"not_enough_space": {Status: 507, Retryable: false, Message: "the sandbox's disk is full"},
@@ -105,6 +111,8 @@ var ErrorCodes = map[string]ErrorCodeSpec{
 	"sandbox_not_found": {Status: 404, Retryable: false, Message: "sandbox {id} not found"},
 
 	"workspace_not_found": {Status: 404, Retryable: false, Message: "workspace {name} not found"},
+
+	"ssh_key_not_found": {Status: 404, Retryable: false, Message: "ssh key {id} not found"},
 
 	"file_not_found": {Status: 404, Retryable: false, Message: "no such file or directory"},
 
@@ -143,6 +151,12 @@ var ErrorCodes = map[string]ErrorCodeSpec{
 	"sandbox_name_taken": {Status: 409, Retryable: false, Message: "you already have a sandbox named {name}"},
 
 	"workspace_name_taken": {Status: 409, Retryable: false, Message: "you already have a workspace named {name}"},
+
+	"ssh_key_taken": {Status: 409, Retryable: false, Message: "this key ({fingerprint}) is registered already"},
+
+	"workspace_no_sshd": {Status: 409, Retryable: false, Message: "this workspace's image has no sshd: {detail}"},
+
+	"workspace_sshd_failed": {Status: 502, Retryable: true, Message: "the workspace's sshd could not be started"},
 
 	"invalid_state": {Status: 409, Retryable: false, Message: "the sandbox is not in a state that allows this"},
 

@@ -34,7 +34,10 @@ import { TemplateService } from "./service/template-service.js";
 import { markHostSandboxesMissing } from "./store/host-sandboxes-store.js";
 import { VERSION } from "./version.js";
 import { HOSTD_PATH_PREFIX, hostdHandler } from "./workspaces/hostd-service.js";
+import { SshKeyService } from "./workspaces/ssh-key-service.js";
+import { SshTunnels } from "./workspaces/ssh-tunnels.js";
 import { WorkspaceService } from "./workspaces/workspace-service.js";
+import { WorkspaceSshd } from "./workspaces/workspace-sshd.js";
 
 export interface ControlPlane {
   /** http://host:port the API answers on (the real port when 0 was asked). */
@@ -217,12 +220,17 @@ export async function startControlPlane(
       traceAll: process.env.WRENN_TRACE === "1",
     });
 
+    const sshKeys = new SshKeyService(db);
+    const sshd = new WorkspaceSshd(exec, sshKeys, logger.child({ component: "sshd" }));
     const workspaces = new WorkspaceService({
       db,
       sandboxes,
       registry,
       defaultImage: SANDBOX_DEFAULTS.template,
+      sshd,
     });
+    const sshTunnels = new SshTunnels({ workspaces, sandboxes, sshd });
+    cleanups.push(async () => sshTunnels.closeAll());
     const app = await buildServer({
       audit,
       logger,
@@ -240,6 +248,8 @@ export async function startControlPlane(
       admin: { secretKey },
       metricsToken: config.metricsToken,
       workspaces,
+      sshKeys,
+      sshTunnels,
       rpc: {
         prefix: HOSTD_PATH_PREFIX,
         handler: hostdHandler({ workspaces, keys, logger: logger.child({ component: "hostd" }) }),

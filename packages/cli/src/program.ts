@@ -17,6 +17,7 @@ import { registerSandboxNetwork } from "./commands/sandbox-network.js";
 import { registerSandboxPortForward } from "./commands/sandbox-port-forward.js";
 import { registerSandboxShell } from "./commands/sandbox-shell.js";
 import { registerSandboxSnapshot, registerSnapshots } from "./commands/snapshots.js";
+import { registerSsh } from "./commands/ssh.js";
 import { registerStatus } from "./commands/status.js";
 import { registerTemplate } from "./commands/template.js";
 import { registerUp } from "./commands/up.js";
@@ -87,6 +88,7 @@ Examples:
   registerSandboxEvents(program);
 
   registerRun(program, dashDashArgs);
+  registerSsh(program, dashDashArgs);
   registerProfile(program);
   registerTemplate(program);
   registerSnapshots(program);

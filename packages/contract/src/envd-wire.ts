@@ -37,6 +37,17 @@ export const FORWARD_PORT_HEADER = "wrenn-forward-port";
  */
 export const FORWARD_ERROR_STYLE_HEADER = "wrenn-forward-error-style";
 
+/**
+ * Raw TCP to a port on a sandbox's own loopback (SSH into a workspace): the control plane asks
+ * the forwarder with FORWARD_RELAY_HEADER "tcp" and `Upgrade: wrenn-tcp`; the forwarder asks
+ * envd's TCP_RELAY_PATH (`?port=N`, envd's token) the same way; after both 101 answers the
+ * connections carry the port's bytes as they are. Only the control plane can ask (the agent
+ * token), and it never passes the header on from a client.
+ */
+export const FORWARD_RELAY_HEADER = "wrenn-forward-relay";
+export const TCP_RELAY_PATH = "/_wrenn/tcp";
+export const TCP_RELAY_UPGRADE = "wrenn-tcp";
+
 /** E2B's edge answer, with status 502, for a running sandbox's port that nothing listens on. */
 export function e2bPortNotOpen(sandboxId: string, port: number) {
   return { message: "The sandbox is running but port is not open", sandboxId, port, code: 502 };

@@ -48,6 +48,7 @@ export {
   DEFAULT_RECONNECT_TIMEOUT_MS,
   DEFAULT_REQUEST_TIMEOUT_MS,
 } from "./connection-config.js";
+export { errorFromBody } from "./error-mapping.js";
 export {
   AuthenticationError,
   CommandExitError,
@@ -108,6 +109,7 @@ export {
   type SandboxState,
 } from "./sandbox-info.js";
 export { type SandboxListOpts, SandboxPaginator, type SandboxQuery } from "./sandbox-paginator.js";
+export { type SshKeyInfo, SshKeys, workspaceSshEndpoint } from "./ssh-keys.js";
 export {
   type WorkspaceCreateOpts,
   type WorkspaceInfo,

@@ -22,6 +22,12 @@ ERROR_CODES: Dict[str, Dict[str, Any]] = {
         "retryable": False,
         "message": "invalid request",
     },
+    "invalid_ssh_key": {
+        "status": 400,
+        "grpc": "invalid_argument",
+        "retryable": False,
+        "message": "not an OpenSSH public key Wrenn accepts",
+    },
     "invalid_json": {
         "status": 400,
         "grpc": "invalid_argument",
@@ -196,6 +202,18 @@ ERROR_CODES: Dict[str, Dict[str, Any]] = {
         "retryable": True,
         "message": "the key's {pool} pool is used up",
     },
+    "too_many_ssh_tunnels": {
+        "status": 429,
+        "grpc": "resource_exhausted",
+        "retryable": True,
+        "message": "you have {max} SSH connections open already; close one first",
+    },
+    "too_many_ssh_keys": {
+        "status": 429,
+        "grpc": "resource_exhausted",
+        "retryable": False,
+        "message": "you have {max} SSH keys registered already; remove one first",
+    },
     "too_many_messages": {
         "status": 429,
         "grpc": "resource_exhausted",
@@ -225,6 +243,12 @@ ERROR_CODES: Dict[str, Dict[str, Any]] = {
         "grpc": "not_found",
         "retryable": False,
         "message": "workspace {name} not found",
+    },
+    "ssh_key_not_found": {
+        "status": 404,
+        "grpc": "not_found",
+        "retryable": False,
+        "message": "ssh key {id} not found",
     },
     "file_not_found": {
         "status": 404,
@@ -339,6 +363,24 @@ ERROR_CODES: Dict[str, Dict[str, Any]] = {
         "grpc": "already_exists",
         "retryable": False,
         "message": "you already have a workspace named {name}",
+    },
+    "ssh_key_taken": {
+        "status": 409,
+        "grpc": "already_exists",
+        "retryable": False,
+        "message": "this key ({fingerprint}) is registered already",
+    },
+    "workspace_no_sshd": {
+        "status": 409,
+        "grpc": "failed_precondition",
+        "retryable": False,
+        "message": "this workspace's image has no sshd: {detail}",
+    },
+    "workspace_sshd_failed": {
+        "status": 502,
+        "grpc": "unavailable",
+        "retryable": True,
+        "message": "the workspace's sshd could not be started",
     },
     "invalid_state": {
         "status": 409,

@@ -7,6 +7,8 @@ import type { HostService } from "../service/host-service.js";
 import type { SandboxService } from "../service/sandbox-service.js";
 import type { SnapshotService } from "../service/snapshot-service.js";
 import type { TemplateService } from "../service/template-service.js";
+import type { SshKeyService } from "../workspaces/ssh-key-service.js";
+import type { SshTunnels } from "../workspaces/ssh-tunnels.js";
 import type { WorkspaceService } from "../workspaces/workspace-service.js";
 
 export interface ApiDeps {
@@ -20,6 +22,8 @@ export interface ApiDeps {
   files: FileService;
   templates: TemplateService;
   workspaces: WorkspaceService;
+  sshKeys: SshKeyService;
+  sshTunnels: SshTunnels;
   /**
    * The domain sandbox ports are reached under (`<port>-<id>.<domain>`): E2B responses name it
    * so the SDK builds sandbox URLs for this server, not E2B's cloud.

@@ -30,9 +30,11 @@ import { fileJsonRoutes, fileRoutes } from "./v1/file-routes.js";
 import { hostAdminRoutes, hostAgentRoutes } from "./v1/host-routes.js";
 import { sandboxRoutes } from "./v1/sandbox-routes.js";
 import { snapshotRoutes } from "./v1/snapshot-routes.js";
+import { sshKeyRoutes } from "./v1/ssh-key-routes.js";
 import { templateRoutes } from "./v1/template-routes.js";
 import { terminalRoutes } from "./v1/terminal-routes.js";
 import { workspaceRoutes } from "./v1/workspace-routes.js";
+import { workspaceSshRoute } from "./v1/workspace-ssh-route.js";
 
 export interface ServerOptions extends ApiDeps {
   /** Who did what: written by the services, read by GET /v1/sandboxes/:id/events. */
@@ -201,6 +203,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       await v1.register(fileJsonRoutes, options);
       await v1.register(templateRoutes, options);
       await v1.register(workspaceRoutes, options);
+      await v1.register(workspaceSshRoute, options);
+      await v1.register(sshKeyRoutes, options);
       await v1.register(snapshotRoutes, options);
     },
     { prefix: "/v1" },

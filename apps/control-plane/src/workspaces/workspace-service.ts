@@ -22,6 +22,7 @@ import {
   WorkspaceNameTaken,
   type WorkspaceRecord,
 } from "../store/workspace-store.js";
+import type { WorkspaceSshd } from "./workspace-sshd.js";
 
 /** A workspace as every edge reports it (hostd.v1's WorkspaceInfo, /v1's Workspace). */
 export interface WorkspaceView {
@@ -64,6 +65,8 @@ export interface WorkspaceServiceOptions {
   registry: HostRegistry;
   /** The template a workspace that names no image runs. */
   defaultImage: string;
+  /** Readies each running workspace for SSH (keys, sshd) after create and resume. */
+  sshd?: WorkspaceSshd;
 }
 
 /** Marks a workspace's sandbox so its listing says what it is for. */
@@ -126,6 +129,7 @@ export class WorkspaceService {
       throw error;
     }
     const linked = (await setWorkspaceSandbox(this.options.db, row.id, sandbox.id)) ?? row;
+    this.options.sshd?.prepareSoon(principal, sandbox.id);
     const workspace = await this.view(linked, sandbox);
     return {
       workspace,
@@ -165,10 +169,35 @@ export class WorkspaceService {
     const row = await this.find(principal, name);
     const sandbox = await this.sandboxOf(principal, row);
     this.refuseStopped(row, sandbox);
-    const { sandbox: resumed } = await this.options.sandboxes.resume(principal, sandbox.id, {
-      timeoutSeconds: WORKSPACE_IDLE_SUSPEND_SECONDS,
-    });
-    return this.view(row, resumed);
+    return this.view(row, await this.resumeSandbox(principal, sandbox));
+  }
+
+  /**
+   * The running sandbox of a workspace, resumed first when it is suspended (an SSH connection
+   * wakes its workspace). A stopped one is refused; one still being created is busy.
+   */
+  async reach(principal: Principal, name: unknown): Promise<Sandbox> {
+    const row = await this.find(principal, name);
+    const sandbox = await this.sandboxOf(principal, row);
+    this.refuseStopped(row, sandbox);
+    if (sandbox.state === "running") return sandbox;
+    if (workspaceStateOf(sandbox.state) === "created") {
+      throw new ServiceError(
+        "sandbox_busy",
+        `workspace ${row.name} is starting; try again shortly`,
+      );
+    }
+    return this.resumeSandbox(principal, sandbox);
+  }
+
+  private async resumeSandbox(principal: Principal, sandbox: Sandbox): Promise<Sandbox> {
+    const { sandbox: resumed, resumed: woke } = await this.options.sandboxes.resume(
+      principal,
+      sandbox.id,
+      { timeoutSeconds: WORKSPACE_IDLE_SUSPEND_SECONDS },
+    );
+    if (woke) this.options.sshd?.prepareSoon(principal, resumed.id);
+    return resumed;
   }
 
   /** Destroys its sandbox, then forgets it; the name is free afterwards. */

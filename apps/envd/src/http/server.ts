@@ -20,6 +20,7 @@ import { bodyPending, closeWithoutFin, refuse } from "./refuse.js";
 import { withRequestTrace } from "./request-trace.js";
 import { json, jsonError } from "./respond.js";
 import { describeBareRpcErrors } from "./rpc-errors.js";
+import { TcpRelay } from "./tcp-relay.js";
 
 export interface EnvdDeps {
   state: SandboxState;
@@ -45,6 +46,7 @@ export class EnvdServer {
   readonly #deps: EnvdDeps;
   readonly #rpc: ReturnType<typeof connectNodeAdapter>;
   readonly #sockets = new Set<Socket>();
+  readonly #relay: TcpRelay;
   #server: Server | undefined;
   #host = "0.0.0.0";
   #port = ENVD_PORT;
@@ -54,6 +56,7 @@ export class EnvdServer {
 
   constructor(deps: EnvdDeps) {
     this.#deps = deps;
+    this.#relay = new TcpRelay(deps.state, deps.log);
     this.#rpc = connectNodeAdapter({
       routes: (router) => {
         router.service(Process, processService(deps));
@@ -93,6 +96,9 @@ export class EnvdServer {
       socket.setKeepAlive(true, 60_000);
       socket.once("close", () => this.#sockets.delete(socket));
     });
+    server.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) =>
+      this.#relay.handle(req, socket, head),
+    );
     server.on("clientError", (_error, socket: Socket) => {
       if (socket.writable) {
         socket.write("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
@@ -207,6 +213,7 @@ export class EnvdServer {
       socket.resetAndDestroy();
       reset++;
     }
+    reset += this.#relay.resetAll();
     this.#server?.close();
     this.#server = undefined;
     this.#deps.log.info({ connectionsReset: reset }, "quiesced for checkpoint");

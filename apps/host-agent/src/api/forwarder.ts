@@ -7,6 +7,7 @@ import {
   e2bPortNotOpen,
   FORWARD_ERROR_STYLE_HEADER,
   FORWARD_PORT_HEADER,
+  FORWARD_RELAY_HEADER,
   FORWARD_SANDBOX_HEADER,
   httpStatusOf,
   prependServerTiming,
@@ -20,6 +21,7 @@ import { createProxyServer } from "http-proxy-3";
 import type { Logger } from "pino";
 import { AgentError } from "../sandboxes/errors.js";
 import type { SandboxManager } from "../sandboxes/sandbox-manager.js";
+import { relayTcp } from "./tcp-relay.js";
 
 export const FORWARD_SANDBOX = FORWARD_SANDBOX_HEADER;
 export const FORWARD_PORT = FORWARD_PORT_HEADER;
@@ -113,6 +115,8 @@ export class Forwarder {
   }
 
   ws(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    const relay = req.headers[FORWARD_RELAY_HEADER];
+    delete req.headers[FORWARD_RELAY_HEADER];
     const target = this.resolve(req);
     delete req.headers[TRACE_HEADER];
     if ("error" in target) {
@@ -122,6 +126,10 @@ export class Forwarder {
       return;
     }
     this.hold(target.sandboxId, socket);
+    if (relay === "tcp") {
+      relayTcp(req, socket, head, target.host, target.port, this.log);
+      return;
+    }
     this.proxy.ws(req, socket, head, { target: target.url });
   }
 
@@ -151,7 +159,7 @@ export class Forwarder {
   private resolve(
     req: http.IncomingMessage,
   ):
-    | { url: string; sandboxId: string; port: number; e2bStyle: boolean }
+    | { url: string; host: string; sandboxId: string; port: number; e2bStyle: boolean }
     | { status: number; code: ErrorCode; error: string } {
     const sandboxId = String(req.headers[FORWARD_SANDBOX] ?? "");
     const portText = String(req.headers[FORWARD_PORT] ?? ENVD_PORT);
@@ -171,7 +179,7 @@ export class Forwarder {
     }
     try {
       const { host } = this.manager.target(sandboxId);
-      return { url: `http://${host}:${port}`, sandboxId, port, e2bStyle };
+      return { url: `http://${host}:${port}`, host, sandboxId, port, e2bStyle };
     } catch (err) {
       if (err instanceof AgentError && err.code === "not_found") {
         return refusal("sandbox_not_found", err.message);

@@ -9,6 +9,13 @@ export const REQUEST_ERROR_CODES = {
     retryable: false,
     message: "invalid request",
   },
+  /** Not an OpenSSH public key line Wrenn accepts (type, size, encoding or length). */
+  invalid_ssh_key: {
+    status: 400,
+    grpc: "invalid_argument",
+    retryable: false,
+    message: "not an OpenSSH public key Wrenn accepts",
+  },
   invalid_json: {
     status: 400,
     grpc: "invalid_argument",
@@ -219,6 +226,19 @@ export const REQUEST_ERROR_CODES = {
     retryable: true,
     message: "the key's {pool} pool is used up",
   },
+  /** The owner has as many SSH tunnels open as one owner may (SSH_LIMITS.tunnelsPerOwner). */
+  too_many_ssh_tunnels: {
+    status: 429,
+    grpc: "resource_exhausted",
+    retryable: true,
+    message: "you have {max} SSH connections open already; close one first",
+  },
+  too_many_ssh_keys: {
+    status: 429,
+    grpc: "resource_exhausted",
+    retryable: false,
+    message: "you have {max} SSH keys registered already; remove one first",
+  },
   too_many_messages: {
     status: 429,
     grpc: "resource_exhausted",
@@ -245,6 +265,12 @@ export const REQUEST_ERROR_CODES = {
     grpc: "not_found",
     retryable: false,
     message: "workspace {name} not found",
+  },
+  ssh_key_not_found: {
+    status: 404,
+    grpc: "not_found",
+    retryable: false,
+    message: "ssh key {id} not found",
   },
   file_not_found: {
     status: 404,

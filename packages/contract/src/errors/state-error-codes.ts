@@ -58,6 +58,27 @@ export const STATE_ERROR_CODES = {
     retryable: false,
     message: "you already have a workspace named {name}",
   },
+  /** The owner registered this public key already (keys are unique per owner). */
+  ssh_key_taken: {
+    status: 409,
+    grpc: "already_exists",
+    retryable: false,
+    message: "this key ({fingerprint}) is registered already",
+  },
+  /** The workspace's image has no OpenSSH server, so nothing can answer `wrenn ssh`. */
+  workspace_no_sshd: {
+    status: 409,
+    grpc: "failed_precondition",
+    retryable: false,
+    message: "this workspace's image has no sshd: {detail}",
+  },
+  /** Writing authorized_keys or starting sshd in the workspace failed (its message says how). */
+  workspace_sshd_failed: {
+    status: 502,
+    grpc: "unavailable",
+    retryable: true,
+    message: "the workspace's sshd could not be started",
+  },
   invalid_state: {
     status: 409,
     grpc: "failed_precondition",

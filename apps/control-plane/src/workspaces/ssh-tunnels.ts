@@ -1,0 +1,154 @@
+import http from "node:http";
+import https from "node:https";
+import type { Duplex } from "node:stream";
+import {
+  ENVD_ACCESS_TOKEN_HEADER,
+  errorMessage,
+  FORWARD_RELAY_HEADER,
+  isErrorCode,
+  SSH_LIMITS,
+  SSH_PORT,
+  TCP_RELAY_UPGRADE,
+} from "@wrenn/contract";
+import { ServiceError } from "../service/errors.js";
+import type { SandboxService } from "../service/sandbox-service.js";
+import type { Principal } from "../service/sandbox-types.js";
+import type { WorkspaceService } from "./workspace-service.js";
+import type { WorkspaceSshd } from "./workspace-sshd.js";
+
+export interface SshTunnel {
+  /** The raw byte stream to the workspace's sshd. */
+  stream: Duplex;
+  /** Ends the tunnel and frees its place in the owner's count; idempotent. */
+  close(): void;
+}
+
+export interface SshTunnelOptions {
+  workspaces: WorkspaceService;
+  sandboxes: SandboxService;
+  sshd: WorkspaceSshd;
+  tunnelsPerOwner?: number;
+  idleSeconds?: number;
+}
+
+/**
+ * SSH into a workspace over the control plane's own port: a byte stream to sshd on the
+ * workspace's loopback, through its host agent's forwarder (FORWARD_RELAY_HEADER "tcp") and
+ * envd's relay. A suspended workspace is resumed first. Bounded per owner, and closed after
+ * SSH_LIMITS.tunnelIdleSeconds without a byte either way.
+ */
+export class SshTunnels {
+  private readonly perOwner = new Map<string, number>();
+  private readonly open = new Set<SshTunnel>();
+
+  constructor(private readonly options: SshTunnelOptions) {}
+
+  async connect(principal: Principal, name: unknown): Promise<SshTunnel> {
+    const max = this.options.tunnelsPerOwner ?? SSH_LIMITS.tunnelsPerOwner;
+    const held = this.perOwner.get(principal.ownerId) ?? 0;
+    if (held >= max) {
+      throw new ServiceError("too_many_ssh_tunnels", errorMessage("too_many_ssh_tunnels", { max }));
+    }
+    this.perOwner.set(principal.ownerId, held + 1);
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      const n = (this.perOwner.get(principal.ownerId) ?? 1) - 1;
+      if (n <= 0) this.perOwner.delete(principal.ownerId);
+      else this.perOwner.set(principal.ownerId, n);
+    };
+    try {
+      const sandbox = await this.options.workspaces.reach(principal, name);
+      await this.options.sshd.prepare(principal, sandbox.id);
+      const stream = await this.upgrade(principal, sandbox.id);
+      const idleMs = (this.options.idleSeconds ?? SSH_LIMITS.tunnelIdleSeconds) * 1000;
+      const tunnel: SshTunnel = {
+        stream,
+        close: () => {
+          this.open.delete(tunnel);
+          release();
+          stream.destroy();
+        },
+      };
+      this.open.add(tunnel);
+      if ("setTimeout" in stream && typeof stream.setTimeout === "function") {
+        (stream as import("node:net").Socket).setTimeout(idleMs, () => tunnel.close());
+      }
+      stream.once("close", () => tunnel.close());
+      return tunnel;
+    } catch (error) {
+      release();
+      throw error;
+    }
+  }
+
+  /** Cuts every tunnel (shutdown). */
+  closeAll(): void {
+    for (const tunnel of [...this.open]) tunnel.close();
+  }
+
+  private async upgrade(principal: Principal, sandboxId: string): Promise<Duplex> {
+    const endpoint = await this.options.sandboxes.endpoint(principal, sandboxId);
+    const target = endpoint.client.forwardTarget(endpoint.id, SSH_PORT);
+    const url = new URL(target.url);
+    const request = (url.protocol === "https:" ? https : http).request({
+      protocol: url.protocol,
+      host: url.hostname,
+      port: url.port,
+      method: "GET",
+      path: "/",
+      headers: {
+        ...target.headers,
+        [FORWARD_RELAY_HEADER]: "tcp",
+        ...(endpoint.envdAccessToken
+          ? { [ENVD_ACCESS_TOKEN_HEADER]: endpoint.envdAccessToken }
+          : {}),
+        connection: "Upgrade",
+        upgrade: TCP_RELAY_UPGRADE,
+      },
+    });
+    return new Promise<Duplex>((resolve, reject) => {
+      request.once("upgrade", (_res, socket, head) => {
+        // Held until the WebSocket side is attached (sshd speaks first: its banner must wait).
+        socket.pause();
+        if (head.length > 0) socket.unshift(head);
+        socket.setNoDelay(true);
+        resolve(socket);
+      });
+      request.once("response", (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.once("end", () => reject(refusalOf(res.statusCode ?? 502, Buffer.concat(chunks))));
+        res.once("error", () => reject(refusalOf(502, Buffer.alloc(0))));
+      });
+      request.once("error", (error) =>
+        reject(
+          new ServiceError(
+            "host_unavailable",
+            `the workspace's host did not answer: ${error.message}`,
+          ),
+        ),
+      );
+      request.end();
+    });
+  }
+}
+
+/** The relay's refusal as a ServiceError: its own code when it names one. */
+function refusalOf(status: number, body: Buffer): ServiceError {
+  let parsed: { error?: { code?: unknown; message?: unknown }; message?: unknown } = {};
+  try {
+    parsed = JSON.parse(body.toString("utf8"));
+  } catch {}
+  const code = parsed.error?.code;
+  const message = String(parsed.error?.message ?? parsed.message ?? `status ${status}`);
+  if (isErrorCode(code)) return new ServiceError(code, message);
+  if (status === 502) {
+    return new ServiceError(
+      "workspace_sshd_failed",
+      `the workspace's sshd did not answer: ${message}`,
+    );
+  }
+  return new ServiceError("sandbox_unreachable", `the workspace could not be reached: ${message}`);
+}

@@ -1,0 +1,119 @@
+import { errorMessage, SSH_PORT, SSH_USER } from "@wrenn/contract";
+import type { Logger } from "pino";
+import type { ExecService } from "../commands/exec-service.js";
+import { ServiceError } from "../service/errors.js";
+import type { Principal } from "../service/sandbox-types.js";
+import type { SshKeyService } from "./ssh-key-service.js";
+
+/** Exit status of the start script when the image has no sshd (sysexits' EX_CONFIG). */
+const NO_SSHD = 78;
+
+/**
+ * Run as root. Host keys: the template carries none; `ssh-keygen -A` makes the missing ones
+ * at a workspace's first start, on its own disk (/etc/ssh), so each workspace has its own and
+ * keeps it. sshd listens on the workspace's loopback only (the host agent's relay reaches it
+ * through envd), never takes a password, never lets root in. Started once: a live sshd (its
+ * pid file) is left as it is.
+ */
+const START_SSHD = `
+set -e
+if [ ! -x /usr/sbin/sshd ]; then
+  echo "no /usr/sbin/sshd in this image; install openssh-server in it (the base image has it)" >&2
+  exit ${NO_SSHD}
+fi
+mkdir -p /run/sshd && chmod 0755 /run/sshd
+ssh-keygen -A >/dev/null
+pid=/run/wrenn-sshd.pid
+# A pid file left by a sandbox that booted again may name some other process now.
+if [ -s "$pid" ] && [ "$(cat "/proc/$(cat "$pid")/comm" 2>/dev/null)" = sshd ]; then exit 0; fi
+exec /usr/sbin/sshd -o ListenAddress=127.0.0.1:${SSH_PORT} -o PidFile="$pid" \\
+  -o PasswordAuthentication=no -o KbdInteractiveAuthentication=no -o PermitRootLogin=no \\
+  -o PermitEmptyPasswords=no -o AuthorizedKeysFile=.ssh/authorized_keys -o AllowUsers=${SSH_USER}
+`;
+
+/**
+ * Run as the user, with the keys on stdin: a fresh authorized_keys (0600 in a 0700 ~/.ssh),
+ * swapped in whole so sshd never reads half a file. As the user, so nothing it owns (a symlink
+ * in ~/.ssh) can make root write elsewhere.
+ */
+const WRITE_KEYS = `
+set -e
+umask 077
+mkdir -p "$HOME/.ssh" && chmod 0700 "$HOME/.ssh"
+cat > "$HOME/.ssh/authorized_keys.wrenn-new"
+chmod 0600 "$HOME/.ssh/authorized_keys.wrenn-new"
+mv -f "$HOME/.ssh/authorized_keys.wrenn-new" "$HOME/.ssh/authorized_keys"
+`;
+
+/**
+ * Gets a workspace ready for SSH: the owner's registered keys in ~user/.ssh/authorized_keys,
+ * sshd running on its loopback. Idempotent, through envd (no host path is touched), one at a
+ * time per sandbox.
+ */
+export class WorkspaceSshd {
+  private readonly running = new Map<string, Promise<void>>();
+
+  constructor(
+    private readonly exec: ExecService,
+    private readonly keys: SshKeyService,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Prepares it; `workspace_no_sshd` when its image has no sshd. */
+  prepare(principal: Principal, sandboxId: string): Promise<void> {
+    const before = this.running.get(sandboxId) ?? Promise.resolve();
+    const next = before.catch(() => {}).then(() => this.run(principal, sandboxId));
+    this.running.set(sandboxId, next);
+    const forget = () => {
+      if (this.running.get(sandboxId) === next) this.running.delete(sandboxId);
+    };
+    next.then(forget, forget);
+    return next;
+  }
+
+  /** At create and resume: prepared ahead of the first `wrenn ssh`, failures only logged. */
+  prepareSoon(principal: Principal, sandboxId: string): void {
+    this.prepare(principal, sandboxId).catch((error: unknown) =>
+      this.logger.info(
+        { sandboxId, err: (error as Error).message },
+        "workspace not prepared for ssh (retried at the next ssh connection)",
+      ),
+    );
+  }
+
+  private async run(principal: Principal, sandboxId: string): Promise<void> {
+    const keys = await this.keys.authorizedKeys(principal.ownerId);
+    const written = await this.exec.run(principal, sandboxId, {
+      cmd: "/bin/sh",
+      args: ["-c", WRITE_KEYS],
+      user: SSH_USER,
+      stdin: Buffer.from(keys),
+      timeoutSeconds: 60,
+    });
+    if (written.exitCode !== 0) {
+      throw new ServiceError(
+        "workspace_sshd_failed",
+        `could not write ~${SSH_USER}/.ssh/authorized_keys: ${Buffer.from(written.stderr).toString().trim().slice(0, 300)}`,
+      );
+    }
+    const started = await this.exec.run(principal, sandboxId, {
+      cmd: "/bin/sh",
+      args: ["-c", START_SSHD],
+      user: "root",
+      timeoutSeconds: 60,
+    });
+    const stderr = Buffer.from(started.stderr).toString().trim().slice(0, 300);
+    if (started.exitCode === NO_SSHD) {
+      throw new ServiceError(
+        "workspace_no_sshd",
+        errorMessage("workspace_no_sshd", { detail: stderr }),
+      );
+    }
+    if (started.exitCode !== 0) {
+      throw new ServiceError(
+        "workspace_sshd_failed",
+        `could not start sshd in the workspace: ${stderr}`,
+      );
+    }
+  }
+}

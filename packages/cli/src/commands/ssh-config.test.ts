@@ -1,0 +1,51 @@
+import { mkdtemp, readFile, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, test } from "vitest";
+import { proxyCommand, shellWord, sshBlock, withSshBlock, writeSshBlock } from "./ssh-config.js";
+
+describe("the managed ~/.ssh/config block", () => {
+  const block = (name: string, cmd = "wrenn ssh --stdio x") => sshBlock(name, cmd);
+
+  test("is appended once, then replaced in place; every other byte stays", () => {
+    const mine =
+      "Host a\n  User me\n# >>> wrenn other.wrenn\nHost other.wrenn\n# <<< wrenn other.wrenn\nHost z\n";
+    const once = withSshBlock(mine, "box", block("box", "one"));
+    expect(once).toBe(`${mine}\n${block("box", "one")}`);
+    const twice = withSshBlock(once, "box", block("box", "two"));
+    expect(twice).toBe(`${mine}\n${block("box", "two")}`);
+    expect(twice.match(/# >>> wrenn box\.wrenn/g)).toHaveLength(1);
+    // Unchanged when nothing changed; a file without a final newline keeps its last line.
+    expect(withSshBlock(twice, "box", block("box", "two"))).toBe(twice);
+    expect(withSshBlock("Host a", "box", block("box"))).toBe(`Host a\n\n${block("box")}`);
+    expect(withSshBlock("", "box", block("box"))).toBe(block("box"));
+  });
+
+  test("a block in the middle is rewritten where it is; duplicates collapse into it", () => {
+    const text = `top\n${block("box", "old")}middle\n${block("box", "older")}end\n`;
+    expect(withSshBlock(text, "box", block("box", "new"))).toBe(
+      `top\n${block("box", "new")}middle\nend\n`,
+    );
+  });
+
+  test("the ProxyCommand quotes for the shell and keeps ssh's % tokens out", () => {
+    expect(shellWord("/usr/bin/node")).toBe("/usr/bin/node");
+    expect(shellWord("/a b/it's")).toBe(`'/a b/it'\\''s'`);
+    expect(shellWord("50%")).toBe("50%%");
+    expect(proxyCommand(["/n", "/w.js"], "box", "http://127.0.0.1:3000")).toBe(
+      "/n /w.js --api-url http://127.0.0.1:3000 ssh --stdio box",
+    );
+  });
+
+  test("the file keeps its mode; a new one is 0600", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "wrenn-ssh-config-"));
+    const file = join(dir, "config");
+    await writeFile(file, "Host a\n", { mode: 0o644 });
+    await writeSshBlock(file, "box", block("box"));
+    expect((await stat(file)).mode & 0o777).toBe(0o644);
+    expect(await readFile(file, "utf8")).toBe(`Host a\n\n${block("box")}`);
+    const fresh = join(dir, "sub", "config");
+    await writeSshBlock(fresh, "box", block("box"));
+    expect((await stat(fresh)).mode & 0o777).toBe(0o600);
+  });
+});

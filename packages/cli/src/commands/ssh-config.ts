@@ -1,0 +1,90 @@
+// The managed block `wrenn code NAME` keeps in ~/.ssh/config: `Host NAME.wrenn` with the
+// ProxyCommand that reaches the workspace through the control plane. Only its own block is
+// ever rewritten; every other byte of the file, and its mode, stay as they were.
+import { chmod, mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { SSH_HOST_SUFFIX, SSH_USER } from "@wrenn/contract";
+
+const begin = (host: string) => `# >>> wrenn ${host}`;
+const end = (host: string) => `# <<< wrenn ${host}`;
+
+/** A word for /bin/sh (ssh runs ProxyCommand with the user's shell), `%` kept from ssh's tokens. */
+export function shellWord(word: string): string {
+  const quoted = /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+  return quoted.replace(/%/g, "%%");
+}
+
+/** The ProxyCommand line: this very CLI, by absolute path, in --stdio mode. */
+export function proxyCommand(cli: string[], name: string, apiUrl?: string): string {
+  const words = [...cli, ...(apiUrl ? ["--api-url", apiUrl] : []), "ssh", "--stdio", name];
+  return words.map(shellWord).join(" ");
+}
+
+/** How the running CLI is started again by absolute paths (node, then its script). */
+export function runningCli(): string[] {
+  const script = process.argv[1];
+  return script ? [process.execPath, path.resolve(script)] : [process.execPath];
+}
+
+export function sshBlock(name: string, command: string): string {
+  const host = `${name}${SSH_HOST_SUFFIX}`;
+  return [
+    begin(host),
+    `Host ${host}`,
+    `  User ${SSH_USER}`,
+    `  HostKeyAlias ${host}`,
+    `  ProxyCommand ${command}`,
+    end(host),
+    "",
+  ].join("\n");
+}
+
+/**
+ * The file's text with the workspace's block in place: replaced where it was (every copy of
+ * it, should there be several, collapses into the first), appended otherwise.
+ */
+export function withSshBlock(text: string, name: string, block: string): string {
+  const host = `${name}${SSH_HOST_SUFFIX}`;
+  const lines = text.split(/(?<=\n)/);
+  const out: string[] = [];
+  let inside = false;
+  let placed = false;
+  for (const line of lines) {
+    const bare = line.replace(/\r?\n$/, "");
+    if (!inside && bare === begin(host)) {
+      inside = true;
+      if (!placed) out.push(block);
+      placed = true;
+      continue;
+    }
+    if (inside) {
+      if (bare === end(host)) inside = false;
+      continue;
+    }
+    out.push(line);
+  }
+  if (placed) return out.join("");
+  const body = out.join("");
+  const separator = body === "" || body.endsWith("\n") ? "" : "\n";
+  return `${body}${separator}${body === "" ? "" : "\n"}${block}`;
+}
+
+/** Writes the block into `file` (created 0600 in a 0700 directory when missing). */
+export async function writeSshBlock(file: string, name: string, block: string): Promise<void> {
+  let text = "";
+  let mode = 0o600;
+  try {
+    text = await readFile(file, "utf8");
+    mode = (await stat(file)).mode & 0o7777;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+  }
+  const next = withSshBlock(text, name, block);
+  if (next === text) return;
+  // Written beside it and renamed over it: ssh never reads half a file.
+  const temp = `${file}.wrenn-${process.pid}`;
+  await writeFile(temp, next, { mode });
+  await chmod(temp, mode);
+  await rename(temp, file);
+}

@@ -1,0 +1,264 @@
+import { execFile, spawn } from "node:child_process";
+import { chmod, mkdir, readFile, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { SshKeys, Workspaces } from "@wrenn/sdk";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { isolatedEnv, WRENN_MAIN, wrenn } from "../cli/wrenn-cli.js";
+import { Stack, type UserKey } from "../e2e-stack/stack.js";
+
+// SSH into a workspace through the control plane's own port, with the real OpenSSH client:
+// `ssh -o ProxyCommand="wrenn ssh --stdio NAME"`, keys registered with /v1/ssh-keys, sshd on
+// the workspace's loopback reached through the host agent and envd.
+//
+// The "laptop" runs on this host's loopback, not in a network namespace of its own: the test
+// stack's control plane listens on 127.0.0.1 only, which no other namespace can reach without
+// route_localnet and a DNAT on the host's loopback (a change to the loopback of every stack
+// running on this machine). Its HOME is a temp dir; ssh gets -F and key paths explicitly,
+// since OpenSSH reads ~/.ssh from the passwd entry, not $HOME.
+
+const run = promisify(execFile);
+
+interface Ran {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function ssh(args: string[], env: Record<string, string>): Promise<Ran> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("ssh", args, { env, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => {
+      stdout += d;
+    });
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d;
+    });
+    child.once("error", reject);
+    child.once("exit", (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+describe("SSH into a workspace over the control plane's port", () => {
+  let stack: Stack;
+  let user: UserKey;
+  let other: UserKey;
+  let home: string;
+  let env: Record<string, string>;
+  let otherEnv: Record<string, string>;
+  const proxy = (name: string) =>
+    `ProxyCommand=${process.execPath} ${WRENN_MAIN} ssh --stdio ${name}`;
+  /** ssh with nothing of this machine's config, a key of ours and a known_hosts of our own. */
+  const sshArgs = (name: string, key: string, strict = "accept-new") => [
+    "-F",
+    "/dev/null",
+    "-i",
+    join(home, ".ssh", key),
+    "-o",
+    "IdentitiesOnly=yes",
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    `UserKnownHostsFile=${join(home, ".ssh", "known_hosts")}`,
+    "-o",
+    `StrictHostKeyChecking=${strict}`,
+    "-o",
+    `HostKeyAlias=${name}.wrenn`,
+    "-o",
+    proxy(name),
+    "-o",
+    "ConnectTimeout=600",
+    `user@${name}.wrenn`,
+  ];
+
+  beforeAll(async () => {
+    stack = await Stack.start({ poolSize: 0 });
+    user = await stack.key({ name: "ssh-owner" });
+    other = await stack.key({ name: "ssh-other" });
+    env = await isolatedEnv({ WRENN_API_URL: stack.url, WRENN_API_KEY: user.key });
+    home = join(env.XDG_CONFIG_HOME as string, "..", "home");
+    env.HOME = home;
+    otherEnv = { ...env, WRENN_API_KEY: other.key };
+    await mkdir(join(home, ".ssh"), { recursive: true, mode: 0o700 });
+    for (const name of ["id_ed25519", "stranger", "others"]) {
+      await run("ssh-keygen", [
+        "-q",
+        "-t",
+        "ed25519",
+        "-N",
+        "",
+        "-C",
+        `${name}@laptop`,
+        "-f",
+        join(home, ".ssh", name),
+      ]);
+    }
+  });
+  afterAll(() => stack?.close());
+
+  test("keys: registered from ~/.ssh by the CLI, listed with their fingerprint; bad ones are 4xx", async () => {
+    const added = await wrenn(["ssh-key", "add", "--json"], { env });
+    expect(added.code, added.stderr).toBe(0);
+    const key = JSON.parse(added.stdout) as { id: string; fingerprint: string; name: string };
+    const printed = (await run("ssh-keygen", ["-lf", join(home, ".ssh", "id_ed25519.pub")])).stdout;
+    expect(printed.split(" ")[1]).toBe(key.fingerprint);
+    expect(key.name).toBe("id_ed25519@laptop");
+    expect((await SshKeys.list({ apiKey: user.key, apiUrl: stack.url })).map((k) => k.id)).toEqual([
+      key.id,
+    ]);
+    // The other owner registers a key of its own: it opens none of our workspaces.
+    const others = await readFile(join(home, ".ssh", "others.pub"), "utf8");
+    await SshKeys.add(others, { apiKey: other.key, apiUrl: stack.url });
+
+    const pub = await readFile(join(home, ".ssh", "id_ed25519.pub"), "utf8");
+    const [type, data] = pub.split(" ");
+    const rsa1024 = (
+      await run("ssh-keygen", [
+        "-q",
+        "-t",
+        "rsa",
+        "-b",
+        "1024",
+        "-N",
+        "",
+        "-f",
+        join(home, "weak"),
+      ]).then(() => readFile(join(home, "weak.pub"), "utf8"))
+    ).trim();
+    const cases: [unknown, number, string][] = [
+      [{ publicKey: "not a key" }, 400, "invalid_ssh_key"],
+      [{ publicKey: `${type} ${data?.slice(0, -8)}` }, 400, "invalid_ssh_key"],
+      [{ publicKey: `ssh-rsa ${data}` }, 400, "invalid_ssh_key"],
+      [{ publicKey: rsa1024 }, 400, "invalid_ssh_key"],
+      [{ publicKey: `${type} ${data} ${"x".repeat(9000)}` }, 400, "invalid_request"],
+      [{ publicKey: "-----BEGIN OPENSSH PRIVATE KEY-----" }, 400, "invalid_ssh_key"],
+      [{ publicKey: `${type} ${data} other comment` }, 409, "ssh_key_taken"],
+      [{ publicKey: pub, extra: 1 }, 400, "invalid_request"],
+    ];
+    for (const [body, status, code] of cases) {
+      const r = await stack.call("POST", "/v1/ssh-keys", { key: user.key, body });
+      expect(r.status, `${JSON.stringify(body).slice(0, 80)}: ${r.text}`).toBe(status);
+      expect((r.body as { error: { code: string } }).error.code).toBe(code);
+    }
+    const gone = await stack.call("DELETE", "/v1/ssh-keys/key-00000000", { key: user.key });
+    expect(gone.status).toBe(404);
+    expect((gone.body as { error: { code: string } }).error.code).toBe("ssh_key_not_found");
+    // Nothing of the refused ones was stored.
+    expect(await SshKeys.list({ apiKey: user.key, apiUrl: stack.url })).toHaveLength(1);
+
+    const unknown = await wrenn(["ssh", "--stdio", "nobody"], { env });
+    expect(unknown.code).toBe(3);
+    expect(unknown.stderr).toMatch(/workspace nobody not found/);
+  });
+
+  test("ssh through the ProxyCommand: the registered key gets in as user, no other key or owner does", async () => {
+    const ws = await Workspaces.create("box", {
+      apiKey: user.key,
+      apiUrl: stack.url,
+      vcpus: 1,
+      memoryMb: 512,
+      diskGb: 2,
+    });
+    const who = await ssh([...sshArgs("box", "id_ed25519"), "id -un"], env);
+    expect(who.stderr + who.stdout).toContain("user");
+    expect(who.code, who.stderr).toBe(0);
+    expect(who.stdout).toBe("user\n");
+
+    const wrote = await ssh(
+      [...sshArgs("box", "id_ed25519"), "echo written by ssh > ~/from-ssh.txt"],
+      env,
+    );
+    expect(wrote.code, wrote.stderr).toBe(0);
+    const file = await stack.call(
+      "GET",
+      `/v1/sandboxes/${ws.sandboxId}/files?path=/home/user/from-ssh.txt`,
+      {
+        key: user.key,
+      },
+    );
+    expect(file.text).toBe("written by ssh\n");
+
+    const stranger = await ssh([...sshArgs("box", "stranger"), "id -un"], env);
+    expect(stranger.code).toBe(255);
+    expect(stranger.stderr).toMatch(/Permission denied \(publickey\)/);
+    // The other owner's registered key, through our API key: not in this workspace's keys.
+    const othersKey = await ssh([...sshArgs("box", "others"), "id -un"], env);
+    expect(othersKey.code).toBe(255);
+    expect(othersKey.stderr).toMatch(/Permission denied \(publickey\)/);
+    // Our key through the other owner's API key: the tunnel itself is refused.
+    const otherOwner = await ssh([...sshArgs("box", "id_ed25519"), "id -un"], otherEnv);
+    expect(otherOwner.code).toBe(255);
+    expect(otherOwner.stderr).toMatch(/workspace box not found/);
+
+    // authorized_keys as sshd wants it: the user's, 0600.
+    const perms = await stack.call("POST", `/v1/sandboxes/${ws.sandboxId}/exec`, {
+      key: user.key,
+      body: { command: "stat -c '%U %a' ~/.ssh/authorized_keys ~/.ssh" },
+    });
+    expect((perms.body as { stdout: string }).stdout).toBe("user 600\nuser 700\n");
+  });
+
+  test("a suspended workspace is resumed by ssh, with the same host key", async () => {
+    const before = (await readFile(join(home, ".ssh", "known_hosts"), "utf8")).trim();
+    expect(before).toMatch(/^box\.wrenn /);
+    const suspended = await Workspaces.suspend("box", { apiKey: user.key, apiUrl: stack.url });
+    expect(suspended.state).toBe("suspended");
+    // StrictHostKeyChecking=yes: a changed host key would fail the connection.
+    const again = await ssh([...sshArgs("box", "id_ed25519", "yes"), "cat ~/from-ssh.txt"], env);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toBe("written by ssh\n");
+    expect((await Workspaces.get("box", { apiKey: user.key, apiUrl: stack.url })).state).toBe(
+      "running",
+    );
+    expect((await readFile(join(home, ".ssh", "known_hosts"), "utf8")).trim()).toBe(before);
+  });
+
+  test("wrenn code writes one managed block in ~/.ssh/config that the real ssh reads", async () => {
+    const config = join(home, ".ssh", "config");
+    const mine = "# mine\nHost elsewhere\n  User me\n";
+    await writeFile(config, mine);
+    await chmod(config, 0o640);
+    // No `code` on PATH: the CLI says so and prints the command.
+    const noCode = { ...env, PATH: "/usr/bin:/bin" };
+    for (let i = 0; i < 2; i++) {
+      const r = await wrenn(["code", "box", "/home/user/project"], { env: noCode });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toContain("code --remote ssh-remote+box.wrenn /home/user/project");
+    }
+    const text = await readFile(config, "utf8");
+    expect(text.startsWith(mine)).toBe(true);
+    expect(text.match(/# >>> wrenn box\.wrenn/g)).toHaveLength(1);
+    expect(text.match(/# <<< wrenn box\.wrenn/g)).toHaveLength(1);
+    expect((await stat(config)).mode & 0o777).toBe(0o640);
+
+    const g = await run("ssh", ["-F", config, "-G", "box.wrenn"], { env });
+    expect(g.stdout).toMatch(/^user user$/m);
+    expect(g.stdout).toMatch(/^hostkeyalias box\.wrenn$/m);
+    const proxyLine = g.stdout.split("\n").find((l) => l.startsWith("proxycommand "));
+    expect(proxyLine).toContain(`${WRENN_MAIN} --api-url ${stack.url} ssh --stdio box`);
+    expect((await run("ssh", ["-F", config, "-G", "elsewhere"], { env })).stdout).toMatch(
+      /^user me$/m,
+    );
+
+    // And the block itself gets in.
+    const via = await ssh(
+      [
+        "-F",
+        config,
+        "-i",
+        join(home, ".ssh", "id_ed25519"),
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        `UserKnownHostsFile=${join(home, ".ssh", "known_hosts")}`,
+        "box.wrenn",
+        "id -un",
+      ],
+      env,
+    );
+    expect(via.code, via.stderr).toBe(0);
+    expect(via.stdout).toBe("user\n");
+  });
+});
