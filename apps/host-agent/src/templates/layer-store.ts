@@ -83,19 +83,21 @@ export class LayerStore {
     const full: LayerMeta = { key, createdAt: new Date().toISOString(), ...meta };
     await writeFile(path.join(staging, "layer.json"), `${JSON.stringify(full, null, 2)}\n`);
     await mkdir(this.dir, { recursive: true });
+    const old = path.join(path.dirname(root), `old-${randomBytes(4).toString("hex")}`);
     await this.locked(async () => {
       await pin(buildDir, key);
       const final = path.join(this.dir, checkKey(key));
       if (await exists(path.join(final, "layer.json"))) {
         // Another build made the same layer meanwhile: same inputs, same bytes; keep that one.
         if (!replace) return;
-        await rename(final, path.join(path.dirname(root), `old-${randomBytes(4).toString("hex")}`));
+        await rename(final, old);
       } else {
         await rm(final, { recursive: true, force: true });
       }
       await rename(staging, final);
     });
     await rm(staging, { recursive: true, force: true });
+    await rm(old, { recursive: true, force: true });
   }
 
   /**
