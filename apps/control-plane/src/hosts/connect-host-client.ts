@@ -246,6 +246,7 @@ export function createConnectHostClient(options: ConnectHostClientOptions): Host
             })),
             startCmd: r.startCmd ?? "",
             readyCmd: r.readyCmd ?? "",
+            force: r.force === true,
           },
           { timeoutMs: options.buildTimeoutMs ?? 3_600_000 },
         )) {

@@ -141,6 +141,8 @@ export interface HostClient {
       steps?: Array<{ type: string; args: string[]; files?: Buffer }>;
       startCmd?: string;
       readyCmd?: string;
+      /** Skip the layer cache: every step reruns. */
+      force?: boolean;
     },
     onProgress: (step: string, message: string) => void,
   ): Promise<void>;

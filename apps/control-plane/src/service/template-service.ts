@@ -47,6 +47,8 @@ export type TemplateBuildRequest = Omit<CreateTemplateBody, "fromImage" | "steps
   steps?: unknown;
   startCmd?: string;
   readyCmd?: string;
+  /** Skip the host's layer cache: every step reruns (E2B's `force`, from skipCache). */
+  force?: boolean;
   /** COPY steps' uploaded files by hash. */
   files?: Map<string, Buffer>;
   /** The template's id when the caller picked it (E2B's two-step create, then build). */
@@ -153,6 +155,7 @@ export class TemplateService {
           steps: hostSteps,
           startCmd: body.startCmd ?? "",
           readyCmd: body.readyCmd ?? "",
+          force: body.force === true,
           ...(body.registry
             ? { username: body.registry.username, password: body.registry.password }
             : {}),

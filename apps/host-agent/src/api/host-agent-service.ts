@@ -361,6 +361,7 @@ async function* buildStream(
               }),
               ...(req.startCmd ? { startCmd: req.startCmd } : {}),
               ...(req.readyCmd ? { readyCmd: req.readyCmd } : {}),
+              force: req.force,
               credentials: req.registryUsername
                 ? { username: req.registryUsername, password: req.registryPassword }
                 : undefined,

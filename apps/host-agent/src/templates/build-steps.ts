@@ -1,11 +1,19 @@
+import { createHash } from "node:crypto";
 import { mkdir, rm } from "node:fs/promises";
 import path from "node:path";
-import { TEMPLATE_STEP_LIMITS, type TemplateStep } from "@wrenn/contract";
+import {
+  canonicalTemplateStep,
+  TEMPLATE_CACHED_MARKER,
+  TEMPLATE_STEP_LIMITS,
+  type TemplateStep,
+} from "@wrenn/contract";
 import type { BuildProgress } from "./builder.js";
 import { unpackContext } from "./context-tar.js";
 import { ImageBuildError } from "./image-builder.js";
 import { DEFAULT_PATH, type ImageConfig, imageEnv } from "./image-config.js";
 import { lookupUser } from "./image-root.js";
+import { type LayerStore, layerKey } from "./layer-store.js";
+import { runOnLayer } from "./layer-tree.js";
 import { StepExitError, type StepSandbox } from "./step-sandbox.js";
 
 /** A step as the agent receives it: the contract's shape, COPY with its uploaded files. */
@@ -41,25 +49,42 @@ done
 
 const WORKDIR_SCRIPT = `[ -d "$1" ] || { mkdir -p "$1" && chown "$2" "$1"; }`;
 
+/** A layer of the chain being built: its cache key and its (read-only) root tree. */
+export interface LayerRef {
+  key: string;
+  root: string;
+}
+
 /**
- * Runs a template's steps on its root filesystem in order, each RUN/COPY/WORKDIR in a gVisor
- * sandbox on that root (step-sandbox.ts), and returns the config sandboxes of it get: the
- * variables, working directory and user the steps left. A failing step throws
- * template_step_failed naming the step, its exit code and its last output lines; the caller
- * removes the build.
+ * Runs a template's steps in order on its base layer and returns the config sandboxes of it
+ * get (the variables, working directory and user the steps left), the chain of layer keys and
+ * the last layer. Each RUN/COPY/WORKDIR is a cached layer keyed by its parent layer, its
+ * canonical form (COPY: the sha256 of its files), and the user, workdir and env so far: a
+ * cached one is reused (logged CACHED), else the step runs in a gVisor sandbox (step-sandbox.ts)
+ * on an overlay above its parent and its result becomes the layer. ENV and USER only change
+ * the config, which is part of the next layer's key. `force` reruns every step (their results
+ * replace the cached layers). A failing step throws template_step_failed naming the step, its
+ * exit code and its last output lines, and caches nothing; the caller removes the build.
  */
 export async function runBuildSteps(o: {
-  rootfs: string;
-  /** A scratch directory of this build, outside the root. */
+  base: LayerRef;
+  /** The build's directory (its layers.json pins the layers it uses). */
+  buildDir: string;
+  /** A scratch directory of this build, outside the root, on the layers' filesystem. */
   scratch: string;
+  layers: LayerStore;
+  force: boolean;
   steps: BuildStepInput[];
   config: ImageConfig;
   sandbox: StepSandbox;
   progress: (p: BuildProgress) => void;
-}): Promise<ImageConfig> {
+}): Promise<{ config: ImageConfig; layers: string[]; last: LayerRef }> {
   let env = [...o.config.env];
   let workdir = o.config.workdir;
   let user = o.config.user || "user";
+  let current = o.base;
+  const chain = [o.base.key];
+  let reran = o.force;
   const n = o.steps.length;
   const envOf = async (who: { home: string }) => {
     const vars = imageEnv({ env, workdir, user });
@@ -69,10 +94,11 @@ export async function runBuildSteps(o: {
       ...vars,
     }).map(([k, v]) => `${k}=${v}`);
   };
+  await mkdir(o.scratch, { recursive: true });
   for (const [i, step] of o.steps.entries()) {
     const phase = `step-${i + 1}` as const;
     const say = (message: string) => o.progress({ phase, message });
-    say(`[${i + 1}/${n}] ${step.type} ${describe(step)}`);
+    const title = `[${i + 1}/${n}] ${step.type} ${describe(step)}`;
     const fail = (what: string): never => {
       throw new ImageBuildError(
         "template_step_failed",
@@ -81,12 +107,54 @@ export async function runBuildSteps(o: {
     };
     const who = async (name: string) => {
       try {
-        return await lookupUser(o.rootfs, name);
+        return await lookupUser(current.root, name);
       } catch (err) {
         return fail((err as Error).message);
       }
     };
+    if (step.type === "ENV" || step.type === "USER") {
+      // No layer of their own: they change the config, which keys the next layer.
+      say(reran ? title : `${TEMPLATE_CACHED_MARKER} ${title}`);
+      if (step.type === "USER") user = (await who(step.args[0] as string)).name;
+      else {
+        for (let k = 0; k < step.args.length; k += 2) {
+          const name = step.args[k] as string;
+          env = [...env.filter((e) => !e.startsWith(`${name}=`)), `${name}=${step.args[k + 1]}`];
+        }
+      }
+      continue;
+    }
+    if (step.type === "COPY" && !step.files) {
+      throw new ImageBuildError(
+        "template_files_missing",
+        `step ${i + 1} (COPY ${step.args[0]}): its files were not uploaded`,
+      );
+    }
+    const filesSha256 = step.files
+      ? createHash("sha256").update(step.files).digest("hex")
+      : undefined;
+    const key = layerKey({
+      parent: current.key,
+      step: canonicalTemplateStep(step, filesSha256),
+      env,
+      workdir,
+      user,
+    });
+    const nextWorkdir =
+      step.type === "WORKDIR"
+        ? path.posix.resolve(workdir || "/", step.args[0] as string)
+        : workdir;
+    if (!o.force && (await o.layers.acquire(key, o.buildDir))) {
+      say(`${TEMPLATE_CACHED_MARKER} ${title}`);
+      current = { key, root: o.layers.rootOf(key) };
+      chain.push(key);
+      workdir = nextWorkdir;
+      continue;
+    }
+    reran = true;
+    say(title);
     const run = async (
+      rootfs: string,
       argv: string[],
       as: string,
       cwd: string,
@@ -95,7 +163,7 @@ export async function runBuildSteps(o: {
       const u = await who(as);
       try {
         await o.sandbox.run({
-          rootfs: o.rootfs,
+          rootfs,
           argv,
           uid: u.uid,
           gid: u.gid,
@@ -113,55 +181,66 @@ export async function runBuildSteps(o: {
         throw err;
       }
     };
-    switch (step.type) {
-      case "RUN":
-        await run(["/bin/sh", "-c", step.args[0] as string], step.args[1] || user, workdir || "/");
-        break;
-      case "ENV":
-        for (let k = 0; k < step.args.length; k += 2) {
-          const name = step.args[k] as string;
-          env = [...env.filter((e) => !e.startsWith(`${name}=`)), `${name}=${step.args[k + 1]}`];
-        }
-        break;
-      case "WORKDIR": {
-        const dir = path.posix.resolve(workdir || "/", step.args[0] as string);
-        const u = await who(user);
-        await run(["/bin/sh", "-c", WORKDIR_SCRIPT, "sh", dir, `${u.uid}:${u.gid}`], "root", "/");
-        workdir = dir;
-        break;
-      }
-      case "USER":
-        user = (await who(step.args[0] as string)).name;
-        break;
-      case "COPY": {
-        if (!step.files) {
-          throw new ImageBuildError(
-            "template_files_missing",
-            `step ${i + 1} (COPY ${step.args[0]}): its files were not uploaded`,
+    const out = path.join(o.scratch, `layer-${i + 1}`);
+    await runOnLayer(current.root, path.join(o.scratch, `step-${i + 1}`), out, async (rootfs) => {
+      switch (step.type) {
+        case "RUN":
+          await run(
+            rootfs,
+            ["/bin/sh", "-c", step.args[0] as string],
+            step.args[1] || user,
+            workdir || "/",
           );
+          break;
+        case "WORKDIR": {
+          const u = await who(user);
+          await run(
+            rootfs,
+            ["/bin/sh", "-c", WORKDIR_SCRIPT, "sh", nextWorkdir, `${u.uid}:${u.gid}`],
+            "root",
+            "/",
+          );
+          break;
         }
-        const [src, rawDest, owner, mode] = step.args as [string, string, string?, string?];
-        const dest =
-          path.posix.resolve(workdir || "/", rawDest) + (rawDest.endsWith("/") ? "/" : "");
-        const u = await who(owner || user);
-        const staging = path.join(o.scratch, `copy-${i + 1}`);
-        await mkdir(staging, { recursive: true, mode: 0o755 });
-        try {
-          await unpackContext(step.files, staging, u, mode ? Number.parseInt(mode, 8) : undefined);
-          await run(["/bin/sh", "-c", COPY_SCRIPT, "sh", src, dest], "root", "/", [
-            { hostPath: staging, sandboxPath: COPY_MOUNT },
-          ]);
-        } catch (err) {
-          if (err instanceof ImageBuildError) throw err;
-          fail((err as Error).message);
-        } finally {
-          await rm(staging, { recursive: true, force: true });
+        case "COPY": {
+          const [src, rawDest, owner, mode] = step.args as [string, string, string?, string?];
+          const dest =
+            path.posix.resolve(workdir || "/", rawDest) + (rawDest.endsWith("/") ? "/" : "");
+          const u = await who(owner || user);
+          const staging = path.join(o.scratch, `copy-${i + 1}`);
+          await mkdir(staging, { recursive: true, mode: 0o755 });
+          try {
+            await unpackContext(
+              step.files as Buffer,
+              staging,
+              u,
+              mode ? Number.parseInt(mode, 8) : undefined,
+            );
+            await run(rootfs, ["/bin/sh", "-c", COPY_SCRIPT, "sh", src, dest], "root", "/", [
+              { hostPath: staging, sandboxPath: COPY_MOUNT },
+            ]);
+          } catch (err) {
+            if (err instanceof ImageBuildError) throw err;
+            fail((err as Error).message);
+          } finally {
+            await rm(staging, { recursive: true, force: true });
+          }
+          break;
         }
-        break;
       }
-    }
+    });
+    await o.layers.commit(
+      key,
+      out,
+      { source: `${step.type} ${describe(step)}` },
+      o.buildDir,
+      o.force,
+    );
+    current = { key, root: o.layers.rootOf(key) };
+    chain.push(key);
+    workdir = nextWorkdir;
   }
-  return { env, workdir, user };
+  return { config: { env, workdir, user }, layers: chain, last: current };
 }
 
 function describe(step: TemplateStep): string {

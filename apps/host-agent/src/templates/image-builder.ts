@@ -1,13 +1,15 @@
+import { createHash } from "node:crypto";
 import { chmod, mkdtemp, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { checkImageRef, type ErrorCode, errorMessage, imageRegistry } from "@wrenn/contract";
 import { CommandError, runCommand } from "../command/run-command.js";
 import { withBuildLock } from "./build-lock.js";
-import { type BuildStepInput, runBuildSteps } from "./build-steps.js";
+import { type BuildStepInput, type LayerRef, runBuildSteps } from "./build-steps.js";
 import type { BuildProgress } from "./builder.js";
 import type { ImageConfig } from "./image-config.js";
 import { prepareImageRoot } from "./image-root.js";
+import { LayerStore, layerKey } from "./layer-store.js";
 import { readImageConfig } from "./oci-layout.js";
 import type { StepSandbox } from "./step-sandbox.js";
 import type { InstalledTemplate, TemplateStore } from "./store.js";
@@ -23,6 +25,8 @@ export interface ImageBuildRequest {
   steps?: BuildStepInput[];
   startCmd?: string;
   readyCmd?: string;
+  /** Skip the layer cache: every step reruns (E2B's `force`, the CLI's --no-cache). */
+  force?: boolean;
   onProgress?: (p: BuildProgress) => void;
 }
 
@@ -46,6 +50,8 @@ const PULL_TIMEOUT_MS = 30 * 60_000;
  * removed on any failure, so a failed build leaves nothing behind.
  */
 export class ImageTemplateBuilder {
+  private readonly layers: LayerStore;
+
   constructor(
     private readonly store: TemplateStore,
     private readonly envdVersion: () => Promise<string>,
@@ -53,7 +59,9 @@ export class ImageTemplateBuilder {
     private readonly insecureRegistries: readonly string[] = [],
     /** Where build steps run; without it, a request with steps is refused. */
     private readonly stepSandbox?: StepSandbox,
-  ) {}
+  ) {
+    this.layers = new LayerStore(store.root);
+  }
 
   async build(req: ImageBuildRequest): Promise<InstalledTemplate> {
     const progress = req.onProgress ?? (() => {});
@@ -77,11 +85,23 @@ export class ImageTemplateBuilder {
         }
       },
     );
-    // A first build that failed leaves no trace of the name either.
-    return built.catch(async (err: unknown) => {
-      if (!(await this.store.current(req.name))) await this.store.remove(req.name);
-      throw err;
-    });
+    // A first build that failed leaves no trace of the name either. Then layers no template
+    // or build names any more (a replaced version's, a failed build's base) are swept.
+    const sweep = () =>
+      this.layers.sweep().catch((err: unknown) => {
+        progress({ phase: "install", message: `sweeping unused layers: ${String(err)}` });
+      });
+    return built.then(
+      async (t) => {
+        await sweep();
+        return t;
+      },
+      async (err: unknown) => {
+        if (!(await this.store.current(req.name))) await this.store.remove(req.name);
+        await sweep();
+        throw err;
+      },
+    );
   }
 
   private async buildInto(
@@ -100,7 +120,31 @@ export class ImageTemplateBuilder {
       progress({ phase: "resolve", message: `looking up ${image} in ${registry}` });
       // inspect first (manifest only): a wrong name, credentials or registry fail in a second.
       const inspectTls = plain ? ["--tls-verify=false"] : [];
-      await this.skopeo(image, ["inspect", ...inspectTls, ...auth, "--raw", `docker://${image}`]);
+      const manifest = await this.skopeo(image, [
+        "inspect",
+        ...inspectTls,
+        ...auth,
+        "--raw",
+        `docker://${image}`,
+      ]);
+      // The image's resolved digest keys its layer: the same digest is the same bytes, whoever
+      // asks and under whichever name (the caller could read that manifest, so may have it).
+      const digest = `sha256:${createHash("sha256").update(manifest).digest("hex")}`;
+      const key = layerKey({ image: digest });
+      const base = { key, root: this.layers.rootOf(key) };
+      if (!req.force && (await this.layers.acquire(key, buildDir))) {
+        progress({ phase: "pull", message: `CACHED ${image} (${digest})` });
+        const config = (await this.layers.meta(key)).config ?? {
+          env: [],
+          workdir: "",
+          user: "user",
+        };
+        return await this.finish(buildDir, base, config, req, progress, {
+          description: `from ${image}`,
+          fromImage: image,
+          started,
+        });
+      }
       progress({ phase: "pull", message: `skopeo copy docker://${image}` });
       const layout = path.join(buildDir, "oci");
       await this.skopeo(
@@ -121,7 +165,7 @@ export class ImageTemplateBuilder {
         timeoutMs: PULL_TIMEOUT_MS,
         onLine: (line) => progress({ phase: "unpack", message: line }),
       });
-      const rootfs = path.join(buildDir, "rootfs");
+      const rootfs = path.join(buildDir, "base-root");
       await rename(path.join(bundle, "rootfs"), rootfs);
       await rm(bundle, { recursive: true, force: true });
       await rm(layout, { recursive: true, force: true });
@@ -130,7 +174,14 @@ export class ImageTemplateBuilder {
       const imageConfig = await prepareImageRoot(rootfs, config, (m) =>
         progress({ phase: "configure", message: m }),
       );
-      return await this.finish(buildDir, rootfs, imageConfig, req, progress, {
+      await this.layers.commit(
+        key,
+        rootfs,
+        { source: `image ${image} ${digest}`, config: imageConfig },
+        buildDir,
+        req.force === true,
+      );
+      return await this.finish(buildDir, base, imageConfig, req, progress, {
         description: `from ${image}`,
         fromImage: image,
         started,
@@ -159,13 +210,25 @@ export class ImageTemplateBuilder {
       );
     }
     progress({ phase: "resolve", message: `on top of template ${parentName} ${parent.version}` });
-    const rootfs = path.join(buildDir, "rootfs");
-    await runCommand("cp", ["-a", "--reflink=auto", parent.rootfs, rootfs], {
-      timeoutMs: PULL_TIMEOUT_MS,
-    });
+    // Keyed by the parent's name and version (a version is never rebuilt with other bytes).
+    const key = layerKey({ template: parentName, version: parent.version });
+    if (req.force || !(await this.layers.acquire(key, buildDir))) {
+      const rootfs = path.join(buildDir, "base-root");
+      // Hard links: the parent's root is never written (sandboxes use it as overlay lower).
+      await runCommand("cp", ["-al", parent.rootfs, rootfs], { timeoutMs: PULL_TIMEOUT_MS });
+      await this.layers.commit(
+        key,
+        rootfs,
+        { source: `template ${parentName} ${parent.version}` },
+        buildDir,
+        req.force === true,
+      );
+    } else {
+      progress({ phase: "resolve", message: `CACHED template ${parentName} ${parent.version}` });
+    }
     return this.finish(
       buildDir,
-      rootfs,
+      { key, root: this.layers.rootOf(key) },
       parent.image ?? { env: [], workdir: "", user: "user" },
       req,
       progress,
@@ -181,25 +244,33 @@ export class ImageTemplateBuilder {
   /** Runs the steps, records the start and ready commands, and makes the build current. */
   private async finish(
     buildDir: string,
-    rootfs: string,
-    base: ImageConfig,
+    base: LayerRef,
+    baseConfig: ImageConfig,
     req: ImageBuildRequest,
     progress: (p: BuildProgress) => void,
     from: { description: string; fromImage?: string; fromTemplate?: string; started: number },
   ): Promise<InstalledTemplate> {
-    let config = base;
+    let config = baseConfig;
+    let last = base;
+    let layers = [base.key];
     if (req.steps && req.steps.length > 0 && this.stepSandbox) {
-      const scratch = path.join(buildDir, "scratch");
-      config = await runBuildSteps({
-        rootfs,
-        scratch,
+      ({ config, layers, last } = await runBuildSteps({
+        base,
+        buildDir,
+        scratch: path.join(buildDir, "scratch"),
+        layers: this.layers,
+        force: req.force === true,
         steps: req.steps,
-        config: base,
+        config: baseConfig,
         sandbox: this.stepSandbox,
         progress,
-      });
-      await rm(scratch, { recursive: true, force: true });
+      }));
+      await rm(path.join(buildDir, "scratch"), { recursive: true, force: true });
     }
+    // The template's own root: hard links to its last layer, so it lives on when the layer
+    // is swept, and costs directory entries, not bytes.
+    const rootfs = path.join(buildDir, "rootfs");
+    await runCommand("cp", ["-al", last.root, rootfs], { timeoutMs: PULL_TIMEOUT_MS });
     config = {
       ...config,
       ...(req.startCmd ? { startCmd: req.startCmd } : {}),
@@ -216,6 +287,7 @@ export class ImageTemplateBuilder {
       ...(from.fromImage !== undefined ? { fromImage: from.fromImage } : {}),
       ...(from.fromTemplate !== undefined ? { fromTemplate: from.fromTemplate } : {}),
       image: config,
+      layers,
     });
     progress({
       phase: "done",

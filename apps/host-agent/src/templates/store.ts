@@ -11,6 +11,8 @@ import {
 } from "node:fs/promises";
 import path from "node:path";
 import type { ImageConfig } from "./image-config.js";
+import { LayerStore } from "./layer-store.js";
+import { unmountUnder } from "./layer-tree.js";
 import { TEMPLATE_NAME } from "./recipe.js";
 
 /** What a built template records about itself (template.json next to rootfs/). */
@@ -27,6 +29,8 @@ export interface TemplateMeta {
   fromTemplate?: string;
   /** The image's Env/WorkingDir/User (templates from images). */
   image?: ImageConfig;
+  /** The cached layers it was built from, base first (layer-store.ts): kept while it exists. */
+  layers?: string[];
 }
 
 export interface InstalledTemplate extends TemplateMeta {
@@ -112,6 +116,8 @@ export class TemplateStore {
       throw err;
     }
     await rm(gone, { recursive: true, force: true });
+    // Its layers go too unless another template or a running build uses them.
+    await new LayerStore(this.root).sweep().catch(() => {});
   }
 
   /** Removes unfinished builds left by a crash. */
@@ -126,7 +132,11 @@ export class TemplateStore {
     await Promise.all(
       entries
         .filter((e) => e.startsWith(".build-") || e.startsWith(".current-"))
-        .map((e) => rm(path.join(dir, e), { recursive: true, force: true })),
+        .map(async (e) => {
+          // A crashed build may have left a step's overlay mounted.
+          await unmountUnder(path.join(dir, e));
+          await rm(path.join(dir, e), { recursive: true, force: true });
+        }),
     );
   }
 

@@ -139,3 +139,18 @@ export function checkTemplateSteps(value: unknown): TemplateStep[] {
     throw invalidInput(`step ${n}: unsupported step type ${type}`);
   });
 }
+
+/**
+ * The build log's marker for a step whose cached layer was reused (as Docker prints it):
+ * a progress message of such a step starts with it, e.g. `CACHED [2/5] RUN make`.
+ */
+export const TEMPLATE_CACHED_MARKER = "CACHED";
+
+/**
+ * A step's canonical form, the part of its layer's cache key that comes from the step itself:
+ * its type and arguments, and for COPY the sha256 of the files it copies (never the client's
+ * word for them). Same form, same parent layer and same user/workdir/env ⇒ same layer.
+ */
+export function canonicalTemplateStep(step: TemplateStep, filesSha256?: string): string {
+  return JSON.stringify([step.type, step.args, step.type === "COPY" ? (filesSha256 ?? "") : ""]);
+}

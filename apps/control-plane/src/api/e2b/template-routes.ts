@@ -106,6 +106,8 @@ export const e2bTemplateRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) 
         steps: body.steps,
         ...(str(body.startCmd, "startCmd") ? { startCmd: body.startCmd as string } : {}),
         ...(str(body.readyCmd, "readyCmd") ? { readyCmd: body.readyCmd as string } : {}),
+        // E2B's Template.build(..., {skipCache}) sends force: no cached layer is reused.
+        ...(body.force === true ? { force: true } : {}),
         ...(registry?.username && registry.password
           ? { registry: { username: registry.username, password: registry.password } }
           : {}),

@@ -1,0 +1,174 @@
+import { createHash, randomBytes } from "node:crypto";
+import { access, mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { withBuildLock } from "./build-lock.js";
+import type { ImageConfig } from "./image-config.js";
+
+// Bump when the builder changes what a layer holds for the same inputs (prepareImageRoot,
+// the step runner): old layers then stop matching instead of being reused wrongly.
+const LAYER_FORMAT = "1";
+
+/** What a layer records about itself (<key>/layer.json beside root/). */
+export interface LayerMeta {
+  key: string;
+  createdAt: string;
+  /** What made it: "image <digest>", "template <name> <version>" or the step. */
+  source: string;
+  /** A base layer's Env/WorkingDir/User (steps' layers derive theirs from the steps). */
+  config?: ImageConfig;
+}
+
+/** A layer's cache key: the hash of everything that decides its bytes. */
+export function layerKey(parts: Record<string, unknown>): string {
+  return createHash("sha256")
+    .update(JSON.stringify({ format: LAYER_FORMAT, ...parts }))
+    .digest("hex");
+}
+
+/**
+ * Cached build layers, once per host, shared by every template (of every owner) whose inputs
+ * give the same key: <templates>/.layers/<key>/{root/,layer.json}. A layer's root is the
+ * complete root filesystem after its step, as a tree of hard links: a file no step touched is
+ * one inode in every layer and every template built from them, so a layer costs only the
+ * files its step wrote plus directory entries. Nothing in a layer is ever written after it is
+ * in place: steps run on an overlay above it and a template's root is a hard-link copy that
+ * sandboxes only use as a read-only overlay lower layer.
+ *
+ * Unused layers are found by mark-and-sweep (sweep()): a layer lives while a template version's
+ * template.json or a running build's layers.json names it. A build pins a layer (records it in
+ * its layers.json) under the same lock as the sweep, so a sweep never takes a layer a build has
+ * just found in the cache.
+ */
+export class LayerStore {
+  readonly dir: string;
+
+  constructor(private readonly templatesRoot: string) {
+    this.dir = path.join(templatesRoot, ".layers");
+  }
+
+  rootOf(key: string): string {
+    return path.join(this.dir, checkKey(key), "root");
+  }
+
+  async meta(key: string): Promise<LayerMeta> {
+    return JSON.parse(
+      await readFile(path.join(this.dir, checkKey(key), "layer.json"), "utf8"),
+    ) as LayerMeta;
+  }
+
+  /** Whether the layer is cached; if it is, it is pinned for the build in `buildDir`. */
+  async acquire(key: string, buildDir: string): Promise<boolean> {
+    return this.locked(async () => {
+      if (!(await exists(path.join(this.dir, checkKey(key), "layer.json")))) return false;
+      await pin(buildDir, key);
+      return true;
+    });
+  }
+
+  /**
+   * Puts a finished layer (its root tree `root`, on the same filesystem) in place under `key`
+   * and pins it. With `replace` (a forced build) a cached layer of that key is replaced:
+   * templates built from the old one keep their own links to its files.
+   */
+  async commit(
+    key: string,
+    root: string,
+    meta: Omit<LayerMeta, "key" | "createdAt">,
+    buildDir: string,
+    replace: boolean,
+  ): Promise<void> {
+    const staging = path.join(path.dirname(root), `layer-${randomBytes(4).toString("hex")}`);
+    await mkdir(staging);
+    await rename(root, path.join(staging, "root"));
+    const full: LayerMeta = { key, createdAt: new Date().toISOString(), ...meta };
+    await writeFile(path.join(staging, "layer.json"), `${JSON.stringify(full, null, 2)}\n`);
+    await mkdir(this.dir, { recursive: true });
+    const old = path.join(path.dirname(root), `old-${randomBytes(4).toString("hex")}`);
+    await this.locked(async () => {
+      await pin(buildDir, key);
+      const final = path.join(this.dir, checkKey(key));
+      if (await exists(path.join(final, "layer.json"))) {
+        // Another build made the same layer meanwhile: same inputs, same bytes; keep that one.
+        if (!replace) return;
+        await rename(final, old);
+      } else {
+        await rm(final, { recursive: true, force: true });
+      }
+      await rename(staging, final);
+    });
+    await rm(staging, { recursive: true, force: true });
+    await rm(old, { recursive: true, force: true });
+  }
+
+  /**
+   * Removes every layer that no template version and no running build names. Returns the
+   * keys removed.
+   */
+  async sweep(): Promise<string[]> {
+    if (!(await exists(this.dir))) return [];
+    return this.locked(async () => {
+      const live = await this.liveKeys();
+      const gone: string[] = [];
+      for (const key of await readdir(this.dir)) {
+        if (key.startsWith(".") || live.has(key)) continue;
+        const trash = path.join(this.dir, `.trash-${randomBytes(4).toString("hex")}`);
+        await rename(path.join(this.dir, key), trash);
+        gone.push(key);
+        await rm(trash, { recursive: true, force: true });
+      }
+      return gone;
+    });
+  }
+
+  private async liveKeys(): Promise<Set<string>> {
+    const live = new Set<string>();
+    for (const name of await readdir(this.templatesRoot).catch(() => [] as string[])) {
+      if (name.startsWith(".")) continue;
+      const nameDir = path.join(this.templatesRoot, name);
+      for (const entry of await readdir(nameDir).catch(() => [] as string[])) {
+        const file = entry.startsWith(".build-")
+          ? path.join(nameDir, entry, "layers.json")
+          : path.join(nameDir, entry, "template.json");
+        const keys = await readFile(file, "utf8").then(
+          (t) => {
+            const j = JSON.parse(t) as { layers?: unknown } | unknown[];
+            return Array.isArray(j) ? j : Array.isArray(j.layers) ? j.layers : [];
+          },
+          () => [],
+        );
+        for (const k of keys) if (typeof k === "string") live.add(k);
+      }
+    }
+    return live;
+  }
+
+  private locked<T>(fn: () => Promise<T>): Promise<T> {
+    return withBuildLock(this.dir, () => {}, fn);
+  }
+}
+
+/** The layers a build uses, in order (its layers.json): kept by a sweep while it runs. */
+export async function pinnedLayers(buildDir: string): Promise<string[]> {
+  return readFile(path.join(buildDir, "layers.json"), "utf8").then(
+    (t) => JSON.parse(t) as string[],
+    () => [],
+  );
+}
+
+async function pin(buildDir: string, key: string): Promise<void> {
+  const keys = await pinnedLayers(buildDir);
+  if (!keys.includes(key)) keys.push(key);
+  await writeFile(path.join(buildDir, "layers.json"), JSON.stringify(keys));
+}
+
+function checkKey(key: string): string {
+  if (!/^[0-9a-f]{64}$/.test(key)) throw new Error(`invalid layer key ${JSON.stringify(key)}`);
+  return key;
+}
+
+async function exists(p: string): Promise<boolean> {
+  return access(p).then(
+    () => true,
+    () => false,
+  );
+}

@@ -1,0 +1,180 @@
+import { readdir, readFile, stat } from "node:fs/promises";
+import path from "node:path";
+import type { ConnectError } from "@connectrpc/connect";
+import { TEMPLATE_CACHED_MARKER } from "@wrenn/contract";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { AgentProcess } from "../harness/agent-process.js";
+import { templatesDir } from "../harness/paths.js";
+import { execInSandbox } from "../harness/sandbox-exec.js";
+import { busyboxOnly, LoopbackRegistry } from "./oci-registry.js";
+
+// Each build step is a cached layer keyed by its inputs (real runsc, a loopback registry):
+// an identical rebuild reuses every step, a changed RUN reruns only from there, force reruns
+// all, two templates with a common prefix share its layers' files on disk, and deleting one
+// leaves the other bootable while the layers only it used are swept.
+
+const suffix = Math.random().toString(16).slice(2, 8);
+const names = { a: `tla-${suffix}`, b: `tlb-${suffix}`, bad: `tlf-${suffix}` };
+const layersDir = path.join(templatesDir, ".layers");
+let agent: AgentProcess;
+let image: string;
+let registry: LoopbackRegistry;
+
+// Every run of a RUN writes a fresh random value: the same value after a rebuild proves the
+// step did not run again, a new one that it did.
+const stamp = (file: string) =>
+  `(cat /proc/sys/kernel/random/uuid 2>/dev/null || head -c 16 /dev/urandom | od -An -tx1) | tr -d ' \\n' > ${file}`;
+const stepsA = (last = "") => [
+  { type: "RUN", args: [stamp("/etc/r1"), "root"] },
+  { type: "ENV", args: ["X", "1"] },
+  { type: "WORKDIR", args: ["/work"] },
+  { type: "RUN", args: [`${stamp("/etc/r2")}${last}`, "root"] },
+];
+
+async function build(req: Record<string, unknown>): Promise<string[]> {
+  const lines: string[] = [];
+  for await (const res of agent.client.buildTemplate(req)) {
+    if (res.event.case === "progress") lines.push(res.event.value.message);
+  }
+  return lines;
+}
+
+/** The progress line that introduces step i of n. */
+const stepLine = (log: string[], i: number, n: number) =>
+  log.find((l) => l.includes(`[${i}/${n}] `)) ?? "";
+const cached = (line: string) => line.startsWith(`${TEMPLATE_CACHED_MARKER} `);
+
+const rootOf = (name: string) => path.join(templatesDir, name, "current", "rootfs");
+const read = (name: string, file: string) => readFile(path.join(rootOf(name), file), "utf8");
+const layersOf = async (name: string) =>
+  (
+    JSON.parse(
+      await readFile(path.join(templatesDir, name, "current", "template.json"), "utf8"),
+    ) as { layers: string[] }
+  ).layers;
+const layerDirs = async () =>
+  (await readdir(layersDir).catch(() => [] as string[])).filter((e) => !e.startsWith("."));
+
+beforeAll(async () => {
+  registry = await LoopbackRegistry.start();
+  image = await registry.push("layers:1", (r) => busyboxOnly(r), { env: ["PATH=/bin"] });
+  agent = await AgentProcess.start({ poolSize: 0, templateRestore: false });
+});
+
+afterEach(({ task }) => {
+  if (task.result?.state === "fail") console.error(agent?.output.slice(-4000));
+});
+
+afterAll(async () => {
+  for (const name of Object.values(names)) {
+    await agent?.client.deleteTemplate({ name }).catch(() => {});
+  }
+  await agent?.dispose();
+  await registry?.stop();
+});
+
+describe("cached build layers", () => {
+  let r1 = "";
+  let r2 = "";
+
+  it("a rebuild with the same inputs reuses every step and gives the same root", async () => {
+    const first = await build({ name: names.a, fromImage: image, steps: stepsA() });
+    expect(first.filter(cached)).toEqual([]);
+    r1 = await read(names.a, "etc/r1");
+    r2 = await read(names.a, "etc/r2");
+    expect(r1.length).toBeGreaterThanOrEqual(16);
+    expect(r2).not.toBe(r1);
+
+    const again = await build({ name: names.a, fromImage: image, steps: stepsA() });
+    for (let i = 1; i <= 4; i++) expect(cached(stepLine(again, i, 4)), again.join("\n")).toBe(true);
+    expect(await read(names.a, "etc/r1")).toBe(r1);
+    expect(await read(names.a, "etc/r2")).toBe(r2);
+    expect((await stat(path.join(rootOf(names.a), "work"))).isDirectory()).toBe(true);
+  });
+
+  it("a changed last RUN reruns only that step", async () => {
+    const log = await build({
+      name: names.a,
+      fromImage: image,
+      steps: stepsA("; echo v2 > /etc/v"),
+    });
+    expect([1, 2, 3].map((i) => cached(stepLine(log, i, 4)))).toEqual([true, true, true]);
+    expect(cached(stepLine(log, 4, 4))).toBe(false);
+    expect(await read(names.a, "etc/r1")).toBe(r1);
+    const r2b = await read(names.a, "etc/r2");
+    expect(r2b).not.toBe(r2);
+    expect(await read(names.a, "etc/v")).toBe("v2\n");
+    r2 = r2b;
+  });
+
+  it("force reruns every step", async () => {
+    const log = await build({
+      name: names.a,
+      fromImage: image,
+      steps: stepsA("; echo v2 > /etc/v"),
+      force: true,
+    });
+    expect(log.filter(cached)).toEqual([]);
+    const r1b = await read(names.a, "etc/r1");
+    expect(r1b).not.toBe(r1);
+    expect(await read(names.a, "etc/r2")).not.toBe(r2);
+    r1 = r1b;
+  });
+
+  it("two templates with a common prefix share its layers on disk", async () => {
+    const log = await build({
+      name: names.b,
+      fromImage: image,
+      steps: [
+        { type: "RUN", args: [stamp("/etc/r1"), "root"] },
+        { type: "RUN", args: ["echo b > /etc/b", "root"] },
+      ],
+    });
+    expect(cached(stepLine(log, 1, 2))).toBe(true);
+    expect(cached(stepLine(log, 2, 2))).toBe(false);
+    expect(await read(names.b, "etc/r1")).toBe(r1);
+    const inode = async (name: string, file: string) =>
+      (await stat(path.join(rootOf(name), file))).ino;
+    // The very same file, not a copy: the prefix's bytes are on disk once.
+    expect(await inode(names.b, "etc/r1")).toBe(await inode(names.a, "etc/r1"));
+    expect(await inode(names.b, "bin/busybox")).toBe(await inode(names.a, "bin/busybox"));
+    const [a, b] = [await layersOf(names.a), await layersOf(names.b)];
+    expect(b.slice(0, 2)).toEqual(a.slice(0, 2));
+  });
+
+  it("a failing step caches nothing of its own", async () => {
+    const before = await layerDirs();
+    const err = await build({
+      name: names.bad,
+      fromImage: image,
+      steps: [
+        { type: "RUN", args: [stamp("/etc/r1"), "root"] },
+        { type: "RUN", args: ["echo half > /etc/half; exit 3", "root"] },
+      ],
+    }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect((err as ConnectError).rawMessage).toContain("failed: exit code 3");
+    expect((await layerDirs()).sort()).toEqual(before.sort());
+  });
+
+  it("deleting a template keeps the layers another uses, sweeps its own, and the other boots", async () => {
+    const [a, b] = [await layersOf(names.a), await layersOf(names.b)];
+    const onlyA = a.filter((k) => !b.includes(k));
+    expect(onlyA.length).toBeGreaterThan(0);
+    await agent.client.deleteTemplate({ name: names.a });
+    const left = await layerDirs();
+    for (const k of b) expect(left).toContain(k);
+    for (const k of onlyA) expect(left).not.toContain(k);
+
+    const id = "sb-00000e52";
+    await agent.client.createSandbox({ sandboxId: id, template: names.b });
+    try {
+      const r = await execInSandbox(agent.url, id, "cat /etc/r1; echo; cat /etc/b");
+      expect(r).toMatchObject({ exitCode: 0, stdout: `${r1}\nb\n` });
+    } finally {
+      await agent.client.destroySandbox({ sandboxId: id });
+    }
+  });
+});
