@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { ContractError, FILES_RESCUE_LIMITS } from "@wrenn/contract";
 import { pino } from "pino";
-import { afterEach, beforeEach, describe, expect, test } from "vitest";
+import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
 import type { Instance } from "../sandboxes/instance.js";
 import { DiskReader, type ReadEvent } from "./disk-reader.js";
 
@@ -81,6 +81,9 @@ describe("DiskReader admission and abort", () => {
     reads.push(done);
     return done;
   }
+  /** Waits (polling, no fixed sleep: a loaded host is slow) until the reads reached the mount. */
+  const settled = (reached: () => boolean) =>
+    vi.waitFor(() => expect(reached()).toBe(true), { timeout: 60_000, interval: 10 });
   const codeOf = (p: Promise<unknown>) =>
     p.then(
       () => "resolved",
@@ -91,8 +94,7 @@ describe("DiskReader admission and abort", () => {
     expect(FILES_RESCUE_LIMITS.concurrentPerHost).toBe(2);
     const first = start("a");
     const second = start("b");
-    await new Promise((r) => setTimeout(r, 50));
-    expect(sandboxes.get("a")!.mounts() + sandboxes.get("b")!.mounts()).toBe(2);
+    await settled(() => sandboxes.get("a")!.mounts() + sandboxes.get("b")!.mounts() === 2);
     const third = start("c");
     expect(await codeOf(third)).toBe("files_read_busy");
     await third.catch((e: Error) => expect(e.message).toMatch(/already runs 2 reads/));
@@ -103,7 +105,7 @@ describe("DiskReader admission and abort", () => {
 
   test("a second read of one sandbox is busy, its message naming the sandbox", async () => {
     start("a");
-    await new Promise((r) => setTimeout(r, 50));
+    await settled(() => sandboxes.get("a")!.mounts() === 1);
     const again = start("a");
     const err = (await again.catch((e: unknown) => e)) as ContractError;
     expect(err.code).toBe("files_read_busy");
@@ -113,7 +115,7 @@ describe("DiskReader admission and abort", () => {
   test("an abort before the spawn makes nothing more, and frees the sandbox only then", async () => {
     const caller = new AbortController();
     const read = start("a", caller.signal);
-    await new Promise((r) => setTimeout(r, 50));
+    await settled(() => sandboxes.get("a")!.mounts() === 1);
     caller.abort();
     // The body is still waiting on the mount: the sandbox stays busy until it has unwound.
     expect(await codeOf(start("a"))).toBe("files_read_busy");
@@ -123,8 +125,7 @@ describe("DiskReader admission and abort", () => {
     expect(await readdir(path.join(dir, "bundles")).catch(() => [])).toEqual([]);
     // Freed: the next read of the sandbox is admitted (it waits on the mount again).
     const next = start("a");
-    await new Promise((r) => setTimeout(r, 50));
-    expect(sandboxes.get("a")!.mounts()).toBe(2);
+    await settled(() => sandboxes.get("a")!.mounts() === 2);
     void next;
   });
 
@@ -135,8 +136,7 @@ describe("DiskReader admission and abort", () => {
     expect(sandboxes.get("a")!.mounts()).toBe(0);
     expect(await readdir(dir)).toEqual([]);
     start("a");
-    await new Promise((r) => setTimeout(r, 50));
-    expect(sandboxes.get("a")!.mounts()).toBe(1);
+    await settled(() => sandboxes.get("a")!.mounts() === 1);
   });
 
   test("without the host's busybox, reads are refused as not supported (a 4xx)", async () => {
