@@ -104,7 +104,8 @@ describe("installable SDKs and CLI (real stack)", () => {
     const hello = await run(python, ["hello.py"], { cwd: scratch, env });
     expect(hello.stdout).toBe("Linux\nwritten by the SDK\nlater\nrunning\n");
 
-    // The asyncio flavour (a wrapper over threads) on the same installed package.
+    // The asyncio flavour (a wrapper over threads; callbacks on the loop, cancelling a run kills
+    // it, cancelling a wait detaches) on the same installed package.
     const check = await run(python, [join(repoRoot, "tests/sdk-scenario/async_check.py")], {
       cwd: scratch,
       env,
@@ -115,6 +116,11 @@ describe("installable SDKs and CLI (real stack)", () => {
       read: "async ✓",
       exitCode: 4,
       state: "running",
+      callbacksOnLoop: [true, true],
+      coroutineCallbackSaw: "err\n",
+      cancelledRunKilled: true,
+      cancelledWaitDetached: "done\n",
+      baseTemplate: "ready",
     });
   });
 });
