@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -9,6 +9,7 @@ import { Stack } from "../e2e-stack/stack.js";
 import { repoRoot } from "../harness/paths.js";
 import { waitFor } from "../harness/wait.js";
 import { installPythonSdk } from "./python-venv.js";
+import { readmeBlock } from "./readme-blocks.js";
 
 // A failed sandbox's files, read with the Python SDK (WrennClient().sandboxes, and its asyncio
 // flavour) and the Go SDK (Client.Sandboxes) on one real stack: the same bytes, the same tar,
@@ -22,6 +23,8 @@ describe("a failed sandbox's files from Python and Go (real stack)", () => {
   let scratch: string;
   let env: NodeJS.ProcessEnv;
   let bigSha = "";
+  let failedId = "";
+  let python: string | undefined;
 
   beforeAll(async () => {
     scratch = await mkdtemp(join(tmpdir(), "wrenn-sdk-failed-files-"));
@@ -33,6 +36,7 @@ describe("a failed sandbox's files from Python and Go (real stack)", () => {
       return (r.body as { id: string }).id;
     };
     const failed = await create();
+    failedId = failed;
     const running = await create();
     const setup = await stack.call("POST", `/v1/sandboxes/${failed}/exec`, {
       key,
@@ -90,7 +94,7 @@ describe("a failed sandbox's files from Python and Go (real stack)", () => {
   test("Python: WrennClient().sandboxes.read_file / archive, sync and asyncio", {
     timeout: 900_000,
   }, async () => {
-    const python = await installPythonSdk(scratch);
+    python = await installPythonSdk(scratch);
     const { stdout } = await run(python, [join(repoRoot, "tests/sdk-scenario/failed_files.py")], {
       cwd: scratch,
       env,
@@ -114,5 +118,37 @@ describe("a failed sandbox's files from Python and Go (real stack)", () => {
     });
     const { stdout } = await run(binary, [], { cwd: scratch, env, maxBuffer: 64 * 1024 * 1024 });
     expect(JSON.parse(stdout)).toEqual(expected());
+  });
+
+  // Each README's example for a failed sandbox, as written, on this one.
+  test("the Python README's failed-sandbox example runs as written", {
+    timeout: 600_000,
+  }, async () => {
+    python ??= await installPythonSdk(scratch);
+    const file = join(scratch, "rescue.py");
+    await writeFile(file, await readmeBlock("sdks/python/README.md", "python failed-sandbox"));
+    const { stdout } = await run(python, [file, failedId], { cwd: scratch, env });
+    expect(stdout).toBe("from a failed sandbox\n['out/a.txt', 'out/big.bin', 'out/sub/b.txt']\n");
+  });
+
+  test("the Go README's failed-sandbox example runs as written", {
+    timeout: 600_000,
+  }, async () => {
+    const goEnv = { ...process.env, GOPROXY: "off", GOFLAGS: "-mod=mod" };
+    const app = join(scratch, "go-rescue");
+    await mkdir(app);
+    await run("go", ["mod", "init", "example"], { cwd: app, env: goEnv });
+    const install = (await readmeBlock("sdks/go/README.md", "sh")).trim();
+    const [go, ...args] = install.replaceAll("/path/to/wrenn", repoRoot).split(/\s+/);
+    await run(go as string, args, { cwd: app, env: goEnv });
+    await writeFile(
+      join(app, "main.go"),
+      await readmeBlock("sdks/go/README.md", "go failed-sandbox"),
+    );
+    const { stdout } = await run("go", ["run", ".", failedId], {
+      cwd: app,
+      env: { ...goEnv, ...env },
+    });
+    expect(stdout).toBe("from a failed sandbox\n[out/a.txt out/big.bin out/sub/b.txt]\n");
   });
 });

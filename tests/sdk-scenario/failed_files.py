@@ -54,11 +54,13 @@ def main() -> Dict[str, Any]:
     out["homeRelative"] = when_free(lambda: files.read_file(FAILED, "out/a.txt")).decode()
     digest = hashlib.sha256()
     size = 0
-    for chunk in when_free(lambda: files.read_file(FAILED, "/home/user/out/big.bin", None, "stream")):
+    big = when_free(lambda: files.read_file(FAILED, "/home/user/out/big.bin", None, "stream"))
+    for chunk in big:
         digest.update(chunk)
         size += len(chunk)
     out["streamed"] = {"size": size, "sha256": digest.hexdigest()}
-    tar = tarfile.open(fileobj=io.BytesIO(when_free(lambda: files.archive(FAILED, "/home/user/out"))))
+    archived = when_free(lambda: files.archive(FAILED, "/home/user/out"))
+    tar = tarfile.open(fileobj=io.BytesIO(archived))
     out["archiveNames"] = sorted(m.name for m in tar.getmembers() if m.isfile())
     member = tar.extractfile("out/a.txt")
     out["archiveFile"] = member.read().decode() if member else None

@@ -89,18 +89,23 @@ class _Relay:
         return handle.result()
 
 
-async def _start(start: Callable[[], CommandHandle]) -> CommandHandle:
-    """Starts a process in a worker thread; cancelled meanwhile, the process is killed once it
-    started (nothing else would ever stop it)."""
+async def _start(
+    start: Callable[[], CommandHandle], abandon: Optional[Callable[[CommandHandle], None]] = None
+) -> CommandHandle:
+    """Starts (or connects to) a process in a worker thread. Cancelled meanwhile, the handle
+    that still comes is abandoned: a started process is killed (nothing else would ever stop
+    it), a followed one only disconnected."""
     task = asyncio.ensure_future(asyncio.to_thread(start))
     try:
         return await asyncio.shield(task)
     except asyncio.CancelledError:
-        def kill_late(t: "asyncio.Future[CommandHandle]") -> None:
-            if not t.cancelled() and t.exception() is None:
-                _kill_quietly(t.result())
+        drop = abandon or _kill_quietly
 
-        task.add_done_callback(kill_late)
+        def abandon_late(t: "asyncio.Future[CommandHandle]") -> None:
+            if not t.cancelled() and t.exception() is None:
+                drop(t.result())
+
+        task.add_done_callback(abandon_late)
         raise
 
 
@@ -265,9 +270,11 @@ class AsyncCommands(_Facade):
     ) -> AsyncCommandHandle:
         """Follows a running process's output (envd replays what it still holds first)."""
         relay = _Relay(asyncio.get_running_loop())
-        handle = await asyncio.to_thread(
-            self._commands.connect, pid, relay.wrap(on_stdout), relay.wrap(on_stderr),
-            request_timeout,
+        handle = await _start(
+            lambda: self._commands.connect(
+                pid, relay.wrap(on_stdout), relay.wrap(on_stderr), request_timeout
+            ),
+            lambda h: h.disconnect(),
         )
         return AsyncCommandHandle(handle, relay)
 

@@ -1,8 +1,8 @@
 """The /v1 API beyond one sandbox's life, as the TypeScript SDK's ``WrennClient`` has it:
 snapshots of running sandboxes and forks (``client.snapshots``), templates
 (``client.templates``), workspaces (``client.workspaces``), a sandbox's files by id, also once
-it failed (``client.sandboxes``). ``Sandbox`` stays the way to create and use a sandbox; a snapshot's id
-is a template: ``Sandbox.create(snapshot.id)`` restores it."""
+it failed (``client.sandboxes``). ``Sandbox`` stays the way to create and use a sandbox; a
+snapshot's id is a template: ``Sandbox.create(snapshot.id)`` restores it."""
 
 from __future__ import annotations
 
@@ -279,8 +279,9 @@ class TemplatesClient:
 
 class WrennClient:
     """Snapshots, templates, workspaces and a sandbox's files without attaching to it
-    (``sandboxes.read_file`` / ``.archive``, also for a failed sandbox); connection settings as ``Sandbox.create`` takes them
-    (``api_key``, ``api_url``, ``request_timeout``; WRENN_API_KEY and WRENN_API_URL)."""
+    (``sandboxes.read_file`` / ``.archive``, also for a failed sandbox); connection settings
+    as ``Sandbox.create`` takes them (``api_key``, ``api_url``, ``request_timeout``;
+    WRENN_API_KEY and WRENN_API_URL)."""
 
     def __init__(
         self,
