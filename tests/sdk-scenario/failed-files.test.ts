@@ -30,8 +30,9 @@ describe("a failed sandbox's files from Python and Go (real stack)", () => {
     scratch = await mkdtemp(join(tmpdir(), "wrenn-sdk-failed-files-"));
     stack = await Stack.start({ poolSize: 0 });
     const { key } = await stack.key({ name: "failed-files" });
+    // Running past every read below (a loaded host takes minutes), never timed out meanwhile.
     const create = async () => {
-      const r = await stack.call("POST", "/v1/sandboxes", { key, body: {} });
+      const r = await stack.call("POST", "/v1/sandboxes", { key, body: { timeoutSeconds: 3600 } });
       expect(r.status, r.text).toBe(201);
       return (r.body as { id: string }).id;
     };
