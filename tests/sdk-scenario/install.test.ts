@@ -82,7 +82,9 @@ describe("installable SDKs and CLI (real stack)", () => {
     await run(wrenn, ["sandbox", "kill", id], { env });
   });
 
-  test("the Go module builds with no module proxy, set up by its README's commands; its example runs as written", async () => {
+  test("the Go module builds with no module proxy, set up by its README's commands; its example runs as written", {
+    timeout: 900_000,
+  }, async () => {
     const app = join(scratch, "go-app");
     await mkdir(app);
     const goEnv = { ...env, GOPROXY: "off", GOFLAGS: "-mod=mod" };
@@ -108,7 +110,9 @@ describe("installable SDKs and CLI (real stack)", () => {
     }
   });
 
-  test("the Python package installs offline with pip; its README's example runs as written", async () => {
+  test("the Python package installs offline with pip; its README's example runs as written", {
+    timeout: 900_000,
+  }, async () => {
     const python = await installPythonSdk(scratch);
     await writeFile(
       join(scratch, "hello.py"),
