@@ -21,6 +21,8 @@ type Client struct {
 	Snapshots  *Snapshots
 	Templates  *Templates
 	Workspaces *Workspaces
+	// Sandboxes reads a sandbox's files by id, also once it failed (stopped_files.go).
+	Sandboxes *Sandboxes
 }
 
 // NewClient reads cfg the way Create does (empty fields from the environment).
@@ -29,7 +31,7 @@ func NewClient(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{Snapshots: &Snapshots{c}, Templates: &Templates{c}, Workspaces: &Workspaces{c}}, nil
+	return &Client{Snapshots: &Snapshots{c}, Templates: &Templates{c}, Workspaces: &Workspaces{c}, Sandboxes: &Sandboxes{c}}, nil
 }
 
 // Snapshot is a saved running sandbox.

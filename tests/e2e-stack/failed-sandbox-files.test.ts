@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { isolatedEnv, wrenn } from "../cli/wrenn-cli.js";
 import { waitFor } from "../harness/wait.js";
+import { killSandboxRuntime, processesWith } from "./kill-runtime.js";
 import { Stack, type UserKey } from "./stack.js";
 
 // A sandbox that died keeps its disk, and its owner gets its files out: /v1 files and archive
@@ -77,7 +78,7 @@ describe("files of a failed sandbox (real agent and runsc)", () => {
     );
     expect(doctor.status, doctor.text).toBe(200);
     expect((doctor.body as { stdout: string }).stdout).toBe("DOCTORED\nDOCTORED\n");
-    await killSandbox(id);
+    await killSandboxRuntime(stack, id);
     await waitFor(
       async () => (await get(id)).state === "error",
       180_000,
@@ -120,32 +121,6 @@ describe("files of a failed sandbox (real agent and runsc)", () => {
     return r;
   };
 
-  /** Kills the sandbox's runsc processes from the host: it dies as a crash would kill it. */
-  async function killSandbox(sandboxId: string): Promise<void> {
-    const records = join(stack.dataDir, "agent", "sandboxes");
-    let runtimeId = "";
-    for (const name of await readdir(records)) {
-      const rec = JSON.parse(await readFile(join(records, name, "record.json"), "utf8")) as {
-        sandboxId?: string;
-        runtimeId: string;
-      };
-      if (rec.sandboxId === sandboxId) runtimeId = rec.runtimeId;
-    }
-    expect(runtimeId).toMatch(/^wr-/);
-    const pids = await processesWith([join(stack.dataDir, "agent", "runsc"), runtimeId]);
-    expect(pids.length).toBeGreaterThan(0);
-    for (const pid of pids) process.kill(pid, "SIGKILL");
-  }
-
-  async function processesWith(needles: string[]): Promise<number[]> {
-    const out: number[] = [];
-    for (const entry of await readdir("/proc")) {
-      if (!/^\d+$/.test(entry)) continue;
-      const cmdline = await readFile(`/proc/${entry}/cmdline`, "utf8").catch(() => "");
-      if (needles.every((n) => cmdline.includes(n))) out.push(Number(entry));
-    }
-    return out;
-  }
   const readerProcesses = () => processesWith([join(stack.dataDir, "agent", "runsc-rescue")]);
 
   test("a file comes back byte for byte, by absolute or home-relative path, /tmp included", async () => {

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { Stack } from "../e2e-stack/stack.js";
 import { repoRoot } from "../harness/paths.js";
 import { installPythonSdk } from "./python-venv.js";
+import { readmeBlock } from "./readme-blocks.js";
 
 // The SDKs as a user gets them: the npm tarballs of `npm run pack` installed into an empty
 // directory with no registry, the Python package pip-installed offline into a venv, and the
@@ -14,13 +15,11 @@ import { installPythonSdk } from "./python-venv.js";
 // The Python package's asyncio flavour is checked here too (async_check.py).
 const run = promisify(execFile);
 
-/** The first fenced block of `lang` in a README: the example it starts with. */
-async function firstBlock(readme: string, lang: string): Promise<string> {
-  const text = await readFile(join(repoRoot, readme), "utf8");
-  const match = new RegExp(`\`\`\`${lang}\\n([\\s\\S]*?)\`\`\``).exec(text);
-  if (!match?.[1]) throw new Error(`${readme} has no \`\`\`${lang} block`);
-  return match[1];
-}
+/** The later examples of the Python and Go READMEs (info string `python NAME`, `go NAME`). */
+const laterExamples: [string, string][] = [
+  ["snapshots", "saved in a snapshot\n"],
+  ["workspaces", "running\nsuspended\nrunning\n"],
+];
 
 describe("installable SDKs and CLI (real stack)", () => {
   let stack: Stack;
@@ -71,7 +70,7 @@ describe("installable SDKs and CLI (real stack)", () => {
     expect(installed.private).toBeUndefined();
     expect(installed.dependencies["@wrenn/contract"]).toBe("0.1.0");
 
-    await writeFile(join(app, "hello.mjs"), await firstBlock("packages/sdk/README.md", "js"));
+    await writeFile(join(app, "hello.mjs"), await readmeBlock("packages/sdk/README.md", "js"));
     const hello = await run(process.execPath, ["hello.mjs"], { cwd: app, env });
     expect(hello.stdout).toBe("hello from Linux / written by the SDK\n");
 
@@ -83,28 +82,52 @@ describe("installable SDKs and CLI (real stack)", () => {
     await run(wrenn, ["sandbox", "kill", id], { env });
   });
 
-  test("the Go module builds with no module proxy, set up by its README's commands; its example runs as written", async () => {
+  test("the Go module builds with no module proxy, set up by its README's commands; its example runs as written", {
+    timeout: 900_000,
+  }, async () => {
     const app = join(scratch, "go-app");
     await mkdir(app);
     const goEnv = { ...env, GOPROXY: "off", GOFLAGS: "-mod=mod" };
     await run("go", ["mod", "init", "example"], { cwd: app, env: goEnv });
     // The install block's command, with the checkout where this test runs.
-    const install = (await firstBlock("sdks/go/README.md", "sh")).trim();
+    const install = (await readmeBlock("sdks/go/README.md", "sh")).trim();
     expect(install).toMatch(/^go mod edit /);
     const [go, ...args] = install.replaceAll("/path/to/wrenn", repoRoot).split(/\s+/);
     await run(go as string, args, { cwd: app, env: goEnv });
-    await writeFile(join(app, "main.go"), await firstBlock("sdks/go/README.md", "go"));
+    await writeFile(join(app, "main.go"), await readmeBlock("sdks/go/README.md", "go"));
     const hello = await run("go", ["run", "."], { cwd: app, env: goEnv });
     expect(hello.stdout).toBe("hello from Linux\n");
+
+    // Its later examples, as written, each a program of its own in the same module.
+    for (const [name, printed] of laterExamples) {
+      await mkdir(join(app, name));
+      await writeFile(
+        join(app, name, "main.go"),
+        await readmeBlock("sdks/go/README.md", `go ${name}`),
+      );
+      const example = await run("go", ["run", `./${name}`], { cwd: app, env: goEnv });
+      expect(example.stdout, name).toBe(printed);
+    }
   });
 
-  test("the Python package installs offline with pip; its README's example runs as written", async () => {
+  test("the Python package installs offline with pip; its README's example runs as written", {
+    timeout: 900_000,
+  }, async () => {
     const python = await installPythonSdk(scratch);
-    await writeFile(join(scratch, "hello.py"), await firstBlock("sdks/python/README.md", "python"));
+    await writeFile(
+      join(scratch, "hello.py"),
+      await readmeBlock("sdks/python/README.md", "python"),
+    );
     const hello = await run(python, ["hello.py"], { cwd: scratch, env });
     expect(hello.stdout).toBe("Linux\nwritten by the SDK\nlater\nrunning\n");
+    for (const [name, printed] of laterExamples) {
+      const file = join(scratch, `${name}.py`);
+      await writeFile(file, await readmeBlock("sdks/python/README.md", `python ${name}`));
+      expect((await run(python, [file], { cwd: scratch, env })).stdout, name).toBe(printed);
+    }
 
-    // The asyncio flavour (a wrapper over threads) on the same installed package.
+    // The asyncio flavour (a wrapper over threads; callbacks on the loop, cancelling a run kills
+    // it, cancelling a wait detaches) on the same installed package.
     const check = await run(python, [join(repoRoot, "tests/sdk-scenario/async_check.py")], {
       cwd: scratch,
       env,
@@ -115,6 +138,11 @@ describe("installable SDKs and CLI (real stack)", () => {
       read: "async ✓",
       exitCode: 4,
       state: "running",
+      callbacksOnLoop: [true, true],
+      coroutineCallbackSaw: "err\n",
+      cancelledRunKilled: true,
+      cancelledWaitDetached: "done\n",
+      baseTemplate: "ready",
     });
   });
 });

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import sys
 import threading
 import time
@@ -341,11 +342,52 @@ def run() -> Dict[str, Any]:
             "unknownTemplate": outcome(lambda: client.templates.get(p["unknownTemplate"])),
         }
 
-    def workspaces(p: Dict[str, Any]) -> Dict[str, Any]:
+    def templates(p: Dict[str, Any]) -> Dict[str, Any]:
+        client = WrennClient()
+        listed = client.templates.list()
+        got = client.templates.get(p["name"])
         return {
-            "listed": isinstance(Workspaces.list(), list),
-            "unknown": outcome(lambda: Workspaces.get(p["unknownName"])),
+            "listedByName": any(t.name == p["name"] for t in listed),
+            "name": got.name,
+            "status": got.status,
+            "usable": got.usable,
         }
+
+    def workspaces(p: Dict[str, Any]) -> Dict[str, Any]:
+        listed = isinstance(Workspaces.list(), list)
+        unknown = outcome(lambda: Workspaces.get(p["unknownName"]))
+        # A suffix of this runner's: the runners share one stack and key. The instance
+        # flavour (WrennClient().workspaces) here, the static one above.
+        name = f"{p['name']}-{secrets.token_hex(3)}"
+        ws = WrennClient().workspaces
+        created = ws.create(name, vcpus=p["vcpus"], memory_mb=p["memoryMb"], disk_gb=p["diskGb"])
+        destroyed = False
+        try:
+            got = ws.get(name)
+            everyone = ws.list()
+            suspended = ws.suspend(name)
+            resumed = ws.resume(name)
+            ws.destroy(name)
+            destroyed = True
+            return {
+                "listed": listed,
+                "unknown": unknown,
+                "created": {
+                    "state": created.state,
+                    "vcpus": created.vcpus,
+                    "memoryMb": created.memory_mb,
+                    "diskGb": created.disk_gb,
+                    "image": created.image,
+                },
+                "gotState": got.state,
+                "listedCreated": any(w.name == name for w in everyone),
+                "suspended": suspended.state,
+                "resumed": resumed.state,
+                "destroyedGet": outcome(lambda: ws.get(name)),
+            }
+        finally:
+            if not destroyed:
+                ws.destroy(name)
 
     def network(p: Dict[str, Any]) -> Dict[str, Any]:
         other = Sandbox.create(
@@ -409,6 +451,7 @@ def run() -> Dict[str, Any]:
         "pty": pty,
         "pauseResume": pause_resume,
         "snapshots": snapshots,
+        "templates": templates,
         "workspaces": workspaces,
         "network": network,
         "errors": errors,

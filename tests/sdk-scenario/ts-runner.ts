@@ -335,11 +335,51 @@ export async function runScenario(
         unknownTemplate: await outcome(() => client.templates.get(p.unknownTemplate)),
       };
     },
-    async workspaces(p) {
+    async templates(p) {
+      const client = new WrennClient(conn);
+      const listed = await client.templates.list();
+      const got = await client.templates.get(p.name);
       return {
-        listed: Array.isArray(await Workspaces.list(conn)),
-        unknown: await outcome(() => Workspaces.get(p.unknownName, conn)),
+        listedByName: listed.some((t) => t.name === p.name),
+        name: got.name,
+        status: got.status,
+        usable: got.usable,
       };
+    },
+    async workspaces(p) {
+      const listed = Array.isArray(await Workspaces.list(conn));
+      const unknown = await outcome(() => Workspaces.get(p.unknownName, conn));
+      // A suffix of this runner's: the runners share one stack and key.
+      const name = `${p.name}-${Math.random().toString(16).slice(2, 8)}`;
+      const { vcpus, memoryMb, diskGb } = p;
+      const created = await Workspaces.create(name, { ...conn, vcpus, memoryMb, diskGb });
+      let destroyed = false;
+      try {
+        const got = await Workspaces.get(name, conn);
+        const all = await Workspaces.list(conn);
+        const suspended = await Workspaces.suspend(name, conn);
+        const resumed = await Workspaces.resume(name, conn);
+        await Workspaces.destroy(name, conn);
+        destroyed = true;
+        return {
+          listed,
+          unknown,
+          created: {
+            state: created.state,
+            vcpus: created.vcpus,
+            memoryMb: created.memoryMb,
+            diskGb: created.diskGb,
+            image: created.image,
+          },
+          gotState: got.state,
+          listedCreated: all.some((w) => w.name === name),
+          suspended: suspended.state,
+          resumed: resumed.state,
+          destroyedGet: await outcome(() => Workspaces.get(name, conn)),
+        };
+      } finally {
+        if (!destroyed) await Workspaces.destroy(name, conn).catch(() => {});
+      }
     },
     async network(p) {
       const other = await Sandbox.create({

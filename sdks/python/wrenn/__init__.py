@@ -9,7 +9,15 @@
 
 from ._contract import ERROR_CODES, IO_LIMITS, LIMITS, SandboxState
 from .api_client import SDK_VERSION as __version__
-from .async_sandbox import AsyncCommandHandle, AsyncSandbox, AsyncSandboxPaginator
+from .async_client import (
+    AsyncSandboxRecordsClient,
+    AsyncSnapshotsClient,
+    AsyncTemplatesClient,
+    AsyncWorkspacesClient,
+    AsyncWrennClient,
+)
+from .async_commands import AsyncCommandHandle, AsyncCommands, AsyncPty
+from .async_sandbox import AsyncSandbox, AsyncSandboxPaginator
 from .command_handle import CommandHandle, CommandResult
 from .commands import Commands, ProcessInfo
 from .connection_config import ConnectionConfig
@@ -55,7 +63,8 @@ from .sandbox_info import (
     SandboxPaginator,
     SandboxQuery,
 )
-from .workspaces import WorkspaceInfo, Workspaces
+from .sandbox_records import SandboxRecordsClient
+from .workspaces import WorkspaceInfo, Workspaces, WorkspacesClient
 from .wrenn_client import (
     Fork,
     ForkError,
@@ -75,8 +84,15 @@ __all__ = [
     "IO_LIMITS",
     "LIMITS",
     "AsyncCommandHandle",
+    "AsyncCommands",
+    "AsyncPty",
     "AsyncSandbox",
     "AsyncSandboxPaginator",
+    "AsyncSandboxRecordsClient",
+    "AsyncSnapshotsClient",
+    "AsyncTemplatesClient",
+    "AsyncWorkspacesClient",
+    "AsyncWrennClient",
     "AuthenticationException",
     "CommandExitException",
     "CommandHandle",
@@ -113,6 +129,7 @@ __all__ = [
     "SandboxNotRunningException",
     "SandboxPaginator",
     "SandboxQuery",
+    "SandboxRecordsClient",
     "SandboxState",
     "ServerException",
     "Snapshot",
@@ -129,6 +146,7 @@ __all__ = [
     "WatchHandle",
     "WorkspaceInfo",
     "Workspaces",
+    "WorkspacesClient",
     "WrennClient",
     "WrennError",
     "WriteEntry",

@@ -45,6 +45,40 @@ class ApiClient:
             **(extra or {}),
         }
 
+    def open(
+        self,
+        method: str,
+        path: str,
+        body: Optional[bytes] = None,
+        query: Optional[Mapping[str, QueryValue]] = None,
+        timeout: Optional[float] = None,
+        content_type: Optional[str] = None,
+    ) -> _http.Response:
+        """Sends a request and returns a 2xx answer with its body unread (close it); any other
+        answer raises its typed error."""
+        headers = self.headers({"content-type": content_type} if content_type else {})
+        response = _http.request(
+            method, self.url(path, query), headers, body, self.config.socket_timeout(timeout)
+        )
+        if not 200 <= response.status < 300:
+            with response:
+                text = response.text()
+            raise error_from_body(response.status, text, response.header("retry-after"))
+        return response
+
+    def raw(
+        self,
+        method: str,
+        path: str,
+        body: Optional[bytes] = None,
+        query: Optional[Mapping[str, QueryValue]] = None,
+        timeout: Optional[float] = None,
+        content_type: Optional[str] = None,
+    ) -> bytes:
+        """Sends a request and returns the answer's body (a non-2xx answer raises)."""
+        with self.open(method, path, body, query, timeout, content_type) as response:
+            return response.read()
+
     def json(
         self,
         method: str,
@@ -55,17 +89,10 @@ class ApiClient:
     ) -> Any:
         """Sends a request and returns the parsed JSON (None for an empty answer)."""
         data = None if body is None else json.dumps(body).encode()
-        headers = self.headers({"content-type": "application/json"} if data is not None else {})
-        with _http.request(
-            method,
-            self.url(path, query),
-            headers,
-            data,
-            self.config.socket_timeout(timeout),
-        ) as response:
-            text = response.text()
-            if not 200 <= response.status < 300:
-                raise error_from_body(response.status, text, response.header("retry-after"))
+        content_type = "application/json" if data is not None else None
+        text = self.raw(method, path, data, query, timeout, content_type).decode(
+            "utf-8", errors="replace"
+        )
         if not text:
             return None
         try:
@@ -73,10 +100,8 @@ class ApiClient:
         except ValueError:
             raise UnexpectedResponseException(
                 "invalid_json",
-                f"{method} {path} answered {response.status} with a body that is not JSON: "
-                f"{text[:120]}",
+                f"{method} {path} answered with a body that is not JSON: {text[:120]}",
             )
-
 
 def sandbox_path(sandbox_id: str) -> str:
     if not isinstance(sandbox_id, str) or not sandbox_id:

@@ -1,7 +1,9 @@
-"""``AsyncSandbox``: the same surface for asyncio, as a thin wrapper that runs each call of the
+"""``AsyncSandbox``: the same surface for asyncio, as a wrapper that runs each call of the
 synchronous SDK in a worker thread (``asyncio.to_thread``). It is not a native asyncio client:
-every call in flight holds a thread of the default executor, and the output callbacks
-(``on_stdout``, ``on_stderr``, ``on_data``) are called from threads, not the event loop."""
+every request in flight holds a thread of the default executor (and a running command one
+more, its output reader). What the caller's code sees is on the loop, though: the output
+callbacks run on the loop and may be coroutines, and waiting for a command holds no thread
+(async_commands.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import asyncio
 import functools
 from typing import Any, Awaitable, Callable, List, Optional
 
-from .command_handle import CommandHandle, CommandResult
+from .async_commands import AsyncCommands, AsyncPty, _Facade
 from .sandbox import Sandbox, _class_method_variant
 from .sandbox_info import SandboxInfo, SandboxPaginator
 
@@ -20,56 +22,6 @@ def _in_thread(fn: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
         return await asyncio.to_thread(fn, *args, **kwargs)
 
     return call
-
-
-class AsyncCommandHandle:
-    """A running command or terminal; ``await handle.wait()``."""
-
-    def __init__(self, handle: CommandHandle) -> None:
-        self._handle = handle
-        self.pid = handle.pid
-
-    @property
-    def stdout(self) -> str:
-        return self._handle.stdout
-
-    @property
-    def stderr(self) -> str:
-        return self._handle.stderr
-
-    @property
-    def exit_code(self) -> Optional[int]:
-        return self._handle.exit_code
-
-    async def wait(self) -> CommandResult:
-        return await asyncio.to_thread(self._handle.wait)
-
-    async def kill(self) -> bool:
-        return await asyncio.to_thread(self._handle.kill)
-
-    async def send_stdin(self, data: "str | bytes") -> None:
-        await asyncio.to_thread(self._handle.send_stdin, data)
-
-    def disconnect(self) -> None:
-        self._handle.disconnect()
-
-
-class _AsyncFacade:
-    """Every method of a synchronous object as a coroutine; handles come back async too."""
-
-    def __init__(self, target: Any) -> None:
-        self._target = target
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._target, name)
-        if not callable(attr):
-            return attr
-
-        async def call(*args: Any, **kwargs: Any) -> Any:
-            result = await asyncio.to_thread(attr, *args, **kwargs)
-            return AsyncCommandHandle(result) if isinstance(result, CommandHandle) else result
-
-        return call
 
 
 class AsyncSandboxPaginator:
@@ -97,9 +49,9 @@ class AsyncSandbox:
         self.sync = sandbox
         self.sandbox_id = sandbox.sandbox_id
         self.traffic_access_token = sandbox.traffic_access_token
-        self.commands: Any = _AsyncFacade(sandbox.commands)
-        self.files: Any = _AsyncFacade(sandbox.files)
-        self.pty: Any = _AsyncFacade(sandbox.pty)
+        self.commands = AsyncCommands(sandbox.commands)
+        self.files: Any = _Facade(sandbox.files)
+        self.pty = AsyncPty(sandbox.pty)
 
     async def __aenter__(self) -> "AsyncSandbox":
         return self

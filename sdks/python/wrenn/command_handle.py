@@ -108,6 +108,7 @@ class CommandHandle:
         self._result: Optional[CommandResult] = None
         self._failure: Optional[BaseException] = None
         self._done = threading.Event()
+        self._done_callbacks: List[Callable[[], None]] = []
         self._thread: Optional[threading.Thread] = None
         if background:
             self._thread = threading.Thread(
@@ -144,16 +145,40 @@ class CommandHandle:
         """Waits for the end. Returns the result on exit code 0; raises CommandExitException
         (non-zero), CommandTimeoutException (its timeout passed: it was killed), or the error
         that ended the stream. Callbacks given here get the output from now on."""
+        self.set_callbacks(on_stdout, on_stderr, on_pty)
+        if self._thread is None:
+            self._consume()
+        else:
+            self._done.wait()
+        return self.result()
+
+    def set_callbacks(
+        self,
+        on_stdout: Optional[OutputHandler] = None,
+        on_stderr: Optional[OutputHandler] = None,
+        on_pty: Optional[PtyHandler] = None,
+    ) -> None:
+        """Callbacks given here get the output from now on (those not given stay)."""
         if on_stdout or on_stderr or on_pty:
             self._callbacks = _Callbacks(
                 on_stdout or self._callbacks.on_stdout,
                 on_stderr or self._callbacks.on_stderr,
                 on_pty or self._callbacks.on_pty,
             )
-        if self._thread is None:
-            self._consume()
-        else:
-            self._done.wait()
+
+    def add_done_callback(self, callback: Callable[[], None]) -> None:
+        """Calls ``callback`` (from the thread that reads the output) once the command ended
+        or its stream failed; at once when that already happened. Then ``result()`` answers."""
+        with self._lock:
+            if not self._done.is_set():
+                self._done_callbacks.append(callback)
+                return
+        callback()
+
+    def result(self) -> CommandResult:
+        """What ``wait`` returns or raises, once the command ended (``add_done_callback``)."""
+        if not self._done.is_set():
+            raise SandboxException("still_running", f"process {self.pid} has not ended yet")
         if self._failure is not None:
             raise self._failure
         result = self._result
@@ -181,7 +206,11 @@ class CommandHandle:
             self._failure = error
         finally:
             self._stream.close()
-            self._done.set()
+            with self._lock:
+                self._done.set()
+                callbacks, self._done_callbacks = self._done_callbacks, []
+            for callback in callbacks:
+                callback()
 
     def _read_to_end(self) -> CommandResult:
         while True:

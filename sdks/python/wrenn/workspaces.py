@@ -52,9 +52,13 @@ def parse_workspace(value: Any) -> WorkspaceInfo:
     )
 
 
-def _api(api_key: Optional[str], api_url: Optional[str], request_timeout: Optional[float]) -> ApiClient:
-    return ApiClient(
-        ConnectionConfig(api_key=api_key, api_url=api_url, request_timeout=request_timeout)
+def _client(
+    api_key: Optional[str], api_url: Optional[str], request_timeout: Optional[float]
+) -> "WorkspacesClient":
+    return WorkspacesClient(
+        ApiClient(
+            ConnectionConfig(api_key=api_key, api_url=api_url, request_timeout=request_timeout)
+        )
     )
 
 
@@ -62,8 +66,53 @@ def _path(name: str) -> str:
     return f"/v1/workspaces/{quote(name, safe='')}"
 
 
+class WorkspacesClient:
+    """The workspace operations, by name, on one connection (``WrennClient().workspaces``)."""
+
+    def __init__(self, api: ApiClient) -> None:
+        self._api = api
+
+    def create(
+        self,
+        name: str,
+        image: Optional[str] = None,
+        vcpus: Optional[int] = None,
+        memory_mb: Optional[int] = None,
+        disk_gb: Optional[int] = None,
+    ) -> WorkspaceInfo:
+        """Creates a workspace; what is left out takes the server's defaults."""
+        body: Dict[str, Any] = {"name": name}
+        for key, value in (("image", image), ("vcpus", vcpus), ("memoryMb", memory_mb),
+                           ("diskGb", disk_gb)):
+            if value is not None:
+                body[key] = value
+        # A cold boot with a bigger disk: no client-side deadline shorter than the server's.
+        return parse_workspace(self._api.json("POST", "/v1/workspaces", body, timeout=0))
+
+    def list(self) -> List[WorkspaceInfo]:
+        answer = self._api.json("GET", "/v1/workspaces")
+        if not isinstance(answer, dict) or not isinstance(answer.get("workspaces"), list):
+            raise UnexpectedResponseException(
+                "unexpected_response", f"not a workspace list: {str(answer)[:120]}"
+            )
+        return [parse_workspace(w) for w in answer["workspaces"]]
+
+    def get(self, name: str) -> WorkspaceInfo:
+        return parse_workspace(self._api.json("GET", _path(name)))
+
+    def suspend(self, name: str) -> WorkspaceInfo:
+        return parse_workspace(self._api.json("POST", f"{_path(name)}/suspend", timeout=0))
+
+    def resume(self, name: str) -> WorkspaceInfo:
+        return parse_workspace(self._api.json("POST", f"{_path(name)}/resume", timeout=0))
+
+    def destroy(self, name: str) -> None:
+        """Destroys the workspace and its disk; the name is free afterwards."""
+        self._api.json("DELETE", _path(name), timeout=0)
+
+
 class Workspaces:
-    """The workspace operations, by name."""
+    """The workspace operations, by name, each with its own connection settings."""
 
     @staticmethod
     def create(
@@ -77,14 +126,9 @@ class Workspaces:
         request_timeout: Optional[float] = None,
     ) -> WorkspaceInfo:
         """Creates a workspace; what is left out takes the server's defaults."""
-        body: Dict[str, Any] = {"name": name}
-        for key, value in (("image", image), ("vcpus", vcpus), ("memoryMb", memory_mb),
-                           ("diskGb", disk_gb)):
-            if value is not None:
-                body[key] = value
-        # A cold boot with a bigger disk: no client-side deadline shorter than the server's.
-        api = _api(api_key, api_url, request_timeout)
-        return parse_workspace(api.json("POST", "/v1/workspaces", body, timeout=0))
+        return _client(api_key, api_url, request_timeout).create(
+            name, image, vcpus, memory_mb, disk_gb
+        )
 
     @staticmethod
     def list(
@@ -92,12 +136,7 @@ class Workspaces:
         api_url: Optional[str] = None,
         request_timeout: Optional[float] = None,
     ) -> List[WorkspaceInfo]:
-        answer = _api(api_key, api_url, request_timeout).json("GET", "/v1/workspaces")
-        if not isinstance(answer, dict) or not isinstance(answer.get("workspaces"), list):
-            raise UnexpectedResponseException(
-                "unexpected_response", f"not a workspace list: {str(answer)[:120]}"
-            )
-        return [parse_workspace(w) for w in answer["workspaces"]]
+        return _client(api_key, api_url, request_timeout).list()
 
     @staticmethod
     def get(
@@ -106,7 +145,7 @@ class Workspaces:
         api_url: Optional[str] = None,
         request_timeout: Optional[float] = None,
     ) -> WorkspaceInfo:
-        return parse_workspace(_api(api_key, api_url, request_timeout).json("GET", _path(name)))
+        return _client(api_key, api_url, request_timeout).get(name)
 
     @staticmethod
     def suspend(
@@ -115,8 +154,7 @@ class Workspaces:
         api_url: Optional[str] = None,
         request_timeout: Optional[float] = None,
     ) -> WorkspaceInfo:
-        api = _api(api_key, api_url, request_timeout)
-        return parse_workspace(api.json("POST", f"{_path(name)}/suspend", timeout=0))
+        return _client(api_key, api_url, request_timeout).suspend(name)
 
     @staticmethod
     def resume(
@@ -125,8 +163,7 @@ class Workspaces:
         api_url: Optional[str] = None,
         request_timeout: Optional[float] = None,
     ) -> WorkspaceInfo:
-        api = _api(api_key, api_url, request_timeout)
-        return parse_workspace(api.json("POST", f"{_path(name)}/resume", timeout=0))
+        return _client(api_key, api_url, request_timeout).resume(name)
 
     @staticmethod
     def destroy(
@@ -136,4 +173,4 @@ class Workspaces:
         request_timeout: Optional[float] = None,
     ) -> None:
         """Destroys the workspace and its disk; the name is free afterwards."""
-        _api(api_key, api_url, request_timeout).json("DELETE", _path(name), timeout=0)
+        _client(api_key, api_url, request_timeout).destroy(name)

@@ -1,7 +1,8 @@
 """The /v1 API beyond one sandbox's life, as the TypeScript SDK's ``WrennClient`` has it:
 snapshots of running sandboxes and forks (``client.snapshots``), templates
-(``client.templates``). ``Sandbox`` stays the way to create and use a sandbox; a snapshot's id
-is a template: ``Sandbox.create(snapshot.id)`` restores it."""
+(``client.templates``), workspaces (``client.workspaces``), a sandbox's files by id, also once
+it failed (``client.sandboxes``). ``Sandbox`` stays the way to create and use a sandbox; a
+snapshot's id is a template: ``Sandbox.create(snapshot.id)`` restores it."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from .api_client import ApiClient, sandbox_path
 from .connection_config import ConnectionConfig
 from .exceptions import UnexpectedResponseException
 from .sandbox_info import SandboxInfo, _date, parse_sandbox
+from .sandbox_records import SandboxRecordsClient
+from .workspaces import WorkspacesClient
 
 # A snapshot and a fork write the sandbox's memory and disk: longer than a usual request.
 _SAVE_TIMEOUT = 600.0
@@ -275,8 +278,10 @@ class TemplatesClient:
 
 
 class WrennClient:
-    """Snapshots and templates; connection settings as ``Sandbox.create`` takes them
-    (``api_key``, ``api_url``, ``request_timeout``; WRENN_API_KEY and WRENN_API_URL)."""
+    """Snapshots, templates, workspaces and a sandbox's files without attaching to it
+    (``sandboxes.read_file`` / ``.archive``, also for a failed sandbox); connection settings
+    as ``Sandbox.create`` takes them (``api_key``, ``api_url``, ``request_timeout``;
+    WRENN_API_KEY and WRENN_API_URL)."""
 
     def __init__(
         self,
@@ -291,3 +296,5 @@ class WrennClient:
         self.api = ApiClient(config)
         self.snapshots = SnapshotsClient(self.api)
         self.templates = TemplatesClient(self.api)
+        self.workspaces = WorkspacesClient(self.api)
+        self.sandboxes = SandboxRecordsClient(self.api)

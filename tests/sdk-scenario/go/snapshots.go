@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"regexp"
 
 	wrenn "github.com/wrenn/wrenn/sdks/go"
@@ -9,14 +11,83 @@ import (
 // snapshotSteps: snapshots, a sandbox restored from one, a fork, templates and workspaces.
 func snapshotSteps() map[string]stepFunc {
 	return map[string]stepFunc{
+		"templates": func(p params) (report, error) {
+			client, err := wrenn.NewClient(wrenn.Config{})
+			if err != nil {
+				return nil, err
+			}
+			list, err := client.Templates.List(ctx)
+			if err != nil {
+				return nil, err
+			}
+			got, err := client.Templates.Get(ctx, p.str("name"))
+			if err != nil {
+				return nil, err
+			}
+			listed := false
+			for _, t := range list {
+				listed = listed || t.Name == p.str("name")
+			}
+			return report{"listedByName": listed, "name": got.Name, "status": got.Status, "usable": got.Usable}, nil
+		},
 		"workspaces": func(p params) (report, error) {
 			client, err := wrenn.NewClient(wrenn.Config{})
 			if err != nil {
 				return nil, err
 			}
-			list, err := client.Workspaces.List(ctx)
-			_, errUnknown := client.Workspaces.Get(ctx, p.str("unknownName"))
-			return report{"listed": err == nil && list != nil, "unknown": outcome(errUnknown)}, nil
+			ws := client.Workspaces
+			list, err := ws.List(ctx)
+			_, errUnknown := ws.Get(ctx, p.str("unknownName"))
+			out := report{"listed": err == nil && list != nil, "unknown": outcome(errUnknown)}
+			// A suffix of this runner's: the runners share one stack and key.
+			suffix := make([]byte, 3)
+			if _, err := rand.Read(suffix); err != nil {
+				return nil, err
+			}
+			name := p.str("name") + "-" + hex.EncodeToString(suffix)
+			created, err := ws.Create(ctx, name, wrenn.WorkspaceOptions{VCPUs: p.num("vcpus"), MemoryMB: p.num("memoryMb"), DiskGB: p.num("diskGb")})
+			if err != nil {
+				return nil, err
+			}
+			destroyed := false
+			defer func() {
+				if !destroyed {
+					_ = ws.Destroy(ctx, name)
+				}
+			}()
+			out["created"] = report{"state": created.State, "vcpus": created.VCPUs, "memoryMb": created.MemoryMB, "diskGb": created.DiskGB, "image": created.Image}
+			got, err := ws.Get(ctx, name)
+			if err != nil {
+				return nil, err
+			}
+			out["gotState"] = got.State
+			all, err := ws.List(ctx)
+			if err != nil {
+				return nil, err
+			}
+			out["listedCreated"] = false
+			for _, w := range all {
+				if w.Name == name {
+					out["listedCreated"] = true
+				}
+			}
+			suspended, err := ws.Suspend(ctx, name)
+			if err != nil {
+				return nil, err
+			}
+			out["suspended"] = suspended.State
+			resumed, err := ws.Resume(ctx, name)
+			if err != nil {
+				return nil, err
+			}
+			out["resumed"] = resumed.State
+			if err := ws.Destroy(ctx, name); err != nil {
+				return nil, err
+			}
+			destroyed = true
+			_, errGone := ws.Get(ctx, name)
+			out["destroyedGet"] = outcome(errGone)
+			return out, nil
 		},
 		"snapshots": func(p params) (report, error) {
 			client, err := wrenn.NewClient(wrenn.Config{})
