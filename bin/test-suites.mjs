@@ -41,7 +41,11 @@ if (build.status !== 0) {
  * The end-to-end files that run in the second lane, after the unit projects: the CLI's, and the
  * five-runtime SDK scenario (Node, Bun, Deno, Python, Go: the longest single file).
  */
-const SECOND_LANE_E2E = ["tests/cli/", "tests/sdk-scenario/scenario.test.ts"];
+const SECOND_LANE_E2E = [
+  "tests/cli/",
+  "tests/sdk-scenario/scenario.test.ts",
+  "tests/sdk-scenario/failed-files.test.ts",
+];
 
 /**
  * Runs one vitest, each line prefixed with its lane's name; keeps its last lines for the
