@@ -6,6 +6,7 @@ import {
   TraceClock,
   traceIdOf,
   tracePhasesIn,
+  withoutHopTimings,
 } from "./request-trace.js";
 
 test("a trace id is bounded and plain, or not used", () => {
@@ -49,4 +50,13 @@ test("a clock notes each phase once, logs it, and gives what is known so far", (
     { trace: "t1", hop: "agent", phase: "accept", ms: expect.any(Number) },
     { trace: "t1", hop: "agent", phase: "connect", ms: expect.any(Number) },
   ]);
+});
+
+test("for a caller not authenticated for the sandbox, only our hops' entries are removed", () => {
+  expect(withoutHopTimings("db;dur=53, cp-auth;dur=0.1, app;desc=x, envd-exit;dur=2")).toBe(
+    "db;dur=53, app;desc=x",
+  );
+  expect(withoutHopTimings(["agent-accept;dur=0", "cache;desc=hit"])).toBe("cache;desc=hit");
+  expect(withoutHopTimings("cp-done;dur=1")).toBeUndefined();
+  expect(withoutHopTimings(undefined)).toBeUndefined();
 });

@@ -54,6 +54,24 @@ export function prependServerTiming(
   return rest === "" ? ours : `${ours}, ${rest}`;
 }
 
+/**
+ * A Server-Timing value without the entries named for our hops (`cp-`, `agent-`, `envd-`):
+ * what a caller not authenticated for the sandbox may see. The sandbox app's own entries stay.
+ * Undefined when nothing is left.
+ */
+export function withoutHopTimings(
+  value: string | string[] | number | undefined,
+): string | undefined {
+  if (value === undefined) return undefined;
+  const all = Array.isArray(value) ? value.join(",") : String(value);
+  const hops = Object.keys(TRACE_PHASES).map((h) => `${h}-`);
+  const kept = all
+    .split(",")
+    .map((e) => e.trim())
+    .filter((e) => e !== "" && !hops.some((h) => e.split(";")[0]!.trim().startsWith(h)));
+  return kept.length > 0 ? kept.join(", ") : undefined;
+}
+
 /** Parsed Server-Timing entries of one hop, in header order: what a client reads back. */
 export function tracePhasesIn(serverTiming: string | null, hop: TraceHop): Array<[string, number]> {
   if (!serverTiming) return [];

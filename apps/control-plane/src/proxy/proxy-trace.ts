@@ -6,6 +6,7 @@ import {
   TRACE_HEADER,
   TraceClock,
   traceIdOf,
+  withoutHopTimings,
 } from "@wrenn/contract";
 import { onUpstreamConnected } from "@wrenn/http-relay";
 import type { Logger } from "pino";
@@ -44,8 +45,11 @@ export class ProxyTrace {
         proxyRes.headers[SERVER_TIMING_HEADER],
       );
     } else {
-      // An unauthenticated caller learns nothing of the hops behind the proxy.
-      delete proxyRes.headers[SERVER_TIMING_HEADER];
+      // An unauthenticated caller learns nothing of the hops behind the proxy; the sandbox
+      // app's own Server-Timing entries are its business and pass.
+      const kept = withoutHopTimings(proxyRes.headers[SERVER_TIMING_HEADER]);
+      if (kept === undefined) delete proxyRes.headers[SERVER_TIMING_HEADER];
+      else proxyRes.headers[SERVER_TIMING_HEADER] = kept;
     }
   }
 }
