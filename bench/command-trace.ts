@@ -9,6 +9,7 @@ import { probeRunsc } from "@wrenn/host-agent";
 import { Sandbox } from "e2b";
 import { AgentProcess } from "../tests/harness/agent-process.js";
 import { apiCaller } from "./support/api-call.js";
+import { cleanUp } from "./support/clean-up.js";
 import { startControlPlaneProcess } from "./support/control-plane-process.js";
 import { percentile, table, writeResults } from "./support/stats.js";
 import {
@@ -92,7 +93,9 @@ try {
     `written to ${writeResults("command-trace", { runsc: build.identity, load, loadAfter, creates: CREATES, rows, summary, client, traces: starts })}`,
   );
 } finally {
-  await cp.stop();
-  await agent.dispose();
-  await releaseTestDatabases();
+  await cleanUp({
+    "control plane stop": () => cp.stop(),
+    "agent stop": () => agent.dispose(),
+    "test databases": () => releaseTestDatabases(),
+  });
 }
