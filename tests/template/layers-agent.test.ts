@@ -1,6 +1,7 @@
+import { randomBytes } from "node:crypto";
 import { readdir, readFile, stat } from "node:fs/promises";
 import path from "node:path";
-import type { ConnectError } from "@connectrpc/connect";
+import { Code, type ConnectError } from "@connectrpc/connect";
 import { TEMPLATE_CACHED_MARKER } from "@wrenn/contract";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { AgentProcess } from "../harness/agent-process.js";
@@ -11,10 +12,22 @@ import { busyboxOnly, LoopbackRegistry } from "./oci-registry.js";
 // Each build step is a cached layer keyed by its inputs (real runsc, a loopback registry):
 // an identical rebuild reuses every step, a changed RUN reruns only from there, force reruns
 // all, two templates with a common prefix share its layers' files on disk, and deleting one
-// leaves the other bootable while the layers only it used are swept.
+// leaves the other bootable while the layers only it used are swept. Layers are shared only
+// within one cache scope (one owner): another scope, or none, never reuses them.
 
 const suffix = Math.random().toString(16).slice(2, 8);
-const names = { a: `tla-${suffix}`, b: `tlb-${suffix}`, bad: `tlf-${suffix}` };
+const names = {
+  a: `tla-${suffix}`,
+  b: `tlb-${suffix}`,
+  bad: `tlf-${suffix}`,
+  x1: `tlx1-${suffix}`,
+  x2: `tlx2-${suffix}`,
+  y: `tly-${suffix}`,
+  none: `tln-${suffix}`,
+};
+// Scopes as the control plane sends them (a hash of the owner): one per owner of this run.
+const scopeHex = () => randomBytes(32).toString("hex");
+const scope = scopeHex();
 const layersDir = path.join(templatesDir, ".layers");
 let agent: AgentProcess;
 let image: string;
@@ -31,9 +44,10 @@ const stepsA = (last = "") => [
   { type: "RUN", args: [`${stamp("/etc/r2")}${last}`, "root"] },
 ];
 
+/** Builds in this run's scope unless req names its own (or "" for none). */
 async function build(req: Record<string, unknown>): Promise<string[]> {
   const lines: string[] = [];
-  for await (const res of agent.client.buildTemplate(req)) {
+  for await (const res of agent.client.buildTemplate({ cacheScope: scope, ...req })) {
     if (res.event.case === "progress") lines.push(res.event.value.message);
   }
   return lines;
@@ -175,6 +189,55 @@ describe("cached build layers", () => {
       expect(r).toMatchObject({ exitCode: 0, stdout: `${r1}\nb\n` });
     } finally {
       await agent.client.destroySandbox({ sandboxId: id });
+    }
+  });
+});
+
+describe("cache scopes", () => {
+  const steps = [{ type: "RUN", args: ["head -c16 /dev/urandom | od -x > /r", "root"] }];
+  const [x, y] = [scopeHex(), scopeHex()];
+  let rx = "";
+
+  it("another scope reuses nothing: the step runs again and nothing reads CACHED", async () => {
+    const first = await build({ name: names.x1, fromImage: image, steps, cacheScope: x });
+    expect(first.filter(cached)).toEqual([]);
+    rx = await read(names.x1, "r");
+    expect(rx.length).toBeGreaterThan(16);
+    const other = await build({ name: names.y, fromImage: image, steps, cacheScope: y });
+    expect(other.filter(cached), other.join("\n")).toEqual([]);
+    expect(await read(names.y, "r")).not.toBe(rx);
+  });
+
+  it("the same scope still reuses the layer", async () => {
+    const again = await build({ name: names.x2, fromImage: image, steps, cacheScope: x });
+    expect(cached(stepLine(again, 1, 1)), again.join("\n")).toBe(true);
+    expect(await read(names.x2, "r")).toBe(rx);
+  });
+
+  it("no scope never caches", async () => {
+    const seen = new Set([rx]);
+    for (let i = 0; i < 2; i++) {
+      const log = await build({ name: names.none, fromImage: image, steps, cacheScope: "" });
+      expect(log.filter(cached), log.join("\n")).toEqual([]);
+      const r = await read(names.none, "r");
+      expect(seen.has(r)).toBe(false);
+      seen.add(r);
+    }
+  });
+
+  it("a scope that is not bounded hex is refused and builds nothing", async () => {
+    for (const bad of ["owner-1", "../x", "a".repeat(129)]) {
+      const err = await build({
+        name: `tlbad-${suffix}`,
+        fromImage: image,
+        steps,
+        cacheScope: bad,
+      }).then(
+        () => undefined,
+        (e: unknown) => e as ConnectError,
+      );
+      expect(err?.code, bad).toBe(Code.InvalidArgument);
+      await expect(stat(path.join(templatesDir, `tlbad-${suffix}`))).rejects.toThrow();
     }
   });
 });

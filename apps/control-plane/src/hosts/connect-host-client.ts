@@ -247,6 +247,7 @@ export function createConnectHostClient(options: ConnectHostClientOptions): Host
             startCmd: r.startCmd ?? "",
             readyCmd: r.readyCmd ?? "",
             force: r.force === true,
+            cacheScope: r.cacheScope ?? "",
           },
           { timeoutMs: options.buildTimeoutMs ?? 3_600_000 },
         )) {

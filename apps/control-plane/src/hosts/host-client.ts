@@ -143,6 +143,8 @@ export interface HostClient {
       readyCmd?: string;
       /** Skip the layer cache: every step reruns. */
       force?: boolean;
+      /** Layers are shared only within one scope (a hash of the owner); none: no caching. */
+      cacheScope?: string;
     },
     onProgress: (step: string, message: string) => void,
   ): Promise<void>;

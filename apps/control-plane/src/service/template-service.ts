@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from "node:crypto";
+import { createHash, randomBytes, randomUUID } from "node:crypto";
 import {
   type CreateTemplateBody,
   checkImageRef,
@@ -156,6 +156,9 @@ export class TemplateService {
           startCmd: body.startCmd ?? "",
           readyCmd: body.readyCmd ?? "",
           force: body.force === true,
+          // Layers are shared between this owner's builds only; the agent gets a hash, not
+          // the owner id.
+          cacheScope: createHash("sha256").update(principal.ownerId).digest("hex"),
           ...(body.registry
             ? { username: body.registry.username, password: body.registry.password }
             : {}),

@@ -16,6 +16,7 @@ import {
   checkEgressPolicy,
   checkRuntimeAvailable,
   checkStoppedFilesRead,
+  checkTemplateCacheScope,
   ERROR_CODE_HEADER,
   type ErrorCode,
   grpcCodeOf,
@@ -392,8 +393,15 @@ export class FakeHostAgent {
         };
       },
       readStoppedFiles: (req, ctx) => this.readStoppedFiles(req, ctx),
-      buildTemplate: async function* () {
+      buildTemplate: async function* (req) {
         yield* [];
+        // Refuses what the real agent refuses before building; then builds nothing.
+        try {
+          checkTemplateCacheScope(req.cacheScope);
+        } catch (err) {
+          if (err instanceof ContractError) throw refusal(err.code, err.message);
+          throw err;
+        }
         throw new ConnectError("the fake agent builds nothing", Code.Unimplemented);
       },
     });

@@ -6,6 +6,7 @@ import {
   checkEgressPolicy,
   checkRuntimeAvailable,
   checkSnapshotId,
+  checkTemplateCacheScope,
   checkTemplateSteps,
   ERROR_CODE_HEADER,
   type ErrorCode,
@@ -328,6 +329,7 @@ async function* buildStream(
     steps: Array<{ type: string; args: string[]; files: Uint8Array }>;
     startCmd: string;
     readyCmd: string;
+    cacheScope: string;
   },
   ctx: HandlerContext,
 ) {
@@ -361,6 +363,8 @@ async function* buildStream(
               }),
               ...(req.startCmd ? { startCmd: req.startCmd } : {}),
               ...(req.readyCmd ? { readyCmd: req.readyCmd } : {}),
+              // Whose layers it may reuse; empty: none, and none it makes are reused.
+              cacheScope: checkTemplateCacheScope(req.cacheScope),
               force: req.force,
               credentials: req.registryUsername
                 ? { username: req.registryUsername, password: req.registryPassword }

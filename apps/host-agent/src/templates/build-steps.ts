@@ -12,7 +12,7 @@ import { unpackContext } from "./context-tar.js";
 import { ImageBuildError } from "./image-builder.js";
 import { DEFAULT_PATH, type ImageConfig, imageEnv } from "./image-config.js";
 import { lookupUser } from "./image-root.js";
-import { type LayerStore, layerKey } from "./layer-store.js";
+import { type LayerCache, type LayerStore, layerKey } from "./layer-store.js";
 import { runOnLayer } from "./layer-tree.js";
 import { StepExitError, type StepSandbox } from "./step-sandbox.js";
 
@@ -59,11 +59,11 @@ export interface LayerRef {
  * Runs a template's steps in order on its base layer and returns the config sandboxes of it
  * get (the variables, working directory and user the steps left), the chain of layer keys and
  * the last layer. Each RUN/COPY/WORKDIR is a cached layer keyed by its parent layer, its
- * canonical form (COPY: the sha256 of its files), and the user, workdir and env so far: a
- * cached one is reused (logged CACHED), else the step runs in a gVisor sandbox (step-sandbox.ts)
- * on an overlay above its parent and its result becomes the layer. ENV and USER only change
- * the config, which is part of the next layer's key. `force` reruns every step (their results
- * replace the cached layers). A failing step throws template_step_failed naming the step, its
+ * canonical form (COPY: the sha256 of its files), the user, workdir and env so far, and the
+ * build's cache scope: a cached one of the same scope is reused (logged CACHED), else the step
+ * runs in a gVisor sandbox (step-sandbox.ts) on an overlay above its parent and its result
+ * becomes the layer. ENV and USER only change the config, which is part of the next layer's
+ * key. Without `cache.reuse` every step reruns (their results replace the cached layers). A failing step throws template_step_failed naming the step, its
  * exit code and its last output lines, and caches nothing; the caller removes the build.
  */
 export async function runBuildSteps(o: {
@@ -73,7 +73,7 @@ export async function runBuildSteps(o: {
   /** A scratch directory of this build, outside the root, on the layers' filesystem. */
   scratch: string;
   layers: LayerStore;
-  force: boolean;
+  cache: LayerCache;
   steps: BuildStepInput[];
   config: ImageConfig;
   sandbox: StepSandbox;
@@ -84,7 +84,7 @@ export async function runBuildSteps(o: {
   let user = o.config.user || "user";
   let current = o.base;
   const chain = [o.base.key];
-  let reran = o.force;
+  let reran = !o.cache.reuse;
   const n = o.steps.length;
   const envOf = async (who: { home: string }) => {
     const vars = imageEnv({ env, workdir, user });
@@ -133,7 +133,7 @@ export async function runBuildSteps(o: {
     const filesSha256 = step.files
       ? createHash("sha256").update(step.files).digest("hex")
       : undefined;
-    const key = layerKey({
+    const key = layerKey(o.cache, {
       parent: current.key,
       step: canonicalTemplateStep(step, filesSha256),
       env,
@@ -144,9 +144,9 @@ export async function runBuildSteps(o: {
       step.type === "WORKDIR"
         ? path.posix.resolve(workdir || "/", step.args[0] as string)
         : workdir;
-    if (!o.force && (await o.layers.acquire(key, o.buildDir))) {
+    if (o.cache.reuse && (await o.layers.acquire(key, o.buildDir))) {
       say(`${TEMPLATE_CACHED_MARKER} ${title}`);
-      current = { key, root: o.layers.rootOf(key) };
+      current = { key, root: await o.layers.rootOf(key) };
       chain.push(key);
       workdir = nextWorkdir;
       continue;
@@ -234,9 +234,9 @@ export async function runBuildSteps(o: {
       out,
       { source: `${step.type} ${describe(step)}` },
       o.buildDir,
-      o.force,
+      !o.cache.reuse,
     );
-    current = { key, root: o.layers.rootOf(key) };
+    current = { key, root: await o.layers.rootOf(key) };
     chain.push(key);
     workdir = nextWorkdir;
   }

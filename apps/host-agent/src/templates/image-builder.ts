@@ -2,14 +2,20 @@ import { createHash } from "node:crypto";
 import { chmod, mkdtemp, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { checkImageRef, type ErrorCode, errorMessage, imageRegistry } from "@wrenn/contract";
+import {
+  checkImageRef,
+  type ErrorCode,
+  errorMessage,
+  imageRegistry,
+  imageRepository,
+} from "@wrenn/contract";
 import { CommandError, runCommand } from "../command/run-command.js";
 import { withBuildLock } from "./build-lock.js";
 import { type BuildStepInput, type LayerRef, runBuildSteps } from "./build-steps.js";
 import type { BuildProgress } from "./builder.js";
 import type { ImageConfig } from "./image-config.js";
 import { prepareImageRoot } from "./image-root.js";
-import { LayerStore, layerKey } from "./layer-store.js";
+import { type LayerCache, LayerStore, layerCache, layerKey } from "./layer-store.js";
 import { readImageConfig } from "./oci-layout.js";
 import type { StepSandbox } from "./step-sandbox.js";
 import type { InstalledTemplate, TemplateStore } from "./store.js";
@@ -27,6 +33,11 @@ export interface ImageBuildRequest {
   readyCmd?: string;
   /** Skip the layer cache: every step reruns (E2B's `force`, the CLI's --no-cache). */
   force?: boolean;
+  /**
+   * Layers are reused only from builds of the same scope (the control plane's hash of the
+   * owner; checked by the contract's checkTemplateCacheScope). Without one nothing is cached.
+   */
+  cacheScope?: string;
   onProgress?: (p: BuildProgress) => void;
 }
 
@@ -75,10 +86,11 @@ export class ImageTemplateBuilder {
       async () => {
         await this.store.removeStaleBuilds(req.name);
         const buildDir = await this.store.startBuild(req.name);
+        const cache = layerCache(req.cacheScope, req.force === true);
         try {
           return req.fromTemplate
-            ? await this.buildFromTemplate(buildDir, req.fromTemplate, req, progress)
-            : await this.buildInto(buildDir, image, req, progress);
+            ? await this.buildFromTemplate(buildDir, req.fromTemplate, req, cache, progress)
+            : await this.buildInto(buildDir, image, req, cache, progress);
         } catch (err) {
           await rm(buildDir, { recursive: true, force: true });
           throw err;
@@ -108,6 +120,7 @@ export class ImageTemplateBuilder {
     buildDir: string,
     image: string,
     req: ImageBuildRequest,
+    cache: LayerCache,
     progress: (p: BuildProgress) => void,
   ): Promise<InstalledTemplate> {
     const started = Date.now();
@@ -127,19 +140,20 @@ export class ImageTemplateBuilder {
         "--raw",
         `docker://${image}`,
       ]);
-      // The image's resolved digest keys its layer: the same digest is the same bytes, whoever
-      // asks and under whichever name (the caller could read that manifest, so may have it).
+      // The image's resolved digest keys its layer (the same digest is the same bytes), with
+      // the repository it came from: knowing a private image's digest is no proof of access,
+      // reading it from this repository (with these credentials, just now) is.
       const digest = `sha256:${createHash("sha256").update(manifest).digest("hex")}`;
-      const key = layerKey({ image: digest });
-      const base = { key, root: this.layers.rootOf(key) };
-      if (!req.force && (await this.layers.acquire(key, buildDir))) {
+      const key = layerKey(cache, { image: digest, repository: imageRepository(image) });
+      if (cache.reuse && (await this.layers.acquire(key, buildDir))) {
         progress({ phase: "pull", message: `CACHED ${image} (${digest})` });
+        const base = { key, root: await this.layers.rootOf(key) };
         const config = (await this.layers.meta(key)).config ?? {
           env: [],
           workdir: "",
           user: "user",
         };
-        return await this.finish(buildDir, base, config, req, progress, {
+        return await this.finish(buildDir, base, config, req, cache, progress, {
           description: `from ${image}`,
           fromImage: image,
           started,
@@ -179,9 +193,10 @@ export class ImageTemplateBuilder {
         rootfs,
         { source: `image ${image} ${digest}`, config: imageConfig },
         buildDir,
-        req.force === true,
+        !cache.reuse,
       );
-      return await this.finish(buildDir, base, imageConfig, req, progress, {
+      const base = { key, root: await this.layers.rootOf(key) };
+      return await this.finish(buildDir, base, imageConfig, req, cache, progress, {
         description: `from ${image}`,
         fromImage: image,
         started,
@@ -199,6 +214,7 @@ export class ImageTemplateBuilder {
     buildDir: string,
     parentName: string,
     req: ImageBuildRequest,
+    cache: LayerCache,
     progress: (p: BuildProgress) => void,
   ): Promise<InstalledTemplate> {
     const started = Date.now();
@@ -211,8 +227,8 @@ export class ImageTemplateBuilder {
     }
     progress({ phase: "resolve", message: `on top of template ${parentName} ${parent.version}` });
     // Keyed by the parent's name and version (a version is never rebuilt with other bytes).
-    const key = layerKey({ template: parentName, version: parent.version });
-    if (req.force || !(await this.layers.acquire(key, buildDir))) {
+    const key = layerKey(cache, { template: parentName, version: parent.version });
+    if (!cache.reuse || !(await this.layers.acquire(key, buildDir))) {
       const rootfs = path.join(buildDir, "base-root");
       // Hard links: the parent's root is never written (sandboxes use it as overlay lower).
       await runCommand("cp", ["-al", parent.rootfs, rootfs], { timeoutMs: PULL_TIMEOUT_MS });
@@ -221,16 +237,17 @@ export class ImageTemplateBuilder {
         rootfs,
         { source: `template ${parentName} ${parent.version}` },
         buildDir,
-        req.force === true,
+        !cache.reuse,
       );
     } else {
       progress({ phase: "resolve", message: `CACHED template ${parentName} ${parent.version}` });
     }
     return this.finish(
       buildDir,
-      { key, root: this.layers.rootOf(key) },
+      { key, root: await this.layers.rootOf(key) },
       parent.image ?? { env: [], workdir: "", user: "user" },
       req,
+      cache,
       progress,
       {
         description: `from template ${parentName}`,
@@ -247,6 +264,7 @@ export class ImageTemplateBuilder {
     base: LayerRef,
     baseConfig: ImageConfig,
     req: ImageBuildRequest,
+    cache: LayerCache,
     progress: (p: BuildProgress) => void,
     from: { description: string; fromImage?: string; fromTemplate?: string; started: number },
   ): Promise<InstalledTemplate> {
@@ -259,7 +277,7 @@ export class ImageTemplateBuilder {
         buildDir,
         scratch: path.join(buildDir, "scratch"),
         layers: this.layers,
-        force: req.force === true,
+        cache,
         steps: req.steps,
         config: baseConfig,
         sandbox: this.stepSandbox,

@@ -6,7 +6,8 @@ import type { ImageConfig } from "./image-config.js";
 
 // Bump when the builder changes what a layer holds for the same inputs (prepareImageRoot,
 // the step runner): old layers then stop matching instead of being reused wrongly.
-const LAYER_FORMAT = "1";
+// 2: every key has a cache scope (no layer is shared across owners).
+const LAYER_FORMAT = "2";
 
 /** What a layer records about itself (<key>/layer.json beside root/). */
 export interface LayerMeta {
@@ -16,17 +17,40 @@ export interface LayerMeta {
   source: string;
   /** A base layer's Env/WorkingDir/User (steps' layers derive theirs from the steps). */
   config?: ImageConfig;
+  /** Its current tree in <key>/ ("root" when absent): a forced build puts a new one beside. */
+  root?: string;
 }
 
-/** A layer's cache key: the hash of everything that decides its bytes. */
-export function layerKey(parts: Record<string, unknown>): string {
+/**
+ * Which layers a build may reuse. Layers are shared only within one scope (one owner: the
+ * control plane's BuildTemplateRequest.cache_scope), so nobody reuses, or learns through a
+ * CACHED line, a layer another owner's build made. `reuse` false (a forced build) reruns
+ * every step and its layers replace the cached ones of the same keys.
+ */
+export interface LayerCache {
+  scope: string;
+  reuse: boolean;
+}
+
+/**
+ * The cache of a build: its scope, or, without one, a scope of its own, so the build neither
+ * finds a layer nor leaves one anybody can find.
+ */
+export function layerCache(scope: string | undefined, force: boolean): LayerCache {
+  return scope
+    ? { scope, reuse: !force }
+    : { scope: `once-${randomBytes(16).toString("hex")}`, reuse: false };
+}
+
+/** A layer's cache key: the hash of its scope and everything that decides its bytes. */
+export function layerKey(cache: LayerCache, parts: Record<string, unknown>): string {
   return createHash("sha256")
-    .update(JSON.stringify({ format: LAYER_FORMAT, ...parts }))
+    .update(JSON.stringify({ format: LAYER_FORMAT, scope: cache.scope, ...parts }))
     .digest("hex");
 }
 
 /**
- * Cached build layers, once per host, shared by every template (of every owner) whose inputs
+ * Cached build layers, once per host, shared by every template whose inputs and cache scope
  * give the same key: <templates>/.layers/<key>/{root/,layer.json}. A layer's root is the
  * complete root filesystem after its step, as a tree of hard links: a file no step touched is
  * one inode in every layer and every template built from them, so a layer costs only the
@@ -38,6 +62,11 @@ export function layerKey(parts: Record<string, unknown>): string {
  * template.json or a running build's layers.json names it. A build pins a layer (records it in
  * its layers.json) under the same lock as the sweep, so a sweep never takes a layer a build has
  * just found in the cache.
+ *
+ * A forced build replaces a layer without moving or deleting the tree in use: its tree goes
+ * beside the old one (<key>/root-<random>/) and layer.json, renamed over atomically, names it.
+ * A build that found the old tree may still be copying it (`cp -al`) or have it as an overlay
+ * lower dir, so the sweep removes a replaced tree only once no running build names the key.
  */
 export class LayerStore {
   readonly dir: string;
@@ -46,8 +75,9 @@ export class LayerStore {
     this.dir = path.join(templatesRoot, ".layers");
   }
 
-  rootOf(key: string): string {
-    return path.join(this.dir, checkKey(key), "root");
+  /** The layer's current tree (call it after acquire/commit: the build's pin keeps it). */
+  async rootOf(key: string): Promise<string> {
+    return path.join(this.dir, checkKey(key), checkTree((await this.meta(key)).root ?? "root"));
   }
 
   async meta(key: string): Promise<LayerMeta> {
@@ -67,8 +97,9 @@ export class LayerStore {
 
   /**
    * Puts a finished layer (its root tree `root`, on the same filesystem) in place under `key`
-   * and pins it. With `replace` (a forced build) a cached layer of that key is replaced:
-   * templates built from the old one keep their own links to its files.
+   * and pins it. With `replace` (a forced build) a cached layer of that key is replaced: its
+   * old tree stays until the sweep finds no running build naming the key, and templates built
+   * from it keep their own links to its files.
    */
   async commit(
     key: string,
@@ -78,50 +109,68 @@ export class LayerStore {
     replace: boolean,
   ): Promise<void> {
     const staging = path.join(path.dirname(root), `layer-${randomBytes(4).toString("hex")}`);
+    const tree = `root-${randomBytes(4).toString("hex")}`;
     await mkdir(staging);
-    await rename(root, path.join(staging, "root"));
-    const full: LayerMeta = { key, createdAt: new Date().toISOString(), ...meta };
+    await rename(root, path.join(staging, tree));
+    const full: LayerMeta = { key, createdAt: new Date().toISOString(), ...meta, root: tree };
     await writeFile(path.join(staging, "layer.json"), `${JSON.stringify(full, null, 2)}\n`);
     await mkdir(this.dir, { recursive: true });
-    const old = path.join(path.dirname(root), `old-${randomBytes(4).toString("hex")}`);
     await this.locked(async () => {
       await pin(buildDir, key);
       const final = path.join(this.dir, checkKey(key));
       if (await exists(path.join(final, "layer.json"))) {
         // Another build made the same layer meanwhile: same inputs, same bytes; keep that one.
         if (!replace) return;
-        await rename(final, old);
+        // Beside the old tree, which a build may be using; then the meta names the new one.
+        await rename(path.join(staging, tree), path.join(final, tree));
+        await rename(path.join(staging, "layer.json"), path.join(final, "layer.json"));
       } else {
         await rm(final, { recursive: true, force: true });
+        await rename(staging, final);
       }
-      await rename(staging, final);
     });
     await rm(staging, { recursive: true, force: true });
-    await rm(old, { recursive: true, force: true });
   }
 
   /**
-   * Removes every layer that no template version and no running build names. Returns the
-   * keys removed.
+   * Removes every layer that no template version and no running build names, and the trees
+   * forced builds replaced of layers no running build names. Returns the keys removed.
    */
   async sweep(): Promise<string[]> {
     if (!(await exists(this.dir))) return [];
     return this.locked(async () => {
-      const live = await this.liveKeys();
+      const { live, building } = await this.liveKeys();
       const gone: string[] = [];
+      const trash = async (p: string) => {
+        const to = path.join(this.dir, `.trash-${randomBytes(4).toString("hex")}`);
+        await rename(p, to);
+        await rm(to, { recursive: true, force: true });
+      };
       for (const key of await readdir(this.dir)) {
-        if (key.startsWith(".") || live.has(key)) continue;
-        const trash = path.join(this.dir, `.trash-${randomBytes(4).toString("hex")}`);
-        await rename(path.join(this.dir, key), trash);
-        gone.push(key);
-        await rm(trash, { recursive: true, force: true });
+        if (key.startsWith(".")) continue;
+        if (!live.has(key)) {
+          await trash(path.join(this.dir, key));
+          gone.push(key);
+          continue;
+        }
+        if (building.has(key)) continue;
+        const meta = await this.meta(key).catch(() => undefined);
+        if (!meta) continue;
+        const current = meta.root ?? "root";
+        for (const entry of await readdir(path.join(this.dir, key))) {
+          if (/^root(-[0-9a-f]+)?$/.test(entry) && entry !== current) {
+            await trash(path.join(this.dir, key, entry));
+          }
+        }
       }
       return gone;
     });
   }
 
-  private async liveKeys(): Promise<Set<string>> {
+  /** The keys some template version or running build names, and those a running build does. */
+  private async liveKeys(): Promise<{ live: Set<string>; building: Set<string> }> {
     const live = new Set<string>();
+    const building = new Set<string>();
     for (const name of await readdir(this.templatesRoot).catch(() => [] as string[])) {
       if (name.startsWith(".")) continue;
       const nameDir = path.join(this.templatesRoot, name);
@@ -136,10 +185,14 @@ export class LayerStore {
           },
           () => [],
         );
-        for (const k of keys) if (typeof k === "string") live.add(k);
+        for (const k of keys) {
+          if (typeof k !== "string") continue;
+          live.add(k);
+          if (entry.startsWith(".build-")) building.add(k);
+        }
       }
     }
-    return live;
+    return { live, building };
   }
 
   private locked<T>(fn: () => Promise<T>): Promise<T> {
@@ -164,6 +217,11 @@ async function pin(buildDir: string, key: string): Promise<void> {
 function checkKey(key: string): string {
   if (!/^[0-9a-f]{64}$/.test(key)) throw new Error(`invalid layer key ${JSON.stringify(key)}`);
   return key;
+}
+
+function checkTree(name: string): string {
+  if (!/^root(-[0-9a-f]{8})?$/.test(name)) throw new Error(`invalid layer tree ${name}`);
+  return name;
 }
 
 async function exists(p: string): Promise<boolean> {

@@ -1,6 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { ContractError } from "../errors/error-codes.js";
-import { checkImageRef, checkTemplateBuildName, imageRegistry } from "./templates.js";
+import {
+  checkImageRef,
+  checkTemplateBuildName,
+  checkTemplateCacheScope,
+  imageRegistry,
+  imageRepository,
+} from "./templates.js";
 
 describe("template build names and image references", () => {
   it("NAME and NAME:TAG (tag default latest)", () => {
@@ -36,5 +42,19 @@ describe("template build names and image references", () => {
     expect(imageRegistry("127.0.0.1:5000/x:1")).toBe("127.0.0.1:5000");
     expect(imageRegistry("localhost/x")).toBe("localhost");
     expect(imageRegistry("ghcr.io/o/r")).toBe("ghcr.io");
+  });
+  it("the repository of a reference, without tag or digest", () => {
+    expect(imageRepository("alpine:3")).toBe("docker.io/library/alpine");
+    expect(imageRepository("docker.io/library/alpine@sha256:0f")).toBe("docker.io/library/alpine");
+    expect(imageRepository("127.0.0.1:5000/a/b:1")).toBe("127.0.0.1:5000/a/b");
+    expect(imageRepository("localhost/x")).toBe("localhost/x");
+    expect(imageRepository("ghcr.io/o/r:2@sha256:0f")).toBe("ghcr.io/o/r");
+  });
+  it("a cache scope is empty (no caching) or bounded lower-case hex", () => {
+    expect(checkTemplateCacheScope("")).toBe("");
+    expect(checkTemplateCacheScope("ab".repeat(32))).toBe("ab".repeat(32));
+    for (const bad of ["owner-1", "AB", "../x", "a".repeat(129), 7, undefined]) {
+      expect(() => checkTemplateCacheScope(bad), String(bad)).toThrow(ContractError);
+    }
   });
 });

@@ -36,6 +36,39 @@ export function checkImageRef(value: unknown): string {
   return value;
 }
 
+/** The longest layer-cache scope the agent takes (a sha256 hex is 64). */
+export const TEMPLATE_CACHE_SCOPE_MAX = 128;
+const cacheScope = new RegExp(`^[0-9a-f]{1,${TEMPLATE_CACHE_SCOPE_MAX}}$`);
+
+/**
+ * A build's layer-cache scope (BuildTemplateRequest.cache_scope): an opaque lower-case hex
+ * string the control plane derives from the owner (never the owner id itself). Layers are
+ * shared only between builds of the same scope; "" means no caching at all.
+ */
+export function checkTemplateCacheScope(value: unknown): string {
+  if (value === "") return "";
+  if (typeof value !== "string" || !cacheScope.test(value)) {
+    throw invalidInput(
+      `cacheScope must be empty or lower-case hex of at most ${TEMPLATE_CACHE_SCOPE_MAX} characters`,
+    );
+  }
+  return value;
+}
+
+/**
+ * The registry and repository of a reference, without its tag or digest, as Docker resolves
+ * it (`alpine:3` → `docker.io/library/alpine`): what an image's access is granted on.
+ */
+export function imageRepository(ref: string): string {
+  const registry = imageRegistry(ref);
+  const named = ref.split("@")[0] as string;
+  const slash = named.lastIndexOf("/");
+  const colon = named.lastIndexOf(":");
+  const untagged = colon > slash ? named.slice(0, colon) : named;
+  const path = untagged.startsWith(`${registry}/`) ? untagged.slice(registry.length + 1) : untagged;
+  return `${registry}/${registry === "docker.io" && !path.includes("/") ? `library/${path}` : path}`;
+}
+
 /** The registry host of a reference, as Docker resolves it: docker.io when none is named. */
 export function imageRegistry(ref: string): string {
   const first = ref.split("/")[0] ?? "";
