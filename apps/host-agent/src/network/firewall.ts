@@ -1,5 +1,6 @@
 import { runCommand } from "../command/run-command.js";
 import { invalidArgument } from "./errors.js";
+import { readFirewallState } from "./firewall-state.js";
 import { formatCidr, type Ipv4Cidr, normalizeCidrs, parseCidr } from "./ipv4.js";
 import { allowedCidrs, hasDomainRules, hasEgress, type NetworkPolicy } from "./policy.js";
 
@@ -47,8 +48,6 @@ export function assertTableName(table: string): void {
 export function guardTableOf(table: string): string {
   return `${table}_guard`;
 }
-
-const BASE_CHAINS = ["prerouting", "input", "forward", "postrouting", "deny_out", "steer"];
 
 export function cidrSet(cidrs: readonly Ipv4Cidr[]): string {
   return `{ ${normalizeCidrs(cidrs).map(formatCidr).join(", ")} }`;
@@ -460,51 +459,4 @@ export async function deleteTable(table: string): Promise<void> {
   ]);
 }
 
-/** What one of our tables holds now, for verify, reconcile's report and tests. */
-export interface FirewallState {
-  readonly exists: boolean;
-  /** Host interfaces with an egress verdict (sandboxes with internet access). */
-  readonly egress: string[];
-  /** The guard's host interfaces allowed out at all (the same sandboxes). */
-  readonly internet: string[];
-  /** Per-sandbox (regular) chains. */
-  readonly chains: string[];
-  /** The base chains' rules, serialised without handles: comparable between listings. */
-  readonly baseRules: string;
-}
-
-interface NftItem {
-  chain?: { name: string; hook?: string };
-  map?: { name: string; elem?: unknown[] };
-  set?: { name: string; elem?: unknown[] };
-  rule?: { chain: string; expr: unknown };
-}
-
-export async function readFirewallState(table: string): Promise<FirewallState> {
-  let out: string;
-  try {
-    out = await runCommand("nft", ["-j", "list", "table", "inet", table]);
-  } catch {
-    return { exists: false, egress: [], internet: [], chains: [], baseRules: "" };
-  }
-  const items = (JSON.parse(out) as { nftables: NftItem[] }).nftables;
-  const egress: string[] = [];
-  const internet: string[] = [];
-  const chains: string[] = [];
-  const base: unknown[] = [];
-  for (const item of items) {
-    if (item.chain && !item.chain.hook && !BASE_CHAINS.includes(item.chain.name)) {
-      chains.push(item.chain.name);
-    }
-    if (item.map?.name === "egress") {
-      for (const el of item.map.elem ?? []) if (Array.isArray(el)) egress.push(String(el[0]));
-    }
-    if (item.set?.name === "internet") {
-      for (const el of item.set.elem ?? []) if (typeof el === "string") internet.push(el);
-    }
-    if (item.rule && BASE_CHAINS.includes(item.rule.chain)) {
-      base.push([item.rule.chain, item.rule.expr]);
-    }
-  }
-  return { exists: true, egress, internet, chains, baseRules: JSON.stringify(base) };
-}
+export { type FirewallState, readFirewallState } from "./firewall-state.js";
