@@ -118,6 +118,19 @@ export async function listRootLinks(): Promise<string[]> {
   return readdir("/sys/class/net");
 }
 
+/**
+ * Interfaces of the root namespace, other than `ownIf`, that carry a route inside `cidr`. The
+ * kernel accepts the same address on a second interface without a word and keeps routing
+ * through the first one: a new sandbox given a /30 that another interface still holds (a
+ * leaked sandbox of a killed agent, another agent's pool) would have its traffic, the
+ * control plane's access token included, delivered to someone else's sandbox.
+ */
+export async function routedElsewhere(cidr: string, ownIf: string): Promise<string[]> {
+  const out = await runCommand("ip", ["-j", "-4", "route", "show", "root", cidr]);
+  const routes = JSON.parse(out.trim() || "[]") as { dev?: string }[];
+  return [...new Set(routes.flatMap((r) => (r.dev && r.dev !== ownIf ? [r.dev] : [])))];
+}
+
 export function isAlreadyExists(err: unknown): boolean {
   return err instanceof CommandError && /File exists/i.test(err.output);
 }

@@ -21,6 +21,7 @@ import {
   netnsExists,
   removeLinks,
   restoreGuestAddress,
+  routedElsewhere,
 } from "./netlink.js";
 import { type ReconcileReport, reconcileNetworks } from "./network-reconcile.js";
 import {
@@ -429,9 +430,30 @@ export class NetworkManager {
     const existing = this.store.get(runtimeId);
     if (existing) return existing;
     this.assertKeyFree(runtimeId);
-    const record = await this.store.claim(runtimeId);
-    this.log.debug({ runtimeId, slot: record.index }, "address allocated");
-    return record;
+    const { hostIf } = namesFor(this.prefix, runtimeId);
+    const slotCount = cidrSize(this.poolCidr) / SLOT_SIZE;
+    for (let tried = 0; tried < slotCount; tried++) {
+      const record = await this.store.claim(runtimeId);
+      const slot = formatCidr({
+        base: parseIpv4(this.layout.addresses(record).hostIp) - 1,
+        prefixLen: PREFIX_LEN,
+      });
+      const others = await routedElsewhere(slot, hostIf);
+      if (others.length === 0) {
+        this.log.debug({ runtimeId, slot: record.index }, "address allocated");
+        return record;
+      }
+      // Next-fit: the claim after this release moves on to the following slot.
+      this.log.warn(
+        { runtimeId, slot, interfaces: others },
+        "address still routed through another interface (a leaked sandbox?): skipped",
+      );
+      await this.store.release(runtimeId);
+    }
+    throw new NetworkError(
+      "pool_exhausted",
+      `address pool exhausted: every free /30 of ${formatCidr(this.poolCidr)} is routed through another interface`,
+    );
   }
 
   private async createLinksFresh(names: SandboxNames, addrs: LinkAddresses): Promise<void> {
