@@ -24,17 +24,12 @@ export function leaseSlot(): {
   mkdirSync(DIR, { recursive: true });
   for (let slot = 0; slot < 256; slot++) {
     const file = `${DIR}/${slot}`;
+    let claimed = false;
     try {
       const fd = openSync(file, "wx");
       writeFileSync(fd, String(process.pid));
       closeSync(fd);
-      forgetPoolFlows(slotPool(slot));
-      return {
-        slot,
-        release: () => rmSync(file, { force: true }),
-        // The agent a test started holds the slot too, for as long as it lives.
-        addHolder: (pid: number) => appendFileSync(file, ` ${pid}`),
-      };
+      claimed = true;
     } catch {
       let holders: number[] = [];
       try {
@@ -44,6 +39,24 @@ export function leaseSlot(): {
       }
       if (!holders.some((pid) => pid > 0 && alive(pid))) rmSync(file, { force: true });
     }
+    if (!claimed) continue;
+    let routed = true;
+    try {
+      routed = poolRouted(slotPool(slot));
+    } finally {
+      // A holder killed with its test leaves its sandboxes running, their /30s on host
+      // interfaces: a new sandbox given the same /30 gets a second route the kernel never
+      // picks, and its traffic reaches the old sandbox. The slot stays unusable until they go.
+      if (routed) rmSync(file, { force: true });
+    }
+    if (routed) continue;
+    forgetPoolFlows(slotPool(slot));
+    return {
+      slot,
+      release: () => rmSync(file, { force: true }),
+      // The agent a test started holds the slot too, for as long as it lives.
+      addHolder: (pid: number) => appendFileSync(file, ` ${pid}`),
+    };
   }
   throw new Error(`no free test slot in ${DIR}: 256 test agents alive?`);
 }
@@ -56,6 +69,13 @@ function forgetPoolFlows(pool: string): void {
   for (const direction of ["-s", "-d"]) {
     spawnSync("conntrack", ["-D", "-f", "ipv4", direction, pool], { stdio: "ignore" });
   }
+}
+
+/** Whether any route of the root namespace lies inside the pool (a live sandbox's /30). */
+export function poolRouted(pool: string): boolean {
+  const out = spawnSync("ip", ["-j", "-4", "route", "show", "root", pool], { encoding: "utf8" });
+  if (out.status !== 0) throw new Error(`ip route show root ${pool} failed: ${out.stderr}`);
+  return (JSON.parse(out.stdout || "[]") as unknown[]).length > 0;
 }
 
 function alive(pid: number): boolean {

@@ -6,6 +6,7 @@ import { ENVD_PORT } from "@wrenn/contract";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EnvdClient } from "../../apps/host-agent/src/envd/envd-client.js";
 import { NetworkManager } from "../../apps/host-agent/src/network/network-manager.js";
+import { DENY_ALL } from "../../apps/host-agent/src/network/policy.js";
 import { withNetnsFix } from "../../apps/host-agent/src/network/runsc-netns-fix.js";
 import { ManagedNetworks } from "../../apps/host-agent/src/network/sandbox-networks.js";
 import type {
@@ -14,7 +15,6 @@ import type {
   RuntimeSpec,
 } from "../../apps/host-agent/src/runtime/driver.js";
 import { GvisorDriver } from "../../apps/host-agent/src/runtime/gvisor/driver.js";
-import { NO_NETWORK } from "../../apps/host-agent/src/sandboxes/policy.js";
 import { SandboxDisk } from "../../apps/host-agent/src/storage/sandbox-disk.js";
 import { TemplateStore } from "../../apps/host-agent/src/templates/store.js";
 import { templatesDir } from "../harness/paths.js";
@@ -114,7 +114,7 @@ describe.each(DRIVERS)("runtime driver conformance: $name", (d) => {
     const dir = path.join(dataDir, "sandboxes", runtimeId);
     await mkdir(dir, { recursive: true });
     const disk = new SandboxDisk(dir, rootfs);
-    const [lease] = await Promise.all([net.setup(runtimeId, NO_NETWORK), disk.create(1024)]);
+    const [lease] = await Promise.all([net.setup(runtimeId, DENY_ALL), disk.create(1024)]);
     const spec: RuntimeSpec = {
       runtimeId,
       dir,

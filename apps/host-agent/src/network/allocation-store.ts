@@ -1,16 +1,17 @@
 import { randomBytes } from "node:crypto";
 import { link, mkdir, readdir, readFile, rename, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { NetworkError } from "./errors.js";
+import { invalidArgument, NetworkError } from "./errors.js";
 import { isSandboxId } from "./naming.js";
-import type { ResolvedPolicy } from "./policy.js";
+import type { NetworkPolicy } from "./policy.js";
 
 /** One claimed /30 of the pool, as persisted in `<stateDir>/slots/slot-<index>.json`. */
 export interface SlotRecord {
+  /** The id the slot was claimed for: in the agent a runtime id (the name is the files'). */
   readonly sandboxId: string;
   readonly index: number;
   /** Set once setup has run; reconcile rebuilds the sandbox's rules from it. */
-  readonly policy?: ResolvedPolicy;
+  readonly policy?: NetworkPolicy;
   /** Set once setup has built the namespace and links completely. */
   readonly ready?: boolean;
 }
@@ -45,10 +46,34 @@ export class AllocationStore {
   private claiming: Promise<void> = Promise.resolve();
 
   constructor(
-    stateDir: string,
+    private readonly stateDir: string,
     private readonly slotCount: number,
   ) {
     this.dir = join(stateDir, "slots");
+  }
+
+  /**
+   * load(), for the pool these slots index: slots are stored by index, so the same index under
+   * another pool is another address. Refuses to start rather than hand out addresses that do
+   * not match live interfaces; records the pool when no allocation depends on the old one.
+   */
+  async loadForPool(pool: string): Promise<void> {
+    await this.load();
+    const poolFile = join(this.stateDir, "pool");
+    const stored = await readFile(poolFile, "utf8").then(
+      (s) => s.trim(),
+      () => null,
+    );
+    if (stored !== pool) {
+      const live = this.list().length + this.unreadableSlots().length;
+      if (stored !== null && live > 0) {
+        throw invalidArgument(
+          `address pool changed from ${stored} to ${pool} while ${live} allocations ` +
+            `exist in ${this.stateDir}; tear those sandboxes down or restore the old pool`,
+        );
+      }
+      await writeFile(poolFile, `${pool}\n`);
+    }
   }
 
   async load(): Promise<void> {

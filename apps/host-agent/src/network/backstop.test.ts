@@ -1,13 +1,13 @@
 import { createSocket, type Socket } from "node:dgram";
 import { createServer, type Server } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runCommand } from "../command/run-command.js";
 import {
   BACKSTOP_TABLE,
   backstopStatements,
   hostRuleAddresses,
   parseLocalRoutes,
 } from "./backstop.js";
-import { runCommand } from "./command.js";
 import { deleteTable, type FirewallConfig, readFirewallState } from "./firewall.js";
 import { parseCidr } from "./ipv4.js";
 import type { SandboxNetwork } from "./network-manager.js";
@@ -27,7 +27,7 @@ import {
   testNetwork,
   waitFor,
 } from "./network-test-kit.js";
-import { ALWAYS_DENIED_OUT, DENY_ALL, type ResolvedPolicy, resolvePolicy } from "./policy.js";
+import { ALWAYS_DENIED_OUT, DENY_ALL, type NetworkPolicy, resolvePolicy } from "./policy.js";
 
 const config: FirewallConfig = {
   table: "wrenn",
@@ -46,7 +46,7 @@ const slot = {
 const proxied: FirewallConfig = { ...config, proxy: { http: 4001, tls: 4002, dns: 4003 } };
 const out = "add rule netdev wrenn_backstop out";
 /** The rules after the deny set: what the policy decides. */
-function tail(c: FirewallConfig, policy: ResolvedPolicy): string[] {
+function tail(c: FirewallConfig, policy: NetworkPolicy): string[] {
   const rules = backstopStatements(c, { ...slot, policy }, []);
   const last = rules.findIndex((r) => r.endsWith("240.0.0.0/4 } drop"));
   return rules.slice(last + 1);
@@ -260,7 +260,7 @@ except OSError as e:
 async function rawSend(sb: SandboxNetwork, dst: string, port: number, msg: string, src?: string) {
   const args = ["netns", "exec", sb.netns, "/usr/bin/python3", "-c", RAW_SEND];
   const from = src ?? sb.guestIp;
-  return (await runCommand("ip", [...args, dst, String(port), from, msg])).stdout.trim();
+  return (await runCommand("ip", [...args, dst, String(port), from, msg])).trim();
 }
 
 const backstopExists = (sb: SandboxNetwork) => hasBackstop(sb.netns);

@@ -1,11 +1,11 @@
 import { existsSync } from "node:fs";
-import { runCommand } from "./command.js";
+import { runCommand } from "../command/run-command.js";
 import { addressRules, cidrSet, denyOutRules, type FirewallConfig } from "./firewall.js";
 import { cidrContains, formatCidr, type Ipv4Cidr, normalizeCidrs, parseCidr } from "./ipv4.js";
 import type { NetworkLogger } from "./logger.js";
 import { GUEST_IF } from "./netlink.js";
 import { inBatches } from "./network-reconcile.js";
-import { hasDomainRules, type ResolvedPolicy } from "./policy.js";
+import { hasDomainRules, type NetworkPolicy } from "./policy.js";
 
 /**
  * The backstop: a `netdev` table inside each sandbox's own network namespace, hooked on the
@@ -47,7 +47,7 @@ export interface BackstopSlot {
   readonly guestIp: string;
   readonly hostIp: string;
   /** The sandbox's egress policy: the backstop's final verdict follows it. */
-  readonly policy: ResolvedPolicy;
+  readonly policy: NetworkPolicy;
 }
 
 /** The whole table, replaced in one transaction (idempotent). */
@@ -94,7 +94,7 @@ export function backstopStatements(
  * ("Operation not supported" on 6.x kernels), so the end is a drop: a new connection the
  * policy forbids now times out where the root table alone refused it with a reset.
  */
-function policyTail(c: FirewallConfig, out: string, p: ResolvedPolicy): string[] {
+function policyTail(c: FirewallConfig, out: string, p: NetworkPolicy): string[] {
   if (p.allowInternet) return [];
   const lines = addressRules(out, p, "accept");
   if (hasDomainRules(p) && c.proxy) {
@@ -152,12 +152,14 @@ export function parseLocalRoutes(json: string): string[] {
 /** The host's local destinations (root namespace): see parseLocalRoutes. */
 export async function hostAddresses(): Promise<string[]> {
   const out = await runCommand("ip", ["-j", "-4", "route", "show", "table", "local"]);
-  return parseLocalRoutes(out.stdout);
+  return parseLocalRoutes(out);
 }
 
 /** Runs an nft script inside a namespace (nsenter: no mount namespace games, unlike ip netns exec). */
 export async function nftIn(netnsPath: string, script: readonly string[]): Promise<void> {
-  await runCommand("nsenter", [`--net=${netnsPath}`, "nft", "-f", "-"], `${script.join("\n")}\n`);
+  await runCommand("nsenter", [`--net=${netnsPath}`, "nft", "-f", "-"], {
+    input: `${script.join("\n")}\n`,
+  });
 }
 
 /**
@@ -168,11 +170,9 @@ export async function nftIn(netnsPath: string, script: readonly string[]): Promi
 export async function backstopSupported(): Promise<string | null> {
   const t = `netdev ${BACKSTOP_TABLE}_probe`;
   try {
-    await runCommand(
-      "nft",
-      ["--check", "-f", "-"],
-      `add table ${t}\nadd chain ${t} out { type filter hook egress device "lo" priority filter; policy accept; }\n`,
-    );
+    await runCommand("nft", ["--check", "-f", "-"], {
+      input: `add table ${t}\nadd chain ${t} out { type filter hook egress device "lo" priority filter; policy accept; }\n`,
+    });
     return null;
   } catch (err) {
     return (err as Error).message;

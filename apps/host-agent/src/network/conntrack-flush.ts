@@ -1,4 +1,4 @@
-import { CommandError, runCommand } from "./command.js";
+import { CommandError, runCommand } from "../command/run-command.js";
 
 let missingReported = false;
 
@@ -15,7 +15,7 @@ export async function forgetFlows(
 ): Promise<void> {
   const run = (direction: "-s" | "-d") =>
     runCommand("conntrack", ["-D", "-f", "ipv4", direction, address]).catch((err: unknown) => {
-      if (err instanceof CommandError) return;
+      if (err instanceof CommandError && err.started) return;
       if (!missingReported) {
         missingReported = true;
         warn(`cannot run conntrack (apt-get install conntrack): ${String(err)}`);
@@ -52,9 +52,9 @@ export async function cutForbiddenFlows(
 ): Promise<string[]> {
   let listing: string;
   try {
-    listing = (await runCommand("conntrack", ["-L", "-f", "ipv4", "-s", guestIp])).stdout;
+    listing = await runCommand("conntrack", ["-L", "-f", "ipv4", "-s", guestIp]);
   } catch (err) {
-    if (!(err instanceof CommandError) && !missingReported) {
+    if (!(err instanceof CommandError && err.started) && !missingReported) {
       missingReported = true;
       warn(`cannot run conntrack (apt-get install conntrack): ${String(err)}`);
     }

@@ -1,7 +1,8 @@
-import { runCommand } from "./command.js";
+import { runCommand } from "../command/run-command.js";
 import { invalidArgument } from "./errors.js";
+import { readFirewallState } from "./firewall-state.js";
 import { formatCidr, type Ipv4Cidr, normalizeCidrs, parseCidr } from "./ipv4.js";
-import { allowedCidrs, hasDomainRules, hasEgress, type ResolvedPolicy } from "./policy.js";
+import { allowedCidrs, hasDomainRules, hasEgress, type NetworkPolicy } from "./policy.js";
 
 export interface FirewallConfig {
   /** Our table, `inet <table>`, and its guard `inet <table>_guard`; nothing else is touched. */
@@ -31,7 +32,7 @@ export interface FirewallEntry {
 }
 
 /** What the table must hold for every sandbox; used to rebuild it whole. */
-export type FirewallEntries = readonly { entry: FirewallEntry; policy: ResolvedPolicy }[];
+export type FirewallEntries = readonly { entry: FirewallEntry; policy: NetworkPolicy }[];
 
 /** Leaves room for the guard's suffix within nft's 31 characters of older kernels. */
 export function assertTableName(table: string): void {
@@ -47,8 +48,6 @@ export function assertTableName(table: string): void {
 export function guardTableOf(table: string): string {
   return `${table}_guard`;
 }
-
-const BASE_CHAINS = ["prerouting", "input", "forward", "postrouting", "deny_out", "steer"];
 
 export function cidrSet(cidrs: readonly Ipv4Cidr[]): string {
   return `{ ${normalizeCidrs(cidrs).map(formatCidr).join(", ")} }`;
@@ -226,11 +225,7 @@ function removeStatements(c: FirewallConfig, e: FirewallEntry): string[] {
  * deny), then with internet access all but denyOut. `verdict`: accept in the filter chain;
  * return in the nat chain (so the proxy never sees what an address rule already lets out).
  */
-export function addressRules(
-  ch: string,
-  p: ResolvedPolicy,
-  verdict: "accept" | "return",
-): string[] {
+export function addressRules(ch: string, p: NetworkPolicy, verdict: "accept" | "return"): string[] {
   const lines: string[] = [];
   const cidrs = allowedCidrs(p);
   if (cidrs.length > 0) {
@@ -254,7 +249,7 @@ export function addressRules(
  * With domain rules, a nat chain first redirects to the egress proxy the sandbox's DNS and its
  * TCP to ports 80 and 443 that no address rule lets out (see steerStatements).
  */
-function addStatements(c: FirewallConfig, e: FirewallEntry, p: ResolvedPolicy): string[] {
+function addStatements(c: FirewallConfig, e: FirewallEntry, p: NetworkPolicy): string[] {
   if (!hasEgress(p)) return [];
   const t = `inet ${c.table}`;
   const ch = `${t} ${e.chain}`;
@@ -275,7 +270,7 @@ function addStatements(c: FirewallConfig, e: FirewallEntry, p: ResolvedPolicy): 
  * QUIC and other UDP are refused unless an address rule allows them). `redirect` sends to the
  * address of the interface the packet came in on: the sandbox's gateway, on the host.
  */
-function steerStatements(c: FirewallConfig, e: FirewallEntry, p: ResolvedPolicy): string[] {
+function steerStatements(c: FirewallConfig, e: FirewallEntry, p: NetworkPolicy): string[] {
   if (!hasDomainRules(p) || !c.proxy) return [];
   const t = `inet ${c.table}`;
   const ch = `${t} ${e.steerChain}`;
@@ -294,7 +289,7 @@ function steerStatements(c: FirewallConfig, e: FirewallEntry, p: ResolvedPolicy)
 }
 
 async function applyRuleset(script: readonly string[]): Promise<void> {
-  await runCommand("nft", ["-f", "-"], `${script.join("\n")}\n`);
+  await runCommand("nft", ["-f", "-"], { input: `${script.join("\n")}\n` });
 }
 
 export interface FirewallHooks {
@@ -329,7 +324,7 @@ export class Firewall {
    * Installs one sandbox's rules. `fresh`: the caller knows none exist yet (first setup), so
    * only additions run.
    */
-  async install(e: FirewallEntry, p: ResolvedPolicy, fresh: boolean): Promise<void> {
+  async install(e: FirewallEntry, p: NetworkPolicy, fresh: boolean): Promise<void> {
     if (!fresh || !this.baseInstalled) {
       await this.replace(e, p);
       return;
@@ -348,7 +343,7 @@ export class Firewall {
   }
 
   /** Replaces one sandbox's rules in one transaction, re-asserting the base on the way. */
-  async replace(e: FirewallEntry, p: ResolvedPolicy): Promise<void> {
+  async replace(e: FirewallEntry, p: NetworkPolicy): Promise<void> {
     await applyRuleset([
       ...guardStatements(this.config),
       ...baseStatements(this.config),
@@ -464,51 +459,4 @@ export async function deleteTable(table: string): Promise<void> {
   ]);
 }
 
-/** What one of our tables holds now, for verify, reconcile's report and tests. */
-export interface FirewallState {
-  readonly exists: boolean;
-  /** Host interfaces with an egress verdict (sandboxes with internet access). */
-  readonly egress: string[];
-  /** The guard's host interfaces allowed out at all (the same sandboxes). */
-  readonly internet: string[];
-  /** Per-sandbox (regular) chains. */
-  readonly chains: string[];
-  /** The base chains' rules, serialised without handles: comparable between listings. */
-  readonly baseRules: string;
-}
-
-interface NftItem {
-  chain?: { name: string; hook?: string };
-  map?: { name: string; elem?: unknown[] };
-  set?: { name: string; elem?: unknown[] };
-  rule?: { chain: string; expr: unknown };
-}
-
-export async function readFirewallState(table: string): Promise<FirewallState> {
-  let out: string;
-  try {
-    out = (await runCommand("nft", ["-j", "list", "table", "inet", table])).stdout;
-  } catch {
-    return { exists: false, egress: [], internet: [], chains: [], baseRules: "" };
-  }
-  const items = (JSON.parse(out) as { nftables: NftItem[] }).nftables;
-  const egress: string[] = [];
-  const internet: string[] = [];
-  const chains: string[] = [];
-  const base: unknown[] = [];
-  for (const item of items) {
-    if (item.chain && !item.chain.hook && !BASE_CHAINS.includes(item.chain.name)) {
-      chains.push(item.chain.name);
-    }
-    if (item.map?.name === "egress") {
-      for (const el of item.map.elem ?? []) if (Array.isArray(el)) egress.push(String(el[0]));
-    }
-    if (item.set?.name === "internet") {
-      for (const el of item.set.elem ?? []) if (typeof el === "string") internet.push(el);
-    }
-    if (item.rule && BASE_CHAINS.includes(item.rule.chain)) {
-      base.push([item.rule.chain, item.rule.expr]);
-    }
-  }
-  return { exists: true, egress, internet, chains, baseRules: JSON.stringify(base) };
-}
+export { type FirewallState, readFirewallState } from "./firewall-state.js";

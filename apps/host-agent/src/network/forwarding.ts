@@ -1,6 +1,6 @@
 import { mkdir, readFile } from "node:fs/promises";
 import { dirname } from "node:path";
-import { runCommand } from "./command.js";
+import { runCommand } from "../command/run-command.js";
 import { invalidArgument } from "./errors.js";
 
 const IP_FORWARD = "/proc/sys/net/ipv4/ip_forward";

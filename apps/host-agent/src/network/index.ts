@@ -7,5 +7,5 @@ export {
   type ReconcileReport,
   type SandboxNetwork,
 } from "./network-manager.js";
-export { type NetworkPolicy, type ResolvedPolicy, resolvePolicy } from "./policy.js";
+export { type NetworkPolicy, type NetworkPolicyRequest, resolvePolicy } from "./policy.js";
 export { netnsFixPrefix, withNetnsFix } from "./runsc-netns-fix.js";

@@ -1,5 +1,5 @@
 import { readdir, stat } from "node:fs/promises";
-import { CommandError, runCommand } from "./command.js";
+import { CommandError, runCommand } from "../command/run-command.js";
 import { NETNS_DIR, type SandboxNames } from "./naming.js";
 
 /** The guest side of every pair; runsc's netstack takes over the interface by this name. */
@@ -48,8 +48,10 @@ export async function createLinks(n: SandboxNames, a: LinkAddresses): Promise<vo
     `addr add ${a.hostIp}/${a.prefixLen} dev ${n.hostIf}`,
     `link set ${n.hostIf} up`,
   ];
-  await runCommand("ip", ["-batch", "-"], `${root.join("\n")}\n`);
-  await runCommand("ip", ["-n", n.netns, "-batch", "-"], `${guestLines(a, false).join("\n")}\n`);
+  await runCommand("ip", ["-batch", "-"], { input: `${root.join("\n")}\n` });
+  await runCommand("ip", ["-n", n.netns, "-batch", "-"], {
+    input: `${guestLines(a, false).join("\n")}\n`,
+  });
 }
 
 /**
@@ -57,7 +59,9 @@ export async function createLinks(n: SandboxNames, a: LinkAddresses): Promise<vo
  * `runsc restore` into the same namespace needs it back. `replace` makes this idempotent.
  */
 export async function restoreGuestAddress(n: SandboxNames, a: LinkAddresses): Promise<void> {
-  await runCommand("ip", ["-n", n.netns, "-batch", "-"], `${guestLines(a, true).join("\n")}\n`);
+  await runCommand("ip", ["-n", n.netns, "-batch", "-"], {
+    input: `${guestLines(a, true).join("\n")}\n`,
+  });
 }
 
 /**
@@ -81,7 +85,7 @@ export async function removeLinks(n: { hostIf?: string; netns?: string }): Promi
   if (hasNetns) lines.push(`netns del ${n.netns}`);
   if (lines.length === 0) return;
   try {
-    await runCommand("ip", ["-batch", "-"], `${lines.join("\n")}\n`);
+    await runCommand("ip", ["-batch", "-"], { input: `${lines.join("\n")}\n` });
   } catch (err) {
     // A concurrent removal (or the kernel reaping the peer) may win the race; what matters
     // is that nothing is left.
@@ -114,6 +118,19 @@ export async function listRootLinks(): Promise<string[]> {
   return readdir("/sys/class/net");
 }
 
+/**
+ * Interfaces of the root namespace, other than `ownIf`, that carry a route inside `cidr`. The
+ * kernel accepts the same address on a second interface without a word and keeps routing
+ * through the first one: a new sandbox given a /30 that another interface still holds (a
+ * leaked sandbox of a killed agent, another agent's pool) would have its traffic, the
+ * control plane's access token included, delivered to someone else's sandbox.
+ */
+export async function routedElsewhere(cidr: string, ownIf: string): Promise<string[]> {
+  const out = await runCommand("ip", ["-j", "-4", "route", "show", "root", cidr]);
+  const routes = JSON.parse(out.trim() || "[]") as { dev?: string }[];
+  return [...new Set(routes.flatMap((r) => (r.dev && r.dev !== ownIf ? [r.dev] : [])))];
+}
+
 export function isAlreadyExists(err: unknown): boolean {
-  return err instanceof CommandError && /File exists/i.test(err.stderr);
+  return err instanceof CommandError && /File exists/i.test(err.output);
 }

@@ -1,16 +1,16 @@
-import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { isAbsolute, join } from "node:path";
-import { egressAllows } from "@wrenn/contract";
+import { mkdir } from "node:fs/promises";
+import { isAbsolute } from "node:path";
+import { KeyedLock } from "../locks/keyed-lock.js";
+import type { RuntimeId } from "../runtime/driver.js";
 import { AllocationStore, type SlotRecord } from "./allocation-store.js";
 import { type BackstopSlot, Backstops } from "./backstop.js";
-import { cutForbiddenFlows, forgetFlows } from "./conntrack-flush.js";
+import { forgetFlows } from "./conntrack-flush.js";
 import type { EgressProxy } from "./egress/egress-proxy.js";
 import { invalidArgument, NetworkError } from "./errors.js";
 import { assertTableName, Firewall, guardTableOf } from "./firewall.js";
 import { ForwardingSwitch } from "./forwarding.js";
 import type { NetworkClaim } from "./host-claims.js";
 import { cidrSize, formatCidr, formatIpv4, type Ipv4Cidr, parseCidr, parseIpv4 } from "./ipv4.js";
-import { LockTable } from "./lock-table.js";
 import { defaultLogger, type NetworkLogger } from "./logger.js";
 import { assertNamePrefix, assertSandboxId, keyOf, namesFor, type SandboxNames } from "./naming.js";
 import {
@@ -21,22 +21,19 @@ import {
   netnsExists,
   removeLinks,
   restoreGuestAddress,
+  routedElsewhere,
 } from "./netlink.js";
-import {
-  type ReconcileDeps,
-  type ReconcileReport,
-  reconcileNetworks,
-} from "./network-reconcile.js";
+import { type ReconcileReport, reconcileNetworks } from "./network-reconcile.js";
 import {
   ALWAYS_DENIED_OUT,
   DENY_ALL,
   hasDomainRules,
   hasEgress,
   type NetworkPolicy,
-  policyWidens,
-  type ResolvedPolicy,
+  type NetworkPolicyRequest,
   resolvePolicy,
 } from "./policy.js";
+import { applyPolicyChange, type PolicyChangeDeps } from "./policy-change.js";
 import { PREFIX_LEN, type SandboxNetwork, SLOT_SIZE, SlotLayout } from "./slot-layout.js";
 
 // The manager keeps the per-sandbox operations (setup, policy, teardown) and the locks;
@@ -71,6 +68,10 @@ export interface NetworkManagerOptions {
   readonly logger?: NetworkLogger;
 }
 
+/**
+ * Each sandbox's network namespace, veth pair, /30 and rules, keyed by its runtime id (the
+ * agent passes wr-…; any id of 2-3 lowercase letters, "-" and 8 hex digits works).
+ */
 export class NetworkManager {
   readonly pool: string;
   private readonly poolCidr: Ipv4Cidr;
@@ -81,10 +82,12 @@ export class NetworkManager {
   private readonly backstops: Backstops;
   private readonly store: AllocationStore;
   private readonly forwarding: ForwardingSwitch;
-  private readonly locks = new LockTable();
+  private readonly locks = new KeyedLock();
   private readonly log: NetworkLogger;
   private readonly proxy: EgressProxy | undefined;
   private ready: Promise<void> | undefined;
+  /** What the policy change and the reconcile sweep (their own files) use of this manager. */
+  private readonly parts: PolicyChangeDeps;
 
   constructor(options: NetworkManagerOptions = {}) {
     this.poolCidr = parseCidr(options.pool ?? "10.200.0.0/16");
@@ -136,10 +139,20 @@ export class NetworkManager {
       client: (address) => this.proxyClient(address),
       denied: { pool: this.poolCidr, alwaysDenyOut, egressAllow },
     });
+    this.parts = {
+      layout: this.layout,
+      store: this.store,
+      firewall: this.firewall,
+      backstops: this.backstops,
+      log: this.log,
+      proxy: this.proxy,
+      storedPolicy: (r) => this.storedPolicy(r),
+      syncForwarding: (force) => this.syncForwarding(force),
+    };
   }
 
   /** The sandbox a guest address belongs to, with its policy, for the egress proxy. */
-  private proxyClient(address: string): { sandboxId: string; policy: ResolvedPolicy } | undefined {
+  private proxyClient(address: string): { sandboxId: string; policy: NetworkPolicy } | undefined {
     let ip: number;
     try {
       ip = parseIpv4(address);
@@ -155,7 +168,7 @@ export class NetworkManager {
   }
 
   /** Host names in allowOut need the egress proxy; without one they could not be enforced. */
-  private resolve(policy: NetworkPolicy | undefined): ResolvedPolicy {
+  private resolve(policy: NetworkPolicyRequest | undefined): NetworkPolicy {
     const resolved = resolvePolicy(policy);
     if (!this.proxy && hasDomainRules(resolved)) {
       throw invalidArgument("host names in allowOut need the agent's egress proxy, which is off");
@@ -164,19 +177,17 @@ export class NetworkManager {
   }
 
   /** Reserves a /30 (idempotent: the same sandbox always gets its existing one). */
-  async allocate(sandboxId: string): Promise<SandboxNetwork> {
-    assertSandboxId(sandboxId);
+  async allocate(runtimeId: RuntimeId): Promise<SandboxNetwork> {
+    assertSandboxId(runtimeId);
     await this.init();
-    return this.locks.withKey(sandboxId, async () =>
-      this.layout.describe(await this.claim(sandboxId)),
-    );
+    return this.locks.run(runtimeId, async () => this.layout.describe(await this.claim(runtimeId)));
   }
 
   /** The sandbox's network if it has an allocation. */
-  async get(sandboxId: string): Promise<SandboxNetwork | undefined> {
-    assertSandboxId(sandboxId);
+  async get(runtimeId: RuntimeId): Promise<SandboxNetwork | undefined> {
+    assertSandboxId(runtimeId);
     await this.init();
-    const record = this.store.get(sandboxId);
+    const record = this.store.get(runtimeId);
     return record && this.layout.describe(record);
   }
 
@@ -192,21 +203,21 @@ export class NetworkManager {
    * running sandbox keeps its network). Leftovers of an interrupted setup are replaced. The
    * policy is validated before anything is touched.
    */
-  async setup(sandboxId: string, policy?: NetworkPolicy): Promise<SandboxNetwork> {
-    assertSandboxId(sandboxId);
+  async setup(runtimeId: RuntimeId, policy?: NetworkPolicyRequest): Promise<SandboxNetwork> {
+    assertSandboxId(runtimeId);
     const resolved = this.resolve(policy);
     await this.init();
-    return this.locks.withKey(sandboxId, async () => {
+    return this.locks.run(runtimeId, async () => {
       const started = performance.now();
-      const record = await this.claim(sandboxId);
-      const names = namesFor(this.prefix, sandboxId);
+      const record = await this.claim(runtimeId);
+      const names = namesFor(this.prefix, runtimeId);
       if (record.ready && (await linksExist(names))) {
         await this.applyPolicy(record, resolved);
         return this.layout.describe(record);
       }
       // A record that already carries a policy has been through setup: its rules may exist.
       const fresh = record.policy === undefined;
-      await this.store.update({ sandboxId, index: record.index, policy: resolved });
+      await this.store.update({ sandboxId: runtimeId, index: record.index, policy: resolved });
       const addrs = this.layout.addresses(record);
       try {
         // Independent of each other, so concurrent: the rules match by interface name and
@@ -225,12 +236,17 @@ export class NetworkManager {
         ]);
       } catch (err) {
         await removeLinks(names).catch(() => {});
-        this.log.error({ sandboxId, err }, "network setup failed");
+        this.log.error({ runtimeId, err }, "network setup failed");
         throw err;
       }
-      await this.store.update({ sandboxId, index: record.index, policy: resolved, ready: true });
+      await this.store.update({
+        sandboxId: runtimeId,
+        index: record.index,
+        policy: resolved,
+        ready: true,
+      });
       this.log.debug(
-        { sandboxId, guestIp: addrs.guestIp, ms: +(performance.now() - started).toFixed(1) },
+        { runtimeId, guestIp: addrs.guestIp, ms: +(performance.now() - started).toFixed(1) },
         "network set up",
       );
       return this.layout.describe(record);
@@ -238,50 +254,17 @@ export class NetworkManager {
   }
 
   /** Replaces a sandbox's egress policy in place, atomically. */
-  async setPolicy(sandboxId: string, policy: NetworkPolicy): Promise<void> {
-    assertSandboxId(sandboxId);
+  async setPolicy(runtimeId: RuntimeId, policy: NetworkPolicyRequest): Promise<void> {
+    assertSandboxId(runtimeId);
     const resolved = this.resolve(policy);
     await this.init();
-    await this.locks.withKey(sandboxId, () =>
-      this.applyPolicy(this.requireRecord(sandboxId), resolved, true),
+    await this.locks.run(runtimeId, () =>
+      this.applyPolicy(this.requireRecord(runtimeId), resolved, true),
     );
   }
 
-  private async applyPolicy(record: SlotRecord, policy: ResolvedPolicy, force = false) {
-    const unchanged = JSON.stringify(record.policy) === JSON.stringify(policy);
-    if (!unchanged || force) {
-      // The intent is persisted first: if the rules fail to apply, verify and reconcile
-      // converge on it.
-      const old = this.storedPolicy(record);
-      await this.store.update({ ...record, policy });
-      // The backstop follows the policy too. While the root table stands either order is safe
-      // (what passes is what both allow); the order decides what a failure halfway leaves:
-      // the narrower side is written first, so a failure keeps the sandbox at most as open as
-      // the old policy or the new one (the error reaches the caller, and verify converges).
-      const backstop = () => this.backstops.update({ ...this.layout.describe(record), policy });
-      if (policyWidens(old, policy)) {
-        await this.firewall.replace(this.layout.entry(record), policy);
-        await backstop();
-      } else {
-        await backstop();
-        await this.firewall.replace(this.layout.entry(record), policy);
-      }
-      if (!unchanged) {
-        const proxied = this.proxy?.cut(this.layout.addresses(record).guestIp, policy) ?? 0;
-        if (proxied > 0) {
-          this.log.debug({ sandboxId: record.sandboxId, proxied }, "cut proxied connections");
-        }
-        const cut = await cutForbiddenFlows(
-          this.layout.addresses(record).guestIp,
-          (destination) => egressAllows(policy, destination),
-          (m) => this.log.warn({}, m),
-        );
-        if (cut.length > 0) {
-          this.log.debug({ sandboxId: record.sandboxId, cut }, "cut flows the new policy forbids");
-        }
-      }
-    }
-    await this.syncForwarding();
+  private applyPolicy(record: SlotRecord, policy: NetworkPolicy, force = false): Promise<void> {
+    return applyPolicyChange(this.parts, record, policy, force);
   }
 
   /**
@@ -289,14 +272,14 @@ export class NetworkManager {
    * address when its netstack takes eth0 over; call this after `runsc delete` and before a
    * `runsc restore` into the same namespace. Idempotent.
    */
-  async restoreAddress(sandboxId: string): Promise<void> {
-    assertSandboxId(sandboxId);
+  async restoreAddress(runtimeId: RuntimeId): Promise<void> {
+    assertSandboxId(runtimeId);
     await this.init();
-    await this.locks.withKey(sandboxId, async () => {
-      const record = this.requireRecord(sandboxId);
-      const names = namesFor(this.prefix, sandboxId);
+    await this.locks.run(runtimeId, async () => {
+      const record = this.requireRecord(runtimeId);
+      const names = namesFor(this.prefix, runtimeId);
       if (!(await netnsExists(names))) {
-        throw new NetworkError("not_allocated", `${sandboxId} has no network namespace`);
+        throw new NetworkError("not_allocated", `${runtimeId} has no network namespace`);
       }
       await restoreGuestAddress(names, this.layout.addresses(record));
     });
@@ -310,7 +293,7 @@ export class NetworkManager {
    */
   async verifyFirewall(): Promise<boolean> {
     await this.init();
-    return this.locks.withAll(async () => {
+    return this.locks.runExclusive(async () => {
       const intact = await this.firewall.verify();
       // A new host address (a DHCP lease, an interface coming up) must reach every backstop.
       // Its failure is logged apart: the root tables' verdict above stands either way.
@@ -335,10 +318,10 @@ export class NetworkManager {
   }
 
   /** Removes rules, veth, namespace and allocation. Idempotent, fine on a half-built sandbox. */
-  async teardown(sandboxId: string): Promise<void> {
-    assertSandboxId(sandboxId);
+  async teardown(runtimeId: RuntimeId): Promise<void> {
+    assertSandboxId(runtimeId);
     await this.init();
-    await this.locks.withKey(sandboxId, () => this.teardownLocked(sandboxId));
+    await this.locks.run(runtimeId, () => this.teardownLocked(runtimeId));
   }
 
   /**
@@ -346,9 +329,9 @@ export class NetworkManager {
    * to none of the known sandboxes (leaked by a crash), keeps the others, and rebuilds our
    * nftables table from the kept allocations in one transaction. Call before serving.
    */
-  async reconcile(knownSandboxIds: Iterable<string>): Promise<ReconcileReport> {
+  async reconcile(knownRuntimeIds: Iterable<RuntimeId>): Promise<ReconcileReport> {
     const known = new Set<string>();
-    for (const id of knownSandboxIds) {
+    for (const id of knownRuntimeIds) {
       assertSandboxId(id);
       known.add(id);
     }
@@ -360,16 +343,7 @@ export class NetworkManager {
         throw invalidArgument(`known sandboxes ${other} and ${id} share their 8 hex digits`);
       knownKeys.set(keyOf(id), id);
     }
-    const deps: ReconcileDeps = {
-      layout: this.layout,
-      store: this.store,
-      firewall: this.firewall,
-      backstops: this.backstops,
-      log: this.log,
-      storedPolicy: (r) => this.storedPolicy(r),
-      syncForwarding: (force) => this.syncForwarding(force),
-    };
-    return this.locks.withAll(() => reconcileNetworks(deps, known, knownKeys));
+    return this.locks.runExclusive(() => reconcileNetworks(this.parts, known, knownKeys));
   }
 
   /** The host-wide pool, name prefix and tables this manager owns (see host-claims.ts). */
@@ -386,7 +360,7 @@ export class NetworkManager {
    */
   async closeIfUnused(): Promise<boolean> {
     await this.init();
-    return this.locks.withAll(async () => {
+    return this.locks.runExclusive(async () => {
       await this.store.load();
       if (this.store.list().length > 0 || this.store.unreadableSlots().length > 0) return false;
       await this.firewall.deleteTable();
@@ -401,25 +375,25 @@ export class NetworkManager {
    */
   async removeAll(): Promise<void> {
     await this.reconcile([]);
-    await this.locks.withAll(() => this.firewall.deleteTable());
+    await this.locks.runExclusive(() => this.firewall.deleteTable());
   }
 
   /** Interface and chain names carry only the key: one key, one sandbox. */
-  private assertKeyFree(sandboxId: string): void {
-    const key = keyOf(sandboxId);
+  private assertKeyFree(runtimeId: RuntimeId): void {
+    const key = keyOf(runtimeId);
     const other = this.store.list().find((r) => keyOf(r.sandboxId) === key);
-    if (other && other.sandboxId !== sandboxId) {
+    if (other && other.sandboxId !== runtimeId) {
       throw invalidArgument(
-        `sandbox id ${sandboxId} shares its 8 hex digits with ${other.sandboxId}, which has a network`,
+        `sandbox id ${runtimeId} shares its 8 hex digits with ${other.sandboxId}, which has a network`,
       );
     }
   }
 
-  private async teardownLocked(sandboxId: string): Promise<void> {
+  private async teardownLocked(runtimeId: RuntimeId): Promise<void> {
     // Never touch the interface of another sandbox that happens to share the key.
-    this.assertKeyFree(sandboxId);
-    const record = this.store.get(sandboxId);
-    const names = namesFor(this.prefix, sandboxId);
+    this.assertKeyFree(runtimeId);
+    const record = this.store.get(runtimeId);
+    const names = namesFor(this.prefix, runtimeId);
     // Rules are removed whatever the record says (they are keyed on names alone): a record
     // can lag behind the rules after a crash halfway through a policy change.
     await Promise.all([
@@ -439,9 +413,9 @@ export class NetworkManager {
     }
     // Released last: until here a crash leaves the slot claimed, and a retry or reconcile
     // finds everything that still needs removing.
-    await this.store.release(sandboxId);
+    await this.store.release(runtimeId);
     if (!record || hasEgress(this.storedPolicy(record))) await this.syncForwarding();
-    this.log.debug({ sandboxId }, "network torn down");
+    this.log.debug({ runtimeId }, "network torn down");
   }
 
   /** IPv4 forwarding is held exactly while some sandbox of ours has internet access. */
@@ -452,13 +426,34 @@ export class NetworkManager {
     );
   }
 
-  private async claim(sandboxId: string): Promise<SlotRecord> {
-    const existing = this.store.get(sandboxId);
+  private async claim(runtimeId: RuntimeId): Promise<SlotRecord> {
+    const existing = this.store.get(runtimeId);
     if (existing) return existing;
-    this.assertKeyFree(sandboxId);
-    const record = await this.store.claim(sandboxId);
-    this.log.debug({ sandboxId, slot: record.index }, "address allocated");
-    return record;
+    this.assertKeyFree(runtimeId);
+    const { hostIf } = namesFor(this.prefix, runtimeId);
+    const slotCount = cidrSize(this.poolCidr) / SLOT_SIZE;
+    for (let tried = 0; tried < slotCount; tried++) {
+      const record = await this.store.claim(runtimeId);
+      const slot = formatCidr({
+        base: parseIpv4(this.layout.addresses(record).hostIp) - 1,
+        prefixLen: PREFIX_LEN,
+      });
+      const others = await routedElsewhere(slot, hostIf);
+      if (others.length === 0) {
+        this.log.debug({ runtimeId, slot: record.index }, "address allocated");
+        return record;
+      }
+      // Next-fit: the claim after this release moves on to the following slot.
+      this.log.warn(
+        { runtimeId, slot, interfaces: others },
+        "address still routed through another interface (a leaked sandbox?): skipped",
+      );
+      await this.store.release(runtimeId);
+    }
+    throw new NetworkError(
+      "pool_exhausted",
+      `address pool exhausted: every free /30 of ${formatCidr(this.poolCidr)} is routed through another interface`,
+    );
   }
 
   private async createLinksFresh(names: SandboxNames, addrs: LinkAddresses): Promise<void> {
@@ -473,14 +468,14 @@ export class NetworkManager {
     }
   }
 
-  private requireRecord(sandboxId: string): SlotRecord {
-    const record = this.store.get(sandboxId);
-    if (!record) throw new NetworkError("not_allocated", `${sandboxId} has no network`);
+  private requireRecord(runtimeId: RuntimeId): SlotRecord {
+    const record = this.store.get(runtimeId);
+    if (!record) throw new NetworkError("not_allocated", `${runtimeId} has no network`);
     return record;
   }
 
   /** Policies on disk were written by us, but a damaged file must not widen access. */
-  private storedPolicy(record: SlotRecord): ResolvedPolicy {
+  private storedPolicy(record: SlotRecord): NetworkPolicy {
     if (!record.policy) return DENY_ALL;
     try {
       return resolvePolicy(record.policy);
@@ -498,27 +493,8 @@ export class NetworkManager {
     return this.ready;
   }
 
-  /**
-   * Slots are stored by index, so the same index under another pool is another address:
-   * refuse to start rather than hand out addresses that do not match live interfaces.
-   */
   private async load(): Promise<void> {
     await mkdir(this.stateDir, { recursive: true, mode: 0o700 });
-    await this.store.load();
-    const poolFile = join(this.stateDir, "pool");
-    const stored = await readFile(poolFile, "utf8").then(
-      (s) => s.trim(),
-      () => null,
-    );
-    if (stored !== this.pool) {
-      const live = this.store.list().length + this.store.unreadableSlots().length;
-      if (stored !== null && live > 0) {
-        throw invalidArgument(
-          `address pool changed from ${stored} to ${this.pool} while ${live} allocations ` +
-            `exist in ${this.stateDir}; tear those sandboxes down or restore the old pool`,
-        );
-      }
-      await writeFile(poolFile, `${this.pool}\n`);
-    }
+    await this.store.loadForPool(this.pool);
   }
 }

@@ -1,12 +1,12 @@
+import { runCommand } from "../command/run-command.js";
 import type { AllocationStore, SlotRecord } from "./allocation-store.js";
 import type { Backstops } from "./backstop.js";
-import { runCommand } from "./command.js";
 import { type Firewall, readFirewallState } from "./firewall.js";
 import { parseIpv4 } from "./ipv4.js";
 import type { NetworkLogger } from "./logger.js";
 import { keyFromChain, keyFromHostIf, keyOf, namesFor, sandboxIdFromNetns } from "./naming.js";
 import { listNetns, listRootLinks, removeLinks } from "./netlink.js";
-import type { ResolvedPolicy } from "./policy.js";
+import type { NetworkPolicy } from "./policy.js";
 import { PREFIX_LEN, SLOT_SIZE, type SlotLayout } from "./slot-layout.js";
 
 export interface ReconcileReport {
@@ -27,7 +27,7 @@ export interface ReconcileDeps {
   readonly firewall: Firewall;
   readonly backstops: Backstops;
   readonly log: NetworkLogger;
-  storedPolicy(record: SlotRecord): ResolvedPolicy;
+  storedPolicy(record: SlotRecord): NetworkPolicy;
   syncForwarding(force: boolean): Promise<void>;
 }
 
@@ -142,7 +142,7 @@ async function adopt(deps: ReconcileDeps, sandboxId: string): Promise<boolean> {
   const names = namesFor(deps.layout.prefix, sandboxId);
   let out: string;
   try {
-    out = (await runCommand("ip", ["-j", "-4", "addr", "show", "dev", names.hostIf])).stdout;
+    out = await runCommand("ip", ["-j", "-4", "addr", "show", "dev", names.hostIf]);
   } catch {
     return false;
   }

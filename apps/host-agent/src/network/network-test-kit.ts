@@ -4,8 +4,8 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { networkInterfaces, tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
+import { runCommand } from "../command/run-command.js";
 import { BACKSTOP_TABLE } from "./backstop.js";
-import { runCommand } from "./command.js";
 import { NetworkManager, type NetworkManagerOptions } from "./network-manager.js";
 
 /**
@@ -54,7 +54,7 @@ export async function probeTcp(
   const argv = [process.execPath, "-e", CLIENT, host, String(port)];
   argv.push(String(options.timeoutMs ?? 1500), options.localAddress ?? "");
   const [file, args] = inNetns(netns, argv);
-  const { stdout } = await runCommand(file, args);
+  const stdout = await runCommand(file, args);
   return JSON.parse(stdout) as ProbeResult;
 }
 
@@ -230,7 +230,7 @@ export function randomPort(): number {
 }
 
 export async function sh(file: string, ...args: string[]): Promise<string> {
-  return (await runCommand(file, args)).stdout;
+  return await runCommand(file, args);
 }
 
 export interface TestNetwork {
@@ -318,14 +318,14 @@ export async function createFakeInternet(name: string, subnet?: number): Promise
     `link set ${hostIf} up`,
     ...routes,
   ];
-  await runCommand("ip", ["-batch", "-"], `${root.join("\n")}\n`);
+  await runCommand("ip", ["-batch", "-"], { input: `${root.join("\n")}\n` });
   const inside = [
     `addr add ${inner}/30 dev eth0`,
     ...extra.map((a) => `addr add ${a}/32 dev lo`),
     "link set eth0 up",
     "link set lo up",
   ];
-  await runCommand("ip", ["-n", netns, "-batch", "-"], `${inside.join("\n")}\n`);
+  await runCommand("ip", ["-n", netns, "-batch", "-"], { input: `${inside.join("\n")}\n` });
   return { netns, hostSide, addresses: [inner, ...extra], remove };
 }
 
@@ -413,11 +413,9 @@ export async function removeBackstop(...netns: string[]): Promise<void> {
   const t = `netdev ${BACKSTOP_TABLE}`;
   await Promise.all(
     netns.map((n) =>
-      runCommand(
-        "ip",
-        ["netns", "exec", n, "nft", "-f", "-"],
-        `add table ${t}\ndelete table ${t}\n`,
-      ),
+      runCommand("ip", ["netns", "exec", n, "nft", "-f", "-"], {
+        input: `add table ${t}\ndelete table ${t}\n`,
+      }),
     ),
   );
 }

@@ -1,24 +1,20 @@
-import { checkEgressList, egressDomains, egressOpen } from "@wrenn/contract";
+import { checkEgressList, type EgressPolicy, egressDomains, egressOpen } from "@wrenn/contract";
 import { invalidArgument } from "./errors.js";
 import { formatCidr, normalizeCidrs, parseCidr } from "./ipv4.js";
 
 /**
- * What a sandbox may reach, with E2B's semantics (the contract's EgressPolicy): allowOut wins
- * over denyOut, and without allowInternet only allowOut is reachable. Nothing on the host, in
- * other sandboxes or in the always-denied ranges is reachable whatever the policy says; the
- * policy only governs traffic leaving the host.
+ * What a sandbox may reach: the contract's EgressPolicy, the type the control plane and the
+ * host-agent proto carry (E2B's semantics: allowOut wins over denyOut, and without
+ * allowInternet only allowOut is reachable). Nothing on the host, in other sandboxes or in the
+ * always-denied ranges is reachable whatever the policy says; the policy only governs traffic
+ * leaving the host. resolvePolicy gives the validated, canonical form that is persisted and
+ * rendered into rules.
  */
-export interface NetworkPolicy {
-  /** Everything not denied goes out through the host's NAT; false (the default): only allowOut. */
-  readonly allowInternet: boolean;
-  /**
-   * Reachable whatever denyOut and allowInternet say: IPv4 CIDRs, and host names or `*.`
-   * wildcards (TCP 80/443 by SNI or Host, through the egress proxy).
-   */
-  readonly allowOut?: readonly string[];
-  /** Not reachable with allowInternet, unless allowOut lists it. */
-  readonly denyOut?: readonly string[];
-}
+export type NetworkPolicy = EgressPolicy;
+
+/** A policy as asked of NetworkManager: lists left out are empty (resolvePolicy fills them in). */
+export type NetworkPolicyRequest = Pick<NetworkPolicy, "allowInternet"> &
+  Partial<Pick<NetworkPolicy, "allowOut" | "denyOut">>;
 
 /**
  * What no sandbox reaches, whatever its policy, unless an admin opens a range
@@ -37,14 +33,8 @@ export const ALWAYS_DENIED_OUT: readonly string[] = [
   "240.0.0.0/4", // reserved, and the limited broadcast 255.255.255.255
 ];
 
-/** A validated policy in canonical form, as persisted and rendered into rules. */
-export interface ResolvedPolicy {
-  readonly allowInternet: boolean;
-  readonly allowOut: readonly string[];
-  readonly denyOut: readonly string[];
-}
-
-export const DENY_ALL: ResolvedPolicy = { allowInternet: false, allowOut: [], denyOut: [] };
+/** No egress at all: the policy of template and warm-up sandboxes, and the default. */
+export const DENY_ALL: NetworkPolicy = { allowInternet: false, allowOut: [], denyOut: [] };
 
 /**
  * The contract's rule for egress lists (the control plane checks the same), then canonical:
@@ -62,7 +52,7 @@ function resolveList(field: string, value: unknown, domains: boolean): string[] 
   return [...normalizeCidrs(cidrs.map(parseCidr)).map(formatCidr), ...[...names].sort()];
 }
 
-export function resolvePolicy(policy: unknown): ResolvedPolicy {
+export function resolvePolicy(policy: unknown): NetworkPolicy {
   if (policy === undefined) return DENY_ALL;
   if (typeof policy !== "object" || policy === null || Array.isArray(policy)) {
     throw invalidArgument("policy must be an object");
@@ -84,22 +74,28 @@ export function resolvePolicy(policy: unknown): ResolvedPolicy {
 }
 
 /** Whether the sandbox gets an egress chain (and the guard lets it out) at all. */
-export const hasEgress = (p: ResolvedPolicy): boolean => egressOpen(p);
+export const hasEgress = (p: NetworkPolicy): boolean => egressOpen(p);
 
 /** The policy's allowOut addresses and CIDRs, without its host names. */
-export function allowedCidrs(p: ResolvedPolicy): string[] {
+export function allowedCidrs(p: NetworkPolicy): string[] {
   const names = new Set(egressDomains(p.allowOut));
   return p.allowOut.filter((e) => !names.has(e));
 }
 
 /** Whether the policy has host-name rules: its TCP 80/443 and DNS go through the egress proxy. */
-export const hasDomainRules = (p: ResolvedPolicy): boolean => egressDomains(p.allowOut).length > 0;
+export const hasDomainRules = (p: NetworkPolicy): boolean => egressDomains(p.allowOut).length > 0;
+
+/**
+ * Whether the sandbox needs a name server: with internet access, or with host names in
+ * allowOut (its DNS is then answered by the agent's forwarder, whatever address it asks).
+ */
+export const needsResolver = (p: NetworkPolicy): boolean => p.allowInternet || hasDomainRules(p);
 
 /**
  * Whether `next` lets out at least everything `prev` does (by the lists as written; when in
  * doubt, false). Decides only the order in which a policy change is written (see applyPolicy).
  */
-export function policyWidens(prev: ResolvedPolicy, next: ResolvedPolicy): boolean {
+export function policyWidens(prev: NetworkPolicy, next: NetworkPolicy): boolean {
   const within = (a: readonly string[], b: readonly string[]) => a.every((x) => b.includes(x));
   if (!next.allowInternet) return !prev.allowInternet && within(prev.allowOut, next.allowOut);
   return (

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runCommand } from "./command.js";
+import { runCommand } from "../command/run-command.js";
 import { sh } from "./network-test-kit.js";
 import { netnsFixPrefix, withNetnsFix } from "./runsc-netns-fix.js";
 
@@ -47,10 +47,10 @@ describe("runsc netns work-around", () => {
       "--root=/x",
     ];
     const argv = withNetnsFix(PATH, command);
-    const { stdout } = await runCommand(argv[0]!, argv.slice(1));
+    const stdout = await runCommand(argv[0]!, argv.slice(1));
     // Control: the same command without the work-around sees the real directory.
     const plain = await runCommand(command[0]!, command.slice(1));
-    expect(Number(plain.stdout.split("\n")[0])).toBeGreaterThan(5);
+    expect(Number(plain.split("\n")[0])).toBeGreaterThan(5);
     const [count, echoed] = stdout.split("\n");
     expect(count?.trim()).toBe("0");
     expect(echoed).toBe(`[a b][$(echo pwned)]['"; exit 1][--root=/x]`);

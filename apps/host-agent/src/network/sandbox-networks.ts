@@ -1,7 +1,7 @@
 import type { NetworkLease, SandboxNetworks } from "../sandboxes/network-port.js";
-import type { NetworkPolicy } from "../sandboxes/policy.js";
 import { closingConnections, readConntrackSnapshot } from "./closing-connections.js";
 import type { NetworkManager } from "./network-manager.js";
+import type { NetworkPolicy } from "./policy.js";
 import { withNetnsFix } from "./runsc-netns-fix.js";
 
 /** The manager's view of the network module. */

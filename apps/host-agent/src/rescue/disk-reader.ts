@@ -1,4 +1,3 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
 import { access, mkdir, realpath, rm, writeFile } from "node:fs/promises";
@@ -11,7 +10,7 @@ import {
   invalidInput,
 } from "@wrenn/contract";
 import type { Logger } from "pino";
-import { runCommand } from "../command/run-command.js";
+import { runCommand, type StreamingCommand, streamCommand } from "../command/run-command.js";
 import { Cgroup } from "../runtime/cgroup.js";
 import { cgroupPath, DISK_READER_GUEST_PATH, diskReaderSpec } from "../runtime/gvisor/oci-spec.js";
 import type { RunscBuild } from "../runtime/gvisor/runsc-build.js";
@@ -63,7 +62,7 @@ const COMMIT_BYTES = 64 * 1024;
 export class DiskReader {
   private readonly running = new Map<string, AbortController>();
 
-  constructor(private readonly o: DiskReaderOptions) {}
+  constructor(private readonly options: DiskReaderOptions) {}
 
   /** Stops the read of a sandbox being destroyed. */
   abort(sandboxId: string): void {
@@ -73,21 +72,24 @@ export class DiskReader {
   /** Removes readers a previous agent process left (it died during a read). */
   async cleanLeftovers(): Promise<void> {
     const out = await runCommand(
-      this.o.runsc,
-      [`--root=${this.o.stateDir}`, "list", "--format=json"],
+      this.options.runsc,
+      [`--root=${this.options.stateDir}`, "list", "--format=json"],
       { timeoutMs: 30_000 },
     ).catch(() => "null");
     const items = (JSON.parse(out || "null") ?? []) as Array<{ id: string }>;
     for (const { id } of items) await this.remove(id);
-    await rm(this.o.bundlesDir, { recursive: true, force: true });
+    await rm(this.options.bundlesDir, { recursive: true, force: true });
     await this.readerBinary().catch((err: Error) =>
-      this.o.log.warn({ err: err.message }, "failed sandboxes' files cannot be read on this host"),
+      this.options.log.warn(
+        { err: err.message },
+        "failed sandboxes' files cannot be read on this host",
+      ),
     );
   }
 
   /** The host's static busybox, or not_supported: without it no read can run here. */
   private async readerBinary(): Promise<string> {
-    const file = this.o.busybox ?? HOST_BUSYBOX;
+    const file = this.options.busybox ?? HOST_BUSYBOX;
     try {
       await access(file, constants.X_OK);
       return await realpath(file);
@@ -107,7 +109,7 @@ export class DiskReader {
     signal: AbortSignal,
   ): AsyncGenerator<ReadEvent> {
     const target = checkStoppedFilesRead(req.path, req.user || "user");
-    const inst = this.o.instanceOf(sandboxId);
+    const inst = this.options.instanceOf(sandboxId);
     if (inst.record.phase !== "error") {
       throw new ContractError(
         "files_unavailable",
@@ -122,7 +124,7 @@ export class DiskReader {
         errorMessage("files_read_busy", { id: sandboxId }),
       );
     }
-    const perHost = this.o.limits?.concurrentPerHost ?? FILES_RESCUE_LIMITS.concurrentPerHost;
+    const perHost = this.options.limits?.concurrentPerHost ?? FILES_RESCUE_LIMITS.concurrentPerHost;
     if (this.running.size >= perHost) {
       throw new ContractError(
         "files_read_busy",
@@ -133,8 +135,8 @@ export class DiskReader {
     this.running.set(sandboxId, abort);
     // Its own id and bundle: a read that is still unwinding never shares them with the next.
     const readerId = `rescue-${inst.runtimeId}-${randomBytes(4).toString("hex")}`;
-    const bundle = path.join(this.o.bundlesDir, readerId);
-    let child: ChildProcess | undefined;
+    const bundle = path.join(this.options.bundlesDir, readerId);
+    let run: StreamingCommand | undefined;
     // Once, whichever comes first: the read's own end, or its abort once the reader runs (the
     // caller went away, the sandbox is being destroyed): a stream aborted while suspended at a
     // yield may never be resumed, so its finally cannot be the only place the container is
@@ -145,6 +147,7 @@ export class DiskReader {
     const cleanup = () => {
       cleaned ??= (async () => {
         signal.removeEventListener("abort", onClientGone);
+        const child = run?.child;
         if (child && child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
         if (child) await this.remove(readerId);
         await rm(bundle, { recursive: true, force: true });
@@ -156,7 +159,7 @@ export class DiskReader {
     signal.addEventListener("abort", onClientGone);
     if (signal.aborted) onClientGone();
     abort.signal.addEventListener("abort", () => {
-      if (child) void cleanup();
+      if (run) void cleanup();
     });
     /** After every await of the set-up: an aborted read makes nothing more. */
     const stillWanted = () => {
@@ -168,40 +171,36 @@ export class DiskReader {
       stillWanted();
       await mkdir(bundle, { recursive: true, mode: 0o700 });
       stillWanted();
-      await mkdir(this.o.stateDir, { recursive: true, mode: 0o700 });
+      await mkdir(this.options.stateDir, { recursive: true, mode: 0o700 });
       stillWanted();
-      const spec = diskReaderSpec(inst.spec("", this.o.pidsLimit), {
+      const spec = diskReaderSpec(inst.spec("", this.options.pidsLimit), {
         readerId,
         argv: readerArgv(target, req.format),
         busybox,
         memoryMb: FILES_RESCUE_LIMITS.memoryMb,
-        memoryOverheadMb: this.o.memoryOverheadMb,
+        memoryOverheadMb: this.options.memoryOverheadMb,
       });
       await writeFile(path.join(bundle, "config.json"), JSON.stringify(spec));
       stillWanted();
-      const build = this.o.build();
-      child = spawn(
-        this.o.runsc,
-        [
-          `--root=${this.o.stateDir}`,
-          `--platform=${build.platform}`,
-          "--network=none",
-          "--overlay2=none",
-          ...(build.directfs ? ["--directfs=true"] : []),
-          "run",
-          "--bundle",
-          bundle,
-          readerId,
-        ],
-        { stdio: ["ignore", "pipe", "pipe"] },
-      );
-      yield* this.stream(child, target, abort.signal);
-      this.o.log.info(
+      const build = this.options.build();
+      run = streamCommand(this.options.runsc, [
+        `--root=${this.options.stateDir}`,
+        `--platform=${build.platform}`,
+        "--network=none",
+        "--overlay2=none",
+        ...(build.directfs ? ["--directfs=true"] : []),
+        "run",
+        "--bundle",
+        bundle,
+        readerId,
+      ]);
+      yield* this.stream(run, target, abort.signal);
+      this.options.log.info(
         { sandboxId, path: target, format: req.format },
         "read a failed sandbox's disk",
       );
     } catch (err) {
-      this.o.log.warn(
+      this.options.log.warn(
         { sandboxId, path: target, format: req.format, err: (err as Error).message },
         "reading a failed sandbox's disk failed",
       );
@@ -212,26 +211,14 @@ export class DiskReader {
   }
 
   private async *stream(
-    child: ChildProcess,
+    { child, exited }: StreamingCommand,
     target: string,
     signal: AbortSignal,
   ): AsyncGenerator<ReadEvent> {
-    const limits = this.o.limits ?? {
+    const limits = this.options.limits ?? {
       outputBytes: FILES_RESCUE_LIMITS.outputBytes,
       timeoutMs: FILES_RESCUE_LIMITS.timeoutSeconds * 1000,
     };
-    let stderr = "";
-    child.stderr?.setEncoding("utf8");
-    child.stderr?.on("data", (d: string) => {
-      if (stderr.length < 16_384) stderr += d;
-    });
-    const exited = new Promise<number | null>((resolve) => {
-      child.once("close", (code) => resolve(code));
-      child.once("error", (err) => {
-        stderr += err.message;
-        resolve(null);
-      });
-    });
     let stopped: Error | undefined;
     const stop = (why: Error) => {
       stopped ??= why;
@@ -278,9 +265,15 @@ export class DiskReader {
           held = [];
         }
       }
-      const code = await exited;
+      const failure = await exited;
       if (stopped) throw stopped;
-      if (code !== 0) throw readFailure(target, code, stderr);
+      if (failure) {
+        throw readFailure(
+          target,
+          failure.exitCode,
+          failure.started ? failure.output : failure.message,
+        );
+      }
       if (!committed) {
         yield { header: { path: target } };
         for (const c of held) yield { data: c };
@@ -306,11 +299,11 @@ export class DiskReader {
 
   /** Kills and deletes a reader container, and any process left in its cgroup. */
   private async remove(readerId: string): Promise<void> {
-    const flags = [`--root=${this.o.stateDir}`];
-    await runCommand(this.o.runsc, [...flags, "kill", readerId, "KILL"], {
+    const flags = [`--root=${this.options.stateDir}`];
+    await runCommand(this.options.runsc, [...flags, "kill", readerId, "KILL"], {
       timeoutMs: 15_000,
     }).catch(() => {});
-    await runCommand(this.o.runsc, [...flags, "delete", "--force", readerId], {
+    await runCommand(this.options.runsc, [...flags, "delete", "--force", readerId], {
       timeoutMs: 30_000,
     }).catch(() => {});
     const cg = await Cgroup.open(cgroupPath(readerId)).catch(() => undefined);

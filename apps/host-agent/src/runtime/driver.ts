@@ -1,4 +1,12 @@
 /**
+ * A sandbox's id as the host knows it (wr-1a2b3c4d: its container, network namespace, disk and
+ * record directory), not the control plane's sandbox id (sb-…): the runtime id is fresh on every
+ * boot, restore and adoption of the same sandbox. An alias that names the parameter's meaning
+ * (a brand would need a cast at every one of the ~60 places a runtime id is read back).
+ */
+export type RuntimeId = string;
+
+/**
  * What the service layer needs from a sandbox runtime. gVisor (runsc) is the first driver;
  * a QEMU microVM or Firecracker driver implements the same interface, taking the same root
  * filesystem directory and network namespace and turning them into whatever it boots.

@@ -1,12 +1,24 @@
 import path from "node:path";
+import type { EnvdClient } from "../envd/envd-client.js";
 import type { RuntimeSpec } from "../runtime/driver.js";
 import { envdRuntimeSpec } from "../runtime/gvisor/envd-runtime.js";
 import { SandboxDisk } from "../storage/sandbox-disk.js";
+import type { NetworkLease } from "./network-port.js";
 import type { SandboxRecord } from "./record.js";
 
-/** Host-side pieces of one sandbox derived from its record: directory, disk, runtime spec. */
+/**
+ * One sandbox on this host, the manager's one table entry per runtime id: its record, the
+ * pieces derived from it (directory, disk, runtime spec) and what it holds while it runs
+ * (network lease, envd client, last CPU reading), so they all go when it goes.
+ */
 export class Instance {
   readonly disk: SandboxDisk;
+  /** Its network once set up: envd and user ports are reached at the lease's guestIp. */
+  lease: NetworkLease | undefined;
+  /** Its envd client, made on first use from the lease (ManagerCore.envdOf). */
+  envd: EnvdClient | undefined;
+  /** The previous CPU reading, which the next stats() call measures its rate against. */
+  cpuSample: { cpuNanos: number; at: number } | undefined;
 
   constructor(
     readonly record: SandboxRecord,

@@ -2,14 +2,14 @@ import { readdir, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import type { Logger } from "pino";
 import { EnvdClient } from "../envd/envd-client.js";
+import { KeyedLock } from "../locks/keyed-lock.js";
 import type { GuestControl, RuntimeDriver } from "../runtime/driver.js";
 import { SandboxDisk } from "../storage/sandbox-disk.js";
 import type { TemplateStore } from "../templates/store.js";
 import { AgentError } from "./errors.js";
 import type { Instance } from "./instance.js";
-import { KeyedLock } from "./keyed-lock.js";
 import type { ManagerConfig, Observer, SandboxView } from "./manager-types.js";
-import type { NetworkLease, SandboxNetworks } from "./network-port.js";
+import type { SandboxNetworks } from "./network-port.js";
 import type { Phase } from "./record.js";
 import type { RecordStore } from "./record-store.js";
 import { bootForPool } from "./sandbox-boot.js";
@@ -23,12 +23,11 @@ import { WarmPool } from "./warm-pool.js";
  * sandbox-adoption.ts and sandbox-liveness.ts; SandboxManager is the facade over them.
  */
 export class ManagerCore {
+  /** Every sandbox on this host by runtime id, with all it holds (see Instance). */
   readonly instances = new Map<string, Instance>();
+  /** The index from the control plane's sandbox id to the runtime id. */
   readonly bySandbox = new Map<string, string>();
-  readonly leases = new Map<string, NetworkLease>();
-  readonly envd = new Map<string, EnvdClient>();
   readonly lock = new KeyedLock();
-  readonly cpuSamples = new Map<string, { cpuNanos: number; at: number }>();
   readonly goneListeners = new Set<(sandboxId: string) => void>();
   readonly pool: WarmPool;
   /** Goes up whenever a sandbox changes state on its own (see HeartbeatResponse). */
@@ -74,16 +73,14 @@ export class ManagerCore {
     }
     const goneId = inst?.record.sandboxId;
     if (goneId) for (const listener of this.goneListeners) listener(goneId);
-    this.envd.get(runtimeId)?.close();
-    this.envd.delete(runtimeId);
+    inst?.envd?.close();
+    if (inst) inst.envd = undefined;
     await this.runtime.stop(runtimeId);
     await this.networks.teardown(runtimeId);
     const dir = this.records.dirOf(runtimeId);
     await (inst?.disk ?? new SandboxDisk(dir)).destroy();
     await rm(dir, { recursive: true, force: true });
     this.instances.delete(runtimeId);
-    this.leases.delete(runtimeId);
-    this.cpuSamples.delete(runtimeId);
     if (inst?.record.sandboxId) this.bySandbox.delete(inst.record.sandboxId);
   }
 
@@ -100,14 +97,11 @@ export class ManagerCore {
   }
 
   envdOf(runtimeId: string): EnvdClient {
-    let client = this.envd.get(runtimeId);
-    if (!client) {
-      const lease = this.leases.get(runtimeId);
-      if (!lease) throw new AgentError("unavailable", `sandbox ${runtimeId} has no network`);
-      client = new EnvdClient(lease.guestIp);
-      this.envd.set(runtimeId, client);
-    }
-    return client;
+    const inst = this.instances.get(runtimeId);
+    if (inst?.envd) return inst.envd;
+    if (!inst?.lease) throw new AgentError("unavailable", `sandbox ${runtimeId} has no network`);
+    inst.envd = new EnvdClient(inst.lease.guestIp);
+    return inst.envd;
   }
 
   /** The sandbox's envd as the runtime driver needs it around a suspend. */
@@ -131,7 +125,7 @@ export class ManagerCore {
     return {
       ...r,
       sandboxId: r.sandboxId ?? "",
-      address: this.leases.get(r.runtimeId)?.guestIp ?? "",
+      address: inst.lease?.guestIp ?? "",
       pauseMode: r.phase === "paused" ? "checkpoint" : r.phase === "frozen" ? "freeze" : undefined,
       runtime: this.runtime.kind,
     };

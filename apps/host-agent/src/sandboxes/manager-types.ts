@@ -1,6 +1,6 @@
+import type { NetworkPolicy } from "../network/policy.js";
 import type { SnapshotArtifact } from "../snapshots/sandbox-snapshotter.js";
 import type { SandboxMount } from "./mounts.js";
-import type { NetworkPolicy } from "./policy.js";
 import type { BootPath, Resources, SandboxRecord } from "./record.js";
 
 // The manager's public shapes, apart so its parts (manager-core.ts and the sandbox-*.ts

@@ -1,4 +1,5 @@
-import type { NetworkPolicy } from "./policy.js";
+import type { NetworkPolicy } from "../network/policy.js";
+import type { RuntimeId } from "../runtime/driver.js";
 
 /** The sandbox's network as the manager needs it (implemented by network/). */
 export interface NetworkLease {
@@ -11,19 +12,19 @@ export interface SandboxNetworks {
   /** The link a runtime gets in the namespace (RuntimeCapabilities.network). */
   readonly attachment: "veth";
   /** Allocates an address and builds the namespace, veth and firewall rules; idempotent. */
-  setup(runtimeId: string, policy: NetworkPolicy): Promise<NetworkLease>;
+  setup(runtimeId: RuntimeId, policy: NetworkPolicy): Promise<NetworkLease>;
   /** Replaces the firewall rules (a pooled sandbox gets its owner's policy at claim). */
-  applyPolicy(runtimeId: string, policy: NetworkPolicy): Promise<void>;
+  applyPolicy(runtimeId: RuntimeId, policy: NetworkPolicy): Promise<void>;
   /** runsc strips eth0's address when it takes it over; put it back before a restore. */
-  restoreAddress(runtimeId: string): Promise<void>;
-  teardown(runtimeId: string): Promise<void>;
+  restoreAddress(runtimeId: RuntimeId): Promise<void>;
+  teardown(runtimeId: RuntimeId): Promise<void>;
   /** Removes every namespace, link, rule and allocation not belonging to a known sandbox. */
-  reconcile(knownRuntimeIds: string[]): Promise<void>;
+  reconcile(knownRuntimeIds: RuntimeId[]): Promise<void>;
   /**
    * Connections of the sandbox that are closing without a descriptor inside it (TIME_WAIT and
    * the like), as "STATE port N": the sandbox's own /proc/net/tcp does not show them.
    */
-  closingConnections(runtimeId: string): Promise<string[]>;
+  closingConnections(runtimeId: RuntimeId): Promise<string[]>;
   /** argv for running runsc for a sandbox in this namespace (kernel >= 6 work-around). */
   wrapForNetns(netnsPath: string, runscArgv: string[]): [string, string[]];
 }

@@ -1,6 +1,6 @@
 import type { SandboxErrorReason } from "@wrenn/contract";
+import type { NetworkPolicy } from "../network/policy.js";
 import type { SandboxMount } from "./mounts.js";
-import type { NetworkPolicy } from "./policy.js";
 import type { TemplateRef } from "./template-snapshots.js";
 
 /** Where a sandbox is in its life, as the agent records it on disk. */

@@ -51,7 +51,7 @@ export async function adoptOne(
     rec.errorReason = reason;
     return core.setPhase(inst, "error").then(() => true);
   };
-  if (rec.transition === "pausing") return settleInterruptedPause(core, inst, status, dead);
+  if (rec.transition === "pausing") return recoverInterruptedPause(core, inst, status, dead);
   switch (rec.phase) {
     case "creating":
     case "destroying":
@@ -72,7 +72,7 @@ export async function adoptOne(
           reason,
         );
       }
-      core.leases.set(rec.runtimeId, await core.networks.setup(rec.runtimeId, rec.network));
+      inst.lease = await core.networks.setup(rec.runtimeId, rec.network);
       if (status === "paused" && rec.phase !== "frozen") await core.setPhase(inst, "frozen");
       if (rec.phase === "pooled") {
         core.pool.add({ runtimeId: rec.runtimeId, template: rec.template });
@@ -81,7 +81,7 @@ export async function adoptOne(
     }
     case "paused": {
       await inst.disk.mount();
-      core.leases.set(rec.runtimeId, await core.networks.setup(rec.runtimeId, rec.network));
+      inst.lease = await core.networks.setup(rec.runtimeId, rec.network);
       // The runsc may have changed while the agent was away: the state says so at once,
       // and says nothing once a runsc that can restore it is back.
       const refusal = await core.runtime.restoreRefusal(inst.checkpointDir);
@@ -103,7 +103,7 @@ export async function adoptOne(
  * (thawed, and envd told to listen again in case it had been quiesced), anything else is an
  * error that says so.
  */
-export async function settleInterruptedPause(
+export async function recoverInterruptedPause(
   core: ManagerCore,
   inst: Instance,
   status: string,
@@ -111,11 +111,14 @@ export async function settleInterruptedPause(
 ): Promise<boolean> {
   const rec = inst.record;
   rec.transition = undefined;
-  core.log.warn({ sandboxId: rec.sandboxId, status }, "settling a pause the agent did not finish");
+  core.log.warn(
+    { sandboxId: rec.sandboxId, status },
+    "recovering a pause the agent did not finish",
+  );
   await inst.disk.mount();
   if (status === "running" || status === "paused") {
     const lease = await core.networks.setup(rec.runtimeId, rec.network);
-    core.leases.set(rec.runtimeId, lease);
+    inst.lease = lease;
     await core.runtime.resume(rec.runtimeId, { mode: "interrupted" });
     await core.envdOf(rec.runtimeId).waitHealthy(core.config.healthTimeoutMs);
     await core.setPhase(inst, "running");
@@ -123,7 +126,7 @@ export async function settleInterruptedPause(
   }
   if ((await core.runtime.checkpointOutcome(rec.runtimeId, inst.checkpointDir)) === "complete") {
     rec.checkpointBytes = await dirSize(inst.checkpointDir);
-    core.leases.set(rec.runtimeId, await core.networks.setup(rec.runtimeId, rec.network));
+    inst.lease = await core.networks.setup(rec.runtimeId, rec.network);
     await core.setPhase(inst, "paused");
     return true;
   }

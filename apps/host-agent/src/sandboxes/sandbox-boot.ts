@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { checkResources, isSandboxId } from "@wrenn/contract";
+import { DENY_ALL, type NetworkPolicy, needsResolver } from "../network/policy.js";
 import { CheckpointBlocked } from "../runtime/driver.js";
 import { imageEnv } from "../templates/image-config.js";
 import type { InstalledTemplate } from "../templates/store.js";
@@ -8,7 +9,6 @@ import { Instance } from "./instance.js";
 import type { ManagerCore } from "./manager-core.js";
 import type { CreateRequest, SandboxView } from "./manager-types.js";
 import { resolveMounts, type SandboxMount } from "./mounts.js";
-import { type NetworkPolicy, NO_NETWORK, needsResolver } from "./policy.js";
 import type { BootPath, Resources } from "./record.js";
 import { startTemplateCommand } from "./start-command.js";
 import type { TemplateRef } from "./template-snapshots.js";
@@ -182,7 +182,7 @@ export function templateRefOf(core: ManagerCore, t: InstalledTemplate): Template
 }
 
 export async function bootForPool(core: ManagerCore, t: TemplateRef): Promise<PoolEntry> {
-  const { inst } = await boot(core, t, core.config.defaults, NO_NETWORK);
+  const { inst } = await boot(core, t, core.config.defaults, DENY_ALL);
   await warmUp(core, inst);
   await core.setPhase(inst, "pooled");
   return { runtimeId: inst.runtimeId, template: t };
@@ -239,7 +239,7 @@ export async function bootFrom(
       core.networks.setup(runtimeId, policy),
       diskFrom ? inst.disk.createFrom(diskFrom) : inst.disk.create(resources.diskMb),
     ]);
-    core.leases.set(runtimeId, lease);
+    inst.lease = lease;
     const spec = inst.spec(lease.netnsPath, core.config.pidsLimit);
     if (image) {
       await core.runtime.resume(runtimeId, { mode: "checkpoint", spec, imageDir: image });
@@ -269,7 +269,7 @@ export async function snapshotTemplate(
   signal?: AbortSignal,
 ): Promise<void> {
   if (!core.runtime.capabilities.checkpoint || (await core.snapshots.get(t))) return;
-  const inst = await bootFrom(core, t, core.config.defaults, NO_NETWORK, undefined);
+  const inst = await bootFrom(core, t, core.config.defaults, DENY_ALL, undefined);
   try {
     await warmUp(core, inst);
     const scratch = await core.snapshots.scratch(t);

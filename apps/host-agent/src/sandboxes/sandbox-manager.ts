@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import { type NetworkPolicy, needsResolver } from "../network/policy.js";
 import type { RuntimeDriver } from "../runtime/driver.js";
 import { restoreSnapshot } from "../snapshots/snapshot-restore.js";
 import type { InstalledTemplate, TemplateStore } from "../templates/store.js";
@@ -7,7 +8,6 @@ import type { Instance } from "./instance.js";
 import { ManagerCore } from "./manager-core.js";
 import type { CreateRequest, ManagerConfig, Observer, SandboxView } from "./manager-types.js";
 import type { SandboxNetworks } from "./network-port.js";
-import { type NetworkPolicy, needsResolver } from "./policy.js";
 import type { RecordStore } from "./record-store.js";
 import { adoptSandboxes } from "./sandbox-adoption.js";
 import { createSandbox, snapshotTemplate, templateRefOf } from "./sandbox-boot.js";
@@ -99,7 +99,7 @@ export class SandboxManager {
         `sandbox ${sandboxId} is ${inst.record.phase}, not running`,
       );
     }
-    const lease = this.core.leases.get(inst.runtimeId);
+    const lease = inst.lease;
     if (!lease) throw new AgentError("unavailable", `sandbox ${sandboxId} has no network`);
     return { host: lease.guestIp };
   }
@@ -114,11 +114,11 @@ export class SandboxManager {
       inst.disk.usage(),
     ]);
     const now = Date.now();
-    const prev = this.core.cpuSamples.get(inst.runtimeId) ?? {
+    const prev = inst.cpuSample ?? {
       cpuNanos: 0,
       at: Date.parse(inst.record.stateChangedAt),
     };
-    this.core.cpuSamples.set(inst.runtimeId, { cpuNanos: raw.cpuNanos, at: now });
+    inst.cpuSample = { cpuNanos: raw.cpuNanos, at: now };
     const wallNanos = Math.max(1, (now - prev.at) * 1e6);
     const vcpus = inst.record.resources.vcpus;
     // Not clamped: a reading well above 100 would mean the CPU quota is not enforced.
@@ -275,6 +275,6 @@ export class SandboxManager {
           ),
         );
     }
-    for (const c of this.core.envd.values()) c.close();
+    for (const inst of this.core.instances.values()) inst.envd?.close();
   }
 }

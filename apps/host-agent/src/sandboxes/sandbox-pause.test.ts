@@ -3,6 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import pino from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { DENY_ALL } from "../network/policy.js";
 import {
   CheckpointError,
   type ResumeFrom,
@@ -16,7 +17,6 @@ import type { TemplateStore } from "../templates/store.js";
 import { Instance } from "./instance.js";
 import { ManagerCore } from "./manager-core.js";
 import type { SandboxNetworks } from "./network-port.js";
-import { NO_NETWORK } from "./policy.js";
 import { RecordStore } from "./record-store.js";
 import { pauseSandbox, resumeSandbox } from "./sandbox-pause.js";
 import type { TemplateSnapshots } from "./template-snapshots.js";
@@ -130,7 +130,7 @@ describe("pause and resume against the runtime driver interface", () => {
         phase: "running",
         template: { name: "base", version: "1", rootfs: "/nonexistent/rootfs" },
         resources: config.defaults,
-        network: NO_NETWORK,
+        network: DENY_ALL,
         metadata: {},
         envdVersion: "0.0.0",
         bootPath: "cold_boot",
@@ -142,7 +142,7 @@ describe("pause and resume against the runtime driver interface", () => {
     );
     core.instances.set(runtimeId, inst);
     core.bySandbox.set(sandboxId, runtimeId);
-    core.leases.set(runtimeId, await networks.setup(runtimeId, NO_NETWORK));
+    inst.lease = await networks.setup(runtimeId, DENY_ALL);
     runtime.statuses.set(runtimeId, "running");
     await core.records.save(inst.record);
     return inst;

@@ -68,7 +68,7 @@ export async function pauseLocked(
   if (outcome.mode === "checkpoint") {
     inst.record.checkpointBytes = await dirSize(inst.checkpointDir);
     core.envdOf(inst.runtimeId).close();
-    core.envd.delete(inst.runtimeId);
+    inst.envd = undefined;
     await core.setPhase(inst, "paused");
     return "checkpoint";
   }
@@ -105,7 +105,7 @@ export function resumeSandbox(core: ManagerCore, sandboxId: string): Promise<San
       }
       await inst.disk.mount();
       const lease = await core.networks.setup(inst.runtimeId, inst.record.network);
-      core.leases.set(inst.runtimeId, lease);
+      inst.lease = lease;
       await core.networks.restoreAddress(inst.runtimeId);
       await core.runtime.resume(inst.runtimeId, {
         mode: "checkpoint",

@@ -4,7 +4,7 @@ import { classifySkopeoError, ImageBuildError } from "./image-builder.js";
 
 // skopeo 1.9's own fatal messages (bookworm), as seen against a loopback registry.
 const fatal = (msg: string) =>
-  new CommandError("skopeo failed", 1, `time="2026-12-05T22:39:50Z" level=fatal msg="${msg}"`);
+  new CommandError("skopeo", ["copy"], 1, `time="2026-12-05T22:39:50Z" level=fatal msg="${msg}"`);
 
 describe("skopeo's failures become the contract's refusals", () => {
   it.each([

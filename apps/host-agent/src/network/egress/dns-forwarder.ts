@@ -33,25 +33,25 @@ export class DnsForwarder {
   constructor(
     private readonly udp: UdpSocket,
     private readonly tcp: Server,
-    private readonly o: DnsForwarderOptions,
+    private readonly options: DnsForwarderOptions,
   ) {
     udp.on("message", (msg, from) => this.onDatagram(msg, from.address, from.port));
     udp.on("error", () => {});
     tcp.on("connection", (s) => this.onStream(s));
-    this.queries = new PerPeer(o.maxInFlight ?? 64);
-    this.streams = new PerPeer(o.maxStreams ?? MAX_DNS_STREAMS_PER_SANDBOX);
+    this.queries = new PerPeer(options.maxInFlight ?? 64);
+    this.streams = new PerPeer(options.maxStreams ?? MAX_DNS_STREAMS_PER_SANDBOX);
   }
 
   /** The next upstream, round robin, so one dead server does not stop every query. */
   private upstream(): string | undefined {
-    const list = this.o.upstream;
+    const list = this.options.upstream;
     if (list.length === 0) return undefined;
     this.next = (this.next + 1) % list.length;
     return list[this.next];
   }
 
   private onDatagram(msg: Buffer, peer: string, port: number): void {
-    if (msg.length < 12 || !this.o.allowed(peer)) return;
+    if (msg.length < 12 || !this.options.allowed(peer)) return;
     const server = this.upstream();
     if (server === undefined) return;
     // One socket per query: a random source port for each, and no id bookkeeping.
@@ -68,7 +68,7 @@ export class DnsForwarder {
       out.close();
       return;
     }
-    const timer = setTimeout(finish, this.o.timeoutMs ?? 5000);
+    const timer = setTimeout(finish, this.options.timeoutMs ?? 5000);
     out.on("error", finish);
     out.on("message", (answer) => {
       if (done) return;
@@ -87,12 +87,12 @@ export class DnsForwarder {
     client.on("error", () => {});
     const peer = client.remoteAddress ?? "";
     const server = this.upstream();
-    if (!this.o.allowed(peer) || server === undefined || !this.streams.add(peer, client)) {
+    if (!this.options.allowed(peer) || server === undefined || !this.streams.add(peer, client)) {
       client.destroy();
       return;
     }
     client.on("close", () => this.streams.delete(peer, client));
-    client.setTimeout(this.o.timeoutMs ?? 5000, () => client.destroy());
+    client.setTimeout(this.options.timeoutMs ?? 5000, () => client.destroy());
     const up = connect({ host: server, port: 53 });
     up.on("error", () => client.destroy());
     client.on("close", () => up.destroy());

@@ -4,7 +4,7 @@ import { once } from "node:events";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { egressAllows, egressAllowsHost } from "@wrenn/contract";
 import { defaultLogger, type NetworkLogger } from "../logger.js";
-import { hasDomainRules, type ResolvedPolicy } from "../policy.js";
+import { hasDomainRules, type NetworkPolicy } from "../policy.js";
 import { TLS_ACCESS_DENIED } from "./client-hello.js";
 import { type DeniedRanges, deniedDestination } from "./destination-guard.js";
 import { DnsForwarder } from "./dns-forwarder.js";
@@ -38,7 +38,7 @@ export interface EgressProxyOptions {
 /** What the proxy needs to know about the sandbox behind a source address. */
 export interface ProxyClient {
   readonly sandboxId: string;
-  readonly policy: ResolvedPolicy;
+  readonly policy: NetworkPolicy;
 }
 
 export interface ProxyPorts {
@@ -63,7 +63,7 @@ interface OpenFlow {
 }
 
 /**
- * The per-agent egress proxy for domain rules (see README.md, "Domain rules"). The firewall
+ * The per-agent egress proxy for domain rules (see network/README.md, "Domain rules"). The firewall
  * redirects a sandbox's TCP to ports 80 and 443 that no address rule lets out to `ports.http`
  * and `ports.tls`, and its DNS to `ports.dns`. For each connection it reads the HTTP Host or
  * the TLS SNI, checks the name against the sandbox's allowOut, resolves the name itself, refuses
@@ -148,7 +148,7 @@ export class EgressProxy {
    * After a policy change: closes the sandbox's proxied connections the new policy no longer
    * allows (by name, or by the address they went to). Returns how many were cut.
    */
-  cut(guestIp: string, policy: ResolvedPolicy): number {
+  cut(guestIp: string, policy: NetworkPolicy): number {
     let n = 0;
     for (const f of this.flows.of(guestIp)) {
       if (egressAllowsHost(policy, f.name) || egressAllows(policy, f.address)) continue;

@@ -1,4 +1,4 @@
-import { access, mkdir, open, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { access, mkdir, open, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { CommandError, runCommand } from "../../command/run-command.js";
 import { Cgroup } from "../cgroup.js";
@@ -26,6 +26,7 @@ import {
   restoreRefusal,
   writeIdentity,
 } from "./runsc-build.js";
+import { killLeftovers, mapStatus, ourProcesses } from "./runsc-processes.js";
 import { waitGone } from "./wait-gone.js";
 
 /** The runsc every agent ran before builds were recorded: bookworm's, ptrace only. */
@@ -270,7 +271,7 @@ export class GvisorDriver implements RuntimeDriver {
   /** Kills every process of the sandbox: runsc's by their arguments, the rest by cgroup. */
   private async reap(runtimeId: string): Promise<void> {
     this.sandboxPids.delete(runtimeId);
-    const killed = await this.killLeftovers(runtimeId);
+    const killed = await killLeftovers(this.opts.stateDir, this.bundleDir(runtimeId), runtimeId);
     const cg = await Cgroup.open(cgroupPath(runtimeId));
     for (const pid of await cg.pids()) {
       killed.push(pid);
@@ -309,7 +310,11 @@ export class GvisorDriver implements RuntimeDriver {
   async checkpointOutcome(runtimeId: string, imageDir: string): Promise<"complete" | "incomplete"> {
     // A checkpoint the previous agent started may still be writing: wait for it to end.
     const deadline = Date.now() + 600_000;
-    while (Date.now() < deadline && (await this.ourProcesses(runtimeId, "checkpoint")).length > 0) {
+    while (
+      Date.now() < deadline &&
+      (await ourProcesses(this.opts.stateDir, this.bundleDir(runtimeId), runtimeId, "checkpoint"))
+        .length > 0
+    ) {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     return access(path.join(imageDir, CHECKPOINT_DONE)).then(
@@ -440,61 +445,5 @@ export class GvisorDriver implements RuntimeDriver {
     } finally {
       await log.close();
     }
-  }
-
-  /**
-   * A failed create or restore can leave runsc sandbox or gofer processes holding the
-   * container's control socket, which makes the next attempt fail: find them by their
-   * arguments and kill them.
-   */
-  private async killLeftovers(runtimeId: string): Promise<number[]> {
-    const killed = await this.ourProcesses(runtimeId);
-    for (const pid of killed) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch {
-        // Already gone.
-      }
-    }
-    return killed;
-  }
-
-  /** runsc processes (or our checkpoint shell) of this container, by their arguments. */
-  private async ourProcesses(runtimeId: string, subcommand?: string): Promise<number[]> {
-    const found: number[] = [];
-    const bundle = this.bundleDir(runtimeId);
-    const pids = await readdir("/proc").catch(() => [] as string[]);
-    for (const pid of pids) {
-      if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
-      const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
-      const argv = cmdline.split("\0");
-      const runsc =
-        path.basename(argv[0] ?? "").startsWith("runsc") || argv[3] === "wrenn-checkpoint";
-      const ours =
-        runsc &&
-        (argv.includes(`--root=${this.opts.stateDir}`) || argv.includes(this.opts.stateDir));
-      if (
-        ours &&
-        (argv.includes(runtimeId) || argv.some((a) => a.includes(bundle))) &&
-        (subcommand === undefined || argv.includes(subcommand))
-      ) {
-        found.push(Number(pid));
-      }
-    }
-    return found;
-  }
-}
-
-function mapStatus(status: string | undefined): RuntimeStatus {
-  switch (status) {
-    case "running":
-      return "running";
-    case "paused":
-      return "paused";
-    case "created":
-    case "stopped":
-      return "stopped";
-    default:
-      return "absent";
   }
 }

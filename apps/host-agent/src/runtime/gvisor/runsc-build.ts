@@ -1,4 +1,3 @@
-import { execFile } from "node:child_process";
 import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -89,13 +88,16 @@ export async function probeRunsc(runsc: string, preferPlatform?: string): Promis
   };
 }
 
-/** `runsc flags`: the help of every global flag, which runsc prints on stderr. */
-function flagHelp(runsc: string): Promise<string> {
-  return new Promise((resolve) => {
-    execFile(runsc, ["flags"], { timeout: 30_000, maxBuffer: 4 << 20 }, (_err, out, err) =>
-      resolve(`${out}\n${err}`),
-    );
-  });
+/**
+ * `runsc flags`: the help of every global flag, which runsc prints on stderr. Every line (not
+ * the error's excerpt), whatever its exit status.
+ */
+async function flagHelp(runsc: string): Promise<string> {
+  const lines: string[] = [];
+  await runCommand(runsc, ["flags"], { timeoutMs: 30_000, onLine: (l) => lines.push(l) }).catch(
+    () => {},
+  );
+  return lines.join("\n");
 }
 
 /** Runs /bin/true in a throwaway sandbox on this platform; the error's gist if it fails. */

@@ -1,0 +1,61 @@
+import { egressAllows } from "@wrenn/contract";
+import type { SlotRecord } from "./allocation-store.js";
+import { cutForbiddenFlows } from "./conntrack-flush.js";
+import type { EgressProxy } from "./egress/egress-proxy.js";
+import type { ReconcileDeps } from "./network-reconcile.js";
+import { type NetworkPolicy, policyWidens } from "./policy.js";
+
+/** What a policy change needs of the manager: its store, rules, layout and egress proxy. */
+export interface PolicyChangeDeps extends ReconcileDeps {
+  readonly proxy: EgressProxy | undefined;
+}
+
+/**
+ * Writes a sandbox's new policy: persisted first, then its rules and backstop in the order that
+ * keeps it at most as open as the old policy or the new one, then cuts the connections the new
+ * policy forbids. Called under the sandbox's lock. `force`: rewrite the rules even when the
+ * stored policy is the same (an explicit policy change repairs a drifted rule set).
+ */
+export async function applyPolicyChange(
+  deps: PolicyChangeDeps,
+  record: SlotRecord,
+  policy: NetworkPolicy,
+  force: boolean,
+): Promise<void> {
+  const { store, firewall, backstops, layout, log, proxy } = deps;
+  const unchanged = JSON.stringify(record.policy) === JSON.stringify(policy);
+  if (!unchanged || force) {
+    // The intent is persisted first: if the rules fail to apply, verify and reconcile
+    // converge on it.
+    const old = deps.storedPolicy(record);
+    await store.update({ ...record, policy });
+    // The backstop follows the policy too. While the root table stands either order is safe
+    // (what passes is what both allow); the order decides what a failure halfway leaves:
+    // the narrower side is written first, so a failure keeps the sandbox at most as open as
+    // the old policy or the new one (the error reaches the caller, and verify converges).
+    const backstop = () => backstops.update({ ...layout.describe(record), policy });
+    if (policyWidens(old, policy)) {
+      await firewall.replace(layout.entry(record), policy);
+      await backstop();
+    } else {
+      await backstop();
+      await firewall.replace(layout.entry(record), policy);
+    }
+    if (!unchanged) {
+      const { guestIp } = layout.addresses(record);
+      const proxied = proxy?.cut(guestIp, policy) ?? 0;
+      if (proxied > 0) {
+        log.debug({ sandboxId: record.sandboxId, proxied }, "cut proxied connections");
+      }
+      const cut = await cutForbiddenFlows(
+        guestIp,
+        (destination) => egressAllows(policy, destination),
+        (m) => log.warn({}, m),
+      );
+      if (cut.length > 0) {
+        log.debug({ sandboxId: record.sandboxId, cut }, "cut flows the new policy forbids");
+      }
+    }
+  }
+  await deps.syncForwarding(false);
+}
