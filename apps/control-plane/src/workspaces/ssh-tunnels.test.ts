@@ -30,7 +30,7 @@ async function tunnelsTo(agent: net.Server, answerMs: number): Promise<SshTunnel
   return new SshTunnels({
     workspaces: { reach: async () => ({ id: "sb1" }) } as unknown as WorkspaceService,
     sandboxes: { endpoint: async () => endpoint } as unknown as SandboxService,
-    sshd: { prepare: async () => {} } as unknown as WorkspaceSshd,
+    sshd: { prepare: async () => {}, stopSoon: () => {} } as unknown as WorkspaceSshd,
     tunnelsPerOwner: 1,
     answerMs,
   });

@@ -41,6 +41,8 @@ export interface SshTunnelOptions {
  */
 export class SshTunnels {
   private readonly perOwner = new Map<string, number>();
+  /** Tunnels opening or open per sandbox: sshd is stopped when the last one goes. */
+  private readonly perSandbox = new Map<string, number>();
   private readonly open = new Set<SshTunnel>();
 
   constructor(private readonly options: SshTunnelOptions) {}
@@ -54,7 +56,7 @@ export class SshTunnels {
     }
     this.perOwner.set(principal.ownerId, held + 1);
     let released = false;
-    const release = () => {
+    let release = () => {
       if (released) return;
       released = true;
       const n = (this.perOwner.get(principal.ownerId) ?? 1) - 1;
@@ -63,17 +65,33 @@ export class SshTunnels {
     };
     try {
       const sandbox = await this.options.workspaces.reach(principal, name);
+      const sandboxId = sandbox.id;
+      this.perSandbox.set(sandboxId, (this.perSandbox.get(sandboxId) ?? 0) + 1);
+      const ownerRelease = release;
+      let left = false;
+      release = () => {
+        ownerRelease();
+        if (left) return;
+        left = true;
+        const n = (this.perSandbox.get(sandboxId) ?? 1) - 1;
+        if (n > 0) {
+          this.perSandbox.set(sandboxId, n);
+          return;
+        }
+        this.perSandbox.delete(sandboxId);
+        this.options.sshd.stopSoon(principal, sandboxId);
+      };
       if (signal?.aborted) throw clientGone();
-      await this.options.sshd.prepare(principal, sandbox.id);
+      await this.options.sshd.prepare(principal, sandboxId);
       if (signal?.aborted) throw clientGone();
-      const stream = await this.upgrade(principal, sandbox.id, signal);
+      const stream = await this.upgrade(principal, sandboxId, signal);
       const idleMs = (this.options.idleSeconds ?? SSH_LIMITS.tunnelIdleSeconds) * 1000;
       const tunnel: SshTunnel = {
         stream,
         close: () => {
           this.open.delete(tunnel);
-          release();
           stream.destroy();
+          release();
         },
       };
       this.open.add(tunnel);
