@@ -98,6 +98,38 @@ describe("SSH into a workspace over the control plane's port", () => {
   });
   afterAll(() => stack?.close());
 
+  /** How the sandbox's last pause went ("checkpoint" to disk, or "freeze" in memory). */
+  const lastPauseMode = async (sandboxId: string): Promise<unknown> => {
+    for (let i = 0; i < 100; i++) {
+      const rows = (
+        await stack.cp.db.query<{ detail: { mode?: unknown } | null }>(
+          "SELECT detail FROM audit_events WHERE sandbox_id = $1 AND action = 'sandbox.pause' ORDER BY id DESC LIMIT 1",
+          [sandboxId],
+        )
+      ).rows;
+      if (rows[0]) return rows[0].detail?.mode;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return undefined;
+  };
+  /** sshd's listening socket blocks a checkpoint: it runs only while a tunnel is open. */
+  const sshdRunning = async (sandboxId: string): Promise<boolean> => {
+    const r = await stack.call("POST", `/v1/sandboxes/${sandboxId}/exec`, {
+      key: user.key,
+      body: { command: "test -e /run/wrenn-sshd.pid && echo yes || echo no" },
+    });
+    return (r.body as { stdout: string }).stdout.trim() === "yes";
+  };
+
+  test("a workspace never reached by ssh suspends as a checkpoint (no sshd listening)", async () => {
+    const opts = { apiKey: user.key, apiUrl: stack.url };
+    const ws = await Workspaces.create("plain", { ...opts, vcpus: 1, memoryMb: 512, diskGb: 2 });
+    expect(await sshdRunning(ws.sandboxId as string)).toBe(false);
+    expect((await Workspaces.suspend("plain", opts)).state).toBe("suspended");
+    expect(await lastPauseMode(ws.sandboxId as string)).toBe("checkpoint");
+    await Workspaces.destroy("plain", opts);
+  });
+
   test("keys: registered from ~/.ssh by the CLI, listed with their fingerprint; bad ones are 4xx", async () => {
     const added = await wrenn(["ssh-key", "add", "--json"], { env });
     expect(added.code, added.stderr).toBe(0);
@@ -213,6 +245,16 @@ describe("SSH into a workspace over the control plane's port", () => {
       "running",
     );
     expect((await readFile(join(home, ".ssh", "known_hosts"), "utf8")).trim()).toBe(before);
+  });
+
+  test("after the ssh session has ended, sshd stops and the workspace suspends as a checkpoint", async () => {
+    const opts = { apiKey: user.key, apiUrl: stack.url };
+    const ws = await Workspaces.get("box", opts);
+    const id = ws.sandboxId as string;
+    // The tunnel's close stops sshd a moment after ssh exits.
+    await expect.poll(() => sshdRunning(id), { timeout: 120_000, interval: 500 }).toBe(false);
+    expect((await Workspaces.suspend("box", opts)).state).toBe("suspended");
+    expect(await lastPauseMode(id)).toBe("checkpoint");
   });
 
   test("wrenn code writes one managed block in ~/.ssh/config that the real ssh reads", async () => {

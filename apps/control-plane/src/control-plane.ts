@@ -227,7 +227,6 @@ export async function startControlPlane(
       sandboxes,
       registry,
       defaultImage: SANDBOX_DEFAULTS.template,
-      sshd,
     });
     const sshTunnels = new SshTunnels({ workspaces, sandboxes, sshd });
     cleanups.push(async () => sshTunnels.closeAll());

@@ -16,6 +16,10 @@ export const SSH_LIMITS = {
   tunnelsPerOwner: 16,
   /** A tunnel that carries no byte either way for this long is closed. */
   tunnelIdleSeconds: 3600,
+  /** How long opening a tunnel waits for envd's (and the agent's) answer to the upgrade. */
+  relayAnswerSeconds: 30,
+  /** The most of a refusal's body a relay reads; a longer one is cut and answered 502. */
+  relayRefusalBytes: 64 * 1024,
 } as const;
 
 /** The user an SSH session logs in as (the sandbox's default user). */

@@ -29,6 +29,8 @@ export interface SshTunnelOptions {
   sshd: WorkspaceSshd;
   tunnelsPerOwner?: number;
   idleSeconds?: number;
+  /** How long the agent may take to answer the upgrade (SSH_LIMITS.relayAnswerSeconds). */
+  answerMs?: number;
 }
 
 /**
@@ -39,11 +41,14 @@ export interface SshTunnelOptions {
  */
 export class SshTunnels {
   private readonly perOwner = new Map<string, number>();
+  /** Tunnels opening or open per sandbox: sshd is stopped when the last one goes. */
+  private readonly perSandbox = new Map<string, number>();
   private readonly open = new Set<SshTunnel>();
 
   constructor(private readonly options: SshTunnelOptions) {}
 
-  async connect(principal: Principal, name: unknown): Promise<SshTunnel> {
+  /** `signal`: the client went away; whatever is still pending is dropped and its slot freed. */
+  async connect(principal: Principal, name: unknown, signal?: AbortSignal): Promise<SshTunnel> {
     const max = this.options.tunnelsPerOwner ?? SSH_LIMITS.tunnelsPerOwner;
     const held = this.perOwner.get(principal.ownerId) ?? 0;
     if (held >= max) {
@@ -51,7 +56,7 @@ export class SshTunnels {
     }
     this.perOwner.set(principal.ownerId, held + 1);
     let released = false;
-    const release = () => {
+    let release = () => {
       if (released) return;
       released = true;
       const n = (this.perOwner.get(principal.ownerId) ?? 1) - 1;
@@ -60,15 +65,33 @@ export class SshTunnels {
     };
     try {
       const sandbox = await this.options.workspaces.reach(principal, name);
-      await this.options.sshd.prepare(principal, sandbox.id);
-      const stream = await this.upgrade(principal, sandbox.id);
+      const sandboxId = sandbox.id;
+      this.perSandbox.set(sandboxId, (this.perSandbox.get(sandboxId) ?? 0) + 1);
+      const ownerRelease = release;
+      let left = false;
+      release = () => {
+        ownerRelease();
+        if (left) return;
+        left = true;
+        const n = (this.perSandbox.get(sandboxId) ?? 1) - 1;
+        if (n > 0) {
+          this.perSandbox.set(sandboxId, n);
+          return;
+        }
+        this.perSandbox.delete(sandboxId);
+        this.options.sshd.stopSoon(principal, sandboxId);
+      };
+      if (signal?.aborted) throw clientGone();
+      await this.options.sshd.prepare(principal, sandboxId);
+      if (signal?.aborted) throw clientGone();
+      const stream = await this.upgrade(principal, sandboxId, signal);
       const idleMs = (this.options.idleSeconds ?? SSH_LIMITS.tunnelIdleSeconds) * 1000;
       const tunnel: SshTunnel = {
         stream,
         close: () => {
           this.open.delete(tunnel);
-          release();
           stream.destroy();
+          release();
         },
       };
       this.open.add(tunnel);
@@ -88,7 +111,16 @@ export class SshTunnels {
     for (const tunnel of [...this.open]) tunnel.close();
   }
 
-  private async upgrade(principal: Principal, sandboxId: string): Promise<Duplex> {
+  /**
+   * The upgrade through the agent. Its refusal body is read up to SSH_LIMITS.relayRefusalBytes
+   * and its answer awaited SSH_LIMITS.relayAnswerSeconds: past either (or when `signal` fires),
+   * the request is destroyed and the connection refused, so a stuck sandbox never holds a slot.
+   */
+  private async upgrade(
+    principal: Principal,
+    sandboxId: string,
+    signal?: AbortSignal,
+  ): Promise<Duplex> {
     const endpoint = await this.options.sandboxes.endpoint(principal, sandboxId);
     const target = endpoint.client.forwardTarget(endpoint.id, SSH_PORT);
     const url = new URL(target.url);
@@ -109,30 +141,66 @@ export class SshTunnels {
       },
     });
     return new Promise<Duplex>((resolve, reject) => {
+      let settled = false;
+      const settle = (error: Error | undefined, stream?: Duplex) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(deadline);
+        signal?.removeEventListener("abort", onAbort);
+        if (error) {
+          request.destroy();
+          reject(error);
+        } else if (stream) {
+          resolve(stream);
+        }
+      };
+      const deadline = setTimeout(
+        () =>
+          settle(
+            new ServiceError(
+              "sandbox_unreachable",
+              "the workspace did not answer the ssh connection in time",
+            ),
+          ),
+        this.options.answerMs ?? SSH_LIMITS.relayAnswerSeconds * 1000,
+      );
+      const onAbort = () => settle(clientGone());
+      signal?.addEventListener("abort", onAbort, { once: true });
       request.once("upgrade", (_res, socket, head) => {
+        if (settled) return socket.destroy();
         // Held until the WebSocket side is attached (sshd speaks first: its banner must wait).
         socket.pause();
         if (head.length > 0) socket.unshift(head);
         socket.setNoDelay(true);
-        resolve(socket);
+        settle(undefined, socket);
       });
       request.once("response", (res) => {
         const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.once("end", () => reject(refusalOf(res.statusCode ?? 502, Buffer.concat(chunks))));
-        res.once("error", () => reject(refusalOf(502, Buffer.alloc(0))));
+        let size = 0;
+        res.on("data", (c: Buffer) => {
+          size += c.length;
+          if (size > SSH_LIMITS.relayRefusalBytes) return settle(refusalOf(502, Buffer.alloc(0)));
+          chunks.push(c);
+        });
+        res.once("end", () => settle(refusalOf(res.statusCode ?? 502, Buffer.concat(chunks))));
+        res.once("error", () => settle(refusalOf(502, Buffer.alloc(0))));
       });
-      request.once("error", (error) =>
-        reject(
+      request.on("error", (error) =>
+        settle(
           new ServiceError(
             "host_unavailable",
             `the workspace's host did not answer: ${error.message}`,
           ),
         ),
       );
-      request.end();
+      if (signal?.aborted) onAbort();
+      else request.end();
     });
   }
+}
+
+function clientGone(): ServiceError {
+  return new ServiceError("sandbox_unreachable", "the client went away before the tunnel opened");
 }
 
 /** The relay's refusal as a ServiceError: its own code when it names one. */

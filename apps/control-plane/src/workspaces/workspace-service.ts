@@ -22,7 +22,6 @@ import {
   WorkspaceNameTaken,
   type WorkspaceRecord,
 } from "../store/workspace-store.js";
-import type { WorkspaceSshd } from "./workspace-sshd.js";
 
 /** A workspace as every edge reports it (hostd.v1's WorkspaceInfo, /v1's Workspace). */
 export interface WorkspaceView {
@@ -65,8 +64,6 @@ export interface WorkspaceServiceOptions {
   registry: HostRegistry;
   /** The template a workspace that names no image runs. */
   defaultImage: string;
-  /** Readies each running workspace for SSH (keys, sshd) after create and resume. */
-  sshd?: WorkspaceSshd;
 }
 
 /** Marks a workspace's sandbox so its listing says what it is for. */
@@ -129,7 +126,6 @@ export class WorkspaceService {
       throw error;
     }
     const linked = (await setWorkspaceSandbox(this.options.db, row.id, sandbox.id)) ?? row;
-    this.options.sshd?.prepareSoon(principal, sandbox.id);
     const workspace = await this.view(linked, sandbox);
     return {
       workspace,
@@ -191,12 +187,9 @@ export class WorkspaceService {
   }
 
   private async resumeSandbox(principal: Principal, sandbox: Sandbox): Promise<Sandbox> {
-    const { sandbox: resumed, resumed: woke } = await this.options.sandboxes.resume(
-      principal,
-      sandbox.id,
-      { timeoutSeconds: WORKSPACE_IDLE_SUSPEND_SECONDS },
-    );
-    if (woke) this.options.sshd?.prepareSoon(principal, resumed.id);
+    const { sandbox: resumed } = await this.options.sandboxes.resume(principal, sandbox.id, {
+      timeoutSeconds: WORKSPACE_IDLE_SUSPEND_SECONDS,
+    });
     return resumed;
   }
 

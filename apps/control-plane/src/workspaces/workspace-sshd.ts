@@ -14,7 +14,12 @@ const NO_SSHD = 78;
  * keeps it. sshd listens on the workspace's loopback only (the host agent's relay reaches it
  * through envd), never takes a password, never lets root in. Started once: a live sshd (its
  * pid file) is left as it is.
+ *
+ * It runs only while a tunnel is open: gVisor cannot checkpoint a sandbox with a listening
+ * socket, so a workspace with sshd up would suspend frozen in memory instead of to disk.
  */
+const SSHD_PID = "/run/wrenn-sshd.pid";
+
 const START_SSHD = `
 set -e
 if [ ! -x /usr/sbin/sshd ]; then
@@ -23,12 +28,24 @@ if [ ! -x /usr/sbin/sshd ]; then
 fi
 mkdir -p /run/sshd && chmod 0755 /run/sshd
 ssh-keygen -A >/dev/null
-pid=/run/wrenn-sshd.pid
+pid=${SSHD_PID}
 # A pid file left by a sandbox that booted again may name some other process now.
 if [ -s "$pid" ] && [ "$(cat "/proc/$(cat "$pid")/comm" 2>/dev/null)" = sshd ]; then exit 0; fi
 exec /usr/sbin/sshd -o ListenAddress=127.0.0.1:${SSH_PORT} -o PidFile="$pid" \\
   -o PasswordAuthentication=no -o KbdInteractiveAuthentication=no -o PermitRootLogin=no \\
   -o PermitEmptyPasswords=no -o AuthorizedKeysFile=.ssh/authorized_keys -o AllowUsers=${SSH_USER}
+`;
+
+/**
+ * Run as root: stops the listening sshd (its pid file, when it still names an sshd) so the
+ * workspace can checkpoint again. Sessions still open keep their own sshd processes.
+ */
+const STOP_SSHD = `
+pid=${SSHD_PID}
+if [ -s "$pid" ] && [ "$(cat "/proc/$(cat "$pid")/comm" 2>/dev/null)" = sshd ]; then
+  kill "$(cat "$pid")"
+fi
+rm -f "$pid"
 `;
 
 /**
@@ -61,24 +78,39 @@ export class WorkspaceSshd {
 
   /** Prepares it; `workspace_no_sshd` when its image has no sshd. */
   prepare(principal: Principal, sandboxId: string): Promise<void> {
+    return this.serially(sandboxId, () => this.run(principal, sandboxId));
+  }
+
+  /**
+   * When the workspace's last tunnel has closed: sshd stopped, so it checkpoints to disk again.
+   * Queued behind a prepare under way (and a later prepare behind it); failures only logged.
+   */
+  stopSoon(principal: Principal, sandboxId: string): void {
+    this.serially(sandboxId, async () => {
+      const stopped = await this.exec.run(principal, sandboxId, {
+        cmd: "/bin/sh",
+        args: ["-c", STOP_SSHD],
+        user: "root",
+        timeoutSeconds: 60,
+      });
+      if (stopped.exitCode !== 0) {
+        throw new Error(Buffer.from(stopped.stderr).toString().trim().slice(0, 300));
+      }
+    }).catch((error: unknown) =>
+      this.logger.info({ sandboxId, err: (error as Error).message }, "sshd not stopped"),
+    );
+  }
+
+  /** One at a time per sandbox, in the order asked. */
+  private serially(sandboxId: string, job: () => Promise<void>): Promise<void> {
     const before = this.running.get(sandboxId) ?? Promise.resolve();
-    const next = before.catch(() => {}).then(() => this.run(principal, sandboxId));
+    const next = before.catch(() => {}).then(job);
     this.running.set(sandboxId, next);
     const forget = () => {
       if (this.running.get(sandboxId) === next) this.running.delete(sandboxId);
     };
     next.then(forget, forget);
     return next;
-  }
-
-  /** At create and resume: prepared ahead of the first `wrenn ssh`, failures only logged. */
-  prepareSoon(principal: Principal, sandboxId: string): void {
-    this.prepare(principal, sandboxId).catch((error: unknown) =>
-      this.logger.info(
-        { sandboxId, err: (error as Error).message },
-        "workspace not prepared for ssh (retried at the next ssh connection)",
-      ),
-    );
   }
 
   private async run(principal: Principal, sandboxId: string): Promise<void> {

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, stat, writeFile } from "node:fs/promises";
+import { lstat, mkdtemp, readFile, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
@@ -47,5 +47,39 @@ describe("the managed ~/.ssh/config block", () => {
     const fresh = join(dir, "sub", "config");
     await writeSshBlock(fresh, "box", block("box"));
     expect((await stat(fresh)).mode & 0o777).toBe(0o600);
+  });
+});
+
+describe("the managed block against a hand-edited or hostile setup", () => {
+  const block = (name: string) => sshBlock(name, "wrenn ssh --stdio x");
+
+  test("a begin marker with no end marker keeps everything after it", () => {
+    const text = "Host a\n# >>> wrenn box.wrenn\nHost box.wrenn\nHost mine\n  User me\n";
+    const next = withSshBlock(text, "box", block("box"));
+    expect(next).toBe(`Host a\n${block("box")}Host box.wrenn\nHost mine\n  User me\n`);
+    // Stable from then on.
+    expect(withSshBlock(next, "box", block("box"))).toBe(next);
+  });
+
+  test("a symlinked config is written where it points; the link stays", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "wrenn-ssh-config-"));
+    const real = join(dir, "dotfiles-ssh-config");
+    await writeFile(real, "Host mine\n", { mode: 0o600 });
+    const link = join(dir, "config");
+    await symlink(real, link);
+    await writeSshBlock(link, "box", block("box"));
+    expect((await lstat(link)).isSymbolicLink()).toBe(true);
+    expect(await readFile(real, "utf8")).toBe(`Host mine\n\n${block("box")}`);
+  });
+
+  test("a name that is no workspace name is refused before anything is written", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "wrenn-ssh-config-"));
+    const file = join(dir, "config");
+    for (const bad of ["a\nProxyCommand evil", "a b", "-oProxyCommand=x", "", "A".repeat(200)]) {
+      expect(() => sshBlock(bad, "x")).toThrow(/invalid workspace name/);
+      expect(() => withSshBlock("", bad, "x")).toThrow(/invalid workspace name/);
+      await expect(writeSshBlock(file, bad, "x")).rejects.toThrow(/invalid workspace name/);
+    }
+    await expect(stat(file)).rejects.toThrow(/ENOENT/);
   });
 });

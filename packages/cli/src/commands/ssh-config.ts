@@ -1,12 +1,25 @@
 // The managed block `wrenn code NAME` keeps in ~/.ssh/config: `Host NAME.wrenn` with the
 // ProxyCommand that reaches the workspace through the control plane. Only its own block is
 // ever rewritten; every other byte of the file, and its mode, stay as they were.
-import { chmod, mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, realpath, rename, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { SSH_HOST_SUFFIX, SSH_USER } from "@wrenn/contract";
+import { checkWorkspaceName, SSH_HOST_SUFFIX, SSH_USER } from "@wrenn/contract";
+import { usageError } from "../exit-codes.js";
 
 const begin = (host: string) => `# >>> wrenn ${host}`;
 const end = (host: string) => `# <<< wrenn ${host}`;
+
+/**
+ * The workspace name checked by the contract's rule before it goes into `Host`, the markers or
+ * ssh's argv (a newline or a space there would write other ssh directives).
+ */
+export function sshWorkspaceName(name: unknown): string {
+  try {
+    return checkWorkspaceName(name);
+  } catch (error) {
+    throw usageError(`invalid workspace name: ${(error as Error).message}`);
+  }
+}
 
 /** A word for /bin/sh (ssh runs ProxyCommand with the user's shell), `%` kept from ssh's tokens. */
 export function shellWord(word: string): string {
@@ -27,7 +40,7 @@ export function runningCli(): string[] {
 }
 
 export function sshBlock(name: string, command: string): string {
-  const host = `${name}${SSH_HOST_SUFFIX}`;
+  const host = `${sshWorkspaceName(name)}${SSH_HOST_SUFFIX}`;
   return [
     begin(host),
     `Host ${host}`,
@@ -41,36 +54,50 @@ export function sshBlock(name: string, command: string): string {
 
 /**
  * The file's text with the workspace's block in place: replaced where it was (every copy of
- * it, should there be several, collapses into the first), appended otherwise.
+ * it, should there be several, collapses into the first), appended otherwise. A begin marker
+ * without its end marker (edited by hand) loses only that marker line: what follows it is the
+ * user's and stays.
  */
 export function withSshBlock(text: string, name: string, block: string): string {
-  const host = `${name}${SSH_HOST_SUFFIX}`;
+  const host = `${sshWorkspaceName(name)}${SSH_HOST_SUFFIX}`;
   const lines = text.split(/(?<=\n)/);
   const out: string[] = [];
   let inside = false;
   let placed = false;
+  let skipped: string[] = [];
   for (const line of lines) {
     const bare = line.replace(/\r?\n$/, "");
     if (!inside && bare === begin(host)) {
       inside = true;
+      skipped = [];
       if (!placed) out.push(block);
       placed = true;
       continue;
     }
     if (inside) {
       if (bare === end(host)) inside = false;
+      else skipped.push(line);
       continue;
     }
     out.push(line);
   }
+  if (inside) out.push(...skipped);
   if (placed) return out.join("");
   const body = out.join("");
   const separator = body === "" || body.endsWith("\n") ? "" : "\n";
   return `${body}${separator}${body === "" ? "" : "\n"}${block}`;
 }
 
-/** Writes the block into `file` (created 0600 in a 0700 directory when missing). */
-export async function writeSshBlock(file: string, name: string, block: string): Promise<void> {
+/**
+ * Writes the block into `file` (created 0600 in a 0700 directory when missing). A symlinked
+ * file is written where it points, so the link stays a link.
+ */
+export async function writeSshBlock(given: string, name: string, block: string): Promise<void> {
+  sshWorkspaceName(name);
+  const file = await realpath(given).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === "ENOENT") return given;
+    throw error;
+  });
   let text = "";
   let mode = 0o600;
   try {

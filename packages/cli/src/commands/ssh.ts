@@ -9,7 +9,13 @@ import WebSocket from "ws";
 import { contextOf, wantsJson } from "../command-context.js";
 import { CliError, EXIT, usageError } from "../exit-codes.js";
 import { formatTable, printJson } from "../output/table.js";
-import { proxyCommand, runningCli, sshBlock, writeSshBlock } from "./ssh-config.js";
+import {
+  proxyCommand,
+  runningCli,
+  sshBlock,
+  sshWorkspaceName,
+  writeSshBlock,
+} from "./ssh-config.js";
 
 // `wrenn ssh-key add|ls|rm`, `wrenn ssh NAME`, `wrenn ssh --stdio NAME` (the ProxyCommand)
 // and `wrenn code NAME [PATH]`: SSH into a workspace over the control plane's own port, with
@@ -137,7 +143,8 @@ Examples:
   wrenn ssh mybox -- uname -a
   ssh -o ProxyCommand="wrenn ssh --stdio mybox" ${SSH_USER}@mybox`,
     )
-    .action(async (name: string, rest: string[], o: { stdio?: boolean }, command: Command) => {
+    .action(async (given: string, rest: string[], o: { stdio?: boolean }, command: Command) => {
+      const name = sshWorkspaceName(given);
       const ctx = await contextOf(command);
       const sdk = ctx.sdk();
       if (o.stdio) {
@@ -170,7 +177,8 @@ Examples:
   program
     .command("code <name> [path]")
     .description("Open a workspace in VS Code (Remote - SSH), through a block in ~/.ssh/config")
-    .action(async (name: string, target: string | undefined, _o, command: Command) => {
+    .action(async (given: string, target: string | undefined, _o, command: Command) => {
+      const name = sshWorkspaceName(given);
       const ctx = await contextOf(command);
       ctx.sdk();
       const host = `${name}${SSH_HOST_SUFFIX}`;

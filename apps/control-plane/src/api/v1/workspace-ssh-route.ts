@@ -31,10 +31,24 @@ export const workspaceSshRoute: FastifyPluginAsyncTypebox<ApiDeps> = async (app,
         params: NameParams,
       },
       preHandler: async (request) => {
-        const tunnel = await deps.sshTunnels.connect(principalOf(request), request.params.name);
+        // The client's socket closing, at any point, drops a pending connect (its slot freed)
+        // or ends the tunnel if the upgrade never completes.
+        const gone = new AbortController();
+        const socket = request.raw.socket;
+        const onClose = () => {
+          gone.abort();
+          tunnels.get(request)?.close();
+        };
+        socket.once("close", onClose);
+        if (socket.destroyed) gone.abort();
+        const tunnel = await deps.sshTunnels
+          .connect(principalOf(request), request.params.name, gone.signal)
+          .catch((error: unknown) => {
+            socket.off("close", onClose);
+            throw error;
+          });
         tunnels.set(request, tunnel);
-        // If the upgrade never completes, the client's socket closing still ends the tunnel.
-        request.raw.socket.once("close", () => tunnel.close());
+        if (gone.signal.aborted) tunnel.close();
       },
     },
     (socket, request) => {
