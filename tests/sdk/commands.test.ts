@@ -173,7 +173,9 @@ describe("@wrenn/sdk commands and pty (real stack)", () => {
       fetch: refusing,
       reconnectTimeoutMs: 1_000,
     });
-    const handle = await cutOff.commands.start("echo one; sleep 2; echo two");
+    // Long enough that the command still runs when connect(pid) comes, however loaded the host:
+    // a process that has ended can no longer be connected to.
+    const handle = await cutOff.commands.start("echo one; sleep 10; echo two");
     const lost = await handle.wait().catch((e) => e);
     expect(lost).toBeInstanceOf(StreamLostError);
     expect(lost).toMatchObject({ code: "stream_lost", pid: handle.pid });
