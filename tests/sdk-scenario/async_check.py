@@ -72,7 +72,7 @@ async def main() -> Dict[str, Any]:
             "coroutineCallbackSaw": "".join(seen),
             "cancelledRunKilled": await gone(),
             "cancelledWaitDetached": detached,
-            "baseTemplate": (await templates.get("base")).status,
+            "templatesListed": isinstance(await templates.list(), list),
         }
 
 

@@ -142,7 +142,7 @@ describe("installable SDKs and CLI (real stack)", () => {
       coroutineCallbackSaw: "err\n",
       cancelledRunKilled: true,
       cancelledWaitDetached: "done\n",
-      baseTemplate: "ready",
+      templatesListed: true,
     });
   });
 });
