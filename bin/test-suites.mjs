@@ -45,6 +45,8 @@ const SECOND_LANE_E2E = [
   "tests/cli/",
   "tests/sdk-scenario/scenario.test.ts",
   "tests/sdk-scenario/failed-files.test.ts",
+  // Moved when the first lane ran 10 minutes longer than this one (2,678 s against 2,073 s).
+  "tests/sdk-scenario/install.test.ts",
 ];
 
 /**
@@ -67,6 +69,11 @@ function vitestRun(name, vitestArgs, tail) {
       process.stdout.write(`[${name}] ${line}\n`);
       tail.push(line);
       if (tail.length > 80) tail.shift();
+      // Every failed test's name, kept whole: the tail alone can lose the earlier ones.
+      const bare = line.replace(/\x1b\[[0-9;]*m/g, "");
+      if (/^\s*FAIL\s/.test(bare) && !failures.includes(`[${name}] ${bare.trim()}`)) {
+        failures.push(`[${name}] ${bare.trim()}`);
+      }
     }
   };
   child.stdout.on("data", onData);
@@ -95,6 +102,8 @@ async function lane(name, runs) {
   return { name, code, seconds: (Date.now() - started) / 1000, tail };
 }
 
+/** Each failed test's FAIL line, from both lanes, printed again at the very end. */
+const failures = [];
 const started = Date.now();
 const results = await Promise.all([
   lane("e2e", [
@@ -113,6 +122,11 @@ console.log("");
 for (const r of results.filter((r) => r.code !== 0)) {
   console.log(`==> ${r.name}: failed (exit ${r.code}); its last lines again:`);
   for (const line of r.tail) console.log(`[${r.name}] ${line}`);
+  console.log("");
+}
+if (failures.length > 0) {
+  console.log(`==> ${failures.length} failed test(s):`);
+  for (const f of failures) console.log(f);
   console.log("");
 }
 for (const r of results) {

@@ -19,6 +19,8 @@ const NO_SSHD = 78;
  * socket, so a workspace with sshd up would suspend frozen in memory instead of to disk.
  */
 const SSHD_PID = "/run/wrenn-sshd.pid";
+/** How long START_SSHD waits for sshd to listen, in 0.1 s ticks (inside the 60 s exec). */
+const SSHD_LISTEN_WAIT_TICKS = 450;
 
 const START_SSHD = `
 set -e
@@ -29,11 +31,28 @@ fi
 mkdir -p /run/sshd && chmod 0755 /run/sshd
 ssh-keygen -A >/dev/null
 pid=${SSHD_PID}
+log=/run/sshd/wrenn-sshd.log
 # A pid file left by a sandbox that booted again may name some other process now.
 if [ -s "$pid" ] && [ "$(cat "/proc/$(cat "$pid")/comm" 2>/dev/null)" = sshd ]; then exit 0; fi
-exec /usr/sbin/sshd -o ListenAddress=127.0.0.1:${SSH_PORT} -o PidFile="$pid" \\
+rm -f "$pid"
+if ! /usr/sbin/sshd -E "$log" -o ListenAddress=127.0.0.1:${SSH_PORT} -o PidFile="$pid" \\
   -o PasswordAuthentication=no -o KbdInteractiveAuthentication=no -o PermitRootLogin=no \\
   -o PermitEmptyPasswords=no -o AuthorizedKeysFile=.ssh/authorized_keys -o AllowUsers=${SSH_USER}
+then
+  echo "sshd did not start: $(tail -c 300 "$log" 2>/dev/null)" >&2
+  exit 1
+fi
+# sshd forks into the background before it binds its port, and writes its pid file only once
+# it listens: until then a relayed connection would be refused.
+i=0
+while [ ! -s "$pid" ]; do
+  i=$((i + 1))
+  if [ "$i" -gt ${SSHD_LISTEN_WAIT_TICKS} ]; then
+    echo "sshd did not start listening within ${SSHD_LISTEN_WAIT_TICKS / 10} s: $(tail -c 300 "$log" 2>/dev/null)" >&2
+    exit 1
+  fi
+  sleep 0.1
+done
 `;
 
 /**

@@ -15,8 +15,8 @@ import {
 
 const MiB = 1024 * 1024;
 
-async function eventually(ok: () => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 50));
+async function eventually(ok: () => boolean, withinMs = 10_000): Promise<void> {
+  for (let i = 0; i < withinMs / 50 && !ok(); i++) await new Promise((r) => setTimeout(r, 50));
   expect(ok()).toBe(true);
 }
 const proc = (pid: number, rssMb: number, isProtected = false, sid = pid): GuestProcess => ({
@@ -87,7 +87,15 @@ describe("the OOM guard's choice", () => {
 describe("the OOM guard on real processes", () => {
   const children: ChildProcess[] = [];
   afterEach(() => {
-    for (const c of children) c.kill("SIGKILL");
+    for (const c of children) {
+      // Each child leads a session and group of its own: the whole group goes, so no member
+      // keeps the test's stdout pipe (and vitest) alive.
+      try {
+        if (c.pid) process.kill(-c.pid, "SIGKILL");
+      } catch {
+        c.kill("SIGKILL");
+      }
+    }
     children.length = 0;
   });
 
@@ -183,19 +191,29 @@ describe("the OOM guard on real processes", () => {
       "sh",
       [
         "-c",
-        `for i in 1 2 3 4 5 6; do ${process.execPath} -e 'globalThis.b = Buffer.alloc(4 << 20, 1); setInterval(() => {}, 1000)' & done; echo ready; wait`,
+        `for i in 1 2 3 4 5 6; do ${process.execPath} -e 'globalThis.b = Buffer.alloc(4 << 20, 1); process.stdout.write("r"); setInterval(() => {}, 1000)' & done; wait`,
       ],
       { stdio: ["ignore", "pipe", "inherit"], detached: true },
     );
     children.push(leader);
-    await once(leader.stdout as NodeJS.ReadableStream, "data");
+    // Every member holds its buffer before the guard looks: a member still starting is smaller
+    // than the rest, and one that stands out is picked alone instead of the whole session.
+    let readies = 0;
+    leader.stdout?.on("data", (d: Buffer) => {
+      readies += d.toString().length;
+    });
     const session = () => listGuestProcesses("/nonexistent").filter((p) => p.sid === leader.pid);
-    await eventually(() => session().length === 7 && session().every((p) => p.rssBytes > 0));
+    await eventually(() => readies === 6 && session().length === 7, 120_000);
     const members = session().map((p) => p.pid);
     const kills: OomKill[] = [];
     const leaderExit = once(leader, "exit");
     guard(10, () => members, kills).g.check();
-    expect(await leaderExit).toEqual([null, "SIGKILL"]);
+    // Bounded, so a wrong choice fails with the kills it made rather than the test's timeout.
+    const exited = await Promise.race([
+      leaderExit,
+      new Promise((r) => setTimeout(() => r("still running"), 30_000)),
+    ]);
+    expect(exited, JSON.stringify(kills)).toEqual([null, "SIGKILL"]);
     expect(kills).toHaveLength(1);
     expect(kills[0]?.killed.sort()).toEqual([...members].sort());
     await eventually(() => session().length === 0);
