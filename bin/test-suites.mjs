@@ -12,6 +12,7 @@
 // With arguments it is plain `vitest run ARGS` (one file, one project, a filter).
 import { spawn, spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { stripVTControlCharacters } from "node:util";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
 const vitest = `${root}node_modules/vitest/vitest.mjs`;
@@ -70,7 +71,7 @@ function vitestRun(name, vitestArgs, tail) {
       tail.push(line);
       if (tail.length > 80) tail.shift();
       // Every failed test's name, kept whole: the tail alone can lose the earlier ones.
-      const bare = line.replace(/\x1b\[[0-9;]*m/g, "");
+      const bare = stripVTControlCharacters(line);
       if (/^\s*FAIL\s/.test(bare) && !failures.includes(`[${name}] ${bare.trim()}`)) {
         failures.push(`[${name}] ${bare.trim()}`);
       }
