@@ -37,6 +37,19 @@ describe("the managed ~/.ssh/config block", () => {
     );
   });
 
+  test("names the credential its ProxyCommand uses in one comment line, inside the block", () => {
+    const named = sshBlock("box", "cmd", "/home/me/.config/wrenn/config.toml");
+    expect(named.split("\n").slice(0, 3)).toEqual([
+      "# >>> wrenn box.wrenn",
+      "# API key: /home/me/.config/wrenn/config.toml",
+      "Host box.wrenn",
+    ]);
+    // A newline in a path cannot start a directive of its own.
+    const odd = sshBlock("box", "cmd", "/tmp/x\nProxyCommand evil");
+    expect(odd).toContain("# API key: /tmp/x?ProxyCommand evil\n");
+    expect(withSshBlock(withSshBlock("", "box", named), "box", block("box"))).toBe(block("box"));
+  });
+
   test("the file keeps its mode; a new one is 0600", async () => {
     const dir = await mkdtemp(join(tmpdir(), "wrenn-ssh-config-"));
     const file = join(dir, "config");

@@ -39,10 +39,17 @@ export function runningCli(): string[] {
   return script ? [process.execPath, path.resolve(script)] : [process.execPath];
 }
 
-export function sshBlock(name: string, command: string): string {
+/**
+ * `credential`: where the ProxyCommand finds its API key when ssh (VS Code's) runs it, said in a
+ * comment line. The key itself is never written here.
+ */
+export function sshBlock(name: string, command: string, credential?: string): string {
   const host = `${sshWorkspaceName(name)}${SSH_HOST_SUFFIX}`;
   return [
     begin(host),
+    ...(credential === undefined
+      ? []
+      : [`# API key: ${credential.replace(/[\p{Cc}\p{Zl}\p{Zp}]/gu, "?")}`]),
     `Host ${host}`,
     `  User ${SSH_USER}`,
     `  HostKeyAlias ${host}`,
