@@ -330,7 +330,8 @@ describe("SSH into a workspace over the control plane's port", () => {
     const cliConfig = join(env.XDG_CONFIG_HOME as string, "wrenn", "config.toml");
     await mkdir(join(env.XDG_CONFIG_HOME as string, "wrenn"), { recursive: true });
     await writeFile(cliConfig, `api_key = "${user.key}"\n`, { mode: 0o600 });
-    const { WRENN_API_KEY: _key, ...vsCodeEnv } = noCode;
+    const vsCodeEnv: Record<string, string> = { ...noCode };
+    delete vsCodeEnv.WRENN_API_KEY;
     for (let i = 0; i < 2; i++) {
       const r = await wrenn(["code", "box", "/home/user/project"], { env: vsCodeEnv });
       expect(r.code, r.stderr).toBe(0);
