@@ -348,7 +348,11 @@ describe("SSH into a workspace over the control plane's port", () => {
 
     const g = await run("ssh", ["-F", config, "-G", "box.wrenn"], { env });
     expect(g.stdout).toMatch(/^user user$/m);
-    expect(g.stdout).toMatch(/^hostkeyalias box\.wrenn$/m);
+    // The host key is filed under the workspace's sandbox too: one created again under this
+    // name (a new key) is not mistaken for this one.
+    const { sandboxId } = await Workspaces.get("box", { apiKey: user.key, apiUrl: stack.url });
+    expect(g.stdout).toMatch(new RegExp(`^hostkeyalias box\\.${sandboxId}\\.wrenn$`, "m"));
+    expect(g.stdout).toMatch(/^stricthostkeychecking accept-new$/m);
     const proxyLine = g.stdout.split("\n").find((l) => l.startsWith("proxycommand "));
     expect(proxyLine).toContain(`${WRENN_MAIN} --api-url ${stack.url} ssh --stdio box`);
     expect((await run("ssh", ["-F", config, "-G", "elsewhere"], { env })).stdout).toMatch(

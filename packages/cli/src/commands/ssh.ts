@@ -3,7 +3,13 @@ import { readFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { SSH_HOST_SUFFIX, SSH_USER } from "@wrenn/contract";
-import { errorFromBody, type SshKeyInfo, SshKeys, workspaceSshEndpoint } from "@wrenn/sdk";
+import {
+  errorFromBody,
+  type SshKeyInfo,
+  SshKeys,
+  Workspaces,
+  workspaceSshEndpoint,
+} from "@wrenn/sdk";
 import type { Command } from "commander";
 import WebSocket from "ws";
 import { contextOf, wantsJson } from "../command-context.js";
@@ -15,6 +21,7 @@ import {
   proxyCommand,
   runningCli,
   sshBlock,
+  sshHostKeyAlias,
   sshWorkspaceName,
   writeSshBlock,
 } from "./ssh-config.js";
@@ -157,11 +164,12 @@ Examples:
       }
       const remote = dashDashArgs() ?? rest;
       const host = `${name}${SSH_HOST_SUFFIX}`;
+      const workspace = await Workspaces.get(name, sdk);
       const args = [
         "-o",
         `ProxyCommand=${proxyCommand(runningCli(), name)}`,
         "-o",
-        `HostKeyAlias=${host}`,
+        `HostKeyAlias=${sshHostKeyAlias(name, workspace.sandboxId)}`,
         // The tunnel itself is authenticated (API key); a workspace's key is learnt once and
         // then held to (it never changes).
         "-o",
@@ -182,7 +190,7 @@ Examples:
     .action(async (given: string, target: string | undefined, _o, command: Command) => {
       const name = sshWorkspaceName(given);
       const ctx = await contextOf(command);
-      ctx.sdk();
+      const workspace = await Workspaces.get(name, ctx.sdk());
       const host = `${name}${SSH_HOST_SUFFIX}`;
       const file = path.join(os.homedir(), ".ssh", "config");
       // The block's ProxyCommand carries the server only. The key it uses is the one ssh's own
@@ -196,7 +204,10 @@ Examples:
       await writeSshBlock(
         file,
         name,
-        sshBlock(name, proxyCommand(runningCli(), name, ctx.config.apiUrl), credential),
+        sshBlock(name, proxyCommand(runningCli(), name, ctx.config.apiUrl), {
+          credential,
+          hostKeyAlias: sshHostKeyAlias(name, workspace.sandboxId),
+        }),
       );
       if (proxied.apiKey !== ctx.config.apiKey) {
         const uses = proxied.apiKey
