@@ -137,6 +137,8 @@ describe("SSH into a workspace over the control plane's port", () => {
     const printed = (await run("ssh-keygen", ["-lf", join(home, ".ssh", "id_ed25519.pub")])).stdout;
     expect(printed.split(" ")[1]).toBe(key.fingerprint);
     expect(key.name).toBe("id_ed25519@laptop");
+    // 64 random bits.
+    expect(key.id).toMatch(/^key-[0-9a-f]{16}$/);
     expect((await SshKeys.list({ apiKey: user.key, apiUrl: stack.url })).map((k) => k.id)).toEqual([
       key.id,
     ]);
@@ -174,11 +176,28 @@ describe("SSH into a workspace over the control plane's port", () => {
       expect(r.status, `${JSON.stringify(body).slice(0, 80)}: ${r.text}`).toBe(status);
       expect((r.body as { error: { code: string } }).error.code).toBe(code);
     }
-    const gone = await stack.call("DELETE", "/v1/ssh-keys/key-00000000", { key: user.key });
-    expect(gone.status).toBe(404);
-    expect((gone.body as { error: { code: string } }).error.code).toBe("ssh_key_not_found");
+    for (const id of ["key-00000000", "key-0000000000000000"]) {
+      const gone = await stack.call("DELETE", `/v1/ssh-keys/${id}`, { key: user.key });
+      expect(gone.status).toBe(404);
+      expect((gone.body as { error: { code: string } }).error.code).toBe("ssh_key_not_found");
+    }
     // Nothing of the refused ones was stored.
     expect(await SshKeys.list({ apiKey: user.key, apiUrl: stack.url })).toHaveLength(1);
+
+    // Adding and removing a key are audited, like the owner's other actions.
+    const opts = { apiKey: user.key, apiUrl: stack.url };
+    const passing = await SshKeys.add(
+      await readFile(join(home, ".ssh", "stranger.pub"), "utf8"),
+      opts,
+    );
+    await SshKeys.remove(passing.id, opts);
+    const audited = (
+      await stack.cp.db.query<{ action: string; owner_id: string; detail: { sshKeyId?: string } }>(
+        "SELECT action, owner_id, detail FROM audit_events WHERE action LIKE 'ssh_key.%' ORDER BY id",
+      )
+    ).rows.filter((r) => r.detail?.sshKeyId === passing.id);
+    expect(audited.map((r) => r.action)).toEqual(["ssh_key.add", "ssh_key.remove"]);
+    expect(new Set(audited.map((r) => r.owner_id)).size).toBe(1);
 
     const unknown = await wrenn(["ssh", "--stdio", "nobody"], { env });
     expect(unknown.code).toBe(3);
@@ -215,6 +234,41 @@ describe("SSH into a workspace over the control plane's port", () => {
     const stranger = await ssh([...sshArgs("box", "stranger"), "id -un"], env);
     expect(stranger.code).toBe(255);
     expect(stranger.stderr).toMatch(/Permission denied \(publickey\)/);
+    // A key the user adds inside the workspace is theirs: the next connection's rewrite of
+    // Wrenn's block keeps it, and it gets in.
+    const strangerPub = (await readFile(join(home, ".ssh", "stranger.pub"), "utf8")).trim();
+    const added = await stack.call("POST", `/v1/sandboxes/${ws.sandboxId}/exec`, {
+      key: user.key,
+      body: { command: `echo '${strangerPub}' >> ~/.ssh/authorized_keys`, user: "user" },
+    });
+    expect((added.body as { exitCode: number }).exitCode).toBe(0);
+    // An idle deadline close at hand: the next session moves it on (an open tunnel is activity).
+    const shortened = await stack.call("POST", `/v1/sandboxes/${ws.sandboxId}/timeout`, {
+      key: user.key,
+      body: { timeoutSeconds: 600 },
+    });
+    expect(shortened.status, shortened.text).toBeLessThan(300);
+    const again = await ssh([...sshArgs("box", "id_ed25519"), "id -un"], env);
+    expect(again.code, again.stderr).toBe(0);
+    const welcome = await ssh([...sshArgs("box", "stranger"), "id -un"], env);
+    expect(welcome.code, welcome.stderr).toBe(0);
+    expect(welcome.stdout).toBe("user\n");
+    const keysFile = await stack.call(
+      "GET",
+      `/v1/sandboxes/${ws.sandboxId}/files?path=/home/user/.ssh/authorized_keys`,
+      { key: user.key },
+    );
+    expect(keysFile.text.match(/^# >>> wrenn/gm)).toHaveLength(1);
+    expect(keysFile.text.match(/^# <<< wrenn$/gm)).toHaveLength(1);
+    expect(keysFile.text).toContain(`${strangerPub}\n`);
+    const endAt = async () => {
+      const r = await stack.call("GET", `/v1/sandboxes/${ws.sandboxId}`, { key: user.key });
+      return Date.parse((r.body as { endAt: string }).endAt);
+    };
+    // The tunnels moved it a full idle period on (well past the 600 s it was set to).
+    await expect
+      .poll(endAt, { timeout: 60_000, interval: 500 })
+      .toBeGreaterThan(Date.now() + 3600_000);
     // The other owner's registered key, through our API key: not in this workspace's keys.
     const othersKey = await ssh([...sshArgs("box", "others"), "id -un"], env);
     expect(othersKey.code).toBe(255);
@@ -264,12 +318,29 @@ describe("SSH into a workspace over the control plane's port", () => {
     await chmod(config, 0o640);
     // No `code` on PATH: the CLI says so and prints the command.
     const noCode = { ...env, PATH: "/usr/bin:/bin" };
+    // The key comes from WRENN_API_KEY, which ssh run by VS Code does not see: the CLI says
+    // the block has none rather than writing the key into ~/.ssh/config.
+    const fromEnv = await wrenn(["code", "box", "/home/user/project"], { env: noCode });
+    expect(fromEnv.code, fromEnv.stderr).toBe(0);
+    expect(fromEnv.stderr).toMatch(
+      /warning: the ssh config block finds no API key, not the one from WRENN_API_KEY/,
+    );
+    expect(await readFile(config, "utf8")).toMatch(/^# API key: none found/m);
+    // With the key in the CLI's config file, the block names that file as its credential.
+    const cliConfig = join(env.XDG_CONFIG_HOME as string, "wrenn", "config.toml");
+    await mkdir(join(env.XDG_CONFIG_HOME as string, "wrenn"), { recursive: true });
+    await writeFile(cliConfig, `api_key = "${user.key}"\n`, { mode: 0o600 });
+    const vsCodeEnv: Record<string, string> = { ...noCode };
+    delete vsCodeEnv.WRENN_API_KEY;
     for (let i = 0; i < 2; i++) {
-      const r = await wrenn(["code", "box", "/home/user/project"], { env: noCode });
+      const r = await wrenn(["code", "box", "/home/user/project"], { env: vsCodeEnv });
       expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).not.toContain("warning");
       expect(r.stderr).toContain("code --remote ssh-remote+box.wrenn /home/user/project");
     }
     const text = await readFile(config, "utf8");
+    expect(text).toContain(`# API key: ${cliConfig}\n`);
+    expect(text).not.toContain(user.key);
     expect(text.startsWith(mine)).toBe(true);
     expect(text.match(/# >>> wrenn box\.wrenn/g)).toHaveLength(1);
     expect(text.match(/# <<< wrenn box\.wrenn/g)).toHaveLength(1);
@@ -277,7 +348,11 @@ describe("SSH into a workspace over the control plane's port", () => {
 
     const g = await run("ssh", ["-F", config, "-G", "box.wrenn"], { env });
     expect(g.stdout).toMatch(/^user user$/m);
-    expect(g.stdout).toMatch(/^hostkeyalias box\.wrenn$/m);
+    // The host key is filed under the workspace's sandbox too: one created again under this
+    // name (a new key) is not mistaken for this one.
+    const { sandboxId } = await Workspaces.get("box", { apiKey: user.key, apiUrl: stack.url });
+    expect(g.stdout).toMatch(new RegExp(`^hostkeyalias box\\.${sandboxId}\\.wrenn$`, "m"));
+    expect(g.stdout).toMatch(/^stricthostkeychecking accept-new$/m);
     const proxyLine = g.stdout.split("\n").find((l) => l.startsWith("proxycommand "));
     expect(proxyLine).toContain(`${WRENN_MAIN} --api-url ${stack.url} ssh --stdio box`);
     expect((await run("ssh", ["-F", config, "-G", "elsewhere"], { env })).stdout).toMatch(
@@ -298,7 +373,7 @@ describe("SSH into a workspace over the control plane's port", () => {
         "box.wrenn",
         "id -un",
       ],
-      env,
+      { ...vsCodeEnv, PATH: env.PATH as string },
     );
     expect(via.code, via.stderr).toBe(0);
     expect(via.stdout).toBe("user\n");

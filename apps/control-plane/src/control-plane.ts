@@ -220,7 +220,7 @@ export async function startControlPlane(
       traceAll: process.env.WRENN_TRACE === "1",
     });
 
-    const sshKeys = new SshKeyService(db);
+    const sshKeys = new SshKeyService(db, audit);
     const sshd = new WorkspaceSshd(exec, sshKeys, logger.child({ component: "sshd" }));
     const workspaces = new WorkspaceService({
       db,

@@ -179,7 +179,11 @@ export function checkSshKeyName(name: unknown, key: ParsedSshKey): string {
 
 // ---- REST (/v1/ssh-keys)
 
-export const SSH_KEY_ID_PATTERN = "^key-[0-9a-f]{8}$";
+/**
+ * 64 random bits (16 hex digits). Ids made before that had 32 (8 digits): still accepted, so
+ * those keys can be removed.
+ */
+export const SSH_KEY_ID_PATTERN = "^key-[0-9a-f]{8}([0-9a-f]{8})?$";
 
 export const CreateSshKeyBody = Type.Object(
   {

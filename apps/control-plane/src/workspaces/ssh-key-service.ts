@@ -8,6 +8,7 @@ import {
   type SshKeyType,
 } from "@wrenn/contract";
 import type { Queryable } from "../db/database.js";
+import type { AuditLog } from "../service/audit-log.js";
 import { ServiceError, validated } from "../service/errors.js";
 import type { Principal } from "../service/sandbox-types.js";
 import {
@@ -46,7 +47,10 @@ export const sshFingerprint = (blob: Uint8Array) =>
  * SSH (sshd takes no password): each workspace's authorized_keys is written from this list.
  */
 export class SshKeyService {
-  constructor(private readonly db: Queryable) {}
+  constructor(
+    private readonly db: Queryable,
+    private readonly audit: AuditLog,
+  ) {}
 
   async add(
     principal: Principal,
@@ -62,7 +66,7 @@ export class SshKeyService {
       );
     }
     const row = await insertSshKey(this.db, {
-      id: `key-${randomBytes(4).toString("hex")}`,
+      id: `key-${randomBytes(8).toString("hex")}`,
       ownerId: principal.ownerId,
       name,
       keyType: key.type,
@@ -74,6 +78,14 @@ export class SshKeyService {
         throw new ServiceError("ssh_key_taken", errorMessage("ssh_key_taken", { fingerprint }));
       }
       throw error;
+    });
+    await this.audit.record({
+      actor: "api",
+      ownerId: principal.ownerId,
+      apiKeyId: principal.keyId,
+      action: "ssh_key.add",
+      outcome: "ok",
+      detail: { sshKeyId: row.id, fingerprint, type: key.type },
     });
     return view(row);
   }
@@ -93,6 +105,14 @@ export class SshKeyService {
         errorMessage("ssh_key_not_found", { id: String(id) }),
       );
     }
+    await this.audit.record({
+      actor: "api",
+      ownerId: principal.ownerId,
+      apiKeyId: principal.keyId,
+      action: "ssh_key.remove",
+      outcome: "ok",
+      detail: { sshKeyId: id },
+    });
   }
 
   /** The owner's keys as authorized_keys lines (type, data, comment), one per line. */

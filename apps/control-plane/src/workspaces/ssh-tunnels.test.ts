@@ -28,7 +28,10 @@ async function tunnelsTo(agent: net.Server, answerMs: number): Promise<SshTunnel
     client: { forwardTarget: () => ({ url: `http://127.0.0.1:${port}`, headers: {} }) },
   };
   return new SshTunnels({
-    workspaces: { reach: async () => ({ id: "sb1" }) } as unknown as WorkspaceService,
+    workspaces: {
+      reach: async () => ({ id: "sb1" }),
+      keepAlive: async () => {},
+    } as unknown as WorkspaceService,
     sandboxes: { endpoint: async () => endpoint } as unknown as SandboxService,
     sshd: { prepare: async () => {}, stopSoon: () => {} } as unknown as WorkspaceSshd,
     tunnelsPerOwner: 1,

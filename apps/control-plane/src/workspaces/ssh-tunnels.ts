@@ -9,6 +9,7 @@ import {
   SSH_LIMITS,
   SSH_PORT,
   TCP_RELAY_UPGRADE,
+  WORKSPACE_IDLE_SUSPEND_SECONDS,
 } from "@wrenn/contract";
 import { ServiceError } from "../service/errors.js";
 import type { SandboxService } from "../service/sandbox-service.js";
@@ -86,14 +87,27 @@ export class SshTunnels {
       if (signal?.aborted) throw clientGone();
       const stream = await this.upgrade(principal, sandboxId, signal);
       const idleMs = (this.options.idleSeconds ?? SSH_LIMITS.tunnelIdleSeconds) * 1000;
+      // An open tunnel is the workspace in use: its idle deadline is moved on at the open, every
+      // half idle period while it stays open, and at its close (the idle time counts from there).
+      const keepAlive = () => {
+        this.options.workspaces.keepAlive(principal, sandboxId).catch(() => {});
+      };
+      const renewing = setInterval(keepAlive, (WORKSPACE_IDLE_SUSPEND_SECONDS * 1000) / 2);
+      renewing.unref();
+      let closed = false;
       const tunnel: SshTunnel = {
         stream,
         close: () => {
+          if (closed) return;
+          closed = true;
+          clearInterval(renewing);
           this.open.delete(tunnel);
           stream.destroy();
           release();
+          keepAlive();
         },
       };
+      keepAlive();
       this.open.add(tunnel);
       if ("setTimeout" in stream && typeof stream.setTimeout === "function") {
         (stream as import("node:net").Socket).setTimeout(idleMs, () => tunnel.close());

@@ -186,6 +186,20 @@ export class WorkspaceService {
     return this.resumeSandbox(principal, sandbox);
   }
 
+  /**
+   * Activity on a workspace's sandbox (an SSH tunnel open, or one just closed): its idle deadline
+   * starts again from now, as a resume's does, so a workspace in use is never suspended under
+   * its user. A sandbox that is ending or gone has no deadline to move: that is not an error.
+   */
+  async keepAlive(principal: Principal, sandboxId: string): Promise<void> {
+    await this.options.sandboxes
+      .setTimeout(principal, sandboxId, WORKSPACE_IDLE_SUSPEND_SECONDS)
+      .catch((error: unknown) => {
+        if (error instanceof ServiceError) return;
+        throw error;
+      });
+  }
+
   private async resumeSandbox(principal: Principal, sandbox: Sandbox): Promise<Sandbox> {
     const { sandbox: resumed } = await this.options.sandboxes.resume(principal, sandbox.id, {
       timeoutSeconds: WORKSPACE_IDLE_SUSPEND_SECONDS,

@@ -68,17 +68,41 @@ rm -f "$pid"
 `;
 
 /**
- * Run as the user, with the keys on stdin: a fresh authorized_keys (0600 in a 0700 ~/.ssh),
- * swapped in whole so sshd never reads half a file. As the user, so nothing it owns (a symlink
- * in ~/.ssh) can make root write elsewhere.
+ * Wrenn's block in authorized_keys: the owner's registered keys, between these two lines. Every
+ * other line is the user's (keys added inside the workspace) and is kept as it is.
  */
-const WRITE_KEYS = `
+export const AUTHORIZED_KEYS_BEGIN =
+  "# >>> wrenn: keys registered with Wrenn (rewritten on every ssh connection)";
+export const AUTHORIZED_KEYS_END = "# <<< wrenn";
+
+/**
+ * Run as the user, with the keys on stdin: authorized_keys (0600 in a 0700 ~/.ssh) with the
+ * user's own lines kept and Wrenn's block replaced (a begin line without its end line, edited by
+ * hand, loses only that line). Written beside it and renamed over it, so sshd never reads half a
+ * file. As the user, so nothing it owns (a symlink in ~/.ssh) can make root write elsewhere.
+ */
+export const WRITE_KEYS = `
 set -e
 umask 077
 mkdir -p "$HOME/.ssh" && chmod 0700 "$HOME/.ssh"
-cat > "$HOME/.ssh/authorized_keys.wrenn-new"
-chmod 0600 "$HOME/.ssh/authorized_keys.wrenn-new"
-mv -f "$HOME/.ssh/authorized_keys.wrenn-new" "$HOME/.ssh/authorized_keys"
+file="$HOME/.ssh/authorized_keys"
+next="$file.wrenn-new"
+{
+  if [ -e "$file" ]; then
+    awk -v b='${AUTHORIZED_KEYS_BEGIN}' -v e='${AUTHORIZED_KEYS_END}' '
+      !inside && $0 == b { inside = 1; n = 0; next }
+      inside && $0 == e { inside = 0; next }
+      inside { kept[++n] = $0; next }
+      { print }
+      END { if (inside) for (i = 1; i <= n; i++) print kept[i] }
+    ' "$file"
+  fi
+  echo '${AUTHORIZED_KEYS_BEGIN}'
+  cat
+  echo '${AUTHORIZED_KEYS_END}'
+} > "$next"
+chmod 0600 "$next"
+mv -f "$next" "$file"
 `;
 
 /**

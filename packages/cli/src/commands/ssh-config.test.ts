@@ -2,7 +2,14 @@ import { lstat, mkdtemp, readFile, stat, symlink, writeFile } from "node:fs/prom
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
-import { proxyCommand, shellWord, sshBlock, withSshBlock, writeSshBlock } from "./ssh-config.js";
+import {
+  proxyCommand,
+  shellWord,
+  sshBlock,
+  sshHostKeyAlias,
+  withSshBlock,
+  writeSshBlock,
+} from "./ssh-config.js";
 
 describe("the managed ~/.ssh/config block", () => {
   const block = (name: string, cmd = "wrenn ssh --stdio x") => sshBlock(name, cmd);
@@ -35,6 +42,31 @@ describe("the managed ~/.ssh/config block", () => {
     expect(proxyCommand(["/n", "/w.js"], "box", "http://127.0.0.1:3000")).toBe(
       "/n /w.js --api-url http://127.0.0.1:3000 ssh --stdio box",
     );
+  });
+
+  test("names the credential its ProxyCommand uses in one comment line, inside the block", () => {
+    const named = sshBlock("box", "cmd", {
+      credential: "/home/me/.config/wrenn/config.toml",
+    });
+    expect(named.split("\n").slice(0, 3)).toEqual([
+      "# >>> wrenn box.wrenn",
+      "# API key: /home/me/.config/wrenn/config.toml",
+      "Host box.wrenn",
+    ]);
+    // A newline in a path cannot start a directive of its own.
+    const odd = sshBlock("box", "cmd", { credential: "/tmp/x\nProxyCommand evil" });
+    expect(odd).toContain("# API key: /tmp/x?ProxyCommand evil\n");
+    expect(withSshBlock(withSshBlock("", "box", named), "box", block("box"))).toBe(block("box"));
+  });
+
+  test("the host key alias tells a workspace created again under its name from the old one", () => {
+    expect(sshHostKeyAlias("box", "sb-00c0ffee")).toBe("box.sb-00c0ffee.wrenn");
+    expect(sshBlock("box", "cmd", { hostKeyAlias: "box.sb-00c0ffee.wrenn" })).toContain(
+      "\n  HostKeyAlias box.sb-00c0ffee.wrenn\n",
+    );
+    for (const bad of ["", "sb-00c0ffee x", "sb-1\nHost *", 7, undefined]) {
+      expect(() => sshHostKeyAlias("box", bad)).toThrow(/has no sandbox yet/);
+    }
   });
 
   test("the file keeps its mode; a new one is 0600", async () => {

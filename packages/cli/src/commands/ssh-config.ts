@@ -3,7 +3,7 @@
 // ever rewritten; every other byte of the file, and its mode, stay as they were.
 import { chmod, mkdir, readFile, realpath, rename, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { checkWorkspaceName, SSH_HOST_SUFFIX, SSH_USER } from "@wrenn/contract";
+import { checkWorkspaceName, SANDBOX_ID_PATTERN, SSH_HOST_SUFFIX, SSH_USER } from "@wrenn/contract";
 import { usageError } from "../exit-codes.js";
 
 const begin = (host: string) => `# >>> wrenn ${host}`;
@@ -39,13 +39,38 @@ export function runningCli(): string[] {
   return script ? [process.execPath, path.resolve(script)] : [process.execPath];
 }
 
-export function sshBlock(name: string, command: string): string {
+/**
+ * The name ssh files the workspace's host key under: its name and its sandbox's id, so a
+ * workspace destroyed and created again under the same name (a new host key) is not taken for
+ * the old one, while a suspend and resume (same sandbox, same key) still matches.
+ */
+export function sshHostKeyAlias(name: string, sandboxId: unknown): string {
+  const id = typeof sandboxId === "string" && new RegExp(SANDBOX_ID_PATTERN).test(sandboxId);
+  if (!id) throw usageError(`workspace ${name} has no sandbox yet; try again when it is running`);
+  return `${sshWorkspaceName(name)}.${sandboxId}${SSH_HOST_SUFFIX}`;
+}
+
+/**
+ * `credential`: where the ProxyCommand finds its API key when ssh (VS Code's) runs it, said in a
+ * comment line. The key itself is never written here. `hostKeyAlias`: sshHostKeyAlias's.
+ */
+export function sshBlock(
+  name: string,
+  command: string,
+  extra: { credential?: string; hostKeyAlias?: string } = {},
+): string {
   const host = `${sshWorkspaceName(name)}${SSH_HOST_SUFFIX}`;
   return [
     begin(host),
+    ...(extra.credential === undefined
+      ? []
+      : [`# API key: ${extra.credential.replace(/[\p{Cc}\p{Zl}\p{Zp}]/gu, "?")}`]),
     `Host ${host}`,
     `  User ${SSH_USER}`,
-    `  HostKeyAlias ${host}`,
+    `  HostKeyAlias ${extra.hostKeyAlias ?? host}`,
+    // As \`wrenn ssh\`: the tunnel itself is authenticated (API key, to this one workspace), so
+    // a workspace's key is learnt at the first connection and held to from then on.
+    "  StrictHostKeyChecking accept-new",
     `  ProxyCommand ${command}`,
     end(host),
     "",

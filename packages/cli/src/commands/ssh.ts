@@ -3,16 +3,25 @@ import { readFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { SSH_HOST_SUFFIX, SSH_USER } from "@wrenn/contract";
-import { errorFromBody, type SshKeyInfo, SshKeys, workspaceSshEndpoint } from "@wrenn/sdk";
+import {
+  errorFromBody,
+  type SshKeyInfo,
+  SshKeys,
+  Workspaces,
+  workspaceSshEndpoint,
+} from "@wrenn/sdk";
 import type { Command } from "commander";
 import WebSocket from "ws";
 import { contextOf, wantsJson } from "../command-context.js";
+import { resolveConfig } from "../config/cli-config.js";
+import { configFile } from "../config/config-paths.js";
 import { CliError, EXIT, usageError } from "../exit-codes.js";
 import { formatTable, printJson } from "../output/table.js";
 import {
   proxyCommand,
   runningCli,
   sshBlock,
+  sshHostKeyAlias,
   sshWorkspaceName,
   writeSshBlock,
 } from "./ssh-config.js";
@@ -155,11 +164,12 @@ Examples:
       }
       const remote = dashDashArgs() ?? rest;
       const host = `${name}${SSH_HOST_SUFFIX}`;
+      const workspace = await Workspaces.get(name, sdk);
       const args = [
         "-o",
         `ProxyCommand=${proxyCommand(runningCli(), name)}`,
         "-o",
-        `HostKeyAlias=${host}`,
+        `HostKeyAlias=${sshHostKeyAlias(name, workspace.sandboxId)}`,
         // The tunnel itself is authenticated (API key); a workspace's key is learnt once and
         // then held to (it never changes).
         "-o",
@@ -180,14 +190,33 @@ Examples:
     .action(async (given: string, target: string | undefined, _o, command: Command) => {
       const name = sshWorkspaceName(given);
       const ctx = await contextOf(command);
-      ctx.sdk();
+      const workspace = await Workspaces.get(name, ctx.sdk());
       const host = `${name}${SSH_HOST_SUFFIX}`;
       const file = path.join(os.homedir(), ".ssh", "config");
+      // The block's ProxyCommand carries the server only. The key it uses is the one ssh's own
+      // run of it resolves: never --api-key, and not WRENN_API_KEY (VS Code's ssh is not started
+      // from this shell), so the config file's, or the local stack's.
+      const { WRENN_API_KEY: _, ...withoutKey } = process.env;
+      const proxied = await resolveConfig({ apiUrl: ctx.config.apiUrl }, withoutKey);
+      const credential = proxied.apiKey
+        ? proxied.keySource
+        : `none found (set api_key in ${configFile()})`;
       await writeSshBlock(
         file,
         name,
-        sshBlock(name, proxyCommand(runningCli(), name, ctx.config.apiUrl)),
+        sshBlock(name, proxyCommand(runningCli(), name, ctx.config.apiUrl), {
+          credential,
+          hostKeyAlias: sshHostKeyAlias(name, workspace.sandboxId),
+        }),
       );
+      if (proxied.apiKey !== ctx.config.apiKey) {
+        const uses = proxied.apiKey
+          ? `authenticates with the API key from ${proxied.keySource}`
+          : "finds no API key";
+        process.stderr.write(
+          `warning: the ssh config block ${uses}, not the one from ${ctx.config.keySource} (ssh run by VS Code sees neither --api-key nor WRENN_API_KEY); to use that key there, set api_key in ${configFile()}\n`,
+        );
+      }
       const folder = target ?? `/home/${SSH_USER}`;
       const args = ["--remote", `ssh-remote+${host}`, folder];
       process.stderr.write(`wrote Host ${host} in ${file}\n`);
