@@ -102,6 +102,56 @@ CMD ["sh", "-c", "echo served > /tmp/cmd-ran; sleep 600"]
     ).not.toContain("df-bad");
   });
 
+  test("a rebuild reuses the cached steps; --no-cache (force in /v1's body) reruns them all", async () => {
+    await writeFile(
+      path.join(dir, "Stamp.dockerfile"),
+      `FROM ${image}\nRUN head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \\n' > /stamp\n`,
+    );
+    const build = (...extra: string[]) =>
+      wrenn(
+        ["template", "build", "df-stamp", "-f", path.join(dir, "Stamp.dockerfile"), dir, ...extra],
+        { env },
+      );
+    const stampOf = async () => {
+      const sbx = await Sandbox.create("df-stamp", {
+        apiKey: user.key,
+        apiUrl: stack.url,
+        sandboxUrl: stack.url,
+        requestTimeoutMs: 60_000,
+      });
+      try {
+        return (await sbx.commands.run("cat /stamp")).stdout;
+      } finally {
+        await sbx.kill();
+      }
+    };
+    const first = await build();
+    expect(first.code, first.stderr).toBe(0);
+    const stamp = await stampOf();
+    expect(stamp).toMatch(/^[0-9a-f]{32}$/);
+    const again = await build();
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/CACHED \[\d+\/\d+\] RUN/);
+    expect(await stampOf()).toBe(stamp);
+
+    const forced = await build("--no-cache");
+    expect(forced.code, forced.stderr).toBe(0);
+    expect(forced.stderr).not.toContain("CACHED");
+    expect(await stampOf()).not.toBe(stamp);
+
+    // force is validated by the contract: anything but a boolean is a 400, and builds nothing.
+    const bad = await stack.call("POST", "/v1/templates", {
+      key: user.key,
+      body: { name: "df-force-bad", fromImage: image, force: "yes" },
+    });
+    expect(bad.status).toBe(400);
+    expect((bad.body as { error: { code: string } }).error.code).toBe("invalid_request");
+    const list = await stack.call("GET", "/v1/templates", { key: user.key });
+    expect(
+      (list.body as { templates: Array<{ name: string }> }).templates.map((t) => t.name),
+    ).not.toContain("df-force-bad");
+  });
+
   test("a failing RUN fails the build naming the step and its exit code", async () => {
     await writeFile(path.join(dir, "Fail.dockerfile"), `FROM base\nRUN echo ok\nRUN exit 9\n`);
     const r = await wrenn(

@@ -1,6 +1,9 @@
+import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readdir, readFile, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import path from "node:path";
+import { promisify } from "node:util";
 import { Code, type ConnectError } from "@connectrpc/connect";
 import { TEMPLATE_CACHED_MARKER } from "@wrenn/contract";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -12,8 +15,11 @@ import { busyboxOnly, LoopbackRegistry } from "./oci-registry.js";
 // Each build step is a cached layer keyed by its inputs (real runsc, a loopback registry):
 // an identical rebuild reuses every step, a changed RUN reruns only from there, force reruns
 // all, two templates with a common prefix share its layers' files on disk, and deleting one
-// leaves the other bootable while the layers only it used are swept. Layers are shared only
-// within one cache scope (one owner): another scope, or none, never reuses them.
+// leaves the other bootable while the layers only it used are swept. A failed build's layers
+// outlive it (the agent's retention), so the fixed rebuild starts where it failed, and two
+// forced builds of the same layers at once both end bootable. COPY is keyed by its files'
+// paths, modes and contents, not the archive's bytes. Layers are shared only within
+// one cache scope (one owner): another scope, or none, never reuses them.
 
 const suffix = Math.random().toString(16).slice(2, 8);
 const names = {
@@ -22,6 +28,10 @@ const names = {
   bad: `tlf-${suffix}`,
   x1: `tlx1-${suffix}`,
   x2: `tlx2-${suffix}`,
+  fix: `tlfix-${suffix}`,
+  f1: `tlf1-${suffix}`,
+  f2: `tlf2-${suffix}`,
+  copy: `tlc-${suffix}`,
   y: `tly-${suffix}`,
   none: `tln-${suffix}`,
 };
@@ -170,7 +180,18 @@ describe("cached build layers", () => {
       (e: unknown) => e,
     );
     expect((err as ConnectError).rawMessage).toContain("failed: exit code 3");
-    expect((await layerDirs()).sort()).toEqual(before.sort());
+    // No layer of the failed step (by its source: builds of other test files may share the
+    // templates directory and add layers of their own meanwhile).
+    const added = (await layerDirs()).filter((k) => !before.includes(k));
+    const sources = await Promise.all(
+      added.map(async (k) =>
+        readFile(path.join(layersDir, k, "layer.json"), "utf8").then(
+          (t) => (JSON.parse(t) as { source: string }).source,
+          () => "",
+        ),
+      ),
+    );
+    expect(sources.filter((s) => s.includes("exit 3"))).toEqual([]);
   });
 
   it("deleting a template keeps the layers another uses, sweeps its own, and the other boots", async () => {
@@ -189,6 +210,107 @@ describe("cached build layers", () => {
       expect(r).toMatchObject({ exitCode: 0, stdout: `${r1}\nb\n` });
     } finally {
       await agent.client.destroySandbox({ sandboxId: id });
+    }
+  });
+});
+
+describe("after a failure, and forced builds at once", () => {
+  it("a build fixed after failing at step 3 reuses the image and steps 1-2", async () => {
+    // An image and steps no other case used: nothing of them is cached, or named, before.
+    const fresh = await registry.push("layers:fix", (r) => busyboxOnly(r), {
+      env: ["PATH=/bin", `RUN_ID=${suffix}`],
+    });
+    const steps = (third: string) => [
+      { type: "RUN", args: [`${stamp("/etc/f1")}; echo ${suffix} > /etc/id`, "root"] },
+      { type: "RUN", args: [stamp("/etc/f2"), "root"] },
+      { type: "RUN", args: [third, "root"] },
+    ];
+    const failed = await build({ name: names.fix, fromImage: fresh, steps: steps("exit 7") }).then(
+      () => undefined,
+      (e: unknown) => e as ConnectError,
+    );
+    expect(failed?.rawMessage).toContain("failed: exit code 7");
+
+    const log = await build({
+      name: names.fix,
+      fromImage: fresh,
+      steps: steps("echo ok > /etc/ok"),
+    });
+    // The image is not pulled again.
+    expect(
+      log.some((l) => cached(l) && l.includes(fresh)),
+      log.join("\n"),
+    ).toBe(true);
+    expect(log.some((l) => l.startsWith("skopeo copy"))).toBe(false);
+    expect(
+      [1, 2, 3].map((i) => cached(stepLine(log, i, 3))),
+      log.join("\n"),
+    ).toEqual([true, true, false]);
+    expect(await read(names.fix, "etc/ok")).toBe("ok\n");
+    expect(await read(names.fix, "etc/id")).toBe(`${suffix}\n`);
+  });
+
+  it("two forced builds of the same layers at once both end bootable", async () => {
+    const steps = [
+      { type: "RUN", args: [`${stamp("/etc/c1")}; echo ${suffix} > /etc/c`, "root"] },
+      { type: "RUN", args: [stamp("/etc/c2"), "root"] },
+    ];
+    // Same scope, image and steps: the same keys, each build replacing the other's layers.
+    await Promise.all(
+      [names.f1, names.f2].map((name) => build({ name, fromImage: image, steps, force: true })),
+    );
+    const [k1, k2] = [await layersOf(names.f1), await layersOf(names.f2)];
+    expect(k1).toEqual(k2);
+    const left = await layerDirs();
+    for (const k of k1) expect(left).toContain(k);
+    const ids = ["sb-00000e53", "sb-00000e54"];
+    await Promise.all(
+      [names.f1, names.f2].map((template, i) =>
+        agent.client.createSandbox({ sandboxId: ids[i], template }),
+      ),
+    );
+    try {
+      for (const [i, name] of [names.f1, names.f2].entries()) {
+        const r = await execInSandbox(agent.url, ids[i] ?? "", "cat /etc/c; cat /etc/c2");
+        expect(r).toMatchObject({
+          exitCode: 0,
+          stdout: `${suffix}\n${await read(name, "etc/c2")}`,
+        });
+      }
+      // And a third, cached build finds the layers whole.
+      const log = await build({ name: names.f1, fromImage: image, steps });
+      expect(
+        [1, 2].map((i) => cached(stepLine(log, i, 2))),
+        log.join("\n"),
+      ).toEqual([true, true]);
+    } finally {
+      for (const sandboxId of ids) await agent.client.destroySandbox({ sandboxId });
+    }
+  });
+});
+
+describe("COPY keyed by its files, not its archive", () => {
+  it("the same files tarred again with other mtimes reuse the COPY layer", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "wrenn-copy-key-"));
+    try {
+      await mkdir(path.join(dir, "app"));
+      await writeFile(path.join(dir, "app", "run.sh"), `echo ${suffix}\n`);
+      // What a client re-uploads after a checkout: same files, other times.
+      const tarOf = async (mtime: string) => {
+        const out = path.join(dir, `ctx-${mtime}.tgz`);
+        await promisify(execFile)("tar", ["-czf", out, `--mtime=${mtime}`, "-C", dir, "app"]);
+        return readFile(out);
+      };
+      const [a, b] = [await tarOf("@1000000000"), await tarOf("@1700000000")];
+      expect(a.equals(b)).toBe(false);
+      const steps = (files: Buffer) => [{ type: "COPY", args: ["app", "/app/"], files }];
+      const first = await build({ name: names.copy, fromImage: image, steps: steps(a) });
+      expect(cached(stepLine(first, 1, 1)), first.join("\n")).toBe(false);
+      const again = await build({ name: names.copy, fromImage: image, steps: steps(b) });
+      expect(cached(stepLine(again, 1, 1)), again.join("\n")).toBe(true);
+      expect(await read(names.copy, "app/run.sh")).toBe(`echo ${suffix}\n`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

@@ -51,7 +51,7 @@ async function main(argv: string[]): Promise<number> {
     await serve(config);
     return 0;
   }
-  const store = new TemplateStore(config.templatesDir);
+  const store = new TemplateStore(config.templatesDir, config.layerRetention);
   const [group, verb, name] = positionals;
   if (group === "template" && verb === "build") {
     const builder = new TemplateBuilder(store, config.imagesDir, config.envdDistDir);

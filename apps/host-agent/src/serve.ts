@@ -83,7 +83,7 @@ export async function serve(config: AgentConfig): Promise<void> {
   if (link && config.token) {
     log.warn("WRENN_AGENT_TOKEN is ignored: a registered agent takes its host's own token");
   }
-  const templates = new TemplateStore(config.templatesDir);
+  const templates = new TemplateStore(config.templatesDir, config.layerRetention);
   const builder = new TemplateBuilder(templates, config.imagesDir, config.envdDistDir);
   const imageBuilder = new ImageTemplateBuilder(
     templates,

@@ -47,8 +47,6 @@ export type TemplateBuildRequest = Omit<CreateTemplateBody, "fromImage" | "steps
   steps?: unknown;
   startCmd?: string;
   readyCmd?: string;
-  /** Skip the host's layer cache: every step reruns (E2B's `force`, from skipCache). */
-  force?: boolean;
   /** COPY steps' uploaded files by hash. */
   files?: Map<string, Buffer>;
   /** The template's id when the caller picked it (E2B's two-step create, then build). */

@@ -27,3 +27,23 @@ describe("the egress proxy's name servers", () => {
     expect(c.egressDns).toEqual(["127.0.0.1", "192.0.2.20"]);
   });
 });
+
+describe("the layer cache's retention", () => {
+  it("keeps unused layers a day within 10 GiB by default; the operator sets both; 0 s keeps none", () => {
+    expect(agentConfigFromEnv({}, read).layerRetention).toEqual({
+      graceMs: 86_400_000,
+      maxBytes: 10 * 1024 ** 3,
+    });
+    const c = agentConfigFromEnv(
+      { WRENN_LAYER_CACHE_GRACE_S: "0", WRENN_LAYER_CACHE_MAX_MB: "512" },
+      read,
+    );
+    expect(c.layerRetention).toEqual({ graceMs: 0, maxBytes: 512 * 1024 ** 2 });
+  });
+
+  it("refuses a value that is not a whole number of seconds or MiB", () => {
+    for (const env of [{ WRENN_LAYER_CACHE_GRACE_S: "1h" }, { WRENN_LAYER_CACHE_MAX_MB: "-1" }]) {
+      expect(() => agentConfigFromEnv(env, read)).toThrow(/WRENN_LAYER_CACHE_/);
+    }
+  });
+});

@@ -3,6 +3,7 @@ import path from "node:path";
 import { HOST_HEARTBEAT } from "@wrenn/contract";
 import { formatCidr, parseCidr } from "../network/ipv4.js";
 import type { Resources } from "../sandboxes/record.js";
+import type { LayerRetention } from "../templates/layer-store.js";
 import { installLayout } from "./install-layout.js";
 
 export interface AgentConfig {
@@ -59,6 +60,12 @@ export interface AgentConfig {
    * insecure registries (WRENN_INSECURE_REGISTRIES, "host:port" comma-separated); none by default.
    */
   insecureRegistries: string[];
+  /**
+   * Cached build layers no template names any more (a failed build's) are kept this long
+   * since their last use (WRENN_LAYER_CACHE_GRACE_S, default a day; 0 keeps none) and while
+   * they fit in WRENN_LAYER_CACHE_MAX_MB (default 10240), least recently used removed first.
+   */
+  layerRetention: LayerRetention;
   logLevel: string;
   /**
    * Joining a control plane (docs/hosts.md): WRENN_CONTROL_PLANE_URL with a one-time
@@ -189,6 +196,10 @@ export function agentConfigFromEnv(
       .split(",")
       .map((s) => s.trim())
       .filter(Boolean),
+    layerRetention: {
+      graceMs: int(env, "WRENN_LAYER_CACHE_GRACE_S", 86400, 0, 365 * 86400) * 1000,
+      maxBytes: int(env, "WRENN_LAYER_CACHE_MAX_MB", 10240, 0, 1 << 30) * 1024 ** 2,
+    },
     listen: env.WRENN_AGENT_LISTEN ?? "127.0.0.1:7070",
     token: env.WRENN_AGENT_TOKEN || undefined,
     metricsToken: env.WRENN_AGENT_METRICS_TOKEN || undefined,

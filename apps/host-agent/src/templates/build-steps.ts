@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import { mkdir, rm } from "node:fs/promises";
 import path from "node:path";
 import {
@@ -8,7 +7,7 @@ import {
   type TemplateStep,
 } from "@wrenn/contract";
 import type { BuildProgress } from "./builder.js";
-import { unpackContext } from "./context-tar.js";
+import { type ContextEntry, contextDigest, readContext, unpackContext } from "./context-tar.js";
 import { ImageBuildError } from "./image-builder.js";
 import { DEFAULT_PATH, type ImageConfig, imageEnv } from "./image-config.js";
 import { lookupUser } from "./image-root.js";
@@ -59,7 +58,7 @@ export interface LayerRef {
  * Runs a template's steps in order on its base layer and returns the config sandboxes of it
  * get (the variables, working directory and user the steps left), the chain of layer keys and
  * the last layer. Each RUN/COPY/WORKDIR is a cached layer keyed by its parent layer, its
- * canonical form (COPY: the sha256 of its files), the user, workdir and env so far, and the
+ * canonical form (COPY: a digest of what its files unpack to), the user, workdir and env so far, and the
  * build's cache scope: a cached one of the same scope is reused (logged CACHED), else the step
  * runs in a gVisor sandbox (step-sandbox.ts) on an overlay above its parent and its result
  * becomes the layer. ENV and USER only change the config, which is part of the next layer's
@@ -130,12 +129,18 @@ export async function runBuildSteps(o: {
         `step ${i + 1} (COPY ${step.args[0]}): its files were not uploaded`,
       );
     }
-    const filesSha256 = step.files
-      ? createHash("sha256").update(step.files).digest("hex")
-      : undefined;
+    // COPY is keyed by what its files unpack to, not the archive's bytes (contextDigest).
+    let files: ContextEntry[] | undefined;
+    if (step.files) {
+      try {
+        files = await readContext(step.files);
+      } catch (err) {
+        fail((err as Error).message);
+      }
+    }
     const key = layerKey(o.cache, {
       parent: current.key,
-      step: canonicalTemplateStep(step, filesSha256),
+      step: canonicalTemplateStep(step, files ? contextDigest(files) : undefined),
       env,
       workdir,
       user,
@@ -211,7 +216,7 @@ export async function runBuildSteps(o: {
           await mkdir(staging, { recursive: true, mode: 0o755 });
           try {
             await unpackContext(
-              step.files as Buffer,
+              files ?? [],
               staging,
               u,
               mode ? Number.parseInt(mode, 8) : undefined,

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { chmod, lchown, mkdir, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -23,7 +24,7 @@ async function inflate(archive: Buffer): Promise<Buffer> {
 
 export class ContextTarError extends Error {}
 
-interface Entry {
+export interface ContextEntry {
   name: string;
   type: "file" | "dir" | "symlink";
   mode: number;
@@ -31,22 +32,51 @@ interface Entry {
   linkname: string;
 }
 
+/** An uploaded build context (a tar, gzip or not, as the E2B SDK's COPY uploads it), read. */
+export async function readContext(archive: Buffer): Promise<ContextEntry[]> {
+  return readTar(archive[0] === 0x1f && archive[1] === 0x8b ? await inflate(archive) : archive);
+}
+
+const dirMode = (e: ContextEntry) => e.mode & 0o7777 || 0o755;
+const fileModeOf = (e: ContextEntry) => e.mode & 0o7777 || 0o644;
+
 /**
- * Unpacks an uploaded build context (a tar, gzip or not, as the E2B SDK's COPY uploads it)
- * into `dest`, a fresh directory of the agent's. The tar is hostile: names that are absolute
- * or climb with `..` are refused, nothing is written through a link of the archive (links are
- * created last, and no entry may sit under one), hard links and devices are refused. Every
- * entry gets `owner`; regular files get `fileMode` when given.
+ * What a context unpacks to, as a hash: each path (normalised), its type, the mode it gets,
+ * and a file's content or a link's target; not the archive's bytes, so a tar made again with
+ * other mtimes, owners, entry order or compression keys the same COPY layer (unpackContext
+ * gives every entry the step's owner and its own times, so those never reach the layer).
+ */
+export function contextDigest(entries: readonly ContextEntry[]): string {
+  const byName = new Map<string, ContextEntry>();
+  // As unpacked: a directory listed twice takes its last mode.
+  for (const e of entries) byName.set(e.name, e);
+  const h = createHash("sha256");
+  for (const name of [...byName.keys()].sort()) {
+    const e = byName.get(name) as ContextEntry;
+    const what =
+      e.type === "file"
+        ? `${fileModeOf(e).toString(8)} ${createHash("sha256").update(e.data).digest("hex")}`
+        : e.type === "dir"
+          ? dirMode(e).toString(8)
+          : e.linkname;
+    h.update(`${JSON.stringify([name, e.type, what])}\n`);
+  }
+  return h.digest("hex");
+}
+
+/**
+ * Unpacks a build context (readContext) into `dest`, a fresh directory of the agent's. The
+ * tar is hostile: names that are absolute or climb with `..` are refused, nothing is written
+ * through a link of the archive (links are created last, and no entry may sit under one),
+ * hard links and devices are refused. Every entry gets `owner`; regular files get `fileMode`
+ * when given.
  */
 export async function unpackContext(
-  archive: Buffer,
+  entries: readonly ContextEntry[],
   dest: string,
   owner: { uid: number; gid: number },
   fileMode?: number,
 ): Promise<void> {
-  const entries = readTar(
-    archive[0] === 0x1f && archive[1] === 0x8b ? await inflate(archive) : archive,
-  );
   const links = new Set<string>();
   const seen = new Set<string>();
   for (const e of entries) if (e.type === "symlink") links.add(e.name);
@@ -68,10 +98,10 @@ export async function unpackContext(
     await mkdir(path.dirname(at(e.name)), { recursive: true });
     if (e.type === "dir") {
       await mkdir(at(e.name), { recursive: true });
-      await chmod(at(e.name), e.mode & 0o7777 || 0o755);
+      await chmod(at(e.name), dirMode(e));
     } else {
       await writeFile(at(e.name), e.data, { flag: "wx" });
-      await chmod(at(e.name), fileMode ?? (e.mode & 0o7777 || 0o644));
+      await chmod(at(e.name), fileMode ?? fileModeOf(e));
     }
   }
   for (const e of entries) {
@@ -135,8 +165,8 @@ function paxRecords(data: Buffer): Record<string, string> {
 }
 
 /** ustar, pax and GNU long names; anything but files, directories and symbolic links refused. */
-export function readTar(buf: Buffer): Entry[] {
-  const out: Entry[] = [];
+export function readTar(buf: Buffer): ContextEntry[] {
+  const out: ContextEntry[] = [];
   let off = 0;
   let pax: Record<string, string> = {};
   let longName: string | undefined;

@@ -15,7 +15,7 @@ import { type BuildStepInput, type LayerRef, runBuildSteps } from "./build-steps
 import type { BuildProgress } from "./builder.js";
 import type { ImageConfig } from "./image-config.js";
 import { prepareImageRoot } from "./image-root.js";
-import { type LayerCache, LayerStore, layerCache, layerKey } from "./layer-store.js";
+import { type LayerCache, type LayerStore, layerCache, layerKey } from "./layer-store.js";
 import { readImageConfig } from "./oci-layout.js";
 import type { StepSandbox } from "./step-sandbox.js";
 import type { InstalledTemplate, TemplateStore } from "./store.js";
@@ -71,7 +71,7 @@ export class ImageTemplateBuilder {
     /** Where build steps run; without it, a request with steps is refused. */
     private readonly stepSandbox?: StepSandbox,
   ) {
-    this.layers = new LayerStore(store.root);
+    this.layers = store.layers;
   }
 
   async build(req: ImageBuildRequest): Promise<InstalledTemplate> {
@@ -98,7 +98,8 @@ export class ImageTemplateBuilder {
       },
     );
     // A first build that failed leaves no trace of the name either. Then layers no template
-    // or build names any more (a replaced version's, a failed build's base) are swept.
+    // or build names any more (a failed build's) are swept, past the retention that keeps
+    // them for the fixed rebuild (LayerRetention).
     const sweep = () =>
       this.layers.sweep().catch((err: unknown) => {
         progress({ phase: "install", message: `sweeping unused layers: ${String(err)}` });

@@ -1,18 +1,20 @@
-import { access, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { access, mkdir, mkdtemp, readFile, rm, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { LayerStore, layerCache, layerKey } from "./layer-store.js";
 
-// The layer store on a real filesystem: scopes keep keys apart, and a forced build's
-// replacement never takes the tree from under a build that is still using the old one.
+// The layer store on a real filesystem: scopes keep keys apart, a forced build's replacement
+// never takes the tree from under a build that is still using the old one, and unnamed layers
+// are kept per the retention (grace period, size budget, least recently used first).
 
 let root: string;
 let store: LayerStore;
 
 beforeEach(async () => {
   root = await mkdtemp(path.join(tmpdir(), "wrenn-layers-"));
-  store = new LayerStore(root);
+  // No retention: an unnamed layer goes at the next sweep (the retention has its own tests).
+  store = new LayerStore(root, { graceMs: 0, maxBytes: 0 });
 });
 
 afterEach(async () => {
@@ -33,10 +35,10 @@ async function buildDir(name: string, id: string): Promise<string> {
 }
 
 /** A finished layer tree holding one file, on the layers' filesystem. */
-async function tree(dir: string, content: string): Promise<string> {
+async function tree(dir: string, content: string, pad = 0): Promise<string> {
   const t = path.join(dir, `tree-${content}`);
   await mkdir(t, { recursive: true });
-  await writeFile(path.join(t, "f"), content);
+  await writeFile(path.join(t, "f"), content + "x".repeat(pad));
   return t;
 }
 
@@ -103,5 +105,49 @@ describe("a forced build replacing a layer", () => {
     await store.commit(key, late, { source: "RUN y" }, b, false);
     expect(await readFile(path.join(await store.rootOf(key), "f"), "utf8")).toBe("first");
     expect(await present(late)).toBe(false);
+  });
+});
+
+describe("retention of layers nothing names", () => {
+  const hour = 3600_000;
+  /** A layer a build made and left (failed): nothing names it; last used `ago` ms since. */
+  async function unnamed(s: LayerStore, step: string, ago: number): Promise<string> {
+    const key = layerKey(layerCache("aa", false), { step });
+    const dir = await buildDir("failed", step);
+    await s.commit(key, await tree(dir, step, 100_000), { source: step }, dir, false);
+    await rm(dir, { recursive: true });
+    const at = new Date(Date.now() - ago);
+    await utimes(path.join(s.dir, key, "layer.json"), at, at);
+    return key;
+  }
+
+  it("keeps recent ones within the budget, removing the least recently used first", async () => {
+    // Room for two layers of ~100 kB, not three.
+    const s = new LayerStore(root, { graceMs: 2 * hour, maxBytes: 250_000 });
+    const old = await unnamed(s, "old", 3 * hour);
+    const lru = await unnamed(s, "lru", 30 * 60_000);
+    const mid = await unnamed(s, "mid", 20 * 60_000);
+    const fresh = await unnamed(s, "fresh", 0);
+    expect((await s.sweep()).sort()).toEqual([old, lru].sort());
+    expect(await present(path.join(s.dir, mid))).toBe(true);
+    expect(await present(path.join(s.dir, fresh))).toBe(true);
+
+    // Reusing a layer is a use: it becomes the most recent and outlives one made after it.
+    const newer = await unnamed(s, "newer", 60_000);
+    const build = await buildDir("next", "n");
+    expect(await s.acquire(mid, build)).toBe(true);
+    await rm(build, { recursive: true });
+    expect(await s.sweep()).toEqual([newer]);
+    expect(await present(path.join(s.dir, mid))).toBe(true);
+    expect(await present(path.join(s.dir, fresh))).toBe(true);
+  });
+
+  it("drops at once the unnamed layers it is told to (a deleted template's)", async () => {
+    const s = new LayerStore(root, { graceMs: 2 * hour, maxBytes: 10_000_000 });
+    const keep = await unnamed(s, "keep", 0);
+    const gone = await unnamed(s, "gone", 0);
+    expect(await s.sweep({ drop: [gone] })).toEqual([gone]);
+    expect(await s.sweep()).toEqual([]);
+    expect(await present(path.join(s.dir, keep))).toBe(true);
   });
 });

@@ -1,6 +1,17 @@
 import { createHash, randomBytes } from "node:crypto";
-import { access, mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import {
+  access,
+  mkdir,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  utimes,
+  writeFile,
+} from "node:fs/promises";
 import path from "node:path";
+import { runCommand } from "../command/run-command.js";
 import { withBuildLock } from "./build-lock.js";
 import type { ImageConfig } from "./image-config.js";
 
@@ -20,6 +31,24 @@ export interface LayerMeta {
   /** Its current tree in <key>/ ("root" when absent): a forced build puts a new one beside. */
   root?: string;
 }
+
+/**
+ * How long layers nothing names any more are kept (operator settings, agent-config.ts): a
+ * failed build's layers, a deleted scope's, a replaced version's. Without them, the fixed
+ * rebuild after a failure would pull the image and rerun every step before the failure again.
+ * An unnamed layer stays while it was last used less than `graceMs` ago and the unnamed
+ * layers kept, newest first, fit in `maxBytes`; the sweep removes the least recently used
+ * first. `graceMs` 0 keeps none.
+ */
+export interface LayerRetention {
+  graceMs: number;
+  maxBytes: number;
+}
+
+export const DEFAULT_LAYER_RETENTION: LayerRetention = {
+  graceMs: 24 * 3600_000,
+  maxBytes: 10 * 1024 ** 3,
+};
 
 /**
  * Which layers a build may reuse. Layers are shared only within one scope (one owner: the
@@ -59,7 +88,8 @@ export function layerKey(cache: LayerCache, parts: Record<string, unknown>): str
  * sandboxes only use as a read-only overlay lower layer.
  *
  * Unused layers are found by mark-and-sweep (sweep()): a layer lives while a template version's
- * template.json or a running build's layers.json names it. A build pins a layer (records it in
+ * template.json or a running build's layers.json names it, and an unnamed one while the
+ * retention keeps it (its last use is layer.json's mtime). A build pins a layer (records it in
  * its layers.json) under the same lock as the sweep, so a sweep never takes a layer a build has
  * just found in the cache.
  *
@@ -71,7 +101,10 @@ export function layerKey(cache: LayerCache, parts: Record<string, unknown>): str
 export class LayerStore {
   readonly dir: string;
 
-  constructor(private readonly templatesRoot: string) {
+  constructor(
+    private readonly templatesRoot: string,
+    private readonly retention: LayerRetention = DEFAULT_LAYER_RETENTION,
+  ) {
     this.dir = path.join(templatesRoot, ".layers");
   }
 
@@ -89,8 +122,12 @@ export class LayerStore {
   /** Whether the layer is cached; if it is, it is pinned for the build in `buildDir`. */
   async acquire(key: string, buildDir: string): Promise<boolean> {
     return this.locked(async () => {
-      if (!(await exists(path.join(this.dir, checkKey(key), "layer.json")))) return false;
+      const meta = path.join(this.dir, checkKey(key), "layer.json");
+      if (!(await exists(meta))) return false;
       await pin(buildDir, key);
+      // Its last use: the retention keeps recently used unnamed layers longest.
+      const now = new Date();
+      await utimes(meta, now, now).catch(() => {});
       return true;
     });
   }
@@ -133,10 +170,12 @@ export class LayerStore {
   }
 
   /**
-   * Removes every layer that no template version and no running build names, and the trees
-   * forced builds replaced of layers no running build names. Returns the keys removed.
+   * Removes the layers that no template version and no running build names and the retention
+   * does not keep, and the trees forced builds replaced of layers no running build names.
+   * Unnamed layers in `drop` (a deleted template's: its owner wants the space back) go at
+   * once. Returns the keys removed.
    */
-  async sweep(): Promise<string[]> {
+  async sweep(opts: { drop?: readonly string[] } = {}): Promise<string[]> {
     if (!(await exists(this.dir))) return [];
     return this.locked(async () => {
       const { live, building } = await this.liveKeys();
@@ -146,9 +185,13 @@ export class LayerStore {
         await rename(p, to);
         await rm(to, { recursive: true, force: true });
       };
-      for (const key of await readdir(this.dir)) {
-        if (key.startsWith(".")) continue;
+      const keys = (await readdir(this.dir)).filter((k) => !k.startsWith("."));
+      const drop = new Set(opts.drop ?? []);
+      const unnamed = keys.filter((k) => !live.has(k));
+      const kept = await this.retained(unnamed.filter((k) => !drop.has(k)));
+      for (const key of keys) {
         if (!live.has(key)) {
+          if (kept.has(key)) continue;
           await trash(path.join(this.dir, key));
           gone.push(key);
           continue;
@@ -165,6 +208,47 @@ export class LayerStore {
       }
       return gone;
     });
+  }
+
+  /**
+   * Of unnamed layers, those the retention keeps: used within the grace period, most recent
+   * first while they fit in the size budget. A layer's size is what it adds to the newer
+   * kept ones (du counts a hard-linked file once), so a shared base is not counted twice.
+   */
+  private async retained(keys: string[]): Promise<Set<string>> {
+    const kept = new Set<string>();
+    if (this.retention.graceMs <= 0 || keys.length === 0) return kept;
+    const now = Date.now();
+    const used = await Promise.all(
+      keys.map(async (key) => ({
+        key,
+        at: await stat(path.join(this.dir, key, "layer.json")).then(
+          (s) => s.mtimeMs,
+          () => 0,
+        ),
+      })),
+    );
+    const recent = used
+      .filter((u) => u.at > 0 && now - u.at < this.retention.graceMs)
+      .sort((a, b) => b.at - a.at);
+    if (recent.length === 0) return kept;
+    const sizes = await runCommand(
+      "du",
+      ["-sb", "--", ...recent.map((u) => path.join(this.dir, u.key))],
+      { timeoutMs: 10 * 60_000 },
+    );
+    const bytes = new Map<string, number>();
+    for (const line of sizes.split("\n")) {
+      const m = /^(\d+)\s+(.*)$/.exec(line);
+      if (m?.[1] && m[2]) bytes.set(path.basename(m[2]), Number(m[1]));
+    }
+    let total = 0;
+    for (const u of recent) {
+      total += bytes.get(u.key) ?? 0;
+      if (total > this.retention.maxBytes) break;
+      kept.add(u.key);
+    }
+    return kept;
   }
 
   /** The keys some template version or running build names, and those a running build does. */

@@ -11,7 +11,7 @@ import {
 } from "node:fs/promises";
 import path from "node:path";
 import type { ImageConfig } from "./image-config.js";
-import { LayerStore } from "./layer-store.js";
+import { DEFAULT_LAYER_RETENTION, type LayerRetention, LayerStore } from "./layer-store.js";
 import { unmountUnder } from "./layer-tree.js";
 import { TEMPLATE_NAME } from "./recipe.js";
 
@@ -49,7 +49,15 @@ export interface InstalledTemplate extends TemplateMeta {
  * build never replaces a good one.
  */
 export class TemplateStore {
-  constructor(readonly root: string) {}
+  /** The cached build layers under <root>/.layers, kept per the operator's retention. */
+  readonly layers: LayerStore;
+
+  constructor(
+    readonly root: string,
+    retention: LayerRetention = DEFAULT_LAYER_RETENTION,
+  ) {
+    this.layers = new LayerStore(root, retention);
+  }
 
   nameDir(name: string): string {
     if (!TEMPLATE_NAME.test(name)) throw new Error(`invalid template name ${JSON.stringify(name)}`);
@@ -107,6 +115,7 @@ export class TemplateStore {
   /** Removes a template and every version of it (the caller checks that nothing uses it). */
   async remove(name: string): Promise<void> {
     const dir = this.nameDir(name);
+    const layers = await this.layersOf(dir);
     // Out of the listing first (atomic), then the bytes.
     const gone = path.join(this.root, `.removed-${name}-${randomBytes(4).toString("hex")}`);
     try {
@@ -116,8 +125,20 @@ export class TemplateStore {
       throw err;
     }
     await rm(gone, { recursive: true, force: true });
-    // Its layers go too unless another template or a running build uses them.
-    await new LayerStore(this.root).sweep().catch(() => {});
+    // Its layers go too, at once (not kept for a rebuild: it was deleted), unless another
+    // template or a running build uses them.
+    await this.layers.sweep({ drop: layers }).catch(() => {});
+  }
+
+  /** The layers every version of the template in `dir` was built from. */
+  private async layersOf(dir: string): Promise<string[]> {
+    const keys: string[] = [];
+    for (const entry of await readdir(dir).catch(() => [] as string[])) {
+      if (entry.startsWith(".") || entry === "current") continue;
+      const meta = await this.read(path.join(dir, entry)).catch(() => undefined);
+      keys.push(...(meta?.layers ?? []));
+    }
+    return keys;
   }
 
   /** Removes unfinished builds left by a crash. */

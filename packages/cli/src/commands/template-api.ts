@@ -32,6 +32,8 @@ export async function buildTemplate(
     registryUser?: string;
     registryPasswordEnv?: string;
     detach?: boolean;
+    /** commander's --no-cache: false when given. */
+    cache?: boolean;
   },
 ): Promise<void> {
   const ctx = await contextOf(command);
@@ -59,6 +61,7 @@ export async function buildTemplate(
     ...(registry ? { registry } : {}),
     ...(o.cpu ? { cpuCount: o.cpu } : {}),
     ...(o.memory ? { memoryMB: o.memory } : {}),
+    ...(o.cache === false ? { force: true } : {}),
   });
   const ref = `${started.name}:${started.tag}`;
   if (o.detach) {

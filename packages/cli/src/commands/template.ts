@@ -80,6 +80,10 @@ Examples:
     .option("--registry-user <name>", "registry user (password from $WRENN_REGISTRY_PASSWORD)")
     .option("--detach", "start the build and return")
     .option("--json", "print the template as JSON when done")
+    .option(
+      "--no-cache",
+      "image builds: reuse no cached layer, pull the image and run every step again",
+    )
     .option("--force", "recipes: rebuild even when up to date")
     .action(async (name: string, context: string | undefined, o, command: Command) => {
       if (o.fromImage || o.fromTemplate || o.file) {

@@ -41,6 +41,12 @@ export const CreateTemplateBody = Type.Object(
     ),
     startCmd: Type.Optional(Type.String({ maxLength: 65_536 })),
     readyCmd: Type.Optional(Type.String({ maxLength: 65_536 })),
+    force: Type.Optional(
+      Type.Boolean({
+        description:
+          "Reuse no cached layer: pull the image and run every step again (the CLI's --no-cache, E2B's skipCache)",
+      }),
+    ),
     registry: Type.Optional(
       Type.Object(
         {

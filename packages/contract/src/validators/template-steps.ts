@@ -148,9 +148,10 @@ export const TEMPLATE_CACHED_MARKER = "CACHED";
 
 /**
  * A step's canonical form, the part of its layer's cache key that comes from the step itself:
- * its type and arguments, and for COPY the sha256 of the files it copies (never the client's
- * word for them). Same form, same parent layer and same user/workdir/env ⇒ same layer.
+ * its type and arguments, and for COPY a sha256 of the files it copies, computed by the agent
+ * from what they unpack to (paths, modes, contents; never the client's word for them, nor the
+ * archive's bytes). Same form, same parent layer and same user/workdir/env ⇒ same layer.
  */
-export function canonicalTemplateStep(step: TemplateStep, filesSha256?: string): string {
-  return JSON.stringify([step.type, step.args, step.type === "COPY" ? (filesSha256 ?? "") : ""]);
+export function canonicalTemplateStep(step: TemplateStep, filesDigest?: string): string {
+  return JSON.stringify([step.type, step.args, step.type === "COPY" ? (filesDigest ?? "") : ""]);
 }
