@@ -12,6 +12,7 @@ import {
   findSandboxByName,
   listSandboxes,
   runningSandboxes,
+  type SandboxRecord,
   toSandbox,
 } from "../store/sandbox-store.js";
 import { countByState } from "../store/sandbox-usage-store.js";
@@ -154,7 +155,7 @@ export async function endpoint(
   id: string,
 ): Promise<SandboxEndpoint> {
   const row = SANDBOX_ID_PATTERN.test(id)
-    ? await findSandbox(core.options.db, id, principal ? ownerScope(principal) : undefined)
+    ? await runningRowFirst(core, id, principal ? ownerScope(principal) : undefined)
     : null;
   if (!row) throw sandboxNotFound(id);
   if (row.state === "stopped") throw sandboxEnded(row);
@@ -176,6 +177,24 @@ export async function endpoint(
     client: core.options.registry.client(row.hostId),
     ...core.tokensOf(row),
   };
+}
+
+/**
+ * The sandbox's row for `endpoint`, from the endpoint cache while it is running (any write to
+ * it drops the entry), else from the database. The owner check is the query's own, applied to
+ * the cached row.
+ */
+async function runningRowFirst(
+  core: ServiceCore,
+  id: string,
+  ownerId: string | undefined,
+): Promise<SandboxRecord | null> {
+  const cached = core.endpoints.get(id);
+  if (cached) return ownerId === undefined || cached.ownerId === ownerId ? cached : null;
+  const mark = core.endpoints.mark();
+  const row = await findSandbox(core.options.db, id);
+  if (row) core.endpoints.put(row, mark);
+  return row && (ownerId === undefined || row.ownerId === ownerId) ? row : null;
 }
 
 /**

@@ -3,6 +3,7 @@ import type { HostClient } from "../hosts/host-client.js";
 import { trafficTokenOf } from "../secrets/traffic-token.js";
 import type { AuditEvent } from "../store/audit-store.js";
 import { findSandbox, type SandboxRecord, toSandbox } from "../store/sandbox-store.js";
+import { EndpointCache } from "./endpoint-cache.js";
 import {
   hostUnavailable,
   invalidState,
@@ -30,6 +31,8 @@ export function describe(error: unknown): string {
 export class ServiceCore {
   readonly deadlines: OperationDeadlines;
   readonly settleTimeoutMs: number;
+  /** Running sandboxes' rows for the proxy's per-request look-up (endpoint-cache.ts). */
+  readonly endpoints = new EndpointCache();
 
   constructor(readonly options: SandboxServiceOptions) {
     this.deadlines = options.deadlines ?? DEFAULT_DEADLINES;

@@ -3,6 +3,7 @@
 import type { Queryable } from "../db/database.js";
 import type { SandboxState } from "../service/sandbox-types.js";
 import { type SandboxRecord, type SandboxRow, toSandboxRecord } from "./sandbox-store.js";
+import { sandboxesWritten } from "./sandbox-writes.js";
 
 /** The database's clock: what a host's listing is compared against (rows changed after it). */
 export async function databaseNow(q: Queryable): Promise<Date> {
@@ -49,6 +50,7 @@ export async function markHostSandboxesMissing(db: Queryable, hostId: string): P
      WHERE host_id = $1 AND state IN ('running', 'paused', 'hibernated') RETURNING id`,
     [hostId],
   );
+  sandboxesWritten(result.rows.map((r) => r.id));
   return result.rows.map((r) => r.id);
 }
 
@@ -64,5 +66,6 @@ export async function claimRunningOnHostForPause(
      WHERE host_id = $1 AND state = 'running' RETURNING *`,
     [hostId, deadlineSeconds],
   );
+  sandboxesWritten(result.rows.map((r) => r.id));
   return result.rows.map(toSandboxRecord);
 }

@@ -1,6 +1,7 @@
 import { canTransition, type SandboxErrorReason, type SandboxStopReason } from "@wrenn/contract";
 import type { Queryable } from "../db/database.js";
 import type { EgressRules, Sandbox, SandboxState } from "../service/sandbox-types.js";
+import { sandboxesWritten } from "./sandbox-writes.js";
 
 /**
  * A sandbox as the services use it: the public record and what only the service reads (the
@@ -204,6 +205,7 @@ export async function findSandboxByName(
  */
 export async function deleteRefusedSandbox(q: Queryable, id: string): Promise<boolean> {
   const result = await q.query(`DELETE FROM sandboxes WHERE id = $1 AND state = 'starting'`, [id]);
+  if (result.rowCount > 0) sandboxesWritten([id]);
   return result.rowCount > 0;
 }
 
@@ -303,6 +305,7 @@ export async function updateSandbox(
     `UPDATE sandboxes SET ${sets.join(", ")} WHERE ${where.join(" AND ")} RETURNING *`,
     p.values,
   );
+  sandboxesWritten(result.rows.map((r) => r.id));
   return firstRecord(result.rows);
 }
 
@@ -410,6 +413,7 @@ export async function claimExpired(
      RETURNING s.*`,
     [limit, deadlines.pause, deadlines.stop],
   );
+  sandboxesWritten(result.rows.map((r) => r.id));
   return result.rows.map(toSandboxRecord);
 }
 
@@ -428,6 +432,7 @@ export async function claimStuck(
      RETURNING s.*`,
     [limit, inFlight, leaseSeconds],
   );
+  sandboxesWritten(result.rows.map((r) => r.id));
   return result.rows.map(toSandboxRecord);
 }
 
