@@ -217,7 +217,8 @@ export function otherHostAddress(): string {
   throw new Error("no non-loopback IPv4 address on this host");
 }
 
-export async function waitFor(cond: () => boolean, ms = 3000): Promise<void> {
+/** Generous by default: the processes it waits on start slowly on a loaded 2-core host. */
+export async function waitFor(cond: () => boolean, ms = 30_000): Promise<void> {
   const until = Date.now() + ms;
   while (!cond()) {
     if (Date.now() > until) throw new Error("condition not met in time");
