@@ -1,16 +1,17 @@
 #!/usr/bin/env node
 // The whole suite, as `npm test` runs it, in two lanes side by side (two cores):
-//   e2e:      the end-to-end files (one at a time: each starts real sandboxes), except the CLI's;
-//   unit+cli: the unit and envd-in-gVisor projects, then the CLI's end-to-end files and the
-//             SDK scenario.
-// One vitest runs its projects one after the other when a project is serial, which left a
-// core idle for the length of the unit projects; two lanes overlap them, and the CLI's files
-// and the SDK scenario (a third of the end-to-end time) move to the shorter lane so both end at
-// about the same time. Each test stack leases its own slot (ports, pool, prefix, table), so the lanes never
-// share anything.
+//   e2e:      end-to-end files, one at a time (each starts real sandboxes);
+//   unit+e2e: the unit and envd-in-gVisor projects, then end-to-end files too.
+// The end-to-end files are one shared queue, longest first: each lane takes the next file when
+// it is free, so both lanes end within about one file of each other whatever the machine's
+// speed (fixed lanes ended ten minutes apart). Each file is its own vitest (a few seconds of
+// start-up each). Each test stack leases its own slot (ports, pool, prefix, table), so the
+// lanes never share anything.
 //
 // With arguments it is plain `vitest run ARGS` (one file, one project, a filter).
 import { spawn, spawnSync } from "node:child_process";
+import { readdirSync } from "node:fs";
+import { sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { stripVTControlCharacters } from "node:util";
 
@@ -39,16 +40,30 @@ if (build.status !== 0) {
 }
 
 /**
- * The end-to-end files that run in the second lane, after the unit projects: the CLI's, and the
- * five-runtime SDK scenario (Node, Bun, Deno, Python, Go: the longest single file).
+ * The longest end-to-end files (seconds in a quiet run), taken first so that the last files
+ * taken are short ones; every other file follows in path order.
  */
-const SECOND_LANE_E2E = [
-  "tests/cli/",
-  "tests/sdk-scenario/scenario.test.ts",
-  "tests/sdk-scenario/failed-files.test.ts",
-  // Moved when the first lane ran 10 minutes longer than this one (2,678 s against 2,073 s).
+const LONGEST_FIRST = [
+  "tests/sdk-scenario/scenario.test.ts", // 410
   "tests/sdk-scenario/install.test.ts",
+  "tests/cli/sandbox-commands.test.ts", // 240
+  "tests/e2e-stack/honest-state.test.ts", // 140
+  "tests/admin/admin-ui.test.ts", // 130
+  "tests/cli/run-and-profiles.test.ts", // 125
+  "tests/e2e-stack/e2b-snapshots.test.ts", // 110
+  "tests/e2b-compat/sdk-matrix.test.ts", // 105
+  "tests/host-agent/isolation.test.ts", // 100
 ];
+
+/** Every end-to-end file (the e2e project includes every tests/ file named *.test.ts), longest first. */
+function endToEndFiles() {
+  const all = readdirSync(`${root}tests`, { recursive: true })
+    .map((f) => `tests/${String(f).split(sep).join("/")}`)
+    .filter((f) => f.endsWith(".test.ts"))
+    .sort();
+  const first = LONGEST_FIRST.filter((f) => all.includes(f));
+  return [...first, ...all.filter((f) => !first.includes(f))];
+}
 
 /**
  * Runs one vitest, each line prefixed with its lane's name; keeps its last lines for the
@@ -87,37 +102,36 @@ function vitestRun(name, vitestArgs, tail) {
   });
 }
 
-/** Runs a lane's vitests one after the other; a failed one does not stop the rest. */
-async function lane(name, runs) {
+/**
+ * Runs a lane: its own vitests first, then end-to-end files from the shared queue until it is
+ * empty. A failed vitest does not stop the rest.
+ */
+async function lane(name, runs, queue) {
   const started = Date.now();
   const tail = []; // the last lines of each vitest that failed
   let code = 0;
-  for (const vitestArgs of runs) {
+  const run = async (vitestArgs) => {
     const own = [];
     const c = await vitestRun(name, vitestArgs, own);
     if (c !== 0) {
       code = c;
       tail.push(...own);
     }
+  };
+  for (const vitestArgs of runs) await run(vitestArgs);
+  for (let file = queue.shift(); file !== undefined; file = queue.shift()) {
+    await run(["--project", "e2e", file]);
   }
   return { name, code, seconds: (Date.now() - started) / 1000, tail };
 }
 
 /** Each failed test's FAIL line, from both lanes, printed again at the very end. */
 const failures = [];
+const queue = endToEndFiles();
 const started = Date.now();
 const results = await Promise.all([
-  lane("e2e", [
-    [
-      "--project",
-      "e2e",
-      ...SECOND_LANE_E2E.flatMap((f) => ["--exclude", f.endsWith("/") ? `${f}**` : f]),
-    ],
-  ]),
-  lane("unit+cli", [
-    ["--project", "unit", "--project", "envd-gvisor"],
-    ["--project", "e2e", ...SECOND_LANE_E2E],
-  ]),
+  lane("e2e", [], queue),
+  lane("unit+e2e", [["--project", "unit", "--project", "envd-gvisor"]], queue),
 ]);
 console.log("");
 for (const r of results.filter((r) => r.code !== 0)) {
