@@ -100,6 +100,8 @@ var ErrorCodes = map[string]ErrorCodeSpec{
 
 	"too_many_ssh_tunnels": {Status: 429, Retryable: true, Message: "you have {max} SSH connections open already; close one first"},
 
+	"too_many_template_builds": {Status: 429, Retryable: true, Message: "you have {max} template builds running already; wait for one or cancel it"},
+
 	"too_many_ssh_keys": {Status: 429, Retryable: false, Message: "you have {max} SSH keys registered already; remove one first"},
 
 	"too_many_messages": {Status: 429, Retryable: true, Message: "too many messages"},
@@ -145,6 +147,12 @@ var ErrorCodes = map[string]ErrorCodeSpec{
 	"template_building": {Status: 409, Retryable: true, Message: "template {template} is being built"},
 
 	"template_step_failed": {Status: 400, Retryable: false, Message: "step {step} of the template build failed"},
+
+	"template_build_cancelled": {Status: 409, Retryable: false, Message: "the build of template {template} was cancelled"},
+
+	"template_build_timed_out": {Status: 408, Retryable: false, Message: "the build of template {template} ran past its time limit"},
+
+	"template_not_building": {Status: 409, Retryable: false, Message: "template {template} has no build running"},
 
 	"template_files_missing": {Status: 400, Retryable: false, Message: "the files of step {step} were not uploaded"},
 

@@ -30,7 +30,7 @@ import { HostService } from "./service/host-service.js";
 import { SANDBOX_DEFAULTS } from "./service/limits.js";
 import { DEFAULT_DEADLINES, SandboxService } from "./service/sandbox-service.js";
 import { SnapshotService } from "./service/snapshot-service.js";
-import { TemplateService } from "./service/template-service.js";
+import { DEFAULT_TEMPLATE_BUILD_LIMITS, TemplateService } from "./service/template-service.js";
 import { markHostSandboxesMissing } from "./store/host-sandboxes-store.js";
 import { VERSION } from "./version.js";
 import { HOSTD_PATH_PREFIX, hostdHandler } from "./workspaces/hostd-service.js";
@@ -165,6 +165,11 @@ export async function startControlPlane(
       registry,
       logger: logger.child({ component: "templates" }),
       filesDir: path.join(config.dataDir, "template-files"),
+      limits: {
+        timeoutSeconds:
+          config.templateBuildTimeoutSeconds ?? DEFAULT_TEMPLATE_BUILD_LIMITS.timeoutSeconds,
+        perOwner: config.templateBuildsPerOwner ?? DEFAULT_TEMPLATE_BUILD_LIMITS.perOwner,
+      },
     });
     const sandboxes = new SandboxService({
       templates,

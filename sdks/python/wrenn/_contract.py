@@ -208,6 +208,12 @@ ERROR_CODES: Dict[str, Dict[str, Any]] = {
         "retryable": True,
         "message": "you have {max} SSH connections open already; close one first",
     },
+    "too_many_template_builds": {
+        "status": 429,
+        "grpc": "resource_exhausted",
+        "retryable": True,
+        "message": "you have {max} template builds running already; wait for one or cancel it",
+    },
     "too_many_ssh_keys": {
         "status": 429,
         "grpc": "resource_exhausted",
@@ -345,6 +351,24 @@ ERROR_CODES: Dict[str, Dict[str, Any]] = {
         "grpc": "failed_precondition",
         "retryable": False,
         "message": "step {step} of the template build failed",
+    },
+    "template_build_cancelled": {
+        "status": 409,
+        "grpc": "canceled",
+        "retryable": False,
+        "message": "the build of template {template} was cancelled",
+    },
+    "template_build_timed_out": {
+        "status": 408,
+        "grpc": "deadline_exceeded",
+        "retryable": False,
+        "message": "the build of template {template} ran past its time limit",
+    },
+    "template_not_building": {
+        "status": 409,
+        "grpc": "failed_precondition",
+        "retryable": False,
+        "message": "template {template} has no build running",
     },
     "template_files_missing": {
         "status": 400,

@@ -5,6 +5,7 @@ import {
   DEFAULT_FAILED_CREATE_VISIBLE_SECONDS,
   type OperationDeadlines,
 } from "../service/sandbox-service.js";
+import { DEFAULT_TEMPLATE_BUILD_LIMITS } from "../service/template-service.js";
 
 export interface ControlPlaneConfig {
   /** Address to listen on; port 0 picks a free one. */
@@ -49,6 +50,10 @@ export interface ControlPlaneConfig {
   hostSilenceSeconds?: number;
   /** Lifetimes of host tokens; tests shorten them. */
   hostTokenLifetimes?: Partial<HostTokenLifetimes>;
+  /** Seconds a template build may run before it is stopped (WRENN_TEMPLATE_BUILD_TIMEOUT_S). */
+  templateBuildTimeoutSeconds?: number;
+  /** Template builds one owner may run at once (WRENN_TEMPLATE_BUILDS_PER_OWNER). */
+  templateBuildsPerOwner?: number;
 }
 
 export class ConfigError extends Error {}
@@ -140,6 +145,16 @@ export function loadConfig(
     schedulerPolicy: schedulerPolicy(env.WRENN_SCHEDULER),
     schedulerSampleK: positiveInt("WRENN_SCHEDULER_K", env.WRENN_SCHEDULER_K, 2),
     hostSilenceSeconds: positiveInt("WRENN_HOST_SILENCE_S", env.WRENN_HOST_SILENCE_S, 90),
+    templateBuildTimeoutSeconds: positiveInt(
+      "WRENN_TEMPLATE_BUILD_TIMEOUT_S",
+      env.WRENN_TEMPLATE_BUILD_TIMEOUT_S,
+      DEFAULT_TEMPLATE_BUILD_LIMITS.timeoutSeconds,
+    ),
+    templateBuildsPerOwner: positiveInt(
+      "WRENN_TEMPLATE_BUILDS_PER_OWNER",
+      env.WRENN_TEMPLATE_BUILDS_PER_OWNER,
+      DEFAULT_TEMPLATE_BUILD_LIMITS.perOwner,
+    ),
     backgroundLoops: true,
   };
 }

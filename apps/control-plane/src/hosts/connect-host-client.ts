@@ -34,8 +34,6 @@ export interface ConnectHostClientOptions {
   token?: string;
   /** Create waits for a boot and envd; everything else should be quick. */
   createTimeoutMs?: number;
-  /** How long a template build may run (default one hour). */
-  buildTimeoutMs?: number;
   callTimeoutMs?: number;
 }
 
@@ -230,7 +228,7 @@ export function createConnectHostClient(options: ConnectHostClientOptions): Host
           builtAt: t.builtAt ? timestampDate(t.builtAt).toISOString() : null,
         })),
       ),
-    buildTemplateFromImage: (r, onProgress) =>
+    buildTemplateFromImage: (r, onProgress, signal) =>
       call(async () => {
         for await (const res of client.buildTemplate(
           {
@@ -249,7 +247,8 @@ export function createConnectHostClient(options: ConnectHostClientOptions): Host
             force: r.force === true,
             cacheScope: r.cacheScope ?? "",
           },
-          { timeoutMs: options.buildTimeoutMs ?? 3_600_000 },
+          // No deadline of its own: the template service's time limit aborts `signal`.
+          { timeoutMs: 0, ...(signal ? { signal } : {}) },
         )) {
           if (res.event.case === "progress") {
             onProgress(res.event.value.phase, res.event.value.message);

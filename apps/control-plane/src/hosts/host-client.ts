@@ -147,6 +147,8 @@ export interface HostClient {
       cacheScope?: string;
     },
     onProgress: (step: string, message: string) => void,
+    /** Stops the build on the host (cancel, time limit): it fails with template_build_cancelled. */
+    signal?: AbortSignal,
   ): Promise<void>;
   /** Removes an image template; refused with template_in_use while sandboxes use it. */
   deleteTemplate(name: string): Promise<void>;

@@ -366,6 +366,8 @@ async function* buildStream(
               // Whose layers it may reuse; empty: none, and none it makes are reused.
               cacheScope: checkTemplateCacheScope(req.cacheScope),
               force: req.force,
+              // The control plane's cancel, its time limit, or its going away ends the build.
+              signal: ctx.signal,
               credentials: req.registryUsername
                 ? { username: req.registryUsername, password: req.registryPassword }
                 : undefined,
@@ -387,6 +389,8 @@ async function* buildStream(
       finished = true;
       wake?.();
     });
+  const onAbort = () => wake?.();
+  ctx.signal.addEventListener("abort", onAbort, { once: true });
   while (!ctx.signal.aborted) {
     while (queue.length > 0) {
       const p = queue.shift()!;
@@ -398,6 +402,7 @@ async function* buildStream(
     });
     wake = undefined;
   }
+  ctx.signal.removeEventListener("abort", onAbort);
   if (failure) {
     if (failure instanceof ConnectError) throw failure;
     throw new ConnectError((failure as Error).message, Code.FailedPrecondition);

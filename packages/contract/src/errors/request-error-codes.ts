@@ -233,6 +233,13 @@ export const REQUEST_ERROR_CODES = {
     retryable: true,
     message: "you have {max} SSH connections open already; close one first",
   },
+  /** The owner runs as many template builds as one owner may (WRENN_TEMPLATE_BUILDS_PER_OWNER). */
+  too_many_template_builds: {
+    status: 429,
+    grpc: "resource_exhausted",
+    retryable: true,
+    message: "you have {max} template builds running already; wait for one or cancel it",
+  },
   too_many_ssh_keys: {
     status: 429,
     grpc: "resource_exhausted",
