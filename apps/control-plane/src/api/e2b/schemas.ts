@@ -1,4 +1,4 @@
-import { ENV_VAR_NAME_PATTERN, LIMITS, StringMap } from "@wrenn/contract";
+import { ENV_VAR_NAME_PATTERN, LIMITS, SECRET_LIMITS, StringMap } from "@wrenn/contract";
 import { Type } from "typebox";
 
 /** E2B's error body: the SDK tells "not found" and "conflict" apart by `code`. */
@@ -223,4 +223,25 @@ export const ForkBody = Type.Object({
 export const ForkResult = Type.Object({
   sandbox: Type.Optional(Sandbox),
   error: Type.Optional(E2bError),
+});
+
+/** E2B's Secret: never the value. */
+export const E2bSecret = Type.Object({
+  secretID: Type.String(),
+  name: Type.String(),
+  currentVersion: Type.Integer(),
+  metadata: Type.Record(Type.String(), Type.String()),
+  createdAt: DateTime,
+  updatedAt: DateTime,
+});
+
+export const SecretListQuery = Type.Object({
+  limit: Type.Optional(
+    Type.Integer({ minimum: SECRET_LIMITS.list.min, maximum: SECRET_LIMITS.list.max }),
+  ),
+  nextToken: Type.Optional(Type.String({ maxLength: SECRET_LIMITS.cursorLength })),
+});
+
+export const SecretIdParams = Type.Object({
+  secretID: Type.String({ minLength: 1, maxLength: SECRET_LIMITS.nameLength }),
 });
