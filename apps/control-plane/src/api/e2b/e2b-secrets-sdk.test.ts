@@ -1,5 +1,8 @@
+import { Writable } from "node:stream";
 import { Secret, SecretError, SecretNotFoundError } from "e2b";
+import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { startControlPlane } from "../../control-plane.js";
 import { createKey, type UserKey } from "../../testing/api-helpers.js";
 import { startTestStack, type TestStack } from "../../testing/test-control-plane.js";
 import { freshDatabase, releaseTestDatabases } from "../../testing/test-databases.js";
@@ -11,9 +14,19 @@ describe("E2B's Secret client", () => {
   let stack: TestStack;
   let user: UserKey;
   let opts: { apiKey: string; apiUrl: string; requestTimeoutMs: number };
+  const logLines: string[] = [];
 
   beforeAll(async () => {
     stack = await startTestStack(await freshDatabase("pglite"));
+    // A control plane that logs everything, to check that no value reaches the log.
+    await stack.cp.close();
+    const sink = new Writable({
+      write(chunk, _encoding, done) {
+        logLines.push(chunk.toString());
+        done();
+      },
+    });
+    stack.cp = await startControlPlane(stack.config, { logger: pino({ level: "trace" }, sink) });
     user = await createKey(stack, { name: "e2b secrets" });
     opts = { apiKey: user.key, apiUrl: stack.cp.url, requestTimeoutMs: 20_000 };
   });
@@ -65,5 +78,12 @@ describe("E2B's Secret client", () => {
     const bad = await Secret.create("bad name", "v", opts).catch((e: unknown) => e);
     expect(bad).toBeInstanceOf(SecretError);
     expect(String(bad)).toMatch(/400: /);
+  });
+
+  test("no value reached the log", () => {
+    expect(logLines.length).toBeGreaterThan(10);
+    const log = logLines.join("");
+    expect(log).toContain("/secrets");
+    expect(log).not.toContain("sk-e2b-sdk-value");
   });
 });

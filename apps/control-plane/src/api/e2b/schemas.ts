@@ -1,4 +1,11 @@
-import { ENV_VAR_NAME_PATTERN, LIMITS, SECRET_LIMITS, StringMap } from "@wrenn/contract";
+import {
+  ENV_VAR_NAME_PATTERN,
+  LIMITS,
+  ListSecretsQuery,
+  SECRET_LIMITS,
+  Secret,
+  StringMap,
+} from "@wrenn/contract";
 import { Type } from "typebox";
 
 /** E2B's error body: the SDK tells "not found" and "conflict" apart by `code`. */
@@ -225,21 +232,14 @@ export const ForkResult = Type.Object({
   error: Type.Optional(E2bError),
 });
 
-/** E2B's Secret: never the value. */
-export const E2bSecret = Type.Object({
-  secretID: Type.String(),
-  name: Type.String(),
-  currentVersion: Type.Integer(),
-  metadata: Type.Record(Type.String(), Type.String()),
-  createdAt: DateTime,
-  updatedAt: DateTime,
-});
+/** E2B's Secret: /v1's Secret with the id under E2B's name. Never the value. */
+const { id: secretId, ...secretRest } = Secret.properties;
+export const E2bSecret = Type.Object({ secretID: secretId, ...secretRest });
 
+/** /v1's list query under E2B's name for the cursor. */
 export const SecretListQuery = Type.Object({
-  limit: Type.Optional(
-    Type.Integer({ minimum: SECRET_LIMITS.list.min, maximum: SECRET_LIMITS.list.max }),
-  ),
-  nextToken: Type.Optional(Type.String({ maxLength: SECRET_LIMITS.cursorLength })),
+  limit: ListSecretsQuery.properties.limit,
+  nextToken: ListSecretsQuery.properties.cursor,
 });
 
 export const SecretIdParams = Type.Object({
