@@ -177,7 +177,7 @@ export const UpdateSecretBody = Type.Object(
       }),
     ),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, examples: [{ value: "sk-…", metadata: { rotated: "2026-12" } }] },
 );
 export type UpdateSecretBody = Static<typeof UpdateSecretBody>;
 
