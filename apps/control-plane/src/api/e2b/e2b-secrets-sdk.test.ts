@@ -1,10 +1,7 @@
-import { Writable } from "node:stream";
 import { Secret, SecretError, SecretNotFoundError } from "e2b";
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { startControlPlane } from "../../control-plane.js";
 import { createKey, type UserKey } from "../../testing/api-helpers.js";
-import { startTestStack, type TestStack } from "../../testing/test-control-plane.js";
+import { captureLogs, startTestStack, type TestStack } from "../../testing/test-control-plane.js";
 import { freshDatabase, releaseTestDatabases } from "../../testing/test-databases.js";
 
 // The official e2b SDK's Secret client (e2b@2.51.0) against Wrenn's /secrets.
@@ -14,19 +11,12 @@ describe("E2B's Secret client", () => {
   let stack: TestStack;
   let user: UserKey;
   let opts: { apiKey: string; apiUrl: string; requestTimeoutMs: number };
-  const logLines: string[] = [];
+  let logLines: string[] = [];
 
   beforeAll(async () => {
     stack = await startTestStack(await freshDatabase("pglite"));
     // A control plane that logs everything, to check that no value reaches the log.
-    await stack.cp.close();
-    const sink = new Writable({
-      write(chunk, _encoding, done) {
-        logLines.push(chunk.toString());
-        done();
-      },
-    });
-    stack.cp = await startControlPlane(stack.config, { logger: pino({ level: "trace" }, sink) });
+    logLines = await captureLogs(stack);
     user = await createKey(stack, { name: "e2b secrets" });
     opts = { apiKey: user.key, apiUrl: stack.cp.url, requestTimeoutMs: 20_000 };
   });
