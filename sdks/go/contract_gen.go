@@ -104,6 +104,10 @@ var ErrorCodes = map[string]ErrorCodeSpec{
 
 	"too_many_ssh_keys": {Status: 429, Retryable: false, Message: "you have {max} SSH keys registered already; remove one first"},
 
+	"too_many_secrets": {Status: 429, Retryable: false, Message: "you have {max} secrets already; delete one first"},
+
+	"secrets_disabled": {Status: 403, Retryable: false, Message: "secrets are turned off on this server (WRENN_SECRETS=off); ask its operator"},
+
 	"too_many_messages": {Status: 429, Retryable: true, Message: "too many messages"},
 
 	"not_enough_space": {Status: 507, Retryable: false, Message: "the sandbox's disk is full"},
@@ -115,6 +119,8 @@ var ErrorCodes = map[string]ErrorCodeSpec{
 	"workspace_not_found": {Status: 404, Retryable: false, Message: "workspace {name} not found"},
 
 	"ssh_key_not_found": {Status: 404, Retryable: false, Message: "ssh key {id} not found"},
+
+	"secret_not_found": {Status: 404, Retryable: false, Message: "secret {name} not found; create it with `wrenn secret set {name}` or POST /secrets"},
 
 	"file_not_found": {Status: 404, Retryable: false, Message: "no such file or directory"},
 
@@ -161,6 +167,8 @@ var ErrorCodes = map[string]ErrorCodeSpec{
 	"workspace_name_taken": {Status: 409, Retryable: false, Message: "you already have a workspace named {name}"},
 
 	"ssh_key_taken": {Status: 409, Retryable: false, Message: "this key ({fingerprint}) is registered already"},
+
+	"secret_name_taken": {Status: 409, Retryable: false, Message: "you have a secret named {name} already; update it with POST /secrets/{name}"},
 
 	"workspace_no_sshd": {Status: 409, Retryable: false, Message: "this workspace's image has no sshd: {detail}"},
 

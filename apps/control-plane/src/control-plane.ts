@@ -23,6 +23,7 @@ import { FleetScheduler, policyFor } from "./scheduler/fleet-scheduler.js";
 import type { Scheduler } from "./scheduler/scheduler.js";
 import { SingleHostScheduler } from "./scheduler/single-host-scheduler.js";
 import { loadSecretKey } from "./secrets/secret-key.js";
+import { SecretService } from "./secrets/secret-service.js";
 import { TokenCipher } from "./secrets/token-cipher.js";
 import { ApiKeyService, bootstrapAdminKey } from "./service/api-key-service.js";
 import { AuditLog } from "./service/audit-log.js";
@@ -56,6 +57,8 @@ export interface ControlPlane {
   keys: ApiKeyService;
   hosts: HostService;
   workspaces: WorkspaceService;
+  /** Owners' secrets; resolvePlaceholders fills `${e2b.secrets.NAME}` for the egress path. */
+  secrets: SecretService;
   enrollment: HostEnrollment;
   exec: ExecService;
   files: FileService;
@@ -226,6 +229,7 @@ export async function startControlPlane(
     });
 
     const sshKeys = new SshKeyService(db, audit);
+    const secrets = new SecretService({ db, cipher, audit, enabled: config.secrets ?? true });
     const sshd = new WorkspaceSshd(exec, sshKeys, logger.child({ component: "sshd" }));
     const workspaces = new WorkspaceService({
       db,
@@ -254,6 +258,7 @@ export async function startControlPlane(
       workspaces,
       sshKeys,
       sshTunnels,
+      secrets,
       rpc: {
         prefix: HOSTD_PATH_PREFIX,
         handler: hostdHandler({ workspaces, keys, logger: logger.child({ component: "hostd" }) }),
@@ -297,6 +302,7 @@ export async function startControlPlane(
       exec,
       files,
       workspaces,
+      secrets,
       registry,
       scheduler,
       monitor,

@@ -16,6 +16,7 @@ export * from "./schemas/sandbox-schemas.js";
 export * from "./schemas/shared.js";
 export * from "./schemas/snapshot-schemas.js";
 export * from "./schemas/template-schemas.js";
+export * from "./secrets.js";
 export * from "./ssh-keys.js";
 export * from "./validators/agent-create.js";
 export * from "./validators/dockerfile.js";

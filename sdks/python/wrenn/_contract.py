@@ -220,6 +220,18 @@ ERROR_CODES: Dict[str, Dict[str, Any]] = {
         "retryable": False,
         "message": "you have {max} SSH keys registered already; remove one first",
     },
+    "too_many_secrets": {
+        "status": 429,
+        "grpc": "resource_exhausted",
+        "retryable": False,
+        "message": "you have {max} secrets already; delete one first",
+    },
+    "secrets_disabled": {
+        "status": 403,
+        "grpc": "permission_denied",
+        "retryable": False,
+        "message": "secrets are turned off on this server (WRENN_SECRETS=off); ask its operator",
+    },
     "too_many_messages": {
         "status": 429,
         "grpc": "resource_exhausted",
@@ -255,6 +267,12 @@ ERROR_CODES: Dict[str, Dict[str, Any]] = {
         "grpc": "not_found",
         "retryable": False,
         "message": "ssh key {id} not found",
+    },
+    "secret_not_found": {
+        "status": 404,
+        "grpc": "not_found",
+        "retryable": False,
+        "message": "secret {name} not found; create it with `wrenn secret set {name}` or POST /secrets",
     },
     "file_not_found": {
         "status": 404,
@@ -393,6 +411,12 @@ ERROR_CODES: Dict[str, Dict[str, Any]] = {
         "grpc": "already_exists",
         "retryable": False,
         "message": "this key ({fingerprint}) is registered already",
+    },
+    "secret_name_taken": {
+        "status": 409,
+        "grpc": "already_exists",
+        "retryable": False,
+        "message": "you have a secret named {name} already; update it with POST /secrets/{name}",
     },
     "workspace_no_sshd": {
         "status": 409,

@@ -3,6 +3,7 @@ import { createKey, createSandbox, snapshot, type UserKey } from "../testing/api
 import { startTestStack, type TestStack } from "../testing/test-control-plane.js";
 import { DATABASE_KINDS, freshDatabase, releaseTestDatabases } from "../testing/test-databases.js";
 import { badTextCases, e2bCases } from "./bad-input-cases/e2b-cases.js";
+import { secretCases } from "./bad-input-cases/secret-cases.js";
 import { v1CreateCases } from "./bad-input-cases/v1-create-cases.js";
 import { v1QueryCases } from "./bad-input-cases/v1-query-cases.js";
 
@@ -30,7 +31,7 @@ describe.each(DATABASE_KINDS)("bad input on %s", (kind) => {
   });
   afterAll(() => stack?.close());
 
-  test.each([...v1CreateCases, ...v1QueryCases, ...e2bCases, ...badTextCases])(
+  test.each([...v1CreateCases, ...v1QueryCases, ...e2bCases, ...badTextCases, ...secretCases])(
     "$name → $status",
     async (c) => {
       const keys: Record<string, string | null> = {

@@ -23,6 +23,8 @@ export interface ControlPlaneConfig {
    * default: only their allowOut is reachable. True matches E2B (allow_internet_access: true).
    */
   defaultInternet?: boolean;
+  /** The /secrets API (WRENN_SECRETS, default on); off answers it with 403 secrets_disabled. */
+  secrets?: boolean;
   agentUrl: string;
   agentToken?: string;
   /** 32 bytes (hex or base64) sealing envd tokens; shared by control planes on one database. */
@@ -89,8 +91,8 @@ function positiveInt(name: string, value: string | undefined, fallback: number):
 
 function bool(name: string, value: string | undefined, fallback: boolean): boolean {
   if (value === undefined || value === "") return fallback;
-  if (/^(true|1|yes)$/i.test(value)) return true;
-  if (/^(false|0|no)$/i.test(value)) return false;
+  if (/^(true|1|yes|on)$/i.test(value)) return true;
+  if (/^(false|0|no|off)$/i.test(value)) return false;
   throw new ConfigError(`${name} must be true or false, got ${JSON.stringify(value)}`);
 }
 
@@ -122,6 +124,7 @@ export function loadConfig(
     apiKey: nonEmpty(env.WRENN_API_KEY),
     domain: nonEmpty(env.WRENN_DOMAIN),
     defaultInternet: bool("WRENN_DEFAULT_INTERNET", env.WRENN_DEFAULT_INTERNET, false),
+    secrets: bool("WRENN_SECRETS", env.WRENN_SECRETS, true),
     agentUrl: url("WRENN_AGENT_URL", env.WRENN_AGENT_URL || "http://127.0.0.1:7070"),
     agentToken: nonEmpty(env.WRENN_AGENT_TOKEN),
     secretKey: nonEmpty(env.WRENN_SECRET_KEY),

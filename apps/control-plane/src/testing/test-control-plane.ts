@@ -1,4 +1,5 @@
 // Starts a control plane on a fresh database next to a fake host agent, for API tests.
+import { Writable } from "node:stream";
 import { pino } from "pino";
 import type { ControlPlaneConfig } from "../config/config.js";
 import { type ControlPlane, startControlPlane } from "../control-plane.js";
@@ -84,4 +85,21 @@ export async function startTestStack(
     },
   };
   return stack;
+}
+
+/**
+ * Swaps the stack's control plane for one that logs everything (trace level) into the returned
+ * array: for tests that check what never reaches the log (keys, secrets' values).
+ */
+export async function captureLogs(stack: TestStack): Promise<string[]> {
+  const lines: string[] = [];
+  await stack.cp.close();
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      lines.push(chunk.toString());
+      done();
+    },
+  });
+  stack.cp = await startControlPlane(stack.config, { logger: pino({ level: "trace" }, sink) });
+  return lines;
 }

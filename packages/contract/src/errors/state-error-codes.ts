@@ -86,6 +86,13 @@ export const STATE_ERROR_CODES = {
     retryable: false,
     message: "this key ({fingerprint}) is registered already",
   },
+  /** The owner has a secret of that name already (names are unique per owner, any case). */
+  secret_name_taken: {
+    status: 409,
+    grpc: "already_exists",
+    retryable: false,
+    message: "you have a secret named {name} already; update it with POST /secrets/{name}",
+  },
   /** The workspace's image has no OpenSSH server, so nothing can answer `wrenn ssh`. */
   workspace_no_sshd: {
     status: 409,

@@ -1,4 +1,11 @@
-import { ENV_VAR_NAME_PATTERN, LIMITS, StringMap } from "@wrenn/contract";
+import {
+  ENV_VAR_NAME_PATTERN,
+  LIMITS,
+  ListSecretsQuery,
+  SECRET_LIMITS,
+  Secret,
+  StringMap,
+} from "@wrenn/contract";
 import { Type } from "typebox";
 
 /** E2B's error body: the SDK tells "not found" and "conflict" apart by `code`. */
@@ -223,4 +230,18 @@ export const ForkBody = Type.Object({
 export const ForkResult = Type.Object({
   sandbox: Type.Optional(Sandbox),
   error: Type.Optional(E2bError),
+});
+
+/** E2B's Secret: /v1's Secret with the id under E2B's name. Never the value. */
+const { id: secretId, ...secretRest } = Secret.properties;
+export const E2bSecret = Type.Object({ secretID: secretId, ...secretRest });
+
+/** /v1's list query under E2B's name for the cursor. */
+export const SecretListQuery = Type.Object({
+  limit: ListSecretsQuery.properties.limit,
+  nextToken: ListSecretsQuery.properties.cursor,
+});
+
+export const SecretIdParams = Type.Object({
+  secretID: Type.String({ minLength: 1, maxLength: SECRET_LIMITS.nameLength }),
 });
