@@ -29,6 +29,7 @@ import { AuditLog } from "./service/audit-log.js";
 import { HostService } from "./service/host-service.js";
 import { SANDBOX_DEFAULTS } from "./service/limits.js";
 import { DEFAULT_DEADLINES, SandboxService } from "./service/sandbox-service.js";
+import type { SecretResolver } from "./service/secret-resolver.js";
 import { SnapshotService } from "./service/snapshot-service.js";
 import { TemplateService } from "./service/template-service.js";
 import { markHostSandboxesMissing } from "./store/host-sandboxes-store.js";
@@ -72,6 +73,11 @@ export interface ControlPlane {
 export interface StartOptions {
   /** Defaults to a pino logger at config.logLevel with API keys and tokens redacted. */
   logger?: Logger;
+  /**
+   * Fills network.rules' `${e2b.secrets.NAME}` placeholders. Unset: placeholders are refused.
+   * The /secrets store is wired here when it exists.
+   */
+  secrets?: SecretResolver;
 }
 
 /** A pino logger with API keys and tokens redacted; to stdout unless a destination is given. */
@@ -177,6 +183,7 @@ export async function startControlPlane(
       defaults: { ...SANDBOX_DEFAULTS, allowInternet: config.defaultInternet ?? false },
       deadlines,
       failedCreateVisibleSeconds: config.failedCreateVisibleSeconds,
+      ...(options.secrets ? { secrets: options.secrets } : {}),
     });
     const snapshots = new SnapshotService({
       db,

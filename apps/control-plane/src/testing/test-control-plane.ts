@@ -2,6 +2,7 @@
 import { pino } from "pino";
 import type { ControlPlaneConfig } from "../config/config.js";
 import { type ControlPlane, startControlPlane } from "../control-plane.js";
+import type { SecretResolver } from "../service/secret-resolver.js";
 import { FakeHostAgent, type FakeHostAgentOptions } from "./fake-host-agent.js";
 import type { DatabaseTarget } from "./test-databases.js";
 
@@ -33,6 +34,7 @@ export async function startTestStack(
     agent?: FakeHostAgentOptions;
     agentToken?: string;
     config?: Partial<ControlPlaneConfig>;
+    secrets?: SecretResolver;
   } = {},
 ): Promise<TestStack> {
   const agent = new FakeHostAgent({ ...options.agent, token: options.agentToken });
@@ -54,7 +56,10 @@ export async function startTestStack(
   };
   const logger = pino({ level: process.env.WRENN_TEST_LOG ?? "silent" });
   const stack: TestStack = {
-    cp: await startControlPlane(config, { logger }),
+    cp: await startControlPlane(config, {
+      logger,
+      ...(options.secrets ? { secrets: options.secrets } : {}),
+    }),
     agent,
     config,
     async call(method, path, o = {}) {

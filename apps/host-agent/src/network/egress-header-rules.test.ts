@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promis
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import type { EgressRules } from "@wrenn/contract";
+import type { EgressHeaderRules } from "@wrenn/contract";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RecordStore } from "../sandboxes/record-store.js";
@@ -43,7 +43,7 @@ let dir: string;
 const servers: Listener[] = [];
 const netnsConf: string[] = [];
 
-const rules = (value: string): EgressRules => ({
+const rules = (value: string): EgressHeaderRules => ({
   "api.test": [{ transform: { headers: { "X-Api-Key": value } } }],
   "*.svc.test": [{ transform: { headers: { "X-Api-Key": `wild ${value}` } } }],
   // A rule for a name allowOut does not list: it must not open it.

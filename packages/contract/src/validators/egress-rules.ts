@@ -14,14 +14,17 @@ export interface EgressHeaderTransform {
  * `${e2b.secrets.NAME}` placeholders, filled in by the control plane before the rules reach the
  * agent, so the value never enters the sandbox.
  */
-export type EgressRules = Record<string, EgressHeaderTransform[]>;
+export type EgressHeaderRules = Record<string, EgressHeaderTransform[]>;
 
 /** An HTTP token (RFC 9110 §5.6.2): what a header name is made of. */
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** Printable ASCII and tab: no CR, LF or NUL that could end the header or the request early. */
 const HEADER_VALUE = /^[\x20-\x7e\t]*$/;
-/** A placeholder as E2B writes it; any other `${` is refused so a typo is not sent verbatim. */
-export const SECRET_PLACEHOLDER = /\$\{e2b\.secrets\.([A-Za-z_][A-Za-z0-9_]{0,127})\}/g;
+/**
+ * A placeholder as E2B writes it, NAME as the secrets store's names (letters, digits, _ and -,
+ * at most 128); any other `${` is refused so a typo is not sent verbatim.
+ */
+const PLACEHOLDER = /\$\{e2b\.secrets\.([A-Za-z0-9_-]{1,128})\}/g;
 
 /**
  * Headers a rule may not set: they frame the message or the connection (a rule setting them
@@ -53,10 +56,10 @@ function checkHeaderValue(where: string, value: unknown): string {
   if (!HEADER_VALUE.test(value)) {
     throw invalidInput(`${where} must be printable ASCII with no CR, LF or control characters`);
   }
-  const rest = value.replace(SECRET_PLACEHOLDER, "");
-  if (rest.includes("${")) {
+  const rest = value.replace(PLACEHOLDER, "");
+  if (rest.includes(`\${`)) {
     throw invalidInput(
-      `${where} has a malformed placeholder: write \${e2b.secrets.NAME} (NAME: letters, digits, _)`,
+      `${where} has a malformed placeholder: write \${e2b.secrets.NAME} (NAME: letters, digits, _ or -)`,
     );
   }
   return value;
@@ -118,7 +121,7 @@ function checkTransforms(where: string, list: unknown): EgressHeaderTransform[] 
  * framing ones), values printable without CR/LF, placeholders well formed, counts bounded by
  * LIMITS. Undefined or `{}` gives undefined (no rules).
  */
-export function checkEgressRules(name: string, value: unknown): EgressRules | undefined {
+export function checkEgressRules(name: string, value: unknown): EgressHeaderRules | undefined {
   if (value === undefined || value === null) return undefined;
   if (!isPlainObject(value)) {
     throw invalidInput(`${name} must be an object of domain -> [{transform: {headers}}]`);
@@ -129,7 +132,7 @@ export function checkEgressRules(name: string, value: unknown): EgressRules | un
       `${name} has ${entries.length} domains (at most ${LIMITS.egressRuleDomains})`,
     );
   }
-  const out: EgressRules = {};
+  const out: EgressHeaderRules = {};
   for (const [domain, list] of entries) {
     const shown = JSON.stringify(domain.slice(0, LIMITS.egressEntryLength));
     const canonical = egressDomain(domain);
@@ -142,13 +145,33 @@ export function checkEgressRules(name: string, value: unknown): EgressRules | un
   return entries.length === 0 ? undefined : out;
 }
 
+/**
+ * Header values once their placeholders are filled in: still printable ASCII without CR/LF and
+ * within the length limit (a secret may hold text no header can carry). The message never
+ * quotes the value.
+ */
+export function checkResolvedEgressRules(rules: EgressHeaderRules): EgressHeaderRules {
+  for (const [domain, list] of Object.entries(rules)) {
+    for (const r of list) {
+      for (const [name, value] of Object.entries(r.transform.headers)) {
+        if (value.length > LIMITS.egressRuleHeaderValueLength || !HEADER_VALUE.test(value)) {
+          throw invalidInput(
+            `network.rules[${JSON.stringify(domain)}] header ${name}: the secret's value cannot be sent in an HTTP header (printable ASCII, at most ${LIMITS.egressRuleHeaderValueLength} characters); store a value that can`,
+          );
+        }
+      }
+    }
+  }
+  return rules;
+}
+
 /** The secret names the rules' placeholders refer to, each once. */
-export function egressRuleSecretNames(rules: EgressRules | undefined): string[] {
+export function egressRuleSecretNames(rules: EgressHeaderRules | undefined): string[] {
   const names = new Set<string>();
   for (const list of Object.values(rules ?? {})) {
     for (const r of list) {
       for (const v of Object.values(r.transform.headers)) {
-        for (const m of v.matchAll(SECRET_PLACEHOLDER)) names.add(m[1]!);
+        for (const m of v.matchAll(PLACEHOLDER)) names.add(m[1]!);
       }
     }
   }
@@ -157,10 +180,10 @@ export function egressRuleSecretNames(rules: EgressRules | undefined): string[] 
 
 /** The same rules with every header value passed through `fill` (placeholders resolved). */
 export async function mapEgressRuleValues(
-  rules: EgressRules,
+  rules: EgressHeaderRules,
   fill: (value: string) => Promise<string>,
-): Promise<EgressRules> {
-  const out: EgressRules = {};
+): Promise<EgressHeaderRules> {
+  const out: EgressHeaderRules = {};
   for (const [domain, list] of Object.entries(rules)) {
     out[domain] = [];
     for (const r of list) {
@@ -178,7 +201,7 @@ export async function mapEgressRuleValues(
  * wildcard over a shorter one; its transforms apply in order.
  */
 export function egressRuleHeadersFor(
-  rules: EgressRules | undefined,
+  rules: EgressHeaderRules | undefined,
   raw: string,
 ): Array<[string, string]> | undefined {
   const host = egressHostName(raw);
@@ -200,13 +223,13 @@ export function egressRuleHeadersFor(
   return rules[best]!.flatMap((r) => Object.entries(r.transform.headers));
 }
 
-/** EgressRules as hostagent.proto carries them (NetworkPolicy.rules, field 4). */
+/** EgressHeaderRules as hostagent.proto carries them (NetworkPolicy.rules, field 4). */
 export interface EgressRuleWire {
   domain: string;
   transforms: Array<{ headers: Record<string, string> }>;
 }
 
-export function egressRulesToWire(rules: EgressRules | undefined): EgressRuleWire[] {
+export function egressRulesToWire(rules: EgressHeaderRules | undefined): EgressRuleWire[] {
   return Object.entries(rules ?? {}).map(([domain, list]) => ({
     domain,
     transforms: list.map((r) => ({ headers: { ...r.transform.headers } })),

@@ -5,7 +5,7 @@ import {
   invalidInput,
 } from "../errors/error-codes.js";
 import { LIMITS } from "../limits.js";
-import { checkEgressRules, type EgressRules } from "./egress-rules.js";
+import { checkEgressRules, type EgressHeaderRules } from "./egress-rules.js";
 
 const OCTET = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
 const PREFIX = /^(3[0-2]|[12]?\d)$/;
@@ -165,10 +165,10 @@ export interface EgressPolicy {
   allowOut: string[];
   denyOut: string[];
   /**
-   * Header rules per domain (see EgressRules): never allow anything by themselves. Absent when
+   * Header rules per domain (see EgressHeaderRules): never allow anything by themselves. Absent when
    * there are none. Between the control plane and the agent the values are resolved secrets.
    */
-  rules?: EgressRules;
+  rules?: EgressHeaderRules;
 }
 
 /** Checks both lists of a policy; `allowInternet` defaults to false (no internet). */

@@ -75,10 +75,11 @@ export type NetworkPolicy = Message<"wrenn.hostagent.v1.NetworkPolicy"> & {
   denyOut: string[];
 
   /**
-   * Header rules per domain (@wrenn/contract EgressRules), with placeholders already filled in
-   * by the control plane: the agent's egress proxy sets these headers on HTTP(S) requests to
-   * the domain (terminating TLS with the sandbox's own CA). Never allow a domain by themselves.
-   * The agent keeps them in memory only (values are secrets). Field 5 is egress_proxy.
+   * Header rules per domain (@wrenn/contract EgressHeaderRules), placeholders already filled
+   * in by the control plane: the agent's egress proxy sets these headers on HTTP(S) requests
+   * to the domain (terminating TLS with the sandbox's own CA). They never allow a domain by
+   * themselves. The agent keeps them in memory only (values are secrets) and never returns
+   * them. Field 5 is egress_proxy.
    *
    * @generated from field: repeated wrenn.hostagent.v1.EgressRule rules = 4;
    */
