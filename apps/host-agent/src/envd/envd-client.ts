@@ -86,6 +86,21 @@ export class EnvdClient {
     }
   }
 
+  /** Reads a text file inside the sandbox as `user`; undefined when it does not exist. */
+  async readFile(path: string, user: string, token?: string): Promise<string | undefined> {
+    const res = await this.request(
+      "GET",
+      `/files?${new URLSearchParams({ path, username: user })}`,
+      "",
+      token ? { [ENVD_ACCESS_TOKEN_HEADER]: token } : {},
+    );
+    if (res.status === 404) return undefined;
+    if (res.status !== 200) {
+      throw new EnvdError(`envd could not read ${path} (${res.status}): ${res.body.slice(0, 200)}`);
+    }
+    return res.body;
+  }
+
   /**
    * Asks envd to close its listener and reset its connections before a checkpoint; then
    * closes our own connection first, so no socket inside the sandbox lingers.

@@ -188,6 +188,14 @@ export class NetworkManager {
     return withoutRules(policy);
   }
 
+  /** The sandbox's CA for header rules (see EgressProxy.sandboxCa). */
+  async egressCa(runtimeId: RuntimeId): Promise<string | undefined> {
+    if (!this.proxy) return undefined;
+    await this.init();
+    const record = this.requireRecord(runtimeId);
+    return this.proxy.sandboxCa(this.layout.addresses(record).guestIp, record.sandboxId);
+  }
+
   /** Host names in allowOut need the egress proxy; without one they could not be enforced. */
   private resolve(policy: NetworkPolicyRequest | undefined): NetworkPolicy {
     const resolved = resolvePolicy(policy);
