@@ -1,6 +1,6 @@
 import {
+  checkEgressHeaderRules,
   checkEgressList,
-  checkEgressRules,
   type EgressPolicy,
   egressDomains,
   egressOpen,
@@ -76,7 +76,7 @@ export function resolvePolicy(policy: unknown): NetworkPolicy {
   const denyOut = resolveList("denyOut", p.denyOut, false);
   let rules: NetworkPolicy["rules"];
   try {
-    rules = checkEgressRules("policy.rules", p.rules);
+    rules = checkEgressHeaderRules("policy.rules", p.rules);
   } catch (err) {
     throw invalidArgument((err as Error).message);
   }

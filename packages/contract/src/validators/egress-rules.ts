@@ -121,7 +121,10 @@ function checkTransforms(where: string, list: unknown): EgressHeaderTransform[] 
  * framing ones), values printable without CR/LF, placeholders well formed, counts bounded by
  * LIMITS. Undefined or `{}` gives undefined (no rules).
  */
-export function checkEgressRules(name: string, value: unknown): EgressHeaderRules | undefined {
+export function checkEgressHeaderRules(
+  name: string,
+  value: unknown,
+): EgressHeaderRules | undefined {
   if (value === undefined || value === null) return undefined;
   if (!isPlainObject(value)) {
     throw invalidInput(`${name} must be an object of domain -> [{transform: {headers}}]`);
@@ -237,7 +240,7 @@ export function egressRulesToWire(rules: EgressHeaderRules | undefined): EgressR
 }
 
 /**
- * The proto's list back in the contract's shape, unchecked (checkEgressRules follows). A
+ * The proto's list back in the contract's shape, unchecked (checkEgressHeaderRules follows). A
  * domain listed twice keeps both lists so the check refuses it rather than one winning.
  */
 export function egressRulesFromWire(

@@ -5,7 +5,7 @@ import {
   invalidInput,
 } from "../errors/error-codes.js";
 import { LIMITS } from "../limits.js";
-import { checkEgressRules, type EgressHeaderRules } from "./egress-rules.js";
+import { checkEgressHeaderRules, type EgressHeaderRules } from "./egress-rules.js";
 
 const OCTET = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
 const PREFIX = /^(3[0-2]|[12]?\d)$/;
@@ -181,7 +181,7 @@ export function checkEgressPolicy(value: {
   if (value.allowInternet !== undefined && typeof value.allowInternet !== "boolean") {
     throw invalidInput("allowInternet must be a boolean");
   }
-  const rules = checkEgressRules("network.rules", value.rules);
+  const rules = checkEgressHeaderRules("network.rules", value.rules);
   return {
     allowInternet: value.allowInternet ?? false,
     allowOut: checkEgressList("network.allowOut", value.allowOut, true),
