@@ -1,13 +1,19 @@
 import { execFile } from "node:child_process";
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import type { EgressHeaderRules } from "@wrenn/contract";
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RecordStore } from "../sandboxes/record-store.js";
-import { EgressProxy } from "./egress/egress-proxy.js";
+import type { EgressProxy } from "./egress/egress-proxy.js";
+import {
+  closeStandIn,
+  curlIn,
+  type ProxiedNetwork,
+  proxiedNetwork,
+  standInAddresses,
+} from "./egress-test-kit.js";
 import type { SandboxNetwork } from "./network-manager.js";
 import {
   createFakeInternet,
@@ -17,7 +23,6 @@ import {
   sandboxId,
   startServer,
   type TestNetwork,
-  testNetwork,
 } from "./network-test-kit.js";
 
 // Header rules (network.rules) in the egress proxy, against a fake internet this file creates
@@ -27,21 +32,18 @@ import {
 
 const run = promisify(execFile);
 const SUBNET = 78;
-const DNS = `198.18.${SUBNET}.2`;
-const SERVER = `198.19.${SUBNET}.5`;
-const DENIED = `198.19.${SUBNET}.6`;
-const NOWHERE = `198.18.${SUBNET}.99`;
+const { dns: DNS, first: SERVER, second: DENIED, nowhere: NOWHERE } = standInAddresses(SUBNET);
 const POOL_OCTET = 238;
 /** What the control plane would have filled in for ${e2b.secrets.API_KEY}. */
 const SECRET = "sk-wrenn-test-4f9c2a7be1d3";
 const SECRET_2 = "sk-wrenn-rotated-88d0c1aa";
 
+let net: ProxiedNetwork;
 let t: TestNetwork;
 let proxy: EgressProxy;
 let inet: FakeInternet;
 let dir: string;
 const servers: Listener[] = [];
-const netnsConf: string[] = [];
 
 const rules = (value: string): EgressHeaderRules => ({
   "api.test": [{ transform: { headers: { "X-Api-Key": value } } }],
@@ -51,28 +53,12 @@ const rules = (value: string): EgressHeaderRules => ({
 });
 const ALLOW_OUT = ["api.test", "*.svc.test", "plain.test"];
 
-/** curl from inside the sandbox (trusting only `ca`): exit code and what it printed. */
-async function curl(sb: SandboxNetwork, ca: string, ...args: string[]) {
-  try {
-    const { stdout } = await run("ip", [
-      ...["netns", "exec", sb.netns, "curl", "-sS", "--max-time", "20", "--cacert", ca],
-      ...args,
-    ]);
-    return { code: 0, out: stdout.trim() };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? -1, out: `${e.stdout ?? ""}${e.stderr ?? ""}`.trim() };
-  }
-}
+/** curl from inside the sandbox, trusting only `ca`. */
+const curl = (sb: SandboxNetwork, ca: string, ...args: string[]) =>
+  curlIn(sb, "--cacert", ca, ...args);
 
-async function sandbox(n: number, policy: Parameters<TestNetwork["manager"]["setup"]>[1]) {
-  const sb = await t.manager.setup(sandboxId(n), policy);
-  const conf = `/etc/netns/${sb.netns}`;
-  await mkdir(conf, { recursive: true });
-  await writeFile(join(conf, "resolv.conf"), `nameserver ${NOWHERE}\noptions timeout:2\n`);
-  netnsConf.push(conf);
-  return sb;
-}
+const sandbox = (n: number, policy: Parameters<TestNetwork["manager"]["setup"]>[1]) =>
+  net.sandbox(n, policy);
 
 /** The sandbox's CA, as the agent would install it in the sandbox's trust store. */
 async function sandboxCaFile(sb: SandboxNetwork, n: number): Promise<string> {
@@ -143,22 +129,16 @@ beforeAll(async () => {
       f("server.key"),
     ]),
   );
-  proxy = await EgressProxy.start({
-    upstreamDns: [DNS],
-    upstreamCa: [await readFile(f("upstream-ca.pem"), "utf8")],
-    logger: pino({ level: process.env.WRENN_TEST_LOG_LEVEL ?? "warn" }),
+  net = await proxiedNetwork({
+    tag: "h",
+    poolOctet: POOL_OCTET,
+    nowhere: NOWHERE,
+    proxy: { upstreamDns: [DNS], upstreamCa: [await readFile(f("upstream-ca.pem"), "utf8")] },
   });
-  t = await testNetwork("h", POOL_OCTET, { egressProxy: proxy });
+  ({ t, proxy } = net);
 });
 
-afterAll(async () => {
-  await t?.cleanup();
-  await proxy?.close();
-  for (const s of servers) await s.close();
-  await inet?.remove();
-  for (const conf of netnsConf) await rm(conf, { recursive: true, force: true });
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => closeStandIn({ net, servers, inet, dir }));
 
 describe("header rules (network.rules) in the egress proxy", () => {
   let sb: SandboxNetwork;
