@@ -50,8 +50,10 @@ const rules = (value: string): EgressHeaderRules => ({
   "*.svc.test": [{ transform: { headers: { "X-Api-Key": `wild ${value}` } } }],
   // A rule for a name allowOut does not list: it must not open it.
   "denied.test": [{ transform: { headers: { "X-Api-Key": value } } }],
+  // Served by a certificate that does not name it: the proxy must not send it the header.
+  "impostor.test": [{ transform: { headers: { "X-Api-Key": value } } }],
 });
-const ALLOW_OUT = ["api.test", "*.svc.test", "plain.test"];
+const ALLOW_OUT = ["api.test", "*.svc.test", "plain.test", "impostor.test"];
 
 /** curl from inside the sandbox, trusting only `ca`. */
 const curl = (sb: SandboxNetwork, ca: string, ...args: string[]) =>
@@ -119,6 +121,7 @@ beforeAll(async () => {
       "*.svc.test": SERVER,
       "plain.test": SERVER,
       "denied.test": DENIED,
+      "impostor.test": SERVER,
     }),
     await startServer(inet.netns, SERVER_SCRIPT, SERVER, 80, undefined, [
       f("server.pem"),
@@ -197,6 +200,13 @@ describe("header rules (network.rules) in the egress proxy", () => {
     const r = await curl(sb, ca, "-i", "-H", "Host: plain.test", "https://api.test/");
     expect(r.out).toMatch(/^HTTP\/1\.1 421/);
     expect(r.out).not.toContain(SECRET);
+  });
+
+  it("a server whose certificate does not verify for the name gets nothing: 502", async () => {
+    const r = await curl(sb, ca, "-i", "https://impostor.test/");
+    expect(r.out).toMatch(/^HTTP\/1\.1 502/);
+    expect(r.out).toMatch(/impostor\.test failed/);
+    expect(r.out).not.toContain("seen");
   });
 
   it("a name without rules is passed through: real certificate, no header", async () => {

@@ -14,6 +14,9 @@ const ALG = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
 const DAY = 86_400_000;
 /** Leaf certificates one sandbox's CA keeps: a wildcard rule lets it ask for any sub-name. */
 const MAX_LEAVES = 256;
+/** Leaves are valid LEAF_DAYS and re-issued after REISSUE_DAYS, long before they expire. */
+const LEAF_DAYS = 90;
+const REISSUE_DAYS = 30;
 
 /** A positive 128-bit serial (RFC 5280 wants them unique per CA and at most 20 octets). */
 function serial(): string {
@@ -35,7 +38,7 @@ const validity = (days: number) => ({
  * per name the sandbox asked for, share one key pair and are cached.
  */
 export class SandboxCa {
-  private readonly leaves = new Map<string, Promise<SecureContext>>();
+  private readonly leaves = new Map<string, { at: number; context: Promise<SecureContext> }>();
 
   private constructor(
     readonly sandboxId: string,
@@ -88,15 +91,15 @@ export class SandboxCa {
   /** A TLS server context presenting a certificate for `name` signed by this CA (cached). */
   contextFor(name: string): Promise<SecureContext> {
     const hit = this.leaves.get(name);
-    if (hit) return hit;
+    if (hit && Date.now() - hit.at < REISSUE_DAYS * DAY) return hit.context;
     if (this.leaves.size >= MAX_LEAVES) this.leaves.clear();
-    const made = this.issue(name).then((pem) =>
+    const context = this.issue(name).then((pem) =>
       createSecureContext({ cert: pem, key: this.leafKeyPem }),
     );
     // A failed issue is not cached: the next connection tries again.
-    made.catch(() => this.leaves.delete(name));
-    this.leaves.set(name, made);
-    return made;
+    context.catch(() => this.leaves.delete(name));
+    this.leaves.set(name, { at: Date.now(), context });
+    return context;
   }
 
   private async issue(name: string): Promise<string> {
@@ -104,7 +107,7 @@ export class SandboxCa {
       serialNumber: serial(),
       subject: `CN=${name}`,
       issuer: this.cert.subject,
-      ...validity(90),
+      ...validity(LEAF_DAYS),
       signingAlgorithm: ALG,
       publicKey: this.leafKeys.publicKey,
       signingKey: this.caKey,
