@@ -28,9 +28,9 @@ export async function installEgressCa(core: ManagerCore, inst: Instance): Promis
   if (!pem) return;
   const envd = core.envdOf(inst.runtimeId);
   const token = inst.record.envdAccessToken;
-  await envd.writeFile(EGRESS_CA_FILE, pem, "root", token);
+  await envd.writeFile(EGRESS_CA_FILE, `${pem.trimEnd()}\n`, "root", token);
   const bundle = (await envd.readFile(CA_BUNDLE, "root", token)) ?? "";
   if (bundle.includes(pem.trim())) return;
   const sep = bundle === "" || bundle.endsWith("\n") ? "" : "\n";
-  await envd.writeFile(CA_BUNDLE, `${bundle}${sep}${pem}`, "root", token);
+  await envd.writeFile(CA_BUNDLE, `${bundle}${sep}${pem.trimEnd()}\n`, "root", token);
 }
