@@ -30,6 +30,7 @@ import { AuditLog } from "./service/audit-log.js";
 import { HostService } from "./service/host-service.js";
 import { SANDBOX_DEFAULTS } from "./service/limits.js";
 import { DEFAULT_DEADLINES, SandboxService } from "./service/sandbox-service.js";
+import type { SecretResolver } from "./service/secret-resolver.js";
 import { SnapshotService } from "./service/snapshot-service.js";
 import { DEFAULT_TEMPLATE_BUILD_LIMITS, TemplateService } from "./service/template-service.js";
 import { markHostSandboxesMissing } from "./store/host-sandboxes-store.js";
@@ -75,6 +76,10 @@ export interface ControlPlane {
 export interface StartOptions {
   /** Defaults to a pino logger at config.logLevel with API keys and tokens redacted. */
   logger?: Logger;
+  /**
+   * Fills network.rules' `${e2b.secrets.NAME}` placeholders. Unset: the owner's /secrets.
+   */
+  secrets?: SecretResolver;
 }
 
 /** A pino logger with API keys and tokens redacted; to stdout unless a destination is given. */
@@ -174,6 +179,7 @@ export async function startControlPlane(
         perOwner: config.templateBuildsPerOwner ?? DEFAULT_TEMPLATE_BUILD_LIMITS.perOwner,
       },
     });
+    const secrets = new SecretService({ db, cipher, audit, enabled: config.secrets ?? true });
     const sandboxes = new SandboxService({
       templates,
       db,
@@ -185,6 +191,11 @@ export async function startControlPlane(
       defaults: { ...SANDBOX_DEFAULTS, allowInternet: config.defaultInternet ?? false },
       deadlines,
       failedCreateVisibleSeconds: config.failedCreateVisibleSeconds,
+      // network.rules' placeholders are filled from the owner's /secrets (tests may pass
+      // their own store).
+      secrets: options.secrets ?? {
+        resolve: (ownerId, text) => secrets.resolvePlaceholders(ownerId, text),
+      },
     });
     const snapshots = new SnapshotService({
       db,
@@ -229,7 +240,6 @@ export async function startControlPlane(
     });
 
     const sshKeys = new SshKeyService(db, audit);
-    const secrets = new SecretService({ db, cipher, audit, enabled: config.secrets ?? true });
     const sshd = new WorkspaceSshd(exec, sshKeys, logger.child({ component: "sshd" }));
     const workspaces = new WorkspaceService({
       db,

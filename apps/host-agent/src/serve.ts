@@ -136,10 +136,13 @@ export async function serve(config: AgentConfig): Promise<void> {
   } else {
     runscLog.info({ runsc: config.runsc, ...build, flags: undefined }, "runsc ready");
   }
-  // Enforces allowOut's host names (TLS SNI / HTTP Host) and answers those sandboxes' DNS.
+  // Enforces allowOut's host names (TLS SNI / HTTP Host) and answers those sandboxes' DNS;
+  // applies header rules (network.rules).
+  const upstreamCa = await readUpstreamCa(config.egressUpstreamCa);
   const egressProxy = await EgressProxy.start({
     upstreamDns: config.egressDns,
     forwardDns: config.egressForwardDns,
+    upstreamCa,
     logger: log.child({ component: "egress" }),
   });
   const netManager = new NetworkManager({
@@ -329,4 +332,21 @@ export async function serve(config: AgentConfig): Promise<void> {
   await egressProxy.close();
   networkClaim.release();
   dataDirLock.release();
+}
+
+/** WRENN_EGRESS_UPSTREAM_CA's certificates; a file that cannot be read stops the start. */
+async function readUpstreamCa(file: string | undefined): Promise<string[]> {
+  if (!file) return [];
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (err) {
+    throw new Error(
+      `WRENN_EGRESS_UPSTREAM_CA: cannot read ${file} (${(err as NodeJS.ErrnoException).code}); fix the path or unset it`,
+    );
+  }
+  if (!text.includes("-----BEGIN CERTIFICATE-----")) {
+    throw new Error(`WRENN_EGRESS_UPSTREAM_CA: ${file} holds no PEM certificate`);
+  }
+  return [text];
 }

@@ -21,6 +21,16 @@ export const LIMITS = {
   egressEntries: 256,
   /** A host name (253 characters) or `*.` and one. */
   egressEntryLength: 255,
+  /** Domains with header rules (network.rules): each costs the agent a cached leaf cert. */
+  egressRuleDomains: 32,
+  /** Transforms listed under one domain of network.rules. */
+  egressRulesPerDomain: 8,
+  /** Headers one domain's rules set, all transforms together. */
+  egressRuleHeaders: 16,
+  /** An HTTP header name set by a rule. */
+  egressRuleHeaderNameLength: 128,
+  /** A header value as written (placeholders included) and once they are filled in. */
+  egressRuleHeaderValueLength: 8192,
   templateLength: 128,
   /** An OCI image reference (registry/repository:tag or @digest). */
   imageRefLength: 512,

@@ -1,11 +1,13 @@
 // What the API says about a sandbox, in E2B's field names (sandboxId, templateId, cpuCount,
 // memoryMB, ...) plus Wrenn's own (resources, network, autoPause, hostId, ...).
 
-import type {
-  OwnedSandbox as OwnedWireSandbox,
-  SandboxState,
-  Sandbox as WireSandbox,
-  SandboxStats as WireStats,
+import {
+  checkEgressHeaderRules,
+  type EgressHeaderRules,
+  type OwnedSandbox as OwnedWireSandbox,
+  type SandboxState,
+  type Sandbox as WireSandbox,
+  type SandboxStats as WireStats,
 } from "@wrenn/contract";
 import { Shape } from "./json-shape.js";
 
@@ -32,7 +34,8 @@ export interface SandboxInfo {
   /** Version of envd inside the sandbox (null before it first answered). */
   envdVersion: string | undefined;
   allowInternetAccess: boolean;
-  network: { allowOut: string[]; denyOut: string[] };
+  /** `rules` as written (placeholders, never secret values); absent when there are none. */
+  network: { allowOut: string[]; denyOut: string[]; rules?: EgressHeaderRules };
   /** false: its ports need {@link OwnedSandboxInfo.trafficAccessToken} (set at create). */
   allowPublicTraffic: boolean;
   autoPause: boolean;
@@ -91,7 +94,11 @@ export function parseSandbox(value: unknown, where = "sandbox"): SandboxInfo {
     diskSizeMB: resources.number("diskMb"),
     envdVersion: s.optionalString(wire("envdVersion")),
     allowInternetAccess: s.boolean(wire("allowInternet")),
-    network: { allowOut: network.stringArray("allowOut"), denyOut: network.stringArray("denyOut") },
+    network: {
+      allowOut: network.stringArray("allowOut"),
+      denyOut: network.stringArray("denyOut"),
+      ...rulesOf(value),
+    },
     allowPublicTraffic: s.boolean(wire("allowPublicTraffic")),
     autoPause: s.boolean(wire("autoPause")),
     timeoutSeconds: s.number(wire("timeoutSeconds")),
@@ -127,4 +134,11 @@ export function parseStats(value: unknown): SandboxMetrics {
     diskUsed: s.number(stat("diskUsedBytes")),
     diskTotal: s.number(stat("diskTotalBytes")),
   };
+}
+
+/** network.rules as the server sent them, checked by the contract's rules. */
+function rulesOf(value: unknown): { rules?: EgressHeaderRules } {
+  const raw = (value as { network?: { rules?: unknown } }).network?.rules;
+  const rules = raw === undefined ? undefined : checkEgressHeaderRules("network.rules", raw);
+  return rules ? { rules } : {};
 }

@@ -35,6 +35,8 @@ export interface AgentCreateRequest {
   allowInternet: boolean;
   allowOut: string[];
   denyOut: string[];
+  /** Header rules with their placeholders already resolved (secret values: never logged). */
+  rules?: EgressPolicy["rules"];
   envdAccessToken: string;
   /** Host directories to bind into the sandbox (the agent checks them against its roots). */
   mounts: SandboxMountSpec[];

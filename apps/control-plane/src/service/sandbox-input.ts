@@ -23,7 +23,11 @@ export interface CreateSandboxInput {
   timeoutSeconds?: number;
   autoPause?: boolean;
   allowInternet?: boolean;
-  network?: Omit<Partial<EgressRules>, "allowPublicTraffic"> & { allowPublicTraffic?: boolean };
+  network?: Omit<Partial<EgressRules>, "allowPublicTraffic" | "rules"> & {
+    allowPublicTraffic?: boolean;
+    /** Checked by the contract (checkEgressPolicy). */
+    rules?: unknown;
+  };
   mounts?: Array<{ hostPath: string; path: string; readOnly?: boolean }>;
   /** Restore this snapshot (its template, sizes and host win over the input's). */
   fromSnapshot?: SnapshotSource;
@@ -84,15 +88,23 @@ export function normalizeCreate(
 export function egressOf(
   input: {
     allowInternet?: boolean;
-    network?: Omit<Partial<EgressRules>, "allowPublicTraffic"> & { allowPublicTraffic?: boolean };
+    network?: Omit<Partial<EgressRules>, "allowPublicTraffic" | "rules"> & {
+      allowPublicTraffic?: boolean;
+      /** Checked by the contract (checkEgressPolicy). */
+      rules?: unknown;
+    };
   },
   defaults: Pick<SandboxDefaults, "allowInternet">,
 ): { allowInternet: boolean; network: EgressRules } {
-  const { allowInternet, allowOut, denyOut } = checkEgressPolicy({
+  const { allowInternet, allowOut, denyOut, rules } = checkEgressPolicy({
     allowInternet: input.allowInternet ?? defaults.allowInternet,
     allowOut: input.network?.allowOut,
     denyOut: input.network?.denyOut,
+    rules: input.network?.rules,
   });
   const inbound = input.network?.allowPublicTraffic === false ? { allowPublicTraffic: false } : {};
-  return { allowInternet, network: { allowOut, denyOut, ...inbound } as EgressRules };
+  return {
+    allowInternet,
+    network: { allowOut, denyOut, ...inbound, ...(rules ? { rules } : {}) } as EgressRules,
+  };
 }

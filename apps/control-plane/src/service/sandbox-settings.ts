@@ -15,6 +15,7 @@ import {
   type Sandbox,
   type SandboxState,
 } from "./sandbox-types.js";
+import { resolveEgressRules } from "./secret-resolver.js";
 
 // Changes to a live sandbox that are not state transitions: its timeout and its egress rules.
 
@@ -65,10 +66,11 @@ export async function updateSandboxNetwork(
   id: string,
   input: {
     allowInternet?: boolean;
-    network?: Pick<Partial<EgressRules>, "allowOut" | "denyOut">;
+    network?: Pick<Partial<EgressRules>, "allowOut" | "denyOut"> & { rules?: unknown };
   },
 ): Promise<Sandbox> {
   const egress = validated(() => egressOf(input, core.options.defaults));
+  const { rules: written, ...lists } = egress.network;
   if (!SANDBOX_ID_PATTERN.test(id)) throw sandboxNotFound(id);
   const row = await core.waitWhileInFlight(ownerScope(principal), id);
   if (!row || row.state === "stopped") throw sandboxNotFound(id);
@@ -82,13 +84,21 @@ export async function updateSandboxNetwork(
     action: "sandbox.network",
     sandboxId: id,
     outcome: "ok",
-    detail: { allowInternet: egress.allowInternet, ...egress.network },
+    // The rules' domains only: header values (even written ones) stay out of the audit log.
+    detail: {
+      allowInternet: egress.allowInternet,
+      ...lists,
+      ...(written ? { ruleDomains: Object.keys(written) } : {}),
+    },
   };
   try {
+    // Resolved for the row's owner (an admin acting on it changes the owner's sandbox).
+    const rules = await resolveEgressRules(core.secrets, row.ownerId, written);
     await core.clientFor(row).updateSandboxNetwork(id, {
       allowInternet: egress.allowInternet,
       allowOut: egress.network.allowOut,
       denyOut: egress.network.denyOut,
+      ...(rules ? { rules } : {}),
     });
   } catch (error) {
     await core.options.audit.record({

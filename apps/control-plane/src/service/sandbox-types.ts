@@ -1,4 +1,5 @@
 import type {
+  EgressHeaderRules,
   Resources,
   SandboxErrorReason,
   SandboxState,
@@ -28,6 +29,11 @@ export interface EgressRules {
    * needs the traffic access token (E2B's allowPublicTraffic; absent = true, anyone with the URL).
    */
   allowPublicTraffic?: false;
+  /**
+   * Header rules per domain as the caller wrote them (E2B's network.rules): placeholders kept,
+   * never their values; filled in only on the way to the agent (resolveEgressRules).
+   */
+  rules?: EgressHeaderRules;
 }
 
 export interface Sandbox {

@@ -13,7 +13,7 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import {
   ContractError,
   checkAgentCreate,
-  checkEgressPolicy,
+  checkEgressPolicyWire,
   checkRuntimeAvailable,
   checkStoppedFilesRead,
   checkTemplateCacheScope,
@@ -45,6 +45,7 @@ export interface FakeSandbox
     | "allowInternet"
     | "allowOut"
     | "denyOut"
+    | "rules"
     | "envdAccessToken"
   > {
   id: string;
@@ -279,6 +280,7 @@ export class FakeHostAgent {
           allowInternet: checked.network.allowInternet,
           allowOut: checked.network.allowOut,
           denyOut: checked.network.denyOut,
+          ...(checked.network.rules ? { rules: checked.network.rules } : {}),
           envdAccessToken: req.envdAccessToken,
           error: "",
         };
@@ -320,9 +322,9 @@ export class FakeHostAgent {
         await this.enter("updateSandboxNetwork", ctx, req.sandboxId);
         const s = this.find(req.sandboxId);
         // The contract's rules, as the real agent runs them, refused the way it refuses.
-        let network: ReturnType<typeof checkEgressPolicy>;
+        let network: ReturnType<typeof checkEgressPolicyWire>;
         try {
-          network = checkEgressPolicy(req.network ?? {});
+          network = checkEgressPolicyWire(req.network);
         } catch (err) {
           if (err instanceof ContractError) throw refusal(err.code, err.message);
           throw err;
@@ -330,6 +332,7 @@ export class FakeHostAgent {
         s.allowInternet = network.allowInternet;
         s.allowOut = network.allowOut;
         s.denyOut = network.denyOut;
+        s.rules = network.rules;
         return { sandbox: this.toProto(s) };
       },
       getSandboxStats: async (req, ctx) => {

@@ -3,6 +3,7 @@ import { Writable } from "node:stream";
 import { pino } from "pino";
 import type { ControlPlaneConfig } from "../config/config.js";
 import { type ControlPlane, startControlPlane } from "../control-plane.js";
+import type { SecretResolver } from "../service/secret-resolver.js";
 import { FakeHostAgent, type FakeHostAgentOptions } from "./fake-host-agent.js";
 import type { DatabaseTarget } from "./test-databases.js";
 
@@ -34,6 +35,7 @@ export async function startTestStack(
     agent?: FakeHostAgentOptions;
     agentToken?: string;
     config?: Partial<ControlPlaneConfig>;
+    secrets?: SecretResolver;
   } = {},
 ): Promise<TestStack> {
   const agent = new FakeHostAgent({ ...options.agent, token: options.agentToken });
@@ -55,7 +57,10 @@ export async function startTestStack(
   };
   const logger = pino({ level: process.env.WRENN_TEST_LOG ?? "silent" });
   const stack: TestStack = {
-    cp: await startControlPlane(config, { logger }),
+    cp: await startControlPlane(config, {
+      logger,
+      ...(options.secrets ? { secrets: options.secrets } : {}),
+    }),
     agent,
     config,
     async call(method, path, o = {}) {

@@ -3,7 +3,7 @@ import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@co
 import {
   ContractError,
   checkAgentCreate,
-  checkEgressPolicy,
+  checkEgressPolicyWire,
   checkRuntimeAvailable,
   checkSnapshotId,
   checkTemplateCacheScope,
@@ -20,6 +20,7 @@ import {
   type ReadStoppedFilesRequest,
   SandboxState,
 } from "@wrenn/proto/hostagent";
+import { withoutRules } from "../network/policy.js";
 import type { DiskReader } from "../rescue/disk-reader.js";
 import { AgentError, type AgentErrorCode } from "../sandboxes/errors.js";
 import type { Phase } from "../sandboxes/record.js";
@@ -131,7 +132,8 @@ function sandboxMessage(v: SandboxView) {
       diskMb: v.resources.diskMb,
     },
     metadata: v.metadata,
-    network: v.network,
+    // Header rules hold resolved secrets: they never leave the agent again.
+    network: { ...withoutRules(v.network), rules: [] },
     envdVersion: v.envdVersion,
     address: v.address,
     bootPath: BOOT_PATHS[v.bootPath],
@@ -210,7 +212,7 @@ export function hostAgentRoutes(deps: ServiceDeps) {
       updateSandboxNetwork: (req) =>
         guard(async () => {
           // The contract's rules, as at create (and in the control plane and its fake agent).
-          const network = checkEgressPolicy(req.network ?? {});
+          const network = checkEgressPolicyWire(req.network);
           return {
             sandbox: sandboxMessage(await manager.updateNetwork(requireId(req.sandboxId), network)),
           };

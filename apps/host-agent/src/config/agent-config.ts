@@ -53,6 +53,11 @@ export interface AgentConfig {
    * sandbox from the host's /etc/hosts and internal zones: the rule of sandboxDns).
    */
   egressForwardDns: string[];
+  /**
+   * A PEM file of CAs the egress proxy also trusts, beside the system's, when it verifies the
+   * real servers of names with header rules (WRENN_EGRESS_UPSTREAM_CA): an internal CA.
+   */
+  egressUpstreamCa?: string;
   /** Host directories under which sandboxes may mount (WRENN_MOUNT_ROOTS); none by default. */
   mountRoots: string[];
   /**
@@ -224,6 +229,7 @@ export function agentConfigFromEnv(
     sandboxDns: nameServers("WRENN_SANDBOX_DNS", env.WRENN_SANDBOX_DNS, readResolvConf),
     egressDns: nameServers("WRENN_EGRESS_DNS", env.WRENN_EGRESS_DNS, readResolvConf, true),
     egressForwardDns: nameServers("WRENN_EGRESS_DNS", env.WRENN_EGRESS_DNS, readResolvConf),
+    ...(env.WRENN_EGRESS_UPSTREAM_CA ? { egressUpstreamCa: env.WRENN_EGRESS_UPSTREAM_CA } : {}),
     mountRoots: mountRoots(env.WRENN_MOUNT_ROOTS),
     logLevel: env.WRENN_LOG_LEVEL ?? "info",
     registration: registration(env),

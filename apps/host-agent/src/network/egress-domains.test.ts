@@ -1,11 +1,17 @@
 import { execFile } from "node:child_process";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { EgressProxy } from "./egress/egress-proxy.js";
+import type { EgressProxy } from "./egress/egress-proxy.js";
+import {
+  closeStandIn,
+  curlIn,
+  type ProxiedNetwork,
+  proxiedNetwork,
+  standInAddresses,
+} from "./egress-test-kit.js";
 import type { SandboxNetwork } from "./network-manager.js";
 import {
   createFakeInternet,
@@ -17,7 +23,6 @@ import {
   sendUdp,
   startServer,
   type TestNetwork,
-  testNetwork,
   type UdpListener,
   udpListenIn,
   waitFor,
@@ -30,46 +35,26 @@ import {
 
 const run = promisify(execFile);
 const SUBNET = 76;
-const DNS = `198.18.${SUBNET}.2`;
-const ALLOWED = `198.19.${SUBNET}.5`;
-const DENIED = `198.19.${SUBNET}.6`;
-/** What the sandboxes are told is their name server: nothing listens there. */
-const NOWHERE = `198.18.${SUBNET}.99`;
+/** NOWHERE: what the sandboxes are told is their name server; nothing listens there. */
+const { dns: DNS, first: ALLOWED, second: DENIED, nowhere: NOWHERE } = standInAddresses(SUBNET);
 const POOL_OCTET = 246;
 /** A small per-sandbox connection cap for this file's proxy, so a test can reach it. */
 const CAP = 6;
 const RULES = ["allowed.test", "*.allowed.test", "rebind.test", "inpool.test"];
 
+let net: ProxiedNetwork;
 let t: TestNetwork;
 let proxy: EgressProxy;
 let inet: FakeInternet;
 let dir: string;
 const servers: Listener[] = [];
-const netnsConf: string[] = [];
 
-/** curl from inside the sandbox: its exit code and what it printed. */
-async function curl(sb: SandboxNetwork, ...args: string[]) {
-  try {
-    const { stdout } = await run("ip", [
-      ...["netns", "exec", sb.netns, "curl", "-sS", "--max-time", "15"],
-      ...["--cacert", join(dir, "cert.pem"), ...args],
-    ]);
-    return { code: 0, out: stdout.trim() };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? -1, out: `${e.stdout ?? ""}${e.stderr ?? ""}`.trim() };
-  }
-}
+/** curl from inside the sandbox, trusting this file's certificate. */
+const curl = (sb: SandboxNetwork, ...args: string[]) =>
+  curlIn(sb, "--cacert", join(dir, "cert.pem"), ...args);
 
-/** A sandbox whose resolv.conf (through `ip netns exec`) names an address nothing answers. */
-async function sandbox(n: number, policy: Parameters<TestNetwork["manager"]["setup"]>[1]) {
-  const sb = await t.manager.setup(sandboxId(n), policy);
-  const conf = `/etc/netns/${sb.netns}`;
-  await mkdir(conf, { recursive: true });
-  await writeFile(join(conf, "resolv.conf"), `nameserver ${NOWHERE}\noptions timeout:2\n`);
-  netnsConf.push(conf);
-  return sb;
-}
+const sandbox = (n: number, policy: Parameters<TestNetwork["manager"]["setup"]>[1]) =>
+  net.sandbox(n, policy);
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "wrenn-egress-domains-"));
@@ -94,22 +79,16 @@ beforeAll(async () => {
     await webServerIn(inet.netns, ALLOWED, "allowed", tls),
     await webServerIn(inet.netns, DENIED, "denied", tls),
   );
-  proxy = await EgressProxy.start({
-    upstreamDns: [DNS],
-    maxPerSandbox: CAP,
-    logger: pino({ level: process.env.WRENN_TEST_LOG_LEVEL ?? "warn" }),
+  net = await proxiedNetwork({
+    tag: "d",
+    poolOctet: POOL_OCTET,
+    nowhere: NOWHERE,
+    proxy: { upstreamDns: [DNS], maxPerSandbox: CAP },
   });
-  t = await testNetwork("d", POOL_OCTET, { egressProxy: proxy });
+  ({ t, proxy } = net);
 });
 
-afterAll(async () => {
-  await t?.cleanup();
-  await proxy?.close();
-  for (const s of servers) await s.close();
-  await inet?.remove();
-  for (const conf of netnsConf) await rm(conf, { recursive: true, force: true });
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => closeStandIn({ net, servers, inet, dir }));
 
 describe("domain rules in allowOut (egress proxy)", () => {
   let sb: SandboxNetwork;

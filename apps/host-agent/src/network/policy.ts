@@ -1,4 +1,10 @@
-import { checkEgressList, type EgressPolicy, egressDomains, egressOpen } from "@wrenn/contract";
+import {
+  checkEgressHeaderRules,
+  checkEgressList,
+  type EgressPolicy,
+  egressDomains,
+  egressOpen,
+} from "@wrenn/contract";
 import { invalidArgument } from "./errors.js";
 import { formatCidr, normalizeCidrs, parseCidr } from "./ipv4.js";
 
@@ -14,7 +20,7 @@ export type NetworkPolicy = EgressPolicy;
 
 /** A policy as asked of NetworkManager: lists left out are empty (resolvePolicy fills them in). */
 export type NetworkPolicyRequest = Pick<NetworkPolicy, "allowInternet"> &
-  Partial<Pick<NetworkPolicy, "allowOut" | "denyOut">>;
+  Partial<Pick<NetworkPolicy, "allowOut" | "denyOut" | "rules">>;
 
 /**
  * What no sandbox reaches, whatever its policy, unless an admin opens a range
@@ -59,7 +65,7 @@ export function resolvePolicy(policy: unknown): NetworkPolicy {
   }
   const p = policy as Record<string, unknown>;
   for (const key of Object.keys(p)) {
-    if (key !== "allowInternet" && key !== "allowOut" && key !== "denyOut") {
+    if (key !== "allowInternet" && key !== "allowOut" && key !== "denyOut" && key !== "rules") {
       throw invalidArgument(`unknown policy field ${JSON.stringify(key)}`);
     }
   }
@@ -68,9 +74,24 @@ export function resolvePolicy(policy: unknown): NetworkPolicy {
   }
   const allowOut = resolveList("allowOut", p.allowOut, true);
   const denyOut = resolveList("denyOut", p.denyOut, false);
+  let rules: NetworkPolicy["rules"];
+  try {
+    rules = checkEgressHeaderRules("policy.rules", p.rules);
+  } catch (err) {
+    throw invalidArgument((err as Error).message);
+  }
   // denyOut without internet access has nothing to act on (all but allowOut is denied), but
   // is kept: a later policy change (or a reader of the state) sees what was asked for.
-  return { allowInternet: p.allowInternet, allowOut, denyOut };
+  return { allowInternet: p.allowInternet, allowOut, denyOut, ...(rules ? { rules } : {}) };
+}
+
+/**
+ * The policy without its header rules: what is written to disk. Rule values are secrets filled
+ * in by the control plane; the agent holds them in memory only (see NetworkManager).
+ */
+export function withoutRules(p: NetworkPolicy): NetworkPolicy {
+  const { rules: _rules, ...rest } = p;
+  return rest;
 }
 
 /** Whether the sandbox gets an egress chain (and the guard lets it out) at all. */

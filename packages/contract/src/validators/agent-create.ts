@@ -1,6 +1,7 @@
 import { ContractError, errorMessage } from "../errors/error-codes.js";
 import { LIMITS } from "../limits.js";
 import { checkEgressPolicy, type EgressPolicy } from "./egress.js";
+import { type EgressRuleWire, egressRulesFromWire } from "./egress-rules.js";
 import { checkMounts, type MountRequest } from "./mounts.js";
 import { checkIntegerIn, checkRuntimeName, checkSandboxId, checkTemplateName } from "./scalars.js";
 import { checkEnvVars, checkMetadata } from "./string-maps.js";
@@ -14,7 +15,7 @@ export interface AgentCreateFields {
   resources?: { vcpus: number; memoryMb: number; diskMb: number };
   envVars: Record<string, string>;
   metadata: Record<string, string>;
-  network?: EgressPolicy;
+  network?: EgressPolicyWire;
   mounts: MountRequest[];
   /** Empty: the host's default runtime. */
   runtime?: string;
@@ -31,6 +32,15 @@ export interface CheckedAgentCreate {
   metadata: Record<string, string>;
   network: EgressPolicy;
   mounts: MountRequest[];
+}
+
+/** EgressPolicy as hostagent.proto's NetworkPolicy carries it (rules as a list). */
+export type EgressPolicyWire = Omit<EgressPolicy, "rules"> & { rules?: EgressRuleWire[] };
+
+/** A NetworkPolicy message checked by the contract's rules (create and network update). */
+export function checkEgressPolicyWire(wire: EgressPolicyWire | undefined): EgressPolicy {
+  if (!wire) return checkEgressPolicy({});
+  return checkEgressPolicy({ ...wire, rules: egressRulesFromWire(wire.rules) });
 }
 
 const sized = (name: string, value: number | undefined, range: { min: number; max: number }) =>
@@ -54,7 +64,7 @@ export function checkAgentCreate(req: AgentCreateFields): CheckedAgentCreate {
     },
     envVars: checkEnvVars(req.envVars),
     metadata: checkMetadata(req.metadata),
-    network: checkEgressPolicy(req.network ?? {}),
+    network: checkEgressPolicyWire(req.network),
     mounts: checkMounts(req.mounts),
   };
 }

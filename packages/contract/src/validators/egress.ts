@@ -5,6 +5,7 @@ import {
   invalidInput,
 } from "../errors/error-codes.js";
 import { LIMITS } from "../limits.js";
+import { checkEgressHeaderRules, type EgressHeaderRules } from "./egress-rules.js";
 
 const OCTET = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
 const PREFIX = /^(3[0-2]|[12]?\d)$/;
@@ -163,6 +164,11 @@ export interface EgressPolicy {
   allowInternet: boolean;
   allowOut: string[];
   denyOut: string[];
+  /**
+   * Header rules per domain (see EgressHeaderRules): never allow anything by themselves. Absent when
+   * there are none. Between the control plane and the agent the values are resolved secrets.
+   */
+  rules?: EgressHeaderRules;
 }
 
 /** Checks both lists of a policy; `allowInternet` defaults to false (no internet). */
@@ -170,14 +176,17 @@ export function checkEgressPolicy(value: {
   allowInternet?: unknown;
   allowOut?: unknown;
   denyOut?: unknown;
+  rules?: unknown;
 }): EgressPolicy {
   if (value.allowInternet !== undefined && typeof value.allowInternet !== "boolean") {
     throw invalidInput("allowInternet must be a boolean");
   }
+  const rules = checkEgressHeaderRules("network.rules", value.rules);
   return {
     allowInternet: value.allowInternet ?? false,
     allowOut: checkEgressList("network.allowOut", value.allowOut, true),
     denyOut: checkEgressList("network.denyOut", value.denyOut),
+    ...(rules ? { rules } : {}),
   };
 }
 

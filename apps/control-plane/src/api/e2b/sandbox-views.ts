@@ -77,6 +77,8 @@ export function detail(s: WrennSandbox & { envdAccessToken: string }, domain: st
       allowOut: s.network.allowOut,
       denyOut: s.network.denyOut,
       allowPublicTraffic: s.network.allowPublicTraffic !== false,
+      // As written: placeholders, never the secrets' values.
+      ...(s.network.rules ? { rules: s.network.rules } : {}),
     },
     lifecycle: {
       onTimeout: s.autoPause ? ("pause" as const) : ("kill" as const),

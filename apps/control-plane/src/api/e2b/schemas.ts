@@ -1,4 +1,5 @@
 import {
+  EgressHeaderRulesSchema,
   ENV_VAR_NAME_PATTERN,
   LIMITS,
   ListSecretsQuery,
@@ -58,6 +59,7 @@ export const NewSandbox = Type.Object(
         allowOut: Type.Optional(EgressList),
         denyOut: Type.Optional(EgressList),
         allowPublicTraffic: Type.Optional(Type.Boolean()),
+        rules: Type.Optional(EgressHeaderRulesSchema),
       }),
     ),
     mcp: Type.Optional(Type.Unknown()),
@@ -69,14 +71,14 @@ export const NewSandbox = Type.Object(
 
 /**
  * SandboxNetworkUpdateConfig (PUT /sandboxes/{id}/network): replaces the whole egress config.
- * Unknown fields pass (newer SDKs add some); rules and egressProxy are refused by the route.
+ * Unknown fields pass (newer SDKs add some); egressProxy is refused by the route.
  */
 export const NetworkUpdate = Type.Object(
   {
     allow_internet_access: Type.Optional(Type.Boolean()),
     allowOut: Type.Optional(EgressList),
     denyOut: Type.Optional(EgressList),
-    rules: Type.Optional(Type.Unknown()),
+    rules: Type.Optional(EgressHeaderRulesSchema),
     egressProxy: Type.Optional(Type.Unknown()),
   },
   { additionalProperties: true },
@@ -124,6 +126,7 @@ export const SandboxDetail = Type.Object({
     allowOut: Type.Array(Type.String()),
     denyOut: Type.Array(Type.String()),
     allowPublicTraffic: Type.Boolean(),
+    rules: Type.Optional(EgressHeaderRulesSchema),
   }),
   lifecycle: Type.Object({
     onTimeout: Type.Union([Type.Literal("kill"), Type.Literal("pause")]),

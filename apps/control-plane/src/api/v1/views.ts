@@ -17,7 +17,12 @@ export function sandboxView(s: Sandbox) {
     metadata: s.metadata,
     envVarNames: s.envVarNames,
     allowInternet: s.allowInternet,
-    network: { allowOut: s.network.allowOut, denyOut: s.network.denyOut },
+    network: {
+      allowOut: s.network.allowOut,
+      denyOut: s.network.denyOut,
+      // As written: placeholders, never the secrets' values.
+      ...(s.network.rules ? { rules: s.network.rules } : {}),
+    },
     allowPublicTraffic: s.network.allowPublicTraffic !== false,
     autoPause: s.autoPause,
     timeoutSeconds: s.timeoutSeconds,

@@ -2,15 +2,18 @@ import { createSocket, type Socket as UdpSocket } from "node:dgram";
 import { Resolver } from "node:dns/promises";
 import { once } from "node:events";
 import { connect, createServer, type Server, type Socket } from "node:net";
-import { egressAllows, egressAllowsHost } from "@wrenn/contract";
+import { rootCertificates } from "node:tls";
+import { egressAllows, egressAllowsHost, egressRuleHeadersFor } from "@wrenn/contract";
 import { defaultLogger, type NetworkLogger } from "../logger.js";
 import { hasDomainRules, type NetworkPolicy } from "../policy.js";
 import { TLS_ACCESS_DENIED } from "./client-hello.js";
 import { type DeniedRanges, deniedDestination } from "./destination-guard.js";
 import { DnsForwarder } from "./dns-forwarder.js";
 import { FirstBytes } from "./first-bytes.js";
+import { HeaderInjector } from "./header-injector.js";
 import { forbiddenResponse } from "./http-host.js";
 import { PerPeer } from "./per-peer.js";
+import { SandboxCa } from "./sandbox-ca.js";
 
 /**
  * Proxied connections (waiting for their first bytes, or open) one sandbox may have at once:
@@ -32,6 +35,11 @@ export interface EgressProxyOptions {
   readonly readTimeoutMs?: number;
   /** Default MAX_PROXIED_PER_SANDBOX. */
   readonly maxPerSandbox?: number;
+  /**
+   * Extra certificates (PEM) the real servers of names with header rules are verified
+   * against, beside the system's roots (WRENN_EGRESS_UPSTREAM_CA).
+   */
+  readonly upstreamCa?: readonly string[];
   readonly logger?: NetworkLogger;
 }
 
@@ -68,7 +76,8 @@ interface OpenFlow {
  * and `ports.tls`, and its DNS to `ports.dns`. For each connection it reads the HTTP Host or
  * the TLS SNI, checks the name against the sandbox's allowOut, resolves the name itself, refuses
  * the always-denied addresses, then connects to the name's address on the original port and
- * splices bytes both ways. TLS is not terminated.
+ * splices bytes both ways. TLS is not terminated, except for names with header rules
+ * (network.rules): those go to the HeaderInjector, which terminates TLS with the sandbox's CA.
  */
 export class EgressProxy {
   private binding: ProxyBinding | undefined;
@@ -78,6 +87,9 @@ export class EgressProxy {
   private readonly flows = new PerPeer<OpenFlow>(Number.POSITIVE_INFINITY);
   private readonly resolver: Resolver;
   private readonly log: NetworkLogger;
+  private readonly injector: HeaderInjector;
+  /** Each sandbox's CA for header rules, by guest address (dropped with the address). */
+  private readonly cas = new Map<string, Promise<SandboxCa>>();
 
   private constructor(
     private readonly servers: { http: Server; tls: Server },
@@ -89,6 +101,10 @@ export class EgressProxy {
     this.clients = new PerPeer(options.maxPerSandbox ?? MAX_PROXIED_PER_SANDBOX);
     this.resolver = new Resolver({ timeout: 3000, tries: 2 });
     if (options.upstreamDns.length > 0) this.resolver.setServers([...options.upstreamDns]);
+    this.injector = new HeaderInjector({
+      upstreamCa: [...rootCertificates, ...(options.upstreamCa ?? [])],
+      log: this.log,
+    });
     servers.http.on("connection", (s) => this.accept(s, "http"));
     servers.tls.on("connection", (s) => this.accept(s, "tls"));
   }
@@ -158,6 +174,30 @@ export class EgressProxy {
     return n;
   }
 
+  /**
+   * The CA (PEM) the sandbox at this address must trust for its header rules' HTTPS: made on
+   * first call, kept in memory until the address is forgotten (a new sandbox id there gets a
+   * new CA).
+   */
+  async sandboxCa(guestIp: string, sandboxId: string): Promise<string> {
+    return (await this.caOf(guestIp, sandboxId)).certPem;
+  }
+
+  private caOf(guestIp: string, sandboxId: string): Promise<SandboxCa> {
+    const held = this.cas.get(guestIp);
+    if (held) {
+      return held.then((ca) => {
+        if (ca.sandboxId === sandboxId) return ca;
+        this.cas.delete(guestIp);
+        return this.caOf(guestIp, sandboxId);
+      });
+    }
+    const made = SandboxCa.create(sandboxId);
+    made.catch(() => this.cas.delete(guestIp));
+    this.cas.set(guestIp, made);
+    return made;
+  }
+
   /** Open proxied connections, for tests and metrics. */
   openFlows(guestIp: string): number {
     return this.flows.of(guestIp).size;
@@ -172,6 +212,7 @@ export class EgressProxy {
     for (const c of this.clients.take(guestIp)) c.destroy();
     for (const f of this.flows.take(guestIp)) for (const s of f.sockets) s.destroy();
     this.dns.forget(guestIp);
+    this.cas.delete(guestIp);
   }
 
   async close(): Promise<void> {
@@ -248,6 +289,10 @@ export class EgressProxy {
     }
     if (client.destroyed) return;
     const address = usable[0]!;
+    if (egressRuleHeadersFor(who.policy.rules, name)) {
+      await this.intercept(client, kind, peer, who, name, address, head);
+      return;
+    }
     const upstream = connect({ host: address, port });
     upstream.setNoDelay(true);
     client.setNoDelay(true);
@@ -281,6 +326,48 @@ export class EgressProxy {
       upstream.pipe(client);
       client.resume();
     });
+  }
+
+  /**
+   * A name with header rules: the connection is handed to the header injector (TLS terminated
+   * with the sandbox's CA) rather than spliced. The rules are read again per request.
+   */
+  private async intercept(
+    client: Socket,
+    kind: Kind,
+    peer: string,
+    who: ProxyClient,
+    name: string,
+    address: string,
+    head: Buffer,
+  ): Promise<void> {
+    const flow: OpenFlow = { name, address, sockets: [client] };
+    this.flows.add(peer, flow);
+    client.on("close", () => this.flows.delete(peer, flow));
+    try {
+      const ca = kind === "tls" ? await this.caOf(peer, who.sandboxId) : undefined;
+      await this.injector.intercept(
+        client,
+        head,
+        {
+          kind,
+          sandboxId: who.sandboxId,
+          name,
+          address,
+          headers: () => {
+            const now = this.clientWithDomains(peer);
+            return now?.sandboxId === who.sandboxId
+              ? egressRuleHeadersFor(now.policy.rules, name)
+              : undefined;
+          },
+        },
+        ca,
+      );
+      client.resume();
+    } catch (err) {
+      this.log.warn({ sandboxId: who.sandboxId, name, err }, "egress interception failed");
+      client.destroy();
+    }
   }
 
   /** Ends a refused connection in the protocol's own terms, and says why in the log. */
