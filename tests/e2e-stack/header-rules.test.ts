@@ -11,8 +11,9 @@ import { Stack, type UserKey } from "./stack.js";
 // network.rules on a real sandbox (runsc, envd, the agent's egress proxy) through the official
 // E2B SDK: the agent installs the sandbox's CA through envd, curl, Python and Node inside trust
 // it, and the server in the fake internet (198.18.79.0/30, every name resolves to it) sees the
-// header; the value is nowhere in the sandbox. Nothing leaves the machine. This stack has no
-// secrets store, so the value is written literally (placeholders: network-rules.test.ts).
+// header; the value is nowhere in the sandbox. Nothing leaves the machine. The first case writes
+// the value literally; the second names a secret from /secrets, whose value is then nowhere on
+// disk in plaintext either (the database keeps it sealed).
 
 const run = promisify(execFile);
 const inet = new FakeInternet("wrul-inet", [], 79);
@@ -130,11 +131,60 @@ describe("header rules on a real sandbox (official E2B SDK, real agent)", () => 
       await sbx.kill();
     }
   });
+
+  test("a secret from /secrets fills the header; its value is on no disk and in no answer", async () => {
+    const SECRET = "sk-from-secrets-5be1d6a0";
+    const created = await stack.call("POST", "/secrets", {
+      key: user.key,
+      body: { name: "upstream-key", value: SECRET },
+    });
+    expect(created.status, created.text).toBe(201);
+    const rules = {
+      "api.test": [{ transform: { headers: { "X-Api-Key": `\${e2b.secrets.upstream-key}` } } }],
+    };
+    // A secret the owner does not have: a clear 400, and no sandbox.
+    const missing = await stack.call("POST", "/sandboxes", {
+      key: user.key,
+      body: {
+        templateID: "base",
+        network: {
+          allowOut: ["api.test"],
+          rules: { "api.test": [{ transform: { headers: { A: `\${e2b.secrets.nope}` } } }] },
+        },
+      },
+    });
+    expect(missing.status, missing.text).toBe(400);
+    expect(missing.text).toContain("nope");
+
+    const sbx = await Sandbox.create("base", {
+      ...opts,
+      network: { allowOut: ["api.test"], rules },
+    });
+    try {
+      const out = await sbx.commands.run("curl -sS --max-time 20 https://api.test/", {
+        timeoutMs: 60_000,
+      });
+      expect(out.stdout.trim()).toBe(`seen api.test key=${SECRET}`);
+      // The sandbox's record shows the rule as written, never the value.
+      const info = await stack.call("GET", `/sandboxes/${sbx.sandboxId}`, { key: user.key });
+      expect(info.text).not.toContain(SECRET);
+      const env = await sbx.commands.run("env; ps auxww", { timeoutMs: 60_000 });
+      expect(env.stdout).not.toContain(SECRET);
+      // Sealed in the database, held only in the agent's memory: no file holds it.
+      expect(await filesHolding(stack.dataDir, SECRET, true)).toEqual([]);
+    } finally {
+      await sbx.kill();
+    }
+  });
 });
 
-/** Files under `root` holding `text`, but the control plane's database (grep streams big files). */
-async function filesHolding(root: string, text: string): Promise<string[]> {
-  const r = await run("grep", ["-rlaF", "--exclude-dir=pglite", "--", text, root]).catch(
+/**
+ * Files under `root` holding `text`, but the control plane's database unless `withDatabase`
+ * (grep streams big files).
+ */
+async function filesHolding(root: string, text: string, withDatabase = false): Promise<string[]> {
+  const exclude = withDatabase ? [] : ["--exclude-dir=pglite"];
+  const r = await run("grep", ["-rlaF", ...exclude, "--", text, root]).catch(
     (e: { code?: number; stdout?: string }) => {
       if (e.code === 1) return { stdout: "" };
       throw e;
