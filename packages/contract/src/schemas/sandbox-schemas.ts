@@ -50,31 +50,35 @@ const EGRESS_DESCRIPTION =
  * network.rules (E2B's): headers set on HTTP(S) requests to a domain by the host's egress
  * proxy, values possibly `${e2b.secrets.NAME}`. The shape only; checkEgressHeaderRules decides.
  */
-export const EgressHeaderRulesSchema = Type.Record(
-  Type.String({ maxLength: LIMITS.egressEntryLength }),
-  Type.Array(
+// Written as StringMap is (additionalProperties + propertyNames, not Type.Record): the document
+// shows exactly the schema that validates, and a Record's key pattern would reject no key.
+export const EgressHeaderRulesSchema = Type.Unsafe<
+  Record<string, Array<{ transform: { headers: Record<string, string> } }>>
+>({
+  type: "object",
+  additionalProperties: Type.Array(
     Type.Object({
       transform: Type.Object({
-        headers: Type.Record(
-          Type.String({ maxLength: LIMITS.egressRuleHeaderNameLength }),
-          Type.String({ maxLength: LIMITS.egressRuleHeaderValueLength }),
+        headers: StringMap(
+          LIMITS.egressRuleHeaderNameLength,
+          LIMITS.egressRuleHeaderValueLength,
+          LIMITS.egressRuleHeaders,
         ),
       }),
     }),
     { maxItems: LIMITS.egressRulesPerDomain },
   ),
-  {
-    maxProperties: LIMITS.egressRuleDomains,
-    description: `Per domain (a name or *.domain, as in allowOut): headers the egress proxy sets on every HTTP and HTTPS request to it (HTTPS is terminated with the sandbox's own CA, installed in its trust store). Values may hold \${e2b.secrets.NAME}, filled in on the host, never in the sandbox. Rules do not allow a domain: allowOut does.`,
-    examples: [
-      {
-        "api.example.com": [
-          { transform: { headers: { Authorization: `Bearer \${e2b.secrets.API_TOKEN}` } } },
-        ],
-      },
-    ],
-  },
-);
+  propertyNames: { type: "string", minLength: 1, maxLength: LIMITS.egressEntryLength },
+  maxProperties: LIMITS.egressRuleDomains,
+  description: `Per domain (a name or *.domain, as in allowOut): headers the egress proxy sets on every HTTP and HTTPS request to it (HTTPS is terminated with the sandbox's own CA, installed in its trust store). Values may hold \${e2b.secrets.NAME}, filled in on the host, never in the sandbox. Rules do not allow a domain: allowOut does.`,
+  examples: [
+    {
+      "api.example.com": [
+        { transform: { headers: { Authorization: `Bearer \${e2b.secrets.API_TOKEN}` } } },
+      ],
+    },
+  ],
+});
 
 const EgressLists = Type.Object(
   {
