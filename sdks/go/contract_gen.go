@@ -100,6 +100,8 @@ var ErrorCodes = map[string]ErrorCodeSpec{
 
 	"too_many_ssh_tunnels": {Status: 429, Retryable: true, Message: "you have {max} SSH connections open already; close one first"},
 
+	"workspace_ports_exhausted": {Status: 429, Retryable: false, Message: "this host has no free WireGuard port; destroy a workspace or widen its port range"},
+
 	"too_many_ssh_keys": {Status: 429, Retryable: false, Message: "you have {max} SSH keys registered already; remove one first"},
 
 	"too_many_messages": {Status: 429, Retryable: true, Message: "too many messages"},

@@ -111,6 +111,8 @@ export {
 export { type SandboxListOpts, SandboxPaginator, type SandboxQuery } from "./sandbox-paginator.js";
 export { type SshKeyInfo, SshKeys, workspaceSshEndpoint } from "./ssh-keys.js";
 export {
+  type CreatedWorkspaceInfo,
+  type WorkspaceClientConfig,
   type WorkspaceCreateOpts,
   type WorkspaceInfo,
   type WorkspaceState,

@@ -17,7 +17,86 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file wrenn/hostagent/v1/hostagent.proto.
  */
 export const file_wrenn_hostagent_v1_hostagent: GenFile = /*@__PURE__*/
-  fileDesc("CiJ3cmVubi9ob3N0YWdlbnQvdjEvaG9zdGFnZW50LnByb3RvEhJ3cmVubi5ob3N0YWdlbnQudjEiPgoJUmVzb3VyY2VzEg0KBXZjcHVzGAEgASgNEhEKCW1lbW9yeV9tYhgCIAEoDRIPCgdkaXNrX21iGAMgASgNIkwKDU5ldHdvcmtQb2xpY3kSFgoOYWxsb3dfaW50ZXJuZXQYASABKAgSEQoJYWxsb3dfb3V0GAIgAygJEhAKCGRlbnlfb3V0GAMgAygJIqAFCgdTYW5kYm94EhIKCnNhbmRib3hfaWQYASABKAkSEAoIdGVtcGxhdGUYAiABKAkSLwoFc3RhdGUYAyABKA4yIC53cmVubi5ob3N0YWdlbnQudjEuU2FuZGJveFN0YXRlEjAKCXJlc291cmNlcxgEIAEoCzIdLndyZW5uLmhvc3RhZ2VudC52MS5SZXNvdXJjZXMSOwoIbWV0YWRhdGEYBSADKAsyKS53cmVubi5ob3N0YWdlbnQudjEuU2FuZGJveC5NZXRhZGF0YUVudHJ5EjIKB25ldHdvcmsYBiABKAsyIS53cmVubi5ob3N0YWdlbnQudjEuTmV0d29ya1BvbGljeRIUCgxlbnZkX3ZlcnNpb24YByABKAkSDwoHYWRkcmVzcxgIIAEoCRIvCglib290X3BhdGgYCSABKA4yHC53cmVubi5ob3N0YWdlbnQudjEuQm9vdFBhdGgSLgoKY3JlYXRlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNAoQc3RhdGVfY2hhbmdlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFZXJyb3IYDCABKAkSMQoKcGF1c2VfbW9kZRgNIAEoDjIdLndyZW5uLmhvc3RhZ2VudC52MS5QYXVzZU1vZGUSGAoQY2hlY2twb2ludF9ieXRlcxgOIAEoBBIpCgZtb3VudHMYDyADKAsyGS53cmVubi5ob3N0YWdlbnQudjEuTW91bnQSFAoMZXJyb3JfcmVhc29uGBAgASgJEg8KB3J1bnRpbWUYESABKAkaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkMKBU1vdW50EhEKCWhvc3RfcGF0aBgBIAEoCRIUCgxzYW5kYm94X3BhdGgYAiABKAkSEQoJcmVhZF9vbmx5GAMgASgIIrMEChRDcmVhdGVTYW5kYm94UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJEhAKCHRlbXBsYXRlGAIgASgJEjAKCXJlc291cmNlcxgDIAEoCzIdLndyZW5uLmhvc3RhZ2VudC52MS5SZXNvdXJjZXMSRwoIZW52X3ZhcnMYBCADKAsyNS53cmVubi5ob3N0YWdlbnQudjEuQ3JlYXRlU2FuZGJveFJlcXVlc3QuRW52VmFyc0VudHJ5EkgKCG1ldGFkYXRhGAUgAygLMjYud3Jlbm4uaG9zdGFnZW50LnYxLkNyZWF0ZVNhbmRib3hSZXF1ZXN0Lk1ldGFkYXRhRW50cnkSMgoHbmV0d29yaxgGIAEoCzIhLndyZW5uLmhvc3RhZ2VudC52MS5OZXR3b3JrUG9saWN5EhkKEWVudmRfYWNjZXNzX3Rva2VuGAcgASgJEhQKDGRlZmF1bHRfdXNlchgIIAEoCRIXCg9kZWZhdWx0X3dvcmtkaXIYCSABKAkSKQoGbW91bnRzGAogAygLMhkud3Jlbm4uaG9zdGFnZW50LnYxLk1vdW50EhUKDWZyb21fc25hcHNob3QYCyABKAkSDwoHcnVudGltZRgMIAEoCRouCgxFbnZWYXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiRQoVQ3JlYXRlU2FuZGJveFJlc3BvbnNlEiwKB3NhbmRib3gYASABKAsyGy53cmVubi5ob3N0YWdlbnQudjEuU2FuZGJveCIrChVEZXN0cm95U2FuZGJveFJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCSIYChZEZXN0cm95U2FuZGJveFJlc3BvbnNlIicKEUdldFNhbmRib3hSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkiQgoSR2V0U2FuZGJveFJlc3BvbnNlEiwKB3NhbmRib3gYASABKAsyGy53cmVubi5ob3N0YWdlbnQudjEuU2FuZGJveCIWChRMaXN0U2FuZGJveGVzUmVxdWVzdCJHChVMaXN0U2FuZGJveGVzUmVzcG9uc2USLgoJc2FuZGJveGVzGAEgAygLMhsud3Jlbm4uaG9zdGFnZW50LnYxLlNhbmRib3giVgoTUGF1c2VTYW5kYm94UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJEisKBG1vZGUYAiABKA4yHS53cmVubi5ob3N0YWdlbnQudjEuUGF1c2VNb2RlIkQKFFBhdXNlU2FuZGJveFJlc3BvbnNlEiwKB3NhbmRib3gYASABKAsyGy53cmVubi5ob3N0YWdlbnQudjEuU2FuZGJveCJlChtVcGRhdGVTYW5kYm94TmV0d29ya1JlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCRIyCgduZXR3b3JrGAIgASgLMiEud3Jlbm4uaG9zdGFnZW50LnYxLk5ldHdvcmtQb2xpY3kiTAocVXBkYXRlU2FuZGJveE5ldHdvcmtSZXNwb25zZRIsCgdzYW5kYm94GAEgASgLMhsud3Jlbm4uaG9zdGFnZW50LnYxLlNhbmRib3giKgoUUmVzdW1lU2FuZGJveFJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCSJFChVSZXN1bWVTYW5kYm94UmVzcG9uc2USLAoHc2FuZGJveBgBIAEoCzIbLndyZW5uLmhvc3RhZ2VudC52MS5TYW5kYm94IuMBCgxTYW5kYm94U3RhdHMSLQoJdGltZXN0YW1wGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCgljcHVfY291bnQYAiABKA0SFAoMY3B1X3VzZWRfcGN0GAMgASgBEhYKDm1lbV91c2VkX2J5dGVzGAQgASgEEhcKD21lbV90b3RhbF9ieXRlcxgFIAEoBBIXCg9tZW1fY2FjaGVfYnl0ZXMYBiABKAQSFwoPZGlza191c2VkX2J5dGVzGAcgASgEEhgKEGRpc2tfdG90YWxfYnl0ZXMYCCABKAQiLAoWR2V0U2FuZGJveFN0YXRzUmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJIkoKF0dldFNhbmRib3hTdGF0c1Jlc3BvbnNlEi8KBXN0YXRzGAEgASgLMiAud3Jlbm4uaG9zdGFnZW50LnYxLlNhbmRib3hTdGF0cyI9CghDYXBhY2l0eRINCgV2Y3B1cxgBIAEoDRIRCgltZW1vcnlfbWIYAiABKAQSDwoHZGlza19tYhgDIAEoBCITChFIb3N0U3RhdHVzUmVxdWVzdCLGAgoSSG9zdFN0YXR1c1Jlc3BvbnNlEg8KB2hvc3RfaWQYASABKAkSEAoIaG9zdG5hbWUYAiABKAkSDwoHdmVyc2lvbhgDIAEoCRIQCghydW50aW1lcxgEIAMoCRIrCgV0b3RhbBgFIAEoCzIcLndyZW5uLmhvc3RhZ2VudC52MS5DYXBhY2l0eRIqCgR1c2VkGAYgASgLMhwud3Jlbm4uaG9zdGFnZW50LnYxLkNhcGFjaXR5ElgKEnNhbmRib3hlc19ieV9zdGF0ZRgHIAMoCzI8LndyZW5uLmhvc3RhZ2VudC52MS5Ib3N0U3RhdHVzUmVzcG9uc2UuU2FuZGJveGVzQnlTdGF0ZUVudHJ5GjcKFVNhbmRib3hlc0J5U3RhdGVFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKA06AjgBIiwKEEhlYXJ0YmVhdFJlcXVlc3QSGAoQY29udHJvbF9wbGFuZV9pZBgBIAEoCSLBAQoRSGVhcnRiZWF0UmVzcG9uc2USDwoHaG9zdF9pZBgBIAEoCRITCgtpbnN0YW5jZV9pZBgCIAEoCRIoCgR0aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg1zYW5kYm94X2NvdW50GAQgASgNEhUKDXN0YXRlX3ZlcnNpb24YBSABKAQSLgoKc3RhcnRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAilQEKCFRlbXBsYXRlEgwKBG5hbWUYASABKAkSDwoHdmVyc2lvbhgCIAEoCRISCgpzaXplX2J5dGVzGAMgASgEEiwKCGJ1aWx0X2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxlbnZkX3ZlcnNpb24YBSABKAkSEgoKZnJvbV9pbWFnZRgGIAEoCSIWChRMaXN0VGVtcGxhdGVzUmVxdWVzdCJIChVMaXN0VGVtcGxhdGVzUmVzcG9uc2USLwoJdGVtcGxhdGVzGAEgAygLMhwud3Jlbm4uaG9zdGFnZW50LnYxLlRlbXBsYXRlIv0BChRCdWlsZFRlbXBsYXRlUmVxdWVzdBIMCgRuYW1lGAEgASgJEg0KBWZvcmNlGAIgASgIEhIKCmZyb21faW1hZ2UYAyABKAkSGQoRcmVnaXN0cnlfdXNlcm5hbWUYBCABKAkSGQoRcmVnaXN0cnlfcGFzc3dvcmQYBSABKAkSFQoNZnJvbV90ZW1wbGF0ZRgGIAEoCRIsCgVzdGVwcxgHIAMoCzIdLndyZW5uLmhvc3RhZ2VudC52MS5CdWlsZFN0ZXASEQoJc3RhcnRfY21kGAggASgJEhEKCXJlYWR5X2NtZBgJIAEoCRITCgtjYWNoZV9zY29wZRgKIAEoCSI2CglCdWlsZFN0ZXASDAoEdHlwZRgBIAEoCRIMCgRhcmdzGAIgAygJEg0KBWZpbGVzGAMgASgMIiUKFURlbGV0ZVRlbXBsYXRlUmVxdWVzdBIMCgRuYW1lGAEgASgJIhgKFkRlbGV0ZVRlbXBsYXRlUmVzcG9uc2UihQEKFUJ1aWxkVGVtcGxhdGVSZXNwb25zZRI1Cghwcm9ncmVzcxgBIAEoCzIhLndyZW5uLmhvc3RhZ2VudC52MS5CdWlsZFByb2dyZXNzSAASLAoEZG9uZRgCIAEoCzIcLndyZW5uLmhvc3RhZ2VudC52MS5UZW1wbGF0ZUgAQgcKBWV2ZW50Ii8KDUJ1aWxkUHJvZ3Jlc3MSDQoFcGhhc2UYASABKAkSDwoHbWVzc2FnZRgCIAEoCSJBChZTbmFwc2hvdFNhbmRib3hSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkSEwoLc25hcHNob3RfaWQYAiABKAkikAEKCFNuYXBzaG90EhMKC3NuYXBzaG90X2lkGAEgASgJEhkKEXNvdXJjZV9zYW5kYm94X2lkGAIgASgJEhAKCHRlbXBsYXRlGAMgASgJEhIKCnNpemVfYnl0ZXMYBCABKAMSLgoKY3JlYXRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAidwoXU25hcHNob3RTYW5kYm94UmVzcG9uc2USLgoIc25hcHNob3QYASABKAsyHC53cmVubi5ob3N0YWdlbnQudjEuU25hcHNob3QSLAoHc2FuZGJveBgCIAEoCzIbLndyZW5uLmhvc3RhZ2VudC52MS5TYW5kYm94IiwKFURlbGV0ZVNuYXBzaG90UmVxdWVzdBITCgtzbmFwc2hvdF9pZBgBIAEoCSIYChZEZWxldGVTbmFwc2hvdFJlc3BvbnNlInkKF1JlYWRTdG9wcGVkRmlsZXNSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkSDAoEcGF0aBgCIAEoCRIuCgZmb3JtYXQYAyABKA4yHi53cmVubi5ob3N0YWdlbnQudjEuUmVhZEZvcm1hdBIMCgR1c2VyGAQgASgJInEKGFJlYWRTdG9wcGVkRmlsZXNSZXNwb25zZRI8CgZoZWFkZXIYASABKAsyKi53cmVubi5ob3N0YWdlbnQudjEuUmVhZFN0b3BwZWRGaWxlc0hlYWRlckgAEg4KBGRhdGEYAiABKAxIAEIHCgVldmVudCImChZSZWFkU3RvcHBlZEZpbGVzSGVhZGVyEgwKBHBhdGgYASABKAkqsgEKDFNhbmRib3hTdGF0ZRIdChlTQU5EQk9YX1NUQVRFX1VOU1BFQ0lGSUVEEAASGgoWU0FOREJPWF9TVEFURV9TVEFSVElORxABEhkKFVNBTkRCT1hfU1RBVEVfUlVOTklORxACEhgKFFNBTkRCT1hfU1RBVEVfUEFVU0VEEAMSGQoVU0FOREJPWF9TVEFURV9TVE9QUEVEEAQSFwoTU0FOREJPWF9TVEFURV9FUlJPUhAFKlkKCVBhdXNlTW9kZRIaChZQQVVTRV9NT0RFX1VOU1BFQ0lGSUVEEAASGQoVUEFVU0VfTU9ERV9DSEVDS1BPSU5UEAESFQoRUEFVU0VfTU9ERV9GUkVFWkUQAiqXAQoIQm9vdFBhdGgSGQoVQk9PVF9QQVRIX1VOU1BFQ0lGSUVEEAASFwoTQk9PVF9QQVRIX1dBUk1fUE9PTBABEh4KGkJPT1RfUEFUSF9URU1QTEFURV9SRVNUT1JFEAISFwoTQk9PVF9QQVRIX0NPTERfQk9PVBADEh4KGkJPT1RfUEFUSF9TTkFQU0hPVF9SRVNUT1JFEAQqVAoKUmVhZEZvcm1hdBIbChdSRUFEX0ZPUk1BVF9VTlNQRUNJRklFRBAAEhQKEFJFQURfRk9STUFUX0ZJTEUQARITCg9SRUFEX0ZPUk1BVF9UQVIQAjKIDQoQSG9zdEFnZW50U2VydmljZRJkCg1DcmVhdGVTYW5kYm94Eigud3Jlbm4uaG9zdGFnZW50LnYxLkNyZWF0ZVNhbmRib3hSZXF1ZXN0Gikud3Jlbm4uaG9zdGFnZW50LnYxLkNyZWF0ZVNhbmRib3hSZXNwb25zZRJnCg5EZXN0cm95U2FuZGJveBIpLndyZW5uLmhvc3RhZ2VudC52MS5EZXN0cm95U2FuZGJveFJlcXVlc3QaKi53cmVubi5ob3N0YWdlbnQudjEuRGVzdHJveVNhbmRib3hSZXNwb25zZRJbCgpHZXRTYW5kYm94EiUud3Jlbm4uaG9zdGFnZW50LnYxLkdldFNhbmRib3hSZXF1ZXN0GiYud3Jlbm4uaG9zdGFnZW50LnYxLkdldFNhbmRib3hSZXNwb25zZRJkCg1MaXN0U2FuZGJveGVzEigud3Jlbm4uaG9zdGFnZW50LnYxLkxpc3RTYW5kYm94ZXNSZXF1ZXN0Gikud3Jlbm4uaG9zdGFnZW50LnYxLkxpc3RTYW5kYm94ZXNSZXNwb25zZRJhCgxQYXVzZVNhbmRib3gSJy53cmVubi5ob3N0YWdlbnQudjEuUGF1c2VTYW5kYm94UmVxdWVzdBooLndyZW5uLmhvc3RhZ2VudC52MS5QYXVzZVNhbmRib3hSZXNwb25zZRJkCg1SZXN1bWVTYW5kYm94Eigud3Jlbm4uaG9zdGFnZW50LnYxLlJlc3VtZVNhbmRib3hSZXF1ZXN0Gikud3Jlbm4uaG9zdGFnZW50LnYxLlJlc3VtZVNhbmRib3hSZXNwb25zZRJ5ChRVcGRhdGVTYW5kYm94TmV0d29yaxIvLndyZW5uLmhvc3RhZ2VudC52MS5VcGRhdGVTYW5kYm94TmV0d29ya1JlcXVlc3QaMC53cmVubi5ob3N0YWdlbnQudjEuVXBkYXRlU2FuZGJveE5ldHdvcmtSZXNwb25zZRJqCg9HZXRTYW5kYm94U3RhdHMSKi53cmVubi5ob3N0YWdlbnQudjEuR2V0U2FuZGJveFN0YXRzUmVxdWVzdBorLndyZW5uLmhvc3RhZ2VudC52MS5HZXRTYW5kYm94U3RhdHNSZXNwb25zZRJbCgpIb3N0U3RhdHVzEiUud3Jlbm4uaG9zdGFnZW50LnYxLkhvc3RTdGF0dXNSZXF1ZXN0GiYud3Jlbm4uaG9zdGFnZW50LnYxLkhvc3RTdGF0dXNSZXNwb25zZRJYCglIZWFydGJlYXQSJC53cmVubi5ob3N0YWdlbnQudjEuSGVhcnRiZWF0UmVxdWVzdBolLndyZW5uLmhvc3RhZ2VudC52MS5IZWFydGJlYXRSZXNwb25zZRJkCg1MaXN0VGVtcGxhdGVzEigud3Jlbm4uaG9zdGFnZW50LnYxLkxpc3RUZW1wbGF0ZXNSZXF1ZXN0Gikud3Jlbm4uaG9zdGFnZW50LnYxLkxpc3RUZW1wbGF0ZXNSZXNwb25zZRJmCg1CdWlsZFRlbXBsYXRlEigud3Jlbm4uaG9zdGFnZW50LnYxLkJ1aWxkVGVtcGxhdGVSZXF1ZXN0Gikud3Jlbm4uaG9zdGFnZW50LnYxLkJ1aWxkVGVtcGxhdGVSZXNwb25zZTABEmcKDkRlbGV0ZVRlbXBsYXRlEikud3Jlbm4uaG9zdGFnZW50LnYxLkRlbGV0ZVRlbXBsYXRlUmVxdWVzdBoqLndyZW5uLmhvc3RhZ2VudC52MS5EZWxldGVUZW1wbGF0ZVJlc3BvbnNlEmoKD1NuYXBzaG90U2FuZGJveBIqLndyZW5uLmhvc3RhZ2VudC52MS5TbmFwc2hvdFNhbmRib3hSZXF1ZXN0Gisud3Jlbm4uaG9zdGFnZW50LnYxLlNuYXBzaG90U2FuZGJveFJlc3BvbnNlEmcKDkRlbGV0ZVNuYXBzaG90Eikud3Jlbm4uaG9zdGFnZW50LnYxLkRlbGV0ZVNuYXBzaG90UmVxdWVzdBoqLndyZW5uLmhvc3RhZ2VudC52MS5EZWxldGVTbmFwc2hvdFJlc3BvbnNlEm8KEFJlYWRTdG9wcGVkRmlsZXMSKy53cmVubi5ob3N0YWdlbnQudjEuUmVhZFN0b3BwZWRGaWxlc1JlcXVlc3QaLC53cmVubi5ob3N0YWdlbnQudjEuUmVhZFN0b3BwZWRGaWxlc1Jlc3BvbnNlMAFiBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("CiJ3cmVubi9ob3N0YWdlbnQvdjEvaG9zdGFnZW50LnByb3RvEhJ3cmVubi5ob3N0YWdlbnQudjEiMAoaT3BlbldvcmtzcGFjZVR1bm5lbFJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCSJiChtPcGVuV29ya3NwYWNlVHVubmVsUmVzcG9uc2USDAoEcG9ydBgBIAEoDRIZChFzZXJ2ZXJfcHVibGljX2tleRgCIAEoCRIaChJjbGllbnRfcHJpdmF0ZV9rZXkYAyABKAkiMQobQ2xvc2VXb3Jrc3BhY2VUdW5uZWxSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkiHgocQ2xvc2VXb3Jrc3BhY2VUdW5uZWxSZXNwb25zZSI+CglSZXNvdXJjZXMSDQoFdmNwdXMYASABKA0SEQoJbWVtb3J5X21iGAIgASgNEg8KB2Rpc2tfbWIYAyABKA0iTAoNTmV0d29ya1BvbGljeRIWCg5hbGxvd19pbnRlcm5ldBgBIAEoCBIRCglhbGxvd19vdXQYAiADKAkSEAoIZGVueV9vdXQYAyADKAkitQUKB1NhbmRib3gSEgoKc2FuZGJveF9pZBgBIAEoCRIQCgh0ZW1wbGF0ZRgCIAEoCRIvCgVzdGF0ZRgDIAEoDjIgLndyZW5uLmhvc3RhZ2VudC52MS5TYW5kYm94U3RhdGUSMAoJcmVzb3VyY2VzGAQgASgLMh0ud3Jlbm4uaG9zdGFnZW50LnYxLlJlc291cmNlcxI7CghtZXRhZGF0YRgFIAMoCzIpLndyZW5uLmhvc3RhZ2VudC52MS5TYW5kYm94Lk1ldGFkYXRhRW50cnkSMgoHbmV0d29yaxgGIAEoCzIhLndyZW5uLmhvc3RhZ2VudC52MS5OZXR3b3JrUG9saWN5EhQKDGVudmRfdmVyc2lvbhgHIAEoCRIPCgdhZGRyZXNzGAggASgJEi8KCWJvb3RfcGF0aBgJIAEoDjIcLndyZW5uLmhvc3RhZ2VudC52MS5Cb290UGF0aBIuCgpjcmVhdGVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI0ChBzdGF0ZV9jaGFuZ2VkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVlcnJvchgMIAEoCRIxCgpwYXVzZV9tb2RlGA0gASgOMh0ud3Jlbm4uaG9zdGFnZW50LnYxLlBhdXNlTW9kZRIYChBjaGVja3BvaW50X2J5dGVzGA4gASgEEikKBm1vdW50cxgPIAMoCzIZLndyZW5uLmhvc3RhZ2VudC52MS5Nb3VudBIUCgxlcnJvcl9yZWFzb24YECABKAkSDwoHcnVudGltZRgRIAEoCRITCgt0dW5uZWxfcG9ydBgSIAEoDRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiQwoFTW91bnQSEQoJaG9zdF9wYXRoGAEgASgJEhQKDHNhbmRib3hfcGF0aBgCIAEoCRIRCglyZWFkX29ubHkYAyABKAgiswQKFENyZWF0ZVNhbmRib3hSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkSEAoIdGVtcGxhdGUYAiABKAkSMAoJcmVzb3VyY2VzGAMgASgLMh0ud3Jlbm4uaG9zdGFnZW50LnYxLlJlc291cmNlcxJHCghlbnZfdmFycxgEIAMoCzI1LndyZW5uLmhvc3RhZ2VudC52MS5DcmVhdGVTYW5kYm94UmVxdWVzdC5FbnZWYXJzRW50cnkSSAoIbWV0YWRhdGEYBSADKAsyNi53cmVubi5ob3N0YWdlbnQudjEuQ3JlYXRlU2FuZGJveFJlcXVlc3QuTWV0YWRhdGFFbnRyeRIyCgduZXR3b3JrGAYgASgLMiEud3Jlbm4uaG9zdGFnZW50LnYxLk5ldHdvcmtQb2xpY3kSGQoRZW52ZF9hY2Nlc3NfdG9rZW4YByABKAkSFAoMZGVmYXVsdF91c2VyGAggASgJEhcKD2RlZmF1bHRfd29ya2RpchgJIAEoCRIpCgZtb3VudHMYCiADKAsyGS53cmVubi5ob3N0YWdlbnQudjEuTW91bnQSFQoNZnJvbV9zbmFwc2hvdBgLIAEoCRIPCgdydW50aW1lGAwgASgJGi4KDEVudlZhcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJFChVDcmVhdGVTYW5kYm94UmVzcG9uc2USLAoHc2FuZGJveBgBIAEoCzIbLndyZW5uLmhvc3RhZ2VudC52MS5TYW5kYm94IisKFURlc3Ryb3lTYW5kYm94UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJIhgKFkRlc3Ryb3lTYW5kYm94UmVzcG9uc2UiJwoRR2V0U2FuZGJveFJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCSJCChJHZXRTYW5kYm94UmVzcG9uc2USLAoHc2FuZGJveBgBIAEoCzIbLndyZW5uLmhvc3RhZ2VudC52MS5TYW5kYm94IhYKFExpc3RTYW5kYm94ZXNSZXF1ZXN0IkcKFUxpc3RTYW5kYm94ZXNSZXNwb25zZRIuCglzYW5kYm94ZXMYASADKAsyGy53cmVubi5ob3N0YWdlbnQudjEuU2FuZGJveCJWChNQYXVzZVNhbmRib3hSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkSKwoEbW9kZRgCIAEoDjIdLndyZW5uLmhvc3RhZ2VudC52MS5QYXVzZU1vZGUiRAoUUGF1c2VTYW5kYm94UmVzcG9uc2USLAoHc2FuZGJveBgBIAEoCzIbLndyZW5uLmhvc3RhZ2VudC52MS5TYW5kYm94ImUKG1VwZGF0ZVNhbmRib3hOZXR3b3JrUmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJEjIKB25ldHdvcmsYAiABKAsyIS53cmVubi5ob3N0YWdlbnQudjEuTmV0d29ya1BvbGljeSJMChxVcGRhdGVTYW5kYm94TmV0d29ya1Jlc3BvbnNlEiwKB3NhbmRib3gYASABKAsyGy53cmVubi5ob3N0YWdlbnQudjEuU2FuZGJveCIqChRSZXN1bWVTYW5kYm94UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJIkUKFVJlc3VtZVNhbmRib3hSZXNwb25zZRIsCgdzYW5kYm94GAEgASgLMhsud3Jlbm4uaG9zdGFnZW50LnYxLlNhbmRib3gi4wEKDFNhbmRib3hTdGF0cxItCgl0aW1lc3RhbXAYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCWNwdV9jb3VudBgCIAEoDRIUCgxjcHVfdXNlZF9wY3QYAyABKAESFgoObWVtX3VzZWRfYnl0ZXMYBCABKAQSFwoPbWVtX3RvdGFsX2J5dGVzGAUgASgEEhcKD21lbV9jYWNoZV9ieXRlcxgGIAEoBBIXCg9kaXNrX3VzZWRfYnl0ZXMYByABKAQSGAoQZGlza190b3RhbF9ieXRlcxgIIAEoBCIsChZHZXRTYW5kYm94U3RhdHNSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkiSgoXR2V0U2FuZGJveFN0YXRzUmVzcG9uc2USLwoFc3RhdHMYASABKAsyIC53cmVubi5ob3N0YWdlbnQudjEuU2FuZGJveFN0YXRzIj0KCENhcGFjaXR5Eg0KBXZjcHVzGAEgASgNEhEKCW1lbW9yeV9tYhgCIAEoBBIPCgdkaXNrX21iGAMgASgEIhMKEUhvc3RTdGF0dXNSZXF1ZXN0IsYCChJIb3N0U3RhdHVzUmVzcG9uc2USDwoHaG9zdF9pZBgBIAEoCRIQCghob3N0bmFtZRgCIAEoCRIPCgd2ZXJzaW9uGAMgASgJEhAKCHJ1bnRpbWVzGAQgAygJEisKBXRvdGFsGAUgASgLMhwud3Jlbm4uaG9zdGFnZW50LnYxLkNhcGFjaXR5EioKBHVzZWQYBiABKAsyHC53cmVubi5ob3N0YWdlbnQudjEuQ2FwYWNpdHkSWAoSc2FuZGJveGVzX2J5X3N0YXRlGAcgAygLMjwud3Jlbm4uaG9zdGFnZW50LnYxLkhvc3RTdGF0dXNSZXNwb25zZS5TYW5kYm94ZXNCeVN0YXRlRW50cnkaNwoVU2FuZGJveGVzQnlTdGF0ZUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDToCOAEiLAoQSGVhcnRiZWF0UmVxdWVzdBIYChBjb250cm9sX3BsYW5lX2lkGAEgASgJIsEBChFIZWFydGJlYXRSZXNwb25zZRIPCgdob3N0X2lkGAEgASgJEhMKC2luc3RhbmNlX2lkGAIgASgJEigKBHRpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDXNhbmRib3hfY291bnQYBCABKA0SFQoNc3RhdGVfdmVyc2lvbhgFIAEoBBIuCgpzdGFydGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKVAQoIVGVtcGxhdGUSDAoEbmFtZRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJEhIKCnNpemVfYnl0ZXMYAyABKAQSLAoIYnVpbHRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDGVudmRfdmVyc2lvbhgFIAEoCRISCgpmcm9tX2ltYWdlGAYgASgJIhYKFExpc3RUZW1wbGF0ZXNSZXF1ZXN0IkgKFUxpc3RUZW1wbGF0ZXNSZXNwb25zZRIvCgl0ZW1wbGF0ZXMYASADKAsyHC53cmVubi5ob3N0YWdlbnQudjEuVGVtcGxhdGUi/QEKFEJ1aWxkVGVtcGxhdGVSZXF1ZXN0EgwKBG5hbWUYASABKAkSDQoFZm9yY2UYAiABKAgSEgoKZnJvbV9pbWFnZRgDIAEoCRIZChFyZWdpc3RyeV91c2VybmFtZRgEIAEoCRIZChFyZWdpc3RyeV9wYXNzd29yZBgFIAEoCRIVCg1mcm9tX3RlbXBsYXRlGAYgASgJEiwKBXN0ZXBzGAcgAygLMh0ud3Jlbm4uaG9zdGFnZW50LnYxLkJ1aWxkU3RlcBIRCglzdGFydF9jbWQYCCABKAkSEQoJcmVhZHlfY21kGAkgASgJEhMKC2NhY2hlX3Njb3BlGAogASgJIjYKCUJ1aWxkU3RlcBIMCgR0eXBlGAEgASgJEgwKBGFyZ3MYAiADKAkSDQoFZmlsZXMYAyABKAwiJQoVRGVsZXRlVGVtcGxhdGVSZXF1ZXN0EgwKBG5hbWUYASABKAkiGAoWRGVsZXRlVGVtcGxhdGVSZXNwb25zZSKFAQoVQnVpbGRUZW1wbGF0ZVJlc3BvbnNlEjUKCHByb2dyZXNzGAEgASgLMiEud3Jlbm4uaG9zdGFnZW50LnYxLkJ1aWxkUHJvZ3Jlc3NIABIsCgRkb25lGAIgASgLMhwud3Jlbm4uaG9zdGFnZW50LnYxLlRlbXBsYXRlSABCBwoFZXZlbnQiLwoNQnVpbGRQcm9ncmVzcxINCgVwaGFzZRgBIAEoCRIPCgdtZXNzYWdlGAIgASgJIkEKFlNuYXBzaG90U2FuZGJveFJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCRITCgtzbmFwc2hvdF9pZBgCIAEoCSKQAQoIU25hcHNob3QSEwoLc25hcHNob3RfaWQYASABKAkSGQoRc291cmNlX3NhbmRib3hfaWQYAiABKAkSEAoIdGVtcGxhdGUYAyABKAkSEgoKc2l6ZV9ieXRlcxgEIAEoAxIuCgpjcmVhdGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJ3ChdTbmFwc2hvdFNhbmRib3hSZXNwb25zZRIuCghzbmFwc2hvdBgBIAEoCzIcLndyZW5uLmhvc3RhZ2VudC52MS5TbmFwc2hvdBIsCgdzYW5kYm94GAIgASgLMhsud3Jlbm4uaG9zdGFnZW50LnYxLlNhbmRib3giLAoVRGVsZXRlU25hcHNob3RSZXF1ZXN0EhMKC3NuYXBzaG90X2lkGAEgASgJIhgKFkRlbGV0ZVNuYXBzaG90UmVzcG9uc2UieQoXUmVhZFN0b3BwZWRGaWxlc1JlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCRIMCgRwYXRoGAIgASgJEi4KBmZvcm1hdBgDIAEoDjIeLndyZW5uLmhvc3RhZ2VudC52MS5SZWFkRm9ybWF0EgwKBHVzZXIYBCABKAkicQoYUmVhZFN0b3BwZWRGaWxlc1Jlc3BvbnNlEjwKBmhlYWRlchgBIAEoCzIqLndyZW5uLmhvc3RhZ2VudC52MS5SZWFkU3RvcHBlZEZpbGVzSGVhZGVySAASDgoEZGF0YRgCIAEoDEgAQgcKBWV2ZW50IiYKFlJlYWRTdG9wcGVkRmlsZXNIZWFkZXISDAoEcGF0aBgBIAEoCSqyAQoMU2FuZGJveFN0YXRlEh0KGVNBTkRCT1hfU1RBVEVfVU5TUEVDSUZJRUQQABIaChZTQU5EQk9YX1NUQVRFX1NUQVJUSU5HEAESGQoVU0FOREJPWF9TVEFURV9SVU5OSU5HEAISGAoUU0FOREJPWF9TVEFURV9QQVVTRUQQAxIZChVTQU5EQk9YX1NUQVRFX1NUT1BQRUQQBBIXChNTQU5EQk9YX1NUQVRFX0VSUk9SEAUqWQoJUGF1c2VNb2RlEhoKFlBBVVNFX01PREVfVU5TUEVDSUZJRUQQABIZChVQQVVTRV9NT0RFX0NIRUNLUE9JTlQQARIVChFQQVVTRV9NT0RFX0ZSRUVaRRACKpcBCghCb290UGF0aBIZChVCT09UX1BBVEhfVU5TUEVDSUZJRUQQABIXChNCT09UX1BBVEhfV0FSTV9QT09MEAESHgoaQk9PVF9QQVRIX1RFTVBMQVRFX1JFU1RPUkUQAhIXChNCT09UX1BBVEhfQ09MRF9CT09UEAMSHgoaQk9PVF9QQVRIX1NOQVBTSE9UX1JFU1RPUkUQBCpUCgpSZWFkRm9ybWF0EhsKF1JFQURfRk9STUFUX1VOU1BFQ0lGSUVEEAASFAoQUkVBRF9GT1JNQVRfRklMRRABEhMKD1JFQURfRk9STUFUX1RBUhACMvsOChBIb3N0QWdlbnRTZXJ2aWNlEmQKDUNyZWF0ZVNhbmRib3gSKC53cmVubi5ob3N0YWdlbnQudjEuQ3JlYXRlU2FuZGJveFJlcXVlc3QaKS53cmVubi5ob3N0YWdlbnQudjEuQ3JlYXRlU2FuZGJveFJlc3BvbnNlEmcKDkRlc3Ryb3lTYW5kYm94Eikud3Jlbm4uaG9zdGFnZW50LnYxLkRlc3Ryb3lTYW5kYm94UmVxdWVzdBoqLndyZW5uLmhvc3RhZ2VudC52MS5EZXN0cm95U2FuZGJveFJlc3BvbnNlElsKCkdldFNhbmRib3gSJS53cmVubi5ob3N0YWdlbnQudjEuR2V0U2FuZGJveFJlcXVlc3QaJi53cmVubi5ob3N0YWdlbnQudjEuR2V0U2FuZGJveFJlc3BvbnNlEmQKDUxpc3RTYW5kYm94ZXMSKC53cmVubi5ob3N0YWdlbnQudjEuTGlzdFNhbmRib3hlc1JlcXVlc3QaKS53cmVubi5ob3N0YWdlbnQudjEuTGlzdFNhbmRib3hlc1Jlc3BvbnNlEmEKDFBhdXNlU2FuZGJveBInLndyZW5uLmhvc3RhZ2VudC52MS5QYXVzZVNhbmRib3hSZXF1ZXN0Gigud3Jlbm4uaG9zdGFnZW50LnYxLlBhdXNlU2FuZGJveFJlc3BvbnNlEmQKDVJlc3VtZVNhbmRib3gSKC53cmVubi5ob3N0YWdlbnQudjEuUmVzdW1lU2FuZGJveFJlcXVlc3QaKS53cmVubi5ob3N0YWdlbnQudjEuUmVzdW1lU2FuZGJveFJlc3BvbnNlEnkKFFVwZGF0ZVNhbmRib3hOZXR3b3JrEi8ud3Jlbm4uaG9zdGFnZW50LnYxLlVwZGF0ZVNhbmRib3hOZXR3b3JrUmVxdWVzdBowLndyZW5uLmhvc3RhZ2VudC52MS5VcGRhdGVTYW5kYm94TmV0d29ya1Jlc3BvbnNlEmoKD0dldFNhbmRib3hTdGF0cxIqLndyZW5uLmhvc3RhZ2VudC52MS5HZXRTYW5kYm94U3RhdHNSZXF1ZXN0Gisud3Jlbm4uaG9zdGFnZW50LnYxLkdldFNhbmRib3hTdGF0c1Jlc3BvbnNlElsKCkhvc3RTdGF0dXMSJS53cmVubi5ob3N0YWdlbnQudjEuSG9zdFN0YXR1c1JlcXVlc3QaJi53cmVubi5ob3N0YWdlbnQudjEuSG9zdFN0YXR1c1Jlc3BvbnNlElgKCUhlYXJ0YmVhdBIkLndyZW5uLmhvc3RhZ2VudC52MS5IZWFydGJlYXRSZXF1ZXN0GiUud3Jlbm4uaG9zdGFnZW50LnYxLkhlYXJ0YmVhdFJlc3BvbnNlEmQKDUxpc3RUZW1wbGF0ZXMSKC53cmVubi5ob3N0YWdlbnQudjEuTGlzdFRlbXBsYXRlc1JlcXVlc3QaKS53cmVubi5ob3N0YWdlbnQudjEuTGlzdFRlbXBsYXRlc1Jlc3BvbnNlEmYKDUJ1aWxkVGVtcGxhdGUSKC53cmVubi5ob3N0YWdlbnQudjEuQnVpbGRUZW1wbGF0ZVJlcXVlc3QaKS53cmVubi5ob3N0YWdlbnQudjEuQnVpbGRUZW1wbGF0ZVJlc3BvbnNlMAESZwoORGVsZXRlVGVtcGxhdGUSKS53cmVubi5ob3N0YWdlbnQudjEuRGVsZXRlVGVtcGxhdGVSZXF1ZXN0Gioud3Jlbm4uaG9zdGFnZW50LnYxLkRlbGV0ZVRlbXBsYXRlUmVzcG9uc2USagoPU25hcHNob3RTYW5kYm94Eioud3Jlbm4uaG9zdGFnZW50LnYxLlNuYXBzaG90U2FuZGJveFJlcXVlc3QaKy53cmVubi5ob3N0YWdlbnQudjEuU25hcHNob3RTYW5kYm94UmVzcG9uc2USZwoORGVsZXRlU25hcHNob3QSKS53cmVubi5ob3N0YWdlbnQudjEuRGVsZXRlU25hcHNob3RSZXF1ZXN0Gioud3Jlbm4uaG9zdGFnZW50LnYxLkRlbGV0ZVNuYXBzaG90UmVzcG9uc2USbwoQUmVhZFN0b3BwZWRGaWxlcxIrLndyZW5uLmhvc3RhZ2VudC52MS5SZWFkU3RvcHBlZEZpbGVzUmVxdWVzdBosLndyZW5uLmhvc3RhZ2VudC52MS5SZWFkU3RvcHBlZEZpbGVzUmVzcG9uc2UwARJ2ChNPcGVuV29ya3NwYWNlVHVubmVsEi4ud3Jlbm4uaG9zdGFnZW50LnYxLk9wZW5Xb3Jrc3BhY2VUdW5uZWxSZXF1ZXN0Gi8ud3Jlbm4uaG9zdGFnZW50LnYxLk9wZW5Xb3Jrc3BhY2VUdW5uZWxSZXNwb25zZRJ5ChRDbG9zZVdvcmtzcGFjZVR1bm5lbBIvLndyZW5uLmhvc3RhZ2VudC52MS5DbG9zZVdvcmtzcGFjZVR1bm5lbFJlcXVlc3QaMC53cmVubi5ob3N0YWdlbnQudjEuQ2xvc2VXb3Jrc3BhY2VUdW5uZWxSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+
+/**
+ * @generated from message wrenn.hostagent.v1.OpenWorkspaceTunnelRequest
+ */
+export type OpenWorkspaceTunnelRequest = Message<"wrenn.hostagent.v1.OpenWorkspaceTunnelRequest"> & {
+  /**
+   * @generated from field: string sandbox_id = 1;
+   */
+  sandboxId: string;
+};
+
+/**
+ * Describes the message wrenn.hostagent.v1.OpenWorkspaceTunnelRequest.
+ * Use `create(OpenWorkspaceTunnelRequestSchema)` to create a new message.
+ */
+export const OpenWorkspaceTunnelRequestSchema: GenMessage<OpenWorkspaceTunnelRequest> = /*@__PURE__*/
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 0);
+
+/**
+ * @generated from message wrenn.hostagent.v1.OpenWorkspaceTunnelResponse
+ */
+export type OpenWorkspaceTunnelResponse = Message<"wrenn.hostagent.v1.OpenWorkspaceTunnelResponse"> & {
+  /**
+   * The host's UDP port of the endpoint.
+   *
+   * @generated from field: uint32 port = 1;
+   */
+  port: number;
+
+  /**
+   * @generated from field: string server_public_key = 2;
+   */
+  serverPublicKey: string;
+
+  /**
+   * The client's private key (base64 of 32 bytes), given once: the agent keeps only its public
+   * key.
+   *
+   * @generated from field: string client_private_key = 3;
+   */
+  clientPrivateKey: string;
+};
+
+/**
+ * Describes the message wrenn.hostagent.v1.OpenWorkspaceTunnelResponse.
+ * Use `create(OpenWorkspaceTunnelResponseSchema)` to create a new message.
+ */
+export const OpenWorkspaceTunnelResponseSchema: GenMessage<OpenWorkspaceTunnelResponse> = /*@__PURE__*/
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 1);
+
+/**
+ * @generated from message wrenn.hostagent.v1.CloseWorkspaceTunnelRequest
+ */
+export type CloseWorkspaceTunnelRequest = Message<"wrenn.hostagent.v1.CloseWorkspaceTunnelRequest"> & {
+  /**
+   * @generated from field: string sandbox_id = 1;
+   */
+  sandboxId: string;
+};
+
+/**
+ * Describes the message wrenn.hostagent.v1.CloseWorkspaceTunnelRequest.
+ * Use `create(CloseWorkspaceTunnelRequestSchema)` to create a new message.
+ */
+export const CloseWorkspaceTunnelRequestSchema: GenMessage<CloseWorkspaceTunnelRequest> = /*@__PURE__*/
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 2);
+
+/**
+ * @generated from message wrenn.hostagent.v1.CloseWorkspaceTunnelResponse
+ */
+export type CloseWorkspaceTunnelResponse = Message<"wrenn.hostagent.v1.CloseWorkspaceTunnelResponse"> & {
+};
+
+/**
+ * Describes the message wrenn.hostagent.v1.CloseWorkspaceTunnelResponse.
+ * Use `create(CloseWorkspaceTunnelResponseSchema)` to create a new message.
+ */
+export const CloseWorkspaceTunnelResponseSchema: GenMessage<CloseWorkspaceTunnelResponse> = /*@__PURE__*/
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 3);
 
 /**
  * @generated from message wrenn.hostagent.v1.Resources
@@ -44,7 +123,7 @@ export type Resources = Message<"wrenn.hostagent.v1.Resources"> & {
  * Use `create(ResourcesSchema)` to create a new message.
  */
 export const ResourcesSchema: GenMessage<Resources> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 0);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 4);
 
 /**
  * E2B's egress semantics (@wrenn/contract EgressPolicy): a destination in allow_out is
@@ -80,7 +159,7 @@ export type NetworkPolicy = Message<"wrenn.hostagent.v1.NetworkPolicy"> & {
  * Use `create(NetworkPolicySchema)` to create a new message.
  */
 export const NetworkPolicySchema: GenMessage<NetworkPolicy> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 1);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 5);
 
 /**
  * @generated from message wrenn.hostagent.v1.Sandbox
@@ -180,6 +259,13 @@ export type Sandbox = Message<"wrenn.hostagent.v1.Sandbox"> & {
    * @generated from field: string runtime = 17;
    */
   runtime: string;
+
+  /**
+   * The UDP port of the sandbox's workspace WireGuard endpoint on this host; 0 when it has none.
+   *
+   * @generated from field: uint32 tunnel_port = 18;
+   */
+  tunnelPort: number;
 };
 
 /**
@@ -187,7 +273,7 @@ export type Sandbox = Message<"wrenn.hostagent.v1.Sandbox"> & {
  * Use `create(SandboxSchema)` to create a new message.
  */
 export const SandboxSchema: GenMessage<Sandbox> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 2);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 6);
 
 /**
  * A host directory made visible inside the sandbox (local runs of `wrenn run DIR`). The agent
@@ -221,7 +307,7 @@ export type Mount = Message<"wrenn.hostagent.v1.Mount"> & {
  * Use `create(MountSchema)` to create a new message.
  */
 export const MountSchema: GenMessage<Mount> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 3);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 7);
 
 /**
  * @generated from message wrenn.hostagent.v1.CreateSandboxRequest
@@ -307,7 +393,7 @@ export type CreateSandboxRequest = Message<"wrenn.hostagent.v1.CreateSandboxRequ
  * Use `create(CreateSandboxRequestSchema)` to create a new message.
  */
 export const CreateSandboxRequestSchema: GenMessage<CreateSandboxRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 4);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 8);
 
 /**
  * @generated from message wrenn.hostagent.v1.CreateSandboxResponse
@@ -324,7 +410,7 @@ export type CreateSandboxResponse = Message<"wrenn.hostagent.v1.CreateSandboxRes
  * Use `create(CreateSandboxResponseSchema)` to create a new message.
  */
 export const CreateSandboxResponseSchema: GenMessage<CreateSandboxResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 5);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 9);
 
 /**
  * @generated from message wrenn.hostagent.v1.DestroySandboxRequest
@@ -341,7 +427,7 @@ export type DestroySandboxRequest = Message<"wrenn.hostagent.v1.DestroySandboxRe
  * Use `create(DestroySandboxRequestSchema)` to create a new message.
  */
 export const DestroySandboxRequestSchema: GenMessage<DestroySandboxRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 6);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 10);
 
 /**
  * @generated from message wrenn.hostagent.v1.DestroySandboxResponse
@@ -354,7 +440,7 @@ export type DestroySandboxResponse = Message<"wrenn.hostagent.v1.DestroySandboxR
  * Use `create(DestroySandboxResponseSchema)` to create a new message.
  */
 export const DestroySandboxResponseSchema: GenMessage<DestroySandboxResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 7);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 11);
 
 /**
  * @generated from message wrenn.hostagent.v1.GetSandboxRequest
@@ -371,7 +457,7 @@ export type GetSandboxRequest = Message<"wrenn.hostagent.v1.GetSandboxRequest"> 
  * Use `create(GetSandboxRequestSchema)` to create a new message.
  */
 export const GetSandboxRequestSchema: GenMessage<GetSandboxRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 8);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 12);
 
 /**
  * @generated from message wrenn.hostagent.v1.GetSandboxResponse
@@ -388,7 +474,7 @@ export type GetSandboxResponse = Message<"wrenn.hostagent.v1.GetSandboxResponse"
  * Use `create(GetSandboxResponseSchema)` to create a new message.
  */
 export const GetSandboxResponseSchema: GenMessage<GetSandboxResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 9);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 13);
 
 /**
  * @generated from message wrenn.hostagent.v1.ListSandboxesRequest
@@ -401,7 +487,7 @@ export type ListSandboxesRequest = Message<"wrenn.hostagent.v1.ListSandboxesRequ
  * Use `create(ListSandboxesRequestSchema)` to create a new message.
  */
 export const ListSandboxesRequestSchema: GenMessage<ListSandboxesRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 10);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 14);
 
 /**
  * @generated from message wrenn.hostagent.v1.ListSandboxesResponse
@@ -418,7 +504,7 @@ export type ListSandboxesResponse = Message<"wrenn.hostagent.v1.ListSandboxesRes
  * Use `create(ListSandboxesResponseSchema)` to create a new message.
  */
 export const ListSandboxesResponseSchema: GenMessage<ListSandboxesResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 11);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 15);
 
 /**
  * @generated from message wrenn.hostagent.v1.PauseSandboxRequest
@@ -440,7 +526,7 @@ export type PauseSandboxRequest = Message<"wrenn.hostagent.v1.PauseSandboxReques
  * Use `create(PauseSandboxRequestSchema)` to create a new message.
  */
 export const PauseSandboxRequestSchema: GenMessage<PauseSandboxRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 12);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 16);
 
 /**
  * @generated from message wrenn.hostagent.v1.PauseSandboxResponse
@@ -457,7 +543,7 @@ export type PauseSandboxResponse = Message<"wrenn.hostagent.v1.PauseSandboxRespo
  * Use `create(PauseSandboxResponseSchema)` to create a new message.
  */
 export const PauseSandboxResponseSchema: GenMessage<PauseSandboxResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 13);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 17);
 
 /**
  * @generated from message wrenn.hostagent.v1.UpdateSandboxNetworkRequest
@@ -481,7 +567,7 @@ export type UpdateSandboxNetworkRequest = Message<"wrenn.hostagent.v1.UpdateSand
  * Use `create(UpdateSandboxNetworkRequestSchema)` to create a new message.
  */
 export const UpdateSandboxNetworkRequestSchema: GenMessage<UpdateSandboxNetworkRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 14);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 18);
 
 /**
  * @generated from message wrenn.hostagent.v1.UpdateSandboxNetworkResponse
@@ -498,7 +584,7 @@ export type UpdateSandboxNetworkResponse = Message<"wrenn.hostagent.v1.UpdateSan
  * Use `create(UpdateSandboxNetworkResponseSchema)` to create a new message.
  */
 export const UpdateSandboxNetworkResponseSchema: GenMessage<UpdateSandboxNetworkResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 15);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 19);
 
 /**
  * @generated from message wrenn.hostagent.v1.ResumeSandboxRequest
@@ -515,7 +601,7 @@ export type ResumeSandboxRequest = Message<"wrenn.hostagent.v1.ResumeSandboxRequ
  * Use `create(ResumeSandboxRequestSchema)` to create a new message.
  */
 export const ResumeSandboxRequestSchema: GenMessage<ResumeSandboxRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 16);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 20);
 
 /**
  * @generated from message wrenn.hostagent.v1.ResumeSandboxResponse
@@ -532,7 +618,7 @@ export type ResumeSandboxResponse = Message<"wrenn.hostagent.v1.ResumeSandboxRes
  * Use `create(ResumeSandboxResponseSchema)` to create a new message.
  */
 export const ResumeSandboxResponseSchema: GenMessage<ResumeSandboxResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 17);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 21);
 
 /**
  * @generated from message wrenn.hostagent.v1.SandboxStats
@@ -586,7 +672,7 @@ export type SandboxStats = Message<"wrenn.hostagent.v1.SandboxStats"> & {
  * Use `create(SandboxStatsSchema)` to create a new message.
  */
 export const SandboxStatsSchema: GenMessage<SandboxStats> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 18);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 22);
 
 /**
  * @generated from message wrenn.hostagent.v1.GetSandboxStatsRequest
@@ -603,7 +689,7 @@ export type GetSandboxStatsRequest = Message<"wrenn.hostagent.v1.GetSandboxStats
  * Use `create(GetSandboxStatsRequestSchema)` to create a new message.
  */
 export const GetSandboxStatsRequestSchema: GenMessage<GetSandboxStatsRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 19);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 23);
 
 /**
  * @generated from message wrenn.hostagent.v1.GetSandboxStatsResponse
@@ -620,7 +706,7 @@ export type GetSandboxStatsResponse = Message<"wrenn.hostagent.v1.GetSandboxStat
  * Use `create(GetSandboxStatsResponseSchema)` to create a new message.
  */
 export const GetSandboxStatsResponseSchema: GenMessage<GetSandboxStatsResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 20);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 24);
 
 /**
  * @generated from message wrenn.hostagent.v1.Capacity
@@ -647,7 +733,7 @@ export type Capacity = Message<"wrenn.hostagent.v1.Capacity"> & {
  * Use `create(CapacitySchema)` to create a new message.
  */
 export const CapacitySchema: GenMessage<Capacity> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 21);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 25);
 
 /**
  * @generated from message wrenn.hostagent.v1.HostStatusRequest
@@ -660,7 +746,7 @@ export type HostStatusRequest = Message<"wrenn.hostagent.v1.HostStatusRequest"> 
  * Use `create(HostStatusRequestSchema)` to create a new message.
  */
 export const HostStatusRequestSchema: GenMessage<HostStatusRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 22);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 26);
 
 /**
  * @generated from message wrenn.hostagent.v1.HostStatusResponse
@@ -711,7 +797,7 @@ export type HostStatusResponse = Message<"wrenn.hostagent.v1.HostStatusResponse"
  * Use `create(HostStatusResponseSchema)` to create a new message.
  */
 export const HostStatusResponseSchema: GenMessage<HostStatusResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 23);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 27);
 
 /**
  * @generated from message wrenn.hostagent.v1.HeartbeatRequest
@@ -728,7 +814,7 @@ export type HeartbeatRequest = Message<"wrenn.hostagent.v1.HeartbeatRequest"> & 
  * Use `create(HeartbeatRequestSchema)` to create a new message.
  */
 export const HeartbeatRequestSchema: GenMessage<HeartbeatRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 24);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 28);
 
 /**
  * @generated from message wrenn.hostagent.v1.HeartbeatResponse
@@ -778,7 +864,7 @@ export type HeartbeatResponse = Message<"wrenn.hostagent.v1.HeartbeatResponse"> 
  * Use `create(HeartbeatResponseSchema)` to create a new message.
  */
 export const HeartbeatResponseSchema: GenMessage<HeartbeatResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 25);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 29);
 
 /**
  * @generated from message wrenn.hostagent.v1.Template
@@ -824,7 +910,7 @@ export type Template = Message<"wrenn.hostagent.v1.Template"> & {
  * Use `create(TemplateSchema)` to create a new message.
  */
 export const TemplateSchema: GenMessage<Template> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 26);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 30);
 
 /**
  * @generated from message wrenn.hostagent.v1.ListTemplatesRequest
@@ -837,7 +923,7 @@ export type ListTemplatesRequest = Message<"wrenn.hostagent.v1.ListTemplatesRequ
  * Use `create(ListTemplatesRequestSchema)` to create a new message.
  */
 export const ListTemplatesRequestSchema: GenMessage<ListTemplatesRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 27);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 31);
 
 /**
  * @generated from message wrenn.hostagent.v1.ListTemplatesResponse
@@ -854,7 +940,7 @@ export type ListTemplatesResponse = Message<"wrenn.hostagent.v1.ListTemplatesRes
  * Use `create(ListTemplatesResponseSchema)` to create a new message.
  */
 export const ListTemplatesResponseSchema: GenMessage<ListTemplatesResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 28);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 32);
 
 /**
  * @generated from message wrenn.hostagent.v1.BuildTemplateRequest
@@ -933,7 +1019,7 @@ export type BuildTemplateRequest = Message<"wrenn.hostagent.v1.BuildTemplateRequ
  * Use `create(BuildTemplateRequestSchema)` to create a new message.
  */
 export const BuildTemplateRequestSchema: GenMessage<BuildTemplateRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 29);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 33);
 
 /**
  * @generated from message wrenn.hostagent.v1.BuildStep
@@ -964,7 +1050,7 @@ export type BuildStep = Message<"wrenn.hostagent.v1.BuildStep"> & {
  * Use `create(BuildStepSchema)` to create a new message.
  */
 export const BuildStepSchema: GenMessage<BuildStep> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 30);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 34);
 
 /**
  * @generated from message wrenn.hostagent.v1.DeleteTemplateRequest
@@ -981,7 +1067,7 @@ export type DeleteTemplateRequest = Message<"wrenn.hostagent.v1.DeleteTemplateRe
  * Use `create(DeleteTemplateRequestSchema)` to create a new message.
  */
 export const DeleteTemplateRequestSchema: GenMessage<DeleteTemplateRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 31);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 35);
 
 /**
  * @generated from message wrenn.hostagent.v1.DeleteTemplateResponse
@@ -994,7 +1080,7 @@ export type DeleteTemplateResponse = Message<"wrenn.hostagent.v1.DeleteTemplateR
  * Use `create(DeleteTemplateResponseSchema)` to create a new message.
  */
 export const DeleteTemplateResponseSchema: GenMessage<DeleteTemplateResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 32);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 36);
 
 /**
  * @generated from message wrenn.hostagent.v1.BuildTemplateResponse
@@ -1023,7 +1109,7 @@ export type BuildTemplateResponse = Message<"wrenn.hostagent.v1.BuildTemplateRes
  * Use `create(BuildTemplateResponseSchema)` to create a new message.
  */
 export const BuildTemplateResponseSchema: GenMessage<BuildTemplateResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 33);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 37);
 
 /**
  * @generated from message wrenn.hostagent.v1.BuildProgress
@@ -1045,7 +1131,7 @@ export type BuildProgress = Message<"wrenn.hostagent.v1.BuildProgress"> & {
  * Use `create(BuildProgressSchema)` to create a new message.
  */
 export const BuildProgressSchema: GenMessage<BuildProgress> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 34);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 38);
 
 /**
  * @generated from message wrenn.hostagent.v1.SnapshotSandboxRequest
@@ -1069,7 +1155,7 @@ export type SnapshotSandboxRequest = Message<"wrenn.hostagent.v1.SnapshotSandbox
  * Use `create(SnapshotSandboxRequestSchema)` to create a new message.
  */
 export const SnapshotSandboxRequestSchema: GenMessage<SnapshotSandboxRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 35);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 39);
 
 /**
  * @generated from message wrenn.hostagent.v1.Snapshot
@@ -1108,7 +1194,7 @@ export type Snapshot = Message<"wrenn.hostagent.v1.Snapshot"> & {
  * Use `create(SnapshotSchema)` to create a new message.
  */
 export const SnapshotSchema: GenMessage<Snapshot> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 36);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 40);
 
 /**
  * @generated from message wrenn.hostagent.v1.SnapshotSandboxResponse
@@ -1130,7 +1216,7 @@ export type SnapshotSandboxResponse = Message<"wrenn.hostagent.v1.SnapshotSandbo
  * Use `create(SnapshotSandboxResponseSchema)` to create a new message.
  */
 export const SnapshotSandboxResponseSchema: GenMessage<SnapshotSandboxResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 37);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 41);
 
 /**
  * @generated from message wrenn.hostagent.v1.DeleteSnapshotRequest
@@ -1147,7 +1233,7 @@ export type DeleteSnapshotRequest = Message<"wrenn.hostagent.v1.DeleteSnapshotRe
  * Use `create(DeleteSnapshotRequestSchema)` to create a new message.
  */
 export const DeleteSnapshotRequestSchema: GenMessage<DeleteSnapshotRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 38);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 42);
 
 /**
  * @generated from message wrenn.hostagent.v1.DeleteSnapshotResponse
@@ -1160,7 +1246,7 @@ export type DeleteSnapshotResponse = Message<"wrenn.hostagent.v1.DeleteSnapshotR
  * Use `create(DeleteSnapshotResponseSchema)` to create a new message.
  */
 export const DeleteSnapshotResponseSchema: GenMessage<DeleteSnapshotResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 39);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 43);
 
 /**
  * @generated from message wrenn.hostagent.v1.ReadStoppedFilesRequest
@@ -1197,7 +1283,7 @@ export type ReadStoppedFilesRequest = Message<"wrenn.hostagent.v1.ReadStoppedFil
  * Use `create(ReadStoppedFilesRequestSchema)` to create a new message.
  */
 export const ReadStoppedFilesRequestSchema: GenMessage<ReadStoppedFilesRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 40);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 44);
 
 /**
  * @generated from message wrenn.hostagent.v1.ReadStoppedFilesResponse
@@ -1228,7 +1314,7 @@ export type ReadStoppedFilesResponse = Message<"wrenn.hostagent.v1.ReadStoppedFi
  * Use `create(ReadStoppedFilesResponseSchema)` to create a new message.
  */
 export const ReadStoppedFilesResponseSchema: GenMessage<ReadStoppedFilesResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 41);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 45);
 
 /**
  * @generated from message wrenn.hostagent.v1.ReadStoppedFilesHeader
@@ -1247,7 +1333,7 @@ export type ReadStoppedFilesHeader = Message<"wrenn.hostagent.v1.ReadStoppedFile
  * Use `create(ReadStoppedFilesHeaderSchema)` to create a new message.
  */
 export const ReadStoppedFilesHeaderSchema: GenMessage<ReadStoppedFilesHeader> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 42);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 46);
 
 /**
  * @generated from enum wrenn.hostagent.v1.SandboxState
@@ -1548,6 +1634,28 @@ export const HostAgentService: GenService<{
     methodKind: "server_streaming";
     input: typeof ReadStoppedFilesRequestSchema;
     output: typeof ReadStoppedFilesResponseSchema;
+  },
+  /**
+   * A workspace's WireGuard endpoint (issue 15): claims the sandbox's UDP port on this host
+   * (or keeps the one it has), makes new key pairs for both ends and brings the endpoint up.
+   * Called again, it rotates the keys and keeps the port. No free port is resource_exhausted.
+   *
+   * @generated from rpc wrenn.hostagent.v1.HostAgentService.OpenWorkspaceTunnel
+   */
+  openWorkspaceTunnel: {
+    methodKind: "unary";
+    input: typeof OpenWorkspaceTunnelRequestSchema;
+    output: typeof OpenWorkspaceTunnelResponseSchema;
+  },
+  /**
+   * Takes the endpoint down and frees its port; nothing to close is not an error.
+   *
+   * @generated from rpc wrenn.hostagent.v1.HostAgentService.CloseWorkspaceTunnel
+   */
+  closeWorkspaceTunnel: {
+    methodKind: "unary";
+    input: typeof CloseWorkspaceTunnelRequestSchema;
+    output: typeof CloseWorkspaceTunnelResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_wrenn_hostagent_v1_hostagent, 0);
