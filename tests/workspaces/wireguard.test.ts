@@ -5,22 +5,29 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import {
-  type Client,
-  Code,
-  ConnectError,
-  createClient,
-  type Interceptor,
-} from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
+import { type Client, Code } from "@connectrpc/connect";
 import { ERROR_CODE_HEADER, WORKSPACE_TUNNEL } from "@wrenn/contract";
-import { type ClientConfig, HostService } from "@wrenn/proto/hostd";
+import type { ClientConfig, HostService } from "@wrenn/proto/hostd";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { Stack, type UserKey } from "../e2e-stack/stack.js";
 import { waitFor } from "../harness/wait.js";
+import { failure, hostdClient } from "./hostd-client.js";
 
 const run = promisify(execFile);
+/** Workspaces here are small: the host runs other stacks beside this one. */
+const SMALL = { vcpus: 1, memoryMb: 512, diskGb: 2 };
 const sh = async (file: string, ...args: string[]) => (await run(file, args)).stdout;
+/** A program fed `lines` on stdin (`ip -batch -`, `nft -f -`: one transaction). */
+async function pipe(file: string, args: string[], lines: string[]): Promise<void> {
+  const child = execFile(file, args);
+  const done = new Promise<void>((resolve, reject) =>
+    child.on("exit", (code) =>
+      code === 0 ? resolve() : reject(new Error(`${file} exit ${code}`)),
+    ),
+  );
+  child.stdin?.end(`${lines.join("\n")}\n`);
+  await done;
+}
 
 // WireGuard into a workspace, against the real stack (real agent, runsc, wireguard-go): a
 // "laptop" in a network namespace this test creates, joined to the host by a veth on a /30 of
@@ -68,25 +75,19 @@ class Laptop {
 
   async start(port: number): Promise<void> {
     await this.remove();
-    await sh("ip", "netns", "add", this.netns);
-    await sh(
+    await pipe(
       "ip",
-      "link",
-      "add",
-      this.hostIf,
-      "type",
-      "veth",
-      "peer",
-      "name",
-      "eth0",
-      "netns",
-      this.netns,
+      ["-batch", "-"],
+      [
+        `netns add ${this.netns}`,
+        `link add ${this.hostIf} type veth peer name eth0 netns ${this.netns}`,
+        `addr add ${this.hostSide}/30 dev ${this.hostIf}`,
+        `link set ${this.hostIf} up`,
+        `-n ${this.netns} addr add ${this.inner}/30 dev eth0`,
+        `-n ${this.netns} link set eth0 up`,
+        `-n ${this.netns} link set lo up`,
+      ],
     );
-    await sh("ip", "addr", "add", `${this.hostSide}/30`, "dev", this.hostIf);
-    await sh("ip", "link", "set", this.hostIf, "up");
-    await sh("ip", "-n", this.netns, "addr", "add", `${this.inner}/30`, "dev", "eth0");
-    await sh("ip", "-n", this.netns, "link", "set", "eth0", "up");
-    await sh("ip", "-n", this.netns, "link", "set", "lo", "up");
     await this.fence(port);
     // wireguard-go started in the namespace: its tun and its UDP socket are the laptop's.
     await sh("ip", "netns", "exec", this.netns, "wireguard-go", "wg0");
@@ -106,59 +107,30 @@ class Laptop {
       `add rule ${t} input iifname "${this.hostIf}" drop`,
       `add chain ${t} forward { type filter hook forward priority -10; policy accept; }`,
       `add rule ${t} forward iifname "${this.hostIf}" drop`,
-      "",
-    ].join("\n");
-    const child = execFile("nft", ["-f", "-"]);
-    const done = new Promise<void>((resolve, reject) =>
-      child.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`nft ${code}`)))),
-    );
-    child.stdin?.end(script);
-    await done;
+    ];
+    await pipe("nft", ["-f", "-"], script);
   }
 
   /** The client config, as `wg` takes it, with the endpoint on this laptop's link. */
   async configure(c: ClientConfig, privateKey = c.privateKey): Promise<void> {
+    const wg = (...args: string[]) => sh("ip", "netns", "exec", this.netns, "wg", ...args);
     const port = c.endpoint.split(":").at(-1);
     const dir = await mkdtemp(join(tmpdir(), "wgl-"));
     try {
+      // `wg` reads keys from files only (never from argv, which every user can read).
       await writeFile(join(dir, "key"), `${privateKey}\n`, { mode: 0o600 });
-      await sh(
-        "ip",
-        "netns",
-        "exec",
-        this.netns,
-        "wg",
-        "set",
-        "wg0",
-        "private-key",
-        join(dir, "key"),
-      );
-      // A new key pair on the other side: the old peer goes, whatever it was.
-      for (const peer of (await sh("ip", "netns", "exec", this.netns, "wg", "show", "wg0", "peers"))
-        .split("\n")
-        .filter(Boolean)) {
-        await sh("ip", "netns", "exec", this.netns, "wg", "set", "wg0", "peer", peer, "remove");
-      }
-      await sh(
-        "ip",
-        "netns",
-        "exec",
-        this.netns,
-        "wg",
-        "set",
-        "wg0",
-        "peer",
-        c.peerPublicKey,
-        // The stack's agent advertises loopback; from the laptop the host is its veth's address.
-        "endpoint",
-        `${this.hostSide}:${port}`,
-        // Everything the laptop routes into the tunnel goes: what the host lets through is tested.
-        "allowed-ips",
-        "0.0.0.0/0",
-      );
+      await wg("set", "wg0", "private-key", join(dir, "key"));
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+    // A new key pair on the other side: the old peer goes, whatever it was.
+    for (const peer of (await wg("show", "wg0", "peers")).split("\n").filter(Boolean)) {
+      await wg("set", "wg0", "peer", peer, "remove");
+    }
+    // The stack's agent advertises loopback; from the laptop the host is its veth's address.
+    // Everything the laptop routes into the tunnel goes: what the host lets through is tested.
+    const peer = ["peer", c.peerPublicKey, "endpoint", `${this.hostSide}:${port}`];
+    await wg("set", "wg0", ...peer, "allowed-ips", "0.0.0.0/0");
   }
 
   async remove(): Promise<void> {
@@ -177,14 +149,6 @@ describe("WireGuard into a workspace", () => {
   let firstPort: number;
   const laptop = new Laptop();
 
-  const failure = async (call: Promise<unknown>): Promise<ConnectError> => {
-    try {
-      await call;
-    } catch (error) {
-      return ConnectError.from(error);
-    }
-    throw new Error("the call succeeded");
-  };
   const exec = (sandboxId: string, command: string) =>
     stack.call("POST", `/v1/sandboxes/${sandboxId}/exec`, { key: user.key, body: { command } });
   const reach = (ms = 3000) => tcpFrom(laptop.netns, WORKSPACE_TUNNEL.agentIp, 8000, ms);
@@ -200,19 +164,7 @@ describe("WireGuard into a workspace", () => {
       agentEnv: { WRENN_WG_PORTS: `${firstPort}-${firstPort + 1}` },
     });
     user = await stack.key({ name: "wireguard" });
-    hostd = createClient(
-      HostService,
-      createConnectTransport({
-        baseUrl: stack.url,
-        httpVersion: "1.1",
-        interceptors: [
-          ((next) => async (req) => {
-            req.header.set("x-api-key", user.key);
-            return next(req);
-          }) satisfies Interceptor,
-        ],
-      }),
-    );
+    hostd = hostdClient(stack.url, user.key);
   });
   afterAll(async () => {
     await laptop.remove();
@@ -220,12 +172,7 @@ describe("WireGuard into a workspace", () => {
   });
 
   test("the laptop reaches a server in the workspace through the tunnel, and nothing else", async () => {
-    const created = await hostd.createWorkspace({
-      name: "wgbox",
-      vcpus: 1,
-      memoryMb: 512,
-      diskGb: 2,
-    });
+    const created = await hostd.createWorkspace({ name: "wgbox", ...SMALL });
     const config = created.clientConfig;
     if (!config) throw new Error("no client config");
     expect(config).toMatchObject({
@@ -299,16 +246,9 @@ describe("WireGuard into a workspace", () => {
   });
 
   test("a host out of ports refuses with a clear error and creates nothing; destroy frees the port", async () => {
-    const second = await hostd.createWorkspace({
-      name: "wgtwo",
-      vcpus: 1,
-      memoryMb: 512,
-      diskGb: 2,
-    });
+    const second = await hostd.createWorkspace({ name: "wgtwo", ...SMALL });
     expect(second.workspace?.hostPort).toBe(firstPort + 1);
-    const none = await failure(
-      hostd.createWorkspace({ name: "wgthree", vcpus: 1, memoryMb: 512, diskGb: 2 }),
-    );
+    const none = await failure(hostd.createWorkspace({ name: "wgthree", ...SMALL }));
     expect(none.code).toBe(Code.ResourceExhausted);
     expect(none.metadata.get(ERROR_CODE_HEADER)).toBe("workspace_ports_exhausted");
     expect(none.rawMessage).toMatch(/WireGuard port/);
@@ -318,7 +258,7 @@ describe("WireGuard into a workspace", () => {
     ]);
     const rest = await stack.call("POST", "/v1/workspaces", {
       key: user.key,
-      body: { name: "wgthree", vcpus: 1, memoryMb: 512, diskGb: 2 },
+      body: { name: "wgthree", ...SMALL },
     });
     expect(rest.status).toBe(429);
 
@@ -327,12 +267,7 @@ describe("WireGuard into a workspace", () => {
     expect(Object.values(JSON.parse(await portsFile()))).toEqual([firstPort]);
     const links = await sh("ip", "-o", "link", "show");
     expect(links).not.toContain(`wrwg${firstPort + 1}:`);
-    const third = await hostd.createWorkspace({
-      name: "wgthree",
-      vcpus: 1,
-      memoryMb: 512,
-      diskGb: 2,
-    });
+    const third = await hostd.createWorkspace({ name: "wgthree", ...SMALL });
     expect(third.workspace?.hostPort).toBe(firstPort + 1);
 
     // Rotate: new keys, same port; the old client key no longer gets through.

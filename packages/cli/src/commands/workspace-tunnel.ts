@@ -66,6 +66,15 @@ async function canBringUp(): Promise<boolean> {
 /** wireguard-go when the kernel has no WireGuard module (gVisor hosts, containers). */
 const WG_QUICK_ENV = { ...process.env, WG_QUICK_USERSPACE_IMPLEMENTATION: "wireguard-go" };
 
+async function wgQuick(action: "up" | "down", file: string): Promise<void> {
+  try {
+    await run("wg-quick", [action, file], { env: WG_QUICK_ENV });
+  } catch (error) {
+    const detail = (error as { stderr?: string }).stderr?.trim() || String(error);
+    throw new CliError(`wg-quick ${action} ${file} failed: ${detail}`);
+  }
+}
+
 /** `wrenn workspace rotate|up|down NAME`: the WireGuard tunnel of a workspace. */
 export function registerWorkspaceTunnel(workspace: Command): void {
   workspace
@@ -103,13 +112,7 @@ export function registerWorkspaceTunnel(workspace: Command): void {
         );
         return;
       }
-      try {
-        await run("wg-quick", ["up", file], { env: WG_QUICK_ENV });
-      } catch (error) {
-        throw new CliError(
-          `wg-quick up ${file} failed: ${(error as { stderr?: string }).stderr?.trim() || String(error)}`,
-        );
-      }
+      await wgQuick("up", file);
       process.stdout.write(`tunnel to ${name} up: the workspace is at 10.10.0.2\n`);
     });
 
@@ -124,13 +127,7 @@ export function registerWorkspaceTunnel(workspace: Command): void {
         );
         return;
       }
-      try {
-        await run("wg-quick", ["down", file], { env: WG_QUICK_ENV });
-      } catch (error) {
-        throw new CliError(
-          `wg-quick down ${file} failed: ${(error as { stderr?: string }).stderr?.trim() || String(error)}`,
-        );
-      }
+      await wgQuick("down", file);
       process.stdout.write(`tunnel to ${name} down\n`);
     });
 }
