@@ -1,12 +1,6 @@
 import http from "node:http";
-import {
-  type Client,
-  Code,
-  ConnectError,
-  createClient,
-  type Interceptor,
-} from "@connectrpc/connect";
-import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { type Client, Code, createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
 import { ERROR_CODE_HEADER } from "@wrenn/contract";
 import { HostService } from "@wrenn/proto/hostd";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
