@@ -19,14 +19,14 @@ const SMALL = { vcpus: 1, memoryMb: 512, diskGb: 2 };
 const sh = async (file: string, ...args: string[]) => (await run(file, args)).stdout;
 /** A program fed `lines` on stdin (`ip -batch -`, `nft -f -`: one transaction). */
 async function pipe(file: string, args: string[], lines: string[]): Promise<void> {
-  const child = execFile(file, args);
-  const done = new Promise<void>((resolve, reject) =>
-    child.on("exit", (code) =>
-      code === 0 ? resolve() : reject(new Error(`${file} exit ${code}`)),
-    ),
-  );
-  child.stdin?.end(`${lines.join("\n")}\n`);
-  await done;
+  await new Promise<void>((resolve, reject) => {
+    const child = execFile(file, args, (error, _out, stderr) =>
+      error
+        ? reject(new Error(`${file} ${args.join(" ")}: ${stderr || error.message}`))
+        : resolve(),
+    );
+    child.stdin?.end(`${lines.join("\n")}\n`);
+  });
 }
 
 // WireGuard into a workspace, against the real stack (real agent, runsc, wireguard-go): a
@@ -83,10 +83,12 @@ class Laptop {
         `link add ${this.hostIf} type veth peer name eth0 netns ${this.netns}`,
         `addr add ${this.hostSide}/30 dev ${this.hostIf}`,
         `link set ${this.hostIf} up`,
-        `-n ${this.netns} addr add ${this.inner}/30 dev eth0`,
-        `-n ${this.netns} link set eth0 up`,
-        `-n ${this.netns} link set lo up`,
       ],
+    );
+    await pipe(
+      "ip",
+      ["-n", this.netns, "-batch", "-"],
+      [`addr add ${this.inner}/30 dev eth0`, "link set eth0 up", "link set lo up"],
     );
     await this.fence(port);
     // wireguard-go started in the namespace: its tun and its UDP socket are the laptop's.
