@@ -102,6 +102,8 @@ var ErrorCodes = map[string]ErrorCodeSpec{
 
 	"too_many_template_builds": {Status: 429, Retryable: true, Message: "you have {max} template builds running already; wait for one or cancel it"},
 
+	"workspace_ports_exhausted": {Status: 429, Retryable: false, Message: "this host has no free WireGuard port; destroy a workspace or widen its port range"},
+
 	"too_many_ssh_keys": {Status: 429, Retryable: false, Message: "you have {max} SSH keys registered already; remove one first"},
 
 	"too_many_secrets": {Status: 429, Retryable: false, Message: "you have {max} secrets already; delete one first"},

@@ -28,6 +28,7 @@ import { ImageTemplateBuilder } from "./templates/image-builder.js";
 import { StepSandbox } from "./templates/step-sandbox.js";
 import type { InstalledTemplate } from "./templates/store.js";
 import { TemplateStore } from "./templates/store.js";
+import { WireguardTunnels } from "./workspaces/wg-tunnels.js";
 
 /** Memory for one template build step (apt, pip, compilers), beside the sentry's overhead. */
 const BUILD_STEP_MEMORY_MB = 4096;
@@ -198,6 +199,27 @@ export async function serve(config: AgentConfig): Promise<void> {
   });
   await diskReader.cleanLeftovers();
   manager.onGone((sandboxId) => diskReader.abort(sandboxId));
+  // Workspaces' WireGuard endpoints: each up while its sandbox runs, made again at every start.
+  const tunnels = new WireguardTunnels({
+    dir: path.join(config.dataDir, "wireguard"),
+    range: config.wireguardPorts,
+    table: `${config.networkTable}_wg`,
+    forwardingStateDir: "/run/wrenn/ip-forward",
+    addressOf: (sandboxId) => {
+      try {
+        return manager.target(sandboxId).host;
+      } catch {
+        return undefined;
+      }
+    },
+    log: log.child({ component: "wireguard" }),
+  });
+  await tunnels.restore((sandboxId) => manager.list().some((v) => v.sandboxId === sandboxId));
+  manager.onGone((sandboxId) => {
+    tunnels
+      .close(sandboxId)
+      .catch((err: Error) => log.error({ sandboxId, err: err.message }, "closing a tunnel failed"));
+  });
   const snapshotStore = new SnapshotStore(path.join(config.dataDir, "snapshots"));
   await snapshotStore.removePartial();
   const snapshots = new SandboxSnapshotter(manager, snapshotStore, runtime);
@@ -212,6 +234,7 @@ export async function serve(config: AgentConfig): Promise<void> {
         if (!intact) log.warn("the firewall table was missing or changed; rebuilt it");
       })
       .catch((err: Error) => log.error({ err: err.message }, "firewall check failed"));
+    tunnels.verify().catch((err: Error) => log.error({ err: err.message }, "tunnel check failed"));
   }, 5000);
 
   // After the template checkpoint exists, pooled sandboxes boot from it too. A stopping agent
@@ -257,6 +280,7 @@ export async function serve(config: AgentConfig): Promise<void> {
       version: AGENT_VERSION,
       dataDir: config.dataDir,
       diskReader,
+      tunnels,
       onTemplateBuilt: () => {
         preparing = preparing.then(() => templates.list().then(prepare));
       },
@@ -327,6 +351,8 @@ export async function serve(config: AgentConfig): Promise<void> {
   // A template checkpoint being taken holds a sandbox; let it finish and clean up.
   await preparing.catch(() => {});
   await manager.shutdown();
+  // Endpoints stop with the agent; the next start brings back those whose sandboxes run.
+  await tunnels.shutdown().catch((err: Error) => log.error({ err: err.message }, "tunnels"));
   // Nothing left behind when no sandbox is: sandboxes that live on keep their rules.
   if (await netManager.closeIfUnused()) log.info("no sandbox left; removed the firewall tables");
   await egressProxy.close();

@@ -112,6 +112,8 @@ export { type SandboxListOpts, SandboxPaginator, type SandboxQuery } from "./san
 export { type SecretInfo, Secrets } from "./secrets.js";
 export { type SshKeyInfo, SshKeys, workspaceSshEndpoint } from "./ssh-keys.js";
 export {
+  type CreatedWorkspaceInfo,
+  type WorkspaceClientConfig,
   type WorkspaceCreateOpts,
   type WorkspaceInfo,
   type WorkspaceState,

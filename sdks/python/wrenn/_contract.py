@@ -214,6 +214,12 @@ ERROR_CODES: Dict[str, Dict[str, Any]] = {
         "retryable": True,
         "message": "you have {max} template builds running already; wait for one or cancel it",
     },
+    "workspace_ports_exhausted": {
+        "status": 429,
+        "grpc": "resource_exhausted",
+        "retryable": False,
+        "message": "this host has no free WireGuard port; destroy a workspace or widen its port range",
+    },
     "too_many_ssh_keys": {
         "status": 429,
         "grpc": "resource_exhausted",

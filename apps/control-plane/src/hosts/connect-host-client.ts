@@ -87,6 +87,7 @@ function toAgentSandbox(s: ProtoSandbox | undefined): AgentSandbox {
         ? { pauseMode: "freeze" as const }
         : {}),
     ...(s.mounts.length > 0 ? { mounts: s.mounts.map((m) => m.sandboxPath) } : {}),
+    ...(s.tunnelPort > 0 ? { tunnelPort: s.tunnelPort } : {}),
   };
 }
 
@@ -192,6 +193,19 @@ export function createConnectHostClient(options: ConnectHostClientOptions): Host
           ).sandbox,
         ),
       ),
+    openWorkspaceTunnel: (sandboxId) =>
+      call(async () => {
+        const t = await client.openWorkspaceTunnel({ sandboxId }, quick);
+        return {
+          port: t.port,
+          serverPublicKey: t.serverPublicKey,
+          clientPrivateKey: t.clientPrivateKey,
+        };
+      }),
+    closeWorkspaceTunnel: (sandboxId) =>
+      call(async () => {
+        await client.closeWorkspaceTunnel({ sandboxId }, quick);
+      }),
     sandboxStats: (sandboxId) =>
       call(async () => {
         const stats = (await client.getSandboxStats({ sandboxId }, quick)).stats;

@@ -22,6 +22,15 @@ export interface AgentSandbox {
   pauseMode?: "checkpoint" | "freeze";
   /** Where host directories are mounted inside it (absent: none). */
   mounts?: string[];
+  /** The UDP port of its workspace WireGuard endpoint on the host (absent: none). */
+  tunnelPort?: number;
+}
+
+/** A workspace's WireGuard endpoint as its host made it; the client key is given only once. */
+export interface AgentTunnel {
+  port: number;
+  serverPublicKey: string;
+  clientPrivateKey: string;
 }
 
 export interface AgentCreateRequest {
@@ -125,6 +134,10 @@ export interface HostClient {
   /** Replaces the whole egress policy of a live sandbox (E2B's PUT /sandboxes/{id}/network). */
   updateSandboxNetwork(sandboxId: string, network: EgressPolicy): Promise<AgentSandbox>;
   sandboxStats(sandboxId: string): Promise<AgentSandboxStats>;
+  /** Claims (or keeps) the sandbox's WireGuard port and makes new keys for both ends. */
+  openWorkspaceTunnel(sandboxId: string): Promise<AgentTunnel>;
+  /** Frees the port; succeeds when there is none. */
+  closeWorkspaceTunnel(sandboxId: string): Promise<void>;
   hostStatus(): Promise<AgentHostStatus>;
   heartbeat(controlPlaneId: string): Promise<AgentHeartbeat>;
   listTemplates(): Promise<HostTemplate[]>;

@@ -30,6 +30,7 @@ import type { TemplateBuilder } from "../templates/builder.js";
 import { ImageBuildError, type ImageTemplateBuilder } from "../templates/image-builder.js";
 import { ImageRootError } from "../templates/image-root.js";
 import type { InstalledTemplate, TemplateStore } from "../templates/store.js";
+import type { WireguardTunnels } from "../workspaces/wg-tunnels.js";
 import { hostReport } from "./host-report.js";
 
 export interface ServiceDeps {
@@ -46,6 +47,8 @@ export interface ServiceDeps {
   dataDir: string;
   /** Reads the disk of failed sandboxes (ReadStoppedFiles). */
   diskReader: DiskReader;
+  /** Workspaces' WireGuard endpoints (Open/CloseWorkspaceTunnel; synced on pause and resume). */
+  tunnels: WireguardTunnels;
   /** Called after a template build, so the pool and template checkpoint follow it. */
   onTemplateBuilt: (t: InstalledTemplate) => void;
 }
@@ -121,7 +124,7 @@ const BOOT_PATHS = {
   snapshot_restore: BootPath.SNAPSHOT_RESTORE,
 };
 
-function sandboxMessage(v: SandboxView) {
+function sandboxMessageOf(v: SandboxView, tunnelPort: number) {
   return {
     sandboxId: v.sandboxId,
     template: v.template.name,
@@ -150,6 +153,7 @@ function sandboxMessage(v: SandboxView) {
     checkpointBytes: BigInt(v.checkpointBytes ?? 0),
     mounts: v.mounts ?? [],
     runtime: v.runtime,
+    tunnelPort,
   };
 }
 
@@ -171,6 +175,8 @@ function requireId(id: string): string {
 
 export function hostAgentRoutes(deps: ServiceDeps) {
   const { manager } = deps;
+  const sandboxMessage = (v: SandboxView) =>
+    sandboxMessageOf(v, deps.tunnels.ports.peek(v.sandboxId ?? "") ?? 0);
   return (router: ConnectRouter) =>
     router.service(HostAgentService, {
       createSandbox: (req) =>
@@ -207,7 +213,10 @@ export function hostAgentRoutes(deps: ServiceDeps) {
       pauseSandbox: (req) =>
         guard(async () => {
           const mode = req.mode === PauseMode.FREEZE ? "freeze" : "checkpoint";
-          return { sandbox: sandboxMessage(await manager.pause(requireId(req.sandboxId), mode)) };
+          const id = requireId(req.sandboxId);
+          const paused = await manager.pause(id, mode);
+          await deps.tunnels.sync(id);
+          return { sandbox: sandboxMessage(paused) };
         }),
       updateSandboxNetwork: (req) =>
         guard(async () => {
@@ -218,9 +227,29 @@ export function hostAgentRoutes(deps: ServiceDeps) {
           };
         }),
       resumeSandbox: (req) =>
-        guard(async () => ({
-          sandbox: sandboxMessage(await manager.resume(requireId(req.sandboxId))),
-        })),
+        guard(async () => {
+          const id = requireId(req.sandboxId);
+          const resumed = await manager.resume(id);
+          // Same port and keys as before the pause: the client's config still holds.
+          await deps.tunnels.sync(id);
+          return { sandbox: sandboxMessage(resumed) };
+        }),
+      openWorkspaceTunnel: (req) =>
+        guard(async () => {
+          const id = requireId(req.sandboxId);
+          manager.get(id); // an unknown sandbox is not_found, before a port is claimed
+          const t = await deps.tunnels.open(id);
+          return {
+            port: t.port,
+            serverPublicKey: t.serverPublicKey,
+            clientPrivateKey: t.clientKey,
+          };
+        }),
+      closeWorkspaceTunnel: (req) =>
+        guard(async () => {
+          await deps.tunnels.close(requireId(req.sandboxId));
+          return {};
+        }),
       getSandboxStats: (req) =>
         guard(async () => {
           const s = await manager.stats(requireId(req.sandboxId));

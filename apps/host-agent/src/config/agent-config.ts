@@ -4,6 +4,7 @@ import { HOST_HEARTBEAT } from "@wrenn/contract";
 import { formatCidr, parseCidr } from "../network/ipv4.js";
 import type { Resources } from "../sandboxes/record.js";
 import type { LayerRetention } from "../templates/layer-store.js";
+import { type PortRange, parsePortRange } from "../workspaces/wg-ports.js";
 import { installLayout } from "./install-layout.js";
 
 export interface AgentConfig {
@@ -35,6 +36,8 @@ export interface AgentConfig {
   networkPrefix: string;
   /** This agent's nftables table (family inet). */
   networkTable: string;
+  /** UDP ports of workspaces' WireGuard endpoints (WRENN_WG_PORTS, default 51820-51899). */
+  wireguardPorts: PortRange;
   /**
    * Ranges an admin opened for sandboxes with internet access inside the always-denied
    * networks (private, CGNAT, link-local...); WRENN_EGRESS_ALLOW_CIDRS. None by default.
@@ -225,6 +228,7 @@ export function agentConfigFromEnv(
     networkPool: env.WRENN_NETWORK_POOL ?? "10.200.0.0/16",
     networkPrefix: env.WRENN_NETWORK_PREFIX ?? "wrenn-",
     networkTable: env.WRENN_NETWORK_TABLE ?? "wrenn",
+    wireguardPorts: parsePortRange("WRENN_WG_PORTS", env.WRENN_WG_PORTS || "51820-51899"),
     egressAllowCidrs: cidrList("WRENN_EGRESS_ALLOW_CIDRS", env.WRENN_EGRESS_ALLOW_CIDRS),
     sandboxDns: nameServers("WRENN_SANDBOX_DNS", env.WRENN_SANDBOX_DNS, readResolvConf),
     egressDns: nameServers("WRENN_EGRESS_DNS", env.WRENN_EGRESS_DNS, readResolvConf, true),

@@ -3,6 +3,7 @@ import { invalidArgument } from "./errors.js";
 import { readFirewallState } from "./firewall-state.js";
 import { formatCidr, type Ipv4Cidr, normalizeCidrs, parseCidr } from "./ipv4.js";
 import { allowedCidrs, hasDomainRules, hasEgress, type NetworkPolicy } from "./policy.js";
+import { TUNNEL_CT_MATCH } from "./tunnel-marks.js";
 
 export interface FirewallConfig {
   /** Our table, `inet <table>`, and its guard `inet <table>_guard`; nothing else is touched. */
@@ -107,7 +108,10 @@ function isolationStatements(c: FirewallConfig, table: string): string[] {
     `add rule ${t} input iifname ${sb} drop`,
     `flush chain ${t} forward`,
     `add rule ${t} forward oifname ${sb} ct state established,related accept`,
+    // A workspace's WireGuard tunnel: its own table DNATs to that workspace alone (tunnel-marks.ts).
+    `add rule ${t} forward oifname ${sb} ${TUNNEL_CT_MATCH} ct status dnat ct direction original accept`,
     `add rule ${t} forward oifname ${sb} drop`,
+    `add rule ${t} forward iifname ${sb} ${TUNNEL_CT_MATCH} ct status dnat ct direction reply accept`,
     `add rule ${t} forward iifname ${sb} jump deny_out`,
   ];
 }

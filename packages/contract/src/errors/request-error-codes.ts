@@ -240,6 +240,13 @@ export const REQUEST_ERROR_CODES = {
     retryable: true,
     message: "you have {max} template builds running already; wait for one or cancel it",
   },
+  /** Every WireGuard UDP port of the workspace's host is taken (WRENN_WG_PORTS). */
+  workspace_ports_exhausted: {
+    status: 429,
+    grpc: "resource_exhausted",
+    retryable: false,
+    message: "this host has no free WireGuard port; destroy a workspace or widen its port range",
+  },
   too_many_ssh_keys: {
     status: 429,
     grpc: "resource_exhausted",
