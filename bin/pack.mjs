@@ -5,7 +5,7 @@
 // exact version packed beside it. The third-party packages they need (as installed here) are
 // packed beside them, so `npm i ./dist-pkg/*.tgz` installs a matching set with no registry.
 import { execFileSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -79,18 +79,63 @@ try {
     // A peer that nothing installed is an optional one (npm installs required peers).
     if (!existsSync(join(dir, "package.json")) && optionalPeers.has(name)) continue;
     const manifest = JSON.parse(await readFile(join(dir, "package.json"), "utf8"));
-    queue.push(...Object.keys(manifest.dependencies ?? {}));
+    // Versions installed under the package itself (body-parser's own content-type 2, beside the
+    // hoisted 1): they go inside its tarball as bundled dependencies, since an install with no
+    // registry cannot resolve a second version of a name from loose tarballs.
+    const nested = Object.keys(manifest.dependencies ?? {}).filter((d) =>
+      existsSync(join(dir, "node_modules", d, "package.json")),
+    );
+    // The bundled ones' own dependencies that are not in the bundle resolve to the hoisted ones.
+    const bundledNeeds = nested.flatMap((d) =>
+      Object.keys(readManifest(join(dir, "node_modules", d)).dependencies ?? {}).filter(
+        (x) =>
+          !existsSync(join(dir, "node_modules", x, "package.json")) &&
+          !existsSync(join(dir, "node_modules", d, "node_modules", x, "package.json")),
+      ),
+    );
+    for (const d of [...Object.keys(manifest.dependencies ?? {}), ...bundledNeeds]) {
+      if (!nested.includes(d)) queue.push(d);
+    }
     for (const [peer, meta] of Object.entries(manifest.peerDependenciesMeta ?? {})) {
       if (meta?.optional) optionalPeers.add(peer);
     }
     queue.push(...Object.keys(manifest.peerDependencies ?? {}));
+    // Each dependency pinned to the exact version installed here (the root's overrides, such as
+    // cookie 1.1.1 for express's ^0.7.1, included), so the install finds it among the tarballs
+    // and never asks a registry for another.
+    const pinned = Object.fromEntries(
+      Object.keys(manifest.dependencies ?? {}).map((d) => {
+        const found = [join(dir, "node_modules", d), join(root, "node_modules", d)].find((x) =>
+          existsSync(join(x, "package.json")),
+        );
+        return [d, found ? readManifest(found).version : manifest.dependencies[d]];
+      }),
+    );
+    const from = join(staging, `dep-${name.replace("/", "+")}`);
+    execFileSync("cp", ["-a", dir, from]);
+    await writeFile(
+      join(from, "package.json"),
+      `${JSON.stringify(
+        {
+          ...manifest,
+          dependencies: pinned,
+          ...(nested.length > 0 ? { bundleDependencies: nested } : {}),
+        },
+        null,
+        2,
+      )}\n`,
+    );
     // Installed packages are already built: their own prepack scripts (a TypeScript build in
     // @modelcontextprotocol/sdk) must not run, and cannot without their sources.
     const [final] = JSON.parse(
-      npm(["pack", "--json", "--ignore-scripts", "--pack-destination", out, dir], root),
+      npm(["pack", "--json", "--ignore-scripts", "--pack-destination", out, from], root),
     );
     console.log(`${join(out, final.filename)}  (${name}@${manifest.version}, a dependency)`);
   }
 } finally {
   await rm(staging, { recursive: true, force: true });
+}
+
+function readManifest(dir) {
+  return JSON.parse(readFileSync(join(dir, "package.json"), "utf8"));
 }
