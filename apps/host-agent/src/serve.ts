@@ -140,6 +140,8 @@ export async function serve(config: AgentConfig): Promise<void> {
   const egressProxy = await EgressProxy.start({
     upstreamDns: config.egressDns,
     forwardDns: config.egressForwardDns,
+    // A sandbox's egressProxy must not be the agent's own API port on a host address.
+    reservedPorts: /:(\d+)$/.test(config.listen) ? [Number(/:(\d+)$/.exec(config.listen)![1])] : [],
     logger: log.child({ component: "egress" }),
   });
   const netManager = new NetworkManager({

@@ -21,6 +21,10 @@ export const LIMITS = {
   egressEntries: 256,
   /** A host name (253 characters) or `*.` and one. */
   egressEntryLength: 255,
+  /** egressProxy.address: a host name (253) or IPv4 address, ":" and a port. */
+  egressProxyAddressLength: 259,
+  /** egressProxy.username and .password, in UTF-8 bytes: RFC 1929's one-byte lengths. */
+  egressProxyCredentialBytes: 255,
   templateLength: 128,
   /** An OCI image reference (registry/repository:tag or @digest). */
   imageRefLength: 512,

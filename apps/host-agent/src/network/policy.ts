@@ -1,4 +1,10 @@
-import { checkEgressList, type EgressPolicy, egressDomains, egressOpen } from "@wrenn/contract";
+import {
+  checkEgressList,
+  checkEgressProxy,
+  type EgressPolicy,
+  egressDomains,
+  egressOpen,
+} from "@wrenn/contract";
 import { invalidArgument } from "./errors.js";
 import { formatCidr, normalizeCidrs, parseCidr } from "./ipv4.js";
 
@@ -14,7 +20,7 @@ export type NetworkPolicy = EgressPolicy;
 
 /** A policy as asked of NetworkManager: lists left out are empty (resolvePolicy fills them in). */
 export type NetworkPolicyRequest = Pick<NetworkPolicy, "allowInternet"> &
-  Partial<Pick<NetworkPolicy, "allowOut" | "denyOut">>;
+  Partial<Pick<NetworkPolicy, "allowOut" | "denyOut" | "egressProxy">>;
 
 /**
  * What no sandbox reaches, whatever its policy, unless an admin opens a range
@@ -59,7 +65,7 @@ export function resolvePolicy(policy: unknown): NetworkPolicy {
   }
   const p = policy as Record<string, unknown>;
   for (const key of Object.keys(p)) {
-    if (key !== "allowInternet" && key !== "allowOut" && key !== "denyOut") {
+    if (!["allowInternet", "allowOut", "denyOut", "egressProxy"].includes(key)) {
       throw invalidArgument(`unknown policy field ${JSON.stringify(key)}`);
     }
   }
@@ -68,9 +74,20 @@ export function resolvePolicy(policy: unknown): NetworkPolicy {
   }
   const allowOut = resolveList("allowOut", p.allowOut, true);
   const denyOut = resolveList("denyOut", p.denyOut, false);
+  let egressProxy: NetworkPolicy["egressProxy"] | null | undefined;
+  try {
+    egressProxy = checkEgressProxy("policy.egressProxy", p.egressProxy);
+  } catch (err) {
+    throw invalidArgument((err as Error).message);
+  }
   // denyOut without internet access has nothing to act on (all but allowOut is denied), but
   // is kept: a later policy change (or a reader of the state) sees what was asked for.
-  return { allowInternet: p.allowInternet, allowOut, denyOut };
+  return {
+    allowInternet: p.allowInternet,
+    allowOut,
+    denyOut,
+    ...(egressProxy ? { egressProxy } : {}),
+  };
 }
 
 /** Whether the sandbox gets an egress chain (and the guard lets it out) at all. */
@@ -85,6 +102,12 @@ export function allowedCidrs(p: NetworkPolicy): string[] {
 /** Whether the policy has host-name rules: its TCP 80/443 and DNS go through the egress proxy. */
 export const hasDomainRules = (p: NetworkPolicy): boolean => egressDomains(p.allowOut).length > 0;
 
+/** Whether the sandbox's allowed TCP is tunneled through a SOCKS5 proxy (egressProxy). */
+export const hasTunnel = (p: NetworkPolicy): boolean => p.egressProxy !== undefined;
+
+/** Whether the sandbox's traffic meets the egress proxy at all (a steer chain is installed). */
+export const isSteered = (p: NetworkPolicy): boolean => hasDomainRules(p) || hasTunnel(p);
+
 /**
  * Whether the sandbox needs a name server: with internet access, or with host names in
  * allowOut (its DNS is then answered by the agent's forwarder, whatever address it asks).
@@ -97,6 +120,8 @@ export const needsResolver = (p: NetworkPolicy): boolean => p.allowInternet || h
  */
 export function policyWidens(prev: NetworkPolicy, next: NetworkPolicy): boolean {
   const within = (a: readonly string[], b: readonly string[]) => a.every((x) => b.includes(x));
+  // Another proxy (or none) is neither wider nor narrower: write the narrower side first.
+  if (JSON.stringify(prev.egressProxy) !== JSON.stringify(next.egressProxy)) return false;
   if (!next.allowInternet) return !prev.allowInternet && within(prev.allowOut, next.allowOut);
   return (
     within(next.denyOut, prev.allowInternet ? prev.denyOut : []) &&

@@ -5,6 +5,7 @@ import {
   invalidInput,
 } from "../errors/error-codes.js";
 import { LIMITS } from "../limits.js";
+import { checkEgressProxy, type EgressProxyConfig } from "./egress-proxy.js";
 
 const OCTET = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
 const PREFIX = /^(3[0-2]|[12]?\d)$/;
@@ -163,6 +164,8 @@ export interface EgressPolicy {
   allowInternet: boolean;
   allowOut: string[];
   denyOut: string[];
+  /** Every allowed TCP connection goes through this SOCKS5 proxy (see EgressProxyConfig). */
+  egressProxy?: EgressProxyConfig;
 }
 
 /** Checks both lists of a policy; `allowInternet` defaults to false (no internet). */
@@ -170,14 +173,17 @@ export function checkEgressPolicy(value: {
   allowInternet?: unknown;
   allowOut?: unknown;
   denyOut?: unknown;
+  egressProxy?: unknown;
 }): EgressPolicy {
   if (value.allowInternet !== undefined && typeof value.allowInternet !== "boolean") {
     throw invalidInput("allowInternet must be a boolean");
   }
+  const egressProxy = checkEgressProxy("network.egressProxy", value.egressProxy);
   return {
     allowInternet: value.allowInternet ?? false,
     allowOut: checkEgressList("network.allowOut", value.allowOut, true),
     denyOut: checkEgressList("network.denyOut", value.denyOut),
+    ...(egressProxy ? { egressProxy } : {}),
   };
 }
 

@@ -1,0 +1,266 @@
+import { execFile } from "node:child_process";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { EgressProxy } from "./egress/egress-proxy.js";
+import { type Socks5TestServer, socks5ServerIn } from "./egress/socks5-test-server.js";
+import type { SandboxNetwork } from "./network-manager.js";
+import {
+  createFakeInternet,
+  dnsServerIn,
+  type FakeInternet,
+  type Listener,
+  probeTcp,
+  sandboxId,
+  sendUdp,
+  startServer,
+  type TestNetwork,
+  testNetwork,
+  udpListenIn,
+  waitFor,
+  webServerIn,
+} from "./network-test-kit.js";
+import type { NetworkPolicyRequest } from "./policy.js";
+
+// egressProxy (E2B's bring-your-own SOCKS5 proxy): the sandbox's allowed TCP goes through a
+// real SOCKS5 server in a stand-in internet this file creates (198.18.94.0/30, 198.19.94.5 and
+// .6), which records what it was asked. Nothing leaves the host.
+
+const run = promisify(execFile);
+const SUBNET = 94;
+/** The name server and the SOCKS5 servers' address. */
+const INNER = `198.18.${SUBNET}.2`;
+const ALLOWED = `198.19.${SUBNET}.5`;
+const DENIED = `198.19.${SUBNET}.6`;
+const OPEN = `${INNER}:1080`;
+const AUTH = `${INNER}:1081`;
+/** Nothing listens there: a proxy that is down. */
+const DOWN = `${INNER}:1099`;
+/** A TCP port on ALLOWED that greets with the address it sees the client come from. */
+const GREET = 7000;
+const POOL_OCTET = 234;
+
+let t: TestNetwork;
+let proxy: EgressProxy;
+let inet: FakeInternet;
+let dir: string;
+let open: Socks5TestServer;
+let auth: Socks5TestServer;
+/** Every connection the greeting servers saw: "<server> <client address>". */
+const seen: string[] = [];
+const servers: Listener[] = [];
+const netnsConf: string[] = [];
+
+/** Greets each client with the address it comes from, and prints it. */
+const GREETER = `
+const [host, port] = process.argv.slice(1);
+require("net").createServer((c) => {
+  c.on("error", () => {});
+  process.stdout.write(host + " " + c.remoteAddress + "\\n");
+  c.end(c.remoteAddress + "\\n");
+}).listen(Number(port), host, () => process.stdout.write("ready\\n"));
+process.stdin.on("end", () => process.exit(0));
+process.stdin.resume();
+`;
+
+async function curl(sb: SandboxNetwork, ...args: string[]) {
+  try {
+    const { stdout } = await run("ip", [
+      ...["netns", "exec", sb.netns, "curl", "-sS", "--max-time", "15"],
+      ...["--cacert", join(dir, "cert.pem"), ...args],
+    ]);
+    return { code: 0, out: stdout.trim() };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: e.code ?? -1, out: `${e.stdout ?? ""}${e.stderr ?? ""}`.trim() };
+  }
+}
+
+async function sandbox(n: number, policy: NetworkPolicyRequest) {
+  const sb = await t.manager.setup(sandboxId(n), policy);
+  const conf = `/etc/netns/${sb.netns}`;
+  await mkdir(conf, { recursive: true });
+  await writeFile(join(conf, "resolv.conf"), `nameserver ${INNER}\noptions timeout:2\n`);
+  netnsConf.push(conf);
+  return sb;
+}
+
+/** The greeting from GREET on `address`, as the sandbox gets it (the address it was seen from). */
+async function greeting(sb: SandboxNetwork, address = ALLOWED) {
+  return probeTcp(sb.netns, address, GREET);
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "wrenn-egress-socks-"));
+  await run("openssl", [
+    ...["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=allowed.test"],
+    ...["-addext", "subjectAltName=DNS:allowed.test,DNS:denied.test"],
+    ...["-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem")],
+  ]);
+  inet = await createFakeInternet("wxs", SUBNET);
+  const tls = { cert: join(dir, "cert.pem"), key: join(dir, "key.pem") };
+  const names = { "allowed.test": ALLOWED, "denied.test": DENIED };
+  servers.push(
+    await dnsServerIn(inet.netns, INNER, names),
+    await webServerIn(inet.netns, ALLOWED, "allowed", tls),
+    await webServerIn(inet.netns, DENIED, "denied", tls),
+  );
+  for (const address of [ALLOWED, DENIED]) {
+    servers.push(await startServer(inet.netns, GREETER, address, GREET, (line) => seen.push(line)));
+  }
+  open = await socks5ServerIn(inet.netns, INNER, 1080, names);
+  auth = await socks5ServerIn(inet.netns, INNER, 1081, names, {
+    username: "ana",
+    password: "s3cret",
+  });
+  servers.push(open, auth);
+  proxy = await EgressProxy.start({
+    upstreamDns: [INNER],
+    logger: pino({ level: process.env.WRENN_TEST_LOG_LEVEL ?? "warn" }),
+  });
+  t = await testNetwork("s", POOL_OCTET, { egressProxy: proxy });
+});
+
+afterAll(async () => {
+  await t?.cleanup();
+  await proxy?.close();
+  for (const s of servers) await s.close();
+  await inet?.remove();
+  for (const conf of netnsConf) await rm(conf, { recursive: true, force: true });
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+describe("egressProxy: allowed TCP through the user's SOCKS5 proxy", () => {
+  it("a name rule's HTTPS goes through the proxy, which is asked for the name (remote DNS)", async () => {
+    const sb = await sandbox(0x50, {
+      allowInternet: false,
+      allowOut: ["allowed.test"],
+      egressProxy: { address: OPEN },
+    });
+    const before = open.asked.length;
+    expect(await curl(sb, "https://allowed.test/")).toEqual({
+      code: 0,
+      out: "allowed allowed.test",
+    });
+    expect(await curl(sb, "http://allowed.test/")).toEqual({
+      code: 0,
+      out: "allowed allowed.test",
+    });
+    expect(open.asked.slice(before)).toEqual([
+      { connect: "allowed.test", atyp: 3, port: 443 },
+      { connect: "allowed.test", atyp: 3, port: 80 },
+    ]);
+  });
+
+  it("an address rule's TCP on any port goes through it too: the destination sees the proxy", async () => {
+    const direct = await sandbox(0x51, { allowInternet: false, allowOut: [ALLOWED] });
+    const tunneled = await sandbox(0x52, {
+      allowInternet: false,
+      allowOut: [ALLOWED],
+      egressProxy: { address: OPEN },
+    });
+    expect(await greeting(direct)).toEqual({ outcome: "connected", greeting: inet.hostSide });
+    const before = open.asked.length;
+    expect(await greeting(tunneled)).toEqual({ outcome: "connected", greeting: INNER });
+    expect(open.asked.slice(before)).toEqual([{ connect: ALLOWED, atyp: 1, port: GREET }]);
+  });
+
+  it("with user name and password: accepted, and a wrong password refuses the connection", async () => {
+    const good = await sandbox(0x53, {
+      allowInternet: false,
+      allowOut: [ALLOWED],
+      egressProxy: { address: AUTH, username: "ana", password: "s3cret" },
+    });
+    expect(await greeting(good)).toEqual({ outcome: "connected", greeting: INNER });
+    expect(auth.asked.at(-2)).toEqual({ auth: "ana", ok: true });
+    expect(auth.asked.at(-1)).toEqual({ connect: ALLOWED, atyp: 1, port: GREET });
+
+    const bad = await sandbox(0x54, {
+      allowInternet: false,
+      allowOut: [ALLOWED, "allowed.test"],
+      egressProxy: { address: AUTH, username: "ana", password: "wrong" },
+    });
+    const seenBefore = seen.length;
+    const askedBefore = auth.asked.length;
+    expect((await greeting(bad)).outcome).not.toBe("connected");
+    expect((await curl(bad, "https://allowed.test/")).code).not.toBe(0);
+    expect(auth.asked.slice(askedBefore)).toEqual([
+      { auth: "ana", ok: false },
+      { auth: "ana", ok: false },
+    ]);
+    // Failing closed: nothing went direct.
+    expect(seen.slice(seenBefore)).toEqual([]);
+  });
+
+  it("a proxy that is down means a refused connection, never a direct one", async () => {
+    const sb = await sandbox(0x55, {
+      allowInternet: true,
+      allowOut: ["allowed.test"],
+      egressProxy: { address: DOWN },
+    });
+    const seenBefore = seen.length;
+    expect((await greeting(sb)).outcome).not.toBe("connected");
+    expect((await greeting(sb, DENIED)).outcome).not.toBe("connected");
+    expect((await curl(sb, "https://allowed.test/")).code).not.toBe(0);
+    expect((await curl(sb, "-H", "Host: x", `http://${ALLOWED}/`)).code).not.toBe(0);
+    expect(seen.slice(seenBefore)).toEqual([]);
+  });
+
+  it("denied destinations never reach the proxy", async () => {
+    const sb = await sandbox(0x56, {
+      allowInternet: false,
+      allowOut: ["allowed.test"],
+      egressProxy: { address: OPEN },
+    });
+    const before = open.asked.length;
+    expect((await curl(sb, "-i", "http://denied.test/")).out).toMatch(/^HTTP\/1\.1 403 Forbidden/);
+    expect((await curl(sb, "https://denied.test/")).code).not.toBe(0);
+    expect((await greeting(sb, DENIED)).outcome).not.toBe("connected");
+    expect((await greeting(sb, ALLOWED)).outcome).not.toBe("connected");
+    expect(open.asked.slice(before)).toEqual([]);
+  });
+
+  it("UDP is not tunneled: an allowed address gets it directly", async () => {
+    const sb = await sandbox(0x57, {
+      allowInternet: false,
+      allowOut: [ALLOWED],
+      egressProxy: { address: OPEN },
+    });
+    const udp = await udpListenIn(inet.netns, ALLOWED, 5353);
+    try {
+      const before = open.asked.length;
+      await sendUdp(sb.netns, sb.guestIp, 40003, ALLOWED, 5353, "not-tunneled");
+      await waitFor(() => udp.received.includes("not-tunneled"), 15_000);
+      expect(open.asked.slice(before)).toEqual([]);
+    } finally {
+      await udp.close();
+    }
+  });
+
+  it("a policy update adds and removes the proxy live", async () => {
+    const sb = await sandbox(0x58, { allowInternet: false, allowOut: [ALLOWED] });
+    expect(await greeting(sb)).toEqual({ outcome: "connected", greeting: inet.hostSide });
+    await t.manager.setPolicy(sandboxId(0x58), {
+      allowInternet: false,
+      allowOut: [ALLOWED],
+      egressProxy: { address: OPEN },
+    });
+    expect(await greeting(sb)).toEqual({ outcome: "connected", greeting: INNER });
+    await t.manager.setPolicy(sandboxId(0x58), { allowInternet: false, allowOut: [ALLOWED] });
+    expect(await greeting(sb)).toEqual({ outcome: "connected", greeting: inet.hostSide });
+  });
+
+  it("a proxy in the sandbox pool is refused", async () => {
+    const sb = await sandbox(0x59, {
+      allowInternet: false,
+      allowOut: [ALLOWED],
+      egressProxy: { address: `10.${POOL_OCTET}.0.2:1080` },
+    });
+    const seenBefore = seen.length;
+    expect((await greeting(sb)).outcome).not.toBe("connected");
+    expect(seen.slice(seenBefore)).toEqual([]);
+  });
+});
