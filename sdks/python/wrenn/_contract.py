@@ -585,6 +585,8 @@ LIMITS: Dict[str, Any] = {
     "envVarValueLength": 32768,
     "egressEntries": 256,
     "egressEntryLength": 255,
+    "egressProxyAddressLength": 259,
+    "egressProxyCredentialBytes": 255,
     "templateLength": 128,
     "imageRefLength": 512,
     "templateBuildLogLines": 5000,

@@ -5,6 +5,7 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import {
   AGENT_TOKEN_HEADER,
   ERROR_CODE_HEADER,
+  egressProxyToWire,
   FILES_RESCUE_LIMITS,
   FORWARD_PORT_HEADER,
   FORWARD_SANDBOX_HEADER,
@@ -134,7 +135,12 @@ export function createConnectHostClient(options: ConnectHostClientOptions): Host
             resources: { vcpus: r.vcpus, memoryMb: r.memoryMb, diskMb: r.diskMb },
             envVars: r.envVars,
             metadata: r.metadata,
-            network: { allowInternet: r.allowInternet, allowOut: r.allowOut, denyOut: r.denyOut },
+            network: {
+              allowInternet: r.allowInternet,
+              allowOut: r.allowOut,
+              denyOut: r.denyOut,
+              egressProxy: egressProxyToWire(r.egressProxy, true),
+            },
             envdAccessToken: r.envdAccessToken,
             mounts: r.mounts.map((m) => ({
               hostPath: m.hostPath,
@@ -179,7 +185,17 @@ export function createConnectHostClient(options: ConnectHostClientOptions): Host
       ),
     updateSandboxNetwork: (sandboxId, network) =>
       call(async () =>
-        toAgentSandbox((await client.updateSandboxNetwork({ sandboxId, network }, quick)).sandbox),
+        toAgentSandbox(
+          (
+            await client.updateSandboxNetwork(
+              {
+                sandboxId,
+                network: { ...network, egressProxy: egressProxyToWire(network.egressProxy, true) },
+              },
+              quick,
+            )
+          ).sandbox,
+        ),
       ),
     sandboxStats: (sandboxId) =>
       call(async () => {

@@ -10,6 +10,7 @@ import {
   toSandbox,
   updateSandbox,
 } from "../store/sandbox-store.js";
+import { sealEgressProxy } from "./egress-proxy-seal.js";
 import { ServiceError, sandboxNotFound } from "./errors.js";
 import { fromHostError, refusalCode } from "./host-refusal.js";
 import { newSandboxId } from "./ids.js";
@@ -74,7 +75,7 @@ export async function createSandbox(
           metadata: spec.metadata,
           envVarNames: Object.keys(spec.envVars),
           allowInternet: spec.allowInternet,
-          network: spec.network,
+          network: { ...spec.network, ...sealEgressProxy(spec.egressProxy, core.options.cipher) },
           autoPause: spec.autoPause,
           timeoutSeconds: spec.timeoutSeconds,
           envdTokenSealed: core.options.cipher.seal(token),
@@ -114,6 +115,7 @@ export async function createSandbox(
       allowInternet: spec.allowInternet,
       allowOut: spec.network.allowOut,
       denyOut: spec.network.denyOut,
+      ...(spec.egressProxy ? { egressProxy: spec.egressProxy } : {}),
       envdAccessToken: token,
       mounts: spec.mounts,
       ...(snap ? { fromSnapshot: snap.id } : {}),

@@ -7,6 +7,7 @@ import {
   checkSandboxName,
   checkTemplateName,
   checkTimeout,
+  type EgressProxyConfig,
 } from "@wrenn/contract";
 import type { SandboxMountSpec } from "../hosts/host-client.js";
 import { validated } from "./errors.js";
@@ -23,7 +24,10 @@ export interface CreateSandboxInput {
   timeoutSeconds?: number;
   autoPause?: boolean;
   allowInternet?: boolean;
-  network?: Omit<Partial<EgressRules>, "allowPublicTraffic"> & { allowPublicTraffic?: boolean };
+  network?: Omit<Partial<EgressRules>, "allowPublicTraffic" | "egressProxy"> & {
+    allowPublicTraffic?: boolean;
+    egressProxy?: unknown;
+  };
   mounts?: Array<{ hostPath: string; path: string; readOnly?: boolean }>;
   /** Restore this snapshot (its template, sizes and host win over the input's). */
   fromSnapshot?: SnapshotSource;
@@ -38,7 +42,9 @@ export interface CreateSandboxSpec {
   timeoutSeconds: number;
   autoPause: boolean;
   allowInternet: boolean;
+  /** Without its egressProxy: that one is sealed before it is stored. */
   network: EgressRules;
+  egressProxy?: EgressProxyConfig;
   mounts: SandboxMountSpec[];
 }
 
@@ -84,15 +90,23 @@ export function normalizeCreate(
 export function egressOf(
   input: {
     allowInternet?: boolean;
-    network?: Omit<Partial<EgressRules>, "allowPublicTraffic"> & { allowPublicTraffic?: boolean };
+    network?: Omit<Partial<EgressRules>, "allowPublicTraffic" | "egressProxy"> & {
+      allowPublicTraffic?: boolean;
+      egressProxy?: unknown;
+    };
   },
   defaults: Pick<SandboxDefaults, "allowInternet">,
-): { allowInternet: boolean; network: EgressRules } {
-  const { allowInternet, allowOut, denyOut } = checkEgressPolicy({
+): { allowInternet: boolean; network: EgressRules; egressProxy?: EgressProxyConfig } {
+  const { allowInternet, allowOut, denyOut, egressProxy } = checkEgressPolicy({
     allowInternet: input.allowInternet ?? defaults.allowInternet,
     allowOut: input.network?.allowOut,
     denyOut: input.network?.denyOut,
+    egressProxy: input.network?.egressProxy,
   });
   const inbound = input.network?.allowPublicTraffic === false ? { allowPublicTraffic: false } : {};
-  return { allowInternet, network: { allowOut, denyOut, ...inbound } as EgressRules };
+  return {
+    allowInternet,
+    network: { allowOut, denyOut, ...inbound } as EgressRules,
+    ...(egressProxy ? { egressProxy } : {}),
+  };
 }

@@ -179,7 +179,7 @@ export class SandboxService {
     id: string,
     input: {
       allowInternet?: boolean;
-      network?: Pick<Partial<EgressRules>, "allowOut" | "denyOut">;
+      network?: Pick<Partial<EgressRules>, "allowOut" | "denyOut"> & { egressProxy?: unknown };
     },
   ): Promise<Sandbox> {
     return updateSandboxNetwork(this.core, principal, id, input);

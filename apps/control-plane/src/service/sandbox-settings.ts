@@ -1,7 +1,8 @@
-import { checkTimeout } from "@wrenn/contract";
+import { checkTimeout, egressProxyView } from "@wrenn/contract";
 import { HostError } from "../hosts/host-client.js";
 import type { AuditEvent } from "../store/audit-store.js";
 import { toSandbox, updateSandbox } from "../store/sandbox-store.js";
+import { sealEgressProxy } from "./egress-proxy-seal.js";
 import { sandboxNotFound, validated } from "./errors.js";
 import { fromHostError } from "./host-refusal.js";
 import { SANDBOX_ID_PATTERN } from "./ids.js";
@@ -65,10 +66,11 @@ export async function updateSandboxNetwork(
   id: string,
   input: {
     allowInternet?: boolean;
-    network?: Pick<Partial<EgressRules>, "allowOut" | "denyOut">;
+    network?: Pick<Partial<EgressRules>, "allowOut" | "denyOut"> & { egressProxy?: unknown };
   },
 ): Promise<Sandbox> {
-  const egress = validated(() => egressOf(input, core.options.defaults));
+  const { egressProxy, ...egress } = validated(() => egressOf(input, core.options.defaults));
+  Object.assign(egress.network, sealEgressProxy(egressProxy, core.options.cipher));
   if (!SANDBOX_ID_PATTERN.test(id)) throw sandboxNotFound(id);
   const row = await core.waitWhileInFlight(ownerScope(principal), id);
   if (!row || row.state === "stopped") throw sandboxNotFound(id);
@@ -82,13 +84,19 @@ export async function updateSandboxNetwork(
     action: "sandbox.network",
     sandboxId: id,
     outcome: "ok",
-    detail: { allowInternet: egress.allowInternet, ...egress.network },
+    // The proxy's address and user name only: an audit record is no place for secrets.
+    detail: {
+      allowInternet: egress.allowInternet,
+      ...egress.network,
+      egressProxy: egressProxyView(egressProxy),
+    },
   };
   try {
     await core.clientFor(row).updateSandboxNetwork(id, {
       allowInternet: egress.allowInternet,
       allowOut: egress.network.allowOut,
       denyOut: egress.network.denyOut,
+      ...(egressProxy ? { egressProxy } : {}),
     });
   } catch (error) {
     await core.options.audit.record({

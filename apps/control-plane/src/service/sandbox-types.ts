@@ -28,6 +28,15 @@ export interface EgressRules {
    * needs the traffic access token (E2B's allowPublicTraffic; absent = true, anyone with the URL).
    */
   allowPublicTraffic?: false;
+  /** E2B's egressProxy (SOCKS5), its password sealed (see egress-proxy-seal.ts). */
+  egressProxy?: StoredEgressProxy;
+}
+
+/** An egressProxy as stored: never the password in clear. */
+export interface StoredEgressProxy {
+  address: string;
+  username?: string;
+  passwordSealed?: string;
 }
 
 export interface Sandbox {

@@ -13,10 +13,10 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import {
   ContractError,
   checkAgentCreate,
-  checkEgressPolicy,
   checkRuntimeAvailable,
   checkStoppedFilesRead,
   checkTemplateCacheScope,
+  checkWireEgressPolicy,
   ERROR_CODE_HEADER,
   type ErrorCode,
   grpcCodeOf,
@@ -45,6 +45,7 @@ export interface FakeSandbox
     | "allowInternet"
     | "allowOut"
     | "denyOut"
+    | "egressProxy"
     | "envdAccessToken"
   > {
   id: string;
@@ -279,6 +280,7 @@ export class FakeHostAgent {
           allowInternet: checked.network.allowInternet,
           allowOut: checked.network.allowOut,
           denyOut: checked.network.denyOut,
+          ...(checked.network.egressProxy ? { egressProxy: checked.network.egressProxy } : {}),
           envdAccessToken: req.envdAccessToken,
           error: "",
         };
@@ -320,9 +322,9 @@ export class FakeHostAgent {
         await this.enter("updateSandboxNetwork", ctx, req.sandboxId);
         const s = this.find(req.sandboxId);
         // The contract's rules, as the real agent runs them, refused the way it refuses.
-        let network: ReturnType<typeof checkEgressPolicy>;
+        let network: ReturnType<typeof checkWireEgressPolicy>;
         try {
-          network = checkEgressPolicy(req.network ?? {});
+          network = checkWireEgressPolicy(req.network);
         } catch (err) {
           if (err instanceof ContractError) throw refusal(err.code, err.message);
           throw err;
@@ -330,6 +332,7 @@ export class FakeHostAgent {
         s.allowInternet = network.allowInternet;
         s.allowOut = network.allowOut;
         s.denyOut = network.denyOut;
+        s.egressProxy = network.egressProxy;
         return { sandbox: this.toProto(s) };
       },
       getSandboxStats: async (req, ctx) => {

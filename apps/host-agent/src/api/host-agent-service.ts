@@ -3,13 +3,14 @@ import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@co
 import {
   ContractError,
   checkAgentCreate,
-  checkEgressPolicy,
   checkRuntimeAvailable,
   checkSnapshotId,
   checkTemplateCacheScope,
   checkTemplateSteps,
+  checkWireEgressPolicy,
   ERROR_CODE_HEADER,
   type ErrorCode,
+  egressProxyToWire,
   grpcCodeOf,
 } from "@wrenn/contract";
 import {
@@ -131,7 +132,8 @@ function sandboxMessage(v: SandboxView) {
       diskMb: v.resources.diskMb,
     },
     metadata: v.metadata,
-    network: v.network,
+    // Never the egressProxy's password: a response may be logged or shown.
+    network: { ...v.network, egressProxy: egressProxyToWire(v.network.egressProxy, false) },
     envdVersion: v.envdVersion,
     address: v.address,
     bootPath: BOOT_PATHS[v.bootPath],
@@ -210,7 +212,7 @@ export function hostAgentRoutes(deps: ServiceDeps) {
       updateSandboxNetwork: (req) =>
         guard(async () => {
           // The contract's rules, as at create (and in the control plane and its fake agent).
-          const network = checkEgressPolicy(req.network ?? {});
+          const network = checkWireEgressPolicy(req.network);
           return {
             sandbox: sandboxMessage(await manager.updateNetwork(requireId(req.sandboxId), network)),
           };

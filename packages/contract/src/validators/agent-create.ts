@@ -1,11 +1,27 @@
 import { ContractError, errorMessage } from "../errors/error-codes.js";
 import { LIMITS } from "../limits.js";
 import { checkEgressPolicy, type EgressPolicy } from "./egress.js";
+import { type EgressProxyWire, egressProxyFromWire } from "./egress-proxy.js";
 import { checkMounts, type MountRequest } from "./mounts.js";
 import { checkIntegerIn, checkRuntimeName, checkSandboxId, checkTemplateName } from "./scalars.js";
 import { checkEnvVars, checkMetadata } from "./string-maps.js";
 
 export const DEFAULT_TEMPLATE = "base";
+
+/** hostagent.proto's NetworkPolicy: the egressProxy in its proto form (see EgressProxyWire). */
+export type WireEgressPolicy = Omit<EgressPolicy, "egressProxy"> & {
+  egressProxy?: EgressProxyWire;
+};
+
+/** The contract's rules on a policy as the host agent receives it (create and update). */
+export function checkWireEgressPolicy(n: WireEgressPolicy | undefined): EgressPolicy {
+  return checkEgressPolicy({
+    allowInternet: n?.allowInternet,
+    allowOut: n?.allowOut,
+    denyOut: n?.denyOut,
+    egressProxy: egressProxyFromWire(n?.egressProxy),
+  });
+}
 
 /** A create as the host agent receives it (the fields of hostagent.proto's request). */
 export interface AgentCreateFields {
@@ -14,7 +30,7 @@ export interface AgentCreateFields {
   resources?: { vcpus: number; memoryMb: number; diskMb: number };
   envVars: Record<string, string>;
   metadata: Record<string, string>;
-  network?: EgressPolicy;
+  network?: WireEgressPolicy;
   mounts: MountRequest[];
   /** Empty: the host's default runtime. */
   runtime?: string;
@@ -54,7 +70,7 @@ export function checkAgentCreate(req: AgentCreateFields): CheckedAgentCreate {
     },
     envVars: checkEnvVars(req.envVars),
     metadata: checkMetadata(req.metadata),
-    network: checkEgressPolicy(req.network ?? {}),
+    network: checkWireEgressPolicy(req.network),
     mounts: checkMounts(req.mounts),
   };
 }

@@ -18,7 +18,7 @@ export interface EgressProxyConfig {
 }
 
 /** What a read returns: never the password. */
-export type EgressProxyView = Omit<EgressProxyConfig, "password">;
+export type EgressProxyPublic = Omit<EgressProxyConfig, "password">;
 
 /** The host and port of a checked address (see checkEgressProxy). */
 export function egressProxyEndpoint(address: string): { host: string; port: number } {
@@ -90,7 +90,39 @@ export function checkEgressProxy(
 }
 
 /** The proxy without its password, for reads and logs. */
-export function egressProxyView(p: EgressProxyConfig | null | undefined): EgressProxyView | null {
+export function egressProxyView(p: EgressProxyConfig | null | undefined): EgressProxyPublic | null {
   if (!p) return null;
   return { address: p.address, ...(p.username === undefined ? {} : { username: p.username }) };
+}
+
+/** The host-agent proto's EgressProxy: strings, empty when unset. */
+export interface EgressProxyWire {
+  address: string;
+  username: string;
+  password: string;
+}
+
+/** The proto form, for checkEgressProxy: no proxy when unset, empty credentials left out. */
+export function egressProxyFromWire(
+  w: EgressProxyWire | undefined,
+): Partial<EgressProxyConfig> | undefined {
+  if (!w || w.address === "") return undefined;
+  return {
+    address: w.address,
+    ...(w.username === "" ? {} : { username: w.username }),
+    ...(w.password === "" ? {} : { password: w.password }),
+  };
+}
+
+/** The proto form of a checked proxy; `withPassword` false for responses. */
+export function egressProxyToWire(
+  p: EgressProxyConfig | null | undefined,
+  withPassword: boolean,
+): EgressProxyWire | undefined {
+  if (!p) return undefined;
+  return {
+    address: p.address,
+    username: p.username ?? "",
+    password: withPassword ? (p.password ?? "") : "",
+  };
 }

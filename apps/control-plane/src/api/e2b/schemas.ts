@@ -1,4 +1,10 @@
-import { ENV_VAR_NAME_PATTERN, LIMITS, StringMap } from "@wrenn/contract";
+import {
+  EgressProxyInput,
+  EgressProxyView,
+  ENV_VAR_NAME_PATTERN,
+  LIMITS,
+  StringMap,
+} from "@wrenn/contract";
 import { Type } from "typebox";
 
 /** E2B's error body: the SDK tells "not found" and "conflict" apart by `code`. */
@@ -51,6 +57,7 @@ export const NewSandbox = Type.Object(
         allowOut: Type.Optional(EgressList),
         denyOut: Type.Optional(EgressList),
         allowPublicTraffic: Type.Optional(Type.Boolean()),
+        egressProxy: Type.Optional(EgressProxyInput),
       }),
     ),
     mcp: Type.Optional(Type.Unknown()),
@@ -62,7 +69,7 @@ export const NewSandbox = Type.Object(
 
 /**
  * SandboxNetworkUpdateConfig (PUT /sandboxes/{id}/network): replaces the whole egress config.
- * Unknown fields pass (newer SDKs add some); rules and egressProxy are refused by the route.
+ * Unknown fields pass (newer SDKs add some); rules are refused by the route.
  */
 export const NetworkUpdate = Type.Object(
   {
@@ -70,7 +77,7 @@ export const NetworkUpdate = Type.Object(
     allowOut: Type.Optional(EgressList),
     denyOut: Type.Optional(EgressList),
     rules: Type.Optional(Type.Unknown()),
-    egressProxy: Type.Optional(Type.Unknown()),
+    egressProxy: Type.Optional(EgressProxyInput),
   },
   { additionalProperties: true },
 );
@@ -117,6 +124,7 @@ export const SandboxDetail = Type.Object({
     allowOut: Type.Array(Type.String()),
     denyOut: Type.Array(Type.String()),
     allowPublicTraffic: Type.Boolean(),
+    egressProxy: Type.Optional(EgressProxyView),
   }),
   lifecycle: Type.Object({
     onTimeout: Type.Union([Type.Literal("kill"), Type.Literal("pause")]),

@@ -1,5 +1,6 @@
 import type { AgentSandboxStats } from "../../hosts/host-client.js";
 import { trafficTokenOf } from "../../secrets/traffic-token.js";
+import { egressProxyField } from "../../service/egress-proxy-seal.js";
 import type { OwnedSandbox, Sandbox } from "../../service/sandbox-types.js";
 import type { ApiKeyRecord } from "../../store/api-key-store.js";
 import type { HostRecord } from "../../store/host-store.js";
@@ -17,7 +18,11 @@ export function sandboxView(s: Sandbox) {
     metadata: s.metadata,
     envVarNames: s.envVarNames,
     allowInternet: s.allowInternet,
-    network: { allowOut: s.network.allowOut, denyOut: s.network.denyOut },
+    network: {
+      allowOut: s.network.allowOut,
+      denyOut: s.network.denyOut,
+      ...egressProxyField(s.network.egressProxy),
+    },
     allowPublicTraffic: s.network.allowPublicTraffic !== false,
     autoPause: s.autoPause,
     timeoutSeconds: s.timeoutSeconds,

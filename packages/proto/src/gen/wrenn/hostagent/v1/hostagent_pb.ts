@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file wrenn/hostagent/v1/hostagent.proto.
  */
 export const file_wrenn_hostagent_v1_hostagent: GenFile = /*@__PURE__*/
-  fileDesc("CiJ3cmVubi9ob3N0YWdlbnQvdjEvaG9zdGFnZW50LnByb3RvEhJ3cmVubi5ob3N0YWdlbnQudjEiPgoJUmVzb3VyY2VzEg0KBXZjcHVzGAEgASgNEhEKCW1lbW9yeV9tYhgCIAEoDRIPCgdkaXNrX21iGAMgASgNIkwKDU5ldHdvcmtQb2xpY3kSFgoOYWxsb3dfaW50ZXJuZXQYASABKAgSEQoJYWxsb3dfb3V0GAIgAygJEhAKCGRlbnlfb3V0GAMgAygJIqAFCgdTYW5kYm94EhIKCnNhbmRib3hfaWQYASABKAkSEAoIdGVtcGxhdGUYAiABKAkSLwoFc3RhdGUYAyABKA4yIC53cmVubi5ob3N0YWdlbnQudjEuU2FuZGJveFN0YXRlEjAKCXJlc291cmNlcxgEIAEoCzIdLndyZW5uLmhvc3RhZ2VudC52MS5SZXNvdXJjZXMSOwoIbWV0YWRhdGEYBSADKAsyKS53cmVubi5ob3N0YWdlbnQudjEuU2FuZGJveC5NZXRhZGF0YUVudHJ5EjIKB25ldHdvcmsYBiABKAsyIS53cmVubi5ob3N0YWdlbnQudjEuTmV0d29ya1BvbGljeRIUCgxlbnZkX3ZlcnNpb24YByABKAkSDwoHYWRkcmVzcxgIIAEoCRIvCglib290X3BhdGgYCSABKA4yHC53cmVubi5ob3N0YWdlbnQudjEuQm9vdFBhdGgSLgoKY3JlYXRlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNAoQc3RhdGVfY2hhbmdlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFZXJyb3IYDCABKAkSMQoKcGF1c2VfbW9kZRgNIAEoDjIdLndyZW5uLmhvc3RhZ2VudC52MS5QYXVzZU1vZGUSGAoQY2hlY2twb2ludF9ieXRlcxgOIAEoBBIpCgZtb3VudHMYDyADKAsyGS53cmVubi5ob3N0YWdlbnQudjEuTW91bnQSFAoMZXJyb3JfcmVhc29uGBAgASgJEg8KB3J1bnRpbWUYESABKAkaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkMKBU1vdW50EhEKCWhvc3RfcGF0aBgBIAEoCRIUCgxzYW5kYm94X3BhdGgYAiABKAkSEQoJcmVhZF9vbmx5GAMgASgIIrMEChRDcmVhdGVTYW5kYm94UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJEhAKCHRlbXBsYXRlGAIgASgJEjAKCXJlc291cmNlcxgDIAEoCzIdLndyZW5uLmhvc3RhZ2VudC52MS5SZXNvdXJjZXMSRwoIZW52X3ZhcnMYBCADKAsyNS53cmVubi5ob3N0YWdlbnQudjEuQ3JlYXRlU2FuZGJveFJlcXVlc3QuRW52VmFyc0VudHJ5EkgKCG1ldGFkYXRhGAUgAygLMjYud3Jlbm4uaG9zdGFnZW50LnYxLkNyZWF0ZVNhbmRib3hSZXF1ZXN0Lk1ldGFkYXRhRW50cnkSMgoHbmV0d29yaxgGIAEoCzIhLndyZW5uLmhvc3RhZ2VudC52MS5OZXR3b3JrUG9saWN5EhkKEWVudmRfYWNjZXNzX3Rva2VuGAcgASgJEhQKDGRlZmF1bHRfdXNlchgIIAEoCRIXCg9kZWZhdWx0X3dvcmtkaXIYCSABKAkSKQoGbW91bnRzGAogAygLMhkud3Jlbm4uaG9zdGFnZW50LnYxLk1vdW50EhUKDWZyb21fc25hcHNob3QYCyABKAkSDwoHcnVudGltZRgMIAEoCRouCgxFbnZWYXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiRQoVQ3JlYXRlU2FuZGJveFJlc3BvbnNlEiwKB3NhbmRib3gYASABKAsyGy53cmVubi5ob3N0YWdlbnQudjEuU2FuZGJveCIrChVEZXN0cm95U2FuZGJveFJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCSIYChZEZXN0cm95U2FuZGJveFJlc3BvbnNlIicKEUdldFNhbmRib3hSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkiQgoSR2V0U2FuZGJveFJlc3BvbnNlEiwKB3NhbmRib3gYASABKAsyGy53cmVubi5ob3N0YWdlbnQudjEuU2FuZGJveCIWChRMaXN0U2FuZGJveGVzUmVxdWVzdCJHChVMaXN0U2FuZGJveGVzUmVzcG9uc2USLgoJc2FuZGJveGVzGAEgAygLMhsud3Jlbm4uaG9zdGFnZW50LnYxLlNhbmRib3giVgoTUGF1c2VTYW5kYm94UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJEisKBG1vZGUYAiABKA4yHS53cmVubi5ob3N0YWdlbnQudjEuUGF1c2VNb2RlIkQKFFBhdXNlU2FuZGJveFJlc3BvbnNlEiwKB3NhbmRib3gYASABKAsyGy53cmVubi5ob3N0YWdlbnQudjEuU2FuZGJveCJlChtVcGRhdGVTYW5kYm94TmV0d29ya1JlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCRIyCgduZXR3b3JrGAIgASgLMiEud3Jlbm4uaG9zdGFnZW50LnYxLk5ldHdvcmtQb2xpY3kiTAocVXBkYXRlU2FuZGJveE5ldHdvcmtSZXNwb25zZRIsCgdzYW5kYm94GAEgASgLMhsud3Jlbm4uaG9zdGFnZW50LnYxLlNhbmRib3giKgoUUmVzdW1lU2FuZGJveFJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCSJFChVSZXN1bWVTYW5kYm94UmVzcG9uc2USLAoHc2FuZGJveBgBIAEoCzIbLndyZW5uLmhvc3RhZ2VudC52MS5TYW5kYm94IuMBCgxTYW5kYm94U3RhdHMSLQoJdGltZXN0YW1wGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCgljcHVfY291bnQYAiABKA0SFAoMY3B1X3VzZWRfcGN0GAMgASgBEhYKDm1lbV91c2VkX2J5dGVzGAQgASgEEhcKD21lbV90b3RhbF9ieXRlcxgFIAEoBBIXCg9tZW1fY2FjaGVfYnl0ZXMYBiABKAQSFwoPZGlza191c2VkX2J5dGVzGAcgASgEEhgKEGRpc2tfdG90YWxfYnl0ZXMYCCABKAQiLAoWR2V0U2FuZGJveFN0YXRzUmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJIkoKF0dldFNhbmRib3hTdGF0c1Jlc3BvbnNlEi8KBXN0YXRzGAEgASgLMiAud3Jlbm4uaG9zdGFnZW50LnYxLlNhbmRib3hTdGF0cyI9CghDYXBhY2l0eRINCgV2Y3B1cxgBIAEoDRIRCgltZW1vcnlfbWIYAiABKAQSDwoHZGlza19tYhgDIAEoBCITChFIb3N0U3RhdHVzUmVxdWVzdCLGAgoSSG9zdFN0YXR1c1Jlc3BvbnNlEg8KB2hvc3RfaWQYASABKAkSEAoIaG9zdG5hbWUYAiABKAkSDwoHdmVyc2lvbhgDIAEoCRIQCghydW50aW1lcxgEIAMoCRIrCgV0b3RhbBgFIAEoCzIcLndyZW5uLmhvc3RhZ2VudC52MS5DYXBhY2l0eRIqCgR1c2VkGAYgASgLMhwud3Jlbm4uaG9zdGFnZW50LnYxLkNhcGFjaXR5ElgKEnNhbmRib3hlc19ieV9zdGF0ZRgHIAMoCzI8LndyZW5uLmhvc3RhZ2VudC52MS5Ib3N0U3RhdHVzUmVzcG9uc2UuU2FuZGJveGVzQnlTdGF0ZUVudHJ5GjcKFVNhbmRib3hlc0J5U3RhdGVFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKA06AjgBIiwKEEhlYXJ0YmVhdFJlcXVlc3QSGAoQY29udHJvbF9wbGFuZV9pZBgBIAEoCSLBAQoRSGVhcnRiZWF0UmVzcG9uc2USDwoHaG9zdF9pZBgBIAEoCRITCgtpbnN0YW5jZV9pZBgCIAEoCRIoCgR0aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg1zYW5kYm94X2NvdW50GAQgASgNEhUKDXN0YXRlX3ZlcnNpb24YBSABKAQSLgoKc3RhcnRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAilQEKCFRlbXBsYXRlEgwKBG5hbWUYASABKAkSDwoHdmVyc2lvbhgCIAEoCRISCgpzaXplX2J5dGVzGAMgASgEEiwKCGJ1aWx0X2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxlbnZkX3ZlcnNpb24YBSABKAkSEgoKZnJvbV9pbWFnZRgGIAEoCSIWChRMaXN0VGVtcGxhdGVzUmVxdWVzdCJIChVMaXN0VGVtcGxhdGVzUmVzcG9uc2USLwoJdGVtcGxhdGVzGAEgAygLMhwud3Jlbm4uaG9zdGFnZW50LnYxLlRlbXBsYXRlIv0BChRCdWlsZFRlbXBsYXRlUmVxdWVzdBIMCgRuYW1lGAEgASgJEg0KBWZvcmNlGAIgASgIEhIKCmZyb21faW1hZ2UYAyABKAkSGQoRcmVnaXN0cnlfdXNlcm5hbWUYBCABKAkSGQoRcmVnaXN0cnlfcGFzc3dvcmQYBSABKAkSFQoNZnJvbV90ZW1wbGF0ZRgGIAEoCRIsCgVzdGVwcxgHIAMoCzIdLndyZW5uLmhvc3RhZ2VudC52MS5CdWlsZFN0ZXASEQoJc3RhcnRfY21kGAggASgJEhEKCXJlYWR5X2NtZBgJIAEoCRITCgtjYWNoZV9zY29wZRgKIAEoCSI2CglCdWlsZFN0ZXASDAoEdHlwZRgBIAEoCRIMCgRhcmdzGAIgAygJEg0KBWZpbGVzGAMgASgMIiUKFURlbGV0ZVRlbXBsYXRlUmVxdWVzdBIMCgRuYW1lGAEgASgJIhgKFkRlbGV0ZVRlbXBsYXRlUmVzcG9uc2UihQEKFUJ1aWxkVGVtcGxhdGVSZXNwb25zZRI1Cghwcm9ncmVzcxgBIAEoCzIhLndyZW5uLmhvc3RhZ2VudC52MS5CdWlsZFByb2dyZXNzSAASLAoEZG9uZRgCIAEoCzIcLndyZW5uLmhvc3RhZ2VudC52MS5UZW1wbGF0ZUgAQgcKBWV2ZW50Ii8KDUJ1aWxkUHJvZ3Jlc3MSDQoFcGhhc2UYASABKAkSDwoHbWVzc2FnZRgCIAEoCSJBChZTbmFwc2hvdFNhbmRib3hSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkSEwoLc25hcHNob3RfaWQYAiABKAkikAEKCFNuYXBzaG90EhMKC3NuYXBzaG90X2lkGAEgASgJEhkKEXNvdXJjZV9zYW5kYm94X2lkGAIgASgJEhAKCHRlbXBsYXRlGAMgASgJEhIKCnNpemVfYnl0ZXMYBCABKAMSLgoKY3JlYXRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAidwoXU25hcHNob3RTYW5kYm94UmVzcG9uc2USLgoIc25hcHNob3QYASABKAsyHC53cmVubi5ob3N0YWdlbnQudjEuU25hcHNob3QSLAoHc2FuZGJveBgCIAEoCzIbLndyZW5uLmhvc3RhZ2VudC52MS5TYW5kYm94IiwKFURlbGV0ZVNuYXBzaG90UmVxdWVzdBITCgtzbmFwc2hvdF9pZBgBIAEoCSIYChZEZWxldGVTbmFwc2hvdFJlc3BvbnNlInkKF1JlYWRTdG9wcGVkRmlsZXNSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkSDAoEcGF0aBgCIAEoCRIuCgZmb3JtYXQYAyABKA4yHi53cmVubi5ob3N0YWdlbnQudjEuUmVhZEZvcm1hdBIMCgR1c2VyGAQgASgJInEKGFJlYWRTdG9wcGVkRmlsZXNSZXNwb25zZRI8CgZoZWFkZXIYASABKAsyKi53cmVubi5ob3N0YWdlbnQudjEuUmVhZFN0b3BwZWRGaWxlc0hlYWRlckgAEg4KBGRhdGEYAiABKAxIAEIHCgVldmVudCImChZSZWFkU3RvcHBlZEZpbGVzSGVhZGVyEgwKBHBhdGgYASABKAkqsgEKDFNhbmRib3hTdGF0ZRIdChlTQU5EQk9YX1NUQVRFX1VOU1BFQ0lGSUVEEAASGgoWU0FOREJPWF9TVEFURV9TVEFSVElORxABEhkKFVNBTkRCT1hfU1RBVEVfUlVOTklORxACEhgKFFNBTkRCT1hfU1RBVEVfUEFVU0VEEAMSGQoVU0FOREJPWF9TVEFURV9TVE9QUEVEEAQSFwoTU0FOREJPWF9TVEFURV9FUlJPUhAFKlkKCVBhdXNlTW9kZRIaChZQQVVTRV9NT0RFX1VOU1BFQ0lGSUVEEAASGQoVUEFVU0VfTU9ERV9DSEVDS1BPSU5UEAESFQoRUEFVU0VfTU9ERV9GUkVFWkUQAiqXAQoIQm9vdFBhdGgSGQoVQk9PVF9QQVRIX1VOU1BFQ0lGSUVEEAASFwoTQk9PVF9QQVRIX1dBUk1fUE9PTBABEh4KGkJPT1RfUEFUSF9URU1QTEFURV9SRVNUT1JFEAISFwoTQk9PVF9QQVRIX0NPTERfQk9PVBADEh4KGkJPT1RfUEFUSF9TTkFQU0hPVF9SRVNUT1JFEAQqVAoKUmVhZEZvcm1hdBIbChdSRUFEX0ZPUk1BVF9VTlNQRUNJRklFRBAAEhQKEFJFQURfRk9STUFUX0ZJTEUQARITCg9SRUFEX0ZPUk1BVF9UQVIQAjKIDQoQSG9zdEFnZW50U2VydmljZRJkCg1DcmVhdGVTYW5kYm94Eigud3Jlbm4uaG9zdGFnZW50LnYxLkNyZWF0ZVNhbmRib3hSZXF1ZXN0Gikud3Jlbm4uaG9zdGFnZW50LnYxLkNyZWF0ZVNhbmRib3hSZXNwb25zZRJnCg5EZXN0cm95U2FuZGJveBIpLndyZW5uLmhvc3RhZ2VudC52MS5EZXN0cm95U2FuZGJveFJlcXVlc3QaKi53cmVubi5ob3N0YWdlbnQudjEuRGVzdHJveVNhbmRib3hSZXNwb25zZRJbCgpHZXRTYW5kYm94EiUud3Jlbm4uaG9zdGFnZW50LnYxLkdldFNhbmRib3hSZXF1ZXN0GiYud3Jlbm4uaG9zdGFnZW50LnYxLkdldFNhbmRib3hSZXNwb25zZRJkCg1MaXN0U2FuZGJveGVzEigud3Jlbm4uaG9zdGFnZW50LnYxLkxpc3RTYW5kYm94ZXNSZXF1ZXN0Gikud3Jlbm4uaG9zdGFnZW50LnYxLkxpc3RTYW5kYm94ZXNSZXNwb25zZRJhCgxQYXVzZVNhbmRib3gSJy53cmVubi5ob3N0YWdlbnQudjEuUGF1c2VTYW5kYm94UmVxdWVzdBooLndyZW5uLmhvc3RhZ2VudC52MS5QYXVzZVNhbmRib3hSZXNwb25zZRJkCg1SZXN1bWVTYW5kYm94Eigud3Jlbm4uaG9zdGFnZW50LnYxLlJlc3VtZVNhbmRib3hSZXF1ZXN0Gikud3Jlbm4uaG9zdGFnZW50LnYxLlJlc3VtZVNhbmRib3hSZXNwb25zZRJ5ChRVcGRhdGVTYW5kYm94TmV0d29yaxIvLndyZW5uLmhvc3RhZ2VudC52MS5VcGRhdGVTYW5kYm94TmV0d29ya1JlcXVlc3QaMC53cmVubi5ob3N0YWdlbnQudjEuVXBkYXRlU2FuZGJveE5ldHdvcmtSZXNwb25zZRJqCg9HZXRTYW5kYm94U3RhdHMSKi53cmVubi5ob3N0YWdlbnQudjEuR2V0U2FuZGJveFN0YXRzUmVxdWVzdBorLndyZW5uLmhvc3RhZ2VudC52MS5HZXRTYW5kYm94U3RhdHNSZXNwb25zZRJbCgpIb3N0U3RhdHVzEiUud3Jlbm4uaG9zdGFnZW50LnYxLkhvc3RTdGF0dXNSZXF1ZXN0GiYud3Jlbm4uaG9zdGFnZW50LnYxLkhvc3RTdGF0dXNSZXNwb25zZRJYCglIZWFydGJlYXQSJC53cmVubi5ob3N0YWdlbnQudjEuSGVhcnRiZWF0UmVxdWVzdBolLndyZW5uLmhvc3RhZ2VudC52MS5IZWFydGJlYXRSZXNwb25zZRJkCg1MaXN0VGVtcGxhdGVzEigud3Jlbm4uaG9zdGFnZW50LnYxLkxpc3RUZW1wbGF0ZXNSZXF1ZXN0Gikud3Jlbm4uaG9zdGFnZW50LnYxLkxpc3RUZW1wbGF0ZXNSZXNwb25zZRJmCg1CdWlsZFRlbXBsYXRlEigud3Jlbm4uaG9zdGFnZW50LnYxLkJ1aWxkVGVtcGxhdGVSZXF1ZXN0Gikud3Jlbm4uaG9zdGFnZW50LnYxLkJ1aWxkVGVtcGxhdGVSZXNwb25zZTABEmcKDkRlbGV0ZVRlbXBsYXRlEikud3Jlbm4uaG9zdGFnZW50LnYxLkRlbGV0ZVRlbXBsYXRlUmVxdWVzdBoqLndyZW5uLmhvc3RhZ2VudC52MS5EZWxldGVUZW1wbGF0ZVJlc3BvbnNlEmoKD1NuYXBzaG90U2FuZGJveBIqLndyZW5uLmhvc3RhZ2VudC52MS5TbmFwc2hvdFNhbmRib3hSZXF1ZXN0Gisud3Jlbm4uaG9zdGFnZW50LnYxLlNuYXBzaG90U2FuZGJveFJlc3BvbnNlEmcKDkRlbGV0ZVNuYXBzaG90Eikud3Jlbm4uaG9zdGFnZW50LnYxLkRlbGV0ZVNuYXBzaG90UmVxdWVzdBoqLndyZW5uLmhvc3RhZ2VudC52MS5EZWxldGVTbmFwc2hvdFJlc3BvbnNlEm8KEFJlYWRTdG9wcGVkRmlsZXMSKy53cmVubi5ob3N0YWdlbnQudjEuUmVhZFN0b3BwZWRGaWxlc1JlcXVlc3QaLC53cmVubi5ob3N0YWdlbnQudjEuUmVhZFN0b3BwZWRGaWxlc1Jlc3BvbnNlMAFiBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("CiJ3cmVubi9ob3N0YWdlbnQvdjEvaG9zdGFnZW50LnByb3RvEhJ3cmVubi5ob3N0YWdlbnQudjEiPgoJUmVzb3VyY2VzEg0KBXZjcHVzGAEgASgNEhEKCW1lbW9yeV9tYhgCIAEoDRIPCgdkaXNrX21iGAMgASgNIoMBCg1OZXR3b3JrUG9saWN5EhYKDmFsbG93X2ludGVybmV0GAEgASgIEhEKCWFsbG93X291dBgCIAMoCRIQCghkZW55X291dBgDIAMoCRI1CgxlZ3Jlc3NfcHJveHkYBSABKAsyHy53cmVubi5ob3N0YWdlbnQudjEuRWdyZXNzUHJveHkiQgoLRWdyZXNzUHJveHkSDwoHYWRkcmVzcxgBIAEoCRIQCgh1c2VybmFtZRgCIAEoCRIQCghwYXNzd29yZBgDIAEoCSKgBQoHU2FuZGJveBISCgpzYW5kYm94X2lkGAEgASgJEhAKCHRlbXBsYXRlGAIgASgJEi8KBXN0YXRlGAMgASgOMiAud3Jlbm4uaG9zdGFnZW50LnYxLlNhbmRib3hTdGF0ZRIwCglyZXNvdXJjZXMYBCABKAsyHS53cmVubi5ob3N0YWdlbnQudjEuUmVzb3VyY2VzEjsKCG1ldGFkYXRhGAUgAygLMikud3Jlbm4uaG9zdGFnZW50LnYxLlNhbmRib3guTWV0YWRhdGFFbnRyeRIyCgduZXR3b3JrGAYgASgLMiEud3Jlbm4uaG9zdGFnZW50LnYxLk5ldHdvcmtQb2xpY3kSFAoMZW52ZF92ZXJzaW9uGAcgASgJEg8KB2FkZHJlc3MYCCABKAkSLwoJYm9vdF9wYXRoGAkgASgOMhwud3Jlbm4uaG9zdGFnZW50LnYxLkJvb3RQYXRoEi4KCmNyZWF0ZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjQKEHN0YXRlX2NoYW5nZWRfYXQYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBWVycm9yGAwgASgJEjEKCnBhdXNlX21vZGUYDSABKA4yHS53cmVubi5ob3N0YWdlbnQudjEuUGF1c2VNb2RlEhgKEGNoZWNrcG9pbnRfYnl0ZXMYDiABKAQSKQoGbW91bnRzGA8gAygLMhkud3Jlbm4uaG9zdGFnZW50LnYxLk1vdW50EhQKDGVycm9yX3JlYXNvbhgQIAEoCRIPCgdydW50aW1lGBEgASgJGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJDCgVNb3VudBIRCglob3N0X3BhdGgYASABKAkSFAoMc2FuZGJveF9wYXRoGAIgASgJEhEKCXJlYWRfb25seRgDIAEoCCKzBAoUQ3JlYXRlU2FuZGJveFJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCRIQCgh0ZW1wbGF0ZRgCIAEoCRIwCglyZXNvdXJjZXMYAyABKAsyHS53cmVubi5ob3N0YWdlbnQudjEuUmVzb3VyY2VzEkcKCGVudl92YXJzGAQgAygLMjUud3Jlbm4uaG9zdGFnZW50LnYxLkNyZWF0ZVNhbmRib3hSZXF1ZXN0LkVudlZhcnNFbnRyeRJICghtZXRhZGF0YRgFIAMoCzI2LndyZW5uLmhvc3RhZ2VudC52MS5DcmVhdGVTYW5kYm94UmVxdWVzdC5NZXRhZGF0YUVudHJ5EjIKB25ldHdvcmsYBiABKAsyIS53cmVubi5ob3N0YWdlbnQudjEuTmV0d29ya1BvbGljeRIZChFlbnZkX2FjY2Vzc190b2tlbhgHIAEoCRIUCgxkZWZhdWx0X3VzZXIYCCABKAkSFwoPZGVmYXVsdF93b3JrZGlyGAkgASgJEikKBm1vdW50cxgKIAMoCzIZLndyZW5uLmhvc3RhZ2VudC52MS5Nb3VudBIVCg1mcm9tX3NuYXBzaG90GAsgASgJEg8KB3J1bnRpbWUYDCABKAkaLgoMRW52VmFyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkUKFUNyZWF0ZVNhbmRib3hSZXNwb25zZRIsCgdzYW5kYm94GAEgASgLMhsud3Jlbm4uaG9zdGFnZW50LnYxLlNhbmRib3giKwoVRGVzdHJveVNhbmRib3hSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkiGAoWRGVzdHJveVNhbmRib3hSZXNwb25zZSInChFHZXRTYW5kYm94UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJIkIKEkdldFNhbmRib3hSZXNwb25zZRIsCgdzYW5kYm94GAEgASgLMhsud3Jlbm4uaG9zdGFnZW50LnYxLlNhbmRib3giFgoUTGlzdFNhbmRib3hlc1JlcXVlc3QiRwoVTGlzdFNhbmRib3hlc1Jlc3BvbnNlEi4KCXNhbmRib3hlcxgBIAMoCzIbLndyZW5uLmhvc3RhZ2VudC52MS5TYW5kYm94IlYKE1BhdXNlU2FuZGJveFJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCRIrCgRtb2RlGAIgASgOMh0ud3Jlbm4uaG9zdGFnZW50LnYxLlBhdXNlTW9kZSJEChRQYXVzZVNhbmRib3hSZXNwb25zZRIsCgdzYW5kYm94GAEgASgLMhsud3Jlbm4uaG9zdGFnZW50LnYxLlNhbmRib3giZQobVXBkYXRlU2FuZGJveE5ldHdvcmtSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkSMgoHbmV0d29yaxgCIAEoCzIhLndyZW5uLmhvc3RhZ2VudC52MS5OZXR3b3JrUG9saWN5IkwKHFVwZGF0ZVNhbmRib3hOZXR3b3JrUmVzcG9uc2USLAoHc2FuZGJveBgBIAEoCzIbLndyZW5uLmhvc3RhZ2VudC52MS5TYW5kYm94IioKFFJlc3VtZVNhbmRib3hSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkiRQoVUmVzdW1lU2FuZGJveFJlc3BvbnNlEiwKB3NhbmRib3gYASABKAsyGy53cmVubi5ob3N0YWdlbnQudjEuU2FuZGJveCLjAQoMU2FuZGJveFN0YXRzEi0KCXRpbWVzdGFtcBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJY3B1X2NvdW50GAIgASgNEhQKDGNwdV91c2VkX3BjdBgDIAEoARIWCg5tZW1fdXNlZF9ieXRlcxgEIAEoBBIXCg9tZW1fdG90YWxfYnl0ZXMYBSABKAQSFwoPbWVtX2NhY2hlX2J5dGVzGAYgASgEEhcKD2Rpc2tfdXNlZF9ieXRlcxgHIAEoBBIYChBkaXNrX3RvdGFsX2J5dGVzGAggASgEIiwKFkdldFNhbmRib3hTdGF0c1JlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCSJKChdHZXRTYW5kYm94U3RhdHNSZXNwb25zZRIvCgVzdGF0cxgBIAEoCzIgLndyZW5uLmhvc3RhZ2VudC52MS5TYW5kYm94U3RhdHMiPQoIQ2FwYWNpdHkSDQoFdmNwdXMYASABKA0SEQoJbWVtb3J5X21iGAIgASgEEg8KB2Rpc2tfbWIYAyABKAQiEwoRSG9zdFN0YXR1c1JlcXVlc3QixgIKEkhvc3RTdGF0dXNSZXNwb25zZRIPCgdob3N0X2lkGAEgASgJEhAKCGhvc3RuYW1lGAIgASgJEg8KB3ZlcnNpb24YAyABKAkSEAoIcnVudGltZXMYBCADKAkSKwoFdG90YWwYBSABKAsyHC53cmVubi5ob3N0YWdlbnQudjEuQ2FwYWNpdHkSKgoEdXNlZBgGIAEoCzIcLndyZW5uLmhvc3RhZ2VudC52MS5DYXBhY2l0eRJYChJzYW5kYm94ZXNfYnlfc3RhdGUYByADKAsyPC53cmVubi5ob3N0YWdlbnQudjEuSG9zdFN0YXR1c1Jlc3BvbnNlLlNhbmRib3hlc0J5U3RhdGVFbnRyeRo3ChVTYW5kYm94ZXNCeVN0YXRlRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgNOgI4ASIsChBIZWFydGJlYXRSZXF1ZXN0EhgKEGNvbnRyb2xfcGxhbmVfaWQYASABKAkiwQEKEUhlYXJ0YmVhdFJlc3BvbnNlEg8KB2hvc3RfaWQYASABKAkSEwoLaW5zdGFuY2VfaWQYAiABKAkSKAoEdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNc2FuZGJveF9jb3VudBgEIAEoDRIVCg1zdGF0ZV92ZXJzaW9uGAUgASgEEi4KCnN0YXJ0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIpUBCghUZW1wbGF0ZRIMCgRuYW1lGAEgASgJEg8KB3ZlcnNpb24YAiABKAkSEgoKc2l6ZV9ieXRlcxgDIAEoBBIsCghidWlsdF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMZW52ZF92ZXJzaW9uGAUgASgJEhIKCmZyb21faW1hZ2UYBiABKAkiFgoUTGlzdFRlbXBsYXRlc1JlcXVlc3QiSAoVTGlzdFRlbXBsYXRlc1Jlc3BvbnNlEi8KCXRlbXBsYXRlcxgBIAMoCzIcLndyZW5uLmhvc3RhZ2VudC52MS5UZW1wbGF0ZSL9AQoUQnVpbGRUZW1wbGF0ZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRINCgVmb3JjZRgCIAEoCBISCgpmcm9tX2ltYWdlGAMgASgJEhkKEXJlZ2lzdHJ5X3VzZXJuYW1lGAQgASgJEhkKEXJlZ2lzdHJ5X3Bhc3N3b3JkGAUgASgJEhUKDWZyb21fdGVtcGxhdGUYBiABKAkSLAoFc3RlcHMYByADKAsyHS53cmVubi5ob3N0YWdlbnQudjEuQnVpbGRTdGVwEhEKCXN0YXJ0X2NtZBgIIAEoCRIRCglyZWFkeV9jbWQYCSABKAkSEwoLY2FjaGVfc2NvcGUYCiABKAkiNgoJQnVpbGRTdGVwEgwKBHR5cGUYASABKAkSDAoEYXJncxgCIAMoCRINCgVmaWxlcxgDIAEoDCIlChVEZWxldGVUZW1wbGF0ZVJlcXVlc3QSDAoEbmFtZRgBIAEoCSIYChZEZWxldGVUZW1wbGF0ZVJlc3BvbnNlIoUBChVCdWlsZFRlbXBsYXRlUmVzcG9uc2USNQoIcHJvZ3Jlc3MYASABKAsyIS53cmVubi5ob3N0YWdlbnQudjEuQnVpbGRQcm9ncmVzc0gAEiwKBGRvbmUYAiABKAsyHC53cmVubi5ob3N0YWdlbnQudjEuVGVtcGxhdGVIAEIHCgVldmVudCIvCg1CdWlsZFByb2dyZXNzEg0KBXBoYXNlGAEgASgJEg8KB21lc3NhZ2UYAiABKAkiQQoWU25hcHNob3RTYW5kYm94UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJEhMKC3NuYXBzaG90X2lkGAIgASgJIpABCghTbmFwc2hvdBITCgtzbmFwc2hvdF9pZBgBIAEoCRIZChFzb3VyY2Vfc2FuZGJveF9pZBgCIAEoCRIQCgh0ZW1wbGF0ZRgDIAEoCRISCgpzaXplX2J5dGVzGAQgASgDEi4KCmNyZWF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIncKF1NuYXBzaG90U2FuZGJveFJlc3BvbnNlEi4KCHNuYXBzaG90GAEgASgLMhwud3Jlbm4uaG9zdGFnZW50LnYxLlNuYXBzaG90EiwKB3NhbmRib3gYAiABKAsyGy53cmVubi5ob3N0YWdlbnQudjEuU2FuZGJveCIsChVEZWxldGVTbmFwc2hvdFJlcXVlc3QSEwoLc25hcHNob3RfaWQYASABKAkiGAoWRGVsZXRlU25hcHNob3RSZXNwb25zZSJ5ChdSZWFkU3RvcHBlZEZpbGVzUmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJEgwKBHBhdGgYAiABKAkSLgoGZm9ybWF0GAMgASgOMh4ud3Jlbm4uaG9zdGFnZW50LnYxLlJlYWRGb3JtYXQSDAoEdXNlchgEIAEoCSJxChhSZWFkU3RvcHBlZEZpbGVzUmVzcG9uc2USPAoGaGVhZGVyGAEgASgLMioud3Jlbm4uaG9zdGFnZW50LnYxLlJlYWRTdG9wcGVkRmlsZXNIZWFkZXJIABIOCgRkYXRhGAIgASgMSABCBwoFZXZlbnQiJgoWUmVhZFN0b3BwZWRGaWxlc0hlYWRlchIMCgRwYXRoGAEgASgJKrIBCgxTYW5kYm94U3RhdGUSHQoZU0FOREJPWF9TVEFURV9VTlNQRUNJRklFRBAAEhoKFlNBTkRCT1hfU1RBVEVfU1RBUlRJTkcQARIZChVTQU5EQk9YX1NUQVRFX1JVTk5JTkcQAhIYChRTQU5EQk9YX1NUQVRFX1BBVVNFRBADEhkKFVNBTkRCT1hfU1RBVEVfU1RPUFBFRBAEEhcKE1NBTkRCT1hfU1RBVEVfRVJST1IQBSpZCglQYXVzZU1vZGUSGgoWUEFVU0VfTU9ERV9VTlNQRUNJRklFRBAAEhkKFVBBVVNFX01PREVfQ0hFQ0tQT0lOVBABEhUKEVBBVVNFX01PREVfRlJFRVpFEAIqlwEKCEJvb3RQYXRoEhkKFUJPT1RfUEFUSF9VTlNQRUNJRklFRBAAEhcKE0JPT1RfUEFUSF9XQVJNX1BPT0wQARIeChpCT09UX1BBVEhfVEVNUExBVEVfUkVTVE9SRRACEhcKE0JPT1RfUEFUSF9DT0xEX0JPT1QQAxIeChpCT09UX1BBVEhfU05BUFNIT1RfUkVTVE9SRRAEKlQKClJlYWRGb3JtYXQSGwoXUkVBRF9GT1JNQVRfVU5TUEVDSUZJRUQQABIUChBSRUFEX0ZPUk1BVF9GSUxFEAESEwoPUkVBRF9GT1JNQVRfVEFSEAIyiA0KEEhvc3RBZ2VudFNlcnZpY2USZAoNQ3JlYXRlU2FuZGJveBIoLndyZW5uLmhvc3RhZ2VudC52MS5DcmVhdGVTYW5kYm94UmVxdWVzdBopLndyZW5uLmhvc3RhZ2VudC52MS5DcmVhdGVTYW5kYm94UmVzcG9uc2USZwoORGVzdHJveVNhbmRib3gSKS53cmVubi5ob3N0YWdlbnQudjEuRGVzdHJveVNhbmRib3hSZXF1ZXN0Gioud3Jlbm4uaG9zdGFnZW50LnYxLkRlc3Ryb3lTYW5kYm94UmVzcG9uc2USWwoKR2V0U2FuZGJveBIlLndyZW5uLmhvc3RhZ2VudC52MS5HZXRTYW5kYm94UmVxdWVzdBomLndyZW5uLmhvc3RhZ2VudC52MS5HZXRTYW5kYm94UmVzcG9uc2USZAoNTGlzdFNhbmRib3hlcxIoLndyZW5uLmhvc3RhZ2VudC52MS5MaXN0U2FuZGJveGVzUmVxdWVzdBopLndyZW5uLmhvc3RhZ2VudC52MS5MaXN0U2FuZGJveGVzUmVzcG9uc2USYQoMUGF1c2VTYW5kYm94Eicud3Jlbm4uaG9zdGFnZW50LnYxLlBhdXNlU2FuZGJveFJlcXVlc3QaKC53cmVubi5ob3N0YWdlbnQudjEuUGF1c2VTYW5kYm94UmVzcG9uc2USZAoNUmVzdW1lU2FuZGJveBIoLndyZW5uLmhvc3RhZ2VudC52MS5SZXN1bWVTYW5kYm94UmVxdWVzdBopLndyZW5uLmhvc3RhZ2VudC52MS5SZXN1bWVTYW5kYm94UmVzcG9uc2USeQoUVXBkYXRlU2FuZGJveE5ldHdvcmsSLy53cmVubi5ob3N0YWdlbnQudjEuVXBkYXRlU2FuZGJveE5ldHdvcmtSZXF1ZXN0GjAud3Jlbm4uaG9zdGFnZW50LnYxLlVwZGF0ZVNhbmRib3hOZXR3b3JrUmVzcG9uc2USagoPR2V0U2FuZGJveFN0YXRzEioud3Jlbm4uaG9zdGFnZW50LnYxLkdldFNhbmRib3hTdGF0c1JlcXVlc3QaKy53cmVubi5ob3N0YWdlbnQudjEuR2V0U2FuZGJveFN0YXRzUmVzcG9uc2USWwoKSG9zdFN0YXR1cxIlLndyZW5uLmhvc3RhZ2VudC52MS5Ib3N0U3RhdHVzUmVxdWVzdBomLndyZW5uLmhvc3RhZ2VudC52MS5Ib3N0U3RhdHVzUmVzcG9uc2USWAoJSGVhcnRiZWF0EiQud3Jlbm4uaG9zdGFnZW50LnYxLkhlYXJ0YmVhdFJlcXVlc3QaJS53cmVubi5ob3N0YWdlbnQudjEuSGVhcnRiZWF0UmVzcG9uc2USZAoNTGlzdFRlbXBsYXRlcxIoLndyZW5uLmhvc3RhZ2VudC52MS5MaXN0VGVtcGxhdGVzUmVxdWVzdBopLndyZW5uLmhvc3RhZ2VudC52MS5MaXN0VGVtcGxhdGVzUmVzcG9uc2USZgoNQnVpbGRUZW1wbGF0ZRIoLndyZW5uLmhvc3RhZ2VudC52MS5CdWlsZFRlbXBsYXRlUmVxdWVzdBopLndyZW5uLmhvc3RhZ2VudC52MS5CdWlsZFRlbXBsYXRlUmVzcG9uc2UwARJnCg5EZWxldGVUZW1wbGF0ZRIpLndyZW5uLmhvc3RhZ2VudC52MS5EZWxldGVUZW1wbGF0ZVJlcXVlc3QaKi53cmVubi5ob3N0YWdlbnQudjEuRGVsZXRlVGVtcGxhdGVSZXNwb25zZRJqCg9TbmFwc2hvdFNhbmRib3gSKi53cmVubi5ob3N0YWdlbnQudjEuU25hcHNob3RTYW5kYm94UmVxdWVzdBorLndyZW5uLmhvc3RhZ2VudC52MS5TbmFwc2hvdFNhbmRib3hSZXNwb25zZRJnCg5EZWxldGVTbmFwc2hvdBIpLndyZW5uLmhvc3RhZ2VudC52MS5EZWxldGVTbmFwc2hvdFJlcXVlc3QaKi53cmVubi5ob3N0YWdlbnQudjEuRGVsZXRlU25hcHNob3RSZXNwb25zZRJvChBSZWFkU3RvcHBlZEZpbGVzEisud3Jlbm4uaG9zdGFnZW50LnYxLlJlYWRTdG9wcGVkRmlsZXNSZXF1ZXN0Giwud3Jlbm4uaG9zdGFnZW50LnYxLlJlYWRTdG9wcGVkRmlsZXNSZXNwb25zZTABYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * @generated from message wrenn.hostagent.v1.Resources
@@ -73,6 +73,15 @@ export type NetworkPolicy = Message<"wrenn.hostagent.v1.NetworkPolicy"> & {
    * @generated from field: repeated string deny_out = 3;
    */
   denyOut: string[];
+
+  /**
+   * Field 4 is taken by `rules` (header rules), added in parallel.
+   * E2B's egressProxy: allowed TCP tunneled through this SOCKS5 proxy; unset: none. The agent
+   * never returns the password (responses carry address and username only).
+   *
+   * @generated from field: wrenn.hostagent.v1.EgressProxy egress_proxy = 5;
+   */
+  egressProxy?: EgressProxy;
 };
 
 /**
@@ -81,6 +90,37 @@ export type NetworkPolicy = Message<"wrenn.hostagent.v1.NetworkPolicy"> & {
  */
 export const NetworkPolicySchema: GenMessage<NetworkPolicy> = /*@__PURE__*/
   messageDesc(file_wrenn_hostagent_v1_hostagent, 1);
+
+/**
+ * @generated from message wrenn.hostagent.v1.EgressProxy
+ */
+export type EgressProxy = Message<"wrenn.hostagent.v1.EgressProxy"> & {
+  /**
+   * "host:port", checked by @wrenn/contract's checkEgressProxy.
+   *
+   * @generated from field: string address = 1;
+   */
+  address: string;
+
+  /**
+   * RFC 1929 user name and password; empty: no authentication.
+   *
+   * @generated from field: string username = 2;
+   */
+  username: string;
+
+  /**
+   * @generated from field: string password = 3;
+   */
+  password: string;
+};
+
+/**
+ * Describes the message wrenn.hostagent.v1.EgressProxy.
+ * Use `create(EgressProxySchema)` to create a new message.
+ */
+export const EgressProxySchema: GenMessage<EgressProxy> = /*@__PURE__*/
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 2);
 
 /**
  * @generated from message wrenn.hostagent.v1.Sandbox
@@ -187,7 +227,7 @@ export type Sandbox = Message<"wrenn.hostagent.v1.Sandbox"> & {
  * Use `create(SandboxSchema)` to create a new message.
  */
 export const SandboxSchema: GenMessage<Sandbox> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 2);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 3);
 
 /**
  * A host directory made visible inside the sandbox (local runs of `wrenn run DIR`). The agent
@@ -221,7 +261,7 @@ export type Mount = Message<"wrenn.hostagent.v1.Mount"> & {
  * Use `create(MountSchema)` to create a new message.
  */
 export const MountSchema: GenMessage<Mount> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 3);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 4);
 
 /**
  * @generated from message wrenn.hostagent.v1.CreateSandboxRequest
@@ -307,7 +347,7 @@ export type CreateSandboxRequest = Message<"wrenn.hostagent.v1.CreateSandboxRequ
  * Use `create(CreateSandboxRequestSchema)` to create a new message.
  */
 export const CreateSandboxRequestSchema: GenMessage<CreateSandboxRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 4);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 5);
 
 /**
  * @generated from message wrenn.hostagent.v1.CreateSandboxResponse
@@ -324,7 +364,7 @@ export type CreateSandboxResponse = Message<"wrenn.hostagent.v1.CreateSandboxRes
  * Use `create(CreateSandboxResponseSchema)` to create a new message.
  */
 export const CreateSandboxResponseSchema: GenMessage<CreateSandboxResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 5);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 6);
 
 /**
  * @generated from message wrenn.hostagent.v1.DestroySandboxRequest
@@ -341,7 +381,7 @@ export type DestroySandboxRequest = Message<"wrenn.hostagent.v1.DestroySandboxRe
  * Use `create(DestroySandboxRequestSchema)` to create a new message.
  */
 export const DestroySandboxRequestSchema: GenMessage<DestroySandboxRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 6);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 7);
 
 /**
  * @generated from message wrenn.hostagent.v1.DestroySandboxResponse
@@ -354,7 +394,7 @@ export type DestroySandboxResponse = Message<"wrenn.hostagent.v1.DestroySandboxR
  * Use `create(DestroySandboxResponseSchema)` to create a new message.
  */
 export const DestroySandboxResponseSchema: GenMessage<DestroySandboxResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 7);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 8);
 
 /**
  * @generated from message wrenn.hostagent.v1.GetSandboxRequest
@@ -371,7 +411,7 @@ export type GetSandboxRequest = Message<"wrenn.hostagent.v1.GetSandboxRequest"> 
  * Use `create(GetSandboxRequestSchema)` to create a new message.
  */
 export const GetSandboxRequestSchema: GenMessage<GetSandboxRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 8);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 9);
 
 /**
  * @generated from message wrenn.hostagent.v1.GetSandboxResponse
@@ -388,7 +428,7 @@ export type GetSandboxResponse = Message<"wrenn.hostagent.v1.GetSandboxResponse"
  * Use `create(GetSandboxResponseSchema)` to create a new message.
  */
 export const GetSandboxResponseSchema: GenMessage<GetSandboxResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 9);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 10);
 
 /**
  * @generated from message wrenn.hostagent.v1.ListSandboxesRequest
@@ -401,7 +441,7 @@ export type ListSandboxesRequest = Message<"wrenn.hostagent.v1.ListSandboxesRequ
  * Use `create(ListSandboxesRequestSchema)` to create a new message.
  */
 export const ListSandboxesRequestSchema: GenMessage<ListSandboxesRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 10);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 11);
 
 /**
  * @generated from message wrenn.hostagent.v1.ListSandboxesResponse
@@ -418,7 +458,7 @@ export type ListSandboxesResponse = Message<"wrenn.hostagent.v1.ListSandboxesRes
  * Use `create(ListSandboxesResponseSchema)` to create a new message.
  */
 export const ListSandboxesResponseSchema: GenMessage<ListSandboxesResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 11);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 12);
 
 /**
  * @generated from message wrenn.hostagent.v1.PauseSandboxRequest
@@ -440,7 +480,7 @@ export type PauseSandboxRequest = Message<"wrenn.hostagent.v1.PauseSandboxReques
  * Use `create(PauseSandboxRequestSchema)` to create a new message.
  */
 export const PauseSandboxRequestSchema: GenMessage<PauseSandboxRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 12);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 13);
 
 /**
  * @generated from message wrenn.hostagent.v1.PauseSandboxResponse
@@ -457,7 +497,7 @@ export type PauseSandboxResponse = Message<"wrenn.hostagent.v1.PauseSandboxRespo
  * Use `create(PauseSandboxResponseSchema)` to create a new message.
  */
 export const PauseSandboxResponseSchema: GenMessage<PauseSandboxResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 13);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 14);
 
 /**
  * @generated from message wrenn.hostagent.v1.UpdateSandboxNetworkRequest
@@ -481,7 +521,7 @@ export type UpdateSandboxNetworkRequest = Message<"wrenn.hostagent.v1.UpdateSand
  * Use `create(UpdateSandboxNetworkRequestSchema)` to create a new message.
  */
 export const UpdateSandboxNetworkRequestSchema: GenMessage<UpdateSandboxNetworkRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 14);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 15);
 
 /**
  * @generated from message wrenn.hostagent.v1.UpdateSandboxNetworkResponse
@@ -498,7 +538,7 @@ export type UpdateSandboxNetworkResponse = Message<"wrenn.hostagent.v1.UpdateSan
  * Use `create(UpdateSandboxNetworkResponseSchema)` to create a new message.
  */
 export const UpdateSandboxNetworkResponseSchema: GenMessage<UpdateSandboxNetworkResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 15);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 16);
 
 /**
  * @generated from message wrenn.hostagent.v1.ResumeSandboxRequest
@@ -515,7 +555,7 @@ export type ResumeSandboxRequest = Message<"wrenn.hostagent.v1.ResumeSandboxRequ
  * Use `create(ResumeSandboxRequestSchema)` to create a new message.
  */
 export const ResumeSandboxRequestSchema: GenMessage<ResumeSandboxRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 16);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 17);
 
 /**
  * @generated from message wrenn.hostagent.v1.ResumeSandboxResponse
@@ -532,7 +572,7 @@ export type ResumeSandboxResponse = Message<"wrenn.hostagent.v1.ResumeSandboxRes
  * Use `create(ResumeSandboxResponseSchema)` to create a new message.
  */
 export const ResumeSandboxResponseSchema: GenMessage<ResumeSandboxResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 17);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 18);
 
 /**
  * @generated from message wrenn.hostagent.v1.SandboxStats
@@ -586,7 +626,7 @@ export type SandboxStats = Message<"wrenn.hostagent.v1.SandboxStats"> & {
  * Use `create(SandboxStatsSchema)` to create a new message.
  */
 export const SandboxStatsSchema: GenMessage<SandboxStats> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 18);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 19);
 
 /**
  * @generated from message wrenn.hostagent.v1.GetSandboxStatsRequest
@@ -603,7 +643,7 @@ export type GetSandboxStatsRequest = Message<"wrenn.hostagent.v1.GetSandboxStats
  * Use `create(GetSandboxStatsRequestSchema)` to create a new message.
  */
 export const GetSandboxStatsRequestSchema: GenMessage<GetSandboxStatsRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 19);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 20);
 
 /**
  * @generated from message wrenn.hostagent.v1.GetSandboxStatsResponse
@@ -620,7 +660,7 @@ export type GetSandboxStatsResponse = Message<"wrenn.hostagent.v1.GetSandboxStat
  * Use `create(GetSandboxStatsResponseSchema)` to create a new message.
  */
 export const GetSandboxStatsResponseSchema: GenMessage<GetSandboxStatsResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 20);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 21);
 
 /**
  * @generated from message wrenn.hostagent.v1.Capacity
@@ -647,7 +687,7 @@ export type Capacity = Message<"wrenn.hostagent.v1.Capacity"> & {
  * Use `create(CapacitySchema)` to create a new message.
  */
 export const CapacitySchema: GenMessage<Capacity> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 21);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 22);
 
 /**
  * @generated from message wrenn.hostagent.v1.HostStatusRequest
@@ -660,7 +700,7 @@ export type HostStatusRequest = Message<"wrenn.hostagent.v1.HostStatusRequest"> 
  * Use `create(HostStatusRequestSchema)` to create a new message.
  */
 export const HostStatusRequestSchema: GenMessage<HostStatusRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 22);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 23);
 
 /**
  * @generated from message wrenn.hostagent.v1.HostStatusResponse
@@ -711,7 +751,7 @@ export type HostStatusResponse = Message<"wrenn.hostagent.v1.HostStatusResponse"
  * Use `create(HostStatusResponseSchema)` to create a new message.
  */
 export const HostStatusResponseSchema: GenMessage<HostStatusResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 23);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 24);
 
 /**
  * @generated from message wrenn.hostagent.v1.HeartbeatRequest
@@ -728,7 +768,7 @@ export type HeartbeatRequest = Message<"wrenn.hostagent.v1.HeartbeatRequest"> & 
  * Use `create(HeartbeatRequestSchema)` to create a new message.
  */
 export const HeartbeatRequestSchema: GenMessage<HeartbeatRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 24);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 25);
 
 /**
  * @generated from message wrenn.hostagent.v1.HeartbeatResponse
@@ -778,7 +818,7 @@ export type HeartbeatResponse = Message<"wrenn.hostagent.v1.HeartbeatResponse"> 
  * Use `create(HeartbeatResponseSchema)` to create a new message.
  */
 export const HeartbeatResponseSchema: GenMessage<HeartbeatResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 25);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 26);
 
 /**
  * @generated from message wrenn.hostagent.v1.Template
@@ -824,7 +864,7 @@ export type Template = Message<"wrenn.hostagent.v1.Template"> & {
  * Use `create(TemplateSchema)` to create a new message.
  */
 export const TemplateSchema: GenMessage<Template> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 26);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 27);
 
 /**
  * @generated from message wrenn.hostagent.v1.ListTemplatesRequest
@@ -837,7 +877,7 @@ export type ListTemplatesRequest = Message<"wrenn.hostagent.v1.ListTemplatesRequ
  * Use `create(ListTemplatesRequestSchema)` to create a new message.
  */
 export const ListTemplatesRequestSchema: GenMessage<ListTemplatesRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 27);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 28);
 
 /**
  * @generated from message wrenn.hostagent.v1.ListTemplatesResponse
@@ -854,7 +894,7 @@ export type ListTemplatesResponse = Message<"wrenn.hostagent.v1.ListTemplatesRes
  * Use `create(ListTemplatesResponseSchema)` to create a new message.
  */
 export const ListTemplatesResponseSchema: GenMessage<ListTemplatesResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 28);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 29);
 
 /**
  * @generated from message wrenn.hostagent.v1.BuildTemplateRequest
@@ -933,7 +973,7 @@ export type BuildTemplateRequest = Message<"wrenn.hostagent.v1.BuildTemplateRequ
  * Use `create(BuildTemplateRequestSchema)` to create a new message.
  */
 export const BuildTemplateRequestSchema: GenMessage<BuildTemplateRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 29);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 30);
 
 /**
  * @generated from message wrenn.hostagent.v1.BuildStep
@@ -964,7 +1004,7 @@ export type BuildStep = Message<"wrenn.hostagent.v1.BuildStep"> & {
  * Use `create(BuildStepSchema)` to create a new message.
  */
 export const BuildStepSchema: GenMessage<BuildStep> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 30);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 31);
 
 /**
  * @generated from message wrenn.hostagent.v1.DeleteTemplateRequest
@@ -981,7 +1021,7 @@ export type DeleteTemplateRequest = Message<"wrenn.hostagent.v1.DeleteTemplateRe
  * Use `create(DeleteTemplateRequestSchema)` to create a new message.
  */
 export const DeleteTemplateRequestSchema: GenMessage<DeleteTemplateRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 31);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 32);
 
 /**
  * @generated from message wrenn.hostagent.v1.DeleteTemplateResponse
@@ -994,7 +1034,7 @@ export type DeleteTemplateResponse = Message<"wrenn.hostagent.v1.DeleteTemplateR
  * Use `create(DeleteTemplateResponseSchema)` to create a new message.
  */
 export const DeleteTemplateResponseSchema: GenMessage<DeleteTemplateResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 32);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 33);
 
 /**
  * @generated from message wrenn.hostagent.v1.BuildTemplateResponse
@@ -1023,7 +1063,7 @@ export type BuildTemplateResponse = Message<"wrenn.hostagent.v1.BuildTemplateRes
  * Use `create(BuildTemplateResponseSchema)` to create a new message.
  */
 export const BuildTemplateResponseSchema: GenMessage<BuildTemplateResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 33);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 34);
 
 /**
  * @generated from message wrenn.hostagent.v1.BuildProgress
@@ -1045,7 +1085,7 @@ export type BuildProgress = Message<"wrenn.hostagent.v1.BuildProgress"> & {
  * Use `create(BuildProgressSchema)` to create a new message.
  */
 export const BuildProgressSchema: GenMessage<BuildProgress> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 34);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 35);
 
 /**
  * @generated from message wrenn.hostagent.v1.SnapshotSandboxRequest
@@ -1069,7 +1109,7 @@ export type SnapshotSandboxRequest = Message<"wrenn.hostagent.v1.SnapshotSandbox
  * Use `create(SnapshotSandboxRequestSchema)` to create a new message.
  */
 export const SnapshotSandboxRequestSchema: GenMessage<SnapshotSandboxRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 35);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 36);
 
 /**
  * @generated from message wrenn.hostagent.v1.Snapshot
@@ -1108,7 +1148,7 @@ export type Snapshot = Message<"wrenn.hostagent.v1.Snapshot"> & {
  * Use `create(SnapshotSchema)` to create a new message.
  */
 export const SnapshotSchema: GenMessage<Snapshot> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 36);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 37);
 
 /**
  * @generated from message wrenn.hostagent.v1.SnapshotSandboxResponse
@@ -1130,7 +1170,7 @@ export type SnapshotSandboxResponse = Message<"wrenn.hostagent.v1.SnapshotSandbo
  * Use `create(SnapshotSandboxResponseSchema)` to create a new message.
  */
 export const SnapshotSandboxResponseSchema: GenMessage<SnapshotSandboxResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 37);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 38);
 
 /**
  * @generated from message wrenn.hostagent.v1.DeleteSnapshotRequest
@@ -1147,7 +1187,7 @@ export type DeleteSnapshotRequest = Message<"wrenn.hostagent.v1.DeleteSnapshotRe
  * Use `create(DeleteSnapshotRequestSchema)` to create a new message.
  */
 export const DeleteSnapshotRequestSchema: GenMessage<DeleteSnapshotRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 38);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 39);
 
 /**
  * @generated from message wrenn.hostagent.v1.DeleteSnapshotResponse
@@ -1160,7 +1200,7 @@ export type DeleteSnapshotResponse = Message<"wrenn.hostagent.v1.DeleteSnapshotR
  * Use `create(DeleteSnapshotResponseSchema)` to create a new message.
  */
 export const DeleteSnapshotResponseSchema: GenMessage<DeleteSnapshotResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 39);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 40);
 
 /**
  * @generated from message wrenn.hostagent.v1.ReadStoppedFilesRequest
@@ -1197,7 +1237,7 @@ export type ReadStoppedFilesRequest = Message<"wrenn.hostagent.v1.ReadStoppedFil
  * Use `create(ReadStoppedFilesRequestSchema)` to create a new message.
  */
 export const ReadStoppedFilesRequestSchema: GenMessage<ReadStoppedFilesRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 40);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 41);
 
 /**
  * @generated from message wrenn.hostagent.v1.ReadStoppedFilesResponse
@@ -1228,7 +1268,7 @@ export type ReadStoppedFilesResponse = Message<"wrenn.hostagent.v1.ReadStoppedFi
  * Use `create(ReadStoppedFilesResponseSchema)` to create a new message.
  */
 export const ReadStoppedFilesResponseSchema: GenMessage<ReadStoppedFilesResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 41);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 42);
 
 /**
  * @generated from message wrenn.hostagent.v1.ReadStoppedFilesHeader
@@ -1247,7 +1287,7 @@ export type ReadStoppedFilesHeader = Message<"wrenn.hostagent.v1.ReadStoppedFile
  * Use `create(ReadStoppedFilesHeaderSchema)` to create a new message.
  */
 export const ReadStoppedFilesHeaderSchema: GenMessage<ReadStoppedFilesHeader> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 42);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 43);
 
 /**
  * @generated from enum wrenn.hostagent.v1.SandboxState
