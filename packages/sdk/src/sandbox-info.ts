@@ -32,7 +32,12 @@ export interface SandboxInfo {
   /** Version of envd inside the sandbox (null before it first answered). */
   envdVersion: string | undefined;
   allowInternetAccess: boolean;
-  network: { allowOut: string[]; denyOut: string[] };
+  network: {
+    allowOut: string[];
+    denyOut: string[];
+    /** The SOCKS5 proxy its allowed TCP goes through (the password is never returned). */
+    egressProxy?: { address: string; username?: string };
+  };
   /** false: its ports need {@link OwnedSandboxInfo.trafficAccessToken} (set at create). */
   allowPublicTraffic: boolean;
   autoPause: boolean;
@@ -72,6 +77,14 @@ export interface SandboxMetrics {
   diskTotal: number;
 }
 
+function egressProxyOf(p: Shape | undefined) {
+  if (!p) return {};
+  const username = p.optionalString("username");
+  return {
+    egressProxy: { address: p.string("address"), ...(username === undefined ? {} : { username }) },
+  };
+}
+
 export function parseSandbox(value: unknown, where = "sandbox"): SandboxInfo {
   const s = Shape.of(value, where);
   const state = s.string(wire("state"));
@@ -91,7 +104,11 @@ export function parseSandbox(value: unknown, where = "sandbox"): SandboxInfo {
     diskSizeMB: resources.number("diskMb"),
     envdVersion: s.optionalString(wire("envdVersion")),
     allowInternetAccess: s.boolean(wire("allowInternet")),
-    network: { allowOut: network.stringArray("allowOut"), denyOut: network.stringArray("denyOut") },
+    network: {
+      allowOut: network.stringArray("allowOut"),
+      denyOut: network.stringArray("denyOut"),
+      ...egressProxyOf(network.optionalObject("egressProxy")),
+    },
     allowPublicTraffic: s.boolean(wire("allowPublicTraffic")),
     autoPause: s.boolean(wire("autoPause")),
     timeoutSeconds: s.number(wire("timeoutSeconds")),

@@ -79,6 +79,12 @@ export interface SandboxOpts extends ConnectionOpts {
 export interface SandboxNetworkOpts {
   allowOut?: string[];
   denyOut?: string[];
+  /**
+   * E2B's bring-your-own SOCKS5 proxy: every TCP connection the rules allow goes through it
+   * (host-name rules ask it for the name); UDP does not. If it is down or refuses the user name
+   * and password, the connection is refused, never sent direct. null or unset: none.
+   */
+  egressProxy?: { address: string; username?: string; password?: string } | null;
 }
 
 /** At create only, as in E2B's SDK: who may reach the sandbox's ports. */
@@ -97,12 +103,13 @@ export interface SandboxNetworkUpdate extends SandboxNetworkOpts {
 }
 
 function networkBody(update: SandboxNetworkUpdate) {
-  const { allowInternetAccess, allowOut, denyOut } = update;
+  const { allowInternetAccess, allowOut, denyOut, egressProxy } = update;
   return {
     ...(allowInternetAccess === undefined ? {} : { allowInternet: allowInternetAccess }),
     network: {
       ...(allowOut === undefined ? {} : { allowOut }),
       ...(denyOut === undefined ? {} : { denyOut }),
+      ...(egressProxy === undefined ? {} : { egressProxy }),
     },
   };
 }

@@ -23,6 +23,14 @@ export function egressOptions(command: Command): Command {
       "--deny-out <cidr>",
       "IPv4 address or CIDR not reachable with --internet (repeatable)",
       collect,
+    )
+    .option(
+      "--egress-proxy <host:port>",
+      "tunnel all allowed TCP through this SOCKS5 proxy (fails closed; UDP is not tunneled)",
+    )
+    .option(
+      "--egress-proxy-user <name>",
+      "its user name; the password is read from WRENN_EGRESS_PROXY_PASSWORD (not a flag: flags show in process lists)",
     );
 }
 
@@ -30,6 +38,26 @@ export interface EgressFlags {
   internet?: boolean;
   allowOut?: string[];
   denyOut?: string[];
+  egressProxy?: string;
+  egressProxyUser?: string;
+}
+
+/** The flags' egress rules, as the SDK takes them. */
+export function egressOf(o: EgressFlags) {
+  const password = process.env.WRENN_EGRESS_PROXY_PASSWORD;
+  return {
+    allowOut: o.allowOut,
+    denyOut: o.denyOut,
+    ...(o.egressProxy === undefined
+      ? {}
+      : {
+          egressProxy: {
+            address: o.egressProxy,
+            ...(o.egressProxyUser === undefined ? {} : { username: o.egressProxyUser }),
+            ...(o.egressProxyUser === undefined || !password ? {} : { password }),
+          },
+        }),
+  };
 }
 
 export function registerSandboxNetwork(sandbox: Command): void {
@@ -56,7 +84,7 @@ Examples:
       const ctx = await contextOf(command);
       const info = await Sandbox.updateNetwork(
         id,
-        { allowInternetAccess: o.internet, allowOut: o.allowOut, denyOut: o.denyOut },
+        { allowInternetAccess: o.internet, ...egressOf(o) },
         ctx.sdk(),
       );
       if (wantsJson(command)) printJson(sandboxJson(info));
