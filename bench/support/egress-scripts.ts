@@ -1,5 +1,4 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { once } from "node:events";
+import { startServer } from "../../apps/host-agent/src/network/network-test-kit.js";
 
 /**
  * The two ends of bench/egress, each a node script run inside a network namespace: an HTTPS
@@ -53,6 +52,8 @@ const get = (ip, name, path) => new Promise((resolve) => {
     r.on("data", (d) => { bytes += d.length; });
     r.on("end", () => resolve({ ms: performance.now() - t0, bytes, status: r.statusCode }));
     r.on("error", (e) => resolve({ error: e.code || e.message }));
+    // A body cut off by the idle timeout ends in "close" without "end" (resolve is once-only).
+    r.on("close", () => resolve({ error: "closed before the end of the body" }));
   });
   q.on("timeout", () => q.destroy(new Error("timeout")));
   q.on("error", (e) => resolve({ error: e.code || e.message }));
@@ -79,44 +80,25 @@ export interface GetResult {
 /** The client script running in `netns`: one request at a time, in order. */
 export class BenchClient {
   private readonly waiting: Array<(r: GetResult) => void> = [];
-  private constructor(private readonly child: ChildProcess) {}
+  private process: Awaited<ReturnType<typeof startServer>> | undefined;
 
   static async start(netns: string, caFile: string): Promise<BenchClient> {
-    const child = spawn(
-      "ip",
-      ["netns", "exec", netns, process.execPath, "-e", BENCH_CLIENT, caFile],
-      {
-        stdio: ["pipe", "pipe", "inherit"],
-      },
+    const client = new BenchClient();
+    // startServer's argv is (host, port, ...more): the client takes the CA file as "host".
+    client.process = await startServer(netns, BENCH_CLIENT, caFile, 0, (line) =>
+      client.waiting.shift()?.(JSON.parse(line) as GetResult),
     );
-    const client = new BenchClient(child);
-    await new Promise<void>((resolve, reject) => {
-      let buf = "";
-      child.stdout!.on("data", (d: Buffer) => {
-        buf += d.toString();
-        const lines = buf.split("\n");
-        buf = lines.pop()!;
-        for (const line of lines) {
-          if (line === "ready") resolve();
-          else client.waiting.shift()?.(JSON.parse(line) as GetResult);
-        }
-      });
-      child.on("exit", (code) => reject(new Error(`bench client exited (${code})`)));
-    });
     return client;
   }
 
   get(ip: string, name: string, path: string): Promise<GetResult> {
     return new Promise((resolve) => {
       this.waiting.push(resolve);
-      this.child.stdin!.write(`get ${ip} ${name} ${path}\n`);
+      this.process!.send(`get ${ip} ${name} ${path}`);
     });
   }
 
   async close(): Promise<void> {
-    if (this.child.exitCode !== null) return;
-    const exited = once(this.child, "exit");
-    this.child.stdin!.end();
-    await exited;
+    await this.process?.close();
   }
 }

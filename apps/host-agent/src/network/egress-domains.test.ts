@@ -1,11 +1,12 @@
 import { execFile } from "node:child_process";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EgressProxy } from "./egress/egress-proxy.js";
+import { curlIn, sandboxesWithResolver, testCertificate } from "./egress/egress-test-kit.js";
 import type { SandboxNetwork } from "./network-manager.js";
 import {
   createFakeInternet,
@@ -23,6 +24,7 @@ import {
   waitFor,
   webServerIn,
 } from "./network-test-kit.js";
+import type { NetworkPolicyRequest } from "./policy.js";
 
 // Domain rules in allowOut, enforced by the egress proxy, against a fake internet this file
 // creates (198.18.76.0/30 and two /32s behind it): its own name server, and web servers on 80
@@ -45,41 +47,16 @@ let proxy: EgressProxy;
 let inet: FakeInternet;
 let dir: string;
 const servers: Listener[] = [];
-const netnsConf: string[] = [];
+let sandboxes: ReturnType<typeof sandboxesWithResolver>;
 
-/** curl from inside the sandbox: its exit code and what it printed. */
-async function curl(sb: SandboxNetwork, ...args: string[]) {
-  try {
-    const { stdout } = await run("ip", [
-      ...["netns", "exec", sb.netns, "curl", "-sS", "--max-time", "15"],
-      ...["--cacert", join(dir, "cert.pem"), ...args],
-    ]);
-    return { code: 0, out: stdout.trim() };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? -1, out: `${e.stdout ?? ""}${e.stderr ?? ""}`.trim() };
-  }
-}
-
+const curl = (sb: SandboxNetwork, ...args: string[]) => curlIn(sb, join(dir, "cert.pem"), ...args);
 /** A sandbox whose resolv.conf (through `ip netns exec`) names an address nothing answers. */
-async function sandbox(n: number, policy: Parameters<TestNetwork["manager"]["setup"]>[1]) {
-  const sb = await t.manager.setup(sandboxId(n), policy);
-  const conf = `/etc/netns/${sb.netns}`;
-  await mkdir(conf, { recursive: true });
-  await writeFile(join(conf, "resolv.conf"), `nameserver ${NOWHERE}\noptions timeout:2\n`);
-  netnsConf.push(conf);
-  return sb;
-}
+const sandbox = (n: number, policy: NetworkPolicyRequest) => sandboxes.setup(n, policy);
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "wrenn-egress-domains-"));
-  await run("openssl", [
-    ...["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=allowed.test"],
-    ...["-addext", "subjectAltName=DNS:allowed.test,DNS:*.allowed.test,DNS:denied.test"],
-    ...["-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem")],
-  ]);
+  const tls = await testCertificate(dir, ["allowed.test", "*.allowed.test", "denied.test"]);
   inet = await createFakeInternet("wxd", SUBNET);
-  const tls = { cert: join(dir, "cert.pem"), key: join(dir, "key.pem") };
   servers.push(
     await dnsServerIn(inet.netns, DNS, {
       "allowed.test": ALLOWED,
@@ -100,6 +77,7 @@ beforeAll(async () => {
     logger: pino({ level: process.env.WRENN_TEST_LOG_LEVEL ?? "warn" }),
   });
   t = await testNetwork("d", POOL_OCTET, { egressProxy: proxy });
+  sandboxes = sandboxesWithResolver(t, NOWHERE);
 });
 
 afterAll(async () => {
@@ -107,7 +85,7 @@ afterAll(async () => {
   await proxy?.close();
   for (const s of servers) await s.close();
   await inet?.remove();
-  for (const conf of netnsConf) await rm(conf, { recursive: true, force: true });
+  await sandboxes?.removeAll();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 

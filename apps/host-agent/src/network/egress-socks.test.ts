@@ -1,11 +1,10 @@
-import { execFile } from "node:child_process";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EgressProxy } from "./egress/egress-proxy.js";
+import { curlIn, sandboxesWithResolver, testCertificate } from "./egress/egress-test-kit.js";
 import { type Socks5TestServer, socks5ServerIn } from "./egress/socks5-test-server.js";
 import type { SandboxNetwork } from "./network-manager.js";
 import {
@@ -29,7 +28,6 @@ import type { NetworkPolicyRequest } from "./policy.js";
 // real SOCKS5 server in a stand-in internet this file creates (198.18.94.0/30, 198.19.94.5 and
 // .6), which records what it was asked. Nothing leaves the host.
 
-const run = promisify(execFile);
 const SUBNET = 94;
 /** The name server and the SOCKS5 servers' address. */
 const INNER = `198.18.${SUBNET}.2`;
@@ -52,7 +50,8 @@ let auth: Socks5TestServer;
 /** Every connection the greeting servers saw: "<server> <client address>". */
 const seen: string[] = [];
 const servers: Listener[] = [];
-const netnsConf: string[] = [];
+let ca: string;
+let sandboxes: ReturnType<typeof sandboxesWithResolver>;
 
 /** Greets each client with the address it comes from, and prints it. */
 const GREETER = `
@@ -66,27 +65,8 @@ process.stdin.on("end", () => process.exit(0));
 process.stdin.resume();
 `;
 
-async function curl(sb: SandboxNetwork, ...args: string[]) {
-  try {
-    const { stdout } = await run("ip", [
-      ...["netns", "exec", sb.netns, "curl", "-sS", "--max-time", "15"],
-      ...["--cacert", join(dir, "cert.pem"), ...args],
-    ]);
-    return { code: 0, out: stdout.trim() };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? -1, out: `${e.stdout ?? ""}${e.stderr ?? ""}`.trim() };
-  }
-}
-
-async function sandbox(n: number, policy: NetworkPolicyRequest) {
-  const sb = await t.manager.setup(sandboxId(n), policy);
-  const conf = `/etc/netns/${sb.netns}`;
-  await mkdir(conf, { recursive: true });
-  await writeFile(join(conf, "resolv.conf"), `nameserver ${INNER}\noptions timeout:2\n`);
-  netnsConf.push(conf);
-  return sb;
-}
+const curl = (sb: SandboxNetwork, ...args: string[]) => curlIn(sb, ca, ...args);
+const sandbox = (n: number, policy: NetworkPolicyRequest) => sandboxes.setup(n, policy);
 
 /** The greeting from GREET on `address`, as the sandbox gets it (the address it was seen from). */
 async function greeting(sb: SandboxNetwork, address = ALLOWED) {
@@ -95,13 +75,9 @@ async function greeting(sb: SandboxNetwork, address = ALLOWED) {
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "wrenn-egress-socks-"));
-  await run("openssl", [
-    ...["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=allowed.test"],
-    ...["-addext", "subjectAltName=DNS:allowed.test,DNS:denied.test"],
-    ...["-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem")],
-  ]);
+  const tls = await testCertificate(dir, ["allowed.test", "denied.test"]);
+  ca = tls.cert;
   inet = await createFakeInternet("wxs", SUBNET);
-  const tls = { cert: join(dir, "cert.pem"), key: join(dir, "key.pem") };
   const names = { "allowed.test": ALLOWED, "denied.test": DENIED };
   servers.push(
     await dnsServerIn(inet.netns, INNER, names),
@@ -122,6 +98,7 @@ beforeAll(async () => {
     logger: pino({ level: process.env.WRENN_TEST_LOG_LEVEL ?? "warn" }),
   });
   t = await testNetwork("s", POOL_OCTET, { egressProxy: proxy });
+  sandboxes = sandboxesWithResolver(t, INNER);
 });
 
 afterAll(async () => {
@@ -129,7 +106,7 @@ afterAll(async () => {
   await proxy?.close();
   for (const s of servers) await s.close();
   await inet?.remove();
-  for (const conf of netnsConf) await rm(conf, { recursive: true, force: true });
+  await sandboxes?.removeAll();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
