@@ -45,6 +45,20 @@ const NAME = "bench.test";
 const OTHER = "other.bench.test";
 const run = promisify(execFile);
 
+/** A table row of two sets of timings: p50 and p95 each, and the ratio of the p50s. */
+function timed(measure: string, floor: string, floorMs: number[], oursMs: number[]) {
+  const [f, o] = [summary(floorMs), summary(oursMs)];
+  return {
+    measure,
+    floor,
+    floor_p50: f.p50,
+    floor_p95: f.p95,
+    ours_p50: o.p50,
+    ours_p95: o.p95,
+    ratio: o.p50 / f.p50,
+  };
+}
+
 function must(r: GetResult, what: string): number {
   if (r.error !== undefined || r.status !== 200) {
     throw new Error(`${what}: ${r.error ?? `HTTP ${r.status}`}`);
@@ -147,15 +161,7 @@ async function main() {
     };
     const rate = (s: { p50: number }) => -s.p50;
     const rows = [
-      {
-        measure: "HTTPS GET, new connection (ms)",
-        floor: "direct (address rule)",
-        floor_p50: lat.direct.p50,
-        floor_p95: lat.direct.p95,
-        ours_p50: lat.proxied.p50,
-        ours_p95: lat.proxied.p95,
-        ratio: lat.proxied.p50 / lat.direct.p50,
-      },
+      timed("HTTPS GET, new connection (ms)", "direct (address rule)", direct, proxied),
       {
         measure: `${MIB} MiB body (MiB/s, median)`,
         floor: "direct (address rule)",
@@ -165,15 +171,7 @@ async function main() {
         ours_p95: Math.min(...mibsProxied),
         ratio: rate(mibs.proxied) / rate(mibs.direct),
       },
-      {
-        measure: "add a name: setPolicy (ms)",
-        floor: "one `nft -f` run",
-        floor_p50: summary(nftFloor).p50,
-        floor_p95: summary(nftFloor).p95,
-        ours_p50: summary(apply).p50,
-        ours_p95: summary(apply).p95,
-        ratio: summary(apply).p50 / summary(nftFloor).p50,
-      },
+      timed("add a name: setPolicy (ms)", "one `nft -f` run", nftFloor, apply),
       {
         measure: "add a name: until answered (ms)",
         floor: "setPolicy + direct GET p50",
@@ -183,15 +181,7 @@ async function main() {
         ours_p95: summary(untilAnswered).p95,
         ratio: summary(untilAnswered).p50 / (summary(apply).p50 + lat.direct.p50),
       },
-      {
-        measure: "remove a name: setPolicy (ms)",
-        floor: "one `nft -f` run",
-        floor_p50: summary(nftFloor).p50,
-        floor_p95: summary(nftFloor).p95,
-        ours_p50: summary(remove).p50,
-        ours_p95: summary(remove).p95,
-        ratio: summary(remove).p50 / summary(nftFloor).p50,
-      },
+      timed("remove a name: setPolicy (ms)", "one `nft -f` run", nftFloor, remove),
     ];
     console.log(
       `\nEgress through the proxy vs direct, same sandbox namespace; ${ROUNDS} requests, ` +

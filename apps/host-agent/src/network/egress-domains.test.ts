@@ -1,12 +1,17 @@
 import { execFile } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EgressProxy } from "./egress/egress-proxy.js";
-import { curlIn, sandboxesWithResolver, testCertificate } from "./egress/egress-test-kit.js";
+import {
+  curlIn,
+  removeEgressTest,
+  sandboxesWithResolver,
+  testCertificate,
+} from "./egress/egress-test-kit.js";
 import type { SandboxNetwork } from "./network-manager.js";
 import {
   createFakeInternet,
@@ -80,14 +85,7 @@ beforeAll(async () => {
   sandboxes = sandboxesWithResolver(t, NOWHERE);
 });
 
-afterAll(async () => {
-  await t?.cleanup();
-  await proxy?.close();
-  for (const s of servers) await s.close();
-  await inet?.remove();
-  await sandboxes?.removeAll();
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => removeEgressTest({ t, proxy, servers, inet, sandboxes, dir }));
 
 describe("domain rules in allowOut (egress proxy)", () => {
   let sb: SandboxNetwork;

@@ -1,10 +1,15 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EgressProxy } from "./egress/egress-proxy.js";
-import { curlIn, sandboxesWithResolver, testCertificate } from "./egress/egress-test-kit.js";
+import {
+  curlIn,
+  removeEgressTest,
+  sandboxesWithResolver,
+  testCertificate,
+} from "./egress/egress-test-kit.js";
 import { type Socks5TestServer, socks5ServerIn } from "./egress/socks5-test-server.js";
 import type { SandboxNetwork } from "./network-manager.js";
 import {
@@ -101,14 +106,7 @@ beforeAll(async () => {
   sandboxes = sandboxesWithResolver(t, INNER);
 });
 
-afterAll(async () => {
-  await t?.cleanup();
-  await proxy?.close();
-  for (const s of servers) await s.close();
-  await inet?.remove();
-  await sandboxes?.removeAll();
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => removeEgressTest({ t, proxy, servers, inet, sandboxes, dir }));
 
 describe("egressProxy: allowed TCP through the user's SOCKS5 proxy", () => {
   it("a name rule's HTTPS goes through the proxy, which is asked for the name (remote DNS)", async () => {

@@ -56,3 +56,20 @@ export function sandboxesWithResolver(t: TestNetwork, nameserver: string) {
     },
   };
 }
+
+/** Removes what an egress test file made, in the order that frees each part's users first. */
+export async function removeEgressTest(p: {
+  t?: TestNetwork;
+  proxy?: { close(): Promise<void> };
+  servers: readonly { close(): Promise<void> }[];
+  inet?: { remove(): Promise<void> };
+  sandboxes?: { removeAll(): Promise<void> };
+  dir?: string;
+}): Promise<void> {
+  await p.t?.cleanup();
+  await p.proxy?.close();
+  for (const s of p.servers) await s.close();
+  await p.inet?.remove();
+  await p.sandboxes?.removeAll();
+  if (p.dir) await rm(p.dir, { recursive: true, force: true });
+}
