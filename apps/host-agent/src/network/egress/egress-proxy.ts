@@ -349,7 +349,8 @@ export class EgressProxy {
       this.binding!.denied,
       host,
       port,
-      this.options.reservedPorts ?? [],
+      // The proxy's own ports too: a tunnel into itself would loop.
+      [...(this.options.reservedPorts ?? []), ...Object.values(this.ports)],
     );
     let upstream: Socket;
     try {
