@@ -47,6 +47,8 @@ const LONGEST_FIRST = [
   "tests/sdk-scenario/scenario.test.ts", // 410
   "tests/sdk-scenario/install.test.ts",
   "tests/cli/sandbox-commands.test.ts", // 240
+  "tests/template/build-limits.test.ts", // 170: waits out a 90 s build time limit
+  "tests/e2e-stack/header-rules.test.ts", // 170
   "tests/e2e-stack/honest-state.test.ts", // 140
   "tests/admin/admin-ui.test.ts", // 130
   "tests/cli/run-and-profiles.test.ts", // 125

@@ -100,7 +100,15 @@ var ErrorCodes = map[string]ErrorCodeSpec{
 
 	"too_many_ssh_tunnels": {Status: 429, Retryable: true, Message: "you have {max} SSH connections open already; close one first"},
 
+	"too_many_template_builds": {Status: 429, Retryable: true, Message: "you have {max} template builds running already; wait for one or cancel it"},
+
+	"workspace_ports_exhausted": {Status: 429, Retryable: false, Message: "this host has no free WireGuard port; destroy a workspace or widen its port range"},
+
 	"too_many_ssh_keys": {Status: 429, Retryable: false, Message: "you have {max} SSH keys registered already; remove one first"},
+
+	"too_many_secrets": {Status: 429, Retryable: false, Message: "you have {max} secrets already; delete one first"},
+
+	"secrets_disabled": {Status: 403, Retryable: false, Message: "secrets are turned off on this server (WRENN_SECRETS=off); ask its operator"},
 
 	"too_many_messages": {Status: 429, Retryable: true, Message: "too many messages"},
 
@@ -113,6 +121,8 @@ var ErrorCodes = map[string]ErrorCodeSpec{
 	"workspace_not_found": {Status: 404, Retryable: false, Message: "workspace {name} not found"},
 
 	"ssh_key_not_found": {Status: 404, Retryable: false, Message: "ssh key {id} not found"},
+
+	"secret_not_found": {Status: 404, Retryable: false, Message: "secret {name} not found; create it with `wrenn secret set {name}` or POST /secrets"},
 
 	"file_not_found": {Status: 404, Retryable: false, Message: "no such file or directory"},
 
@@ -146,6 +156,12 @@ var ErrorCodes = map[string]ErrorCodeSpec{
 
 	"template_step_failed": {Status: 400, Retryable: false, Message: "step {step} of the template build failed"},
 
+	"template_build_cancelled": {Status: 409, Retryable: false, Message: "the build of template {template} was cancelled"},
+
+	"template_build_timed_out": {Status: 408, Retryable: false, Message: "the build of template {template} ran past its time limit"},
+
+	"template_not_building": {Status: 409, Retryable: false, Message: "template {template} has no build running"},
+
 	"template_files_missing": {Status: 400, Retryable: false, Message: "the files of step {step} were not uploaded"},
 
 	"sandbox_name_taken": {Status: 409, Retryable: false, Message: "you already have a sandbox named {name}"},
@@ -153,6 +169,8 @@ var ErrorCodes = map[string]ErrorCodeSpec{
 	"workspace_name_taken": {Status: 409, Retryable: false, Message: "you already have a workspace named {name}"},
 
 	"ssh_key_taken": {Status: 409, Retryable: false, Message: "this key ({fingerprint}) is registered already"},
+
+	"secret_name_taken": {Status: 409, Retryable: false, Message: "you have a secret named {name} already; update it with POST /secrets/{name}"},
 
 	"workspace_no_sshd": {Status: 409, Retryable: false, Message: "this workspace's image has no sshd: {detail}"},
 

@@ -1,17 +1,12 @@
 import http from "node:http";
-import {
-  type Client,
-  Code,
-  ConnectError,
-  createClient,
-  type Interceptor,
-} from "@connectrpc/connect";
-import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { type Client, Code, createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
 import { ERROR_CODE_HEADER } from "@wrenn/contract";
 import { HostService } from "@wrenn/proto/hostd";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { Stack, type UserKey } from "../e2e-stack/stack.js";
 import { waitFor } from "../harness/wait.js";
+import { failure, hostdClient } from "./hostd-client.js";
 
 // hostd.v1.HostService on the control plane's own address, against the real stack (real agent,
 // runsc, PGlite): the calls other tools make, their error codes, and a workspace that lives
@@ -21,32 +16,7 @@ describe("hostd.v1.HostService", () => {
   let user: UserKey;
   let hostd: Client<typeof HostService>;
 
-  const clientWith = (key: string | null, grpcWeb = false) => {
-    const options = {
-      baseUrl: stack.url,
-      httpVersion: "1.1" as const,
-      interceptors: [
-        ((next) => async (req) => {
-          if (key !== null) req.header.set("x-api-key", key);
-          return next(req);
-        }) satisfies Interceptor,
-      ],
-    };
-    return createClient(
-      HostService,
-      grpcWeb ? createGrpcWebTransport(options) : createConnectTransport(options),
-    );
-  };
-
-  /** The Connect error a call fails with (and fails the test if it succeeds). */
-  const failure = async (call: Promise<unknown>): Promise<ConnectError> => {
-    try {
-      await call;
-    } catch (error) {
-      return ConnectError.from(error);
-    }
-    throw new Error("the call succeeded");
-  };
+  const clientWith = (key: string | null, grpcWeb = false) => hostdClient(stack.url, key, grpcWeb);
 
   const exec = (sandboxId: string, command: string) =>
     stack.call("POST", `/v1/sandboxes/${sandboxId}/exec`, { key: user.key, body: { command } });

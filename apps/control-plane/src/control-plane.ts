@@ -23,14 +23,16 @@ import { FleetScheduler, policyFor } from "./scheduler/fleet-scheduler.js";
 import type { Scheduler } from "./scheduler/scheduler.js";
 import { SingleHostScheduler } from "./scheduler/single-host-scheduler.js";
 import { loadSecretKey } from "./secrets/secret-key.js";
+import { SecretService } from "./secrets/secret-service.js";
 import { TokenCipher } from "./secrets/token-cipher.js";
 import { ApiKeyService, bootstrapAdminKey } from "./service/api-key-service.js";
 import { AuditLog } from "./service/audit-log.js";
 import { HostService } from "./service/host-service.js";
 import { SANDBOX_DEFAULTS } from "./service/limits.js";
 import { DEFAULT_DEADLINES, SandboxService } from "./service/sandbox-service.js";
+import type { SecretResolver } from "./service/secret-resolver.js";
 import { SnapshotService } from "./service/snapshot-service.js";
-import { TemplateService } from "./service/template-service.js";
+import { DEFAULT_TEMPLATE_BUILD_LIMITS, TemplateService } from "./service/template-service.js";
 import { markHostSandboxesMissing } from "./store/host-sandboxes-store.js";
 import { VERSION } from "./version.js";
 import { HOSTD_PATH_PREFIX, hostdHandler } from "./workspaces/hostd-service.js";
@@ -56,6 +58,8 @@ export interface ControlPlane {
   keys: ApiKeyService;
   hosts: HostService;
   workspaces: WorkspaceService;
+  /** Owners' secrets; resolvePlaceholders fills `${e2b.secrets.NAME}` for the egress path. */
+  secrets: SecretService;
   enrollment: HostEnrollment;
   exec: ExecService;
   files: FileService;
@@ -72,6 +76,10 @@ export interface ControlPlane {
 export interface StartOptions {
   /** Defaults to a pino logger at config.logLevel with API keys and tokens redacted. */
   logger?: Logger;
+  /**
+   * Fills network.rules' `${e2b.secrets.NAME}` placeholders. Unset: the owner's /secrets.
+   */
+  secrets?: SecretResolver;
 }
 
 /** A pino logger with API keys and tokens redacted; to stdout unless a destination is given. */
@@ -165,7 +173,13 @@ export async function startControlPlane(
       registry,
       logger: logger.child({ component: "templates" }),
       filesDir: path.join(config.dataDir, "template-files"),
+      limits: {
+        timeoutSeconds:
+          config.templateBuildTimeoutSeconds ?? DEFAULT_TEMPLATE_BUILD_LIMITS.timeoutSeconds,
+        perOwner: config.templateBuildsPerOwner ?? DEFAULT_TEMPLATE_BUILD_LIMITS.perOwner,
+      },
     });
+    const secrets = new SecretService({ db, cipher, audit, enabled: config.secrets ?? true });
     const sandboxes = new SandboxService({
       templates,
       db,
@@ -177,6 +191,11 @@ export async function startControlPlane(
       defaults: { ...SANDBOX_DEFAULTS, allowInternet: config.defaultInternet ?? false },
       deadlines,
       failedCreateVisibleSeconds: config.failedCreateVisibleSeconds,
+      // network.rules' placeholders are filled from the owner's /secrets (tests may pass
+      // their own store).
+      secrets: options.secrets ?? {
+        resolve: (ownerId, text) => secrets.resolvePlaceholders(ownerId, text),
+      },
     });
     const snapshots = new SnapshotService({
       db,
@@ -249,6 +268,7 @@ export async function startControlPlane(
       workspaces,
       sshKeys,
       sshTunnels,
+      secrets,
       rpc: {
         prefix: HOSTD_PATH_PREFIX,
         handler: hostdHandler({ workspaces, keys, logger: logger.child({ component: "hostd" }) }),
@@ -292,6 +312,7 @@ export async function startControlPlane(
       exec,
       files,
       workspaces,
+      secrets,
       registry,
       scheduler,
       monitor,

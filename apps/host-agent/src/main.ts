@@ -28,6 +28,8 @@ Environment:
   WRENN_EGRESS_DNS       name servers the egress proxy resolves allowOut's host names with, and
                          forwards those sandboxes' DNS to (default: the host's resolv.conf;
                          loopback resolvers only for the proxy's own lookups)
+  WRENN_EGRESS_UPSTREAM_CA  PEM file of extra CAs the egress proxy trusts when it verifies the
+                         servers of names with header rules (default: the system's roots only)
   WRENN_MOUNT_ROOTS      host directories under which sandboxes may mount (default: none)
   WRENN_BOOT_TIMEOUT_S   how long a boot or restore may take to answer (default 120)
   WRENN_PIDS_LIMIT       processes per sandbox (default 8192)

@@ -28,6 +28,7 @@ import { ImageTemplateBuilder } from "./templates/image-builder.js";
 import { StepSandbox } from "./templates/step-sandbox.js";
 import type { InstalledTemplate } from "./templates/store.js";
 import { TemplateStore } from "./templates/store.js";
+import { WireguardTunnels } from "./workspaces/wg-tunnels.js";
 
 /** Memory for one template build step (apt, pip, compilers), beside the sentry's overhead. */
 const BUILD_STEP_MEMORY_MB = 4096;
@@ -136,12 +137,15 @@ export async function serve(config: AgentConfig): Promise<void> {
   } else {
     runscLog.info({ runsc: config.runsc, ...build, flags: undefined }, "runsc ready");
   }
-  // Enforces allowOut's host names (TLS SNI / HTTP Host) and answers those sandboxes' DNS.
+  // Enforces allowOut's host names (TLS SNI / HTTP Host) and answers those sandboxes' DNS;
+  // applies header rules (network.rules).
+  const upstreamCa = await readUpstreamCa(config.egressUpstreamCa);
   const egressProxy = await EgressProxy.start({
     upstreamDns: config.egressDns,
     forwardDns: config.egressForwardDns,
     // A sandbox's egressProxy must not be the agent's or the control plane's port on the host.
     reservedPorts: reservedPorts(config),
+    upstreamCa,
     logger: log.child({ component: "egress" }),
   });
   const netManager = new NetworkManager({
@@ -197,6 +201,27 @@ export async function serve(config: AgentConfig): Promise<void> {
   });
   await diskReader.cleanLeftovers();
   manager.onGone((sandboxId) => diskReader.abort(sandboxId));
+  // Workspaces' WireGuard endpoints: each up while its sandbox runs, made again at every start.
+  const tunnels = new WireguardTunnels({
+    dir: path.join(config.dataDir, "wireguard"),
+    range: config.wireguardPorts,
+    table: `${config.networkTable}_wg`,
+    forwardingStateDir: "/run/wrenn/ip-forward",
+    addressOf: (sandboxId) => {
+      try {
+        return manager.target(sandboxId).host;
+      } catch {
+        return undefined;
+      }
+    },
+    log: log.child({ component: "wireguard" }),
+  });
+  await tunnels.restore((sandboxId) => manager.list().some((v) => v.sandboxId === sandboxId));
+  manager.onGone((sandboxId) => {
+    tunnels
+      .close(sandboxId)
+      .catch((err: Error) => log.error({ sandboxId, err: err.message }, "closing a tunnel failed"));
+  });
   const snapshotStore = new SnapshotStore(path.join(config.dataDir, "snapshots"));
   await snapshotStore.removePartial();
   const snapshots = new SandboxSnapshotter(manager, snapshotStore, runtime);
@@ -211,6 +236,7 @@ export async function serve(config: AgentConfig): Promise<void> {
         if (!intact) log.warn("the firewall table was missing or changed; rebuilt it");
       })
       .catch((err: Error) => log.error({ err: err.message }, "firewall check failed"));
+    tunnels.verify().catch((err: Error) => log.error({ err: err.message }, "tunnel check failed"));
   }, 5000);
 
   // After the template checkpoint exists, pooled sandboxes boot from it too. A stopping agent
@@ -256,6 +282,7 @@ export async function serve(config: AgentConfig): Promise<void> {
       version: AGENT_VERSION,
       dataDir: config.dataDir,
       diskReader,
+      tunnels,
       onTemplateBuilt: () => {
         preparing = preparing.then(() => templates.list().then(prepare));
       },
@@ -326,6 +353,8 @@ export async function serve(config: AgentConfig): Promise<void> {
   // A template checkpoint being taken holds a sandbox; let it finish and clean up.
   await preparing.catch(() => {});
   await manager.shutdown();
+  // Endpoints stop with the agent; the next start brings back those whose sandboxes run.
+  await tunnels.shutdown().catch((err: Error) => log.error({ err: err.message }, "tunnels"));
   // Nothing left behind when no sandbox is: sandboxes that live on keep their rules.
   if (await netManager.closeIfUnused()) log.info("no sandbox left; removed the firewall tables");
   await egressProxy.close();
@@ -344,4 +373,21 @@ function reservedPorts(config: AgentConfig): number[] {
     ports.push(Number(u.port || (u.protocol === "https:" ? 443 : 80)));
   }
   return ports;
+}
+
+/** WRENN_EGRESS_UPSTREAM_CA's certificates; a file that cannot be read stops the start. */
+async function readUpstreamCa(file: string | undefined): Promise<string[]> {
+  if (!file) return [];
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (err) {
+    throw new Error(
+      `WRENN_EGRESS_UPSTREAM_CA: cannot read ${file} (${(err as NodeJS.ErrnoException).code}); fix the path or unset it`,
+    );
+  }
+  if (!text.includes("-----BEGIN CERTIFICATE-----")) {
+    throw new Error(`WRENN_EGRESS_UPSTREAM_CA: ${file} holds no PEM certificate`);
+  }
+  return [text];
 }

@@ -16,6 +16,7 @@ import { registerSandboxLogs } from "./commands/sandbox-logs.js";
 import { registerSandboxNetwork } from "./commands/sandbox-network.js";
 import { registerSandboxPortForward } from "./commands/sandbox-port-forward.js";
 import { registerSandboxShell } from "./commands/sandbox-shell.js";
+import { registerSecrets } from "./commands/secrets.js";
 import { registerSandboxSnapshot, registerSnapshots } from "./commands/snapshots.js";
 import { registerSsh } from "./commands/ssh.js";
 import { registerStatus } from "./commands/status.js";
@@ -94,6 +95,7 @@ Examples:
   registerSnapshots(program);
   registerWorkspace(program);
   registerKeys(program);
+  registerSecrets(program);
   registerHosts(program);
   registerMcp(program);
   registerCompletion(program);

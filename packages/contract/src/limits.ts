@@ -25,6 +25,16 @@ export const LIMITS = {
   egressProxyAddressLength: 259,
   /** egressProxy.username and .password, in UTF-8 bytes: RFC 1929's one-byte lengths. */
   egressProxyCredentialBytes: 255,
+  /** Domains with header rules (network.rules): each costs the agent a cached leaf cert. */
+  egressRuleDomains: 32,
+  /** Transforms listed under one domain of network.rules. */
+  egressRulesPerDomain: 8,
+  /** Headers one domain's rules set, all transforms together. */
+  egressRuleHeaders: 16,
+  /** An HTTP header name set by a rule. */
+  egressRuleHeaderNameLength: 128,
+  /** A header value as written (placeholders included) and once they are filled in. */
+  egressRuleHeaderValueLength: 8192,
   templateLength: 128,
   /** An OCI image reference (registry/repository:tag or @digest). */
   imageRefLength: 512,

@@ -22,6 +22,12 @@ export const WORKSPACE_DISK_GB = {
  */
 export const WORKSPACE_IDLE_SUSPEND_SECONDS = LIMITS.timeoutSeconds.max;
 
+/**
+ * WireGuard addressing of every workspace tunnel (hostd.v1's ClientConfig): the laptop is
+ * 10.10.0.1/24, the workspace answers on 10.10.0.2 (any TCP port it listens on).
+ */
+export const WORKSPACE_TUNNEL = { clientCidr: "10.10.0.1/24", agentIp: "10.10.0.2" } as const;
+
 export const WORKSPACE_STATES = ["created", "running", "stopped", "suspended"] as const;
 export type WorkspaceState = (typeof WORKSPACE_STATES)[number];
 
@@ -128,3 +134,27 @@ export type Workspace = Static<typeof Workspace>;
 
 export const WorkspaceList = Type.Object({ workspaces: Type.Array(Workspace) });
 export type WorkspaceList = Static<typeof WorkspaceList>;
+
+/**
+ * What a laptop needs to reach the workspace over WireGuard (hostd.v1's ClientConfig): the
+ * private key is in a create's or a rotate's answer only, never stored by Wrenn.
+ */
+export const WorkspaceClientConfig = Type.Object({
+  name: Type.String(),
+  /** host:port of the workspace's WireGuard endpoint. */
+  endpoint: Type.String(),
+  privateKey: Type.String(),
+  peerPublicKey: Type.String(),
+  /** The laptop's tunnel address, e.g. 10.10.0.1/24. */
+  tunnelIp: Type.String(),
+  /** The workspace's tunnel address, e.g. 10.10.0.2. */
+  agentIp: Type.String(),
+});
+export type WorkspaceClientConfig = Static<typeof WorkspaceClientConfig>;
+
+/** POST /v1/workspaces's answer: the workspace and, once, its client config. */
+export const CreatedWorkspace = Type.Object({
+  ...Workspace.properties,
+  clientConfig: WorkspaceClientConfig,
+});
+export type CreatedWorkspace = Static<typeof CreatedWorkspace>;

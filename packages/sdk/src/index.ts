@@ -109,8 +109,11 @@ export {
   type SandboxState,
 } from "./sandbox-info.js";
 export { type SandboxListOpts, SandboxPaginator, type SandboxQuery } from "./sandbox-paginator.js";
+export { type SecretInfo, Secrets } from "./secrets.js";
 export { type SshKeyInfo, SshKeys, workspaceSshEndpoint } from "./ssh-keys.js";
 export {
+  type CreatedWorkspaceInfo,
+  type WorkspaceClientConfig,
   type WorkspaceCreateOpts,
   type WorkspaceInfo,
   type WorkspaceState,

@@ -1,11 +1,13 @@
 // What the API says about a sandbox, in E2B's field names (sandboxId, templateId, cpuCount,
 // memoryMB, ...) plus Wrenn's own (resources, network, autoPause, hostId, ...).
 
-import type {
-  OwnedSandbox as OwnedWireSandbox,
-  SandboxState,
-  Sandbox as WireSandbox,
-  SandboxStats as WireStats,
+import {
+  checkEgressHeaderRules,
+  type EgressHeaderRules,
+  type OwnedSandbox as OwnedWireSandbox,
+  type SandboxState,
+  type Sandbox as WireSandbox,
+  type SandboxStats as WireStats,
 } from "@wrenn/contract";
 import { Shape } from "./json-shape.js";
 
@@ -37,6 +39,8 @@ export interface SandboxInfo {
     denyOut: string[];
     /** The SOCKS5 proxy its allowed TCP goes through (the password is never returned). */
     egressProxy?: { address: string; username?: string };
+    /** `rules` as written (placeholders, never secret values); absent when there are none. */
+    rules?: EgressHeaderRules;
   };
   /** false: its ports need {@link OwnedSandboxInfo.trafficAccessToken} (set at create). */
   allowPublicTraffic: boolean;
@@ -108,6 +112,7 @@ export function parseSandbox(value: unknown, where = "sandbox"): SandboxInfo {
       allowOut: network.stringArray("allowOut"),
       denyOut: network.stringArray("denyOut"),
       ...egressProxyOf(network.optionalObject("egressProxy")),
+      ...rulesOf(value),
     },
     allowPublicTraffic: s.boolean(wire("allowPublicTraffic")),
     autoPause: s.boolean(wire("autoPause")),
@@ -144,4 +149,11 @@ export function parseStats(value: unknown): SandboxMetrics {
     diskUsed: s.number(stat("diskUsedBytes")),
     diskTotal: s.number(stat("diskTotalBytes")),
   };
+}
+
+/** network.rules as the server sent them, checked by the contract's rules. */
+function rulesOf(value: unknown): { rules?: EgressHeaderRules } {
+  const raw = (value as { network?: { rules?: unknown } }).network?.rules;
+  const rules = raw === undefined ? undefined : checkEgressHeaderRules("network.rules", raw);
+  return rules ? { rules } : {};
 }

@@ -1,5 +1,6 @@
 // The Sandbox class: E2B's shape (create / connect / list / kill, commands, files, pty) over
 // Wrenn's /v1 API, with envd reached through the control plane's proxy.
+import type { EgressHeaderRules } from "@wrenn/contract";
 import { ApiClient } from "./api-client.js";
 import { Commands } from "./commands/commands.js";
 import { Pty } from "./commands/pty.js";
@@ -85,6 +86,14 @@ export interface SandboxNetworkOpts {
    * and password, the connection is refused, never sent direct. null or unset: none.
    */
   egressProxy?: { address: string; username?: string; password?: string } | null;
+  /**
+   * Headers the host's egress proxy sets on HTTP(S) requests to a domain (E2B's
+   * `network.rules`), e.g. `{ "api.example.com": [{ transform: { headers: { Authorization:
+   * "Bearer ${e2b.secrets.API_TOKEN}" } } }] }`: placeholders are filled in on the host, so the
+   * secret never enters the sandbox. Rules do not allow a domain: `allowOut` does. With an
+   * egressProxy their requests go out through it too.
+   */
+  rules?: EgressHeaderRules;
 }
 
 /** At create only, as in E2B's SDK: who may reach the sandbox's ports. */
@@ -103,13 +112,14 @@ export interface SandboxNetworkUpdate extends SandboxNetworkOpts {
 }
 
 function networkBody(update: SandboxNetworkUpdate) {
-  const { allowInternetAccess, allowOut, denyOut, egressProxy } = update;
+  const { allowInternetAccess, allowOut, denyOut, egressProxy, rules } = update;
   return {
     ...(allowInternetAccess === undefined ? {} : { allowInternet: allowInternetAccess }),
     network: {
       ...(allowOut === undefined ? {} : { allowOut }),
       ...(denyOut === undefined ? {} : { denyOut }),
       ...(egressProxy === undefined ? {} : { egressProxy }),
+      ...(rules === undefined ? {} : { rules }),
     },
   };
 }

@@ -1,18 +1,25 @@
 // Workspaces (/v1/workspaces): named, persistent sandboxes with no end time. Suspend pauses one,
 // resume brings it back; nothing ends one but destroy.
 import type {
+  CreatedWorkspace,
   CreateWorkspaceBody,
+  WorkspaceClientConfig,
   Workspace as WorkspaceJson,
   WorkspaceState,
 } from "@wrenn/contract";
 import { ApiClient } from "./api-client.js";
 import { ConnectionConfig, type ConnectionOpts } from "./connection-config.js";
 
-export type { WorkspaceState };
+export type { WorkspaceClientConfig, WorkspaceState };
 
 /** A workspace as the server reports it (createdAt as a Date). */
 export interface WorkspaceInfo extends Omit<WorkspaceJson, "createdAt"> {
   createdAt: Date;
+}
+
+/** A new workspace, with its WireGuard client config (its private key is given only here). */
+export interface CreatedWorkspaceInfo extends WorkspaceInfo {
+  clientConfig: WorkspaceClientConfig;
 }
 
 /** Sizes and image of a new workspace; what is left out takes the server's defaults. */
@@ -26,13 +33,18 @@ const path = (name: string) => `/v1/workspaces/${encodeURIComponent(name)}`;
  * ...) as Sandbox's static methods do.
  */
 export const Workspaces = {
-  async create(name: string, opts: WorkspaceCreateOpts = {}): Promise<WorkspaceInfo> {
+  async create(name: string, opts: WorkspaceCreateOpts = {}): Promise<CreatedWorkspaceInfo> {
     const { image, vcpus, memoryMb, diskGb, ...connection } = opts;
     const body: CreateWorkspaceBody = { name, image, vcpus, memoryMb, diskGb };
     const api = new ApiClient(new ConnectionConfig(connection));
     // A cold boot with a bigger disk: no client-side deadline shorter than the server's own.
-    const w = await api.json({ method: "POST", path: "/v1/workspaces", body, timeoutMs: 0 });
-    return parse(w as WorkspaceJson);
+    const w = (await api.json({
+      method: "POST",
+      path: "/v1/workspaces",
+      body,
+      timeoutMs: 0,
+    })) as CreatedWorkspace;
+    return { ...parse(w), clientConfig: w.clientConfig };
   },
 
   async list(opts: ConnectionOpts = {}): Promise<WorkspaceInfo[]> {
@@ -56,6 +68,16 @@ export const Workspaces = {
     const api = new ApiClient(new ConnectionConfig(opts));
     const w = await api.json({ method: "POST", path: `${path(name)}/resume`, timeoutMs: 0 });
     return parse(w as WorkspaceJson);
+  },
+
+  /**
+   * New WireGuard keys for both ends (same port): the old client config stops working; the
+   * new one, private key included, is in this answer only.
+   */
+  async rotate(name: string, opts: ConnectionOpts = {}): Promise<WorkspaceClientConfig> {
+    const api = new ApiClient(new ConnectionConfig(opts));
+    const c = await api.json({ method: "POST", path: `${path(name)}/rotate` });
+    return c as WorkspaceClientConfig;
   },
 
   /** Destroys the workspace and its disk; the name is free afterwards. */

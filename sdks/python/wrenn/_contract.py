@@ -208,11 +208,35 @@ ERROR_CODES: Dict[str, Dict[str, Any]] = {
         "retryable": True,
         "message": "you have {max} SSH connections open already; close one first",
     },
+    "too_many_template_builds": {
+        "status": 429,
+        "grpc": "resource_exhausted",
+        "retryable": True,
+        "message": "you have {max} template builds running already; wait for one or cancel it",
+    },
+    "workspace_ports_exhausted": {
+        "status": 429,
+        "grpc": "resource_exhausted",
+        "retryable": False,
+        "message": "this host has no free WireGuard port; destroy a workspace or widen its port range",
+    },
     "too_many_ssh_keys": {
         "status": 429,
         "grpc": "resource_exhausted",
         "retryable": False,
         "message": "you have {max} SSH keys registered already; remove one first",
+    },
+    "too_many_secrets": {
+        "status": 429,
+        "grpc": "resource_exhausted",
+        "retryable": False,
+        "message": "you have {max} secrets already; delete one first",
+    },
+    "secrets_disabled": {
+        "status": 403,
+        "grpc": "permission_denied",
+        "retryable": False,
+        "message": "secrets are turned off on this server (WRENN_SECRETS=off); ask its operator",
     },
     "too_many_messages": {
         "status": 429,
@@ -249,6 +273,12 @@ ERROR_CODES: Dict[str, Dict[str, Any]] = {
         "grpc": "not_found",
         "retryable": False,
         "message": "ssh key {id} not found",
+    },
+    "secret_not_found": {
+        "status": 404,
+        "grpc": "not_found",
+        "retryable": False,
+        "message": "secret {name} not found; create it with `wrenn secret set {name}` or POST /secrets",
     },
     "file_not_found": {
         "status": 404,
@@ -346,6 +376,24 @@ ERROR_CODES: Dict[str, Dict[str, Any]] = {
         "retryable": False,
         "message": "step {step} of the template build failed",
     },
+    "template_build_cancelled": {
+        "status": 409,
+        "grpc": "canceled",
+        "retryable": False,
+        "message": "the build of template {template} was cancelled",
+    },
+    "template_build_timed_out": {
+        "status": 408,
+        "grpc": "deadline_exceeded",
+        "retryable": False,
+        "message": "the build of template {template} ran past its time limit",
+    },
+    "template_not_building": {
+        "status": 409,
+        "grpc": "failed_precondition",
+        "retryable": False,
+        "message": "template {template} has no build running",
+    },
     "template_files_missing": {
         "status": 400,
         "grpc": "invalid_argument",
@@ -369,6 +417,12 @@ ERROR_CODES: Dict[str, Dict[str, Any]] = {
         "grpc": "already_exists",
         "retryable": False,
         "message": "this key ({fingerprint}) is registered already",
+    },
+    "secret_name_taken": {
+        "status": 409,
+        "grpc": "already_exists",
+        "retryable": False,
+        "message": "you have a secret named {name} already; update it with POST /secrets/{name}",
     },
     "workspace_no_sshd": {
         "status": 409,
@@ -587,6 +641,11 @@ LIMITS: Dict[str, Any] = {
     "egressEntryLength": 255,
     "egressProxyAddressLength": 259,
     "egressProxyCredentialBytes": 255,
+    "egressRuleDomains": 32,
+    "egressRulesPerDomain": 8,
+    "egressRuleHeaders": 16,
+    "egressRuleHeaderNameLength": 128,
+    "egressRuleHeaderValueLength": 8192,
     "templateLength": 128,
     "imageRefLength": 512,
     "templateBuildLogLines": 5000,

@@ -371,7 +371,9 @@ def _network_body(network: Any, at_create: bool) -> Dict[str, Any]:
     the server validates the entries (one rule, in the contract)."""
     if not isinstance(network, dict):
         raise InvalidArgumentException("invalid_request", "network must be a dict")
-    known = {"allow_out", "deny_out"} | ({"allow_public_traffic"} if at_create else set())
+    known = {"allow_out", "deny_out", "rules"} | (
+        {"allow_public_traffic"} if at_create else set()
+    )
     unknown = sorted(set(network) - known)
     if unknown:
         raise InvalidArgumentException(
@@ -382,6 +384,10 @@ def _network_body(network: Any, at_create: bool) -> Dict[str, Any]:
         body["allowOut"] = _strings("network.allow_out", network["allow_out"])
     if network.get("deny_out") is not None:
         body["denyOut"] = _strings("network.deny_out", network["deny_out"])
+    if network.get("rules") is not None:
+        if not isinstance(network["rules"], dict):
+            raise InvalidArgumentException("invalid_request", "network.rules must be a dict")
+        body["rules"] = network["rules"]
     if network.get("allow_public_traffic") is not None:
         body["allowPublicTraffic"] = bool(network["allow_public_traffic"])
     return body

@@ -23,11 +23,15 @@ class SandboxNetworkOpts(TypedDict, total=False):
     IPv4 addresses, CIDRs or (``allow_out`` only) host names and ``*.`` wildcards (a
     destination in ``allow_out`` is reachable whatever ``deny_out``
     says); ``allow_public_traffic``: False makes the sandbox's ports need
-    ``Sandbox.traffic_access_token``."""
+    ``Sandbox.traffic_access_token``. ``rules``: E2B's header rules, e.g.
+    ``{"api.example.com": [{"transform": {"headers": {"Authorization": "Bearer
+    ${e2b.secrets.API_TOKEN}"}}}]}``, set by the host's egress proxy (placeholders filled in
+    on the host, never in the sandbox); they do not allow a domain."""
 
     allow_out: List[str]
     deny_out: List[str]
     allow_public_traffic: bool
+    rules: Dict[str, List[Dict[str, Any]]]
 
 
 class SandboxNetworkUpdate(TypedDict, total=False):
@@ -37,12 +41,15 @@ class SandboxNetworkUpdate(TypedDict, total=False):
     allow_out: List[str]
     deny_out: List[str]
     allow_internet_access: bool
+    rules: Dict[str, List[Dict[str, Any]]]
 
 
 @dataclass
 class SandboxNetwork:
     allow_out: List[str] = field(default_factory=list)
     deny_out: List[str] = field(default_factory=list)
+    # As written: placeholders, never secret values. None: no rules.
+    rules: Optional[Dict[str, Any]] = None
 
 
 @dataclass
@@ -119,6 +126,7 @@ def parse_sandbox(value: Any) -> SandboxInfo:
         network=SandboxNetwork(
             allow_out=list(network.get("allowOut") or []),
             deny_out=list(network.get("denyOut") or []),
+            rules=network.get("rules"),
         ),
         allow_public_traffic=value.get("allowPublicTraffic") is not False,
     )

@@ -2,6 +2,7 @@ import type { ExecService } from "../commands/exec-service.js";
 import type { FileService } from "../files/file-service.js";
 import type { HostEnrollment } from "../hosts/host-enrollment.js";
 import type { PreviewDomain } from "../proxy/preview-domain.js";
+import type { SecretService } from "../secrets/secret-service.js";
 import type { ApiKeyService } from "../service/api-key-service.js";
 import type { HostService } from "../service/host-service.js";
 import type { SandboxService } from "../service/sandbox-service.js";
@@ -24,6 +25,7 @@ export interface ApiDeps {
   workspaces: WorkspaceService;
   sshKeys: SshKeyService;
   sshTunnels: SshTunnels;
+  secrets: SecretService;
   /**
    * The domain sandbox ports are reached under (`<port>-<id>.<domain>`): E2B responses name it
    * so the SDK builds sandbox URLs for this server, not E2B's cloud.

@@ -2,6 +2,8 @@
 // responses, the raw upload body of PUT /files, the WebSocket endpoints (the generator leaves
 // upgrade routes out) and the tags in reading order. Applied once, as the document is made.
 
+import { secretPlaceholder } from "@wrenn/contract";
+
 type Json = Record<string, unknown>;
 type Operation = Json & { summary?: string; responses?: Record<string, Json> };
 
@@ -47,6 +49,10 @@ const TAGS = [
   { name: "exec", description: "Run commands: one-shot, streamed over a WebSocket, or a terminal" },
   { name: "files", description: "Read and write files in a running sandbox" },
   { name: "api keys", description: "The calling key and its pools" },
+  {
+    name: "secrets",
+    description: `Write-only values that network rules name as ${secretPlaceholder("NAME")}, filled in at egress`,
+  },
   {
     name: "admin",
     description:

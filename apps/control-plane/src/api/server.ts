@@ -15,6 +15,7 @@ import type { ApiDeps } from "./api-deps.js";
 import { authenticate } from "./authentication.js";
 import { e2bLifecycleRoutes } from "./e2b/lifecycle-routes.js";
 import { e2bSandboxRoutes } from "./e2b/sandbox-routes.js";
+import { e2bSecretRoutes } from "./e2b/secret-routes.js";
 import { e2bSnapshotRoutes } from "./e2b/snapshot-routes.js";
 import { e2bTemplateRoutes, e2bTemplateUploadRoute } from "./e2b/template-routes.js";
 import { e2bUnimplementedRoutes } from "./e2b/unimplemented-routes.js";
@@ -29,6 +30,7 @@ import { execRoutes } from "./v1/exec-routes.js";
 import { fileJsonRoutes, fileRoutes } from "./v1/file-routes.js";
 import { hostAdminRoutes, hostAgentRoutes } from "./v1/host-routes.js";
 import { sandboxRoutes } from "./v1/sandbox-routes.js";
+import { secretRoutes } from "./v1/secret-routes.js";
 import { snapshotRoutes } from "./v1/snapshot-routes.js";
 import { sshKeyRoutes } from "./v1/ssh-key-routes.js";
 import { templateRoutes } from "./v1/template-routes.js";
@@ -206,6 +208,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       await v1.register(workspaceSshRoute, options);
       await v1.register(sshKeyRoutes, options);
       await v1.register(snapshotRoutes, options);
+      await v1.register(secretRoutes, options);
     },
     { prefix: "/v1" },
   );
@@ -218,6 +221,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     await e2b.register(e2bLifecycleRoutes, options);
     await e2b.register(e2bSnapshotRoutes, options);
     await e2b.register(e2bTemplateRoutes, options);
+    await e2b.register(e2bSecretRoutes, options);
     await e2b.register(e2bUnimplementedRoutes, options);
   });
   if (options.admin) {

@@ -60,6 +60,13 @@ test("WRENN_DEFAULT_INTERNET: Wrenn's default is none; true matches E2B", () => 
   );
 });
 
+test("WRENN_SECRETS: the secrets API is on unless the operator turns it off", () => {
+  expect(loadConfig({}).secrets).toBe(true);
+  expect(loadConfig({ WRENN_SECRETS: "off" }).secrets).toBe(false);
+  expect(loadConfig({ WRENN_SECRETS: "on" }).secrets).toBe(true);
+  expect(() => loadConfig({ WRENN_SECRETS: "maybe" })).toThrow(/WRENN_SECRETS must be/);
+});
+
 test("bad values are named", () => {
   expect(() => loadConfig({ WRENN_AGENT_URL: "ftp://x" })).toThrow(/WRENN_AGENT_URL/);
   expect(() => loadConfig({ DATABASE_URL: "mysql://x" })).toThrow(/DATABASE_URL/);

@@ -5,6 +5,7 @@ import {
   DEFAULT_FAILED_CREATE_VISIBLE_SECONDS,
   type OperationDeadlines,
 } from "../service/sandbox-service.js";
+import { DEFAULT_TEMPLATE_BUILD_LIMITS } from "../service/template-service.js";
 
 export interface ControlPlaneConfig {
   /** Address to listen on; port 0 picks a free one. */
@@ -22,6 +23,8 @@ export interface ControlPlaneConfig {
    * default: only their allowOut is reachable. True matches E2B (allow_internet_access: true).
    */
   defaultInternet?: boolean;
+  /** The /secrets API (WRENN_SECRETS, default on); off answers it with 403 secrets_disabled. */
+  secrets?: boolean;
   agentUrl: string;
   agentToken?: string;
   /** 32 bytes (hex or base64) sealing envd tokens; shared by control planes on one database. */
@@ -49,6 +52,10 @@ export interface ControlPlaneConfig {
   hostSilenceSeconds?: number;
   /** Lifetimes of host tokens; tests shorten them. */
   hostTokenLifetimes?: Partial<HostTokenLifetimes>;
+  /** Seconds a template build may run before it is stopped (WRENN_TEMPLATE_BUILD_TIMEOUT_S). */
+  templateBuildTimeoutSeconds?: number;
+  /** Template builds one owner may run at once (WRENN_TEMPLATE_BUILDS_PER_OWNER). */
+  templateBuildsPerOwner?: number;
 }
 
 export class ConfigError extends Error {}
@@ -84,8 +91,8 @@ function positiveInt(name: string, value: string | undefined, fallback: number):
 
 function bool(name: string, value: string | undefined, fallback: boolean): boolean {
   if (value === undefined || value === "") return fallback;
-  if (/^(true|1|yes)$/i.test(value)) return true;
-  if (/^(false|0|no)$/i.test(value)) return false;
+  if (/^(true|1|yes|on)$/i.test(value)) return true;
+  if (/^(false|0|no|off)$/i.test(value)) return false;
   throw new ConfigError(`${name} must be true or false, got ${JSON.stringify(value)}`);
 }
 
@@ -117,6 +124,7 @@ export function loadConfig(
     apiKey: nonEmpty(env.WRENN_API_KEY),
     domain: nonEmpty(env.WRENN_DOMAIN),
     defaultInternet: bool("WRENN_DEFAULT_INTERNET", env.WRENN_DEFAULT_INTERNET, false),
+    secrets: bool("WRENN_SECRETS", env.WRENN_SECRETS, true),
     agentUrl: url("WRENN_AGENT_URL", env.WRENN_AGENT_URL || "http://127.0.0.1:7070"),
     agentToken: nonEmpty(env.WRENN_AGENT_TOKEN),
     secretKey: nonEmpty(env.WRENN_SECRET_KEY),
@@ -140,6 +148,16 @@ export function loadConfig(
     schedulerPolicy: schedulerPolicy(env.WRENN_SCHEDULER),
     schedulerSampleK: positiveInt("WRENN_SCHEDULER_K", env.WRENN_SCHEDULER_K, 2),
     hostSilenceSeconds: positiveInt("WRENN_HOST_SILENCE_S", env.WRENN_HOST_SILENCE_S, 90),
+    templateBuildTimeoutSeconds: positiveInt(
+      "WRENN_TEMPLATE_BUILD_TIMEOUT_S",
+      env.WRENN_TEMPLATE_BUILD_TIMEOUT_S,
+      DEFAULT_TEMPLATE_BUILD_LIMITS.timeoutSeconds,
+    ),
+    templateBuildsPerOwner: positiveInt(
+      "WRENN_TEMPLATE_BUILDS_PER_OWNER",
+      env.WRENN_TEMPLATE_BUILDS_PER_OWNER,
+      DEFAULT_TEMPLATE_BUILD_LIMITS.perOwner,
+    ),
     backgroundLoops: true,
   };
 }

@@ -58,6 +58,7 @@ describe.each(DATABASE_KINDS)("migrations on %s", (kind) => {
           "sandboxes",
           "schema_migrations",
           "snapshots",
+          "secrets",
           "ssh_keys",
           "templates",
           "workspaces",

@@ -6,6 +6,7 @@ import {
   AGENT_TOKEN_HEADER,
   ERROR_CODE_HEADER,
   egressProxyToWire,
+  egressRulesToWire,
   FILES_RESCUE_LIMITS,
   FORWARD_PORT_HEADER,
   FORWARD_SANDBOX_HEADER,
@@ -35,8 +36,6 @@ export interface ConnectHostClientOptions {
   token?: string;
   /** Create waits for a boot and envd; everything else should be quick. */
   createTimeoutMs?: number;
-  /** How long a template build may run (default one hour). */
-  buildTimeoutMs?: number;
   callTimeoutMs?: number;
 }
 
@@ -89,6 +88,7 @@ function toAgentSandbox(s: ProtoSandbox | undefined): AgentSandbox {
         ? { pauseMode: "freeze" as const }
         : {}),
     ...(s.mounts.length > 0 ? { mounts: s.mounts.map((m) => m.sandboxPath) } : {}),
+    ...(s.tunnelPort > 0 ? { tunnelPort: s.tunnelPort } : {}),
   };
 }
 
@@ -140,6 +140,7 @@ export function createConnectHostClient(options: ConnectHostClientOptions): Host
               allowOut: r.allowOut,
               denyOut: r.denyOut,
               egressProxy: egressProxyToWire(r.egressProxy, true),
+              rules: egressRulesToWire(r.rules),
             },
             envdAccessToken: r.envdAccessToken,
             mounts: r.mounts.map((m) => ({
@@ -190,13 +191,30 @@ export function createConnectHostClient(options: ConnectHostClientOptions): Host
             await client.updateSandboxNetwork(
               {
                 sandboxId,
-                network: { ...network, egressProxy: egressProxyToWire(network.egressProxy, true) },
+                network: {
+                  ...network,
+                  rules: egressRulesToWire(network.rules),
+                  egressProxy: egressProxyToWire(network.egressProxy, true),
+                },
               },
               quick,
             )
           ).sandbox,
         ),
       ),
+    openWorkspaceTunnel: (sandboxId) =>
+      call(async () => {
+        const t = await client.openWorkspaceTunnel({ sandboxId }, quick);
+        return {
+          port: t.port,
+          serverPublicKey: t.serverPublicKey,
+          clientPrivateKey: t.clientPrivateKey,
+        };
+      }),
+    closeWorkspaceTunnel: (sandboxId) =>
+      call(async () => {
+        await client.closeWorkspaceTunnel({ sandboxId }, quick);
+      }),
     sandboxStats: (sandboxId) =>
       call(async () => {
         const stats = (await client.getSandboxStats({ sandboxId }, quick)).stats;
@@ -246,7 +264,7 @@ export function createConnectHostClient(options: ConnectHostClientOptions): Host
           builtAt: t.builtAt ? timestampDate(t.builtAt).toISOString() : null,
         })),
       ),
-    buildTemplateFromImage: (r, onProgress) =>
+    buildTemplateFromImage: (r, onProgress, signal) =>
       call(async () => {
         for await (const res of client.buildTemplate(
           {
@@ -265,7 +283,8 @@ export function createConnectHostClient(options: ConnectHostClientOptions): Host
             force: r.force === true,
             cacheScope: r.cacheScope ?? "",
           },
-          { timeoutMs: options.buildTimeoutMs ?? 3_600_000 },
+          // No deadline of its own: the template service's time limit aborts `signal`.
+          { timeoutMs: 0, ...(signal ? { signal } : {}) },
         )) {
           if (res.event.case === "progress") {
             onProgress(res.event.value.phase, res.event.value.message);

@@ -27,6 +27,15 @@ export interface AgentSandbox {
   pauseMode?: "checkpoint" | "freeze";
   /** Where host directories are mounted inside it (absent: none). */
   mounts?: string[];
+  /** The UDP port of its workspace WireGuard endpoint on the host (absent: none). */
+  tunnelPort?: number;
+}
+
+/** A workspace's WireGuard endpoint as its host made it; the client key is given only once. */
+export interface AgentTunnel {
+  port: number;
+  serverPublicKey: string;
+  clientPrivateKey: string;
 }
 
 export interface AgentCreateRequest {
@@ -42,6 +51,8 @@ export interface AgentCreateRequest {
   denyOut: string[];
   /** With its password in clear: only ever sent to the agent. */
   egressProxy?: EgressProxyConfig;
+  /** Header rules with their placeholders already resolved (secret values: never logged). */
+  rules?: EgressPolicy["rules"];
   envdAccessToken: string;
   /** Host directories to bind into the sandbox (the agent checks them against its roots). */
   mounts: SandboxMountSpec[];
@@ -130,6 +141,10 @@ export interface HostClient {
   /** Replaces the whole egress policy of a live sandbox (E2B's PUT /sandboxes/{id}/network). */
   updateSandboxNetwork(sandboxId: string, network: EgressPolicy): Promise<AgentSandbox>;
   sandboxStats(sandboxId: string): Promise<AgentSandboxStats>;
+  /** Claims (or keeps) the sandbox's WireGuard port and makes new keys for both ends. */
+  openWorkspaceTunnel(sandboxId: string): Promise<AgentTunnel>;
+  /** Frees the port; succeeds when there is none. */
+  closeWorkspaceTunnel(sandboxId: string): Promise<void>;
   hostStatus(): Promise<AgentHostStatus>;
   heartbeat(controlPlaneId: string): Promise<AgentHeartbeat>;
   listTemplates(): Promise<HostTemplate[]>;
@@ -154,6 +169,8 @@ export interface HostClient {
       cacheScope?: string;
     },
     onProgress: (step: string, message: string) => void,
+    /** Stops the build on the host (cancel, time limit): it fails with template_build_cancelled. */
+    signal?: AbortSignal,
   ): Promise<void>;
   /** Removes an image template; refused with template_in_use while sandboxes use it. */
   deleteTemplate(name: string): Promise<void>;

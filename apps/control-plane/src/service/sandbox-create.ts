@@ -18,6 +18,7 @@ import { enforceCreateRate, enforcePools } from "./quota.js";
 import { type CreateSandboxInput, normalizeCreate } from "./sandbox-input.js";
 import { describe, SEMVER, type ServiceCore } from "./sandbox-service-core.js";
 import type { OwnedSandbox, Principal } from "./sandbox-types.js";
+import { resolveEgressRules } from "./secret-resolver.js";
 import { snapshotSourceFor } from "./snapshot-service.js";
 
 // Create: validation, quota, placement on a host and the agent call, with the row reporting each
@@ -49,6 +50,8 @@ export async function createSandbox(
       "only an admin API key may mount host directories",
     );
   }
+  // Placeholders are filled in before anything is made: a missing secret creates nothing.
+  const rules = await resolveEgressRules(core.secrets, principal.ownerId, spec.network.rules);
   const began = performance.now();
   const placement = await core.options.scheduler.place({
     template: spec.template,
@@ -116,6 +119,7 @@ export async function createSandbox(
       allowOut: spec.network.allowOut,
       denyOut: spec.network.denyOut,
       ...(spec.egressProxy ? { egressProxy: spec.egressProxy } : {}),
+      ...(rules ? { rules } : {}),
       envdAccessToken: token,
       mounts: spec.mounts,
       ...(snap ? { fromSnapshot: snap.id } : {}),

@@ -24,9 +24,11 @@ export interface CreateSandboxInput {
   timeoutSeconds?: number;
   autoPause?: boolean;
   allowInternet?: boolean;
-  network?: Omit<Partial<EgressRules>, "allowPublicTraffic" | "egressProxy"> & {
+  network?: Omit<Partial<EgressRules>, "allowPublicTraffic" | "egressProxy" | "rules"> & {
     allowPublicTraffic?: boolean;
+    /** Both checked by the contract (checkEgressPolicy). */
     egressProxy?: unknown;
+    rules?: unknown;
   };
   mounts?: Array<{ hostPath: string; path: string; readOnly?: boolean }>;
   /** Restore this snapshot (its template, sizes and host win over the input's). */
@@ -90,23 +92,26 @@ export function normalizeCreate(
 export function egressOf(
   input: {
     allowInternet?: boolean;
-    network?: Omit<Partial<EgressRules>, "allowPublicTraffic" | "egressProxy"> & {
+    network?: Omit<Partial<EgressRules>, "allowPublicTraffic" | "egressProxy" | "rules"> & {
       allowPublicTraffic?: boolean;
+      /** Both checked by the contract (checkEgressPolicy). */
       egressProxy?: unknown;
+      rules?: unknown;
     };
   },
   defaults: Pick<SandboxDefaults, "allowInternet">,
 ): { allowInternet: boolean; network: EgressRules; egressProxy?: EgressProxyConfig } {
-  const { allowInternet, allowOut, denyOut, egressProxy } = checkEgressPolicy({
+  const { allowInternet, allowOut, denyOut, egressProxy, rules } = checkEgressPolicy({
     allowInternet: input.allowInternet ?? defaults.allowInternet,
     allowOut: input.network?.allowOut,
     denyOut: input.network?.denyOut,
     egressProxy: input.network?.egressProxy,
+    rules: input.network?.rules,
   });
   const inbound = input.network?.allowPublicTraffic === false ? { allowPublicTraffic: false } : {};
   return {
     allowInternet,
-    network: { allowOut, denyOut, ...inbound } as EgressRules,
+    network: { allowOut, denyOut, ...inbound, ...(rules ? { rules } : {}) } as EgressRules,
     ...(egressProxy ? { egressProxy } : {}),
   };
 }

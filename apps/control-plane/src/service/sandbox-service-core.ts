@@ -15,6 +15,7 @@ import { SANDBOX_ID_PATTERN } from "./ids.js";
 import type { Actor, OperationDeadlines, SandboxServiceOptions } from "./sandbox-service-types.js";
 import { DEFAULT_DEADLINES } from "./sandbox-service-types.js";
 import { type OwnedSandbox, ownerScope, type Principal } from "./sandbox-types.js";
+import { NO_SECRETS, type SecretResolver } from "./secret-resolver.js";
 
 export const SEMVER = /^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/;
 
@@ -34,9 +35,13 @@ export class ServiceCore {
   /** Running sandboxes' rows for the proxy's per-request look-up (endpoint-cache.ts). */
   readonly endpoints = new EndpointCache();
 
+  /** Fills network.rules' placeholders (the secrets store; none wired: placeholders refused). */
+  readonly secrets: SecretResolver;
+
   constructor(readonly options: SandboxServiceOptions) {
     this.deadlines = options.deadlines ?? DEFAULT_DEADLINES;
     this.settleTimeoutMs = options.settleTimeoutMs ?? 30_000;
+    this.secrets = options.secrets ?? NO_SECRETS;
   }
 
   owned(principal: Principal, id: string): Promise<SandboxRecord | null> {

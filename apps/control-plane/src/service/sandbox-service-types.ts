@@ -7,6 +7,7 @@ import type { TokenCipher } from "../secrets/token-cipher.js";
 import type { AuditLog } from "./audit-log.js";
 import type { SandboxDefaults } from "./limits.js";
 import type { Principal, Sandbox, SandboxState } from "./sandbox-types.js";
+import type { SecretResolver } from "./secret-resolver.js";
 import type { TemplateService } from "./template-service.js";
 
 // The sandbox service's options and result shapes, apart so the facade and each operation file
@@ -45,6 +46,8 @@ export interface SandboxServiceOptions {
    * (WRENN_FAILED_CREATE_VISIBLE_SECONDS); after that only a list asking for state error shows it.
    */
   failedCreateVisibleSeconds?: number;
+  /** Resolves `${e2b.secrets.NAME}` in network.rules (the /secrets store). */
+  secrets?: SecretResolver;
 }
 
 /** How long a failed create stays in default lists unless configured otherwise. */

@@ -16,6 +16,7 @@ import {
   type Sandbox,
   type SandboxState,
 } from "./sandbox-types.js";
+import { resolveEgressRules } from "./secret-resolver.js";
 
 // Changes to a live sandbox that are not state transitions: its timeout and its egress rules.
 
@@ -66,11 +67,15 @@ export async function updateSandboxNetwork(
   id: string,
   input: {
     allowInternet?: boolean;
-    network?: Pick<Partial<EgressRules>, "allowOut" | "denyOut"> & { egressProxy?: unknown };
+    network?: Pick<Partial<EgressRules>, "allowOut" | "denyOut"> & {
+      egressProxy?: unknown;
+      rules?: unknown;
+    };
   },
 ): Promise<Sandbox> {
   const { egressProxy, ...egress } = validated(() => egressOf(input, core.options.defaults));
   Object.assign(egress.network, sealEgressProxy(egressProxy, core.options.cipher));
+  const { rules: written, ...lists } = egress.network;
   if (!SANDBOX_ID_PATTERN.test(id)) throw sandboxNotFound(id);
   const row = await core.waitWhileInFlight(ownerScope(principal), id);
   if (!row || row.state === "stopped") throw sandboxNotFound(id);
@@ -84,19 +89,24 @@ export async function updateSandboxNetwork(
     action: "sandbox.network",
     sandboxId: id,
     outcome: "ok",
-    // The proxy's address and user name only: an audit record is no place for secrets.
+    // The proxy's address and user name only, the rules' domains only: an audit record is no
+    // place for secrets (header values, even written ones, included).
     detail: {
       allowInternet: egress.allowInternet,
-      ...egress.network,
+      ...lists,
       egressProxy: egressProxyView(egressProxy),
+      ...(written ? { ruleDomains: Object.keys(written) } : {}),
     },
   };
   try {
+    // Resolved for the row's owner (an admin acting on it changes the owner's sandbox).
+    const rules = await resolveEgressRules(core.secrets, row.ownerId, written);
     await core.clientFor(row).updateSandboxNetwork(id, {
       allowInternet: egress.allowInternet,
       allowOut: egress.network.allowOut,
       denyOut: egress.network.denyOut,
       ...(egressProxy ? { egressProxy } : {}),
+      ...(rules ? { rules } : {}),
     });
   } catch (error) {
     await core.options.audit.record({

@@ -1,4 +1,5 @@
 import type {
+  EgressHeaderRules,
   Resources,
   SandboxErrorReason,
   SandboxState,
@@ -30,6 +31,11 @@ export interface EgressRules {
   allowPublicTraffic?: false;
   /** E2B's egressProxy (SOCKS5), its password sealed (see egress-proxy-seal.ts). */
   egressProxy?: StoredEgressProxy;
+  /**
+   * Header rules per domain as the caller wrote them (E2B's network.rules): placeholders kept,
+   * never their values; filled in only on the way to the agent (resolveEgressRules).
+   */
+  rules?: EgressHeaderRules;
 }
 
 /** An egressProxy as stored: never the password in clear. */

@@ -186,7 +186,11 @@ export class SnapshotService {
             timeoutSeconds: input.timeoutSeconds,
             metadata: row.metadata,
             allowInternet: row.allowInternet,
-            network: { allowOut: row.network.allowOut, denyOut: row.network.denyOut },
+            network: {
+              allowOut: row.network.allowOut,
+              denyOut: row.network.denyOut,
+              rules: row.network.rules,
+            },
           });
           outcomes[i] = { sandbox };
         } catch (error) {

@@ -6,7 +6,6 @@ import {
   checkTemplateSteps,
   type Template,
   type TemplateBuild,
-  type TemplateLogEntry,
 } from "@wrenn/contract";
 import type { Logger } from "pino";
 import type { Database } from "../db/database.js";
@@ -14,7 +13,6 @@ import { HostError } from "../hosts/host-client.js";
 import type { HostRegistry } from "../hosts/host-registry.js";
 import type { Scheduler } from "../scheduler/scheduler.js";
 import {
-  appendLogs,
   beginBuild,
   deleteTemplateRow,
   findTemplate,
@@ -27,6 +25,8 @@ import {
 import { ServiceError, validated } from "./errors.js";
 import { fromHostError } from "./sandbox-service.js";
 import type { Principal } from "./sandbox-types.js";
+import { buildLogWriter } from "./template-build-log.js";
+import { BuildStops, stoppedError } from "./template-build-stops.js";
 import { TemplateFiles } from "./template-files.js";
 
 /** How long create waits for the image to be found before answering 202 (then: async). */
@@ -34,6 +34,11 @@ const RESOLVE_WAIT_MS = 120_000;
 const DEFAULT_BUILD = { vcpus: 2, memoryMb: 1024 };
 /** How long an E2B build reserved by POST /v3/templates waits for its start (uploads first). */
 const RESERVATION_TTL_MS = 2 * 3_600_000;
+
+/** The operator's defaults: WRENN_TEMPLATE_BUILD_TIMEOUT_S and WRENN_TEMPLATE_BUILDS_PER_OWNER. */
+export const DEFAULT_TEMPLATE_BUILD_LIMITS = { timeoutSeconds: 3600, perOwner: 2 };
+/** How long cancel waits for the host to stop the build before answering. */
+const CANCEL_WAIT_MS = 60_000;
 
 /** The host agent's names for builds from images; never valid as a template a caller names. */
 const HOST_TEMPLATE_NAME = /^t-[0-9a-f]{8}$/;
@@ -60,6 +65,8 @@ export interface TemplateServiceOptions {
   logger: Logger;
   /** Where COPY steps' uploads are kept (template-files.ts). */
   filesDir: string;
+  /** A build's time limit and how many one owner may run at once. */
+  limits?: { timeoutSeconds: number; perOwner: number };
 }
 
 /**
@@ -84,9 +91,13 @@ export class TemplateService {
   >();
 
   readonly files: TemplateFiles;
+  private readonly limits: { timeoutSeconds: number; perOwner: number };
+  private readonly stops: BuildStops;
 
   constructor(private readonly options: TemplateServiceOptions) {
     this.files = new TemplateFiles(options.filesDir);
+    this.limits = options.limits ?? DEFAULT_TEMPLATE_BUILD_LIMITS;
+    this.stops = new BuildStops(this.limits.timeoutSeconds);
   }
 
   async create(principal: Principal, body: TemplateBuildRequest): Promise<Template> {
@@ -132,10 +143,20 @@ export class TemplateService {
       memoryMb: body.memoryMB ?? DEFAULT_BUILD.memoryMb,
       hostId: placement.hostId,
       buildingHostTemplate: hostTemplate,
+      maxBuilding: this.limits.perOwner,
     });
     if (!row) {
-      throw new ServiceError("template_building", `template ${name}:${tag} is being built`);
+      const existing = await findTemplate(this.options.db, principal.ownerId, name, tag);
+      if (existing?.status === "building") {
+        throw new ServiceError("template_building", `template ${name}:${tag} is being built`);
+      }
+      throw new ServiceError(
+        "too_many_template_builds",
+        `you have ${this.limits.perOwner} template builds running already (WRENN_TEMPLATE_BUILDS_PER_OWNER); wait for one or cancel it: wrenn template cancel NAME`,
+      );
     }
+    const signal = this.stops.begin(row.id);
+    const template = `${name}:${tag}`;
 
     // The build runs on; create answers once the image was found in its registry (so a wrong
     // name, credentials or registry is a 4xx here) or the build ended.
@@ -143,7 +164,7 @@ export class TemplateService {
     const found = new Promise<void>((r) => {
       resolved = r;
     });
-    const log = this.logWriter(row.id);
+    const log = buildLogWriter(this.options.db, row.id);
     const build = placement.client
       .buildTemplateFromImage(
         {
@@ -165,11 +186,17 @@ export class TemplateService {
           if (step !== "resolve" && step !== "wait") resolved();
           log.add(step, message);
         },
+        signal,
       )
       .then(
         () => ({ ok: true as const }),
         (error: unknown) => ({ ok: false as const, error }),
-      );
+      )
+      // A stopped build's record says why it was stopped, whatever the host answered.
+      .then((result) => {
+        const stopped = this.stops.end(row.id, template);
+        return stopped ? { ok: false as const, error: stopped } : result;
+      });
     const outcome = await Promise.race([
       build,
       found.then(() => undefined),
@@ -178,8 +205,11 @@ export class TemplateService {
     if (outcome && !outcome.ok) {
       const failure = this.describeFailure(outcome.error, "build the template");
       await log.flush();
-      // Refused before anything was built: the request changes nothing.
-      if (row.hostTemplate === null) await deleteTemplateRow(this.options.db, row.id);
+      // Refused before anything was built: the request changes nothing. A stopped build keeps
+      // its record, which says who or what stopped it.
+      const stopped =
+        failure.code === "template_build_cancelled" || failure.code === "template_build_timed_out";
+      if (row.hostTemplate === null && !stopped) await deleteTemplateRow(this.options.db, row.id);
       else
         await finishBuild(this.options.db, row.id, {
           ok: false,
@@ -333,6 +363,39 @@ export class TemplateService {
     };
   }
 
+  /**
+   * Stops the running build of `name[:tag]` and answers once it has ended (at most
+   * CANCEL_WAIT_MS), with the template as the build left it: status error,
+   * template_build_cancelled. The host kills the running step; nothing of the build stays.
+   * A build this process does not follow (its control plane restarted, so nothing follows it
+   * and the host has stopped it) is recorded as cancelled at once.
+   */
+  async cancel(principal: Principal, nameTag: string): Promise<Template> {
+    const row = await this.find(principal, nameTag);
+    const template = `${row.name}:${row.tag}`;
+    if (row.status !== "building") {
+      throw new ServiceError(
+        "template_not_building",
+        `template ${template} has no build running (its status is ${row.status})`,
+      );
+    }
+    if (this.stops.stop(row.id, "cancelled")) {
+      const ended = this.running.get(row.id);
+      if (ended) {
+        await Promise.race([ended, new Promise((r) => setTimeout(r, CANCEL_WAIT_MS).unref())]);
+      }
+    } else {
+      const failure = stoppedError("cancelled", template, this.limits.timeoutSeconds);
+      await finishBuild(this.options.db, row.id, {
+        ok: false,
+        code: failure.code,
+        message: failure.message,
+        step: row.step,
+      });
+    }
+    return this.get(principal, nameTag);
+  }
+
   async delete(principal: Principal, nameTag: string): Promise<void> {
     const row = await this.find(principal, nameTag);
     if (row.status === "building") {
@@ -400,38 +463,6 @@ export class TemplateService {
     if (error instanceof ServiceError) return error;
     if (error instanceof HostError) return fromHostError(error, operation);
     return new ServiceError("internal_error", String(error));
-  }
-
-  /** Log lines of one build, written in batches (a pull can print many). */
-  private logWriter(id: string) {
-    let pending: TemplateLogEntry[] = [];
-    let chain = Promise.resolve();
-    let step = "queued";
-    let timer: NodeJS.Timeout | undefined;
-    const flush = () => {
-      if (timer) clearTimeout(timer);
-      timer = undefined;
-      const batch = pending;
-      pending = [];
-      const at = step;
-      chain = chain
-        .then(() =>
-          batch.length > 0 || at ? appendLogs(this.options.db, id, at, batch) : undefined,
-        )
-        .catch(() => {});
-      return chain;
-    };
-    return {
-      get step() {
-        return step;
-      },
-      add(s: string, message: string) {
-        step = s;
-        pending.push({ timestamp: new Date().toISOString(), level: "info", step: s, message });
-        timer ??= setTimeout(flush, 250);
-      },
-      flush,
-    };
   }
 }
 

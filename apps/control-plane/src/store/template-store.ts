@@ -86,6 +86,11 @@ export async function listTemplates(db: Queryable, ownerId: string): Promise<Tem
  * Starts a build: a new row, or the existing one of this name:tag when no build of it runs
  * (its last good build stays usable meanwhile). Undefined when a build of it is running.
  */
+/**
+ * Starts a build of `name:tag`: a new row, or the existing one set building again. Nothing
+ * (undefined) when that template is being built already, or when the owner already runs
+ * `maxBuilding` builds; the count is in the same statement as the insert.
+ */
 export async function beginBuild(
   db: Queryable,
   t: {
@@ -98,12 +103,14 @@ export async function beginBuild(
     memoryMb: number;
     hostId: string;
     buildingHostTemplate: string;
+    maxBuilding: number;
   },
 ): Promise<TemplateRecord | undefined> {
   const r = await db.query(
     `INSERT INTO templates (id, owner_id, name, tag, from_image, status, step, vcpus, memory_mb,
        host_id, building_host_template)
-     VALUES ($1, $2, $3, $4, $5, 'building', 'queued', $6, $7, $8, $9)
+     SELECT $1, $2, $3, $4, $5, 'building', 'queued', $6, $7, $8, $9
+     WHERE (SELECT count(*) FROM templates WHERE owner_id = $2 AND status = 'building') < $10
      ON CONFLICT (owner_id, name, tag) DO UPDATE SET
        from_image = EXCLUDED.from_image, status = 'building', step = 'queued',
        error_code = NULL, error_message = NULL, error_step = NULL, vcpus = EXCLUDED.vcpus,
@@ -121,6 +128,7 @@ export async function beginBuild(
       t.memoryMb,
       t.hostId,
       t.buildingHostTemplate,
+      t.maxBuilding,
     ],
   );
   return r.rows[0] ? toTemplateRecord(r.rows[0]) : undefined;

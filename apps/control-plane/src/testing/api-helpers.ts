@@ -37,7 +37,7 @@ export async function createSandbox(
  * monitor legitimately refreshes them.
  */
 export async function snapshot(db: Queryable): Promise<string> {
-  const tables = ["owners", "api_keys", "sandboxes", "audit_events"];
+  const tables = ["owners", "api_keys", "sandboxes", "audit_events", "secrets"];
   const parts: string[] = [];
   for (const table of tables) {
     const rows = await db.query(`SELECT * FROM ${table} ORDER BY 1`);

@@ -13,10 +13,10 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import {
   ContractError,
   checkAgentCreate,
+  checkEgressPolicyWire,
   checkRuntimeAvailable,
   checkStoppedFilesRead,
   checkTemplateCacheScope,
-  checkWireEgressPolicy,
   ERROR_CODE_HEADER,
   type ErrorCode,
   grpcCodeOf,
@@ -46,6 +46,7 @@ export interface FakeSandbox
     | "allowOut"
     | "denyOut"
     | "egressProxy"
+    | "rules"
     | "envdAccessToken"
   > {
   id: string;
@@ -281,6 +282,7 @@ export class FakeHostAgent {
           allowOut: checked.network.allowOut,
           denyOut: checked.network.denyOut,
           ...(checked.network.egressProxy ? { egressProxy: checked.network.egressProxy } : {}),
+          ...(checked.network.rules ? { rules: checked.network.rules } : {}),
           envdAccessToken: req.envdAccessToken,
           error: "",
         };
@@ -322,9 +324,9 @@ export class FakeHostAgent {
         await this.enter("updateSandboxNetwork", ctx, req.sandboxId);
         const s = this.find(req.sandboxId);
         // The contract's rules, as the real agent runs them, refused the way it refuses.
-        let network: ReturnType<typeof checkWireEgressPolicy>;
+        let network: ReturnType<typeof checkEgressPolicyWire>;
         try {
-          network = checkWireEgressPolicy(req.network);
+          network = checkEgressPolicyWire(req.network);
         } catch (err) {
           if (err instanceof ContractError) throw refusal(err.code, err.message);
           throw err;
@@ -333,6 +335,7 @@ export class FakeHostAgent {
         s.allowOut = network.allowOut;
         s.denyOut = network.denyOut;
         s.egressProxy = network.egressProxy;
+        s.rules = network.rules;
         return { sandbox: this.toProto(s) };
       },
       getSandboxStats: async (req, ctx) => {

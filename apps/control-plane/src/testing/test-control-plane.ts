@@ -1,7 +1,9 @@
 // Starts a control plane on a fresh database next to a fake host agent, for API tests.
+import { Writable } from "node:stream";
 import { pino } from "pino";
 import type { ControlPlaneConfig } from "../config/config.js";
 import { type ControlPlane, startControlPlane } from "../control-plane.js";
+import type { SecretResolver } from "../service/secret-resolver.js";
 import { FakeHostAgent, type FakeHostAgentOptions } from "./fake-host-agent.js";
 import type { DatabaseTarget } from "./test-databases.js";
 
@@ -33,6 +35,7 @@ export async function startTestStack(
     agent?: FakeHostAgentOptions;
     agentToken?: string;
     config?: Partial<ControlPlaneConfig>;
+    secrets?: SecretResolver;
   } = {},
 ): Promise<TestStack> {
   const agent = new FakeHostAgent({ ...options.agent, token: options.agentToken });
@@ -54,7 +57,10 @@ export async function startTestStack(
   };
   const logger = pino({ level: process.env.WRENN_TEST_LOG ?? "silent" });
   const stack: TestStack = {
-    cp: await startControlPlane(config, { logger }),
+    cp: await startControlPlane(config, {
+      logger,
+      ...(options.secrets ? { secrets: options.secrets } : {}),
+    }),
     agent,
     config,
     async call(method, path, o = {}) {
@@ -84,4 +90,21 @@ export async function startTestStack(
     },
   };
   return stack;
+}
+
+/**
+ * Swaps the stack's control plane for one that logs everything (trace level) into the returned
+ * array: for tests that check what never reaches the log (keys, secrets' values).
+ */
+export async function captureLogs(stack: TestStack): Promise<string[]> {
+  const lines: string[] = [];
+  await stack.cp.close();
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      lines.push(chunk.toString());
+      done();
+    },
+  });
+  stack.cp = await startControlPlane(stack.config, { logger: pino({ level: "trace" }, sink) });
+  return lines;
 }

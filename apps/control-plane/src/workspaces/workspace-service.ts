@@ -4,12 +4,15 @@ import {
   errorMessage,
   isWorkspaceNameShape,
   WORKSPACE_IDLE_SUSPEND_SECONDS,
+  WORKSPACE_TUNNEL,
   type WorkspaceState,
   workspaceStateOf,
 } from "@wrenn/contract";
 import type { Queryable } from "../db/database.js";
+import { type AgentSandbox, HostError } from "../hosts/host-client.js";
 import type { HostRegistry } from "../hosts/host-registry.js";
 import { ServiceError, validated } from "../service/errors.js";
+import { fromHostError } from "../service/host-refusal.js";
 import type { SandboxService } from "../service/sandbox-service.js";
 import type { Principal, Sandbox } from "../service/sandbox-types.js";
 import {
@@ -126,19 +129,61 @@ export class WorkspaceService {
       throw error;
     }
     const linked = (await setWorkspaceSandbox(this.options.db, row.id, sandbox.id)) ?? row;
+    let clientConfig: ClientConfigView;
+    try {
+      clientConfig = await this.openTunnel(linked.name, sandbox);
+    } catch (error) {
+      // No endpoint (no free port, say), no workspace: nothing is left half made.
+      await this.options.sandboxes.destroy(principal, sandbox.id).catch(() => {});
+      await deleteWorkspace(this.options.db, row.id);
+      throw error;
+    }
     const workspace = await this.view(linked, sandbox);
+    return { workspace, clientConfig };
+  }
+
+  /**
+   * New WireGuard keys for both ends (same port): the old client config stops working. The new
+   * client private key is in the answer, once, as at create.
+   */
+  async rotate(principal: Principal, name: unknown): Promise<ClientConfigView> {
+    const row = await this.find(principal, name);
+    const sandbox = await this.sandboxOf(principal, row);
+    this.refuseStopped(row, sandbox);
+    return this.openTunnel(row.name, sandbox);
+  }
+
+  /** The host makes both key pairs; its client private key passes through, never stored. */
+  private async openTunnel(name: string, sandbox: Sandbox): Promise<ClientConfigView> {
+    if (!sandbox.hostId) {
+      throw new ServiceError("sandbox_busy", `workspace ${name} has no host yet; try again`);
+    }
+    const tunnel = await this.options.registry
+      .client(sandbox.hostId)
+      .openWorkspaceTunnel(sandbox.id)
+      .catch((error: unknown) => {
+        throw error instanceof HostError ? fromHostError(error, "open a WireGuard port") : error;
+      });
     return {
-      workspace,
-      // WireGuard is not set up yet (issue 15's next slice): the tunnel fields stay empty.
-      clientConfig: {
-        name: workspace.name,
-        endpoint: "",
-        privateKey: "",
-        peerPublicKey: "",
-        tunnelIp: "",
-        agentIp: "",
-      },
+      name,
+      endpoint: `${this.endpointHost(sandbox.hostId)}:${tunnel.port}`,
+      privateKey: tunnel.clientPrivateKey,
+      peerPublicKey: tunnel.serverPublicKey,
+      tunnelIp: WORKSPACE_TUNNEL.clientCidr,
+      agentIp: WORKSPACE_TUNNEL.agentIp,
     };
+  }
+
+  /** The host's address as the control plane reaches it (its registered URL's host). */
+  private endpointHost(hostId: string): string {
+    const url = this.options.registry.all().find((h) => h.id === hostId)?.url ?? "";
+    let host = "";
+    try {
+      host = new URL(url).hostname;
+    } catch {
+      // A unix-socket agent has no network address: the laptop must be on the host itself.
+    }
+    return host || "127.0.0.1";
   }
 
   async get(principal: Principal, name: unknown): Promise<WorkspaceView> {
@@ -210,7 +255,17 @@ export class WorkspaceService {
   /** Destroys its sandbox, then forgets it; the name is free afterwards. */
   async destroy(principal: Principal, name: unknown): Promise<void> {
     const row = await this.find(principal, name);
-    if (row.sandboxId) await this.options.sandboxes.destroy(principal, row.sandboxId);
+    if (row.sandboxId) {
+      // Its port is free at once (the host also frees it when the sandbox goes, whoever ends it).
+      const sandbox = await this.options.sandboxes.get(principal, row.sandboxId).catch(() => null);
+      if (sandbox?.hostId) {
+        await this.options.registry
+          .client(sandbox.hostId)
+          .closeWorkspaceTunnel(sandbox.id)
+          .catch(() => {});
+      }
+      await this.options.sandboxes.destroy(principal, row.sandboxId);
+    }
     await deleteWorkspace(this.options.db, row.id);
   }
 
@@ -286,6 +341,7 @@ export class WorkspaceService {
             .catch(() => null)
         : null);
     const state: WorkspaceState = sandbox ? workspaceStateOf(sandbox.state) : "created";
+    const agent = sandbox ? await this.onHost(sandbox) : null;
     return {
       name: row.name,
       state,
@@ -293,22 +349,20 @@ export class WorkspaceService {
       vcpus: row.vcpus,
       memoryMb: row.memoryMb,
       diskGb: row.diskGb,
-      hostPort: 0,
-      vmIp: sandbox && state === "running" ? await this.addressOf(sandbox) : "",
+      hostPort: agent?.tunnelPort ?? 0,
+      vmIp: state === "running" ? (agent?.address ?? "") : "",
       sandboxId: row.sandboxId ?? "",
       createdAt: row.createdAt,
     };
   }
 
-  /** The sandbox's address on its host, as the host reports it ("" if it cannot say). */
-  private async addressOf(sandbox: Sandbox): Promise<string> {
-    if (!sandbox.hostId) return "";
+  /** The sandbox as its host reports it (its address, its tunnel port); null if it cannot say. */
+  private async onHost(sandbox: Sandbox): Promise<AgentSandbox | null> {
+    if (!sandbox.hostId) return null;
     try {
-      return (
-        (await this.options.registry.client(sandbox.hostId).getSandbox(sandbox.id))?.address ?? ""
-      );
+      return await this.options.registry.client(sandbox.hostId).getSandbox(sandbox.id);
     } catch {
-      return "";
+      return null;
     }
   }
 }

@@ -3,11 +3,11 @@ import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@co
 import {
   ContractError,
   checkAgentCreate,
+  checkEgressPolicyWire,
   checkRuntimeAvailable,
   checkSnapshotId,
   checkTemplateCacheScope,
   checkTemplateSteps,
-  checkWireEgressPolicy,
   ERROR_CODE_HEADER,
   type ErrorCode,
   egressProxyToWire,
@@ -21,6 +21,7 @@ import {
   type ReadStoppedFilesRequest,
   SandboxState,
 } from "@wrenn/proto/hostagent";
+import { withoutRules } from "../network/policy.js";
 import type { DiskReader } from "../rescue/disk-reader.js";
 import { AgentError, type AgentErrorCode } from "../sandboxes/errors.js";
 import type { Phase } from "../sandboxes/record.js";
@@ -30,6 +31,7 @@ import type { TemplateBuilder } from "../templates/builder.js";
 import { ImageBuildError, type ImageTemplateBuilder } from "../templates/image-builder.js";
 import { ImageRootError } from "../templates/image-root.js";
 import type { InstalledTemplate, TemplateStore } from "../templates/store.js";
+import type { WireguardTunnels } from "../workspaces/wg-tunnels.js";
 import { hostReport } from "./host-report.js";
 
 export interface ServiceDeps {
@@ -46,6 +48,8 @@ export interface ServiceDeps {
   dataDir: string;
   /** Reads the disk of failed sandboxes (ReadStoppedFiles). */
   diskReader: DiskReader;
+  /** Workspaces' WireGuard endpoints (Open/CloseWorkspaceTunnel; synced on pause and resume). */
+  tunnels: WireguardTunnels;
   /** Called after a template build, so the pool and template checkpoint follow it. */
   onTemplateBuilt: (t: InstalledTemplate) => void;
 }
@@ -121,7 +125,7 @@ const BOOT_PATHS = {
   snapshot_restore: BootPath.SNAPSHOT_RESTORE,
 };
 
-function sandboxMessage(v: SandboxView) {
+function sandboxMessageOf(v: SandboxView, tunnelPort: number) {
   return {
     sandboxId: v.sandboxId,
     template: v.template.name,
@@ -132,8 +136,13 @@ function sandboxMessage(v: SandboxView) {
       diskMb: v.resources.diskMb,
     },
     metadata: v.metadata,
-    // Never the egressProxy's password: a response may be logged or shown.
-    network: { ...v.network, egressProxy: egressProxyToWire(v.network.egressProxy, false) },
+    // Never the egressProxy's password (a response may be logged or shown); header rules hold
+    // resolved secrets: they never leave the agent again.
+    network: {
+      ...withoutRules(v.network),
+      rules: [],
+      egressProxy: egressProxyToWire(v.network.egressProxy, false),
+    },
     envdVersion: v.envdVersion,
     address: v.address,
     bootPath: BOOT_PATHS[v.bootPath],
@@ -150,6 +159,7 @@ function sandboxMessage(v: SandboxView) {
     checkpointBytes: BigInt(v.checkpointBytes ?? 0),
     mounts: v.mounts ?? [],
     runtime: v.runtime,
+    tunnelPort,
   };
 }
 
@@ -171,6 +181,8 @@ function requireId(id: string): string {
 
 export function hostAgentRoutes(deps: ServiceDeps) {
   const { manager } = deps;
+  const sandboxMessage = (v: SandboxView) =>
+    sandboxMessageOf(v, deps.tunnels.ports.peek(v.sandboxId ?? "") ?? 0);
   return (router: ConnectRouter) =>
     router.service(HostAgentService, {
       createSandbox: (req) =>
@@ -207,20 +219,43 @@ export function hostAgentRoutes(deps: ServiceDeps) {
       pauseSandbox: (req) =>
         guard(async () => {
           const mode = req.mode === PauseMode.FREEZE ? "freeze" : "checkpoint";
-          return { sandbox: sandboxMessage(await manager.pause(requireId(req.sandboxId), mode)) };
+          const id = requireId(req.sandboxId);
+          const paused = await manager.pause(id, mode);
+          await deps.tunnels.sync(id);
+          return { sandbox: sandboxMessage(paused) };
         }),
       updateSandboxNetwork: (req) =>
         guard(async () => {
           // The contract's rules, as at create (and in the control plane and its fake agent).
-          const network = checkWireEgressPolicy(req.network);
+          const network = checkEgressPolicyWire(req.network);
           return {
             sandbox: sandboxMessage(await manager.updateNetwork(requireId(req.sandboxId), network)),
           };
         }),
       resumeSandbox: (req) =>
-        guard(async () => ({
-          sandbox: sandboxMessage(await manager.resume(requireId(req.sandboxId))),
-        })),
+        guard(async () => {
+          const id = requireId(req.sandboxId);
+          const resumed = await manager.resume(id);
+          // Same port and keys as before the pause: the client's config still holds.
+          await deps.tunnels.sync(id);
+          return { sandbox: sandboxMessage(resumed) };
+        }),
+      openWorkspaceTunnel: (req) =>
+        guard(async () => {
+          const id = requireId(req.sandboxId);
+          manager.get(id); // an unknown sandbox is not_found, before a port is claimed
+          const t = await deps.tunnels.open(id);
+          return {
+            port: t.port,
+            serverPublicKey: t.serverPublicKey,
+            clientPrivateKey: t.clientKey,
+          };
+        }),
+      closeWorkspaceTunnel: (req) =>
+        guard(async () => {
+          await deps.tunnels.close(requireId(req.sandboxId));
+          return {};
+        }),
       getSandboxStats: (req) =>
         guard(async () => {
           const s = await manager.stats(requireId(req.sandboxId));
@@ -368,6 +403,8 @@ async function* buildStream(
               // Whose layers it may reuse; empty: none, and none it makes are reused.
               cacheScope: checkTemplateCacheScope(req.cacheScope),
               force: req.force,
+              // The control plane's cancel, its time limit, or its going away ends the build.
+              signal: ctx.signal,
               credentials: req.registryUsername
                 ? { username: req.registryUsername, password: req.registryPassword }
                 : undefined,
@@ -389,6 +426,8 @@ async function* buildStream(
       finished = true;
       wake?.();
     });
+  const onAbort = () => wake?.();
+  ctx.signal.addEventListener("abort", onAbort, { once: true });
   while (!ctx.signal.aborted) {
     while (queue.length > 0) {
       const p = queue.shift()!;
@@ -400,6 +439,7 @@ async function* buildStream(
     });
     wake = undefined;
   }
+  ctx.signal.removeEventListener("abort", onAbort);
   if (failure) {
     if (failure instanceof ConnectError) throw failure;
     throw new ConnectError((failure as Error).message, Code.FailedPrecondition);

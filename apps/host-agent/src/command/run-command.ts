@@ -46,6 +46,8 @@ export interface RunOptions {
   onLine?: (line: string) => void;
   /** Kill the command after this long (ms). */
   timeoutMs?: number;
+  /** Kill the command (SIGKILL) when this aborts: a cancelled build's step, say. */
+  signal?: AbortSignal;
   /**
    * Extra stdio, e.g. a log file descriptor given to a daemon that outlives the command;
    * stdout and stderr must stay "pipe" to be collected. Not with `input`.
@@ -111,10 +113,16 @@ export function runCommand(
       createInterface({ input: child.stdout }).on("line", lines.add);
     }
     if (child.stderr) createInterface({ input: child.stderr }).on("line", lines.add);
+    // Not spawn's own `signal` option: its AbortError would read as "cannot run".
+    const kill = () => child.kill("SIGKILL");
+    if (opts.signal?.aborted) kill();
+    else opts.signal?.addEventListener("abort", kill, { once: true });
     child.on("error", (err) => {
+      opts.signal?.removeEventListener("abort", kill);
       reject(new CommandError(cmd, args, null, "", { notStarted: err }));
     });
     child.on("close", (code, signal) => {
+      opts.signal?.removeEventListener("abort", kill);
       if (code === 0) resolve(stdout);
       else reject(new CommandError(cmd, args, code, lines.text(), { signal }));
     });

@@ -4,6 +4,7 @@ import { HOST_HEARTBEAT } from "@wrenn/contract";
 import { formatCidr, parseCidr } from "../network/ipv4.js";
 import type { Resources } from "../sandboxes/record.js";
 import type { LayerRetention } from "../templates/layer-store.js";
+import { type PortRange, parsePortRange } from "../workspaces/wg-ports.js";
 import { installLayout } from "./install-layout.js";
 
 export interface AgentConfig {
@@ -35,6 +36,8 @@ export interface AgentConfig {
   networkPrefix: string;
   /** This agent's nftables table (family inet). */
   networkTable: string;
+  /** UDP ports of workspaces' WireGuard endpoints (WRENN_WG_PORTS, default 51820-51899). */
+  wireguardPorts: PortRange;
   /**
    * Ranges an admin opened for sandboxes with internet access inside the always-denied
    * networks (private, CGNAT, link-local...); WRENN_EGRESS_ALLOW_CIDRS. None by default.
@@ -53,6 +56,11 @@ export interface AgentConfig {
    * sandbox from the host's /etc/hosts and internal zones: the rule of sandboxDns).
    */
   egressForwardDns: string[];
+  /**
+   * A PEM file of CAs the egress proxy also trusts, beside the system's, when it verifies the
+   * real servers of names with header rules (WRENN_EGRESS_UPSTREAM_CA): an internal CA.
+   */
+  egressUpstreamCa?: string;
   /** Host directories under which sandboxes may mount (WRENN_MOUNT_ROOTS); none by default. */
   mountRoots: string[];
   /**
@@ -220,10 +228,12 @@ export function agentConfigFromEnv(
     networkPool: env.WRENN_NETWORK_POOL ?? "10.200.0.0/16",
     networkPrefix: env.WRENN_NETWORK_PREFIX ?? "wrenn-",
     networkTable: env.WRENN_NETWORK_TABLE ?? "wrenn",
+    wireguardPorts: parsePortRange("WRENN_WG_PORTS", env.WRENN_WG_PORTS || "51820-51899"),
     egressAllowCidrs: cidrList("WRENN_EGRESS_ALLOW_CIDRS", env.WRENN_EGRESS_ALLOW_CIDRS),
     sandboxDns: nameServers("WRENN_SANDBOX_DNS", env.WRENN_SANDBOX_DNS, readResolvConf),
     egressDns: nameServers("WRENN_EGRESS_DNS", env.WRENN_EGRESS_DNS, readResolvConf, true),
     egressForwardDns: nameServers("WRENN_EGRESS_DNS", env.WRENN_EGRESS_DNS, readResolvConf),
+    ...(env.WRENN_EGRESS_UPSTREAM_CA ? { egressUpstreamCa: env.WRENN_EGRESS_UPSTREAM_CA } : {}),
     mountRoots: mountRoots(env.WRENN_MOUNT_ROOTS),
     logLevel: env.WRENN_LOG_LEVEL ?? "info",
     registration: registration(env),

@@ -87,6 +87,32 @@ export class EnvdClient {
   }
 
   /**
+   * Reads a text file inside the sandbox as `user`, whole (at most `maxBytes`, else it
+   * throws); undefined when it does not exist.
+   */
+  async readFile(
+    path: string,
+    user: string,
+    token?: string,
+    maxBytes = 4 * 1024 * 1024,
+  ): Promise<string | undefined> {
+    const res = await this.request(
+      "GET",
+      `/files?${new URLSearchParams({ path, username: user })}`,
+      undefined,
+      token ? { [ENVD_ACCESS_TOKEN_HEADER]: token } : {},
+      10_000,
+      false,
+      maxBytes,
+    );
+    if (res.status === 404) return undefined;
+    if (res.status !== 200) {
+      throw new EnvdError(`envd could not read ${path} (${res.status}): ${res.body.slice(0, 200)}`);
+    }
+    return res.body;
+  }
+
+  /**
    * Asks envd to close its listener and reset its connections before a checkpoint; then
    * closes our own connection first, so no socket inside the sandbox lingers.
    */
@@ -144,6 +170,11 @@ export class EnvdClient {
     headers: Record<string, string>,
     timeoutMs = 10_000,
     closeAfter = false,
+    /**
+     * Bodies are read up to this many bytes. Undefined: 64 KiB, the rest dropped (answers kept
+     * for messages); a number: a longer body fails the request rather than arrive cut.
+     */
+    wholeUpTo?: number,
   ): Promise<{ status: number; body: string }> {
     return new Promise((resolve, reject) => {
       let socket: Socket | undefined;
@@ -166,7 +197,11 @@ export class EnvdClient {
           let text = "";
           res.setEncoding("utf8");
           res.on("data", (d: string) => {
-            if (text.length < 65536) text += d;
+            if (wholeUpTo !== undefined && text.length + d.length > wholeUpTo) {
+              res.destroy(new EnvdError(`envd ${method} ${path}: body over ${wholeUpTo} bytes`));
+            } else if (wholeUpTo !== undefined || text.length < 65536) {
+              text += d;
+            }
           });
           res.on("end", () => {
             if (closeAfter) socket?.destroy();

@@ -3,15 +3,16 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { EgressProxy } from "./egress/egress-proxy.js";
+import type { EgressProxy } from "./egress/egress-proxy.js";
 import {
+  closeStandIn,
   curlIn,
-  removeEgressTest,
-  sandboxesWithResolver,
+  type ProxiedNetwork,
+  proxiedNetwork,
+  standInAddresses,
   testCertificate,
-} from "./egress/egress-test-kit.js";
+} from "./egress-test-kit.js";
 import type { SandboxNetwork } from "./network-manager.js";
 import {
   createFakeInternet,
@@ -23,13 +24,11 @@ import {
   sendUdp,
   startServer,
   type TestNetwork,
-  testNetwork,
   type UdpListener,
   udpListenIn,
   waitFor,
   webServerIn,
 } from "./network-test-kit.js";
-import type { NetworkPolicyRequest } from "./policy.js";
 
 // Domain rules in allowOut, enforced by the egress proxy, against a fake internet this file
 // creates (198.18.76.0/30 and two /32s behind it): its own name server, and web servers on 80
@@ -37,26 +36,26 @@ import type { NetworkPolicyRequest } from "./policy.js";
 
 const run = promisify(execFile);
 const SUBNET = 76;
-const DNS = `198.18.${SUBNET}.2`;
-const ALLOWED = `198.19.${SUBNET}.5`;
-const DENIED = `198.19.${SUBNET}.6`;
-/** What the sandboxes are told is their name server: nothing listens there. */
-const NOWHERE = `198.18.${SUBNET}.99`;
+/** NOWHERE: what the sandboxes are told is their name server; nothing listens there. */
+const { dns: DNS, first: ALLOWED, second: DENIED, nowhere: NOWHERE } = standInAddresses(SUBNET);
 const POOL_OCTET = 246;
 /** A small per-sandbox connection cap for this file's proxy, so a test can reach it. */
 const CAP = 6;
 const RULES = ["allowed.test", "*.allowed.test", "rebind.test", "inpool.test"];
 
+let net: ProxiedNetwork;
 let t: TestNetwork;
 let proxy: EgressProxy;
 let inet: FakeInternet;
 let dir: string;
 const servers: Listener[] = [];
-let sandboxes: ReturnType<typeof sandboxesWithResolver>;
 
-const curl = (sb: SandboxNetwork, ...args: string[]) => curlIn(sb, join(dir, "cert.pem"), ...args);
-/** A sandbox whose resolv.conf (through `ip netns exec`) names an address nothing answers. */
-const sandbox = (n: number, policy: NetworkPolicyRequest) => sandboxes.setup(n, policy);
+/** curl from inside the sandbox, trusting this file's certificate. */
+const curl = (sb: SandboxNetwork, ...args: string[]) =>
+  curlIn(sb, "--cacert", join(dir, "cert.pem"), ...args);
+
+const sandbox = (n: number, policy: Parameters<TestNetwork["manager"]["setup"]>[1]) =>
+  net.sandbox(n, policy);
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "wrenn-egress-domains-"));
@@ -76,16 +75,16 @@ beforeAll(async () => {
     await webServerIn(inet.netns, ALLOWED, "allowed", tls),
     await webServerIn(inet.netns, DENIED, "denied", tls),
   );
-  proxy = await EgressProxy.start({
-    upstreamDns: [DNS],
-    maxPerSandbox: CAP,
-    logger: pino({ level: process.env.WRENN_TEST_LOG_LEVEL ?? "warn" }),
+  net = await proxiedNetwork({
+    tag: "d",
+    poolOctet: POOL_OCTET,
+    nameserver: NOWHERE,
+    proxy: { upstreamDns: [DNS], maxPerSandbox: CAP },
   });
-  t = await testNetwork("d", POOL_OCTET, { egressProxy: proxy });
-  sandboxes = sandboxesWithResolver(t, NOWHERE);
+  ({ t, proxy } = net);
 });
 
-afterAll(() => removeEgressTest({ t, proxy, servers, inet, sandboxes, dir }));
+afterAll(() => closeStandIn({ net, servers, inet, dir }));
 
 describe("domain rules in allowOut (egress proxy)", () => {
   let sb: SandboxNetwork;

@@ -1,16 +1,17 @@
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { EgressProxy } from "./egress/egress-proxy.js";
-import {
-  curlIn,
-  removeEgressTest,
-  sandboxesWithResolver,
-  testCertificate,
-} from "./egress/egress-test-kit.js";
+import type { EgressProxy } from "./egress/egress-proxy.js";
 import { type Socks5TestServer, socks5ServerIn } from "./egress/socks5-test-server.js";
+import {
+  closeStandIn,
+  curlIn,
+  headerEchoServerIn,
+  type ProxiedNetwork,
+  proxiedNetwork,
+  testCertificate,
+} from "./egress-test-kit.js";
 import type { SandboxNetwork } from "./network-manager.js";
 import {
   createFakeInternet,
@@ -22,7 +23,6 @@ import {
   sendUdp,
   startServer,
   type TestNetwork,
-  testNetwork,
   udpListenIn,
   waitFor,
   webServerIn,
@@ -45,7 +45,10 @@ const DOWN = `${INNER}:1099`;
 /** A TCP port on ALLOWED that greets with the address it sees the client come from. */
 const GREET = 7000;
 const POOL_OCTET = 234;
+/** What the control plane would have filled in for a header rule's secret. */
+const SECRET = "sk-wrenn-socks-7d1e0b";
 
+let net: ProxiedNetwork;
 let t: TestNetwork;
 let proxy: EgressProxy;
 let inet: FakeInternet;
@@ -56,7 +59,6 @@ let auth: Socks5TestServer;
 const seen: string[] = [];
 const servers: Listener[] = [];
 let ca: string;
-let sandboxes: ReturnType<typeof sandboxesWithResolver>;
 
 /** Greets each client with the address it comes from, and prints it. */
 const GREETER = `
@@ -70,8 +72,9 @@ process.stdin.on("end", () => process.exit(0));
 process.stdin.resume();
 `;
 
-const curl = (sb: SandboxNetwork, ...args: string[]) => curlIn(sb, ca, ...args);
-const sandbox = (n: number, policy: NetworkPolicyRequest) => sandboxes.setup(n, policy);
+const curl = (sb: SandboxNetwork, ...args: string[]) => curlIn(sb, "--cacert", ca, ...args);
+/** A sandbox whose resolv.conf names the stand-in internet's name server. */
+const sandbox = (n: number, policy: NetworkPolicyRequest) => net.sandbox(n, policy);
 
 /** The greeting from GREET on `address`, as the sandbox gets it (the address it was seen from). */
 async function greeting(sb: SandboxNetwork, address = ALLOWED) {
@@ -80,14 +83,17 @@ async function greeting(sb: SandboxNetwork, address = ALLOWED) {
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "wrenn-egress-socks-"));
-  const tls = await testCertificate(dir, ["allowed.test", "denied.test"]);
+  // echo.test (on INNER) answers with the headers it got; the egress proxy trusts this
+  // certificate as the operator's upstream CA (WRENN_EGRESS_UPSTREAM_CA).
+  const tls = await testCertificate(dir, ["allowed.test", "denied.test", "echo.test"]);
   ca = tls.cert;
   inet = await createFakeInternet("wxs", SUBNET);
-  const names = { "allowed.test": ALLOWED, "denied.test": DENIED };
+  const names = { "allowed.test": ALLOWED, "denied.test": DENIED, "echo.test": INNER };
   servers.push(
     await dnsServerIn(inet.netns, INNER, names),
     await webServerIn(inet.netns, ALLOWED, "allowed", tls),
     await webServerIn(inet.netns, DENIED, "denied", tls),
+    await headerEchoServerIn(inet.netns, INNER, tls),
   );
   for (const address of [ALLOWED, DENIED]) {
     servers.push(await startServer(inet.netns, GREETER, address, GREET, (line) => seen.push(line)));
@@ -98,15 +104,16 @@ beforeAll(async () => {
     password: "s3cret",
   });
   servers.push(open, auth);
-  proxy = await EgressProxy.start({
-    upstreamDns: [INNER],
-    logger: pino({ level: process.env.WRENN_TEST_LOG_LEVEL ?? "warn" }),
+  net = await proxiedNetwork({
+    tag: "s",
+    poolOctet: POOL_OCTET,
+    nameserver: INNER,
+    proxy: { upstreamDns: [INNER], upstreamCa: [await readFile(tls.cert, "utf8")] },
   });
-  t = await testNetwork("s", POOL_OCTET, { egressProxy: proxy });
-  sandboxes = sandboxesWithResolver(t, INNER);
+  ({ t, proxy } = net);
 });
 
-afterAll(() => removeEgressTest({ t, proxy, servers, inet, sandboxes, dir }));
+afterAll(() => closeStandIn({ net, servers, inet, dir }));
 
 describe("egressProxy: allowed TCP through the user's SOCKS5 proxy", () => {
   it("a name rule's HTTPS goes through the proxy, which is asked for the name (remote DNS)", async () => {
@@ -237,5 +244,41 @@ describe("egressProxy: allowed TCP through the user's SOCKS5 proxy", () => {
     const seenBefore = seen.length;
     expect((await greeting(sb)).outcome).not.toBe("connected");
     expect(seen.slice(seenBefore)).toEqual([]);
+  });
+
+  it("header rules with an egressProxy: the requests they rewrite go out through the proxy too", async () => {
+    const rules = { "echo.test": [{ transform: { headers: { "X-Api-Key": SECRET } } }] };
+    const sb = await sandbox(0x5a, {
+      allowInternet: false,
+      allowOut: ["echo.test"],
+      egressProxy: { address: OPEN },
+      rules,
+    });
+    const sandboxCa = join(dir, "sandbox-ca-5a.pem");
+    await writeFile(sandboxCa, await proxy.sandboxCa(sb.guestIp, sandboxId(0x5a)));
+    const before = open.asked.length;
+    const seenByEcho = { code: 0, out: `seen echo.test key=${SECRET}` };
+    expect(await curlIn(sb, "--cacert", sandboxCa, "https://echo.test/")).toEqual(seenByEcho);
+    expect(await curlIn(sb, "http://echo.test/")).toEqual(seenByEcho);
+    // The proxy was asked for the name (remote DNS), once per connection the injector opened.
+    expect(open.asked.slice(before)).toEqual([
+      { connect: "echo.test", atyp: 3, port: 443 },
+      { connect: "echo.test", atyp: 3, port: 80 },
+    ]);
+
+    // The proxy down: the rewritten request is refused with 502, never sent direct.
+    const down = await sandbox(0x5b, {
+      allowInternet: false,
+      allowOut: ["echo.test"],
+      egressProxy: { address: DOWN },
+      rules,
+    });
+    const downCa = join(dir, "sandbox-ca-5b.pem");
+    await writeFile(downCa, await proxy.sandboxCa(down.guestIp, sandboxId(0x5b)));
+    for (const url of ["http://echo.test/", "https://echo.test/"]) {
+      const r = await curlIn(down, "--cacert", downCa, "-i", url);
+      expect(r.out).toMatch(/^HTTP\/1\.1 502 /);
+      expect(r.out).not.toContain("seen echo.test");
+    }
   });
 });

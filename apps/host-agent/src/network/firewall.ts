@@ -10,6 +10,7 @@ import {
   isSteered,
   type NetworkPolicy,
 } from "./policy.js";
+import { TUNNEL_CT_MATCH } from "./tunnel-marks.js";
 
 export interface FirewallConfig {
   /** Our table, `inet <table>`, and its guard `inet <table>_guard`; nothing else is touched. */
@@ -120,7 +121,10 @@ function isolationStatements(c: FirewallConfig, table: string): string[] {
     `add rule ${t} input iifname ${sb} drop`,
     `flush chain ${t} forward`,
     `add rule ${t} forward oifname ${sb} ct state established,related accept`,
+    // A workspace's WireGuard tunnel: its own table DNATs to that workspace alone (tunnel-marks.ts).
+    `add rule ${t} forward oifname ${sb} ${TUNNEL_CT_MATCH} ct status dnat ct direction original accept`,
     `add rule ${t} forward oifname ${sb} drop`,
+    `add rule ${t} forward iifname ${sb} ${TUNNEL_CT_MATCH} ct status dnat ct direction reply accept`,
     `add rule ${t} forward iifname ${sb} jump deny_out`,
   ];
 }

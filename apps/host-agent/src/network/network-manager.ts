@@ -32,6 +32,7 @@ import {
   type NetworkPolicy,
   type NetworkPolicyRequest,
   resolvePolicy,
+  withoutRules,
 } from "./policy.js";
 import { applyPolicyChange, type PolicyChangeDeps } from "./policy-change.js";
 import { PREFIX_LEN, type SandboxNetwork, SLOT_SIZE, SlotLayout } from "./slot-layout.js";
@@ -85,6 +86,8 @@ export class NetworkManager {
   private readonly locks = new KeyedLock();
   private readonly log: NetworkLogger;
   private readonly proxy: EgressProxy | undefined;
+  /** Header rules by sandbox: resolved secrets, never persisted (see keepHeaderRules). */
+  private readonly headerRules = new Map<string, NonNullable<NetworkPolicy["rules"]>>();
   private ready: Promise<void> | undefined;
   /** What the policy change and the reconcile sweep (their own files) use of this manager. */
   private readonly parts: PolicyChangeDeps;
@@ -163,8 +166,34 @@ export class NetworkManager {
     if (offset < 0 || offset % SLOT_SIZE !== 0) return undefined;
     const record = this.store.list().find((r) => r.index === offset / SLOT_SIZE);
     return record?.ready
-      ? { sandboxId: record.sandboxId, policy: this.storedPolicy(record) }
+      ? { sandboxId: record.sandboxId, policy: this.withHeaderRules(record) }
       : undefined;
+  }
+
+  /** The stored policy with the header rules held in memory for the sandbox. */
+  private withHeaderRules(record: SlotRecord): NetworkPolicy {
+    const policy = this.storedPolicy(record);
+    const rules = this.headerRules.get(record.sandboxId);
+    return rules ? { ...policy, rules } : policy;
+  }
+
+  /**
+   * Keeps the header rules (resolved secrets) in memory only; the rest of the policy is
+   * persisted. After an agent restart a sandbox has no rules until the control plane sends
+   * its policy again: its names with rules are then passed through untouched.
+   */
+  private keepHeaderRules(runtimeId: RuntimeId, policy: NetworkPolicy): NetworkPolicy {
+    if (policy.rules) this.headerRules.set(runtimeId, policy.rules);
+    else this.headerRules.delete(runtimeId);
+    return withoutRules(policy);
+  }
+
+  /** The sandbox's CA for header rules (see EgressProxy.sandboxCa). */
+  async egressCa(runtimeId: RuntimeId): Promise<string | undefined> {
+    if (!this.proxy) return undefined;
+    await this.init();
+    const record = this.requireRecord(runtimeId);
+    return this.proxy.sandboxCa(this.layout.addresses(record).guestIp, record.sandboxId);
   }
 
   /** Host names in allowOut need the egress proxy; without one they could not be enforced. */
@@ -208,9 +237,10 @@ export class NetworkManager {
    */
   async setup(runtimeId: RuntimeId, policy?: NetworkPolicyRequest): Promise<SandboxNetwork> {
     assertSandboxId(runtimeId);
-    const resolved = this.resolve(policy);
+    const full = this.resolve(policy);
     await this.init();
     return this.locks.run(runtimeId, async () => {
+      const resolved = this.keepHeaderRules(runtimeId, full);
       const started = performance.now();
       const record = await this.claim(runtimeId);
       const names = namesFor(this.prefix, runtimeId);
@@ -259,11 +289,12 @@ export class NetworkManager {
   /** Replaces a sandbox's egress policy in place, atomically. */
   async setPolicy(runtimeId: RuntimeId, policy: NetworkPolicyRequest): Promise<void> {
     assertSandboxId(runtimeId);
-    const resolved = this.resolve(policy);
+    const full = this.resolve(policy);
     await this.init();
-    await this.locks.run(runtimeId, () =>
-      this.applyPolicy(this.requireRecord(runtimeId), resolved, true),
-    );
+    await this.locks.run(runtimeId, () => {
+      const record = this.requireRecord(runtimeId);
+      return this.applyPolicy(record, this.keepHeaderRules(runtimeId, full), true);
+    });
   }
 
   private applyPolicy(record: SlotRecord, policy: NetworkPolicy, force = false): Promise<void> {
@@ -412,6 +443,7 @@ export class NetworkManager {
       // The proxy's sockets of this sandbox would outlive it, and reach whoever gets the
       // address next.
       this.proxy?.forget(guestIp);
+      this.headerRules.delete(runtimeId);
       await forgetFlows(guestIp, (m) => this.log.warn({}, m));
     }
     // Released last: until here a crash leaves the slot claimed, and a retry or reconcile

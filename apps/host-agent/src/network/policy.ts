@@ -1,4 +1,5 @@
 import {
+  checkEgressHeaderRules,
   checkEgressList,
   checkEgressProxy,
   type EgressPolicy,
@@ -20,7 +21,7 @@ export type NetworkPolicy = EgressPolicy;
 
 /** A policy as asked of NetworkManager: lists left out are empty (resolvePolicy fills them in). */
 export type NetworkPolicyRequest = Pick<NetworkPolicy, "allowInternet"> &
-  Partial<Pick<NetworkPolicy, "allowOut" | "denyOut" | "egressProxy">>;
+  Partial<Pick<NetworkPolicy, "allowOut" | "denyOut" | "egressProxy" | "rules">>;
 
 /**
  * What no sandbox reaches, whatever its policy, unless an admin opens a range
@@ -65,7 +66,7 @@ export function resolvePolicy(policy: unknown): NetworkPolicy {
   }
   const p = policy as Record<string, unknown>;
   for (const key of Object.keys(p)) {
-    if (!["allowInternet", "allowOut", "denyOut", "egressProxy"].includes(key)) {
+    if (!["allowInternet", "allowOut", "denyOut", "egressProxy", "rules"].includes(key)) {
       throw invalidArgument(`unknown policy field ${JSON.stringify(key)}`);
     }
   }
@@ -75,8 +76,10 @@ export function resolvePolicy(policy: unknown): NetworkPolicy {
   const allowOut = resolveList("allowOut", p.allowOut, true);
   const denyOut = resolveList("denyOut", p.denyOut, false);
   let egressProxy: NetworkPolicy["egressProxy"] | null | undefined;
+  let rules: NetworkPolicy["rules"];
   try {
     egressProxy = checkEgressProxy("policy.egressProxy", p.egressProxy);
+    rules = checkEgressHeaderRules("policy.rules", p.rules);
   } catch (err) {
     throw invalidArgument((err as Error).message);
   }
@@ -87,7 +90,17 @@ export function resolvePolicy(policy: unknown): NetworkPolicy {
     allowOut,
     denyOut,
     ...(egressProxy ? { egressProxy } : {}),
+    ...(rules ? { rules } : {}),
   };
+}
+
+/**
+ * The policy without its header rules: what is written to disk. Rule values are secrets filled
+ * in by the control plane; the agent holds them in memory only (see NetworkManager).
+ */
+export function withoutRules(p: NetworkPolicy): NetworkPolicy {
+  const { rules: _rules, ...rest } = p;
+  return rest;
 }
 
 /** Whether the sandbox gets an egress chain (and the guard lets it out) at all. */

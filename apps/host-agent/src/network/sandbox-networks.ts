@@ -37,6 +37,10 @@ export class ManagedNetworks implements SandboxNetworks {
     return closingConnections(n.guestIp, await readConntrackSnapshot());
   }
 
+  egressCa(runtimeId: string): Promise<string | undefined> {
+    return this.net.egressCa(runtimeId);
+  }
+
   /** `argv` is the whole command, program first (the agent's runsc may be any path). */
   wrapForNetns(netnsPath: string, argv: string[]): [string, string[]] {
     const [cmd, ...args] = withNetnsFix(netnsPath, argv);

@@ -25,6 +25,11 @@ export interface SandboxNetworks {
    * the like), as "STATE port N": the sandbox's own /proc/net/tcp does not show them.
    */
   closingConnections(runtimeId: RuntimeId): Promise<string[]>;
+  /**
+   * The CA (PEM) the sandbox must trust for its header rules' HTTPS (the egress proxy's, made
+   * on first call); undefined when the agent runs no egress proxy.
+   */
+  egressCa(runtimeId: RuntimeId): Promise<string | undefined>;
   /** argv for running runsc for a sandbox in this namespace (kernel >= 6 work-around). */
   wrapForNetns(netnsPath: string, runscArgv: string[]): [string, string[]];
 }

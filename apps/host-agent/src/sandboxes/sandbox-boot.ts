@@ -4,6 +4,7 @@ import { DENY_ALL, type NetworkPolicy, needsResolver } from "../network/policy.j
 import { CheckpointBlocked } from "../runtime/driver.js";
 import { imageEnv } from "../templates/image-config.js";
 import type { InstalledTemplate } from "../templates/store.js";
+import { EGRESS_CA_ENV, installEgressCa } from "./egress-ca-install.js";
 import { AgentError } from "./errors.js";
 import { Instance } from "./instance.js";
 import type { ManagerCore } from "./manager-core.js";
@@ -137,16 +138,21 @@ export async function handToOwner(
   // A snapshot's envd already holds its source's environment, user and directory: only what
   // the request gives replaces them.
   const restored = bootPath === "snapshot_restore";
+  // Header rules: clients that skip the system bundle are pointed at the CA (the request's own
+  // variables win).
+  const caEnv = req.network.rules ? EGRESS_CA_ENV : {};
   await envd.init(
     restored
       ? {
-          ...(Object.keys(req.envVars).length > 0 ? { envVars: req.envVars } : {}),
+          ...(Object.keys(req.envVars).length > 0 || req.network.rules
+            ? { envVars: { ...caEnv, ...req.envVars } }
+            : {}),
           accessToken: req.envdAccessToken || undefined,
           ...(req.defaultUser ? { defaultUser: req.defaultUser } : {}),
           ...(req.defaultWorkdir ? { defaultWorkdir: req.defaultWorkdir } : {}),
         }
       : {
-          envVars: { ...imageEnv(image), ...req.envVars },
+          envVars: { ...imageEnv(image), ...caEnv, ...req.envVars },
           accessToken: req.envdAccessToken || undefined,
           defaultUser: req.defaultUser || image?.user || "user",
           defaultWorkdir: req.defaultWorkdir || image?.workdir || undefined,
@@ -160,6 +166,7 @@ export async function handToOwner(
   if (needsResolver(req.network) && core.config.sandboxDns.length > 0) {
     await core.writeResolver(inst);
   }
+  await installEgressCa(core, inst);
   if (image?.startCmd && !restored) {
     await startTemplateCommand(envd, image, req.envdAccessToken || undefined);
   }

@@ -3,6 +3,7 @@ import { type NetworkPolicy, needsResolver } from "../network/policy.js";
 import type { RuntimeDriver } from "../runtime/driver.js";
 import { restoreSnapshot } from "../snapshots/snapshot-restore.js";
 import type { InstalledTemplate, TemplateStore } from "../templates/store.js";
+import { installEgressCa } from "./egress-ca-install.js";
 import { AgentError } from "./errors.js";
 import type { Instance } from "./instance.js";
 import { ManagerCore } from "./manager-core.js";
@@ -200,6 +201,8 @@ export class SandboxManager {
       if (phase === "running" && needsResolver(policy) && this.core.config.sandboxDns.length > 0) {
         await this.core.writeResolver(inst);
       }
+      // Rules added later: the CA goes in now (a paused sandbox gets it at resume).
+      if (phase === "running") await installEgressCa(this.core, inst);
       return this.core.view(inst);
     });
   }

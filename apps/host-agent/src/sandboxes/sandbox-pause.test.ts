@@ -77,6 +77,7 @@ const networks: SandboxNetworks = {
   teardown: async () => {},
   reconcile: async () => {},
   closingConnections: async () => [],
+  egressCa: async () => undefined,
   wrapForNetns: (_netns, argv) => [argv[0] as string, argv.slice(1)],
 };
 

@@ -1,5 +1,6 @@
 import { rm } from "node:fs/promises";
 import { CheckpointError, type SuspendOutcome } from "../runtime/driver.js";
+import { installEgressCa } from "./egress-ca-install.js";
 import { AgentError } from "./errors.js";
 import type { Instance } from "./instance.js";
 import { dirSize, type ManagerCore } from "./manager-core.js";
@@ -113,6 +114,8 @@ export function resumeSandbox(core: ManagerCore, sandboxId: string): Promise<San
         imageDir: inst.checkpointDir,
       });
       await core.envdOf(inst.runtimeId).waitHealthy(core.config.healthTimeoutMs);
+      // The network was rebuilt, and with it the egress CA (or rules came while paused).
+      await installEgressCa(core, inst);
       await rm(inst.checkpointDir, { recursive: true, force: true });
       inst.record.checkpointBytes = undefined;
       inst.record.error = undefined;

@@ -8,7 +8,7 @@ import {
 } from "@wrenn/contract";
 import type { BuildProgress } from "./builder.js";
 import { type ContextEntry, contextDigest, readContext, unpackContext } from "./context-tar.js";
-import { ImageBuildError } from "./image-builder.js";
+import { checkNotCancelled, ImageBuildError } from "./image-builder.js";
 import { DEFAULT_PATH, type ImageConfig, imageEnv } from "./image-config.js";
 import { lookupUser } from "./image-root.js";
 import { type LayerCache, type LayerStore, layerKey } from "./layer-store.js";
@@ -77,6 +77,8 @@ export async function runBuildSteps(o: {
   config: ImageConfig;
   sandbox: StepSandbox;
   progress: (p: BuildProgress) => void;
+  /** Aborted: the running step is killed and no further step runs (template_build_cancelled). */
+  signal?: AbortSignal;
 }): Promise<{ config: ImageConfig; layers: string[]; last: LayerRef }> {
   let env = [...o.config.env];
   let workdir = o.config.workdir;
@@ -95,6 +97,7 @@ export async function runBuildSteps(o: {
   };
   await mkdir(o.scratch, { recursive: true });
   for (const [i, step] of o.steps.entries()) {
+    checkNotCancelled(o.signal);
     const phase = `step-${i + 1}` as const;
     const say = (message: string) => o.progress({ phase, message });
     const title = `[${i + 1}/${n}] ${step.type} ${describe(step)}`;
@@ -177,8 +180,10 @@ export async function runBuildSteps(o: {
           readOnlyMounts: mounts,
           timeoutMs: TEMPLATE_STEP_LIMITS.runStepMs,
           onLine: say,
+          ...(o.signal ? { signal: o.signal } : {}),
         });
       } catch (err) {
+        checkNotCancelled(o.signal);
         if (err instanceof StepExitError) {
           const tail = err.output.split("\n").slice(-8).join("\n");
           fail(`exit code ${err.exitCode ?? "none (killed)"}${tail ? `\n${tail}` : ""}`);

@@ -39,6 +39,11 @@ export interface ImageBuildRequest {
    */
   cacheScope?: string;
   onProgress?: (p: BuildProgress) => void;
+  /**
+   * The caller stopped following the build (cancelled, past its time limit, or gone): the
+   * running step is killed, nothing more runs, and the build is removed as any failed one.
+   */
+  signal?: AbortSignal;
 }
 
 /** A build that failed for a reason the caller can fix; `code` is the contract's. */
@@ -52,6 +57,16 @@ export class ImageBuildError extends Error {
 }
 
 const PULL_TIMEOUT_MS = 30 * 60_000;
+
+/** Throws template_build_cancelled once the build's caller has stopped it. */
+export function checkNotCancelled(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) {
+    throw new ImageBuildError(
+      "template_build_cancelled",
+      "the build was stopped before it finished (cancelled, or past its time limit)",
+    );
+  }
+}
 
 /**
  * Templates from OCI images, without a Docker engine: skopeo copies the image from its registry
@@ -84,6 +99,7 @@ export class ImageTemplateBuilder {
       this.store.nameDir(req.name),
       () => progress({ phase: "wait", message: "another build of this template is running" }),
       async () => {
+        checkNotCancelled(req.signal);
         await this.store.removeStaleBuilds(req.name);
         const buildDir = await this.store.startBuild(req.name);
         const cache = layerCache(req.cacheScope, req.force === true);
@@ -93,6 +109,8 @@ export class ImageTemplateBuilder {
             : await this.buildInto(buildDir, image, req, cache, progress);
         } catch (err) {
           await rm(buildDir, { recursive: true, force: true });
+          // Whatever the kill made the running program say, the reason is the cancellation.
+          checkNotCancelled(req.signal);
           throw err;
         }
       },
@@ -172,12 +190,15 @@ export class ImageTemplateBuilder {
           `oci:${layout}:image`,
         ],
         (line) => progress({ phase: "pull", message: line }),
+        req.signal,
       );
       const config = await readImageConfig(layout, "image");
       progress({ phase: "unpack", message: "umoci unpack" });
       const bundle = path.join(buildDir, "bundle");
+      checkNotCancelled(req.signal);
       await runCommand("umoci", ["unpack", "--image", `${layout}:image`, bundle], {
         timeoutMs: PULL_TIMEOUT_MS,
+        ...(req.signal ? { signal: req.signal } : {}),
         onLine: (line) => progress({ phase: "unpack", message: line }),
       });
       const rootfs = path.join(buildDir, "base-root");
@@ -283,12 +304,14 @@ export class ImageTemplateBuilder {
         config: baseConfig,
         sandbox: this.stepSandbox,
         progress,
+        ...(req.signal ? { signal: req.signal } : {}),
       }));
       await rm(path.join(buildDir, "scratch"), { recursive: true, force: true });
     }
     // The template's own root: hard links to its last layer, so it lives on when the layer
     // is swept, and costs directory entries, not bytes.
     const rootfs = path.join(buildDir, "rootfs");
+    checkNotCancelled(req.signal);
     await runCommand("cp", ["-al", last.root, rootfs], { timeoutMs: PULL_TIMEOUT_MS });
     config = {
       ...config,
@@ -326,9 +349,18 @@ export class ImageTemplateBuilder {
     );
   }
 
-  private async skopeo(image: string, args: string[], onLine?: (l: string) => void) {
+  private async skopeo(
+    image: string,
+    args: string[],
+    onLine?: (l: string) => void,
+    signal?: AbortSignal,
+  ) {
     try {
-      return await runCommand("skopeo", args, { timeoutMs: PULL_TIMEOUT_MS, onLine });
+      return await runCommand("skopeo", args, {
+        timeoutMs: PULL_TIMEOUT_MS,
+        onLine,
+        ...(signal ? { signal } : {}),
+      });
     } catch (err) {
       throw classifySkopeoError(image, err as Error);
     }

@@ -17,6 +17,8 @@ export interface StepProcess {
   readOnlyMounts?: Array<{ hostPath: string; sandboxPath: string }>;
   timeoutMs: number;
   onLine: (line: string) => void;
+  /** The build was cancelled: the step's runsc is killed (and its sandbox deleted below). */
+  signal?: AbortSignal;
 }
 
 export class StepExitError extends Error {
@@ -76,6 +78,7 @@ export class StepSandbox {
       await runCommand(this.options.runsc, [...flags, "run", "--bundle", bundle, id], {
         timeoutMs: p.timeoutMs,
         onLine: p.onLine,
+        ...(p.signal ? { signal: p.signal } : {}),
       });
     } catch (err) {
       if (err instanceof CommandError) throw new StepExitError(err.exitCode, err.output);

@@ -1,3 +1,4 @@
+import type { EgressHeaderRules } from "@wrenn/contract";
 import { Sandbox } from "@wrenn/sdk";
 import type { Command } from "commander";
 import { contextOf, wantsJson } from "../command-context.js";
@@ -31,7 +32,34 @@ export function egressOptions(command: Command): Command {
     .option(
       "--egress-proxy-user <name>",
       "its user name; the password is read from WRENN_EGRESS_PROXY_PASSWORD (not a flag: flags show in process lists)",
+    )
+    .option(
+      "--header <domain:Name=value>",
+      `set a header on HTTP(S) requests to domain (names/*.domain; value may be \${e2b.secrets.NAME}, filled in on the host); does not allow the domain (repeatable)`,
+      collect,
     );
+}
+
+/**
+ * --header flags as network.rules: `api.example.com:Authorization=Bearer x` sets Authorization
+ * on requests to api.example.com; the server checks names and values (the contract's rules).
+ */
+export function headerRules(flags: string[] | undefined): EgressHeaderRules | undefined {
+  if (!flags || flags.length === 0) return undefined;
+  const rules: EgressHeaderRules = {};
+  for (const flag of flags) {
+    const m = /^([^:=\s]+):([^=]+)=(.*)$/s.exec(flag);
+    if (!m) {
+      throw new Error(
+        `--header ${JSON.stringify(flag)}: write domain:Name=value, e.g. api.example.com:Authorization=Bearer xyz`,
+      );
+    }
+    const [, domain, name, value] = m as unknown as [string, string, string, string];
+    const headers = rules[domain]?.[0]?.transform.headers ?? {};
+    headers[name] = value;
+    rules[domain] = [{ transform: { headers } }];
+  }
+  return rules;
 }
 
 export interface EgressFlags {
@@ -40,6 +68,7 @@ export interface EgressFlags {
   denyOut?: string[];
   egressProxy?: string;
   egressProxyUser?: string;
+  header?: string[];
 }
 
 /** The flags' egress rules, as the SDK takes them. */
@@ -48,6 +77,7 @@ export function egressOf(o: EgressFlags) {
   return {
     allowOut: o.allowOut,
     denyOut: o.denyOut,
+    rules: headerRules(o.header),
     ...(o.egressProxy === undefined
       ? {}
       : {
@@ -78,7 +108,9 @@ What the flags leave out is cleared. A destination in --allow-out is reachable w
 Examples:
   wrenn sandbox network sb-1a2b3c4d --internet --deny-out 203.0.113.0/24
   wrenn sandbox network sb-1a2b3c4d --no-internet --allow-out 1.1.1.1
-  wrenn sandbox network sb-1a2b3c4d --no-internet --allow-out pypi.org --allow-out '*.pythonhosted.org'`,
+  wrenn sandbox network sb-1a2b3c4d --no-internet --allow-out pypi.org --allow-out '*.pythonhosted.org'
+  wrenn sandbox network sb-1a2b3c4d --no-internet --allow-out api.example.com \\
+    --header 'api.example.com:Authorization=Bearer \${e2b.secrets.api-token}'`,
     )
     .action(async (id: string, o: EgressFlags, command: Command) => {
       const ctx = await contextOf(command);

@@ -135,3 +135,11 @@ export async function removeTemplate(command: Command, nameTag: string): Promise
   await ctx.client().templates.delete(nameTag);
   process.stdout.write(`${nameTag}: deleted\n`);
 }
+
+/** Stops the running build; the server answers once it has ended. */
+export async function cancelTemplateBuild(command: Command, nameTag: string): Promise<void> {
+  const ctx = await contextOf(command);
+  const t = await ctx.client().templates.cancel(nameTag);
+  if (wantsJson(command)) return printJson(t);
+  process.stdout.write(`${t.name}:${t.tag}: ${statusText(t)}\n`);
+}

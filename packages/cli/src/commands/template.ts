@@ -5,7 +5,13 @@ import { join } from "node:path";
 import type { Command } from "commander";
 import { REPO_ROOT } from "../config/config-paths.js";
 import { CliError, EXIT } from "../exit-codes.js";
-import { buildTemplate, listTemplates, removeTemplate, templateInfo } from "./template-api.js";
+import {
+  buildTemplate,
+  cancelTemplateBuild,
+  listTemplates,
+  removeTemplate,
+  templateInfo,
+} from "./template-api.js";
 
 /** The host agent's own CLI in this repository: templates live on the host, not behind the API. */
 const AGENT_MAIN = join(REPO_ROOT, "apps", "host-agent", "dist", "main.js");
@@ -41,6 +47,7 @@ Examples:
       --ready-cmd 'curl -sf localhost:8000' 
   wrenn template ls
   wrenn template info py:3.12
+  wrenn template cancel web:1
   wrenn template rm py:3.12
   wrenn template ls --local
   sudo wrenn template build base --force`,
@@ -99,6 +106,14 @@ Examples:
     .option("--json", "print JSON")
     .action(async (name: string, _o, command: Command) => {
       await templateInfo(command, name);
+    });
+  template
+    .command("cancel")
+    .description("Cancel a template's running build (its step is killed; nothing of it stays)")
+    .argument("<name>", "NAME[:TAG]")
+    .option("--json", "print the template as JSON")
+    .action(async (name: string, _o, command: Command) => {
+      await cancelTemplateBuild(command, name);
     });
   template
     .command("rm")

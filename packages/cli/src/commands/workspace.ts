@@ -5,6 +5,7 @@ import { contextOf, wantsJson } from "../command-context.js";
 import { formatTable, printJson } from "../output/table.js";
 import { style } from "../output/terminal-style.js";
 import { positiveInt } from "./option-parsers.js";
+import { registerWorkspaceTunnel, saveTunnelConfig } from "./workspace-tunnel.js";
 
 const HEADERS = ["NAME", "STATE", "VCPU", "MEMORY MiB", "DISK GiB", "IMAGE", "ADDRESS", "CREATED"];
 
@@ -40,7 +41,7 @@ export function registerWorkspace(program: Command): void {
     .description("Persistent named workspaces: no end time, suspended and resumed, never expired")
     .addHelpText(
       "after",
-      "\nExamples:\n  wrenn workspace create mybox\n  wrenn ws ls\n  wrenn ws suspend mybox && wrenn ws resume mybox",
+      "\nExamples:\n  wrenn workspace create mybox\n  wrenn ws ls\n  wrenn ws suspend mybox && wrenn ws resume mybox\n  wrenn ws up mybox    # WireGuard: the workspace at 10.10.0.2",
     );
 
   workspace
@@ -67,8 +68,11 @@ export function registerWorkspace(program: Command): void {
           memoryMb: o.memory,
           diskGb: o.disk,
         });
+        // Its private key is given only now: kept as a wg-quick file for `wrenn ws up`.
+        const file = await saveTunnelConfig(w.clientConfig);
         if (wantsJson(command)) return printJson(w);
         process.stdout.write(`${w.name}\n`);
+        process.stderr.write(`WireGuard config: ${file} (wrenn ws up ${w.name})\n`);
       },
     );
 
@@ -120,4 +124,6 @@ export function registerWorkspace(program: Command): void {
       const ctx = await contextOf(command);
       await Workspaces.destroy(name, ctx.sdk());
     });
+
+  registerWorkspaceTunnel(workspace);
 }

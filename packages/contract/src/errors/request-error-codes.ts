@@ -233,11 +233,38 @@ export const REQUEST_ERROR_CODES = {
     retryable: true,
     message: "you have {max} SSH connections open already; close one first",
   },
+  /** The owner runs as many template builds as one owner may (WRENN_TEMPLATE_BUILDS_PER_OWNER). */
+  too_many_template_builds: {
+    status: 429,
+    grpc: "resource_exhausted",
+    retryable: true,
+    message: "you have {max} template builds running already; wait for one or cancel it",
+  },
+  /** Every WireGuard UDP port of the workspace's host is taken (WRENN_WG_PORTS). */
+  workspace_ports_exhausted: {
+    status: 429,
+    grpc: "resource_exhausted",
+    retryable: false,
+    message: "this host has no free WireGuard port; destroy a workspace or widen its port range",
+  },
   too_many_ssh_keys: {
     status: 429,
     grpc: "resource_exhausted",
     retryable: false,
     message: "you have {max} SSH keys registered already; remove one first",
+  },
+  too_many_secrets: {
+    status: 429,
+    grpc: "resource_exhausted",
+    retryable: false,
+    message: "you have {max} secrets already; delete one first",
+  },
+  /** The operator turned secrets off (WRENN_SECRETS=off). */
+  secrets_disabled: {
+    status: 403,
+    grpc: "permission_denied",
+    retryable: false,
+    message: "secrets are turned off on this server (WRENN_SECRETS=off); ask its operator",
   },
   too_many_messages: {
     status: 429,
@@ -271,6 +298,13 @@ export const REQUEST_ERROR_CODES = {
     grpc: "not_found",
     retryable: false,
     message: "ssh key {id} not found",
+  },
+  /** No secret of the caller's by that id or name (a route, or a `${e2b.secrets.NAME}`). */
+  secret_not_found: {
+    status: 404,
+    grpc: "not_found",
+    retryable: false,
+    message: "secret {name} not found; create it with `wrenn secret set {name}` or POST /secrets",
   },
   file_not_found: {
     status: 404,

@@ -37,6 +37,27 @@ export const STATE_ERROR_CODES = {
     retryable: false,
     message: "step {step} of the template build failed",
   },
+  /** The build was stopped before it finished: cancelled by its owner (POST .../cancel). */
+  template_build_cancelled: {
+    status: 409,
+    grpc: "canceled",
+    retryable: false,
+    message: "the build of template {template} was cancelled",
+  },
+  /** The build ran past the operator's limit (WRENN_TEMPLATE_BUILD_TIMEOUT_S) and was stopped. */
+  template_build_timed_out: {
+    status: 408,
+    grpc: "deadline_exceeded",
+    retryable: false,
+    message: "the build of template {template} ran past its time limit",
+  },
+  /** Cancel asked of a template with no build running. */
+  template_not_building: {
+    status: 409,
+    grpc: "failed_precondition",
+    retryable: false,
+    message: "template {template} has no build running",
+  },
   /** A COPY step names files whose hash was never uploaded (or whose upload was invalid). */
   template_files_missing: {
     status: 400,
@@ -64,6 +85,13 @@ export const STATE_ERROR_CODES = {
     grpc: "already_exists",
     retryable: false,
     message: "this key ({fingerprint}) is registered already",
+  },
+  /** The owner has a secret of that name already (names are unique per owner, any case). */
+  secret_name_taken: {
+    status: 409,
+    grpc: "already_exists",
+    retryable: false,
+    message: "you have a secret named {name} already; update it with POST /secrets/{name}",
   },
   /** The workspace's image has no OpenSSH server, so nothing can answer `wrenn ssh`. */
   workspace_no_sshd: {

@@ -76,11 +76,46 @@ const EGRESS_DESCRIPTION =
   "allowOut is reachable whatever denyOut says; with allowInternet everything but denyOut is reachable, without it only allowOut. The host, other sandboxes, private, link-local and metadata ranges stay closed unless the operator opens them (WRENN_EGRESS_ALLOW_CIDRS)";
 
 /** E2B's semantics: allowOut wins over denyOut; without allowInternet only allowOut is reachable. */
+/**
+ * network.rules (E2B's): headers set on HTTP(S) requests to a domain by the host's egress
+ * proxy, values possibly `${e2b.secrets.NAME}`. The shape only; checkEgressHeaderRules decides.
+ */
+// Written as StringMap is (additionalProperties + propertyNames, not Type.Record): the document
+// shows exactly the schema that validates, and a Record's key pattern would reject no key.
+export const EgressHeaderRulesSchema = Type.Unsafe<
+  Record<string, Array<{ transform: { headers: Record<string, string> } }>>
+>({
+  type: "object",
+  additionalProperties: Type.Array(
+    Type.Object({
+      transform: Type.Object({
+        headers: StringMap(
+          LIMITS.egressRuleHeaderNameLength,
+          LIMITS.egressRuleHeaderValueLength,
+          LIMITS.egressRuleHeaders,
+        ),
+      }),
+    }),
+    { maxItems: LIMITS.egressRulesPerDomain },
+  ),
+  propertyNames: { type: "string", minLength: 1, maxLength: LIMITS.egressEntryLength },
+  maxProperties: LIMITS.egressRuleDomains,
+  description: `Per domain (a name or *.domain, as in allowOut): headers the egress proxy sets on every HTTP and HTTPS request to it (HTTPS is terminated with the sandbox's own CA, installed in its trust store). Values may hold \${e2b.secrets.NAME}, filled in on the host, never in the sandbox. Rules do not allow a domain: allowOut does.`,
+  examples: [
+    {
+      "api.example.com": [
+        { transform: { headers: { Authorization: `Bearer \${e2b.secrets.API_TOKEN}` } } },
+      ],
+    },
+  ],
+});
+
 const EgressLists = Type.Object(
   {
     allowOut: Type.Optional(AllowList),
     denyOut: Type.Optional(Cidrs),
     egressProxy: Type.Optional(EgressProxyInput),
+    rules: Type.Optional(EgressHeaderRulesSchema),
   },
   { additionalProperties: false, description: EGRESS_DESCRIPTION },
 );
@@ -112,6 +147,7 @@ export const Sandbox = Type.Object({
     allowOut: Type.Array(Type.String()),
     denyOut: Type.Array(Type.String()),
     egressProxy: Type.Optional(EgressProxyView),
+    rules: Type.Optional(EgressHeaderRulesSchema),
   }),
   allowPublicTraffic: Type.Boolean({
     description: "false: its ports need the traffic access token (set at create)",

@@ -2,26 +2,12 @@ import { ContractError, errorMessage } from "../errors/error-codes.js";
 import { LIMITS } from "../limits.js";
 import { checkEgressPolicy, type EgressPolicy } from "./egress.js";
 import { type EgressProxyWire, egressProxyFromWire } from "./egress-proxy.js";
+import { type EgressRuleWire, egressRulesFromWire } from "./egress-rules.js";
 import { checkMounts, type MountRequest } from "./mounts.js";
 import { checkIntegerIn, checkRuntimeName, checkSandboxId, checkTemplateName } from "./scalars.js";
 import { checkEnvVars, checkMetadata } from "./string-maps.js";
 
 export const DEFAULT_TEMPLATE = "base";
-
-/** hostagent.proto's NetworkPolicy: the egressProxy in its proto form (see EgressProxyWire). */
-export type WireEgressPolicy = Omit<EgressPolicy, "egressProxy"> & {
-  egressProxy?: EgressProxyWire;
-};
-
-/** The contract's rules on a policy as the host agent receives it (create and update). */
-export function checkWireEgressPolicy(n: WireEgressPolicy | undefined): EgressPolicy {
-  return checkEgressPolicy({
-    allowInternet: n?.allowInternet,
-    allowOut: n?.allowOut,
-    denyOut: n?.denyOut,
-    egressProxy: egressProxyFromWire(n?.egressProxy),
-  });
-}
 
 /** A create as the host agent receives it (the fields of hostagent.proto's request). */
 export interface AgentCreateFields {
@@ -30,7 +16,7 @@ export interface AgentCreateFields {
   resources?: { vcpus: number; memoryMb: number; diskMb: number };
   envVars: Record<string, string>;
   metadata: Record<string, string>;
-  network?: WireEgressPolicy;
+  network?: EgressPolicyWire;
   mounts: MountRequest[];
   /** Empty: the host's default runtime. */
   runtime?: string;
@@ -47,6 +33,23 @@ export interface CheckedAgentCreate {
   metadata: Record<string, string>;
   network: EgressPolicy;
   mounts: MountRequest[];
+}
+
+/** EgressPolicy as hostagent.proto's NetworkPolicy carries it (rules as a list, egressProxy in
+ * its proto form: see EgressProxyWire). */
+export type EgressPolicyWire = Omit<EgressPolicy, "rules" | "egressProxy"> & {
+  rules?: EgressRuleWire[];
+  egressProxy?: EgressProxyWire;
+};
+
+/** A NetworkPolicy message checked by the contract's rules (create and network update). */
+export function checkEgressPolicyWire(wire: EgressPolicyWire | undefined): EgressPolicy {
+  if (!wire) return checkEgressPolicy({});
+  return checkEgressPolicy({
+    ...wire,
+    rules: egressRulesFromWire(wire.rules),
+    egressProxy: egressProxyFromWire(wire.egressProxy),
+  });
 }
 
 const sized = (name: string, value: number | undefined, range: { min: number; max: number }) =>
@@ -70,7 +73,7 @@ export function checkAgentCreate(req: AgentCreateFields): CheckedAgentCreate {
     },
     envVars: checkEnvVars(req.envVars),
     metadata: checkMetadata(req.metadata),
-    network: checkWireEgressPolicy(req.network),
+    network: checkEgressPolicyWire(req.network),
     mounts: checkMounts(req.mounts),
   };
 }

@@ -37,6 +37,19 @@ export class TemplatesClient {
     return wireObject<TemplateBuild>(body, "templateBuild", ["logs"]);
   }
 
+  /**
+   * Cancels its running build and answers once the build has ended, with the template
+   * (status `error`, code `template_build_cancelled`); ConflictError `template_not_building`
+   * when none runs.
+   */
+  async cancel(nameTag: string): Promise<Template> {
+    const body = await this.api.json({
+      method: "POST",
+      path: `/v1/templates/${enc(nameTag)}/cancel`,
+    });
+    return wireObject<Template>(body, "template");
+  }
+
   /** Deletes it (ConflictError `template_in_use` while a sandbox uses it). */
   async delete(nameTag: string): Promise<void> {
     await this.api.json({ method: "DELETE", path: `/v1/templates/${enc(nameTag)}` });

@@ -14,6 +14,7 @@ import {
 import type { ApiClient } from "../api-client.js";
 import { failure } from "../api-client.js";
 import { errorFromBody } from "../error-mapping.js";
+import { abortableResponse } from "./abortable-body.js";
 
 export { ENVD_PORT };
 
@@ -65,7 +66,7 @@ export class EnvdConnection {
         this.api.config.apiUrl,
       );
     }
-    if (response.ok) return response;
+    if (response.ok) return abortableResponse(response, init.signal);
     const type = response.headers.get("content-type") ?? "";
     if (!type.includes("json")) return response;
     const text = await response.text();

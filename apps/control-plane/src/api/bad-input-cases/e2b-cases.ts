@@ -1,4 +1,42 @@
+import { LIMITS } from "@wrenn/contract";
 import { type Case, long } from "./case.js";
+
+const headerRule = (headers: Record<string, string>) => [{ transform: { headers } }];
+
+/** Malformed network.rules, each refused with 400 wherever rules are accepted. */
+function ruleCases(method: string, path: string, wrap: (rules: unknown) => unknown): Case[] {
+  const bad: Array<[string, unknown]> = [
+    ["not an object", [{ "a.test": [] }]],
+    ["an address as domain", { "10.0.0.1": headerRule({ A: "b" }) }],
+    ["a malformed domain", { "exa mple..com": headerRule({ A: "b" }) }],
+    ["an empty rule list", { "a.test": [] }],
+    ["a rule without transform", { "a.test": [{ headers: { A: "b" } }] }],
+    ["a header name with a space", { "a.test": headerRule({ "Bad Name": "b" }) }],
+    ["a header value with CR LF", { "a.test": headerRule({ A: "b\r\nX-Injected: 1" }) }],
+    ["a framing header", { "a.test": headerRule({ "Content-Length": "0" }) }],
+    ["a malformed placeholder", { "a.test": headerRule({ A: `\${e2b.secret.KEY}` }) }],
+    [
+      "too many domains",
+      Object.fromEntries(
+        Array.from({ length: LIMITS.egressRuleDomains + 1 }, (_, i) => [
+          `d${i}.test`,
+          headerRule({ A: "b" }),
+        ]),
+      ),
+    ],
+    [
+      "a value too long",
+      { "a.test": headerRule({ A: "v".repeat(LIMITS.egressRuleHeaderValueLength + 1) }) },
+    ],
+  ];
+  return bad.map(([what, rules]) => ({
+    name: `E2B network rules (${method}) with ${what}`,
+    method,
+    path,
+    body: wrap(rules),
+    status: 400,
+  }));
+}
 
 /** E2B's routes (its error shape). `{id}` is alice's running sandbox. */
 export const e2bCases: Case[] = [
@@ -32,14 +70,8 @@ export const e2bCases: Case[] = [
     status: 501,
     code: "not_implemented",
   },
-  {
-    name: "E2B network rules",
-    method: "POST",
-    path: "/v2/sandboxes",
-    body: { network: { rules: {} } },
-    status: 501,
-    code: "not_implemented",
-  },
+  ...ruleCases("POST", "/v2/sandboxes", (rules) => ({ network: { rules } })),
+  ...ruleCases("PUT", "/sandboxes/{id}/network", (rules) => ({ rules })),
   {
     name: "E2B egress deny by name",
     method: "POST",
@@ -55,14 +87,7 @@ export const e2bCases: Case[] = [
     status: 400,
   },
   {
-    name: "E2B network update with header rules",
-    method: "PUT",
-    path: "/sandboxes/{id}/network",
-    body: { rules: { "example.com": [{ transform: { headers: { A: "b" } } }] } },
-    status: 501,
-  },
-  {
-    name: "E2B network update, egressProxy with without a port",
+    name: "E2B network update, egressProxy without a port",
     method: "PUT",
     path: "/sandboxes/{id}/network",
     body: { egressProxy: { address: "proxy.example" } },

@@ -269,6 +269,24 @@ export const v1CreateCases: Case[] = [
     code: "invalid_request",
   },
   {
+    name: "egress header rule with a CR LF value",
+    method: "POST",
+    path: "/v1/sandboxes",
+    body: {
+      network: { rules: { "a.test": [{ transform: { headers: { A: "x\r\nHost: evil" } } }] } },
+    },
+    status: 400,
+    code: "invalid_request",
+  },
+  {
+    name: "network update header rule setting Host",
+    method: "PUT",
+    path: "/v1/sandboxes/{id}/network",
+    body: { network: { rules: { "a.test": [{ transform: { headers: { Host: "evil" } } }] } } },
+    status: 400,
+    code: "invalid_request",
+  },
+  {
     name: "egress bad prefix",
     method: "POST",
     path: "/v1/sandboxes",

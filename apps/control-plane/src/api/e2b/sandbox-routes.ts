@@ -60,7 +60,7 @@ export const e2bSandboxRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, 
       if (body.autoPauseMemory === false)
         throw notImplemented("Pausing without memory (keepMemory: false)");
       const network = body.network as Record<string, unknown> | undefined;
-      const known = ["allowOut", "denyOut", "allowPublicTraffic", "egressProxy"];
+      const known = ["allowOut", "denyOut", "allowPublicTraffic", "egressProxy", "rules"];
       const extra = Object.keys(network ?? {}).filter((k) => !known.includes(k));
       if (extra.length > 0) throw notImplemented(`network.${extra[0]}`);
       const sandbox = await sandboxes.create(principalOf(request), {
@@ -75,6 +75,7 @@ export const e2bSandboxRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, 
           denyOut: body.network?.denyOut,
           allowPublicTraffic: body.network?.allowPublicTraffic,
           egressProxy: body.network?.egressProxy,
+          rules: body.network?.rules,
         },
       });
       return reply.status(201).send(created(sandbox, deps.domain?.name));
@@ -186,11 +187,14 @@ export const e2bSandboxRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, 
       const body = request.body;
       const principal = principalOf(request);
       await visible(deps, principal, request.params.sandboxID);
-      if (body.rules !== undefined && Object.keys(body.rules ?? {}).length > 0)
-        throw notImplemented("Header rules (network.rules)");
       await sandboxes.updateNetwork(principal, request.params.sandboxID, {
         allowInternet: body.allow_internet_access,
-        network: { allowOut: body.allowOut, denyOut: body.denyOut, egressProxy: body.egressProxy },
+        network: {
+          allowOut: body.allowOut,
+          denyOut: body.denyOut,
+          egressProxy: body.egressProxy,
+          rules: body.rules,
+        },
       });
       return reply.status(204).send(null);
     },

@@ -79,6 +79,8 @@ export function detail(s: WrennSandbox & { envdAccessToken: string }, domain: st
       denyOut: s.network.denyOut,
       allowPublicTraffic: s.network.allowPublicTraffic !== false,
       ...egressProxyField(s.network.egressProxy),
+      // As written: placeholders, never the secrets' values.
+      ...(s.network.rules ? { rules: s.network.rules } : {}),
     },
     lifecycle: {
       onTimeout: s.autoPause ? ("pause" as const) : ("kill" as const),

@@ -1,8 +1,12 @@
 import {
+  EgressHeaderRulesSchema,
   EgressProxyInput,
   EgressProxyView,
   ENV_VAR_NAME_PATTERN,
   LIMITS,
+  ListSecretsQuery,
+  SECRET_LIMITS,
+  Secret,
   StringMap,
 } from "@wrenn/contract";
 import { Type } from "typebox";
@@ -58,6 +62,7 @@ export const NewSandbox = Type.Object(
         denyOut: Type.Optional(EgressList),
         allowPublicTraffic: Type.Optional(Type.Boolean()),
         egressProxy: Type.Optional(EgressProxyInput),
+        rules: Type.Optional(EgressHeaderRulesSchema),
       }),
     ),
     mcp: Type.Optional(Type.Unknown()),
@@ -69,14 +74,14 @@ export const NewSandbox = Type.Object(
 
 /**
  * SandboxNetworkUpdateConfig (PUT /sandboxes/{id}/network): replaces the whole egress config.
- * Unknown fields pass (newer SDKs add some); rules are refused by the route.
+ * Unknown fields pass (newer SDKs add some).
  */
 export const NetworkUpdate = Type.Object(
   {
     allow_internet_access: Type.Optional(Type.Boolean()),
     allowOut: Type.Optional(EgressList),
     denyOut: Type.Optional(EgressList),
-    rules: Type.Optional(Type.Unknown()),
+    rules: Type.Optional(EgressHeaderRulesSchema),
     egressProxy: Type.Optional(EgressProxyInput),
   },
   { additionalProperties: true },
@@ -125,6 +130,7 @@ export const SandboxDetail = Type.Object({
     denyOut: Type.Array(Type.String()),
     allowPublicTraffic: Type.Boolean(),
     egressProxy: Type.Optional(EgressProxyView),
+    rules: Type.Optional(EgressHeaderRulesSchema),
   }),
   lifecycle: Type.Object({
     onTimeout: Type.Union([Type.Literal("kill"), Type.Literal("pause")]),
@@ -231,4 +237,18 @@ export const ForkBody = Type.Object({
 export const ForkResult = Type.Object({
   sandbox: Type.Optional(Sandbox),
   error: Type.Optional(E2bError),
+});
+
+/** E2B's Secret: /v1's Secret with the id under E2B's name. Never the value. */
+const { id: secretId, ...secretRest } = Secret.properties;
+export const E2bSecret = Type.Object({ secretID: secretId, ...secretRest });
+
+/** /v1's list query under E2B's name for the cursor. */
+export const SecretListQuery = Type.Object({
+  limit: ListSecretsQuery.properties.limit,
+  nextToken: ListSecretsQuery.properties.cursor,
+});
+
+export const SecretIdParams = Type.Object({
+  secretID: Type.String({ minLength: 1, maxLength: SECRET_LIMITS.nameLength }),
 });

@@ -21,7 +21,6 @@ const FAMILIES: Record<string, string> = {
   volumes: "Volumes",
   volumecontent: "Volumes",
   templates: "This template route",
-  secrets: "Secrets",
 };
 
 export const e2bUnimplementedRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, deps) => {

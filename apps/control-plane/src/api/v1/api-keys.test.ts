@@ -1,11 +1,9 @@
 import { createHash } from "node:crypto";
-import { Writable } from "node:stream";
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { API_KEY_PATTERN, E2B_API_KEY_PATTERN } from "../../auth/api-key.js";
-import { startControlPlane } from "../../control-plane.js";
 import { createKey, createSandbox } from "../../testing/api-helpers.js";
 import {
+  captureLogs,
   startTestStack,
   TEST_ADMIN_KEY,
   type TestStack,
@@ -22,19 +20,12 @@ const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
 
 describe.each(DATABASE_KINDS)("API keys, pools and rate limits on %s", (kind) => {
   let stack: TestStack;
-  const logLines: string[] = [];
+  let logLines: string[] = [];
 
   beforeAll(async () => {
     stack = await startTestStack(await freshDatabase(kind));
     // Swap in a control plane that logs everything, to check keys never reach the log.
-    await stack.cp.close();
-    const sink = new Writable({
-      write(chunk, _encoding, done) {
-        logLines.push(chunk.toString());
-        done();
-      },
-    });
-    stack.cp = await startControlPlane(stack.config, { logger: pino({ level: "trace" }, sink) });
+    logLines = await captureLogs(stack);
   });
   afterAll(() => stack?.close());
 

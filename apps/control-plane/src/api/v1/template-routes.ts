@@ -112,6 +112,21 @@ export const templateRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, de
       ),
   );
 
+  app.post(
+    "/templates/:name/cancel",
+    {
+      schema: {
+        tags,
+        security,
+        summary:
+          "Cancel the running build: its step is killed, nothing of it stays; answers once it has ended, with the template (status error, template_build_cancelled). 409 template_not_building when none runs",
+        params: TemplateNameParams,
+        response: { 200: Template, ...commonErrors },
+      },
+    },
+    async (request) => templates.cancel(principalOf(request), request.params.name),
+  );
+
   app.delete(
     "/templates/:name",
     {

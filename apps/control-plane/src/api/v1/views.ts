@@ -22,6 +22,8 @@ export function sandboxView(s: Sandbox) {
       allowOut: s.network.allowOut,
       denyOut: s.network.denyOut,
       ...egressProxyField(s.network.egressProxy),
+      // As written: placeholders, never the secrets' values.
+      ...(s.network.rules ? { rules: s.network.rules } : {}),
     },
     allowPublicTraffic: s.network.allowPublicTraffic !== false,
     autoPause: s.autoPause,

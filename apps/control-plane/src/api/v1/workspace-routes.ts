@@ -1,8 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import {
+  CreatedWorkspace,
   CreateWorkspaceBody,
   commonErrors,
   Workspace,
+  WorkspaceClientConfig,
   WorkspaceList,
   WorkspaceName,
 } from "@wrenn/contract";
@@ -31,14 +33,16 @@ export const workspaceRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, d
         tags,
         security,
         summary:
-          "Create a workspace (defaults: 2 vCPUs, 2048 MiB, 10 GiB disk, the base image); 409 workspace_name_taken for a name you already use",
+          "Create a workspace (defaults: 2 vCPUs, 2048 MiB, 10 GiB disk, the base image); its WireGuard client config (private key included) is in this answer only; 409 workspace_name_taken for a name you already use; 429 workspace_ports_exhausted when its host has no free WireGuard port",
         body: CreateWorkspaceBody,
-        response: { 201: Workspace, ...commonErrors },
+        response: { 201: CreatedWorkspace, ...commonErrors },
       },
     },
     async (request, reply) => {
-      const { workspace } = await workspaces.create(principalOf(request), request.body);
-      return reply.status(201).send(toJson(workspace));
+      const created = await workspaces.create(principalOf(request), request.body);
+      return reply
+        .status(201)
+        .send({ ...toJson(created.workspace), clientConfig: created.clientConfig });
     },
   );
 
@@ -99,6 +103,22 @@ export const workspaceRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, d
       config: { optionalBody: true },
     },
     async (request) => toJson(await workspaces.resume(principalOf(request), request.params.name)),
+  );
+
+  app.post(
+    "/workspaces/:name/rotate",
+    {
+      schema: {
+        tags,
+        security,
+        summary:
+          "New WireGuard keys for both ends (same port): the answer holds the new client config, private key included, once; the old one stops working",
+        params: NameParams,
+        response: { 200: WorkspaceClientConfig, ...commonErrors },
+      },
+      config: { optionalBody: true },
+    },
+    async (request) => workspaces.rotate(principalOf(request), request.params.name),
   );
 
   app.delete(

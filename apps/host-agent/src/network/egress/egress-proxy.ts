@@ -2,16 +2,24 @@ import { createSocket, type Socket as UdpSocket } from "node:dgram";
 import { Resolver } from "node:dns/promises";
 import { once } from "node:events";
 import { connect, createServer, type Server, type Socket } from "node:net";
-import { egressAllows, egressAllowsHost, egressProxyEndpoint } from "@wrenn/contract";
+import { rootCertificates } from "node:tls";
+import {
+  egressAllows,
+  egressAllowsHost,
+  egressProxyEndpoint,
+  egressRuleHeadersFor,
+} from "@wrenn/contract";
 import { defaultLogger, type NetworkLogger } from "../logger.js";
 import { hasDomainRules, isSteered, type NetworkPolicy } from "../policy.js";
 import { TLS_ACCESS_DENIED } from "./client-hello.js";
 import { type DeniedRanges, deniedDestination, deniedProxyAddress } from "./destination-guard.js";
 import { DnsForwarder } from "./dns-forwarder.js";
 import { FirstBytes } from "./first-bytes.js";
+import { HeaderInjector } from "./header-injector.js";
 import { forbiddenResponse } from "./http-host.js";
 import { originalDestination } from "./original-destination.js";
 import { PerPeer } from "./per-peer.js";
+import { SandboxCa } from "./sandbox-ca.js";
 import { socks5Connect } from "./socks5-client.js";
 
 /**
@@ -36,6 +44,11 @@ export interface EgressProxyOptions {
   readonly maxPerSandbox?: number;
   /** The agent's own ports: a sandbox's egressProxy on a host address must not be one. */
   readonly reservedPorts?: readonly number[];
+  /**
+   * Extra certificates (PEM) the real servers of names with header rules are verified
+   * against, beside the system's roots (WRENN_EGRESS_UPSTREAM_CA).
+   */
+  readonly upstreamCa?: readonly string[];
   readonly logger?: NetworkLogger;
 }
 
@@ -78,7 +91,8 @@ interface OpenFlow {
  * and `ports.tls`, and its DNS to `ports.dns`. For each connection it reads the HTTP Host or
  * the TLS SNI, checks the name against the sandbox's allowOut, resolves the name itself, refuses
  * the always-denied addresses, then connects to the name's address on the original port and
- * splices bytes both ways. TLS is not terminated.
+ * splices bytes both ways. TLS is not terminated, except for names with header rules
+ * (network.rules): those go to the HeaderInjector, which terminates TLS with the sandbox's CA.
  */
 export class EgressProxy {
   private binding: ProxyBinding | undefined;
@@ -88,6 +102,9 @@ export class EgressProxy {
   private readonly flows = new PerPeer<OpenFlow>(Number.POSITIVE_INFINITY);
   private readonly resolver: Resolver;
   private readonly log: NetworkLogger;
+  private readonly injector: HeaderInjector;
+  /** Each sandbox's CA for header rules, by guest address (dropped with the address). */
+  private readonly cas = new Map<string, Promise<SandboxCa>>();
 
   private constructor(
     private readonly servers: { http: Server; tls: Server; tunnel: Server },
@@ -99,6 +116,10 @@ export class EgressProxy {
     this.clients = new PerPeer(options.maxPerSandbox ?? MAX_PROXIED_PER_SANDBOX);
     this.resolver = new Resolver({ timeout: 3000, tries: 2 });
     if (options.upstreamDns.length > 0) this.resolver.setServers([...options.upstreamDns]);
+    this.injector = new HeaderInjector({
+      upstreamCa: [...rootCertificates, ...(options.upstreamCa ?? [])],
+      log: this.log,
+    });
     servers.http.on("connection", (s) => this.accept(s, "http"));
     servers.tls.on("connection", (s) => this.accept(s, "tls"));
     servers.tunnel.on("connection", (s) => void this.acceptTunnel(s));
@@ -183,6 +204,30 @@ export class EgressProxy {
     return n;
   }
 
+  /**
+   * The CA (PEM) the sandbox at this address must trust for its header rules' HTTPS: made on
+   * first call, kept in memory until the address is forgotten (a new sandbox id there gets a
+   * new CA).
+   */
+  async sandboxCa(guestIp: string, sandboxId: string): Promise<string> {
+    return (await this.caOf(guestIp, sandboxId)).certPem;
+  }
+
+  private caOf(guestIp: string, sandboxId: string): Promise<SandboxCa> {
+    const held = this.cas.get(guestIp);
+    if (held) {
+      return held.then((ca) => {
+        if (ca.sandboxId === sandboxId) return ca;
+        this.cas.delete(guestIp);
+        return this.caOf(guestIp, sandboxId);
+      });
+    }
+    const made = SandboxCa.create(sandboxId);
+    made.catch(() => this.cas.delete(guestIp));
+    this.cas.set(guestIp, made);
+    return made;
+  }
+
   /** Open proxied connections, for tests and metrics. */
   openFlows(guestIp: string): number {
     return this.flows.of(guestIp).size;
@@ -197,6 +242,7 @@ export class EgressProxy {
     for (const c of this.clients.take(guestIp)) c.destroy();
     for (const f of this.flows.take(guestIp)) for (const s of f.sockets) s.destroy();
     this.dns.forget(guestIp);
+    this.cas.delete(guestIp);
   }
 
   async close(): Promise<void> {
@@ -255,8 +301,13 @@ export class EgressProxy {
       return;
     }
     if (who.policy.egressProxy) {
-      // Remote DNS: the SOCKS proxy is asked for the name, as the sandbox asked for it.
-      await this.tunnel(client, peer, who.policy, { name, address: "", port }, head, ctx);
+      // Remote DNS: the SOCKS proxy is asked for the name, as the sandbox asked for it. A name
+      // with header rules is intercepted too, its requests sent on through the same proxy.
+      if (egressRuleHeadersFor(who.policy.rules, name)) {
+        await this.intercept(client, kind, peer, who, name, "", head);
+      } else {
+        await this.tunnel(client, peer, who.policy, { name, address: "", port }, head, ctx);
+      }
       return;
     }
     let addresses: string[];
@@ -278,6 +329,10 @@ export class EgressProxy {
     }
     if (client.destroyed) return;
     const address = usable[0]!;
+    if (egressRuleHeadersFor(who.policy.rules, name)) {
+      await this.intercept(client, kind, peer, who, name, address, head);
+      return;
+    }
     const upstream = connect({ host: address, port });
     const flow: OpenFlow = { name, address, via: undefined, sockets: [client, upstream] };
     let connected = false;
@@ -344,21 +399,9 @@ export class EgressProxy {
     ctx: Record<string, unknown>,
   ): Promise<void> {
     const proxy = policy.egressProxy!;
-    const { host, port } = egressProxyEndpoint(proxy.address);
-    const why = await deniedProxyAddress(
-      this.binding!.denied,
-      host,
-      port,
-      // The proxy's own ports too: a tunnel into itself would loop.
-      [...(this.options.reservedPorts ?? []), ...Object.values(this.ports)],
-    );
     let upstream: Socket;
     try {
-      if (why) throw new Error(why);
-      upstream = await socks5Connect(
-        { host, port, username: proxy.username, password: proxy.password },
-        { host: to.name || to.address, port: to.port },
-      );
+      upstream = await this.openTunnel(proxy, to);
     } catch (err) {
       // Fails closed: the sandbox's connection is reset, it never goes direct.
       this.log.info(
@@ -377,6 +420,29 @@ export class EgressProxy {
     this.log.debug({ ...ctx, proxy: proxy.address }, "egress tunneled");
     this.splice(peer, flow);
     this.start(flow, head);
+  }
+
+  /**
+   * A connection through the SOCKS5 proxy to `to` (its name when there is one: remote DNS).
+   * Throws when the proxy's address is one a sandbox may not reach or the proxy refuses.
+   */
+  private async openTunnel(
+    proxy: NonNullable<NetworkPolicy["egressProxy"]>,
+    to: { name: string; address: string; port: number },
+  ): Promise<Socket> {
+    const { host, port } = egressProxyEndpoint(proxy.address);
+    const why = await deniedProxyAddress(
+      this.binding!.denied,
+      host,
+      port,
+      // The proxy's own ports too: a tunnel into itself would loop.
+      [...(this.options.reservedPorts ?? []), ...Object.values(this.ports)],
+    );
+    if (why) throw new Error(why);
+    return socks5Connect(
+      { host, port, username: proxy.username, password: proxy.password },
+      { host: to.name || to.address, port: to.port },
+    );
   }
 
   /** Tracks a flow until either side closes; each side's end closes the other. */
@@ -405,6 +471,53 @@ export class EgressProxy {
     upstream.pipe(client);
     client.resume();
     upstream.resume();
+  }
+
+  /**
+   * A name with header rules: the connection is handed to the header injector (TLS terminated
+   * with the sandbox's CA) rather than spliced. The rules are read again per request.
+   */
+  private async intercept(
+    client: Socket,
+    kind: Kind,
+    peer: string,
+    who: ProxyClient,
+    name: string,
+    address: string,
+    head: Buffer,
+  ): Promise<void> {
+    // With an egressProxy the injector's requests go out through it, never direct (address
+    // is then "": the proxy resolves the name).
+    const proxy = who.policy.egressProxy;
+    const port = kind === "tls" ? 443 : 80;
+    const flow: OpenFlow = { name, address, via: proxy?.address, sockets: [client] };
+    this.flows.add(peer, flow);
+    client.on("close", () => this.flows.delete(peer, flow));
+    try {
+      const ca = kind === "tls" ? await this.caOf(peer, who.sandboxId) : undefined;
+      await this.injector.intercept(
+        client,
+        head,
+        {
+          kind,
+          sandboxId: who.sandboxId,
+          name,
+          address,
+          ...(proxy ? { dial: () => this.openTunnel(proxy, { name, address: "", port }) } : {}),
+          headers: () => {
+            const now = this.clientSteered(peer);
+            return now?.sandboxId === who.sandboxId
+              ? egressRuleHeadersFor(now.policy.rules, name)
+              : undefined;
+          },
+        },
+        ca,
+      );
+      client.resume();
+    } catch (err) {
+      this.log.warn({ sandboxId: who.sandboxId, name, err }, "egress interception failed");
+      client.destroy();
+    }
   }
 
   /** Ends a refused connection in the protocol's own terms, and says why in the log. */

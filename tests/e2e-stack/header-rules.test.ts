@@ -1,0 +1,194 @@
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { Sandbox } from "e2b";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { FakeInternet } from "../harness/fake-internet.js";
+import { Stack, type UserKey } from "./stack.js";
+
+// network.rules on a real sandbox (runsc, envd, the agent's egress proxy) through the official
+// E2B SDK: the agent installs the sandbox's CA through envd, curl, Python and Node inside trust
+// it, and the server in the fake internet (198.18.79.0/30, every name resolves to it) sees the
+// header; the value is nowhere in the sandbox. Nothing leaves the machine. The first case writes
+// the value literally; the second names a secret from /secrets, whose value is then nowhere on
+// disk in plaintext either (the database keeps it sealed).
+
+const run = promisify(execFile);
+const inet = new FakeInternet("wrul-inet", [], 79);
+const SERVER = inet.serverIp;
+const VALUE = "sk-e2e-header-7d41c09e";
+
+/** HTTPS (and HTTP) on the fake internet: what it saw of Host and X-Api-Key. */
+const WEB = `
+const [cert, key] = process.argv.slice(1);
+const fs = require("fs");
+const answer = (q, r) => r.end("seen " + q.headers.host + " key=" + (q.headers["x-api-key"] ?? "-") + "\\n");
+let up = 0;
+const ready = () => { if (++up === 2) console.log("up"); };
+require("https").createServer({ cert: fs.readFileSync(cert), key: fs.readFileSync(key) }, answer).listen(443, "0.0.0.0", ready);
+require("http").createServer(answer).listen(80, "0.0.0.0", ready);
+`;
+
+describe("header rules on a real sandbox (official E2B SDK, real agent)", () => {
+  let stack: Stack;
+  let user: UserKey;
+  let dir: string;
+  let web: ChildProcess | undefined;
+  let opts: { apiKey: string; apiUrl: string; sandboxUrl: string; requestTimeoutMs: number };
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "wrenn-e2e-rules-"));
+    const f = (n: string) => join(dir, n);
+    await run("openssl", [
+      ...["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"],
+      ...["-days", "1", "-subj", "/CN=Wrenn e2e upstream CA"],
+      ...["-keyout", f("ca.key"), "-out", f("ca.pem")],
+    ]);
+    await run("openssl", [
+      ...["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"],
+      ...["-subj", "/CN=api.test", "-keyout", f("server.key"), "-out", f("server.csr")],
+    ]);
+    await writeFile(f("ext.cnf"), "subjectAltName=DNS:api.test,DNS:plain.test\n");
+    await run("openssl", [
+      ...["x509", "-req", "-in", f("server.csr"), "-CA", f("ca.pem"), "-CAkey", f("ca.key")],
+      ...["-CAcreateserial", "-days", "1", "-extfile", f("ext.cnf"), "-out", f("server.pem")],
+    ]);
+    await inet.start();
+    web = spawn(
+      "ip",
+      ["netns", "exec", "wrul-inet", process.execPath, "-e", WEB, f("server.pem"), f("server.key")],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    await new Promise((resolve) => web!.stdout!.once("data", resolve));
+    stack = await Stack.start({
+      poolSize: 0,
+      agentEnv: {
+        WRENN_EGRESS_DNS: SERVER,
+        WRENN_SANDBOX_DNS: SERVER,
+        WRENN_EGRESS_UPSTREAM_CA: f("ca.pem"),
+      },
+    });
+    user = await stack.key({ name: "rules user" });
+    opts = { apiKey: user.key, apiUrl: stack.url, sandboxUrl: stack.url, requestTimeoutMs: 60_000 };
+  });
+  afterAll(async () => {
+    await stack?.close();
+    web?.kill("SIGKILL");
+    inet.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  test("curl, Python and Node inside trust the sandbox CA; the server sees the header", async () => {
+    const sbx = await Sandbox.create("base", {
+      ...opts,
+      network: {
+        allowOut: ["api.test", "plain.test"],
+        rules: { "api.test": [{ transform: { headers: { "X-Api-Key": VALUE } } }] },
+      },
+    });
+    try {
+      const sh = async (cmd: string) =>
+        (await sbx.commands.run(cmd, { timeoutMs: 60_000 })).stdout.trim();
+      expect(await sh("curl -sS --max-time 20 https://api.test/")).toBe(
+        `seen api.test key=${VALUE}`,
+      );
+      expect(await sh("curl -sS --max-time 20 http://api.test/")).toBe(
+        `seen api.test key=${VALUE}`,
+      );
+      expect(
+        await sh(
+          `python3 -c "import urllib.request; print(urllib.request.urlopen('https://api.test/').read().decode().strip())"`,
+        ),
+      ).toBe(`seen api.test key=${VALUE}`);
+      expect(
+        await sh(
+          `node -e "fetch('https://api.test/').then(r => r.text()).then(t => console.log(t.trim()))"`,
+        ),
+      ).toBe(`seen api.test key=${VALUE}`);
+      // A name without rules: the real server's certificate (not in the sandbox's trust store).
+      const plain = await sbx.commands
+        .run("curl -sS --max-time 20 https://plain.test/", { timeoutMs: 60_000 })
+        .catch((e: { stderr?: string }) => ({ stdout: "", stderr: e.stderr ?? String(e) }));
+      expect(plain.stdout).not.toContain("seen");
+      expect(await sh("curl -sS --max-time 20 --cacert /dev/null -k https://plain.test/")).toBe(
+        "seen plain.test key=-",
+      );
+
+      // The value is nowhere in the sandbox: environment, processes, files. The shell gets it
+      // base64-encoded, so its own command line (in ps) does not hold it.
+      const b64 = Buffer.from(VALUE).toString("base64");
+      const inside = await sh(
+        `P=$(echo ${b64} | base64 -d); env; ps auxww; grep -rIlF -- "$P" /etc /root /home /tmp /usr/local /var /opt 2>/dev/null; true`,
+      );
+      expect(inside).toMatch(/PATH=/);
+      expect(inside).not.toContain(VALUE);
+      // Nor on the agent's disk (records, network state, the sandbox's disk with its overlay);
+      // the control plane's database holds the rules as written, here the literal value.
+      expect(await filesHolding(stack.dataDir, VALUE)).toEqual([]);
+    } finally {
+      await sbx.kill();
+    }
+  });
+
+  test("a secret from /secrets fills the header; its value is on no disk and in no answer", async () => {
+    const SECRET = "sk-from-secrets-5be1d6a0";
+    const created = await stack.call("POST", "/secrets", {
+      key: user.key,
+      body: { name: "upstream-key", value: SECRET },
+    });
+    expect(created.status, created.text).toBe(201);
+    const rules = {
+      "api.test": [{ transform: { headers: { "X-Api-Key": `\${e2b.secrets.upstream-key}` } } }],
+    };
+    // A secret the owner does not have: a clear 400, and no sandbox.
+    const missing = await stack.call("POST", "/sandboxes", {
+      key: user.key,
+      body: {
+        templateID: "base",
+        network: {
+          allowOut: ["api.test"],
+          rules: { "api.test": [{ transform: { headers: { A: `\${e2b.secrets.nope}` } } }] },
+        },
+      },
+    });
+    expect(missing.status, missing.text).toBe(400);
+    expect(missing.text).toContain("nope");
+
+    const sbx = await Sandbox.create("base", {
+      ...opts,
+      network: { allowOut: ["api.test"], rules },
+    });
+    try {
+      const out = await sbx.commands.run("curl -sS --max-time 20 https://api.test/", {
+        timeoutMs: 60_000,
+      });
+      expect(out.stdout.trim()).toBe(`seen api.test key=${SECRET}`);
+      // The sandbox's record shows the rule as written, never the value.
+      const info = await stack.call("GET", `/sandboxes/${sbx.sandboxId}`, { key: user.key });
+      expect(info.text).not.toContain(SECRET);
+      const env = await sbx.commands.run("env; ps auxww", { timeoutMs: 60_000 });
+      expect(env.stdout).not.toContain(SECRET);
+      // Sealed in the database, held only in the agent's memory: no file holds it.
+      expect(await filesHolding(stack.dataDir, SECRET, true)).toEqual([]);
+    } finally {
+      await sbx.kill();
+    }
+  });
+});
+
+/**
+ * Files under `root` holding `text`, but the control plane's database unless `withDatabase`
+ * (grep streams big files).
+ */
+async function filesHolding(root: string, text: string, withDatabase = false): Promise<string[]> {
+  const exclude = withDatabase ? [] : ["--exclude-dir=pglite"];
+  const r = await run("grep", ["-rlaF", ...exclude, "--", text, root]).catch(
+    (e: { code?: number; stdout?: string }) => {
+      if (e.code === 1) return { stdout: "" };
+      throw e;
+    },
+  );
+  return r.stdout.split("\n").filter(Boolean);
+}
