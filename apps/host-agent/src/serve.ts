@@ -143,6 +143,8 @@ export async function serve(config: AgentConfig): Promise<void> {
   const egressProxy = await EgressProxy.start({
     upstreamDns: config.egressDns,
     forwardDns: config.egressForwardDns,
+    // A sandbox's egressProxy must not be the agent's or the control plane's port on the host.
+    reservedPorts: reservedPorts(config),
     upstreamCa,
     logger: log.child({ component: "egress" }),
   });
@@ -358,6 +360,19 @@ export async function serve(config: AgentConfig): Promise<void> {
   await egressProxy.close();
   networkClaim.release();
   dataDirLock.release();
+}
+
+/** The agent's API port and, when it joined one, its control plane's (from their addresses). */
+function reservedPorts(config: AgentConfig): number[] {
+  const ports: number[] = [];
+  const own = /:(\d+)$/.exec(config.listen);
+  if (own) ports.push(Number(own[1]));
+  const cp = config.registration?.controlPlaneUrl;
+  if (cp) {
+    const u = new URL(cp);
+    ports.push(Number(u.port || (u.protocol === "https:" ? 443 : 80)));
+  }
+  return ports;
 }
 
 /** WRENN_EGRESS_UPSTREAM_CA's certificates; a file that cannot be read stops the start. */

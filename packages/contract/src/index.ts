@@ -21,6 +21,7 @@ export * from "./ssh-keys.js";
 export * from "./validators/agent-create.js";
 export * from "./validators/dockerfile.js";
 export * from "./validators/egress.js";
+export * from "./validators/egress-proxy.js";
 export * from "./validators/egress-rules.js";
 export * from "./validators/mounts.js";
 export * from "./validators/sandbox-path.js";

@@ -21,6 +21,10 @@ export const LIMITS = {
   egressEntries: 256,
   /** A host name (253 characters) or `*.` and one. */
   egressEntryLength: 255,
+  /** egressProxy.address: a host name (253) or IPv4 address, ":" and a port. */
+  egressProxyAddressLength: 259,
+  /** egressProxy.username and .password, in UTF-8 bytes: RFC 1929's one-byte lengths. */
+  egressProxyCredentialBytes: 255,
   /** Domains with header rules (network.rules): each costs the agent a cached leaf cert. */
   egressRuleDomains: 32,
   /** Transforms listed under one domain of network.rules. */

@@ -60,6 +60,11 @@ export class Shape {
     return Shape.of(this.value[name], `${this.where}.${name}`);
   }
 
+  optionalObject(name: string): Shape | undefined {
+    const v = this.value[name];
+    return v === undefined || v === null ? undefined : Shape.of(v, `${this.where}.${name}`);
+  }
+
   array(name: string): unknown[] {
     const v = this.value[name];
     if (!Array.isArray(v)) throw bad(`${this.where}.${name}`, "an array", v);

@@ -34,8 +34,14 @@ export interface SandboxInfo {
   /** Version of envd inside the sandbox (null before it first answered). */
   envdVersion: string | undefined;
   allowInternetAccess: boolean;
-  /** `rules` as written (placeholders, never secret values); absent when there are none. */
-  network: { allowOut: string[]; denyOut: string[]; rules?: EgressHeaderRules };
+  network: {
+    allowOut: string[];
+    denyOut: string[];
+    /** The SOCKS5 proxy its allowed TCP goes through (the password is never returned). */
+    egressProxy?: { address: string; username?: string };
+    /** `rules` as written (placeholders, never secret values); absent when there are none. */
+    rules?: EgressHeaderRules;
+  };
   /** false: its ports need {@link OwnedSandboxInfo.trafficAccessToken} (set at create). */
   allowPublicTraffic: boolean;
   autoPause: boolean;
@@ -75,6 +81,14 @@ export interface SandboxMetrics {
   diskTotal: number;
 }
 
+function egressProxyOf(p: Shape | undefined) {
+  if (!p) return {};
+  const username = p.optionalString("username");
+  return {
+    egressProxy: { address: p.string("address"), ...(username === undefined ? {} : { username }) },
+  };
+}
+
 export function parseSandbox(value: unknown, where = "sandbox"): SandboxInfo {
   const s = Shape.of(value, where);
   const state = s.string(wire("state"));
@@ -97,6 +111,7 @@ export function parseSandbox(value: unknown, where = "sandbox"): SandboxInfo {
     network: {
       allowOut: network.stringArray("allowOut"),
       denyOut: network.stringArray("denyOut"),
+      ...egressProxyOf(network.optionalObject("egressProxy")),
       ...rulesOf(value),
     },
     allowPublicTraffic: s.boolean(wire("allowPublicTraffic")),

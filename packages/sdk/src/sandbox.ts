@@ -81,10 +81,17 @@ export interface SandboxNetworkOpts {
   allowOut?: string[];
   denyOut?: string[];
   /**
+   * E2B's bring-your-own SOCKS5 proxy: every TCP connection the rules allow goes through it
+   * (host-name rules ask it for the name); UDP does not. If it is down or refuses the user name
+   * and password, the connection is refused, never sent direct. null or unset: none.
+   */
+  egressProxy?: { address: string; username?: string; password?: string } | null;
+  /**
    * Headers the host's egress proxy sets on HTTP(S) requests to a domain (E2B's
    * `network.rules`), e.g. `{ "api.example.com": [{ transform: { headers: { Authorization:
    * "Bearer ${e2b.secrets.API_TOKEN}" } } }] }`: placeholders are filled in on the host, so the
-   * secret never enters the sandbox. Rules do not allow a domain: `allowOut` does.
+   * secret never enters the sandbox. Rules do not allow a domain: `allowOut` does. With an
+   * egressProxy their requests go out through it too.
    */
   rules?: EgressHeaderRules;
 }
@@ -105,12 +112,13 @@ export interface SandboxNetworkUpdate extends SandboxNetworkOpts {
 }
 
 function networkBody(update: SandboxNetworkUpdate) {
-  const { allowInternetAccess, allowOut, denyOut, rules } = update;
+  const { allowInternetAccess, allowOut, denyOut, egressProxy, rules } = update;
   return {
     ...(allowInternetAccess === undefined ? {} : { allowInternet: allowInternetAccess }),
     network: {
       ...(allowOut === undefined ? {} : { allowOut }),
       ...(denyOut === undefined ? {} : { denyOut }),
+      ...(egressProxy === undefined ? {} : { egressProxy }),
       ...(rules === undefined ? {} : { rules }),
     },
   };

@@ -639,6 +639,8 @@ LIMITS: Dict[str, Any] = {
     "envVarValueLength": 32768,
     "egressEntries": 256,
     "egressEntryLength": 255,
+    "egressProxyAddressLength": 259,
+    "egressProxyCredentialBytes": 255,
     "egressRuleDomains": 32,
     "egressRulesPerDomain": 8,
     "egressRuleHeaders": 16,

@@ -5,6 +5,7 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import {
   AGENT_TOKEN_HEADER,
   ERROR_CODE_HEADER,
+  egressProxyToWire,
   egressRulesToWire,
   FILES_RESCUE_LIMITS,
   FORWARD_PORT_HEADER,
@@ -138,6 +139,7 @@ export function createConnectHostClient(options: ConnectHostClientOptions): Host
               allowInternet: r.allowInternet,
               allowOut: r.allowOut,
               denyOut: r.denyOut,
+              egressProxy: egressProxyToWire(r.egressProxy, true),
               rules: egressRulesToWire(r.rules),
             },
             envdAccessToken: r.envdAccessToken,
@@ -187,7 +189,14 @@ export function createConnectHostClient(options: ConnectHostClientOptions): Host
         toAgentSandbox(
           (
             await client.updateSandboxNetwork(
-              { sandboxId, network: { ...network, rules: egressRulesToWire(network.rules) } },
+              {
+                sandboxId,
+                network: {
+                  ...network,
+                  rules: egressRulesToWire(network.rules),
+                  egressProxy: egressProxyToWire(network.egressProxy, true),
+                },
+              },
               quick,
             )
           ).sandbox,

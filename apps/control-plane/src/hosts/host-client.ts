@@ -1,5 +1,10 @@
 import type { Readable } from "node:stream";
-import type { EgressPolicy, ErrorCode, SandboxErrorReason } from "@wrenn/contract";
+import type {
+  EgressPolicy,
+  EgressProxyConfig,
+  ErrorCode,
+  SandboxErrorReason,
+} from "@wrenn/contract";
 import type { HostCapacity, HostTemplate } from "../store/host-store.js";
 
 export type AgentSandboxState = "starting" | "running" | "paused" | "stopped" | "error" | "unknown";
@@ -44,6 +49,8 @@ export interface AgentCreateRequest {
   allowInternet: boolean;
   allowOut: string[];
   denyOut: string[];
+  /** With its password in clear: only ever sent to the agent. */
+  egressProxy?: EgressProxyConfig;
   /** Header rules with their placeholders already resolved (secret values: never logged). */
   rules?: EgressPolicy["rules"];
   envdAccessToken: string;

@@ -10,6 +10,7 @@ import {
   toSandbox,
   updateSandbox,
 } from "../store/sandbox-store.js";
+import { sealEgressProxy } from "./egress-proxy-seal.js";
 import { ServiceError, sandboxNotFound } from "./errors.js";
 import { fromHostError, refusalCode } from "./host-refusal.js";
 import { newSandboxId } from "./ids.js";
@@ -77,7 +78,7 @@ export async function createSandbox(
           metadata: spec.metadata,
           envVarNames: Object.keys(spec.envVars),
           allowInternet: spec.allowInternet,
-          network: spec.network,
+          network: { ...spec.network, ...sealEgressProxy(spec.egressProxy, core.options.cipher) },
           autoPause: spec.autoPause,
           timeoutSeconds: spec.timeoutSeconds,
           envdTokenSealed: core.options.cipher.seal(token),
@@ -117,6 +118,7 @@ export async function createSandbox(
       allowInternet: spec.allowInternet,
       allowOut: spec.network.allowOut,
       denyOut: spec.network.denyOut,
+      ...(spec.egressProxy ? { egressProxy: spec.egressProxy } : {}),
       ...(rules ? { rules } : {}),
       envdAccessToken: token,
       mounts: spec.mounts,

@@ -7,6 +7,7 @@ import {
   checkSandboxName,
   checkTemplateName,
   checkTimeout,
+  type EgressProxyConfig,
 } from "@wrenn/contract";
 import type { SandboxMountSpec } from "../hosts/host-client.js";
 import { validated } from "./errors.js";
@@ -23,9 +24,10 @@ export interface CreateSandboxInput {
   timeoutSeconds?: number;
   autoPause?: boolean;
   allowInternet?: boolean;
-  network?: Omit<Partial<EgressRules>, "allowPublicTraffic" | "rules"> & {
+  network?: Omit<Partial<EgressRules>, "allowPublicTraffic" | "egressProxy" | "rules"> & {
     allowPublicTraffic?: boolean;
-    /** Checked by the contract (checkEgressPolicy). */
+    /** Both checked by the contract (checkEgressPolicy). */
+    egressProxy?: unknown;
     rules?: unknown;
   };
   mounts?: Array<{ hostPath: string; path: string; readOnly?: boolean }>;
@@ -42,7 +44,9 @@ export interface CreateSandboxSpec {
   timeoutSeconds: number;
   autoPause: boolean;
   allowInternet: boolean;
+  /** Without its egressProxy: that one is sealed before it is stored. */
   network: EgressRules;
+  egressProxy?: EgressProxyConfig;
   mounts: SandboxMountSpec[];
 }
 
@@ -88,23 +92,26 @@ export function normalizeCreate(
 export function egressOf(
   input: {
     allowInternet?: boolean;
-    network?: Omit<Partial<EgressRules>, "allowPublicTraffic" | "rules"> & {
+    network?: Omit<Partial<EgressRules>, "allowPublicTraffic" | "egressProxy" | "rules"> & {
       allowPublicTraffic?: boolean;
-      /** Checked by the contract (checkEgressPolicy). */
+      /** Both checked by the contract (checkEgressPolicy). */
+      egressProxy?: unknown;
       rules?: unknown;
     };
   },
   defaults: Pick<SandboxDefaults, "allowInternet">,
-): { allowInternet: boolean; network: EgressRules } {
-  const { allowInternet, allowOut, denyOut, rules } = checkEgressPolicy({
+): { allowInternet: boolean; network: EgressRules; egressProxy?: EgressProxyConfig } {
+  const { allowInternet, allowOut, denyOut, egressProxy, rules } = checkEgressPolicy({
     allowInternet: input.allowInternet ?? defaults.allowInternet,
     allowOut: input.network?.allowOut,
     denyOut: input.network?.denyOut,
+    egressProxy: input.network?.egressProxy,
     rules: input.network?.rules,
   });
   const inbound = input.network?.allowPublicTraffic === false ? { allowPublicTraffic: false } : {};
   return {
     allowInternet,
     network: { allowOut, denyOut, ...inbound, ...(rules ? { rules } : {}) } as EgressRules,
+    ...(egressProxy ? { egressProxy } : {}),
   };
 }

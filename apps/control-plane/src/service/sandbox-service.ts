@@ -179,7 +179,10 @@ export class SandboxService {
     id: string,
     input: {
       allowInternet?: boolean;
-      network?: Pick<Partial<EgressRules>, "allowOut" | "denyOut"> & { rules?: unknown };
+      network?: Pick<Partial<EgressRules>, "allowOut" | "denyOut"> & {
+        egressProxy?: unknown;
+        rules?: unknown;
+      };
     },
   ): Promise<Sandbox> {
     return updateSandboxNetwork(this.core, principal, id, input);

@@ -1,7 +1,8 @@
-import { checkTimeout } from "@wrenn/contract";
+import { checkTimeout, egressProxyView } from "@wrenn/contract";
 import { HostError } from "../hosts/host-client.js";
 import type { AuditEvent } from "../store/audit-store.js";
 import { toSandbox, updateSandbox } from "../store/sandbox-store.js";
+import { sealEgressProxy } from "./egress-proxy-seal.js";
 import { sandboxNotFound, validated } from "./errors.js";
 import { fromHostError } from "./host-refusal.js";
 import { SANDBOX_ID_PATTERN } from "./ids.js";
@@ -66,10 +67,14 @@ export async function updateSandboxNetwork(
   id: string,
   input: {
     allowInternet?: boolean;
-    network?: Pick<Partial<EgressRules>, "allowOut" | "denyOut"> & { rules?: unknown };
+    network?: Pick<Partial<EgressRules>, "allowOut" | "denyOut"> & {
+      egressProxy?: unknown;
+      rules?: unknown;
+    };
   },
 ): Promise<Sandbox> {
-  const egress = validated(() => egressOf(input, core.options.defaults));
+  const { egressProxy, ...egress } = validated(() => egressOf(input, core.options.defaults));
+  Object.assign(egress.network, sealEgressProxy(egressProxy, core.options.cipher));
   const { rules: written, ...lists } = egress.network;
   if (!SANDBOX_ID_PATTERN.test(id)) throw sandboxNotFound(id);
   const row = await core.waitWhileInFlight(ownerScope(principal), id);
@@ -84,10 +89,12 @@ export async function updateSandboxNetwork(
     action: "sandbox.network",
     sandboxId: id,
     outcome: "ok",
-    // The rules' domains only: header values (even written ones) stay out of the audit log.
+    // The proxy's address and user name only, the rules' domains only: an audit record is no
+    // place for secrets (header values, even written ones, included).
     detail: {
       allowInternet: egress.allowInternet,
       ...lists,
+      egressProxy: egressProxyView(egressProxy),
       ...(written ? { ruleDomains: Object.keys(written) } : {}),
     },
   };
@@ -98,6 +105,7 @@ export async function updateSandboxNetwork(
       allowInternet: egress.allowInternet,
       allowOut: egress.network.allowOut,
       denyOut: egress.network.denyOut,
+      ...(egressProxy ? { egressProxy } : {}),
       ...(rules ? { rules } : {}),
     });
   } catch (error) {

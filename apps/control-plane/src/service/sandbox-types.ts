@@ -29,11 +29,20 @@ export interface EgressRules {
    * needs the traffic access token (E2B's allowPublicTraffic; absent = true, anyone with the URL).
    */
   allowPublicTraffic?: false;
+  /** E2B's egressProxy (SOCKS5), its password sealed (see egress-proxy-seal.ts). */
+  egressProxy?: StoredEgressProxy;
   /**
    * Header rules per domain as the caller wrote them (E2B's network.rules): placeholders kept,
    * never their values; filled in only on the way to the agent (resolveEgressRules).
    */
   rules?: EgressHeaderRules;
+}
+
+/** An egressProxy as stored: never the password in clear. */
+export interface StoredEgressProxy {
+  address: string;
+  username?: string;
+  passwordSealed?: string;
 }
 
 export interface Sandbox {

@@ -45,6 +45,7 @@ export interface FakeSandbox
     | "allowInternet"
     | "allowOut"
     | "denyOut"
+    | "egressProxy"
     | "rules"
     | "envdAccessToken"
   > {
@@ -280,6 +281,7 @@ export class FakeHostAgent {
           allowInternet: checked.network.allowInternet,
           allowOut: checked.network.allowOut,
           denyOut: checked.network.denyOut,
+          ...(checked.network.egressProxy ? { egressProxy: checked.network.egressProxy } : {}),
           ...(checked.network.rules ? { rules: checked.network.rules } : {}),
           envdAccessToken: req.envdAccessToken,
           error: "",
@@ -332,6 +334,7 @@ export class FakeHostAgent {
         s.allowInternet = network.allowInternet;
         s.allowOut = network.allowOut;
         s.denyOut = network.denyOut;
+        s.egressProxy = network.egressProxy;
         s.rules = network.rules;
         return { sandbox: this.toProto(s) };
       },

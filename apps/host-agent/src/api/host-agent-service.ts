@@ -10,6 +10,7 @@ import {
   checkTemplateSteps,
   ERROR_CODE_HEADER,
   type ErrorCode,
+  egressProxyToWire,
   grpcCodeOf,
 } from "@wrenn/contract";
 import {
@@ -135,8 +136,13 @@ function sandboxMessageOf(v: SandboxView, tunnelPort: number) {
       diskMb: v.resources.diskMb,
     },
     metadata: v.metadata,
-    // Header rules hold resolved secrets: they never leave the agent again.
-    network: { ...withoutRules(v.network), rules: [] },
+    // Never the egressProxy's password (a response may be logged or shown); header rules hold
+    // resolved secrets: they never leave the agent again.
+    network: {
+      ...withoutRules(v.network),
+      rules: [],
+      egressProxy: egressProxyToWire(v.network.egressProxy, false),
+    },
     envdVersion: v.envdVersion,
     address: v.address,
     bootPath: BOOT_PATHS[v.bootPath],

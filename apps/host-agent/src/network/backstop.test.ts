@@ -43,7 +43,10 @@ const slot = {
   hostIp: "10.200.0.5",
   policy: DENY_ALL,
 };
-const proxied: FirewallConfig = { ...config, proxy: { http: 4001, tls: 4002, dns: 4003 } };
+const proxied: FirewallConfig = {
+  ...config,
+  proxy: { http: 4001, tls: 4002, dns: 4003, tunnel: 4004 },
+};
 const out = "add rule netdev wrenn_backstop out";
 /** The rules after the deny set: what the policy decides. */
 function tail(c: FirewallConfig, policy: NetworkPolicy): string[] {

@@ -11,6 +11,7 @@ import {
   type ProxiedNetwork,
   proxiedNetwork,
   standInAddresses,
+  testCertificate,
 } from "./egress-test-kit.js";
 import type { SandboxNetwork } from "./network-manager.js";
 import {
@@ -58,13 +59,8 @@ const sandbox = (n: number, policy: Parameters<TestNetwork["manager"]["setup"]>[
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "wrenn-egress-domains-"));
-  await run("openssl", [
-    ...["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=allowed.test"],
-    ...["-addext", "subjectAltName=DNS:allowed.test,DNS:*.allowed.test,DNS:denied.test"],
-    ...["-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem")],
-  ]);
+  const tls = await testCertificate(dir, ["allowed.test", "*.allowed.test", "denied.test"]);
   inet = await createFakeInternet("wxd", SUBNET);
-  const tls = { cert: join(dir, "cert.pem"), key: join(dir, "key.pem") };
   servers.push(
     await dnsServerIn(inet.netns, DNS, {
       "allowed.test": ALLOWED,
@@ -82,7 +78,7 @@ beforeAll(async () => {
   net = await proxiedNetwork({
     tag: "d",
     poolOctet: POOL_OCTET,
-    nowhere: NOWHERE,
+    nameserver: NOWHERE,
     proxy: { upstreamDns: [DNS], maxPerSandbox: CAP },
   });
   ({ t, proxy } = net);

@@ -10,6 +10,7 @@ import type { EgressProxy } from "./egress/egress-proxy.js";
 import {
   closeStandIn,
   curlIn,
+  headerEchoServerIn,
   type ProxiedNetwork,
   proxiedNetwork,
   standInAddresses,
@@ -21,7 +22,6 @@ import {
   type FakeInternet,
   type Listener,
   sandboxId,
-  startServer,
   type TestNetwork,
 } from "./network-test-kit.js";
 
@@ -78,20 +78,6 @@ async function allFileText(root: string): Promise<string> {
   return text;
 }
 
-const SERVER_SCRIPT = `
-const [addr, , cert, key] = process.argv.slice(1);
-const fs = require("fs");
-const answer = (q, r) => r.end("seen " + q.headers.host + " key=" + (q.headers["x-api-key"] ?? "-") + "\\n");
-const servers = [
-  require("http").createServer(answer).listen(80, addr),
-  require("https").createServer({ cert: fs.readFileSync(cert), key: fs.readFileSync(key) }, answer).listen(443, addr),
-];
-let up = 0;
-for (const s of servers) s.on("listening", () => { if (++up === servers.length) process.stdout.write("ready\\n"); });
-process.stdin.on("end", () => process.exit(0));
-process.stdin.resume();
-`;
-
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "wrenn-egress-rules-"));
   const f = (n: string) => join(dir, n);
@@ -115,6 +101,7 @@ beforeAll(async () => {
     ...["-extfile", f("ext.cnf"), "-out", f("server.pem")],
   ]);
   inet = await createFakeInternet("wxh", SUBNET);
+  const server = { cert: f("server.pem"), key: f("server.key") };
   servers.push(
     await dnsServerIn(inet.netns, DNS, {
       "api.test": SERVER,
@@ -123,19 +110,13 @@ beforeAll(async () => {
       "denied.test": DENIED,
       "impostor.test": SERVER,
     }),
-    await startServer(inet.netns, SERVER_SCRIPT, SERVER, 80, undefined, [
-      f("server.pem"),
-      f("server.key"),
-    ]),
-    await startServer(inet.netns, SERVER_SCRIPT, DENIED, 80, undefined, [
-      f("server.pem"),
-      f("server.key"),
-    ]),
+    await headerEchoServerIn(inet.netns, SERVER, server),
+    await headerEchoServerIn(inet.netns, DENIED, server),
   );
   net = await proxiedNetwork({
     tag: "h",
     poolOctet: POOL_OCTET,
-    nowhere: NOWHERE,
+    nameserver: NOWHERE,
     proxy: { upstreamDns: [DNS], upstreamCa: [await readFile(f("upstream-ca.pem"), "utf8")] },
   });
   ({ t, proxy } = net);

@@ -9,12 +9,14 @@ import {
   type FakeInternet,
   type Listener,
   sandboxId,
+  startServer,
   type TestNetwork,
   testNetwork,
 } from "./network-test-kit.js";
 
-// The egress proxy tests' common stand: a proxy and a network manager steering to it, and
-// sandboxes whose own resolver answers nothing (the agent's forwarder must).
+// The egress proxy tests' common stand: a proxy and a network manager steering to it,
+// sandboxes whose resolv.conf names a chosen server, a certificate for stand-in servers, and
+// curl from inside a sandbox. Test support only; the agent never imports it.
 
 const run = promisify(execFile);
 
@@ -22,8 +24,8 @@ export interface ProxiedNetwork {
   readonly proxy: EgressProxy;
   readonly t: TestNetwork;
   /**
-   * A sandbox whose resolv.conf (through `ip netns exec`) names `nowhere`, an address nothing
-   * answers: its names resolve only when the agent's DNS forwarder answers them.
+   * A sandbox whose resolv.conf (through `ip netns exec`) names `nameserver`: with an address
+   * nothing answers, its names resolve only when the agent's DNS forwarder answers them.
    */
   sandbox(
     n: number,
@@ -37,8 +39,8 @@ export async function proxiedNetwork(options: {
   /** testNetwork's tag and pool octet: unique per test file. */
   tag: string;
   poolOctet: number;
-  /** What the sandboxes' resolv.conf names (nothing should answer there). */
-  nowhere: string;
+  /** What the sandboxes' resolv.conf names. */
+  nameserver: string;
   proxy: Omit<EgressProxyOptions, "logger">;
 }): Promise<ProxiedNetwork> {
   const proxy = await EgressProxy.start({
@@ -56,7 +58,7 @@ export async function proxiedNetwork(options: {
       await mkdir(conf, { recursive: true });
       await writeFile(
         join(conf, "resolv.conf"),
-        `nameserver ${options.nowhere}\noptions timeout:2\n`,
+        `nameserver ${options.nameserver}\noptions timeout:2\n`,
       );
       confs.push(conf);
       return sb;
@@ -67,6 +69,17 @@ export async function proxiedNetwork(options: {
       for (const conf of confs) await rm(conf, { recursive: true, force: true });
     },
   };
+}
+
+/** A self-signed certificate for `names` (the first is its CN): dir/cert.pem and dir/key.pem. */
+export async function testCertificate(dir: string, names: readonly string[]) {
+  const tls = { cert: join(dir, "cert.pem"), key: join(dir, "key.pem") };
+  await run("openssl", [
+    ...["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", `/CN=${names[0]}`],
+    ...["-addext", `subjectAltName=${names.map((n) => `DNS:${n}`).join(",")}`],
+    ...["-keyout", tls.key, "-out", tls.cert],
+  ]);
+  return tls;
 }
 
 /** curl from inside a sandbox (-sS, bounded): its exit code and what it printed. */
@@ -109,4 +122,31 @@ export async function closeStandIn(parts: {
   for (const s of parts.servers) await s.close();
   await parts.inet?.remove();
   if (parts.dir) await rm(parts.dir, { recursive: true, force: true });
+}
+
+/** HTTP on 80 and HTTPS on 443 of one address, answering with the Host and X-Api-Key it saw. */
+const HEADER_ECHO_SCRIPT = `
+const [addr, , cert, key] = process.argv.slice(1);
+const fs = require("fs");
+const answer = (q, r) => r.end("seen " + q.headers.host + " key=" + (q.headers["x-api-key"] ?? "-") + "\\n");
+const servers = [
+  require("http").createServer(answer).listen(80, addr),
+  require("https").createServer({ cert: fs.readFileSync(cert), key: fs.readFileSync(key) }, answer).listen(443, addr),
+];
+let up = 0;
+for (const s of servers) s.on("listening", () => { if (++up === servers.length) process.stdout.write("ready\\n"); });
+process.stdin.on("end", () => process.exit(0));
+process.stdin.resume();
+`;
+
+/**
+ * A server for header rules' tests on `address` in `netns` (ports 80 and 443, `tls` its
+ * certificate): each answer is "seen <Host> key=<X-Api-Key or ->".
+ */
+export function headerEchoServerIn(
+  netns: string,
+  address: string,
+  tls: { cert: string; key: string },
+): Promise<Listener> {
+  return startServer(netns, HEADER_ECHO_SCRIPT, address, 80, undefined, [tls.cert, tls.key]);
 }

@@ -2,7 +2,14 @@ import { runCommand } from "../command/run-command.js";
 import { invalidArgument } from "./errors.js";
 import { readFirewallState } from "./firewall-state.js";
 import { formatCidr, type Ipv4Cidr, normalizeCidrs, parseCidr } from "./ipv4.js";
-import { allowedCidrs, hasDomainRules, hasEgress, type NetworkPolicy } from "./policy.js";
+import {
+  allowedCidrs,
+  hasDomainRules,
+  hasEgress,
+  hasTunnel,
+  isSteered,
+  type NetworkPolicy,
+} from "./policy.js";
 import { TUNNEL_CT_MATCH } from "./tunnel-marks.js";
 
 export interface FirewallConfig {
@@ -21,7 +28,13 @@ export interface FirewallConfig {
    * The egress proxy's ports on the host (every sandbox's gateway address): where the TCP 80/443
    * and DNS of sandboxes with domain rules are redirected. Absent: no domain rules possible.
    */
-  readonly proxy?: { readonly http: number; readonly tls: number; readonly dns: number };
+  readonly proxy?: {
+    readonly http: number;
+    readonly tls: number;
+    readonly dns: number;
+    /** Other TCP of sandboxes with an egressProxy, tunneled through it. */
+    readonly tunnel: number;
+  };
 }
 
 /** What the rules of one sandbox are keyed on. */
@@ -150,8 +163,8 @@ export function denyOutRules(c: FirewallConfig, head: string, pass: "return" | "
  */
 function proxyInput(c: FirewallConfig, t: string, sb: string): string[] {
   if (!c.proxy) return [];
-  const { http, tls, dns } = c.proxy;
-  const tcp = `{ ${[...new Set([http, tls, dns])].join(", ")} }`;
+  const { http, tls, dns, tunnel } = c.proxy;
+  const tcp = `{ ${[...new Set([http, tls, dns, tunnel])].join(", ")} }`;
   return [
     `add rule ${t} input iifname != ${sb} tcp dport ${tcp} drop`,
     `add rule ${t} input iifname != ${sb} udp dport ${dns} drop`,
@@ -275,20 +288,35 @@ function addStatements(c: FirewallConfig, e: FirewallEntry, p: NetworkPolicy): s
  * address of the interface the packet came in on: the sandbox's gateway, on the host.
  */
 function steerStatements(c: FirewallConfig, e: FirewallEntry, p: NetworkPolicy): string[] {
-  if (!hasDomainRules(p) || !c.proxy) return [];
+  if (!isSteered(p) || !c.proxy) return [];
   const t = `inet ${c.table}`;
   const ch = `${t} ${e.steerChain}`;
-  const lines = [
-    `add chain ${ch}`,
-    `add rule ${ch} udp dport 53 redirect to :${c.proxy.dns}`,
-    `add rule ${ch} tcp dport 53 redirect to :${c.proxy.dns}`,
-  ];
-  lines.push(
-    ...addressRules(ch, p, "return"),
-    `add rule ${ch} tcp dport 80 redirect to :${c.proxy.http}`,
-    `add rule ${ch} tcp dport 443 redirect to :${c.proxy.tls}`,
-    `add element ${t} proxied { "${e.hostIf}" : jump ${e.steerChain} }`,
-  );
+  const lines = [`add chain ${ch}`];
+  if (hasDomainRules(p)) {
+    lines.push(
+      `add rule ${ch} udp dport 53 redirect to :${c.proxy.dns}`,
+      `add rule ${ch} tcp dport 53 redirect to :${c.proxy.dns}`,
+    );
+  }
+  if (hasTunnel(p)) {
+    // egressProxy: TCP that an address rule lets out goes to the tunnel port instead (the
+    // proxy finds where it was going and asks the SOCKS5 proxy for it); UDP is not tunneled
+    // and meets the filter chain as before.
+    lines.push(
+      ...addressRules(ch, p, "return").map((r) =>
+        r.replace(/ return$/, ` meta l4proto tcp redirect to :${c.proxy!.tunnel}`),
+      ),
+    );
+  } else {
+    lines.push(...addressRules(ch, p, "return"));
+  }
+  if (hasDomainRules(p)) {
+    lines.push(
+      `add rule ${ch} tcp dport 80 redirect to :${c.proxy.http}`,
+      `add rule ${ch} tcp dport 443 redirect to :${c.proxy.tls}`,
+    );
+  }
+  lines.push(`add element ${t} proxied { "${e.hostIf}" : jump ${e.steerChain} }`);
   return lines;
 }
 
@@ -423,7 +451,7 @@ export class Firewall {
               !sameMembers(live.chains, [
                 ...expected.map((x) => x.entry.chain),
                 ...expected
-                  .filter((x) => this.config.proxy && hasDomainRules(x.policy))
+                  .filter((x) => this.config.proxy && isSteered(x.policy))
                   .map((x) => x.entry.steerChain),
               ])
             ? "per-sandbox egress rules differ"

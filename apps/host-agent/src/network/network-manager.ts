@@ -202,6 +202,9 @@ export class NetworkManager {
     if (!this.proxy && hasDomainRules(resolved)) {
       throw invalidArgument("host names in allowOut need the agent's egress proxy, which is off");
     }
+    if (!this.proxy && resolved.egressProxy) {
+      throw invalidArgument("egressProxy needs the agent's egress proxy, which is off");
+    }
     return resolved;
   }
 

@@ -134,7 +134,7 @@ export async function startServer(
   port: number,
   onLine?: (line: string) => void,
   more: string[] = [],
-): Promise<Listener> {
+): Promise<Listener & { send(line: string): void }> {
   const argv = [process.execPath, "-e", script, host, String(port), ...more];
   const [file, args] = inNetns(netns, argv);
   const child: ChildProcess = spawn(file, args, { stdio: ["pipe", "pipe", "inherit"] });
@@ -154,6 +154,9 @@ export async function startServer(
     );
   });
   return {
+    send(line: string) {
+      child.stdin!.write(`${line}\n`);
+    },
     async close() {
       if (child.exitCode !== null) return;
       const exited = once(child, "exit");

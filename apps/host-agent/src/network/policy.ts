@@ -1,6 +1,7 @@
 import {
   checkEgressHeaderRules,
   checkEgressList,
+  checkEgressProxy,
   type EgressPolicy,
   egressDomains,
   egressOpen,
@@ -20,7 +21,7 @@ export type NetworkPolicy = EgressPolicy;
 
 /** A policy as asked of NetworkManager: lists left out are empty (resolvePolicy fills them in). */
 export type NetworkPolicyRequest = Pick<NetworkPolicy, "allowInternet"> &
-  Partial<Pick<NetworkPolicy, "allowOut" | "denyOut" | "rules">>;
+  Partial<Pick<NetworkPolicy, "allowOut" | "denyOut" | "egressProxy" | "rules">>;
 
 /**
  * What no sandbox reaches, whatever its policy, unless an admin opens a range
@@ -65,7 +66,7 @@ export function resolvePolicy(policy: unknown): NetworkPolicy {
   }
   const p = policy as Record<string, unknown>;
   for (const key of Object.keys(p)) {
-    if (key !== "allowInternet" && key !== "allowOut" && key !== "denyOut" && key !== "rules") {
+    if (!["allowInternet", "allowOut", "denyOut", "egressProxy", "rules"].includes(key)) {
       throw invalidArgument(`unknown policy field ${JSON.stringify(key)}`);
     }
   }
@@ -74,15 +75,23 @@ export function resolvePolicy(policy: unknown): NetworkPolicy {
   }
   const allowOut = resolveList("allowOut", p.allowOut, true);
   const denyOut = resolveList("denyOut", p.denyOut, false);
+  let egressProxy: NetworkPolicy["egressProxy"] | null | undefined;
   let rules: NetworkPolicy["rules"];
   try {
+    egressProxy = checkEgressProxy("policy.egressProxy", p.egressProxy);
     rules = checkEgressHeaderRules("policy.rules", p.rules);
   } catch (err) {
     throw invalidArgument((err as Error).message);
   }
   // denyOut without internet access has nothing to act on (all but allowOut is denied), but
   // is kept: a later policy change (or a reader of the state) sees what was asked for.
-  return { allowInternet: p.allowInternet, allowOut, denyOut, ...(rules ? { rules } : {}) };
+  return {
+    allowInternet: p.allowInternet,
+    allowOut,
+    denyOut,
+    ...(egressProxy ? { egressProxy } : {}),
+    ...(rules ? { rules } : {}),
+  };
 }
 
 /**
@@ -106,6 +115,12 @@ export function allowedCidrs(p: NetworkPolicy): string[] {
 /** Whether the policy has host-name rules: its TCP 80/443 and DNS go through the egress proxy. */
 export const hasDomainRules = (p: NetworkPolicy): boolean => egressDomains(p.allowOut).length > 0;
 
+/** Whether the sandbox's allowed TCP is tunneled through a SOCKS5 proxy (egressProxy). */
+export const hasTunnel = (p: NetworkPolicy): boolean => p.egressProxy !== undefined;
+
+/** Whether the sandbox's traffic meets the egress proxy at all (a steer chain is installed). */
+export const isSteered = (p: NetworkPolicy): boolean => hasDomainRules(p) || hasTunnel(p);
+
 /**
  * Whether the sandbox needs a name server: with internet access, or with host names in
  * allowOut (its DNS is then answered by the agent's forwarder, whatever address it asks).
@@ -118,6 +133,8 @@ export const needsResolver = (p: NetworkPolicy): boolean => p.allowInternet || h
  */
 export function policyWidens(prev: NetworkPolicy, next: NetworkPolicy): boolean {
   const within = (a: readonly string[], b: readonly string[]) => a.every((x) => b.includes(x));
+  // Another proxy (or none) is neither wider nor narrower: write the narrower side first.
+  if (JSON.stringify(prev.egressProxy) !== JSON.stringify(next.egressProxy)) return false;
   if (!next.allowInternet) return !prev.allowInternet && within(prev.allowOut, next.allowOut);
   return (
     within(next.denyOut, prev.allowInternet ? prev.denyOut : []) &&

@@ -4,7 +4,7 @@ import { contextOf, wantsJson } from "../command-context.js";
 import { printJson } from "../output/table.js";
 import { collectPairs, nonNegativeInt, positiveInt } from "./option-parsers.js";
 import { printSandboxInfo, sandboxJson } from "./sandbox-info.js";
-import { egressOptions, headerRules } from "./sandbox-network.js";
+import { egressOf, egressOptions } from "./sandbox-network.js";
 
 export function registerSandboxCreate(sandbox: Command): void {
   egressOptions(sandbox.command("create"))
@@ -51,7 +51,7 @@ Examples:
         vcpus: o.vcpus,
         memoryMb: o.memory,
         allowInternetAccess: o.internet,
-        network: { allowOut: o.allowOut, denyOut: o.denyOut, rules: headerRules(o.header) },
+        network: egressOf(o),
         autoPause: Boolean(o.autoPause),
         metadata: o.metadata,
         envs: o.env,

@@ -11,6 +11,12 @@ export function sandboxJson(info: SandboxInfo): Record<string, unknown> {
 
 /** What a sandbox may reach, in one line. */
 export function describeNetwork(info: SandboxInfo): string {
+  const p = info.network.egressProxy;
+  const via = p ? ` via SOCKS5 ${p.username ? `${p.username}@` : ""}${p.address}` : "";
+  return `${reach(info)}${via}`;
+}
+
+function reach(info: SandboxInfo): string {
   const { allowOut, denyOut } = info.network;
   if (info.allowInternetAccess) {
     const except = denyOut.length ? ` except ${denyOut.join(", ")}` : "";

@@ -26,6 +26,14 @@ export function egressOptions(command: Command): Command {
       collect,
     )
     .option(
+      "--egress-proxy <host:port>",
+      "tunnel all allowed TCP through this SOCKS5 proxy (fails closed; UDP is not tunneled)",
+    )
+    .option(
+      "--egress-proxy-user <name>",
+      "its user name; the password is read from WRENN_EGRESS_PROXY_PASSWORD (not a flag: flags show in process lists)",
+    )
+    .option(
       "--header <domain:Name=value>",
       `set a header on HTTP(S) requests to domain (names/*.domain; value may be \${e2b.secrets.NAME}, filled in on the host); does not allow the domain (repeatable)`,
       collect,
@@ -58,7 +66,28 @@ export interface EgressFlags {
   internet?: boolean;
   allowOut?: string[];
   denyOut?: string[];
+  egressProxy?: string;
+  egressProxyUser?: string;
   header?: string[];
+}
+
+/** The flags' egress rules, as the SDK takes them. */
+export function egressOf(o: EgressFlags) {
+  const password = process.env.WRENN_EGRESS_PROXY_PASSWORD;
+  return {
+    allowOut: o.allowOut,
+    denyOut: o.denyOut,
+    rules: headerRules(o.header),
+    ...(o.egressProxy === undefined
+      ? {}
+      : {
+          egressProxy: {
+            address: o.egressProxy,
+            ...(o.egressProxyUser === undefined ? {} : { username: o.egressProxyUser }),
+            ...(o.egressProxyUser === undefined || !password ? {} : { password }),
+          },
+        }),
+  };
 }
 
 export function registerSandboxNetwork(sandbox: Command): void {
@@ -87,12 +116,7 @@ Examples:
       const ctx = await contextOf(command);
       const info = await Sandbox.updateNetwork(
         id,
-        {
-          allowInternetAccess: o.internet,
-          allowOut: o.allowOut,
-          denyOut: o.denyOut,
-          rules: headerRules(o.header),
-        },
+        { allowInternetAccess: o.internet, ...egressOf(o) },
         ctx.sdk(),
       );
       if (wantsJson(command)) printJson(sandboxJson(info));

@@ -42,6 +42,36 @@ const AllowList = Type.Array(
   { maxItems: LIMITS.egressEntries },
 );
 
+/** E2B's egressProxy as sent; checkEgressProxy holds the rules (bytes, host, port). */
+export const EgressProxyInput = Nullable(
+  Type.Object(
+    {
+      address: Type.String({
+        maxLength: LIMITS.egressProxyAddressLength,
+        description: "host:port of a SOCKS5 proxy: an IPv4 address or a host name (no IPv6)",
+      }),
+      username: Type.Optional(Type.String({ maxLength: LIMITS.egressProxyCredentialBytes })),
+      password: Type.Optional(
+        Type.String({
+          maxLength: LIMITS.egressProxyCredentialBytes,
+          description: "Stored sealed; never returned",
+        }),
+      ),
+    },
+    {
+      additionalProperties: false,
+      description:
+        "Bring your own SOCKS5 proxy (RFC 1928, user/password RFC 1929): every TCP connection the rules allow is tunneled through it, host-name rules asking it for the name; UDP is not; if it is down or refuses the credentials the connection is refused, never sent direct. null: none",
+    },
+  ),
+);
+
+/** What a read shows of the egressProxy: never the password. */
+export const EgressProxyView = Type.Object({
+  address: Type.String(),
+  username: Type.Optional(Type.String()),
+});
+
 const EGRESS_DESCRIPTION =
   "allowOut is reachable whatever denyOut says; with allowInternet everything but denyOut is reachable, without it only allowOut. The host, other sandboxes, private, link-local and metadata ranges stay closed unless the operator opens them (WRENN_EGRESS_ALLOW_CIDRS)";
 
@@ -84,6 +114,7 @@ const EgressLists = Type.Object(
   {
     allowOut: Type.Optional(AllowList),
     denyOut: Type.Optional(Cidrs),
+    egressProxy: Type.Optional(EgressProxyInput),
     rules: Type.Optional(EgressHeaderRulesSchema),
   },
   { additionalProperties: false, description: EGRESS_DESCRIPTION },
@@ -115,6 +146,7 @@ export const Sandbox = Type.Object({
   network: Type.Object({
     allowOut: Type.Array(Type.String()),
     denyOut: Type.Array(Type.String()),
+    egressProxy: Type.Optional(EgressProxyView),
     rules: Type.Optional(EgressHeaderRulesSchema),
   }),
   allowPublicTraffic: Type.Boolean({

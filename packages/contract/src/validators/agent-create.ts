@@ -1,6 +1,7 @@
 import { ContractError, errorMessage } from "../errors/error-codes.js";
 import { LIMITS } from "../limits.js";
 import { checkEgressPolicy, type EgressPolicy } from "./egress.js";
+import { type EgressProxyWire, egressProxyFromWire } from "./egress-proxy.js";
 import { type EgressRuleWire, egressRulesFromWire } from "./egress-rules.js";
 import { checkMounts, type MountRequest } from "./mounts.js";
 import { checkIntegerIn, checkRuntimeName, checkSandboxId, checkTemplateName } from "./scalars.js";
@@ -34,13 +35,21 @@ export interface CheckedAgentCreate {
   mounts: MountRequest[];
 }
 
-/** EgressPolicy as hostagent.proto's NetworkPolicy carries it (rules as a list). */
-export type EgressPolicyWire = Omit<EgressPolicy, "rules"> & { rules?: EgressRuleWire[] };
+/** EgressPolicy as hostagent.proto's NetworkPolicy carries it (rules as a list, egressProxy in
+ * its proto form: see EgressProxyWire). */
+export type EgressPolicyWire = Omit<EgressPolicy, "rules" | "egressProxy"> & {
+  rules?: EgressRuleWire[];
+  egressProxy?: EgressProxyWire;
+};
 
 /** A NetworkPolicy message checked by the contract's rules (create and network update). */
 export function checkEgressPolicyWire(wire: EgressPolicyWire | undefined): EgressPolicy {
   if (!wire) return checkEgressPolicy({});
-  return checkEgressPolicy({ ...wire, rules: egressRulesFromWire(wire.rules) });
+  return checkEgressPolicy({
+    ...wire,
+    rules: egressRulesFromWire(wire.rules),
+    egressProxy: egressProxyFromWire(wire.egressProxy),
+  });
 }
 
 const sized = (name: string, value: number | undefined, range: { min: number; max: number }) =>

@@ -5,6 +5,7 @@ import {
   invalidInput,
 } from "../errors/error-codes.js";
 import { LIMITS } from "../limits.js";
+import { checkEgressProxy, type EgressProxyConfig } from "./egress-proxy.js";
 import { checkEgressHeaderRules, type EgressHeaderRules } from "./egress-rules.js";
 
 const OCTET = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
@@ -164,6 +165,8 @@ export interface EgressPolicy {
   allowInternet: boolean;
   allowOut: string[];
   denyOut: string[];
+  /** Every allowed TCP connection goes through this SOCKS5 proxy (see EgressProxyConfig). */
+  egressProxy?: EgressProxyConfig;
   /**
    * Header rules per domain (see EgressHeaderRules): never allow anything by themselves. Absent when
    * there are none. Between the control plane and the agent the values are resolved secrets.
@@ -176,16 +179,19 @@ export function checkEgressPolicy(value: {
   allowInternet?: unknown;
   allowOut?: unknown;
   denyOut?: unknown;
+  egressProxy?: unknown;
   rules?: unknown;
 }): EgressPolicy {
   if (value.allowInternet !== undefined && typeof value.allowInternet !== "boolean") {
     throw invalidInput("allowInternet must be a boolean");
   }
+  const egressProxy = checkEgressProxy("network.egressProxy", value.egressProxy);
   const rules = checkEgressHeaderRules("network.rules", value.rules);
   return {
     allowInternet: value.allowInternet ?? false,
     allowOut: checkEgressList("network.allowOut", value.allowOut, true),
     denyOut: checkEgressList("network.denyOut", value.denyOut),
+    ...(egressProxy ? { egressProxy } : {}),
     ...(rules ? { rules } : {}),
   };
 }

@@ -1,5 +1,5 @@
 import { LIMITS } from "@wrenn/contract";
-import type { Case } from "./case.js";
+import { type Case, long } from "./case.js";
 
 const headerRule = (headers: Record<string, string>) => [{ transform: { headers } }];
 
@@ -87,11 +87,113 @@ export const e2bCases: Case[] = [
     status: 400,
   },
   {
-    name: "E2B network update with an egress proxy",
+    name: "E2B network update, egressProxy without a port",
     method: "PUT",
     path: "/sandboxes/{id}/network",
-    body: { egressProxy: { address: "proxy:1080" } },
-    status: 501,
+    body: { egressProxy: { address: "proxy.example" } },
+    status: 400,
+  },
+  {
+    name: "E2B network update, egressProxy with port 0",
+    method: "PUT",
+    path: "/sandboxes/{id}/network",
+    body: { egressProxy: { address: "proxy.example:0" } },
+    status: 400,
+  },
+  {
+    name: "E2B network update, egressProxy with port 65536",
+    method: "PUT",
+    path: "/sandboxes/{id}/network",
+    body: { egressProxy: { address: "10.0.0.1:65536" } },
+    status: 400,
+  },
+  {
+    name: "E2B network update, egressProxy with an IPv6 address",
+    method: "PUT",
+    path: "/sandboxes/{id}/network",
+    body: { egressProxy: { address: "[::1]:1080" } },
+    status: 400,
+    code: "egress_ipv6_unsupported",
+  },
+  {
+    name: "E2B network update, egressProxy with a malformed host",
+    method: "PUT",
+    path: "/sandboxes/{id}/network",
+    body: { egressProxy: { address: "prox_y..example:1080" } },
+    status: 400,
+  },
+  {
+    name: "E2B network update, egressProxy with a broken IPv4 address",
+    method: "PUT",
+    path: "/sandboxes/{id}/network",
+    body: { egressProxy: { address: "10.0.0.256:1080" } },
+    status: 400,
+  },
+  {
+    name: "E2B network update, egressProxy with a user name without password",
+    method: "PUT",
+    path: "/sandboxes/{id}/network",
+    body: { egressProxy: { address: "proxy.example:1080", username: "u" } },
+    status: 400,
+  },
+  {
+    name: "E2B network update, egressProxy with a 256-byte user name",
+    method: "PUT",
+    path: "/sandboxes/{id}/network",
+    body: { egressProxy: { address: "proxy.example:1080", username: long(256), password: "p" } },
+    status: 400,
+  },
+  {
+    name: "E2B network update, egressProxy with a 256-byte password (in UTF-8)",
+    method: "PUT",
+    path: "/sandboxes/{id}/network",
+    body: {
+      egressProxy: { address: "proxy.example:1080", username: "u", password: long(128, "é") },
+    },
+    status: 400,
+  },
+  {
+    name: "E2B network update, egressProxy with an empty password",
+    method: "PUT",
+    path: "/sandboxes/{id}/network",
+    body: { egressProxy: { address: "proxy.example:1080", username: "u", password: "" } },
+    status: 400,
+  },
+  {
+    name: "E2B network update, egressProxy with an unknown field",
+    method: "PUT",
+    path: "/sandboxes/{id}/network",
+    body: { egressProxy: { address: "proxy.example:1080", type: "http" } },
+    status: 400,
+  },
+  {
+    name: "E2B network update, egressProxy with an address that is not a string",
+    method: "PUT",
+    path: "/sandboxes/{id}/network",
+    body: { egressProxy: { address: 1080 } },
+    status: 400,
+  },
+  {
+    name: "E2B network update, egressProxy with a string",
+    method: "PUT",
+    path: "/sandboxes/{id}/network",
+    body: { egressProxy: "proxy.example:1080" },
+    status: 400,
+  },
+  {
+    name: "E2B create, egressProxy with an IPv6 address",
+    method: "POST",
+    path: "/v2/sandboxes",
+    body: { network: { egressProxy: { address: "[2001:db8::1]:1080" } } },
+    status: 400,
+    code: "egress_ipv6_unsupported",
+  },
+  {
+    name: "E2B create, egressProxy with a 300-character address",
+    method: "POST",
+    path: "/v2/sandboxes",
+    body: { network: { egressProxy: { address: `${long(300)}:1080` } } },
+    status: 400,
   },
   {
     name: "E2B network update, not an array",

@@ -310,6 +310,22 @@ export const v1CreateCases: Case[] = [
     code: "egress_ipv6_unsupported",
   },
   {
+    name: "egressProxy with a port out of range",
+    method: "POST",
+    path: "/v1/sandboxes",
+    body: { network: { egressProxy: { address: "proxy.example:70000" } } },
+    status: 400,
+    code: "invalid_request",
+  },
+  {
+    name: "network update egressProxy password without user name",
+    method: "PUT",
+    path: "/v1/sandboxes/{id}/network",
+    body: { network: { egressProxy: { address: "10.1.2.3:1080", password: "p" } } },
+    status: 400,
+    code: "invalid_request",
+  },
+  {
     name: "network update unknown field",
     method: "PUT",
     path: "/v1/sandboxes/{id}/network",

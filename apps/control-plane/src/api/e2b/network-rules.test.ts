@@ -69,6 +69,42 @@ describe("network.rules in the control plane", () => {
     expect(await snapshot(stack.cp.db)).not.toContain(ROTATED);
   });
 
+  test("rules and an egressProxy together: the agent gets both, neither secret is kept", async () => {
+    const password = "socks-pa55-kept-sealed";
+    secrets.set(user.ownerId, "api-token", SECRET);
+    const network = {
+      allowOut: ["api.example.com"],
+      rules,
+      egressProxy: { address: "socks.example:1080", username: "ana", password },
+    };
+    const created = await call("POST", "/v2/sandboxes", { templateID: "base", network });
+    expect(created.status, created.text).toBe(201);
+    const id = (created.body as { sandboxID: string }).sandboxID;
+    const onHost = () => stack.agent.sandboxes.get(id)!;
+    expect(onHost().egressProxy).toEqual({
+      address: "socks.example:1080",
+      username: "ana",
+      password,
+    });
+    expect(onHost().rules?.["api.example.com"]).toEqual([
+      { transform: { headers: { Authorization: `Bearer ${SECRET}` } } },
+    ]);
+    const shown = await call("GET", `/sandboxes/${id}`);
+    expect((shown.body as { network: unknown }).network).toMatchObject({
+      rules,
+      egressProxy: { address: "socks.example:1080", username: "ana" },
+    });
+    // An update replaces both at once; the record and audit hold neither value.
+    const put = await call("PUT", `/sandboxes/${id}/network`, network);
+    expect(put.status, put.text).toBe(204);
+    expect(onHost().egressProxy?.password).toBe(password);
+    expect(onHost().rules?.["*.example.org"]).toEqual(rules["*.example.org"]);
+    const db = await snapshot(stack.cp.db);
+    expect(db).not.toContain(SECRET);
+    expect(db).not.toContain(password);
+    expect(shown.text).not.toContain(password);
+  });
+
   test("/v1 create and update carry rules as written", async () => {
     const created = await call("POST", "/v1/sandboxes", {
       network: { allowOut: ["api.example.com"], rules },

@@ -60,7 +60,7 @@ export const e2bSandboxRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, 
       if (body.autoPauseMemory === false)
         throw notImplemented("Pausing without memory (keepMemory: false)");
       const network = body.network as Record<string, unknown> | undefined;
-      const known = ["allowOut", "denyOut", "allowPublicTraffic", "rules"];
+      const known = ["allowOut", "denyOut", "allowPublicTraffic", "egressProxy", "rules"];
       const extra = Object.keys(network ?? {}).filter((k) => !known.includes(k));
       if (extra.length > 0) throw notImplemented(`network.${extra[0]}`);
       const sandbox = await sandboxes.create(principalOf(request), {
@@ -74,6 +74,7 @@ export const e2bSandboxRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, 
           allowOut: body.network?.allowOut,
           denyOut: body.network?.denyOut,
           allowPublicTraffic: body.network?.allowPublicTraffic,
+          egressProxy: body.network?.egressProxy,
           rules: body.network?.rules,
         },
       });
@@ -186,11 +187,14 @@ export const e2bSandboxRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, 
       const body = request.body;
       const principal = principalOf(request);
       await visible(deps, principal, request.params.sandboxID);
-      if (body.egressProxy !== undefined && body.egressProxy !== null)
-        throw notImplemented("An egress proxy (network.egressProxy)");
       await sandboxes.updateNetwork(principal, request.params.sandboxID, {
         allowInternet: body.allow_internet_access,
-        network: { allowOut: body.allowOut, denyOut: body.denyOut, rules: body.rules },
+        network: {
+          allowOut: body.allowOut,
+          denyOut: body.denyOut,
+          egressProxy: body.egressProxy,
+          rules: body.rules,
+        },
       });
       return reply.status(204).send(null);
     },

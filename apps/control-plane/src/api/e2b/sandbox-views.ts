@@ -2,6 +2,7 @@
 // E2B route, whichever path (v1 or v2) a given SDK release sends.
 import { E2B_STATE_GROUPS, e2bStateOf } from "@wrenn/contract";
 import { trafficTokenOf } from "../../secrets/traffic-token.js";
+import { egressProxyField } from "../../service/egress-proxy-seal.js";
 import { invalidRequest, ServiceError, sandboxNotFound } from "../../service/errors.js";
 import type {
   Principal,
@@ -77,6 +78,7 @@ export function detail(s: WrennSandbox & { envdAccessToken: string }, domain: st
       allowOut: s.network.allowOut,
       denyOut: s.network.denyOut,
       allowPublicTraffic: s.network.allowPublicTraffic !== false,
+      ...egressProxyField(s.network.egressProxy),
       // As written: placeholders, never the secrets' values.
       ...(s.network.rules ? { rules: s.network.rules } : {}),
     },

@@ -1,5 +1,7 @@
 import {
   EgressHeaderRulesSchema,
+  EgressProxyInput,
+  EgressProxyView,
   ENV_VAR_NAME_PATTERN,
   LIMITS,
   ListSecretsQuery,
@@ -59,6 +61,7 @@ export const NewSandbox = Type.Object(
         allowOut: Type.Optional(EgressList),
         denyOut: Type.Optional(EgressList),
         allowPublicTraffic: Type.Optional(Type.Boolean()),
+        egressProxy: Type.Optional(EgressProxyInput),
         rules: Type.Optional(EgressHeaderRulesSchema),
       }),
     ),
@@ -71,7 +74,7 @@ export const NewSandbox = Type.Object(
 
 /**
  * SandboxNetworkUpdateConfig (PUT /sandboxes/{id}/network): replaces the whole egress config.
- * Unknown fields pass (newer SDKs add some); egressProxy is refused by the route.
+ * Unknown fields pass (newer SDKs add some).
  */
 export const NetworkUpdate = Type.Object(
   {
@@ -79,7 +82,7 @@ export const NetworkUpdate = Type.Object(
     allowOut: Type.Optional(EgressList),
     denyOut: Type.Optional(EgressList),
     rules: Type.Optional(EgressHeaderRulesSchema),
-    egressProxy: Type.Optional(Type.Unknown()),
+    egressProxy: Type.Optional(EgressProxyInput),
   },
   { additionalProperties: true },
 );
@@ -126,6 +129,7 @@ export const SandboxDetail = Type.Object({
     allowOut: Type.Array(Type.String()),
     denyOut: Type.Array(Type.String()),
     allowPublicTraffic: Type.Boolean(),
+    egressProxy: Type.Optional(EgressProxyView),
     rules: Type.Optional(EgressHeaderRulesSchema),
   }),
   lifecycle: Type.Object({

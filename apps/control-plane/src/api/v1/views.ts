@@ -1,5 +1,6 @@
 import type { AgentSandboxStats } from "../../hosts/host-client.js";
 import { trafficTokenOf } from "../../secrets/traffic-token.js";
+import { egressProxyField } from "../../service/egress-proxy-seal.js";
 import type { OwnedSandbox, Sandbox } from "../../service/sandbox-types.js";
 import type { ApiKeyRecord } from "../../store/api-key-store.js";
 import type { HostRecord } from "../../store/host-store.js";
@@ -20,6 +21,7 @@ export function sandboxView(s: Sandbox) {
     network: {
       allowOut: s.network.allowOut,
       denyOut: s.network.denyOut,
+      ...egressProxyField(s.network.egressProxy),
       // As written: placeholders, never the secrets' values.
       ...(s.network.rules ? { rules: s.network.rules } : {}),
     },

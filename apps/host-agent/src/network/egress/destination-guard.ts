@@ -1,3 +1,5 @@
+import { lookup } from "node:dns/promises";
+import { isIPv4 } from "node:net";
 import { networkInterfaces } from "node:os";
 import { cidrContains, type Ipv4Cidr, parseIpv4 } from "../ipv4.js";
 
@@ -38,4 +40,32 @@ function hostAddresses(): Set<string> {
     for (const a of addrs ?? []) if (a.family === "IPv4") out.add(a.address);
   }
   return out;
+}
+
+/**
+ * Why the agent must not open a sandbox's SOCKS5 tunnel to its egressProxy, or undefined when
+ * it may. The proxy is the user's or operator's and may well be on a private network or the
+ * host (so the always-denied ranges do not apply), but never another sandbox, nor one of the
+ * agent's own ports on the host: either would let a sandbox reach what its isolation closes.
+ * A host name is resolved here, at each connection, so a changed answer is caught too.
+ */
+export async function deniedProxyAddress(
+  r: DeniedRanges,
+  host: string,
+  port: number,
+  reservedPorts: readonly number[],
+): Promise<string | undefined> {
+  let address = host;
+  if (!isIPv4(host)) {
+    try {
+      address = (await lookup(host, { family: 4 })).address;
+    } catch (err) {
+      return `cannot resolve the proxy's host (${(err as NodeJS.ErrnoException).code})`;
+    }
+  }
+  const ip = parseIpv4(address);
+  if (cidrContains(r.pool, single(ip))) return "the proxy is in the sandbox pool";
+  const local = hostAddresses().has(address) || address.startsWith("127.");
+  if (local && reservedPorts.includes(port)) return "the proxy is one of the agent's own ports";
+  return undefined;
 }

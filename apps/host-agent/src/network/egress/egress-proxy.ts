@@ -3,17 +3,24 @@ import { Resolver } from "node:dns/promises";
 import { once } from "node:events";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { rootCertificates } from "node:tls";
-import { egressAllows, egressAllowsHost, egressRuleHeadersFor } from "@wrenn/contract";
+import {
+  egressAllows,
+  egressAllowsHost,
+  egressProxyEndpoint,
+  egressRuleHeadersFor,
+} from "@wrenn/contract";
 import { defaultLogger, type NetworkLogger } from "../logger.js";
-import { hasDomainRules, type NetworkPolicy } from "../policy.js";
+import { hasDomainRules, isSteered, type NetworkPolicy } from "../policy.js";
 import { TLS_ACCESS_DENIED } from "./client-hello.js";
-import { type DeniedRanges, deniedDestination } from "./destination-guard.js";
+import { type DeniedRanges, deniedDestination, deniedProxyAddress } from "./destination-guard.js";
 import { DnsForwarder } from "./dns-forwarder.js";
 import { FirstBytes } from "./first-bytes.js";
 import { HeaderInjector } from "./header-injector.js";
 import { forbiddenResponse } from "./http-host.js";
+import { originalDestination } from "./original-destination.js";
 import { PerPeer } from "./per-peer.js";
 import { SandboxCa } from "./sandbox-ca.js";
+import { socks5Connect } from "./socks5-client.js";
 
 /**
  * Proxied connections (waiting for their first bytes, or open) one sandbox may have at once:
@@ -35,6 +42,8 @@ export interface EgressProxyOptions {
   readonly readTimeoutMs?: number;
   /** Default MAX_PROXIED_PER_SANDBOX. */
   readonly maxPerSandbox?: number;
+  /** The agent's own ports: a sandbox's egressProxy on a host address must not be one. */
+  readonly reservedPorts?: readonly number[];
   /**
    * Extra certificates (PEM) the real servers of names with header rules are verified
    * against, beside the system's roots (WRENN_EGRESS_UPSTREAM_CA).
@@ -54,6 +63,8 @@ export interface ProxyPorts {
   readonly tls: number;
   /** UDP and TCP. */
   readonly dns: number;
+  /** Any other allowed TCP of a sandbox with an egressProxy, tunneled to where it was going. */
+  readonly tunnel: number;
 }
 
 /** The network manager's side: who a source address is, and what no sandbox may reach. */
@@ -65,8 +76,12 @@ export interface ProxyBinding {
 type Kind = "http" | "tls";
 
 interface OpenFlow {
+  /** The host name it was let out by ("" for one let out by its address). */
   readonly name: string;
+  /** Where it went ("" when the SOCKS proxy resolved the name). */
   readonly address: string;
+  /** The egressProxy address it was tunneled through, if any. */
+  readonly via: string | undefined;
   readonly sockets: readonly Socket[];
 }
 
@@ -92,7 +107,7 @@ export class EgressProxy {
   private readonly cas = new Map<string, Promise<SandboxCa>>();
 
   private constructor(
-    private readonly servers: { http: Server; tls: Server },
+    private readonly servers: { http: Server; tls: Server; tunnel: Server },
     private readonly dns: DnsForwarder,
     readonly ports: ProxyPorts,
     private readonly options: EgressProxyOptions,
@@ -107,6 +122,7 @@ export class EgressProxy {
     });
     servers.http.on("connection", (s) => this.accept(s, "http"));
     servers.tls.on("connection", (s) => this.accept(s, "tls"));
+    servers.tunnel.on("connection", (s) => void this.acceptTunnel(s));
   }
 
   static async start(options: EgressProxyOptions): Promise<EgressProxy> {
@@ -119,7 +135,12 @@ export class EgressProxy {
     };
     const http = createServer();
     const tls = createServer();
-    const [httpPort, tlsPort] = [await listen(http), await listen(tls)];
+    const tunnel = createServer();
+    const [httpPort, tlsPort, tunnelPort] = [
+      await listen(http),
+      await listen(tls),
+      await listen(tunnel),
+    ];
     // DNS needs one port number for UDP and TCP (one redirect target for both).
     for (let attempt = 0; ; attempt++) {
       const tcp = createServer();
@@ -140,9 +161,9 @@ export class EgressProxy {
         allowed: (peer) => self?.clientWithDomains(peer) !== undefined,
       });
       self = new EgressProxy(
-        { http, tls },
+        { http, tls, tunnel },
         dns,
-        { http: httpPort, tls: tlsPort, dns: dnsPort },
+        { http: httpPort, tls: tlsPort, dns: dnsPort, tunnel: tunnelPort },
         options,
       );
       return self;
@@ -160,6 +181,12 @@ export class EgressProxy {
     return c && hasDomainRules(c.policy) ? c : undefined;
   }
 
+  /** A sandbox whose traffic the firewall steers here (domain rules or an egressProxy). */
+  private clientSteered(address: string): ProxyClient | undefined {
+    const c = this.binding?.client(address);
+    return c && isSteered(c.policy) ? c : undefined;
+  }
+
   /**
    * After a policy change: closes the sandbox's proxied connections the new policy no longer
    * allows (by name, or by the address they went to). Returns how many were cut.
@@ -167,7 +194,10 @@ export class EgressProxy {
   cut(guestIp: string, policy: NetworkPolicy): number {
     let n = 0;
     for (const f of this.flows.of(guestIp)) {
-      if (egressAllowsHost(policy, f.name) || egressAllows(policy, f.address)) continue;
+      const allowed = egressAllowsHost(policy, f.name) || egressAllows(policy, f.address);
+      // A flow tunneled through another proxy (or none, or one going direct when a proxy is
+      // now asked for) is cut too: the sandbox reconnects the way the new policy says.
+      if (allowed && f.via === policy.egressProxy?.address) continue;
       for (const s of f.sockets) s.resetAndDestroy();
       n++;
     }
@@ -220,7 +250,7 @@ export class EgressProxy {
     for (const f of this.flows.all()) for (const s of f.sockets) s.destroy();
     this.dns.close();
     await Promise.all(
-      [this.servers.http, this.servers.tls].map(
+      [this.servers.http, this.servers.tls, this.servers.tunnel].map(
         (s) => new Promise<void>((r) => s.close(() => r())),
       ),
     );
@@ -229,9 +259,9 @@ export class EgressProxy {
   private accept(client: Socket, kind: Kind): void {
     client.on("error", () => {});
     const peer = client.remoteAddress ?? "";
-    const who = this.clientWithDomains(peer);
+    const who = this.clientSteered(peer);
     if (!who) {
-      // Not a sandbox with domain rules: nothing the firewall would have sent here.
+      // Not a steered sandbox: nothing the firewall would have sent here.
       client.destroy();
       return;
     }
@@ -264,10 +294,20 @@ export class EgressProxy {
   private async forward(client: Socket, kind: Kind, peer: string, name: string, head: Buffer) {
     const port = kind === "tls" ? 443 : 80;
     // The policy now, not at accept: an update in between applies.
-    const who = this.clientWithDomains(peer);
+    const who = this.clientSteered(peer);
     const ctx = { sandboxId: who?.sandboxId, port, name: name.slice(0, 255) };
     if (!who || !egressAllowsHost(who.policy, name)) {
       this.refuse(client, kind, { ...ctx, why: "name not allowed" });
+      return;
+    }
+    if (who.policy.egressProxy) {
+      // Remote DNS: the SOCKS proxy is asked for the name, as the sandbox asked for it. A name
+      // with header rules is intercepted too, its requests sent on through the same proxy.
+      if (egressRuleHeadersFor(who.policy.rules, name)) {
+        await this.intercept(client, kind, peer, who, name, "", head);
+      } else {
+        await this.tunnel(client, peer, who.policy, { name, address: "", port }, head, ctx);
+      }
       return;
     }
     let addresses: string[];
@@ -294,11 +334,7 @@ export class EgressProxy {
       return;
     }
     const upstream = connect({ host: address, port });
-    upstream.setNoDelay(true);
-    client.setNoDelay(true);
-    const flow: OpenFlow = { name, address, sockets: [client, upstream] };
-    this.flows.add(peer, flow);
-    const forget = () => this.flows.delete(peer, flow);
+    const flow: OpenFlow = { name, address, via: undefined, sockets: [client, upstream] };
     let connected = false;
     upstream.on("error", (err) => {
       if (!connected) {
@@ -309,6 +345,113 @@ export class EgressProxy {
       }
       client.resetAndDestroy();
     });
+    this.splice(peer, flow);
+    upstream.once("connect", () => {
+      connected = true;
+      this.log.debug({ ...ctx, address }, "egress allowed");
+      this.start(flow, head);
+    });
+  }
+
+  /**
+   * A sandbox with an egressProxy: its TCP that an address rule (or internet access) lets out
+   * is redirected here; where it was going comes from conntrack. The same checks as the
+   * firewall (the policy now, the always-denied ranges), then through the SOCKS5 proxy.
+   */
+  private async acceptTunnel(client: Socket): Promise<void> {
+    client.on("error", () => {});
+    client.pause();
+    const peer = client.remoteAddress ?? "";
+    const who = this.clientSteered(peer);
+    if (!who?.policy.egressProxy) {
+      client.destroy();
+      return;
+    }
+    if (!this.clients.add(peer, client)) {
+      this.log.info({ sandboxId: who.sandboxId, why: "too many connections" }, "egress refused");
+      client.resetAndDestroy();
+      return;
+    }
+    client.on("close", () => this.clients.delete(peer, client));
+    const dest = await originalDestination(peer, client.remotePort ?? 0, this.ports.tunnel);
+    const now = this.clientSteered(peer);
+    const ctx = { sandboxId: who.sandboxId, port: dest?.port, address: dest?.address };
+    const why = !dest
+      ? "no original destination"
+      : !now?.policy.egressProxy || !egressAllows(now.policy, dest.address)
+        ? "address not allowed"
+        : deniedDestination(this.binding!.denied, dest.address);
+    if (why !== undefined || !dest || !now) {
+      this.log.info({ ...ctx, why }, "egress refused");
+      client.resetAndDestroy();
+      return;
+    }
+    await this.tunnel(client, peer, now.policy, { name: "", ...dest }, Buffer.alloc(0), ctx);
+  }
+
+  /** Opens the SOCKS5 tunnel and splices; any failure resets the sandbox's connection. */
+  private async tunnel(
+    client: Socket,
+    peer: string,
+    policy: NetworkPolicy,
+    to: { name: string; address: string; port: number },
+    head: Buffer,
+    ctx: Record<string, unknown>,
+  ): Promise<void> {
+    const proxy = policy.egressProxy!;
+    let upstream: Socket;
+    try {
+      upstream = await this.openTunnel(proxy, to);
+    } catch (err) {
+      // Fails closed: the sandbox's connection is reset, it never goes direct.
+      this.log.info(
+        { ...ctx, proxy: proxy.address, err: (err as Error).message },
+        "egress tunnel failed",
+      );
+      client.resetAndDestroy();
+      return;
+    }
+    if (client.destroyed) {
+      upstream.destroy();
+      return;
+    }
+    upstream.on("error", () => client.resetAndDestroy());
+    const flow: OpenFlow = { ...to, via: proxy.address, sockets: [client, upstream] };
+    this.log.debug({ ...ctx, proxy: proxy.address }, "egress tunneled");
+    this.splice(peer, flow);
+    this.start(flow, head);
+  }
+
+  /**
+   * A connection through the SOCKS5 proxy to `to` (its name when there is one: remote DNS).
+   * Throws when the proxy's address is one a sandbox may not reach or the proxy refuses.
+   */
+  private async openTunnel(
+    proxy: NonNullable<NetworkPolicy["egressProxy"]>,
+    to: { name: string; address: string; port: number },
+  ): Promise<Socket> {
+    const { host, port } = egressProxyEndpoint(proxy.address);
+    const why = await deniedProxyAddress(
+      this.binding!.denied,
+      host,
+      port,
+      // The proxy's own ports too: a tunnel into itself would loop.
+      [...(this.options.reservedPorts ?? []), ...Object.values(this.ports)],
+    );
+    if (why) throw new Error(why);
+    return socks5Connect(
+      { host, port, username: proxy.username, password: proxy.password },
+      { host: to.name || to.address, port: to.port },
+    );
+  }
+
+  /** Tracks a flow until either side closes; each side's end closes the other. */
+  private splice(peer: string, flow: OpenFlow): void {
+    const [client, upstream] = flow.sockets as [Socket, Socket];
+    upstream.setNoDelay(true);
+    client.setNoDelay(true);
+    this.flows.add(peer, flow);
+    const forget = () => this.flows.delete(peer, flow);
     client.on("error", () => upstream.destroy());
     client.on("close", () => {
       upstream.destroy();
@@ -318,14 +461,16 @@ export class EgressProxy {
       if (!client.destroyed) client.end();
       forget();
     });
-    upstream.once("connect", () => {
-      connected = true;
-      this.log.debug({ ...ctx, address }, "egress allowed");
-      upstream.write(head);
-      client.pipe(upstream);
-      upstream.pipe(client);
-      client.resume();
-    });
+  }
+
+  /** Once the upstream is connected: the bytes read so far, then both ways. */
+  private start(flow: OpenFlow, head: Buffer): void {
+    const [client, upstream] = flow.sockets as [Socket, Socket];
+    if (head.length > 0) upstream.write(head);
+    client.pipe(upstream);
+    upstream.pipe(client);
+    client.resume();
+    upstream.resume();
   }
 
   /**
@@ -341,7 +486,11 @@ export class EgressProxy {
     address: string,
     head: Buffer,
   ): Promise<void> {
-    const flow: OpenFlow = { name, address, sockets: [client] };
+    // With an egressProxy the injector's requests go out through it, never direct (address
+    // is then "": the proxy resolves the name).
+    const proxy = who.policy.egressProxy;
+    const port = kind === "tls" ? 443 : 80;
+    const flow: OpenFlow = { name, address, via: proxy?.address, sockets: [client] };
     this.flows.add(peer, flow);
     client.on("close", () => this.flows.delete(peer, flow));
     try {
@@ -354,8 +503,9 @@ export class EgressProxy {
           sandboxId: who.sandboxId,
           name,
           address,
+          ...(proxy ? { dial: () => this.openTunnel(proxy, { name, address: "", port }) } : {}),
           headers: () => {
-            const now = this.clientWithDomains(peer);
+            const now = this.clientSteered(peer);
             return now?.sandboxId === who.sandboxId
               ? egressRuleHeadersFor(now.policy.rules, name)
               : undefined;

@@ -10,7 +10,7 @@ import {
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import type { Socket } from "node:net";
 import { Duplex } from "node:stream";
-import { TLSSocket } from "node:tls";
+import { type ConnectionOptions, TLSSocket, connect as tlsConnect } from "node:tls";
 import { egressHostName } from "@wrenn/contract";
 import type { NetworkLogger } from "../logger.js";
 import type { SandboxCa } from "./sandbox-ca.js";
@@ -28,6 +28,11 @@ export interface InjectedFlow {
    * or undefined when the rules no longer cover the name (requests pass unchanged).
    */
   readonly headers: () => Array<[string, string]> | undefined;
+  /**
+   * Opens the upstream connection (TCP to the name's port) when it must not go direct: the
+   * sandbox's egressProxy. TLS to the real server then runs inside it, verified as ever.
+   */
+  readonly dial?: () => Promise<Socket>;
 }
 
 export interface InjectorOptions {
@@ -93,6 +98,7 @@ export class HeaderInjector {
       flow.kind === "tls"
         ? new HttpsAgent({ keepAlive: true, maxSockets: 1 })
         : new HttpAgent({ keepAlive: true, maxSockets: 1 });
+    if (flow.dial) agent.createConnection = dialing(flow.dial, flow.kind === "tls");
     client.on("close", () => agent.destroy());
     if (flow.kind === "tls") {
       if (!ca) throw new Error("TLS interception needs the sandbox's CA");
@@ -137,7 +143,8 @@ export class HeaderInjector {
     headers.host = req.headers.host!;
     const tls = flow.kind === "tls";
     const upstream = (tls ? httpsRequest : httpRequest)({
-      host: flow.address,
+      // Through an egressProxy there is no address: the dialer asks the proxy for the name.
+      host: flow.address || flow.name,
       port: tls ? 443 : 80,
       method: req.method,
       path: req.url,
@@ -228,4 +235,24 @@ function replayed(client: Socket, head: Buffer): Duplex {
   client.on("end", () => d.push(null));
   client.on("close", () => d.destroy());
   return d;
+}
+
+/**
+ * An Agent's createConnection that opens its socket with `dial` (the SOCKS5 tunnel), then
+ * speaks TLS over it with the request's own options (servername, ca) when `tls`.
+ */
+function dialing(dial: () => Promise<Socket>, tls: boolean): HttpAgent["createConnection"] {
+  return (options, callback) => {
+    dial().then(
+      (socket) => {
+        // socks5Connect hands the socket over paused; the HTTP client only adds a listener.
+        const stream = tls
+          ? tlsConnect({ ...(options as ConnectionOptions), socket })
+          : socket.resume();
+        callback?.(null, stream);
+      },
+      (err: Error) => callback?.(err, undefined as unknown as Duplex),
+    );
+    return undefined;
+  };
 }

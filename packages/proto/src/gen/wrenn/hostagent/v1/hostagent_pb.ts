@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file wrenn/hostagent/v1/hostagent.proto.
  */
 export const file_wrenn_hostagent_v1_hostagent: GenFile = /*@__PURE__*/
-  fileDesc("CiJ3cmVubi9ob3N0YWdlbnQvdjEvaG9zdGFnZW50LnByb3RvEhJ3cmVubi5ob3N0YWdlbnQudjEiMAoaT3BlbldvcmtzcGFjZVR1bm5lbFJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCSJiChtPcGVuV29ya3NwYWNlVHVubmVsUmVzcG9uc2USDAoEcG9ydBgBIAEoDRIZChFzZXJ2ZXJfcHVibGljX2tleRgCIAEoCRIaChJjbGllbnRfcHJpdmF0ZV9rZXkYAyABKAkiMQobQ2xvc2VXb3Jrc3BhY2VUdW5uZWxSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkiHgocQ2xvc2VXb3Jrc3BhY2VUdW5uZWxSZXNwb25zZSI+CglSZXNvdXJjZXMSDQoFdmNwdXMYASABKA0SEQoJbWVtb3J5X21iGAIgASgNEg8KB2Rpc2tfbWIYAyABKA0iewoNTmV0d29ya1BvbGljeRIWCg5hbGxvd19pbnRlcm5ldBgBIAEoCBIRCglhbGxvd19vdXQYAiADKAkSEAoIZGVueV9vdXQYAyADKAkSLQoFcnVsZXMYBCADKAsyHi53cmVubi5ob3N0YWdlbnQudjEuRWdyZXNzUnVsZSJVCgpFZ3Jlc3NSdWxlEg4KBmRvbWFpbhgBIAEoCRI3Cgp0cmFuc2Zvcm1zGAIgAygLMiMud3Jlbm4uaG9zdGFnZW50LnYxLkVncmVzc1RyYW5zZm9ybSKEAQoPRWdyZXNzVHJhbnNmb3JtEkEKB2hlYWRlcnMYASADKAsyMC53cmVubi5ob3N0YWdlbnQudjEuRWdyZXNzVHJhbnNmb3JtLkhlYWRlcnNFbnRyeRouCgxIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASK1BQoHU2FuZGJveBISCgpzYW5kYm94X2lkGAEgASgJEhAKCHRlbXBsYXRlGAIgASgJEi8KBXN0YXRlGAMgASgOMiAud3Jlbm4uaG9zdGFnZW50LnYxLlNhbmRib3hTdGF0ZRIwCglyZXNvdXJjZXMYBCABKAsyHS53cmVubi5ob3N0YWdlbnQudjEuUmVzb3VyY2VzEjsKCG1ldGFkYXRhGAUgAygLMikud3Jlbm4uaG9zdGFnZW50LnYxLlNhbmRib3guTWV0YWRhdGFFbnRyeRIyCgduZXR3b3JrGAYgASgLMiEud3Jlbm4uaG9zdGFnZW50LnYxLk5ldHdvcmtQb2xpY3kSFAoMZW52ZF92ZXJzaW9uGAcgASgJEg8KB2FkZHJlc3MYCCABKAkSLwoJYm9vdF9wYXRoGAkgASgOMhwud3Jlbm4uaG9zdGFnZW50LnYxLkJvb3RQYXRoEi4KCmNyZWF0ZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjQKEHN0YXRlX2NoYW5nZWRfYXQYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBWVycm9yGAwgASgJEjEKCnBhdXNlX21vZGUYDSABKA4yHS53cmVubi5ob3N0YWdlbnQudjEuUGF1c2VNb2RlEhgKEGNoZWNrcG9pbnRfYnl0ZXMYDiABKAQSKQoGbW91bnRzGA8gAygLMhkud3Jlbm4uaG9zdGFnZW50LnYxLk1vdW50EhQKDGVycm9yX3JlYXNvbhgQIAEoCRIPCgdydW50aW1lGBEgASgJEhMKC3R1bm5lbF9wb3J0GBIgASgNGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJDCgVNb3VudBIRCglob3N0X3BhdGgYASABKAkSFAoMc2FuZGJveF9wYXRoGAIgASgJEhEKCXJlYWRfb25seRgDIAEoCCKzBAoUQ3JlYXRlU2FuZGJveFJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCRIQCgh0ZW1wbGF0ZRgCIAEoCRIwCglyZXNvdXJjZXMYAyABKAsyHS53cmVubi5ob3N0YWdlbnQudjEuUmVzb3VyY2VzEkcKCGVudl92YXJzGAQgAygLMjUud3Jlbm4uaG9zdGFnZW50LnYxLkNyZWF0ZVNhbmRib3hSZXF1ZXN0LkVudlZhcnNFbnRyeRJICghtZXRhZGF0YRgFIAMoCzI2LndyZW5uLmhvc3RhZ2VudC52MS5DcmVhdGVTYW5kYm94UmVxdWVzdC5NZXRhZGF0YUVudHJ5EjIKB25ldHdvcmsYBiABKAsyIS53cmVubi5ob3N0YWdlbnQudjEuTmV0d29ya1BvbGljeRIZChFlbnZkX2FjY2Vzc190b2tlbhgHIAEoCRIUCgxkZWZhdWx0X3VzZXIYCCABKAkSFwoPZGVmYXVsdF93b3JrZGlyGAkgASgJEikKBm1vdW50cxgKIAMoCzIZLndyZW5uLmhvc3RhZ2VudC52MS5Nb3VudBIVCg1mcm9tX3NuYXBzaG90GAsgASgJEg8KB3J1bnRpbWUYDCABKAkaLgoMRW52VmFyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkUKFUNyZWF0ZVNhbmRib3hSZXNwb25zZRIsCgdzYW5kYm94GAEgASgLMhsud3Jlbm4uaG9zdGFnZW50LnYxLlNhbmRib3giKwoVRGVzdHJveVNhbmRib3hSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkiGAoWRGVzdHJveVNhbmRib3hSZXNwb25zZSInChFHZXRTYW5kYm94UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJIkIKEkdldFNhbmRib3hSZXNwb25zZRIsCgdzYW5kYm94GAEgASgLMhsud3Jlbm4uaG9zdGFnZW50LnYxLlNhbmRib3giFgoUTGlzdFNhbmRib3hlc1JlcXVlc3QiRwoVTGlzdFNhbmRib3hlc1Jlc3BvbnNlEi4KCXNhbmRib3hlcxgBIAMoCzIbLndyZW5uLmhvc3RhZ2VudC52MS5TYW5kYm94IlYKE1BhdXNlU2FuZGJveFJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCRIrCgRtb2RlGAIgASgOMh0ud3Jlbm4uaG9zdGFnZW50LnYxLlBhdXNlTW9kZSJEChRQYXVzZVNhbmRib3hSZXNwb25zZRIsCgdzYW5kYm94GAEgASgLMhsud3Jlbm4uaG9zdGFnZW50LnYxLlNhbmRib3giZQobVXBkYXRlU2FuZGJveE5ldHdvcmtSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkSMgoHbmV0d29yaxgCIAEoCzIhLndyZW5uLmhvc3RhZ2VudC52MS5OZXR3b3JrUG9saWN5IkwKHFVwZGF0ZVNhbmRib3hOZXR3b3JrUmVzcG9uc2USLAoHc2FuZGJveBgBIAEoCzIbLndyZW5uLmhvc3RhZ2VudC52MS5TYW5kYm94IioKFFJlc3VtZVNhbmRib3hSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkiRQoVUmVzdW1lU2FuZGJveFJlc3BvbnNlEiwKB3NhbmRib3gYASABKAsyGy53cmVubi5ob3N0YWdlbnQudjEuU2FuZGJveCLjAQoMU2FuZGJveFN0YXRzEi0KCXRpbWVzdGFtcBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJY3B1X2NvdW50GAIgASgNEhQKDGNwdV91c2VkX3BjdBgDIAEoARIWCg5tZW1fdXNlZF9ieXRlcxgEIAEoBBIXCg9tZW1fdG90YWxfYnl0ZXMYBSABKAQSFwoPbWVtX2NhY2hlX2J5dGVzGAYgASgEEhcKD2Rpc2tfdXNlZF9ieXRlcxgHIAEoBBIYChBkaXNrX3RvdGFsX2J5dGVzGAggASgEIiwKFkdldFNhbmRib3hTdGF0c1JlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCSJKChdHZXRTYW5kYm94U3RhdHNSZXNwb25zZRIvCgVzdGF0cxgBIAEoCzIgLndyZW5uLmhvc3RhZ2VudC52MS5TYW5kYm94U3RhdHMiPQoIQ2FwYWNpdHkSDQoFdmNwdXMYASABKA0SEQoJbWVtb3J5X21iGAIgASgEEg8KB2Rpc2tfbWIYAyABKAQiEwoRSG9zdFN0YXR1c1JlcXVlc3QixgIKEkhvc3RTdGF0dXNSZXNwb25zZRIPCgdob3N0X2lkGAEgASgJEhAKCGhvc3RuYW1lGAIgASgJEg8KB3ZlcnNpb24YAyABKAkSEAoIcnVudGltZXMYBCADKAkSKwoFdG90YWwYBSABKAsyHC53cmVubi5ob3N0YWdlbnQudjEuQ2FwYWNpdHkSKgoEdXNlZBgGIAEoCzIcLndyZW5uLmhvc3RhZ2VudC52MS5DYXBhY2l0eRJYChJzYW5kYm94ZXNfYnlfc3RhdGUYByADKAsyPC53cmVubi5ob3N0YWdlbnQudjEuSG9zdFN0YXR1c1Jlc3BvbnNlLlNhbmRib3hlc0J5U3RhdGVFbnRyeRo3ChVTYW5kYm94ZXNCeVN0YXRlRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgNOgI4ASIsChBIZWFydGJlYXRSZXF1ZXN0EhgKEGNvbnRyb2xfcGxhbmVfaWQYASABKAkiwQEKEUhlYXJ0YmVhdFJlc3BvbnNlEg8KB2hvc3RfaWQYASABKAkSEwoLaW5zdGFuY2VfaWQYAiABKAkSKAoEdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNc2FuZGJveF9jb3VudBgEIAEoDRIVCg1zdGF0ZV92ZXJzaW9uGAUgASgEEi4KCnN0YXJ0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIpUBCghUZW1wbGF0ZRIMCgRuYW1lGAEgASgJEg8KB3ZlcnNpb24YAiABKAkSEgoKc2l6ZV9ieXRlcxgDIAEoBBIsCghidWlsdF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMZW52ZF92ZXJzaW9uGAUgASgJEhIKCmZyb21faW1hZ2UYBiABKAkiFgoUTGlzdFRlbXBsYXRlc1JlcXVlc3QiSAoVTGlzdFRlbXBsYXRlc1Jlc3BvbnNlEi8KCXRlbXBsYXRlcxgBIAMoCzIcLndyZW5uLmhvc3RhZ2VudC52MS5UZW1wbGF0ZSL9AQoUQnVpbGRUZW1wbGF0ZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRINCgVmb3JjZRgCIAEoCBISCgpmcm9tX2ltYWdlGAMgASgJEhkKEXJlZ2lzdHJ5X3VzZXJuYW1lGAQgASgJEhkKEXJlZ2lzdHJ5X3Bhc3N3b3JkGAUgASgJEhUKDWZyb21fdGVtcGxhdGUYBiABKAkSLAoFc3RlcHMYByADKAsyHS53cmVubi5ob3N0YWdlbnQudjEuQnVpbGRTdGVwEhEKCXN0YXJ0X2NtZBgIIAEoCRIRCglyZWFkeV9jbWQYCSABKAkSEwoLY2FjaGVfc2NvcGUYCiABKAkiNgoJQnVpbGRTdGVwEgwKBHR5cGUYASABKAkSDAoEYXJncxgCIAMoCRINCgVmaWxlcxgDIAEoDCIlChVEZWxldGVUZW1wbGF0ZVJlcXVlc3QSDAoEbmFtZRgBIAEoCSIYChZEZWxldGVUZW1wbGF0ZVJlc3BvbnNlIoUBChVCdWlsZFRlbXBsYXRlUmVzcG9uc2USNQoIcHJvZ3Jlc3MYASABKAsyIS53cmVubi5ob3N0YWdlbnQudjEuQnVpbGRQcm9ncmVzc0gAEiwKBGRvbmUYAiABKAsyHC53cmVubi5ob3N0YWdlbnQudjEuVGVtcGxhdGVIAEIHCgVldmVudCIvCg1CdWlsZFByb2dyZXNzEg0KBXBoYXNlGAEgASgJEg8KB21lc3NhZ2UYAiABKAkiQQoWU25hcHNob3RTYW5kYm94UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJEhMKC3NuYXBzaG90X2lkGAIgASgJIpABCghTbmFwc2hvdBITCgtzbmFwc2hvdF9pZBgBIAEoCRIZChFzb3VyY2Vfc2FuZGJveF9pZBgCIAEoCRIQCgh0ZW1wbGF0ZRgDIAEoCRISCgpzaXplX2J5dGVzGAQgASgDEi4KCmNyZWF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIncKF1NuYXBzaG90U2FuZGJveFJlc3BvbnNlEi4KCHNuYXBzaG90GAEgASgLMhwud3Jlbm4uaG9zdGFnZW50LnYxLlNuYXBzaG90EiwKB3NhbmRib3gYAiABKAsyGy53cmVubi5ob3N0YWdlbnQudjEuU2FuZGJveCIsChVEZWxldGVTbmFwc2hvdFJlcXVlc3QSEwoLc25hcHNob3RfaWQYASABKAkiGAoWRGVsZXRlU25hcHNob3RSZXNwb25zZSJ5ChdSZWFkU3RvcHBlZEZpbGVzUmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJEgwKBHBhdGgYAiABKAkSLgoGZm9ybWF0GAMgASgOMh4ud3Jlbm4uaG9zdGFnZW50LnYxLlJlYWRGb3JtYXQSDAoEdXNlchgEIAEoCSJxChhSZWFkU3RvcHBlZEZpbGVzUmVzcG9uc2USPAoGaGVhZGVyGAEgASgLMioud3Jlbm4uaG9zdGFnZW50LnYxLlJlYWRTdG9wcGVkRmlsZXNIZWFkZXJIABIOCgRkYXRhGAIgASgMSABCBwoFZXZlbnQiJgoWUmVhZFN0b3BwZWRGaWxlc0hlYWRlchIMCgRwYXRoGAEgASgJKrIBCgxTYW5kYm94U3RhdGUSHQoZU0FOREJPWF9TVEFURV9VTlNQRUNJRklFRBAAEhoKFlNBTkRCT1hfU1RBVEVfU1RBUlRJTkcQARIZChVTQU5EQk9YX1NUQVRFX1JVTk5JTkcQAhIYChRTQU5EQk9YX1NUQVRFX1BBVVNFRBADEhkKFVNBTkRCT1hfU1RBVEVfU1RPUFBFRBAEEhcKE1NBTkRCT1hfU1RBVEVfRVJST1IQBSpZCglQYXVzZU1vZGUSGgoWUEFVU0VfTU9ERV9VTlNQRUNJRklFRBAAEhkKFVBBVVNFX01PREVfQ0hFQ0tQT0lOVBABEhUKEVBBVVNFX01PREVfRlJFRVpFEAIqlwEKCEJvb3RQYXRoEhkKFUJPT1RfUEFUSF9VTlNQRUNJRklFRBAAEhcKE0JPT1RfUEFUSF9XQVJNX1BPT0wQARIeChpCT09UX1BBVEhfVEVNUExBVEVfUkVTVE9SRRACEhcKE0JPT1RfUEFUSF9DT0xEX0JPT1QQAxIeChpCT09UX1BBVEhfU05BUFNIT1RfUkVTVE9SRRAEKlQKClJlYWRGb3JtYXQSGwoXUkVBRF9GT1JNQVRfVU5TUEVDSUZJRUQQABIUChBSRUFEX0ZPUk1BVF9GSUxFEAESEwoPUkVBRF9GT1JNQVRfVEFSEAIy+w4KEEhvc3RBZ2VudFNlcnZpY2USZAoNQ3JlYXRlU2FuZGJveBIoLndyZW5uLmhvc3RhZ2VudC52MS5DcmVhdGVTYW5kYm94UmVxdWVzdBopLndyZW5uLmhvc3RhZ2VudC52MS5DcmVhdGVTYW5kYm94UmVzcG9uc2USZwoORGVzdHJveVNhbmRib3gSKS53cmVubi5ob3N0YWdlbnQudjEuRGVzdHJveVNhbmRib3hSZXF1ZXN0Gioud3Jlbm4uaG9zdGFnZW50LnYxLkRlc3Ryb3lTYW5kYm94UmVzcG9uc2USWwoKR2V0U2FuZGJveBIlLndyZW5uLmhvc3RhZ2VudC52MS5HZXRTYW5kYm94UmVxdWVzdBomLndyZW5uLmhvc3RhZ2VudC52MS5HZXRTYW5kYm94UmVzcG9uc2USZAoNTGlzdFNhbmRib3hlcxIoLndyZW5uLmhvc3RhZ2VudC52MS5MaXN0U2FuZGJveGVzUmVxdWVzdBopLndyZW5uLmhvc3RhZ2VudC52MS5MaXN0U2FuZGJveGVzUmVzcG9uc2USYQoMUGF1c2VTYW5kYm94Eicud3Jlbm4uaG9zdGFnZW50LnYxLlBhdXNlU2FuZGJveFJlcXVlc3QaKC53cmVubi5ob3N0YWdlbnQudjEuUGF1c2VTYW5kYm94UmVzcG9uc2USZAoNUmVzdW1lU2FuZGJveBIoLndyZW5uLmhvc3RhZ2VudC52MS5SZXN1bWVTYW5kYm94UmVxdWVzdBopLndyZW5uLmhvc3RhZ2VudC52MS5SZXN1bWVTYW5kYm94UmVzcG9uc2USeQoUVXBkYXRlU2FuZGJveE5ldHdvcmsSLy53cmVubi5ob3N0YWdlbnQudjEuVXBkYXRlU2FuZGJveE5ldHdvcmtSZXF1ZXN0GjAud3Jlbm4uaG9zdGFnZW50LnYxLlVwZGF0ZVNhbmRib3hOZXR3b3JrUmVzcG9uc2USagoPR2V0U2FuZGJveFN0YXRzEioud3Jlbm4uaG9zdGFnZW50LnYxLkdldFNhbmRib3hTdGF0c1JlcXVlc3QaKy53cmVubi5ob3N0YWdlbnQudjEuR2V0U2FuZGJveFN0YXRzUmVzcG9uc2USWwoKSG9zdFN0YXR1cxIlLndyZW5uLmhvc3RhZ2VudC52MS5Ib3N0U3RhdHVzUmVxdWVzdBomLndyZW5uLmhvc3RhZ2VudC52MS5Ib3N0U3RhdHVzUmVzcG9uc2USWAoJSGVhcnRiZWF0EiQud3Jlbm4uaG9zdGFnZW50LnYxLkhlYXJ0YmVhdFJlcXVlc3QaJS53cmVubi5ob3N0YWdlbnQudjEuSGVhcnRiZWF0UmVzcG9uc2USZAoNTGlzdFRlbXBsYXRlcxIoLndyZW5uLmhvc3RhZ2VudC52MS5MaXN0VGVtcGxhdGVzUmVxdWVzdBopLndyZW5uLmhvc3RhZ2VudC52MS5MaXN0VGVtcGxhdGVzUmVzcG9uc2USZgoNQnVpbGRUZW1wbGF0ZRIoLndyZW5uLmhvc3RhZ2VudC52MS5CdWlsZFRlbXBsYXRlUmVxdWVzdBopLndyZW5uLmhvc3RhZ2VudC52MS5CdWlsZFRlbXBsYXRlUmVzcG9uc2UwARJnCg5EZWxldGVUZW1wbGF0ZRIpLndyZW5uLmhvc3RhZ2VudC52MS5EZWxldGVUZW1wbGF0ZVJlcXVlc3QaKi53cmVubi5ob3N0YWdlbnQudjEuRGVsZXRlVGVtcGxhdGVSZXNwb25zZRJqCg9TbmFwc2hvdFNhbmRib3gSKi53cmVubi5ob3N0YWdlbnQudjEuU25hcHNob3RTYW5kYm94UmVxdWVzdBorLndyZW5uLmhvc3RhZ2VudC52MS5TbmFwc2hvdFNhbmRib3hSZXNwb25zZRJnCg5EZWxldGVTbmFwc2hvdBIpLndyZW5uLmhvc3RhZ2VudC52MS5EZWxldGVTbmFwc2hvdFJlcXVlc3QaKi53cmVubi5ob3N0YWdlbnQudjEuRGVsZXRlU25hcHNob3RSZXNwb25zZRJvChBSZWFkU3RvcHBlZEZpbGVzEisud3Jlbm4uaG9zdGFnZW50LnYxLlJlYWRTdG9wcGVkRmlsZXNSZXF1ZXN0Giwud3Jlbm4uaG9zdGFnZW50LnYxLlJlYWRTdG9wcGVkRmlsZXNSZXNwb25zZTABEnYKE09wZW5Xb3Jrc3BhY2VUdW5uZWwSLi53cmVubi5ob3N0YWdlbnQudjEuT3BlbldvcmtzcGFjZVR1bm5lbFJlcXVlc3QaLy53cmVubi5ob3N0YWdlbnQudjEuT3BlbldvcmtzcGFjZVR1bm5lbFJlc3BvbnNlEnkKFENsb3NlV29ya3NwYWNlVHVubmVsEi8ud3Jlbm4uaG9zdGFnZW50LnYxLkNsb3NlV29ya3NwYWNlVHVubmVsUmVxdWVzdBowLndyZW5uLmhvc3RhZ2VudC52MS5DbG9zZVdvcmtzcGFjZVR1bm5lbFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("CiJ3cmVubi9ob3N0YWdlbnQvdjEvaG9zdGFnZW50LnByb3RvEhJ3cmVubi5ob3N0YWdlbnQudjEiMAoaT3BlbldvcmtzcGFjZVR1bm5lbFJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCSJiChtPcGVuV29ya3NwYWNlVHVubmVsUmVzcG9uc2USDAoEcG9ydBgBIAEoDRIZChFzZXJ2ZXJfcHVibGljX2tleRgCIAEoCRIaChJjbGllbnRfcHJpdmF0ZV9rZXkYAyABKAkiMQobQ2xvc2VXb3Jrc3BhY2VUdW5uZWxSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkiHgocQ2xvc2VXb3Jrc3BhY2VUdW5uZWxSZXNwb25zZSI+CglSZXNvdXJjZXMSDQoFdmNwdXMYASABKA0SEQoJbWVtb3J5X21iGAIgASgNEg8KB2Rpc2tfbWIYAyABKA0isgEKDU5ldHdvcmtQb2xpY3kSFgoOYWxsb3dfaW50ZXJuZXQYASABKAgSEQoJYWxsb3dfb3V0GAIgAygJEhAKCGRlbnlfb3V0GAMgAygJEi0KBXJ1bGVzGAQgAygLMh4ud3Jlbm4uaG9zdGFnZW50LnYxLkVncmVzc1J1bGUSNQoMZWdyZXNzX3Byb3h5GAUgASgLMh8ud3Jlbm4uaG9zdGFnZW50LnYxLkVncmVzc1Byb3h5IlUKCkVncmVzc1J1bGUSDgoGZG9tYWluGAEgASgJEjcKCnRyYW5zZm9ybXMYAiADKAsyIy53cmVubi5ob3N0YWdlbnQudjEuRWdyZXNzVHJhbnNmb3JtIoQBCg9FZ3Jlc3NUcmFuc2Zvcm0SQQoHaGVhZGVycxgBIAMoCzIwLndyZW5uLmhvc3RhZ2VudC52MS5FZ3Jlc3NUcmFuc2Zvcm0uSGVhZGVyc0VudHJ5Gi4KDEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkIKC0VncmVzc1Byb3h5Eg8KB2FkZHJlc3MYASABKAkSEAoIdXNlcm5hbWUYAiABKAkSEAoIcGFzc3dvcmQYAyABKAkitQUKB1NhbmRib3gSEgoKc2FuZGJveF9pZBgBIAEoCRIQCgh0ZW1wbGF0ZRgCIAEoCRIvCgVzdGF0ZRgDIAEoDjIgLndyZW5uLmhvc3RhZ2VudC52MS5TYW5kYm94U3RhdGUSMAoJcmVzb3VyY2VzGAQgASgLMh0ud3Jlbm4uaG9zdGFnZW50LnYxLlJlc291cmNlcxI7CghtZXRhZGF0YRgFIAMoCzIpLndyZW5uLmhvc3RhZ2VudC52MS5TYW5kYm94Lk1ldGFkYXRhRW50cnkSMgoHbmV0d29yaxgGIAEoCzIhLndyZW5uLmhvc3RhZ2VudC52MS5OZXR3b3JrUG9saWN5EhQKDGVudmRfdmVyc2lvbhgHIAEoCRIPCgdhZGRyZXNzGAggASgJEi8KCWJvb3RfcGF0aBgJIAEoDjIcLndyZW5uLmhvc3RhZ2VudC52MS5Cb290UGF0aBIuCgpjcmVhdGVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI0ChBzdGF0ZV9jaGFuZ2VkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVlcnJvchgMIAEoCRIxCgpwYXVzZV9tb2RlGA0gASgOMh0ud3Jlbm4uaG9zdGFnZW50LnYxLlBhdXNlTW9kZRIYChBjaGVja3BvaW50X2J5dGVzGA4gASgEEikKBm1vdW50cxgPIAMoCzIZLndyZW5uLmhvc3RhZ2VudC52MS5Nb3VudBIUCgxlcnJvcl9yZWFzb24YECABKAkSDwoHcnVudGltZRgRIAEoCRITCgt0dW5uZWxfcG9ydBgSIAEoDRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiQwoFTW91bnQSEQoJaG9zdF9wYXRoGAEgASgJEhQKDHNhbmRib3hfcGF0aBgCIAEoCRIRCglyZWFkX29ubHkYAyABKAgiswQKFENyZWF0ZVNhbmRib3hSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkSEAoIdGVtcGxhdGUYAiABKAkSMAoJcmVzb3VyY2VzGAMgASgLMh0ud3Jlbm4uaG9zdGFnZW50LnYxLlJlc291cmNlcxJHCghlbnZfdmFycxgEIAMoCzI1LndyZW5uLmhvc3RhZ2VudC52MS5DcmVhdGVTYW5kYm94UmVxdWVzdC5FbnZWYXJzRW50cnkSSAoIbWV0YWRhdGEYBSADKAsyNi53cmVubi5ob3N0YWdlbnQudjEuQ3JlYXRlU2FuZGJveFJlcXVlc3QuTWV0YWRhdGFFbnRyeRIyCgduZXR3b3JrGAYgASgLMiEud3Jlbm4uaG9zdGFnZW50LnYxLk5ldHdvcmtQb2xpY3kSGQoRZW52ZF9hY2Nlc3NfdG9rZW4YByABKAkSFAoMZGVmYXVsdF91c2VyGAggASgJEhcKD2RlZmF1bHRfd29ya2RpchgJIAEoCRIpCgZtb3VudHMYCiADKAsyGS53cmVubi5ob3N0YWdlbnQudjEuTW91bnQSFQoNZnJvbV9zbmFwc2hvdBgLIAEoCRIPCgdydW50aW1lGAwgASgJGi4KDEVudlZhcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJFChVDcmVhdGVTYW5kYm94UmVzcG9uc2USLAoHc2FuZGJveBgBIAEoCzIbLndyZW5uLmhvc3RhZ2VudC52MS5TYW5kYm94IisKFURlc3Ryb3lTYW5kYm94UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJIhgKFkRlc3Ryb3lTYW5kYm94UmVzcG9uc2UiJwoRR2V0U2FuZGJveFJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCSJCChJHZXRTYW5kYm94UmVzcG9uc2USLAoHc2FuZGJveBgBIAEoCzIbLndyZW5uLmhvc3RhZ2VudC52MS5TYW5kYm94IhYKFExpc3RTYW5kYm94ZXNSZXF1ZXN0IkcKFUxpc3RTYW5kYm94ZXNSZXNwb25zZRIuCglzYW5kYm94ZXMYASADKAsyGy53cmVubi5ob3N0YWdlbnQudjEuU2FuZGJveCJWChNQYXVzZVNhbmRib3hSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkSKwoEbW9kZRgCIAEoDjIdLndyZW5uLmhvc3RhZ2VudC52MS5QYXVzZU1vZGUiRAoUUGF1c2VTYW5kYm94UmVzcG9uc2USLAoHc2FuZGJveBgBIAEoCzIbLndyZW5uLmhvc3RhZ2VudC52MS5TYW5kYm94ImUKG1VwZGF0ZVNhbmRib3hOZXR3b3JrUmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJEjIKB25ldHdvcmsYAiABKAsyIS53cmVubi5ob3N0YWdlbnQudjEuTmV0d29ya1BvbGljeSJMChxVcGRhdGVTYW5kYm94TmV0d29ya1Jlc3BvbnNlEiwKB3NhbmRib3gYASABKAsyGy53cmVubi5ob3N0YWdlbnQudjEuU2FuZGJveCIqChRSZXN1bWVTYW5kYm94UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJIkUKFVJlc3VtZVNhbmRib3hSZXNwb25zZRIsCgdzYW5kYm94GAEgASgLMhsud3Jlbm4uaG9zdGFnZW50LnYxLlNhbmRib3gi4wEKDFNhbmRib3hTdGF0cxItCgl0aW1lc3RhbXAYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCWNwdV9jb3VudBgCIAEoDRIUCgxjcHVfdXNlZF9wY3QYAyABKAESFgoObWVtX3VzZWRfYnl0ZXMYBCABKAQSFwoPbWVtX3RvdGFsX2J5dGVzGAUgASgEEhcKD21lbV9jYWNoZV9ieXRlcxgGIAEoBBIXCg9kaXNrX3VzZWRfYnl0ZXMYByABKAQSGAoQZGlza190b3RhbF9ieXRlcxgIIAEoBCIsChZHZXRTYW5kYm94U3RhdHNSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkiSgoXR2V0U2FuZGJveFN0YXRzUmVzcG9uc2USLwoFc3RhdHMYASABKAsyIC53cmVubi5ob3N0YWdlbnQudjEuU2FuZGJveFN0YXRzIj0KCENhcGFjaXR5Eg0KBXZjcHVzGAEgASgNEhEKCW1lbW9yeV9tYhgCIAEoBBIPCgdkaXNrX21iGAMgASgEIhMKEUhvc3RTdGF0dXNSZXF1ZXN0IsYCChJIb3N0U3RhdHVzUmVzcG9uc2USDwoHaG9zdF9pZBgBIAEoCRIQCghob3N0bmFtZRgCIAEoCRIPCgd2ZXJzaW9uGAMgASgJEhAKCHJ1bnRpbWVzGAQgAygJEisKBXRvdGFsGAUgASgLMhwud3Jlbm4uaG9zdGFnZW50LnYxLkNhcGFjaXR5EioKBHVzZWQYBiABKAsyHC53cmVubi5ob3N0YWdlbnQudjEuQ2FwYWNpdHkSWAoSc2FuZGJveGVzX2J5X3N0YXRlGAcgAygLMjwud3Jlbm4uaG9zdGFnZW50LnYxLkhvc3RTdGF0dXNSZXNwb25zZS5TYW5kYm94ZXNCeVN0YXRlRW50cnkaNwoVU2FuZGJveGVzQnlTdGF0ZUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDToCOAEiLAoQSGVhcnRiZWF0UmVxdWVzdBIYChBjb250cm9sX3BsYW5lX2lkGAEgASgJIsEBChFIZWFydGJlYXRSZXNwb25zZRIPCgdob3N0X2lkGAEgASgJEhMKC2luc3RhbmNlX2lkGAIgASgJEigKBHRpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDXNhbmRib3hfY291bnQYBCABKA0SFQoNc3RhdGVfdmVyc2lvbhgFIAEoBBIuCgpzdGFydGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKVAQoIVGVtcGxhdGUSDAoEbmFtZRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJEhIKCnNpemVfYnl0ZXMYAyABKAQSLAoIYnVpbHRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDGVudmRfdmVyc2lvbhgFIAEoCRISCgpmcm9tX2ltYWdlGAYgASgJIhYKFExpc3RUZW1wbGF0ZXNSZXF1ZXN0IkgKFUxpc3RUZW1wbGF0ZXNSZXNwb25zZRIvCgl0ZW1wbGF0ZXMYASADKAsyHC53cmVubi5ob3N0YWdlbnQudjEuVGVtcGxhdGUi/QEKFEJ1aWxkVGVtcGxhdGVSZXF1ZXN0EgwKBG5hbWUYASABKAkSDQoFZm9yY2UYAiABKAgSEgoKZnJvbV9pbWFnZRgDIAEoCRIZChFyZWdpc3RyeV91c2VybmFtZRgEIAEoCRIZChFyZWdpc3RyeV9wYXNzd29yZBgFIAEoCRIVCg1mcm9tX3RlbXBsYXRlGAYgASgJEiwKBXN0ZXBzGAcgAygLMh0ud3Jlbm4uaG9zdGFnZW50LnYxLkJ1aWxkU3RlcBIRCglzdGFydF9jbWQYCCABKAkSEQoJcmVhZHlfY21kGAkgASgJEhMKC2NhY2hlX3Njb3BlGAogASgJIjYKCUJ1aWxkU3RlcBIMCgR0eXBlGAEgASgJEgwKBGFyZ3MYAiADKAkSDQoFZmlsZXMYAyABKAwiJQoVRGVsZXRlVGVtcGxhdGVSZXF1ZXN0EgwKBG5hbWUYASABKAkiGAoWRGVsZXRlVGVtcGxhdGVSZXNwb25zZSKFAQoVQnVpbGRUZW1wbGF0ZVJlc3BvbnNlEjUKCHByb2dyZXNzGAEgASgLMiEud3Jlbm4uaG9zdGFnZW50LnYxLkJ1aWxkUHJvZ3Jlc3NIABIsCgRkb25lGAIgASgLMhwud3Jlbm4uaG9zdGFnZW50LnYxLlRlbXBsYXRlSABCBwoFZXZlbnQiLwoNQnVpbGRQcm9ncmVzcxINCgVwaGFzZRgBIAEoCRIPCgdtZXNzYWdlGAIgASgJIkEKFlNuYXBzaG90U2FuZGJveFJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCRITCgtzbmFwc2hvdF9pZBgCIAEoCSKQAQoIU25hcHNob3QSEwoLc25hcHNob3RfaWQYASABKAkSGQoRc291cmNlX3NhbmRib3hfaWQYAiABKAkSEAoIdGVtcGxhdGUYAyABKAkSEgoKc2l6ZV9ieXRlcxgEIAEoAxIuCgpjcmVhdGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJ3ChdTbmFwc2hvdFNhbmRib3hSZXNwb25zZRIuCghzbmFwc2hvdBgBIAEoCzIcLndyZW5uLmhvc3RhZ2VudC52MS5TbmFwc2hvdBIsCgdzYW5kYm94GAIgASgLMhsud3Jlbm4uaG9zdGFnZW50LnYxLlNhbmRib3giLAoVRGVsZXRlU25hcHNob3RSZXF1ZXN0EhMKC3NuYXBzaG90X2lkGAEgASgJIhgKFkRlbGV0ZVNuYXBzaG90UmVzcG9uc2UieQoXUmVhZFN0b3BwZWRGaWxlc1JlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCRIMCgRwYXRoGAIgASgJEi4KBmZvcm1hdBgDIAEoDjIeLndyZW5uLmhvc3RhZ2VudC52MS5SZWFkRm9ybWF0EgwKBHVzZXIYBCABKAkicQoYUmVhZFN0b3BwZWRGaWxlc1Jlc3BvbnNlEjwKBmhlYWRlchgBIAEoCzIqLndyZW5uLmhvc3RhZ2VudC52MS5SZWFkU3RvcHBlZEZpbGVzSGVhZGVySAASDgoEZGF0YRgCIAEoDEgAQgcKBWV2ZW50IiYKFlJlYWRTdG9wcGVkRmlsZXNIZWFkZXISDAoEcGF0aBgBIAEoCSqyAQoMU2FuZGJveFN0YXRlEh0KGVNBTkRCT1hfU1RBVEVfVU5TUEVDSUZJRUQQABIaChZTQU5EQk9YX1NUQVRFX1NUQVJUSU5HEAESGQoVU0FOREJPWF9TVEFURV9SVU5OSU5HEAISGAoUU0FOREJPWF9TVEFURV9QQVVTRUQQAxIZChVTQU5EQk9YX1NUQVRFX1NUT1BQRUQQBBIXChNTQU5EQk9YX1NUQVRFX0VSUk9SEAUqWQoJUGF1c2VNb2RlEhoKFlBBVVNFX01PREVfVU5TUEVDSUZJRUQQABIZChVQQVVTRV9NT0RFX0NIRUNLUE9JTlQQARIVChFQQVVTRV9NT0RFX0ZSRUVaRRACKpcBCghCb290UGF0aBIZChVCT09UX1BBVEhfVU5TUEVDSUZJRUQQABIXChNCT09UX1BBVEhfV0FSTV9QT09MEAESHgoaQk9PVF9QQVRIX1RFTVBMQVRFX1JFU1RPUkUQAhIXChNCT09UX1BBVEhfQ09MRF9CT09UEAMSHgoaQk9PVF9QQVRIX1NOQVBTSE9UX1JFU1RPUkUQBCpUCgpSZWFkRm9ybWF0EhsKF1JFQURfRk9STUFUX1VOU1BFQ0lGSUVEEAASFAoQUkVBRF9GT1JNQVRfRklMRRABEhMKD1JFQURfRk9STUFUX1RBUhACMvsOChBIb3N0QWdlbnRTZXJ2aWNlEmQKDUNyZWF0ZVNhbmRib3gSKC53cmVubi5ob3N0YWdlbnQudjEuQ3JlYXRlU2FuZGJveFJlcXVlc3QaKS53cmVubi5ob3N0YWdlbnQudjEuQ3JlYXRlU2FuZGJveFJlc3BvbnNlEmcKDkRlc3Ryb3lTYW5kYm94Eikud3Jlbm4uaG9zdGFnZW50LnYxLkRlc3Ryb3lTYW5kYm94UmVxdWVzdBoqLndyZW5uLmhvc3RhZ2VudC52MS5EZXN0cm95U2FuZGJveFJlc3BvbnNlElsKCkdldFNhbmRib3gSJS53cmVubi5ob3N0YWdlbnQudjEuR2V0U2FuZGJveFJlcXVlc3QaJi53cmVubi5ob3N0YWdlbnQudjEuR2V0U2FuZGJveFJlc3BvbnNlEmQKDUxpc3RTYW5kYm94ZXMSKC53cmVubi5ob3N0YWdlbnQudjEuTGlzdFNhbmRib3hlc1JlcXVlc3QaKS53cmVubi5ob3N0YWdlbnQudjEuTGlzdFNhbmRib3hlc1Jlc3BvbnNlEmEKDFBhdXNlU2FuZGJveBInLndyZW5uLmhvc3RhZ2VudC52MS5QYXVzZVNhbmRib3hSZXF1ZXN0Gigud3Jlbm4uaG9zdGFnZW50LnYxLlBhdXNlU2FuZGJveFJlc3BvbnNlEmQKDVJlc3VtZVNhbmRib3gSKC53cmVubi5ob3N0YWdlbnQudjEuUmVzdW1lU2FuZGJveFJlcXVlc3QaKS53cmVubi5ob3N0YWdlbnQudjEuUmVzdW1lU2FuZGJveFJlc3BvbnNlEnkKFFVwZGF0ZVNhbmRib3hOZXR3b3JrEi8ud3Jlbm4uaG9zdGFnZW50LnYxLlVwZGF0ZVNhbmRib3hOZXR3b3JrUmVxdWVzdBowLndyZW5uLmhvc3RhZ2VudC52MS5VcGRhdGVTYW5kYm94TmV0d29ya1Jlc3BvbnNlEmoKD0dldFNhbmRib3hTdGF0cxIqLndyZW5uLmhvc3RhZ2VudC52MS5HZXRTYW5kYm94U3RhdHNSZXF1ZXN0Gisud3Jlbm4uaG9zdGFnZW50LnYxLkdldFNhbmRib3hTdGF0c1Jlc3BvbnNlElsKCkhvc3RTdGF0dXMSJS53cmVubi5ob3N0YWdlbnQudjEuSG9zdFN0YXR1c1JlcXVlc3QaJi53cmVubi5ob3N0YWdlbnQudjEuSG9zdFN0YXR1c1Jlc3BvbnNlElgKCUhlYXJ0YmVhdBIkLndyZW5uLmhvc3RhZ2VudC52MS5IZWFydGJlYXRSZXF1ZXN0GiUud3Jlbm4uaG9zdGFnZW50LnYxLkhlYXJ0YmVhdFJlc3BvbnNlEmQKDUxpc3RUZW1wbGF0ZXMSKC53cmVubi5ob3N0YWdlbnQudjEuTGlzdFRlbXBsYXRlc1JlcXVlc3QaKS53cmVubi5ob3N0YWdlbnQudjEuTGlzdFRlbXBsYXRlc1Jlc3BvbnNlEmYKDUJ1aWxkVGVtcGxhdGUSKC53cmVubi5ob3N0YWdlbnQudjEuQnVpbGRUZW1wbGF0ZVJlcXVlc3QaKS53cmVubi5ob3N0YWdlbnQudjEuQnVpbGRUZW1wbGF0ZVJlc3BvbnNlMAESZwoORGVsZXRlVGVtcGxhdGUSKS53cmVubi5ob3N0YWdlbnQudjEuRGVsZXRlVGVtcGxhdGVSZXF1ZXN0Gioud3Jlbm4uaG9zdGFnZW50LnYxLkRlbGV0ZVRlbXBsYXRlUmVzcG9uc2USagoPU25hcHNob3RTYW5kYm94Eioud3Jlbm4uaG9zdGFnZW50LnYxLlNuYXBzaG90U2FuZGJveFJlcXVlc3QaKy53cmVubi5ob3N0YWdlbnQudjEuU25hcHNob3RTYW5kYm94UmVzcG9uc2USZwoORGVsZXRlU25hcHNob3QSKS53cmVubi5ob3N0YWdlbnQudjEuRGVsZXRlU25hcHNob3RSZXF1ZXN0Gioud3Jlbm4uaG9zdGFnZW50LnYxLkRlbGV0ZVNuYXBzaG90UmVzcG9uc2USbwoQUmVhZFN0b3BwZWRGaWxlcxIrLndyZW5uLmhvc3RhZ2VudC52MS5SZWFkU3RvcHBlZEZpbGVzUmVxdWVzdBosLndyZW5uLmhvc3RhZ2VudC52MS5SZWFkU3RvcHBlZEZpbGVzUmVzcG9uc2UwARJ2ChNPcGVuV29ya3NwYWNlVHVubmVsEi4ud3Jlbm4uaG9zdGFnZW50LnYxLk9wZW5Xb3Jrc3BhY2VUdW5uZWxSZXF1ZXN0Gi8ud3Jlbm4uaG9zdGFnZW50LnYxLk9wZW5Xb3Jrc3BhY2VUdW5uZWxSZXNwb25zZRJ5ChRDbG9zZVdvcmtzcGFjZVR1bm5lbBIvLndyZW5uLmhvc3RhZ2VudC52MS5DbG9zZVdvcmtzcGFjZVR1bm5lbFJlcXVlc3QaMC53cmVubi5ob3N0YWdlbnQudjEuQ2xvc2VXb3Jrc3BhY2VUdW5uZWxSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * @generated from message wrenn.hostagent.v1.OpenWorkspaceTunnelRequest
@@ -158,11 +158,19 @@ export type NetworkPolicy = Message<"wrenn.hostagent.v1.NetworkPolicy"> & {
    * in by the control plane: the agent's egress proxy sets these headers on HTTP(S) requests
    * to the domain (terminating TLS with the sandbox's own CA). They never allow a domain by
    * themselves. The agent keeps them in memory only (values are secrets) and never returns
-   * them. Field 5 is egress_proxy.
+   * them.
    *
    * @generated from field: repeated wrenn.hostagent.v1.EgressRule rules = 4;
    */
   rules: EgressRule[];
+
+  /**
+   * E2B's egressProxy: allowed TCP tunneled through this SOCKS5 proxy; unset: none. The agent
+   * never returns the password (responses carry address and username only).
+   *
+   * @generated from field: wrenn.hostagent.v1.EgressProxy egress_proxy = 5;
+   */
+  egressProxy?: EgressProxy;
 };
 
 /**
@@ -212,6 +220,37 @@ export type EgressTransform = Message<"wrenn.hostagent.v1.EgressTransform"> & {
  */
 export const EgressTransformSchema: GenMessage<EgressTransform> = /*@__PURE__*/
   messageDesc(file_wrenn_hostagent_v1_hostagent, 7);
+
+/**
+ * @generated from message wrenn.hostagent.v1.EgressProxy
+ */
+export type EgressProxy = Message<"wrenn.hostagent.v1.EgressProxy"> & {
+  /**
+   * "host:port", checked by @wrenn/contract's checkEgressProxy.
+   *
+   * @generated from field: string address = 1;
+   */
+  address: string;
+
+  /**
+   * RFC 1929 user name and password; empty: no authentication.
+   *
+   * @generated from field: string username = 2;
+   */
+  username: string;
+
+  /**
+   * @generated from field: string password = 3;
+   */
+  password: string;
+};
+
+/**
+ * Describes the message wrenn.hostagent.v1.EgressProxy.
+ * Use `create(EgressProxySchema)` to create a new message.
+ */
+export const EgressProxySchema: GenMessage<EgressProxy> = /*@__PURE__*/
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 8);
 
 /**
  * @generated from message wrenn.hostagent.v1.Sandbox
@@ -325,7 +364,7 @@ export type Sandbox = Message<"wrenn.hostagent.v1.Sandbox"> & {
  * Use `create(SandboxSchema)` to create a new message.
  */
 export const SandboxSchema: GenMessage<Sandbox> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 8);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 9);
 
 /**
  * A host directory made visible inside the sandbox (local runs of `wrenn run DIR`). The agent
@@ -359,7 +398,7 @@ export type Mount = Message<"wrenn.hostagent.v1.Mount"> & {
  * Use `create(MountSchema)` to create a new message.
  */
 export const MountSchema: GenMessage<Mount> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 9);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 10);
 
 /**
  * @generated from message wrenn.hostagent.v1.CreateSandboxRequest
@@ -445,7 +484,7 @@ export type CreateSandboxRequest = Message<"wrenn.hostagent.v1.CreateSandboxRequ
  * Use `create(CreateSandboxRequestSchema)` to create a new message.
  */
 export const CreateSandboxRequestSchema: GenMessage<CreateSandboxRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 10);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 11);
 
 /**
  * @generated from message wrenn.hostagent.v1.CreateSandboxResponse
@@ -462,7 +501,7 @@ export type CreateSandboxResponse = Message<"wrenn.hostagent.v1.CreateSandboxRes
  * Use `create(CreateSandboxResponseSchema)` to create a new message.
  */
 export const CreateSandboxResponseSchema: GenMessage<CreateSandboxResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 11);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 12);
 
 /**
  * @generated from message wrenn.hostagent.v1.DestroySandboxRequest
@@ -479,7 +518,7 @@ export type DestroySandboxRequest = Message<"wrenn.hostagent.v1.DestroySandboxRe
  * Use `create(DestroySandboxRequestSchema)` to create a new message.
  */
 export const DestroySandboxRequestSchema: GenMessage<DestroySandboxRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 12);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 13);
 
 /**
  * @generated from message wrenn.hostagent.v1.DestroySandboxResponse
@@ -492,7 +531,7 @@ export type DestroySandboxResponse = Message<"wrenn.hostagent.v1.DestroySandboxR
  * Use `create(DestroySandboxResponseSchema)` to create a new message.
  */
 export const DestroySandboxResponseSchema: GenMessage<DestroySandboxResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 13);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 14);
 
 /**
  * @generated from message wrenn.hostagent.v1.GetSandboxRequest
@@ -509,7 +548,7 @@ export type GetSandboxRequest = Message<"wrenn.hostagent.v1.GetSandboxRequest"> 
  * Use `create(GetSandboxRequestSchema)` to create a new message.
  */
 export const GetSandboxRequestSchema: GenMessage<GetSandboxRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 14);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 15);
 
 /**
  * @generated from message wrenn.hostagent.v1.GetSandboxResponse
@@ -526,7 +565,7 @@ export type GetSandboxResponse = Message<"wrenn.hostagent.v1.GetSandboxResponse"
  * Use `create(GetSandboxResponseSchema)` to create a new message.
  */
 export const GetSandboxResponseSchema: GenMessage<GetSandboxResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 15);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 16);
 
 /**
  * @generated from message wrenn.hostagent.v1.ListSandboxesRequest
@@ -539,7 +578,7 @@ export type ListSandboxesRequest = Message<"wrenn.hostagent.v1.ListSandboxesRequ
  * Use `create(ListSandboxesRequestSchema)` to create a new message.
  */
 export const ListSandboxesRequestSchema: GenMessage<ListSandboxesRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 16);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 17);
 
 /**
  * @generated from message wrenn.hostagent.v1.ListSandboxesResponse
@@ -556,7 +595,7 @@ export type ListSandboxesResponse = Message<"wrenn.hostagent.v1.ListSandboxesRes
  * Use `create(ListSandboxesResponseSchema)` to create a new message.
  */
 export const ListSandboxesResponseSchema: GenMessage<ListSandboxesResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 17);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 18);
 
 /**
  * @generated from message wrenn.hostagent.v1.PauseSandboxRequest
@@ -578,7 +617,7 @@ export type PauseSandboxRequest = Message<"wrenn.hostagent.v1.PauseSandboxReques
  * Use `create(PauseSandboxRequestSchema)` to create a new message.
  */
 export const PauseSandboxRequestSchema: GenMessage<PauseSandboxRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 18);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 19);
 
 /**
  * @generated from message wrenn.hostagent.v1.PauseSandboxResponse
@@ -595,7 +634,7 @@ export type PauseSandboxResponse = Message<"wrenn.hostagent.v1.PauseSandboxRespo
  * Use `create(PauseSandboxResponseSchema)` to create a new message.
  */
 export const PauseSandboxResponseSchema: GenMessage<PauseSandboxResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 19);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 20);
 
 /**
  * @generated from message wrenn.hostagent.v1.UpdateSandboxNetworkRequest
@@ -619,7 +658,7 @@ export type UpdateSandboxNetworkRequest = Message<"wrenn.hostagent.v1.UpdateSand
  * Use `create(UpdateSandboxNetworkRequestSchema)` to create a new message.
  */
 export const UpdateSandboxNetworkRequestSchema: GenMessage<UpdateSandboxNetworkRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 20);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 21);
 
 /**
  * @generated from message wrenn.hostagent.v1.UpdateSandboxNetworkResponse
@@ -636,7 +675,7 @@ export type UpdateSandboxNetworkResponse = Message<"wrenn.hostagent.v1.UpdateSan
  * Use `create(UpdateSandboxNetworkResponseSchema)` to create a new message.
  */
 export const UpdateSandboxNetworkResponseSchema: GenMessage<UpdateSandboxNetworkResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 21);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 22);
 
 /**
  * @generated from message wrenn.hostagent.v1.ResumeSandboxRequest
@@ -653,7 +692,7 @@ export type ResumeSandboxRequest = Message<"wrenn.hostagent.v1.ResumeSandboxRequ
  * Use `create(ResumeSandboxRequestSchema)` to create a new message.
  */
 export const ResumeSandboxRequestSchema: GenMessage<ResumeSandboxRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 22);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 23);
 
 /**
  * @generated from message wrenn.hostagent.v1.ResumeSandboxResponse
@@ -670,7 +709,7 @@ export type ResumeSandboxResponse = Message<"wrenn.hostagent.v1.ResumeSandboxRes
  * Use `create(ResumeSandboxResponseSchema)` to create a new message.
  */
 export const ResumeSandboxResponseSchema: GenMessage<ResumeSandboxResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 23);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 24);
 
 /**
  * @generated from message wrenn.hostagent.v1.SandboxStats
@@ -724,7 +763,7 @@ export type SandboxStats = Message<"wrenn.hostagent.v1.SandboxStats"> & {
  * Use `create(SandboxStatsSchema)` to create a new message.
  */
 export const SandboxStatsSchema: GenMessage<SandboxStats> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 24);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 25);
 
 /**
  * @generated from message wrenn.hostagent.v1.GetSandboxStatsRequest
@@ -741,7 +780,7 @@ export type GetSandboxStatsRequest = Message<"wrenn.hostagent.v1.GetSandboxStats
  * Use `create(GetSandboxStatsRequestSchema)` to create a new message.
  */
 export const GetSandboxStatsRequestSchema: GenMessage<GetSandboxStatsRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 25);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 26);
 
 /**
  * @generated from message wrenn.hostagent.v1.GetSandboxStatsResponse
@@ -758,7 +797,7 @@ export type GetSandboxStatsResponse = Message<"wrenn.hostagent.v1.GetSandboxStat
  * Use `create(GetSandboxStatsResponseSchema)` to create a new message.
  */
 export const GetSandboxStatsResponseSchema: GenMessage<GetSandboxStatsResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 26);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 27);
 
 /**
  * @generated from message wrenn.hostagent.v1.Capacity
@@ -785,7 +824,7 @@ export type Capacity = Message<"wrenn.hostagent.v1.Capacity"> & {
  * Use `create(CapacitySchema)` to create a new message.
  */
 export const CapacitySchema: GenMessage<Capacity> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 27);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 28);
 
 /**
  * @generated from message wrenn.hostagent.v1.HostStatusRequest
@@ -798,7 +837,7 @@ export type HostStatusRequest = Message<"wrenn.hostagent.v1.HostStatusRequest"> 
  * Use `create(HostStatusRequestSchema)` to create a new message.
  */
 export const HostStatusRequestSchema: GenMessage<HostStatusRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 28);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 29);
 
 /**
  * @generated from message wrenn.hostagent.v1.HostStatusResponse
@@ -849,7 +888,7 @@ export type HostStatusResponse = Message<"wrenn.hostagent.v1.HostStatusResponse"
  * Use `create(HostStatusResponseSchema)` to create a new message.
  */
 export const HostStatusResponseSchema: GenMessage<HostStatusResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 29);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 30);
 
 /**
  * @generated from message wrenn.hostagent.v1.HeartbeatRequest
@@ -866,7 +905,7 @@ export type HeartbeatRequest = Message<"wrenn.hostagent.v1.HeartbeatRequest"> & 
  * Use `create(HeartbeatRequestSchema)` to create a new message.
  */
 export const HeartbeatRequestSchema: GenMessage<HeartbeatRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 30);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 31);
 
 /**
  * @generated from message wrenn.hostagent.v1.HeartbeatResponse
@@ -916,7 +955,7 @@ export type HeartbeatResponse = Message<"wrenn.hostagent.v1.HeartbeatResponse"> 
  * Use `create(HeartbeatResponseSchema)` to create a new message.
  */
 export const HeartbeatResponseSchema: GenMessage<HeartbeatResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 31);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 32);
 
 /**
  * @generated from message wrenn.hostagent.v1.Template
@@ -962,7 +1001,7 @@ export type Template = Message<"wrenn.hostagent.v1.Template"> & {
  * Use `create(TemplateSchema)` to create a new message.
  */
 export const TemplateSchema: GenMessage<Template> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 32);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 33);
 
 /**
  * @generated from message wrenn.hostagent.v1.ListTemplatesRequest
@@ -975,7 +1014,7 @@ export type ListTemplatesRequest = Message<"wrenn.hostagent.v1.ListTemplatesRequ
  * Use `create(ListTemplatesRequestSchema)` to create a new message.
  */
 export const ListTemplatesRequestSchema: GenMessage<ListTemplatesRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 33);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 34);
 
 /**
  * @generated from message wrenn.hostagent.v1.ListTemplatesResponse
@@ -992,7 +1031,7 @@ export type ListTemplatesResponse = Message<"wrenn.hostagent.v1.ListTemplatesRes
  * Use `create(ListTemplatesResponseSchema)` to create a new message.
  */
 export const ListTemplatesResponseSchema: GenMessage<ListTemplatesResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 34);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 35);
 
 /**
  * @generated from message wrenn.hostagent.v1.BuildTemplateRequest
@@ -1071,7 +1110,7 @@ export type BuildTemplateRequest = Message<"wrenn.hostagent.v1.BuildTemplateRequ
  * Use `create(BuildTemplateRequestSchema)` to create a new message.
  */
 export const BuildTemplateRequestSchema: GenMessage<BuildTemplateRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 35);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 36);
 
 /**
  * @generated from message wrenn.hostagent.v1.BuildStep
@@ -1102,7 +1141,7 @@ export type BuildStep = Message<"wrenn.hostagent.v1.BuildStep"> & {
  * Use `create(BuildStepSchema)` to create a new message.
  */
 export const BuildStepSchema: GenMessage<BuildStep> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 36);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 37);
 
 /**
  * @generated from message wrenn.hostagent.v1.DeleteTemplateRequest
@@ -1119,7 +1158,7 @@ export type DeleteTemplateRequest = Message<"wrenn.hostagent.v1.DeleteTemplateRe
  * Use `create(DeleteTemplateRequestSchema)` to create a new message.
  */
 export const DeleteTemplateRequestSchema: GenMessage<DeleteTemplateRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 37);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 38);
 
 /**
  * @generated from message wrenn.hostagent.v1.DeleteTemplateResponse
@@ -1132,7 +1171,7 @@ export type DeleteTemplateResponse = Message<"wrenn.hostagent.v1.DeleteTemplateR
  * Use `create(DeleteTemplateResponseSchema)` to create a new message.
  */
 export const DeleteTemplateResponseSchema: GenMessage<DeleteTemplateResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 38);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 39);
 
 /**
  * @generated from message wrenn.hostagent.v1.BuildTemplateResponse
@@ -1161,7 +1200,7 @@ export type BuildTemplateResponse = Message<"wrenn.hostagent.v1.BuildTemplateRes
  * Use `create(BuildTemplateResponseSchema)` to create a new message.
  */
 export const BuildTemplateResponseSchema: GenMessage<BuildTemplateResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 39);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 40);
 
 /**
  * @generated from message wrenn.hostagent.v1.BuildProgress
@@ -1183,7 +1222,7 @@ export type BuildProgress = Message<"wrenn.hostagent.v1.BuildProgress"> & {
  * Use `create(BuildProgressSchema)` to create a new message.
  */
 export const BuildProgressSchema: GenMessage<BuildProgress> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 40);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 41);
 
 /**
  * @generated from message wrenn.hostagent.v1.SnapshotSandboxRequest
@@ -1207,7 +1246,7 @@ export type SnapshotSandboxRequest = Message<"wrenn.hostagent.v1.SnapshotSandbox
  * Use `create(SnapshotSandboxRequestSchema)` to create a new message.
  */
 export const SnapshotSandboxRequestSchema: GenMessage<SnapshotSandboxRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 41);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 42);
 
 /**
  * @generated from message wrenn.hostagent.v1.Snapshot
@@ -1246,7 +1285,7 @@ export type Snapshot = Message<"wrenn.hostagent.v1.Snapshot"> & {
  * Use `create(SnapshotSchema)` to create a new message.
  */
 export const SnapshotSchema: GenMessage<Snapshot> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 42);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 43);
 
 /**
  * @generated from message wrenn.hostagent.v1.SnapshotSandboxResponse
@@ -1268,7 +1307,7 @@ export type SnapshotSandboxResponse = Message<"wrenn.hostagent.v1.SnapshotSandbo
  * Use `create(SnapshotSandboxResponseSchema)` to create a new message.
  */
 export const SnapshotSandboxResponseSchema: GenMessage<SnapshotSandboxResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 43);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 44);
 
 /**
  * @generated from message wrenn.hostagent.v1.DeleteSnapshotRequest
@@ -1285,7 +1324,7 @@ export type DeleteSnapshotRequest = Message<"wrenn.hostagent.v1.DeleteSnapshotRe
  * Use `create(DeleteSnapshotRequestSchema)` to create a new message.
  */
 export const DeleteSnapshotRequestSchema: GenMessage<DeleteSnapshotRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 44);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 45);
 
 /**
  * @generated from message wrenn.hostagent.v1.DeleteSnapshotResponse
@@ -1298,7 +1337,7 @@ export type DeleteSnapshotResponse = Message<"wrenn.hostagent.v1.DeleteSnapshotR
  * Use `create(DeleteSnapshotResponseSchema)` to create a new message.
  */
 export const DeleteSnapshotResponseSchema: GenMessage<DeleteSnapshotResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 45);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 46);
 
 /**
  * @generated from message wrenn.hostagent.v1.ReadStoppedFilesRequest
@@ -1335,7 +1374,7 @@ export type ReadStoppedFilesRequest = Message<"wrenn.hostagent.v1.ReadStoppedFil
  * Use `create(ReadStoppedFilesRequestSchema)` to create a new message.
  */
 export const ReadStoppedFilesRequestSchema: GenMessage<ReadStoppedFilesRequest> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 46);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 47);
 
 /**
  * @generated from message wrenn.hostagent.v1.ReadStoppedFilesResponse
@@ -1366,7 +1405,7 @@ export type ReadStoppedFilesResponse = Message<"wrenn.hostagent.v1.ReadStoppedFi
  * Use `create(ReadStoppedFilesResponseSchema)` to create a new message.
  */
 export const ReadStoppedFilesResponseSchema: GenMessage<ReadStoppedFilesResponse> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 47);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 48);
 
 /**
  * @generated from message wrenn.hostagent.v1.ReadStoppedFilesHeader
@@ -1385,7 +1424,7 @@ export type ReadStoppedFilesHeader = Message<"wrenn.hostagent.v1.ReadStoppedFile
  * Use `create(ReadStoppedFilesHeaderSchema)` to create a new message.
  */
 export const ReadStoppedFilesHeaderSchema: GenMessage<ReadStoppedFilesHeader> = /*@__PURE__*/
-  messageDesc(file_wrenn_hostagent_v1_hostagent, 48);
+  messageDesc(file_wrenn_hostagent_v1_hostagent, 49);
 
 /**
  * @generated from enum wrenn.hostagent.v1.SandboxState
