@@ -66,6 +66,8 @@ try {
   }
   // The third-party dependencies, transitively, from the workspace's node_modules.
   const seen = new Set();
+  /** Each dependency's staged copy, packed together at the end. */
+  const staged = [];
   const optionalPeers = new Set();
   const queue = manifests.flatMap((m) => Object.keys(m.dependencies ?? {}));
   while (queue.length > 0) {
@@ -125,12 +127,19 @@ try {
         2,
       )}\n`,
     );
-    // Installed packages are already built: their own prepack scripts (a TypeScript build in
-    // @modelcontextprotocol/sdk) must not run, and cannot without their sources.
-    const [final] = JSON.parse(
-      npm(["pack", "--json", "--ignore-scripts", "--pack-destination", out, from], root),
+    staged.push(from);
+  }
+  // One npm for every dependency: an npm process per package was most of this script's time
+  // (about 100 of them, 1-2 s each). Installed packages are already built: their own prepack
+  // scripts (a TypeScript build in @modelcontextprotocol/sdk) must not run, and cannot without
+  // their sources.
+  if (staged.length > 0) {
+    const packed = JSON.parse(
+      npm(["pack", "--json", "--ignore-scripts", "--pack-destination", out, ...staged], root),
     );
-    console.log(`${join(out, final.filename)}  (${name}@${manifest.version}, a dependency)`);
+    for (const p of packed) {
+      console.log(`${join(out, p.filename)}  (${p.name}@${p.version}, a dependency)`);
+    }
   }
 } finally {
   await rm(staging, { recursive: true, force: true });

@@ -44,17 +44,23 @@ if (build.status !== 0) {
  * taken are short ones; every other file follows in path order.
  */
 const LONGEST_FIRST = [
-  "tests/sdk-scenario/scenario.test.ts", // 410
-  "tests/sdk-scenario/install.test.ts",
-  "tests/cli/sandbox-commands.test.ts", // 240
-  "tests/template/build-limits.test.ts", // 170: waits out a 90 s build time limit
-  "tests/e2e-stack/header-rules.test.ts", // 170
-  "tests/e2e-stack/honest-state.test.ts", // 140
-  "tests/admin/admin-ui.test.ts", // 130
-  "tests/cli/run-and-profiles.test.ts", // 125
-  "tests/e2e-stack/e2b-snapshots.test.ts", // 110
-  "tests/e2b-compat/sdk-matrix.test.ts", // 105
-  "tests/host-agent/isolation.test.ts", // 100
+  "tests/sdk-scenario/scenario.test.ts", // 380: five languages and runtimes
+  "tests/cli/sandbox-commands.test.ts", // 160
+  "tests/e2e-stack/exec-output.test.ts", // 150
+  "tests/e2e-stack/honest-state.test.ts", // 130
+  "tests/workspaces/wireguard.test.ts", // 120
+  "tests/sdk/examples.test.ts", // 110
+  "tests/e2b-compat/sdk-matrix.test.ts", // 110
+  "tests/sdk-scenario/install.test.ts", // 100
+  "tests/e2e-stack/header-rules.test.ts", // 100
+  "tests/template/image-agent.test.ts", // 100
+  "tests/e2e-stack/e2b-snapshots.test.ts", // 95
+  "tests/e2e-stack/network.test.ts", // 95
+  "tests/template/layers-agent.test.ts", // 90
+  "tests/template/dockerfile-cli.test.ts", // 90
+  "tests/admin/admin-ui.test.ts", // 85
+  "tests/e2e-stack/host-ops.test.ts", // 80
+  "tests/e2e-stack/two-stacks.test.ts", // 80
 ];
 
 /** Every end-to-end file (the e2e project includes every tests/ file named *.test.ts), longest first. */

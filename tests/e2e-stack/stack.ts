@@ -13,6 +13,7 @@ import {
 import {
   createKey,
   type PostgresCluster,
+  seedBlankPglite,
   startPostgresCluster,
   TEST_ADMIN_KEY,
   type UserKey,
@@ -79,6 +80,8 @@ export class Stack {
       if (options.database === "postgres") {
         cluster = await startPostgresCluster();
         databaseUrl = await cluster.createDatabase();
+      } else {
+        await seedBlankPglite(dataDir);
       }
     } catch (error) {
       await agent.stop();

@@ -29,6 +29,19 @@ afterAll(async () => {
 
 const refusal = /list a subdirectory, or ask for a smaller depth/;
 
+/**
+ * One refused listing checked for both its kind and its message: each listing past a cap reads
+ * the whole capped tree first, so asking twice doubled the file's time.
+ */
+async function expectRefused(listing: Promise<unknown>, message: RegExp) {
+  const error = await listing.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(InvalidArgumentError);
+  expect((error as Error).message).toMatch(message);
+}
+
 describe("ListDir caps", () => {
   test("depth: the cap lists, one more level is refused with what to do", async () => {
     const max = IO_LIMITS.listDepth.max;
@@ -38,9 +51,8 @@ describe("ListDir caps", () => {
     for (const options of [asRoot, asNobody]) {
       // Every level down to the cap, and the level below it is not shown.
       expect((await sbx.files.list(root, { ...options, depth: max })).length).toBe(max);
-      const refused = sbx.files.list(root, { ...options, depth: max + 1 });
-      await expect(refused).rejects.toBeInstanceOf(InvalidArgumentError);
-      await expect(sbx.files.list(root, { ...options, depth: max + 1 })).rejects.toThrow(
+      await expectRefused(
+        sbx.files.list(root, { ...options, depth: max + 1 }),
         new RegExp(`depth ${max + 1} is more than ${max}.*${refusal.source}`),
       );
     }
@@ -62,9 +74,8 @@ describe("ListDir caps", () => {
     }
     await world.run(`touch ${root}/b/one-more`);
     for (const options of [asRoot, asNobody]) {
-      const refused = sbx.files.list(root, { ...options, depth: 2 });
-      await expect(refused).rejects.toBeInstanceOf(InvalidArgumentError);
-      await expect(sbx.files.list(root, { ...options, depth: 2 })).rejects.toThrow(
+      await expectRefused(
+        sbx.files.list(root, { ...options, depth: 2 }),
         new RegExp(`more than ${IO_LIMITS.listEntries} entries.*${refusal.source}`),
       );
       // A subdirectory, as the message says, still lists.
@@ -83,9 +94,8 @@ describe("ListDir caps", () => {
       300_000,
     );
     for (const options of [asRoot, asNobody]) {
-      const refused = sbx.files.list(root, { ...options, depth: 16 });
-      await expect(refused).rejects.toBeInstanceOf(InvalidArgumentError);
-      await expect(sbx.files.list(root, { ...options, depth: 16 })).rejects.toThrow(
+      await expectRefused(
+        sbx.files.list(root, { ...options, depth: 16 }),
         new RegExp(`more than ${IO_LIMITS.listNameBytes} bytes.*${refusal.source}`),
       );
       // Short of the files' level, the same tree lists.

@@ -2,6 +2,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { seedBlankPglite } from "./blank-pglite.js";
 import { type PostgresCluster, startPostgresCluster } from "./postgres-cluster.js";
 
 export type DatabaseKindUnderTest = "pglite" | "postgres";
@@ -33,6 +34,9 @@ export async function releaseTestDatabases(): Promise<void> {
 export async function freshDatabase(kind: DatabaseKindUnderTest): Promise<DatabaseTarget> {
   const dataDir = await mkdtemp(join(tmpdir(), "wrenn-cp-test-"));
   dataDirs.push(dataDir);
-  if (kind === "pglite") return { dataDir };
+  if (kind === "pglite") {
+    await seedBlankPglite(dataDir);
+    return { dataDir };
+  }
   return { dataDir, databaseUrl: await (await sharedCluster()).createDatabase() };
 }
