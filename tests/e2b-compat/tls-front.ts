@@ -3,13 +3,13 @@
 // name, and a resolver for it. Here both stay on loopback: a TLS server forwarding to the
 // control plane, and an HTTP client (installed as fetch's dispatcher) that resolves only names
 // under the test domain, to 127.0.0.1, and trusts only the test's own certificate.
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import net, { type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import tls from "node:tls";
 import { Agent, type Dispatcher, getGlobalDispatcher, setGlobalDispatcher } from "undici";
+import { testCertificate } from "../../apps/host-agent/src/network/egress-test-kit.js";
 
 export interface TlsFront {
   port: number;
@@ -23,29 +23,7 @@ export interface TlsFront {
 export async function startTlsFront(name: string): Promise<TlsFront> {
   const dir = mkdtempSync(join(tmpdir(), "wrenn-tls-"));
   try {
-    execFileSync(
-      "openssl",
-      [
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        `/CN=${name}`,
-        "-addext",
-        `subjectAltName=DNS:*.${name},DNS:${name}`,
-        "-keyout",
-        join(dir, "key.pem"),
-        "-out",
-        join(dir, "cert.pem"),
-      ],
-      { stdio: "ignore" },
-    );
+    await testCertificate(dir, [name, `*.${name}`]);
   } catch (error) {
     rmSync(dir, { recursive: true, force: true });
     throw error;

@@ -2,7 +2,7 @@
 // plane in this process, on PGlite in a temporary data dir or on a throwaway PostgreSQL.
 import { randomBytes } from "node:crypto";
 import { createWriteStream } from "node:fs";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -20,6 +20,7 @@ import {
 } from "@wrenn/control-plane/testing";
 import { AgentChild, sandboxProcesses } from "@wrenn/local-stack";
 import { pino } from "pino";
+import { testCertificate } from "../../apps/host-agent/src/network/egress-test-kit.js";
 import { deleteAgentTables, freePort } from "../harness/agent-process.js";
 import { templatesDir } from "../harness/paths.js";
 import { leaseSlot, slotPool } from "../harness/slot-lease.js";
@@ -33,6 +34,11 @@ export interface StackOptions {
   config?: Partial<ControlPlaneConfig>;
   /** Extra environment for the host agent (e.g. WRENN_MOUNT_ROOTS). */
   agentEnv?: Record<string, string>;
+  /**
+   * The agent serves TLS with a certificate made for this stack, and the control plane trusts
+   * it through WRENN_AGENT_CA's setting alone (every call and forward then crosses TLS).
+   */
+  agentTls?: boolean;
 }
 
 export class Stack {
@@ -55,7 +61,9 @@ export class Stack {
     const slot = leaseSlot();
     const tag = slot.slot.toString(16).padStart(2, "0");
     const networkTable = `wrenn_e2e_${tag}`;
+    const tls = options.agentTls ? await agentCertificate(dataDir) : undefined;
     const agent = new AgentChild({
+      ...(tls ? { tls } : {}),
       dataDir,
       templatesDir,
       listen: `127.0.0.1:${await freePort()}`,
@@ -97,6 +105,7 @@ export class Stack {
       databaseUrl,
       apiKey: TEST_ADMIN_KEY,
       agentUrl: agent.url,
+      ...(tls ? { agentCa: tls.ca } : {}),
       agentToken: agent.options.token,
       domain: options.domain,
       logLevel: process.env.WRENN_TEST_LOG ?? "silent",
@@ -190,3 +199,11 @@ export class Stack {
 }
 
 export type { UserKey };
+
+/** A self-signed certificate for 127.0.0.1 (the agent's listen address). */
+async function agentCertificate(dataDir: string) {
+  const dir = join(dataDir, "agent-tls");
+  await mkdir(dir);
+  const files = await testCertificate(dir, ["127.0.0.1"]);
+  return { certFile: files.cert, keyFile: files.key, ca: await readFile(files.cert, "utf8") };
+}

@@ -9,14 +9,15 @@ import { TestSocket } from "./ws-client.js";
 
 // Wrenn's own /v1 exec, files and terminal through the real stack (control plane → host agent
 // forwarder → envd in a gVisor sandbox), on a real PostgreSQL.
-describe("/v1 exec, files and terminal (PostgreSQL, real agent and envd)", () => {
+describe("/v1 exec, files and terminal (PostgreSQL, real agent over TLS, envd)", () => {
   let stack: Stack;
   let alice: UserKey;
   let bob: UserKey;
   let id: string;
 
   beforeAll(async () => {
-    stack = await Stack.start({ database: "postgres", poolSize: 1 });
+    // The agent serves TLS here: every call, stream and forward below crosses it.
+    stack = await Stack.start({ database: "postgres", poolSize: 1, agentTls: true });
     alice = await stack.key({ name: "alice" });
     bob = await stack.key({ name: "bob" });
     const created = await stack.call("POST", "/v1/sandboxes", { key: alice.key, body: {} });

@@ -136,7 +136,7 @@ export async function startControlPlane(
     }
 
     const audit = new AuditLog(db, logger);
-    const registry = new HostRegistry(db, cipher);
+    const registry = new HostRegistry(db, cipher, config.agentCa);
     const localHost = await registry.register(config.agentUrl, config.agentToken);
     await registry.sync();
     const keys = new ApiKeyService(db, audit);

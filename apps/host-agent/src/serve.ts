@@ -269,6 +269,7 @@ export async function serve(config: AgentConfig): Promise<void> {
   const listener = await startListener({
     listen: config.listen,
     token: link?.agentToken ?? config.token,
+    ...(config.tls ? { tls: config.tls } : {}),
     metricsToken: config.metricsToken,
     routes: hostAgentRoutes({
       manager,

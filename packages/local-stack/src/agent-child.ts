@@ -1,5 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
+import http from "node:http";
+import https from "node:https";
 import type { Writable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
@@ -23,6 +25,8 @@ export interface AgentChildOptions {
   /** Where the agent's own log goes (its stdout and stderr). */
   log: Writable;
   agentMain?: string;
+  /** Serve TLS (WRENN_AGENT_TLS_CERT / _KEY); `ca` is what a client trusts for it (PEM). */
+  tls?: { certFile: string; keyFile: string; ca: string };
 }
 
 /**
@@ -36,7 +40,7 @@ export class AgentChild {
   constructor(readonly options: AgentChildOptions) {}
 
   get url(): string {
-    return `http://${this.options.listen}`;
+    return `${this.options.tls ? "https" : "http"}://${this.options.listen}`;
   }
 
   get pid(): number | undefined {
@@ -65,6 +69,9 @@ export class AgentChild {
         ...(o.templatesDir ? { WRENN_TEMPLATES_DIR: o.templatesDir } : {}),
         WRENN_AGENT_LISTEN: o.listen,
         WRENN_AGENT_TOKEN: o.token ?? "",
+        ...(o.tls
+          ? { WRENN_AGENT_TLS_CERT: o.tls.certFile, WRENN_AGENT_TLS_KEY: o.tls.keyFile }
+          : {}),
         // Even a SIGKILL of this process (no "exit" event) must not leave the agent running.
         WRENN_AGENT_EXIT_WITH_PARENT: "1",
       },
@@ -89,10 +96,7 @@ export class AgentChild {
         throw new Error(`the host agent exited during start (code ${child.exitCode}); see its log`);
       }
       try {
-        const response = await fetch(`${this.url}/healthz`, {
-          headers: o.token ? { authorization: `Bearer ${o.token}` } : {},
-        });
-        if (response.status === 204) return;
+        if ((await this.health()) === 204) return;
       } catch {
         // Not listening yet.
       }
@@ -100,6 +104,27 @@ export class AgentChild {
     }
     await this.stop();
     throw new Error(`the host agent did not answer on ${o.listen} within ${timeoutMs} ms`);
+  }
+
+  /** The status of GET /healthz (over TLS trusting only `tls.ca` when the agent serves TLS). */
+  private health(): Promise<number> {
+    const o = this.options;
+    return new Promise((resolve, reject) => {
+      const request = (o.tls ? https : http).get(
+        `${this.url}/healthz`,
+        {
+          headers: o.token ? { authorization: `Bearer ${o.token}` } : {},
+          ...(o.tls ? { ca: o.tls.ca } : {}),
+          timeout: 5000,
+        },
+        (response) => {
+          response.resume();
+          resolve(response.statusCode ?? 0);
+        },
+      );
+      request.on("timeout", () => request.destroy(new Error("no answer")));
+      request.on("error", reject);
+    });
   }
 
   /** SIGTERM, then SIGKILL if it has not exited after `graceMs`. */

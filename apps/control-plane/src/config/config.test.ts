@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { expect, test } from "vitest";
 import { ConfigError, loadConfig, parseListen } from "./config.js";
 
@@ -73,4 +76,23 @@ test("bad values are named", () => {
   expect(() => loadConfig({ WRENN_LIFECYCLE_INTERVAL_MS: "-1" })).toThrow(
     /WRENN_LIFECYCLE_INTERVAL_MS/,
   );
+});
+
+test("WRENN_AGENT_CA is read at start: a missing file or one without a certificate stops it", () => {
+  const dir = mkdtempSync(join(tmpdir(), "wrenn-agent-ca-"));
+  try {
+    const pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    writeFileSync(join(dir, "ca.pem"), pem);
+    writeFileSync(join(dir, "key.pem"), "-----BEGIN PRIVATE KEY-----\n");
+    expect(loadConfig({ WRENN_AGENT_CA: "ca.pem" }, dir).agentCa).toBe(pem);
+    expect(loadConfig({}, dir).agentCa).toBeUndefined();
+    expect(() => loadConfig({ WRENN_AGENT_CA: "nope.pem" }, dir)).toThrow(
+      /WRENN_AGENT_CA: cannot read nope.pem/,
+    );
+    expect(() => loadConfig({ WRENN_AGENT_CA: "key.pem" }, dir)).toThrow(
+      /WRENN_AGENT_CA: key.pem holds no PEM certificate/,
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { SCHEDULER_POLICIES, type SchedulerPolicy } from "@wrenn/contract";
 import type { HostTokenLifetimes } from "../hosts/host-enrollment.js";
@@ -27,6 +28,8 @@ export interface ControlPlaneConfig {
   secrets?: boolean;
   agentUrl: string;
   agentToken?: string;
+  /** PEM certificates (the file WRENN_AGENT_CA names) trusted for agents reached over https. */
+  agentCa?: string;
   /** 32 bytes (hex or base64) sealing envd tokens; shared by control planes on one database. */
   secretKey?: string;
   logLevel: string;
@@ -82,6 +85,23 @@ function url(name: string, value: string): string {
   }
 }
 
+/** A PEM file of certificates, read at start so a wrong path stops the start with its name. */
+function pemFile(name: string, value: string | undefined, cwd: string): string | undefined {
+  if (value === undefined || value === "") return undefined;
+  let text: string;
+  try {
+    text = readFileSync(resolve(cwd, value), "utf8");
+  } catch (error) {
+    throw new ConfigError(`${name}: cannot read ${value}: ${(error as Error).message}`);
+  }
+  if (!text.includes("-----BEGIN CERTIFICATE-----")) {
+    throw new ConfigError(
+      `${name}: ${value} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`,
+    );
+  }
+  return text;
+}
+
 function positiveInt(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined || value === "") return fallback;
   const n = Number(value);
@@ -127,6 +147,7 @@ export function loadConfig(
     secrets: bool("WRENN_SECRETS", env.WRENN_SECRETS, true),
     agentUrl: url("WRENN_AGENT_URL", env.WRENN_AGENT_URL || "http://127.0.0.1:7070"),
     agentToken: nonEmpty(env.WRENN_AGENT_TOKEN),
+    agentCa: pemFile("WRENN_AGENT_CA", env.WRENN_AGENT_CA, cwd),
     secretKey: nonEmpty(env.WRENN_SECRET_KEY),
     logLevel: env.WRENN_LOG_LEVEL || "info",
     lifecycleIntervalMs: positiveInt(

@@ -1,4 +1,5 @@
 import http from "node:http";
+import https from "node:https";
 import { type Client, createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { ENVD_ACCESS_TOKEN_HEADER, ENVD_PORT } from "@wrenn/contract";
@@ -62,7 +63,7 @@ export function sessionFor(sandbox: SandboxEndpoint, user?: string): EnvdSession
     httpVersion: "1.1",
     useBinaryFormat: true,
     interceptors: [addHeaders],
-    nodeOptions: { agent: agentSockets },
+    nodeOptions: { agent: target.tlsAgent ?? agentSockets },
   });
   const base = new URL(target.url);
   return {
@@ -73,13 +74,13 @@ export function sessionFor(sandbox: SandboxEndpoint, user?: string): EnvdSession
     filesRequest(method, path, extra = {}) {
       const query = new URLSearchParams({ path });
       if (user) query.set("username", user);
-      return http.request({
+      return (base.protocol === "https:" ? https : http).request({
         protocol: base.protocol,
         hostname: base.hostname,
         port: base.port,
         method,
         path: `/files?${query}`,
-        agent: agentSockets,
+        agent: target.tlsAgent ?? agentSockets,
         headers: { ...headers, ...extra },
       });
     },

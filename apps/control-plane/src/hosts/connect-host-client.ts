@@ -1,4 +1,6 @@
+import { Agent as HttpsAgent } from "node:https";
 import { Readable } from "node:stream";
+import tls from "node:tls";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
@@ -34,6 +36,11 @@ import {
 export interface ConnectHostClientOptions {
   url: string;
   token?: string;
+  /**
+   * PEM certificates to trust for an https agent URL (WRENN_AGENT_CA), beside the system's.
+   * Unused for http.
+   */
+  ca?: string;
   /** Create waits for a boot and envd; everything else should be quick. */
   createTimeoutMs?: number;
   callTimeoutMs?: number;
@@ -104,9 +111,18 @@ export function createConnectHostClient(options: ConnectHostClientOptions): Host
   const headers: Record<string, string> = options.token
     ? { authorization: `Bearer ${options.token}` }
     : {};
+  // One pool per host: the agent's calls and every request forwarded to its sandboxes.
+  const tlsAgent = options.url.startsWith("https:")
+    ? new HttpsAgent({
+        keepAlive: true,
+        maxSockets: 512,
+        ...(options.ca ? { ca: [...tls.rootCertificates, options.ca] } : {}),
+      })
+    : undefined;
   const transport = createConnectTransport({
     baseUrl: options.url,
     httpVersion: "1.1",
+    ...(tlsAgent ? { nodeOptions: { agent: tlsAgent } } : {}),
     interceptors: [
       (next) => (request) => {
         for (const [name, value] of Object.entries(headers)) request.header.set(name, value);
@@ -347,6 +363,7 @@ export function createConnectHostClient(options: ConnectHostClientOptions): Host
           [FORWARD_SANDBOX_HEADER]: sandboxId,
           [FORWARD_PORT_HEADER]: String(port),
         },
+        ...(tlsAgent ? { tlsAgent } : {}),
       };
     },
   };

@@ -1,3 +1,4 @@
+import type { Agent as HttpsAgent } from "node:https";
 import type { Readable } from "node:stream";
 import type {
   EgressPolicy,
@@ -103,6 +104,11 @@ export interface ForwardTarget {
   url: string;
   /** Headers to add to the forwarded request. */
   headers: Record<string, string>;
+  /**
+   * For an agent reached over TLS (an https URL): the connection pool that trusts its
+   * certificate (WRENN_AGENT_CA). Undefined for http, where each caller keeps its own pool.
+   */
+  tlsAgent?: HttpsAgent;
 }
 
 export type HostErrorKind =

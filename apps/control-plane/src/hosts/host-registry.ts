@@ -35,6 +35,8 @@ export class HostRegistry {
   constructor(
     private readonly db: Queryable,
     private readonly cipher?: TokenCipher,
+    /** PEM certificates trusted for agents reached over https (WRENN_AGENT_CA). */
+    private readonly agentCa?: string,
   ) {}
 
   async register(url: string, token?: string): Promise<RegisteredHost> {
@@ -44,7 +46,7 @@ export class HostRegistry {
       id,
       url,
       kind: "configured",
-      client: createConnectHostClient({ url, token }),
+      client: createConnectHostClient({ url, token, ca: this.agentCa }),
     };
     this.hosts.set(id, host);
     return host;
@@ -66,6 +68,7 @@ export class HostRegistry {
         client: createConnectHostClient({
           url: row.url,
           token: this.cipher.open(row.agentTokenSealed),
+          ca: this.agentCa,
         }),
       });
     }

@@ -139,7 +139,7 @@ export class SandboxProxy {
         this.proxy.web(req, res, {
           target: target.url,
           headers: withErrorStyle(target.headers, route),
-          agent: this.upstream,
+          agent: target.tlsAgent ?? this.upstream,
           ...(observation?.requestTap ? { buffer: req.pipe(observation.requestTap) } : {}),
         });
       })
@@ -160,6 +160,7 @@ export class SandboxProxy {
         this.proxy.ws(req, socket, head, {
           target: target.url,
           headers: withErrorStyle(target.headers, route),
+          ...(target.tlsAgent ? { agent: target.tlsAgent } : {}),
         });
       })
       .catch((error: unknown) => {

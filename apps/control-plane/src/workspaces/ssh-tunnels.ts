@@ -144,6 +144,7 @@ export class SshTunnels {
       port: url.port,
       method: "GET",
       path: "/",
+      ...(target.tlsAgent ? { agent: target.tlsAgent } : {}),
       headers: {
         ...target.headers,
         [FORWARD_RELAY_HEADER]: "tcp",

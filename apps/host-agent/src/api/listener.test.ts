@@ -1,7 +1,13 @@
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import type { ServerResponse } from "node:http";
+import http2 from "node:http2";
+import https from "node:https";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { pino } from "pino";
 import { Registry } from "prom-client";
 import { afterEach, describe, expect, it } from "vitest";
+import { testCertificate } from "../network/egress-test-kit.js";
 import type { Forwarder } from "./forwarder.js";
 import { startListener } from "./listener.js";
 
@@ -17,10 +23,59 @@ describe("agent listener", () => {
     close = undefined;
   });
 
-  it("refuses to listen beyond loopback without a token", async () => {
+  it("refuses to listen beyond loopback without a token, or without TLS", async () => {
     await expect(
       startListener({ listen: "0.0.0.0:0", routes, forwarder, metrics: new Registry(), log }),
     ).rejects.toThrow(/without a token/);
+    await expect(
+      startListener({
+        listen: "0.0.0.0:0",
+        token: "s3cret-token",
+        routes,
+        forwarder,
+        metrics: new Registry(),
+        log,
+      }),
+    ).rejects.toThrow(/without TLS: set WRENN_AGENT_TLS_CERT and WRENN_AGENT_TLS_KEY/);
+  });
+
+  it("with a certificate, speaks TLS only: HTTP/1.1 and HTTP/2 by ALPN, trusted by its CA", async () => {
+    const pair = await selfSigned();
+    const l = await startListener({
+      listen: "0.0.0.0:0",
+      token: "s3cret-token",
+      tls: pair,
+      routes,
+      forwarder,
+      metrics: new Registry(),
+      log,
+    });
+    close = l.close;
+    const port = Number(l.address.split(":").pop());
+    const auth = { authorization: "Bearer s3cret-token" };
+    // HTTP/1.1 over TLS, trusting only the certificate.
+    const h1Status = await new Promise<number | undefined>((resolve, reject) => {
+      https
+        .get(`https://127.0.0.1:${port}/healthz`, { ca: pair.cert, headers: auth }, (r) => {
+          r.resume();
+          resolve(r.statusCode);
+        })
+        .on("error", reject);
+    });
+    expect(h1Status).toBe(204);
+    // HTTP/2 over TLS (what grpcurl and gRPC clients use).
+    const session = http2.connect(`https://127.0.0.1:${port}`, { ca: pair.cert });
+    const h2Status = await new Promise<unknown>((resolve, reject) => {
+      const stream = session.request({ ":path": "/healthz", ...auth });
+      stream.on("response", (headers) => resolve(headers[":status"]));
+      stream.on("error", reject);
+      stream.end();
+    });
+    session.close();
+    expect(h2Status).toBe(204);
+    // A client that does not trust the certificate gets no answer, and plain HTTP gets none.
+    await expect(fetch(`https://127.0.0.1:${port}/healthz`, { headers: auth })).rejects.toThrow();
+    await expect(fetch(`http://127.0.0.1:${port}/healthz`, { headers: auth })).rejects.toThrow();
   });
 
   it("demands the token on every route when one is set", async () => {
@@ -123,3 +178,14 @@ describe("agent listener", () => {
     expect((await fetch(`http://${l.address}/healthz`)).status).toBe(204);
   });
 });
+
+/** A certificate for 127.0.0.1 and its key, as an operator would make them with openssl. */
+async function selfSigned(): Promise<{ cert: string; key: string }> {
+  const dir = mkdtempSync(join(tmpdir(), "wrenn-listener-tls-"));
+  try {
+    const files = await testCertificate(dir, ["127.0.0.1"]);
+    return { cert: readFileSync(files.cert, "utf8"), key: readFileSync(files.key, "utf8") };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -3,6 +3,7 @@ import { rm } from "node:fs/promises";
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
+import tls from "node:tls";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { type ErrorCode, errorMessage, httpStatusOf } from "@wrenn/contract";
@@ -15,6 +16,12 @@ export interface ListenerOptions {
   listen: string;
   /** Required unless the agent listens on loopback or a Unix socket. */
   token?: string;
+  /**
+   * PEM certificate chain and key (WRENN_AGENT_TLS_CERT / _KEY): the port then speaks TLS
+   * only, HTTP/2 or HTTP/1.1 by ALPN. Required unless the agent listens on loopback or a Unix
+   * socket: the token and everything forwarded to sandboxes must not cross a network in clear.
+   */
+  tls?: { cert: string; key: string };
   /** A Bearer token that may read /metrics only (for a Prometheus scraper). */
   metricsToken?: string;
   routes: (router: ConnectRouter) => void;
@@ -62,6 +69,11 @@ export async function startListener(
   if (!isLoopback(addr) && !opts.token) {
     throw new Error(
       `refusing to listen on ${opts.listen} without a token: set WRENN_AGENT_TOKEN (or listen on loopback)`,
+    );
+  }
+  if (!isLoopback(addr) && !opts.tls) {
+    throw new Error(
+      `refusing to listen on ${opts.listen} without TLS: set WRENN_AGENT_TLS_CERT and WRENN_AGENT_TLS_KEY (docs/hosts.md, "TLS for agents"), or listen on loopback behind your own TLS front`,
     );
   }
   const connect = connectNodeAdapter({ routes: opts.routes });
@@ -150,9 +162,28 @@ export async function startListener(
   const h2 = http2.createServer({}, handle);
 
   const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
+  const track = (socket: net.Socket) => {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
+  };
+  // With TLS, ALPN tells HTTP/2 from HTTP/1.1 (grpcurl and the control plane's clients offer
+  // it); a handshake that fails is the peer's problem and only closes its socket.
+  const secure = opts.tls
+    ? tls.createServer(
+        { cert: opts.tls.cert, key: opts.tls.key, ALPNProtocols: ["h2", "http/1.1"] },
+        (socket) => {
+          socket.on("error", () => socket.destroy());
+          (socket.alpnProtocol === "h2" ? h2 : h1).emit("connection", socket);
+        },
+      )
+    : undefined;
+  secure?.on("tlsClientError", (_error, socket) => socket.destroy());
+  const server = net.createServer((socket) => {
+    track(socket);
+    if (secure) {
+      secure.emit("connection", socket);
+      return;
+    }
     socket.once("readable", () => {
       const head: Buffer | null = socket.read();
       if (!head) {
@@ -174,7 +205,7 @@ export async function startListener(
   });
   const a = server.address();
   const address = typeof a === "string" ? `unix:${a}` : `${a?.address}:${a?.port}`;
-  opts.log.info({ address }, "agent listening");
+  opts.log.info({ address, tls: secure !== undefined }, "agent listening");
   return {
     address,
     // Open streams (process output, HTTP/2 sessions of gRPC clients) would hold close()

@@ -1,4 +1,9 @@
-import { describe, expect, it } from "vitest";
+import { mkdtempSync, rmSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { testCertificate } from "../network/egress-test-kit.js";
 import { agentConfigFromEnv } from "./agent-config.js";
 
 /** A host whose /etc/resolv.conf names systemd-resolved, with its upstream list beside it. */
@@ -45,5 +50,51 @@ describe("the layer cache's retention", () => {
     for (const env of [{ WRENN_LAYER_CACHE_GRACE_S: "1h" }, { WRENN_LAYER_CACHE_MAX_MB: "-1" }]) {
       expect(() => agentConfigFromEnv(env, read)).toThrow(/WRENN_LAYER_CACHE_/);
     }
+  });
+});
+
+describe("TLS for the agent's port", () => {
+  const env = { WRENN_DATA_DIR: "/nonexistent/wrenn" };
+  const dir = mkdtempSync(join(tmpdir(), "wrenn-agent-tls-config-"));
+  const a = { cert: "", key: "" };
+  const b = { cert: "", key: "" };
+  beforeAll(async () => {
+    for (const [name, pair] of [
+      ["a", a],
+      ["b", b],
+    ] as const) {
+      await mkdir(join(dir, name));
+      Object.assign(pair, await testCertificate(join(dir, name), [`${name}.test`]));
+    }
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("reads the pair, and a registered agent advertises https", () => {
+    const config = agentConfigFromEnv({
+      ...env,
+      WRENN_AGENT_TLS_CERT: a.cert,
+      WRENN_AGENT_TLS_KEY: a.key,
+      WRENN_CONTROL_PLANE_URL: "http://127.0.0.1:3000",
+      WRENN_REGISTRATION_TOKEN: "wrht_x",
+      WRENN_AGENT_LISTEN: "10.0.0.5:7070",
+    });
+    expect(config.tls?.cert).toContain("BEGIN CERTIFICATE");
+    expect(config.registration?.advertiseUrl).toBe("https://10.0.0.5:7070");
+  });
+
+  it("refuses one without the other, an unreadable file, and a key of another certificate", () => {
+    expect(() => agentConfigFromEnv({ ...env, WRENN_AGENT_TLS_CERT: a.cert })).toThrow(
+      /both WRENN_AGENT_TLS_CERT and WRENN_AGENT_TLS_KEY, or neither/,
+    );
+    expect(() =>
+      agentConfigFromEnv({
+        ...env,
+        WRENN_AGENT_TLS_CERT: join(dir, "nope"),
+        WRENN_AGENT_TLS_KEY: a.key,
+      }),
+    ).toThrow(/WRENN_AGENT_TLS_CERT: cannot read/);
+    expect(() =>
+      agentConfigFromEnv({ ...env, WRENN_AGENT_TLS_CERT: a.cert, WRENN_AGENT_TLS_KEY: b.key }),
+    ).toThrow(/do not make a certificate and its key/);
   });
 });

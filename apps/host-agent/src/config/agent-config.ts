@@ -1,5 +1,6 @@
 import { readFileSync, realpathSync } from "node:fs";
 import path from "node:path";
+import { createSecureContext } from "node:tls";
 import { HOST_HEARTBEAT } from "@wrenn/contract";
 import { formatCidr, parseCidr } from "../network/ipv4.js";
 import type { Resources } from "../sandboxes/record.js";
@@ -17,6 +18,8 @@ export interface AgentConfig {
   /** "127.0.0.1:7070" or "unix:/path". */
   listen: string;
   token?: string;
+  /** WRENN_AGENT_TLS_CERT / WRENN_AGENT_TLS_KEY, read at start: the listener speaks TLS. */
+  tls?: { cert: string; key: string };
   /** May read /metrics and nothing else (WRENN_AGENT_METRICS_TOKEN); the agent token may too. */
   metricsToken?: string;
   poolSize: number;
@@ -210,6 +213,7 @@ export function agentConfigFromEnv(
     },
     listen: env.WRENN_AGENT_LISTEN ?? "127.0.0.1:7070",
     token: env.WRENN_AGENT_TOKEN || undefined,
+    tls: listenerTls(env),
     metricsToken: env.WRENN_AGENT_METRICS_TOKEN || undefined,
     poolSize: int(env, "WRENN_POOL_SIZE", 2, 0, 64),
     templateRestore: env.WRENN_TEMPLATE_RESTORE !== "0",
@@ -253,6 +257,38 @@ function httpUrl(name: string, raw: string): string {
   return parsed.toString().replace(/\/$/, "");
 }
 
+/**
+ * Both or neither; each must read, and the pair must make a TLS context, so a wrong file stops
+ * the start with its name rather than the first handshake.
+ */
+function listenerTls(env: NodeJS.ProcessEnv): AgentConfig["tls"] {
+  const certFile = env.WRENN_AGENT_TLS_CERT || "";
+  const keyFile = env.WRENN_AGENT_TLS_KEY || "";
+  if (!certFile && !keyFile) return undefined;
+  if (!certFile || !keyFile) {
+    throw new Error("set both WRENN_AGENT_TLS_CERT and WRENN_AGENT_TLS_KEY, or neither");
+  }
+  const read = (name: string, file: string) => {
+    try {
+      return readFileSync(file, "utf8");
+    } catch (err) {
+      throw new Error(`${name}: cannot read ${file}: ${(err as Error).message}`);
+    }
+  };
+  const pair = {
+    cert: read("WRENN_AGENT_TLS_CERT", certFile),
+    key: read("WRENN_AGENT_TLS_KEY", keyFile),
+  };
+  try {
+    createSecureContext(pair);
+  } catch (err) {
+    throw new Error(
+      `WRENN_AGENT_TLS_CERT / WRENN_AGENT_TLS_KEY do not make a certificate and its key: ${(err as Error).message}`,
+    );
+  }
+  return pair;
+}
+
 /** Both or neither: a token without a control plane (or the reverse) is a mistake. */
 function registration(env: NodeJS.ProcessEnv): AgentConfig["registration"] {
   const url = env.WRENN_CONTROL_PLANE_URL || "";
@@ -270,7 +306,10 @@ function registration(env: NodeJS.ProcessEnv): AgentConfig["registration"] {
     controlPlaneUrl: httpUrl("WRENN_CONTROL_PLANE_URL", url),
     // Empty once registered: the stored credentials are used and the token is not needed.
     token,
-    advertiseUrl: httpUrl("WRENN_AGENT_ADVERTISE_URL", advertise || `http://${listen}`),
+    advertiseUrl: httpUrl(
+      "WRENN_AGENT_ADVERTISE_URL",
+      advertise || `${env.WRENN_AGENT_TLS_CERT ? "https" : "http"}://${listen}`,
+    ),
     heartbeatIntervalMs: int(env, "WRENN_HEARTBEAT_INTERVAL_MS", 5000, 100, 60_000),
     controlPlaneGraceSeconds: int(
       env,

@@ -1,5 +1,6 @@
 import { execFile } from "node:child_process";
 import { mkdir, rm, writeFile } from "node:fs/promises";
+import { isIP } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { pino } from "pino";
@@ -71,12 +72,16 @@ export async function proxiedNetwork(options: {
   };
 }
 
-/** A self-signed certificate for `names` (the first is its CN): dir/cert.pem and dir/key.pem. */
+/**
+ * A self-signed certificate for `names` (host names or IP addresses; the first is its CN):
+ * dir/cert.pem and dir/key.pem.
+ */
 export async function testCertificate(dir: string, names: readonly string[]) {
   const tls = { cert: join(dir, "cert.pem"), key: join(dir, "key.pem") };
+  const san = names.map((n) => (isIP(n) ? `IP:${n}` : `DNS:${n}`)).join(",");
   await run("openssl", [
     ...["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", `/CN=${names[0]}`],
-    ...["-addext", `subjectAltName=${names.map((n) => `DNS:${n}`).join(",")}`],
+    ...["-addext", `subjectAltName=${san}`],
     ...["-keyout", tls.key, "-out", tls.cert],
   ]);
   return tls;
