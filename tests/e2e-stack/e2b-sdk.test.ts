@@ -190,6 +190,40 @@ describe("the official E2B SDK through the control plane's proxy (PGlite, real a
     }
   });
 
+  test("lifecycle.autoResume: a command to the paused sandbox resumes it; without it, it stays paused", async () => {
+    const waking = await Sandbox.create("base", {
+      ...opts,
+      lifecycle: { onTimeout: "pause", autoResume: true },
+    });
+    const plain = await Sandbox.create("base", { ...opts, lifecycle: { onTimeout: "pause" } });
+    try {
+      expect((await waking.getInfo()).lifecycle).toEqual({ onTimeout: "pause", autoResume: true });
+      expect((await plain.getInfo()).lifecycle).toEqual({ onTimeout: "pause", autoResume: false });
+      await waking.files.write("/home/user/kept.txt", "kept across the pause\n");
+      await waking.commands.run("nohup sleep 600 >/dev/null 2>&1 &");
+      expect(await waking.pause()).toBe(true);
+      expect(await plain.pause()).toBe(true);
+      expect((await waking.getInfo()).state).toBe("paused");
+      // Through the proxy to envd, with no connect(): the request itself wakes it.
+      const run = await waking.commands.run("cat /home/user/kept.txt; pgrep -c -x sleep");
+      expect(run.stdout).toBe("kept across the pause\n1\n");
+      expect((await waking.getInfo()).state).toBe("running");
+      // Without autoResume the same request is refused and the sandbox stays paused.
+      await expect(plain.commands.run("true")).rejects.toThrow();
+      expect((await plain.getInfo()).state).toBe("paused");
+    } finally {
+      await waking.kill();
+      await plain.kill();
+    }
+    // autoResume needs onTimeout: pause, as E2B's API says; the server refuses it alone too.
+    const refused = await stack.call("POST", "/sandboxes", {
+      key: user.key,
+      body: { templateID: "base", autoResume: { enabled: true } },
+    });
+    expect(refused.status).toBe(400);
+    expect(JSON.stringify(refused.body)).toMatch(/autoResume needs autoPause/);
+  });
+
   test("envd traffic through the proxy is audited: commands with exit codes, file bytes", async () => {
     const marker = `proxy-audit-${Date.now()}`;
     await sbx.commands.run(`echo ${marker}; exit 5`).catch(() => {});

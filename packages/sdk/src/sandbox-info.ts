@@ -45,6 +45,8 @@ export interface SandboxInfo {
   /** false: its ports need {@link OwnedSandboxInfo.trafficAccessToken} (set at create). */
   allowPublicTraffic: boolean;
   autoPause: boolean;
+  /** Traffic through the proxy to it while paused resumes it. */
+  autoResume: boolean;
   /** The lifetime the sandbox was created with, in seconds. */
   timeoutSeconds: number;
   /** Names of the env vars it was created with (values are never stored). */
@@ -116,6 +118,7 @@ export function parseSandbox(value: unknown, where = "sandbox"): SandboxInfo {
     },
     allowPublicTraffic: s.boolean(wire("allowPublicTraffic")),
     autoPause: s.boolean(wire("autoPause")),
+    autoResume: s.boolean(wire("autoResume")),
     timeoutSeconds: s.number(wire("timeoutSeconds")),
     envVarNames: s.stringArray(wire("envVarNames")),
     hostId: s.optionalString(wire("hostId")),

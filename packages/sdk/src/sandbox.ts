@@ -68,6 +68,11 @@ export interface SandboxOpts extends ConnectionOpts {
   network?: SandboxCreateNetworkOpts;
   /** At the end of its lifetime, pause instead of destroy. */
   autoPause?: boolean;
+  /**
+   * With `autoPause`: a request to one of its ports (or envd) while it is paused resumes it
+   * first, as E2B's `lifecycle.autoResume`.
+   */
+  autoResume?: boolean;
   /** Host directories to mount (admin keys only: others get PermissionDeniedError `mounts_not_allowed`; a directory outside the agent's mount roots gets `mount_not_allowed`). */
   mounts?: SandboxMountOpts[];
 }
@@ -391,6 +396,7 @@ function createBody(template: string | undefined, o: SandboxOpts): Record<string
     ...(o.allowInternetAccess === undefined ? {} : { allowInternet: o.allowInternetAccess }),
     ...(o.network === undefined ? {} : { network: o.network }),
     ...(o.autoPause === undefined ? {} : { autoPause: o.autoPause }),
+    ...(o.autoResume === undefined ? {} : { autoResume: o.autoResume }),
     ...(o.mounts === undefined
       ? {}
       : {

@@ -201,7 +201,7 @@ export class SandboxProxy {
           ? new Refusal(route.status, { message: route.message, code: route.status })
           : wrennError(route.status, "invalid_request", route.message);
       case "sandbox": {
-        const endpoint = await this.options.sandboxes.endpoint(null, route.sandboxId);
+        const endpoint = await this.options.sandboxes.endpointWaking(null, route.sandboxId);
         trace?.mark("lookup");
         // envd checks its own token; a user port is public unless the owner turned that off.
         const required = route.port === ENVD_PORT ? null : endpoint.trafficAccessToken;
@@ -228,7 +228,7 @@ export class SandboxProxy {
           Array.isArray(apiKey) ? undefined : apiKey,
         );
         trace?.mark("auth");
-        const endpoint = await this.options.sandboxes.endpoint(
+        const endpoint = await this.options.sandboxes.endpointWaking(
           principal,
           await this.options.sandboxes.resolveId(principal, route.sandboxId),
         );

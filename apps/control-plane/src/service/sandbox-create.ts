@@ -80,6 +80,7 @@ export async function createSandbox(
           allowInternet: spec.allowInternet,
           network: { ...spec.network, ...sealEgressProxy(spec.egressProxy, core.options.cipher) },
           autoPause: spec.autoPause,
+          autoResume: spec.autoResume,
           timeoutSeconds: spec.timeoutSeconds,
           envdTokenSealed: core.options.cipher.seal(token),
           hostId: placement.hostId,

@@ -10,7 +10,7 @@ import {
   type EgressProxyConfig,
 } from "@wrenn/contract";
 import type { SandboxMountSpec } from "../hosts/host-client.js";
-import { validated } from "./errors.js";
+import { invalidRequest, validated } from "./errors.js";
 import type { SandboxDefaults } from "./limits.js";
 import type { EgressRules, Resources } from "./sandbox-types.js";
 import type { SnapshotSource } from "./snapshot-service.js";
@@ -23,6 +23,7 @@ export interface CreateSandboxInput {
   envVars?: Record<string, string>;
   timeoutSeconds?: number;
   autoPause?: boolean;
+  autoResume?: boolean;
   allowInternet?: boolean;
   network?: Omit<Partial<EgressRules>, "allowPublicTraffic" | "egressProxy" | "rules"> & {
     allowPublicTraffic?: boolean;
@@ -43,6 +44,7 @@ export interface CreateSandboxSpec {
   envVars: Record<string, string>;
   timeoutSeconds: number;
   autoPause: boolean;
+  autoResume: boolean;
   allowInternet: boolean;
   /** Without its egressProxy: that one is sealed before it is stored. */
   network: EgressRules;
@@ -73,6 +75,7 @@ export function normalizeCreate(
       envVars: checkEnvVars(input.envVars),
       timeoutSeconds: checkTimeout(input.timeoutSeconds ?? defaults.timeoutSeconds),
       autoPause: input.autoPause ?? false,
+      autoResume: checkAutoResume(input),
       ...egressOf(input, defaults),
       mounts: checkMounts(
         input.mounts?.map((m) => ({
@@ -114,4 +117,14 @@ export function egressOf(
     network: { allowOut, denyOut, ...inbound, ...(rules ? { rules } : {}) } as EgressRules,
     ...(egressProxy ? { egressProxy } : {}),
   };
+}
+
+/** As E2B: waking on traffic is for a sandbox that pauses at its end time instead of ending. */
+function checkAutoResume(input: CreateSandboxInput): boolean {
+  if (input.autoResume === true && input.autoPause !== true) {
+    throw invalidRequest(
+      "autoResume needs autoPause: only a sandbox that pauses at its end time can be woken by traffic (E2B: lifecycle { onTimeout: 'pause', autoResume: true })",
+    );
+  }
+  return input.autoResume === true;
 }

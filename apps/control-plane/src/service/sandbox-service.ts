@@ -53,6 +53,7 @@ import {
   type Principal,
   type Sandbox,
 } from "./sandbox-types.js";
+import { endpointWaking } from "./sandbox-wake.js";
 
 export { fromHostError, refusalCode } from "./host-refusal.js";
 export {
@@ -110,6 +111,11 @@ export class SandboxService {
 
   endpoint(principal: Principal | null, id: string): Promise<SandboxEndpoint> {
     return endpoint(this.core, principal, id);
+  }
+
+  /** endpoint(), resuming a paused sandbox with autoResume first (the proxy's look-up). */
+  endpointWaking(principal: Principal | null, id: string): Promise<SandboxEndpoint> {
+    return endpointWaking(this.core, principal, id);
   }
 
   failedSandboxHost(principal: Principal | null, id: string) {

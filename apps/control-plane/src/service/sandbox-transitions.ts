@@ -189,7 +189,7 @@ export async function resumeSandbox(
   core: ServiceCore,
   principal: Principal,
   id: string,
-  options: { timeoutSeconds?: number } = {},
+  options: { timeoutSeconds?: number; actor?: Actor } = {},
 ): Promise<{ sandbox: OwnedSandbox; resumed: boolean }> {
   if (!SANDBOX_ID_PATTERN.test(id)) throw sandboxNotFound(id);
   const asked =
@@ -221,7 +221,12 @@ export async function resumeSandbox(
       );
     });
     if (row) {
-      const sandbox = await runResume(core, row, timeout, { actor: "api", principal });
+      const sandbox = await runResume(
+        core,
+        row,
+        timeout,
+        options.actor ?? { actor: "api", principal },
+      );
       return { sandbox, resumed: true };
     }
     const current = await core.owned(principal, id);

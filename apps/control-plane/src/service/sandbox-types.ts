@@ -59,6 +59,8 @@ export interface Sandbox {
   allowInternet: boolean;
   network: EgressRules;
   autoPause: boolean;
+  /** Traffic through the proxy to it while paused resumes it (E2B's lifecycle.autoResume). */
+  autoResume: boolean;
   timeoutSeconds: number;
   envdVersion: string | null;
   hostId: string | null;

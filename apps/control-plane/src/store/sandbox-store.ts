@@ -28,6 +28,7 @@ export interface SandboxRow {
   allow_internet: boolean;
   network: EgressRules;
   auto_pause: boolean;
+  auto_resume: boolean;
   timeout_seconds: number;
   envd_version: string | null;
   envd_token_sealed: string;
@@ -63,6 +64,7 @@ export function toSandboxRecord(row: SandboxRow): SandboxRecord {
     allowInternet: row.allow_internet,
     network: row.network,
     autoPause: row.auto_pause,
+    autoResume: row.auto_resume,
     timeoutSeconds: row.timeout_seconds,
     envdVersion: row.envd_version,
     hostId: row.host_id,
@@ -112,6 +114,7 @@ export interface NewSandbox
     | "allowInternet"
     | "network"
     | "autoPause"
+    | "autoResume"
     | "timeoutSeconds"
     | "envdTokenSealed"
     | "hostId"
@@ -147,10 +150,11 @@ export async function insertSandbox(q: Queryable, s: NewSandbox): Promise<Sandbo
     .query<SandboxRow>(
       `INSERT INTO sandboxes (id, owner_id, api_key_id, template, state, vcpus, memory_mb, disk_mb,
        metadata, env_var_names, allow_internet, auto_pause, timeout_seconds, envd_token_sealed,
-       host_id, network, started_at, end_at, op_deadline, name)
+       host_id, network, started_at, end_at, op_deadline, name, auto_resume)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::text[], $11, $12, $13, $14, $15,
        $17::jsonb, date_trunc('milliseconds', now()), now() + ${seconds("$18")},
-       CASE WHEN $16::double precision IS NULL THEN NULL ELSE now() + ${seconds("$16")} END, $19)
+       CASE WHEN $16::double precision IS NULL THEN NULL ELSE now() + ${seconds("$16")} END, $19,
+       $20)
      ON CONFLICT (id) DO NOTHING
      RETURNING *`,
       [
@@ -173,6 +177,7 @@ export async function insertSandbox(q: Queryable, s: NewSandbox): Promise<Sandbo
         JSON.stringify(s.network),
         s.timeoutSeconds,
         s.name,
+        s.autoResume,
       ],
     )
     .catch((error: unknown) => {

@@ -153,6 +153,9 @@ export const Sandbox = Type.Object({
     description: "false: its ports need the traffic access token (set at create)",
   }),
   autoPause: Type.Boolean(),
+  autoResume: Type.Boolean({
+    description: "Traffic through the proxy to it while paused resumes it first",
+  }),
   timeoutSeconds: Type.Integer(),
   envdVersion: Nullable(Type.String()),
   hostId: Nullable(Type.String()),
@@ -229,6 +232,12 @@ export const CreateSandboxBody = Type.Object(
     timeoutSeconds: Type.Optional(TimeoutSeconds),
     autoPause: Type.Optional(
       Type.Boolean({ description: "Pause instead of destroy at the end time" }),
+    ),
+    autoResume: Type.Optional(
+      Type.Boolean({
+        description:
+          "With autoPause: a request through the proxy (a port URL, or the E2B SDK's traffic) to the sandbox while it is paused resumes it first, as E2B's lifecycle.autoResume",
+      }),
     ),
     allowInternet: Type.Optional(
       Type.Boolean({

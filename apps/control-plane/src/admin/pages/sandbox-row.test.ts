@@ -16,6 +16,7 @@ const base: Sandbox = {
   allowInternet: false,
   network: { allowOut: [], denyOut: [] },
   autoPause: false,
+  autoResume: false,
   timeoutSeconds: 300,
   envdVersion: null,
   hostId: "host-00000001",

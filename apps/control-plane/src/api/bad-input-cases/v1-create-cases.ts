@@ -254,6 +254,20 @@ export const v1CreateCases: Case[] = [
     status: 400,
   },
   {
+    name: "autoResume without autoPause",
+    method: "POST",
+    path: "/v1/sandboxes",
+    body: { autoResume: true },
+    status: 400,
+  },
+  {
+    name: "autoResume string",
+    method: "POST",
+    path: "/v1/sandboxes",
+    body: { autoPause: true, autoResume: "yes" },
+    status: 400,
+  },
+  {
     name: "egress deny by name",
     method: "POST",
     path: "/v1/sandboxes",

@@ -56,7 +56,6 @@ export const e2bSandboxRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, 
       if (body.iam !== undefined) throw notImplemented("Workload identity (iam)");
       if (body.volumeMounts !== undefined && body.volumeMounts.length > 0)
         throw notImplemented("Volumes (volumeMounts)");
-      if (body.autoResume?.enabled) throw notImplemented("Auto-resume (lifecycle.autoResume)");
       if (body.autoPauseMemory === false)
         throw notImplemented("Pausing without memory (keepMemory: false)");
       const network = body.network as Record<string, unknown> | undefined;
@@ -70,6 +69,7 @@ export const e2bSandboxRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, 
         envVars: body.envVars,
         allowInternet: body.allow_internet_access,
         autoPause: body.autoPause,
+        autoResume: body.autoResume?.enabled,
         network: {
           allowOut: body.network?.allowOut,
           denyOut: body.network?.denyOut,

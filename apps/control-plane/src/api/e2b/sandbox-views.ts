@@ -84,7 +84,7 @@ export function detail(s: WrennSandbox & { envdAccessToken: string }, domain: st
     },
     lifecycle: {
       onTimeout: s.autoPause ? ("pause" as const) : ("kill" as const),
-      autoResume: false,
+      autoResume: s.autoResume,
     },
   };
 }

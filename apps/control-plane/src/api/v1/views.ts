@@ -27,6 +27,7 @@ export function sandboxView(s: Sandbox) {
     },
     allowPublicTraffic: s.network.allowPublicTraffic !== false,
     autoPause: s.autoPause,
+    autoResume: s.autoResume,
     timeoutSeconds: s.timeoutSeconds,
     envdVersion: s.envdVersion,
     hostId: s.hostId,
