@@ -88,9 +88,12 @@ describe("wrenn sandbox, keys, hosts", () => {
     expect((await wrenn(["sandbox", "ls", "-q"], { env })).stdout).toBe(`${id}\n`);
   });
 
-  test("network: create with egress flags, replace them, and a domain is refused", async () => {
+  test("network: create with egress flags (and auto-resume), replace them, and a domain is refused", async () => {
     const created = await wrenn(
-      ["sandbox", "create", "--no-internet", "--allow-out", "1.1.1.1", "--timeout", "600"],
+      [
+        ...["sandbox", "create", "--no-internet", "--allow-out", "1.1.1.1", "--timeout", "600"],
+        ...["--auto-pause", "--auto-resume"],
+      ],
       { env },
     );
     expect(created.code).toBe(0);
@@ -98,6 +101,7 @@ describe("wrenn sandbox, keys, hosts", () => {
     try {
       const shown = await wrenn(["sandbox", "info", sid], { env });
       expect(shown.stdout).toMatch(/network\s+only 1\.1\.1\.1/);
+      expect(shown.stdout).toMatch(/auto-resume\s+a request to it while paused resumes it/);
       const changed = await wrenn(
         ["sandbox", "network", sid, "--internet", "--deny-out", "9.9.9.0/24"],
         { env },
@@ -107,6 +111,8 @@ describe("wrenn sandbox, keys, hosts", () => {
       expect(info).toMatchObject({
         allowInternetAccess: true,
         network: { allowOut: [], denyOut: ["9.9.9.0/24"] },
+        autoPause: true,
+        autoResume: true,
       });
       const named = await wrenn(
         ["sandbox", "network", sid, "--allow-out", "Example.com", "--allow-out", "*.example.org"],

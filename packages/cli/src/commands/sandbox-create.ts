@@ -22,6 +22,10 @@ export function registerSandboxCreate(sandbox: Command): void {
     .option("--vcpus <n>", "vCPUs", positiveInt("--vcpus"))
     .option("--memory <mib>", "memory in MiB", positiveInt("--memory"))
     .option("--auto-pause", "pause instead of destroy at the end of its lifetime")
+    .option(
+      "--auto-resume",
+      "with --auto-pause: a request to one of its ports while it is paused resumes it first",
+    )
     .option("-m, --metadata <key=value>", "a label (repeatable)", collectPairs)
     .option(
       "-e, --env <KEY=VALUE>",
@@ -53,6 +57,7 @@ Examples:
         allowInternetAccess: o.internet,
         network: egressOf(o),
         autoPause: Boolean(o.autoPause),
+        ...(o.autoResume ? { autoResume: true } : {}),
         metadata: o.metadata,
         envs: o.env,
       });

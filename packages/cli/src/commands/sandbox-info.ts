@@ -45,6 +45,7 @@ export function printSandboxInfo(info: SandboxInfo): void {
       info.autoPause ? "pauses" : "ends",
       `${info.endAt.toISOString()} (${relativeTime(info.endAt)})`,
     ]);
+  if (info.autoResume) rows.push(["auto-resume", "a request to it while paused resumes it"]);
   if (info.hostId) rows.push(["host", info.hostId]);
   if (info.envdVersion) rows.push(["envd", info.envdVersion]);
   for (const [k, v] of Object.entries(info.metadata)) rows.push([`metadata ${k}`, v]);
