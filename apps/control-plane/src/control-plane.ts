@@ -173,6 +173,7 @@ export async function startControlPlane(
       registry,
       logger: logger.child({ component: "templates" }),
       filesDir: path.join(config.dataDir, "template-files"),
+      follower: controlPlaneId,
       limits: {
         timeoutSeconds:
           config.templateBuildTimeoutSeconds ?? DEFAULT_TEMPLATE_BUILD_LIMITS.timeoutSeconds,
