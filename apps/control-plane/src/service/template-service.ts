@@ -29,6 +29,7 @@ import { fromHostError } from "./sandbox-service.js";
 import type { Principal } from "./sandbox-types.js";
 import { buildLogWriter } from "./template-build-log.js";
 import { BuildStops, stoppedError } from "./template-build-stops.js";
+import { BuildSweep } from "./template-build-sweep.js";
 import { TemplateFiles } from "./template-files.js";
 import { TemplateTags } from "./template-tags.js";
 import { type TemplateUsage, templateUsage } from "./template-usage.js";
@@ -101,12 +102,19 @@ export class TemplateService {
   readonly files: TemplateFiles;
   /** E2B's tags: more names for one build. */
   readonly tags: TemplateTags;
+  /** Heartbeats of the builds this process follows; closes builds a dead one left. */
+  readonly sweep: BuildSweep;
   private readonly limits: { timeoutSeconds: number; perOwner: number };
   private readonly stops: BuildStops;
 
   constructor(private readonly options: TemplateServiceOptions) {
     this.files = new TemplateFiles(options.filesDir);
     this.tags = new TemplateTags(options.db, this);
+    this.sweep = new BuildSweep({
+      db: options.db,
+      logger: options.logger,
+      followed: () => this.stops.followed(),
+    });
     this.limits = options.limits ?? DEFAULT_TEMPLATE_BUILD_LIMITS;
     this.stops = new BuildStops(this.limits.timeoutSeconds);
   }
