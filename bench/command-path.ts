@@ -11,7 +11,7 @@ import { AgentProcess } from "../tests/harness/agent-process.js";
 import { apiCaller } from "./support/api-call.js";
 import { cleanUp } from "./support/clean-up.js";
 import { startControlPlaneProcess } from "./support/control-plane-process.js";
-import { percentile, table, writeResults } from "./support/stats.js";
+import { percentile, table, vsFloor, writeResults } from "./support/stats.js";
 
 const RUNS = Number(process.env.RUNS ?? 40);
 const CREATES = Number(process.env.CREATES ?? 6);
@@ -131,15 +131,7 @@ try {
   await sbx.kill();
 
   const o = stat(own);
-  const row = (measure: string, xs: number[], floor = o) => ({
-    measure,
-    "p50 ms": stat(xs).p50,
-    "p95 ms": stat(xs).p95,
-    "floor p50": floor.p50,
-    "floor p95": floor.p95,
-    "x p50": stat(xs).p50 / floor.p50,
-    "x p95": stat(xs).p95 / floor.p95,
-  });
+  const row = (measure: string, xs: number[], floor = o) => vsFloor(measure, xs, floor);
   const rows = [
     row("E2B SDK commands.run('echo hi'), sequential", sdkSeq),
     row("/v1 exec bash -l -c 'echo hi', sequential", v1Seq),

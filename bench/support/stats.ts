@@ -39,3 +39,18 @@ export function writeResults(name: string, data: unknown): string {
   );
   return file;
 }
+
+/** A table row: a measure's p50 / p95 beside its floor's, and their ratios. */
+export function vsFloor(measure: string, xs: number[], floor: { p50: number; p95: number }) {
+  const p50 = percentile(xs, 50);
+  const p95 = percentile(xs, 95);
+  return {
+    measure,
+    "p50 ms": p50,
+    "p95 ms": p95,
+    "floor p50": floor.p50,
+    "floor p95": floor.p95,
+    "x p50": p50 / floor.p50,
+    "x p95": p95 / floor.p95,
+  };
+}

@@ -160,6 +160,8 @@ var ErrorCodes = map[string]ErrorCodeSpec{
 
 	"template_build_timed_out": {Status: 408, Retryable: false, Message: "the build of template {template} ran past its time limit"},
 
+	"template_build_lost": {Status: 409, Retryable: true, Message: "the build of template {template} was lost when the control plane following it stopped"},
+
 	"template_not_building": {Status: 409, Retryable: false, Message: "template {template} has no build running"},
 
 	"template_files_missing": {Status: 400, Retryable: false, Message: "the files of step {step} were not uploaded"},

@@ -68,6 +68,129 @@ describe("the E2B SDK's Template builder", () => {
     expect(await Template.exists("nothing-here", opts())).toBe(false);
   });
 
+  test("tags name one build: assignTags, getTags, removeTags; list, get, update, build logs", async () => {
+    const call = async (method: string, p: string, body?: unknown, key = user.key) => {
+      const r = await fetch(`${stack.url}${p}`, {
+        method,
+        headers: { "x-api-key": key, "content-type": "application/json" },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      });
+      const text = await r.text();
+      return { status: r.status, headers: r.headers, body: text ? JSON.parse(text) : undefined };
+    };
+    type E2bTemplate = {
+      templateID: string;
+      buildID: string;
+      buildStatus: string;
+      names: string[];
+      spawnCount: number;
+      envdVersion: string;
+      diskSizeMB: number;
+    };
+    // The template the first test built and made a sandbox from.
+    const built = (await call("GET", "/templates/sdk-app:v1")).body as E2bTemplate & {
+      builds: Array<{ buildID: string; status: string; finishedAt?: string }>;
+    };
+    expect(built.names).toEqual(["sdk-app:v1"]);
+    expect(built.builds).toHaveLength(1);
+    const build = built.builds[0]!;
+    expect(build.status).toBe("ready");
+    expect(build.finishedAt).toEqual(expect.any(String));
+    expect((await call("GET", `/templates/${built.templateID}`)).body).toEqual(built);
+
+    const assigned = await Template.assignTags("sdk-app:v1", ["prod", "stable"], opts());
+    expect(assigned).toEqual({ buildId: build.buildID, tags: ["prod", "stable"] });
+    const tagsOf = async (idOrName: string) =>
+      (await Template.getTags(idOrName, opts())).map((t) => [t.tag, t.buildId]);
+    const all = [
+      ["prod", build.buildID],
+      ["stable", build.buildID],
+      ["v1", build.buildID],
+    ];
+    expect(await tagsOf("sdk-app")).toEqual(all);
+    expect(await tagsOf(built.templateID)).toEqual(all);
+    expect(await Template.exists("sdk-app:prod", opts())).toBe(true);
+    // A tag is the build itself: a sandbox from it sees the build's steps.
+    const tagged = await Sandbox.create("sdk-app:prod", { ...opts(), sandboxUrl: stack.url });
+    try {
+      expect((await tagged.commands.run("cat /etc/built")).stdout).toBe("built-as-root\n");
+    } finally {
+      await tagged.kill();
+    }
+
+    // Removing names never removes the build another name still has.
+    await Template.removeTags("sdk-app", ["prod", "stable"], opts());
+    expect(await Template.exists("sdk-app:prod", opts())).toBe(false);
+    expect(await tagsOf("sdk-app")).toEqual([["v1", build.buildID]]);
+    const still = await Sandbox.create("sdk-app:v1", { ...opts(), sandboxUrl: stack.url });
+    await still.kill();
+    // Unknown tags or targets: an error, and nothing changes.
+    await expect(Template.removeTags("sdk-app", ["v1", "nope"], opts())).rejects.toThrow(/nope/);
+    await expect(Template.assignTags("no-such:v1", "x", opts())).rejects.toThrow(/not found/);
+    expect(await tagsOf("sdk-app")).toEqual([["v1", build.buildID]]);
+    await expect(Template.getTags("no-such", opts())).rejects.toThrow(/not found/);
+    const other = await stack.key({ name: "someone else" });
+    await expect(Template.getTags("sdk-app", { ...opts(), apiKey: other.key })).rejects.toThrow();
+    for (const [method, p, body] of [
+      ["POST", "/templates/tags", { target: "sdk-app:v1", tags: [] }],
+      ["POST", "/templates/tags", { target: "sdk-app:v1", tags: ["bad tag"] }],
+      ["DELETE", "/templates/tags", { name: "sdk-app:v1", tags: ["v1"] }],
+    ] as const) {
+      const r = await call(method, p, body);
+      expect(r.status, JSON.stringify(body)).toBe(400);
+      expect(r.body.code).toBe(400);
+    }
+
+    // The list: E2B's Template per NAME:TAG, paged by X-Next-Token.
+    const listed = await call("GET", "/v2/templates");
+    expect(listed.status).toBe(200);
+    const mine = (listed.body as E2bTemplate[]).find((t) => t.templateID === built.templateID);
+    expect(mine).toMatchObject({
+      buildID: build.buildID,
+      buildStatus: "ready",
+      names: ["sdk-app:v1"],
+      envdVersion: expect.stringMatching(/^\d+\.\d+\.\d+/),
+    });
+    expect(mine?.spawnCount).toBeGreaterThanOrEqual(3);
+    expect(mine?.diskSizeMB).toBeGreaterThan(0);
+    const names: string[] = [];
+    let token: string | null = null;
+    do {
+      const q = `limit=1${token ? `&nextToken=${token}` : ""}`;
+      const page = await call("GET", `/v2/templates?${q}`);
+      expect(page.body).toHaveLength(1);
+      names.push(...(page.body as E2bTemplate[]).map((t) => t.names[0]!));
+      token = page.headers.get("x-next-token");
+    } while (token);
+    expect(names).toEqual((listed.body as E2bTemplate[]).map((t) => t.names[0]));
+    expect((await call("GET", "/v2/templates?nextToken=zz")).status).toBe(400);
+    expect((await call("GET", "/v2/templates", undefined, other.key)).body).toEqual([]);
+
+    // Update: private stays private; public is refused, and bad input is a 400.
+    const patched = await call("PATCH", `/v2/templates/${built.templateID}`, { public: false });
+    expect(patched).toMatchObject({ status: 200, body: { names: ["sdk-app:v1"] } });
+    const pub = await call("PATCH", `/v2/templates/${built.templateID}`, { public: true });
+    expect(pub.status).toBe(400);
+    expect(pub.body.message).toMatch(/public templates are not supported/);
+    expect((await call("PATCH", "/v2/templates/sdk-app:v1", { public: "yes" })).status).toBe(400);
+
+    // The build's logs: forward from a cursor, back from one, by level.
+    const logs = async (q: string, bid = build.buildID) =>
+      call("GET", `/templates/${built.templateID}/builds/${bid}/logs?${q}`);
+    const forward = (await logs("")).body.logs as Array<{ message: string; timestamp: string }>;
+    expect(forward.map((l) => l.message).join("\n")).toContain("RUN");
+    const last = forward.at(-1)!;
+    const back = (await logs(`direction=backward&limit=1`)).body.logs;
+    expect(back).toHaveLength(1);
+    expect(back[0].timestamp >= last.timestamp).toBe(true);
+    const later = Date.parse(back[0].timestamp) + 1;
+    expect((await logs(`cursor=${later}`)).body.logs).toEqual([]);
+    for (const l of (await logs("level=error")).body.logs) expect(l.level).toBe("error");
+    expect((await logs("", "00000000-0000-0000-0000-000000000000")).status).toBe(404);
+    expect((await logs("limit=1000")).status).toBe(400);
+    expect((await logs("direction=sideways")).status).toBe(400);
+  });
+
   test("buildInBackground + getBuildStatus with logs; a failing step reports its step", async () => {
     const t = Template().fromTemplate("base").runCmd("echo step-one").runCmd("exit 3");
     const b = await Template.buildInBackground(t, "sdk-fail", opts());

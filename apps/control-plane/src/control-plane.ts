@@ -173,12 +173,15 @@ export async function startControlPlane(
       registry,
       logger: logger.child({ component: "templates" }),
       filesDir: path.join(config.dataDir, "template-files"),
+      follower: controlPlaneId,
       limits: {
         timeoutSeconds:
           config.templateBuildTimeoutSeconds ?? DEFAULT_TEMPLATE_BUILD_LIMITS.timeoutSeconds,
         perOwner: config.templateBuildsPerOwner ?? DEFAULT_TEMPLATE_BUILD_LIMITS.perOwner,
       },
     });
+    // Builds a control plane that died left "building": closed before anyone reads them.
+    await templates.sweep.sweep();
     const secrets = new SecretService({ db, cipher, audit, enabled: config.secrets ?? true });
     const sandboxes = new SandboxService({
       templates,
@@ -285,9 +288,11 @@ export async function startControlPlane(
     if (config.backgroundLoops) {
       monitor.start(config.hostMonitorIntervalMs);
       lifecycle.start(config.lifecycleIntervalMs);
+      templates.sweep.start();
       cleanups.push(
         () => monitor.stop(),
         () => lifecycle.stop(),
+        () => templates.sweep.stop(),
       );
     }
     logger.info(

@@ -9,6 +9,7 @@ export * from "./limits.js";
 export * from "./local-stack-state.js";
 export * from "./request-trace.js";
 export * from "./sandbox-states.js";
+export * from "./schemas/e2b-template-schemas.js";
 export * from "./schemas/event-schemas.js";
 export * from "./schemas/io-schemas.js";
 export * from "./schemas/key-and-host-schemas.js";

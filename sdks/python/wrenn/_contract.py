@@ -388,6 +388,12 @@ ERROR_CODES: Dict[str, Dict[str, Any]] = {
         "retryable": False,
         "message": "the build of template {template} ran past its time limit",
     },
+    "template_build_lost": {
+        "status": 409,
+        "grpc": "aborted",
+        "retryable": True,
+        "message": "the build of template {template} was lost when the control plane following it stopped",
+    },
     "template_not_building": {
         "status": 409,
         "grpc": "failed_precondition",

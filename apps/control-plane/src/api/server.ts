@@ -17,6 +17,7 @@ import { e2bLifecycleRoutes } from "./e2b/lifecycle-routes.js";
 import { e2bSandboxRoutes } from "./e2b/sandbox-routes.js";
 import { e2bSecretRoutes } from "./e2b/secret-routes.js";
 import { e2bSnapshotRoutes } from "./e2b/snapshot-routes.js";
+import { e2bTemplateInfoRoutes } from "./e2b/template-info-routes.js";
 import { e2bTemplateRoutes, e2bTemplateUploadRoute } from "./e2b/template-routes.js";
 import { e2bUnimplementedRoutes } from "./e2b/unimplemented-routes.js";
 import { notFoundHandler, sendProblem } from "./error-handler.js";
@@ -221,6 +222,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     await e2b.register(e2bLifecycleRoutes, options);
     await e2b.register(e2bSnapshotRoutes, options);
     await e2b.register(e2bTemplateRoutes, options);
+    await e2b.register(e2bTemplateInfoRoutes, options);
     await e2b.register(e2bSecretRoutes, options);
     await e2b.register(e2bUnimplementedRoutes, options);
   });

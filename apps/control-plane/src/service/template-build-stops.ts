@@ -30,6 +30,11 @@ export class BuildStops {
     return this.builds.has(id);
   }
 
+  /** The builds this process follows (their records' ids). */
+  followed(): string[] {
+    return [...this.builds.keys()];
+  }
+
   /** Stops build `id`; false when this process does not follow it. */
   stop(id: string, reason: StopReason): boolean {
     const build = this.builds.get(id);

@@ -4,6 +4,7 @@ import {
   checkImageRef,
   checkTemplateBuildName,
   checkTemplateSteps,
+  LIMITS,
   type Template,
   type TemplateBuild,
 } from "@wrenn/contract";
@@ -18,6 +19,7 @@ import {
   findTemplate,
   findTemplateById,
   finishBuild,
+  hostTemplateNamed,
   listTemplates,
   readLogs,
   type TemplateRecord,
@@ -27,7 +29,10 @@ import { fromHostError } from "./sandbox-service.js";
 import type { Principal } from "./sandbox-types.js";
 import { buildLogWriter } from "./template-build-log.js";
 import { BuildStops, stoppedError } from "./template-build-stops.js";
+import { BuildSweep } from "./template-build-sweep.js";
 import { TemplateFiles } from "./template-files.js";
+import { TemplateTags } from "./template-tags.js";
+import { type TemplateUsage, templateUsage } from "./template-usage.js";
 
 /** How long create waits for the image to be found before answering 202 (then: async). */
 const RESOLVE_WAIT_MS = 120_000;
@@ -56,6 +61,8 @@ export type TemplateBuildRequest = Omit<CreateTemplateBody, "fromImage" | "steps
   files?: Map<string, Buffer>;
   /** The template's id when the caller picked it (E2B's two-step create, then build). */
   id?: string;
+  /** The build's id when the caller was given it (E2B's POST /v3/templates). */
+  buildId?: string;
 };
 
 export interface TemplateServiceOptions {
@@ -67,6 +74,8 @@ export interface TemplateServiceOptions {
   filesDir: string;
   /** A build's time limit and how many one owner may run at once. */
   limits?: { timeoutSeconds: number; perOwner: number };
+  /** This control plane's id, kept on the builds it follows (see template-build-sweep.ts). */
+  follower?: string;
 }
 
 /**
@@ -91,11 +100,21 @@ export class TemplateService {
   >();
 
   readonly files: TemplateFiles;
+  /** E2B's tags: more names for one build. */
+  readonly tags: TemplateTags;
+  /** Heartbeats of the builds this process follows; closes builds a dead one left. */
+  readonly sweep: BuildSweep;
   private readonly limits: { timeoutSeconds: number; perOwner: number };
   private readonly stops: BuildStops;
 
   constructor(private readonly options: TemplateServiceOptions) {
     this.files = new TemplateFiles(options.filesDir);
+    this.tags = new TemplateTags(options.db, this);
+    this.sweep = new BuildSweep({
+      db: options.db,
+      logger: options.logger,
+      followed: () => this.stops.followed(),
+    });
     this.limits = options.limits ?? DEFAULT_TEMPLATE_BUILD_LIMITS;
     this.stops = new BuildStops(this.limits.timeoutSeconds);
   }
@@ -143,6 +162,8 @@ export class TemplateService {
       memoryMb: body.memoryMB ?? DEFAULT_BUILD.memoryMb,
       hostId: placement.hostId,
       buildingHostTemplate: hostTemplate,
+      buildId: body.buildId ?? randomUUID(),
+      follower: this.options.follower ?? "",
       maxBuilding: this.limits.perOwner,
     });
     if (!row) {
@@ -225,8 +246,9 @@ export class TemplateService {
         // Before the build reads as ready: a create right after it must find the template.
         await this.options.scheduler.templatesChanged(placement.hostId).catch(() => {});
         await finishBuild(this.options.db, row.id, { ok: true, hostTemplate });
-        // The previous build goes when nothing uses it any more; if something does, it stays.
-        if (row.hostTemplate) {
+        // The previous build goes when nothing uses it any more (no sandbox, no other tag);
+        // if something does, it stays.
+        if (row.hostTemplate && !(await hostTemplateNamed(this.options.db, row.hostTemplate))) {
           await placement.client.deleteTemplate(row.hostTemplate).catch(() => {});
         }
       } else {
@@ -296,6 +318,7 @@ export class TemplateService {
       ...body,
       name: r.name,
       id: templateID,
+      buildId: buildID,
       ...(r.cpuCount ? { cpuCount: r.cpuCount } : {}),
       ...(r.memoryMB ? { memoryMB: r.memoryMB } : {}),
     });
@@ -314,8 +337,7 @@ export class TemplateService {
     if (r && r.ownerId === principal.ownerId && r.buildID === buildID) {
       return { status: "waiting" as const, logs: [], row: undefined };
     }
-    const row = await findTemplateById(this.options.db, principal.ownerId, templateID);
-    if (!row) throw new ServiceError("template_not_found", `template ${templateID} not found`);
+    const row = await this.getBuild(principal, templateID, buildID);
     const { logs } = await readLogs(this.options.db, row.id, offset, limit);
     return { status: row.status, logs, row };
   }
@@ -334,6 +356,22 @@ export class TemplateService {
     return row ? templateView(row) : undefined;
   }
 
+  /** The caller's template `templateID` whose build is `buildID` (the one its record keeps). */
+  async getBuild(
+    principal: Principal,
+    templateID: string,
+    buildID: string,
+  ): Promise<TemplateRecord> {
+    const row = await this.getById(principal, templateID);
+    if (row.buildId !== buildID) {
+      throw new ServiceError(
+        "template_not_found",
+        `build ${buildID} of template ${templateID} not found (its build is ${row.buildId})`,
+      );
+    }
+    return row;
+  }
+
   async getById(principal: Principal, templateID: string): Promise<TemplateRecord> {
     const row = await findTemplateById(this.options.db, principal.ownerId, templateID);
     if (!row) throw new ServiceError("template_not_found", `template ${templateID} not found`);
@@ -342,6 +380,21 @@ export class TemplateService {
 
   async list(principal: Principal): Promise<Template[]> {
     return (await listTemplates(this.options.db, principal.ownerId)).map(templateView);
+  }
+
+  /** The caller's template records, as kept (E2B's listings map them to their shapes). */
+  records(principal: Principal): Promise<TemplateRecord[]> {
+    return listTemplates(this.options.db, principal.ownerId);
+  }
+
+  /** Sandboxes made from each row's build, and the build's envd version and size. */
+  usage(principal: Principal, rows: TemplateRecord[]): Promise<Map<string, TemplateUsage>> {
+    return templateUsage(this.options.db, this.options.registry, principal.ownerId, rows);
+  }
+
+  /** Every log line the build of `row` kept (at most LIMITS.templateBuildLogLines). */
+  async allLogs(row: TemplateRecord) {
+    return (await readLogs(this.options.db, row.id, 0, LIMITS.templateBuildLogLines)).logs;
   }
 
   async get(principal: Principal, nameTag: string): Promise<Template> {
@@ -401,20 +454,30 @@ export class TemplateService {
     if (row.status === "building") {
       throw new ServiceError("template_building", `template ${row.name}:${row.tag} is being built`);
     }
-    if (row.hostTemplate && row.hostId) {
-      try {
-        await this.options.registry.client(row.hostId).deleteTemplate(row.hostTemplate);
-      } catch (error) {
-        if (error instanceof HostError && error.code === "template_in_use") {
-          throw new ServiceError(
-            "template_in_use",
-            `template ${row.name}:${row.tag} is used by sandboxes: ${error.message.replace(/^.*sandboxes: /, "")}`,
-          );
-        }
-        throw error instanceof HostError ? fromHostError(error, "delete the template") : error;
-      }
-    }
+    await this.releaseHostTemplate(row);
     await deleteTemplateRow(this.options.db, row.id);
+  }
+
+  /**
+   * Deletes `row`'s build on its host unless another of the owner's rows (a tag) names it too;
+   * template_in_use when sandboxes still run from it. The row itself stays (the caller's).
+   */
+  async releaseHostTemplate(
+    row: Pick<TemplateRecord, "id" | "name" | "tag" | "hostId" | "hostTemplate">,
+  ): Promise<void> {
+    if (!row.hostTemplate || !row.hostId) return;
+    if (await hostTemplateNamed(this.options.db, row.hostTemplate, row.id)) return;
+    try {
+      await this.options.registry.client(row.hostId).deleteTemplate(row.hostTemplate);
+    } catch (error) {
+      if (error instanceof HostError && error.code === "template_in_use") {
+        throw new ServiceError(
+          "template_in_use",
+          `template ${row.name}:${row.tag} is used by sandboxes: ${error.message.replace(/^.*sandboxes: /, "")}`,
+        );
+      }
+      throw error instanceof HostError ? fromHostError(error, "delete the template") : error;
+    }
   }
 
   /**
@@ -452,7 +515,8 @@ export class TemplateService {
     await Promise.all(this.running.values());
   }
 
-  private async find(principal: Principal, nameTag: string): Promise<TemplateRecord> {
+  /** The caller's template `name[:tag]`; template_not_found when there is none. */
+  async find(principal: Principal, nameTag: string): Promise<TemplateRecord> {
     const { name, tag } = validated(() => checkTemplateBuildName(nameTag));
     const row = await findTemplate(this.options.db, principal.ownerId, name, tag);
     if (!row) throw new ServiceError("template_not_found", `template ${name}:${tag} not found`);

@@ -19,13 +19,18 @@ export interface TemplateRecord {
   hostTemplate: string | null;
   /** The agent's name for the build running now. */
   buildingHostTemplate: string | null;
+  /** The build this row's status is about (E2B's buildID); a tag's row keeps its target's. */
+  buildId: string;
+  buildStartedAt: Date;
+  buildFinishedAt: Date | null;
+  buildCount: number;
   createdAt: Date;
   updatedAt: Date;
 }
 
 const COLUMNS = `id, owner_id, name, tag, from_image, status, step, error_code, error_message,
-  error_step, vcpus, memory_mb, host_id, host_template, building_host_template, created_at,
-  updated_at`;
+  error_step, vcpus, memory_mb, host_id, host_template, building_host_template, build_id,
+  build_started_at, build_finished_at, build_count, created_at, updated_at`;
 
 function toTemplateRecord(r: Record<string, unknown>): TemplateRecord {
   return {
@@ -44,6 +49,10 @@ function toTemplateRecord(r: Record<string, unknown>): TemplateRecord {
     hostId: (r.host_id as string | null) ?? null,
     hostTemplate: (r.host_template as string | null) ?? null,
     buildingHostTemplate: (r.building_host_template as string | null) ?? null,
+    buildId: r.build_id as string,
+    buildStartedAt: new Date(r.build_started_at as string),
+    buildFinishedAt: r.build_finished_at ? new Date(r.build_finished_at as string) : null,
+    buildCount: Number(r.build_count),
     createdAt: new Date(r.created_at as string),
     updatedAt: new Date(r.updated_at as string),
   };
@@ -82,10 +91,19 @@ export async function listTemplates(db: Queryable, ownerId: string): Promise<Tem
   return r.rows.map(toTemplateRecord);
 }
 
-/**
- * Starts a build: a new row, or the existing one of this name:tag when no build of it runs
- * (its last good build stays usable meanwhile). Undefined when a build of it is running.
- */
+/** Every tag of the owner's template `name`. */
+export async function listTemplatesNamed(
+  db: Queryable,
+  ownerId: string,
+  name: string,
+): Promise<TemplateRecord[]> {
+  const r = await db.query(
+    `SELECT ${COLUMNS} FROM templates WHERE owner_id = $1 AND name = $2 ORDER BY tag`,
+    [ownerId, name],
+  );
+  return r.rows.map(toTemplateRecord);
+}
+
 /**
  * Starts a build of `name:tag`: a new row, or the existing one set building again. Nothing
  * (undefined) when that template is being built already, or when the owner already runs
@@ -103,18 +121,25 @@ export async function beginBuild(
     memoryMb: number;
     hostId: string;
     buildingHostTemplate: string;
+    buildId: string;
+    /** The control plane following the build (control-plane id). */
+    follower: string;
     maxBuilding: number;
   },
 ): Promise<TemplateRecord | undefined> {
   const r = await db.query(
     `INSERT INTO templates (id, owner_id, name, tag, from_image, status, step, vcpus, memory_mb,
-       host_id, building_host_template)
-     SELECT $1, $2, $3, $4, $5, 'building', 'queued', $6, $7, $8, $9
+       host_id, building_host_template, build_id, build_started_at, build_follower,
+       build_heartbeat_at)
+     SELECT $1, $2, $3, $4, $5, 'building', 'queued', $6, $7, $8, $9, $11, now(), $12, now()
      WHERE (SELECT count(*) FROM templates WHERE owner_id = $2 AND status = 'building') < $10
      ON CONFLICT (owner_id, name, tag) DO UPDATE SET
        from_image = EXCLUDED.from_image, status = 'building', step = 'queued',
        error_code = NULL, error_message = NULL, error_step = NULL, vcpus = EXCLUDED.vcpus,
        memory_mb = EXCLUDED.memory_mb, building_host_template = EXCLUDED.building_host_template,
+       build_id = EXCLUDED.build_id, build_started_at = now(), build_finished_at = NULL,
+       build_follower = EXCLUDED.build_follower, build_heartbeat_at = now(),
+       build_count = templates.build_count + 1,
        logs = '[]'::jsonb, updated_at = now()
      WHERE templates.status <> 'building'
      RETURNING ${COLUMNS}`,
@@ -129,6 +154,8 @@ export async function beginBuild(
       t.hostId,
       t.buildingHostTemplate,
       t.maxBuilding,
+      t.buildId,
+      t.follower,
     ],
   );
   return r.rows[0] ? toTemplateRecord(r.rows[0]) : undefined;
@@ -178,13 +205,15 @@ export async function finishBuild(
   if (outcome.ok) {
     await db.query(
       `UPDATE templates SET status = 'ready', step = 'done', host_template = $2,
-         building_host_template = NULL, updated_at = now() WHERE id = $1`,
+         building_host_template = NULL, build_finished_at = now(), updated_at = now()
+       WHERE id = $1`,
       [id, outcome.hostTemplate],
     );
   } else {
     await db.query(
       `UPDATE templates SET status = 'error', error_code = $2, error_message = $3,
-         error_step = $4, building_host_template = NULL, updated_at = now() WHERE id = $1`,
+         error_step = $4, building_host_template = NULL, build_finished_at = now(),
+         updated_at = now() WHERE id = $1`,
       [id, outcome.code, outcome.message, outcome.step],
     );
   }
@@ -192,4 +221,54 @@ export async function finishBuild(
 
 export async function deleteTemplateRow(db: Queryable, id: string): Promise<void> {
   await db.query("DELETE FROM templates WHERE id = $1", [id]);
+}
+
+/**
+ * Names `target`'s build `name:tag` too (E2B's assignTags): a new row, or the existing one of
+ * that tag pointed at the build. Undefined when that tag's own build is running. Returns the
+ * host template the tag named before, which may now be unreferenced.
+ */
+export async function assignTag(
+  db: Queryable,
+  target: TemplateRecord,
+  tag: string,
+  id: string,
+): Promise<{ row: TemplateRecord; previousHostTemplate: string | null } | undefined> {
+  const before = await findTemplate(db, target.ownerId, target.name, tag);
+  const r = await db.query(
+    `INSERT INTO templates (id, owner_id, name, tag, from_image, status, step, vcpus, memory_mb,
+       host_id, host_template, build_id, build_started_at, build_finished_at, build_count)
+     SELECT $1, owner_id, name, $3, from_image, 'ready', 'done', vcpus, memory_mb, host_id,
+       host_template, build_id, build_started_at, build_finished_at, build_count
+     FROM templates WHERE id = $2
+     ON CONFLICT (owner_id, name, tag) DO UPDATE SET
+       from_image = EXCLUDED.from_image, status = 'ready', step = 'done', error_code = NULL,
+       error_message = NULL, error_step = NULL, vcpus = EXCLUDED.vcpus,
+       memory_mb = EXCLUDED.memory_mb, host_id = EXCLUDED.host_id,
+       host_template = EXCLUDED.host_template, build_id = EXCLUDED.build_id,
+       build_started_at = EXCLUDED.build_started_at,
+       build_finished_at = EXCLUDED.build_finished_at, build_count = EXCLUDED.build_count,
+       logs = '[]'::jsonb, updated_at = now()
+     WHERE templates.status <> 'building'
+     RETURNING ${COLUMNS}`,
+    [id, target.id, tag],
+  );
+  if (!r.rows[0]) return undefined;
+  const row = toTemplateRecord(r.rows[0]);
+  const previous = before?.hostTemplate ?? null;
+  return { row, previousHostTemplate: previous !== row.hostTemplate ? previous : null };
+}
+
+/** Whether any row (but `exceptId`) still names host template `hostTemplate` (tags share builds). */
+export async function hostTemplateNamed(
+  db: Queryable,
+  hostTemplate: string,
+  exceptId = "",
+): Promise<boolean> {
+  const r = await db.query(
+    `SELECT 1 FROM templates
+     WHERE (host_template = $1 OR building_host_template = $1) AND id <> $2 LIMIT 1`,
+    [hostTemplate, exceptId],
+  );
+  return r.rows.length > 0;
 }

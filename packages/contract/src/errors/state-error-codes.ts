@@ -51,6 +51,17 @@ export const STATE_ERROR_CODES = {
     retryable: false,
     message: "the build of template {template} ran past its time limit",
   },
+  /**
+   * The control plane that followed the build stopped (crashed or was killed) before the build
+   * ended; another control plane found the record left building and closed it.
+   */
+  template_build_lost: {
+    status: 409,
+    grpc: "aborted",
+    retryable: true,
+    message:
+      "the build of template {template} was lost when the control plane following it stopped",
+  },
   /** Cancel asked of a template with no build running. */
   template_not_building: {
     status: 409,

@@ -2,11 +2,12 @@
 // COPY files, POST /v2/templates/{id}/builds/{bid} with the steps, build status with
 // logsOffset, aliases. The builds themselves are the TemplateService's, as /v1/templates'.
 
-import { isSnapshotId, TEMPLATE_STEP_LIMITS, type TemplateLogEntry } from "@wrenn/contract";
+import { isSnapshotId, TEMPLATE_STEP_LIMITS } from "@wrenn/contract";
 import type { FastifyPluginAsync, FastifyRequest } from "fastify";
 import { ServiceError } from "../../service/errors.js";
 import type { ApiDeps } from "../api-deps.js";
 import { principalOf } from "../request-context.js";
+import { e2bLogEntry, e2bStep } from "./template-views.js";
 
 const config = { errorStyle: "e2b" as const };
 const schema = { hide: true };
@@ -18,24 +19,6 @@ type Req = FastifyRequest<{
   Body: Record<string, unknown> | undefined;
   Querystring: Record<string, string>;
 }>;
-
-/** E2B's step of a build log line: a step number, "base" or "finalize". */
-function e2bStep(step: string | null | undefined): string | undefined {
-  if (!step) return undefined;
-  const n = /^step-(\d+)$/.exec(step)?.[1];
-  if (n) return n;
-  return step === "install" || step === "done" ? "finalize" : "base";
-}
-
-function logEntry(l: TemplateLogEntry) {
-  const step = e2bStep(l.step);
-  return {
-    timestamp: l.timestamp,
-    level: l.level,
-    message: l.message,
-    ...(step ? { step } : {}),
-  };
-}
 
 export const e2bTemplateRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
   const { templates } = deps;
@@ -130,7 +113,7 @@ export const e2bTemplateRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) 
         offset,
         limit,
       );
-      const entries = s.logs.map(logEntry);
+      const entries = s.logs.map(e2bLogEntry);
       const row = s.row;
       return {
         templateID,

@@ -55,11 +55,21 @@ export const e2bUnimplementedRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async 
     const name = /^v\d+$/.test(segments[0] ?? "") ? segments[1] : segments[0];
     throw notImplemented(FAMILIES[name ?? ""] ?? `${request.method} ${path.slice(0, 80)}`);
   };
+  // GET /templates and GET /v2/templates are template-info-routes.ts's lists.
+  const notGet = ["POST", "PUT", "PATCH", "DELETE"] as const;
   for (const name of Object.keys(FAMILIES)) {
-    for (const path of [`/${name}`, `/${name}/*`]) app.all(path, { config, schema }, family);
+    if (name === "templates") {
+      for (const method of notGet)
+        app.route({ method, url: "/templates", config, schema, handler: family });
+    } else {
+      app.all(`/${name}`, { config, schema }, family);
+    }
+    app.all(`/${name}/*`, { config, schema }, family);
   }
   // POST /v3/templates is template-routes.ts's; the rest of these paths are not implemented.
-  app.all("/v2/templates", { config, schema }, family);
+  for (const method of notGet) {
+    app.route({ method, url: "/v2/templates", config, schema, handler: family });
+  }
   app.all("/v2/templates/*", { config, schema }, family);
   for (const method of ["GET", "PUT", "PATCH", "DELETE"] as const) {
     app.route({ method, url: "/v3/templates", config, schema, handler: family });
