@@ -96,8 +96,43 @@ describe("workspaces over REST, the SDK and the CLI", () => {
     const got = await wrenn(["ws", "get", "devbox"], { env });
     expect(got.stdout).toMatch(/devbox\s+running/);
 
-    // Idle past its period, it is suspended by the lifecycle manager, never destroyed.
+    // Its sandbox ends, and its end time moves, only through the workspace: /v1 and E2B deletes,
+    // kills and timeout changes are refused with what to run instead, and change nothing.
     const { sandboxId } = await Workspaces.get("devbox", opts);
+    const endBefore = await stack.cp.db.query<{ end_at: Date }>(
+      "SELECT end_at FROM sandboxes WHERE id = $1",
+      [sandboxId],
+    );
+    const direct: [string, string, unknown][] = [
+      ["DELETE", `/v1/sandboxes/${sandboxId}`, undefined],
+      ["POST", `/v1/sandboxes/${sandboxId}/timeout`, { timeoutSeconds: 60 }],
+      ["DELETE", `/sandboxes/${sandboxId}`, undefined],
+      ["POST", `/sandboxes/${sandboxId}/timeout`, { timeout: 60 }],
+    ];
+    for (const [method, path, body] of direct) {
+      const r = await stack.call(method, path, { key: user.key, body });
+      expect(r.status, `${method} ${path}: ${r.text}`).toBe(409);
+      expect(r.text).toMatch(/wrenn ws rm devbox/);
+      expect(r.text).toMatch(/DestroyWorkspace/);
+      if (path.startsWith("/v1/")) {
+        expect((r.body as { error: { code: string } }).error.code).toBe("workspace_sandbox");
+      }
+    }
+    // Another owner still sees only a sandbox that is not there.
+    const stranger = await stack.call("DELETE", `/v1/sandboxes/${sandboxId}`, { key: other.key });
+    expect(stranger.status).toBe(404);
+    const after = await stack.cp.db.query<{ state: string; end_at: Date }>(
+      "SELECT state, end_at FROM sandboxes WHERE id = $1",
+      [sandboxId],
+    );
+    expect(after.rows[0]?.state).toBe("running");
+    expect(after.rows[0]?.end_at).toEqual(endBefore.rows[0]?.end_at);
+    expect((await Workspaces.get("devbox", opts)).state).toBe("running");
+    const kill = await wrenn(["sandbox", "kill", sandboxId], { env });
+    expect(kill.code).not.toBe(0);
+    expect(kill.stderr).toMatch(/wrenn ws rm devbox/);
+
+    // Idle past its period, it is suspended by the lifecycle manager, never destroyed.
     await stack.cp.db.query(
       "UPDATE sandboxes SET end_at = now() - interval '1 second' WHERE id = $1",
       [sandboxId],

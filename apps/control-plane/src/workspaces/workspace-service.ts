@@ -134,7 +134,9 @@ export class WorkspaceService {
       clientConfig = await this.openTunnel(linked.name, sandbox);
     } catch (error) {
       // No endpoint (no free port, say), no workspace: nothing is left half made.
-      await this.options.sandboxes.destroy(principal, sandbox.id).catch(() => {});
+      await this.options.sandboxes
+        .destroy(principal, sandbox.id, { ofWorkspace: true })
+        .catch(() => {});
       await deleteWorkspace(this.options.db, row.id);
       throw error;
     }
@@ -238,7 +240,10 @@ export class WorkspaceService {
    */
   async keepAlive(principal: Principal, sandboxId: string): Promise<void> {
     await this.options.sandboxes
-      .setTimeout(principal, sandboxId, WORKSPACE_IDLE_SUSPEND_SECONDS)
+      .setTimeout(principal, sandboxId, WORKSPACE_IDLE_SUSPEND_SECONDS, {
+        ofWorkspace: true,
+        audit: false,
+      })
       .catch((error: unknown) => {
         if (error instanceof ServiceError) return;
         throw error;
@@ -264,7 +269,7 @@ export class WorkspaceService {
           .closeWorkspaceTunnel(sandbox.id)
           .catch(() => {});
       }
-      await this.options.sandboxes.destroy(principal, row.sandboxId);
+      await this.options.sandboxes.destroy(principal, row.sandboxId, { ofWorkspace: true });
     }
     await deleteWorkspace(this.options.db, row.id);
   }
