@@ -294,6 +294,47 @@ describe("workspaces over REST, the SDK and the CLI", () => {
         "the web service to answer after resume",
       );
 
+      // Snapshots (of a workspace with no listening service: runsc checkpoints no listener).
+      expect((await ws(["services", "stop", "living"])).code).toBe(0);
+      expect((await services()).map((s) => s.state)).toEqual(["stopped", "stopped"]);
+      await exec("echo before > ~/mark.txt");
+      const snapped = await ws(["snap", "create", "living"]);
+      expect(snapped.code, snapped.stderr).toBe(0);
+      const snapId = snapped.stdout.trim();
+      expect(snapId).toMatch(/^snap-[0-9a-f]{8}$/);
+      await exec("echo after > ~/mark.txt");
+      const listed = JSON.parse((await ws(["snap", "ls", "living", "--json"])).stdout);
+      expect(listed.map((x: { id: string }) => x.id)).toEqual([snapId]);
+      const badRestores: [unknown, number, string][] = [
+        [{ snapshotId: "nope" }, 400, "invalid_request"],
+        [{ snapshotId: "snap-00000000" }, 404, "snapshot_not_found"],
+        [{}, 400, "invalid_request"],
+      ];
+      for (const [body, status, code] of badRestores) {
+        const r = await stack.call("POST", "/v1/workspaces/living/restore", {
+          key: user.key,
+          body,
+        });
+        expect(r.status, r.text).toBe(status);
+        expect((r.body as { error: { code: string } }).error.code).toBe(code);
+      }
+      expect((await Workspaces.get("living", opts)).sandboxId).toBe(sandboxId);
+      const restored = await ws(["snap", "restore", "living", snapId, "--json"]);
+      expect(restored.code, restored.stderr).toBe(0);
+      const back = JSON.parse(restored.stdout) as { sandboxId: string; state: string };
+      expect(back.state).toBe("running");
+      expect(back.sandboxId).not.toBe(sandboxId);
+      const fromSnap = await stack.call("POST", `/v1/sandboxes/${back.sandboxId}/exec`, {
+        key: user.key,
+        body: { command: "cat ~/mark.txt" },
+      });
+      expect((fromSnap.body as { stdout: string }).stdout).toBe("before\n");
+      const oldRow = await stack.cp.db.query<{ state: string }>(
+        "SELECT state FROM sandboxes WHERE id = $1",
+        [sandboxId],
+      );
+      expect(oldRow.rows[0]?.state).toBe("stopped");
+
       // The servers the CLI knows: the default one is used with no URL in the environment.
       const { WRENN_API_URL: _u, WRENN_API_KEY: _k, ...bare } = env;
       const hostCli = (args: string[]) => wrenn(["ws", "host", ...args], { env: bare });

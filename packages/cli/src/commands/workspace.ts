@@ -8,6 +8,7 @@ import { style } from "../output/terminal-style.js";
 import { positiveInt } from "./option-parsers.js";
 import { registerWorkspaceHosts } from "./workspace-hosts.js";
 import { registerWorkspaceLiving } from "./workspace-living.js";
+import { registerWorkspaceSnaps } from "./workspace-snaps.js";
 import { registerWorkspaceTunnel, saveTunnelConfig } from "./workspace-tunnel.js";
 
 const HEADERS = ["NAME", "STATE", "VCPU", "MEMORY MiB", "DISK GiB", "IMAGE", "ADDRESS", "CREATED"];
@@ -134,4 +135,5 @@ export function registerWorkspace(program: Command): void {
   registerWorkspaceTunnel(workspace);
   registerWorkspaceLiving(workspace);
   registerWorkspaceHosts(workspace);
+  registerWorkspaceSnaps(workspace);
 }
