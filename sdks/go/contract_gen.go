@@ -176,6 +176,8 @@ var ErrorCodes = map[string]ErrorCodeSpec{
 
 	"workspace_no_sshd": {Status: 409, Retryable: false, Message: "this workspace's image has no sshd: {detail}"},
 
+	"workspace_sandbox": {Status: 409, Retryable: false, Message: "sandbox {id} is workspace {name}'s; destroy it with `wrenn ws rm {name}` (DELETE /v1/workspaces/{name}, hostd.v1 DestroyWorkspace), or suspend it with `wrenn ws suspend {name}`"},
+
 	"workspace_sshd_failed": {Status: 502, Retryable: true, Message: "the workspace's sshd could not be started"},
 
 	"invalid_state": {Status: 409, Retryable: false, Message: "the sandbox is not in a state that allows this"},

@@ -181,7 +181,9 @@ export class Stack {
         );
         for (const row of rows.rows) {
           await this.cp.sandboxes
-            .destroy({ keyId: "", ownerId: row.owner_id, role: "admin", name: "test" }, row.id)
+            .destroy({ keyId: "", ownerId: row.owner_id, role: "admin", name: "test" }, row.id, {
+              ofWorkspace: true,
+            })
             .catch(() => {});
         }
       }

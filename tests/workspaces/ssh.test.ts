@@ -242,12 +242,12 @@ describe("SSH into a workspace over the control plane's port", () => {
       body: { command: `echo '${strangerPub}' >> ~/.ssh/authorized_keys`, user: "user" },
     });
     expect((added.body as { exitCode: number }).exitCode).toBe(0);
-    // An idle deadline close at hand: the next session moves it on (an open tunnel is activity).
-    const shortened = await stack.call("POST", `/v1/sandboxes/${ws.sandboxId}/timeout`, {
-      key: user.key,
-      body: { timeoutSeconds: 600 },
-    });
-    expect(shortened.status, shortened.text).toBeLessThan(300);
+    // An idle deadline close at hand (set in the database: a workspace's sandbox refuses
+    // timeout changes through /v1): the next session moves it on (an open tunnel is activity).
+    await stack.cp.db.query(
+      "UPDATE sandboxes SET end_at = now() + interval '600 seconds' WHERE id = $1",
+      [ws.sandboxId],
+    );
     const again = await ssh([...sshArgs("box", "id_ed25519"), "id -un"], env);
     expect(again.code, again.stderr).toBe(0);
     const welcome = await ssh([...sshArgs("box", "stranger"), "id -un"], env);
@@ -269,6 +269,21 @@ describe("SSH into a workspace over the control plane's port", () => {
     await expect
       .poll(endAt, { timeout: 60_000, interval: 500 })
       .toBeGreaterThan(Date.now() + 3600_000);
+    // Each connection is audited once, as workspace.ssh; its keep-alives (a timeout moved at
+    // every open and close) write nothing.
+    const audited = async () =>
+      (
+        await stack.cp.db.query<{ action: string; detail: { workspace?: string } }>(
+          "SELECT action, detail FROM audit_events WHERE sandbox_id = $1 AND action IN ('workspace.ssh', 'sandbox.timeout') ORDER BY id",
+          [ws.sandboxId],
+        )
+      ).rows;
+    await expect
+      .poll(async () => (await audited()).length, { timeout: 30_000, interval: 200 })
+      .toBe(5);
+    expect(await audited()).toEqual(
+      Array.from({ length: 5 }, () => ({ action: "workspace.ssh", detail: { workspace: "box" } })),
+    );
     // The other owner's registered key, through our API key: not in this workspace's keys.
     const othersKey = await ssh([...sshArgs("box", "others"), "id -un"], env);
     expect(othersKey.code).toBe(255);

@@ -250,7 +250,7 @@ export async function startControlPlane(
       registry,
       defaultImage: SANDBOX_DEFAULTS.template,
     });
-    const sshTunnels = new SshTunnels({ workspaces, sandboxes, sshd });
+    const sshTunnels = new SshTunnels({ workspaces, sandboxes, sshd, audit });
     cleanups.push(async () => sshTunnels.closeAll());
     const app = await buildServer({
       audit,

@@ -31,4 +31,5 @@ export * from "./validators/string-maps.js";
 export * from "./validators/template-steps.js";
 export * from "./validators/templates.js";
 export * from "./validators/text.js";
+export * from "./workspace-file.js";
 export * from "./workspaces.js";

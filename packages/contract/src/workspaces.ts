@@ -2,7 +2,7 @@
 // rules and REST shapes are defined here once: hostd.v1.HostService, /v1/workspaces, the SDK
 // and the CLI all read them.
 import { type Static, Type } from "typebox";
-import { LIMITS, SANDBOX_NAME_PATTERN } from "./limits.js";
+import { LIMITS, SANDBOX_NAME_PATTERN, SNAPSHOT_ID_PATTERN } from "./limits.js";
 import type { SandboxState } from "./sandbox-states.js";
 import { DateTime } from "./schemas/shared.js";
 import { checkIntegerIn, checkSandboxName, checkTemplateName } from "./validators/scalars.js";
@@ -158,3 +158,13 @@ export const CreatedWorkspace = Type.Object({
   clientConfig: WorkspaceClientConfig,
 });
 export type CreatedWorkspace = Static<typeof CreatedWorkspace>;
+
+/**
+ * POST /v1/workspaces/{name}/restore: the workspace runs a new sandbox made from one of your
+ * snapshots (its disk, memory and processes); the one it ran is destroyed.
+ */
+export const RestoreWorkspaceBody = Type.Object(
+  { snapshotId: Type.String({ pattern: SNAPSHOT_ID_PATTERN }) },
+  { additionalProperties: false, examples: [{ snapshotId: "snap-1a2b3c4d" }] },
+);
+export type RestoreWorkspaceBody = Static<typeof RestoreWorkspaceBody>;

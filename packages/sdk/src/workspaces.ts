@@ -80,6 +80,25 @@ export const Workspaces = {
     return c as WorkspaceClientConfig;
   },
 
+  /**
+   * Runs the workspace from one of your snapshots (a new sandbox; the one it ran is destroyed).
+   * Its WireGuard port and keys are new: the answer holds the new client config, once.
+   */
+  async restore(
+    name: string,
+    snapshotId: string,
+    opts: ConnectionOpts = {},
+  ): Promise<CreatedWorkspaceInfo> {
+    const api = new ApiClient(new ConnectionConfig(opts));
+    const w = (await api.json({
+      method: "POST",
+      path: `${path(name)}/restore`,
+      body: { snapshotId },
+      timeoutMs: 0,
+    })) as CreatedWorkspace;
+    return { ...parse(w), clientConfig: w.clientConfig };
+  },
+
   /** Destroys the workspace and its disk; the name is free afterwards. */
   async destroy(name: string, opts: ConnectionOpts = {}): Promise<void> {
     const api = new ApiClient(new ConnectionConfig(opts));

@@ -436,6 +436,12 @@ ERROR_CODES: Dict[str, Dict[str, Any]] = {
         "retryable": False,
         "message": "this workspace's image has no sshd: {detail}",
     },
+    "workspace_sandbox": {
+        "status": 409,
+        "grpc": "failed_precondition",
+        "retryable": False,
+        "message": "sandbox {id} is workspace {name}'s; destroy it with `wrenn ws rm {name}` (DELETE /v1/workspaces/{name}, hostd.v1 DestroyWorkspace), or suspend it with `wrenn ws suspend {name}`",
+    },
     "workspace_sshd_failed": {
         "status": 502,
         "grpc": "unavailable",

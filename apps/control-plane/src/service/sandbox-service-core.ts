@@ -1,8 +1,10 @@
 import { setTimeout as sleep } from "node:timers/promises";
+import { errorMessage } from "@wrenn/contract";
 import type { HostClient } from "../hosts/host-client.js";
 import { trafficTokenOf } from "../secrets/traffic-token.js";
 import type { AuditEvent } from "../store/audit-store.js";
 import { findSandbox, type SandboxRecord, toSandbox } from "../store/sandbox-store.js";
+import { workspaceOfSandbox } from "../store/workspace-store.js";
 import { EndpointCache } from "./endpoint-cache.js";
 import {
   hostUnavailable,
@@ -108,6 +110,17 @@ export class ServiceCore {
       if (Date.now() >= deadline) return row;
       await sleep(100);
     }
+  }
+
+  /**
+   * A workspace's sandbox ends, and its end time moves, only through its workspace: asked
+   * directly (/v1/sandboxes, the E2B API), that is refused with what to run instead. Checked
+   * within the principal's reach, so a sandbox it cannot see stays a 404, not a 409.
+   */
+  async refuseWorkspaceSandbox(principal: Principal, id: string): Promise<void> {
+    const name = await workspaceOfSandbox(this.options.db, id, ownerScope(principal));
+    if (name === undefined) return;
+    throw new ServiceError("workspace_sandbox", errorMessage("workspace_sandbox", { id, name }));
   }
 
   /** Explains why a guarded update matched nothing. */

@@ -28,6 +28,20 @@ export const DEFAULT_DEADLINES: OperationDeadlines = {
   stop: 60,
 };
 
+/** How a destroy or a timeout change is asked for. */
+export interface SandboxChangeOptions {
+  /**
+   * The workspace service (or an admin page) acting on a workspace's sandbox; anyone else is
+   * refused with workspace_sandbox.
+   */
+  ofWorkspace?: boolean;
+  /**
+   * False for the workspace's own keep-alive (each SSH tunnel's open and close): routine upkeep,
+   * not a change anybody asked for, so no audit row.
+   */
+  audit?: boolean;
+}
+
 export interface SandboxServiceOptions {
   db: Database;
   scheduler: Scheduler;

@@ -26,6 +26,7 @@ import { ServiceCore } from "./sandbox-service-core.js";
 import type {
   Actor,
   ListSandboxesQuery,
+  SandboxChangeOptions,
   SandboxEndpoint,
   SandboxPage,
   SandboxServiceOptions,
@@ -61,6 +62,7 @@ export {
   DEFAULT_FAILED_CREATE_VISIBLE_SECONDS,
   type ListSandboxesQuery,
   type OperationDeadlines,
+  type SandboxChangeOptions,
   type SandboxEndpoint,
   type SandboxPage,
   type SandboxServiceOptions,
@@ -150,8 +152,12 @@ export class SandboxService {
 
   // ---------------------------------------------------------------- destroy, pause, resume (sandbox-transitions.ts)
 
-  destroy(principal: Principal, id: string): Promise<{ alreadyStopped: boolean }> {
-    return destroySandbox(this.core, principal, id);
+  destroy(
+    principal: Principal,
+    id: string,
+    options?: SandboxChangeOptions,
+  ): Promise<{ alreadyStopped: boolean }> {
+    return destroySandbox(this.core, principal, id, options);
   }
 
   runDestroy(row: SandboxRecord, actor: Actor): Promise<void> {
@@ -174,8 +180,13 @@ export class SandboxService {
     return resumeSandbox(this.core, principal, id, options);
   }
 
-  setTimeout(principal: Principal, id: string, asked: number): Promise<Sandbox> {
-    return setSandboxTimeout(this.core, principal, id, asked);
+  setTimeout(
+    principal: Principal,
+    id: string,
+    asked: number,
+    options?: SandboxChangeOptions,
+  ): Promise<Sandbox> {
+    return setSandboxTimeout(this.core, principal, id, asked, options);
   }
 
   // ---------------------------------------------------------------- timeout and network (sandbox-settings.ts)

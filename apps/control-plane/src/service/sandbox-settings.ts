@@ -8,6 +8,7 @@ import { fromHostError } from "./host-refusal.js";
 import { SANDBOX_ID_PATTERN } from "./ids.js";
 import { egressOf } from "./sandbox-input.js";
 import { describe, type ServiceCore } from "./sandbox-service-core.js";
+import type { SandboxChangeOptions } from "./sandbox-service-types.js";
 import {
   type EgressRules,
   ownerScope,
@@ -33,15 +34,18 @@ export async function setSandboxTimeout(
   principal: Principal,
   id: string,
   asked: number,
+  options: SandboxChangeOptions = {},
 ): Promise<Sandbox> {
   if (!SANDBOX_ID_PATTERN.test(id)) throw sandboxNotFound(id);
   const seconds = validated(() => checkTimeout(asked));
+  if (!options.ofWorkspace) await core.refuseWorkspaceSandbox(principal, id);
   const row = await updateSandbox(
     core.options.db,
     { id, ownerId: ownerScope(principal), states: TIMEOUT_STATES },
     { endInSeconds: seconds },
   );
   if (!row) throw await core.unmatchedUpdateError(ownerScope(principal), id, "set the timeout of");
+  if (options.audit === false) return toSandbox(row);
   await core.options.audit.record({
     ...core.actorFields({ actor: "api", principal }, row),
     action: "sandbox.timeout",

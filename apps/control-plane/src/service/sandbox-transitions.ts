@@ -13,7 +13,7 @@ import { fromHostError } from "./host-refusal.js";
 import { SANDBOX_ID_PATTERN } from "./ids.js";
 import { enforcePools } from "./quota.js";
 import { describe, type ServiceCore } from "./sandbox-service-core.js";
-import type { Actor } from "./sandbox-service-types.js";
+import type { Actor, SandboxChangeOptions } from "./sandbox-service-types.js";
 import { settleWithHost } from "./sandbox-settlement-hooks.js";
 import {
   IN_FLIGHT_STATES,
@@ -32,13 +32,18 @@ const NOT_STOPPED = SANDBOX_STATES.filter((s) => s !== "stopped");
 
 // ---------------------------------------------------------------- destroy
 
-/** Idempotent: destroying a stopped sandbox reports alreadyStopped instead of failing. */
+/**
+ * Idempotent: destroying a stopped sandbox reports alreadyStopped instead of failing. A
+ * workspace's sandbox is refused unless its workspace (or an admin's page) asks.
+ */
 export async function destroySandbox(
   core: ServiceCore,
   principal: Principal,
   id: string,
+  options: SandboxChangeOptions = {},
 ): Promise<{ alreadyStopped: boolean }> {
   if (!SANDBOX_ID_PATTERN.test(id)) throw sandboxNotFound(id);
+  if (!options.ofWorkspace) await core.refuseWorkspaceSandbox(principal, id);
   const row = await updateSandbox(
     core.options.db,
     { id, ownerId: ownerScope(principal), states: NOT_STOPPED },

@@ -95,3 +95,16 @@ export async function countWorkspacesBySandboxState(
   );
   return new Map(r.rows.map(({ state, n }) => [state, Number(n)]));
 }
+
+/** The name of the workspace this sandbox backs (within the owner, when one is given). */
+export async function workspaceOfSandbox(
+  db: Queryable,
+  sandboxId: string,
+  ownerId: string | undefined,
+): Promise<string | undefined> {
+  const r = await db.query<{ name: string }>(
+    `SELECT name FROM workspaces WHERE sandbox_id = $1 AND ($2::text IS NULL OR owner_id = $2)`,
+    [sandboxId, ownerId ?? null],
+  );
+  return r.rows[0]?.name;
+}

@@ -11,6 +11,7 @@ import {
   TCP_RELAY_UPGRADE,
   WORKSPACE_IDLE_SUSPEND_SECONDS,
 } from "@wrenn/contract";
+import type { AuditLog } from "../service/audit-log.js";
 import { ServiceError } from "../service/errors.js";
 import type { SandboxService } from "../service/sandbox-service.js";
 import type { Principal } from "../service/sandbox-types.js";
@@ -28,6 +29,8 @@ export interface SshTunnelOptions {
   workspaces: WorkspaceService;
   sandboxes: SandboxService;
   sshd: WorkspaceSshd;
+  /** One `workspace.ssh` row per connection made (its keep-alives write none). */
+  audit?: AuditLog;
   tunnelsPerOwner?: number;
   idleSeconds?: number;
   /** How long the agent may take to answer the upgrade (SSH_LIMITS.relayAnswerSeconds). */
@@ -109,6 +112,15 @@ export class SshTunnels {
       };
       keepAlive();
       this.open.add(tunnel);
+      void this.options.audit?.record({
+        actor: "api",
+        ownerId: principal.ownerId,
+        apiKeyId: principal.keyId,
+        action: "workspace.ssh",
+        sandboxId,
+        outcome: "ok",
+        detail: { workspace: String(name) },
+      });
       if ("setTimeout" in stream && typeof stream.setTimeout === "function") {
         (stream as import("node:net").Socket).setTimeout(idleMs, () => tunnel.close());
       }

@@ -134,7 +134,9 @@ export class WorkspaceService {
       clientConfig = await this.openTunnel(linked.name, sandbox);
     } catch (error) {
       // No endpoint (no free port, say), no workspace: nothing is left half made.
-      await this.options.sandboxes.destroy(principal, sandbox.id).catch(() => {});
+      await this.options.sandboxes
+        .destroy(principal, sandbox.id, { ofWorkspace: true })
+        .catch(() => {});
       await deleteWorkspace(this.options.db, row.id);
       throw error;
     }
@@ -151,6 +153,42 @@ export class WorkspaceService {
     const sandbox = await this.sandboxOf(principal, row);
     this.refuseStopped(row, sandbox);
     return this.openTunnel(row.name, sandbox);
+  }
+
+  /**
+   * The workspace runs a new sandbox made from one of the owner's snapshots (its disk, memory
+   * and processes), with the workspace's settings; the sandbox it ran is destroyed, and with it
+   * its WireGuard port: the answer has the new client config, as a create's does. A stopped
+   * workspace can be restored too. The new sandbox is linked before the old one goes, so the
+   * workspace is never without one.
+   */
+  async restore(
+    principal: Principal,
+    name: unknown,
+    snapshotId: string,
+  ): Promise<{ workspace: WorkspaceView; clientConfig: ClientConfigView }> {
+    const row = await this.find(principal, name);
+    const old = row.sandboxId
+      ? await this.options.sandboxes.get(principal, row.sandboxId).catch(() => null)
+      : null;
+    const sandbox = await this.options.sandboxes.create(principal, {
+      template: snapshotId,
+      metadata: { [WORKSPACE_METADATA_KEY]: row.name },
+      timeoutSeconds: WORKSPACE_IDLE_SUSPEND_SECONDS,
+      autoPause: true,
+    });
+    const linked = (await setWorkspaceSandbox(this.options.db, row.id, sandbox.id)) ?? row;
+    if (old) {
+      if (old.hostId) {
+        await this.options.registry
+          .client(old.hostId)
+          .closeWorkspaceTunnel(old.id)
+          .catch(() => {});
+      }
+      await this.options.sandboxes.destroy(principal, old.id, { ofWorkspace: true });
+    }
+    const clientConfig = await this.openTunnel(linked.name, sandbox);
+    return { workspace: await this.view(linked, sandbox), clientConfig };
   }
 
   /** The host makes both key pairs; its client private key passes through, never stored. */
@@ -238,7 +276,10 @@ export class WorkspaceService {
    */
   async keepAlive(principal: Principal, sandboxId: string): Promise<void> {
     await this.options.sandboxes
-      .setTimeout(principal, sandboxId, WORKSPACE_IDLE_SUSPEND_SECONDS)
+      .setTimeout(principal, sandboxId, WORKSPACE_IDLE_SUSPEND_SECONDS, {
+        ofWorkspace: true,
+        audit: false,
+      })
       .catch((error: unknown) => {
         if (error instanceof ServiceError) return;
         throw error;
@@ -264,7 +305,7 @@ export class WorkspaceService {
           .closeWorkspaceTunnel(sandbox.id)
           .catch(() => {});
       }
-      await this.options.sandboxes.destroy(principal, row.sandboxId);
+      await this.options.sandboxes.destroy(principal, row.sandboxId, { ofWorkspace: true });
     }
     await deleteWorkspace(this.options.db, row.id);
   }

@@ -68,37 +68,9 @@ export function registerSnapshots(program: Command): void {
     .option("--sandbox <id>", "only those taken of this sandbox")
     .option("--name <name>", "only those with this name")
     .option("--json", "print a JSON array")
-    .action(async (o: { sandbox?: string; name?: string }, command: Command) => {
-      const ctx = await contextOf(command);
-      const all = [];
-      let cursor: string | undefined;
-      do {
-        const page = await ctx.client().snapshots.list({
-          ...(o.sandbox ? { sandboxId: o.sandbox } : {}),
-          ...(o.name ? { name: o.name } : {}),
-          ...(cursor ? { cursor } : {}),
-        });
-        all.push(...page.snapshots);
-        cursor = page.nextCursor ?? undefined;
-      } while (cursor);
-      if (wantsJson(command)) {
-        printJson(all);
-        return;
-      }
-      process.stdout.write(
-        formatTable(
-          ["ID", "NAME", "SANDBOX", "TEMPLATE", "SIZE", "CREATED"],
-          all.map((s) => [
-            s.id,
-            s.name ?? "",
-            s.sourceSandboxId,
-            s.template,
-            formatBytes(s.sizeBytes),
-            relativeTime(new Date(s.createdAt)),
-          ]),
-        ),
-      );
-    });
+    .action((o: { sandbox?: string; name?: string }, command: Command) =>
+      printSnapshots(command, o),
+    );
   snapshot
     .command("rm")
     .alias("delete")
@@ -111,4 +83,40 @@ export function registerSnapshots(program: Command): void {
         process.stderr.write(`Deleted ${id}\n`);
       }
     });
+}
+
+/** Every snapshot of the filter (all pages), as a table or JSON: `snapshot ls`, `ws snap ls`. */
+export async function printSnapshots(
+  command: Command,
+  o: { sandbox?: string; name?: string },
+): Promise<void> {
+  const ctx = await contextOf(command);
+  const all = [];
+  let cursor: string | undefined;
+  do {
+    const page = await ctx.client().snapshots.list({
+      ...(o.sandbox ? { sandboxId: o.sandbox } : {}),
+      ...(o.name ? { name: o.name } : {}),
+      ...(cursor ? { cursor } : {}),
+    });
+    all.push(...page.snapshots);
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor);
+  if (wantsJson(command)) {
+    printJson(all);
+    return;
+  }
+  process.stdout.write(
+    formatTable(
+      ["ID", "NAME", "SANDBOX", "TEMPLATE", "SIZE", "CREATED"],
+      all.map((s) => [
+        s.id,
+        s.name ?? "",
+        s.sourceSandboxId,
+        s.template,
+        formatBytes(s.sizeBytes),
+        relativeTime(new Date(s.createdAt)),
+      ]),
+    ),
+  );
 }

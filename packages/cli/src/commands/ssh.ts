@@ -15,6 +15,7 @@ import WebSocket from "ws";
 import { contextOf, wantsJson } from "../command-context.js";
 import { resolveConfig } from "../config/cli-config.js";
 import { configFile } from "../config/config-paths.js";
+import { workspaceFileFor } from "../config/workspace-file.js";
 import { CliError, EXIT, usageError } from "../exit-codes.js";
 import { formatTable, printJson } from "../output/table.js";
 import {
@@ -187,8 +188,11 @@ Examples:
   program
     .command("code <name> [path]")
     .description("Open a workspace in VS Code (Remote - SSH), through a block in ~/.ssh/config")
-    .action(async (given: string, target: string | undefined, _o, command: Command) => {
+    .option("-f, --file <path>", "the workspace file (default: ./wrenn-workspace.toml)")
+    .action(async (given: string, target: string | undefined, o: { file?: string }, command) => {
       const name = sshWorkspaceName(given);
+      // The folder: the argument, else the workspace file's editor.path, else the home directory.
+      const editorPath = (await workspaceFileFor(name, o.file))?.editorPath;
       const ctx = await contextOf(command);
       const workspace = await Workspaces.get(name, ctx.sdk());
       const host = `${name}${SSH_HOST_SUFFIX}`;
@@ -217,7 +221,7 @@ Examples:
           `warning: the ssh config block ${uses}, not the one from ${ctx.config.keySource} (ssh run by VS Code sees neither --api-key nor WRENN_API_KEY); to use that key there, set api_key in ${configFile()}\n`,
         );
       }
-      const folder = target ?? `/home/${SSH_USER}`;
+      const folder = target ?? editorPath ?? `/home/${SSH_USER}`;
       const args = ["--remote", `ssh-remote+${host}`, folder];
       process.stderr.write(`wrote Host ${host} in ${file}\n`);
       const code = await run("code", args, process.env).catch((error: NodeJS.ErrnoException) => {

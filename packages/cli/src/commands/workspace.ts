@@ -2,9 +2,13 @@ import { WORKSPACE_DEFAULTS } from "@wrenn/contract";
 import { type WorkspaceInfo, Workspaces } from "@wrenn/sdk";
 import type { Command } from "commander";
 import { contextOf, wantsJson } from "../command-context.js";
+import { workspaceFileFor } from "../config/workspace-file.js";
 import { formatTable, printJson } from "../output/table.js";
 import { style } from "../output/terminal-style.js";
 import { positiveInt } from "./option-parsers.js";
+import { registerWorkspaceHosts } from "./workspace-hosts.js";
+import { registerWorkspaceLiving } from "./workspace-living.js";
+import { registerWorkspaceSnaps } from "./workspace-snaps.js";
 import { registerWorkspaceTunnel, saveTunnelConfig } from "./workspace-tunnel.js";
 
 const HEADERS = ["NAME", "STATE", "VCPU", "MEMORY MiB", "DISK GiB", "IMAGE", "ADDRESS", "CREATED"];
@@ -53,20 +57,23 @@ export function registerWorkspace(program: Command): void {
     .option("--vcpus <n>", "vCPUs", positiveInt("--vcpus"))
     .option("--memory <mib>", "memory in MiB", positiveInt("--memory"))
     .option("--disk <gib>", "disk in GiB", positiveInt("--disk"))
+    .option("-f, --file <path>", "the workspace file (default: ./wrenn-workspace.toml)")
     .option("--json", "print the workspace as JSON")
     .action(
       async (
         name: string,
-        o: { image?: string; vcpus?: number; memory?: number; disk?: number },
+        o: { image?: string; vcpus?: number; memory?: number; disk?: number; file?: string },
         command: Command,
       ) => {
+        // Flags first, then this workspace's file (`wrenn ws init`), then the server's defaults.
+        const declared = await workspaceFileFor(name, o.file);
         const ctx = await contextOf(command);
         const w = await Workspaces.create(name, {
           ...ctx.sdk(),
-          image: o.image,
-          vcpus: o.vcpus,
-          memoryMb: o.memory,
-          diskGb: o.disk,
+          image: o.image ?? declared?.image,
+          vcpus: o.vcpus ?? declared?.vcpus,
+          memoryMb: o.memory ?? declared?.memoryMb,
+          diskGb: o.disk ?? declared?.diskGb,
         });
         // Its private key is given only now: kept as a wg-quick file for `wrenn ws up`.
         const file = await saveTunnelConfig(w.clientConfig);
@@ -126,4 +133,7 @@ export function registerWorkspace(program: Command): void {
     });
 
   registerWorkspaceTunnel(workspace);
+  registerWorkspaceLiving(workspace);
+  registerWorkspaceHosts(workspace);
+  registerWorkspaceSnaps(workspace);
 }

@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { CliError, EXIT } from "../exit-codes.js";
 import { configFile, localApiUrl, localDataDir } from "./config-paths.js";
+import { serversOf } from "./known-servers.js";
 import { runningLocalStack } from "./stack-state-file.js";
 import { readTomlFile, rejectUnknownKeys } from "./toml-file.js";
 
@@ -21,8 +22,8 @@ export interface CliConfig {
 }
 
 /**
- * Flags, then WRENN_API_URL / WRENN_API_KEY, then ~/.config/wrenn/config.toml (api_url,
- * api_key), then the local stack: its address and the admin key it keeps in its data dir,
+ * Flags, then WRENN_API_URL / WRENN_API_KEY, then ~/.config/wrenn/config.toml (its
+ * default_host's [hosts.NAME], else api_url, api_key), then the local stack: its address and the admin key it keeps in its data dir,
  * so that after `wrenn up` every command works with no setup.
  */
 export async function resolveConfig(
@@ -31,11 +32,23 @@ export async function resolveConfig(
 ): Promise<CliConfig> {
   const path = configFile(env);
   const file = (await readTomlFile(path)) ?? {};
-  rejectUnknownKeys(path, file, ["api_url", "api_key"]);
+  rejectUnknownKeys(path, file, ["api_url", "api_key", "hosts", "default_host"]);
   for (const key of ["api_url", "api_key"]) {
     if (file[key] !== undefined && typeof file[key] !== "string") {
       throw new CliError(`${path}: ${key} must be a string`, EXIT.usage);
     }
+  }
+  // The default of the servers `wrenn ws host` keeps: after the flags and the environment.
+  const known = serversOf(path, file);
+  const host = known.servers.find((s) => s.name === known.defaultName);
+  if (host && !flags.apiUrl && !env.WRENN_API_URL) {
+    const source = `${path} [hosts.${host.name}]`;
+    const url = { apiUrl: host.apiUrl, urlSource: source };
+    if (flags.apiKey) return { ...url, apiKey: flags.apiKey, keySource: "--api-key" };
+    if (env.WRENN_API_KEY) return { ...url, apiKey: env.WRENN_API_KEY, keySource: "WRENN_API_KEY" };
+    return host.apiKey
+      ? { ...url, apiKey: host.apiKey, keySource: source }
+      : { ...url, apiKey: undefined, keySource: "none" };
   }
   const stack = await runningLocalStack(env);
   const [apiUrl, urlSource] = flags.apiUrl

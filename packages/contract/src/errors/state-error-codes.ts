@@ -111,6 +111,17 @@ export const STATE_ERROR_CODES = {
     retryable: false,
     message: "this workspace's image has no sshd: {detail}",
   },
+  /**
+   * The sandbox backs a workspace: it ends, and its end time moves, only through the workspace
+   * (a delete, kill or timeout change through /v1/sandboxes or the E2B API is refused).
+   */
+  workspace_sandbox: {
+    status: 409,
+    grpc: "failed_precondition",
+    retryable: false,
+    message:
+      "sandbox {id} is workspace {name}'s; destroy it with `wrenn ws rm {name}` (DELETE /v1/workspaces/{name}, hostd.v1 DestroyWorkspace), or suspend it with `wrenn ws suspend {name}`",
+  },
   /** Writing authorized_keys or starting sshd in the workspace failed (its message says how). */
   workspace_sshd_failed: {
     status: 502,

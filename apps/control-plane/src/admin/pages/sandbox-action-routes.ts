@@ -38,7 +38,8 @@ export const sandboxActionRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext 
       if (action === "pause") await ctx.deps.sandboxes.pause(admin, id);
       else if (action === "resume") await ctx.deps.sandboxes.resume(admin, id);
       else {
-        await ctx.deps.sandboxes.destroy(admin, id);
+        // The operator may end any sandbox, a workspace's too (its workspace then reads stopped).
+        await ctx.deps.sandboxes.destroy(admin, id, { ofWorkspace: true });
         ctx.metrics.forget(id);
       }
       let sandbox: Sandbox | null = null;

@@ -3,6 +3,7 @@ import {
   CreatedWorkspace,
   CreateWorkspaceBody,
   commonErrors,
+  RestoreWorkspaceBody,
   Workspace,
   WorkspaceClientConfig,
   WorkspaceList,
@@ -119,6 +120,29 @@ export const workspaceRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, d
       config: { optionalBody: true },
     },
     async (request) => workspaces.rotate(principalOf(request), request.params.name),
+  );
+
+  app.post(
+    "/workspaces/:name/restore",
+    {
+      schema: {
+        tags,
+        security,
+        summary:
+          "Run the workspace from one of your snapshots (a new sandbox with its disk, memory and processes; the one it ran is destroyed). Its WireGuard port and keys are new: the answer holds the new client config, private key included, once",
+        params: NameParams,
+        body: RestoreWorkspaceBody,
+        response: { 200: CreatedWorkspace, ...commonErrors },
+      },
+    },
+    async (request) => {
+      const restored = await workspaces.restore(
+        principalOf(request),
+        request.params.name,
+        request.body.snapshotId,
+      );
+      return { ...toJson(restored.workspace), clientConfig: restored.clientConfig };
+    },
   );
 
   app.delete(

@@ -1,0 +1,141 @@
+// The "laptop" of the WireGuard tests and bench/workspaces: a network namespace with
+// wireguard-go and the workspace's client config, fenced so its only way to the host is the
+// workspace's UDP port.
+import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { createSocket } from "node:dgram";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { WORKSPACE_TUNNEL } from "@wrenn/contract";
+import type { ClientConfig } from "@wrenn/proto/hostd";
+
+export const run = promisify(execFile);
+/** Workspaces here are small: the host runs other stacks beside this one. */
+export const SMALL = { vcpus: 1, memoryMb: 512, diskGb: 2 };
+export const sh = async (file: string, ...args: string[]) => (await run(file, args)).stdout;
+/** A program fed `lines` on stdin (`ip -batch -`, `nft -f -`: one transaction). */
+export async function pipe(file: string, args: string[], lines: string[]): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const child = execFile(file, args, (error, _out, stderr) =>
+      error
+        ? reject(new Error(`${file} ${args.join(" ")}: ${stderr || error.message}`))
+        : resolve(),
+    );
+    child.stdin?.end(`${lines.join("\n")}\n`);
+  });
+}
+
+/** Two free UDP ports next to each other (no other listener now), for this stack alone. */
+export async function udpRange(): Promise<number> {
+  const free = (port: number) =>
+    new Promise<boolean>((resolve) => {
+      const s = createSocket("udp4");
+      s.once("error", () => resolve(false));
+      s.bind(port, () => s.close(() => resolve(true)));
+    });
+  for (let i = 0; i < 100; i++) {
+    const first = 40000 + 2 * Math.floor(Math.random() * 4000);
+    if ((await free(first)) && (await free(first + 1))) return first;
+  }
+  throw new Error("no two free UDP ports");
+}
+
+/** A TCP connect from inside `netns`: the bytes the server sent, or why there were none. */
+export async function tcpFrom(
+  netns: string,
+  host: string,
+  port: number,
+  ms: number,
+): Promise<string> {
+  const client = `
+const s = require("net").connect({ host: ${JSON.stringify(host)}, port: ${port} });
+let data = "";
+const t = setTimeout(() => { process.stdout.write("timeout"); process.exit(0); }, ${ms});
+s.on("data", (d) => { data += d; });
+s.on("end", () => { clearTimeout(t); process.stdout.write("got:" + data); process.exit(0); });
+s.on("error", (e) => { clearTimeout(t); process.stdout.write("error:" + e.code); process.exit(0); });`;
+  return sh("ip", "netns", "exec", netns, process.execPath, "-e", client);
+}
+
+/** The laptop: its namespace, its veth, wireguard-go with the client config, and its fence. */
+export class Laptop {
+  readonly tag = randomBytes(2).toString("hex");
+  readonly netns = `wgl-${this.tag}`;
+  readonly hostIf = `wglh${this.tag}`;
+  readonly table = `wgtest_${this.tag}`;
+  readonly subnet = 100 + Math.floor(Math.random() * 150);
+  readonly hostSide = `198.18.${this.subnet}.1`;
+  readonly inner = `198.18.${this.subnet}.2`;
+
+  async start(port: number): Promise<void> {
+    await this.remove();
+    await pipe(
+      "ip",
+      ["-batch", "-"],
+      [
+        `netns add ${this.netns}`,
+        `link add ${this.hostIf} type veth peer name eth0 netns ${this.netns}`,
+        `addr add ${this.hostSide}/30 dev ${this.hostIf}`,
+        `link set ${this.hostIf} up`,
+      ],
+    );
+    await pipe(
+      "ip",
+      ["-n", this.netns, "-batch", "-"],
+      [`addr add ${this.inner}/30 dev eth0`, "link set eth0 up", "link set lo up"],
+    );
+    await this.fence(port);
+    // wireguard-go started in the namespace: its tun and its UDP socket are the laptop's.
+    await sh("ip", "netns", "exec", this.netns, "wireguard-go", "wg0");
+    await sh("ip", "-n", this.netns, "addr", "add", WORKSPACE_TUNNEL.clientCidr, "dev", "wg0");
+    await sh("ip", "-n", this.netns, "link", "set", "wg0", "up");
+  }
+
+  /** Only the workspace's UDP port of the host is open to the laptop (and nothing is routed). */
+  async fence(port: number): Promise<void> {
+    const t = `inet ${this.table}`;
+    const script = [
+      `add table ${t}`,
+      `delete table ${t}`,
+      `add table ${t}`,
+      `add chain ${t} input { type filter hook input priority -10; policy accept; }`,
+      `add rule ${t} input iifname "${this.hostIf}" udp dport ${port} accept`,
+      `add rule ${t} input iifname "${this.hostIf}" drop`,
+      `add chain ${t} forward { type filter hook forward priority -10; policy accept; }`,
+      `add rule ${t} forward iifname "${this.hostIf}" drop`,
+    ];
+    await pipe("nft", ["-f", "-"], script);
+  }
+
+  /** The client config, as `wg` takes it, with the endpoint on this laptop's link. */
+  async configure(c: ClientConfig, privateKey = c.privateKey): Promise<void> {
+    const wg = (...args: string[]) => sh("ip", "netns", "exec", this.netns, "wg", ...args);
+    const port = c.endpoint.split(":").at(-1);
+    const dir = await mkdtemp(join(tmpdir(), "wgl-"));
+    try {
+      // `wg` reads keys from files only (never from argv, which every user can read).
+      await writeFile(join(dir, "key"), `${privateKey}\n`, { mode: 0o600 });
+      await wg("set", "wg0", "private-key", join(dir, "key"));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    // A new key pair on the other side: the old peer goes, whatever it was.
+    for (const peer of (await wg("show", "wg0", "peers")).split("\n").filter(Boolean)) {
+      await wg("set", "wg0", "peer", peer, "remove");
+    }
+    // The stack's agent advertises loopback; from the laptop the host is its veth's address.
+    // Everything the laptop routes into the tunnel goes: what the host lets through is tested.
+    const peer = ["peer", c.peerPublicKey, "endpoint", `${this.hostSide}:${port}`];
+    await wg("set", "wg0", ...peer, "allowed-ips", "0.0.0.0/0");
+  }
+
+  async remove(): Promise<void> {
+    // Deleting the tun ends the laptop's wireguard-go; deleting the namespace removes the rest.
+    await run("ip", ["-n", this.netns, "link", "del", "wg0"]).catch(() => {});
+    await run("ip", ["link", "del", this.hostIf]).catch(() => {});
+    await run("ip", ["netns", "del", this.netns]).catch(() => {});
+    await run("nft", ["delete", "table", "inet", this.table]).catch(() => {});
+  }
+}
