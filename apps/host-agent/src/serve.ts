@@ -228,7 +228,7 @@ export async function serve(config: AgentConfig): Promise<void> {
   const snapshotStore = new SnapshotStore(path.join(config.dataDir, "snapshots"));
   await snapshotStore.removePartial();
   const snapshots = new SandboxSnapshotter(manager, snapshotStore, runtime);
-  const artifactStore = openArtifactStore(artifactStoreSettings(process.env, config.dataDir));
+  const artifactStore = await openArtifactStore(artifactStoreSettings(process.env, config.dataDir));
   const hibernator = new SandboxHibernator(
     manager,
     artifactStore,

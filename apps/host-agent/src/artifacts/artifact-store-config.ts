@@ -1,7 +1,7 @@
 import path from "node:path";
 import type { ArtifactStore } from "./artifact-store.js";
 import { LocalArtifactStore } from "./local-artifact-store.js";
-import { S3ArtifactStore, type S3StoreConfig } from "./s3-artifact-store.js";
+import type { S3StoreConfig } from "./s3-artifact-store.js";
 
 export type ArtifactStoreSettings =
   | { kind: "local"; dir: string }
@@ -68,8 +68,11 @@ export function artifactStoreSettings(
   };
 }
 
-export function openArtifactStore(settings: ArtifactStoreSettings): ArtifactStore {
+export async function openArtifactStore(settings: ArtifactStoreSettings): Promise<ArtifactStore> {
   if (settings.kind === "local") return new LocalArtifactStore(settings.dir);
   const { kind: _kind, ...s3 } = settings;
+  // The AWS SDK is hundreds of modules: an agent that keeps artifacts in a directory (the
+  // default) does not pay for loading it at every start.
+  const { S3ArtifactStore } = await import("./s3-artifact-store.js");
   return new S3ArtifactStore(s3);
 }
