@@ -7,14 +7,11 @@
  */
 import { readdirSync, rmSync, statSync } from "node:fs";
 import os from "node:os";
-import { createClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
 import { PauseMode } from "@wrenn/proto/hostagent";
-import { Process } from "@wrenn/proto/process";
 import { AgentProcess } from "../tests/harness/agent-process.js";
 import { templatesDir } from "../tests/harness/paths.js";
 import { execInSandbox } from "../tests/harness/sandbox-exec.js";
-import { RawRunsc, withRawScratch } from "./support/raw-runsc.js";
+import { RawRunsc, runInRaw, withRawScratch } from "./support/raw-runsc.js";
 import { summary, table, writeResults } from "./support/stats.js";
 
 const CYCLES = Number(process.env.CYCLES ?? 8);
@@ -35,16 +32,7 @@ async function floor(hold: boolean) {
   r.prepare();
   await r.run();
   if (hold) {
-    const proc = createClient(
-      Process,
-      createConnectTransport({ baseUrl: `http://${r.ip}:49983`, httpVersion: "1.1" }),
-    );
-    for await (const _ of proc.start({
-      process: { cmd: "/bin/bash", args: ["-c", HOLD_200M] },
-      stdin: false,
-    })) {
-      // Drain until the command ends.
-    }
+    await runInRaw(r.ip, HOLD_200M);
   }
   const pause: number[] = [];
   const resume: number[] = [];

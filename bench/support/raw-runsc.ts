@@ -2,7 +2,10 @@ import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, openSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import os from "node:os";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
 import { probeRunsc } from "@wrenn/host-agent";
+import { Process } from "@wrenn/proto/process";
 
 /**
  * The floor for sandbox start: a bare `runsc run` / `runsc restore` of the same template root
@@ -295,4 +298,18 @@ function post(ip: string, path: string): Promise<void> {
     req.on("error", reject);
     req.end();
   });
+}
+
+/** Runs a bash command through the bare sandbox's envd and waits for it to end. */
+export async function runInRaw(ip: string, command: string): Promise<void> {
+  const proc = createClient(
+    Process,
+    createConnectTransport({ baseUrl: `http://${ip}:49983`, httpVersion: "1.1" }),
+  );
+  for await (const _ of proc.start({
+    process: { cmd: "/bin/bash", args: ["-c", command] },
+    stdin: false,
+  })) {
+    // Drain until the command ends.
+  }
 }

@@ -216,6 +216,10 @@ var ErrorCodes = map[string]ErrorCodeSpec{
 
 	"no_host_available": {Status: 503, Retryable: true, Message: "no ready host can take the sandbox"},
 
+	"store_unavailable": {Status: 503, Retryable: true, Message: "the artifact store did not take or give the sandbox; it is unchanged, try again"},
+
+	"cpu_features_mismatch": {Status: 409, Retryable: false, Message: "this host's CPU lacks features the sandbox was checkpointed with"},
+
 	"host_unavailable": {Status: 503, Retryable: true, Message: "the host agent did not answer"},
 
 	"host_error": {Status: 502, Retryable: true, Message: "the host agent failed"},

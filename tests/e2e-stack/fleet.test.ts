@@ -1,6 +1,8 @@
 // Two real host agents (each with its own slot: pool, prefix, nft table, data dir) join one
 // control plane with registration tokens; placement spreads creates over them, a killed agent
-// becomes unreachable with its sandboxes missing, and coming back reconciles them.
+// becomes unreachable with its sandboxes missing, and coming back reconciles them. Both share
+// one S3 protocol server (s3rver on loopback, behind a relay that can cut transfers) as their
+// artifact store: a sandbox hibernated on one host resumes on the other.
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -8,6 +10,7 @@ import { type ControlPlane, startControlPlane } from "@wrenn/control-plane";
 import { TEST_ADMIN_KEY } from "@wrenn/control-plane/testing";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { FaultRelay, TestS3 } from "../../apps/host-agent/src/artifacts/store-test-kit.js";
 import { isolatedEnv, wrenn } from "../cli/wrenn-cli.js";
 import { AgentProcess, freePort } from "../harness/agent-process.js";
 import { waitFor } from "../harness/wait.js";
@@ -25,6 +28,8 @@ describe("a fleet of two registered agents", () => {
   let dataDir: string;
   const agents: AgentProcess[] = [];
   const hostOf = new Map<AgentProcess, string>();
+  let s3: TestS3 | undefined;
+  let relay: FaultRelay | undefined;
 
   async function call(method: string, path: string, body?: unknown) {
     const response = await fetch(`${cp.url}${path}`, {
@@ -56,6 +61,7 @@ describe("a fleet of two registered agents", () => {
         WRENN_CONTROL_PLANE_URL: cp.url,
         WRENN_REGISTRATION_TOKEN: token,
         WRENN_HEARTBEAT_INTERVAL_MS: "500",
+        ...(s3 && relay ? s3.env(relay.port) : {}),
       },
     });
     agents.push(agent);
@@ -66,6 +72,8 @@ describe("a fleet of two registered agents", () => {
 
   beforeAll(async () => {
     dataDir = await mkdtemp(join(tmpdir(), "wrenn-e2e-fleet-"));
+    s3 = await TestS3.start();
+    relay = await FaultRelay.start(s3.port);
     cp = await startControlPlane(
       {
         host: "127.0.0.1",
@@ -109,6 +117,8 @@ describe("a fleet of two registered agents", () => {
     } finally {
       for (const agent of agents) await agent.dispose();
       await cp?.close();
+      await relay?.close();
+      await s3?.close();
       if (dataDir) await rm(dataDir, { recursive: true, force: true });
     }
   }, 300_000);
@@ -218,5 +228,71 @@ describe("a fleet of two registered agents", () => {
     const exec = await call("POST", `/v1/sandboxes/${onA[0]}/exec`, { command: "echo back" });
     expect(exec.status, exec.text).toBe(200);
     expect(exec.body.stdout).toBe("back\n");
+  }, 600_000);
+
+  test("hibernate on one host, resume on the other: files and a running process intact; a store cut mid-upload leaves it paused, and a retry works", async () => {
+    const created = await call("POST", "/v1/sandboxes", { timeoutSeconds: 3600 });
+    expect(created.status, created.text).toBe(201);
+    const id = created.body.id as string;
+    const from = (await sandboxHost(id)).hostId;
+    const to = [...hostOf.values()].find((h) => h !== from)!;
+    const run = async (command: string) => {
+      const r = await call("POST", `/v1/sandboxes/${id}/exec`, { command });
+      expect(r.status, r.text).toBe(200);
+      return (r.body.stdout as string).trim();
+    };
+    await run("echo kept across hosts > /home/user/note.txt");
+    await run(
+      "setsid sh -c 'i=0; while true; do i=$((i+1)); echo $i > /home/user/counter; sleep 0.2; done' </dev/null >/dev/null 2>&1 &",
+    );
+    await waitFor(async () => Number(await run("cat /home/user/counter")) > 5, 60_000, "counting");
+    const paused = await call("POST", `/v1/sandboxes/${id}/pause`, {});
+    expect(paused.status, paused.text).toBe(200);
+    expect((await sandboxHost(id)).state).toBe("paused");
+
+    // Only paused sandboxes hibernate; a running one is refused with nothing changed.
+    const other = await call("POST", "/v1/sandboxes", { timeoutSeconds: 600 });
+    expect(other.status, other.text).toBe(201);
+    const refused = await call("POST", `/v1/sandboxes/${other.body.id}/hibernate`, {});
+    expect(refused.status, refused.text).toBe(409);
+    expect(refused.body.error.code).toBe("invalid_state");
+    expect((await sandboxHost(other.body.id)).state).toBe("running");
+
+    // The store cuts every transfer after 1 MiB: the upload fails, the sandbox stays paused
+    // on its host, and nothing under its name reads as complete.
+    relay!.mode = { kind: "cut-after", bytes: 1024 * 1024 };
+    const cut = await call("POST", `/v1/sandboxes/${id}/hibernate`, {});
+    relay!.mode = { kind: "pass" };
+    expect(cut.status, cut.text).toBe(503);
+    expect(cut.body.error.code).toBe("store_unavailable");
+    expect(await sandboxHost(id)).toMatchObject({ state: "paused", hostId: from });
+
+    const hibernated = await call("POST", `/v1/sandboxes/${id}/hibernate`, {});
+    expect(hibernated.status, hibernated.text).toBe(200);
+    expect(hibernated.body.state).toBe("hibernated");
+    // Its host no longer holds it, and reconciliation leaves it hibernated (not lost).
+    const cliEnv = await isolatedEnv({ WRENN_API_URL: cp.url, WRENN_API_KEY: TEST_ADMIN_KEY });
+    const info = await wrenn(["sandbox", "info", id, "--json"], { env: cliEnv });
+    expect(info.code, info.stderr).toBe(0);
+    expect(JSON.parse(info.stdout).state).toBe("hibernated");
+
+    // The host it left takes no new placements: the resume goes to the other one.
+    expect((await call("POST", `/v1/hosts/${from}/drain`, {})).status).toBe(200);
+    try {
+      const resumed = await call("POST", `/v1/sandboxes/${id}/resume`, {});
+      expect(resumed.status, resumed.text).toBe(200);
+    } finally {
+      await call("POST", `/v1/hosts/${from}/undrain`, {});
+    }
+    expect(await sandboxHost(id)).toMatchObject({ state: "running", hostId: to });
+    expect(await run("cat /home/user/note.txt")).toBe("kept across hosts");
+    // The same process, still counting from where it was (a new one would start again at 1).
+    const after = Number(await run("cat /home/user/counter"));
+    expect(after).toBeGreaterThan(5);
+    await waitFor(
+      async () => Number(await run("cat /home/user/counter")) > after,
+      60_000,
+      "the counter moving on the new host",
+    );
   }, 600_000);
 });

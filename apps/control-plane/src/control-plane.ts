@@ -228,7 +228,13 @@ export async function startControlPlane(
       logger: logger.child({ component: "hosts" }),
       lifetimes: config.hostTokenLifetimes,
     });
-    const lifecycle = new LifecycleManager({ db, sandboxes, logger, deadlines });
+    const lifecycle = new LifecycleManager({
+      db,
+      sandboxes,
+      logger,
+      deadlines,
+      ...(config.autoHibernateSeconds ? { autoHibernateSeconds: config.autoHibernateSeconds } : {}),
+    });
     const gateway = new EnvdGateway(sandboxes);
     const exec = new ExecService(gateway, audit, logger.child({ component: "exec" }));
     const files = new FileService(gateway, audit);

@@ -8,6 +8,7 @@ import { Forwarder } from "./api/forwarder.js";
 import { hostAgentRoutes } from "./api/host-agent-service.js";
 import { hostReport } from "./api/host-report.js";
 import { startListener } from "./api/listener.js";
+import { artifactStoreSettings, openArtifactStore } from "./artifacts/artifact-store-config.js";
 import type { AgentConfig } from "./config/agent-config.js";
 import { AgentMetrics } from "./metrics/agent-metrics.js";
 import { EgressProxy } from "./network/egress/egress-proxy.js";
@@ -21,6 +22,8 @@ import { assembleEnvdRuntime, runtimeLoaderName } from "./runtime/gvisor/envd-ru
 import { RecordStore } from "./sandboxes/record-store.js";
 import { SandboxManager } from "./sandboxes/sandbox-manager.js";
 import { TemplateSnapshots } from "./sandboxes/template-snapshots.js";
+import { hostCpuFeatures } from "./snapshots/cpu-features.js";
+import { SandboxHibernator } from "./snapshots/sandbox-hibernator.js";
 import { SandboxSnapshotter } from "./snapshots/sandbox-snapshotter.js";
 import { SnapshotStore } from "./snapshots/snapshot-store.js";
 import { TemplateBuilder } from "./templates/builder.js";
@@ -225,6 +228,16 @@ export async function serve(config: AgentConfig): Promise<void> {
   const snapshotStore = new SnapshotStore(path.join(config.dataDir, "snapshots"));
   await snapshotStore.removePartial();
   const snapshots = new SandboxSnapshotter(manager, snapshotStore, runtime);
+  const artifactStore = await openArtifactStore(artifactStoreSettings(process.env, config.dataDir));
+  const hibernator = new SandboxHibernator(
+    manager,
+    artifactStore,
+    runtime,
+    await hostCpuFeatures(),
+    path.join(config.dataDir, "hibernation"),
+    log.child({ component: "hibernation" }),
+  );
+  log.info({ store: artifactStore.description }, "artifact store");
   // Cheap (no runsc call while a sandbox lives): a death shows within a second.
   manager.watch(500);
   // Without our table sandboxes are not isolated: notice a flushed ruleset or a firewall
@@ -274,6 +287,7 @@ export async function serve(config: AgentConfig): Promise<void> {
     routes: hostAgentRoutes({
       manager,
       snapshots,
+      hibernator,
       templates,
       builder,
       imageBuilder,

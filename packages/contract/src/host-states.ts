@@ -52,4 +52,4 @@ export const HOST_HEARTBEAT = {
  * are until hibernation to object storage exists.
  */
 export const HOST_DRAIN_NOTE =
-  "the host takes no new sandboxes; those it holds keep running, and paused ones stay on it and resume there (moving them to another host needs object storage, which is not built yet)";
+  "the host takes no new sandboxes; those it holds keep running, and paused ones are hibernated to the artifact store in the background (a resume then brings each to another host)";

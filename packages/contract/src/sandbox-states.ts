@@ -30,7 +30,8 @@ export const SANDBOX_TRANSITIONS: Readonly<Record<SandboxState, readonly Sandbox
   running: ["pausing", "paused", "stopping", "stopped", "error", "missing"],
   pausing: ["paused", "running", "stopping", "stopped", "error", "missing"],
   paused: ["resuming", "hibernated", "running", "stopping", "stopped", "error", "missing"],
-  resuming: ["running", "paused", "stopping", "stopped", "error", "missing"],
+  // A resume of a hibernated sandbox that no host could take leaves it hibernated.
+  resuming: ["running", "paused", "hibernated", "stopping", "stopped", "error", "missing"],
   hibernated: ["resuming", "running", "paused", "stopping", "stopped", "error", "missing"],
   stopping: ["stopped", "error"],
   stopped: [],

@@ -266,6 +266,14 @@ export class Sandbox {
   }
 
   /** Pauses a running sandbox (its memory and disk kept). False when it was not running. */
+  /**
+   * Moves a paused sandbox to the artifact store (state `hibernated`); `connect` resumes it on
+   * whichever host can take it, files and processes intact. Throws when it is not paused.
+   */
+  static async hibernate(sandboxId: string, opts: SandboxApiOpts = {}): Promise<void> {
+    return hibernate(new ApiClient(new ConnectionConfig(opts)), sandboxId);
+  }
+
   static async pause(sandboxId: string, opts: SandboxApiOpts = {}): Promise<boolean> {
     return pause(new ApiClient(new ConnectionConfig(opts)), sandboxId);
   }
@@ -433,6 +441,16 @@ async function kill(api: ApiClient, id: string): Promise<boolean> {
     if (error instanceof NotFoundError) return false;
     throw error;
   }
+}
+
+async function hibernate(api: ApiClient, id: string): Promise<void> {
+  await api.json({
+    method: "POST",
+    path: `${sandboxPath(id)}/hibernate`,
+    body: {},
+    // The checkpoint and disk travel to the artifact store: allow minutes.
+    timeoutMs: Math.max(api.config.requestTimeoutMs, 900_000),
+  });
 }
 
 async function pause(api: ApiClient, id: string): Promise<boolean> {

@@ -556,6 +556,18 @@ ERROR_CODES: Dict[str, Dict[str, Any]] = {
         "retryable": True,
         "message": "no ready host can take the sandbox",
     },
+    "store_unavailable": {
+        "status": 503,
+        "grpc": "unavailable",
+        "retryable": True,
+        "message": "the artifact store did not take or give the sandbox; it is unchanged, try again",
+    },
+    "cpu_features_mismatch": {
+        "status": 409,
+        "grpc": "failed_precondition",
+        "retryable": False,
+        "message": "this host's CPU lacks features the sandbox was checkpointed with",
+    },
     "host_unavailable": {
         "status": 503,
         "grpc": "unavailable",

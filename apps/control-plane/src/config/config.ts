@@ -53,6 +53,8 @@ export interface ControlPlaneConfig {
   schedulerSampleK?: number;
   /** Seconds a registered host may go without a heartbeat (WRENN_HOST_SILENCE_S, 90). */
   hostSilenceSeconds?: number;
+  /** Paused this long, a sandbox is hibernated (WRENN_AUTO_HIBERNATE_S; 0, the default: never). */
+  autoHibernateSeconds?: number;
   /** Lifetimes of host tokens; tests shorten them. */
   hostTokenLifetimes?: Partial<HostTokenLifetimes>;
   /** Seconds a template build may run before it is stopped (WRENN_TEMPLATE_BUILD_TIMEOUT_S). */
@@ -169,6 +171,10 @@ export function loadConfig(
     schedulerPolicy: schedulerPolicy(env.WRENN_SCHEDULER),
     schedulerSampleK: positiveInt("WRENN_SCHEDULER_K", env.WRENN_SCHEDULER_K, 2),
     hostSilenceSeconds: positiveInt("WRENN_HOST_SILENCE_S", env.WRENN_HOST_SILENCE_S, 90),
+    autoHibernateSeconds:
+      env.WRENN_AUTO_HIBERNATE_S === "0"
+        ? 0
+        : positiveInt("WRENN_AUTO_HIBERNATE_S", env.WRENN_AUTO_HIBERNATE_S, 0),
     templateBuildTimeoutSeconds: positiveInt(
       "WRENN_TEMPLATE_BUILD_TIMEOUT_S",
       env.WRENN_TEMPLATE_BUILD_TIMEOUT_S,

@@ -200,6 +200,18 @@ export function createConnectHostClient(options: ConnectHostClientOptions): Host
       call(async () =>
         toAgentSandbox((await client.resumeSandbox({ sandboxId }, { timeoutMs: 300_000 })).sandbox),
       ),
+    // Both move a whole sandbox (checkpoint and disk) through the store: minutes, not seconds.
+    hibernateSandbox: (sandboxId) =>
+      call(async () => {
+        const r = await client.hibernateSandbox({ sandboxId }, { timeoutMs: 900_000 });
+        return { storedBytes: Number(r.storedBytes) };
+      }),
+    restoreHibernatedSandbox: (sandboxId) =>
+      call(async () =>
+        toAgentSandbox(
+          (await client.restoreHibernatedSandbox({ sandboxId }, { timeoutMs: 900_000 })).sandbox,
+        ),
+      ),
     updateSandboxNetwork: (sandboxId, network) =>
       call(async () =>
         toAgentSandbox(

@@ -144,6 +144,13 @@ export interface HostClient {
   listSandboxes(): Promise<AgentSandbox[]>;
   pauseSandbox(sandboxId: string): Promise<AgentSandbox>;
   resumeSandbox(sandboxId: string): Promise<AgentSandbox>;
+  /**
+   * Moves a paused sandbox to the artifact store and off the host (docs/hosts.md,
+   * "Hibernation"); returns the bytes stored. The store failing leaves it paused there.
+   */
+  hibernateSandbox(sandboxId: string): Promise<{ storedBytes: number }>;
+  /** Brings a hibernated sandbox from the artifact store onto this host, running. */
+  restoreHibernatedSandbox(sandboxId: string): Promise<AgentSandbox>;
   /** Replaces the whole egress policy of a live sandbox (E2B's PUT /sandboxes/{id}/network). */
   updateSandboxNetwork(sandboxId: string, network: EgressPolicy): Promise<AgentSandbox>;
   sandboxStats(sandboxId: string): Promise<AgentSandboxStats>;

@@ -2,6 +2,7 @@ import type { Logger } from "pino";
 import type { Queryable } from "../db/database.js";
 import type { OperationDeadlines, SandboxService } from "../service/sandbox-service.js";
 import { IN_FLIGHT_STATES } from "../service/sandbox-types.js";
+import { claimIdlePaused } from "../store/hibernation-store.js";
 import { claimExpired, claimStuck } from "../store/sandbox-store.js";
 
 export interface LifecycleOptions {
@@ -13,11 +14,17 @@ export interface LifecycleOptions {
   batchSize?: number;
   /** How long a stuck row is leased to the control plane settling it. */
   stuckLeaseSeconds?: number;
+  /**
+   * Paused this long, a sandbox is hibernated to the artifact store (WRENN_AUTO_HIBERNATE_S;
+   * unset or 0: never).
+   */
+  autoHibernateSeconds?: number;
 }
 
 export interface TickReport {
   expired: string[];
   settled: string[];
+  hibernated: string[];
 }
 
 /**
@@ -60,13 +67,42 @@ export class LifecycleManager {
         }),
       ),
     );
-    if (expired.length > 0 || stuck.length > 0) {
+    const hibernated = await this.autoHibernate(batch);
+    if (expired.length > 0 || stuck.length > 0 || hibernated.length > 0) {
       this.options.logger.info(
-        { expired: expired.map((r) => r.id), stuck: stuck.map((r) => r.id) },
+        { expired: expired.map((r) => r.id), stuck: stuck.map((r) => r.id), hibernated },
         "lifecycle pass",
       );
     }
-    return { expired: expired.map((r) => r.id), settled: stuck.map((r) => r.id) };
+    return { expired: expired.map((r) => r.id), settled: stuck.map((r) => r.id), hibernated };
+  }
+
+  /**
+   * Hibernates sandboxes paused past the setting, and the paused sandboxes of drained hosts
+   * (so a drain moves them off); one that fails is tried again later.
+   */
+  private async autoHibernate(batch: number): Promise<string[]> {
+    // The lease outlasts a hibernation's own deadline, so two passes never race on one row.
+    const idlePaused = await claimIdlePaused(
+      this.options.db,
+      batch,
+      this.options.autoHibernateSeconds || null,
+      900,
+    );
+    const done: string[] = [];
+    await Promise.all(
+      idlePaused.map((row) =>
+        this.options.sandboxes.runHibernate(row, { actor: "lifecycle" }).then(
+          () => done.push(row.id),
+          (error) =>
+            this.options.logger.warn(
+              { err: error, sandboxId: row.id },
+              "auto-hibernate failed; the sandbox stays paused and is tried again later",
+            ),
+        ),
+      ),
+    );
+    return done;
   }
 
   start(intervalMs: number): void {

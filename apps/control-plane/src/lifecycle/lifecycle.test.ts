@@ -1,3 +1,4 @@
+import { Code } from "@connectrpc/connect";
 import { SandboxState } from "@wrenn/proto/hostagent";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -227,5 +228,51 @@ describe("several control planes on one PostgreSQL", () => {
       await second.close();
       await stack.close();
     }
+  });
+});
+
+describe.each(DATABASE_KINDS)("auto-hibernate on %s", (kind) => {
+  let stack: TestStack;
+  let user: UserKey;
+
+  beforeAll(async () => {
+    stack = await startTestStack(await freshDatabase(kind), {
+      config: { autoHibernateSeconds: 600 },
+    });
+    user = await createKey(stack, { createRatePerMinute: 1000 });
+  });
+  afterAll(() => stack?.close());
+
+  test("a sandbox paused past the setting is hibernated, one paused recently is not; a failure leaves it paused and leased, and resume brings it back", async () => {
+    const idle = await createSandbox(stack, user.key);
+    const recent = await createSandbox(stack, user.key);
+    for (const s of [idle, recent]) {
+      const r = await stack.call("POST", `/v1/sandboxes/${s.id}/pause`, { key: user.key });
+      expect(r.status, r.text).toBe(200);
+    }
+    await stack.cp.db.query(
+      "UPDATE sandboxes SET state_changed_at = now() - interval '601 seconds' WHERE id = $1",
+      [idle.id],
+    );
+
+    // The host's store is down: the sandbox stays paused, leased so the next pass skips it.
+    stack.agent.failNext("hibernateSandbox", Code.Unavailable, 1, "store down");
+    expect((await stack.cp.lifecycle.tick()).hibernated).toEqual([]);
+    expect(await sandboxState(stack.cp.db, idle.id)).toBe("paused");
+    expect((await stack.cp.lifecycle.tick()).hibernated).toEqual([]);
+
+    // The lease over: tried again, and this time it goes.
+    await stack.cp.db.query("UPDATE sandboxes SET op_deadline = now() WHERE id = $1", [idle.id]);
+    expect((await stack.cp.lifecycle.tick()).hibernated).toEqual([idle.id]);
+    expect(await sandboxState(stack.cp.db, idle.id)).toBe("hibernated");
+    expect(await sandboxState(stack.cp.db, recent.id)).toBe("paused");
+    expect(stack.agent.sandboxes.has(idle.id)).toBe(false);
+
+    const resumed = await stack.call("POST", `/v1/sandboxes/${idle.id}/resume`, {
+      key: user.key,
+    });
+    expect(resumed.status, resumed.text).toBe(200);
+    expect(await sandboxState(stack.cp.db, idle.id)).toBe("running");
+    expect(stack.agent.sandboxes.get(idle.id)?.state).toBe(SandboxState.RUNNING);
   });
 });

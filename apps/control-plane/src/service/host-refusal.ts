@@ -18,6 +18,11 @@ export function fromHostError(error: HostError, operation: string): ServiceError
   const refused = refusalCode(error);
   if (refused)
     return new ServiceError(refused, `the host refused to ${operation}: ${error.message}`);
+  // The host answered; the artifact store behind it did not: say which, so nobody restarts
+  // the agent for the store's fault.
+  if (error.code === "store_unavailable") {
+    return new ServiceError("store_unavailable", `could not ${operation}: ${error.message}`);
+  }
   switch (error.kind) {
     case "unavailable":
       return hostUnavailable(`the host agent did not answer (${operation}): ${error.message}`);

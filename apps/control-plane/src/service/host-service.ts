@@ -71,7 +71,7 @@ export class HostService {
 
   /**
    * Drained (or not): the scheduler places nothing new there; what it holds keeps running, and
-   * paused sandboxes stay on it (they resume there). Idempotent.
+   * the lifecycle pass hibernates its paused sandboxes (lifecycle-manager.ts). Idempotent.
    */
   async setDrained(
     principal: Principal,

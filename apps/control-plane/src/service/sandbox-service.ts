@@ -7,6 +7,7 @@ import type {
 import { inFlightOnHost } from "../store/host-sandboxes-store.js";
 import type { SandboxRecord } from "../store/sandbox-store.js";
 import { createSandbox } from "./sandbox-create.js";
+import { hibernateSandbox, runHibernate } from "./sandbox-hibernation.js";
 import type { CreateSandboxInput } from "./sandbox-input.js";
 import {
   countsByState,
@@ -170,6 +171,16 @@ export class SandboxService {
 
   runPause(row: SandboxRecord, actor: Actor): Promise<Sandbox> {
     return runPause(this.core, row, actor);
+  }
+
+  /** paused → hibernated (sandbox-hibernation.ts). */
+  hibernate(principal: Principal, id: string): Promise<Sandbox> {
+    return hibernateSandbox(this.core, principal, id);
+  }
+
+  /** The auto-hibernate pass's: a paused row it claimed. */
+  runHibernate(row: SandboxRecord, actor: Actor): Promise<Sandbox> {
+    return runHibernate(this.core, row, actor);
   }
 
   resume(

@@ -26,6 +26,8 @@ test.each<[SandboxState, AgentSandboxState | null, ReturnType<typeof settle>]>([
   ["missing", "paused", { to: "paused" }],
   ["missing", null, LOST],
   ["paused", "paused", {}],
+  // Hibernated: in the artifact store, not on a host; its old host not having it is expected.
+  ["hibernated", null, {}],
   ["paused", "running", { to: "running" }],
   ["pausing", "paused", { to: "paused" }],
   ["pausing", "running", { to: "running" }],

@@ -23,6 +23,8 @@ export function settle(db: SandboxState, agent: AgentSandbox | null): Settlement
   if (db === "stopped" || db === "pending") return {};
   if (agent === null) {
     if (db === "stopping") return { to: "stopped" };
+    // It lives in the artifact store, not on a host: a host without it is as expected.
+    if (db === "hibernated") return {};
     if (db === "error") return {};
     return { to: "error", error: LOST, errorReason: "lost" };
   }

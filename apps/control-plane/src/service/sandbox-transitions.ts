@@ -12,6 +12,7 @@ import { ServiceError, sandboxNotFound, validated } from "./errors.js";
 import { fromHostError } from "./host-refusal.js";
 import { SANDBOX_ID_PATTERN } from "./ids.js";
 import { enforcePools } from "./quota.js";
+import { runRestoreHibernated } from "./sandbox-hibernation.js";
 import { describe, type ServiceCore } from "./sandbox-service-core.js";
 import type { Actor, SandboxChangeOptions } from "./sandbox-service-types.js";
 import { settleWithHost } from "./sandbox-settlement-hooks.js";
@@ -100,15 +101,18 @@ export async function runDestroy(
 }
 
 /**
- * Runs a pause or resume on the sandbox's host. A failure is audited, the row is settled with
- * what the host then reports, and the error is raised as the service's code.
+ * Runs an operation on a host and audits it. On the sandbox's own host (the default) a failure
+ * also settles the row with what the host then reports; `elsewhere` runs it on a host the call
+ * picks itself (a hibernated sandbox's resume), where there is nothing to settle against. The
+ * error is raised as the service's code.
  */
-async function onHost<T>(
+export async function onHost<T>(
   core: ServiceCore,
   row: SandboxRecord,
   actor: Actor,
-  operation: "pause" | "resume",
+  operation: "pause" | "resume" | "hibernate",
   call: (client: HostClient) => Promise<T>,
+  elsewhere?: () => Promise<T>,
 ): Promise<{ began: number; event: AuditEvent; result: T }> {
   const began = performance.now();
   const event: AuditEvent = {
@@ -117,9 +121,13 @@ async function onHost<T>(
     sandboxId: row.id,
     outcome: "ok",
   };
-  const client = core.clientFor(row);
+  const client = elsewhere ? undefined : core.clientFor(row);
   try {
-    return { began, event, result: await call(client) };
+    return {
+      began,
+      event,
+      result: await (client ? call(client) : (elsewhere as () => Promise<T>)()),
+    };
   } catch (error) {
     await core.options.audit.record({
       ...event,
@@ -127,7 +135,7 @@ async function onHost<T>(
       durationMs: performance.now() - began,
       detail: { error: describe(error) },
     });
-    await settleWithHost(core, row, client);
+    if (client) await settleWithHost(core, row, client);
     if (error instanceof HostError) throw fromHostError(error, `${operation} the sandbox`);
     throw error;
   }
@@ -212,9 +220,11 @@ export async function resumeSandbox(
     );
     if (extended) return { sandbox: core.withToken(extended), resumed: false };
 
+    let hibernated = false;
     const row = await core.options.db.transaction(async (tx) => {
       const current = await findSandbox(tx, id, ownerScope(principal));
       if (!current || !SUSPENDED_STATES.includes(current.state)) return null;
+      hibernated = current.state === "hibernated";
       const key = await lockKey(tx, current.apiKeyId);
       if (key) {
         await enforcePools(tx, key, current.resources, { storage: false });
@@ -226,12 +236,10 @@ export async function resumeSandbox(
       );
     });
     if (row) {
-      const sandbox = await runResume(
-        core,
-        row,
-        timeout,
-        options.actor ?? { actor: "api", principal },
-      );
+      const actor: Actor = options.actor ?? { actor: "api", principal };
+      const sandbox = hibernated
+        ? await runRestoreHibernated(core, row, timeout, actor)
+        : await runResume(core, row, timeout, actor);
       return { sandbox, resumed: true };
     }
     const current = await core.owned(principal, id);

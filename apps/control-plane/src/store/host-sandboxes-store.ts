@@ -43,11 +43,14 @@ export async function stoppedOnHost(
   return result.rows.map(toSandboxRecord);
 }
 
-/** When a host goes offline its sandboxes become missing; reconciliation restores them. */
+/**
+ * When a host goes offline its sandboxes become missing; reconciliation restores them. A
+ * hibernated one lives in the artifact store, not on the host: it stays as it is.
+ */
 export async function markHostSandboxesMissing(db: Queryable, hostId: string): Promise<string[]> {
   const result = await db.query<{ id: string }>(
     `UPDATE sandboxes SET state = 'missing', state_changed_at = now()
-     WHERE host_id = $1 AND state IN ('running', 'paused', 'hibernated') RETURNING id`,
+     WHERE host_id = $1 AND state IN ('running', 'paused') RETURNING id`,
     [hostId],
   );
   sandboxesWritten(result.rows.map((r) => r.id));

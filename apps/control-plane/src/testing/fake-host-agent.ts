@@ -72,6 +72,8 @@ type Method =
   | "listSandboxes"
   | "pauseSandbox"
   | "resumeSandbox"
+  | "hibernateSandbox"
+  | "restoreHibernatedSandbox"
   | "updateSandboxNetwork"
   | "getSandboxStats"
   | "hostStatus"
@@ -135,6 +137,8 @@ function checkCreate(
 
 export class FakeHostAgent {
   readonly sandboxes = new Map<string, FakeSandbox>();
+  /** Sandboxes hibernated through this fake: its stand-in for the artifact store. */
+  readonly hibernated = new Map<string, FakeSandbox>();
   readonly calls: { method: Method; sandboxId?: string }[] = [];
   templates: string[];
   envdVersion: string;
@@ -318,6 +322,24 @@ export class FakeHostAgent {
         if (s.state !== SandboxState.PAUSED)
           throw new ConnectError("not paused", Code.FailedPrecondition);
         s.state = SandboxState.RUNNING;
+        return { sandbox: this.toProto(s) };
+      },
+      hibernateSandbox: async (req, ctx) => {
+        await this.enter("hibernateSandbox", ctx, req.sandboxId);
+        const s = this.find(req.sandboxId);
+        if (s.state !== SandboxState.PAUSED)
+          throw new ConnectError("not paused", Code.FailedPrecondition);
+        this.hibernated.set(req.sandboxId, s);
+        this.sandboxes.delete(req.sandboxId);
+        return { storedBytes: 4096n };
+      },
+      restoreHibernatedSandbox: async (req, ctx) => {
+        await this.enter("restoreHibernatedSandbox", ctx, req.sandboxId);
+        const s = this.hibernated.get(req.sandboxId);
+        if (!s) throw new ConnectError("not hibernated", Code.NotFound);
+        this.hibernated.delete(req.sandboxId);
+        s.state = SandboxState.RUNNING;
+        this.sandboxes.set(req.sandboxId, s);
         return { sandbox: this.toProto(s) };
       },
       updateSandboxNetwork: async (req, ctx) => {

@@ -12,6 +12,7 @@ import {
   type ErrorCode,
   egressProxyToWire,
   grpcCodeOf,
+  isSandboxId,
 } from "@wrenn/contract";
 import {
   BootPath,
@@ -26,6 +27,7 @@ import type { DiskReader } from "../rescue/disk-reader.js";
 import { AgentError, type AgentErrorCode } from "../sandboxes/errors.js";
 import type { Phase } from "../sandboxes/record.js";
 import type { SandboxManager, SandboxView } from "../sandboxes/sandbox-manager.js";
+import type { SandboxHibernator } from "../snapshots/sandbox-hibernator.js";
 import type { SandboxSnapshotter } from "../snapshots/sandbox-snapshotter.js";
 import type { TemplateBuilder } from "../templates/builder.js";
 import { ImageBuildError, type ImageTemplateBuilder } from "../templates/image-builder.js";
@@ -37,6 +39,7 @@ import { hostReport } from "./host-report.js";
 export interface ServiceDeps {
   manager: SandboxManager;
   snapshots: SandboxSnapshotter;
+  hibernator: SandboxHibernator;
   templates: TemplateStore;
   builder: TemplateBuilder;
   imageBuilder: ImageTemplateBuilder;
@@ -210,7 +213,10 @@ export function hostAgentRoutes(deps: ServiceDeps) {
         }),
       destroySandbox: (req) =>
         guard(async () => {
-          await manager.destroy(requireId(req.sandboxId));
+          const id = requireId(req.sandboxId);
+          // Not here: it may be hibernated, and its stored copy goes with it.
+          if (!manager.has(id) && isSandboxId(id)) await deps.hibernator.forget(id);
+          await manager.destroy(id);
           return {};
         }),
       getSandbox: (req) =>
@@ -323,6 +329,15 @@ export function hostAgentRoutes(deps: ServiceDeps) {
             sandbox: sandboxMessage(sandbox),
           };
         }),
+      hibernateSandbox: (req) =>
+        guard(async () => {
+          const { storedBytes } = await deps.hibernator.hibernate(requireId(req.sandboxId));
+          return { storedBytes: BigInt(storedBytes) };
+        }),
+      restoreHibernatedSandbox: (req) =>
+        guard(async () => ({
+          sandbox: sandboxMessage(await deps.hibernator.restore(requireId(req.sandboxId))),
+        })),
       deleteSnapshot: (req) =>
         guard(async () => {
           await deps.snapshots.remove(checkSnapshotId(req.snapshotId));

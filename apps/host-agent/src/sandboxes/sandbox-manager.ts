@@ -165,6 +165,17 @@ export class SandboxManager {
     return templateRefOf(this.core, t);
   }
 
+  /** How a sandbox of this template boots here now, or undefined when it is not built here. */
+  async templateRef(name: string): Promise<TemplateRef | undefined> {
+    const t = await this.core.templates.current(name);
+    return t ? templateRefOf(this.core, t) : undefined;
+  }
+
+  /** Whether this host holds the sandbox (a create in flight counts). */
+  has(sandboxId: string): boolean {
+    return this.core.bySandbox.has(sandboxId);
+  }
+
   /** Boots the template cold, quiesces envd and saves it: later sandboxes restore this. */
   snapshotTemplate(t: TemplateRef, signal?: AbortSignal): Promise<void> {
     return snapshotTemplate(this.core, t, signal);

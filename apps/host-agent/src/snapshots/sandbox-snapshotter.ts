@@ -3,6 +3,7 @@ import path from "node:path";
 import { runCommand } from "../command/run-command.js";
 import type { RuntimeDriver } from "../runtime/driver.js";
 import { AgentError } from "../sandboxes/errors.js";
+import type { Instance } from "../sandboxes/instance.js";
 import type { SandboxManager, SandboxView } from "../sandboxes/sandbox-manager.js";
 import type { SnapshotMeta, SnapshotStore } from "./snapshot-store.js";
 
@@ -11,6 +12,38 @@ export interface SnapshotArtifact {
   meta: SnapshotMeta;
   checkpointDir: string;
   diskImage: string;
+}
+
+/**
+ * A paused (checkpointed) sandbox's checkpoint and a consistent copy of its disk, as
+ * dir/checkpoint and dir/disk.img: the files of a snapshot and of a hibernated sandbox.
+ */
+export async function stageSandbox(inst: Instance, dir: string): Promise<void> {
+  await runCommand("cp", [
+    "-a",
+    "--reflink=auto",
+    inst.checkpointDir,
+    path.join(dir, "checkpoint"),
+  ]);
+  await inst.disk.copyImageTo(path.join(dir, "disk.img"));
+}
+
+/** What a staged sandbox needs to run again, besides its files (SnapshotMeta less its ids). */
+export function restorableMeta(
+  inst: Instance,
+  runtimeIdentity: string,
+): Omit<SnapshotMeta, "snapshotId" | "createdAt" | "sizeBytes"> {
+  const r = inst.record;
+  return {
+    sourceSandboxId: r.sandboxId ?? "",
+    template: r.template,
+    resources: r.resources,
+    envdVersion: r.envdVersion,
+    tmpOnDisk: r.tmpOnDisk === true,
+    ...(r.mounts ? { mounts: r.mounts } : {}),
+    ...(r.envdAccessToken ? { envdAccessToken: r.envdAccessToken } : {}),
+    runtimeIdentity,
+  };
 }
 
 /**
@@ -63,24 +96,10 @@ export class SandboxSnapshotter {
     const scratch = await this.store.scratch(snapshotId);
     try {
       const inst = this.manager.instanceOf(sandboxId);
-      await runCommand("cp", [
-        "-a",
-        "--reflink=auto",
-        inst.checkpointDir,
-        path.join(scratch, "checkpoint"),
-      ]);
-      await inst.disk.copyImageTo(path.join(scratch, "disk.img"));
-      const r = inst.record;
+      await stageSandbox(inst, scratch);
       meta = await this.store.commit(snapshotId, scratch, {
+        ...restorableMeta(inst, this.runtime.identity),
         snapshotId,
-        sourceSandboxId: sandboxId,
-        template: r.template,
-        resources: r.resources,
-        envdVersion: r.envdVersion,
-        tmpOnDisk: r.tmpOnDisk === true,
-        ...(r.mounts ? { mounts: r.mounts } : {}),
-        ...(r.envdAccessToken ? { envdAccessToken: r.envdAccessToken } : {}),
-        runtimeIdentity: this.runtime.identity,
         createdAt: new Date().toISOString(),
       });
     } catch (err) {

@@ -21,6 +21,24 @@ export function registerSandboxLifecycle(sandbox: Command): void {
     });
 
   sandbox
+    .command("hibernate")
+    .description(
+      "Move paused sandboxes to the artifact store (resume brings one back on any host that can take it)",
+    )
+    .argument("<ids...>", "sandbox ids")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  wrenn sandbox pause sb-1a2b3c4d && wrenn sandbox hibernate sb-1a2b3c4d",
+    )
+    .action(async (ids: string[], _o, command: Command) => {
+      const ctx = await contextOf(command);
+      for (const id of ids) {
+        await Sandbox.hibernate(id, ctx.sdk());
+        process.stderr.write(`Hibernated ${id}\n`);
+      }
+    });
+
+  sandbox
     .command("resume")
     .description("Resume a paused sandbox (for a running one: extend its end time)")
     .argument("<id>", "sandbox id or name")

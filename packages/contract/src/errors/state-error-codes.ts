@@ -250,6 +250,23 @@ export const STATE_ERROR_CODES = {
     retryable: true,
     message: "no ready host can take the sandbox",
   },
+  /**
+   * The artifact store (docs/hosts.md, "Object storage") is down, refusing or too slow: a
+   * hibernation left the sandbox paused where it was, a resume left it hibernated.
+   */
+  store_unavailable: {
+    status: 503,
+    grpc: "unavailable",
+    retryable: true,
+    message: "the artifact store did not take or give the sandbox; it is unchanged, try again",
+  },
+  /** A hibernated sandbox's checkpoint needs CPU features the chosen host lacks. */
+  cpu_features_mismatch: {
+    status: 409,
+    grpc: "failed_precondition",
+    retryable: false,
+    message: "this host's CPU lacks features the sandbox was checkpointed with",
+  },
   host_unavailable: {
     status: 503,
     grpc: "unavailable",

@@ -132,13 +132,14 @@ export const DeletedHost = Type.Object({
 });
 
 /**
- * POST /v1/hosts/{id}/drain and /undrain: the host, and its paused sandboxes, which stay on it
- * (moving them to another host needs object storage, not built yet: `note` says so).
+ * POST /v1/hosts/{id}/drain and /undrain: the host, and its paused sandboxes, which the
+ * lifecycle pass then hibernates to the artifact store (a resume brings each to another host).
  */
 export const HostDrain = Type.Object({
   host: Host,
   pausedSandboxes: Type.Array(Type.String(), {
-    description: "Paused sandboxes that stay on this host and resume there",
+    description:
+      "Paused sandboxes on this host; once drained, the lifecycle pass hibernates them to the artifact store",
   }),
   note: Type.String(),
 });

@@ -79,7 +79,7 @@ export const hostAdminRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, d
           tags: ["admin"],
           security,
           summary: drained
-            ? "Drain a host (admin): no new sandboxes go there; those it holds keep running, and paused ones stay (moving them needs object storage, not built yet). Idempotent"
+            ? "Drain a host (admin): no new sandboxes go there; those it holds keep running, and paused ones are hibernated to the artifact store in the background (they resume on another host). Idempotent"
             : "Undrain a host (admin): it takes new sandboxes again. Idempotent",
           params: HostIdParams,
           response: { 200: HostDrain, ...commonErrors },

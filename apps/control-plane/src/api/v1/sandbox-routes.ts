@@ -151,6 +151,24 @@ export const sandboxRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, dep
   );
 
   app.post(
+    "/sandboxes/:id/hibernate",
+    {
+      config: { optionalBody: true },
+      schema: {
+        tags,
+        security,
+        summary:
+          "Move a paused sandbox to the artifact store (state hibernated); resume brings it to any host with its template and CPU features",
+        params: SandboxIdParams,
+        body: Type.Object({}, { additionalProperties: false }),
+        response: { 200: Sandbox, ...commonErrors },
+      },
+    },
+    async (request) =>
+      sandboxView(await sandboxes.hibernate(principalOf(request), request.params.id)),
+  );
+
+  app.post(
     "/sandboxes/:id/resume",
     {
       config: { optionalBody: true },
