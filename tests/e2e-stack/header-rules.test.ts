@@ -6,6 +6,7 @@ import { promisify } from "node:util";
 import { Sandbox } from "e2b";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { FakeInternet } from "../harness/fake-internet.js";
+import { waitFor } from "../harness/wait.js";
 import { Stack, type UserKey } from "./stack.js";
 
 // network.rules on a real sandbox (runsc, envd, the agent's egress proxy) through the official
@@ -172,6 +173,60 @@ describe("header rules on a real sandbox (official E2B SDK, real agent)", () => 
       expect(env.stdout).not.toContain(SECRET);
       // Sealed in the database, held only in the agent's memory: no file holds it.
       expect(await filesHolding(stack.dataDir, SECRET, true)).toEqual([]);
+    } finally {
+      await sbx.kill();
+    }
+  });
+
+  test("a rotated secret applies at once; after kill -9 of the agent the rules and CA come back", async () => {
+    const V1 = "sk-rotate-one-91c2e7d4";
+    const V2 = "sk-rotate-two-0fa3b85e";
+    const created = await stack.call("POST", "/secrets", {
+      key: user.key,
+      body: { name: "rotating-key", value: V1 },
+    });
+    expect(created.status, created.text).toBe(201);
+    const sbx = await Sandbox.create("base", {
+      ...opts,
+      network: {
+        allowOut: ["api.test"],
+        rules: {
+          "api.test": [{ transform: { headers: { "X-Api-Key": `\${e2b.secrets.rotating-key}` } } }],
+        },
+      },
+    });
+    const curl = async () =>
+      (
+        await sbx.commands.run("curl -sS --max-time 20 https://api.test/", { timeoutMs: 60_000 })
+      ).stdout.trim();
+    try {
+      expect(await curl()).toBe(`seen api.test key=${V1}`);
+      // The update answers once the running sandbox holds the new value: no network update.
+      const rotated = await stack.call("POST", "/secrets/rotating-key", {
+        key: user.key,
+        body: { value: V2 },
+      });
+      expect(rotated.status, rotated.text).toBe(200);
+      expect(await curl()).toBe(`seen api.test key=${V2}`);
+
+      // The agent dies with the rules and the CA key in its memory only; the control plane's
+      // reconciler sees the restarted agent report the sandbox's network incomplete and sends
+      // the policy again (values filled in anew), and the agent installs a new CA.
+      await stack.agent.kill9();
+      await stack.agent.start();
+      let last = "";
+      await waitFor(
+        async () => {
+          last = await curl().catch((e: Error) => `error: ${e.message}`);
+          return last === `seen api.test key=${V2}`;
+        },
+        180_000,
+        "the header rules to be back after the agent restarted",
+      ).catch((error: Error) => {
+        throw new Error(`${error.message}; last answer: ${last}`);
+      });
+      expect(await filesHolding(stack.dataDir, V2, true)).toEqual([]);
+      expect(await filesHolding(stack.dataDir, V1, true)).toEqual([]);
     } finally {
       await sbx.kill();
     }

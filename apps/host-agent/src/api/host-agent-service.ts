@@ -160,6 +160,7 @@ function sandboxMessageOf(v: SandboxView, tunnelPort: number) {
     mounts: v.mounts ?? [],
     runtime: v.runtime,
     tunnelPort,
+    networkIncomplete: v.networkIncomplete,
   };
 }
 

@@ -9,6 +9,7 @@ import type { EgressProxy } from "./egress/egress-proxy.js";
 import { invalidArgument, NetworkError } from "./errors.js";
 import { assertTableName, Firewall, guardTableOf } from "./firewall.js";
 import { ForwardingSwitch } from "./forwarding.js";
+import { HeldSecrets } from "./held-secrets.js";
 import type { NetworkClaim } from "./host-claims.js";
 import { cidrSize, formatCidr, formatIpv4, type Ipv4Cidr, parseCidr, parseIpv4 } from "./ipv4.js";
 import { defaultLogger, type NetworkLogger } from "./logger.js";
@@ -32,7 +33,6 @@ import {
   type NetworkPolicy,
   type NetworkPolicyRequest,
   resolvePolicy,
-  withoutRules,
 } from "./policy.js";
 import { applyPolicyChange, type PolicyChangeDeps } from "./policy-change.js";
 import { PREFIX_LEN, type SandboxNetwork, SLOT_SIZE, SlotLayout } from "./slot-layout.js";
@@ -86,8 +86,8 @@ export class NetworkManager {
   private readonly locks = new KeyedLock();
   private readonly log: NetworkLogger;
   private readonly proxy: EgressProxy | undefined;
-  /** Header rules by sandbox: resolved secrets, never persisted (see keepHeaderRules). */
-  private readonly headerRules = new Map<string, NonNullable<NetworkPolicy["rules"]>>();
+  /** Header rules and proxy credentials by sandbox: never persisted (see HeldSecrets). */
+  private readonly held = new HeldSecrets();
   private ready: Promise<void> | undefined;
   /** What the policy change and the reconcile sweep (their own files) use of this manager. */
   private readonly parts: PolicyChangeDeps;
@@ -166,26 +166,13 @@ export class NetworkManager {
     if (offset < 0 || offset % SLOT_SIZE !== 0) return undefined;
     const record = this.store.list().find((r) => r.index === offset / SLOT_SIZE);
     return record?.ready
-      ? { sandboxId: record.sandboxId, policy: this.withHeaderRules(record) }
+      ? { sandboxId: record.sandboxId, policy: this.withHeldSecrets(record) }
       : undefined;
   }
 
-  /** The stored policy with the header rules held in memory for the sandbox. */
-  private withHeaderRules(record: SlotRecord): NetworkPolicy {
-    const policy = this.storedPolicy(record);
-    const rules = this.headerRules.get(record.sandboxId);
-    return rules ? { ...policy, rules } : policy;
-  }
-
-  /**
-   * Keeps the header rules (resolved secrets) in memory only; the rest of the policy is
-   * persisted. After an agent restart a sandbox has no rules until the control plane sends
-   * its policy again: its names with rules are then passed through untouched.
-   */
-  private keepHeaderRules(runtimeId: RuntimeId, policy: NetworkPolicy): NetworkPolicy {
-    if (policy.rules) this.headerRules.set(runtimeId, policy.rules);
-    else this.headerRules.delete(runtimeId);
-    return withoutRules(policy);
+  /** The stored policy with the secret parts held in memory for the sandbox. */
+  private withHeldSecrets(record: SlotRecord): NetworkPolicy {
+    return this.held.merge(record.sandboxId, this.storedPolicy(record));
   }
 
   /** The sandbox's CA for header rules (see EgressProxy.sandboxCa). */
@@ -240,7 +227,7 @@ export class NetworkManager {
     const full = this.resolve(policy);
     await this.init();
     return this.locks.run(runtimeId, async () => {
-      const resolved = this.keepHeaderRules(runtimeId, full);
+      const resolved = this.held.keep(runtimeId, full);
       const started = performance.now();
       const record = await this.claim(runtimeId);
       const names = namesFor(this.prefix, runtimeId);
@@ -293,7 +280,7 @@ export class NetworkManager {
     await this.init();
     await this.locks.run(runtimeId, () => {
       const record = this.requireRecord(runtimeId);
-      return this.applyPolicy(record, this.keepHeaderRules(runtimeId, full), true);
+      return this.applyPolicy(record, this.held.keep(runtimeId, full), true);
     });
   }
 
@@ -443,7 +430,7 @@ export class NetworkManager {
       // The proxy's sockets of this sandbox would outlive it, and reach whoever gets the
       // address next.
       this.proxy?.forget(guestIp);
-      this.headerRules.delete(runtimeId);
+      this.held.forget(runtimeId);
       await forgetFlows(guestIp, (m) => this.log.warn({}, m));
     }
     // Released last: until here a crash leaves the slot claimed, and a retry or reconcile
