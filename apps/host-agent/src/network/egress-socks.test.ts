@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -159,6 +160,10 @@ describe("egressProxy: allowed TCP through the user's SOCKS5 proxy", () => {
     expect(await greeting(good)).toEqual({ outcome: "connected", greeting: INNER });
     expect(auth.asked.at(-2)).toEqual({ auth: "ana", ok: true });
     expect(auth.asked.at(-1)).toEqual({ connect: ALLOWED, atyp: 1, port: GREET });
+    // User name and password are held in memory only: the state on disk has the address alone.
+    const onDisk = spawnSync("grep", ["-rlaF", "--", "s3cret", t.options.stateDir]);
+    expect(onDisk.status, onDisk.stdout.toString()).toBe(1);
+    expect(spawnSync("grep", ["-rlaF", "--", AUTH, t.options.stateDir]).status).toBe(0);
 
     const bad = await sandbox(0x54, {
       allowInternet: false,

@@ -22,7 +22,6 @@ import {
   netnsExists,
   removeLinks,
   restoreGuestAddress,
-  routedElsewhere,
 } from "./netlink.js";
 import { type ReconcileReport, reconcileNetworks } from "./network-reconcile.js";
 import {
@@ -35,6 +34,7 @@ import {
   resolvePolicy,
 } from "./policy.js";
 import { applyPolicyChange, type PolicyChangeDeps } from "./policy-change.js";
+import { claimFreeSlot } from "./slot-claim.js";
 import { PREFIX_LEN, type SandboxNetwork, SLOT_SIZE, SlotLayout } from "./slot-layout.js";
 
 // The manager keeps the per-sandbox operations (setup, policy, teardown) and the locks;
@@ -452,29 +452,15 @@ export class NetworkManager {
     const existing = this.store.get(runtimeId);
     if (existing) return existing;
     this.assertKeyFree(runtimeId);
-    const { hostIf } = namesFor(this.prefix, runtimeId);
-    const slotCount = cidrSize(this.poolCidr) / SLOT_SIZE;
-    for (let tried = 0; tried < slotCount; tried++) {
-      const record = await this.store.claim(runtimeId);
-      const slot = formatCidr({
-        base: parseIpv4(this.layout.addresses(record).hostIp) - 1,
-        prefixLen: PREFIX_LEN,
-      });
-      const others = await routedElsewhere(slot, hostIf);
-      if (others.length === 0) {
-        this.log.debug({ runtimeId, slot: record.index }, "address allocated");
-        return record;
-      }
-      // Next-fit: the claim after this release moves on to the following slot.
-      this.log.warn(
-        { runtimeId, slot, interfaces: others },
-        "address still routed through another interface (a leaked sandbox?): skipped",
-      );
-      await this.store.release(runtimeId);
-    }
-    throw new NetworkError(
-      "pool_exhausted",
-      `address pool exhausted: every free /30 of ${formatCidr(this.poolCidr)} is routed through another interface`,
+    return claimFreeSlot(
+      {
+        store: this.store,
+        layout: this.layout,
+        pool: this.poolCidr,
+        prefix: this.prefix,
+        log: this.log,
+      },
+      runtimeId,
     );
   }
 
