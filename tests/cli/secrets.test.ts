@@ -1,3 +1,4 @@
+import { execFile } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,6 +12,7 @@ import {
 } from "@wrenn/control-plane/testing";
 import { NotFoundError, Secrets, WrennError } from "@wrenn/sdk";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { repoRoot } from "../harness/paths.js";
 import { isolatedEnv, wrenn } from "./wrenn-cli.js";
 
 // @wrenn/sdk's Secrets and `wrenn secret` against the real control plane on PGlite (secrets
@@ -58,6 +60,54 @@ describe("secrets from the SDK and the CLI", () => {
     expect((taken as WrennError).code).toBe("secret_name_taken");
     expect(Secrets.fill("openai-key")).toBe(`\${e2b.secrets.openai-key}`);
     expect(() => Secrets.fill("not a name")).toThrow(/not a secret name/);
+  });
+
+  test("Python SDK: Secrets, and rules naming one with an egress_proxy; a rotation reaches the host", async () => {
+    const py = (step: string) =>
+      new Promise<Record<string, unknown>>((resolve, reject) => {
+        execFile(
+          "python3",
+          [join(repoRoot, "tests/sdk-scenario/secrets_network.py"), step],
+          {
+            env: {
+              ...process.env,
+              PYTHONPATH: join(repoRoot, "sdks/python"),
+              WRENN_API_URL: stack.cp.url,
+              WRENN_API_KEY: user.key,
+            },
+          },
+          (error, stdout, stderr) =>
+            error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(JSON.parse(stdout)),
+        );
+      });
+    const created = await py("create");
+    expect(created).toMatchObject({
+      added: ["py-key", 1, { team: "py" }],
+      got: "py-key",
+      fill_refused: true,
+      // As written, and the proxy without its password.
+      rules: { "api.test": [{ transform: { headers: { "X-Key": `\${e2b.secrets.py-key}` } } }] },
+      egress_proxy: { address: "203.0.113.9:1080", username: "ana" },
+    });
+    // The host agent got the value and the password; the sandbox's API answers never do.
+    const onHost = stack.agent.sandboxes.get(created.sandbox_id as string);
+    expect(onHost?.rules).toEqual({
+      "api.test": [{ transform: { headers: { "X-Key": "py-value-1" } } }],
+    });
+    expect(onHost?.egressProxy).toMatchObject({ username: "ana", password: "py-socks-pass" });
+
+    const rotated = await py("rotate");
+    expect(rotated).toEqual({
+      version: 2,
+      metadata: { team: "py" },
+      listed: ["py-key", "py-other"],
+      removed: true,
+    });
+    // The update answered once the running sandbox's host had the new value.
+    expect(stack.agent.sandboxes.get(created.sandbox_id as string)?.rules).toEqual({
+      "api.test": [{ transform: { headers: { "X-Key": "py-value-2" } } }],
+    });
+    await stack.call("DELETE", `/v1/sandboxes/${created.sandbox_id}`, { key: user.key });
   });
 
   test("CLI: set from stdin and from a file (a new version each time), ls, rm", async () => {
