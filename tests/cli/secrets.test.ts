@@ -62,53 +62,70 @@ describe("secrets from the SDK and the CLI", () => {
     expect(() => Secrets.fill("not a name")).toThrow(/not a secret name/);
   });
 
-  test("Python SDK: Secrets, and rules naming one with an egress_proxy; a rotation reaches the host", async () => {
-    const py = (step: string) =>
-      new Promise<Record<string, unknown>>((resolve, reject) => {
-        execFile(
-          "python3",
-          [join(repoRoot, "tests/sdk-scenario/secrets_network.py"), step],
-          {
-            env: {
-              ...process.env,
-              PYTHONPATH: join(repoRoot, "sdks/python"),
-              WRENN_API_URL: stack.cp.url,
-              WRENN_API_KEY: user.key,
+  // The Python and Go SDKs, each from a program of the scenario (secrets_network.py, go's
+  // secretsnet) with its own names ("py-…", "go-…").
+  const sdkPrograms = [
+    { sdk: "Python", p: "py", file: "python3", args: ["secrets_network.py"], cwd: "" },
+    { sdk: "Go", p: "go", file: "go", args: ["run", "./secretsnet"], cwd: "go" },
+  ];
+  for (const { sdk, p, file, args, cwd } of sdkPrograms) {
+    test(`${sdk} SDK: secrets, and rules naming one with an egress proxy; a rotation reaches the host`, async () => {
+      const run = (step: string) =>
+        new Promise<Record<string, unknown>>((resolve, reject) => {
+          execFile(
+            file,
+            [...args, step],
+            {
+              cwd: join(repoRoot, "tests/sdk-scenario", cwd),
+              env: {
+                ...process.env,
+                PYTHONPATH: join(repoRoot, "sdks/python"),
+                GOPROXY: "off",
+                GOFLAGS: "-mod=mod",
+                WRENN_API_URL: stack.cp.url,
+                WRENN_API_KEY: user.key,
+              },
             },
-          },
-          (error, stdout, stderr) =>
-            error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(JSON.parse(stdout)),
-        );
+            (error, stdout, stderr) =>
+              error
+                ? reject(new Error(`${error.message}\n${stderr}`))
+                : resolve(JSON.parse(stdout)),
+          );
+        });
+      const created = await run("create");
+      expect(created).toMatchObject({
+        added: [`${p}-key`, 1, { team: p }],
+        got: `${p}-key`,
+        fill_refused: true,
+        // As written, and the proxy without its password.
+        rules: {
+          "api.test": [{ transform: { headers: { "X-Key": `\${e2b.secrets.${p}-key}` } } }],
+        },
+        egress_proxy: { address: "203.0.113.9:1080", username: "ana" },
       });
-    const created = await py("create");
-    expect(created).toMatchObject({
-      added: ["py-key", 1, { team: "py" }],
-      got: "py-key",
-      fill_refused: true,
-      // As written, and the proxy without its password.
-      rules: { "api.test": [{ transform: { headers: { "X-Key": `\${e2b.secrets.py-key}` } } }] },
-      egress_proxy: { address: "203.0.113.9:1080", username: "ana" },
-    });
-    // The host agent got the value and the password; the sandbox's API answers never do.
-    const onHost = stack.agent.sandboxes.get(created.sandbox_id as string);
-    expect(onHost?.rules).toEqual({
-      "api.test": [{ transform: { headers: { "X-Key": "py-value-1" } } }],
-    });
-    expect(onHost?.egressProxy).toMatchObject({ username: "ana", password: "py-socks-pass" });
+      // The host agent got the value and the password; the sandbox's API answers never do.
+      const id = created.sandbox_id as string;
+      expect(stack.agent.sandboxes.get(id)?.rules).toEqual({
+        "api.test": [{ transform: { headers: { "X-Key": `${p}-value-1` } } }],
+      });
+      expect(stack.agent.sandboxes.get(id)?.egressProxy).toMatchObject({
+        username: "ana",
+        password: `${p}-socks-pass`,
+      });
 
-    const rotated = await py("rotate");
-    expect(rotated).toEqual({
-      version: 2,
-      metadata: { team: "py" },
-      listed: ["py-key", "py-other"],
-      removed: true,
+      expect(await run("rotate")).toEqual({
+        version: 2,
+        metadata: { team: p },
+        listed: [`${p}-key`, `${p}-other`],
+        removed: true,
+      });
+      // The update answered once the running sandbox's host had the new value.
+      expect(stack.agent.sandboxes.get(id)?.rules).toEqual({
+        "api.test": [{ transform: { headers: { "X-Key": `${p}-value-2` } } }],
+      });
+      await stack.call("DELETE", `/v1/sandboxes/${id}`, { key: user.key });
     });
-    // The update answered once the running sandbox's host had the new value.
-    expect(stack.agent.sandboxes.get(created.sandbox_id as string)?.rules).toEqual({
-      "api.test": [{ transform: { headers: { "X-Key": "py-value-2" } } }],
-    });
-    await stack.call("DELETE", `/v1/sandboxes/${created.sandbox_id}`, { key: user.key });
-  });
+  }
 
   test("CLI: set from stdin and from a file (a new version each time), ls, rm", async () => {
     const first = await wrenn(["secret", "set", "cli-token"], { env, input: "from-stdin\n" });
