@@ -1,3 +1,4 @@
+import { execFile } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,6 +12,7 @@ import {
 } from "@wrenn/control-plane/testing";
 import { NotFoundError, Secrets, WrennError } from "@wrenn/sdk";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { repoRoot } from "../harness/paths.js";
 import { isolatedEnv, wrenn } from "./wrenn-cli.js";
 
 // @wrenn/sdk's Secrets and `wrenn secret` against the real control plane on PGlite (secrets
@@ -59,6 +61,71 @@ describe("secrets from the SDK and the CLI", () => {
     expect(Secrets.fill("openai-key")).toBe(`\${e2b.secrets.openai-key}`);
     expect(() => Secrets.fill("not a name")).toThrow(/not a secret name/);
   });
+
+  // The Python and Go SDKs, each from a program of the scenario (secrets_network.py, go's
+  // secretsnet) with its own names ("py-…", "go-…").
+  const sdkPrograms = [
+    { sdk: "Python", p: "py", file: "python3", args: ["secrets_network.py"], cwd: "" },
+    { sdk: "Go", p: "go", file: "go", args: ["run", "./secretsnet"], cwd: "go" },
+  ];
+  for (const { sdk, p, file, args, cwd } of sdkPrograms) {
+    test(`${sdk} SDK: secrets, and rules naming one with an egress proxy; a rotation reaches the host`, async () => {
+      const run = (step: string) =>
+        new Promise<Record<string, unknown>>((resolve, reject) => {
+          execFile(
+            file,
+            [...args, step],
+            {
+              cwd: join(repoRoot, "tests/sdk-scenario", cwd),
+              env: {
+                ...process.env,
+                PYTHONPATH: join(repoRoot, "sdks/python"),
+                GOPROXY: "off",
+                GOFLAGS: "-mod=mod",
+                WRENN_API_URL: stack.cp.url,
+                WRENN_API_KEY: user.key,
+              },
+            },
+            (error, stdout, stderr) =>
+              error
+                ? reject(new Error(`${error.message}\n${stderr}`))
+                : resolve(JSON.parse(stdout)),
+          );
+        });
+      const created = await run("create");
+      expect(created).toMatchObject({
+        added: [`${p}-key`, 1, { team: p }],
+        got: `${p}-key`,
+        fill_refused: true,
+        // As written, and the proxy without its password.
+        rules: {
+          "api.test": [{ transform: { headers: { "X-Key": `\${e2b.secrets.${p}-key}` } } }],
+        },
+        egress_proxy: { address: "203.0.113.9:1080", username: "ana" },
+      });
+      // The host agent got the value and the password; the sandbox's API answers never do.
+      const id = created.sandbox_id as string;
+      expect(stack.agent.sandboxes.get(id)?.rules).toEqual({
+        "api.test": [{ transform: { headers: { "X-Key": `${p}-value-1` } } }],
+      });
+      expect(stack.agent.sandboxes.get(id)?.egressProxy).toMatchObject({
+        username: "ana",
+        password: `${p}-socks-pass`,
+      });
+
+      expect(await run("rotate")).toEqual({
+        version: 2,
+        metadata: { team: p },
+        listed: [`${p}-key`, `${p}-other`],
+        removed: true,
+      });
+      // The update answered once the running sandbox's host had the new value.
+      expect(stack.agent.sandboxes.get(id)?.rules).toEqual({
+        "api.test": [{ transform: { headers: { "X-Key": `${p}-value-2` } } }],
+      });
+      await stack.call("DELETE", `/v1/sandboxes/${id}`, { key: user.key });
+    });
+  }
 
   test("CLI: set from stdin and from a file (a new version each time), ls, rm", async () => {
     const first = await wrenn(["secret", "set", "cli-token"], { env, input: "from-stdin\n" });

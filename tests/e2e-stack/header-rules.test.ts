@@ -5,7 +5,13 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { Sandbox } from "e2b";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import {
+  type Socks5TestServer,
+  socks5ServerIn,
+} from "../../apps/host-agent/src/network/egress/socks5-test-server.js";
+import { isolatedEnv, wrenn } from "../cli/wrenn-cli.js";
 import { FakeInternet } from "../harness/fake-internet.js";
+import { waitFor } from "../harness/wait.js";
 import { Stack, type UserKey } from "./stack.js";
 
 // network.rules on a real sandbox (runsc, envd, the agent's egress proxy) through the official
@@ -19,6 +25,8 @@ const run = promisify(execFile);
 const inet = new FakeInternet("wrul-inet", [], 79);
 const SERVER = inet.serverIp;
 const VALUE = "sk-e2e-header-7d41c09e";
+/** The SOCKS5 proxy's password (egressProxy): sealed in the database, in the agent's memory. */
+const SOCKS_PASSWORD = "socks-pass-e2e-3c9a71f0";
 
 /** HTTPS (and HTTP) on the fake internet: what it saw of Host and X-Api-Key. */
 const WEB = `
@@ -36,6 +44,7 @@ describe("header rules on a real sandbox (official E2B SDK, real agent)", () => 
   let user: UserKey;
   let dir: string;
   let web: ChildProcess | undefined;
+  let socks: Socks5TestServer | undefined;
   let opts: { apiKey: string; apiUrl: string; sandboxUrl: string; requestTimeoutMs: number };
 
   beforeAll(async () => {
@@ -62,6 +71,14 @@ describe("header rules on a real sandbox (official E2B SDK, real agent)", () => 
       { stdio: ["ignore", "pipe", "inherit"] },
     );
     await new Promise((resolve) => web!.stdout!.once("data", resolve));
+    // The user's own SOCKS5 proxy, in the stand-in internet, with its own name table.
+    socks = await socks5ServerIn(
+      "wrul-inet",
+      SERVER,
+      1080,
+      { "api.test": SERVER, "plain.test": SERVER },
+      { username: "ana", password: SOCKS_PASSWORD },
+    );
     stack = await Stack.start({
       poolSize: 0,
       agentEnv: {
@@ -75,6 +92,7 @@ describe("header rules on a real sandbox (official E2B SDK, real agent)", () => 
   });
   afterAll(async () => {
     await stack?.close();
+    await socks?.close();
     web?.kill("SIGKILL");
     inet.stop();
     if (dir) await rm(dir, { recursive: true, force: true });
@@ -172,6 +190,112 @@ describe("header rules on a real sandbox (official E2B SDK, real agent)", () => 
       expect(env.stdout).not.toContain(SECRET);
       // Sealed in the database, held only in the agent's memory: no file holds it.
       expect(await filesHolding(stack.dataDir, SECRET, true)).toEqual([]);
+    } finally {
+      await sbx.kill();
+    }
+  });
+
+  test("egressProxy set with the CLI's flags: through the user's SOCKS5 proxy, never direct; its password on no disk", async () => {
+    const env = await isolatedEnv({
+      WRENN_API_URL: stack.url,
+      WRENN_API_KEY: user.key,
+      WRENN_EGRESS_PROXY_PASSWORD: SOCKS_PASSWORD,
+    });
+    const proxyFlags = ["--egress-proxy", `${SERVER}:1080`, "--egress-proxy-user", "ana"];
+    const created = await wrenn(
+      ["sandbox", "create", "--no-internet", "--allow-out", "plain.test", ...proxyFlags],
+      { env },
+    );
+    expect(created.code, created.stderr).toBe(0);
+    const id = created.stdout.trim();
+    const sbx = await Sandbox.connect(id, opts);
+    const curl = async (url: string) => {
+      const r = await sbx.commands
+        .run(`curl -sS --max-time 20 ${url}`, { timeoutMs: 60_000 })
+        .catch((e: { exitCode?: number }) => ({ exitCode: e.exitCode ?? -1, stdout: "" }));
+      return { code: r.exitCode, out: r.stdout.trim() };
+    };
+    try {
+      let before = socks!.asked.length;
+      expect(await curl("http://plain.test/")).toEqual({ code: 0, out: "seen plain.test key=-" });
+      // Remote DNS: the proxy was asked for the name, after the user name and password.
+      expect(socks!.asked.slice(before)).toEqual([
+        { auth: "ana", ok: true },
+        { connect: "plain.test", atyp: 3, port: 80 },
+      ]);
+      const info = await wrenn(["sandbox", "info", id, "--json"], { env });
+      expect(JSON.parse(info.stdout).network.egressProxy).toEqual({
+        address: `${SERVER}:1080`,
+        username: "ana",
+      });
+      expect(info.stdout).not.toContain(SOCKS_PASSWORD);
+      // Sealed in the database, in the agent's memory only: no file holds it in clear.
+      expect(await filesHolding(stack.dataDir, SOCKS_PASSWORD, true)).toEqual([]);
+
+      // A wrong password (a network update through the CLI): the proxy refuses, and the
+      // request fails; it never goes direct.
+      const changed = await wrenn(
+        ["sandbox", "network", id, "--no-internet", "--allow-out", "plain.test", ...proxyFlags],
+        { env: { ...env, WRENN_EGRESS_PROXY_PASSWORD: "not-the-password" } },
+      );
+      expect(changed.code, changed.stderr).toBe(0);
+      before = socks!.asked.length;
+      expect((await curl("http://plain.test/")).code).not.toBe(0);
+      expect(socks!.asked.slice(before)).toEqual([{ auth: "ana", ok: false }]);
+    } finally {
+      await sbx.kill();
+    }
+  });
+
+  test("a rotated secret applies at once; after kill -9 of the agent the rules and CA come back", async () => {
+    const V1 = "sk-rotate-one-91c2e7d4";
+    const V2 = "sk-rotate-two-0fa3b85e";
+    const created = await stack.call("POST", "/secrets", {
+      key: user.key,
+      body: { name: "rotating-key", value: V1 },
+    });
+    expect(created.status, created.text).toBe(201);
+    const sbx = await Sandbox.create("base", {
+      ...opts,
+      network: {
+        allowOut: ["api.test"],
+        rules: {
+          "api.test": [{ transform: { headers: { "X-Api-Key": `\${e2b.secrets.rotating-key}` } } }],
+        },
+      },
+    });
+    const curl = async () =>
+      (
+        await sbx.commands.run("curl -sS --max-time 20 https://api.test/", { timeoutMs: 60_000 })
+      ).stdout.trim();
+    try {
+      expect(await curl()).toBe(`seen api.test key=${V1}`);
+      // The update answers once the running sandbox holds the new value: no network update.
+      const rotated = await stack.call("POST", "/secrets/rotating-key", {
+        key: user.key,
+        body: { value: V2 },
+      });
+      expect(rotated.status, rotated.text).toBe(200);
+      expect(await curl()).toBe(`seen api.test key=${V2}`);
+
+      // The agent dies with the rules and the CA key in its memory only; the control plane's
+      // reconciler sees the restarted agent report the sandbox's network incomplete and sends
+      // the policy again (values filled in anew), and the agent installs a new CA.
+      await stack.agent.kill9();
+      await stack.agent.start();
+      let last = "";
+      await waitFor(
+        async () => {
+          last = await curl().catch((e: Error) => `error: ${e.message}`);
+          return last === `seen api.test key=${V2}`;
+        },
+        180_000,
+        "the header rules to be back after the agent restarted",
+      ).catch((error: Error) => {
+        throw new Error(`${error.message}; last answer: ${last}`);
+      });
+      expect(await filesHolding(stack.dataDir, V2, true)).toEqual([]);
+      expect(await filesHolding(stack.dataDir, V1, true)).toEqual([]);
     } finally {
       await sbx.kill();
     }

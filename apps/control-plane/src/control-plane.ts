@@ -197,8 +197,12 @@ export async function startControlPlane(
       // network.rules' placeholders are filled from the owner's /secrets (tests may pass
       // their own store).
       secrets: options.secrets ?? {
-        resolve: (ownerId, text) => secrets.resolvePlaceholders(ownerId, text),
+        resolveAll: (ownerId, texts) => secrets.resolveAll(ownerId, texts),
       },
+    });
+    // A rotated secret reaches the running sandboxes whose rules name it at once.
+    secrets.onValueChanged(async (ownerId, name) => {
+      await sandboxes.secretChanged(ownerId, name);
     });
     const snapshots = new SnapshotService({
       db,

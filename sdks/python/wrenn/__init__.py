@@ -64,6 +64,7 @@ from .sandbox_info import (
     SandboxQuery,
 )
 from .sandbox_records import SandboxRecordsClient
+from .secrets import SecretInfo, Secrets
 from .workspaces import WorkspaceInfo, Workspaces, WorkspacesClient
 from .wrenn_client import (
     Fork,
@@ -80,6 +81,8 @@ from .wrenn_client import (
 )
 
 __all__ = [
+    "SecretInfo",
+    "Secrets",
     "ERROR_CODES",
     "IO_LIMITS",
     "LIMITS",

@@ -371,7 +371,7 @@ def _network_body(network: Any, at_create: bool) -> Dict[str, Any]:
     the server validates the entries (one rule, in the contract)."""
     if not isinstance(network, dict):
         raise InvalidArgumentException("invalid_request", "network must be a dict")
-    known = {"allow_out", "deny_out", "rules"} | (
+    known = {"allow_out", "deny_out", "rules", "egress_proxy"} | (
         {"allow_public_traffic"} if at_create else set()
     )
     unknown = sorted(set(network) - known)
@@ -388,6 +388,13 @@ def _network_body(network: Any, at_create: bool) -> Dict[str, Any]:
         if not isinstance(network["rules"], dict):
             raise InvalidArgumentException("invalid_request", "network.rules must be a dict")
         body["rules"] = network["rules"]
+    if network.get("egress_proxy") is not None:
+        proxy = network["egress_proxy"]
+        if not isinstance(proxy, dict):
+            raise InvalidArgumentException(
+                "invalid_request", "network.egress_proxy must be a dict {address, username?, password?}"
+            )
+        body["egressProxy"] = proxy
     if network.get("allow_public_traffic") is not None:
         body["allowPublicTraffic"] = bool(network["allow_public_traffic"])
     return body

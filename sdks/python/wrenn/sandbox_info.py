@@ -32,6 +32,9 @@ class SandboxNetworkOpts(TypedDict, total=False):
     deny_out: List[str]
     allow_public_traffic: bool
     rules: Dict[str, List[Dict[str, Any]]]
+    # E2B's egressProxy: {"address": "host:port", "username": ..., "password": ...}; allowed TCP
+    # goes through this SOCKS5 proxy, never direct. The password is never returned.
+    egress_proxy: Dict[str, str]
 
 
 class SandboxNetworkUpdate(TypedDict, total=False):
@@ -42,6 +45,7 @@ class SandboxNetworkUpdate(TypedDict, total=False):
     deny_out: List[str]
     allow_internet_access: bool
     rules: Dict[str, List[Dict[str, Any]]]
+    egress_proxy: Dict[str, str]
 
 
 @dataclass
@@ -50,6 +54,8 @@ class SandboxNetwork:
     deny_out: List[str] = field(default_factory=list)
     # As written: placeholders, never secret values. None: no rules.
     rules: Optional[Dict[str, Any]] = None
+    # {"address", "username"?}: never the password. None: no proxy.
+    egress_proxy: Optional[Dict[str, str]] = None
 
 
 @dataclass
@@ -127,6 +133,7 @@ def parse_sandbox(value: Any) -> SandboxInfo:
             allow_out=list(network.get("allowOut") or []),
             deny_out=list(network.get("denyOut") or []),
             rules=network.get("rules"),
+            egress_proxy=network.get("egressProxy"),
         ),
         allow_public_traffic=value.get("allowPublicTraffic") is not False,
     )

@@ -96,6 +96,7 @@ function toAgentSandbox(s: ProtoSandbox | undefined): AgentSandbox {
         : {}),
     ...(s.mounts.length > 0 ? { mounts: s.mounts.map((m) => m.sandboxPath) } : {}),
     ...(s.tunnelPort > 0 ? { tunnelPort: s.tunnelPort } : {}),
+    ...(s.networkIncomplete ? { networkIncomplete: true } : {}),
   };
 }
 

@@ -30,6 +30,11 @@ export interface AgentSandbox {
   mounts?: string[];
   /** The UDP port of its workspace WireGuard endpoint on the host (absent: none). */
   tunnelPort?: number;
+  /**
+   * The agent lost the secret parts of its egress policy (header rules' values, the proxy's
+   * credentials: memory only there) with a restart: the reconciler sends the policy again.
+   */
+  networkIncomplete?: boolean;
 }
 
 /** A workspace's WireGuard endpoint as its host made it; the client key is given only once. */

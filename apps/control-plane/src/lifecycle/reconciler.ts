@@ -18,6 +18,8 @@ export interface ReconcileReport {
   destroyedOnHost: string[];
   /** Sandboxes on the host with no row at all: left running and reported, never guessed at. */
   unknownOnHost: string[];
+  /** Sandboxes whose agent lacked their network secrets (it restarted): their policy sent again. */
+  networkResent: string[];
 }
 
 export interface ReconcilerDeps {
@@ -56,6 +58,7 @@ export async function reconcileHost(
     inFlight: [],
     destroyedOnHost: [],
     unknownOnHost: [],
+    networkResent: [],
   };
 
   for (const row of rows) {
@@ -80,6 +83,19 @@ export async function reconcileHost(
     );
     if (outcome.state && outcome.state !== row.state) report.changed[row.id] = outcome.state;
     if (outcome.destroyedOnHost) report.destroyedOnHost.push(row.id);
+    // The agent restarted and lost what it holds in memory only (header values, the
+    // egressProxy's credentials): it gets the policy again from the row.
+    if (agent?.networkIncomplete) {
+      try {
+        await deps.sandboxes.resendNetwork(row);
+        report.networkResent.push(row.id);
+      } catch (error) {
+        deps.logger.warn(
+          { sandboxId: row.id, err: String(error) },
+          "could not send the sandbox's network policy to its restarted host; its next network update will",
+        );
+      }
+    }
   }
 
   const known = new Set(rows.map((r) => r.id));

@@ -44,6 +44,16 @@ const notFound = (ref: string) =>
  * for the egress path that fills them into header values.
  */
 export class SecretService {
+  private changeListener?: (ownerId: string, name: string) => Promise<void>;
+
+  /**
+   * Called (and awaited) after a secret's value is stored: running sandboxes whose header rules
+   * name it get the new value (SandboxService.secretChanged). Its failures are its own to log.
+   */
+  onValueChanged(listener: (ownerId: string, name: string) => Promise<void>): void {
+    this.changeListener = listener;
+  }
+
   constructor(
     private readonly options: {
       db: Queryable;
@@ -171,6 +181,7 @@ export class SecretService {
       }));
     if (!row) throw notFound(String(refText));
     await this.audit(principal, "secret.update", row);
+    await this.changeListener?.(principal.ownerId, row.name);
     return row;
   }
 

@@ -6,6 +6,7 @@ import type {
 } from "../hosts/host-client.js";
 import { inFlightOnHost } from "../store/host-sandboxes-store.js";
 import type { SandboxRecord } from "../store/sandbox-store.js";
+import { resendNetworksNaming, resendSandboxNetwork } from "./network-resend.js";
 import { createSandbox } from "./sandbox-create.js";
 import { hibernateSandbox, runHibernate } from "./sandbox-hibernation.js";
 import type { CreateSandboxInput } from "./sandbox-input.js";
@@ -214,6 +215,18 @@ export class SandboxService {
     },
   ): Promise<Sandbox> {
     return updateSandboxNetwork(this.core, principal, id, input);
+  }
+
+  // ---------------------------------------------------------------- held network secrets (network-resend.ts)
+
+  /** The host lost the row's network secrets (a restart): sends its policy again. */
+  resendNetwork(row: SandboxRecord): Promise<void> {
+    return resendSandboxNetwork(this.core, row);
+  }
+
+  /** The owner's secret changed: sandboxes whose rules name it get the new value. */
+  secretChanged(ownerId: string, name: string): Promise<string[]> {
+    return resendNetworksNaming(this.core, ownerId, name);
   }
 
   // ---------------------------------------------------------------- lifecycle hooks (sandbox-settlement-hooks.ts)

@@ -5,27 +5,30 @@ import {
   egressRuleSecretNames,
   invalidInput,
   mapEgressRuleValues,
+  placeholderNames,
+  SECRET_PLACEHOLDER,
 } from "@wrenn/contract";
 import { ServiceError } from "./errors.js";
 
 /**
- * Fills `${e2b.secrets.NAME}` placeholders with the owner's current secret values. The secrets
- * store (/secrets) implements it; what `resolve` returns is a secret: never logged, stored in
- * plaintext or returned to a caller. Throws (the store: secret_not_found) when a name is missing.
+ * Fills `${e2b.secrets.NAME}` placeholders with the owner's current secret values, for many texts
+ * at once (a rule set's header values: one look-up). The secrets store (/secrets) implements it;
+ * what `resolveAll` returns are secrets: never logged, stored in plaintext or returned to a
+ * caller. Throws (the store: secret_not_found) when a name is missing.
  */
 export interface SecretResolver {
-  resolve(ownerId: string, text: string): Promise<string>;
+  resolveAll(ownerId: string, texts: readonly string[]): Promise<string[]>;
 }
 
 /** Without a secrets store: any placeholder is refused, text without one passes as written. */
 export const NO_SECRETS: SecretResolver = {
-  async resolve(_ownerId, text) {
-    if (text.includes(`\${e2b.secrets.`)) {
+  async resolveAll(_ownerId, texts) {
+    if (texts.some((t) => t.includes(`\${e2b.secrets.`))) {
       throw invalidInput(
         `network.rules uses \${e2b.secrets.NAME} but this control plane has no secrets store; write the value itself or enable /secrets`,
       );
     }
-    return text;
+    return [...texts];
   },
 };
 
@@ -42,15 +45,15 @@ export class MemorySecrets implements SecretResolver {
     this.byOwner.set(ownerId, m);
   }
 
-  async resolve(ownerId: string, text: string): Promise<string> {
+  async resolveAll(ownerId: string, texts: readonly string[]): Promise<string[]> {
     const values = this.byOwner.get(ownerId);
-    return text.replace(/\$\{e2b\.secrets\.([A-Za-z0-9_-]{1,128})\}/g, (_m, name: string) => {
-      const v = values?.get(name.toLowerCase());
-      if (v === undefined) {
-        throw invalidInput(`secret ${name} not found; create it with POST /secrets first`);
-      }
-      return v;
-    });
+    const missing = texts.flatMap(placeholderNames).find((n) => !values?.has(n));
+    if (missing !== undefined) {
+      throw invalidInput(`secret ${missing} not found; create it with POST /secrets first`);
+    }
+    return texts.map((t) =>
+      t.replace(SECRET_PLACEHOLDER, (_m, name: string) => values?.get(name.toLowerCase()) ?? ""),
+    );
   }
 }
 
@@ -68,7 +71,7 @@ export async function resolveEgressRules(
   if (egressRuleSecretNames(rules).length === 0) return rules;
   try {
     return checkResolvedEgressRules(
-      await mapEgressRuleValues(rules, (v) => resolver.resolve(ownerId, v)),
+      await mapEgressRuleValues(rules, (values) => resolver.resolveAll(ownerId, values)),
     );
   } catch (error) {
     if (error instanceof ContractError) throw ServiceError.from(error);

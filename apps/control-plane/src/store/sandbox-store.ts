@@ -470,3 +470,15 @@ export async function findSandboxInState(
   ]);
   return firstRecord(result.rows) ?? undefined;
 }
+
+/** The owner's running and paused sandboxes whose egress policy has header rules. */
+export async function liveSandboxesWithRules(
+  q: Queryable,
+  ownerId: string,
+): Promise<SandboxRecord[]> {
+  const result = await q.query<SandboxRow>(
+    "SELECT * FROM sandboxes WHERE owner_id = $1 AND state IN ('running', 'paused') AND network -> 'rules' IS NOT NULL",
+    [ownerId],
+  );
+  return result.rows.map(toSandboxRecord);
+}

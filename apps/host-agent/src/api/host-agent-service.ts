@@ -163,6 +163,7 @@ function sandboxMessageOf(v: SandboxView, tunnelPort: number) {
     mounts: v.mounts ?? [],
     runtime: v.runtime,
     tunnelPort,
+    networkIncomplete: v.networkIncomplete,
   };
 }
 

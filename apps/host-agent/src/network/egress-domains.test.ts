@@ -8,6 +8,7 @@ import type { EgressProxy } from "./egress/egress-proxy.js";
 import {
   closeStandIn,
   curlIn,
+  leaseStandIn,
   type ProxiedNetwork,
   proxiedNetwork,
   standInAddresses,
@@ -31,14 +32,14 @@ import {
 } from "./network-test-kit.js";
 
 // Domain rules in allowOut, enforced by the egress proxy, against a fake internet this file
-// creates (198.18.76.0/30 and two /32s behind it): its own name server, and web servers on 80
+// creates (198.18.<subnet>.0/30 and two /32s behind it; the subnet and every name leased for this run): its own name server, and web servers on 80
 // and 443 (a certificate made here) for allowed.test and denied.test. Nothing leaves the host.
 
 const run = promisify(execFile);
-const SUBNET = 76;
+const STAND = leaseStandIn("d");
+const SUBNET = STAND.subnet;
 /** NOWHERE: what the sandboxes are told is their name server; nothing listens there. */
 const { dns: DNS, first: ALLOWED, second: DENIED, nowhere: NOWHERE } = standInAddresses(SUBNET);
-const POOL_OCTET = 246;
 /** A small per-sandbox connection cap for this file's proxy, so a test can reach it. */
 const CAP = 6;
 const RULES = ["allowed.test", "*.allowed.test", "rebind.test", "inpool.test"];
@@ -60,7 +61,7 @@ const sandbox = (n: number, policy: Parameters<TestNetwork["manager"]["setup"]>[
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "wrenn-egress-domains-"));
   const tls = await testCertificate(dir, ["allowed.test", "*.allowed.test", "denied.test"]);
-  inet = await createFakeInternet("wxd", SUBNET);
+  inet = await createFakeInternet(STAND.inetName, SUBNET);
   servers.push(
     await dnsServerIn(inet.netns, DNS, {
       "allowed.test": ALLOWED,
@@ -68,7 +69,7 @@ beforeAll(async () => {
       "denied.test": DENIED,
       // Rebinding answers: names in allowOut whose address is one no sandbox may reach.
       "rebind.test": "169.254.169.254",
-      "inpool.test": `10.${POOL_OCTET}.0.6`,
+      "inpool.test": STAND.inPool(6),
       // The name server's address also serves a watched HTTP server (see watchServer).
       "watch.test": DNS,
     }),
@@ -76,15 +77,15 @@ beforeAll(async () => {
     await webServerIn(inet.netns, DENIED, "denied", tls),
   );
   net = await proxiedNetwork({
-    tag: "d",
-    poolOctet: POOL_OCTET,
+    tag: STAND.tag,
+    pool: STAND.pool,
     nameserver: NOWHERE,
     proxy: { upstreamDns: [DNS], maxPerSandbox: CAP },
   });
   ({ t, proxy } = net);
 });
 
-afterAll(() => closeStandIn({ net, servers, inet, dir }));
+afterAll(() => closeStandIn({ net, servers, inet, dir, release: STAND.release }));
 
 describe("domain rules in allowOut (egress proxy)", () => {
   let sb: SandboxNetwork;

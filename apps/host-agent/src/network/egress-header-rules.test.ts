@@ -11,6 +11,7 @@ import {
   closeStandIn,
   curlIn,
   headerEchoServerIn,
+  leaseStandIn,
   type ProxiedNetwork,
   proxiedNetwork,
   standInAddresses,
@@ -26,14 +27,14 @@ import {
 } from "./network-test-kit.js";
 
 // Header rules (network.rules) in the egress proxy, against a fake internet this file creates
-// (198.18.78.0/30 and two /32s behind it): its own name server, and an HTTP/HTTPS server whose
+// (198.18.<subnet>.0/30 and two /32s behind it; the subnet and every name leased for this run): its own name server, and an HTTP/HTTPS server whose
 // certificate is signed by a CA made here (the proxy trusts it as the operator's upstream CA).
 // The server answers with what it saw: the Host and the X-Api-Key header. Nothing leaves the host.
 
 const run = promisify(execFile);
-const SUBNET = 78;
+const STAND = leaseStandIn("h");
+const SUBNET = STAND.subnet;
 const { dns: DNS, first: SERVER, second: DENIED, nowhere: NOWHERE } = standInAddresses(SUBNET);
-const POOL_OCTET = 238;
 /** What the control plane would have filled in for ${e2b.secrets.API_KEY}. */
 const SECRET = "sk-wrenn-test-4f9c2a7be1d3";
 const SECRET_2 = "sk-wrenn-rotated-88d0c1aa";
@@ -100,7 +101,7 @@ beforeAll(async () => {
     ...["-CAkey", f("upstream-ca.key"), "-CAcreateserial", "-days", "1"],
     ...["-extfile", f("ext.cnf"), "-out", f("server.pem")],
   ]);
-  inet = await createFakeInternet("wxh", SUBNET);
+  inet = await createFakeInternet(STAND.inetName, SUBNET);
   const server = { cert: f("server.pem"), key: f("server.key") };
   servers.push(
     await dnsServerIn(inet.netns, DNS, {
@@ -114,15 +115,15 @@ beforeAll(async () => {
     await headerEchoServerIn(inet.netns, DENIED, server),
   );
   net = await proxiedNetwork({
-    tag: "h",
-    poolOctet: POOL_OCTET,
+    tag: STAND.tag,
+    pool: STAND.pool,
     nameserver: NOWHERE,
     proxy: { upstreamDns: [DNS], upstreamCa: [await readFile(f("upstream-ca.pem"), "utf8")] },
   });
   ({ t, proxy } = net);
 });
 
-afterAll(() => closeStandIn({ net, servers, inet, dir }));
+afterAll(() => closeStandIn({ net, servers, inet, dir, release: STAND.release }));
 
 describe("header rules (network.rules) in the egress proxy", () => {
   let sb: SandboxNetwork;

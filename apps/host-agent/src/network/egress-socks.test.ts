@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -8,6 +9,7 @@ import {
   closeStandIn,
   curlIn,
   headerEchoServerIn,
+  leaseStandIn,
   type ProxiedNetwork,
   proxiedNetwork,
   testCertificate,
@@ -30,10 +32,11 @@ import {
 import type { NetworkPolicyRequest } from "./policy.js";
 
 // egressProxy (E2B's bring-your-own SOCKS5 proxy): the sandbox's allowed TCP goes through a
-// real SOCKS5 server in a stand-in internet this file creates (198.18.94.0/30, 198.19.94.5 and
-// .6), which records what it was asked. Nothing leaves the host.
+// real SOCKS5 server in a stand-in internet this file creates (198.18.<subnet>.0/30, 198.19.<subnet>.5
+// and .6, the subnet and every name leased for this run: leaseStandIn), which records what it was asked. Nothing leaves the host.
 
-const SUBNET = 94;
+const STAND = leaseStandIn("s");
+const SUBNET = STAND.subnet;
 /** The name server and the SOCKS5 servers' address. */
 const INNER = `198.18.${SUBNET}.2`;
 const ALLOWED = `198.19.${SUBNET}.5`;
@@ -44,7 +47,6 @@ const AUTH = `${INNER}:1081`;
 const DOWN = `${INNER}:1099`;
 /** A TCP port on ALLOWED that greets with the address it sees the client come from. */
 const GREET = 7000;
-const POOL_OCTET = 234;
 /** What the control plane would have filled in for a header rule's secret. */
 const SECRET = "sk-wrenn-socks-7d1e0b";
 
@@ -87,7 +89,7 @@ beforeAll(async () => {
   // certificate as the operator's upstream CA (WRENN_EGRESS_UPSTREAM_CA).
   const tls = await testCertificate(dir, ["allowed.test", "denied.test", "echo.test"]);
   ca = tls.cert;
-  inet = await createFakeInternet("wxs", SUBNET);
+  inet = await createFakeInternet(STAND.inetName, SUBNET);
   const names = { "allowed.test": ALLOWED, "denied.test": DENIED, "echo.test": INNER };
   servers.push(
     await dnsServerIn(inet.netns, INNER, names),
@@ -105,15 +107,15 @@ beforeAll(async () => {
   });
   servers.push(open, auth);
   net = await proxiedNetwork({
-    tag: "s",
-    poolOctet: POOL_OCTET,
+    tag: STAND.tag,
+    pool: STAND.pool,
     nameserver: INNER,
     proxy: { upstreamDns: [INNER], upstreamCa: [await readFile(tls.cert, "utf8")] },
   });
   ({ t, proxy } = net);
 });
 
-afterAll(() => closeStandIn({ net, servers, inet, dir }));
+afterAll(() => closeStandIn({ net, servers, inet, dir, release: STAND.release }));
 
 describe("egressProxy: allowed TCP through the user's SOCKS5 proxy", () => {
   it("a name rule's HTTPS goes through the proxy, which is asked for the name (remote DNS)", async () => {
@@ -159,6 +161,10 @@ describe("egressProxy: allowed TCP through the user's SOCKS5 proxy", () => {
     expect(await greeting(good)).toEqual({ outcome: "connected", greeting: INNER });
     expect(auth.asked.at(-2)).toEqual({ auth: "ana", ok: true });
     expect(auth.asked.at(-1)).toEqual({ connect: ALLOWED, atyp: 1, port: GREET });
+    // User name and password are held in memory only: the state on disk has the address alone.
+    const onDisk = spawnSync("grep", ["-rlaF", "--", "s3cret", t.options.stateDir]);
+    expect(onDisk.status, onDisk.stdout.toString()).toBe(1);
+    expect(spawnSync("grep", ["-rlaF", "--", AUTH, t.options.stateDir]).status).toBe(0);
 
     const bad = await sandbox(0x54, {
       allowInternet: false,
@@ -239,7 +245,7 @@ describe("egressProxy: allowed TCP through the user's SOCKS5 proxy", () => {
     const sb = await sandbox(0x59, {
       allowInternet: false,
       allowOut: [ALLOWED],
-      egressProxy: { address: `10.${POOL_OCTET}.0.2:1080` },
+      egressProxy: { address: `${STAND.inPool(2)}:1080` },
     });
     const seenBefore = seen.length;
     expect((await greeting(sb)).outcome).not.toBe("connected");

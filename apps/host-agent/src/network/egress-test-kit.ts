@@ -14,6 +14,7 @@ import {
   type TestNetwork,
   testNetwork,
 } from "./network-test-kit.js";
+import { leaseSlot, slotPool } from "./test-slots.js";
 
 // The egress proxy tests' common stand: a proxy and a network manager steering to it,
 // sandboxes whose resolv.conf names a chosen server, a certificate for stand-in servers, and
@@ -37,9 +38,9 @@ export interface ProxiedNetwork {
 }
 
 export async function proxiedNetwork(options: {
-  /** testNetwork's tag and pool octet: unique per test file. */
+  /** testNetwork's tag and pool (leaseStandIn's). */
   tag: string;
-  poolOctet: number;
+  pool: string;
   /** What the sandboxes' resolv.conf names. */
   nameserver: string;
   proxy: Omit<EgressProxyOptions, "logger">;
@@ -48,7 +49,7 @@ export async function proxiedNetwork(options: {
     ...options.proxy,
     logger: pino({ level: process.env.WRENN_TEST_LOG_LEVEL ?? "warn" }),
   });
-  const t = await testNetwork(options.tag, options.poolOctet, { egressProxy: proxy });
+  const t = await testNetwork(options.tag, options.pool, { egressProxy: proxy });
   const confs: string[] = [];
   return {
     proxy,
@@ -104,6 +105,34 @@ export async function curlIn(
 }
 
 /**
+ * Names and addresses for one run of a stand-in internet test file, unique on this machine: a
+ * test slot (the lease the e2e stacks take), so two checkouts' runs at once never share a
+ * namespace, interface, nft table, address pool or stand-in subnet. Released by closeStandIn.
+ */
+export function leaseStandIn(tag: string) {
+  const lease = leaseSlot();
+  // Stand-in subnets 128-255: above the fixed ones other tests still use (7 to 94).
+  if (lease.slot >= 128) {
+    lease.release();
+    throw new Error(`test slot ${lease.slot}: only 128 stand-in subnets; too many test runs alive`);
+  }
+  const hex = lease.slot.toString(16).padStart(2, "0");
+  const pool = slotPool(lease.slot);
+  const base = pool.split("/")[0]!.split(".").map(Number);
+  return {
+    /** testNetwork's tag: interface prefix wt<tag>-, table wrenn_test_<tag>. */
+    tag: `${tag}${hex}`,
+    pool,
+    /** An address of the pool, `offset` from its start. */
+    inPool: (offset: number) => `${base[0]}.${base[1]}.${base[2]}.${base[3]! + offset}`,
+    /** createFakeInternet's name and subnet. */
+    inetName: `wx${tag}${hex}`,
+    subnet: 128 + lease.slot,
+    release: lease.release,
+  };
+}
+
+/**
  * The addresses of createFakeInternet(name, subnet): its name server (on its link), its two
  * server addresses behind it, and one on its link where nothing answers.
  */
@@ -122,11 +151,14 @@ export async function closeStandIn(parts: {
   servers: readonly Listener[];
   inet?: FakeInternet;
   dir?: string;
+  /** leaseStandIn's: the slot is let go last, once nothing of the run is left. */
+  release?: () => void;
 }): Promise<void> {
   await parts.net?.cleanup();
   for (const s of parts.servers) await s.close();
   await parts.inet?.remove();
   if (parts.dir) await rm(parts.dir, { recursive: true, force: true });
+  parts.release?.();
 }
 
 /** HTTP on 80 and HTTPS on 443 of one address, answering with the Host and X-Api-Key it saw. */

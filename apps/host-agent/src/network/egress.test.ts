@@ -1,6 +1,7 @@
 import { readdir, readFile } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { leaseStandIn, standInAddresses } from "./egress-test-kit.js";
 import type { SandboxNetwork } from "./network-manager.js";
 import {
   createFakeInternet,
@@ -22,6 +23,11 @@ import {
 } from "./network-test-kit.js";
 
 const FORWARDING_DIR = "/run/wrenn/ip-forward";
+/** Names, pool and stand-in subnet of this run (unique on the machine). */
+const STAND = leaseStandIn("e");
+const S = STAND.subnet;
+/** The stand-in internet's address on its link, and its two addresses behind it. */
+const { dns: LINK, first: A, second: B } = standInAddresses(S);
 const METADATA = "169.254.169.254";
 
 let t: TestNetwork;
@@ -37,12 +43,12 @@ const reach = async (sb: SandboxNetwork, host: string, p = port) =>
 
 beforeAll(async () => {
   forwardingBefore = (await readFile("/proc/sys/net/ipv4/ip_forward", "utf8")).trim();
-  t = await testNetwork("e", 243);
-  inet = await createFakeInternet("wxe");
+  t = await testNetwork(STAND.tag, STAND.pool);
+  inet = await createFakeInternet(STAND.inetName, S);
   // The cloud metadata address, but inside the fake internet, so a broken rule cannot send
   // anything off this machine.
   await sh("ip", "-n", inet.netns, "addr", "add", `${METADATA}/32`, "dev", "lo");
-  await sh("ip", "route", "replace", `${METADATA}/32`, "via", "198.18.0.2");
+  await sh("ip", "route", "replace", `${METADATA}/32`, "via", LINK);
   listener = await listenIn(inet.netns, "0.0.0.0", port);
   hostServer = createServer((c) => c.end("host\n"));
   await new Promise<void>((r) => hostServer.listen(hostPort, "0.0.0.0", r));
@@ -54,6 +60,7 @@ afterAll(async () => {
   await sh("ip", "route", "del", `${METADATA}/32`).catch(() => {});
   await inet?.remove();
   await t?.cleanup();
+  STAND.release();
 });
 
 describe("egress", () => {
@@ -102,34 +109,36 @@ describe("egress", () => {
   it("allow_out wins over deny_out: E2B's recipe (deny everything, allow one address)", async () => {
     const sb = await t.manager.setup(sandboxId(0xe2), {
       allowInternet: true,
-      allowOut: ["198.18.5.5"],
+      allowOut: [A],
       denyOut: ["0.0.0.0/0"],
     });
-    expect(await reach(sb, "198.18.5.5")).toBe("connected");
-    expect(await reach(sb, "198.18.0.2")).not.toBe("connected");
-    expect(await reach(sb, "198.19.7.7")).not.toBe("connected");
+    expect(await reach(sb, A)).toBe("connected");
+    expect(await reach(sb, LINK)).not.toBe("connected");
+    expect(await reach(sb, B)).not.toBe("connected");
   });
 
   it("with internet, denyOut closes its ranges and allowOut reopens inside them", async () => {
     const sb = await t.manager.setup(sandboxId(0xe3), {
       allowInternet: true,
-      allowOut: ["198.18.5.5/32"],
-      denyOut: ["198.18.0.0/16"],
+      allowOut: [`${A}/32`],
+      // LINK and A (.4/31 holds .4 and .5), not B (.6).
+      denyOut: ["198.18.0.0/16", `198.19.${S}.4/31`],
     });
-    expect(await reach(sb, "198.19.7.7")).toBe("connected");
-    expect(await reach(sb, "198.18.5.5")).toBe("connected");
-    expect(await reach(sb, "198.18.0.2")).not.toBe("connected");
+    expect(await reach(sb, B)).toBe("connected");
+    expect(await reach(sb, A)).toBe("connected");
+    expect(await reach(sb, LINK)).not.toBe("connected");
   });
 
   it("without internet access only allowOut is reachable, and denyOut cannot close it", async () => {
     const sb = await t.manager.setup(sandboxId(0xe5), {
       allowInternet: false,
-      allowOut: ["198.19.0.0/16"],
-      denyOut: ["198.19.7.7"],
+      // B (.6/31 holds .6 and .7), not A (.5).
+      allowOut: [`198.19.${S}.6/31`],
+      denyOut: [B],
     });
-    expect(await reach(sb, "198.19.7.7")).toBe("connected");
-    expect(await reach(sb, "198.18.0.2")).not.toBe("connected");
-    expect(await reach(sb, "198.18.5.5")).not.toBe("connected");
+    expect(await reach(sb, B)).toBe("connected");
+    expect(await reach(sb, LINK)).not.toBe("connected");
+    expect(await reach(sb, A)).not.toBe("connected");
   });
 
   it("allow_out cannot open the host, the pool or metadata", async () => {
@@ -140,7 +149,7 @@ describe("egress", () => {
     const closed = (await t.manager.get(sandboxId(0xe0)))!;
     const other = await listenIn(closed.netns, "0.0.0.0", port);
     try {
-      expect(await reach(sb, "198.18.0.2")).toBe("connected");
+      expect(await reach(sb, LINK)).toBe("connected");
       expect(await reach(sb, sb.gateway, hostPort)).not.toBe("connected");
       expect(await reach(sb, closed.guestIp)).not.toBe("connected");
       expect(await reach(sb, METADATA)).not.toBe("connected");
@@ -153,9 +162,9 @@ describe("egress", () => {
     const id = sandboxId(0xe0);
     const sb = (await t.manager.get(id))!;
     await t.manager.setPolicy(id, { allowInternet: true });
-    expect(await reach(sb, "198.18.0.2")).toBe("connected");
+    expect(await reach(sb, LINK)).toBe("connected");
     await t.manager.setPolicy(id, { allowInternet: false });
-    expect(await reach(sb, "198.18.0.2")).not.toBe("connected");
+    expect(await reach(sb, LINK)).not.toBe("connected");
   });
 
   it("a policy update cuts the open connections it forbids and keeps the others", async () => {
@@ -163,11 +172,11 @@ describe("egress", () => {
     const sb = await t.manager.setup(id, { allowInternet: true });
     const echoPort = port + 4;
     const echo = await echoServerIn(inet.netns, "0.0.0.0", echoPort);
-    const kept = await holdConnection(sb.netns, "198.19.7.7", echoPort);
-    const doomed = await holdConnection(sb.netns, "198.18.5.5", echoPort);
+    const kept = await holdConnection(sb.netns, B, echoPort);
+    const doomed = await holdConnection(sb.netns, A, echoPort);
     try {
       await waitFor(() => kept.received.includes("echo") && doomed.received.includes("echo"));
-      await t.manager.setPolicy(id, { allowInternet: false, allowOut: ["198.19.7.7"] });
+      await t.manager.setPolicy(id, { allowInternet: false, allowOut: [B] });
       // Cut, not left hanging: the sandbox's side ends with a reset.
       await waitFor(() => doomed.received.some((l) => l.startsWith("closed")), 15_000);
       expect(doomed.received.find((l) => l.startsWith("closed"))).toBe("closed ECONNRESET");
@@ -177,7 +186,7 @@ describe("egress", () => {
       expect(kept.received.some((l) => l.startsWith("closed"))).toBe(false);
       // And a new connection to the now-forbidden address fails: its SYN is dropped in the
       // sandbox's namespace (the backstop follows the policy; netdev egress cannot reject).
-      expect(await reach(sb, "198.18.5.5")).not.toBe("connected");
+      expect(await reach(sb, A)).not.toBe("connected");
     } finally {
       await kept.close();
       await doomed.close();
@@ -193,8 +202,8 @@ describe("egress", () => {
     const udp = await udpListenIn(inet.netns, "0.0.0.0", port);
     await sh("ip", "-n", sb.netns, "addr", "add", `${forged}/32`, "dev", "eth0");
     try {
-      await sendUdp(sb.netns, sb.guestIp, port + 2, "198.18.0.2", port, "genuine");
-      await sendUdp(sb.netns, forged, port + 3, "198.18.0.2", port, "forged");
+      await sendUdp(sb.netns, sb.guestIp, port + 2, LINK, port, "genuine");
+      await sendUdp(sb.netns, forged, port + 3, LINK, port, "forged");
       await waitFor(() => udp.received.includes("genuine"));
       // Both were sent back to back; give the forged one ample time anyway.
       await new Promise((r) => setTimeout(r, 500));

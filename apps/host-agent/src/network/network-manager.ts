@@ -9,6 +9,7 @@ import type { EgressProxy } from "./egress/egress-proxy.js";
 import { invalidArgument, NetworkError } from "./errors.js";
 import { assertTableName, Firewall, guardTableOf } from "./firewall.js";
 import { ForwardingSwitch } from "./forwarding.js";
+import { HeldSecrets } from "./held-secrets.js";
 import type { NetworkClaim } from "./host-claims.js";
 import { cidrSize, formatCidr, formatIpv4, type Ipv4Cidr, parseCidr, parseIpv4 } from "./ipv4.js";
 import { defaultLogger, type NetworkLogger } from "./logger.js";
@@ -21,7 +22,6 @@ import {
   netnsExists,
   removeLinks,
   restoreGuestAddress,
-  routedElsewhere,
 } from "./netlink.js";
 import { type ReconcileReport, reconcileNetworks } from "./network-reconcile.js";
 import {
@@ -32,9 +32,9 @@ import {
   type NetworkPolicy,
   type NetworkPolicyRequest,
   resolvePolicy,
-  withoutRules,
 } from "./policy.js";
 import { applyPolicyChange, type PolicyChangeDeps } from "./policy-change.js";
+import { claimFreeSlot } from "./slot-claim.js";
 import { PREFIX_LEN, type SandboxNetwork, SLOT_SIZE, SlotLayout } from "./slot-layout.js";
 
 // The manager keeps the per-sandbox operations (setup, policy, teardown) and the locks;
@@ -86,8 +86,8 @@ export class NetworkManager {
   private readonly locks = new KeyedLock();
   private readonly log: NetworkLogger;
   private readonly proxy: EgressProxy | undefined;
-  /** Header rules by sandbox: resolved secrets, never persisted (see keepHeaderRules). */
-  private readonly headerRules = new Map<string, NonNullable<NetworkPolicy["rules"]>>();
+  /** Header rules and proxy credentials by sandbox: never persisted (see HeldSecrets). */
+  private readonly held = new HeldSecrets();
   private ready: Promise<void> | undefined;
   /** What the policy change and the reconcile sweep (their own files) use of this manager. */
   private readonly parts: PolicyChangeDeps;
@@ -166,26 +166,13 @@ export class NetworkManager {
     if (offset < 0 || offset % SLOT_SIZE !== 0) return undefined;
     const record = this.store.list().find((r) => r.index === offset / SLOT_SIZE);
     return record?.ready
-      ? { sandboxId: record.sandboxId, policy: this.withHeaderRules(record) }
+      ? { sandboxId: record.sandboxId, policy: this.withHeldSecrets(record) }
       : undefined;
   }
 
-  /** The stored policy with the header rules held in memory for the sandbox. */
-  private withHeaderRules(record: SlotRecord): NetworkPolicy {
-    const policy = this.storedPolicy(record);
-    const rules = this.headerRules.get(record.sandboxId);
-    return rules ? { ...policy, rules } : policy;
-  }
-
-  /**
-   * Keeps the header rules (resolved secrets) in memory only; the rest of the policy is
-   * persisted. After an agent restart a sandbox has no rules until the control plane sends
-   * its policy again: its names with rules are then passed through untouched.
-   */
-  private keepHeaderRules(runtimeId: RuntimeId, policy: NetworkPolicy): NetworkPolicy {
-    if (policy.rules) this.headerRules.set(runtimeId, policy.rules);
-    else this.headerRules.delete(runtimeId);
-    return withoutRules(policy);
+  /** The stored policy with the secret parts held in memory for the sandbox. */
+  private withHeldSecrets(record: SlotRecord): NetworkPolicy {
+    return this.held.merge(record.sandboxId, this.storedPolicy(record));
   }
 
   /** The sandbox's CA for header rules (see EgressProxy.sandboxCa). */
@@ -240,7 +227,7 @@ export class NetworkManager {
     const full = this.resolve(policy);
     await this.init();
     return this.locks.run(runtimeId, async () => {
-      const resolved = this.keepHeaderRules(runtimeId, full);
+      const resolved = this.held.keep(runtimeId, full);
       const started = performance.now();
       const record = await this.claim(runtimeId);
       const names = namesFor(this.prefix, runtimeId);
@@ -293,7 +280,7 @@ export class NetworkManager {
     await this.init();
     await this.locks.run(runtimeId, () => {
       const record = this.requireRecord(runtimeId);
-      return this.applyPolicy(record, this.keepHeaderRules(runtimeId, full), true);
+      return this.applyPolicy(record, this.held.keep(runtimeId, full), true);
     });
   }
 
@@ -443,7 +430,7 @@ export class NetworkManager {
       // The proxy's sockets of this sandbox would outlive it, and reach whoever gets the
       // address next.
       this.proxy?.forget(guestIp);
-      this.headerRules.delete(runtimeId);
+      this.held.forget(runtimeId);
       await forgetFlows(guestIp, (m) => this.log.warn({}, m));
     }
     // Released last: until here a crash leaves the slot claimed, and a retry or reconcile
@@ -465,29 +452,15 @@ export class NetworkManager {
     const existing = this.store.get(runtimeId);
     if (existing) return existing;
     this.assertKeyFree(runtimeId);
-    const { hostIf } = namesFor(this.prefix, runtimeId);
-    const slotCount = cidrSize(this.poolCidr) / SLOT_SIZE;
-    for (let tried = 0; tried < slotCount; tried++) {
-      const record = await this.store.claim(runtimeId);
-      const slot = formatCidr({
-        base: parseIpv4(this.layout.addresses(record).hostIp) - 1,
-        prefixLen: PREFIX_LEN,
-      });
-      const others = await routedElsewhere(slot, hostIf);
-      if (others.length === 0) {
-        this.log.debug({ runtimeId, slot: record.index }, "address allocated");
-        return record;
-      }
-      // Next-fit: the claim after this release moves on to the following slot.
-      this.log.warn(
-        { runtimeId, slot, interfaces: others },
-        "address still routed through another interface (a leaked sandbox?): skipped",
-      );
-      await this.store.release(runtimeId);
-    }
-    throw new NetworkError(
-      "pool_exhausted",
-      `address pool exhausted: every free /30 of ${formatCidr(this.poolCidr)} is routed through another interface`,
+    return claimFreeSlot(
+      {
+        store: this.store,
+        layout: this.layout,
+        pool: this.poolCidr,
+        prefix: this.prefix,
+        log: this.log,
+      },
+      runtimeId,
     );
   }
 

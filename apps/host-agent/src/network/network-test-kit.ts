@@ -252,12 +252,13 @@ export interface TestNetwork {
  */
 export async function testNetwork(
   tag: string,
-  poolOctet: number,
+  /** A second octet (the pool 10.<n>.0.0/24) or a whole pool (a leased slot's). */
+  pool: number | string,
   extra: NetworkManagerOptions = {},
 ): Promise<TestNetwork> {
   const stateDir = await mkdtemp(join(tmpdir(), `wrenn-net-${tag}-`));
   const options = {
-    pool: `10.${poolOctet}.0.0/24`,
+    pool: typeof pool === "number" ? `10.${pool}.0.0/24` : pool,
     namePrefix: `wt${tag}-`,
     table: `wrenn_test_${tag}`,
     stateDir,

@@ -95,13 +95,27 @@ export function resolvePolicy(policy: unknown): NetworkPolicy {
 }
 
 /**
- * The policy without its header rules: what is written to disk. Rule values are secrets filled
- * in by the control plane; the agent holds them in memory only (see NetworkManager).
+ * The policy without its header rules: what the agent's API returns. Rule values are secrets
+ * filled in by the control plane; the agent holds them in memory only (see HeldSecrets).
  */
 export function withoutRules(p: NetworkPolicy): NetworkPolicy {
   const { rules: _rules, ...rest } = p;
   return rest;
 }
+
+/**
+ * What is written to disk: no header rules, and the egressProxy without its credentials (the
+ * contract wants user name and password together, so both go). Both are held in memory only
+ * (HeldSecrets) and come back when the control plane sends the policy again after a restart.
+ */
+export function persistedPolicy(p: NetworkPolicy): NetworkPolicy {
+  const rest = withoutRules(p);
+  return rest.egressProxy ? { ...rest, egressProxy: { address: rest.egressProxy.address } } : rest;
+}
+
+/** Whether the policy carries anything persistedPolicy leaves out (memory-only secrets). */
+export const holdsSecrets = (p: NetworkPolicy): boolean =>
+  p.rules !== undefined || p.egressProxy?.username !== undefined;
 
 /** Whether the sandbox gets an egress chain (and the guard lets it out) at all. */
 export const hasEgress = (p: NetworkPolicy): boolean => egressOpen(p);

@@ -3,6 +3,7 @@ import path from "node:path";
 import type { Logger } from "pino";
 import { EnvdClient } from "../envd/envd-client.js";
 import { KeyedLock } from "../locks/keyed-lock.js";
+import { holdsSecrets } from "../network/policy.js";
 import type { GuestControl, RuntimeDriver } from "../runtime/driver.js";
 import { SandboxDisk } from "../storage/sandbox-disk.js";
 import type { TemplateStore } from "../templates/store.js";
@@ -128,6 +129,7 @@ export class ManagerCore {
       address: inst.lease?.guestIp ?? "",
       pauseMode: r.phase === "paused" ? "checkpoint" : r.phase === "frozen" ? "freeze" : undefined,
       runtime: this.runtime.kind,
+      networkIncomplete: r.networkHeld === true && !holdsSecrets(r.network),
     };
   }
 }

@@ -43,6 +43,8 @@ export interface SandboxView extends SandboxRecord {
   pauseMode?: "checkpoint" | "freeze";
   /** The runtime driver it runs under (RuntimeDriver.kind). */
   runtime: string;
+  /** Its policy's secret parts were lost with a restart: the control plane must send it again. */
+  networkIncomplete: boolean;
 }
 
 export interface Observer {

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
 import path from "node:path";
-import { withoutRules } from "../network/policy.js";
+import { holdsSecrets, persistedPolicy } from "../network/policy.js";
 import type { SandboxRecord } from "./record.js";
 
 export const RUNTIME_ID = /^wr-[0-9a-f]{8}$/;
@@ -25,8 +25,10 @@ export class RecordStore {
     const tmp = path.join(dir, `.record-${randomBytes(4).toString("hex")}`);
     const fh = await open(tmp, "w", 0o600);
     try {
-      // Header rules carry resolved secrets: kept in memory only (see NetworkManager).
-      const network = withoutRules(record.network);
+      // Header rules and proxy credentials are secrets: kept in memory only (see HeldSecrets),
+      // with a mark that they existed, so a restarted agent can say it lacks them.
+      if (holdsSecrets(record.network)) record.networkHeld = true;
+      const network = persistedPolicy(record.network);
       await fh.writeFile(JSON.stringify({ ...record, network }, null, 2));
       await fh.sync();
     } finally {

@@ -35,6 +35,11 @@ export interface SandboxRecord {
   template: TemplateRef;
   resources: Resources;
   network: NetworkPolicy;
+  /**
+   * Its policy was given with secret parts (header rules, proxy credentials) that are held in
+   * memory only: after a restart `network` lacks them until the control plane sends them again.
+   */
+  networkHeld?: boolean;
   metadata: Record<string, string>;
   envdVersion: string;
   bootPath: BootPath;

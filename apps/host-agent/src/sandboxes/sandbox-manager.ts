@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import { type NetworkPolicy, needsResolver } from "../network/policy.js";
+import { holdsSecrets, type NetworkPolicy, needsResolver } from "../network/policy.js";
 import type { RuntimeDriver } from "../runtime/driver.js";
 import { restoreSnapshot } from "../snapshots/snapshot-restore.js";
 import type { InstalledTemplate, TemplateStore } from "../templates/store.js";
@@ -207,6 +207,7 @@ export class SandboxManager {
         throw new AgentError("failed_precondition", `sandbox ${sandboxId} is ${phase}`);
       }
       inst.record.network = policy;
+      inst.record.networkHeld = holdsSecrets(policy);
       await this.core.records.save(inst.record);
       if (phase !== "paused") await this.core.networks.applyPolicy(inst.runtimeId, policy);
       if (phase === "running" && needsResolver(policy) && this.core.config.sandboxDns.length > 0) {

@@ -56,9 +56,22 @@ describe("network.rules (checkEgressHeaderRules)", () => {
   it("placeholders are listed, filled in, and the result checked again without quoting it", async () => {
     const rules = check({ "a.test": rule({ A: `x \${e2b.secrets.one} \${e2b.secrets.two}` }) })!;
     expect(egressRuleSecretNames(rules)).toEqual(["one", "two"]);
-    const filled = await mapEgressRuleValues(rules, async (v) =>
-      v.replace(/\$\{e2b\.secrets\.(\w+)\}/g, (_m, n: string) => n.toUpperCase()),
-    );
+    // The secrets store's name rule, the one placeholder pattern (contract secrets.ts).
+    for (const bad of [
+      `\${e2b.secrets.a b}`,
+      `\${e2b.secrets.sec_1}`,
+      `\${e2b.identity.tokens.x}`,
+    ]) {
+      expect(() => check({ "a.test": rule({ A: bad }) })).toThrow(/malformed placeholder/);
+    }
+    const batches: number[] = [];
+    const filled = await mapEgressRuleValues(rules, async (values) => {
+      batches.push(values.length);
+      return values.map((v) =>
+        v.replace(/\$\{e2b\.secrets\.(\w+)\}/g, (_m, n: string) => n.toUpperCase()),
+      );
+    });
+    expect(batches).toEqual([1]);
     expect(checkResolvedEgressRules(filled)).toEqual({ "a.test": rule({ A: "x ONE TWO" }) });
     const evil = { "a.test": rule({ A: "line\r\nX-Evil: 1" }) };
     expect(() => checkResolvedEgressRules(evil)).toThrow(/cannot be sent/);

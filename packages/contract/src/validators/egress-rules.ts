@@ -1,5 +1,6 @@
 import { invalidInput } from "../errors/error-codes.js";
 import { LIMITS } from "../limits.js";
+import { placeholderNames, SECRET_PLACEHOLDER } from "../secrets.js";
 import { egressDomain, egressDomainMatches, egressHostName } from "./egress.js";
 
 /** One transform of a domain's rules: headers set (or replaced) on every request to it. */
@@ -20,12 +21,6 @@ export type EgressHeaderRules = Record<string, EgressHeaderTransform[]>;
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** Printable ASCII and tab: no CR, LF or NUL that could end the header or the request early. */
 const HEADER_VALUE = /^[\x20-\x7e\t]*$/;
-/**
- * A placeholder as E2B writes it, NAME as the secrets store's names (letters, digits, _ and -,
- * at most 128); any other `${` is refused so a typo is not sent verbatim.
- */
-const PLACEHOLDER = /\$\{e2b\.secrets\.([A-Za-z0-9_-]{1,128})\}/g;
-
 /**
  * Headers a rule may not set: they frame the message or the connection (a rule setting them
  * could split one request into two on the server's side) or name the server the proxy already
@@ -56,8 +51,15 @@ function checkHeaderValue(where: string, value: unknown): string {
   if (!HEADER_VALUE.test(value)) {
     throw invalidInput(`${where} must be printable ASCII with no CR, LF or control characters`);
   }
-  const rest = value.replace(PLACEHOLDER, "");
-  if (rest.includes(`\${`)) {
+  // A placeholder's NAME is a secret name (the secrets store's rule); any other `${` is
+  // refused so a typo is not sent verbatim.
+  let named = true;
+  try {
+    placeholderNames(value);
+  } catch {
+    named = false;
+  }
+  if (!named || value.replace(SECRET_PLACEHOLDER, "").includes(`\${`)) {
     throw invalidInput(
       `${where} has a malformed placeholder: write \${e2b.secrets.NAME} (NAME: letters, digits, _ or -)`,
     );
@@ -174,26 +176,36 @@ export function egressRuleSecretNames(rules: EgressHeaderRules | undefined): str
   for (const list of Object.values(rules ?? {})) {
     for (const r of list) {
       for (const v of Object.values(r.transform.headers)) {
-        for (const m of v.matchAll(PLACEHOLDER)) names.add(m[1]!);
+        for (const name of placeholderNames(v)) names.add(name);
       }
     }
   }
   return [...names];
 }
 
-/** The same rules with every header value passed through `fill` (placeholders resolved). */
+/**
+ * The same rules with every header value replaced by `fill`'s answer, which gets all the values
+ * at once (in rule order) so the placeholders of a whole rule set resolve in one batch.
+ */
 export async function mapEgressRuleValues(
   rules: EgressHeaderRules,
-  fill: (value: string) => Promise<string>,
+  fill: (values: readonly string[]) => Promise<readonly string[]>,
 ): Promise<EgressHeaderRules> {
+  const values = Object.values(rules).flatMap((list) =>
+    list.flatMap((r) => Object.values(r.transform.headers)),
+  );
+  const filled = await fill(values);
+  if (filled.length !== values.length) throw new Error("fill must answer every value");
+  let i = 0;
   const out: EgressHeaderRules = {};
   for (const [domain, list] of Object.entries(rules)) {
-    out[domain] = [];
-    for (const r of list) {
-      const headers: Record<string, string> = {};
-      for (const [k, v] of Object.entries(r.transform.headers)) headers[k] = await fill(v);
-      out[domain].push({ transform: { headers } });
-    }
+    out[domain] = list.map((r) => ({
+      transform: {
+        headers: Object.fromEntries(
+          Object.keys(r.transform.headers).map((k) => [k, filled[i++] as string]),
+        ),
+      },
+    }));
   }
   return out;
 }

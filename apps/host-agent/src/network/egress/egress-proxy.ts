@@ -3,24 +3,19 @@ import { Resolver } from "node:dns/promises";
 import { once } from "node:events";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { rootCertificates } from "node:tls";
-import {
-  egressAllows,
-  egressAllowsHost,
-  egressProxyEndpoint,
-  egressRuleHeadersFor,
-} from "@wrenn/contract";
+import { egressAllows, egressAllowsHost, egressRuleHeadersFor } from "@wrenn/contract";
 import { defaultLogger, type NetworkLogger } from "../logger.js";
 import { hasDomainRules, isSteered, type NetworkPolicy } from "../policy.js";
 import { TLS_ACCESS_DENIED } from "./client-hello.js";
-import { type DeniedRanges, deniedDestination, deniedProxyAddress } from "./destination-guard.js";
+import { type DeniedRanges, deniedDestination } from "./destination-guard.js";
 import { DnsForwarder } from "./dns-forwarder.js";
 import { FirstBytes } from "./first-bytes.js";
+import { type OpenFlow, splice, startFlow } from "./flow-splice.js";
 import { HeaderInjector } from "./header-injector.js";
 import { forbiddenResponse } from "./http-host.js";
-import { originalDestination } from "./original-destination.js";
 import { PerPeer } from "./per-peer.js";
 import { SandboxCa } from "./sandbox-ca.js";
-import { socks5Connect } from "./socks5-client.js";
+import { SocksTunnel } from "./socks-tunnel.js";
 
 /**
  * Proxied connections (waiting for their first bytes, or open) one sandbox may have at once:
@@ -75,16 +70,6 @@ export interface ProxyBinding {
 
 type Kind = "http" | "tls";
 
-interface OpenFlow {
-  /** The host name it was let out by ("" for one let out by its address). */
-  readonly name: string;
-  /** Where it went ("" when the SOCKS proxy resolved the name). */
-  readonly address: string;
-  /** The egressProxy address it was tunneled through, if any. */
-  readonly via: string | undefined;
-  readonly sockets: readonly Socket[];
-}
-
 /**
  * The per-agent egress proxy for domain rules (see network/README.md, "Domain rules"). The firewall
  * redirects a sandbox's TCP to ports 80 and 443 that no address rule lets out to `ports.http`
@@ -103,6 +88,7 @@ export class EgressProxy {
   private readonly resolver: Resolver;
   private readonly log: NetworkLogger;
   private readonly injector: HeaderInjector;
+  private readonly socks: SocksTunnel;
   /** Each sandbox's CA for header rules, by guest address (dropped with the address). */
   private readonly cas = new Map<string, Promise<SandboxCa>>();
 
@@ -122,7 +108,18 @@ export class EgressProxy {
     });
     servers.http.on("connection", (s) => this.accept(s, "http"));
     servers.tls.on("connection", (s) => this.accept(s, "tls"));
-    servers.tunnel.on("connection", (s) => void this.acceptTunnel(s));
+    this.socks = new SocksTunnel({
+      log: this.log,
+      clients: this.clients,
+      flows: this.flows,
+      steered: (peer) => this.clientSteered(peer),
+      denied: () => this.binding!.denied,
+      ownPorts: () => ({
+        tunnel: ports.tunnel,
+        all: [...(options.reservedPorts ?? []), ...Object.values(ports)],
+      }),
+    });
+    servers.tunnel.on("connection", (s) => void this.socks.accept(s));
   }
 
   static async start(options: EgressProxyOptions): Promise<EgressProxy> {
@@ -306,7 +303,7 @@ export class EgressProxy {
       if (egressRuleHeadersFor(who.policy.rules, name)) {
         await this.intercept(client, kind, peer, who, name, "", head);
       } else {
-        await this.tunnel(client, peer, who.policy, { name, address: "", port }, head, ctx);
+        await this.socks.through(client, peer, who.policy, { name, address: "", port }, head, ctx);
       }
       return;
     }
@@ -345,132 +342,12 @@ export class EgressProxy {
       }
       client.resetAndDestroy();
     });
-    this.splice(peer, flow);
+    splice(this.flows, peer, flow);
     upstream.once("connect", () => {
       connected = true;
       this.log.debug({ ...ctx, address }, "egress allowed");
-      this.start(flow, head);
+      startFlow(flow, head);
     });
-  }
-
-  /**
-   * A sandbox with an egressProxy: its TCP that an address rule (or internet access) lets out
-   * is redirected here; where it was going comes from conntrack. The same checks as the
-   * firewall (the policy now, the always-denied ranges), then through the SOCKS5 proxy.
-   */
-  private async acceptTunnel(client: Socket): Promise<void> {
-    client.on("error", () => {});
-    client.pause();
-    const peer = client.remoteAddress ?? "";
-    const who = this.clientSteered(peer);
-    if (!who?.policy.egressProxy) {
-      client.destroy();
-      return;
-    }
-    if (!this.clients.add(peer, client)) {
-      this.log.info({ sandboxId: who.sandboxId, why: "too many connections" }, "egress refused");
-      client.resetAndDestroy();
-      return;
-    }
-    client.on("close", () => this.clients.delete(peer, client));
-    const dest = await originalDestination(peer, client.remotePort ?? 0, this.ports.tunnel);
-    const now = this.clientSteered(peer);
-    const ctx = { sandboxId: who.sandboxId, port: dest?.port, address: dest?.address };
-    const why = !dest
-      ? "no original destination"
-      : !now?.policy.egressProxy || !egressAllows(now.policy, dest.address)
-        ? "address not allowed"
-        : deniedDestination(this.binding!.denied, dest.address);
-    if (why !== undefined || !dest || !now) {
-      this.log.info({ ...ctx, why }, "egress refused");
-      client.resetAndDestroy();
-      return;
-    }
-    await this.tunnel(client, peer, now.policy, { name: "", ...dest }, Buffer.alloc(0), ctx);
-  }
-
-  /** Opens the SOCKS5 tunnel and splices; any failure resets the sandbox's connection. */
-  private async tunnel(
-    client: Socket,
-    peer: string,
-    policy: NetworkPolicy,
-    to: { name: string; address: string; port: number },
-    head: Buffer,
-    ctx: Record<string, unknown>,
-  ): Promise<void> {
-    const proxy = policy.egressProxy!;
-    let upstream: Socket;
-    try {
-      upstream = await this.openTunnel(proxy, to);
-    } catch (err) {
-      // Fails closed: the sandbox's connection is reset, it never goes direct.
-      this.log.info(
-        { ...ctx, proxy: proxy.address, err: (err as Error).message },
-        "egress tunnel failed",
-      );
-      client.resetAndDestroy();
-      return;
-    }
-    if (client.destroyed) {
-      upstream.destroy();
-      return;
-    }
-    upstream.on("error", () => client.resetAndDestroy());
-    const flow: OpenFlow = { ...to, via: proxy.address, sockets: [client, upstream] };
-    this.log.debug({ ...ctx, proxy: proxy.address }, "egress tunneled");
-    this.splice(peer, flow);
-    this.start(flow, head);
-  }
-
-  /**
-   * A connection through the SOCKS5 proxy to `to` (its name when there is one: remote DNS).
-   * Throws when the proxy's address is one a sandbox may not reach or the proxy refuses.
-   */
-  private async openTunnel(
-    proxy: NonNullable<NetworkPolicy["egressProxy"]>,
-    to: { name: string; address: string; port: number },
-  ): Promise<Socket> {
-    const { host, port } = egressProxyEndpoint(proxy.address);
-    const why = await deniedProxyAddress(
-      this.binding!.denied,
-      host,
-      port,
-      // The proxy's own ports too: a tunnel into itself would loop.
-      [...(this.options.reservedPorts ?? []), ...Object.values(this.ports)],
-    );
-    if (why) throw new Error(why);
-    return socks5Connect(
-      { host, port, username: proxy.username, password: proxy.password },
-      { host: to.name || to.address, port: to.port },
-    );
-  }
-
-  /** Tracks a flow until either side closes; each side's end closes the other. */
-  private splice(peer: string, flow: OpenFlow): void {
-    const [client, upstream] = flow.sockets as [Socket, Socket];
-    upstream.setNoDelay(true);
-    client.setNoDelay(true);
-    this.flows.add(peer, flow);
-    const forget = () => this.flows.delete(peer, flow);
-    client.on("error", () => upstream.destroy());
-    client.on("close", () => {
-      upstream.destroy();
-      forget();
-    });
-    upstream.on("close", () => {
-      if (!client.destroyed) client.end();
-      forget();
-    });
-  }
-
-  /** Once the upstream is connected: the bytes read so far, then both ways. */
-  private start(flow: OpenFlow, head: Buffer): void {
-    const [client, upstream] = flow.sockets as [Socket, Socket];
-    if (head.length > 0) upstream.write(head);
-    client.pipe(upstream);
-    upstream.pipe(client);
-    client.resume();
-    upstream.resume();
   }
 
   /**
@@ -503,7 +380,7 @@ export class EgressProxy {
           sandboxId: who.sandboxId,
           name,
           address,
-          ...(proxy ? { dial: () => this.openTunnel(proxy, { name, address: "", port }) } : {}),
+          ...(proxy ? { dial: () => this.socks.open(proxy, { name, address: "", port }) } : {}),
           headers: () => {
             const now = this.clientSteered(peer);
             return now?.sandboxId === who.sandboxId
