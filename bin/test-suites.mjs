@@ -45,6 +45,9 @@ if (build.status !== 0) {
  */
 const LONGEST_FIRST = [
   "tests/sdk-scenario/scenario.test.ts", // 380: five languages and runtimes
+  "tests/e2e-stack/header-rules.test.ts", // 300: an agent kill -9 and a SOCKS5 proxy added
+  "tests/e2e-stack/fleet.test.ts", // 250: two registered agents, hibernate on one, resume on the other
+  "tests/workspaces/clients.test.ts", // 200: a workspace's services, snapshots and restore
   "tests/cli/sandbox-commands.test.ts", // 160
   "tests/e2e-stack/exec-output.test.ts", // 150
   "tests/e2e-stack/honest-state.test.ts", // 130
@@ -52,7 +55,6 @@ const LONGEST_FIRST = [
   "tests/sdk/examples.test.ts", // 110
   "tests/e2b-compat/sdk-matrix.test.ts", // 110
   "tests/sdk-scenario/install.test.ts", // 100
-  "tests/e2e-stack/header-rules.test.ts", // 100
   "tests/template/image-agent.test.ts", // 100
   "tests/e2e-stack/e2b-snapshots.test.ts", // 95
   "tests/e2e-stack/network.test.ts", // 95

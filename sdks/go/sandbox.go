@@ -38,6 +38,7 @@ type SandboxInfo struct {
 	TimeoutSecs  int               `json:"timeoutSeconds"`
 	AllowNet     bool              `json:"allowInternet"`
 	AutoPause    bool              `json:"autoPause"`
+	AutoResume   bool              `json:"autoResume"`
 	EnvdVersion  *string           `json:"envdVersion"`
 	HostID       *string           `json:"hostId"`
 	ErrorText    *string           `json:"error"`
@@ -80,6 +81,8 @@ type CreateOptions struct {
 	Resources           Resources
 	AllowInternetAccess *bool
 	AutoPause           *bool
+	// With AutoPause: a request to one of its ports (or envd) while it is paused resumes it first.
+	AutoResume *bool
 	// Network: egress (AllowOut wins over DenyOut) and who may reach the ports.
 	Network *NetworkOptions
 }
@@ -136,6 +139,9 @@ func Create(ctx context.Context, o CreateOptions) (*Sandbox, error) {
 	}
 	if o.AutoPause != nil {
 		body["autoPause"] = *o.AutoPause
+	}
+	if o.AutoResume != nil {
+		body["autoResume"] = *o.AutoResume
 	}
 	if o.Network != nil {
 		body["network"] = o.Network.body()

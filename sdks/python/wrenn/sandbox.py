@@ -133,6 +133,7 @@ class Sandbox:
         request_timeout: Optional[float] = None,
         allow_internet_access: Optional[bool] = None,
         auto_pause: Optional[bool] = None,
+        auto_resume: Optional[bool] = None,
         vcpus: Optional[int] = None,
         memory_mb: Optional[int] = None,
         disk_mb: Optional[int] = None,
@@ -141,7 +142,8 @@ class Sandbox:
     ) -> "Sandbox":
         """Creates a sandbox (template ``base`` by default) and returns once envd inside it
         answers. ``timeout``: its lifetime in seconds (the server's default is 300); then it is
-        destroyed, or paused with ``auto_pause``. ``network``: ``allow_out`` / ``deny_out``
+        destroyed, or paused with ``auto_pause``; with ``auto_resume`` too, a request to one of
+        its ports while it is paused resumes it first. ``network``: ``allow_out`` / ``deny_out``
         (egress; allow wins) and ``allow_public_traffic`` (False: ports need
         ``traffic_access_token``)."""
         resources = {
@@ -169,6 +171,8 @@ class Sandbox:
             body["allowInternet"] = bool(allow_internet_access)
         if auto_pause is not None:
             body["autoPause"] = bool(auto_pause)
+        if auto_resume is not None:
+            body["autoResume"] = bool(auto_resume)
         if network is not None:
             body["network"] = _network_body(network, at_create=True)
         config = _config(api_key, api_url, request_timeout, domain)

@@ -73,6 +73,7 @@ class SandboxInfo:
     envd_version: Optional[str] = None
     allow_internet_access: bool = False
     auto_pause: bool = False
+    auto_resume: bool = False
     timeout_seconds: int = 0
     env_var_names: List[str] = field(default_factory=list)
     host_id: Optional[str] = None
@@ -124,6 +125,7 @@ def parse_sandbox(value: Any) -> SandboxInfo:
         envd_version=value.get("envdVersion"),
         allow_internet_access=bool(value.get("allowInternet")),
         auto_pause=bool(value.get("autoPause")),
+        auto_resume=bool(value.get("autoResume")),
         timeout_seconds=int(value.get("timeoutSeconds", 0)),
         env_var_names=list(value.get("envVarNames") or []),
         host_id=value.get("hostId"),
