@@ -293,9 +293,20 @@ describe.each(DATABASE_KINDS)("E2B API with the official SDK on %s", (kind) => {
     const unsupported = await fetch(`${stack.cp.url}/v2/sandboxes`, {
       method: "POST",
       headers,
-      body: JSON.stringify({ templateID: "base", autoResume: { enabled: true } }),
+      body: JSON.stringify({ templateID: "base", autoPause: true, autoPauseMemory: false }),
     });
     expect(unsupported.status).toBe(501);
     expect(await unsupported.json()).toMatchObject({ code: 501, error_code: "not_implemented" });
+    // autoResume is served, but only with autoPause (E2B's lifecycle rule).
+    const alone = await fetch(`${stack.cp.url}/v2/sandboxes`, {
+      method: "POST",
+      headers,
+      body: JSON.stringify({ templateID: "base", autoResume: { enabled: true } }),
+    });
+    expect(alone.status).toBe(400);
+    expect(await alone.json()).toMatchObject({
+      code: 400,
+      message: expect.stringMatching(/autoResume needs autoPause/),
+    });
   });
 });
