@@ -2,9 +2,9 @@
 // gVisor sandboxes): log in, watch a sandbox appear, search, pause and resume it (seeing the
 // states in between), create one from the form, open a terminal on request, read the metrics
 // the control plane kept while no page was open, see why a paused or failed sandbox has no
-// terminal, list templates, list workspaces, manage keys, destroy, log out. Every page must render without
-// console errors and without overflowing a 390 px wide screen; each page's screenshot, wide
-// and narrow, lands in artifacts/admin/ to be looked at.
+// terminal, list templates and workspaces, manage keys, destroy, log out. Every page must
+// render without console errors and without overflowing a 390 px wide screen; each page's
+// screenshot, wide and narrow, lands in artifacts/admin/ to be looked at.
 import { mkdir } from "node:fs/promises";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -18,6 +18,7 @@ import {
   WIDE,
   watchStatesScript,
 } from "./admin-page-checks.js";
+import { checkWorkspacesPage } from "./workspaces-case.js";
 
 describe("admin UI in Chromium", () => {
   let stack: Stack;
@@ -380,51 +381,7 @@ describe("admin UI in Chromium", () => {
   });
 
   it("lists every owner's workspaces, empty first, each linked to its sandbox", async () => {
-    await page.getByRole("link", { name: "Workspaces", exact: true }).click();
-    await page.waitForURL(`${stack.url}/admin/workspaces`);
-    const rows = page.locator("#workspace-rows");
-    expect(await rows.textContent()).toContain("No workspaces yet");
-    await shot("workspaces-empty");
-
-    // One of the user's, made through /v1: the admin sees it without being its owner.
-    const created = await stack.call("POST", "/v1/workspaces", {
-      key: user.key,
-      body: { name: "ui-box", vcpus: 1, memoryMb: 512, diskGb: 2 },
-    });
-    expect(created.status, created.text).toBe(201);
-    const ws = (await stack.call("GET", "/v1/workspaces/ui-box", { key: user.key })).body as {
-      sandboxId: string;
-      hostPort: number;
-      state: string;
-      createdAt: string;
-    };
-    expect(ws.hostPort).toBeGreaterThan(0);
-    const box = page.locator('#workspace-rows tr[data-workspace="ui-box"]');
-    // The table refreshes itself every 5 seconds.
-    await box.waitFor(WAIT);
-    await expect.poll(() => box.getAttribute("data-state"), WAIT).toBe("running");
-    expect(await box.getAttribute("data-owner")).toBe(user.ownerId);
-    const cells = (await box.locator("td").allTextContents()).map((c) => c.trim());
-    expect(cells[0]).toBe("ui-boxbase");
-    expect(cells[1]).toContain("ui-user");
-    expect(cells[1]).toContain(user.ownerId);
-    expect(cells[2]).toBe("running");
-    expect(cells.slice(3, 7)).toEqual(["1", "512 MiB", "2 GiB", String(ws.hostPort)]);
-    expect(cells[7]).toBe(ws.sandboxId);
-    expect(await box.locator("time").getAttribute("datetime")).toBe(
-      new Date(ws.createdAt).toISOString(),
-    );
-    await shot("workspaces");
-
-    // Its sandbox link opens that sandbox's page.
-    await box.getByRole("link", { name: ws.sandboxId }).click();
-    await page.waitForURL(`${stack.url}/admin/sandboxes/${ws.sandboxId}`);
-    await expect.poll(() => page.locator("#summary").getAttribute("data-state")).toBe("running");
-
-    const gone = await stack.call("DELETE", "/v1/workspaces/ui-box", { key: user.key });
-    expect(gone.status, gone.text).toBe(204);
-    await page.goto(`${stack.url}/admin/workspaces`);
-    expect(await page.locator("#workspace-rows").textContent()).toContain("No workspaces yet");
+    await checkWorkspacesPage({ page, stack, user, shot });
     noProblems();
   });
 
