@@ -72,10 +72,16 @@ export async function findWorkspace(
   return r.rows[0] ? toWorkspaceRecord(r.rows[0] as Record<string, unknown>) : undefined;
 }
 
-export async function listWorkspaces(db: Queryable, ownerId: string): Promise<WorkspaceRecord[]> {
-  const r = await db.query(`SELECT ${COLUMNS} FROM workspaces WHERE owner_id = $1 ORDER BY name`, [
-    ownerId,
-  ]);
+/** An owner's workspaces, or every owner's when none is given (the admin UI's reach). */
+export async function listWorkspaces(
+  db: Queryable,
+  ownerId: string | undefined,
+): Promise<WorkspaceRecord[]> {
+  const r = await db.query(
+    `SELECT ${COLUMNS} FROM workspaces WHERE ($1::text IS NULL OR owner_id = $1)
+     ORDER BY name, owner_id`,
+    [ownerId ?? null],
+  );
   return r.rows.map((row) => toWorkspaceRecord(row as Record<string, unknown>));
 }
 

@@ -14,7 +14,7 @@ import type { HostRegistry } from "../hosts/host-registry.js";
 import { ServiceError, validated } from "../service/errors.js";
 import { fromHostError } from "../service/host-refusal.js";
 import type { SandboxService } from "../service/sandbox-service.js";
-import type { Principal, Sandbox } from "../service/sandbox-types.js";
+import { ownerScope, type Principal, type Sandbox } from "../service/sandbox-types.js";
 import {
   countWorkspacesBySandboxState,
   deleteWorkspace,
@@ -38,6 +38,11 @@ export interface WorkspaceView {
   vmIp: string;
   sandboxId: string;
   createdAt: Date;
+}
+
+/** A workspace with the owner it belongs to (the admin UI lists every owner's). */
+export interface OwnedWorkspaceView extends WorkspaceView {
+  ownerId: string;
 }
 
 /** What a laptop needs to reach it (hostd.v1's ClientConfig). */
@@ -232,6 +237,17 @@ export class WorkspaceService {
   async list(principal: Principal): Promise<WorkspaceView[]> {
     const rows = await listWorkspaces(this.options.db, principal.ownerId);
     return Promise.all(rows.map((row) => this.view(row)));
+  }
+
+  /**
+   * Every workspace the principal reaches, each with its owner: every owner's for the admin UI's
+   * session (ownerScope decides), the caller's own for anyone else. Reads only.
+   */
+  async listReached(principal: Principal): Promise<OwnedWorkspaceView[]> {
+    const rows = await listWorkspaces(this.options.db, ownerScope(principal));
+    return Promise.all(
+      rows.map(async (row) => ({ ...(await this.view(row)), ownerId: row.ownerId })),
+    );
   }
 
   /** Pauses its sandbox; suspending a suspended workspace changes nothing. */

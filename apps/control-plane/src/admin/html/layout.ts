@@ -1,7 +1,14 @@
 import type { Principal } from "../../service/sandbox-types.js";
 import { type Html, html, jsonAttr } from "./html.js";
 
-export type Section = "dashboard" | "sandboxes" | "templates" | "hosts" | "keys" | "none";
+export type Section =
+  | "dashboard"
+  | "sandboxes"
+  | "workspaces"
+  | "templates"
+  | "hosts"
+  | "keys"
+  | "none";
 
 export interface PageOptions {
   title: string;
@@ -20,6 +27,7 @@ export interface PageOptions {
 const NAV: { section: Section; href: string; label: string }[] = [
   { section: "dashboard", href: "/admin", label: "Dashboard" },
   { section: "sandboxes", href: "/admin/sandboxes", label: "Sandboxes" },
+  { section: "workspaces", href: "/admin/workspaces", label: "Workspaces" },
   { section: "templates", href: "/admin/templates", label: "Templates" },
   { section: "hosts", href: "/admin/hosts", label: "Hosts" },
   { section: "keys", href: "/admin/api-keys", label: "API keys" },
