@@ -23,7 +23,7 @@ import { pino } from "pino";
 import { testCertificate } from "../../apps/host-agent/src/network/egress-test-kit.js";
 import { deleteAgentTables, freePort } from "../harness/agent-process.js";
 import { templatesDir } from "../harness/paths.js";
-import { leaseSlot, slotPool } from "../harness/slot-lease.js";
+import { leaseSlot, slotPool, slotWireguardPorts } from "../harness/slot-lease.js";
 
 export interface StackOptions {
   database?: "pglite" | "postgres";
@@ -55,6 +55,11 @@ export class Stack {
     private readonly cluster?: PostgresCluster,
   ) {}
 
+  /** The agent's interface prefix (WRENN_NETWORK_PREFIX): its veths and tuns start with it. */
+  get agentNetworkPrefix(): string {
+    return this.agent.options.env?.WRENN_NETWORK_PREFIX ?? "";
+  }
+
   static async start(options: StackOptions = {}): Promise<Stack> {
     const dataDir = await mkdtemp(join(tmpdir(), "wrenn-e2e-stack-"));
     // Names and addresses no other test agent on this machine uses (see the slot lease).
@@ -73,6 +78,7 @@ export class Stack {
         WRENN_NETWORK_POOL: slotPool(slot.slot),
         WRENN_NETWORK_PREFIX: `we${tag}-`,
         WRENN_NETWORK_TABLE: networkTable,
+        WRENN_WG_PORTS: slotWireguardPorts(slot.slot),
         WRENN_LOG_LEVEL: "info",
         ...options.agentEnv,
       },

@@ -7,7 +7,7 @@ import { type Client, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { HostAgentService } from "@wrenn/proto/hostagent";
 import { agentMain, templatesDir } from "./paths.js";
-import { leaseSlot, slotPool } from "./slot-lease.js";
+import { leaseSlot, slotPool, slotWireguardPorts } from "./slot-lease.js";
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -90,6 +90,7 @@ export class AgentProcess {
         WRENN_NETWORK_POOL: this.networkPool,
         WRENN_NETWORK_PREFIX: this.networkPrefix,
         WRENN_NETWORK_TABLE: this.networkTable,
+        WRENN_WG_PORTS: slotWireguardPorts(this.slot.slot),
         WRENN_AGENT_EXIT_WITH_PARENT: "1",
         ...this.opts.env,
       },

@@ -140,7 +140,7 @@ describe("WireGuard into a workspace", () => {
     await hostd.destroyWorkspace({ name: "wgtwo" });
     expect(Object.values(JSON.parse(await portsFile()))).toEqual([firstPort]);
     const links = await sh("ip", "-o", "link", "show");
-    expect(links).not.toContain(`wrwg${firstPort + 1}:`);
+    expect(links).not.toContain(`wg${stack.agentNetworkPrefix}${firstPort + 1}:`);
     const third = await hostd.createWorkspace({ name: "wgthree", ...SMALL });
     expect(third.workspace?.hostPort).toBe(firstPort + 1);
 
@@ -156,8 +156,8 @@ describe("WireGuard into a workspace", () => {
     for (const name of ["wgbox", "wgthree"]) await hostd.destroyWorkspace({ name });
     expect(JSON.parse(await portsFile())).toEqual({});
     const left = await sh("ip", "-o", "link", "show");
-    expect(left).not.toContain(`wrwg${firstPort}:`);
-    expect(left).not.toContain(`wrwg${firstPort + 1}:`);
+    expect(left).not.toContain(`wg${stack.agentNetworkPrefix}${firstPort}:`);
+    expect(left).not.toContain(`wg${stack.agentNetworkPrefix}${firstPort + 1}:`);
   });
 
   async function sandboxIdOf(name: string): Promise<string> {

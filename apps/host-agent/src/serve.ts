@@ -206,6 +206,7 @@ export async function serve(config: AgentConfig): Promise<void> {
   manager.onGone((sandboxId) => diskReader.abort(sandboxId));
   // Workspaces' WireGuard endpoints: each up while its sandbox runs, made again at every start.
   const tunnels = new WireguardTunnels({
+    ifPrefix: config.networkPrefix,
     dir: path.join(config.dataDir, "wireguard"),
     range: config.wireguardPorts,
     table: `${config.networkTable}_wg`,

@@ -228,6 +228,7 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
       WRENN_NETWORK_POOL: settings.networkPool,
       WRENN_NETWORK_PREFIX: settings.networkPrefix,
       WRENN_NETWORK_TABLE: settings.networkTable,
+      WRENN_WG_PORTS: settings.wireguardPorts,
       WRENN_AGENT_METRICS_TOKEN: scrapeToken,
       WRENN_MOUNT_ROOTS:
         o.env.WRENN_MOUNT_ROOTS ?? [...new Set([os.homedir(), process.cwd()])].join(","),

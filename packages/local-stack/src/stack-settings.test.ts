@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -70,6 +70,18 @@ describe("chooseStackSettings", () => {
     // The next start keeps the network even when the default is free again.
     const again = await chooseStackSettings({}, dir, false, none);
     expect(again.settings).toMatchObject(networkOfSlot(5));
+  });
+
+  test("each network slot has its own WireGuard ports; a kept file without them gets its slot's", async () => {
+    expect(networkOfSlot(0).wireguardPorts).toBe("51820-51899");
+    expect(networkOfSlot(5).wireguardPorts).toBe("52320-52399");
+    const dir = await dataDir();
+    const { wireguardPorts: _, ...older } = networkOfSlot(5);
+    await writeFile(join(dir, "stack-settings.json"), JSON.stringify(older));
+    const kept = await chooseStackSettings({}, dir, false, none);
+    expect(kept.settings).toMatchObject(networkOfSlot(5));
+    const pinned = await chooseStackSettings({ WRENN_WG_PORTS: "60000-60009" }, dir, false, none);
+    expect(pinned.settings.wireguardPorts).toBe("60000-60009");
   });
 
   test("a data dir from before kept settings stays on the default network", async () => {

@@ -18,6 +18,8 @@ export interface StackSettings {
   networkPool: string;
   networkPrefix: string;
   networkTable: string;
+  /** UDP ports of workspaces' WireGuard endpoints (WRENN_WG_PORTS); tuns are named by them. */
+  wireguardPorts: string;
 }
 
 export interface ChosenSettings {
@@ -35,16 +37,37 @@ const DEFAULT_AGENT_PORT = 7070;
  */
 const NETWORK_SLOTS = 24;
 
-export function networkOfSlot(
-  n: number,
-): Pick<StackSettings, "networkPool" | "networkPrefix" | "networkTable"> {
+type NetworkSettings = Pick<
+  StackSettings,
+  "networkPool" | "networkPrefix" | "networkTable" | "wireguardPorts"
+>;
+
+export function networkOfSlot(n: number): NetworkSettings {
   return n === 0
-    ? { networkPool: "10.200.0.0/16", networkPrefix: "wrenn-", networkTable: "wrenn" }
+    ? {
+        networkPool: "10.200.0.0/16",
+        networkPrefix: "wrenn-",
+        networkTable: "wrenn",
+        wireguardPorts: wireguardPortsOfSlot(0),
+      }
     : {
         networkPool: `10.${200 + n}.0.0/16`,
         networkPrefix: `wrn${n.toString(36)}-`,
         networkTable: `wrenn_${n}`,
+        wireguardPorts: wireguardPortsOfSlot(n),
       };
+}
+
+/** 80 ports per slot, from the documented default 51820-51899 (slot 0) up. */
+function wireguardPortsOfSlot(n: number): string {
+  const first = 51820 + n * 100;
+  return `${first}-${first + 79}`;
+}
+
+/** A kept file from before WireGuard ports were kept: the slot its pool says. */
+function slotOfPool(pool: string): number {
+  const n = Number(/^10\.(\d+)\.0\.0\/16$/.exec(pool)?.[1]) - 200;
+  return Number.isInteger(n) && n >= 0 && n < NETWORK_SLOTS ? n : 0;
 }
 
 /** True when nothing listens on host:port (a bind there succeeds). */
@@ -156,7 +179,7 @@ function slotInUse(n: number, live: LiveNetwork): boolean {
 
 const SETTINGS_FILE = "stack-settings.json";
 
-async function keptNetwork(dataDir: string): Promise<StackSettings | undefined> {
+async function keptNetwork(dataDir: string): Promise<NetworkSettings | undefined> {
   try {
     const kept = JSON.parse(await readFile(join(dataDir, SETTINGS_FILE), "utf8"));
     if (
@@ -164,7 +187,15 @@ async function keptNetwork(dataDir: string): Promise<StackSettings | undefined> 
       typeof kept.networkPrefix === "string" &&
       typeof kept.networkTable === "string"
     )
-      return kept as StackSettings;
+      return {
+        networkPool: kept.networkPool,
+        networkPrefix: kept.networkPrefix,
+        networkTable: kept.networkTable,
+        wireguardPorts:
+          typeof kept.wireguardPorts === "string"
+            ? kept.wireguardPorts
+            : wireguardPortsOfSlot(slotOfPool(kept.networkPool)),
+      };
   } catch {}
   return undefined;
 }
@@ -218,15 +249,16 @@ export async function chooseStackSettings(
     networkPool: env.WRENN_NETWORK_POOL || network.networkPool,
     networkPrefix: env.WRENN_NETWORK_PREFIX || network.networkPrefix,
     networkTable: env.WRENN_NETWORK_TABLE || network.networkTable,
+    wireguardPorts: env.WRENN_WG_PORTS || network.wireguardPorts,
   };
   return { settings, changes };
 }
 
 /** Remembers the network of this data dir (its sandboxes' addresses come from it). */
 export async function keepStackSettings(dataDir: string, settings: StackSettings): Promise<void> {
-  const { networkPool, networkPrefix, networkTable } = settings;
+  const { networkPool, networkPrefix, networkTable, wireguardPorts } = settings;
   await writeFile(
     join(dataDir, SETTINGS_FILE),
-    `${JSON.stringify({ networkPool, networkPrefix, networkTable }, null, 2)}\n`,
+    `${JSON.stringify({ networkPool, networkPrefix, networkTable, wireguardPorts }, null, 2)}\n`,
   );
 }

@@ -41,6 +41,13 @@ export function assertNamePrefix(prefix: string): void {
         `starting with a letter, at most ${IFNAME_MAX - 8} characters`,
     );
   }
+  // Workspace tunnels are named `wg<prefix><port>`: a prefix starting "wg" could take another
+  // agent's tunnels for its own sandboxes' interfaces.
+  if (prefix.startsWith("wg")) {
+    throw invalidArgument(
+      `invalid name prefix ${JSON.stringify(prefix)}: "wg" starts tunnel names`,
+    );
+  }
 }
 
 export interface SandboxNames {

@@ -91,3 +91,12 @@ function alive(pid: number): boolean {
 export function slotPool(slot: number): string {
   return `10.${224 + (slot >> 6)}.${(slot & 63) * 4}.0/22`;
 }
+
+/**
+ * A slot's WireGuard UDP ports (WRENN_WG_PORTS): 4 of 40000-41023, so two test agents never
+ * bind the same port (each tun's routing table is named by its port, too).
+ */
+export function slotWireguardPorts(slot: number): string {
+  const first = 40000 + slot * 4;
+  return `${first}-${first + 3}`;
+}

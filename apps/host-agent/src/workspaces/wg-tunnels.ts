@@ -13,13 +13,22 @@ import { type PortRange, WireguardPorts } from "./wg-ports.js";
 const TUNNEL_AGENT_IP = WORKSPACE_TUNNEL.agentIp;
 const TUNNEL_CLIENT_IP = WORKSPACE_TUNNEL.clientCidr.split("/")[0];
 
-/** Interface names: this prefix and the port (`wrwg51820`), within IFNAMSIZ. */
-const IF_PREFIX = "wrwg";
-const ifName = (port: number) => `${IF_PREFIX}${port}`;
+/**
+ * Before interface names carried the agent's prefix, every agent named its tuns `wrwg<port>`:
+ * two agents on one host (two test stacks) took each other's. An upgraded agent still removes
+ * the old name of a port it holds.
+ */
+const LEGACY_IF_PREFIX = "wrwg";
 
 const SANDBOX_ID = /^[a-z]{2,3}-[0-9a-f]{8}$/;
 
 export interface WireguardTunnelsOptions {
+  /**
+   * The agent's interface prefix (WRENN_NETWORK_PREFIX, at most 7 characters): tuns are named
+   * `wg<prefix><port>` (`wgwrenn-51820`), within IFNAMSIZ, unique to this agent, and NOT
+   * starting with the prefix: the isolation rules treat every `<prefix>*` as a sandbox's veth.
+   */
+  ifPrefix: string;
   /** Holds ports.json and one key file per tunnel (0600). */
   dir: string;
   range: PortRange;
@@ -57,6 +66,11 @@ export class WireguardTunnels {
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly o: WireguardTunnelsOptions) {
+    if (`wg${o.ifPrefix}65535`.length > 15) {
+      throw new Error(
+        `interface prefix ${JSON.stringify(o.ifPrefix)} leaves no room for a tun name`,
+      );
+    }
     this.ports = new WireguardPorts(path.join(o.dir, "ports.json"), o.range);
     this.forwarding = new ForwardingSwitch(o.forwardingStateDir, `${o.table}`);
   }
@@ -110,10 +124,18 @@ export class WireguardTunnels {
         await this.close(sandboxId);
         continue;
       }
+      // One tunnel that cannot come up (its port taken by another program) must not keep the
+      // agent, and every other sandbox, down: it is tried again at the sandbox's next resume.
       await this.serial(async () => {
+        await runCommand("ip", ["link", "del", `${LEGACY_IF_PREFIX}${port}`]).catch(ignoreMissing);
         await this.stop(port);
         await this.apply(sandboxId);
-      });
+      }).catch((error: unknown) =>
+        this.o.log.error(
+          { sandboxId, port, err: error },
+          "a workspace tunnel did not come up at start; it is tried again when the sandbox resumes",
+        ),
+      );
     }
     // Key files of nobody (a crash between writing one and claiming the port).
     const held = await this.ports.all();
@@ -200,7 +222,7 @@ export class WireguardTunnels {
     address: string,
     t: StoredTunnel,
   ): Promise<void> {
-    const dev = ifName(port);
+    const dev = this.ifName(port);
     await this.stop(port);
     try {
       // wireguard-go makes the tun, then daemonizes (its own stdio on /dev/null) and returns.
@@ -250,9 +272,13 @@ export class WireguardTunnels {
     }
   }
 
+  private ifName(port: number): string {
+    return `wg${this.o.ifPrefix}${port}`;
+  }
+
   /** Removing the tun ends its wireguard-go; the rule goes by hand, the table with the link. */
   private async stop(port: number): Promise<void> {
-    const dev = ifName(port);
+    const dev = this.ifName(port);
     const mark = String(tunnelMark(port));
     await runCommand("ip", ["link", "del", dev]).catch(ignoreMissing);
     for (let i = 0; i < 8; i++) {
@@ -268,7 +294,7 @@ export class WireguardTunnels {
   /** Our table, whole, in one transaction, from the tunnels that are up. */
   private async render(): Promise<void> {
     const t = `inet ${this.o.table}`;
-    const any = `"${IF_PREFIX}*"`;
+    const any = `"wg${this.o.ifPrefix}*"`;
     const lines = [`add table ${t}`, `delete table ${t}`];
     if (this.up.size > 0) {
       const hex = (n: number) => `0x${n.toString(16)}`;
@@ -284,7 +310,7 @@ export class WireguardTunnels {
         `add chain ${t} tun_forward { type filter hook forward priority filter; policy accept; }`,
       );
       for (const [port, { address }] of this.up) {
-        const dev = `"${ifName(port)}"`;
+        const dev = `"${this.ifName(port)}"`;
         lines.push(
           `add rule ${t} tun_mark iifname ${dev} ct state new ct mark set ${hex(tunnelMark(port))}`,
           `add rule ${t} tun_dnat iifname ${dev} ip daddr ${TUNNEL_AGENT_IP} dnat ip to ${address}`,
