@@ -95,7 +95,17 @@ export interface GuestControl {
 
 export type SuspendRequest =
   | { mode: "freeze" }
-  | { mode: "checkpoint"; imageDir: string; ifUnsafe: "freeze" | "refuse" };
+  | {
+      mode: "checkpoint";
+      imageDir: string;
+      ifUnsafe: "freeze" | "refuse";
+      /**
+       * A listening socket does not block the save (a template's service, blocked in accept or
+       * poll). Its process must not watch it with epoll: the runtime refuses a socket with
+       * epoll waiters, and a refused save kills the sandbox, so only a throwaway may ask.
+       */
+      keepListeners?: boolean;
+    };
 
 /** blockers: why a checkpoint froze instead (empty for a freeze that was asked for). */
 export type SuspendOutcome = { mode: "checkpoint" } | { mode: "freeze"; blockers: string[] };
