@@ -68,6 +68,55 @@ describe("the E2B SDK's Template builder", () => {
     expect(await Template.exists("nothing-here", opts())).toBe(false);
   });
 
+  test("setStartCmd runs once, at the build: sandboxes start with the service up", async () => {
+    // The stamp is random: a start command run again at a create would write another one.
+    const t = Template()
+      .fromImage(image)
+      .setStartCmd(
+        "od -An -N8 -tx8 /dev/urandom > /tmp/stamp; mkdir -p /tmp/www; echo served > /tmp/www/index.html; exec httpd -f -p 8080 -h /tmp/www",
+        "netstat -ltn | grep -q ':8080 '",
+      );
+    const logs: string[] = [];
+    await Template.build(t, "sdk-svc", {
+      ...opts(),
+      onBuildLogs: (e) => logs.push(e.message),
+    });
+    expect(logs.join("\n")).toContain("ready command passed");
+    expect(logs.join("\n")).toContain("saved with the service up");
+
+    const a = await Sandbox.create("sdk-svc", { ...opts(), sandboxUrl: stack.url });
+    const b = await Sandbox.create("sdk-svc", { ...opts(), sandboxUrl: stack.url });
+    try {
+      // At once, no waiting: the service was up in the checkpoint the sandbox restored.
+      expect(await portGet(stack.url, a.getHost(8080))).toBe("served\n");
+      const stamps = await Promise.all([a, b].map((s) => s.commands.run("cat /tmp/stamp")));
+      expect(stamps[0]?.stdout).toMatch(/^\s*[0-9a-f]{16}\n$/);
+      expect(stamps[1]?.stdout).toBe(stamps[0]?.stdout);
+      expect(await portGet(stack.url, b.getHost(8080))).toBe("served\n");
+    } finally {
+      await Promise.all([a.kill(), b.kill()]);
+    }
+  });
+
+  test("a start command that fails fails its build as step finalize, with its exit code and output", async () => {
+    const t = Template()
+      .fromImage(image)
+      .setStartCmd("echo starting; echo no config found >&2; exit 4", "test -f /tmp/never");
+    const b = await Template.buildInBackground(t, "sdk-svc-bad", opts());
+    let status = await Template.getBuildStatus(b, { ...opts(), logsOffset: 0 });
+    while (status.status === "building" || status.status === "waiting") {
+      await new Promise((r) => setTimeout(r, 500));
+      status = await Template.getBuildStatus(b, { ...opts(), logsOffset: 0 });
+    }
+    expect(status.status).toBe("error");
+    expect(status.reason?.step).toBe("finalize");
+    expect(status.reason?.message).toContain("exit code 4");
+    expect(status.reason?.message).toContain("no config found");
+    await expect(
+      Sandbox.create("sdk-svc-bad", { ...opts(), sandboxUrl: stack.url }),
+    ).rejects.toThrow();
+  });
+
   test("tags name one build: assignTags, getTags, removeTags; list, get, update, build logs", async () => {
     const call = async (method: string, p: string, body?: unknown, key = user.key) => {
       const r = await fetch(`${stack.url}${p}`, {
@@ -299,3 +348,20 @@ describe("the E2B SDK's Template builder", () => {
     }
   });
 });
+
+/** GET / of a sandbox's port through the stack's proxy, by its E2B host name (no DNS needed). */
+function portGet(stackUrl: string, host: string): Promise<string> {
+  const { hostname, port } = new URL(stackUrl);
+  return new Promise((resolve, reject) => {
+    const req = http.get({ hostname, port, path: "/", headers: { host } }, (res) => {
+      let body = "";
+      res.on("data", (d: Buffer) => {
+        body += d.toString();
+      });
+      res.on("end", () =>
+        res.statusCode === 200 ? resolve(body) : reject(new Error(`${res.statusCode}: ${body}`)),
+      );
+    });
+    req.on("error", reject);
+  });
+}

@@ -59,7 +59,6 @@ export async function finalizeTemplate(
   const inst = await bootFrom(core, t, core.config.defaults, DENY_ALL, undefined);
   try {
     await warmUp(core, inst);
-    say(`start command: ${image.startCmd}`);
     await startService(core, inst, image, START_GRACE_MS);
     say(image.readyCmd ? `ready command passed: ${image.readyCmd}` : "started (no ready command)");
     if (!core.config.templateRestore || !core.runtime.capabilities.checkpoint) return;

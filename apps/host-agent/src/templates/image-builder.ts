@@ -365,6 +365,8 @@ export class ImageTemplateBuilder {
   ): Promise<void> {
     const say = (message: string) => progress({ phase: "finalize", message });
     checkNotCancelled(req.signal);
+    // The step a failure is reported under (the control plane's log step).
+    say(`start command, run once in a sandbox of the template: ${candidate.image?.startCmd}`);
     try {
       await this.finalize?.(candidate, say, req.signal);
     } catch (err) {
