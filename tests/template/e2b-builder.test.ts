@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import http from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { Sandbox, Template, waitForFile } from "e2b";
+import { Sandbox, Template, type TemplateClass, waitForFile } from "e2b";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { Stack, type UserKey } from "../e2e-stack/stack.js";
 import { busyboxOnly, LoopbackRegistry } from "./oci-registry.js";
@@ -33,6 +33,17 @@ describe("the E2B SDK's Template builder", () => {
     await registry?.stop();
     if (context) await rm(context, { recursive: true, force: true });
   });
+
+  /** Template.buildInBackground, then getBuildStatus until the build ended. */
+  async function builtInBackground(t: TemplateClass, name: string) {
+    const b = await Template.buildInBackground(t, name, opts());
+    let status = await Template.getBuildStatus(b, { ...opts(), logsOffset: 0 });
+    while (status.status === "building" || status.status === "waiting") {
+      await new Promise((r) => setTimeout(r, 500));
+      status = await Template.getBuildStatus(b, { ...opts(), logsOffset: 0 });
+    }
+    return status;
+  }
 
   test("fromImage + runCmd/copy/setEnvs/setWorkdir/setUser/setStartCmd, then Sandbox.create", async () => {
     const t = Template({ fileContextPath: context })
@@ -102,12 +113,7 @@ describe("the E2B SDK's Template builder", () => {
     const t = Template()
       .fromImage(image)
       .setStartCmd("echo starting; echo no config found >&2; exit 4", "test -f /tmp/never");
-    const b = await Template.buildInBackground(t, "sdk-svc-bad", opts());
-    let status = await Template.getBuildStatus(b, { ...opts(), logsOffset: 0 });
-    while (status.status === "building" || status.status === "waiting") {
-      await new Promise((r) => setTimeout(r, 500));
-      status = await Template.getBuildStatus(b, { ...opts(), logsOffset: 0 });
-    }
+    const status = await builtInBackground(t, "sdk-svc-bad");
     expect(status.status).toBe("error");
     expect(status.reason?.step).toBe("finalize");
     expect(status.reason?.message).toContain("exit code 4");
@@ -242,12 +248,7 @@ describe("the E2B SDK's Template builder", () => {
 
   test("buildInBackground + getBuildStatus with logs; a failing step reports its step", async () => {
     const t = Template().fromTemplate("base").runCmd("echo step-one").runCmd("exit 3");
-    const b = await Template.buildInBackground(t, "sdk-fail", opts());
-    let status = await Template.getBuildStatus(b, { ...opts(), logsOffset: 0 });
-    while (status.status === "building" || status.status === "waiting") {
-      await new Promise((r) => setTimeout(r, 500));
-      status = await Template.getBuildStatus(b, { ...opts(), logsOffset: 0 });
-    }
+    const status = await builtInBackground(t, "sdk-fail");
     expect(status.status).toBe("error");
     expect(status.reason?.step).toBe("2");
     expect(status.reason?.message).toContain("exit code 3");
