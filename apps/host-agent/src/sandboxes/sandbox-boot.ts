@@ -211,9 +211,23 @@ export async function boot(
   // cold (a filesystem cannot shrink, nor always grow online) and run the start command.
   const disk = image && t.image?.startCmd ? core.snapshots.diskOf(image) : undefined;
   if (disk && resources.diskMb !== core.config.defaults.diskMb) image = undefined;
-  const inst = await bootFrom(core, t, resources, policy, image, mounts, image ? disk : undefined);
-  // Saved with the next phase change (pooled, running).
-  if (image && disk) inst.record.serviceStarted = true;
+  if (image && disk) {
+    try {
+      const inst = await bootFrom(core, t, resources, policy, image, mounts, disk);
+      // Saved with the next phase change (pooled, running).
+      inst.record.serviceStarted = true;
+      return { inst, bootPath: "template_restore" };
+    } catch (err) {
+      // The service's own state is in this checkpoint (its sockets, its files): one that
+      // does not restore costs this create a cold boot, which runs the start command.
+      core.log.warn(
+        { template: t.name, version: t.version, err: (err as Error).message },
+        "the template's checkpoint with its service up did not restore; booting cold",
+      );
+      image = undefined;
+    }
+  }
+  const inst = await bootFrom(core, t, resources, policy, image, mounts);
   return { inst, bootPath: image ? "template_restore" : "cold_boot" };
 }
 
