@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import http from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { Sandbox, Template, type TemplateClass, waitForFile } from "e2b";
+import { Sandbox, Template, type TemplateClass, waitForFile, waitForPort } from "e2b";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { Stack, type UserKey } from "../e2e-stack/stack.js";
 import { busyboxOnly, LoopbackRegistry } from "./oci-registry.js";
@@ -106,6 +106,24 @@ describe("the E2B SDK's Template builder", () => {
       expect(await portGet(stack.url, b.getHost(8080))).toBe("served\n");
     } finally {
       await Promise.all([a.kill(), b.kill()]);
+    }
+  });
+
+  test("a service that watches its socket with epoll (node) answers at once in every sandbox", async () => {
+    // gVisor refuses to save such a socket: the template is then saved without it, or not at
+    // all, and each create starts the service; either way it is up when create returns.
+    const t = Template()
+      .fromTemplate("base")
+      .setStartCmd(
+        `node -e 'require("http").createServer((q, r) => r.end("node up")).listen(8081)'`,
+        waitForPort(8081),
+      );
+    await Template.build(t, "sdk-node-svc", opts());
+    const a = await Sandbox.create("sdk-node-svc", { ...opts(), sandboxUrl: stack.url });
+    try {
+      expect(await portGet(stack.url, a.getHost(8081))).toBe("node up");
+    } finally {
+      await a.kill();
     }
   });
 
