@@ -109,16 +109,19 @@ describe("the E2B SDK's Template builder", () => {
     }
   });
 
-  test("a service that watches its socket with epoll (node) answers at once in every sandbox", async () => {
-    // gVisor refuses to save such a socket: the template is then saved without it, or not at
-    // all, and each create starts the service; either way it is up when create returns.
+  test("a node service (its socket watched with epoll) is saved up too and answers at once", async () => {
     const t = Template()
       .fromTemplate("base")
       .setStartCmd(
         `node -e 'require("http").createServer((q, r) => r.end("node up")).listen(8081)'`,
         waitForPort(8081),
       );
-    await Template.build(t, "sdk-node-svc", opts());
+    const logs: string[] = [];
+    await Template.build(t, "sdk-node-svc", {
+      ...opts(),
+      onBuildLogs: (e) => logs.push(e.message),
+    });
+    expect(logs.join("\n")).toContain("saved with the service up");
     const a = await Sandbox.create("sdk-node-svc", { ...opts(), sandboxUrl: stack.url });
     try {
       expect(await portGet(stack.url, a.getHost(8081))).toBe("node up");

@@ -100,9 +100,9 @@ export type SuspendRequest =
       imageDir: string;
       ifUnsafe: "freeze" | "refuse";
       /**
-       * A listening socket does not block the save (a template's service, blocked in accept or
-       * poll). Its process must not watch it with epoll: the runtime refuses a socket with
-       * epoll waiters, and a refused save kills the sandbox, so only a throwaway may ask.
+       * A listening socket does not block the save (a template's service: busybox httpd in
+       * accept, node's epoll both saved and restored under runsc 20240729). A refused save
+       * kills the sandbox, so only a throwaway (a template's checkpoint) asks.
        */
       keepListeners?: boolean;
     };

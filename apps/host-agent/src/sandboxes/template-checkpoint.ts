@@ -131,8 +131,8 @@ async function saveCheckpoint(
     if (started) await inst.disk.copyImageTo(core.snapshots.diskOf(scratch));
   } catch (err) {
     await rm(scratch, { recursive: true, force: true });
-    // A service this runsc cannot save (it watches a socket with epoll, or holds connections)
-    // is not tried again for this version: its sandboxes run the start command at create.
+    // A service that could not be saved (it holds connections, or runsc refused it) is not
+    // tried again for this version: its sandboxes run the start command at create.
     if (started && !signal?.aborted) {
       await core.snapshots.markUnsaveable(t, (err as Error).message).catch(() => {});
     }

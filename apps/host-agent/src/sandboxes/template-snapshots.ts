@@ -53,8 +53,8 @@ export class TemplateSnapshots {
   }
 
   /**
-   * Marks a template whose service cannot be saved (its process watches a socket with epoll,
-   * which this runsc refuses): its sandboxes run the start command at create instead, and
+   * Marks a template whose service could not be saved (it kept connections open past the
+   * wait, or runsc refused it): its sandboxes run the start command at create instead, and
    * nothing tries again until the template or the runtime changes.
    */
   async markUnsaveable(t: TemplateRef, reason: string): Promise<void> {
