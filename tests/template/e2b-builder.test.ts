@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import http from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { Sandbox, Template, waitForFile } from "e2b";
+import { Sandbox, Template, type TemplateClass, waitForFile, waitForPort } from "e2b";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { Stack, type UserKey } from "../e2e-stack/stack.js";
 import { busyboxOnly, LoopbackRegistry } from "./oci-registry.js";
@@ -33,6 +33,17 @@ describe("the E2B SDK's Template builder", () => {
     await registry?.stop();
     if (context) await rm(context, { recursive: true, force: true });
   });
+
+  /** Template.buildInBackground, then getBuildStatus until the build ended. */
+  async function builtInBackground(t: TemplateClass, name: string) {
+    const b = await Template.buildInBackground(t, name, opts());
+    let status = await Template.getBuildStatus(b, { ...opts(), logsOffset: 0 });
+    while (status.status === "building" || status.status === "waiting") {
+      await new Promise((r) => setTimeout(r, 500));
+      status = await Template.getBuildStatus(b, { ...opts(), logsOffset: 0 });
+    }
+    return status;
+  }
 
   test("fromImage + runCmd/copy/setEnvs/setWorkdir/setUser/setStartCmd, then Sandbox.create", async () => {
     const t = Template({ fileContextPath: context })
@@ -66,6 +77,71 @@ describe("the E2B SDK's Template builder", () => {
     }
     expect(await Template.exists("sdk-app:v1", opts())).toBe(true);
     expect(await Template.exists("nothing-here", opts())).toBe(false);
+  });
+
+  test("setStartCmd runs once, at the build: sandboxes start with the service up", async () => {
+    // The stamp is random: a start command run again at a create would write another one.
+    const t = Template()
+      .fromImage(image)
+      .setStartCmd(
+        "od -An -N8 -tx8 /dev/urandom > /tmp/stamp; mkdir -p /tmp/www; echo served > /tmp/www/index.html; exec httpd -f -p 8080 -h /tmp/www",
+        "netstat -ltn | grep -q ':8080 '",
+      );
+    const logs: string[] = [];
+    await Template.build(t, "sdk-svc", {
+      ...opts(),
+      onBuildLogs: (e) => logs.push(e.message),
+    });
+    expect(logs.join("\n")).toContain("ready command passed");
+    expect(logs.join("\n")).toContain("saved with the service up");
+
+    const a = await Sandbox.create("sdk-svc", { ...opts(), sandboxUrl: stack.url });
+    const b = await Sandbox.create("sdk-svc", { ...opts(), sandboxUrl: stack.url });
+    try {
+      // At once, no waiting: the service was up in the checkpoint the sandbox restored.
+      expect(await portGet(stack.url, a.getHost(8080))).toBe("served\n");
+      const stamps = await Promise.all([a, b].map((s) => s.commands.run("cat /tmp/stamp")));
+      expect(stamps[0]?.stdout).toMatch(/^\s*[0-9a-f]{16}\n$/);
+      expect(stamps[1]?.stdout).toBe(stamps[0]?.stdout);
+      expect(await portGet(stack.url, b.getHost(8080))).toBe("served\n");
+    } finally {
+      await Promise.all([a.kill(), b.kill()]);
+    }
+  });
+
+  test("a node service (its socket watched with epoll) is saved up too and answers at once", async () => {
+    const t = Template()
+      .fromTemplate("base")
+      .setStartCmd(
+        `node -e 'require("http").createServer((q, r) => r.end("node up")).listen(8081)'`,
+        waitForPort(8081),
+      );
+    const logs: string[] = [];
+    await Template.build(t, "sdk-node-svc", {
+      ...opts(),
+      onBuildLogs: (e) => logs.push(e.message),
+    });
+    expect(logs.join("\n")).toContain("saved with the service up");
+    const a = await Sandbox.create("sdk-node-svc", { ...opts(), sandboxUrl: stack.url });
+    try {
+      expect(await portGet(stack.url, a.getHost(8081))).toBe("node up");
+    } finally {
+      await a.kill();
+    }
+  });
+
+  test("a start command that fails fails its build as step finalize, with its exit code and output", async () => {
+    const t = Template()
+      .fromImage(image)
+      .setStartCmd("echo starting; echo no config found >&2; exit 4", "test -f /tmp/never");
+    const status = await builtInBackground(t, "sdk-svc-bad");
+    expect(status.status).toBe("error");
+    expect(status.reason?.step).toBe("finalize");
+    expect(status.reason?.message).toContain("exit code 4");
+    expect(status.reason?.message).toContain("no config found");
+    await expect(
+      Sandbox.create("sdk-svc-bad", { ...opts(), sandboxUrl: stack.url }),
+    ).rejects.toThrow();
   });
 
   test("tags name one build: assignTags, getTags, removeTags; list, get, update, build logs", async () => {
@@ -193,12 +269,7 @@ describe("the E2B SDK's Template builder", () => {
 
   test("buildInBackground + getBuildStatus with logs; a failing step reports its step", async () => {
     const t = Template().fromTemplate("base").runCmd("echo step-one").runCmd("exit 3");
-    const b = await Template.buildInBackground(t, "sdk-fail", opts());
-    let status = await Template.getBuildStatus(b, { ...opts(), logsOffset: 0 });
-    while (status.status === "building" || status.status === "waiting") {
-      await new Promise((r) => setTimeout(r, 500));
-      status = await Template.getBuildStatus(b, { ...opts(), logsOffset: 0 });
-    }
+    const status = await builtInBackground(t, "sdk-fail");
     expect(status.status).toBe("error");
     expect(status.reason?.step).toBe("2");
     expect(status.reason?.message).toContain("exit code 3");
@@ -299,3 +370,20 @@ describe("the E2B SDK's Template builder", () => {
     }
   });
 });
+
+/** GET / of a sandbox's port through the stack's proxy, by its E2B host name (no DNS needed). */
+function portGet(stackUrl: string, host: string): Promise<string> {
+  const { hostname, port } = new URL(stackUrl);
+  return new Promise((resolve, reject) => {
+    const req = http.get({ hostname, port, path: "/", headers: { host } }, (res) => {
+      let body = "";
+      res.on("data", (d: Buffer) => {
+        body += d.toString();
+      });
+      res.on("end", () =>
+        res.statusCode === 200 ? resolve(body) : reject(new Error(`${res.statusCode}: ${body}`)),
+      );
+    });
+    req.on("error", reject);
+  });
+}

@@ -106,6 +106,8 @@ export async function serve(config: AgentConfig): Promise<void> {
         pids: config.pidsLimit,
       },
     }),
+    // The manager exists before any build can start (builds come through the listener).
+    (t, say, signal) => manager.finalizeTemplate(t, say, signal),
   );
   // envd for templates from images, once per host (content-addressed, shared by agents on
   // this templates dir). Without it the base template still works; image templates refuse.

@@ -95,7 +95,17 @@ export interface GuestControl {
 
 export type SuspendRequest =
   | { mode: "freeze" }
-  | { mode: "checkpoint"; imageDir: string; ifUnsafe: "freeze" | "refuse" };
+  | {
+      mode: "checkpoint";
+      imageDir: string;
+      ifUnsafe: "freeze" | "refuse";
+      /**
+       * A listening socket does not block the save (a template's service: busybox httpd in
+       * accept, node's epoll both saved and restored under runsc 20240729). A refused save
+       * kills the sandbox, so only a throwaway (a template's checkpoint) asks.
+       */
+      keepListeners?: boolean;
+    };
 
 /** blockers: why a checkpoint froze instead (empty for a freeze that was asked for). */
 export type SuspendOutcome = { mode: "checkpoint" } | { mode: "freeze"; blockers: string[] };

@@ -58,6 +58,11 @@ export interface SandboxRecord {
   checkpointBytes?: number;
   /** /tmp on the sandbox's disk (RuntimeSpec.tmpOnDisk); unset on records from before it. */
   tmpOnDisk?: boolean;
+  /**
+   * Restored from its template's checkpoint taken with the start command's service up: the
+   * create confirms the ready command instead of starting the service again.
+   */
+  serviceStarted?: boolean;
   /** Host directories bound into the sandbox; part of its runtime spec at every boot. */
   mounts?: SandboxMount[];
 }

@@ -1,7 +1,5 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import { checkResources, isSandboxId } from "@wrenn/contract";
 import { DENY_ALL, type NetworkPolicy, needsResolver } from "../network/policy.js";
-import { CheckpointBlocked } from "../runtime/driver.js";
 import { imageEnv } from "../templates/image-config.js";
 import type { InstalledTemplate } from "../templates/store.js";
 import { EGRESS_CA_ENV, installEgressCa } from "./egress-ca-install.js";
@@ -11,7 +9,7 @@ import type { ManagerCore } from "./manager-core.js";
 import type { CreateRequest, SandboxView } from "./manager-types.js";
 import { resolveMounts, type SandboxMount } from "./mounts.js";
 import type { BootPath, Resources } from "./record.js";
-import { startTemplateCommand } from "./start-command.js";
+import { startTemplateCommand, waitTemplateReady } from "./start-command.js";
 import type { TemplateRef } from "./template-snapshots.js";
 import type { PoolEntry } from "./warm-pool.js";
 
@@ -167,8 +165,12 @@ export async function handToOwner(
     await core.writeResolver(inst);
   }
   await installEgressCa(core, inst);
+  // A sandbox restored from the template's checkpoint has the service up already (the start
+  // command ran once, at the build): its ready command is only confirmed.
   if (image?.startCmd && !restored) {
-    await startTemplateCommand(envd, image, req.envdAccessToken || undefined);
+    const token = req.envdAccessToken || undefined;
+    if (rec.serviceStarted) await waitTemplateReady(envd, image, token);
+    else await startTemplateCommand(envd, image, token);
   }
   rec.bootPath = bootPath;
   await core.setPhase(inst, "running");
@@ -203,8 +205,28 @@ export async function boot(
   policy: NetworkPolicy,
   mounts: SandboxMount[] = [],
 ): Promise<{ inst: Instance; bootPath: BootPath }> {
-  const image =
+  let image =
     core.config.templateRestore && mounts.length === 0 ? await core.snapshots.get(t) : undefined;
+  // A checkpoint with the service up brings its disk, of the default size: other sizes boot
+  // cold (a filesystem cannot shrink, nor always grow online) and run the start command.
+  const disk = image && t.image?.startCmd ? core.snapshots.diskOf(image) : undefined;
+  if (disk && resources.diskMb !== core.config.defaults.diskMb) image = undefined;
+  if (image && disk) {
+    try {
+      const inst = await bootFrom(core, t, resources, policy, image, mounts, disk);
+      // Saved with the next phase change (pooled, running).
+      inst.record.serviceStarted = true;
+      return { inst, bootPath: "template_restore" };
+    } catch (err) {
+      // The service's own state is in this checkpoint (its sockets, its files): one that
+      // does not restore costs this create a cold boot, which runs the start command.
+      core.log.warn(
+        { template: t.name, version: t.version, err: (err as Error).message },
+        "the template's checkpoint with its service up did not restore; booting cold",
+      );
+      image = undefined;
+    }
+  }
   const inst = await bootFrom(core, t, resources, policy, image, mounts);
   return { inst, bootPath: image ? "template_restore" : "cold_boot" };
 }
@@ -262,51 +284,6 @@ export async function bootFrom(
         core.log.error({ runtimeId, err: e.message }, "cleanup after a failed boot failed"),
       );
     throw err;
-  }
-}
-
-/** How long a template checkpoint waits for blockers to clear: past TCP's 60 s TIME_WAIT. */
-const TEMPLATE_CHECKPOINT_PATIENCE_MS = 70_000;
-
-/** Boots the template cold and saves it: later sandboxes of it restore this checkpoint. */
-export async function snapshotTemplate(
-  core: ManagerCore,
-  t: TemplateRef,
-  /** The agent is stopping: no more waiting for blockers to clear. */
-  signal?: AbortSignal,
-): Promise<void> {
-  if (!core.runtime.capabilities.checkpoint || (await core.snapshots.get(t))) return;
-  const inst = await bootFrom(core, t, core.config.defaults, DENY_ALL, undefined);
-  try {
-    await warmUp(core, inst);
-    const scratch = await core.snapshots.scratch(t);
-    // A fresh boot holds nothing open for long: a socket of the warm-up still closing (TCP's
-    // TIME_WAIT lasts 60 s) blocks the save for a while, so it is retried past that before the
-    // template goes without a checkpoint (never saved broken).
-    const giveUpAt = Date.now() + TEMPLATE_CHECKPOINT_PATIENCE_MS;
-    for (;;) {
-      try {
-        await core.runtime.suspend(
-          inst.runtimeId,
-          { mode: "checkpoint", imageDir: scratch, ifUnsafe: "refuse" },
-          core.guest(inst),
-        );
-        break;
-      } catch (err) {
-        if (!(err instanceof CheckpointBlocked) || Date.now() >= giveUpAt || signal?.aborted) {
-          throw err;
-        }
-        core.log.info(
-          { template: t.name, blockers: err.blockers },
-          "template checkpoint waits for open sockets to close",
-        );
-        await sleep(5_000, undefined, { signal }).catch(() => {});
-      }
-    }
-    await core.snapshots.commit(t, scratch);
-    core.log.info({ template: t.name, version: t.version }, "template checkpoint saved");
-  } finally {
-    await core.destroyInstance(inst.runtimeId);
   }
 }
 

@@ -11,9 +11,10 @@ import type { CreateRequest, ManagerConfig, Observer, SandboxView } from "./mana
 import type { SandboxNetworks } from "./network-port.js";
 import type { RecordStore } from "./record-store.js";
 import { adoptSandboxes } from "./sandbox-adoption.js";
-import { createSandbox, snapshotTemplate, templateRefOf } from "./sandbox-boot.js";
+import { createSandbox, templateRefOf } from "./sandbox-boot.js";
 import { checkLiveness } from "./sandbox-liveness.js";
 import { pauseSandbox, resumeSandbox } from "./sandbox-pause.js";
+import { finalizeTemplate, snapshotTemplate } from "./template-checkpoint.js";
 import type { TemplateRef, TemplateSnapshots } from "./template-snapshots.js";
 import type { WarmPool } from "./warm-pool.js";
 
@@ -179,6 +180,18 @@ export class SandboxManager {
   /** Boots the template cold, quiesces envd and saves it: later sandboxes restore this. */
   snapshotTemplate(t: TemplateRef, signal?: AbortSignal): Promise<void> {
     return snapshotTemplate(this.core, t, signal);
+  }
+
+  /**
+   * A build's last step: the template being built, not yet current, run with its start and
+   * ready commands (their failure fails the build) and saved with its service up.
+   */
+  finalizeTemplate(
+    t: InstalledTemplate,
+    say: (message: string) => void,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    return finalizeTemplate(this.core, templateRefOf(this.core, t), say, signal);
   }
 
   // ---- pause / resume ----------------------------------------------------------------------

@@ -2,7 +2,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, test } from "vitest";
 import { EnvdClient } from "../envd/envd-client.js";
-import { startTemplateCommand } from "./start-command.js";
+import { StartCommandFailed, startTemplateCommand, waitTemplateReady } from "./start-command.js";
 
 // What answers a start command is inside the tenant's sandbox: a start command running as root
 // can replace envd on its port. Whatever it sends must fail that create, never the agent.
@@ -15,9 +15,13 @@ afterEach(async () => {
   }
 });
 
-async function fakeEnvd(body: Buffer): Promise<EnvdClient> {
+async function fakeEnvd(body: Buffer, calls: string[] = []): Promise<EnvdClient> {
   const server = http.createServer((req, res) => {
-    req.resume();
+    let request = "";
+    req.on("data", (d: Buffer) => {
+      request += d.subarray(5).toString();
+    });
+    req.on("end", () => calls.push(request));
     res.writeHead(200, { "content-type": "application/connect+json" });
     res.end(body);
   });
@@ -55,5 +59,56 @@ describe("a template's start command against a hostile envd", () => {
       frame(Buffer.from(JSON.stringify({ event: { start: { pid: 7 } } }))),
     );
     await expect(startTemplateCommand(envd, image, "tok")).resolves.toBeUndefined();
+  });
+});
+
+function event(ev: unknown): Buffer {
+  return frame(Buffer.from(JSON.stringify({ event: ev })));
+}
+
+/** A process that starts, says something and exits with `code` (Connect JSON omits a 0). */
+function exits(code: number, stdout: string): Buffer {
+  return Buffer.concat([
+    event({ start: { pid: 7 } }),
+    event({ data: { stdout: Buffer.from(stdout).toString("base64") } }),
+    event({ end: code === 0 ? { exited: true } : { exitCode: code, exited: true } }),
+  ]);
+}
+
+describe("a template's start and ready commands", () => {
+  test("a start command that exits with a failure fails with its exit code and last lines", async () => {
+    const envd = await fakeEnvd(exits(3, "line 1\nline 2\nno such file: app.py\n"));
+    const err = await startTemplateCommand(
+      envd,
+      { ...image, startCmd: "python app.py" },
+      "tok",
+      5_000,
+    ).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(StartCommandFailed);
+    expect((err as StartCommandFailed).exitCode).toBe(3);
+    expect((err as StartCommandFailed).tail).toBe("line 1\nline 2\nno such file: app.py");
+    expect((err as Error).message).toContain("start command (python app.py) failed: exit code 3");
+  });
+
+  test("with a ready command, a start command that failed stops the wait", async () => {
+    const envd = await fakeEnvd(exits(2, "port in use\n"));
+    await expect(
+      startTemplateCommand(envd, { ...image, readyCmd: "test -f /tmp/up" }, "tok"),
+    ).rejects.toThrow(/exit code 2\nport in use/);
+  });
+
+  test("a start command that exits 0 (a daemon that forked) counts as started", async () => {
+    const envd = await fakeEnvd(exits(0, "forked\n"));
+    await expect(startTemplateCommand(envd, image, "tok", 5_000)).resolves.toBeUndefined();
+  });
+
+  test("a service already up (a restored checkpoint) is confirmed by one run of the ready command", async () => {
+    const calls: string[] = [];
+    const envd = await fakeEnvd(exits(0, ""), calls);
+    await waitTemplateReady(envd, { ...image, readyCmd: "test -f /tmp/up" }, "tok");
+    expect(calls.map((c) => JSON.parse(c).process.args[1])).toEqual(["test -f /tmp/up"]);
   });
 });

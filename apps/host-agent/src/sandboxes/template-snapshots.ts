@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { access, mkdir, readdir, rename, rm } from "node:fs/promises";
+import { access, mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { ImageConfig } from "../templates/image-config.js";
 
@@ -19,7 +19,10 @@ export interface TemplateRef {
 /**
  * Checkpoints of a freshly booted, quiesced sandbox per template version. Restoring one
  * skips Node's start-up under gVisor (the slow part of a cold boot). The image holds no
- * secret and no per-sandbox state: it is taken before any /init.
+ * secret and no per-sandbox state: it is taken before any /init, or, for a template with a
+ * start command, after an /init with only the image's env, user and workdir (no token) and
+ * with the service started and ready (E2B's semantics): then its disk is kept beside it
+ * (disk.img), since the service's files must be there, inode for inode, at every restore.
  *
  * They are kept per runtime identity (runsc build and platform): a checkpoint only restores
  * under the runsc that made it, so after a runsc change the template is checkpointed again.
@@ -41,7 +44,29 @@ export class TemplateSnapshots {
     // restores only into the mount table it was taken with, so older ones are not reused.
     // A checkpoint of an image template holds the envd runtime it booted with in memory.
     const envd = t.envd ? `-envd${t.envd.hash}` : "";
-    return path.join(this.own, `${t.name}-${t.version}${envd}-tmpdisk`);
+    return path.join(this.own, `${t.name}-${t.version}${envd}-tmpdisk${startedKey(t)}`);
+  }
+
+  /** The disk a checkpoint with the service up was taken with; restores copy it. */
+  diskOf(checkpointDir: string): string {
+    return path.join(checkpointDir, "disk.img");
+  }
+
+  /**
+   * Marks a template whose service could not be saved (it kept connections open past the
+   * wait, or runsc refused it): its sandboxes run the start command at create instead, and
+   * nothing tries again until the template or the runtime changes.
+   */
+  async markUnsaveable(t: TemplateRef, reason: string): Promise<void> {
+    await mkdir(this.own, { recursive: true });
+    await writeFile(`${this.dir(t)}.unsaveable`, `${reason}\n`);
+  }
+
+  async unsaveable(t: TemplateRef): Promise<boolean> {
+    return access(`${this.dir(t)}.unsaveable`).then(
+      () => true,
+      () => false,
+    );
   }
 
   /** Removes every checkpoint of a template (it is being deleted). */
@@ -91,4 +116,22 @@ export class TemplateSnapshots {
     await rm(this.dir(t), { recursive: true, force: true });
     await rename(scratch, this.dir(t));
   }
+}
+
+/**
+ * "-started<hash>" for a template with a start command: its checkpoint holds the service up,
+ * after an /init; checkpoints of the older layout (taken before any /init, without it) never
+ * match. The hash covers what the service was started with.
+ */
+export function startedKey(t: TemplateRef): string {
+  const image = t.image;
+  if (!image?.startCmd) return "";
+  const what = JSON.stringify([
+    image.startCmd,
+    image.readyCmd ?? "",
+    image.user,
+    image.workdir,
+    image.env,
+  ]);
+  return `-started${createHash("sha256").update(what).digest("hex").slice(0, 8)}`;
 }

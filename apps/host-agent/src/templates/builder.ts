@@ -20,6 +20,8 @@ export interface BuildProgress {
     | "unpack"
     | "configure"
     | `step-${number}`
+    /** The start and ready commands run once at the end, and the checkpoint (image builds). */
+    | "finalize"
     | "done";
   message: string;
 }

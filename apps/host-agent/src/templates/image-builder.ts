@@ -10,6 +10,7 @@ import {
   imageRepository,
 } from "@wrenn/contract";
 import { CommandError, runCommand } from "../command/run-command.js";
+import { EnvdError } from "../envd/envd-client.js";
 import { withBuildLock } from "./build-lock.js";
 import { type BuildStepInput, type LayerRef, runBuildSteps } from "./build-steps.js";
 import type { BuildProgress } from "./builder.js";
@@ -18,7 +19,7 @@ import { prepareImageRoot } from "./image-root.js";
 import { type LayerCache, type LayerStore, layerCache, layerKey } from "./layer-store.js";
 import { readImageConfig } from "./oci-layout.js";
 import type { StepSandbox } from "./step-sandbox.js";
-import type { InstalledTemplate, TemplateStore } from "./store.js";
+import type { InstalledTemplate, TemplateMeta, TemplateStore } from "./store.js";
 
 export interface ImageBuildRequest {
   /** The agent's name for the template (the control plane picks it). */
@@ -85,6 +86,16 @@ export class ImageTemplateBuilder {
     private readonly insecureRegistries: readonly string[] = [],
     /** Where build steps run; without it, a request with steps is refused. */
     private readonly stepSandbox?: StepSandbox,
+    /**
+     * The build's `finalize`: runs the start and ready commands in a sandbox of the template
+     * built (not yet current) and saves it with the service up (SandboxManager's
+     * finalizeTemplate). Without it a start command is only recorded.
+     */
+    private readonly finalize?: (
+      t: InstalledTemplate,
+      say: (message: string) => void,
+      signal?: AbortSignal,
+    ) => Promise<void>,
   ) {
     this.layers = store.layers;
   }
@@ -318,8 +329,7 @@ export class ImageTemplateBuilder {
       ...(req.startCmd ? { startCmd: req.startCmd } : {}),
       ...(req.readyCmd ? { readyCmd: req.readyCmd } : {}),
     };
-    progress({ phase: "install", message: "making it current" });
-    const template = await this.store.install(buildDir, {
+    const meta: TemplateMeta = {
       name: req.name,
       version: `img-${Date.now().toString(36)}`,
       builtAt: new Date().toISOString(),
@@ -330,12 +340,45 @@ export class ImageTemplateBuilder {
       ...(from.fromTemplate !== undefined ? { fromTemplate: from.fromTemplate } : {}),
       image: config,
       layers,
-    });
+    };
+    if (config.startCmd && this.finalize) {
+      await this.runFinalize({ ...meta, dir: buildDir, rootfs }, req, progress);
+    }
+    progress({ phase: "install", message: "making it current" });
+    const template = await this.store.install(buildDir, meta);
     progress({
       phase: "done",
       message: `${req.name} ${from.description} built in ${((Date.now() - from.started) / 1000).toFixed(1)} s`,
     });
     return template;
+  }
+
+  /**
+   * E2B's `finalize`: the start command runs once, at the build's end, and the build fails
+   * when it (or its ready command) does, with its exit code and last lines; nothing of the
+   * build stays (the caller removes its directory).
+   */
+  private async runFinalize(
+    candidate: InstalledTemplate,
+    req: ImageBuildRequest,
+    progress: (p: BuildProgress) => void,
+  ): Promise<void> {
+    const say = (message: string) => progress({ phase: "finalize", message });
+    checkNotCancelled(req.signal);
+    // The step a failure is reported under (the control plane's log step).
+    say(`start command, run once in a sandbox of the template: ${candidate.image?.startCmd}`);
+    try {
+      await this.finalize?.(candidate, say, req.signal);
+    } catch (err) {
+      checkNotCancelled(req.signal);
+      // What ran in the sandbox failed (start command, ready command, envd's /init of the
+      // image's user): the template's fault, said as a failed step. Anything else is ours.
+      if (err instanceof EnvdError) {
+        throw new ImageBuildError("template_step_failed", `step finalize failed: ${err.message}`);
+      }
+      throw err;
+    }
+    checkNotCancelled(req.signal);
   }
 
   /** As Docker's insecure registries: loopback, or one the operator listed. */

@@ -9,7 +9,7 @@ export function e2bStep(step: string | null | undefined): string | undefined {
   if (!step) return undefined;
   const n = /^step-(\d+)$/.exec(step)?.[1];
   if (n) return n;
-  return step === "install" || step === "done" ? "finalize" : "base";
+  return step === "finalize" || step === "install" || step === "done" ? "finalize" : "base";
 }
 
 export function e2bLogEntry(l: TemplateLogEntry) {

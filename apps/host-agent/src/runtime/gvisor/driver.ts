@@ -18,7 +18,7 @@ import {
 } from "../driver.js";
 import { dropOldRunscShims } from "./guest-shims.js";
 import { cgroupPath, ociSpec } from "./oci-spec.js";
-import { openTcpSockets } from "./open-sockets.js";
+import { isListening, openTcpSockets } from "./open-sockets.js";
 import {
   probeRunsc,
   type RunscBuild,
@@ -181,7 +181,9 @@ export class GvisorDriver implements RuntimeDriver {
     }
     await guest.quiesce();
     const blockers = [
-      ...(await this.checkpointBlockers(runtimeId)),
+      ...(await this.checkpointBlockers(runtimeId)).filter(
+        (b) => !(req.keepListeners && isListening(b)),
+      ),
       ...(await guest.closingConnections()),
     ];
     if (blockers.length > 0) {

@@ -23,3 +23,8 @@ export function openTcpSockets(procNetTcp: string): string[] {
   }
   return out;
 }
+
+/** A blocker of openTcpSockets that is a listening socket ("LISTEN port 8000"). */
+export function isListening(blocker: string): boolean {
+  return blocker.startsWith("LISTEN ");
+}
