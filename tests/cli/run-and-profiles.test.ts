@@ -11,7 +11,8 @@ import { waitFor } from "../harness/wait.js";
 import { isolatedEnv, WRENN_MAIN, wrenn } from "./wrenn-cli.js";
 
 // A TCP connection to the fake internet from inside the sandbox: prints "hi" when it got through.
-const PROBE = "timeout 5 bash -c 'exec 3<>/dev/tcp/198.18.7.2/8080 && cat <&3' || echo unreachable";
+const PROBE =
+  "timeout 5 bash -c 'exec 3<>/dev/tcp/198.18.72.2/8080 && cat <&3' || echo unreachable";
 
 describe("wrenn profile (no server needed)", () => {
   let env: Record<string, string>;
@@ -158,7 +159,7 @@ describe("wrenn run", () => {
   let user: UserKey;
   let env: Record<string, string>;
   let dir: string;
-  const internet = new FakeInternet("wtest-cli");
+  const internet = new FakeInternet("wtest-cli", [], 72);
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "wrenn-cli-run-"));

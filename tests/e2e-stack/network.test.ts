@@ -104,30 +104,39 @@ describe("network policy and preview URLs with the official E2B SDK (real agent)
     const sbx = await Sandbox.create("base", { ...opts, allowInternetAccess: true });
     try {
       expect(await probe(sbx, OTHER)).toBe("open");
-      // Two connections that stay open, pinging the echo server; "cut" when one ends.
-      const hold = async (ip: string) => {
-        const lines: string[] = [];
+      // Two connections that stay open, pinging the echo server; "cut" when one ends. Each
+      // loop logs to a file read back by short commands, so what is judged is the connection,
+      // not a stream held open for a minute on a loaded host.
+      const hold = async (ip: string, log: string) => {
         await sbx.commands.run(
-          `exec 3<>/dev/tcp/${ip}/${ECHO_PORT} || exit 1; echo up; while echo ping >&3 && read -t 60 line <&3; do sleep 0.2; echo ok; done; echo cut`,
-          {
-            background: true,
-            onStdout: (d) => {
-              lines.push(...d.split("\n").filter(Boolean));
-            },
-          },
+          `(exec 3<>/dev/tcp/${ip}/${ECHO_PORT} || exit 1; echo up; while echo ping >&3 && read -t 60 line <&3; do sleep 0.2; echo ok; done; echo cut) > ${log} 2>&1`,
+          { background: true },
         );
-        await waitFor(() => lines.includes("ok"), 30_000, `a connection to ${ip}`);
+        const lines = async () =>
+          (await sbx.commands.run(`cat ${log}`)).stdout.split("\n").filter(Boolean);
+        await waitFor(async () => (await lines()).includes("ok"), 30_000, `a connection to ${ip}`);
         return lines;
       };
-      const kept = await hold(SERVER);
-      const doomed = await hold(OTHER);
+      const kept = await hold(SERVER, "/tmp/kept.log");
+      const doomed = await hold(OTHER, "/tmp/doomed.log");
 
       await sbx.updateNetwork({ allowOut: [SERVER], denyOut: [ALL_TRAFFIC] });
 
-      await waitFor(() => doomed.includes("cut"), 30_000, "the forbidden connection to be cut");
-      const before = kept.length;
-      await waitFor(() => kept.length > before + 5, 30_000, "the allowed connection to go on");
-      expect(kept).not.toContain("cut");
+      let seen: string[] = [];
+      await waitFor(
+        async () => (seen = await doomed()).includes("cut"),
+        30_000,
+        "the forbidden connection to be cut",
+      ).catch((err: Error) => {
+        throw new Error(`${err.message}; its last lines: ${seen.slice(-3).join(" ")}`);
+      });
+      const before = (await kept()).length;
+      await waitFor(
+        async () => (seen = await kept()).length > before + 5,
+        30_000,
+        "the allowed connection to go on",
+      );
+      expect(seen).not.toContain("cut");
       expect(await probe(sbx, OTHER)).toBe("closed");
       expect(await probe(sbx, SERVER)).toBe("open");
       const info = await sbx.getInfo();

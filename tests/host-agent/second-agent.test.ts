@@ -42,7 +42,7 @@ async function startRefused(
 
 describe("host agent: a second agent never touches the first one's sandboxes", () => {
   let first: AgentProcess;
-  const internet = new FakeInternet("wtest-inet2");
+  const internet = new FakeInternet("wtest-inet2", [], 71);
   const running = "sb-00000f01";
   const paused = "sb-00000f02";
   const online = "sb-00000f03";
