@@ -124,7 +124,10 @@ describe("network policy and preview URLs with the official E2B SDK (real agent)
 
       let seen: string[] = [];
       await waitFor(
-        async () => (seen = await doomed()).includes("cut"),
+        async () => {
+          seen = await doomed();
+          return seen.includes("cut");
+        },
         30_000,
         "the forbidden connection to be cut",
       ).catch((err: Error) => {
@@ -132,7 +135,10 @@ describe("network policy and preview URLs with the official E2B SDK (real agent)
       });
       const before = (await kept()).length;
       await waitFor(
-        async () => (seen = await kept()).length > before + 5,
+        async () => {
+          seen = await kept();
+          return seen.length > before + 5;
+        },
         30_000,
         "the allowed connection to go on",
       );
