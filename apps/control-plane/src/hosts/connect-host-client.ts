@@ -317,8 +317,12 @@ export function createConnectHostClient(options: ConnectHostClientOptions): Host
         )) {
           if (res.event.case === "progress") {
             onProgress(res.event.value.phase, res.event.value.message);
+          } else if (res.event.case === "done") {
+            return { sizeBytes: Number(res.event.value.sizeBytes) };
           }
         }
+        // The agent ends every build it finished with `done`: a stream that stops short lost it.
+        throw new HostError("internal", "host agent ended the build without its result");
       }),
     deleteTemplate: (name) =>
       call(async () => {

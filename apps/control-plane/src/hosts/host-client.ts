@@ -168,7 +168,8 @@ export interface HostClient {
   listTemplates(): Promise<HostTemplate[]>;
   /**
    * Builds a template from an OCI image on the host, calling onProgress for every step and log
-   * line; resolves when it is built. Refusals carry the contract's code (image_not_found...).
+   * line; resolves when it is built, with what it takes on the host's disk. Refusals carry the
+   * contract's code (image_not_found...).
    */
   buildTemplateFromImage(
     request: {
@@ -189,7 +190,7 @@ export interface HostClient {
     onProgress: (step: string, message: string) => void,
     /** Stops the build on the host (cancel, time limit): it fails with template_build_cancelled. */
     signal?: AbortSignal,
-  ): Promise<void>;
+  ): Promise<{ sizeBytes: number }>;
   /** Removes an image template; refused with template_in_use while sandboxes use it. */
   deleteTemplate(name: string): Promise<void>;
   /** Saves a running sandbox as snapshotId on this host; the sandbox keeps running. */

@@ -21,12 +21,13 @@ import {
   type Pools,
   revokeKey,
 } from "../store/api-key-store.js";
-import { type KeyUsage, usageOfKey } from "../store/sandbox-usage-store.js";
+import type { KeyUsage } from "../store/sandbox-usage-store.js";
 import type { AuditLog } from "./audit-log.js";
 import { invalidRequest, ServiceError } from "./errors.js";
 import { API_KEY_ID_PATTERN, newApiKeyId, newOwnerId, OWNER_ID_PATTERN } from "./ids.js";
 import { ADMIN_KEY_DEFAULTS, USER_KEY_DEFAULTS } from "./limits.js";
-import { COMPUTE_STATES, type Principal, STORAGE_STATES } from "./sandbox-types.js";
+import { usageOfPools } from "./quota.js";
+import type { Principal } from "./sandbox-types.js";
 
 export interface CreateKeyInput {
   name: string;
@@ -205,7 +206,7 @@ export class ApiKeyService {
 
   private async withUsage(keyId: string): Promise<{ record: ApiKeyRecord; usage: KeyUsage }> {
     const record = await this.byId(keyId);
-    const usage = await usageOfKey(this.db, keyId, COMPUTE_STATES, STORAGE_STATES);
+    const usage = await usageOfPools(this.db, record);
     return { record, usage };
   }
 }

@@ -13,6 +13,7 @@ import type { Database } from "../db/database.js";
 import { HostError } from "../hosts/host-client.js";
 import type { HostRegistry } from "../hosts/host-registry.js";
 import type { Scheduler } from "../scheduler/scheduler.js";
+import { findHost } from "../store/host-store.js";
 import {
   beginBuild,
   deleteTemplateRow,
@@ -22,23 +23,24 @@ import {
   hostTemplateNamed,
   listTemplates,
   readLogs,
+  sizeMbOf,
   type TemplateRecord,
 } from "../store/template-store.js";
 import { ServiceError, validated } from "./errors.js";
+import { enforceBuildStorageOfKey } from "./quota.js";
 import { fromHostError } from "./sandbox-service.js";
 import type { Principal } from "./sandbox-types.js";
 import { buildLogWriter } from "./template-build-log.js";
 import { BuildStops, stoppedError } from "./template-build-stops.js";
 import { BuildSweep } from "./template-build-sweep.js";
 import { TemplateFiles } from "./template-files.js";
+import { TemplateReservations } from "./template-reservations.js";
 import { TemplateTags } from "./template-tags.js";
 import { type TemplateUsage, templateUsage } from "./template-usage.js";
 
 /** How long create waits for the image to be found before answering 202 (then: async). */
 const RESOLVE_WAIT_MS = 120_000;
 const DEFAULT_BUILD = { vcpus: 2, memoryMb: 1024 };
-/** How long an E2B build reserved by POST /v3/templates waits for its start (uploads first). */
-const RESERVATION_TTL_MS = 2 * 3_600_000;
 
 /** The operator's defaults: WRENN_TEMPLATE_BUILD_TIMEOUT_S and WRENN_TEMPLATE_BUILDS_PER_OWNER. */
 export const DEFAULT_TEMPLATE_BUILD_LIMITS = { timeoutSeconds: 3600, perOwner: 2 };
@@ -86,22 +88,12 @@ export interface TemplateServiceOptions {
 export class TemplateService {
   /** Builds running in this process, for tests and shutdown. */
   private readonly running = new Map<string, Promise<void>>();
-  /** E2B builds asked for (POST /v3/templates) and not started yet, by template id. */
-  private readonly reserved = new Map<
-    string,
-    {
-      at: number;
-      ownerId: string;
-      buildID: string;
-      name: string;
-      cpuCount?: number;
-      memoryMB?: number;
-    }
-  >();
 
   readonly files: TemplateFiles;
   /** E2B's tags: more names for one build. */
   readonly tags: TemplateTags;
+  /** E2B's builds asked for (POST /v3/templates) and started later. */
+  readonly reservations: TemplateReservations;
   /** Heartbeats of the builds this process follows; closes builds a dead one left. */
   readonly sweep: BuildSweep;
   private readonly limits: { timeoutSeconds: number; perOwner: number };
@@ -110,6 +102,7 @@ export class TemplateService {
   constructor(private readonly options: TemplateServiceOptions) {
     this.files = new TemplateFiles(options.filesDir);
     this.tags = new TemplateTags(options.db, this);
+    this.reservations = new TemplateReservations(options.db, this);
     this.sweep = new BuildSweep({
       db: options.db,
       logger: options.logger,
@@ -152,19 +145,23 @@ export class TemplateService {
       memoryMb: body.memoryMB ?? DEFAULT_BUILD.memoryMb,
     });
     const hostTemplate = newHostTemplateName();
-    const row = await beginBuild(this.options.db, {
-      id: body.id ?? `tpl-${randomBytes(4).toString("hex")}`,
-      ownerId: principal.ownerId,
-      name,
-      tag,
-      fromImage: image || `template:${body.fromTemplate}`,
-      vcpus: body.cpuCount ?? DEFAULT_BUILD.vcpus,
-      memoryMb: body.memoryMB ?? DEFAULT_BUILD.memoryMb,
-      hostId: placement.hostId,
-      buildingHostTemplate: hostTemplate,
-      buildId: body.buildId ?? randomUUID(),
-      follower: this.options.follower ?? "",
-      maxBuilding: this.limits.perOwner,
+    const baseMb = fromTemplate ? await this.hostTemplateMb(placement.hostId, fromTemplate) : 0;
+    const row = await this.options.db.transaction(async (tx) => {
+      await enforceBuildStorageOfKey(tx, principal.keyId, baseMb);
+      return beginBuild(tx, {
+        id: body.id ?? `tpl-${randomBytes(4).toString("hex")}`,
+        ownerId: principal.ownerId,
+        name,
+        tag,
+        fromImage: image || `template:${body.fromTemplate}`,
+        vcpus: body.cpuCount ?? DEFAULT_BUILD.vcpus,
+        memoryMb: body.memoryMB ?? DEFAULT_BUILD.memoryMb,
+        hostId: placement.hostId,
+        buildingHostTemplate: hostTemplate,
+        buildId: body.buildId ?? randomUUID(),
+        follower: this.options.follower ?? "",
+        maxBuilding: this.limits.perOwner,
+      });
     });
     if (!row) {
       const existing = await findTemplate(this.options.db, principal.ownerId, name, tag);
@@ -210,7 +207,7 @@ export class TemplateService {
         signal,
       )
       .then(
-        () => ({ ok: true as const }),
+        (built) => ({ ok: true as const, sizeBytes: built.sizeBytes }),
         (error: unknown) => ({ ok: false as const, error }),
       )
       // A stopped build's record says why it was stopped, whatever the host answered.
@@ -245,7 +242,13 @@ export class TemplateService {
       if (result.ok) {
         // Before the build reads as ready: a create right after it must find the template.
         await this.options.scheduler.templatesChanged(placement.hostId).catch(() => {});
-        await finishBuild(this.options.db, row.id, { ok: true, hostTemplate });
+        // Kept even when it ends over the owner's storage pool (its size was not known
+        // before): the pool then refuses the next build or create (quota.ts).
+        await finishBuild(this.options.db, row.id, {
+          ok: true,
+          hostTemplate,
+          sizeBytes: result.sizeBytes,
+        });
         // The previous build goes when nothing uses it any more (no sandbox, no other tag);
         // if something does, it stays.
         if (row.hostTemplate && !(await hostTemplateNamed(this.options.db, row.hostTemplate))) {
@@ -271,82 +274,6 @@ export class TemplateService {
       .finally(() => this.running.delete(row.id));
     this.running.set(row.id, tracked);
     return templateView((await findTemplate(this.options.db, principal.ownerId, name, tag)) ?? row);
-  }
-
-  /**
-   * E2B's `POST /v3/templates`: the template's id (kept across rebuilds of one name) and a
-   * build id, before any build runs; the build starts with startReserved.
-   */
-  async reserve(
-    principal: Principal,
-    nameTag: string,
-    resources: { cpuCount?: number; memoryMB?: number },
-  ): Promise<{ templateID: string; buildID: string; name: string; tag: string }> {
-    const { name, tag } = validated(() => checkTemplateBuildName(nameTag));
-    const row = await findTemplate(this.options.db, principal.ownerId, name, tag);
-    if (row?.status === "building") {
-      throw new ServiceError("template_building", `template ${name}:${tag} is being built`);
-    }
-    const templateID = row?.id ?? `tpl-${randomBytes(4).toString("hex")}`;
-    const buildID = randomUUID();
-    // A reservation nobody started (the client went away) is forgotten after a while.
-    for (const [id, r] of this.reserved) {
-      if (Date.now() - r.at > RESERVATION_TTL_MS) this.reserved.delete(id);
-    }
-    this.reserved.set(templateID, {
-      at: Date.now(),
-      ownerId: principal.ownerId,
-      buildID,
-      name: `${name}:${tag}`,
-      ...resources,
-    });
-    return { templateID, buildID, name, tag };
-  }
-
-  /** Starts a build reserved by `reserve` (E2B's `POST /v2/templates/{id}/builds/{bid}`). */
-  async startReserved(
-    principal: Principal,
-    templateID: string,
-    buildID: string,
-    body: Omit<TemplateBuildRequest, "name" | "id">,
-  ): Promise<void> {
-    const r = this.reserved.get(templateID);
-    if (!r || r.ownerId !== principal.ownerId || r.buildID !== buildID) {
-      throw new ServiceError("template_not_found", `build ${buildID} of ${templateID} not found`);
-    }
-    await this.create(principal, {
-      ...body,
-      name: r.name,
-      id: templateID,
-      buildId: buildID,
-      ...(r.cpuCount ? { cpuCount: r.cpuCount } : {}),
-      ...(r.memoryMB ? { memoryMB: r.memoryMB } : {}),
-    });
-    this.reserved.delete(templateID);
-  }
-
-  /** A build's state by the template's id: waiting (reserved), building, ready or error. */
-  async buildStatusById(
-    principal: Principal,
-    templateID: string,
-    buildID: string,
-    offset: number,
-    limit: number,
-  ) {
-    const r = this.reserved.get(templateID);
-    if (r && r.ownerId === principal.ownerId && r.buildID === buildID) {
-      return { status: "waiting" as const, logs: [], row: undefined };
-    }
-    const row = await this.getBuild(principal, templateID, buildID);
-    const { logs } = await readLogs(this.options.db, row.id, offset, limit);
-    return { status: row.status, logs, row };
-  }
-
-  /** Upload links are for a template being set up (reserved) or one of the caller's. */
-  async reservedOrOwned(principal: Principal, templateID: string): Promise<void> {
-    const r = this.reserved.get(templateID);
-    if (r?.ownerId === principal.ownerId) return;
-    await this.getById(principal, templateID);
   }
 
   /** The caller's template named `name[:tag]`, if any (E2B's alias check). */
@@ -523,6 +450,12 @@ export class TemplateService {
     return row;
   }
 
+  /** MiB the host's template `name` takes, as the host last reported; 0 when unknown. */
+  private async hostTemplateMb(hostId: string, name: string): Promise<number> {
+    const host = await findHost(this.options.db, hostId);
+    return sizeMbOf(host?.templates.find((t) => t.name === name)?.sizeBytes ?? null) ?? 0;
+  }
+
   private describeFailure(error: unknown, operation: string): ServiceError {
     if (error instanceof ServiceError) return error;
     if (error instanceof HostError) return fromHostError(error, operation);
@@ -541,6 +474,7 @@ export function templateView(row: TemplateRecord): Template {
     cpuCount: row.vcpus,
     memoryMB: row.memoryMb,
     usable: row.hostTemplate !== null,
+    sizeMB: row.hostTemplate ? sizeMbOf(row.sizeBytes) : null,
     error:
       row.status === "error" && row.errorCode
         ? { code: row.errorCode, message: row.errorMessage ?? "", step: row.errorStep }

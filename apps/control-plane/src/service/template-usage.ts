@@ -1,10 +1,10 @@
 // What E2B's template listings report beside a template's record: how often sandboxes were
 // made from its build and when last (from the sandboxes table, which keeps the host's name
-// for the build), and the build's envd version and size (from its host; unknown when the
-// host does not answer).
+// for the build), the build's envd version (from its host; unknown when the host does not
+// answer) and its size.
 import type { Database } from "../db/database.js";
 import type { HostRegistry } from "../hosts/host-registry.js";
-import type { TemplateRecord } from "../store/template-store.js";
+import { sizeMbOf, type TemplateRecord } from "../store/template-store.js";
 
 export interface TemplateUsage {
   spawnCount: number;
@@ -50,7 +50,8 @@ export async function templateUsage(
       spawnCount: s?.count ?? 0,
       lastSpawnedAt: s?.last ?? null,
       envdVersion: h?.envdVersion ?? null,
-      diskSizeMB: h ? Math.ceil(h.sizeBytes / (1024 * 1024)) : null,
+      // The size recorded at the build's end; builds recorded before sizes were, the host's.
+      diskSizeMB: sizeMbOf(row.sizeBytes) ?? (h ? sizeMbOf(h.sizeBytes) : null),
     });
   }
   return usage;

@@ -24,13 +24,15 @@ export interface TemplateRecord {
   buildStartedAt: Date;
   buildFinishedAt: Date | null;
   buildCount: number;
+  /** What the build of hostTemplate takes on its host's disk; null until one succeeded. */
+  sizeBytes: number | null;
   createdAt: Date;
   updatedAt: Date;
 }
 
 const COLUMNS = `id, owner_id, name, tag, from_image, status, step, error_code, error_message,
   error_step, vcpus, memory_mb, host_id, host_template, building_host_template, build_id,
-  build_started_at, build_finished_at, build_count, created_at, updated_at`;
+  build_started_at, build_finished_at, build_count, size_bytes, created_at, updated_at`;
 
 function toTemplateRecord(r: Record<string, unknown>): TemplateRecord {
   return {
@@ -53,6 +55,7 @@ function toTemplateRecord(r: Record<string, unknown>): TemplateRecord {
     buildStartedAt: new Date(r.build_started_at as string),
     buildFinishedAt: r.build_finished_at ? new Date(r.build_finished_at as string) : null,
     buildCount: Number(r.build_count),
+    sizeBytes: r.size_bytes === null || r.size_bytes === undefined ? null : Number(r.size_bytes),
     createdAt: new Date(r.created_at as string),
     updatedAt: new Date(r.updated_at as string),
   };
@@ -199,15 +202,15 @@ export async function finishBuild(
   db: Queryable,
   id: string,
   outcome:
-    | { ok: true; hostTemplate: string }
+    | { ok: true; hostTemplate: string; sizeBytes: number }
     | { ok: false; code: string; message: string; step: string | null },
 ): Promise<void> {
   if (outcome.ok) {
     await db.query(
-      `UPDATE templates SET status = 'ready', step = 'done', host_template = $2,
+      `UPDATE templates SET status = 'ready', step = 'done', host_template = $2, size_bytes = $3,
          building_host_template = NULL, build_finished_at = now(), updated_at = now()
        WHERE id = $1`,
-      [id, outcome.hostTemplate],
+      [id, outcome.hostTemplate, outcome.sizeBytes],
     );
   } else {
     await db.query(
@@ -237,9 +240,10 @@ export async function assignTag(
   const before = await findTemplate(db, target.ownerId, target.name, tag);
   const r = await db.query(
     `INSERT INTO templates (id, owner_id, name, tag, from_image, status, step, vcpus, memory_mb,
-       host_id, host_template, build_id, build_started_at, build_finished_at, build_count)
+       host_id, host_template, build_id, build_started_at, build_finished_at, build_count,
+       size_bytes)
      SELECT $1, owner_id, name, $3, from_image, 'ready', 'done', vcpus, memory_mb, host_id,
-       host_template, build_id, build_started_at, build_finished_at, build_count
+       host_template, build_id, build_started_at, build_finished_at, build_count, size_bytes
      FROM templates WHERE id = $2
      ON CONFLICT (owner_id, name, tag) DO UPDATE SET
        from_image = EXCLUDED.from_image, status = 'ready', step = 'done', error_code = NULL,
@@ -248,7 +252,7 @@ export async function assignTag(
        host_template = EXCLUDED.host_template, build_id = EXCLUDED.build_id,
        build_started_at = EXCLUDED.build_started_at,
        build_finished_at = EXCLUDED.build_finished_at, build_count = EXCLUDED.build_count,
-       logs = '[]'::jsonb, updated_at = now()
+       size_bytes = EXCLUDED.size_bytes, logs = '[]'::jsonb, updated_at = now()
      WHERE templates.status <> 'building'
      RETURNING ${COLUMNS}`,
     [id, target.id, tag],
@@ -272,3 +276,23 @@ export async function hostTemplateNamed(
   );
   return r.rows.length > 0;
 }
+
+/**
+ * MiB the owner's template builds take on their hosts: each build once, however many rows
+ * (tags) name it. A build's size is rounded up to whole MiB, as templateView shows it.
+ */
+export async function templateStorageMb(q: Queryable, ownerId: string): Promise<number> {
+  const r = await q.query<{ mb: number }>(
+    `SELECT coalesce(sum(mb), 0)::int AS mb FROM (
+       SELECT DISTINCT ON (host_id, host_template) ceil(size_bytes / 1048576.0) AS mb
+       FROM templates
+       WHERE owner_id = $1 AND host_template IS NOT NULL AND size_bytes IS NOT NULL
+       ORDER BY host_id, host_template) builds`,
+    [ownerId],
+  );
+  return Number(r.rows[0]?.mb ?? 0);
+}
+
+/** A build's size in MiB as views and pools count it (rounded up); null when unknown. */
+export const sizeMbOf = (bytes: number | null): number | null =>
+  bytes === null ? null : Math.ceil(bytes / (1024 * 1024));

@@ -95,13 +95,14 @@ export async function listTemplates(command: Command): Promise<void> {
   if (wantsJson(command)) return printJson(templates);
   process.stdout.write(
     `${formatTable(
-      ["NAME", "STATUS", "FROM IMAGE", "CPU", "MEMORY MiB", "UPDATED"],
+      ["NAME", "STATUS", "FROM IMAGE", "CPU", "MEMORY MiB", "SIZE MiB", "UPDATED"],
       templates.map((t) => [
         `${t.name}:${t.tag}`,
         statusText(t),
         t.fromImage,
         String(t.cpuCount),
         String(t.memoryMB),
+        sizeText(t),
         relativeTime(new Date(t.updatedAt)),
       ]),
     )}\n`,
@@ -121,6 +122,8 @@ export async function templateInfo(command: Command, nameTag: string): Promise<v
     ["from image", t.fromImage],
     ["cpu", String(t.cpuCount)],
     ["memory MiB", String(t.memoryMB)],
+    // What counts against the storage pool of every key of the owner (wrenn keys ls).
+    ["size MiB", sizeText(t)],
     ["created", t.createdAt],
     ["updated", t.updatedAt],
   ];
@@ -129,6 +132,9 @@ export async function templateInfo(command: Command, nameTag: string): Promise<v
   if (b.logs.length > 0) process.stdout.write("\nbuild log (last lines):\n");
   for (const l of b.logs.slice(-20)) process.stdout.write(`  [${l.step}] ${l.message}\n`);
 }
+
+/** A build's size; "-" until one succeeded. */
+const sizeText = (t: { sizeMB: number | null }) => (t.sizeMB === null ? "-" : String(t.sizeMB));
 
 export async function removeTemplate(command: Command, nameTag: string): Promise<void> {
   const ctx = await contextOf(command);

@@ -92,6 +92,11 @@ export const Template = Type.Object({
   memoryMB: Type.Integer(),
   /** Whether sandboxes can be created from it (a rebuild that failed keeps the last good one). */
   usable: Type.Boolean(),
+  /**
+   * MiB its usable build takes on its host's disk (rounded up), counted against the owner's
+   * storage pool; null while no build succeeded.
+   */
+  sizeMB: Nullable(Type.Integer()),
   error: Nullable(
     Type.Object({ code: Type.String(), message: Type.String(), step: Nullable(Type.String()) }),
   ),

@@ -30,7 +30,7 @@ export const e2bTemplateRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) 
     }
     const nameTag = (body.name ?? body.alias) as string;
     const num = (v: unknown) => (typeof v === "number" && Number.isInteger(v) ? v : undefined);
-    const r = await templates.reserve(principalOf(request), nameTag, {
+    const r = await templates.reservations.reserve(principalOf(request), nameTag, {
       cpuCount: num(body.cpuCount),
       memoryMB: num(body.memoryMB),
     });
@@ -47,7 +47,7 @@ export const e2bTemplateRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) 
   app.get("/templates/:templateID/files/:hash", { config, schema }, async (request: Req, reply) => {
     const principal = principalOf(request);
     const { templateID, hash } = request.params as { templateID: string; hash: string };
-    await templates.reservedOrOwned(principal, templateID);
+    await templates.reservations.reservedOrOwned(principal, templateID);
     if (await templates.files.present(principal.ownerId, hash)) {
       return reply.status(201).send({ present: true });
     }
@@ -84,7 +84,7 @@ export const e2bTemplateRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) 
       if (!fromImage && !fromTemplate) {
         throw new ServiceError("invalid_request", "fromImage or fromTemplate is required");
       }
-      await templates.startReserved(principalOf(request), templateID, buildID, {
+      await templates.reservations.start(principalOf(request), templateID, buildID, {
         ...(fromImage ? { fromImage } : { fromTemplate }),
         steps: body.steps,
         ...(str(body.startCmd, "startCmd") ? { startCmd: body.startCmd as string } : {}),
@@ -106,7 +106,7 @@ export const e2bTemplateRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) 
       const { templateID, buildID } = request.params as { templateID: string; buildID: string };
       const offset = Math.max(0, Number(request.query.logsOffset ?? 0) || 0);
       const limit = Math.min(100, Math.max(1, Number(request.query.limit ?? 100) || 100));
-      const s = await templates.buildStatusById(
+      const s = await templates.reservations.buildStatus(
         principalOf(request),
         templateID,
         buildID,
