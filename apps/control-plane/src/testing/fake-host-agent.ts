@@ -23,6 +23,7 @@ import {
   isSnapshotId,
 } from "@wrenn/contract";
 import {
+  type BuildTemplateRequest,
   HostAgentService,
   type Sandbox as ProtoSandbox,
   ReadFormat,
@@ -149,6 +150,13 @@ export class FakeHostAgent {
   hostId = `host-${randomBytes(4).toString("hex")}`;
   memoryMb: number;
   diskMb: number;
+  /**
+   * Bytes each template takes, as listTemplates reports them (1 when unset). A build is done
+   * only when `buildSizeBytes` is set: it "builds" a template of that size and nothing else
+   * (no steps run), so the control plane's record of a finished build can be tested.
+   */
+  readonly templateSizes = new Map<string, number>();
+  buildSizeBytes: number | undefined;
   private failures = new Map<Method, { code: Code; message: string; times: number }>();
   private gates = new Map<Method, Promise<void>>();
   private replyGates = new Map<Method, Promise<void>>();
@@ -416,24 +424,43 @@ export class FakeHostAgent {
             name,
             version: "v1",
             envdVersion: this.envdVersion,
-            sizeBytes: 1n,
+            sizeBytes: BigInt(this.templateSizes.get(name) ?? 1),
           })),
         };
       },
       readStoppedFiles: (req, ctx) => this.readStoppedFiles(req, ctx),
-      buildTemplate: async function* (req) {
-        yield* [];
-        // Refuses what the real agent refuses before building; then builds nothing.
-        try {
-          checkTemplateCacheScope(req.cacheScope);
-        } catch (err) {
-          if (err instanceof ContractError) throw refusal(err.code, err.message);
-          throw err;
-        }
-        throw new ConnectError("the fake agent builds nothing", Code.Unimplemented);
-      },
+      buildTemplate: (req) => this.buildTemplate(req),
     });
   };
+
+  private async *buildTemplate(req: BuildTemplateRequest) {
+    // Refuses what the real agent refuses before building; then builds nothing, or (with
+    // buildSizeBytes) an empty template of that size.
+    try {
+      checkTemplateCacheScope(req.cacheScope);
+    } catch (err) {
+      if (err instanceof ContractError) throw refusal(err.code, err.message);
+      throw err;
+    }
+    const sizeBytes = this.buildSizeBytes;
+    if (sizeBytes === undefined) {
+      throw new ConnectError("the fake agent builds nothing", Code.Unimplemented);
+    }
+    yield { event: { case: "progress" as const, value: { phase: "pull", message: "fake" } } };
+    this.templates.push(req.name);
+    this.templateSizes.set(req.name, sizeBytes);
+    yield {
+      event: {
+        case: "done" as const,
+        value: {
+          name: req.name,
+          version: "v1",
+          envdVersion: this.envdVersion,
+          sizeBytes: BigInt(sizeBytes),
+        },
+      },
+    };
+  }
 
   async start(port = 0): Promise<string> {
     this.server = createServer(connectNodeAdapter({ routes: this.routes }));
