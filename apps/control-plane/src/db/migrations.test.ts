@@ -99,6 +99,45 @@ describe.each(DATABASE_KINDS)("migrations on %s", (kind) => {
     }
   });
 
+  test("0015 gives builds made before it the size their host last reported", async () => {
+    const db = await openDatabase(await freshDatabase(kind));
+    try {
+      await migrateDatabase(db);
+      await db.withExclusiveLock(SCHEMA_LOCK_KEY, async (s) =>
+        migrateDown(s, await loadMigrations(), 14),
+      );
+      await db.query("INSERT INTO owners (id, name) VALUES ('own-0000000a', 'builder')");
+      await db.query(
+        `INSERT INTO hosts (id, url, templates) VALUES ('host-0000000a', 'http://127.0.0.1:1',
+           '[{"name": "t-0000000a", "sizeBytes": 5242881}, {"name": "base", "sizeBytes": 9}]')`,
+      );
+      const row = (id: string, tag: string, hostTemplate: string | null) =>
+        db.query(
+          `INSERT INTO templates (id, owner_id, name, tag, from_image, status, vcpus, memory_mb,
+             host_id, host_template, build_id)
+           VALUES ($1, 'own-0000000a', 'app', $2, 'debian:12', 'ready', 1, 512, 'host-0000000a',
+             $3, $1)`,
+          [id, tag, hostTemplate],
+        );
+      await row("tpl-0000000a", "1", "t-0000000a");
+      await row("tpl-0000000b", "gone", "t-0000000b");
+      await row("tpl-0000000c", "failed", null);
+      expect((await migrateDatabase(db)).applied).toEqual(
+        (await loadMigrations()).map((m) => m.version).filter((v) => v > 14),
+      );
+      const sizes = await db.query<{ id: string; size_bytes: string | null }>(
+        "SELECT id, size_bytes::text FROM templates ORDER BY id",
+      );
+      expect(sizes.rows).toEqual([
+        { id: "tpl-0000000a", size_bytes: "5242881" },
+        { id: "tpl-0000000b", size_bytes: null },
+        { id: "tpl-0000000c", size_bytes: null },
+      ]);
+    } finally {
+      await db.close();
+    }
+  });
+
   test("an applied migration that was edited afterwards stops the start", async () => {
     const dir = await copyOfMigrations();
     const db = await openDatabase(await freshDatabase(kind));
