@@ -50,6 +50,12 @@ describe("templates from images through the API, the CLI and the E2B SDK", () =>
     };
     expect(build.template.status).toBe("ready");
     expect(build.nextLogsOffset).toBe(build.logs.length);
+    // Its size as the agent measured it, shown and counted against the owner's storage pool.
+    const sizeMB = (build.template as { sizeMB: number | null }).sizeMB;
+    expect(sizeMB).toBeGreaterThan(0);
+    expect(ls.stdout).toMatch(new RegExp(`^tiny:v1\\s+ready\\s.*\\s${sizeMB}\\s`, "m"));
+    const me = await stack.call("GET", "/v1/api-keys/current", { key: user.key });
+    expect((me.body as { usage: { storageMb: number } }).usage.storageMb).toBe(sizeMB);
     // logsOffset pages on from where the last call ended.
     const later = await stack.call(
       "GET",
