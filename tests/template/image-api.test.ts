@@ -44,14 +44,14 @@ describe("templates from images through the API, the CLI and the E2B SDK", () =>
       key: user.key,
     });
     const build = info.body as {
-      template: { status: string };
+      template: { status: string; sizeMB: number | null };
       logs: unknown[];
       nextLogsOffset: number;
     };
     expect(build.template.status).toBe("ready");
     expect(build.nextLogsOffset).toBe(build.logs.length);
     // Its size as the agent measured it, shown and counted against the owner's storage pool.
-    const sizeMB = (build.template as { sizeMB: number | null }).sizeMB;
+    const sizeMB = build.template.sizeMB;
     expect(sizeMB).toBeGreaterThan(0);
     expect(ls.stdout).toMatch(new RegExp(`^tiny:v1\\s+ready\\s.*\\s${sizeMB}\\s`, "m"));
     const me = await stack.call("GET", "/v1/api-keys/current", { key: user.key });
