@@ -38,6 +38,8 @@ if (build.status !== 0) {
   console.error("building the base template failed (see above); run `npm run build` and retry");
   process.exit(1);
 }
+// Every vitest below inherits this: their global setups skip the check just made.
+process.env.WRENN_TEST_BASE_BUILT = "1";
 
 /**
  * The longest end-to-end files (seconds in a quiet run), taken first so that the last files
