@@ -1,7 +1,8 @@
 // Where a hibernated sandbox resumes, against the real control plane and database with two
 // registered fake agents: the host it left when that host can take it, else the policy's pick.
 // Each fake keeps what it hibernated to itself (like a local-directory artifact store), so a
-// resume sent anywhere else fails: the preference is what makes it work.
+// resume sent anywhere else fails: the preference is what makes it work. On every path the
+// resuming row (which still names the host it left) is not counted against that host's room.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { FakeHostAgent } from "../testing/fake-host-agent.js";
 import { heartbeatBody } from "../testing/host-heartbeat.js";
@@ -129,5 +130,36 @@ describe("resume of a hibernated sandbox", () => {
     expect(resumed.status, resumed.text).toBe(200);
     expect(await show(id)).toMatchObject({ state: "running", hostId: other.hostId });
     for (const f of [...fillers, id]) await stack.call("DELETE", `/v1/sandboxes/${f}`);
+  });
+});
+
+describe("resume of a hibernated sandbox on the one configured host", () => {
+  let stack: TestStack;
+  beforeAll(async () => {
+    stack = await startTestStack(await freshDatabase("pglite"), { agent: { memoryMb: 4096 } });
+  });
+  afterAll(() => stack?.close());
+
+  test("its own share does not count against the host: beside 2 GiB of 4, its 2 GiB fit", async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const r = await stack.call("POST", "/v1/sandboxes", {
+        body: { template: "base", resources: { memoryMb: 2048 } },
+      });
+      expect(r.status, r.text).toBe(201);
+      ids.push((r.body as { id: string }).id);
+    }
+    const [id, neighbour] = ids as [string, string];
+    expect((await stack.call("POST", `/v1/sandboxes/${id}/pause`)).status).toBe(200);
+    expect((await stack.call("POST", `/v1/sandboxes/${id}/hibernate`)).status).toBe(200);
+    const resumed = await stack.call("POST", `/v1/sandboxes/${id}/resume`, { body: {} });
+    expect(resumed.status, resumed.text).toBe(200);
+    expect(stack.agent.sandboxes.has(id)).toBe(true);
+    // Full now: a third is refused, so the room check above was a real one.
+    const third = await stack.call("POST", "/v1/sandboxes", {
+      body: { template: "base", resources: { memoryMb: 2048 } },
+    });
+    expect(third.status, third.text).toBe(503);
+    for (const s of [id, neighbour]) await stack.call("DELETE", `/v1/sandboxes/${s}`);
   });
 });
