@@ -63,6 +63,7 @@ const LONGEST_FIRST = [
   "tests/template/layers-agent.test.ts", // 90
   "tests/template/dockerfile-cli.test.ts", // 90
   "tests/admin/admin-ui.test.ts", // 85
+  "tests/e2e-stack/two-control-planes.test.ts", // 90: one PostgreSQL, two control planes, one agent
   "tests/e2e-stack/host-ops.test.ts", // 80
   "tests/e2e-stack/two-stacks.test.ts", // 80
 ];
