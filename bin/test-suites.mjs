@@ -38,6 +38,8 @@ if (build.status !== 0) {
   console.error("building the base template failed (see above); run `npm run build` and retry");
   process.exit(1);
 }
+// Every vitest below inherits this: their global setups skip the check just made.
+process.env.WRENN_TEST_BASE_BUILT = "1";
 
 /**
  * The longest end-to-end files (seconds in a quiet run), taken first so that the last files
@@ -61,6 +63,7 @@ const LONGEST_FIRST = [
   "tests/template/layers-agent.test.ts", // 90
   "tests/template/dockerfile-cli.test.ts", // 90
   "tests/admin/admin-ui.test.ts", // 85
+  "tests/e2e-stack/two-control-planes.test.ts", // 90: one PostgreSQL, two control planes, one agent
   "tests/e2e-stack/host-ops.test.ts", // 80
   "tests/e2e-stack/two-stacks.test.ts", // 80
 ];

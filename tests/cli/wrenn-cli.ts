@@ -1,5 +1,6 @@
 // Runs the real built `wrenn` binary as a child process, with a config of its own.
 import { spawn } from "node:child_process";
+import { rmSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,6 +18,12 @@ export interface CliResult {
   stdoutBytes: Buffer;
 }
 
+/** Homes made by this test process, removed when it exits (tests never held them past that). */
+const homes: string[] = [];
+process.once("exit", () => {
+  for (const home of homes) rmSync(home, { recursive: true, force: true });
+});
+
 /**
  * An environment with nothing of this machine's: its own XDG_CONFIG_HOME and WRENN_DATA_DIR (so
  * neither a real config nor the repository's admin key is picked up), no colours.
@@ -25,6 +32,7 @@ export async function isolatedEnv(
   extra: Record<string, string> = {},
 ): Promise<Record<string, string>> {
   const home = await mkdtemp(join(tmpdir(), "wrenn-cli-home-"));
+  homes.push(home);
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) {
     if (v !== undefined && !k.startsWith("WRENN_") && k !== "FORCE_COLOR") env[k] = v;

@@ -11,6 +11,9 @@ import {
   startControlPlane,
 } from "@wrenn/control-plane";
 import {
+  type ApiCallOptions,
+  type ApiCallResult,
+  callApi,
   createKey,
   type PostgresCluster,
   seedBlankPglite,
@@ -152,26 +155,8 @@ export class Stack {
   }
 
   /** fetch against the control plane with a key (the admin's by default). */
-  async call(
-    method: string,
-    path: string,
-    o: { key?: string | null; body?: unknown; headers?: Record<string, string> } = {},
-  ): Promise<{ status: number; headers: Headers; body: unknown; text: string }> {
-    const headers: Record<string, string> = { ...o.headers };
-    const key = o.key === undefined ? this.adminKey : o.key;
-    if (key !== null) headers["x-api-key"] = key;
-    let body: string | undefined;
-    if (o.body !== undefined) {
-      headers["content-type"] ??= "application/json";
-      body = typeof o.body === "string" ? o.body : JSON.stringify(o.body);
-    }
-    const response = await fetch(`${this.url}${path}`, { method, headers, body });
-    const text = await response.text();
-    let parsed: unknown = text;
-    try {
-      parsed = text ? JSON.parse(text) : undefined;
-    } catch {}
-    return { status: response.status, headers: response.headers, body: parsed, text };
+  call(method: string, path: string, o: ApiCallOptions = {}): Promise<ApiCallResult> {
+    return callApi(this.url, method, path, o);
   }
 
   async agentLog(): Promise<string> {

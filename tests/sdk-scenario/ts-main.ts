@@ -13,6 +13,7 @@ const report = await runScenario(
   { apiUrl: env("WRENN_API_URL"), apiKey: env("WRENN_API_KEY") },
   env("WRENN_SCENARIO_FOREIGN_ID"),
   (step) => console.error(`${((Date.now() - started) / 1000).toFixed(1)} s: ${step}`),
+  env("WRENN_SCENARIO_STEPS") ? env("WRENN_SCENARIO_STEPS").split(",") : undefined,
 );
 console.error(`${((Date.now() - started) / 1000).toFixed(1)} s: done`);
 console.log(JSON.stringify(report));

@@ -75,6 +75,8 @@ export async function runScenario(
   conn: ConnectionOpts,
   foreignId: string,
   progress: (step: string) => void = () => {},
+  /** The steps to run (all when absent); the report has only those. */
+  only?: readonly string[],
 ): Promise<Report> {
   const report: Report = {};
   let sbx: Sandbox | undefined;
@@ -420,6 +422,7 @@ export async function runScenario(
 
   try {
     for (const { id } of scenario.steps) {
+      if (only && !only.includes(id)) continue;
       const body = steps[id];
       if (!body) report[id] = { failed: "this runner does not implement the step" };
       else if (id !== "lifecycle" && !sbx) report[id] = { failed: "no sandbox (lifecycle failed)" };

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "vitest";
 import type { HostRecord } from "../store/host-store.js";
-import { type Candidate, leastLoadedOfK, load, roundRobin } from "./fleet-scheduler.js";
+import { type Candidate, choose, leastLoadedOfK, load, roundRobin } from "./fleet-scheduler.js";
 
 function candidate(id: string, vcpus: number, memoryMb: number): Candidate {
   const host = {
@@ -36,5 +36,22 @@ describe("placement policies", () => {
     const draws = [0, 1]; // host-a, then (of b and c) host-c
     const sampled = leastLoadedOfK(2, () => draws.shift() ?? 0);
     expect(sampled(hosts).host.id).toBe("host-a");
+  });
+
+  test("a resume takes the host it left when that host is a candidate, whatever the policy", () => {
+    const hosts = [candidate("host-a", 7, 15_000), candidate("host-b", 0, 0)];
+    // The least-loaded policy alone would take host-b; the host that held it is busier.
+    expect(leastLoadedOfK(2)(hosts).host.id).toBe("host-b");
+    expect(choose(hosts, leastLoadedOfK(2), "host-a").host.id).toBe("host-a");
+    // Round-robin is not advanced by a preferred pick: the next plain create starts at host-a.
+    const rr = roundRobin();
+    expect(choose(hosts, rr, "host-b").host.id).toBe("host-b");
+    expect(choose(hosts, rr).host.id).toBe("host-a");
+  });
+
+  test("a preferred host that is no candidate (offline, drained, full) leaves the choice to the policy", () => {
+    const hosts = [candidate("host-b", 1, 1024), candidate("host-c", 0, 0)];
+    expect(choose(hosts, leastLoadedOfK(2), "host-a").host.id).toBe("host-c");
+    expect(choose(hosts, leastLoadedOfK(2), undefined).host.id).toBe("host-c");
   });
 });

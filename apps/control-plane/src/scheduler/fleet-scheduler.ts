@@ -53,6 +53,16 @@ export function leastLoadedOfK(k: number, draw: (n: number) => number = randomIn
   };
 }
 
+/**
+ * The candidate a request gets: its preferred host when that is among the candidates (so it is
+ * online, undrained, and has the template and room), else the policy's pick.
+ */
+export function choose(candidates: Candidate[], policy: Policy, preferHostId?: string): Candidate {
+  const preferred =
+    preferHostId === undefined ? undefined : candidates.find((c) => c.host.id === preferHostId);
+  return preferred ?? policy(candidates);
+}
+
 export function policyFor(name: SchedulerPolicy, k: number): Policy {
   return name === "round-robin" ? roundRobin() : leastLoadedOfK(k);
 }
@@ -136,10 +146,17 @@ export class FleetScheduler implements Scheduler {
   private async withRoom(
     hosts: HostRecord[],
     need: { memoryMb: number; diskMb: number },
+    sandboxId?: string,
   ): Promise<Candidate[]> {
     const candidates: Candidate[] = [];
     for (const host of hosts) {
-      const placed = await placedOnHost(this.db, host.id, COMPUTE_STATES, STORAGE_STATES);
+      const placed = await placedOnHost(
+        this.db,
+        host.id,
+        COMPUTE_STATES,
+        STORAGE_STATES,
+        sandboxId,
+      );
       const total = host.capacityTotal;
       if (total && total.memoryMb > 0) {
         const diskFree = total.diskMb > 0 ? total.diskMb - placed.storageMb : Infinity;
@@ -167,7 +184,7 @@ export class FleetScheduler implements Scheduler {
         `template ${request.template} is on none of the ${online.length} online hosts`,
       );
     }
-    const candidates = await this.withRoom(withTemplate, request.resources);
+    const candidates = await this.withRoom(withTemplate, request.resources, request.sandboxId);
     if (candidates.length === 0) {
       throw new ServiceError(
         "no_host_available",
@@ -176,7 +193,7 @@ export class FleetScheduler implements Scheduler {
           : `none of the ${withTemplate.length} online hosts with template ${request.template} has room for ${request.resources.memoryMb} MiB memory and ${request.resources.diskMb} MiB disk`,
       );
     }
-    const { host } = this.policy(candidates);
+    const { host } = choose(candidates, this.policy, request.preferHostId);
     return { hostId: host.id, client: this.registry.client(host.id) };
   }
 }

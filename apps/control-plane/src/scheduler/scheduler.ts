@@ -6,6 +6,14 @@ export interface PlacementRequest {
   resources: Resources;
   /** Only this host (the one holding the snapshot the sandbox restores). */
   hostId?: string;
+  /**
+   * Taken when it is a candidate (online, not drained, with the template and room), whatever
+   * the policy says: the host a hibernated sandbox left, which may still hold its checkpoint
+   * (with a local-directory artifact store, it is the only host that does).
+   */
+  preferHostId?: string;
+  /** The sandbox being placed when it already has a row (a resume): not counted as placed. */
+  sandboxId?: string;
 }
 
 /** What a template build needs of its host. */

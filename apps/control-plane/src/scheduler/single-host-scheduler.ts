@@ -68,7 +68,13 @@ export class SingleHostScheduler implements Scheduler {
     }
     const total = host.capacityTotal;
     if (total && total.memoryMb > 0) {
-      const placed = await placedOnHost(this.db, host.id, COMPUTE_STATES, STORAGE_STATES);
+      const placed = await placedOnHost(
+        this.db,
+        host.id,
+        COMPUTE_STATES,
+        STORAGE_STATES,
+        request.sandboxId,
+      );
       const memoryFree = total.memoryMb - placed.memoryMb;
       const diskFree =
         total.diskMb > 0 ? total.diskMb - placed.storageMb : Number.POSITIVE_INFINITY;

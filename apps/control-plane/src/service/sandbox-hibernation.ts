@@ -58,7 +58,7 @@ export async function runHibernate(
 
 /**
  * Finishes a resume (row state resuming) of a sandbox that was hibernated: the scheduler picks
- * a host with its template and room, which pulls it from the store and runs it. On failure
+ * a host with its template and room (the one it left when that one can take it), which pulls it from the store and runs it. On failure
  * nothing left the store: it is hibernated as before, and may be resumed again.
  */
 export async function runRestoreHibernated(
@@ -71,6 +71,10 @@ export async function runRestoreHibernated(
     const placement = await core.options.scheduler.place({
       template: row.template,
       resources: row.resources,
+      // The host it left: with a local-directory artifact store, the only one that can read
+      // its copy.
+      ...(row.hostId ? { preferHostId: row.hostId } : {}),
+      sandboxId: row.id,
     });
     await placement.client.restoreHibernatedSandbox(row.id);
     return placement.hostId;

@@ -18,14 +18,16 @@ async function heldBy(
   value: string,
   computeStates: readonly SandboxState[],
   storageStates: readonly SandboxState[],
+  exceptSandboxId?: string,
 ): Promise<KeyUsage> {
   const result = await q.query<{ vcpus: number; memory_mb: number; storage_mb: number }>(
     `SELECT
        coalesce(sum(vcpus) FILTER (WHERE state = ANY($2::text[])), 0)::int AS vcpus,
        coalesce(sum(memory_mb) FILTER (WHERE state = ANY($2::text[])), 0)::int AS memory_mb,
        coalesce(sum(disk_mb) FILTER (WHERE state = ANY($3::text[])), 0)::int AS storage_mb
-     FROM sandboxes WHERE ${column} = $1 AND state = ANY($3::text[])`,
-    [value, computeStates, storageStates],
+     FROM sandboxes WHERE ${column} = $1 AND state = ANY($3::text[])
+       AND ($4::text IS NULL OR id <> $4::text)`,
+    [value, computeStates, storageStates, exceptSandboxId ?? null],
   );
   const row = result.rows[0]!;
   return { vcpus: row.vcpus, memoryMb: row.memory_mb, storageMb: row.storage_mb };
@@ -40,14 +42,19 @@ export function usageOfKey(
   return heldBy(q, "api_key_id", keyId, computeStates, storageStates);
 }
 
-/** Sum of what the live sandboxes placed on a host hold, for the scheduler's capacity check. */
+/**
+ * Sum of what the live sandboxes placed on a host hold, for the scheduler's capacity check;
+ * `exceptSandboxId`, the sandbox being placed, is left out (a resuming one still names the
+ * host it left, and must not count against its own return there).
+ */
 export function placedOnHost(
   q: Queryable,
   hostId: string,
   computeStates: readonly SandboxState[],
   storageStates: readonly SandboxState[],
+  exceptSandboxId?: string,
 ): Promise<KeyUsage> {
-  return heldBy(q, "host_id", hostId, computeStates, storageStates);
+  return heldBy(q, "host_id", hostId, computeStates, storageStates, exceptSandboxId);
 }
 
 /** How many sandboxes are in each state (every owner), for the control plane's metrics. */

@@ -1,5 +1,6 @@
 // Test doubles and harnesses, for tests and benchmarks only (`@wrenn/control-plane/testing`).
 
+export { type ApiCallOptions, type ApiCallResult, callApi } from "./api-call.js";
 export {
   createKey,
   createSandbox,

@@ -4,26 +4,18 @@ import { pino } from "pino";
 import type { ControlPlaneConfig } from "../config/config.js";
 import { type ControlPlane, startControlPlane } from "../control-plane.js";
 import type { SecretResolver } from "../service/secret-resolver.js";
+import { type ApiCallOptions, type ApiCallResult, callApi, TEST_ADMIN_KEY } from "./api-call.js";
 import { FakeHostAgent, type FakeHostAgentOptions } from "./fake-host-agent.js";
 import type { DatabaseTarget } from "./test-databases.js";
 
-export const TEST_ADMIN_KEY = "wrn_testadminkey00000000000000000000";
+export { TEST_ADMIN_KEY };
 
 export interface TestStack {
   cp: ControlPlane;
   agent: FakeHostAgent;
   config: ControlPlaneConfig;
   /** fetch against the control plane with a key (admin by default). */
-  call(
-    method: string,
-    path: string,
-    options?: { key?: string | null; body?: unknown; headers?: Record<string, string> },
-  ): Promise<{
-    status: number;
-    headers: Headers;
-    body: unknown;
-    text: string;
-  }>;
+  call(method: string, path: string, options?: ApiCallOptions): Promise<ApiCallResult>;
   /** Restarts the control plane on the same database, agent and data directory. */
   restart(): Promise<void>;
   close(): Promise<void>;
@@ -63,23 +55,7 @@ export async function startTestStack(
     }),
     agent,
     config,
-    async call(method, path, o = {}) {
-      const headers: Record<string, string> = { ...o.headers };
-      const key = o.key === undefined ? TEST_ADMIN_KEY : o.key;
-      if (key !== null) headers["x-api-key"] = key;
-      let body: string | undefined;
-      if (o.body !== undefined) {
-        headers["content-type"] ??= "application/json";
-        body = typeof o.body === "string" ? o.body : JSON.stringify(o.body);
-      }
-      const response = await fetch(`${stack.cp.url}${path}`, { method, headers, body });
-      const text = await response.text();
-      let parsed: unknown = text;
-      try {
-        parsed = text ? JSON.parse(text) : undefined;
-      } catch {}
-      return { status: response.status, headers: response.headers, body: parsed, text };
-    },
+    call: (method, path, o) => callApi(stack.cp.url, method, path, o),
     async restart() {
       await stack.cp.close();
       stack.cp = await startControlPlane(config, { logger });
