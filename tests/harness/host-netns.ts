@@ -36,7 +36,7 @@ export class FleetNetwork {
   readonly hosts: FleetHost[] = [];
   private readonly tag: string;
   private readonly subnet: number;
-  private readonly dummy: string;
+  private readonly cpLink: string;
 
   private constructor(
     private readonly lease: ReturnType<typeof leaseSlot>,
@@ -47,7 +47,7 @@ export class FleetNetwork {
     }
     this.tag = lease.slot.toString(16).padStart(2, "0");
     this.subnet = 128 + lease.slot;
-    this.dummy = `wf${this.tag}cp`;
+    this.cpLink = `wf${this.tag}cp`;
   }
 
   /** The address the control plane listens on, reachable from every host's namespace. */
@@ -65,10 +65,10 @@ export class FleetNetwork {
       await ipBatch([
         // A veth with both ends here stands in for a dummy interface (no dummy module on
         // these machines): it only carries the address.
-        `link add ${fleet.dummy} type veth peer name ${fleet.dummy}x`,
-        `addr add ${fleet.controlPlaneAddress}/32 dev ${fleet.dummy}`,
-        `link set ${fleet.dummy} up`,
-        `link set ${fleet.dummy}x up`,
+        `link add ${fleet.cpLink} type veth peer name ${fleet.cpLink}x`,
+        `addr add ${fleet.controlPlaneAddress}/32 dev ${fleet.cpLink}`,
+        `link set ${fleet.cpLink} up`,
+        `link set ${fleet.cpLink}x up`,
       ]);
       for (let i = 0; i < count; i++) await fleet.addHost(i);
       return fleet;
