@@ -48,6 +48,7 @@ process.env.WRENN_TEST_BASE_BUILT = "1";
 const LONGEST_FIRST = [
   "tests/sdk-scenario/scenario.test.ts", // 380: five languages and runtimes
   "tests/e2e-stack/header-rules.test.ts", // 300: an agent kill -9 and a SOCKS5 proxy added
+  "tests/e2e-stack/fleet-netns.test.ts", // 105-275: three agents, each in its own netns; kill -9
   "tests/e2e-stack/fleet.test.ts", // 250: two registered agents, hibernate on one, resume on the other
   "tests/workspaces/clients.test.ts", // 200: a workspace's services, snapshots and restore
   "tests/cli/sandbox-commands.test.ts", // 160

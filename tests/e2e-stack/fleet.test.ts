@@ -3,7 +3,7 @@
 // becomes unreachable with its sandboxes missing, and coming back reconciles them. Both share
 // one S3 protocol server (s3rver on loopback, behind a relay that can cut transfers) as their
 // artifact store: a sandbox hibernated on one host resumes on the other.
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type ControlPlane, startControlPlane } from "@wrenn/control-plane";
@@ -12,16 +12,17 @@ import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { FaultRelay, TestS3 } from "../../apps/host-agent/src/artifacts/store-test-kit.js";
 import { isolatedEnv, wrenn } from "../cli/wrenn-cli.js";
-import { AgentProcess, freePort } from "../harness/agent-process.js";
+import { AgentProcess } from "../harness/agent-process.js";
+import {
+  adminApi,
+  closeFleet,
+  fleetConfig,
+  type HostRow,
+  newToken,
+  startRegisteredAgent,
+  waitRegisteredOnline,
+} from "../harness/registered-fleet.js";
 import { waitFor } from "../harness/wait.js";
-
-interface HostRow {
-  id: string;
-  kind: string;
-  status: string;
-  url: string;
-  capacity: { total: { memoryMb: number }; used: { memoryMb: number } } | null;
-}
 
 describe("a fleet of two registered agents", () => {
   let cp: ControlPlane;
@@ -31,42 +32,19 @@ describe("a fleet of two registered agents", () => {
   let s3: TestS3 | undefined;
   let relay: FaultRelay | undefined;
 
-  async function call(method: string, path: string, body?: unknown) {
-    const response = await fetch(`${cp.url}${path}`, {
-      method,
-      headers: {
-        "x-api-key": TEST_ADMIN_KEY,
-        ...(body === undefined ? {} : { "content-type": "application/json" }),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await response.text();
-    return { status: response.status, text, body: text ? JSON.parse(text) : undefined };
-  }
-
-  const hosts = async () => ((await call("GET", "/v1/hosts")).body as { hosts: HostRow[] }).hosts;
+  const api = adminApi(() => cp.url);
+  const { call } = api;
+  const hosts = () => api.hosts<HostRow>();
   const sandboxHost = async (id: string) =>
     (await call("GET", `/v1/sandboxes/${id}`)).body as { hostId: string; state: string };
 
-  async function newToken(): Promise<string> {
-    const r = await call("POST", "/v1/hosts/tokens", {});
-    expect(r.status, r.text).toBe(201);
-    return (r.body as { token: string }).token;
-  }
-
   async function startAgent(token: string): Promise<AgentProcess> {
-    const agent = await AgentProcess.start({
-      poolSize: 0,
-      env: {
-        WRENN_CONTROL_PLANE_URL: cp.url,
-        WRENN_REGISTRATION_TOKEN: token,
-        WRENN_HEARTBEAT_INTERVAL_MS: "500",
-        ...(s3 && relay ? s3.env(relay.port) : {}),
-      },
+    const { agent, hostId } = await startRegisteredAgent(api, cp.url, {
+      token,
+      env: s3 && relay ? s3.env(relay.port) : {},
     });
     agents.push(agent);
-    const stored = JSON.parse(await readFile(join(agent.dataDir, "registration.json"), "utf8"));
-    hostOf.set(agent, stored.hostId);
+    hostOf.set(agent, hostId);
     return agent;
   }
 
@@ -75,53 +53,32 @@ describe("a fleet of two registered agents", () => {
     s3 = await TestS3.start();
     relay = await FaultRelay.start(s3.port);
     cp = await startControlPlane(
-      {
-        host: "127.0.0.1",
-        port: 0,
-        dataDir,
-        apiKey: TEST_ADMIN_KEY,
-        // No configured agent listens here: every host of this control plane registered.
-        agentUrl: `http://127.0.0.1:${await freePort()}`,
-        logLevel: process.env.WRENN_TEST_LOG ?? "silent",
-        lifecycleIntervalMs: 500,
-        hostMonitorIntervalMs: 500,
-        backgroundLoops: true,
-        schedulerPolicy: "round-robin",
-        hostSilenceSeconds: 3,
-      },
+      await fleetConfig(dataDir, { schedulerPolicy: "round-robin", hostSilenceSeconds: 3 }),
       { logger: pino({ level: process.env.WRENN_TEST_LOG ?? "silent" }) },
     );
-    await startAgent(await newToken());
+    await startAgent(await newToken(api));
     // The second token as an admin gets it from the CLI.
     const cliEnv = await isolatedEnv({ WRENN_API_URL: cp.url, WRENN_API_KEY: TEST_ADMIN_KEY });
     const token = await wrenn(["hosts", "token"], { env: cliEnv });
     expect(token.code, token.stderr).toBe(0);
     await startAgent(token.stdout.trim());
-    await waitFor(
-      async () =>
-        (await hosts()).filter((h) => h.kind === "registered" && h.status === "online").length ===
-        2,
-      120_000,
-      "both registered hosts online",
-    );
+    await waitRegisteredOnline(api, 2, 120_000);
   }, 300_000);
 
-  afterAll(async () => {
-    try {
-      if (cp) {
-        const rows = await cp.db.query<{ id: string }>(
-          "SELECT id FROM sandboxes WHERE state <> 'stopped'",
-        );
-        for (const row of rows.rows) await call("DELETE", `/v1/sandboxes/${row.id}`);
-      }
-    } finally {
-      for (const agent of agents) await agent.dispose();
-      await cp?.close();
-      await relay?.close();
-      await s3?.close();
-      if (dataDir) await rm(dataDir, { recursive: true, force: true });
-    }
-  }, 300_000);
+  afterAll(
+    () =>
+      closeFleet({
+        cp,
+        api,
+        agents,
+        dataDir,
+        finally: async () => {
+          await relay?.close();
+          await s3?.close();
+        },
+      }),
+    300_000,
+  );
 
   test("hosts list both registered agents with their state, capacity and use (API and CLI)", async () => {
     const registered = (await hosts()).filter((h) => h.kind === "registered");
@@ -143,7 +100,7 @@ describe("a fleet of two registered agents", () => {
   });
 
   test("a spent registration token and a wrong one are refused: the agent does not start", async () => {
-    const spent = await newToken();
+    const spent = await newToken(api);
     const first = await call("POST", "/v1/hosts/register", {
       token: spent,
       url: "http://127.0.0.1:1",

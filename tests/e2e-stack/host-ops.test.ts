@@ -3,7 +3,7 @@
 // agent that outlives its control plane: the control plane stops, the agent pauses its
 // sandboxes after its grace period, and the control plane, back on the same database and
 // address, reconciles them to paused; they resume with their files.
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { HOST_DRAIN_NOTE } from "@wrenn/contract";
@@ -17,7 +17,13 @@ import { SandboxState } from "@wrenn/proto/hostagent";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { isolatedEnv, wrenn } from "../cli/wrenn-cli.js";
-import { AgentProcess, freePort } from "../harness/agent-process.js";
+import { type AgentProcess, freePort } from "../harness/agent-process.js";
+import {
+  adminApi,
+  closeFleet,
+  fleetConfig,
+  startRegisteredAgent,
+} from "../harness/registered-fleet.js";
 import { waitFor } from "../harness/wait.js";
 
 interface HostRow {
@@ -36,20 +42,9 @@ describe("host drain, delete, and an agent that outlives its control plane", () 
   let hostB: string;
   const agents: AgentProcess[] = [];
 
-  async function call(method: string, path: string, body?: unknown) {
-    const response = await fetch(`${cp!.url}${path}`, {
-      method,
-      headers: {
-        "x-api-key": TEST_ADMIN_KEY,
-        ...(body === undefined ? {} : { "content-type": "application/json" }),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await response.text();
-    return { status: response.status, text, body: text ? JSON.parse(text) : undefined };
-  }
-
-  const hosts = async () => ((await call("GET", "/v1/hosts")).body as { hosts: HostRow[] }).hosts;
+  const api = adminApi(() => cp!.url);
+  const { call } = api;
+  const hosts = () => api.hosts<HostRow>();
   const sandbox = async (id: string) =>
     (await call("GET", `/v1/sandboxes/${id}`)).body as { hostId: string; state: string };
   const cli = async (args: string[]) =>
@@ -58,19 +53,11 @@ describe("host drain, delete, and an agent that outlives its control plane", () 
     });
 
   async function startAgent(): Promise<[AgentProcess, string]> {
-    const token = (await call("POST", "/v1/hosts/tokens", {})).body.token as string;
-    const agent = await AgentProcess.start({
-      poolSize: 0,
-      env: {
-        WRENN_CONTROL_PLANE_URL: cp!.url,
-        WRENN_REGISTRATION_TOKEN: token,
-        WRENN_HEARTBEAT_INTERVAL_MS: "500",
-        WRENN_CONTROL_PLANE_GRACE_S: "3",
-      },
+    const { agent, hostId } = await startRegisteredAgent(api, cp!.url, {
+      env: { WRENN_CONTROL_PLANE_GRACE_S: "3" },
     });
     agents.push(agent);
-    const stored = JSON.parse(await readFile(join(agent.dataDir, "registration.json"), "utf8"));
-    return [agent, stored.hostId as string];
+    return [agent, hostId];
   }
 
   async function create(): Promise<{ id: string; hostId: string }> {
@@ -81,23 +68,14 @@ describe("host drain, delete, and an agent that outlives its control plane", () 
 
   beforeAll(async () => {
     dataDir = await mkdtemp(join(tmpdir(), "wrenn-e2e-host-ops-"));
-    config = {
-      host: "127.0.0.1",
+    config = await fleetConfig(dataDir, {
       // Fixed: the agents come back to the control plane at the address they registered with.
       port: await freePort(),
-      dataDir,
-      apiKey: TEST_ADMIN_KEY,
-      // No configured agent listens here: every host of this control plane registered.
-      agentUrl: `http://127.0.0.1:${await freePort()}`,
-      logLevel: process.env.WRENN_TEST_LOG ?? "silent",
-      lifecycleIntervalMs: 500,
-      hostMonitorIntervalMs: 500,
-      backgroundLoops: true,
       schedulerPolicy: "round-robin",
       // Loose: on a loaded machine a heartbeat can be late by seconds, and a host marked
       // unreachable would turn the sandboxes under test missing.
       hostSilenceSeconds: 20,
-    };
+    });
     cp = await startControlPlane(config, {
       logger: pino({ level: process.env.WRENN_TEST_LOG ?? "silent" }),
     });
@@ -110,20 +88,7 @@ describe("host drain, delete, and an agent that outlives its control plane", () 
     );
   }, 300_000);
 
-  afterAll(async () => {
-    try {
-      if (cp) {
-        const rows = await cp.db.query<{ id: string }>(
-          "SELECT id FROM sandboxes WHERE state <> 'stopped'",
-        );
-        for (const row of rows.rows) await call("DELETE", `/v1/sandboxes/${row.id}`);
-      }
-    } finally {
-      for (const agent of agents) await agent.dispose();
-      await cp?.close();
-      if (dataDir) await rm(dataDir, { recursive: true, force: true });
-    }
-  }, 300_000);
+  afterAll(() => closeFleet({ cp, api, agents, dataDir }), 300_000);
 
   test("drain (CLI and API, idempotent) sends creates elsewhere; delete is 409 listing the sandboxes, force destroys them, and the agent is told to register again", async () => {
     const drained = await cli(["hosts", "drain", hostA]);

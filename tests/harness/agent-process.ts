@@ -1,5 +1,7 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
+import http from "node:http";
+import https from "node:https";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -39,7 +41,34 @@ export interface AgentOptions {
   templateRestore?: boolean;
   networkPool?: string;
   env?: Record<string, string>;
+  /**
+   * A network namespace to run in, as on a machine of its own (tests/harness/host-netns.ts):
+   * the agent then listens on `listenHost` there, with `tls` (required beyond loopback).
+   */
+  netns?: string;
+  listenHost?: string;
+  /** The port to listen on (default: a free one of loopback). */
+  port?: number;
+  tls?: { cert: string; key: string; ca: string };
 }
+
+/**
+ * Runs its arguments in a mount namespace of their own whose /sys is the sysfs of the current
+ * network namespace (the agent lists its interfaces under /sys/class/net), the machine's
+ * cgroup mounts kept under it for runsc. /run/netns stays shared with the root mount
+ * namespace, so the sandboxes' namespaces outlive a killed agent and its restart finds them.
+ * / and /sys are made private first: nothing done here reaches the machine's mounts.
+ */
+const OWN_SYSFS = `set -e
+mount --make-private /
+mount --make-rprivate /sys
+cg=$(mktemp -d)
+mount --rbind /sys/fs/cgroup "$cg"
+umount -l /sys
+mount -t sysfs sysfs /sys
+mount --move "$cg" /sys/fs/cgroup
+rmdir "$cg"
+exec "$@"`;
 
 /** A real wrenn-agent process for a test, with its own data directory and address pool. */
 export class AgentProcess {
@@ -77,14 +106,25 @@ export class AgentProcess {
 
   /** Starts the agent; `port` to come back at the same address (a registered host's). */
   async launch(port?: number): Promise<void> {
-    port ??= await freePort();
-    this.url = `http://127.0.0.1:${port}`;
-    this.child = spawn(process.execPath, [agentMain, "serve"], {
+    port ??= this.opts.port ?? (await freePort());
+    const host = this.opts.listenHost ?? "127.0.0.1";
+    const tls = this.opts.tls;
+    this.url = `${tls ? "https" : "http"}://${host}:${port}`;
+    const serve = [process.execPath, agentMain, "serve"];
+    const [command, ...args] = this.opts.netns
+      ? [
+          ...["nsenter", `--net=/run/netns/${this.opts.netns}`],
+          ...["unshare", "--mount", "--propagation", "unchanged", "sh", "-c", OWN_SYSFS, "sh"],
+          ...serve,
+        ]
+      : serve;
+    this.child = spawn(command!, args, {
       env: {
         ...process.env,
         WRENN_AGENT_DATA_DIR: this.dataDir,
         WRENN_TEMPLATES_DIR: templatesDir,
-        WRENN_AGENT_LISTEN: `127.0.0.1:${port}`,
+        WRENN_AGENT_LISTEN: `${host}:${port}`,
+        ...(tls ? { WRENN_AGENT_TLS_CERT: tls.cert, WRENN_AGENT_TLS_KEY: tls.key } : {}),
         WRENN_POOL_SIZE: String(this.opts.poolSize ?? 0),
         WRENN_TEMPLATE_RESTORE: this.opts.templateRestore === false ? "0" : "1",
         WRENN_NETWORK_POOL: this.networkPool,
@@ -117,14 +157,7 @@ export class AgentProcess {
         );
         if (stored) this.authenticate(stored.agentToken);
       }
-      try {
-        const res = await fetch(`${this.url}/healthz`, {
-          headers: this.token ? { authorization: `Bearer ${this.token}` } : {},
-        });
-        if (res.status === 204) return;
-      } catch {
-        // Not listening yet.
-      }
+      if ((await this.healthStatus()) === 204) return;
       await new Promise((r) => setTimeout(r, 50));
     }
     throw new Error(`wrenn-agent did not start:\n${this.output}`);
@@ -141,6 +174,24 @@ export class AgentProcess {
 
   private token: string | undefined;
 
+  /** GET /healthz's status (0: not answering yet), trusting the agent's own certificate. */
+  private healthStatus(): Promise<number> {
+    const url = new URL("/healthz", this.url);
+    const headers = this.token ? { authorization: `Bearer ${this.token}` } : {};
+    return new Promise((resolve) => {
+      const req = (url.protocol === "https:" ? https : http).get(
+        url,
+        { headers, ...(this.opts.tls ? { ca: this.opts.tls.ca } : {}), timeout: 10_000 },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
+      req.on("timeout", () => req.destroy());
+      req.on("error", () => resolve(0));
+    });
+  }
+
   private connect(): Client<typeof HostAgentService> {
     const token = this.token;
     return createClient(
@@ -148,6 +199,7 @@ export class AgentProcess {
       createConnectTransport({
         baseUrl: this.url,
         httpVersion: "1.1",
+        ...(this.opts.tls ? { nodeOptions: { ca: this.opts.tls.ca } } : {}),
         interceptors: token
           ? [
               (next) => (req) => {
