@@ -46,27 +46,26 @@ process.env.WRENN_TEST_BASE_BUILT = "1";
  * taken are short ones; every other file follows in path order.
  */
 const LONGEST_FIRST = [
-  "tests/sdk-scenario/scenario.test.ts", // 380: five languages and runtimes
-  "tests/e2e-stack/header-rules.test.ts", // 300: an agent kill -9 and a SOCKS5 proxy added
+  "tests/sdk-scenario/scenario.test.ts", // 330: five languages and runtimes
   "tests/e2e-stack/fleet-netns.test.ts", // 105-275: three agents, each in its own netns; kill -9
-  "tests/e2e-stack/fleet.test.ts", // 250: two registered agents, hibernate on one, resume on the other
-  "tests/workspaces/clients.test.ts", // 200: a workspace's services, snapshots and restore
-  "tests/cli/sandbox-commands.test.ts", // 160
-  "tests/e2e-stack/exec-output.test.ts", // 150
-  "tests/e2e-stack/honest-state.test.ts", // 130
-  "tests/workspaces/wireguard.test.ts", // 120
-  "tests/sdk/examples.test.ts", // 110
-  "tests/e2b-compat/sdk-matrix.test.ts", // 110
-  "tests/sdk-scenario/install.test.ts", // 100
-  "tests/template/image-agent.test.ts", // 100
-  "tests/e2e-stack/e2b-snapshots.test.ts", // 95
-  "tests/e2e-stack/network.test.ts", // 95
-  "tests/template/layers-agent.test.ts", // 90
-  "tests/template/dockerfile-cli.test.ts", // 90
-  "tests/admin/admin-ui.test.ts", // 85
+  "tests/sdk-scenario/install.test.ts", // 165: npm, Go and Python installs, offline
+  "tests/e2e-stack/header-rules.test.ts", // 160: an agent kill -9 and a SOCKS5 proxy added
+  "tests/cli/sandbox-commands.test.ts", // 145
+  "tests/sdk-scenario/failed-files.test.ts", // 140: Python and Go SDKs
+  "tests/admin/admin-ui.test.ts", // 125: Chromium
+  "tests/sdk/examples.test.ts", // 115
+  "tests/host-agent/limits.test.ts", // 115
+  "tests/workspaces/wireguard.test.ts", // 115
+  "tests/host-agent/isolation.test.ts", // 115
+  "tests/host-agent/second-agent.test.ts", // 110
+  "tests/e2e-stack/exec-output.test.ts", // 110
+  "tests/e2e-stack/honest-state.test.ts", // 105
+  "tests/e2b-compat/sdk-matrix.test.ts", // 100
+  "tests/e2e-stack/v1-api.test.ts", // 100
   "tests/e2e-stack/two-control-planes.test.ts", // 90: one PostgreSQL, two control planes, one agent
-  "tests/e2e-stack/host-ops.test.ts", // 80
-  "tests/e2e-stack/two-stacks.test.ts", // 80
+  "tests/e2e-stack/fleet.test.ts", // 90: two registered agents, hibernate on one, resume on the other
+  "tests/workspaces/clients.test.ts", // 85: a workspace's services, snapshots and restore
+  "tests/e2e-stack/network.test.ts", // 85
 ];
 
 /** Every end-to-end file (the e2e project includes every tests/ file named *.test.ts), longest first. */
