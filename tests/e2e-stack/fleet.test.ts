@@ -3,139 +3,51 @@
 // becomes unreachable with its sandboxes missing, and coming back reconciles them. Both share
 // one S3 protocol server (s3rver on loopback, behind a relay that can cut transfers) as their
 // artifact store: a sandbox hibernated on one host resumes on the other.
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type ControlPlane, startControlPlane } from "@wrenn/control-plane";
 import { TEST_ADMIN_KEY } from "@wrenn/control-plane/testing";
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { FaultRelay, TestS3 } from "../../apps/host-agent/src/artifacts/store-test-kit.js";
 import { isolatedEnv, wrenn } from "../cli/wrenn-cli.js";
-import { AgentProcess, freePort } from "../harness/agent-process.js";
+import { AgentProcess } from "../harness/agent-process.js";
+import { FleetStack, type FleetHostRow as HostRow } from "../harness/fleet-stack.js";
 import { waitFor } from "../harness/wait.js";
 
-interface HostRow {
-  id: string;
-  kind: string;
-  status: string;
-  url: string;
-  capacity: { total: { memoryMb: number }; used: { memoryMb: number } } | null;
-}
-
 describe("a fleet of two registered agents", () => {
-  let cp: ControlPlane;
-  let dataDir: string;
-  const agents: AgentProcess[] = [];
-  const hostOf = new Map<AgentProcess, string>();
-  let s3: TestS3 | undefined;
-  let relay: FaultRelay | undefined;
-
-  async function call(method: string, path: string, body?: unknown) {
-    const response = await fetch(`${cp.url}${path}`, {
-      method,
-      headers: {
-        "x-api-key": TEST_ADMIN_KEY,
-        ...(body === undefined ? {} : { "content-type": "application/json" }),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await response.text();
-    return { status: response.status, text, body: text ? JSON.parse(text) : undefined };
-  }
-
-  const hosts = async () => ((await call("GET", "/v1/hosts")).body as { hosts: HostRow[] }).hosts;
+  let fleet: FleetStack;
+  const call = (method: string, path: string, body?: unknown) => fleet.call(method, path, body);
+  const hosts = () => fleet.hosts();
   const sandboxHost = async (id: string) =>
     (await call("GET", `/v1/sandboxes/${id}`)).body as { hostId: string; state: string };
 
-  async function newToken(): Promise<string> {
-    const r = await call("POST", "/v1/hosts/tokens", {});
-    expect(r.status, r.text).toBe(201);
-    return (r.body as { token: string }).token;
-  }
-
-  async function startAgent(token: string): Promise<AgentProcess> {
-    const agent = await AgentProcess.start({
-      poolSize: 0,
-      env: {
-        WRENN_CONTROL_PLANE_URL: cp.url,
-        WRENN_REGISTRATION_TOKEN: token,
-        WRENN_HEARTBEAT_INTERVAL_MS: "500",
-        ...(s3 && relay ? s3.env(relay.port) : {}),
-      },
-    });
-    agents.push(agent);
-    const stored = JSON.parse(await readFile(join(agent.dataDir, "registration.json"), "utf8"));
-    hostOf.set(agent, stored.hostId);
-    return agent;
-  }
-
   beforeAll(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), "wrenn-e2e-fleet-"));
-    s3 = await TestS3.start();
-    relay = await FaultRelay.start(s3.port);
-    cp = await startControlPlane(
-      {
-        host: "127.0.0.1",
-        port: 0,
-        dataDir,
-        apiKey: TEST_ADMIN_KEY,
-        // No configured agent listens here: every host of this control plane registered.
-        agentUrl: `http://127.0.0.1:${await freePort()}`,
-        logLevel: process.env.WRENN_TEST_LOG ?? "silent",
-        lifecycleIntervalMs: 500,
-        hostMonitorIntervalMs: 500,
-        backgroundLoops: true,
-        schedulerPolicy: "round-robin",
-        hostSilenceSeconds: 3,
-      },
-      { logger: pino({ level: process.env.WRENN_TEST_LOG ?? "silent" }) },
-    );
-    await startAgent(await newToken());
+    fleet = await FleetStack.start();
+    await fleet.startAgent(await fleet.newToken());
     // The second token as an admin gets it from the CLI.
-    const cliEnv = await isolatedEnv({ WRENN_API_URL: cp.url, WRENN_API_KEY: TEST_ADMIN_KEY });
+    const cliEnv = await isolatedEnv({ WRENN_API_URL: fleet.url, WRENN_API_KEY: TEST_ADMIN_KEY });
     const token = await wrenn(["hosts", "token"], { env: cliEnv });
     expect(token.code, token.stderr).toBe(0);
-    await startAgent(token.stdout.trim());
-    await waitFor(
-      async () =>
-        (await hosts()).filter((h) => h.kind === "registered" && h.status === "online").length ===
-        2,
-      120_000,
-      "both registered hosts online",
-    );
+    await fleet.startAgent(token.stdout.trim());
+    await fleet.waitOnline(2);
   }, 300_000);
 
   afterAll(async () => {
-    try {
-      if (cp) {
-        const rows = await cp.db.query<{ id: string }>(
-          "SELECT id FROM sandboxes WHERE state <> 'stopped'",
-        );
-        for (const row of rows.rows) await call("DELETE", `/v1/sandboxes/${row.id}`);
-      }
-    } finally {
-      for (const agent of agents) await agent.dispose();
-      await cp?.close();
-      await relay?.close();
-      await s3?.close();
-      if (dataDir) await rm(dataDir, { recursive: true, force: true });
-    }
+    await fleet?.dispose();
   }, 300_000);
 
   test("hosts list both registered agents with their state, capacity and use (API and CLI)", async () => {
     const registered = (await hosts()).filter((h) => h.kind === "registered");
-    const cliEnv = await isolatedEnv({ WRENN_API_URL: cp.url, WRENN_API_KEY: TEST_ADMIN_KEY });
+    const cliEnv = await isolatedEnv({ WRENN_API_URL: fleet.url, WRENN_API_KEY: TEST_ADMIN_KEY });
     const ls = await wrenn(["hosts", "ls", "--json"], { env: cliEnv });
     expect(ls.code, ls.stderr).toBe(0);
     const listed = JSON.parse(ls.stdout) as HostRow[];
-    for (const id of hostOf.values()) {
+    for (const id of fleet.hostOf.values()) {
       expect(listed.find((h) => h.id === id)).toMatchObject({
         status: "online",
         kind: "registered",
       });
     }
-    expect(registered.map((h) => h.id).sort()).toEqual([...hostOf.values()].sort());
+    expect(registered.map((h) => h.id).sort()).toEqual([...fleet.hostOf.values()].sort());
     for (const h of registered) {
       expect(h.status).toBe("online");
       expect(h.capacity?.total.memoryMb).toBeGreaterThan(0);
@@ -143,7 +55,7 @@ describe("a fleet of two registered agents", () => {
   });
 
   test("a spent registration token and a wrong one are refused: the agent does not start", async () => {
-    const spent = await newToken();
+    const spent = await fleet.newToken();
     const first = await call("POST", "/v1/hosts/register", {
       token: spent,
       url: "http://127.0.0.1:1",
@@ -156,7 +68,7 @@ describe("a fleet of two registered agents", () => {
     expect(again.status).toBe(401);
     expect(again.body.error.code).toBe("invalid_registration_token");
     // The host that registered at port 1 never beats: remove it so placement ignores it.
-    await cp.db.query("DELETE FROM hosts WHERE id = $1", [first.body.hostId]);
+    await fleet.cp.db.query("DELETE FROM hosts WHERE id = $1", [first.body.hostId]);
 
     // Its own data dir: a start that fails leaves no AgentProcess to clean up after.
     const refusedDir = await mkdtemp(join(tmpdir(), "wrenn-agent-test-"));
@@ -165,7 +77,7 @@ describe("a fleet of two registered agents", () => {
         AgentProcess.start({
           dataDir: refusedDir,
           env: {
-            WRENN_CONTROL_PLANE_URL: cp.url,
+            WRENN_CONTROL_PLANE_URL: fleet.url,
             WRENN_REGISTRATION_TOKEN: "wrht_wrong",
           },
         }),
@@ -183,9 +95,9 @@ describe("a fleet of two registered agents", () => {
       ids.push(r.body.id);
     }
     const placed = await Promise.all(ids.map(async (id) => (await sandboxHost(id)).hostId));
-    const [a, b] = agents as [AgentProcess, AgentProcess];
-    const hostA = hostOf.get(a)!;
-    const hostB = hostOf.get(b)!;
+    const [a, b] = fleet.agents as [AgentProcess, AgentProcess];
+    const hostA = fleet.hostOf.get(a)!;
+    const hostB = fleet.hostOf.get(b)!;
     expect(placed.filter((h) => h === hostA)).toHaveLength(2);
     expect(placed.filter((h) => h === hostB)).toHaveLength(2);
     const onA = ids.filter((_, i) => placed[i] === hostA);
@@ -235,7 +147,7 @@ describe("a fleet of two registered agents", () => {
     expect(created.status, created.text).toBe(201);
     const id = created.body.id as string;
     const from = (await sandboxHost(id)).hostId;
-    const to = [...hostOf.values()].find((h) => h !== from)!;
+    const to = [...fleet.hostOf.values()].find((h) => h !== from)!;
     const run = async (command: string) => {
       const r = await call("POST", `/v1/sandboxes/${id}/exec`, { command });
       expect(r.status, r.text).toBe(200);
@@ -260,9 +172,9 @@ describe("a fleet of two registered agents", () => {
 
     // The store cuts every transfer after 1 MiB: the upload fails, the sandbox stays paused
     // on its host, and nothing under its name reads as complete.
-    relay!.mode = { kind: "cut-after", bytes: 1024 * 1024 };
+    fleet.relay.mode = { kind: "cut-after", bytes: 1024 * 1024 };
     const cut = await call("POST", `/v1/sandboxes/${id}/hibernate`, {});
-    relay!.mode = { kind: "pass" };
+    fleet.relay.mode = { kind: "pass" };
     expect(cut.status, cut.text).toBe(503);
     expect(cut.body.error.code).toBe("store_unavailable");
     expect(await sandboxHost(id)).toMatchObject({ state: "paused", hostId: from });
@@ -271,7 +183,7 @@ describe("a fleet of two registered agents", () => {
     expect(hibernated.status, hibernated.text).toBe(200);
     expect(hibernated.body.state).toBe("hibernated");
     // Its host no longer holds it, and reconciliation leaves it hibernated (not lost).
-    const cliEnv = await isolatedEnv({ WRENN_API_URL: cp.url, WRENN_API_KEY: TEST_ADMIN_KEY });
+    const cliEnv = await isolatedEnv({ WRENN_API_URL: fleet.url, WRENN_API_KEY: TEST_ADMIN_KEY });
     const info = await wrenn(["sandbox", "info", id, "--json"], { env: cliEnv });
     expect(info.code, info.stderr).toBe(0);
     expect(JSON.parse(info.stdout).state).toBe("hibernated");

@@ -59,18 +59,21 @@ export async function runHibernate(
 /**
  * Finishes a resume (row state resuming) of a sandbox that was hibernated: the scheduler picks
  * a host with its template and room, which pulls it from the store and runs it. On failure
- * nothing left the store: it is hibernated as before, and may be resumed again.
+ * nothing left the store: it is hibernated as before, and may be resumed again. `hostId` pins
+ * it to that host (a workspace move's target) instead.
  */
 export async function runRestoreHibernated(
   core: ServiceCore,
   row: SandboxRecord,
   timeout: number,
   actor: Actor,
+  hostId?: string,
 ): Promise<OwnedSandbox> {
   const restore = async () => {
     const placement = await core.options.scheduler.place({
       template: row.template,
       resources: row.resources,
+      ...(hostId === undefined ? {} : { hostId }),
     });
     await placement.client.restoreHibernatedSandbox(row.id);
     return placement.hostId;
