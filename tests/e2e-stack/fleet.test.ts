@@ -148,16 +148,9 @@ describe("a fleet of two registered agents", () => {
     const id = created.body.id as string;
     const from = (await sandboxHost(id)).hostId;
     const to = [...fleet.hostOf.values()].find((h) => h !== from)!;
-    const run = async (command: string) => {
-      const r = await call("POST", `/v1/sandboxes/${id}/exec`, { command });
-      expect(r.status, r.text).toBe(200);
-      return (r.body.stdout as string).trim();
-    };
+    const run = (command: string) => fleet.run(id, command);
     await run("echo kept across hosts > /home/user/note.txt");
-    await run(
-      "setsid sh -c 'i=0; while true; do i=$((i+1)); echo $i > /home/user/counter; sleep 0.2; done' </dev/null >/dev/null 2>&1 &",
-    );
-    await waitFor(async () => Number(await run("cat /home/user/counter")) > 5, 60_000, "counting");
+    await fleet.startCounter(id);
     const paused = await call("POST", `/v1/sandboxes/${id}/pause`, {});
     expect(paused.status, paused.text).toBe(200);
     expect((await sandboxHost(id)).state).toBe("paused");
@@ -199,12 +192,6 @@ describe("a fleet of two registered agents", () => {
     expect(await sandboxHost(id)).toMatchObject({ state: "running", hostId: to });
     expect(await run("cat /home/user/note.txt")).toBe("kept across hosts");
     // The same process, still counting from where it was (a new one would start again at 1).
-    const after = Number(await run("cat /home/user/counter"));
-    expect(after).toBeGreaterThan(5);
-    await waitFor(
-      async () => Number(await run("cat /home/user/counter")) > after,
-      60_000,
-      "the counter moving on the new host",
-    );
+    expect(await fleet.counterGoesOn(id)).toBeGreaterThan(5);
   }, 600_000);
 });

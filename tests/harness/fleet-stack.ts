@@ -83,6 +83,41 @@ export class FleetStack {
     return { status: response.status, text, body: text ? JSON.parse(text) : undefined };
   }
 
+  /** A command in the sandbox (its stdout, trimmed); anything but 200 throws. */
+  async run(sandboxId: string, command: string): Promise<string> {
+    const r = await this.call("POST", `/v1/sandboxes/${sandboxId}/exec`, { command });
+    if (r.status !== 200) throw new Error(`exec ${command}: ${r.status} ${r.text}`);
+    return (r.body.stdout as string).trim();
+  }
+
+  /** A process that counts into /home/user/counter: running once it passed 5. */
+  async startCounter(sandboxId: string): Promise<void> {
+    await this.run(
+      sandboxId,
+      "setsid sh -c 'i=0; while true; do i=$((i+1)); echo $i > /home/user/counter; sleep 0.2; done' </dev/null >/dev/null 2>&1 &",
+    );
+    await waitFor(async () => (await this.counter(sandboxId)) > 5, 60_000, "counting");
+  }
+
+  async counter(sandboxId: string): Promise<number> {
+    return Number(await this.run(sandboxId, "cat /home/user/counter"));
+  }
+
+  /**
+   * The counter started before a pause is the same process, still counting from where it was
+   * (a new one would start again at 1). Returns what it read first.
+   */
+  async counterGoesOn(sandboxId: string): Promise<number> {
+    const after = await this.counter(sandboxId);
+    if (after <= 5) throw new Error(`the counter is at ${after}: it started again`);
+    await waitFor(
+      async () => (await this.counter(sandboxId)) > after,
+      60_000,
+      "the counter moving on",
+    );
+    return after;
+  }
+
   async hosts(): Promise<FleetHostRow[]> {
     return ((await this.call("GET", "/v1/hosts")).body as { hosts: FleetHostRow[] }).hosts;
   }
@@ -93,15 +128,18 @@ export class FleetStack {
     return (r.body as { token: string }).token;
   }
 
-  /** An agent that registers with this token and uses the shared store. */
-  async startAgent(token: string): Promise<AgentProcess> {
+  /**
+   * An agent that registers with this token and uses the shared store (or, with sharedStore
+   * false, the default store on its own disk).
+   */
+  async startAgent(token: string, opts: { sharedStore?: boolean } = {}): Promise<AgentProcess> {
     const agent = await AgentProcess.start({
       poolSize: 0,
       env: {
         WRENN_CONTROL_PLANE_URL: this.cp.url,
         WRENN_REGISTRATION_TOKEN: token,
         WRENN_HEARTBEAT_INTERVAL_MS: "500",
-        ...this.s3.env(this.relay.port),
+        ...(opts.sharedStore === false ? {} : this.s3.env(this.relay.port)),
       },
     });
     this.agents.push(agent);

@@ -6,7 +6,6 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { isolatedEnv, wrenn } from "../cli/wrenn-cli.js";
 import type { AgentProcess } from "../harness/agent-process.js";
 import { FleetStack } from "../harness/fleet-stack.js";
-import { waitFor } from "../harness/wait.js";
 import { SMALL } from "./wg-laptop.js";
 
 // `wrenn ws to NAME HOST` on two real registered agents sharing one S3 store (the fleet
@@ -50,16 +49,9 @@ describe("moving a workspace to another host", () => {
     const to = [...fleet.hostOf.values()].find((h) => h !== from)!;
     expect(await portsOn(from)).toMatchObject({ [sandboxId]: created.body.hostPort });
 
-    const run = async (command: string) => {
-      const r = await call("POST", `/v1/sandboxes/${sandboxId}/exec`, { command });
-      expect(r.status, r.text).toBe(200);
-      return (r.body.stdout as string).trim();
-    };
+    const run = (command: string) => fleet.run(sandboxId, command);
     await run("echo moved with me > /home/user/note.txt");
-    await run(
-      "setsid sh -c 'i=0; while true; do i=$((i+1)); echo $i > /home/user/counter; sleep 0.2; done' </dev/null >/dev/null 2>&1 &",
-    );
-    await waitFor(async () => Number(await run("cat /home/user/counter")) > 5, 60_000, "counting");
+    await fleet.startCounter(sandboxId);
 
     // Every refusal is a 4xx that moves nothing.
     const move = (body: unknown) => call("POST", "/v1/workspaces/movebox/move", body);
@@ -87,6 +79,15 @@ describe("moving a workspace to another host", () => {
     } finally {
       await call("POST", `/v1/hosts/${to}/undrain`, {});
     }
+    // A host whose store is its own disk could never read what the move hibernates.
+    const local = await fleet.startAgent(await fleet.newToken(), { sharedStore: false });
+    await fleet.waitOnline(3);
+    const unshared = await move({ hostId: fleet.hostOf.get(local) });
+    expect(unshared.status, unshared.text).toBe(409);
+    expect(unshared.body.error.code).toBe("store_not_configured");
+    expect(unshared.body.error.message).toContain("WRENN_STORE=s3");
+    // Gone again: the rest of this test has two hosts, and it takes none of their placements.
+    expect((await call("POST", `/v1/hosts/${fleet.hostOf.get(local)}/drain`, {})).status).toBe(200);
     expect(await sandbox()).toEqual(expect.objectContaining({ hostId: from, state: "running" }));
 
     // The CLI moves it and saves the new config, as create and restore do.
@@ -110,13 +111,7 @@ describe("moving a workspace to another host", () => {
 
     // Files intact, exec works, and the same process still counts (a new one starts at 1).
     expect(await run("cat /home/user/note.txt")).toBe("moved with me");
-    const after = Number(await run("cat /home/user/counter"));
-    expect(after).toBeGreaterThan(5);
-    await waitFor(
-      async () => Number(await run("cat /home/user/counter")) > after,
-      60_000,
-      "the counter moving on the new host",
-    );
+    expect(await fleet.counterGoesOn(sandboxId)).toBeGreaterThan(5);
 
     // Suspended, it moves too (and comes back running); moving it where it is is refused.
     expect((await call("POST", "/v1/workspaces/movebox/suspend", {})).status).toBe(200);
