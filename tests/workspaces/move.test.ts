@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { TEST_ADMIN_KEY } from "@wrenn/control-plane/testing";
+import { Workspaces } from "@wrenn/sdk";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { isolatedEnv, wrenn } from "../cli/wrenn-cli.js";
 import type { AgentProcess } from "../harness/agent-process.js";
@@ -113,13 +114,16 @@ describe("moving a workspace to another host", () => {
     expect(await run("cat /home/user/note.txt")).toBe("moved with me");
     expect(await fleet.counterGoesOn(sandboxId)).toBeGreaterThan(5);
 
-    // Suspended, it moves too (and comes back running); moving it where it is is refused.
+    // Suspended, it moves too (the SDK's move), and comes back running.
     expect((await call("POST", "/v1/workspaces/movebox/suspend", {})).status).toBe(200);
-    const back = await move({ hostId: from });
-    expect(back.status, back.text).toBe(200);
-    expect(back.body).toMatchObject({ state: "running" });
+    const back = await Workspaces.move("movebox", from, {
+      apiKey: TEST_ADMIN_KEY,
+      apiUrl: fleet.url,
+    });
+    expect(back).toMatchObject({ name: "movebox", state: "running", sandboxId });
+    expect(back.clientConfig.privateKey).not.toBe(answer.clientConfig.privateKey);
     expect(await sandbox()).toEqual(expect.objectContaining({ hostId: from, state: "running" }));
-    expect(await portsOn(from)).toMatchObject({ [sandboxId]: back.body.hostPort });
+    expect(await portsOn(from)).toMatchObject({ [sandboxId]: back.hostPort });
     expect(Object.keys(await portsOn(to))).not.toContain(sandboxId);
     expect(await run("cat /home/user/note.txt")).toBe("moved with me");
 
