@@ -18,6 +18,7 @@ import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { isolatedEnv, wrenn } from "../cli/wrenn-cli.js";
 import { AgentProcess, freePort } from "../harness/agent-process.js";
+import { adminCall } from "../harness/fleet-stack.js";
 import { waitFor } from "../harness/wait.js";
 
 interface HostRow {
@@ -36,18 +37,8 @@ describe("host drain, delete, and an agent that outlives its control plane", () 
   let hostB: string;
   const agents: AgentProcess[] = [];
 
-  async function call(method: string, path: string, body?: unknown) {
-    const response = await fetch(`${cp!.url}${path}`, {
-      method,
-      headers: {
-        "x-api-key": TEST_ADMIN_KEY,
-        ...(body === undefined ? {} : { "content-type": "application/json" }),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await response.text();
-    return { status: response.status, text, body: text ? JSON.parse(text) : undefined };
-  }
+  const call = (method: string, path: string, body?: unknown) =>
+    adminCall(cp!.url, method, path, body);
 
   const hosts = async () => ((await call("GET", "/v1/hosts")).body as { hosts: HostRow[] }).hosts;
   const sandbox = async (id: string) =>

@@ -28,6 +28,25 @@ export interface FleetAnswer {
   body: any;
 }
 
+/** A /v1 call as the admin to the control plane at this URL; the JSON answer parsed. */
+export async function adminCall(
+  baseUrl: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<FleetAnswer> {
+  const response = await fetch(`${baseUrl}${path}`, {
+    method,
+    headers: {
+      "x-api-key": TEST_ADMIN_KEY,
+      ...(body === undefined ? {} : { "content-type": "application/json" }),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  return { status: response.status, text, body: text ? JSON.parse(text) : undefined };
+}
+
 export class FleetStack {
   readonly agents: AgentProcess[] = [];
   /** Each agent's host id, as it stored it when it registered. */
@@ -70,17 +89,8 @@ export class FleetStack {
   }
 
   /** A /v1 call as the admin. */
-  async call(method: string, path: string, body?: unknown): Promise<FleetAnswer> {
-    const response = await fetch(`${this.cp.url}${path}`, {
-      method,
-      headers: {
-        "x-api-key": TEST_ADMIN_KEY,
-        ...(body === undefined ? {} : { "content-type": "application/json" }),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await response.text();
-    return { status: response.status, text, body: text ? JSON.parse(text) : undefined };
+  call(method: string, path: string, body?: unknown): Promise<FleetAnswer> {
+    return adminCall(this.cp.url, method, path, body);
   }
 
   /** A command in the sandbox (its stdout, trimmed); anything but 200 throws. */
