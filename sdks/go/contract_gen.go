@@ -170,6 +170,12 @@ var ErrorCodes = map[string]ErrorCodeSpec{
 
 	"workspace_name_taken": {Status: 409, Retryable: false, Message: "you already have a workspace named {name}"},
 
+	"workspace_on_host": {Status: 409, Retryable: false, Message: "workspace {name} is on host {id} already"},
+
+	"host_not_ready": {Status: 409, Retryable: true, Message: "host {id} is not ready to take sandboxes"},
+
+	"store_not_configured": {Status: 409, Retryable: false, Message: "no artifact store is shared by both hosts"},
+
 	"ssh_key_taken": {Status: 409, Retryable: false, Message: "this key ({fingerprint}) is registered already"},
 
 	"secret_name_taken": {Status: 409, Retryable: false, Message: "you have a secret named {name} already; update it with POST /secrets/{name}"},

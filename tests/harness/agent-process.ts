@@ -144,7 +144,9 @@ export class AgentProcess {
       this.output += d.toString();
     });
     this.client = this.connect();
-    const deadline = Date.now() + 60_000;
+    // Generous: on a loaded 2-core CI host a restarted agent took over 60 s to probe runsc and
+    // adopt its sandboxes before it listened.
+    const deadline = Date.now() + 180_000;
     while (Date.now() < deadline) {
       if (this.child.exitCode !== null) {
         throw new Error(`wrenn-agent exited (${this.child.exitCode}):\n${this.output}`);

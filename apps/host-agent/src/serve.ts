@@ -231,7 +231,8 @@ export async function serve(config: AgentConfig): Promise<void> {
   const snapshotStore = new SnapshotStore(path.join(config.dataDir, "snapshots"));
   await snapshotStore.removePartial();
   const snapshots = new SandboxSnapshotter(manager, snapshotStore, runtime);
-  const artifactStore = await openArtifactStore(artifactStoreSettings(process.env, config.dataDir));
+  const storeSettings = artifactStoreSettings(process.env, config.dataDir);
+  const artifactStore = await openArtifactStore(storeSettings);
   const hibernator = new SandboxHibernator(
     manager,
     artifactStore,
@@ -299,6 +300,7 @@ export async function serve(config: AgentConfig): Promise<void> {
       startedAt,
       version: AGENT_VERSION,
       dataDir: config.dataDir,
+      sharedStore: storeSettings.kind === "s3",
       diskReader,
       tunnels,
       onTemplateBuilt: () => {

@@ -168,3 +168,14 @@ export const RestoreWorkspaceBody = Type.Object(
   { additionalProperties: false, examples: [{ snapshotId: "snap-1a2b3c4d" }] },
 );
 export type RestoreWorkspaceBody = Static<typeof RestoreWorkspaceBody>;
+
+/**
+ * POST /v1/workspaces/{name}/move: the workspace pauses, hibernates to the shared artifact store
+ * and resumes on this host (its disk, memory and processes kept); its WireGuard port and keys
+ * are the new host's, so the answer holds the new client config and the old one stops working.
+ */
+export const MoveWorkspaceBody = Type.Object(
+  { hostId: Type.String({ minLength: 1, maxLength: 64 }) },
+  { additionalProperties: false, examples: [{ hostId: "host-1a2b3c4d" }] },
+);
+export type MoveWorkspaceBody = Static<typeof MoveWorkspaceBody>;

@@ -28,6 +28,23 @@ export type WorkspaceCreateOpts = Omit<CreateWorkspaceBody, "name"> & Connection
 const parse = (w: WorkspaceJson): WorkspaceInfo => ({ ...w, createdAt: new Date(w.createdAt) });
 const path = (name: string) => `/v1/workspaces/${encodeURIComponent(name)}`;
 
+/** A change that gives the workspace a new WireGuard endpoint: its answer holds the config. */
+async function reconfigured(
+  name: string,
+  action: "restore" | "move",
+  body: unknown,
+  opts: ConnectionOpts,
+): Promise<CreatedWorkspaceInfo> {
+  const api = new ApiClient(new ConnectionConfig(opts));
+  const w = (await api.json({
+    method: "POST",
+    path: `${path(name)}/${action}`,
+    body,
+    timeoutMs: 0,
+  })) as CreatedWorkspace;
+  return { ...parse(w), clientConfig: w.clientConfig };
+}
+
 /**
  * The workspace operations, by name. Every method takes the connection options (apiKey, apiUrl,
  * ...) as Sandbox's static methods do.
@@ -89,14 +106,21 @@ export const Workspaces = {
     snapshotId: string,
     opts: ConnectionOpts = {},
   ): Promise<CreatedWorkspaceInfo> {
-    const api = new ApiClient(new ConnectionConfig(opts));
-    const w = (await api.json({
-      method: "POST",
-      path: `${path(name)}/restore`,
-      body: { snapshotId },
-      timeoutMs: 0,
-    })) as CreatedWorkspace;
-    return { ...parse(w), clientConfig: w.clientConfig };
+    return reconfigured(name, "restore", { snapshotId }, opts);
+  },
+
+  /**
+   * Moves the workspace to another host (its id, or the host name its agent reports) through
+   * the artifact store both hosts share: disk, memory and processes go along. Its WireGuard
+   * port and keys are the new host's: the answer holds the new client config, once; the old
+   * one stops working.
+   */
+  async move(
+    name: string,
+    hostId: string,
+    opts: ConnectionOpts = {},
+  ): Promise<CreatedWorkspaceInfo> {
+    return reconfigured(name, "move", { hostId }, opts);
   },
 
   /** Destroys the workspace and its disk; the name is free afterwards. */

@@ -418,6 +418,24 @@ ERROR_CODES: Dict[str, Dict[str, Any]] = {
         "retryable": False,
         "message": "you already have a workspace named {name}",
     },
+    "workspace_on_host": {
+        "status": 409,
+        "grpc": "failed_precondition",
+        "retryable": False,
+        "message": "workspace {name} is on host {id} already",
+    },
+    "host_not_ready": {
+        "status": 409,
+        "grpc": "failed_precondition",
+        "retryable": True,
+        "message": "host {id} is not ready to take sandboxes",
+    },
+    "store_not_configured": {
+        "status": 409,
+        "grpc": "failed_precondition",
+        "retryable": False,
+        "message": "no artifact store is shared by both hosts",
+    },
     "ssh_key_taken": {
         "status": 409,
         "grpc": "already_exists",

@@ -270,6 +270,7 @@ export function createConnectHostClient(options: ConnectHostClientOptions): Host
           total: toCapacity(s.total),
           used: toCapacity(s.used),
           sandboxesByState: { ...s.sandboxesByState },
+          sharedStore: s.sharedStore,
         };
       }),
     heartbeat: (controlPlaneId) =>

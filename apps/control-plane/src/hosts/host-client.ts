@@ -91,6 +91,8 @@ export interface AgentHostStatus {
   total: HostCapacity;
   used: HostCapacity;
   sandboxesByState: Record<string, number>;
+  /** Its artifact store is shared with other hosts: what it hibernates can resume elsewhere. */
+  sharedStore: boolean;
 }
 
 export interface AgentHeartbeat {

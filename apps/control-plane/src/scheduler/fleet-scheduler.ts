@@ -174,7 +174,7 @@ export class FleetScheduler implements Scheduler {
     );
     if (request.hostId !== undefined && online.length === 0) {
       throw hostUnavailable(
-        `host ${request.hostId}, which holds the snapshot, is not online or is drained`,
+        `host ${request.hostId}, which the sandbox must go to (it holds its snapshot, or the sandbox moves there), is not online or is drained`,
       );
     }
     const withTemplate = online.filter((h) => h.templates.some((t) => t.name === request.template));

@@ -4,7 +4,7 @@ import type { Resources } from "../service/sandbox-types.js";
 export interface PlacementRequest {
   template: string;
   resources: Resources;
-  /** Only this host (the one holding the snapshot the sandbox restores). */
+  /** Only this host (the one holding the snapshot the sandbox restores, or a move's target). */
   hostId?: string;
   /**
    * Taken when it is a candidate (online, not drained, with the template and room), whatever

@@ -58,22 +58,24 @@ export async function runHibernate(
 
 /**
  * Finishes a resume (row state resuming) of a sandbox that was hibernated: the scheduler picks
- * a host with its template and room (the one it left when that one can take it), which pulls it from the store and runs it. On failure
- * nothing left the store: it is hibernated as before, and may be resumed again.
+ * a host with its template and room (the one it left when that one can take it), which pulls
+ * it from the store and runs it. On failure nothing left the store: it is hibernated as before,
+ * and may be resumed again. `hostId` pins it to that host (a workspace move's target) instead.
  */
 export async function runRestoreHibernated(
   core: ServiceCore,
   row: SandboxRecord,
   timeout: number,
   actor: Actor,
+  hostId?: string,
 ): Promise<OwnedSandbox> {
   const restore = async () => {
     const placement = await core.options.scheduler.place({
       template: row.template,
       resources: row.resources,
       // The host it left: with a local-directory artifact store, the only one that can read
-      // its copy.
-      ...(row.hostId ? { preferHostId: row.hostId } : {}),
+      // its copy. A pinned host (a move) wins over that preference.
+      ...(hostId === undefined ? (row.hostId ? { preferHostId: row.hostId } : {}) : { hostId }),
       sandboxId: row.id,
     });
     await placement.client.restoreHibernatedSandbox(row.id);

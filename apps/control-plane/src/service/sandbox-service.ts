@@ -187,7 +187,8 @@ export class SandboxService {
   resume(
     principal: Principal,
     id: string,
-    options: { timeoutSeconds?: number } = {},
+    /** hostId: a hibernated sandbox resumes on that host only (a workspace move). */
+    options: { timeoutSeconds?: number; hostId?: string } = {},
   ): Promise<{ sandbox: OwnedSandbox; resumed: boolean }> {
     return resumeSandbox(this.core, principal, id, options);
   }

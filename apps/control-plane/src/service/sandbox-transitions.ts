@@ -202,7 +202,7 @@ export async function resumeSandbox(
   core: ServiceCore,
   principal: Principal,
   id: string,
-  options: { timeoutSeconds?: number; actor?: Actor } = {},
+  options: { timeoutSeconds?: number; actor?: Actor; hostId?: string } = {},
 ): Promise<{ sandbox: OwnedSandbox; resumed: boolean }> {
   if (!SANDBOX_ID_PATTERN.test(id)) throw sandboxNotFound(id);
   const asked =
@@ -238,7 +238,7 @@ export async function resumeSandbox(
     if (row) {
       const actor: Actor = options.actor ?? { actor: "api", principal };
       const sandbox = hibernated
-        ? await runRestoreHibernated(core, row, timeout, actor)
+        ? await runRestoreHibernated(core, row, timeout, actor, options.hostId)
         : await runResume(core, row, timeout, actor);
       return { sandbox, resumed: true };
     }

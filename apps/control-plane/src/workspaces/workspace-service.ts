@@ -25,6 +25,7 @@ import {
   WorkspaceNameTaken,
   type WorkspaceRecord,
 } from "../store/workspace-store.js";
+import { moveWorkspace } from "./workspace-move.js";
 
 /** A workspace as every edge reports it (hostd.v1's WorkspaceInfo, /v1's Workspace). */
 export interface WorkspaceView {
@@ -197,7 +198,7 @@ export class WorkspaceService {
   }
 
   /** The host makes both key pairs; its client private key passes through, never stored. */
-  private async openTunnel(name: string, sandbox: Sandbox): Promise<ClientConfigView> {
+  async openTunnel(name: string, sandbox: Sandbox): Promise<ClientConfigView> {
     if (!sandbox.hostId) {
       throw new ServiceError("sandbox_busy", `workspace ${name} has no host yet; try again`);
     }
@@ -364,16 +365,28 @@ export class WorkspaceService {
     };
   }
 
-  // ----------------------------------------------------------------
+  /**
+   * Moves the workspace to another host through the shared artifact store (workspace-move.ts):
+   * its disk, memory and processes go along; its WireGuard port and keys are the new host's.
+   */
+  move(
+    principal: Principal,
+    name: unknown,
+    hostRef: string,
+  ): Promise<{ workspace: WorkspaceView; clientConfig: ClientConfigView }> {
+    return moveWorkspace(this, this.options, principal, name, hostRef);
+  }
 
-  private async find(principal: Principal, name: unknown): Promise<WorkspaceRecord> {
+  // ---------------------------------------------------------------- used by workspace-move.ts too
+
+  async find(principal: Principal, name: unknown): Promise<WorkspaceRecord> {
     if (!isWorkspaceNameShape(name)) throw notFound(String(name));
     const row = await findWorkspace(this.options.db, principal.ownerId, name);
     if (!row) throw notFound(name);
     return row;
   }
 
-  private async sandboxOf(principal: Principal, row: WorkspaceRecord): Promise<Sandbox> {
+  async sandboxOf(principal: Principal, row: WorkspaceRecord): Promise<Sandbox> {
     // Only while its create is still under way has a workspace no sandbox.
     if (!row.sandboxId) {
       throw new ServiceError("sandbox_busy", `workspace ${row.name} is still being created`);
@@ -381,7 +394,7 @@ export class WorkspaceService {
     return this.options.sandboxes.get(principal, row.sandboxId);
   }
 
-  private refuseStopped(row: WorkspaceRecord, sandbox: Sandbox): void {
+  refuseStopped(row: WorkspaceRecord, sandbox: Sandbox): void {
     if (workspaceStateOf(sandbox.state) !== "stopped") return;
     throw new ServiceError(
       "invalid_state",
@@ -389,7 +402,7 @@ export class WorkspaceService {
     );
   }
 
-  private async view(row: WorkspaceRecord, known?: Sandbox): Promise<WorkspaceView> {
+  async view(row: WorkspaceRecord, known?: Sandbox): Promise<WorkspaceView> {
     const sandbox =
       known ??
       (row.sandboxId

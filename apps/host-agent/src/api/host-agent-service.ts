@@ -49,6 +49,8 @@ export interface ServiceDeps {
   startedAt: Date;
   version: string;
   dataDir: string;
+  /** Its artifact store is shared with other hosts (s3): its hibernations resume elsewhere. */
+  sharedStore: boolean;
   /** Reads the disk of failed sandboxes (ReadStoppedFiles). */
   diskReader: DiskReader;
   /** Workspaces' WireGuard endpoints (Open/CloseWorkspaceTunnel; synced on pause and resume). */
@@ -298,6 +300,7 @@ export function hostAgentRoutes(deps: ServiceDeps) {
               diskMb: BigInt(r.used.diskMb),
             },
             sandboxesByState: r.sandboxesByState,
+            sharedStore: deps.sharedStore,
           };
         }),
       heartbeat: () =>

@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { contextOf, wantsJson } from "../command-context.js";
 import { printJson } from "../output/table.js";
 import { printSnapshots } from "./snapshots.js";
-import { saveTunnelConfig } from "./workspace-tunnel.js";
+import { reportNewConfig } from "./workspace-tunnel.js";
 
 /**
  * `wrenn ws snap create|ls|restore`: the snapshot API, by workspace. A workspace's snapshots
@@ -49,11 +49,7 @@ export function registerWorkspaceSnaps(workspace: Command): void {
     .option("--json", "print the workspace as JSON")
     .action(async (name: string, snapshotId: string, _o, command: Command) => {
       const ctx = await contextOf(command);
-      const w = await Workspaces.restore(name, snapshotId, ctx.sdk());
       // A new sandbox has a new WireGuard port and keys: the old config no longer works.
-      const file = await saveTunnelConfig(w.clientConfig);
-      if (wantsJson(command)) return printJson(w);
-      process.stdout.write(`${w.name} ${w.state}\n`);
-      process.stderr.write(`WireGuard config: ${file} (wrenn ws up ${w.name})\n`);
+      await reportNewConfig(command, await Workspaces.restore(name, snapshotId, ctx.sdk()));
     });
 }

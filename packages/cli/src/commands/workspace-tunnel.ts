@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import { mkdir, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { type WorkspaceClientConfig, Workspaces } from "@wrenn/sdk";
+import { type CreatedWorkspaceInfo, type WorkspaceClientConfig, Workspaces } from "@wrenn/sdk";
 import type { Command } from "commander";
 import { contextOf, wantsJson } from "../command-context.js";
 import { configDir } from "../config/config-paths.js";
@@ -44,6 +44,19 @@ export async function saveTunnelConfig(c: WorkspaceClientConfig): Promise<string
   await rm(file, { force: true });
   await writeFile(file, wgQuickConfig(c), { mode: 0o600 });
   return file;
+}
+
+/**
+ * After a change that gave the workspace a new WireGuard endpoint (restore, move): its new
+ * config is saved over the old one, which no longer works, and the workspace is printed.
+ */
+export async function reportNewConfig(command: Command, w: CreatedWorkspaceInfo): Promise<void> {
+  const file = await saveTunnelConfig(w.clientConfig);
+  if (wantsJson(command)) return printJson(w);
+  process.stdout.write(`${w.name} ${w.state}\n`);
+  process.stderr.write(
+    `WireGuard config: ${file}, endpoint ${w.clientConfig.endpoint} (wrenn ws down ${w.name} && wrenn ws up ${w.name} if its tunnel was up)\n`,
+  );
 }
 
 const exists = (file: string) =>

@@ -8,6 +8,7 @@ import { style } from "../output/terminal-style.js";
 import { positiveInt } from "./option-parsers.js";
 import { registerWorkspaceHosts } from "./workspace-hosts.js";
 import { registerWorkspaceLiving } from "./workspace-living.js";
+import { registerWorkspaceMove } from "./workspace-move.js";
 import { registerWorkspaceSnaps } from "./workspace-snaps.js";
 import { registerWorkspaceTunnel, saveTunnelConfig } from "./workspace-tunnel.js";
 
@@ -136,4 +137,5 @@ export function registerWorkspace(program: Command): void {
   registerWorkspaceLiving(workspace);
   registerWorkspaceHosts(workspace);
   registerWorkspaceSnaps(workspace);
+  registerWorkspaceMove(workspace);
 }

@@ -90,6 +90,30 @@ export const STATE_ERROR_CODES = {
     retryable: false,
     message: "you already have a workspace named {name}",
   },
+  /** A workspace move names the host it is on already. */
+  workspace_on_host: {
+    status: 409,
+    grpc: "failed_precondition",
+    retryable: false,
+    message: "workspace {name} is on host {id} already",
+  },
+  /** A workspace move's target is not online, or drained: nothing moved. */
+  host_not_ready: {
+    status: 409,
+    grpc: "failed_precondition",
+    retryable: true,
+    message: "host {id} is not ready to take sandboxes",
+  },
+  /**
+   * A workspace move needs an artifact store both hosts share (WRENN_STORE=s3 on each agent):
+   * with a host-local one the other host could never read what was hibernated. Nothing moved.
+   */
+  store_not_configured: {
+    status: 409,
+    grpc: "failed_precondition",
+    retryable: false,
+    message: "no artifact store is shared by both hosts",
+  },
   /** The owner registered this public key already (keys are unique per owner). */
   ssh_key_taken: {
     status: 409,

@@ -3,6 +3,7 @@ import {
   CreatedWorkspace,
   CreateWorkspaceBody,
   commonErrors,
+  MoveWorkspaceBody,
   RestoreWorkspaceBody,
   Workspace,
   WorkspaceClientConfig,
@@ -142,6 +143,29 @@ export const workspaceRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, d
         request.body.snapshotId,
       );
       return { ...toJson(restored.workspace), clientConfig: restored.clientConfig };
+    },
+  );
+
+  app.post(
+    "/workspaces/:name/move",
+    {
+      schema: {
+        tags,
+        security,
+        summary:
+          "Move your workspace to another host (its id, or the host name its agent reports): it pauses, hibernates to the artifact store both hosts share and resumes there, disk, memory and processes kept. Its WireGuard port and keys are the new host's: the answer holds the new client config, private key included, once; the old one stops working. 404 host_not_found; 409 workspace_on_host, host_not_ready, store_not_configured (no shared store), sandbox_busy; nothing moves on a refusal",
+        params: NameParams,
+        body: MoveWorkspaceBody,
+        response: { 200: CreatedWorkspace, ...commonErrors },
+      },
+    },
+    async (request) => {
+      const moved = await workspaces.move(
+        principalOf(request),
+        request.params.name,
+        request.body.hostId,
+      );
+      return { ...toJson(moved.workspace), clientConfig: moved.clientConfig };
     },
   );
 
