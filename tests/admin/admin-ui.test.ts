@@ -18,6 +18,7 @@ import {
   WIDE,
   watchStatesScript,
 } from "./admin-page-checks.js";
+import { checkTemplatesPage } from "./templates-case.js";
 import { checkWorkspacesPage } from "./workspaces-case.js";
 
 describe("admin UI in Chromium", () => {
@@ -370,6 +371,16 @@ describe("admin UI in Chromium", () => {
     expect(cells[2]).toMatch(/\d (B|KiB|MiB|GiB)$/);
     expect(cells[3]).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
     await shot("templates");
+    noProblems();
+  });
+
+  it("lists a user's built template, opens its build log, and deletes it once no sandbox uses it", async () => {
+    const forgive = (text: string) => {
+      for (let i = problems.length - 1; i >= 0; i--) {
+        if (problems[i]!.includes(text)) problems.splice(i, 1);
+      }
+    };
+    await checkTemplatesPage({ page, stack, user, shot, forgive });
     noProblems();
   });
 

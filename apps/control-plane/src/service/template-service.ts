@@ -29,7 +29,7 @@ import {
 import { ServiceError, validated } from "./errors.js";
 import { enforceBuildStorageOfKey } from "./quota.js";
 import { fromHostError } from "./sandbox-service.js";
-import type { Principal } from "./sandbox-types.js";
+import { ownerScope, type Principal } from "./sandbox-types.js";
 import { buildLogWriter } from "./template-build-log.js";
 import { BuildStops, stoppedError } from "./template-build-stops.js";
 import { BuildSweep } from "./template-build-sweep.js";
@@ -309,6 +309,11 @@ export class TemplateService {
     return (await listTemplates(this.options.db, principal.ownerId)).map(templateView);
   }
 
+  /** Every owner's template records for the admin UI's session (ownerScope); else the caller's. */
+  listReached(principal: Principal): Promise<TemplateRecord[]> {
+    return listTemplates(this.options.db, ownerScope(principal));
+  }
+
   /** The caller's template records, as kept (E2B's listings map them to their shapes). */
   records(principal: Principal): Promise<TemplateRecord[]> {
     return listTemplates(this.options.db, principal.ownerId);
@@ -333,8 +338,9 @@ export class TemplateService {
     nameTag: string,
     offset = 0,
     limit = 100,
+    ownerId = principal.ownerId,
   ): Promise<TemplateBuild> {
-    const row = await this.find(principal, nameTag);
+    const row = await this.find(principal, nameTag, ownerId);
     const { logs, total } = await readLogs(this.options.db, row.id, offset, limit);
     return {
       template: templateView(row),
@@ -376,8 +382,9 @@ export class TemplateService {
     return this.get(principal, nameTag);
   }
 
-  async delete(principal: Principal, nameTag: string): Promise<void> {
-    const row = await this.find(principal, nameTag);
+  /** Deletes `name[:tag]` of `ownerId` (the caller's own unless it reaches every owner). */
+  async delete(principal: Principal, nameTag: string, ownerId = principal.ownerId): Promise<void> {
+    const row = await this.find(principal, nameTag, ownerId);
     if (row.status === "building") {
       throw new ServiceError("template_building", `template ${row.name}:${row.tag} is being built`);
     }
@@ -442,10 +449,21 @@ export class TemplateService {
     await Promise.all(this.running.values());
   }
 
-  /** The caller's template `name[:tag]`; template_not_found when there is none. */
-  async find(principal: Principal, nameTag: string): Promise<TemplateRecord> {
+  /**
+   * Template `name[:tag]` of `ownerId` (the caller's own by default); template_not_found when
+   * there is none, or when it is another owner's and the caller does not reach every owner.
+   */
+  async find(
+    principal: Principal,
+    nameTag: string,
+    ownerId = principal.ownerId,
+  ): Promise<TemplateRecord> {
     const { name, tag } = validated(() => checkTemplateBuildName(nameTag));
-    const row = await findTemplate(this.options.db, principal.ownerId, name, tag);
+    const scope = ownerScope(principal);
+    const row =
+      scope === undefined || scope === ownerId
+        ? await findTemplate(this.options.db, ownerId, name, tag)
+        : undefined;
     if (!row) throw new ServiceError("template_not_found", `template ${name}:${tag} not found`);
     return row;
   }

@@ -86,10 +86,15 @@ export async function findTemplateById(
   return r.rows[0] ? toTemplateRecord(r.rows[0]) : undefined;
 }
 
-export async function listTemplates(db: Queryable, ownerId: string): Promise<TemplateRecord[]> {
+/** The owner's templates; every owner's when ownerId is undefined (the admin UI's). */
+export async function listTemplates(
+  db: Queryable,
+  ownerId: string | undefined,
+): Promise<TemplateRecord[]> {
   const r = await db.query(
-    `SELECT ${COLUMNS} FROM templates WHERE owner_id = $1 ORDER BY name, tag`,
-    [ownerId],
+    `SELECT ${COLUMNS} FROM templates WHERE ($1::text IS NULL OR owner_id = $1)
+     ORDER BY name, tag, owner_id`,
+    [ownerId ?? null],
   );
   return r.rows.map(toTemplateRecord);
 }

@@ -80,6 +80,7 @@ type Method =
   | "hostStatus"
   | "heartbeat"
   | "listTemplates"
+  | "deleteTemplate"
   | "readStoppedFiles";
 
 export interface FakeHostAgentOptions {
@@ -157,6 +158,8 @@ export class FakeHostAgent {
    */
   readonly templateSizes = new Map<string, number>();
   buildSizeBytes: number | undefined;
+  /** The progress line a build reports (what the owner's steps print: hostile text). */
+  buildMessage = "fake";
   private failures = new Map<Method, { code: Code; message: string; times: number }>();
   private gates = new Map<Method, Promise<void>>();
   private replyGates = new Map<Method, Promise<void>>();
@@ -428,6 +431,20 @@ export class FakeHostAgent {
           })),
         };
       },
+      deleteTemplate: async (req, ctx) => {
+        await this.enter("deleteTemplate", ctx);
+        // wrenn-agent's refusal, in its words: the control plane passes the sandboxes on.
+        const users = [...this.sandboxes.values()].filter((s) => s.template === req.name);
+        if (users.length > 0) {
+          throw refusal(
+            "template_in_use",
+            `template ${req.name} is used by sandboxes: ${users.map((s) => s.id).join(", ")}`,
+          );
+        }
+        this.templates = this.templates.filter((name) => name !== req.name);
+        this.templateSizes.delete(req.name);
+        return {};
+      },
       readStoppedFiles: (req, ctx) => this.readStoppedFiles(req, ctx),
       buildTemplate: (req) => this.buildTemplate(req),
     });
@@ -446,7 +463,9 @@ export class FakeHostAgent {
     if (sizeBytes === undefined) {
       throw new ConnectError("the fake agent builds nothing", Code.Unimplemented);
     }
-    yield { event: { case: "progress" as const, value: { phase: "pull", message: "fake" } } };
+    yield {
+      event: { case: "progress" as const, value: { phase: "pull", message: this.buildMessage } },
+    };
     this.templates.push(req.name);
     this.templateSizes.set(req.name, sizeBytes);
     yield {

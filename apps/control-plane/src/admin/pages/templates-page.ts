@@ -1,11 +1,13 @@
-// The templates the hosts hold: one list over one service call (HostService.templates), each
-// with a link to the sandboxes made from it.
+// Every owner's built templates (owner-templates.ts: build logs, delete), then what the hosts
+// hold: one list over one service call (HostService.templates), each with a link to the
+// sandboxes made from it.
 import type { FastifyPluginAsync } from "fastify";
 import type { TemplateListing } from "../../service/host-service.js";
 import type { AdminContext } from "../admin-context.js";
 import { type Html, html } from "../html/html.js";
 import { page } from "../html/layout.js";
 import { bytes, timestamp } from "../html/units.js";
+import { ownerTemplateRoutes, ownerTemplateTable } from "./owner-templates.js";
 import { sendHtml } from "./respond.js";
 
 function templateRow(t: TemplateListing): Html {
@@ -22,14 +24,20 @@ function templateRow(t: TemplateListing): Html {
 }
 
 export const templatesPage: FastifyPluginAsync<{ ctx: AdminContext }> = async (app, { ctx }) => {
+  await app.register(ownerTemplateRoutes, { ctx });
   app.get("/templates", async (request, reply) => {
     const session = request.adminSession!;
-    const templates = await ctx.deps.hosts.templates(session.principal);
+    const [owned, templates] = await Promise.all([
+      ownerTemplateTable(ctx, session.principal),
+      ctx.deps.hosts.templates(session.principal),
+    ]);
     const body = html`<div class="page-head">
   <h1>Templates</h1>
-  <p class="dim">What each host can start a sandbox from, as its agent reports it.</p>
+  <p class="dim">The templates owners built (their build logs; delete one), and what each host can start a sandbox from, as its agent reports it.</p>
 </div>
+${owned}
 <section id="template-list" class="scroll-x" aria-label="Template list">
+  <h2>On the hosts</h2>
   <table class="grid">
     <caption class="visually-hidden">Templates on the hosts</caption>
     <thead><tr>
