@@ -39,8 +39,11 @@ export class FleetStack {
     const dataDir = await mkdtemp(join(tmpdir(), "wrenn-e2e-fleet-"));
     const s3 = await TestS3.start();
     const relay = await FaultRelay.start(s3.port);
+    // Nothing here kills an agent, so a host is called silent only after 30 s: with 3 s (the
+    // fleet test's, which waits for a kill -9 to show) a heartbeat late on a loaded machine
+    // made the source host unreachable mid-move (seen at a load average of 14).
     const cp = await startControlPlane(
-      await fleetConfig(dataDir, { schedulerPolicy: "round-robin", hostSilenceSeconds: 3 }),
+      await fleetConfig(dataDir, { schedulerPolicy: "round-robin", hostSilenceSeconds: 30 }),
       { logger: pino({ level: process.env.WRENN_TEST_LOG ?? "silent" }) },
     );
     return new FleetStack(cp, dataDir, s3, relay);
