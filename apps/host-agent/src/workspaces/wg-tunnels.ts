@@ -4,6 +4,7 @@ import { WORKSPACE_TUNNEL } from "@wrenn/contract";
 import type { Logger } from "pino";
 import { CommandError, runCommand } from "../command/run-command.js";
 import { ForwardingSwitch } from "../network/forwarding.js";
+import { assertNamePrefix } from "../network/naming.js";
 import { TUNNEL_CT_MARK, TUNNEL_CT_MASK, tunnelMark } from "../network/tunnel-marks.js";
 import { AgentError } from "../sandboxes/errors.js";
 import { isWireguardKey, type WireguardKeyPair, wireguardKeyPair } from "./wg-keys.js";
@@ -66,11 +67,9 @@ export class WireguardTunnels {
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly o: WireguardTunnelsOptions) {
-    if (`wg${o.ifPrefix}65535`.length > 15) {
-      throw new Error(
-        `interface prefix ${JSON.stringify(o.ifPrefix)} leaves no room for a tun name`,
-      );
-    }
+    // The network manager's own check of the prefix: at most 7 characters (so `wg`, the
+    // prefix and a 5-digit port fit IFNAMSIZ) and not starting with "wg".
+    assertNamePrefix(o.ifPrefix);
     this.ports = new WireguardPorts(path.join(o.dir, "ports.json"), o.range);
     this.forwarding = new ForwardingSwitch(o.forwardingStateDir, `${o.table}`);
   }
