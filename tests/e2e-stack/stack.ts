@@ -16,7 +16,7 @@ import {
   callApi,
   createKey,
   type PostgresCluster,
-  seedBlankPglite,
+  seedMigratedPglite,
   startPostgresCluster,
   TEST_ADMIN_KEY,
   type UserKey,
@@ -96,9 +96,9 @@ export class Stack {
       if (agent.pid) slot.addHolder(agent.pid);
       if (options.database === "postgres") {
         cluster = await startPostgresCluster();
-        databaseUrl = await cluster.createDatabase();
+        databaseUrl = await cluster.createDatabase("migrated");
       } else {
-        await seedBlankPglite(dataDir);
+        await seedMigratedPglite(dataDir);
       }
     } catch (error) {
       await agent.stop();
@@ -170,13 +170,16 @@ export class Stack {
         const rows = await this.cp.db.query<{ id: string; owner_id: string }>(
           "SELECT id, owner_id FROM sandboxes WHERE state <> 'stopped'",
         );
-        for (const row of rows.rows) {
-          await this.cp.sandboxes
-            .destroy({ keyId: "", ownerId: row.owner_id, role: "admin", name: "test" }, row.id, {
-              ofWorkspace: true,
-            })
-            .catch(() => {});
-        }
+        // All at once: each destroy waits on its own runsc, and a file can leave a dozen.
+        await Promise.all(
+          rows.rows.map((row) =>
+            this.cp.sandboxes
+              .destroy({ keyId: "", ownerId: row.owner_id, role: "admin", name: "test" }, row.id, {
+                ofWorkspace: true,
+              })
+              .catch(() => {}),
+          ),
+        );
       }
       await this.cp?.close();
       await this.agent.stop();

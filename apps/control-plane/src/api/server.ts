@@ -2,7 +2,7 @@ import { EventEmitter } from "node:events";
 import http from "node:http";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
-import { type TypeBoxTypeProvider, TypeBoxValidatorCompiler } from "@fastify/type-provider-typebox";
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import websocket from "@fastify/websocket";
 import { Health, IO_LIMITS } from "@wrenn/contract";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
@@ -25,6 +25,7 @@ import { registerMetrics } from "./metrics-routes.js";
 import { API_DESCRIPTION } from "./openapi-description.js";
 import { finishDocument } from "./openapi-finish.js";
 import { principalOf } from "./request-context.js";
+import { cachedSerializerCompiler, cachedValidatorCompiler } from "./schema-compilers.js";
 import { adminRoutes } from "./v1/admin-routes.js";
 import { eventRoutes } from "./v1/event-routes.js";
 import { execRoutes } from "./v1/exec-routes.js";
@@ -103,7 +104,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     requestIdHeader: false,
     return503OnClosing: true,
   })
-    .setValidatorCompiler(TypeBoxValidatorCompiler)
+    .setValidatorCompiler(cachedValidatorCompiler)
+    .setSerializerCompiler(cachedSerializerCompiler)
     .withTypeProvider<TypeBoxTypeProvider>();
 
   // JSON as Fastify parses it (prototype-poisoning checks included), except that an empty body

@@ -5,7 +5,7 @@ import { pino } from "pino";
 import { afterAll, describe, expect, test } from "vitest";
 import { startControlPlane } from "../control-plane.js";
 import { TEST_ADMIN_KEY } from "../testing/test-control-plane.js";
-import { DATABASE_KINDS, freshDatabase, releaseTestDatabases } from "../testing/test-databases.js";
+import { DATABASE_KINDS, emptyDatabase, releaseTestDatabases } from "../testing/test-databases.js";
 import type { Database } from "./database.js";
 import {
   DEFAULT_MIGRATIONS_DIR,
@@ -41,7 +41,7 @@ async function copyOfMigrations(): Promise<string> {
 
 describe.each(DATABASE_KINDS)("migrations on %s", (kind) => {
   test("up creates the schema once; down removes it; up again restores it", async () => {
-    const db = await openDatabase(await freshDatabase(kind));
+    const db = await openDatabase(await emptyDatabase(kind));
     try {
       const all = (await loadMigrations()).map((m) => m.version);
       const first = await migrateDatabase(db);
@@ -76,7 +76,7 @@ describe.each(DATABASE_KINDS)("migrations on %s", (kind) => {
   });
 
   test("0002 down keeps the proxy's audit events, as the system's", async () => {
-    const db = await openDatabase(await freshDatabase(kind));
+    const db = await openDatabase(await emptyDatabase(kind));
     try {
       await migrateDatabase(db);
       await db.query(
@@ -100,7 +100,7 @@ describe.each(DATABASE_KINDS)("migrations on %s", (kind) => {
   });
 
   test("0015 gives builds made before it the size their host last reported", async () => {
-    const db = await openDatabase(await freshDatabase(kind));
+    const db = await openDatabase(await emptyDatabase(kind));
     try {
       await migrateDatabase(db);
       await db.withExclusiveLock(SCHEMA_LOCK_KEY, async (s) =>
@@ -140,7 +140,7 @@ describe.each(DATABASE_KINDS)("migrations on %s", (kind) => {
 
   test("an applied migration that was edited afterwards stops the start", async () => {
     const dir = await copyOfMigrations();
-    const db = await openDatabase(await freshDatabase(kind));
+    const db = await openDatabase(await emptyDatabase(kind));
     try {
       await migrateDatabase(db, dir);
       const file = join(dir, "0001_initial.up.sql");
@@ -152,7 +152,7 @@ describe.each(DATABASE_KINDS)("migrations on %s", (kind) => {
   });
 
   test("a database newer than the code stops the start", async () => {
-    const db = await openDatabase(await freshDatabase(kind));
+    const db = await openDatabase(await emptyDatabase(kind));
     try {
       await migrateDatabase(db);
       await db.query(
@@ -171,7 +171,7 @@ describe.each(DATABASE_KINDS)("migrations on %s", (kind) => {
       "CREATE TABLE half (id int);\nSELECT nonsense FROM nowhere;\n",
     );
     await writeFile(join(dir, "0099_broken.down.sql"), "DROP TABLE half;\n");
-    const db = await openDatabase(await freshDatabase(kind));
+    const db = await openDatabase(await emptyDatabase(kind));
     try {
       await expect(migrateDatabase(db, dir)).rejects.toThrow();
       expect(await tables(db)).not.toContain("half");
@@ -203,7 +203,7 @@ describe("migration files", () => {
 
 describe("control planes starting together on one PostgreSQL", () => {
   test("migrate once and create one admin key", async () => {
-    const target = await freshDatabase("postgres");
+    const target = await emptyDatabase("postgres");
     const config = {
       host: "127.0.0.1",
       port: 0,
@@ -233,7 +233,7 @@ describe("control planes starting together on one PostgreSQL", () => {
   });
 
   test("one data directory cannot be opened by two embedded databases at once", async () => {
-    const target = await freshDatabase("pglite");
+    const target = await emptyDatabase("pglite");
     const config = {
       host: "127.0.0.1",
       port: 0,

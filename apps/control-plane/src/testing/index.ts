@@ -9,7 +9,7 @@ export {
   snapshot,
   type UserKey,
 } from "./api-helpers.js";
-export { seedBlankPglite } from "./blank-pglite.js";
+export { seedBlankPglite, seedMigratedPglite } from "./blank-pglite.js";
 export { FakeHostAgent, type FakeHostAgentOptions, type FakeSandbox } from "./fake-host-agent.js";
 export { type PostgresCluster, startPostgresCluster } from "./postgres-cluster.js";
 export { startTestStack, TEST_ADMIN_KEY, type TestStack } from "./test-control-plane.js";
@@ -17,6 +17,7 @@ export {
   DATABASE_KINDS,
   type DatabaseKindUnderTest,
   type DatabaseTarget,
+  emptyDatabase,
   freshDatabase,
   releaseTestDatabases,
 } from "./test-databases.js";

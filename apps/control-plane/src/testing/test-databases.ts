@@ -2,7 +2,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { seedBlankPglite } from "./blank-pglite.js";
+import { seedBlankPglite, seedMigratedPglite } from "./blank-pglite.js";
 import { type PostgresCluster, startPostgresCluster } from "./postgres-cluster.js";
 
 export type DatabaseKindUnderTest = "pglite" | "postgres";
@@ -31,12 +31,28 @@ export async function releaseTestDatabases(): Promise<void> {
   await Promise.all(dataDirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
 }
 
-export async function freshDatabase(kind: DatabaseKindUnderTest): Promise<DatabaseTarget> {
+/**
+ * A new database of the given kind with every migration applied and nothing else: what a
+ * control plane that started once finds (copied from one migrated once; see blank-pglite.ts).
+ */
+export function freshDatabase(kind: DatabaseKindUnderTest): Promise<DatabaseTarget> {
+  return newDatabase(kind, "migrated");
+}
+
+/** A new, empty database (no schema), as a first start finds it: for the migrations' tests. */
+export function emptyDatabase(kind: DatabaseKindUnderTest): Promise<DatabaseTarget> {
+  return newDatabase(kind, "empty");
+}
+
+async function newDatabase(
+  kind: DatabaseKindUnderTest,
+  schema: "empty" | "migrated",
+): Promise<DatabaseTarget> {
   const dataDir = await mkdtemp(join(tmpdir(), "wrenn-cp-test-"));
   dataDirs.push(dataDir);
   if (kind === "pglite") {
-    await seedBlankPglite(dataDir);
+    await (schema === "migrated" ? seedMigratedPglite : seedBlankPglite)(dataDir);
     return { dataDir };
   }
-  return { dataDir, databaseUrl: await (await sharedCluster()).createDatabase() };
+  return { dataDir, databaseUrl: await (await sharedCluster()).createDatabase(schema) };
 }
