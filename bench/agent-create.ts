@@ -5,6 +5,7 @@ import { templatesDir } from "../tests/harness/paths.js";
 import { waitFor } from "../tests/harness/wait.js";
 import { RawRunsc, withRawScratch } from "./support/raw-runsc.js";
 import { summary, table, writeResults } from "./support/stats.js";
+import { untilTemplateRestore } from "./support/template-ready.js";
 
 const SEQUENTIAL = Number(process.env.SEQUENTIAL ?? 20);
 const CONCURRENT = Number(process.env.CONCURRENT ?? 10);
@@ -77,15 +78,7 @@ async function ours(path: "warm_pool" | "template_restore" | "cold_boot") {
         ? BootPath.TEMPLATE_RESTORE
         : BootPath.COLD_BOOT;
   try {
-    if (path === "template_restore") {
-      // The agent takes the template checkpoint in the background after it starts.
-      await waitFor(async () => {
-        const id = nextId();
-        const { sandbox } = await agent.client.createSandbox({ sandboxId: id, template: "base" });
-        await agent.client.destroySandbox({ sandboxId: id });
-        return sandbox?.bootPath === BootPath.TEMPLATE_RESTORE;
-      }, 120_000);
-    }
+    if (path === "template_restore") await untilTemplateRestore(agent, nextId);
     if (path === "warm_pool")
       await waitFor(async () => (await pooled(agent)) >= SEQUENTIAL, 300_000);
     const seq: number[] = [];

@@ -100,7 +100,14 @@ export class AgentProcess {
   static async start(opts: AgentOptions = {}): Promise<AgentProcess> {
     const dataDir = opts.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), "wrenn-agent-test-")));
     const agent = new AgentProcess(dataDir, opts, !opts.dataDir);
-    await agent.launch();
+    try {
+      await agent.launch();
+    } catch (err) {
+      // The caller never gets this agent to dispose of: its process, tables, data dir and slot
+      // go here (an agent slow to start on a loaded machine left all four behind).
+      await agent.dispose().catch(() => {});
+      throw err;
+    }
     return agent;
   }
 
