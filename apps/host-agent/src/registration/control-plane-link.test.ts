@@ -1,5 +1,5 @@
 // The link's grace period against a real HTTP listener on loopback standing in for the control
-// plane's three host routes (the e2e twin with a real control plane: tests/e2e-stack/host-ops).
+// plane's three host routes (the e2e twin with a real control plane: tests/e2e-stack/fleet-netns).
 import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import { createServer as createTlsServer } from "node:https";
