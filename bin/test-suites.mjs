@@ -63,7 +63,6 @@ const LONGEST_FIRST = [
   "tests/e2b-compat/sdk-matrix.test.ts", // 100
   "tests/e2e-stack/v1-api.test.ts", // 100
   "tests/e2e-stack/two-control-planes.test.ts", // 90: one PostgreSQL, two control planes, one agent
-  "tests/e2e-stack/fleet.test.ts", // 90: two registered agents, hibernate on one, resume on the other
   "tests/workspaces/clients.test.ts", // 85: a workspace's services, snapshots and restore
   "tests/e2e-stack/network.test.ts", // 85
 ];

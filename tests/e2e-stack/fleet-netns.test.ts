@@ -298,24 +298,33 @@ describe("a fleet of three agents, each in its own network namespace, over TLS b
 
   test("fork ×10: the source keeps running with its id; all ten run a command and see its file", async () => {
     const source = await create();
-    await run(source.id, "echo from the source > /home/user/note.txt");
-    const forked = await call("POST", `/v1/sandboxes/${source.id}/fork`, {
-      count: 10,
-      timeoutSeconds: 600,
-    });
-    expect(forked.status, forked.text).toBe(201);
-    const outcomes = forked.body.forks as Array<{ sandbox?: { id: string }; error?: unknown }>;
-    expect(outcomes).toHaveLength(10);
-    expect(outcomes.filter((o) => o.error)).toEqual([]);
-    const ids = outcomes.map((o) => o.sandbox!.id);
-    expect(new Set(ids).size).toBe(10);
-    expect(ids).not.toContain(source.id);
-    expect(await sandboxOf(source.id)).toMatchObject({ state: "running", hostId: source.hostId });
-    for (const id of ids) {
-      expect(await run(id, "cat /home/user/note.txt")).toBe("from the source");
+    const made: string[] = [source.id];
+    try {
+      await run(source.id, "echo from the source > /home/user/note.txt");
+      const forked = await call("POST", `/v1/sandboxes/${source.id}/fork`, {
+        count: 10,
+        timeoutSeconds: 3600,
+      });
+      expect(forked.status, forked.text).toBe(201);
+      const outcomes = forked.body.forks as Array<{ sandbox?: { id: string }; error?: unknown }>;
+      made.push(...outcomes.flatMap((o) => (o.sandbox ? [o.sandbox.id] : [])));
+      expect(outcomes).toHaveLength(10);
+      expect(outcomes.filter((o) => o.error)).toEqual([]);
+      const ids = made.slice(1);
+      expect(new Set(ids).size).toBe(10);
+      expect(ids).not.toContain(source.id);
+      expect(await sandboxOf(source.id)).toMatchObject({
+        state: "running",
+        hostId: source.hostId,
+      });
+      for (const id of ids) {
+        expect(await run(id, "cat /home/user/note.txt")).toBe("from the source");
+      }
+      expect(await run(source.id, "cat /home/user/note.txt")).toBe("from the source");
+    } finally {
+      // Ten sandboxes left behind would weigh on every case after this one.
+      await remove(made);
     }
-    expect(await run(source.id, "cat /home/user/note.txt")).toBe("from the source");
-    await remove([...ids, source.id]);
   }, 900_000);
 
   test("snapshot then create from it: the files and a running process come back, on the snapshot's host", async () => {
