@@ -1,7 +1,7 @@
 // A control plane with no agent of its own, and real host agents that join it with
 // registration tokens (each with its own slot: pool, prefix, nft table, data dir, WireGuard
 // ports), all sharing one S3 protocol server (s3rver on loopback, behind a relay that can cut
-// transfers) as their artifact store; built on registered-fleet.ts, as fleet.test.ts is.
+// transfers) as their artifact store; built on registered-fleet.ts, as fleet-netns.test.ts is.
 // tests/workspaces/move.test.ts runs on it.
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";

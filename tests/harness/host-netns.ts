@@ -34,6 +34,11 @@ export interface FleetHost {
  */
 export class FleetNetwork {
   readonly hosts: FleetHost[] = [];
+  /**
+   * The control plane's certificate for its address (self-signed: the agents' CA file,
+   * WRENN_CONTROL_PLANE_CA) and its key; `pem` is the certificate's text.
+   */
+  controlPlaneTls: { cert: string; key: string; pem: string } = { cert: "", key: "", pem: "" };
   private readonly tag: string;
   private readonly subnet: number;
   private readonly cpLink: string;
@@ -71,6 +76,10 @@ export class FleetNetwork {
         `link set ${fleet.cpLink}x up`,
       ]);
       for (let i = 0; i < count; i++) await fleet.addHost(i);
+      const cpDir = join(dir, "control-plane-tls");
+      await mkdir(cpDir, { recursive: true });
+      const files = await testCertificate(cpDir, [fleet.controlPlaneAddress]);
+      fleet.controlPlaneTls = { ...files, pem: await readFile(files.cert, "utf8") };
       return fleet;
     } catch (error) {
       await fleet?.remove();

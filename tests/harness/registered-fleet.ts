@@ -1,7 +1,9 @@
 import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
+import { rootCertificates } from "node:tls";
 import type { ControlPlane, ControlPlaneConfig } from "@wrenn/control-plane";
 import { TEST_ADMIN_KEY } from "@wrenn/control-plane/testing";
+import { Agent, fetch as undiciFetch } from "undici";
 import { expect } from "vitest";
 import { type AgentOptions, AgentProcess, freePort } from "./agent-process.js";
 import { waitFor } from "./wait.js";
@@ -25,11 +27,18 @@ export interface HostRow {
 
 /**
  * The admin API of a control plane whose address may change (one restarted on another port):
- * `baseUrl` is read at every call.
+ * `baseUrl` is read at every call. `ca`: the PEM certificate (read at the first call) trusted,
+ * beside the system's, for a control plane on https.
  */
-export function adminApi(baseUrl: () => string) {
+export function adminApi(baseUrl: () => string, ca?: () => string) {
+  let dispatcher: Agent | undefined;
   async function call(method: string, path: string, body?: unknown): Promise<AdminAnswer> {
-    const response = await fetch(`${baseUrl()}${path}`, {
+    // No bound on an answer's headers: a fork of ten on a loaded machine takes minutes.
+    dispatcher ??= ca
+      ? new Agent({ connect: { ca: [...rootCertificates, ca()] }, headersTimeout: 0 })
+      : undefined;
+    const response = await undiciFetch(`${baseUrl()}${path}`, {
+      ...(dispatcher ? { dispatcher } : {}),
       method,
       headers: {
         "x-api-key": TEST_ADMIN_KEY,

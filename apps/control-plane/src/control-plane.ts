@@ -282,6 +282,7 @@ export async function startControlPlane(
       sshKeys,
       sshTunnels,
       secrets,
+      ...(config.tls ? { tls: config.tls } : {}),
       rpc: {
         prefix: HOSTD_PATH_PREFIX,
         handler: hostdHandler({ workspaces, keys, logger: logger.child({ component: "hostd" }) }),
@@ -293,7 +294,8 @@ export async function startControlPlane(
     const port = typeof address === "object" && address ? address.port : config.port;
     domain.listeningOn(port);
     const host = config.host.includes(":") ? `[${config.host}]` : config.host;
-    const url = `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`;
+    const scheme = config.tls ? "https" : "http";
+    const url = `${scheme}://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`;
 
     if (config.backgroundLoops) {
       monitor.start(config.hostMonitorIntervalMs);

@@ -75,6 +75,7 @@ export async function serve(config: AgentConfig): Promise<void> {
     ? await ControlPlaneLink.open({
         controlPlaneUrl: config.registration.controlPlaneUrl,
         registrationToken: config.registration.token,
+        controlPlaneCa: config.registration.controlPlaneCa,
         advertiseUrl: config.registration.advertiseUrl,
         dataDir: config.dataDir,
         log: log.child({ component: "control-plane-link" }),

@@ -1,5 +1,6 @@
 import { EventEmitter } from "node:events";
 import http from "node:http";
+import https from "node:https";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
@@ -55,6 +56,8 @@ export interface ServerOptions extends ApiDeps {
   metricsToken?: string;
   /** A Connect service on this address (hostd.v1.HostService): requests under its prefix. */
   rpc?: RpcMount;
+  /** The listener speaks TLS with this certificate and key (WRENN_TLS_CERT / WRENN_TLS_KEY). */
+  tls?: { cert: string; key: string };
 }
 
 export interface RpcMount {
@@ -71,15 +74,18 @@ function serverWithProxy(
   proxy: SandboxProxy | undefined,
   apiUpgrades: EventEmitter,
   rpc: RpcMount | undefined,
+  tls: ServerOptions["tls"],
 ) {
   return (handler: http.RequestListener): http.Server => {
-    const server = http.createServer((req, res) => {
+    const listener: http.RequestListener = (req, res) => {
       const route = proxy?.route(req);
       if (route && proxy) proxy.web(req, res, route);
       // Connect reads its own bodies and writes its own errors: it never passes Fastify.
       else if (rpc && req.url?.startsWith(rpc.prefix)) rpc.handler(req, res);
       else handler(req, res);
-    });
+    };
+    // One server either way: the same routes, proxy and upgrades behind TLS or not.
+    const server = tls ? https.createServer(tls, listener) : http.createServer(listener);
     server.on("upgrade", (req, socket, head) => {
       const route = proxy?.route(req);
       if (route && proxy) proxy.ws(req, socket, head, route);
@@ -96,7 +102,7 @@ function serverWithProxy(
 export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
   const apiUpgrades = new EventEmitter();
   const app = Fastify({
-    serverFactory: serverWithProxy(options.proxy, apiUpgrades, options.rpc),
+    serverFactory: serverWithProxy(options.proxy, apiUpgrades, options.rpc, options.tls),
     loggerInstance: options.logger as FastifyBaseLogger,
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
     routerOptions: { maxParamLength: 256 },

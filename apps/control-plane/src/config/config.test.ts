@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -91,6 +92,39 @@ test("WRENN_AGENT_CA is read at start: a missing file or one without a certifica
     );
     expect(() => loadConfig({ WRENN_AGENT_CA: "key.pem" }, dir)).toThrow(
       /WRENN_AGENT_CA: key.pem holds no PEM certificate/,
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("WRENN_TLS_CERT and WRENN_TLS_KEY: both or neither, read at start, and a matching pair", () => {
+  const dir = mkdtempSync(join(tmpdir(), "wrenn-cp-tls-"));
+  const pair = (name: string) =>
+    execFileSync(
+      "openssl",
+      [
+        ...["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"],
+        ...["-days", "1", "-subj", `/CN=${name}`, "-keyout", `${name}-key.pem`],
+        ...["-out", `${name}.pem`],
+      ],
+      { cwd: dir, stdio: "ignore" },
+    );
+  try {
+    pair("a");
+    pair("b");
+    const tls = loadConfig({ WRENN_TLS_CERT: "a.pem", WRENN_TLS_KEY: "a-key.pem" }, dir).tls;
+    expect(tls?.cert).toContain("BEGIN CERTIFICATE");
+    expect(tls?.key).toContain("PRIVATE KEY");
+    expect(loadConfig({}, dir).tls).toBeUndefined();
+    expect(() => loadConfig({ WRENN_TLS_CERT: "a.pem" }, dir)).toThrow(
+      /both WRENN_TLS_CERT and WRENN_TLS_KEY, or neither/,
+    );
+    expect(() =>
+      loadConfig({ WRENN_TLS_CERT: "nope.pem", WRENN_TLS_KEY: "a-key.pem" }, dir),
+    ).toThrow(/WRENN_TLS_CERT: cannot read nope.pem/);
+    expect(() => loadConfig({ WRENN_TLS_CERT: "a.pem", WRENN_TLS_KEY: "b-key.pem" }, dir)).toThrow(
+      /do not make a certificate and its key/,
     );
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
+import { createSecureContext } from "node:tls";
 import { SCHEDULER_POLICIES, type SchedulerPolicy } from "@wrenn/contract";
 import type { HostTokenLifetimes } from "../hosts/host-enrollment.js";
 import {
@@ -12,6 +13,11 @@ export interface ControlPlaneConfig {
   /** Address to listen on; port 0 picks a free one. */
   host: string;
   port: number;
+  /**
+   * The listener speaks TLS with this certificate and key (the files WRENN_TLS_CERT and
+   * WRENN_TLS_KEY name): what agents beyond loopback need (they refuse a plain http control plane).
+   */
+  tls?: { cert: string; key: string };
   dataDir: string;
   /** PostgreSQL; unset means embedded PGlite under dataDir. */
   databaseUrl?: string;
@@ -104,6 +110,35 @@ function pemFile(name: string, value: string | undefined, cwd: string): string |
   return text;
 }
 
+/**
+ * WRENN_TLS_CERT and WRENN_TLS_KEY: both or neither; each must read and the pair must make a
+ * TLS context, so a wrong file stops the start with its name rather than the first handshake.
+ */
+function listenerTls(env: NodeJS.ProcessEnv, cwd: string): ControlPlaneConfig["tls"] {
+  const certFile = nonEmpty(env.WRENN_TLS_CERT);
+  const keyFile = nonEmpty(env.WRENN_TLS_KEY);
+  if (!certFile && !keyFile) return undefined;
+  if (!certFile || !keyFile) {
+    throw new ConfigError("set both WRENN_TLS_CERT and WRENN_TLS_KEY, or neither");
+  }
+  const read = (name: string, file: string) => {
+    try {
+      return readFileSync(resolve(cwd, file), "utf8");
+    } catch (error) {
+      throw new ConfigError(`${name}: cannot read ${file}: ${(error as Error).message}`);
+    }
+  };
+  const pair = { cert: read("WRENN_TLS_CERT", certFile), key: read("WRENN_TLS_KEY", keyFile) };
+  try {
+    createSecureContext(pair);
+  } catch (error) {
+    throw new ConfigError(
+      `WRENN_TLS_CERT / WRENN_TLS_KEY do not make a certificate and its key: ${(error as Error).message}`,
+    );
+  }
+  return pair;
+}
+
 function positiveInt(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined || value === "") return fallback;
   const n = Number(value);
@@ -139,8 +174,10 @@ export function loadConfig(
   if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw new ConfigError("DATABASE_URL must be a postgres:// or postgresql:// URL");
   }
+  const tls = listenerTls(env, cwd);
   return {
     ...listen,
+    ...(tls ? { tls } : {}),
     dataDir: resolve(cwd, env.WRENN_DATA_DIR || ".wrenn"),
     databaseUrl,
     apiKey: nonEmpty(env.WRENN_API_KEY),

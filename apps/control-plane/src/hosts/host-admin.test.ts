@@ -1,5 +1,5 @@
 // Deleting and draining registered hosts, and the refresh token's grace window, against the
-// real control plane and database with fake agents (the e2e twin: tests/e2e-stack/host-ops).
+// real control plane and database with fake agents (the e2e twin: tests/e2e-stack/fleet-netns).
 import { ERROR_CODES, HOST_DRAIN_NOTE } from "@wrenn/contract";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createKey } from "../testing/api-helpers.js";

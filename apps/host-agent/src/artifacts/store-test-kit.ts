@@ -32,11 +32,11 @@ export class TestS3 {
     return new TestS3(server, dir, bucket, port);
   }
 
-  /** The settings an agent takes (WRENN_STORE=s3 ...) for a store reached at port. */
-  env(port = this.port): Record<string, string> {
+  /** The settings an agent takes (WRENN_STORE=s3 ...) for a store reached at host:port. */
+  env(port = this.port, host = "127.0.0.1"): Record<string, string> {
     return {
       WRENN_STORE: "s3",
-      WRENN_S3_ENDPOINT: `http://127.0.0.1:${port}`,
+      WRENN_S3_ENDPOINT: `http://${host}:${port}`,
       WRENN_S3_BUCKET: this.bucket,
       WRENN_S3_ACCESS_KEY_ID: "S3RVER",
       WRENN_S3_SECRET_ACCESS_KEY: "S3RVER",
@@ -74,7 +74,10 @@ export type RelayMode =
   /** Accept and read, answer nothing (a store that hangs). */
   | { kind: "hang" };
 
-/** A TCP relay on loopback whose behaviour a test switches while clients use it. */
+/**
+ * A TCP relay (on loopback, or on `host`: an address agents in other network namespaces reach)
+ * whose behaviour a test switches while clients use it.
+ */
 export class FaultRelay {
   mode: RelayMode = { kind: "pass" };
   private readonly sockets = new Set<net.Socket>();
@@ -84,10 +87,10 @@ export class FaultRelay {
     readonly port: number,
   ) {}
 
-  static async start(upstreamPort: number): Promise<FaultRelay> {
+  static async start(upstreamPort: number, host = "127.0.0.1"): Promise<FaultRelay> {
     let relay: FaultRelay | undefined;
     const server = net.createServer((client) => relay?.accept(client, upstreamPort));
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    await new Promise<void>((resolve) => server.listen(0, host, resolve));
     relay = new FaultRelay(server, (server.address() as net.AddressInfo).port);
     return relay;
   }

@@ -98,3 +98,36 @@ describe("TLS for the agent's port", () => {
     ).toThrow(/do not make a certificate and its key/);
   });
 });
+
+describe("the control plane's URL", () => {
+  const env = { WRENN_DATA_DIR: "/nonexistent/wrenn", WRENN_REGISTRATION_TOKEN: "wrht_x" };
+  const dir = mkdtempSync(join(tmpdir(), "wrenn-agent-cp-ca-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const join_ = (url: string, extra: Record<string, string> = {}) =>
+    agentConfigFromEnv({ ...env, WRENN_CONTROL_PLANE_URL: url, ...extra }, read).registration;
+
+  it("plain http only on loopback; beyond it, https or a refusal that says how", () => {
+    for (const url of ["http://127.0.0.1:3000", "http://localhost:3000", "http://[::1]:3000"]) {
+      expect(join_(url)?.controlPlaneUrl, url).toBe(url);
+    }
+    expect(join_("https://10.0.0.1:3000")?.controlPlaneUrl).toBe("https://10.0.0.1:3000");
+    for (const url of ["http://10.0.0.1:3000", "http://cp.example", "http://127.0.0.1.example"]) {
+      expect(() => join_(url), url).toThrow(
+        /plain http to another machine.*WRENN_TLS_CERT.*https:\/\/.*WRENN_CONTROL_PLANE_CA/,
+      );
+    }
+  });
+
+  it("WRENN_CONTROL_PLANE_CA is read at start: a missing file or one without a certificate stops it", async () => {
+    const { cert, key } = await testCertificate(dir, ["cp.test"]);
+    const registration = join_("https://cp.test", { WRENN_CONTROL_PLANE_CA: cert });
+    expect(registration?.controlPlaneCa).toContain("BEGIN CERTIFICATE");
+    expect(join_("https://cp.test")?.controlPlaneCa).toBeUndefined();
+    expect(() =>
+      join_("https://cp.test", { WRENN_CONTROL_PLANE_CA: join(dir, "nope.pem") }),
+    ).toThrow(/WRENN_CONTROL_PLANE_CA: cannot read/);
+    expect(() => join_("https://cp.test", { WRENN_CONTROL_PLANE_CA: key })).toThrow(
+      /WRENN_CONTROL_PLANE_CA: .* holds no PEM certificate/,
+    );
+  });
+});

@@ -85,6 +85,11 @@ export interface AgentConfig {
   registration?: {
     controlPlaneUrl: string;
     token: string;
+    /**
+     * PEM certificates (the file WRENN_CONTROL_PLANE_CA names) trusted for an https control
+     * plane, beside the system's: its own CA, or its self-signed certificate.
+     */
+    controlPlaneCa?: string;
     /** Where the control plane reaches this agent (WRENN_AGENT_ADVERTISE_URL). */
     advertiseUrl: string;
     heartbeatIntervalMs: number;
@@ -289,6 +294,37 @@ function listenerTls(env: NodeJS.ProcessEnv): AgentConfig["tls"] {
   return pair;
 }
 
+const LOOPBACK_HOSTS = /^(localhost|127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\])$/i;
+
+/**
+ * Registration, heartbeats and refreshes carry the host's token, JWT and refresh token: in the
+ * clear beyond this machine anyone on the path could take the host over. There is no opt-out:
+ * an https control plane with a private CA (WRENN_CONTROL_PLANE_CA) costs one file.
+ */
+export function requireTlsBeyondLoopback(controlPlaneUrl: string): string {
+  const u = new URL(controlPlaneUrl);
+  if (u.protocol === "https:" || LOOPBACK_HOSTS.test(u.hostname)) return controlPlaneUrl;
+  throw new Error(
+    `WRENN_CONTROL_PLANE_URL ${controlPlaneUrl} is plain http to another machine: the host's credentials would cross the network in the clear. Serve the control plane over https (WRENN_TLS_CERT and WRENN_TLS_KEY on it), set WRENN_CONTROL_PLANE_URL=https://${u.host}, and, for a private or self-signed certificate, WRENN_CONTROL_PLANE_CA=<its CA's PEM file> here (docs/hosts.md)`,
+  );
+}
+
+/** A PEM file of certificates, read at start so a wrong path stops the start with its name. */
+function pemCertificates(name: string, file: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    throw new Error(
+      `${name}: cannot read ${file}: ${(err as Error).message}; fix the path or unset it`,
+    );
+  }
+  if (!text.includes("-----BEGIN CERTIFICATE-----")) {
+    throw new Error(`${name}: ${file} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
+  }
+  return text;
+}
+
 /** Both or neither: a token without a control plane (or the reverse) is a mistake. */
 function registration(env: NodeJS.ProcessEnv): AgentConfig["registration"] {
   const url = env.WRENN_CONTROL_PLANE_URL || "";
@@ -302,8 +338,11 @@ function registration(env: NodeJS.ProcessEnv): AgentConfig["registration"] {
       "an agent listening on a unix socket needs WRENN_AGENT_ADVERTISE_URL to register",
     );
   }
+  const controlPlaneUrl = httpUrl("WRENN_CONTROL_PLANE_URL", url);
+  const ca = env.WRENN_CONTROL_PLANE_CA || "";
   return {
-    controlPlaneUrl: httpUrl("WRENN_CONTROL_PLANE_URL", url),
+    controlPlaneUrl: requireTlsBeyondLoopback(controlPlaneUrl),
+    ...(ca ? { controlPlaneCa: pemCertificates("WRENN_CONTROL_PLANE_CA", ca) } : {}),
     // Empty once registered: the stored credentials are used and the token is not needed.
     token,
     advertiseUrl: httpUrl(

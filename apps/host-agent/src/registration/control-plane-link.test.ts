@@ -1,13 +1,15 @@
 // The link's grace period against a real HTTP listener on loopback standing in for the control
-// plane's three host routes (the e2e twin with a real control plane: tests/e2e-stack/host-ops).
-import { mkdtemp, rm } from "node:fs/promises";
+// plane's three host routes (the e2e twin with a real control plane: tests/e2e-stack/fleet-netns).
+import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
+import { createServer as createTlsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { HostHeartbeatBody } from "@wrenn/contract";
 import { pino } from "pino";
 import { afterEach, describe, expect, test } from "vitest";
+import { testCertificate } from "../network/egress-test-kit.js";
 import { ControlPlaneLink } from "./control-plane-link.js";
 import { saveCredentials } from "./host-credentials.js";
 
@@ -114,5 +116,58 @@ describe("ControlPlaneLink's grace period", () => {
     });
     short.start(50, async () => body);
     await waitUntil(() => paused >= 1, "the sandboxes paused");
+  });
+});
+
+describe("ControlPlaneLink over https", () => {
+  test("registers with a control plane whose certificate WRENN_CONTROL_PLANE_CA holds; without it, the handshake is refused and nothing is stored", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "wrenn-link-tls-"));
+    const files = await testCertificate(dir, ["127.0.0.1"]);
+    const [cert, key] = [await readFile(files.cert, "utf8"), await readFile(files.key, "utf8")];
+    const issued = {
+      hostId: "host-0000000b",
+      agentToken: "wrha_y",
+      jwt: "jwt",
+      jwtExpiresAt: new Date().toISOString(),
+      refreshToken: "wrhr_y",
+      refreshExpiresAt: new Date().toISOString(),
+    };
+    const seen: string[] = [];
+    const server = createTlsServer({ cert, key }, (req, res) => {
+      seen.push(`${req.method} ${req.url}`);
+      req.resume();
+      req.on("end", () => {
+        res.writeHead(201, { "content-type": "application/json" });
+        res.end(JSON.stringify(issued));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const open = (dataDir: string, controlPlaneCa?: string) =>
+      ControlPlaneLink.open({
+        controlPlaneUrl: url,
+        registrationToken: "wrht_x",
+        advertiseUrl: "https://127.0.0.1:1",
+        dataDir,
+        log: pino({ level: "silent" }),
+        ...(controlPlaneCa ? { controlPlaneCa } : {}),
+      });
+    try {
+      const untrusted = path.join(dir, "untrusted");
+      await mkdir(untrusted);
+      await expect(open(untrusted)).rejects.toThrow(/self-signed certificate/);
+      expect(seen).toEqual([]);
+      await expect(readFile(path.join(untrusted, "registration.json"))).rejects.toThrow(/ENOENT/);
+
+      const trusted = path.join(dir, "trusted");
+      await mkdir(trusted);
+      const l = await open(trusted, cert);
+      expect(l.hostId).toBe("host-0000000b");
+      expect(seen).toEqual(["POST /v1/hosts/register"]);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(() => r(undefined)));
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,3 +1,6 @@
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
+import { rootCertificates } from "node:tls";
 import type {
   HostCredentials,
   HostHeartbeatBody,
@@ -11,6 +14,8 @@ export interface LinkOptions {
   controlPlaneUrl: string;
   /** One-time token an admin created (WRENN_REGISTRATION_TOKEN); unused once registered. */
   registrationToken: string;
+  /** PEM certificates trusted for an https control plane beside the system's (WRENN_CONTROL_PLANE_CA). */
+  controlPlaneCa?: string;
   /** Where the control plane reaches this agent. */
   advertiseUrl: string;
   dataDir: string;
@@ -38,19 +43,49 @@ export class ControlPlaneRefusal extends Error {
   }
 }
 
+/** One POST of JSON to the control plane: its status and body text (30 s bound). */
+function roundTrip(
+  url: string,
+  body: string,
+  headers: Record<string, string>,
+  ca: string | undefined,
+): Promise<{ status: number; text: string }> {
+  const target = new URL(url);
+  const options = {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    timeout: 30_000,
+    // Only for an https control plane: its CA beside the system's, never instead of them.
+    ...(ca ? { ca: [...rootCertificates, ca] } : {}),
+  };
+  return new Promise((resolve, reject) => {
+    const req = (target.protocol === "https:" ? httpsRequest : httpRequest)(
+      target,
+      options,
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () =>
+          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }),
+        );
+        res.on("error", reject);
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error(`${url}: no answer in 30 s`)));
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
 async function post<T>(
   url: string,
   body: unknown,
+  ca: string | undefined,
   headers: Record<string, string> = {},
 ): Promise<T | undefined> {
-  const response = await fetch(url, {
-    method: "POST",
-    headers: { "content-type": "application/json", ...headers },
-    body: JSON.stringify(body),
-    signal: AbortSignal.timeout(30_000),
-  });
-  const text = await response.text();
-  if (!response.ok) {
+  const response = await roundTrip(url, JSON.stringify(body), headers, ca);
+  const text = response.text;
+  if (response.status < 200 || response.status > 299) {
     let code = `http_${response.status}`;
     let message = text.slice(0, 500);
     try {
@@ -107,6 +142,7 @@ export class ControlPlaneLink {
     const issued = await post<RegisteredHostCredentials>(
       new URL("/v1/hosts/register", o.controlPlaneUrl).toString(),
       { token: o.registrationToken, url: o.advertiseUrl },
+      o.controlPlaneCa,
     );
     if (!issued) throw new Error("the control plane answered the registration with nothing");
     const credentials = { ...issued, controlPlaneUrl: o.controlPlaneUrl };
@@ -137,6 +173,7 @@ export class ControlPlaneLink {
     const fresh = await post<HostCredentials>(
       new URL("/v1/hosts/refresh", this.options.controlPlaneUrl).toString(),
       { hostId: this.credentials.hostId, refreshToken: this.credentials.refreshToken },
+      this.options.controlPlaneCa,
     );
     if (!fresh) throw new Error("the control plane answered the refresh with nothing");
     const next = { ...this.credentials, ...fresh };
@@ -145,9 +182,12 @@ export class ControlPlaneLink {
   }
 
   private async send(body: HostHeartbeatBody): Promise<void> {
-    await post(new URL("/v1/hosts/heartbeat", this.options.controlPlaneUrl).toString(), body, {
-      authorization: `Bearer ${this.credentials.jwt}`,
-    });
+    await post(
+      new URL("/v1/hosts/heartbeat", this.options.controlPlaneUrl).toString(),
+      body,
+      this.options.controlPlaneCa,
+      { authorization: `Bearer ${this.credentials.jwt}` },
+    );
   }
 
   /** Beats every intervalMs (one at a time) until stop(). */
