@@ -8,7 +8,12 @@ import { Forwarder } from "./api/forwarder.js";
 import { hostAgentRoutes } from "./api/host-agent-service.js";
 import { hostReport } from "./api/host-report.js";
 import { startListener } from "./api/listener.js";
-import { artifactStoreSettings, openArtifactStore } from "./artifacts/artifact-store-config.js";
+import { ArtifactCache } from "./artifacts/artifact-cache.js";
+import {
+  artifactCacheBytes,
+  artifactStoreSettings,
+  openArtifactStore,
+} from "./artifacts/artifact-store-config.js";
 import type { AgentConfig } from "./config/agent-config.js";
 import { AgentMetrics } from "./metrics/agent-metrics.js";
 import { EgressProxy } from "./network/egress/egress-proxy.js";
@@ -233,6 +238,15 @@ export async function serve(config: AgentConfig): Promise<void> {
   const snapshots = new SandboxSnapshotter(manager, snapshotStore, runtime);
   const storeSettings = artifactStoreSettings(process.env, config.dataDir);
   const artifactStore = await openArtifactStore(storeSettings);
+  const cacheBytes = artifactCacheBytes(process.env, storeSettings);
+  const artifactCache =
+    cacheBytes > 0
+      ? await ArtifactCache.open(
+          path.join(config.dataDir, "artifact-cache"),
+          cacheBytes,
+          log.child({ component: "artifact-cache" }),
+        )
+      : undefined;
   const hibernator = new SandboxHibernator(
     manager,
     artifactStore,
@@ -240,8 +254,9 @@ export async function serve(config: AgentConfig): Promise<void> {
     await hostCpuFeatures(),
     path.join(config.dataDir, "hibernation"),
     log.child({ component: "hibernation" }),
+    artifactCache,
   );
-  log.info({ store: artifactStore.description }, "artifact store");
+  log.info({ store: artifactStore.description, cacheBytes }, "artifact store");
   // Cheap (no runsc call while a sandbox lives): a death shows within a second.
   manager.watch(500);
   // Without our table sandboxes are not isolated: notice a flushed ruleset or a firewall
