@@ -9,14 +9,15 @@ import { PauseMode, SandboxState } from "@wrenn/proto/hostagent";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FaultRelay, TestS3 } from "../../apps/host-agent/src/artifacts/store-test-kit.js";
 import { AgentProcess } from "../harness/agent-process.js";
+import {
+  COUNTER_PROCESS,
+  counterOf,
+  countingPast as countingPastOf,
+} from "../harness/counter-process.js";
 import { execInSandbox } from "../harness/sandbox-exec.js";
-import { waitFor } from "../harness/wait.js";
 
 const ID = "sb-00000ca1";
 const TOKEN = "tok-hibernation-cache";
-const COUNTER =
-  "setsid sh -c 'i=0; while true; do i=$((i+1)); echo $i > /home/user/counter; sleep 0.2; done' " +
-  "</dev/null >/dev/null 2>&1 &";
 
 describe("host agent: its cache of what it hibernated to a shared store", () => {
   let s3: TestS3;
@@ -43,9 +44,8 @@ describe("host agent: its cache of what it hibernated to a shared store", () => 
       .length;
   const run = async (command: string) =>
     (await execInSandbox(agent.url, ID, command, { token: TOKEN })).stdout.trim();
-  const counter = async () => Number(await run("cat /home/user/counter"));
-  const countingPast = (after: number) =>
-    waitFor(async () => (await counter()) > after, 60_000, `the counter past ${after}`);
+  const counter = () => counterOf(agent.url, ID, TOKEN);
+  const countingPast = (after: number) => countingPastOf(agent.url, ID, TOKEN, after);
 
   async function pauseAndHibernate(): Promise<void> {
     const paused = await agent.client.pauseSandbox({ sandboxId: ID });
@@ -71,7 +71,7 @@ describe("host agent: its cache of what it hibernated to a shared store", () => 
 
   it("resumes from its own copy twice without downloading; a changed copy is downloaded instead; destroy removes both copies", async () => {
     await agent.client.createSandbox({ sandboxId: ID, template: "base", envdAccessToken: TOKEN });
-    await run(`echo kept in the cache > /home/user/note.txt; ${COUNTER}`);
+    await run(`echo kept in the cache > /home/user/note.txt; ${COUNTER_PROCESS}`);
     await countingPast(5);
 
     await pauseAndHibernate();

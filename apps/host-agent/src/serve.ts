@@ -13,6 +13,7 @@ import {
   artifactCacheBytes,
   artifactStoreSettings,
   openArtifactStore,
+  storeRetrySeconds,
 } from "./artifacts/artifact-store-config.js";
 import type { AgentConfig } from "./config/agent-config.js";
 import { AgentMetrics } from "./metrics/agent-metrics.js";
@@ -30,6 +31,7 @@ import { TemplateSnapshots } from "./sandboxes/template-snapshots.js";
 import { hostCpuFeatures } from "./snapshots/cpu-features.js";
 import { SandboxHibernator } from "./snapshots/sandbox-hibernator.js";
 import { SandboxSnapshotter } from "./snapshots/sandbox-snapshotter.js";
+import { SnapshotPublisher } from "./snapshots/snapshot-publisher.js";
 import { SnapshotStore } from "./snapshots/snapshot-store.js";
 import { TemplateBuilder } from "./templates/builder.js";
 import { ImageTemplateBuilder } from "./templates/image-builder.js";
@@ -235,9 +237,24 @@ export async function serve(config: AgentConfig): Promise<void> {
   });
   const snapshotStore = new SnapshotStore(path.join(config.dataDir, "snapshots"));
   await snapshotStore.removePartial();
-  const snapshots = new SandboxSnapshotter(manager, snapshotStore, runtime);
   const storeSettings = artifactStoreSettings(process.env, config.dataDir);
   const artifactStore = await openArtifactStore(storeSettings);
+  const cpuFeatures = await hostCpuFeatures();
+  // Only a shared store makes a snapshot usable elsewhere; a local one would be a second copy.
+  const publisher =
+    storeSettings.kind === "s3"
+      ? new SnapshotPublisher(
+          artifactStore,
+          snapshotStore,
+          cpuFeatures,
+          (name) => manager.templateRef(name),
+          path.join(config.dataDir, "snapshot-uploads"),
+          log.child({ component: "snapshot-store" }),
+          storeRetrySeconds(process.env) * 1000,
+        )
+      : undefined;
+  await publisher?.start();
+  const snapshots = new SandboxSnapshotter(manager, snapshotStore, runtime, publisher);
   const cacheBytes = artifactCacheBytes(process.env, storeSettings);
   const artifactCache =
     cacheBytes > 0
@@ -251,7 +268,7 @@ export async function serve(config: AgentConfig): Promise<void> {
     manager,
     artifactStore,
     runtime,
-    await hostCpuFeatures(),
+    cpuFeatures,
     path.join(config.dataDir, "hibernation"),
     log.child({ component: "hibernation" }),
     artifactCache,
@@ -383,6 +400,7 @@ export async function serve(config: AgentConfig): Promise<void> {
     }
   });
   clearInterval(firewallTimer);
+  publisher?.stop();
   await link?.stop();
   await listener.close();
   // A template checkpoint being taken holds a sandbox; let it finish and clean up.

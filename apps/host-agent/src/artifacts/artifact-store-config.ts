@@ -80,6 +80,11 @@ export function artifactCacheBytes(
   return positiveInt(env, "WRENN_ARTIFACT_CACHE_MB", 4096, 0) * MIB;
 }
 
+/** How often an upload the store refused (a snapshot's) is tried again: WRENN_STORE_RETRY_S. */
+export function storeRetrySeconds(env: NodeJS.ProcessEnv): number {
+  return positiveInt(env, "WRENN_STORE_RETRY_S", 30);
+}
+
 export async function openArtifactStore(settings: ArtifactStoreSettings): Promise<ArtifactStore> {
   if (settings.kind === "local") return new LocalArtifactStore(settings.dir);
   const { kind: _kind, ...s3 } = settings;

@@ -10,7 +10,7 @@ import type { NetworkPolicy } from "../network/policy.js";
 import type { RuntimeDriver } from "../runtime/driver.js";
 import { AgentError } from "../sandboxes/errors.js";
 import type { SandboxManager, SandboxView } from "../sandboxes/sandbox-manager.js";
-import { missingCpuFeatures } from "./cpu-features.js";
+import { fromStoreError, localTemplateOf, refuseMissingCpuFeatures } from "./restore-checks.js";
 import { restorableMeta, stageSandbox } from "./sandbox-snapshotter.js";
 import type { SnapshotMeta } from "./snapshot-store.js";
 
@@ -104,22 +104,16 @@ export class SandboxHibernator {
     const dir = path.join(this.scratchRoot, `${sandboxId}.restore-${process.pid}-${Date.now()}`);
     await mkdir(this.scratchRoot, { recursive: true, mode: 0o700 });
     try {
-      const manifest = await this.fetch(keyOf(sandboxId), dir).catch((err: unknown) => {
-        if (!(err instanceof ArtifactStoreError)) throw err;
-        if (err.reason === "not_found") {
-          throw new AgentError("not_found", err.message, "sandbox_not_found");
-        }
-        throw new AgentError("unavailable", err.message, "store_unavailable");
-      });
+      const manifest = await this.fetch(keyOf(sandboxId), dir).catch((err: unknown) =>
+        fromStoreError(err, (message) => new AgentError("not_found", message, "sandbox_not_found")),
+      );
       const meta = manifest.meta as unknown as HibernationMeta;
-      const missing = missingCpuFeatures(meta.cpuFeatures ?? [], this.cpuFeatures);
-      if (missing.length > 0) {
-        throw new AgentError(
-          "failed_precondition",
-          `sandbox ${sandboxId} was checkpointed on a CPU with features this host lacks (${missing.slice(0, 8).join(", ")}${missing.length > 8 ? ", ..." : ""}); resume it on a host with the same CPU`,
-          "cpu_features_mismatch",
-        );
-      }
+      refuseMissingCpuFeatures(
+        `sandbox ${sandboxId}`,
+        meta.cpuFeatures,
+        this.cpuFeatures,
+        "resume it",
+      );
       const checkpointDir = path.join(dir, "checkpoint");
       const refusal = await this.runtime.restoreRefusal(checkpointDir);
       if (refusal) {
@@ -129,14 +123,9 @@ export class SandboxHibernator {
           "snapshot_incompatible",
         );
       }
-      const template = await this.manager.templateRef(meta.snapshot.template.name);
-      if (template?.version !== meta.snapshot.template.version) {
-        throw new AgentError(
-          "failed_precondition",
-          `sandbox ${sandboxId} overlays template ${meta.snapshot.template.name} version ${meta.snapshot.template.version}, which this host does not have`,
-          "snapshot_incompatible",
-        );
-      }
+      const template = await localTemplateOf(`sandbox ${sandboxId}`, meta.snapshot.template, (n) =>
+        this.manager.templateRef(n),
+      );
       const snapshot = { ...meta.snapshot, template, sizeBytes: manifest.bytes };
       const view = await this.manager.create({
         sandboxId,
