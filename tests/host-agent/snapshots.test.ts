@@ -3,38 +3,14 @@ import path from "node:path";
 import { BootPath, SandboxState } from "@wrenn/proto/hostagent";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AgentProcess } from "../harness/agent-process.js";
+import { COUNTER_PROCESS, counterOf, countingPast } from "../harness/counter-process.js";
 import { execInSandbox } from "../harness/sandbox-exec.js";
-import { waitFor } from "../harness/wait.js";
 
 const SOURCE = "sb-00000c01";
 const COPY = "sb-00000c02";
 const SNAP = "snap-0000c001";
 const SOURCE_TOKEN = "tok-snapshot-source";
 const COPY_TOKEN = "tok-snapshot-copy";
-
-/** A process of the sandbox writing a counter five times a second, detached from envd. */
-const COUNTER =
-  "setsid sh -c 'i=0; while true; do i=$((i+1)); echo $i > /home/user/counter; sleep 0.2; done' " +
-  "</dev/null >/dev/null 2>&1 &";
-
-async function counter(agentUrl: string, id: string, token: string): Promise<number> {
-  const r = await execInSandbox(agentUrl, id, "cat /home/user/counter", { token });
-  return Number(r.stdout.trim());
-}
-
-/** Waits until the counter of a sandbox is above `after`: its writer is alive and counting. */
-async function counting(agentUrl: string, id: string, token: string, after: number) {
-  let seen = after;
-  await waitFor(
-    async () => {
-      seen = await counter(agentUrl, id, token);
-      return seen > after;
-    },
-    60_000,
-    `the counter of ${id} to pass ${after}`,
-  );
-  return seen;
-}
 
 describe("host agent: snapshots of running sandboxes", () => {
   let agent: AgentProcess;
@@ -52,10 +28,10 @@ describe("host agent: snapshots of running sandboxes", () => {
       envdAccessToken: SOURCE_TOKEN,
       envVars: { FROM_SOURCE: "yes" },
     });
-    await execInSandbox(agent.url, SOURCE, `echo kept > /home/user/note.txt; ${COUNTER}`, {
+    await execInSandbox(agent.url, SOURCE, `echo kept > /home/user/note.txt; ${COUNTER_PROCESS}`, {
       token: SOURCE_TOKEN,
     });
-    const before = await counting(agent.url, SOURCE, SOURCE_TOKEN, 0);
+    const before = await countingPast(agent.url, SOURCE, SOURCE_TOKEN, 0);
 
     const { snapshot, sandbox } = await agent.client.snapshotSandbox({
       sandboxId: SOURCE,
@@ -65,7 +41,7 @@ describe("host agent: snapshots of running sandboxes", () => {
     expect(Number(snapshot?.sizeBytes)).toBeGreaterThan(0);
     expect(sandbox?.state).toBe(SandboxState.RUNNING);
     // The source: same id, same token, its process still counting.
-    const afterSnap = await counting(agent.url, SOURCE, SOURCE_TOKEN, before);
+    const afterSnap = await countingPast(agent.url, SOURCE, SOURCE_TOKEN, before);
 
     const { sandbox: copy } = await agent.client.createSandbox({
       sandboxId: COPY,
@@ -91,9 +67,9 @@ describe("host agent: snapshots of running sandboxes", () => {
     );
     expect(files).toMatchObject({ stdout: "kept\nyes\n", exitCode: 0 });
     // The copy's counter resumes from where the snapshot left it, and goes on.
-    const restored = await counter(agent.url, COPY, COPY_TOKEN);
+    const restored = await counterOf(agent.url, COPY, COPY_TOKEN);
     expect(restored).toBeGreaterThanOrEqual(before);
-    await counting(agent.url, COPY, COPY_TOKEN, restored);
+    await countingPast(agent.url, COPY, COPY_TOKEN, restored);
     // Its own token: the source's no longer opens it.
     await expect(execInSandbox(agent.url, COPY, "true", { token: SOURCE_TOKEN })).rejects.toThrow();
 
@@ -101,7 +77,7 @@ describe("host agent: snapshots of running sandboxes", () => {
     await execInSandbox(agent.url, COPY, "echo copy > /home/user/only-copy", { token: COPY_TOKEN });
     const src = await execInSandbox(agent.url, SOURCE, "ls /home/user", { token: SOURCE_TOKEN });
     expect(src.stdout.split("\n")).not.toContain("only-copy");
-    await counting(agent.url, SOURCE, SOURCE_TOKEN, afterSnap);
+    await countingPast(agent.url, SOURCE, SOURCE_TOKEN, afterSnap);
 
     await agent.client.deleteSnapshot({ snapshotId: SNAP });
     // Idempotent.
@@ -117,7 +93,7 @@ describe("host agent: snapshots of running sandboxes", () => {
       /not found/,
     );
     // The copy does not depend on the artifact once restored.
-    await counting(agent.url, COPY, COPY_TOKEN, await counter(agent.url, COPY, COPY_TOKEN));
+    await countingPast(agent.url, COPY, COPY_TOKEN, await counterOf(agent.url, COPY, COPY_TOKEN));
     await agent.client.destroySandbox({ sandboxId: COPY });
   });
 

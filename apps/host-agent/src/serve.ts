@@ -8,7 +8,13 @@ import { Forwarder } from "./api/forwarder.js";
 import { hostAgentRoutes } from "./api/host-agent-service.js";
 import { hostReport } from "./api/host-report.js";
 import { startListener } from "./api/listener.js";
-import { artifactStoreSettings, openArtifactStore } from "./artifacts/artifact-store-config.js";
+import { ArtifactCache } from "./artifacts/artifact-cache.js";
+import {
+  artifactCacheBytes,
+  artifactStoreSettings,
+  openArtifactStore,
+  storeRetrySeconds,
+} from "./artifacts/artifact-store-config.js";
 import type { AgentConfig } from "./config/agent-config.js";
 import { AgentMetrics } from "./metrics/agent-metrics.js";
 import { EgressProxy } from "./network/egress/egress-proxy.js";
@@ -25,6 +31,7 @@ import { TemplateSnapshots } from "./sandboxes/template-snapshots.js";
 import { hostCpuFeatures } from "./snapshots/cpu-features.js";
 import { SandboxHibernator } from "./snapshots/sandbox-hibernator.js";
 import { SandboxSnapshotter } from "./snapshots/sandbox-snapshotter.js";
+import { SnapshotPublisher } from "./snapshots/snapshot-publisher.js";
 import { SnapshotStore } from "./snapshots/snapshot-store.js";
 import { TemplateBuilder } from "./templates/builder.js";
 import { ImageTemplateBuilder } from "./templates/image-builder.js";
@@ -231,18 +238,43 @@ export async function serve(config: AgentConfig): Promise<void> {
   });
   const snapshotStore = new SnapshotStore(path.join(config.dataDir, "snapshots"));
   await snapshotStore.removePartial();
-  const snapshots = new SandboxSnapshotter(manager, snapshotStore, runtime);
   const storeSettings = artifactStoreSettings(process.env, config.dataDir);
   const artifactStore = await openArtifactStore(storeSettings);
+  const cpuFeatures = await hostCpuFeatures();
+  // Only a shared store makes a snapshot usable elsewhere; a local one would be a second copy.
+  const publisher =
+    storeSettings.kind === "s3"
+      ? new SnapshotPublisher(
+          artifactStore,
+          snapshotStore,
+          cpuFeatures,
+          (name) => manager.templateRef(name),
+          path.join(config.dataDir, "snapshot-uploads"),
+          log.child({ component: "snapshot-store" }),
+          storeRetrySeconds(process.env) * 1000,
+        )
+      : undefined;
+  await publisher?.start();
+  const snapshots = new SandboxSnapshotter(manager, snapshotStore, runtime, publisher);
+  const cacheBytes = artifactCacheBytes(process.env, storeSettings);
+  const artifactCache =
+    cacheBytes > 0
+      ? await ArtifactCache.open(
+          path.join(config.dataDir, "artifact-cache"),
+          cacheBytes,
+          log.child({ component: "artifact-cache" }),
+        )
+      : undefined;
   const hibernator = new SandboxHibernator(
     manager,
     artifactStore,
     runtime,
-    await hostCpuFeatures(),
+    cpuFeatures,
     path.join(config.dataDir, "hibernation"),
     log.child({ component: "hibernation" }),
+    artifactCache,
   );
-  log.info({ store: artifactStore.description }, "artifact store");
+  log.info({ store: artifactStore.description, cacheBytes }, "artifact store");
   // Cheap (no runsc call while a sandbox lives): a death shows within a second.
   manager.watch(500);
   // Without our table sandboxes are not isolated: notice a flushed ruleset or a firewall
@@ -369,6 +401,7 @@ export async function serve(config: AgentConfig): Promise<void> {
     }
   });
   clearInterval(firewallTimer);
+  publisher?.stop();
   await link?.stop();
   await listener.close();
   // A template checkpoint being taken holds a sandbox; let it finish and clean up.

@@ -73,8 +73,9 @@ export async function runRestoreHibernated(
     const placement = await core.options.scheduler.place({
       template: row.template,
       resources: row.resources,
-      // The host it left: with a local-directory artifact store, the only one that can read
-      // its copy. A pinned host (a move) wins over that preference.
+      // The host it left (row.hostId is kept while hibernated): with a local-directory store
+      // the only one that can read its copy, with a shared one the host whose artifact cache
+      // holds it (no download). A pinned host (a move) wins over that preference.
       ...(hostId === undefined ? (row.hostId ? { preferHostId: row.hostId } : {}) : { hostId }),
       sandboxId: row.id,
     });

@@ -72,7 +72,9 @@ function sourceOf(row: SnapshotRecord): SnapshotSource {
 
 /**
  * Snapshots of running sandboxes and forks, once for the REST API, the E2B API and the CLI.
- * A snapshot lives on the host that took it; sandboxes made from it are placed there.
+ * A snapshot lives on the host that took it; sandboxes made from it are placed there. (With a
+ * shared artifact store, agents also upload it and any agent can download it; placing
+ * elsewhere needs the agent to report whether the upload is done: not yet recorded here.)
  */
 export class SnapshotService {
   constructor(

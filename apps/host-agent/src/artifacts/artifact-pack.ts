@@ -1,8 +1,8 @@
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { createWriteStream } from "node:fs";
+import { createReadStream, createWriteStream } from "node:fs";
 import { mkdir, rename, rm } from "node:fs/promises";
-import { type Readable, Transform, type TransformCallback } from "node:stream";
+import { type Readable, Transform, type TransformCallback, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { ArtifactStoreError } from "./artifact-store.js";
 
@@ -87,6 +87,59 @@ export function packDirectory(dir: string): Digesting {
   return out;
 }
 
+/** Packs dir into one tar file (the cache keeps it; an upload then reads it from there). */
+export async function packToFile(dir: string, file: string): Promise<void> {
+  await pipeline(packDirectory(dir), createWriteStream(file, { mode: 0o600 }));
+}
+
+/** A tar file as a stream whose SHA-256 and length are known once it ended. */
+export function digestFile(file: string): Digesting {
+  const out = new Digesting();
+  createReadStream(file)
+    .on("error", (err) => out.destroy(err))
+    .pipe(out);
+  return out;
+}
+
+const NOTHING_RESTORED =
+  "nothing was restored (remove the artifact, or restore it from the host that wrote it)";
+
+export interface Expected {
+  sha256: string;
+  bytes: number;
+  what: string;
+}
+
+/** The one check of an artifact's bytes against its manifest, wherever the bytes came from. */
+function checkDigest(digest: Digesting, expected: Expected, verb: string): void {
+  if (digest.sha256 !== expected.sha256 || digest.bytes !== expected.bytes) {
+    throw new ArtifactStoreError(
+      "corrupt",
+      `${expected.what}: ${verb} ${digest.bytes} bytes with SHA-256 ${digest.sha256}, the manifest says ${expected.bytes} bytes with ${expected.sha256}; ${NOTHING_RESTORED}`,
+    );
+  }
+}
+
+/** Unpacks a checked tar file into dest (which must not exist), in one rename. */
+async function extractInto(tar: string, dest: string, what: string): Promise<void> {
+  const scratch = `${dest}.partial-${process.pid}-${Date.now()}`;
+  try {
+    await mkdir(scratch, { recursive: true, mode: 0o700 });
+    // GNU tar refuses members with "..", and strips a leading "/": nothing lands outside.
+    const { exited } = runTar(["-x", "--numeric-owner", "-C", scratch, "-f", tar], "none");
+    await exited.catch((err: Error) => {
+      throw new ArtifactStoreError(
+        "corrupt",
+        `${what} does not unpack (${err.message}); ${NOTHING_RESTORED}`,
+      );
+    });
+    await rename(scratch, dest);
+  } catch (err) {
+    await rm(scratch, { recursive: true, force: true });
+    throw err;
+  }
+}
+
 /**
  * Unpacks a tar stream into dest (which must not exist). The bytes land in a file beside dest
  * first and are checked against the expected SHA-256 and length before tar reads any of them;
@@ -97,35 +150,32 @@ export function packDirectory(dir: string): Digesting {
 export async function unpackInto(
   source: Readable,
   dest: string,
-  expected: { sha256: string; bytes: number; what: string },
+  expected: Expected,
 ): Promise<void> {
-  const scratch = `${dest}.partial-${process.pid}-${Date.now()}`;
-  const tar = `${scratch}.tar`;
-  const nothingRestored =
-    "nothing was restored (remove the artifact, or restore it from the host that wrote it)";
+  const tar = `${dest}.partial-${process.pid}-${Date.now()}.tar`;
   try {
     const digest = new Digesting();
     await pipeline(source, digest, createWriteStream(tar, { mode: 0o600 }));
-    if (digest.sha256 !== expected.sha256 || digest.bytes !== expected.bytes) {
-      throw new ArtifactStoreError(
-        "corrupt",
-        `${expected.what}: downloaded ${digest.bytes} bytes with SHA-256 ${digest.sha256}, the manifest says ${expected.bytes} bytes with ${expected.sha256}; ${nothingRestored}`,
-      );
-    }
-    await mkdir(scratch, { recursive: true, mode: 0o700 });
-    // GNU tar refuses members with "..", and strips a leading "/": nothing lands outside.
-    const { exited } = runTar(["-x", "--numeric-owner", "-C", scratch, "-f", tar], "none");
-    await exited.catch((err: Error) => {
-      throw new ArtifactStoreError(
-        "corrupt",
-        `${expected.what} does not unpack (${err.message}); ${nothingRestored}`,
-      );
-    });
-    await rename(scratch, dest);
-  } catch (err) {
-    await rm(scratch, { recursive: true, force: true });
-    throw err;
+    checkDigest(digest, expected, "downloaded");
+    await extractInto(tar, dest, expected.what);
   } finally {
     await rm(tar, { force: true });
   }
+}
+
+/**
+ * Unpacks a tar file this host keeps (a cached artifact) into dest, after the same check a
+ * download gets: a file changed, cut or swapped since is ArtifactStoreError("corrupt"); one
+ * that cannot be read throws as it is. Either way nothing is left at dest.
+ */
+export async function unpackTarFile(tar: string, dest: string, expected: Expected): Promise<void> {
+  const digest = digestFile(tar);
+  await pipeline(
+    digest,
+    new Writable({
+      write: (_chunk, _enc, cb) => cb(),
+    }),
+  );
+  checkDigest(digest, expected, "the cached copy has");
+  await extractInto(tar, dest, expected.what);
 }

@@ -68,6 +68,23 @@ export function artifactStoreSettings(
   };
 }
 
+/**
+ * The byte budget of the host's ArtifactCache (WRENN_ARTIFACT_CACHE_MB, default 4096; 0 turns
+ * it off). A local-directory store is this machine's disk already: nothing to cache (0).
+ */
+export function artifactCacheBytes(
+  env: NodeJS.ProcessEnv,
+  settings: ArtifactStoreSettings,
+): number {
+  if (settings.kind === "local") return 0;
+  return positiveInt(env, "WRENN_ARTIFACT_CACHE_MB", 4096, 0) * MIB;
+}
+
+/** How often an upload the store refused (a snapshot's) is tried again: WRENN_STORE_RETRY_S. */
+export function storeRetrySeconds(env: NodeJS.ProcessEnv): number {
+  return positiveInt(env, "WRENN_STORE_RETRY_S", 30);
+}
+
 export async function openArtifactStore(settings: ArtifactStoreSettings): Promise<ArtifactStore> {
   if (settings.kind === "local") return new LocalArtifactStore(settings.dir);
   const { kind: _kind, ...s3 } = settings;

@@ -1,6 +1,7 @@
 /**
  * The storage seam: where what must outlive a host goes (hibernated sandboxes now; snapshots
- * and template layers are meant to follow). Every artifact has one shape whatever the store:
+ * and template layers are meant to follow). A host keeps what it uploaded to a shared store in
+ * its ArtifactCache (artifact-cache.ts), so bringing it back there downloads nothing. Every artifact has one shape whatever the store:
  *
  *   <prefix><kind>/<id>/data.tar        a directory packed by GNU tar with holes kept (--sparse)
  *   <prefix><kind>/<id>/manifest.json   ArtifactManifest: the tar's SHA-256 and size, and meta
@@ -61,6 +62,8 @@ export interface ArtifactStore {
    * of this upload exists.
    */
   put(key: ArtifactKey, dir: string, meta: Record<string, unknown>): Promise<ArtifactManifest>;
+  /** As put, of a directory already packed into one tar file (by packToFile), left as it is. */
+  putTar(key: ArtifactKey, tar: string, meta: Record<string, unknown>): Promise<ArtifactManifest>;
   /**
    * Unpacks the artifact into dest, which must not exist; dest appears (in one rename) only
    * when every byte matched the manifest.

@@ -1,6 +1,6 @@
 import type { Readable } from "node:stream";
 import { text } from "node:stream/consumers";
-import { packDirectory, unpackInto } from "./artifact-pack.js";
+import { type Digesting, digestFile, packDirectory, unpackInto } from "./artifact-pack.js";
 import {
   type ArtifactKey,
   type ArtifactManifest,
@@ -52,13 +52,20 @@ export class ObjectArtifactStore implements ArtifactStore {
     );
   }
 
-  async put(
+  put(key: ArtifactKey, dir: string, meta: Record<string, unknown>): Promise<ArtifactManifest> {
+    return this.upload(key, packDirectory(dir), meta);
+  }
+
+  putTar(key: ArtifactKey, tar: string, meta: Record<string, unknown>): Promise<ArtifactManifest> {
+    return this.upload(key, digestFile(tar), meta);
+  }
+
+  private async upload(
     key: ArtifactKey,
-    dir: string,
+    packed: Digesting,
     meta: Record<string, unknown>,
   ): Promise<ArtifactManifest> {
     const manifestName = this.name(key, "manifest.json");
-    const packed = packDirectory(dir);
     try {
       // The old manifest goes first: until the new one is written, nothing under this key
       // reads as complete (a data.tar half-replaced never pairs with an old manifest).

@@ -74,12 +74,16 @@ export type RelayMode =
   /** Accept and read, answer nothing (a store that hangs). */
   | { kind: "hang" };
 
+const REQUEST_LINE = /(?:^|\r\n)(GET|PUT|POST|HEAD|DELETE) (\S+) HTTP\/1\.1\r\n/g;
+
 /**
  * A TCP relay (on loopback, or on `host`: an address agents in other network namespaces reach)
  * whose behaviour a test switches while clients use it.
  */
 export class FaultRelay {
   mode: RelayMode = { kind: "pass" };
+  /** Request lines ("GET /bucket/name HTTP/1.1") seen, so a test can count what was fetched. */
+  readonly requests: string[] = [];
   private readonly sockets = new Set<net.Socket>();
 
   private constructor(
@@ -115,6 +119,10 @@ export class FaultRelay {
     let sent = 0;
     client.on("data", (chunk: Buffer) => {
       sent += chunk.length;
+      // A request line starts a chunk or follows a CRLF; bodies are tar bytes, not HTTP.
+      for (const m of chunk.toString("latin1").matchAll(REQUEST_LINE)) {
+        this.requests.push(`${m[1]} ${m[2]}`);
+      }
       // The mode is read per chunk: a test can cut transfers already under way.
       const now = this.mode;
       if (now.kind === "cut-after" && sent > now.bytes) {

@@ -2,13 +2,15 @@ import { mkdir, rm } from "node:fs/promises";
 import path from "node:path";
 import { isSandboxId } from "@wrenn/contract";
 import type { Logger } from "pino";
-import type { ArtifactKey, ArtifactStore } from "../artifacts/artifact-store.js";
-import { ArtifactStoreError } from "../artifacts/artifact-store.js";
+import type { ArtifactCache } from "../artifacts/artifact-cache.js";
+import { packToFile, unpackTarFile } from "../artifacts/artifact-pack.js";
+import type { ArtifactKey, ArtifactManifest, ArtifactStore } from "../artifacts/artifact-store.js";
+import { ArtifactStoreError, describeKey } from "../artifacts/artifact-store.js";
 import type { NetworkPolicy } from "../network/policy.js";
 import type { RuntimeDriver } from "../runtime/driver.js";
 import { AgentError } from "../sandboxes/errors.js";
 import type { SandboxManager, SandboxView } from "../sandboxes/sandbox-manager.js";
-import { missingCpuFeatures } from "./cpu-features.js";
+import { fromStoreError, localTemplateOf, refuseMissingCpuFeatures } from "./restore-checks.js";
 import { restorableMeta, stageSandbox } from "./sandbox-snapshotter.js";
 import type { SnapshotMeta } from "./snapshot-store.js";
 
@@ -38,6 +40,12 @@ export class SandboxHibernator {
     /** Where artifacts are staged and unpacked; on the data dir's filesystem (reflinks). */
     private readonly scratchRoot: string,
     private readonly log: Logger,
+    /**
+     * Copies of what this host uploaded (a shared store only): a resume here reads its copy.
+     * The control plane resumes a hibernated sandbox on the host it left when that host can
+     * take it (runRestoreHibernated's preferHostId), which is the host holding the copy.
+     */
+    private readonly cache?: ArtifactCache,
   ) {}
 
   async hibernate(sandboxId: string): Promise<{ storedBytes: number }> {
@@ -67,13 +75,15 @@ export class SandboxHibernator {
         metadata: inst.record.metadata,
         cpuFeatures: [...this.cpuFeatures],
       };
-      const manifest = await this.store
-        .put(keyOf(sandboxId), stage, meta as unknown as Record<string, unknown>)
-        .catch((err: unknown) => {
-          throw err instanceof ArtifactStoreError
-            ? new AgentError("unavailable", err.message, "store_unavailable")
-            : err;
-        });
+      const manifest = await this.upload(
+        keyOf(sandboxId),
+        stage,
+        meta as unknown as Record<string, unknown>,
+      ).catch((err: unknown) => {
+        throw err instanceof ArtifactStoreError
+          ? new AgentError("unavailable", err.message, "store_unavailable")
+          : err;
+      });
       // Only once the store holds every byte does the sandbox leave this host.
       await this.manager.destroy(sandboxId);
       this.log.info(
@@ -94,22 +104,16 @@ export class SandboxHibernator {
     const dir = path.join(this.scratchRoot, `${sandboxId}.restore-${process.pid}-${Date.now()}`);
     await mkdir(this.scratchRoot, { recursive: true, mode: 0o700 });
     try {
-      const manifest = await this.store.get(keyOf(sandboxId), dir).catch((err: unknown) => {
-        if (!(err instanceof ArtifactStoreError)) throw err;
-        if (err.reason === "not_found") {
-          throw new AgentError("not_found", err.message, "sandbox_not_found");
-        }
-        throw new AgentError("unavailable", err.message, "store_unavailable");
-      });
+      const manifest = await this.fetch(keyOf(sandboxId), dir).catch((err: unknown) =>
+        fromStoreError(err, (message) => new AgentError("not_found", message, "sandbox_not_found")),
+      );
       const meta = manifest.meta as unknown as HibernationMeta;
-      const missing = missingCpuFeatures(meta.cpuFeatures ?? [], this.cpuFeatures);
-      if (missing.length > 0) {
-        throw new AgentError(
-          "failed_precondition",
-          `sandbox ${sandboxId} was checkpointed on a CPU with features this host lacks (${missing.slice(0, 8).join(", ")}${missing.length > 8 ? ", ..." : ""}); resume it on a host with the same CPU`,
-          "cpu_features_mismatch",
-        );
-      }
+      refuseMissingCpuFeatures(
+        `sandbox ${sandboxId}`,
+        meta.cpuFeatures,
+        this.cpuFeatures,
+        "resume it",
+      );
       const checkpointDir = path.join(dir, "checkpoint");
       const refusal = await this.runtime.restoreRefusal(checkpointDir);
       if (refusal) {
@@ -119,14 +123,9 @@ export class SandboxHibernator {
           "snapshot_incompatible",
         );
       }
-      const template = await this.manager.templateRef(meta.snapshot.template.name);
-      if (template?.version !== meta.snapshot.template.version) {
-        throw new AgentError(
-          "failed_precondition",
-          `sandbox ${sandboxId} overlays template ${meta.snapshot.template.name} version ${meta.snapshot.template.version}, which this host does not have`,
-          "snapshot_incompatible",
-        );
-      }
+      const template = await localTemplateOf(`sandbox ${sandboxId}`, meta.snapshot.template, (n) =>
+        this.manager.templateRef(n),
+      );
       const snapshot = { ...meta.snapshot, template, sizeBytes: manifest.bytes };
       const view = await this.manager.create({
         sandboxId,
@@ -138,7 +137,8 @@ export class SandboxHibernator {
         ...(snapshot.envdAccessToken ? { envdAccessToken: snapshot.envdAccessToken } : {}),
         fromSnapshot: { meta: snapshot, checkpointDir, diskImage: path.join(dir, "disk.img") },
       });
-      // It lives on this host now: the stored copy would only go stale.
+      // It lives on this host now: the stored copy (and ours of it) would only go stale.
+      await this.cache?.remove(keyOf(sandboxId));
       await this.store
         .remove(keyOf(sandboxId))
         .catch((err: Error) =>
@@ -153,6 +153,65 @@ export class SandboxHibernator {
 
   /** After the sandbox ended for good (destroyed while hibernated). Idempotent. */
   async forget(sandboxId: string): Promise<void> {
+    await this.cache?.remove(keyOf(sandboxId));
     await this.store.remove(keyOf(sandboxId));
+  }
+
+  /**
+   * Stores the staged directory. With a cache, it is packed into the cache's file first and
+   * that file uploaded, so the cache holds the very bytes the store does (same SHA-256); the
+   * copy is kept only once the store took every byte.
+   */
+  private async upload(
+    key: ArtifactKey,
+    stage: string,
+    meta: Record<string, unknown>,
+  ): Promise<ArtifactManifest> {
+    if (!this.cache) return this.store.put(key, stage, meta);
+    await this.cache.remove(key);
+    const tar = await this.cache.scratchFile(key);
+    try {
+      await packToFile(stage, tar);
+      const manifest = await this.store.putTar(key, tar, meta);
+      await this.cache
+        .adopt(key, tar)
+        .catch((err: Error) =>
+          this.log.warn({ artifact: describeKey(key), err: err.message }, "could not cache"),
+        );
+      return manifest;
+    } finally {
+      await rm(tar, { force: true });
+    }
+  }
+
+  /**
+   * Unpacks the artifact into dir: from this host's copy when it is the very artifact the
+   * store's manifest names (SHA-256 and length, checked as a download is), else downloaded.
+   * A copy in any doubt (changed, cut, unreadable) is dropped and the store's used instead.
+   */
+  private async fetch(key: ArtifactKey, dir: string): Promise<ArtifactManifest> {
+    const cached = await this.cache?.lookup(key);
+    if (cached) {
+      const manifest = await this.store.head(key);
+      if (!manifest) {
+        await this.cache?.remove(key);
+      } else {
+        try {
+          await unpackTarFile(cached, dir, {
+            ...manifest,
+            what: `the cached copy of ${describeKey(key)}`,
+          });
+          this.log.info({ artifact: describeKey(key) }, "restoring from this host's copy");
+          return manifest;
+        } catch (err) {
+          this.log.warn(
+            { artifact: describeKey(key), err: (err as Error).message },
+            "this host's copy is not the stored artifact; dropped it and downloading",
+          );
+          await this.cache?.remove(key);
+        }
+      }
+    }
+    return this.store.get(key, dir);
   }
 }

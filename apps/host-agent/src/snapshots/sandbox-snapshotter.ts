@@ -5,6 +5,7 @@ import type { RuntimeDriver } from "../runtime/driver.js";
 import { AgentError } from "../sandboxes/errors.js";
 import type { Instance } from "../sandboxes/instance.js";
 import type { SandboxManager, SandboxView } from "../sandboxes/sandbox-manager.js";
+import type { SnapshotPublisher } from "./snapshot-publisher.js";
 import type { SnapshotMeta, SnapshotStore } from "./snapshot-store.js";
 
 /** A snapshot of this host, checked to restore here (SandboxSnapshotter.artifact). */
@@ -60,6 +61,8 @@ export class SandboxSnapshotter {
     private readonly manager: SandboxManager,
     private readonly store: SnapshotStore,
     private readonly runtime: Pick<RuntimeDriver, "identity" | "restoreRefusal">,
+    /** With a shared store: snapshots go there too, and come from there when not here. */
+    private readonly publisher?: SnapshotPublisher,
   ) {}
 
   async take(
@@ -111,6 +114,8 @@ export class SandboxSnapshotter {
     if (!meta) {
       throw new AgentError("internal", `snapshot failed: ${(failure as Error).message}`);
     }
+    // After the source runs again: its pause does not wait for the store.
+    await this.publisher?.publish(meta);
     return { meta, sandbox };
   }
 
@@ -119,6 +124,9 @@ export class SandboxSnapshotter {
    * is this one, and the template version it overlays is still installed.
    */
   async artifact(snapshotId: string): Promise<SnapshotArtifact> {
+    if (this.publisher && !(await this.store.get(snapshotId))) {
+      await this.publisher.fetch(snapshotId);
+    }
     const meta = await this.store.get(snapshotId);
     if (!meta) {
       throw new AgentError(
@@ -152,7 +160,8 @@ export class SandboxSnapshotter {
     };
   }
 
-  remove(snapshotId: string): Promise<void> {
-    return this.store.remove(snapshotId);
+  async remove(snapshotId: string): Promise<void> {
+    await this.store.remove(snapshotId);
+    await this.publisher?.remove(snapshotId);
   }
 }

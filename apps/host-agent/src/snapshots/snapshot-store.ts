@@ -67,6 +67,11 @@ export class SnapshotStore {
     }
   }
 
+  /** Where a download of the snapshot is unpacked (not created); `commit` moves it into place. */
+  downloadDir(snapshotId: string): string {
+    return `${this.dir(snapshotId)}.partial-download-${process.pid}-${Date.now()}`;
+  }
+
   /** A scratch directory for a snapshot being taken; `commit` moves it into place. */
   async scratch(snapshotId: string): Promise<string> {
     const dir = `${this.dir(snapshotId)}.partial-${process.pid}`;
