@@ -143,32 +143,9 @@ describe("moving a workspace to another host", () => {
     expect(await run("cat /home/user/note.txt")).toBe("moved with me");
     expect(await fleet.counterGoesOn(sandboxId)).toBeGreaterThan(5);
 
-    // The new client config reaches a server in the workspace through WireGuard; the old one,
-    // its port on the old host open to the laptop too, reaches nothing any more. (Started only
-    // now, and stopped before the next suspend: a listening socket keeps a pause from going to
-    // disk, and a move needs it there.)
-    await run(
-      "setsid node -e \"require('net').createServer((c) => c.end('hello after the move\\n')).listen(8000)\" " +
-        "</dev/null >/dev/null 2>&1 & echo $! > /tmp/server.pid",
-    );
-    const reach = (ms = 3000) => tcpFrom(laptop.netns, WORKSPACE_TUNNEL.agentIp, 8000, ms);
-    await laptop.start(newPort);
-    await laptop.fence(newPort, created.body.hostPort);
-    await laptop.configure(answer.clientConfig);
-    await waitFor(
-      async () => (await reach()) === "got:hello after the move\n",
-      60_000,
-      "the new config's tunnel",
-    );
-    await laptop.configure(oldConfig);
-    expect(await reach()).toBe("timeout");
-    await run(
-      "kill $(cat /tmp/server.pid); while kill -0 $(cat /tmp/server.pid) 2>/dev/null; do sleep 0.1; done",
-    );
-    await laptop.remove();
-
     // Suspended, it moves too (the SDK's move), and comes back running.
-    expect((await call("POST", "/v1/workspaces/movebox/suspend", {})).status).toBe(200);
+    const suspended = await call("POST", "/v1/workspaces/movebox/suspend", {});
+    expect(suspended.status, suspended.text).toBe(200);
     const back = await Workspaces.move("movebox", from, {
       apiKey: TEST_ADMIN_KEY,
       apiUrl: fleet.url,
@@ -179,6 +156,27 @@ describe("moving a workspace to another host", () => {
     expect(await portsOn(from)).toMatchObject({ [sandboxId]: back.hostPort });
     expect(Object.keys(await portsOn(to))).not.toContain(sandboxId);
     expect(await run("cat /home/user/note.txt")).toBe("moved with me");
+
+    // The new client config reaches a server in the workspace through WireGuard; the old one,
+    // its port on the old host open to the laptop too, reaches nothing any more. (Last: a
+    // listening socket, or a connection through the tunnel, keeps a pause from going to disk,
+    // and a move needs it there.)
+    await run(
+      "setsid node -e \"require('net').createServer((c) => c.end('hello after the move\\n')).listen(8000)\" " +
+        "</dev/null >/dev/null 2>&1 &",
+    );
+    const reach = (ms = 3000) => tcpFrom(laptop.netns, WORKSPACE_TUNNEL.agentIp, 8000, ms);
+    await laptop.start(back.hostPort);
+    await laptop.fence(back.hostPort, newPort);
+    await laptop.configure(back.clientConfig);
+    await waitFor(
+      async () => (await reach()) === "got:hello after the move\n",
+      60_000,
+      "the new config's tunnel",
+    );
+    await laptop.configure(answer.clientConfig);
+    expect(await reach()).toBe("timeout");
+    await laptop.remove();
 
     expect((await call("DELETE", "/v1/workspaces/movebox")).status).toBe(204);
   }, 900_000);

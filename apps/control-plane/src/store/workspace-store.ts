@@ -55,27 +55,19 @@ export async function insertWorkspace(
   }
 }
 
+/**
+ * Links the workspace to its sandbox, with the host key read from that sandbox's disk (null:
+ * unknown, learnt at the first SSH connection then).
+ */
 export async function setWorkspaceSandbox(
   db: Queryable,
   id: string,
   sandboxId: string,
+  sshHostKey: string | null,
 ): Promise<WorkspaceRecord | undefined> {
   const r = await db.query(
-    `UPDATE workspaces SET sandbox_id = $2 WHERE id = $1 RETURNING ${COLUMNS}`,
-    [id, sandboxId],
-  );
-  return r.rows[0] ? toWorkspaceRecord(r.rows[0] as Record<string, unknown>) : undefined;
-}
-
-/** Records the host key its sshd presents (null: unknown, e.g. a restore from another disk). */
-export async function setWorkspaceHostKey(
-  db: Queryable,
-  id: string,
-  key: string | null,
-): Promise<WorkspaceRecord | undefined> {
-  const r = await db.query(
-    `UPDATE workspaces SET ssh_host_key = $2 WHERE id = $1 RETURNING ${COLUMNS}`,
-    [id, key],
+    `UPDATE workspaces SET sandbox_id = $2, ssh_host_key = $3 WHERE id = $1 RETURNING ${COLUMNS}`,
+    [id, sandboxId, sshHostKey],
   );
   return r.rows[0] ? toWorkspaceRecord(r.rows[0] as Record<string, unknown>) : undefined;
 }

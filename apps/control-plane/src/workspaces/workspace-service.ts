@@ -23,7 +23,6 @@ import {
   findWorkspace,
   insertWorkspace,
   listWorkspaces,
-  setWorkspaceHostKey,
   setWorkspaceSandbox,
   WorkspaceNameTaken,
   type WorkspaceRecord,
@@ -146,11 +145,8 @@ export class WorkspaceService {
       await deleteWorkspace(this.options.db, row.id);
       throw error;
     }
-    const linked = await this.learnHostKey(
-      principal,
-      (await setWorkspaceSandbox(this.options.db, row.id, sandbox.id)) ?? row,
-      sandbox,
-    );
+    const hostKey = await this.hostKey(principal, sandbox);
+    const linked = (await setWorkspaceSandbox(this.options.db, row.id, sandbox.id, hostKey)) ?? row;
     let clientConfig: ClientConfigView;
     try {
       clientConfig = await this.openTunnel(linked.name, sandbox);
@@ -200,12 +196,8 @@ export class WorkspaceService {
       autoPause: true,
     });
     // Another disk, maybe another host key: the one it had is no longer the one to pin.
-    const linked = await this.learnHostKey(
-      principal,
-      (await setWorkspaceSandbox(this.options.db, row.id, sandbox.id)) ?? row,
-      sandbox,
-      { forget: true },
-    );
+    const hostKey = await this.hostKey(principal, sandbox);
+    const linked = (await setWorkspaceSandbox(this.options.db, row.id, sandbox.id, hostKey)) ?? row;
     if (old) {
       if (old.hostId) {
         await this.options.registry
@@ -220,19 +212,11 @@ export class WorkspaceService {
   }
 
   /**
-   * The workspace's SSH host key read from its disk and recorded; `forget`: recorded as unknown
-   * when it cannot be read (a restore's disk is another one). A key that cannot be read fails
-   * nothing: it is learnt at the first SSH connection then (rememberHostKey).
+   * The workspace's SSH host key read from its disk (made there if missing). One that cannot be
+   * read fails nothing: it is learnt at the first SSH connection then (rememberHostKey).
    */
-  private async learnHostKey(
-    principal: Principal,
-    row: WorkspaceRecord,
-    sandbox: Sandbox,
-    { forget = false } = {},
-  ): Promise<WorkspaceRecord> {
-    const key = (await this.options.hostKeys?.hostKey(principal, sandbox.id)) ?? null;
-    if (!key && !forget) return row;
-    return (await setWorkspaceHostKey(this.options.db, row.id, key)) ?? row;
+  private async hostKey(principal: Principal, sandbox: Sandbox): Promise<string | null> {
+    return (await this.options.hostKeys?.hostKey(principal, sandbox.id)) ?? null;
   }
 
   /** The host key its sshd presented, for a workspace whose key was not known yet. */
