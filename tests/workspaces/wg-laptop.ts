@@ -113,7 +113,10 @@ export class Laptop {
   }
 
   /** The client config, as `wg` takes it, with the endpoint on this laptop's link. */
-  async configure(c: ClientConfig, privateKey = c.privateKey): Promise<void> {
+  async configure(
+    c: Pick<ClientConfig, "endpoint" | "privateKey" | "peerPublicKey">,
+    privateKey = c.privateKey,
+  ): Promise<void> {
     const wg = (...args: string[]) => sh("ip", "netns", "exec", this.netns, "wg", ...args);
     const port = c.endpoint.split(":").at(-1);
     const dir = await mkdtemp(join(tmpdir(), "wgl-"));
