@@ -172,6 +172,8 @@ var ErrorCodes = map[string]ErrorCodeSpec{
 
 	"workspace_on_host": {Status: 409, Retryable: false, Message: "workspace {name} is on host {id} already"},
 
+	"workspace_moving": {Status: 409, Retryable: true, Message: "workspace {name} is being moved to another host"},
+
 	"host_not_ready": {Status: 409, Retryable: true, Message: "host {id} is not ready to take sandboxes"},
 
 	"store_not_configured": {Status: 409, Retryable: false, Message: "no artifact store is shared by both hosts"},

@@ -21,9 +21,11 @@ type WorkspaceInfo struct {
 	// HostPort is the host's UDP port of its WireGuard endpoint; 0 until it has one.
 	HostPort int `json:"hostPort"`
 	// VMIP is its address on its host ("" while it has none, e.g. suspended).
-	VMIP      string    `json:"vmIp"`
-	SandboxID string    `json:"sandboxId"`
-	CreatedAt time.Time `json:"createdAt"`
+	VMIP      string `json:"vmIp"`
+	SandboxID string `json:"sandboxId"`
+	// SSHHostKey is its SSH host public key ("ssh-ed25519 ..."), "" while unknown.
+	SSHHostKey string    `json:"sshHostKey"`
+	CreatedAt  time.Time `json:"createdAt"`
 }
 
 // WorkspaceOptions of Workspaces.Create; zero values take the server's defaults.

@@ -1,18 +1,24 @@
 import { readFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
+import { isSshHostKey, WORKSPACE_TUNNEL } from "@wrenn/contract";
 import { TEST_ADMIN_KEY } from "@wrenn/control-plane/testing";
 import { Workspaces } from "@wrenn/sdk";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { isolatedEnv, wrenn } from "../cli/wrenn-cli.js";
 import type { AgentProcess } from "../harness/agent-process.js";
 import { FleetStack } from "../harness/fleet-stack.js";
-import { SMALL } from "./wg-laptop.js";
+import { waitFor } from "../harness/wait.js";
+import { Laptop, SMALL, tcpFrom } from "./wg-laptop.js";
 
 // `wrenn ws to NAME HOST` on two real registered agents sharing one S3 store (the fleet
 // harness): refusals change nothing; a move pauses the workspace, hibernates it, resumes it on
 // the other host with its files and a running process, and its WireGuard port is the new
-// host's (its assignment there, none left on the old one), with new keys in the answer.
+// host's (its assignment there, none left on the old one), with new keys in the answer: a
+// laptop (wg-laptop.ts) reaches a server in the workspace with the new config, not the old.
+// A wake (a resume) fired while the move has the workspace paused waits for the move and is
+// served on the new host; the move does not fail because of it. The SSH host key, on the
+// workspace's disk, goes along: the one Wrenn pins is still the one it has.
 
 describe("moving a workspace to another host", () => {
   let fleet: FleetStack;
@@ -25,7 +31,9 @@ describe("moving a workspace to another host", () => {
     await fleet.waitOnline(2);
   }, 300_000);
 
+  const laptop = new Laptop();
   afterAll(async () => {
+    await laptop.remove();
     await fleet?.dispose();
   }, 300_000);
 
@@ -51,6 +59,18 @@ describe("moving a workspace to another host", () => {
     expect(await portsOn(from)).toMatchObject({ [sandboxId]: created.body.hostPort });
 
     const run = (command: string) => fleet.run(sandboxId, command);
+    /** The key its sshd would present, from its own disk (root's file). */
+    const hostKeyOnDisk = async () => {
+      const r = await call("POST", `/v1/sandboxes/${sandboxId}/exec`, {
+        command: "ssh-keygen -y -f /etc/ssh/ssh_host_ed25519_key | cut -d' ' -f1,2",
+        user: "root",
+      });
+      expect(r.status, r.text).toBe(200);
+      return (r.body.stdout as string).trim();
+    };
+    const hostKey = created.body.sshHostKey as string;
+    expect(isSshHostKey(hostKey), hostKey).toBe(true);
+    expect(await hostKeyOnDisk()).toBe(hostKey);
     await run("echo moved with me > /home/user/note.txt");
     await fleet.startCounter(sandboxId);
 
@@ -93,11 +113,20 @@ describe("moving a workspace to another host", () => {
 
     // The CLI moves it and saves the new config, as create and restore do.
     const cliEnv = await isolatedEnv({ WRENN_API_URL: fleet.url, WRENN_API_KEY: TEST_ADMIN_KEY });
-    const moved = await wrenn(["ws", "to", "movebox", to, "--json"], { env: cliEnv });
+    const moving = wrenn(["ws", "to", "movebox", to, "--json"], { env: cliEnv });
+    // A wake while the move has it paused (an SSH connection would resume it the same way).
+    await waitFor(async () => (await sandbox()).state !== "running", 300_000, "the move to begin");
+    const woken = call("POST", "/v1/workspaces/movebox/resume", {});
+    const moved = await moving;
     expect(moved.code, moved.stderr).toBe(0);
     const answer = JSON.parse(moved.stdout);
     expect(answer).toMatchObject({ name: "movebox", state: "running", sandboxId });
+    const wake = await woken;
+    expect(wake.status, wake.text).toBe(200);
+    expect(wake.body).toMatchObject({ state: "running", hostPort: answer.hostPort });
     expect(await sandbox()).toEqual(expect.objectContaining({ hostId: to, state: "running" }));
+    expect(answer.sshHostKey).toBe(hostKey);
+    expect(await hostKeyOnDisk()).toBe(hostKey);
 
     // Its port is the new host's assignment; the old host holds none for it any more.
     const newPort = answer.hostPort as number;
@@ -115,7 +144,8 @@ describe("moving a workspace to another host", () => {
     expect(await fleet.counterGoesOn(sandboxId)).toBeGreaterThan(5);
 
     // Suspended, it moves too (the SDK's move), and comes back running.
-    expect((await call("POST", "/v1/workspaces/movebox/suspend", {})).status).toBe(200);
+    const suspended = await call("POST", "/v1/workspaces/movebox/suspend", {});
+    expect(suspended.status, suspended.text).toBe(200);
     const back = await Workspaces.move("movebox", from, {
       apiKey: TEST_ADMIN_KEY,
       apiUrl: fleet.url,
@@ -126,6 +156,27 @@ describe("moving a workspace to another host", () => {
     expect(await portsOn(from)).toMatchObject({ [sandboxId]: back.hostPort });
     expect(Object.keys(await portsOn(to))).not.toContain(sandboxId);
     expect(await run("cat /home/user/note.txt")).toBe("moved with me");
+
+    // The new client config reaches a server in the workspace through WireGuard; the old one,
+    // its port on the old host open to the laptop too, reaches nothing any more. (Last: a
+    // listening socket, or a connection through the tunnel, keeps a pause from going to disk,
+    // and a move needs it there.)
+    await run(
+      "setsid node -e \"require('net').createServer((c) => c.end('hello after the move\\n')).listen(8000)\" " +
+        "</dev/null >/dev/null 2>&1 &",
+    );
+    const reach = (ms = 3000) => tcpFrom(laptop.netns, WORKSPACE_TUNNEL.agentIp, 8000, ms);
+    await laptop.start(back.hostPort);
+    await laptop.fence(back.hostPort, newPort);
+    await laptop.configure(back.clientConfig);
+    await waitFor(
+      async () => (await reach()) === "got:hello after the move\n",
+      60_000,
+      "the new config's tunnel",
+    );
+    await laptop.configure(answer.clientConfig);
+    expect(await reach()).toBe("timeout");
+    await laptop.remove();
 
     expect((await call("DELETE", "/v1/workspaces/movebox")).status).toBe(204);
   }, 900_000);

@@ -2,6 +2,7 @@ import { execFile, spawn } from "node:child_process";
 import { chmod, mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { isSshHostKey } from "@wrenn/contract";
 import { SshKeys, Workspaces } from "@wrenn/sdk";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { isolatedEnv, WRENN_MAIN, wrenn } from "../cli/wrenn-cli.js";
@@ -363,34 +364,91 @@ describe("SSH into a workspace over the control plane's port", () => {
 
     const g = await run("ssh", ["-F", config, "-G", "box.wrenn"], { env });
     expect(g.stdout).toMatch(/^user user$/m);
-    // The host key is filed under the workspace's sandbox too: one created again under this
-    // name (a new key) is not mistaken for this one.
-    const { sandboxId } = await Workspaces.get("box", { apiKey: user.key, apiUrl: stack.url });
-    expect(g.stdout).toMatch(new RegExp(`^hostkeyalias box\\.${sandboxId}\\.wrenn$`, "m"));
-    expect(g.stdout).toMatch(/^stricthostkeychecking accept-new$/m);
+    // The host key the control plane read from the workspace's disk, pinned in Wrenn's own
+    // known_hosts and held to.
+    const { sshHostKey } = await Workspaces.get("box", { apiKey: user.key, apiUrl: stack.url });
+    expect(isSshHostKey(sshHostKey), sshHostKey).toBe(true);
+    const knownHosts = join(env.XDG_CONFIG_HOME as string, "wrenn", "known_hosts");
+    expect(await readFile(knownHosts, "utf8")).toBe(`box.wrenn ${sshHostKey}\n`);
+    expect((await stat(knownHosts)).mode & 0o777).toBe(0o600);
+    expect(g.stdout).toMatch(/^hostkeyalias box\.wrenn$/m);
+    expect(g.stdout).toMatch(/^stricthostkeychecking true$/m);
+    expect(g.stdout).toContain(`\nuserknownhostsfile ${knownHosts}\n`);
     const proxyLine = g.stdout.split("\n").find((l) => l.startsWith("proxycommand "));
     expect(proxyLine).toContain(`${WRENN_MAIN} --api-url ${stack.url} ssh --stdio box`);
     expect((await run("ssh", ["-F", config, "-G", "elsewhere"], { env })).stdout).toMatch(
       /^user me$/m,
     );
 
-    // And the block itself gets in.
-    const via = await ssh(
-      [
-        "-F",
-        config,
-        "-i",
-        join(home, ".ssh", "id_ed25519"),
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        `UserKnownHostsFile=${join(home, ".ssh", "known_hosts")}`,
-        "box.wrenn",
-        "id -un",
-      ],
-      { ...vsCodeEnv, PATH: env.PATH as string },
-    );
+    // And the block itself gets in: the workspace's sshd presents the pinned key.
+    const viaBlock = () =>
+      ssh(
+        [
+          "-F",
+          config,
+          "-i",
+          join(home, ".ssh", "id_ed25519"),
+          "-o",
+          "BatchMode=yes",
+          "box.wrenn",
+          "id -un",
+        ],
+        { ...vsCodeEnv, PATH: env.PATH as string },
+      );
+    const via = await viaBlock();
     expect(via.code, via.stderr).toBe(0);
     expect(via.stdout).toBe("user\n");
+
+    // Another key in that entry (what a machine in the middle would present): ssh refuses.
+    const strangerKey = (await readFile(join(home, ".ssh", "stranger.pub"), "utf8"))
+      .split(" ")
+      .slice(0, 2)
+      .join(" ");
+    await writeFile(knownHosts, `box.wrenn ${strangerKey}\n`);
+    const tampered = await viaBlock();
+    expect(tampered.code).toBe(255);
+    expect(tampered.stderr).toMatch(/Host key verification failed/);
+    expect(tampered.stdout).toBe("");
+
+    // `wrenn ssh` pins the control plane's key before ssh runs (the entry is right again), and
+    // a key the control plane holds that is not the workspace's is refused by ssh too. Its ssh
+    // reads no key of ours from disk (OpenSSH's ~ is the passwd entry's): an agent holds it.
+    const sock = join(home, "agent.sock");
+    const agent = spawn("ssh-agent", ["-D", "-a", sock], { stdio: "ignore" });
+    try {
+      await expect
+        .poll(() =>
+          stat(sock).then(
+            () => true,
+            () => false,
+          ),
+        )
+        .toBe(true);
+      await run("ssh-add", ["-q", join(home, ".ssh", "id_ed25519")], {
+        env: { ...env, SSH_AUTH_SOCK: sock },
+      });
+      const viaCli = () =>
+        wrenn(["ssh", "box", "--", "id", "-un"], {
+          env: { ...env, SSH_AUTH_SOCK: sock },
+          input: "",
+        });
+      const pinnedAgain = await viaCli();
+      expect(pinnedAgain.code, pinnedAgain.stderr).toBe(0);
+      expect(pinnedAgain.stdout).toBe("user\n");
+      expect(await readFile(knownHosts, "utf8")).toBe(`box.wrenn ${sshHostKey}\n`);
+      const setKey = (key: string) =>
+        stack.cp.db.query("UPDATE workspaces SET ssh_host_key = $1 WHERE name = 'box'", [key]);
+      await setKey(strangerKey);
+      try {
+        const wrong = await viaCli();
+        expect(wrong.code).toBe(255);
+        expect(wrong.stderr).toMatch(/Host key verification failed/);
+        expect(wrong.stdout).toBe("");
+      } finally {
+        await setKey(sshHostKey);
+      }
+    } finally {
+      agent.kill();
+    }
   });
 });

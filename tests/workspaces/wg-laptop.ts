@@ -94,15 +94,17 @@ export class Laptop {
     await sh("ip", "-n", this.netns, "link", "set", "wg0", "up");
   }
 
-  /** Only the workspace's UDP port of the host is open to the laptop (and nothing is routed). */
-  async fence(port: number): Promise<void> {
+  /** Only the workspace's UDP ports of the host are open to the laptop (nothing is routed). */
+  async fence(...ports: number[]): Promise<void> {
     const t = `inet ${this.table}`;
     const script = [
       `add table ${t}`,
       `delete table ${t}`,
       `add table ${t}`,
       `add chain ${t} input { type filter hook input priority -10; policy accept; }`,
-      `add rule ${t} input iifname "${this.hostIf}" udp dport ${port} accept`,
+      ...ports.map(
+        (port) => `add rule ${t} input iifname "${this.hostIf}" udp dport ${port} accept`,
+      ),
       `add rule ${t} input iifname "${this.hostIf}" drop`,
       `add chain ${t} forward { type filter hook forward priority -10; policy accept; }`,
       `add rule ${t} forward iifname "${this.hostIf}" drop`,
@@ -111,7 +113,10 @@ export class Laptop {
   }
 
   /** The client config, as `wg` takes it, with the endpoint on this laptop's link. */
-  async configure(c: ClientConfig, privateKey = c.privateKey): Promise<void> {
+  async configure(
+    c: Pick<ClientConfig, "endpoint" | "privateKey" | "peerPublicKey">,
+    privateKey = c.privateKey,
+  ): Promise<void> {
     const wg = (...args: string[]) => sh("ip", "netns", "exec", this.netns, "wg", ...args);
     const port = c.endpoint.split(":").at(-1);
     const dir = await mkdtemp(join(tmpdir(), "wgl-"));

@@ -259,6 +259,7 @@ export async function startControlPlane(
       sandboxes,
       registry,
       defaultImage: SANDBOX_DEFAULTS.template,
+      hostKeys: sshd,
     });
     const sshTunnels = new SshTunnels({ workspaces, sandboxes, sshd, audit });
     cleanups.push(async () => sshTunnels.closeAll());

@@ -28,6 +28,15 @@ export const SSH_USER = "user";
 export const SSH_PORT = 22;
 /** `wrenn ssh` names a workspace's host key (and ~/.ssh/config's Host) NAME + this. */
 export const SSH_HOST_SUFFIX = ".wrenn";
+/**
+ * A workspace's SSH host key as Wrenn pins it: the ed25519 public key its sshd presents (type and
+ * base64, no comment). The control plane reads it from the workspace and the CLI writes it to a
+ * known_hosts file: both check it against this, so nothing else (a newline, a second entry)
+ * reaches that file.
+ */
+export const SSH_HOST_KEY_PATTERN = "^ssh-ed25519 [A-Za-z0-9+/]{68}$";
+export const isSshHostKey = (value: unknown): value is string =>
+  typeof value === "string" && new RegExp(SSH_HOST_KEY_PATTERN).test(value);
 
 export const SSH_KEY_TYPES = [
   "ssh-ed25519",

@@ -128,6 +128,11 @@ export const Workspace = Type.Object({
   /** Its address on its host ("" while it has none, e.g. suspended). */
   vmIp: Type.String(),
   sandboxId: Type.String(),
+  /**
+   * Its SSH host public key (SSH_HOST_KEY_PATTERN), learnt from the workspace's own disk at
+   * create: `wrenn ssh` and `wrenn code` pin it. "" while unknown (an image without OpenSSH).
+   */
+  sshHostKey: Type.String(),
   createdAt: DateTime,
 });
 export type Workspace = Static<typeof Workspace>;

@@ -424,6 +424,12 @@ ERROR_CODES: Dict[str, Dict[str, Any]] = {
         "retryable": False,
         "message": "workspace {name} is on host {id} already",
     },
+    "workspace_moving": {
+        "status": 409,
+        "grpc": "unavailable",
+        "retryable": True,
+        "message": "workspace {name} is being moved to another host",
+    },
     "host_not_ready": {
         "status": 409,
         "grpc": "failed_precondition",

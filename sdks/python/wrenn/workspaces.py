@@ -30,6 +30,8 @@ class WorkspaceInfo:
     # Its address on its host ("" while it has none, e.g. suspended).
     vm_ip: str
     sandbox_id: str
+    # Its SSH host public key ("ssh-ed25519 ..."), "" while unknown: pin it in known_hosts.
+    ssh_host_key: str
     created_at: Optional[datetime]
 
 
@@ -48,6 +50,7 @@ def parse_workspace(value: Any) -> WorkspaceInfo:
         host_port=int(value.get("hostPort", 0)),
         vm_ip=str(value.get("vmIp", "")),
         sandbox_id=str(value.get("sandboxId", "")),
+        ssh_host_key=str(value.get("sshHostKey", "")),
         created_at=_date(value.get("createdAt")),
     )
 

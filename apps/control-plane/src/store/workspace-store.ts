@@ -9,10 +9,15 @@ export interface WorkspaceRecord {
   memoryMb: number;
   diskGb: number;
   sandboxId: string | null;
+  /** Its sshd's host public key, once learnt (SSH_HOST_KEY_PATTERN). */
+  sshHostKey: string | null;
+  /** A move holds it until then (a lease: a control plane that died mid-move lets go). */
+  movingUntil: Date | null;
   createdAt: Date;
 }
 
-const COLUMNS = "id, owner_id, name, image, vcpus, memory_mb, disk_gb, sandbox_id, created_at";
+const COLUMNS =
+  "id, owner_id, name, image, vcpus, memory_mb, disk_gb, sandbox_id, ssh_host_key, moving_until, created_at";
 
 function toWorkspaceRecord(r: Record<string, unknown>): WorkspaceRecord {
   return {
@@ -24,6 +29,8 @@ function toWorkspaceRecord(r: Record<string, unknown>): WorkspaceRecord {
     memoryMb: Number(r.memory_mb),
     diskGb: Number(r.disk_gb),
     sandboxId: (r.sandbox_id as string | null) ?? null,
+    sshHostKey: (r.ssh_host_key as string | null) ?? null,
+    movingUntil: r.moving_until ? new Date(r.moving_until as string) : null,
     createdAt: new Date(r.created_at as string),
   };
 }
@@ -33,7 +40,7 @@ export class WorkspaceNameTaken extends Error {}
 
 export async function insertWorkspace(
   db: Queryable,
-  w: Omit<WorkspaceRecord, "sandboxId" | "createdAt">,
+  w: Omit<WorkspaceRecord, "sandboxId" | "sshHostKey" | "movingUntil" | "createdAt">,
 ): Promise<WorkspaceRecord> {
   try {
     const r = await db.query(
@@ -48,16 +55,66 @@ export async function insertWorkspace(
   }
 }
 
+/**
+ * Links the workspace to its sandbox, with the host key read from that sandbox's disk (null:
+ * unknown, learnt at the first SSH connection then).
+ */
 export async function setWorkspaceSandbox(
   db: Queryable,
   id: string,
   sandboxId: string,
+  sshHostKey: string | null,
 ): Promise<WorkspaceRecord | undefined> {
   const r = await db.query(
-    `UPDATE workspaces SET sandbox_id = $2 WHERE id = $1 RETURNING ${COLUMNS}`,
-    [id, sandboxId],
+    `UPDATE workspaces SET sandbox_id = $2, ssh_host_key = $3 WHERE id = $1 RETURNING ${COLUMNS}`,
+    [id, sandboxId, sshHostKey],
   );
   return r.rows[0] ? toWorkspaceRecord(r.rows[0] as Record<string, unknown>) : undefined;
+}
+
+/** Records the key of the workspace this sandbox backs, if none is known yet. */
+export async function fillWorkspaceHostKey(
+  db: Queryable,
+  ownerId: string,
+  sandboxId: string,
+  key: string,
+): Promise<void> {
+  await db.query(
+    `UPDATE workspaces SET ssh_host_key = $3
+     WHERE owner_id = $1 AND sandbox_id = $2 AND ssh_host_key IS NULL`,
+    [ownerId, sandboxId, key],
+  );
+}
+
+/**
+ * Marks a move under way for `seconds` unless one is already (a lease not yet run out): the
+ * row when this caller holds it now, undefined when another move does. In PostgreSQL, so every
+ * control plane sees it.
+ */
+export async function claimWorkspaceMove(
+  db: Queryable,
+  id: string,
+  seconds: number,
+): Promise<WorkspaceRecord | undefined> {
+  const r = await db.query(
+    `UPDATE workspaces SET moving_until = now() + make_interval(secs => $2)
+     WHERE id = $1 AND (moving_until IS NULL OR moving_until < now()) RETURNING ${COLUMNS}`,
+    [id, seconds],
+  );
+  return r.rows[0] ? toWorkspaceRecord(r.rows[0] as Record<string, unknown>) : undefined;
+}
+
+export async function releaseWorkspaceMove(db: Queryable, id: string): Promise<void> {
+  await db.query("UPDATE workspaces SET moving_until = NULL WHERE id = $1", [id]);
+}
+
+/** Whether a move holds the workspace now (its lease, by the database's clock). */
+export async function workspaceMoving(db: Queryable, id: string): Promise<boolean> {
+  const r = await db.query<{ moving: boolean }>(
+    "SELECT moving_until IS NOT NULL AND moving_until > now() AS moving FROM workspaces WHERE id = $1",
+    [id],
+  );
+  return r.rows[0]?.moving === true;
 }
 
 export async function findWorkspace(

@@ -86,7 +86,9 @@ export class SshTunnels {
         this.options.sshd.stopSoon(principal, sandboxId);
       };
       if (signal?.aborted) throw clientGone();
-      await this.options.sshd.prepare(principal, sandboxId);
+      const hostKey = await this.options.sshd.prepare(principal, sandboxId);
+      // A workspace made before Wrenn pinned host keys (or whose key could not be read then).
+      if (hostKey) await this.options.workspaces.rememberHostKey(principal, sandboxId, hostKey);
       if (signal?.aborted) throw clientGone();
       const stream = await this.upgrade(principal, sandboxId, signal);
       const idleMs = (this.options.idleSeconds ?? SSH_LIMITS.tunnelIdleSeconds) * 1000;

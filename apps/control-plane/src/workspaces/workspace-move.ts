@@ -7,12 +7,26 @@ import { fromHostError } from "../service/host-refusal.js";
 import type { SandboxService } from "../service/sandbox-service.js";
 import type { Principal, Sandbox } from "../service/sandbox-types.js";
 import { findHost, type HostRecord, listHosts } from "../store/host-store.js";
-import type { WorkspaceRecord } from "../store/workspace-store.js";
+import {
+  claimWorkspaceMove,
+  releaseWorkspaceMove,
+  type WorkspaceRecord,
+} from "../store/workspace-store.js";
 import type { ClientConfigView, WorkspaceView } from "./workspace-service.js";
 
 // A workspace move (`wrenn ws to NAME HOST`): pause, hibernate to the artifact store both hosts
 // share, resume pinned to the target, and a WireGuard endpoint there. Every check that can
 // refuse runs before anything changes, so a refused move leaves the workspace as it was.
+//
+// While it runs the workspace's row is marked as moving (a lease in PostgreSQL): a wake on any
+// control plane (an SSH connection, a resume) waits for the move to finish rather than resuming
+// the sandbox between its pause and its hibernate (workspace-service.ts). A wake that slipped in
+// before the mark was seen is undone: the move pauses it again.
+
+/** How long a move may hold a workspace before another control plane takes it for dead. */
+export const MOVE_LEASE_SECONDS = 15 * 60;
+/** Pause-and-hibernate rounds a move tries before it gives up on a workspace that keeps waking. */
+const HIBERNATE_ATTEMPTS = 3;
 
 /** What the move needs of the workspace service (its lookups, its tunnel and its view). */
 export interface MoveSteps {
@@ -66,20 +80,29 @@ export async function moveWorkspace(
   const ends = sandbox.state === "hibernated" ? [target.id] : [sandbox.hostId ?? "", target.id];
   await requireSharedStore(deps.registry, ends);
 
-  let current = sandbox;
-  if (current.state === "running") current = await deps.sandboxes.pause(principal, current.id);
-  if (current.state === "paused") {
-    const from = current.hostId;
-    current = await deps.sandboxes.hibernate(principal, current.id);
-    // It left that host, and with it the tunnel's port (the host also frees it when the sandbox
-    // goes); closing it again here is for an agent that kept it.
-    if (from) {
-      await deps.registry
-        .client(from)
-        .closeWorkspaceTunnel(current.id)
-        .catch(() => {});
-    }
+  if (!(await claimWorkspaceMove(deps.db, row.id, MOVE_LEASE_SECONDS))) {
+    throw new ServiceError(
+      "workspace_moving",
+      `${errorMessage("workspace_moving", { name: row.name })}; wait for that move to finish (wrenn ws get ${row.name})`,
+      30,
+    );
   }
+  try {
+    return await moveClaimed(steps, deps, principal, row, sandbox, target);
+  } finally {
+    await releaseWorkspaceMove(deps.db, row.id);
+  }
+}
+
+async function moveClaimed(
+  steps: MoveSteps,
+  deps: MoveDeps,
+  principal: Principal,
+  row: WorkspaceRecord,
+  sandbox: Sandbox,
+  target: HostRecord,
+): Promise<{ workspace: WorkspaceView; clientConfig: ClientConfigView }> {
+  const current = await hibernateForMove(deps, principal, row, sandbox);
   const { sandbox: moved } = await deps.sandboxes
     .resume(principal, current.id, {
       timeoutSeconds: WORKSPACE_IDLE_SUSPEND_SECONDS,
@@ -98,6 +121,48 @@ export async function moveWorkspace(
     });
   const clientConfig = await steps.openTunnel(row.name, moved);
   return { workspace: await steps.view(row, moved), clientConfig };
+}
+
+/**
+ * Pauses and hibernates it, whatever woke it in between (a wake begun before the move's mark
+ * was seen): each time it is found running again it is paused again, a few times at most.
+ */
+async function hibernateForMove(
+  deps: MoveDeps,
+  principal: Principal,
+  row: WorkspaceRecord,
+  sandbox: Sandbox,
+): Promise<Sandbox> {
+  let current = sandbox;
+  for (let attempt = 1; current.state !== "hibernated"; attempt++) {
+    if (attempt > HIBERNATE_ATTEMPTS) {
+      throw new ServiceError(
+        "sandbox_busy",
+        `workspace ${row.name} kept waking while it was being moved (its sandbox is ${current.state}); nothing moved: try the move again`,
+      );
+    }
+    try {
+      // Running, or on its way somewhere (the pause waits for that to end first).
+      if (current.state !== "paused") current = await deps.sandboxes.pause(principal, current.id);
+      if (current.state === "paused") {
+        const from = current.hostId;
+        current = await deps.sandboxes.hibernate(principal, current.id);
+        // It left that host, and with it the tunnel's port (the host also frees it when the
+        // sandbox goes); closing it again here is for an agent that kept it.
+        if (from) {
+          await deps.registry
+            .client(from)
+            .closeWorkspaceTunnel(current.id)
+            .catch(() => {});
+        }
+      }
+    } catch (error) {
+      // Woken (or paused) under us between two steps: look again and go on from there.
+      if (!(error instanceof ServiceError) || error.code !== "invalid_state") throw error;
+    }
+    if (current.state !== "hibernated") current = await deps.sandboxes.get(principal, current.id);
+  }
+  return current;
 }
 
 /**

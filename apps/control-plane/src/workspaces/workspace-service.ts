@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import {
   checkWorkspaceCreate,
   errorMessage,
@@ -18,12 +19,14 @@ import { ownerScope, type Principal, type Sandbox } from "../service/sandbox-typ
 import {
   countWorkspacesBySandboxState,
   deleteWorkspace,
+  fillWorkspaceHostKey,
   findWorkspace,
   insertWorkspace,
   listWorkspaces,
   setWorkspaceSandbox,
   WorkspaceNameTaken,
   type WorkspaceRecord,
+  workspaceMoving,
 } from "../store/workspace-store.js";
 import { moveWorkspace } from "./workspace-move.js";
 
@@ -38,6 +41,7 @@ export interface WorkspaceView {
   hostPort: number;
   vmIp: string;
   sandboxId: string;
+  sshHostKey: string;
   createdAt: Date;
 }
 
@@ -73,7 +77,14 @@ export interface WorkspaceServiceOptions {
   registry: HostRegistry;
   /** The template a workspace that names no image runs. */
   defaultImage: string;
+  /** Reads (makes, if missing) a workspace's SSH host key on its own disk (workspace-sshd.ts). */
+  hostKeys?: { hostKey(principal: Principal, sandboxId: string): Promise<string | null> };
+  /** How long a wake waits for a move of its workspace to finish (default 180 s). */
+  moveWaitMs?: number;
 }
+
+/** How often a wake looks whether the move it waits for has finished. */
+const MOVE_POLL_MS = 250;
 
 /** Marks a workspace's sandbox so its listing says what it is for. */
 export const WORKSPACE_METADATA_KEY = "wrenn.workspace";
@@ -134,7 +145,8 @@ export class WorkspaceService {
       await deleteWorkspace(this.options.db, row.id);
       throw error;
     }
-    const linked = (await setWorkspaceSandbox(this.options.db, row.id, sandbox.id)) ?? row;
+    const hostKey = await this.hostKey(principal, sandbox);
+    const linked = (await setWorkspaceSandbox(this.options.db, row.id, sandbox.id, hostKey)) ?? row;
     let clientConfig: ClientConfigView;
     try {
       clientConfig = await this.openTunnel(linked.name, sandbox);
@@ -155,7 +167,7 @@ export class WorkspaceService {
    * client private key is in the answer, once, as at create.
    */
   async rotate(principal: Principal, name: unknown): Promise<ClientConfigView> {
-    const row = await this.find(principal, name);
+    const row = await this.afterMove(await this.find(principal, name));
     const sandbox = await this.sandboxOf(principal, row);
     this.refuseStopped(row, sandbox);
     return this.openTunnel(row.name, sandbox);
@@ -173,7 +185,7 @@ export class WorkspaceService {
     name: unknown,
     snapshotId: string,
   ): Promise<{ workspace: WorkspaceView; clientConfig: ClientConfigView }> {
-    const row = await this.find(principal, name);
+    const row = await this.afterMove(await this.find(principal, name));
     const old = row.sandboxId
       ? await this.options.sandboxes.get(principal, row.sandboxId).catch(() => null)
       : null;
@@ -183,7 +195,9 @@ export class WorkspaceService {
       timeoutSeconds: WORKSPACE_IDLE_SUSPEND_SECONDS,
       autoPause: true,
     });
-    const linked = (await setWorkspaceSandbox(this.options.db, row.id, sandbox.id)) ?? row;
+    // Another disk, maybe another host key: the one it had is no longer the one to pin.
+    const hostKey = await this.hostKey(principal, sandbox);
+    const linked = (await setWorkspaceSandbox(this.options.db, row.id, sandbox.id, hostKey)) ?? row;
     if (old) {
       if (old.hostId) {
         await this.options.registry
@@ -195,6 +209,45 @@ export class WorkspaceService {
     }
     const clientConfig = await this.openTunnel(linked.name, sandbox);
     return { workspace: await this.view(linked, sandbox), clientConfig };
+  }
+
+  /**
+   * The workspace's SSH host key read from its disk (made there if missing). One that cannot be
+   * read fails nothing: it is learnt at the first SSH connection then (rememberHostKey).
+   */
+  private async hostKey(principal: Principal, sandbox: Sandbox): Promise<string | null> {
+    return (await this.options.hostKeys?.hostKey(principal, sandbox.id)) ?? null;
+  }
+
+  /** The host key its sshd presented, for a workspace whose key was not known yet. */
+  async rememberHostKey(principal: Principal, sandboxId: string, key: string): Promise<void> {
+    await fillWorkspaceHostKey(this.options.db, principal.ownerId, sandboxId, key);
+  }
+
+  /**
+   * The row once no move holds it: a move of it under way (on any control plane: the mark is
+   * in PostgreSQL) is waited for, a bounded time, then refused with workspace_moving. `ask`:
+   * look in the database even though the row read showed no move (one may have begun since).
+   */
+  private async afterMove(row: WorkspaceRecord, ask = false): Promise<WorkspaceRecord> {
+    if (!ask && row.movingUntil === null) return row;
+    const deadline = Date.now() + (this.options.moveWaitMs ?? 180_000);
+    let waited = false;
+    while (await workspaceMoving(this.options.db, row.id)) {
+      if (Date.now() > deadline) {
+        throw new ServiceError(
+          "workspace_moving",
+          `${errorMessage("workspace_moving", { name: row.name })}; try again once it is on its new host (wrenn ws get ${row.name})`,
+          30,
+        );
+      }
+      waited = true;
+      await sleep(MOVE_POLL_MS);
+    }
+    if (!waited) return row;
+    const now = await findWorkspace(this.options.db, row.ownerId, row.name);
+    if (!now || now.id !== row.id) throw notFound(row.name);
+    return now;
   }
 
   /** The host makes both key pairs; its client private key passes through, never stored. */
@@ -253,7 +306,7 @@ export class WorkspaceService {
 
   /** Pauses its sandbox; suspending a suspended workspace changes nothing. */
   async suspend(principal: Principal, name: unknown): Promise<WorkspaceView> {
-    const row = await this.find(principal, name);
+    const row = await this.afterMove(await this.find(principal, name));
     const sandbox = await this.sandboxOf(principal, row);
     if (workspaceStateOf(sandbox.state) === "suspended") return this.view(row, sandbox);
     this.refuseStopped(row, sandbox);
@@ -262,10 +315,31 @@ export class WorkspaceService {
 
   /** Resumes its sandbox; resuming a running workspace changes nothing. */
   async resume(principal: Principal, name: unknown): Promise<WorkspaceView> {
-    const row = await this.find(principal, name);
-    const sandbox = await this.sandboxOf(principal, row);
-    this.refuseStopped(row, sandbox);
+    const { row, sandbox } = await this.settled(principal, name);
+    if (sandbox.state === "running") return this.view(row, sandbox);
     return this.view(row, await this.resumeSandbox(principal, sandbox));
+  }
+
+  /**
+   * Its row and sandbox once no move holds it. A sandbox found not running is looked at again
+   * after a second look for a move: a move that began after the first look has paused it, and
+   * resuming it now would split the move's pause from its hibernate.
+   */
+  private async settled(
+    principal: Principal,
+    name: unknown,
+  ): Promise<{ row: WorkspaceRecord; sandbox: Sandbox }> {
+    let row = await this.afterMove(await this.find(principal, name));
+    let sandbox = await this.sandboxOf(principal, row);
+    if (sandbox.state !== "running") {
+      const after = await this.afterMove(row, true);
+      if (after !== row) {
+        row = after;
+        sandbox = await this.sandboxOf(principal, row);
+      }
+    }
+    this.refuseStopped(row, sandbox);
+    return { row, sandbox };
   }
 
   /**
@@ -273,9 +347,7 @@ export class WorkspaceService {
    * wakes its workspace). A stopped one is refused; one still being created is busy.
    */
   async reach(principal: Principal, name: unknown): Promise<Sandbox> {
-    const row = await this.find(principal, name);
-    const sandbox = await this.sandboxOf(principal, row);
-    this.refuseStopped(row, sandbox);
+    const { row, sandbox } = await this.settled(principal, name);
     if (sandbox.state === "running") return sandbox;
     if (workspaceStateOf(sandbox.state) === "created") {
       throw new ServiceError(
@@ -312,7 +384,7 @@ export class WorkspaceService {
 
   /** Destroys its sandbox, then forgets it; the name is free afterwards. */
   async destroy(principal: Principal, name: unknown): Promise<void> {
-    const row = await this.find(principal, name);
+    const row = await this.afterMove(await this.find(principal, name));
     if (row.sandboxId) {
       // Its port is free at once (the host also frees it when the sandbox goes, whoever ends it).
       const sandbox = await this.options.sandboxes.get(principal, row.sandboxId).catch(() => null);
@@ -422,6 +494,7 @@ export class WorkspaceService {
       hostPort: agent?.tunnelPort ?? 0,
       vmIp: state === "running" ? (agent?.address ?? "") : "",
       sandboxId: row.sandboxId ?? "",
+      sshHostKey: row.sshHostKey ?? "",
       createdAt: row.createdAt,
     };
   }

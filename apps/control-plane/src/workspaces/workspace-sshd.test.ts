@@ -3,7 +3,12 @@ import { lstat, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/pr
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { AUTHORIZED_KEYS_BEGIN, AUTHORIZED_KEYS_END, WRITE_KEYS } from "./workspace-sshd.js";
+import {
+  AUTHORIZED_KEYS_BEGIN,
+  AUTHORIZED_KEYS_END,
+  hostKeyOf,
+  WRITE_KEYS,
+} from "./workspace-sshd.js";
 
 /**
  * The script that writes a workspace's authorized_keys, run by this machine's /bin/sh and awk
@@ -71,5 +76,32 @@ describe("authorized_keys: Wrenn's block, the user's lines kept", () => {
     // Swapped in by rename: a regular file, no temp left beside it.
     expect((await lstat(file)).isFile()).toBe(true);
     await expect(stat(`${file}.wrenn-new`)).rejects.toThrow(/ENOENT/);
+  });
+});
+
+describe("the host key read from a workspace (its output is the workspace's to choose)", () => {
+  it("is ssh-keygen -y's last line as type and key, or nothing", async () => {
+    const dir = await home();
+    const file = join(dir, "key");
+    await new Promise<void>((resolve, reject) =>
+      execFile(
+        "ssh-keygen",
+        ["-q", "-t", "ed25519", "-N", "", "-C", "root@box", "-f", file],
+        (e) => (e ? reject(e) : resolve()),
+      ),
+    );
+    const derived = await new Promise<string>((resolve, reject) =>
+      execFile("ssh-keygen", ["-y", "-f", file], (e, out) => (e ? reject(e) : resolve(out))),
+    );
+    const [type, key] = (await readFile(`${file}.pub`, "utf8")).split(" ");
+    expect(hostKeyOf(Buffer.from(`noise\n${derived}`))).toBe(`${type} ${key}`);
+    for (const bad of [
+      "",
+      "ssh-rsa AAAAB3Nza",
+      `${type} ${key?.slice(0, -1)}!`,
+      `${type}\t${key}`,
+    ]) {
+      expect(hostKeyOf(bad)).toBeNull();
+    }
   });
 });

@@ -1,4 +1,4 @@
-import { errorMessage, SSH_PORT, SSH_USER } from "@wrenn/contract";
+import { errorMessage, isSshHostKey, SSH_PORT, SSH_USER } from "@wrenn/contract";
 import type { Logger } from "pino";
 import type { ExecService } from "../commands/exec-service.js";
 import { ServiceError } from "../service/errors.js";
@@ -19,6 +19,8 @@ const NO_SSHD = 78;
  * socket, so a workspace with sshd up would suspend frozen in memory instead of to disk.
  */
 const SSHD_PID = "/run/wrenn-sshd.pid";
+/** The host key Wrenn pins (ed25519: every OpenSSH client prefers a type it has a key for). */
+const HOST_KEY_FILE = "/etc/ssh/ssh_host_ed25519_key";
 /** How long START_SSHD waits for sshd to listen, in 0.1 s ticks (inside the 60 s exec). */
 const SSHD_LISTEN_WAIT_TICKS = 450;
 
@@ -30,6 +32,8 @@ if [ ! -x /usr/sbin/sshd ]; then
 fi
 mkdir -p /run/sshd && chmod 0755 /run/sshd
 ssh-keygen -A >/dev/null
+# The key sshd presents, derived from its private key (a .pub beside it proves nothing).
+ssh-keygen -y -f ${HOST_KEY_FILE} 2>/dev/null || true
 pid=${SSHD_PID}
 log=/run/sshd/wrenn-sshd.log
 # A pid file left by a sandbox that booted again may name some other process now.
@@ -54,6 +58,26 @@ while [ ! -s "$pid" ]; do
   sleep 0.1
 done
 `;
+
+/**
+ * Run as root, at a workspace's create (and restore): its ed25519 host key made if it has none
+ * yet (what \`ssh-keygen -A\` would make at sshd's first start; the other types follow then),
+ * and the public half printed, so the control plane knows it before any SSH connection.
+ */
+const HOST_KEY = `
+command -v ssh-keygen >/dev/null 2>&1 || exit ${NO_SSHD}
+set -e
+mkdir -p /etc/ssh
+[ -s ${HOST_KEY_FILE} ] || ssh-keygen -q -t ed25519 -N "" -f ${HOST_KEY_FILE} </dev/null >/dev/null
+ssh-keygen -y -f ${HOST_KEY_FILE}
+`;
+
+/** The pinned form of ssh-keygen -y's line (type and key, no comment); null if it is not one. */
+export function hostKeyOf(stdout: Uint8Array | string): string | null {
+  const [type, key] = Buffer.from(stdout).toString().trim().split("\n").at(-1)?.split(" ") ?? [];
+  const pinned = `${type} ${key}`;
+  return isSshHostKey(pinned) ? pinned : null;
+}
 
 /**
  * Run as root: stops the listening sshd (its pid file, when it still names an sshd) so the
@@ -119,9 +143,38 @@ export class WorkspaceSshd {
     private readonly logger: Logger,
   ) {}
 
-  /** Prepares it; `workspace_no_sshd` when its image has no sshd. */
-  prepare(principal: Principal, sandboxId: string): Promise<void> {
-    return this.serially(sandboxId, () => this.run(principal, sandboxId));
+  /**
+   * Prepares it; `workspace_no_sshd` when its image has no sshd. Resolves with the host key its
+   * sshd presents (null if it could not be read).
+   */
+  prepare(principal: Principal, sandboxId: string): Promise<string | null> {
+    let key: string | null = null;
+    return this.serially(sandboxId, async () => {
+      key = await this.run(principal, sandboxId);
+    }).then(() => key);
+  }
+
+  /**
+   * The workspace's host public key, made on its own disk if it has none: null when its image
+   * has no OpenSSH or the sandbox cannot run it now (the key is learnt at the first SSH then).
+   */
+  async hostKey(principal: Principal, sandboxId: string): Promise<string | null> {
+    try {
+      const made = await this.exec.run(principal, sandboxId, {
+        cmd: "/bin/sh",
+        args: ["-c", HOST_KEY],
+        user: "root",
+        timeoutSeconds: 60,
+      });
+      if (made.exitCode === 0) return hostKeyOf(made.stdout);
+      if (made.exitCode !== NO_SSHD) {
+        const stderr = Buffer.from(made.stderr).toString().trim().slice(0, 300);
+        this.logger.info({ sandboxId, stderr }, "host key not read");
+      }
+    } catch (error) {
+      this.logger.info({ sandboxId, err: (error as Error).message }, "host key not read");
+    }
+    return null;
   }
 
   /**
@@ -156,7 +209,7 @@ export class WorkspaceSshd {
     return next;
   }
 
-  private async run(principal: Principal, sandboxId: string): Promise<void> {
+  private async run(principal: Principal, sandboxId: string): Promise<string | null> {
     const keys = await this.keys.authorizedKeys(principal.ownerId);
     const written = await this.exec.run(principal, sandboxId, {
       cmd: "/bin/sh",
@@ -190,5 +243,6 @@ export class WorkspaceSshd {
         `could not start sshd in the workspace: ${stderr}`,
       );
     }
+    return hostKeyOf(started.stdout);
   }
 }

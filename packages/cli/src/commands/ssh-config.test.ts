@@ -2,11 +2,12 @@ import { lstat, mkdtemp, readFile, stat, symlink, writeFile } from "node:fs/prom
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
+import { pinHostKey, sshConfigPath, withKnownHost } from "./known-hosts.js";
 import {
+  hostKeyOptions,
   proxyCommand,
   shellWord,
   sshBlock,
-  sshHostKeyAlias,
   withSshBlock,
   writeSshBlock,
 } from "./ssh-config.js";
@@ -59,14 +60,35 @@ describe("the managed ~/.ssh/config block", () => {
     expect(withSshBlock(withSshBlock("", "box", named), "box", block("box"))).toBe(block("box"));
   });
 
-  test("the host key alias tells a workspace created again under its name from the old one", () => {
-    expect(sshHostKeyAlias("box", "sb-00c0ffee")).toBe("box.sb-00c0ffee.wrenn");
-    expect(sshBlock("box", "cmd", { hostKeyAlias: "box.sb-00c0ffee.wrenn" })).toContain(
-      "\n  HostKeyAlias box.sb-00c0ffee.wrenn\n",
+  test("the host key is pinned in Wrenn's known_hosts under NAME.wrenn, other lines kept", async () => {
+    const key = `ssh-ed25519 ${"A".repeat(68)}`;
+    const other = `ssh-ed25519 ${"B".repeat(68)}`;
+    const check = { file: sshConfigPath("/home/me/.config/wrenn/known_hosts"), pinned: true };
+    expect(sshBlock("box", "cmd", { hostKey: check })).toContain(
+      '\n  HostKeyAlias box.wrenn\n  UserKnownHostsFile "/home/me/.config/wrenn/known_hosts"\n  StrictHostKeyChecking yes\n',
     );
-    for (const bad of ["", "sb-00c0ffee x", "sb-1\nHost *", 7, undefined]) {
-      expect(() => sshHostKeyAlias("box", bad)).toThrow(/has no sandbox yet/);
+    expect(hostKeyOptions("box", { ...check, pinned: false }).at(-1)).toEqual([
+      "StrictHostKeyChecking",
+      "accept-new",
+    ]);
+    // ssh's % tokens stay out of the path; a quote or a newline cannot be said in ssh_config.
+    expect(sshConfigPath("/a b/50%/kh")).toBe('"/a b/50%%/kh"');
+    for (const bad of ['/a"b', "/a\nHost *"]) expect(() => sshConfigPath(bad)).toThrow();
+
+    const dir = await mkdtemp(join(tmpdir(), "wrenn-known-hosts-"));
+    const file = join(dir, "wrenn", "known_hosts");
+    expect(await pinHostKey(file, "box", other)).toEqual({ alias: "box.wrenn", pinned: true });
+    await pinHostKey(file, "pal", other);
+    await pinHostKey(file, "box", key);
+    expect(await readFile(file, "utf8")).toBe(`pal.wrenn ${other}\nbox.wrenn ${key}\n`);
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    // Unknown (an image without OpenSSH): its line goes, ssh learns the key at first use.
+    expect(withKnownHost(`box.wrenn ${key}\nx y\n`, "box.wrenn", null)).toBe("x y\n");
+    // Only an ed25519 key in the pinned form reaches the file (never a second line of it).
+    for (const bad of [`${key}\nevil.wrenn ${key}`, "ssh-rsa AAAA", `${key} comment`, ""]) {
+      expect(() => withKnownHost("", "box.wrenn", bad)).toThrow(/not an ed25519 key/);
     }
+    await expect(pinHostKey(file, "a b", key)).rejects.toThrow(/invalid workspace name/);
   });
 
   test("the file keeps its mode; a new one is 0600", async () => {

@@ -3,7 +3,7 @@
 // ever rewritten; every other byte of the file, and its mode, stay as they were.
 import { chmod, mkdir, readFile, realpath, rename, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { checkWorkspaceName, SANDBOX_ID_PATTERN, SSH_HOST_SUFFIX, SSH_USER } from "@wrenn/contract";
+import { checkWorkspaceName, SSH_HOST_SUFFIX, SSH_USER } from "@wrenn/contract";
 import { usageError } from "../exit-codes.js";
 
 const begin = (host: string) => `# >>> wrenn ${host}`;
@@ -40,26 +40,37 @@ export function runningCli(): string[] {
 }
 
 /**
- * The name ssh files the workspace's host key under: its name and its sandbox's id, so a
- * workspace destroyed and created again under the same name (a new host key) is not taken for
- * the old one, while a suspend and resume (same sandbox, same key) still matches.
+ * How ssh checks a workspace's host key: in Wrenn's known_hosts file (`file`, as an ssh_config
+ * value: sshConfigPath's) under `NAME.wrenn`, held to the key the control plane gave (`pinned`)
+ * or, when it had none, learnt at the first connection and held to from then on.
  */
-export function sshHostKeyAlias(name: string, sandboxId: unknown): string {
-  const id = typeof sandboxId === "string" && new RegExp(SANDBOX_ID_PATTERN).test(sandboxId);
-  if (!id) throw usageError(`workspace ${name} has no sandbox yet; try again when it is running`);
-  return `${sshWorkspaceName(name)}.${sandboxId}${SSH_HOST_SUFFIX}`;
+export interface HostKeyCheck {
+  file: string;
+  pinned: boolean;
+}
+
+/** The ssh options of a HostKeyCheck, as `Option value` pairs. */
+export function hostKeyOptions(name: string, check: HostKeyCheck): [string, string][] {
+  return [
+    ["HostKeyAlias", `${sshWorkspaceName(name)}${SSH_HOST_SUFFIX}`],
+    ["UserKnownHostsFile", check.file],
+    ["StrictHostKeyChecking", check.pinned ? "yes" : "accept-new"],
+  ];
 }
 
 /**
  * `credential`: where the ProxyCommand finds its API key when ssh (VS Code's) runs it, said in a
- * comment line. The key itself is never written here. `hostKeyAlias`: sshHostKeyAlias's.
+ * comment line. The key itself is never written here.
  */
 export function sshBlock(
   name: string,
   command: string,
-  extra: { credential?: string; hostKeyAlias?: string } = {},
+  extra: { credential?: string; hostKey?: HostKeyCheck } = {},
 ): string {
   const host = `${sshWorkspaceName(name)}${SSH_HOST_SUFFIX}`;
+  const hostKey = extra.hostKey
+    ? hostKeyOptions(name, extra.hostKey).map(([option, value]) => `  ${option} ${value}`)
+    : [`  HostKeyAlias ${host}`, "  StrictHostKeyChecking accept-new"];
   return [
     begin(host),
     ...(extra.credential === undefined
@@ -67,10 +78,7 @@ export function sshBlock(
       : [`# API key: ${extra.credential.replace(/[\p{Cc}\p{Zl}\p{Zp}]/gu, "?")}`]),
     `Host ${host}`,
     `  User ${SSH_USER}`,
-    `  HostKeyAlias ${extra.hostKeyAlias ?? host}`,
-    // As \`wrenn ssh\`: the tunnel itself is authenticated (API key, to this one workspace), so
-    // a workspace's key is learnt at the first connection and held to from then on.
-    "  StrictHostKeyChecking accept-new",
+    ...hostKey,
     `  ProxyCommand ${command}`,
     end(host),
     "",

@@ -18,11 +18,13 @@ import { configFile } from "../config/config-paths.js";
 import { workspaceFileFor } from "../config/workspace-file.js";
 import { CliError, EXIT, usageError } from "../exit-codes.js";
 import { formatTable, printJson } from "../output/table.js";
+import { knownHostsFile, pinHostKey, sshConfigPath } from "./known-hosts.js";
 import {
+  type HostKeyCheck,
+  hostKeyOptions,
   proxyCommand,
   runningCli,
   sshBlock,
-  sshHostKeyAlias,
   sshWorkspaceName,
   writeSshBlock,
 } from "./ssh-config.js";
@@ -166,15 +168,11 @@ Examples:
       const remote = dashDashArgs() ?? rest;
       const host = `${name}${SSH_HOST_SUFFIX}`;
       const workspace = await Workspaces.get(name, sdk);
+      const hostKey = await pinned(name, workspace.sshHostKey);
       const args = [
         "-o",
         `ProxyCommand=${proxyCommand(runningCli(), name)}`,
-        "-o",
-        `HostKeyAlias=${sshHostKeyAlias(name, workspace.sandboxId)}`,
-        // The tunnel itself is authenticated (API key); a workspace's key is learnt once and
-        // then held to (it never changes).
-        "-o",
-        "StrictHostKeyChecking=accept-new",
+        ...hostKeyOptions(name, hostKey).flatMap(([option, value]) => ["-o", `${option}=${value}`]),
         "-l",
         SSH_USER,
         host,
@@ -210,7 +208,7 @@ Examples:
         name,
         sshBlock(name, proxyCommand(runningCli(), name, ctx.config.apiUrl), {
           credential,
-          hostKeyAlias: sshHostKeyAlias(name, workspace.sandboxId),
+          hostKey: await pinned(name, workspace.sshHostKey),
         }),
       );
       if (proxied.apiKey !== ctx.config.apiKey) {
@@ -233,6 +231,21 @@ Examples:
       });
       process.exitCode = code;
     });
+}
+
+/**
+ * The workspace's host key written to Wrenn's known_hosts, as the control plane knows it ("":
+ * not known yet, so ssh learns it at the first connection), and how ssh is to check it.
+ */
+async function pinned(name: string, key: string): Promise<HostKeyCheck> {
+  const file = knownHostsFile();
+  const { pinned } = await pinHostKey(file, name, key === "" ? null : key);
+  if (!pinned) {
+    process.stderr.write(
+      `warning: Wrenn does not know workspace ${name}'s SSH host key yet; ssh learns it at this first connection\n`,
+    );
+  }
+  return { file: sshConfigPath(file), pinned };
 }
 
 /** Runs a program on this terminal; resolves with its exit status. */

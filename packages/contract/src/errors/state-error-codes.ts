@@ -97,6 +97,16 @@ export const STATE_ERROR_CODES = {
     retryable: false,
     message: "workspace {name} is on host {id} already",
   },
+  /**
+   * The workspace is being moved to another host (by this or another control plane) and the
+   * move did not finish within the wait: nothing was done; try again once it is on its new host.
+   */
+  workspace_moving: {
+    status: 409,
+    grpc: "unavailable",
+    retryable: true,
+    message: "workspace {name} is being moved to another host",
+  },
   /** A workspace move's target is not online, or drained: nothing moved. */
   host_not_ready: {
     status: 409,

@@ -13,6 +13,7 @@ const base: OwnedWorkspaceView = {
   hostPort: 51820,
   vmIp: "10.0.0.2",
   sandboxId: "sb-0000000b",
+  sshHostKey: "",
   createdAt: new Date("2026-12-01T10:00:00Z"),
 };
 

@@ -83,7 +83,8 @@ export const workspaceRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, d
       schema: {
         tags,
         security,
-        summary: "Suspend a workspace (pause its sandbox); a suspended one stays as it is",
+        summary:
+          "Suspend a workspace (pause its sandbox); a suspended one stays as it is. During a move of it this waits for the move, then 409 workspace_moving",
         params: NameParams,
         response: { 200: Workspace, ...commonErrors },
       },
@@ -98,7 +99,8 @@ export const workspaceRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, d
       schema: {
         tags,
         security,
-        summary: "Resume a suspended workspace; a running one stays as it is",
+        summary:
+          "Resume a suspended workspace; a running one stays as it is. During a move of it this waits for the move and resumes it on its new host (409 workspace_moving if the move takes too long)",
         params: NameParams,
         response: { 200: Workspace, ...commonErrors },
       },
@@ -153,7 +155,7 @@ export const workspaceRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, d
         tags,
         security,
         summary:
-          "Move your workspace to another host (its id, or the host name its agent reports): it pauses, hibernates to the artifact store both hosts share and resumes there, disk, memory and processes kept. Its WireGuard port and keys are the new host's: the answer holds the new client config, private key included, once; the old one stops working. 404 host_not_found; 409 workspace_on_host, host_not_ready, store_not_configured (no shared store), sandbox_busy; nothing moves on a refusal",
+          "Move your workspace to another host (its id, or the host name its agent reports): it pauses, hibernates to the artifact store both hosts share and resumes there, disk, memory and processes kept. Its WireGuard port and keys are the new host's: the answer holds the new client config, private key included, once; the old one stops working. 404 host_not_found; 409 workspace_on_host, host_not_ready, store_not_configured (no shared store), sandbox_busy, workspace_moving (a move of it is under way); nothing moves on a refusal. Wakes of the workspace during the move (SSH, resume) wait for it",
         params: NameParams,
         body: MoveWorkspaceBody,
         response: { 200: CreatedWorkspace, ...commonErrors },

@@ -1,0 +1,2 @@
+ALTER TABLE workspaces DROP COLUMN ssh_host_key;
+ALTER TABLE workspaces DROP COLUMN moving_until;
