@@ -5,9 +5,9 @@
  * which costs ~100 ms; a fork of this small program costs a fraction of that (bench/README.md,
  * "envd's spawn cost"). envd starts this once and asks it to start each command.
  *
- *   wrenn-launcher SOCKET_NAME
+ *   wrenn-launcher SOCKET_PATH
  *
- * SOCKET_NAME is an abstract unix socket envd listens on. Per command, this program connects
+ * SOCKET_PATH is a unix socket envd listens on, in a directory only root can enter. Per command, this program connects
  * to it once per stdio stream (stdout, stderr and, unless stdin is off, stdin), sends a header
  * line "TOKEN FD\n" on each, forks, and the child makes those connections its fd 1, 2 and 0
  * (as Node's spawn gives a child unix sockets) before it execs the command. So the command's
@@ -19,6 +19,8 @@
  *             STDIN ("1"/"0"), ARGC, ARGV..., ENVC, ENV ("K=V")...
  *   answers:  "pid TOKEN PID\n" once the command was exec'd,
  *             "error TOKEN MESSAGE\n" when it could not be started,
+ *             "unavailable TOKEN MESSAGE\n" when envd's socket could not be reached (nothing
+ *             was started: envd spawns the command itself),
  *             "exit PID CODE SIGNAL\n" when a command ended (CODE -1 if SIGNAL > 0).
  * The child is a session leader (setsid), as wrenn-pty --exec makes it, so envd's kill of
  * the session works the same. The program exits when fd 3 closes (envd is gone).
@@ -83,21 +85,12 @@ static void on_sigchld(int sig) {
 static int connect_stream(const char *token, int fd) {
   int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (s < 0) return -1;
-  /* libuv (Node 18, 20) binds an abstract name padded with NULs to the whole sun_path; newer
-   * ones may bind the exact length: the padded form first, then the exact one. */
-  socklen_t lengths[2] = {(socklen_t)sizeof envd_addr, envd_addr_len};
-  for (int i = 0;; i++) {
-    if (connect(s, (struct sockaddr *)&envd_addr, lengths[i]) == 0) break;
-    if (errno == EINTR) {
-      i--;
-      continue;
-    }
-    if (i == 1 || errno != ECONNREFUSED) {
-      int saved = errno;
-      close(s);
-      errno = saved;
-      return -1;
-    }
+  while (connect(s, (struct sockaddr *)&envd_addr, envd_addr_len) != 0) {
+    if (errno == EINTR) continue;
+    int saved = errno;
+    close(s);
+    errno = saved;
+    return -1;
   }
   char header[160];
   int n = snprintf(header, sizeof header, "%s %d\n", token, fd);
@@ -204,7 +197,7 @@ static void start(const struct request *r) {
   for (int fd = r->with_stdin ? 0 : 1; fd < 3; fd++) {
     streams[fd] = connect_stream(r->token, fd);
     if (streams[fd] < 0) {
-      answer("error %s cannot connect the process's stdio to envd: %s", r->token,
+      answer("unavailable %s cannot connect the process's stdio to envd: %s", r->token,
              strerror(errno));
       goto out;
     }
@@ -252,13 +245,13 @@ static void reap(void) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 2 || strlen(argv[1]) == 0 || strlen(argv[1]) >= sizeof envd_addr.sun_path - 1) {
-    fprintf(stderr, "usage: wrenn-launcher SOCKET_NAME (an abstract unix socket name)\n");
+  if (argc != 2 || strlen(argv[1]) == 0 || strlen(argv[1]) >= sizeof envd_addr.sun_path) {
+    fprintf(stderr, "usage: wrenn-launcher SOCKET_PATH (a unix socket, under 108 bytes)\n");
     return 2;
   }
   envd_addr.sun_family = AF_UNIX;
-  memcpy(envd_addr.sun_path + 1, argv[1], strlen(argv[1]));
-  envd_addr_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(argv[1]));
+  memcpy(envd_addr.sun_path, argv[1], strlen(argv[1]));
+  envd_addr_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(argv[1]) + 1);
   fcntl(CONTROL_FD, F_SETFD, FD_CLOEXEC);
   signal(SIGPIPE, SIG_IGN);
   if (pipe2(sigchld_pipe, O_CLOEXEC | O_NONBLOCK) != 0) return 1;

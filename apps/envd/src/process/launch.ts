@@ -77,6 +77,9 @@ export class CaughtOutput {
 
 export class LaunchError extends Error {}
 
+/** The resident launcher could not start anything (its socket is gone): spawn instead. */
+export class LauncherUnavailableError extends LaunchError {}
+
 // Switching credentials needs root; when envd is not root it can only run as itself.
 export function credentialArgs(user: SystemUser): string[] {
   const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
@@ -102,7 +105,15 @@ export interface CommandLauncher {
  * the start on and given to whoever attaches to `output`.
  */
 export function launch(spec: LaunchSpec, launcher?: CommandLauncher): Promise<Launched> {
-  if (!spec.pty && launcher?.ready) return launcher.launch(spec);
+  if (!spec.pty && launcher?.ready) {
+    return launcher
+      .launch(spec)
+      .catch((error: unknown) =>
+        error instanceof LauncherUnavailableError
+          ? spawnThroughHelper(spec)
+          : Promise.reject(error),
+      );
+  }
   return spawnThroughHelper(spec);
 }
 

@@ -1,8 +1,9 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
+import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
-import { constants } from "node:os";
+import { constants, tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import type { Logger } from "../log/logger.js";
@@ -12,6 +13,7 @@ import {
   LaunchError,
   type Launched,
   type LaunchedChild,
+  LauncherUnavailableError,
   type LaunchSpec,
 } from "./launch.js";
 
@@ -31,6 +33,16 @@ const MAX_HEADER_BYTES = 128;
 const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(
   Object.entries(constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]),
 );
+
+// A directory only root (or envd's own user) can enter: /run when envd may write there
+// (commands of the sandbox's user cannot remove or reach the socket), else the temp dir.
+function socketDir(): string {
+  try {
+    return mkdtempSync("/run/wrenn-launch-");
+  } catch {
+    return mkdtempSync(join(tmpdir(), "wrenn-launch-"));
+  }
+}
 
 /** A command started by the launcher, seen by envd like a ChildProcess (streams, exit, close). */
 class LauncherChild extends EventEmitter implements LaunchedChild {
@@ -74,7 +86,6 @@ interface Pending {
 
 export class ResidentLauncher {
   readonly #log: Logger;
-  readonly #name = `wrenn-launch-${randomBytes(12).toString("hex")}`;
   readonly #pending = new Map<string, Pending>();
   readonly #byPid = new Map<number, Pending>();
   readonly #running = new Map<number, LauncherChild>();
@@ -95,7 +106,14 @@ export class ResidentLauncher {
   /** Starts the launcher in the background; until it reports ready, `ready` is false. */
   static start(binDir: string, log: Logger): ResidentLauncher {
     const launcher = new ResidentLauncher(log);
-    launcher.#begin(join(binDir, "wrenn-launcher"));
+    let dir: string;
+    try {
+      dir = socketDir();
+    } catch (error) {
+      launcher.#died(`no directory for its socket: ${(error as Error).message}`);
+      return launcher;
+    }
+    launcher.#begin(join(binDir, "wrenn-launcher"), dir);
     return launcher;
   }
 
@@ -103,14 +121,15 @@ export class ResidentLauncher {
     return this.#ready;
   }
 
-  #begin(helper: string): void {
+  #begin(helper: string, dir: string): void {
+    const path = join(dir, "s");
     const server = createServer((socket) => this.#accept(socket));
     server.unref();
     this.#server = server;
     server.once("error", (error) => this.#died(`cannot listen for its streams: ${error.message}`));
-    // An abstract socket: no file in the sandbox that a command could remove.
-    server.listen(`\0${this.#name}`, () => {
-      const child = spawn(helper, [this.#name], {
+    server.once("close", () => rmSync(dir, { recursive: true, force: true }));
+    server.listen(path, () => {
+      const child = spawn(helper, [path], {
         stdio: ["ignore", "ignore", "pipe", "pipe"],
         argv0: "wrenn-launcher",
       });
@@ -178,7 +197,7 @@ export class ResidentLauncher {
       pending.pid = pid;
       this.#byPid.set(pid, pending);
       this.#complete(rest[0] as string, pending);
-    } else if (kind === "error") {
+    } else if (kind === "error" || kind === "unavailable") {
       const token = rest[0] ?? "";
       const pending = this.#pending.get(token);
       if (!pending) return;
@@ -186,7 +205,14 @@ export class ResidentLauncher {
       for (const stream of [pending.child.stdin, pending.child.stdout, pending.child.stderr]) {
         stream?.destroy();
       }
-      pending.reject(new LaunchError(rest.slice(1).join(" ")));
+      const message = rest.slice(1).join(" ");
+      if (kind === "error") {
+        pending.reject(new LaunchError(message));
+        return;
+      }
+      pending.reject(new LauncherUnavailableError(message));
+      // Its socket is gone (removed from under it): every later command would fail the same.
+      this.#died(message);
     } else if (kind === "exit") {
       const pid = Number(rest[0]);
       const code = Number(rest[1]);
