@@ -34,14 +34,18 @@ const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(
   Object.entries(constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]),
 );
 
-// A directory only root (or envd's own user) can enter: /run when envd may write there
-// (commands of the sandbox's user cannot remove or reach the socket), else the temp dir.
+// A directory only envd's user can enter (mkdtemp makes it 0700), on a tmpfs inside the
+// sandbox: a socket bound on the root filesystem would be a file on the host's disk, which a
+// gVisor checkpoint cannot carry to a restore. The temp dir is the last resort (off gVisor).
 function socketDir(): string {
-  try {
-    return mkdtempSync("/run/wrenn-launch-");
-  } catch {
-    return mkdtempSync(join(tmpdir(), "wrenn-launch-"));
+  for (const base of ["/dev/shm", "/dev"]) {
+    try {
+      return mkdtempSync(join(base, "wrenn-launch-"));
+    } catch {
+      // not there, or not ours to write: the next one
+    }
   }
+  return mkdtempSync(join(tmpdir(), "wrenn-launch-"));
 }
 
 /** A command started by the launcher, seen by envd like a ChildProcess (streams, exit, close). */
