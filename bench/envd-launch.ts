@@ -47,6 +47,13 @@ try {
         args: ["/bin/sh", "-c", script],
         env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"],
         cwd: "/",
+        // What envd needs to switch users, as in the agent's sandboxes.
+        capabilities: Object.fromEntries(
+          ["bounding", "effective", "permitted"].map((set) => [
+            set,
+            ["CAP_SETUID", "CAP_SETGID", "CAP_KILL"],
+          ]),
+        ),
       },
       root: { path: rootfs, readonly: true },
       hostname: "bench",
@@ -70,7 +77,8 @@ try {
     ["--root", join(work, "state"), ...flags, "run", "-bundle", join(work, "bundle"), id],
     { encoding: "utf8", timeout: 30 * 60_000 },
   );
-  if (run.status !== 0) throw new Error(`runsc run failed (${run.status}): ${run.stderr}${run.stdout}`);
+  if (run.status !== 0)
+    throw new Error(`runsc run failed (${run.status}): ${run.stderr}${run.stdout}`);
   const ms: Record<string, number[]> = { floor: [] };
   for (const line of run.stdout.split("\n")) {
     if (line.startsWith("floor ")) (ms.floor as number[]).push(Number(line.slice(6)));

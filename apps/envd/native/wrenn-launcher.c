@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -48,37 +49,22 @@
 
 extern char **environ;
 
-static int sigchld_pipe[2] = {-1, -1};
 static struct sockaddr_un envd_addr;
 static socklen_t envd_addr_len;
 
+static FILE *control_out; /* fd 3, flushed after every answer */
+
 static void answer(const char *fmt, ...) {
-  char buf[1200];
+  char line[1200];
   va_list ap;
   va_start(ap, fmt);
-  int n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
+  int len = vsnprintf(line, sizeof line, fmt, ap);
   va_end(ap);
-  if (n < 0) return;
-  if (n > (int)sizeof buf - 2) n = (int)sizeof buf - 2;
-  /* A message must stay one line: envd splits answers at newlines. */
-  for (int i = 0; i < n; i++)
-    if (buf[i] == '\n') buf[i] = ' ';
-  buf[n++] = '\n';
-  int off = 0;
-  while (off < n) {
-    ssize_t w = write(CONTROL_FD, buf + off, (size_t)(n - off));
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) _exit(0); /* envd is gone */
-    off += (int)w;
-  }
-}
-
-static void on_sigchld(int sig) {
-  (void)sig;
-  int saved = errno;
-  ssize_t ignored = write(sigchld_pipe[1], "c", 1);
-  (void)ignored;
-  errno = saved;
+  if (len < 0) return;
+  /* A message must stay one line: envd splits answers at newlines, and a command's name (in
+   * an error) is the caller's text, which must not forge an answer of its own. */
+  for (char *p = line; (p = strchr(p, '\n')) != NULL;) *p = ' ';
+  if (fprintf(control_out, "%s\n", line) < 0 || fflush(control_out) != 0) _exit(0); /* envd is gone */
 }
 
 /* One stdio connection to envd, announced with "TOKEN FD\n"; -1 on failure. */
@@ -232,9 +218,9 @@ out:
     if (errpipe[i] >= 0) close(errpipe[i]);
 }
 
-static void reap(void) {
-  char drain[64];
-  while (read(sigchld_pipe[0], drain, sizeof drain) > 0) {
+static void reap(int sigfd) {
+  struct signalfd_siginfo info;
+  while (read(sigfd, &info, sizeof info) > 0) {
   }
   int status;
   pid_t pid;
@@ -253,25 +239,28 @@ int main(int argc, char **argv) {
   memcpy(envd_addr.sun_path, argv[1], strlen(argv[1]));
   envd_addr_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(argv[1]) + 1);
   fcntl(CONTROL_FD, F_SETFD, FD_CLOEXEC);
+  control_out = fdopen(CONTROL_FD, "w");
+  if (!control_out) return 1;
   signal(SIGPIPE, SIG_IGN);
-  if (pipe2(sigchld_pipe, O_CLOEXEC | O_NONBLOCK) != 0) return 1;
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_sigchld;
-  sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
-  sigaction(SIGCHLD, &sa, NULL);
+  /* SIGCHLD is read from a signalfd; each command unblocks it again before its exec. */
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &chld, NULL);
+  int sigfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sigfd < 0) return 1;
   answer("ready");
 
   char *buf = NULL;
   size_t len = 0, cap = 0;
   for (;;) {
     struct pollfd fds[2] = {{.fd = CONTROL_FD, .events = POLLIN},
-                            {.fd = sigchld_pipe[0], .events = POLLIN}};
+                            {.fd = sigfd, .events = POLLIN}};
     if (poll(fds, 2, -1) < 0) {
       if (errno == EINTR) continue;
       return 1;
     }
-    if (fds[1].revents & POLLIN) reap();
+    if (fds[1].revents & POLLIN) reap(sigfd);
     if (!fds[0].revents) continue;
     if (cap - len < 65536) {
       cap = cap ? cap * 2 : 131072;
