@@ -1,9 +1,9 @@
-import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import { pino } from "pino";
-import { describe, expect, test } from "vitest";
-import { launch } from "./launch.js";
+import { beforeAll, describe, expect, test } from "vitest";
+import { type CommandLauncher, launch } from "./launch.js";
 import { ManagedProcess } from "./managed-process.js";
+import { ResidentLauncher } from "./resident-launcher.js";
 
 // A short command can exit (and Node flush its unread pipes) before envd follows it. Its output
 // and its end must still all arrive. Runs the real launcher (dist/bin/wrenn-pty, built by
@@ -15,20 +15,33 @@ const gid = process.getgid?.() ?? 0;
 const me = { username: "me", uid, gid, home: "/", shell: "/bin/sh", groups: [gid] };
 const log = pino({ level: "silent" });
 
-async function runAndFollowLate(script: string) {
-  const launched = await launch({
-    binDir,
-    cmd: "/bin/sh",
-    args: ["-c", script],
-    env: { PATH: "/usr/bin:/bin" },
-    cwd: "/",
-    user: me,
-    stdin: false,
-  });
-  // Let Node see the exit and run its stdio flush before anyone follows the process.
-  if (launched.child.exitCode === null && launched.child.signalCode === null) {
-    await once(launched.child, "exit");
+function gone(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch {
+    return true;
   }
+}
+
+async function runAndFollowLate(script: string, launcher?: CommandLauncher) {
+  const launched = await launch(
+    {
+      binDir,
+      cmd: "/bin/sh",
+      args: ["-c", script],
+      env: { PATH: "/usr/bin:/bin" },
+      cwd: "/",
+      user: me,
+      stdin: false,
+    },
+    launcher,
+  );
+  // Let the process end and be reaped (and Node run its stdio flush) before anyone follows it.
+  for (let i = 0; i < 600 && !gone(launched.pid); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  expect(gone(launched.pid)).toBe(true);
   await new Promise((resolve) => setTimeout(resolve, 200));
   const proc = new ManagedProcess(
     launched.pid,
@@ -53,14 +66,23 @@ async function runAndFollowLate(script: string) {
   return { ...out, exitCode: status.exitCode };
 }
 
-describe("output of a process followed only after it ended", () => {
+let resident: ResidentLauncher;
+beforeAll(async () => {
+  resident = ResidentLauncher.start(binDir, log);
+  expect(await resident.started).toBe(true);
+});
+
+describe.each([
+  ["spawned by Node", () => undefined],
+  ["started by the resident launcher", () => resident],
+])("output of a process %s followed only after it ended", (_name, launcher) => {
   test("keeps every byte of stdout and stderr, and the end", async () => {
-    const r = await runAndFollowLate("echo out-line; echo err-line >&2; exit 3");
+    const r = await runAndFollowLate("echo out-line; echo err-line >&2; exit 3", launcher());
     expect(r).toEqual({ stdout: "out-line\n", stderr: "err-line\n", exitCode: 3 });
   });
 
   test("keeps a few hundred kilobytes written before the follower came", async () => {
-    const r = await runAndFollowLate("head -c 300000 /dev/zero | tr '\\0' x");
+    const r = await runAndFollowLate("head -c 300000 /dev/zero | tr '\\0' x", launcher());
     expect(r.stdout.length).toBe(300000);
     expect(r.exitCode).toBe(0);
   });

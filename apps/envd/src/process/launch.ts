@@ -15,8 +15,19 @@ export interface LaunchSpec {
   stdin: boolean;
 }
 
+/** What envd needs of a started command: a ChildProcess, or one started by the launcher. */
+export interface LaunchedChild {
+  readonly stdin: Writable | null;
+  readonly stdout: Readable | null;
+  readonly stderr: Readable | null;
+  once(
+    event: "exit" | "close",
+    listener: (code: number | null, signal: NodeJS.Signals | null) => void,
+  ): this;
+}
+
 export interface Launched {
-  child: ChildProcess;
+  child: LaunchedChild;
   pid: number;
   /** fd 3 of wrenn-pty: resize commands in PTY mode. */
   control: Writable & Readable;
@@ -42,7 +53,7 @@ export class CaughtOutput {
   #closed: [number | null, NodeJS.Signals | null] | undefined;
   #sink: OutputSink | undefined;
 
-  constructor(child: ChildProcess) {
+  constructor(child: LaunchedChild) {
     child.stdout?.on("data", (data: Buffer) => this.#data("stdout", data));
     child.stderr?.on("data", (data: Buffer) => this.#data("stderr", data));
     child.once("close", (code: number | null, signal: NodeJS.Signals | null) => {
@@ -66,6 +77,9 @@ export class CaughtOutput {
 
 export class LaunchError extends Error {}
 
+/** The resident launcher could not start anything (its socket is gone): spawn instead. */
+export class LauncherUnavailableError extends LaunchError {}
+
 // Switching credentials needs root; when envd is not root it can only run as itself.
 export function credentialArgs(user: SystemUser): string[] {
   const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
@@ -78,12 +92,32 @@ export function credentialArgs(user: SystemUser): string[] {
   return ["--uid", String(user.uid), "--gid", String(user.gid), "--groups", user.groups.join(",")];
 }
 
+/** What launch() may use instead of spawning: the resident launcher (resident-launcher.ts). */
+export interface CommandLauncher {
+  readonly ready: boolean;
+  launch(spec: LaunchSpec): Promise<Launched>;
+}
+
 /**
- * Starts a command through wrenn-pty (see native/wrenn-pty.c) and resolves once it is running,
- * with the pid of the command itself. Its output and end are caught from the spawn on and
- * given to whoever attaches to `output`.
+ * Starts a command and resolves once it is running, with the pid of the command itself: a
+ * non-PTY command through the resident launcher when it is ready, else (and in PTY mode)
+ * through a spawn of wrenn-pty (see native/wrenn-pty.c). Its output and end are caught from
+ * the start on and given to whoever attaches to `output`.
  */
-export function launch(spec: LaunchSpec): Promise<Launched> {
+export function launch(spec: LaunchSpec, launcher?: CommandLauncher): Promise<Launched> {
+  if (!spec.pty && launcher?.ready) {
+    return launcher
+      .launch(spec)
+      .catch((error: unknown) =>
+        error instanceof LauncherUnavailableError
+          ? spawnThroughHelper(spec)
+          : Promise.reject(error),
+      );
+  }
+  return spawnThroughHelper(spec);
+}
+
+function spawnThroughHelper(spec: LaunchSpec): Promise<Launched> {
   const helper = join(spec.binDir, "wrenn-pty");
   const mode = spec.pty ? ["--pty", String(spec.pty.cols), String(spec.pty.rows)] : ["--exec"];
   const args = [...credentialArgs(spec.user), ...mode, "--", spec.cmd, ...spec.args];

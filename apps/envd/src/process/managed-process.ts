@@ -1,10 +1,9 @@
-import type { ChildProcess } from "node:child_process";
 import type { Readable } from "node:stream";
 import type { Logger } from "../log/logger.js";
 import type { ExitStatus } from "./exit-status.js";
 import { exitStatus } from "./exit-status.js";
 import { killSession } from "./kill-tree.js";
-import type { Launched } from "./launch.js";
+import type { Launched, LaunchedChild } from "./launch.js";
 import { type OutputChunk, OutputRing, type OutputStream } from "./output-ring.js";
 
 export const OUTPUT_RING_BYTES = 4 * 1024 * 1024;
@@ -41,7 +40,7 @@ const PIPE_GRACE_AFTER_KILL_MS = 2000;
 export class ManagedProcess {
   readonly ring = new OutputRing(OUTPUT_RING_BYTES);
   readonly #subscribers = new Set<Subscriber>();
-  readonly #child: ChildProcess;
+  readonly #child: LaunchedChild;
   readonly #control: Launched["control"];
   #end: ExitStatus | undefined;
   #stdinOpen: boolean;

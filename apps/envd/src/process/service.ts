@@ -29,6 +29,7 @@ import { LaunchError, launch } from "./launch.js";
 import { ManagedProcess, OUTPUT_LOW_WATER_BYTES, ProcessInputError } from "./managed-process.js";
 import type { OutputChunk } from "./output-ring.js";
 import type { ProcessRegistry, Selector } from "./registry.js";
+import { ResidentLauncher } from "./resident-launcher.js";
 import { missingProgram, resolveShell } from "./shell.js";
 
 // Start and Connect responses share this shape: one ProcessEvent.
@@ -165,6 +166,11 @@ function parseReplayFrom(headers: Headers): number | undefined {
 
 export function processService(deps: ProcessServiceDeps): ServiceImpl<typeof Process> {
   const { state, registry, log } = deps;
+  // WRENN_ENVD_LAUNCHER=spawn turns the resident launcher off: every command is spawned by Node.
+  const launcher =
+    process.env.WRENN_ENVD_LAUNCHER === "spawn"
+      ? undefined
+      : ResidentLauncher.start(deps.binDir, log);
 
   const live = (selector: ProcessSelector | undefined): ManagedProcess => {
     const sel = selectorOf(selector);
@@ -243,16 +249,19 @@ export function processService(deps: ProcessServiceDeps): ServiceImpl<typeof Pro
       let launched: Awaited<ReturnType<typeof launch>>;
       trace?.mark("spawn");
       try {
-        launched = await launch({
-          binDir: deps.binDir,
-          cmd: program.cmd,
-          args: program.args,
-          env,
-          cwd,
-          user,
-          pty,
-          stdin: req.stdin ?? true,
-        });
+        launched = await launch(
+          {
+            binDir: deps.binDir,
+            cmd: program.cmd,
+            args: program.args,
+            env,
+            cwd,
+            user,
+            pty,
+            stdin: req.stdin ?? true,
+          },
+          launcher,
+        );
       } catch (error) {
         if (error instanceof LaunchError) {
           throw new ConnectError(`error starting process: ${error.message}`, Code.InvalidArgument);
