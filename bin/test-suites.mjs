@@ -46,27 +46,31 @@ process.env.WRENN_TEST_BASE_BUILT = "1";
  * taken are short ones; every other file follows in path order.
  */
 const LONGEST_FIRST = [
-  // Every fleet case (fleet.test.ts and host-ops.test.ts folded in): 2190 s measured at a load
-  // average of 28 on two cores, where fleet.test took 350 s and host-ops 905 s; no quiet figure yet.
+  // Every fleet case (fleet.test.ts and host-ops.test.ts folded in, fork x10 and a snapshot
+  // added): 276 s at a load average of 7.
   "tests/e2e-stack/fleet-netns.test.ts",
-  "tests/sdk-scenario/scenario.test.ts", // 330: five languages and runtimes
-  "tests/sdk-scenario/install.test.ts", // 165: npm, Go and Python installs, offline
-  "tests/e2e-stack/header-rules.test.ts", // 160: an agent kill -9 and a SOCKS5 proxy added
-  "tests/cli/sandbox-commands.test.ts", // 145
-  "tests/sdk-scenario/failed-files.test.ts", // 140: Python and Go SDKs
-  "tests/admin/admin-ui.test.ts", // 125: Chromium
-  "tests/sdk/examples.test.ts", // 115
-  "tests/host-agent/limits.test.ts", // 115
-  "tests/workspaces/wireguard.test.ts", // 115
-  "tests/host-agent/isolation.test.ts", // 115
-  "tests/host-agent/second-agent.test.ts", // 110
-  "tests/e2e-stack/exec-output.test.ts", // 110
-  "tests/e2e-stack/honest-state.test.ts", // 105
-  "tests/e2b-compat/sdk-matrix.test.ts", // 100
-  "tests/e2e-stack/v1-api.test.ts", // 100
-  "tests/e2e-stack/two-control-planes.test.ts", // 90: one PostgreSQL, two control planes, one agent
-  "tests/workspaces/clients.test.ts", // 85: a workspace's services, snapshots and restore
-  "tests/e2e-stack/network.test.ts", // 85
+  "tests/sdk-scenario/scenario.test.ts", // 275: five languages and runtimes
+  "tests/e2e-stack/header-rules.test.ts", // 170: an agent kill -9 and a SOCKS5 proxy added
+  "tests/cli/sandbox-commands.test.ts", // 155
+  "tests/e2e-stack/honest-state.test.ts", // 145
+  "tests/sdk-scenario/install.test.ts", // 140: npm, Go and Python installs, offline
+  "tests/workspaces/move.test.ts", // 130: two agents, a move, a wake during it, WireGuard after
+  "tests/e2e-stack/exec-output.test.ts", // 130
+  "tests/admin/admin-ui.test.ts", // 115: Chromium
+  "tests/workspaces/ssh.test.ts", // 115
+  "tests/workspaces/wireguard.test.ts", // 110
+  "tests/e2b-compat/sdk-matrix.test.ts", // 105
+  "tests/workspaces/clients.test.ts", // 105: a workspace's services, snapshots and restore
+  "tests/template/e2b-builder.test.ts", // 100
+  "tests/host-agent/isolation.test.ts", // 100
+  "tests/e2e-stack/v1-api.test.ts", // 90
+  "tests/template/dockerfile-cli.test.ts", // 85
+  "tests/template/base.test.ts", // 80
+  "tests/cli/run-and-profiles.test.ts", // 80
+  "tests/e2e-stack/e2b-snapshots.test.ts", // 80
+  "tests/e2e-stack/e2b-sdk.test.ts", // 80
+  "tests/sdk/examples.test.ts", // 80
+  "tests/e2e-stack/network.test.ts", // 80
 ];
 
 /** Every end-to-end file (the e2e project includes every tests/ file named *.test.ts), longest first. */
