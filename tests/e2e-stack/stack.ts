@@ -170,16 +170,13 @@ export class Stack {
         const rows = await this.cp.db.query<{ id: string; owner_id: string }>(
           "SELECT id, owner_id FROM sandboxes WHERE state <> 'stopped'",
         );
-        // All at once: each destroy waits on its own runsc, and a file can leave a dozen.
-        await Promise.all(
-          rows.rows.map((row) =>
-            this.cp.sandboxes
-              .destroy({ keyId: "", ownerId: row.owner_id, role: "admin", name: "test" }, row.id, {
-                ofWorkspace: true,
-              })
-              .catch(() => {}),
-          ),
-        );
+        for (const row of rows.rows) {
+          await this.cp.sandboxes
+            .destroy({ keyId: "", ownerId: row.owner_id, role: "admin", name: "test" }, row.id, {
+              ofWorkspace: true,
+            })
+            .catch(() => {});
+        }
       }
       await this.cp?.close();
       await this.agent.stop();
