@@ -1,10 +1,12 @@
 // The real stack for end-to-end tests: a wrenn-agent child (root, real runsc) and a control
 // plane in this process, on PGlite in a temporary data dir or on a throwaway PostgreSQL.
+import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import {
   type ControlPlane,
   type ControlPlaneConfig,
@@ -27,6 +29,8 @@ import { testCertificate } from "../../apps/host-agent/src/network/egress-test-k
 import { deleteAgentTables, freePort } from "../harness/agent-process.js";
 import { templatesDir } from "../harness/paths.js";
 import { leaseSlot, slotPool, slotWireguardPorts } from "../harness/slot-lease.js";
+
+const run = promisify(execFile);
 
 export interface StackOptions {
   database?: "pglite" | "postgres";
@@ -185,13 +189,35 @@ export class Stack {
       if (left.length > 0) throw new Error(`sandbox processes left behind: ${left.join(", ")}`);
     } finally {
       await deleteAgentTables(this.networkTable);
-      await rm(this.dataDir, { recursive: true, force: true });
+      await removeDataDir(this.dataDir);
       this.releaseSlot();
     }
   }
 }
 
 export type { UserKey };
+
+/**
+ * Removes a stack's data directory. A stopped agent leaves its sandboxes as they are (they are
+ * adopted at its next start), so a sandbox still being torn down when the test ended (a failed
+ * build's step sandbox, say) keeps its root and disk mounted there: those are unmounted,
+ * deepest first, and the removal tried again.
+ */
+async function removeDataDir(dataDir: string): Promise<void> {
+  try {
+    await rm(dataDir, { recursive: true, force: true });
+    return;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EBUSY") throw error;
+  }
+  const mounts = (await readFile("/proc/mounts", "utf8"))
+    .split("\n")
+    .map((line) => line.split(" ")[1] ?? "")
+    .filter((point) => point.startsWith(`${dataDir}/`))
+    .sort((a, b) => b.length - a.length);
+  for (const point of mounts) await run("umount", [point]);
+  await rm(dataDir, { recursive: true, force: true });
+}
 
 /** A self-signed certificate for 127.0.0.1 (the agent's listen address). */
 async function agentCertificate(dataDir: string) {
