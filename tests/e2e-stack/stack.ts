@@ -169,6 +169,9 @@ export class Stack {
 
   /** Destroys every sandbox, stops both programs and checks nothing of the agent is left. */
   async close(): Promise<void> {
+    // The first failure is the one to see: a directory that cannot go after sandboxes were
+    // left behind is only its echo.
+    let failure: unknown;
     try {
       if (this.agent.running && this.cp !== undefined) {
         const rows = await this.cp.db.query<{ id: string; owner_id: string }>(
@@ -186,12 +189,30 @@ export class Stack {
       await this.agent.stop();
       await this.cluster?.stop();
       const left = await sandboxProcesses(this.dataDir);
-      if (left.length > 0) throw new Error(`sandbox processes left behind: ${left.join(", ")}`);
-    } finally {
-      await deleteAgentTables(this.networkTable);
-      await removeDataDir(this.dataDir);
-      this.releaseSlot();
+      if (left.length > 0) {
+        // Said as the failure, and killed so they do not load every later test file.
+        for (const pid of left) {
+          try {
+            process.kill(pid, "SIGKILL");
+          } catch {}
+        }
+        throw new Error(`sandbox processes left behind: ${left.join(", ")}`);
+      }
+    } catch (error) {
+      failure = error;
     }
+    for (const step of [
+      () => deleteAgentTables(this.networkTable),
+      () => removeDataDir(this.dataDir),
+    ]) {
+      try {
+        await step();
+      } catch (error) {
+        failure ??= error;
+      }
+    }
+    this.releaseSlot();
+    if (failure !== undefined) throw failure;
   }
 }
 
