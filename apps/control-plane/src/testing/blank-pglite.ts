@@ -53,9 +53,10 @@ export async function migrationsHash(): Promise<string> {
 /**
  * The cached directory `name`, made by `make(dir)` the first time. A finished one is only
  * ever renamed into place, so its presence means it is whole; two test processes (the two
- * lanes) making it at once each make their own and the second rename loses harmlessly.
+ * lanes) making it at once each make their own and the second rename loses harmlessly. Any
+ * directory holding a PostgreSQL data directory's PG_VERSION (PGlite's, initdb's).
  */
-async function cached(name: string, make: (dir: string) => Promise<void>): Promise<string> {
+export async function cached(name: string, make: (dir: string) => Promise<void>): Promise<string> {
   const final = join(testCacheDir, name);
   try {
     await access(join(final, "PG_VERSION"));

@@ -4,9 +4,8 @@
 // made once per checkout (`cp -a` keeps its owner and modes): initdb costs ~3 s on a loaded
 // 2-core host, a copy ~0.2 s, and some thirty test files each start a cluster.
 import { execFile } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { access, chown, mkdir, mkdtemp, rename, rm } from "node:fs/promises";
+import { chown, mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,7 +13,7 @@ import { promisify } from "node:util";
 import pg from "pg";
 import { migrateDatabase } from "../db/migrations.js";
 import { openPostgres } from "../db/postgres-database.js";
-import { migrationsHash, testCacheDir } from "./blank-pglite.js";
+import { cached, migrationsHash } from "./blank-pglite.js";
 
 const run = promisify(execFile);
 const BIN_DIRS = [
@@ -61,39 +60,26 @@ type Exec = (file: string, args: string[]) => Promise<unknown>;
  * initdb runs in /tmp, which the postgres user can reach whatever the checkout's own modes;
  * root copies the result into the cache.
  */
-async function cachedInitdb(bin: string, exec: Exec, owner: { uid: number; gid: number } | null) {
-  const final = join(testCacheDir, `postgres-${bin.split("/").at(-2)}-initdb`);
-  try {
-    await access(join(final, "PG_VERSION"));
-    return final;
-  } catch {}
-  await mkdir(testCacheDir, { recursive: true });
-  const scratch = await mkdtemp(join(tmpdir(), "wrenn-pg-initdb-"));
-  const building = `${final}.${process.pid}-${randomBytes(4).toString("hex")}`;
-  try {
-    if (owner) await chown(scratch, owner.uid, owner.gid);
-    const data = join(scratch, "data");
-    await exec("initdb", [
-      "-D",
-      data,
-      "--auth=trust",
-      "--username=postgres",
-      "-E",
-      "UTF8",
-      "--no-sync",
-    ]);
-    await run("cp", ["-a", data, building]);
-    await rename(building, final);
-  } catch (error) {
-    await rm(building, { recursive: true, force: true });
-    // The other lane put its own there first: use that one.
-    await access(join(final, "PG_VERSION")).catch(() => {
-      throw error;
-    });
-  } finally {
-    await rm(scratch, { recursive: true, force: true });
-  }
-  return final;
+function cachedInitdb(bin: string, exec: Exec, owner: { uid: number; gid: number } | null) {
+  return cached(`postgres-${bin.split("/").at(-2)}-initdb`, async (dir) => {
+    const scratch = await mkdtemp(join(tmpdir(), "wrenn-pg-initdb-"));
+    try {
+      if (owner) await chown(scratch, owner.uid, owner.gid);
+      const data = join(scratch, "data");
+      await exec("initdb", [
+        "-D",
+        data,
+        "--auth=trust",
+        "--username=postgres",
+        "-E",
+        "UTF8",
+        "--no-sync",
+      ]);
+      await run("cp", ["-a", data, dir]);
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
+  });
 }
 
 export async function startPostgresCluster(): Promise<PostgresCluster> {
