@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { Agent, fetch as undiciFetch } from "undici";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { type EnvdWorld, openEnvd, type RunningEnvd } from "./testing/envd-harness.js";
 import { rpcClients } from "./testing/rpc-clients.js";
@@ -339,12 +340,16 @@ describe("hostile /files input", () => {
         })(),
       ),
     ) as ReadableStream<Uint8Array>;
-    const res = await fetch(`${envd.url}/files?path=${enc(target)}`, {
+    // Its own connection, closed after: the next test's requests never queue behind a
+    // streamed upload's (one of them once waited 180 s for an answer, twice under load).
+    const own = new Agent({ pipelining: 0 });
+    const res = await undiciFetch(`${envd.url}/files?path=${enc(target)}`, {
       method: "POST",
       headers: { "content-type": "application/octet-stream" },
       body,
       duplex: "half",
-    } as RequestInit).finally(() => {
+      dispatcher: own,
+    }).finally(() => {
       uploading = false;
     });
     await sampler;
@@ -353,6 +358,7 @@ describe("hostile /files input", () => {
     expect((await world.stat(target))?.size).toBe(256 * 1024 * 1024);
     expect(samples).toBeGreaterThanOrEqual(2);
     expect(peakBytes - before).toBeLessThan(128 * 1024 * 1024);
+    await own.close();
     await world.remove(target);
   });
 
@@ -377,7 +383,13 @@ describe("hostile /files input", () => {
       ],
     ];
     for (const [path, init, status] of cases) {
-      const res = await fetch(`${envd.url}${path}`, init);
+      // Bounded: a request left unanswered fails here, naming itself.
+      const res = await fetch(`${envd.url}${path}`, {
+        ...init,
+        signal: AbortSignal.timeout(60_000),
+      }).catch((error: unknown) => {
+        throw new Error(`${init.method} ${path}: ${String(error)}`);
+      });
       expect(res.status, path).toBe(status);
       expect(res.headers.get("content-type")).toMatch(/^application\/json/);
       expect(await res.json()).toMatchObject({ code: status, message: expect.any(String) });
