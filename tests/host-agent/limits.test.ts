@@ -83,46 +83,8 @@ describe("host agent: limits contain abuse", () => {
     },
   );
 
-  it("contains a fork bomb", async () => {
-    const id = "sb-00000c02";
-    await agent.client.createSandbox({ sandboxId: id, template: "base" });
-    await execInSandbox(agent.url, id, "bomb() { bomb | bomb & }; bomb; sleep 5", {
-      timeoutMs: 30_000,
-    }).catch(() => undefined);
-    await othersCarryOn();
-    await agent.client.destroySandbox({ sandboxId: id });
-    await othersCarryOn();
-  });
-
-  it("stops a disk filler at disk_mb", async () => {
-    const id = "sb-00000c03";
-    await agent.client.createSandbox({
-      sandboxId: id,
-      template: "base",
-      resources: { diskMb: 512 },
-    });
-    const fill = await execInSandbox(
-      agent.url,
-      id,
-      "dd if=/dev/zero of=~/big bs=1M count=2048 2>&1; sync; du -m ~/big | cut -f1",
-      { timeoutMs: 120_000 },
-    );
-    expect(fill.stdout).toMatch(/No space left on device/);
-    const usedMb = Number(fill.stdout.trim().split("\n").pop());
-    expect(usedMb).toBeGreaterThan(300);
-    expect(usedMb).toBeLessThanOrEqual(512);
-    const stats = await agent.client.getSandboxStats({ sandboxId: id });
-    expect(Number(stats.stats?.diskTotalBytes)).toBeLessThanOrEqual(512 * 2 ** 20);
-    await othersCarryOn();
-    // Freeing space makes the disk usable again.
-    const again = await execInSandbox(
-      agent.url,
-      id,
-      "rm ~/big && echo ok > ~/small && cat ~/small",
-    );
-    expect(again.stdout).toBe("ok\n");
-    await agent.client.destroySandbox({ sandboxId: id });
-  });
+  // A fork bomb and a disk filler are contained the same way through the whole stack, where
+  // the sandbox's state must also say which limit it hit: tests/e2e-stack/honest-state.test.ts.
 
   it("limits CPU to the sandbox's vcpus", async () => {
     const id = "sb-00000c04";
@@ -132,7 +94,7 @@ describe("host agent: limits contain abuse", () => {
       agent.url,
       id,
       // Output redirected, or the loops would hold the command's stream open until they end.
-      "for i in 1 2; do (timeout 8 sh -c 'while :; do :; done' >/dev/null 2>&1 &) ; done; sleep 1",
+      "for i in 1 2; do (timeout 5 sh -c 'while :; do :; done' >/dev/null 2>&1 &) ; done; sleep 1",
     );
     await agent.client.getSandboxStats({ sandboxId: id });
     await new Promise((r) => setTimeout(r, 2000));
