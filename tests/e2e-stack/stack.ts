@@ -27,7 +27,8 @@ import { AgentChild, sandboxProcesses } from "@wrenn/local-stack";
 import { pino } from "pino";
 import { testCertificate } from "../../apps/host-agent/src/network/egress-test-kit.js";
 import { deleteAgentTables, freePort } from "../harness/agent-process.js";
-import { templatesDir } from "../harness/paths.js";
+import { publishCheckpoints, seedCheckpoints } from "../harness/checkpoint-seed.js";
+import { agentMain, templatesDir } from "../harness/paths.js";
 import { leaseSlot, slotPool, slotWireguardPorts } from "../harness/slot-lease.js";
 
 const run = promisify(execFile);
@@ -91,11 +92,12 @@ export class Stack {
       },
       log: createWriteStream(join(dataDir, "agent.log"), { flags: "a" }),
       // Another build of the agent, to tell its regressions from the control plane's.
-      agentMain: process.env.WRENN_TEST_AGENT_MAIN || undefined,
+      agentMain: stackAgentMain(),
     });
     let cluster: PostgresCluster | undefined;
     let databaseUrl: string | undefined;
     try {
+      await seedCheckpoints(join(dataDir, "agent"), stackAgentMain());
       await agent.start();
       if (agent.pid) slot.addHolder(agent.pid);
       if (options.database === "postgres") {
@@ -203,6 +205,7 @@ export class Stack {
     }
     for (const step of [
       () => deleteAgentTables(this.networkTable),
+      () => publishCheckpoints(join(this.dataDir, "agent"), stackAgentMain()).catch(() => {}),
       () => removeDataDir(this.dataDir),
     ]) {
       try {
@@ -217,6 +220,11 @@ export class Stack {
 }
 
 export type { UserKey };
+
+/** The agent a stack runs: WRENN_TEST_AGENT_MAIN (another build), else this checkout's. */
+function stackAgentMain(): string {
+  return process.env.WRENN_TEST_AGENT_MAIN || agentMain;
+}
 
 /**
  * Removes a stack's data directory. A stopped agent leaves its sandboxes as they are (they are

@@ -8,6 +8,7 @@ import path from "node:path";
 import { type Client, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { HostAgentService } from "@wrenn/proto/hostagent";
+import { publishCheckpoints, seedCheckpoints } from "./checkpoint-seed.js";
 import { agentMain, templatesDir } from "./paths.js";
 import { leaseSlot, slotPool, slotWireguardPorts } from "./slot-lease.js";
 
@@ -39,6 +40,11 @@ export interface AgentOptions {
   dataDir?: string;
   poolSize?: number;
   templateRestore?: boolean;
+  /**
+   * false: the agent checkpoints the base template itself, as on a new machine (tests of that
+   * checkpoint); otherwise it starts with the one every test agent shares (checkpoint-seed.ts).
+   */
+  sharedCheckpoint?: boolean;
   networkPool?: string;
   env?: Record<string, string>;
   /**
@@ -101,6 +107,9 @@ export class AgentProcess {
     const dataDir = opts.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), "wrenn-agent-test-")));
     const agent = new AgentProcess(dataDir, opts, !opts.dataDir);
     try {
+      if (opts.sharedCheckpoint !== false && opts.templateRestore !== false) {
+        await seedCheckpoints(dataDir, agentMain);
+      }
       await agent.launch();
     } catch (err) {
       // The caller never gets this agent to dispose of: its process, tables, data dir and slot
@@ -260,7 +269,10 @@ export class AgentProcess {
       // An agent stopped with sandboxes left (or killed) keeps its tables; a test agent is
       // gone for good.
       await deleteAgentTables(this.networkTable);
-      if (this.ownsDataDir) await rm(this.dataDir, { recursive: true, force: true });
+      if (this.ownsDataDir) {
+        await publishCheckpoints(this.dataDir, agentMain).catch(() => {});
+        await rm(this.dataDir, { recursive: true, force: true });
+      }
       this.slot.release();
     }
   }

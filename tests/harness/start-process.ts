@@ -1,7 +1,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { join } from "node:path";
-import { repoRoot } from "./paths.js";
+import { seedCheckpoints } from "./checkpoint-seed.js";
+import { agentMain, repoRoot } from "./paths.js";
 
 /**
  * `npm start` is `bin/setup && node bin/start.mjs`; setup has run (the tests need the build),
@@ -13,6 +14,8 @@ export class StartProcess {
   child!: ChildProcess;
 
   static async run(env: NodeJS.ProcessEnv): Promise<StartProcess> {
+    // Its agent starts with the base checkpoint every test agent shares (checkpoint-seed.ts).
+    if (env.WRENN_DATA_DIR) await seedCheckpoints(join(env.WRENN_DATA_DIR, "agent"), agentMain);
     const p = new StartProcess();
     p.child = spawn(process.execPath, [join(repoRoot, "bin/start.mjs")], {
       cwd: repoRoot,

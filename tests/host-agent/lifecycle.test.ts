@@ -4,6 +4,7 @@ import { Filesystem } from "@wrenn/proto/filesystem";
 import { BootPath, HostAgentService, SandboxState } from "@wrenn/proto/hostagent";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AgentProcess } from "../harness/agent-process.js";
+import { hasBaseCheckpoint } from "../harness/checkpoint-seed.js";
 import { execInSandbox } from "../harness/sandbox-exec.js";
 import { waitFor } from "../harness/wait.js";
 
@@ -46,11 +47,7 @@ describe("host agent: create, exec, destroy", () => {
   it("clones restored from one template checkpoint share no random state", async () => {
     // Everything in the checkpoint is the same in every clone, envd's memory included: what
     // is random in a sandbox must come from after the restore.
-    await waitFor(
-      () => agent.output.includes("template checkpoint saved"),
-      180_000,
-      "the template checkpoint",
-    );
+    await waitFor(() => hasBaseCheckpoint(agent.dataDir), 180_000, "the template checkpoint");
     // The warm pool refills between creates: keep creating until two came from the checkpoint.
     const created: string[] = [];
     const clones: string[] = [];

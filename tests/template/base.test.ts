@@ -4,6 +4,7 @@ import { BootPath, PauseMode } from "@wrenn/proto/hostagent";
 import { Process, Signal } from "@wrenn/proto/process";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { AgentProcess } from "../harness/agent-process.js";
+import { hasBaseCheckpoint } from "../harness/checkpoint-seed.js";
 import { execInSandbox } from "../harness/sandbox-exec.js";
 import { waitFor } from "../harness/wait.js";
 
@@ -17,11 +18,7 @@ let agent: AgentProcess;
 beforeAll(async () => {
   agent = await AgentProcess.start({ poolSize: 0 });
   // Sandboxes normally start from the template's checkpoint: test that path.
-  await waitFor(
-    () => agent.output.includes("template checkpoint saved"),
-    180_000,
-    "the template checkpoint",
-  );
+  await waitFor(() => hasBaseCheckpoint(agent.dataDir), 180_000, "the template checkpoint");
   const { sandbox } = await agent.client.createSandbox({ sandboxId: id, template: "base" });
   expect(sandbox?.bootPath).toBe(BootPath.TEMPLATE_RESTORE);
 });

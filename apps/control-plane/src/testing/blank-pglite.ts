@@ -53,13 +53,17 @@ export async function migrationsHash(): Promise<string> {
 /**
  * The cached directory `name`, made by `make(dir)` the first time. A finished one is only
  * ever renamed into place, so its presence means it is whole; two test processes (the two
- * lanes) making it at once each make their own and the second rename loses harmlessly. Any
- * directory holding a PostgreSQL data directory's PG_VERSION (PGlite's, initdb's).
+ * lanes) making it at once each make their own and the second rename loses harmlessly.
+ * `marker` is a file every finished one holds (PostgreSQL's PG_VERSION by default).
  */
-export async function cached(name: string, make: (dir: string) => Promise<void>): Promise<string> {
+export async function cached(
+  name: string,
+  make: (dir: string) => Promise<void>,
+  marker = "PG_VERSION",
+): Promise<string> {
   const final = join(testCacheDir, name);
   try {
-    await access(join(final, "PG_VERSION"));
+    await access(join(final, marker));
     return final;
   } catch {}
   await mkdir(testCacheDir, { recursive: true });
@@ -70,7 +74,7 @@ export async function cached(name: string, make: (dir: string) => Promise<void>)
   } catch (error) {
     await rm(building, { recursive: true, force: true });
     // Another process put its own there first: use that one.
-    await access(join(final, "PG_VERSION")).catch(() => {
+    await access(join(final, marker)).catch(() => {
       throw error;
     });
   }

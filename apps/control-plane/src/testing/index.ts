@@ -9,7 +9,7 @@ export {
   snapshot,
   type UserKey,
 } from "./api-helpers.js";
-export { seedBlankPglite, seedMigratedPglite } from "./blank-pglite.js";
+export { cached, seedBlankPglite, seedMigratedPglite, testCacheDir } from "./blank-pglite.js";
 export { FakeHostAgent, type FakeHostAgentOptions, type FakeSandbox } from "./fake-host-agent.js";
 export { type PostgresCluster, startPostgresCluster } from "./postgres-cluster.js";
 export { startTestStack, TEST_ADMIN_KEY, type TestStack } from "./test-control-plane.js";
