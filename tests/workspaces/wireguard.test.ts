@@ -1,20 +1,24 @@
-import { readFile } from "node:fs/promises";
+import { chown, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Client, Code } from "@connectrpc/connect";
 import { ERROR_CODE_HEADER, WORKSPACE_TUNNEL } from "@wrenn/contract";
 import type { ClientConfig, HostService } from "@wrenn/proto/hostd";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { Stack, type UserKey } from "../e2e-stack/stack.js";
+import { repoRoot } from "../harness/paths.js";
 import { waitFor } from "../harness/wait.js";
 import { failure, hostdClient } from "./hostd-client.js";
-import { Laptop, SMALL, sh, tcpFrom, udpRange } from "./wg-laptop.js";
+import { Laptop, run, SMALL, sh, tcpFrom, udpRange } from "./wg-laptop.js";
 
 // WireGuard into a workspace, against the real stack (real agent, runsc, wireguard-go): a
 // "laptop" in a network namespace this test creates, joined to the host by a veth on a /30 of
 // its own (198.18.<n>.0/30, the benchmarking range), whose only way to the host is the
 // workspace's UDP port (this test's own nft table). Through the tunnel it reaches a TCP server
 // in the workspace on 10.10.0.2 and nothing else; the port survives suspend/resume and an
-// agent restart; destroy frees it; a host with one port refuses the second workspace.
+// agent restart; destroy frees it; a host with one port refuses the second workspace. Last,
+// the real CLI: `wrenn workspace up` as root inside the laptop brings the tunnel up with
+// wg-quick and wireguard-go, `down` takes it away; as another user it prints the config's path.
 
 describe("WireGuard into a workspace", () => {
   let stack: Stack;
@@ -29,6 +33,23 @@ describe("WireGuard into a workspace", () => {
   const answers = () =>
     waitFor(async () => (await reach()) === "got:hello over wireguard\n", 60_000, "the tunnel");
   const portsFile = () => readFile(join(stack.dataDir, "agent", "wireguard", "ports.json"), "utf8");
+  /** Config homes of the CLI runs (each its own XDG_CONFIG_HOME), removed at the end. */
+  const homes: string[] = [];
+  /** The real CLI, pointed at this stack; `prefix` runs it in the laptop or as another user. */
+  const wrenn = async (home: string, prefix: string[], ...args: string[]) => {
+    const cli = join(repoRoot, "packages/cli/dist/bin/wrenn.js");
+    const argv = [...prefix, process.execPath, cli, ...args];
+    const r = await run(argv[0] as string, argv.slice(1), {
+      env: {
+        ...process.env,
+        HOME: home,
+        XDG_CONFIG_HOME: home,
+        WRENN_API_URL: stack.url,
+        WRENN_API_KEY: user.key,
+      },
+    });
+    return { out: r.stdout, err: r.stderr };
+  };
 
   beforeAll(async () => {
     firstPort = await udpRange();
@@ -43,6 +64,7 @@ describe("WireGuard into a workspace", () => {
   afterAll(async () => {
     await laptop.remove();
     await stack?.close();
+    for (const home of homes) await rm(home, { recursive: true, force: true });
   });
 
   test("the laptop reaches a server in the workspace through the tunnel, and nothing else", async () => {
@@ -152,8 +174,75 @@ describe("WireGuard into a workspace", () => {
     expect(await reach(2000)).toBe("timeout");
     await laptop.configure(fresh);
     await answers();
+    await hostd.destroyWorkspace({ name: "wgthree" });
+  });
 
-    for (const name of ["wgbox", "wgthree"]) await hostd.destroyWorkspace({ name });
+  test("`wrenn workspace up` and `down`: wg-quick with wireguard-go as root, the config's path otherwise", {
+    timeout: 600_000,
+  }, async () => {
+    // Another user: no saved config, so new keys are made and saved, and only the path printed.
+    const nobodyHome = await mkdtemp(join(tmpdir(), "wrenn-cli-nobody-"));
+    homes.push(nobodyHome);
+    await chown(nobodyHome, 65534, 65534);
+    const asNobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"];
+    const shown = await wrenn(nobodyHome, asNobody, "workspace", "up", "wgbox");
+    const saved = join(nobodyHome, "wrenn", "wireguard", "wr-wgbox.conf");
+    expect(shown.out.split("\n")[0]).toBe(saved);
+    expect(shown.out).toContain(`wg-quick up ${saved}`);
+    expect(shown.err).toContain("no saved config for wgbox");
+    expect(((await stat(saved)).mode & 0o777).toString(8)).toBe("600");
+    expect((await stat(saved)).uid).toBe(65534);
+
+    // Root: new keys again (the laptop's user lost them), saved by `rotate` on the host.
+    const home = await mkdtemp(join(tmpdir(), "wrenn-cli-root-"));
+    homes.push(home);
+    const file = (await wrenn(home, [], "workspace", "rotate", "wgbox")).out.trim();
+    expect(file).toBe(join(home, "wrenn", "wireguard", "wr-wgbox.conf"));
+    const config = await readFile(file, "utf8");
+    expect(config).toContain(`Endpoint = 127.0.0.1:${firstPort}`);
+    // The stack's agent advertises loopback; from the laptop the host is its veth's address.
+    await writeFile(file, config.replace("127.0.0.1:", `${laptop.hostSide}:`), { mode: 0o600 });
+
+    // The laptop's own wireguard-go goes (it holds 10.10.0.1); the CLI's tunnel takes over.
+    await sh("ip", "-n", laptop.netns, "link", "del", "wg0");
+    const inLaptop = ["ip", "netns", "exec", laptop.netns];
+    const links = () => sh("ip", "-n", laptop.netns, "-o", "link", "show");
+    const up = async () => {
+      const r = await wrenn(home, inLaptop, "workspace", "up", "wgbox");
+      expect(r.out).toBe("tunnel to wgbox up: the workspace is at 10.10.0.2\n");
+      expect(await links()).toContain("wr-wgbox:");
+      await answers();
+    };
+    const down = async () => {
+      const r = await wrenn(home, inLaptop, "workspace", "down", "wgbox");
+      expect(r.out).toBe("tunnel to wgbox down\n");
+      expect(await links()).not.toContain("wr-wgbox:");
+      // No route to the workspace is left behind either.
+      expect(await reach(2000)).toBe("error:ENETUNREACH");
+    };
+    const suspend = async () => {
+      const r = await stack.call("POST", "/v1/workspaces/wgbox/suspend", { key: user.key });
+      expect(r.status, r.text).toBe(200);
+    };
+
+    await up();
+    // Suspend right after a connection through the tunnel (once answered 502), then resume.
+    await suspend();
+    const resumed = await stack.call("POST", "/v1/workspaces/wgbox/resume", { key: user.key });
+    expect(resumed.status, resumed.text).toBe(200);
+    await answers();
+    await down();
+
+    // A second up after down works.
+    await up();
+    // The server stopped and its last connection closed, then a suspend at once (once a 502).
+    const sandboxId = await sandboxIdOf("wgbox");
+    expect((await exec(sandboxId, "pkill -f 'listen[(]8000'; true")).status).toBe(200);
+    await waitFor(async () => (await reach()) === "error:ECONNREFUSED", 30_000, "the server gone");
+    await suspend();
+    await down();
+
+    await hostd.destroyWorkspace({ name: "wgbox" });
     expect(JSON.parse(await portsFile())).toEqual({});
     const left = await sh("ip", "-o", "link", "show");
     expect(left).not.toContain(`wg${stack.agentNetworkPrefix}${firstPort}:`);

@@ -22,6 +22,8 @@ import { sandboxCreateRoutes } from "./pages/sandbox-create.js";
 import { sandboxDetailPage } from "./pages/sandbox-detail-page.js";
 import { sandboxesPage } from "./pages/sandboxes-page.js";
 import { templatesPage } from "./pages/templates-page.js";
+import { workspaceActionRoutes } from "./pages/workspace-action-routes.js";
+import { workspaceCreateRoutes } from "./pages/workspace-create.js";
 import { workspacesPage } from "./pages/workspaces-page.js";
 import { loginRoutes, logoutRoute } from "./session/login-routes.js";
 import { isHtmx } from "./session/same-origin.js";
@@ -108,6 +110,8 @@ export const adminUi: FastifyPluginAsync<AdminDeps> = async (app, deps) => {
     await guarded.register(sandboxActionRoutes, { ctx });
     await guarded.register(sandboxDetailPage, { ctx });
     await guarded.register(workspacesPage, { ctx });
+    await guarded.register(workspaceCreateRoutes, { ctx });
+    await guarded.register(workspaceActionRoutes, { ctx });
     await guarded.register(terminalRoute, { ctx });
     await guarded.register(hostsPage, { ctx });
     await guarded.register(templatesPage, { ctx });

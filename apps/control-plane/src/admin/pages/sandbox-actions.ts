@@ -20,17 +20,47 @@ const BUSY: Record<SandboxAction, string> = {
 export const rowId = (id: string) => `row-${id}`;
 const containerId = (id: string, view: ActionView) => (view === "row" ? rowId(id) : "summary");
 
+/** A button that posts an action and swaps the fragment it sits in for the answer. */
+export interface FragmentButton {
+  url: string;
+  vals: Record<string, string>;
+  /** The element the answer replaces (an hx-target), and the request it aborts (an hx-sync). */
+  target: string;
+  sync: string;
+  /** The class act-<kind> (destroy is drawn as dangerous). */
+  kind: string;
+  /** The state shown on the element with id busyFor while the action runs (admin.js). */
+  busy: string;
+  busyFor: string;
+  label: string;
+  name: string;
+  confirm?: string;
+}
+
+export function fragmentButton(b: FragmentButton): Html {
+  return html`<button type="button" class="act act-${b.kind}" hx-post="${b.url}" hx-vals="${jsonAttr(b.vals)}" hx-target="${b.target}" hx-swap="outerHTML" hx-sync="${b.sync}" hx-disabled-elt="this" data-busy="${b.busy}" data-busy-for="${b.busyFor}" aria-label="${b.name}"${b.confirm ? html` hx-confirm="${b.confirm}"` : ""}>${b.label}</button>`;
+}
+
 export function actionButton(
   id: string,
   action: SandboxAction,
   view: ActionView,
   o: { label: string; name?: string; confirm?: string },
 ): Html {
-  const target = view === "row" ? "closest tr" : "#summary";
   // An action aborts a refresh in flight (and refreshes wait while an action runs), so a
   // stale refresh never overwrites what the action returns.
-  const sync = view === "row" ? "closest tbody:replace" : "#summary:replace";
-  return html`<button type="button" class="act act-${action}" hx-post="/admin/sandboxes/${encodeURIComponent(id)}/${action}" hx-vals="${jsonAttr({ view })}" hx-target="${target}" hx-swap="outerHTML" hx-sync="${sync}" hx-disabled-elt="this" data-busy="${BUSY[action]}" data-busy-for="${containerId(id, view)}" aria-label="${o.name ?? `${o.label} ${id}`}"${o.confirm ? html` hx-confirm="${o.confirm}"` : ""}>${o.label}</button>`;
+  return fragmentButton({
+    url: `/admin/sandboxes/${encodeURIComponent(id)}/${action}`,
+    vals: { view },
+    target: view === "row" ? "closest tr" : "#summary",
+    sync: view === "row" ? "closest tbody:replace" : "#summary:replace",
+    kind: action,
+    busy: BUSY[action],
+    busyFor: containerId(id, view),
+    label: o.label,
+    name: o.name ?? `${o.label} ${id}`,
+    confirm: o.confirm,
+  });
 }
 
 export function sandboxActions(s: Sandbox, view: ActionView): Html {

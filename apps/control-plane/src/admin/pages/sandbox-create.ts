@@ -5,13 +5,13 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { LIMITS } from "@wrenn/contract";
 import { Type } from "typebox";
-import { invalidRequest, ServiceError } from "../../service/errors.js";
+import { invalidRequest } from "../../service/errors.js";
 import { SANDBOX_DEFAULTS } from "../../service/limits.js";
 import type { CreateSandboxInput } from "../../service/sandbox-input.js";
 import type { AdminContext, AdminSession } from "../admin-context.js";
 import { type Html, html } from "../html/html.js";
 import { page } from "../html/layout.js";
-import { isHtmx } from "../session/same-origin.js";
+import { type FormError, fieldOf, formFields, number, submitCreate } from "./create-form-fields.js";
 import { sendHtml } from "./respond.js";
 
 const Field = (maxLength: number) => Type.Optional(Type.String({ maxLength }));
@@ -42,20 +42,6 @@ const FIELDS: { name: FieldName; says: string }[] = [
   { name: "metadata", says: "metadata" },
 ];
 
-interface FormError {
-  field: FieldName | null;
-  message: string;
-}
-
-function fieldOf(message: string): FieldName | null {
-  return FIELDS.find((f) => message.startsWith(f.says))?.name ?? null;
-}
-
-function number(value: string | undefined): number | undefined {
-  const text = value?.trim();
-  return text ? Number(text) : undefined;
-}
-
 /** key=value, one a line; blank lines are skipped. */
 export function parseMetadataLines(text: string | undefined): Record<string, string> | undefined {
   const out: Record<string, string> = {};
@@ -78,20 +64,8 @@ export function formInput(v: FormValues): CreateSandboxInput {
   };
 }
 
-function createForm(templates: string[], v: FormValues, error?: FormError): Html {
-  const described = (name: FieldName) =>
-    error?.field === name
-      ? html` aria-invalid="true" aria-describedby="create-error"`
-      : html` aria-describedby="${name}-hint"`;
-  const errorText = (name: FieldName | null) =>
-    error && error.field === name
-      ? html`<span id="create-error" class="field-error" role="alert">${error.message}</span>`
-      : "";
-  const numberField = (name: FieldName, label: string, fallback: number, hint: string) =>
-    html`<label>${label}
-      <input name="${name}" type="number" inputmode="numeric" class="mono" value="${v[name] ?? String(fallback)}"${described(name)}>
-      <span id="${name}-hint" class="hint">${hint}</span>${errorText(name)}
-    </label>`;
+function createForm(templates: string[], v: FormValues, error?: FormError<FieldName>): Html {
+  const { described, errorText, numberField } = formFields(v, error);
   return html`<form id="create-form" class="create-form panel" method="post" action="/admin/sandboxes" novalidate
   hx-post="/admin/sandboxes" hx-target="this" hx-swap="outerHTML" hx-disabled-elt="find button[type=submit]" aria-labelledby="create-title">
   <h2 id="create-title">New sandbox</h2>
@@ -119,7 +93,7 @@ function createForm(templates: string[], v: FormValues, error?: FormError): Html
 </form>`;
 }
 
-async function templateNames(ctx: AdminContext, session: AdminSession): Promise<string[]> {
+export async function templateNames(ctx: AdminContext, session: AdminSession): Promise<string[]> {
   const listed = await ctx.deps.hosts.templates(session.principal);
   return [...new Set(listed.map((t) => t.name))];
 }
@@ -150,21 +124,17 @@ export const sandboxCreateRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext 
   app.post("/sandboxes", { schema: { body: CreateForm } }, async (request, reply) => {
     const session = request.adminSession!;
     const { _csrf, ...values } = request.body;
-    try {
-      const sandbox = await ctx.deps.sandboxes.create(session.principal, formInput(values));
-      const detail = `/admin/sandboxes/${encodeURIComponent(sandbox.id)}`;
-      if (isHtmx(request)) return reply.header("hx-redirect", detail).status(204).send();
-      return reply.redirect(detail, 303);
-    } catch (error) {
-      if (!(error instanceof ServiceError)) throw error;
-      const form = createForm(await templateNames(ctx, session), values, {
-        field: fieldOf(error.message),
-        message: error.message,
-      });
-      // To htmx a 200 with the form in its new state (a 4xx would show in the browser's
-      // console as a failed load, and htmx would not swap it); a plain form post gets a 422.
-      if (isHtmx(request)) return sendHtml(reply, form);
-      return sendHtml(reply, formPage(session, form), 422);
-    }
+    return submitCreate(request, reply, {
+      make: async () => {
+        const sandbox = await ctx.deps.sandboxes.create(session.principal, formInput(values));
+        return `/admin/sandboxes/${encodeURIComponent(sandbox.id)}`;
+      },
+      form: async (message) =>
+        createForm(await templateNames(ctx, session), values, {
+          field: fieldOf(FIELDS, message),
+          message,
+        }),
+      page: (form) => formPage(session, form),
+    });
   });
 };
