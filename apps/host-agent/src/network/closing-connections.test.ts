@@ -49,6 +49,15 @@ describe("closingConnections", () => {
     expect(closingConnections(guest, snap)).toEqual([]);
   });
 
+  it("reports a flow DNAT-ed to the sandbox (a workspace's WireGuard tunnel): the guest is in the reply", () => {
+    // The laptop 10.10.0.1 to the tunnel's 10.10.0.2, DNAT-ed to the guest and masqueraded to
+    // the veth's host address: the original direction never names the guest.
+    const tunnelled = `ipv4     2 tcp      6 100 TIME_WAIT src=10.10.0.1 dst=10.10.0.2 sport=47910 dport=8000 src=${guest} dst=${host} sport=8000 dport=47910 [ASSURED] mark=51820 zone=0 use=2`;
+    const snap = { conntrack: tunnelled, hostTcp: "", conntrackTimeWaitS: 120 };
+    expect(closingConnections(guest, snap)).toEqual(["TIME_WAIT port 8000"]);
+    expect(closingConnections("10.224.0.10", snap)).toEqual([]);
+  });
+
   it("reports the sandbox's own outbound connections while they close", () => {
     const snap = {
       conntrack: [ct(30, "FIN_WAIT", guest, "198.18.7.2", 40000, 80), "garbage line", ""].join(

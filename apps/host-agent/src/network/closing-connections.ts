@@ -20,27 +20,46 @@ export interface ConntrackSnapshot {
 const NETSTACK_TIME_WAIT_S = 65;
 const CLOSING = new Set(["FIN_WAIT", "CLOSE_WAIT", "LAST_ACK", "TIME_WAIT", "CLOSING"]);
 
-interface Flow {
-  state: string;
-  remainingS: number;
+interface Tuple {
   src: string;
   dst: string;
   sport: number;
   dport: number;
 }
 
+interface Flow extends Tuple {
+  state: string;
+  remainingS: number;
+  /** The reply direction: after a DNAT (a workspace's WireGuard tunnel), the guest is here. */
+  reply?: Tuple;
+}
+
 function parseFlow(line: string): Flow | undefined {
   const f = line.trim().split(/\s+/);
-  // "ipv4 2 tcp 6 <timeout> <STATE> src=.. dst=.. sport=.. dport=.. ..."
+  // "ipv4 2 tcp 6 <timeout> <STATE> src=.. dst=.. sport=.. dport=.. src=.. dst=.. ..." (the
+  // original direction, then the reply's)
   if (f[0] !== "ipv4" || f[2] !== "tcp") return undefined;
-  const field = (name: string) => f.find((x) => x.startsWith(`${name}=`))?.slice(name.length + 1);
-  const src = field("src");
-  const dst = field("dst");
-  const sport = Number(field("sport"));
-  const dport = Number(field("dport"));
+  const values = (name: string) =>
+    f.filter((x) => x.startsWith(`${name}=`)).map((x) => x.slice(name.length + 1));
+  const [src, replySrc] = values("src");
+  const [dst, replyDst] = values("dst");
+  const [sport, replySport] = values("sport").map(Number);
+  const [dport, replyDport] = values("dport").map(Number);
   const remainingS = Number(f[4]);
   if (!src || !dst || !Number.isInteger(sport) || !Number.isInteger(dport)) return undefined;
-  return { state: f[5] ?? "", remainingS, src, dst, sport, dport };
+  const reply =
+    replySrc && replyDst && Number.isInteger(replySport) && Number.isInteger(replyDport)
+      ? { src: replySrc, dst: replyDst, sport: replySport as number, dport: replyDport as number }
+      : undefined;
+  return {
+    state: f[5] ?? "",
+    remainingS,
+    src,
+    dst,
+    sport: sport as number,
+    dport: dport as number,
+    reply,
+  };
 }
 
 /** "0100007F:1F90" (little-endian hex, as /proc/net/tcp writes IPv4) → "127.0.0.1:8080". */
@@ -66,9 +85,16 @@ export function closingConnections(guestIp: string, snap: ConntrackSnapshot): st
   for (const line of snap.conntrack.split("\n")) {
     const flow = parseFlow(line);
     if (!flow || !CLOSING.has(flow.state)) continue;
-    const inbound = flow.dst === guestIp;
-    if (!inbound && flow.src !== guestIp) continue;
-    const guestPort = inbound ? flow.dport : flow.sport;
+    // Inbound: to the guest's address, or DNAT-ed to it (then only the reply names the guest).
+    const guestPort =
+      flow.dst === guestIp
+        ? flow.dport
+        : flow.src === guestIp
+          ? flow.sport
+          : flow.reply?.src === guestIp
+            ? flow.reply.sport
+            : undefined;
+    if (guestPort === undefined) continue;
     if (flow.state === "TIME_WAIT") {
       // The side that closed first waits; if that was the host, the sandbox's end is closed.
       if (heldByHost.has(`${flow.src}:${flow.sport}>${flow.dst}:${flow.dport}`)) continue;
