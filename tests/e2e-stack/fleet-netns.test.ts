@@ -6,11 +6,12 @@
 // on https. They join by token and share one S3 protocol server (s3rver on loopback, behind a
 // relay on the control plane's address that can cut transfers). One stack for every fleet
 // case: hosts list, refused tokens, spread, hibernate on one host and resume on another, fork
-// ×10, snapshot then create, drain and delete, the control plane gone past the agents' grace
-// period, and a kill -9 with reconciliation (the host silence is long until that last one: a
-// heartbeat late on a loaded machine must not make a host unreachable mid-case).
+// ×10, snapshot then create on another host (then woken from a pause by proxy traffic), drain
+// and delete, the control plane gone past the agents' grace period, and a kill -9 with
+// reconciliation (the host silence is long until that last one: a heartbeat late on a loaded
+// machine must not make a host unreachable mid-case).
 import { execFile } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -329,7 +330,7 @@ describe("a fleet of three agents, each in its own network namespace, over TLS b
     }
   }, 900_000);
 
-  test("snapshot then create from it: the files and a running process come back, on the snapshot's host", async () => {
+  test("snapshot then create from it: once stored it is made on another host (its own drained), files and a running process intact; traffic through the proxy wakes it from a pause (autoResume)", async () => {
     const source = await create();
     await run(source.id, "echo snapped > /home/user/note.txt");
     await run(source.id, COUNTER);
@@ -337,15 +338,51 @@ describe("a fleet of three agents, each in its own network namespace, over TLS b
     const snap = await call("POST", `/v1/sandboxes/${source.id}/snapshots`, { name: "fleet" });
     expect(snap.status, snap.text).toBe(201);
     expect(await sandboxOf(source.id)).toMatchObject({ state: "running" });
-    const made = await create({ template: snap.body.id });
-    expect(made.id).not.toBe(source.id);
-    // A snapshot lives on the host that took it: what is made from it is placed there.
-    expect(made.hostId).toBe(source.hostId);
+    const snapId = snap.body.id as string;
+    // Its host reported the upload to the shared store done.
+    const stored = await cp!.db.query<{ stored_at: Date | null }>(
+      "SELECT stored_at FROM snapshots WHERE id = $1",
+      [snapId],
+    );
+    expect(stored.rows[0]?.stored_at).not.toBeNull();
+    // Its host takes no new sandboxes: one made from it goes to another, which downloads it.
+    const drained = await call("POST", `/v1/hosts/${source.hostId}/drain`);
+    expect(drained.status, drained.text).toBe(200);
+    let made: { id: string; hostId: string };
+    try {
+      made = await create({ template: snapId, autoPause: true, autoResume: true });
+    } finally {
+      await call("POST", `/v1/hosts/${source.hostId}/undrain`);
+    }
+    expect(made.hostId).not.toBe(source.hostId);
     expect(await run(made.id, "cat /home/user/note.txt")).toBe("snapped");
     await counterGoesOn(made.id);
+
+    // autoResume in the fleet: a server in it, paused (in memory: it listens), then a request
+    // through the control plane's proxy to its port wakes it on its host and is answered.
+    await run(
+      made.id,
+      `mkdir -p /tmp/www && echo '{"served":"fleet"}' > /tmp/www/x.json && cd /tmp/www && setsid python3 -m http.server 8000 </dev/null >/dev/null 2>&1 &`,
+    );
+    const page = `/v1/sandboxes/${made.id}/ports/8000/x.json`;
+    await waitFor(async () => (await call("GET", page)).status === 200, 60_000, "its server");
+    const paused = await call("POST", `/v1/sandboxes/${made.id}/pause`);
+    expect(paused.status, paused.text).toBe(200);
+    expect(await sandboxOf(made.id)).toMatchObject({ state: "paused" });
+    const woken = await call("GET", page);
+    expect(woken.status, woken.text).toBe(200);
+    expect(woken.body).toEqual({ served: "fleet" });
+    expect(await sandboxOf(made.id)).toMatchObject({ state: "running", hostId: made.hostId });
+
     await remove([made.id, source.id]);
-    const deleted = await call("DELETE", `/v1/snapshots/${snap.body.id}`);
+    const deleted = await call("DELETE", `/v1/snapshots/${snapId}`);
     expect(deleted.status, deleted.text).toBe(204);
+    // Gone from the store, and from the host that downloaded it.
+    expect(
+      await s3!.store(s3!.port, { prefix: "" }).head({ kind: "snapshot", id: snapId }),
+    ).toBeUndefined();
+    const downloader = agents.find((a) => hostOf.get(a) === made.hostId)!;
+    expect(await readdir(join(downloader.dataDir, "snapshots"))).not.toContain(snapId);
   }, 600_000);
 
   test("drain (CLI and API, idempotent) sends creates elsewhere; delete is 409 listing the sandboxes, force destroys them, and the agent is told to register again", async () => {

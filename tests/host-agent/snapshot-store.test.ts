@@ -2,8 +2,9 @@
 // records requests and can cut transfers) as their artifact store: a snapshot taken on A is
 // stored there, and B makes a sandbox of it (files and a running process intact), downloading
 // it once. A store that cuts the upload loses nothing: the snapshot answers on A, and its
-// upload is retried until B can use it. A host lacking a CPU feature the checkpoint recorded
-// refuses it; deleting the snapshot removes it from the store.
+// upload is retried until B can use it (A reports whether it is stored, in its answer and when
+// asked). A host lacking a CPU feature the checkpoint recorded refuses it; deleting the
+// snapshot removes it from the store.
 import { readdir } from "node:fs/promises";
 import path from "node:path";
 import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
@@ -87,7 +88,16 @@ describe("host agents: snapshots on the shared artifact store", () => {
       },
     );
     await countingPast(a, SOURCE, SOURCE_TOKEN, 5);
-    await a.client.snapshotSandbox({ sandboxId: SOURCE, snapshotId: SNAP });
+    const taken = await a.client.snapshotSandbox({ sandboxId: SOURCE, snapshotId: SNAP });
+    // Stored (in the answer, or once a retry under load is done): A says so when asked, and
+    // the control plane may then place its sandboxes anywhere.
+    if (!taken.snapshot?.stored) {
+      await waitFor(
+        async () => (await a.client.getSnapshot({ snapshotId: SNAP })).snapshot?.stored === true,
+        120_000,
+        "A reporting the upload done",
+      );
+    }
     expect(await store().head({ kind: "snapshot", id: SNAP })).toMatchObject({
       kind: "snapshot",
       id: SNAP,
@@ -107,6 +117,8 @@ describe("host agents: snapshots on the shared artifact store", () => {
     try {
       const { snapshot } = await a.client.snapshotSandbox({ sandboxId: SOURCE, snapshotId: CUT });
       expect(snapshot?.snapshotId).toBe(CUT);
+      expect(snapshot?.stored).toBe(false);
+      expect((await a.client.getSnapshot({ snapshotId: CUT })).snapshot?.stored).toBe(false);
       expect(await store().head({ kind: "snapshot", id: CUT })).toBeUndefined();
       await expect(
         b.client.createSandbox({ sandboxId: "sb-00000d21", template: "base", fromSnapshot: CUT }),
@@ -119,6 +131,13 @@ describe("host agents: snapshots on the shared artifact store", () => {
       120_000,
       "the retried upload in the store",
     );
+    // A is asked again (as the control plane does before placing or deleting a host): stored.
+    await waitFor(
+      async () => (await a.client.getSnapshot({ snapshotId: CUT })).snapshot?.stored === true,
+      60_000,
+      "A reporting the upload done",
+    );
+    await expect(b.client.getSnapshot({ snapshotId: CUT })).rejects.toThrow(/not on this host/);
     await copyOnB("sb-00000d22", CUT, "tok-copy-3");
   }, 600_000);
 

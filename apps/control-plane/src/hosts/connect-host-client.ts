@@ -332,8 +332,21 @@ export function createConnectHostClient(options: ConnectHostClientOptions): Host
     snapshotSandbox: (sandboxId, snapshotId) =>
       call(async () => {
         const res = await client.snapshotSandbox({ sandboxId, snapshotId }, { timeoutMs: 600_000 });
-        return { sizeBytes: Number(res.snapshot?.sizeBytes ?? 0) };
+        return {
+          sizeBytes: Number(res.snapshot?.sizeBytes ?? 0),
+          stored: res.snapshot?.stored === true,
+        };
       }),
+    getSnapshot: async (snapshotId) => {
+      try {
+        const res = await client.getSnapshot({ snapshotId }, { timeoutMs: 60_000 });
+        return { stored: res.snapshot?.stored === true };
+      } catch (error) {
+        const hostError = toHostError(error);
+        if (hostError.kind === "not_found") return undefined;
+        throw hostError;
+      }
+    },
     deleteSnapshot: (snapshotId) =>
       call(async () => {
         await client.deleteSnapshot({ snapshotId }, { timeoutMs: 120_000 });

@@ -211,7 +211,8 @@ describe.each(DATABASE_KINDS)("host delete, drain and refresh grace on %s", (kin
       ids.push((r.body as { id: string }).id);
     }
     ids.sort();
-    // A snapshot it holds (the fake agent takes none: its record, as a snapshot leaves it).
+    // Snapshots it took (the fake agent takes none: their records, as a snapshot leaves them):
+    // one only it holds, and one its agent reported on the shared store.
     const owner = (
       await stack.cp.db.query<{ owner_id: string }>(
         "SELECT owner_id FROM sandboxes WHERE id = $1",
@@ -219,11 +220,17 @@ describe.each(DATABASE_KINDS)("host delete, drain and refresh grace on %s", (kin
       )
     ).rows[0]?.owner_id;
     const snapId = "snap-0000a5a5";
-    await stack.cp.db.query(
-      `INSERT INTO snapshots (id, owner_id, source_sandbox_id, host_id, template, vcpus, memory_mb, disk_mb)
-       VALUES ($1, $2, $3, $4, 'base', 1, 2048, 1024)`,
-      [snapId, owner, ids[0], creds.hostId],
-    );
+    const storedId = "snap-0000a5a6";
+    for (const [id, stored] of [
+      [snapId, null],
+      [storedId, "now"],
+    ] as const) {
+      await stack.cp.db.query(
+        `INSERT INTO snapshots (id, owner_id, source_sandbox_id, host_id, template, vcpus, memory_mb, disk_mb, stored_at)
+         VALUES ($1, $2, $3, $4, 'base', 1, 2048, 1024, $5::timestamptz)`,
+        [id, owner, ids[0], creds.hostId, stored],
+      );
+    }
 
     const refused = await stack.call("DELETE", `/v1/hosts/${creds.hostId}`);
     expect(refused.status, refused.text).toBe(409);
@@ -231,6 +238,8 @@ describe.each(DATABASE_KINDS)("host delete, drain and refresh grace on %s", (kin
     expect(ERROR_CODES.host_in_use.status).toBe(409);
     for (const id of ids) expect(refused.text).toContain(id);
     expect(refused.text).toContain(snapId);
+    // The stored one does not hold the host: it outlives it.
+    expect(refused.text).not.toContain(storedId);
     expect(await hostRow(creds.hostId)).toBeDefined();
     for (const id of ids) expect(await stateOf(id)).toBe("running");
     expect([...agent.sandboxes.keys()].sort()).toEqual(ids);
@@ -256,6 +265,9 @@ describe.each(DATABASE_KINDS)("host delete, drain and refresh grace on %s", (kin
     const snapRows = await stack.cp.db.query("SELECT id FROM snapshots WHERE id = $1", [snapId]);
     expect(snapRows.rows).toEqual([]);
     expect((await stack.call("GET", `/v1/snapshots/${snapId}`)).status).toBe(404);
+    // The stored one is kept, for any host on the store to restore.
+    const kept = await stack.cp.db.query("SELECT host_id FROM snapshots WHERE id = $1", [storedId]);
+    expect(kept.rows).toEqual([{ host_id: creds.hostId }]);
     expect(stack.cp.registry.all().some((h) => h.id === creds.hostId)).toBe(false);
 
     const beatAfter = await beat(agent, creds.jwt);

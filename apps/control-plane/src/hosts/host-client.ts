@@ -195,9 +195,17 @@ export interface HostClient {
   ): Promise<{ sizeBytes: number }>;
   /** Removes an image template; refused with template_in_use while sandboxes use it. */
   deleteTemplate(name: string): Promise<void>;
-  /** Saves a running sandbox as snapshotId on this host; the sandbox keeps running. */
-  snapshotSandbox(sandboxId: string, snapshotId: string): Promise<{ sizeBytes: number }>;
-  /** Succeeds for unknown snapshots. */
+  /**
+   * Saves a running sandbox as snapshotId on this host; the sandbox keeps running. stored: it
+   * is on the shared artifact store already, so any host can make sandboxes of it.
+   */
+  snapshotSandbox(
+    sandboxId: string,
+    snapshotId: string,
+  ): Promise<{ sizeBytes: number; stored: boolean }>;
+  /** Whether the snapshot this host holds is on the shared store yet; undefined: it holds none. */
+  getSnapshot(snapshotId: string): Promise<{ stored: boolean } | undefined>;
+  /** Succeeds for unknown snapshots; with a shared store it removes the stored copy too. */
   deleteSnapshot(snapshotId: string): Promise<void>;
   /**
    * Reads a file, or a tar of a tree, from the disk of a sandbox in state error (its processes

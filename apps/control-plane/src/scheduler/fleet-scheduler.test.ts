@@ -1,4 +1,5 @@
 import { describe, expect, test } from "vitest";
+import { snapshotPlacement } from "../service/snapshot-service.js";
 import type { HostRecord } from "../store/host-store.js";
 import { type Candidate, choose, leastLoadedOfK, load, roundRobin } from "./fleet-scheduler.js";
 
@@ -53,5 +54,14 @@ describe("placement policies", () => {
     const hosts = [candidate("host-b", 1, 1024), candidate("host-c", 0, 0)];
     expect(choose(hosts, leastLoadedOfK(2), "host-a").host.id).toBe("host-c");
     expect(choose(hosts, leastLoadedOfK(2), undefined).host.id).toBe("host-c");
+  });
+
+  test("a create from a snapshot is pinned to its host until stored, then only prefers it", () => {
+    // Only its host has it: the create goes there or fails (host_unavailable).
+    expect(snapshotPlacement({ hostId: "host-a", stored: false })).toEqual({ hostId: "host-a" });
+    // Any host can download it: its own when that is a candidate (choose), else the policy's.
+    expect(snapshotPlacement({ hostId: "host-a", stored: true })).toEqual({
+      preferHostId: "host-a",
+    });
   });
 });

@@ -13,12 +13,17 @@ import {
   setHostDrained,
 } from "../store/host-store.js";
 import { findSandboxInState, updateSandbox } from "../store/sandbox-store.js";
-import { deleteSnapshotRowsOnHost, snapshotIdsOnHost } from "../store/snapshot-store.js";
+import {
+  deleteSnapshotRowsOnlyOnHost,
+  findSnapshotById,
+  snapshotIdsOnlyOnHost,
+} from "../store/snapshot-store.js";
 import type { ApiKeyService } from "./api-key-service.js";
 import type { AuditLog } from "./audit-log.js";
 import { ServiceError } from "./errors.js";
 import type { SandboxService } from "./sandbox-service.js";
 import type { Principal } from "./sandbox-types.js";
+import { refreshStored } from "./snapshot-service.js";
 
 /** A template as one host holds it. */
 export interface TemplateListing extends HostTemplate {
@@ -98,8 +103,8 @@ export class HostService {
 
   /**
    * Deletes a registered host. With sandboxes or snapshots on it: host_in_use naming them,
-   * unless force, which destroys the sandboxes first and drops the snapshots' records (each record ends stopped, reason destroyed, as a DELETE of the
-   * sandbox would; one its unreachable host cannot destroy is ended anyway, as the host is
+   * unless force, which destroys the sandboxes first and drops the records of the snapshots only
+   * it holds (each sandbox record ends stopped, reason destroyed, as a DELETE of the sandbox would; one its unreachable host cannot destroy is ended anyway, as the host is
    * going). Then the row goes, the client is evicted from the pool, and the host's JWT and
    * refresh token stop working (host_deleted).
    */
@@ -117,9 +122,10 @@ export class HostService {
       );
     }
     const live = (await sandboxesOnHost(this.options.db, id)).map((r) => r.id).sort();
-    // Snapshots live on the host that took them: deleted with it, their records would be
-    // stranded (restorable nowhere, yet listed).
-    const snapshots = await snapshotIdsOnHost(this.options.db, id);
+    // A snapshot only this host holds would be stranded with it (restorable nowhere, yet
+    // listed); one on the shared store outlives it. Its agent is asked first whether an upload
+    // it retried has finished since.
+    const snapshots = await this.onlyOnHost(id);
     if ((live.length > 0 || snapshots.length > 0) && !force) {
       const held = [
         ...(live.length > 0 ? [`${live.length} sandbox(es): ${live.join(", ")}`] : []),
@@ -143,9 +149,9 @@ export class HostService {
         `host ${id} still holds ${left.join(", ")}; delete it again`,
       );
     }
-    // The snapshots' artifacts go with the host; their records go with its row.
+    // The artifacts of the snapshots only it held go with the host; their records with its row.
     const deletedSnapshots = await this.options.db.transaction(async (tx) => {
-      const gone = await deleteSnapshotRowsOnHost(tx, id);
+      const gone = await deleteSnapshotRowsOnlyOnHost(tx, id);
       await deleteHostRow(tx, id, principal.keyId || null);
       return gone;
     });
@@ -160,6 +166,16 @@ export class HostService {
     });
     this.options.logger.info({ hostId: id, destroyed: live, deletedSnapshots }, "host deleted");
     return { destroyedSandboxes: live };
+  }
+
+  /** The snapshots only this host holds, after asking it about those not yet recorded stored. */
+  private async onlyOnHost(hostId: string): Promise<string[]> {
+    const { db, registry } = this.options;
+    for (const snapshotId of await snapshotIdsOnlyOnHost(db, hostId)) {
+      const row = await findSnapshotById(db, snapshotId);
+      if (row) await refreshStored(db, registry, row);
+    }
+    return snapshotIdsOnlyOnHost(db, hostId);
   }
 
   /** Destroys one sandbox of a host being deleted; its record ends stopped either way. */

@@ -19,7 +19,7 @@ import { type CreateSandboxInput, normalizeCreate } from "./sandbox-input.js";
 import { describe, SEMVER, type ServiceCore } from "./sandbox-service-core.js";
 import type { OwnedSandbox, Principal } from "./sandbox-types.js";
 import { resolveEgressRules } from "./secret-resolver.js";
-import { snapshotSourceFor } from "./snapshot-service.js";
+import { snapshotPlacement, snapshotSourceFor } from "./snapshot-service.js";
 
 // Create: validation, quota, placement on a host and the agent call, with the row reporting each
 // step. Apart because it is the one operation that makes a row.
@@ -31,9 +31,11 @@ export async function createSandbox(
   principal: Principal,
   input: CreateSandboxInput,
 ): Promise<OwnedSandbox> {
-  // A snapshot (given, or named as the template) fixes template, sizes and host.
+  // A snapshot (given, or named as the template) fixes template and sizes, and the host while
+  // it is not on the shared store.
   const snap =
-    input.fromSnapshot ?? (await snapshotSourceFor(core.options.db, principal, input.template));
+    input.fromSnapshot ??
+    (await snapshotSourceFor(core.options.db, core.options.registry, principal, input.template));
   const normalized = normalizeCreate(
     snap ? { ...input, template: snap.template, resources: snap.resources } : input,
     core.options.defaults,
@@ -56,7 +58,7 @@ export async function createSandbox(
   const placement = await core.options.scheduler.place({
     template: spec.template,
     resources: spec.resources,
-    ...(snap ? { hostId: snap.hostId } : {}),
+    ...(snap ? snapshotPlacement(snap) : {}),
   });
   const token = generateEnvdToken();
   const row = await core.options.db

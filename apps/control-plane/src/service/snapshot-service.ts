@@ -7,7 +7,7 @@ import {
 } from "@wrenn/contract";
 import type { Logger } from "pino";
 import type { Queryable } from "../db/database.js";
-import { HostError } from "../hosts/host-client.js";
+import { type HostClient, HostError } from "../hosts/host-client.js";
 import type { HostRegistry } from "../hosts/host-registry.js";
 import { findSandbox } from "../store/sandbox-store.js";
 import {
@@ -15,9 +15,10 @@ import {
   findSnapshot,
   insertSnapshot,
   listSnapshots,
+  markSnapshotStored,
   type SnapshotRecord,
 } from "../store/snapshot-store.js";
-import { ServiceError, sandboxNotFound, validated } from "./errors.js";
+import { hostUnavailable, ServiceError, sandboxNotFound, validated } from "./errors.js";
 import { fromHostError } from "./host-refusal.js";
 import { newSnapshotId } from "./ids.js";
 import { decodeCursor, encodeCursor } from "./list-cursor.js";
@@ -31,9 +32,44 @@ const FORK_CONCURRENCY = 2;
 /** What a create needs to restore a snapshot: where it is and what it was. */
 export interface SnapshotSource {
   id: string;
+  /** The host that took it (and holds its working copy). */
   hostId: string;
+  /** On the shared artifact store: any host with its template can download and restore it. */
+  stored: boolean;
   template: string;
   resources: Resources;
+}
+
+/**
+ * Where a create from a snapshot may go. Not on the store yet: only its host has it, so there.
+ * Stored: wherever the scheduler picks, its host first when that one can take it (no download).
+ */
+export function snapshotPlacement(
+  snap: Pick<SnapshotSource, "hostId" | "stored">,
+): { hostId: string } | { preferHostId: string } {
+  return snap.stored ? { preferHostId: snap.hostId } : { hostId: snap.hostId };
+}
+
+/**
+ * Asks the host of a snapshot not recorded as stored whether a retried upload has finished
+ * since, and records it if so. Best effort: a host that does not answer leaves it as it was.
+ */
+export async function refreshStored(
+  db: Queryable,
+  registry: HostRegistry,
+  row: SnapshotRecord,
+): Promise<SnapshotRecord> {
+  if (row.storedAt) return row;
+  const known = registry.all().some((h) => h.id === row.hostId);
+  const held = known
+    ? await registry
+        .client(row.hostId)
+        .getSnapshot(row.id)
+        .catch(() => undefined)
+    : undefined;
+  if (!held?.stored) return row;
+  await markSnapshotStored(db, row.id);
+  return { ...row, storedAt: new Date() };
 }
 
 export interface SnapshotPage {
@@ -52,19 +88,21 @@ export const snapshotNotFound = (id: string) =>
  */
 export async function snapshotSourceFor(
   db: Queryable,
+  registry: HostRegistry,
   principal: Principal,
   template: string | undefined,
 ): Promise<SnapshotSource | undefined> {
   if (!isSnapshotId(template)) return undefined;
   const row = await findSnapshot(db, principal.ownerId, template);
   if (!row) throw snapshotNotFound(template);
-  return sourceOf(row);
+  return sourceOf(await refreshStored(db, registry, row));
 }
 
 function sourceOf(row: SnapshotRecord): SnapshotSource {
   return {
     id: row.id,
     hostId: row.hostId,
+    stored: row.storedAt !== null,
     template: row.template,
     resources: { vcpus: row.vcpus, memoryMb: row.memoryMb, diskMb: row.diskMb },
   };
@@ -72,9 +110,9 @@ function sourceOf(row: SnapshotRecord): SnapshotSource {
 
 /**
  * Snapshots of running sandboxes and forks, once for the REST API, the E2B API and the CLI.
- * A snapshot lives on the host that took it; sandboxes made from it are placed there. (With a
- * shared artifact store, agents also upload it and any agent can download it; placing
- * elsewhere needs the agent to report whether the upload is done: not yet recorded here.)
+ * A snapshot lives on the host that took it, and sandboxes made from it are placed there,
+ * until that host reports it on the shared artifact store (stored_at): then they may go to any
+ * host, which downloads it, and the snapshot outlives its host (snapshotPlacement).
  */
 export class SnapshotService {
   constructor(
@@ -93,7 +131,7 @@ export class SnapshotService {
     input: { name?: unknown } = {},
   ): Promise<SnapshotRecord> {
     const name = validated(() => checkSnapshotName(input.name));
-    const { row, id, sizeBytes } = await this.takeOnHost(principal, sandboxId);
+    const { row, id, sizeBytes, stored } = await this.takeOnHost(principal, sandboxId);
     try {
       return await insertSnapshot(this.options.db, {
         id,
@@ -106,6 +144,7 @@ export class SnapshotService {
         memoryMb: row.resources.memoryMb,
         diskMb: row.resources.diskMb,
         sizeBytes,
+        stored,
       });
     } catch (error) {
       // No record, no artifact: nothing the owner cannot see is left on the host.
@@ -146,16 +185,36 @@ export class SnapshotService {
     return row;
   }
 
-  /** Removes the artifact from its host, then the record; snapshot_not_found if unknown. */
+  /**
+   * Removes the artifact from its host (whose agent removes the stored copy too), then the
+   * record; snapshot_not_found if unknown. A stored snapshot whose host was deleted is removed
+   * from the store through another host that shares it, and the copies other hosts downloaded
+   * are removed as well (best effort: a host that does not answer keeps its copy).
+   */
   async delete(principal: Principal, id: string): Promise<void> {
     const row = await this.get(principal, id);
+    const remover = await this.remover(row);
     try {
-      await this.options.registry.client(row.hostId).deleteSnapshot(row.id);
+      await remover.deleteSnapshot(row.id);
     } catch (error) {
       if (error instanceof HostError) throw fromHostError(error, "delete the snapshot");
       throw error;
     }
     await deleteSnapshotRow(this.options.db, principal.ownerId, row.id);
+    if (!row.storedAt) return;
+    const others = this.options.registry.all().filter((h) => h.client !== remover);
+    await Promise.all(
+      others.map((h) =>
+        h.client
+          .deleteSnapshot(row.id)
+          .catch((error: Error) =>
+            this.options.logger.warn(
+              { snapshotId: row.id, hostId: h.id, err: error.message },
+              "a host kept its downloaded copy of a deleted snapshot",
+            ),
+          ),
+      ),
+    );
   }
 
   /**
@@ -171,9 +230,11 @@ export class SnapshotService {
   ): Promise<ForkOutcome[]> {
     const count = validated(() => checkForkCount(input.count));
     const { row, id } = await this.takeOnHost(principal, sandboxId);
+    // Pinned to its host even when stored: the forks are made at once, where it already is.
     const source: SnapshotSource = {
       id,
       hostId: row.hostId as string,
+      stored: false,
       template: row.template,
       resources: row.resources,
     };
@@ -222,6 +283,23 @@ export class SnapshotService {
   }
 
   /**
+   * The host that deletes a snapshot: its own while it is registered; for a stored one whose
+   * host is gone, the first reachable host on the shared store (its agent removes the copy).
+   */
+  private async remover(row: SnapshotRecord): Promise<HostClient> {
+    const { registry } = this.options;
+    const home = registry.all().find((h) => h.id === row.hostId);
+    if (home || !row.storedAt) return registry.client(row.hostId);
+    for (const host of registry.all()) {
+      const status = await host.client.hostStatus().catch(() => undefined);
+      if (status?.sharedStore) return host.client;
+    }
+    throw hostUnavailable(
+      `snapshot ${row.id} is on the shared store, but no host that shares the store answers; try again when one is online`,
+    );
+  }
+
+  /**
    * Snapshots the caller's running sandbox on its host under a new id (mounts_not_allowed for
    * one with host directories mounted, unless the caller is an admin).
    */
@@ -245,8 +323,8 @@ export class SnapshotService {
           `sandbox ${sandboxId} has host directories mounted: only an admin API key may snapshot or fork it`,
         );
       }
-      const { sizeBytes } = await client.snapshotSandbox(row.id, id);
-      return { row, id, sizeBytes };
+      const { sizeBytes, stored } = await client.snapshotSandbox(row.id, id);
+      return { row, id, sizeBytes, stored };
     } catch (error) {
       if (error instanceof HostError) throw fromHostError(error, "snapshot the sandbox");
       throw error;

@@ -13,11 +13,16 @@ export interface SnapshotRecord {
   memoryMb: number;
   diskMb: number;
   sizeBytes: number;
+  /**
+   * When its host reported the upload to the shared artifact store done: from then on any host
+   * can restore it, and it outlives host_id. Null: on host_id only.
+   */
+  storedAt: Date | null;
   createdAt: Date;
 }
 
 const COLUMNS = `id, owner_id, name, source_sandbox_id, host_id, template, vcpus, memory_mb,
-  disk_mb, size_bytes, created_at`;
+  disk_mb, size_bytes, stored_at, created_at`;
 
 function toSnapshotRecord(r: Record<string, unknown>): SnapshotRecord {
   return {
@@ -31,19 +36,21 @@ function toSnapshotRecord(r: Record<string, unknown>): SnapshotRecord {
     memoryMb: Number(r.memory_mb),
     diskMb: Number(r.disk_mb),
     sizeBytes: Number(r.size_bytes),
+    storedAt: r.stored_at ? new Date(r.stored_at as string) : null,
     createdAt: new Date(r.created_at as string),
   };
 }
 
 export async function insertSnapshot(
   db: Queryable,
-  row: Omit<SnapshotRecord, "createdAt">,
+  row: Omit<SnapshotRecord, "createdAt" | "storedAt"> & { stored: boolean },
 ): Promise<SnapshotRecord> {
   // Milliseconds: list cursors carry created_at and must find the row again exactly.
   const r = await db.query(
     `INSERT INTO snapshots (id, owner_id, name, source_sandbox_id, host_id, template, vcpus,
-       memory_mb, disk_mb, size_bytes, created_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, date_trunc('milliseconds', now()))
+       memory_mb, disk_mb, size_bytes, stored_at, created_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, CASE WHEN $11::boolean THEN now() END,
+       date_trunc('milliseconds', now()))
      RETURNING ${COLUMNS}`,
     [
       row.id,
@@ -56,6 +63,7 @@ export async function insertSnapshot(
       row.memoryMb,
       row.diskMb,
       row.sizeBytes,
+      row.stored,
     ],
   );
   return toSnapshotRecord(r.rows[0] as Record<string, unknown>);
@@ -71,6 +79,15 @@ export async function findSnapshot(
     ownerId,
     id,
   ]);
+  return r.rows[0] ? toSnapshotRecord(r.rows[0]) : undefined;
+}
+
+/** A snapshot by id, whoever owns it (host administration). */
+export async function findSnapshotById(
+  db: Queryable,
+  id: string,
+): Promise<SnapshotRecord | undefined> {
+  const r = await db.query(`SELECT ${COLUMNS} FROM snapshots WHERE id = $1`, [id]);
   return r.rows[0] ? toSnapshotRecord(r.rows[0]) : undefined;
 }
 
@@ -108,19 +125,30 @@ export async function deleteSnapshotRow(db: Queryable, ownerId: string, id: stri
   return r.rowCount > 0;
 }
 
-/** Ids of the snapshots a host holds, of every owner (a host delete lists them). */
-export async function snapshotIdsOnHost(q: Queryable, hostId: string): Promise<string[]> {
+/** Records that the snapshot's host reported its upload to the shared store done. */
+export async function markSnapshotStored(q: Queryable, id: string): Promise<void> {
+  await q.query("UPDATE snapshots SET stored_at = now() WHERE id = $1 AND stored_at IS NULL", [id]);
+}
+
+/**
+ * Ids of the snapshots only this host holds (not on the shared store), of every owner: a host
+ * delete lists them. A stored one outlives its host.
+ */
+export async function snapshotIdsOnlyOnHost(q: Queryable, hostId: string): Promise<string[]> {
   const result = await q.query<{ id: string }>(
-    "SELECT id FROM snapshots WHERE host_id = $1 ORDER BY id",
+    "SELECT id FROM snapshots WHERE host_id = $1 AND stored_at IS NULL ORDER BY id",
     [hostId],
   );
   return result.rows.map((r) => r.id);
 }
 
-/** Removes the records of a host's snapshots (their artifacts went with the host). */
-export async function deleteSnapshotRowsOnHost(q: Queryable, hostId: string): Promise<string[]> {
+/** Removes the records of the snapshots only this host held (their artifacts went with it). */
+export async function deleteSnapshotRowsOnlyOnHost(
+  q: Queryable,
+  hostId: string,
+): Promise<string[]> {
   const result = await q.query<{ id: string }>(
-    "DELETE FROM snapshots WHERE host_id = $1 RETURNING id",
+    "DELETE FROM snapshots WHERE host_id = $1 AND stored_at IS NULL RETURNING id",
     [hostId],
   );
   return result.rows.map((r) => r.id).sort();

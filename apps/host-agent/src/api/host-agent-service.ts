@@ -29,6 +29,7 @@ import type { Phase } from "../sandboxes/record.js";
 import type { SandboxManager, SandboxView } from "../sandboxes/sandbox-manager.js";
 import type { SandboxHibernator } from "../snapshots/sandbox-hibernator.js";
 import type { SandboxSnapshotter } from "../snapshots/sandbox-snapshotter.js";
+import type { SnapshotMeta } from "../snapshots/snapshot-store.js";
 import type { TemplateBuilder } from "../templates/builder.js";
 import { ImageBuildError, type ImageTemplateBuilder } from "../templates/image-builder.js";
 import { ImageRootError } from "../templates/image-root.js";
@@ -129,6 +130,17 @@ const BOOT_PATHS = {
   cold_boot: BootPath.COLD_BOOT,
   snapshot_restore: BootPath.SNAPSHOT_RESTORE,
 };
+
+function snapshotMessage(meta: SnapshotMeta, stored: boolean) {
+  return {
+    snapshotId: meta.snapshotId,
+    sourceSandboxId: meta.sourceSandboxId,
+    template: meta.template.name,
+    sizeBytes: BigInt(meta.sizeBytes),
+    createdAt: timestampFromDate(new Date(meta.createdAt)),
+    stored,
+  };
+}
 
 function sandboxMessageOf(v: SandboxView, tunnelPort: number) {
   return {
@@ -318,20 +330,16 @@ export function hostAgentRoutes(deps: ServiceDeps) {
       readStoppedFiles: (req, ctx) => readStoppedFiles(deps, req, ctx),
       snapshotSandbox: (req) =>
         guard(async () => {
-          const { meta, sandbox } = await deps.snapshots.take(
+          const { meta, stored, sandbox } = await deps.snapshots.take(
             requireId(req.sandboxId),
             checkSnapshotId(req.snapshotId),
           );
-          return {
-            snapshot: {
-              snapshotId: meta.snapshotId,
-              sourceSandboxId: meta.sourceSandboxId,
-              template: meta.template.name,
-              sizeBytes: BigInt(meta.sizeBytes),
-              createdAt: timestampFromDate(new Date(meta.createdAt)),
-            },
-            sandbox: sandboxMessage(sandbox),
-          };
+          return { snapshot: snapshotMessage(meta, stored), sandbox: sandboxMessage(sandbox) };
+        }),
+      getSnapshot: (req) =>
+        guard(async () => {
+          const { meta, stored } = await deps.snapshots.describe(checkSnapshotId(req.snapshotId));
+          return { snapshot: snapshotMessage(meta, stored) };
         }),
       hibernateSandbox: (req) =>
         guard(async () => {

@@ -68,7 +68,7 @@ export class SandboxSnapshotter {
   async take(
     sandboxId: string,
     snapshotId: string,
-  ): Promise<{ meta: SnapshotMeta; sandbox: SandboxView }> {
+  ): Promise<{ meta: SnapshotMeta; stored: boolean; sandbox: SandboxView }> {
     if (await this.store.get(snapshotId)) {
       throw new AgentError(
         "already_exists",
@@ -115,8 +115,8 @@ export class SandboxSnapshotter {
       throw new AgentError("internal", `snapshot failed: ${(failure as Error).message}`);
     }
     // After the source runs again: its pause does not wait for the store.
-    await this.publisher?.publish(meta);
-    return { meta, sandbox };
+    const published = await this.publisher?.publish(meta);
+    return { meta, stored: published?.stored === true, sandbox };
   }
 
   /**
@@ -158,6 +158,19 @@ export class SandboxSnapshotter {
       checkpointDir,
       diskImage: this.store.diskImage(snapshotId),
     };
+  }
+
+  /** A snapshot this host holds, and whether it is on the shared store yet; not_found if none. */
+  async describe(snapshotId: string): Promise<{ meta: SnapshotMeta; stored: boolean }> {
+    const meta = await this.store.get(snapshotId);
+    if (!meta) {
+      throw new AgentError(
+        "not_found",
+        `snapshot ${snapshotId} is not on this host`,
+        "snapshot_not_found",
+      );
+    }
+    return { meta, stored: (await this.publisher?.isStored(snapshotId)) === true };
   }
 
   async remove(snapshotId: string): Promise<void> {

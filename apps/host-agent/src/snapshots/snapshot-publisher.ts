@@ -1,4 +1,4 @@
-import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
+import { access, mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { isSnapshotId } from "@wrenn/contract";
 import type { Logger } from "pino";
@@ -78,6 +78,29 @@ export class SnapshotPublisher {
       );
       return { stored: false };
     }
+  }
+
+  /**
+   * Whether the snapshot's upload is done: its marker gone and its manifest in the store (the
+   * control plane asks, to learn of an upload a retry finished). A store outage throws.
+   */
+  async isStored(snapshotId: string): Promise<boolean> {
+    try {
+      await access(path.join(this.pendingDir, snapshotId));
+      return false;
+    } catch {
+      // No upload pending: the store says whether it holds the snapshot.
+    }
+    const manifest = await this.store.head(keyOf(snapshotId)).catch((err: unknown) => {
+      throw err instanceof ArtifactStoreError
+        ? new AgentError(
+            "unavailable",
+            `cannot tell whether snapshot ${snapshotId} is in ${this.store.description}: ${err.message}`,
+            "store_unavailable",
+          )
+        : err;
+    });
+    return manifest !== undefined;
   }
 
   private async retryPending(): Promise<void> {
