@@ -138,8 +138,18 @@ export class Laptop {
   }
 
   async remove(): Promise<void> {
-    // Deleting the tun ends the laptop's wireguard-go; deleting the namespace removes the rest.
-    await run("ip", ["-n", this.netns, "link", "del", "wg0"]).catch(() => {});
+    // Deleting a tun ends its wireguard-go (deleting the namespace would not: one left by a
+    // failed run kept its socket in /var/run/wireguard and broke the next run's `wrenn
+    // workspace up`): wg0 and any tunnel the CLI brought up here.
+    const links = await run("ip", ["-n", this.netns, "-o", "link", "show"]).then(
+      (r) => r.stdout,
+      () => "",
+    );
+    for (const name of links.matchAll(/^\d+: ([^:@\s]+)/gm)) {
+      if (name[1] !== "lo" && name[1] !== "eth0") {
+        await run("ip", ["-n", this.netns, "link", "del", name[1] as string]).catch(() => {});
+      }
+    }
     await run("ip", ["link", "del", this.hostIf]).catch(() => {});
     await run("ip", ["netns", "del", this.netns]).catch(() => {});
     await run("nft", ["delete", "table", "inet", this.table]).catch(() => {});
