@@ -64,8 +64,6 @@ var ErrorCodes = map[string]ErrorCodeSpec{
 
 	"route_not_found": {Status: 404, Retryable: false, Message: "no route {method} {path}"},
 
-	"http2_not_served": {Status: 505, Retryable: false, Message: "over HTTP/2 this address serves only hostd.v1.HostService; use HTTP/1.1 for the API, the admin UI and sandbox traffic"},
-
 	"missing_api_key": {Status: 401, Retryable: false, Message: "an API key is required (X-API-Key header)"},
 
 	"invalid_api_key": {Status: 401, Retryable: false, Message: "the API key is not valid"},

@@ -100,12 +100,6 @@ ERROR_CODES: Dict[str, Dict[str, Any]] = {
         "retryable": False,
         "message": "no route {method} {path}",
     },
-    "http2_not_served": {
-        "status": 505,
-        "grpc": "unimplemented",
-        "retryable": False,
-        "message": "over HTTP/2 this address serves only hostd.v1.HostService; use HTTP/1.1 for the API, the admin UI and sandbox traffic",
-    },
     "missing_api_key": {
         "status": 401,
         "grpc": "unauthenticated",

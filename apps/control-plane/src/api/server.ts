@@ -1,12 +1,11 @@
 import { EventEmitter } from "node:events";
-import type http from "node:http";
-import type http2 from "node:http2";
-import { Code } from "@connectrpc/connect";
+import http from "node:http";
+import https from "node:https";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import websocket from "@fastify/websocket";
-import { ERROR_CODE_HEADER, errorMessage, Health, httpStatusOf, IO_LIMITS } from "@wrenn/contract";
+import { Health, IO_LIMITS } from "@wrenn/contract";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import { type AdminOptions, adminUi } from "../admin/admin-plugin.js";
@@ -23,7 +22,6 @@ import { e2bTemplateInfoRoutes } from "./e2b/template-info-routes.js";
 import { e2bTemplateRoutes, e2bTemplateUploadRoute } from "./e2b/template-routes.js";
 import { e2bUnimplementedRoutes } from "./e2b/unimplemented-routes.js";
 import { notFoundHandler, sendProblem } from "./error-handler.js";
-import { type DualListener, dualListener, type Http2Listener } from "./listener.js";
 import { registerMetrics } from "./metrics-routes.js";
 import { API_DESCRIPTION } from "./openapi-description.js";
 import { finishDocument } from "./openapi-finish.js";
@@ -64,28 +62,22 @@ export interface ServerOptions extends ApiDeps {
 
 export interface RpcMount {
   prefix: string;
-  /** Takes both HTTP versions: Connect and gRPC-web on either, gRPC on HTTP/2. */
-  handler: (
-    req: http.IncomingMessage | http2.Http2ServerRequest,
-    res: http.ServerResponse | http2.Http2ServerResponse,
-  ) => void;
+  handler: (req: http.IncomingMessage, res: http.ServerResponse) => void;
 }
 
 /**
- * One port for the API and the proxy: sandbox traffic (by header, host name or the
+ * One HTTP server for the API and the proxy: sandbox traffic (by header, host name or the
  * /v1/.../ports/ prefix) goes to the proxy as raw Node streams, everything else to Fastify.
- * WebSocket upgrades are split the same way; @fastify/websocket only sees the API's. HTTP/2
- * (gRPC clients: grpcurl) reaches the RPC service only, see http2Request.
+ * WebSocket upgrades are split the same way; @fastify/websocket only sees the API's.
  */
 function serverWithProxy(
   proxy: SandboxProxy | undefined,
   apiUpgrades: EventEmitter,
   rpc: RpcMount | undefined,
   tls: ServerOptions["tls"],
-  onListener: (listener: DualListener) => void,
 ) {
   return (handler: http.RequestListener): http.Server => {
-    const http1: http.RequestListener = (req, res) => {
+    const listener: http.RequestListener = (req, res) => {
       const route = proxy?.route(req);
       if (route && proxy) proxy.web(req, res, route);
       // Connect reads its own bodies and writes its own errors: it never passes Fastify.
@@ -93,16 +85,7 @@ function serverWithProxy(
       else handler(req, res);
     };
     // One server either way: the same routes, proxy and upgrades behind TLS or not.
-    const listener = dualListener({
-      tls,
-      http1,
-      http2: http2Request(proxy, rpc),
-      // As long as HTTP/1.1 waits for a request's headers, and keeps an idle connection.
-      firstBytesTimeoutMs: HEADERS_TIMEOUT_MS,
-      http2IdleMs: KEEP_ALIVE_TIMEOUT_MS,
-    });
-    onListener(listener);
-    const server = listener.server;
+    const server = tls ? https.createServer(tls, listener) : http.createServer(listener);
     server.on("upgrade", (req, socket, head) => {
       const route = proxy?.route(req);
       if (route && proxy) proxy.ws(req, socket, head, route);
@@ -110,54 +93,16 @@ function serverWithProxy(
     });
     // Process output, file transfers and terminals stream for as long as they last.
     server.requestTimeout = 0;
-    server.headersTimeout = HEADERS_TIMEOUT_MS;
-    server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+    server.headersTimeout = 60_000;
+    server.keepAliveTimeout = 72_000;
     return server;
-  };
-}
-
-const HEADERS_TIMEOUT_MS = 60_000;
-const KEEP_ALIVE_TIMEOUT_MS = 72_000;
-
-/**
- * HTTP/2 serves the RPC service and nothing else: Fastify, the sandbox proxy and WebSockets
- * are HTTP/1.1 code, and the clients that speak HTTP/2 here are gRPC ones (ALPN keeps browsers
- * and curl on HTTP/1.1). Another gRPC method gets Unimplemented (so grpcurl reports "no
- * reflection" and asks for -proto); any other request a 505 saying to use HTTP/1.1.
- */
-function http2Request(proxy: SandboxProxy | undefined, rpc: RpcMount | undefined): Http2Listener {
-  return (req, res) => {
-    const headers = { ...req.headers, host: req.headers.host ?? req.authority };
-    const forSandbox = proxy?.route({ url: req.url, headers }) ?? null;
-    if (rpc && !forSandbox && req.url.startsWith(rpc.prefix)) {
-      rpc.handler(req, res);
-      return;
-    }
-    const message = errorMessage("http2_not_served");
-    if (!forSandbox && String(req.headers["content-type"]).startsWith("application/grpc")) {
-      // Trailers-only: the status rides in the headers (gRPC over HTTP/2, "Responses").
-      res.writeHead(200, {
-        "content-type": "application/grpc",
-        "grpc-status": String(Code.Unimplemented),
-        "grpc-message": encodeURIComponent(message),
-        [ERROR_CODE_HEADER]: "http2_not_served",
-      });
-      res.end();
-      return;
-    }
-    const body = JSON.stringify({ error: { code: "http2_not_served", message } });
-    res.writeHead(httpStatusOf("http2_not_served"), { "content-type": "application/json" });
-    res.end(body);
   };
 }
 
 export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
   const apiUpgrades = new EventEmitter();
-  let listener: DualListener | undefined;
   const app = Fastify({
-    serverFactory: serverWithProxy(options.proxy, apiUpgrades, options.rpc, options.tls, (l) => {
-      listener = l;
-    }),
+    serverFactory: serverWithProxy(options.proxy, apiUpgrades, options.rpc, options.tls),
     loggerInstance: options.logger as FastifyBaseLogger,
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
     routerOptions: { maxParamLength: 256 },
@@ -225,8 +170,6 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       maxPayload: IO_LIMITS.wsMessageBytes,
     },
   });
-  // Before the server closes: it waits for every connection, HTTP/2 sessions included.
-  app.addHook("preClose", async () => listener?.close());
   if (options.proxy) {
     const proxy = options.proxy;
     app.addHook("preClose", async () => proxy.close());

@@ -119,7 +119,7 @@ export class SandboxProxy {
   }
 
   /** The proxy's route for a request, or null when it belongs to the API. */
-  route(request: Parameters<typeof routeOf>[0]): ProxyRoute | null {
+  route(request: http.IncomingMessage): ProxyRoute | null {
     return routeOf(request, this.options.domain?.name);
   }
 

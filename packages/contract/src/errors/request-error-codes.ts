@@ -102,14 +102,6 @@ export const REQUEST_ERROR_CODES = {
     retryable: false,
     message: "no route {method} {path}",
   },
-  /** HTTP/2 on the control plane's port is for gRPC clients (hostd.v1.HostService) only. */
-  http2_not_served: {
-    status: 505,
-    grpc: "unimplemented",
-    retryable: false,
-    message:
-      "over HTTP/2 this address serves only hostd.v1.HostService; use HTTP/1.1 for the API, the admin UI and sandbox traffic",
-  },
 
   // ---- who is asking
   missing_api_key: {
