@@ -127,14 +127,7 @@ export class SandboxSnapshotter {
     if (this.publisher && !(await this.store.get(snapshotId))) {
       await this.publisher.fetch(snapshotId);
     }
-    const meta = await this.store.get(snapshotId);
-    if (!meta) {
-      throw new AgentError(
-        "not_found",
-        `snapshot ${snapshotId} is not on this host`,
-        "snapshot_not_found",
-      );
-    }
+    const meta = await this.held(snapshotId);
     const checkpointDir = this.store.checkpointDir(snapshotId);
     const refusal = await this.runtime.restoreRefusal(checkpointDir);
     if (refusal) {
@@ -160,8 +153,8 @@ export class SandboxSnapshotter {
     };
   }
 
-  /** A snapshot this host holds, and whether it is on the shared store yet; not_found if none. */
-  async describe(snapshotId: string): Promise<{ meta: SnapshotMeta; stored: boolean }> {
+  /** The metadata of a snapshot this host holds; snapshot_not_found if it holds none. */
+  private async held(snapshotId: string): Promise<SnapshotMeta> {
     const meta = await this.store.get(snapshotId);
     if (!meta) {
       throw new AgentError(
@@ -170,6 +163,12 @@ export class SandboxSnapshotter {
         "snapshot_not_found",
       );
     }
+    return meta;
+  }
+
+  /** A snapshot this host holds, and whether it is on the shared store yet; not_found if none. */
+  async describe(snapshotId: string): Promise<{ meta: SnapshotMeta; stored: boolean }> {
+    const meta = await this.held(snapshotId);
     return { meta, stored: (await this.publisher?.isStored(snapshotId)) === true };
   }
 
