@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { WORKSPACE_TUNNEL } from "@wrenn/contract";
 import type { ClientConfig } from "@wrenn/proto/hostd";
+import { leaseSlot } from "../harness/slot-lease.js";
 
 export const run = promisify(execFile);
 /** Workspaces here are small: the host runs other stacks beside this one. */
@@ -60,18 +61,39 @@ s.on("error", (e) => { clearTimeout(t); process.stdout.write("error:" + e.code);
   return sh("ip", "netns", "exec", netns, process.execPath, "-e", client);
 }
 
-/** The laptop: its namespace, its veth, wireguard-go with the client config, and its fence. */
+/**
+ * The laptop: its namespace, its veth, wireguard-go with the client config, and its fence.
+ * Its link is 198.18.<128 + slot>.0/30 of a test slot it holds from start() to remove(): the
+ * fleet and stand-in-internet tests take their links the same way, so none share an address
+ * (a random one once matched a fleet test's control-plane address and the tunnel never came up).
+ */
 export class Laptop {
   readonly tag = randomBytes(2).toString("hex");
   readonly netns = `wgl-${this.tag}`;
   readonly hostIf = `wglh${this.tag}`;
   readonly table = `wgtest_${this.tag}`;
-  readonly subnet = 100 + Math.floor(Math.random() * 150);
-  readonly hostSide = `198.18.${this.subnet}.1`;
-  readonly inner = `198.18.${this.subnet}.2`;
+  private lease: ReturnType<typeof leaseSlot> | undefined;
+
+  private get subnet(): number {
+    if (!this.lease) throw new Error("the laptop is not started");
+    return 128 + this.lease.slot;
+  }
+  get hostSide(): string {
+    return `198.18.${this.subnet}.1`;
+  }
+  get inner(): string {
+    return `198.18.${this.subnet}.2`;
+  }
 
   async start(port: number): Promise<void> {
-    await this.remove();
+    await this.teardown();
+    if (!this.lease) {
+      this.lease = leaseSlot();
+      if (this.lease.slot >= 128) {
+        this.release();
+        throw new Error("no laptop subnet: over 128 test slots are held; too many test runs alive");
+      }
+    }
     await pipe(
       "ip",
       ["-batch", "-"],
@@ -137,7 +159,18 @@ export class Laptop {
     await wg("set", "wg0", ...peer, "allowed-ips", "0.0.0.0/0");
   }
 
+  /** Takes everything away and gives the subnet back. */
   async remove(): Promise<void> {
+    await this.teardown();
+    this.release();
+  }
+
+  private release(): void {
+    this.lease?.release();
+    this.lease = undefined;
+  }
+
+  private async teardown(): Promise<void> {
     // Deleting a tun ends its wireguard-go (deleting the namespace would not: one left by a
     // failed run kept its socket in /var/run/wireguard and broke the next run's `wrenn
     // workspace up`): wg0 and any tunnel the CLI brought up here.

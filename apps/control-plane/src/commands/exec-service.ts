@@ -122,6 +122,7 @@ export class ExecService {
       abort?.removeEventListener("abort", onAbort);
     }
     const end = run.end!;
+    await run.recorded;
     return {
       exitCode: end.exitCode,
       status: end.status,
@@ -196,7 +197,7 @@ export class ExecService {
     try {
       run = await ProcessRun.start(session, spec, {
         ...options,
-        onEnded: (s) => void this.recordEnded(base, what, s),
+        onEnded: (s) => this.recordEnded(base, what, s),
       });
     } catch (error) {
       await this.audit.record({

@@ -33,8 +33,11 @@ export interface StartOptions {
   /** Keep a pipe on stdin (otherwise it is /dev/null). */
   stdin: boolean;
   pty?: { cols: number; rows: number };
-  /** Called once when the run is over, however it ended (for the audit trail). */
-  onEnded?: (outcome: RunOutcome) => void;
+  /**
+   * Called once when the run is over, however it ended (for the audit trail); `recorded`
+   * waits for what it returns.
+   */
+  onEnded?: (outcome: RunOutcome) => Promise<void> | void;
 }
 
 /**
@@ -52,6 +55,11 @@ export class ProcessRun {
   };
   private inputs: Promise<unknown> = Promise.resolve();
   private ended = false;
+  /**
+   * Settles once onEnded's work is done (the audit event written), so a one-shot exec answers
+   * only after its event is readable: a client that lists events next sees it.
+   */
+  recorded: Promise<void> = Promise.resolve();
   private readonly began = performance.now();
 
   private constructor(
@@ -60,7 +68,7 @@ export class ProcessRun {
     private readonly abort: AbortController,
     readonly pid: number,
     readonly pty: boolean,
-    private readonly onEnded?: (outcome: RunOutcome) => void,
+    private readonly onEnded?: (outcome: RunOutcome) => Promise<void> | void,
   ) {}
 
   /** Resolves once envd reports the process started (its first message). */
@@ -218,11 +226,13 @@ export class ProcessRun {
   private finish(failure: string | undefined): void {
     if (this.ended) return;
     this.ended = true;
-    this.onEnded?.({
-      end: this.end,
-      failure: this.end ? undefined : failure,
-      bytes: { ...this.bytes },
-      durationMs: performance.now() - this.began,
-    });
+    this.recorded = Promise.resolve(
+      this.onEnded?.({
+        end: this.end,
+        failure: this.end ? undefined : failure,
+        bytes: { ...this.bytes },
+        durationMs: performance.now() - this.began,
+      }),
+    ).catch(() => {});
   }
 }
