@@ -362,6 +362,31 @@ describe("hostile /files input", () => {
     await world.remove(target);
   });
 
+  test("an upload that fails halfway leaves its connection able to carry the next request", async () => {
+    // One connection, reused. The whole body is sent at once (the kernel's buffers take it),
+    // but the write to /dev/full fails on envd's first chunk, with the rest still unread.
+    // envd once answered 507 and never read another byte from that connection, so the
+    // client's next request on it waited forever.
+    const one = new Agent({ connections: 1 });
+    try {
+      const full = await undiciFetch(`${envd.url}/files?path=%2Fdev%2Ffull`, {
+        method: "POST",
+        headers: { "content-type": "application/octet-stream" },
+        body: Buffer.alloc(1024 * 1024, 7),
+        dispatcher: one,
+      });
+      expect(full.status).toBe(507);
+      await full.text();
+      const next = await undiciFetch(`${envd.url}/health`, {
+        dispatcher: one,
+        signal: AbortSignal.timeout(20_000),
+      });
+      expect(next.status).toBe(204);
+    } finally {
+      await one.close();
+    }
+  });
+
   test("a request Connect cannot take as an RPC gets a JSON reason, not a bare status", async () => {
     const cases: [string, RequestInit, number][] = [
       ["/process.Process/Nope", { method: "POST", body: "{}" }, 404],

@@ -18,8 +18,14 @@ export interface DrainLimits {
  * Reads and discards the rest of `req`'s body, at most `limits.bytes` for at most
  * `limits.ms`; past either bound the connection is dropped by `drop` (default: destroy).
  * A body that ends within the bounds leaves the connection usable for the caller's next
- * request. Counted on the socket, because Node's server replaces a request's 'data' listeners
- * when it dumps an unread body itself after the answer.
+ * request.
+ *
+ * Counted on the request, never with a 'data' listener on the socket: Node's server reads
+ * the socket itself, and a listener there switches the socket to a mode in which one paused
+ * for backpressure (a body nobody read: a failed upload) never delivers another byte, so the
+ * drain, and the client's next request on the connection, hung. Node's server removes a
+ * request's 'data' listeners only when it dumps a body nobody reads, which the resume()
+ * here rules out.
  */
 export function drainUnusedBody(
   req: IncomingMessage,
@@ -27,25 +33,24 @@ export function drainUnusedBody(
   drop: (socket: Socket) => void = (socket) => socket.destroy(),
 ): void {
   const socket = req.socket;
-  const start = socket.bytesRead;
-  const stop = () => {
+  let read = 0;
+  const settled = () => {
     clearTimeout(timer);
-    socket.removeListener("data", counter);
+    req.removeListener("data", counter);
+  };
+  const stop = () => {
+    settled();
     if (!socket.destroyed) drop(socket);
   };
   const timer = setTimeout(stop, limits.ms);
   timer.unref();
-  const settled = () => {
-    clearTimeout(timer);
-    socket.removeListener("data", counter);
-  };
+  function counter(chunk: Buffer) {
+    read += chunk.byteLength;
+    if (read > limits.bytes) stop();
+  }
   req.once("end", settled);
   req.once("close", settled);
-  function counter() {
-    if (req.complete) settled();
-    else if (socket.bytesRead - start > limits.bytes) stop();
-  }
-  socket.on("data", counter);
+  req.on("data", counter);
   req.resume();
 }
 

@@ -2,9 +2,10 @@ import type { BigIntStats } from "node:fs";
 import { open, stat } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { basename, dirname } from "node:path";
-import { Readable } from "node:stream";
+import { PassThrough, Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
+import { drainUnusedBody, UNUSED_BODY_LIMITS } from "@wrenn/http-relay";
 import busboy from "busboy";
 import { actsAsItself, writeAsUser } from "../filesystem/as-user.js";
 import { errnoOf, httpStatusFor } from "../filesystem/errno.js";
@@ -165,12 +166,14 @@ export async function handleFilesPost(
         `unsupported Content-Encoding: ${req.headers["content-encoding"]}, supported: gzip`,
       );
     }
-    let body: Readable = req;
-    if (coding === "gzip") {
-      const gunzip = createGunzip();
-      req.on("error", (error) => gunzip.destroy(error));
-      body = req.pipe(gunzip);
-    }
+    // The body is read through a stream of its own, never `req` itself: a failed write
+    // (ENOSPC, EACCES) makes pipeline() destroy its source, and a destroyed request detaches
+    // from a socket that has stopped reading with body bytes still unread, yet stays
+    // keep-alive. The client's next request on that connection was then never answered.
+    // This way `req` survives the failure and its unread rest is drained below.
+    const decode = coding === "gzip" ? createGunzip() : new PassThrough();
+    req.on("error", (error) => decode.destroy(error));
+    const body: Readable = req.pipe(decode);
     const contentType =
       (req.headers["content-type"] ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
     const resolve = (raw: string) => resolveUserPath(raw, access.user, state.defaultWorkdir);
@@ -209,7 +212,13 @@ export async function handleFilesPost(
   } catch (error) {
     const httpError = error instanceof HttpError ? error : uploadError(error, "");
     if (httpError.status >= 500) log.warn({ err: httpError.message }, "file upload failed");
-    req.resume();
+    // What nobody read of the body (still arriving, or parsed and waiting in `req`: Node
+    // leaves a piped request to its reader) is read within bounds, past which the connection
+    // is reset, so the connection carries the client's next request.
+    req.unpipe();
+    if (!req.readableEnded && !res.headersSent) {
+      drainUnusedBody(req, UNUSED_BODY_LIMITS, (socket) => socket.resetAndDestroy());
+    }
     jsonError(res, httpError.status, httpError.message);
   }
 }
