@@ -36,12 +36,14 @@ func NewClient(cfg Config) (*Client, error) {
 
 // Snapshot is a saved running sandbox.
 type Snapshot struct {
-	ID              string    `json:"id"`
-	Name            *string   `json:"name"`
-	SourceSandboxID string    `json:"sourceSandboxId"`
-	Template        string    `json:"template"`
-	SizeBytes       int64     `json:"sizeBytes"`
-	CreatedAt       time.Time `json:"createdAt"`
+	ID              string  `json:"id"`
+	Name            *string `json:"name"`
+	SourceSandboxID string  `json:"sourceSandboxId"`
+	Template        string  `json:"template"`
+	SizeBytes       int64   `json:"sizeBytes"`
+	// Stored: in the fleet's shared store, so it outlives its host and restores on any host.
+	Stored    bool      `json:"stored"`
+	CreatedAt time.Time `json:"createdAt"`
 }
 
 // SnapshotPage is a page of snapshots, newest first; NextCursor (when set) continues it.

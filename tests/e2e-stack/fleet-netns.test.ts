@@ -345,6 +345,10 @@ describe("a fleet of three agents, each in its own network namespace, over TLS b
       [snapId],
     );
     expect(stored.rows[0]?.stored_at).not.toBeNull();
+    // And says so, when made and when listed.
+    expect(snap.body.stored).toBe(true);
+    const listed = await call("GET", `/v1/snapshots?name=fleet`);
+    expect(listed.body.snapshots).toMatchObject([{ id: snapId, stored: true }]);
     // Its host takes no new sandboxes: one made from it goes to another, which downloads it.
     const drained = await call("POST", `/v1/hosts/${source.hostId}/drain`);
     expect(drained.status, drained.text).toBe(200);

@@ -174,6 +174,8 @@ export class Stack {
     // The first failure is the one to see: a directory that cannot go after sandboxes were
     // left behind is only its echo.
     let failure: unknown;
+    // Said with a leftover: why its destroy failed (a sandbox mid-pause, a timeout, ...).
+    const destroyErrors: string[] = [];
     try {
       if (this.agent.running && this.cp !== undefined) {
         const rows = await this.cp.db.query<{ id: string; owner_id: string }>(
@@ -184,7 +186,7 @@ export class Stack {
             .destroy({ keyId: "", ownerId: row.owner_id, role: "admin", name: "test" }, row.id, {
               ofWorkspace: true,
             })
-            .catch(() => {});
+            .catch((error: unknown) => destroyErrors.push(`${row.id}: ${String(error)}`));
         }
       }
       await this.cp?.close();
@@ -198,7 +200,9 @@ export class Stack {
             process.kill(pid, "SIGKILL");
           } catch {}
         }
-        throw new Error(`sandbox processes left behind: ${left.join(", ")}`);
+        const why =
+          destroyErrors.length > 0 ? `; destroys that failed: ${destroyErrors.join("; ")}` : "";
+        throw new Error(`sandbox processes left behind: ${left.join(", ")}${why}`);
       }
     } catch (error) {
       failure = error;

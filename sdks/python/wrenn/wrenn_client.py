@@ -43,6 +43,8 @@ class Snapshot:
     template: str
     size_bytes: int
     created_at: Optional[datetime]
+    # In the fleet's shared store: it outlives its host and restores on any host.
+    stored: bool = False
 
 
 @dataclass
@@ -114,6 +116,7 @@ def parse_snapshot(value: Any) -> Snapshot:
         template=str(v.get("template", "")),
         size_bytes=int(v.get("sizeBytes", 0)),
         created_at=_date(v.get("createdAt")),
+        stored=bool(v.get("stored", False)),
     )
 
 

@@ -108,13 +108,15 @@ export async function printSnapshots(
   }
   process.stdout.write(
     formatTable(
-      ["ID", "NAME", "SANDBOX", "TEMPLATE", "SIZE", "CREATED"],
+      ["ID", "NAME", "SANDBOX", "TEMPLATE", "SIZE", "STORED", "CREATED"],
       all.map((s) => [
         s.id,
         s.name ?? "",
         s.sourceSandboxId,
         s.template,
         formatBytes(s.sizeBytes),
+        // "yes": in the shared store, restorable on any host; "no": on its host alone.
+        s.stored ? "yes" : "no",
         relativeTime(new Date(s.createdAt)),
       ]),
     ),

@@ -35,6 +35,10 @@ export const Snapshot = Type.Object({
   sourceSandboxId: Type.String(),
   template: Type.String({ description: "The template of the sandbox it was taken from" }),
   sizeBytes: Type.Integer({ description: "Memory image and disk together, as stored" }),
+  stored: Type.Boolean({
+    description:
+      "In the fleet's shared artifact store: it outlives its host, and a sandbox made from it may be placed on any host. When false it lives on its host alone (no store configured, or the upload has not finished)",
+  }),
   createdAt: DateTime,
 });
 

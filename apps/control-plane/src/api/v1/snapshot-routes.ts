@@ -26,6 +26,7 @@ function snapshotView(row: SnapshotRecord): Snapshot {
     sourceSandboxId: row.sourceSandboxId,
     template: row.template,
     sizeBytes: row.sizeBytes,
+    stored: row.storedAt !== null,
     createdAt: row.createdAt.toISOString(),
   };
 }
