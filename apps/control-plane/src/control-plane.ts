@@ -3,6 +3,7 @@ import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import type { FastifyInstance } from "fastify";
 import { type DestinationStream, type Logger, pino } from "pino";
+import { startGrpcListener } from "./api/grpc-listener.js";
 import { buildServer } from "./api/server.js";
 import { ExecService } from "./commands/exec-service.js";
 import type { ControlPlaneConfig } from "./config/config.js";
@@ -71,6 +72,8 @@ export interface ControlPlane {
   /** Compares the host's sandboxes with the database and fixes the database (see reconciler). */
   reconcile(hostId?: string): Promise<ReconcileReport>;
   close(): Promise<void>;
+  /** WRENN_GRPC_LISTEN's address once listening (`host:port`), when set. */
+  grpcAddress?: string;
 }
 
 export interface StartOptions {
@@ -263,6 +266,10 @@ export async function startControlPlane(
     });
     const sshTunnels = new SshTunnels({ workspaces, sandboxes, sshd, audit });
     cleanups.push(async () => sshTunnels.closeAll());
+    const rpc = {
+      prefix: HOSTD_PATH_PREFIX,
+      handler: hostdHandler({ workspaces, keys, logger: logger.child({ component: "hostd" }) }),
+    };
     const app = await buildServer({
       audit,
       logger,
@@ -284,10 +291,7 @@ export async function startControlPlane(
       sshTunnels,
       secrets,
       ...(config.tls ? { tls: config.tls } : {}),
-      rpc: {
-        prefix: HOSTD_PATH_PREFIX,
-        handler: hostdHandler({ workspaces, keys, logger: logger.child({ component: "hostd" }) }),
-      },
+      rpc,
     });
     cleanups.push(() => app.close());
     await app.listen({ host: config.host, port: config.port });
@@ -297,6 +301,18 @@ export async function startControlPlane(
     const host = config.host.includes(":") ? `[${config.host}]` : config.host;
     const scheme = config.tls ? "https" : "http";
     const url = `${scheme}://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`;
+    let grpcAddress: string | undefined;
+    if (config.grpc) {
+      const grpc = await startGrpcListener({
+        ...config.grpc,
+        tls: config.tls,
+        rpc,
+        logger: logger.child({ component: "grpc" }),
+      });
+      // Closed before the API (cleanups run last first): its calls use the services.
+      cleanups.push(() => grpc.close());
+      grpcAddress = grpc.address;
+    }
 
     if (config.backgroundLoops) {
       monitor.start(config.hostMonitorIntervalMs);
@@ -309,13 +325,14 @@ export async function startControlPlane(
       );
     }
     logger.info(
-      { url, controlPlaneId, hostId: localHost.id, agentUrl: config.agentUrl },
+      { url, grpcAddress, controlPlaneId, hostId: localHost.id, agentUrl: config.agentUrl },
       "control plane listening",
     );
 
     let closed: Promise<void> | undefined;
     return {
       url,
+      ...(grpcAddress ? { grpcAddress } : {}),
       previewDomain: domain.name ?? `localhost:${port}`,
       defaultInternet: config.defaultInternet ?? false,
       bootstrapApiKey: bootstrap.generatedKey,

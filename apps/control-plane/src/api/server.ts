@@ -1,5 +1,6 @@
 import { EventEmitter } from "node:events";
 import http from "node:http";
+import type http2 from "node:http2";
 import https from "node:https";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
@@ -62,7 +63,11 @@ export interface ServerOptions extends ApiDeps {
 
 export interface RpcMount {
   prefix: string;
-  handler: (req: http.IncomingMessage, res: http.ServerResponse) => void;
+  /** Takes both HTTP versions: Connect and gRPC-web on either, gRPC on HTTP/2 (grpc-listener). */
+  handler: (
+    req: http.IncomingMessage | http2.Http2ServerRequest,
+    res: http.ServerResponse | http2.Http2ServerResponse,
+  ) => void;
 }
 
 /**

@@ -18,6 +18,12 @@ export interface ControlPlaneConfig {
    * WRENN_TLS_KEY name): what agents beyond loopback need (they refuse a plain http control plane).
    */
   tls?: { cert: string; key: string };
+  /**
+   * A second address (WRENN_GRPC_LISTEN) speaking HTTP/2 only, for gRPC clients of
+   * hostd.v1.HostService such as grpcurl: h2c in clear, h2 with the listener's TLS when set.
+   * Unset: none (HostService is still Connect and gRPC-web on the main address).
+   */
+  grpc?: { host: string; port: number };
   dataDir: string;
   /** PostgreSQL; unset means embedded PGlite under dataDir. */
   databaseUrl?: string;
@@ -71,13 +77,13 @@ export interface ControlPlaneConfig {
 
 export class ConfigError extends Error {}
 
-export function parseListen(value: string): { host: string; port: number } {
+export function parseListen(value: string, name = "WRENN_LISTEN"): { host: string; port: number } {
   const match =
     /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]*)):(\d{1,5})$/.exec(value) ?? /^()()(\d{1,5})$/.exec(value);
   const port = match ? Number(match[3]) : Number.NaN;
   if (!match || port > 65_535) {
     throw new ConfigError(
-      `WRENN_LISTEN must be host:port (e.g. 127.0.0.1:3000), got ${JSON.stringify(value)}`,
+      `${name} must be host:port (e.g. 127.0.0.1:3000), got ${JSON.stringify(value)}`,
     );
   }
   return { host: match[1] || match[2] || "127.0.0.1", port };
@@ -175,9 +181,15 @@ export function loadConfig(
     throw new ConfigError("DATABASE_URL must be a postgres:// or postgresql:// URL");
   }
   const tls = listenerTls(env, cwd);
+  const grpcListen = nonEmpty(env.WRENN_GRPC_LISTEN);
+  const grpc = grpcListen ? parseListen(grpcListen, "WRENN_GRPC_LISTEN") : undefined;
+  if (grpc && grpc.port !== 0 && grpc.port === listen.port && grpc.host === listen.host) {
+    throw new ConfigError("WRENN_GRPC_LISTEN must be another address than WRENN_LISTEN");
+  }
   return {
     ...listen,
     ...(tls ? { tls } : {}),
+    ...(grpc ? { grpc } : {}),
     dataDir: resolve(cwd, env.WRENN_DATA_DIR || ".wrenn"),
     databaseUrl,
     apiKey: nonEmpty(env.WRENN_API_KEY),

@@ -1,10 +1,10 @@
-import type http from "node:http";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { ERROR_CODE_HEADER, errorMessage, grpcCodeOf } from "@wrenn/contract";
 import { HostService, type WorkspaceInfoSchema } from "@wrenn/proto/hostd";
 import type { Logger } from "pino";
+import type { RpcMount } from "../api/server.js";
 import type { ApiKeyService } from "../service/api-key-service.js";
 import { ServiceError } from "../service/errors.js";
 import type { Principal } from "../service/sandbox-types.js";
@@ -100,10 +100,12 @@ function routes(o: HostdOptions) {
 /** The largest request message HostService reads (decompressed). */
 export const HOSTD_READ_MAX_BYTES = 64 * 1024;
 
-/** The Node request handler for HOSTD_PATH_PREFIX (Connect, gRPC-web; gRPC needs HTTP/2). */
-export function hostdHandler(
-  o: HostdOptions,
-): (req: http.IncomingMessage, res: http.ServerResponse) => void {
+/**
+ * The Node request handler for HOSTD_PATH_PREFIX: Connect and gRPC-web over HTTP/1.1 (the
+ * API's address) or HTTP/2, gRPC over HTTP/2 (WRENN_GRPC_LISTEN; its trailers carry
+ * grpc-status, grpc-message and the Wrenn code).
+ */
+export function hostdHandler(o: HostdOptions): RpcMount["handler"] {
   // Messages here are a few fields; Connect's default would read (and inflate) up to 4 GiB
   // before the handler's key check runs.
   return connectNodeAdapter({ routes: routes(o), readMaxBytes: HOSTD_READ_MAX_BYTES });
