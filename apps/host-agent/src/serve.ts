@@ -290,8 +290,7 @@ export async function serve(config: AgentConfig): Promise<void> {
   }, 5000);
 
   // After the template checkpoint exists, pooled sandboxes boot from it too. A stopping agent
-  // ends the checkpoint under way at its next step, throws the sandbox away and takes no more
-  // (the next start takes them).
+  // finishes the checkpoint under way and takes no more (the next start takes them).
   const stopping = new AbortController();
   const prepare = async (list: InstalledTemplate[]) => {
     if (config.templateRestore) {

@@ -27,23 +27,15 @@ const START_GRACE_MS = 2_000;
 export async function snapshotTemplate(
   core: ManagerCore,
   t: TemplateRef,
-  /**
-   * The agent is stopping: no more waiting for blockers to clear, and no checkpoint once the
-   * step under way ends (the next start takes it). A stop waited for a whole cold boot and
-   * checkpoint, past a supervisor's patience on a loaded machine.
-   */
+  /** The agent is stopping: no more waiting for blockers to clear. */
   signal?: AbortSignal,
 ): Promise<void> {
   if (!core.runtime.capabilities.checkpoint || (await core.snapshots.get(t))) return;
   if (await core.snapshots.unsaveable(t)) return;
-  if (signal?.aborted) return;
   const inst = await bootFrom(core, t, core.config.defaults, DENY_ALL, undefined);
   try {
-    if (signal?.aborted) return;
     await warmUp(core, inst);
-    if (signal?.aborted) return;
     if (t.image?.startCmd) await startService(core, inst, t.image, 0);
-    if (signal?.aborted) return;
     await saveCheckpoint(core, inst, t, signal);
   } finally {
     await core.destroyInstance(inst.runtimeId);
