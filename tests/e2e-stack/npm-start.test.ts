@@ -1,13 +1,17 @@
+import { execFile } from "node:child_process";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { sandboxProcesses } from "@wrenn/local-stack";
 import { Sandbox } from "e2b";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { deleteAgentTables, freePort } from "../harness/agent-process.js";
+import { hostFootprint } from "../harness/host-leaks.js";
 import { templatesDir } from "../harness/paths.js";
 import { leaseSlot, slotPool } from "../harness/slot-lease.js";
 import { StartProcess } from "../harness/start-process.js";
+import { removeDataDir } from "./stack.js";
 
 /** Host agents started for this data directory that are still alive. */
 async function agentsOf(dataDir: string): Promise<number[]> {
@@ -21,6 +25,8 @@ async function agentsOf(dataDir: string): Promise<number[]> {
   }
   return pids;
 }
+
+const run = promisify(execFile);
 
 describe("npm start (bin/start.mjs)", () => {
   let dataDir: string;
@@ -46,8 +52,19 @@ describe("npm start (bin/start.mjs)", () => {
   });
   afterAll(async () => {
     if (running && running.child.exitCode === null) await running.interrupt();
+    // A failed run leaves its paused sandboxes (the passing one destroys them): their
+    // processes, namespaces and links go here, so no later file inherits them.
+    for (const pid of await sandboxProcesses(dataDir)) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {}
+    }
+    const left = hostFootprint(dataDir, `ws${tag}-`);
+    for (const name of left.netns) await run("ip", ["netns", "del", name]).catch(() => {});
+    for (const name of left.links) await run("ip", ["link", "del", name]).catch(() => {});
     await deleteAgentTables(table);
-    await rm(dataDir, { recursive: true, force: true });
+    // Their disks are still mounted in it.
+    await removeDataDir(dataDir);
     slot.release();
   });
 

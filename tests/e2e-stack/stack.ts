@@ -236,7 +236,7 @@ function stackAgentMain(): string {
  * build's step sandbox, say) keeps its root and disk mounted there: those are unmounted,
  * deepest first, and the removal tried again.
  */
-async function removeDataDir(dataDir: string): Promise<void> {
+export async function removeDataDir(dataDir: string): Promise<void> {
   try {
     await rm(dataDir, { recursive: true, force: true });
     return;
