@@ -112,7 +112,23 @@ export async function checkWorkspacesPage(o: {
 
   await page.getByLabel("Disk (GiB)").fill("2");
   await submit.click();
-  await page.waitForURL(`${stack.url}/admin/workspaces`, { timeout: 120_000 });
+  // In the form's place, once: the client config in wg-quick's format, for this workspace's
+  // endpoint, with a private key the host does not keep.
+  const config = page.locator("#wg-config");
+  await config.waitFor({ timeout: 120_000 });
+  const text = (await config.textContent()) ?? "";
+  const made1 = (await stack.call("GET", "/v1/workspaces/ui-made")).body as { hostPort: number };
+  expect(text).toContain("[Interface]");
+  expect(text).toMatch(/^PrivateKey = [A-Za-z0-9+/]{43}=$/m);
+  expect(text).toMatch(/^PublicKey = [A-Za-z0-9+/]{43}=$/m);
+  expect(text).toContain(`Endpoint = 127.0.0.1:${made1.hostPort}`);
+  expect(text).toContain("AllowedIPs = 10.10.0.2/32");
+  const privateKey = /^PrivateKey = (\S+)$/m.exec(text)?.[1] ?? "";
+  const stored = await stack.cp.db.query("SELECT * FROM workspaces");
+  expect(JSON.stringify(stored.rows)).not.toContain(privateKey);
+  await shot("workspace-created-config");
+  await page.getByRole("link", { name: "Go to workspaces" }).click();
+  await page.waitForURL(`${stack.url}/admin/workspaces`, { timeout: 60_000 });
   const made = page.locator('#workspace-rows tr[data-workspace="ui-made"]');
   await expect.poll(() => made.getAttribute("data-state"), WAIT).toBe("running");
   const adminOwner = (await stack.call("GET", "/v1/workspaces/ui-made")).body as {

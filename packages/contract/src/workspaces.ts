@@ -157,6 +157,27 @@ export const WorkspaceClientConfig = Type.Object({
 });
 export type WorkspaceClientConfig = Static<typeof WorkspaceClientConfig>;
 
+/**
+ * The client config as a wg-quick file (what `wrenn workspace up` saves and the admin UI
+ * shows after a create): only the workspace's tunnel address goes through the tunnel.
+ */
+export function wgQuickConfig(c: WorkspaceClientConfig): string {
+  return [
+    `# wrenn workspace ${c.name}`,
+    "[Interface]",
+    `PrivateKey = ${c.privateKey}`,
+    `Address = ${c.tunnelIp}`,
+    "",
+    "[Peer]",
+    `PublicKey = ${c.peerPublicKey}`,
+    `Endpoint = ${c.endpoint}`,
+    `AllowedIPs = ${c.agentIp}/32`,
+    // A laptop behind NAT keeps its mapping open.
+    "PersistentKeepalive = 25",
+    "",
+  ].join("\n");
+}
+
 /** POST /v1/workspaces's answer: the workspace and, once, its client config. */
 export const CreatedWorkspace = Type.Object({
   ...Workspace.properties,

@@ -2,6 +2,7 @@ import { execFile } from "node:child_process";
 import { mkdir, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { wgQuickConfig } from "@wrenn/contract";
 import { type CreatedWorkspaceInfo, type WorkspaceClientConfig, Workspaces } from "@wrenn/sdk";
 import type { Command } from "commander";
 import { contextOf, wantsJson } from "../command-context.js";
@@ -17,24 +18,6 @@ const run = promisify(execFile);
  */
 export function tunnelConfigPath(name: string, env: NodeJS.ProcessEnv = process.env): string {
   return join(configDir(env), "wireguard", `wr-${name.slice(0, 12)}.conf`);
-}
-
-/** The client config as a wg-quick file: only the workspace's tunnel address goes through it. */
-export function wgQuickConfig(c: WorkspaceClientConfig): string {
-  return [
-    `# wrenn workspace ${c.name}`,
-    "[Interface]",
-    `PrivateKey = ${c.privateKey}`,
-    `Address = ${c.tunnelIp}`,
-    "",
-    "[Peer]",
-    `PublicKey = ${c.peerPublicKey}`,
-    `Endpoint = ${c.endpoint}`,
-    `AllowedIPs = ${c.agentIp}/32`,
-    // A laptop behind NAT keeps its mapping open.
-    "PersistentKeepalive = 25",
-    "",
-  ].join("\n");
 }
 
 /** Writes it 0600 in a 0700 directory (it holds the private key). Returns its path. */

@@ -3,7 +3,7 @@
 // of messages), and the answer to a submit: a redirect once made, else the form again.
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { ServiceError } from "../../service/errors.js";
-import { type Html, html } from "../html/html.js";
+import { Html, html } from "../html/html.js";
 import { isHtmx } from "../session/same-origin.js";
 import { sendHtml } from "./respond.js";
 
@@ -48,21 +48,22 @@ export function formFields<F extends string>(
 }
 
 /**
- * Runs `make` (which returns the page to go to) and answers: a redirect, or, when the service
- * refused, the form with its message. To htmx a 200 with the form in its new state (a 4xx would
- * show in the browser's console as a failed load, and htmx would not swap it); a plain form
- * post gets a 422 and the whole page.
+ * Runs `make` (which returns the page to go to, or what to show in the form's place: a
+ * workspace's one-time client config) and answers: a redirect or that panel, or, when the
+ * service refused, the form with its message. To htmx a 200 with the form in its new state (a
+ * 4xx would show in the browser's console as a failed load, and htmx would not swap it); a
+ * plain form post gets a 422 and the whole page.
  */
 export async function submitCreate(
   request: FastifyRequest,
   reply: FastifyReply,
   o: {
-    make: () => Promise<string>;
+    make: () => Promise<string | Html>;
     form: (message: string) => Promise<Html>;
     page: (form: Html) => Html;
   },
 ) {
-  let to: string;
+  let to: string | Html;
   try {
     to = await o.make();
   } catch (error) {
@@ -71,6 +72,7 @@ export async function submitCreate(
     if (isHtmx(request)) return sendHtml(reply, form);
     return sendHtml(reply, o.page(form), 422);
   }
+  if (to instanceof Html) return sendHtml(reply, isHtmx(request) ? to : o.page(to));
   if (isHtmx(request)) return reply.header("hx-redirect", to).status(204).send();
   return reply.redirect(to, 303);
 }

@@ -1,10 +1,17 @@
 // Create a workspace from the admin UI, for the admin's own owner (as the New sandbox form
 // does), through the same service call as POST /v1/workspaces: checkWorkspaceCreate in
 // @wrenn/contract checks every field, and its message is shown beside the field it names.
-// The client's WireGuard keys are not shown: the owner gets a working config with
-// `wrenn workspace up NAME` (which makes new keys when it has none saved).
+// Once created, its WireGuard client config (wg-quick's format) is shown in the form's place,
+// once: Wrenn keeps only the client's public key. `wrenn workspace up NAME` makes new keys when
+// the owner has none saved.
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
-import { LIMITS, WORKSPACE_DEFAULTS, WORKSPACE_DISK_GB } from "@wrenn/contract";
+import {
+  LIMITS,
+  WORKSPACE_DEFAULTS,
+  WORKSPACE_DISK_GB,
+  type WorkspaceClientConfig,
+  wgQuickConfig,
+} from "@wrenn/contract";
 import { Type } from "typebox";
 import { SANDBOX_DEFAULTS } from "../../service/limits.js";
 import type { AdminContext, AdminSession } from "../admin-context.js";
@@ -80,6 +87,20 @@ function createForm(templates: string[], v: FormValues, error?: FormError<FieldN
 </form>`;
 }
 
+/** In the form's place after a create: the client config, shown this once. */
+function createdPanel(config: WorkspaceClientConfig): Html {
+  const file = `wr-${config.name.slice(0, 12)}.conf`;
+  return html`<section id="created-config" class="panel" aria-labelledby="created-title">
+  <h2 id="created-title">Workspace <span class="mono">${config.name}</span> created</h2>
+  <p>Its WireGuard client config, shown this once: Wrenn keeps only its public key. Save it as
+    <span class="mono">${file}</span> and run <span class="mono">wg-quick up ./${file}</span>, or import it in the
+    WireGuard app; the workspace is then at <span class="mono">${config.agentIp}</span>.</p>
+  <pre id="wg-config" class="mono">${wgQuickConfig(config)}</pre>
+  <p class="dim small">Lost it? <span class="mono">wrenn workspace rotate ${config.name}</span> makes new keys (the old ones stop working).</p>
+  <div class="form-actions"><a href="/admin/workspaces" class="primary">Go to workspaces</a></div>
+</section>`;
+}
+
 function formPage(session: AdminSession, form: Html): Html {
   return page({
     title: "New workspace",
@@ -87,7 +108,7 @@ function formPage(session: AdminSession, form: Html): Html {
     session,
     body: html`<div class="page-head">
   <h1><a href="/admin/workspaces">Workspaces</a> <span class="dim">/</span> new</h1>
-  <p class="dim">Created for your own owner with your admin key, like POST /v1/workspaces. Its WireGuard config: <span class="mono">wrenn workspace up NAME</span>.</p>
+  <p class="dim">Created for your own owner with your admin key, like POST /v1/workspaces. Its WireGuard config is shown once it runs.</p>
 </div>
 ${form}`,
   });
@@ -108,8 +129,8 @@ export const workspaceCreateRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContex
     const { _csrf, ...values } = request.body;
     return submitCreate(request, reply, {
       make: async () => {
-        await ctx.deps.workspaces.create(session.principal, workspaceInput(values));
-        return "/admin/workspaces";
+        const made = await ctx.deps.workspaces.create(session.principal, workspaceInput(values));
+        return createdPanel(made.clientConfig);
       },
       form: async (message) =>
         createForm(await templateNames(ctx, session), values, {
