@@ -451,4 +451,47 @@ describe("SSH into a workspace over the control plane's port", () => {
       agent.kill();
     }
   });
+
+  test("a host key regenerated inside the workspace is pinned at the next connection", async () => {
+    const opts = { apiKey: user.key, apiUrl: stack.url };
+    const ws = await Workspaces.get("box", opts);
+    const id = ws.sandboxId as string;
+    const asRoot = (command: string) =>
+      stack.call("POST", `/v1/sandboxes/${id}/exec`, {
+        key: user.key,
+        body: { command, user: "root" },
+      });
+    // New host keys made inside, as their owner may; a running sshd stopped, so the next one
+    // presents the new key.
+    const regen = await asRoot(
+      "rm -f /etc/ssh/ssh_host_ed25519_key*; ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key </dev/null; pkill -x sshd; true",
+    );
+    expect(regen.status, regen.text).toBe(200);
+    const onDisk = (
+      (await asRoot("ssh-keygen -y -f /etc/ssh/ssh_host_ed25519_key")).body as {
+        stdout: string;
+      }
+    ).stdout
+      .trim()
+      .split(" ")
+      .slice(0, 2)
+      .join(" ");
+    expect(onDisk).not.toBe(ws.sshHostKey);
+
+    // This connection's known_hosts still holds the old key: ssh refuses the new one.
+    const first = await ssh([...sshArgs("box", "id_ed25519", "yes"), "true"], env);
+    expect(first.code).toBe(255);
+    expect(first.stderr).toMatch(/REMOTE HOST IDENTIFICATION HAS CHANGED|verification failed/);
+    // The control plane pinned the key sshd presented at that connection's start.
+    expect((await Workspaces.get("box", opts)).sshHostKey).toBe(onDisk);
+    // A client holding the new pin gets in, strictly.
+    const pinned = join(home, ".ssh", "known_hosts_new");
+    await writeFile(pinned, `box.wrenn ${onDisk}\n`);
+    const args = sshArgs("box", "id_ed25519", "yes").map((a) =>
+      a.startsWith("UserKnownHostsFile=") ? `UserKnownHostsFile=${pinned}` : a,
+    );
+    const again = await ssh([...args, "id -un"], env);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toBe("user\n");
+  });
 });

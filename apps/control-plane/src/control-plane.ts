@@ -263,6 +263,7 @@ export async function startControlPlane(
       registry,
       defaultImage: SANDBOX_DEFAULTS.template,
       hostKeys: sshd,
+      logger: logger.child({ component: "workspaces" }),
     });
     const sshTunnels = new SshTunnels({ workspaces, sandboxes, sshd, audit });
     cleanups.push(async () => sshTunnels.closeAll());

@@ -73,17 +73,22 @@ export async function setWorkspaceSandbox(
 }
 
 /** Records the key of the workspace this sandbox backs, if none is known yet. */
-export async function fillWorkspaceHostKey(
+/** Sets the workspace's pinned host key; the previous one when it changed, else undefined. */
+export async function setWorkspaceHostKey(
   db: Queryable,
   ownerId: string,
   sandboxId: string,
   key: string,
-): Promise<void> {
-  await db.query(
-    `UPDATE workspaces SET ssh_host_key = $3
-     WHERE owner_id = $1 AND sandbox_id = $2 AND ssh_host_key IS NULL`,
+): Promise<{ name: string; previous: string | null } | undefined> {
+  const r = await db.query<{ name: string; previous: string | null }>(
+    `UPDATE workspaces w SET ssh_host_key = $3
+     FROM (SELECT id, ssh_host_key AS previous FROM workspaces
+           WHERE owner_id = $1 AND sandbox_id = $2 FOR UPDATE) old
+     WHERE w.id = old.id AND w.ssh_host_key IS DISTINCT FROM $3
+     RETURNING w.name, old.previous`,
     [ownerId, sandboxId, key],
   );
+  return r.rows[0];
 }
 
 /**

@@ -9,6 +9,7 @@ import {
   type WorkspaceState,
   workspaceStateOf,
 } from "@wrenn/contract";
+import type { Logger } from "pino";
 import type { Queryable } from "../db/database.js";
 import { type AgentSandbox, HostError } from "../hosts/host-client.js";
 import type { HostRegistry } from "../hosts/host-registry.js";
@@ -19,10 +20,10 @@ import { ownerScope, type Principal, type Sandbox } from "../service/sandbox-typ
 import {
   countWorkspacesBySandboxState,
   deleteWorkspace,
-  fillWorkspaceHostKey,
   findWorkspace,
   insertWorkspace,
   listWorkspaces,
+  setWorkspaceHostKey,
   setWorkspaceSandbox,
   WorkspaceNameTaken,
   type WorkspaceRecord,
@@ -81,6 +82,7 @@ export interface WorkspaceServiceOptions {
   hostKeys?: { hostKey(principal: Principal, sandboxId: string): Promise<string | null> };
   /** How long a wake waits for a move of its workspace to finish (default 180 s). */
   moveWaitMs?: number;
+  logger?: Logger;
 }
 
 /** How often a wake looks whether the move it waits for has finished. */
@@ -219,9 +221,20 @@ export class WorkspaceService {
     return (await this.options.hostKeys?.hostKey(principal, sandbox.id)) ?? null;
   }
 
-  /** The host key its sshd presented, for a workspace whose key was not known yet. */
+  /**
+   * The host key its sshd presents (read as root through envd, the same trusted path as at
+   * create), pinned when it was not known or has changed: a key regenerated inside the
+   * workspace is learnt at the next SSH connection. That connection's client still holds the
+   * old pin and is refused by ssh; the next one gets the new pin.
+   */
   async rememberHostKey(principal: Principal, sandboxId: string, key: string): Promise<void> {
-    await fillWorkspaceHostKey(this.options.db, principal.ownerId, sandboxId, key);
+    const changed = await setWorkspaceHostKey(this.options.db, principal.ownerId, sandboxId, key);
+    if (changed?.previous) {
+      this.options.logger?.info(
+        { workspace: changed.name, sandboxId, previous: changed.previous, key },
+        "workspace ssh host key changed; pinned the new one",
+      );
+    }
   }
 
   /**
