@@ -190,6 +190,8 @@ function execSocket(socket: WebSocket, deps: ApiDeps, principal: Principal, sand
       state = "done";
       clearTimeout(timeout);
       const end = r.end!;
+      // The exit message after the run's audit event is written, as a one-shot exec answers.
+      await r.recorded;
       sendJson(socket, {
         type: "exit",
         exitCode: end.exitCode,

@@ -107,6 +107,8 @@ export function terminalSocket(
       for (const m of early.splice(0)) await handle(m.raw, m.isBinary).catch(report);
       for await (const chunk of started.output()) await sendBytes(socket, chunk.data);
       const end = started.end!;
+      // The exit message after the session's audit event is written.
+      await started.recorded;
       sendJson(socket, {
         type: "exit",
         exitCode: end.exitCode,
