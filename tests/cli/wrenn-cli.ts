@@ -18,11 +18,27 @@ export interface CliResult {
   stdoutBytes: Buffer;
 }
 
-/** Homes made by this test process, removed when it exits (tests never held them past that). */
+/**
+ * Homes made by this test file, removed after its last test (tests never hold them past that);
+ * outside vitest (bench/) when the process exits. vitest's workers end without an 'exit', so
+ * that hook alone left every home behind.
+ */
 const homes: string[] = [];
-process.once("exit", () => {
-  for (const home of homes) rmSync(home, { recursive: true, force: true });
-});
+const removeHomes = () => {
+  for (const home of homes.splice(0)) {
+    try {
+      rmSync(home, { recursive: true, force: true });
+    } catch {
+      // Something of a stack still mounted in it: the stack's own teardown reports that.
+    }
+  }
+};
+if (process.env.VITEST) {
+  const { afterAll } = await import("vitest");
+  afterAll(removeHomes);
+} else {
+  process.once("exit", removeHomes);
+}
 
 /**
  * An environment with nothing of this machine's: its own XDG_CONFIG_HOME and WRENN_DATA_DIR (so
