@@ -11,7 +11,7 @@ import { hostFootprint } from "../harness/host-leaks.js";
 import { templatesDir } from "../harness/paths.js";
 import { leaseSlot, slotPool } from "../harness/slot-lease.js";
 import { StartProcess } from "../harness/start-process.js";
-import { removeDataDir } from "./stack.js";
+import { killSandboxProcesses, removeDataDir } from "./stack.js";
 
 /** Host agents started for this data directory that are still alive. */
 async function agentsOf(dataDir: string): Promise<number[]> {
@@ -54,11 +54,7 @@ describe("npm start (bin/start.mjs)", () => {
     if (running && running.child.exitCode === null) await running.interrupt();
     // A failed run leaves its paused sandboxes (the passing one destroys them): their
     // processes, namespaces and links go here, so no later file inherits them.
-    for (const pid of await sandboxProcesses(dataDir)) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch {}
-    }
+    await killSandboxProcesses(dataDir);
     const left = hostFootprint(dataDir, `ws${tag}-`);
     for (const name of left.netns) await run("ip", ["netns", "del", name]).catch(() => {});
     for (const name of left.links) await run("ip", ["link", "del", name]).catch(() => {});

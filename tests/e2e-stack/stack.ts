@@ -192,14 +192,9 @@ export class Stack {
       await this.cp?.close();
       await this.agent.stop();
       await this.cluster?.stop();
-      const left = await sandboxProcesses(this.dataDir);
+      // Said as the failure, and killed so they do not load every later test file.
+      const left = await killSandboxProcesses(this.dataDir);
       if (left.length > 0) {
-        // Said as the failure, and killed so they do not load every later test file.
-        for (const pid of left) {
-          try {
-            process.kill(pid, "SIGKILL");
-          } catch {}
-        }
         const why =
           destroyErrors.length > 0 ? `; destroys that failed: ${destroyErrors.join("; ")}` : "";
         throw new Error(`sandbox processes left behind: ${left.join(", ")}${why}`);
@@ -228,6 +223,17 @@ export type { UserKey };
 /** The agent a stack runs: WRENN_TEST_AGENT_MAIN (another build), else this checkout's. */
 function stackAgentMain(): string {
   return process.env.WRENN_TEST_AGENT_MAIN || agentMain;
+}
+
+/** Kills the sandbox processes (runsc) still running for a data directory; their pids. */
+export async function killSandboxProcesses(dataDir: string): Promise<number[]> {
+  const left = await sandboxProcesses(dataDir);
+  for (const pid of left) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {}
+  }
+  return left;
 }
 
 /**

@@ -91,6 +91,7 @@ describe("hostd.v1.HostService", () => {
     const raw = http2.connect(grpcUrl());
     try {
       const grpc = hostdClient(grpcUrl(), user.key, { grpc: session });
+      expect((await grpc.listWorkspaces({})).workspaces).toEqual([]);
       expect((await grpc.hostStatus({})).totalVcpus).toBeGreaterThan(0);
       const unknown = await failure(grpc.getWorkspace({ name: "nobody" }));
       expect(unknown.code).toBe(Code.NotFound);
@@ -200,6 +201,7 @@ describe("hostd.v1.HostService", () => {
       expect((await grpc.getWorkspace({ name: "mybox" })).workspace).toMatchObject({
         name: "mybox",
         state: "running",
+        vcpus: 2,
       });
     } finally {
       session.abort();

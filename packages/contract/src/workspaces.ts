@@ -158,6 +158,13 @@ export const WorkspaceClientConfig = Type.Object({
 export type WorkspaceClientConfig = Static<typeof WorkspaceClientConfig>;
 
 /**
+ * The file name of a workspace's wg-quick config. wg-quick names the interface after the file,
+ * within Linux's 15 characters: `wr-` and the workspace name's first 12 (two workspaces
+ * sharing those share a file: a rough edge).
+ */
+export const wgQuickFileName = (workspace: string) => `wr-${workspace.slice(0, 12)}.conf`;
+
+/**
  * The client config as a wg-quick file (what `wrenn workspace up` saves and the admin UI
  * shows after a create): only the workspace's tunnel address goes through the tunnel.
  */

@@ -72,8 +72,10 @@ export async function setWorkspaceSandbox(
   return r.rows[0] ? toWorkspaceRecord(r.rows[0] as Record<string, unknown>) : undefined;
 }
 
-/** Records the key of the workspace this sandbox backs, if none is known yet. */
-/** Sets the workspace's pinned host key; the previous one when it changed, else undefined. */
+/**
+ * Pins the host key of the workspace this sandbox backs: its name and the previous key when
+ * the key was unknown or changed, else undefined.
+ */
 export async function setWorkspaceHostKey(
   db: Queryable,
   ownerId: string,

@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import { mkdir, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { wgQuickConfig } from "@wrenn/contract";
+import { wgQuickConfig, wgQuickFileName } from "@wrenn/contract";
 import { type CreatedWorkspaceInfo, type WorkspaceClientConfig, Workspaces } from "@wrenn/sdk";
 import type { Command } from "commander";
 import { contextOf, wantsJson } from "../command-context.js";
@@ -12,12 +12,9 @@ import { printJson } from "../output/table.js";
 
 const run = promisify(execFile);
 
-/**
- * wg-quick names the interface after the file, within Linux's 15 characters: `wr-` and the
- * workspace name's first 12 (two workspaces sharing those share a file: a rough edge).
- */
+/** Where the CLI keeps a workspace's wg-quick config. */
 export function tunnelConfigPath(name: string, env: NodeJS.ProcessEnv = process.env): string {
-  return join(configDir(env), "wireguard", `wr-${name.slice(0, 12)}.conf`);
+  return join(configDir(env), "wireguard", wgQuickFileName(name));
 }
 
 /** Writes it 0600 in a 0700 directory (it holds the private key). Returns its path. */

@@ -11,6 +11,7 @@ import {
   WORKSPACE_DISK_GB,
   type WorkspaceClientConfig,
   wgQuickConfig,
+  wgQuickFileName,
 } from "@wrenn/contract";
 import { Type } from "typebox";
 import { SANDBOX_DEFAULTS } from "../../service/limits.js";
@@ -89,7 +90,7 @@ function createForm(templates: string[], v: FormValues, error?: FormError<FieldN
 
 /** In the form's place after a create: the client config, shown this once. */
 function createdPanel(config: WorkspaceClientConfig): Html {
-  const file = `wr-${config.name.slice(0, 12)}.conf`;
+  const file = wgQuickFileName(config.name);
   return html`<section id="created-config" class="panel" aria-labelledby="created-title">
   <h2 id="created-title">Workspace <span class="mono">${config.name}</span> created</h2>
   <p>Its WireGuard client config, shown this once: Wrenn keeps only its public key. Save it as
