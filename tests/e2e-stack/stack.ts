@@ -3,7 +3,7 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createWriteStream } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rename, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -176,7 +176,9 @@ export class Stack {
     let failure: unknown;
     // Said with a leftover: why its destroy failed (a sandbox mid-pause, a timeout, ...).
     const destroyErrors: string[] = [];
+    let built: string[] = [];
     try {
+      if (this.cp !== undefined) built = await hostTemplatesOf(this.cp).catch(() => []);
       if (this.agent.running && this.cp !== undefined) {
         const rows = await this.cp.db.query<{ id: string; owner_id: string }>(
           "SELECT id, owner_id FROM sandboxes WHERE state <> 'stopped'",
@@ -204,6 +206,7 @@ export class Stack {
     }
     for (const step of [
       () => deleteAgentTables(this.networkTable),
+      () => removeHostTemplates(built),
       () => publishCheckpoints(join(this.dataDir, "agent"), stackAgentMain()).catch(() => {}),
       () => removeDataDir(this.dataDir),
     ]) {
@@ -223,6 +226,39 @@ export type { UserKey };
 /** The agent a stack runs: WRENN_TEST_AGENT_MAIN (another build), else this checkout's. */
 function stackAgentMain(): string {
   return process.env.WRENN_TEST_AGENT_MAIN || agentMain;
+}
+
+// Templates the control plane built go into the shared templates directory under names it
+// chose (`t-` and 8 hex digits, template-service.ts). Left there, every later test agent would
+// checkpoint each of them when it starts and keep a warm sandbox of each: minutes of both
+// cores over a suite. The stack's own database says which are its own; another stack's (the
+// other lane's) are never named in it.
+const BUILT_TEMPLATE = /^t-[0-9a-f]{8}$/;
+
+async function hostTemplatesOf(cp: ControlPlane): Promise<string[]> {
+  const rows = await cp.db.query<{ name: string | null }>(
+    `SELECT host_template AS name FROM templates
+     UNION SELECT building_host_template FROM templates`,
+  );
+  return rows.rows.flatMap((r) => (r.name && BUILT_TEMPLATE.test(r.name) ? [r.name] : []));
+}
+
+/**
+ * Removes templates from the shared directory after the agent stopped. Renamed out of the
+ * listing first (as the agent's own removal does), so an agent listing it meanwhile never
+ * sees half a template.
+ */
+async function removeHostTemplates(names: string[]): Promise<void> {
+  for (const name of names) {
+    const gone = join(templatesDir, `.removed-${name}-${randomBytes(4).toString("hex")}`);
+    try {
+      await rename(join(templatesDir, name), gone);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") continue;
+      throw error;
+    }
+    await removeDataDir(gone);
+  }
 }
 
 /** Kills the sandbox processes (runsc) still running for a data directory; their pids. */
