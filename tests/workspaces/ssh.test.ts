@@ -399,20 +399,21 @@ describe("SSH into a workspace over the control plane's port", () => {
     expect(via.code, via.stderr).toBe(0);
     expect(via.stdout).toBe("user\n");
 
-    // Another key in that entry (what a machine in the middle would present): ssh refuses.
+    // Another key in that entry: the block's ProxyCommand pins the key the tunnel's answer
+    // names (what sshd presents, read from the workspace's disk) before ssh checks it.
     const strangerKey = (await readFile(join(home, ".ssh", "stranger.pub"), "utf8"))
       .split(" ")
       .slice(0, 2)
       .join(" ");
     await writeFile(knownHosts, `box.wrenn ${strangerKey}\n`);
-    const tampered = await viaBlock();
-    expect(tampered.code).toBe(255);
-    expect(tampered.stderr).toMatch(/Host key verification failed/);
-    expect(tampered.stdout).toBe("");
+    const repinned = await viaBlock();
+    expect(repinned.code, repinned.stderr).toBe(0);
+    expect(await readFile(knownHosts, "utf8")).toBe(`box.wrenn ${sshHostKey}\n`);
 
-    // `wrenn ssh` pins the control plane's key before ssh runs (the entry is right again), and
-    // a key the control plane holds that is not the workspace's is refused by ssh too. Its ssh
-    // reads no key of ours from disk (OpenSSH's ~ is the passwd entry's): an agent holds it.
+    // `wrenn ssh` pins the control plane's key before ssh runs, and its ProxyCommand the one the
+    // tunnel names: a stale key in the control plane's record is corrected by the connection.
+    // Its ssh reads no key of ours from disk (OpenSSH's ~ is the passwd entry's): an agent
+    // holds it.
     const sock = join(home, "agent.sock");
     const agent = spawn("ssh-agent", ["-D", "-a", sock], { stdio: "ignore" });
     try {
@@ -440,10 +441,15 @@ describe("SSH into a workspace over the control plane's port", () => {
         stack.cp.db.query("UPDATE workspaces SET ssh_host_key = $1 WHERE name = 'box'", [key]);
       await setKey(strangerKey);
       try {
-        const wrong = await viaCli();
-        expect(wrong.code).toBe(255);
-        expect(wrong.stderr).toMatch(/Host key verification failed/);
-        expect(wrong.stdout).toBe("");
+        const stale = await viaCli();
+        expect(stale.code, stale.stderr).toBe(0);
+        expect(stale.stdout).toBe("user\n");
+        expect(await readFile(knownHosts, "utf8")).toBe(`box.wrenn ${sshHostKey}\n`);
+        const { sshHostKey: recorded } = await Workspaces.get("box", {
+          apiKey: user.key,
+          apiUrl: stack.url,
+        });
+        expect(recorded).toBe(sshHostKey);
       } finally {
         await setKey(sshHostKey);
       }
@@ -493,5 +499,58 @@ describe("SSH into a workspace over the control plane's port", () => {
     const again = await ssh([...args, "id -un"], env);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toBe("user\n");
+
+    // Through Wrenn's known_hosts (as `wrenn ssh` and `wrenn code`'s block use it), a key
+    // changed inside is held to from the first connection: the ProxyCommand pins the key the
+    // tunnel names before ssh checks it.
+    const wrennKnownHosts = join(env.XDG_CONFIG_HOME as string, "wrenn", "known_hosts");
+    const viaWrennPin = sshArgs("box", "id_ed25519", "yes").map((a) =>
+      a.startsWith("UserKnownHostsFile=") ? `UserKnownHostsFile=${wrennKnownHosts}` : a,
+    );
+    const second = await asRoot(
+      "rm -f /etc/ssh/ssh_host_ed25519_key*; ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key </dev/null; pkill -x sshd; ssh-keygen -y -f /etc/ssh/ssh_host_ed25519_key",
+    ).then((r) => (r.body as { stdout: string }).stdout.trim().split(" ").slice(0, 2).join(" "));
+    expect(second).not.toBe(onDisk);
+    const firstTry = await ssh([...viaWrennPin, "id -un"], env);
+    expect(firstTry.code, firstTry.stderr).toBe(0);
+    expect(firstTry.stdout).toBe("user\n");
+    expect(await readFile(wrennKnownHosts, "utf8")).toContain(`box.wrenn ${second}\n`);
+    expect((await Workspaces.get("box", opts)).sshHostKey).toBe(second);
+
+    // A key other than the workspace's is still refused by ssh: a listener on its port 22
+    // presenting another key (here root's second sshd, in the pid file's place; a session
+    // holds the tunnel so Wrenn's sshd is not stopped meanwhile), while the tunnel names the
+    // key of the workspace's own host key file.
+    const holder = spawn("ssh", [...viaWrennPin, "echo up; sleep 60"], {
+      env,
+      stdio: ["ignore", "pipe", "ignore"],
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        holder.stdout.on("data", (d: Buffer) => {
+          if (d.toString().includes("up")) resolve();
+        });
+        holder.once("exit", (code) => reject(new Error(`the holding session ended: ${code}`)));
+      });
+      const pid = "/run/wrenn-sshd.pid";
+      const impostor = await asRoot(
+        [
+          "set -e",
+          "ssh-keygen -q -t ed25519 -N '' -f /root/not-the-host-key </dev/null",
+          `old=$(cat ${pid}); kill "$old"; while kill -0 "$old" 2>/dev/null; do sleep 0.1; done`,
+          `rm -f ${pid}`,
+          `/usr/sbin/sshd -o ListenAddress=127.0.0.1:22 -o PidFile=${pid} -h /root/not-the-host-key -o PasswordAuthentication=no -o AllowUsers=user`,
+          `i=0; while [ ! -s ${pid} ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; [ -s ${pid} ]`,
+        ].join("\n"),
+      );
+      expect(impostor.status, impostor.text).toBe(200);
+      expect((impostor.body as { exitCode: number }).exitCode, impostor.text).toBe(0);
+      const refused = await ssh([...viaWrennPin, "true"], env);
+      expect(refused.code).toBe(255);
+      expect(refused.stderr).toMatch(/REMOTE HOST IDENTIFICATION HAS CHANGED|verification failed/);
+      expect(await readFile(wrennKnownHosts, "utf8")).toContain(`box.wrenn ${second}\n`);
+    } finally {
+      holder.kill();
+    }
   });
 });

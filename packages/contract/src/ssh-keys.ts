@@ -37,6 +37,12 @@ export const SSH_HOST_SUFFIX = ".wrenn";
 export const SSH_HOST_KEY_PATTERN = "^ssh-ed25519 [A-Za-z0-9+/]{68}$";
 export const isSshHostKey = (value: unknown): value is string =>
   typeof value === "string" && new RegExp(SSH_HOST_KEY_PATTERN).test(value);
+/**
+ * On the 101 answer of GET /v1/workspaces/{name}/ssh: the host key the workspace's sshd presents
+ * on this connection, read from its disk as the tunnel opened. The ProxyCommand pins it before it
+ * relays a byte, so a key changed inside the workspace is held to from that very connection.
+ */
+export const SSH_HOST_KEY_HEADER = "x-wrenn-ssh-host-key";
 
 export const SSH_KEY_TYPES = [
   "ssh-ed25519",

@@ -21,6 +21,8 @@ import type { WorkspaceSshd } from "./workspace-sshd.js";
 export interface SshTunnel {
   /** The raw byte stream to the workspace's sshd. */
   stream: Duplex;
+  /** The host key sshd presents, read from the workspace as it was prepared (null: unread). */
+  hostKey: string | null;
   /** Ends the tunnel and frees its place in the owner's count; idempotent. */
   close(): void;
 }
@@ -102,6 +104,7 @@ export class SshTunnels {
       let closed = false;
       const tunnel: SshTunnel = {
         stream,
+        hostKey,
         close: () => {
           if (closed) return;
           closed = true;

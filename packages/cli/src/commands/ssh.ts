@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { SSH_HOST_SUFFIX, SSH_USER } from "@wrenn/contract";
+import { isSshHostKey, SSH_HOST_KEY_HEADER, SSH_HOST_SUFFIX, SSH_USER } from "@wrenn/contract";
 import {
   errorFromBody,
   type SshKeyInfo,
@@ -59,9 +59,23 @@ const keyRow = (k: SshKeyInfo) => [k.id, k.name, k.type, k.fingerprint, k.create
 /**
  * Carries stdin to the workspace's sshd and its answers to stdout, over the control plane's
  * WebSocket: OpenSSH's ProxyCommand. Nothing else is ever written to stdout.
+ *
+ * The upgrade's answer names the host key sshd presents on this connection; it is written to
+ * Wrenn's known_hosts before the first byte of sshd's reaches ssh, which reads that file only
+ * when it checks the key. So a key changed inside the workspace is pinned for this very
+ * connection (`wrenn ssh`, `wrenn code`'s block), and any other key is still refused by ssh.
  */
-async function stdioRelay(url: string, headers: Record<string, string>): Promise<void> {
+async function stdioRelay(
+  url: string,
+  headers: Record<string, string>,
+  name: string,
+): Promise<void> {
   const ws = new WebSocket(url, { headers, perMessageDeflate: false });
+  let presented: string | undefined;
+  ws.once("upgrade", (res) => {
+    const key = res.headers[SSH_HOST_KEY_HEADER];
+    if (isSshHostKey(key)) presented = key;
+  });
   await new Promise<void>((resolve, reject) => {
     ws.once("unexpected-response", (_req, res) => {
       const chunks: Buffer[] = [];
@@ -72,6 +86,17 @@ async function stdioRelay(url: string, headers: Record<string, string>): Promise
     });
     ws.once("error", reject);
     ws.once("open", () => {
+      if (presented !== undefined) {
+        ws.pause();
+        pinHostKey(knownHostsFile(), name, presented).then(
+          () => ws.resume(),
+          (error: Error) => {
+            // ssh then checks against what the file held: at worst it refuses, never accepts.
+            process.stderr.write(`warning: could not pin ${name}'s host key: ${error.message}\n`);
+            ws.resume();
+          },
+        );
+      }
       process.stdin.on("data", (chunk: Buffer) => {
         ws.send(chunk, { binary: true });
         // Backpressure: stop reading while the socket has a lot queued.
@@ -162,7 +187,7 @@ Examples:
       if (o.stdio) {
         if (rest.length > 0) throw usageError("--stdio takes no command");
         const { url, headers } = workspaceSshEndpoint(name, sdk);
-        await stdioRelay(url, headers);
+        await stdioRelay(url, headers, name);
         return;
       }
       const remote = dashDashArgs() ?? rest;

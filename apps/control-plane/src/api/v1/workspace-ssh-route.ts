@@ -1,5 +1,6 @@
+import type { IncomingMessage } from "node:http";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
-import { WorkspaceName } from "@wrenn/contract";
+import { isSshHostKey, SSH_HOST_KEY_HEADER, WorkspaceName } from "@wrenn/contract";
 import type { FastifyRequest } from "fastify";
 import { Type } from "typebox";
 import { type RawData, WebSocket } from "ws";
@@ -18,6 +19,14 @@ const NameParams = Type.Object({ name: WorkspaceName });
  */
 export const workspaceSshRoute: FastifyPluginAsyncTypebox<ApiDeps> = async (app, deps) => {
   const tunnels = new WeakMap<FastifyRequest, SshTunnel>();
+  // The 101 carries the host key this tunnel's sshd presents (read as it was prepared), so the
+  // client pins what it is about to be shown, not what an earlier read said. `ws` writes the
+  // handshake itself; its "headers" event is the one place to add to it.
+  const hostKeys = new WeakMap<IncomingMessage, string>();
+  app.websocketServer.on("headers", (headers: string[], req: IncomingMessage) => {
+    const key = hostKeys.get(req);
+    if (key !== undefined) headers.push(`${SSH_HOST_KEY_HEADER}: ${key}`);
+  });
   app.get(
     "/workspaces/:name/ssh",
     {
@@ -27,7 +36,7 @@ export const workspaceSshRoute: FastifyPluginAsyncTypebox<ApiDeps> = async (app,
         security: [{ apiKey: [] }],
         summary: "WebSocket: a raw SSH connection to the workspace's sshd (resumes it first)",
         description:
-          "Upgrade to a WebSocket. Binary frames carry the SSH connection's bytes both ways (what `wrenn ssh --stdio NAME` relays for OpenSSH's ProxyCommand). The workspace is resumed when suspended, the owner's registered SSH keys are written to its authorized_keys and its sshd started on its loopback. Refusals come before the upgrade: 404 workspace_not_found, 409 workspace_no_sshd, 429 too_many_ssh_tunnels.",
+          "Upgrade to a WebSocket. Binary frames carry the SSH connection's bytes both ways (what `wrenn ssh --stdio NAME` relays for OpenSSH's ProxyCommand). The workspace is resumed when suspended, the owner's registered SSH keys are written to its authorized_keys and its sshd started on its loopback. The 101 answer carries the host key the workspace's sshd presents on this connection in `x-wrenn-ssh-host-key` (when it could be read): pin it before relaying. Refusals come before the upgrade: 404 workspace_not_found, 409 workspace_no_sshd, 429 too_many_ssh_tunnels.",
         params: NameParams,
       },
       preHandler: async (request) => {
@@ -48,6 +57,8 @@ export const workspaceSshRoute: FastifyPluginAsyncTypebox<ApiDeps> = async (app,
             throw error;
           });
         tunnels.set(request, tunnel);
+        // Checked again here: a header line must never carry anything but the key.
+        if (isSshHostKey(tunnel.hostKey)) hostKeys.set(request.raw, tunnel.hostKey);
         if (gone.signal.aborted) tunnel.close();
       },
     },
