@@ -67,6 +67,44 @@ describe("command output through the real stack", () => {
     expect(results.filter((r) => r.exitCode !== 0 || r.stdout !== `line-${r.i}\n`)).toEqual([]);
   });
 
+  test("120 commands writing stdout and stderr, early and late, 10 at a time through the E2B SDK: every line in its stream", async () => {
+    const sbx = await Sandbox.connect(id, {
+      apiKey: user.key,
+      apiUrl: stack.url,
+      sandboxUrl: stack.url,
+      requestTimeoutMs: 60_000,
+    });
+    const results = await inBatches(120, 10, async (i) => {
+      const streamed = { stdout: "", stderr: "" };
+      const r = await sbx.commands.run(
+        `echo out-${i}; echo early-${i} >&2; sleep 0.0${i % 10}; echo late-${i} >&2; echo done-${i}`,
+        {
+          timeoutMs: 120_000,
+          onStdout: (d) => {
+            streamed.stdout += d;
+          },
+          onStderr: (d) => {
+            streamed.stderr += d;
+          },
+        },
+      );
+      return { i, exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr, streamed };
+    });
+    const wrong = results.filter(
+      (r) =>
+        r.exitCode !== 0 ||
+        r.stdout !== `out-${r.i}\ndone-${r.i}\n` ||
+        r.stderr !== `early-${r.i}\nlate-${r.i}\n` ||
+        r.streamed.stdout !== r.stdout ||
+        r.streamed.stderr !== r.stderr,
+    );
+    expect(wrong).toEqual([]);
+    // They came through envd's resident launcher (a fork of a small process, not of Node's),
+    // the default path whose output this test is about.
+    const parent = await sbx.commands.run("cat /proc/$PPID/comm");
+    expect(parent.stdout).toBe("wrenn-launcher\n");
+  });
+
   test("one-shot exec of a fast 60 MB output keeps the documented 16 MiB and says truncated", async () => {
     const r = await exec({ command: "head -c 62914560 /dev/zero | tr '\\0' x; echo err >&2" });
     expect(r.status, r.text.slice(0, 300)).toBe(200);

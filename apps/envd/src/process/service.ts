@@ -166,13 +166,11 @@ function parseReplayFrom(headers: Headers): number | undefined {
 
 export function processService(deps: ProcessServiceDeps): ServiceImpl<typeof Process> {
   const { state, registry, log } = deps;
-  // Off unless WRENN_ENVD_LAUNCHER=resident: in a fresh-clone run of the whole suite a
-  // command's early stderr line never reached an MCP client through the launcher (why is not
-  // found yet). Commands are spawned by Node until it is.
+  // WRENN_ENVD_LAUNCHER=spawn turns the resident launcher off: every command is spawned by Node.
   const launcher =
-    process.env.WRENN_ENVD_LAUNCHER === "resident"
-      ? ResidentLauncher.start(deps.binDir, log)
-      : undefined;
+    process.env.WRENN_ENVD_LAUNCHER === "spawn"
+      ? undefined
+      : ResidentLauncher.start(deps.binDir, log);
 
   const live = (selector: ProcessSelector | undefined): ManagedProcess => {
     const sel = selectorOf(selector);
