@@ -12,7 +12,7 @@ import { failure, type HostdProtocol, hostdClient } from "./hostd-client.js";
 // hostd.v1.HostService on the control plane's own address, against the real stack (real agent,
 // runsc, PGlite): the calls other tools make, their error codes, and a workspace that lives
 // through suspend/resume and restarts of both programs. Also over gRPC on HTTP/2, as grpcurl
-// -plaintext speaks it, on the control plane's WRENN_GRPC_LISTEN address.
+// -plaintext speaks it, on the control plane's own address and on WRENN_GRPC_LISTEN.
 describe("hostd.v1.HostService", () => {
   let stack: Stack;
   let user: UserKey;
@@ -84,73 +84,83 @@ describe("hostd.v1.HostService", () => {
     expect(rows.rows).toEqual([]);
   });
 
-  test("gRPC over cleartext HTTP/2 (as grpcurl -plaintext) on WRENN_GRPC_LISTEN: codes, messages, nothing else served", async () => {
-    expect(stack.cp.grpcAddress).toMatch(/^127\.0\.0\.1:\d+$/);
-    // One HTTP/2 connection with prior knowledge, as grpcurl opens it: every call below on it.
-    const session = new Http2SessionManager(grpcUrl());
-    const raw = http2.connect(grpcUrl());
-    try {
-      const grpc = hostdClient(grpcUrl(), user.key, { grpc: session });
-      expect((await grpc.listWorkspaces({})).workspaces).toEqual([]);
-      expect((await grpc.hostStatus({})).totalVcpus).toBeGreaterThan(0);
-      const unknown = await failure(grpc.getWorkspace({ name: "nobody" }));
-      expect(unknown.code).toBe(Code.NotFound);
-      expect(unknown.rawMessage).toBe("workspace nobody not found");
-      expect(unknown.metadata.get(ERROR_CODE_HEADER)).toBe("workspace_not_found");
-      const anonymous = await failure(
-        hostdClient(grpcUrl(), null, { grpc: session }).listWorkspaces({}),
-      );
-      expect(anonymous.code).toBe(Code.Unauthenticated);
-      expect(anonymous.metadata.get(ERROR_CODE_HEADER)).toBe("missing_api_key");
-      const wrongKey = await failure(
-        hostdClient(grpcUrl(), "wrn_wrong", { grpc: session }).hostStatus({}),
-      );
-      expect(wrongKey.code).toBe(Code.Unauthenticated);
-      const tooBig = await failure(grpc.createWorkspace({ name: "big", vcpus: 1000 }));
-      expect(tooBig.code).toBe(Code.InvalidArgument);
-      expect(tooBig.rawMessage).toMatch(/vcpus must be an integer from 1 to 64/);
-      expect(tooBig.metadata.get(ERROR_CODE_HEADER)).toBe("invalid_request");
+  test.each([
+    ["the main address", () => stack.url],
+    ["WRENN_GRPC_LISTEN", grpcUrl],
+  ])(
+    "gRPC over cleartext HTTP/2 (as grpcurl -plaintext) on %s: codes, messages, nothing else served",
+    async (_name, url) => {
+      expect(stack.cp.grpcAddress).toMatch(/^127\.0\.0\.1:\d+$/);
+      // One HTTP/2 connection with prior knowledge, as grpcurl opens it: every call below on it.
+      const session = new Http2SessionManager(url());
+      const raw = http2.connect(url());
+      try {
+        const grpc = hostdClient(url(), user.key, { grpc: session });
+        expect((await grpc.listWorkspaces({})).workspaces).toEqual([]);
+        expect((await grpc.hostStatus({})).totalVcpus).toBeGreaterThan(0);
+        const unknown = await failure(grpc.getWorkspace({ name: "nobody" }));
+        expect(unknown.code).toBe(Code.NotFound);
+        expect(unknown.rawMessage).toBe("workspace nobody not found");
+        expect(unknown.metadata.get(ERROR_CODE_HEADER)).toBe("workspace_not_found");
+        const anonymous = await failure(
+          hostdClient(url(), null, { grpc: session }).listWorkspaces({}),
+        );
+        expect(anonymous.code).toBe(Code.Unauthenticated);
+        expect(anonymous.metadata.get(ERROR_CODE_HEADER)).toBe("missing_api_key");
+        const wrongKey = await failure(
+          hostdClient(url(), "wrn_wrong", { grpc: session }).hostStatus({}),
+        );
+        expect(wrongKey.code).toBe(Code.Unauthenticated);
+        const tooBig = await failure(grpc.createWorkspace({ name: "big", vcpus: 1000 }));
+        expect(tooBig.code).toBe(Code.InvalidArgument);
+        expect(tooBig.rawMessage).toMatch(/vcpus must be an integer from 1 to 64/);
+        expect(tooBig.metadata.get(ERROR_CODE_HEADER)).toBe("invalid_request");
 
-      // Nothing but the service here: another gRPC method (grpcurl's reflection request) is
-      // Unimplemented, any other request a 404 naming the API's address.
-      const ask = (headers: http2.OutgoingHttpHeaders) =>
-        new Promise<{ headers: http2.IncomingHttpHeaders; body: string }>((resolve, reject) => {
-          const stream = raw.request(headers);
-          let body = "";
-          let answer: http2.IncomingHttpHeaders = {};
-          stream.on("response", (h) => {
-            answer = h;
+        // Nothing but the service over HTTP/2: another gRPC method (grpcurl's reflection request)
+        // is Unimplemented, any other request a 404 saying the REST API is HTTP/1.1.
+        const ask = (headers: http2.OutgoingHttpHeaders) =>
+          new Promise<{ headers: http2.IncomingHttpHeaders; body: string }>((resolve, reject) => {
+            const stream = raw.request(headers);
+            let body = "";
+            let answer: http2.IncomingHttpHeaders = {};
+            stream.on("response", (h) => {
+              answer = h;
+            });
+            stream.on("data", (chunk: Buffer) => {
+              body += chunk.toString();
+            });
+            stream.on("end", () => resolve({ headers: answer, body }));
+            stream.on("error", reject);
+            stream.end();
           });
-          stream.on("data", (chunk: Buffer) => {
-            body += chunk.toString();
-          });
-          stream.on("end", () => resolve({ headers: answer, body }));
-          stream.on("error", reject);
-          stream.end();
+        const reflection = await ask({
+          ":method": "POST",
+          ":path": "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+          "content-type": "application/grpc",
+          te: "trailers",
         });
-      const reflection = await ask({
-        ":method": "POST",
-        ":path": "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
-        "content-type": "application/grpc",
-        te: "trailers",
-      });
-      expect(reflection.headers[":status"]).toBe(200);
-      expect(reflection.headers["grpc-status"]).toBe(String(Code.Unimplemented));
-      expect(decodeURIComponent(String(reflection.headers["grpc-message"]))).toMatch(
-        /only hostd\.v1\.HostService is served here/,
-      );
-      const api = await ask({ ":method": "GET", ":path": "/v1/workspaces", "x-api-key": user.key });
-      expect(api.headers[":status"]).toBe(404);
-      expect(JSON.parse(api.body)).toMatchObject({
-        error: { code: "not_found", message: expect.stringMatching(/main address/) },
-      });
-    } finally {
-      session.abort();
-      raw.close();
-    }
-    // Nothing was created by the refused calls.
-    expect((await hostd.listWorkspaces({})).workspaces.map((w) => w.name)).not.toContain("big");
-  });
+        expect(reflection.headers[":status"]).toBe(200);
+        expect(reflection.headers["grpc-status"]).toBe(String(Code.Unimplemented));
+        expect(decodeURIComponent(String(reflection.headers["grpc-message"]))).toMatch(
+          /only hostd\.v1\.HostService is served over HTTP\/2/,
+        );
+        const api = await ask({
+          ":method": "GET",
+          ":path": "/v1/workspaces",
+          "x-api-key": user.key,
+        });
+        expect(api.headers[":status"]).toBe(404);
+        expect(JSON.parse(api.body)).toMatchObject({
+          error: { code: "not_found", message: expect.stringMatching(/REST API.*HTTP\/1\.1/) },
+        });
+      } finally {
+        session.abort();
+        raw.close();
+      }
+      // Nothing was created by the refused calls.
+      expect((await hostd.listWorkspaces({})).workspaces.map((w) => w.name)).not.toContain("big");
+    },
+  );
 
   test("HostStatus reports the host's real capacity", async () => {
     const status = await hostd.hostStatus({});

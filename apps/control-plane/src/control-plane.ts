@@ -72,7 +72,10 @@ export interface ControlPlane {
   /** Compares the host's sandboxes with the database and fixes the database (see reconciler). */
   reconcile(hostId?: string): Promise<ReconcileReport>;
   close(): Promise<void>;
-  /** WRENN_GRPC_LISTEN's address once listening (`host:port`), when set. */
+  /**
+   * WRENN_GRPC_LISTEN's address once listening (`host:port`), when set: gRPC there as on the
+   * main address (url), which serves it too.
+   */
   grpcAddress?: string;
 }
 

@@ -1,7 +1,4 @@
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import http2 from "node:http2";
 import tls from "node:tls";
 import { Code, ConnectError, type ConnectRouter, createClient } from "@connectrpc/connect";
 import {
@@ -9,15 +6,19 @@ import {
   createGrpcTransport,
   Http2SessionManager,
 } from "@connectrpc/connect-node";
+import { loopbackCertificate } from "@wrenn/http-relay/testing";
 import { HostService } from "@wrenn/proto/hostd";
 import pino from "pino";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { loadConfig } from "../config/config.js";
+import { startTestStack, TEST_ADMIN_KEY } from "../testing/test-control-plane.js";
+import { freshDatabase, releaseTestDatabases } from "../testing/test-databases.js";
 import { type GrpcListener, startGrpcListener } from "./grpc-listener.js";
 
-// The gRPC listener with the control plane's certificate: h2 by ALPN, what grpcurl without
-// -plaintext speaks. A HostService of two methods shows answers and errors (grpc-status and
-// grpc-message) cross it; the real service in clear is in tests/workspaces/hostd.test.ts.
+// WRENN_GRPC_LISTEN, the optional second address for gRPC, with the control plane's
+// certificate: h2 by ALPN, what grpcurl without -plaintext speaks. A HostService of two methods
+// shows answers and errors (grpc-status and grpc-message) cross it. The API's own port serves
+// the same (server-http2.test.ts); the last test runs the real control plane with both.
 const routes = (router: ConnectRouter) =>
   router.service(HostService, {
     hostStatus: (_req, ctx) => {
@@ -29,33 +30,23 @@ const routes = (router: ConnectRouter) =>
     listWorkspaces: () => ({ workspaces: [{ name: "one" }] }),
   });
 
-let dir: string;
 let cert: string;
 let listener: GrpcListener;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "wrenn-grpc-tls-"));
-  execFileSync(
-    "openssl",
-    [
-      ...["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"],
-      ...["-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-      ...["-keyout", "key.pem", "-out", "cert.pem"],
-    ],
-    { cwd: dir, stdio: "ignore" },
-  );
-  cert = readFileSync(join(dir, "cert.pem"), "utf8");
+  const pair = loopbackCertificate();
+  cert = pair.cert;
   listener = await startGrpcListener({
     host: "127.0.0.1",
     port: 0,
-    tls: { cert, key: readFileSync(join(dir, "key.pem"), "utf8") },
+    tls: pair,
     rpc: { prefix: "/hostd.v1.HostService/", handler: connectNodeAdapter({ routes }) },
     logger: pino({ level: "silent" }),
   });
 });
 afterAll(async () => {
   await listener?.close();
-  rmSync(dir, { recursive: true, force: true });
+  await releaseTestDatabases();
 });
 
 test("with TLS: gRPC over h2, answers and errors; a client that offers only HTTP/1.1 is refused", async () => {
@@ -121,4 +112,64 @@ test("WRENN_GRPC_LISTEN: host:port, another address than WRENN_LISTEN", () => {
   expect(() =>
     loadConfig({ WRENN_LISTEN: "127.0.0.1:3000", WRENN_GRPC_LISTEN: "127.0.0.1:3000" }),
   ).toThrow(/another address than WRENN_LISTEN/);
+});
+
+test("the control plane serves HostService over gRPC on its main address, and on WRENN_GRPC_LISTEN alike", async () => {
+  const stack = await startTestStack(await freshDatabase("pglite"), {
+    config: { grpc: { host: "127.0.0.1", port: 0 } },
+  });
+  try {
+    const mainAddress = new URL(stack.cp.url).host;
+    expect(stack.cp.grpcAddress).not.toBe(mainAddress);
+    for (const address of [mainAddress, stack.cp.grpcAddress]) {
+      const url = `http://${address}`;
+      const session = new Http2SessionManager(url);
+      const raw = http2.connect(url);
+      raw.on("error", () => {});
+      const client = (key: string | null) =>
+        createClient(
+          HostService,
+          createGrpcTransport({
+            baseUrl: url,
+            sessionManager: session,
+            interceptors: [
+              (next) => async (req) => {
+                if (key !== null) req.header.set("x-api-key", key);
+                return next(req);
+              },
+            ],
+          }),
+        );
+      try {
+        expect((await client(TEST_ADMIN_KEY).listWorkspaces({})).workspaces, url).toEqual([]);
+        const anonymous = await client(null)
+          .listWorkspaces({})
+          .then(
+            () => undefined,
+            (error: unknown) => ConnectError.from(error),
+          );
+        expect(anonymous?.code, url).toBe(Code.Unauthenticated);
+        // The same answer to grpcurl's reflection request on both: one handler.
+        const stream = raw.request({
+          ":method": "POST",
+          ":path": "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+          "content-type": "application/grpc",
+        });
+        stream.end();
+        const headers = await new Promise<http2.IncomingHttpHeaders>((resolve, reject) => {
+          stream.on("response", resolve);
+          stream.on("error", reject);
+        });
+        expect(headers["grpc-status"], url).toBe(String(Code.Unimplemented));
+        expect(decodeURIComponent(String(headers["grpc-message"])), url).toMatch(
+          /only hostd\.v1\.HostService is served over HTTP\/2/,
+        );
+      } finally {
+        session.abort();
+        raw.close();
+      }
+    }
+  } finally {
+    await stack.close();
+  }
 });

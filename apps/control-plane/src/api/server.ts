@@ -7,6 +7,7 @@ import swaggerUi from "@fastify/swagger-ui";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import websocket from "@fastify/websocket";
 import { Health, IO_LIMITS } from "@wrenn/contract";
+import { acceptBothHttpVersions, type BothHttpVersions } from "@wrenn/http-relay";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import { type AdminOptions, adminUi } from "../admin/admin-plugin.js";
@@ -27,6 +28,7 @@ import { registerMetrics } from "./metrics-routes.js";
 import { API_DESCRIPTION } from "./openapi-description.js";
 import { finishDocument } from "./openapi-finish.js";
 import { principalOf } from "./request-context.js";
+import { createRpcHttp2Server } from "./rpc-http2-server.js";
 import { cachedSerializerCompiler, cachedValidatorCompiler } from "./schema-compilers.js";
 import { adminRoutes } from "./v1/admin-routes.js";
 import { eventRoutes } from "./v1/event-routes.js";
@@ -63,7 +65,7 @@ export interface ServerOptions extends ApiDeps {
 
 export interface RpcMount {
   prefix: string;
-  /** Takes both HTTP versions: Connect and gRPC-web on either, gRPC on HTTP/2 (grpc-listener). */
+  /** Takes both HTTP versions: Connect and gRPC-web on either, gRPC on HTTP/2 (rpc-http2-server). */
   handler: (
     req: http.IncomingMessage | http2.Http2ServerRequest,
     res: http.ServerResponse | http2.Http2ServerResponse,
@@ -73,13 +75,16 @@ export interface RpcMount {
 /**
  * One HTTP server for the API and the proxy: sandbox traffic (by header, host name or the
  * /v1/.../ports/ prefix) goes to the proxy as raw Node streams, everything else to Fastify.
- * WebSocket upgrades are split the same way; @fastify/websocket only sees the API's.
+ * WebSocket upgrades are split the same way; @fastify/websocket only sees the API's. HTTP/2
+ * connections on the same port (gRPC clients: grpcurl, with TLS or -plaintext) reach the RPC
+ * service only (rpc-http2-server.ts); HTTP/1.1 ones reach this server as if it were alone.
  */
 function serverWithProxy(
   proxy: SandboxProxy | undefined,
   apiUpgrades: EventEmitter,
   rpc: RpcMount | undefined,
   tls: ServerOptions["tls"],
+  onBoth: (both: BothHttpVersions) => void,
 ) {
   return (handler: http.RequestListener): http.Server => {
     const listener: http.RequestListener = (req, res) => {
@@ -89,8 +94,15 @@ function serverWithProxy(
       else if (rpc && req.url?.startsWith(rpc.prefix)) rpc.handler(req, res);
       else handler(req, res);
     };
-    // One server either way: the same routes, proxy and upgrades behind TLS or not.
-    const server = tls ? https.createServer(tls, listener) : http.createServer(listener);
+    // One server either way: the same routes, proxy and upgrades behind TLS or not. ALPN
+    // prefers HTTP/1.1: browsers and curl offer both and stay on it as before, gRPC clients
+    // offer h2 only and get it.
+    const server = tls
+      ? https.createServer(
+          { ...tls, ALPNProtocols: rpc ? ["http/1.1", "h2"] : ["http/1.1"] },
+          listener,
+        )
+      : http.createServer(listener);
     server.on("upgrade", (req, socket, head) => {
       const route = proxy?.route(req);
       if (route && proxy) proxy.ws(req, socket, head, route);
@@ -100,14 +112,18 @@ function serverWithProxy(
     server.requestTimeout = 0;
     server.headersTimeout = 60_000;
     server.keepAliveTimeout = 72_000;
+    if (rpc) onBoth(acceptBothHttpVersions({ h1: server, h2: createRpcHttp2Server(rpc) }));
     return server;
   };
 }
 
 export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
   const apiUpgrades = new EventEmitter();
+  let both: BothHttpVersions | undefined;
   const app = Fastify({
-    serverFactory: serverWithProxy(options.proxy, apiUpgrades, options.rpc, options.tls),
+    serverFactory: serverWithProxy(options.proxy, apiUpgrades, options.rpc, options.tls, (b) => {
+      both = b;
+    }),
     loggerInstance: options.logger as FastifyBaseLogger,
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
     routerOptions: { maxParamLength: 256 },
@@ -175,6 +191,9 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       maxPayload: IO_LIMITS.wsMessageBytes,
     },
   });
+  // Before the server's close(), which waits for every connection: HTTP/2 sessions (gRPC
+  // clients keep theirs open) and connections yet to send a byte are unknown to it.
+  app.addHook("preClose", async () => both?.close());
   if (options.proxy) {
     const proxy = options.proxy;
     app.addHook("preClose", async () => proxy.close());

@@ -19,9 +19,10 @@ export interface ControlPlaneConfig {
    */
   tls?: { cert: string; key: string };
   /**
-   * A second address (WRENN_GRPC_LISTEN) speaking HTTP/2 only, for gRPC clients of
+   * An optional second address (WRENN_GRPC_LISTEN) speaking HTTP/2 only, for gRPC clients of
    * hostd.v1.HostService such as grpcurl: h2c in clear, h2 with the listener's TLS when set.
-   * Unset: none (HostService is still Connect and gRPC-web on the main address).
+   * The main address serves the same gRPC already (h2c by prior knowledge, h2 by ALPN); this
+   * is for operators who want gRPC on an address of its own. Unset: none.
    */
   grpc?: { host: string; port: number };
   dataDir: string;

@@ -101,9 +101,9 @@ function routes(o: HostdOptions) {
 export const HOSTD_READ_MAX_BYTES = 64 * 1024;
 
 /**
- * The Node request handler for HOSTD_PATH_PREFIX: Connect and gRPC-web over HTTP/1.1 (the
- * API's address) or HTTP/2, gRPC over HTTP/2 (WRENN_GRPC_LISTEN; its trailers carry
- * grpc-status, grpc-message and the Wrenn code).
+ * The Node request handler for HOSTD_PATH_PREFIX: Connect and gRPC-web over HTTP/1.1 or
+ * HTTP/2, gRPC over HTTP/2 (its trailers carry grpc-status, grpc-message and the Wrenn code),
+ * on the API's address and on WRENN_GRPC_LISTEN when set (rpc-http2-server.ts).
  */
 export function hostdHandler(o: HostdOptions): RpcMount["handler"] {
   // Messages here are a few fields; Connect's default would read (and inflate) up to 4 GiB

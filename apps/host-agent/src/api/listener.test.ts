@@ -166,6 +166,32 @@ describe("agent listener", () => {
     expect((await fetch(`${url}/metrics`)).status).toBe(401);
   });
 
+  it("in clear, HTTP/2 with prior knowledge (grpcurl -plaintext) on the same port; close() ends its session", async () => {
+    const l = await startListener({
+      listen: "127.0.0.1:0",
+      routes,
+      forwarder,
+      metrics: new Registry(),
+      log,
+    });
+    close = l.close;
+    const session = http2.connect(`http://${l.address}`);
+    session.on("error", () => {});
+    const h2Status = await new Promise<unknown>((resolve, reject) => {
+      const stream = session.request({ ":path": "/healthz" });
+      stream.on("response", (headers) => resolve(headers[":status"]));
+      stream.on("error", reject);
+      stream.end();
+    });
+    expect(h2Status).toBe(204);
+    expect((await fetch(`http://${l.address}/healthz`)).status).toBe(204);
+    // The session stays open (gRPC clients keep theirs): close() must not wait for it.
+    const sessionClosed = new Promise((resolve) => session.once("close", resolve));
+    await l.close();
+    close = undefined;
+    await sessionClosed;
+  });
+
   it("serves without a token on loopback", async () => {
     const l = await startListener({
       listen: "127.0.0.1:0",

@@ -2,11 +2,12 @@ import { timingSafeEqual } from "node:crypto";
 import { rm } from "node:fs/promises";
 import http from "node:http";
 import http2 from "node:http2";
-import net from "node:net";
-import tls from "node:tls";
+import https from "node:https";
+import type net from "node:net";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { type ErrorCode, errorMessage, httpStatusOf } from "@wrenn/contract";
+import { acceptBothHttpVersions } from "@wrenn/http-relay";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { FORWARD_SANDBOX, FORWARD_TOKEN, type Forwarder, sendError } from "./forwarder.js";
@@ -59,8 +60,8 @@ function isLoopback(a: ListenAddress): boolean {
 
 /**
  * One port for everything the control plane needs: Connect, gRPC and gRPC-web over HTTP/1.1
- * or cleartext HTTP/2 (so grpcurl -plaintext works), the forwarder, and /metrics. The first
- * bytes of a connection tell HTTP/2's preface from HTTP/1.
+ * or HTTP/2 (cleartext with prior knowledge, so grpcurl -plaintext works, or h2 by ALPN), the
+ * forwarder, and /metrics.
  */
 export async function startListener(
   opts: ListenerOptions,
@@ -147,7 +148,14 @@ export async function startListener(
     connect(r1, s1);
   };
 
-  const h1 = http.createServer(handle);
+  // With TLS, ALPN tells HTTP/2 from HTTP/1.1 (grpcurl and the control plane's clients offer
+  // it); in clear, a connection's first bytes do (acceptBothHttpVersions).
+  const h1: http.Server = opts.tls
+    ? https.createServer(
+        { cert: opts.tls.cert, key: opts.tls.key, ALPNProtocols: ["h2", "http/1.1"] },
+        handle,
+      )
+    : http.createServer(handle);
   h1.on("upgrade", (req: http.IncomingMessage, socket, head: Buffer) => {
     if (req.headers[FORWARD_SANDBOX] === undefined || !mayForward(req.headers)) {
       socket.end("HTTP/1.1 401 Unauthorized\r\nconnection: close\r\n\r\n");
@@ -160,60 +168,33 @@ export async function startListener(
   h1.headersTimeout = 60_000;
   h1.keepAliveTimeout = 65_000;
   const h2 = http2.createServer({}, handle);
+  const both = acceptBothHttpVersions({ h1, h2 });
+  // A handshake that fails is the peer's problem and only closes its socket.
+  if (opts.tls) h1.on("tlsClientError", (_error: Error, socket: net.Socket) => socket.destroy());
 
   const sockets = new Set<net.Socket>();
-  const track = (socket: net.Socket) => {
+  h1.on("connection", (socket: net.Socket) => {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
-  };
-  // With TLS, ALPN tells HTTP/2 from HTTP/1.1 (grpcurl and the control plane's clients offer
-  // it); a handshake that fails is the peer's problem and only closes its socket.
-  const secure = opts.tls
-    ? tls.createServer(
-        { cert: opts.tls.cert, key: opts.tls.key, ALPNProtocols: ["h2", "http/1.1"] },
-        (socket) => {
-          socket.on("error", () => socket.destroy());
-          (socket.alpnProtocol === "h2" ? h2 : h1).emit("connection", socket);
-        },
-      )
-    : undefined;
-  secure?.on("tlsClientError", (_error, socket) => socket.destroy());
-  const server = net.createServer((socket) => {
-    track(socket);
-    if (secure) {
-      secure.emit("connection", socket);
-      return;
-    }
-    socket.once("readable", () => {
-      const head: Buffer | null = socket.read();
-      if (!head) {
-        socket.destroy();
-        return;
-      }
-      socket.unshift(head);
-      const target = head.subarray(0, 4).toString("latin1") === "PRI " ? h2 : h1;
-      target.emit("connection", socket);
-    });
-    socket.on("error", () => socket.destroy());
   });
 
   if (addr.path) await rm(addr.path, { force: true });
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    if (addr.path) server.listen(addr.path, resolve);
-    else server.listen(addr.port, addr.host, resolve);
+    h1.once("error", reject);
+    if (addr.path) h1.listen(addr.path, resolve);
+    else h1.listen(addr.port, addr.host, resolve);
   });
-  const a = server.address();
+  const a = h1.address();
   const address = typeof a === "string" ? `unix:${a}` : `${a?.address}:${a?.port}`;
-  opts.log.info({ address, tls: secure !== undefined }, "agent listening");
+  opts.log.info({ address, tls: opts.tls !== undefined }, "agent listening");
   return {
     address,
     // Open streams (process output, HTTP/2 sessions of gRPC clients) would hold close()
     // forever: the control plane reconnects, so cut them.
     close: () =>
       new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        h2.close();
+        both.close();
+        h1.close(() => resolve());
         for (const s of sockets) s.destroy();
       }),
   };
