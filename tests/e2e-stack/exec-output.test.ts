@@ -40,6 +40,15 @@ describe("command output through the real stack", () => {
   });
   afterAll(() => stack?.close());
 
+  /** The E2B SDK's handle on the sandbox. */
+  const connectSdk = () =>
+    Sandbox.connect(id, {
+      apiKey: user.key,
+      apiUrl: stack.url,
+      sandboxUrl: stack.url,
+      requestTimeoutMs: 60_000,
+    });
+
   const exec = (body: unknown) =>
     stack.call("POST", `/v1/sandboxes/${id}/exec`, { key: user.key, body });
 
@@ -54,12 +63,7 @@ describe("command output through the real stack", () => {
   });
 
   test("120 short commands, 10 at a time through the E2B SDK, all return their stdout", async () => {
-    const sbx = await Sandbox.connect(id, {
-      apiKey: user.key,
-      apiUrl: stack.url,
-      sandboxUrl: stack.url,
-      requestTimeoutMs: 60_000,
-    });
+    const sbx = await connectSdk();
     const results = await inBatches(120, 10, async (i) => {
       const r = await sbx.commands.run(`echo line-${i}`, { timeoutMs: 120_000 });
       return { i, exitCode: r.exitCode, stdout: r.stdout };
@@ -68,12 +72,7 @@ describe("command output through the real stack", () => {
   });
 
   test("120 commands writing stdout and stderr, early and late, 10 at a time through the E2B SDK: every line in its stream", async () => {
-    const sbx = await Sandbox.connect(id, {
-      apiKey: user.key,
-      apiUrl: stack.url,
-      sandboxUrl: stack.url,
-      requestTimeoutMs: 60_000,
-    });
+    const sbx = await connectSdk();
     const results = await inBatches(120, 10, async (i) => {
       const streamed = { stdout: "", stderr: "" };
       const r = await sbx.commands.run(
@@ -144,12 +143,7 @@ describe("command output through the real stack", () => {
   });
 
   test("the E2B SDK gets all of a fast 60 MB output", async () => {
-    const sbx = await Sandbox.connect(id, {
-      apiKey: user.key,
-      apiUrl: stack.url,
-      sandboxUrl: stack.url,
-      requestTimeoutMs: 60_000,
-    });
+    const sbx = await connectSdk();
     let bytes = 0;
     const r = await sbx.commands.run("head -c 62914560 /dev/zero | tr '\\0' x", {
       timeoutMs: 300_000,

@@ -3,11 +3,17 @@ import http2 from "node:http2";
 import { type Client, Code, createClient } from "@connectrpc/connect";
 import { createConnectTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { ERROR_CODE_HEADER } from "@wrenn/contract";
+import {
+  failure,
+  GRPC_REFLECTION_REQUEST,
+  type HostdProtocol,
+  hostdClient,
+  http2Ask,
+} from "@wrenn/control-plane/testing";
 import { HostService } from "@wrenn/proto/hostd";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { Stack, type UserKey } from "../e2e-stack/stack.js";
 import { waitFor } from "../harness/wait.js";
-import { failure, type HostdProtocol, hostdClient } from "./hostd-client.js";
 
 // hostd.v1.HostService on the control plane's own address, against the real stack (real agent,
 // runsc, PGlite): the calls other tools make, their error codes, and a workspace that lives
@@ -118,27 +124,8 @@ describe("hostd.v1.HostService", () => {
 
         // Nothing but the service over HTTP/2: another gRPC method (grpcurl's reflection request)
         // is Unimplemented, any other request a 404 saying the REST API is HTTP/1.1.
-        const ask = (headers: http2.OutgoingHttpHeaders) =>
-          new Promise<{ headers: http2.IncomingHttpHeaders; body: string }>((resolve, reject) => {
-            const stream = raw.request(headers);
-            let body = "";
-            let answer: http2.IncomingHttpHeaders = {};
-            stream.on("response", (h) => {
-              answer = h;
-            });
-            stream.on("data", (chunk: Buffer) => {
-              body += chunk.toString();
-            });
-            stream.on("end", () => resolve({ headers: answer, body }));
-            stream.on("error", reject);
-            stream.end();
-          });
-        const reflection = await ask({
-          ":method": "POST",
-          ":path": "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
-          "content-type": "application/grpc",
-          te: "trailers",
-        });
+        const ask = (headers: http2.OutgoingHttpHeaders) => http2Ask(raw, headers);
+        const reflection = await ask(GRPC_REFLECTION_REQUEST);
         expect(reflection.headers[":status"]).toBe(200);
         expect(reflection.headers["grpc-status"]).toBe(String(Code.Unimplemented));
         expect(decodeURIComponent(String(reflection.headers["grpc-message"]))).toMatch(

@@ -3,12 +3,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Client, Code } from "@connectrpc/connect";
 import { ERROR_CODE_HEADER, WORKSPACE_TUNNEL } from "@wrenn/contract";
+import { failure, hostdClient } from "@wrenn/control-plane/testing";
 import type { ClientConfig, HostService } from "@wrenn/proto/hostd";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { Stack, type UserKey } from "../e2e-stack/stack.js";
 import { repoRoot } from "../harness/paths.js";
 import { waitFor } from "../harness/wait.js";
-import { failure, hostdClient } from "./hostd-client.js";
 import { Laptop, run, SMALL, sh, tcpFrom, udpRange } from "./wg-laptop.js";
 
 // WireGuard into a workspace, against the real stack (real agent, runsc, wireguard-go): a

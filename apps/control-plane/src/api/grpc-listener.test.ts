@@ -1,16 +1,12 @@
 import http2 from "node:http2";
 import tls from "node:tls";
-import { Code, ConnectError, type ConnectRouter, createClient } from "@connectrpc/connect";
-import {
-  connectNodeAdapter,
-  createGrpcTransport,
-  Http2SessionManager,
-} from "@connectrpc/connect-node";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { connectNodeAdapter, Http2SessionManager } from "@connectrpc/connect-node";
 import { loopbackCertificate } from "@wrenn/http-relay/testing";
-import { HostService } from "@wrenn/proto/hostd";
 import pino from "pino";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { loadConfig } from "../config/config.js";
+import { hostdClient, twoMethodHostService } from "../testing/hostd-client.js";
 import { startTestStack, TEST_ADMIN_KEY } from "../testing/test-control-plane.js";
 import { freshDatabase, releaseTestDatabases } from "../testing/test-databases.js";
 import { type GrpcListener, startGrpcListener } from "./grpc-listener.js";
@@ -19,16 +15,7 @@ import { type GrpcListener, startGrpcListener } from "./grpc-listener.js";
 // certificate: h2 by ALPN, what grpcurl without -plaintext speaks. A HostService of two methods
 // shows answers and errors (grpc-status and grpc-message) cross it. The API's own port serves
 // the same (server-http2.test.ts); the last test runs the real control plane with both.
-const routes = (router: ConnectRouter) =>
-  router.service(HostService, {
-    hostStatus: (_req, ctx) => {
-      if (ctx.requestHeader.get("x-api-key") !== "k") {
-        throw new ConnectError("an API key is required", Code.Unauthenticated);
-      }
-      return { totalVcpus: 7 };
-    },
-    listWorkspaces: () => ({ workspaces: [{ name: "one" }] }),
-  });
+const routes = twoMethodHostService;
 
 let cert: string;
 let listener: GrpcListener;
@@ -52,20 +39,7 @@ afterAll(async () => {
 test("with TLS: gRPC over h2, answers and errors; a client that offers only HTTP/1.1 is refused", async () => {
   const url = `https://${listener.address}`;
   const session = new Http2SessionManager(url, undefined, { ca: cert });
-  const client = (key: string | null) =>
-    createClient(
-      HostService,
-      createGrpcTransport({
-        baseUrl: url,
-        sessionManager: session,
-        interceptors: [
-          (next) => async (req) => {
-            if (key !== null) req.header.set("x-api-key", key);
-            return next(req);
-          },
-        ],
-      }),
-    );
+  const client = (key: string | null) => hostdClient(url, key, { grpc: session });
   try {
     expect((await client("k").hostStatus({})).totalVcpus).toBe(7);
     expect((await client("k").listWorkspaces({})).workspaces.map((w) => w.name)).toEqual(["one"]);
@@ -126,20 +100,7 @@ test("the control plane serves HostService over gRPC on its main address, and on
       const session = new Http2SessionManager(url);
       const raw = http2.connect(url);
       raw.on("error", () => {});
-      const client = (key: string | null) =>
-        createClient(
-          HostService,
-          createGrpcTransport({
-            baseUrl: url,
-            sessionManager: session,
-            interceptors: [
-              (next) => async (req) => {
-                if (key !== null) req.header.set("x-api-key", key);
-                return next(req);
-              },
-            ],
-          }),
-        );
+      const client = (key: string | null) => hostdClient(url, key, { grpc: session });
       try {
         expect((await client(TEST_ADMIN_KEY).listWorkspaces({})).workspaces, url).toEqual([]);
         const anonymous = await client(null)

@@ -5,11 +5,10 @@ import https from "node:https";
 import net, { type AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import tls from "node:tls";
-import { Code, ConnectError, type ConnectRouter, createClient } from "@connectrpc/connect";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import {
   connectNodeAdapter,
   createConnectTransport,
-  createGrpcTransport,
   Http2SessionManager,
 } from "@connectrpc/connect-node";
 import { loopbackCertificate, uploadUnread } from "@wrenn/http-relay/testing";
@@ -20,6 +19,12 @@ import { afterEach, describe, expect, test } from "vitest";
 import { WebSocket, WebSocketServer } from "ws";
 import type { SandboxProxy } from "../proxy/sandbox-proxy.js";
 import type { AuditLog } from "../service/audit-log.js";
+import {
+  GRPC_REFLECTION_REQUEST,
+  hostdClient,
+  http2Ask,
+  twoMethodHostService,
+} from "../testing/hostd-client.js";
 import type { ApiDeps } from "./api-deps.js";
 import { buildServer } from "./server.js";
 
@@ -30,16 +35,7 @@ import { buildServer } from "./server.js";
 // whose POST bodies the stand-in never reads, as a sandbox that stops reading an upload.
 
 const PREFIX = "/hostd.v1.HostService/";
-const routes = (router: ConnectRouter) =>
-  router.service(HostService, {
-    hostStatus: (_req, ctx) => {
-      if (ctx.requestHeader.get("x-api-key") !== "k") {
-        throw new ConnectError("an API key is required", Code.Unauthenticated);
-      }
-      return { totalVcpus: 7 };
-    },
-    listWorkspaces: () => ({ workspaces: [{ name: "one" }] }),
-  });
+const routes = twoMethodHostService;
 
 const pair = loopbackCertificate();
 
@@ -96,21 +92,8 @@ const baseUrl = (s: Started, secure: boolean) =>
   `${secure ? "https" : "http"}://127.0.0.1:${s.port}`;
 
 /** A HostService client over gRPC (HTTP/2: prior knowledge in clear, ALPN h2 with TLS). */
-function grpcClient(s: Started, secure: boolean, session: Http2SessionManager, key: string) {
-  return createClient(
-    HostService,
-    createGrpcTransport({
-      baseUrl: baseUrl(s, secure),
-      sessionManager: session,
-      interceptors: [
-        (next) => async (req) => {
-          req.header.set("x-api-key", key);
-          return next(req);
-        },
-      ],
-    }),
-  );
-}
+const grpcClient = (s: Started, secure: boolean, session: Http2SessionManager, key: string) =>
+  hostdClient(baseUrl(s, secure), key, { grpc: session });
 
 const sessionFor = (s: Started, secure: boolean) =>
   new Http2SessionManager(baseUrl(s, secure), undefined, secure ? { ca: pair.cert } : undefined);
@@ -153,13 +136,7 @@ async function h2Request(
   const session = http2.connect(baseUrl(s, secure), secure ? { ca: pair.cert } : {});
   session.on("error", () => {});
   try {
-    const stream = session.request(headers);
-    stream.end();
-    const [answer] = (await once(stream, "response")) as [http2.IncomingHttpHeaders];
-    stream.setEncoding("utf8");
-    let body = "";
-    for await (const piece of stream) body += piece;
-    return { headers: answer, body };
+    return await http2Ask(session, headers);
   } finally {
     session.close();
   }
@@ -191,12 +168,7 @@ describe.each([
 
   test("HTTP/2 serves nothing else: other gRPC methods Unimplemented, other paths 404", async () => {
     const s = await start(secure);
-    const reflection = await h2Request(s, secure, {
-      ":method": "POST",
-      ":path": "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
-      "content-type": "application/grpc",
-      te: "trailers",
-    });
+    const reflection = await h2Request(s, secure, GRPC_REFLECTION_REQUEST);
     expect(reflection.headers[":status"]).toBe(200);
     expect(reflection.headers["grpc-status"]).toBe(String(Code.Unimplemented));
     expect(decodeURIComponent(String(reflection.headers["grpc-message"]))).toMatch(
