@@ -11,4 +11,5 @@ export {
 } from "./early-answer.js";
 export { type Http2Sessions, trackHttp2Sessions } from "./http2-sessions.js";
 export { cutOnPurpose, installRelayRules } from "./relay-rules.js";
+export { readTlsPair } from "./tls-pair.js";
 export { onUpstreamConnected } from "./upstream-connected.js";

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { createSecureContext } from "node:tls";
 import { SCHEDULER_POLICIES, type SchedulerPolicy } from "@wrenn/contract";
+import { readTlsPair } from "@wrenn/http-relay";
 import type { HostTokenLifetimes } from "../hosts/host-enrollment.js";
 import {
   DEFAULT_FAILED_CREATE_VISIBLE_SECONDS,
@@ -124,26 +124,15 @@ function pemFile(name: string, value: string | undefined, cwd: string): string |
 function listenerTls(env: NodeJS.ProcessEnv, cwd: string): ControlPlaneConfig["tls"] {
   const certFile = nonEmpty(env.WRENN_TLS_CERT);
   const keyFile = nonEmpty(env.WRENN_TLS_KEY);
-  if (!certFile && !keyFile) return undefined;
-  if (!certFile || !keyFile) {
-    throw new ConfigError("set both WRENN_TLS_CERT and WRENN_TLS_KEY, or neither");
-  }
-  const read = (name: string, file: string) => {
-    try {
-      return readFileSync(resolve(cwd, file), "utf8");
-    } catch (error) {
-      throw new ConfigError(`${name}: cannot read ${file}: ${(error as Error).message}`);
-    }
-  };
-  const pair = { cert: read("WRENN_TLS_CERT", certFile), key: read("WRENN_TLS_KEY", keyFile) };
   try {
-    createSecureContext(pair);
-  } catch (error) {
-    throw new ConfigError(
-      `WRENN_TLS_CERT / WRENN_TLS_KEY do not make a certificate and its key: ${(error as Error).message}`,
+    return readTlsPair(
+      { cert: "WRENN_TLS_CERT", key: "WRENN_TLS_KEY" },
+      { cert: certFile, key: keyFile },
+      (file) => resolve(cwd, file),
     );
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
   }
-  return pair;
 }
 
 function positiveInt(name: string, value: string | undefined, fallback: number): number {

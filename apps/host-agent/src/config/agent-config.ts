@@ -1,7 +1,7 @@
 import { readFileSync, realpathSync } from "node:fs";
 import path from "node:path";
-import { createSecureContext } from "node:tls";
 import { HOST_HEARTBEAT } from "@wrenn/contract";
+import { readTlsPair } from "@wrenn/http-relay";
 import { formatCidr, parseCidr } from "../network/ipv4.js";
 import type { Resources } from "../sandboxes/record.js";
 import type { LayerRetention } from "../templates/layer-store.js";
@@ -267,31 +267,10 @@ function httpUrl(name: string, raw: string): string {
  * the start with its name rather than the first handshake.
  */
 function listenerTls(env: NodeJS.ProcessEnv): AgentConfig["tls"] {
-  const certFile = env.WRENN_AGENT_TLS_CERT || "";
-  const keyFile = env.WRENN_AGENT_TLS_KEY || "";
-  if (!certFile && !keyFile) return undefined;
-  if (!certFile || !keyFile) {
-    throw new Error("set both WRENN_AGENT_TLS_CERT and WRENN_AGENT_TLS_KEY, or neither");
-  }
-  const read = (name: string, file: string) => {
-    try {
-      return readFileSync(file, "utf8");
-    } catch (err) {
-      throw new Error(`${name}: cannot read ${file}: ${(err as Error).message}`);
-    }
-  };
-  const pair = {
-    cert: read("WRENN_AGENT_TLS_CERT", certFile),
-    key: read("WRENN_AGENT_TLS_KEY", keyFile),
-  };
-  try {
-    createSecureContext(pair);
-  } catch (err) {
-    throw new Error(
-      `WRENN_AGENT_TLS_CERT / WRENN_AGENT_TLS_KEY do not make a certificate and its key: ${(err as Error).message}`,
-    );
-  }
-  return pair;
+  return readTlsPair(
+    { cert: "WRENN_AGENT_TLS_CERT", key: "WRENN_AGENT_TLS_KEY" },
+    { cert: env.WRENN_AGENT_TLS_CERT || undefined, key: env.WRENN_AGENT_TLS_KEY || undefined },
+  );
 }
 
 const LOOPBACK_HOSTS = /^(localhost|127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\])$/i;
