@@ -18,7 +18,8 @@ Environment:
   WRENN_DATA_DIR         base for agent/ and templates/ (default: <repo>/.wrenn)
   WRENN_AGENT_DATA_DIR   sandboxes, checkpoints and state (default: $WRENN_DATA_DIR/agent)
   WRENN_TEMPLATES_DIR    built templates (default: $WRENN_DATA_DIR/templates)
-  WRENN_POOL_SIZE        pre-booted sandboxes kept per template (default 2)
+  WRENN_POOL_SIZE        pre-booted sandboxes kept per template in use (default 2)
+  WRENN_POOL_IDLE_SECONDS  templates other than base unused this long keep none (default 600; 0: all)
   WRENN_TEMPLATE_RESTORE 0 to never boot from a template checkpoint
   WRENN_NETWORK_POOL     IPv4 range for sandbox networks (default 10.200.0.0/16)
   WRENN_NETWORK_PREFIX   netns/interface name prefix of this agent (default wrenn-)

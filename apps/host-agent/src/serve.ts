@@ -185,6 +185,7 @@ export async function serve(config: AgentConfig): Promise<void> {
     {
       defaults: config.defaults,
       poolSize: config.poolSize,
+      poolIdleSeconds: config.poolIdleSeconds,
       templateRestore: config.templateRestore,
       envdRuntime,
       pidsLimit: config.pidsLimit,
@@ -336,7 +337,9 @@ export async function serve(config: AgentConfig): Promise<void> {
       sharedStore: storeSettings.kind === "s3",
       diskReader,
       tunnels,
-      onTemplateBuilt: () => {
+      onTemplateBuilt: (t) => {
+        // A template just built is about to be used: warm it like one in use.
+        manager.pool.used(t.name);
         preparing = preparing.then(() => templates.list().then(prepare));
       },
     }),

@@ -1,4 +1,5 @@
 // Defaults the control plane applies; the bounds on requests are the contract's LIMITS.
+import { DEFAULT_TEMPLATE } from "@wrenn/contract";
 
 export interface SandboxDefaults {
   template: string;
@@ -19,7 +20,7 @@ export interface SandboxDefaults {
  * differ would make every plain create a cold boot.
  */
 export const SANDBOX_DEFAULTS: SandboxDefaults = {
-  template: "base",
+  template: DEFAULT_TEMPLATE,
   vcpus: 1,
   memoryMb: 512,
   diskMb: 2048,

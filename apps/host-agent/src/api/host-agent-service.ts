@@ -8,6 +8,7 @@ import {
   checkSnapshotId,
   checkTemplateCacheScope,
   checkTemplateSteps,
+  DEFAULT_TEMPLATE,
   ERROR_CODE_HEADER,
   type ErrorCode,
   egressProxyToWire,
@@ -439,7 +440,7 @@ async function* buildStream(
             }),
           ),
         )
-      : deps.builder.build(req.name || "base", { force: req.force, onProgress });
+      : deps.builder.build(req.name || DEFAULT_TEMPLATE, { force: req.force, onProgress });
   void building
     .then(
       (t) => {

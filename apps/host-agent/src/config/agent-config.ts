@@ -23,6 +23,8 @@ export interface AgentConfig {
   /** May read /metrics and nothing else (WRENN_AGENT_METRICS_TOKEN); the agent token may too. */
   metricsToken?: string;
   poolSize: number;
+  /** WRENN_POOL_IDLE_SECONDS: see ManagerConfig.poolIdleSeconds. */
+  poolIdleSeconds: number;
   templateRestore: boolean;
   defaults: Resources;
   memoryOverheadMb: number;
@@ -221,6 +223,7 @@ export function agentConfigFromEnv(
     tls: listenerTls(env),
     metricsToken: env.WRENN_AGENT_METRICS_TOKEN || undefined,
     poolSize: int(env, "WRENN_POOL_SIZE", 2, 0, 64),
+    poolIdleSeconds: int(env, "WRENN_POOL_IDLE_SECONDS", 600, 0, 30 * 86400),
     templateRestore: env.WRENN_TEMPLATE_RESTORE !== "0",
     defaults: {
       vcpus: int(env, "WRENN_DEFAULT_VCPUS", 1, 1, 64),

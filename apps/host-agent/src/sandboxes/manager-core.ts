@@ -1,5 +1,6 @@
 import { readdir, rm, stat } from "node:fs/promises";
 import path from "node:path";
+import { DEFAULT_TEMPLATE } from "@wrenn/contract";
 import type { Logger } from "pino";
 import { EnvdClient } from "../envd/envd-client.js";
 import { KeyedLock } from "../locks/keyed-lock.js";
@@ -57,6 +58,10 @@ export class ManagerCore {
       (t) => bootForPool(this, t),
       (rid) => this.destroyInstance(rid),
       log,
+      {
+        alwaysWarm: new Set([DEFAULT_TEMPLATE]),
+        idleMs: (config.poolIdleSeconds ?? 0) * 1000,
+      },
     );
   }
 

@@ -10,6 +10,11 @@ export interface ManagerConfig {
   defaults: Resources;
   /** Sandboxes kept booted per template, ready to be claimed. */
   poolSize: number;
+  /**
+   * Templates other than base keep warm sandboxes only while in use: a create or build within
+   * this many seconds (0: every template, always).
+   */
+  poolIdleSeconds?: number;
   /** Keep a booted checkpoint per template and restore it when the pool is empty. */
   templateRestore: boolean;
   /** The host's envd runtime (image templates); undefined when it could not be assembled. */

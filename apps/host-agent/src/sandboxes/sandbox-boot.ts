@@ -50,6 +50,7 @@ export async function createSandbox(core: ManagerCore, req: CreateRequest): Prom
     // needs CAP_SYS_RESOURCE, which some hosts withhold): other sizes boot their own disk.
     // A checkpoint (a pooled sandbox's or the template's) carries its mount table, so a
     // sandbox with mounts boots cold.
+    core.pool.used(ref.name);
     const pooled =
       resources.diskMb === core.config.defaults.diskMb && mounts.length === 0
         ? core.pool.claim(ref)
@@ -74,6 +75,8 @@ export async function createSandbox(core: ManagerCore, req: CreateRequest): Prom
       throw err;
     }
     core.bySandbox.set(req.sandboxId, inst.runtimeId);
+    // Missed the pool: boot its next sandbox now the create no longer needs the CPU.
+    if (!pooled) core.pool.kick();
     core.observer.created(bootPath, (performance.now() - started) / 1000);
     core.log.info(
       {

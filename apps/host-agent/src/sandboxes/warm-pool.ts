@@ -7,6 +7,22 @@ export interface PoolEntry {
 }
 
 /**
+ * Which templates deserve warm sandboxes. Each idle one holds ~100 MiB of the host's memory
+ * (bench/README.md, agent-density), so a host with fifty templates cannot keep every one warm:
+ * the default template always is, another only while it is in use (a create from it, or its
+ * build, within `idleMs`).
+ */
+export interface PoolDemand {
+  /** Kept warm whatever their use (the default template, `base`). */
+  alwaysWarm: ReadonlySet<string>;
+  /** A template unused this long keeps no warm sandbox; 0 keeps every template warm. */
+  idleMs: number;
+  now?: () => number;
+}
+
+export const EVERY_TEMPLATE_WARM: PoolDemand = { alwaysWarm: new Set(), idleMs: 0 };
+
+/**
  * Pre-booted sandboxes per template, waiting for an owner. A claim takes one at once; the pool
  * refills in the background, one boot at a time so refills never starve real creates of CPU.
  */
@@ -15,13 +31,52 @@ export class WarmPool {
   private refilling = false;
   private wanted: TemplateRef[] = [];
   private stopped = false;
+  private readonly lastUse = new Map<string, number>();
+  private readonly trimmer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly size: number,
     private readonly boot: (t: TemplateRef) => Promise<PoolEntry>,
     private readonly discard: (runtimeId: string) => Promise<void>,
     private readonly log: Logger,
-  ) {}
+    private readonly demand: PoolDemand = EVERY_TEMPLATE_WARM,
+  ) {
+    if (demand.idleMs > 0) {
+      this.trimmer = setInterval(() => this.trim(), Math.min(60_000, demand.idleMs / 4));
+      this.trimmer.unref();
+    }
+  }
+
+  /** A create (or build) of this template: it is in use, so its sandboxes are kept warm. */
+  used(name: string): void {
+    this.lastUse.set(name, this.now());
+  }
+
+  /** How many warm sandboxes of `t` the pool keeps now. */
+  target(t: TemplateRef): number {
+    if (this.demand.idleMs <= 0 || this.demand.alwaysWarm.has(t.name)) return this.size;
+    const last = this.lastUse.get(t.name);
+    return last !== undefined && this.now() - last < this.demand.idleMs ? this.size : 0;
+  }
+
+  /** Discards the warm sandboxes of templates no longer in use (their memory back). */
+  trim(): void {
+    for (const e of [...this.entries]) {
+      if (this.target(e.template) > 0) continue;
+      this.entries.splice(this.entries.indexOf(e), 1);
+      this.log.info({ template: e.template.name }, "warm sandbox discarded: template not in use");
+      void this.discard(e.runtimeId).catch((err: Error) =>
+        this.log.warn(
+          { err: err.message, runtimeId: e.runtimeId },
+          "discarding pooled sandbox failed",
+        ),
+      );
+    }
+  }
+
+  private now(): number {
+    return (this.demand.now ?? Date.now)();
+  }
 
   /** Adopted after an agent restart. */
   add(entry: PoolEntry): void {
@@ -76,6 +131,7 @@ export class WarmPool {
   /** Stops refilling, waits for a boot in flight, and hands back every entry. */
   async drain(): Promise<PoolEntry[]> {
     this.stopped = true;
+    clearInterval(this.trimmer);
     await this.inflight;
     return this.entries.splice(0);
   }
@@ -93,7 +149,7 @@ export class WarmPool {
     try {
       for (;;) {
         if (this.stopped) return;
-        const t = this.wanted.find((w) => this.count(w) < this.size);
+        const t = this.wanted.find((w) => this.count(w) < this.target(w));
         if (!t) return;
         try {
           this.entries.push(await this.boot(t));

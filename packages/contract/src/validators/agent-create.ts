@@ -7,6 +7,10 @@ import { checkMounts, type MountRequest } from "./mounts.js";
 import { checkIntegerIn, checkRuntimeName, checkSandboxId, checkTemplateName } from "./scalars.js";
 import { checkEnvVars, checkMetadata } from "./string-maps.js";
 
+/**
+ * The template a create without one uses, and the one every host builds first: the control
+ * plane's default, and the one template a host agent keeps warm sandboxes of even when unused.
+ */
 export const DEFAULT_TEMPLATE = "base";
 
 /** A create as the host agent receives it (the fields of hostagent.proto's request). */
