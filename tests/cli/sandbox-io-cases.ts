@@ -118,9 +118,11 @@ export function sandboxIoCases(c: CliSuite): void {
       await sleep(300);
       tmux("send-keys", "-t", "cli", "clear; stty size", "Enter");
       await waitFor(/^40 120$/m);
-      // Ctrl-C reaches the program inside, not wrenn.
-      tmux("send-keys", "-t", "cli", "sleep 100", "Enter");
-      await sleep(500);
+      // Ctrl-C reaches the program inside, not wrenn. Sent once the program runs in the
+      // terminal's foreground (it prints its marker as itself, then becomes sleep): sent while
+      // the shell was still starting it, the signal reached the shell and sleep ran on.
+      tmux("send-keys", "-t", "cli", "bash -c 'echo sleeping-now; exec sleep 100'", "Enter");
+      await waitFor(/^sleeping-now$/m);
       tmux("send-keys", "-t", "cli", "C-c");
       tmux("send-keys", "-t", "cli", "echo still-here", "Enter");
       await waitFor(/^still-here$/m);

@@ -1,0 +1,71 @@
+import { describe, expect, test, vi } from "vitest";
+import { inOrder } from "./sandbox-shell.js";
+
+// The terminal's keys and sizes are sent one call at a time, in order, however slow each call.
+
+describe("inOrder", () => {
+  test("one call at a time, in the order pushed; what came meanwhile goes together next", async () => {
+    const calls: string[][] = [];
+    let inFlight = 0;
+    let most = 0;
+    const sender = inOrder<string>(
+      async (items) => {
+        inFlight++;
+        most = Math.max(most, inFlight);
+        calls.push(items);
+        // Later calls answer sooner, as a busy network may: the order must not follow them.
+        await new Promise((resolve) => setTimeout(resolve, 30 - calls.length * 10));
+        inFlight--;
+      },
+      (items) => items,
+    );
+    sender.push("sleep 100\r");
+    sender.push("\x03");
+    sender.push("echo still-here\r");
+    await sender.idle();
+    expect(most).toBe(1);
+    expect(calls).toEqual([["sleep 100\r"], ["\x03", "echo still-here\r"]]);
+  });
+
+  test("of sizes, only the latest one pushed while a call was under way is sent", async () => {
+    const sent: number[][] = [];
+    const sender = inOrder<number>(
+      async (items) => {
+        sent.push(items);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      },
+      (items) => items.slice(-1),
+    );
+    for (const n of [1, 2, 3, 4]) sender.push(n);
+    await sender.idle();
+    expect(sent).toEqual([[1], [4]]);
+  });
+
+  test("a failed call is said once on stderr and the next items still go", async () => {
+    const write = vi.spyOn(process.stderr, "write").mockImplementation(() => true);
+    try {
+      const sent: string[] = [];
+      let first = true;
+      const sender = inOrder<string>(
+        async (items) => {
+          if (first) {
+            first = false;
+            throw new Error("sandbox not reachable");
+          }
+          sent.push(...items);
+        },
+        (items) => items,
+      );
+      sender.push("a");
+      await sender.idle();
+      sender.push("b");
+      sender.push("c");
+      await sender.idle();
+      expect(sent).toEqual(["b", "c"]);
+      const said = write.mock.calls.map((c) => String(c[0])).join("");
+      expect(said).toContain("input not delivered: sandbox not reachable");
+    } finally {
+      write.mockRestore();
+    }
+  });
+});
