@@ -23,6 +23,15 @@ export function sandboxIoCases(c: CliSuite): void {
       input: "shout\n",
     });
     expect(stdin).toMatchObject({ code: 0, stdout: "SHOUT\n" });
+    // Many chunks of stdin arrive whole and in order, and its end only after its last byte.
+    const lines = Array.from({ length: 200_000 }, (_, i) => `line-${i}\n`).join("");
+    const big = await wrenn(["sandbox", "exec", "-i", id, "--", "sha256sum"], {
+      env,
+      input: lines,
+    });
+    const sum = createHash("sha256").update(lines).digest("hex");
+    expect(big.code, big.stderr).toBe(0);
+    expect(big.stdout).toBe(`${sum}  -\n`);
     const cwd = await wrenn(["sbx", "exec", "-w", "/tmp", "-u", "root", id, "--", "pwd; whoami"], {
       env,
     });

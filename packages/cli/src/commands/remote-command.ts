@@ -3,6 +3,15 @@ import { constants } from "node:os";
 import { CommandExitError, CommandTimeoutError, type Sandbox } from "@wrenn/sdk";
 import { EXIT } from "../exit-codes.js";
 import { writeOut } from "../output/stdio.js";
+import { chunksUpTo, inOrder } from "./in-order.js";
+
+/**
+ * The most bytes of stdin (or of a terminal's keys) one call carries: each is a round trip to
+ * the sandbox, one at a time, so a piped file goes in few of them (envd takes 32 MiB a call).
+ */
+export const STDIN_CALL_BYTES = 1024 * 1024;
+/** Chunks of stdin (64 KiB at most each) waiting to be sent before reading stops. */
+const STDIN_QUEUED_CHUNKS = 16;
 
 /**
  * The remote shell line for argv. One argument is taken as a shell line as it is (so
@@ -87,12 +96,31 @@ export async function runRemoteCommand(
   };
   process.on("SIGINT", onSigint);
   process.on("SIGTERM", onSigint);
+  let ended = false;
   if (o.stdin) {
-    process.stdin.on(
-      "data",
-      (chunk: Buffer) => void handle.sendStdin(new Uint8Array(chunk)).catch(() => {}),
+    // In order, one call at a time (in-order.ts); stdin is read no faster than it is sent, and
+    // its end goes after its last bytes.
+    const stdin = inOrder<Uint8Array>(
+      (chunks) => handle.sendStdin(Buffer.concat(chunks)),
+      chunksUpTo(STDIN_CALL_BYTES),
     );
-    process.stdin.once("end", () => void handle.closeStdin().catch(() => {}));
+    process.stdin.on("data", (chunk: Buffer) => {
+      stdin.push(chunk);
+      if (stdin.queued > STDIN_QUEUED_CHUNKS && !process.stdin.isPaused()) {
+        process.stdin.pause();
+        void stdin.idle().then(() => {
+          if (!ended) process.stdin.resume();
+        });
+      }
+    });
+    process.stdin.once(
+      "end",
+      () =>
+        void stdin
+          .idle()
+          .then(() => handle.closeStdin())
+          .catch(() => {}),
+    );
   }
   try {
     const finished = handle.wait().then(
@@ -117,6 +145,7 @@ export async function runRemoteCommand(
   } finally {
     process.removeListener("SIGINT", onSigint);
     process.removeListener("SIGTERM", onSigint);
+    ended = true;
     if (o.stdin) process.stdin.pause();
   }
 }

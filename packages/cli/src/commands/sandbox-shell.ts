@@ -2,46 +2,11 @@ import { Sandbox } from "@wrenn/sdk";
 import type { Command } from "commander";
 import { contextOf } from "../command-context.js";
 import { CliError, EXIT } from "../exit-codes.js";
-import { exitCodeOf } from "./remote-command.js";
+import { chunksUpTo, inOrder, latestOnly } from "./in-order.js";
+import { exitCodeOf, STDIN_CALL_BYTES } from "./remote-command.js";
 
 function terminalSize(): { cols: number; rows: number } {
   return { cols: process.stdout.columns || 80, rows: process.stdout.rows || 24 };
-}
-
-/**
- * Sends what is pushed one call at a time, in the order pushed; what is pushed while a call is
- * under way is `kept` (all of it, or the latest) and goes in the next. A failed call is said on
- * stderr once and the sending goes on (the terminal's end says whether the sandbox is gone).
- */
-export function inOrder<T>(
-  send: (items: T[]) => Promise<unknown>,
-  kept: (items: T[]) => T[],
-): { push(item: T): void; idle(): Promise<void> } {
-  let queue: T[] = [];
-  let running: Promise<void> | undefined;
-  let warned = false;
-  const run = async () => {
-    while (queue.length > 0) {
-      const items = kept(queue);
-      queue = [];
-      try {
-        await send(items);
-      } catch (error) {
-        if (!warned) {
-          warned = true;
-          process.stderr.write(`\r\nwrenn: input not delivered: ${(error as Error).message}\r\n`);
-        }
-      }
-    }
-    running = undefined;
-  };
-  return {
-    push(item) {
-      queue.push(item);
-      running ??= run();
-    },
-    idle: () => running ?? Promise.resolve(),
-  };
 }
 
 export function registerSandboxShell(sandbox: Command): void {
@@ -78,17 +43,15 @@ Examples:
         cwd: o.cwd,
         onData: (data) => void process.stdout.write(data),
       });
-      // One call at a time, in order: each key and each size is its own request, and two in
-      // flight at once may arrive swapped (a Ctrl-C before the command it was meant to stop).
-      // Keys typed meanwhile go together in the next call; of sizes, only the latest.
-      const input = inOrder<Buffer>(
-        (chunks) => box.pty.sendInput(terminal.pid, new Uint8Array(Buffer.concat(chunks))),
-        (chunks) => chunks,
+      // One call at a time, in order (in-order.ts): keys typed meanwhile go together, of sizes
+      // only the latest.
+      const input = inOrder<Uint8Array>(
+        (chunks) => box.pty.sendInput(terminal.pid, Buffer.concat(chunks)),
+        chunksUpTo(STDIN_CALL_BYTES),
       );
       const size = inOrder<{ cols: number; rows: number }>(
-        (sizes) =>
-          box.pty.resize(terminal.pid, sizes[sizes.length - 1] as { cols: number; rows: number }),
-        (sizes) => sizes.slice(-1),
+        ([latest]) => (latest ? box.pty.resize(terminal.pid, latest) : Promise.resolve()),
+        latestOnly,
       );
       const onResize = () => size.push(terminalSize());
       const onInput = (chunk: Buffer) => input.push(chunk);

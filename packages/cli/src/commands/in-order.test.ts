@@ -1,7 +1,8 @@
 import { describe, expect, test, vi } from "vitest";
-import { inOrder } from "./sandbox-shell.js";
+import { chunksUpTo, inOrder, latestOnly } from "./in-order.js";
 
-// The terminal's keys and sizes are sent one call at a time, in order, however slow each call.
+// A terminal's keys and sizes, and a command's stdin, go one call at a time, in order, however
+// slow each call.
 
 describe("inOrder", () => {
   test("one call at a time, in the order pushed; what came meanwhile goes together next", async () => {
@@ -17,7 +18,7 @@ describe("inOrder", () => {
         await new Promise((resolve) => setTimeout(resolve, 30 - calls.length * 10));
         inFlight--;
       },
-      (items) => items,
+      (queue) => queue.splice(0),
     );
     sender.push("sleep 100\r");
     sender.push("\x03");
@@ -29,13 +30,10 @@ describe("inOrder", () => {
 
   test("of sizes, only the latest one pushed while a call was under way is sent", async () => {
     const sent: number[][] = [];
-    const sender = inOrder<number>(
-      async (items) => {
-        sent.push(items);
-        await new Promise((resolve) => setTimeout(resolve, 5));
-      },
-      (items) => items.slice(-1),
-    );
+    const sender = inOrder<number>(async (items) => {
+      sent.push(items);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }, latestOnly);
     for (const n of [1, 2, 3, 4]) sender.push(n);
     await sender.idle();
     expect(sent).toEqual([[1], [4]]);
@@ -54,7 +52,7 @@ describe("inOrder", () => {
           }
           sent.push(...items);
         },
-        (items) => items,
+        (queue) => queue.splice(0),
       );
       sender.push("a");
       await sender.idle();
@@ -67,5 +65,15 @@ describe("inOrder", () => {
     } finally {
       write.mockRestore();
     }
+  });
+
+  test("byte chunks go together up to the call's limit; a bigger chunk alone", () => {
+    const take = chunksUpTo(10);
+    const queue = [4, 4, 4, 20, 1].map((n) => new Uint8Array(n));
+    expect(take(queue).map((c) => c.length)).toEqual([4, 4]);
+    expect(take(queue).map((c) => c.length)).toEqual([4]);
+    expect(take(queue).map((c) => c.length)).toEqual([20]);
+    expect(take(queue).map((c) => c.length)).toEqual([1]);
+    expect(queue).toEqual([]);
   });
 });
