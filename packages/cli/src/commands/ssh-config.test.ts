@@ -1,7 +1,7 @@
-import { lstat, mkdtemp, readFile, stat, symlink, writeFile } from "node:fs/promises";
+import { lstat, mkdtemp, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, test } from "vitest";
+import { afterAll, describe, expect, test } from "vitest";
 import { pinHostKey, sshConfigPath, withKnownHost } from "./known-hosts.js";
 import {
   hostKeyOptions,
@@ -11,6 +11,15 @@ import {
   withSshBlock,
   writeSshBlock,
 } from "./ssh-config.js";
+
+// Every directory a test makes is removed when the file is done.
+const made: string[] = [];
+async function tempDir(prefix: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  made.push(dir);
+  return dir;
+}
+afterAll(() => Promise.all(made.map((dir) => rm(dir, { recursive: true, force: true }))));
 
 describe("the managed ~/.ssh/config block", () => {
   const block = (name: string, cmd = "wrenn ssh --stdio x") => sshBlock(name, cmd);
@@ -75,7 +84,7 @@ describe("the managed ~/.ssh/config block", () => {
     expect(sshConfigPath("/a b/50%/kh")).toBe('"/a b/50%%/kh"');
     for (const bad of ['/a"b', "/a\nHost *"]) expect(() => sshConfigPath(bad)).toThrow();
 
-    const dir = await mkdtemp(join(tmpdir(), "wrenn-known-hosts-"));
+    const dir = await tempDir("wrenn-known-hosts-");
     const file = join(dir, "wrenn", "known_hosts");
     expect(await pinHostKey(file, "box", other)).toEqual({ alias: "box.wrenn", pinned: true });
     await pinHostKey(file, "pal", other);
@@ -92,7 +101,7 @@ describe("the managed ~/.ssh/config block", () => {
   });
 
   test("the file keeps its mode; a new one is 0600", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "wrenn-ssh-config-"));
+    const dir = await tempDir("wrenn-ssh-config-");
     const file = join(dir, "config");
     await writeFile(file, "Host a\n", { mode: 0o644 });
     await writeSshBlock(file, "box", block("box"));
@@ -116,7 +125,7 @@ describe("the managed block against a hand-edited or hostile setup", () => {
   });
 
   test("a symlinked config is written where it points; the link stays", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "wrenn-ssh-config-"));
+    const dir = await tempDir("wrenn-ssh-config-");
     const real = join(dir, "dotfiles-ssh-config");
     await writeFile(real, "Host mine\n", { mode: 0o600 });
     const link = join(dir, "config");
@@ -127,7 +136,7 @@ describe("the managed block against a hand-edited or hostile setup", () => {
   });
 
   test("a name that is no workspace name is refused before anything is written", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "wrenn-ssh-config-"));
+    const dir = await tempDir("wrenn-ssh-config-");
     const file = join(dir, "config");
     for (const bad of ["a\nProxyCommand evil", "a b", "-oProxyCommand=x", "", "A".repeat(200)]) {
       expect(() => sshBlock(bad, "x")).toThrow(/invalid workspace name/);
