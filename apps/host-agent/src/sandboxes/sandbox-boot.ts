@@ -46,11 +46,12 @@ export async function createSandbox(core: ManagerCore, req: CreateRequest): Prom
   try {
     let inst: Instance;
     let bootPath: BootPath;
+    // In use, hit or miss: the pool keeps (or starts keeping) its sandboxes warm.
+    core.pool.used(ref.name);
     // Pooled disks have the default size, and a filesystem cannot shrink (growing it online
     // needs CAP_SYS_RESOURCE, which some hosts withhold): other sizes boot their own disk.
     // A checkpoint (a pooled sandbox's or the template's) carries its mount table, so a
     // sandbox with mounts boots cold.
-    core.pool.used(ref.name);
     const pooled =
       resources.diskMb === core.config.defaults.diskMb && mounts.length === 0
         ? core.pool.claim(ref)

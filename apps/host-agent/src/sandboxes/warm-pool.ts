@@ -61,10 +61,16 @@ export class WarmPool {
 
   /** Discards the warm sandboxes of templates no longer in use (their memory back). */
   trim(): void {
-    for (const e of [...this.entries]) {
-      if (this.target(e.template) > 0) continue;
-      this.entries.splice(this.entries.indexOf(e), 1);
+    for (const e of this.dropWhere((e) => this.target(e.template) === 0)) {
       this.log.info({ template: e.template.name }, "warm sandbox discarded: template not in use");
+    }
+  }
+
+  /** Takes the entries `drop` picks out of the pool and discards their sandboxes; returns them. */
+  private dropWhere(drop: (e: PoolEntry) => boolean): PoolEntry[] {
+    const dropped = this.entries.filter(drop);
+    for (const e of dropped) {
+      this.entries.splice(this.entries.indexOf(e), 1);
       void this.discard(e.runtimeId).catch((err: Error) =>
         this.log.warn(
           { err: err.message, runtimeId: e.runtimeId },
@@ -72,6 +78,7 @@ export class WarmPool {
         ),
       );
     }
+    return dropped;
   }
 
   private now(): number {
@@ -106,17 +113,9 @@ export class WarmPool {
   /** Keep `size` sandboxes of these templates ready; entries of other versions are dropped. */
   maintain(templates: TemplateRef[]): void {
     this.wanted = templates;
-    for (const e of [...this.entries]) {
-      if (!templates.some((t) => t.name === e.template.name && t.version === e.template.version)) {
-        this.entries.splice(this.entries.indexOf(e), 1);
-        void this.discard(e.runtimeId).catch((err: Error) =>
-          this.log.warn(
-            { err: err.message, runtimeId: e.runtimeId },
-            "discarding pooled sandbox failed",
-          ),
-        );
-      }
-    }
+    this.dropWhere(
+      (e) => !templates.some((t) => t.name === e.template.name && t.version === e.template.version),
+    );
     void this.refill();
   }
 
