@@ -12,13 +12,28 @@ import { publishCheckpoints, seedCheckpoints } from "./checkpoint-seed.js";
 import { agentMain, templatesDir } from "./paths.js";
 import { leaseSlot, slotPool, slotWireguardPorts } from "./slot-lease.js";
 
+/**
+ * A port of loopback nothing listens on, for a process started next to listen on. Taken below
+ * the kernel's ephemeral range (32768-60999): a port from listen(0) could be handed to another
+ * socket (an outgoing connection, another listen(0)) before the process bound it, and one CI
+ * run lost an agent to EADDRINUSE that way. Two test lanes picking the same random port in the
+ * moment between are left as a 1 in 12,000 chance.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = LOW_PORTS.from + Math.floor(Math.random() * (LOW_PORTS.to - LOW_PORTS.from));
+    if (await bindable(port)) return port;
+  }
+  throw new Error(`no free port of 127.0.0.1 in ${LOW_PORTS.from}-${LOW_PORTS.to}`);
+}
+
+const LOW_PORTS = { from: 20_000, to: 32_000 };
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const s = net.createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const a = s.address();
-      s.close(() => (typeof a === "object" && a ? resolve(a.port) : reject(new Error("no port"))));
-    });
+    s.once("error", () => resolve(false));
+    s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
   });
 }
 
