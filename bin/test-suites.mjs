@@ -95,6 +95,8 @@ function vitestRun(name, vitestArgs, tail) {
     env: process.env,
   });
   let pending = "";
+  /** The failure whose error lines are being kept, and how many more to keep. */
+  let keeping;
   const onData = (chunk) => {
     pending += chunk.toString("utf8");
     const lines = pending.split("\n");
@@ -105,8 +107,18 @@ function vitestRun(name, vitestArgs, tail) {
       if (tail.length > 80) tail.shift();
       // Every failed test's name, kept whole: the tail alone can lose the earlier ones.
       const bare = stripVTControlCharacters(line);
-      if (/^\s*FAIL\s/.test(bare) && !failures.includes(`[${name}] ${bare.trim()}`)) {
-        failures.push(`[${name}] ${bare.trim()}`);
+      if (keeping && (keeping.left === 0 || /^\s*(⎯|❯|FAIL\s)/.test(bare))) keeping = undefined;
+      if (keeping && bare.trim() !== "") {
+        keeping.failure.error.push(bare.trimEnd().slice(0, 240));
+        keeping.left -= 1;
+      }
+      const title = `[${name}] ${bare.trim()}`;
+      if (/^\s*FAIL\s/.test(bare) && !failures.some((f) => f.title === title)) {
+        const failure = { title, error: [] };
+        failures.push(failure);
+        // Its first lines (the message, the start of a diff) go in the summary at the end,
+        // which is all of a long run's output some readers see.
+        keeping = { failure, left: ERROR_LINES };
       }
     }
   };
@@ -143,8 +155,18 @@ async function lane(name, runs, queue) {
   return { name, code, seconds: (Date.now() - started) / 1000, tail };
 }
 
-/** Each failed test's FAIL line, from both lanes, printed again at the very end. */
+/** Each failed test's FAIL line and the first lines of its error, printed again at the end. */
 const failures = [];
+const ERROR_LINES = 80;
+
+/**
+ * What of a failure's error lines to print at the end: its message and, for a diff, the lines
+ * that differ (not the unchanged lines around them); else its first lines.
+ */
+function errorSummary(lines) {
+  const changed = lines.filter((l) => /^[-+]\s/.test(l) && !/^[-+] (Expected|Received)$/.test(l));
+  return changed.length > 0 ? [lines[0], ...changed.slice(0, 10)] : lines.slice(0, 6);
+}
 const queue = endToEndFiles();
 const started = Date.now();
 const results = await Promise.all([
@@ -159,7 +181,10 @@ for (const r of results.filter((r) => r.code !== 0)) {
 }
 if (failures.length > 0) {
   console.log(`==> ${failures.length} failed test(s):`);
-  for (const f of failures) console.log(f);
+  for (const f of failures) {
+    console.log(f.title);
+    for (const line of errorSummary(f.error)) console.log(`    ${line}`);
+  }
   console.log("");
 }
 for (const r of results) {
