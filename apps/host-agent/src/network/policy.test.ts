@@ -63,7 +63,7 @@ describe("resolvePolicy", () => {
   });
 });
 
-describe("policyWidens (the order a policy update is written in)", () => {
+describe("policyWidens (whether a policy update has connections to cut)", () => {
   const p = (allowInternet: boolean, allowOut: string[] = [], denyOut: string[] = []) =>
     resolvePolicy({ allowInternet, allowOut, denyOut });
   it("is true only when the new policy lets out all the old one did", () => {

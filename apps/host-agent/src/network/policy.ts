@@ -143,7 +143,7 @@ export const needsResolver = (p: NetworkPolicy): boolean => p.allowInternet || h
 
 /**
  * Whether `next` lets out at least everything `prev` does (by the lists as written; when in
- * doubt, false). Decides only the order in which a policy change is written (see applyPolicy).
+ * doubt, false): then a policy change has no open connection to cut (see applyPolicyChange).
  */
 export function policyWidens(prev: NetworkPolicy, next: NetworkPolicy): boolean {
   const within = (a: readonly string[], b: readonly string[]) => a.every((x) => b.includes(x));
