@@ -9,12 +9,18 @@ import { NetworkManager } from "../../apps/host-agent/src/network/network-manage
 import { DENY_ALL } from "../../apps/host-agent/src/network/policy.js";
 import { withNetnsFix } from "../../apps/host-agent/src/network/runsc-netns-fix.js";
 import { ManagedNetworks } from "../../apps/host-agent/src/network/sandbox-networks.js";
+import {
+  BACKGROUND_CPU_SHARES,
+  cpuWeightOf,
+  DEFAULT_CPU_SHARES,
+} from "../../apps/host-agent/src/runtime/cgroup.js";
 import type {
   GuestControl,
   RuntimeDriver,
   RuntimeSpec,
 } from "../../apps/host-agent/src/runtime/driver.js";
 import { GvisorDriver } from "../../apps/host-agent/src/runtime/gvisor/driver.js";
+import { cgroupPath } from "../../apps/host-agent/src/runtime/gvisor/oci-spec.js";
 import { SandboxDisk } from "../../apps/host-agent/src/storage/sandbox-disk.js";
 import { TemplateStore } from "../../apps/host-agent/src/templates/store.js";
 import { templatesDir } from "../harness/paths.js";
@@ -65,6 +71,23 @@ const DRIVERS: DriverUnderTest[] = [
 
 const BOOT_TIMEOUT_MS = 180_000;
 
+/** cgroup v2 (unified) or v1 (a cpu controller of its own), as the host has it. */
+const CGROUP_V2 = await access("/sys/fs/cgroup/cgroup.controllers").then(
+  () => true,
+  () => false,
+);
+const [BACKGROUND, FOREGROUND] = CGROUP_V2
+  ? [cpuWeightOf(BACKGROUND_CPU_SHARES), cpuWeightOf(DEFAULT_CPU_SHARES)]
+  : [BACKGROUND_CPU_SHARES, DEFAULT_CPU_SHARES];
+
+/** The sandbox's CPU weight as the kernel has it: cpu.shares (v1) or cpu.weight (v2). */
+async function cpuShareOf(runtimeId: string): Promise<number> {
+  const file = CGROUP_V2
+    ? path.join("/sys/fs/cgroup", cgroupPath(runtimeId), "cpu.weight")
+    : path.join("/sys/fs/cgroup/cpu", cgroupPath(runtimeId), "cpu.shares");
+  return Number((await readFile(file, "utf8")).trim());
+}
+
 describe.each(DRIVERS)("runtime driver conformance: $name", (d) => {
   const slot = leaseSlot();
   const tag = slot.slot.toString(16).padStart(2, "0");
@@ -109,7 +132,9 @@ describe.each(DRIVERS)("runtime driver conformance: $name", (d) => {
   });
 
   /** A sandbox as the manager makes one: its own disk over the template, its own network. */
-  async function boot(): Promise<{ spec: RuntimeSpec; envd: EnvdClient; guestIp: string }> {
+  async function boot(
+    background = false,
+  ): Promise<{ spec: RuntimeSpec; envd: EnvdClient; guestIp: string }> {
     const runtimeId = `wr-${randomBytes(4).toString("hex")}`;
     const dir = path.join(dataDir, "sandboxes", runtimeId);
     await mkdir(dir, { recursive: true });
@@ -125,6 +150,7 @@ describe.each(DRIVERS)("runtime driver conformance: $name", (d) => {
       pidsLimit: 8192,
       tmpOnDisk: true,
       mounts: [],
+      ...(background ? { background } : {}),
     };
     started.add(runtimeId);
     await driver.start(spec);
@@ -172,6 +198,21 @@ describe.each(DRIVERS)("runtime driver conformance: $name", (d) => {
       await destroy(spec.runtimeId);
     }
   });
+
+  caseIt(
+    "a warm-pool boot has a small CPU share until it is brought to the foreground",
+    async () => {
+      const { spec, envd } = await boot(true);
+      try {
+        expect(await cpuShareOf(spec.runtimeId)).toBe(BACKGROUND);
+        await driver.foreground(spec.runtimeId);
+        expect(await cpuShareOf(spec.runtimeId)).toBe(FOREGROUND);
+        envd.close();
+      } finally {
+        await destroy(spec.runtimeId);
+      }
+    },
+  );
 
   caseIt("freezes in memory and thaws with every process as it was", async () => {
     const { spec, envd, guestIp } = await boot();

@@ -17,6 +17,19 @@ export function memoryHighFor(maxBytes: number): number {
   return maxBytes - Math.min(48 * MiB, Math.floor(maxBytes / 4));
 }
 
+/** cgroup v1's cpu.shares of a new cgroup: the weight every sandbox in use has. */
+export const DEFAULT_CPU_SHARES = 1024;
+/**
+ * The weight of a warm-pool sandbox until it is claimed: under contention it gets 1/128 of what
+ * a sandbox in use gets; on an idle host, all it asks for (shares only divide what is contended).
+ */
+export const BACKGROUND_CPU_SHARES = 8;
+
+/** cgroup v2's cpu.weight for v1 shares, scaled so the defaults meet (1024 shares: 100). */
+export function cpuWeightOf(shares: number): number {
+  return Math.min(10_000, Math.max(1, Math.round((shares * 100) / DEFAULT_CPU_SHARES)));
+}
+
 /**
  * Reads and adjusts a sandbox's cgroup directly: the counters behind metrics, and new limits
  * when a pre-booted sandbox from the warm pool is claimed with other resources. Works on
@@ -104,6 +117,11 @@ export class Cgroup {
     const max = (await readFile(this.file("memory", "memory.max"), "utf8")).trim();
     if (max === "max") return;
     await writeFile(this.file("memory", "memory.high"), String(memoryHighFor(Number(max))));
+  }
+
+  async setCpuShares(shares: number): Promise<void> {
+    if (this.v2) await writeFile(this.file("", "cpu.weight"), String(cpuWeightOf(shares)));
+    else await writeFile(this.file("cpu", "cpu.shares"), String(shares));
   }
 
   async setCpuQuota(vcpus: number): Promise<void> {

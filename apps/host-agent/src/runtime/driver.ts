@@ -60,6 +60,8 @@ export interface RuntimeDriver {
   list(): Promise<Array<{ runtimeId: string; status: RuntimeStatus }>>;
   /** New CPU and memory limits for a running sandbox (a warm-pool sandbox being claimed). */
   setLimits(runtimeId: string, limits: { vcpus: number; memoryMb: number }): Promise<void>;
+  /** A sandbox booted in the background (RuntimeSpec.background) gets the CPU share of any. */
+  foreground(runtimeId: string): Promise<void>;
   /** Raw counters; the caller turns CPU time into a percentage between two samples. */
   stats(runtimeId: string): Promise<RuntimeStats>;
 }
@@ -135,6 +137,12 @@ export interface RuntimeSpec {
   tmpOnDisk: boolean;
   /** Host directories (already checked) bound into the sandbox. */
   mounts: Array<{ hostPath: string; sandboxPath: string; readOnly: boolean }>;
+  /**
+   * A warm-pool boot: the sandbox gets a small share of the CPU (BACKGROUND_CPU_SHARES) until
+   * it is claimed (RuntimeDriver.foreground), so a refill started by one create yields the
+   * cores to the sandboxes in use (the first commands of the one just created among them).
+   */
+  background?: boolean;
   /**
    * envd from the host's runtime directory (mounted read-only) instead of the template's own:
    * templates from OCI images. argv and environment of envd itself.

@@ -35,8 +35,9 @@ export class Instance {
     return path.join(this.dir, "checkpoint");
   }
 
-  spec(netnsPath: string, pidsLimit: number): RuntimeSpec {
+  spec(netnsPath: string, pidsLimit: number, background = false): RuntimeSpec {
     return {
+      ...(background ? { background } : {}),
       runtimeId: this.record.runtimeId,
       dir: this.dir,
       rootfs: this.disk.rootfs,

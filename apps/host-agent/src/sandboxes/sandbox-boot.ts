@@ -43,6 +43,7 @@ export async function createSandbox(core: ManagerCore, req: CreateRequest): Prom
   // Reserve the id at once so a concurrent create of the same id fails fast.
   core.bySandbox.set(req.sandboxId, "");
   const started = performance.now();
+  const laps = new Laps();
   try {
     let inst: Instance;
     let bootPath: BootPath;
@@ -57,7 +58,6 @@ export async function createSandbox(core: ManagerCore, req: CreateRequest): Prom
         ? core.pool.claim(ref)
         : undefined;
     if (pooled) {
-      core.pool.kick();
       inst = core.instance(pooled.runtimeId);
       bootPath = "warm_pool";
       try {
@@ -69,15 +69,14 @@ export async function createSandbox(core: ManagerCore, req: CreateRequest): Prom
     } else {
       ({ inst, bootPath } = await boot(core, ref, resources, req.network, mounts));
     }
+    laps.lap(pooled ? "claim" : "boot");
     try {
-      await handToOwner(core, inst, req, bootPath);
+      await handToOwner(core, inst, req, bootPath, undefined, laps);
     } catch (err) {
       await core.destroyInstance(inst.runtimeId).catch(() => {});
       throw err;
     }
     core.bySandbox.set(req.sandboxId, inst.runtimeId);
-    // Missed the pool: boot its next sandbox now the create no longer needs the CPU.
-    if (!pooled) core.pool.kick();
     core.observer.created(bootPath, (performance.now() - started) / 1000);
     core.log.info(
       {
@@ -85,6 +84,7 @@ export async function createSandbox(core: ManagerCore, req: CreateRequest): Prom
         runtimeId: inst.runtimeId,
         bootPath,
         ms: Math.round(performance.now() - started),
+        steps: laps.ms,
       },
       "sandbox created",
     );
@@ -92,6 +92,10 @@ export async function createSandbox(core: ManagerCore, req: CreateRequest): Prom
   } catch (err) {
     core.bySandbox.delete(req.sandboxId);
     throw err instanceof AgentError ? err : new AgentError("internal", (err as Error).message);
+  } finally {
+    // The pool's next sandbox boots once this create no longer needs the CPU (and then in the
+    // background: RuntimeSpec.background), whether it claimed one or missed.
+    core.pool.kick();
   }
 }
 
@@ -108,12 +112,16 @@ export function resolveResources(core: ManagerCore, r: Partial<Resources>): Reso
   }
 }
 
-/** A pooled sandbox was booted with pool defaults: give it the requested limits. */
+/**
+ * A pooled sandbox was booted with pool defaults and in the background: give it the requested
+ * limits and the CPU share of a sandbox in use.
+ */
 export async function fitResources(
   core: ManagerCore,
   inst: Instance,
   want: Resources,
 ): Promise<void> {
+  await core.runtime.foreground(inst.runtimeId);
   const have = inst.record.resources;
   if (want.memoryMb !== have.memoryMb || want.vcpus !== have.vcpus) {
     await core.runtime.setLimits(inst.runtimeId, want);
@@ -129,9 +137,15 @@ export async function handToOwner(
   bootPath: BootPath,
   /** The token envd already holds (a snapshot's), to be allowed to give it a new one. */
   currentToken?: string,
+  laps = new Laps(),
 ): Promise<void> {
   const rec = inst.record;
-  if (bootPath === "warm_pool") await core.networks.applyPolicy(inst.runtimeId, req.network);
+  // A warm sandbox gets the caller's policy (it waited with none) while envd takes its /init:
+  // neither needs the other, and each is tens of milliseconds of the create.
+  const policy =
+    bootPath === "warm_pool"
+      ? laps.alongside("policy", core.networks.applyPolicy(inst.runtimeId, req.network))
+      : Promise.resolve();
   rec.network = req.network;
   const envd = core.envdOf(inst.runtimeId);
   // An image template's Env, USER and WORKDIR, as `docker run` applies them; the request's
@@ -143,7 +157,7 @@ export async function handToOwner(
   // Header rules: clients that skip the system bundle are pointed at the CA (the request's own
   // variables win).
   const caEnv = req.network.rules ? EGRESS_CA_ENV : {};
-  await envd.init(
+  const init = envd.init(
     restored
       ? {
           ...(Object.keys(req.envVars).length > 0 || req.network.rules
@@ -161,6 +175,10 @@ export async function handToOwner(
         },
     currentToken,
   );
+  // Both ended before either's failure is thrown: the caller destroys the sandbox next.
+  const ended = await Promise.allSettled([policy, laps.alongside("init", init)]);
+  for (const e of ended) if (e.status === "rejected") throw e.reason;
+  laps.lap("policy+init");
   // The template has no name server: only a sandbox that may reach the internet needs one.
   rec.sandboxId = req.sandboxId;
   rec.metadata = req.metadata;
@@ -169,15 +187,43 @@ export async function handToOwner(
     await core.writeResolver(inst);
   }
   await installEgressCa(core, inst);
+  laps.lap("resolver+ca");
   // A sandbox restored from the template's checkpoint has the service up already (the start
   // command ran once, at the build): its ready command is only confirmed.
   if (image?.startCmd && !restored) {
     const token = req.envdAccessToken || undefined;
     if (rec.serviceStarted) await waitTemplateReady(envd, image, token);
     else await startTemplateCommand(envd, image, token);
+    laps.lap("service");
   }
   rec.bootPath = bootPath;
   await core.setPhase(inst, "running");
+  laps.lap("record");
+}
+
+/**
+ * The milliseconds each step of a create took, in order, for its log line: where a create's
+ * time goes, on any host, without a bench.
+ */
+export class Laps {
+  readonly ms: Record<string, number> = {};
+  private last = performance.now();
+
+  lap(step: string): void {
+    const now = performance.now();
+    this.ms[step] = Math.round(now - this.last);
+    this.last = now;
+  }
+
+  /** Times one of steps that run at once (its own time; the next lap covers them all). */
+  async alongside<T>(step: string, work: Promise<T>): Promise<T> {
+    const start = performance.now();
+    try {
+      return await work;
+    } finally {
+      this.ms[step] = Math.round(performance.now() - start);
+    }
+  }
 }
 
 /** How sandboxes of a built template boot: its root, and envd's runtime when not its own. */
@@ -195,7 +241,7 @@ export function templateRefOf(core: ManagerCore, t: InstalledTemplate): Template
 }
 
 export async function bootForPool(core: ManagerCore, t: TemplateRef): Promise<PoolEntry> {
-  const { inst } = await boot(core, t, core.config.defaults, DENY_ALL);
+  const { inst } = await boot(core, t, core.config.defaults, DENY_ALL, [], true);
   await warmUp(core, inst);
   await core.setPhase(inst, "pooled");
   return { runtimeId: inst.runtimeId, template: t };
@@ -208,6 +254,8 @@ export async function boot(
   resources: Resources,
   policy: NetworkPolicy,
   mounts: SandboxMount[] = [],
+  /** For the warm pool: a small CPU share until claimed (RuntimeSpec.background). */
+  background = false,
 ): Promise<{ inst: Instance; bootPath: BootPath }> {
   let image =
     core.config.templateRestore && mounts.length === 0 ? await core.snapshots.get(t) : undefined;
@@ -217,7 +265,7 @@ export async function boot(
   if (disk && resources.diskMb !== core.config.defaults.diskMb) image = undefined;
   if (image && disk) {
     try {
-      const inst = await bootFrom(core, t, resources, policy, image, mounts, disk);
+      const inst = await bootFrom(core, t, resources, policy, image, mounts, disk, background);
       // Saved with the next phase change (pooled, running).
       inst.record.serviceStarted = true;
       return { inst, bootPath: "template_restore" };
@@ -231,7 +279,7 @@ export async function boot(
       image = undefined;
     }
   }
-  const inst = await bootFrom(core, t, resources, policy, image, mounts);
+  const inst = await bootFrom(core, t, resources, policy, image, mounts, undefined, background);
   return { inst, bootPath: image ? "template_restore" : "cold_boot" };
 }
 
@@ -244,6 +292,7 @@ export async function bootFrom(
   mounts: SandboxMount[] = [],
   /** A disk image to copy (a snapshot's) instead of a new empty disk. */
   diskFrom?: string,
+  background = false,
 ): Promise<Instance> {
   const runtimeId = await core.records.newRuntimeId();
   const now = new Date().toISOString();
@@ -273,7 +322,7 @@ export async function bootFrom(
       diskFrom ? inst.disk.createFrom(diskFrom) : inst.disk.create(resources.diskMb),
     ]);
     inst.lease = lease;
-    const spec = inst.spec(lease.netnsPath, core.config.pidsLimit);
+    const spec = inst.spec(lease.netnsPath, core.config.pidsLimit, background);
     if (image) {
       await core.runtime.resume(runtimeId, { mode: "checkpoint", spec, imageDir: image });
     } else {

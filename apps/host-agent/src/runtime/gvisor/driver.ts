@@ -1,7 +1,7 @@
 import { access, mkdir, open, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { CommandError, runCommand } from "../../command/run-command.js";
-import { Cgroup } from "../cgroup.js";
+import { Cgroup, DEFAULT_CPU_SHARES } from "../cgroup.js";
 import {
   CheckpointBlocked,
   CheckpointError,
@@ -407,6 +407,11 @@ export class GvisorDriver implements RuntimeDriver {
     const cg = await Cgroup.open(cgroupPath(runtimeId));
     await cg.setMemoryLimit((limits.memoryMb + this.opts.memoryOverheadMb) * 1024 * 1024);
     await cg.setCpuQuota(limits.vcpus);
+  }
+
+  async foreground(runtimeId: string): Promise<void> {
+    const cg = await Cgroup.open(cgroupPath(runtimeId));
+    await cg.setCpuShares(DEFAULT_CPU_SHARES);
   }
 
   private bundleDir(runtimeId: string): string {

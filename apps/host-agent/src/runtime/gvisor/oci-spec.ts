@@ -1,3 +1,4 @@
+import { BACKGROUND_CPU_SHARES } from "../cgroup.js";
 import type { RuntimeSpec } from "../driver.js";
 import { ENVD_RUNTIME_GUEST_DIR } from "./envd-runtime.js";
 
@@ -110,6 +111,7 @@ export function ociSpec(spec: RuntimeSpec, memoryOverheadMb: number): object {
         memoryMb: spec.memoryMb,
         memoryOverheadMb,
         pids: spec.pidsLimit,
+        background: spec.background === true,
       }),
     },
   };
@@ -118,7 +120,13 @@ export function ociSpec(spec: RuntimeSpec, memoryOverheadMb: number): object {
 /** The OCI `linux` fields that put a runsc container in its own limited cgroup. */
 export function cgroupLimits(
   runtimeId: string,
-  l: { vcpus: number; memoryMb: number; memoryOverheadMb: number; pids: number },
+  l: {
+    vcpus: number;
+    memoryMb: number;
+    memoryOverheadMb: number;
+    pids: number;
+    background?: boolean;
+  },
 ) {
   return {
     cgroupsPath: cgroupPath(runtimeId),
@@ -126,7 +134,12 @@ export function cgroupLimits(
       // The sentry and gofer live in the same cgroup as the guest, so the limit carries
       // their overhead on top of what the user asked for.
       memory: { limit: (l.memoryMb + l.memoryOverheadMb) * 1024 * 1024 },
-      cpu: { quota: Math.round(l.vcpus * 100_000), period: 100_000 },
+      cpu: {
+        quota: Math.round(l.vcpus * 100_000),
+        period: 100_000,
+        // runsc writes it as cpu.shares (v1) or the matching cpu.weight (v2).
+        ...(l.background ? { shares: BACKGROUND_CPU_SHARES } : {}),
+      },
       pids: { limit: l.pids },
     },
   };
