@@ -1,8 +1,17 @@
+import { existsSync } from "node:fs";
+import { readdir, readFile } from "node:fs/promises";
+import path from "node:path";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { Filesystem } from "@wrenn/proto/filesystem";
 import { BootPath, HostAgentService, SandboxState } from "@wrenn/proto/hostagent";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  BACKGROUND_CPU_SHARES,
+  cpuWeightOf,
+  DEFAULT_CPU_SHARES,
+} from "../../apps/host-agent/src/runtime/cgroup.js";
+import { cgroupPath } from "../../apps/host-agent/src/runtime/gvisor/oci-spec.js";
 import { AgentProcess } from "../harness/agent-process.js";
 import { hasBaseCheckpoint } from "../harness/checkpoint-seed.js";
 import { execInSandbox } from "../harness/sandbox-exec.js";
@@ -17,6 +26,30 @@ function inCidr(ip: string, cidr: string): boolean {
     Math.floor(toInt(ip) / 2 ** (32 - Number(bits))) * 2 ** (32 - Number(bits)) ===
       (toInt(base ?? "") & mask) >>> 0
   );
+}
+
+const CGROUP_V2 = existsSync("/sys/fs/cgroup/cgroup.controllers");
+const [BACKGROUND, FOREGROUND] = CGROUP_V2
+  ? [cpuWeightOf(BACKGROUND_CPU_SHARES), cpuWeightOf(DEFAULT_CPU_SHARES)]
+  : [BACKGROUND_CPU_SHARES, DEFAULT_CPU_SHARES];
+
+/** The kernel's CPU weight of each of an agent's sandboxes, by the phase its record gives. */
+async function cpuWeightsByPhase(dataDir: string): Promise<Record<string, number[]>> {
+  const out: Record<string, number[]> = {};
+  const root = path.join(dataDir, "sandboxes");
+  for (const runtimeId of await readdir(root)) {
+    const record = await readFile(path.join(root, runtimeId, "record.json"), "utf8").catch(
+      () => undefined,
+    );
+    if (!record) continue;
+    const { phase } = JSON.parse(record) as { phase: string };
+    const file = CGROUP_V2
+      ? path.join("/sys/fs/cgroup", cgroupPath(runtimeId), "cpu.weight")
+      : path.join("/sys/fs/cgroup/cpu", cgroupPath(runtimeId), "cpu.shares");
+    const weight = await readFile(file, "utf8").catch(() => undefined);
+    if (weight !== undefined) out[phase] = [...(out[phase] ?? []), Number(weight.trim())];
+  }
+  return out;
 }
 
 describe("host agent: create, exec, destroy", () => {
@@ -37,6 +70,16 @@ describe("host agent: create, exec, destroy", () => {
     expect(a.sandbox?.bootPath).toBe(BootPath.WARM_POOL);
     const b = await agent.client.createSandbox({ sandboxId: "sb-00000a02", template: "base" });
     expect(b.sandbox?.bootPath).toBe(BootPath.TEMPLATE_RESTORE);
+    // Claimed or booted for a create: the CPU weight of any sandbox in use; the pool's next
+    // one boots with a small one.
+    const weights = await cpuWeightsByPhase(agent.dataDir);
+    expect(new Set(weights.running)).toEqual(new Set([FOREGROUND]));
+    await waitFor(
+      async () => ((await cpuWeightsByPhase(agent.dataDir)).pooled?.length ?? 0) > 0,
+      120_000,
+      "the pool's next sandbox",
+    );
+    expect(new Set((await cpuWeightsByPhase(agent.dataDir)).pooled)).toEqual(new Set([BACKGROUND]));
     for (const id of ["sb-00000a01", "sb-00000a02"]) {
       const r = await execInSandbox(agent.url, id, "echo $((6*7))");
       expect(r).toMatchObject({ stdout: "42\n", exitCode: 0 });
