@@ -265,7 +265,11 @@ export async function boot(
   if (disk && resources.diskMb !== core.config.defaults.diskMb) image = undefined;
   if (image && disk) {
     try {
-      const inst = await bootFrom(core, t, resources, policy, image, mounts, disk, background);
+      const inst = await bootFrom(core, t, resources, policy, image, {
+        mounts,
+        diskFrom: disk,
+        background,
+      });
       // Saved with the next phase change (pooled, running).
       inst.record.serviceStarted = true;
       return { inst, bootPath: "template_restore" };
@@ -279,7 +283,7 @@ export async function boot(
       image = undefined;
     }
   }
-  const inst = await bootFrom(core, t, resources, policy, image, mounts, undefined, background);
+  const inst = await bootFrom(core, t, resources, policy, image, { mounts, background });
   return { inst, bootPath: image ? "template_restore" : "cold_boot" };
 }
 
@@ -289,10 +293,17 @@ export async function bootFrom(
   resources: Resources,
   policy: NetworkPolicy,
   image: string | undefined,
-  mounts: SandboxMount[] = [],
-  /** A disk image to copy (a snapshot's) instead of a new empty disk. */
-  diskFrom?: string,
-  background = false,
+  {
+    mounts = [],
+    diskFrom,
+    background = false,
+  }: {
+    mounts?: SandboxMount[];
+    /** A disk image to copy (a snapshot's) instead of a new empty disk. */
+    diskFrom?: string | undefined;
+    /** A warm-pool boot (RuntimeSpec.background). */
+    background?: boolean;
+  } = {},
 ): Promise<Instance> {
   const runtimeId = await core.records.newRuntimeId();
   const now = new Date().toISOString();

@@ -30,8 +30,7 @@ export async function restoreSnapshot(
       meta.resources,
       req.network,
       snap.checkpointDir,
-      mounts,
-      snap.diskImage,
+      { mounts, diskFrom: snap.diskImage },
     );
     inst.record.envdVersion = meta.envdVersion;
     try {
