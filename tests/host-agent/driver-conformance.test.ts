@@ -9,20 +9,15 @@ import { NetworkManager } from "../../apps/host-agent/src/network/network-manage
 import { DENY_ALL } from "../../apps/host-agent/src/network/policy.js";
 import { withNetnsFix } from "../../apps/host-agent/src/network/runsc-netns-fix.js";
 import { ManagedNetworks } from "../../apps/host-agent/src/network/sandbox-networks.js";
-import {
-  BACKGROUND_CPU_SHARES,
-  cpuWeightOf,
-  DEFAULT_CPU_SHARES,
-} from "../../apps/host-agent/src/runtime/cgroup.js";
 import type {
   GuestControl,
   RuntimeDriver,
   RuntimeSpec,
 } from "../../apps/host-agent/src/runtime/driver.js";
 import { GvisorDriver } from "../../apps/host-agent/src/runtime/gvisor/driver.js";
-import { cgroupPath } from "../../apps/host-agent/src/runtime/gvisor/oci-spec.js";
 import { SandboxDisk } from "../../apps/host-agent/src/storage/sandbox-disk.js";
 import { TemplateStore } from "../../apps/host-agent/src/templates/store.js";
+import { CPU_WEIGHT, cpuWeightOfSandbox } from "../harness/cpu-weight.js";
 import { templatesDir } from "../harness/paths.js";
 import { execAt } from "../harness/sandbox-exec.js";
 import { leaseSlot, slotPool } from "../harness/slot-lease.js";
@@ -70,23 +65,6 @@ const DRIVERS: DriverUnderTest[] = [
 ];
 
 const BOOT_TIMEOUT_MS = 180_000;
-
-/** cgroup v2 (unified) or v1 (a cpu controller of its own), as the host has it. */
-const CGROUP_V2 = await access("/sys/fs/cgroup/cgroup.controllers").then(
-  () => true,
-  () => false,
-);
-const [BACKGROUND, FOREGROUND] = CGROUP_V2
-  ? [cpuWeightOf(BACKGROUND_CPU_SHARES), cpuWeightOf(DEFAULT_CPU_SHARES)]
-  : [BACKGROUND_CPU_SHARES, DEFAULT_CPU_SHARES];
-
-/** The sandbox's CPU weight as the kernel has it: cpu.shares (v1) or cpu.weight (v2). */
-async function cpuShareOf(runtimeId: string): Promise<number> {
-  const file = CGROUP_V2
-    ? path.join("/sys/fs/cgroup", cgroupPath(runtimeId), "cpu.weight")
-    : path.join("/sys/fs/cgroup/cpu", cgroupPath(runtimeId), "cpu.shares");
-  return Number((await readFile(file, "utf8")).trim());
-}
 
 describe.each(DRIVERS)("runtime driver conformance: $name", (d) => {
   const slot = leaseSlot();
@@ -204,9 +182,9 @@ describe.each(DRIVERS)("runtime driver conformance: $name", (d) => {
     async () => {
       const { spec, envd } = await boot(true);
       try {
-        expect(await cpuShareOf(spec.runtimeId)).toBe(BACKGROUND);
+        expect(await cpuWeightOfSandbox(spec.runtimeId)).toBe(CPU_WEIGHT.background);
         await driver.foreground(spec.runtimeId);
-        expect(await cpuShareOf(spec.runtimeId)).toBe(FOREGROUND);
+        expect(await cpuWeightOfSandbox(spec.runtimeId)).toBe(CPU_WEIGHT.foreground);
         envd.close();
       } finally {
         await destroy(spec.runtimeId);

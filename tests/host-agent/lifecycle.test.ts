@@ -1,4 +1,3 @@
-import { existsSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { createClient } from "@connectrpc/connect";
@@ -6,14 +5,9 @@ import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect
 import { Filesystem } from "@wrenn/proto/filesystem";
 import { BootPath, HostAgentService, SandboxState } from "@wrenn/proto/hostagent";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  BACKGROUND_CPU_SHARES,
-  cpuWeightOf,
-  DEFAULT_CPU_SHARES,
-} from "../../apps/host-agent/src/runtime/cgroup.js";
-import { cgroupPath } from "../../apps/host-agent/src/runtime/gvisor/oci-spec.js";
 import { AgentProcess } from "../harness/agent-process.js";
 import { hasBaseCheckpoint } from "../harness/checkpoint-seed.js";
+import { CPU_WEIGHT, cpuWeightOfSandbox } from "../harness/cpu-weight.js";
 import { execInSandbox } from "../harness/sandbox-exec.js";
 import { waitFor } from "../harness/wait.js";
 
@@ -28,11 +22,6 @@ function inCidr(ip: string, cidr: string): boolean {
   );
 }
 
-const CGROUP_V2 = existsSync("/sys/fs/cgroup/cgroup.controllers");
-const [BACKGROUND, FOREGROUND] = CGROUP_V2
-  ? [cpuWeightOf(BACKGROUND_CPU_SHARES), cpuWeightOf(DEFAULT_CPU_SHARES)]
-  : [BACKGROUND_CPU_SHARES, DEFAULT_CPU_SHARES];
-
 /** The kernel's CPU weight of each of an agent's sandboxes, by the phase its record gives. */
 async function cpuWeightsByPhase(dataDir: string): Promise<Record<string, number[]>> {
   const out: Record<string, number[]> = {};
@@ -43,11 +32,8 @@ async function cpuWeightsByPhase(dataDir: string): Promise<Record<string, number
     );
     if (!record) continue;
     const { phase } = JSON.parse(record) as { phase: string };
-    const file = CGROUP_V2
-      ? path.join("/sys/fs/cgroup", cgroupPath(runtimeId), "cpu.weight")
-      : path.join("/sys/fs/cgroup/cpu", cgroupPath(runtimeId), "cpu.shares");
-    const weight = await readFile(file, "utf8").catch(() => undefined);
-    if (weight !== undefined) out[phase] = [...(out[phase] ?? []), Number(weight.trim())];
+    const weight = await cpuWeightOfSandbox(runtimeId);
+    if (weight !== undefined) out[phase] = [...(out[phase] ?? []), weight];
   }
   return out;
 }
@@ -73,13 +59,15 @@ describe("host agent: create, exec, destroy", () => {
     // Claimed or booted for a create: the CPU weight of any sandbox in use; the pool's next
     // one boots with a small one.
     const weights = await cpuWeightsByPhase(agent.dataDir);
-    expect(new Set(weights.running)).toEqual(new Set([FOREGROUND]));
+    expect(new Set(weights.running)).toEqual(new Set([CPU_WEIGHT.foreground]));
     await waitFor(
       async () => ((await cpuWeightsByPhase(agent.dataDir)).pooled?.length ?? 0) > 0,
       120_000,
       "the pool's next sandbox",
     );
-    expect(new Set((await cpuWeightsByPhase(agent.dataDir)).pooled)).toEqual(new Set([BACKGROUND]));
+    expect(new Set((await cpuWeightsByPhase(agent.dataDir)).pooled)).toEqual(
+      new Set([CPU_WEIGHT.background]),
+    );
     for (const id of ["sb-00000a01", "sb-00000a02"]) {
       const r = await execInSandbox(agent.url, id, "echo $((6*7))");
       expect(r).toMatchObject({ stdout: "42\n", exitCode: 0 });
