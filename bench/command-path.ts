@@ -88,8 +88,8 @@ try {
     tenth.push(await timed(echo(sbx)));
     await sbx.kill();
   }
-  // The same first command 3 s after its create, when the pool's refill (which the create's
-  // claim started) is done: if this is as fast as the tenth, the first command's extra time
+  // The same first command 3 s after its create, when the pool's refill (which the create
+  // started as it ended) is done: if this is as fast as the tenth, the first command's extra time
   // is the refill's boot competing for the CPU, not something lazy in the new sandbox.
   const firstLater: number[] = [];
   for (let i = 0; i < CREATES; i++) {
