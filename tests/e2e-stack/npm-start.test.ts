@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { deleteAgentTables, freePort } from "../harness/agent-process.js";
 import { hostFootprint } from "../harness/host-leaks.js";
 import { templatesDir } from "../harness/paths.js";
+import { poolEnv } from "../harness/pool-env.js";
 import { leaseSlot, slotPool } from "../harness/slot-lease.js";
 import { StartProcess } from "../harness/start-process.js";
 import { killSandboxProcesses, removeDataDir } from "./stack.js";
@@ -43,7 +44,7 @@ describe("npm start (bin/start.mjs)", () => {
       WRENN_TEMPLATES_DIR: templatesDir,
       WRENN_LISTEN: `127.0.0.1:${await freePort()}`,
       WRENN_AGENT_LISTEN: `127.0.0.1:${await freePort()}`,
-      WRENN_POOL_SIZE: "1",
+      ...poolEnv(1),
       WRENN_NETWORK_POOL: slotPool(slot.slot),
       WRENN_NETWORK_PREFIX: `ws${tag}-`,
       WRENN_NETWORK_TABLE: table,

@@ -29,6 +29,7 @@ import { testCertificate } from "../../apps/host-agent/src/network/egress-test-k
 import { deleteAgentTables, freePort } from "../harness/agent-process.js";
 import { publishCheckpoints, seedCheckpoints } from "../harness/checkpoint-seed.js";
 import { agentMain, templatesDir } from "../harness/paths.js";
+import { poolEnv } from "../harness/pool-env.js";
 import { leaseSlot, slotPool, slotWireguardPorts } from "../harness/slot-lease.js";
 
 const run = promisify(execFile);
@@ -82,7 +83,7 @@ export class Stack {
       listen: `127.0.0.1:${await freePort()}`,
       token: randomBytes(16).toString("hex"),
       env: {
-        WRENN_POOL_SIZE: String(options.poolSize ?? 1),
+        ...poolEnv(options.poolSize ?? 1),
         WRENN_NETWORK_POOL: slotPool(slot.slot),
         WRENN_NETWORK_PREFIX: `we${tag}-`,
         WRENN_NETWORK_TABLE: networkTable,

@@ -10,6 +10,7 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import { HostAgentService } from "@wrenn/proto/hostagent";
 import { publishCheckpoints, seedCheckpoints } from "./checkpoint-seed.js";
 import { agentMain, templatesDir } from "./paths.js";
+import { poolEnv } from "./pool-env.js";
 import { leaseSlot, slotPool, slotWireguardPorts } from "./slot-lease.js";
 
 /**
@@ -156,7 +157,7 @@ export class AgentProcess {
         WRENN_TEMPLATES_DIR: templatesDir,
         WRENN_AGENT_LISTEN: `${host}:${port}`,
         ...(tls ? { WRENN_AGENT_TLS_CERT: tls.cert, WRENN_AGENT_TLS_KEY: tls.key } : {}),
-        WRENN_POOL_SIZE: String(this.opts.poolSize ?? 0),
+        ...poolEnv(this.opts.poolSize ?? 0),
         WRENN_TEMPLATE_RESTORE: this.opts.templateRestore === false ? "0" : "1",
         WRENN_NETWORK_POOL: this.networkPool,
         WRENN_NETWORK_PREFIX: this.networkPrefix,

@@ -186,6 +186,8 @@ export async function serve(config: AgentConfig): Promise<void> {
       defaults: config.defaults,
       poolSize: config.poolSize,
       poolIdleSeconds: config.poolIdleSeconds,
+      poolMax: config.poolMax,
+      poolRefillBoots: config.poolRefillBoots,
       templateRestore: config.templateRestore,
       envdRuntime,
       pidsLimit: config.pidsLimit,

@@ -1,4 +1,5 @@
 import { readFileSync, realpathSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { HOST_HEARTBEAT } from "@wrenn/contract";
 import { readTlsPair } from "@wrenn/http-relay";
@@ -25,6 +26,10 @@ export interface AgentConfig {
   poolSize: number;
   /** WRENN_POOL_IDLE_SECONDS: see ManagerConfig.poolIdleSeconds. */
   poolIdleSeconds: number;
+  /** WRENN_POOL_MAX: see ManagerConfig.poolMax. */
+  poolMax: number;
+  /** WRENN_POOL_REFILL_BOOTS: see ManagerConfig.poolRefillBoots. */
+  poolRefillBoots: number;
   templateRestore: boolean;
   defaults: Resources;
   memoryOverheadMb: number;
@@ -190,6 +195,14 @@ function mountRoots(raw: string | undefined): string[] {
   });
 }
 
+/**
+ * The default bound on warm sandboxes (WRENN_POOL_MAX): a twentieth of the host's memory at
+ * ~100 MiB each (an idle sandbox's host memory, bench/agent-density), so 12 on a 24 GiB host.
+ */
+function defaultPoolMax(): number {
+  return Math.min(64, Math.floor(os.totalmem() / 20 / (100 * 1024 ** 2)));
+}
+
 function runscPlatform(raw: string | undefined): "auto" | "ptrace" {
   if (raw === undefined || raw === "" || raw === "auto") return "auto";
   if (raw === "ptrace") return "ptrace";
@@ -224,6 +237,8 @@ export function agentConfigFromEnv(
     metricsToken: env.WRENN_AGENT_METRICS_TOKEN || undefined,
     poolSize: int(env, "WRENN_POOL_SIZE", 2, 0, 64),
     poolIdleSeconds: int(env, "WRENN_POOL_IDLE_SECONDS", 600, 0, 30 * 86400),
+    poolMax: int(env, "WRENN_POOL_MAX", defaultPoolMax(), 0, 1024),
+    poolRefillBoots: int(env, "WRENN_POOL_REFILL_BOOTS", 2, 1, 8),
     templateRestore: env.WRENN_TEMPLATE_RESTORE !== "0",
     defaults: {
       vcpus: int(env, "WRENN_DEFAULT_VCPUS", 1, 1, 64),

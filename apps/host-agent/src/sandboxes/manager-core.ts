@@ -1,4 +1,5 @@
 import { readdir, rm, stat } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import { DEFAULT_TEMPLATE } from "@wrenn/contract";
 import type { Logger } from "pino";
@@ -17,6 +18,14 @@ import type { RecordStore } from "./record-store.js";
 import { bootForPool } from "./sandbox-boot.js";
 import type { TemplateSnapshots } from "./template-snapshots.js";
 import { WarmPool } from "./warm-pool.js";
+
+/**
+ * Memory a burst's extra warm sandboxes leave free (MemAvailable, which os.freemem reads): a
+ * tenth of the host, at least 2 GiB, so sandboxes in use never pay for sandboxes in waiting.
+ */
+function memoryReserve(): number {
+  return Math.max(2 * 1024 ** 3, os.totalmem() / 10);
+}
 
 /**
  * What every part of the manager shares: the host's sandboxes in memory, its collaborators,
@@ -61,7 +70,10 @@ export class ManagerCore {
       {
         alwaysWarm: new Set([DEFAULT_TEMPLATE]),
         idleMs: (config.poolIdleSeconds ?? 0) * 1000,
+        maxWarm: Math.max(config.poolSize, config.poolMax ?? config.poolSize),
+        roomForMore: () => os.freemem() > memoryReserve(),
       },
+      config.poolRefillBoots ?? 1,
     );
   }
 
@@ -120,10 +132,10 @@ export class ManagerCore {
     };
   }
 
-  async setPhase(inst: Instance, phase: Phase): Promise<void> {
+  async setPhase(inst: Instance, phase: Phase, save?: { syncAfter: boolean }): Promise<void> {
     inst.record.phase = phase;
     inst.record.stateChangedAt = new Date().toISOString();
-    await this.records.save(inst.record);
+    await this.records.save(inst.record, save);
   }
 
   view(inst: Instance): SandboxView {

@@ -15,6 +15,13 @@ export interface ManagerConfig {
    * this many seconds (0: every template, always).
    */
   poolIdleSeconds?: number;
+  /**
+   * The most warm sandboxes on the host, every template together: a template whose creates
+   * come in bursts keeps up to its recent peak (PoolDemand). Default: `poolSize` (no growth).
+   */
+  poolMax?: number;
+  /** Warm-pool boots at once (each at a small CPU share). Default 1. */
+  poolRefillBoots?: number;
   /** Keep a booted checkpoint per template and restore it when the pool is empty. */
   templateRestore: boolean;
   /** The host's envd runtime (image templates); undefined when it could not be assembled. */

@@ -67,7 +67,7 @@ export async function createSandbox(core: ManagerCore, req: CreateRequest): Prom
         throw err;
       }
     } else {
-      ({ inst, bootPath } = await boot(core, ref, resources, req.network, mounts));
+      ({ inst, bootPath } = await boot(core, ref, resources, req.network, mounts, false, laps));
     }
     laps.lap(pooled ? "claim" : "boot");
     try {
@@ -197,7 +197,9 @@ export async function handToOwner(
     laps.lap("service");
   }
   rec.bootPath = bootPath;
-  await core.setPhase(inst, "running");
+  // A power cut loses a new running sandbox's processes with or without this record on disk
+  // (RecordStore.save): the create does not wait for the disk.
+  await core.setPhase(inst, "running", { syncAfter: true });
   laps.lap("record");
 }
 
@@ -241,9 +243,22 @@ export function templateRefOf(core: ManagerCore, t: InstalledTemplate): Template
 }
 
 export async function bootForPool(core: ManagerCore, t: TemplateRef): Promise<PoolEntry> {
-  const { inst } = await boot(core, t, core.config.defaults, DENY_ALL, [], true);
+  const started = performance.now();
+  const laps = new Laps();
+  const { inst, bootPath } = await boot(core, t, core.config.defaults, DENY_ALL, [], true, laps);
   await warmUp(core, inst);
   await core.setPhase(inst, "pooled");
+  laps.lap("warm-up");
+  core.log.info(
+    {
+      template: t.name,
+      runtimeId: inst.runtimeId,
+      bootPath,
+      ms: Math.round(performance.now() - started),
+      steps: laps.ms,
+    },
+    "warm sandbox ready",
+  );
   return { runtimeId: inst.runtimeId, template: t };
 }
 
@@ -256,6 +271,7 @@ export async function boot(
   mounts: SandboxMount[] = [],
   /** For the warm pool: a small CPU share until claimed (RuntimeSpec.background). */
   background = false,
+  laps?: Laps,
 ): Promise<{ inst: Instance; bootPath: BootPath }> {
   let image =
     core.config.templateRestore && mounts.length === 0 ? await core.snapshots.get(t) : undefined;
@@ -269,6 +285,7 @@ export async function boot(
         mounts,
         diskFrom: disk,
         background,
+        laps,
       });
       // Saved with the next phase change (pooled, running).
       inst.record.serviceStarted = true;
@@ -283,7 +300,7 @@ export async function boot(
       image = undefined;
     }
   }
-  const inst = await bootFrom(core, t, resources, policy, image, { mounts, background });
+  const inst = await bootFrom(core, t, resources, policy, image, { mounts, background, laps });
   return { inst, bootPath: image ? "template_restore" : "cold_boot" };
 }
 
@@ -297,12 +314,15 @@ export async function bootFrom(
     mounts = [],
     diskFrom,
     background = false,
+    laps = new Laps(),
   }: {
     mounts?: SandboxMount[];
     /** A disk image to copy (a snapshot's) instead of a new empty disk. */
     diskFrom?: string | undefined;
     /** A warm-pool boot (RuntimeSpec.background). */
     background?: boolean;
+    /** Where each step's time goes (a log line's `steps`). */
+    laps?: Laps | undefined;
   } = {},
 ): Promise<Instance> {
   const runtimeId = await core.records.newRuntimeId();
@@ -329,17 +349,20 @@ export async function bootFrom(
   try {
     await core.records.save(inst.record);
     const [lease] = await Promise.all([
-      core.networks.setup(runtimeId, policy),
+      laps.alongside("network", core.networks.setup(runtimeId, policy)),
       diskFrom ? inst.disk.createFrom(diskFrom) : inst.disk.create(resources.diskMb),
     ]);
     inst.lease = lease;
+    laps.lap("network+disk");
     const spec = inst.spec(lease.netnsPath, core.config.pidsLimit, background);
     if (image) {
       await core.runtime.resume(runtimeId, { mode: "checkpoint", spec, imageDir: image });
     } else {
       await core.runtime.start(spec);
     }
+    laps.lap(image ? "restore" : "start");
     await core.envdOf(runtimeId).waitHealthy(core.config.healthTimeoutMs);
+    laps.lap("health");
     return inst;
   } catch (err) {
     await core

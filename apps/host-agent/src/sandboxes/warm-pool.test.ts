@@ -1,5 +1,6 @@
 import { pino } from "pino";
 import { describe, expect, test } from "vitest";
+import { BURST_MEMORY_MS } from "./pool-demand.js";
 import type { TemplateRef } from "./template-snapshots.js";
 import { type PoolDemand, WarmPool } from "./warm-pool.js";
 
@@ -9,19 +10,29 @@ import { type PoolDemand, WarmPool } from "./warm-pool.js";
 const base: TemplateRef = { name: "base", version: "b1", rootfs: "/x/base" };
 const custom: TemplateRef = { name: "t-12345678", version: "c1", rootfs: "/x/custom" };
 
-function poolWith(demand?: PoolDemand) {
+function poolWith(demand?: PoolDemand, refillBoots = 1, boot = async () => {}) {
   let next = 0;
   const discarded: string[] = [];
   const pool = new WarmPool(
     2,
-    async (t) => ({ runtimeId: `${t.name}-${next++}`, template: t }),
+    async (t) => {
+      await boot();
+      return { runtimeId: `${t.name}-${next++}`, template: t };
+    },
     async (id) => {
       discarded.push(id);
     },
     pino({ level: "silent" }),
     demand,
+    refillBoots,
   );
   return { pool, discarded };
+}
+
+/** Lets the pool's refill run, then says how many of each template it holds. */
+async function settled(pool: WarmPool, ...ts: TemplateRef[]): Promise<number[]> {
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  return ts.map((t) => pool.count(t));
 }
 
 describe("warm pool", () => {
@@ -66,6 +77,91 @@ describe("warm pool", () => {
     pool.kick();
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(pool.count(custom)).toBe(0);
+    await pool.drain();
+  });
+
+  test("a burst is served warm when it comes again: the pool grows to it within the host's bound, and shrinks once it is forgotten", async () => {
+    let now = 1_000_000;
+    const { pool, discarded } = poolWith({
+      alwaysWarm: new Set(["base"]),
+      idleMs: 600_000,
+      maxWarm: 7,
+      now: () => now,
+    });
+    pool.used(custom.name);
+    pool.maintain([base, custom]);
+    expect(await settled(pool, base, custom)).toEqual([2, 2]);
+
+    // Ten creates of custom at once: all but two missed the pool; it now keeps up to ten, but
+    // the host holds at most seven warm sandboxes, base's two among them.
+    for (let i = 0; i < 10; i++) {
+      pool.used(custom.name);
+      pool.claim(custom);
+    }
+    expect(pool.target(custom)).toBe(7);
+    expect(pool.target(base)).toBe(2);
+    pool.kick();
+    expect(await settled(pool, base, custom)).toEqual([2, 5]);
+
+    // The next burst of five finds them warm.
+    for (let i = 0; i < 5; i++) expect(pool.claim(custom)).toBeDefined();
+
+    // Creates one at a time, further apart than a boot, are no burst: the peak stays.
+    now += 5_000;
+    pool.used(custom.name);
+    expect(pool.target(custom)).toBe(7);
+    pool.kick();
+    expect(await settled(pool, base, custom)).toEqual([2, 5]);
+
+    // Past the burst memory the peak is those lone creates: back to the size; trim gives the
+    // rest back.
+    now += BURST_MEMORY_MS - 4_000;
+    expect(pool.target(custom)).toBe(2);
+    pool.trim();
+    expect(await settled(pool, base, custom)).toEqual([2, 2]);
+    expect(discarded).toHaveLength(3);
+    await pool.drain();
+  });
+
+  test("no growth past the size while the host's memory has no room; the size is still kept", async () => {
+    let room = false;
+    const { pool } = poolWith({
+      alwaysWarm: new Set(["base"]),
+      idleMs: 600_000,
+      maxWarm: 10,
+      roomForMore: () => room,
+    });
+    pool.maintain([base]);
+    for (let i = 0; i < 6; i++) {
+      pool.used(base.name);
+      pool.claim(base);
+    }
+    expect(pool.target(base)).toBe(6);
+    pool.kick();
+    expect(await settled(pool, base)).toEqual([2]);
+    room = true;
+    pool.kick();
+    expect(await settled(pool, base)).toEqual([6]);
+    await pool.drain();
+  });
+
+  test("refills boot at most `refillBoots` at a time", async () => {
+    let running = 0;
+    let most = 0;
+    const { pool } = poolWith(
+      { alwaysWarm: new Set(["base"]), idleMs: 0, maxWarm: 8 },
+      2,
+      async () => {
+        running += 1;
+        most = Math.max(most, running);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        running -= 1;
+      },
+    );
+    for (let i = 0; i < 8; i++) pool.used(base.name);
+    pool.maintain([base]);
+    await expect.poll(() => pool.count(base)).toBe(8);
+    expect(most).toBe(2);
     await pool.drain();
   });
 });

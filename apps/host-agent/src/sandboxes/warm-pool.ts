@@ -1,5 +1,8 @@
 import type { Logger } from "pino";
+import { DemandTracker, EVERY_TEMPLATE_WARM, type PoolDemand } from "./pool-demand.js";
 import type { TemplateRef } from "./template-snapshots.js";
+
+export { EVERY_TEMPLATE_WARM, type PoolDemand } from "./pool-demand.js";
 
 export interface PoolEntry {
   runtimeId: string;
@@ -7,62 +10,60 @@ export interface PoolEntry {
 }
 
 /**
- * Which templates deserve warm sandboxes. Each idle one holds ~100 MiB of the host's memory
- * (bench/README.md, agent-density), so a host with fifty templates cannot keep every one warm:
- * the default template always is, another only while it is in use (a create from it, or its
- * build, within `idleMs`).
- */
-export interface PoolDemand {
-  /** Kept warm whatever their use (the default template, `base`). */
-  alwaysWarm: ReadonlySet<string>;
-  /** A template unused this long keeps no warm sandbox; 0 keeps every template warm. */
-  idleMs: number;
-  now?: () => number;
-}
-
-export const EVERY_TEMPLATE_WARM: PoolDemand = { alwaysWarm: new Set(), idleMs: 0 };
-
-/**
  * Pre-booted sandboxes per template, waiting for an owner. A claim takes one at once; the pool
- * refills in the background, one boot at a time so refills never starve real creates of CPU.
+ * refills in the background, up to `refillBoots` boots at a time (each at a small CPU share:
+ * RuntimeSpec.background), to the number PoolDemand gives each template.
  */
 export class WarmPool {
   private readonly entries: PoolEntry[] = [];
-  private refilling = false;
+  /** Boots in flight, by template version. */
+  private readonly booting = new Map<string, number>();
   private wanted: TemplateRef[] = [];
   private stopped = false;
-  private readonly lastUse = new Map<string, number>();
-  private readonly trimmer: NodeJS.Timeout | undefined;
+  private readonly demand: DemandTracker;
+  private readonly trimmer: NodeJS.Timeout;
 
   constructor(
     readonly size: number,
     private readonly boot: (t: TemplateRef) => Promise<PoolEntry>,
     private readonly discard: (runtimeId: string) => Promise<void>,
     private readonly log: Logger,
-    private readonly demand: PoolDemand = EVERY_TEMPLATE_WARM,
+    demand: PoolDemand = EVERY_TEMPLATE_WARM,
+    private readonly refillBoots = 1,
   ) {
-    if (demand.idleMs > 0) {
-      this.trimmer = setInterval(() => this.trim(), Math.min(60_000, demand.idleMs / 4));
-      this.trimmer.unref();
-    }
+    this.demand = new DemandTracker(size, demand);
+    // Also gives back what a burst's peak added, once the burst is forgotten.
+    const every = demand.idleMs > 0 ? Math.min(60_000, demand.idleMs / 4) : 60_000;
+    this.trimmer = setInterval(() => this.trim(), every);
+    this.trimmer.unref();
   }
 
   /** A create (or build) of this template: it is in use, so its sandboxes are kept warm. */
   used(name: string): void {
-    this.lastUse.set(name, this.now());
+    this.demand.used(name);
   }
 
   /** How many warm sandboxes of `t` the pool keeps now. */
   target(t: TemplateRef): number {
-    if (this.demand.idleMs <= 0 || this.demand.alwaysWarm.has(t.name)) return this.size;
-    const last = this.lastUse.get(t.name);
-    return last !== undefined && this.now() - last < this.demand.idleMs ? this.size : 0;
+    return this.demand.target(t.name);
   }
 
-  /** Discards the warm sandboxes of templates no longer in use (their memory back). */
+  /**
+   * Discards the warm sandboxes a template no longer deserves (their memory back): all of an
+   * unused template's, and those above a template's target once its burst is forgotten.
+   */
   trim(): void {
-    for (const e of this.dropWhere((e) => this.target(e.template) === 0)) {
-      this.log.info({ template: e.template.name }, "warm sandbox discarded: template not in use");
+    const kept = new Map<string, number>();
+    const dropped = this.dropWhere((e) => {
+      const n = (kept.get(e.template.version) ?? 0) + 1;
+      kept.set(e.template.version, n);
+      return n > this.target(e.template);
+    });
+    for (const e of dropped) {
+      this.log.info(
+        { template: e.template.name, target: this.target(e.template) },
+        "warm sandbox discarded: more than the template's demand",
+      );
     }
   }
 
@@ -79,10 +80,6 @@ export class WarmPool {
       );
     }
     return dropped;
-  }
-
-  private now(): number {
-    return (this.demand.now ?? Date.now)();
   }
 
   /** Adopted after an agent restart. */
@@ -136,32 +133,48 @@ export class WarmPool {
   }
 
   private inflight: Promise<void> = Promise.resolve();
+  private workers = 0;
 
   private refill(): Promise<void> {
-    if (this.refilling || this.size <= 0 || this.stopped) return this.inflight;
-    this.inflight = this.refillLoop();
+    if (this.size <= 0 || this.stopped) return this.inflight;
+    const loops: Promise<void>[] = [];
+    while (this.workers < this.refillBoots && this.next()) {
+      this.workers += 1;
+      loops.push(this.refillLoop().finally(() => (this.workers -= 1)));
+    }
+    if (loops.length > 0) this.inflight = Promise.all([this.inflight, ...loops]).then(() => {});
     return this.inflight;
   }
 
+  /**
+   * The template whose next warm sandbox comes first: one below its floor, else one below its
+   * demand while the host's bound and memory allow.
+   */
+  private next(): TemplateRef | undefined {
+    const have = (t: TemplateRef) => this.count(t) + (this.booting.get(t.version) ?? 0);
+    const short = this.wanted.find((t) => have(t) < this.demand.floor(t.name));
+    if (short) return short;
+    const total = this.entries.length + [...this.booting.values()].reduce((a, b) => a + b, 0);
+    if (total >= this.demand.maxWarm || !this.demand.roomForMore()) return undefined;
+    return this.wanted.find((t) => have(t) < this.target(t));
+  }
+
   private async refillLoop(): Promise<void> {
-    this.refilling = true;
-    try {
-      for (;;) {
-        if (this.stopped) return;
-        const t = this.wanted.find((w) => this.count(w) < this.target(w));
-        if (!t) return;
-        try {
-          this.entries.push(await this.boot(t));
-        } catch (err) {
-          this.log.error(
-            { err: (err as Error).message, template: t.name },
-            "warm pool boot failed",
-          );
-          return;
-        }
+    for (;;) {
+      if (this.stopped) return;
+      const t = this.next();
+      if (!t) return;
+      this.booting.set(t.version, (this.booting.get(t.version) ?? 0) + 1);
+      const started = performance.now();
+      try {
+        this.entries.push(await this.boot(t));
+        this.demand.booted(performance.now() - started);
+      } catch (err) {
+        this.log.error({ err: (err as Error).message, template: t.name }, "warm pool boot failed");
+        return;
+      } finally {
+        this.booting.set(t.version, (this.booting.get(t.version) ?? 1) - 1);
       }
-    } finally {
-      this.refilling = false;
     }
   }
 
