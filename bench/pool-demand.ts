@@ -35,13 +35,26 @@ const agent = await AgentProcess.start({
 const target = await freshDatabase("pglite");
 const cp = await startControlPlaneProcess(target.dataDir, agent.url);
 
-/** The creates the agent logged since `from` (a length of its output): boot path, its ms. */
-function agentCreates(from: number): Array<{ bootPath: string; ms: number }> {
-  return agent.output
-    .slice(from)
+interface Logged {
+  bootPath: string;
+  ms: number;
+  steps: Record<string, number>;
+}
+/** The agent's log lines of `message` in `text` (its creates, its warm-pool boots). */
+function logged(message: string, text = agent.output): Logged[] {
+  return text
     .split("\n")
-    .filter((l) => l.includes('"sandbox created"'))
-    .map((l) => JSON.parse(l) as { bootPath: string; ms: number });
+    .filter((l) => l.includes(`"${message}"`))
+    .map((l) => JSON.parse(l) as Logged);
+}
+
+/** Where the time of these creates or boots went, by step. */
+function stepRows(lines: Logged[]) {
+  const steps = new Set(lines.flatMap((l) => Object.keys(l.steps)));
+  return ["total", ...steps].map((step) => {
+    const xs = lines.map((l) => (step === "total" ? l.ms : (l.steps[step] ?? 0)));
+    return { step, "p50 ms": percentile(xs, 50), "p95 ms": percentile(xs, 95), n: xs.length };
+  });
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -79,14 +92,14 @@ try {
   const phases: Array<{
     phase: string;
     ms: Timing[];
-    agent: Array<{ bootPath: string; ms: number }>;
+    agent: Logged[];
   }> = [];
   async function phase(name: string, run: () => Promise<Timing[]>): Promise<void> {
     const from = agent.output.length;
     console.log(`${name} ...`);
     const ms = await run();
     // The log line of a create is written before its response: all are in by now.
-    phases.push({ phase: name, ms, agent: agentCreates(from) });
+    phases.push({ phase: name, ms, agent: logged("sandbox created", agent.output.slice(from)) });
   }
 
   await phase(`steady: 1 create every ${RATE_MS} ms`, async () => {
@@ -145,22 +158,16 @@ try {
     "\ncreate → first command; warm: creates served by a warm-pool claim; floor: `bash -l -c 'echo hi'` timed inside a sandbox",
   );
   table(rows);
-  // Where the time of each create and each warm-pool boot went (the agent's log lines).
-  const stepRows = (message: string) => {
-    const lines = agent.output
-      .split("\n")
-      .filter((l) => l.includes(`"${message}"`))
-      .map((l) => JSON.parse(l) as { ms: number; bootPath: string; steps: Record<string, number> });
-    const steps = new Set(lines.flatMap((l) => Object.keys(l.steps)));
-    return ["total", ...steps].map((step) => {
-      const xs = lines.map((l) => (step === "total" ? l.ms : (l.steps[step] ?? 0)));
-      return { step, "p50 ms": percentile(xs, 50), "p95 ms": percentile(xs, 95), n: xs.length };
-    });
-  };
-  const claimSteps = stepRows("sandbox created");
-  const poolSteps = stepRows("warm sandbox ready");
-  console.log("\nthe agent's part of each create, by step (warm claims and boots on the request)");
-  table(claimSteps);
+  // Where the agent's part of the creates and the warm-pool boots went (its log lines).
+  const claimSteps = phases.map((p) => ({
+    phase: p.phase,
+    steps: stepRows(p.agent.filter((a) => a.bootPath === "warm_pool")),
+  }));
+  for (const c of claimSteps) {
+    console.log(`\nthe agent's part of each warm claim, by step: ${c.phase}`);
+    table(c.steps);
+  }
+  const poolSteps = stepRows(logged("warm sandbox ready"));
   console.log("\neach warm-pool boot, by step (at a low CPU weight, beside the creates)");
   table(poolSteps);
   const loadAfter = execFileSync("uptime", { encoding: "utf8" }).trim();

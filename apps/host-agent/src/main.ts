@@ -22,6 +22,7 @@ Environment:
   WRENN_POOL_IDLE_SECONDS  templates other than base unused this long keep none (default 600; 0: all)
   WRENN_POOL_MAX         warm sandboxes on the host for bursts, all templates (default: memory/20/100 MiB)
   WRENN_POOL_REFILL_BOOTS  warm sandboxes booted at once (default 2)
+  WRENN_BOOT_SLOTS       boots on creates' requests at once; others wait (default: CPUs, min 2)
   WRENN_TEMPLATE_RESTORE 0 to never boot from a template checkpoint
   WRENN_NETWORK_POOL     IPv4 range for sandbox networks (default 10.200.0.0/16)
   WRENN_NETWORK_PREFIX   netns/interface name prefix of this agent (default wrenn-)

@@ -188,6 +188,7 @@ export async function serve(config: AgentConfig): Promise<void> {
       poolIdleSeconds: config.poolIdleSeconds,
       poolMax: config.poolMax,
       poolRefillBoots: config.poolRefillBoots,
+      bootSlots: config.bootSlots,
       templateRestore: config.templateRestore,
       envdRuntime,
       pidsLimit: config.pidsLimit,

@@ -30,6 +30,8 @@ export interface AgentConfig {
   poolMax: number;
   /** WRENN_POOL_REFILL_BOOTS: see ManagerConfig.poolRefillBoots. */
   poolRefillBoots: number;
+  /** WRENN_BOOT_SLOTS: see ManagerConfig.bootSlots. */
+  bootSlots: number;
   templateRestore: boolean;
   defaults: Resources;
   memoryOverheadMb: number;
@@ -239,6 +241,7 @@ export function agentConfigFromEnv(
     poolIdleSeconds: int(env, "WRENN_POOL_IDLE_SECONDS", 600, 0, 30 * 86400),
     poolMax: int(env, "WRENN_POOL_MAX", defaultPoolMax(), 0, 1024),
     poolRefillBoots: int(env, "WRENN_POOL_REFILL_BOOTS", 2, 1, 8),
+    bootSlots: int(env, "WRENN_BOOT_SLOTS", Math.max(2, os.availableParallelism()), 1, 256),
     templateRestore: env.WRENN_TEMPLATE_RESTORE !== "0",
     defaults: {
       vcpus: int(env, "WRENN_DEFAULT_VCPUS", 1, 1, 64),

@@ -9,6 +9,7 @@ import { holdsSecrets } from "../network/policy.js";
 import type { GuestControl, RuntimeDriver } from "../runtime/driver.js";
 import { SandboxDisk } from "../storage/sandbox-disk.js";
 import type { TemplateStore } from "../templates/store.js";
+import { BootTurns } from "./boot-turns.js";
 import { AgentError } from "./errors.js";
 import type { Instance } from "./instance.js";
 import type { ManagerConfig, Observer, SandboxView } from "./manager-types.js";
@@ -41,6 +42,8 @@ export class ManagerCore {
   readonly lock = new KeyedLock();
   readonly goneListeners = new Set<(sandboxId: string) => void>();
   readonly pool: WarmPool;
+  /** Boots on a create's request, a few at a time (BootTurns). */
+  readonly bootTurns: BootTurns;
   /** Goes up whenever a sandbox changes state on its own (see HeartbeatResponse). */
   stateVersion = 0;
 
@@ -64,7 +67,7 @@ export class ManagerCore {
     }
     this.pool = new WarmPool(
       config.poolSize,
-      (t) => bootForPool(this, t),
+      (t, network) => bootForPool(this, t, network),
       (rid) => this.destroyInstance(rid),
       log,
       {
@@ -75,6 +78,8 @@ export class ManagerCore {
       },
       config.poolRefillBoots ?? 1,
     );
+    this.bootTurns = new BootTurns(config.bootSlots ?? 2);
+    this.pool.onReady = () => this.bootTurns.changed();
   }
 
   async writeResolver(inst: Instance): Promise<void> {

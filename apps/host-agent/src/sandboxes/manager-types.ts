@@ -22,6 +22,8 @@ export interface ManagerConfig {
   poolMax?: number;
   /** Warm-pool boots at once (each at a small CPU share). Default 1. */
   poolRefillBoots?: number;
+  /** Boots on creates' requests at once (BootTurns). Default 2 (WRENN_BOOT_SLOTS: the CPUs). */
+  bootSlots?: number;
   /** Keep a booted checkpoint per template and restore it when the pool is empty. */
   templateRestore: boolean;
   /** The host's envd runtime (image templates); undefined when it could not be assembled. */

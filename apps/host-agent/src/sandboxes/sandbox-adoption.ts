@@ -75,7 +75,7 @@ export async function adoptOne(
       inst.lease = await core.networks.setup(rec.runtimeId, rec.network);
       if (status === "paused" && rec.phase !== "frozen") await core.setPhase(inst, "frozen");
       if (rec.phase === "pooled") {
-        core.pool.add({ runtimeId: rec.runtimeId, template: rec.template });
+        core.pool.add({ runtimeId: rec.runtimeId, template: rec.template, network: rec.network });
       }
       return true;
     }

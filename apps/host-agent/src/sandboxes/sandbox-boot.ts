@@ -48,15 +48,22 @@ export async function createSandbox(core: ManagerCore, req: CreateRequest): Prom
     let inst: Instance;
     let bootPath: BootPath;
     // In use, hit or miss: the pool keeps (or starts keeping) its sandboxes warm.
-    core.pool.used(ref.name);
+    core.pool.used(ref.name, req.network);
     // Pooled disks have the default size, and a filesystem cannot shrink (growing it online
     // needs CAP_SYS_RESOURCE, which some hosts withhold): other sizes boot their own disk.
     // A checkpoint (a pooled sandbox's or the template's) carries its mount table, so a
     // sandbox with mounts boots cold.
-    const pooled =
-      resources.diskMb === core.config.defaults.diskMb && mounts.length === 0
-        ? core.pool.claim(ref)
-        : undefined;
+    const poolable = resources.diskMb === core.config.defaults.diskMb && mounts.length === 0;
+    const claim = () => (poolable ? core.pool.claim(ref, req.network) : undefined);
+    let pooled = claim();
+    let release: (() => void) | undefined;
+    if (!pooled) {
+      // Boots on requests take turns; a warm sandbox ready before this one's turn is taken.
+      const turn = await core.bootTurns.take(claim);
+      if ("claimed" in turn) pooled = turn.claimed;
+      else release = turn.release;
+      laps.lap("turn");
+    }
     if (pooled) {
       inst = core.instance(pooled.runtimeId);
       bootPath = "warm_pool";
@@ -67,7 +74,11 @@ export async function createSandbox(core: ManagerCore, req: CreateRequest): Prom
         throw err;
       }
     } else {
-      ({ inst, bootPath } = await boot(core, ref, resources, req.network, mounts, false, laps));
+      try {
+        ({ inst, bootPath } = await boot(core, ref, resources, req.network, mounts, false, laps));
+      } finally {
+        release?.();
+      }
     }
     laps.lap(pooled ? "claim" : "boot");
     try {
@@ -140,10 +151,10 @@ export async function handToOwner(
   laps = new Laps(),
 ): Promise<void> {
   const rec = inst.record;
-  // A warm sandbox gets the caller's policy (it waited with none) while envd takes its /init:
-  // neither needs the other, and each is tens of milliseconds of the create.
+  // A warm sandbox gets the caller's policy, unless it waited with that one (WarmPool), while
+  // envd takes its /init: neither needs the other, and each is tens of milliseconds.
   const policy =
-    bootPath === "warm_pool"
+    bootPath === "warm_pool" && JSON.stringify(rec.network) !== JSON.stringify(req.network)
       ? laps.alongside("policy", core.networks.applyPolicy(inst.runtimeId, req.network))
       : Promise.resolve();
   rec.network = req.network;
@@ -242,10 +253,16 @@ export function templateRefOf(core: ManagerCore, t: InstalledTemplate): Template
   return { ...ref, image: t.image, envd: core.config.envdRuntime };
 }
 
-export async function bootForPool(core: ManagerCore, t: TemplateRef): Promise<PoolEntry> {
+/** A warm sandbox, waiting with `network` (PoolEntry.network) or with no network at all. */
+export async function bootForPool(
+  core: ManagerCore,
+  t: TemplateRef,
+  network: NetworkPolicy | undefined,
+): Promise<PoolEntry> {
   const started = performance.now();
   const laps = new Laps();
-  const { inst, bootPath } = await boot(core, t, core.config.defaults, DENY_ALL, [], true, laps);
+  const policy = network ?? DENY_ALL;
+  const { inst, bootPath } = await boot(core, t, core.config.defaults, policy, [], true, laps);
   await warmUp(core, inst);
   await core.setPhase(inst, "pooled");
   laps.lap("warm-up");
@@ -259,7 +276,7 @@ export async function bootForPool(core: ManagerCore, t: TemplateRef): Promise<Po
     },
     "warm sandbox ready",
   );
-  return { runtimeId: inst.runtimeId, template: t };
+  return { runtimeId: inst.runtimeId, template: t, network };
 }
 
 /** Boots a new sandbox, from the template's checkpoint when there is one, else cold. */

@@ -1,5 +1,6 @@
 import { pino } from "pino";
 import { describe, expect, test } from "vitest";
+import type { NetworkPolicy } from "../network/policy.js";
 import { BURST_MEMORY_MS } from "./pool-demand.js";
 import type { TemplateRef } from "./template-snapshots.js";
 import { type PoolDemand, WarmPool } from "./warm-pool.js";
@@ -15,9 +16,9 @@ function poolWith(demand?: PoolDemand, refillBoots = 1, boot = async () => {}) {
   const discarded: string[] = [];
   const pool = new WarmPool(
     2,
-    async (t) => {
+    async (t, network) => {
       await boot();
-      return { runtimeId: `${t.name}-${next++}`, template: t };
+      return { runtimeId: `${t.name}-${next++}`, template: t, network };
     },
     async (id) => {
       discarded.push(id);
@@ -162,6 +163,35 @@ describe("warm pool", () => {
     pool.maintain([base]);
     await expect.poll(() => pool.count(base)).toBe(8);
     expect(most).toBe(2);
+    await pool.drain();
+  });
+
+  test("warm sandboxes wait with the policy of their template's last create, never one holding secrets; a claim takes one with its own policy first", async () => {
+    const { pool } = poolWith({ alwaysWarm: new Set(["base"]), idleMs: 0 });
+    const open: NetworkPolicy = { allowInternet: true, allowOut: [], denyOut: [] };
+    const withRules: NetworkPolicy = {
+      ...open,
+      rules: { "api.example.com": [{ transform: { headers: { authorization: "Bearer x" } } }] },
+    };
+    pool.maintain([base]);
+    expect(await settled(pool, base)).toEqual([2]);
+    // Booted before any create: no policy (deny all).
+    const first = pool.claim(base, open);
+    expect(first?.network).toBeUndefined();
+
+    pool.used(base.name, open);
+    pool.kick();
+    expect(await settled(pool, base)).toEqual([2]);
+    // The one left from before, and one booted with `open`: the claim picks the latter.
+    expect(pool.claim(base, open)?.network).toEqual(open);
+
+    // A create with header rules: the next boot waits with the last shareable policy.
+    pool.used(base.name, withRules);
+    pool.kick();
+    expect(await settled(pool, base)).toEqual([2]);
+    const policies = [pool.claim(base), pool.claim(base)].map((e) => e?.network);
+    expect(policies).toContainEqual(open);
+    expect(policies).not.toContainEqual(withRules);
     await pool.drain();
   });
 });

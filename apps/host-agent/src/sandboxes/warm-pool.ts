@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import type { NetworkPolicy } from "../network/policy.js";
 import { DemandTracker, EVERY_TEMPLATE_WARM, type PoolDemand } from "./pool-demand.js";
 import type { TemplateRef } from "./template-snapshots.js";
 
@@ -7,12 +8,26 @@ export { EVERY_TEMPLATE_WARM, type PoolDemand } from "./pool-demand.js";
 export interface PoolEntry {
   runtimeId: string;
   template: TemplateRef;
+  /** The network policy it waits with (undefined: none, deny all). */
+  network?: NetworkPolicy | undefined;
 }
+
+/**
+ * A policy a warm sandbox may wait with: none that holds secrets or sends traffic through a
+ * proxy of the caller's (those are the caller's alone, and kept in memory only).
+ */
+const poolable = (p: NetworkPolicy): boolean =>
+  p.rules === undefined && p.egressProxy === undefined;
+
+const samePolicy = (a: NetworkPolicy | undefined, b: NetworkPolicy | undefined): boolean =>
+  a !== undefined && b !== undefined && JSON.stringify(a) === JSON.stringify(b);
 
 /**
  * Pre-booted sandboxes per template, waiting for an owner. A claim takes one at once; the pool
  * refills in the background, up to `refillBoots` boots at a time (each at a small CPU share:
- * RuntimeSpec.background), to the number PoolDemand gives each template.
+ * RuntimeSpec.background), to the number PoolDemand gives each template. Each waits with the
+ * network policy its template's last create asked for, so a claim that asks the same has no
+ * firewall to write (two nft runs, most of a claim's time: bench/pool-demand).
  */
 export class WarmPool {
   private readonly entries: PoolEntry[] = [];
@@ -22,10 +37,17 @@ export class WarmPool {
   private stopped = false;
   private readonly demand: DemandTracker;
   private readonly trimmer: NodeJS.Timeout;
+  /** Told whenever a warm sandbox is ready (creates waiting for a boot turn take it). */
+  onReady: (() => void) | undefined;
+  /** The policy of each template's last create, when it is one a warm sandbox may wait with. */
+  private readonly lastNetwork = new Map<string, NetworkPolicy>();
 
   constructor(
     readonly size: number,
-    private readonly boot: (t: TemplateRef) => Promise<PoolEntry>,
+    private readonly boot: (
+      t: TemplateRef,
+      network: NetworkPolicy | undefined,
+    ) => Promise<PoolEntry>,
     private readonly discard: (runtimeId: string) => Promise<void>,
     private readonly log: Logger,
     demand: PoolDemand = EVERY_TEMPLATE_WARM,
@@ -39,8 +61,9 @@ export class WarmPool {
   }
 
   /** A create (or build) of this template: it is in use, so its sandboxes are kept warm. */
-  used(name: string): void {
+  used(name: string, network?: NetworkPolicy): void {
     this.demand.used(name);
+    if (network && poolable(network)) this.lastNetwork.set(name, network);
   }
 
   /** How many warm sandboxes of `t` the pool keeps now. */
@@ -92,10 +115,11 @@ export class WarmPool {
     if (i >= 0) this.entries.splice(i, 1);
   }
 
-  claim(t: TemplateRef): PoolEntry | undefined {
-    const i = this.entries.findIndex(
-      (e) => e.template.name === t.name && e.template.version === t.version,
-    );
+  /** A warm sandbox of `t`, one waiting with `network` if there is one. */
+  claim(t: TemplateRef, network?: NetworkPolicy): PoolEntry | undefined {
+    const ofT = (e: PoolEntry) => e.template.name === t.name && e.template.version === t.version;
+    let i = this.entries.findIndex((e) => ofT(e) && samePolicy(e.network, network));
+    if (i < 0) i = this.entries.findIndex(ofT);
     if (i < 0) return undefined;
     const [entry] = this.entries.splice(i, 1);
     return entry;
@@ -167,7 +191,8 @@ export class WarmPool {
       this.booting.set(t.version, (this.booting.get(t.version) ?? 0) + 1);
       const started = performance.now();
       try {
-        this.entries.push(await this.boot(t));
+        this.entries.push(await this.boot(t, this.lastNetwork.get(t.name)));
+        this.onReady?.();
         this.demand.booted(performance.now() - started);
       } catch (err) {
         this.log.error({ err: (err as Error).message, template: t.name }, "warm pool boot failed");
