@@ -3,7 +3,7 @@ import type { SlotRecord } from "./allocation-store.js";
 import { cutForbiddenFlows } from "./conntrack-flush.js";
 import type { EgressProxy } from "./egress/egress-proxy.js";
 import type { ReconcileDeps } from "./network-reconcile.js";
-import { type NetworkPolicy, policyWidens } from "./policy.js";
+import { type NetworkPolicy, policyWidens, samePolicy } from "./policy.js";
 
 /** What a policy change needs of the manager: its store, rules, layout and egress proxy. */
 export interface PolicyChangeDeps extends ReconcileDeps {
@@ -24,7 +24,7 @@ export async function applyPolicyChange(
   force: boolean,
 ): Promise<void> {
   const { store, firewall, backstops, layout, log, proxy } = deps;
-  const unchanged = JSON.stringify(record.policy) === JSON.stringify(policy);
+  const unchanged = samePolicy(record.policy, policy);
   if (!unchanged || force) {
     // The intent is persisted first: if the rules fail to apply, verify and reconcile
     // converge on it.

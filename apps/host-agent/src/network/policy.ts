@@ -113,6 +113,13 @@ export function persistedPolicy(p: NetworkPolicy): NetworkPolicy {
   return rest.egressProxy ? { ...rest, egressProxy: { address: rest.egressProxy.address } } : rest;
 }
 
+/**
+ * Whether two policies are the same, as the rules written from them would be (both made by the
+ * same parsing, so their keys come in the same order); an absent one is the same as none.
+ */
+export const samePolicy = (a: NetworkPolicy | undefined, b: NetworkPolicy | undefined): boolean =>
+  a !== undefined && b !== undefined && JSON.stringify(a) === JSON.stringify(b);
+
 /** Whether the policy carries anything persistedPolicy leaves out (memory-only secrets). */
 export const holdsSecrets = (p: NetworkPolicy): boolean =>
   p.rules !== undefined || p.egressProxy?.username !== undefined;

@@ -41,7 +41,7 @@ export class DemandTracker {
     private readonly demand: PoolDemand,
   ) {}
 
-  now(): number {
+  private now(): number {
     return (this.demand.now ?? Date.now)();
   }
 

@@ -1,5 +1,5 @@
 import { checkResources, isSandboxId } from "@wrenn/contract";
-import { DENY_ALL, type NetworkPolicy, needsResolver } from "../network/policy.js";
+import { DENY_ALL, type NetworkPolicy, needsResolver, samePolicy } from "../network/policy.js";
 import { imageEnv } from "../templates/image-config.js";
 import type { InstalledTemplate } from "../templates/store.js";
 import { EGRESS_CA_ENV, installEgressCa } from "./egress-ca-install.js";
@@ -154,7 +154,7 @@ export async function handToOwner(
   // A warm sandbox gets the caller's policy, unless it waited with that one (WarmPool), while
   // envd takes its /init: neither needs the other, and each is tens of milliseconds.
   const policy =
-    bootPath === "warm_pool" && JSON.stringify(rec.network) !== JSON.stringify(req.network)
+    bootPath === "warm_pool" && !samePolicy(rec.network, req.network)
       ? laps.alongside("policy", core.networks.applyPolicy(inst.runtimeId, req.network))
       : Promise.resolve();
   rec.network = req.network;

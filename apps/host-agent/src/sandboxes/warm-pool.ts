@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import type { NetworkPolicy } from "../network/policy.js";
+import { type NetworkPolicy, samePolicy } from "../network/policy.js";
 import { DemandTracker, EVERY_TEMPLATE_WARM, type PoolDemand } from "./pool-demand.js";
 import type { TemplateRef } from "./template-snapshots.js";
 
@@ -16,11 +16,8 @@ export interface PoolEntry {
  * A policy a warm sandbox may wait with: none that holds secrets or sends traffic through a
  * proxy of the caller's (those are the caller's alone, and kept in memory only).
  */
-const poolable = (p: NetworkPolicy): boolean =>
+const shareable = (p: NetworkPolicy): boolean =>
   p.rules === undefined && p.egressProxy === undefined;
-
-const samePolicy = (a: NetworkPolicy | undefined, b: NetworkPolicy | undefined): boolean =>
-  a !== undefined && b !== undefined && JSON.stringify(a) === JSON.stringify(b);
 
 /**
  * Pre-booted sandboxes per template, waiting for an owner. A claim takes one at once; the pool
@@ -63,7 +60,7 @@ export class WarmPool {
   /** A create (or build) of this template: it is in use, so its sandboxes are kept warm. */
   used(name: string, network?: NetworkPolicy): void {
     this.demand.used(name);
-    if (network && poolable(network)) this.lastNetwork.set(name, network);
+    if (network && shareable(network)) this.lastNetwork.set(name, network);
   }
 
   /** How many warm sandboxes of `t` the pool keeps now. */
